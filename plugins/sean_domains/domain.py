@@ -1,0 +1,168 @@
+"""The domain-plugin interface: what the trainer, exporter and runtime need to know about a dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sean_domains.imageio import ImageReadError, read_raw, read_rgb
+
+
+class DomainError(ValueError):
+    """Unknown domain, clashing plugins, or a plugin that breaks the interface."""
+
+
+class LabelError(ValueError):
+    """A label map with values, shape or colours that the domain does not accept."""
+
+
+class DatasetError(ValueError):
+    """A dataset folder that does not have the layout the domain expects."""
+
+
+@dataclass(frozen=True)
+class SamplePair:
+    """One training/evaluation sample on disk."""
+
+    image: Path
+    label: Path
+    instance: Path | None = None  # instance-id map, for domains with an instance-edge channel
+
+
+class Domain:
+    """Base class of a domain plugin. Subclasses set the class attributes and override list_pairs.
+
+    Registered under the entry-point group `sean.domains` as `name = "module:ClassName"`.
+    """
+
+    name: str = ""
+    class_names: tuple[str, ...] = ()
+    palette: tuple[tuple[int, int, int], ...] = ()  # RGB per class id
+    resolution: tuple[int, int] = (256, 256)  # (height, width) the models of this domain use
+    layout: str = "normal"  # generator layout
+    flip_pairs: tuple[tuple[int, int], ...] = ()  # class ids that swap under a horizontal flip
+    extra_mask_channels: int = 0  # mask channels beyond the classes (e.g. instance edges)
+    splits: tuple[str, ...] = ("train", "test")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_id(self, name: str) -> int:
+        """Class name -> id, with an error listing the known names."""
+        try:
+            return self.class_names.index(name)
+        except ValueError:
+            raise LabelError(
+                f"unknown class {name!r} for domain {self.name!r}; known: {', '.join(self.class_names)}"
+            ) from None
+
+    # --- labels -------------------------------------------------------------------------------
+    def validate_labels(self, labels: np.ndarray, source: str = "label map") -> np.ndarray:
+        """Check an id map [H, W]: integer dtype and every value a class id. Returns int64 ids."""
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise LabelError(
+                f"{source}: expected a single-channel id map [H, W], got shape {labels.shape}; "
+                f"colour masks go through colors_to_labels"
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise LabelError(f"{source}: label ids must be integers, got dtype {labels.dtype}")
+        bad = np.unique(labels[(labels < 0) | (labels >= self.num_classes)])
+        if bad.size:
+            raise LabelError(
+                f"{source}: values {bad[:10].tolist()} are outside the {self.num_classes} classes of "
+                f"domain {self.name!r} (valid ids 0..{self.num_classes - 1})"
+            )
+        return labels.astype(np.int64)
+
+    def read_label(self, path: str | Path) -> np.ndarray:
+        """Label file -> validated int64 ids [H, W]. Single-channel files hold ids; RGB files colours."""
+        try:
+            raw = read_raw(path)
+        except ImageReadError as exc:
+            raise LabelError(str(exc)) from exc
+        labels = self.colors_to_labels(raw, source=str(path)) if raw.ndim == 3 else self.decode_ids(raw)
+        return self.validate_labels(labels, source=str(path))
+
+    def decode_ids(self, raw: np.ndarray) -> np.ndarray:
+        """Stored single-channel values -> class ids (identity unless the dataset remaps)."""
+        return raw.astype(np.int64)
+
+    def read_image(self, path: str | Path) -> np.ndarray:
+        return read_rgb(path)
+
+    def palette_array(self) -> np.ndarray:
+        return np.asarray(self.palette, dtype=np.uint8).reshape(-1, 3)
+
+    def labels_to_colors(self, labels: np.ndarray) -> np.ndarray:
+        """ids [H, W] -> RGB uint8 [H, W, 3] with the domain palette."""
+        labels = self.validate_labels(labels)
+        return self.palette_array()[labels]
+
+    def colors_to_labels(self, rgb: np.ndarray, source: str = "colour mask") -> np.ndarray:
+        """RGB [H, W, 3] with palette colours -> ids [H, W]. Unknown colours are an error naming them.
+
+        Where two classes share a colour (some palettes do), the lower id wins.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise LabelError(f"{source}: expected an RGB colour mask [H, W, 3], got shape {rgb.shape}")
+        palette = self.palette_array().astype(np.int64)
+        keys = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+        lookup: dict[int, int] = {}
+        for class_id, key in enumerate(keys.tolist()):
+            lookup.setdefault(key, class_id)
+        pixels = rgb.astype(np.int64)
+        flat = ((pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]).ravel()
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        ids = np.array([lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
+        if (ids < 0).any():
+            unknown = [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in uniq[ids < 0][:5].tolist()]
+            raise LabelError(
+                f"{source}: colours {unknown} are not in the palette of domain {self.name!r}; "
+                f"draw masks with the domain's palette (or pass an id map)"
+            )
+        return ids[inverse].reshape(rgb.shape[:2])
+
+    def flip_permutation(self) -> np.ndarray:
+        """perm [K] such that a horizontally flipped label map has ids perm[ids]."""
+        perm = np.arange(self.num_classes)
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+    def extra_channels(self, pair: SamplePair, labels: np.ndarray) -> np.ndarray | None:
+        """Extra mask channels [E, H, W] float32 for a sample (None when E == 0)."""
+        return None
+
+    # --- datasets -----------------------------------------------------------------------------
+    def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
+        """(image, label) files of a dataset folder for a split, sorted. Subclasses implement."""
+        raise NotImplementedError(f"domain {self.name!r} has no on-disk dataset layout")
+
+    def check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise DatasetError(f"domain {self.name!r} has splits {list(self.splits)}, not {split!r}")
+
+
+def pair_by_stem(
+    images: list[Path], labels: list[Path], image_key, label_key, root: Path, split: str
+) -> list[SamplePair]:
+    """Match image and label files on a key; a file without its partner is an error naming it."""
+    by_image = {image_key(p): p for p in images}
+    by_label = {label_key(p): p for p in labels}
+    lonely_images = sorted(set(by_image) - set(by_label))
+    lonely_labels = sorted(set(by_label) - set(by_image))
+    if lonely_images or lonely_labels:
+        parts = []
+        if lonely_images:
+            parts.append(f"images without a label: {[str(by_image[k]) for k in lonely_images[:5]]}")
+        if lonely_labels:
+            parts.append(f"labels without an image: {[str(by_label[k]) for k in lonely_labels[:5]]}")
+        raise DatasetError(f"{root} ({split}): " + "; ".join(parts))
+    if not by_image:
+        raise DatasetError(f"{root} ({split}): no image/label pairs found")
+    return [SamplePair(by_image[k], by_label[k]) for k in sorted(by_image)]

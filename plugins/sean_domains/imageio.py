@@ -1,0 +1,74 @@
+"""Reading and writing images and label maps with errors that name the file and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sean_runtime.files import atomic_write
+
+
+class ImageReadError(ValueError):
+    """An image or label file that cannot be read."""
+
+
+def _read(path: str | Path, flags: int) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageReadError(f"{path}: the file is empty")
+    image = cv2.imdecode(data, flags)
+    if image is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    return image
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Any image file -> uint8 [H, W, 3] RGB (grey is expanded, alpha dropped)."""
+    image = _read(path, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_raw(path: str | Path) -> np.ndarray:
+    """An image file exactly as stored (label maps): [H, W] or [H, W, C], dtype kept (uint8/uint16)."""
+    image = _read(path, cv2.IMREAD_UNCHANGED)
+    if image.ndim == 3 and image.shape[2] >= 3:
+        image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+    return image
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Write [H, W] ids or [H, W, 3] RGB uint8 as PNG, atomically."""
+    path = Path(path)
+    data = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data))
+    if not ok:
+        raise ImageReadError(f"could not encode {path} as PNG")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+
+
+def write_jpg(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path:
+    path = Path(path)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageReadError(f"could not encode {path} as JPEG")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of a label map (never blends ids)."""
+    if labels.shape[:2] == (height, width):
+        return labels
+    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def resize_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bicubic resize (area when shrinking a lot) of an RGB image."""
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    shrink = rgb.shape[0] > 2 * height or rgb.shape[1] > 2 * width
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)

@@ -1,0 +1,1 @@
+"""The light SEAN runtime: numpy + ONNX Runtime / TensorRT / OpenVINO. Never imports torch."""

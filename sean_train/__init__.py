@@ -1,0 +1,1 @@
+"""SEAN in PyTorch: networks, losses, training, checkpoints, evaluation, official-checkpoint import."""

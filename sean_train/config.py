@@ -1,0 +1,115 @@
+"""Model configuration: every size that shapes the networks, in one frozen dataclass.
+
+Saved as JSON beside the safetensors weights; it alone rebuilds the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# Number of x2 nearest upsamplings between the latent grid and the output, per generator layout
+# (official `num_upsampling_layers`; `most` is broken in the official code and not offered).
+LAYOUT_UPSAMPLINGS = {"normal": 5, "more": 6}
+STYLE_CONV_MODES = ("auto", "direct", "factorized")
+
+
+class ConfigError(ValueError):
+    """A model configuration that cannot describe a working SEAN model."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the style encoder and generator. Defaults are the official CelebA-HQ model."""
+
+    num_classes: int = 19  # K: semantic classes, each with its own style code
+    extra_mask_channels: int = 0  # E: extra mask channels without a style (e.g. instance edges)
+    style_dim: int = 512  # S: length of one region's style code
+    ngf: int = 64  # generator base width; blocks use 16, 16, 16, 8, 4, 2, 1 x ngf
+    encoder_ngf: int = 32  # style-encoder base width (official: hard-coded 32)
+    spade_hidden: int = 128  # hidden width of the mask branch (official: hard-coded 128)
+    height: int = 256  # output height in pixels
+    width: int = 256  # output width in pixels
+    layout: str = "normal"  # "normal" (5 upsamplings) or "more" (6, e.g. Cityscapes 512x256)
+    style_conv: str = "auto"  # "direct", "factorized" (exact identity) or "auto" (cheaper per layer)
+    domain: str = ""  # domain plugin name this model was trained for ("" = unspecified)
+    class_names: tuple[str, ...] = field(default=())  # optional, len == num_classes
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.extra_mask_channels < 0:
+            raise ConfigError(f"extra_mask_channels must be >= 0, got {self.extra_mask_channels}")
+        for name in ("style_dim", "ngf", "encoder_ngf", "spade_hidden"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.layout not in LAYOUT_UPSAMPLINGS:
+            raise ConfigError(f"layout must be one of {sorted(LAYOUT_UPSAMPLINGS)}, got {self.layout!r}")
+        if self.style_conv not in STYLE_CONV_MODES:
+            raise ConfigError(f"style_conv must be one of {STYLE_CONV_MODES}, got {self.style_conv!r}")
+        factor = 2**self.num_upsamplings
+        if self.height % factor or self.width % factor:
+            raise ConfigError(
+                f"height and width must be multiples of {factor} for layout {self.layout!r}, "
+                f"got {self.height}x{self.width}"
+            )
+        if self.height % 4 or self.width % 4:
+            raise ConfigError("height and width must be multiples of 4 (style encoder strides)")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ConfigError(
+                f"class_names has {len(self.class_names)} entries but num_classes is {self.num_classes}"
+            )
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    @property
+    def mask_channels(self) -> int:
+        """Channels of the mask input: K one-hot classes followed by E extra channels."""
+        return self.num_classes + self.extra_mask_channels
+
+    @property
+    def num_upsamplings(self) -> int:
+        return LAYOUT_UPSAMPLINGS[self.layout]
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        """(height, width) of the generator's first feature map."""
+        factor = 2**self.num_upsamplings
+        return self.height // factor, self.width // factor
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["class_names"] = list(self.class_names)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys {unknown}; known keys are {sorted(known)}")
+        values = dict(data)
+        if "class_names" in values:
+            values["class_names"] = tuple(values["class_names"])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Multi-scale PatchGAN discriminator (training only). Defaults are SEAN's."""
+
+    num_scales: int = 2  # num_D
+    num_layers: int = 3  # n_layers_D (SEAN: 3, all stride 2)
+    ndf: int = 64  # base width; doubles per layer up to max_channels
+    max_channels: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
+        return cls(**data)

@@ -1,0 +1,8 @@
+"""SEAN networks: style encoder, generator with SEAN ResBlks, multi-scale discriminator."""
+
+from sean_train.networks.discriminator import MultiscaleDiscriminator
+from sean_train.networks.encoder import StyleEncoder
+from sean_train.networks.generator import Generator, NoiseLayout
+from sean_train.networks.model import SEANModel
+
+__all__ = ["Generator", "MultiscaleDiscriminator", "NoiseLayout", "SEANModel", "StyleEncoder"]

@@ -1,0 +1,51 @@
+"""Style encoder: a bottleneck CNN followed by region-wise average pooling (spec section 1)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from sean_train.networks.ops import downsample_nearest, region_pool
+
+
+class StyleEncoder(nn.Module):
+    """Style image + mask -> one style code per class.
+
+    Widths for encoder_ngf = 32 are the official 32, 64, 128, 256 (transposed conv), 512 (= style_dim).
+    The instance norms have no affine parameters and always use per-instance statistics.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,  # K: classes that receive a code (mask channels beyond K are ignored)
+        style_dim: int = 512,  # S: length of each code
+        base_channels: int = 32,  # width of the first conv
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        c1, c2, c3, c4 = base_channels, 2 * base_channels, 4 * base_channels, 8 * base_channels
+        act = nn.LeakyReLU(0.2)
+        self.features = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(3, c1, 3),
+            nn.InstanceNorm2d(c1),
+            act,
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),  # H/2
+            nn.InstanceNorm2d(c2),
+            act,
+            nn.Conv2d(c2, c3, 3, stride=2, padding=1),  # H/4
+            nn.InstanceNorm2d(c3),
+            act,
+            nn.ConvTranspose2d(c3, c4, 3, stride=2, padding=1, output_padding=1),  # H/2
+            nn.InstanceNorm2d(c4),
+            act,
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(c4, style_dim, 3),
+            nn.Tanh(),
+        )
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        """image [B, 3, H, W] in [-1, 1], mask [B, K(+E), H, W] -> codes [B, K, S]."""
+        feats = self.features(image)  # [B, S, H/2, W/2]
+        classes = mask[:, : self.num_classes]
+        small = downsample_nearest(classes, feats.shape[2], feats.shape[3])
+        return region_pool(feats, small)

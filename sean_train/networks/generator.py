@@ -1,0 +1,170 @@
+"""SEAN generator (spec sections 2 and 4): a mask-conditioned stack of seven SEAN ResBlks.
+
+Noise is an explicit input: one flat tensor [B, NoiseLayout.numel] holding, in the official draw
+order, one standard-normal value per pixel for every SEAN normalization layer. Zeros give the
+noise-free output; the same noise gives bit-identical output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sean_train.config import ModelConfig
+from sean_train.networks.norm import SEANNorm, choose_style_conv
+from sean_train.networks.ops import downsample_nearest
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    name: str
+    fin: int
+    fout: int
+    height: int
+    width: int
+    use_style: bool
+
+    @property
+    def learned_shortcut(self) -> bool:
+        return self.fin != self.fout
+
+    @property
+    def fmiddle(self) -> int:
+        return min(self.fin, self.fout)
+
+
+def block_specs(config: ModelConfig) -> list[BlockSpec]:
+    """The seven ResBlks in forward order with their widths and resolutions."""
+    nf = config.ngf
+    h, w = config.latent_size
+    widths = [16 * nf, 16 * nf, 16 * nf, 16 * nf, 8 * nf, 4 * nf, 2 * nf, nf]
+    names = ["head_0", "middle_0", "middle_1", "up_0", "up_1", "up_2", "up_3"]
+    # Resolution scale (relative to the latent grid) of each block; "more" upsamples once more
+    # between middle_0 and middle_1.
+    scales = [1, 2, 2, 4, 8, 16, 32] if config.layout == "normal" else [1, 2, 4, 8, 16, 32, 64]
+    return [
+        BlockSpec(name, widths[i], widths[i + 1], h * scales[i], w * scales[i], use_style=i < 6)
+        for i, name in enumerate(names)
+    ]
+
+
+@dataclass(frozen=True)
+class NoiseSlot:
+    """Where one SEAN normalization layer finds its noise in the flat noise tensor."""
+
+    layer: str  # e.g. "up_0.norm_s"
+    offset: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class NoiseLayout:
+    """Layout of the flat noise input [B, numel], in the official per-layer draw order."""
+
+    slots: tuple[NoiseSlot, ...]
+
+    @property
+    def numel(self) -> int:
+        last = self.slots[-1]
+        return last.offset + last.height * last.width
+
+    @classmethod
+    def for_config(cls, config: ModelConfig) -> NoiseLayout:
+        slots = []
+        offset = 0
+        for spec in block_specs(config):
+            norms = (["norm_s"] if spec.learned_shortcut else []) + ["norm_0", "norm_1"]
+            for norm in norms:
+                slots.append(NoiseSlot(f"{spec.name}.{norm}", offset, spec.height, spec.width))
+                offset += spec.height * spec.width
+        return cls(tuple(slots))
+
+
+class SEANResBlock(nn.Module):
+    """x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), x_s = conv_s(norm_s(x)) if fin != fout."""
+
+    def __init__(self, spec: BlockSpec, config: ModelConfig) -> None:
+        super().__init__()
+        self.learned_shortcut = spec.learned_shortcut
+
+        def norm(channels: int) -> SEANNorm:
+            mode = choose_style_conv(
+                config.style_conv, channels, config.style_dim, config.num_classes, spec.height * spec.width
+            )
+            return SEANNorm(
+                channels,
+                config.mask_channels,
+                config.num_classes,
+                config.style_dim,
+                config.spade_hidden,
+                use_style=spec.use_style,
+                style_conv=mode,
+            )
+
+        self.conv_0 = nn.Conv2d(spec.fin, spec.fmiddle, 3, padding=1)
+        self.conv_1 = nn.Conv2d(spec.fmiddle, spec.fout, 3, padding=1)
+        self.norm_0 = norm(spec.fin)
+        self.norm_1 = norm(spec.fmiddle)
+        if self.learned_shortcut:
+            self.conv_s = nn.Conv2d(spec.fin, spec.fout, 1, bias=False)
+            self.norm_s = norm(spec.fin)
+
+    def forward(self, x: Tensor, mask: Tensor, codes: Tensor, noises: list[Tensor]) -> Tensor:
+        """noises: this block's [B, 1, H, W] noise maps in draw order (norm_s first if present)."""
+        if self.learned_shortcut:
+            noise_s, noise_0, noise_1 = noises
+            x_s = self.conv_s(self.norm_s(x, mask, codes, noise_s))
+        else:
+            noise_0, noise_1 = noises
+            x_s = x
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, mask, codes, noise_0), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, mask, codes, noise_1), 0.2))
+        return x_s + dx
+
+    def spectral_norm_convs(self) -> list[nn.Conv2d]:
+        """The convs the official model trains with spectral norm."""
+        return [self.conv_0, self.conv_1] + ([self.conv_s] if self.learned_shortcut else [])
+
+
+class Generator(nn.Module):
+    """mask [B, K+E, H, W] + style codes [B, K, S] + noise [B, N] -> image [B, 3, H, W] in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.specs = block_specs(config)
+        self.noise_layout = NoiseLayout.for_config(config)
+        self.fc = nn.Conv2d(config.mask_channels, 16 * config.ngf, 3, padding=1)
+        self.blocks = nn.ModuleDict({spec.name: SEANResBlock(spec, config) for spec in self.specs})
+        self.conv_img = nn.Conv2d(config.ngf, 3, 3, padding=1)
+        # Whether a x2 nearest upsampling precedes each block (static, from the layout).
+        heights = [config.latent_size[0]] + [spec.height for spec in self.specs]
+        self.upsample_before = [heights[i + 1] != heights[i] for i in range(len(self.specs))]
+
+    def zero_noise(self, batch: int, device: torch.device | None = None) -> Tensor:
+        return torch.zeros(batch, self.noise_layout.numel, device=device)
+
+    def forward(self, mask: Tensor, codes: Tensor, noise: Tensor) -> Tensor:
+        b = mask.shape[0]
+        latent_h, latent_w = self.config.latent_size
+        x = self.fc(downsample_nearest(mask, latent_h, latent_w))  # [B, 16 ngf, h, w]
+        slots = iter(self.noise_layout.slots)
+        for spec, upsample in zip(self.specs, self.upsample_before):
+            if upsample:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            block = self.blocks[spec.name]
+            count = 3 if spec.learned_shortcut else 2
+            noises = []
+            for _ in range(count):
+                slot = next(slots)
+                flat = noise[:, slot.offset : slot.offset + slot.height * slot.width]
+                noises.append(flat.reshape(b, 1, slot.height, slot.width))
+            x = block(x, downsample_nearest(mask, spec.height, spec.width), codes, noises)
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+    def spectral_norm_convs(self) -> list[nn.Conv2d]:
+        return [conv for block in self.blocks.values() for conv in block.spectral_norm_convs()]
