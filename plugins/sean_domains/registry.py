@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from sean_domains.domain import Domain, DomainError
@@ -27,7 +27,7 @@ def available_domains() -> list[str]:
     return sorted(_entry_points())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str, target: str) -> Domain:
     ep = EntryPoint(name=name, value=target, group=GROUP)
     try:

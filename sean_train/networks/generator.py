@@ -153,7 +153,7 @@ class Generator(nn.Module):
         latent_h, latent_w = self.config.latent_size
         x = self.fc(downsample_nearest(mask, latent_h, latent_w))  # [B, 16 ngf, h, w]
         slots = iter(self.noise_layout.slots)
-        for spec, upsample in zip(self.specs, self.upsample_before):
+        for spec, upsample in zip(self.specs, self.upsample_before, strict=True):
             if upsample:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             block = self.blocks[spec.name]

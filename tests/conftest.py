@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny configs and checkpoints that every test module can build on (CPU, seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY = dict(
+    num_classes=8,
+    style_dim=16,
+    ngf=4,
+    encoder_ngf=4,
+    spade_hidden=8,
+    height=64,
+    width=64,
+    domain="shapes",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from sean_domains import get_domain
+
+    from sean_train.config import ModelConfig
+
+    return ModelConfig(**TINY, class_names=get_domain("shapes").class_names)
+
+
+def make_random_model(config, seed: int = 0, scale: float = 0.2):
+    """A model with every parameter and BN statistic random, so that no path is trivially zero."""
+    import torch
+
+    from sean_train.networks import SEANModel
+
+    torch.manual_seed(seed)
+    model = SEANModel(config)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.uniform_(0.5, 2.0)
+            elif name.endswith("num_batches_tracked"):
+                continue
+            else:
+                tensor.normal_(0.0, scale)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
+    """A saved checkpoint folder of a random tiny shapes model."""
+    from sean_train.checkpoint import save_checkpoint
+
+    directory = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_checkpoint(make_random_model(tiny_config), directory)
+    return directory

@@ -1,0 +1,182 @@
+"""The networks compute the official SEAN math, vectorised, for any class count and layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sean_train.config import ConfigError, ModelConfig
+from sean_train.networks import SEANModel
+from sean_train.networks.generator import NoiseLayout
+from sean_train.networks.ops import broadcast_styles, downsample_nearest, one_hot, region_pool
+from tests.conftest import TINY, make_random_model
+
+
+def naive_region_pool(features, mask):
+    """The official loop: per sample and class, mean of the features over the class pixels."""
+    b, s = features.shape[:2]
+    k = mask.shape[1]
+    codes = torch.zeros(b, k, s, dtype=features.dtype)
+    for i in range(b):
+        for j in range(k):
+            region = mask[i, j] > 0
+            if region.sum() > 0:
+                codes[i, j] = features[i][:, region].mean(dim=1)
+    return codes
+
+
+def naive_broadcast(styles, mask):
+    """The official loop: write each present class's vector into its pixels, class by class."""
+    b, k, s = styles.shape
+    h, w = mask.shape[2:]
+    out = torch.zeros(b, s, h, w, dtype=styles.dtype)
+    for i in range(b):
+        for j in range(k):
+            region = mask[i, j] > 0
+            if region.any():
+                out[i][:, region] = styles[i, j][:, None]
+    return out
+
+
+def test_region_pool_matches_official_loop_with_absent_classes():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 4, (3, 16, 16))  # classes 4..5 are absent everywhere
+    mask = one_hot(labels, 6).double()
+    feats = torch.randn(3, 7, 16, 16, dtype=torch.float64)
+    codes = region_pool(feats, mask)
+    assert codes.shape == (3, 6, 7)
+    torch.testing.assert_close(codes, naive_region_pool(feats, mask), rtol=0, atol=1e-12)
+    assert torch.all(codes[:, 4:] == 0)
+
+
+def test_broadcast_matches_official_loop():
+    torch.manual_seed(1)
+    labels = torch.randint(0, 5, (2, 8, 12))
+    mask = one_hot(labels, 6).double()
+    mask[0, :, 0, 0] = 0  # a pixel in no region stays zero
+    styles = torch.randn(2, 6, 4, dtype=torch.float64)
+    out = broadcast_styles(styles, mask)
+    torch.testing.assert_close(out, naive_broadcast(styles, mask), rtol=0, atol=1e-12)
+    assert torch.all(out[0, :, 0, 0] == 0)
+
+
+def test_downsample_is_torch_nearest():
+    x = torch.randn(2, 3, 32, 64)
+    for h, w in [(16, 32), (4, 8), (32, 64), (1, 2)]:
+        torch.testing.assert_close(downsample_nearest(x, h, w), F.interpolate(x, size=(h, w), mode="nearest"))
+    with pytest.raises(ValueError, match="not a divisor"):
+        downsample_nearest(x, 12, 12)
+
+
+def test_one_hot_ignores_out_of_range_and_has_k_channels():
+    labels = torch.tensor([[[0, 2], [5, -1]]])
+    oh = one_hot(labels, 3)
+    assert oh.shape == (1, 3, 2, 2)
+    assert oh[0, :, 0, 0].tolist() == [1, 0, 0]
+    assert oh[0, :, 1, 0].sum() == 0 and oh[0, :, 1, 1].sum() == 0
+
+
+def test_official_size_parameter_count():
+    # Spec section 8: 266,907,367 generator parameters, of which 1,568,576 in the style encoder.
+    model = SEANModel(ModelConfig())
+    assert sum(p.numel() for p in model.parameters()) == 266_907_367
+    assert sum(p.numel() for p in model.encoder.parameters()) == 1_568_576
+
+
+def _inputs(config, batch, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, config.num_classes, (batch, config.height, config.width), generator=g)
+    mask = one_hot(labels, config.num_classes).to(dtype)
+    image = torch.rand(batch, 3, config.height, config.width, generator=g, dtype=dtype) * 2 - 1
+    noise = torch.randn(batch, NoiseLayout.for_config(config).numel, generator=g, dtype=dtype)
+    return image, mask, noise
+
+
+def test_batch_of_two_equals_two_batches_of_one(tiny_config):
+    # float64: random weights amplify float32 rounding through seven blocks.
+    model = make_random_model(tiny_config).double()
+    image, mask, noise = _inputs(tiny_config, 2, dtype=torch.float64)
+    with torch.no_grad():
+        both = model(image, mask, noise)
+        one = torch.cat([model(image[i : i + 1], mask[i : i + 1], noise[i : i + 1]) for i in range(2)])
+    torch.testing.assert_close(both, one, rtol=0, atol=1e-10)
+
+
+def test_same_noise_bit_identical_and_noise_matters(tiny_config):
+    model = make_random_model(tiny_config)
+    image, mask, noise = _inputs(tiny_config, 1)
+    with torch.no_grad():
+        a = model(image, mask, noise)
+        b = model(image, mask, noise.clone())
+        zero = model(image, mask, torch.zeros_like(noise))
+    assert torch.equal(a, b)
+    assert (a - zero).abs().max() > 1e-4  # noise_var is random here, so noise changes the output
+
+
+@pytest.mark.parametrize("layout,size", [("normal", (64, 64)), ("more", (64, 128))])
+def test_factorized_style_conv_equals_direct(layout, size):
+    """The exact identity conv(sum_k m_k mu_k; W) = conv(m; K), in float64."""
+    params = {**TINY, "height": size[0], "width": size[1], "layout": layout}
+    direct = make_random_model(ModelConfig(**params, style_conv="direct")).double()
+    fact = SEANModel(ModelConfig(**params, style_conv="factorized")).double().eval()
+    fact.load_state_dict(direct.state_dict())
+    image, mask, noise = _inputs(direct.config, 2, dtype=torch.float64)
+    mask[:, :, :3, :3] = 0  # pixels in no region
+    mask[1, 3] = 0  # a class absent from one image
+    with torch.no_grad():
+        out_d = direct(image, mask, noise)
+        out_f = fact(image, mask, noise)
+    assert out_d.shape == (2, 3, *size)
+    assert (out_d - out_f).abs().max().item() < 1e-10
+
+
+def test_auto_style_conv_picks_direct_for_many_classes_at_low_resolution():
+    from sean_train.networks.norm import choose_style_conv
+
+    assert choose_style_conv("auto", 1024, 512, 151, 8 * 8) == "direct"
+    assert choose_style_conv("auto", 1024, 512, 19, 16 * 16) == "factorized"
+    assert choose_style_conv("auto", 256, 512, 19, 128 * 128) == "factorized"
+
+
+def test_class_absent_at_encoder_grid_gets_zero_code(tiny_config):
+    model = make_random_model(tiny_config)
+    labels = torch.zeros(1, 64, 64, dtype=torch.long)
+    labels[0, 1::2, 1::2] = 3  # only odd pixels: invisible on the encoder's even-pixel grid
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        codes = model.encode(image, one_hot(labels, 8))
+    assert torch.all(codes[0, 3] == 0)
+    assert codes[0, 0].abs().sum() > 0
+
+
+def test_noise_layout_follows_official_draw_order(tiny_config):
+    layout = NoiseLayout.for_config(tiny_config)
+    names = [slot.layer for slot in layout.slots]
+    assert len(names) == 18
+    assert names[:6] == ["head_0.norm_0", "head_0.norm_1", "middle_0.norm_0", "middle_0.norm_1",
+                         "middle_1.norm_0", "middle_1.norm_1"]
+    assert names[6:9] == ["up_0.norm_s", "up_0.norm_0", "up_0.norm_1"]
+    assert layout.numel == sum(s.height * s.width for s in layout.slots)
+
+
+def test_bad_configs_are_clear():
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        ModelConfig(height=100, width=100)
+    with pytest.raises(ConfigError, match="layout"):
+        ModelConfig(layout="most")
+    with pytest.raises(ConfigError, match="unknown model config keys"):
+        ModelConfig.from_dict({"num_classes": 3, "bogus": 1})
+
+
+def test_generator_forward_has_no_python_loop_over_classes(tiny_config):
+    """Tracing succeeds and the graph size does not grow with the class count (a loop would add
+    hundreds of nodes per extra class; constant folding may differ by a node or two)."""
+    sizes = []
+    for k in (4, 40):
+        cfg = ModelConfig(**{**TINY, "num_classes": k}, style_conv="factorized")
+        model = make_random_model(cfg)
+        image, mask, noise = _inputs(cfg, 1)
+        traced = torch.jit.trace(model, (image, mask, noise))
+        sizes.append(len(list(traced.inlined_graph.nodes())))
+    assert abs(sizes[0] - sizes[1]) <= 4
