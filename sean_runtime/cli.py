@@ -65,3 +65,7 @@ def main() -> None:
     Example, from nothing to images in one command:
       sean demo -o demo-out
     """
+
+
+if __name__ == "__main__":
+    main()
