@@ -1,0 +1,145 @@
+"""Import of the official latest_net_G.pth: key layout, exact math, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sean_train.checkpoint import CheckpointError, load_checkpoint
+from sean_train.config import ModelConfig
+from sean_train.convert_official import OfficialCheckpointError, convert_official
+from sean_train.networks.ops import one_hot
+from sean_train.spectral import fold_spectral_weight
+from tests.official_reference import official_forward, official_key_shapes, random_official_state
+
+TSV = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "official_sean_celebahq_state_dict.tsv"
+TINY_OFFICIAL = dict(k=5, s=8, ngf=2, enc=2, hidden=4)
+
+
+def read_tsv() -> list[tuple[str, tuple[int, ...], str]]:
+    rows = []
+    for line in TSV.read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        rows.append((key, tuple(int(d) for d in shape.split(",")) if shape else (), dtype))
+    return rows
+
+
+@pytest.mark.skipif(not TSV.is_file(), reason=f"reference manifest {TSV} not present")
+def test_reference_key_generator_reproduces_the_released_manifest():
+    assert official_key_shapes(19, 512, 64, 32, 128) == read_tsv()
+
+
+def test_spectral_fold_equals_torch_eval_mode_spectral_norm():
+    torch.manual_seed(0)
+    conv = torch.nn.utils.spectral_norm(torch.nn.Conv2d(6, 5, 3, padding=1))
+    x = torch.randn(2, 6, 7, 7)
+    conv.train()
+    for _ in range(3):  # move u, v away from their initial values
+        conv(x)
+    conv.eval()
+    with torch.no_grad():
+        expected = conv(x)
+        folded = fold_spectral_weight(conv.weight_orig, conv.weight_u, conv.weight_v)
+        actual = torch.nn.functional.conv2d(x, folded, conv.bias, padding=1)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+
+
+def _save(state, path: Path) -> Path:
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("layout,size", [("normal", (64, 64)), ("more", (64, 128))])
+def test_converted_model_computes_the_official_math(tmp_path, layout, size):
+    state = random_official_state(official_key_shapes(**TINY_OFFICIAL), seed=3, dtype=torch.float64)
+    path = _save(state, tmp_path / "latest_net_G.pth")
+    model = convert_official(path, height=size[0], width=size[1], layout=layout).double()
+    assert model.config.num_classes == 5 and model.config.style_dim == 8 and model.config.ngf == 2
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (2, *size), generator=g)  # class 4 absent
+    labels[0, :8, :8] = 3
+    seg = one_hot(labels, 5).double()
+    image = torch.rand(2, 3, *size, generator=g, dtype=torch.float64) * 2 - 1
+    latent = model.config.latent_size
+    with torch.no_grad():
+        ours = model(image, seg, model.generator.zero_noise(2).double())
+        reference = official_forward(state, image, seg, latent, layout)
+    assert (ours - reference).abs().max().item() < 1e-9
+
+
+def test_cli_writes_a_loadable_checkpoint(tmp_path):
+    from sean_train.commands.convert import convert_official as command
+
+    state = random_official_state(official_key_shapes(**{**TINY_OFFICIAL, "k": 8}), seed=1)
+    path = _save(state, tmp_path / "latest_net_G.pth")
+    args = [str(path), "-o", str(tmp_path / "ckpt"), "--height", "64", "--width", "64", "--domain", "shapes"]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 0, result.output
+    model = load_checkpoint(tmp_path / "ckpt")
+    assert model.config.num_classes == 8 and model.config.domain == "shapes"
+    assert model.config.class_names[2] == "blob"
+    assert "8 classes" in result.output
+    # A domain whose class count differs from the file is refused with both numbers.
+    five = _save(random_official_state(official_key_shapes(**TINY_OFFICIAL)), tmp_path / "five.pth")
+    result = CliRunner().invoke(command, [str(five), "-o", str(tmp_path / "x"), "--domain", "shapes"])
+    assert result.exit_code == 1
+    assert "5 classes" in result.output and "has 8" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_unexpected_and_misshaped_keys_are_named(tmp_path):
+    base = random_official_state(official_key_shapes(**TINY_OFFICIAL))
+
+    missing = dict(base)
+    del missing["up_1.ace_0.conv_beta.bias"]
+    with pytest.raises(CheckpointError, match=r"missing keys.*up_1\.norm_0\.conv_beta\.bias"):
+        convert_official(_save(missing, tmp_path / "a.pth"), height=64, width=64)
+
+    extra = dict(base, **{"up_1.ace_0.mystery": torch.zeros(3)})
+    with pytest.raises(CheckpointError, match=r"unexpected keys.*up_1\.norm_0\.mystery"):
+        convert_official(_save(extra, tmp_path / "b.pth"), height=64, width=64)
+
+    unknown_block = dict(base, **{"decoder.weight": torch.zeros(3)})
+    with pytest.raises(OfficialCheckpointError, match=r"decoder\.weight"):
+        convert_official(_save(unknown_block, tmp_path / "c.pth"), height=64, width=64)
+
+    wrong = dict(base)
+    wrong["head_0.ace_1.noise_var"] = torch.zeros(7)
+    with pytest.raises(CheckpointError, match=r"shape mismatches.*head_0\.norm_1\.noise_var"):
+        convert_official(_save(wrong, tmp_path / "d.pth"), height=64, width=64)
+
+    short_fc = {k: v for k, v in base.items() if ".fc_mu4." not in k}
+    with pytest.raises(OfficialCheckpointError, match="fc_mu"):
+        convert_official(_save(short_fc, tmp_path / "e.pth"), height=64, width=64)
+
+
+def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
+    state = random_official_state(official_key_shapes(**TINY_OFFICIAL))
+    good = _save(state, tmp_path / "good.pth")
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(OfficialCheckpointError, match="truncated"):
+        convert_official(truncated)
+    with pytest.raises(OfficialCheckpointError, match="no such file"):
+        convert_official(tmp_path / "absent.pth")
+    torch.save({"epoch": 3}, tmp_path / "foreign.pth")
+    with pytest.raises(OfficialCheckpointError, match="state dict of tensors"):
+        convert_official(tmp_path / "foreign.pth")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TSV.is_file(), reason=f"reference manifest {TSV} not present")
+def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_path):
+    """982 keys, 267 M parameters: built from the TSV, converted, loaded strictly, one forward pass."""
+    rows = read_tsv()
+    path = _save(random_official_state(rows, seed=0), tmp_path / "latest_net_G.pth")
+    model = convert_official(path)
+    assert model.config == ModelConfig()
+    labels = torch.randint(0, 19, (1, 256, 256))
+    with torch.inference_mode():
+        out = model(torch.rand(1, 3, 256, 256) * 2 - 1, one_hot(labels, 19), model.generator.zero_noise(1))
+    assert out.shape == (1, 3, 256, 256)
+    assert torch.isfinite(out).all()
