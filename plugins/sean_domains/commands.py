@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sean_domains.domain import DomainError
+from sean_domains.domain import DatasetError, DomainError, LabelError
 from sean_domains.registry import available_domains, get_domain
 
 
@@ -23,7 +23,8 @@ def domains() -> None:
             click.echo(f"{name}: broken plugin: {exc}")
             continue
         h, w = domain.resolution
-        click.echo(f"{name}: {domain.num_classes} classes, {w}x{h}, layout {domain.layout}")
+        extra = f" + {domain.extra_mask_channels} extra mask channel(s)" if domain.extra_mask_channels else ""
+        click.echo(f"{name}: {domain.num_classes} classes{extra}, {w}x{h}, layout {domain.layout}")
 
 
 @click.command()
@@ -31,14 +32,21 @@ def domains() -> None:
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
-    """Convert a raw dataset release into the prepared layout (resumable).
+    """Convert a raw dataset release into the prepared layout (resumable: run it again to finish).
 
     \b
     Example:
       sean prepare faces ~/data/CelebAMask-HQ -o ~/data/faces-prepared
     """
-    domain = get_domain(domain_name)
-    prepare_fn = getattr(domain, "prepare", None)
-    if prepare_fn is None:
-        raise click.ClickException(f"domain {domain_name!r} needs no preparation: point --data at the release")
-    prepare_fn(raw_dir, out_dir)
+    try:
+        domain = get_domain(domain_name)
+        prepare_fn = getattr(domain, "prepare", None)
+        if prepare_fn is None:
+            raise click.ClickException(
+                f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
+            )
+        result = prepare_fn(raw_dir, out_dir)
+    except (DomainError, DatasetError, LabelError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    summary = ", ".join(f"{count} {what}" for what, count in result.items()) if isinstance(result, dict) else ""
+    click.echo(f"{domain_name}: prepared layout in {out_dir}" + (f" ({summary})" if summary else ""))

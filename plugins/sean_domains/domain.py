@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from sean_domains.imageio import ImageReadError, read_raw, read_rgb
+from sean_domains.imageio import ImageReadError, read_raw, read_rgb, resize_image, resize_labels
 
 
 class DomainError(ValueError):
@@ -27,8 +30,11 @@ class SamplePair:
     """One training/evaluation sample on disk."""
 
     image: Path
-    label: Path
+    label: Path  # the label file; for part-mask datasets the first part file (all of them are in label_parts)
     instance: Path | None = None  # instance-id map, for domains with an instance-edge channel
+    # (class id, binary mask file) per present class, for datasets that store one mask per class
+    # (raw CelebAMask-HQ); empty for datasets with one id map per sample.
+    label_parts: tuple[tuple[int, Path], ...] = ()
 
 
 class Domain:
@@ -45,6 +51,12 @@ class Domain:
     flip_pairs: tuple[tuple[int, int], ...] = ()  # class ids that swap under a horizontal flip
     extra_mask_channels: int = 0  # mask channels beyond the classes (e.g. instance edges)
     splits: tuple[str, ...] = ("train", "test")
+    # Other split names accepted by list_pairs / check_split, e.g. {"train": "training"} for ADE20K,
+    # so that code written for ("train", "test") works with every domain.
+    split_aliases: ClassVar[dict[str, str]] = {}
+    # True where the dataset stores labels at another resolution than the images (CelebAMask-HQ:
+    # 1024² images, 512² labels); the aspect ratio must still match. False: sizes must be equal.
+    labels_may_be_scaled: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -134,24 +146,128 @@ class Domain:
             perm[a], perm[b] = b, a
         return perm
 
+    # --- extra mask channels ------------------------------------------------------------------
+    def extra_channels_from(self, labels: np.ndarray, instances: np.ndarray | None) -> np.ndarray | None:
+        """Extra mask channels [E, H, W] float32 from a label map and an instance-id map of the same size.
+
+        None when the domain has no extra channels. Domains with extra channels override this; the
+        runtime calls it directly with arrays a user supplied.
+        """
+        if self.extra_mask_channels == 0:
+            return None
+        raise NotImplementedError(f"domain {self.name!r} declares extra mask channels but does not compute them")
+
     def extra_channels(self, pair: SamplePair, labels: np.ndarray) -> np.ndarray | None:
-        """Extra mask channels [E, H, W] float32 for a sample (None when E == 0)."""
-        return None
+        """Extra mask channels [E, H, W] float32 for a sample at the size of `labels` (None when E == 0).
+
+        The instance map is resized (nearest) to the label map first, so channels such as instance
+        edges are computed at the working resolution, as SPADE does.
+        """
+        if self.extra_mask_channels == 0:
+            return None
+        instances = self.read_instances(pair)
+        if instances is not None:
+            instances = resize_labels(instances, *labels.shape)
+        return self.extra_channels_from(labels, instances)
+
+    # --- samples ------------------------------------------------------------------------------
+    def load_labels(self, pair: SamplePair) -> np.ndarray:
+        """The validated int64 id map [H, W] of a sample (domains with part masks override this)."""
+        return self.read_label(pair.label)
+
+    def read_instances(self, pair: SamplePair) -> np.ndarray | None:
+        """The instance-id map [H, W] of a sample as stored (uint16 / uint8), or None if it has none."""
+        if pair.instance is None:
+            return None
+        try:
+            instances = read_raw(pair.instance)
+        except ImageReadError as exc:
+            raise DatasetError(str(exc)) from exc
+        if instances.ndim != 2:
+            raise DatasetError(
+                f"{pair.instance}: expected a single-channel instance-id map, got shape {instances.shape}"
+            )
+        return instances
+
+    def load_pair(
+        self, pair: SamplePair, size: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Read and validate one sample: (image uint8 [H, W, 3], labels int64 [H, W], extra float32 [E, H, W] | None).
+
+        size: (height, width) to resize everything to (image: area/bicubic, labels and instances:
+        nearest; extra channels are computed after resizing). Without it the sample keeps the label
+        map's size (an image stored at another scale is resized to it).
+        Raises DatasetError naming the files when the image, label and instance sizes do not fit.
+        """
+        try:
+            image = self.read_image(pair.image)
+        except ImageReadError as exc:
+            raise DatasetError(str(exc)) from exc
+        labels = self.load_labels(pair)
+        instances = self.read_instances(pair)
+        self._check_sizes(pair, image.shape[:2], labels.shape, None if instances is None else instances.shape)
+        height, width = size if size is not None else labels.shape
+        image = resize_image(image, height, width)
+        labels = resize_labels(labels, height, width)
+        if instances is not None:
+            instances = resize_labels(instances, height, width)
+        extra = self.extra_channels_from(labels, instances) if self.extra_mask_channels else None
+        return image, labels, extra
+
+    def _check_sizes(
+        self,
+        pair: SamplePair,
+        image_hw: tuple[int, ...],
+        label_hw: tuple[int, ...],
+        instance_hw: tuple[int, ...] | None,
+    ) -> None:
+        label_file = pair.label
+        if instance_hw is not None and instance_hw != label_hw:
+            raise DatasetError(
+                f"{pair.instance} is {instance_hw[1]}x{instance_hw[0]} but its label {label_file} is "
+                f"{label_hw[1]}x{label_hw[0]}; instance and label maps must have the same size"
+            )
+        if image_hw == label_hw:
+            return
+        same_aspect = image_hw[0] * label_hw[1] == image_hw[1] * label_hw[0]
+        if not (self.labels_may_be_scaled and same_aspect):
+            rule = "the same aspect ratio" if self.labels_may_be_scaled else "the same size"
+            raise DatasetError(
+                f"{pair.image} is {image_hw[1]}x{image_hw[0]} but its label {label_file} is "
+                f"{label_hw[1]}x{label_hw[0]}; domain {self.name!r} needs image and label with {rule}"
+            )
 
     # --- datasets -----------------------------------------------------------------------------
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         """(image, label) files of a dataset folder for a split, sorted. Subclasses implement."""
         raise NotImplementedError(f"domain {self.name!r} has no on-disk dataset layout")
 
-    def check_split(self, split: str) -> None:
-        if split not in self.splits:
-            raise DatasetError(f"domain {self.name!r} has splits {list(self.splits)}, not {split!r}")
+    def check_split(self, split: str) -> str:
+        """The dataset's own name of a split (aliases resolved); an unknown split is an error."""
+        canonical = self.split_aliases.get(split, split)
+        if canonical not in self.splits:
+            aliases = "".join(f", {a!r} = {c!r}" for a, c in self.split_aliases.items())
+            raise DatasetError(f"domain {self.name!r} has splits {list(self.splits)}{aliases}; not {split!r}")
+        return canonical
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers by value ("2" before "10"), like SEAN's natural sort."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def pair_by_stem(
-    images: list[Path], labels: list[Path], image_key, label_key, root: Path, split: str
+    images: list[Path],
+    labels: list[Path],
+    image_key: Callable[[Path], Hashable],
+    label_key: Callable[[Path], Hashable],
+    root: Path,
+    split: str,
 ) -> list[SamplePair]:
-    """Match image and label files on a key; a file without its partner is an error naming it."""
+    """Match image and label files on a key; a file without its partner is an error naming it.
+
+    Pairs come back in natural order of their keys.
+    """
     by_image = {image_key(p): p for p in images}
     by_label = {label_key(p): p for p in labels}
     lonely_images = sorted(set(by_image) - set(by_label))
@@ -165,4 +281,4 @@ def pair_by_stem(
         raise DatasetError(f"{root} ({split}): " + "; ".join(parts))
     if not by_image:
         raise DatasetError(f"{root} ({split}): no image/label pairs found")
-    return [SamplePair(by_image[k], by_label[k]) for k in sorted(by_image)]
+    return [SamplePair(by_image[k], by_label[k]) for k in sorted(by_image, key=lambda k: natural_key(str(k)))]

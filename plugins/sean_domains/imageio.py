@@ -60,10 +60,12 @@ def write_jpg(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path:
 
 
 def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of a label map (never blends ids)."""
+    """Nearest-neighbour resize of a label map (never blends ids); the dtype is kept."""
     if labels.shape[:2] == (height, width):
         return labels
-    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    # OpenCV has no 64-bit integer resize; ids and instance ids fit in int32.
+    work = labels.astype(np.int32) if labels.dtype in (np.int64, np.uint32, np.uint64) else labels
+    return cv2.resize(work, (width, height), interpolation=cv2.INTER_NEAREST).astype(labels.dtype, copy=False)
 
 
 def resize_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:

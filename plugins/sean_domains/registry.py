@@ -1,4 +1,8 @@
-"""Discovery of domain plugins through the `sean.domains` entry-point group."""
+"""Discovery of domain plugins through the `sean.domains` entry-point group.
+
+Entry points are re-read on every call (a scan of the installed distributions' metadata, milliseconds),
+so a plugin installed while a process runs is found; only loaded Domain instances are cached.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,27 @@ from sean_domains.domain import Domain, DomainError
 GROUP = "sean.domains"
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    found: dict[str, EntryPoint] = {}
+def _provider(ep: EntryPoint) -> str:
+    """'module:Class (from distribution)' for error messages."""
+    dist = getattr(ep, "dist", None)
+    return f"{ep.value} (from {dist.name})" if dist is not None else ep.value
+
+
+def _entry_points() -> dict[str, list[EntryPoint]]:
+    """name -> the distinct entry points registered under it (one unless two plugins clash).
+
+    The same target found twice (one distribution visible on two sys.path entries) is not a clash.
+    """
+    found: dict[str, list[EntryPoint]] = {}
     for ep in entry_points(group=GROUP):
-        previous = found.get(ep.name)
-        if previous is not None and previous.value != ep.value:
-            raise DomainError(
-                f"two plugins claim the domain name {ep.name!r}: {previous.value} and {ep.value}; "
-                f"uninstall one of them"
-            )
-        found[ep.name] = ep
+        claims = found.setdefault(ep.name, [])
+        if all(previous.value != ep.value for previous in claims):
+            claims.append(ep)
     return found
 
 
 def available_domains() -> list[str]:
+    """Names of the installed domains (a clashing name is listed once; get_domain reports the clash)."""
     return sorted(_entry_points())
 
 
@@ -45,9 +56,16 @@ def _load(name: str, target: str) -> Domain:
 
 
 def get_domain(name: str) -> Domain:
-    """The domain registered under `name`; an unknown name lists the known ones."""
+    """The domain registered under `name`; an unknown name lists the known ones, a clash names both plugins."""
     eps = _entry_points()
-    if name not in eps:
+    claims = eps.get(name)
+    if not claims:
         known = ", ".join(sorted(eps)) or "none"
         raise DomainError(f"unknown domain {name!r}; installed domains: {known}")
-    return _load(name, eps[name].value)
+    if len(claims) > 1:
+        providers = " and ".join(_provider(ep) for ep in claims)
+        raise DomainError(
+            f"two plugins claim the domain name {name!r}: {providers}; uninstall one of them "
+            f"(or rename the entry point in its pyproject.toml)"
+        )
+    return _load(name, claims[0].value)

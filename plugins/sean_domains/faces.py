@@ -1,0 +1,174 @@
+"""Faces: CelebAMask-HQ, 19 classes, the domain of the released SEAN model.
+
+Two on-disk layouts are read, and list_pairs tells them apart by their folders:
+- prepared (SEAN's): <root>/<split>/images/<id>.jpg and <root>/<split>/labels/<id>.png, labels single-channel
+  uint8 with values 0-18 (512x512), images 1024x1024;
+- raw CelebAMask-HQ release: <root>/CelebA-HQ-img/<id>.jpg and
+  <root>/CelebAMask-HQ-mask-anno/<id // 2000>/<id:05d>_<part>.png, one binary mask (0 / 255, sometimes stored
+  as 3 channels) per part; merged in class order, later parts painting over earlier ones (as g_mask.py does).
+Split by id: 0-27999 train, 28000-29999 test. `prepare` turns the raw release into the prepared layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sean_domains.domain import DatasetError, Domain, LabelError, SamplePair, pair_by_stem
+from sean_domains.imageio import ImageReadError, read_raw, write_png
+from sean_runtime.files import atomic_write
+
+# The 18 part masks of the raw release, in class order (class id = index + 1; 0 is background).
+PART_NAMES = (
+    "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
+    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
+)  # fmt: skip
+RAW_IMAGES = "CelebA-HQ-img"
+RAW_MASKS = "CelebAMask-HQ-mask-anno"
+NUM_TRAIN = 28000  # ids below this are the train split, the rest (28000-29999) test
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_MASK_NAME = re.compile(r"^(\d+)_(.+)\.png$")
+
+
+class FacesDomain(Domain):
+    name = "faces"
+    class_names = ("background", *PART_NAMES)
+    # v_mask.py / the SEAN UI palette (RGB).
+    palette = (
+        (0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255), (204, 0, 204), (0, 255, 255),
+        (51, 255, 255), (102, 51, 0), (255, 0, 0), (102, 204, 0), (255, 255, 0), (0, 0, 153), (0, 0, 204),
+        (255, 51, 153), (0, 204, 204), (0, 51, 0), (255, 153, 51), (0, 204, 0),
+    )  # fmt: skip
+    resolution = (256, 256)
+    layout = "normal"
+    flip_pairs = ((4, 5), (6, 7), (8, 9))  # l_eye/r_eye, l_brow/r_brow, l_ear/r_ear
+    splits = ("train", "test")
+    labels_may_be_scaled = True  # 1024² images with 512² labels
+
+    # --- layouts ------------------------------------------------------------------------------
+    @staticmethod
+    def layout_of(root: str | Path) -> str:
+        """'raw' or 'prepared', from the folders under root; anything else is an error saying what was expected."""
+        root = Path(root)
+        if (root / RAW_IMAGES).is_dir() and (root / RAW_MASKS).is_dir():
+            return "raw"
+        if any((root / split / "images").is_dir() for split in FacesDomain.splits):
+            return "prepared"
+        raise DatasetError(
+            f"{root}: not a faces dataset; expected either the prepared layout "
+            f"(train/images/*.jpg + train/labels/*.png, test/...) or the CelebAMask-HQ release "
+            f"({RAW_IMAGES}/ and {RAW_MASKS}/); convert the release with `sean prepare faces RAW -o DIR`"
+        )
+
+    def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
+        split = self.check_split(split)
+        root = Path(root)
+        if self.layout_of(root) == "raw":
+            return self._raw_pairs(root, split)
+        images = sorted(p for p in (root / split / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        labels = sorted((root / split / "labels").glob("*.png"))
+        return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
+
+    def _raw_pairs(self, root: Path, split: str, allow_empty: bool = False) -> list[SamplePair]:
+        """Pairs of the raw release: each image with the part masks of its id.
+
+        allow_empty: a split with no image and no mask gives [] instead of an error (partial releases).
+        """
+        in_split = (lambda i: i < NUM_TRAIN) if split == "train" else (lambda i: i >= NUM_TRAIN)
+        images: list[Path] = []
+        for path in sorted((root / RAW_IMAGES).iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if not path.stem.isdigit():
+                raise DatasetError(f"{path}: CelebA-HQ images are named <id>.jpg with a numeric id")
+            if in_split(int(path.stem)):
+                images.append(path)
+        parts_by_id: dict[int, list[tuple[int, Path]]] = {}
+        for folder in sorted(p for p in (root / RAW_MASKS).iterdir() if p.is_dir()):
+            for path in folder.iterdir():
+                match = _MASK_NAME.match(path.name)
+                if match is None:
+                    continue
+                sample_id, part = int(match.group(1)), match.group(2)
+                if part not in PART_NAMES:
+                    raise LabelError(
+                        f"{path}: unknown part {part!r}; CelebAMask-HQ parts are {', '.join(PART_NAMES)}"
+                    )
+                if in_split(sample_id):
+                    parts_by_id.setdefault(sample_id, []).append((PART_NAMES.index(part) + 1, path))
+        # The first part file stands for the sample's labels in pairing and messages.
+        firsts = [min(parts)[1] for parts in parts_by_id.values()]
+        if allow_empty and not images and not firsts:
+            return []
+        pairs = pair_by_stem(
+            images, firsts, lambda p: int(p.stem), lambda p: int(p.name.split("_")[0]), root, split
+        )
+        return [
+            dataclasses.replace(pair, label_parts=tuple(sorted(parts_by_id[int(pair.image.stem)])))
+            for pair in pairs
+        ]
+
+    # --- labels -------------------------------------------------------------------------------
+    def load_labels(self, pair: SamplePair) -> np.ndarray:
+        if not pair.label_parts:
+            return self.read_label(pair.label)
+        return self.validate_labels(self.merge_parts(pair.label_parts), source=str(pair.label))
+
+    @staticmethod
+    def merge_parts(parts: tuple[tuple[int, Path], ...]) -> np.ndarray:
+        """(class id, binary mask file) pairs -> uint8 ids [H, W]; later classes paint over earlier ones.
+
+        A pixel belongs to a part where its mask is nonzero (in the blue channel for 3-channel files,
+        the channel g_mask.py reads); every part of a sample must have the same size.
+        """
+        merged: np.ndarray | None = None
+        first = parts[0][1]
+        for class_id, path in sorted(parts):
+            try:
+                mask = read_raw(path)
+            except ImageReadError as exc:
+                raise LabelError(str(exc)) from exc
+            if mask.ndim == 3:
+                mask = mask[:, :, 2]
+            if merged is None:
+                merged = np.zeros(mask.shape, dtype=np.uint8)
+            elif mask.shape != merged.shape:
+                raise DatasetError(
+                    f"{path} is {mask.shape[1]}x{mask.shape[0]} but {first} is "
+                    f"{merged.shape[1]}x{merged.shape[0]}; the part masks of one face must have the same size"
+                )
+            merged[mask != 0] = class_id
+        assert merged is not None, "a raw pair always has at least one part"
+        return merged
+
+    # --- preparation --------------------------------------------------------------------------
+    def prepare(self, raw_dir: str | Path, out_dir: str | Path, progress: bool = True) -> dict[str, int]:
+        """Raw CelebAMask-HQ -> prepared layout: labels merged at the masks' size, images copied.
+
+        Resumable: a sample whose image and label both exist in out_dir is skipped; every file is
+        written atomically, so an interrupted run leaves no partial file. Returns {"written", "skipped"}.
+        """
+        raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+        if self.layout_of(raw_dir) != "raw":
+            raise DatasetError(f"{raw_dir} is already in the prepared layout: pass it to training as it is")
+        by_split = {split: self._raw_pairs(raw_dir, split, allow_empty=True) for split in self.splits}
+        if not any(by_split.values()):
+            raise DatasetError(f"{raw_dir}: no images in {RAW_IMAGES}/ and no masks in {RAW_MASKS}/")
+        counts = {"written": 0, "skipped": 0}
+        for split, pairs in by_split.items():
+            for pair in tqdm(pairs, desc=f"faces {split}", unit="img", disable=not progress):
+                stem = pair.image.stem
+                image_out = out_dir / split / "images" / f"{stem}{pair.image.suffix.lower()}"
+                label_out = out_dir / split / "labels" / f"{stem}.png"
+                if image_out.is_file() and label_out.is_file():
+                    counts["skipped"] += 1
+                    continue
+                write_png(label_out, self.load_labels(pair).astype(np.uint8))
+                atomic_write(image_out, lambda tmp, src=pair.image: shutil.copyfile(src, tmp))
+                counts["written"] += 1
+        return counts

@@ -1,0 +1,147 @@
+"""Cityscapes (gtFine) on a tiny fixture in the release's layout: labelIds, 16-bit instanceIds, edges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sean_domains import DatasetError, LabelError, get_domain
+from sean_domains.cityscapes import CityscapesDomain, CityscapesNoInstanceDomain
+from sean_domains.imageio import read_raw, resize_labels, write_png
+
+H, W = 32, 64
+FRAMES = {"train": ("aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"),
+          "val": ("frankfurt_000000_000294",)}  # fmt: skip
+
+
+def scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labelIds uint8, instanceIds uint16): road and building, two touching cars, a person."""
+    labels = np.full((H, W), 7, np.uint8)  # road
+    labels[: H // 3] = 11  # building
+    instances = labels.astype(np.uint16)  # classes without instances keep their plain id
+    offset = seed % 5
+    labels[16:26, 10 + offset : 30 + offset] = 26  # car
+    instances[16:26, 10 + offset : 20 + offset] = 26000  # first car
+    instances[16:26, 20 + offset : 30 + offset] = 26001  # a second car touching the first
+    labels[12:28, 44:50] = 24  # person
+    instances[12:28, 44:50] = 24000
+    labels[0, 0] = 0  # unlabeled
+    instances[0, 0] = 0
+    return labels, instances
+
+
+def write_frame(root: Path, split: str, frame: str, seed: int, instances: bool = True) -> None:
+    city = frame.split("_")[0]
+    labels, ids = scene(seed)
+    image = np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    write_png(root / "leftImg8bit" / split / city / f"{frame}_leftImg8bit.png", image)
+    gt = root / "gtFine" / split / city
+    write_png(gt / f"{frame}_gtFine_labelIds.png", labels)
+    if instances:
+        write_png(gt / f"{frame}_gtFine_instanceIds.png", ids)
+    write_png(gt / f"{frame}_gtFine_color.png", get_domain("cityscapes").labels_to_colors(labels))
+    (gt / f"{frame}_gtFine_polygons.json").write_text("{}")
+
+
+@pytest.fixture
+def city_root(tmp_path) -> Path:
+    root = tmp_path / "cityscapes"
+    for split, frames in FRAMES.items():
+        for seed, frame in enumerate(frames):
+            write_frame(root, split, frame, seed)
+    return root
+
+
+def brute_force_edges(ids: np.ndarray) -> np.ndarray:
+    """SPADE's rule pixel by pixel: 1 where any 4-neighbour has a different instance id."""
+    h, w = ids.shape
+    edges = np.zeros((h, w), np.float32)
+    for y in range(h):
+        for x in range(w):
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                ny, nx = y + dy, x + dx
+                if 0 <= ny < h and 0 <= nx < w and ids[ny, nx] != ids[y, x]:
+                    edges[y, x] = 1
+    return edges
+
+
+def test_label_ids_palette_and_size():
+    city = get_domain("cityscapes")
+    assert city.num_classes == 35 and len(city.palette) == 35
+    assert city.class_id("road") == 7 and city.class_id("car") == 26 and city.class_id("bicycle") == 33
+    assert city.palette[7] == (128, 64, 128) and city.palette[33] == (119, 11, 32)
+    assert (city.resolution, city.layout, city.extra_mask_channels) == ((256, 512), "more", 1)
+    assert CityscapesNoInstanceDomain().extra_mask_channels == 0
+
+
+def test_pairs_match_on_city_sequence_frame(city_root):
+    city = get_domain("cityscapes")
+    train = city.list_pairs(city_root, "train")
+    assert [p.image.name[: -len("_leftImg8bit.png")] for p in train] == sorted(FRAMES["train"])
+    for pair in train:
+        key = pair.image.name[:20]
+        assert pair.label.name.startswith(key) and pair.label.name.endswith("_gtFine_labelIds.png")
+        assert pair.instance.name == key + "_gtFine_instanceIds.png"
+    assert len(city.list_pairs(city_root, "test")) == 1
+
+
+def test_instance_ids_are_16_bit_and_edges_separate_touching_instances(city_root):
+    city = get_domain("cityscapes")
+    pair = city.list_pairs(city_root, "train")[0]
+    ids = read_raw(pair.instance)
+    assert ids.dtype == np.uint16 and 26001 in ids
+    image, labels, extra = city.load_pair(pair)
+    assert image.shape == (H, W, 3) and extra.shape == (1, H, W) and extra.dtype == np.float32
+    assert np.array_equal(extra[0], brute_force_edges(ids))
+    label_only = brute_force_edges(labels)
+    assert (extra[0] > label_only).any(), "the border between the two cars is only in the instance map"
+
+
+def test_edges_are_computed_after_resizing(city_root):
+    city = get_domain("cityscapes")
+    pair = city.list_pairs(city_root, "train")[1]
+    _, labels, extra = city.load_pair(pair, size=(H // 2, W // 2))
+    small_ids = resize_labels(read_raw(pair.instance), H // 2, W // 2)
+    assert labels.shape == (H // 2, W // 2)
+    assert np.array_equal(extra[0], brute_force_edges(small_ids)), "one-pixel edges at the working size"
+
+
+def test_without_instance_channel(city_root):
+    noinst = CityscapesNoInstanceDomain()
+    pair = noinst.list_pairs(city_root, "train")[0]
+    assert pair.instance is None
+    assert noinst.load_pair(pair)[2] is None
+    assert CityscapesDomain(instance_edges=False).extra_channels_from(np.zeros((4, 4)), None) is None
+
+
+def test_missing_instance_map_names_the_label(city_root):
+    write_frame(city_root, "val", "lindau_000000_000019", 3, instances=False)
+    with pytest.raises(DatasetError, match=r"lindau_000000_000019_gtFine_labelIds\.png has no instance map"):
+        get_domain("cityscapes").list_pairs(city_root, "val")
+    assert len(CityscapesNoInstanceDomain().list_pairs(city_root, "val")) == 2
+
+
+def test_missing_image_names_the_label(city_root):
+    (city_root / "leftImg8bit" / "train" / "bochum" / "bochum_000000_000313_leftImg8bit.png").unlink()
+    with pytest.raises(DatasetError, match=r"labels without an image: .*bochum_000000_000313_gtFine_labelIds"):
+        get_domain("cityscapes").list_pairs(city_root, "train")
+
+
+def test_label_id_outside_the_classes_names_the_file(city_root):
+    frame = FRAMES["val"][0]
+    labels, _ = scene(0)
+    labels[5, 5] = 35
+    write_png(city_root / "gtFine" / "val" / "frankfurt" / f"{frame}_gtFine_labelIds.png", labels)
+    (pair,) = get_domain("cityscapes").list_pairs(city_root, "val")
+    with pytest.raises(LabelError, match=rf"{frame}_gtFine_labelIds\.png: values \[35\]"):
+        get_domain("cityscapes").load_pair(pair)
+
+
+def test_instance_map_of_another_size_names_it(city_root):
+    frame = FRAMES["val"][0]
+    write_png(city_root / "gtFine" / "val" / "frankfurt" / f"{frame}_gtFine_instanceIds.png",
+              np.zeros((H, W // 2), np.uint16))  # fmt: skip
+    (pair,) = get_domain("cityscapes").list_pairs(city_root, "val")
+    with pytest.raises(DatasetError, match=rf"{frame}_gtFine_instanceIds\.png is 32x32 but its label"):
+        get_domain("cityscapes").load_pair(pair)
