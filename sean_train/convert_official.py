@@ -175,3 +175,59 @@ def convert_official(path: str | Path, **config_overrides) -> SEANModel:
     check_state_matches(model, converted, f"{path} (after conversion)")
     model.load_state_dict(converted, strict=True)
     return model.eval()
+
+
+def to_official_state(model: SEANModel) -> dict[str, Tensor]:
+    """Our model -> a state dict in the official key layout (the inverse of convert_state).
+
+    Spectral-normed convs get weight_orig = W with u, v chosen so that u . (W_mat v) = 1, so the
+    official eval-mode forward uses exactly W. The dead Spade.param_free_norm statistics are 0 / 1.
+    """
+    ours = model.state_dict()
+    renamed = {}
+    inverse_blocks = {v: k for k, v in BLOCK_NAMES.items()}
+    inverse_norms = {v: k for k, v in NORM_NAMES.items()}
+    leaf_renames = {
+        "mask_branch.shared.": "Spade.mlp_shared.0.",
+        "mask_branch.gamma.": "Spade.mlp_gamma.",
+        "mask_branch.beta.": "Spade.mlp_beta.",
+        "bn.": "param_free_norm.",
+    }
+    for key, value in ours.items():
+        if key.startswith("encoder.features."):
+            renamed["Zencoder.model." + key.removeprefix("encoder.features.")] = value
+            continue
+        if key.startswith("generator.") and not key.startswith("generator.blocks."):
+            renamed[key.removeprefix("generator.")] = value
+            continue
+        block, layer, leaf = key.removeprefix("generator.blocks.").split(".", 2)
+        prefix = f"{inverse_blocks[block]}."
+        if layer in ("conv_0", "conv_1", "conv_s"):
+            if leaf == "weight":
+                w_mat = value.reshape(value.shape[0], -1)
+                v = torch.zeros(w_mat.shape[1], dtype=value.dtype)
+                v[0] = 1.0
+                column = w_mat[:, 0]
+                renamed[f"{prefix}{layer}.weight_orig"] = value
+                renamed[f"{prefix}{layer}.weight_u"] = column / column.dot(column)
+                renamed[f"{prefix}{layer}.weight_v"] = v
+            else:
+                renamed[f"{prefix}{layer}.{leaf}"] = value
+            continue
+        ace = f"{prefix}{inverse_norms[layer]}."
+        if leaf == "style_fc_weight" or leaf == "style_fc_bias":
+            part = "weight" if leaf == "style_fc_weight" else "bias"
+            for j in range(value.shape[0]):
+                renamed[f"{ace}fc_mu{j}.{part}"] = value[j]
+            continue
+        for old, new in leaf_renames.items():
+            if leaf.startswith(old):
+                leaf = new + leaf.removeprefix(old)
+                break
+        renamed[ace + leaf] = value
+        if leaf == "noise_var":
+            channels = value.shape[0]
+            renamed[ace + "Spade.param_free_norm.running_mean"] = torch.zeros(channels)
+            renamed[ace + "Spade.param_free_norm.running_var"] = torch.ones(channels)
+            renamed[ace + "Spade.param_free_norm.num_batches_tracked"] = torch.tensor(0)
+    return renamed

@@ -1,8 +1,9 @@
 """An independent, loop-based reading of the official SEAN forward pass (spec sections 1-4).
 
 Works directly on official state-dict keys (spectral norm as weight_orig / u / v, fc_mu<j> layers,
-Python loops over batch and classes, last class wins), eval mode, zero noise. Used only to check that
-the converter + our vectorised networks compute what the official code computes.
+Python loops over batch and classes, last class wins), eval mode, zero noise. It is the yardstick, not
+a model: the tests check the converter + our vectorised networks against it, and the benchmark times
+it as the official implementation's algorithm.
 """
 
 from __future__ import annotations
