@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 
@@ -22,10 +21,3 @@ def add_spectral_norm(modules: list[nn.Module]) -> None:
     """Wrap each module's `weight` in torch's spectral-norm parametrization (in place)."""
     for module in modules:
         spectral_norm(module)
-
-
-def remove_spectral_norm(modules: list[nn.Module]) -> None:
-    """Fold the parametrization into a plain weight using the current u, v (call in eval mode)."""
-    for module in modules:
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)

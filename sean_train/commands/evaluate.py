@@ -1,0 +1,95 @@
+"""`sean eval`: reconstruction and style-control measures of a trained model against its untrained start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+from sean_domains import DatasetError, DomainError, get_domain
+
+from sean_runtime.files import atomic_write_json
+from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config
+
+DEFINITIONS = {
+    "psnr_db": "mean over images of PSNR between the image and its reconstruction (uint8 values, peak 255)",
+    "ssim": "mean SSIM: 11x11 gaussian window, sigma 1.5, data range 255, per RGB channel, valid positions",
+    "rmse": "mean over images of the RMSE, 0..255 units",
+    "region_colour_error": "mean over (image, present class) of |mean region colour in the reconstruction - "
+    "in the style image|, averaged over R, G, B, 0..255 units",
+    "locality": "one class's code swapped with the next image's code for that class; mean absolute change "
+    "(0..255) inside that region and outside it; ratio = inside / outside",
+    "noise": "zero noise, eval mode (BatchNorm running statistics)",
+    "untrained": "the same architecture freshly initialised with the run's seed (the training start)",
+}
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", type=click.Path(exists=True, file_okay=False),
+              help="Dataset folder (not needed for the synthetic `shapes` domain).")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate the first N images (default: the whole split; 200 generated for shapes).")
+@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Checkpoint of a run folder to evaluate.")
+@click.option("--domain", "domain_name", default=None, help="Domain, when the checkpoint does not name one.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the results (default: eval_<split>.json in PATH).")
+@click.option("--no-untrained", is_flag=True, help="Skip the untrained baseline.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(
+    path, data, split, limit, which, domain_name, batch_size, device, json_path, no_untrained, threads, quiet
+) -> None:
+    """Reconstruction PSNR / SSIM / RMSE and per-region style control, trained vs untrained.
+
+    PATH is a run folder (its latest or best checkpoint) or a model checkpoint folder.
+
+    \b
+    Examples:
+      sean eval runs/shapes
+      sean eval sean_train/pretrained/shapes --limit 100
+      sean eval runs/faces --data ~/data/faces --which best
+    """
+    from sean_train.build import build_generator, folded_model
+    from sean_train.data import open_source
+    from sean_train.evaluate import evaluate_model, format_table, resolve_model_dir, training_seed
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model_dir = resolve_model_dir(path, which)
+        config, meta = read_config(model_dir)
+        name = domain_name or config.domain
+        if not name:
+            raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
+        domain = get_domain(name)
+        model = load_checkpoint(model_dir)
+        source = open_source(domain, data, split, config.height, config.width, limit or 200)
+        results = {}
+        if not no_untrained:
+            seed, gain = training_seed(model_dir)
+            untrained = folded_model(build_generator(config, seed, gain))
+            results["untrained"] = evaluate_model(untrained, source, batch_size, limit, device, "untrained", not quiet)
+        results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
+    except (DatasetError, DomainError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
+    click.echo(format_table(results))
+    out = Path(json_path) if json_path else Path(path) / f"eval_{split}.json"
+    atomic_write_json(out, {
+        "model": str(model_dir),
+        "step": (meta.get("extra") or {}).get("step"),
+        "domain": domain.name,
+        "split": split,
+        "data": str(data) if data else None,
+        "results": results,
+        "definitions": DEFINITIONS,
+    })
+    click.echo(f"wrote {out}")

@@ -1,0 +1,180 @@
+"""`sean eval` logic: reconstruction quality and per-region style control of a model on a split.
+
+Reconstruction: PSNR, SSIM, RMSE between each image and the model's reconstruction from its own style.
+Region colour fidelity: mean over (image, present class) of |mean colour of the region in the
+reconstruction - in the style image|, in 0..255 units (averaged over R, G, B).
+Locality: swap one class's code with another image's code for that class and measure the mean
+absolute change inside that region and outside it; ratio = inside / outside (higher = more local).
+Noise is zero throughout, so every number is deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
+from sean_train.data import SampleSource, iterate_batches, make_mask
+from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.networks import SEANModel
+from sean_train.networks.ops import downsample_nearest
+from sean_train.state import latest_checkpoint, list_checkpoints, read_best, step_dir_name
+
+# A class takes part in a swap only where it covers at least this fraction of the target image.
+MIN_SWAP_FRACTION = 0.01
+
+
+def choose_swaps(classes: Tensor, code_area: Tensor, offset: int = 0) -> tuple[Tensor, Tensor]:
+    """Pick, for each image i, a partner j = (i + 1) mod B and a class present in both.
+
+    classes [B, K, H, W] one-hot of the target images; code_area [B, K] pixels of each class on the
+    encoder grid (a code exists where > 0). Image i cycles through its eligible classes with the
+    global index offset + i, so that every class gets swapped somewhere in a dataset.
+    Returns (partner [B], class [B], -1 where no class qualifies or B < 2).
+    """
+    b = classes.shape[0]
+    partner = torch.roll(torch.arange(b), -1)
+    chosen = torch.full((b,), -1, dtype=torch.long)
+    if b < 2:
+        return partner, chosen
+    fraction = classes.flatten(2).mean(dim=2)  # [B, K]
+    eligible = (fraction >= MIN_SWAP_FRACTION) & (code_area[partner] > 0) & (code_area > 0)
+    for i in range(b):
+        ids = torch.nonzero(eligible[i]).flatten()
+        if ids.numel():
+            chosen[i] = ids[(offset + i) % ids.numel()]
+    return partner, chosen
+
+
+def swap_codes(codes: Tensor, partner: Tensor, chosen: Tensor) -> Tensor:
+    """codes [B, K, S] with codes[i, chosen[i]] replaced by codes[partner[i], chosen[i]]."""
+    swapped = codes.clone()
+    for i, k in enumerate(chosen.tolist()):
+        if k >= 0:
+            swapped[i, k] = codes[partner[i], k]
+    return swapped
+
+
+def code_area(model: SEANModel, mask: Tensor, height: int, width: int) -> Tensor:
+    """Pixels of each class on the encoder's pooling grid (H/2 x W/2): [B, K]."""
+    classes = mask[:, : model.config.num_classes]
+    return downsample_nearest(classes, height // 2, width // 2).sum(dim=(2, 3))
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: SEANModel,
+    source: SampleSource,
+    batch_size: int = 16,
+    limit: int | None = None,
+    device: torch.device | str = "cpu",
+    desc: str = "eval",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """All measures of one model (eval mode, zero noise) on the first `limit` samples of a source."""
+    model = model.to(device).eval()
+    k = model.config.num_classes
+    totals = {"psnr": 0.0, "ssim": 0.0, "rmse": 0.0}
+    images = 0
+    colour_sum, regions = 0.0, 0
+    inside_sum, outside_sum, swaps = 0.0, 0.0, 0
+    count = len(source) if limit is None else min(limit, len(source))
+    bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
+    for batch in iterate_batches(source, batch_size, limit):
+        image = batch["image"].to(device)
+        mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), k)
+        b, _, h, w = image.shape
+        noise = model.generator.zero_noise(b, device)
+        codes = model.encode(image, mask)
+        recon = model.generate(mask, codes, noise)
+        real255, recon255 = to_255(image), to_255(recon)
+        for name, fn in (("psnr", psnr), ("ssim", ssim), ("rmse", rmse)):
+            totals[name] += fn(recon255, real255).sum().item()
+        errors, present = region_colour_error(recon255, real255, mask[:, :k])
+        colour_sum += errors[present].sum().item()
+        regions += int(present.sum().item())
+
+        partner, chosen = choose_swaps(mask[:, :k].cpu(), code_area(model, mask, h, w).cpu(), offset=images)
+        rows = torch.nonzero(chosen >= 0).flatten()
+        if rows.numel():
+            swapped = model.generate(mask, swap_codes(codes, partner.to(device), chosen), noise)
+            region = mask[rows.to(device), chosen[rows].to(device)] > 0  # [n, H, W]
+            inside, outside = change_inside_outside(recon[rows] * 127.5, swapped[rows] * 127.5, region)
+            inside_sum += inside.sum().item()
+            outside_sum += outside.sum().item()
+            swaps += rows.numel()
+        images += b
+        bar.update(b)
+    bar.close()
+    if images == 0:
+        raise ValueError("the evaluation split has no samples")
+    inside_mean = inside_sum / max(swaps, 1)
+    outside_mean = outside_sum / max(swaps, 1)
+    return {
+        "images": images,
+        "psnr_db": totals["psnr"] / images,
+        "ssim": totals["ssim"] / images,
+        "rmse": totals["rmse"] / images,
+        "region_colour_error": colour_sum / max(regions, 1),
+        "regions": regions,
+        "locality": {
+            "swaps": swaps,
+            "change_inside": inside_mean,
+            "change_outside": outside_mean,
+            "ratio": inside_mean / max(outside_mean, 1e-12),
+        },
+    }
+
+
+def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
+    """A model checkpoint folder itself, or the latest / best checkpoint of a run folder."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"{path} does not exist (expected a run folder or a model checkpoint folder)")
+    if which == "best":
+        best = read_best(path)
+        if best is None:
+            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use --which latest")
+        found = dict(list_checkpoints(path))
+        if int(best["step"]) not in found:
+            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(int(best['step']))} is missing")
+        return found[int(best["step"])]
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise CheckpointError(
+            f"{path} holds no checkpoint (neither {CONFIG_FILE} nor checkpoints/step_*): "
+            f"train first, or pass a model checkpoint folder"
+        )
+    return latest
+
+
+def training_seed(model_dir: Path) -> tuple[int, float]:
+    """(seed, init gain) the model was trained from, recorded in its config.json (else 0, 0.02)."""
+    _, meta = read_config(model_dir)
+    train = (meta.get("extra") or {}).get("training", {}).get("train", {})
+    return int(train.get("seed", 0)), float(train.get("init_gain", 0.02))
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """Rows = measures, columns = models (e.g. untrained, trained)."""
+    rows = [
+        ("PSNR (dB, higher better)", lambda r: f"{r['psnr_db']:.2f}"),
+        ("SSIM (higher better)", lambda r: f"{r['ssim']:.4f}"),
+        ("RMSE (0..255, lower better)", lambda r: f"{r['rmse']:.2f}"),
+        ("region colour error (0..255, lower better)", lambda r: f"{r['region_colour_error']:.2f}"),
+        ("swap: change inside region (0..255)", lambda r: f"{r['locality']['change_inside']:.2f}"),
+        ("swap: change outside region (0..255)", lambda r: f"{r['locality']['change_outside']:.3f}"),
+        ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),
+    ]
+    names = list(results)
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{'measure':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
+    for label, fmt in rows:
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt(results[n]):>10}" for n in names))
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Image-quality and style-control measures, on images in 0..255 (float tensors [B, 3, H, W]).
+
+All functions return one value per image so that callers can average over any set.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+DATA_RANGE = 255.0
+
+
+def to_255(image: Tensor) -> Tensor:
+    """Network output in [-1, 1] -> the uint8 values a user gets (rounded, clipped), as float."""
+    return ((image.float() + 1.0) * 127.5).round().clamp(0.0, 255.0)
+
+
+def mse(a: Tensor, b: Tensor) -> Tensor:
+    return ((a.double() - b.double()) ** 2).flatten(1).mean(dim=1)
+
+
+def rmse(a: Tensor, b: Tensor) -> Tensor:
+    """Root mean squared error per image, 0..255 units."""
+    return mse(a, b).sqrt()
+
+
+def psnr(a: Tensor, b: Tensor) -> Tensor:
+    """PSNR per image in dB for 0..255 images (identical images are capped at 100 dB)."""
+    err = mse(a, b).clamp(min=DATA_RANGE**2 * 1e-10)
+    return 10.0 * torch.log10(DATA_RANGE**2 / err)
+
+
+def _gaussian_window(size: int, sigma: float) -> Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def ssim(a: Tensor, b: Tensor) -> Tensor:
+    """SSIM per image (Wang et al. 2004): 11x11 gaussian window, sigma 1.5, data range 255,
+    K1 = 0.01, K2 = 0.03; computed per RGB channel over the valid (unpadded) window positions,
+    then averaged over positions and channels."""
+    a, b = a.double(), b.double()
+    channels = a.shape[1]
+    window = _gaussian_window(SSIM_WINDOW, SSIM_SIGMA).to(a.device).expand(channels, 1, -1, -1)
+
+    def blur(x: Tensor) -> Tensor:
+        return F.conv2d(x, window, groups=channels)
+
+    c1, c2 = (0.01 * DATA_RANGE) ** 2, (0.03 * DATA_RANGE) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return index.flatten(1).mean(dim=1)
+
+
+def region_colour_error(recon: Tensor, style: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """Per (image, class): |mean colour of the region in recon - in style|, averaged over R, G, B.
+
+    recon, style [B, 3, H, W] in 0..255; classes [B, K, H, W] one-hot.
+    Returns (errors [B, K], present [B, K] bool); errors of absent classes are 0.
+    """
+    area = classes.sum(dim=(2, 3))  # [B, K]
+    weights = classes / area.clamp(min=1.0)[:, :, None, None]
+    mean_recon = torch.einsum("bkhw,bchw->bkc", weights.double(), recon.double())
+    mean_style = torch.einsum("bkhw,bchw->bkc", weights.double(), style.double())
+    return (mean_recon - mean_style).abs().mean(dim=2), area > 0
+
+
+def change_inside_outside(before: Tensor, after: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean absolute change (0..255, averaged over R, G, B) inside and outside a region, per image.
+
+    before, after [B, 3, H, W]; region [B, H, W] bool. An image with no pixel outside gives 0 there.
+    """
+    change = (after.double() - before.double()).abs().mean(dim=1)  # [B, H, W]
+    inside = region.double()
+    outside = 1.0 - inside
+    mean_in = (change * inside).sum(dim=(1, 2)) / inside.sum(dim=(1, 2)).clamp(min=1.0)
+    mean_out = (change * outside).sum(dim=(1, 2)) / outside.sum(dim=(1, 2)).clamp(min=1.0)
+    return mean_in, mean_out

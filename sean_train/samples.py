@@ -1,0 +1,54 @@
+"""PNG sample grids written during training: label / real / reconstruction / region-swapped rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sean_domains import Domain
+from sean_domains.imageio import write_png
+from torch import Tensor
+
+from sean_train.data import make_mask
+from sean_train.evaluate import choose_swaps, code_area, swap_codes
+from sean_train.metrics import to_255
+from sean_train.networks import SEANModel
+
+GAP = 2  # white pixels between tiles
+
+
+def _tiles(images: Tensor) -> list[np.ndarray]:
+    """[B, 3, H, W] in [-1, 1] -> B uint8 [H, W, 3] arrays."""
+    return list(to_255(images).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+@torch.no_grad()
+def sample_grid(model: SEANModel, batch: dict[str, Tensor], domain: Domain) -> np.ndarray:
+    """One row per sample: label colours | real | reconstruction | one region's style swapped in from
+    the next sample (eval mode, zero noise). The model's mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    k = model.config.num_classes
+    image = batch["image"].to(device)
+    mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), k)
+    b, _, h, w = image.shape
+    noise = model.generator.zero_noise(b, device)
+    codes = model.encode(image, mask)
+    recon = model.generate(mask, codes, noise)
+    partner, chosen = choose_swaps(mask[:, :k].cpu(), code_area(model, mask, h, w).cpu())
+    swapped = model.generate(mask, swap_codes(codes, partner.to(device), chosen), noise)
+    model.train(was_training)
+
+    labels = [domain.labels_to_colors(lab.numpy()) for lab in batch["labels"]]
+    columns = [labels, _tiles(image), _tiles(recon), _tiles(swapped)]
+    grid = np.full((b * (h + GAP) - GAP, len(columns) * (w + GAP) - GAP, 3), 255, dtype=np.uint8)
+    for col, tiles in enumerate(columns):
+        for row, tile in enumerate(tiles):
+            grid[row * (h + GAP) : row * (h + GAP) + h, col * (w + GAP) : col * (w + GAP) + w] = tile
+    return grid
+
+
+def write_sample_grid(path: str | Path, model: SEANModel, batch: dict[str, Tensor], domain: Domain) -> Path:
+    return write_png(path, sample_grid(model, batch, domain))

@@ -1,0 +1,165 @@
+"""Training run configuration: one YAML file with `model`, `discriminator` and `train` sections.
+
+The `model` section is a ModelConfig (its `domain` names the domain plugin), `discriminator` a
+DiscriminatorConfig, `train` the TrainConfig below. Unknown keys anywhere are an error, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig
+
+VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
+SECTIONS = ("model", "discriminator", "train")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedule, losses and bookkeeping. Defaults are the official SEAN settings."""
+
+    batch_size: int = 32  # images per step over all processes (official: 32 on 4 GPUs)
+    epochs: int = 50  # epochs at constant learning rate (official `niter`)
+    epochs_decay: int = 50  # epochs of linear decay to zero after that (official `niter_decay`)
+    lr_g: float = 1e-4  # generator + style encoder learning rate (TTUR: lr / 2)
+    lr_d: float = 4e-4  # discriminator learning rate (TTUR: lr * 2)
+    betas: tuple[float, float] = (0.0, 0.9)  # Adam betas, for both optimisers
+    lambda_feat: float = 10.0  # discriminator feature matching
+    lambda_vgg: float = 10.0  # VGG19 perceptual loss; needs `vgg_weights` or $SEAN_VGG19_WEIGHTS
+    lambda_l1: float = 0.0  # pixel L1 reconstruction: NOT in the paper, only for fast CPU runs (shapes)
+    vgg_weights: str | None = None  # torchvision-format VGG19 file (.pth or .safetensors)
+    init_gain: float = 0.02  # xavier-normal gain of every conv / linear weight (official init_variance)
+    flip: bool = True  # random horizontal flips, swapping left/right classes as the domain says
+    seed: int = 0  # weights, data order, flips and noise all derive from it
+    checkpoint_every: int = 1000  # steps between resumable checkpoints (one is always written at the end)
+    keep_last: int = 3  # resumable checkpoints kept, plus the best one
+    sample_every: int = 500  # steps between PNG sample grids (label / real / reconstruction / swap)
+    val_samples: int = 64  # held-out images scored at each checkpoint to pick the best one (0 = none)
+    workers: int = 0  # data-loading worker processes per training process
+    synthetic_train_size: int = 2000  # training-set size when the domain generates samples (no --data)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        positive = ("batch_size", "checkpoint_every", "keep_last", "sample_every", "synthetic_train_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("epochs", "epochs_decay", "val_samples", "workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.epochs + self.epochs_decay < 1:
+            raise ConfigError("train.epochs + train.epochs_decay must be at least 1")
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("lambda_feat", "lambda_vgg", "lambda_l1"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas must be two numbers in [0, 1), got {list(self.betas)}")
+
+    def resolve_vgg_weights(self) -> Path | None:
+        """The VGG19 weights file to use (config first, then $SEAN_VGG19_WEIGHTS), or None."""
+        value = self.vgg_weights or os.environ.get(VGG_WEIGHTS_ENV)
+        return Path(value).expanduser() if value else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run."""
+
+    model: ModelConfig
+    discriminator: DiscriminatorConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "discriminator": self.discriminator.to_dict(),
+            "train": self.train.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "config") -> RunConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping with sections {list(SECTIONS)}")
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"{source}: unknown sections {unknown}; known sections are {list(SECTIONS)}")
+        if "model" not in data:
+            raise ConfigError(f"{source}: the `model` section is required (it names the domain and sizes)")
+        model = _build(ModelConfig, data["model"], f"{source}: model")
+        if not model.domain:
+            raise ConfigError(f"{source}: model.domain must name a domain plugin (see `sean domains`)")
+        return cls(
+            model=model,
+            discriminator=_build(DiscriminatorConfig, data.get("discriminator") or {}, f"{source}: discriminator"),
+            train=_build(TrainConfig, data.get("train") or {}, f"{source}: train"),
+        )
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """Instantiate a config dataclass from a mapping, naming unknown keys and bad values."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
+    values = dict(values)
+    if "class_names" in values:
+        values["class_names"] = tuple(values["class_names"])
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read a run YAML file (see configs/)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (the shipped ones are in configs/)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    return RunConfig.from_dict(data, source=str(path))
+
+
+def bind_domain(config: RunConfig):
+    """Check the model section against its domain plugin; fill in the class names.
+
+    Returns (config with model.class_names set, the Domain).
+    """
+    from sean_domains import get_domain
+
+    domain = get_domain(config.model.domain)
+    model = config.model
+    if model.num_classes != domain.num_classes:
+        raise ConfigError(
+            f"model.num_classes is {model.num_classes} but domain {domain.name!r} has {domain.num_classes} classes"
+        )
+    if model.extra_mask_channels != domain.extra_mask_channels:
+        raise ConfigError(
+            f"model.extra_mask_channels is {model.extra_mask_channels} but domain {domain.name!r} "
+            f"provides {domain.extra_mask_channels}"
+        )
+    if model.class_names and tuple(model.class_names) != tuple(domain.class_names):
+        raise ConfigError(f"model.class_names differ from domain {domain.name!r}'s; leave them out to use the domain's")
+    model = dataclasses.replace(model, class_names=tuple(domain.class_names))
+    return dataclasses.replace(config, model=model), domain

@@ -1,0 +1,354 @@
+"""The SEAN training loop: one generator step, then one discriminator step, per batch.
+
+Exact resume: the weights, both Adam states and the step counter are checkpointed; the data order,
+flips and per-step noise are pure functions of (seed, step, process), so nothing else is needed to
+continue bit for bit. The global RNG states are checkpointed too, for anything that draws from them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sean_domains import DatasetError, Domain
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from sean_runtime.files import atomic_write_text
+from sean_train import distributed
+from sean_train.build import build_discriminator, build_generator, folded_model
+from sean_train.data import (
+    BatchOrder,
+    ResumableBatchSampler,
+    SampleSource,
+    TrainingSamples,
+    iterate_batches,
+    make_mask,
+    open_source,
+)
+from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, split_fake_real
+from sean_train.metrics import psnr, to_255
+from sean_train.samples import write_sample_grid
+from sean_train.state import (
+    clean_partial,
+    load_training_checkpoint,
+    prune,
+    read_best,
+    restore_rng,
+    save_training_checkpoint,
+    write_best,
+)
+from sean_train.train_config import RunConfig
+from sean_train.vgg import load_vgg19
+
+LOG_FILE = "log.jsonl"
+SAMPLES_DIR = "samples"
+SAMPLE_ROWS = 4
+VAL_METRIC = "val_psnr_db"
+NOISE_PHASE_G, NOISE_PHASE_D = 0, 1
+
+
+class Trainer:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: RunConfig,
+        domain: Domain,
+        data: str | Path | None = None,
+        device: str = "auto",
+        progress: bool = True,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.domain = domain
+        self.progress = progress
+        self.dist = distributed.from_environment()
+        self.device = distributed.process_device(device, self.dist)
+        distributed.join(self.dist, self.device)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        tc = config.train
+
+        self.model = build_generator(config.model, tc.seed, tc.init_gain)
+        self.disc = build_discriminator(config.model.mask_channels, config.discriminator, tc.seed, tc.init_gain)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model.to(self.device)
+        self.disc.to(self.device)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=tc.lr_g, betas=tc.betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=tc.lr_d, betas=tc.betas)
+        self.vgg_loss = None
+        if tc.lambda_vgg > 0:
+            self.vgg_loss = VGGLoss(load_vgg19(tc.resolve_vgg_weights())).to(self.device)
+
+        h, w = config.model.height, config.model.width
+        source = open_source(domain, data, "train", h, w, tc.synthetic_train_size)
+        self.dataset = TrainingSamples(source, domain.flip_permutation())
+        self.order = BatchOrder(len(source), tc.batch_size, tc.seed, tc.flip, self.dist.world_size)
+        self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
+        self.constant_steps = tc.epochs * self.order.steps_per_epoch
+        self.val_source = self._held_out(data)
+        self.step = 0
+        self._stop_requested = False
+        self._tensorboard = None
+
+    # --- setup ----------------------------------------------------------------------------------
+    def _held_out(self, data: str | Path | None) -> SampleSource | None:
+        """The "test" split, for picking the best checkpoint and for sample grids (None if absent)."""
+        h, w = self.config.model.height, self.config.model.width
+        try:
+            return open_source(self.domain, data, "test", h, w, max(self.config.train.val_samples, SAMPLE_ROWS))
+        except DatasetError:
+            return None
+
+    def resume(self, checkpoint: str | Path) -> None:
+        """Load weights, optimiser states, RNG states and the step counter of a training checkpoint."""
+        state = load_training_checkpoint(checkpoint)
+        self.model.load_state_dict(state.module_state("G"))
+        self.disc.load_state_dict(state.module_state("D"))
+        self.opt_g.load_state_dict(state.optimizer_state("opt_g"))
+        self.opt_d.load_state_dict(state.optimizer_state("opt_d"))
+        restore_rng(state)
+        self.step = state.step
+        if self.dist.is_main:
+            self._truncate_log(self.step)
+
+    # --- the two steps --------------------------------------------------------------------------
+    def _noise(self, phase: int, batch: int) -> Tensor:
+        """Standard-normal noise for this step, phase and process, from a freshly seeded generator."""
+        seed = np.random.SeedSequence([self.config.train.seed, self.step, self.dist.rank, phase])
+        generator = torch.Generator().manual_seed(int(seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+        numel = self.model.generator.noise_layout.numel
+        return torch.randn(batch, numel, generator=generator).to(self.device)
+
+    def learning_rate_factor(self, step: int) -> float:
+        """1 for the constant epochs, then linear decay towards 0 over the decay epochs."""
+        if step < self.constant_steps:
+            return 1.0
+        decay = self.total_steps - self.constant_steps
+        return (self.total_steps - step) / decay
+
+    def train_step(self, batch: dict[str, Tensor], g_net: nn.Module, d_net: nn.Module) -> dict[str, Tensor]:
+        tc = self.config.train
+        factor = self.learning_rate_factor(self.step)
+        for group in self.opt_g.param_groups:
+            group["lr"] = tc.lr_g * factor
+        for group in self.opt_d.param_groups:
+            group["lr"] = tc.lr_d * factor
+
+        image = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["labels"].to(self.device, non_blocking=True)
+        mask = make_mask(labels, batch["extra"].to(self.device), self.config.model.num_classes)
+        b = image.shape[0]
+        pair_mask = torch.cat([mask, mask])
+
+        # Generator step. D runs unwrapped: its weights are not updated here, so nothing to sync.
+        self.disc.requires_grad_(False)
+        fake = g_net(image, mask, self._noise(NOISE_PHASE_G, b))
+        fake_out, real_out = split_fake_real(self.disc(pair_mask, torch.cat([fake, image])), b)
+        losses = {
+            "g_gan": hinge_g_loss(fake_out),
+            "g_feat": feature_matching_loss(fake_out, real_out, tc.lambda_feat),
+        }
+        if self.vgg_loss is not None:
+            losses["g_vgg"] = self.vgg_loss(fake, image) * tc.lambda_vgg
+        if tc.lambda_l1 > 0:
+            losses["g_l1"] = F.l1_loss(fake, image) * tc.lambda_l1
+        g_total = torch.stack(list(losses.values())).sum()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_total.backward()
+        self.opt_g.step()
+
+        # Discriminator step on a fake regenerated with new noise, as the official code does.
+        self.disc.requires_grad_(True)
+        with torch.no_grad():
+            fake = self.model(image, mask, self._noise(NOISE_PHASE_D, b))
+        fake_out, real_out = split_fake_real(d_net(pair_mask, torch.cat([fake, image])), b)
+        d_fake, d_real = hinge_d_loss(fake_out, real_out)
+        self.opt_d.zero_grad(set_to_none=True)
+        (d_fake + d_real).backward()
+        self.opt_d.step()
+
+        losses.update({"g_total": g_total, "d_fake": d_fake, "d_real": d_real})
+        return {k: v.detach() for k, v in losses.items()}
+
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self, until_step: int | None = None) -> int:
+        """Train to the end of the schedule (or to `until_step`), checkpointing on the way.
+
+        SIGINT / SIGTERM stop the run cleanly at the next step boundary with a checkpoint.
+        Returns the step reached.
+        """
+        tc = self.config.train
+        end = self.total_steps if until_step is None else min(until_step, self.total_steps)
+        if self.dist.is_main:
+            clean_partial(self.run_dir)
+        g_net: nn.Module = self.model
+        d_net: nn.Module = self.disc
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # static_graph: the last ResBlk's blending scalars are never used (no style path there,
+            # as in the official model), and a static graph lets DDP skip them on every step.
+            g_net = DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
+            d_net = DistributedDataParallel(self.disc, device_ids=ids)
+        self.model.train()
+        self.disc.train()
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=ResumableBatchSampler(self.order, self.step, end, self.dist.rank),
+            num_workers=tc.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        bar = tqdm(
+            total=self.total_steps, initial=self.step, desc="train", unit="step",
+            disable=not (self.progress and self.dist.is_main), dynamic_ncols=True,
+        )
+        previous_handlers = self._install_stop_handlers()
+        started, start_step = time.perf_counter(), self.step
+        try:
+            last = time.perf_counter()
+            for batch in loader:
+                losses = self.train_step(batch, g_net, d_net)
+                self.step += 1
+                now = time.perf_counter()
+                values = distributed.mean_over_processes(torch.stack(list(losses.values())).float(), self.dist)
+                record = {k: round(float(v), 6) for k, v in zip(losses, values.tolist(), strict=True)}
+                record["img_per_s"] = round(tc.batch_size / max(now - last, 1e-9), 2)
+                last = now
+                self._log(record)
+                rate = tc.batch_size * (self.step - start_step) / max(now - started, 1e-9)
+                bar.set_postfix_str(
+                    f"G {record['g_total']:.3f} D {record['d_fake'] + record['d_real']:.3f} {rate:.1f} img/s"
+                )
+                bar.update(1)
+                if self.step % tc.sample_every == 0 or self.step == self.total_steps:
+                    self._write_samples()
+                stop = self._agree_to_stop()
+                if self.step % tc.checkpoint_every == 0 or self.step == end or stop:
+                    self.checkpoint()
+                if stop:
+                    break
+        finally:
+            bar.close()
+            self._restore_handlers(previous_handlers)
+            if self._tensorboard:
+                self._tensorboard.close()
+        return self.step
+
+    # --- checkpoints, logs, samples -------------------------------------------------------------
+    def checkpoint(self) -> Path | None:
+        """Score on held-out data, write a resumable checkpoint, keep the last N and the best."""
+        distributed.check_in_sync({"generator": self.model, "discriminator": self.disc}, self.dist)
+        path = None
+        if self.dist.is_main:
+            folded = folded_model(self.model)
+            score = self._validation_psnr(folded)
+            extra: dict[str, Any] = {"run_config": self.config.to_dict(), "world_size": self.dist.world_size}
+            if score is not None:
+                extra[VAL_METRIC] = score
+            path = save_training_checkpoint(
+                self.run_dir, self.step, self.model, folded, self.disc, self.opt_g, self.opt_d, extra,
+                model_extra={"step": self.step, "training": self.config.to_dict()},
+            )
+            best = read_best(self.run_dir)
+            if score is not None and (best is None or score > best["value"] or best["step"] == self.step):
+                write_best(self.run_dir, self.step, VAL_METRIC, score)
+            prune(self.run_dir, self.config.train.keep_last)
+        distributed.barrier(self.dist)
+        return path
+
+    @torch.no_grad()
+    def _validation_psnr(self, folded: nn.Module) -> float | None:
+        count = self.config.train.val_samples
+        if self.val_source is None or count == 0:
+            return None
+        folded = folded.to(self.device)
+        total, n = 0.0, 0
+        for batch in iterate_batches(self.val_source, self.config.train.batch_size, count):
+            image = batch["image"].to(self.device)
+            mask = make_mask(batch["labels"].to(self.device), batch["extra"].to(self.device),
+                             self.config.model.num_classes)
+            recon = folded(image, mask, folded.generator.zero_noise(image.shape[0], self.device))
+            total += psnr(to_255(recon), to_255(image)).sum().item()
+            n += image.shape[0]
+        return round(total / n, 4)
+
+    def _write_samples(self) -> None:
+        if not self.dist.is_main:
+            return
+        source = self.val_source if self.val_source is not None else self.dataset.source
+        batch = next(iterate_batches(source, SAMPLE_ROWS, SAMPLE_ROWS))
+        write_sample_grid(self.run_dir / SAMPLES_DIR / f"step_{self.step:08d}.png", self.model, batch, self.domain)
+
+    def _log(self, record: dict[str, float]) -> None:
+        if not self.dist.is_main:
+            return
+        record = {"step": self.step, "epoch": (self.step - 1) // self.order.steps_per_epoch,
+                  "lr_g": self.config.train.lr_g * self.learning_rate_factor(self.step - 1), **record}
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        writer = self._tensorboard_writer()
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    writer.add_scalar(key, value, self.step)
+
+    def _tensorboard_writer(self):
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # TensorBoard is optional
+                self._tensorboard = False
+            else:
+                self._tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
+        return self._tensorboard or None
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log lines of steps after the checkpoint being resumed (they will be redone)."""
+        path = self.run_dir / LOG_FILE
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    # --- clean stop -----------------------------------------------------------------------------
+    def _install_stop_handlers(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_requested = True
+            # A second signal falls back to the default behaviour (immediate exit).
+            signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        except ValueError:  # not the main thread: no clean-stop handling
+            pass
+        return previous
+
+    @staticmethod
+    def _restore_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _agree_to_stop(self) -> bool:
+        if not self.dist.enabled:
+            return self._stop_requested
+        flag = torch.tensor([1.0 if self._stop_requested else 0.0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())

@@ -1,0 +1,160 @@
+"""Evaluation measures and `sean eval` on a tiny split."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from sean_domains import get_domain
+
+from sean_train.checkpoint import CheckpointError
+from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes
+from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.networks.ops import one_hot
+from tests.conftest import make_random_model
+
+
+def test_psnr_and_rmse_of_a_constant_offset():
+    a = torch.full((2, 3, 16, 16), 100.0)
+    b = a + 5.0
+    assert rmse(a, b).tolist() == pytest.approx([5.0, 5.0])
+    assert psnr(a, b)[0].item() == pytest.approx(10 * math.log10(255**2 / 25.0))
+    assert psnr(a, a)[0].item() == pytest.approx(100.0)
+
+
+def test_ssim_is_one_for_identical_images_and_drops_with_noise():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 32, 32, generator=g) * 255
+    assert ssim(a, a).tolist() == pytest.approx([1.0, 1.0])
+    small = (a + torch.randn(a.shape, generator=g) * 5).clamp(0, 255)
+    large = (a + torch.randn(a.shape, generator=g) * 40).clamp(0, 255)
+    s_small, s_large = ssim(a, small), ssim(a, large)
+    assert torch.all(s_small < 1) and torch.all(s_large < s_small)
+    torch.testing.assert_close(ssim(a, small), ssim(small, a))
+
+
+def test_ssim_of_a_brightness_shift_follows_the_luminance_term():
+    # Flat images: variance and covariance are 0, so SSIM = (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1).
+    a, b = torch.full((1, 3, 16, 16), 100.0), torch.full((1, 3, 16, 16), 120.0)
+    c1 = (0.01 * 255) ** 2
+    assert ssim(a, b).item() == pytest.approx((2 * 100 * 120 + c1) / (100**2 + 120**2 + c1))
+
+
+def test_region_colour_error_is_per_present_region():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, :4] = 2
+    classes = one_hot(labels, 4)
+    style = torch.full((1, 3, 8, 8), 50.0)
+    recon = style.clone()
+    recon[0, 0, :4] += 30.0  # class 2 region: red off by 30 -> mean over RGB 10
+    errors, present = region_colour_error(recon, style, classes)
+    assert present[0].tolist() == [True, False, True, False]
+    assert errors[0, 2].item() == pytest.approx(10.0) and errors[0, 0].item() == pytest.approx(0.0)
+
+
+def test_change_inside_outside():
+    before = torch.zeros(1, 3, 4, 4)
+    after = before.clone()
+    after[:, :, :2] = 6.0
+    after[:, :, 3, 3] = 3.0
+    region = torch.zeros(1, 4, 4, dtype=torch.bool)
+    region[0, :2] = True
+    inside, outside = change_inside_outside(before, after, region)
+    assert inside.item() == pytest.approx(6.0) and outside.item() == pytest.approx(3.0 / 8)
+
+
+def test_swaps_pick_classes_present_in_both_images():
+    labels = torch.zeros(3, 8, 8, dtype=torch.long)
+    labels[0, :4] = 1
+    labels[1, :4] = 1
+    labels[1, 4:] = 2
+    labels[2, :, :4] = 2
+    classes = one_hot(labels, 3)
+    area = classes.sum(dim=(2, 3))
+    partner, chosen = choose_swaps(classes, area)
+    assert partner.tolist() == [1, 2, 0]
+    for i in range(3):
+        k = chosen[i].item()
+        assert k >= 0 and area[i, k] > 0 and area[partner[i], k] > 0
+    codes = torch.arange(3 * 3 * 2, dtype=torch.float32).view(3, 3, 2)
+    swapped = swap_codes(codes, partner, chosen)
+    for i in range(3):
+        k = chosen[i].item()
+        assert torch.equal(swapped[i, k], codes[partner[i], k])
+        others = [j for j in range(3) if j != k]
+        assert torch.equal(swapped[i, others], codes[i, others])
+    assert choose_swaps(classes[:1], area[:1])[1].tolist() == [-1]  # one image: nothing to swap with
+
+
+def test_evaluate_model_on_a_tiny_generated_split(tiny_config):
+    from sean_train.data import open_source
+
+    source = open_source(get_domain("shapes"), None, "test", 64, 64, 6)
+    results = evaluate_model(make_random_model(tiny_config), source, batch_size=3, progress=False)
+    assert results["images"] == 6
+    assert results["locality"]["swaps"] == 6
+    assert 0 < results["ssim"] < 1 and results["rmse"] > 0 and results["region_colour_error"] > 0
+    assert results["locality"]["change_inside"] > 0
+
+
+def test_perfect_reconstruction_scores_perfectly(tiny_config):
+    """A stand-in model whose generator returns the style image exactly."""
+    from sean_train.data import open_source
+
+    class Echo(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.inner = model
+            self.config = model.config
+            self.generator = model.generator
+            self.last_image = None
+
+        def encode(self, image, mask):
+            self.last_image = image
+            return self.inner.encode(image, mask)
+
+        def generate(self, mask, codes, noise):
+            return self.last_image
+
+    source = open_source(get_domain("shapes"), None, "test", 64, 64, 4)
+    results = evaluate_model(Echo(make_random_model(tiny_config)), source, batch_size=4, progress=False)
+    assert results["psnr_db"] == pytest.approx(100.0)
+    assert results["ssim"] == pytest.approx(1.0)
+    assert results["rmse"] == 0 and results["region_colour_error"] == 0
+
+
+def test_to_255_rounds_like_the_runtime():
+    x = torch.tensor([-1.0, 1.0, 0.0, 2.0])
+    assert to_255(x).tolist() == [0.0, 255.0, 128.0, 255.0]
+
+
+def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkpoint, tmp_path):
+    from sean_train.commands.evaluate import evaluate
+
+    get_domain("shapes").write_split(tmp_path / "data", "test", 4, progress=False)
+    runner = CliRunner()
+    folder = runner.invoke(evaluate, [str(tiny_checkpoint), "--data", str(tmp_path / "data"), "--quiet",
+                                      "--device", "cpu", "--batch-size", "4", "--json", str(tmp_path / "a.json")])
+    assert folder.exit_code == 0, folder.output
+    assert "untrained" in folder.output and "PSNR" in folder.output
+    generated = runner.invoke(evaluate, [str(tiny_checkpoint), "--limit", "4", "--quiet", "--device", "cpu",
+                                         "--batch-size", "4", "--json", str(tmp_path / "b.json")])
+    assert generated.exit_code == 0, generated.output
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert a["results"]["trained"]["images"] == 4
+    # PNG files hold the generated samples losslessly, so both paths see the same pixels.
+    assert a["results"]["trained"]["psnr_db"] == pytest.approx(b["results"]["trained"]["psnr_db"], abs=1e-9)
+    assert set(a["results"]) == {"untrained", "trained"}
+    assert a["results"]["untrained"]["psnr_db"] != a["results"]["trained"]["psnr_db"]
+
+
+def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):
+    assert resolve_model_dir(tiny_checkpoint) == tiny_checkpoint
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        resolve_model_dir(tmp_path)
+    with pytest.raises(CheckpointError, match=r"best\.json"):
+        resolve_model_dir(tmp_path, "best")

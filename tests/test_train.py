@@ -1,0 +1,249 @@
+"""Training: a few steps of a tiny model, exact resume (in process and after kill -9), 2 processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from sean_domains import get_domain
+
+from sean_train.checkpoint import load_checkpoint
+from sean_train.data import BatchOrder, RawSample, flip_sample
+from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best
+from sean_train.train_config import RunConfig, bind_domain
+from sean_train.trainer import Trainer
+from tests.conftest import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_run_config(**train) -> dict:
+    """A tiny shapes run: 4 generated training images, batch 2, 2 + 2 epochs = 8 steps."""
+    model = {k: v for k, v in TINY.items()}
+    settings = dict(
+        batch_size=2, epochs=2, epochs_decay=2, lambda_vgg=0.0, lambda_l1=1.0, checkpoint_every=2,
+        keep_last=2, sample_every=4, val_samples=2, synthetic_train_size=4, seed=3,
+    )
+    settings.update(train)
+    return {"model": model, "discriminator": {"ndf": 4}, "train": settings}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def make_trainer(run_dir: Path, data: dict | None = None) -> Trainer:
+    config, domain = bind_domain(RunConfig.from_dict(data or tiny_run_config()))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Trainer(run_dir, config, domain, device="cpu", progress=False)
+
+
+def training_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
+    """Everything of the latest training state except the RNG bytes."""
+    state = load_training_checkpoint(latest_checkpoint(run_dir))
+    return {k: v for k, v in state.tensors.items() if not k.startswith("rng/")}
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel())
+    assert worst <= 1e-6, f"states differ by {worst}"
+
+
+@pytest.fixture
+def one_thread():
+    """Same thread count in and out of process, so float reductions run in the same order."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --- data order and flips ---------------------------------------------------------------------------
+
+def test_batch_order_shards_are_disjoint_and_cover_each_epoch():
+    order = BatchOrder(num_samples=24, global_batch=6, seed=5, flip=True, world_size=3)
+    assert order.local_batch == 2 and order.steps_per_epoch == 4
+    for epoch in range(2):
+        seen = []
+        for step in range(epoch * 4, epoch * 4 + 4):
+            shards = [order.batch(step, rank) for rank in range(3)]
+            flat = [index for shard in shards for index, _ in shard]
+            assert len(set(flat)) == 6  # no sample on two processes
+            seen += flat
+        assert sorted(seen) == list(range(24))  # each sample once per epoch
+    again = BatchOrder(24, 6, 5, True, 3)
+    assert again.batch(5, 1) == order.batch(5, 1)  # a pure function of (seed, step, rank)
+    assert order.batch(0, 0) != order.batch(4, 0)  # epochs are reshuffled
+    assert any(flip for step in range(4) for _, flip in order.batch(step, 0))
+
+
+def test_batch_order_rejects_indivisible_batch():
+    with pytest.raises(ValueError, match="not divisible"):
+        BatchOrder(10, 3, 0, False, world_size=2)
+
+
+def test_flip_mirrors_and_swaps_left_right_classes():
+    domain = get_domain("shapes")
+    left, right = domain.class_id("left_dot"), domain.class_id("right_dot")
+    labels = np.zeros((4, 6), dtype=np.int64)
+    labels[1, 0] = left
+    labels[2, 5] = right
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    flipped = flip_sample(RawSample(image, labels, None), domain.flip_permutation())
+    assert flipped.labels[1, 5] == right and flipped.labels[2, 0] == left
+    assert np.array_equal(flipped.image, image[:, ::-1])
+
+
+# --- a few steps ------------------------------------------------------------------------------------
+
+def test_few_steps_write_logs_samples_and_loadable_checkpoints(tmp_path):
+    trainer = make_trainer(tmp_path / "run")
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.total_steps == 8
+    assert trainer.run(until_step=4) == 4
+
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, start[k])]
+    assert any("encoder" in k for k in changed) and any("conv_img" in k for k in changed)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all(np.isfinite(r[k]) for r in records for k in ("g_gan", "g_feat", "g_l1", "d_fake", "d_real"))
+    assert all(r["img_per_s"] > 0 for r in records)
+    assert (tmp_path / "run" / "samples" / "step_00000004.png").is_file()
+
+    steps = [step for step, _ in list_checkpoints(tmp_path / "run")]
+    assert steps == [2, 4]
+    best = read_best(tmp_path / "run")
+    assert best is not None and best["step"] in steps
+    model = load_checkpoint(latest_checkpoint(tmp_path / "run"))  # folded, plain convs
+    assert not any("parametrizations" in k for k in model.state_dict())
+    trained = trainer.model.eval()
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = torch.nn.functional.one_hot(torch.randint(0, 8, (1, 64, 64)), 8).permute(0, 3, 1, 2).float()
+    noise = torch.zeros(1, trained.generator.noise_layout.numel)
+    with torch.no_grad():
+        torch.testing.assert_close(model(image, mask, noise), trained(image, mask, noise), rtol=0, atol=1e-5)
+
+
+def test_trains_from_a_dataset_folder(tmp_path):
+    domain = get_domain("shapes")
+    domain.write_split(tmp_path / "data", "train", 4, progress=False)
+    domain.write_split(tmp_path / "data", "test", 2, progress=False)
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config(epochs=1, epochs_decay=0)))
+    trainer = Trainer(tmp_path / "run", config, domain, data=tmp_path / "data", device="cpu", progress=False)
+    assert len(trainer.dataset) == 4 and len(trainer.val_source) == 2
+    assert trainer.run() == 2
+    state = load_training_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert state.meta["val_psnr_db"] > 0  # scored on the folder's test split
+
+
+def test_keep_last_and_best_are_kept(tmp_path):
+    trainer = make_trainer(tmp_path / "run", tiny_run_config(checkpoint_every=1, keep_last=2))
+    trainer.run()
+    steps = [step for step, _ in list_checkpoints(tmp_path / "run")]
+    best = read_best(tmp_path / "run")["step"]
+    assert set(steps) == {7, 8} | {best}
+
+
+def test_learning_rate_is_constant_then_decays_linearly(tmp_path):
+    trainer = make_trainer(tmp_path / "run")  # 4 constant steps, then 4 decaying
+    factors = [trainer.learning_rate_factor(s) for s in range(8)]
+    assert factors[:4] == [1.0] * 4
+    assert factors[4:] == pytest.approx([1.0, 0.75, 0.5, 0.25])
+
+
+def test_resume_in_process_equals_uninterrupted_run(tmp_path, one_thread):
+    whole = make_trainer(tmp_path / "whole")
+    whole.run()
+    first = make_trainer(tmp_path / "split")
+    first.run(until_step=3)  # not on a checkpoint boundary: the stop itself checkpoints
+    del first
+    second = make_trainer(tmp_path / "split")
+    second.resume(latest_checkpoint(tmp_path / "split"))
+    assert second.step == 3
+    second.run()
+    assert_same_state(training_tensors(tmp_path / "whole"), training_tensors(tmp_path / "split"))
+    log = [json.loads(line)["step"] for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 9))
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+def _train_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sean_train.commands.train", "--threads", "1", "--quiet", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.slow
+def test_kill_9_and_resume_equals_uninterrupted_run(tmp_path, one_thread):
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(checkpoint_every=1, epochs=4, epochs_decay=4))
+    # Checkpoints and sample grids do not perturb training, so the reference writes only the last one.
+    reference = make_trainer(tmp_path / "reference", tiny_run_config(checkpoint_every=16, sample_every=16,
+                                                                      epochs=4, epochs_decay=4))
+    reference.run()
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd("--config", str(config), "--out", str(run)), env=_env(), cwd=REPO)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(step >= 5 for step, _ in list_checkpoints(run)):
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = list_checkpoints(run)[-1][0]
+    assert 5 <= killed_at < 16
+
+    done = subprocess.run(_train_cmd("--resume", str(run)), env=_env(), cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming at step {killed_at}" in done.stderr
+    assert_same_state(training_tensors(tmp_path / "reference"), training_tensors(run))
+    assert not any(p.name.startswith(".") for p in (run / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_two_processes_with_gloo(tmp_path):
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4))
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "sean_train.commands.train", "--config", str(config), "--out", str(run), "--threads", "1",
+           "--quiet", "--device", "cpu"]
+    done = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "over 2 process(es)" in done.stderr
+    state = load_training_checkpoint(latest_checkpoint(run))
+    assert state.step == 8 and state.meta["world_size"] == 2
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 9))  # only process 0 writes
+    assert load_checkpoint(latest_checkpoint(run)) is not None
+
+
+def test_cli_refuses_to_overwrite_a_run_and_needs_a_run_to_resume(tmp_path):
+    from sean_train.commands.train import train
+
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(epochs=1, epochs_decay=0))
+    runner = CliRunner()
+    start = ["--config", str(config), "--out", str(tmp_path / "run"), "--device", "cpu"]
+    first = runner.invoke(train, [*start, "--quiet"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(train, start)
+    assert again.exit_code != 0 and "--resume" in again.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = runner.invoke(train, ["--resume", str(empty)])
+    assert missing.exit_code != 0 and "not a run folder" in missing.output
+    both = runner.invoke(train, ["--resume", str(tmp_path / "run"), "--config", str(config)])
+    assert both.exit_code != 0
