@@ -1,0 +1,75 @@
+"""Inference backends and the choice between them.
+
+A backend runs the package's two graphs on numpy arrays (float32 / int32, the manifest's I/O):
+  encode(image [B,3,H,W], labels [B,H,W], extra) -> (codes [B,K,S], area [B,K])
+  generate(labels, codes, noise [B,N], extra) -> image [B,3,H,W] in [-1, 1]
+  encode_generate(image, labels, noise, extra) -> image, with the codes kept on the device
+`max_batch` is the largest batch one call takes (None: no limit); callers split bigger batches.
+
+"auto" picks TensorRT when the package has engines that this machine can run, else ONNX Runtime with
+the CUDA execution provider when onnxruntime-gpu sees a GPU, else ONNX Runtime on the CPU. Every
+option that was passed over is recorded with the reason, so `Synthesizer.info()` can say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from sean_runtime.errors import BackendError
+from sean_runtime.package import Package
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+
+
+class Backend(Protocol):
+    name: str  # "onnxruntime" or "tensorrt"
+    device: str  # what it runs on, e.g. "CPUExecutionProvider" or "TensorRT 10.8 on NVIDIA H100 (sm_90)"
+    max_batch: int | None
+
+    def encode(
+        self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def generate(
+        self, labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray: ...
+
+    def encode_generate(
+        self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray: ...
+
+
+@dataclass
+class Selection:
+    backend: Backend
+    notes: list[str] = field(default_factory=list)  # options passed over, with the reason
+
+
+def select_backend(package: Package, backend: str = "auto", providers: Sequence[str] | None = None) -> Selection:
+    """Build the backend asked for ("auto", "onnxruntime", "tensorrt"); raise BackendError saying why not."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    notes: list[str] = []
+    if backend in ("auto", "tensorrt") and providers is None:
+        from sean_runtime.backends.tensorrt import TensorRTBackend, tensorrt_problem
+
+        problem = tensorrt_problem(package)
+        if problem is None:
+            return Selection(TensorRTBackend(package), notes)
+        if backend == "tensorrt":
+            raise BackendError(f"cannot use TensorRT: {problem}")
+        notes.append(f"TensorRT not used: {problem}")
+    elif backend == "tensorrt":
+        raise BackendError("execution providers are an ONNX Runtime option; use backend 'onnxruntime' with them")
+    from sean_runtime.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
+
+    chosen, provider_notes = choose_providers(providers)
+    notes.extend(provider_notes)
+    ort_backend = OnnxRuntimeBackend(package, chosen)
+    if ort_backend.device != chosen[0]:
+        notes.append(f"ONNX Runtime fell back from {chosen[0]} to {ort_backend.device}")
+    return Selection(ort_backend, notes)

@@ -1,0 +1,131 @@
+"""ONNX Runtime backend: CPU, or CUDA / TensorRT execution providers with onnxruntime-gpu."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.backends.gpu import cuda_gpus
+from sean_runtime.errors import BackendError, PackageError
+from sean_runtime.package import GraphSpec, Package
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError(
+            "ONNX Runtime is not installed: pip install 'sean-deploy[runtime]' (or '[runtime-gpu]' on a GPU machine)"
+        ) from exc
+    return onnxruntime
+
+
+def choose_providers(requested: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """Execution providers in priority order, and notes on what was passed over.
+
+    Without a request: CUDA when onnxruntime-gpu is installed and the driver reports a GPU, else CPU.
+    The TensorRT execution provider builds its engines on first use (minutes for a full-size model), so
+    it is used only when asked for: providers=["TensorrtExecutionProvider"].
+    """
+    available = _onnxruntime().get_available_providers()
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise BackendError(
+                f"ONNX Runtime providers {missing} are not available here (available: {available}); "
+                f"GPU providers need onnxruntime-gpu and an NVIDIA driver"
+            )
+        return list(dict.fromkeys([*requested, CPU])), []
+    if CUDA in available:
+        if cuda_gpus():
+            return [CUDA, CPU], []
+        return [CPU], ["onnxruntime-gpu is installed but the CUDA driver reports no GPU: running on the CPU"]
+    return [CPU], []
+
+
+class OnnxRuntimeBackend:
+    """Two InferenceSessions, created once."""
+
+    name = "onnxruntime"
+    max_batch = None
+
+    def __init__(self, package: Package, providers: Sequence[str]) -> None:
+        ort = _onnxruntime()
+        self._ort = ort
+        self.package = package
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
+        self.encoder = self._session(package.encoder, options, providers)
+        self.generator = self._session(package.generator, options, providers)
+        self.device = self.generator.get_providers()[0]
+        # Where the encode -> generate hand-over keeps the codes (IOBinding device name).
+        self._binding_device = "cuda" if self.device in (CUDA, "TensorrtExecutionProvider") else "cpu"
+
+    def _session(self, graph: GraphSpec, options: Any, providers: Sequence[str]) -> Any:
+        try:
+            session = self._ort.InferenceSession(str(graph.file), sess_options=options, providers=list(providers))
+        except Exception as exc:  # ONNX Runtime raises its own exception types for every load failure
+            raise BackendError(
+                f"ONNX Runtime cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
+            ) from exc
+        names_in = sorted(i.name for i in session.get_inputs())
+        names_out = sorted(o.name for o in session.get_outputs())
+        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
+            raise PackageError(
+                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
+                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
+            )
+        return session
+
+    def _run(self, session: Any, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return session.run(outputs, feeds)
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime failed to run the {graph} graph: {exc}") from exc
+
+    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {"image": image, "labels": labels}
+        if extra is not None and self.package.encoder.takes_extra:
+            feeds["extra"] = extra
+        codes, area = self._run(self.encoder, "encoder", ["codes", "area"], feeds)
+        return codes, area
+
+    def generate(
+        self, labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray:
+        feeds = {"labels": labels, "codes": codes, "noise": noise}
+        if extra is not None:
+            feeds["extra"] = extra
+        return self._run(self.generator, "generator", ["image"], feeds)[0]
+
+    def encode_generate(
+        self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray:
+        """Reconstruction with the codes handed over as an OrtValue on the provider's device."""
+        try:
+            enc = self.encoder.io_binding()
+            enc.bind_cpu_input("image", image)
+            enc.bind_cpu_input("labels", labels)
+            if extra is not None and self.package.encoder.takes_extra:
+                enc.bind_cpu_input("extra", extra)
+            enc.bind_output("codes", self._binding_device)
+            enc.bind_output("area", self._binding_device)
+            self.encoder.run_with_iobinding(enc)
+            codes = enc.get_outputs()[0]
+            gen = self.generator.io_binding()
+            gen.bind_cpu_input("labels", labels)
+            gen.bind_ortvalue_input("codes", codes)
+            gen.bind_cpu_input("noise", noise)
+            if extra is not None:
+                gen.bind_cpu_input("extra", extra)
+            gen.bind_output("image", "cpu")
+            self.generator.run_with_iobinding(gen)
+            return gen.copy_outputs_to_cpu()[0]
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime failed to run the encoder -> generator hand-over: {exc}") from exc

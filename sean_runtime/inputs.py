@@ -1,0 +1,178 @@
+"""Images and label maps in, the graphs' tensors out: read, validate, resize, batch.
+
+Accepted label inputs: a file (single-channel ids, or an RGB colour mask in the domain palette), an
+id array [H, W], a colour array [H, W, 3], a batch [B, H, W] of ids or [B, H, W, 3] of colours, or a
+list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3], a batch [B, H, W, 3], or a
+list. Labels are resized with nearest neighbour, images with resize_image, to the package resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sean_domains import Domain, DomainError, LabelError, get_domain
+from sean_domains.imageio import read_rgb, resize_image, resize_labels
+
+from sean_runtime.errors import InputError
+
+Source = str | Path | np.ndarray
+
+
+class ManifestDomain(Domain):
+    """Stands in for a domain plugin that is not installed: class names from the manifest, ids only."""
+
+    def __init__(self, name: str, class_names: Sequence[str]) -> None:
+        self.name = name or "unnamed"
+        self.class_names = tuple(class_names)
+        self.palette = ()
+
+    def colors_to_labels(self, rgb: np.ndarray, source: str = "colour mask") -> np.ndarray:
+        raise LabelError(
+            f"{source}: a colour mask needs the palette of domain {self.name!r}, whose plugin is not installed; "
+            f"pass a single-channel class-id map instead, or install the plugin"
+        )
+
+
+def resolve_domain(name: str, class_names: Sequence[str]) -> Domain:
+    """The installed plugin for the package's domain, or a ManifestDomain when it is absent or disagrees."""
+    try:
+        domain = get_domain(name)
+    except DomainError:
+        return ManifestDomain(name, class_names)
+    if tuple(domain.class_names) != tuple(class_names):
+        return ManifestDomain(name, class_names)
+    return domain
+
+
+def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
+    """Split a source into (description, path or array) items; arrays of ndim single_ndim + 1 are batches."""
+    if isinstance(source, (str, Path)):
+        return [(str(source), Path(source))]
+    if isinstance(source, np.ndarray):
+        if source.ndim == single_ndim + 1:
+            return [(f"{what} #{i}", item) for i, item in enumerate(source)]
+        return [(f"{what} #0", source)]
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise InputError(f"no {what} given (an empty list)")
+        out = []
+        for i, item in enumerate(source):
+            if isinstance(item, (str, Path)):
+                out.append((str(item), Path(item)))
+            elif isinstance(item, np.ndarray):
+                out.append((f"{what} #{i}", item))
+            else:
+                raise InputError(f"{what} #{i} is a {type(item).__name__}; pass file paths or numpy arrays")
+        return out
+    raise InputError(f"{what} must be a file path, a numpy array or a list of them, not {type(source).__name__}")
+
+
+def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
+    """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
+    if array.ndim == 3:
+        if array.shape[2] != 3:
+            raise InputError(
+                f"{source}: a colour mask must have 3 channels (RGB), got {array.shape[2]}; "
+                f"drop an alpha channel with mask[..., :3]"
+            )
+        if array.dtype != np.uint8:
+            raise InputError(f"{source}: a colour mask must be uint8 RGB, got dtype {array.dtype}")
+        return domain.colors_to_labels(array, source=source)
+    if array.ndim != 2:
+        raise InputError(
+            f"{source}: expected a label map [H, W] of class ids or a colour mask [H, W, 3], got shape {array.shape}"
+        )
+    return domain.validate_labels(array, source=source)
+
+
+def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
+    # [B, H, W, C] is a batch of colour masks; [H, W, 3|4] one colour mask; other 3-d arrays id-map batches.
+    colour = isinstance(source, np.ndarray) and (source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in (3, 4)))
+    single_ndim = 3 if colour else 2
+    ids, sizes = [], []
+    for name, item in _items(source, "label map", single_ndim):
+        labels = domain.read_label(item) if isinstance(item, Path) else _label_array(item, name, domain)
+        sizes.append(labels.shape[:2])
+        ids.append(resize_labels(labels.astype(np.int32), height, width))
+    return np.stack(ids).astype(np.int32), sizes
+
+
+def _image_array(array: np.ndarray, source: str) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise InputError(
+            f"{source}: images must be uint8 RGB, got dtype {array.dtype}; "
+            f"convert floats in [0, 1] with (np.clip(x, 0, 1) * 255).round().astype(np.uint8)"
+        )
+    if array.ndim == 2:
+        raise InputError(f"{source}: a grey image [H, W]; expand it to RGB with np.repeat(x[..., None], 3, axis=2)")
+    if array.ndim != 3 or array.shape[2] != 3:
+        channels = array.shape[2] if array.ndim == 3 else "?"
+        fix = "drop the alpha channel with x[..., :3]" if channels == 4 else "pass RGB [H, W, 3]"
+        raise InputError(f"{source}: expected an RGB image [H, W, 3], got shape {array.shape}; {fix}")
+    return array
+
+
+def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image)."""
+    tensors, sizes = [], []
+    for name, item in _items(source, "image", 3):
+        rgb = read_rgb(item) if isinstance(item, Path) else _image_array(item, name)
+        sizes.append(rgb.shape[:2])
+        resized = resize_image(np.ascontiguousarray(rgb), height, width)
+        tensors.append(resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+    return np.stack(tensors).astype(np.float32), sizes
+
+
+def describe(source: Any, index: int) -> str:
+    """How to name item `index` of a source in an error message."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, (list, tuple)) and isinstance(source[index], (str, Path)):
+        return str(source[index])
+    return f"#{index}"
+
+
+def check_pairs(images: Any, image_sizes: list, labels: Any, label_sizes: list, scaled_ok: bool = False) -> None:
+    """Images and their label maps: as many of each, and each pair the same size before resizing.
+
+    scaled_ok: the domain stores labels at another scale (Domain.labels_may_be_scaled); then only the
+    aspect ratio has to match.
+    """
+    if len(image_sizes) != len(label_sizes):
+        raise InputError(
+            f"{len(image_sizes)} style image(s) but {len(label_sizes)} label map(s); give one label map per image"
+        )
+    for i, (image_hw, label_hw) in enumerate(zip(image_sizes, label_sizes, strict=True)):
+        if tuple(image_hw) == tuple(label_hw):
+            continue
+        if scaled_ok and image_hw[0] * label_hw[1] == image_hw[1] * label_hw[0]:
+            continue
+        rule = "the same aspect ratio as" if scaled_ok else "the size of"
+        raise InputError(
+            f"image {describe(images, i)} is {image_hw[1]}x{image_hw[0]} but its label map "
+            f"{describe(labels, i)} is {label_hw[1]}x{label_hw[0]} (width x height): a label map must have "
+            f"{rule} its image; resize one to match (labels with nearest neighbour)"
+        )
+
+
+def load_extra(extra: Any, count: int, channels: int, height: int, width: int) -> np.ndarray | None:
+    """Extra mask channels [B, E, H, W] float32 for packages that take them (E > 0), else None."""
+    if channels == 0:
+        if extra is not None:
+            raise InputError("this package takes no extra mask channels; drop the `extra` argument")
+        return None
+    if extra is None:
+        raise InputError(
+            f"this package takes {channels} extra mask channel(s) (e.g. instance edges) as extra=[B, {channels}, "
+            f"{height}, {width}] float32; pass np.zeros(...) for none"
+        )
+    array = np.asarray(extra, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.shape != (count, channels, height, width):
+        raise InputError(f"extra mask channels must be [{count}, {channels}, {height}, {width}], got {array.shape}")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,228 @@
+"""Per-region style codes and the edits that make SEAN useful: swap, interpolate, average, fill.
+
+A Styles holds, for each image of a batch, one code per class ([B, K, S]) and whether that code was
+measured from pixels of the class ([B, K]). A class with no pixels on the encoder's pooling grid has an
+all-zero code, which the generator renders as that class's bias style; the edits below never copy such
+a code over a real one. Every edit returns a new Styles; the arrays of a Styles are read-only.
+
+Where an edit needs a class that the reference image lacks, `fallback` says what to use instead:
+  "own"    keep the edited image's own code for that class (the default);
+  "error"  raise InputError naming the class and the images;
+  Styles   take the code from these styles (e.g. per-class means from `mean_styles`), batch 1 or B;
+           where they lack the class too, the image keeps its own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sean_runtime.errors import InputError
+
+ClassRef = str | int  # a class name or id
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Styles:
+    """codes [B, K, S] float32, present [B, K] bool, class_names (K names)."""
+
+    codes: np.ndarray
+    present: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        codes = np.array(self.codes, dtype=np.float32, copy=True)
+        present = np.array(self.present, dtype=bool, copy=True)
+        names = tuple(str(n) for n in self.class_names)
+        if codes.ndim != 3:
+            raise InputError(f"style codes must be [B, K, S], got shape {codes.shape}")
+        if present.shape != codes.shape[:2]:
+            raise InputError(f"presence flags {present.shape} do not match codes {codes.shape} ([B, K] vs [B, K, S])")
+        if len(names) != codes.shape[1]:
+            raise InputError(f"{len(names)} class names for {codes.shape[1]} classes of style codes")
+        if not np.isfinite(codes).all():
+            raise InputError("style codes contain NaN or infinite values")
+        object.__setattr__(self, "codes", _readonly(codes))
+        object.__setattr__(self, "present", _readonly(present))
+        object.__setattr__(self, "class_names", names)
+
+    # --- shape and indexing -------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def num_classes(self) -> int:
+        return self.codes.shape[1]
+
+    @property
+    def style_dim(self) -> int:
+        return self.codes.shape[2]
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+    def __getitem__(self, index: int | slice | Sequence[int]) -> Styles:
+        """Images of the batch, kept as a batch: styles[0] has batch size 1."""
+        rows = np.arange(self.batch_size)[index]
+        rows = np.atleast_1d(rows)
+        return Styles(self.codes[rows], self.present[rows], self.class_names)
+
+    @classmethod
+    def concat(cls, items: Iterable[Styles]) -> Styles:
+        """One batch from several Styles of the same classes and code length."""
+        items = list(items)
+        if not items:
+            raise InputError("cannot concatenate an empty list of styles")
+        first = items[0]
+        for other in items[1:]:
+            first._check_compatible(other, "concatenate")
+        return cls(
+            np.concatenate([s.codes for s in items]), np.concatenate([s.present for s in items]), first.class_names
+        )
+
+    def class_id(self, cls: ClassRef) -> int:
+        """A class name or id -> id, with an error listing the known names."""
+        if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool):
+            if 0 <= int(cls) < self.num_classes:
+                return int(cls)
+            raise InputError(f"class id {cls} is outside 0..{self.num_classes - 1}")
+        if cls in self.class_names:
+            return self.class_names.index(cls)
+        raise InputError(f"unknown class {cls!r}; the classes are: {', '.join(self.class_names)}")
+
+    def class_ids(self, classes: ClassRef | Iterable[ClassRef] | None) -> list[int]:
+        """None -> every class; one class or a list of them -> their ids (duplicates dropped)."""
+        if classes is None:
+            return list(range(self.num_classes))
+        if isinstance(classes, (str, int, np.integer)):
+            classes = [classes]
+        ids = [self.class_id(c) for c in classes]
+        if not ids:
+            raise InputError("no class given to edit")
+        return list(dict.fromkeys(ids))
+
+    # --- edits -------------------------------------------------------------------------------------
+    def swap(self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = "own") -> Styles:
+        """The codes of `classes` taken from `other` (batch 1: for every image; batch B: image by image)."""
+        ids = self.class_ids(classes)
+        ref_codes, ref_present = self._reference(other, ids, fallback, "swap")
+        codes, present = self.codes.copy(), self.present.copy()
+        codes[:, ids] = ref_codes
+        present[:, ids] = ref_present
+        return Styles(codes, present, self.class_names)
+
+    def interpolate(
+        self,
+        other: Styles,
+        alpha: float | Sequence[float] | np.ndarray,
+        classes: ClassRef | Iterable[ClassRef] | None = None,
+        fallback: Fallback = "own",
+    ) -> Styles:
+        """(1 - alpha) * own + alpha * other for `classes` (all by default); alpha a number or one per image.
+
+        Only classes with a code of their own change: one the image lacks stays absent (see fill_missing).
+        """
+        ids = self.class_ids(classes)
+        weights = np.asarray(alpha, dtype=np.float32)
+        if weights.ndim == 0:
+            weights = np.full(self.batch_size, float(weights), dtype=np.float32)
+        if weights.shape != (self.batch_size,) or not np.isfinite(weights).all():
+            raise InputError(
+                f"alpha must be a finite number or one per image ({self.batch_size}), got {np.asarray(alpha)!r}"
+            )
+        ref_codes, _ = self._reference(other, ids, fallback, "interpolate")
+        own = self.codes[:, ids]
+        mixed = own + weights[:, None, None] * (ref_codes - own)
+        keep = self.present[:, ids]
+        codes = self.codes.copy()
+        codes[:, ids] = np.where(keep[..., None], mixed, own)
+        return Styles(codes, self.present, self.class_names)
+
+    def fill_missing(self, fallback: Styles, classes: ClassRef | Iterable[ClassRef] | None = None) -> Styles:
+        """Absent classes get the fallback's code (e.g. per-class means); present ones are left alone."""
+        ids = self.class_ids(classes)
+        fb = self._broadcast(fallback, "fill from")
+        take = ~self.present[:, ids] & fb.present[:, ids]
+        codes, present = self.codes.copy(), self.present.copy()
+        codes[:, ids] = np.where(take[..., None], fb.codes[:, ids], self.codes[:, ids])
+        present[:, ids] = self.present[:, ids] | take
+        return Styles(codes, present, self.class_names)
+
+    def mean(self) -> Styles:
+        """Per-class mean over the images of this batch where the class is present -> batch 1."""
+        return mean_styles([self])
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _check_compatible(self, other: Styles, action: str) -> None:
+        if not isinstance(other, Styles):
+            raise InputError(f"cannot {action} {type(other).__name__}: expected Styles (from Synthesizer.encode)")
+        if other.class_names != self.class_names or other.style_dim != self.style_dim:
+            raise InputError(
+                f"cannot {action} styles of different models: {other.num_classes} classes x {other.style_dim} "
+                f"vs {self.num_classes} x {self.style_dim} (or other class names); encode both with one package"
+            )
+
+    def _broadcast(self, other: Styles, action: str) -> Styles:
+        """`other` with this batch size: batch 1 is repeated, batch B is taken image by image."""
+        self._check_compatible(other, action)
+        if other.batch_size == self.batch_size:
+            return other
+        if other.batch_size == 1:
+            rows = np.zeros(self.batch_size, dtype=np.int64)
+            return Styles(other.codes[rows], other.present[rows], other.class_names)
+        raise InputError(
+            f"cannot {action} styles of {other.batch_size} images into a batch of {self.batch_size}: "
+            f"pass styles of 1 image (used for all) or of {self.batch_size} (one per image)"
+        )
+
+    def _reference(self, other: Styles, ids: list[int], fallback: Fallback, action: str) -> tuple[np.ndarray, ...]:
+        """Codes [B, n, S] and presence [B, n] of `other` for classes `ids`, with the fallback applied."""
+        ref = self._broadcast(other, action)
+        codes = ref.codes[:, ids].copy()
+        present = ref.present[:, ids].copy()
+        lacking = ~present
+        if not lacking.any():
+            return codes, present
+        if isinstance(fallback, Styles):
+            fb = self._broadcast(fallback, f"{action} with fallback")
+            use_fb = lacking & fb.present[:, ids]
+            codes[use_fb] = fb.codes[:, ids][use_fb]
+            present |= use_fb
+            lacking &= ~use_fb
+        elif fallback == "error":
+            b, c = np.nonzero(lacking)
+            names = sorted({self.class_names[ids[j]] for j in c})
+            raise InputError(
+                f"cannot {action}: the reference style lacks class(es) {names} for image(s) "
+                f"{sorted(set(b.tolist()))}; pick a reference showing them, or use fallback 'own' or mean styles"
+            )
+        elif fallback != "own":
+            raise InputError(f"fallback must be 'own', 'error' or Styles (e.g. mean_styles(...)), got {fallback!r}")
+        codes[lacking] = self.codes[:, ids][lacking]
+        present[lacking] = self.present[:, ids][lacking]
+        return codes, present
+
+
+Fallback = str | Styles  # "own", "error", or styles to take missing codes from
+
+
+def mean_styles(items: Styles | Iterable[Styles]) -> Styles:
+    """Per-class mean style over many images -> Styles of batch 1.
+
+    Each class is averaged over the images where it is present; a class present in none stays absent
+    (zero code), so using the result as a fallback never invents a style.
+    """
+    batch = items if isinstance(items, Styles) else Styles.concat(items)
+    weights = batch.present.astype(np.float64)  # [B, K]
+    counts = weights.sum(axis=0)  # [K]
+    sums = np.einsum("bk,bks->ks", weights, batch.codes.astype(np.float64))
+    means = sums / np.maximum(counts, 1.0)[:, None]
+    return Styles(means[None].astype(np.float32), (counts > 0)[None], batch.class_names)

@@ -1,0 +1,197 @@
+"""The runtime's front door: load a package, encode per-region styles, synthesize images.
+
+    synth = Synthesizer.load("pkg")                  # checks the manifest and file hashes, picks a backend
+    styles = synth.encode("face.jpg", "face.png")     # Styles: one code per class + presence flags
+    mixed = styles.swap("hair", synth.encode("b.jpg", "b.png"))
+    image = synth.synthesize("face.png", mixed, seed=0)[0]   # uint8 [H, W, 3]
+
+Inputs go through the package's domain plugin (ids or colour masks) and are resized to the package
+resolution; see sean_runtime.inputs for the accepted forms. Batches of any size are split into chunks
+the backend accepts; image i of a call always uses noise seed `seed + i`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.backends import Backend, select_backend
+from sean_runtime.errors import InputError
+from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
+from sean_runtime.noise import draw_noise
+from sean_runtime.package import Package, load_package
+from sean_runtime.styles import Styles
+
+log = logging.getLogger(__name__)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Generator output [B, 3, H, W] in [-1, 1] -> uint8 RGB [B, H, W, 3] (clip((x + 1) * 127.5), rounded)."""
+    scaled = np.clip((image.astype(np.float32) + 1.0) * 127.5, 0.0, 255.0)
+    return np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+class Synthesizer:
+    """A loaded package with its backend. Build it with Synthesizer.load."""
+
+    def __init__(self, package: Package, backend: Backend, notes: Sequence[str] = ()) -> None:
+        self.package = package
+        self.backend = backend
+        self.notes = list(notes)  # backends passed over, and why
+        self.domain = resolve_domain(package.domain, package.class_names)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        backend: str = "auto",
+        providers: Sequence[str] | None = None,
+        verify: bool = True,
+    ) -> Synthesizer:
+        """Open a package folder.
+
+        backend: "auto" (TensorRT engines when usable, else ONNX Runtime), "onnxruntime" or "tensorrt".
+        providers: ONNX Runtime execution providers to use instead of the automatic choice.
+        verify: check every file against the manifest's sha256 (a few seconds for a full-size model).
+        """
+        package = load_package(path, verify=verify)
+        selection = select_backend(package, backend, providers)
+        synth = cls(package, selection.backend, selection.notes)
+        log.info("loaded %s", synth.describe())
+        for note in selection.notes:
+            log.info("%s", note)
+        return synth
+
+    # --- facts ------------------------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.package.class_names
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(height, width) of every image this package makes."""
+        return self.package.height, self.package.width
+
+    def info(self) -> dict[str, Any]:
+        """Which backend and device were chosen, why others were not, and what the package is."""
+        return {
+            "backend": self.backend.name,
+            "device": self.backend.device,
+            "max_batch": self.backend.max_batch,
+            "notes": list(self.notes),
+            "package": str(self.package.root),
+            "domain": self.package.domain,
+            "domain_plugin": not isinstance(self.domain, ManifestDomain),
+            "classes": list(self.class_names),
+            "resolution": list(self.resolution),
+            "precision": self.package.precision,
+        }
+
+    def describe(self) -> str:
+        """One line for logs: backend, device, package."""
+        h, w = self.resolution
+        return (
+            f"{self.backend.name} ({self.backend.device}); package {self.package.root} "
+            f"[{self.package.domain or 'no domain'}, {w}x{h}, {self.package.num_classes} classes, "
+            f"{self.package.precision}]"
+        )
+
+    # --- inputs -----------------------------------------------------------------------------------
+    def read_labels(self, labels: Any) -> np.ndarray:
+        """Label files / arrays -> validated class ids int32 [B, H, W] at the package resolution."""
+        return load_labels(labels, self.domain, *self.resolution)[0]
+
+    def _chunks(self, count: int) -> Iterator[slice]:
+        step = self.backend.max_batch or count
+        for start in range(0, count, step):
+            yield slice(start, min(start + step, count))
+
+    def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together."""
+        images, image_sizes = load_images(image, *self.resolution)
+        labels, label_sizes = load_labels(label, self.domain, *self.resolution)
+        check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
+        return images, labels
+
+    def _check_seed(self, seed: int) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+
+    # --- the three operations ----------------------------------------------------------------------
+    def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
+        """Style images and their label maps -> Styles [B, K, S] with a presence flag per class."""
+        images, labels = self._style_inputs(image, label)
+        # An encoder without an `extra` input pools only the K classes: extra channels are not needed.
+        channels = self.package.extra_channels if self.package.encoder.takes_extra else 0
+        extras = load_extra(extra, len(labels), channels, *self.resolution) if channels else None
+        codes, area = [], []
+        for part in self._chunks(len(labels)):
+            c, a = self.backend.encode(images[part], labels[part], None if extras is None else extras[part])
+            codes.append(c)
+            area.append(a)
+        return Styles(np.concatenate(codes), np.concatenate(area) > 0, self.class_names)
+
+    def render(self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
+        """Label maps + styles -> the generator's float output [B, 3, H, W] in [-1, 1] (before rounding)."""
+        self._check_seed(seed)
+        labels = self.read_labels(label)
+        styles = self._styles_for(styles, len(labels))
+        extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
+        out = []
+        for part in self._chunks(len(labels)):
+            count = part.stop - part.start
+            z = draw_noise(self.package.noise_numel, count, seed, first_index=part.start, enabled=noise)
+            out.append(
+                self.backend.generate(labels[part], styles.codes[part], z, None if extras is None else extras[part])
+            )
+        return np.concatenate(out)
+
+    def synthesize(
+        self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None
+    ) -> np.ndarray:
+        """Label maps + styles (batch 1 for all, or one per label map) -> uint8 RGB [B, H, W, 3].
+
+        The same package, inputs and seed give the same images on every call; noise=False renders the
+        noise-free image.
+        """
+        return to_uint8(self.render(label, styles, seed, noise, extra))
+
+    def reconstruct(self, image: Any, label: Any, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
+        """Each image's own styles rendered on its own label map -> uint8 [B, H, W, 3].
+
+        The codes go from encoder to generator without a copy to the host where the backend allows.
+        """
+        self._check_seed(seed)
+        images, labels = self._style_inputs(image, label)
+        extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
+        out = []
+        for part in self._chunks(len(labels)):
+            count = part.stop - part.start
+            z = draw_noise(self.package.noise_numel, count, seed, first_index=part.start, enabled=noise)
+            out.append(
+                self.backend.encode_generate(images[part], labels[part], z, None if extras is None else extras[part])
+            )
+        return to_uint8(np.concatenate(out))
+
+    def _styles_for(self, styles: Styles, count: int) -> Styles:
+        """Check that styles belong to this package and give one per label map."""
+        if not isinstance(styles, Styles):
+            raise InputError(f"styles must be a Styles (from Synthesizer.encode), not {type(styles).__name__}")
+        if styles.class_names != self.class_names or styles.style_dim != self.package.style_dim:
+            raise InputError(
+                f"these styles have {styles.num_classes} classes x {styles.style_dim} values but the package "
+                f"has {self.package.num_classes} x {self.package.style_dim} (or other class names); "
+                f"encode them with this package"
+            )
+        if styles.batch_size == count:
+            return styles
+        if styles.batch_size == 1:
+            return styles[[0] * count]
+        raise InputError(
+            f"styles of {styles.batch_size} images for {count} label map(s): pass styles of 1 image (used for "
+            f"all) or one per label map"
+        )

@@ -1,0 +1,153 @@
+"""`sean synth`: files and folders in and out, swaps and interpolation, and errors as one-line messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sean_domains import get_domain
+from sean_domains.imageio import read_rgb, write_png
+
+from sean_runtime.cli import main
+from sean_runtime.synthesizer import Synthesizer
+
+SHAPES = get_domain("shapes")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
+    root = tmp_path_factory.mktemp("shapes")
+    SHAPES.write_split(root, "test", 4, progress=False)
+    return root / "test"
+
+
+@pytest.fixture(scope="module")
+def synth(tiny_package) -> Synthesizer:
+    return Synthesizer.load(tiny_package, backend="onnxruntime")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["synth", *map(str, args)])
+
+
+def assert_clean_error(result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"Error: {message}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_one_file_in_one_file_out_equals_the_library(tiny_package, data, synth, tmp_path):
+    out = tmp_path / "out.png"
+    result = run(
+        tiny_package, "--label", data / "labels/00001.png", "--style", data / "images/00001.png", "--seed", 5, "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    assert "backend: onnxruntime (CPUExecutionProvider)" in result.output
+    styles = synth.encode(data / "images/00001.png", data / "labels/00001.png")
+    np.testing.assert_array_equal(read_rgb(out), synth.synthesize(data / "labels/00001.png", styles, seed=5)[0])
+
+
+def test_folders_in_folder_out_matched_by_name_with_a_progress_bar(tiny_package, data, synth, tmp_path):
+    out = tmp_path / "outdir"
+    result = run(
+        tiny_package,
+        "--label",
+        data / "labels",
+        "--style",
+        data / "images",
+        "--style-label",
+        data / "labels",
+        "--no-noise",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [f"0000{i}.png" for i in range(4)]
+    assert "synth: 100%" in result.output
+    styles = synth.encode(data / "images/00002.png", data / "labels/00002.png")
+    expected = synth.synthesize(data / "labels/00002.png", styles, noise=False)[0]
+    np.testing.assert_array_equal(read_rgb(out / "00002.png"), expected)
+
+
+def test_swap_and_interpolate_apply_the_library_edits(tiny_package, data, synth, tmp_path):
+    label, style = data / "labels/00000.png", data / "images/00000.png"
+    other, other_label = data / "images/00003.png", data / "labels/00003.png"
+    out = tmp_path / "edit.png"
+    # The swap finds the reference's label in the sibling labels/ folder; interpolate is given one.
+    result = run(
+        tiny_package,
+        "--label",
+        label,
+        "--style",
+        style,
+        "--swap",
+        f"blob,ground={other}",
+        "--interpolate",
+        f"{data / 'images/00001.png'}:{data / 'labels/00001.png'}",
+        "--alpha",
+        0.3,
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    reference = synth.encode(other, other_label)
+    blend = synth.encode(data / "images/00001.png", data / "labels/00001.png")
+    styles = synth.encode(style, label).swap(["blob", "ground"], reference).interpolate(blend, 0.3)
+    np.testing.assert_array_equal(read_rgb(out), synth.synthesize(label, styles, seed=0)[0])
+    plain = synth.synthesize(label, synth.encode(style, label), seed=0)[0]
+    assert not np.array_equal(read_rgb(out), plain)
+
+
+def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_path):
+    label, style = data / "labels/00000.png", data / "images/00000.png"
+    out = tmp_path / "x.png"
+    assert_clean_error(
+        run(tiny_package, "--label", label, "--style", style, "--swap", f"hair={style}", "-o", out),
+        "--swap: unknown class(es) ['hair']; the classes are: background",
+    )
+    assert_clean_error(
+        run(tiny_package, "--label", label, "--style", style, "--swap", "blob", "-o", out),
+        "--swap blob: expected CLASS=IMAGE[:LABEL]",
+    )
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(label.read_bytes()[:40])
+    assert_clean_error(
+        run(tiny_package, "--label", truncated, "--style", style, "-o", out), f"{truncated}: not a readable image"
+    )
+    assert_clean_error(
+        run(tmp_path / "nopkg", "--label", label, "--style", style, "-o", out),
+        f"package folder {tmp_path / 'nopkg'} does not exist",
+    )
+    lonely = tmp_path / "styles"
+    lonely.mkdir()
+    (lonely / "other.png").write_bytes(style.read_bytes())
+    assert_clean_error(
+        run(tiny_package, "--label", data / "labels", "--style", lonely, "-o", tmp_path / "o"),
+        f"no style image named 00000.* in {lonely}",
+    )
+    small = tmp_path / "small.png"
+    write_png(small, np.zeros((32, 32, 3), np.uint8))
+    assert_clean_error(
+        run(tiny_package, "--label", label, "--style", small, "-o", out),
+        f"image {small} is 32x32 but its label map {label} is 64x64",
+    )
+
+
+def test_fallback_error_names_the_class_the_reference_lacks(tiny_package, data, synth, tmp_path):
+    styles = synth.encode(
+        [data / f"images/0000{i}.png" for i in range(4)], [data / f"labels/0000{i}.png" for i in range(4)]
+    )
+    lacking = [(i, name) for i in range(4) for k, name in enumerate(synth.class_names) if not styles.present[i, k]]
+    assert lacking, "every sample shows every class; pick other samples"
+    index, name = lacking[0]
+    reference = f"{data / f'images/0000{index}.png'}"
+    args = ["--label", data / "labels/00000.png", "--style", data / "images/00000.png", "--swap", f"{name}={reference}"]
+    assert_clean_error(
+        run(tiny_package, *args, "--fallback", "error", "-o", tmp_path / "f.png"),
+        f"cannot swap: the reference style lacks class(es) ['{name}']",
+    )
+    assert run(tiny_package, *args, "--fallback", "mean", "-o", tmp_path / "f.png").exit_code == 0

@@ -1,0 +1,130 @@
+"""Images and label maps into graph tensors: accepted forms, nearest resizing, and every bad input's message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sean_domains import LabelError, get_domain
+from sean_domains.imageio import ImageReadError, write_png
+
+from sean_runtime.errors import InputError
+from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
+
+SHAPES = get_domain("shapes")
+
+
+def test_id_maps_are_resized_with_nearest_neighbour():
+    labels = np.array([[0, 1], [2, 3]], dtype=np.uint8)
+    ids, sizes = load_labels(labels, SHAPES, 4, 4)
+    assert ids.dtype == np.int32 and ids.shape == (1, 4, 4)
+    expected = np.repeat(np.repeat(labels, 2, axis=0), 2, axis=1)
+    np.testing.assert_array_equal(ids[0], expected)
+    assert sizes == [(2, 2)]
+
+
+def test_colour_masks_files_batches_and_lists_give_the_same_ids(tmp_path):
+    _, labels = SHAPES.sample(0, "test")
+    colours = SHAPES.labels_to_colors(labels)
+    write_png(tmp_path / "ids.png", labels.astype(np.uint8))
+    write_png(tmp_path / "colours.png", colours)
+    h, w = labels.shape
+    for source in (labels, colours, tmp_path / "ids.png", str(tmp_path / "colours.png"), [labels]):
+        ids, _ = load_labels(source, SHAPES, h, w)
+        np.testing.assert_array_equal(ids[0], labels)
+    batch, _ = load_labels(np.stack([labels, labels]), SHAPES, h, w)
+    assert batch.shape == (2, h, w)
+    colour_batch, _ = load_labels(np.stack([colours, colours, colours]), SHAPES, h, w)
+    assert colour_batch.shape == (3, h, w)
+
+
+def test_label_values_outside_the_classes_are_named():
+    labels = np.zeros((8, 8), np.int64)
+    labels[0, 0] = 9
+    with pytest.raises(LabelError, match=r"values \[9\] are outside the 8 classes"):
+        load_labels(labels, SHAPES, 8, 8)
+
+
+def test_label_dtype_and_channel_errors():
+    with pytest.raises(LabelError, match="must be integers"):
+        load_labels(np.zeros((8, 8), np.float32), SHAPES, 8, 8)
+    with pytest.raises(InputError, match="3 channels"):
+        load_labels(np.zeros((8, 8, 4), np.uint8), SHAPES, 8, 8)
+    with pytest.raises(InputError, match="uint8"):
+        load_labels(np.zeros((8, 8, 3), np.float32), SHAPES, 8, 8)
+    with pytest.raises(LabelError, match="not in the palette"):
+        load_labels(np.full((8, 8, 3), 17, np.uint8), SHAPES, 8, 8)
+    with pytest.raises(InputError, match="file path, a numpy array"):
+        load_labels(42, SHAPES, 8, 8)
+
+
+def test_images_become_float_tensors_in_minus_one_to_one():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 0] = 255
+    tensor, sizes = load_images(rgb, 8, 12)
+    assert tensor.shape == (1, 3, 8, 12) and tensor.dtype == np.float32
+    np.testing.assert_allclose(tensor[0, 0], 1.0)
+    np.testing.assert_allclose(tensor[0, 1:], -1.0)
+    assert sizes == [(4, 6)]
+
+
+def test_image_dtype_shape_and_channel_errors():
+    with pytest.raises(InputError, match="uint8 RGB, got dtype float32"):
+        load_images(np.zeros((8, 8, 3), np.float32), 8, 8)
+    with pytest.raises(InputError, match="grey image"):
+        load_images(np.zeros((8, 8), np.uint8), 8, 8)
+    with pytest.raises(InputError, match="drop the alpha channel"):
+        load_images(np.zeros((8, 8, 4), np.uint8), 8, 8)
+
+
+def test_unreadable_truncated_and_missing_files(tmp_path):
+    image, _ = SHAPES.sample(1, "test")
+    write_png(tmp_path / "good.png", image)
+    data = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 3])
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageReadError, match="truncated"):
+        load_images(tmp_path / "truncated.png", 64, 64)
+    with pytest.raises(ImageReadError, match="not a readable image"):
+        load_images(tmp_path / "text.png", 64, 64)
+    with pytest.raises(ImageReadError, match="empty"):
+        load_images(tmp_path / "empty.png", 64, 64)
+    with pytest.raises(ImageReadError, match="no such file"):
+        load_images(tmp_path / "missing.png", 64, 64)
+    with pytest.raises(LabelError, match="truncated"):
+        load_labels(tmp_path / "truncated.png", SHAPES, 64, 64)
+
+
+def test_image_and_label_sizes_must_match():
+    check_pairs("a.png", [(64, 64)], "a_label.png", [(64, 64)])
+    with pytest.raises(InputError, match=r"image a.png is 64x48 but its label map b.png is 64x64"):
+        check_pairs("a.png", [(48, 64)], "b.png", [(64, 64)])
+    with pytest.raises(InputError, match="2 style image"):
+        check_pairs(None, [(8, 8), (8, 8)], None, [(8, 8)])
+    check_pairs("a", [(1024, 1024)], "b", [(512, 512)], scaled_ok=True)  # CelebA-HQ: labels at half size
+    with pytest.raises(InputError, match="aspect ratio"):
+        check_pairs("a", [(1024, 768)], "b", [(512, 512)], scaled_ok=True)
+
+
+def test_without_the_domain_plugin_ids_still_work_and_colour_masks_explain_why_not():
+    domain = resolve_domain("not-installed", ["a", "b", "c"])
+    assert isinstance(domain, ManifestDomain)
+    ids, _ = load_labels(np.array([[0, 2]], np.uint8), domain, 1, 2)
+    np.testing.assert_array_equal(ids, [[[0, 2]]])
+    with pytest.raises(LabelError, match="outside the 3 classes"):
+        load_labels(np.array([[3]], np.uint8), domain, 1, 1)
+    with pytest.raises(LabelError, match="plugin is not installed"):
+        load_labels(np.zeros((2, 2, 3), np.uint8), domain, 2, 2)
+    assert resolve_domain("shapes", SHAPES.class_names) is SHAPES
+    assert isinstance(resolve_domain("shapes", ["x"] * 8), ManifestDomain)  # classes disagree: ids only
+
+
+def test_extra_mask_channels():
+    assert load_extra(None, 2, 0, 4, 4) is None
+    with pytest.raises(InputError, match="takes no extra"):
+        load_extra(np.zeros((2, 1, 4, 4)), 2, 0, 4, 4)
+    with pytest.raises(InputError, match="takes 1 extra mask channel"):
+        load_extra(None, 2, 1, 4, 4)
+    with pytest.raises(InputError, match=r"must be \[2, 1, 4, 4\]"):
+        load_extra(np.zeros((2, 2, 4, 4)), 2, 1, 4, 4)
+    assert load_extra(np.zeros((2, 1, 4, 4)), 2, 1, 4, 4).dtype == np.float32

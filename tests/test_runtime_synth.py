@@ -1,0 +1,214 @@
+"""The runtime end to end on an exported tiny package: equal to PyTorch, deterministic, batched, torch-free."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sean_domains import get_domain
+
+from sean_runtime.errors import InputError, PackageError
+from sean_runtime.noise import draw_noise
+from sean_runtime.styles import Styles
+from sean_runtime.synthesizer import Synthesizer, to_uint8
+
+SHAPES = get_domain("shapes")
+
+
+@pytest.fixture(scope="module")
+def synth(tiny_package) -> Synthesizer:
+    return Synthesizer.load(tiny_package, backend="onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def samples() -> tuple[np.ndarray, np.ndarray]:
+    """Four shapes test samples: images uint8 [4, 64, 64, 3], labels int64 [4, 64, 64]."""
+    images, labels = zip(*(SHAPES.sample(i, "test") for i in range(4)), strict=True)
+    return np.stack(images), np.stack(labels)
+
+
+def test_runtime_equals_pytorch_on_the_same_weights_inputs_and_noise(synth, samples, tiny_package):
+    import torch
+
+    from sean_train.checkpoint import load_checkpoint
+    from sean_train.networks.ops import one_hot
+
+    manifest = json.loads((Path(tiny_package) / "manifest.json").read_text())
+    model = load_checkpoint(manifest["source_checkpoint"]["path"])
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    out = synth.render(labels, styles, seed=3)
+    with torch.no_grad():
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        mask = one_hot(torch.from_numpy(labels), model.config.num_classes)
+        codes = model.encode(x, mask)
+        noise = torch.from_numpy(draw_noise(synth.package.noise_numel, len(labels), seed=3))
+        expected = model.generate(mask, codes, noise).numpy()
+    np.testing.assert_allclose(styles.codes, codes.numpy(), atol=1e-5, rtol=0)
+    error = np.abs((out + 1) * 127.5 - (expected + 1) * 127.5).max()
+    if error > 1e-4:
+        with torch.no_grad():  # how far float32 PyTorch itself is from float64 on these weights
+            exact = model.double().generate(mask.double(), codes.double(), noise.double()).numpy()
+        floor = np.abs((expected - exact) * 127.5).max()
+        pytest.fail(f"runtime vs PyTorch {error:.2e} > 1e-4 (uint8 scale); PyTorch fp32 vs fp64: {floor:.2e}")
+    # Presence comes from the area on the encoder grid: the classes that have pixels at even coordinates.
+    np.testing.assert_array_equal(styles.present, mask[:, :, ::2, ::2].sum(dim=(2, 3)).numpy() > 0)
+    # uint8 output is the float output rounded.
+    np.testing.assert_array_equal(synth.synthesize(labels, styles, seed=3), to_uint8(out))
+
+
+def test_same_seed_same_image_and_batch_image_i_uses_seed_plus_i(synth, samples):
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    first = synth.synthesize(labels, styles, seed=7)
+    np.testing.assert_array_equal(first, synth.synthesize(labels, styles, seed=7))
+    single = synth.synthesize(labels[2], styles[2], seed=9)
+    np.testing.assert_array_equal(single[0], first[2])
+    assert not np.array_equal(
+        synth.render(labels[:1], styles[:1], seed=0), synth.render(labels[:1], styles[:1], seed=1)
+    )
+    plain = synth.render(labels[:1], styles[:1], noise=False)
+    np.testing.assert_array_equal(plain, synth.render(labels[:1], styles[:1], seed=123, noise=False))
+
+
+def test_reconstruct_keeps_codes_on_the_device_and_equals_encode_then_synthesize(synth, samples):
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    np.testing.assert_array_equal(synth.reconstruct(images, labels, seed=2), synth.synthesize(labels, styles, seed=2))
+
+
+def test_batches_larger_than_the_backend_allows_are_split_without_changing_images(synth, samples, monkeypatch):
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    whole = synth.synthesize(labels, styles, seed=4)
+    monkeypatch.setattr(synth.backend, "max_batch", 3)
+    np.testing.assert_array_equal(synth.synthesize(labels, styles, seed=4), whole)
+    np.testing.assert_allclose(synth.encode(images, labels).codes, styles.codes, atol=1e-6)
+
+
+def test_one_style_for_many_labels_and_edits_change_only_their_region(synth, samples):
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    shared = synth.synthesize(labels, styles[0], seed=0)
+    assert shared.shape == (4, 64, 64, 3)
+    blob = synth.class_names.index("blob")
+    target, reference = 0, next(i for i in range(1, 4) if styles.present[i, blob])
+    assert styles.present[target, blob]
+    swapped = styles[target].swap("blob", styles[reference])
+    before = synth.render(labels[target], styles[target], noise=False)[0]
+    after = synth.render(labels[target], swapped, noise=False)[0]
+    change = np.abs(after - before).max(axis=0)  # [H, W]
+    inside = labels[target] == blob
+    # Convolutions carry some of the change beyond the region; most of it stays in the region.
+    assert change[inside].mean() > 2 * change[~inside].mean() > 0
+    np.testing.assert_array_equal(swapped.codes[0, blob], styles.codes[reference, blob])
+
+
+def test_info_names_backend_device_and_reasons(synth):
+    info = synth.info()
+    assert info["backend"] == "onnxruntime"
+    assert info["device"] == "CPUExecutionProvider"
+    assert info["classes"] == list(SHAPES.class_names) and info["domain_plugin"]
+    assert "CPUExecutionProvider" in synth.describe()
+    auto = Synthesizer.load(synth.package.root)
+    assert auto.backend.name == "onnxruntime"
+    assert any("TensorRT not used" in note for note in auto.notes)
+
+
+def test_bad_inputs_at_the_synthesizer(synth, samples):
+    images, labels = samples
+    styles = synth.encode(images, labels)
+    with pytest.raises(InputError, match="is 64x64 but its label map #0 is 32x32"):
+        synth.encode(images[0], labels[0][:32, :32])
+    with pytest.raises(InputError, match="seed must be a non-negative integer"):
+        synth.synthesize(labels, styles, seed=-1)
+    with pytest.raises(InputError, match="styles of 4 images for 2 label map"):
+        synth.synthesize(labels[:2], styles)
+    foreign = Styles(np.zeros((1, 8, 5), np.float32), np.ones((1, 8), bool), SHAPES.class_names)
+    with pytest.raises(InputError, match="encode them with this package"):
+        synth.synthesize(labels[:1], foreign)
+    with pytest.raises(InputError, match="takes no extra"):
+        synth.synthesize(labels[:1], styles[0], extra=np.zeros((1, 1, 64, 64)))
+
+
+def test_a_tampered_package_is_refused(tiny_package, tmp_path):
+    copy = Path(shutil.copytree(tiny_package, tmp_path / "pkg"))
+    data = bytearray((copy / "generator.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "generator.onnx").write_bytes(bytes(data))
+    with pytest.raises(PackageError, match=r"generator\.onnx has sha256"):
+        Synthesizer.load(copy)
+
+
+def test_a_whole_synthesis_runs_with_torch_unimportable(tiny_package):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any import of torch now raises ImportError
+        import numpy as np
+        from sean_domains import get_domain
+        from sean_runtime.synthesizer import Synthesizer
+        synth = Synthesizer.load({str(tiny_package)!r})
+        image, labels = get_domain("shapes").sample(0, "test")
+        styles = synth.encode(image, labels)
+        out = synth.synthesize(labels, styles.swap("ground", styles), seed=1)
+        assert out.shape == (1, 64, 64, 3) and out.dtype == np.uint8
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("sean_train", "sean_export", "torch"))
+        assert loaded == ["torch"] and sys.modules["torch"] is None, loaded
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def tensorrt_missing() -> str | None:
+    """Why the TensorRT backend cannot be tested here (None: it can)."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "TensorRT is not installed (pip install 'sean-deploy[tensorrt]' on a GPU machine)"
+    from sean_runtime.backends.gpu import cuda_gpus
+    from sean_runtime.backends.tensorrt import _cudart
+    from sean_runtime.errors import BackendError
+
+    try:
+        _cudart()
+    except BackendError as exc:
+        return str(exc)
+    return None if cuda_gpus() else "no NVIDIA GPU: the CUDA driver reports none"
+
+
+@pytest.mark.gpu
+def test_tensorrt_backend_matches_onnxruntime(tiny_package, samples, tmp_path):
+    reason = tensorrt_missing()
+    if reason:
+        pytest.skip(reason)
+    package = Path(shutil.copytree(tiny_package, tmp_path / "pkg"))
+    sean = Path(sys.executable).with_name("sean")
+    built = subprocess.run([str(sean), "build-engine", str(package)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    trt = Synthesizer.load(package, backend="tensorrt")
+    ort = Synthesizer.load(package, backend="onnxruntime")
+    assert Synthesizer.load(package).backend.name == "tensorrt"  # auto prefers usable engines
+    assert trt.info()["device"].startswith("TensorRT")
+    images, labels = samples
+    styles = trt.encode(images, labels)
+    np.testing.assert_allclose(styles.codes, ort.encode(images, labels).codes, atol=1e-3)
+    # TensorRT may run fp32 convolutions as TF32: a looser bound than ONNX Runtime's 1e-4.
+    np.testing.assert_allclose(trt.render(labels, styles, seed=1), ort.render(labels, styles, seed=1), atol=1e-2)
+    on_device = trt.reconstruct(images, labels, seed=1).astype(int)
+    via_host = trt.synthesize(labels, styles, seed=1).astype(int)
+    assert np.abs(on_device - via_host).max() <= 1
+    cupy = pytest.importorskip("cupy", reason="device-array inputs are checked with CuPy")
+    ids = trt.read_labels(labels)
+    noise = draw_noise(trt.package.noise_numel, len(ids), seed=1)
+    from_device = trt.backend.generate(cupy.asarray(ids), cupy.asarray(styles.codes), cupy.asarray(noise), None)
+    np.testing.assert_allclose(from_device, trt.render(labels, styles, seed=1), atol=1e-6)
