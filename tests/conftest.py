@@ -54,3 +54,23 @@ def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
     directory = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_checkpoint(make_random_model(tiny_config), directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_export_checkpoint(tmp_path_factory, tiny_config) -> Path:
+    """A tiny checkpoint whose random weights (scale 0.08) keep activations in range, so that two float32
+    backends agree to the export tolerance (1e-4). tiny_checkpoint's scale 0.2 saturates the output and
+    amplifies float32 rounding to ~1e-2, which no backend could match."""
+    from sean_train.checkpoint import save_checkpoint
+
+    directory = tmp_path_factory.mktemp("ckpt") / "tiny-export"
+    save_checkpoint(make_random_model(tiny_config, scale=0.08), directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_package(tmp_path_factory, tiny_export_checkpoint) -> Path:
+    """An fp32 package of the tiny shapes model, exported and validated once per session (about a minute)."""
+    from sean_export import export_package
+
+    return export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny", progress=False)

@@ -1,0 +1,144 @@
+"""`sean export` and `sean build-engine`: thin click wrappers; the work happens in package / tensorrt_build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
+from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def _format_figure(key: str, value: float) -> str:
+    return f"{key} = {value:.1f}" if key.endswith("_db") else f"{key} = {value:.3g}"
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Package folder to write (an earlier package there is replaced).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="fp16: mixed-precision graphs (fp16 convs and weights, fp32 norms and pooling) for TensorRT.",
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(SUPPORTED_OPSETS.start, SUPPORTED_OPSETS.stop - 1),
+    default=DEFAULT_OPSET,
+    show_default=True,
+    help="ONNX opset of the graphs.",
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["torchscript", "dynamo"]),
+    default="torchscript",
+    show_default=True,
+    help="torch.onnx path: torchscript is ~10x faster here; dynamo gives a graph without Shape ops.",
+)
+@click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def export(
+    checkpoint: Path, out: Path, precision: str, opset: int, exporter: str, no_validate: bool, quiet: bool
+) -> None:
+    """Export a checkpoint folder to a validated ONNX package.
+
+    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each graph
+    passes onnx.checker and the TensorRT operator check, and runs in ONNX Runtime against PyTorch on
+    fresh inputs (batch 1 and 3, max abs error <= 1e-4) before the package is moved into place.
+
+    \b
+    Examples:
+      sean export runs/shapes/checkpoint -o packages/shapes
+      sean export checkpoints/faces -o packages/faces-fp16 --precision fp16
+    """
+    from sean_export.onnx_export import ExportError
+    from sean_export.package import export_package
+    from sean_export.tensorrt_ops import UnsupportedOperatorError
+    from sean_export.validate import ValidationError
+    from sean_train.checkpoint import CheckpointError
+
+    try:
+        package = export_package(
+            checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter
+        )
+    except (CheckpointError, ExportError, ValidationError, UnsupportedOperatorError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
+    click.echo(f"wrote {package} ({precision}, opset {opset}, {manifest['height']}x{manifest['width']})")
+    for name in sorted(manifest["files"]):
+        click.echo(f"  {name:<22} {_size(package / name):>10}")
+    for graph, figures in manifest["validation"].items():
+        if figures:
+            click.echo(f"  {graph:<10} " + ", ".join(_format_figure(k, v) for k, v in figures.items()))
+        else:
+            click.echo(f"  {graph:<10} not validated (--no-validate)")
+
+
+@click.command("build-engine")
+@click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--max-batch", type=click.IntRange(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
+)
+@click.option(
+    "--opt-batch",
+    type=click.IntRange(1, 4096),
+    default=DEFAULT_OPT_BATCH,
+    show_default=True,
+    help="Batch the kernels are tuned for (clipped to --max-batch).",
+)
+@click.option(
+    "--timing-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Timing cache file, read if present and saved after the build [default: per TensorRT version and GPU "
+    "under ~/.cache/sean/tensorrt].",
+)
+@click.option(
+    "--workspace-gb",
+    type=click.FloatRange(0.25, 1024),
+    default=DEFAULT_WORKSPACE_GIB,
+    show_default=True,
+    help="Builder memory-pool limit in GiB.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def build_engine(
+    package: Path, max_batch: int, opt_batch: int, timing_cache: Path | None, workspace_gb: float, quiet: bool
+) -> None:
+    """Build TensorRT engines (encoder.plan, generator.plan) for a package, on this machine's GPU.
+
+    The plans are raw TensorRT plans with a sidecar JSON each (TensorRT version, GPU, precision,
+    batch profile, sha256 of the ONNX graph). They run only with this TensorRT version, on GPUs of this
+    compute capability.
+
+    \b
+    Example:
+      sean build-engine packages/faces-fp16 --max-batch 16 --timing-cache faces.timing-cache
+    """
+    from sean_export.tensorrt_build import EngineBuildError, PlanMismatchError, build_package_engines
+    from sean_runtime.errors import PackageError
+
+    try:
+        plans = build_package_engines(package, max_batch, opt_batch, timing_cache, workspace_gb, progress=not quiet)
+    except (EngineBuildError, PlanMismatchError, PackageError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for plan in plans:
+        click.echo(f"wrote {plan} ({_size(plan)}) and {plan.name}.json")

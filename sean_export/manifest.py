@@ -1,0 +1,136 @@
+"""The package manifest (docs/package-format.md) and the facts copied into each graph's metadata_props."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from sean_export.graphs import GRAPH_NAMES, GraphSpec
+from sean_runtime.files import sha256_file
+from sean_train.config import ModelConfig
+from sean_train.networks.generator import NoiseLayout
+
+FORMAT = "sean-package"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+NOISE_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"
+PRECISIONS = ("fp32", "fp16")
+
+
+EXPORTER_NAMES = {"torchscript": "torch.onnx (TorchScript)", "dynamo": "torch.onnx (dynamo)"}
+
+
+def tool_versions(exporter: str = "torchscript") -> dict[str, str]:
+    versions = {}
+    for name in ("torch", "onnx", "onnxscript", "onnxruntime"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions["exporter"] = EXPORTER_NAMES[exporter]
+    return versions
+
+
+def class_names(config: ModelConfig) -> list[str]:
+    """The config's class names; else the domain plugin's when it has as many; else class_0, class_1, ..."""
+    if config.class_names:
+        return list(config.class_names)
+    if config.domain:
+        from sean_domains import DomainError, get_domain
+
+        try:
+            domain = get_domain(config.domain)
+        except DomainError:
+            domain = None
+        if domain is not None and domain.num_classes == config.num_classes:
+            return list(domain.class_names)
+    return [f"class_{i}" for i in range(config.num_classes)]
+
+
+def noise_section(config: ModelConfig) -> dict[str, Any]:
+    layout = NoiseLayout.for_config(config)
+    return {
+        "input": "noise",
+        "numel": layout.numel,
+        "slots": [
+            {"layer": slot.layer, "offset": slot.offset, "height": slot.height, "width": slot.width}
+            for slot in layout.slots
+        ],
+        "seeding": NOISE_SEEDING,
+    }
+
+
+def build_manifest(
+    config: ModelConfig,
+    specs: dict[str, GraphSpec],
+    graph_files: dict[str, list[Path]],
+    precision: str,
+    opset: int,
+    checkpoint: Path,
+    checkpoint_sha256: str,
+    validation: dict[str, dict[str, float]],
+    exporter: str = "torchscript",
+) -> dict[str, Any]:
+    """graph_files: per graph, [graph.onnx] or [graph.onnx, graph.onnx.data], all inside the package folder."""
+    graphs = {}
+    files = {}
+    for name in GRAPH_NAMES:
+        paths = graph_files[name]
+        graphs[name] = {
+            "file": paths[0].name,
+            "external_data": paths[1].name if len(paths) > 1 else None,
+            "inputs": [t.to_dict() for t in specs[name].inputs],
+            "outputs": [t.to_dict() for t in specs[name].outputs],
+        }
+        for path in paths:
+            files[path.name] = sha256_file(path)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "domain": config.domain,
+        "class_names": class_names(config),
+        "num_classes": config.num_classes,
+        "extra_mask_channels": config.extra_mask_channels,
+        "style_dim": config.style_dim,
+        "height": config.height,
+        "width": config.width,
+        "model_config": config.to_dict(),
+        "precision": precision,
+        "opset": opset,
+        "graphs": graphs,
+        "noise": noise_section(config),
+        "files": files,
+        "source_checkpoint": {"path": str(checkpoint), "sha256": checkpoint_sha256},
+        "tools": tool_versions(exporter),
+        "validation": validation,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def graph_metadata(
+    config: ModelConfig, graph: str, precision: str, opset: int, checkpoint_sha256: str, exporter: str = "torchscript"
+) -> dict[str, str]:
+    """metadata_props of one graph: the manifest's facts that do not depend on the written files."""
+    facts: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "graph": graph,
+        "domain": config.domain,
+        "class_names": class_names(config),
+        "num_classes": config.num_classes,
+        "extra_mask_channels": config.extra_mask_channels,
+        "style_dim": config.style_dim,
+        "height": config.height,
+        "width": config.width,
+        "precision": precision,
+        "opset": opset,
+        "source_checkpoint_sha256": checkpoint_sha256,
+        "tools": tool_versions(exporter),
+        "model_config": config.to_dict(),
+    }
+    if graph == "generator":
+        facts["noise"] = noise_section(config)
+    return {f"sean.{key}": value if isinstance(value, str) else json.dumps(value) for key, value in facts.items()}

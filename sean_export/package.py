@@ -1,0 +1,197 @@
+"""Checkpoint -> validated model package folder (docs/package-format.md), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from tqdm import tqdm
+
+from sean_export.fp16 import convert_to_mixed_fp16
+from sean_export.graphs import GRAPH_NAMES, GraphSpec, graph_module, graph_spec
+from sean_export.manifest import FORMAT, MANIFEST_FILE, PRECISIONS, build_manifest, graph_metadata
+from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
+from sean_export.opsets import DEFAULT_OPSET
+from sean_export.tensorrt_ops import check_tensorrt_ops
+from sean_export.validate import (
+    check_interface,
+    check_model_file,
+    compare_fp16,
+    compare_with_torch,
+    random_inputs,
+)
+from sean_runtime.files import atomic_write_json, sha256_file
+from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
+from sean_train.networks import SEANModel
+
+
+def check_destination(out: Path) -> None:
+    """`out` may be new, an empty folder, or an earlier package (replaced); anything else is refused."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(f"{out} is a file; pass a folder for the package (-o PKG/)")
+    if not any(out.iterdir()):
+        return
+    manifest = out / MANIFEST_FILE
+    try:
+        is_package = json.loads(manifest.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        is_package = False
+    if not is_package:
+        raise ExportError(
+            f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
+            f"refusing to replace it: choose another -o folder or remove it"
+        )
+
+
+def publish_permissions(folder: Path) -> None:
+    """Give the package the permissions of a normally created folder (tempfile makes it 0700, files 0600).
+
+    A package is copied to servers and read by other users (Triton, trtexec), so it must not stay private.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
+def replace_folder(built: Path, out: Path) -> None:
+    """Move the finished package into place; an earlier package at `out` is swapped out, then deleted."""
+    if not out.exists():
+        built.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    try:
+        built.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
+    feeds = random_inputs(spec, model.config, 2, np.random.default_rng(0))
+    return tuple(torch.from_numpy(feeds[name]) for name in spec.input_names)
+
+
+def export_graph(
+    model: SEANModel,
+    name: str,
+    folder: Path,
+    precision: str,
+    opset: int,
+    checkpoint_sha256: str,
+    validate: bool,
+    bar: tqdm,
+    exporter: str = "torchscript",
+) -> tuple[list[Path], dict[str, float]]:
+    """Export, check and (unless validate is False) numerically validate one graph into `folder`.
+
+    fp16: the fp32 graph is exported and validated first (in a work folder), then converted.
+    Returns the files written and the validation figures.
+    """
+    config = model.config
+    spec = graph_spec(config, name)
+    fp32_folder = folder if precision == "fp32" else folder / ".fp32"
+    fp32_path = fp32_folder / f"{name}.onnx"
+
+    bar.set_description(f"{name}: torch -> ONNX")
+    proto = export_to_onnx(graph_module(model, name), spec, _example_inputs(spec, model), opset, exporter)
+    set_metadata(proto, graph_metadata(config, name, "fp32", opset, checkpoint_sha256, exporter))
+    check_interface(proto, spec)
+    check_tensorrt_ops(proto, name)
+    fp32_folder.mkdir(parents=True, exist_ok=True)
+    files = save_onnx(proto, fp32_path)
+    del proto
+    check_model_file(fp32_path, name)
+    bar.update()
+
+    figures: dict[str, float] = {}
+    bar.set_description(f"{name}: ONNX Runtime vs PyTorch")
+    if validate:
+        figures.update(compare_with_torch(model, spec, fp32_path))
+    bar.update()
+    if precision == "fp32":
+        return files, figures
+
+    bar.set_description(f"{name}: fp16 graph")
+    mixed = convert_to_mixed_fp16(onnx.load(str(fp32_path)), name)
+    set_metadata(mixed, graph_metadata(config, name, precision, opset, checkpoint_sha256, exporter))
+    check_interface(mixed, spec)
+    check_tensorrt_ops(mixed, name)
+    path = folder / f"{name}.onnx"
+    files = save_onnx(mixed, path)
+    del mixed
+    check_model_file(path, name)
+    bar.update()
+
+    bar.set_description(f"{name}: fp16 vs fp32")
+    if validate:
+        figures.update({f"fp16_{key}": value for key, value in compare_fp16(spec, config, fp32_path, path).items()})
+    shutil.rmtree(fp32_folder)
+    bar.update()
+    return files, figures
+
+
+def export_package(
+    checkpoint: str | Path,
+    out: str | Path,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    validate: bool = True,
+    progress: bool = True,
+    exporter: str = "torchscript",
+) -> Path:
+    """Write the model package of a checkpoint folder to `out` and return `out`.
+
+    Every graph passes onnx.checker, the TensorRT operator check and the interface check; with
+    validate=True it also runs in ONNX Runtime and matches PyTorch (fp32) or the fp32 graph (fp16).
+    The package is built in a temporary folder beside `out` and renamed into place when complete.
+    """
+    checkpoint, out = Path(checkpoint), Path(out)
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_destination(out)
+    model = load_checkpoint(checkpoint)
+    checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    steps_per_graph = 2 if precision == "fp32" else 4
+    try:
+        files: dict[str, list[Path]] = {}
+        validation: dict[str, dict[str, float]] = {}
+        with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
+            for name in GRAPH_NAMES:
+                files[name], validation[name] = export_graph(
+                    model, name, build, precision, opset, checkpoint_sha256, validate, bar, exporter
+                )
+        specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
+        manifest = build_manifest(
+            model.config,
+            specs,
+            files,
+            precision,
+            opset,
+            checkpoint.resolve(),
+            checkpoint_sha256,
+            validation,
+            exporter,
+        )
+        atomic_write_json(build / MANIFEST_FILE, manifest)
+        publish_permissions(build)
+        replace_folder(build, out)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return out

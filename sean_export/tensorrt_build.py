@@ -1,0 +1,299 @@
+"""TensorRT engines for a package: the one module that knows the TensorRT Python API and its versions.
+
+Written against TensorRT 10 and 11 (`tensorrt` is imported only when an engine is built or loaded):
+- Networks are strongly typed: every tensor's precision comes from the ONNX graph (fp16 packages
+  carry their casts). TensorRT 10 needs NetworkDefinitionCreationFlag.STRONGLY_TYPED for that;
+  TensorRT 11 is always strongly typed, keeps the flag for compatibility and ignores it, and has no
+  FP16 builder flag at all. No precision flag is ever set here.
+- Explicit batch is the only mode since TensorRT 10 (the EXPLICIT_BATCH flag is ignored), so one
+  optimization profile covers the batch range [min, max] with the kernels tuned for `opt`.
+- The weights of large graphs live in `<graph>.onnx.data`; OnnxParser.parse_from_file finds them
+  beside the graph.
+- Plans are raw `IHostMemory` bytes, nothing prepended, loadable by trtexec, Triton and C++. A plan
+  runs only under the TensorRT version that built it and on the GPU generation it was built for;
+  the sidecar `<graph>.plan.json` records both (schema in docs/package-format.md), and the runtime
+  refuses a plan whose sidecar does not match, with a message that says to rebuild.
+- Timing caches are specific to a TensorRT version and a GPU: the cache file carries the key it was
+  written under in `<cache>.json`, and a cache of another key is refused instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
+from sean_runtime.backends.tensorrt import plan_problem, read_sidecar
+from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
+from sean_runtime.package import GRAPHS, GraphSpec, Package, load_package
+
+SIDECAR_FORMAT = "sean-tensorrt-plan"
+SIDECAR_FORMAT_VERSION = 1
+MIN_TENSORRT_MAJOR = 10
+DEFAULT_MAX_BATCH = 8
+DEFAULT_OPT_BATCH = 1  # `sean synth` renders one image per call; kernels are tuned for this batch
+DEFAULT_WORKSPACE_GIB = 4.0
+BATCH = "batch"
+REBUILD = "rebuild the engines with `sean build-engine PKG`"
+INSTALL = "pip install 'sean-deploy[tensorrt]' on a machine with an NVIDIA GPU and driver"
+
+
+class EngineBuildError(RuntimeError):
+    """TensorRT is missing or too old, there is no GPU, or the parser or builder failed."""
+
+
+class PlanMismatchError(RuntimeError):
+    """A plan that cannot run here: another TensorRT version, another GPU, or a changed ONNX graph."""
+
+
+@dataclass(frozen=True)
+class BatchProfile:
+    """The batch range of the engine's single optimization profile."""
+
+    min: int
+    opt: int
+    max: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise ValueError(
+                f"batch profile needs 1 <= min <= opt <= max, got min={self.min} opt={self.opt} max={self.max}"
+            )
+
+    @classmethod
+    def up_to(cls, max_batch: int, opt_batch: int = DEFAULT_OPT_BATCH) -> BatchProfile:
+        return cls(1, min(opt_batch, max_batch), max_batch)
+
+
+Shapes = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+
+
+def profile_shapes(spec: GraphSpec, profile: BatchProfile) -> Shapes:
+    """input name -> (min, opt, max) shapes: the manifest's shape with the batch axis set per bound."""
+    shapes = {}
+    for tensor in spec.inputs:
+        if BATCH not in tensor.shape:
+            raise EngineBuildError(f"input {tensor.name!r} of the {spec.name} graph has no batch axis: {tensor.shape}")
+        if any(dim != BATCH and not (isinstance(dim, int) and dim > 0) for dim in tensor.shape):
+            raise EngineBuildError(
+                f"input {tensor.name!r} of the {spec.name} graph has a dynamic axis other than the batch: "
+                f"{tensor.shape}; re-export the package"
+            )
+
+        def at(batch: int, shape: tuple = tensor.shape) -> tuple[int, ...]:
+            return tuple(batch if dim == BATCH else int(dim) for dim in shape)
+
+        shapes[tensor.name] = (at(profile.min), at(profile.opt), at(profile.max))
+    return shapes
+
+
+# --- versions, GPUs, timing caches -----------------------------------------------------------------
+def import_tensorrt() -> Any:
+    """The tensorrt module, with an error that says what to install when it is missing or too old."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise EngineBuildError(f"TensorRT is not installed: {INSTALL}") from exc
+    if tensorrt_major(tensorrt.__version__) < MIN_TENSORRT_MAJOR:
+        raise EngineBuildError(
+            f"TensorRT {tensorrt.__version__} is too old: strongly typed ONNX builds need TensorRT >= "
+            f"{MIN_TENSORRT_MAJOR}; {INSTALL}"
+        )
+    return tensorrt
+
+
+def tensorrt_major(version: str) -> int:
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        return 0
+
+
+def network_flags(trt: Any) -> int:
+    """Creation flags of a strongly typed network, in TensorRT 10 and 11 alike."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 0 if flag is None else 1 << int(flag)
+
+
+def compute_capability_text(gpu: GpuInfo) -> str:
+    return f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
+
+
+def timing_cache_key(tensorrt_version: str, gpu: GpuInfo) -> str:
+    """What a timing cache is valid for: TensorRT version, compute capability and GPU model."""
+    model = re.sub(r"[^a-z0-9]+", "-", gpu.name.lower()).strip("-") or "gpu"
+    return f"trt{tensorrt_version}-{gpu.sm}-{model}"
+
+
+def default_timing_cache(key: str) -> Path:
+    """Shared by every package on this machine: layers of equal shape reuse each other's timings."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "sean" / "tensorrt" / f"{key}.timing-cache"
+
+
+def _cache_sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def read_timing_cache(path: Path, key: str) -> bytes:
+    """The cache bytes (b"" when the file does not exist yet). A cache of another key is an error."""
+    if not path.is_file():
+        return b""
+    try:
+        written_for = json.loads(_cache_sidecar(path).read_text(encoding="utf-8")).get("key")
+    except (OSError, ValueError, AttributeError):
+        written_for = None
+    if written_for != key:
+        raise EngineBuildError(
+            f"timing cache {path} was written for {written_for or 'an unknown TensorRT/GPU'}, not for {key} "
+            f"(TensorRT version and GPU must match): pass another --timing-cache file or delete this one"
+        )
+    return path.read_bytes()
+
+
+def write_timing_cache(path: Path, data: bytes, key: str) -> None:
+    atomic_write_bytes(path, data)
+    atomic_write_json(_cache_sidecar(path), {"key": key})
+
+
+# --- building ---------------------------------------------------------------------------------------
+def build_serialized_engine(
+    trt: Any, onnx_path: Path, shapes: Shapes, workspace_bytes: int, timing_cache: bytes
+) -> tuple[bytes, bytes]:
+    """Parse the ONNX graph into a strongly typed network and build it -> (plan, updated timing cache)."""
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "\n  ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EngineBuildError(f"TensorRT {trt.__version__} cannot parse {onnx_path}:\n  {errors}")
+    names = {network.get_input(i).name for i in range(network.num_inputs)}
+    if names != set(shapes):
+        raise EngineBuildError(f"{onnx_path} has inputs {sorted(names)}, the manifest says {sorted(shapes)}")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    cache = config.create_timing_cache(timing_cache)
+    if not config.set_timing_cache(cache, False):
+        raise EngineBuildError("TensorRT rejected the timing cache (made for another GPU); use another --timing-cache")
+    profile = builder.create_optimization_profile()
+    for name, (smallest, typical, largest) in shapes.items():
+        profile.set_shape(name, smallest, typical, largest)
+    config.add_optimization_profile(profile)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError(
+            f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} (see its log above); "
+            f"a larger --workspace-gb or a smaller --max-batch may help"
+        )
+    return bytes(serialized), bytes(config.get_timing_cache().serialize())
+
+
+def plan_sidecar(
+    spec: GraphSpec,
+    package: Package,
+    plan_sha256: str,
+    tensorrt_version: str,
+    gpu: GpuInfo,
+    profile: BatchProfile,
+    shapes: Shapes,
+    workspace_bytes: int,
+) -> dict[str, Any]:
+    """The facts a loader needs to decide whether a plan can run (docs/package-format.md, "Engines")."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_FORMAT_VERSION,
+        "graph": spec.name,
+        "plan_file": spec.plan.name,
+        "plan_sha256": plan_sha256,
+        "onnx_file": spec.file.name,
+        "onnx_sha256": package.file_sha256(spec.file.name),
+        "tensorrt_version": tensorrt_version,
+        "gpu_name": gpu.name,
+        "compute_capability": compute_capability_text(gpu),
+        "precision": package.precision,
+        "strongly_typed": True,
+        "profile": {
+            "min_batch": profile.min,
+            "opt_batch": profile.opt,
+            "max_batch": profile.max,
+            "shapes": {
+                name: {"min": list(lo), "opt": list(mid), "max": list(hi)} for name, (lo, mid, hi) in shapes.items()
+            },
+        },
+        "workspace_bytes": workspace_bytes,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def current_gpu() -> GpuInfo:
+    """The GPU TensorRT builds for: CUDA device 0 (choose another with CUDA_VISIBLE_DEVICES)."""
+    gpus = cuda_gpus()
+    if not gpus:
+        raise EngineBuildError("no NVIDIA GPU is visible (the CUDA driver reports none); TensorRT needs one")
+    return gpus[0]
+
+
+def check_plan(package: Package, graph: str, tensorrt_version: str, gpu: GpuInfo) -> None:
+    """Raise PlanMismatchError when the plan's sidecar says it cannot run here (pure; no TensorRT)."""
+    spec = package.graph(graph)
+    problem = plan_problem(package, graph, read_sidecar(spec.plan_sidecar), tensorrt_version, gpu)
+    if problem:
+        raise PlanMismatchError(problem)
+
+
+def load_engine(package: Package, graph: str, trt: Any | None = None) -> Any:
+    """Deserialize the plan of `graph` after checking its sidecar against this TensorRT and GPU."""
+    trt = trt or import_tensorrt()
+    check_plan(package, graph, trt.__version__, current_gpu())
+    plan = package.graph(graph).plan
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(plan.read_bytes())
+    if engine is None:
+        raise PlanMismatchError(f"TensorRT {trt.__version__} cannot load {plan} (see its log above); {REBUILD}")
+    return engine
+
+
+def build_package_engines(
+    package_dir: str | Path,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    opt_batch: int = DEFAULT_OPT_BATCH,
+    timing_cache: str | Path | None = None,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
+    progress: bool = True,
+) -> list[Path]:
+    """Build `<graph>.plan` + `<graph>.plan.json` for both graphs of a package; returns the plan paths.
+
+    The package is verified against its manifest first (sha256 of every file). Each plan is loaded
+    back once before the command reports success.
+    """
+    trt = import_tensorrt()
+    package = load_package(package_dir)
+    gpu = current_gpu()
+    profile = BatchProfile.up_to(max_batch, opt_batch)
+    workspace_bytes = int(workspace_gib * 2**30)
+    key = timing_cache_key(trt.__version__, gpu)
+    cache_path = Path(timing_cache) if timing_cache else default_timing_cache(key)
+    cache = read_timing_cache(cache_path, key)
+    plans = []
+    for graph in tqdm(GRAPHS, desc=f"TensorRT {trt.__version__} on {gpu.name}", disable=not progress, unit="graph"):
+        spec = package.graph(graph)
+        shapes = profile_shapes(spec, profile)
+        plan, cache = build_serialized_engine(trt, spec.file, shapes, workspace_bytes, cache)
+        atomic_write_bytes(spec.plan, plan)
+        plan_sha256 = sha256_file(spec.plan)
+        sidecar = plan_sidecar(spec, package, plan_sha256, trt.__version__, gpu, profile, shapes, workspace_bytes)
+        atomic_write_json(spec.plan_sidecar, sidecar)
+        write_timing_cache(cache_path, cache, key)
+        load_engine(package, graph, trt)
+        plans.append(spec.plan)
+    return plans
