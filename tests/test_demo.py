@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from sean_runtime.cli import main
 from sean_runtime.commands.demo import WEIGHTS, package_matches, shipped_checkpoint
 
 OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swaps/blob.png", "swaps/ground.png")
@@ -54,19 +52,6 @@ def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, ti
     for step in ("reconstructions", "region swaps", "interpolation", "contact sheet"):
         assert f"  {step}: " in result.stdout  # each step prints its time
     assert str(out / "contact_sheet.png") in result.stdout
-
-
-def test_demo_uses_a_shipped_package_of_the_same_weights_without_exporting(
-    tiny_package, tiny_export_checkpoint, tmp_path, monkeypatch
-):
-    shipped = Path(shutil.copytree(tiny_package, tmp_path / "shipped"))
-    monkeypatch.setattr("sean_runtime.commands.demo.shipped_package", lambda: shipped)
-    monkeypatch.setattr("sean_runtime.commands.demo.export_package", lambda *a: pytest.fail("exported anyway"))
-    out = tmp_path / "demo-out"
-    result = CliRunner().invoke(main, ["demo", "-o", str(out), "--checkpoint", str(tiny_export_checkpoint)])
-    assert result.exit_code == 0, result.output
-    assert f"package: {shipped} (already exported from this model)" in result.output
-    assert (out / "contact_sheet.png").is_file() and not (out / "package").exists()
 
 
 def test_demo_without_a_model_says_what_to_do(tmp_path):

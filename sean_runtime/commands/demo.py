@@ -41,11 +41,6 @@ def shipped_checkpoint() -> Path:
     return Path(str(importlib.resources.files("sean_train") / "pretrained" / "shapes"))
 
 
-def shipped_package() -> Path:
-    """sean_runtime/models/shapes: the shipped model already exported, used when its weights match."""
-    return Path(str(importlib.resources.files("sean_runtime") / "models" / "shapes"))
-
-
 class Timer:
     """Wall time of each named step, printed as it finishes."""
 
@@ -188,14 +183,11 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     started = time.perf_counter()
     click.echo(f"model: {checkpoint}")
     with user_errors_as_click():
-        # An intact package of exactly these weights is used as it is: one from an earlier run, or the
-        # one shipped beside the runtime. Only without either does the model get exported.
-        candidates = (out / "package", shipped_package())
-        package_dir = next((p for p in candidates if package_matches(p, checkpoint)), None)
-        if package_dir is not None:
+        # An intact package of exactly these weights from an earlier run is used as it is.
+        package_dir = out / "package"
+        if package_matches(package_dir, checkpoint):
             click.echo(f"package: {package_dir} (already exported from this model)")
         else:
-            package_dir = out / "package"
             with timer.step(f"export -> {package_dir}"):
                 export_package(checkpoint, package_dir)
         with timer.step("load package"):
