@@ -9,6 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
+from sean_runtime.cli import missing_dependency
 
 
 def _size(path: Path) -> str:
@@ -82,6 +83,8 @@ def export(
         )
     except (CheckpointError, ExportError, ValidationError, UnsupportedOperatorError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except ModuleNotFoundError as exc:  # validation runs the graphs in ONNX Runtime
+        raise missing_dependency("export", exc) from exc
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     click.echo(f"wrote {package} ({precision}, opset {opset}, {manifest['height']}x{manifest['width']})")
     for name in sorted(manifest["files"]):

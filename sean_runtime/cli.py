@@ -23,10 +23,34 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "export": ("sean_export.commands:export", "export", "Checkpoint -> validated ONNX package."),
     "build-engine": ("sean_export.commands:build_engine", "tensorrt", "Build TensorRT engines for a package."),
-    "bench": ("sean_runtime.commands.bench:bench", "runtime", "Latency / throughput table for every path."),
+    "bench": ("sean_export.benchmark:bench", "export", "Latency / throughput table for every path."),
     "prepare": ("sean_domains.commands:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
     "domains": ("sean_domains.commands:domains", "runtime", "List the installed domain plugins."),
 }
+
+
+# Optional dependency -> the extra that installs it.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "safetensors": "train",
+    "onnx": "export",
+    "onnxscript": "export",
+    "onnxruntime": "runtime",
+    "tensorrt": "tensorrt",
+    "openvino": "openvino",
+}
+
+
+def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
+    """A one-line install hint for a missing optional dependency; other import errors pass through."""
+    missing = (exc.name or "?").split(".")[0]
+    if missing not in EXTRA_OF_MODULE:
+        return exc
+    needed = EXTRA_OF_MODULE[missing]
+    hint = f"pip install 'sean-deploy[{needed}]'"
+    if missing == "onnxruntime":
+        hint += " (or [runtime-gpu] on a GPU machine; never both)"
+    return click.ClickException(f"`sean {command}` needs {missing}, which is not installed: {hint}")
 
 
 class LazyGroup(click.Group):
@@ -36,18 +60,12 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        target, extra, _ = COMMANDS[name]
+        target = COMMANDS[name][0]
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            missing = exc.name or "?"
-            if missing.split(".")[0] in {"torch", "onnx", "onnxscript", "safetensors", "onnxruntime", "tensorrt"}:
-                raise click.ClickException(
-                    f"`sean {name}` needs the '{extra}' extra ({missing} is not installed): "
-                    f"pip install 'sean-deploy[{extra}]'"
-                ) from exc
-            raise
+            raise missing_dependency(name, exc) from exc
         return getattr(module, attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
