@@ -84,15 +84,8 @@ class ModelConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config keys {unknown}; known keys are {sorted(known)}")
-        values = dict(data)
-        if "class_names" in values:
-            values["class_names"] = tuple(values["class_names"])
-        return cls(**values)
+    def from_dict(cls, data: dict[str, Any], where: str = "model config") -> ModelConfig:
+        return config_from_mapping(cls, data, where)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -111,5 +104,22 @@ class DiscriminatorConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], where: str = "discriminator config") -> DiscriminatorConfig:
+        return config_from_mapping(cls, data, where)
+
+
+def config_from_mapping(cls: type, values: Any, where: str) -> Any:
+    """Instantiate a config dataclass from a mapping, naming unknown keys and bad values."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
+    values = dict(values)
+    if "class_names" in values:
+        values["class_names"] = tuple(values["class_names"])
+    try:
+        return cls(**values)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig
+from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, config_from_mapping
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
 SECTIONS = ("model", "discriminator", "train")
@@ -100,33 +100,14 @@ class RunConfig:
             raise ConfigError(f"{source}: unknown sections {unknown}; known sections are {list(SECTIONS)}")
         if "model" not in data:
             raise ConfigError(f"{source}: the `model` section is required (it names the domain and sizes)")
-        model = _build(ModelConfig, data["model"], f"{source}: model")
+        model = ModelConfig.from_dict(data["model"], f"{source}: model")
         if not model.domain:
             raise ConfigError(f"{source}: model.domain must name a domain plugin (see `sean domains`)")
         return cls(
             model=model,
-            discriminator=_build(DiscriminatorConfig, data.get("discriminator") or {}, f"{source}: discriminator"),
-            train=_build(TrainConfig, data.get("train") or {}, f"{source}: train"),
+            discriminator=DiscriminatorConfig.from_dict(data.get("discriminator") or {}, f"{source}: discriminator"),
+            train=config_from_mapping(TrainConfig, data.get("train") or {}, f"{source}: train"),
         )
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """Instantiate a config dataclass from a mapping, naming unknown keys and bad values."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
-    values = dict(values)
-    if "class_names" in values:
-        values["class_names"] = tuple(values["class_names"])
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def load_run_config(path: str | Path) -> RunConfig:

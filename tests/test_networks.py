@@ -165,7 +165,7 @@ def test_bad_configs_are_clear():
         ModelConfig(height=100, width=100)
     with pytest.raises(ConfigError, match="layout"):
         ModelConfig(layout="most")
-    with pytest.raises(ConfigError, match="unknown model config keys"):
+    with pytest.raises(ConfigError, match="unknown keys"):
         ModelConfig.from_dict({"num_classes": 3, "bogus": 1})
 
 
