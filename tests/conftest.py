@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tiny models gain nothing from a second thread, and on a 2-core machine shared with any other busy
+# process, 2-thread OpenMP regions in torch ran 45x slower (barrier spinning). Child processes that
+# the tests start inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread_torch():
+    try:
+        import torch
+    except ImportError:  # runtime-only installs
+        return
+    torch.set_num_threads(1)
 
 TINY = dict(
     num_classes=8,
