@@ -35,7 +35,7 @@ def test_missing_folder_and_files(tmp_path, saved):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nowhere")
     (saved / WEIGHTS_FILE).unlink()
-    with pytest.raises(CheckpointError, match="weights file .* is missing"):
+    with pytest.raises(CheckpointError, match=r"weights file .* is missing"):
         load_checkpoint(saved)
     (saved / CONFIG_FILE).unlink()
     with pytest.raises(CheckpointError, match="not a SEAN checkpoint folder"):
