@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,12 @@ def benchmark(
     openvino: bool,
     budget_s: float,
     timeout_s: float,
+    save: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every path and the scaling rows; return the whole result (the JSON that `--json` writes)."""
+    """Run every path and the scaling rows; return the whole result (the JSON that `--json` writes).
+
+    save(result) is called after every path, so that a long run that is stopped keeps what it measured.
+    """
     from sean_runtime.package import load_package
     from sean_train.checkpoint import read_config
 
@@ -306,6 +311,8 @@ def benchmark(
             result["paths"][path.key] = row
             if out.is_file():
                 outputs[path.key] = out
+            if save is not None:
+                save(result)
             bar.update()
         result["accuracy"] = compare_outputs(outputs)
         result["classes_scaling"] = classes_scaling(inputs, config, common, classes, threads, timeout_s, bar)
@@ -396,7 +403,7 @@ def main_table(result: dict[str, Any]) -> str:
     accuracy = result.get("accuracy", {})
     for key, row in result["paths"].items():
         if "batches" not in row:
-            rows.append([row["label"], row["form"], *(["-"] * 10), f"error: {row.get('error', '?')[:60]}"])
+            rows.append([row["label"], row["form"], *(["-"] * 10), f"error: {row.get('error', '?')[:80]}"])
             continue
         one, last = row["batches"]["1"], row["batches"][big]
         rows.append([
@@ -406,8 +413,6 @@ def main_table(result: dict[str, Any]) -> str:
             f"{row['gflops_per_s']['both']:.1f}", f"{row['fraction_of_peak']['both']:.0%}",
             f"{row['peak_rss_mb']:.0f}", f"{accuracy.get(key, {}).get('image_max_abs', float('nan')):.1e}",
         ])
-    for skip in result["skipped"]:
-        rows.append([skip["label"], "-", *(["-"] * 10), f"skipped: {skip['skipped'][:70]}"])
     return format_table(header, rows)
 
 
@@ -454,6 +459,7 @@ def report(result: dict[str, Any]) -> str:
         psnr_note = result.get("accuracy", {}).get(key, {}).get("psnr_vs_openvino_f32_db")
         extra = f", image PSNR vs OpenVINO f32 {psnr_note:.1f} dB" if psnr_note is not None else ""
         parts.append(f"{key}: executes {row['execution_precision']} (CPU capabilities {row['capabilities']}){extra}")
+    parts += [f"{skip['label']}: skipped, {skip['skipped']}" for skip in result["skipped"]]
     parts += [f"note: {note}" for note in result["notes"]]
     return "\n".join(parts)
 
@@ -489,7 +495,7 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Checkpoint for the PyTorch and official paths (default: the package's source checkpoint).")
 @click.option("--official-size", is_flag=True, help="Benchmark a random official-size faces model (19 classes, 256²).")
-@click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (seconds).")
+@click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (a minute or two).")
 @click.option("--batch-sizes", default="1,2,4,8", show_default=True, help="Batch sizes for the scaling table.")
 @click.option("--classes", default=None, help="Class counts of random models for the class-scaling table "
               "(default 19,151; --quick: 8,16; empty string: none).")
@@ -534,8 +540,16 @@ def bench(
         batch_sizes, repeats = "1,2", min(repeats, 2)
     class_counts = parse_ints(classes) if classes else ([] if classes == "" else ([8, 16] if quick else [19, 151]))
     inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
-    result = benchmark(inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s)
-    result["command"] = command_line(click.get_current_context())
+    command = command_line(click.get_current_context())
+
+    def save(partial: dict[str, Any]) -> None:
+        if json_out is not None:
+            atomic_write_json(json_out, {**partial, "command": command, "complete": False})
+
+    result = benchmark(
+        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save
+    )
+    result.update(command=command, complete=True)
     click.echo(report(result))
     if json_out is not None:
         atomic_write_json(json_out, result)

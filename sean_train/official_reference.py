@@ -138,7 +138,11 @@ def official_encode(state, image, seg):
 
 def official_forward(state, image, seg, latent: tuple[int, int], layout: str = "normal"):
     """Reconstruction with zero noise: generator(seg, Zencoder(image, seg))."""
-    codes = official_encode(state, image, seg)
+    return official_generate(state, seg, official_encode(state, image, seg), latent, layout)
+
+
+def official_generate(state, seg, codes, latent: tuple[int, int], layout: str = "normal"):
+    """The official generator with zero noise: seg [B, K, H, W] one-hot, codes [B, K, S] -> image [B, 3, H, W]."""
     x = F.conv2d(F.interpolate(seg, size=latent, mode="nearest"), state["fc.weight"], state["fc.bias"], padding=1)
     up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
     for i, block in enumerate(BLOCKS):

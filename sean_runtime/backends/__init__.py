@@ -9,6 +9,7 @@ A backend runs the package's two graphs on numpy arrays (float32 / int32, the ma
 "auto" picks TensorRT when the package has engines that this machine can run, else ONNX Runtime with
 the CUDA execution provider when onnxruntime-gpu sees a GPU, else ONNX Runtime on the CPU. Every
 option that was passed over is recorded with the reason, so `Synthesizer.info()` can say why.
+"openvino" (CPU, optional bf16 / f16 precision hint) is used only when asked for.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import numpy as np
 from sean_runtime.errors import BackendError
 from sean_runtime.package import Package
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
 
 
 class Backend(Protocol):
-    name: str  # "onnxruntime" or "tensorrt"
+    name: str  # "onnxruntime", "tensorrt" or "openvino"
     device: str  # what it runs on, e.g. "CPUExecutionProvider" or "TensorRT 10.8 on NVIDIA H100 (sm_90)"
     max_batch: int | None
 
@@ -49,11 +50,27 @@ class Selection:
     notes: list[str] = field(default_factory=list)  # options passed over, with the reason
 
 
-def select_backend(package: Package, backend: str = "auto", providers: Sequence[str] | None = None) -> Selection:
-    """Build the backend asked for ("auto", "onnxruntime", "tensorrt"); raise BackendError saying why not."""
+def select_backend(
+    package: Package,
+    backend: str = "auto",
+    providers: Sequence[str] | None = None,
+    precision_hint: str = "f32",
+    threads: int | None = None,
+) -> Selection:
+    """Build the backend asked for ("auto", "onnxruntime", "tensorrt", "openvino"); raise BackendError saying why not.
+
+    precision_hint and threads are OpenVINO options (INFERENCE_PRECISION_HINT, INFERENCE_NUM_THREADS).
+    """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     notes: list[str] = []
+    if backend == "openvino":
+        if providers is not None:
+            raise BackendError("execution providers are an ONNX Runtime option; use backend 'onnxruntime' with them")
+        from sean_runtime.backends.openvino import OpenVinoBackend
+
+        openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads)
+        return Selection(openvino_backend, openvino_backend.notes)
     if backend in ("auto", "tensorrt") and providers is None:
         from sean_runtime.backends.tensorrt import TensorRTBackend, tensorrt_problem
 

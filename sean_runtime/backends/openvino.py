@@ -1,0 +1,146 @@
+"""OpenVINO backend: the package's ONNX graphs compiled for the CPU by OpenVINO (no torch).
+
+OpenVINO reads the same encoder.onnx / generator.onnx as ONNX Runtime. Its point is reduced precision
+on CPUs that have it: with INFERENCE_PRECISION_HINT "bf16" (AVX-512 BF16 / AMX) or "f16" (AVX-512 FP16,
+ARM) the CPU plugin runs convolutions and matrix products in that type and keeps the accumulation,
+normalization statistics and reductions in fp32. On a CPU without those instructions the plugin
+silently runs in fp32; `execution_precision` says what the compiled graph really uses, so callers can
+report it instead of assuming the hint was honoured.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.errors import BackendError, PackageError
+from sean_runtime.package import GraphSpec, Package
+
+PRECISION_HINTS = ("f32", "bf16", "f16")
+PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
+DEVICE = "CPU"
+
+
+def _openvino() -> Any:
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendError("OpenVINO is not installed: pip install 'sean-deploy[openvino]'") from exc
+    return openvino
+
+
+def compile_config(precision: str, performance: str, threads: int | None) -> dict[str, Any]:
+    """The CPU plugin properties for one backend, with clear errors for values OpenVINO would reject."""
+    if precision not in PRECISION_HINTS:
+        raise BackendError(f"unknown OpenVINO precision hint {precision!r}; choose one of {', '.join(PRECISION_HINTS)}")
+    if performance not in PERFORMANCE_HINTS:
+        raise BackendError(
+            f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"
+        )
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": performance}
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise BackendError(f"threads must be a positive integer or None (all cores), got {threads!r}")
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+def runtime_precisions(compiled: Any) -> Counter:
+    """How many operations of the compiled graph run in each element type (e.g. {"f32": 950, "i32": 12})."""
+    counts: Counter = Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "runtimePrecision" in info:
+            counts[info["runtimePrecision"].astype(str)] += 1
+    return counts
+
+
+class OpenVinoBackend:
+    """Two compiled models with one infer request each, created once. Dynamic batch axis as exported."""
+
+    name = "openvino"
+    max_batch = None
+
+    def __init__(
+        self,
+        package: Package,
+        precision: str = "f32",  # INFERENCE_PRECISION_HINT: "f32", "bf16" or "f16"
+        performance: str = "LATENCY",  # PERFORMANCE_HINT: one stream for single-image latency
+        threads: int | None = None,  # INFERENCE_NUM_THREADS; None: OpenVINO's default (all cores)
+    ) -> None:
+        ov = _openvino()
+        self.package = package
+        self.precision_hint = precision
+        config = compile_config(precision, performance, threads)
+        self._core = ov.Core()
+        if DEVICE not in self._core.available_devices:
+            raise BackendError(f"OpenVINO reports no {DEVICE} device (devices: {self._core.available_devices})")
+        self.encoder = self._compile(package.encoder, config)
+        self.generator = self._compile(package.generator, config)
+        self._requests = {"encoder": self.encoder.create_infer_request(),
+                          "generator": self.generator.create_infer_request()}
+        # What the plugin chose: on a CPU without bf16 / fp16 units a reduced-precision hint becomes f32.
+        self.execution_precision = str(self.generator.get_property("INFERENCE_PRECISION_HINT").to_string())
+        self.capabilities = list(self._core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
+        cpu = self._core.get_property(DEVICE, "FULL_DEVICE_NAME")
+        self.device = f"OpenVINO {ov.get_version().split('-')[0]} {DEVICE} ({cpu}), executes {self.execution_precision}"
+
+    @property
+    def notes(self) -> list[str]:
+        """Why the execution precision differs from the hint, when it does."""
+        if self.execution_precision == self.precision_hint:
+            return []
+        return [
+            f"OpenVINO precision hint {self.precision_hint} is not supported by this CPU (capabilities "
+            f"{', '.join(self.capabilities)}): it runs in {self.execution_precision}"
+        ]
+
+    def _compile(self, graph: GraphSpec, config: dict[str, Any]) -> Any:
+        try:
+            model = self._core.read_model(str(graph.file))
+            compiled = self._core.compile_model(model, DEVICE, config)
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses for every read / compile failure
+            raise BackendError(
+                f"OpenVINO cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
+            ) from exc
+        names_in = sorted(port.get_any_name() for port in compiled.inputs)
+        names_out = sorted(port.get_any_name() for port in compiled.outputs)
+        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
+            raise PackageError(
+                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
+                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
+            )
+        return compiled
+
+    def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request = self._requests[graph]
+        try:
+            request.infer(feeds)
+            # Copies: the request's output buffers are overwritten by its next run.
+            return [np.array(request.get_tensor(name).data, copy=True) for name in outputs]
+        except Exception as exc:
+            raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
+
+    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {"image": image, "labels": labels}
+        if extra is not None and self.package.encoder.takes_extra:
+            feeds["extra"] = extra
+        codes, area = self._run("encoder", ["codes", "area"], feeds)
+        return codes, area
+
+    def generate(
+        self, labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray:
+        feeds = {"labels": labels, "codes": codes, "noise": noise}
+        if extra is not None:
+            feeds["extra"] = extra
+        return self._run("generator", ["image"], feeds)[0]
+
+    def encode_generate(
+        self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+    ) -> np.ndarray:
+        """Reconstruction: on the CPU the codes stay in host memory, so this is encode then generate."""
+        codes, _ = self.encode(image, labels, extra)
+        return self.generate(labels, codes, noise, extra)

@@ -1,0 +1,95 @@
+"""`sean bench` on the tiny package: every path reports finite numbers, runtime paths stay torch-free,
+and the factorized (auto) form matches the direct form. Timings themselves are never asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from sean_export.benchmark import bench, format_table, parse_ints
+
+PATHS = ("official", "torch-auto", "torch-direct", "onnxruntime-fp32", "openvino-f32", "openvino-bf16")
+
+
+@pytest.fixture(scope="module")
+def bench_result(tmp_path_factory, tiny_package, tiny_export_checkpoint):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    args = [str(tiny_package), "--checkpoint", str(tiny_export_checkpoint), "--repeats", "2", "--batch-sizes", "1,2",
+            "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--json", str(out)]
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text()), result.output
+
+
+@pytest.mark.slow
+def test_every_path_has_finite_numbers(bench_result):
+    data, _ = bench_result
+    assert set(data["paths"]) == set(PATHS)
+    assert data["gemm"]["peak_gflops"] > 0
+    for key, row in data["paths"].items():
+        assert "error" not in row, (key, row.get("error"))
+        for batch in ("1", "2"):
+            for op in ("encode", "synthesize", "both"):
+                stats = row["batches"][batch][op]
+                assert 0 < stats["median_s"] <= stats["p90_s"] < math.inf, (key, batch, op)
+        assert row["gflop"]["both"] == pytest.approx(row["gflop"]["encode"] + row["gflop"]["synthesize"])
+        assert 0 < row["fraction_of_peak"]["both"] < math.inf
+        assert row["peak_rss_mb"] >= row["rss_after_load_mb"] > 0
+    # The direct form counts more FLOPs than the per-layer choice (the exact identity saves work).
+    assert data["paths"]["torch-direct"]["gflop"]["synthesize"] > data["paths"]["torch-auto"]["gflop"]["synthesize"]
+    assert data["skipped"][0]["key"] == "tensorrt" and data["skipped"][0]["skipped"]
+
+
+@pytest.mark.slow
+def test_runtime_paths_never_load_torch(bench_result):
+    data, _ = bench_result
+    for key in ("onnxruntime-fp32", "openvino-f32", "openvino-bf16"):
+        assert data["paths"][key]["torch_imported"] is False, key
+    assert data["paths"]["official"]["torch_imported"] is True
+
+
+@pytest.mark.slow
+def test_outputs_match_the_direct_form(bench_result):
+    data, _ = bench_result
+    for key in ("official", "torch-auto", "onnxruntime-fp32", "openvino-f32"):
+        assert data["accuracy"][key]["image_max_abs"] <= 1e-4, key
+        assert data["accuracy"][key]["codes_max_abs"] <= 1e-4, key
+    assert data["accuracy"]["openvino-bf16"]["finite"]
+
+
+@pytest.mark.slow
+def test_report_and_scaling_tables(bench_result):
+    data, output = bench_result
+    assert [(row["classes"], row["path"]) for row in data["classes_scaling"]] == [(8, "torch-auto"), (8, "official")]
+    assert all(row["both"]["median_s"] > 0 for row in data["classes_scaling"])
+    for label in ("official (loops)", "ONNX Runtime CPU fp32", "OpenVINO bf16 hint", "ms per image"):
+        assert label in output
+    assert data["complete"] and data["command"].startswith("sean bench ") and "--openvino" in data["command"]
+
+
+def test_format_table_aligns_columns():
+    text = format_table(["path", "ms"], [["a", "1.0"], ["longer name", "123.4"]])
+    lines = text.splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[2].startswith("a ") and lines[2].endswith("  1.0")
+
+
+@pytest.mark.parametrize("text,expected", [("1,2,4,8", [1, 2, 4, 8]), ("8,1,8", [1, 8])])
+def test_parse_ints(text, expected):
+    assert parse_ints(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1,x", "0,2", ""])
+def test_parse_ints_rejects_bad_lists(text):
+    with pytest.raises(click.BadParameter):
+        parse_ints(text)
+
+
+def test_bench_without_a_model_is_a_usage_error():
+    result = CliRunner().invoke(bench, [])
+    assert result.exit_code == 2 and "--official-size" in result.output

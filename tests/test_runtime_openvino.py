@@ -1,0 +1,110 @@
+"""OpenVINO backend: same results as ONNX Runtime on the same package, honest precision, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+
+from sean_runtime.backends import BACKENDS, select_backend
+from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
+from sean_runtime.backends.openvino import OpenVinoBackend
+from sean_runtime.errors import BackendError
+from sean_runtime.package import load_package
+from sean_runtime.synthesizer import Synthesizer
+
+
+def _inputs(package, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h, w, k = package.height, package.width, package.num_classes
+    grid = rng.integers(0, k, size=(batch, h // 8, w // 8))
+    labels = np.repeat(np.repeat(grid, 8, axis=1), 8, axis=2).astype(np.int32)  # [B, H, W] blocks of 8x8
+    return {
+        "image": rng.uniform(-1, 1, (batch, 3, h, w)).astype(np.float32),
+        "labels": labels,
+        "noise": rng.standard_normal((batch, package.noise_numel)).astype(np.float32),
+    }
+
+
+@pytest.fixture(scope="module")
+def package(tiny_package):
+    return load_package(tiny_package)
+
+
+@pytest.fixture(scope="module")
+def onnxruntime_backend(package):
+    return OnnxRuntimeBackend(package, [CPU])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fp32_matches_onnxruntime(package, onnxruntime_backend, batch):
+    backend = OpenVinoBackend(package, "f32", threads=1)
+    x = _inputs(package, batch, seed=batch)
+    codes, area = backend.encode(x["image"], x["labels"], None)
+    ref_codes, ref_area = onnxruntime_backend.encode(x["image"], x["labels"], None)
+    assert codes.shape == ref_codes.shape and np.array_equal(area, ref_area)
+    assert np.max(np.abs(codes - ref_codes)) <= 1e-4
+    image = backend.generate(x["labels"], ref_codes, x["noise"], None)
+    ref_image = onnxruntime_backend.generate(x["labels"], ref_codes, x["noise"], None)
+    assert image.shape == (batch, 3, package.height, package.width)
+    assert np.max(np.abs(image - ref_image)) <= 1e-4
+    both = backend.encode_generate(x["image"], x["labels"], x["noise"], None)
+    assert np.max(np.abs(both - onnxruntime_backend.encode_generate(x["image"], x["labels"], x["noise"], None))) <= 1e-4
+
+
+def test_outputs_are_not_overwritten_by_the_next_run(package):
+    backend = OpenVinoBackend(package, "f32", threads=1)
+    a, b = _inputs(package, 1, seed=10), _inputs(package, 1, seed=11)
+    first = backend.generate(a["labels"], np.zeros((1, package.num_classes, package.style_dim), np.float32),
+                             a["noise"], None)
+    kept = first.copy()
+    backend.generate(b["labels"], np.ones((1, package.num_classes, package.style_dim), np.float32), b["noise"], None)
+    assert np.array_equal(first, kept)
+
+
+@pytest.mark.parametrize("hint", ["bf16", "f16"])
+def test_reduced_precision_hint_runs_and_reports_what_executes(package, hint):
+    selection = select_backend(package, "openvino", precision_hint=hint, threads=1)
+    backend = selection.backend
+    assert backend.name == "openvino" and backend.precision_hint == hint
+    assert backend.execution_precision in ("f32", "bf16", "f16")
+    # When the CPU cannot honour the hint, the selection says so instead of pretending.
+    assert bool(selection.notes) == (backend.execution_precision != hint)
+    x = _inputs(package, 2)
+    image = backend.encode_generate(x["image"], x["labels"], x["noise"], None)
+    assert np.isfinite(image).all() and np.abs(image).max() <= 1.0
+
+
+def test_synthesizer_loads_openvino(tiny_package):
+    synth = Synthesizer.load(tiny_package, backend="openvino")
+    assert "openvino" in BACKENDS and synth.info()["backend"] == "openvino"
+    x = _inputs(synth.package, 1)
+    labels = x["labels"]
+    image_uint8 = np.rint((x["image"][0].transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)  # [H, W, 3]
+    styles = synth.encode(image_uint8, labels[0])
+    image = synth.synthesize(labels, styles, seed=0)
+    assert image.shape == (1, synth.package.height, synth.package.width, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(precision_hint="f64"), "unknown OpenVINO precision hint 'f64'"),
+        (dict(threads=0), "threads must be a positive integer"),
+        (dict(providers=["CPUExecutionProvider"]), "execution providers are an ONNX Runtime option"),
+    ],
+)
+def test_bad_options_are_clear_errors(package, kwargs, message):
+    with pytest.raises(BackendError, match=message):
+        select_backend(package, "openvino", **kwargs)
+
+
+def test_unloadable_graph_is_a_clear_error(package, tmp_path):
+    broken = tmp_path / "encoder.onnx"
+    broken.write_bytes(b"not an onnx file")
+    damaged = dataclasses.replace(package, encoder=dataclasses.replace(package.encoder, file=broken))
+    with pytest.raises(BackendError, match=r"OpenVINO cannot load encoder\.onnx"):
+        OpenVinoBackend(damaged)
