@@ -51,15 +51,19 @@ class Synthesizer:
         backend: str = "auto",
         providers: Sequence[str] | None = None,
         verify: bool = True,
+        precision_hint: str = "f32",
+        threads: int | None = None,
     ) -> Synthesizer:
         """Open a package folder.
 
-        backend: "auto" (TensorRT engines when usable, else ONNX Runtime), "onnxruntime" or "tensorrt".
+        backend: "auto" (TensorRT engines when usable, else ONNX Runtime), "onnxruntime", "tensorrt" or
+            "openvino" (never chosen by "auto").
         providers: ONNX Runtime execution providers to use instead of the automatic choice.
         verify: check every file against the manifest's sha256 (a few seconds for a full-size model).
+        precision_hint, threads: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and thread count.
         """
         package = load_package(path, verify=verify)
-        selection = select_backend(package, backend, providers)
+        selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads)
         synth = cls(package, selection.backend, selection.notes)
         log.info("loaded %s", synth.describe())
         for note in selection.notes:

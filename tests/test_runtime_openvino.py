@@ -108,3 +108,10 @@ def test_unloadable_graph_is_a_clear_error(package, tmp_path):
     damaged = dataclasses.replace(package, encoder=dataclasses.replace(package.encoder, file=broken))
     with pytest.raises(BackendError, match=r"OpenVINO cannot load encoder\.onnx"):
         OpenVinoBackend(damaged)
+
+
+def test_synthesizer_forwards_the_precision_hint(package):
+    from sean_runtime.synthesizer import Synthesizer
+
+    synth = Synthesizer.load(package.root, backend="openvino", precision_hint="bf16", threads=1)
+    assert synth.backend.precision_hint == "bf16"
