@@ -63,6 +63,25 @@ def noise_section(config: ModelConfig) -> dict[str, Any]:
     }
 
 
+def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) -> dict[str, Any]:
+    """The facts shared by manifest.json and every graph's metadata_props."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "domain": config.domain,
+        "class_names": class_names(config),
+        "num_classes": config.num_classes,
+        "extra_mask_channels": config.extra_mask_channels,
+        "style_dim": config.style_dim,
+        "height": config.height,
+        "width": config.width,
+        "model_config": config.to_dict(),
+        "precision": precision,
+        "opset": opset,
+        "tools": tool_versions(exporter),
+    }
+
+
 def build_manifest(
     config: ModelConfig,
     specs: dict[str, GraphSpec],
@@ -88,23 +107,11 @@ def build_manifest(
         for path in paths:
             files[path.name] = sha256_file(path)
     return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "domain": config.domain,
-        "class_names": class_names(config),
-        "num_classes": config.num_classes,
-        "extra_mask_channels": config.extra_mask_channels,
-        "style_dim": config.style_dim,
-        "height": config.height,
-        "width": config.width,
-        "model_config": config.to_dict(),
-        "precision": precision,
-        "opset": opset,
+        **model_facts(config, precision, opset, exporter),
         "graphs": graphs,
         "noise": noise_section(config),
         "files": files,
         "source_checkpoint": {"path": str(checkpoint), "sha256": checkpoint_sha256},
-        "tools": tool_versions(exporter),
         "validation": validation,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -115,21 +122,9 @@ def graph_metadata(
 ) -> dict[str, str]:
     """metadata_props of one graph: the manifest's facts that do not depend on the written files."""
     facts: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        **model_facts(config, precision, opset, exporter),
         "graph": graph,
-        "domain": config.domain,
-        "class_names": class_names(config),
-        "num_classes": config.num_classes,
-        "extra_mask_channels": config.extra_mask_channels,
-        "style_dim": config.style_dim,
-        "height": config.height,
-        "width": config.width,
-        "precision": precision,
-        "opset": opset,
         "source_checkpoint_sha256": checkpoint_sha256,
-        "tools": tool_versions(exporter),
-        "model_config": config.to_dict(),
     }
     if graph == "generator":
         facts["noise"] = noise_section(config)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.errors import BackendError, PackageError
 from sean_runtime.package import GraphSpec, Package
 
@@ -124,19 +125,14 @@ class OpenVinoBackend:
             raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
 
     def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        feeds = {"image": image, "labels": labels}
-        if extra is not None and self.package.encoder.takes_extra:
-            feeds["extra"] = extra
+        feeds = encoder_feeds(self.package, image, labels, extra)
         codes, area = self._run("encoder", ["codes", "area"], feeds)
         return codes, area
 
     def generate(
         self, labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray:
-        feeds = {"labels": labels, "codes": codes, "noise": noise}
-        if extra is not None:
-            feeds["extra"] = extra
-        return self._run("generator", ["image"], feeds)[0]
+        return self._run("generator", ["image"], generator_feeds(labels, codes, noise, extra))[0]
 
     def encode_generate(
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None

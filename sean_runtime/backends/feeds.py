@@ -1,0 +1,27 @@
+"""Graph input dictionaries, shared by the backends that take host arrays by name."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sean_runtime.package import Package
+
+
+def encoder_feeds(
+    package: Package, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """image [B, 3, H, W] float32, labels [B, H, W] int32 (+ extra [B, E, H, W] when the graph takes it)."""
+    feeds = {"image": image, "labels": labels}
+    if extra is not None and package.encoder.takes_extra:
+        feeds["extra"] = extra
+    return feeds
+
+
+def generator_feeds(
+    labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """labels [B, H, W] int32, codes [B, K, S], noise [B, N] (+ extra [B, E, H, W] when E > 0)."""
+    feeds = {"labels": labels, "codes": codes, "noise": noise}
+    if extra is not None:
+        feeds["extra"] = extra
+    return feeds
