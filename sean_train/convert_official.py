@@ -30,6 +30,13 @@ BLOCK_NAMES = {
     "up_3": "up_3",
 }
 NORM_NAMES = {"ace_0": "norm_0", "ace_1": "norm_1", "ace_s": "norm_s"}
+# Official prefix inside an ACE -> ours (the rest of each ACE's keys keep their names).
+ACE_RENAMES = {
+    "Spade.mlp_shared.0.": "mask_branch.shared.",
+    "Spade.mlp_gamma.": "mask_branch.gamma.",
+    "Spade.mlp_beta.": "mask_branch.beta.",
+    "param_free_norm.": "bn.",
+}
 ENCODER_CONVS = (1, 4, 7, 10, 14)  # indices of the convs in the official Zencoder.model Sequential
 
 _FC_MU = re.compile(r"^fc_mu(\d+)\.(weight|bias)$")
@@ -107,13 +114,7 @@ def _target_key(key: str) -> str | None:
     prefix += NORM_NAMES[norm] + "."
     if leaf.startswith("Spade.param_free_norm."):
         return None  # never used in the official forward pass
-    renames = {
-        "Spade.mlp_shared.0.": "mask_branch.shared.",
-        "Spade.mlp_gamma.": "mask_branch.gamma.",
-        "Spade.mlp_beta.": "mask_branch.beta.",
-        "param_free_norm.": "bn.",
-    }
-    for old, new in renames.items():
+    for old, new in ACE_RENAMES.items():
         if leaf.startswith(old):
             return prefix + new + leaf.removeprefix(old)
     return prefix + leaf  # blending_gamma, blending_beta, noise_var, conv_gamma.*, conv_beta.*
@@ -187,12 +188,7 @@ def to_official_state(model: SEANModel) -> dict[str, Tensor]:
     renamed = {}
     inverse_blocks = {v: k for k, v in BLOCK_NAMES.items()}
     inverse_norms = {v: k for k, v in NORM_NAMES.items()}
-    leaf_renames = {
-        "mask_branch.shared.": "Spade.mlp_shared.0.",
-        "mask_branch.gamma.": "Spade.mlp_gamma.",
-        "mask_branch.beta.": "Spade.mlp_beta.",
-        "bn.": "param_free_norm.",
-    }
+    leaf_renames = {ours: official for official, ours in ACE_RENAMES.items()}
     for key, value in ours.items():
         if key.startswith("encoder.features."):
             renamed["Zencoder.model." + key.removeprefix("encoder.features.")] = value
