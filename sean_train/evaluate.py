@@ -65,6 +65,17 @@ def code_area(model: SEANModel, mask: Tensor, height: int, width: int) -> Tensor
     return downsample_nearest(classes, height // 2, width // 2).sum(dim=(2, 3))
 
 
+def reconstruct_batch(
+    model: SEANModel, batch: dict[str, Tensor], device: torch.device
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """A batch's zero-noise reconstruction -> (image, mask, codes [B, K, S], recon, noise)."""
+    image = batch["image"].to(device)
+    mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), model.config.num_classes)
+    noise = model.generator.zero_noise(image.shape[0], device)
+    codes = model.encode(image, mask)
+    return image, mask, codes, model.generate(mask, codes, noise), noise
+
+
 @torch.no_grad()
 def evaluate_model(
     model: SEANModel,
@@ -85,12 +96,8 @@ def evaluate_model(
     count = len(source) if limit is None else min(limit, len(source))
     bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
     for batch in iterate_batches(source, batch_size, limit):
-        image = batch["image"].to(device)
-        mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), k)
+        image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
         b, _, h, w = image.shape
-        noise = model.generator.zero_noise(b, device)
-        codes = model.encode(image, mask)
-        recon = model.generate(mask, codes, noise)
         real255, recon255 = to_255(image), to_255(recon)
         for name, fn in (("psnr", psnr), ("ssim", ssim), ("rmse", rmse)):
             totals[name] += fn(recon255, real255).sum().item()

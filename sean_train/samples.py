@@ -10,8 +10,7 @@ from sean_domains import Domain
 from sean_domains.imageio import write_png
 from torch import Tensor
 
-from sean_train.data import make_mask
-from sean_train.evaluate import choose_swaps, code_area, swap_codes
+from sean_train.evaluate import choose_swaps, code_area, reconstruct_batch, swap_codes
 from sean_train.metrics import to_255
 from sean_train.networks import SEANModel
 
@@ -31,12 +30,8 @@ def sample_grid(model: SEANModel, batch: dict[str, Tensor], domain: Domain) -> n
     model.eval()
     device = next(model.parameters()).device
     k = model.config.num_classes
-    image = batch["image"].to(device)
-    mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), k)
+    image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
     b, _, h, w = image.shape
-    noise = model.generator.zero_noise(b, device)
-    codes = model.encode(image, mask)
-    recon = model.generate(mask, codes, noise)
     partner, chosen = choose_swaps(mask[:, :k].cpu(), code_area(model, mask, h, w).cpu())
     swapped = model.generate(mask, swap_codes(codes, partner.to(device), chosen), noise)
     model.train(was_training)
