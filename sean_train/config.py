@@ -6,7 +6,6 @@ Saved as JSON beside the safetensors weights; it alone rebuilds the model.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +85,6 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "model config") -> ModelConfig:
         return config_from_mapping(cls, data, where)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 @dataclass(frozen=True)
