@@ -167,9 +167,9 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
             "notes": backend.notes,
         }
     else:
-        backend = OnnxRuntimeBackend(package, [CPU])
+        backend = OnnxRuntimeBackend(package, [CPU], threads=spec["threads"])
         threads = backend.generator.get_session_options().intra_op_num_threads
-        about = {"device": backend.device, "intra_op_threads": threads or "default (one per physical core)"}
+        about = {"device": backend.device, "intra_op_threads": threads}
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return backend.encode(image, labels, None)[0]

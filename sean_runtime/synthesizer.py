@@ -60,7 +60,8 @@ class Synthesizer:
             "openvino" (never chosen by "auto").
         providers: ONNX Runtime execution providers to use instead of the automatic choice.
         verify: check every file against the manifest's sha256 (a few seconds for a full-size model).
-        precision_hint, threads: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and thread count.
+        precision_hint: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16").
+        threads: CPU threads of ONNX Runtime or OpenVINO (None: the runtime's default, one per physical core).
         """
         package = load_package(path, verify=verify)
         selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads)

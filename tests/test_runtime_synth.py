@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sean_domains import get_domain
 
-from sean_runtime.errors import InputError, PackageError
+from sean_runtime.errors import BackendError, InputError, PackageError
 from sean_runtime.noise import draw_noise
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer, to_uint8
@@ -119,6 +119,19 @@ def test_info_names_backend_device_and_reasons(synth):
     auto = Synthesizer.load(synth.package.root)
     assert auto.backend.name == "onnxruntime"
     assert any("TensorRT not used" in note for note in auto.notes)
+
+
+def test_threads_reach_onnx_runtime_and_bad_counts_are_refused(synth, samples):
+    one = Synthesizer.load(synth.package.root, backend="onnxruntime", threads=1, verify=False)
+    assert one.backend.generator.get_session_options().intra_op_num_threads == 1
+    assert one.backend.encoder.get_session_options().intra_op_num_threads == 1
+    images, labels = samples
+    styles = synth.encode(images[:1], labels[:1])
+    single_thread = one.synthesize(labels[:1], styles, seed=3).astype(int)
+    assert np.abs(single_thread - synth.synthesize(labels[:1], styles, seed=3)).max() <= 1  # rounding to uint8 only
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(BackendError, match="threads must be a positive integer"):
+            Synthesizer.load(synth.package.root, backend="onnxruntime", threads=bad, verify=False)
 
 
 def test_bad_inputs_at_the_synthesizer(synth, samples):

@@ -44,6 +44,13 @@ class Backend(Protocol):
     ) -> np.ndarray: ...
 
 
+def check_threads(threads: int | None) -> int | None:
+    """A backend's thread count: a positive int, or None for the runtime's default (one per physical core)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise BackendError(f"threads must be a positive integer or None (all cores), got {threads!r}")
+    return threads
+
+
 @dataclass
 class Selection:
     backend: Backend
@@ -59,10 +66,12 @@ def select_backend(
 ) -> Selection:
     """Build the backend asked for ("auto", "onnxruntime", "tensorrt", "openvino"); raise BackendError saying why not.
 
-    precision_hint and threads are OpenVINO options (INFERENCE_PRECISION_HINT, INFERENCE_NUM_THREADS).
+    precision_hint is OpenVINO's INFERENCE_PRECISION_HINT; threads sets the CPU threads of ONNX Runtime
+    (intra-op) and OpenVINO (INFERENCE_NUM_THREADS); None leaves each runtime's default (all cores).
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_threads(threads)
     notes: list[str] = []
     if backend == "openvino":
         if providers is not None:
@@ -86,7 +95,7 @@ def select_backend(
 
     chosen, provider_notes = choose_providers(providers)
     notes.extend(provider_notes)
-    ort_backend = OnnxRuntimeBackend(package, chosen)
+    ort_backend = OnnxRuntimeBackend(package, chosen, threads=threads)
     if ort_backend.device != chosen[0]:
         notes.append(f"ONNX Runtime fell back from {chosen[0]} to {ort_backend.device}")
     return Selection(ort_backend, notes)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.errors import BackendError, PackageError
@@ -55,13 +56,16 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
     max_batch = None
 
-    def __init__(self, package: Package, providers: Sequence[str]) -> None:
+    def __init__(self, package: Package, providers: Sequence[str], threads: int | None = None) -> None:
+        """threads: intra-op threads of the CPU provider; None: ONNX Runtime's default (one per physical core)."""
         ort = _onnxruntime()
         self._ort = ort
         self.package = package
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
+        if check_threads(threads) is not None:
+            options.intra_op_num_threads = threads
         self.encoder = self._session(package.encoder, options, providers)
         self.generator = self._session(package.generator, options, providers)
         self.device = self.generator.get_providers()[0]

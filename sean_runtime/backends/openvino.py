@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.errors import BackendError, PackageError
 from sean_runtime.package import GraphSpec, Package
@@ -41,9 +42,7 @@ def compile_config(precision: str, performance: str, threads: int | None) -> dic
             f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"
         )
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": performance}
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise BackendError(f"threads must be a positive integer or None (all cores), got {threads!r}")
+    if check_threads(threads) is not None:
         config["INFERENCE_NUM_THREADS"] = threads
     return config
 

@@ -169,6 +169,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed (per image).")
 @click.option("--no-noise", is_flag=True, help="Render without noise.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
 @click.option(
     "-o",
     "--out",
@@ -188,6 +190,7 @@ def synth(
     seed: int,
     no_noise: bool,
     backend: str,
+    threads: int | None,
     out: Path,
 ) -> None:
     """Synthesize images from label maps with the styles of other images, region by region.
@@ -202,7 +205,7 @@ def synth(
         jobs = plan_jobs(label, style, style_label)
         swap_refs = [parse_swap(text) for text in swaps]
         blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
-        synthesizer = Synthesizer.load(package, backend=backend)
+        synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
         click.echo(f"backend: {synthesizer.describe()}", err=True)
         for note in synthesizer.notes:
             click.echo(f"  {note}", err=True)
