@@ -5,7 +5,7 @@ The parent (sean_export.benchmark) starts one worker per path so that peak resid
 never import torch: torch is imported only by the paths that need it. The worker reads a JSON spec on
 stdin and prints one JSON object on the last line of stdout.
 
-Spec keys: path ("gemm", "official", "torch", "onnxruntime", "openvino"), threads, batch_sizes,
+Spec keys: path ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt"), threads, batch_sizes,
 repeats, budget_s, seed, and per path: checkpoint (or random_classes + base_checkpoint), style_conv
 ("auto" / "direct"), package, precision_hint, outputs (an .npz file for the batch-1 outputs).
 """
@@ -66,6 +66,14 @@ def gemm_gflops(matmul: Callable[[Any, Any], Any], a: Any, b: Any, repeats: int 
     return 2.0 * n**3 / best / 1e9
 
 
+def numpy_gemm_gflops(spec: dict[str, Any], repeats: int = 3) -> float:
+    """fp32 GEMM rate of numpy's BLAS at the benchmark's size (threads come from the worker's environment)."""
+    n = spec.get("gemm_size", 2048)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    return gemm_gflops(np.matmul, a, b, repeats)
+
+
 def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
     """fp32 2048 x 2048 matrix product with numpy (its BLAS) and with torch, at the benchmark's thread count."""
     import torch
@@ -74,7 +82,7 @@ def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
     n = spec.get("gemm_size", 2048)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    numpy_rate = gemm_gflops(np.matmul, a, b)
+    numpy_rate = numpy_gemm_gflops(spec, repeats=5)
     torch_rate = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
     return {"size": n, "numpy_gflops": numpy_rate, "torch_gflops": torch_rate}
 
@@ -150,7 +158,11 @@ def official_runner(spec: dict[str, Any]) -> Runner:
 
 
 def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
-    """An sean_runtime backend on a package (no torch), and what it reports about itself."""
+    """An sean_runtime backend on a package (no torch), and what it reports about itself.
+
+    Batches above the backend's limit (a TensorRT profile's max batch) are run in chunks, as the
+    Synthesizer does.
+    """
     from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
     from sean_runtime.package import load_package
 
@@ -166,16 +178,26 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
             "generator_op_precisions": dict(runtime_precisions(backend.generator)),
             "notes": backend.notes,
         }
+    elif spec["path"] == "tensorrt":
+        from sean_runtime.backends.tensorrt import TensorRTBackend
+
+        backend = TensorRTBackend(package)
+        about = {"device": backend.device, "max_batch": backend.max_batch}
     else:
         backend = OnnxRuntimeBackend(package, [CPU], threads=spec["threads"])
         threads = backend.generator.get_session_options().intra_op_num_threads
         about = {"device": backend.device, "intra_op_threads": threads}
+    step = backend.max_batch or None
+
+    def chunks(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        size = step or arrays[0].shape[0]
+        return [tuple(a[i : i + size] for a in arrays) for i in range(0, arrays[0].shape[0], size)]
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return backend.encode(image, labels, None)[0]
+        return np.concatenate([backend.encode(i, lab, None)[0] for i, lab in chunks(image, labels)])
 
     def generate(labels: np.ndarray, codes: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        return backend.generate(labels, codes, noise, None)
+        return np.concatenate([backend.generate(lab, c, n, None) for lab, c, n in chunks(labels, codes, noise)])
 
     return (encode, generate), about
 
@@ -218,6 +240,7 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         runner, about = runtime_runner(spec)
     result: dict[str, Any] = {**about, "rss_after_load_mb": peak_rss_mb(), "batches": {}}
+    gemm_before = numpy_gemm_gflops(spec)
     for batch in spec["batch_sizes"]:
         inputs = make_inputs(spec, batch)
         result["batches"][str(batch)] = time_batch(runner, inputs, spec["repeats"], spec["budget_s"])
@@ -226,6 +249,8 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
             codes = encode(inputs["image"], inputs["labels"])
             np.savez(spec["outputs"], codes=codes, image=generate(inputs["labels"], codes, inputs["noise"]))
     result["peak_rss_mb"] = peak_rss_mb()
+    # The machine's speed drifts (shared hosts): the peak is re-measured around every path.
+    result["gemm_gflops"] = max(gemm_before, numpy_gemm_gflops(spec))
     return result
 
 

@@ -2,7 +2,8 @@
 
 Paths: the official algorithm (Python loops), PyTorch eager (our vectorised model, auto and direct
 style-conv forms), ONNX Runtime CPU (fp32, and the fp16 package with --fp16), OpenVINO (f32 and bf16
-hints, with --openvino) and TensorRT (when this machine can run the package's engines). Each path runs
+hints, with --openvino) and TensorRT (when this machine can run the package's engines; --tensorrt builds
+them). Each path runs
 in its own process (sean_export.bench_worker) so that its peak resident memory is its own and the
 runtime paths never load torch. The FLOPs are the analytic counts of sean_train.flops for the form
 each path computes; the achieved rate is compared with an fp32 matrix product measured in the same run.
@@ -167,20 +168,36 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
             paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint",
                                   {"path": "openvino", "package": str(inputs.packages["fp32"]), "precision_hint": hint},
                                   None))
-    problem = tensorrt_problem_of(inputs.packages.get("fp32"))
-    skipped.append({"key": "tensorrt", "label": "TensorRT", "skipped": problem or "timed by `sean build-engine`"})
+    for precision, folder in inputs.packages.items():
+        problem = tensorrt_problem_of(folder)
+        if problem is None:
+            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)",
+                                  {"path": "tensorrt", "package": str(folder)}, None))
+        else:
+            skipped.append({"key": f"tensorrt-{precision}", "label": f"TensorRT {precision}", "skipped": problem})
     return paths, skipped
 
 
-def tensorrt_problem_of(package: Path | None) -> str:
+def tensorrt_problem_of(package: Path) -> str | None:
+    """Why the package's TensorRT engines cannot be timed here (None: they can)."""
     from sean_runtime.backends.tensorrt import tensorrt_problem
     from sean_runtime.package import load_package
 
-    if package is None:
-        return "no fp32 package"
-    problem = tensorrt_problem(load_package(package, verify=False))
-    # A usable engine would be timed through the runtime; this machine set has none to test that on.
-    return problem or "engines are usable here, but the benchmark does not time TensorRT yet"
+    return tensorrt_problem(load_package(package, verify=False))
+
+
+def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
+    """Build TensorRT engines for the packages that lack usable ones (--tensorrt); failures become notes."""
+    from sean_export.tensorrt_build import build_package_engines
+
+    for precision, folder in inputs.packages.items():
+        if tensorrt_problem_of(folder) is None:
+            continue
+        try:
+            click.echo(f"building TensorRT engines for {folder} ...", err=True)
+            build_package_engines(folder, max_batch=max_batch)
+        except Exception as exc:  # no TensorRT, no GPU, a build failure: the TensorRT row says why
+            inputs.notes.append(f"TensorRT engines for the {precision} package not built: {exc}")
 
 
 def counted_gflop(config: Any, form: str | None) -> dict[str, float]:
@@ -364,17 +381,26 @@ def _cpu_name() -> str:
 
 
 def add_rates(result: dict[str, Any]) -> None:
-    """GFLOP/s achieved at batch 1 per path and operation, and as a fraction of the measured GEMM peak."""
+    """GFLOP/s achieved at batch 1 per path and operation, and as a fraction of the measured GEMM peak.
+
+    The peak is the best fp32 GEMM rate seen in the run: at the start (numpy and torch) and around
+    every path (numpy), so that a slow moment of a shared machine does not set it.
+    """
     gemm = result.get("gemm", {})
-    peak = max(gemm.get("numpy_gflops", 0.0), gemm.get("torch_gflops", 0.0))
-    result["gemm"]["peak_gflops"] = peak
-    result["gemm"]["peak_from"] = "torch" if gemm.get("torch_gflops", 0) >= gemm.get("numpy_gflops", 0) else "numpy"
-    for row in result["paths"].values():
+    candidates = {"numpy": gemm.get("numpy_gflops", 0.0), "torch": gemm.get("torch_gflops", 0.0)}
+    for key, row in result["paths"].items():
+        candidates[f"numpy, around {key}"] = row.get("gemm_gflops", 0.0)
+    peak_from = max(candidates, key=lambda name: candidates[name])
+    peak = candidates[peak_from]
+    result["gemm"].update(peak_gflops=peak, peak_from=peak_from)
+    for key, row in result["paths"].items():
         one = row.get("batches", {}).get("1")
         if not one:
             continue
         row["gflops_per_s"] = {op: row["gflop"][op] / one[op]["median_s"] for op in ("encode", "synthesize", "both")}
-        row["fraction_of_peak"] = {op: rate / peak if peak else None for op, rate in row["gflops_per_s"].items()}
+        on_cpu = not key.startswith("tensorrt")  # the CPU's GEMM peak says nothing about a GPU
+        row["fraction_of_peak"] = {op: rate / peak if peak and on_cpu else None
+                                   for op, rate in row["gflops_per_s"].items()}
 
 
 # --- tables -------------------------------------------------------------------------------------------
@@ -394,6 +420,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction:.0%}"
+
+
 def main_table(result: dict[str, Any]) -> str:
     batches = result["settings"]["batch_sizes"]
     big = str(max(batches))
@@ -410,7 +440,7 @@ def main_table(result: dict[str, Any]) -> str:
             row["label"], row["form"], _ms(one["encode"]["median_s"]), _ms(one["synthesize"]["median_s"]),
             _ms(one["both"]["median_s"]), _ms(one["both"]["p90_s"]), f"{1 / one['both']['median_s']:.2f}",
             f"{int(big) / last['both']['median_s']:.2f}", f"{row['gflop']['both']:.1f}",
-            f"{row['gflops_per_s']['both']:.1f}", f"{row['fraction_of_peak']['both']:.0%}",
+            f"{row['gflops_per_s']['both']:.1f}", _percent(row["fraction_of_peak"]["both"]),
             f"{row['peak_rss_mb']:.0f}", f"{accuracy.get(key, {}).get('image_max_abs', float('nan')):.1e}",
         ])
     return format_table(header, rows)
@@ -445,8 +475,9 @@ def report(result: dict[str, Any]) -> str:
         f"{machine['load_average_start']} at start, {machine['load_average_end']} at end",
         f"model: {model['num_classes']} classes, {model['height']}x{model['width']}, style_dim {model['style_dim']}, "
         f"ngf {model['ngf']}, style_conv {model['style_conv']}",
-        f"fp32 GEMM {gemm.get('size')}²: numpy {gemm.get('numpy_gflops', 0):.0f} GFLOP/s, torch "
-        f"{gemm.get('torch_gflops', 0):.0f} GFLOP/s -> peak {gemm['peak_gflops']:.0f} ({gemm['peak_from']})",
+        f"fp32 GEMM {gemm.get('size')}² at the start: numpy {gemm.get('numpy_gflops', 0):.0f} GFLOP/s, torch "
+        f"{gemm.get('torch_gflops', 0):.0f} GFLOP/s; best in the run {gemm['peak_gflops']:.0f} GFLOP/s "
+        f"({gemm['peak_from']}) = the peak below",
         "",
         main_table(result),
         "",
@@ -505,6 +536,8 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for every path.")
 @click.option("--fp16", is_flag=True, help="Also export and time the fp16 package in ONNX Runtime.")
 @click.option("--openvino", is_flag=True, help="Also time OpenVINO with the f32 and bf16 precision hints.")
+@click.option("--tensorrt", is_flag=True, help="Build TensorRT engines for the packages that lack usable ones "
+              "(needs an NVIDIA GPU and the tensorrt extra); engines that are usable are timed either way.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where exported packages are cached between runs.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
@@ -522,6 +555,7 @@ def bench(
     threads: int,
     fp16: bool,
     openvino: bool,
+    tensorrt: bool,
     workdir: Path,
     json_out: Path | None,
     timeout_s: float,
@@ -532,6 +566,7 @@ def bench(
     Examples:
       sean bench --quick --openvino
       sean bench --official-size --openvino --fp16 --json runs/bench/official.json
+      sean bench --official-size --fp16 --tensorrt    # on a GPU machine
       sean bench PKG --checkpoint CKPT --batch-sizes 1,8
     """
     if official_size and checkpoint is not None:
@@ -540,6 +575,8 @@ def bench(
         batch_sizes, repeats = "1,2", min(repeats, 2)
     class_counts = parse_ints(classes) if classes else ([] if classes == "" else ([8, 16] if quick else [19, 151]))
     inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
+    if tensorrt:
+        build_missing_engines(inputs, max(parse_ints(batch_sizes)))
     command = command_line(click.get_current_context())
 
     def save(partial: dict[str, Any]) -> None:

@@ -10,7 +10,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sean_export.benchmark import bench, format_table, parse_ints
+from sean_export import bench_worker, benchmark
+from sean_export.benchmark import Inputs, add_rates, bench, format_table, parse_ints, plan_paths
+from sean_runtime.package import load_package
 
 PATHS = ("official", "torch-auto", "torch-direct", "onnxruntime-fp32", "openvino-f32", "openvino-bf16")
 
@@ -40,9 +42,10 @@ def test_every_path_has_finite_numbers(bench_result):
         assert row["gflop"]["both"] == pytest.approx(row["gflop"]["encode"] + row["gflop"]["synthesize"])
         assert 0 < row["fraction_of_peak"]["both"] < math.inf
         assert row["peak_rss_mb"] >= row["rss_after_load_mb"] > 0
+        assert 0 < row["gemm_gflops"] <= data["gemm"]["peak_gflops"]
     # The direct form counts more FLOPs than the per-layer choice (the exact identity saves work).
     assert data["paths"]["torch-direct"]["gflop"]["synthesize"] > data["paths"]["torch-auto"]["gflop"]["synthesize"]
-    assert data["skipped"][0]["key"] == "tensorrt" and data["skipped"][0]["skipped"]
+    assert data["skipped"][0]["key"] == "tensorrt-fp32" and data["skipped"][0]["skipped"]
 
 
 @pytest.mark.slow
@@ -93,3 +96,51 @@ def test_parse_ints_rejects_bad_lists(text):
 def test_bench_without_a_model_is_a_usage_error():
     result = CliRunner().invoke(bench, [])
     assert result.exit_code == 2 and "--official-size" in result.output
+
+
+def test_usable_tensorrt_engines_are_timed_and_unusable_ones_say_why(tiny_package, monkeypatch):
+    inputs = Inputs(None, {"fp32": tiny_package, "fp16": tiny_package})
+    _, skipped = plan_paths(inputs, openvino=False)
+    assert [row["key"] for row in skipped] == ["tensorrt-fp32", "tensorrt-fp16"]
+    assert "no TensorRT engines" in skipped[0]["skipped"]
+    monkeypatch.setattr(benchmark, "tensorrt_problem_of", lambda package: None)
+    paths, skipped = plan_paths(inputs, openvino=False)
+    assert not skipped
+    assert [(p.key, p.worker["path"]) for p in paths] == [
+        ("onnxruntime-fp32", "onnxruntime"), ("onnxruntime-fp16", "onnxruntime"),
+        ("tensorrt-fp32", "tensorrt"), ("tensorrt-fp16", "tensorrt"),
+    ]
+
+
+def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_package, monkeypatch):
+    """A stand-in TensorRT backend (ONNX Runtime underneath) whose profile takes one image per call."""
+    from sean_runtime.backends import tensorrt
+    from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
+
+    calls = []
+
+    class OneImageBackend(OnnxRuntimeBackend):
+        max_batch = 1
+
+        def __init__(self, package):
+            super().__init__(package, [CPU], threads=1)
+            self.device = "stand-in GPU"
+
+        def generate(self, labels, codes, noise, extra):
+            assert labels.shape[0] == 1
+            calls.append(labels.shape[0])
+            return super().generate(labels, codes, noise, extra)
+
+    monkeypatch.setattr(tensorrt, "TensorRTBackend", OneImageBackend)
+    package = load_package(tiny_package, verify=False)
+    spec = {"path": "tensorrt", "package": str(tiny_package), "threads": 1, "batch_sizes": [1, 3], "repeats": 1,
+            "budget_s": 0, "seed": 0, "height": package.height, "width": package.width,
+            "num_classes": package.num_classes, "noise_numel": package.noise_numel}
+    result = bench_worker.run_path(spec)
+    assert result["device"] == "stand-in GPU" and result["max_batch"] == 1
+    assert set(result["batches"]) == {"1", "3"} and calls.count(1) == len(calls) >= 4
+    rates = {"gemm": {"numpy_gflops": 100.0}, "paths": {"tensorrt-fp32": {**result, "gflop": dict.fromkeys(
+        ("encode", "synthesize", "both"), 1.0)}}}
+    add_rates(rates)
+    assert rates["paths"]["tensorrt-fp32"]["fraction_of_peak"]["both"] is None  # a GPU is not held to the CPU peak
+    assert rates["paths"]["tensorrt-fp32"]["gflops_per_s"]["both"] > 0

@@ -64,6 +64,9 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
+        # The CPU arena keeps every block it ever grew to: peak RSS of the official-size model at batch 1
+        # was 2.01 GB with it and 1.57 GB without (batch 8: 8.1 GB -> 3.8 GB), at the same speed.
+        options.enable_cpu_mem_arena = False
         if check_threads(threads) is not None:
             options.intra_op_num_threads = threads
         self.encoder = self._session(package.encoder, options, providers)
