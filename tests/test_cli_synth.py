@@ -135,6 +135,17 @@ def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_p
         run(tiny_package, "--label", label, "--style", small, "-o", out),
         f"image {small} is 32x32 but its label map {label} is 64x64",
     )
+    zero_threads = run(tiny_package, "--label", label, "--style", style, "--threads", "0", "-o", out)
+    assert zero_threads.exit_code == 2 and "--threads" in zero_threads.output and not out.exists()
+
+
+def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, data, synth, tmp_path):
+    out = tmp_path / "one-thread.png"
+    label, style = data / "labels/00001.png", data / "images/00001.png"
+    result = run(tiny_package, "--label", label, "--style", style, "--seed", 5, "--threads", 1, "-o", out)
+    assert result.exit_code == 0, result.output
+    expected = synth.synthesize(label, synth.encode(style, label), seed=5)[0].astype(int)
+    assert np.abs(read_rgb(out).astype(int) - expected).max() <= 1  # thread count changes float rounding only
 
 
 def test_fallback_error_names_the_class_the_reference_lacks(tiny_package, data, synth, tmp_path):
