@@ -66,12 +66,16 @@ def gemm_gflops(matmul: Callable[[Any, Any], Any], a: Any, b: Any, repeats: int 
     return 2.0 * n**3 / best / 1e9
 
 
-def numpy_gemm_gflops(spec: dict[str, Any], repeats: int = 3) -> float:
-    """fp32 GEMM rate of numpy's BLAS at the benchmark's size (threads come from the worker's environment)."""
+def gemm_operands(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Two random fp32 square matrices of the benchmark's GEMM size (2048 unless the spec says otherwise)."""
     n = spec.get("gemm_size", 2048)
     rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    return gemm_gflops(np.matmul, a, b, repeats)
+    return rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+
+
+def numpy_gemm_gflops(spec: dict[str, Any], repeats: int = 3) -> float:
+    """fp32 GEMM rate of numpy's BLAS (threads come from the worker's environment)."""
+    return gemm_gflops(np.matmul, *gemm_operands(spec), repeats)
 
 
 def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
@@ -79,12 +83,10 @@ def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(spec["threads"])
-    n = spec.get("gemm_size", 2048)
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-    numpy_rate = numpy_gemm_gflops(spec, repeats=5)
+    a, b = gemm_operands(spec)
+    numpy_rate = gemm_gflops(np.matmul, a, b)
     torch_rate = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
-    return {"size": n, "numpy_gflops": numpy_rate, "torch_gflops": torch_rate}
+    return {"size": a.shape[0], "numpy_gflops": numpy_rate, "torch_gflops": torch_rate}
 
 
 # --- runners: one per path ----------------------------------------------------------------------------
@@ -163,6 +165,7 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
     Batches above the backend's limit (a TensorRT profile's max batch) are run in chunks, as the
     Synthesizer does.
     """
+    from sean_runtime.backends import batch_slices
     from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
     from sean_runtime.package import load_package
 
@@ -187,11 +190,9 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
         backend = OnnxRuntimeBackend(package, [CPU], threads=spec["threads"])
         threads = backend.generator.get_session_options().intra_op_num_threads
         about = {"device": backend.device, "intra_op_threads": threads}
-    step = backend.max_batch or None
 
     def chunks(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        size = step or arrays[0].shape[0]
-        return [tuple(a[i : i + size] for a in arrays) for i in range(0, arrays[0].shape[0], size)]
+        return [tuple(a[part] for a in arrays) for part in batch_slices(len(arrays[0]), backend.max_batch)]
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return np.concatenate([backend.encode(i, lab, None)[0] for i, lab in chunks(image, labels)])

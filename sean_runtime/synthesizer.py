@@ -13,13 +13,13 @@ the backend accepts; image i of a call always uses noise seed `seed + i`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sean_runtime.backends import Backend, select_backend
+from sean_runtime.backends import Backend, batch_slices, select_backend
 from sean_runtime.errors import InputError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
 from sean_runtime.noise import draw_noise
@@ -110,10 +110,21 @@ class Synthesizer:
         """Label files / arrays -> validated class ids int32 [B, H, W] at the package resolution."""
         return load_labels(labels, self.domain, *self.resolution)[0]
 
-    def _chunks(self, count: int) -> Iterator[slice]:
-        step = self.backend.max_batch or count
-        for start in range(0, count, step):
-            yield slice(start, min(start + step, count))
+    def _per_chunk(
+        self,
+        count: int,
+        seed: int,
+        noise: bool,
+        extras: np.ndarray | None,
+        run: Callable[[slice, np.ndarray, np.ndarray | None], np.ndarray],
+    ) -> np.ndarray:
+        """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i gets seed + i."""
+        out = []
+        for part in batch_slices(count, self.backend.max_batch):
+            size = part.stop - part.start
+            z = draw_noise(self.package.noise_numel, size, seed, first_index=part.start, enabled=noise)
+            out.append(run(part, z, None if extras is None else extras[part]))
+        return np.concatenate(out)
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
         """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together."""
@@ -134,7 +145,7 @@ class Synthesizer:
         channels = self.package.extra_channels if self.package.encoder.takes_extra else 0
         extras = load_extra(extra, len(labels), channels, *self.resolution) if channels else None
         codes, area = [], []
-        for part in self._chunks(len(labels)):
+        for part in batch_slices(len(labels), self.backend.max_batch):
             c, a = self.backend.encode(images[part], labels[part], None if extras is None else extras[part])
             codes.append(c)
             area.append(a)
@@ -146,14 +157,10 @@ class Synthesizer:
         labels = self.read_labels(label)
         styles = self._styles_for(styles, len(labels))
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
-        out = []
-        for part in self._chunks(len(labels)):
-            count = part.stop - part.start
-            z = draw_noise(self.package.noise_numel, count, seed, first_index=part.start, enabled=noise)
-            out.append(
-                self.backend.generate(labels[part], styles.codes[part], z, None if extras is None else extras[part])
-            )
-        return np.concatenate(out)
+        return self._per_chunk(
+            len(labels), seed, noise, extras,
+            lambda part, z, ex: self.backend.generate(labels[part], styles.codes[part], z, ex),
+        )
 
     def synthesize(
         self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None
@@ -173,14 +180,12 @@ class Synthesizer:
         self._check_seed(seed)
         images, labels = self._style_inputs(image, label)
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
-        out = []
-        for part in self._chunks(len(labels)):
-            count = part.stop - part.start
-            z = draw_noise(self.package.noise_numel, count, seed, first_index=part.start, enabled=noise)
-            out.append(
-                self.backend.encode_generate(images[part], labels[part], z, None if extras is None else extras[part])
+        return to_uint8(
+            self._per_chunk(
+                len(labels), seed, noise, extras,
+                lambda part, z, ex: self.backend.encode_generate(images[part], labels[part], z, ex),
             )
-        return to_uint8(np.concatenate(out))
+        )
 
     def _styles_for(self, styles: Styles, count: int) -> Styles:
         """Check that styles belong to this package and give one per label map."""

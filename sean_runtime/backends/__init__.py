@@ -14,7 +14,7 @@ option that was passed over is recorded with the reason, so `Synthesizer.info()`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +42,13 @@ class Backend(Protocol):
     def encode_generate(
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray: ...
+
+
+def batch_slices(count: int, max_batch: int | None) -> Iterator[slice]:
+    """Slices of at most max_batch items (None: one slice) covering range(count), for backends with a batch limit."""
+    step = max_batch or count
+    for start in range(0, count, step):
+        yield slice(start, min(start + step, count))
 
 
 def check_threads(threads: int | None) -> int | None:
