@@ -87,24 +87,19 @@ VARIANTS: dict[str, tuple[type[nn.Module], ...]] = {"bf16": (), "bf16, fp32 norm
 
 @dataclass(frozen=True)
 class Case:
-    """One reconstruction input: image [1, 3, H, W] in [-1, 1], mask [1, K+E, H, W], and where it came from."""
+    """One reconstruction input and where it came from. batch: image [1, 3, H, W] in [-1, 1], labels
+    [1, H, W] int64, extra [1, E, H, W] (the training data's batch layout)."""
 
     name: str
-    image: Tensor
-    mask: Tensor
-
-
-def psnr(image: Tensor, reference: Tensor) -> float:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2); inf when equal."""
-    mse = float(torch.mean((image.double() - reference.double()) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(4.0 / mse)
+    batch: dict[str, Tensor]
 
 
 def reconstruct(model: nn.Module, case: Case) -> tuple[Tensor, Tensor]:
     """(codes [1, K, S], image [1, 3, H, W]) of a zero-noise reconstruction."""
-    codes = model.encode(case.image, case.mask)
-    noise = model.generator.zero_noise(1, case.image.device)
-    return codes, model.generate(case.mask, codes, noise)
+    from sean_train.evaluate import reconstruct_batch
+
+    _, _, codes, image, _ = reconstruct_batch(model, case.batch, torch.device("cpu"))
+    return codes, image
 
 
 @torch.no_grad()
@@ -115,6 +110,8 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
     which stays meaningful for the near-flat images of random-weight models where PSNR flatters.
     """
     from tqdm import tqdm
+
+    from sean_export.validate import psnr
 
     model = model.eval()
     fp32 = [reconstruct(model, case) for case in tqdm(cases, desc="fp32", disable=not progress)]
@@ -128,7 +125,7 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
                 rms = float(torch.sqrt(torch.mean((image - image32) ** 2)))
                 rows.append({
                     "case": case.name,
-                    "image_psnr_db": psnr(image, image32),
+                    "image_psnr_db": psnr(image.numpy(), image32.numpy()),
                     "image_max_abs": float((image - image32).abs().max()),
                     "codes_max_abs": float((codes - codes32).abs().max()),
                     "relative_error": rms / spread if spread > 0 else math.inf,
@@ -153,7 +150,6 @@ def synthetic_cases(config: Any, seed: int = 0) -> list[Case]:
     pixel a boundary) to a quarter of the image, one class everywhere (first and last), every class in stripes.
     Extra mask channels (instance edges) are random sparse 0/1 maps."""
     from sean_export.validate import special_labels
-    from sean_train.data import make_mask
 
     rng = np.random.default_rng(seed)
     h, w, k, e = config.height, config.width, config.num_classes, config.extra_mask_channels
@@ -166,19 +162,18 @@ def synthetic_cases(config: Any, seed: int = 0) -> list[Case]:
     label_maps += list(zip(names, special_labels(config), strict=True))
     cases = []
     for name, labels in label_maps:
-        image = torch.from_numpy(rng.uniform(-1.0, 1.0, (1, 3, h, w)).astype(np.float32))
-        extra = torch.from_numpy((rng.random((1, e, h, w)) < 0.05).astype(np.float32))
-        cases.append(Case(name, image, make_mask(torch.from_numpy(labels.astype(np.int64)), extra, k)))
+        batch = {
+            "image": torch.from_numpy(rng.uniform(-1.0, 1.0, (1, 3, h, w)).astype(np.float32)),
+            "labels": torch.from_numpy(labels.astype(np.int64)),
+            "extra": torch.from_numpy((rng.random((1, e, h, w)) < 0.05).astype(np.float32)),
+        }
+        cases.append(Case(name, batch))
     return cases
 
 
 def dataset_cases(config: Any, domain: Any, data: str | None, split: str, count: int) -> list[Case]:
     """The first `count` samples of the domain's split (from `data`, or drawn by a domain that generates its own)."""
-    from sean_train.data import iterate_batches, make_mask, open_source
+    from sean_train.data import iterate_batches, open_source
 
     source = open_source(domain, data, split, config.height, config.width, count)
-    cases = []
-    for index, batch in enumerate(iterate_batches(source, 1, count)):
-        mask = make_mask(batch["labels"], batch["extra"], config.num_classes)
-        cases.append(Case(f"{domain.name} {split} #{index}", batch["image"], mask))
-    return cases
+    return [Case(f"{domain.name} {split} #{i}", batch) for i, batch in enumerate(iterate_batches(source, 1, count))]
