@@ -125,12 +125,19 @@ def official_encode(state, image, seg):
                            padding=1, output_padding=1)
     x = act(F.instance_norm(x))
     feats = torch.tanh(conv(F.pad(x, (1, 1, 1, 1), mode="reflect"), 14))
-    m = F.interpolate(seg, size=feats.shape[2:], mode="nearest")
-    b, k = m.shape[:2]
+    return official_region_pool(feats, F.interpolate(seg, size=feats.shape[2:], mode="nearest"))
+
+
+def official_region_pool(feats, mask):
+    """The official pooling loop: per sample and class, the mean feature over the class's pixels (absent: 0).
+
+    feats [B, S, H, W], mask [B, K, H, W] -> codes [B, K, S].
+    """
+    b, k = mask.shape[:2]
     codes = torch.zeros(b, k, feats.shape[1], dtype=feats.dtype)
     for i in range(b):
         for j in range(k):
-            region = m[i, j] > 0
+            region = mask[i, j] > 0
             if region.sum() > 0:
                 codes[i, j] = feats[i][:, region].mean(dim=1)
     return codes
