@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.generator import NoiseLayout
+from sean_train.networks.inference import fold_for_inference
 from sean_train.networks.ops import downsample_nearest, one_hot
 
 BATCH = "batch"  # name of the dynamic axis in the graphs and the manifest
@@ -103,10 +104,12 @@ class EncoderGraph(nn.Module):
         self.pool_size = encoder_pool_size(model.config)
 
     def forward(self, image: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        mask = one_hot(labels, self.num_classes)  # [B, K, H, W]
+        # The encoder pools on its H/2 x W/2 grid, so the one-hot is built there (nearest: every second
+        # pixel), not at full size: the same numbers, a quarter of the work.
+        mask = one_hot(downsample_nearest(labels, *self.pool_size), self.num_classes)  # [B, K, H/2, W/2]
         codes = self.encoder(image, mask)
         # Pixels of each class on the pooling grid; the runtime reads area > 0 as "class present".
-        area = downsample_nearest(mask, *self.pool_size).sum(dim=(2, 3))  # [B, K]
+        area = mask.sum(dim=(2, 3))  # [B, K]
         return codes, area
 
 
@@ -130,12 +133,35 @@ class GeneratorGraphWithExtra(GeneratorGraph):
         return self.generator(mask, codes, noise)
 
 
-def graph_module(model: SEANModel, name: str) -> nn.Module:
-    """The torch module whose forward() is exported as graph `name` (eval mode)."""
+class InferenceGeneratorGraph(nn.Module):
+    """The generator graph in the folded inference form (networks.inference): the same inputs and output."""
+
+    def __init__(self, model: SEANModel) -> None:
+        super().__init__()
+        self.generator = fold_for_inference(model.generator)
+
+    def forward(self, labels: Tensor, codes: Tensor, noise: Tensor) -> Tensor:
+        return self.generator(labels, codes, noise)
+
+
+class InferenceGeneratorGraphWithExtra(InferenceGeneratorGraph):
+    def forward(self, labels: Tensor, codes: Tensor, noise: Tensor, extra: Tensor) -> Tensor:  # type: ignore[override]
+        return self.generator(labels, codes, noise, extra)
+
+
+def graph_module(model: SEANModel, name: str, inference: bool = False) -> nn.Module:
+    """The torch module whose forward() is exported as graph `name` (eval mode).
+
+    inference=True: the generator in its folded inference form (what packages ship); False: the
+    training form's modules as they are (the reference the exported graphs are validated against).
+    """
+    extra = bool(model.config.extra_mask_channels)
     if name == "encoder":
         module: nn.Module = EncoderGraph(model)
+    elif name == "generator" and inference:
+        module = InferenceGeneratorGraphWithExtra(model) if extra else InferenceGeneratorGraph(model)
     elif name == "generator":
-        module = GeneratorGraphWithExtra(model) if model.config.extra_mask_channels else GeneratorGraph(model)
+        module = GeneratorGraphWithExtra(model) if extra else GeneratorGraph(model)
     else:
         raise ValueError(f"unknown graph {name!r}; the graphs are {GRAPH_NAMES}")
     return module.eval()

@@ -1,7 +1,8 @@
 """Analytic multiply-add counts of the SEAN networks, per image, by layer group.
 
 Used by the benchmark (achieved GFLOP/s) and to explain where the time goes. Counts the products
-that dominate (convolutions, matrix products); element-wise ops are ignored. FLOPs = 2 x MACs.
+that dominate (convolutions, matrix products); element-wise ops are ignored. FLOPs = 2 x MACs. In the
+inference form a value read from a lookup table (then summed over the 3x3 taps) counts as one MAC.
 """
 
 from __future__ import annotations
@@ -9,35 +10,77 @@ from __future__ import annotations
 from collections import Counter
 
 from sean_train.config import ModelConfig
+from sean_train.networks.costs import (
+    cheapest_onehot_form,
+    cheapest_style_form,
+    choose_style_conv,
+    onehot_conv_work,
+    style_conv_cost,
+    style_conv_work,
+)
 from sean_train.networks.generator import block_specs
-from sean_train.networks.norm import choose_style_conv, style_conv_cost
 
 
 def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counter:
-    """MACs per image of the generator by group: resblk_convs, mask_branch, style_fc, style_convs, io_convs.
+    """MACs per image of the training-form generator by group: resblk_convs, mask_branch, style_fc, style_convs, io_convs.
 
     style_conv: "direct", "factorized", or None for the model's own per-layer choice (config.style_conv).
     """
     mode = style_conv or config.style_conv
     k, s, hidden, mask_ch = config.num_classes, config.style_dim, config.spade_hidden, config.mask_channels
-    h0, w0 = config.latent_size
-    macs: Counter = Counter()
-    macs["io_convs"] += 16 * config.ngf * mask_ch * 9 * h0 * w0
+    macs = _fixed_macs(config)
     for spec in block_specs(config):
         hw = spec.height * spec.width
-        macs["resblk_convs"] += spec.fmiddle * spec.fin * 9 * hw + spec.fout * spec.fmiddle * 9 * hw
-        norms = [spec.fin, spec.fmiddle]
-        if spec.learned_shortcut:
-            macs["resblk_convs"] += spec.fout * spec.fin * hw
-            norms.append(spec.fin)
-        for channels in norms:
+        for channels in _norm_channels(spec):
             macs["mask_branch"] += hidden * mask_ch * 9 * hw + 2 * channels * hidden * 9 * hw
             if spec.use_style:
                 macs["style_fc"] += k * s * s
                 resolved = choose_style_conv(mode, channels, s, k, hw)
                 macs["style_convs"] += style_conv_cost(resolved, channels, s, k, hw)
-    h, w = config.height, config.width
-    macs["io_convs"] += 3 * config.ngf * 9 * h * w
+    return macs
+
+
+def inference_generator_macs(config: ModelConfig, onehot_mode: str = "auto", style_mode: str | None = None) -> Counter:
+    """MACs per image of the folded inference form (networks.inference) by group.
+
+    Groups: resblk_convs, io_convs as in generator_macs; onehot_conv (the mask branch's first conv, over
+    the one-hot mask: convolution or lookups); modulation (the mask branch's one product for G and B);
+    style_fc; style_convs (the style branch's one product for G and B, per layer in the form the folded
+    model picks). Before the learned shortcut, B has conv_s's fout rows instead of fin.
+    """
+    style_mode = config.style_conv if style_mode is None else style_mode
+    k, s, hidden, extra = config.num_classes, config.style_dim, config.spade_hidden, config.extra_mask_channels
+    macs = _fixed_macs(config)
+    for spec in block_specs(config):
+        hw = spec.height * spec.width
+        rows_per_norm = [2 * spec.fin, 2 * spec.fmiddle] + ([spec.fin + spec.fout] if spec.learned_shortcut else [])
+        for rows in rows_per_norm:
+            shared = onehot_conv_work(cheapest_onehot_form(onehot_mode, hidden, k, hw), hidden, k, hw)
+            macs["onehot_conv"] += shared.macs + shared.lookups + hidden * extra * 9 * hw
+            macs["modulation"] += rows * hidden * 9 * hw
+            if spec.use_style:
+                macs["style_fc"] += k * s * s
+                style = style_conv_work(cheapest_style_form(style_mode, rows, s, k, hw), rows, s, k, hw)
+                macs["style_convs"] += style.macs + style.lookups
+    return macs
+
+
+def _norm_channels(spec) -> list[int]:
+    """Channels normalised by each SEAN layer of a block: norm_0, norm_1 (+ norm_s)."""
+    return [spec.fin, spec.fmiddle] + ([spec.fin] if spec.learned_shortcut else [])
+
+
+def _fixed_macs(config: ModelConfig) -> Counter:
+    """The groups both forms share: the head's and the output's convs, the ResBlk convs."""
+    macs: Counter = Counter()
+    h0, w0 = config.latent_size
+    macs["io_convs"] += 16 * config.ngf * config.mask_channels * 9 * h0 * w0
+    macs["io_convs"] += 3 * config.ngf * 9 * config.height * config.width
+    for spec in block_specs(config):
+        hw = spec.height * spec.width
+        macs["resblk_convs"] += spec.fmiddle * spec.fin * 9 * hw + spec.fout * spec.fmiddle * 9 * hw
+        if spec.learned_shortcut:
+            macs["resblk_convs"] += spec.fout * spec.fin * hw
     return macs
 
 

@@ -120,7 +120,7 @@ def test_factorized_style_conv_equals_direct(layout, size):
 
 
 def test_auto_style_conv_picks_direct_for_many_classes_at_low_resolution():
-    from sean_train.networks.norm import choose_style_conv
+    from sean_train.networks.costs import choose_style_conv
 
     assert choose_style_conv("auto", 1024, 512, 151, 8 * 8) == "direct"
     assert choose_style_conv("auto", 1024, 512, 19, 16 * 16) == "factorized"
@@ -166,5 +166,94 @@ def test_generator_forward_has_no_python_loop_over_classes(tiny_config):
         model = make_random_model(cfg)
         image, mask, noise = _inputs(cfg, 1)
         traced = torch.jit.trace(model, (image, mask, noise))
+        sizes.append(len(list(traced.inlined_graph.nodes())))
+    assert abs(sizes[0] - sizes[1]) <= 4
+
+
+def _label_inputs(config, batch, seed=0):
+    """Labels with pixels in no class (id -1 and id K + 3) and a class absent from image 1, codes and noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, config.num_classes, (batch, config.height, config.width), generator=g)
+    labels[0, :3, :3] = -1
+    labels[-1, 5:9, 5:9] = config.num_classes + 3
+    labels[-1][labels[-1] == 2] = 1
+    codes = torch.rand(batch, config.num_classes, config.style_dim, generator=g, dtype=torch.float64) * 2 - 1
+    noise = torch.randn(batch, NoiseLayout.for_config(config).numel, generator=g, dtype=torch.float64)
+    extra = None
+    if config.extra_mask_channels:
+        shape = (batch, config.extra_mask_channels, config.height, config.width)
+        extra = (torch.rand(shape, generator=g) < 0.3).double()
+    return labels, codes, noise, extra
+
+
+@pytest.mark.parametrize(
+    "layout,size,extra,style_mode,onehot_mode",
+    [
+        ("normal", (64, 64), 0, "direct", "conv"),
+        ("normal", (64, 64), 0, "factorized", "lookup"),
+        ("normal", (64, 64), 2, "lookup", "lookup"),
+        ("more", (64, 128), 0, "lookup", "conv"),
+        ("more", (64, 128), 1, "factorized", "lookup"),
+        ("more", (64, 128), 2, "auto", "auto"),
+    ],
+)
+def test_inference_form_equals_training_form(layout, size, extra, style_mode, onehot_mode):
+    """Folded BatchNorm / blends / shortcut, one product per branch, lookups: the same numbers, in float64."""
+    from sean_train.networks.inference import fold_for_inference
+
+    config = ModelConfig(**{**TINY, "height": size[0], "width": size[1], "layout": layout, "extra_mask_channels": extra})
+    generator = make_random_model(config, scale=0.08).double().generator
+    folded = fold_for_inference(generator, style_mode, onehot_mode)
+    norms = [m for m in folded.modules() if hasattr(m, "shared")]
+    if onehot_mode != "auto":
+        assert {n.shared.form for n in norms} == {onehot_mode}
+    if style_mode != "auto":
+        assert {n.style.form for n in norms if n.style is not None} == {style_mode}
+    labels, codes, noise, extra_maps = _label_inputs(config, 2)
+    mask = one_hot(labels, config.num_classes).double()
+    if extra:
+        mask = torch.cat([mask, extra_maps], dim=1)
+    with torch.no_grad():
+        expected = generator(mask, codes, noise)
+        actual = folded(labels, codes, noise, extra_maps)
+    assert expected.std() > 0.02  # not a flat or saturated image
+    assert (actual - expected).abs().max().item() < 1e-12
+
+
+def test_inference_form_folds_the_shortcut_into_half_the_shift_rows(tiny_config):
+    from sean_train.networks.inference import fold_for_inference
+
+    folded = fold_for_inference(make_random_model(tiny_config).generator)
+    up_0 = folded.blocks["up_0"]  # fin 16 ngf -> fout 8 ngf: B of norm_s has fout rows
+    fin, fout = 16 * tiny_config.ngf, 8 * tiny_config.ngf
+    assert up_0.norm_s.modulation.out_channels == fin + fout
+    assert up_0.norm_0.modulation.out_channels == 2 * fin
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_for_inference(make_random_model(tiny_config).generator.train())
+    with pytest.raises(ValueError, match="style_mode"):
+        fold_for_inference(make_random_model(tiny_config).generator, style_mode="sparse")
+
+
+def test_lookup_forms_are_chosen_above_the_lookup_cost():
+    from sean_train.networks.costs import LOOKUP_COST, cheapest_onehot_form, cheapest_style_form
+
+    pixels = 128 * 128
+    assert cheapest_onehot_form("auto", 128, LOOKUP_COST - 1, pixels) == "conv"
+    assert cheapest_onehot_form("auto", 128, LOOKUP_COST + 1, pixels) == "lookup"
+    assert cheapest_onehot_form("conv", 128, 1000, pixels) == "conv"
+    assert cheapest_style_form("auto", 512, 512, LOOKUP_COST + 1, pixels) == "lookup"
+    assert cheapest_style_form("auto", 512, 512, LOOKUP_COST - 1, pixels) == "factorized"
+    assert cheapest_style_form("auto", 2048, 512, 151, 8 * 8) == "direct"  # kernels cost more than the conv
+
+
+def test_inference_graph_size_does_not_grow_with_the_class_count():
+    from sean_train.networks.inference import fold_for_inference
+
+    sizes = []
+    for k in (4, 60):
+        cfg = ModelConfig(**{**TINY, "num_classes": k})
+        folded = fold_for_inference(make_random_model(cfg).generator, "lookup", "lookup")
+        labels, codes, noise, _ = _label_inputs(cfg, 1)
+        traced = torch.jit.trace(folded, (labels, codes.float(), noise.float()))
         sizes.append(len(list(traced.inlined_graph.nodes())))
     assert abs(sizes[0] - sizes[1]) <= 4

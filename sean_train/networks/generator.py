@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sean_train.config import ModelConfig
-from sean_train.networks.norm import SEANNorm, choose_style_conv
+from sean_train.networks.costs import choose_style_conv
+from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import downsample_nearest
 
 
@@ -84,6 +85,21 @@ class NoiseLayout:
         return cls(tuple(slots))
 
 
+def block_noises(noise: Tensor, layout: NoiseLayout, specs: list[BlockSpec]) -> dict[str, list[Tensor]]:
+    """Flat noise [B, N] -> each block's [B, 1, H, W] maps in draw order (norm_s first if present)."""
+    b = noise.shape[0]
+    slots = iter(layout.slots)
+    noises: dict[str, list[Tensor]] = {}
+    for spec in specs:
+        maps = []
+        for _ in range(3 if spec.learned_shortcut else 2):
+            slot = next(slots)
+            flat = noise[:, slot.offset : slot.offset + slot.height * slot.width]
+            maps.append(flat.reshape(b, 1, slot.height, slot.width))
+        noises[spec.name] = maps
+    return noises
+
+
 class SEANResBlock(nn.Module):
     """x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), x_s = conv_s(norm_s(x)) if fin != fout."""
 
@@ -149,21 +165,13 @@ class Generator(nn.Module):
         return torch.zeros(batch, self.noise_layout.numel, device=device)
 
     def forward(self, mask: Tensor, codes: Tensor, noise: Tensor) -> Tensor:
-        b = mask.shape[0]
         latent_h, latent_w = self.config.latent_size
         x = self.fc(downsample_nearest(mask, latent_h, latent_w))  # [B, 16 ngf, h, w]
-        slots = iter(self.noise_layout.slots)
+        noises = block_noises(noise, self.noise_layout, self.specs)
         for spec, upsample in zip(self.specs, self.upsample_before, strict=True):
             if upsample:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            block = self.blocks[spec.name]
-            count = 3 if spec.learned_shortcut else 2
-            noises = []
-            for _ in range(count):
-                slot = next(slots)
-                flat = noise[:, slot.offset : slot.offset + slot.height * slot.width]
-                noises.append(flat.reshape(b, 1, slot.height, slot.width))
-            x = block(x, downsample_nearest(mask, spec.height, spec.width), codes, noises)
+            x = self.blocks[spec.name](x, downsample_nearest(mask, spec.height, spec.width), codes, noises[spec.name])
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
     def spectral_norm_convs(self) -> list[nn.Conv2d]:

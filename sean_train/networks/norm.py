@@ -10,30 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sean_train.networks.ops import broadcast_styles, unfold3x3
-
-
-def style_conv_cost(mode: str, channels: int, style_dim: int, classes: int, pixels: int) -> int:
-    """Multiply-adds of the gamma+beta style convolutions in one layer, per image.
-
-    direct:     paint the [S, H, W] style map, then two 3x3 convs S -> C.
-    factorized: per-image kernels K[c, k, tap] = sum_s W[c, s, tap] mu_k[s], then a 3x3 conv over the
-                K-channel one-hot mask (exact: convolution is linear and zero padding commutes).
-    """
-    if mode == "direct":
-        return classes * style_dim * pixels + 2 * channels * style_dim * 9 * pixels
-    if mode == "factorized":
-        return 2 * channels * style_dim * 9 * classes + 2 * channels * classes * 9 * pixels
-    raise ValueError(f"unknown style conv mode {mode!r}")
-
-
-def choose_style_conv(mode: str, channels: int, style_dim: int, classes: int, pixels: int) -> str:
-    """Resolve "auto" to the cheaper exact form for this layer's size."""
-    if mode != "auto":
-        return mode
-    direct = style_conv_cost("direct", channels, style_dim, classes, pixels)
-    factorized = style_conv_cost("factorized", channels, style_dim, classes, pixels)
-    return "factorized" if factorized < direct else "direct"
+from sean_train.networks.ops import broadcast_styles, factorized_style_conv, region_styles
 
 
 class MaskBranch(nn.Module):
@@ -61,7 +38,7 @@ class SEANNorm(nn.Module):
         style_dim: int,  # S
         hidden: int,  # width of the mask branch
         use_style: bool,  # False: SPADE-only modulation (the last ResBlk)
-        style_conv: str = "direct",  # "direct" or "factorized" (see style_conv_cost)
+        style_conv: str = "direct",  # "direct" or "factorized" (see costs.style_conv_macs)
     ) -> None:
         super().__init__()
         if style_conv not in ("direct", "factorized"):
@@ -84,8 +61,7 @@ class SEANNorm(nn.Module):
 
     def region_styles(self, codes: Tensor) -> Tensor:
         """codes [B, K, S] -> mu [B, K, S] = ReLU(per-class FC(code))."""
-        projected = torch.matmul(codes.unsqueeze(2), self.style_fc_weight.transpose(1, 2))  # [B, K, 1, S]
-        return F.relu(projected.squeeze(2) + self.style_fc_bias)
+        return region_styles(codes, self.style_fc_weight, self.style_fc_bias)
 
     def style_modulation(self, classes: Tensor, codes: Tensor) -> tuple[Tensor, Tensor]:
         """classes [B, K, H, W] one-hot, codes [B, K, S] -> gamma_s, beta_s [B, C, H, W]."""
@@ -93,15 +69,10 @@ class SEANNorm(nn.Module):
         if self.style_conv == "direct":
             style_map = broadcast_styles(mu, classes)  # [B, S, H, W]
             return self.conv_gamma(style_map), self.conv_beta(style_map)
-        b, k, h, w = classes.shape
         c = self.conv_gamma.out_channels
         weight = torch.cat([self.conv_gamma.weight, self.conv_beta.weight], dim=0)  # [2C, S, 3, 3]
         bias = torch.cat([self.conv_gamma.bias, self.conv_beta.bias], dim=0)  # [2C]
-        w_taps = weight.permute(0, 2, 3, 1).reshape(2 * c * 9, -1)  # [2C*9, S], rows (c, tap)
-        kernels = torch.matmul(w_taps, mu.transpose(1, 2))  # [B, 2C*9, K]
-        kernels = kernels.reshape(b, 2 * c, 9, k).transpose(2, 3).reshape(b, 2 * c, k * 9)
-        out = torch.matmul(kernels, unfold3x3(classes)) + bias.view(1, -1, 1)  # [B, 2C, HW]
-        out = out.reshape(b, 2 * c, h, w)
+        out = factorized_style_conv(mu, weight, classes) + bias.view(1, -1, 1, 1)  # [B, 2C, H, W]
         return out[:, :c], out[:, c:]
 
     def forward(self, x: Tensor, mask: Tensor, codes: Tensor, noise: Tensor) -> Tensor:

@@ -48,6 +48,13 @@ def region_pool(features: Tensor, mask: Tensor) -> Tensor:
     return torch.matmul(m, f) / area
 
 
+def region_styles(codes: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Per-class fully connected layer + ReLU: codes [B, K, S], weight [K, S, S] (nn.Linear layout), bias [K, S]
+    -> mu [B, K, S] with mu_k = ReLU(W_k code_k + b_k)."""
+    projected = torch.matmul(codes.unsqueeze(2), weight.transpose(1, 2))  # [B, K, 1, S]
+    return torch.relu(projected.squeeze(2) + bias)
+
+
 def broadcast_styles(styles: Tensor, mask: Tensor) -> Tensor:
     """Paint each region with its style vector: the piecewise-constant style map.
 
@@ -69,3 +76,42 @@ def unfold3x3(x: Tensor) -> Tensor:
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
     taps = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
     return torch.stack(taps, dim=2).reshape(b, c * 9, h * w)
+
+
+def factorized_style_conv(styles: Tensor, weight: Tensor, classes: Tensor) -> Tensor:
+    """conv3x3(broadcast_styles(styles, classes), weight) without painting the style map (no bias).
+
+    styles [B, K, S], weight [R, S, 3, 3], classes [B, K, H, W] one-hot -> [B, R, H, W]. Per-image kernels
+    kernels[b, r, k, tap] = sum_s weight[r, s, tap] styles[b, k, s], then a 3x3 conv over the K one-hot
+    channels as one product with their patches (exact: convolution is linear, zero padding commutes).
+    """
+    b, k, h, w = classes.shape
+    r = weight.shape[0]
+    w_taps = weight.permute(0, 2, 3, 1).reshape(r * 9, -1)  # [R*9, S], rows (r, tap)
+    kernels = torch.matmul(w_taps, styles.transpose(1, 2))  # [B, R*9, K]
+    kernels = kernels.reshape(b, r, 9, k).transpose(2, 3).reshape(b, r, k * 9)  # columns (k, tap) as unfold3x3
+    return torch.matmul(kernels, unfold3x3(classes)).reshape(b, r, h, w)
+
+
+def lookup_taps(labels: Tensor, num_classes: int) -> Tensor:
+    """Label ids [B, H, W] -> int64 [B, 9, H*W]: the row of each 3x3 tap in a table [9 (K + 1), *].
+
+    Row tap * (K + 1) + 1 + label for a label in [0, K); row tap * (K + 1) for zero padding and for ids
+    outside [0, K) (where one_hot gives an all-zero pixel), so row 0 of every tap must be zero.
+    """
+    b, h, w = labels.shape
+    valid = (labels >= 0) & (labels < num_classes)
+    ids = torch.where(valid, labels + 1, torch.zeros_like(labels))  # 0: no class
+    padded = torch.nn.functional.pad(ids, (1, 1, 1, 1))  # [B, H+2, W+2], zero = padding
+    taps = [padded[:, dy : dy + h, dx : dx + w] + (3 * dy + dx) * (num_classes + 1) for dy in range(3) for dx in range(3)]
+    return torch.stack(taps, dim=1).reshape(b, 9, h * w).long()
+
+
+def lookup_sum(table: Tensor, taps: Tensor, height: int, width: int) -> Tensor:
+    """Sum of the nine tap rows per pixel: table [N, R], taps int64 [B, 9, H*W] -> [B, R, H, W].
+
+    With table[tap * (K + 1) + 1 + k] = W[:, k, tap] this is the 3x3 convolution of the one-hot mask
+    with W (no bias): nine Gather rows per pixel instead of K * 9 multiply-adds per output.
+    """
+    rows = table[taps]  # Gather: [B, 9, HW, R]
+    return rows.sum(dim=1).transpose(1, 2).reshape(-1, table.shape[1], height, width)

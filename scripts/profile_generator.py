@@ -1,0 +1,200 @@
+"""Where the generator's time goes in ONNX Runtime: per-node profile grouped by model part.
+
+Exports the graphs of a random official-size model (or any ModelConfig override) once into a work
+folder, then runs ONNX Runtime's profiler and prints the time per part (mask branch, style branch,
+ResBlk convolutions, normalisation, ...) and per operator type. With --compare it times two exported
+forms against each other in one process, alternating A B A B, and prints the median ratio.
+
+    python scripts/profile_generator.py --classes 19 --form direct-auto
+    python scripts/profile_generator.py --classes 151 --form inference --runs 3
+    python scripts/profile_generator.py --classes 19 --compare direct-auto inference --runs 5
+    python scripts/profile_generator.py --compare inference:onnxruntime inference:openvino
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+FORMS = ("direct-auto", "inference")  # training form with style_conv="auto", and the folded inference form
+
+
+def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path:
+    """Export encoder.onnx / generator.onnx of a random model with `classes` classes in `form` (cached)."""
+    import torch
+
+    from sean_export.benchmark import random_model
+    from sean_export.graphs import graph_module, graph_spec
+    from sean_export.onnx_export import export_to_onnx, save_onnx
+    from sean_export.opsets import DEFAULT_OPSET
+    from sean_export.validate import random_inputs
+    from sean_train.config import ModelConfig
+
+    folder = workdir / f"k{classes}-{form}"
+    if (folder / "generator.onnx").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    config = ModelConfig(num_classes=classes)
+    model = random_model(config, seed=seed)
+    for name in ("encoder", "generator"):
+        spec = graph_spec(config, name)
+        feeds = random_inputs(spec, config, 2, np.random.default_rng(0))
+        example = tuple(torch.from_numpy(feeds[n]) for n in spec.input_names)
+        module = graph_module(model, name, inference=form == "inference")
+        started = time.perf_counter()
+        proto = export_to_onnx(module, spec, example, DEFAULT_OPSET)
+        save_onnx(proto, folder / f"{name}.onnx")
+        print(f"exported {folder.name}/{name}.onnx in {time.perf_counter() - started:.0f} s")
+    return folder
+
+
+def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
+    """Encoder and generator feeds: uniform image, 8-px blocks of random classes, zero noise (as `sean bench`)."""
+    from sean_train.config import ModelConfig
+    from sean_train.networks.generator import NoiseLayout
+
+    config = ModelConfig(num_classes=classes)
+    rng = np.random.default_rng(seed)
+    h, w = config.height, config.width
+    grid = rng.integers(0, classes, size=(batch, h // 8, w // 8))
+    labels = np.repeat(np.repeat(grid, 8, axis=1), 8, axis=2).astype(np.int32)
+    image = rng.uniform(-1, 1, (batch, 3, h, w)).astype(np.float32)
+    noise = np.zeros((batch, NoiseLayout.for_config(config).numel), np.float32)
+    codes = rng.uniform(-1, 1, (batch, classes, config.style_dim)).astype(np.float32)
+    return {"image": image, "labels": labels}, {"labels": labels, "codes": codes, "noise": noise}
+
+
+def session(path: Path, threads: int, profile: bool = False):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = False
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(path.with_suffix(""))
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+# Substrings of node names -> part of the model (first match wins).
+PARTS = (
+    ("mask_branch/shared", "mask branch: shared conv on the one-hot"),
+    ("mask_table", "mask branch: shared conv on the one-hot"),
+    ("mask_branch", "mask branch: gamma/beta convs"),
+    ("modulation", "gamma/beta (folded)"),
+    ("style", "style branch"),
+    ("conv_0", "ResBlk convs"),
+    ("conv_1", "ResBlk convs"),
+    ("conv_s", "ResBlk convs"),
+    ("bn", "normalisation"),
+    ("encoder", "encoder"),
+)
+
+
+def part_of(node: str) -> str:
+    for key, part in PARTS:
+        if key in node:
+            return part
+    return "other"
+
+
+def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int) -> None:
+    sess = session(folder / f"{graph}.onnx", threads, profile=True)
+    sess.run(None, feeds)
+    started = time.perf_counter()
+    for _ in range(runs):
+        sess.run(None, feeds)
+    wall = (time.perf_counter() - started) / runs
+    trace = json.loads(Path(sess.end_profiling()).read_text())
+    by_part: Counter = Counter()
+    by_op: Counter = Counter()
+    for event in trace:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        name = event["name"][: -len("_kernel_time")]
+        by_part[part_of(name)] += event["dur"]
+        by_op[event["args"].get("op_name", "?")] += event["dur"]
+    total = sum(by_part.values())
+    print(f"\n{folder.name}/{graph}: {wall * 1000:.0f} ms per run (mean of {runs}, profiler on)")
+    for label, counts in (("part", by_part), ("operator", by_op)):
+        for key, us in counts.most_common(12):
+            print(f"  {label:8} {key:44} {us / total:6.1%}  {us / (runs + 1) / 1000:8.1f} ms")
+
+
+def openvino_runner(path: Path, threads: int):
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(
+        str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+    )
+    request = compiled.create_infer_request()
+
+    def run(feeds: dict) -> np.ndarray:
+        request.infer(feeds)
+        return np.array(request.get_output_tensor(0).data, copy=True)
+
+    return run
+
+
+def runner(folder: Path, graph: str, backend: str, threads: int):
+    """feeds -> first output, for one graph on one backend."""
+    if backend == "openvino":
+        return openvino_runner(folder / f"{graph}.onnx", threads)
+    sess = session(folder / f"{graph}.onnx", threads)
+    return lambda feeds: sess.run(None, feeds)[0]
+
+
+def compare(cases: list[tuple[Path, str]], enc_feeds: dict, gen_feeds: dict, threads: int, runs: int) -> None:
+    """Alternate A B A B (encode + synthesize each) and print medians and the pairwise ratio."""
+    runners = [(runner(f, "encoder", b, threads), runner(f, "generator", b, threads)) for f, b in cases]
+    names = [f"{f.name}:{b}" for f, b in cases]
+    outputs = [gen({**gen_feeds, "codes": enc(enc_feeds)}) for enc, gen in runners]
+    times: list[list[float]] = [[] for _ in runners]
+    for _ in range(runs):
+        for i, (enc, gen) in enumerate(runners):
+            t0 = time.perf_counter()
+            gen({**gen_feeds, "codes": enc(enc_feeds)})
+            times[i].append(time.perf_counter() - t0)
+    for name, values in zip(names, times, strict=True):
+        print(f"{name:36} median {statistics.median(values) * 1000:8.0f} ms  runs {[round(v, 2) for v in values]}")
+    ratios = [a / b for a, b in zip(times[0], times[1], strict=True)]
+    print(f"ratio {names[0]} / {names[1]}: median {statistics.median(ratios):.3f}")
+    print(f"max |image difference|: {np.abs(outputs[0] - outputs[1]).max():.2e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=19)
+    parser.add_argument("--form", choices=FORMS, default="inference")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="FORM[:BACKEND] twice; BACKEND onnxruntime or openvino")
+    parser.add_argument("--graph", choices=("encoder", "generator"), default="generator")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=Path("runs/profile"))
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    enc_feeds, gen_feeds = feeds_for(args.classes)
+    if args.compare:
+        cases = []
+        for case in args.compare:
+            form, _, backend = case.partition(":")
+            if form not in FORMS or backend not in ("", "onnxruntime", "openvino"):
+                parser.error(f"--compare takes FORM[:BACKEND] with FORM in {FORMS}, got {case!r}")
+            cases.append((export_graphs(args.workdir, args.classes, form), backend or "onnxruntime"))
+        compare(cases, enc_feeds, gen_feeds, args.threads, args.runs)
+        return
+    folder = export_graphs(args.workdir, args.classes, args.form)
+    profile(folder, args.graph, enc_feeds if args.graph == "encoder" else gen_feeds, args.threads, args.runs)
+
+
+if __name__ == "__main__":
+    main()

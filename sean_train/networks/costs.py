@@ -1,0 +1,93 @@
+"""Analytic per-layer costs that choose between exactly equivalent forms of the same product.
+
+A SEAN layer reads the K-channel one-hot mask twice: the style convolution (over the style map, which
+is piecewise constant on the classes) and the mask branch's first convolution (over the one-hot mask
+itself). Each has forms that compute the same numbers (exact identities, proven in float64 by the
+tests) at costs that depend on the layer's size. Costs are multiply-adds per image; a form that looks
+rows up in a table (Gather, then a sum over the nine 3x3 taps) is charged LOOKUP_COST multiply-adds per
+value it reads, the measured price of that memory traffic against a convolution's multiply-add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Multiply-adds that one looked-up value costs in time: gather + 9-tap sum + NHWC -> NCHW transpose
+# against a 3x3 convolution, measured on the 2-core AVX2 machine (docs/performance.md, "Lookups").
+LOOKUP_COST = 40
+
+STYLE_FORMS = ("direct", "factorized", "lookup")
+ONEHOT_FORMS = ("conv", "lookup")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one form of a product computes per image."""
+
+    macs: int  # multiply-adds of convolutions and matrix products
+    lookups: int = 0  # values read from lookup tables (each also one add of the 9-tap sum)
+
+    @property
+    def cost(self) -> int:
+        """Multiply-add equivalents in time, the figure the forms are chosen by."""
+        return self.macs + LOOKUP_COST * self.lookups
+
+
+def style_conv_work(form: str, rows: int, style_dim: int, classes: int, pixels: int) -> Work:
+    """A 3x3 convolution with `rows` outputs over the style map sum_k mask_k mu_k (S channels).
+
+    direct:     paint the [S, H, W] style map, then the 3x3 conv S -> rows.
+    factorized: per-image kernels K[r, k, tap] = sum_s W[r, s, tap] mu_k[s], then a 3x3 conv over the
+                K-channel one-hot mask (exact: convolution is linear and zero padding commutes).
+    lookup:     the same kernels as a table [9 (K + 1), rows]; an output pixel is the sum of the nine
+                rows its 3x3 neighbourhood's labels select (row 0 of every tap is zero: padding and
+                pixels in no class).
+    """
+    if form == "direct":
+        return Work(classes * style_dim * pixels + rows * style_dim * 9 * pixels)
+    kernels = rows * style_dim * 9 * classes
+    if form == "factorized":
+        return Work(kernels + rows * classes * 9 * pixels)
+    if form == "lookup":
+        return Work(kernels, lookups=9 * rows * pixels)
+    raise ValueError(f"unknown style conv form {form!r}; the forms are {STYLE_FORMS}")
+
+
+def onehot_conv_work(form: str, rows: int, classes: int, pixels: int) -> Work:
+    """A 3x3 convolution with `rows` outputs over the K one-hot channels of the mask.
+
+    conv: the convolution itself. lookup: nine rows of a constant table [9 (K + 1), rows] per pixel.
+    """
+    if form == "conv":
+        return Work(rows * classes * 9 * pixels)
+    if form == "lookup":
+        return Work(0, lookups=9 * rows * pixels)
+    raise ValueError(f"unknown one-hot conv form {form!r}; the forms are {ONEHOT_FORMS}")
+
+
+def style_conv_cost(mode: str, channels: int, style_dim: int, classes: int, pixels: int) -> int:
+    """Multiply-adds of the gamma + beta style convolutions (2 x channels outputs) of one training-form layer."""
+    return style_conv_work(mode, 2 * channels, style_dim, classes, pixels).macs
+
+
+def choose_style_conv(mode: str, channels: int, style_dim: int, classes: int, pixels: int) -> str:
+    """Resolve "auto" to the cheaper of the training form's two exact forms (direct, factorized)."""
+    if mode != "auto":
+        return mode
+    direct = style_conv_cost("direct", channels, style_dim, classes, pixels)
+    factorized = style_conv_cost("factorized", channels, style_dim, classes, pixels)
+    return "factorized" if factorized < direct else "direct"
+
+
+def cheapest_style_form(mode: str, rows: int, style_dim: int, classes: int, pixels: int) -> str:
+    """The inference form's style product: `mode` if it names a form, else the cheapest of STYLE_FORMS."""
+    if mode != "auto":
+        return mode
+    return min(STYLE_FORMS, key=lambda form: style_conv_work(form, rows, style_dim, classes, pixels).cost)
+
+
+def cheapest_onehot_form(mode: str, rows: int, classes: int, pixels: int) -> str:
+    """The inference form's one-hot convolution: `mode` if it names a form, else the cheaper of ONEHOT_FORMS."""
+    if mode != "auto":
+        return mode
+    return min(ONEHOT_FORMS, key=lambda form: onehot_conv_work(form, rows, classes, pixels).cost)

@@ -1,0 +1,329 @@
+"""The generator's inference form: every constant folded, one product per branch, lookups for one-hot convs.
+
+At inference a SEAN layer's BatchNorm statistics (mean m, s = 1 / sqrt(var + eps)), its blend weights
+a = sigmoid(blending_gamma), a' = sigmoid(blending_beta) and the shortcut's 1x1 convolution W_s are
+constants, so the layer (training form: norm.SEANNorm)
+
+    out = BN(x + noise v) (1 + gamma) + beta,  gamma = a g_s + (1 - a) g_o,  beta = a' b_s + (1 - a') b_o
+
+is exactly  out = (x + noise v) G + B  with  G = s (1 + gamma)  and  B = beta - m G. G and B are linear
+in the two branches' inputs, so each branch computes both with one product and folded weights:
+  mask branch: one 3x3 conv over its activations act = ReLU(conv(mask)) (rows of G, then of B);
+  style branch: one 3x3 conv over the style map, in the cheapest exact form (costs.STYLE_FORMS);
+and the blends, BatchNorm and the "1 +" disappear into the weights and biases. Before the learned
+shortcut, conv_s(out) = conv_s((x + noise v) G) + W_s B, so B is computed directly in conv_s's fout
+channels (fout = fin / 2 in the up blocks: half of that layer's B rows). The mask branch's first conv
+reads the one-hot mask, and becomes nine table lookups per pixel where that is cheaper
+(costs.ONEHOT_FORMS).
+
+The folded generator takes label ids (as the exported graph does) instead of a one-hot mask. Build it
+from a trained generator with fold_for_inference; tests prove it equal to the training form in float64.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sean_train.config import ModelConfig
+from sean_train.networks.costs import ONEHOT_FORMS, STYLE_FORMS, cheapest_onehot_form, cheapest_style_form
+from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises
+from sean_train.networks.norm import SEANNorm
+from sean_train.networks.ops import (
+    broadcast_styles,
+    downsample_nearest,
+    factorized_style_conv,
+    lookup_sum,
+    lookup_taps,
+    one_hot,
+    region_styles,
+)
+
+
+@dataclass
+class LabelMaps:
+    """The mask of one resolution in the forms its layers read (None where no layer reads that form)."""
+
+    height: int
+    width: int
+    mask: Tensor | None  # [B, K + E, H, W]: one-hot classes, then the extra channels
+    extra: Tensor | None  # [B, E, H, W]
+    taps: Tensor | None  # int64 [B, 9, H*W]: rows in a constant table [9 (K + 1), R]
+    image_taps: Tensor | None  # int64 [B, 9, H*W]: rows in per-image tables stacked to [B * 9 (K + 1), R]
+
+
+@dataclass(frozen=True)
+class MapsNeeded:
+    mask: bool = False
+    taps: bool = False
+    image_taps: bool = False
+
+    def __or__(self, other: MapsNeeded) -> MapsNeeded:
+        return MapsNeeded(self.mask or other.mask, self.taps or other.taps, self.image_taps or other.image_taps)
+
+
+def label_maps(
+    labels: Tensor,
+    extra: Tensor | None,
+    num_classes: int,
+    height: int,
+    width: int,
+    needed: MapsNeeded,
+    dtype: torch.dtype = torch.float32,
+) -> LabelMaps:
+    """labels int [B, H0, W0] (+ extra [B, E, H0, W0]) -> the maps at height x width (nearest, as the training form)."""
+    small = downsample_nearest(labels, height, width)
+    small_extra = None if extra is None else downsample_nearest(extra, height, width)
+    mask = None
+    if needed.mask:
+        mask = one_hot(small, num_classes).to(dtype)
+        if small_extra is not None:
+            mask = torch.cat([mask, small_extra], dim=1)
+    taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps else None
+    image_taps = None
+    if needed.image_taps and taps is not None:
+        # Image b's table starts at row b * 9 (K + 1) of the stacked per-image tables.
+        offsets = torch.arange(labels.shape[0], device=labels.device) * (9 * (num_classes + 1))
+        image_taps = taps + offsets.view(-1, 1, 1)
+    return LabelMaps(height, width, mask, small_extra, taps, image_taps)
+
+
+def onehot_table(weight: Tensor) -> Tensor:
+    """3x3 weights over one-hot channels [R, K, 3, 3] -> lookup table [9 (K + 1), R], row 0 of each tap zero."""
+    r, k = weight.shape[:2]
+    taps = weight.permute(2, 3, 1, 0).reshape(9, k, r)  # [tap, class, R], tap = 3 dy + dx
+    return F.pad(taps, (0, 0, 1, 0)).reshape(9 * (k + 1), r)
+
+
+class OneHotConv(nn.Module):
+    """The mask branch's first conv, mask [K one-hot; E extra] -> R, as a convolution or as lookups."""
+
+    def __init__(self, conv: nn.Conv2d, num_classes: int, form: str) -> None:
+        super().__init__()
+        self.form = form
+        weight, bias = conv.weight.detach(), conv.bias.detach()
+        extra_channels = weight.shape[1] - num_classes
+        self.conv = copy.deepcopy(conv) if form == "conv" else None
+        self.extra: nn.Conv2d | None = None
+        if form == "lookup":
+            self.register_buffer("table", onehot_table(weight[:, :num_classes]).contiguous())
+            self.register_buffer("bias", bias.view(1, -1, 1, 1).clone())
+            if extra_channels:
+                self.extra = nn.Conv2d(extra_channels, weight.shape[0], 3, padding=1, bias=False).to(weight.dtype)
+                self.extra.weight.data.copy_(weight[:, num_classes:])
+
+    @property
+    def needs(self) -> MapsNeeded:
+        return MapsNeeded(mask=True) if self.form == "conv" else MapsNeeded(taps=True)
+
+    def forward(self, maps: LabelMaps) -> Tensor:
+        """-> [B, R, H, W]"""
+        if self.conv is not None:
+            return self.conv(maps.mask)
+        out = lookup_sum(self.table, maps.taps, maps.height, maps.width) + self.bias
+        if self.extra is not None:
+            out = out + self.extra(maps.extra)
+        return out
+
+
+class StyleProduct(nn.Module):
+    """codes [B, K, S] -> the style map's contribution [B, R, H, W]: per-class FC + ReLU, then a 3x3 conv
+    with folded weights (no bias: it is folded into the mask branch's), in form direct / factorized / lookup."""
+
+    def __init__(self, norm: SEANNorm, weight: Tensor, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.register_buffer("fc_weight", norm.style_fc_weight.detach().clone())  # [K, S, S]
+        self.register_buffer("fc_bias", norm.style_fc_bias.detach().clone())  # [K, S]
+        if form == "lookup":
+            r, s = weight.shape[:2]
+            self.register_buffer("weight", weight.permute(2, 3, 1, 0).reshape(9, s, r).contiguous())  # [tap, S, R]
+        else:
+            self.register_buffer("weight", weight.contiguous())  # [R, S, 3, 3]
+
+    @property
+    def needs(self) -> MapsNeeded:
+        return MapsNeeded(image_taps=True) if self.form == "lookup" else MapsNeeded(mask=True)
+
+    def forward(self, codes: Tensor, maps: LabelMaps) -> Tensor:
+        mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
+        k = mu.shape[1]
+        if self.form == "lookup":
+            tables = torch.matmul(mu.unsqueeze(1), self.weight)  # [B, 9, K, R]: row k of tap t = W[:, :, t] mu_k
+            tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.weight.shape[2])  # [B * 9 (K + 1), R]
+            return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
+        classes = maps.mask[:, :k]
+        if self.form == "factorized":
+            return factorized_style_conv(mu, self.weight, classes)
+        return F.conv2d(broadcast_styles(mu, classes), self.weight, padding=1)
+
+
+def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The layer's G and B rows, computed in float64: mask-branch weights [R, hidden, 3, 3], bias [R],
+    style weights [R, S, 3, 3] (None without style). R = C + C, or C + fout when B goes through conv_s."""
+    f64 = torch.float64
+
+    def get(t: Tensor) -> Tensor:
+        return t.detach().to(f64)
+
+    def per_row(v: Tensor) -> Tensor:
+        return v.view(-1, 1, 1, 1)
+
+    s = (get(norm.bn.running_var) + norm.bn.eps).rsqrt()
+    m = get(norm.bn.running_mean)
+    branch = norm.mask_branch
+    w_go, b_go, w_bo, b_bo = get(branch.gamma.weight), get(branch.gamma.bias), get(branch.beta.weight), get(branch.beta.bias)
+    if norm.use_style:
+        a_g, a_b = torch.sigmoid(get(norm.blending_gamma)), torch.sigmoid(get(norm.blending_beta))
+        b_gs, b_bs = get(norm.conv_gamma.bias), get(norm.conv_beta.bias)
+    else:
+        a_g = a_b = torch.zeros(1, dtype=f64)
+        b_gs = b_bs = torch.zeros_like(b_go)
+    gain_w = per_row(s * (1 - a_g)) * w_go
+    shift_w = (1 - a_b) * w_bo - per_row(m) * gain_w
+    gain_b = s * (1 + (1 - a_g) * b_go + a_g * b_gs)
+    shift_b = (1 - a_b) * b_bo + a_b * b_bs - m * gain_b
+    style_gain = style_shift = None
+    if norm.use_style:
+        style_gain = per_row(s * a_g) * get(norm.conv_gamma.weight)
+        style_shift = a_b * get(norm.conv_beta.weight) - per_row(m) * style_gain
+    if shortcut is not None:
+        # conv_s (1x1, no bias) applied to B: rows fin -> fout.
+        w_s = get(shortcut.weight).flatten(1)  # [fout, fin]
+        shift_w = torch.einsum("oc,cikl->oikl", w_s, shift_w)
+        shift_b = w_s @ shift_b
+        if style_shift is not None:
+            style_shift = torch.einsum("oc,cikl->oikl", w_s, style_shift)
+    style = None if style_gain is None else torch.cat([style_gain, style_shift])
+    return torch.cat([gain_w, shift_w]), torch.cat([gain_b, shift_b]), style
+
+
+class FoldedNorm(nn.Module):
+    """One SEAN layer at inference: x, noise, maps, codes -> ((x + noise v) G [B, C, H, W], B [B, R - C, H, W])."""
+
+    def __init__(self, norm: SEANNorm, shortcut: nn.Conv2d | None, pixels: int, style_mode: str, onehot_mode: str) -> None:
+        super().__init__()
+        dtype = norm.noise_var.dtype
+        mask_w, bias, style_w = folded_weights(norm, shortcut)
+        rows, hidden = mask_w.shape[:2]
+        self.channels = norm.noise_var.numel()
+        self.register_buffer("noise_var", norm.noise_var.detach().view(1, -1, 1, 1).clone())
+        shared = norm.mask_branch.shared
+        classes = norm.num_classes
+        self.shared = OneHotConv(shared, classes, cheapest_onehot_form(onehot_mode, hidden, classes, pixels))
+        self.modulation = nn.Conv2d(hidden, rows, 3, padding=1).to(dtype)
+        self.modulation.weight.data.copy_(mask_w)
+        self.modulation.bias.data.copy_(bias)
+        self.style: StyleProduct | None = None
+        if style_w is not None:
+            s = style_w.shape[1]
+            form = cheapest_style_form(style_mode, rows, s, classes, pixels)
+            self.style = StyleProduct(norm, style_w.to(dtype), form)
+
+    @property
+    def needs(self) -> MapsNeeded:
+        return self.shared.needs | (self.style.needs if self.style is not None else MapsNeeded())
+
+    def forward(self, x: Tensor, noise: Tensor, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
+        rows = self.modulation(F.relu(self.shared(maps)))  # [B, R, H, W]
+        if self.style is not None:
+            rows = rows + self.style(codes, maps)
+        gain, shift = rows[:, : self.channels], rows[:, self.channels :]
+        return (x + noise * self.noise_var) * gain, shift
+
+
+class FoldedResBlock(nn.Module):
+    """SEANResBlock at inference: x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), B of norm_s through conv_s."""
+
+    def __init__(self, block: SEANResBlock, spec: BlockSpec, style_mode: str, onehot_mode: str) -> None:
+        super().__init__()
+        pixels = spec.height * spec.width
+        self.learned_shortcut = block.learned_shortcut
+        self.conv_0 = copy.deepcopy(block.conv_0)
+        self.conv_1 = copy.deepcopy(block.conv_1)
+        self.norm_0 = FoldedNorm(block.norm_0, None, pixels, style_mode, onehot_mode)
+        self.norm_1 = FoldedNorm(block.norm_1, None, pixels, style_mode, onehot_mode)
+        norms = [self.norm_0, self.norm_1]
+        if self.learned_shortcut:
+            self.conv_s = copy.deepcopy(block.conv_s)
+            self.norm_s = FoldedNorm(block.norm_s, block.conv_s, pixels, style_mode, onehot_mode)
+            norms.append(self.norm_s)
+        self.needs = MapsNeeded()
+        for norm in norms:
+            self.needs = self.needs | norm.needs
+
+    def forward(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
+        if self.learned_shortcut:
+            noise_s, noise_0, noise_1 = noises
+            scaled, shift = self.norm_s(x, noise_s, maps, codes)
+            x_s = self.conv_s(scaled) + shift
+        else:
+            noise_0, noise_1 = noises
+            x_s = x
+        scaled, shift = self.norm_0(x, noise_0, maps, codes)
+        dx = self.conv_0(F.leaky_relu(scaled + shift, 0.2))
+        scaled, shift = self.norm_1(dx, noise_1, maps, codes)
+        dx = self.conv_1(F.leaky_relu(scaled + shift, 0.2))
+        return x_s + dx
+
+
+class InferenceGenerator(nn.Module):
+    """labels int [B, H, W], codes [B, K, S], noise [B, N] (+ extra [B, E, H, W]) -> image [B, 3, H, W] in [-1, 1].
+
+    Ids outside [0, K) give pixels in no class, as one_hot does for the training form.
+    """
+
+    def __init__(self, generator: Generator, style_mode: str, onehot_mode: str) -> None:
+        super().__init__()
+        config: ModelConfig = generator.config
+        self.config = config
+        self.specs = generator.specs
+        self.noise_layout = generator.noise_layout
+        self.upsample_before = generator.upsample_before
+        self.fc = copy.deepcopy(generator.fc)
+        self.blocks = nn.ModuleDict(
+            {spec.name: FoldedResBlock(generator.blocks[spec.name], spec, style_mode, onehot_mode) for spec in self.specs}
+        )
+        self.conv_img = copy.deepcopy(generator.conv_img)
+        # The label maps each resolution's layers read, built once per resolution (the head's fc reads
+        # the one-hot mask at the latent size).
+        self.resolutions: dict[tuple[int, int], MapsNeeded] = {config.latent_size: MapsNeeded(mask=True)}
+        for spec in self.specs:
+            size = (spec.height, spec.width)
+            self.resolutions[size] = self.resolutions.get(size, MapsNeeded()) | self.blocks[spec.name].needs
+
+    def forward(self, labels: Tensor, codes: Tensor, noise: Tensor, extra: Tensor | None = None) -> Tensor:
+        k = self.config.num_classes
+        maps = {size: label_maps(labels, extra, k, *size, needed, codes.dtype) for size, needed in self.resolutions.items()}
+        x = self.fc(maps[self.config.latent_size].mask)  # [B, 16 ngf, h, w]
+        noises = block_noises(noise, self.noise_layout, self.specs)
+        for spec, upsample in zip(self.specs, self.upsample_before, strict=True):
+            if upsample:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.blocks[spec.name](x, maps[(spec.height, spec.width)], codes, noises[spec.name])
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+
+def fold_for_inference(
+    generator: Generator, style_mode: str | None = None, onehot_mode: str = "auto"
+) -> InferenceGenerator:
+    """The exact inference form of an eval-mode generator (its weights copied; the generator is unchanged).
+
+    style_mode: "direct", "factorized", "lookup", or "auto" (per layer, the cheapest by
+    costs.style_conv_work); None: the config's style_conv (so a model trained in one form keeps it,
+    and "auto" may also choose lookups). onehot_mode: "conv", "lookup" or "auto" (per layer, the
+    cheaper by costs.onehot_conv_work).
+    """
+    if generator.training:
+        raise ValueError("fold_for_inference needs an eval-mode generator (BatchNorm running statistics): call .eval()")
+    style_mode = generator.config.style_conv if style_mode is None else style_mode
+    if style_mode not in ("auto", *STYLE_FORMS):
+        raise ValueError(f"style_mode must be 'auto' or one of {STYLE_FORMS}, got {style_mode!r}")
+    if onehot_mode not in ("auto", *ONEHOT_FORMS):
+        raise ValueError(f"onehot_mode must be 'auto' or one of {ONEHOT_FORMS}, got {onehot_mode!r}")
+    with torch.no_grad():
+        return InferenceGenerator(generator, style_mode, onehot_mode).eval()
