@@ -1,14 +1,16 @@
-"""Where the generator's time goes in ONNX Runtime: per-node profile grouped by model part.
+r"""Where the generator's time goes in ONNX Runtime: per-node profile grouped by model part.
 
 Exports the graphs of a random official-size model (or any ModelConfig override) once into a work
 folder, then runs ONNX Runtime's profiler and prints the time per part (mask branch, style branch,
-ResBlk convolutions, normalisation, ...) and per operator type. With --compare it times two exported
-forms against each other in one process, alternating A B A B, and prints the median ratio.
+ResBlk convolutions, normalisation, ...) and per operator type. With --compare it times cases (the
+official loops, or an exported form on ONNX Runtime / OpenVINO, at a class count) against each other in
+one process, alternating A B C A B C, and prints medians and paired ratios to the first case.
 
     python scripts/profile_generator.py --classes 19 --form direct-auto
     python scripts/profile_generator.py --classes 151 --form inference --runs 3
-    python scripts/profile_generator.py --classes 19 --compare direct-auto inference --runs 5
-    python scripts/profile_generator.py --compare inference:onnxruntime inference:openvino
+    python scripts/profile_generator.py --compare 19:official 19:direct-auto 19:inference 19:inference:openvino
+    python scripts/profile_generator.py --runs 5 \
+        --compare 19:inference 151:inference 19:inference:openvino 151:inference:openvino
 """
 
 from __future__ import annotations
@@ -133,10 +135,8 @@ def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int) -> N
 def openvino_runner(path: Path, threads: int):
     import openvino as ov
 
-    compiled = ov.Core().compile_model(
-        str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-    )
-    request = compiled.create_infer_request()
+    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
 
     def run(feeds: dict) -> np.ndarray:
         request.infer(feeds)
@@ -145,53 +145,85 @@ def openvino_runner(path: Path, threads: int):
     return run
 
 
-def runner(folder: Path, graph: str, backend: str, threads: int):
-    """feeds -> first output, for one graph on one backend."""
-    if backend == "openvino":
-        return openvino_runner(folder / f"{graph}.onnx", threads)
-    sess = session(folder / f"{graph}.onnx", threads)
+def onnxruntime_runner(path: Path, threads: int):
+    sess = session(path, threads)
     return lambda feeds: sess.run(None, feeds)[0]
 
 
-def compare(cases: list[tuple[Path, str]], enc_feeds: dict, gen_feeds: dict, threads: int, runs: int) -> None:
-    """Alternate A B A B (encode + synthesize each) and print medians and the pairwise ratio."""
-    runners = [(runner(f, "encoder", b, threads), runner(f, "generator", b, threads)) for f, b in cases]
-    names = [f"{f.name}:{b}" for f, b in cases]
-    outputs = [gen({**gen_feeds, "codes": enc(enc_feeds)}) for enc, gen in runners]
+def official_runner(classes: int, threads: int, seed: int = 0):
+    """encode + synthesize with the official algorithm (Python loops over classes) on the same random weights."""
+    import torch
+
+    from sean_export.benchmark import random_model
+    from sean_train.config import ModelConfig
+    from sean_train.convert_official import to_official_state
+    from sean_train.networks.ops import one_hot
+    from sean_train.official_reference import official_encode, official_generate
+
+    torch.set_num_threads(threads)
+    config = ModelConfig(num_classes=classes)
+    state = to_official_state(random_model(config, seed=seed))
+
+    def run(enc_feeds: dict, gen_feeds: dict) -> np.ndarray:
+        with torch.inference_mode():
+            seg = one_hot(torch.from_numpy(enc_feeds["labels"]), classes)
+            codes = official_encode(state, torch.from_numpy(enc_feeds["image"]), seg)
+            return official_generate(state, seg, codes, config.latent_size, config.layout).numpy()
+
+    return run
+
+
+def case_runner(case: str, workdir: Path, threads: int):
+    """CLASSES:official or CLASSES:FORM:BACKEND -> (class count, run(enc_feeds, gen_feeds) -> image)."""
+    parts = case.split(":")
+    classes = int(parts[0])
+    if parts[1:] == ["official"]:
+        return classes, official_runner(classes, threads)
+    form, backend = parts[1], parts[2] if len(parts) > 2 else "onnxruntime"
+    if form not in FORMS or backend not in ("onnxruntime", "openvino"):
+        raise SystemExit(f"a case is CLASSES:official or CLASSES:FORM[:BACKEND], FORM in {FORMS}; got {case!r}")
+    folder = export_graphs(workdir, classes, form)
+    make = openvino_runner if backend == "openvino" else onnxruntime_runner
+    encode, generate = make(folder / "encoder.onnx", threads), make(folder / "generator.onnx", threads)
+    return classes, lambda enc_feeds, gen_feeds: generate({**gen_feeds, "codes": encode(enc_feeds)})
+
+
+def compare(cases: list[str], workdir: Path, threads: int, runs: int) -> None:
+    """Alternate the cases A B C ... (encode + synthesize, batch 1) `runs` times; medians and ratios to A."""
+    runners = [case_runner(case, workdir, threads) for case in cases]
+    feeds = {classes: feeds_for(classes) for classes, _ in runners}
+    outputs = [run(*feeds[classes]) for classes, run in runners]
     times: list[list[float]] = [[] for _ in runners]
     for _ in range(runs):
-        for i, (enc, gen) in enumerate(runners):
-            t0 = time.perf_counter()
-            gen({**gen_feeds, "codes": enc(enc_feeds)})
-            times[i].append(time.perf_counter() - t0)
-    for name, values in zip(names, times, strict=True):
-        print(f"{name:36} median {statistics.median(values) * 1000:8.0f} ms  runs {[round(v, 2) for v in values]}")
-    ratios = [a / b for a, b in zip(times[0], times[1], strict=True)]
-    print(f"ratio {names[0]} / {names[1]}: median {statistics.median(ratios):.3f}")
-    print(f"max |image difference|: {np.abs(outputs[0] - outputs[1]).max():.2e}")
+        for i, (classes, run) in enumerate(runners):
+            started = time.perf_counter()
+            run(*feeds[classes])
+            times[i].append(time.perf_counter() - started)
+    print(f"load average {os.getloadavg()[0]:.1f}; {runs} alternating runs, encode + synthesize, batch 1")
+    for i, (case, values) in enumerate(zip(cases, times, strict=True)):
+        ratios = [a / b for a, b in zip(values, times[0], strict=True)]
+        same = runners[i][0] == runners[0][0]
+        diff = f"max |image - A| {np.abs(outputs[i] - outputs[0]).max():.1e}" if same else ""
+        print(f"{case:28} median {statistics.median(values):7.3f} s  min {min(values):7.3f} s  "
+              f"ratio to A (paired median) {statistics.median(ratios):6.3f}  {diff}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=19)
     parser.add_argument("--form", choices=FORMS, default="inference")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="FORM[:BACKEND] twice; BACKEND onnxruntime or openvino")
+    parser.add_argument("--compare", nargs="+", metavar="CASE",
+                        help="cases to alternate: CLASSES:official or CLASSES:FORM[:BACKEND] (onnxruntime, openvino)")
     parser.add_argument("--graph", choices=("encoder", "generator"), default="generator")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("runs/profile"))
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    enc_feeds, gen_feeds = feeds_for(args.classes)
     if args.compare:
-        cases = []
-        for case in args.compare:
-            form, _, backend = case.partition(":")
-            if form not in FORMS or backend not in ("", "onnxruntime", "openvino"):
-                parser.error(f"--compare takes FORM[:BACKEND] with FORM in {FORMS}, got {case!r}")
-            cases.append((export_graphs(args.workdir, args.classes, form), backend or "onnxruntime"))
-        compare(cases, enc_feeds, gen_feeds, args.threads, args.runs)
+        compare(args.compare, args.workdir, args.threads, args.runs)
         return
+    enc_feeds, gen_feeds = feeds_for(args.classes)
     folder = export_graphs(args.workdir, args.classes, args.form)
     profile(folder, args.graph, enc_feeds if args.graph == "encoder" else gen_feeds, args.threads, args.runs)
 

@@ -2,11 +2,13 @@
 
 TensorRT 11 has no FP16 builder flag: every tensor's type comes from the graph. This pass runs the
 heavy operators (convolutions; in the generator also the MatMuls, which are the style FCs, the
-factorized style convs and the one-hot style broadcast) in fp16 with fp16 weights, and keeps in fp32
-everything that reduces or normalizes: BatchNormalization / InstanceNormalization and their inputs,
-the encoder's region pooling (a MatMul summing over every pixel of a region, then ReduceSum / Clip /
-Div), the noise injection, and the modulation x_hat * (1 + gamma) + beta. Graph inputs and outputs
-stay float32 / int32, so callers see the same interface at both precisions.
+factorized style convs, the per-image lookup tables and the one-hot style broadcast) in fp16 with fp16
+weights, and keeps in fp32 everything that reduces or normalizes: InstanceNormalization and its
+inputs, the encoder's region pooling (a MatMul summing over every pixel of a region, then ReduceSum /
+Clip / Div), the generator's lookups (Gather and the ReduceSum over the 3x3 taps), the noise
+injection, and the modulation (x + noise v) G + B into which the generator's BatchNorm is folded
+(sean_train.networks.inference). Graph inputs and outputs stay float32 / int32, so callers see the
+same interface at both precisions.
 
 Elementwise and data-movement operators (Relu, Add, Reshape, Resize, ...) follow their inputs: they
 run in fp16 when every non-constant float input is already fp16. Casts are inserted only where an

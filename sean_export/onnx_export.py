@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import math
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,19 +70,22 @@ def export_to_onnx(
 
 
 def _export_torchscript(module: nn.Module, spec: GraphSpec, example: Sequence[Tensor], opset: int) -> onnx.ModelProto:
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        module,
-        tuple(example),
-        buffer,
-        dynamo=False,
-        input_names=spec.input_names,
-        output_names=spec.output_names,
-        dynamic_axes={name: {0: BATCH} for name in (*spec.input_names, *spec.output_names)},
-        opset_version=opset,
-        do_constant_folding=True,
-    )
-    proto = onnx.load_from_string(buffer.getvalue())
+    # Through a file, not a buffer: a graph over protobuf's 2 GiB limit (e.g. 151 classes: 16 per-class
+    # style FCs of 151 x 512 x 512 weights) can only be written with its weights as external data.
+    with tempfile.TemporaryDirectory(prefix="sean-export-") as folder:
+        path = Path(folder) / f"{spec.name}.onnx"
+        torch.onnx.export(
+            module,
+            tuple(example),
+            str(path),
+            dynamo=False,
+            input_names=spec.input_names,
+            output_names=spec.output_names,
+            dynamic_axes={name: {0: BATCH} for name in (*spec.input_names, *spec.output_names)},
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+        proto = onnx.load(str(path))  # weights read into memory, whichever way they were written
     _declare_io_shapes(proto, spec)
     return proto
 

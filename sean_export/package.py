@@ -107,7 +107,8 @@ def export_graph(
     fp32_path = fp32_folder / f"{name}.onnx"
 
     bar.set_description(f"{name}: torch -> ONNX")
-    proto = export_to_onnx(graph_module(model, name, inference=True), spec, _example_inputs(spec, model), opset, exporter)
+    module = graph_module(model, name, inference=True)
+    proto = export_to_onnx(module, spec, _example_inputs(spec, model), opset, exporter)
     set_metadata(proto, graph_metadata(config, name, "fp32", opset, checkpoint_sha256, exporter))
     check_interface(proto, spec)
     check_tensorrt_ops(proto, name)

@@ -22,7 +22,9 @@ from sean_train.networks.generator import block_specs
 
 
 def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counter:
-    """MACs per image of the training-form generator by group: resblk_convs, mask_branch, style_fc, style_convs, io_convs.
+    """MACs per image of the training-form generator by group.
+
+    Groups: resblk_convs, mask_branch, style_fc, style_convs, io_convs.
 
     style_conv: "direct", "factorized", or None for the model's own per-layer choice (config.style_conv).
     """

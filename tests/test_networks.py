@@ -201,7 +201,8 @@ def test_inference_form_equals_training_form(layout, size, extra, style_mode, on
     """Folded BatchNorm / blends / shortcut, one product per branch, lookups: the same numbers, in float64."""
     from sean_train.networks.inference import fold_for_inference
 
-    config = ModelConfig(**{**TINY, "height": size[0], "width": size[1], "layout": layout, "extra_mask_channels": extra})
+    sizes = {"height": size[0], "width": size[1]}
+    config = ModelConfig(**{**TINY, **sizes, "layout": layout, "extra_mask_channels": extra})
     generator = make_random_model(config, scale=0.08).double().generator
     folded = fold_for_inference(generator, style_mode, onehot_mode)
     norms = [m for m in folded.modules() if hasattr(m, "shared")]

@@ -23,6 +23,7 @@ from a trained generator with fold_for_inference; tests prove it equal to the tr
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,6 @@ from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import (
     broadcast_styles,
     downsample_nearest,
-    factorized_style_conv,
     lookup_sum,
     lookup_taps,
     one_hot,
@@ -52,6 +52,7 @@ class LabelMaps:
     width: int
     mask: Tensor | None  # [B, K + E, H, W]: one-hot classes, then the extra channels
     extra: Tensor | None  # [B, E, H, W]
+    patches: Tensor | None  # [B, 9 K, H*W]: 3x3 patches of the one-hot classes, row tap * K + k
     taps: Tensor | None  # int64 [B, 9, H*W]: rows in a constant table [9 (K + 1), R]
     image_taps: Tensor | None  # int64 [B, 9, H*W]: rows in per-image tables stacked to [B * 9 (K + 1), R]
 
@@ -59,11 +60,12 @@ class LabelMaps:
 @dataclass(frozen=True)
 class MapsNeeded:
     mask: bool = False
+    patches: bool = False
     taps: bool = False
     image_taps: bool = False
 
     def __or__(self, other: MapsNeeded) -> MapsNeeded:
-        return MapsNeeded(self.mask or other.mask, self.taps or other.taps, self.image_taps or other.image_taps)
+        return MapsNeeded(*(a or b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
 
 def label_maps(
@@ -78,18 +80,26 @@ def label_maps(
     """labels int [B, H0, W0] (+ extra [B, E, H0, W0]) -> the maps at height x width (nearest, as the training form)."""
     small = downsample_nearest(labels, height, width)
     small_extra = None if extra is None else downsample_nearest(extra, height, width)
-    mask = None
-    if needed.mask:
-        mask = one_hot(small, num_classes).to(dtype)
-        if small_extra is not None:
-            mask = torch.cat([mask, small_extra], dim=1)
+    mask = patches = None
+    if needed.mask or needed.patches:
+        classes = one_hot(small, num_classes).to(dtype)  # [B, K, H, W]
+        patches = onehot_patches(classes) if needed.patches else None
+        mask = classes if small_extra is None else torch.cat([classes, small_extra], dim=1)
     taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps else None
     image_taps = None
     if needed.image_taps and taps is not None:
         # Image b's table starts at row b * 9 (K + 1) of the stacked per-image tables.
         offsets = torch.arange(labels.shape[0], device=labels.device) * (9 * (num_classes + 1))
         image_taps = taps + offsets.view(-1, 1, 1)
-    return LabelMaps(height, width, mask, small_extra, taps, image_taps)
+    return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps)
+
+
+def onehot_patches(classes: Tensor) -> Tensor:
+    """One-hot classes [B, K, H, W] -> zero-padded 3x3 patches [B, 9 K, H*W], tap-major (row tap * K + k)."""
+    b, k, h, w = classes.shape
+    padded = F.pad(classes, (1, 1, 1, 1))
+    taps = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
+    return torch.cat(taps, dim=1).reshape(b, 9 * k, h * w)
 
 
 def onehot_table(weight: Tensor) -> Tensor:
@@ -139,27 +149,33 @@ class StyleProduct(nn.Module):
         self.form = form
         self.register_buffer("fc_weight", norm.style_fc_weight.detach().clone())  # [K, S, S]
         self.register_buffer("fc_bias", norm.style_fc_bias.detach().clone())  # [K, S]
+        r, s = weight.shape[:2]
         if form == "lookup":
-            r, s = weight.shape[:2]
             self.register_buffer("weight", weight.permute(2, 3, 1, 0).reshape(9, s, r).contiguous())  # [tap, S, R]
+        elif form == "factorized":
+            self.register_buffer("weight", weight.permute(0, 2, 3, 1).reshape(r * 9, s).contiguous())  # [(R, tap), S]
         else:
             self.register_buffer("weight", weight.contiguous())  # [R, S, 3, 3]
+        self.rows = r
 
     @property
     def needs(self) -> MapsNeeded:
-        return MapsNeeded(image_taps=True) if self.form == "lookup" else MapsNeeded(mask=True)
+        if self.form == "lookup":
+            return MapsNeeded(image_taps=True)
+        return MapsNeeded(patches=True) if self.form == "factorized" else MapsNeeded(mask=True)
 
     def forward(self, codes: Tensor, maps: LabelMaps) -> Tensor:
         mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
-        k = mu.shape[1]
+        b, k = mu.shape[:2]
         if self.form == "lookup":
             tables = torch.matmul(mu.unsqueeze(1), self.weight)  # [B, 9, K, R]: row k of tap t = W[:, :, t] mu_k
-            tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.weight.shape[2])  # [B * 9 (K + 1), R]
+            tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
             return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
-        classes = maps.mask[:, :k]
         if self.form == "factorized":
-            return factorized_style_conv(mu, self.weight, classes)
-        return F.conv2d(broadcast_styles(mu, classes), self.weight, padding=1)
+            # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with the patches.
+            kernels = torch.matmul(self.weight, mu.transpose(1, 2)).reshape(b, self.rows, 9 * k)
+            return torch.matmul(kernels, maps.patches).reshape(b, self.rows, maps.height, maps.width)
+        return F.conv2d(broadcast_styles(mu, maps.mask[:, :k]), self.weight, padding=1)
 
 
 def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -176,7 +192,8 @@ def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, 
     s = (get(norm.bn.running_var) + norm.bn.eps).rsqrt()
     m = get(norm.bn.running_mean)
     branch = norm.mask_branch
-    w_go, b_go, w_bo, b_bo = get(branch.gamma.weight), get(branch.gamma.bias), get(branch.beta.weight), get(branch.beta.bias)
+    w_go, b_go = get(branch.gamma.weight), get(branch.gamma.bias)
+    w_bo, b_bo = get(branch.beta.weight), get(branch.beta.bias)
     if norm.use_style:
         a_g, a_b = torch.sigmoid(get(norm.blending_gamma)), torch.sigmoid(get(norm.blending_beta))
         b_gs, b_bs = get(norm.conv_gamma.bias), get(norm.conv_beta.bias)
@@ -205,7 +222,9 @@ def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, 
 class FoldedNorm(nn.Module):
     """One SEAN layer at inference: x, noise, maps, codes -> ((x + noise v) G [B, C, H, W], B [B, R - C, H, W])."""
 
-    def __init__(self, norm: SEANNorm, shortcut: nn.Conv2d | None, pixels: int, style_mode: str, onehot_mode: str) -> None:
+    def __init__(
+        self, norm: SEANNorm, shortcut: nn.Conv2d | None, pixels: int, style_mode: str, onehot_mode: str
+    ) -> None:
         super().__init__()
         dtype = norm.noise_var.dtype
         mask_w, bias, style_w = folded_weights(norm, shortcut)
@@ -286,7 +305,7 @@ class InferenceGenerator(nn.Module):
         self.upsample_before = generator.upsample_before
         self.fc = copy.deepcopy(generator.fc)
         self.blocks = nn.ModuleDict(
-            {spec.name: FoldedResBlock(generator.blocks[spec.name], spec, style_mode, onehot_mode) for spec in self.specs}
+            {s.name: FoldedResBlock(generator.blocks[s.name], s, style_mode, onehot_mode) for s in self.specs}
         )
         self.conv_img = copy.deepcopy(generator.conv_img)
         # The label maps each resolution's layers read, built once per resolution (the head's fc reads
@@ -298,7 +317,9 @@ class InferenceGenerator(nn.Module):
 
     def forward(self, labels: Tensor, codes: Tensor, noise: Tensor, extra: Tensor | None = None) -> Tensor:
         k = self.config.num_classes
-        maps = {size: label_maps(labels, extra, k, *size, needed, codes.dtype) for size, needed in self.resolutions.items()}
+        maps = {
+            size: label_maps(labels, extra, k, *size, needed, codes.dtype) for size, needed in self.resolutions.items()
+        }
         x = self.fc(maps[self.config.latent_size].mask)  # [B, 16 ngf, h, w]
         noises = block_noises(noise, self.noise_layout, self.specs)
         for spec, upsample in zip(self.specs, self.upsample_before, strict=True):

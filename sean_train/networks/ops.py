@@ -100,11 +100,14 @@ def lookup_taps(labels: Tensor, num_classes: int) -> Tensor:
     outside [0, K) (where one_hot gives an all-zero pixel), so row 0 of every tap must be zero.
     """
     b, h, w = labels.shape
-    valid = (labels >= 0) & (labels < num_classes)
-    ids = torch.where(valid, labels + 1, torch.zeros_like(labels))  # 0: no class
+    # Constants in the labels' own type: comparing with Python ints would cast the graph input itself,
+    # and OpenVINO then names the input after the cast.
+    zero, one, count = (torch.tensor(v, dtype=labels.dtype, device=labels.device) for v in (0, 1, num_classes))
+    ids = torch.where((labels >= zero) & (labels < count), labels + one, zero)  # 0: no class
     padded = torch.nn.functional.pad(ids, (1, 1, 1, 1))  # [B, H+2, W+2], zero = padding
-    taps = [padded[:, dy : dy + h, dx : dx + w] + (3 * dy + dx) * (num_classes + 1) for dy in range(3) for dx in range(3)]
-    return torch.stack(taps, dim=1).reshape(b, 9, h * w).long()
+    taps = [padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
+    rows = torch.stack(taps, dim=1).reshape(b, 9, h * w).long()
+    return rows + torch.arange(9, device=labels.device).view(1, 9, 1) * (num_classes + 1)
 
 
 def lookup_sum(table: Tensor, taps: Tensor, height: int, width: int) -> Tensor:
