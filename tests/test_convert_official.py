@@ -133,16 +133,24 @@ def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not TSV.is_file(), reason=f"reference manifest {TSV} not present")
 def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_path):
-    """982 keys, 267 M parameters: built from the TSV, converted, loaded strictly, one forward pass."""
+    """982 keys, 267 M parameters: built from the TSV, converted, loaded strictly, one forward pass; the
+    folded inference form (what packages ship) gives the same image, with and without lookups."""
+    from sean_train.networks.inference import fold_for_inference
+
     rows = read_tsv()
     path = _save(random_official_state(rows, seed=0), tmp_path / "latest_net_G.pth")
     model = convert_official(path)
     assert model.config == ModelConfig()
     labels = torch.randint(0, 19, (1, 256, 256))
+    noise = torch.randn(1, model.generator.noise_layout.numel)
     with torch.inference_mode():
-        out = model(torch.rand(1, 3, 256, 256) * 2 - 1, one_hot(labels, 19), model.generator.zero_noise(1))
+        codes = model.encode(torch.rand(1, 3, 256, 256) * 2 - 1, one_hot(labels, 19))
+        out = model.generate(one_hot(labels, 19), codes, noise)
+        folded = [fold_for_inference(model.generator, mode, mode)(labels, codes, noise) for mode in ("auto", "lookup")]
     assert out.shape == (1, 3, 256, 256)
-    assert torch.isfinite(out).all()
+    assert torch.isfinite(out).all() and out.std() > 0.01
+    for image in folded:
+        assert (image - out).abs().max().item() < 1e-4
 
 
 def test_round_trip_through_the_official_layout(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sean_train.config import ModelConfig
 from sean_train.flops import encoder_macs, generator_macs
+from sean_train.networks.generator import block_specs
 
 
 def gflop(macs: int) -> float:
@@ -36,3 +37,46 @@ def test_auto_is_never_worse_than_either_form():
 def test_encoder_count_grows_with_resolution():
     small, large = ModelConfig(height=128, width=128), ModelConfig()
     assert 3.9 < encoder_macs(large) / encoder_macs(small) <= 4.0
+
+
+def test_inference_form_counts_follow_the_folded_modules():
+    """The modulation rows and the chosen forms of the count are those of the folded model itself."""
+    from sean_train.flops import inference_generator_macs
+    from sean_train.networks import SEANModel
+    from sean_train.networks.inference import FoldedNorm, fold_for_inference
+    from tests.conftest import TINY
+
+    config = ModelConfig(**{**TINY, "num_classes": 48})  # above the lookup cost: some layers look up
+    folded = fold_for_inference(SEANModel(config).eval().generator)
+    modulation = onehot = lookups = 0
+    for spec in folded.specs:
+        pixels = spec.height * spec.width
+        for norm in (m for m in folded.blocks[spec.name].modules() if isinstance(m, FoldedNorm)):
+            conv = norm.modulation
+            modulation += conv.out_channels * conv.in_channels * 9 * pixels
+            if norm.shared.form == "lookup":
+                lookups += 1
+                onehot += norm.shared.table.shape[1] * 9 * pixels  # nine table rows per pixel
+            else:
+                onehot += norm.shared.conv.weight.numel() * pixels
+    counted = inference_generator_macs(config)
+    assert lookups > 0
+    assert counted["modulation"] == modulation
+    assert counted["onehot_conv"] == onehot
+
+
+def test_inference_form_is_cheaper_and_flat_in_the_class_count():
+    from sean_train.flops import inference_generator_macs
+
+    official = ModelConfig()
+    training = sum(generator_macs(official).values())
+    inference = sum(inference_generator_macs(official).values())
+    assert inference < 0.95 * training
+    # The shortcut's B rows go through conv_s: fout instead of fin rows in the up blocks' norm_s.
+    saved = generator_macs(official)["mask_branch"] - inference_generator_macs(official, "conv")["modulation"]
+    assert saved == inference_generator_macs(official, "conv")["onehot_conv"] + sum(
+        (spec.fin - spec.fout) * official.spade_hidden * 9 * spec.height * spec.width
+        for spec in block_specs(official) if spec.learned_shortcut
+    )
+    many = sum(inference_generator_macs(ModelConfig(num_classes=151)).values())
+    assert many / inference < 1.02  # training form: 495 / 300 GFLOP
