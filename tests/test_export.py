@@ -240,3 +240,47 @@ def test_the_direct_style_conv_form_exports_and_validates(tmp_path):
     figures = compare_with_torch(model, spec, path)
     print(f"direct: {figures}")
     assert max(figures.values()) <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def lookup_generator(tmp_path_factory):
+    """A tiny generator with 48 classes (above costs.LOOKUP_COST) exported in the inference form:
+    (model, graph path, number of lookups in the folded model)."""
+    from sean_train.networks.inference import FoldedNorm, fold_for_inference
+
+    config = ModelConfig(**{**TINY, "num_classes": 48, "style_dim": 64, "extra_mask_channels": 1})
+    model = make_random_model(config, scale=0.08)
+    norms = [m for m in fold_for_inference(model.generator).modules() if isinstance(m, FoldedNorm)]
+    lookups = [m for n in norms for m in (n.shared, n.style) if m is not None and m.form == "lookup"]
+    assert len(lookups) > len(norms)  # every mask branch and some style products
+    spec = graph_spec(config, "generator")
+    feeds = random_inputs(spec, config, 2, np.random.default_rng(0))
+    example = [torch.from_numpy(feeds[name]) for name in spec.input_names]
+    proto = export_to_onnx(graph_module(model, "generator", inference=True), spec, example, 20)
+    (path,) = save_onnx(proto, tmp_path_factory.mktemp("lookup") / "generator.onnx")
+    return model, path, len(lookups)
+
+
+@pytest.mark.slow
+def test_the_lookup_forms_export_and_validate_at_any_batch(lookup_generator):
+    """Gather + ReduceSum with per-image rows offset by the dynamic batch index: TensorRT's operator
+    list accepts them and ONNX Runtime matches PyTorch at batch 1 and 3."""
+    model, path, lookups = lookup_generator
+    ops = check_tensorrt_ops(onnx.load(str(path)), "generator")
+    assert ops["ReduceSum"] == lookups  # one 9-tap sum per lookup
+    figures = compare_with_torch(model, graph_spec(model.config, "generator"), path)
+    assert max(figures.values()) <= 1e-4
+
+
+@pytest.mark.slow
+def test_openvino_reads_the_lookup_graph_with_its_input_names(lookup_generator):
+    ov = pytest.importorskip("openvino", reason="OpenVINO not installed (pip install 'sean-deploy[openvino]')")
+    model, path, _ = lookup_generator
+    spec = graph_spec(model.config, "generator")
+    compiled = ov.Core().compile_model(str(path), "CPU")
+    assert sorted(port.get_any_name() for port in compiled.inputs) == sorted(spec.input_names)
+    feeds = random_inputs(spec, model.config, 2, np.random.default_rng(5))
+    request = compiled.create_infer_request()
+    request.infer(feeds)
+    (expected,) = _ort(path).run(None, feeds)
+    assert np.abs(request.get_output_tensor(0).data - expected).max() <= 1e-4
