@@ -150,10 +150,13 @@ class StyleProduct(nn.Module):
         self.register_buffer("fc_weight", norm.style_fc_weight.detach().clone())  # [K, S, S]
         self.register_buffer("fc_bias", norm.style_fc_bias.detach().clone())  # [K, S]
         r, s = weight.shape[:2]
+        # The per-image kernels are products mu [B, K, S] @ (constant [S, 9 R]): activations first and a
+        # 2-D constant second, the layout OpenVINO runs as a FullyConnected (with bf16 weights under a
+        # bf16 hint); the small [B, K, 9, R] result is then transposed.
         if form == "lookup":
-            self.register_buffer("weight", weight.permute(2, 3, 1, 0).reshape(9, s, r).contiguous())  # [tap, S, R]
+            self.register_buffer("weight", weight.permute(1, 2, 3, 0).reshape(s, 9 * r).contiguous())  # [S, (tap, R)]
         elif form == "factorized":
-            self.register_buffer("weight", weight.permute(0, 2, 3, 1).reshape(r * 9, s).contiguous())  # [(R, tap), S]
+            self.register_buffer("weight", weight.permute(1, 0, 2, 3).reshape(s, r * 9).contiguous())  # [S, (R, tap)]
         else:
             self.register_buffer("weight", weight.contiguous())  # [R, S, 3, 3]
         self.rows = r
@@ -168,12 +171,14 @@ class StyleProduct(nn.Module):
         mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
         b, k = mu.shape[:2]
         if self.form == "lookup":
-            tables = torch.matmul(mu.unsqueeze(1), self.weight)  # [B, 9, K, R]: row k of tap t = W[:, :, t] mu_k
+            # Row k of tap t's table = W[:, :, t] mu_k: [B, K, 9, R] -> [B, 9, K, R], zero row first.
+            tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).transpose(1, 2)
             tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
             return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
         if self.form == "factorized":
-            # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with the patches.
-            kernels = torch.matmul(self.weight, mu.transpose(1, 2)).reshape(b, self.rows, 9 * k)
+            # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with them.
+            kernels = torch.matmul(mu, self.weight).reshape(b, k, self.rows, 9).permute(0, 2, 3, 1)
+            kernels = kernels.reshape(b, self.rows, 9 * k)
             return torch.matmul(kernels, maps.patches).reshape(b, self.rows, maps.height, maps.width)
         return F.conv2d(broadcast_styles(mu, maps.mask[:, :k]), self.weight, padding=1)
 
