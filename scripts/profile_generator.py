@@ -73,12 +73,13 @@ def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
     return {"image": image, "labels": labels}, {"labels": labels, "codes": codes, "noise": noise}
 
 
-def session(path: Path, threads: int, profile: bool = False):
+def session(path: Path, threads: int, profile: bool = False, arena: bool = False):
+    """An ONNX Runtime CPU session as sean_runtime's backend makes it (no memory arena unless asked)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = False
+    options.enable_cpu_mem_arena = arena
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
     if profile:
@@ -109,27 +110,45 @@ def part_of(node: str) -> str:
     return "other"
 
 
-def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int) -> None:
-    sess = session(folder / f"{graph}.onnx", threads, profile=True)
-    sess.run(None, feeds)
-    started = time.perf_counter()
-    for _ in range(runs):
-        sess.run(None, feeds)
-    wall = (time.perf_counter() - started) / runs
-    trace = json.loads(Path(sess.end_profiling()).read_text())
-    by_part: Counter = Counter()
+def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int, backend: str) -> None:
+    """Per-node times of `runs` runs (after one warm-up) grouped by model part and by operator."""
+    by_part: Counter = Counter()  # microseconds over all runs
     by_op: Counter = Counter()
-    for event in trace:
-        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
-            continue
-        name = event["name"][: -len("_kernel_time")]
-        by_part[part_of(name)] += event["dur"]
-        by_op[event["args"].get("op_name", "?")] += event["dur"]
+    path = folder / f"{graph}.onnx"
+    if backend == "openvino":
+        import openvino as ov
+
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                  "PERF_COUNT": True}
+        request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+        request.infer(feeds)
+        started = time.perf_counter()
+        for _ in range(runs):
+            request.infer(feeds)
+            for info in request.profiling_info:  # the last run's counters
+                us = info.real_time.total_seconds() * 1e6
+                by_part[part_of(info.node_name)] += us
+                by_op[info.node_type] += us
+        wall = (time.perf_counter() - started) / runs
+    else:
+        sess = session(path, threads, profile=True)
+        sess.run(None, feeds)
+        started = time.perf_counter()
+        for _ in range(runs):
+            sess.run(None, feeds)
+        wall = (time.perf_counter() - started) / runs
+        for event in json.loads(Path(sess.end_profiling()).read_text()):
+            if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+                continue
+            name = event["name"][: -len("_kernel_time")]
+            by_part[part_of(name)] += event["dur"]
+            by_op[event["args"].get("op_name", "?")] += event["dur"]
+        runs += 1  # the profile holds the warm-up too
     total = sum(by_part.values())
-    print(f"\n{folder.name}/{graph}: {wall * 1000:.0f} ms per run (mean of {runs}, profiler on)")
+    print(f"\n{folder.name}/{graph} on {backend}: {wall * 1000:.0f} ms per run (mean of {runs}, profiler on)")
     for label, counts in (("part", by_part), ("operator", by_op)):
         for key, us in counts.most_common(12):
-            print(f"  {label:8} {key:44} {us / total:6.1%}  {us / (runs + 1) / 1000:8.1f} ms")
+            print(f"  {label:8} {key:44} {us / total:6.1%}  {us / runs / 1000:8.1f} ms")
 
 
 def openvino_runner(path: Path, threads: int):
@@ -145,9 +164,16 @@ def openvino_runner(path: Path, threads: int):
     return run
 
 
-def onnxruntime_runner(path: Path, threads: int):
-    sess = session(path, threads)
+def onnxruntime_runner(path: Path, threads: int, arena: bool = False):
+    sess = session(path, threads, arena=arena)
     return lambda feeds: sess.run(None, feeds)[0]
+
+
+BACKENDS = {
+    "onnxruntime": onnxruntime_runner,
+    "onnxruntime-arena": lambda path, threads: onnxruntime_runner(path, threads, arena=True),
+    "openvino": lambda path, threads: openvino_runner(path, threads),
+}
 
 
 def official_runner(classes: int, threads: int, seed: int = 0):
@@ -180,10 +206,11 @@ def case_runner(case: str, workdir: Path, threads: int):
     if parts[1:] == ["official"]:
         return classes, official_runner(classes, threads)
     form, backend = parts[1], parts[2] if len(parts) > 2 else "onnxruntime"
-    if form not in FORMS or backend not in ("onnxruntime", "openvino"):
-        raise SystemExit(f"a case is CLASSES:official or CLASSES:FORM[:BACKEND], FORM in {FORMS}; got {case!r}")
+    if form not in FORMS or backend not in BACKENDS:
+        raise SystemExit(f"a case is CLASSES:official or CLASSES:FORM[:BACKEND], FORM in {FORMS}, BACKEND in "
+                         f"{sorted(BACKENDS)}; got {case!r}")
     folder = export_graphs(workdir, classes, form)
-    make = openvino_runner if backend == "openvino" else onnxruntime_runner
+    make = BACKENDS[backend]
     encode, generate = make(folder / "encoder.onnx", threads), make(folder / "generator.onnx", threads)
     return classes, lambda enc_feeds, gen_feeds: generate({**gen_feeds, "codes": encode(enc_feeds)})
 
@@ -213,8 +240,10 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=19)
     parser.add_argument("--form", choices=FORMS, default="inference")
     parser.add_argument("--compare", nargs="+", metavar="CASE",
-                        help="cases to alternate: CLASSES:official or CLASSES:FORM[:BACKEND] (onnxruntime, openvino)")
+                        help="cases to alternate: CLASSES:official or CLASSES:FORM[:BACKEND] "
+                        "(onnxruntime, onnxruntime-arena, openvino)")
     parser.add_argument("--graph", choices=("encoder", "generator"), default="generator")
+    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("runs/profile"))
@@ -225,7 +254,8 @@ def main() -> None:
         return
     enc_feeds, gen_feeds = feeds_for(args.classes)
     folder = export_graphs(args.workdir, args.classes, args.form)
-    profile(folder, args.graph, enc_feeds if args.graph == "encoder" else gen_feeds, args.threads, args.runs)
+    feeds = enc_feeds if args.graph == "encoder" else gen_feeds
+    profile(folder, args.graph, feeds, args.threads, args.runs, args.backend)
 
 
 if __name__ == "__main__":
