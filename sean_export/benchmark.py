@@ -27,6 +27,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from sean_runtime.commands import SeanCommand
 from sean_runtime.files import atomic_write_json
 
 SHAPES_CHECKPOINT = Path(__file__).resolve().parents[1] / "sean_train" / "pretrained" / "shapes"
@@ -521,7 +522,7 @@ def parse_ints(text: str) -> list[int]:
     return sorted(set(values))
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.argument("package", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Checkpoint for the PyTorch and official paths (default: the package's source checkpoint).")

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from sean_runtime.commands import SeanCommand
 from sean_runtime.files import atomic_write_json
 
 MIN_BF16_PSNR_DB = 35.0  # the bf16 path's quality target (image against the fp32 image)
@@ -37,7 +38,7 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join([result["model"], "", format_table(header, rows), "", *worst_cases])
 
 
-@click.command("bf16-check")
+@click.command("bf16-check", cls=SeanCommand)
 @click.argument("checkpoint", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--official-size", is_flag=True, help="A random official-size faces model (19 classes, 256²).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
@@ -73,21 +74,18 @@ def bf16_check(
       sean bf16-check --official-size --json runs/bench/bf16-official.json
     """
     import torch
-    from sean_domains import DomainError, get_domain
 
     from sean_export.benchmark import official_size_checkpoint
     from sean_export.bf16_emulation import bf16_quality, dataset_cases, synthetic_cases
-    from sean_train.checkpoint import CheckpointError, load_checkpoint
+    from sean_runtime.domains import DomainError, get_domain
+    from sean_train.checkpoint import load_checkpoint
 
     if official_size == (checkpoint is not None):
         raise click.UsageError("give a CHECKPOINT folder or --official-size (not both)")
     if threads:
         torch.set_num_threads(threads)
     source = official_size_checkpoint(workdir) if official_size else checkpoint
-    try:
-        model = load_checkpoint(source)
-    except CheckpointError as exc:
-        raise click.ClickException(str(exc)) from exc
+    model = load_checkpoint(source)
     config = model.config
     cases = synthetic_cases(config)
     if count and config.domain:

@@ -9,7 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.cli import missing_dependency
+from sean_runtime.commands import SeanCommand
 
 
 def _size(path: Path) -> str:
@@ -25,7 +25,7 @@ def _format_figure(key: str, value: float) -> str:
     return f"{key} = {value:.1f}" if key.endswith("_db") else f"{key} = {value:.3g}"
 
 
-@click.command("export")
+@click.command("export", cls=SeanCommand)
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "-o",
@@ -71,20 +71,11 @@ def export(
       sean export runs/shapes/checkpoint -o packages/shapes
       sean export checkpoints/faces -o packages/faces-fp16 --precision fp16
     """
-    from sean_export.onnx_export import ExportError
     from sean_export.package import export_package
-    from sean_export.tensorrt_ops import UnsupportedOperatorError
-    from sean_export.validate import ValidationError
-    from sean_train.checkpoint import CheckpointError
 
-    try:
-        package = export_package(
-            checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter
-        )
-    except (CheckpointError, ExportError, ValidationError, UnsupportedOperatorError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ModuleNotFoundError as exc:  # validation runs the graphs in ONNX Runtime
-        raise missing_dependency("export", exc) from exc
+    package = export_package(
+        checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter
+    )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     click.echo(f"wrote {package} ({precision}, opset {opset}, {manifest['height']}x{manifest['width']})")
     for name in sorted(manifest["files"]):
@@ -96,7 +87,7 @@ def export(
             click.echo(f"  {graph:<10} not validated (--no-validate)")
 
 
-@click.command("build-engine")
+@click.command("build-engine", cls=SeanCommand)
 @click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--max-batch", type=click.IntRange(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
@@ -136,12 +127,8 @@ def build_engine(
     Example:
       sean build-engine packages/faces-fp16 --max-batch 16 --timing-cache faces.timing-cache
     """
-    from sean_export.tensorrt_build import EngineBuildError, PlanMismatchError, build_package_engines
-    from sean_runtime.errors import PackageError
+    from sean_export.tensorrt_build import build_package_engines
 
-    try:
-        plans = build_package_engines(package, max_batch, opt_batch, timing_cache, workspace_gb, progress=not quiet)
-    except (EngineBuildError, PlanMismatchError, PackageError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    plans = build_package_engines(package, max_batch, opt_batch, timing_cache, workspace_gb, progress=not quiet)
     for plan in plans:
         click.echo(f"wrote {plan} ({_size(plan)}) and {plan.name}.json")

@@ -39,7 +39,7 @@ def class_names(config: ModelConfig) -> list[str]:
     if config.class_names:
         return list(config.class_names)
     if config.domain:
-        from sean_domains import DomainError, get_domain
+        from sean_runtime.domains import DomainError, get_domain
 
         try:
             domain = get_domain(config.domain)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from sean_export.graphs import BATCH, GraphSpec
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
+from sean_runtime.errors import SeanError
 
 # Weights go to `<graph>.onnx.data` beside the graph above this many bytes of initializers. Protobuf
 # cannot hold more than 2 GiB; 256 MiB keeps every full-size graph (fp32 ~1.07 GB, fp16 ~0.53 GB) on
@@ -23,7 +24,7 @@ from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 EXTERNAL_DATA_THRESHOLD = 256 * 2**20
 
 
-class ExportError(RuntimeError):
+class ExportError(SeanError, RuntimeError):
     """torch could not export a graph, or the exported graph does not have the package interface."""
 
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
 from sean_runtime.backends.tensorrt import plan_problem, read_sidecar
+from sean_runtime.errors import SeanError
 from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
 from sean_runtime.package import GRAPHS, GraphSpec, Package, load_package
 
@@ -45,11 +46,11 @@ REBUILD = "rebuild the engines with `sean build-engine PKG`"
 INSTALL = "pip install 'sean-deploy[tensorrt]' on a machine with an NVIDIA GPU and driver"
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(SeanError, RuntimeError):
     """TensorRT is missing or too old, there is no GPU, or the parser or builder failed."""
 
 
-class PlanMismatchError(RuntimeError):
+class PlanMismatchError(SeanError, RuntimeError):
     """A plan that cannot run here: another TensorRT version, another GPU, or a changed ONNX graph."""
 
 

@@ -12,6 +12,8 @@ from collections import Counter
 
 import onnx
 
+from sean_runtime.errors import SeanError
+
 SOURCE = "onnx-tensorrt docs/operators.md, TensorRT 10.15"
 OPSET_RANGE = (9, 24)  # inclusive, for TensorRT 10.15; TensorRT 10.0 stops at 20
 
@@ -108,7 +110,7 @@ _RESIZE_COORDINATES = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn
 _RESIZE_NEAREST = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}
 
 
-class UnsupportedOperatorError(ValueError):
+class UnsupportedOperatorError(SeanError, ValueError):
     """A graph uses an operator, type or attribute that TensorRT or the package format does not allow."""
 
 

@@ -16,6 +16,7 @@ import torch
 
 from sean_export.graphs import GraphSpec, encoder_pool_size
 from sean_export.tensorrt_ops import tensor_types
+from sean_runtime.errors import SeanError
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import one_hot
@@ -29,7 +30,7 @@ _NUMPY_DTYPES = {"float32": np.float32, "int32": np.int32}
 _ONNX_DTYPES = {"float32": onnx.TensorProto.FLOAT, "int32": onnx.TensorProto.INT32}
 
 
-class ValidationError(RuntimeError):
+class ValidationError(SeanError, RuntimeError):
     """An exported graph that fails a check; the package is not written."""
 
 

@@ -10,6 +10,8 @@ import importlib
 
 import click
 
+from sean_runtime.commands import missing_dependency
+
 # name -> (module:attribute, extra that provides it, one-line help shown by `sean --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("sean_runtime.commands.demo:demo", "runtime", "Export the shipped synthetic model and show what it does."),
@@ -25,33 +27,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build-engine": ("sean_export.commands:build_engine", "tensorrt", "Build TensorRT engines for a package."),
     "bench": ("sean_export.benchmark:bench", "export", "Latency / throughput table for every path."),
     "bf16-check": ("sean_export.bf16_check:bf16_check", "export", "Image PSNR of bf16 vs fp32 inference (emulated)."),
-    "prepare": ("sean_domains.commands:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
-    "domains": ("sean_domains.commands:domains", "runtime", "List the installed domain plugins."),
+    "prepare": ("sean_runtime.commands.domains:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
+    "domains": ("sean_runtime.commands.domains:domains", "runtime", "List the installed domain plugins."),
 }
-
-
-# Optional dependency -> the extra that installs it.
-EXTRA_OF_MODULE = {
-    "torch": "train",
-    "safetensors": "train",
-    "onnx": "export",
-    "onnxscript": "export",
-    "onnxruntime": "runtime",
-    "tensorrt": "tensorrt",
-    "openvino": "openvino",
-}
-
-
-def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
-    """A one-line install hint for a missing optional dependency; other import errors pass through."""
-    missing = (exc.name or "?").split(".")[0]
-    if missing not in EXTRA_OF_MODULE:
-        return exc
-    needed = EXTRA_OF_MODULE[missing]
-    hint = f"pip install 'sean-deploy[{needed}]'"
-    if missing == "onnxruntime":
-        hint += " (or [runtime-gpu] on a GPU machine; never both)"
-    return click.ClickException(f"`sean {command}` needs {missing}, which is not installed: {hint}")
 
 
 class LazyGroup(click.Group):

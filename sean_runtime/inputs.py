@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sean_domains import Domain, DomainError, LabelError, get_domain
-from sean_domains.imageio import read_rgb, resize_image, resize_labels
 
+from sean_runtime.domains import Domain, DomainError, LabelError, get_domain
 from sean_runtime.errors import InputError
+from sean_runtime.imageio import read_rgb, resize_image, resize_labels
 
 Source = str | Path | np.ndarray
 

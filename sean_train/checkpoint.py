@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from sean_runtime.errors import SeanError
 from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
@@ -22,7 +23,7 @@ FORMAT = "sean-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SeanError, RuntimeError):
     """A checkpoint that is missing, corrupt, or does not match its config."""
 
 

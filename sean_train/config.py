@@ -9,13 +9,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from sean_runtime.errors import SeanError
+
 # Number of x2 nearest upsamplings between the latent grid and the output, per generator layout
 # (official `num_upsampling_layers`; `most` is broken in the official code and not offered).
 LAYOUT_UPSAMPLINGS = {"normal": 5, "more": 6}
 STYLE_CONV_MODES = ("auto", "direct", "factorized")
 
 
-class ConfigError(ValueError):
+class ConfigError(SeanError, ValueError):
     """A model configuration that cannot describe a working SEAN model."""
 
 

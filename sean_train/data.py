@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sean_domains import DatasetError, Domain
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sean_runtime.domains import DatasetError, Domain
 from sean_train.networks.ops import one_hot
 
 

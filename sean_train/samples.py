@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sean_domains import Domain
-from sean_domains.imageio import write_png
 from torch import Tensor
 
+from sean_runtime.domains import Domain
+from sean_runtime.imageio import write_png
 from sean_train.evaluate import choose_swaps, code_area, reconstruct_batch, swap_codes
 from sean_train.metrics import to_255
 from sean_train.networks import SEANModel

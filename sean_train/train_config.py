@@ -127,7 +127,7 @@ def bind_domain(config: RunConfig):
 
     Returns (config with model.class_names set, the Domain).
     """
-    from sean_domains import get_domain
+    from sean_runtime.domains import get_domain
 
     domain = get_domain(config.model.domain)
     model = config.model

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sean_domains import DatasetError, Domain
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from sean_runtime.domains import DatasetError, Domain
 from sean_runtime.files import atomic_write_text
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model

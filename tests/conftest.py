@@ -36,8 +36,7 @@ TINY = dict(
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from sean_domains import get_domain
-
+    from sean_runtime.domains import get_domain
     from sean_train.config import ModelConfig
 
     return ModelConfig(**TINY, class_names=get_domain("shapes").class_names)

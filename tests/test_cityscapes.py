@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import DatasetError, LabelError, get_domain
 from sean_domains.cityscapes import CityscapesDomain, CityscapesNoInstanceDomain
-from sean_domains.imageio import read_raw, resize_labels, write_png
+
+from sean_runtime.domains import DatasetError, LabelError, get_domain
+from sean_runtime.imageio import read_raw, resize_labels, write_png
 
 H, W = 32, 64
 FRAMES = {"train": ("aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"),

@@ -10,9 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import DatasetError, Domain, DomainError, LabelError, SamplePair, available_domains, get_domain
-from sean_domains.domain import natural_key, pair_by_stem
-from sean_domains.imageio import write_png
+
+from sean_runtime.domains import (
+    DatasetError,
+    Domain,
+    DomainError,
+    LabelError,
+    SamplePair,
+    available_domains,
+    get_domain,
+    natural_key,
+    pair_by_stem,
+)
+from sean_runtime.imageio import write_png
 
 BUILT_IN = ("shapes", "faces", "ade20k", "cityscapes")
 
@@ -22,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sean_domains import Domain
-from sean_domains.domain import pair_by_stem
-from sean_domains.imageio import write_png
+from sean_runtime.domains import Domain
+from sean_runtime.domains import pair_by_stem
+from sean_runtime.imageio import write_png
 
 
 class LeavesDomain(Domain):
@@ -234,7 +244,7 @@ def test_broken_plugins_are_reported(tmp_path, monkeypatch):
     site = tmp_path / "site"
     write_distribution(site, "missing-mod", {"ghost": "no_such_module:Ghost"})
     write_distribution(site, "misnamed", {"misnamed": "misnamed:Misnamed"}, textwrap.dedent("""
-        from sean_domains import Domain
+        from sean_runtime.domains import Domain
 
         class Misnamed(Domain):
             name = "something-else"

@@ -49,7 +49,7 @@ def test_train_export_and_synthesize_with_a_third_party_domain(tmp_path):
     out = tmp_path / "out.png"
     synth = sean(["synth", str(tmp_path / "pkg"), "--label", str(label), "--style", str(style), "-o", str(out)], site)
     assert synth.returncode == 0, synth.stderr[-2000:]
-    from sean_domains.imageio import read_rgb
+    from sean_runtime.imageio import read_rgb
 
     image = read_rgb(out)
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8

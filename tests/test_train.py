@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from sean_domains import get_domain
 
+from sean_runtime.domains import get_domain
 from sean_train.checkpoint import load_checkpoint
 from sean_train.data import BatchOrder, RawSample, flip_sample
 from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from sean_domains.domain import Domain, SamplePair, pair_by_stem
+from sean_runtime.domains import Domain, SamplePair, pair_by_stem
 
 # objectInfo150.csv order (first name of each entry), ids 1-150.
 BENCHMARK_CLASSES = (

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sean_domains.domain import DatasetError, Domain, SamplePair, pair_by_stem
+from sean_runtime.domains import DatasetError, Domain, SamplePair, pair_by_stem
 
 # cityscapesScripts labels.py, ids 0-33, then id 34 (see the module docstring).
 CITYSCAPES_CLASSES = (

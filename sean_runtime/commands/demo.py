@@ -18,12 +18,12 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-from sean_domains.imageio import write_png
 
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, user_errors_as_click
+from sean_runtime.commands import BACKEND_HELP, SeanCommand
 from sean_runtime.errors import PackageError
 from sean_runtime.files import sha256_file
+from sean_runtime.imageio import write_png
 from sean_runtime.package import load_package, read_manifest
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
@@ -150,7 +150,7 @@ def write_swaps(
     return title, column(rows)
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.option(
     "-o",
     "--out",
@@ -182,44 +182,43 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     timer = Timer()
     started = time.perf_counter()
     click.echo(f"model: {checkpoint}")
-    with user_errors_as_click():
-        # An intact package of exactly these weights from an earlier run is used as it is.
-        package_dir = out / "package"
-        if package_matches(package_dir, checkpoint):
-            click.echo(f"package: {package_dir} (already exported from this model)")
-        else:
-            with timer.step(f"export -> {package_dir}"):
-                export_package(checkpoint, package_dir)
-        with timer.step("load package"):
-            synth = Synthesizer.load(package_dir, backend=backend)
-        click.echo(f"  backend: {synth.describe()}")
-        sample = getattr(synth.domain, "sample", None)
-        if sample is None:
-            raise click.ClickException(
-                f"the demo draws its inputs from the synthetic shapes domain; this model is for "
-                f"{synth.package.domain!r}"
-            )
-        images, labels = (np.stack(a) for a in zip(*(sample(i, "test") for i in range(SAMPLES)), strict=True))
-        labels = synth.read_labels(labels)
-        sections = []
-        with timer.step("reconstructions"):
-            styles = synth.encode(images, labels)
-            recon = synth.reconstruct(images, labels, seed=0)
-            sections.append(write_reconstructions(synth, images, labels, recon, out))
-        target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in SWAP_CLASSES])
-        with timer.step("region swaps"):
-            sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out))
-        with timer.step("interpolation"):
-            frames = [
-                synth.synthesize(labels[target], styles[target].interpolate(styles[reference], alpha), seed=0)[0]
-                for alpha in ALPHAS
-            ]
-            write_png(out / "interpolation.png", row(frames))
-            title = f"interpolation toward sample {reference}'s styles, alpha {ALPHAS[0]} -> {ALPHAS[-1]}"
-            sections.append((title, zoom(row(frames))))
-        with timer.step("contact sheet"):
-            width = max(block.shape[1] for _, block in sections)
-            write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
+    # An intact package of exactly these weights from an earlier run is used as it is.
+    package_dir = out / "package"
+    if package_matches(package_dir, checkpoint):
+        click.echo(f"package: {package_dir} (already exported from this model)")
+    else:
+        with timer.step(f"export -> {package_dir}"):
+            export_package(checkpoint, package_dir)
+    with timer.step("load package"):
+        synth = Synthesizer.load(package_dir, backend=backend)
+    click.echo(f"  backend: {synth.describe()}")
+    sample = getattr(synth.domain, "sample", None)
+    if sample is None:
+        raise click.ClickException(
+            f"the demo draws its inputs from the synthetic shapes domain; this model is for "
+            f"{synth.package.domain!r}"
+        )
+    images, labels = (np.stack(a) for a in zip(*(sample(i, "test") for i in range(SAMPLES)), strict=True))
+    labels = synth.read_labels(labels)
+    sections = []
+    with timer.step("reconstructions"):
+        styles = synth.encode(images, labels)
+        recon = synth.reconstruct(images, labels, seed=0)
+        sections.append(write_reconstructions(synth, images, labels, recon, out))
+    target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in SWAP_CLASSES])
+    with timer.step("region swaps"):
+        sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out))
+    with timer.step("interpolation"):
+        frames = [
+            synth.synthesize(labels[target], styles[target].interpolate(styles[reference], alpha), seed=0)[0]
+            for alpha in ALPHAS
+        ]
+        write_png(out / "interpolation.png", row(frames))
+        title = f"interpolation toward sample {reference}'s styles, alpha {ALPHAS[0]} -> {ALPHAS[-1]}"
+        sections.append((title, zoom(row(frames))))
+    with timer.step("contact sheet"):
+        width = max(block.shape[1] for _, block in sections)
+        write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
 
     click.echo(f"wrote to {out}/:")
     for name in ("reconstructions/", "swaps/", "interpolation.png", "contact_sheet.png"):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 import numpy as np
-from sean_domains.domain import natural_key
-from sean_domains.imageio import write_jpg, write_png
 from tqdm import tqdm
 
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, user_errors_as_click
+from sean_runtime.commands import BACKEND_HELP, SeanCommand
+from sean_runtime.domains import natural_key
 from sean_runtime.errors import InputError
+from sean_runtime.imageio import write_jpg, write_png
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
 
@@ -115,7 +115,7 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     return Styles.concat(parts)
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.argument("package", type=click.Path(path_type=Path))
 @click.option(
     "--label",
@@ -201,34 +201,33 @@ def synth(
       sean synth pkg --label face.png --style face.jpg --swap hair=b.jpg:b.png -o out.png
       sean synth pkg --label labels/ --style images/ --interpolate b.jpg:b.png --alpha 0.3 -o outdir/
     """
-    with user_errors_as_click():
-        jobs = plan_jobs(label, style, style_label)
-        swap_refs = [parse_swap(text) for text in swaps]
-        blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
-        synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
-        click.echo(f"backend: {synthesizer.describe()}", err=True)
-        for note in synthesizer.notes:
-            click.echo(f"  {note}", err=True)
+    jobs = plan_jobs(label, style, style_label)
+    swap_refs = [parse_swap(text) for text in swaps]
+    blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
+    synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
+    click.echo(f"backend: {synthesizer.describe()}", err=True)
+    for note in synthesizer.notes:
+        click.echo(f"  {note}", err=True)
 
-        for classes, _, _ in swap_refs:
-            unknown = [c for c in classes if c not in synthesizer.class_names]
-            if unknown:
-                raise InputError(
-                    f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
-                )
-        styles = encode_styles(synthesizer, jobs)
-        mean = mean_styles(styles) if fallback == "mean" else None
-        policy: str | Styles = mean if mean is not None else fallback
-        if mean is not None:
-            styles = styles.fill_missing(mean)
-        for classes, image, ref_label in swap_refs:
-            styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
-        if blend_ref is not None:
-            styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
+    for classes, _, _ in swap_refs:
+        unknown = [c for c in classes if c not in synthesizer.class_names]
+        if unknown:
+            raise InputError(
+                f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
+            )
+    styles = encode_styles(synthesizer, jobs)
+    mean = mean_styles(styles) if fallback == "mean" else None
+    policy: str | Styles = mean if mean is not None else fallback
+    if mean is not None:
+        styles = styles.fill_missing(mean)
+    for classes, image, ref_label in swap_refs:
+        styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
+    if blend_ref is not None:
+        styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
 
-        single = not label.is_dir()
-        for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
-            image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
-            write_image(output_path(out, job, single), image)
+    single = not label.is_dir()
+    for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
+        image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
+        write_image(output_path(out, job, single), image)
     target = out if single and out.suffix.lower() in IMAGE_SUFFIXES else out / "*.png"
     click.echo(f"wrote {len(jobs)} image(s): {target}")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 import torch
-from sean_domains import DatasetError, DomainError, get_domain
 
+from sean_runtime.commands import SeanCommand
+from sean_runtime.domains import get_domain
 from sean_runtime.files import atomic_write_json
-from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config
+from sean_train.checkpoint import load_checkpoint, read_config
 
 DEFINITIONS = {
     "psnr_db": "mean over images of PSNR between the image and its reconstruction (uint8 values, peak 255)",
@@ -24,7 +25,7 @@ DEFINITIONS = {
 }
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder (not needed for the synthetic `shapes` domain).")
@@ -62,23 +63,20 @@ def evaluate(
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model_dir = resolve_model_dir(path, which)
-        config, meta = read_config(model_dir)
-        name = domain_name or config.domain
-        if not name:
-            raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
-        domain = get_domain(name)
-        model = load_checkpoint(model_dir)
-        source = open_source(domain, data, split, config.height, config.width, limit or 200)
-        results = {}
-        if not no_untrained:
-            seed, gain = training_seed(model_dir)
-            untrained = folded_model(build_generator(config, seed, gain))
-            results["untrained"] = evaluate_model(untrained, source, batch_size, limit, device, "untrained", not quiet)
-        results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
-    except (DatasetError, DomainError, CheckpointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    model_dir = resolve_model_dir(path, which)
+    config, meta = read_config(model_dir)
+    name = domain_name or config.domain
+    if not name:
+        raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
+    domain = get_domain(name)
+    model = load_checkpoint(model_dir)
+    source = open_source(domain, data, split, config.height, config.width, limit or 200)
+    results = {}
+    if not no_untrained:
+        seed, gain = training_seed(model_dir)
+        untrained = folded_model(build_generator(config, seed, gain))
+        results["untrained"] = evaluate_model(untrained, source, batch_size, limit, device, "untrained", not quiet)
+    results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
 
     click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
     click.echo(format_table(results))

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import click
 import torch
-from sean_domains import DatasetError, DomainError
 
+from sean_runtime.commands import SeanCommand
 from sean_runtime.files import atomic_write_json
-from sean_train.checkpoint import CheckpointError
-from sean_train.config import ConfigError
 from sean_train.distributed import cleanup, from_environment
 from sean_train.train_config import VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
-from sean_train.vgg import VGGWeightsError
 
 RUN_FILE = "run.json"
 
@@ -43,7 +40,7 @@ def read_run(run_dir: Path) -> tuple[RunConfig, str | None]:
     return RunConfig.from_dict(meta["config"], source=str(path)), meta.get("data")
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Run YAML (see configs/).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
@@ -71,45 +68,42 @@ def train(config_path, data, out_dir, resume_dir, device, threads, quiet) -> Non
     if bool(resume_dir) == bool(config_path):
         raise click.UsageError("give either --config (with --out) to start a run, or --resume RUN_DIR")
     info = from_environment()
-    try:
-        if resume_dir:
-            run_dir = Path(resume_dir)
-            config, recorded_data = read_run(run_dir)
-            data = data or recorded_data
-        else:
-            if not out_dir:
-                raise click.UsageError("--out is required with --config")
-            run_dir = Path(out_dir)
-            config = load_run_config(config_path)
-        config, domain = bind_domain(config)
-        check_vgg_weights(config)
-        if not resume_dir and info.is_main:
-            if (run_dir / RUN_FILE).exists():
-                raise click.ClickException(
-                    f"{run_dir} already holds a run: continue it with `sean train --resume {run_dir}` "
-                    f"or choose another --out"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(run_dir / RUN_FILE, {
-                "config": config.to_dict(),
-                "data": str(Path(data).resolve()) if data else None,
-                "config_file": str(config_path),
-            })
-        trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet)
-        checkpoint = latest_checkpoint(run_dir) if resume_dir else None
-        if checkpoint is not None:
-            trainer.resume(checkpoint)
-        if info.is_main:
-            start = f"resuming at step {trainer.step}" if checkpoint else "starting"
-            click.echo(
-                f"{run_dir}: {start}; {trainer.total_steps} steps ({trainer.order.steps_per_epoch} per epoch), "
-                f"batch {config.train.batch_size} over {info.world_size} process(es) on {trainer.device}",
-                err=True,
+    if resume_dir:
+        run_dir = Path(resume_dir)
+        config, recorded_data = read_run(run_dir)
+        data = data or recorded_data
+    else:
+        if not out_dir:
+            raise click.UsageError("--out is required with --config")
+        run_dir = Path(out_dir)
+        config = load_run_config(config_path)
+    config, domain = bind_domain(config)
+    check_vgg_weights(config)
+    if not resume_dir and info.is_main:
+        if (run_dir / RUN_FILE).exists():
+            raise click.ClickException(
+                f"{run_dir} already holds a run: continue it with `sean train --resume {run_dir}` "
+                f"or choose another --out"
             )
-        step = trainer.run()
-        cleanup(info)
-    except (ConfigError, DatasetError, DomainError, CheckpointError, VGGWeightsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / RUN_FILE, {
+            "config": config.to_dict(),
+            "data": str(Path(data).resolve()) if data else None,
+            "config_file": str(config_path),
+        })
+    trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet)
+    checkpoint = latest_checkpoint(run_dir) if resume_dir else None
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    if info.is_main:
+        start = f"resuming at step {trainer.step}" if checkpoint else "starting"
+        click.echo(
+            f"{run_dir}: {start}; {trainer.total_steps} steps ({trainer.order.steps_per_epoch} per epoch), "
+            f"batch {config.train.batch_size} over {info.world_size} process(es) on {trainer.device}",
+            err=True,
+        )
+    step = trainer.run()
+    cleanup(info)
     if info.is_main:
         final = latest_checkpoint(run_dir)
         if step < trainer.total_steps:

@@ -7,11 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sean_runtime.errors import ImageReadError
 from sean_runtime.files import atomic_write
-
-
-class ImageReadError(ValueError):
-    """An image or label file that cannot be read."""
 
 
 def _read(path: str | Path, flags: int) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""The domain-plugin interface: what the trainer, exporter and runtime need to know about a dataset."""
+"""The domain-plugin interface: what the trainer, exporter and runtime need to know about a dataset.
+
+Concrete domains (the built-in ones in `sean_domains`, and third-party packages) subclass Domain and
+register it under the `sean.domains` entry-point group; see docs/plugins.md.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from sean_domains.imageio import ImageReadError, read_raw, read_rgb, resize_image, resize_labels
-
-
-class DomainError(ValueError):
-    """Unknown domain, clashing plugins, or a plugin that breaks the interface."""
-
-
-class LabelError(ValueError):
-    """A label map with values, shape or colours that the domain does not accept."""
-
-
-class DatasetError(ValueError):
-    """A dataset folder that does not have the layout the domain expects."""
+from sean_runtime.errors import DatasetError, ImageReadError, LabelError
+from sean_runtime.imageio import read_raw, read_rgb, resize_image, resize_labels
 
 
 @dataclass(frozen=True)

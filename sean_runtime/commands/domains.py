@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from sean_domains.domain import DatasetError, DomainError, LabelError
-from sean_domains.registry import available_domains, get_domain
+from sean_runtime.commands import SeanCommand
+from sean_runtime.domains import DomainError, available_domains, get_domain
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 def domains() -> None:
     """List the installed domain plugins with their classes and resolution.
 
@@ -27,7 +27,7 @@ def domains() -> None:
         click.echo(f"{name}: {domain.num_classes} classes{extra}, {w}x{h}, layout {domain.layout}")
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.argument("domain_name", metavar="DOMAIN")
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -38,15 +38,12 @@ def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
     Example:
       sean prepare faces ~/data/CelebAMask-HQ -o ~/data/faces-prepared
     """
-    try:
-        domain = get_domain(domain_name)
-        prepare_fn = getattr(domain, "prepare", None)
-        if prepare_fn is None:
-            raise click.ClickException(
-                f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
-            )
-        result = prepare_fn(raw_dir, out_dir)
-    except (DomainError, DatasetError, LabelError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    domain = get_domain(domain_name)
+    prepare_fn = getattr(domain, "prepare", None)
+    if prepare_fn is None:
+        raise click.ClickException(
+            f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
+        )
+    result = prepare_fn(raw_dir, out_dir)
     summary = ", ".join(f"{count} {what}" for what, count in result.items()) if isinstance(result, dict) else ""
     click.echo(f"{domain_name}: prepared layout in {out_dir}" + (f" ({summary})" if summary else ""))
