@@ -107,7 +107,7 @@ def export(
     "under ~/.cache/sean/tensorrt].",
 )
 @click.option(
-    "--workspace-gb",
+    "--workspace-gib",
     type=click.FloatRange(0.25, 1024),
     default=DEFAULT_WORKSPACE_GIB,
     show_default=True,
@@ -115,7 +115,7 @@ def export(
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def build_engine(
-    package: Path, max_batch: int, opt_batch: int, timing_cache: Path | None, workspace_gb: float, quiet: bool
+    package: Path, max_batch: int, opt_batch: int, timing_cache: Path | None, workspace_gib: float, quiet: bool
 ) -> None:
     """Build TensorRT engines (encoder.plan, generator.plan) for a package, on this machine's GPU.
 
@@ -127,8 +127,8 @@ def build_engine(
     Example:
       sean build-engine packages/faces-fp16 --max-batch 16 --timing-cache faces.timing-cache
     """
-    from sean_export.tensorrt_build import build_package_engines
+    from sean_export.tensorrt_build import build_engines
 
-    plans = build_package_engines(package, max_batch, opt_batch, timing_cache, workspace_gb, progress=not quiet)
+    plans = build_engines(package, max_batch, opt_batch, timing_cache, workspace_gib, progress=not quiet)
     for plan in plans:
         click.echo(f"wrote {plan} ({_size(plan)}) and {plan.name}.json")

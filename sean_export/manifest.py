@@ -1,4 +1,7 @@
-"""The package manifest (docs/package-format.md) and the facts copied into each graph's metadata_props."""
+"""The package manifest of a model and the facts copied into each graph's metadata_props.
+
+The format itself (names, versions, graph interfaces, noise section) is sean_runtime.format.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from sean_export.graphs import GRAPH_NAMES, GraphSpec
 from sean_runtime.files import sha256_file
+from sean_runtime.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
 from sean_train.config import ModelConfig
-from sean_train.networks.generator import NoiseLayout
-
-FORMAT = "sean-package"
-FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-NOISE_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"
-PRECISIONS = ("fp32", "fp16")
-
+from sean_train.networks.generator import noise_layout
 
 EXPORTER_NAMES = {"torchscript": "torch.onnx (TorchScript)", "dynamo": "torch.onnx (dynamo)"}
 
@@ -51,16 +47,7 @@ def class_names(config: ModelConfig) -> list[str]:
 
 
 def noise_section(config: ModelConfig) -> dict[str, Any]:
-    layout = NoiseLayout.for_config(config)
-    return {
-        "input": "noise",
-        "numel": layout.numel,
-        "slots": [
-            {"layer": slot.layer, "offset": slot.offset, "height": slot.height, "width": slot.width}
-            for slot in layout.slots
-        ],
-        "seeding": NOISE_SEEDING,
-    }
+    return noise_layout(config).to_manifest()
 
 
 def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) -> dict[str, Any]:

@@ -14,8 +14,8 @@ import torch
 from tqdm import tqdm
 
 from sean_export.fp16 import convert_to_mixed_fp16
-from sean_export.graphs import GRAPH_NAMES, GraphSpec, graph_module, graph_spec
-from sean_export.manifest import FORMAT, MANIFEST_FILE, PRECISIONS, build_manifest, graph_metadata
+from sean_export.graphs import graph_module, graph_spec
+from sean_export.manifest import build_manifest, graph_metadata
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
 from sean_export.opsets import DEFAULT_OPSET
 from sean_export.tensorrt_ops import check_tensorrt_ops
@@ -27,6 +27,7 @@ from sean_export.validate import (
     random_inputs,
 )
 from sean_runtime.files import atomic_write_json, sha256_file
+from sean_runtime.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.networks import SEANModel
 
@@ -104,7 +105,7 @@ def export_graph(
     config = model.config
     spec = graph_spec(config, name)
     fp32_folder = folder if precision == "fp32" else folder / ".fp32"
-    fp32_path = fp32_folder / f"{name}.onnx"
+    fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(f"{name}: torch -> ONNX")
     proto = export_to_onnx(graph_module(model, name), spec, _example_inputs(spec, model), opset, exporter)
@@ -130,7 +131,7 @@ def export_graph(
     set_metadata(mixed, graph_metadata(config, name, precision, opset, checkpoint_sha256, exporter))
     check_interface(mixed, spec)
     check_tensorrt_ops(mixed, name)
-    path = folder / f"{name}.onnx"
+    path = folder / graph_file(name)
     files = save_onnx(mixed, path)
     del mixed
     check_model_file(path, name)

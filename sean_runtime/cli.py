@@ -25,8 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "export": ("sean_export.commands:export", "export", "Checkpoint -> validated ONNX package."),
     "build-engine": ("sean_export.commands:build_engine", "tensorrt", "Build TensorRT engines for a package."),
-    "bench": ("sean_export.benchmark:bench", "export", "Latency / throughput table for every path."),
-    "bf16-check": ("sean_export.bf16_check:bf16_check", "export", "Image PSNR of bf16 vs fp32 inference (emulated)."),
+    "bench": ("sean_tools.bench.cli:bench", "export", "Latency / throughput table for every path."),
+    "bf16-check": ("sean_tools.bf16.check:bf16_check", "export", "Image PSNR of bf16 vs fp32 inference (emulated)."),
     "prepare": ("sean_runtime.commands.domains:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
     "domains": ("sean_runtime.commands.domains:domains", "runtime", "List the installed domain plugins."),
 }

@@ -1,6 +1,7 @@
 """The runtime's front door: load a package, encode per-region styles, synthesize images.
 
     synth = Synthesizer.load("pkg")                  # checks the manifest and file hashes, picks a backend
+                                                     # (or: with Synthesizer.load("pkg") as synth: ...)
     styles = synth.encode("face.jpg", "face.png")     # Styles: one code per class + presence flags
     mixed = styles.swap("hair", synth.encode("b.jpg", "b.png"))
     image = synth.synthesize("face.png", mixed, seed=0)[0]   # uint8 [H, W, 3]
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sean_runtime.backends import Backend, batch_slices, select_backend
-from sean_runtime.errors import InputError
+from sean_runtime.errors import BackendError, InputError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
 from sean_runtime.noise import draw_noise
 from sean_runtime.package import Package, load_package
@@ -40,7 +41,7 @@ class Synthesizer:
 
     def __init__(self, package: Package, backend: Backend, notes: Sequence[str] = ()) -> None:
         self.package = package
-        self.backend = backend
+        self._backend: Backend | None = backend
         self.notes = list(notes)  # backends passed over, and why
         self.domain = resolve_domain(package.domain, package.class_names)
 
@@ -70,6 +71,25 @@ class Synthesizer:
         for note in selection.notes:
             log.info("%s", note)
         return synth
+
+    # --- lifetime ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the backend's sessions and memory. Later calls raise BackendError; closing twice is fine."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> Synthesizer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            raise BackendError(f"this Synthesizer of {self.package.root} was closed; load the package again")
+        return self._backend
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -141,12 +161,9 @@ class Synthesizer:
     def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
         """Style images and their label maps -> Styles [B, K, S] with a presence flag per class."""
         images, labels = self._style_inputs(image, label)
-        # An encoder without an `extra` input pools only the K classes: extra channels are not needed.
-        channels = self.package.extra_channels if self.package.encoder.takes_extra else 0
-        extras = load_extra(extra, len(labels), channels, *self.resolution) if channels else None
         codes, area = [], []
         for part in batch_slices(len(labels), self.backend.max_batch):
-            c, a = self.backend.encode(images[part], labels[part], None if extras is None else extras[part])
+            c, a = self.backend.encode(images[part], labels[part])
             codes.append(c)
             area.append(a)
         return Styles(np.concatenate(codes), np.concatenate(area) > 0, self.class_names)

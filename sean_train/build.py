@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from sean_train.config import DiscriminatorConfig, ModelConfig
-from sean_train.init import init_weights
 from sean_train.networks import MultiscaleDiscriminator, SEANModel
 from sean_train.spectral import add_spectral_norm, fold_spectral_weight
+from sean_train.weight_init import init_weights
 
 
 def build_generator(config: ModelConfig, seed: int, gain: float = 0.02) -> SEANModel:

@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from sean_runtime.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
-from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import downsample_nearest
 from sean_train.state import latest_checkpoint, list_checkpoints, read_best, step_dir_name
@@ -99,7 +100,7 @@ def evaluate_model(
         image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
         b, _, h, w = image.shape
         real255, recon255 = to_255(image), to_255(recon)
-        for name, fn in (("psnr", psnr), ("ssim", ssim), ("rmse", rmse)):
+        for name, fn in (("psnr", psnr_255), ("ssim", ssim), ("rmse", rmse)):
             totals[name] += fn(recon255, real255).sum().item()
         errors, present = region_colour_error(recon255, real255, mask[:, :k])
         colour_sum += errors[present].sum().item()
@@ -168,9 +169,9 @@ def training_seed(model_dir: Path) -> tuple[int, float]:
     return int(train.get("seed", 0)), float(train.get("init_gain", 0.02))
 
 
-def format_table(results: dict[str, dict[str, Any]]) -> str:
+def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
     """Rows = measures, columns = models (e.g. untrained, trained)."""
-    rows = [
+    measures = [
         ("PSNR (dB, higher better)", lambda r: f"{r['psnr_db']:.2f}"),
         ("SSIM (higher better)", lambda r: f"{r['ssim']:.4f}"),
         ("RMSE (0..255, lower better)", lambda r: f"{r['rmse']:.2f}"),
@@ -180,8 +181,4 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),
     ]
     names = list(results)
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{'measure':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
-    for label, fmt in rows:
-        lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt(results[n]):>10}" for n in names))
-    return "\n".join(lines)
+    return format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])

@@ -28,8 +28,8 @@ def rmse(a: Tensor, b: Tensor) -> Tensor:
     return mse(a, b).sqrt()
 
 
-def psnr(a: Tensor, b: Tensor) -> Tensor:
-    """PSNR per image in dB for 0..255 images (identical images are capped at 100 dB)."""
+def psnr_255(a: Tensor, b: Tensor) -> Tensor:
+    """PSNR per image in dB of images on the 0..255 scale (identical images are capped at 100 dB)."""
     err = mse(a, b).clamp(min=DATA_RANGE**2 * 1e-10)
     return 10.0 * torch.log10(DATA_RANGE**2 / err)
 

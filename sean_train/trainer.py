@@ -35,7 +35,7 @@ from sean_train.data import (
     open_source,
 )
 from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, split_fake_real
-from sean_train.metrics import psnr, to_255
+from sean_train.metrics import psnr_255, to_255
 from sean_train.samples import write_sample_grid
 from sean_train.state import (
     clean_partial,
@@ -277,7 +277,7 @@ class Trainer:
             mask = make_mask(batch["labels"].to(self.device), batch["extra"].to(self.device),
                              self.config.model.num_classes)
             recon = folded(image, mask, folded.generator.zero_noise(image.shape[0], self.device))
-            total += psnr(to_255(recon), to_255(image)).sum().item()
+            total += psnr_255(to_255(recon), to_255(image)).sum().item()
             n += image.shape[0]
         return round(total / n, 4)
 

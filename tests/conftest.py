@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TINY, make_random_model
+
 # Tiny models gain nothing from a second thread, and on a 2-core machine shared with any other busy
 # process, 2-thread OpenMP regions in torch ran 45x slower (barrier spinning). Child processes that
 # the tests start inherit this.
@@ -22,43 +24,12 @@ def _single_thread_torch():
         return
     torch.set_num_threads(1)
 
-TINY = dict(
-    num_classes=8,
-    style_dim=16,
-    ngf=4,
-    encoder_ngf=4,
-    spade_hidden=8,
-    height=64,
-    width=64,
-    domain="shapes",
-)
-
-
 @pytest.fixture(scope="session")
 def tiny_config():
     from sean_runtime.domains import get_domain
     from sean_train.config import ModelConfig
 
     return ModelConfig(**TINY, class_names=get_domain("shapes").class_names)
-
-
-def make_random_model(config, seed: int = 0, scale: float = 0.2):
-    """A model with every parameter and BN statistic random, so that no path is trivially zero."""
-    import torch
-
-    from sean_train.networks import SEANModel
-
-    torch.manual_seed(seed)
-    model = SEANModel(config)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.uniform_(0.5, 2.0)
-            elif name.endswith("num_batches_tracked"):
-                continue
-            else:
-                tensor.normal_(0.0, scale)
-    return model.eval()
 
 
 @pytest.fixture(scope="session")

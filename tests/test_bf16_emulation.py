@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
-from sean_export.bf16_check import bf16_check
-from sean_export.bf16_emulation import bf16_emulation, bf16_quality, round_bf16, synthetic_cases
+from sean_tools.bf16.check import bf16_check
+from sean_tools.bf16.emulation import bf16_emulation, bf16_quality, round_bf16, synthetic_cases
 from sean_train.checkpoint import load_checkpoint
 
 

@@ -148,7 +148,7 @@ def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_pat
 def test_round_trip_through_the_official_layout(tmp_path):
     """to_official_state is the exact inverse: same key set as the release, same weights back."""
     from sean_train.convert_official import to_official_state
-    from tests.conftest import make_random_model
+    from tests.helpers import make_random_model
 
     config = ModelConfig(num_classes=5, style_dim=8, ngf=2, encoder_ngf=2, spade_hidden=4, height=64, width=64)
     model = make_random_model(config, seed=4)

@@ -12,17 +12,17 @@ from click.testing import CliRunner
 from sean_runtime.domains import get_domain
 from sean_train.checkpoint import CheckpointError
 from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes
-from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
 from sean_train.networks.ops import one_hot
-from tests.conftest import make_random_model
+from tests.helpers import make_random_model
 
 
 def test_psnr_and_rmse_of_a_constant_offset():
     a = torch.full((2, 3, 16, 16), 100.0)
     b = a + 5.0
     assert rmse(a, b).tolist() == pytest.approx([5.0, 5.0])
-    assert psnr(a, b)[0].item() == pytest.approx(10 * math.log10(255**2 / 25.0))
-    assert psnr(a, a)[0].item() == pytest.approx(100.0)
+    assert psnr_255(a, b)[0].item() == pytest.approx(10 * math.log10(255**2 / 25.0))
+    assert psnr_255(a, a)[0].item() == pytest.approx(100.0)
 
 
 def test_ssim_is_one_for_identical_images_and_drops_with_noise():

@@ -18,7 +18,7 @@ from sean_train.losses import (
 )
 from sean_train.networks.ops import one_hot
 from sean_train.vgg import VGG19Features, VGGWeightsError, load_vgg19
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def _outputs(seed: int, batch: int = 2, scales: int = 2) -> list[list[torch.Tensor]]:

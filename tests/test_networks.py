@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
-from sean_train.networks.generator import NoiseLayout
+from sean_train.networks.generator import noise_layout
 from sean_train.networks.ops import broadcast_styles, downsample_nearest, one_hot, region_pool
 from sean_train.official_reference import official_region_pool
-from tests.conftest import TINY, make_random_model
+from tests.helpers import TINY, make_random_model
 
 
 def naive_broadcast(styles, mask):
@@ -77,7 +77,7 @@ def _inputs(config, batch, seed=0, dtype=torch.float32):
     labels = torch.randint(0, config.num_classes, (batch, config.height, config.width), generator=g)
     mask = one_hot(labels, config.num_classes).to(dtype)
     image = torch.rand(batch, 3, config.height, config.width, generator=g, dtype=dtype) * 2 - 1
-    noise = torch.randn(batch, NoiseLayout.for_config(config).numel, generator=g, dtype=dtype)
+    noise = torch.randn(batch, noise_layout(config).numel, generator=g, dtype=dtype)
     return image, mask, noise
 
 
@@ -139,7 +139,7 @@ def test_class_absent_at_encoder_grid_gets_zero_code(tiny_config):
 
 
 def test_noise_layout_follows_official_draw_order(tiny_config):
-    layout = NoiseLayout.for_config(tiny_config)
+    layout = noise_layout(tiny_config)
     names = [slot.layer for slot in layout.slots]
     assert len(names) == 18
     assert names[:6] == ["head_0.norm_0", "head_0.norm_1", "middle_0.norm_0", "middle_0.norm_1",

@@ -22,7 +22,7 @@ from sean_train.data import BatchOrder, RawSample, flip_sample
 from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 

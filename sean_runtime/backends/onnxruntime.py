@@ -11,7 +11,7 @@ from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import GraphSpec, Package
+from sean_runtime.package import Package, PackageGraph
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -75,7 +75,7 @@ class OnnxRuntimeBackend:
         # Where the encode -> generate hand-over keeps the codes (IOBinding device name).
         self._binding_device = "cuda" if self.device in (CUDA, "TensorrtExecutionProvider") else "cpu"
 
-    def _session(self, graph: GraphSpec, options: Any, providers: Sequence[str]) -> Any:
+    def _session(self, graph: PackageGraph, options: Any, providers: Sequence[str]) -> Any:
         try:
             session = self._ort.InferenceSession(str(graph.file), sess_options=options, providers=list(providers))
         except Exception as exc:  # ONNX Runtime raises its own exception types for every load failure
@@ -91,14 +91,18 @@ class OnnxRuntimeBackend:
             )
         return session
 
+    def close(self) -> None:
+        """Drop both sessions (ONNX Runtime frees a session's memory when its last reference goes)."""
+        self.encoder = self.generator = None
+
     def _run(self, session: Any, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return session.run(outputs, feeds)
         except Exception as exc:
             raise BackendError(f"ONNX Runtime failed to run the {graph} graph: {exc}") from exc
 
-    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        feeds = encoder_feeds(self.package, image, labels, extra)
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = encoder_feeds(image, labels)
         codes, area = self._run(self.encoder, "encoder", ["codes", "area"], feeds)
         return codes, area
 
@@ -115,8 +119,6 @@ class OnnxRuntimeBackend:
             enc = self.encoder.io_binding()
             enc.bind_cpu_input("image", image)
             enc.bind_cpu_input("labels", labels)
-            if extra is not None and self.package.encoder.takes_extra:
-                enc.bind_cpu_input("extra", extra)
             enc.bind_output("codes", self._binding_device)
             enc.bind_output("area", self._binding_device)
             self.encoder.run_with_iobinding(enc)

@@ -18,7 +18,7 @@ import numpy as np
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import GraphSpec, Package
+from sean_runtime.package import Package, PackageGraph
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
@@ -97,7 +97,7 @@ class OpenVinoBackend:
             f"{', '.join(self.capabilities)}): it runs in {self.execution_precision}"
         ]
 
-    def _compile(self, graph: GraphSpec, config: dict[str, Any]) -> Any:
+    def _compile(self, graph: PackageGraph, config: dict[str, Any]) -> Any:
         try:
             model = self._core.read_model(str(graph.file))
             compiled = self._core.compile_model(model, DEVICE, config)
@@ -114,6 +114,11 @@ class OpenVinoBackend:
             )
         return compiled
 
+    def close(self) -> None:
+        """Drop the infer requests and compiled models (OpenVINO frees them with their last reference)."""
+        self._requests.clear()
+        self.encoder = self.generator = None
+
     def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         request = self._requests[graph]
         try:
@@ -123,8 +128,8 @@ class OpenVinoBackend:
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
 
-    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        feeds = encoder_feeds(self.package, image, labels, extra)
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = encoder_feeds(image, labels)
         codes, area = self._run("encoder", ["codes", "area"], feeds)
         return codes, area
 
@@ -137,5 +142,5 @@ class OpenVinoBackend:
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray:
         """Reconstruction: on the CPU the codes stay in host memory, so this is encode then generate."""
-        codes, _ = self.encode(image, labels, extra)
+        codes, _ = self.encode(image, labels)
         return self.generate(labels, codes, noise, extra)

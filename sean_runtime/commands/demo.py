@@ -69,7 +69,7 @@ def package_matches(package_dir: Path, checkpoint: Path) -> bool:
     return True
 
 
-def export_package(checkpoint: Path, package_dir: Path) -> None:
+def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
     """`sean export` in a child process (its progress shows on the terminal); it replaces the folder atomically."""
     command = [sys.executable, "-m", "sean_runtime.cli", "export", str(checkpoint), "-o", str(package_dir)]
     if subprocess.run(command).returncode != 0:
@@ -188,7 +188,7 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
         click.echo(f"package: {package_dir} (already exported from this model)")
     else:
         with timer.step(f"export -> {package_dir}"):
-            export_package(checkpoint, package_dir)
+            export_in_subprocess(checkpoint, package_dir)
     with timer.step("load package"):
         synth = Synthesizer.load(package_dir, backend=backend)
     click.echo(f"  backend: {synth.describe()}")

@@ -57,7 +57,7 @@ def evaluate(
     """
     from sean_train.build import build_generator, folded_model
     from sean_train.data import open_source
-    from sean_train.evaluate import evaluate_model, format_table, resolve_model_dir, training_seed
+    from sean_train.evaluate import evaluate_model, evaluation_table, resolve_model_dir, training_seed
 
     if threads:
         torch.set_num_threads(threads)
@@ -79,7 +79,7 @@ def evaluate(
     results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
 
     click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
-    click.echo(format_table(results))
+    click.echo(evaluation_table(results))
     out = Path(json_path) if json_path else Path(path) / f"eval_{split}.json"
     atomic_write_json(out, {
         "model": str(model_dir),

@@ -111,7 +111,7 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
     """
     from tqdm import tqdm
 
-    from sean_export.validate import psnr
+    from sean_export.validate import psnr_pm1
 
     model = model.eval()
     fp32 = [reconstruct(model, case) for case in tqdm(cases, desc="fp32", disable=not progress)]
@@ -125,7 +125,7 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
                 rms = float(torch.sqrt(torch.mean((image - image32) ** 2)))
                 rows.append({
                     "case": case.name,
-                    "image_psnr_db": psnr(image.numpy(), image32.numpy()),
+                    "image_psnr_db": psnr_pm1(image.numpy(), image32.numpy()),
                     "image_max_abs": float((image - image32).abs().max()),
                     "codes_max_abs": float((codes - codes32).abs().max()),
                     "relative_error": rms / spread if spread > 0 else math.inf,

@@ -1,6 +1,6 @@
 """`sean bf16-check`: how far bf16 inference would move a model's images from fp32, on any CPU.
 
-Thin click wrapper around sean_export.bf16_emulation (the numerics) and the model / data loaders.
+Thin click wrapper around sean_tools.bf16.emulation (the numerics) and the model / data loaders.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import click
 
 from sean_runtime.commands import SeanCommand
 from sean_runtime.files import atomic_write_json
+from sean_runtime.text_table import format_table
 
 MIN_BF16_PSNR_DB = 35.0  # the bf16 path's quality target (image against the fp32 image)
 
@@ -22,8 +23,6 @@ def passes(variant: dict[str, Any]) -> bool:
 
 
 def format_report(result: dict[str, Any]) -> str:
-    from sean_export.benchmark import format_table
-
     header = ["variant", "cases", "worst PSNR dB", "median PSNR dB", "max|Δ| image", "max|Δ| codes",
               "worst rel. error", "finite"]
     rows = []
@@ -75,9 +74,9 @@ def bf16_check(
     """
     import torch
 
-    from sean_export.benchmark import official_size_checkpoint
-    from sean_export.bf16_emulation import bf16_quality, dataset_cases, synthetic_cases
     from sean_runtime.domains import DomainError, get_domain
+    from sean_tools.bench.inputs import official_size_checkpoint
+    from sean_tools.bf16.emulation import bf16_quality, dataset_cases, synthetic_cases
     from sean_train.checkpoint import load_checkpoint
 
     if official_size == (checkpoint is not None):

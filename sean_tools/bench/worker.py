@@ -1,13 +1,9 @@
-"""One benchmark path, timed in its own process: `python -m sean_export.bench_worker < spec.json`.
+"""One benchmark path, timed in its own process: `python -m sean_tools.bench.worker < spec.json`.
 
-The parent (sean_export.benchmark) starts one worker per path so that peak resident memory
+The parent (sean_tools.bench.run) starts one worker per path so that peak resident memory
 (getrusage ru_maxrss) belongs to that path alone, and so that the ONNX Runtime and OpenVINO workers
-never import torch: torch is imported only by the paths that need it. The worker reads a JSON spec on
-stdin and prints one JSON object on the last line of stdout.
-
-Spec keys: path ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt"), threads, batch_sizes,
-repeats, budget_s, seed, and per path: checkpoint (or random_classes + base_checkpoint), style_conv
-("auto" / "direct"), package, precision_hint, outputs (an .npz file for the batch-1 outputs).
+never import torch: torch is imported only by the paths that need it. The worker reads a WorkerSpec
+as JSON on stdin and prints one JSON object on the last line of stdout.
 """
 
 from __future__ import annotations
@@ -21,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from sean_tools.bench.inputs import timed_inputs
+from sean_tools.bench.spec import WorkerSpec
+
 # (encode(image, labels) -> codes, generate(labels, codes, noise) -> image), numpy in and out.
 Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Generate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -30,27 +29,6 @@ Runner = tuple[Encode, Generate]
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def block_labels(rng: np.random.Generator, batch: int, classes: int, height: int, width: int) -> np.ndarray:
-    """Label ids int32 [B, H, W]: square cells of H/32 pixels (at least 4), each a random class.
-
-    At 256 x 256 that is 1024 cells, so nearly every class is present, the official code's worst case.
-    """
-    cell = max(4, height // 32)
-    grid = rng.integers(0, classes, size=(batch, -(-height // cell), -(-width // cell)))
-    return np.repeat(np.repeat(grid, cell, axis=1), cell, axis=2)[:, :height, :width].astype(np.int32)
-
-
-def make_inputs(spec: dict[str, Any], batch: int) -> dict[str, np.ndarray]:
-    """Seeded image [B, 3, H, W], labels [B, H, W] and zero noise [B, N] (the official eval has no noise)."""
-    rng = np.random.default_rng(spec["seed"])
-    h, w, k = spec["height"], spec["width"], spec["num_classes"]
-    return {
-        "image": rng.uniform(-1.0, 1.0, (batch, 3, h, w)).astype(np.float32),
-        "labels": block_labels(rng, batch, k, h, w),
-        "noise": np.zeros((batch, spec["noise_numel"]), dtype=np.float32),
-    }
 
 
 # --- matrix-product peak ------------------------------------------------------------------------------
@@ -66,23 +44,23 @@ def gemm_gflops(matmul: Callable[[Any, Any], Any], a: Any, b: Any, repeats: int 
     return 2.0 * n**3 / best / 1e9
 
 
-def gemm_operands(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Two random fp32 square matrices of the benchmark's GEMM size (2048 unless the spec says otherwise)."""
-    n = spec.get("gemm_size", 2048)
+def gemm_operands(spec: WorkerSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Two random fp32 square matrices of the benchmark's GEMM size."""
+    n = spec.gemm_size
     rng = np.random.default_rng(0)
     return rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
 
 
-def numpy_gemm_gflops(spec: dict[str, Any], repeats: int = 3) -> float:
+def numpy_gemm_gflops(spec: WorkerSpec, repeats: int = 3) -> float:
     """fp32 GEMM rate of numpy's BLAS (threads come from the worker's environment)."""
     return gemm_gflops(np.matmul, *gemm_operands(spec), repeats)
 
 
-def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
+def measure_gemm(spec: WorkerSpec) -> dict[str, Any]:
     """fp32 2048 x 2048 matrix product with numpy (its BLAS) and with torch, at the benchmark's thread count."""
     import torch
 
-    torch.set_num_threads(spec["threads"])
+    torch.set_num_threads(spec.threads)
     a, b = gemm_operands(spec)
     numpy_rate = gemm_gflops(np.matmul, a, b)
     torch_rate = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
@@ -90,35 +68,35 @@ def measure_gemm(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- runners: one per path ----------------------------------------------------------------------------
-def _torch_model(spec: dict[str, Any]) -> Any:
+def _torch_model(spec: WorkerSpec, style_conv: str) -> Any:
     """The checkpoint's model (or a random one with another class count) in the requested style-conv form."""
     import dataclasses
 
-    from sean_export.benchmark import random_model
     from sean_train.checkpoint import load_checkpoint, read_config
     from sean_train.networks import SEANModel
+    from sean_train.weight_init import random_model
 
-    if spec.get("random_classes"):
-        config, _ = read_config(spec["base_checkpoint"])
-        config = dataclasses.replace(config, num_classes=spec["random_classes"], class_names=())
-        model = random_model(config, seed=spec["seed"])
+    if spec.random_classes:
+        config, _ = read_config(spec.base_checkpoint)
+        config = dataclasses.replace(config, num_classes=spec.random_classes, class_names=())
+        model = random_model(config, seed=spec.seed)
     else:
-        model = load_checkpoint(spec["checkpoint"], verify_hash=False)
-    if spec["style_conv"] == model.config.style_conv:
+        model = load_checkpoint(spec.checkpoint, verify_hash=False)
+    if style_conv == model.config.style_conv:
         return model
-    same_weights = SEANModel(dataclasses.replace(model.config, style_conv=spec["style_conv"]))
+    same_weights = SEANModel(dataclasses.replace(model.config, style_conv=style_conv))
     same_weights.load_state_dict(model.state_dict())  # the forms share every parameter
     return same_weights.eval()
 
 
-def torch_runner(spec: dict[str, Any]) -> Runner:
+def torch_runner(spec: WorkerSpec) -> Runner:
     """PyTorch eager on the exported graph modules (one-hot from label ids included, as in the ONNX graphs)."""
     import torch
 
     from sean_export.graphs import graph_module
 
-    torch.set_num_threads(spec["threads"])
-    model = _torch_model(spec)
+    torch.set_num_threads(spec.threads)
+    model = _torch_model(spec, spec.style_conv or "auto")
     encoder, generator = graph_module(model, "encoder"), graph_module(model, "generator")
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -132,7 +110,7 @@ def torch_runner(spec: dict[str, Any]) -> Runner:
     return encode, generate
 
 
-def official_runner(spec: dict[str, Any]) -> Runner:
+def official_runner(spec: WorkerSpec) -> Runner:
     """The official algorithm (spectral norm every call, per-class Python loops) on the official key layout."""
     import torch
 
@@ -140,8 +118,8 @@ def official_runner(spec: dict[str, Any]) -> Runner:
     from sean_train.networks.ops import one_hot
     from sean_train.official_reference import official_encode, official_generate
 
-    torch.set_num_threads(spec["threads"])
-    model = _torch_model({**spec, "style_conv": "direct"})
+    torch.set_num_threads(spec.threads)
+    model = _torch_model(spec, "direct")
     config = model.config
     state = to_official_state(model)
     del model
@@ -159,7 +137,7 @@ def official_runner(spec: dict[str, Any]) -> Runner:
     return encode, generate
 
 
-def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
+def runtime_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
     """An sean_runtime backend on a package (no torch), and what it reports about itself.
 
     Batches above the backend's limit (a TensorRT profile's max batch) are run in chunks, as the
@@ -169,11 +147,11 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
     from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
     from sean_runtime.package import load_package
 
-    package = load_package(spec["package"], verify=False)
-    if spec["path"] == "openvino":
+    package = load_package(spec.package, verify=False)
+    if spec.kind == "openvino":
         from sean_runtime.backends.openvino import OpenVinoBackend, runtime_precisions
 
-        backend: Any = OpenVinoBackend(package, spec["precision_hint"], threads=spec["threads"])
+        backend: Any = OpenVinoBackend(package, spec.precision_hint or "f32", threads=spec.threads)
         about = {
             "device": backend.device,
             "execution_precision": backend.execution_precision,
@@ -181,13 +159,13 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
             "generator_op_precisions": dict(runtime_precisions(backend.generator)),
             "notes": backend.notes,
         }
-    elif spec["path"] == "tensorrt":
+    elif spec.kind == "tensorrt":
         from sean_runtime.backends.tensorrt import TensorRTBackend
 
         backend = TensorRTBackend(package)
         about = {"device": backend.device, "max_batch": backend.max_batch}
     else:
-        backend = OnnxRuntimeBackend(package, [CPU], threads=spec["threads"])
+        backend = OnnxRuntimeBackend(package, [CPU], threads=spec.threads)
         threads = backend.generator.get_session_options().intra_op_num_threads
         about = {"device": backend.device, "intra_op_threads": threads}
 
@@ -195,7 +173,7 @@ def runtime_runner(spec: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
         return [tuple(a[part] for a in arrays) for part in batch_slices(len(arrays[0]), backend.max_batch)]
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return np.concatenate([backend.encode(i, lab, None)[0] for i, lab in chunks(image, labels)])
+        return np.concatenate([backend.encode(i, lab)[0] for i, lab in chunks(image, labels)])
 
     def generate(labels: np.ndarray, codes: np.ndarray, noise: np.ndarray) -> np.ndarray:
         return np.concatenate([backend.generate(lab, c, n, None) for lab, c, n in chunks(labels, codes, noise)])
@@ -230,25 +208,25 @@ def time_batch(runner: Runner, inputs: dict[str, np.ndarray], repeats: int, budg
     return {op: summarize(values) for op, values in times.items()}
 
 
-def run_path(spec: dict[str, Any]) -> dict[str, Any]:
-    if spec["path"] == "gemm":
+def run_path(spec: WorkerSpec) -> dict[str, Any]:
+    if spec.kind == "gemm":
         return measure_gemm(spec)
     about: dict[str, Any] = {}
-    if spec["path"] == "official":
+    if spec.kind == "official":
         runner = official_runner(spec)
-    elif spec["path"] == "torch":
+    elif spec.kind == "torch":
         runner = torch_runner(spec)
     else:
         runner, about = runtime_runner(spec)
     result: dict[str, Any] = {**about, "rss_after_load_mb": peak_rss_mb(), "batches": {}}
     gemm_before = numpy_gemm_gflops(spec)
-    for batch in spec["batch_sizes"]:
-        inputs = make_inputs(spec, batch)
-        result["batches"][str(batch)] = time_batch(runner, inputs, spec["repeats"], spec["budget_s"])
-        if batch == 1 and spec.get("outputs"):
+    for batch in spec.batch_sizes:
+        inputs = timed_inputs(spec, batch)
+        result["batches"][str(batch)] = time_batch(runner, inputs, spec.repeats, spec.budget_s)
+        if batch == 1 and spec.outputs:
             encode, generate = runner
             codes = encode(inputs["image"], inputs["labels"])
-            np.savez(spec["outputs"], codes=codes, image=generate(inputs["labels"], codes, inputs["noise"]))
+            np.savez(spec.outputs, codes=codes, image=generate(inputs["labels"], codes, inputs["noise"]))
     result["peak_rss_mb"] = peak_rss_mb()
     # The machine's speed drifts (shared hosts): the peak is re-measured around every path.
     result["gemm_gflops"] = max(gemm_before, numpy_gemm_gflops(spec))
@@ -256,8 +234,7 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    spec = json.loads(sys.stdin.read())
-    result = run_path(spec)
+    result = run_path(WorkerSpec.from_json(sys.stdin.read()))
     result["torch_imported"] = "torch" in sys.modules
     print(json.dumps(result))
 

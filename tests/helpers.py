@@ -1,0 +1,60 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py; tests import helpers from here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any
+
+from sean_runtime.backends.gpu import GpuInfo
+
+# A tiny shapes model: builds and runs in milliseconds on a CPU.
+TINY = dict(
+    num_classes=8,
+    style_dim=16,
+    ngf=4,
+    encoder_ngf=4,
+    spade_hidden=8,
+    height=64,
+    width=64,
+    domain="shapes",
+)
+
+H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0))
+A10 = GpuInfo(0, "NVIDIA A10", (8, 6))
+L4 = GpuInfo(0, "NVIDIA L4", (8, 9))
+
+
+def make_random_model(config: Any, seed: int = 0, scale: float = 0.2) -> Any:
+    """sean_train.weight_init.random_model with every parameter N(0, scale): no path is trivially zero."""
+    from sean_train.weight_init import random_model
+
+    return random_model(config, seed=seed, scale=scale)
+
+
+def write_plan(package: Any, name: str, plan: bytes = b"plan bytes", gpu: GpuInfo = H100, **changes: Any) -> Any:
+    """Plan bytes for graph `name` and a sidecar as `sean build-engine` writes them (TensorRT 10.8.0 on `gpu`),
+    with `changes` to the sidecar's fields."""
+    from sean_runtime.backends.plans import capability_text, write_sidecar
+    from sean_runtime.files import sha256_file
+    from sean_runtime.format import PlanSidecar
+
+    spec = package.graph(name)
+    spec.plan.write_bytes(plan)
+    sidecar = PlanSidecar(
+        graph=name,
+        plan_file=spec.plan.name,
+        plan_sha256=sha256_file(spec.plan),
+        onnx_file=spec.file.name,
+        onnx_sha256=package.file_sha256(spec.file.name),
+        tensorrt_version="10.8.0",
+        gpu_name=gpu.name,
+        compute_capability=capability_text(gpu.compute_capability),
+        precision=package.precision,
+        profile={"min_batch": 1, "opt_batch": 1, "max_batch": 8, "shapes": {}},
+        workspace_bytes=2**30,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    sidecar = dataclasses.replace(sidecar, **changes)
+    write_sidecar(spec.plan_sidecar, sidecar)
+    return sidecar
