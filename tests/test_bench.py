@@ -117,6 +117,7 @@ def test_usable_tensorrt_engines_are_timed_and_unusable_ones_say_why(tiny_packag
     ]
 
 
+@pytest.mark.slow
 def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_package, monkeypatch):
     """A stand-in TensorRT backend (ONNX Runtime underneath) whose profile takes one image per call."""
     from sean_runtime.backends import tensorrt

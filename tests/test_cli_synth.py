@@ -51,6 +51,7 @@ def test_one_file_in_one_file_out_equals_the_library(tiny_package, data, synth, 
     np.testing.assert_array_equal(read_rgb(out), synth.synthesize(data / "labels/00001.png", styles, seed=5)[0])
 
 
+@pytest.mark.slow
 def test_folders_in_folder_out_matched_by_name_with_a_progress_bar(tiny_package, data, synth, tmp_path):
     out = tmp_path / "outdir"
     result = run(
@@ -102,6 +103,7 @@ def test_swap_and_interpolate_apply_the_library_edits(tiny_package, data, synth,
     assert not np.array_equal(read_rgb(out), plain)
 
 
+@pytest.mark.slow
 def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_path):
     label, style = data / "labels/00000.png", data / "images/00000.png"
     out = tmp_path / "x.png"
@@ -148,6 +150,7 @@ def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, d
     assert np.abs(read_rgb(out).astype(int) - expected).max() <= 1  # thread count changes float rounding only
 
 
+@pytest.mark.slow
 def test_fallback_error_names_the_class_the_reference_lacks(tiny_package, data, synth, tmp_path):
     styles = synth.encode(
         [data / f"images/0000{i}.png" for i in range(4)], [data / f"labels/0000{i}.png" for i in range(4)]

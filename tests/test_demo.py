@@ -41,6 +41,7 @@ def test_package_matches_only_an_intact_package_of_the_same_weights(tiny_package
     assert not package_matches(tmp_path / "missing", Path(tiny_export_checkpoint))
 
 
+@pytest.mark.slow
 def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, tiny_export_checkpoint, tmp_path):
     out = tmp_path / "demo-out"
     shutil.copytree(tiny_package, out / "package")

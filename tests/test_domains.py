@@ -219,6 +219,7 @@ def run_sean(args: list[str], site: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_third_party_plugin_is_seen_by_the_cli_in_a_new_process(plugin_site, tmp_path):
     listing = run_sean(["domains"], plugin_site)
     assert listing.returncode == 0, listing.stderr

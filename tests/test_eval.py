@@ -131,6 +131,7 @@ def test_to_255_rounds_like_the_runtime():
     assert to_255(x).tolist() == [0.0, 255.0, 128.0, 255.0]
 
 
+@pytest.mark.slow
 def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkpoint, tmp_path):
     from sean_train.commands.evaluate import evaluate
 

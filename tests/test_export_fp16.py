@@ -56,6 +56,7 @@ def test_convs_run_in_fp16_and_reductions_in_fp32(fp16_graphs):
     assert set(_input_types(generator, "MatMul")) == {HALF}
 
 
+@pytest.mark.slow
 def test_fp16_graphs_stay_close_to_fp32_without_nan(fp16_graphs, tiny_package, tiny_config):
     figures = {}
     for name, (_, path) in fp16_graphs.items():

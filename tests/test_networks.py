@@ -65,6 +65,7 @@ def test_one_hot_ignores_out_of_range_and_has_k_channels():
     assert oh[0, :, 1, 0].sum() == 0 and oh[0, :, 1, 1].sum() == 0
 
 
+@pytest.mark.slow
 def test_official_size_parameter_count():
     # Spec section 8: 266,907,367 generator parameters, of which 1,568,576 in the style encoder.
     model = SEANModel(ModelConfig())
@@ -157,6 +158,7 @@ def test_bad_configs_are_clear():
         ModelConfig.from_dict({"num_classes": 3, "bogus": 1})
 
 
+@pytest.mark.slow
 def test_generator_forward_has_no_python_loop_over_classes(tiny_config):
     """Tracing succeeds and the graph size does not grow with the class count (a loop would add
     hundreds of nodes per extra class; constant folding may differ by a node or two)."""

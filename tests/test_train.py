@@ -108,6 +108,7 @@ def test_flip_mirrors_and_swaps_left_right_classes():
 
 # --- a few steps ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_few_steps_write_logs_samples_and_loadable_checkpoints(tmp_path):
     trainer = make_trainer(tmp_path / "run")
     start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -136,6 +137,7 @@ def test_few_steps_write_logs_samples_and_loadable_checkpoints(tmp_path):
         torch.testing.assert_close(model(image, mask, noise), trained(image, mask, noise), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_trains_from_a_dataset_folder(tmp_path):
     domain = get_domain("shapes")
     domain.write_split(tmp_path / "data", "train", 4, progress=False)
@@ -148,6 +150,7 @@ def test_trains_from_a_dataset_folder(tmp_path):
     assert state.meta["val_psnr_db"] > 0  # scored on the folder's test split
 
 
+@pytest.mark.slow
 def test_keep_last_and_best_are_kept(tmp_path):
     trainer = make_trainer(tmp_path / "run", tiny_run_config(checkpoint_every=1, keep_last=2))
     trainer.run()
@@ -163,6 +166,7 @@ def test_learning_rate_is_constant_then_decays_linearly(tmp_path):
     assert factors[4:] == pytest.approx([1.0, 0.75, 0.5, 0.25])
 
 
+@pytest.mark.slow
 def test_resume_in_process_equals_uninterrupted_run(tmp_path, one_thread):
     whole = make_trainer(tmp_path / "whole")
     whole.run()
