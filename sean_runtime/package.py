@@ -15,7 +15,7 @@ from sean_runtime.files import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT = "sean-package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: portable Philox noise (version 1 packages still load, with their old noise rule)
 GRAPHS = ("encoder", "generator")
 REEXPORT = "re-export it with `sean export CHECKPOINT -o PKG`"
 
