@@ -66,7 +66,7 @@ std::vector<std::string> class_list(const char* const* classes, size_t count) {
   return names;
 }
 
-sean::Fallback fallback_of(sean_fallback kind, const sean_styles* styles) {
+sean::Fallback fallback_of(int kind, const sean_styles* styles) {
   switch (kind) {
     case SEAN_FALLBACK_OWN:
       return sean::Fallback::own();
@@ -76,7 +76,7 @@ sean::Fallback fallback_of(sean_fallback kind, const sean_styles* styles) {
       if (!styles) throw sean::Error(sean::Status::argument, "SEAN_FALLBACK_STYLES needs fallback_styles");
       return sean::Fallback::styles(styles->styles);
   }
-  throw sean::Error(sean::Status::argument, "unknown fallback " + std::to_string(static_cast<int>(kind)));
+  throw sean::Error(sean::Status::argument, "unknown fallback " + std::to_string(kind) + "; pass a sean_fallback value");
 }
 
 sean_status give(sean::Styles styles, sean_styles** out) {
@@ -245,7 +245,7 @@ sean_status sean_styles_concat(const sean_styles* const* items, size_t count, se
 }
 
 sean_status sean_styles_swap(const sean_styles* styles, const char* const* classes, size_t class_count,
-                             const sean_styles* other, sean_fallback fallback, const sean_styles* fallback_styles,
+                             const sean_styles* other, int fallback, const sean_styles* fallback_styles,
                              sean_styles** out) {
   SEAN_REQUIRE(out);
   *out = nullptr;
@@ -259,7 +259,7 @@ sean_status sean_styles_swap(const sean_styles* styles, const char* const* class
 }
 
 sean_status sean_styles_interpolate(const sean_styles* styles, const sean_styles* other, float alpha,
-                                    const char* const* classes, size_t class_count, sean_fallback fallback,
+                                    const char* const* classes, size_t class_count, int fallback,
                                     const sean_styles* fallback_styles, sean_styles** out) {
   SEAN_REQUIRE(out);
   *out = nullptr;

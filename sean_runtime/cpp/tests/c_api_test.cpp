@@ -306,7 +306,7 @@ TEST_F(CApi, BadEditsAreInputErrors) {
   const char* blob[] = {"blob"};
   EXPECT_FAILS(sean_styles_swap(styles_.get(), blob, 1, empty.get(), SEAN_FALLBACK_ERROR, nullptr, &out),
                SEAN_ERROR_INPUT, "lacks class(es) ['blob'] for image(s) [0]");
-  EXPECT_FAILS(sean_styles_swap(styles_.get(), blob, 1, empty.get(), (sean_fallback)7, nullptr, &out), SEAN_ERROR_ARGUMENT,
+  EXPECT_FAILS(sean_styles_swap(styles_.get(), blob, 1, empty.get(), 7, nullptr, &out), SEAN_ERROR_ARGUMENT,
                "unknown fallback 7");
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "noise.hpp"
@@ -57,6 +59,22 @@ TEST(Noise, OddLengthsArePrefixesOfLongerDraws) {
   sean::philox_normals(5, longer.data(), longer.size());
   sean::philox_normals(5, shorter.data(), shorter.size());
   for (size_t i = 0; i < shorter.size(); ++i) EXPECT_EQ(bits(shorter[i]), bits(longer[i]));
+}
+
+// SEAN_TEST_NOISE: float32 normals of image seed 123 written by numpy (sean_runtime.noise.philox_normals).
+TEST(Noise, EqualsNumpyBitForBitOnALongDraw) {
+  const char* path = std::getenv("SEAN_TEST_NOISE");
+  if (!path) GTEST_SKIP() << "set SEAN_TEST_NOISE to a numpy draw of seed 123";
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<float> expected(static_cast<size_t>(in.tellg()) / sizeof(float));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
+  ASSERT_GT(expected.size(), 1000u);
+  std::vector<float> ours(expected.size());
+  sean::philox_normals(123, ours.data(), ours.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < ours.size(); ++i) differ += bits(ours[i]) != bits(expected[i]);
+  EXPECT_EQ(differ, 0u) << "of " << ours.size();
 }
 
 #ifdef SEAN_HAVE_RANDOM123

@@ -87,13 +87,14 @@ SEAN_C_API size_t sean_styles_batch(const sean_styles* styles);
 SEAN_C_API sean_status sean_styles_copy(const sean_styles* styles, float* codes, uint8_t* present); /* either may be NULL */
 SEAN_C_API sean_status sean_styles_select(const sean_styles* styles, size_t index, sean_styles** out);
 SEAN_C_API sean_status sean_styles_concat(const sean_styles* const* items, size_t count, sean_styles** out);
+/* fallback: a sean_fallback value (an int, so that any value a caller passes is defined behaviour). */
 SEAN_C_API sean_status sean_styles_swap(const sean_styles* styles, const char* const* classes, size_t class_count,
-                                        const sean_styles* other, sean_fallback fallback,
+                                        const sean_styles* other, int fallback,
                                         const sean_styles* fallback_styles, sean_styles** out);
 /* classes NULL / class_count 0: every class. */
 SEAN_C_API sean_status sean_styles_interpolate(const sean_styles* styles, const sean_styles* other, float alpha,
                                                const char* const* classes, size_t class_count,
-                                               sean_fallback fallback, const sean_styles* fallback_styles,
+                                               int fallback, const sean_styles* fallback_styles,
                                                sean_styles** out);
 SEAN_C_API sean_status sean_styles_fill_missing(const sean_styles* styles, const sean_styles* fallback,
                                                 sean_styles** out);
