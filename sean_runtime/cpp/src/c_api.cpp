@@ -47,7 +47,14 @@ sean_status guarded(Body body) {
     if (!(pointer)) return fail(SEAN_ERROR_ARGUMENT, std::string(__func__) + ": " #pointer " is NULL"); \
   } while (0)
 
-sean_status check_size(const sean_model* model, int height, int width, const char* function) {
+// An output handle: it must be given, and stays NULL unless the call succeeds.
+#define SEAN_REQUIRE_OUT(pointer) \
+  SEAN_REQUIRE(pointer);          \
+  *(pointer) = nullptr
+
+// Arrays of `batch` items must be at the package resolution: the C API cannot see their size otherwise.
+sean_status check_arrays(const sean_model* model, size_t batch, int height, int width, const char* function) {
+  if (batch == 0) return fail(SEAN_ERROR_ARGUMENT, std::string(function) + ": batch must be >= 1");
   const sean::ModelInfo& info = model->model.info();
   if (height != info.height || width != info.width)
     return fail(SEAN_ERROR_INPUT, std::string(function) + ": arrays are " + std::to_string(width) + "x" +
@@ -98,8 +105,7 @@ void sean_options_init(sean_options* options) {
 }
 
 sean_status sean_model_open(const char* package_dir, const sean_options* options, sean_model** model) {
-  SEAN_REQUIRE(model);
-  *model = nullptr;
+  SEAN_REQUIRE_OUT(model);
   SEAN_REQUIRE(package_dir);
   return guarded([&] {
     sean::Options o;
@@ -185,20 +191,17 @@ sean_status sean_write_png(const char* path, const uint8_t* rgb, int height, int
 
 sean_status sean_encode(const sean_model* model, size_t batch, int height, int width, const uint8_t* images,
                         const int32_t* labels, const float* extra, sean_styles** styles) {
-  SEAN_REQUIRE(styles);
-  *styles = nullptr;
+  SEAN_REQUIRE_OUT(styles);
   SEAN_REQUIRE(model);
   SEAN_REQUIRE(images);
   SEAN_REQUIRE(labels);
-  if (batch == 0) return fail(SEAN_ERROR_ARGUMENT, "sean_encode: batch must be >= 1");
-  if (check_size(model, height, width, "sean_encode") != SEAN_OK) return SEAN_ERROR_INPUT;
+  if (const sean_status status = check_arrays(model, batch, height, width, "sean_encode")) return status;
   return guarded([&] { give(model->model.encode(batch, images, labels, extra), styles); });
 }
 
 sean_status sean_styles_create(const sean_model* model, size_t batch, const float* codes, const uint8_t* present,
                                sean_styles** styles) {
-  SEAN_REQUIRE(styles);
-  *styles = nullptr;
+  SEAN_REQUIRE_OUT(styles);
   SEAN_REQUIRE(model);
   SEAN_REQUIRE(codes);
   SEAN_REQUIRE(present);
@@ -224,15 +227,13 @@ sean_status sean_styles_copy(const sean_styles* styles, float* codes, uint8_t* p
 }
 
 sean_status sean_styles_select(const sean_styles* styles, size_t index, sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   return guarded([&] { give(styles->styles.image(index), out); });
 }
 
 sean_status sean_styles_concat(const sean_styles* const* items, size_t count, sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(items);
   return guarded([&] {
     std::vector<sean::Styles> list;
@@ -247,8 +248,7 @@ sean_status sean_styles_concat(const sean_styles* const* items, size_t count, se
 sean_status sean_styles_swap(const sean_styles* styles, const char* const* classes, size_t class_count,
                              const sean_styles* other, int fallback, const sean_styles* fallback_styles,
                              sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(other);
   SEAN_REQUIRE(classes);
@@ -261,8 +261,7 @@ sean_status sean_styles_swap(const sean_styles* styles, const char* const* class
 sean_status sean_styles_interpolate(const sean_styles* styles, const sean_styles* other, float alpha,
                                     const char* const* classes, size_t class_count, int fallback,
                                     const sean_styles* fallback_styles, sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(other);
   if (class_count && !classes) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_interpolate: classes is NULL");
@@ -275,16 +274,14 @@ sean_status sean_styles_interpolate(const sean_styles* styles, const sean_styles
 }
 
 sean_status sean_styles_fill_missing(const sean_styles* styles, const sean_styles* fallback, sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(fallback);
   return guarded([&] { give(styles->styles.fill_missing(fallback->styles), out); });
 }
 
 sean_status sean_styles_mean(const sean_styles* styles, sean_styles** out) {
-  SEAN_REQUIRE(out);
-  *out = nullptr;
+  SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   return guarded([&] { give(styles->styles.mean(), out); });
 }
@@ -295,8 +292,7 @@ sean_status sean_synthesize(const sean_model* model, size_t batch, int height, i
   SEAN_REQUIRE(labels);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(images);
-  if (batch == 0) return fail(SEAN_ERROR_ARGUMENT, "sean_synthesize: batch must be >= 1");
-  if (check_size(model, height, width, "sean_synthesize") != SEAN_OK) return SEAN_ERROR_INPUT;
+  if (const sean_status status = check_arrays(model, batch, height, width, "sean_synthesize")) return status;
   return guarded([&] { model->model.synthesize(batch, labels, styles->styles, seed, noise != 0, extra, images); });
 }
 

@@ -73,54 +73,49 @@ Axis area_axis(int in, int out) {
 
 uint8_t saturate(int64_t v) { return static_cast<uint8_t>(std::min<int64_t>(std::max<int64_t>(v, 0), 255)); }
 
-// Two fixed-point passes as OpenCV does for 8-bit images: horizontal sums with 11-bit weights kept as
-// integers, then vertical sums with 11-bit weights, rounded once at 22 bits.
-std::vector<uint8_t> resize_fixed(const uint8_t* rgb, int height, int width, const Axis& ax, const Axis& ay,
-                                  int out_height, int out_width) {
-  std::vector<int> wx(ax.weight.size()), wy(ay.weight.size());
-  for (size_t i = 0; i < wx.size(); ++i) wx[i] = static_cast<int>(std::lrint(static_cast<float>(ax.weight[i]) * (1 << kCoefBits)));
-  for (size_t i = 0; i < wy.size(); ++i) wy[i] = static_cast<int>(std::lrint(static_cast<float>(ay.weight[i]) * (1 << kCoefBits)));
-  std::vector<int64_t> rows(static_cast<size_t>(height) * out_width * 3);
+// A horizontal then a vertical pass with per-axis weights of type T (the accumulator too); `finish`
+// turns a vertical sum into a byte.
+template <typename T, typename Finish>
+std::vector<uint8_t> separable(const uint8_t* rgb, int height, int width, const Axis& ax, const std::vector<T>& wx,
+                               const Axis& ay, const std::vector<T>& wy, int out_height, int out_width, Finish finish) {
+  std::vector<T> rows(static_cast<size_t>(height) * out_width * 3);
   for (int y = 0; y < height; ++y)
     for (int dx = 0; dx < out_width; ++dx)
       for (int c = 0; c < 3; ++c) {
-        int64_t sum = 0;
+        T sum = 0;
         for (int k = 0; k < ax.taps; ++k)
-          sum += static_cast<int64_t>(rgb[(static_cast<size_t>(y) * width + ax.index[dx * ax.taps + k]) * 3 + c]) *
-                 wx[dx * ax.taps + k];
+          sum += rgb[(static_cast<size_t>(y) * width + ax.index[dx * ax.taps + k]) * 3 + c] * wx[dx * ax.taps + k];
         rows[(static_cast<size_t>(y) * out_width + dx) * 3 + c] = sum;
       }
   std::vector<uint8_t> out(static_cast<size_t>(out_height) * out_width * 3);
   for (int dy = 0; dy < out_height; ++dy)
     for (size_t x = 0; x < static_cast<size_t>(out_width) * 3; ++x) {
-      int64_t sum = 0;
+      T sum = 0;
       for (int k = 0; k < ay.taps; ++k)
         sum += rows[static_cast<size_t>(ay.index[dy * ay.taps + k]) * out_width * 3 + x] * wy[dy * ay.taps + k];
-      out[static_cast<size_t>(dy) * out_width * 3 + x] = saturate((sum + (int64_t{1} << (2 * kCoefBits - 1))) >> (2 * kCoefBits));
+      out[static_cast<size_t>(dy) * out_width * 3 + x] = finish(sum);
     }
   return out;
 }
 
+// As OpenCV does for 8-bit images: 11-bit integer weights, horizontal sums kept as integers, vertical
+// sums rounded once at 22 bits.
+std::vector<uint8_t> resize_fixed(const uint8_t* rgb, int height, int width, const Axis& ax, const Axis& ay,
+                                  int out_height, int out_width) {
+  auto fixed = [](const Axis& axis) {
+    std::vector<int64_t> w(axis.weight.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::lrint(static_cast<float>(axis.weight[i]) * (1 << kCoefBits));
+    return w;
+  };
+  return separable<int64_t>(rgb, height, width, ax, fixed(ax), ay, fixed(ay), out_height, out_width, [](int64_t sum) {
+    return saturate((sum + (int64_t{1} << (2 * kCoefBits - 1))) >> (2 * kCoefBits));
+  });
+}
+
 std::vector<uint8_t> resize_area(const uint8_t* rgb, int height, int width, const Axis& ax, const Axis& ay,
                                  int out_height, int out_width) {
-  std::vector<double> rows(static_cast<size_t>(height) * out_width * 3);
-  for (int y = 0; y < height; ++y)
-    for (int dx = 0; dx < out_width; ++dx)
-      for (int c = 0; c < 3; ++c) {
-        double sum = 0;
-        for (int k = 0; k < ax.taps; ++k)
-          sum += rgb[(static_cast<size_t>(y) * width + ax.index[dx * ax.taps + k]) * 3 + c] * ax.weight[dx * ax.taps + k];
-        rows[(static_cast<size_t>(y) * out_width + dx) * 3 + c] = sum;
-      }
-  std::vector<uint8_t> out(static_cast<size_t>(out_height) * out_width * 3);
-  for (int dy = 0; dy < out_height; ++dy)
-    for (size_t x = 0; x < static_cast<size_t>(out_width) * 3; ++x) {
-      double sum = 0;
-      for (int k = 0; k < ay.taps; ++k)
-        sum += rows[static_cast<size_t>(ay.index[dy * ay.taps + k]) * out_width * 3 + x] * ay.weight[dy * ay.taps + k];
-      out[static_cast<size_t>(dy) * out_width * 3 + x] = saturate(static_cast<int64_t>(std::nearbyint(sum)));
-    }
-  return out;
+  return separable<double>(rgb, height, width, ax, ax.weight, ay, ay.weight, out_height, out_width,
+                           [](double sum) { return saturate(static_cast<int64_t>(std::nearbyint(sum))); });
 }
 
 }  // namespace
