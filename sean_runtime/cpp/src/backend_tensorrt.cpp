@@ -14,12 +14,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sean {
 namespace {
@@ -46,7 +49,7 @@ std::array<int, 2> parse_capability(const nlohmann::json& value) {
   const size_t dot = text.find('.');
   try {
     if (dot != std::string::npos) return {std::stoi(text.substr(0, dot)), std::stoi(text.substr(dot + 1))};
-    if (text.size() >= 2 && std::all_of(text.begin(), text.end(), ::isdigit))
+    if (text.size() >= 2 && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
       return {std::stoi(text.substr(0, text.size() - 1)), text.back() - '0'};
   } catch (const std::exception&) {
   }

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "sean/sean.hpp"
 
 namespace sean {
@@ -204,8 +206,7 @@ std::string sha256_file(const fs::path& path) {
 Package load_package(const fs::path& root, bool verify) {
   Package p;
   p.root = root;
-  p.manifest = read_manifest(root);
-  const json& m = p.manifest;
+  const json m = read_manifest(root);
   const fs::path where = root / "manifest.json";
   p.format_version = m["format_version"].get<int>();
 

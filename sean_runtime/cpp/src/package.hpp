@@ -11,8 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace sean {
 
 inline constexpr int kFormatVersion = 2;  // the newest package format this runtime reads
@@ -37,7 +35,6 @@ struct GraphSpec {
 
 struct Package {
   std::filesystem::path root;
-  nlohmann::json manifest;
   int format_version = 0;
   std::string domain, precision;
   std::vector<std::string> class_names;
