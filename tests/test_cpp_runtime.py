@@ -20,7 +20,7 @@ from sean_domains.imageio import read_rgb, resize_image, write_jpg, write_png
 
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp import binding
-from sean_runtime.cpp.binding import SOURCE, CppRuntime
+from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.noise import philox_normals
 from sean_runtime.synthesizer import Synthesizer
 
@@ -221,7 +221,6 @@ def test_the_sanitized_build_runs_the_c_api_tests_clean(package, data, tmp_path)
     env = dict(os.environ, SEAN_TEST_PACKAGE=str(package), SEAN_TEST_DATA=str(data),
                SEAN_TEST_NOISE=str(tmp_path / "noise.f32"),
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99",
-               LSAN_OPTIONS=f"suppressions={SOURCE / 'tests' / 'lsan.supp'}",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     run = subprocess.run([str(asan / "sean_tests")], env=env, capture_output=True, text=True, timeout=500)
     report = run.stdout[-4000:] + run.stderr[-6000:]
