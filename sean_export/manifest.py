@@ -11,6 +11,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from sean_runtime.domains import Domain, DomainError, get_domain
 from sean_runtime.files import sha256_file
 from sean_runtime.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
 from sean_train.config import ModelConfig
@@ -30,20 +31,33 @@ def tool_versions(exporter: str = "torchscript") -> dict[str, str]:
     return versions
 
 
+def _domain(config: ModelConfig) -> Domain | None:
+    """The installed plugin of the config's domain when it has as many classes, else None."""
+    if not config.domain:
+        return None
+    try:
+        domain = get_domain(config.domain)
+    except DomainError:
+        return None
+    return domain if domain.num_classes == config.num_classes else None
+
+
 def class_names(config: ModelConfig) -> list[str]:
     """The config's class names; else the domain plugin's when it has as many; else class_0, class_1, ..."""
     if config.class_names:
         return list(config.class_names)
-    if config.domain:
-        from sean_runtime.domains import DomainError, get_domain
-
-        try:
-            domain = get_domain(config.domain)
-        except DomainError:
-            domain = None
-        if domain is not None and domain.num_classes == config.num_classes:
-            return list(domain.class_names)
+    domain = _domain(config)
+    if domain is not None:
+        return list(domain.class_names)
     return [f"class_{i}" for i in range(config.num_classes)]
+
+
+def palette(config: ModelConfig) -> list[list[int]] | None:
+    """RGB per class id from the domain plugin (runtimes without plugins read colour masks with it), or None."""
+    domain = _domain(config)
+    if domain is None or len(domain.palette) != config.num_classes or tuple(class_names(config)) != domain.class_names:
+        return None
+    return [list(map(int, rgb)) for rgb in domain.palette]
 
 
 def noise_section(config: ModelConfig) -> dict[str, Any]:
@@ -57,6 +71,7 @@ def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) 
         "format_version": FORMAT_VERSION,
         "domain": config.domain,
         "class_names": class_names(config),
+        "palette": palette(config),
         "num_classes": config.num_classes,
         "extra_mask_channels": config.extra_mask_channels,
         "style_dim": config.style_dim,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "sean-package"
-FORMAT_VERSION = 1  # written by the exporter; the runtime reads 1 .. FORMAT_VERSION
+FORMAT_VERSION = 2  # written by the exporter; the runtime reads 1 .. FORMAT_VERSION
 MANIFEST_FILE = "manifest.json"
 GRAPH_NAMES = ("encoder", "generator")
 PRECISIONS = ("fp32", "fp16")
@@ -22,10 +22,22 @@ DTYPES = ("float32", "int32")  # the only element types of graph inputs and outp
 REEXPORT = "re-export it with `sean export CHECKPOINT -o PKG`"
 
 NOISE_INPUT = "noise"
-NOISE_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"
+# How image i of a call with `seed` draws its noise (docs/package-format.md, "Noise"), per format version.
+PHILOX_NOISE_VERSION = 2  # the first format version with the portable rule
+NOISE_TAG = 0x5345414E4E4F4953  # Philox key word 1: "SEANNOIS" in ASCII, so other Philox users' streams differ
+PHILOX_SEEDING = (
+    "Philox4x64-10, key (seed + i, 0x5345414E4E4F4953), block j at counter (j, 0, 0, 0); 64-bit word k -> "
+    "normals 2k, 2k+1 by Box-Muller in float64 (u1 = (hi32 + 0.5) / 2^32, u2 = lo32 / 2^32), rounded to float32"
+)
+LEGACY_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"  # format 1
 
 SIDECAR_FORMAT = "sean-tensorrt-plan"
 SIDECAR_FORMAT_VERSION = 1
+
+
+def seeding_rule(format_version: int) -> str:
+    """The manifest's "noise.seeding" text of a package format version."""
+    return PHILOX_SEEDING if format_version >= PHILOX_NOISE_VERSION else LEGACY_SEEDING
 
 
 def graph_file(name: str) -> str:
@@ -166,7 +178,7 @@ class NoiseLayout:
             "input": NOISE_INPUT,
             "numel": self.numel,
             "slots": [{"layer": s.layer, "offset": s.offset, "height": s.height, "width": s.width} for s in self.slots],
-            "seeding": NOISE_SEEDING,
+            "seeding": seeding_rule(FORMAT_VERSION),
         }
 
 

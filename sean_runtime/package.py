@@ -74,6 +74,7 @@ class Package:
     manifest: dict[str, Any]
     domain: str
     class_names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...] | None  # RGB per class id (format 2), None when not recorded
     shape: ModelShape
     precision: str
     encoder: PackageGraph
@@ -126,6 +127,21 @@ def _positive(manifest: dict[str, Any], key: str, where: Path) -> int:
     if value < 1:
         raise PackageError(f"{where}: manifest field {key!r} is {value}, not a positive integer; {REEXPORT}")
     return value
+
+
+def _palette(manifest: dict[str, Any], num_classes: int, where: Path) -> tuple[tuple[int, int, int], ...] | None:
+    palette = manifest.get("palette")
+    if palette is None:
+        return None
+
+    def is_colour(rgb: Any) -> bool:
+        return isinstance(rgb, list) and len(rgb) == 3 and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb
+        )
+
+    if not isinstance(palette, list) or len(palette) != num_classes or not all(map(is_colour, palette)):
+        raise PackageError(f"{where}: palette must be {num_classes} [r, g, b] colours of 0..255 or null; {REEXPORT}")
+    return tuple((r, g, b) for r, g, b in palette)
 
 
 def _tensor_specs(items: Any, where: str) -> tuple[TensorSpec, ...]:
@@ -247,6 +263,7 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
         manifest=manifest,
         domain=str(manifest.get("domain") or ""),
         class_names=tuple(class_names),
+        palette=_palette(manifest, num_classes, where),
         shape=shape,
         precision=precision,
         encoder=_package_graph(root, "encoder", graphs.get("encoder"), shape, files),

@@ -142,7 +142,10 @@ class Synthesizer:
         out = []
         for part in batch_slices(count, self.backend.max_batch):
             size = part.stop - part.start
-            z = draw_noise(self.package.noise_numel, size, seed, first_index=part.start, enabled=noise)
+            z = draw_noise(
+                self.package.noise_numel, size, seed, first_index=part.start, enabled=noise,
+                format_version=self.package.manifest["format_version"],  # each format keeps its own rule
+            )
             out.append(run(part, z, None if extras is None else extras[part]))
         return np.concatenate(out)
 

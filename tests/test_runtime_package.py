@@ -88,7 +88,7 @@ def test_format_and_version_are_checked(tmp_path):
     with pytest.raises(PackageError, match="not a SEAN package manifest"):
         load_package(write_package(tmp_path / "a", format="something-else"))
     with pytest.raises(PackageError, match="newer than this runtime reads"):
-        load_package(write_package(tmp_path / "b", format_version=2))
+        load_package(write_package(tmp_path / "b", format_version=3))
     with pytest.raises(PackageError, match="2 class_names but num_classes 3"):
         load_package(write_package(tmp_path / "c", class_names=["a", "b"]))
 
