@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from sean_runtime.domains import get_domain
-from sean_runtime.imageio import read_rgb, resize_image, write_jpg, write_png
 
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp import binding
 from sean_runtime.cpp.binding import CppRuntime
+from sean_runtime.domains import get_domain
+from sean_runtime.imageio import read_rgb, resize_image, write_jpg, write_png
 from sean_runtime.noise import philox_normals
 from sean_runtime.synthesizer import Synthesizer
 
