@@ -134,7 +134,7 @@ def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_p
     small = tmp_path / "small.png"
     write_png(small, np.zeros((32, 32, 3), np.uint8))
     assert_clean_error(
-        run(tiny_package, "--label", label, "--style", small, "-o", out),
+        run(tiny_package, "--label", label, "--style", small, "--style-label", label, "-o", out),
         f"image {small} is 32x32 but its label map {label} is 64x64",
     )
     zero_threads = run(tiny_package, "--label", label, "--style", style, "--threads", "0", "-o", out)
