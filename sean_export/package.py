@@ -222,7 +222,7 @@ def export_package(
         try:
             build = _work_folder(out, "build")
         except OSError as exc:
-            raise write_problem(out.parent, exc) from exc
+            raise write_problem(out, exc) from exc
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
         files: dict[str, list[Path]] = {}

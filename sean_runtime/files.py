@@ -17,8 +17,7 @@ from sean_runtime.errors import FileWriteError, LockedError, SeanError
 
 def write_problem(path: Path, exc: OSError) -> FileWriteError:
     """One line naming the path and the reason an OSError gives (read-only or full file system, ...)."""
-    where = exc.filename or path
-    return FileWriteError(f"cannot write {where}: {exc.strerror or exc}")
+    return FileWriteError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def make_dirs(folder: str | Path) -> Path:

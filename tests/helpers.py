@@ -32,6 +32,18 @@ def make_random_model(config: Any, seed: int = 0, scale: float = 0.2) -> Any:
     return random_model(config, seed=seed, scale=scale)
 
 
+def centre_pil(n_in: int, n_out: int) -> Any:
+    """Source index of each of n_out pixels resized from n_in by PIL's NEAREST (what SPADE / SEAN use):
+    start half a source step in, add one step (a float64) per output pixel, truncate. numpy int array."""
+    import numpy as np
+
+    step, position, index = n_in / n_out, 0.5 * (n_in / n_out), []
+    for _ in range(n_out):
+        index.append(int(position))
+        position += step
+    return np.array(index)
+
+
 def write_plan(package: Any, name: str, plan: bytes = b"plan bytes", gpu: GpuInfo = H100, **changes: Any) -> Any:
     """Plan bytes for graph `name` and a sidecar as `sean build-engine` writes them (TensorRT 10.8.0 on `gpu`),
     with `changes` to the sidecar's fields."""
