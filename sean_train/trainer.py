@@ -137,6 +137,7 @@ class Trainer:
                 f"run with --config"
             )
         restore_training_state(state, self.model, self.disc, self.opt_g, self.opt_d)
+        read_best(self.run_dir)  # checked now, not at the next checkpoint
         self.step = state.step
         self.val_score = state.meta.get(VAL_METRIC)
         if self.dist.is_main:

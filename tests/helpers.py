@@ -22,6 +22,25 @@ TINY = dict(
     domain="shapes",
 )
 
+
+def tiny_run_config(**train: Any) -> dict:
+    """A tiny shapes run: 4 generated training images, batch 2, 2 + 2 epochs = 8 steps."""
+    model = {k: v for k, v in TINY.items()}
+    settings = dict(
+        batch_size=2, epochs=2, epochs_decay=2, lambda_vgg=0.0, lambda_l1=1.0, checkpoint_every=2,
+        keep_last=2, sample_every=4, val_samples=2, synthetic_train_size=4, seed=3,
+    )
+    settings.update(train)
+    return {"model": model, "discriminator": {"ndf": 4}, "train": settings}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0))
 A10 = GpuInfo(0, "NVIDIA A10", (8, 6))
 L4 = GpuInfo(0, "NVIDIA L4", (8, 9))
