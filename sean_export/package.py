@@ -129,6 +129,13 @@ def destination_lock(out: Path) -> Iterator[None]:
         yield
 
 
+def publish(build: Path, out: Path) -> None:
+    """Move a finished package folder to `out`, taking turns with other exports to the same place."""
+    with destination_lock(out):
+        check_destination(out)  # again: another export may have finished meanwhile
+        replace_folder(build, out)
+
+
 def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
     feeds = random_inputs(spec, model.config, 2, np.random.default_rng(0))
     return tuple(torch.from_numpy(feeds[name]) for name in spec.input_names)
@@ -246,9 +253,7 @@ def export_package(
         )
         atomic_write_json(build / MANIFEST_FILE, manifest)
         publish_permissions(build)
-        with destination_lock(out):
-            check_destination(out)  # again: another export may have finished meanwhile
-            replace_folder(build, out)
+        publish(build, out)
     except OSError as exc:  # a full or read-only file system while writing the graphs
         shutil.rmtree(build, ignore_errors=True)
         if isinstance(exc, SeanError):
