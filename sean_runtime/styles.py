@@ -180,7 +180,8 @@ class Styles:
             raise InputError(f"{rule}, got {alpha!r:.80}") from exc
         if weights.dtype.kind not in "iuf" or weights.ndim > 1:
             raise InputError(f"{rule}, got {alpha!r:.80}")
-        weights = np.broadcast_to(weights.astype(np.float32), (self.batch_size,)) if weights.ndim == 0 else weights
+        weights = weights.astype(np.float64)  # range-checked before the cast to float32, which could overflow
+        weights = np.broadcast_to(weights, (self.batch_size,)) if weights.ndim == 0 else weights
         if weights.shape != (self.batch_size,):
             raise InputError(f"{rule}, got {weights.shape[0]} weights")
         if not (np.isfinite(weights) & (weights >= low) & (weights <= high)).all():
