@@ -193,7 +193,8 @@ def save_training_checkpoint(
         if final.exists():
             _discard(final)
         os.replace(partial, final)
-    except OSError as exc:  # a full disk: the partial folder is removed by the next clean_partial
+    except OSError as exc:  # a full disk: nothing half-written stays behind
+        shutil.rmtree(partial, ignore_errors=True)
         if isinstance(exc, SeanError):
             raise
         raise write_problem(final, exc) from exc

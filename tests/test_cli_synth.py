@@ -16,17 +16,14 @@ from sean_runtime.synthesizer import Synthesizer
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
-    root = tmp_path_factory.mktemp("shapes")
-    SHAPES.write_split(root, "test", 4, progress=False)
-    return root / "test"
+@pytest.fixture
+def data(shapes_split) -> Path:
+    return shapes_split
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 def run(*args: str):

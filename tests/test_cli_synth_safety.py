@@ -17,17 +17,14 @@ from sean_runtime.synthesizer import Synthesizer
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 3)."""
-    root = tmp_path_factory.mktemp("shapes")
-    SHAPES.write_split(root, "test", 3, progress=False)
-    return root / "test"
+@pytest.fixture
+def data(shapes_split) -> Path:
+    return shapes_split
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 def run(*args):
@@ -48,7 +45,7 @@ def test_one_style_image_for_a_folder_of_labels_is_encoded_under_its_own_label(t
     result = run(tiny_package, "--label", data / "labels", "--style", style, "--no-noise", "-o", out)
     assert result.exit_code == 0, result.output
     right = synth.encode(style, data / "labels/00000.png")  # its own label, found in the prepared layout
-    for i in range(3):
+    for i in range(4):
         label = data / f"labels/0000{i}.png"
         np.testing.assert_array_equal(read_rgb(out / f"0000{i}.png"), synth.synthesize(label, right, noise=False)[0])
     wrong = synth.synthesize(data / "labels/00001.png", synth.encode(style, data / "labels/00001.png"), noise=False)

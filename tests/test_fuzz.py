@@ -45,8 +45,8 @@ def refused_in_one_line(call, *args: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from tests.helpers import write_package
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 @pytest.fixture(scope="module")

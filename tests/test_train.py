@@ -44,15 +44,6 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert worst <= 1e-6, f"states differ by {worst}"
 
 
-@pytest.fixture
-def one_thread():
-    """Same thread count in and out of process, so float reductions run in the same order."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # --- data order and flips ---------------------------------------------------------------------------
 
 def test_batch_order_shards_are_disjoint_and_cover_each_epoch():

@@ -19,14 +19,6 @@ from sean_train.trainer import Trainer
 from tests.helpers import tiny_run_config, write_config
 
 
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def start_run(run_dir: Path, until: int | None = None, **train_settings) -> Path:
     """A tiny run as `sean train --config X --out run_dir --threads 1 --device cpu` starts it, stopped at `until`."""
     import sean_train.commands.train as command
