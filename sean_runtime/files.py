@@ -54,6 +54,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, SeanError):  # already says what is wrong
+            raise
         if path.is_dir():
             raise FileWriteError(f"cannot write {path}: a folder of that name is in the way") from exc
         raise write_problem(path, exc) from exc

@@ -107,6 +107,7 @@ def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, data
     assert (folder / "00000.png").is_file()
 
 
+@pytest.mark.slow
 def test_backend_notes_only_with_verbose(tiny_package, data, tmp_path):
     label, style = data / "labels/00000.png", data / "images/00000.png"
     synth = Synthesizer.load(tiny_package)

@@ -198,6 +198,7 @@ def test_a_graph_file_linking_outside_the_package_is_refused(tmp_path):
     assert load_package(root).encoder.file.name == "encoder.onnx"
 
 
+@pytest.mark.slow
 def test_graph_io_is_compared_with_the_graph_file_itself(tiny_package, tmp_path):
     """A generator exported with a fixed batch of 2 has the manifest's names but not its shapes."""
     import onnx
