@@ -3,8 +3,6 @@ without --force, its outputs), and says in one line why an -o cannot be written.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -15,16 +13,6 @@ from sean_runtime.imageio import read_rgb
 from sean_runtime.synthesizer import Synthesizer
 
 SHAPES = get_domain("shapes")
-
-
-@pytest.fixture
-def data(shapes_split) -> Path:
-    return shapes_split
-
-
-@pytest.fixture
-def synth(tiny_synth) -> Synthesizer:
-    return tiny_synth
 
 
 def run(*args):
@@ -39,45 +27,48 @@ def error_line(result) -> str:
     return lines[0]
 
 
-def test_one_style_image_for_a_folder_of_labels_is_encoded_under_its_own_label(tiny_package, data, synth, tmp_path):
+def test_one_style_image_for_a_folder_of_labels_is_encoded_under_its_own_label(
+    tiny_package, shapes_split, tiny_synth, tmp_path
+):
     out = tmp_path / "out"
-    style = data / "images/00000.png"
-    result = run(tiny_package, "--label", data / "labels", "--style", style, "--no-noise", "-o", out)
+    style, own = shapes_split / "images/00000.png", shapes_split / "labels/00000.png"
+    result = run(tiny_package, "--label", shapes_split / "labels", "--style", style, "--no-noise", "-o", out)
     assert result.exit_code == 0, result.output
-    right = synth.encode(style, data / "labels/00000.png")  # its own label, found in the prepared layout
+    right = tiny_synth.encode(style, own)  # its own label, found in the prepared layout
     for i in range(4):
-        label = data / f"labels/0000{i}.png"
-        np.testing.assert_array_equal(read_rgb(out / f"0000{i}.png"), synth.synthesize(label, right, noise=False)[0])
-    wrong = synth.synthesize(data / "labels/00001.png", synth.encode(style, data / "labels/00001.png"), noise=False)
+        expected = tiny_synth.synthesize(shapes_split / f"labels/0000{i}.png", right, noise=False)[0]
+        np.testing.assert_array_equal(read_rgb(out / f"0000{i}.png"), expected)
+    other = shapes_split / "labels/00001.png"
+    wrong = tiny_synth.synthesize(other, tiny_synth.encode(style, other), noise=False)  # what it did before
     assert not np.array_equal(read_rgb(out / "00001.png"), wrong[0])
 
 
-def test_a_style_image_without_a_label_of_its_own_is_refused(tiny_package, data, tmp_path):
+def test_a_style_image_without_a_label_of_its_own_is_refused(tiny_package, shapes_split, tmp_path):
     style = tmp_path / "photo.png"
-    style.write_bytes((data / "images/00002.png").read_bytes())
-    label = data / "labels/00000.png"
+    style.write_bytes((shapes_split / "images/00002.png").read_bytes())
+    label = shapes_split / "labels/00000.png"
     line = error_line(run(tiny_package, "--label", label, "--style", style, "-o", tmp_path / "o.png"))
     assert f"--style {style}: no label map of its own" in line and "--style-label" in line
     assert not (tmp_path / "o.png").exists()
 
 
 @pytest.mark.parametrize("force", [False, True])
-def test_an_output_that_is_an_input_is_refused_even_with_force(tiny_package, data, tmp_path, force):
-    label, style = data / "labels/00000.png", data / "images/00000.png"
-    before = {p: p.read_bytes() for p in (data / "labels").iterdir()}
+def test_an_output_that_is_an_input_is_refused_even_with_force(tiny_package, shapes_split, tmp_path, force):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
+    before = {p: p.read_bytes() for p in (shapes_split / "labels").iterdir()}
     extra = ["--force"] if force else []
     line = error_line(run(tiny_package, "--label", label, "--style", style, *extra, "-o", label))
     assert f"would overwrite the input {label}" in line
-    line = error_line(run(tiny_package, "--label", data / "labels", "--style", data / "images", *extra,
-                          "-o", data / "labels"))  # fmt: skip
+    line = error_line(run(tiny_package, "--label", shapes_split / "labels", "--style", shapes_split / "images", *extra,
+                          "-o", shapes_split / "labels"))  # fmt: skip
     assert "would overwrite the input" in line
     line = error_line(run(tiny_package, "--label", label, "--style", style, *extra, "-o", style))
     assert f"would overwrite the input {style}" in line
-    assert {p: p.read_bytes() for p in (data / "labels").iterdir()} == before
+    assert {p: p.read_bytes() for p in (shapes_split / "labels").iterdir()} == before
 
 
-def test_an_existing_output_is_replaced_only_with_force(tiny_package, data, tmp_path):
-    label, style = data / "labels/00001.png", data / "images/00001.png"
+def test_an_existing_output_is_replaced_only_with_force(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00001.png", shapes_split / "images/00001.png"
     out = tmp_path / "out.png"
     out.write_bytes(b"keep me")
     line = error_line(run(tiny_package, "--label", label, "--style", style, "-o", out))
@@ -87,8 +78,8 @@ def test_an_existing_output_is_replaced_only_with_force(tiny_package, data, tmp_
     assert read_rgb(out).shape == (64, 64, 3)
 
 
-def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, data, tmp_path):
-    label, style = data / "labels/00000.png", data / "images/00000.png"
+def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
     args = [tiny_package, "--label", label, "--style", style]
     assert "cannot write .gif images" in error_line(run(*args, "-o", tmp_path / "out.gif"))
     assert not (tmp_path / "out.gif").exists()
@@ -96,7 +87,7 @@ def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, data
     a_file.write_text("x")
     assert f"{a_file} is a file, so nothing can be written under it" in error_line(run(*args, "-o", a_file / "o.png"))
     assert "cannot write /proc/out.png" in error_line(run(*args, "-o", "/proc/out.png"))
-    several = ["--label", data / "labels", "--style", data / "images"]
+    several = ["--label", shapes_split / "labels", "--style", shapes_split / "images"]
     assert "names an image file, but --label is a folder" in error_line(
         run(tiny_package, *several, "-o", tmp_path / "many.png")
     )
@@ -108,8 +99,8 @@ def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, data
 
 
 @pytest.mark.slow
-def test_backend_notes_only_with_verbose(tiny_package, data, tmp_path):
-    label, style = data / "labels/00000.png", data / "images/00000.png"
+def test_backend_notes_only_with_verbose(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
     synth = Synthesizer.load(tiny_package)
     if not synth.notes:
         pytest.skip("this machine passes over no backend (TensorRT is usable here)")

@@ -24,11 +24,6 @@ from tests.helpers import write_package
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture
-def synth(tiny_synth) -> Synthesizer:
-    return tiny_synth
-
-
 @pytest.fixture(scope="module")
 def sample() -> tuple[np.ndarray, np.ndarray]:
     return SHAPES.sample(0, "test")
@@ -42,56 +37,56 @@ def one_line(exc: BaseException) -> str:
 
 # --- label and image arrays -----------------------------------------------------------------------
 
-def test_an_hxwx1_label_map_is_one_map_never_a_batch_of_columns(synth, sample):
+def test_an_hxwx1_label_map_is_one_map_never_a_batch_of_columns(tiny_synth, sample):
     image, labels = sample
-    styles = synth.encode(image, labels)
-    expected = synth.synthesize(labels, styles, seed=4)
-    single = synth.synthesize(labels[..., None], styles, seed=4)
+    styles = tiny_synth.encode(image, labels)
+    expected = tiny_synth.synthesize(labels, styles, seed=4)
+    single = tiny_synth.synthesize(labels[..., None], styles, seed=4)
     assert single.shape == (1, 64, 64, 3)
     np.testing.assert_array_equal(single, expected)
-    batch = synth.synthesize(np.stack([labels, labels])[..., None], styles, seed=4)
+    batch = tiny_synth.synthesize(np.stack([labels, labels])[..., None], styles, seed=4)
     assert batch.shape == (2, 64, 64, 3)
     np.testing.assert_array_equal(batch[0], expected[0])
 
 
 @pytest.mark.parametrize("shape", [(0, 0), (64, 0), (0, 64), (0, 0, 3)])
-def test_empty_label_maps_and_images_are_refused(synth, sample, shape):
+def test_empty_label_maps_and_images_are_refused(tiny_synth, sample, shape):
     image, labels = sample
-    styles = synth.encode(image, labels)
+    styles = tiny_synth.encode(image, labels)
     empty = np.zeros(shape, np.uint8 if len(shape) == 3 else np.int64)
     with pytest.raises(InputError, match=r"is empty \(shape"):
-        synth.synthesize(empty, styles)
+        tiny_synth.synthesize(empty, styles)
     with pytest.raises(InputError, match=r"is empty \(shape"):
-        synth.encode(np.zeros((*shape[:2], 3), np.uint8), labels)
+        tiny_synth.encode(np.zeros((*shape[:2], 3), np.uint8), labels)
 
 
-def test_a_batch_of_zero_is_refused(synth, sample):
+def test_a_batch_of_zero_is_refused(tiny_synth, sample):
     image, labels = sample
-    styles = synth.encode(image, labels)
+    styles = tiny_synth.encode(image, labels)
     with pytest.raises(InputError, match=r"no label map given \(a batch of 0"):
-        synth.synthesize(np.zeros((0, 64, 64), np.int64), styles)
+        tiny_synth.synthesize(np.zeros((0, 64, 64), np.int64), styles)
     with pytest.raises(InputError, match=r"no image given \(a batch of 0"):
-        synth.encode(np.zeros((0, 64, 64, 3), np.uint8), np.zeros((0, 64, 64), np.int64))
+        tiny_synth.encode(np.zeros((0, 64, 64, 3), np.uint8), np.zeros((0, 64, 64), np.int64))
 
 
-def test_seeds_must_keep_every_image_below_2_63(synth, sample):
+def test_seeds_must_keep_every_image_below_2_63(tiny_synth, sample):
     image, labels = sample
-    styles = synth.encode(image, labels)
+    styles = tiny_synth.encode(image, labels)
     pair = np.stack([labels, labels])
     with pytest.raises(InputError, match=r"seed 9223372036854775807 with 2 image\(s\) reaches 9223372036854775808"):
-        synth.synthesize(pair, styles, seed=2**63 - 1)
-    assert synth.synthesize(pair, styles, seed=2**63 - 2).shape == (2, 64, 64, 3)
+        tiny_synth.synthesize(pair, styles, seed=2**63 - 1)
+    assert tiny_synth.synthesize(pair, styles, seed=2**63 - 2).shape == (2, 64, 64, 3)
     for bad in (True, -1, 1.5, "3"):
         with pytest.raises(InputError, match="seed must be a non-negative integer"):
-            synth.synthesize(labels, styles, seed=bad)
+            tiny_synth.synthesize(labels, styles, seed=bad)
 
 
 # --- style edits and non-finite values ------------------------------------------------------------
 
-def test_interpolation_weights_are_numbers_in_the_documented_range(synth, sample):
+def test_interpolation_weights_are_numbers_in_the_documented_range(tiny_synth, sample):
     image, labels = sample
-    styles = synth.encode(image, labels)
-    other = synth.encode(*SHAPES.sample(1, "test"))
+    styles = tiny_synth.encode(image, labels)
+    other = tiny_synth.encode(*SHAPES.sample(1, "test"))
     for alpha in ("abc", 1e30, float("nan"), float("inf"), -1.5, 2.01, True, [0.5, 0.5], [[0.5]], None):
         with pytest.raises(InputError, match=r"alpha must be a number in \[-1, 2\]") as caught:
             styles.interpolate(other, alpha)
@@ -100,14 +95,14 @@ def test_interpolation_weights_are_numbers_in_the_documented_range(synth, sample
         assert np.isfinite(styles.interpolate(other, alpha).codes).all()
 
 
-def test_codes_far_outside_the_encoders_range_fail_loudly_not_as_a_black_image(synth, sample):
+def test_codes_far_outside_the_encoders_range_fail_loudly_not_as_a_black_image(tiny_synth, sample):
     image, labels = sample
-    styles = synth.encode(image, labels)
+    styles = tiny_synth.encode(image, labels)
     huge = Styles(styles.codes * np.float32(1e29), styles.present, styles.class_names)
     with pytest.raises(errors.NonFiniteError, match=r"the generator produced NaN or infinite values for image"):
-        synth.synthesize(labels, huge)
+        tiny_synth.synthesize(labels, huge)
     with pytest.raises(errors.NonFiniteError):
-        synth.render(labels, huge)
+        tiny_synth.render(labels, huge)
     with pytest.raises(InputError, match="NaN or infinite"):
         Styles(np.full_like(styles.codes, np.nan), styles.present, styles.class_names)
 
@@ -143,8 +138,8 @@ def test_a_package_with_a_nan_weight_fails_loudly(tiny_package, tmp_path, sample
         broken.reconstruct(image, labels)
 
 
-def test_styles_print_short(synth, sample):
-    styles = synth.encode(np.stack([sample[0]] * 3), np.stack([sample[1]] * 3))
+def test_styles_print_short(tiny_synth, sample):
+    styles = tiny_synth.encode(np.stack([sample[0]] * 3), np.stack([sample[1]] * 3))
     text = repr(styles)
     present = [n for n, p in zip(styles.class_names, styles.present[0], strict=True) if p]
     assert text == (f"Styles(batch=3, code length=16, classes present={len(present)}/8: {', '.join(present)})")
