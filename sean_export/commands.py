@@ -26,7 +26,7 @@ def _format_figure(key: str, value: float) -> str:
 
 
 @click.command("export", cls=SeanCommand)
-@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "-o",
     "--out",
@@ -55,26 +55,45 @@ def _format_figure(key: str, value: float) -> str:
     show_default=True,
     help="torch.onnx path: torchscript is ~10x faster here; dynamo gives a graph without Shape ops.",
 )
+@click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
+@click.option("--no-verify", is_flag=True,
+              help="Load weights whose sha256 cannot be checked (a config.json without one). Only for trusted files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def export(
-    checkpoint: Path, out: Path, precision: str, opset: int, exporter: str, no_validate: bool, quiet: bool
+    path: Path,
+    out: Path,
+    precision: str,
+    opset: int,
+    exporter: str,
+    best: bool,
+    no_validate: bool,
+    no_verify: bool,
+    quiet: bool,
 ) -> None:
-    """Export a checkpoint folder to a validated ONNX package.
+    """Export a model to a validated ONNX package.
 
-    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each graph
-    passes onnx.checker and the TensorRT operator check, and runs in ONNX Runtime against PyTorch on
-    fresh inputs (batch 1 and 3, max abs error <= 1e-4) before the package is moved into place.
+    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best) or a
+    model checkpoint folder (config.json + model.safetensors). Writes encoder.onnx, generator.onnx
+    (weights in *.onnx.data when large) and manifest.json. Each graph passes onnx.checker and the
+    TensorRT operator check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3,
+    max abs error <= 1e-4) before the package is moved into place.
 
     \b
     Examples:
-      sean export runs/shapes/checkpoint -o packages/shapes
-      sean export checkpoints/faces -o packages/faces-fp16 --precision fp16
+      sean export runs/shapes -o packages/shapes
+      sean export runs/faces --best -o packages/faces-fp16 --precision fp16
+      sean export sean_train/pretrained/shapes -o packages/shapes
     """
     from sean_export.package import export_package
+    from sean_train.evaluate import resolve_model_dir
 
+    checkpoint = resolve_model_dir(path, "best" if best else "latest")
+    if checkpoint != path:
+        click.echo(f"exporting {checkpoint}", err=True)
     package = export_package(
-        checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter
+        checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
+        verify=not no_verify,
     )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     click.echo(f"wrote {package} ({precision}, opset {opset}, {manifest['height']}x{manifest['width']})")

@@ -38,3 +38,15 @@ class LabelError(SeanError, ValueError):
 
 class DatasetError(SeanError, ValueError):
     """A dataset folder that does not have the layout the domain expects."""
+
+
+class NonFiniteError(SeanError, ValueError):
+    """A graph produced NaN or infinite values: broken weights, or style codes far outside their range."""
+
+
+class FileWriteError(SeanError, OSError):
+    """A file or folder that cannot be written (read-only or full file system, a file in the way, ...)."""
+
+
+class LockedError(SeanError, RuntimeError):
+    """Another process holds the lock of a run folder or an export destination."""

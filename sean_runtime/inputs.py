@@ -1,9 +1,11 @@
 """Images and label maps in, the graphs' tensors out: read, validate, resize, batch.
 
 Accepted label inputs: a file (single-channel ids, or an RGB colour mask in the domain palette), an
-id array [H, W], a colour array [H, W, 3], a batch [B, H, W] of ids or [B, H, W, 3] of colours, or a
-list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3], a batch [B, H, W, 3], or a
-list. Labels are resized with nearest neighbour, images with resize_image, to the package resolution.
+id array [H, W] (or [H, W, 1]), a colour array [H, W, 3], a batch [B, H, W] (or [B, H, W, 1]) of ids or
+[B, H, W, 3] of colours, or a list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3],
+a batch [B, H, W, 3], or a list. Labels are resized with nearest neighbour (pixel centres), images with
+resize_image, to the package resolution. Empty maps, empty batches and files over the decoded-size
+limit of sean_runtime.imageio are refused.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
         return [(str(source), Path(source))]
     if isinstance(source, np.ndarray):
         if source.ndim == single_ndim + 1:
+            if len(source) == 0:
+                raise InputError(f"no {what} given (a batch of 0, shape {source.shape})")
             return [(f"{what} #{i}", item) for i, item in enumerate(source)]
         return [(f"{what} #0", source)]
     if isinstance(source, (list, tuple)):
@@ -70,8 +74,14 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
     raise InputError(f"{what} must be a file path, a numpy array or a list of them, not {type(source).__name__}")
 
 
+def _check_not_empty(array: np.ndarray, source: str) -> None:
+    if array.ndim >= 2 and (array.shape[0] == 0 or array.shape[1] == 0):
+        raise InputError(f"{source} is empty (shape {array.shape}); pass at least one pixel")
+
+
 def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
+    _check_not_empty(array, source)
     if array.ndim == 3:
         if array.shape[2] != 3:
             raise InputError(
@@ -90,6 +100,8 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
 
 def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
+    if isinstance(source, np.ndarray) and source.ndim in (3, 4) and source.shape[-1] == 1:
+        source = source[..., 0]  # [H, W, 1] is one id map, [B, H, W, 1] a batch of them
     # [B, H, W, C] is a batch of colour masks; [H, W, 3|4] one colour mask; other 3-d arrays id-map batches.
     colour = isinstance(source, np.ndarray) and (source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in (3, 4)))
     single_ndim = 3 if colour else 2
@@ -102,6 +114,7 @@ def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[n
 
 
 def _image_array(array: np.ndarray, source: str) -> np.ndarray:
+    _check_not_empty(array, source)
     if array.dtype != np.uint8:
         raise InputError(
             f"{source}: images must be uint8 RGB, got dtype {array.dtype}; "

@@ -5,14 +5,15 @@ The format is docs/package-format.md. Nothing in the folder is trusted that the 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sean_runtime.errors import PackageError
-from sean_runtime.files import sha256_file
+from sean_runtime.files import read_json, sha256_file
 from sean_runtime.format import (
+    BATCH,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -154,10 +155,15 @@ def _tensor_specs(items: Any, where: str) -> tuple[TensorSpec, ...]:
 
 
 def _package_file(root: Path, name: Any, where: str) -> Path:
-    """A file named by the manifest, which must be a plain name inside the package folder."""
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        raise PackageError(f"{root}: {where} names {name!r}; package files must be plain names inside the folder")
-    return root / name
+    """A file named by the manifest: a plain name inside the package folder, not a link out of it."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise PackageError(f"{root}: {where} names {name!r:.80}; package files must be plain names inside the folder")
+    path = root / name
+    if path.is_symlink() and path.resolve().parent != root.resolve():
+        raise PackageError(
+            f"{path} is a symbolic link to {path.resolve()}, outside the package; copy the file into the package"
+        )
+    return path
 
 
 def _package_graph(root: Path, name: str, entry: Any, shape: ModelShape, files: dict[str, str]) -> PackageGraph:
@@ -184,6 +190,27 @@ def _package_graph(root: Path, name: str, entry: Any, shape: ModelShape, files: 
     return PackageGraph(declared, onnx_file, external_file)
 
 
+def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> None:
+    """The interface a backend read from the graph file itself must be the one the manifest declares.
+
+    inputs / outputs: as the backend sees them (dtype names as in the format, e.g. "float32"); any
+    dimension that is not an integer is a dynamic one and stands for the batch axis.
+    """
+
+    def table(specs: Sequence[TensorSpec]) -> dict[str, tuple[str, tuple]]:
+        return {t.name: (t.dtype, tuple(d if isinstance(d, int) else BATCH for d in t.shape)) for t in specs}
+
+    def listing(found: dict[str, tuple[str, tuple]]) -> str:
+        return "; ".join(f"{name} {dtype} {list(shape)}" for name, (dtype, shape) in sorted(found.items()))
+
+    for kind, actual, declared in (("inputs", inputs, graph.inputs), ("outputs", outputs, graph.outputs)):
+        if table(actual) != table(declared):
+            raise PackageError(
+                f"{graph.file} has {kind} {listing(table(actual))} but the manifest declares "
+                f"{listing(table(declared))}; the graph does not belong to this manifest, {REEXPORT}"
+            )
+
+
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The parsed manifest.json of a package folder, with errors for a missing folder or broken JSON."""
     root = Path(root)
@@ -192,10 +219,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     path = root / MANIFEST_FILE
     if not path.is_file():
         raise PackageError(f"{path} is missing: {root} is not a SEAN package (written by `sean export`)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PackageError(f"{path} is not valid JSON ({exc}); the package is corrupt, {REEXPORT}") from exc
+    manifest = read_json(path, PackageError, f"the package is corrupt, {REEXPORT}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise PackageError(f'{path} is not a SEAN package manifest (no "format": "{FORMAT}")')
     version = manifest.get("format_version")

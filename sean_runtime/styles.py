@@ -22,6 +22,8 @@ import numpy as np
 from sean_runtime.errors import InputError
 
 ClassRef = str | int  # a class name or id
+# Interpolation weights: [0, 1] blends two styles; one step beyond each end extrapolates.
+ALPHA_RANGE = (-1.0, 2.0)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -29,7 +31,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Styles:
     """codes [B, K, S] float32, present [B, K] bool, class_names (K names)."""
 
@@ -52,6 +54,15 @@ class Styles:
         object.__setattr__(self, "codes", _readonly(codes))
         object.__setattr__(self, "present", _readonly(present))
         object.__setattr__(self, "class_names", names)
+
+    def __repr__(self) -> str:
+        """Styles(batch=2, code length=64, classes present=3/8: background, blob, stripes)."""
+        present = [name for name, seen in zip(self.class_names, self.present.any(axis=0), strict=True) if seen]
+        shown = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "")
+        return (
+            f"Styles(batch={self.batch_size}, code length={self.style_dim}, "
+            f"classes present={len(present)}/{self.num_classes}{': ' + shown if shown else ''})"
+        )
 
     # --- shape and indexing -------------------------------------------------------------------------
     @property
@@ -128,16 +139,12 @@ class Styles:
     ) -> Styles:
         """(1 - alpha) * own + alpha * other for `classes` (all by default); alpha a number or one per image.
 
+        alpha in [0, 1] blends; ALPHA_RANGE allows one step of extrapolation beyond each end, and weights
+        outside it are refused (they push codes far from anything the generator was trained on).
         Only classes with a code of their own change: one the image lacks stays absent (see fill_missing).
         """
         ids = self.class_ids(classes)
-        weights = np.asarray(alpha, dtype=np.float32)
-        if weights.ndim == 0:
-            weights = np.full(self.batch_size, float(weights), dtype=np.float32)
-        if weights.shape != (self.batch_size,) or not np.isfinite(weights).all():
-            raise InputError(
-                f"alpha must be a finite number or one per image ({self.batch_size}), got {np.asarray(alpha)!r}"
-            )
+        weights = self._alpha(alpha)
         ref_codes, _ = self._reference(other, ids, fallback, "interpolate")
         own = self.codes[:, ids]
         mixed = own + weights[:, None, None] * (ref_codes - own)
@@ -161,6 +168,26 @@ class Styles:
         return mean_styles([self])
 
     # --- helpers -----------------------------------------------------------------------------------
+    def _alpha(self, alpha: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Interpolation weights -> float32 [B], each a real number in ALPHA_RANGE."""
+        low, high = ALPHA_RANGE
+        rule = f"alpha must be a number in [{low:g}, {high:g}] or a list of {self.batch_size} (one per image)"
+        if isinstance(alpha, (bool, str, bytes)):
+            raise InputError(f"{rule}, got {alpha!r:.80}")
+        try:
+            weights = np.asarray(alpha)
+        except (ValueError, TypeError) as exc:  # ragged nested lists
+            raise InputError(f"{rule}, got {alpha!r:.80}") from exc
+        if weights.dtype.kind not in "iuf" or weights.ndim > 1:
+            raise InputError(f"{rule}, got {alpha!r:.80}")
+        weights = weights.astype(np.float64)  # range-checked before the cast to float32, which could overflow
+        weights = np.broadcast_to(weights, (self.batch_size,)) if weights.ndim == 0 else weights
+        if weights.shape != (self.batch_size,):
+            raise InputError(f"{rule}, got {weights.shape[0]} weights")
+        if not (np.isfinite(weights) & (weights >= low) & (weights <= high)).all():
+            raise InputError(f"{rule}, got {np.asarray(alpha).tolist()!r:.80}")
+        return weights.astype(np.float32)
+
     def _check_compatible(self, other: Styles, action: str) -> None:
         if not isinstance(other, Styles):
             raise InputError(f"cannot {action} {type(other).__name__}: expected Styles (from Synthesizer.encode)")

@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from sean_runtime.backends import Backend, batch_slices, select_backend
-from sean_runtime.errors import BackendError, InputError
+from sean_runtime.errors import BackendError, InputError, NonFiniteError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
 from sean_runtime.noise import draw_noise
 from sean_runtime.package import Package, load_package
 from sean_runtime.styles import Styles
 
 log = logging.getLogger(__name__)
+
+SEED_LIMIT = 2**63  # image i of a call uses seed + i, which must stay below this
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -139,6 +141,7 @@ class Synthesizer:
         run: Callable[[slice, np.ndarray, np.ndarray | None], np.ndarray],
     ) -> np.ndarray:
         """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i gets seed + i."""
+        self._check_seed(seed, count)
         out = []
         for part in batch_slices(count, self.backend.max_batch):
             size = part.stop - part.start
@@ -146,7 +149,9 @@ class Synthesizer:
                 self.package.noise_numel, size, seed, first_index=part.start, enabled=noise,
                 format_version=self.package.manifest["format_version"],  # each format keeps its own rule
             )
-            out.append(run(part, z, None if extras is None else extras[part]))
+            # The one place where generator output comes back: checked here for every path.
+            out.append(self._check_finite(run(part, z, None if extras is None else extras[part]), "generator",
+                                          part.start))
         return np.concatenate(out)
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -156,9 +161,29 @@ class Synthesizer:
         check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
         return images, labels
 
-    def _check_seed(self, seed: int) -> None:
+    @staticmethod
+    def _check_seed(seed: int, count: int) -> None:
+        """Image i of a call uses seed + i: seed .. seed + count - 1 must be integers in [0, 2**63)."""
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+            raise InputError(f"seed must be a non-negative integer, got {seed!r:.80}")
+        if int(seed) + count - 1 >= SEED_LIMIT:
+            raise InputError(
+                f"seed {seed} with {count} image(s) reaches {int(seed) + count - 1}: image i uses seed + i, "
+                f"which must stay below 2**63"
+            )
+
+    @staticmethod
+    def _check_finite(array: np.ndarray, what: str, first: int = 0) -> np.ndarray:
+        """A graph output [B, ...] with only finite values, or NonFiniteError naming the images."""
+        finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        if not finite.all():
+            images = (np.nonzero(~finite)[0] + first).tolist()
+            raise NonFiniteError(
+                f"the {what} produced NaN or infinite values for image(s) {images[:10]}: the package's weights "
+                f"are broken (re-export it from a checkpoint with finite weights) or the style codes are far "
+                f"outside what the encoder produces"
+            )
+        return array
 
     # --- the three operations ----------------------------------------------------------------------
     def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
@@ -167,13 +192,13 @@ class Synthesizer:
         codes, area = [], []
         for part in batch_slices(len(labels), self.backend.max_batch):
             c, a = self.backend.encode(images[part], labels[part])
-            codes.append(c)
+            codes.append(self._check_finite(c, "encoder", part.start))
             area.append(a)
         return Styles(np.concatenate(codes), np.concatenate(area) > 0, self.class_names)
 
     def render(self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Label maps + styles -> the generator's float output [B, 3, H, W] in [-1, 1] (before rounding)."""
-        self._check_seed(seed)
+        self._check_seed(seed, 1)
         labels = self.read_labels(label)
         styles = self._styles_for(styles, len(labels))
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
@@ -197,7 +222,7 @@ class Synthesizer:
 
         The codes go from encoder to generator without a copy to the host where the backend allows.
         """
-        self._check_seed(seed)
+        self._check_seed(seed, 1)
         images, labels = self._style_inputs(image, label)
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return to_uint8(

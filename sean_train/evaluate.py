@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from sean_runtime.errors import DatasetError, NonFiniteError
 from sean_runtime.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
@@ -98,6 +99,11 @@ def evaluate_model(
     bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
     for batch in iterate_batches(source, batch_size, limit):
         image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
+        if not torch.isfinite(recon).all():
+            raise NonFiniteError(
+                f"{desc}: the model's reconstructions hold NaN or infinite values (images {images}..): its weights "
+                f"are broken; evaluate an earlier checkpoint"
+            )
         b, _, h, w = image.shape
         real255, recon255 = to_255(image), to_255(recon)
         for name, fn in (("psnr", psnr_255), ("ssim", ssim), ("rmse", rmse)):
@@ -119,7 +125,7 @@ def evaluate_model(
         bar.update(b)
     bar.close()
     if images == 0:
-        raise ValueError("the evaluation split has no samples")
+        raise DatasetError("the evaluation split has no samples")
     inside_mean = inside_sum / max(swaps, 1)
     outside_mean = outside_sum / max(swaps, 1)
     return {
@@ -148,11 +154,11 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
     if which == "best":
         best = read_best(path)
         if best is None:
-            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use --which latest")
+            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use the latest checkpoint")
         found = dict(list_checkpoints(path))
-        if int(best["step"]) not in found:
-            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(int(best['step']))} is missing")
-        return found[int(best["step"])]
+        if best["step"] not in found:
+            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(best['step'])} is missing")
+        return found[best["step"]]
     latest = latest_checkpoint(path)
     if latest is None:
         raise CheckpointError(

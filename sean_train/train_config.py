@@ -19,6 +19,9 @@ from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, con
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
 SECTIONS = ("model", "discriminator", "train")
+# Train settings that only say how a run is watched and kept: they may change between resumes.
+# Every other setting fixes the weights the run produces (sizes, schedule, losses, seed, data).
+BOOKKEEPING = ("checkpoint_every", "keep_last", "sample_every", "val_samples", "workers", "vgg_weights")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,19 @@ class RunConfig:
             discriminator=DiscriminatorConfig.from_dict(data.get("discriminator") or {}, f"{source}: discriminator"),
             train=config_from_mapping(TrainConfig, data.get("train") or {}, f"{source}: train"),
         )
+
+
+def meaning_changes(current: RunConfig, recorded: RunConfig) -> list[str]:
+    """The settings (section.key: recorded -> current) that differ and change what the run computes."""
+    changes = []
+    now, then = current.to_dict(), recorded.to_dict()
+    for section in SECTIONS:
+        for key in sorted(set(now[section]) | set(then[section])):
+            if section == "train" and key in BOOKKEEPING:
+                continue
+            if now[section].get(key) != then[section].get(key):
+                changes.append(f"{section}.{key}: {then[section].get(key)!r:.60} -> {now[section].get(key)!r:.60}")
+    return changes
 
 
 def load_run_config(path: str | Path) -> RunConfig:

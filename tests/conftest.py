@@ -60,3 +60,32 @@ def tiny_package(tmp_path_factory, tiny_export_checkpoint) -> Path:
     from sean_export import export_package
 
     return export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny", progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tiny_package):
+    """The tiny package loaded on ONNX Runtime, shared by the runtime and CLI tests."""
+    from sean_runtime.synthesizer import Synthesizer
+
+    return Synthesizer.load(tiny_package, backend="onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def shapes_split(tmp_path_factory) -> Path:
+    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
+    from sean_runtime.domains import get_domain
+
+    root = tmp_path_factory.mktemp("shapes")
+    get_domain("shapes").write_split(root, "test", 4, progress=False)
+    return root / "test"
+
+
+@pytest.fixture
+def one_thread():
+    """Same thread count in and out of process, so float reductions run in the same order."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -16,17 +16,14 @@ from sean_runtime.synthesizer import Synthesizer
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
-    root = tmp_path_factory.mktemp("shapes")
-    SHAPES.write_split(root, "test", 4, progress=False)
-    return root / "test"
+@pytest.fixture
+def data(shapes_split) -> Path:
+    return shapes_split
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 def run(*args: str):
@@ -134,7 +131,7 @@ def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_p
     small = tmp_path / "small.png"
     write_png(small, np.zeros((32, 32, 3), np.uint8))
     assert_clean_error(
-        run(tiny_package, "--label", label, "--style", small, "-o", out),
+        run(tiny_package, "--label", label, "--style", small, "--style-label", label, "-o", out),
         f"image {small} is 32x32 but its label map {label} is 64x64",
     )
     zero_threads = run(tiny_package, "--label", label, "--style", style, "--threads", "0", "-o", out)

@@ -10,58 +10,8 @@ from sean_runtime.backends import select_backend
 from sean_runtime.backends.onnxruntime import choose_providers
 from sean_runtime.backends.tensorrt import tensorrt_problem
 from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.files import sha256_file
 from sean_runtime.package import load_package
-from tests.helpers import A10, H100, write_plan
-
-K, S, H, W, N = 3, 4, 8, 8, 20
-
-
-def tensor(name, dtype, shape):
-    return {"name": name, "dtype": dtype, "shape": shape}
-
-
-def write_package(root, **changes):
-    """A package folder whose graph files are placeholder bytes (hashes are all that load_package reads)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "encoder.onnx").write_bytes(b"encoder graph")
-    (root / "generator.onnx").write_bytes(b"generator graph")
-    manifest = {
-        "format": "sean-package",
-        "format_version": 1,
-        "domain": "toy",
-        "class_names": ["a", "b", "c"],
-        "num_classes": K,
-        "extra_mask_channels": 0,
-        "style_dim": S,
-        "height": H,
-        "width": W,
-        "precision": "fp32",
-        "graphs": {
-            "encoder": {
-                "file": "encoder.onnx",
-                "external_data": None,
-                "inputs": [tensor("image", "float32", ["batch", 3, H, W]), tensor("labels", "int32", ["batch", H, W])],
-                "outputs": [tensor("codes", "float32", ["batch", K, S]), tensor("area", "float32", ["batch", K])],
-            },
-            "generator": {
-                "file": "generator.onnx",
-                "external_data": None,
-                "inputs": [
-                    tensor("labels", "int32", ["batch", H, W]),
-                    tensor("codes", "float32", ["batch", K, S]),
-                    tensor("noise", "float32", ["batch", N]),
-                ],
-                "outputs": [tensor("image", "float32", ["batch", 3, H, W])],
-            },
-        },
-        "noise": {"input": "noise", "numel": N, "slots": []},
-        "files": {name: sha256_file(root / name) for name in ("encoder.onnx", "generator.onnx")},
-        "source_checkpoint": {"path": "ckpt", "sha256": "0" * 64},
-    }
-    manifest.update(changes)
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+from tests.helpers import A10, H100, H, N, S, W, write_package, write_plan
 
 
 def test_a_valid_package_loads_with_its_facts(tmp_path):

@@ -21,9 +21,9 @@ from sean_runtime.synthesizer import Synthesizer, to_uint8
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 @pytest.fixture(scope="module")

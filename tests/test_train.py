@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from click.testing import CliRunner
 
 from sean_runtime.domains import get_domain
@@ -22,25 +21,9 @@ from sean_train.data import BatchOrder, RawSample, flip_sample
 from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
-from tests.helpers import TINY
+from tests.helpers import tiny_run_config, write_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_run_config(**train) -> dict:
-    """A tiny shapes run: 4 generated training images, batch 2, 2 + 2 epochs = 8 steps."""
-    model = {k: v for k, v in TINY.items()}
-    settings = dict(
-        batch_size=2, epochs=2, epochs_decay=2, lambda_vgg=0.0, lambda_l1=1.0, checkpoint_every=2,
-        keep_last=2, sample_every=4, val_samples=2, synthetic_train_size=4, seed=3,
-    )
-    settings.update(train)
-    return {"model": model, "discriminator": {"ndf": 4}, "train": settings}
-
-
-def write_config(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
 
 
 def make_trainer(run_dir: Path, data: dict | None = None) -> Trainer:
@@ -59,15 +42,6 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert a.keys() == b.keys()
     worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel())
     assert worst <= 1e-6, f"states differ by {worst}"
-
-
-@pytest.fixture
-def one_thread():
-    """Same thread count in and out of process, so float reductions run in the same order."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 # --- data order and flips ---------------------------------------------------------------------------

@@ -10,11 +10,18 @@ import numpy as np
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
-from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import Package, PackageGraph
+from sean_runtime.errors import BackendError
+from sean_runtime.format import TensorSpec
+from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+_DTYPES = {"tensor(float)": "float32", "tensor(int32)": "int32"}  # ONNX Runtime type -> format dtype
+
+
+def _specs(args: Sequence[Any]) -> list[TensorSpec]:
+    """A session's NodeArgs as the format's TensorSpecs (dynamic dimensions come as names or None)."""
+    return [TensorSpec(a.name, _DTYPES.get(a.type, a.type), tuple(a.shape)) for a in args]
 
 
 def _onnxruntime() -> Any:
@@ -82,13 +89,7 @@ class OnnxRuntimeBackend:
             raise BackendError(
                 f"ONNX Runtime cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
             ) from exc
-        names_in = sorted(i.name for i in session.get_inputs())
-        names_out = sorted(o.name for o in session.get_outputs())
-        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
-            raise PackageError(
-                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
-                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
-            )
+        check_graph_io(graph, _specs(session.get_inputs()), _specs(session.get_outputs()))
         return session
 
     def close(self) -> None:

@@ -17,12 +17,24 @@ import numpy as np
 
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
-from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import Package, PackageGraph
+from sean_runtime.errors import BackendError
+from sean_runtime.format import TensorSpec
+from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 DEVICE = "CPU"
+_DTYPES = {"f32": "float32", "i32": "int32"}  # OpenVINO element type -> format dtype
+
+
+def _specs(ports: Any) -> list[TensorSpec]:
+    """Compiled-model ports as the format's TensorSpecs (a dynamic dimension becomes None)."""
+    specs = []
+    for port in ports:
+        dtype = port.get_element_type().get_type_name()
+        dims = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        specs.append(TensorSpec(port.get_any_name(), _DTYPES.get(dtype, dtype), dims))
+    return specs
 
 
 def _openvino() -> Any:
@@ -105,13 +117,7 @@ class OpenVinoBackend:
             raise BackendError(
                 f"OpenVINO cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
             ) from exc
-        names_in = sorted(port.get_any_name() for port in compiled.inputs)
-        names_out = sorted(port.get_any_name() for port in compiled.outputs)
-        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
-            raise PackageError(
-                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
-                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
-            )
+        check_graph_io(graph, _specs(compiled.inputs), _specs(compiled.outputs))
         return compiled
 
     def close(self) -> None:

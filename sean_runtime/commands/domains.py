@@ -36,7 +36,7 @@ def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
 
     \b
     Example:
-      sean prepare faces ~/data/CelebAMask-HQ -o ~/data/faces-prepared
+      sean prepare faces ~/data/CelebAMask-HQ -o ~/data/faces
     """
     domain = get_domain(domain_name)
     prepare_fn = getattr(domain, "prepare", None)

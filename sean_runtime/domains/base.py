@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from sean_runtime.errors import DatasetError, ImageReadError, LabelError
-from sean_runtime.imageio import read_raw, read_rgb, resize_image, resize_labels
+from sean_runtime.imageio import read_ids, read_rgb, resize_image, resize_labels
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,12 @@ class Domain:
         return labels.astype(np.int64)
 
     def read_label(self, path: str | Path) -> np.ndarray:
-        """Label file -> validated int64 ids [H, W]. Single-channel files hold ids; RGB files colours."""
+        """Label file -> validated int64 ids [H, W]. Single-channel files hold ids; RGB files colours.
+
+        The file must be lossless and hold integers (sean_runtime.imageio.read_ids).
+        """
         try:
-            raw = read_raw(path)
+            raw = read_ids(path)
         except ImageReadError as exc:
             raise LabelError(str(exc)) from exc
         labels = self.colors_to_labels(raw, source=str(path)) if raw.ndim == 3 else self.decode_ids(raw)
@@ -173,7 +176,7 @@ class Domain:
         if pair.instance is None:
             return None
         try:
-            instances = read_raw(pair.instance)
+            instances = read_ids(pair.instance)
         except ImageReadError as exc:
             raise DatasetError(str(exc)) from exc
         if instances.ndim != 2:

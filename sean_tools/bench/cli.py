@@ -87,7 +87,7 @@ def bench(
       sean bench --quick --openvino
       sean bench --official-size --openvino --fp16 --json runs/bench/official.json
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
-      sean bench PKG --checkpoint CKPT --batch-sizes 1,8
+      sean bench packages/shapes --checkpoint sean_train/pretrained/shapes --batch-sizes 1,8
     """
     if official_size and checkpoint is not None:
         raise click.UsageError("--official-size builds its own model; leave out --checkpoint")

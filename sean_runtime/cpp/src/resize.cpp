@@ -120,12 +120,20 @@ std::vector<uint8_t> resize_area(const uint8_t* rgb, int height, int width, cons
 
 }  // namespace
 
+std::vector<int> nearest_indices(int in, int out) {
+  const double scale = static_cast<double>(in) / out;
+  std::vector<int> indices(out);
+  double centre = 0.5 * scale;
+  for (int x = 0; x < out; ++x, centre += scale) indices[x] = std::min(static_cast<int>(centre), in - 1);
+  return indices;
+}
+
 std::vector<int32_t> resize_label_map(const int32_t* ids, int height, int width, int out_height, int out_width) {
   std::vector<int32_t> out(static_cast<size_t>(out_height) * out_width);
-  std::vector<int> columns(out_width);
-  for (int x = 0; x < out_width; ++x) columns[x] = nearest_source(x, width, out_width);
+  const std::vector<int> columns = nearest_indices(width, out_width);
+  const std::vector<int> rows = nearest_indices(height, out_height);
   for (int y = 0; y < out_height; ++y) {
-    const int32_t* row = ids + static_cast<size_t>(nearest_source(y, height, out_height)) * width;
+    const int32_t* row = ids + static_cast<size_t>(rows[y]) * width;
     for (int x = 0; x < out_width; ++x) out[static_cast<size_t>(y) * out_width + x] = row[columns[x]];
   }
   return out;

@@ -92,11 +92,17 @@ TEST(Noise, PhiloxEqualsRandom123) {
 #endif
 
 TEST(Resize, LabelsUsePixelCentreNearestSampling) {
+  // Away from exact ties every index is floor((x + 0.5) * in / out); at ties it is within one.
   for (int in : {1, 2, 3, 5, 7, 64, 100, 513})
-    for (int out : {1, 2, 3, 4, 64, 99, 256})
-      for (int x = 0; x < out; ++x)
-        ASSERT_EQ(sean::nearest_source(x, in, out), static_cast<int>(std::floor((x + 0.5) * in / out)))
-            << in << " -> " << out << " at " << x;
+    for (int out : {1, 2, 3, 4, 33, 64, 99, 256}) {
+      const std::vector<int> indices = sean::nearest_indices(in, out);
+      for (int x = 0; x < out; ++x) {
+        const int64_t twice = static_cast<int64_t>(2 * x + 1) * in;  // 2 * (x + 0.5) * in
+        const int exact = static_cast<int>(twice / (2 * out));
+        if (twice % (2 * out) != 0) ASSERT_EQ(indices[x], exact) << in << " -> " << out << " at " << x;
+        else ASSERT_LE(std::abs(indices[x] - exact), 1) << in << " -> " << out << " at " << x;
+      }
+    }
   // 2x3 ids -> 4x6: every id repeated into a 2x2 block, never blended.
   const std::vector<int32_t> ids{0, 1, 2, 3, 4, 5};
   const std::vector<int32_t> up = sean::resize_labels(ids, 2, 3, 4, 6);
