@@ -24,28 +24,32 @@ Source = str | Path | np.ndarray
 
 
 class ManifestDomain(Domain):
-    """Stands in for a domain plugin that is not installed: class names from the manifest, ids only."""
+    """Stands in for a domain plugin that is not installed: class names and (format 2) the palette from
+    the manifest; without a palette, label maps must be class ids."""
 
-    def __init__(self, name: str, class_names: Sequence[str]) -> None:
+    def __init__(self, name: str, class_names: Sequence[str], palette: Sequence[Sequence[int]] | None = None) -> None:
         self.name = name or "unnamed"
         self.class_names = tuple(class_names)
-        self.palette = ()
+        self.palette = tuple(tuple(rgb) for rgb in palette) if palette else ()
 
     def colors_to_labels(self, rgb: np.ndarray, source: str = "colour mask") -> np.ndarray:
+        if self.palette:
+            return super().colors_to_labels(rgb, source)
         raise LabelError(
-            f"{source}: a colour mask needs the palette of domain {self.name!r}, whose plugin is not installed; "
-            f"pass a single-channel class-id map instead, or install the plugin"
+            f"{source}: a colour mask needs the palette of domain {self.name!r}, which neither an installed plugin "
+            f"nor the package provides; pass a single-channel class-id map instead, or install the plugin"
         )
 
 
-def resolve_domain(name: str, class_names: Sequence[str]) -> Domain:
-    """The installed plugin for the package's domain, or a ManifestDomain when it is absent or disagrees."""
+def resolve_domain(name: str, class_names: Sequence[str], palette: Sequence[Sequence[int]] | None = None) -> Domain:
+    """The installed plugin for the package's domain, or a ManifestDomain (with the package's palette, if
+    it carries one) when the plugin is absent or disagrees."""
     try:
         domain = get_domain(name)
     except DomainError:
-        return ManifestDomain(name, class_names)
+        return ManifestDomain(name, class_names, palette)
     if tuple(domain.class_names) != tuple(class_names):
-        return ManifestDomain(name, class_names)
+        return ManifestDomain(name, class_names, palette)
     return domain
 
 

@@ -45,7 +45,7 @@ class Synthesizer:
         self.package = package
         self._backend: Backend | None = backend
         self.notes = list(notes)  # backends passed over, and why
-        self.domain = resolve_domain(package.domain, package.class_names)
+        self.domain = resolve_domain(package.domain, package.class_names, package.palette)
 
     @classmethod
     def load(

@@ -226,8 +226,8 @@ def test_the_sanitized_build_runs_the_c_api_tests_clean(package, data, tmp_path)
 
 
 def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
-    common = ["--label", str(data / "label.png"), "--style", str(data / "style.png"),
-              "--swap", f"blob={data / 'style_3.png'}:{data / 'label_3.png'}", "--seed", "3"]
+    common = ["--label", str(data / "label.png"), "--style", str(data / "style.png"), "--style-label",
+              str(data / "label.png"), "--swap", f"blob={data / 'style_3.png'}:{data / 'label_3.png'}", "--seed", "3"]
     cpp_out, py_out = tmp_path / "cpp.png", tmp_path / "py.png"
     cpp_run = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common, "--threads", "1", "-o",
                               str(cpp_out)], capture_output=True, text=True)
@@ -239,17 +239,22 @@ def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
     assert py_run.returncode == 0, py_run.stderr
     np.testing.assert_array_equal(cv2.imread(str(cpp_out)), cv2.imread(str(py_out)))
     plain = tmp_path / "plain.png"
-    subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:4], "--seed", "3", "-o", str(plain)],
+    subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:6], "--seed", "3", "-o", str(plain)],
                    check=True, capture_output=True)
     assert not np.array_equal(cv2.imread(str(plain)), cv2.imread(str(cpp_out)))  # the swap changed the blob
 
     help_text = subprocess.run([str(release / "sean-synth-cpp"), "--help"], capture_output=True, text=True).stdout
     assert "Examples:" in help_text and "--swap" in help_text
     bad_command = [str(release / "sean-synth-cpp"), str(package), "--label", str(data / "unknown_ids.png"),
-                   "--style", str(data / "style.png"), "-o", str(tmp_path / "x.png")]
+                   "--style", str(data / "style.png"), "--style-label", str(data / "label.png"),
+                   "-o", str(tmp_path / "x.png")]
     bad = subprocess.run(bad_command, capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert "outside the 8 classes" in bad.stderr and not (tmp_path / "x.png").exists()
+    # As `sean synth`: a style image is never encoded under another image's label map.
+    unpaired = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:4], "-o", str(plain)],
+                              capture_output=True, text=True)
+    assert unpaired.returncode == 1 and "no label map of its own" in unpaired.stderr
     usage = subprocess.run([str(release / "sean-synth-cpp"), str(package)], capture_output=True, text=True)
     assert usage.returncode == 2 and "missing option --label" in usage.stderr
 

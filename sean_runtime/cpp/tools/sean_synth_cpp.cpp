@@ -21,7 +21,8 @@ const char* kHelp = R"(Usage: sean-synth-cpp PACKAGE --label L.png --style S.png
 Options:
   --label FILE               label map to draw (class-id PNG, or a colour mask in the package palette)
   --style FILE               style image (PNG or JPEG)
-  --style-label FILE         label map of the style image (default: --label)
+  --style-label FILE         label map of the style image (default: labels/<name>.* beside its images/
+                             folder, or --label when it has the style image's name)
   --swap CLASS[,CLASS]=IMAGE[:LABEL]
                              take CLASS's style from another image (repeatable); without LABEL the
                              label map is ../labels/<image name>.* beside the image's folder
@@ -110,7 +111,6 @@ Arguments parse(int argc, char** argv) {
   if (a.fallback != "own" && a.fallback != "mean" && a.fallback != "error")
     usage_error("--fallback " + a.fallback + ": choose own, mean or error");
   if (std::filesystem::path(a.out).extension() != ".png") usage_error("-o " + a.out + ": the output is a .png file");
-  if (a.style_label.empty()) a.style_label = a.label;
   return a;
 }
 
@@ -134,6 +134,24 @@ Reference parse_reference(const std::string& text, const std::string& option) {
   }
   if (!fs::is_regular_file(ref.label)) throw sean::Error(sean::Status::input, option + " " + text + ": label map " + ref.label + " does not exist");
   return ref;
+}
+
+// The style image's own label map, as `sean synth` finds it: --style-label; else labels/<stem>.* beside
+// its images/ folder; else --label when it has the style image's name. Never another image's label map.
+std::string own_style_label(const Arguments& a) {
+  namespace fs = std::filesystem;
+  if (!a.style_label.empty()) return a.style_label;
+  const fs::path labels = fs::path(a.style).parent_path().parent_path() / "labels";
+  std::vector<std::string> candidates;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(labels, error))
+    if (entry.path().stem() == fs::path(a.style).stem()) candidates.push_back(entry.path().string());
+  std::sort(candidates.begin(), candidates.end());
+  if (!candidates.empty()) return candidates[0];
+  if (fs::path(a.label).stem() == fs::path(a.style).stem()) return a.label;
+  throw sean::Error(sean::Status::input, "--style " + a.style + ": no label map of its own (no " +
+                    fs::path(a.style).stem().string() + ".* in " + labels.string() + ", and the label map " +
+                    a.label + " is of another image); pass the style image's label with --style-label");
 }
 
 std::vector<std::string> split_classes(const std::string& text) {
@@ -174,7 +192,7 @@ int run(const Arguments& a) {
         throw sean::Error(sean::Status::input, "--swap: unknown class(es) ['" + name + "']; the classes are: " + known);
       }
 
-  sean::Styles styles = model.encode_files(a.style, a.style_label);
+  sean::Styles styles = model.encode_files(a.style, own_style_label(a));
   sean::Fallback policy = a.fallback == "error" ? sean::Fallback::error() : sean::Fallback::own();
   if (a.fallback == "mean") {  // the mean style of this run's style images (here: the one)
     const sean::Styles mean = styles.mean();
