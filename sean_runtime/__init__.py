@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ImageReadError,
         InputError,
         LabelError,
+        NotFoundError,
         PackageError,
         SeanError,
     )
@@ -45,6 +46,7 @@ _EXPORTS = {
     "DomainError": "sean_runtime.errors",
     "LabelError": "sean_runtime.errors",
     "DatasetError": "sean_runtime.errors",
+    "NotFoundError": "sean_runtime.errors",
 }
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "ImageReadError",
     "InputError",
     "LabelError",
+    "NotFoundError",
     "Package",
     "PackageError",
     "SeanError",

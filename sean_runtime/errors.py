@@ -38,3 +38,7 @@ class LabelError(SeanError, ValueError):
 
 class DatasetError(SeanError, ValueError):
     """A dataset folder that does not have the layout the domain expects."""
+
+
+class NotFoundError(SeanError, FileNotFoundError):
+    """A path that does not exist and is not the name of a shipped config or model either."""

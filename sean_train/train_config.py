@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from sean_runtime.errors import NotFoundError
+from sean_runtime.shipped import find_config
 from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, config_from_mapping
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
@@ -111,10 +113,13 @@ class RunConfig:
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read a run YAML file (see configs/)."""
-    path = Path(path)
+    """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_runtime.shipped)."""
+    try:
+        path = find_config(path)
+    except NotFoundError as exc:
+        raise ConfigError(f"config file {exc}") from exc
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (the shipped ones are in configs/)")
+        raise ConfigError(f"config {path} is not a file (give a YAML file or a shipped config name)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -11,6 +11,7 @@ from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.errors import BackendError, PackageError
+from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph
 
 CPU = "CPUExecutionProvider"
@@ -21,9 +22,7 @@ def _onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise BackendError(
-            "ONNX Runtime is not installed: pip install 'sean-deploy[runtime]' (or '[runtime-gpu]' on a GPU machine)"
-        ) from exc
+        raise BackendError(missing_module_message("onnxruntime", "this backend")) from exc
     return onnxruntime
 
 

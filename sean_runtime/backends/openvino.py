@@ -18,6 +18,7 @@ import numpy as np
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.errors import BackendError, PackageError
+from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
@@ -29,7 +30,7 @@ def _openvino() -> Any:
     try:
         import openvino
     except ImportError as exc:
-        raise BackendError("OpenVINO is not installed: pip install 'sean-deploy[openvino]'") from exc
+        raise BackendError(missing_module_message("openvino", "the OpenVINO backend")) from exc
     return openvino
 
 
