@@ -9,7 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.commands import SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand
 
 
 def _size(path: Path) -> str:
@@ -26,7 +26,7 @@ def _format_figure(key: str, value: float) -> str:
 
 
 @click.command("export", cls=SeanCommand)
-@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("checkpoint", type=MODEL_FOLDER)
 @click.option(
     "-o",
     "--out",

@@ -133,11 +133,12 @@ def test_to_255_rounds_like_the_runtime():
 
 @pytest.mark.slow
 def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkpoint, tmp_path):
+    """Also: the untrained baseline is measured only when asked for (--untrained), so the default is fast."""
     from sean_train.commands.evaluate import evaluate
 
     get_domain("shapes").write_split(tmp_path / "data", "test", 4, progress=False)
     runner = CliRunner()
-    folder = runner.invoke(evaluate, [str(tiny_checkpoint), "--data", str(tmp_path / "data"), "--quiet",
+    folder = runner.invoke(evaluate, [str(tiny_checkpoint), "--data", str(tmp_path / "data"), "--quiet", "--untrained",
                                       "--device", "cpu", "--batch-size", "4", "--json", str(tmp_path / "a.json")])
     assert folder.exit_code == 0, folder.output
     assert "untrained" in folder.output and "PSNR" in folder.output
@@ -151,6 +152,7 @@ def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkp
     assert a["results"]["trained"]["psnr_db"] == pytest.approx(b["results"]["trained"]["psnr_db"], abs=1e-9)
     assert set(a["results"]) == {"untrained", "trained"}
     assert a["results"]["untrained"]["psnr_db"] != a["results"]["trained"]["psnr_db"]
+    assert set(b["results"]) == {"trained"} and "untrained" not in generated.output
 
 
 def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):
