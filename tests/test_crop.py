@@ -1,5 +1,5 @@
 """ADE20K's training augmentation as SPADE's resize_and_crop: resize to 286, a random 256 crop whose offsets,
-like the flips, are a pure function of (seed, step); held-out samples are resized to 256, never cropped."""
+like the flips, are a pure function of (seed, step). The ADE20K samples themselves: tests/test_ade20k.py."""
 
 from __future__ import annotations
 
@@ -7,20 +7,9 @@ import dataclasses
 
 import pytest
 
-from sean_runtime.domains import get_domain
 from sean_train.config import ConfigError
-from sean_train.data import BatchOrder, RawSample, crop_sample, flip_sample, load_size, to_tensors, training_data
+from sean_train.data import BatchOrder, load_size
 from sean_train.train_config import load_run_config
-from tests.test_ade20k import STEMS, sample_labels, write_sample
-
-
-@pytest.fixture
-def ade_root(tmp_path):
-    root = tmp_path / "ADEChallengeData2016"
-    for split, stems in STEMS.items():
-        for i, stem in enumerate(stems):
-            write_sample(root, split, stem, sample_labels(i))
-    return root
 
 
 def test_the_ade20k_config_resizes_to_286_and_crops_256():
@@ -45,22 +34,3 @@ def test_crop_offsets_are_a_pure_function_of_seed_and_step_and_keep_order_and_fl
     # Cropping draws after the permutation and the flips, which stay those of an uncropped run.
     assert [(d.index, d.flip) for d in order.batch(5)] == [(d.index, d.flip) for d in plain.batch(5)]
     assert {(d.top, d.left) for d in plain.batch(5)} == {(0, 0)}
-
-
-def test_training_samples_of_ade20k_are_the_resized_sample_cropped_then_flipped(ade_root):
-    ade = get_domain("ade20k")
-    config = load_run_config("ade20k")
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=1))
-    samples, order = training_data(config, ade, ade_root)
-    assert order.crop_margin == (30, 30)
-    draws = [draw for step in range(order.steps_per_epoch * 4) for draw in order.batch(step)]
-    assert {d.flip for d in draws} == {True, False} and len({(d.top, d.left) for d in draws}) > 1
-    pairs = ade.list_pairs(ade_root, "train")
-    for draw in draws[:6]:
-        image, labels, _ = ade.load_pair(pairs[draw.index], size=(286, 286))
-        expected = crop_sample(RawSample(image, labels, None), draw.top, draw.left, 256, 256)
-        if draw.flip:
-            expected = flip_sample(expected, ade.flip_permutation())
-        item, want = samples[draw], to_tensors(expected)
-        assert item["image"].shape == (3, 256, 256)
-        assert (item["labels"] == want["labels"]).all() and (item["image"] == want["image"]).all()

@@ -1,8 +1,9 @@
 """`sean demo`: the shipped synthetic-domain model, exported once, showing what per-region styles do.
 
 Nothing is downloaded or trained. The inputs are test samples of the synthetic shapes domain (pure
-numpy); the outputs are reconstructions, region swaps, an interpolation strip and a contact sheet.
-The export runs in a child process, so this process never imports torch.
+numpy), written to OUT/inputs/ as the files `sean synth` reads; the outputs are reconstructions, region
+swaps, an interpolation strip and a contact sheet, every column captioned, and a ready `sean synth`
+command. The export runs in a child process, so this process never imports torch.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     if not (checkpoint / WEIGHTS).is_file():
         steps = sorted((checkpoint / "checkpoints").glob("step_*"))
         if steps:
-            return f"{checkpoint} is a training run folder, not a checkpoint: pass one of its checkpoints, " \
-                   f"e.g. --checkpoint {steps[-1]}"
+            return (
+                f"{checkpoint} is a training run folder, not a checkpoint: pass one of its checkpoints, "
+                f"e.g. --checkpoint {steps[-1]}"
+            )
         return (
             f"{checkpoint} is not a model checkpoint folder: it has no {WEIGHTS} (a checkpoint folder holds "
             f"{CONFIG} + {WEIGHTS}, e.g. runs/NAME/checkpoints/step_* written by `sean train`)"
