@@ -9,7 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.commands import SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand
 
 
 def _size(path: Path) -> str:
@@ -26,7 +26,7 @@ def _format_figure(key: str, value: float) -> str:
 
 
 @click.command("export", cls=SeanCommand)
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=MODEL_FOLDER)
 @click.option(
     "-o",
     "--out",
@@ -73,9 +73,10 @@ def export(
 ) -> None:
     """Export a model to a validated ONNX package.
 
-    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best) or a
-    model checkpoint folder (config.json + model.safetensors). Writes encoder.onnx, generator.onnx
-    (weights in *.onnx.data when large) and manifest.json. Each graph passes onnx.checker and the
+    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a
+    model checkpoint folder (config.json + model.safetensors), or the name of a shipped model (shapes).
+    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each
+    graph passes onnx.checker and the
     TensorRT operator check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3,
     max abs error <= 1e-4) before the package is moved into place.
 
@@ -83,7 +84,7 @@ def export(
     Examples:
       sean export runs/shapes -o packages/shapes
       sean export runs/faces --best -o packages/faces-fp16 --precision fp16
-      sean export sean_train/pretrained/shapes -o packages/shapes
+      sean export shapes -o packages/shapes
     """
     from sean_export.package import export_package
     from sean_train.evaluate import resolve_model_dir

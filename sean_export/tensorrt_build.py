@@ -34,13 +34,13 @@ from sean_runtime.backends.plans import capability_text, deserialize_plan, write
 from sean_runtime.errors import SeanError
 from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
 from sean_runtime.format import BATCH, GRAPH_NAMES, PlanSidecar
+from sean_runtime.install import install_command, missing_module_message
 from sean_runtime.package import Package, PackageGraph, load_package
 
 MIN_TENSORRT_MAJOR = 10
 DEFAULT_MAX_BATCH = 8
 DEFAULT_OPT_BATCH = 1  # `sean synth` renders one image per call; kernels are tuned for this batch
 DEFAULT_WORKSPACE_GIB = 4.0
-INSTALL = "pip install 'sean-deploy[tensorrt]' on a machine with an NVIDIA GPU and driver"
 
 
 class EngineBuildError(SeanError, RuntimeError):
@@ -94,11 +94,11 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt
     except ImportError as exc:
-        raise EngineBuildError(f"TensorRT is not installed: {INSTALL}") from exc
+        raise EngineBuildError(missing_module_message("tensorrt", "building TensorRT engines")) from exc
     if tensorrt_major(tensorrt.__version__) < MIN_TENSORRT_MAJOR:
         raise EngineBuildError(
             f"TensorRT {tensorrt.__version__} is too old: strongly typed ONNX builds need TensorRT >= "
-            f"{MIN_TENSORRT_MAJOR}; {INSTALL}"
+            f"{MIN_TENSORRT_MAJOR}; {install_command('tensorrt')}"
         )
     return tensorrt
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         LabelError,
         LockedError,
         NonFiniteError,
+        NotFoundError,
         PackageError,
         SeanError,
     )
@@ -51,6 +52,7 @@ _EXPORTS = {
     "NonFiniteError": "sean_runtime.errors",
     "FileWriteError": "sean_runtime.errors",
     "LockedError": "sean_runtime.errors",
+    "NotFoundError": "sean_runtime.errors",
 }
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "LabelError",
     "LockedError",
     "NonFiniteError",
+    "NotFoundError",
     "Package",
     "PackageError",
     "SeanError",

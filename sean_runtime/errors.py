@@ -50,3 +50,7 @@ class FileWriteError(SeanError, OSError):
 
 class LockedError(SeanError, RuntimeError):
     """Another process holds the lock of a run folder or an export destination."""
+
+
+class NotFoundError(SeanError, FileNotFoundError):
+    """A path that does not exist and is not the name of a shipped config or model either."""

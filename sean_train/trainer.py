@@ -29,13 +29,12 @@ from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
 from sean_train.config import ConfigError
 from sean_train.data import (
-    BatchOrder,
     ResumableBatchSampler,
     SampleSource,
-    TrainingSamples,
     iterate_batches,
     make_mask,
     open_source,
+    training_data,
 )
 from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, split_fake_real
 from sean_train.metrics import psnr_255, to_255
@@ -94,10 +93,7 @@ class Trainer:
         if tc.lambda_vgg > 0:
             self.vgg_loss = VGGLoss(load_vgg19(tc.resolve_vgg_weights())).to(self.device)
 
-        h, w = config.model.height, config.model.width
-        source = open_source(domain, data, "train", h, w, tc.synthetic_train_size)
-        self.dataset = TrainingSamples(source, domain.flip_permutation())
-        self.order = BatchOrder(len(source), tc.batch_size, tc.seed, tc.flip, self.dist.world_size)
+        self.dataset, self.order = training_data(config, domain, data, self.dist.world_size)
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
         self.val_source = self._held_out(data)

@@ -53,14 +53,14 @@ def test_batch_order_shards_are_disjoint_and_cover_each_epoch():
         seen = []
         for step in range(epoch * 4, epoch * 4 + 4):
             shards = [order.batch(step, rank) for rank in range(3)]
-            flat = [index for shard in shards for index, _ in shard]
+            flat = [draw.index for shard in shards for draw in shard]
             assert len(set(flat)) == 6  # no sample on two processes
             seen += flat
         assert sorted(seen) == list(range(24))  # each sample once per epoch
     again = BatchOrder(24, 6, 5, True, 3)
     assert again.batch(5, 1) == order.batch(5, 1)  # a pure function of (seed, step, rank)
     assert order.batch(0, 0) != order.batch(4, 0)  # epochs are reshuffled
-    assert any(flip for step in range(4) for _, flip in order.batch(step, 0))
+    assert any(draw.flip for step in range(4) for draw in order.batch(step, 0))
 
 
 def test_batch_order_rejects_indivisible_batch():

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sean_runtime.errors import BackendError, InputError
+from sean_runtime.install import missing_module_message
 
 
 def cudart() -> Any:
@@ -20,7 +21,7 @@ def cudart() -> Any:
         try:
             from cuda import cudart as runtime
         except ImportError as exc:
-            raise BackendError("cuda-python is not installed (pip install 'sean-deploy[tensorrt]')") from exc
+            raise BackendError(missing_module_message("cuda", "the TensorRT backend")) from exc
     return runtime
 
 

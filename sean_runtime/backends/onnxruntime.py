@@ -12,6 +12,7 @@ from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.errors import BackendError
 from sean_runtime.format import TensorSpec
+from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 CPU = "CPUExecutionProvider"
@@ -28,9 +29,7 @@ def _onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise BackendError(
-            "ONNX Runtime is not installed: pip install 'sean-deploy[runtime]' (or '[runtime-gpu]' on a GPU machine)"
-        ) from exc
+        raise BackendError(missing_module_message("onnxruntime", "this backend")) from exc
     return onnxruntime
 
 

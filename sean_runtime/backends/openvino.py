@@ -19,6 +19,7 @@ from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.errors import BackendError
 from sean_runtime.format import TensorSpec
+from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
@@ -41,7 +42,7 @@ def _openvino() -> Any:
     try:
         import openvino
     except ImportError as exc:
-        raise BackendError("OpenVINO is not installed: pip install 'sean-deploy[openvino]'") from exc
+        raise BackendError(missing_module_message("openvino", "the OpenVINO backend")) from exc
     return openvino
 
 

@@ -18,6 +18,7 @@ from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.backends.plans import REBUILD, deserialize_plan, plan_problem
 from sean_runtime.errors import BackendError, InputError
 from sean_runtime.format import GRAPH_NAMES
+from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package
 
 _DTYPES = {"float32": np.float32, "int32": np.int32}
@@ -31,7 +32,7 @@ def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
     try:
         import tensorrt
     except ImportError:
-        return "TensorRT is not installed (pip install 'sean-deploy[tensorrt]')"
+        return missing_module_message("tensorrt", "the TensorRT backend")
     try:
         cudart()
     except BackendError as exc:

@@ -7,37 +7,23 @@ dependency with the extra that provides it. No command lists exception types of 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
-from sean_runtime.errors import SeanError
+from sean_runtime.errors import NotFoundError, SeanError
+from sean_runtime.install import extra_of, missing_module_message
+from sean_runtime.shipped import find_model
 
 BACKEND_HELP = "auto: TensorRT engines when the package has usable ones, else ONNX Runtime (GPU if available)."
-
-# Optional dependency -> the extra that installs it.
-EXTRA_OF_MODULE = {
-    "torch": "train",
-    "safetensors": "train",
-    "onnx": "export",
-    "onnxscript": "export",
-    "onnxruntime": "runtime",
-    "tensorrt": "tensorrt",
-    "cuda": "tensorrt",
-    "openvino": "openvino",
-}
 
 
 def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
     """A one-line install hint for a missing optional dependency; other import errors pass through."""
-    missing = (exc.name or "?").split(".")[0]
-    if missing not in EXTRA_OF_MODULE:
+    if extra_of(exc.name or "") is None:
         return exc
-    needed = EXTRA_OF_MODULE[missing]
-    hint = f"pip install 'sean-deploy[{needed}]'"
-    if missing == "onnxruntime":
-        hint += " (or [runtime-gpu] on a GPU machine; never both)"
-    return click.ClickException(f"`sean {command}` needs {missing}, which is not installed: {hint}")
+    return click.ClickException(missing_module_message(exc.name or "", f"`sean {command}`"))
 
 
 class SeanCommand(click.Command):
@@ -53,3 +39,21 @@ class SeanCommand(click.Command):
             if hint is exc:
                 raise
             raise hint from exc
+
+
+class ModelFolder(click.ParamType):
+    """A checkpoint (or run) folder given as a path, or a shipped model by name (`shapes`), from any directory."""
+
+    name = "model"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        try:
+            path = find_model(value)
+        except NotFoundError as exc:
+            self.fail(str(exc), param, ctx)
+        if not path.is_dir():
+            self.fail(f"{value} is a file; expected a model checkpoint folder (or a shipped model name)", param, ctx)
+        return path
+
+
+MODEL_FOLDER = ModelFolder()

@@ -4,7 +4,15 @@ Plugins (the built-in `sean_domains` package and third-party ones) import from h
 trainer and the exporter reach concrete domains only through `get_domain(name)`.
 """
 
-from sean_runtime.domains.base import Domain, SamplePair, natural_key, pair_by_stem
+from sean_runtime.domains.base import (
+    Domain,
+    SamplePair,
+    dataset_below,
+    natural_key,
+    pair_by_stem,
+    require_folders,
+    wrong_root,
+)
 from sean_runtime.domains.registry import GROUP, available_domains, get_domain
 from sean_runtime.errors import DatasetError, DomainError, LabelError
 
@@ -16,7 +24,10 @@ __all__ = [
     "LabelError",
     "SamplePair",
     "available_domains",
+    "dataset_below",
     "get_domain",
     "natural_key",
     "pair_by_stem",
+    "require_folders",
+    "wrong_root",
 ]

@@ -247,6 +247,38 @@ class Domain:
         return canonical
 
 
+def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
+    """The first subfolder of root (natural order) that holds the dataset: an archive unpacked one level
+    down, e.g. root/ADEChallengeData2016/ when root was given."""
+    if not root.is_dir():
+        return None
+    for sub in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+        if holds(sub):
+            return sub
+    return None
+
+
+def wrong_root(root: Path, domain: str, expected: str, holds: Callable[[Path], bool]) -> DatasetError:
+    """The error for a dataset root that is not one: what was expected, and the subfolder to pass instead
+    when the dataset sits one level down."""
+    problem = "does not exist" if not root.exists() else f"is not a {domain} dataset"
+    below = dataset_below(root, holds)
+    hint = f"; the dataset seems to be one level down: pass {below}" if below else ""
+    return DatasetError(f"{root} {problem}: expected {expected}{hint}")
+
+
+def require_folders(root: str | Path, domain: str, folders: tuple[str, ...]) -> Path:
+    """root itself when it holds every one of `folders`; otherwise wrong_root's error naming them."""
+    root = Path(root)
+
+    def holds(folder: Path) -> bool:
+        return all((folder / name).is_dir() for name in folders)
+
+    if holds(root):
+        return root
+    raise wrong_root(root, domain, " + ".join(f"{name}/" for name in folders) + " directly inside it", holds)
+
+
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers by value ("2" before "10"), like SEAN's natural sort."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))

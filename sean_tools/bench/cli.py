@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sean_runtime.commands import SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand
 from sean_runtime.files import atomic_write_json
 from sean_tools.bench.inputs import resolve_inputs
 from sean_tools.bench.plan import build_missing_engines
@@ -43,7 +43,7 @@ def parse_ints(text: str) -> list[int]:
 
 @click.command(cls=SeanCommand)
 @click.argument("package", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--checkpoint", type=MODEL_FOLDER,
               help="Checkpoint for the PyTorch and official paths (default: the package's source checkpoint).")
 @click.option("--official-size", is_flag=True, help="Benchmark a random official-size faces model (19 classes, 256²).")
 @click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (a minute or two).")

@@ -9,9 +9,9 @@ import click
 import numpy as np
 
 from sean_runtime.errors import PackageError
+from sean_runtime.install import missing_module_message, missing_modules
+from sean_runtime.shipped import shipped_models
 from sean_tools.bench.spec import WorkerSpec
-
-SHAPES_CHECKPOINT = Path(__file__).resolve().parents[2] / "sean_train" / "pretrained" / "shapes"
 
 
 @dataclass
@@ -25,6 +25,11 @@ class Inputs:
 
 def cached_package(checkpoint: Path, out: Path, precision: str) -> Path:
     """Export `checkpoint` to `out` unless a package of it is already there (full-size export: minutes, ~7 GB)."""
+    missing = missing_modules("export")
+    if missing:  # a serving-only install times the runtime paths of a package it is given
+        raise click.ClickException(missing_module_message(
+            missing[0], f"`sean bench` (exporting {checkpoint} first; give a package instead: sean bench PKG)", "export"
+        ))
     from sean_export import export_package
     from sean_runtime.files import sha256_file
     from sean_runtime.package import load_package
@@ -73,7 +78,7 @@ def resolve_inputs(
     if official_size:
         checkpoint = official_size_checkpoint(workdir)
     elif quick and checkpoint is None and package is None:
-        checkpoint = SHAPES_CHECKPOINT
+        checkpoint = shipped_models()["shapes"]
     inputs = Inputs(checkpoint)
     if package is not None:
         inputs.packages["fp32"] = package

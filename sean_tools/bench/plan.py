@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from sean_runtime.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import Inputs
 from sean_tools.bench.spec import PathSpec
 
@@ -19,11 +20,18 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
     skipped: list[dict[str, str]] = []
     if inputs.checkpoint is not None:
         ckpt = {"checkpoint": str(inputs.checkpoint)}
-        paths += [
+        torch_paths = [
             PathSpec("official", "official (loops)", "official", "direct", ckpt),
             PathSpec("torch-auto", "PyTorch eager (ours)", "torch", None, {**ckpt, "style_conv": "auto"}),
             PathSpec(REFERENCE_PATH, "PyTorch eager (direct)", "torch", "direct", {**ckpt, "style_conv": "direct"}),
         ]
+        missing = missing_modules("train")
+        if missing:  # a serving-only install: the runtime rows are timed, these say what they need
+            skipped += [{"key": p.key, "label": p.label, "skipped": f"needs {missing[0]} (not installed)"}
+                        for p in torch_paths]
+            inputs.notes.append(missing_module_message(missing[0], "each PyTorch and official row", "train"))
+        else:
+            paths += torch_paths
     for precision, folder in inputs.packages.items():
         paths.append(PathSpec(f"onnxruntime-{precision}", f"ONNX Runtime CPU {precision}", "onnxruntime", None,
                               {"package": str(folder)}))
@@ -64,7 +72,10 @@ def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
 
 
 def counted_gflop(config: Any, form: str | None) -> dict[str, float]:
-    """Analytic GFLOP per image (2 x multiply-adds) of encode and synthesize in the given form."""
+    """Analytic GFLOP per image (2 x multiply-adds) of encode and synthesize in the given form; empty
+    without torch (the counts walk the PyTorch model's layer table)."""
+    if missing_modules("train"):
+        return {}
     from sean_train.flops import encoder_macs, generator_macs
 
     encode = 2 * encoder_macs(config) / 1e9

@@ -11,6 +11,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+def _gflops(rate: float | None) -> str:
+    return "not installed" if rate is None else f"{rate:.0f} GFLOP/s"
+
+
 def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{fraction:.0%}"
 
@@ -27,11 +31,13 @@ def main_table(result: dict[str, Any]) -> str:
             rows.append([row["label"], row["form"], *(["-"] * 10), f"error: {row.get('error', '?')[:80]}"])
             continue
         one, last = row["batches"]["1"], row["batches"][big]
+        counted = "gflops_per_s" in row  # FLOPs are counted with torch installed
         rows.append([
             row["label"], row["form"], _ms(one["encode"]["median_s"]), _ms(one["synthesize"]["median_s"]),
             _ms(one["both"]["median_s"]), _ms(one["both"]["p90_s"]), f"{1 / one['both']['median_s']:.2f}",
-            f"{int(big) / last['both']['median_s']:.2f}", f"{row['gflop']['both']:.1f}",
-            f"{row['gflops_per_s']['both']:.1f}", _percent(row["fraction_of_peak"]["both"]),
+            f"{int(big) / last['both']['median_s']:.2f}", f"{row['gflop']['both']:.1f}" if counted else "-",
+            f"{row['gflops_per_s']['both']:.1f}" if counted else "-",
+            _percent(row["fraction_of_peak"]["both"] if counted else None),
             f"{row['peak_rss_mb']:.0f}", f"{accuracy.get(key, {}).get('image_max_abs', float('nan')):.1e}",
         ])
     return format_table(header, rows)
@@ -67,7 +73,7 @@ def report(result: dict[str, Any]) -> str:
         f"model: {model['num_classes']} classes, {model['height']}x{model['width']}, style_dim {model['style_dim']}, "
         f"ngf {model['ngf']}, style_conv {model['style_conv']}",
         f"fp32 GEMM {gemm.get('size')}² at the start: numpy {gemm.get('numpy_gflops', 0):.0f} GFLOP/s, torch "
-        f"{gemm.get('torch_gflops', 0):.0f} GFLOP/s; best in the run {gemm['peak_gflops']:.0f} GFLOP/s "
+        f"{_gflops(gemm.get('torch_gflops'))}; best in the run {gemm['peak_gflops']:.0f} GFLOP/s "
         f"({gemm['peak_from']}) = the peak below",
         "",
         main_table(result),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sean_export.validate import psnr_pm1
+from sean_runtime.install import missing_modules
 from sean_tools.bench.inputs import Inputs
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
 from sean_tools.bench.spec import WorkerSpec
@@ -59,6 +59,8 @@ def compare_outputs(outputs: dict[str, Path]) -> dict[str, dict[str, float]]:
     """
     if REFERENCE_PATH not in outputs:
         return {}
+    from sean_export.validate import psnr_pm1
+
     reference = np.load(outputs[REFERENCE_PATH])
     result: dict[str, dict[str, float]] = {}
     for key, path in outputs.items():
@@ -108,10 +110,9 @@ def benchmark(
     save(result) is called after every path, so that a long run that is stopped keeps what it measured.
     """
     from sean_runtime.package import load_package
-    from sean_train.checkpoint import read_config
 
     package = load_package(inputs.packages["fp32"], verify=False)
-    config = read_config(inputs.checkpoint)[0] if inputs.checkpoint else _config_of(package)
+    config = _config_of(package)
     common = base_spec(config, package.noise_numel, threads, repeats, budget_s)
     paths, skipped = plan_paths(inputs, openvino)
     result: dict[str, Any] = {
@@ -156,7 +157,7 @@ def classes_scaling(
     import dataclasses
 
     rows: list[dict[str, Any]] = []
-    if inputs.checkpoint is None:
+    if inputs.checkpoint is None or missing_modules("train"):
         return rows
     workers = (("torch-auto", {"kind": "torch", "style_conv": "auto"}), ("official", {"kind": "official"}))
     for k in classes:
@@ -205,7 +206,7 @@ def add_rates(result: dict[str, Any]) -> None:
     result["gemm"].update(peak_gflops=peak, peak_from=peak_from)
     for key, row in result["paths"].items():
         one = row.get("batches", {}).get("1")
-        if not one:
+        if not one or not row["gflop"]:
             continue
         row["gflops_per_s"] = {op: row["gflop"][op] / one[op]["median_s"] for op in ("encode", "synthesize", "both")}
         on_cpu = not key.startswith("tensorrt")  # the CPU's GEMM peak says nothing about a GPU

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_runtime.install import missing_modules
 from sean_tools.bench.inputs import timed_inputs
 from sean_tools.bench.spec import WorkerSpec
 
@@ -57,14 +58,16 @@ def numpy_gemm_gflops(spec: WorkerSpec, repeats: int = 3) -> float:
 
 
 def measure_gemm(spec: WorkerSpec) -> dict[str, Any]:
-    """fp32 2048 x 2048 matrix product with numpy (its BLAS) and with torch, at the benchmark's thread count."""
-    import torch
-
-    torch.set_num_threads(spec.threads)
+    """fp32 2048 x 2048 matrix product with numpy (its BLAS) and with torch (when installed), at the
+    benchmark's thread count."""
     a, b = gemm_operands(spec)
-    numpy_rate = gemm_gflops(np.matmul, a, b)
-    torch_rate = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
-    return {"size": a.shape[0], "numpy_gflops": numpy_rate, "torch_gflops": torch_rate}
+    result = {"size": a.shape[0], "numpy_gflops": gemm_gflops(np.matmul, a, b)}
+    if not missing_modules("train"):
+        import torch
+
+        torch.set_num_threads(spec.threads)
+        result["torch_gflops"] = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
+    return result
 
 
 # --- runners: one per path ----------------------------------------------------------------------------

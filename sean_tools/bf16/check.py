@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sean_runtime.commands import SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand
 from sean_runtime.files import atomic_write_json
 from sean_runtime.text_table import format_table
 
@@ -38,7 +38,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 @click.command("bf16-check", cls=SeanCommand)
-@click.argument("checkpoint", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("checkpoint", required=False, type=MODEL_FOLDER)
 @click.option("--official-size", is_flag=True, help="A random official-size faces model (19 classes, 256²).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder for real samples (the synthetic `shapes` domain draws its own).")
@@ -69,7 +69,7 @@ def bf16_check(
 
     \b
     Examples:
-      sean bf16-check sean_train/pretrained/shapes
+      sean bf16-check shapes
       sean bf16-check --official-size --json runs/bench/bf16-official.json
     """
     import torch

@@ -81,7 +81,8 @@ def read_run(run_dir: Path) -> RunFile:
 
 
 @click.command(cls=SeanCommand)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Run YAML (see configs/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Run YAML file, or a shipped config by name: shapes, faces, ade20k, cityscapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="New run folder, e.g. runs/NAME.")
@@ -103,10 +104,10 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, quie
 
     \b
     Examples:
-      sean train --config configs/shapes.yaml --out runs/shapes --threads 1
+      sean train --config shapes --out runs/shapes
       sean train --resume runs/shapes
-      sean train --config configs/faces.yaml --data ~/data/faces --out runs/faces
-      torchrun --nproc_per_node 2 -m sean_train.commands.train --config configs/shapes.yaml --out runs/ddp
+      sean train --config faces --data ~/data/faces --out runs/faces
+      torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
     """
     if bool(resume_dir) == bool(config_path):
         raise click.UsageError("give either --config (with --out) to start a run, or --resume RUN_DIR")
