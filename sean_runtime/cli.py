@@ -14,6 +14,7 @@ import click
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("sean_runtime.commands.demo:demo", "runtime", "Export the shipped synthetic model and show what it does."),
     "synth": ("sean_runtime.commands.synth:synth", "runtime", "Synthesize images from a package, with style edits."),
+    "serve": ("sean_runtime.commands.serve:serve_command", "serve", "Serve a package over HTTP (batching, metrics)."),
     "train": ("sean_train.commands.train:train", "train", "Train a SEAN model (resumable)."),
     "eval": ("sean_train.commands.evaluate:evaluate", "train", "Reconstruction and style-control metrics."),
     "convert-official": (
@@ -39,6 +40,8 @@ EXTRA_OF_MODULE = {
     "onnxruntime": "runtime",
     "tensorrt": "tensorrt",
     "openvino": "openvino",
+    "aiohttp": "serve",
+    "prometheus_client": "serve",
 }
 
 

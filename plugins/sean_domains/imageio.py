@@ -14,31 +14,43 @@ class ImageReadError(ValueError):
     """An image or label file that cannot be read."""
 
 
-def _read(path: str | Path, flags: int) -> np.ndarray:
+def _read_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
-        raise ImageReadError(f"{path}: the file is empty")
-    image = cv2.imdecode(data, flags)
+    return path.read_bytes()
+
+
+def _decode(data: bytes, flags: int, source: str) -> np.ndarray:
+    if not data:
+        raise ImageReadError(f"{source}: the file is empty")
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+        raise ImageReadError(f"{source}: not a readable image (corrupt, truncated or unsupported format)")
+    return image
+
+
+def decode_rgb(data: bytes, source: str = "image") -> np.ndarray:
+    """The bytes of an image file -> uint8 [H, W, 3] RGB (grey is expanded, alpha dropped)."""
+    return cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, source), cv2.COLOR_BGR2RGB)
+
+
+def decode_raw(data: bytes, source: str = "label map") -> np.ndarray:
+    """The bytes of an image file exactly as stored (label maps): [H, W] or [H, W, 3], dtype kept (uint8/uint16)."""
+    image = _decode(data, cv2.IMREAD_UNCHANGED, source)
+    if image.ndim == 3 and image.shape[2] >= 3:
+        image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
     return image
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Any image file -> uint8 [H, W, 3] RGB (grey is expanded, alpha dropped)."""
-    image = _read(path, cv2.IMREAD_COLOR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return decode_rgb(_read_bytes(path), str(path))
 
 
 def read_raw(path: str | Path) -> np.ndarray:
     """An image file exactly as stored (label maps): [H, W] or [H, W, C], dtype kept (uint8/uint16)."""
-    image = _read(path, cv2.IMREAD_UNCHANGED)
-    if image.ndim == 3 and image.shape[2] >= 3:
-        image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
-    return image
+    return decode_raw(_read_bytes(path), str(path))
 
 
 def write_png(path: str | Path, array: np.ndarray) -> Path:
