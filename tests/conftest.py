@@ -90,3 +90,22 @@ def tiny_package(tmp_path_factory, tiny_export_checkpoint) -> Path:
     from sean_export import export_package
 
     return export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny", progress=False)
+
+
+@pytest.fixture(scope="session")
+def shapes_package(tmp_path_factory) -> Path:
+    """The shipped shapes model (sean_train/pretrained/shapes) as an fp32 package, exported once per session."""
+    from sean_export import export_package
+    from sean_runtime.commands.demo import shipped_checkpoint
+
+    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
+
+
+@pytest.fixture(scope="session")
+def shapes_samples(tmp_path_factory) -> Path:
+    """A prepared shapes test split with 4 pairs: <root>/test/images/0000N.png, <root>/test/labels/0000N.png."""
+    from sean_domains import get_domain
+
+    root = tmp_path_factory.mktemp("shapes-data")
+    get_domain("shapes").write_split(root, "test", 4, progress=False)
+    return root

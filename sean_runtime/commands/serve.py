@@ -38,7 +38,7 @@ def read_api_key(path: Path) -> str:
               help="Jobs waiting for inference before requests get 503 + Retry-After.")
 @click.option("--timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Per-request limit (504 past it).")
-@click.option("--max-body-mb", type=click.FloatRange(min=0.01), default=16.0, show_default=True,
+@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True,
               help="Largest request body (413 past it).")
 @click.option("--max-image-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
               help="Largest decoded image or label map, width x height (400 past it).")

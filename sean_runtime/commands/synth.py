@@ -14,6 +14,7 @@ from tqdm import tqdm
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP, user_errors_as_click
 from sean_runtime.errors import InputError
+from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
 
@@ -116,7 +117,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 
 
 @click.command()
-@click.argument("package", type=click.Path(path_type=Path))
+@click.argument("package", type=click.Path(path_type=Path), required=False)
+@click.option("--url", default=None, help="A `sean serve` URL to synthesize on instead of a local PACKAGE.")
 @click.option(
     "--label",
     "label",
@@ -179,7 +181,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     help="Output file (one label) or folder (<label name>.png per label).",
 )
 def synth(
-    package: Path,
+    package: Path | None,
+    url: str | None,
     label: Path,
     style: Path,
     style_label: Path | None,
@@ -200,12 +203,15 @@ def synth(
       sean synth pkg --label face.png --style face.jpg -o out.png
       sean synth pkg --label face.png --style face.jpg --swap hair=b.jpg:b.png -o out.png
       sean synth pkg --label labels/ --style images/ --interpolate b.jpg:b.png --alpha 0.3 -o outdir/
+      sean synth --url http://127.0.0.1:8000 --label face.png --style face.jpg -o out.png
     """
     with user_errors_as_click():
         jobs = plan_jobs(label, style, style_label)
         swap_refs = [parse_swap(text) for text in swaps]
         blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
-        synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
+        if (package is None) == (url is None):
+            raise click.UsageError("give a PACKAGE folder or --url of a `sean serve`, one of the two")
+        synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
         click.echo(f"backend: {synthesizer.describe()}", err=True)
         for note in synthesizer.notes:
             click.echo(f"  {note}", err=True)
