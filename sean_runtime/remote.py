@@ -52,7 +52,7 @@ class RemoteSynthesizer:
         self._retries = retries
         self._connection: http.client.HTTPConnection | None = None
         self.notes: list[str] = []
-        self._info = self._call("GET", "/v1/info")
+        self._info = self.call("GET", "/v1/info")
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -84,7 +84,7 @@ class RemoteSynthesizer:
         check_counts(len(images), len(labels))
         parts = []
         for (_, picture), (_, ids) in zip(images, labels, strict=True):
-            answer = self._call("POST", "/v1/encode", {"image": _b64(picture, False), "label": _b64(ids, True)})
+            answer = self.call("POST", "/v1/encode", {"image": _b64(picture, False), "label": _b64(ids, True)})
             parts.append(Styles.from_json(answer["styles"], self.class_names))
         return Styles.concat(parts)
 
@@ -113,7 +113,7 @@ class RemoteSynthesizer:
     def synthesize_request(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/synthesize with a body of the wire format (docs/serving.md): swaps and interpolation
         done by the server, e.g. with style images that are never encoded on this side."""
-        return self._call("POST", "/v1/synthesize", body)
+        return self.call("POST", "/v1/synthesize", body)
 
     @staticmethod
     def decode_image(text: str) -> np.ndarray:
@@ -136,7 +136,8 @@ class RemoteSynthesizer:
         if extra is not None:
             raise InputError("extra mask channels are not sent over HTTP yet; use a local Synthesizer for this package")
 
-    def _call(self, method: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def call(self, method: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Any JSON route of the API, e.g. call("GET", "/v1/samples"); errors raised as for the other methods."""
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         if self._api_key:

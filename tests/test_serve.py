@@ -30,6 +30,7 @@ from sean_runtime.cli import main
 from sean_runtime.errors import BackendError, InputError
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import encode_png
+from sean_runtime.serve.loadtest import series
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
@@ -320,12 +321,9 @@ def test_past_the_timeout_is_504_and_the_server_stays_well(shapes_package, data)
 
 # --- batching and shutdown ------------------------------------------------------------------------------
 def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one series in Prometheus text, whatever the order of its labels."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
-        if match and match.group(1) == name and dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or "")) == labels:
-            return float(match.group(3))
-    raise AssertionError(f"no series {name}{labels}")
+    value = series(text, name, **labels)
+    assert value is not None, f"no series {name}{labels}"
+    return value
 
 
 @pytest.mark.slow

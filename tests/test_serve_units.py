@@ -61,12 +61,14 @@ def test_healthz_and_v1_answer_503_before_ready_and_while_draining():
 
 
 # --- the batching queue ------------------------------------------------------------------------------
-def run_queue(synth, max_batch: int, max_wait: float, max_queue: int, work):
+def run_queue(synth, max_batch: int, max_wait: float, max_queue: int, work, workers: int = 1):
     """Run work(queue) on a started InferenceQueue; -> (work's result, [(op, images) per backend call])."""
     calls: list[tuple[str, int]] = []
 
     async def scenario():
-        queue = InferenceQueue(synth, max_batch, max_wait, max_queue, on_batch=lambda op, n, s: calls.append((op, n)))
+        queue = InferenceQueue(
+            synth, max_batch, max_wait, max_queue, workers, on_batch=lambda op, n, s: calls.append((op, n))
+        )
         queue.start()
         try:
             return await work(queue)
@@ -95,14 +97,17 @@ def test_concurrent_requests_share_one_generator_call_and_keep_their_own_seed(sy
         np.testing.assert_array_equal(image, synth.synthesize(label, style, seed=seed, noise=noise)[0])
 
 
-def test_batches_are_cut_at_max_batch(synth, inputs):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batches_are_cut_at_max_batch(synth, inputs, workers):
     labels, styles = inputs
 
     async def work(queue):
         return await asyncio.gather(*(request(queue, labels[0], styles[0], i, True) for i in range(5)))
 
-    _, calls = run_queue(synth, max_batch=2, max_wait=5.0, max_queue=64, work=work)
+    images, calls = run_queue(synth, max_batch=2, max_wait=5.0, max_queue=64, work=work, workers=workers)
     assert [n for _, n in calls] == [2, 2, 1]
+    for seed, image in enumerate(images):
+        np.testing.assert_array_equal(image, synth.synthesize(labels[0], styles[0], seed=seed)[0])
 
 
 def test_a_lone_request_does_not_wait_for_a_batch(synth, inputs):

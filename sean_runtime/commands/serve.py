@@ -30,6 +30,9 @@ def read_api_key(path: Path) -> str:
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Backend calls at once, each on its own thread (onnxruntime only above 1); on a CPU, "
+              "workers x --threads = cores gives the most throughput.")
 @click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Most images in one generator call (1: no batching).")
 @click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,
@@ -54,6 +57,7 @@ def serve_command(
     port: int,
     backend: str,
     threads: int | None,
+    workers: int,
     max_batch: int,
     max_wait_ms: float,
     max_queue: int,
@@ -85,6 +89,7 @@ def serve_command(
         backend=backend,
         threads=threads,
         max_batch=max_batch,
+        workers=workers,
         max_wait_ms=max_wait_ms,
         limits=Limits(
             max_body_bytes=int(max_body_mb * 2**20),

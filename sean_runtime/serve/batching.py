@@ -1,4 +1,4 @@
-"""The inference queue: one worker thread runs the backend; generator calls are batched across requests.
+"""The inference queue: worker threads run the backend; generator calls are batched across requests.
 
 Requests put jobs on one queue. Encoder jobs run one image per call, because the encoder's codes
 change in the last bits with the batch size (ONNX Runtime CPU: up to 6e-7), and a request must get
@@ -11,6 +11,9 @@ A batch waits for more images at most `max_wait` seconds after its oldest job ar
 when no admitted request is still on its way to a generator job (`Ticket`): at low load dynamic
 batching adds no latency. While a batch waits, queued encoder jobs run: they are what the requests
 still on their way are waiting for.
+
+`workers` backend calls may run at once, each on its own thread (ONNX Runtime sessions may be run
+from several threads; on a CPU, workers x intra-op threads = cores keeps every core busy at high load).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class InferenceQueue:
         max_batch: int,
         max_wait: float,
         max_queue: int,
+        workers: int = 1,
         on_batch: Callable[[str, int, float], None] = lambda op, size, seconds: None,
         on_depth: Callable[[int], None] = lambda depth: None,
     ) -> None:
@@ -77,13 +81,15 @@ class InferenceQueue:
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.max_queue = max_queue
+        self.workers = workers
         self._on_batch = on_batch
         self._on_depth = on_depth
         self._jobs: deque[Job] = deque()
         self._wake = asyncio.Event()
         self._announced = 0  # open tickets
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sean-inference")
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="sean-inference")
         self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()  # backend calls in progress
 
     # --- the requests' side -------------------------------------------------------------------------
     def submit(self, kind: str, args: tuple[Any, ...]) -> asyncio.Future:
@@ -118,6 +124,7 @@ class InferenceQueue:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        await asyncio.gather(*self._running)
         self._executor.shutdown(wait=True)
 
     def _take(self, kind: str, limit: int) -> list[Job]:
@@ -151,28 +158,34 @@ class InferenceQueue:
         return [], None
 
     async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            jobs, wait = self._next()
-            if not jobs:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
+            jobs, wait = self._next() if len(self._running) < self.workers else ([], None)
+            if jobs:
+                task = asyncio.get_running_loop().create_task(self._call(jobs))
+                self._running.add(task)
                 continue
-            start = time.perf_counter()
+            self._wake.clear()
             try:
-                results = await loop.run_in_executor(self._executor, self._run, jobs)
-            except Exception as exc:  # a backend failure: every job of the call gets it
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            else:
-                for job, result in zip(jobs, results, strict=True):
-                    if not job.future.done():
-                        job.future.set_result(result)
-            self._on_batch(jobs[0].kind, len(jobs), time.perf_counter() - start)
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _call(self, jobs: list[Job]) -> None:
+        start = time.perf_counter()
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, jobs)
+        except Exception as exc:  # a backend failure: every job of the call gets it
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        else:
+            for job, result in zip(jobs, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+        finally:
+            self._running.discard(asyncio.current_task())
+            self._wake.set()  # a worker is free
+        self._on_batch(jobs[0].kind, len(jobs), time.perf_counter() - start)
 
     def _run(self, jobs: list[Job]) -> list[Any]:
         """In the worker thread: one backend call for the jobs (one encoder image, or a generator batch)."""

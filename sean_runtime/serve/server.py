@@ -19,7 +19,7 @@ from aiohttp import web
 from sean_runtime.serve.app import ServerState, build_app
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
-from sean_runtime.serve.runtime import Synthesizer
+from sean_runtime.serve.runtime import BackendError, Synthesizer
 from sean_runtime.serve.service import Limits, Service, load_samples
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ServeConfig:
     threads: int | None = None
     max_batch: int = 8
     max_wait_ms: float = 5.0
+    workers: int = 1  # backend calls at once (ONNX Runtime only above 1)
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
     samples: Path | None = None  # a dataset folder in the domain's layout
@@ -49,6 +50,11 @@ def url_of(host: str, port: int) -> str:
 
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     synth = Synthesizer.load(config.package, backend=config.backend, threads=config.threads)
+    if config.workers > 1 and synth.backend.name != "onnxruntime":
+        raise BackendError(
+            f"--workers {config.workers} needs the onnxruntime backend: the {synth.backend.name} backend holds one "
+            f"execution context, so it runs one call at a time; use --workers 1"
+        )
     samples = (
         load_samples(synth, config.samples, config.samples_split, config.max_samples) if config.samples else []
     )
@@ -86,6 +92,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             config.max_batch,
             config.max_wait_ms / 1000.0,
             config.limits.max_queue,
+            workers=config.workers,
             on_batch=metrics.batch,
             on_depth=metrics.queue_depth.set,
         )

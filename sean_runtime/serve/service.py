@@ -86,6 +86,7 @@ class Service:
             "device": self.synth.backend.device,
             "precision": package.precision,
             "max_batch": self.queue.max_batch,
+            "workers": self.queue.workers,
             "limits": {
                 "max_body_bytes": self.limits.max_body_bytes,
                 "max_image_pixels": self.limits.max_pixels,
