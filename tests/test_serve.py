@@ -406,3 +406,18 @@ def test_the_image_is_read_like_a_file(server, synth, data):
     label = data / "labels/00002.png"
     answer = call(server, "POST", "/v1/synthesize", {"label": b64_file(label), "style_image": b64_file(jpeg)})[2]
     np.testing.assert_array_equal(decode_answer(answer), synth.synthesize(label, synth.encode(jpeg, label))[0])
+
+
+# --- the load benchmark ------------------------------------------------------------------------------
+def test_bench_serve_reports_each_level_and_only_loads_loopback(server, tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main, ["bench-serve", server.url, "--concurrency", "1,3", "--requests", "6", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    levels = json.loads(out.read_text())["levels"]
+    assert [(v["concurrency"], v["requests"], v["errors"]) for v in levels] == [(1, 6, 0), (3, 6, 0)]
+    assert all(v["p50_ms"] <= v["p90_ms"] <= v["p99_ms"] and v["server_rss_mb"] > 10 for v in levels)
+    assert "p99/p50" in result.output
+    remote = CliRunner().invoke(main, ["bench-serve", "http://192.0.2.1:8000"])
+    assert remote.exit_code == 1 and "loopback servers only" in remote.output
