@@ -73,11 +73,14 @@ def bench_serve(
         click.echo(format_levels(levels))
         soak = None
         if soak_s > 0:
-            soak = run_soak(server, body, max(levels_wanted), soak_s, min(soak_warmup_s, soak_s / 2), every_s=10.0)
+            warmup = min(soak_warmup_s, soak_s / 3)
+            window = min(60.0, soak_s / 3)
+            soak = run_soak(server, body, max(levels_wanted), soak_s, warmup, every_s=5.0, window_s=window)
             click.echo(
                 f"soak: {soak.concurrency} clients, {soak.seconds:.0f} s, {soak.requests} requests, {soak.errors} "
-                f"errors; server RSS {soak.warm_rss_mb:.1f} MB after warm-up -> {soak.end_rss_mb:.1f} MB at the end "
-                f"({soak.growth * 100:+.2f}%), max {max(r for _, r in soak.rss_mb):.1f} MB"
+                f"errors; server RSS (window medians) {soak.warm_rss_mb:.1f} MB after warm-up -> "
+                f"{soak.end_rss_mb:.1f} MB at the end ({soak.growth * 100:+.2f}%), "
+                f"max {max(r for _, r in soak.rss_mb):.1f} MB"
             )
         if json_out is not None:
             atomic_write_json(json_out, as_json(levels, soak, server.info, kind))

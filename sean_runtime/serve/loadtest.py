@@ -49,12 +49,12 @@ class Soak:
     requests: int
     errors: int
     rss_mb: list[tuple[float, float]]  # (seconds since start, server RSS MB)
-    warm_rss_mb: float  # at the end of the warm-up
-    end_rss_mb: float
+    warm_rss_mb: float  # median over the first window after the warm-up
+    end_rss_mb: float  # median over the last window
 
     @property
     def growth(self) -> float:
-        """RSS growth from the end of the warm-up to the end, as a fraction."""
+        """RSS growth from just after the warm-up to the end, as a fraction."""
         return self.end_rss_mb / self.warm_rss_mb - 1.0
 
 
@@ -173,9 +173,14 @@ def run_level(server: Server, body: dict[str, Any], concurrency: int, max_reques
 
 
 def run_soak(
-    server: Server, body: dict[str, Any], concurrency: int, seconds: float, warmup_s: float, every_s: float
+    server: Server, body: dict[str, Any], concurrency: int, seconds: float, warmup_s: float, every_s: float,
+    window_s: float = 60.0,
 ) -> Soak:
-    """`concurrency` clients for `seconds`, the server's RSS sampled every `every_s` seconds."""
+    """`concurrency` clients for `seconds`, the server's RSS sampled every `every_s` seconds.
+
+    A sample may fall inside a generator call (its buffers are resident then) or between calls, so
+    growth compares medians over `window_s` after the warm-up and at the end, not two single samples.
+    """
     result: list[Any] = []
     runner = threading.Thread(target=lambda: result.append(_clients(server, body, concurrency, 10**12, seconds)))
     start = time.monotonic()
@@ -186,8 +191,12 @@ def run_soak(
         runner.join(every_s)
     samples.append((round(time.monotonic() - start, 1), round(server.rss_mb(), 1)))
     latencies, errors, wall = result[0]
-    warm = next((rss for t, rss in samples if t >= warmup_s), samples[0][1])
-    return Soak(concurrency, round(wall, 1), len(latencies), errors, samples, warm, samples[-1][1])
+    end_t = samples[-1][0]
+    warm = [rss for t, rss in samples if warmup_s <= t <= warmup_s + window_s] or [samples[0][1]]
+    end = [rss for t, rss in samples if t >= end_t - window_s]
+    return Soak(
+        concurrency, round(wall, 1), len(latencies), errors, samples, float(np.median(warm)), float(np.median(end))
+    )
 
 
 def format_levels(levels: list[Level]) -> str:

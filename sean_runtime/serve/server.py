@@ -8,8 +8,10 @@ Retry-After, /healthz 503), finishes the requests in flight, closes and returns 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from sean_runtime.serve.service import Limits, Service, load_samples
 log = logging.getLogger(__name__)
 
 DRAIN_GRACE_S = 5.0  # beyond the request timeout, for answers to be written
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,22 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def return_large_blocks_to_the_os() -> bool:
+    """Let glibc serve every block of 128 KiB or more with mmap, so that freeing it gives it back.
+
+    By default glibc raises that threshold (up to 32 MiB) after the first large free, and the per-batch
+    buffers of ONNX Runtime (its arena is off) then stay in the malloc heaps of each thread: at 8
+    clients the shapes server's resident memory swung between 260 and 520 MB; with a fixed threshold,
+    130-160 MB with no growth. False where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     synth = Synthesizer.load(config.package, backend=config.backend, threads=config.threads)
     if config.workers > 1 and synth.backend.name != "onnxruntime":
@@ -66,6 +86,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
 
     Raises the runtime's errors when the package or the samples cannot be loaded.
     """
+    return_large_blocks_to_the_os()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
