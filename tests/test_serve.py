@@ -284,6 +284,10 @@ def test_api_key_body_and_pixel_limits(guarded, data):
     big = {"label": label, "style_image": b64_file(data / "images/00002.png") * 3}
     status, _, answer = call(guarded, "POST", "/v1/synthesize", big, KEY)
     assert_error(status, answer, 413, "limit of 8388 bytes")
+    chunked = http.client.HTTPConnection("127.0.0.1", guarded.port, timeout=60)  # no Content-Length to check
+    chunked.request("POST", "/v1/synthesize", body=iter([json.dumps(big).encode()]), headers=KEY, encode_chunked=True)
+    response = chunked.getresponse()
+    assert_error(response.status, json.loads(response.read()), 413, "limit of 8388 bytes")
     large = encode_png(np.zeros((65, 64), np.uint8))
     status, _, answer = call(guarded, "POST", "/v1/synthesize", {"label": large, "style_image": image}, KEY)
     assert_error(status, answer, 400, "label is 64x65 = 4160 pixels, over the limit of 4096")

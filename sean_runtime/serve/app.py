@@ -60,7 +60,7 @@ class ServerState:
             raise HttpError(
                 503,
                 "the server is shutting down; retry (another replica will answer)",
-                {"Retry-After": RETRY_AFTER_S, "Connection": "close"},
+                {"Retry-After": RETRY_AFTER_S},
             )
         if self.service is None:
             raise HttpError(503, "the package is still loading; retry shortly", {"Retry-After": RETRY_AFTER_S})
@@ -139,6 +139,8 @@ def build_app(state: ServerState) -> web.Application:
                 state.metrics.in_flight.dec()
                 if state.in_flight == 0:
                     state.idle.set()
+        if state.draining:
+            response.force_close()  # no keep-alive on a server that is going away
         state.metrics.request(_route(request), response.status, time.perf_counter() - start)
         return response
 

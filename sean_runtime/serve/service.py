@@ -100,10 +100,19 @@ class Service:
     def samples(self) -> dict[str, Any]:
         return {"samples": self._samples}
 
+    def _check_no_extra_channels(self) -> None:
+        if self.synth.package.extra_channels:
+            raise InputError(
+                f"this package takes {self.synth.package.extra_channels} extra mask channel(s) (e.g. instance "
+                f"edges), which the HTTP API does not carry yet; use the Python Synthesizer for it"
+            )
+
     # --- /v1/encode ---------------------------------------------------------------------------------
     async def encode(self, data: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         request = parse_encode(data)
+        if self.synth.package.encoder.takes_extra:
+            self._check_no_extra_channels()
         source = StyleSource("styles", "image", "label", image=request.image, label=request.label)
         image, label = await asyncio.to_thread(self._decode_pair, source, None)
         styles = await self._encode(source, image, label)
@@ -113,6 +122,7 @@ class Service:
     async def synthesize(self, data: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         request = parse_synthesize(data)
+        self._check_no_extra_channels()
         with self.queue.ticket() as ticket:
             drawn, references = await asyncio.to_thread(self._decode_synthesize, request)
             styles = await self._edited_styles(request, references)
