@@ -93,7 +93,8 @@ class InferenceQueue:
 
     # --- the requests' side -------------------------------------------------------------------------
     def submit(self, kind: str, args: tuple[Any, ...]) -> asyncio.Future:
-        if len(self._jobs) >= self.max_queue:
+        # Jobs of requests that timed out do not count: they are dropped when the worker looks.
+        if sum(not j.future.cancelled() for j in self._jobs) >= self.max_queue:
             raise QueueFull(f"the inference queue is full ({self.max_queue} jobs waiting); retry shortly")
         job = Job(kind, args, asyncio.get_running_loop().create_future())
         self._jobs.append(job)
