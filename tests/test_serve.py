@@ -386,6 +386,7 @@ def test_sigterm_finishes_the_requests_in_flight_refuses_new_ones_and_exits_0(sh
     assert "shutting down" in late[0][2]["error"] and late[1][2] == {"status": "draining"}
 
 
+@pytest.mark.slow
 def test_sigint_on_an_idle_server_exits_0(shapes_package):
     assert Server(shapes_package).stop(signal.SIGINT) == 0
 
@@ -413,6 +414,7 @@ def test_the_image_is_read_like_a_file(server, synth, data):
 
 
 # --- the load benchmark ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_bench_serve_reports_each_level_and_only_loads_loopback(server, tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(
