@@ -84,27 +84,28 @@ async def request(queue: InferenceQueue, labels: np.ndarray, styles: Styles, see
         return await ticket.generate(labels, styles, seed, noise)
 
 
-def test_concurrent_requests_share_one_generator_call_and_keep_their_own_seed(synth, inputs):
+@pytest.mark.parametrize(("workers", "batches"), [(1, [6]), (2, [3, 3])])
+def test_concurrent_requests_share_generator_calls_and_keep_their_own_seed(synth, inputs, workers, batches):
     labels, styles = inputs
     jobs = [(labels[i % 4], styles[(i * 3) % 4], 50 + 7 * i, i % 3 != 0) for i in range(6)]
 
     async def work(queue):
         return await asyncio.gather(*(request(queue, *job) for job in jobs))
 
-    images, calls = run_queue(synth, max_batch=8, max_wait=5.0, max_queue=64, work=work)
-    assert calls == [("generate", 6)]  # all six were announced, so the batch waited for each of them
+    images, calls = run_queue(synth, max_batch=8, max_wait=5.0, max_queue=64, work=work, workers=workers)
+    # One worker: all six were announced, so the batch waited for each of them. Two: shared out.
+    assert calls == [("generate", n) for n in batches]
     for image, (label, style, seed, noise) in zip(images, jobs, strict=True):
         np.testing.assert_array_equal(image, synth.synthesize(label, style, seed=seed, noise=noise)[0])
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_batches_are_cut_at_max_batch(synth, inputs, workers):
+def test_batches_are_cut_at_max_batch(synth, inputs):
     labels, styles = inputs
 
     async def work(queue):
         return await asyncio.gather(*(request(queue, labels[0], styles[0], i, True) for i in range(5)))
 
-    images, calls = run_queue(synth, max_batch=2, max_wait=5.0, max_queue=64, work=work, workers=workers)
+    images, calls = run_queue(synth, max_batch=2, max_wait=5.0, max_queue=64, work=work)
     assert [n for _, n in calls] == [2, 2, 1]
     for seed, image in enumerate(images):
         np.testing.assert_array_equal(image, synth.synthesize(labels[0], styles[0], seed=seed)[0])

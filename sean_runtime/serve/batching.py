@@ -14,6 +14,8 @@ still on their way are waiting for.
 
 `workers` backend calls may run at once, each on its own thread (ONNX Runtime sessions may be run
 from several threads; on a CPU, workers x intra-op threads = cores keeps every core busy at high load).
+A batch never waits while another worker is idle, and waiting jobs are split among the free workers:
+on a CPU a second core doubles the rate, batching saves about a fifth (shapes model, 2 cores).
 """
 
 from __future__ import annotations
@@ -144,13 +146,16 @@ class InferenceQueue:
         return taken
 
     def _next(self) -> tuple[list[Job], float | None]:
-        """The jobs to run now, or none and how long to wait for more."""
+        """The jobs to run now, or none and how long to wait for more (called when a worker is free)."""
         live = [j for j in self._jobs if not j.future.cancelled()]
         generates = [j for j in live if j.kind == "generate"]
+        free = self.workers - len(self._running)
         if generates:
             waited = time.monotonic() - generates[0].queued_at
-            if len(generates) >= self.max_batch or self._announced == 0 or waited >= self.max_wait:
-                return self._take("generate", self.max_batch), None
+            # With another worker idle, running now beats waiting; the waiting jobs are shared out
+            # among the free workers, so one batch does not leave the other cores without work.
+            if len(generates) >= self.max_batch or self._announced == 0 or waited >= self.max_wait or free > 1:
+                return self._take("generate", min(self.max_batch, -(-len(generates) // free))), None
             if not any(j.kind == "encode" for j in live):
                 return [], self.max_wait - waited
         if any(j.kind == "encode" for j in live):
