@@ -14,8 +14,8 @@ still on their way are waiting for.
 
 `workers` backend calls may run at once, each on its own thread (ONNX Runtime sessions may be run
 from several threads; on a CPU, workers x intra-op threads = cores keeps every core busy at high load).
-A batch never waits while another worker is idle, and waiting jobs are split among the free workers:
-on a CPU a second core doubles the rate, batching saves about a fifth (shapes model, 2 cores).
+A batch never waits while another worker is idle, and waiting jobs are shared out among the workers
+(see _serve).
 """
 
 from __future__ import annotations
@@ -145,17 +145,20 @@ class InferenceQueue:
         self._on_depth(len(self._jobs))
         return taken
 
-    def _next(self) -> tuple[list[Job], float | None]:
-        """The jobs to run now, or none and how long to wait for more (called when a worker is free)."""
+    def _next(self, free: int, divisor: int) -> tuple[list[Job], float | None]:
+        """The jobs of the next call, or none and how long to wait for more; `free` workers are idle.
+
+        A generator call takes its share of the waiting jobs, len / divisor (at most max_batch), so
+        that on several workers one big batch does not leave another worker idle while its own
+        clients wait behind that batch.
+        """
         live = [j for j in self._jobs if not j.future.cancelled()]
         generates = [j for j in live if j.kind == "generate"]
-        free = self.workers - len(self._running)
         if generates:
             waited = time.monotonic() - generates[0].queued_at
-            # With another worker idle, running now beats waiting; the waiting jobs are shared out
-            # among the free workers, so one batch does not leave the other cores without work.
+            # With another worker idle, running now beats waiting for a fuller batch.
             if len(generates) >= self.max_batch or self._announced == 0 or waited >= self.max_wait or free > 1:
-                return self._take("generate", min(self.max_batch, -(-len(generates) // free))), None
+                return self._take("generate", min(self.max_batch, -(-len(generates) // divisor))), None
             if not any(j.kind == "encode" for j in live):
                 return [], self.max_wait - waited
         if any(j.kind == "encode" for j in live):
@@ -165,10 +168,22 @@ class InferenceQueue:
 
     async def _serve(self) -> None:
         while True:
-            jobs, wait = self._next() if len(self._running) < self.workers else ([], None)
-            if jobs:
+            # One round hands work to every idle worker. When all are idle the waiting jobs are split
+            # among them; when some are busy, a call takes 1 / workers of what waits and leaves the
+            # rest for the busy ones, which will be free soon.
+            free = self.workers - len(self._running)
+            divisor = free if free == self.workers else self.workers
+            wait, started = None, 0
+            while started < free:
+                jobs, wait = self._next(free - started, divisor)
+                if not jobs:
+                    break
+                if jobs[0].kind == "generate":
+                    divisor = max(divisor - 1, 1) if free == self.workers else divisor
                 task = asyncio.get_running_loop().create_task(self._call(jobs))
                 self._running.add(task)
+                started += 1
+            if started:
                 continue
             self._wake.clear()
             try:
