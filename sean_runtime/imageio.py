@@ -144,53 +144,90 @@ def probe(data: bytes) -> tuple[str, int, int] | None:
     return None
 
 
-def _read(path: str | Path, flags: int, lossless: bool = False) -> np.ndarray:
+def _decode(data: bytes, flags: int, source: str, lossless: bool = False, max_pixels: int | None = None) -> np.ndarray:
+    """The bytes of an image file -> its pixels, after the header says the format and size are acceptable.
+
+    max_pixels: the largest width x height (default max_image_pixels(), from SEAN_MAX_IMAGE_PIXELS).
+    """
+    if not data:
+        raise ImageReadError(f"{source}: the file is empty")
+    found = probe(data)
+    if found is None:
+        raise ImageReadError(f"{source}: not a readable image (not one of the formats {', '.join(READ_FORMATS)})")
+    kind, height, width = found
+    limit = max_image_pixels() if max_pixels is None else max_pixels
+    if height < 1 or width < 1:
+        raise ImageReadError(f"{source}: the {kind} header gives a size of {width}x{height} pixels")
+    if height * width > limit:
+        if max_pixels is None:
+            which, fix = f" ({MAX_IMAGE_PIXELS_ENV})", f"resize it, or raise {MAX_IMAGE_PIXELS_ENV}"
+        else:
+            which, fix = "", "send it smaller"
+        raise ImageReadError(f"{source} is {width}x{height} pixels, more than the limit of {limit}{which}; {fix}")
+    if lossless and kind in LOSSY_FORMATS:
+        raise ImageReadError(
+            f"{source} is a {kind} file: lossy compression changes ids at region borders; "
+            f"save label maps as PNG (or another lossless format)"
+        )
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as exc:
+        raise ImageReadError(f"{source}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from exc
+    if image is None:
+        raise ImageReadError(f"{source}: not a readable image (corrupt, truncated or unsupported format)")
+    return image
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of an image file, with one-line errors for folders, missing and unreadable files."""
     path = Path(path)
     if path.is_dir():
         raise ImageReadError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
+        return path.read_bytes()
     except OSError as exc:
         raise ImageReadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
-    if data.size == 0:
-        raise ImageReadError(f"{path}: the file is empty")
-    found = probe(data.tobytes())
-    if found is None:
-        raise ImageReadError(f"{path}: not a readable image (not one of the formats {', '.join(READ_FORMATS)})")
-    kind, height, width = found
-    limit = max_image_pixels()
-    if height < 1 or width < 1:
-        raise ImageReadError(f"{path}: the {kind} header gives a size of {width}x{height} pixels")
-    if height * width > limit:
+
+
+def rgb_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """The bytes of an image file -> uint8 [H, W, 3] RGB (grey is expanded, alpha dropped)."""
+    return cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, source, max_pixels=max_pixels), cv2.COLOR_BGR2RGB)
+
+
+def raw_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """The bytes of an image file exactly as stored: [H, W] or [H, W, C], dtype kept (uint8/uint16)."""
+    return _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, max_pixels=max_pixels))
+
+
+def ids_from_bytes(data: bytes, source: str = "label map", max_pixels: int | None = None) -> np.ndarray:
+    """The bytes of a label map or instance-id file: integer ids [H, W], or an 8-bit RGB colour mask [H, W, 3].
+
+    Refused with the reason: lossy files (JPEG, lossy WebP), non-integer values (a float TIFF would be
+    truncated), and colour masks of more than 8 bits per channel (the palettes are 8-bit).
+    """
+    image = _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, lossless=True, max_pixels=max_pixels))
+    if not np.issubdtype(image.dtype, np.integer):
         raise ImageReadError(
-            f"{path} is {width}x{height} pixels, more than the limit of {limit} ({MAX_IMAGE_PIXELS_ENV}); "
-            f"resize it, or raise {MAX_IMAGE_PIXELS_ENV}"
+            f"{source} holds {image.dtype} values, not integer ids; save label maps as 8- or 16-bit PNG"
         )
-    if lossless and kind in LOSSY_FORMATS:
+    if image.ndim == 3 and image.dtype != np.uint8:
         raise ImageReadError(
-            f"{path} is a {kind} file: lossy compression changes ids at region borders; "
-            f"save label maps as PNG (or another lossless format)"
+            f"{source} is a {8 * image.dtype.itemsize}-bit colour image; colour masks must be 8-bit RGB in the "
+            f"domain's palette (or save class ids as a single-channel PNG)"
         )
-    try:
-        image = cv2.imdecode(data, flags)
-    except cv2.error as exc:
-        raise ImageReadError(f"{path}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from exc
-    if image is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
     return image
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Any image file -> uint8 [H, W, 3] RGB (grey is expanded, alpha dropped)."""
-    image = _read(path, cv2.IMREAD_COLOR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return rgb_from_bytes(read_bytes(path), str(path))
 
 
 def read_raw(path: str | Path) -> np.ndarray:
     """An image file exactly as stored (label maps): [H, W] or [H, W, C], dtype kept (uint8/uint16)."""
-    return _raw(_read(path, cv2.IMREAD_UNCHANGED))
+    return raw_from_bytes(read_bytes(path), str(path))
 
 
 def _raw(image: np.ndarray) -> np.ndarray:
@@ -200,22 +237,8 @@ def _raw(image: np.ndarray) -> np.ndarray:
 
 
 def read_ids(path: str | Path) -> np.ndarray:
-    """A label map or instance-id file as stored: integer ids [H, W], or an 8-bit RGB colour mask [H, W, 3].
-
-    Refused with the reason: lossy files (JPEG, lossy WebP), non-integer values (a float TIFF would be
-    truncated), and colour masks of more than 8 bits per channel (the palettes are 8-bit).
-    """
-    image = _raw(_read(path, cv2.IMREAD_UNCHANGED, lossless=True))
-    if not np.issubdtype(image.dtype, np.integer):
-        raise ImageReadError(
-            f"{path} holds {image.dtype} values, not integer ids; save label maps as 8- or 16-bit PNG"
-        )
-    if image.ndim == 3 and image.dtype != np.uint8:
-        raise ImageReadError(
-            f"{path} is a {8 * image.dtype.itemsize}-bit colour image; colour masks must be 8-bit RGB in the "
-            f"domain's palette (or save class ids as a single-channel PNG)"
-        )
-    return image
+    """A label map or instance-id file as stored (ids_from_bytes on the file's bytes)."""
+    return ids_from_bytes(read_bytes(path), str(path))
 
 
 def write_png(path: str | Path, array: np.ndarray) -> Path:

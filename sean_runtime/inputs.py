@@ -102,15 +102,24 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     return domain.validate_labels(array, source=source)
 
 
-def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
+def label_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
+    """A label source split into single label maps: (name for messages, file path or array)."""
     if isinstance(source, np.ndarray) and source.ndim in (3, 4) and source.shape[-1] == 1:
         source = source[..., 0]  # [H, W, 1] is one id map, [B, H, W, 1] a batch of them
     # [B, H, W, C] is a batch of colour masks; [H, W, 3|4] one colour mask; other 3-d arrays id-map batches.
     colour = isinstance(source, np.ndarray) and (source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in (3, 4)))
-    single_ndim = 3 if colour else 2
+    return _items(source, "label map", 3 if colour else 2)
+
+
+def image_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
+    """An image source split into single images: (name for messages, file path or array)."""
+    return _items(source, "image", 3)
+
+
+def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
     ids, sizes = [], []
-    for name, item in _items(source, "label map", single_ndim):
+    for name, item in label_items(source):
         labels = domain.read_label(item) if isinstance(item, Path) else _label_array(item, name, domain)
         sizes.append(labels.shape[:2])
         ids.append(resize_labels(labels.astype(np.int32), height, width))
@@ -136,7 +145,7 @@ def _image_array(array: np.ndarray, source: str) -> np.ndarray:
 def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image)."""
     tensors, sizes = [], []
-    for name, item in _items(source, "image", 3):
+    for name, item in image_items(source):
         rgb = read_rgb(item) if isinstance(item, Path) else _image_array(item, name)
         sizes.append(rgb.shape[:2])
         resized = resize_image(np.ascontiguousarray(rgb), height, width)
@@ -153,16 +162,19 @@ def describe(source: Any, index: int) -> str:
     return f"#{index}"
 
 
+def check_counts(images: int, labels: int) -> None:
+    """As many label maps as style images."""
+    if images != labels:
+        raise InputError(f"{images} style image(s) but {labels} label map(s); give one label map per image")
+
+
 def check_pairs(images: Any, image_sizes: list, labels: Any, label_sizes: list, scaled_ok: bool = False) -> None:
     """Images and their label maps: as many of each, and each pair the same size before resizing.
 
     scaled_ok: the domain stores labels at another scale (Domain.labels_may_be_scaled); then only the
     aspect ratio has to match.
     """
-    if len(image_sizes) != len(label_sizes):
-        raise InputError(
-            f"{len(image_sizes)} style image(s) but {len(label_sizes)} label map(s); give one label map per image"
-        )
+    check_counts(len(image_sizes), len(label_sizes))
     for i, (image_hw, label_hw) in enumerate(zip(image_sizes, label_sizes, strict=True)):
         if tuple(image_hw) == tuple(label_hw):
             continue

@@ -27,6 +27,8 @@ EXTRA_MODULES = {
     "runtime": ("onnxruntime",),
     "tensorrt": ("tensorrt", "cuda"),
     "openvino": ("openvino",),
+    "serve": ("aiohttp", "prometheus_client"),
+    "browser": ("selenium",),
 }
 # Optional module -> the smallest extra that installs it.
 EXTRA_OF_MODULE = {m: extra for extra, modules in reversed(EXTRA_MODULES.items()) for m in modules}

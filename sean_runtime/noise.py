@@ -9,6 +9,8 @@ Box-Muller in float64, each rounded once to float32. Format 1 packages keep thei
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from sean_runtime.errors import InputError
@@ -62,14 +64,23 @@ def draw_noise(
     and a batch split into chunks draws the same values as one call. format_version selects the rule of
     the package (2: Philox, portable; 1: numpy default_rng). enabled=False gives zeros: the noise-free image.
     """
-    noise = np.zeros((count, numel), dtype=np.float32)
-    if not enabled:
-        return noise
-    last = seed + first_index + count - 1
-    if count and last >= _SEED_LIMIT:
-        raise InputError(f"seed + image index must stay below 2^64; got {last} for seed {seed}")
-    for row in range(count):
-        image_seed = seed + first_index + row
+    start = seed + first_index
+    return draw_noise_each(numel, range(start, start + count), [enabled] * count, format_version)
+
+
+def draw_noise_each(
+    numel: int, seeds: Sequence[int], enabled: Sequence[bool], format_version: int = PHILOX_NOISE_VERSION
+) -> np.ndarray:
+    """Noise [len(seeds), numel] float32 for independent images: row i from seeds[i] alone (by the rule of
+    format_version), zeros where not enabled[i]."""
+    noise = np.zeros((len(seeds), numel), dtype=np.float32)
+    for row, (image_seed, on) in enumerate(zip(seeds, enabled, strict=True)):
+        if not on:
+            continue
+        if not 0 <= image_seed < _SEED_LIMIT:
+            raise InputError(
+                f"an image's noise seed must lie in 0 .. 2^64 - 1 (seed + image index below 2^64), got {image_seed}"
+            )
         if format_version >= PHILOX_NOISE_VERSION:
             noise[row] = philox_normals(image_seed, numel)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,42 @@ class Styles:
         if not ids:
             raise InputError("no class given to edit")
         return list(dict.fromkeys(ids))
+
+    # --- JSON (the HTTP API, the editor, files) ------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The styles of one image as JSON-ready lists: {codes: [K][S], present: [K], class_names: [K]}.
+
+        Codes are float32 written as exact decimals, so from_json gives back the same bits.
+        """
+        if self.batch_size != 1:
+            raise InputError(f"to_json writes the styles of one image; pick one with styles[i] (not {self.batch_size})")
+        return {
+            "codes": self.codes[0].tolist(),
+            "present": self.present[0].tolist(),
+            "class_names": list(self.class_names),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, class_names: Sequence[str], style_dim: int | None = None) -> Styles:
+        """to_json's form (class_names optional; when given, they must be these) -> Styles of batch 1."""
+        names = tuple(class_names)
+        if not isinstance(data, dict) or "codes" not in data or "present" not in data:
+            raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
+        given = data.get("class_names")
+        if given is not None and (not isinstance(given, list) or tuple(given) != names):
+            raise InputError(f"styles are for classes {given!r}, but the package has {list(names)}")
+        codes, present = data["codes"], data["present"]
+        rows = len(codes) if isinstance(codes, list) else -1
+        width = len(codes[0]) if rows > 0 and isinstance(codes[0], list) else -1
+        if rows != len(names) or width < 1 or any(not isinstance(r, list) or len(r) != width for r in codes):
+            raise InputError(f"styles.codes must be {len(names)} lists (one per class) of equally many numbers")
+        if style_dim is not None and width != style_dim:
+            raise InputError(f"styles.codes have {width} numbers per class; this package's style length is {style_dim}")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for r in codes for v in r):
+            raise InputError("styles.codes must hold numbers only")
+        if not isinstance(present, list) or len(present) != len(names) or any(not isinstance(v, bool) for v in present):
+            raise InputError(f"styles.present must be {len(names)} booleans (one per class)")
+        return cls(np.asarray(codes, dtype=np.float32)[None], np.asarray(present, dtype=bool)[None], names)
 
     # --- edits -------------------------------------------------------------------------------------
     def swap(self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = "own") -> Styles:

@@ -23,7 +23,7 @@ import numpy as np
 from sean_runtime.backends import Backend, batch_slices, select_backend
 from sean_runtime.errors import BackendError, InputError, NonFiniteError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
-from sean_runtime.noise import draw_noise
+from sean_runtime.noise import draw_noise_each
 from sean_runtime.package import Package, load_package
 from sean_runtime.styles import Styles
 
@@ -134,19 +134,17 @@ class Synthesizer:
 
     def _per_chunk(
         self,
-        count: int,
-        seed: int,
-        noise: bool,
+        seeds: Sequence[int],
+        noise: Sequence[bool],
         extras: np.ndarray | None,
         run: Callable[[slice, np.ndarray, np.ndarray | None], np.ndarray],
     ) -> np.ndarray:
-        """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i gets seed + i."""
-        self._check_seed(seed, count)
+        """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i's noise is
+        drawn from seeds[i] (zeros where noise[i] is False) by the package's noise rule."""
         out = []
-        for part in batch_slices(count, self.backend.max_batch):
-            size = part.stop - part.start
-            z = draw_noise(
-                self.package.noise_numel, size, seed, first_index=part.start, enabled=noise,
+        for part in batch_slices(len(seeds), self.backend.max_batch):
+            z = draw_noise_each(
+                self.package.noise_numel, seeds[part], noise[part],
                 format_version=self.package.manifest["format_version"],  # each format keeps its own rule
             )
             # The one place where generator output comes back: checked here for every path.
@@ -198,12 +196,17 @@ class Synthesizer:
 
     def render(self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Label maps + styles -> the generator's float output [B, 3, H, W] in [-1, 1] (before rounding)."""
-        self._check_seed(seed, 1)
         labels = self.read_labels(label)
+        self._check_seed(seed, len(labels))
         styles = self._styles_for(styles, len(labels))
+        return self._render_each(labels, styles, [seed + i for i in range(len(labels))], [noise] * len(labels), extra)
+
+    def _render_each(
+        self, labels: np.ndarray, styles: Styles, seeds: Sequence[int], noise: Sequence[bool], extra: Any
+    ) -> np.ndarray:
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return self._per_chunk(
-            len(labels), seed, noise, extras,
+            seeds, noise, extras,
             lambda part, z, ex: self.backend.generate(labels[part], styles.codes[part], z, ex),
         )
 
@@ -217,17 +220,35 @@ class Synthesizer:
         """
         return to_uint8(self.render(label, styles, seed, noise, extra))
 
+    def synthesize_each(
+        self, label: Any, styles: Styles, seeds: Sequence[int], noise: Sequence[bool], extra: Any = None
+    ) -> np.ndarray:
+        """Independent images in one backend call -> uint8 [B, H, W, 3]: image i is drawn with the noise of
+        seeds[i] (none where noise[i] is False), so it equals synthesize(label[i], styles[i], seeds[i],
+        noise[i])[0] byte for byte (the generator's output of one image does not depend on its batch).
+        This is what a server batching the requests of many clients needs.
+        """
+        labels = self.read_labels(label)
+        styles = self._styles_for(styles, len(labels))
+        if len(seeds) != len(labels) or len(noise) != len(labels):
+            raise InputError(
+                f"{len(labels)} label map(s) need as many seeds and noise flags, got {len(seeds)} and {len(noise)}"
+            )
+        for seed in seeds:
+            self._check_seed(seed, 1)
+        return to_uint8(self._render_each(labels, styles, seeds, [bool(n) for n in noise], extra))
+
     def reconstruct(self, image: Any, label: Any, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Each image's own styles rendered on its own label map -> uint8 [B, H, W, 3].
 
         The codes go from encoder to generator without a copy to the host where the backend allows.
         """
-        self._check_seed(seed, 1)
         images, labels = self._style_inputs(image, label)
+        self._check_seed(seed, len(labels))
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return to_uint8(
             self._per_chunk(
-                len(labels), seed, noise, extras,
+                [seed + i for i in range(len(labels))], [noise] * len(labels), extras,
                 lambda part, z, ex: self.backend.encode_generate(images[part], labels[part], z, ex),
             )
         )

@@ -71,13 +71,28 @@ def tiny_synth(tiny_package):
 
 
 @pytest.fixture(scope="session")
-def shapes_split(tmp_path_factory) -> Path:
-    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
+def shapes_package(tmp_path_factory) -> Path:
+    """The shipped shapes model (sean_train/pretrained/shapes) as an fp32 package, exported once per session."""
+    from sean_export import export_package
+    from sean_runtime.commands.demo import shipped_checkpoint
+
+    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
+
+
+@pytest.fixture(scope="session")
+def shapes_samples(tmp_path_factory) -> Path:
+    """A prepared shapes dataset, 4 test pairs: <root>/test/images/0000N.png, <root>/test/labels/0000N.png."""
     from sean_runtime.domains import get_domain
 
-    root = tmp_path_factory.mktemp("shapes")
+    root = tmp_path_factory.mktemp("shapes-data")
     get_domain("shapes").write_split(root, "test", 4, progress=False)
-    return root / "test"
+    return root
+
+
+@pytest.fixture(scope="session")
+def shapes_split(shapes_samples) -> Path:
+    """The test split of shapes_samples: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
+    return shapes_samples / "test"
 
 
 @pytest.fixture

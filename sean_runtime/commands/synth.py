@@ -15,6 +15,7 @@ from sean_runtime.commands import BACKEND_HELP, SeanCommand
 from sean_runtime.domains import natural_key
 from sean_runtime.errors import InputError
 from sean_runtime.imageio import write_jpg, write_png
+from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
 
@@ -175,7 +176,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 
 
 @click.command(cls=SeanCommand)
-@click.argument("package", type=click.Path(path_type=Path))
+@click.argument("package", type=click.Path(path_type=Path), required=False)
+@click.option("--url", default=None, help="A `sean serve` URL to synthesize on instead of a local PACKAGE.")
 @click.option(
     "--label",
     "label",
@@ -241,7 +243,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.option("--force", is_flag=True, help="Overwrite existing output files (inputs are never overwritten).")
 @click.option("-v", "--verbose", is_flag=True, help="Also say which backends were passed over, and why.")
 def synth(
-    package: Path,
+    package: Path | None,
+    url: str | None,
     label: Path,
     style: Path,
     style_label: Path | None,
@@ -270,6 +273,8 @@ def synth(
           --swap blob=demo-out/inputs/images/01.png -o swap.png
       sean synth packages/shapes --label demo-out/inputs/labels --style demo-out/inputs/images \\
           --interpolate demo-out/inputs/images/03.png --alpha 0.3 -o outdir
+      sean synth --url http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
+          --style demo-out/inputs/images/00.png -o out.png
     """
     jobs = plan_jobs(label, style, style_label)
     swap_refs = [parse_swap(text) for text in swaps]
@@ -278,7 +283,9 @@ def synth(
     inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
     inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
     outputs = plan_outputs(out, jobs, single, inputs, force)
-    synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
+    if (package is None) == (url is None):
+        raise click.UsageError("give a PACKAGE folder or --url of a `sean serve`, one of the two")
+    synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
     click.echo(f"backend: {synthesizer.describe()}", err=True)
     if verbose or backend == "tensorrt":
         for note in synthesizer.notes:

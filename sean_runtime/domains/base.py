@@ -92,8 +92,12 @@ class Domain:
             raw = read_ids(path)
         except ImageReadError as exc:
             raise LabelError(str(exc)) from exc
-        labels = self.colors_to_labels(raw, source=str(path)) if raw.ndim == 3 else self.decode_ids(raw)
-        return self.validate_labels(labels, source=str(path))
+        return self.labels_from_raw(raw, source=str(path))
+
+    def labels_from_raw(self, raw: np.ndarray, source: str = "label map") -> np.ndarray:
+        """A label image as stored (read_raw / decode_raw) -> validated int64 ids [H, W]; RGB means colours."""
+        labels = self.colors_to_labels(raw, source=source) if raw.ndim == 3 else self.decode_ids(raw)
+        return self.validate_labels(labels, source=source)
 
     def decode_ids(self, raw: np.ndarray) -> np.ndarray:
         """Stored single-channel values -> class ids (identity unless the dataset remaps)."""
