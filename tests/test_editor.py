@@ -9,6 +9,7 @@ refresh the checked-in ones), else into a temporary folder.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -267,6 +268,11 @@ class Editor:
         raise AssertionError(f"no {suffix} file downloaded by {css}")
 
     def screenshot(self, name: str, folder: Path) -> Path:
+        """The viewport as PNG, with no button left focused or hovered by the test's last click."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        self.driver.execute_script("document.activeElement?.blur()")
+        ActionChains(self.driver, duration=0).move_to_element_with_offset(self.find(".brand"), 0, 0).perform()
         path = folder / name
         png = np.frombuffer(self.driver.get_screenshot_as_png(), np.uint8)
         cv2.imwrite(str(path), cv2.imdecode(png, cv2.IMREAD_COLOR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
@@ -447,3 +453,61 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     assert "not in the palette" in (page.message() or ""), page.message()
     np.testing.assert_array_equal(page.image(), shown)
 
+
+
+@pytest.mark.slow
+@needs_browser
+def test_fill_rectangle_eraser_and_picker(page, data):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    start = read_raw(data / "labels/00000.png").astype(np.uint8)
+    blob, band, left_dot = (SHAPES.class_names.index(n) for n in ("blob", "band", "left_dot"))
+    ys, xs = np.nonzero(start == blob)
+    seed = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    page.select_class("band")
+    page.key("f")
+    page.drag([seed])
+    _, parts = cv2.connectedComponents((start == blob).astype(np.uint8), connectivity=4)
+    expected = start.copy()
+    expected[parts == parts[seed[1], seed[0]]] = band
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    page.key("r", "5")  # rectangle of class 5
+    page.drag([(40, 5), (44, 9), (50, 12)])
+    expected[5:13, 40:51] = left_dot
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    page.key("e", "[[[[")  # eraser, size 1
+    page.drag([(45, 8)])
+    expected[8, 45] = 0
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    triangle = SHAPES.class_names.index("triangle")
+    ty, tx = np.argwhere(expected == triangle)[0] + (2, 0)  # inside the triangle, below its apex
+    assert expected[ty, tx] == triangle
+    ActionChains(page.driver).key_down(Keys.ALT).move_to_element_with_offset(
+        page.find("#label"), *page.offset(tx, ty)
+    ).click().key_up(Keys.ALT).perform()
+    assert page.find(f'#classes button[data-cls="{triangle}"]').get_attribute("aria-pressed") == "true"
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+
+@pytest.mark.slow
+@needs_browser
+@pytest.mark.parametrize("stored", [True, False], ids=["stored-blocks", "deflate"])
+def test_the_pages_png_writer_gives_label_files_of_class_ids(browser, stored):
+    """png.js with either zlib path: 8-bit ids, and 16-bit once an id passes 255, read back by OpenCV."""
+    browser.driver.get(browser.url + "/static/nothing")  # any page of the origin, to import the module
+    rng = np.random.default_rng(0)
+    for top in (8, 300):
+        ids = rng.integers(0, top, size=(260, 300))  # over 65535 bytes: two stored blocks
+        b64 = browser.driver.execute_async_script(
+            "const [ids, w, h, stored, done] = arguments;"
+            "import('/static/png.js').then(async (png) => done(png.bytesToBase64("
+            "  await png.greyPng(Uint16Array.from(ids), w, h, {stored}))));",
+            ids.ravel().tolist(), 300, 260, stored,
+        )
+        raw = decode_raw(base64.b64decode(b64))
+        assert raw.dtype == (np.uint8 if top <= 256 else np.uint16)
+        np.testing.assert_array_equal(raw, ids)

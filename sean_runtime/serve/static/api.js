@@ -67,14 +67,17 @@ export class Api {
   }
 }
 
-// Runs `task` after edits: debounced, at most one run at a time, and an edit during a run starts one
-// more run when it ends, which reads the state as it is then, so the latest edit always wins.
+// Runs `task` after edits: debounced (but never held back more than maxWaitMs, so a long stroke
+// still updates as it goes), at most one run at a time, and edits during a run start one more run as
+// soon as it ends, which reads the state as it is then, so the latest edit always wins.
 export class Updater {
-  constructor(task, delayMs, onBusy = () => {}) {
+  constructor(task, { delayMs, maxWaitMs, onBusy = () => {} }) {
     this.task = task;
     this.delayMs = delayMs;
+    this.maxWaitMs = maxWaitMs;
     this.onBusy = onBusy;
     this.timer = null;
+    this.since = 0; // when the pending timer was first set
     this.running = false;
     this.again = false;
   }
@@ -84,8 +87,11 @@ export class Updater {
   }
 
   schedule(delayMs = this.delayMs) {
+    const now = performance.now();
+    if (this.timer === null) this.since = now;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.run(), delayMs);
+    const wait = Math.max(0, Math.min(delayMs, this.since + this.maxWaitMs - now));
+    this.timer = setTimeout(() => this.run(), wait);
     this.onBusy(true);
   }
 
@@ -102,10 +108,11 @@ export class Updater {
       await this.task();
     } finally {
       this.running = false;
-      if (this.again) {
+      // Edits made while the request was out wait no longer: the request's own time was their debounce.
+      if (this.again || this.timer !== null) {
         this.again = false;
         this.run();
-      } else if (this.timer === null) {
+      } else {
         this.onBusy(false);
       }
     }

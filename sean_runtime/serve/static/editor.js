@@ -9,7 +9,8 @@ import { Api, ApiError, Updater } from "./api.js";
 import { LabelMap, labelFromPixels } from "./labelmap.js";
 import { base64ToBytes, bytesToBase64, greyPng } from "./png.js";
 
-const UPDATE_DELAY_MS = 60; // debounce: a stroke in progress updates at most this often plus one request
+const UPDATE_DELAY_MS = 60; // debounce after an edit
+const UPDATE_MAX_WAIT_MS = 150; // a stroke in progress still asks for an image at least this often
 const HISTORY_LIMIT = 100; // undo steps kept (the issue asks for at least 50)
 const STATE_FORMAT = "sean-editor-state";
 const STATE_VERSION = 1;
@@ -59,9 +60,13 @@ const app = {
   firstImageMs: null, // from navigation start to the first image on screen
 };
 
-const updater = new Updater(render, UPDATE_DELAY_MS, (busy) => {
-  document.body.dataset.state = busy ? "busy" : "ready";
-  if (busy) setStatus("busy", "updating…");
+const updater = new Updater(render, {
+  delayMs: UPDATE_DELAY_MS,
+  maxWaitMs: UPDATE_MAX_WAIT_MS,
+  onBusy: (busy) => {
+    document.body.dataset.state = busy ? "busy" : "ready";
+    if (busy) setStatus("busy", "updating…");
+  },
 });
 
 // --- messages and status ---------------------------------------------------------------------------
@@ -563,12 +568,7 @@ function renderRegions() {
   const own = ownRef();
   // Rebuilt only when the rows would differ, not on every pointer move of a stroke.
   const drawn = JSON.stringify([values.map(Boolean), app.refs.map((r) => r.id), app.doc.own, app.doc.regions]);
-  if (drawn === app.regionsDrawn) {
-    for (const row of panel.querySelectorAll(".region")) {
-      row.querySelector(".share").textContent = shareText(values[row.dataset.cls]);
-    }
-    return;
-  }
+  if (drawn === app.regionsDrawn) return;
   app.regionsDrawn = drawn;
   $("#all-from").replaceChildren(...refOptions(null, "own"));
   const rows = [];
@@ -610,8 +610,7 @@ function renderRegions() {
           "header",
           {},
           element("span", { class: "swatch", style: `background: rgb(${r} ${g} ${b})` }),
-          element("strong", { text: app.names[cls] }),
-          element("span", { class: "share", text: shareText(share) }),
+          element("strong", { text: app.names[cls], title: app.names[cls] }),
           from,
         ),
         element("div", { class: "blend" }, element("span", { text: "blend" }), blend, alpha, shown),
@@ -718,14 +717,18 @@ async function loadState(file) {
   const label = await decodeLabel(new Blob([base64ToBytes(state.label)]), `${file.name}: label`);
   app.refs = state.references.map((r) => ({ ...r, present: r.styles.present }));
   app.nextRef = 1 + Math.max(0, ...app.refs.map((r) => Number(String(r.id).slice(1)) || 0));
-  edit((doc) => {
-    doc.label = label.resized(app.width, app.height);
-    doc.own = state.own ?? null;
-    doc.regions = state.regions ?? {};
-    doc.seed = state.seed ?? 0;
-    doc.noise = state.noise ?? true;
-  });
+  // A fresh start: the history's reference ids would now name the loaded references.
+  app.undo = [];
+  app.redo = [];
+  app.doc = {
+    label: label.resized(app.width, app.height),
+    own: state.own ?? null,
+    regions: state.regions ?? {},
+    seed: state.seed ?? 0,
+    noise: state.noise ?? true,
+  };
   renderRefs();
+  changed();
 }
 
 // --- wiring --------------------------------------------------------------------------------------
