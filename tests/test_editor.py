@@ -48,28 +48,16 @@ def server(shapes_package, shapes_samples):
     assert srv.stop() == 0
 
 
-def get_raw(server: Server, route: str) -> tuple[int, dict, bytes]:
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    connection.request("GET", route)
-    response = connection.getresponse()
-    answer = response.status, dict(response.getheaders()), response.read()
-    connection.close()
-    return answer
-
-
 def test_the_page_and_its_files_are_served(server):
-    status, headers, body = get_raw(server, "/")
+    status, headers, page = call(server, "GET", "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert b'<script type="module" src="/static/editor.js">' in body
+    assert '<script type="module" src="/static/editor.js">' in page
     for name, kind in (("editor.js", "javascript"), ("editor.css", "text/css"), ("png.js", "javascript")):
-        status, headers, _ = get_raw(server, f"/static/{name}")
+        status, headers, _ = call(server, "GET", f"/static/{name}")
         assert status == 200 and kind in headers["Content-Type"], (name, headers)
         assert headers["Cache-Control"] == "no-cache"
     for route in ("/static/nothing.js", "/static/..%2Fapp.py", "/static/.hidden"):
-        status, _, body = get_raw(server, route)
-        assert status == 404 and "error" in json.loads(body), route
+        assert_error(*call(server, "GET", route)[::2], 404, "no route")
 
 
 def test_the_page_is_open_when_the_api_needs_a_key(shapes_package, tmp_path):
@@ -77,8 +65,8 @@ def test_the_page_is_open_when_the_api_needs_a_key(shapes_package, tmp_path):
     key.write_text("k3y\n")
     srv = Server(shapes_package, "--api-key-file", str(key))
     try:
-        assert get_raw(srv, "/")[0] == 200
-        assert get_raw(srv, "/static/editor.js")[0] == 200
+        assert call(srv, "GET", "/")[0] == 200
+        assert call(srv, "GET", "/static/editor.js")[0] == 200
         status, _, answer = call(srv, "GET", "/v1/info")
         assert_error(status, answer, 401, "API key")
     finally:
@@ -511,3 +499,49 @@ def test_the_pages_png_writer_gives_label_files_of_class_ids(browser, stored):
         raw = decode_raw(base64.b64decode(b64))
         assert raw.dtype == (np.uint8 if top <= 256 else np.uint16)
         np.testing.assert_array_equal(raw, ids)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):
+    """A state file whose reference holds codes of the wrong length: the server's 400, in the page."""
+    shown = page.image()
+    names = list(SHAPES.class_names)
+    broken = {"codes": [[0.0] * 5 for _ in names], "present": [True] * len(names), "class_names": names}
+    state = {
+        "format": "sean-editor-state", "version": 1, "domain": "shapes", "class_names": names,
+        "resolution": {"height": 64, "width": 64}, "label": b64_file(data / "labels/00001.png"),
+        "own": "r1", "regions": {}, "seed": 0, "noise": True,
+        "references": [{"id": "r1", "name": "broken", "kind": "upload", "styles": broken,
+                        "image": "data:image/png;base64," + b64_file(data / "images/00001.png"),
+                        "label": b64_file(data / "labels/00001.png")}],
+    }
+    path = tmp_path / "broken-state.json"
+    path.write_text(json.dumps(state))
+    page.upload("#load-state", path)
+    page.settle()
+    assert "style length is 32" in (page.message() or ""), page.message()
+    assert page.find("#status").get_attribute("data-kind") == "error"
+    np.testing.assert_array_equal(page.image(), shown)
+    np.testing.assert_array_equal(downloaded_label(page), read_raw(data / "labels/00001.png"))
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_asks_for_the_api_key(browser, shapes_package, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    key = tmp_path / "key.txt"
+    key.write_text("k3y\n")
+    srv = Server(shapes_package, "--api-key-file", str(key))
+    try:
+        browser.driver.get(srv.url + "/")
+        dialog = browser.find("#key-dialog")
+        WebDriverWait(browser.driver, SETTLE_S).until(lambda d: dialog.get_attribute("open") is not None)
+        browser.find("#key-input").send_keys("k3y\n")
+        browser.settle()
+        assert browser.message() is None
+        assert browser.image().shape == (64, 64, 3)
+    finally:
+        browser.driver.get("about:blank")  # the key stays in that origin's sessionStorage only
+        assert srv.stop() == 0

@@ -70,14 +70,17 @@ const updater = new Updater(render, {
 });
 
 // --- messages and status ---------------------------------------------------------------------------
-function showMessage(text, kind = "error") {
+// source "render": a failed /v1/synthesize, which the next image that arrives clears; other messages
+// (a bad upload, a resized file) stay until dismissed or replaced.
+function showMessage(text, kind = "error", source = "action") {
   $("#message-text").textContent = text;
   $("#message").dataset.kind = kind;
+  $("#message").dataset.source = source;
   $("#message").hidden = false;
 }
 
-function clearMessage() {
-  $("#message").hidden = true;
+function clearMessage(source = null) {
+  if (source === null || $("#message").dataset.source === source) $("#message").hidden = true;
 }
 
 function setStatus(kind, text) {
@@ -314,13 +317,13 @@ async function render() {
     await showImage(answer, rev);
     app.answer = answer;
     app.doneRev = rev;
-    clearMessage();
+    clearMessage("render");
     setStatus("ready", `ready · ${Math.round(ms)} ms`);
     $("#timing").textContent = `${Math.round(ms)} ms (server ${Math.round(answer.ms)} ms)`;
     if (app.firstImageMs === null) app.firstImageMs = performance.now();
   } catch (exc) {
     app.doneRev = rev;
-    report(exc);
+    report(exc, "render");
   }
 }
 
@@ -354,9 +357,9 @@ function showImage(answer, rev) {
   return loaded;
 }
 
-function report(exc) {
-  const text = exc instanceof ApiError || exc instanceof Error ? exc.message : String(exc);
-  showMessage(text);
+function report(exc, source = "action") {
+  const text = exc instanceof Error ? exc.message : String(exc);
+  showMessage(text, "error", source);
   setStatus("error", exc instanceof ApiError && exc.status ? `error ${exc.status}` : "error");
   if (!(exc instanceof ApiError)) console.error(exc);
 }
@@ -832,7 +835,7 @@ function wire() {
     e.target.value = "";
     if (file) loadState(file).catch(report);
   });
-  $("#message-close").addEventListener("click", clearMessage);
+  $("#message-close").addEventListener("click", () => clearMessage());
   $("#help-open").addEventListener("click", () => $("#help").showModal());
   document.addEventListener("keydown", onKey);
   window.addEventListener("resize", layout);
