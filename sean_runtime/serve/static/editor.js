@@ -6,30 +6,15 @@
 // request at a time, the latest edit wins.
 
 import { Api, ApiError, Updater } from "./api.js";
+import { History, readStateFile, region, stateFile, synthesizeBody, zeroStyles } from "./document.js";
+import { $, download, element, fileToDataUrl, filePixels, jsonBlob } from "./dom.js";
 import { LabelMap, labelFromPixels } from "./labelmap.js";
 import { base64ToBytes, bytesToBase64, greyPng } from "./png.js";
 
 const UPDATE_DELAY_MS = 60; // debounce after an edit
 const UPDATE_MAX_WAIT_MS = 150; // a stroke in progress still asks for an image at least this often
 const HISTORY_LIMIT = 100; // undo steps kept (the issue asks for at least 50)
-const STATE_FORMAT = "sean-editor-state";
-const STATE_VERSION = 1;
 const MAX_SCALE = 8; // display: package pixels per screen pixel at most
-const DEFAULT_ALPHA = 0.5;
-
-const $ = (selector) => document.querySelector(selector);
-
-function element(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== false && value !== null && value !== undefined) node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 // --- state -------------------------------------------------------------------------------------
 const api = new Api();
@@ -39,15 +24,14 @@ const app = {
   palette: [],
   width: 0,
   height: 0,
-  doc: null, // {label: LabelMap, own: ref id | null, regions: {cls: {from, blend, alpha}}, seed, noise}
-  refs: [], // {id, name, kind, image (data URL), label (base64 PNG), styles (JSON), present: [bool]}
+  doc: null, // the document (document.js)
+  refs: [], // the references (document.js)
   samples: [],
   nextRef: 1,
   tool: "brush",
   cls: 1,
   size: 5,
-  undo: [],
-  redo: [],
+  history: new History(HISTORY_LIMIT),
   rev: 0, // the document's revision: every edit adds one
   doneRev: -1, // the revision of the last answer (image or error) the page shows
   answer: null, // the last /v1/synthesize answer shown
@@ -89,24 +73,9 @@ function setStatus(kind, text) {
 }
 
 // --- the document and its history ------------------------------------------------------------------
-function region(cls) {
-  return app.doc.regions[cls] ?? { from: null, blend: null, alpha: DEFAULT_ALPHA };
-}
-
-function snapshot() {
-  const { label, own, regions, seed, noise } = app.doc;
-  return { label: label.clone(), own, regions: structuredClone(regions), seed, noise };
-}
-
-function restore(shot) {
-  app.doc = { ...shot, label: shot.label.clone(), regions: structuredClone(shot.regions) };
-}
-
 // Record the document before an edit, so undo can bring it back.
 function checkpoint() {
-  app.undo.push(snapshot());
-  if (app.undo.length > HISTORY_LIMIT) app.undo.shift();
-  app.redo = [];
+  app.history.record(app.doc);
 }
 
 function edit(change) {
@@ -115,15 +84,14 @@ function edit(change) {
   changed();
 }
 
-function step(from, to) {
-  if (!from.length) return;
-  to.push(snapshot());
-  restore(from.pop());
+function travel(doc) {
+  if (doc === null) return;
+  app.doc = doc;
   changed();
 }
 
-const undo = () => step(app.undo, app.redo);
-const redo = () => step(app.redo, app.undo);
+const undo = () => travel(app.history.undo(app.doc));
+const redo = () => travel(app.history.redo(app.doc));
 
 // After any change of the document: redraw what shows it and ask for a new image.
 function changed({ immediate = false } = {}) {
@@ -133,8 +101,8 @@ function changed({ immediate = false } = {}) {
   if (app.shownOwn !== app.doc.own) renderRefs();
   renderRegions();
   syncControls();
-  $("#undo").disabled = !app.undo.length;
-  $("#redo").disabled = !app.redo.length;
+  $("#undo").disabled = !app.history.canUndo;
+  $("#redo").disabled = !app.history.canRedo;
   if (immediate) updater.run();
   else updater.schedule();
 }
@@ -151,15 +119,6 @@ function refById(id) {
 
 function ownRef() {
   return refById(app.doc.own);
-}
-
-function zeroStyles() {
-  const dim = app.info.style_dim;
-  return {
-    codes: app.names.map(() => new Array(dim).fill(0)),
-    present: app.names.map(() => false),
-    class_names: app.names,
-  };
 }
 
 async function addRef(name, kind, image, label) {
@@ -248,26 +207,8 @@ async function startFromRef(ref) {
 }
 
 // --- reading files -------------------------------------------------------------------------------
-function fileToDataUrl(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(new Error(`cannot read ${file.name}`));
-    reader.readAsDataURL(file);
-  });
-}
-
 async function decodeLabel(blob, source) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
-  } catch {
-    throw new Error(`${source}: not an image the browser can read (a label map is a PNG)`);
-  }
-  const canvas = element("canvas", { width: bitmap.width, height: bitmap.height });
-  const context = canvas.getContext("2d", { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  return labelFromPixels(context.getImageData(0, 0, bitmap.width, bitmap.height), app.palette, app.names.length, source);
+  return labelFromPixels(await filePixels(blob, source), app.palette, app.names.length, source);
 }
 
 async function labelPng(label = app.doc.label) {
@@ -275,34 +216,10 @@ async function labelPng(label = app.doc.label) {
 }
 
 // --- synthesis -------------------------------------------------------------------------------------
-// The /v1/synthesize body for the document: the own styles, one swap per reference that regions take
-// their style from, one interpolation per (reference, alpha) that regions blend toward.
 async function buildRequest() {
-  const { doc } = app;
-  const ids = doc.label.clone();
-  const own = ownRef();
-  const swaps = new Map();
-  const blends = new Map();
-  for (const [key, choice] of Object.entries(doc.regions)) {
-    const cls = Number(key);
-    const from = refById(choice.from);
-    if (from) swaps.set(from.id, [...(swaps.get(from.id) ?? []), cls]);
-    const blend = refById(choice.blend);
-    if (blend) {
-      const group = `${blend.id} ${choice.alpha}`;
-      blends.set(group, { ref: blend, alpha: choice.alpha, classes: [...(blends.get(group)?.classes ?? []), cls] });
-    }
-  }
-  const body = {
-    label: await labelPng(ids),
-    styles: own ? own.styles : zeroStyles(),
-    swaps: [...swaps].map(([id, classes]) => ({ classes, styles: refById(id).styles })),
-    interpolate: [...blends.values()].map((b) => ({ alpha: b.alpha, classes: b.classes, styles: b.ref.styles })),
-    seed: doc.seed,
-    noise: doc.noise,
-    return_styles: true,
-  };
-  return body;
+  // a copy: the label PNG is written asynchronously, and edits may come in meanwhile
+  const doc = { ...app.doc, label: app.doc.label.clone(), regions: structuredClone(app.doc.regions) };
+  return synthesizeBody(doc, app.refs, await labelPng(doc.label), zeroStyles(app.names, app.info.style_dim));
 }
 
 async function render() {
@@ -545,7 +462,7 @@ function refOptions(selected, noneText) {
 
 function setRegion(cls, change) {
   edit((doc) => {
-    const choice = { ...region(cls) };
+    const choice = { ...region(app.doc, cls) };
     change(choice);
     doc.regions[cls] = choice;
   });
@@ -577,7 +494,7 @@ function renderRegions() {
   const rows = [];
   values.forEach((share, cls) => {
     if (!share) return;
-    const choice = region(cls);
+    const choice = region(app.doc, cls);
     const edited = refById(choice.from) || refById(choice.blend);
     const [r, g, b] = app.palette[cls];
     const alpha = element("input", {
@@ -588,7 +505,7 @@ function renderRegions() {
     alpha.addEventListener("input", () => {
       if (!app.dragging) checkpoint(); // one undo step for a whole drag
       app.dragging = true;
-      app.doc.regions[cls] = { ...region(cls), alpha: Number(alpha.value) / 100 };
+      app.doc.regions[cls] = { ...region(app.doc, cls), alpha: Number(alpha.value) / 100 };
       shown.textContent = (Number(alpha.value) / 100).toFixed(2);
       app.rev++;
       updater.schedule();
@@ -671,58 +588,20 @@ async function openLabel(file) {
 }
 
 // --- downloads and the saved state ----------------------------------------------------------------
-function download(name, blob) {
-  const url = URL.createObjectURL(blob);
-  const link = element("a", { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
-
-const jsonBlob = (data) => new Blob([JSON.stringify(data, null, 1)], { type: "application/json" });
-
 function baseName() {
   return `sean-${app.info.domain}`;
 }
 
 async function saveState() {
-  const { doc } = app;
-  const state = {
-    format: STATE_FORMAT,
-    version: STATE_VERSION,
-    domain: app.info.domain,
-    class_names: app.names,
-    resolution: app.info.resolution,
-    label: await labelPng(),
-    own: doc.own,
-    regions: doc.regions,
-    seed: doc.seed,
-    noise: doc.noise,
-    references: app.refs.map(({ id, name, kind, image, label, styles }) => ({ id, name, kind, image, label, styles })),
-  };
-  download(`${baseName()}-state.json`, jsonBlob(state));
+  download(`${baseName()}-state.json`, jsonBlob(stateFile(app.doc, app.refs, app.info, await labelPng())));
 }
 
 async function loadState(file) {
-  let state;
-  try {
-    state = JSON.parse(await file.text());
-  } catch {
-    throw new Error(`${file.name} is not JSON: pick a file saved with "Save state"`);
-  }
-  if (state?.format !== STATE_FORMAT || state.version !== STATE_VERSION) {
-    throw new Error(`${file.name} is not an editor state (format ${STATE_FORMAT} version ${STATE_VERSION})`);
-  }
-  if (JSON.stringify(state.class_names) !== JSON.stringify(app.names)) {
-    throw new Error(`${file.name} is for domain ${state.domain} with other classes; load it with that package`);
-  }
+  const { state, refs } = readStateFile(await file.text(), file.name, app.names);
   const label = await decodeLabel(new Blob([base64ToBytes(state.label)]), `${file.name}: label`);
-  app.refs = state.references.map((r) => ({ ...r, present: r.styles.present }));
-  app.nextRef = 1 + Math.max(0, ...app.refs.map((r) => Number(String(r.id).slice(1)) || 0));
-  // A fresh start: the history's reference ids would now name the loaded references.
-  app.undo = [];
-  app.redo = [];
+  app.refs = refs;
+  app.nextRef = 1 + Math.max(0, ...refs.map((r) => Number(String(r.id).slice(1)) || 0));
+  app.history.clear(); // a fresh start: the history's reference ids would now name the loaded references
   app.doc = {
     label: label.resized(app.width, app.height),
     own: state.own ?? null,
@@ -810,7 +689,7 @@ function wire() {
   $("#all-from").addEventListener("change", (e) => {
     const from = e.target.value || null;
     edit((doc) => {
-      app.names.forEach((_, cls) => (doc.regions[cls] = { ...region(cls), from }));
+      app.names.forEach((_, cls) => (doc.regions[cls] = { ...region(doc, cls), from }));
     });
   });
   wireRefForm();
