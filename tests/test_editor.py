@@ -434,6 +434,12 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     np.testing.assert_array_equal(page.image(), shown)
     assert page.driver.execute_script("return document.querySelector('#output').naturalWidth") == 64
 
+    wide = tmp_path / "sixteen-bit.png"
+    cv2.imwrite(str(wide), read_raw(data / "labels/00003.png").astype(np.uint16))
+    page.upload("#open-label", wide)
+    time.sleep(0.3)
+    assert "16-bit PNG" in (page.message() or ""), page.message()
+
     foreign = tmp_path / "foreign.png"
     cv2.imwrite(str(foreign), np.full((64, 64, 3), (1, 2, 3), np.uint8))
     page.upload("#open-label", foreign)

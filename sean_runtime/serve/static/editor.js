@@ -208,6 +208,11 @@ async function startFromRef(ref) {
 
 // --- reading files -------------------------------------------------------------------------------
 async function decodeLabel(blob, source) {
+  // A canvas reads 8 bits per channel: a 16-bit PNG's ids would silently become other ones.
+  const header = new Uint8Array(await blob.slice(0, 26).arrayBuffer());
+  if (header[1] === 0x50 && header[2] === 0x4e && header[3] === 0x47 && header[24] === 16) {
+    throw new Error(`${source} is a 16-bit PNG, which the browser reads as 8 bits: save it as an 8-bit PNG`);
+  }
   return labelFromPixels(await filePixels(blob, source), app.palette, app.names.length, source);
 }
 
