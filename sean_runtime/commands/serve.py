@@ -72,8 +72,8 @@ def serve_command(
     """Serve a package over HTTP: JSON in and out, images as base64 PNG / JPEG.
 
     Prints one line with the URL when the package is loaded. SIGTERM / SIGINT finish the requests in
-    flight, refuse new ones and exit 0. Routes: GET /healthz, GET /v1/info, GET /v1/samples,
-    POST /v1/encode, POST /v1/synthesize, GET /metrics (docs/serving.md).
+    flight, refuse new ones and exit 0. Routes: GET / (the editor, docs/editor.md), GET /healthz,
+    GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, GET /metrics (docs/serving.md).
 
     \b
     Examples:

@@ -9,6 +9,7 @@ Modules, each with one job:
   metrics   Prometheus metrics (prometheus-client)
   app       the aiohttp application: routes, status codes, API key, limits, JSON errors
   server    start, ready line, SIGTERM / SIGINT drain, exit code
+  static/   the editor that app serves at / (HTML, CSS, JavaScript modules; docs/editor.md)
 The wire format is docs/serving.md. Only app, server and metrics import the `serve` extra (aiohttp,
 prometheus-client); codec and schema are also used by the client, sean_runtime.remote.
 """

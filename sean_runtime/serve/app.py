@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -27,9 +28,16 @@ from sean_runtime.serve.service import Limits, Service
 
 log = logging.getLogger(__name__)
 
-OPEN_ROUTES = ("/healthz",)  # no API key: load balancers probe it
+OPEN_ROUTES = ("/healthz", "/")  # no API key: load balancers probe /healthz; the editor page holds no data
+STATIC_PREFIX = "/static/"  # the editor's files (package data), open like its page
+STATIC_DIR = Path(__file__).parent / "static"
 RETRY_AFTER_S = "1"
-ROUTES = "GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, GET /metrics"
+ROUTES = (
+    "GET / (the editor), GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, "
+    "GET /metrics"
+)
+# The browser revalidates (ETag) on every load, so a new version of the editor shows at once.
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 class HttpError(Exception):
@@ -101,7 +109,7 @@ def body_too_large(limits: Limits) -> str:
 
 
 def _authorize(request: web.Request, state: ServerState) -> None:
-    if state.api_key is None or request.path in OPEN_ROUTES:
+    if state.api_key is None or request.path in OPEN_ROUTES or request.path.startswith(STATIC_PREFIX):
         return
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else request.headers.get("X-API-Key", "")
@@ -171,10 +179,22 @@ def build_app(state: ServerState) -> web.Application:
     async def samples(request: web.Request) -> web.Response:
         return _json(state.ready_service().samples())
 
+    async def editor(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers=NO_CACHE)
+
+    async def static(request: web.Request) -> web.FileResponse:
+        # {name} matches no "/", so only files directly in STATIC_DIR are reachable
+        path = STATIC_DIR / request.match_info["name"]
+        if request.match_info["name"].startswith(".") or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers=NO_CACHE)
+
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type})
 
     app = web.Application(middlewares=[answer], client_max_size=state.limits.max_body_bytes)
+    app.router.add_get("/", editor)
+    app.router.add_get(STATIC_PREFIX + "{name}", static)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/info", info)
     app.router.add_get("/v1/samples", samples)

@@ -58,7 +58,7 @@ class SynthesizeRequest:
     label: str
     base: StyleSource
     swaps: tuple[Swap, ...]
-    interpolate: Interpolation | None
+    interpolate: tuple[Interpolation, ...]  # applied in order, after the swaps
     fallback: str
     seed: int
     noise: bool
@@ -66,8 +66,7 @@ class SynthesizeRequest:
 
     def sources(self) -> list[StyleSource]:
         """Every style source, base first."""
-        extra = [self.interpolate.source] if self.interpolate else []
-        return [self.base, *(s.source for s in self.swaps), *extra]
+        return [self.base, *(s.source for s in self.swaps), *(i.source for i in self.interpolate)]
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -180,17 +179,21 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
         where = f"swaps[{i}]"
         source = _reference(item, where, ("classes",))
         swaps.append(Swap(_classes(item, f"{where}.", required=True), source))
-    interpolate = None
-    if data.get("interpolate") is not None:
-        item = data["interpolate"]
-        source = _reference(item, "interpolate", ("alpha", "classes"))
-        alpha = _get(item, "alpha", "interpolate.", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        interpolate = Interpolation(float(alpha), _classes(item, "interpolate.", required=False), source)
+    # One interpolation, or a list of them (the editor blends each region with its own alpha).
+    blends_data = data.get("interpolate")
+    blends_data = [] if blends_data is None else blends_data
+    single = not isinstance(blends_data, list)
+    interpolate = []
+    for i, item in enumerate([blends_data] if single else blends_data):
+        where = "interpolate" if single else f"interpolate[{i}]"
+        source = _reference(item, where, ("alpha", "classes"))
+        alpha = _get(item, "alpha", f"{where}.", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
+        interpolate.append(Interpolation(float(alpha), _classes(item, f"{where}.", required=False), source))
     return SynthesizeRequest(
         label=label,
         base=base,
         swaps=tuple(swaps),
-        interpolate=interpolate,
+        interpolate=tuple(interpolate),
         fallback=_get(data, "fallback", "", lambda v: v in FALLBACKS, f"one of {', '.join(FALLBACKS)}", "own"),
         seed=_get(data, "seed", "", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"an integer in 0..{MAX_SEED}", 0),
         noise=_get(data, "noise", "", lambda v: isinstance(v, bool), "true or false", True),

@@ -169,14 +169,13 @@ class Service:
         for result in styles:
             if isinstance(result, BaseException):
                 raise result
-        edited, rest = styles[0], styles[1:]
-        for i, (swap, other) in enumerate(zip(request.swaps, rest, strict=False)):
+        edited, swapped, blended = styles[0], styles[1 : 1 + len(request.swaps)], styles[1 + len(request.swaps) :]
+        for i, (swap, other) in enumerate(zip(request.swaps, swapped, strict=True)):
             with named(f"swaps[{i}]"):
                 edited = edited.swap(swap.classes, other, fallback=request.fallback)
-        if request.interpolate is not None:
-            blend = request.interpolate
-            with named("interpolate"):
-                edited = edited.interpolate(rest[-1], blend.alpha, blend.classes, fallback=request.fallback)
+        for i, (blend, other) in enumerate(zip(request.interpolate, blended, strict=True)):
+            with named(f"interpolate[{i}]" if len(blended) > 1 else "interpolate"):
+                edited = edited.interpolate(other, blend.alpha, blend.classes, fallback=request.fallback)
         return edited
 
     async def _as_styles(self, source: StyleSource, reference: Any) -> Styles:
