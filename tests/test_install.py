@@ -193,12 +193,14 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "export": (["shapes", "-o", "packages/x"], "export"),
         "build-engine": ([package], "tensorrt"),
         "bf16-check": (["shapes"], "train"),
+        "serve": ([package, "--port", "0"], "serve"),
     }
     works = {
         "synth": [package, "--label", str(label), "--style", str(style), "-o", "out.png"],
         "bench": [package, "--batch-sizes", "1", "--repeats", "1", "--classes", "", "--workdir", "bench"],
         "domains": [],
         "prepare": ["faces", "raw", "-o", "prepared"],  # not a dataset: a plain one-line error, not a missing extra
+        "bench-serve": ["http://127.0.0.1:9", "--requests", "1"],  # the client is stdlib: no server, one line
     }
     assert set(needs) | set(works) == set(COMMANDS), "a new command needs a row here"
     for name, (args, extra) in needs.items():
@@ -218,6 +220,9 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         if name == "prepare":
             (line,) = done.stderr.strip().splitlines()
             assert done.returncode == 1 and line.startswith("Error: raw is not a faces dataset")
+        elif name == "bench-serve":
+            (line,) = done.stderr.strip().splitlines()
+            assert done.returncode == 1 and line.startswith("Error: ") and "127.0.0.1:9" in line, line
         else:
             assert done.returncode == 0, f"{name}: {done.stdout}{done.stderr}"
     bench = outputs["bench"]
