@@ -9,7 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
 
 
 def _size(path: Path) -> str:
@@ -57,8 +57,7 @@ def _format_figure(key: str, value: float) -> str:
 )
 @click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
-@click.option("--no-verify", is_flag=True,
-              help="Load weights whose sha256 cannot be checked (a config.json without one). Only for trusted files.")
+@no_verify_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def export(
     path: Path,

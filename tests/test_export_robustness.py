@@ -88,6 +88,11 @@ def test_a_checkpoint_without_its_hash_is_refused_unless_unverified_is_asked_for
     assert load_checkpoint(ckpt, verify_hash=False) is not None  # the caller vouches for the file
     line = error_line(sean("export", ckpt, "-o", tmp_path / "pkg"))
     assert "records no weights_sha256" in line and "--no-verify" in line
+    line = error_line(sean("eval", ckpt, "--limit", "2", "--batch-size", "2", "--quiet"))
+    assert "records no weights_sha256" in line and "--no-verify" in line
+    unverified = sean("eval", ckpt, "--limit", "2", "--batch-size", "2", "--quiet", "--no-verify",
+                      "--json", tmp_path / "eval.json")
+    assert unverified.exit_code == 0 and "PSNR" in unverified.output, unverified.output
 
 
 def test_a_checkpoint_with_a_nan_weight_is_refused_by_load_export_and_eval(ckpt, tmp_path):

@@ -16,6 +16,11 @@ from sean_runtime.errors import NotFoundError, SeanError
 from sean_runtime.install import extra_of, missing_module_message
 from sean_runtime.shipped import find_model
 
+# --no-verify of the commands that load checkpoint weights (export, eval).
+no_verify_option = click.option(
+    "--no-verify", is_flag=True,
+    help="Load weights whose sha256 cannot be checked (a config.json without one). Only for trusted files.",
+)
 BACKEND_HELP = "auto: TensorRT engines when the package has usable ones, else ONNX Runtime (GPU if available)."
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import torch
 
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
 from sean_runtime.domains import get_domain
 from sean_runtime.files import atomic_write_json
 from sean_runtime.shipped import is_shipped
@@ -45,10 +45,11 @@ DEFINITIONS = {
 @click.option("--untrained/--no-untrained", default=False, show_default=True,
               help="Also measure the untrained start (the same architecture freshly initialised with the run's "
               "seed): the baseline the trained numbers are compared with. Doubles the time.")
+@no_verify_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(
-    path, data, split, limit, which, domain_name, batch_size, device, json_path, untrained, threads, quiet
+    path, data, split, limit, which, domain_name, batch_size, device, json_path, untrained, no_verify, threads, quiet
 ) -> None:
     """Reconstruction PSNR / SSIM / RMSE and per-region style control of a model (--untrained: and of its
     untrained start, for comparison).
@@ -76,7 +77,7 @@ def evaluate(
     if not name:
         raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
     domain = get_domain(name)
-    model = load_checkpoint(model_dir)
+    model = load_checkpoint(model_dir, verify_hash=not no_verify)
     source = open_source(domain, data, split, config.height, config.width, limit or 200)
     results = {}
     if untrained:
