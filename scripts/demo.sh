@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up a virtual environment (CPU torch) and run the main job: `sean demo`.
+# Prints progress and errors only: pip runs with -qq (its warnings and setuptools' notes stay quiet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "setting up .venv with CPU torch (a few minutes the first time) ..."
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints/cpu.txt -e '.[train,export,runtime]'
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq -c constraints/cpu.txt -e '.[train,export,runtime]'
 .venv/bin/sean demo -o demo-out "$@"

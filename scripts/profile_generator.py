@@ -32,12 +32,12 @@ def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path
     """Export encoder.onnx / generator.onnx of a random model with `classes` classes in `form` (cached)."""
     import torch
 
-    from sean_export.benchmark import random_model
     from sean_export.graphs import graph_module, graph_spec
     from sean_export.onnx_export import export_to_onnx, save_onnx
     from sean_export.opsets import DEFAULT_OPSET
     from sean_export.validate import random_inputs
     from sean_train.config import ModelConfig
+    from sean_train.weight_init import random_model
 
     folder = workdir / f"k{classes}-{form}"
     if (folder / "generator.onnx").is_file():
@@ -60,7 +60,7 @@ def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path
 def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
     """Encoder and generator feeds: uniform image, 8-px blocks of random classes, zero noise (as `sean bench`)."""
     from sean_train.config import ModelConfig
-    from sean_train.networks.generator import NoiseLayout
+    from sean_train.networks.generator import noise_layout
 
     config = ModelConfig(num_classes=classes)
     rng = np.random.default_rng(seed)
@@ -68,7 +68,7 @@ def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
     grid = rng.integers(0, classes, size=(batch, h // 8, w // 8))
     labels = np.repeat(np.repeat(grid, 8, axis=1), 8, axis=2).astype(np.int32)
     image = rng.uniform(-1, 1, (batch, 3, h, w)).astype(np.float32)
-    noise = np.zeros((batch, NoiseLayout.for_config(config).numel), np.float32)
+    noise = np.zeros((batch, noise_layout(config).numel), np.float32)
     codes = rng.uniform(-1, 1, (batch, classes, config.style_dim)).astype(np.float32)
     return {"image": image, "labels": labels}, {"labels": labels, "codes": codes, "noise": noise}
 
@@ -180,11 +180,11 @@ def official_runner(classes: int, threads: int, seed: int = 0):
     """encode + synthesize with the official algorithm (Python loops over classes) on the same random weights."""
     import torch
 
-    from sean_export.benchmark import random_model
     from sean_train.config import ModelConfig
     from sean_train.convert_official import to_official_state
     from sean_train.networks.ops import one_hot
     from sean_train.official_reference import official_encode, official_generate
+    from sean_train.weight_init import random_model
 
     torch.set_num_threads(threads)
     config = ModelConfig(num_classes=classes)

@@ -1,22 +1,27 @@
 """Export of SEAN checkpoints to validated ONNX packages, fp16 graphs and TensorRT engines.
 
-`export_package` is imported on first use, so that `sean build-engine` (TensorRT, onnx) does not
-load torch.
+    from sean_export import export_package, build_engines
+    export_package("runs/shapes", "packages/shapes")
+    build_engines("packages/shapes")          # on a machine with an NVIDIA GPU and TensorRT
+
+Names are imported on first use: `build_engines` (TensorRT, onnx) never loads torch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sean_runtime.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from sean_export.package import export_package
+    from sean_export.tensorrt_build import build_engines
 
-__all__ = ["export_package"]
+_EXPORTS = {"export_package": "sean_export.package", "build_engines": "sean_export.tensorrt_build"}
 
+__all__ = [
+    "build_engines",
+    "export_package",
+]
 
-def __getattr__(name: str) -> Any:
-    if name == "export_package":
-        from sean_export.package import export_package
-
-        return export_package
-    raise AttributeError(f"module 'sean_export' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

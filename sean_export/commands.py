@@ -9,7 +9,7 @@ import click
 
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.cli import missing_dependency
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
 
 
 def _size(path: Path) -> str:
@@ -25,8 +25,8 @@ def _format_figure(key: str, value: float) -> str:
     return f"{key} = {value:.1f}" if key.endswith("_db") else f"{key} = {value:.3g}"
 
 
-@click.command("export")
-@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.command("export", cls=SeanCommand)
+@click.argument("path", type=MODEL_FOLDER)
 @click.option(
     "-o",
     "--out",
@@ -55,36 +55,46 @@ def _format_figure(key: str, value: float) -> str:
     show_default=True,
     help="torch.onnx path: torchscript is ~10x faster here; dynamo gives a graph without Shape ops.",
 )
+@click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
+@no_verify_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def export(
-    checkpoint: Path, out: Path, precision: str, opset: int, exporter: str, no_validate: bool, quiet: bool
+    path: Path,
+    out: Path,
+    precision: str,
+    opset: int,
+    exporter: str,
+    best: bool,
+    no_validate: bool,
+    no_verify: bool,
+    quiet: bool,
 ) -> None:
-    """Export a checkpoint folder to a validated ONNX package.
+    """Export a model to a validated ONNX package.
 
-    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each graph
-    passes onnx.checker and the TensorRT operator check, and runs in ONNX Runtime against PyTorch on
-    fresh inputs (batch 1 and 3, max abs error <= 1e-4) before the package is moved into place.
+    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a
+    model checkpoint folder (config.json + model.safetensors), or the name of a shipped model (shapes).
+    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each
+    graph passes onnx.checker and the
+    TensorRT operator check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3,
+    max abs error <= 1e-4) before the package is moved into place.
 
     \b
     Examples:
-      sean export runs/shapes/checkpoint -o packages/shapes
-      sean export checkpoints/faces -o packages/faces-fp16 --precision fp16
+      sean export runs/shapes -o packages/shapes
+      sean export runs/faces --best -o packages/faces-fp16 --precision fp16
+      sean export shapes -o packages/shapes
     """
-    from sean_export.onnx_export import ExportError
     from sean_export.package import export_package
-    from sean_export.tensorrt_ops import UnsupportedOperatorError
-    from sean_export.validate import ValidationError
-    from sean_train.checkpoint import CheckpointError
+    from sean_train.evaluate import resolve_model_dir
 
-    try:
-        package = export_package(
-            checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter
-        )
-    except (CheckpointError, ExportError, ValidationError, UnsupportedOperatorError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ModuleNotFoundError as exc:  # validation runs the graphs in ONNX Runtime
-        raise missing_dependency("export", exc) from exc
+    checkpoint = resolve_model_dir(path, "best" if best else "latest")
+    if checkpoint != path:
+        click.echo(f"exporting {checkpoint}", err=True)
+    package = export_package(
+        checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
+        verify=not no_verify,
+    )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     click.echo(f"wrote {package} ({precision}, opset {opset}, {manifest['height']}x{manifest['width']})")
     for name in sorted(manifest["files"]):
@@ -96,7 +106,7 @@ def export(
             click.echo(f"  {graph:<10} not validated (--no-validate)")
 
 
-@click.command("build-engine")
+@click.command("build-engine", cls=SeanCommand)
 @click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--max-batch", type=click.IntRange(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
@@ -116,7 +126,7 @@ def export(
     "under ~/.cache/sean/tensorrt].",
 )
 @click.option(
-    "--workspace-gb",
+    "--workspace-gib",
     type=click.FloatRange(0.25, 1024),
     default=DEFAULT_WORKSPACE_GIB,
     show_default=True,
@@ -124,7 +134,7 @@ def export(
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def build_engine(
-    package: Path, max_batch: int, opt_batch: int, timing_cache: Path | None, workspace_gb: float, quiet: bool
+    package: Path, max_batch: int, opt_batch: int, timing_cache: Path | None, workspace_gib: float, quiet: bool
 ) -> None:
     """Build TensorRT engines (encoder.plan, generator.plan) for a package, on this machine's GPU.
 
@@ -136,12 +146,8 @@ def build_engine(
     Example:
       sean build-engine packages/faces-fp16 --max-batch 16 --timing-cache faces.timing-cache
     """
-    from sean_export.tensorrt_build import EngineBuildError, PlanMismatchError, build_package_engines
-    from sean_runtime.errors import PackageError
+    from sean_export.tensorrt_build import build_engines
 
-    try:
-        plans = build_package_engines(package, max_batch, opt_batch, timing_cache, workspace_gb, progress=not quiet)
-    except (EngineBuildError, PlanMismatchError, PackageError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    plans = build_engines(package, max_batch, opt_batch, timing_cache, workspace_gib, progress=not quiet)
     for plan in plans:
         click.echo(f"wrote {plan} ({_size(plan)}) and {plan.name}.json")

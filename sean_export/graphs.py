@@ -1,4 +1,4 @@
-"""The two exported graphs as torch modules, and the description of their inputs and outputs.
+"""The two exported graphs as torch modules; their interfaces are those of sean_runtime.format.
 
 The wrappers give the graphs the package interface (docs/package-format.md): label ids instead of a
 one-hot mask (the one-hot is built inside as Equal against a constant class range + Cast), an `area`
@@ -8,90 +8,38 @@ model config; only the batch axis is dynamic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
+from sean_runtime.format import GRAPH_NAMES, GraphSpec, ModelShape
+from sean_runtime.format import graph_spec as format_graph_spec
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
-from sean_train.networks.generator import NoiseLayout
+from sean_train.networks.generator import noise_layout
 from sean_train.networks.inference import fold_for_inference
 from sean_train.networks.ops import downsample_nearest, one_hot
 
-BATCH = "batch"  # name of the dynamic axis in the graphs and the manifest
-GRAPH_NAMES = ("encoder", "generator")
+
+def model_shape(config: ModelConfig) -> ModelShape:
+    """The sizes of a model that fix its graphs' interfaces (sean_runtime.format)."""
+    return ModelShape(
+        height=config.height,
+        width=config.width,
+        num_classes=config.num_classes,
+        style_dim=config.style_dim,
+        noise_numel=noise_layout(config).numel,
+        extra_channels=config.extra_mask_channels,
+    )
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output: name, element type and shape (BATCH for the dynamic axis)."""
-
-    name: str
-    dtype: str  # "float32" or "int32"
-    shape: tuple[int | str, ...]
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    def concrete_shape(self, batch: int) -> tuple[int, ...]:
-        return tuple(batch if dim == BATCH else int(dim) for dim in self.shape)
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    name: str  # "encoder" or "generator"
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    @property
-    def input_names(self) -> list[str]:
-        return [t.name for t in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [t.name for t in self.outputs]
+def graph_spec(config: ModelConfig, name: str) -> GraphSpec:
+    """The interface of graph `name` of this model, as the package format defines it."""
+    return format_graph_spec(model_shape(config), name)
 
 
 def encoder_pool_size(config: ModelConfig) -> tuple[int, int]:
     """(height, width) of the style encoder's feature map, where regions are pooled: H/2 x W/2."""
     return config.height // 2, config.width // 2
-
-
-def encoder_spec(config: ModelConfig) -> GraphSpec:
-    """The style encoder ignores extra mask channels (only the K classes get codes), so it has no `extra`."""
-    h, w, k, s = config.height, config.width, config.num_classes, config.style_dim
-    return GraphSpec(
-        "encoder",
-        inputs=(
-            TensorSpec("image", "float32", (BATCH, 3, h, w)),
-            TensorSpec("labels", "int32", (BATCH, h, w)),
-        ),
-        outputs=(
-            TensorSpec("codes", "float32", (BATCH, k, s)),
-            TensorSpec("area", "float32", (BATCH, k)),
-        ),
-    )
-
-
-def generator_spec(config: ModelConfig) -> GraphSpec:
-    h, w, k, s = config.height, config.width, config.num_classes, config.style_dim
-    inputs = [
-        TensorSpec("labels", "int32", (BATCH, h, w)),
-        TensorSpec("codes", "float32", (BATCH, k, s)),
-        TensorSpec("noise", "float32", (BATCH, NoiseLayout.for_config(config).numel)),
-    ]
-    if config.extra_mask_channels:
-        inputs.append(TensorSpec("extra", "float32", (BATCH, config.extra_mask_channels, h, w)))
-    return GraphSpec("generator", tuple(inputs), (TensorSpec("image", "float32", (BATCH, 3, h, w)),))
-
-
-def graph_spec(config: ModelConfig, name: str) -> GraphSpec:
-    if name == "encoder":
-        return encoder_spec(config)
-    if name == "generator":
-        return generator_spec(config)
-    raise ValueError(f"unknown graph {name!r}; the graphs are {GRAPH_NAMES}")
 
 
 class EncoderGraph(nn.Module):

@@ -1,4 +1,7 @@
-"""The package manifest (docs/package-format.md) and the facts copied into each graph's metadata_props."""
+"""The package manifest of a model and the facts copied into each graph's metadata_props.
+
+The format itself (names, versions, graph interfaces, noise section) is sean_runtime.format.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,11 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from sean_export.graphs import GRAPH_NAMES, GraphSpec
+from sean_runtime.domains import Domain, DomainError, get_domain
 from sean_runtime.files import sha256_file
+from sean_runtime.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
 from sean_train.config import ModelConfig
-from sean_train.networks.generator import NoiseLayout
-
-FORMAT = "sean-package"
-FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-NOISE_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"
-PRECISIONS = ("fp32", "fp16")
-
+from sean_train.networks.generator import noise_layout
 
 EXPORTER_NAMES = {"torchscript": "torch.onnx (TorchScript)", "dynamo": "torch.onnx (dynamo)"}
 
@@ -34,33 +31,37 @@ def tool_versions(exporter: str = "torchscript") -> dict[str, str]:
     return versions
 
 
+def _domain(config: ModelConfig) -> Domain | None:
+    """The installed plugin of the config's domain when it has as many classes, else None."""
+    if not config.domain:
+        return None
+    try:
+        domain = get_domain(config.domain)
+    except DomainError:
+        return None
+    return domain if domain.num_classes == config.num_classes else None
+
+
 def class_names(config: ModelConfig) -> list[str]:
     """The config's class names; else the domain plugin's when it has as many; else class_0, class_1, ..."""
     if config.class_names:
         return list(config.class_names)
-    if config.domain:
-        from sean_domains import DomainError, get_domain
-
-        try:
-            domain = get_domain(config.domain)
-        except DomainError:
-            domain = None
-        if domain is not None and domain.num_classes == config.num_classes:
-            return list(domain.class_names)
+    domain = _domain(config)
+    if domain is not None:
+        return list(domain.class_names)
     return [f"class_{i}" for i in range(config.num_classes)]
 
 
+def palette(config: ModelConfig) -> list[list[int]] | None:
+    """RGB per class id from the domain plugin (runtimes without plugins read colour masks with it), or None."""
+    domain = _domain(config)
+    if domain is None or len(domain.palette) != config.num_classes or tuple(class_names(config)) != domain.class_names:
+        return None
+    return [list(map(int, rgb)) for rgb in domain.palette]
+
+
 def noise_section(config: ModelConfig) -> dict[str, Any]:
-    layout = NoiseLayout.for_config(config)
-    return {
-        "input": "noise",
-        "numel": layout.numel,
-        "slots": [
-            {"layer": slot.layer, "offset": slot.offset, "height": slot.height, "width": slot.width}
-            for slot in layout.slots
-        ],
-        "seeding": NOISE_SEEDING,
-    }
+    return noise_layout(config).to_manifest()
 
 
 def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) -> dict[str, Any]:
@@ -70,6 +71,7 @@ def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) 
         "format_version": FORMAT_VERSION,
         "domain": config.domain,
         "class_names": class_names(config),
+        "palette": palette(config),
         "num_classes": config.num_classes,
         "extra_mask_channels": config.extra_mask_channels,
         "style_dim": config.style_dim,

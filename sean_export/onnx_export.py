@@ -15,8 +15,9 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from sean_export.graphs import BATCH, GraphSpec
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
+from sean_runtime.errors import SeanError
+from sean_runtime.format import BATCH, GraphSpec, external_data_file
 
 # Weights go to `<graph>.onnx.data` beside the graph above this many bytes of initializers. Protobuf
 # cannot hold more than 2 GiB; 256 MiB keeps every full-size graph (fp32 ~1.07 GB, fp16 ~0.53 GB) on
@@ -24,7 +25,7 @@ from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 EXTERNAL_DATA_THRESHOLD = 256 * 2**20
 
 
-class ExportError(RuntimeError):
+class ExportError(SeanError, RuntimeError):
     """torch could not export a graph, or the exported graph does not have the package interface."""
 
 
@@ -155,7 +156,7 @@ def save_onnx(model: onnx.ModelProto, path: str | Path) -> list[Path]:
     The ModelProto must hold its weights in memory; with external data it is emptied by the save.
     """
     path = Path(path)
-    data_path = path.with_name(path.name + ".data")
+    data_path = path.with_name(external_data_file(path.stem))
     data_path.unlink(missing_ok=True)  # onnx appends to an existing data file
     external = initializer_bytes(model) > EXTERNAL_DATA_THRESHOLD
     onnx.save_model(

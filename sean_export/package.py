@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from sean_export.fp16 import convert_to_mixed_fp16
-from sean_export.graphs import GRAPH_NAMES, GraphSpec, graph_module, graph_spec
-from sean_export.manifest import FORMAT, MANIFEST_FILE, PRECISIONS, build_manifest, graph_metadata
+from sean_export.graphs import graph_module, graph_spec
+from sean_export.manifest import build_manifest, graph_metadata
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
 from sean_export.opsets import DEFAULT_OPSET
 from sean_export.tensorrt_ops import check_tensorrt_ops
@@ -26,25 +28,39 @@ from sean_export.validate import (
     compare_with_torch,
     random_inputs,
 )
-from sean_runtime.files import atomic_write_json, sha256_file
+from sean_runtime.errors import FileWriteError, SeanError
+from sean_runtime.files import (
+    atomic_write_json,
+    file_lock,
+    make_dirs,
+    process_alive,
+    read_json,
+    sha256_file,
+    write_problem,
+)
+from sean_runtime.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.networks import SEANModel
 
 
 def check_destination(out: Path) -> None:
     """`out` may be new, an empty folder, or an earlier package (replaced); anything else is refused."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(f"cannot write {out}: {parent} is a file")
+            break
     if not out.exists():
         return
     if not out.is_dir():
         raise ExportError(f"{out} is a file; pass a folder for the package (-o PKG/)")
     if not any(out.iterdir()):
         return
-    manifest = out / MANIFEST_FILE
     try:
-        is_package = json.loads(manifest.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        is_package = False
-    if not is_package:
+        manifest = read_json(out / MANIFEST_FILE, ExportError, "")
+    except ExportError:
+        manifest = None
+    if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
         raise ExportError(
             f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
             f"refusing to replace it: choose another -o folder or remove it"
@@ -64,12 +80,34 @@ def publish_permissions(folder: Path) -> None:
             path.chmod(0o666 & ~umask)
 
 
+def _work_folder(out: Path, kind: str) -> Path:
+    """A new hidden folder beside `out` whose name records this process: .NAME.KIND.PID.XXXX"""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}.{os.getpid()}.", dir=out.parent))
+
+
+def clean_stale(out: Path) -> None:
+    """Remove the work folders of exports to `out` whose process is gone (killed mid-export).
+
+    A build folder is deleted; a swapped-out earlier package is put back when the kill came between
+    moving it away and moving the new one in (so `out` is missing), else deleted.
+    """
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(build|old)\.(\d+)\.[^.]+$")
+    for path in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
+        match = pattern.match(path.name)
+        if not match or not path.is_dir() or process_alive(int(match.group(2))):
+            continue
+        if match.group(1) == "old" and not out.exists():
+            path.rename(out)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def replace_folder(built: Path, out: Path) -> None:
     """Move the finished package into place; an earlier package at `out` is swapped out, then deleted."""
     if not out.exists():
         built.rename(out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    old = _work_folder(out, "old")
     old.rmdir()
     out.rename(old)
     try:
@@ -78,6 +116,24 @@ def replace_folder(built: Path, out: Path) -> None:
         old.rename(out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def destination_lock(out: Path) -> Iterator[None]:
+    """Exports into one folder take turns to clean up, check and move packages into place.
+
+    The lock is on the parent folder (nothing is left behind) and is held only for those short steps,
+    so two exports to the same -o both finish: the later one replaces the earlier package.
+    """
+    with file_lock(make_dirs(out.parent), f"another export is moving a package into {out.parent}", wait=True):
+        yield
+
+
+def publish(build: Path, out: Path) -> None:
+    """Move a finished package folder to `out`, taking turns with other exports to the same place."""
+    with destination_lock(out):
+        check_destination(out)  # again: another export may have finished meanwhile
+        replace_folder(build, out)
 
 
 def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
@@ -104,7 +160,7 @@ def export_graph(
     config = model.config
     spec = graph_spec(config, name)
     fp32_folder = folder if precision == "fp32" else folder / ".fp32"
-    fp32_path = fp32_folder / f"{name}.onnx"
+    fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(f"{name}: torch -> ONNX")
     module = graph_module(model, name, inference=True)
@@ -131,7 +187,7 @@ def export_graph(
     set_metadata(mixed, graph_metadata(config, name, precision, opset, checkpoint_sha256, exporter))
     check_interface(mixed, spec)
     check_tensorrt_ops(mixed, name)
-    path = folder / f"{name}.onnx"
+    path = folder / graph_file(name)
     files = save_onnx(mixed, path)
     del mixed
     check_model_file(path, name)
@@ -153,8 +209,11 @@ def export_package(
     validate: bool = True,
     progress: bool = True,
     exporter: str = "torchscript",
+    verify: bool = True,
 ) -> Path:
     """Write the model package of a checkpoint folder to `out` and return `out`.
+
+    verify: check the checkpoint's weights against the sha256 in its config.json (False: trust them).
 
     Every graph passes onnx.checker, the TensorRT operator check and the interface check; with
     validate=True it also runs in ONNX Runtime and matches PyTorch (fp32) or the fp32 graph (fp16).
@@ -164,10 +223,14 @@ def export_package(
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     check_destination(out)
-    model = load_checkpoint(checkpoint)
+    model = load_checkpoint(checkpoint, verify_hash=verify)
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    with destination_lock(out):
+        clean_stale(out)
+        try:
+            build = _work_folder(out, "build")
+        except OSError as exc:
+            raise write_problem(out, exc) from exc
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
         files: dict[str, list[Path]] = {}
@@ -191,7 +254,12 @@ def export_package(
         )
         atomic_write_json(build / MANIFEST_FILE, manifest)
         publish_permissions(build)
-        replace_folder(build, out)
+        publish(build, out)
+    except OSError as exc:  # a full or read-only file system while writing the graphs
+        shutil.rmtree(build, ignore_errors=True)
+        if isinstance(exc, SeanError):
+            raise
+        raise FileWriteError(f"cannot write the package {out}: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise

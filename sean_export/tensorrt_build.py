@@ -11,8 +11,8 @@ Written against TensorRT 10 and 11 (`tensorrt` is imported only when an engine i
   beside the graph.
 - Plans are raw `IHostMemory` bytes, nothing prepended, loadable by trtexec, Triton and C++. A plan
   runs only under the TensorRT version that built it and on the GPU generation it was built for;
-  the sidecar `<graph>.plan.json` records both (schema in docs/package-format.md), and the runtime
-  refuses a plan whose sidecar does not match, with a message that says to rebuild.
+  the sidecar `<graph>.plan.json` records both (schema: sean_runtime.format.PlanSidecar); writing,
+  reading and checking sidecars and deserialising plans is sean_runtime.backends.plans.
 - Timing caches are specific to a TensorRT version and a GPU: the cache file carries the key it was
   written under in `<cache>.json`, and a cache of another key is refused instead of being overwritten.
 """
@@ -30,27 +30,21 @@ from typing import Any
 from tqdm import tqdm
 
 from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
-from sean_runtime.backends.tensorrt import plan_problem, read_sidecar
+from sean_runtime.backends.plans import capability_text, deserialize_plan, write_sidecar
+from sean_runtime.errors import SeanError
 from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
-from sean_runtime.package import GRAPHS, GraphSpec, Package, load_package
+from sean_runtime.format import BATCH, GRAPH_NAMES, PlanSidecar
+from sean_runtime.install import install_command, missing_module_message
+from sean_runtime.package import Package, PackageGraph, load_package
 
-SIDECAR_FORMAT = "sean-tensorrt-plan"
-SIDECAR_FORMAT_VERSION = 1
 MIN_TENSORRT_MAJOR = 10
 DEFAULT_MAX_BATCH = 8
 DEFAULT_OPT_BATCH = 1  # `sean synth` renders one image per call; kernels are tuned for this batch
 DEFAULT_WORKSPACE_GIB = 4.0
-BATCH = "batch"
-REBUILD = "rebuild the engines with `sean build-engine PKG`"
-INSTALL = "pip install 'sean-deploy[tensorrt]' on a machine with an NVIDIA GPU and driver"
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(SeanError, RuntimeError):
     """TensorRT is missing or too old, there is no GPU, or the parser or builder failed."""
-
-
-class PlanMismatchError(RuntimeError):
-    """A plan that cannot run here: another TensorRT version, another GPU, or a changed ONNX graph."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,7 @@ class BatchProfile:
 Shapes = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
 
 
-def profile_shapes(spec: GraphSpec, profile: BatchProfile) -> Shapes:
+def profile_shapes(spec: PackageGraph, profile: BatchProfile) -> Shapes:
     """input name -> (min, opt, max) shapes: the manifest's shape with the batch axis set per bound."""
     shapes = {}
     for tensor in spec.inputs:
@@ -100,11 +94,11 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt
     except ImportError as exc:
-        raise EngineBuildError(f"TensorRT is not installed: {INSTALL}") from exc
+        raise EngineBuildError(missing_module_message("tensorrt", "building TensorRT engines")) from exc
     if tensorrt_major(tensorrt.__version__) < MIN_TENSORRT_MAJOR:
         raise EngineBuildError(
             f"TensorRT {tensorrt.__version__} is too old: strongly typed ONNX builds need TensorRT >= "
-            f"{MIN_TENSORRT_MAJOR}; {INSTALL}"
+            f"{MIN_TENSORRT_MAJOR}; {install_command('tensorrt')}"
         )
     return tensorrt
 
@@ -120,10 +114,6 @@ def network_flags(trt: Any) -> int:
     """Creation flags of a strongly typed network, in TensorRT 10 and 11 alike."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     return 0 if flag is None else 1 << int(flag)
-
-
-def compute_capability_text(gpu: GpuInfo) -> str:
-    return f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}"
 
 
 def timing_cache_key(tensorrt_version: str, gpu: GpuInfo) -> str:
@@ -193,13 +183,13 @@ def build_serialized_engine(
     if serialized is None:
         raise EngineBuildError(
             f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} (see its log above); "
-            f"a larger --workspace-gb or a smaller --max-batch may help"
+            f"a larger --workspace-gib or a smaller --max-batch may help"
         )
     return bytes(serialized), bytes(config.get_timing_cache().serialize())
 
 
 def plan_sidecar(
-    spec: GraphSpec,
+    spec: PackageGraph,
     package: Package,
     plan_sha256: str,
     tensorrt_version: str,
@@ -207,22 +197,19 @@ def plan_sidecar(
     profile: BatchProfile,
     shapes: Shapes,
     workspace_bytes: int,
-) -> dict[str, Any]:
-    """The facts a loader needs to decide whether a plan can run (docs/package-format.md, "Engines")."""
-    return {
-        "format": SIDECAR_FORMAT,
-        "format_version": SIDECAR_FORMAT_VERSION,
-        "graph": spec.name,
-        "plan_file": spec.plan.name,
-        "plan_sha256": plan_sha256,
-        "onnx_file": spec.file.name,
-        "onnx_sha256": package.file_sha256(spec.file.name),
-        "tensorrt_version": tensorrt_version,
-        "gpu_name": gpu.name,
-        "compute_capability": compute_capability_text(gpu),
-        "precision": package.precision,
-        "strongly_typed": True,
-        "profile": {
+) -> PlanSidecar:
+    """The facts a loader needs to decide whether a plan can run."""
+    return PlanSidecar(
+        graph=spec.name,
+        plan_file=spec.plan.name,
+        plan_sha256=plan_sha256,
+        onnx_file=spec.file.name,
+        onnx_sha256=package.file_sha256(spec.file.name),
+        tensorrt_version=tensorrt_version,
+        gpu_name=gpu.name,
+        compute_capability=capability_text(gpu.compute_capability),
+        precision=package.precision,
+        profile={
             "min_batch": profile.min,
             "opt_batch": profile.opt,
             "max_batch": profile.max,
@@ -230,9 +217,9 @@ def plan_sidecar(
                 name: {"min": list(lo), "opt": list(mid), "max": list(hi)} for name, (lo, mid, hi) in shapes.items()
             },
         },
-        "workspace_bytes": workspace_bytes,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+        workspace_bytes=workspace_bytes,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def current_gpu() -> GpuInfo:
@@ -243,27 +230,7 @@ def current_gpu() -> GpuInfo:
     return gpus[0]
 
 
-def check_plan(package: Package, graph: str, tensorrt_version: str, gpu: GpuInfo) -> None:
-    """Raise PlanMismatchError when the plan's sidecar says it cannot run here (pure; no TensorRT)."""
-    spec = package.graph(graph)
-    problem = plan_problem(package, graph, read_sidecar(spec.plan_sidecar), tensorrt_version, gpu)
-    if problem:
-        raise PlanMismatchError(problem)
-
-
-def load_engine(package: Package, graph: str, trt: Any | None = None) -> Any:
-    """Deserialize the plan of `graph` after checking its sidecar against this TensorRT and GPU."""
-    trt = trt or import_tensorrt()
-    check_plan(package, graph, trt.__version__, current_gpu())
-    plan = package.graph(graph).plan
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(plan.read_bytes())
-    if engine is None:
-        raise PlanMismatchError(f"TensorRT {trt.__version__} cannot load {plan} (see its log above); {REBUILD}")
-    return engine
-
-
-def build_package_engines(
+def build_engines(
     package_dir: str | Path,
     max_batch: int = DEFAULT_MAX_BATCH,
     opt_batch: int = DEFAULT_OPT_BATCH,
@@ -285,15 +252,17 @@ def build_package_engines(
     cache_path = Path(timing_cache) if timing_cache else default_timing_cache(key)
     cache = read_timing_cache(cache_path, key)
     plans = []
-    for graph in tqdm(GRAPHS, desc=f"TensorRT {trt.__version__} on {gpu.name}", disable=not progress, unit="graph"):
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    description = f"TensorRT {trt.__version__} on {gpu.name}"
+    for graph in tqdm(GRAPH_NAMES, desc=description, disable=not progress, unit="graph"):
         spec = package.graph(graph)
         shapes = profile_shapes(spec, profile)
         plan, cache = build_serialized_engine(trt, spec.file, shapes, workspace_bytes, cache)
         atomic_write_bytes(spec.plan, plan)
         plan_sha256 = sha256_file(spec.plan)
         sidecar = plan_sidecar(spec, package, plan_sha256, trt.__version__, gpu, profile, shapes, workspace_bytes)
-        atomic_write_json(spec.plan_sidecar, sidecar)
+        write_sidecar(spec.plan_sidecar, sidecar)
         write_timing_cache(cache_path, cache, key)
-        load_engine(package, graph, trt)
+        deserialize_plan(runtime, package, graph, trt.__version__, gpu)  # the plan loads back before success
         plans.append(spec.plan)
     return plans

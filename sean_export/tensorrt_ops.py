@@ -12,6 +12,9 @@ from collections import Counter
 
 import onnx
 
+from sean_export.onnx_types import tensor_types
+from sean_runtime.errors import SeanError
+
 SOURCE = "onnx-tensorrt docs/operators.md, TensorRT 10.15"
 OPSET_RANGE = (9, 24)  # inclusive, for TensorRT 10.15; TensorRT 10.0 stops at 20
 
@@ -108,7 +111,7 @@ _RESIZE_COORDINATES = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn
 _RESIZE_NEAREST = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}
 
 
-class UnsupportedOperatorError(ValueError):
+class UnsupportedOperatorError(SeanError, ValueError):
     """A graph uses an operator, type or attribute that TensorRT or the package format does not allow."""
 
 
@@ -117,23 +120,6 @@ def _attribute(node: onnx.NodeProto, name: str, default: str) -> str:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr).decode()
     return default
-
-
-def tensor_types(model: onnx.ModelProto) -> dict[str, int]:
-    """Element type of every named tensor, by ONNX type inference on a weightless copy of the graph.
-
-    Weightless so that it also works on graphs larger than protobuf's 2 GiB and costs no memory.
-    """
-    graph = model.graph
-    weights = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in graph.initializer]
-    light = onnx.helper.make_graph(list(graph.node), "weightless", [*graph.input, *weights], list(graph.output))
-    light_model = onnx.helper.make_model(light, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    inferred = onnx.shape_inference.infer_shapes(light_model)
-    types = {}
-    for info in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
-        if info.type.HasField("tensor_type"):
-            types[info.name] = info.type.tensor_type.elem_type
-    return types
 
 
 def unsupported_nodes(model: onnx.ModelProto) -> list[str]:

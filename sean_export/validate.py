@@ -14,8 +14,10 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from sean_export.graphs import GraphSpec, encoder_pool_size
-from sean_export.tensorrt_ops import tensor_types
+from sean_export.graphs import encoder_pool_size
+from sean_export.onnx_types import tensor_types
+from sean_runtime.errors import SeanError
+from sean_runtime.format import GraphSpec
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import one_hot
@@ -29,7 +31,7 @@ _NUMPY_DTYPES = {"float32": np.float32, "int32": np.int32}
 _ONNX_DTYPES = {"float32": onnx.TensorProto.FLOAT, "int32": onnx.TensorProto.INT32}
 
 
-class ValidationError(RuntimeError):
+class ValidationError(SeanError, RuntimeError):
     """An exported graph that fails a check; the package is not written."""
 
 
@@ -153,8 +155,8 @@ def compare_with_torch(
     return figures
 
 
-def psnr(image: np.ndarray, reference: np.ndarray) -> float:
-    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+def psnr_pm1(image: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of images in [-1, 1] (peak-to-peak 2), over the whole array."""
     mse = float(np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2))
     return 10.0 * math.log10(4.0 / max(mse, 1e-20))
 
@@ -225,7 +227,7 @@ def compare_fp16(
                     f"an fp16 overflow; export with --precision fp32"
                 )
             if name == "image":
-                worst["image_psnr_db"] = min(worst.get("image_psnr_db", math.inf), psnr(value, ref))
+                worst["image_psnr_db"] = min(worst.get("image_psnr_db", math.inf), psnr_pm1(value, ref))
             else:
                 worst[f"{name}_max_abs"] = max(worst.get(f"{name}_max_abs", 0.0), _max_abs(value, ref))
     limits = {"codes_max_abs": FP16_CODES_TOLERANCE, "area_max_abs": 0.0}

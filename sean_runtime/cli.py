@@ -10,10 +10,14 @@ import importlib
 
 import click
 
+from sean_runtime.commands import missing_dependency
+
 # name -> (module:attribute, extra that provides it, one-line help shown by `sean --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("sean_runtime.commands.demo:demo", "runtime", "Export the shipped synthetic model and show what it does."),
     "synth": ("sean_runtime.commands.synth:synth", "runtime", "Synthesize images from a package, with style edits."),
+    "serve": ("sean_runtime.commands.serve:serve_command", "serve", "Serve a package over HTTP (batching, metrics)."),
+    "bench-serve": ("sean_runtime.commands.bench_serve:bench_serve", "runtime", "Load-test a loopback `sean serve`."),
     "train": ("sean_train.commands.train:train", "train", "Train a SEAN model (resumable)."),
     "eval": ("sean_train.commands.evaluate:evaluate", "train", "Reconstruction and style-control metrics."),
     "convert-official": (
@@ -23,35 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "export": ("sean_export.commands:export", "export", "Checkpoint -> validated ONNX package."),
     "build-engine": ("sean_export.commands:build_engine", "tensorrt", "Build TensorRT engines for a package."),
-    "bench": ("sean_export.benchmark:bench", "export", "Latency / throughput table for every path."),
-    "bf16-check": ("sean_export.bf16_check:bf16_check", "export", "Image PSNR of bf16 vs fp32 inference (emulated)."),
-    "prepare": ("sean_domains.commands:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
-    "domains": ("sean_domains.commands:domains", "runtime", "List the installed domain plugins."),
+    "bench": ("sean_tools.bench.cli:bench", "export", "Latency / throughput table for every path."),
+    "bf16-check": ("sean_tools.bf16.check:bf16_check", "export", "Image PSNR of bf16 vs fp32 inference (emulated)."),
+    "prepare": ("sean_runtime.commands.domains:prepare", "runtime", "Convert a raw dataset into the prepared layout."),
+    "domains": ("sean_runtime.commands.domains:domains", "runtime", "List the installed domain plugins."),
 }
-
-
-# Optional dependency -> the extra that installs it.
-EXTRA_OF_MODULE = {
-    "torch": "train",
-    "safetensors": "train",
-    "onnx": "export",
-    "onnxscript": "export",
-    "onnxruntime": "runtime",
-    "tensorrt": "tensorrt",
-    "openvino": "openvino",
-}
-
-
-def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
-    """A one-line install hint for a missing optional dependency; other import errors pass through."""
-    missing = (exc.name or "?").split(".")[0]
-    if missing not in EXTRA_OF_MODULE:
-        return exc
-    needed = EXTRA_OF_MODULE[missing]
-    hint = f"pip install 'sean-deploy[{needed}]'"
-    if missing == "onnxruntime":
-        hint += " (or [runtime-gpu] on a GPU machine; never both)"
-    return click.ClickException(f"`sean {command}` needs {missing}, which is not installed: {hint}")
 
 
 class LazyGroup(click.Group):

@@ -1,23 +1,56 @@
-"""Errors of the runtime. Each names what is wrong and what to do; the CLI shows them without a traceback."""
+"""The error family of the project: every error that describes bad input, a broken file or a missing
+piece derives from SeanError, says what is wrong and what to do, and is shown by the CLI as one line.
+
+Errors that belong to the runtime's own objects live here; the training and export layers derive their
+own (CheckpointError, ExportError, ...) from SeanError in their modules.
+"""
 
 from __future__ import annotations
 
 
-class PackageError(ValueError):
+class SeanError(Exception):
+    """Base of every user-facing error: the message is one line that names the problem and the fix."""
+
+
+class PackageError(SeanError, ValueError):
     """A package folder that is missing, corrupt, of another format version, or not matching its manifest."""
 
 
-class InputError(ValueError):
+class InputError(SeanError, ValueError):
     """An image, label map or style set the package cannot use (shape, dtype, channels, size, classes)."""
 
 
-class BackendError(RuntimeError):
+class BackendError(SeanError, RuntimeError):
     """An inference backend that is not installed, not usable on this machine, or failed to run."""
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """Every error that describes bad input rather than a bug (the CLI prints these as one message)."""
-    from sean_domains import DatasetError, DomainError, LabelError
-    from sean_domains.imageio import ImageReadError
+class ImageReadError(SeanError, ValueError):
+    """An image or label file that cannot be read."""
 
-    return (PackageError, InputError, BackendError, DatasetError, DomainError, LabelError, ImageReadError)
+
+class DomainError(SeanError, ValueError):
+    """Unknown domain, clashing plugins, or a plugin that breaks the interface."""
+
+
+class LabelError(SeanError, ValueError):
+    """A label map with values, shape or colours that the domain does not accept."""
+
+
+class DatasetError(SeanError, ValueError):
+    """A dataset folder that does not have the layout the domain expects."""
+
+
+class NonFiniteError(SeanError, ValueError):
+    """A graph produced NaN or infinite values: broken weights, or style codes far outside their range."""
+
+
+class FileWriteError(SeanError, OSError):
+    """A file or folder that cannot be written (read-only or full file system, a file in the way, ...)."""
+
+
+class LockedError(SeanError, RuntimeError):
+    """Another process holds the lock of a run folder or an export destination."""
+
+
+class NotFoundError(SeanError, FileNotFoundError):
+    """A path that does not exist and is not the name of a shipped config or model either."""

@@ -1,9 +1,11 @@
 """Images and label maps in, the graphs' tensors out: read, validate, resize, batch.
 
 Accepted label inputs: a file (single-channel ids, or an RGB colour mask in the domain palette), an
-id array [H, W], a colour array [H, W, 3], a batch [B, H, W] of ids or [B, H, W, 3] of colours, or a
-list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3], a batch [B, H, W, 3], or a
-list. Labels are resized with nearest neighbour, images with resize_image, to the package resolution.
+id array [H, W] (or [H, W, 1]), a colour array [H, W, 3], a batch [B, H, W] (or [B, H, W, 1]) of ids or
+[B, H, W, 3] of colours, or a list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3],
+a batch [B, H, W, 3], or a list. Labels are resized with nearest neighbour (pixel centres), images with
+resize_image, to the package resolution. Empty maps, empty batches and files over the decoded-size
+limit of sean_runtime.imageio are refused.
 """
 
 from __future__ import annotations
@@ -13,37 +15,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sean_domains import Domain, DomainError, LabelError, get_domain
-from sean_domains.imageio import read_rgb, resize_image, resize_labels
 
+from sean_runtime.domains import Domain, DomainError, LabelError, get_domain
 from sean_runtime.errors import InputError
+from sean_runtime.imageio import read_rgb, resize_image, resize_labels
 
 Source = str | Path | np.ndarray
 
 
 class ManifestDomain(Domain):
-    """Stands in for a domain plugin that is not installed: class names from the manifest, ids only."""
+    """Stands in for a domain plugin that is not installed: class names and (format 2) the palette from
+    the manifest; without a palette, label maps must be class ids."""
 
-    def __init__(self, name: str, class_names: Sequence[str]) -> None:
+    def __init__(self, name: str, class_names: Sequence[str], palette: Sequence[Sequence[int]] | None = None) -> None:
         self.name = name or "unnamed"
         self.class_names = tuple(class_names)
-        self.palette = ()
+        self.palette = tuple(tuple(rgb) for rgb in palette) if palette else ()
 
     def colors_to_labels(self, rgb: np.ndarray, source: str = "colour mask") -> np.ndarray:
+        if self.palette:
+            return super().colors_to_labels(rgb, source)
         raise LabelError(
-            f"{source}: a colour mask needs the palette of domain {self.name!r}, whose plugin is not installed; "
-            f"pass a single-channel class-id map instead, or install the plugin"
+            f"{source}: a colour mask needs the palette of domain {self.name!r}, which neither an installed plugin "
+            f"nor the package provides; pass a single-channel class-id map instead, or install the plugin"
         )
 
 
-def resolve_domain(name: str, class_names: Sequence[str]) -> Domain:
-    """The installed plugin for the package's domain, or a ManifestDomain when it is absent or disagrees."""
+def resolve_domain(name: str, class_names: Sequence[str], palette: Sequence[Sequence[int]] | None = None) -> Domain:
+    """The installed plugin for the package's domain, or a ManifestDomain (with the package's palette, if
+    it carries one) when the plugin is absent or disagrees."""
     try:
         domain = get_domain(name)
     except DomainError:
-        return ManifestDomain(name, class_names)
+        return ManifestDomain(name, class_names, palette)
     if tuple(domain.class_names) != tuple(class_names):
-        return ManifestDomain(name, class_names)
+        return ManifestDomain(name, class_names, palette)
     return domain
 
 
@@ -53,6 +59,8 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
         return [(str(source), Path(source))]
     if isinstance(source, np.ndarray):
         if source.ndim == single_ndim + 1:
+            if len(source) == 0:
+                raise InputError(f"no {what} given (a batch of 0, shape {source.shape})")
             return [(f"{what} #{i}", item) for i, item in enumerate(source)]
         return [(f"{what} #0", source)]
     if isinstance(source, (list, tuple)):
@@ -70,8 +78,14 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
     raise InputError(f"{what} must be a file path, a numpy array or a list of them, not {type(source).__name__}")
 
 
+def _check_not_empty(array: np.ndarray, source: str) -> None:
+    if array.ndim >= 2 and (array.shape[0] == 0 or array.shape[1] == 0):
+        raise InputError(f"{source} is empty (shape {array.shape}); pass at least one pixel")
+
+
 def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
+    _check_not_empty(array, source)
     if array.ndim == 3:
         if array.shape[2] != 3:
             raise InputError(
@@ -88,13 +102,24 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     return domain.validate_labels(array, source=source)
 
 
-def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
+def label_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
+    """A label source split into single label maps: (name for messages, file path or array)."""
+    if isinstance(source, np.ndarray) and source.ndim in (3, 4) and source.shape[-1] == 1:
+        source = source[..., 0]  # [H, W, 1] is one id map, [B, H, W, 1] a batch of them
     # [B, H, W, C] is a batch of colour masks; [H, W, 3|4] one colour mask; other 3-d arrays id-map batches.
     colour = isinstance(source, np.ndarray) and (source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in (3, 4)))
-    single_ndim = 3 if colour else 2
+    return _items(source, "label map", 3 if colour else 2)
+
+
+def image_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
+    """An image source split into single images: (name for messages, file path or array)."""
+    return _items(source, "image", 3)
+
+
+def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
     ids, sizes = [], []
-    for name, item in _items(source, "label map", single_ndim):
+    for name, item in label_items(source):
         labels = domain.read_label(item) if isinstance(item, Path) else _label_array(item, name, domain)
         sizes.append(labels.shape[:2])
         ids.append(resize_labels(labels.astype(np.int32), height, width))
@@ -102,6 +127,7 @@ def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[n
 
 
 def _image_array(array: np.ndarray, source: str) -> np.ndarray:
+    _check_not_empty(array, source)
     if array.dtype != np.uint8:
         raise InputError(
             f"{source}: images must be uint8 RGB, got dtype {array.dtype}; "
@@ -119,7 +145,7 @@ def _image_array(array: np.ndarray, source: str) -> np.ndarray:
 def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image)."""
     tensors, sizes = [], []
-    for name, item in _items(source, "image", 3):
+    for name, item in image_items(source):
         rgb = read_rgb(item) if isinstance(item, Path) else _image_array(item, name)
         sizes.append(rgb.shape[:2])
         resized = resize_image(np.ascontiguousarray(rgb), height, width)
@@ -136,16 +162,19 @@ def describe(source: Any, index: int) -> str:
     return f"#{index}"
 
 
+def check_counts(images: int, labels: int) -> None:
+    """As many label maps as style images."""
+    if images != labels:
+        raise InputError(f"{images} style image(s) but {labels} label map(s); give one label map per image")
+
+
 def check_pairs(images: Any, image_sizes: list, labels: Any, label_sizes: list, scaled_ok: bool = False) -> None:
     """Images and their label maps: as many of each, and each pair the same size before resizing.
 
     scaled_ok: the domain stores labels at another scale (Domain.labels_may_be_scaled); then only the
     aspect ratio has to match.
     """
-    if len(image_sizes) != len(label_sizes):
-        raise InputError(
-            f"{len(image_sizes)} style image(s) but {len(label_sizes)} label map(s); give one label map per image"
-        )
+    check_counts(len(image_sizes), len(label_sizes))
     for i, (image_hw, label_hw) in enumerate(zip(image_sizes, label_sizes, strict=True)):
         if tuple(image_hw) == tuple(label_hw):
             continue

@@ -5,58 +5,66 @@ The format is docs/package-format.md. Nothing in the folder is trusted that the 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sean_runtime.errors import PackageError
-from sean_runtime.files import sha256_file
-
-MANIFEST = "manifest.json"
-FORMAT = "sean-package"
-FORMAT_VERSION = 1
-GRAPHS = ("encoder", "generator")
-REEXPORT = "re-export it with `sean export CHECKPOINT -o PKG`"
+from sean_runtime.files import read_json, sha256_file
+from sean_runtime.format import (
+    BATCH,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    NOISE_INPUT,
+    PRECISIONS,
+    REEXPORT,
+    GraphSpec,
+    ModelShape,
+    TensorSpec,
+    graph_spec,
+    plan_file,
+    sidecar_file,
+)
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output as the manifest declares it."""
+class PackageGraph:
+    """One graph of a package: its files and its interface as the manifest declares it."""
 
-    name: str
-    dtype: str  # "float32" or "int32"
-    shape: tuple[int | str, ...]  # "batch" marks the dynamic axis
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    name: str  # "encoder" or "generator"
+    spec: GraphSpec
     file: Path  # the ONNX file
     external_data: Path | None  # its weights file, when stored outside the graph
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self.spec.inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self.spec.outputs
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.inputs)
+        return self.spec.input_names
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.outputs)
-
-    @property
-    def takes_extra(self) -> bool:
-        return "extra" in self.input_names
+        return self.spec.output_names
 
     @property
     def plan(self) -> Path:
         """Where a TensorRT engine for this graph lives (it may not exist)."""
-        return self.file.with_suffix(".plan")
+        return plan_file(self.file)
 
     @property
     def plan_sidecar(self) -> Path:
-        return self.file.with_suffix(".plan.json")
+        return sidecar_file(self.file)
 
 
 @dataclass(frozen=True)
@@ -67,20 +75,39 @@ class Package:
     manifest: dict[str, Any]
     domain: str
     class_names: tuple[str, ...]
-    extra_channels: int  # E: extra mask channels the graphs take as `extra` (0: no such input)
-    style_dim: int
-    height: int
-    width: int
+    palette: tuple[tuple[int, int, int], ...] | None  # RGB per class id (format 2), None when not recorded
+    shape: ModelShape
     precision: str
-    noise_numel: int  # N: length of the flat per-image noise vector
-    encoder: GraphSpec
-    generator: GraphSpec
+    encoder: PackageGraph
+    generator: PackageGraph
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def graph(self, name: str) -> GraphSpec:
+    @property
+    def extra_channels(self) -> int:
+        """E: extra mask channels the generator takes as `extra` (0: no such input)."""
+        return self.shape.extra_channels
+
+    @property
+    def style_dim(self) -> int:
+        return self.shape.style_dim
+
+    @property
+    def height(self) -> int:
+        return self.shape.height
+
+    @property
+    def width(self) -> int:
+        return self.shape.width
+
+    @property
+    def noise_numel(self) -> int:
+        """N: length of the flat per-image noise vector."""
+        return self.shape.noise_numel
+
+    def graph(self, name: str) -> PackageGraph:
         return self.encoder if name == "encoder" else self.generator
 
     def file_sha256(self, name: str) -> str:
@@ -96,62 +123,92 @@ def _field(manifest: dict[str, Any], key: str, kind: type | tuple[type, ...], wh
     return value
 
 
+def _positive(manifest: dict[str, Any], key: str, where: Path) -> int:
+    value = _field(manifest, key, int, where)
+    if value < 1:
+        raise PackageError(f"{where}: manifest field {key!r} is {value}, not a positive integer; {REEXPORT}")
+    return value
+
+
+def _palette(manifest: dict[str, Any], num_classes: int, where: Path) -> tuple[tuple[int, int, int], ...] | None:
+    palette = manifest.get("palette")
+    if palette is None:
+        return None
+
+    def is_colour(rgb: Any) -> bool:
+        return isinstance(rgb, list) and len(rgb) == 3 and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb
+        )
+
+    if not isinstance(palette, list) or len(palette) != num_classes or not all(map(is_colour, palette)):
+        raise PackageError(f"{where}: palette must be {num_classes} [r, g, b] colours of 0..255 or null; {REEXPORT}")
+    return tuple((r, g, b) for r, g, b in palette)
+
+
 def _tensor_specs(items: Any, where: str) -> tuple[TensorSpec, ...]:
     if not isinstance(items, list):
         raise PackageError(f"{where} must be a list of {{name, dtype, shape}}; {REEXPORT}")
-    specs = []
-    for item in items:
-        try:
-            specs.append(TensorSpec(str(item["name"]), str(item["dtype"]), tuple(item["shape"])))
-        except (KeyError, TypeError) as exc:
-            raise PackageError(f"{where}: malformed tensor entry {item!r}; {REEXPORT}") from exc
-    return tuple(specs)
+    try:
+        return tuple(TensorSpec.from_dict(item) for item in items)
+    except ValueError as exc:
+        raise PackageError(f"{where}: {exc}; {REEXPORT}") from exc
 
 
 def _package_file(root: Path, name: Any, where: str) -> Path:
-    """A file named by the manifest, which must be a plain name inside the package folder."""
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        raise PackageError(f"{root}: {where} names {name!r}; package files must be plain names inside the folder")
-    return root / name
+    """A file named by the manifest: a plain name inside the package folder, not a link out of it."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise PackageError(f"{root}: {where} names {name!r:.80}; package files must be plain names inside the folder")
+    path = root / name
+    if path.is_symlink() and path.resolve().parent != root.resolve():
+        raise PackageError(
+            f"{path} is a symbolic link to {path.resolve()}, outside the package; copy the file into the package"
+        )
+    return path
 
 
-def _accepted_io(graph: str, extra: int) -> tuple[list[tuple[str, ...]], tuple[str, ...]]:
-    """Input name sets this runtime can feed a graph, and the outputs it reads (docs/package-format.md).
-
-    With extra mask channels (E > 0) the generator takes `extra`; the encoder may (it pools only the K
-    classes, so an exporter can leave the input out).
-    """
-    more = ("extra",) if extra else ()
-    if graph == "encoder":
-        inputs = [("image", "labels", *more)] + ([("image", "labels")] if extra else [])
-        return inputs, ("codes", "area")
-    return [("labels", "codes", "noise", *more)], ("image",)
-
-
-def _graph_spec(root: Path, name: str, entry: Any, extra: int, files: dict[str, str]) -> GraphSpec:
-    where = f"{root / MANIFEST}: graphs.{name}"
+def _package_graph(root: Path, name: str, entry: Any, shape: ModelShape, files: dict[str, str]) -> PackageGraph:
+    """Graph `name` of the manifest, whose interface must be exactly the one the format defines for `shape`."""
+    where = f"{root / MANIFEST_FILE}: graphs.{name}"
     if not isinstance(entry, dict):
         raise PackageError(f"{where} is missing; {REEXPORT}")
-    graph_file = _package_file(root, entry.get("file"), f"graphs.{name}.file")
+    onnx_file = _package_file(root, entry.get("file"), f"graphs.{name}.file")
     external = entry.get("external_data")
     external_file = _package_file(root, external, f"graphs.{name}.external_data") if external else None
-    for path in (graph_file, external_file):
+    for path in (onnx_file, external_file):
         if path is not None and path.name not in files:
             raise PackageError(f'{where}: {path.name} has no sha256 in the manifest\'s "files"; {REEXPORT}')
-    spec = GraphSpec(
-        name,
-        graph_file,
-        external_file,
-        _tensor_specs(entry.get("inputs"), f"{where}.inputs"),
-        _tensor_specs(entry.get("outputs"), f"{where}.outputs"),
-    )
-    accepted, want_out = _accepted_io(name, extra)
-    if sorted(spec.input_names) not in [sorted(a) for a in accepted] or sorted(spec.output_names) != sorted(want_out):
+    inputs = _tensor_specs(entry.get("inputs"), f"{where}.inputs")
+    declared = GraphSpec(name, inputs, _tensor_specs(entry.get("outputs"), f"{where}.outputs"))
+    expected = graph_spec(shape, name)
+    if declared != expected:
+        def listing(spec: GraphSpec) -> str:
+            return "; ".join(f"{t.name} {t.dtype} {list(t.shape)}" for t in (*spec.inputs, *spec.outputs))
+
         raise PackageError(
-            f"{where}: inputs {list(spec.input_names)} / outputs {list(spec.output_names)}, but this runtime "
-            f"feeds {list(accepted[0])} and reads {list(want_out)}; {REEXPORT}"
+            f"{where}: declares {listing(declared)}, but a package of these sizes has {listing(expected)}; {REEXPORT}"
         )
-    return spec
+    return PackageGraph(declared, onnx_file, external_file)
+
+
+def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> None:
+    """The interface a backend read from the graph file itself must be the one the manifest declares.
+
+    inputs / outputs: as the backend sees them (dtype names as in the format, e.g. "float32"); any
+    dimension that is not an integer is a dynamic one and stands for the batch axis.
+    """
+
+    def table(specs: Sequence[TensorSpec]) -> dict[str, tuple[str, tuple]]:
+        return {t.name: (t.dtype, tuple(d if isinstance(d, int) else BATCH for d in t.shape)) for t in specs}
+
+    def listing(found: dict[str, tuple[str, tuple]]) -> str:
+        return "; ".join(f"{name} {dtype} {list(shape)}" for name, (dtype, shape) in sorted(found.items()))
+
+    for kind, actual, declared in (("inputs", inputs, graph.inputs), ("outputs", outputs, graph.outputs)):
+        if table(actual) != table(declared):
+            raise PackageError(
+                f"{graph.file} has {kind} {listing(table(actual))} but the manifest declares "
+                f"{listing(table(declared))}; the graph does not belong to this manifest, {REEXPORT}"
+            )
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
@@ -159,17 +216,14 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     root = Path(root)
     if not root.is_dir():
         raise PackageError(f"package folder {root} does not exist; create one with `sean export CHECKPOINT -o {root}`")
-    path = root / MANIFEST
+    path = root / MANIFEST_FILE
     if not path.is_file():
         raise PackageError(f"{path} is missing: {root} is not a SEAN package (written by `sean export`)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PackageError(f"{path} is not valid JSON ({exc}); the package is corrupt, {REEXPORT}") from exc
+    manifest = read_json(path, PackageError, f"the package is corrupt, {REEXPORT}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise PackageError(f'{path} is not a SEAN package manifest (no "format": "{FORMAT}")')
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise PackageError(f"{path}: invalid format_version {version!r}; {REEXPORT}")
     if version > FORMAT_VERSION:
         raise PackageError(
@@ -201,30 +255,43 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
     """Read and validate a package folder. verify=False skips the sha256 check (the files must still exist)."""
     root = Path(root)
     manifest = read_manifest(root)
-    where = root / MANIFEST
+    where = root / MANIFEST_FILE
     class_names = _field(manifest, "class_names", list, where)
     num_classes = _field(manifest, "num_classes", int, where)
     if len(class_names) != num_classes or num_classes < 1:
         raise PackageError(f"{where}: {len(class_names)} class_names but num_classes {num_classes}; {REEXPORT}")
+    if not all(isinstance(name, str) and name for name in class_names) or len(set(class_names)) != num_classes:
+        raise PackageError(f"{where}: class_names must be {num_classes} distinct non-empty strings; {REEXPORT}")
     extra = _field(manifest, "extra_mask_channels", int, where)
+    if extra < 0:
+        raise PackageError(f"{where}: extra_mask_channels is {extra}; {REEXPORT}")
     files = _field(manifest, "files", dict, where)
     graphs = _field(manifest, "graphs", dict, where)
     noise = _field(manifest, "noise", dict, where)
-    if not isinstance(noise.get("numel"), int) or noise["numel"] < 1 or noise.get("input") != "noise":
-        raise PackageError(f'{where}: malformed "noise" entry {noise!r}; {REEXPORT}')
+    numel = noise.get("numel")
+    if isinstance(numel, bool) or not isinstance(numel, int) or numel < 1 or noise.get("input") != NOISE_INPUT:
+        raise PackageError(f'{where}: malformed "noise" entry {noise!r:.200}; {REEXPORT}')
+    precision = _field(manifest, "precision", str, where)
+    if precision not in PRECISIONS:
+        raise PackageError(f"{where}: precision {precision!r} is not one of {PRECISIONS}; {REEXPORT}")
+    shape = ModelShape(
+        height=_positive(manifest, "height", where),
+        width=_positive(manifest, "width", where),
+        num_classes=num_classes,
+        style_dim=_positive(manifest, "style_dim", where),
+        noise_numel=numel,
+        extra_channels=extra,
+    )
     package = Package(
         root=root,
         manifest=manifest,
         domain=str(manifest.get("domain") or ""),
-        class_names=tuple(str(n) for n in class_names),
-        extra_channels=extra,
-        style_dim=_field(manifest, "style_dim", int, where),
-        height=_field(manifest, "height", int, where),
-        width=_field(manifest, "width", int, where),
-        precision=str(manifest.get("precision", "fp32")),
-        noise_numel=noise["numel"],
-        encoder=_graph_spec(root, "encoder", graphs.get("encoder"), extra, files),
-        generator=_graph_spec(root, "generator", graphs.get("generator"), extra, files),
+        class_names=tuple(class_names),
+        palette=_palette(manifest, num_classes, where),
+        shape=shape,
+        precision=precision,
+        encoder=_package_graph(root, "encoder", graphs.get("encoder"), shape, files),
+        generator=_package_graph(root, "generator", graphs.get("generator"), shape, files),
     )
     if verify:
         verify_files(root, files)

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sean_runtime.errors import InputError
 
 ClassRef = str | int  # a class name or id
+# Interpolation weights: [0, 1] blends two styles; one step beyond each end extrapolates.
+ALPHA_RANGE = (-1.0, 2.0)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -29,7 +32,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Styles:
     """codes [B, K, S] float32, present [B, K] bool, class_names (K names)."""
 
@@ -52,6 +55,15 @@ class Styles:
         object.__setattr__(self, "codes", _readonly(codes))
         object.__setattr__(self, "present", _readonly(present))
         object.__setattr__(self, "class_names", names)
+
+    def __repr__(self) -> str:
+        """Styles(batch=2, code length=64, classes present=3/8: background, blob, stripes)."""
+        present = [name for name, seen in zip(self.class_names, self.present.any(axis=0), strict=True) if seen]
+        shown = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "")
+        return (
+            f"Styles(batch={self.batch_size}, code length={self.style_dim}, "
+            f"classes present={len(present)}/{self.num_classes}{': ' + shown if shown else ''})"
+        )
 
     # --- shape and indexing -------------------------------------------------------------------------
     @property
@@ -109,6 +121,42 @@ class Styles:
             raise InputError("no class given to edit")
         return list(dict.fromkeys(ids))
 
+    # --- JSON (the HTTP API, the editor, files) ------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The styles of one image as JSON-ready lists: {codes: [K][S], present: [K], class_names: [K]}.
+
+        Codes are float32 written as exact decimals, so from_json gives back the same bits.
+        """
+        if self.batch_size != 1:
+            raise InputError(f"to_json writes the styles of one image; pick one with styles[i] (not {self.batch_size})")
+        return {
+            "codes": self.codes[0].tolist(),
+            "present": self.present[0].tolist(),
+            "class_names": list(self.class_names),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, class_names: Sequence[str], style_dim: int | None = None) -> Styles:
+        """to_json's form (class_names optional; when given, they must be these) -> Styles of batch 1."""
+        names = tuple(class_names)
+        if not isinstance(data, dict) or "codes" not in data or "present" not in data:
+            raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
+        given = data.get("class_names")
+        if given is not None and (not isinstance(given, list) or tuple(given) != names):
+            raise InputError(f"styles are for classes {given!r}, but the package has {list(names)}")
+        codes, present = data["codes"], data["present"]
+        rows = len(codes) if isinstance(codes, list) else -1
+        width = len(codes[0]) if rows > 0 and isinstance(codes[0], list) else -1
+        if rows != len(names) or width < 1 or any(not isinstance(r, list) or len(r) != width for r in codes):
+            raise InputError(f"styles.codes must be {len(names)} lists (one per class) of equally many numbers")
+        if style_dim is not None and width != style_dim:
+            raise InputError(f"styles.codes have {width} numbers per class; this package's style length is {style_dim}")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for r in codes for v in r):
+            raise InputError("styles.codes must hold numbers only")
+        if not isinstance(present, list) or len(present) != len(names) or any(not isinstance(v, bool) for v in present):
+            raise InputError(f"styles.present must be {len(names)} booleans (one per class)")
+        return cls(np.asarray(codes, dtype=np.float32)[None], np.asarray(present, dtype=bool)[None], names)
+
     # --- edits -------------------------------------------------------------------------------------
     def swap(self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = "own") -> Styles:
         """The codes of `classes` taken from `other` (batch 1: for every image; batch B: image by image)."""
@@ -128,16 +176,12 @@ class Styles:
     ) -> Styles:
         """(1 - alpha) * own + alpha * other for `classes` (all by default); alpha a number or one per image.
 
+        alpha in [0, 1] blends; ALPHA_RANGE allows one step of extrapolation beyond each end, and weights
+        outside it are refused (they push codes far from anything the generator was trained on).
         Only classes with a code of their own change: one the image lacks stays absent (see fill_missing).
         """
         ids = self.class_ids(classes)
-        weights = np.asarray(alpha, dtype=np.float32)
-        if weights.ndim == 0:
-            weights = np.full(self.batch_size, float(weights), dtype=np.float32)
-        if weights.shape != (self.batch_size,) or not np.isfinite(weights).all():
-            raise InputError(
-                f"alpha must be a finite number or one per image ({self.batch_size}), got {np.asarray(alpha)!r}"
-            )
+        weights = self._alpha(alpha)
         ref_codes, _ = self._reference(other, ids, fallback, "interpolate")
         own = self.codes[:, ids]
         mixed = own + weights[:, None, None] * (ref_codes - own)
@@ -161,6 +205,26 @@ class Styles:
         return mean_styles([self])
 
     # --- helpers -----------------------------------------------------------------------------------
+    def _alpha(self, alpha: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Interpolation weights -> float32 [B], each a real number in ALPHA_RANGE."""
+        low, high = ALPHA_RANGE
+        rule = f"alpha must be a number in [{low:g}, {high:g}] or a list of {self.batch_size} (one per image)"
+        if isinstance(alpha, (bool, str, bytes)):
+            raise InputError(f"{rule}, got {alpha!r:.80}")
+        try:
+            weights = np.asarray(alpha)
+        except (ValueError, TypeError) as exc:  # ragged nested lists
+            raise InputError(f"{rule}, got {alpha!r:.80}") from exc
+        if weights.dtype.kind not in "iuf" or weights.ndim > 1:
+            raise InputError(f"{rule}, got {alpha!r:.80}")
+        weights = weights.astype(np.float64)  # range-checked before the cast to float32, which could overflow
+        weights = np.broadcast_to(weights, (self.batch_size,)) if weights.ndim == 0 else weights
+        if weights.shape != (self.batch_size,):
+            raise InputError(f"{rule}, got {weights.shape[0]} weights")
+        if not (np.isfinite(weights) & (weights >= low) & (weights <= high)).all():
+            raise InputError(f"{rule}, got {np.asarray(alpha).tolist()!r:.80}")
+        return weights.astype(np.float32)
+
     def _check_compatible(self, other: Styles, action: str) -> None:
         if not isinstance(other, Styles):
             raise InputError(f"cannot {action} {type(other).__name__}: expected Styles (from Synthesizer.encode)")

@@ -1,6 +1,7 @@
 """The runtime's front door: load a package, encode per-region styles, synthesize images.
 
     synth = Synthesizer.load("pkg")                  # checks the manifest and file hashes, picks a backend
+                                                     # (or: with Synthesizer.load("pkg") as synth: ...)
     styles = synth.encode("face.jpg", "face.png")     # Styles: one code per class + presence flags
     mixed = styles.swap("hair", synth.encode("b.jpg", "b.png"))
     image = synth.synthesize("face.png", mixed, seed=0)[0]   # uint8 [H, W, 3]
@@ -20,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from sean_runtime.backends import Backend, batch_slices, select_backend
-from sean_runtime.errors import InputError
+from sean_runtime.errors import BackendError, InputError, NonFiniteError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
-from sean_runtime.noise import draw_noise
+from sean_runtime.noise import draw_noise_each
 from sean_runtime.package import Package, load_package
 from sean_runtime.styles import Styles
 
 log = logging.getLogger(__name__)
+
+SEED_LIMIT = 2**63  # image i of a call uses seed + i, which must stay below this
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -40,9 +43,9 @@ class Synthesizer:
 
     def __init__(self, package: Package, backend: Backend, notes: Sequence[str] = ()) -> None:
         self.package = package
-        self.backend = backend
+        self._backend: Backend | None = backend
         self.notes = list(notes)  # backends passed over, and why
-        self.domain = resolve_domain(package.domain, package.class_names)
+        self.domain = resolve_domain(package.domain, package.class_names, package.palette)
 
     @classmethod
     def load(
@@ -70,6 +73,25 @@ class Synthesizer:
         for note in selection.notes:
             log.info("%s", note)
         return synth
+
+    # --- lifetime ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the backend's sessions and memory. Later calls raise BackendError; closing twice is fine."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> Synthesizer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            raise BackendError(f"this Synthesizer of {self.package.root} was closed; load the package again")
+        return self._backend
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -112,18 +134,22 @@ class Synthesizer:
 
     def _per_chunk(
         self,
-        count: int,
-        seed: int,
-        noise: bool,
+        seeds: Sequence[int],
+        noise: Sequence[bool],
         extras: np.ndarray | None,
         run: Callable[[slice, np.ndarray, np.ndarray | None], np.ndarray],
     ) -> np.ndarray:
-        """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i gets seed + i."""
+        """run(part, noise [n, N], extra part) over backend-sized chunks, concatenated; image i's noise is
+        drawn from seeds[i] (zeros where noise[i] is False) by the package's noise rule."""
         out = []
-        for part in batch_slices(count, self.backend.max_batch):
-            size = part.stop - part.start
-            z = draw_noise(self.package.noise_numel, size, seed, first_index=part.start, enabled=noise)
-            out.append(run(part, z, None if extras is None else extras[part]))
+        for part in batch_slices(len(seeds), self.backend.max_batch):
+            z = draw_noise_each(
+                self.package.noise_numel, seeds[part], noise[part],
+                format_version=self.package.manifest["format_version"],  # each format keeps its own rule
+            )
+            # The one place where generator output comes back: checked here for every path.
+            out.append(self._check_finite(run(part, z, None if extras is None else extras[part]), "generator",
+                                          part.start))
         return np.concatenate(out)
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -133,32 +159,54 @@ class Synthesizer:
         check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
         return images, labels
 
-    def _check_seed(self, seed: int) -> None:
+    @staticmethod
+    def _check_seed(seed: int, count: int) -> None:
+        """Image i of a call uses seed + i: seed .. seed + count - 1 must be integers in [0, 2**63)."""
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+            raise InputError(f"seed must be a non-negative integer, got {seed!r:.80}")
+        if int(seed) + count - 1 >= SEED_LIMIT:
+            raise InputError(
+                f"seed {seed} with {count} image(s) reaches {int(seed) + count - 1}: image i uses seed + i, "
+                f"which must stay below 2**63"
+            )
+
+    @staticmethod
+    def _check_finite(array: np.ndarray, what: str, first: int = 0) -> np.ndarray:
+        """A graph output [B, ...] with only finite values, or NonFiniteError naming the images."""
+        finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        if not finite.all():
+            images = (np.nonzero(~finite)[0] + first).tolist()
+            raise NonFiniteError(
+                f"the {what} produced NaN or infinite values for image(s) {images[:10]}: the package's weights "
+                f"are broken (re-export it from a checkpoint with finite weights) or the style codes are far "
+                f"outside what the encoder produces"
+            )
+        return array
 
     # --- the three operations ----------------------------------------------------------------------
     def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
         """Style images and their label maps -> Styles [B, K, S] with a presence flag per class."""
         images, labels = self._style_inputs(image, label)
-        # An encoder without an `extra` input pools only the K classes: extra channels are not needed.
-        channels = self.package.extra_channels if self.package.encoder.takes_extra else 0
-        extras = load_extra(extra, len(labels), channels, *self.resolution) if channels else None
         codes, area = [], []
         for part in batch_slices(len(labels), self.backend.max_batch):
-            c, a = self.backend.encode(images[part], labels[part], None if extras is None else extras[part])
-            codes.append(c)
+            c, a = self.backend.encode(images[part], labels[part])
+            codes.append(self._check_finite(c, "encoder", part.start))
             area.append(a)
         return Styles(np.concatenate(codes), np.concatenate(area) > 0, self.class_names)
 
     def render(self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Label maps + styles -> the generator's float output [B, 3, H, W] in [-1, 1] (before rounding)."""
-        self._check_seed(seed)
         labels = self.read_labels(label)
+        self._check_seed(seed, len(labels))
         styles = self._styles_for(styles, len(labels))
+        return self._render_each(labels, styles, [seed + i for i in range(len(labels))], [noise] * len(labels), extra)
+
+    def _render_each(
+        self, labels: np.ndarray, styles: Styles, seeds: Sequence[int], noise: Sequence[bool], extra: Any
+    ) -> np.ndarray:
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return self._per_chunk(
-            len(labels), seed, noise, extras,
+            seeds, noise, extras,
             lambda part, z, ex: self.backend.generate(labels[part], styles.codes[part], z, ex),
         )
 
@@ -172,17 +220,35 @@ class Synthesizer:
         """
         return to_uint8(self.render(label, styles, seed, noise, extra))
 
+    def synthesize_each(
+        self, label: Any, styles: Styles, seeds: Sequence[int], noise: Sequence[bool], extra: Any = None
+    ) -> np.ndarray:
+        """Independent images in one backend call -> uint8 [B, H, W, 3]: image i is drawn with the noise of
+        seeds[i] (none where noise[i] is False), so it equals synthesize(label[i], styles[i], seeds[i],
+        noise[i])[0] byte for byte (the generator's output of one image does not depend on its batch).
+        This is what a server batching the requests of many clients needs.
+        """
+        labels = self.read_labels(label)
+        styles = self._styles_for(styles, len(labels))
+        if len(seeds) != len(labels) or len(noise) != len(labels):
+            raise InputError(
+                f"{len(labels)} label map(s) need as many seeds and noise flags, got {len(seeds)} and {len(noise)}"
+            )
+        for seed in seeds:
+            self._check_seed(seed, 1)
+        return to_uint8(self._render_each(labels, styles, seeds, [bool(n) for n in noise], extra))
+
     def reconstruct(self, image: Any, label: Any, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Each image's own styles rendered on its own label map -> uint8 [B, H, W, 3].
 
         The codes go from encoder to generator without a copy to the host where the backend allows.
         """
-        self._check_seed(seed)
         images, labels = self._style_inputs(image, label)
+        self._check_seed(seed, len(labels))
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return to_uint8(
             self._per_chunk(
-                len(labels), seed, noise, extras,
+                [seed + i for i in range(len(labels))], [noise] * len(labels), extras,
                 lambda part, z, ex: self.backend.encode_generate(images[part], labels[part], z, ex),
             )
         )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from sean_train.config import DiscriminatorConfig, ModelConfig
-from sean_train.init import init_weights
 from sean_train.networks import MultiscaleDiscriminator, SEANModel
 from sean_train.spectral import add_spectral_norm, fold_spectral_weight
+from sean_train.weight_init import init_weights
 
 
 def build_generator(config: ModelConfig, seed: int, gain: float = 0.02) -> SEANModel:
@@ -54,8 +54,12 @@ def folded_model(model: SEANModel) -> SEANModel:
 
     (A deepcopy + remove_parametrizations would not do: the copy shares its parametrized class with
     the original, and removing the parametrization from one removes the weight property from both.)
+    The global RNG is left as it was.
     """
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    plain = SEANModel(model.config)
+    # The new modules' default init draws from the global RNG; fork it, so that folding (at every
+    # checkpoint) leaves it untouched and a run checkpointed at other steps stays bit-identical.
+    with torch.random.fork_rng(devices=[]):
+        plain = SEANModel(model.config)
     plain.load_state_dict(folded_state(state))
     return plain.eval()

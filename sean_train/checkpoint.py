@@ -5,14 +5,14 @@ No pickles: the config rebuilds the networks, safetensors holds the (spectral-no
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
+from sean_runtime.errors import SeanError
+from sean_runtime.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
 
@@ -22,7 +22,7 @@ FORMAT = "sean-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SeanError, RuntimeError):
     """A checkpoint that is missing, corrupt, or does not match its config."""
 
 
@@ -54,21 +54,25 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, dict]:
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: {directory} is not a SEAN checkpoint folder")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the checkpoint is corrupt") from exc
+    meta = read_json(path, CheckpointError, "the checkpoint is corrupt")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a SEAN checkpoint config (missing \"format\": \"{FORMAT}\")")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: format_version is {version!r:.40}, not a positive integer")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has format version {meta['format_version']}, newer than this code "
-            f"({FORMAT_VERSION}); upgrade sean-deploy"
+            f"{path} has format version {version}, newer than this code ({FORMAT_VERSION}); upgrade sean-deploy"
         )
+    if not isinstance(meta.get("model"), dict):
+        raise CheckpointError(f"{path} has no \"model\" section (the model config)")
     try:
-        config = ModelConfig.from_dict(meta["model"])
-    except (KeyError, TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{path}: invalid model config: {exc}") from exc
+        config = ModelConfig.from_dict(meta["model"], f"{path}: model")
+    except ConfigError as exc:
+        raise CheckpointError(f"invalid model config: {exc}") from exc
+    digest = meta.get("weights_sha256")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+        raise CheckpointError(f"{path}: weights_sha256 is {digest!r:.80}, not a sha256 hex digest")
     return config, meta
 
 
@@ -104,20 +108,49 @@ def check_state_matches(model: torch.nn.Module, state: dict[str, torch.Tensor], 
         raise CheckpointError(f"{source} does not match its config: " + " | ".join(problems))
 
 
+def verify_weights(directory: Path, meta: dict) -> None:
+    """The weights file has the sha256 its config.json records; a config without one is refused too."""
+    weights = directory / WEIGHTS_FILE
+    expected = meta.get("weights_sha256")
+    if expected is None:
+        raise CheckpointError(
+            f"{directory / CONFIG_FILE} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified; "
+            f"load it unverified only if you trust the file (--no-verify, or verify_hash=False)"
+        )
+    if not weights.is_file():
+        raise CheckpointError(f"weights file {weights} is missing")
+    actual = sha256_file(weights)
+    if actual != expected:
+        raise CheckpointError(
+            f"{weights} does not match the sha256 in {CONFIG_FILE} (file {actual[:12]}…, "
+            f"expected {expected[:12]}…): the file is corrupt or was replaced"
+        )
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Every floating-point tensor finite: a NaN or Inf weight turns every output into NaN."""
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if bad:
+        raise CheckpointError(
+            f"{source}: {len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:5])}); "
+            f"the model diverged or the file is damaged: use an earlier checkpoint"
+        )
+
+
 def load_checkpoint(directory: str | Path, verify_hash: bool = True) -> SEANModel:
-    """Rebuild the model from a checkpoint folder, in eval mode."""
+    """Rebuild the model from a checkpoint folder, in eval mode.
+
+    verify_hash: check the weights against the sha256 in config.json (a config without one is refused);
+    False loads unverified weights. Weights with NaN or Inf values are always refused.
+    """
     directory = Path(directory)
     config, meta = read_config(directory)
     weights = directory / WEIGHTS_FILE
-    if verify_hash and meta.get("weights_sha256") and weights.is_file():
-        actual = sha256_file(weights)
-        if actual != meta["weights_sha256"]:
-            raise CheckpointError(
-                f"{weights} does not match the sha256 in {CONFIG_FILE} (file {actual[:12]}…, "
-                f"expected {meta['weights_sha256'][:12]}…): the file is corrupt or was replaced"
-            )
+    if verify_hash:
+        verify_weights(directory, meta)
     state = load_state(weights)
     model = SEANModel(config)
     check_state_matches(model, state, str(weights))
+    check_finite(state, str(weights))
     model.load_state_dict(state)
     return model.eval()

@@ -6,8 +6,13 @@ Saved as JSON beside the safetensors weights; it alone rebuilds the model.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from sean_runtime.errors import SeanError
 
 # Number of x2 nearest upsamplings between the latent grid and the output, per generator layout
 # (official `num_upsampling_layers`; `most` is broken in the official code and not offered).
@@ -15,7 +20,7 @@ LAYOUT_UPSAMPLINGS = {"normal": 5, "more": 6}
 STYLE_CONV_MODES = ("auto", "direct", "factorized")
 
 
-class ConfigError(ValueError):
+class ConfigError(SeanError, ValueError):
     """A model configuration that cannot describe a working SEAN model."""
 
 
@@ -96,6 +101,11 @@ class DiscriminatorConfig:
     ndf: int = 64  # base width; doubles per layer up to max_channels
     max_channels: int = 512
 
+    def __post_init__(self) -> None:
+        for name in ("num_scales", "num_layers", "ndf", "max_channels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -104,18 +114,55 @@ class DiscriminatorConfig:
         return config_from_mapping(cls, data, where)
 
 
+_TYPE_NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), bool: ("true or false", "booleans"),
+               str: ("a string", "strings"), type(None): ("null", "nulls")}
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        items = _TYPE_NAMES[args[0]][1]
+        return f"a list of {items}" if args[-1] is Ellipsis else f"a list of {len(args)} {items}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    return _TYPE_NAMES[hint][0]
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a value parsed from YAML / JSON has the type a config field declares (a bool is no number)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (args[-1] is not Ellipsis and len(value) != len(args)):
+            return False
+        kinds = [args[0]] * len(value) if args[-1] is Ellipsis else args
+        return all(_fits(item, kind) for item, kind in zip(value, kinds, strict=True))
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint)
+
+
 def config_from_mapping(cls: type, values: Any, where: str) -> Any:
-    """Instantiate a config dataclass from a mapping, naming unknown keys and bad values."""
+    """Instantiate a config dataclass from a mapping, naming unknown keys and values of the wrong type."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
+    for name, value in values.items():
+        if not _fits(value, hints[name]):
+            raise ConfigError(f"{where}: {name} must be {_type_name(hints[name])}, got {value!r:.80}")
     values = dict(values)
     if "class_names" in values:
         values["class_names"] = tuple(values["class_names"])
     try:
         return cls(**values)
-    except (ConfigError, TypeError) as exc:
+    except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc

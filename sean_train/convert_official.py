@@ -7,7 +7,9 @@ Every key of the file must be consumed and every shape must match, or the import
 
 from __future__ import annotations
 
+import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,10 +54,22 @@ def read_official_state(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise OfficialCheckpointError(f"{path}: no such file (expected the official latest_net_G.pth)")
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
+        with warnings.catch_warnings():  # torch warns about pickle protocols before it refuses a file
+            warnings.simplefilter("ignore")
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # The safe loader met something other than tensors and containers. torch's message suggests
+        # unsafe loading; that is never the fix here, so it is not passed on.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        refers = f" (it refers to {found.group(1)})" if found else ""
         raise OfficialCheckpointError(
-            f"{path} could not be read as a PyTorch state dict ({type(exc).__name__}: {exc}); "
+            f"{path} is not a plain state dict of tensors{refers}: it holds other Python objects, which are "
+            f"never loaded; pass the official latest_net_G.pth"
+        ) from exc
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise OfficialCheckpointError(
+            f"{path} could not be read as a PyTorch state dict ({type(exc).__name__}: {reason}); "
             f"the download may be truncated — check its size (about 1.07 GB for CelebA-HQ)"
         ) from exc
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):

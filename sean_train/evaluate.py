@@ -17,9 +17,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from sean_runtime.errors import DatasetError, NonFiniteError
+from sean_runtime.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
-from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import downsample_nearest
 from sean_train.state import latest_checkpoint, list_checkpoints, read_best, step_dir_name
@@ -97,9 +99,14 @@ def evaluate_model(
     bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
     for batch in iterate_batches(source, batch_size, limit):
         image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
+        if not torch.isfinite(recon).all():
+            raise NonFiniteError(
+                f"{desc}: the model's reconstructions hold NaN or infinite values (images {images}..): its weights "
+                f"are broken; evaluate an earlier checkpoint"
+            )
         b, _, h, w = image.shape
         real255, recon255 = to_255(image), to_255(recon)
-        for name, fn in (("psnr", psnr), ("ssim", ssim), ("rmse", rmse)):
+        for name, fn in (("psnr", psnr_255), ("ssim", ssim), ("rmse", rmse)):
             totals[name] += fn(recon255, real255).sum().item()
         errors, present = region_colour_error(recon255, real255, mask[:, :k])
         colour_sum += errors[present].sum().item()
@@ -118,7 +125,7 @@ def evaluate_model(
         bar.update(b)
     bar.close()
     if images == 0:
-        raise ValueError("the evaluation split has no samples")
+        raise DatasetError("the evaluation split has no samples")
     inside_mean = inside_sum / max(swaps, 1)
     outside_mean = outside_sum / max(swaps, 1)
     return {
@@ -147,11 +154,11 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
     if which == "best":
         best = read_best(path)
         if best is None:
-            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use --which latest")
+            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use the latest checkpoint")
         found = dict(list_checkpoints(path))
-        if int(best["step"]) not in found:
-            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(int(best['step']))} is missing")
-        return found[int(best["step"])]
+        if best["step"] not in found:
+            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(best['step'])} is missing")
+        return found[best["step"]]
     latest = latest_checkpoint(path)
     if latest is None:
         raise CheckpointError(
@@ -168,9 +175,9 @@ def training_seed(model_dir: Path) -> tuple[int, float]:
     return int(train.get("seed", 0)), float(train.get("init_gain", 0.02))
 
 
-def format_table(results: dict[str, dict[str, Any]]) -> str:
+def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
     """Rows = measures, columns = models (e.g. untrained, trained)."""
-    rows = [
+    measures = [
         ("PSNR (dB, higher better)", lambda r: f"{r['psnr_db']:.2f}"),
         ("SSIM (higher better)", lambda r: f"{r['ssim']:.4f}"),
         ("RMSE (0..255, lower better)", lambda r: f"{r['rmse']:.2f}"),
@@ -180,8 +187,4 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),
     ]
     names = list(results)
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{'measure':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
-    for label, fmt in rows:
-        lines.append(f"{label:<{width}}  " + "  ".join(f"{fmt(results[n]):>10}" for n in names))
-    return "\n".join(lines)
+    return format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])

@@ -1,4 +1,5 @@
-"""PNG sample grids written during training: label / real / reconstruction / region-swapped rows."""
+"""PNG sample grids written during training: one row per sample, columns label colours | real image |
+reconstruction | one region's style swapped in from the next sample, each column captioned."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sean_domains import Domain
-from sean_domains.imageio import write_png
 from torch import Tensor
 
+from sean_runtime.captions import captioned
+from sean_runtime.domains import Domain
+from sean_runtime.imageio import write_png
 from sean_train.evaluate import choose_swaps, code_area, reconstruct_batch, swap_codes
 from sean_train.metrics import to_255
 from sean_train.networks import SEANModel
 
 GAP = 2  # white pixels between tiles
+# The caption over each column (short: a column may be only 64 pixels wide).
+COLUMNS = ("label", "real", "recon", "swapped")
 
 
 def _tiles(images: Tensor) -> list[np.ndarray]:
@@ -42,7 +46,7 @@ def sample_grid(model: SEANModel, batch: dict[str, Tensor], domain: Domain) -> n
     for col, tiles in enumerate(columns):
         for row, tile in enumerate(tiles):
             grid[row * (h + GAP) : row * (h + GAP) + h, col * (w + GAP) : col * (w + GAP) + w] = tile
-    return grid
+    return captioned(grid, list(COLUMNS), w, GAP)
 
 
 def write_sample_grid(path: str | Path, model: SEANModel, batch: dict[str, Tensor], domain: Domain) -> Path:

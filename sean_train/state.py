@@ -3,28 +3,30 @@
 A run folder holds `checkpoints/step_NNNNNNNN/`, each a complete model checkpoint (config.json +
 model.safetensors with spectral norms folded, loadable by load_checkpoint / export) plus
 `training.safetensors` (generator with its spectral-norm parametrization, discriminator, both Adam
-states, RNG states) and `training.json` (step, optimiser hyper-parameters, Python / NumPy RNG states).
+states, torch RNG states) and `training.json` (step, optimiser hyper-parameters, the run config).
 No pickles. A checkpoint is written into a hidden `.partial-*` folder and renamed into place, so a
 kill at any moment (even SIGKILL) leaves only complete checkpoints visible.
+
+NumPy's and Python's global RNGs are not saved: nothing in training draws from them (data order,
+flips and noise are functions of seed and step), and they are seeded from the OS, so saving them
+would make two identical runs differ. Every file is checked when it is read, before the first step.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import save
 
-from sean_runtime.files import atomic_write_bytes, atomic_write_json, fsync_dir
-from sean_train.checkpoint import CheckpointError, load_state, save_checkpoint
+from sean_runtime.errors import SeanError
+from sean_runtime.files import atomic_write_bytes, atomic_write_json, fsync_dir, make_dirs, read_json, write_problem
+from sean_train.checkpoint import CheckpointError, check_finite, check_state_matches, load_state, save_checkpoint
 from sean_train.networks import SEANModel
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -50,7 +52,7 @@ class TrainingState:
 
     @property
     def step(self) -> int:
-        return int(self.meta["step"])
+        return self.meta["step"]
 
     def module_state(self, prefix: str) -> dict[str, torch.Tensor]:
         head = prefix + "/"
@@ -83,17 +85,12 @@ def _flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer, tensors: d
     meta.setdefault("optimizers", {})[prefix] = {"param_groups": state_dict["param_groups"], "scalars": scalars}
 
 
-def capture_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Torch (CPU and every CUDA device), NumPy and Python global RNG states."""
+def capture_rng(tensors: dict[str, torch.Tensor]) -> None:
+    """Torch's global RNG states (CPU and every CUDA device), for anything that draws from them."""
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda/{i}"] = state
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    meta["rng"] = {
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
-        "python": _to_json(random.getstate()),
-    }
 
 
 def restore_rng(state: TrainingState) -> None:
@@ -102,17 +99,59 @@ def restore_rng(state: TrainingState) -> None:
         cuda = [state.tensors[k] for k in sorted(state.tensors) if k.startswith("rng/cuda/")]
         if len(cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda)
-    kind, keys, pos, has_gauss, gauss = state.meta["rng"]["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    random.setstate(_to_tuple(state.meta["rng"]["python"]))
 
 
-def _to_json(value: Any) -> Any:
-    return [_to_json(v) for v in value] if isinstance(value, (tuple, list)) else value
+def _bad(state: TrainingState, problem: str) -> CheckpointError:
+    return CheckpointError(
+        f"{state.path}: {problem}; the checkpoint is damaged: delete that folder to resume from the one before"
+    )
 
 
-def _to_tuple(value: Any) -> Any:
-    return tuple(_to_tuple(v) for v in value) if isinstance(value, list) else value
+def _load_optimizer(state: TrainingState, prefix: str, optimizer: torch.optim.Optimizer) -> None:
+    """Rebuild and load one optimizer's state, checking that every moment tensor has its parameter's shape."""
+    entry = state.meta["optimizers"].get(prefix)
+    if not isinstance(entry, dict) or not isinstance(entry.get("param_groups"), list) \
+            or not isinstance(entry.get("scalars"), dict):
+        raise _bad(state, f"{TRAINING_JSON} has no valid optimizer entry {prefix!r}")
+    try:
+        loaded = state.optimizer_state(prefix)
+        optimizer.load_state_dict(loaded)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # torch's checks of a state dict
+        raise _bad(state, f"the {prefix} optimizer state does not fit this model ({exc})") from exc
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, values in loaded["state"].items():
+        if not 0 <= index < len(params):
+            raise _bad(state, f"{prefix} has state for parameter {index}, but the model has {len(params)}")
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != params[index].shape:
+                raise _bad(
+                    state,
+                    f"{prefix}/{index}/{name} has shape {tuple(value.shape)}, its parameter "
+                    f"{tuple(params[index].shape)}",
+                )
+
+
+def restore_training_state(
+    state: TrainingState,
+    model: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+) -> None:
+    """Load weights, optimizer states and RNG states, each checked first (CheckpointError names the file)."""
+    for prefix, module in (("G", model), ("D", discriminator)):
+        tensors = state.module_state(prefix)
+        check_state_matches(module, tensors, f"{state.path / TRAINING_TENSORS} ({prefix})")
+        check_finite(tensors, f"{state.path / TRAINING_TENSORS} ({prefix})")
+        module.load_state_dict(tensors)
+    _load_optimizer(state, "opt_g", opt_g)
+    _load_optimizer(state, "opt_d", opt_d)
+    rng = state.tensors.get("rng/torch")
+    expected = torch.get_rng_state()
+    if rng is None or rng.dtype != expected.dtype or rng.shape != expected.shape:
+        found = "missing" if rng is None else f"{rng.dtype} {tuple(rng.shape)}"
+        raise _bad(state, f"the torch RNG state rng/torch is {found}, not {expected.dtype} {tuple(expected.shape)}")
+    restore_rng(state)
 
 
 def save_training_checkpoint(
@@ -136,7 +175,7 @@ def save_training_checkpoint(
     partial = root / f".partial-{step_dir_name(step)}"
     if partial.exists():
         shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    make_dirs(partial)
 
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"format": STATE_FORMAT, "format_version": STATE_VERSION, "step": step, **extra}
@@ -145,14 +184,20 @@ def save_training_checkpoint(
             tensors[f"{prefix}/{key}"] = _cpu(value)
     _flatten_optimizer("opt_g", opt_g, tensors, meta)
     _flatten_optimizer("opt_d", opt_d, tensors, meta)
-    capture_rng(tensors, meta)
+    capture_rng(tensors)
 
-    save_checkpoint(folded, partial, extra=model_extra or {"step": step})
-    atomic_write_bytes(partial / TRAINING_TENSORS, save(tensors))
-    atomic_write_json(partial / TRAINING_JSON, meta)
-    if final.exists():
-        _discard(final)
-    os.replace(partial, final)
+    try:
+        save_checkpoint(folded, partial, extra=model_extra or {"step": step})
+        atomic_write_bytes(partial / TRAINING_TENSORS, save(tensors))
+        atomic_write_json(partial / TRAINING_JSON, meta)
+        if final.exists():
+            _discard(final)
+        os.replace(partial, final)
+    except OSError as exc:  # a full disk: nothing half-written stays behind
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, SeanError):
+            raise
+        raise write_problem(final, exc) from exc
     fsync_dir(root)
     return final
 
@@ -176,14 +221,20 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def load_training_checkpoint(path: str | Path) -> TrainingState:
+    """Read training.json and training.safetensors of a checkpoint, checking the JSON's fields."""
     path = Path(path)
     meta_path = path / TRAINING_JSON
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{meta_path} is missing or unreadable ({exc}): not a resumable checkpoint") from exc
-    if meta.get("format") != STATE_FORMAT or meta.get("format_version", 0) > STATE_VERSION:
-        raise CheckpointError(f"{meta_path} is not a training state this code can read")
+    fix = "not a resumable checkpoint: delete that folder to resume from the one before"
+    meta = read_json(meta_path, CheckpointError, fix)
+    if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
+        raise CheckpointError(f'{meta_path} is not a training state (no "format": "{STATE_FORMAT}"); {fix}')
+    version, step = meta.get("format_version"), meta.get("step")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= STATE_VERSION:
+        raise CheckpointError(f"{meta_path}: format_version {version!r:.40}; this code reads 1..{STATE_VERSION}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise CheckpointError(f"{meta_path}: step is {step!r:.40}, not a positive integer; {fix}")
+    if not isinstance(meta.get("optimizers"), dict) or not isinstance(meta.get("run_config"), dict):
+        raise CheckpointError(f"{meta_path} lacks its optimizers or run_config section; {fix}")
     return TrainingState(path, load_state(path / TRAINING_TENSORS), meta)
 
 
@@ -206,8 +257,17 @@ def clean_partial(run_dir: str | Path) -> None:
 
 
 def read_best(run_dir: str | Path) -> dict[str, Any] | None:
+    """best.json ({step, metric, value}) of a run, checked; None before the first scored checkpoint."""
     path = Path(run_dir) / BEST_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.exists():
+        return None
+    fix = "delete it (the next checkpoint writes it again)"
+    best = read_json(path, CheckpointError, fix)
+    step, value = (best.get("step"), best.get("value")) if isinstance(best, dict) else (None, None)
+    if isinstance(step, bool) or not isinstance(step, int) or isinstance(value, bool) \
+            or not isinstance(value, (int, float)) or not isinstance(best.get("metric"), str):
+        raise CheckpointError(f"{path} is not a {{step, metric, value}} record; {fix}")
+    return best
 
 
 def write_best(run_dir: str | Path, step: int, metric: str, value: float) -> None:
@@ -220,7 +280,7 @@ def prune(run_dir: str | Path, keep_last: int) -> None:
     best = read_best(run_dir)
     keep = {step for step, _ in found[-keep_last:]}
     if best is not None:
-        keep.add(int(best["step"]))
+        keep.add(best["step"])
     for step, path in found:
         if step not in keep:
             _discard(path)

@@ -15,10 +15,15 @@ from typing import Any
 
 import yaml
 
+from sean_runtime.errors import NotFoundError
+from sean_runtime.shipped import find_config
 from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, config_from_mapping
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
 SECTIONS = ("model", "discriminator", "train")
+# Train settings that only say how a run is watched and kept: they may change between resumes.
+# Every other setting fixes the weights the run produces (sizes, schedule, losses, seed, data).
+BOOKKEEPING = ("checkpoint_every", "keep_last", "sample_every", "val_samples", "workers", "vgg_weights")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class TrainConfig:
     vgg_weights: str | None = None  # torchvision-format VGG19 file (.pth or .safetensors)
     init_gain: float = 0.02  # xavier-normal gain of every conv / linear weight (official init_variance)
     flip: bool = True  # random horizontal flips, swapping left/right classes as the domain says
+    # SPADE's resize_and_crop: training samples are resized to this width (height in the model's aspect
+    # ratio) and a random crop of the model's size is taken; None: resized to the model's size (no crop).
+    # Held-out samples are always resized to the model's size, as SPADE's test phase does.
+    load_size: int | None = None
     seed: int = 0  # weights, data order, flips and noise all derive from it
     checkpoint_every: int = 1000  # steps between resumable checkpoints (one is always written at the end)
     keep_last: int = 3  # resumable checkpoints kept, plus the best one
@@ -51,6 +60,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.load_size is not None and self.load_size < 1:
+            raise ConfigError(f"train.load_size must be >= 1 (or null for no crop), got {self.load_size}")
         for name in ("epochs", "epochs_decay", "val_samples", "workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
@@ -110,11 +121,27 @@ class RunConfig:
         )
 
 
+def meaning_changes(current: RunConfig, recorded: RunConfig) -> list[str]:
+    """The settings (section.key: recorded -> current) that differ and change what the run computes."""
+    changes = []
+    now, then = current.to_dict(), recorded.to_dict()
+    for section in SECTIONS:
+        for key in sorted(set(now[section]) | set(then[section])):
+            if section == "train" and key in BOOKKEEPING:
+                continue
+            if now[section].get(key) != then[section].get(key):
+                changes.append(f"{section}.{key}: {then[section].get(key)!r:.60} -> {now[section].get(key)!r:.60}")
+    return changes
+
+
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read a run YAML file (see configs/)."""
-    path = Path(path)
+    """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_runtime.shipped)."""
+    try:
+        path = find_config(path)
+    except NotFoundError as exc:
+        raise ConfigError(f"config file {exc}") from exc
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (the shipped ones are in configs/)")
+        raise ConfigError(f"config {path} is not a file (give a YAML file or a shipped config name)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -127,7 +154,7 @@ def bind_domain(config: RunConfig):
 
     Returns (config with model.class_names set, the Domain).
     """
-    from sean_domains import get_domain
+    from sean_runtime.domains import get_domain
 
     domain = get_domain(config.model.domain)
     model = config.model

@@ -2,7 +2,9 @@
 
 Exact resume: the weights, both Adam states and the step counter are checkpointed; the data order,
 flips and per-step noise are pure functions of (seed, step, process), so nothing else is needed to
-continue bit for bit. The global RNG states are checkpointed too, for anything that draws from them.
+continue bit for bit. Torch's global RNG state is checkpointed too, for anything that draws from it;
+the DataLoader draws from a generator of its own, so a resumed run's whole saved state (not only the
+weights) equals an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -16,37 +18,39 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sean_domains import DatasetError, Domain
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from sean_runtime.files import atomic_write_text
+from sean_runtime.domains import DatasetError, Domain
+from sean_runtime.files import atomic_write_text, make_dirs, write_problem
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
+from sean_train.config import ConfigError
 from sean_train.data import (
-    BatchOrder,
     ResumableBatchSampler,
     SampleSource,
-    TrainingSamples,
     iterate_batches,
     make_mask,
     open_source,
+    training_data,
 )
 from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, split_fake_real
-from sean_train.metrics import psnr, to_255
+from sean_train.metrics import psnr_255, to_255
 from sean_train.samples import write_sample_grid
 from sean_train.state import (
+    CHECKPOINTS_DIR,
+    TRAINING_JSON,
     clean_partial,
     load_training_checkpoint,
     prune,
     read_best,
-    restore_rng,
+    restore_training_state,
     save_training_checkpoint,
     write_best,
 )
-from sean_train.train_config import RunConfig
+from sean_train.train_config import RunConfig, meaning_changes
 from sean_train.vgg import load_vgg19
 
 LOG_FILE = "log.jsonl"
@@ -71,10 +75,10 @@ class Trainer:
         self.domain = domain
         self.progress = progress
         self.dist = distributed.from_environment()
+        if self.dist.is_main:
+            self._check_run_folder()
         self.device = distributed.process_device(device, self.dist)
         distributed.join(self.dist, self.device)
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         tc = config.train
 
         self.model = build_generator(config.model, tc.seed, tc.init_gain)
@@ -89,18 +93,22 @@ class Trainer:
         if tc.lambda_vgg > 0:
             self.vgg_loss = VGGLoss(load_vgg19(tc.resolve_vgg_weights())).to(self.device)
 
-        h, w = config.model.height, config.model.width
-        source = open_source(domain, data, "train", h, w, tc.synthetic_train_size)
-        self.dataset = TrainingSamples(source, domain.flip_permutation())
-        self.order = BatchOrder(len(source), tc.batch_size, tc.seed, tc.flip, self.dist.world_size)
+        self.dataset, self.order = training_data(config, domain, data, self.dist.world_size)
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
         self.val_source = self._held_out(data)
         self.step = 0
+        self.val_score: float | None = None  # the latest validation PSNR, for the progress line
         self._stop_requested = False
         self._tensorboard = None
 
     # --- setup ----------------------------------------------------------------------------------
+    def _check_run_folder(self) -> None:
+        """Everything the run writes can be written, before any work (FileWriteError names the path)."""
+        for folder in (self.run_dir, self.run_dir / CHECKPOINTS_DIR, self.run_dir / SAMPLES_DIR):
+            make_dirs(folder)
+        self._append_log("")
+
     def _held_out(self, data: str | Path | None) -> SampleSource | None:
         """The "test" split, for picking the best checkpoint and for sample grids (None if absent)."""
         h, w = self.config.model.height, self.config.model.width
@@ -110,16 +118,32 @@ class Trainer:
             return None
 
     def resume(self, checkpoint: str | Path) -> None:
-        """Load weights, optimiser states, RNG states and the step counter of a training checkpoint."""
+        """Load weights, optimiser states, RNG states and the step counter of a training checkpoint.
+
+        Every part is checked first, and so is the run config against the one the checkpoint was
+        trained with: a setting that changes the run's meaning (e.g. batch_size) is refused.
+        """
         state = load_training_checkpoint(checkpoint)
-        self.model.load_state_dict(state.module_state("G"))
-        self.disc.load_state_dict(state.module_state("D"))
-        self.opt_g.load_state_dict(state.optimizer_state("opt_g"))
-        self.opt_d.load_state_dict(state.optimizer_state("opt_d"))
-        restore_rng(state)
+        source = f"{state.path / TRAINING_JSON} (run_config)"
+        changes = meaning_changes(self.config, RunConfig.from_dict(state.meta["run_config"], source=source))
+        if changes:
+            raise ConfigError(
+                f"{self.run_dir}: the run's settings differ from those checkpoint {state.path.name} was trained "
+                f"with ({'; '.join(changes)}); these change what the run computes: restore them, or start a new "
+                f"run with --config"
+            )
+        restore_training_state(state, self.model, self.disc, self.opt_g, self.opt_d)
+        read_best(self.run_dir)  # checked now, not at the next checkpoint
         self.step = state.step
+        self.val_score = state.meta.get(VAL_METRIC)
         if self.dist.is_main:
             self._truncate_log(self.step)
+
+    def restart(self) -> None:
+        """Start a run that has no checkpoint over from step 0 (its log of lost steps is dropped)."""
+        self.step = 0
+        if self.dist.is_main:
+            self._truncate_log(0)
 
     # --- the two steps --------------------------------------------------------------------------
     def _noise(self, phase: int, batch: int) -> Tensor:
@@ -206,6 +230,9 @@ class Trainer:
             batch_sampler=ResumableBatchSampler(self.order, self.step, end, self.dist.rank),
             num_workers=tc.workers,
             pin_memory=self.device.type == "cuda",
+            # Its own generator: iter(DataLoader) draws a base seed at every start, which would
+            # otherwise advance the global torch RNG once per resume.
+            generator=torch.Generator().manual_seed(tc.seed),
         )
         bar = tqdm(
             total=self.total_steps, initial=self.step, desc="train", unit="step",
@@ -223,17 +250,22 @@ class Trainer:
                 record = {k: round(float(v), 6) for k, v in zip(losses, values.tolist(), strict=True)}
                 record["img_per_s"] = round(tc.batch_size / max(now - last, 1e-9), 2)
                 last = now
-                self._log(record)
+                stop = self._agree_to_stop()
+                save = self.step % tc.checkpoint_every == 0 or self.step == end or stop
+                folded, score = self._score() if save else (None, None)
+                if score is not None:
+                    record[VAL_METRIC] = self.val_score = score
+                self._log(record)  # before the checkpoint: a kill between the two loses no log line
                 rate = tc.batch_size * (self.step - start_step) / max(now - started, 1e-9)
+                val = "" if self.val_score is None else f" val {self.val_score:.2f} dB"
                 bar.set_postfix_str(
-                    f"G {record['g_total']:.3f} D {record['d_fake'] + record['d_real']:.3f} {rate:.1f} img/s"
+                    f"G {record['g_total']:.3f} D {record['d_fake'] + record['d_real']:.3f} {rate:.1f} img/s{val}"
                 )
                 bar.update(1)
                 if self.step % tc.sample_every == 0 or self.step == self.total_steps:
                     self._write_samples()
-                stop = self._agree_to_stop()
-                if self.step % tc.checkpoint_every == 0 or self.step == end or stop:
-                    self.checkpoint()
+                if save:
+                    self._save(folded, score)
                 if stop:
                     break
         finally:
@@ -246,11 +278,19 @@ class Trainer:
     # --- checkpoints, logs, samples -------------------------------------------------------------
     def checkpoint(self) -> Path | None:
         """Score on held-out data, write a resumable checkpoint, keep the last N and the best."""
+        return self._save(*self._score())
+
+    def _score(self) -> tuple[nn.Module | None, float | None]:
+        """(folded generator, validation PSNR) on the main process, (None, None) on the others."""
         distributed.check_in_sync({"generator": self.model, "discriminator": self.disc}, self.dist)
+        if not self.dist.is_main:
+            return None, None
+        folded = folded_model(self.model)
+        return folded, self._validation_psnr(folded)
+
+    def _save(self, folded: nn.Module | None, score: float | None) -> Path | None:
         path = None
         if self.dist.is_main:
-            folded = folded_model(self.model)
-            score = self._validation_psnr(folded)
             extra: dict[str, Any] = {"run_config": self.config.to_dict(), "world_size": self.dist.world_size}
             if score is not None:
                 extra[VAL_METRIC] = score
@@ -277,7 +317,7 @@ class Trainer:
             mask = make_mask(batch["labels"].to(self.device), batch["extra"].to(self.device),
                              self.config.model.num_classes)
             recon = folded(image, mask, folded.generator.zero_noise(image.shape[0], self.device))
-            total += psnr(to_255(recon), to_255(image)).sum().item()
+            total += psnr_255(to_255(recon), to_255(image)).sum().item()
             n += image.shape[0]
         return round(total / n, 4)
 
@@ -293,13 +333,20 @@ class Trainer:
             return
         record = {"step": self.step, "epoch": (self.step - 1) // self.order.steps_per_epoch,
                   "lr_g": self.config.train.lr_g * self.learning_rate_factor(self.step - 1), **record}
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._append_log(json.dumps(record) + "\n")
         writer = self._tensorboard_writer()
         if writer is not None:
             for key, value in record.items():
                 if key != "step":
                     writer.add_scalar(key, value, self.step)
+
+    def _append_log(self, text: str) -> None:
+        path = self.run_dir / LOG_FILE
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise write_problem(path, exc) from exc
 
     def _tensorboard_writer(self):
         if self._tensorboard is None:

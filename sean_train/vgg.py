@@ -12,13 +12,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from sean_runtime.errors import SeanError
+
 # torchvision's vgg19 configuration "E": conv widths, "M" = 2x2 max pool.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
 # Slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (exclusive end indices into `features`).
 SLICE_ENDS = (2, 7, 12, 21, 30)
 
 
-class VGGWeightsError(RuntimeError):
+class VGGWeightsError(SeanError, RuntimeError):
     """A VGG19 weights file that is missing or does not hold torchvision's VGG19 features."""
 
 

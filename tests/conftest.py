@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TINY, make_random_model
+
 # Tiny models gain nothing from a second thread, and on a 2-core machine shared with any other busy
 # process, 2-thread OpenMP regions in torch ran 45x slower (barrier spinning). Child processes that
 # the tests start inherit this.
@@ -22,44 +24,12 @@ def _single_thread_torch():
         return
     torch.set_num_threads(1)
 
-TINY = dict(
-    num_classes=8,
-    style_dim=16,
-    ngf=4,
-    encoder_ngf=4,
-    spade_hidden=8,
-    height=64,
-    width=64,
-    domain="shapes",
-)
-
-
 @pytest.fixture(scope="session")
 def tiny_config():
-    from sean_domains import get_domain
-
+    from sean_runtime.domains import get_domain
     from sean_train.config import ModelConfig
 
     return ModelConfig(**TINY, class_names=get_domain("shapes").class_names)
-
-
-def make_random_model(config, seed: int = 0, scale: float = 0.2):
-    """A model with every parameter and BN statistic random, so that no path is trivially zero."""
-    import torch
-
-    from sean_train.networks import SEANModel
-
-    torch.manual_seed(seed)
-    model = SEANModel(config)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.uniform_(0.5, 2.0)
-            elif name.endswith("num_batches_tracked"):
-                continue
-            else:
-                tensor.normal_(0.0, scale)
-    return model.eval()
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +60,47 @@ def tiny_package(tmp_path_factory, tiny_export_checkpoint) -> Path:
     from sean_export import export_package
 
     return export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny", progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tiny_package):
+    """The tiny package loaded on ONNX Runtime, shared by the runtime and CLI tests."""
+    from sean_runtime.synthesizer import Synthesizer
+
+    return Synthesizer.load(tiny_package, backend="onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def shapes_package(tmp_path_factory) -> Path:
+    """The shipped shapes model (sean_train/pretrained/shapes) as an fp32 package, exported once per session."""
+    from sean_export import export_package
+    from sean_runtime.commands.demo import shipped_checkpoint
+
+    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
+
+
+@pytest.fixture(scope="session")
+def shapes_samples(tmp_path_factory) -> Path:
+    """A prepared shapes dataset, 4 test pairs: <root>/test/images/0000N.png, <root>/test/labels/0000N.png."""
+    from sean_runtime.domains import get_domain
+
+    root = tmp_path_factory.mktemp("shapes-data")
+    get_domain("shapes").write_split(root, "test", 4, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shapes_split(shapes_samples) -> Path:
+    """The test split of shapes_samples: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
+    return shapes_samples / "test"
+
+
+@pytest.fixture
+def one_thread():
+    """Same thread count in and out of process, so float reductions run in the same order."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

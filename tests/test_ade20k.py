@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import DatasetError, LabelError, get_domain
-from sean_domains.imageio import write_jpg, write_png
+
+from sean_runtime.domains import DatasetError, LabelError, get_domain
+from sean_runtime.imageio import write_jpg, write_png
 
 STEMS = {"training": ("ADE_train_00000001", "ADE_train_00000002", "ADE_train_00000010"),
          "validation": ("ADE_val_00000001",)}  # fmt: skip
@@ -82,3 +83,28 @@ def test_image_and_annotation_of_different_sizes(ade_root):
     (pair,) = get_domain("ade20k").list_pairs(ade_root, "val")
     with pytest.raises(DatasetError, match=r"ADE_val_00000001\.jpg is 41x24 but .*ADE_val_00000001\.png is 40x24"):
         get_domain("ade20k").load_pair(pair)
+
+
+def test_training_samples_are_resized_to_286_cropped_to_256_then_flipped(ade_root):
+    """SPADE's resize_and_crop (the ade20k config's train.load_size); crop offsets vary like the flips."""
+    import dataclasses
+
+    from sean_train.data import RawSample, crop_sample, flip_sample, to_tensors, training_data
+    from sean_train.train_config import load_run_config
+
+    ade = get_domain("ade20k")
+    config = load_run_config("ade20k")
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=1))
+    samples, order = training_data(config, ade, ade_root)
+    assert order.crop_margin == (30, 30)
+    draws = [draw for step in range(order.steps_per_epoch * 4) for draw in order.batch(step)]
+    assert {d.flip for d in draws} == {True, False} and len({(d.top, d.left) for d in draws}) > 1
+    pairs = ade.list_pairs(ade_root, "train")
+    for draw in draws[:6]:
+        image, labels, _ = ade.load_pair(pairs[draw.index], size=(286, 286))
+        expected = crop_sample(RawSample(image, labels, None), draw.top, draw.left, 256, 256)
+        if draw.flip:
+            expected = flip_sample(expected, ade.flip_permutation())
+        item, want = samples[draw], to_tensors(expected)
+        assert item["image"].shape == (3, 256, 256)
+        assert (item["labels"] == want["labels"]).all() and (item["image"] == want["image"]).all()

@@ -10,9 +10,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sean_export import bench_worker, benchmark
-from sean_export.benchmark import Inputs, add_rates, bench, format_table, parse_ints, plan_paths
 from sean_runtime.package import load_package
+from sean_runtime.text_table import format_table
+from sean_tools.bench import plan, worker
+from sean_tools.bench.cli import bench, parse_ints
+from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.plan import plan_paths
+from sean_tools.bench.run import add_rates
+from sean_tools.bench.spec import WorkerSpec
 
 PATHS = ("official", "torch-auto", "torch-direct", "onnxruntime-fp32", "openvino-f32", "openvino-bf16")
 
@@ -103,15 +108,16 @@ def test_usable_tensorrt_engines_are_timed_and_unusable_ones_say_why(tiny_packag
     _, skipped = plan_paths(inputs, openvino=False)
     assert [row["key"] for row in skipped] == ["tensorrt-fp32", "tensorrt-fp16"]
     assert "no TensorRT engines" in skipped[0]["skipped"]
-    monkeypatch.setattr(benchmark, "tensorrt_problem_of", lambda package: None)
+    monkeypatch.setattr(plan, "tensorrt_problem_of", lambda package: None)
     paths, skipped = plan_paths(inputs, openvino=False)
     assert not skipped
-    assert [(p.key, p.worker["path"]) for p in paths] == [
+    assert [(p.key, p.kind) for p in paths] == [
         ("onnxruntime-fp32", "onnxruntime"), ("onnxruntime-fp16", "onnxruntime"),
         ("tensorrt-fp32", "tensorrt"), ("tensorrt-fp16", "tensorrt"),
     ]
 
 
+@pytest.mark.slow
 def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_package, monkeypatch):
     """A stand-in TensorRT backend (ONNX Runtime underneath) whose profile takes one image per call."""
     from sean_runtime.backends import tensorrt
@@ -133,10 +139,10 @@ def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_packag
 
     monkeypatch.setattr(tensorrt, "TensorRTBackend", OneImageBackend)
     package = load_package(tiny_package, verify=False)
-    spec = {"path": "tensorrt", "package": str(tiny_package), "threads": 1, "batch_sizes": [1, 3], "repeats": 1,
-            "budget_s": 0, "seed": 0, "height": package.height, "width": package.width,
-            "num_classes": package.num_classes, "noise_numel": package.noise_numel}
-    result = bench_worker.run_path(spec)
+    spec = WorkerSpec(kind="tensorrt", package=str(tiny_package), threads=1, batch_sizes=(1, 3), repeats=1,
+                      budget_s=0, seed=0, height=package.height, width=package.width,
+                      num_classes=package.num_classes, noise_numel=package.noise_numel)
+    result = worker.run_path(WorkerSpec.from_json(spec.to_json()))
     assert result["device"] == "stand-in GPU" and result["max_batch"] == 1
     assert set(result["batches"]) == {"1", "3"} and calls.count(1) == len(calls) >= 4
     rates = {"gemm": {"numpy_gflops": 100.0}, "paths": {"tensorrt-fp32": {**result, "gflop": dict.fromkeys(

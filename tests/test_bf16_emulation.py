@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
-from sean_export.bf16_check import bf16_check
-from sean_export.bf16_emulation import bf16_emulation, bf16_quality, round_bf16, synthetic_cases
+from sean_tools.bf16.check import bf16_check
+from sean_tools.bf16.emulation import bf16_emulation, bf16_quality, round_bf16, synthetic_cases
 from sean_train.checkpoint import load_checkpoint
 
 
@@ -69,6 +69,7 @@ def test_quality_of_a_tiny_model_is_finite_close_and_not_identical(tiny_export_c
         assert 0.0 < variant["codes_max_abs"] < 0.05
 
 
+@pytest.mark.slow
 def test_bf16_check_command_reports_and_writes_json(tiny_export_checkpoint, tmp_path):
     out = tmp_path / "bf16.json"
     result = CliRunner().invoke(bf16_check, [str(tiny_export_checkpoint), "--count", "2", "--json", str(out)])

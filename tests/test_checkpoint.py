@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from sean_train.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from sean_train.config import ModelConfig
-from tests.conftest import TINY, make_random_model
+from tests.helpers import TINY, make_random_model
 
 
 def test_round_trip_rebuilds_the_model_from_the_folder_alone(tmp_path, tiny_config):

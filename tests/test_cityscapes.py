@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import DatasetError, LabelError, get_domain
 from sean_domains.cityscapes import CityscapesDomain, CityscapesNoInstanceDomain
-from sean_domains.imageio import read_raw, resize_labels, write_png
+
+from sean_runtime.domains import DatasetError, LabelError, get_domain
+from sean_runtime.imageio import read_raw, write_png
+from tests.helpers import centre_pil
 
 H, W = 32, 64
 FRAMES = {"train": ("aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"),
@@ -98,12 +100,17 @@ def test_instance_ids_are_16_bit_and_edges_separate_touching_instances(city_root
     assert (extra[0] > label_only).any(), "the border between the two cars is only in the instance map"
 
 
-def test_edges_are_computed_after_resizing(city_root):
+@pytest.mark.parametrize("size", [(H // 2, W // 2), (24, 40), (48, 80)])
+def test_labels_and_instances_are_resized_by_pixel_centres_and_edges_computed_after(city_root, size):
+    """Against PIL's centre sampling (tests.helpers.centre_pil), not the resize under test: halving takes
+    the odd pixels, and non-integer ratios and upscaling sample where PIL does."""
     city = get_domain("cityscapes")
     pair = city.list_pairs(city_root, "train")[1]
-    _, labels, extra = city.load_pair(pair, size=(H // 2, W // 2))
-    small_ids = resize_labels(read_raw(pair.instance), H // 2, W // 2)
-    assert labels.shape == (H // 2, W // 2)
+    _, labels, extra = city.load_pair(pair, size=size)
+    rows, cols = centre_pil(H, size[0]), centre_pil(W, size[1])
+    small_ids = read_raw(pair.instance)[np.ix_(rows, cols)]
+    assert labels.shape == size
+    np.testing.assert_array_equal(labels, read_raw(pair.label)[np.ix_(rows, cols)])
     assert np.array_equal(extra[0], brute_force_edges(small_ids)), "one-pixel edges at the working size"
 
 

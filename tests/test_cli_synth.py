@@ -7,26 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sean_domains import get_domain
-from sean_domains.imageio import read_rgb, write_png
 
 from sean_runtime.cli import main
+from sean_runtime.domains import get_domain
+from sean_runtime.imageio import read_rgb, write_png
 from sean_runtime.synthesizer import Synthesizer
 
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A prepared shapes test split: test/images/0000N.png, test/labels/0000N.png (N < 4)."""
-    root = tmp_path_factory.mktemp("shapes")
-    SHAPES.write_split(root, "test", 4, progress=False)
-    return root / "test"
+@pytest.fixture
+def data(shapes_split) -> Path:
+    return shapes_split
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 def run(*args: str):
@@ -51,6 +48,7 @@ def test_one_file_in_one_file_out_equals_the_library(tiny_package, data, synth, 
     np.testing.assert_array_equal(read_rgb(out), synth.synthesize(data / "labels/00001.png", styles, seed=5)[0])
 
 
+@pytest.mark.slow
 def test_folders_in_folder_out_matched_by_name_with_a_progress_bar(tiny_package, data, synth, tmp_path):
     out = tmp_path / "outdir"
     result = run(
@@ -102,6 +100,7 @@ def test_swap_and_interpolate_apply_the_library_edits(tiny_package, data, synth,
     assert not np.array_equal(read_rgb(out), plain)
 
 
+@pytest.mark.slow
 def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_path):
     label, style = data / "labels/00000.png", data / "images/00000.png"
     out = tmp_path / "x.png"
@@ -132,7 +131,7 @@ def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_p
     small = tmp_path / "small.png"
     write_png(small, np.zeros((32, 32, 3), np.uint8))
     assert_clean_error(
-        run(tiny_package, "--label", label, "--style", small, "-o", out),
+        run(tiny_package, "--label", label, "--style", small, "--style-label", label, "-o", out),
         f"image {small} is 32x32 but its label map {label} is 64x64",
     )
     zero_threads = run(tiny_package, "--label", label, "--style", style, "--threads", "0", "-o", out)
@@ -148,6 +147,7 @@ def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, d
     assert np.abs(read_rgb(out).astype(int) - expected).max() <= 1  # thread count changes float rounding only
 
 
+@pytest.mark.slow
 def test_fallback_error_names_the_class_the_reference_lacks(tiny_package, data, synth, tmp_path):
     styles = synth.encode(
         [data / f"images/0000{i}.png" for i in range(4)], [data / f"labels/0000{i}.png" for i in range(4)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from sean_runtime.commands.demo import WEIGHTS, package_matches, shipped_checkpoint
+from sean_runtime.commands.demo import CONFIG, SAMPLES, WEIGHTS, checkpoint_problem, package_matches, shipped_checkpoint
+from sean_runtime.install import missing_module_message
 
 OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swaps/blob.png", "swaps/ground.png")
 
@@ -41,6 +45,7 @@ def test_package_matches_only_an_intact_package_of_the_same_weights(tiny_package
     assert not package_matches(tmp_path / "missing", Path(tiny_export_checkpoint))
 
 
+@pytest.mark.slow
 def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, tiny_export_checkpoint, tmp_path):
     out = tmp_path / "demo-out"
     shutil.copytree(tiny_package, out / "package")
@@ -52,15 +57,83 @@ def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, ti
     for step in ("reconstructions", "region swaps", "interpolation", "contact sheet"):
         assert f"  {step}: " in result.stdout  # each step prints its time
     assert str(out / "contact_sheet.png") in result.stdout
+    check_inputs_and_synth_command(out, result.stdout)
 
 
-def test_demo_without_a_model_says_what_to_do(tmp_path):
-    empty = tmp_path / "ckpt"
+def check_inputs_and_synth_command(out: Path, stdout: str) -> None:
+    """OUT/inputs holds what `sean synth` reads, and the demo's last line is a `sean synth` command that
+    swaps a region's style between two of them: run as printed, it gives what the Python API gives."""
+    from sean_runtime import Synthesizer
+    from sean_runtime.cli import main
+    from sean_runtime.imageio import read_raw, read_rgb
+
+    for i in range(SAMPLES):
+        labels = read_raw(out / "inputs" / "labels" / f"{i:02d}.png")
+        image = read_rgb(out / "inputs" / "images" / f"{i:02d}.png")
+        assert labels.ndim == 2 and labels.dtype == np.uint8 and image.shape == (*labels.shape, 3)
+    command = stdout.strip().splitlines()[-1].strip()
+    words = shlex.split(command)
+    assert words[:2] == ["sean", "synth"] and "--swap" in words, command
+    result = CliRunner().invoke(main, words[1:])
+    assert result.exit_code == 0, result.output
+    label, style = Path(words[words.index("--label") + 1]), Path(words[words.index("--style") + 1])
+    classes, reference = words[words.index("--swap") + 1].split("=")
+    written = read_rgb(words[words.index("-o") + 1])
+    reference_label = label.parent / Path(reference).name  # inputs/labels/NN.png beside inputs/images/NN.png
+    with Synthesizer.load(out / "package") as synth:
+        own = synth.encode(style, label)
+        expected = synth.synthesize(label, own.swap([classes], synth.encode(reference, reference_label)), seed=0)[0]
+        reconstruction = synth.synthesize(label, own, seed=0)[0]
+    np.testing.assert_array_equal(written, expected)
+    assert not np.array_equal(written, reconstruction)  # the swap changed something
+
+
+def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
+    """Folders that are not shapes-model checkpoints, and the message each must give."""
+    empty = root / "empty"
     empty.mkdir()
-    result = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(empty))
+    run = root / "run"
+    (run / "checkpoints" / "step_00000100").mkdir(parents=True)
+    (run / "checkpoints" / "step_00000200").mkdir()
+    faces = root / "faces"
+    faces.mkdir()
+    (faces / WEIGHTS).write_bytes(b"")
+    (faces / CONFIG).write_text(json.dumps({"model": {"domain": "faces"}}))
+    no_config = root / "no-config"
+    no_config.mkdir()
+    (no_config / WEIGHTS).write_bytes(b"")
+    return {
+        "empty": (empty, f"{empty} is not a model checkpoint folder: it has no {WEIGHTS}"),
+        "run": (run, f"{run} is a training run folder, not a checkpoint: pass one of its checkpoints, "
+                     f"e.g. --checkpoint {run / 'checkpoints' / 'step_00000200'}"),
+        "faces": (faces, f"{faces} is a model of the 'faces' domain; the demo draws its inputs"),
+        "no-config": (no_config, f"{no_config} has {WEIGHTS} but no {CONFIG}"),
+    }
+
+
+def test_demo_says_what_is_wrong_with_a_bad_checkpoint(tmp_path):
+    for name, (folder, message) in bad_checkpoints(tmp_path).items():
+        assert checkpoint_problem(folder).startswith(message), name
+    assert checkpoint_problem(shipped_checkpoint()) is None
+
+
+def test_demo_with_a_bad_checkpoint_is_one_line_without_torch(tmp_path):
+    folder, message = bad_checkpoints(tmp_path)["run"]
+    result = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(folder))
     assert result.returncode == 1
-    assert f"Error: no model at {empty} ({WEIGHTS} missing)" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"Error: {message}"
+    missing = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "is not the name of a shipped model (shipped: shapes)" in missing.stderr
+
+
+def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path):
+    """The export runs in a child process; its missing extra is found first, so the user sees one line."""
+    result = run_demo_without_torch("demo", "-o", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: " + missing_module_message(
+        "torch", "`sean demo` (exporting the model the first time)", "export"
+    )
+    assert "-m pip install -c" in result.stderr and "[export]" in result.stderr
 
 
 @pytest.mark.slow

@@ -10,9 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import DatasetError, Domain, DomainError, LabelError, SamplePair, available_domains, get_domain
-from sean_domains.domain import natural_key, pair_by_stem
-from sean_domains.imageio import write_png
+
+from sean_runtime.domains import (
+    DatasetError,
+    Domain,
+    DomainError,
+    LabelError,
+    SamplePair,
+    available_domains,
+    get_domain,
+    natural_key,
+    pair_by_stem,
+)
+from sean_runtime.imageio import write_png
 
 BUILT_IN = ("shapes", "faces", "ade20k", "cityscapes")
 
@@ -22,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sean_domains import Domain
-from sean_domains.domain import pair_by_stem
-from sean_domains.imageio import write_png
+from sean_runtime.domains import Domain
+from sean_runtime.domains import pair_by_stem
+from sean_runtime.imageio import write_png
 
 
 class LeavesDomain(Domain):
@@ -209,6 +219,7 @@ def run_sean(args: list[str], site: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_third_party_plugin_is_seen_by_the_cli_in_a_new_process(plugin_site, tmp_path):
     listing = run_sean(["domains"], plugin_site)
     assert listing.returncode == 0, listing.stderr
@@ -234,7 +245,7 @@ def test_broken_plugins_are_reported(tmp_path, monkeypatch):
     site = tmp_path / "site"
     write_distribution(site, "missing-mod", {"ghost": "no_such_module:Ghost"})
     write_distribution(site, "misnamed", {"misnamed": "misnamed:Misnamed"}, textwrap.dedent("""
-        from sean_domains import Domain
+        from sean_runtime.domains import Domain
 
         class Misnamed(Domain):
             name = "something-else"

@@ -5,24 +5,25 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from sean_domains import get_domain
 
+from sean_runtime.domains import get_domain
 from sean_train.checkpoint import CheckpointError
 from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes
-from sean_train.metrics import change_inside_outside, psnr, region_colour_error, rmse, ssim, to_255
+from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
 from sean_train.networks.ops import one_hot
-from tests.conftest import make_random_model
+from tests.helpers import make_random_model
 
 
 def test_psnr_and_rmse_of_a_constant_offset():
     a = torch.full((2, 3, 16, 16), 100.0)
     b = a + 5.0
     assert rmse(a, b).tolist() == pytest.approx([5.0, 5.0])
-    assert psnr(a, b)[0].item() == pytest.approx(10 * math.log10(255**2 / 25.0))
-    assert psnr(a, a)[0].item() == pytest.approx(100.0)
+    assert psnr_255(a, b)[0].item() == pytest.approx(10 * math.log10(255**2 / 25.0))
+    assert psnr_255(a, a)[0].item() == pytest.approx(100.0)
 
 
 def test_ssim_is_one_for_identical_images_and_drops_with_noise():
@@ -34,6 +35,31 @@ def test_ssim_is_one_for_identical_images_and_drops_with_noise():
     s_small, s_large = ssim(a, small), ssim(a, large)
     assert torch.all(s_small < 1) and torch.all(s_large < s_small)
     torch.testing.assert_close(ssim(a, small), ssim(small, a))
+
+
+def test_ssim_matches_a_direct_windowed_reference():
+    """Every 11x11 window position (valid ones) with the 2-D gaussian weights, in numpy, against ssim()."""
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 255, (2, 3, 24, 20))
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255)
+    x = np.arange(11) - 5.0
+    g = np.exp(-(x**2) / (2 * 1.5**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def windows(image):  # [C, H - 10, W - 10, 11, 11]
+        return np.lib.stride_tricks.sliding_window_view(image, (11, 11), axis=(1, 2))
+
+    expected = []
+    for i in range(2):
+        wa, wb = windows(a[i]), windows(b[i])
+        mu_a, mu_b = (wa * window).sum((-1, -2)), (wb * window).sum((-1, -2))
+        var_a = (wa**2 * window).sum((-1, -2)) - mu_a**2
+        var_b = (wb**2 * window).sum((-1, -2)) - mu_b**2
+        cov = (wa * wb * window).sum((-1, -2)) - mu_a * mu_b
+        index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+        expected.append(index.mean())
+    assert ssim(torch.from_numpy(a), torch.from_numpy(b)).tolist() == pytest.approx(expected, abs=1e-10)
 
 
 def test_ssim_of_a_brightness_shift_follows_the_luminance_term():
@@ -131,12 +157,14 @@ def test_to_255_rounds_like_the_runtime():
     assert to_255(x).tolist() == [0.0, 255.0, 128.0, 255.0]
 
 
+@pytest.mark.slow
 def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkpoint, tmp_path):
+    """Also: the untrained baseline is measured only when asked for (--untrained), so the default is fast."""
     from sean_train.commands.evaluate import evaluate
 
     get_domain("shapes").write_split(tmp_path / "data", "test", 4, progress=False)
     runner = CliRunner()
-    folder = runner.invoke(evaluate, [str(tiny_checkpoint), "--data", str(tmp_path / "data"), "--quiet",
+    folder = runner.invoke(evaluate, [str(tiny_checkpoint), "--data", str(tmp_path / "data"), "--quiet", "--untrained",
                                       "--device", "cpu", "--batch-size", "4", "--json", str(tmp_path / "a.json")])
     assert folder.exit_code == 0, folder.output
     assert "untrained" in folder.output and "PSNR" in folder.output
@@ -150,6 +178,7 @@ def test_sean_eval_cli_on_a_folder_split_matches_the_generated_split(tiny_checkp
     assert a["results"]["trained"]["psnr_db"] == pytest.approx(b["results"]["trained"]["psnr_db"], abs=1e-9)
     assert set(a["results"]) == {"untrained", "trained"}
     assert a["results"]["untrained"]["psnr_db"] != a["results"]["trained"]["psnr_db"]
+    assert set(b["results"]) == {"trained"} and "untrained" not in generated.output
 
 
 def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):

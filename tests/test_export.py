@@ -22,9 +22,9 @@ from sean_export.validate import ValidationError, compare_with_torch, random_inp
 from sean_runtime.files import sha256_file
 from sean_train.checkpoint import load_checkpoint
 from sean_train.config import ModelConfig
-from sean_train.networks.generator import NoiseLayout, block_specs
+from sean_train.networks.generator import block_specs, noise_layout
 from sean_train.networks.ops import one_hot
-from tests.conftest import TINY, make_random_model
+from tests.helpers import TINY, make_random_model
 
 
 def _manifest(package) -> dict:
@@ -35,7 +35,7 @@ def test_manifest_describes_the_graphs_and_hashes_every_file(tiny_package, tiny_
     manifest = _manifest(tiny_package)
     assert manifest["format"] == "sean-package" and manifest["precision"] == "fp32"
     assert manifest["class_names"] == list(tiny_config.class_names)
-    assert manifest["noise"]["numel"] == NoiseLayout.for_config(tiny_config).numel
+    assert manifest["noise"]["numel"] == noise_layout(tiny_config).numel
     assert set(manifest["files"]) == {"encoder.onnx", "generator.onnx"}  # small model: no external data
     for name, digest in manifest["files"].items():
         assert sha256_file(tiny_package / name) == digest
@@ -131,7 +131,7 @@ def test_onnx_runtime_matches_pytorch_on_fresh_inputs(tiny_package, tiny_export_
     labels = random_labels(rng, batch, config)
     labels[0, :, :] = np.where(labels[0] == 2, 1, labels[0])  # class 2 absent from image 0
     image = rng.uniform(-1, 1, (batch, 3, config.height, config.width)).astype(np.float32)
-    noise = rng.standard_normal((batch, NoiseLayout.for_config(config).numel)).astype(np.float32)
+    noise = rng.standard_normal((batch, noise_layout(config).numel)).astype(np.float32)
 
     codes, area = _ort(tiny_package / "encoder.onnx").run(None, {"image": image, "labels": labels})
     mask = one_hot(torch.from_numpy(labels), config.num_classes)

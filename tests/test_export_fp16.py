@@ -12,11 +12,12 @@ from click.testing import CliRunner
 from sean_export.fp16 import FLOAT, HALF, convert_to_mixed_fp16, precision_histogram
 from sean_export.graphs import graph_spec
 from sean_export.onnx_export import save_onnx
-from sean_export.tensorrt_ops import check_tensorrt_ops, tensor_types
+from sean_export.onnx_types import tensor_types
+from sean_export.tensorrt_ops import check_tensorrt_ops
 from sean_export.validate import MIN_FP16_PSNR_DB, ValidationError, check_model_file, compare_fp16
 from sean_train.checkpoint import save_checkpoint
 from sean_train.config import ModelConfig
-from tests.conftest import TINY, make_random_model
+from tests.helpers import TINY, make_random_model
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,7 @@ def test_convs_run_in_fp16_and_reductions_in_fp32(fp16_graphs):
     assert set(_input_types(generator, "MatMul")) == {HALF}
 
 
+@pytest.mark.slow
 def test_fp16_graphs_stay_close_to_fp32_without_nan(fp16_graphs, tiny_package, tiny_config):
     figures = {}
     for name, (_, path) in fp16_graphs.items():

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sean_domains import DatasetError, LabelError, get_domain
 from sean_domains.faces import NUM_TRAIN, PART_NAMES, FacesDomain
-from sean_domains.imageio import read_raw, write_jpg, write_png
 
 from sean_runtime.cli import main as sean
+from sean_runtime.domains import DatasetError, LabelError, get_domain
+from sean_runtime.imageio import read_raw, write_jpg, write_png
 
 MASK = 32  # the release's masks are 512², its images 1024²: the fixture keeps the 1:2 ratio
 IMAGE = 64
@@ -130,7 +130,7 @@ def test_sean_prepare_command(raw_root, tmp_path):
 
 
 def test_not_a_faces_folder(tmp_path):
-    with pytest.raises(DatasetError, match="not a faces dataset; expected either the prepared layout"):
+    with pytest.raises(DatasetError, match="not a faces dataset: expected either the prepared layout"):
         FacesDomain().list_pairs(tmp_path, "train")
 
 

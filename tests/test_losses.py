@@ -18,7 +18,7 @@ from sean_train.losses import (
 )
 from sean_train.networks.ops import one_hot
 from sean_train.vgg import VGG19Features, VGGWeightsError, load_vgg19
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 def _outputs(seed: int, batch: int = 2, scales: int = 2) -> list[list[torch.Tensor]]:
@@ -72,6 +72,7 @@ def test_vgg19_has_torchvision_indices():
     assert convs == [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_vgg19_loads_torchvision_format_and_extra_keys_are_ignored(tmp_path, suffix):
     torch.manual_seed(0)
@@ -115,6 +116,7 @@ def test_vgg_loss_is_zero_for_identical_images_and_grads_reach_only_the_fake():
     assert not loss_fn.vgg.training
 
 
+@pytest.mark.slow
 def test_init_is_xavier_with_small_gain_and_zero_biases():
     config = ModelConfig(**{**TINY, "ngf": 16, "style_dim": 64})
     model = build_generator(config, seed=0, gain=0.02)
@@ -132,6 +134,7 @@ def test_init_is_xavier_with_small_gain_and_zero_biases():
     assert sn_conv.abs().max().item() < 0.01
 
 
+@pytest.mark.slow
 def test_folded_model_matches_the_eval_mode_training_model_and_leaves_it_intact():
     config = ModelConfig(**TINY)
     model = build_generator(config, seed=4, gain=1.0)

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
-from sean_train.networks.generator import NoiseLayout
+from sean_train.networks.generator import noise_layout
 from sean_train.networks.ops import broadcast_styles, downsample_nearest, one_hot, region_pool
 from sean_train.official_reference import official_region_pool
-from tests.conftest import TINY, make_random_model
+from tests.helpers import TINY, make_random_model
 
 
 def naive_broadcast(styles, mask):
@@ -65,6 +65,7 @@ def test_one_hot_ignores_out_of_range_and_has_k_channels():
     assert oh[0, :, 1, 0].sum() == 0 and oh[0, :, 1, 1].sum() == 0
 
 
+@pytest.mark.slow
 def test_official_size_parameter_count():
     # Spec section 8: 266,907,367 generator parameters, of which 1,568,576 in the style encoder.
     model = SEANModel(ModelConfig())
@@ -77,7 +78,7 @@ def _inputs(config, batch, seed=0, dtype=torch.float32):
     labels = torch.randint(0, config.num_classes, (batch, config.height, config.width), generator=g)
     mask = one_hot(labels, config.num_classes).to(dtype)
     image = torch.rand(batch, 3, config.height, config.width, generator=g, dtype=dtype) * 2 - 1
-    noise = torch.randn(batch, NoiseLayout.for_config(config).numel, generator=g, dtype=dtype)
+    noise = torch.randn(batch, noise_layout(config).numel, generator=g, dtype=dtype)
     return image, mask, noise
 
 
@@ -139,7 +140,7 @@ def test_class_absent_at_encoder_grid_gets_zero_code(tiny_config):
 
 
 def test_noise_layout_follows_official_draw_order(tiny_config):
-    layout = NoiseLayout.for_config(tiny_config)
+    layout = noise_layout(tiny_config)
     names = [slot.layer for slot in layout.slots]
     assert len(names) == 18
     assert names[:6] == ["head_0.norm_0", "head_0.norm_1", "middle_0.norm_0", "middle_0.norm_1",
@@ -157,6 +158,7 @@ def test_bad_configs_are_clear():
         ModelConfig.from_dict({"num_classes": 3, "bogus": 1})
 
 
+@pytest.mark.slow
 def test_generator_forward_has_no_python_loop_over_classes(tiny_config):
     """Tracing succeeds and the graph size does not grow with the class count (a loop would add
     hundreds of nodes per extra class; constant folding may differ by a node or two)."""
@@ -178,7 +180,7 @@ def _label_inputs(config, batch, seed=0):
     labels[-1, 5:9, 5:9] = config.num_classes + 3
     labels[-1][labels[-1] == 2] = 1
     codes = torch.rand(batch, config.num_classes, config.style_dim, generator=g, dtype=torch.float64) * 2 - 1
-    noise = torch.randn(batch, NoiseLayout.for_config(config).numel, generator=g, dtype=torch.float64)
+    noise = torch.randn(batch, noise_layout(config).numel, generator=g, dtype=torch.float64)
     extra = None
     if config.extra_mask_channels:
         shape = (batch, config.extra_mask_channels, config.height, config.width)

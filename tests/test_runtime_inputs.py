@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sean_domains import LabelError, get_domain
-from sean_domains.imageio import ImageReadError, write_png
 
-from sean_runtime.errors import InputError
+from sean_runtime.domains import LabelError, get_domain
+from sean_runtime.errors import ImageReadError, InputError
+from sean_runtime.imageio import write_png
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
 
 SHAPES = get_domain("shapes")
@@ -113,9 +113,19 @@ def test_without_the_domain_plugin_ids_still_work_and_colour_masks_explain_why_n
     np.testing.assert_array_equal(ids, [[[0, 2]]])
     with pytest.raises(LabelError, match="outside the 3 classes"):
         load_labels(np.array([[3]], np.uint8), domain, 1, 1)
-    with pytest.raises(LabelError, match="plugin is not installed"):
+    with pytest.raises(LabelError, match="neither an installed plugin nor the package provides"):
         load_labels(np.zeros((2, 2, 3), np.uint8), domain, 2, 2)
     assert resolve_domain("shapes", SHAPES.class_names) is SHAPES
+
+
+def test_without_the_plugin_a_package_palette_reads_colour_masks():
+    """Format-2 packages carry their palette, so colour masks work where the plugin is not installed."""
+    domain = resolve_domain("not-installed", ["a", "b", "c"], [[0, 0, 0], [255, 0, 0], [0, 0, 255]])
+    mask = np.array([[[255, 0, 0], [0, 0, 255]], [[0, 0, 0], [255, 0, 0]]], np.uint8)
+    ids, _ = load_labels(mask, domain, 2, 2)
+    np.testing.assert_array_equal(ids, [[[1, 2], [0, 1]]])
+    with pytest.raises(LabelError, match=r"colours \[\(9, 9, 9\)\] are not in the palette"):
+        load_labels(np.full((1, 1, 3), 9, np.uint8), domain, 1, 1)
     assert isinstance(resolve_domain("shapes", ["x"] * 8), ManifestDomain)  # classes disagree: ids only
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sean_domains import get_domain
 
+from sean_runtime.domains import get_domain
 from sean_runtime.errors import BackendError, InputError, PackageError
 from sean_runtime.noise import draw_noise
 from sean_runtime.styles import Styles
@@ -21,9 +21,9 @@ from sean_runtime.synthesizer import Synthesizer, to_uint8
 SHAPES = get_domain("shapes")
 
 
-@pytest.fixture(scope="module")
-def synth(tiny_package) -> Synthesizer:
-    return Synthesizer.load(tiny_package, backend="onnxruntime")
+@pytest.fixture
+def synth(tiny_synth) -> Synthesizer:
+    return tiny_synth
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_a_whole_synthesis_runs_with_torch_unimportable(tiny_package):
         import sys
         sys.modules["torch"] = None  # any import of torch now raises ImportError
         import numpy as np
-        from sean_domains import get_domain
+        from sean_runtime.domains import get_domain
         from sean_runtime.synthesizer import Synthesizer
         synth = Synthesizer.load({str(tiny_package)!r})
         image, labels = get_domain("shapes").sample(0, "test")

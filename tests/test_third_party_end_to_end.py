@@ -46,10 +46,12 @@ def test_train_export_and_synthesize_with_a_third_party_domain(tmp_path):
 
     label = tmp_path / "data" / "test" / "seg" / "leaf1.png"
     style = tmp_path / "data" / "test" / "img" / "leaf2.png"
+    style_label = tmp_path / "data" / "test" / "seg" / "leaf2.png"  # the style image's own label map
     out = tmp_path / "out.png"
-    synth = sean(["synth", str(tmp_path / "pkg"), "--label", str(label), "--style", str(style), "-o", str(out)], site)
+    synth = sean(["synth", str(tmp_path / "pkg"), "--label", str(label), "--style", str(style),
+                  "--style-label", str(style_label), "-o", str(out)], site)  # fmt: skip
     assert synth.returncode == 0, synth.stderr[-2000:]
-    from sean_domains.imageio import read_rgb
+    from sean_runtime.imageio import read_rgb
 
     image = read_rgb(out)
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8

@@ -13,34 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from click.testing import CliRunner
-from sean_domains import get_domain
 
+from sean_runtime.domains import get_domain
 from sean_train.checkpoint import load_checkpoint
 from sean_train.data import BatchOrder, RawSample, flip_sample
 from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
-from tests.conftest import TINY
+from tests.helpers import tiny_run_config, write_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_run_config(**train) -> dict:
-    """A tiny shapes run: 4 generated training images, batch 2, 2 + 2 epochs = 8 steps."""
-    model = {k: v for k, v in TINY.items()}
-    settings = dict(
-        batch_size=2, epochs=2, epochs_decay=2, lambda_vgg=0.0, lambda_l1=1.0, checkpoint_every=2,
-        keep_last=2, sample_every=4, val_samples=2, synthetic_train_size=4, seed=3,
-    )
-    settings.update(train)
-    return {"model": model, "discriminator": {"ndf": 4}, "train": settings}
-
-
-def write_config(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
 
 
 def make_trainer(run_dir: Path, data: dict | None = None) -> Trainer:
@@ -61,15 +44,6 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert worst <= 1e-6, f"states differ by {worst}"
 
 
-@pytest.fixture
-def one_thread():
-    """Same thread count in and out of process, so float reductions run in the same order."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # --- data order and flips ---------------------------------------------------------------------------
 
 def test_batch_order_shards_are_disjoint_and_cover_each_epoch():
@@ -79,14 +53,14 @@ def test_batch_order_shards_are_disjoint_and_cover_each_epoch():
         seen = []
         for step in range(epoch * 4, epoch * 4 + 4):
             shards = [order.batch(step, rank) for rank in range(3)]
-            flat = [index for shard in shards for index, _ in shard]
+            flat = [draw.index for shard in shards for draw in shard]
             assert len(set(flat)) == 6  # no sample on two processes
             seen += flat
         assert sorted(seen) == list(range(24))  # each sample once per epoch
     again = BatchOrder(24, 6, 5, True, 3)
     assert again.batch(5, 1) == order.batch(5, 1)  # a pure function of (seed, step, rank)
     assert order.batch(0, 0) != order.batch(4, 0)  # epochs are reshuffled
-    assert any(flip for step in range(4) for _, flip in order.batch(step, 0))
+    assert any(draw.flip for step in range(4) for draw in order.batch(step, 0))
 
 
 def test_batch_order_rejects_indivisible_batch():
@@ -108,6 +82,7 @@ def test_flip_mirrors_and_swaps_left_right_classes():
 
 # --- a few steps ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_few_steps_write_logs_samples_and_loadable_checkpoints(tmp_path):
     trainer = make_trainer(tmp_path / "run")
     start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -136,6 +111,7 @@ def test_few_steps_write_logs_samples_and_loadable_checkpoints(tmp_path):
         torch.testing.assert_close(model(image, mask, noise), trained(image, mask, noise), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_trains_from_a_dataset_folder(tmp_path):
     domain = get_domain("shapes")
     domain.write_split(tmp_path / "data", "train", 4, progress=False)
@@ -148,6 +124,7 @@ def test_trains_from_a_dataset_folder(tmp_path):
     assert state.meta["val_psnr_db"] > 0  # scored on the folder's test split
 
 
+@pytest.mark.slow
 def test_keep_last_and_best_are_kept(tmp_path):
     trainer = make_trainer(tmp_path / "run", tiny_run_config(checkpoint_every=1, keep_last=2))
     trainer.run()
@@ -163,6 +140,7 @@ def test_learning_rate_is_constant_then_decays_linearly(tmp_path):
     assert factors[4:] == pytest.approx([1.0, 0.75, 0.5, 0.25])
 
 
+@pytest.mark.slow
 def test_resume_in_process_equals_uninterrupted_run(tmp_path, one_thread):
     whole = make_trainer(tmp_path / "whole")
     whole.run()

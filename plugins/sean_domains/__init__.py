@@ -1,18 +1,5 @@
-"""Domain plugins for SEAN: classes, palettes, label I/O and dataset layouts (numpy + OpenCV only).
+"""The built-in domain plugins: shapes (synthetic), faces (CelebAMask-HQ), ade20k, cityscapes.
 
-Domains are discovered through the entry-point group `sean.domains`; the built-in ones register
-the same way a third-party package does.
+Each registers itself under the `sean.domains` entry-point group (pyproject.toml), exactly as a
+third-party plugin does; the interface they implement is sean_runtime.domains.Domain.
 """
-
-from sean_domains.domain import DatasetError, Domain, DomainError, LabelError, SamplePair
-from sean_domains.registry import available_domains, get_domain
-
-__all__ = [
-    "DatasetError",
-    "Domain",
-    "DomainError",
-    "LabelError",
-    "SamplePair",
-    "available_domains",
-    "get_domain",
-]

@@ -1,7 +1,7 @@
 """ADE20K scene parsing (ADEChallengeData2016): 150 classes plus "other", as SPADE trains on it.
 
 Layout: <root>/images/{training,validation}/*.jpg and <root>/annotations/{training,validation}/*.png
-(single-channel uint8, 0 = other, 1-150 the benchmark classes in objectInfo150.csv order). Labels keep
+(single-channel uint8, 0 = other, 1-150 the benchmark classes in objectInfo150.txt order). Labels keep
 those values: SPADE's loader means to shift them but never writes the result back, so its models see
 0-150 with channel 0 = "other" (151 classes).
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from sean_domains.domain import Domain, SamplePair, pair_by_stem
+from sean_runtime.domains import Domain, SamplePair, pair_by_stem, require_folders
 
-# objectInfo150.csv order (first name of each entry), ids 1-150.
+# objectInfo150.txt order (first name of each entry), ids 1-150.
 BENCHMARK_CLASSES = (
         "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass", "cabinet",
         "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair", "car", "water",
@@ -76,7 +76,7 @@ class ADE20KDomain(Domain):
 
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         split = self.check_split(split)
-        root = Path(root)
+        root = require_folders(root, self.name, ("images", "annotations"))
         images = sorted((root / "images" / split).glob("*.jpg"))
         labels = sorted((root / "annotations" / split).glob("*.png"))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sean_domains.domain import DatasetError, Domain, LabelError, SamplePair, pair_by_stem
-from sean_domains.imageio import ImageReadError, read_raw, write_png
+from sean_runtime.domains import DatasetError, Domain, LabelError, SamplePair, pair_by_stem, wrong_root
+from sean_runtime.errors import ImageReadError
 from sean_runtime.files import atomic_write
+from sean_runtime.imageio import read_raw, write_png
 
 # The 18 part masks of the raw release, in class order (class id = index + 1; 0 is background).
 PART_NAMES = (
@@ -55,15 +56,24 @@ class FacesDomain(Domain):
     def layout_of(root: str | Path) -> str:
         """'raw' or 'prepared', from the folders under root; anything else is an error saying what was expected."""
         root = Path(root)
-        if (root / RAW_IMAGES).is_dir() and (root / RAW_MASKS).is_dir():
+        layout = FacesDomain._layout(root)
+        if layout is None:
+            raise wrong_root(
+                root, "faces",
+                f"either the prepared layout (train/images/*.jpg + train/labels/*.png, test/...) or the "
+                f"CelebAMask-HQ release ({RAW_IMAGES}/ and {RAW_MASKS}/); convert the release with "
+                f"`sean prepare faces RAW -o DIR`",
+                lambda folder: FacesDomain._layout(folder) is not None,
+            )
+        return layout
+
+    @staticmethod
+    def _layout(folder: Path) -> str | None:
+        if (folder / RAW_IMAGES).is_dir() and (folder / RAW_MASKS).is_dir():
             return "raw"
-        if any((root / split / "images").is_dir() for split in FacesDomain.splits):
+        if any((folder / split / "images").is_dir() for split in FacesDomain.splits):
             return "prepared"
-        raise DatasetError(
-            f"{root}: not a faces dataset; expected either the prepared layout "
-            f"(train/images/*.jpg + train/labels/*.png, test/...) or the CelebAMask-HQ release "
-            f"({RAW_IMAGES}/ and {RAW_MASKS}/); convert the release with `sean prepare faces RAW -o DIR`"
-        )
+        return None
 
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         split = self.check_split(split)

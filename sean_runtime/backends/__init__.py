@@ -1,7 +1,7 @@
 """Inference backends and the choice between them.
 
 A backend runs the package's two graphs on numpy arrays (float32 / int32, the manifest's I/O):
-  encode(image [B,3,H,W], labels [B,H,W], extra) -> (codes [B,K,S], area [B,K])
+  encode(image [B,3,H,W], labels [B,H,W]) -> (codes [B,K,S], area [B,K])
   generate(labels, codes, noise [B,N], extra) -> image [B,3,H,W] in [-1, 1]
   encode_generate(image, labels, noise, extra) -> image, with the codes kept on the device
 `max_batch` is the largest batch one call takes (None: no limit); callers split bigger batches.
@@ -31,9 +31,7 @@ class Backend(Protocol):
     device: str  # what it runs on, e.g. "CPUExecutionProvider" or "TensorRT 10.8 on NVIDIA H100 (sm_90)"
     max_batch: int | None
 
-    def encode(
-        self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def generate(
         self, labels: np.ndarray, codes: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
@@ -42,6 +40,10 @@ class Backend(Protocol):
     def encode_generate(
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Release the sessions / engines and their memory; the backend is unusable afterwards."""
+        ...
 
 
 def batch_slices(count: int, max_batch: int | None) -> Iterator[slice]:

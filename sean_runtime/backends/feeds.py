@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sean_runtime.package import Package
 
-
-def encoder_feeds(
-    package: Package, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """image [B, 3, H, W] float32, labels [B, H, W] int32 (+ extra [B, E, H, W] when the graph takes it)."""
-    feeds = {"image": image, "labels": labels}
-    if extra is not None and package.encoder.takes_extra:
-        feeds["extra"] = extra
-    return feeds
+def encoder_feeds(image: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """image [B, 3, H, W] float32, labels [B, H, W] int32."""
+    return {"image": image, "labels": labels}
 
 
 def generator_feeds(

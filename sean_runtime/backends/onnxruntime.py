@@ -10,20 +10,26 @@ import numpy as np
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
-from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import GraphSpec, Package
+from sean_runtime.errors import BackendError
+from sean_runtime.format import TensorSpec
+from sean_runtime.install import missing_module_message
+from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+_DTYPES = {"tensor(float)": "float32", "tensor(int32)": "int32"}  # ONNX Runtime type -> format dtype
+
+
+def _specs(args: Sequence[Any]) -> list[TensorSpec]:
+    """A session's NodeArgs as the format's TensorSpecs (dynamic dimensions come as names or None)."""
+    return [TensorSpec(a.name, _DTYPES.get(a.type, a.type), tuple(a.shape)) for a in args]
 
 
 def _onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise BackendError(
-            "ONNX Runtime is not installed: pip install 'sean-deploy[runtime]' (or '[runtime-gpu]' on a GPU machine)"
-        ) from exc
+        raise BackendError(missing_module_message("onnxruntime", "this backend")) from exc
     return onnxruntime
 
 
@@ -75,21 +81,19 @@ class OnnxRuntimeBackend:
         # Where the encode -> generate hand-over keeps the codes (IOBinding device name).
         self._binding_device = "cuda" if self.device in (CUDA, "TensorrtExecutionProvider") else "cpu"
 
-    def _session(self, graph: GraphSpec, options: Any, providers: Sequence[str]) -> Any:
+    def _session(self, graph: PackageGraph, options: Any, providers: Sequence[str]) -> Any:
         try:
             session = self._ort.InferenceSession(str(graph.file), sess_options=options, providers=list(providers))
         except Exception as exc:  # ONNX Runtime raises its own exception types for every load failure
             raise BackendError(
                 f"ONNX Runtime cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
             ) from exc
-        names_in = sorted(i.name for i in session.get_inputs())
-        names_out = sorted(o.name for o in session.get_outputs())
-        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
-            raise PackageError(
-                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
-                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
-            )
+        check_graph_io(graph, _specs(session.get_inputs()), _specs(session.get_outputs()))
         return session
+
+    def close(self) -> None:
+        """Drop both sessions (ONNX Runtime frees a session's memory when its last reference goes)."""
+        self.encoder = self.generator = None
 
     def _run(self, session: Any, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
@@ -97,8 +101,8 @@ class OnnxRuntimeBackend:
         except Exception as exc:
             raise BackendError(f"ONNX Runtime failed to run the {graph} graph: {exc}") from exc
 
-    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        feeds = encoder_feeds(self.package, image, labels, extra)
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = encoder_feeds(image, labels)
         codes, area = self._run(self.encoder, "encoder", ["codes", "area"], feeds)
         return codes, area
 
@@ -115,8 +119,6 @@ class OnnxRuntimeBackend:
             enc = self.encoder.io_binding()
             enc.bind_cpu_input("image", image)
             enc.bind_cpu_input("labels", labels)
-            if extra is not None and self.package.encoder.takes_extra:
-                enc.bind_cpu_input("extra", extra)
             enc.bind_output("codes", self._binding_device)
             enc.bind_output("area", self._binding_device)
             self.encoder.run_with_iobinding(enc)

@@ -17,19 +17,32 @@ import numpy as np
 
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
-from sean_runtime.errors import BackendError, PackageError
-from sean_runtime.package import GraphSpec, Package
+from sean_runtime.errors import BackendError
+from sean_runtime.format import TensorSpec
+from sean_runtime.install import missing_module_message
+from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 DEVICE = "CPU"
+_DTYPES = {"f32": "float32", "i32": "int32"}  # OpenVINO element type -> format dtype
+
+
+def _specs(ports: Any) -> list[TensorSpec]:
+    """Compiled-model ports as the format's TensorSpecs (a dynamic dimension becomes None)."""
+    specs = []
+    for port in ports:
+        dtype = port.get_element_type().get_type_name()
+        dims = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        specs.append(TensorSpec(port.get_any_name(), _DTYPES.get(dtype, dtype), dims))
+    return specs
 
 
 def _openvino() -> Any:
     try:
         import openvino
     except ImportError as exc:
-        raise BackendError("OpenVINO is not installed: pip install 'sean-deploy[openvino]'") from exc
+        raise BackendError(missing_module_message("openvino", "the OpenVINO backend")) from exc
     return openvino
 
 
@@ -97,7 +110,7 @@ class OpenVinoBackend:
             f"{', '.join(self.capabilities)}): it runs in {self.execution_precision}"
         ]
 
-    def _compile(self, graph: GraphSpec, config: dict[str, Any]) -> Any:
+    def _compile(self, graph: PackageGraph, config: dict[str, Any]) -> Any:
         try:
             model = self._core.read_model(str(graph.file))
             compiled = self._core.compile_model(model, DEVICE, config)
@@ -105,14 +118,13 @@ class OpenVinoBackend:
             raise BackendError(
                 f"OpenVINO cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
             ) from exc
-        names_in = sorted(port.get_any_name() for port in compiled.inputs)
-        names_out = sorted(port.get_any_name() for port in compiled.outputs)
-        if names_in != sorted(graph.input_names) or names_out != sorted(graph.output_names):
-            raise PackageError(
-                f"{graph.file} has inputs {names_in} / outputs {names_out} but the manifest declares "
-                f"{sorted(graph.input_names)} / {sorted(graph.output_names)}; re-export the package"
-            )
+        check_graph_io(graph, _specs(compiled.inputs), _specs(compiled.outputs))
         return compiled
+
+    def close(self) -> None:
+        """Drop the infer requests and compiled models (OpenVINO frees them with their last reference)."""
+        self._requests.clear()
+        self.encoder = self.generator = None
 
     def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         request = self._requests[graph]
@@ -123,8 +135,8 @@ class OpenVinoBackend:
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
 
-    def encode(self, image: np.ndarray, labels: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        feeds = encoder_feeds(self.package, image, labels, extra)
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = encoder_feeds(image, labels)
         codes, area = self._run("encoder", ["codes", "area"], feeds)
         return codes, area
 
@@ -137,5 +149,5 @@ class OpenVinoBackend:
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray:
         """Reconstruction: on the CPU the codes stay in host memory, so this is encode then generate."""
-        codes, _ = self.encode(image, labels, extra)
+        codes, _ = self.encode(image, labels)
         return self.generate(labels, codes, noise, extra)

@@ -1,13 +1,15 @@
 """`sean demo`: the shipped synthetic-domain model, exported once, showing what per-region styles do.
 
 Nothing is downloaded or trained. The inputs are test samples of the synthetic shapes domain (pure
-numpy); the outputs are reconstructions, region swaps, an interpolation strip and a contact sheet.
-The export runs in a child process, so this process never imports torch.
+numpy), written to OUT/inputs/ as the files `sean synth` reads; the outputs are reconstructions, region
+swaps, an interpolation strip and a contact sheet, every column captioned, and a ready `sean synth`
+command. The export runs in a child process, so this process never imports torch.
 """
 
 from __future__ import annotations
 
-import importlib.resources
+import json
+import shlex
 import subprocess
 import sys
 import time
@@ -18,27 +20,61 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-from sean_domains.imageio import write_png
 
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, user_errors_as_click
+from sean_runtime.captions import captioned
+from sean_runtime.commands import BACKEND_HELP, MODEL_FOLDER, SeanCommand
 from sean_runtime.errors import PackageError
 from sean_runtime.files import sha256_file
+from sean_runtime.imageio import write_png
+from sean_runtime.install import missing_module_message, missing_modules
 from sean_runtime.package import load_package, read_manifest
+from sean_runtime.shipped import shipped_models
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
+# The checkpoint folder's files (sean_train.checkpoint defines them; that module needs torch).
 WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+DOMAIN = "shapes"  # the demo draws its inputs from this synthetic domain
 SAMPLES = 6  # test samples reconstructed
 SWAP_CLASSES = ("blob", "ground")
 ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-ZOOM = 3  # contact-sheet pixels per image pixel
+ZOOM = 3  # pixels of the written strips and the contact sheet per image pixel
 PAD = 6
+INPUTS = "inputs"  # OUT/inputs/labels/NN.png (class ids) and OUT/inputs/images/NN.png (style images)
 
 
 def shipped_checkpoint() -> Path:
-    """sean_train/pretrained/shapes (importing the sean_train package itself loads no torch)."""
-    return Path(str(importlib.resources.files("sean_train") / "pretrained" / "shapes"))
+    """The shipped shapes model (package data of sean_train, found without importing torch)."""
+    return shipped_models()[DOMAIN]
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """What keeps a folder from being a shapes-model checkpoint for the demo (None: nothing)."""
+    if not (checkpoint / WEIGHTS).is_file():
+        steps = sorted((checkpoint / "checkpoints").glob("step_*"))
+        if steps:
+            return (
+                f"{checkpoint} is a training run folder, not a checkpoint: pass one of its checkpoints, "
+                f"e.g. --checkpoint {steps[-1]}"
+            )
+        return (
+            f"{checkpoint} is not a model checkpoint folder: it has no {WEIGHTS} (a checkpoint folder holds "
+            f"{CONFIG} + {WEIGHTS}, e.g. runs/NAME/checkpoints/step_* written by `sean train`)"
+        )
+    try:
+        domain = json.loads((checkpoint / CONFIG).read_text(encoding="utf-8"))["model"]["domain"]
+    except FileNotFoundError:
+        return f"{checkpoint} has {WEIGHTS} but no {CONFIG}: it is not a complete model checkpoint folder"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{checkpoint / CONFIG} is not a SEAN checkpoint config ({type(exc).__name__}: {exc})"
+    if domain != DOMAIN:
+        return (
+            f"{checkpoint} is a model of the {domain!r} domain; the demo draws its inputs from the synthetic "
+            f"{DOMAIN!r} domain, so it needs a {DOMAIN} model (e.g. one trained with `sean train --config {DOMAIN}`)"
+        )
+    return None
 
 
 class Timer:
@@ -69,14 +105,19 @@ def package_matches(package_dir: Path, checkpoint: Path) -> bool:
     return True
 
 
-def export_package(checkpoint: Path, package_dir: Path) -> None:
-    """`sean export` in a child process (its progress shows on the terminal); it replaces the folder atomically."""
+def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
+    """`sean export` in a child process (its progress shows on the terminal); it replaces the folder atomically.
+
+    A missing export extra is found before the child starts, so it is one line that says what to install.
+    """
+    missing = missing_modules("export")
+    if missing:
+        raise click.ClickException(
+            missing_module_message(missing[0], "`sean demo` (exporting the model the first time)", "export")
+        )
     command = [sys.executable, "-m", "sean_runtime.cli", "export", str(checkpoint), "-o", str(package_dir)]
     if subprocess.run(command).returncode != 0:
-        raise click.ClickException(
-            "exporting the model failed (message above); `sean export` needs the 'export' extra: "
-            "pip install 'sean-deploy[export]'"
-        )
+        raise click.ClickException(f"exporting {checkpoint} to {package_dir} failed (the reason is above)")
 
 
 def zoom(rgb: np.ndarray) -> np.ndarray:
@@ -92,12 +133,10 @@ def join(images: list[np.ndarray], axis: int) -> np.ndarray:
     return np.concatenate(parts, axis=axis)
 
 
-def row(images: list[np.ndarray]) -> np.ndarray:
-    return join(images, axis=1)
-
-
-def column(images: list[np.ndarray]) -> np.ndarray:
-    return join(images, axis=0)
+def strips(rows: list[list[np.ndarray]], captions: list[str]) -> np.ndarray:
+    """Rows of equally sized images, zoomed, side by side, stacked, under one caption per column."""
+    grid = join([join([zoom(image) for image in row], axis=1) for row in rows], axis=0)
+    return captioned(grid, captions, rows[0][0].shape[1] * ZOOM, PAD)
 
 
 def titled(title: str, block: np.ndarray, width: int) -> np.ndarray:
@@ -117,16 +156,37 @@ def pick_pairs(present: np.ndarray, class_ids: list[int]) -> tuple[int, int]:
     return 0, 1
 
 
+def write_inputs(images: np.ndarray, labels: np.ndarray, out: Path) -> tuple[Path, Path]:
+    """OUT/inputs/images/NN.png (RGB style images) and OUT/inputs/labels/NN.png (uint8 class ids), the
+    files `sean synth` reads; returns the two folders."""
+    image_dir, label_dir = out / INPUTS / "images", out / INPUTS / "labels"
+    for i in range(len(images)):
+        write_png(image_dir / f"{i:02d}.png", images[i])
+        write_png(label_dir / f"{i:02d}.png", labels[i].astype(np.uint8))
+    return image_dir, label_dir
+
+
+def synth_command(out: Path, image_dir: Path, label_dir: Path, target: int, reference: int, swap: str) -> str:
+    """A `sean synth` command on the written inputs: sample `target` with `swap`'s style from `reference`."""
+    def q(path: Path) -> str:
+        return shlex.quote(str(path))
+
+    return (
+        f"sean synth {q(out / 'package')} --label {q(label_dir / f'{target:02d}.png')} "
+        f"--style {q(image_dir / f'{target:02d}.png')} --swap {swap}={q(image_dir / f'{reference:02d}.png')} "
+        f"-o {q(out / f'synth_{swap}.png')}"
+    )
+
+
 def write_reconstructions(
     synth: Synthesizer, images: np.ndarray, labels: np.ndarray, recon: np.ndarray, out: Path
 ) -> tuple[str, np.ndarray]:
     """reconstructions/NN.png = label colours | style image | output; returns the contact-sheet section."""
-    rows = []
-    for i in range(len(images)):
-        strip = row([synth.domain.labels_to_colors(labels[i]), images[i], recon[i]])
-        write_png(out / "reconstructions" / f"{i:02d}.png", strip)
-        rows.append(zoom(strip))
-    return "reconstruction: label | style image | output", column(rows[:3])
+    captions = ["label", "style image", "output"]
+    rows = [[synth.domain.labels_to_colors(labels[i]), images[i], recon[i]] for i in range(len(images))]
+    for i, row in enumerate(rows):
+        write_png(out / "reconstructions" / f"{i:02d}.png", strips([row], captions))
+    return "reconstruction of each sample from its own styles", strips(rows[:3], captions)
 
 
 def write_swaps(
@@ -140,17 +200,19 @@ def write_swaps(
     out: Path,
 ) -> tuple[str, np.ndarray]:
     """swaps/<class>.png and swaps/<a>+<b>.png = target | reference | reconstruction | swapped."""
-    rows = []
+    written = []
     for classes in [[c] for c in SWAP_CLASSES] + [list(SWAP_CLASSES)]:
         swapped = styles[target].swap(classes, styles[reference])
-        strip = row([images[target], images[reference], recon[target], synth.synthesize(labels[target], swapped)[0]])
-        write_png(out / "swaps" / f"{'+'.join(classes)}.png", strip)
-        rows.append(zoom(strip))
-    title = f"swap {' / '.join(SWAP_CLASSES)} / both from the reference: target | reference | reconstruction | swapped"
-    return title, column(rows)
+        row = [images[target], images[reference], recon[target], synth.synthesize(labels[target], swapped)[0]]
+        name = "+".join(classes)
+        captions = [f"target {target:02d}", f"reference {reference:02d}", "reconstruction", f"{name} swapped"]
+        written.append(strips([row], captions))
+        write_png(out / "swaps" / f"{name}.png", written[-1])
+    title = f"swap {' / '.join(SWAP_CLASSES)} / both from the reference into the target"
+    return title, join(written, axis=0)
 
 
-@click.command()
+@click.command(cls=SeanCommand)
 @click.option(
     "-o",
     "--out",
@@ -161,67 +223,66 @@ def write_swaps(
 )
 @click.option(
     "--checkpoint",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=MODEL_FOLDER,
     default=None,
-    help="A shapes-domain checkpoint folder to use instead of the shipped model.",
+    help="A shapes-domain checkpoint folder (e.g. runs/NAME/checkpoints/step_00001200) instead of the shipped model.",
 )
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     """Export the shipped shapes model (once) and write what per-region styles can do.
+
+    Besides the pictures, OUT/inputs/ holds the label maps and style images used, and the last line
+    printed is a `sean synth` command that swaps a region's style between two of them.
 
     \b
     Example:
       sean demo -o demo-out
     """
     checkpoint = checkpoint or shipped_checkpoint()
-    if not (checkpoint / WEIGHTS).is_file():
-        raise click.ClickException(
-            f"no model at {checkpoint} ({WEIGHTS} missing); the shipped model should be in "
-            f"sean_train/pretrained/shapes, or pass --checkpoint DIR"
-        )
+    problem = checkpoint_problem(checkpoint)
+    if problem:
+        raise click.ClickException(problem)
     timer = Timer()
     started = time.perf_counter()
     click.echo(f"model: {checkpoint}")
-    with user_errors_as_click():
-        # An intact package of exactly these weights from an earlier run is used as it is.
-        package_dir = out / "package"
-        if package_matches(package_dir, checkpoint):
-            click.echo(f"package: {package_dir} (already exported from this model)")
-        else:
-            with timer.step(f"export -> {package_dir}"):
-                export_package(checkpoint, package_dir)
-        with timer.step("load package"):
-            synth = Synthesizer.load(package_dir, backend=backend)
-        click.echo(f"  backend: {synth.describe()}")
-        sample = getattr(synth.domain, "sample", None)
-        if sample is None:
-            raise click.ClickException(
-                f"the demo draws its inputs from the synthetic shapes domain; this model is for "
-                f"{synth.package.domain!r}"
-            )
-        images, labels = (np.stack(a) for a in zip(*(sample(i, "test") for i in range(SAMPLES)), strict=True))
-        labels = synth.read_labels(labels)
-        sections = []
-        with timer.step("reconstructions"):
-            styles = synth.encode(images, labels)
-            recon = synth.reconstruct(images, labels, seed=0)
-            sections.append(write_reconstructions(synth, images, labels, recon, out))
-        target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in SWAP_CLASSES])
-        with timer.step("region swaps"):
-            sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out))
-        with timer.step("interpolation"):
-            frames = [
-                synth.synthesize(labels[target], styles[target].interpolate(styles[reference], alpha), seed=0)[0]
-                for alpha in ALPHAS
-            ]
-            write_png(out / "interpolation.png", row(frames))
-            title = f"interpolation toward sample {reference}'s styles, alpha {ALPHAS[0]} -> {ALPHAS[-1]}"
-            sections.append((title, zoom(row(frames))))
-        with timer.step("contact sheet"):
-            width = max(block.shape[1] for _, block in sections)
-            write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
+    # An intact package of exactly these weights from an earlier run is used as it is.
+    package_dir = out / "package"
+    if package_matches(package_dir, checkpoint):
+        click.echo(f"package: {package_dir} (already exported from this model)")
+    else:
+        with timer.step(f"export -> {package_dir}"):
+            export_in_subprocess(checkpoint, package_dir)
+    with timer.step("load package"):
+        synth = Synthesizer.load(package_dir, backend=backend)
+    click.echo(f"  backend: {synth.describe()}")
+    samples = [synth.domain.sample(i, "test") for i in range(SAMPLES)]
+    images, labels = (np.stack(a) for a in zip(*samples, strict=True))
+    labels = synth.read_labels(labels)
+    image_dir, label_dir = write_inputs(images, labels, out)
+    sections = []
+    with timer.step("reconstructions"):
+        styles = synth.encode(images, labels)
+        recon = synth.reconstruct(images, labels, seed=0)
+        sections.append(write_reconstructions(synth, images, labels, recon, out))
+    target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in SWAP_CLASSES])
+    with timer.step("region swaps"):
+        sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out))
+    with timer.step("interpolation"):
+        frames = [
+            synth.synthesize(labels[target], styles[target].interpolate(styles[reference], alpha), seed=0)[0]
+            for alpha in ALPHAS
+        ]
+        block = strips([frames], [f"alpha {alpha:g}" for alpha in ALPHAS])
+        write_png(out / "interpolation.png", block)
+        sections.append((f"interpolation of sample {target:02d}'s styles toward sample {reference:02d}'s", block))
+    with timer.step("contact sheet"):
+        width = max(block.shape[1] for _, block in sections)
+        write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
 
     click.echo(f"wrote to {out}/:")
-    for name in ("reconstructions/", "swaps/", "interpolation.png", "contact_sheet.png"):
+    for name in ("reconstructions/", "swaps/", "interpolation.png", "contact_sheet.png", f"{INPUTS}/"):
         click.echo(f"  {out / name}")
     click.echo(f"total: {time.perf_counter() - started:.1f} s")
+    click.echo(f"try a region swap of your own on the inputs (sample {target:02d} with sample {reference:02d}'s "
+               f"{SWAP_CLASSES[0]}):")
+    click.echo(f"  {synth_command(out, image_dir, label_dir, target, reference, SWAP_CLASSES[0])}")

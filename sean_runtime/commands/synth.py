@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import numpy as np
-from sean_domains.domain import natural_key
-from sean_domains.imageio import write_jpg, write_png
 from tqdm import tqdm
 
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, user_errors_as_click
+from sean_runtime.commands import BACKEND_HELP, SeanCommand
+from sean_runtime.domains import natural_key
 from sean_runtime.errors import InputError
+from sean_runtime.imageio import write_jpg, write_png
+from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+WRITE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what -o can name for one output file
 ENCODE_BATCH = 16  # style images encoded per backend call
 
 
@@ -50,21 +53,79 @@ def _pick(source: Path, stem: str, what: str) -> Path:
     return _by_stem(source, stem, what) if source.is_dir() else source
 
 
+def layout_label(image: Path) -> Path | None:
+    """The label map of an image in the prepared layout, <split>/images/X.* -> <split>/labels/X.*, if any."""
+    candidates = sorted((image.parent.parent / "labels").glob(f"{glob.escape(image.stem)}.*"))
+    return next((c for c in candidates if c.is_file() and c.resolve() != image.resolve()), None)
+
+
+def own_label(style: Path, target: Path) -> Path:
+    """The label map of a style image when --style-label is not given: its own in the prepared layout,
+    else the target label map of the same name; a style image is never encoded under another image's map."""
+    found = layout_label(style)
+    if found is not None:
+        return found
+    if target.stem == style.stem:
+        return target
+    raise InputError(
+        f"--style {style}: no label map of its own (no {style.stem}.* in {style.parent.parent / 'labels'}, and the "
+        f"label map {target.name} is of another image); pass the style image's label with --style-label"
+    )
+
+
 def plan_jobs(label: Path, style: Path, style_label: Path | None) -> list[Job]:
     labels = _image_files(label) if label.is_dir() else [label]
     jobs = []
     for label_file in labels:
         style_file = _pick(style, label_file.stem, "style image")
-        style_label_file = label_file if style_label is None else _pick(style_label, style_file.stem, "style label")
+        if style_label is None:
+            style_label_file = own_label(style_file, label_file)
+        else:
+            style_label_file = _pick(style_label, style_file.stem, "style label")
         jobs.append(Job(label_file.stem, label_file, style_file, style_label_file))
     return jobs
 
 
-def output_path(out: Path, job: Job, single: bool) -> Path:
-    """-o names a file for one label file with an image suffix; otherwise a folder of <stem>.png."""
-    if single and out.suffix.lower() in IMAGE_SUFFIXES:
-        return out
-    return out / f"{job.stem}.png"
+def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], force: bool) -> list[Path]:
+    """The file each job writes, with the rules of -o in one place.
+
+    One label file and an -o with an image suffix (.png, .jpg) name the output file; otherwise -o is a
+    folder of <label name>.png. An output that is one of the inputs is refused even with --force; an
+    existing file is replaced only with --force.
+    """
+    if out.is_dir():
+        paths = [out / f"{job.stem}.png" for job in jobs]
+    elif out.exists():
+        if not single:
+            raise InputError(f"-o {out} is a file, but --label is a folder: pass a folder for the outputs")
+        paths = [out]
+    elif single and out.suffix:
+        if out.suffix.lower() not in WRITE_SUFFIXES:
+            raise InputError(f"-o {out}: cannot write {out.suffix} images; name a .png or .jpg file, or a folder")
+        paths = [out]
+    elif out.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"-o {out} names an image file, but --label is a folder: pass a folder for the outputs")
+    else:
+        paths = [out / f"{job.stem}.png" for job in jobs]
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir() and parent != paths[0]:
+                raise InputError(f"-o {out}: {parent} is a file, so nothing can be written under it")
+            break
+    sources = {path.resolve(): path for path in inputs}
+    seen: set[Path] = set()
+    for path in paths:
+        resolved = path.resolve()
+        if resolved in sources:
+            raise InputError(f"-o {out} would overwrite the input {sources[resolved]}; write the outputs elsewhere")
+        if resolved in seen:
+            raise InputError(f"-o {out}: two label maps would both write {path}; give them different names")
+        seen.add(resolved)
+        if path.is_dir():
+            raise InputError(f"-o {out}: {path} is a folder; remove it or choose another -o")
+        if path.exists() and not force:
+            raise InputError(f"{path} exists; pass --force to overwrite it, or choose another -o")
+    return paths
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
@@ -75,7 +136,7 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
 
 
 def parse_reference(text: str, option: str) -> tuple[Path, Path]:
-    """IMAGE[:LABEL] -> (image, label). Without LABEL: labels/<stem>.png beside the image's folder
+    """IMAGE[:LABEL] -> (image, label). Without LABEL: labels/<stem>.* beside the image's folder
     (the prepared layout <split>/images, <split>/labels)."""
     if Path(text).is_file() or ":" not in text:
         image, label = Path(text), None
@@ -85,10 +146,9 @@ def parse_reference(text: str, option: str) -> tuple[Path, Path]:
     if not image.is_file():
         raise InputError(f"{option} {text}: image {image} does not exist")
     if label is None:
-        candidates = sorted((image.parent.parent / "labels").glob(f"{image.stem}.*"))
-        if not candidates:
+        label = layout_label(image)
+        if label is None:
             raise InputError(f"{option} {text}: no label map found for {image}; pass it as {image}:LABEL.png")
-        label = candidates[0]
     if not label.is_file():
         raise InputError(f"{option} {text}: label map {label} does not exist")
     return image, label
@@ -115,8 +175,9 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     return Styles.concat(parts)
 
 
-@click.command()
-@click.argument("package", type=click.Path(path_type=Path))
+@click.command(cls=SeanCommand)
+@click.argument("package", type=click.Path(path_type=Path), required=False)
+@click.option("--url", default=None, help="A `sean serve` URL to synthesize on instead of a local PACKAGE.")
 @click.option(
     "--label",
     "label",
@@ -135,7 +196,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     "--style-label",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Label map of the style image (file, or folder matched by name). Default: --label.",
+    help="Label map of the style image (file, or folder matched by name). Default: the style image's own "
+    "label in the prepared layout (labels/<name>.* beside its images/ folder), else the --label of the same name.",
 )
 @click.option(
     "--swap",
@@ -176,10 +238,13 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Output file (one label) or folder (<label name>.png per label).",
+    help="Output file (.png or .jpg, one label) or folder (<label name>.png per label).",
 )
+@click.option("--force", is_flag=True, help="Overwrite existing output files (inputs are never overwritten).")
+@click.option("-v", "--verbose", is_flag=True, help="Also say which backends were passed over, and why.")
 def synth(
-    package: Path,
+    package: Path | None,
+    url: str | None,
     label: Path,
     style: Path,
     style_label: Path | None,
@@ -192,43 +257,58 @@ def synth(
     backend: str,
     threads: int | None,
     out: Path,
+    force: bool,
+    verbose: bool,
 ) -> None:
     """Synthesize images from label maps with the styles of other images, region by region.
 
+    A style image is encoded under its own label map (--style-label, or found by name as the help of
+    --style-label says), never under another image's. Outputs never replace an input, and replace an
+    existing file only with --force.
+
     \b
-    Examples:
-      sean synth pkg --label face.png --style face.jpg -o out.png
-      sean synth pkg --label face.png --style face.jpg --swap hair=b.jpg:b.png -o out.png
-      sean synth pkg --label labels/ --style images/ --interpolate b.jpg:b.png --alpha 0.3 -o outdir/
+    Examples (packages/shapes from `sean export`, the inputs from `sean demo -o demo-out`):
+      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png -o out.png
+      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png \\
+          --swap blob=demo-out/inputs/images/01.png -o swap.png
+      sean synth packages/shapes --label demo-out/inputs/labels --style demo-out/inputs/images \\
+          --interpolate demo-out/inputs/images/03.png --alpha 0.3 -o outdir
+      sean synth --url http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
+          --style demo-out/inputs/images/00.png -o out.png
     """
-    with user_errors_as_click():
-        jobs = plan_jobs(label, style, style_label)
-        swap_refs = [parse_swap(text) for text in swaps]
-        blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
-        synthesizer = Synthesizer.load(package, backend=backend, threads=threads)
-        click.echo(f"backend: {synthesizer.describe()}", err=True)
+    jobs = plan_jobs(label, style, style_label)
+    swap_refs = [parse_swap(text) for text in swaps]
+    blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
+    single = not label.is_dir()
+    inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
+    inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
+    outputs = plan_outputs(out, jobs, single, inputs, force)
+    if (package is None) == (url is None):
+        raise click.UsageError("give a PACKAGE folder or --url of a `sean serve`, one of the two")
+    synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
+    click.echo(f"backend: {synthesizer.describe()}", err=True)
+    if verbose or backend == "tensorrt":
         for note in synthesizer.notes:
             click.echo(f"  {note}", err=True)
 
-        for classes, _, _ in swap_refs:
-            unknown = [c for c in classes if c not in synthesizer.class_names]
-            if unknown:
-                raise InputError(
-                    f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
-                )
-        styles = encode_styles(synthesizer, jobs)
-        mean = mean_styles(styles) if fallback == "mean" else None
-        policy: str | Styles = mean if mean is not None else fallback
-        if mean is not None:
-            styles = styles.fill_missing(mean)
-        for classes, image, ref_label in swap_refs:
-            styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
-        if blend_ref is not None:
-            styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
+    for classes, _, _ in swap_refs:
+        unknown = [c for c in classes if c not in synthesizer.class_names]
+        if unknown:
+            raise InputError(
+                f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
+            )
+    styles = encode_styles(synthesizer, jobs)
+    mean = mean_styles(styles) if fallback == "mean" else None
+    policy: str | Styles = mean if mean is not None else fallback
+    if mean is not None:
+        styles = styles.fill_missing(mean)
+    for classes, image, ref_label in swap_refs:
+        styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
+    if blend_ref is not None:
+        styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
 
-        single = not label.is_dir()
-        for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
-            image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
-            write_image(output_path(out, job, single), image)
-    target = out if single and out.suffix.lower() in IMAGE_SUFFIXES else out / "*.png"
+    for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
+        image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
+        write_image(outputs[index], image)
+    target = outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png"
     click.echo(f"wrote {len(jobs)} image(s): {target}")

@@ -6,11 +6,11 @@ import time
 
 import click
 
-from sean_train.checkpoint import CheckpointError, save_checkpoint
-from sean_train.config import ConfigError
+from sean_runtime.commands import SeanCommand
+from sean_train.checkpoint import save_checkpoint
 
 
-@click.command("convert-official")
+@click.command("convert-official", cls=SeanCommand)
 @click.argument("pth", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint folder.")
 @click.option("--domain", default="faces", show_default=True, help="Domain plugin the model was trained for.")
@@ -27,20 +27,13 @@ def convert_official(pth: str, out_dir: str, domain: str, height: int, width: in
     Example:
       sean convert-official checkpoints/CelebA-HQ_pretrained/latest_net_G.pth -o models/celebahq
     """
-    from sean_domains import DomainError, get_domain
-
+    from sean_runtime.domains import get_domain
     from sean_train.convert_official import convert_official as convert
 
     start = time.perf_counter()
-    try:
-        class_names = get_domain(domain).class_names
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        model = convert(pth, height=height, width=width, layout=layout, domain=domain, class_names=class_names)
-        save_checkpoint(model, out_dir, extra={"converted_from": str(pth)})
-    except (CheckpointError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    class_names = get_domain(domain).class_names
+    model = convert(pth, height=height, width=width, layout=layout, domain=domain, class_names=class_names)
+    save_checkpoint(model, out_dir, extra={"converted_from": str(pth)})
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
     click.echo(

@@ -1,4 +1,5 @@
-"""`sean eval`: reconstruction and style-control measures of a trained model against its untrained start."""
+"""`sean eval`: reconstruction and style-control measures of a trained model (and, with --untrained,
+of its untrained start, which doubles the time)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import click
 import torch
-from sean_domains import DatasetError, DomainError, get_domain
 
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
+from sean_runtime.domains import get_domain
 from sean_runtime.files import atomic_write_json
-from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config
+from sean_runtime.shipped import is_shipped
+from sean_train.checkpoint import load_checkpoint, read_config
 
 DEFINITIONS = {
     "psnr_db": "mean over images of PSNR between the image and its reconstruction (uint8 values, peak 255)",
@@ -24,8 +27,8 @@ DEFINITIONS = {
 }
 
 
-@click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.command(cls=SeanCommand)
+@click.argument("path", type=MODEL_FOLDER)
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder (not needed for the synthetic `shapes` domain).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
@@ -37,52 +40,58 @@ DEFINITIONS = {
 @click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the results (default: eval_<split>.json in PATH).")
-@click.option("--no-untrained", is_flag=True, help="Skip the untrained baseline.")
+              help="Where to write the results (default: eval_<split>.json in PATH; for a shipped model "
+              "eval_<name>_<split>.json in the working directory).")
+@click.option("--untrained/--no-untrained", default=False, show_default=True,
+              help="Also measure the untrained start (the same architecture freshly initialised with the run's "
+              "seed): the baseline the trained numbers are compared with. Doubles the time.")
+@no_verify_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(
-    path, data, split, limit, which, domain_name, batch_size, device, json_path, no_untrained, threads, quiet
+    path, data, split, limit, which, domain_name, batch_size, device, json_path, untrained, no_verify, threads, quiet
 ) -> None:
-    """Reconstruction PSNR / SSIM / RMSE and per-region style control, trained vs untrained.
+    """Reconstruction PSNR / SSIM / RMSE and per-region style control of a model (--untrained: and of its
+    untrained start, for comparison).
 
-    PATH is a run folder (its latest or best checkpoint) or a model checkpoint folder.
+    PATH is a run folder (its latest or best checkpoint), a model checkpoint folder, or the name of a
+    shipped model (shapes).
 
     \b
     Examples:
       sean eval runs/shapes
-      sean eval sean_train/pretrained/shapes --limit 100
+      sean eval shapes --limit 100 --untrained
       sean eval runs/faces --data ~/data/faces --which best
     """
     from sean_train.build import build_generator, folded_model
     from sean_train.data import open_source
-    from sean_train.evaluate import evaluate_model, format_table, resolve_model_dir, training_seed
+    from sean_train.evaluate import evaluate_model, evaluation_table, resolve_model_dir, training_seed
 
     if threads:
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model_dir = resolve_model_dir(path, which)
-        config, meta = read_config(model_dir)
-        name = domain_name or config.domain
-        if not name:
-            raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
-        domain = get_domain(name)
-        model = load_checkpoint(model_dir)
-        source = open_source(domain, data, split, config.height, config.width, limit or 200)
-        results = {}
-        if not no_untrained:
-            seed, gain = training_seed(model_dir)
-            untrained = folded_model(build_generator(config, seed, gain))
-            results["untrained"] = evaluate_model(untrained, source, batch_size, limit, device, "untrained", not quiet)
-        results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
-    except (DatasetError, DomainError, CheckpointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    model_dir = resolve_model_dir(path, which)
+    config, meta = read_config(model_dir)
+    name = domain_name or config.domain
+    if not name:
+        raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
+    domain = get_domain(name)
+    model = load_checkpoint(model_dir, verify_hash=not no_verify)
+    source = open_source(domain, data, split, config.height, config.width, limit or 200)
+    results = {}
+    if untrained:
+        seed, gain = training_seed(model_dir)
+        start = folded_model(build_generator(config, seed, gain))
+        results["untrained"] = evaluate_model(start, source, batch_size, limit, device, "untrained", not quiet)
+    results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
 
     click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
-    click.echo(format_table(results))
+    click.echo(evaluation_table(results))
+    # Never into the installed package data: a shipped model's results go to the working directory.
     out = Path(json_path) if json_path else Path(path) / f"eval_{split}.json"
+    if json_path is None and is_shipped(Path(path)):
+        out = Path(f"eval_{Path(path).name}_{split}.json")
     atomic_write_json(out, {
         "model": str(model_dir),
         "step": (meta.get("extra") or {}).get("step"),

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import json
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import click
 import torch
-from sean_domains import DatasetError, DomainError
 
-from sean_runtime.files import atomic_write_json
+from sean_runtime.commands import SeanCommand
+from sean_runtime.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import ConfigError
 from sean_train.distributed import cleanup, from_environment
 from sean_train.train_config import VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
-from sean_train.vgg import VGGWeightsError
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"  # held (fcntl.flock) by the process that trains the run
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def check_vgg_weights(config: RunConfig) -> None:
@@ -35,81 +38,147 @@ def check_vgg_weights(config: RunConfig) -> None:
         )
 
 
-def read_run(run_dir: Path) -> tuple[RunConfig, str | None]:
+@dataclass(frozen=True)
+class RunFile:
+    """run.json: the run's config, its dataset folder, and the runtime settings it was started with."""
+
+    config: RunConfig
+    data: str | None
+    config_file: str | None
+    threads: int | None
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "data": self.data,
+            "config_file": self.config_file,
+            "runtime": {"threads": self.threads, "device": self.device},
+        }
+
+
+def read_run(run_dir: Path) -> RunFile:
+    """run.json of a run folder, every field checked (ConfigError names the file)."""
     path = run_dir / RUN_FILE
     if not path.is_file():
         raise click.ClickException(f"{run_dir} is not a run folder ({RUN_FILE} is missing); start one with --config")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    return RunConfig.from_dict(meta["config"], source=str(path)), meta.get("data")
+    fix = "restore it from a backup, or start a new run with --config"
+    meta = read_json(path, ConfigError, fix)
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ConfigError(f"{path} has no \"config\" section; {fix}")
+    data, config_file = meta.get("data"), meta.get("config_file")
+    runtime = meta.get("runtime", {})  # absent in runs started before runtime settings were recorded
+    if not isinstance(runtime, dict):
+        raise ConfigError(f"{path}: \"runtime\" must be a mapping of threads and device; {fix}")
+    threads, device = runtime.get("threads"), runtime.get("device", "auto")
+    if not all(value is None or isinstance(value, str) for value in (data, config_file)):
+        raise ConfigError(f"{path}: \"data\" and \"config_file\" must be paths or null; {fix}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"{path}: runtime.threads is {threads!r:.40}, not a positive integer or null; {fix}")
+    if device not in DEVICES:
+        raise ConfigError(f"{path}: runtime.device is {device!r:.40}, not one of {', '.join(DEVICES)}; {fix}")
+    return RunFile(RunConfig.from_dict(meta["config"], source=str(path)), data, config_file, threads, device)
 
 
-@click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Run YAML (see configs/).")
+@click.command(cls=SeanCommand)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Run YAML file, or a shipped config by name: shapes, faces, ade20k, cityscapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="New run folder, e.g. runs/NAME.")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue this run folder from its latest checkpoint.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads per process.")
+@click.option("--restart", is_flag=True,
+              help="With --resume: start a run that was killed before its first checkpoint over from step 0.")
+@click.option("--device", type=click.Choice(DEVICES), default=None,
+              help="[default: auto; on --resume, the run's own]")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per process [default: torch's; on --resume, the run's own].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_path, data, out_dir, resume_dir, device, threads, quiet) -> None:
+def train(config_path, data, out_dir, resume_dir, restart, device, threads, quiet) -> None:
     """Train a SEAN model; a run killed at any moment continues exactly with --resume.
+
+    --resume reuses the run's config, dataset folder, --threads and --device unless they are given
+    again; settings that change what the run computes are checked against its checkpoint. One process
+    trains a run at a time.
 
     \b
     Examples:
-      sean train --config configs/shapes.yaml --out runs/shapes
+      sean train --config shapes --out runs/shapes
       sean train --resume runs/shapes
-      sean train --config configs/faces.yaml --data ~/data/faces --out runs/faces
-      torchrun --nproc_per_node 2 -m sean_train.commands.train --config configs/shapes.yaml --out runs/ddp
+      sean train --config faces --data ~/data/faces --out runs/faces
+      torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
     """
+    if bool(resume_dir) == bool(config_path):
+        raise click.UsageError("give either --config (with --out) to start a run, or --resume RUN_DIR")
+    if restart and not resume_dir:
+        raise click.UsageError("--restart goes with --resume RUN_DIR")
+    if config_path and not out_dir:
+        raise click.UsageError("--out is required with --config")
+    run_dir = Path(resume_dir or out_dir)
+    info = from_environment()
+    if not resume_dir:  # a new run: its config is checked before anything is created
+        check_vgg_weights(bind_domain(load_run_config(config_path))[0])
+    if info.is_main:
+        make_dirs(run_dir)
+        if not resume_dir and (run_dir / RUN_FILE).exists():
+            raise click.ClickException(
+                f"{run_dir} already holds a run: continue it with `sean train --resume {run_dir}` "
+                f"or choose another --out"
+            )
+    lock = file_lock(run_dir / LOCK_FILE, f"another process trains {run_dir}") if info.is_main else nullcontext()
+    with lock:
+        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info)
+
+
+def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet, info) -> None:
     from sean_train.state import latest_checkpoint
     from sean_train.trainer import Trainer
 
+    if resuming:
+        recorded = read_run(run_dir)
+        config, data = recorded.config, data or recorded.data
+        device = device or recorded.device
+        threads = threads if threads is not None else recorded.threads
+        run = replace(recorded, data=data, threads=threads, device=device)
+    else:
+        config = load_run_config(config_path)
+        device = device or "auto"
+        run = None
     if threads:
         torch.set_num_threads(threads)
-    if bool(resume_dir) == bool(config_path):
-        raise click.UsageError("give either --config (with --out) to start a run, or --resume RUN_DIR")
-    info = from_environment()
-    try:
-        if resume_dir:
-            run_dir = Path(resume_dir)
-            config, recorded_data = read_run(run_dir)
-            data = data or recorded_data
-        else:
-            if not out_dir:
-                raise click.UsageError("--out is required with --config")
-            run_dir = Path(out_dir)
-            config = load_run_config(config_path)
-        config, domain = bind_domain(config)
-        check_vgg_weights(config)
-        if not resume_dir and info.is_main:
-            if (run_dir / RUN_FILE).exists():
-                raise click.ClickException(
-                    f"{run_dir} already holds a run: continue it with `sean train --resume {run_dir}` "
-                    f"or choose another --out"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(run_dir / RUN_FILE, {
-                "config": config.to_dict(),
-                "data": str(Path(data).resolve()) if data else None,
-                "config_file": str(config_path),
-            })
-        trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet)
-        checkpoint = latest_checkpoint(run_dir) if resume_dir else None
-        if checkpoint is not None:
-            trainer.resume(checkpoint)
-        if info.is_main:
-            start = f"resuming at step {trainer.step}" if checkpoint else "starting"
-            click.echo(
-                f"{run_dir}: {start}; {trainer.total_steps} steps ({trainer.order.steps_per_epoch} per epoch), "
-                f"batch {config.train.batch_size} over {info.world_size} process(es) on {trainer.device}",
-                err=True,
+    config, domain = bind_domain(config)
+    check_vgg_weights(config)
+    if info.is_main:
+        if run is None:
+            run = RunFile(config, str(Path(data).resolve()) if data else None, str(config_path), threads, device)
+        atomic_write_json(run_dir / RUN_FILE, run.to_dict())  # a resume records the settings it now uses
+    trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet)
+    checkpoint = latest_checkpoint(run_dir) if resuming else None
+    if checkpoint is not None:
+        if restart:
+            raise CheckpointError(
+                f"--restart: {run_dir} has checkpoints (the latest is {checkpoint.name}); resume without --restart"
             )
-        step = trainer.run()
-        cleanup(info)
-    except (ConfigError, DatasetError, DomainError, CheckpointError, VGGWeightsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        trainer.resume(checkpoint)
+        start = f"resuming at step {trainer.step}"
+    elif resuming and not restart:
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint yet (the run stopped before step {config.train.checkpoint_every}), so "
+            f"its work is lost: start it over with `sean train --resume {run_dir} --restart`"
+        )
+    else:
+        trainer.restart()
+        start = "starting over from step 0" if resuming else "starting"
+    if info.is_main:
+        threads_note = f", {threads} thread(s)" if threads else ""
+        click.echo(
+            f"{run_dir}: {start}; {trainer.total_steps} steps ({trainer.order.steps_per_epoch} per epoch), "
+            f"batch {config.train.batch_size} over {info.world_size} process(es) on {trainer.device}{threads_note}",
+            err=True,
+        )
+    step = trainer.run()
+    cleanup(info)
     if info.is_main:
         final = latest_checkpoint(run_dir)
         if step < trainer.total_steps:

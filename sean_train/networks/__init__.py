@@ -2,7 +2,7 @@
 
 from sean_train.networks.discriminator import MultiscaleDiscriminator
 from sean_train.networks.encoder import StyleEncoder
-from sean_train.networks.generator import Generator, NoiseLayout
+from sean_train.networks.generator import Generator, noise_layout
 from sean_train.networks.model import SEANModel
 
-__all__ = ["Generator", "MultiscaleDiscriminator", "NoiseLayout", "SEANModel", "StyleEncoder"]
+__all__ = ["Generator", "MultiscaleDiscriminator", "SEANModel", "StyleEncoder", "noise_layout"]

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sean_runtime.format import NoiseLayout, NoiseSlot
 from sean_train.config import ModelConfig
 from sean_train.networks.costs import choose_style_conv
 from sean_train.networks.norm import SEANNorm
@@ -52,37 +53,16 @@ def block_specs(config: ModelConfig) -> list[BlockSpec]:
     ]
 
 
-@dataclass(frozen=True)
-class NoiseSlot:
-    """Where one SEAN normalization layer finds its noise in the flat noise tensor."""
-
-    layer: str  # e.g. "up_0.norm_s"
-    offset: int
-    height: int
-    width: int
-
-
-@dataclass(frozen=True)
-class NoiseLayout:
-    """Layout of the flat noise input [B, numel], in the official per-layer draw order."""
-
-    slots: tuple[NoiseSlot, ...]
-
-    @property
-    def numel(self) -> int:
-        last = self.slots[-1]
-        return last.offset + last.height * last.width
-
-    @classmethod
-    def for_config(cls, config: ModelConfig) -> NoiseLayout:
-        slots = []
-        offset = 0
-        for spec in block_specs(config):
-            norms = (["norm_s"] if spec.learned_shortcut else []) + ["norm_0", "norm_1"]
-            for norm in norms:
-                slots.append(NoiseSlot(f"{spec.name}.{norm}", offset, spec.height, spec.width))
-                offset += spec.height * spec.width
-        return cls(tuple(slots))
+def noise_layout(config: ModelConfig) -> NoiseLayout:
+    """Where each SEAN normalization layer finds its noise in the flat noise input, in the official draw order."""
+    slots = []
+    offset = 0
+    for spec in block_specs(config):
+        norms = (["norm_s"] if spec.learned_shortcut else []) + ["norm_0", "norm_1"]
+        for norm in norms:
+            slots.append(NoiseSlot(f"{spec.name}.{norm}", offset, spec.height, spec.width))
+            offset += spec.height * spec.width
+    return NoiseLayout(tuple(slots))
 
 
 def block_noises(noise: Tensor, layout: NoiseLayout, specs: list[BlockSpec]) -> dict[str, list[Tensor]]:
@@ -153,7 +133,7 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config
         self.specs = block_specs(config)
-        self.noise_layout = NoiseLayout.for_config(config)
+        self.noise_layout = noise_layout(config)
         self.fc = nn.Conv2d(config.mask_channels, 16 * config.ngf, 3, padding=1)
         self.blocks = nn.ModuleDict({spec.name: SEANResBlock(spec, config) for spec in self.specs})
         self.conv_img = nn.Conv2d(config.ngf, 3, 3, padding=1)

@@ -1,0 +1,107 @@
+"""TensorRT plans of a package: the one module that writes, reads and checks plan sidecars and
+deserialises plans (schema: sean_runtime.format.PlanSidecar, docs/package-format.md "Engines").
+
+A plan runs only under the TensorRT version that built it, on the GPU generation it was built for, and
+only with the ONNX graph it was built from. `plan_problem` says why a plan cannot run here (pure: no
+TensorRT or GPU needed); `deserialize_plan` is the only place a plan's bytes reach TensorRT, after that
+check, for the engine builder and the runtime backend alike. `tensorrt` itself is never imported here:
+callers pass their module or runtime object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sean_runtime.backends.gpu import GpuInfo
+from sean_runtime.errors import BackendError
+from sean_runtime.files import atomic_write_json, sha256_file
+from sean_runtime.format import PlanSidecar
+from sean_runtime.package import Package
+
+REBUILD = "rebuild the engines on this machine with `sean build-engine PKG`"
+
+
+class PlanMismatchError(BackendError):
+    """A plan that cannot run here: missing or broken sidecar, another TensorRT, another GPU, a changed graph."""
+
+
+def capability_text(capability: tuple[int, int]) -> str:
+    """(9, 0) -> "9.0", as the sidecar stores it."""
+    return f"{capability[0]}.{capability[1]}"
+
+
+def parse_capability(value: Any) -> tuple[int, int] | None:
+    """"9.0", "sm_90" or "90" -> (9, 0); anything else -> None."""
+    if not isinstance(value, str):
+        return None
+    text = value.lower().removeprefix("sm_")
+    major, dot, minor = text.partition(".")
+    if dot and major.isdigit() and minor.isdigit():
+        return int(major), int(minor)
+    if not dot and text.isdigit() and len(text) >= 2:
+        return int(text[:-1]), int(text[-1])
+    return None
+
+
+def write_sidecar(path: Path, sidecar: PlanSidecar) -> None:
+    atomic_write_json(path, sidecar.to_dict())
+
+
+def read_sidecar(path: Path) -> PlanSidecar:
+    """The sidecar at `path`, checked field by field; PlanMismatchError says what is wrong and to rebuild."""
+    if not path.is_file():
+        raise PlanMismatchError(f"{path.name} is missing, so the plan beside it cannot be checked; {REBUILD}")
+    try:
+        return PlanSidecar.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PlanMismatchError(f"{path.name} is not a valid plan sidecar ({exc}); {REBUILD}") from exc
+
+
+def plan_problem(
+    package: Package, graph: str, tensorrt_version: str, gpu: GpuInfo, check_plan_hash: bool
+) -> str | None:
+    """Why the plan of `graph` cannot run with this TensorRT version on this GPU (None: it can).
+
+    check_plan_hash: also compare the plan file with the sha256 its sidecar records (reads the plan).
+    """
+    spec = package.graph(graph)
+    if not spec.plan.is_file():
+        return f"{spec.plan.name} is missing; build the engines with `sean build-engine PKG`"
+    try:
+        sidecar = read_sidecar(spec.plan_sidecar)
+    except PlanMismatchError as exc:
+        return str(exc)
+    if sidecar.graph != graph or sidecar.onnx_file != spec.file.name or sidecar.plan_file != spec.plan.name:
+        described = f"graph {sidecar.graph!r} ({sidecar.onnx_file})"
+        return f"{spec.plan_sidecar.name} describes {described}, not {graph!r}; {REBUILD}"
+    if sidecar.onnx_sha256 != package.file_sha256(spec.file.name):
+        return f"{spec.plan.name} was built from another {spec.file.name} than this package's (stale); {REBUILD}"
+    if sidecar.tensorrt_version != tensorrt_version:
+        return (
+            f"{spec.plan.name} was built with TensorRT {sidecar.tensorrt_version}, this machine has "
+            f"{tensorrt_version}; {REBUILD}"
+        )
+    capability = parse_capability(sidecar.compute_capability)
+    if capability != gpu.compute_capability:
+        sm = f"sm_{capability[0]}{capability[1]}" if capability else "unknown compute capability"
+        return (
+            f"{spec.plan.name} was built for {sidecar.gpu_name} ({sm}), but this GPU is {gpu.name} ({gpu.sm}): "
+            f"a TensorRT plan runs only on the GPU generation it was built for; {REBUILD}"
+        )
+    if check_plan_hash and sidecar.plan_sha256 != sha256_file(spec.plan):
+        return f"{spec.plan.name} does not match the sha256 in {spec.plan_sidecar.name} (damaged); {REBUILD}"
+    return None
+
+
+def deserialize_plan(runtime: Any, package: Package, graph: str, tensorrt_version: str, gpu: GpuInfo) -> Any:
+    """The engine of `graph`, deserialised by a `tensorrt.Runtime` after its sidecar was checked."""
+    problem = plan_problem(package, graph, tensorrt_version, gpu, check_plan_hash=True)
+    if problem:
+        raise PlanMismatchError(problem)
+    plan = package.graph(graph).plan
+    engine = runtime.deserialize_cuda_engine(plan.read_bytes())
+    if engine is None:
+        raise PlanMismatchError(f"TensorRT {tensorrt_version} cannot load {plan.name} (see its log above); {REBUILD}")
+    return engine

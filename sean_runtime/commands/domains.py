@@ -1,0 +1,49 @@
+"""Domain-level commands of the `sean` CLI (no torch)."""
+
+from __future__ import annotations
+
+import click
+
+from sean_runtime.commands import SeanCommand
+from sean_runtime.domains import DomainError, available_domains, get_domain
+
+
+@click.command(cls=SeanCommand)
+def domains() -> None:
+    """List the installed domain plugins with their classes and resolution.
+
+    \b
+    Example:
+      sean domains
+    """
+    for name in available_domains():
+        try:
+            domain = get_domain(name)
+        except DomainError as exc:
+            click.echo(f"{name}: broken plugin: {exc}")
+            continue
+        h, w = domain.resolution
+        extra = f" + {domain.extra_mask_channels} extra mask channel(s)" if domain.extra_mask_channels else ""
+        click.echo(f"{name}: {domain.num_classes} classes{extra}, {w}x{h}, layout {domain.layout}")
+
+
+@click.command(cls=SeanCommand)
+@click.argument("domain_name", metavar="DOMAIN")
+@click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
+    """Convert a raw dataset release into the prepared layout (resumable: run it again to finish).
+
+    \b
+    Example:
+      sean prepare faces ~/data/CelebAMask-HQ -o ~/data/faces
+    """
+    domain = get_domain(domain_name)
+    prepare_fn = getattr(domain, "prepare", None)
+    if prepare_fn is None:
+        raise click.ClickException(
+            f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
+        )
+    result = prepare_fn(raw_dir, out_dir)
+    summary = ", ".join(f"{count} {what}" for what, count in result.items()) if isinstance(result, dict) else ""
+    click.echo(f"{domain_name}: prepared layout in {out_dir}" + (f" ({summary})" if summary else ""))

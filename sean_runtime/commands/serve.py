@@ -1,0 +1,112 @@
+"""`sean serve`: a package over HTTP with dynamic batching, limits and Prometheus metrics (docs/serving.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from sean_runtime.backends import BACKENDS
+from sean_runtime.commands import BACKEND_HELP, SeanCommand
+from sean_runtime.serve.server import ServeConfig, serve
+from sean_runtime.serve.service import Limits
+from sean_runtime.synthesizer import Synthesizer
+
+
+def read_api_key(path: Path) -> str:
+    """The key is the file's content without surrounding whitespace; an empty file is an error."""
+    key = path.read_text(encoding="utf-8").strip()
+    if not key or any(c.isspace() for c in key):
+        raise click.ClickException(f"--api-key-file {path}: the file must hold one key (no spaces), found none")
+    return key
+
+
+@click.command(cls=SeanCommand)
+@click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Backend calls at once, each on its own thread (onnxruntime only above 1); on a CPU, "
+              "workers x --threads = cores gives the most throughput.")
+@click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Most images in one generator call (1: no batching).")
+@click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,
+              help="Longest a batch waits for more requests.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Jobs waiting for inference before requests get 503 + Retry-After.")
+@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Per-request limit (504 past it).")
+@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True,
+              help="Largest request body (413 past it).")
+@click.option("--max-image-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
+              help="Largest decoded image or label map, width x height (400 past it).")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Require `Authorization: Bearer KEY` (or X-API-Key) with the key in this file (401 without).")
+@click.option("--samples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Dataset folder in the domain's layout whose pairs GET /v1/samples serves.")
+@click.option("--samples-split", default="test", show_default=True, help="Split of --samples.")
+@click.option("--max-samples", type=click.IntRange(min=1), default=16, show_default=True, help="Samples served.")
+def serve_command(
+    package: Path,
+    host: str,
+    port: int,
+    backend: str,
+    threads: int | None,
+    workers: int,
+    max_batch: int,
+    max_wait_ms: float,
+    max_queue: int,
+    timeout_s: float,
+    max_body_mb: float,
+    max_image_pixels: int,
+    api_key_file: Path | None,
+    samples: Path | None,
+    samples_split: str,
+    max_samples: int,
+) -> None:
+    """Serve a package over HTTP: JSON in and out, images as base64 PNG / JPEG.
+
+    Prints one line with the URL when the package is loaded. SIGTERM / SIGINT finish the requests in
+    flight, refuse new ones and exit 0. Routes: GET / (the editor, docs/editor.md), GET /healthz,
+    GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, GET /metrics (docs/serving.md).
+
+    \b
+    Examples:
+      sean serve packages/shapes
+      sean serve packages/shapes --port 9000 --max-batch 8 --api-key-file key.txt
+      curl -s localhost:8000/v1/info
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServeConfig(
+        package=package,
+        host=host,
+        port=port,
+        backend=backend,
+        threads=threads,
+        max_batch=max_batch,
+        workers=workers,
+        max_wait_ms=max_wait_ms,
+        limits=Limits(
+            max_body_bytes=int(max_body_mb * 2**20),
+            max_pixels=max_image_pixels,
+            max_queue=max_queue,
+            timeout_s=timeout_s,
+        ),
+        api_key=read_api_key(api_key_file) if api_key_file else None,
+        samples=samples,
+        samples_split=samples_split,
+        max_samples=max_samples,
+    )
+
+    def ready(url: str, synth: Synthesizer) -> None:
+        click.echo(f"serving {url} : {synth.describe()}")
+
+    try:
+        asyncio.run(serve(config, ready))
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

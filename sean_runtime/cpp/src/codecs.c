@@ -1,0 +1,270 @@
+#include "codecs.h"
+
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef SEAN_HAVE_JPEG
+#include <jpeglib.h>
+#endif
+
+enum { MAX_SIDE = 1 << 15 }; /* larger headers are refused before anything is allocated */
+
+typedef struct reason {
+  char* text;
+  size_t size;
+} reason;
+
+static void say(reason* r, const char* text) {
+  if (r->text && r->size) snprintf(r->text, r->size, "%s", text);
+}
+
+/* ---- PNG ------------------------------------------------------------------------------------ */
+
+typedef struct png_source {
+  const unsigned char* data;
+  size_t size, offset;
+} png_source;
+
+typedef struct png_sink {
+  unsigned char* data;
+  size_t size, capacity;
+} png_sink;
+
+static void png_on_error(png_structp png, png_const_charp text) {
+  say((reason*)png_get_error_ptr(png), text);
+  png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp text) {
+  (void)png;
+  (void)text;
+}
+
+static void png_read_bytes(png_structp png, png_bytep out, png_size_t count) {
+  png_source* source = (png_source*)png_get_io_ptr(png);
+  if (count > source->size - source->offset) png_error(png, "the file is truncated");
+  memcpy(out, source->data + source->offset, count);
+  source->offset += count;
+}
+
+static int host_is_little_endian(void) {
+  const uint16_t probe = 1;
+  return *(const uint8_t*)&probe == 1;
+}
+
+int sean_png_decode(const unsigned char* data, size_t size, int mode, sean_raster* out, char* message,
+                    size_t message_size) {
+  reason why = {message, message_size};
+  png_source source = {data, size, 8};
+  png_structp png;
+  png_infop info;
+  unsigned char* volatile pixels = NULL;
+  png_bytep* volatile rows = NULL;
+  memset(out, 0, sizeof *out);
+  if (size < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
+    say(&why, "not a PNG file (bad signature)");
+    return -1;
+  }
+  png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &why, png_on_error, png_on_warning);
+  info = png ? png_create_info_struct(png) : NULL;
+  if (!info) {
+    png_destroy_read_struct(&png, NULL, NULL);
+    say(&why, "out of memory");
+    return -1;
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    free(pixels);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    return -1;
+  }
+  png_set_read_fn(png, &source, png_read_bytes);
+  png_set_sig_bytes(png, 8);
+  png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
+  png_read_info(png, info);
+  {
+    const int color = png_get_color_type(png, info);
+    const int depth = png_get_bit_depth(png, info);
+    const int grey = color == PNG_COLOR_TYPE_GRAY;
+    size_t row_bytes, height, y;
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (grey && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    if (mode == SEAN_DECODE_LABELS && grey) {
+      if (depth == 16 && host_is_little_endian()) png_set_swap(png);
+    } else {
+      if (depth == 16 && mode == SEAN_DECODE_LABELS)
+        png_error(png, "a 16-bit colour PNG cannot be a label map; store class ids as a single-channel PNG "
+                       "or the colour mask as 8-bit RGB");
+      if (depth == 16) png_set_strip_16(png);
+      if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    }
+    png_read_update_info(png, info);
+    out->width = (int)png_get_image_width(png, info);
+    out->height = (int)png_get_image_height(png, info);
+    out->channels = png_get_channels(png, info);
+    out->depth = png_get_bit_depth(png, info);
+    if ((out->channels != 1 && out->channels != 3) || (out->depth != 8 && out->depth != 16))
+      png_error(png, "unsupported PNG layout");
+    row_bytes = png_get_rowbytes(png, info);
+    height = (size_t)out->height;
+    pixels = (unsigned char*)malloc(row_bytes * height);
+    rows = (png_bytep*)malloc(sizeof(png_bytep) * height);
+    if (!pixels || !rows) png_error(png, "out of memory");
+    for (y = 0; y < height; ++y) rows[y] = pixels + y * row_bytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+  }
+  free(rows);
+  png_destroy_read_struct(&png, &info, NULL);
+  out->pixels = pixels;
+  return 0;
+}
+
+static void png_write_bytes(png_structp png, png_bytep in, png_size_t count) {
+  png_sink* sink = (png_sink*)png_get_io_ptr(png);
+  if (sink->size + count > sink->capacity) {
+    size_t capacity = sink->capacity ? sink->capacity : 1 << 16;
+    unsigned char* grown;
+    while (capacity < sink->size + count) capacity *= 2;
+    grown = (unsigned char*)realloc(sink->data, capacity);
+    if (!grown) png_error(png, "out of memory");
+    sink->data = grown;
+    sink->capacity = capacity;
+  }
+  memcpy(sink->data + sink->size, in, count);
+  sink->size += count;
+}
+
+static void png_flush_nothing(png_structp png) { (void)png; }
+
+int sean_png_encode(const uint8_t* rgb, int width, int height, unsigned char** png_out, size_t* png_size,
+                    char* message, size_t message_size) {
+  reason why = {message, message_size};
+  png_sink sink = {NULL, 0, 0};
+  png_structp png;
+  png_infop info;
+  png_bytep* volatile rows = NULL;
+  *png_out = NULL;
+  *png_size = 0;
+  if (width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE) {
+    say(&why, "image size out of range");
+    return -1;
+  }
+  png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &why, png_on_error, png_on_warning);
+  info = png ? png_create_info_struct(png) : NULL;
+  if (!info) {
+    png_destroy_write_struct(&png, NULL);
+    say(&why, "out of memory");
+    return -1;
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    free(rows);
+    free(sink.data);
+    png_destroy_write_struct(&png, &info);
+    return -1;
+  }
+  png_set_write_fn(png, &sink, png_write_bytes, png_flush_nothing);
+  png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  rows = (png_bytep*)malloc(sizeof(png_bytep) * (size_t)height);
+  if (!rows) png_error(png, "out of memory");
+  {
+    int y;
+    for (y = 0; y < height; ++y) rows[y] = (png_bytep)(rgb + (size_t)y * (size_t)width * 3);
+  }
+  png_write_image(png, rows);
+  png_write_end(png, NULL);
+  free(rows);
+  png_destroy_write_struct(&png, &info);
+  *png_out = sink.data;
+  *png_size = sink.size;
+  return 0;
+}
+
+/* ---- JPEG ----------------------------------------------------------------------------------- */
+
+#ifdef SEAN_HAVE_JPEG
+
+typedef struct jpeg_failure {
+  struct jpeg_error_mgr base;
+  jmp_buf jump;
+  char text[JMSG_LENGTH_MAX];
+} jpeg_failure;
+
+static void jpeg_on_error(j_common_ptr info) {
+  jpeg_failure* failure = (jpeg_failure*)info->err;
+  (*info->err->format_message)(info, failure->text);
+  longjmp(failure->jump, 1);
+}
+
+static void jpeg_quiet(j_common_ptr info) { (void)info; }
+
+int sean_jpeg_available(void) { return 1; }
+
+int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, char* message, size_t message_size) {
+  reason why = {message, message_size};
+  struct jpeg_decompress_struct info;
+  jpeg_failure failure;
+  unsigned char* volatile pixels = NULL;
+  memset(out, 0, sizeof *out);
+  info.err = jpeg_std_error(&failure.base);
+  failure.base.error_exit = jpeg_on_error;
+  failure.base.output_message = jpeg_quiet; /* warnings (e.g. a truncated scan) do not stop decoding */
+  failure.text[0] = '\0';
+  if (setjmp(failure.jump)) {
+    say(&why, failure.text);
+    jpeg_destroy_decompress(&info);
+    free(pixels);
+    return -1;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, (unsigned char*)data, (unsigned long)size);
+  jpeg_read_header(&info, TRUE);
+  if (info.num_components != 1 && info.num_components != 3) {
+    snprintf(failure.text, sizeof failure.text, "a %d-channel (CMYK?) JPEG; convert it to RGB", info.num_components);
+    longjmp(failure.jump, 1);
+  }
+  if (info.image_width > MAX_SIDE || info.image_height > MAX_SIDE) {
+    snprintf(failure.text, sizeof failure.text, "the JPEG is too large (%ux%u)", info.image_width, info.image_height);
+    longjmp(failure.jump, 1);
+  }
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  pixels = (unsigned char*)malloc((size_t)info.output_width * info.output_height * 3);
+  if (!pixels) {
+    snprintf(failure.text, sizeof failure.text, "out of memory");
+    longjmp(failure.jump, 1);
+  }
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = pixels + (size_t)info.output_scanline * info.output_width * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  out->width = (int)info.output_width;
+  out->height = (int)info.output_height;
+  out->channels = 3;
+  out->depth = 8;
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  out->pixels = pixels;
+  return 0;
+}
+
+#else
+
+int sean_jpeg_available(void) { return 0; }
+
+int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, char* message, size_t message_size) {
+  reason why = {message, message_size};
+  (void)data;
+  (void)size;
+  memset(out, 0, sizeof *out);
+  say(&why, "this build has no JPEG support (libjpeg was not found by CMake); convert the image to PNG");
+  return -1;
+}
+
+#endif

@@ -1,0 +1,39 @@
+/* PNG and JPEG decoding / PNG encoding over libpng and libjpeg. Written in C because both libraries
+ * report errors by longjmp, which must not cross C++ frames. Each function returns 0 on success, or
+ * -1 with a one-line reason in `message`. Pixels are malloc'ed; the caller frees them with free(). */
+#ifndef SEAN_CODECS_H
+#define SEAN_CODECS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sean_raster {
+  int width, height;
+  int channels; /* 1 (grey) or 3 (RGB) */
+  int depth;    /* bits per sample: 8 or 16 (16-bit samples in host byte order) */
+  void* pixels; /* height * width * channels samples, row-major */
+} sean_raster;
+
+enum sean_decode_mode {
+  SEAN_DECODE_LABELS = 0, /* as stored: grey 8 / 16 bits kept (1, 2, 4 bits scaled to 8, as OpenCV);
+                           * colour (palette, RGB, grey + alpha) as 8-bit RGB, alpha dropped */
+  SEAN_DECODE_RGB8 = 1    /* any image as 8-bit RGB: grey replicated, alpha dropped, 16 bits -> high byte */
+};
+
+int sean_png_decode(const unsigned char* data, size_t size, int mode, sean_raster* out, char* message,
+                    size_t message_size);
+int sean_jpeg_available(void);
+int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, char* message, size_t message_size);
+/* 8-bit RGB [height, width, 3] -> PNG bytes in *png (malloc'ed, *png_size bytes). */
+int sean_png_encode(const uint8_t* rgb, int width, int height, unsigned char** png, size_t* png_size, char* message,
+                    size_t message_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

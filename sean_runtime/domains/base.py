@@ -1,0 +1,316 @@
+"""The domain-plugin interface: what the trainer, exporter and runtime need to know about a dataset.
+
+Concrete domains (the built-in ones in `sean_domains`, and third-party packages) subclass Domain and
+register it under the `sean.domains` entry-point group; see docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from sean_runtime.errors import DatasetError, ImageReadError, LabelError
+from sean_runtime.imageio import read_ids, read_rgb, resize_image, resize_labels
+
+
+@dataclass(frozen=True)
+class SamplePair:
+    """One training/evaluation sample on disk."""
+
+    image: Path
+    label: Path  # the label file; for part-mask datasets the first part file (all of them are in label_parts)
+    instance: Path | None = None  # instance-id map, for domains with an instance-edge channel
+    # (class id, binary mask file) per present class, for datasets that store one mask per class
+    # (raw CelebAMask-HQ); empty for datasets with one id map per sample.
+    label_parts: tuple[tuple[int, Path], ...] = ()
+
+
+class Domain:
+    """Base class of a domain plugin. Subclasses set the class attributes and override list_pairs.
+
+    Registered under the entry-point group `sean.domains` as `name = "module:ClassName"`.
+    """
+
+    name: str = ""
+    class_names: tuple[str, ...] = ()
+    palette: tuple[tuple[int, int, int], ...] = ()  # RGB per class id
+    resolution: tuple[int, int] = (256, 256)  # (height, width) the models of this domain use
+    layout: str = "normal"  # generator layout
+    flip_pairs: tuple[tuple[int, int], ...] = ()  # class ids that swap under a horizontal flip
+    extra_mask_channels: int = 0  # mask channels beyond the classes (e.g. instance edges)
+    splits: tuple[str, ...] = ("train", "test")
+    # Other split names accepted by list_pairs / check_split, e.g. {"train": "training"} for ADE20K,
+    # so that code written for ("train", "test") works with every domain.
+    split_aliases: ClassVar[dict[str, str]] = {}
+    # True where the dataset stores labels at another resolution than the images (CelebAMask-HQ:
+    # 1024² images, 512² labels); the aspect ratio must still match. False: sizes must be equal.
+    labels_may_be_scaled: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_id(self, name: str) -> int:
+        """Class name -> id, with an error listing the known names."""
+        try:
+            return self.class_names.index(name)
+        except ValueError:
+            raise LabelError(
+                f"unknown class {name!r} for domain {self.name!r}; known: {', '.join(self.class_names)}"
+            ) from None
+
+    # --- labels -------------------------------------------------------------------------------
+    def validate_labels(self, labels: np.ndarray, source: str = "label map") -> np.ndarray:
+        """Check an id map [H, W]: integer dtype and every value a class id. Returns int64 ids."""
+        labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise LabelError(
+                f"{source}: expected a single-channel id map [H, W], got shape {labels.shape}; "
+                f"colour masks go through colors_to_labels"
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise LabelError(f"{source}: label ids must be integers, got dtype {labels.dtype}")
+        bad = np.unique(labels[(labels < 0) | (labels >= self.num_classes)])
+        if bad.size:
+            raise LabelError(
+                f"{source}: values {bad[:10].tolist()} are outside the {self.num_classes} classes of "
+                f"domain {self.name!r} (valid ids 0..{self.num_classes - 1})"
+            )
+        return labels.astype(np.int64)
+
+    def read_label(self, path: str | Path) -> np.ndarray:
+        """Label file -> validated int64 ids [H, W]. Single-channel files hold ids; RGB files colours.
+
+        The file must be lossless and hold integers (sean_runtime.imageio.read_ids).
+        """
+        try:
+            raw = read_ids(path)
+        except ImageReadError as exc:
+            raise LabelError(str(exc)) from exc
+        return self.labels_from_raw(raw, source=str(path))
+
+    def labels_from_raw(self, raw: np.ndarray, source: str = "label map") -> np.ndarray:
+        """A label image as stored (read_raw / decode_raw) -> validated int64 ids [H, W]; RGB means colours."""
+        labels = self.colors_to_labels(raw, source=source) if raw.ndim == 3 else self.decode_ids(raw)
+        return self.validate_labels(labels, source=source)
+
+    def decode_ids(self, raw: np.ndarray) -> np.ndarray:
+        """Stored single-channel values -> class ids (identity unless the dataset remaps)."""
+        return raw.astype(np.int64)
+
+    def read_image(self, path: str | Path) -> np.ndarray:
+        return read_rgb(path)
+
+    def palette_array(self) -> np.ndarray:
+        return np.asarray(self.palette, dtype=np.uint8).reshape(-1, 3)
+
+    def labels_to_colors(self, labels: np.ndarray) -> np.ndarray:
+        """ids [H, W] -> RGB uint8 [H, W, 3] with the domain palette."""
+        labels = self.validate_labels(labels)
+        return self.palette_array()[labels]
+
+    def colors_to_labels(self, rgb: np.ndarray, source: str = "colour mask") -> np.ndarray:
+        """RGB [H, W, 3] with palette colours -> ids [H, W]. Unknown colours are an error naming them.
+
+        Where two classes share a colour (some palettes do), the lower id wins.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise LabelError(f"{source}: expected an RGB colour mask [H, W, 3], got shape {rgb.shape}")
+        palette = self.palette_array().astype(np.int64)
+        keys = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+        lookup: dict[int, int] = {}
+        for class_id, key in enumerate(keys.tolist()):
+            lookup.setdefault(key, class_id)
+        pixels = rgb.astype(np.int64)
+        flat = ((pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]).ravel()
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        ids = np.array([lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
+        if (ids < 0).any():
+            unknown = [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in uniq[ids < 0][:5].tolist()]
+            raise LabelError(
+                f"{source}: colours {unknown} are not in the palette of domain {self.name!r}; "
+                f"draw masks with the domain's palette (or pass an id map)"
+            )
+        return ids[inverse].reshape(rgb.shape[:2])
+
+    def flip_permutation(self) -> np.ndarray:
+        """perm [K] such that a horizontally flipped label map has ids perm[ids]."""
+        perm = np.arange(self.num_classes)
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+    # --- extra mask channels ------------------------------------------------------------------
+    def extra_channels_from(self, labels: np.ndarray, instances: np.ndarray | None) -> np.ndarray | None:
+        """Extra mask channels [E, H, W] float32 from a label map and an instance-id map of the same size.
+
+        None when the domain has no extra channels. Domains with extra channels override this; the
+        runtime calls it directly with arrays a user supplied.
+        """
+        if self.extra_mask_channels == 0:
+            return None
+        raise NotImplementedError(f"domain {self.name!r} declares extra mask channels but does not compute them")
+
+    def extra_channels(self, pair: SamplePair, labels: np.ndarray) -> np.ndarray | None:
+        """Extra mask channels [E, H, W] float32 for a sample at the size of `labels` (None when E == 0).
+
+        The instance map is resized (nearest) to the label map first, so channels such as instance
+        edges are computed at the working resolution, as SPADE does.
+        """
+        if self.extra_mask_channels == 0:
+            return None
+        instances = self.read_instances(pair)
+        if instances is not None:
+            instances = resize_labels(instances, *labels.shape)
+        return self.extra_channels_from(labels, instances)
+
+    # --- samples ------------------------------------------------------------------------------
+    def load_labels(self, pair: SamplePair) -> np.ndarray:
+        """The validated int64 id map [H, W] of a sample (domains with part masks override this)."""
+        return self.read_label(pair.label)
+
+    def read_instances(self, pair: SamplePair) -> np.ndarray | None:
+        """The instance-id map [H, W] of a sample as stored (uint16 / uint8), or None if it has none."""
+        if pair.instance is None:
+            return None
+        try:
+            instances = read_ids(pair.instance)
+        except ImageReadError as exc:
+            raise DatasetError(str(exc)) from exc
+        if instances.ndim != 2:
+            raise DatasetError(
+                f"{pair.instance}: expected a single-channel instance-id map, got shape {instances.shape}"
+            )
+        return instances
+
+    def load_pair(
+        self, pair: SamplePair, size: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Read and validate one sample: (image uint8 [H, W, 3], labels int64 [H, W], extra float32 [E, H, W] | None).
+
+        size: (height, width) to resize everything to (image: area/bicubic, labels and instances:
+        nearest; extra channels are computed after resizing). Without it the sample keeps the label
+        map's size (an image stored at another scale is resized to it).
+        Raises DatasetError naming the files when the image, label and instance sizes do not fit.
+        """
+        try:
+            image = self.read_image(pair.image)
+        except ImageReadError as exc:
+            raise DatasetError(str(exc)) from exc
+        labels = self.load_labels(pair)
+        instances = self.read_instances(pair)
+        self._check_sizes(pair, image.shape[:2], labels.shape, None if instances is None else instances.shape)
+        height, width = size if size is not None else labels.shape
+        image = resize_image(image, height, width)
+        labels = resize_labels(labels, height, width)
+        if instances is not None:
+            instances = resize_labels(instances, height, width)
+        extra = self.extra_channels_from(labels, instances) if self.extra_mask_channels else None
+        return image, labels, extra
+
+    def _check_sizes(
+        self,
+        pair: SamplePair,
+        image_hw: tuple[int, ...],
+        label_hw: tuple[int, ...],
+        instance_hw: tuple[int, ...] | None,
+    ) -> None:
+        label_file = pair.label
+        if instance_hw is not None and instance_hw != label_hw:
+            raise DatasetError(
+                f"{pair.instance} is {instance_hw[1]}x{instance_hw[0]} but its label {label_file} is "
+                f"{label_hw[1]}x{label_hw[0]}; instance and label maps must have the same size"
+            )
+        if image_hw == label_hw:
+            return
+        same_aspect = image_hw[0] * label_hw[1] == image_hw[1] * label_hw[0]
+        if not (self.labels_may_be_scaled and same_aspect):
+            rule = "the same aspect ratio" if self.labels_may_be_scaled else "the same size"
+            raise DatasetError(
+                f"{pair.image} is {image_hw[1]}x{image_hw[0]} but its label {label_file} is "
+                f"{label_hw[1]}x{label_hw[0]}; domain {self.name!r} needs image and label with {rule}"
+            )
+
+    # --- datasets -----------------------------------------------------------------------------
+    def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
+        """(image, label) files of a dataset folder for a split, sorted. Subclasses implement."""
+        raise NotImplementedError(f"domain {self.name!r} has no on-disk dataset layout")
+
+    def check_split(self, split: str) -> str:
+        """The dataset's own name of a split (aliases resolved); an unknown split is an error."""
+        canonical = self.split_aliases.get(split, split)
+        if canonical not in self.splits:
+            aliases = "".join(f", {a!r} = {c!r}" for a, c in self.split_aliases.items())
+            raise DatasetError(f"domain {self.name!r} has splits {list(self.splits)}{aliases}; not {split!r}")
+        return canonical
+
+
+def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
+    """The first subfolder of root (natural order) that holds the dataset: an archive unpacked one level
+    down, e.g. root/ADEChallengeData2016/ when root was given."""
+    if not root.is_dir():
+        return None
+    for sub in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+        if holds(sub):
+            return sub
+    return None
+
+
+def wrong_root(root: Path, domain: str, expected: str, holds: Callable[[Path], bool]) -> DatasetError:
+    """The error for a dataset root that is not one: what was expected, and the subfolder to pass instead
+    when the dataset sits one level down."""
+    problem = "does not exist" if not root.exists() else f"is not a {domain} dataset"
+    below = dataset_below(root, holds)
+    hint = f"; the dataset seems to be one level down: pass {below}" if below else ""
+    return DatasetError(f"{root} {problem}: expected {expected}{hint}")
+
+
+def require_folders(root: str | Path, domain: str, folders: tuple[str, ...]) -> Path:
+    """root itself when it holds every one of `folders`; otherwise wrong_root's error naming them."""
+    root = Path(root)
+
+    def holds(folder: Path) -> bool:
+        return all((folder / name).is_dir() for name in folders)
+
+    if holds(root):
+        return root
+    raise wrong_root(root, domain, " + ".join(f"{name}/" for name in folders) + " directly inside it", holds)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers by value ("2" before "10"), like SEAN's natural sort."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def pair_by_stem(
+    images: list[Path],
+    labels: list[Path],
+    image_key: Callable[[Path], Hashable],
+    label_key: Callable[[Path], Hashable],
+    root: Path,
+    split: str,
+) -> list[SamplePair]:
+    """Match image and label files on a key; a file without its partner is an error naming it.
+
+    Pairs come back in natural order of their keys.
+    """
+    by_image = {image_key(p): p for p in images}
+    by_label = {label_key(p): p for p in labels}
+    lonely_images = sorted(set(by_image) - set(by_label))
+    lonely_labels = sorted(set(by_label) - set(by_image))
+    if lonely_images or lonely_labels:
+        parts = []
+        if lonely_images:
+            parts.append(f"images without a label: {[str(by_image[k]) for k in lonely_images[:5]]}")
+        if lonely_labels:
+            parts.append(f"labels without an image: {[str(by_label[k]) for k in lonely_labels[:5]]}")
+        raise DatasetError(f"{root} ({split}): " + "; ".join(parts))
+    if not by_image:
+        raise DatasetError(f"{root} ({split}): no image/label pairs found")
+    return [SamplePair(by_image[k], by_label[k]) for k in sorted(by_image, key=lambda k: natural_key(str(k)))]

@@ -1,0 +1,243 @@
+"""The package format (docs/package-format.md), defined once: the exporter writes through this module and
+the runtime reads through it.
+
+It owns the format name and versions, the file names of a package, the table of graph inputs and
+outputs (names, dtypes, shapes with a dynamic `batch` axis), the noise layout section of the manifest
+and the schema of the TensorRT plan sidecars. numpy-free and torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT = "sean-package"
+FORMAT_VERSION = 2  # written by the exporter; the runtime reads 1 .. FORMAT_VERSION
+MANIFEST_FILE = "manifest.json"
+GRAPH_NAMES = ("encoder", "generator")
+PRECISIONS = ("fp32", "fp16")
+BATCH = "batch"  # name of the dynamic axis in the graphs and the manifest
+DTYPES = ("float32", "int32")  # the only element types of graph inputs and outputs, at every precision
+REEXPORT = "re-export it with `sean export CHECKPOINT -o PKG`"
+
+NOISE_INPUT = "noise"
+# How image i of a call with `seed` draws its noise (docs/package-format.md, "Noise"), per format version.
+PHILOX_NOISE_VERSION = 2  # the first format version with the portable rule
+NOISE_TAG = 0x5345414E4E4F4953  # Philox key word 1: "SEANNOIS" in ASCII, so other Philox users' streams differ
+PHILOX_SEEDING = (
+    "Philox4x64-10, key (seed + i, 0x5345414E4E4F4953), block j at counter (j, 0, 0, 0); 64-bit word k -> "
+    "normals 2k, 2k+1 by Box-Muller in float64 (u1 = (hi32 + 0.5) / 2^32, u2 = lo32 / 2^32), rounded to float32"
+)
+LEGACY_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtype=float32)"  # format 1
+
+SIDECAR_FORMAT = "sean-tensorrt-plan"
+SIDECAR_FORMAT_VERSION = 1
+
+
+def seeding_rule(format_version: int) -> str:
+    """The manifest's "noise.seeding" text of a package format version."""
+    return PHILOX_SEEDING if format_version >= PHILOX_NOISE_VERSION else LEGACY_SEEDING
+
+
+def graph_file(name: str) -> str:
+    """The ONNX file of graph `name` inside a package."""
+    return f"{name}.onnx"
+
+
+def external_data_file(name: str) -> str:
+    """Where graph `name` keeps its weights when they are stored outside the graph."""
+    return f"{name}.onnx.data"
+
+
+def plan_file(graph_path: Path) -> Path:
+    """The TensorRT engine built from an ONNX graph file (it may not exist)."""
+    return graph_path.with_suffix(".plan")
+
+
+def sidecar_file(graph_path: Path) -> Path:
+    """The JSON sidecar that says where and from what the plan of an ONNX graph file was built."""
+    return graph_path.with_suffix(".plan.json")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output: name, element type and shape (BATCH for the dynamic axis)."""
+
+    name: str
+    dtype: str  # one of DTYPES
+    shape: tuple[int | str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, item: Any) -> TensorSpec:
+        """A manifest entry {name, dtype, shape} -> TensorSpec; ValueError says what is malformed."""
+        if not isinstance(item, dict) or set(item) != {"name", "dtype", "shape"}:
+            raise ValueError(f"a tensor entry must be {{name, dtype, shape}}, got {item!r:.200}")
+        name, dtype, shape = item["name"], item["dtype"], item["shape"]
+        if not isinstance(name, str) or dtype not in DTYPES or not isinstance(shape, list):
+            raise ValueError(f"malformed tensor entry {item!r:.200}")
+        for dim in shape:
+            if dim != BATCH and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+                raise ValueError(f"tensor {name!r}: dimension {dim!r} is neither {BATCH!r} nor a positive integer")
+        return cls(name, dtype, tuple(shape))
+
+    def concrete_shape(self, batch: int) -> tuple[int, ...]:
+        return tuple(batch if dim == BATCH else int(dim) for dim in self.shape)
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """The inputs and outputs of one graph of a package."""
+
+    name: str  # one of GRAPH_NAMES
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.outputs)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes that fix every graph interface of a package."""
+
+    height: int
+    width: int
+    num_classes: int  # K
+    style_dim: int  # S
+    noise_numel: int  # N: per-image length of the flat noise input
+    extra_channels: int = 0  # E: extra mask channels the generator takes as `extra` (0: no such input)
+
+
+def encoder_spec(shape: ModelShape) -> GraphSpec:
+    """image [B, 3, H, W], labels int32 [B, H, W] -> codes [B, K, S], area [B, K].
+
+    The style encoder pools codes for the K classes only, so extra mask channels never reach it.
+    """
+    h, w, k, s = shape.height, shape.width, shape.num_classes, shape.style_dim
+    return GraphSpec(
+        "encoder",
+        inputs=(TensorSpec("image", "float32", (BATCH, 3, h, w)), TensorSpec("labels", "int32", (BATCH, h, w))),
+        outputs=(TensorSpec("codes", "float32", (BATCH, k, s)), TensorSpec("area", "float32", (BATCH, k))),
+    )
+
+
+def generator_spec(shape: ModelShape) -> GraphSpec:
+    """labels int32 [B, H, W], codes [B, K, S], noise [B, N] (+ extra [B, E, H, W]) -> image [B, 3, H, W]."""
+    h, w, k, s = shape.height, shape.width, shape.num_classes, shape.style_dim
+    inputs = [
+        TensorSpec("labels", "int32", (BATCH, h, w)),
+        TensorSpec("codes", "float32", (BATCH, k, s)),
+        TensorSpec(NOISE_INPUT, "float32", (BATCH, shape.noise_numel)),
+    ]
+    if shape.extra_channels:
+        inputs.append(TensorSpec("extra", "float32", (BATCH, shape.extra_channels, h, w)))
+    return GraphSpec("generator", tuple(inputs), (TensorSpec("image", "float32", (BATCH, 3, h, w)),))
+
+
+def graph_spec(shape: ModelShape, name: str) -> GraphSpec:
+    if name == "encoder":
+        return encoder_spec(shape)
+    if name == "generator":
+        return generator_spec(shape)
+    raise ValueError(f"unknown graph {name!r}; the graphs are {GRAPH_NAMES}")
+
+
+@dataclass(frozen=True)
+class NoiseSlot:
+    """Where one SEAN normalization layer finds its noise in the flat noise tensor."""
+
+    layer: str  # e.g. "up_0.norm_s"
+    offset: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class NoiseLayout:
+    """Layout of the flat noise input [B, numel]: one value per pixel of every SEAN layer, in draw order."""
+
+    slots: tuple[NoiseSlot, ...]
+
+    @property
+    def numel(self) -> int:
+        last = self.slots[-1]
+        return last.offset + last.height * last.width
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest's "noise" section."""
+        return {
+            "input": NOISE_INPUT,
+            "numel": self.numel,
+            "slots": [{"layer": s.layer, "offset": s.offset, "height": s.height, "width": s.width} for s in self.slots],
+            "seeding": seeding_rule(FORMAT_VERSION),
+        }
+
+
+@dataclass(frozen=True)
+class PlanSidecar:
+    """`<graph>.plan.json`: what a TensorRT plan was built from, with what, and for which GPU.
+
+    Written by `sean build-engine` and checked by every loader (sean_runtime.plans) before a plan is
+    deserialised: a plan runs only under the TensorRT version that built it, on the GPU generation it
+    was built for, and only with the ONNX graph it was built from.
+    """
+
+    graph: str
+    plan_file: str
+    plan_sha256: str
+    onnx_file: str
+    onnx_sha256: str  # as in the manifest's "files"
+    tensorrt_version: str  # tensorrt.__version__ of the builder
+    gpu_name: str
+    compute_capability: str  # "9.0"
+    precision: str
+    profile: dict[str, Any]  # {min_batch, opt_batch, max_batch, shapes: {input: {min, opt, max}}}
+    workspace_bytes: int
+    created: str
+    strongly_typed: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": SIDECAR_FORMAT,
+            "format_version": SIDECAR_FORMAT_VERSION,
+            "graph": self.graph,
+            "plan_file": self.plan_file,
+            "plan_sha256": self.plan_sha256,
+            "onnx_file": self.onnx_file,
+            "onnx_sha256": self.onnx_sha256,
+            "tensorrt_version": self.tensorrt_version,
+            "gpu_name": self.gpu_name,
+            "compute_capability": self.compute_capability,
+            "precision": self.precision,
+            "strongly_typed": self.strongly_typed,
+            "profile": self.profile,
+            "workspace_bytes": self.workspace_bytes,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PlanSidecar:
+        """A parsed sidecar -> PlanSidecar; ValueError names the first field that is missing or malformed."""
+        if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f'not a plan sidecar (no "format": "{SIDECAR_FORMAT}")')
+        version = data.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SIDECAR_FORMAT_VERSION:
+            raise ValueError(f"sidecar format_version {version!r}; this runtime reads 1..{SIDECAR_FORMAT_VERSION}")
+        kinds = {"profile": dict, "workspace_bytes": int, "strongly_typed": bool}
+        values = {}
+        for name in cls.__dataclass_fields__:
+            kind = kinds.get(name, str)
+            value = data.get(name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"sidecar field {name!r} is {value!r:.80}, not a {kind.__name__}")
+            values[name] = value
+        return cls(**values)

@@ -1,0 +1,184 @@
+"""RemoteSynthesizer: Synthesizer's encode and synthesize against a `sean serve` URL (stdlib HTTP only).
+
+    synth = RemoteSynthesizer("http://127.0.0.1:8000")     # or Synthesizer.load("pkg"): same calls
+    styles = synth.encode("face.jpg", "face.png")
+    image = synth.synthesize("face.png", styles.swap("hair", synth.encode("b.jpg", "b.png")), seed=0)[0]
+
+The same inputs and seed give the same bytes as a local Synthesizer of the served package: PNG and
+JPEG files travel as they are, arrays as PNG (lossless), styles as exact JSON (Styles.to_json). Bad
+input raises InputError with the server's message; an unreachable or failing server, BackendError.
+One connection is kept open: use one RemoteSynthesizer per thread.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.errors import BackendError, InputError
+from sean_runtime.imageio import rgb_from_bytes
+from sean_runtime.inputs import check_counts, image_items, label_items
+from sean_runtime.serve.codec import b64_to_bytes, encode_png, file_to_b64
+from sean_runtime.styles import Styles
+
+API_KEY_ENV = "SEAN_API_KEY"  # the key, when the server has one and api_key is not passed
+MAX_RETRY_WAIT_S = 5.0
+
+
+def _b64(item: Path | np.ndarray) -> str:
+    """A file as it is, or an array (ids [H, W] or RGB [H, W, 3]) as PNG, in base64."""
+    return file_to_b64(item) if isinstance(item, Path) else encode_png(np.asarray(item))
+
+
+class RemoteSynthesizer:
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
+        """url: where `sean serve` listens, e.g. http://127.0.0.1:8000. retries: how often a 503 (queue full)
+        is retried after the server's Retry-After."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"{url!r} is not an http(s) URL such as http://127.0.0.1:8000")
+        self.url = url.rstrip("/")
+        self._connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self._host, self._port = parts.hostname, parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._timeout = timeout
+        self._retries = retries
+        self._connection: http.client.HTTPConnection | None = None
+        self.notes: list[str] = []
+        self._info = self.call("GET", "/v1/info")
+
+    # --- facts ------------------------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self._info["class_names"])
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(height, width) of every image the served package makes."""
+        return self._info["resolution"]["height"], self._info["resolution"]["width"]
+
+    def info(self) -> dict[str, Any]:
+        """The server's /v1/info, with the URL."""
+        return {**self._info, "url": self.url}
+
+    def describe(self) -> str:
+        h, w = self.resolution
+        i = self._info
+        return (
+            f"{self.url}: {i['backend']} ({i['device']}) [{i['domain'] or 'no domain'}, {w}x{h}, "
+            f"{len(i['class_names'])} classes, {i['precision']}]"
+        )
+
+    # --- the operations -----------------------------------------------------------------------------
+    def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
+        """Style images and their label maps (files or arrays, one or many) -> Styles [B, K, S]."""
+        self._no_extra(extra)
+        images, labels = image_items(image), label_items(label)
+        check_counts(len(images), len(labels))
+        parts = []
+        for (_, picture), (_, ids) in zip(images, labels, strict=True):
+            answer = self.call("POST", "/v1/encode", {"image": _b64(picture), "label": _b64(ids)})
+            parts.append(Styles.from_json(answer["styles"], self.class_names))
+        return Styles.concat(parts)
+
+    def synthesize(
+        self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None
+    ) -> np.ndarray:
+        """Label maps + styles (batch 1 for all, or one per label map) -> uint8 RGB [B, H, W, 3]; image i
+        uses seed + i, as Synthesizer.synthesize does."""
+        self._no_extra(extra)
+        items = label_items(label)
+        if not isinstance(styles, Styles) or styles.batch_size not in (1, len(items)):
+            raise InputError(
+                f"styles must be Styles of 1 image (used for all) or of {len(items)} (one per label map)"
+            )
+        images = []
+        for i, (_, ids) in enumerate(items):
+            body = {
+                "label": _b64(ids),
+                "styles": styles[0 if styles.batch_size == 1 else i].to_json(),
+                "seed": seed + i,
+                "noise": bool(noise),
+            }
+            images.append(self.decode_image(self.synthesize_request(body)["image"]))
+        return np.stack(images)
+
+    def synthesize_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/synthesize with a body of the wire format (docs/serving.md): swaps and interpolation
+        done by the server, e.g. with style images that are never encoded on this side."""
+        return self.call("POST", "/v1/synthesize", body)
+
+    @staticmethod
+    def decode_image(text: str) -> np.ndarray:
+        """A base64 PNG answer -> uint8 RGB [H, W, 3]."""
+        return rgb_from_bytes(b64_to_bytes(text, "image"), source="the server's image")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> RemoteSynthesizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- HTTP ---------------------------------------------------------------------------------------
+    def _no_extra(self, extra: Any) -> None:
+        if extra is not None:
+            raise InputError("extra mask channels are not sent over HTTP yet; use a local Synthesizer for this package")
+
+    def call(self, method: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Any JSON route of the API, e.g. call("GET", "/v1/samples"); errors raised as for the other methods."""
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        for attempt in range(self._retries + 1):
+            status, answer, retry_after = self._send(method, self._prefix + route, payload, headers)
+            if status == 503 and retry_after is not None and attempt < self._retries:
+                time.sleep(min(retry_after, MAX_RETRY_WAIT_S))
+                continue
+            break
+        if status == 200:
+            return answer
+        message = answer.get("error", "no error message") if isinstance(answer, dict) else str(answer)
+        if status in (400, 413):
+            raise InputError(message)
+        if status == 401:
+            raise BackendError(f"{self.url} refused the API key ({message}); pass api_key or set {API_KEY_ENV}")
+        raise BackendError(f"{self.url}{route} answered {status}: {message}")
+
+    def _send(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, Any, float | None]:
+        """(status, parsed JSON answer, Retry-After seconds); a dropped keep-alive connection is reopened once."""
+        for attempt in range(2):
+            if self._connection is None:
+                self._connection = self._connection_class(self._host, self._port, timeout=self._timeout)
+            try:
+                self._connection.request(method, path, body=payload, headers=headers)
+                response = self._connection.getresponse()
+                data = response.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                self.close()
+                if attempt == 1 or isinstance(exc, (ConnectionRefusedError, TimeoutError)):
+                    raise BackendError(f"cannot reach {self.url}: {exc}; is `sean serve` running there?") from exc
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        try:
+            answer = json.loads(data)
+        except json.JSONDecodeError:
+            answer = data.decode(errors="replace")[:200]
+        retry_after = response.getheader("Retry-After")
+        return response.status, answer, float(retry_after) if retry_after else None

@@ -1,0 +1,222 @@
+"""The load benchmark behind `sean bench-serve`: closed-loop clients against a loopback server.
+
+Each level runs `concurrency` threads, each with its own RemoteSynthesizer (one kept-alive
+connection), sending /v1/synthesize back to back until the level's request or time budget is spent.
+Reported per level: throughput, latency percentiles, errors, the server's resident memory (from its
+/metrics) and the mean images per generator call. A soak runs one level for a long time and samples
+the server's memory, to show it stays flat.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.errors import BackendError, InputError
+from sean_runtime.remote import RemoteSynthesizer
+from sean_runtime.serve.codec import encode_png
+
+KINDS = ("image", "styles")  # style image encoded by the server per request, or styles JSON (generator only)
+
+
+@dataclass(frozen=True)
+class Level:
+    concurrency: int
+    requests: int  # answered with 200
+    errors: int
+    seconds: float
+    throughput: float  # requests per second
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    server_rss_mb: float
+    images_per_call: float  # mean generator batch during the level
+
+
+@dataclass(frozen=True)
+class Soak:
+    concurrency: int
+    seconds: float
+    requests: int
+    errors: int
+    rss_mb: list[tuple[float, float]]  # (seconds since start, server RSS MB)
+    warm_rss_mb: float  # median over the first window after the warm-up
+    end_rss_mb: float  # median over the last window
+
+    @property
+    def growth(self) -> float:
+        """RSS growth from just after the warm-up to the end, as a fraction."""
+        return self.end_rss_mb / self.warm_rss_mb - 1.0
+
+
+def check_loopback(url: str) -> None:
+    """Only this machine's servers are loaded: the host must resolve to loopback addresses only."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror as exc:
+        raise InputError(f"cannot resolve {host!r}: {exc}") from exc
+    if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        raise InputError(f"bench-serve loads loopback servers only (127.0.0.1, ::1, localhost); {host!r} is not one")
+
+
+def series(text: str, name: str, **labels: str) -> float | None:
+    """The value of one series in Prometheus text (labels in any order), None when absent."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:]+)(?:\{(.*)\})? (\S+)", line)
+        if match and match.group(1) == name and dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or "")) == labels:
+            return float(match.group(3))
+    return None
+
+
+class Server:
+    """The benchmarked server's facts, metrics and request body."""
+
+    def __init__(self, url: str, api_key: str | None) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.client = RemoteSynthesizer(url, api_key=api_key, retries=0)
+        self.info = self.client.info()
+
+    def metrics(self) -> str:
+        request = urllib.request.Request(self.url + "/metrics")
+        if self.api_key:
+            request.add_header("Authorization", f"Bearer {self.api_key}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
+
+    def rss_mb(self) -> float:
+        return (series(self.metrics(), "process_resident_memory_bytes") or 0.0) / 2**20
+
+    def body(self, kind: str) -> dict[str, Any]:
+        """A synthesize body: the first served sample, or every class in vertical bands on a noise image."""
+        h, w = self.client.resolution
+        if self.info.get("samples"):
+            sample = self.client.call("GET", "/v1/samples")["samples"][0]
+            label, image = sample["label"], sample["image"]
+        else:
+            k = len(self.client.class_names)
+            label = encode_png(np.repeat((np.arange(w) * k // w)[None, :], h, axis=0).astype(np.uint8))
+            image = encode_png(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
+        if kind == "image":
+            return {"label": label, "style_image": image}
+        styles = self.client.call("POST", "/v1/encode", {"image": image, "label": label})["styles"]
+        return {"label": label, "styles": styles}
+
+
+def _clients(server: Server, body: dict[str, Any], concurrency: int, max_requests: int, max_seconds: float):
+    """Run the clients; -> (latencies in s of answered requests, errors, wall seconds)."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    issued = [0]
+    deadline = time.monotonic() + max_seconds
+
+    def worker() -> None:
+        with RemoteSynthesizer(server.url, api_key=server.api_key, retries=0) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    if issued[0] >= max_requests:
+                        return
+                    issued[0] += 1
+                    seed = issued[0]
+                start = time.perf_counter()
+                try:
+                    client.synthesize_request({**body, "seed": seed})
+                except (InputError, BackendError):
+                    with lock:
+                        errors[0] += 1
+                    continue
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0], time.perf_counter() - start
+
+
+def run_level(server: Server, body: dict[str, Any], concurrency: int, max_requests: int, max_seconds: float) -> Level:
+    _clients(server, body, concurrency, 2 * concurrency, max_seconds)  # warm-up: connections, first runs
+    before = server.metrics()
+    latencies, errors, seconds = _clients(server, body, concurrency, max_requests, max_seconds)
+    after = server.metrics()
+
+    def grown(name: str) -> float:
+        return (series(after, name, op="generate") or 0.0) - (series(before, name, op="generate") or 0.0)
+
+    p50, p90, p99 = np.percentile(np.array(latencies) * 1000.0, [50, 90, 99]) if latencies else (np.nan,) * 3
+    return Level(
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=errors,
+        seconds=round(seconds, 3),
+        throughput=round(len(latencies) / seconds, 2),
+        p50_ms=round(float(p50), 2),
+        p90_ms=round(float(p90), 2),
+        p99_ms=round(float(p99), 2),
+        server_rss_mb=round((series(after, "process_resident_memory_bytes") or 0.0) / 2**20, 1),
+        images_per_call=round(grown("sean_batch_size_sum") / max(grown("sean_batch_size_count"), 1.0), 2),
+    )
+
+
+def run_soak(
+    server: Server, body: dict[str, Any], concurrency: int, seconds: float, warmup_s: float, every_s: float,
+    window_s: float = 60.0,
+) -> Soak:
+    """`concurrency` clients for `seconds`, the server's RSS sampled every `every_s` seconds.
+
+    A sample may fall inside a generator call (its buffers are resident then) or between calls, so
+    growth compares medians over `window_s` after the warm-up and at the end, not two single samples.
+    """
+    result: list[Any] = []
+    runner = threading.Thread(target=lambda: result.append(_clients(server, body, concurrency, 10**12, seconds)))
+    start = time.monotonic()
+    runner.start()
+    samples = []
+    while runner.is_alive():
+        samples.append((round(time.monotonic() - start, 1), round(server.rss_mb(), 1)))
+        runner.join(every_s)
+    samples.append((round(time.monotonic() - start, 1), round(server.rss_mb(), 1)))
+    latencies, errors, wall = result[0]
+    end_t = samples[-1][0]
+    warm = [rss for t, rss in samples if warmup_s <= t <= warmup_s + window_s] or [samples[0][1]]
+    end = [rss for t, rss in samples if t >= end_t - window_s]
+    return Soak(
+        concurrency, round(wall, 1), len(latencies), errors, samples, float(np.median(warm)), float(np.median(end))
+    )
+
+
+def format_levels(levels: list[Level]) -> str:
+    head = ("clients", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99/p50", "img/call", "RSS MB")
+    rows = [
+        (
+            str(v.concurrency), str(v.requests), str(v.errors), f"{v.throughput:.1f}", f"{v.p50_ms:.1f}",
+            f"{v.p90_ms:.1f}", f"{v.p99_ms:.1f}", f"{v.p99_ms / v.p50_ms:.2f}", f"{v.images_per_call:.2f}",
+            f"{v.server_rss_mb:.0f}",
+        )
+        for v in levels
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def as_json(levels: list[Level], soak: Soak | None, info: dict[str, Any], kind: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"server": info, "kind": kind, "levels": [asdict(v) for v in levels]}
+    if soak is not None:
+        out["soak"] = {**asdict(soak), "growth": round(soak.growth, 4)}
+    return out

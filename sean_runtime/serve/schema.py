@@ -1,0 +1,201 @@
+"""The request bodies of /v1/encode and /v1/synthesize: fields, types and defaults (docs/serving.md).
+
+Everything here is checked before any decoding or inference, and every problem is an InputError naming
+the field, so a client learns all about a malformed request from one 400 answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sean_runtime.errors import InputError
+
+MAX_SEED = 2**63 - 1  # seeds are signed 64-bit for clients in other languages
+FALLBACKS = ("own", "error")  # what a swap or interpolation does where the reference lacks a class
+
+ClassRef = str | int
+
+
+@dataclass(frozen=True)
+class StyleSource:
+    """Where a set of styles comes from: JSON styles, or an image and its label map for the encoder.
+
+    The *_field names say where each part sits in the request, for error messages.
+    """
+
+    styles_field: str
+    image_field: str
+    label_field: str
+    styles: dict[str, Any] | None = None
+    image: str | None = None  # base64
+    label: str | None = None  # base64; None for the base style image: the request's own label
+
+
+@dataclass(frozen=True)
+class Swap:
+    classes: tuple[ClassRef, ...]
+    source: StyleSource
+
+
+@dataclass(frozen=True)
+class Interpolation:
+    alpha: float
+    classes: tuple[ClassRef, ...] | None  # None: every class
+    source: StyleSource
+
+
+@dataclass(frozen=True)
+class EncodeRequest:
+    image: str
+    label: str
+
+
+@dataclass(frozen=True)
+class SynthesizeRequest:
+    label: str
+    base: StyleSource
+    swaps: tuple[Swap, ...]
+    interpolate: tuple[Interpolation, ...]  # applied in order, after the swaps
+    fallback: str
+    seed: int
+    noise: bool
+    return_styles: bool
+
+    def sources(self) -> list[StyleSource]:
+        """Every style source, base first."""
+        return [self.base, *(s.source for s in self.swaps), *(i.source for i in self.interpolate)]
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The request body -> a JSON object."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"the body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {unknown}; the fields are {', '.join(allowed)}")
+
+
+def _get(
+    data: dict[str, Any], key: str, where: str, check: Callable[[Any], bool], kind: str, default: Any = ...
+) -> Any:
+    if key not in data or data[key] is None:
+        if default is ...:
+            raise InputError(f"{where}{key} is missing: it must be {kind}")
+        return default
+    value = data[key]
+    if not check(value):
+        raise InputError(f"{where}{key} must be {kind}, got {json.dumps(value)[:60]}")
+    return value
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _classes(data: dict[str, Any], where: str, required: bool) -> tuple[ClassRef, ...] | None:
+    kind = "a class name or id, or a non-empty list of them"
+    value = _get(data, "classes", where, lambda v: True, kind, default=... if required else None)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(_is_str(c) or _is_int(c) for c in items):
+        raise InputError(f"{where}classes must be {kind}")
+    return tuple(items)
+
+
+def _reference(data: Any, where: str, extra_keys: tuple[str, ...]) -> StyleSource:
+    """{styles} or {image, label} (plus extra_keys) -> StyleSource."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where} must be an object with styles, or image and label")
+    _check_keys(data, ("styles", "image", "label", *extra_keys), where)
+    prefix = f"{where}."
+    fields = (f"{where}.styles", f"{where}.image", f"{where}.label")
+    if "styles" in data:
+        if "image" in data or "label" in data:
+            raise InputError(f"{where}: give styles, or image and label, not both")
+        return StyleSource(*fields, styles=_get(data, "styles", prefix, lambda v: isinstance(v, dict), "an object"))
+    image = _get(data, "image", prefix, _is_str, "a base64 PNG or JPEG (or give styles instead)")
+    label = _get(data, "label", prefix, _is_str, "the base64 PNG label map of the image")
+    return StyleSource(*fields, image=image, label=label)
+
+
+ENCODE_FIELDS = ("image", "label")
+SYNTHESIZE_FIELDS = (
+    "label", "styles", "style_image", "style_label", "swaps", "interpolate", "fallback", "seed", "noise",
+    "return_styles",
+)
+
+
+def parse_encode(data: dict[str, Any]) -> EncodeRequest:
+    _check_keys(data, ENCODE_FIELDS, "encode")
+    return EncodeRequest(
+        image=_get(data, "image", "", _is_str, "a base64 PNG or JPEG"),
+        label=_get(data, "label", "", _is_str, "a base64 PNG label map"),
+    )
+
+
+def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
+    _check_keys(data, SYNTHESIZE_FIELDS, "synthesize")
+    label = _get(data, "label", "", _is_str, "a base64 PNG label map")
+    if "styles" in data and "style_image" in data:
+        raise InputError("give styles, or style_image (with style_label), not both")
+    if "styles" in data:
+        styles = _get(data, "styles", "", lambda v: isinstance(v, dict), "an object")
+        base = StyleSource("styles", "style_image", "style_label", styles=styles)
+    elif "style_image" in data:
+        style_label = _get(data, "style_label", "", _is_str, "a base64 PNG label map", default=None)
+        base = StyleSource(
+            "styles",
+            "style_image",
+            "label" if style_label is None else "style_label",
+            image=_get(data, "style_image", "", _is_str, "a base64 PNG or JPEG"),
+            label=style_label,
+        )
+    else:
+        raise InputError("styles are missing: give styles (from /v1/encode), or style_image and style_label")
+    swaps_kind = "a list of {classes, styles | image + label}"
+    swaps_data = _get(data, "swaps", "", lambda v: isinstance(v, list), swaps_kind, [])
+    swaps = []
+    for i, item in enumerate(swaps_data):
+        where = f"swaps[{i}]"
+        source = _reference(item, where, ("classes",))
+        swaps.append(Swap(_classes(item, f"{where}.", required=True), source))
+    # One interpolation, or a list of them (the editor blends each region with its own alpha).
+    blends_data = data.get("interpolate")
+    blends_data = [] if blends_data is None else blends_data
+    single = not isinstance(blends_data, list)
+    interpolate = []
+    for i, item in enumerate([blends_data] if single else blends_data):
+        where = "interpolate" if single else f"interpolate[{i}]"
+        source = _reference(item, where, ("alpha", "classes"))
+        alpha = _get(item, "alpha", f"{where}.", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
+        interpolate.append(Interpolation(float(alpha), _classes(item, f"{where}.", required=False), source))
+    return SynthesizeRequest(
+        label=label,
+        base=base,
+        swaps=tuple(swaps),
+        interpolate=tuple(interpolate),
+        fallback=_get(data, "fallback", "", lambda v: v in FALLBACKS, f"one of {', '.join(FALLBACKS)}", "own"),
+        seed=_get(data, "seed", "", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"an integer in 0..{MAX_SEED}", 0),
+        noise=_get(data, "noise", "", lambda v: isinstance(v, bool), "true or false", True),
+        return_styles=_get(data, "return_styles", "", lambda v: isinstance(v, bool), "true or false", False),
+    )

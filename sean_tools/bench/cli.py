@@ -1,0 +1,113 @@
+"""The `sean bench` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sean_runtime.commands import MODEL_FOLDER, SeanCommand
+from sean_runtime.files import atomic_write_json
+from sean_tools.bench.inputs import resolve_inputs
+from sean_tools.bench.plan import build_missing_engines
+from sean_tools.bench.report import report
+from sean_tools.bench.run import benchmark
+
+
+def command_line(ctx: click.Context) -> str:
+    """The `sean bench` command with the options that differ from their defaults, for the record."""
+    words = ["sean", "bench"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or value is False:
+            continue
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif value is True:
+            words.append(param.opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return " ".join(words)
+
+
+def parse_ints(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated integers like 1,2,4,8, got {text!r}") from exc
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive integers, got {text!r}")
+    return sorted(set(values))
+
+
+@click.command(cls=SeanCommand)
+@click.argument("package", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--checkpoint", type=MODEL_FOLDER,
+              help="Checkpoint for the PyTorch and official paths (default: the package's source checkpoint).")
+@click.option("--official-size", is_flag=True, help="Benchmark a random official-size faces model (19 classes, 256²).")
+@click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (a minute or two).")
+@click.option("--batch-sizes", default="1,2,4,8", show_default=True, help="Batch sizes for the scaling table.")
+@click.option("--classes", default=None, help="Class counts of random models for the class-scaling table "
+              "(default 19,151; --quick: 8,16; empty string: none).")
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed runs per batch size.")
+@click.option("--budget", "budget_s", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds per path and batch size after which fewer repeats are taken (at least one).")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for every path.")
+@click.option("--fp16", is_flag=True, help="Also export and time the fp16 package in ONNX Runtime.")
+@click.option("--openvino", is_flag=True, help="Also time OpenVINO with the f32 and bf16 precision hints.")
+@click.option("--tensorrt", is_flag=True, help="Build TensorRT engines for the packages that lack usable ones "
+              "(needs an NVIDIA GPU and the tensorrt extra); engines that are usable are timed either way.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
+              show_default=True, help="Where exported packages are cached between runs.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1), default=3600.0, show_default=True,
+              help="Seconds after which one path's worker is stopped and reported as an error.")
+def bench(
+    package: Path | None,
+    checkpoint: Path | None,
+    official_size: bool,
+    quick: bool,
+    batch_sizes: str,
+    classes: str | None,
+    repeats: int,
+    budget_s: float,
+    threads: int,
+    fp16: bool,
+    openvino: bool,
+    tensorrt: bool,
+    workdir: Path,
+    json_out: Path | None,
+    timeout_s: float,
+) -> None:
+    """Latency / throughput / memory / FLOP-rate table of every inference path.
+
+    \b
+    Examples:
+      sean bench --quick --openvino
+      sean bench --official-size --openvino --fp16 --json runs/bench/official.json
+      sean bench --official-size --fp16 --tensorrt    # on a GPU machine
+      sean bench packages/shapes --checkpoint sean_train/pretrained/shapes --batch-sizes 1,8
+    """
+    if official_size and checkpoint is not None:
+        raise click.UsageError("--official-size builds its own model; leave out --checkpoint")
+    if quick:
+        batch_sizes, repeats = "1,2", min(repeats, 2)
+    class_counts = parse_ints(classes) if classes else ([] if classes == "" else ([8, 16] if quick else [19, 151]))
+    inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
+    if tensorrt:
+        build_missing_engines(inputs, max(parse_ints(batch_sizes)))
+    command = command_line(click.get_current_context())
+
+    def save(partial: dict[str, Any]) -> None:
+        if json_out is not None:
+            atomic_write_json(json_out, {**partial, "command": command, "complete": False})
+
+    result = benchmark(
+        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save
+    )
+    result.update(command=command, complete=True)
+    click.echo(report(result))
+    if json_out is not None:
+        atomic_write_json(json_out, result)
+        click.echo(f"wrote {json_out}", err=True)

@@ -1,0 +1,118 @@
+"""The checkpoint and packages a benchmark runs on, and the seeded inputs every worker times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+
+from sean_runtime.errors import PackageError
+from sean_runtime.install import missing_module_message, missing_modules
+from sean_runtime.shipped import shipped_models
+from sean_tools.bench.spec import WorkerSpec
+
+
+@dataclass
+class Inputs:
+    """A checkpoint for the torch paths and packages for the runtime paths."""
+
+    checkpoint: Path | None
+    packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" -> package folder
+    notes: list[str] = field(default_factory=list)
+
+
+def cached_package(checkpoint: Path, out: Path, precision: str) -> Path:
+    """Export `checkpoint` to `out` unless a package of it is already there (full-size export: minutes, ~7 GB)."""
+    missing = missing_modules("export")
+    if missing:  # a serving-only install times the runtime paths of a package it is given
+        raise click.ClickException(missing_module_message(
+            missing[0], f"`sean bench` (exporting {checkpoint} first; give a package instead: sean bench PKG)", "export"
+        ))
+    from sean_export import export_package
+    from sean_runtime.files import sha256_file
+    from sean_runtime.package import load_package
+    from sean_train.checkpoint import WEIGHTS_FILE
+
+    try:
+        package = load_package(out, verify=False)
+        same_source = package.manifest["source_checkpoint"]["sha256"] == sha256_file(checkpoint / WEIGHTS_FILE)
+        if same_source and package.precision == precision:
+            return out
+    except (PackageError, KeyError, TypeError):
+        pass
+    click.echo(f"exporting {checkpoint} ({precision}) to {out} ...", err=True)
+    return export_package(checkpoint, out, precision=precision)
+
+
+def official_size_checkpoint(workdir: Path) -> Path:
+    """A random official-size faces model (ModelConfig(): 19 classes, 256 x 256), saved once under workdir."""
+    from sean_train.checkpoint import CONFIG_FILE, save_checkpoint
+    from sean_train.config import ModelConfig
+    from sean_train.weight_init import random_model
+
+    directory = workdir / "official-size" / "checkpoint"
+    if not (directory / CONFIG_FILE).is_file():
+        click.echo(f"building a random official-size model in {directory} ...", err=True)
+        save_checkpoint(random_model(ModelConfig(), seed=0), directory)
+    return directory
+
+
+def source_checkpoint(package: Path, notes: list[str]) -> Path | None:
+    """The checkpoint a package was exported from, when it is still where the manifest says."""
+    from sean_runtime.package import read_manifest
+
+    source = read_manifest(package).get("source_checkpoint") or {}
+    path = Path(source.get("path", ""))
+    if source.get("path") and path.is_dir():
+        return path
+    notes.append(f"the package's source checkpoint {source.get('path')!r} is not here: torch paths skipped")
+    return None
+
+
+def resolve_inputs(
+    package: Path | None, checkpoint: Path | None, official_size: bool, quick: bool, fp16: bool, workdir: Path
+) -> Inputs:
+    """The checkpoint and packages to benchmark; packages are exported into workdir when not given."""
+    if official_size:
+        checkpoint = official_size_checkpoint(workdir)
+    elif quick and checkpoint is None and package is None:
+        checkpoint = shipped_models()["shapes"]
+    inputs = Inputs(checkpoint)
+    if package is not None:
+        inputs.packages["fp32"] = package
+        if checkpoint is None:
+            inputs.checkpoint = source_checkpoint(package, inputs.notes)
+    if checkpoint is None and package is None:
+        raise click.UsageError("give a package folder, --checkpoint CKPT, --official-size or --quick")
+    cache = workdir / (("official-size" if official_size else checkpoint.name) if checkpoint else "package")
+    if "fp32" not in inputs.packages and checkpoint is not None:
+        inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
+    if fp16 and inputs.checkpoint is not None:
+        try:
+            inputs.packages["fp16"] = cached_package(inputs.checkpoint, cache / "package-fp16", "fp16")
+        except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it
+            inputs.notes.append(f"fp16 export failed: {exc}")
+    return inputs
+
+
+def block_labels(rng: np.random.Generator, batch: int, classes: int, height: int, width: int) -> np.ndarray:
+    """Label ids int32 [B, H, W]: square cells of H/32 pixels (at least 4), each a random class.
+
+    At 256 x 256 that is 1024 cells, so nearly every class is present, the official code's worst case.
+    """
+    cell = max(4, height // 32)
+    grid = rng.integers(0, classes, size=(batch, -(-height // cell), -(-width // cell)))
+    return np.repeat(np.repeat(grid, cell, axis=1), cell, axis=2)[:, :height, :width].astype(np.int32)
+
+
+def timed_inputs(spec: WorkerSpec, batch: int) -> dict[str, np.ndarray]:
+    """Seeded image [B, 3, H, W], labels [B, H, W] and zero noise [B, N] (the official eval has no noise)."""
+    rng = np.random.default_rng(spec.seed)
+    h, w = spec.height, spec.width
+    return {
+        "image": rng.uniform(-1.0, 1.0, (batch, 3, h, w)).astype(np.float32),
+        "labels": block_labels(rng, batch, spec.num_classes, h, w),
+        "noise": np.zeros((batch, spec.noise_numel), dtype=np.float32),
+    }

@@ -1,0 +1,83 @@
+"""Which paths a benchmark times, which it skips (and why), and the analytic FLOPs of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sean_runtime.install import missing_module_message, missing_modules
+from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.spec import PathSpec
+
+REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
+
+
+def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dict[str, str]]]:
+    """The paths to time, and the rows of paths skipped with the reason."""
+    paths: list[PathSpec] = []
+    skipped: list[dict[str, str]] = []
+    if inputs.checkpoint is not None:
+        ckpt = {"checkpoint": str(inputs.checkpoint)}
+        torch_paths = [
+            PathSpec("official", "official (loops)", "official", "direct", ckpt),
+            PathSpec("torch-auto", "PyTorch eager (ours)", "torch", None, {**ckpt, "style_conv": "auto"}),
+            PathSpec(REFERENCE_PATH, "PyTorch eager (direct)", "torch", "direct", {**ckpt, "style_conv": "direct"}),
+        ]
+        missing = missing_modules("train")
+        if missing:  # a serving-only install: the runtime rows are timed, these say what they need
+            skipped += [{"key": p.key, "label": p.label, "skipped": f"needs {missing[0]} (not installed)"}
+                        for p in torch_paths]
+            inputs.notes.append(missing_module_message(missing[0], "each PyTorch and official row", "train"))
+        else:
+            paths += torch_paths
+    for precision, folder in inputs.packages.items():
+        paths.append(PathSpec(f"onnxruntime-{precision}", f"ONNX Runtime CPU {precision}", "onnxruntime", None,
+                              {"package": str(folder)}))
+    if openvino and "fp32" in inputs.packages:
+        for hint in ("f32", "bf16"):
+            paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", None,
+                                  {"package": str(inputs.packages["fp32"]), "precision_hint": hint}))
+    for precision, folder in inputs.packages.items():
+        problem = tensorrt_problem_of(folder)
+        if problem is None:
+            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", None,
+                                  {"package": str(folder)}))
+        else:
+            skipped.append({"key": f"tensorrt-{precision}", "label": f"TensorRT {precision}", "skipped": problem})
+    return paths, skipped
+
+
+def tensorrt_problem_of(package: Path) -> str | None:
+    """Why the package's TensorRT engines cannot be timed here (None: they can)."""
+    from sean_runtime.backends.tensorrt import tensorrt_problem
+    from sean_runtime.package import load_package
+
+    return tensorrt_problem(load_package(package, verify=False))
+
+
+def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
+    """Build TensorRT engines for the packages that lack usable ones (--tensorrt); failures become notes."""
+    from sean_export import build_engines
+
+    for precision, folder in inputs.packages.items():
+        if tensorrt_problem_of(folder) is None:
+            continue
+        try:
+            click.echo(f"building TensorRT engines for {folder} ...", err=True)
+            build_engines(folder, max_batch=max_batch)
+        except Exception as exc:  # no TensorRT, no GPU, a build failure: the TensorRT row says why
+            inputs.notes.append(f"TensorRT engines for the {precision} package not built: {exc}")
+
+
+def counted_gflop(config: Any, form: str | None) -> dict[str, float]:
+    """Analytic GFLOP per image (2 x multiply-adds) of encode and synthesize in the given form; empty
+    without torch (the counts walk the PyTorch model's layer table)."""
+    if missing_modules("train"):
+        return {}
+    from sean_train.flops import encoder_macs, generator_macs
+
+    encode = 2 * encoder_macs(config) / 1e9
+    synthesize = 2 * sum(generator_macs(config, form).values()) / 1e9
+    return {"encode": encode, "synthesize": synthesize, "both": encode + synthesize}

@@ -1,0 +1,214 @@
+"""Running a benchmark: one worker process per path, the class-scaling rows, accuracy of every path
+against the direct form, and the FLOP rates against the machine's measured GEMM peak.
+
+Benchmarks print tables; they assert nothing about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from sean_runtime.install import missing_modules
+from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
+from sean_tools.bench.spec import WorkerSpec
+
+
+def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
+    """Run one path in a fresh interpreter with BLAS / OpenMP limited to its threads; its JSON or the error."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(spec.threads)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sean_tools.bench.worker"],
+            input=spec.to_json(),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish within {timeout_s:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return {"error": f"worker exited with {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def compare_outputs(outputs: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """Max |difference| of codes and image (batch 1, same inputs) of every path against the direct form.
+
+    OpenVINO bf16 is also compared with OpenVINO f32 as PSNR (images in [-1, 1], peak-to-peak 2).
+    """
+    if REFERENCE_PATH not in outputs:
+        return {}
+    from sean_export.validate import psnr_pm1
+
+    reference = np.load(outputs[REFERENCE_PATH])
+    result: dict[str, dict[str, float]] = {}
+    for key, path in outputs.items():
+        data = np.load(path)
+        image = data["image"].astype(np.float64)
+        row = {
+            "codes_max_abs": float(np.max(np.abs(data["codes"] - reference["codes"]))),
+            "image_max_abs": float(np.max(np.abs(image - reference["image"]))),
+            "image_psnr_db": psnr_pm1(image, reference["image"]),
+            "finite": bool(np.isfinite(image).all()),
+        }
+        result[key] = row
+    if "openvino-bf16" in outputs and "openvino-f32" in outputs:
+        fp32 = np.load(outputs["openvino-f32"])["image"]
+        result["openvino-bf16"]["psnr_vs_openvino_f32_db"] = psnr_pm1(np.load(outputs["openvino-bf16"])["image"], fp32)
+    return result
+
+
+def base_spec(config: Any, noise_numel: int, threads: int, repeats: int, budget_s: float) -> WorkerSpec:
+    """The settings every worker of a run shares (kind "gemm" until a path replaces it)."""
+    return WorkerSpec(
+        kind="gemm",
+        threads=threads,
+        repeats=repeats,
+        budget_s=budget_s,
+        seed=0,
+        height=config.height,
+        width=config.width,
+        num_classes=config.num_classes,
+        noise_numel=noise_numel,
+    )
+
+
+def benchmark(
+    inputs: Inputs,
+    batch_sizes: list[int],
+    classes: list[int],
+    repeats: int,
+    threads: int,
+    openvino: bool,
+    budget_s: float,
+    timeout_s: float,
+    save: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run every path and the scaling rows; return the whole result (the JSON that `--json` writes).
+
+    save(result) is called after every path, so that a long run that is stopped keeps what it measured.
+    """
+    from sean_runtime.package import load_package
+
+    package = load_package(inputs.packages["fp32"], verify=False)
+    config = _config_of(package)
+    common = base_spec(config, package.noise_numel, threads, repeats, budget_s)
+    paths, skipped = plan_paths(inputs, openvino)
+    result: dict[str, Any] = {
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_start": load_average()},
+        "settings": {"batch_sizes": batch_sizes, "classes": classes, "repeats": repeats, "threads": threads,
+                     "budget_s_per_batch": budget_s, "inputs": "uniform image, 8-px-class blocks, zero noise"},
+        "model": {k: v for k, v in config.to_dict().items() if k != "class_names"},
+        "notes": list(inputs.notes),
+        "paths": {},
+        "skipped": skipped,
+    }
+    total = 1 + len(paths) + 2 * len(classes)
+    with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, tqdm(total=total, unit="path") as bar:
+        bar.set_description("matrix-product peak")
+        result["gemm"] = run_worker(common, timeout_s)
+        bar.update()
+        outputs: dict[str, Path] = {}
+        for path in paths:
+            bar.set_description(path.label)
+            out = Path(tmp) / f"{path.key}.npz"
+            spec = path.worker(common).replace(batch_sizes=tuple(batch_sizes), outputs=str(out))
+            row = run_worker(spec, timeout_s)
+            row.update(label=path.label, form=path.form or config.style_conv, gflop=counted_gflop(config, path.form))
+            result["paths"][path.key] = row
+            if out.is_file():
+                outputs[path.key] = out
+            if save is not None:
+                save(result)
+            bar.update()
+        result["accuracy"] = compare_outputs(outputs)
+        result["classes_scaling"] = classes_scaling(inputs, config, common, classes, timeout_s, bar)
+    result["machine"]["load_average_end"] = load_average()
+    add_rates(result)
+    return result
+
+
+def classes_scaling(
+    inputs: Inputs, config: Any, common: WorkerSpec, classes: list[int], timeout_s: float, bar: tqdm
+) -> list[dict[str, Any]]:
+    """Batch-1 encode + synthesize of random models with each class count: ours (auto form) vs official loops."""
+    import dataclasses
+
+    rows: list[dict[str, Any]] = []
+    if inputs.checkpoint is None or missing_modules("train"):
+        return rows
+    workers = (("torch-auto", {"kind": "torch", "style_conv": "auto"}), ("official", {"kind": "official"}))
+    for k in classes:
+        for key, worker in workers:
+            bar.set_description(f"{k} classes: {key}")
+            spec = common.replace(**worker, num_classes=k, random_classes=k, base_checkpoint=str(inputs.checkpoint),
+                                  batch_sizes=(1,))
+            row = run_worker(spec, timeout_s)
+            sized = dataclasses.replace(config, num_classes=k, class_names=())
+            form = "direct" if key == "official" else None
+            rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form),
+                         **{op: row["batches"]["1"][op] for op in ("encode", "synthesize", "both")}}
+                        if "batches" in row else {"classes": k, "path": key, **row})
+            bar.update()
+    return rows
+
+
+def _config_of(package: Any) -> Any:
+    from sean_train.config import ModelConfig
+
+    return ModelConfig.from_dict(package.manifest["model_config"])
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def add_rates(result: dict[str, Any]) -> None:
+    """GFLOP/s achieved at batch 1 per path and operation, and as a fraction of the measured GEMM peak.
+
+    The peak is the best fp32 GEMM rate seen in the run: at the start (numpy and torch) and around
+    every path (numpy), so that a slow moment of a shared machine does not set it.
+    """
+    gemm = result.get("gemm", {})
+    candidates = {"numpy": gemm.get("numpy_gflops", 0.0), "torch": gemm.get("torch_gflops", 0.0)}
+    for key, row in result["paths"].items():
+        candidates[f"numpy, around {key}"] = row.get("gemm_gflops", 0.0)
+    peak_from = max(candidates, key=lambda name: candidates[name])
+    peak = candidates[peak_from]
+    result["gemm"].update(peak_gflops=peak, peak_from=peak_from)
+    for key, row in result["paths"].items():
+        one = row.get("batches", {}).get("1")
+        if not one or not row["gflop"]:
+            continue
+        row["gflops_per_s"] = {op: row["gflop"][op] / one[op]["median_s"] for op in ("encode", "synthesize", "both")}
+        on_cpu = not key.startswith("tensorrt")  # the CPU's GEMM peak says nothing about a GPU
+        row["fraction_of_peak"] = {op: rate / peak if peak and on_cpu else None
+                                   for op, rate in row["gflops_per_s"].items()}

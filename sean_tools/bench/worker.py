@@ -1,0 +1,246 @@
+"""One benchmark path, timed in its own process: `python -m sean_tools.bench.worker < spec.json`.
+
+The parent (sean_tools.bench.run) starts one worker per path so that peak resident memory
+(getrusage ru_maxrss) belongs to that path alone, and so that the ONNX Runtime and OpenVINO workers
+never import torch: torch is imported only by the paths that need it. The worker reads a WorkerSpec
+as JSON on stdin and prints one JSON object on the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sean_runtime.install import missing_modules
+from sean_tools.bench.inputs import timed_inputs
+from sean_tools.bench.spec import WorkerSpec
+
+# (encode(image, labels) -> codes, generate(labels, codes, noise) -> image), numpy in and out.
+Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Generate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Runner = tuple[Encode, Generate]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --- matrix-product peak ------------------------------------------------------------------------------
+def gemm_gflops(matmul: Callable[[Any, Any], Any], a: Any, b: Any, repeats: int = 5) -> float:
+    """Best GFLOP/s of a square fp32 matrix product over `repeats` runs (after one warm-up)."""
+    n = a.shape[0]
+    matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best / 1e9
+
+
+def gemm_operands(spec: WorkerSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Two random fp32 square matrices of the benchmark's GEMM size."""
+    n = spec.gemm_size
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+
+
+def numpy_gemm_gflops(spec: WorkerSpec, repeats: int = 3) -> float:
+    """fp32 GEMM rate of numpy's BLAS (threads come from the worker's environment)."""
+    return gemm_gflops(np.matmul, *gemm_operands(spec), repeats)
+
+
+def measure_gemm(spec: WorkerSpec) -> dict[str, Any]:
+    """fp32 2048 x 2048 matrix product with numpy (its BLAS) and with torch (when installed), at the
+    benchmark's thread count."""
+    a, b = gemm_operands(spec)
+    result = {"size": a.shape[0], "numpy_gflops": gemm_gflops(np.matmul, a, b)}
+    if not missing_modules("train"):
+        import torch
+
+        torch.set_num_threads(spec.threads)
+        result["torch_gflops"] = gemm_gflops(torch.matmul, torch.from_numpy(a), torch.from_numpy(b))
+    return result
+
+
+# --- runners: one per path ----------------------------------------------------------------------------
+def _torch_model(spec: WorkerSpec, style_conv: str) -> Any:
+    """The checkpoint's model (or a random one with another class count) in the requested style-conv form."""
+    import dataclasses
+
+    from sean_train.checkpoint import load_checkpoint, read_config
+    from sean_train.networks import SEANModel
+    from sean_train.weight_init import random_model
+
+    if spec.random_classes:
+        config, _ = read_config(spec.base_checkpoint)
+        config = dataclasses.replace(config, num_classes=spec.random_classes, class_names=())
+        model = random_model(config, seed=spec.seed)
+    else:
+        model = load_checkpoint(spec.checkpoint, verify_hash=False)
+    if style_conv == model.config.style_conv:
+        return model
+    same_weights = SEANModel(dataclasses.replace(model.config, style_conv=style_conv))
+    same_weights.load_state_dict(model.state_dict())  # the forms share every parameter
+    return same_weights.eval()
+
+
+def torch_runner(spec: WorkerSpec) -> Runner:
+    """PyTorch eager on the exported graph modules (one-hot from label ids included, as in the ONNX graphs)."""
+    import torch
+
+    from sean_export.graphs import graph_module
+
+    torch.set_num_threads(spec.threads)
+    model = _torch_model(spec, spec.style_conv or "auto")
+    encoder, generator = graph_module(model, "encoder"), graph_module(model, "generator")
+
+    def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return encoder(torch.from_numpy(image), torch.from_numpy(labels))[0].numpy()
+
+    def generate(labels: np.ndarray, codes: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return generator(torch.from_numpy(labels), torch.from_numpy(codes), torch.from_numpy(noise)).numpy()
+
+    return encode, generate
+
+
+def official_runner(spec: WorkerSpec) -> Runner:
+    """The official algorithm (spectral norm every call, per-class Python loops) on the official key layout."""
+    import torch
+
+    from sean_train.convert_official import to_official_state
+    from sean_train.networks.ops import one_hot
+    from sean_train.official_reference import official_encode, official_generate
+
+    torch.set_num_threads(spec.threads)
+    model = _torch_model(spec, "direct")
+    config = model.config
+    state = to_official_state(model)
+    del model
+
+    def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            seg = one_hot(torch.from_numpy(labels), config.num_classes)
+            return official_encode(state, torch.from_numpy(image), seg).numpy()
+
+    def generate(labels: np.ndarray, codes: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            seg = one_hot(torch.from_numpy(labels), config.num_classes)
+            return official_generate(state, seg, torch.from_numpy(codes), config.latent_size, config.layout).numpy()
+
+    return encode, generate
+
+
+def runtime_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
+    """An sean_runtime backend on a package (no torch), and what it reports about itself.
+
+    Batches above the backend's limit (a TensorRT profile's max batch) are run in chunks, as the
+    Synthesizer does.
+    """
+    from sean_runtime.backends import batch_slices
+    from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
+    from sean_runtime.package import load_package
+
+    package = load_package(spec.package, verify=False)
+    if spec.kind == "openvino":
+        from sean_runtime.backends.openvino import OpenVinoBackend, runtime_precisions
+
+        backend: Any = OpenVinoBackend(package, spec.precision_hint or "f32", threads=spec.threads)
+        about = {
+            "device": backend.device,
+            "execution_precision": backend.execution_precision,
+            "capabilities": backend.capabilities,
+            "generator_op_precisions": dict(runtime_precisions(backend.generator)),
+            "notes": backend.notes,
+        }
+    elif spec.kind == "tensorrt":
+        from sean_runtime.backends.tensorrt import TensorRTBackend
+
+        backend = TensorRTBackend(package)
+        about = {"device": backend.device, "max_batch": backend.max_batch}
+    else:
+        backend = OnnxRuntimeBackend(package, [CPU], threads=spec.threads)
+        threads = backend.generator.get_session_options().intra_op_num_threads
+        about = {"device": backend.device, "intra_op_threads": threads}
+
+    def chunks(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        return [tuple(a[part] for a in arrays) for part in batch_slices(len(arrays[0]), backend.max_batch)]
+
+    def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return np.concatenate([backend.encode(i, lab)[0] for i, lab in chunks(image, labels)])
+
+    def generate(labels: np.ndarray, codes: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        return np.concatenate([backend.generate(lab, c, n, None) for lab, c, n in chunks(labels, codes, noise)])
+
+    return (encode, generate), about
+
+
+# --- timing ---------------------------------------------------------------------------------------------
+def summarize(seconds: list[float]) -> dict[str, float]:
+    values = np.asarray(seconds)
+    return {"median_s": float(np.median(values)), "p90_s": float(np.percentile(values, 90)), "n": len(seconds)}
+
+
+def time_batch(runner: Runner, inputs: dict[str, np.ndarray], repeats: int, budget_s: float) -> dict[str, Any]:
+    """One warm-up, then `repeats` runs of encode followed by generate (fewer, at least one, past budget_s).
+
+    "both" is the sum of the two within each run: on the CPU the codes stay in host memory either way.
+    """
+    encode, generate = runner
+    generate(inputs["labels"], encode(inputs["image"], inputs["labels"]), inputs["noise"])
+    times: dict[str, list[float]] = {"encode": [], "synthesize": [], "both": []}
+    started = time.perf_counter()
+    while len(times["both"]) < repeats and (not times["both"] or time.perf_counter() - started < budget_s):
+        t0 = time.perf_counter()
+        codes = encode(inputs["image"], inputs["labels"])
+        t1 = time.perf_counter()
+        generate(inputs["labels"], codes, inputs["noise"])
+        t2 = time.perf_counter()
+        times["encode"].append(t1 - t0)
+        times["synthesize"].append(t2 - t1)
+        times["both"].append(t2 - t0)
+    return {op: summarize(values) for op, values in times.items()}
+
+
+def run_path(spec: WorkerSpec) -> dict[str, Any]:
+    if spec.kind == "gemm":
+        return measure_gemm(spec)
+    about: dict[str, Any] = {}
+    if spec.kind == "official":
+        runner = official_runner(spec)
+    elif spec.kind == "torch":
+        runner = torch_runner(spec)
+    else:
+        runner, about = runtime_runner(spec)
+    result: dict[str, Any] = {**about, "rss_after_load_mb": peak_rss_mb(), "batches": {}}
+    gemm_before = numpy_gemm_gflops(spec)
+    for batch in spec.batch_sizes:
+        inputs = timed_inputs(spec, batch)
+        result["batches"][str(batch)] = time_batch(runner, inputs, spec.repeats, spec.budget_s)
+        if batch == 1 and spec.outputs:
+            encode, generate = runner
+            codes = encode(inputs["image"], inputs["labels"])
+            np.savez(spec.outputs, codes=codes, image=generate(inputs["labels"], codes, inputs["noise"]))
+    result["peak_rss_mb"] = peak_rss_mb()
+    # The machine's speed drifts (shared hosts): the peak is re-measured around every path.
+    result["gemm_gflops"] = max(gemm_before, numpy_gemm_gflops(spec))
+    return result
+
+
+def main() -> None:
+    result = run_path(WorkerSpec.from_json(sys.stdin.read()))
+    result["torch_imported"] = "torch" in sys.modules
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

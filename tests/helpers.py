@@ -1,0 +1,149 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py; tests import helpers from here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sean_runtime.backends.gpu import GpuInfo
+
+# A tiny shapes model: builds and runs in milliseconds on a CPU.
+TINY = dict(
+    num_classes=8,
+    style_dim=16,
+    ngf=4,
+    encoder_ngf=4,
+    spade_hidden=8,
+    height=64,
+    width=64,
+    domain="shapes",
+)
+
+
+def tiny_run_config(**train: Any) -> dict:
+    """A tiny shapes run: 4 generated training images, batch 2, 2 + 2 epochs = 8 steps."""
+    model = {k: v for k, v in TINY.items()}
+    settings = dict(
+        batch_size=2, epochs=2, epochs_decay=2, lambda_vgg=0.0, lambda_l1=1.0, checkpoint_every=2,
+        keep_last=2, sample_every=4, val_samples=2, synthetic_train_size=4, seed=3,
+    )
+    settings.update(train)
+    return {"model": model, "discriminator": {"ndf": 4}, "train": settings}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0))
+A10 = GpuInfo(0, "NVIDIA A10", (8, 6))
+L4 = GpuInfo(0, "NVIDIA L4", (8, 9))
+
+
+K, S, H, W, N = 3, 4, 8, 8, 20  # sizes of write_package's placeholder package
+
+
+def tensor(name: str, dtype: str, shape: list) -> dict:
+    return {"name": name, "dtype": dtype, "shape": shape}
+
+
+def write_package(root: Path, **changes: Any) -> Path:
+    """A package folder whose graph files are placeholder bytes (hashes are all that load_package reads)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "encoder.onnx").write_bytes(b"encoder graph")
+    (root / "generator.onnx").write_bytes(b"generator graph")
+    manifest = {
+        "format": "sean-package",
+        "format_version": 1,
+        "domain": "toy",
+        "class_names": ["a", "b", "c"],
+        "num_classes": K,
+        "extra_mask_channels": 0,
+        "style_dim": S,
+        "height": H,
+        "width": W,
+        "precision": "fp32",
+        "graphs": {
+            "encoder": {
+                "file": "encoder.onnx",
+                "external_data": None,
+                "inputs": [tensor("image", "float32", ["batch", 3, H, W]), tensor("labels", "int32", ["batch", H, W])],
+                "outputs": [tensor("codes", "float32", ["batch", K, S]), tensor("area", "float32", ["batch", K])],
+            },
+            "generator": {
+                "file": "generator.onnx",
+                "external_data": None,
+                "inputs": [
+                    tensor("labels", "int32", ["batch", H, W]),
+                    tensor("codes", "float32", ["batch", K, S]),
+                    tensor("noise", "float32", ["batch", N]),
+                ],
+                "outputs": [tensor("image", "float32", ["batch", 3, H, W])],
+            },
+        },
+        "noise": {"input": "noise", "numel": N, "slots": []},
+        "files": {name: _sha256(root / name) for name in ("encoder.onnx", "generator.onnx")},
+        "source_checkpoint": {"path": "ckpt", "sha256": "0" * 64},
+    }
+    manifest.update(changes)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def _sha256(path: Path) -> str:
+    from sean_runtime.files import sha256_file
+
+    return sha256_file(path)
+
+
+def make_random_model(config: Any, seed: int = 0, scale: float = 0.2) -> Any:
+    """sean_train.weight_init.random_model with every parameter N(0, scale): no path is trivially zero."""
+    from sean_train.weight_init import random_model
+
+    return random_model(config, seed=seed, scale=scale)
+
+
+def centre_pil(n_in: int, n_out: int) -> Any:
+    """Source index of each of n_out pixels resized from n_in by PIL's NEAREST (what SPADE / SEAN use):
+    start half a source step in, add one step (a float64) per output pixel, truncate. numpy int array."""
+    import numpy as np
+
+    step, position, index = n_in / n_out, 0.5 * (n_in / n_out), []
+    for _ in range(n_out):
+        index.append(int(position))
+        position += step
+    return np.array(index)
+
+
+def write_plan(package: Any, name: str, plan: bytes = b"plan bytes", gpu: GpuInfo = H100, **changes: Any) -> Any:
+    """Plan bytes for graph `name` and a sidecar as `sean build-engine` writes them (TensorRT 10.8.0 on `gpu`),
+    with `changes` to the sidecar's fields."""
+    from sean_runtime.backends.plans import capability_text, write_sidecar
+    from sean_runtime.files import sha256_file
+    from sean_runtime.format import PlanSidecar
+
+    spec = package.graph(name)
+    spec.plan.write_bytes(plan)
+    sidecar = PlanSidecar(
+        graph=name,
+        plan_file=spec.plan.name,
+        plan_sha256=sha256_file(spec.plan),
+        onnx_file=spec.file.name,
+        onnx_sha256=package.file_sha256(spec.file.name),
+        tensorrt_version="10.8.0",
+        gpu_name=gpu.name,
+        compute_capability=capability_text(gpu.compute_capability),
+        precision=package.precision,
+        profile={"min_batch": 1, "opt_batch": 1, "max_batch": 8, "shapes": {}},
+        workspace_bytes=2**30,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    sidecar = dataclasses.replace(sidecar, **changes)
+    write_sidecar(spec.plan_sidecar, sidecar)
+    return sidecar

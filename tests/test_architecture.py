@@ -1,0 +1,109 @@
+"""The dependency picture of docs/architecture.md, checked on the source: every first-party import points
+down the layers, torch and onnx never reach the runtime, the module graph has no cycle, and the runtime
+reaches the concrete domain plugins only through their entry points."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Package -> (folder, layer). A module may import its own layer and the layers below it.
+PACKAGES = {
+    "sean_runtime": (ROOT / "sean_runtime", 0),
+    "sean_domains": (ROOT / "plugins" / "sean_domains", 1),
+    "sean_train": (ROOT / "sean_train", 2),
+    "sean_export": (ROOT / "sean_export", 3),
+    "sean_tools": (ROOT / "sean_tools", 4),
+}
+NEVER_IN_RUNTIME = {"torch", "onnx", "onnxscript", "safetensors", "sean_train", "sean_export", "sean_tools"}
+
+
+def module_name(package: str, folder: Path, path: Path) -> str:
+    parts = [package, *path.relative_to(folder).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, at module level?) for every import statement of a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pkg import name` may import a submodule pkg.name; count both.
+            found.append((node.module, id(node) in top))
+            found += [(f"{node.module}.{alias.name}", id(node) in top) for alias in node.names]
+    return found
+
+
+def source_modules() -> dict[str, tuple[str, Path]]:
+    """module name -> (package, file) for every first-party module."""
+    modules = {}
+    for package, (folder, _) in PACKAGES.items():
+        for path in sorted(folder.rglob("*.py")):
+            modules[module_name(package, folder, path)] = (package, path)
+    return modules
+
+
+def test_every_import_points_down_the_layers():
+    wrong = []
+    for name, (package, path) in source_modules().items():
+        for target, _ in imports(path):
+            root = target.split(".")[0]
+            if root in PACKAGES and PACKAGES[root][1] > PACKAGES[package][1]:
+                wrong.append(f"{name} imports {target}")
+    assert not wrong, "imports that point up the layers of docs/architecture.md:\n" + "\n".join(wrong)
+
+
+def test_torch_and_the_training_layers_never_reach_the_runtime():
+    wrong = []
+    for name, (package, path) in source_modules().items():
+        if package == "sean_runtime":
+            wrong += [f"{name} imports {t}" for t, _ in imports(path) if t.split(".")[0] in NEVER_IN_RUNTIME]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_module_import_graph_has_no_cycle():
+    modules = source_modules()
+    graph = {
+        name: sorted({t for t, at_top in imports(path) if at_top and t in modules and t != name})
+        for name, (_, path) in modules.items()
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in graph[node]:
+            if state.get(target) == 1:
+                cycles.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_runtime_loads_no_domain_plugin_until_one_is_asked_for():
+    """The whole runtime imports without sean_domains; get_domain reaches it through its entry point."""
+    code = (
+        "import sys\n"
+        "import sean_runtime, sean_runtime.synthesizer, sean_runtime.inputs, sean_runtime.package\n"
+        "import sean_runtime.domains, sean_runtime.cli, sean_runtime.commands.synth, sean_runtime.commands.demo\n"
+        "from sean_runtime import Synthesizer, Styles, load_package, SeanError\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'sean_domains', 'torch', 'sean_train'})\n"
+        "assert not loaded, loaded\n"
+        "from sean_runtime.domains import get_domain\n"
+        "assert get_domain('shapes').num_classes == 8\n"
+        "assert 'sean_domains.shapes' in sys.modules and 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,110 @@
+"""`sean synth` never encodes a style under another image's label, never overwrites its inputs (nor,
+without --force, its outputs), and says in one line why an -o cannot be written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sean_runtime.cli import main
+from sean_runtime.domains import get_domain
+from sean_runtime.imageio import read_rgb
+from sean_runtime.synthesizer import Synthesizer
+
+SHAPES = get_domain("shapes")
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["synth", *map(str, args)])
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_one_style_image_for_a_folder_of_labels_is_encoded_under_its_own_label(
+    tiny_package, shapes_split, tiny_synth, tmp_path
+):
+    out = tmp_path / "out"
+    style, own = shapes_split / "images/00000.png", shapes_split / "labels/00000.png"
+    result = run(tiny_package, "--label", shapes_split / "labels", "--style", style, "--no-noise", "-o", out)
+    assert result.exit_code == 0, result.output
+    right = tiny_synth.encode(style, own)  # its own label, found in the prepared layout
+    for i in range(4):
+        expected = tiny_synth.synthesize(shapes_split / f"labels/0000{i}.png", right, noise=False)[0]
+        np.testing.assert_array_equal(read_rgb(out / f"0000{i}.png"), expected)
+    other = shapes_split / "labels/00001.png"
+    wrong = tiny_synth.synthesize(other, tiny_synth.encode(style, other), noise=False)  # what it did before
+    assert not np.array_equal(read_rgb(out / "00001.png"), wrong[0])
+
+
+def test_a_style_image_without_a_label_of_its_own_is_refused(tiny_package, shapes_split, tmp_path):
+    style = tmp_path / "photo.png"
+    style.write_bytes((shapes_split / "images/00002.png").read_bytes())
+    label = shapes_split / "labels/00000.png"
+    line = error_line(run(tiny_package, "--label", label, "--style", style, "-o", tmp_path / "o.png"))
+    assert f"--style {style}: no label map of its own" in line and "--style-label" in line
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_output_that_is_an_input_is_refused_even_with_force(tiny_package, shapes_split, tmp_path, force):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
+    before = {p: p.read_bytes() for p in (shapes_split / "labels").iterdir()}
+    extra = ["--force"] if force else []
+    line = error_line(run(tiny_package, "--label", label, "--style", style, *extra, "-o", label))
+    assert f"would overwrite the input {label}" in line
+    line = error_line(run(tiny_package, "--label", shapes_split / "labels", "--style", shapes_split / "images", *extra,
+                          "-o", shapes_split / "labels"))  # fmt: skip
+    assert "would overwrite the input" in line
+    line = error_line(run(tiny_package, "--label", label, "--style", style, *extra, "-o", style))
+    assert f"would overwrite the input {style}" in line
+    assert {p: p.read_bytes() for p in (shapes_split / "labels").iterdir()} == before
+
+
+def test_an_existing_output_is_replaced_only_with_force(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00001.png", shapes_split / "images/00001.png"
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    line = error_line(run(tiny_package, "--label", label, "--style", style, "-o", out))
+    assert f"{out} exists; pass --force to overwrite it" in line
+    assert out.read_bytes() == b"keep me"
+    assert run(tiny_package, "--label", label, "--style", style, "--force", "-o", out).exit_code == 0
+    assert read_rgb(out).shape == (64, 64, 3)
+
+
+def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
+    args = [tiny_package, "--label", label, "--style", style]
+    assert "cannot write .gif images" in error_line(run(*args, "-o", tmp_path / "out.gif"))
+    assert not (tmp_path / "out.gif").exists()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert f"{a_file} is a file, so nothing can be written under it" in error_line(run(*args, "-o", a_file / "o.png"))
+    assert "cannot write /proc/out.png" in error_line(run(*args, "-o", "/proc/out.png"))
+    several = ["--label", shapes_split / "labels", "--style", shapes_split / "images"]
+    assert "names an image file, but --label is a folder" in error_line(
+        run(tiny_package, *several, "-o", tmp_path / "many.png")
+    )
+    assert "is a file, but --label is a folder" in error_line(run(tiny_package, *several, "-o", a_file))
+    folder = tmp_path / "existing.png"  # an existing folder is a folder, whatever its name
+    folder.mkdir()
+    assert run(*args, "-o", folder).exit_code == 0
+    assert (folder / "00000.png").is_file()
+
+
+@pytest.mark.slow
+def test_backend_notes_only_with_verbose(tiny_package, shapes_split, tmp_path):
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
+    synth = Synthesizer.load(tiny_package)
+    if not synth.notes:
+        pytest.skip("this machine passes over no backend (TensorRT is usable here)")
+    quiet = run(tiny_package, "--label", label, "--style", style, "-o", tmp_path / "a.png")
+    assert quiet.exit_code == 0 and synth.notes[0] not in quiet.output and "backend:" in quiet.output
+    verbose = run(tiny_package, "--label", label, "--style", style, "--verbose", "-o", tmp_path / "b.png")
+    assert verbose.exit_code == 0 and synth.notes[0] in verbose.output

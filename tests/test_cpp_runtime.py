@@ -1,0 +1,277 @@
+"""The C++ runtime (sean_runtime/cpp) against the Python runtime on the shipped shapes model.
+
+The library is built with CMake (Release, and once with AddressSanitizer + UBSan) into build/pytest-*
+and called through its C API with ctypes. On the OpenVINO backend the C++ images equal the Python
+OpenVINO backend's in every uint8 value; against ONNX Runtime they are within one level.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sean_runtime.commands.demo import shipped_checkpoint
+from sean_runtime.cpp import binding
+from sean_runtime.cpp.binding import CppRuntime
+from sean_runtime.domains import get_domain
+from sean_runtime.imageio import read_rgb, resize_image, resize_labels, write_jpg, write_png
+from sean_runtime.noise import philox_normals
+from sean_runtime.synthesizer import Synthesizer
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = get_domain("shapes")
+THREADS = 1  # the same for both runtimes: the last float bits of OpenVINO depend on the thread count
+
+pytestmark = pytest.mark.slow
+
+
+def cmake_build(name: str, *options: str, target: str | None = None) -> Path:
+    """The C++ runtime built into build/<name>; skipped with the reason when a tool or dependency is missing."""
+    try:
+        return binding.cmake_build(ROOT / "build" / name, *options, target=target)
+    except binding.BuildError as exc:
+        if exc.missing:
+            pytest.skip(str(exc))
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def release() -> Path:
+    return cmake_build("pytest-release", "-DCMAKE_BUILD_TYPE=Release")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    """The shipped shapes model, exported (format 2); validation against PyTorch is test_export's job."""
+    from sean_export import export_package
+
+    out = tmp_path_factory.mktemp("cpp") / "shapes"
+    return export_package(shipped_checkpoint(), out, validate=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def samples() -> tuple[np.ndarray, np.ndarray]:
+    """Four shapes test samples at the package resolution: images uint8 [4, 64, 64, 3], labels int32 [4, 64, 64]."""
+    images, labels = zip(*(SHAPES.sample(i, "test") for i in range(4)), strict=True)
+    return np.stack(images), np.stack(labels).astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, samples) -> Path:
+    """Input files of every kind the C++ reader takes, and broken ones (SEAN_TEST_DATA of the C++ tests)."""
+    folder = tmp_path_factory.mktemp("cpp-data")
+    images, labels = samples
+    write_png(folder / "label.png", labels[0].astype(np.uint8))
+    write_png(folder / "label16.png", labels[1].astype(np.uint16))
+    write_png(folder / "colour.png", SHAPES.labels_to_colors(labels[2]))
+    write_png(folder / "style.png", images[0])
+    write_jpg(folder / "style.jpg", images[1])
+    bad = labels[0].astype(np.uint8)
+    bad[3, 3] = 9
+    write_png(folder / "unknown_ids.png", bad)
+    colours = SHAPES.labels_to_colors(labels[0])
+    colours[0, 0] = (1, 2, 3)
+    write_png(folder / "unknown_colours.png", colours)
+    for i in (1, 2, 3):
+        write_png(folder / f"label_{i}.png", labels[i].astype(np.uint8))
+        write_png(folder / f"style_{i}.png", images[i])
+    # Inputs off the package resolution, for the resizing rules.
+    big_image, big_label = SHAPES.sample(7, "test", size=(101, 77))
+    write_png(folder / "big_style.png", big_image)
+    write_png(folder / "big_label.png", big_label.astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cpp(release, package):
+    runtime = CppRuntime(release / "libsean.so", package, threads=THREADS)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def python_openvino(package) -> Synthesizer:
+    return Synthesizer.load(package, backend="openvino", threads=THREADS)
+
+
+@pytest.fixture(scope="module")
+def python_onnxruntime(package) -> Synthesizer:
+    return Synthesizer.load(package, backend="onnxruntime", threads=THREADS)
+
+
+def cases(synth: Synthesizer, cpp: CppRuntime, samples) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(Python image, C++ image) uint8 [B, 64, 64, 3] for every case of the comparison."""
+    images, labels = samples
+    py_styles = synth.encode(images, labels)
+    cpp_styles = cpp.encode(images, labels)
+    own = [cpp.select(cpp_styles, i) for i in range(4)]
+    out = {}
+    for seed in range(4):
+        out[f"seed {seed}"] = (synth.synthesize(labels[:1], py_styles[0], seed=seed),
+                               cpp.synthesize(labels[:1], own[0], seed=seed))
+    out["no noise"] = (synth.synthesize(labels[:1], py_styles[0], noise=False),
+                       cpp.synthesize(labels[:1], own[0], noise=False))
+    swapped = py_styles[0].swap(["blob", "ground"], py_styles[3])  # sample 3 has both classes
+    out["swap"] = (synth.synthesize(labels[:1], swapped, seed=1),
+                   cpp.synthesize(labels[:1], cpp.swap(own[0], ["blob", "ground"], own[3]), seed=1))
+    blended = py_styles[0].interpolate(py_styles[2], 0.3)
+    out["interpolation"] = (synth.synthesize(labels[:1], blended, seed=2),
+                            cpp.synthesize(labels[:1], cpp.interpolate(own[0], own[2], 0.3), seed=2))
+    out["batch of 3"] = (synth.synthesize(labels[:3], py_styles[:3], seed=5),
+                         cpp.synthesize(labels[:3], cpp.concat(own[:3]), seed=5))
+    return out
+
+
+def test_openvino_images_equal_the_python_openvino_backend_bit_for_bit(cpp, python_openvino, samples):
+    images, labels = samples
+    py_codes = python_openvino.encode(images, labels)
+    codes, present = cpp.codes(cpp.encode(images, labels))
+    np.testing.assert_array_equal(codes, py_codes.codes)
+    np.testing.assert_array_equal(present, py_codes.present)
+    results = cases(python_openvino, cpp, samples)
+    differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}
+    assert differences == dict.fromkeys(results, 0)
+    # The cases differ from each other, so each really tested something.
+    assert not np.array_equal(results["seed 0"][1], results["seed 1"][1])
+    assert not np.array_equal(results["seed 1"][1], results["swap"][1])
+    assert not np.array_equal(results["no noise"][1], results["interpolation"][1])
+
+
+def test_images_are_within_one_level_of_onnx_runtime(cpp, python_onnxruntime, samples):
+    results = cases(python_onnxruntime, cpp, samples)
+    differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}
+    assert max(differences.values()) <= 1, differences
+
+
+def test_a_batch_of_three_equals_three_single_calls(cpp, samples):
+    images, labels = samples
+    styles = cpp.encode(images[:3], labels[:3])
+    batch = cpp.synthesize(labels[:3], styles, seed=11)
+    for i in range(3):
+        single = cpp.synthesize(labels[i : i + 1], cpp.select(styles, i), seed=11 + i)
+        np.testing.assert_array_equal(single[0], batch[i])
+
+
+def test_files_are_read_as_the_python_runtime_reads_them(cpp, python_openvino, data):
+    for label in ("label.png", "label16.png", "colour.png"):  # 8-bit ids, 16-bit ids, colour mask via the palette
+        np.testing.assert_array_equal(cpp.read_labels(data / label), python_openvino.read_labels(data / label)[0])
+    for image in ("style.png", "style.jpg"):  # libjpeg decodes as OpenCV's build of it does
+        np.testing.assert_array_equal(cpp.read_image(data / image), read_rgb(data / image))
+    big = data / "big_style.png"
+    resized = cpp.read_image(big).astype(int) - resize_image(read_rgb(big), 64, 64)
+    assert np.abs(resized).max() <= 1  # bicubic in fixed point vs OpenCV's float vertical pass
+
+
+def test_labels_are_resized_exactly_as_the_python_runtime(cpp):
+    """Pixel-centre nearest sampling (PIL NEAREST = OpenCV INTER_NEAREST_EXACT), bit for bit, on shrinking,
+    non-integer ratios, exact ties (64 -> 33) and upscaling; and within a pixel of floor((x + 0.5) * in / out)."""
+    rng = np.random.default_rng(0)
+    for (h, w), (oh, ow) in [((7, 5), (64, 64)), ((101, 77), (64, 64)), ((64, 64), (33, 17)), ((3, 200), (9, 31)),
+                             ((512, 512), (256, 256)), ((1024, 2048), (256, 512))]:
+        ids = rng.integers(0, 8, size=(h, w)).astype(np.int32)
+        np.testing.assert_array_equal(cpp.resize_labels(ids, oh, ow), resize_labels(ids, oh, ow))
+        where = np.arange(h * w, dtype=np.int32).reshape(h, w)  # each pixel's own index
+        sampled = cpp.resize_labels(where, oh, ow)
+        rows = (2 * np.arange(oh) + 1) * h // (2 * oh)
+        cols = (2 * np.arange(ow) + 1) * w // (2 * ow)
+        assert np.abs(sampled[:, 0] // w - rows).max() <= 1 and np.abs(sampled[0] % w - cols).max() <= 1
+
+
+def test_images_are_resized_within_one_level_of_the_python_runtime(cpp, data):
+    """Bicubic (OpenCV's a = -0.75, 11-bit fixed point) up and mildly down, area when shrinking more than 2x."""
+    rng = np.random.default_rng(1)
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, size=(90, 70, 3)).astype(np.uint8), (5, 5), 2)
+    worst = {}
+    # cubic down / up, area (integer and fractional factors), area with one axis growing, same size
+    for oh, ow in [(64, 64), (200, 150), (30, 35), (17, 13), (40, 150), (90, 70)]:
+        got, want = cpp.resize_image(smooth, oh, ow), resize_image(smooth, oh, ow)
+        worst[(oh, ow)] = int(np.abs(got.astype(int) - want.astype(int)).max())
+    assert max(worst.values()) <= 1 and worst[(90, 70)] == 0, worst
+    # Files off the package size take the same path (the label map with the pixel-centre rule).
+    labels = cpp.read_labels(data / "big_label.png")
+    assert labels.shape == (64, 64) and set(np.unique(labels)) <= set(range(8))
+
+
+def test_the_cpp_tests_pass_noise_equal_to_numpy_and_bad_input_rejected(release, package, data, tmp_path):
+    """The C++ tests: Philox vs Random123, known answers, 2 M normals (one official-size image) vs numpy bit
+    for bit, every bad-input case of the C API, and one model shared by 4 threads."""
+    philox_normals(123, 2_000_003).tofile(tmp_path / "noise.f32")
+    env = dict(os.environ, SEAN_TEST_PACKAGE=str(package), SEAN_TEST_DATA=str(data),
+               SEAN_TEST_NOISE=str(tmp_path / "noise.f32"))
+    run = subprocess.run([str(release / "sean_tests")], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert "SKIPPED" not in run.stdout, run.stdout[-3000:]
+
+
+def test_the_sanitized_build_runs_the_c_api_tests_clean(package, data, tmp_path):
+    """AddressSanitizer + UBSan: no invalid access, leak or undefined behaviour on any bad input."""
+    # Debug (-O0): the sanitizers check the same code; optimising it tripled the build time.
+    asan = cmake_build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DSEAN_SANITIZE=ON",
+                       "-DSEAN_BUILD_EXAMPLES=OFF", target="sean_tests")
+    philox_normals(123, 2_000_003).tofile(tmp_path / "noise.f32")
+    env = dict(os.environ, SEAN_TEST_PACKAGE=str(package), SEAN_TEST_DATA=str(data),
+               SEAN_TEST_NOISE=str(tmp_path / "noise.f32"),
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    run = subprocess.run([str(asan / "sean_tests")], env=env, capture_output=True, text=True, timeout=500)
+    report = run.stdout[-4000:] + run.stderr[-6000:]
+    assert run.returncode == 0, report
+    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, report
+
+
+def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
+    common = ["--label", str(data / "label.png"), "--style", str(data / "style.png"), "--style-label",
+              str(data / "label.png"), "--swap", f"blob={data / 'style_3.png'}:{data / 'label_3.png'}", "--seed", "3"]
+    cpp_out, py_out = tmp_path / "cpp.png", tmp_path / "py.png"
+    cpp_run = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common, "--threads", "1", "-o",
+                              str(cpp_out)], capture_output=True, text=True)
+    assert cpp_run.returncode == 0, cpp_run.stderr
+    assert "wrote 1 image(s)" in cpp_run.stdout and "backend: openvino" in cpp_run.stderr
+    py_command = [sys.executable, "-m", "sean_runtime.cli", "synth", str(package), *common, "--backend", "openvino",
+                  "--threads", "1", "-o", str(py_out)]
+    py_run = subprocess.run(py_command, capture_output=True, text=True)
+    assert py_run.returncode == 0, py_run.stderr
+    np.testing.assert_array_equal(cv2.imread(str(cpp_out)), cv2.imread(str(py_out)))
+    plain = tmp_path / "plain.png"
+    subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:6], "--seed", "3", "-o", str(plain)],
+                   check=True, capture_output=True)
+    assert not np.array_equal(cv2.imread(str(plain)), cv2.imread(str(cpp_out)))  # the swap changed the blob
+
+    help_text = subprocess.run([str(release / "sean-synth-cpp"), "--help"], capture_output=True, text=True).stdout
+    assert "Examples:" in help_text and "--swap" in help_text
+    bad_command = [str(release / "sean-synth-cpp"), str(package), "--label", str(data / "unknown_ids.png"),
+                   "--style", str(data / "style.png"), "--style-label", str(data / "label.png"),
+                   "-o", str(tmp_path / "x.png")]
+    bad = subprocess.run(bad_command, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert "outside the 8 classes" in bad.stderr and not (tmp_path / "x.png").exists()
+    # As `sean synth`: a style image is never encoded under another image's label map.
+    unpaired = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:4], "-o", str(plain)],
+                              capture_output=True, text=True)
+    assert unpaired.returncode == 1 and "no label map of its own" in unpaired.stderr
+    usage = subprocess.run([str(release / "sean-synth-cpp"), str(package)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "missing option --label" in usage.stderr
+
+
+def test_the_examples_embed_the_library(release, package, data, tmp_path):
+    """The examples open the package with the default options, so OpenVINO uses all cores: the reference
+    does too (the last float bits depend on the thread count, and one pixel in 12 288 moved a level)."""
+    out = tmp_path / "reconstruction.png"
+    run = subprocess.run([str(release / "embed_c"), str(package), str(data / "style.png"), str(data / "label.png"),
+                          str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    python = Synthesizer.load(package, backend="openvino")
+    expected = python.reconstruct(data / "style.png", data / "label.png", seed=0)[0]
+    np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)
+    edited = tmp_path / "edited.png"
+    command = [str(release / "embed"), str(package), str(data / "style.png"), str(data / "label.png"),
+               str(data / "style_3.png"), str(data / "label_3.png"), str(edited)]
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert not np.array_equal(cv2.imread(str(edited)), cv2.imread(str(out)))  # the blob took another style

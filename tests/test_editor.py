@@ -1,0 +1,553 @@
+"""The editor at `/` of `sean serve`, driven in headless Chromium (Selenium) against the real server
+with the shipped shapes package and its samples.
+
+The browser tests paint, swap and blend region styles, undo, upload bad files, download the image,
+label map and styles, and save / load the editing state, each checked on the pixels the page shows.
+They also write the screenshots docs/editor-*.png: into docs/ when SEAN_EDITOR_SCREENSHOTS=1 (to
+refresh the checked-in ones), else into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sean_runtime.domains import get_domain
+from sean_runtime.imageio import raw_from_bytes, read_raw
+from sean_runtime.remote import RemoteSynthesizer
+from sean_runtime.serve.codec import bytes_to_b64
+from sean_runtime.styles import Styles
+from sean_runtime.synthesizer import Synthesizer
+from tests.test_serve import Server, assert_error, b64_file, call, decode_answer
+
+SHAPES = get_domain("shapes")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+VIEWPORT = (1440, 860)  # CSS pixels of the screenshots
+SETTLE_S = 30  # the longest an edit may take to show its image
+
+
+# --- the server: page, static files and the list form of interpolate (no browser needed) ----------------
+@pytest.fixture(scope="module")
+def data(shapes_samples) -> Path:
+    return shapes_samples / "test"
+
+
+@pytest.fixture(scope="module")
+def server(shapes_package, shapes_samples):
+    srv = Server(shapes_package, "--samples", str(shapes_samples))
+    yield srv
+    assert srv.stop() == 0
+
+
+def test_the_page_and_its_files_are_served(server):
+    status, headers, page = call(server, "GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert '<script type="module" src="/static/editor.js">' in page
+    for name, kind in (("editor.js", "javascript"), ("editor.css", "text/css"), ("png.js", "javascript")):
+        status, headers, _ = call(server, "GET", f"/static/{name}")
+        assert status == 200 and kind in headers["Content-Type"], (name, headers)
+        assert headers["Cache-Control"] == "no-cache"
+    for route in ("/static/nothing.js", "/static/..%2Fapp.py", "/static/.hidden"):
+        assert_error(*call(server, "GET", route)[::2], 404, "no route")
+
+
+def test_the_page_is_open_when_the_api_needs_a_key(shapes_package, tmp_path):
+    key = tmp_path / "key.txt"
+    key.write_text("k3y\n")
+    srv = Server(shapes_package, "--api-key-file", str(key))
+    try:
+        assert call(srv, "GET", "/")[0] == 200
+        assert call(srv, "GET", "/static/editor.js")[0] == 200
+        status, _, answer = call(srv, "GET", "/v1/info")
+        assert_error(status, answer, 401, "API key")
+    finally:
+        assert srv.stop() == 0
+
+
+def test_synthesize_takes_a_list_of_interpolations(server, shapes_package, data):
+    """The editor blends each region toward its own reference with its own alpha: one request."""
+    synth = Synthesizer.load(shapes_package, backend="onnxruntime")
+    own, ref2, ref3 = (synth.encode(data / f"images/0000{i}.png", data / f"labels/0000{i}.png") for i in (0, 2, 3))
+    label = b64_file(data / "labels/00000.png")
+    body = {
+        "label": label,
+        "styles": own.to_json(),
+        "interpolate": [
+            {"alpha": 0.25, "classes": ["ground"], "styles": ref3.to_json()},
+            {"alpha": 0.75, "classes": [3, "triangle"], "styles": ref2.to_json()},
+        ],
+        "seed": 3,
+        "return_styles": True,
+    }
+    status, _, answer = call(server, "POST", "/v1/synthesize", body)
+    assert status == 200, answer
+    expected = own.interpolate(ref3, 0.25, "ground").interpolate(ref2, 0.75, [3, "triangle"])
+    np.testing.assert_array_equal(Styles.from_json(answer["styles"], synth.class_names).codes, expected.codes)
+    expected_image = synth.synthesize(data / "labels/00000.png", expected, seed=3)[0]
+    np.testing.assert_array_equal(decode_answer(answer), expected_image)
+    # the single form is the same as a list of one
+    single = call(server, "POST", "/v1/synthesize", {**body, "interpolate": body["interpolate"][0]})[2]
+    listed = call(server, "POST", "/v1/synthesize", {**body, "interpolate": body["interpolate"][:1]})[2]
+    assert single["image"] == listed["image"]
+    bad = {**body, "interpolate": [body["interpolate"][0], {"alpha": 3, "styles": ref2.to_json()}]}
+    assert_error(*call(server, "POST", "/v1/synthesize", bad)[::2], 400, "interpolate[1].alpha")
+
+
+# --- the browser ---------------------------------------------------------------------------------------
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[browser]')"
+    for tool in ("chromium", "chromedriver"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install chromium chromium-driver; scripts/test.sh does it)"
+    return None
+
+
+needs_browser = pytest.mark.skipif(_browser_missing() is not None, reason=_browser_missing() or "")
+
+
+class Editor:
+    """The page in headless Chromium, with helpers that act the way a person does (pointer, keys, files)."""
+
+    def __init__(self, url: str, downloads: Path) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.url = url
+        self.downloads = downloads
+        self.profile = tempfile.mkdtemp(prefix="sean-chromium-")
+        options = webdriver.ChromeOptions()
+        # As root Chromium needs --no-sandbox; the network switches keep it from calling out (closed network).
+        for arg in (
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--disable-extensions", f"--user-data-dir={self.profile}", f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
+        ):
+            options.add_argument(arg)
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
+        self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": VIEWPORT[0], "height": VIEWPORT[1], "deviceScaleFactor": 1, "mobile": False},
+        )
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+
+    def close(self) -> None:
+        self.driver.quit()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    # --- reading the page ---
+    def find(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def open(self) -> None:
+        self.driver.get(self.url + "/")
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until the image on screen is the answer for the latest edit."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        time.sleep(0.05)  # let a just-sent pointer or key event reach the page
+        WebDriverWait(self.driver, SETTLE_S, poll_frequency=0.05).until(
+            lambda d: d.execute_script("return window.seanEditor !== undefined && window.seanEditor.settled")
+        )
+
+    def image(self) -> np.ndarray:
+        """The image the page shows, uint8 RGB [64, 64, 3]."""
+        src = self.find("#output").get_attribute("src")
+        assert src.startswith("data:image/png;base64,"), src[:40]
+        return RemoteSynthesizer.decode_image(src)
+
+    def message(self) -> str | None:
+        box = self.find("#message")
+        return None if box.get_attribute("hidden") is not None else self.find("#message-text").text
+
+    # --- acting ---
+    def click(self, css: str) -> None:
+        self.find(css).click()
+
+    def key(self, *keys: str) -> None:
+        self.find("body").send_keys(*keys)
+
+    def offset(self, x: float, y: float) -> tuple[int, int]:
+        """Package pixel (x, y) -> pointer offset from the label canvas's centre (CSS pixels)."""
+        rect = self.find("#label").rect
+        return round((x + 0.5) * rect["width"] / 64 - rect["width"] / 2), round(
+            (y + 0.5) * rect["height"] / 64 - rect["height"] / 2
+        )
+
+    def drag(self, *strokes: list[tuple[int, int]]) -> None:
+        """Press, move through the points of each stroke (package pixels), release; then wait for the image."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        canvas = self.find("#label")
+        chain = ActionChains(self.driver, duration=0)  # pointer moves jump (the page fills lines in)
+        for points in strokes:
+            chain.move_to_element_with_offset(canvas, *self.offset(*points[0])).click_and_hold()
+            for point in points[1:]:
+                chain.move_to_element_with_offset(canvas, *self.offset(*point))
+            chain.release()
+        chain.perform()
+        self.settle()
+
+    def select_class(self, name: str) -> None:
+        self.click(f'#classes button[title="{name}"]')
+
+    def choose(self, label: str, option: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find(f'select[aria-label="{label}"]')).select_by_visible_text(option)
+        self.settle()
+
+    def slide(self, label: str, value: int) -> None:
+        """Move a range input as a drag would: input events, then change."""
+        self.driver.execute_script(
+            "const s = arguments[0]; s.value = arguments[1];"
+            "s.dispatchEvent(new Event('input', {bubbles: true}));"
+            "s.dispatchEvent(new Event('change', {bubbles: true}));",
+            self.find(f'input[aria-label="{label}"]'),
+            str(value),
+        )
+        self.settle()
+
+    def upload(self, css: str, path: Path) -> None:
+        self.find(css).send_keys(str(path))
+
+    def add_reference(self, image: Path, label: Path) -> None:
+        self.upload("#ref-image", image)
+        self.upload("#ref-label", label)
+        self.click("#ref-add")
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, SETTLE_S).until(
+            lambda d: d.find_element("id", "ref-files").text != "encoding…"
+        )
+        self.settle()
+
+    def download(self, css: str, suffix: str) -> Path:
+        """Click a download button -> the file it saved (the folder is emptied first: no "name (1).png")."""
+        for old in self.downloads.iterdir():
+            old.unlink()
+        self.click(css)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done = [p for p in self.downloads.iterdir() if p.name.endswith(suffix)]
+            if done and done[0].stat().st_size > 0:
+                return done[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no {suffix} file downloaded by {css}")
+
+    def screenshot(self, name: str, folder: Path) -> Path:
+        """The viewport as PNG, with no button left focused or hovered by the test's last click."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        self.driver.execute_script("document.activeElement?.blur()")
+        ActionChains(self.driver, duration=0).move_to_element_with_offset(self.find(".brand"), 0, 0).perform()
+        path = folder / name
+        png = np.frombuffer(self.driver.get_screenshot_as_png(), np.uint8)
+        cv2.imwrite(str(path), cv2.imdecode(png, cv2.IMREAD_COLOR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        return path
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    editor = Editor(server.url, tmp_path_factory.mktemp("downloads"))
+    yield editor
+    editor.close()
+
+
+@pytest.fixture
+def page(browser):
+    """The page freshly loaded: sample 00000's label map with its own styles."""
+    browser.open()
+    assert browser.message() is None
+    return browser
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return DOCS if os.environ.get("SEAN_EDITOR_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("screenshots")
+
+
+def downloaded_label(page: Editor) -> np.ndarray:
+    raw = raw_from_bytes(page.download("#download-label", "-label.png").read_bytes())
+    assert raw.ndim == 2 and raw.dtype == np.uint8, "the label map PNG holds one channel of class ids"
+    return raw
+
+
+def far_from(mask: np.ndarray, pixels: float) -> np.ndarray:
+    """Pixels further than `pixels` from every pixel of `mask`."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3) > pixels
+
+
+# The stroke: across the empty top of sample 00000 (rows 2..6 with brush size 5).
+STROKE = [(6, 4), (20, 4), (34, 4), (48, 4), (58, 4)]
+
+
+@pytest.mark.slow
+@needs_browser
+def test_start_shows_the_sample_and_its_own_image(page, data, shapes_package, shots):
+    np.testing.assert_array_equal(downloaded_label(page), read_raw(data / "labels/00000.png"))
+    synth = Synthesizer.load(shapes_package, backend="onnxruntime")
+    styles = synth.encode(data / "images/00000.png", data / "labels/00000.png")
+    np.testing.assert_array_equal(page.image(), synth.synthesize(data / "labels/00000.png", styles, seed=0)[0])
+    page.screenshot("editor-start.png", shots)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_stroke_changes_the_image_there_and_undo_redo_are_exact(page, data):
+    before, label_before = page.image(), downloaded_label(page)
+    page.select_class("square")
+    page.drag(STROKE)
+    after, label = page.image(), downloaded_label(page)
+    stroke = label != label_before
+    assert stroke[2:7, 6:59].all() and not stroke[10:].any(), "the stroke paints rows 2..6 from x 6 to 58"
+    assert (label[stroke] == SHAPES.class_names.index("square")).all()
+    change = np.abs(after.astype(int) - before.astype(int)).max(axis=2)
+    assert change[stroke].mean() > 30, change[stroke].mean()
+    page.key("\ue009z")  # Ctrl+Z
+    page.settle()
+    np.testing.assert_array_equal(page.image(), before)
+    np.testing.assert_array_equal(downloaded_label(page), label_before)
+    page.key("\ue009y")  # Ctrl+Y
+    page.settle()
+    np.testing.assert_array_equal(page.image(), after)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_sixty_edits_undo_back_to_the_start(page):
+    """Undo keeps at least 50 steps: 60 dabs of the brush, 60 Ctrl+Z, the first label map and image."""
+    first, first_label = page.image(), downloaded_label(page)
+    page.key("b", "7", "[[[[")  # brush, class 7 (band: not on the map yet), size 5 -> 1
+    page.drag(*([(2 + i, 30 + i % 3)] for i in range(60)))  # 60 dabs, each changes one pixel
+    assert (downloaded_label(page) != first_label).sum() > 0
+    page.key("\ue009" + "z" * 60)  # Ctrl held, Z 60 times
+    page.settle()
+    np.testing.assert_array_equal(downloaded_label(page), first_label)
+    np.testing.assert_array_equal(page.image(), first)
+    assert page.find("#undo").get_attribute("disabled") is not None
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_region_takes_its_style_from_an_uploaded_reference(page, data, shots):
+    before = page.image()
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    assert page.message() is None
+    page.choose("ground: style from", "00003")
+    after = page.image()
+    ground = read_raw(data / "labels/00000.png") == SHAPES.class_names.index("ground")
+    change = np.abs(after.astype(int) - before.astype(int)).max(axis=2)
+    inside = cv2.erode(ground.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    far = far_from(ground, 8)
+    assert change[inside].mean() > 30, change[inside].mean()
+    assert change[far].mean() < 3 and np.percentile(change[far], 95) <= 8, (change[far].mean(), change[far].max())
+    page.screenshot("editor-swap.png", shots)
+
+    # Blend the square toward the reference: alpha 0 is the own style exactly, 0.5 lies in between.
+    page.choose("square: blend toward", "00003")
+    page.slide("square: blend", 0)
+    np.testing.assert_array_equal(page.image(), after)
+    page.slide("square: blend", 50)
+    half = page.image()
+    page.slide("square: blend", 100)
+    full = page.image()
+    square = read_raw(data / "labels/00000.png") == SHAPES.class_names.index("square")
+    to_half = np.abs(half.astype(int) - after.astype(int))[square].mean()
+    to_full = np.abs(full.astype(int) - after.astype(int))[square].mean()
+    assert 5 < to_half < to_full, (to_half, to_full)
+    page.slide("square: blend", 50)
+    page.screenshot("editor-interpolate.png", shots)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_downloaded_styles_give_the_same_image_from_the_api(page, data, server):
+    page.click("#samples .thumb:nth-child(3) .add")  # sample 00002 as a reference
+    page.settle()
+    page.choose("blob: style from", "sample 00002")
+    page.choose("triangle: blend toward", "sample 00002")
+    page.slide("triangle: blend", 30)
+    page.click("#dice")
+    page.settle()
+    styles = json.loads(page.download("#download-styles", "-styles.json").read_text())
+    label = page.download("#download-label", "-label.png")
+    seed = int(page.find("#seed").get_attribute("value"))
+    body = {"label": bytes_to_b64(label.read_bytes()), "styles": styles, "seed": seed}
+    status, _, answer = call(server, "POST", "/v1/synthesize", body)
+    assert status == 200, answer
+    np.testing.assert_array_equal(decode_answer(answer), page.image())
+    image = page.download("#download-image", ".png")
+    np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), page.image())
+
+
+@pytest.mark.slow
+@needs_browser
+def test_saved_state_loads_back_to_the_same_image(page, data):
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    page.choose("ground: style from", "00003")
+    page.select_class("band")
+    page.drag([(10, 58), (50, 58)])
+    page.key("n")  # noise off
+    page.settle()
+    edited = page.image()
+    state = page.download("#save-state", "-state.json")
+    page.open()
+    assert not np.array_equal(page.image(), edited)
+    page.upload("#load-state", state)
+    page.settle()
+    np.testing.assert_array_equal(page.image(), edited)
+    assert page.find("#noise").is_selected() is False
+
+
+@pytest.mark.slow
+@needs_browser
+def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
+    shown = page.image()
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    page.add_reference(text, data / "labels/00003.png")
+    message = page.message()
+    assert message and "not a readable image" in message, message
+    assert page.find("#ref-files").text == message
+    assert page.find("#refs").text.count("classes") == 1, "no reference added"
+    np.testing.assert_array_equal(page.image(), shown)
+    assert page.driver.execute_script("return document.querySelector('#output').naturalWidth") == 64
+
+    wide = tmp_path / "sixteen-bit.png"
+    cv2.imwrite(str(wide), read_raw(data / "labels/00003.png").astype(np.uint16))
+    page.upload("#open-label", wide)
+    time.sleep(0.3)
+    assert "16-bit PNG" in (page.message() or ""), page.message()
+
+    foreign = tmp_path / "foreign.png"
+    cv2.imwrite(str(foreign), np.full((64, 64, 3), (1, 2, 3), np.uint8))
+    page.upload("#open-label", foreign)
+    time.sleep(0.3)
+    assert "not in the palette" in (page.message() or ""), page.message()
+    np.testing.assert_array_equal(page.image(), shown)
+
+
+
+@pytest.mark.slow
+@needs_browser
+def test_fill_rectangle_eraser_and_picker(page, data):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    start = read_raw(data / "labels/00000.png").astype(np.uint8)
+    blob, band, left_dot = (SHAPES.class_names.index(n) for n in ("blob", "band", "left_dot"))
+    ys, xs = np.nonzero(start == blob)
+    seed = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    page.select_class("band")
+    page.key("f")
+    page.drag([seed])
+    _, parts = cv2.connectedComponents((start == blob).astype(np.uint8), connectivity=4)
+    expected = start.copy()
+    expected[parts == parts[seed[1], seed[0]]] = band
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    page.key("r", "5")  # rectangle of class 5
+    page.drag([(40, 5), (44, 9), (50, 12)])
+    expected[5:13, 40:51] = left_dot
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    page.key("e", "[[[[")  # eraser, size 1
+    page.drag([(45, 8)])
+    expected[8, 45] = 0
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+    triangle = SHAPES.class_names.index("triangle")
+    ty, tx = np.argwhere(expected == triangle)[0] + (2, 0)  # inside the triangle, below its apex
+    assert expected[ty, tx] == triangle
+    ActionChains(page.driver).key_down(Keys.ALT).move_to_element_with_offset(
+        page.find("#label"), *page.offset(tx, ty)
+    ).click().key_up(Keys.ALT).perform()
+    assert page.find(f'#classes button[data-cls="{triangle}"]').get_attribute("aria-pressed") == "true"
+    np.testing.assert_array_equal(downloaded_label(page), expected)
+
+
+@pytest.mark.slow
+@needs_browser
+@pytest.mark.parametrize("stored", [True, False], ids=["stored-blocks", "deflate"])
+def test_the_pages_png_writer_gives_label_files_of_class_ids(browser, stored):
+    """png.js with either zlib path: 8-bit ids, and 16-bit once an id passes 255, read back by OpenCV."""
+    browser.driver.get(browser.url + "/static/nothing")  # any page of the origin, to import the module
+    rng = np.random.default_rng(0)
+    for top in (8, 300):
+        ids = rng.integers(0, top, size=(260, 300))  # over 65535 bytes: two stored blocks
+        b64 = browser.driver.execute_async_script(
+            "const [ids, w, h, stored, done] = arguments;"
+            "import('/static/png.js').then(async (png) => done(png.bytesToBase64("
+            "  await png.greyPng(Uint16Array.from(ids), w, h, {stored}))));",
+            ids.ravel().tolist(), 300, 260, stored,
+        )
+        raw = raw_from_bytes(base64.b64decode(b64))
+        assert raw.dtype == (np.uint8 if top <= 256 else np.uint16)
+        np.testing.assert_array_equal(raw, ids)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):
+    """A state file whose reference holds codes of the wrong length: the server's 400, in the page."""
+    shown = page.image()
+    names = list(SHAPES.class_names)
+    broken = {"codes": [[0.0] * 5 for _ in names], "present": [True] * len(names), "class_names": names}
+    state = {
+        "format": "sean-editor-state", "version": 1, "domain": "shapes", "class_names": names,
+        "resolution": {"height": 64, "width": 64}, "label": b64_file(data / "labels/00001.png"),
+        "own": "r1", "regions": {}, "seed": 0, "noise": True,
+        "references": [{"id": "r1", "name": "broken", "kind": "upload", "styles": broken,
+                        "image": "data:image/png;base64," + b64_file(data / "images/00001.png"),
+                        "label": b64_file(data / "labels/00001.png")}],
+    }
+    path = tmp_path / "broken-state.json"
+    path.write_text(json.dumps(state))
+    page.upload("#load-state", path)
+    page.settle()
+    assert "style length is 32" in (page.message() or ""), page.message()
+    assert page.find("#status").get_attribute("data-kind") == "error"
+    np.testing.assert_array_equal(page.image(), shown)
+    np.testing.assert_array_equal(downloaded_label(page), read_raw(data / "labels/00001.png"))
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_asks_for_the_api_key(browser, shapes_package, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    key = tmp_path / "key.txt"
+    key.write_text("k3y\n")
+    srv = Server(shapes_package, "--api-key-file", str(key))
+    try:
+        browser.driver.get(srv.url + "/")
+        dialog = browser.find("#key-dialog")
+        WebDriverWait(browser.driver, SETTLE_S).until(lambda d: dialog.get_attribute("open") is not None)
+        browser.find("#key-input").send_keys("k3y\n")
+        browser.settle()
+        assert browser.message() is None
+        assert browser.image().shape == (64, 64, 3)
+    finally:
+        browser.driver.get("about:blank")  # the key stays in that origin's sessionStorage only
+        assert srv.stop() == 0

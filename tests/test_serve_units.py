@@ -1,0 +1,229 @@
+"""The service's parts in-process: readiness and drain answers, the batching queue, the codec, styles JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from sean_runtime.domains import get_domain
+from sean_runtime.errors import ImageReadError, InputError
+from sean_runtime.imageio import probe
+from sean_runtime.serve.app import ServerState, build_app
+from sean_runtime.serve.batching import InferenceQueue, QueueFull
+from sean_runtime.serve.codec import decode_image, decode_label, encode_png
+from sean_runtime.serve.metrics import Metrics
+from sean_runtime.serve.service import Limits
+from sean_runtime.styles import Styles
+from sean_runtime.synthesizer import Synthesizer
+
+SHAPES = get_domain("shapes")
+
+
+@pytest.fixture(scope="module")
+def synth(shapes_package) -> Synthesizer:
+    return Synthesizer.load(shapes_package, backend="onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def inputs(synth):
+    """Label ids [4, 64, 64] and their own styles (batch 4) from shapes test samples."""
+    pairs = [SHAPES.sample(i, "test") for i in range(4)]
+    labels = np.stack([labels for _, labels in pairs]).astype(np.int32)
+    return labels, synth.encode(np.stack([image for image, _ in pairs]), labels)
+
+
+# --- readiness and drain -------------------------------------------------------------------------------
+def test_healthz_and_v1_answer_503_before_ready_and_while_draining():
+    async def scenario() -> list[tuple[int, dict, str | None]]:
+        state = ServerState(Limits(), Metrics(max_batch=8))
+        seen = []
+        async with TestClient(TestServer(build_app(state))) as client:
+            for draining in (False, True):
+                state.draining = draining
+                for method, path in (("GET", "/healthz"), ("GET", "/v1/info"), ("POST", "/v1/synthesize")):
+                    response = await client.request(method, path, json={})
+                    seen.append((response.status, await response.json(), response.headers.get("Retry-After")))
+        return seen
+
+    loading, draining = (answers := asyncio.run(scenario()))[:3], answers[3:]
+    assert loading[0] == (503, {"status": "loading"}, "1")
+    assert draining[0] == (503, {"status": "draining"}, "1")
+    for status, answer, retry in loading[1:]:
+        assert (status, retry) == (503, "1") and "still loading" in answer["error"]
+    for status, answer, retry in draining[1:]:
+        assert (status, retry) == (503, "1") and "shutting down" in answer["error"]
+
+
+# --- the batching queue ------------------------------------------------------------------------------
+def run_queue(synth, max_batch: int, max_wait: float, max_queue: int, work, workers: int = 1):
+    """Run work(queue) on a started InferenceQueue; -> (work's result, [(op, images) per backend call])."""
+    calls: list[tuple[str, int]] = []
+
+    async def scenario():
+        queue = InferenceQueue(
+            synth, max_batch, max_wait, max_queue, workers, on_batch=lambda op, n, s: calls.append((op, n))
+        )
+        queue.start()
+        try:
+            return await work(queue)
+        finally:
+            await queue.stop()
+
+    return asyncio.run(scenario()), calls
+
+
+async def request(queue: InferenceQueue, labels: np.ndarray, styles: Styles, seed: int, noise: bool) -> np.ndarray:
+    with queue.ticket() as ticket:
+        await asyncio.sleep(0.01)  # decoding, while the other requests arrive
+        return await ticket.generate(labels, styles, seed, noise)
+
+
+@pytest.mark.parametrize(("workers", "batches"), [(1, [6]), (2, None)])
+def test_concurrent_requests_share_generator_calls_and_keep_their_own_seed(synth, inputs, workers, batches):
+    labels, styles = inputs
+    jobs = [(labels[i % 4], styles[(i * 3) % 4], 50 + 7 * i, i % 3 != 0) for i in range(6)]
+
+    async def work(queue):
+        return await asyncio.gather(*(request(queue, *job) for job in jobs))
+
+    images, calls = run_queue(synth, max_batch=8, max_wait=5.0, max_queue=64, work=work, workers=workers)
+    # One worker: all six were announced, so the batch waited for each of them. Two: shared out between
+    # the workers; how evenly depends on when each request arrives (a loaded machine delays some), but
+    # every image comes in a batched call and no call runs alone while others wait.
+    if batches is not None:
+        assert calls == [("generate", n) for n in batches]
+    else:
+        sizes = [n for kind, n in calls if kind == "generate"]
+        assert sum(sizes) == 6 and 2 <= len(sizes) <= 3 and max(sizes) >= 2, calls
+    for image, (label, style, seed, noise) in zip(images, jobs, strict=True):
+        np.testing.assert_array_equal(image, synth.synthesize(label, style, seed=seed, noise=noise)[0])
+
+
+def test_batches_are_cut_at_max_batch(synth, inputs):
+    labels, styles = inputs
+
+    async def work(queue):
+        return await asyncio.gather(*(request(queue, labels[0], styles[0], i, True) for i in range(5)))
+
+    images, calls = run_queue(synth, max_batch=2, max_wait=5.0, max_queue=64, work=work)
+    sizes = [n for _, n in calls]  # [2, 2, 1] on a quiet machine; a loaded one may delay a request past a cut
+    assert sum(sizes) == 5 and max(sizes) == 2, calls
+    for seed, image in enumerate(images):
+        np.testing.assert_array_equal(image, synth.synthesize(labels[0], styles[0], seed=seed)[0])
+
+
+def test_a_lone_request_does_not_wait_for_a_batch(synth, inputs):
+    labels, styles = inputs
+
+    async def work(queue):
+        start = time.perf_counter()
+        await request(queue, labels[1], styles[1], 0, True)
+        return time.perf_counter() - start
+
+    seconds, calls = run_queue(synth, max_batch=8, max_wait=30.0, max_queue=64, work=work)
+    assert seconds < 5.0 and calls == [("generate", 1)]
+
+
+def test_encoder_jobs_run_one_image_each_and_equal_the_library(synth, inputs):
+    pairs = [SHAPES.sample(i, "test") for i in range(3)]
+
+    async def work(queue):
+        return await asyncio.gather(*(queue.encode(image, labels) for image, labels in pairs))
+
+    styles, calls = run_queue(synth, max_batch=8, max_wait=0.01, max_queue=64, work=work)
+    assert calls == [("encode", 1)] * 3
+    for got, (image, labels) in zip(styles, pairs, strict=True):
+        np.testing.assert_array_equal(got.codes, synth.encode(image, labels).codes)
+
+
+def test_a_full_queue_refuses_and_a_timed_out_job_is_dropped(synth, inputs):
+    labels, styles = inputs
+
+    async def work(queue):
+        with queue.ticket() as holder:  # an announced request keeps the batch waiting
+            first = queue.submit("generate", (labels[0], styles[0], 0, True))
+            with pytest.raises(QueueFull, match="queue is full"):
+                queue.submit("generate", (labels[0], styles[0], 1, True))
+            first.cancel()  # its request timed out
+            await asyncio.sleep(0.05)
+            holder.close()
+        await asyncio.sleep(0.05)
+        return await request(queue, labels[2], styles[2], 3, True)
+
+    image, calls = run_queue(synth, max_batch=8, max_wait=30.0, max_queue=1, work=work)
+    assert calls == [("generate", 1)]  # only the last request ran
+    np.testing.assert_array_equal(image, synth.synthesize(labels[2], styles[2], seed=3)[0])
+
+
+def test_synthesize_each_equals_one_call_per_image(synth, inputs):
+    labels, styles = inputs
+    seeds, noise = [9, 2, 2, 40], [True, True, False, True]
+    images = synth.synthesize_each(labels, styles, seeds, noise)
+    for i in range(4):
+        alone = synth.synthesize(labels[i], styles[i], seed=seeds[i], noise=noise[i])[0]
+        np.testing.assert_array_equal(images[i], alone)
+    assert not np.array_equal(images[1], images[2])  # same seed, one without noise
+    with pytest.raises(InputError, match="as many seeds"):
+        synth.synthesize_each(labels, styles, seeds[:2], noise)
+
+
+# --- codec -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+@pytest.mark.parametrize("shape", [(1, 1), (64, 64), (37, 300)])
+def test_image_size_from_the_header_matches_the_decoded_image(ext, shape):
+    ok, data = cv2.imencode(ext, np.random.default_rng(0).integers(0, 255, (*shape, 3), dtype=np.uint8))
+    assert ok and probe(data.tobytes())[1:] == shape
+    text = "data:image/png;base64," + base64.b64encode(data.tobytes()).decode()  # as a browser canvas writes it
+    assert decode_image(text, "image", 10**6).shape == (*shape, 3)
+
+
+def test_the_pixel_limit_is_checked_before_decoding():
+    # A PNG header claiming 100000 x 100000 pixels, followed by nothing: decoding would need 30 GB.
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + (100000).to_bytes(4, "big") * 2 + b"\x08\x02\x00\x00\x00"
+    with pytest.raises(ImageReadError, match=r"label is 100000x100000 pixels, more than the limit of 16777216; send"):
+        decode_label(base64.b64encode(header).decode(), "label", 4096 * 4096, SHAPES)
+    with pytest.raises(InputError, match="style_image is not valid base64"):
+        decode_image("not base64!", "style_image", 100)
+
+
+def test_label_maps_travel_as_png_like_label_files():
+    ids = SHAPES.sample(3, "test")[1]
+    np.testing.assert_array_equal(decode_label(encode_png(ids), "label", 10**6, SHAPES), ids)
+    colours = encode_png(SHAPES.labels_to_colors(ids))
+    np.testing.assert_array_equal(decode_label(colours, "label", 10**6, SHAPES), ids)
+
+
+# --- styles JSON -------------------------------------------------------------------------------------
+def test_styles_json_round_trip_is_bit_exact(synth, inputs):
+    styles = inputs[1][2]
+    text = json.dumps(styles.to_json())
+    back = Styles.from_json(json.loads(text), synth.class_names, synth.package.style_dim)
+    np.testing.assert_array_equal(back.codes, styles.codes)
+    np.testing.assert_array_equal(back.present, styles.present)
+    with pytest.raises(InputError, match="one image"):
+        inputs[1].to_json()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([1, 2], "must be an object"),
+        ({"codes": [[0.0] * 4] * 8}, "must be an object"),
+        ({"codes": [[0.0] * 4] * 7, "present": [True] * 8}, "8 lists"),
+        ({"codes": [[0.0] * 4] * 7 + [[0.0] * 3], "present": [True] * 8}, "equally many"),
+        ({"codes": [["a"] * 4] * 8, "present": [True] * 8}, "numbers only"),
+        ({"codes": [[0.0] * 4] * 8, "present": [1] * 8}, "booleans"),
+        ({"codes": [[0.0] * 4] * 8, "present": [True] * 8, "class_names": "shapes"}, "package has"),
+        ({"codes": [[float("nan")] * 4] * 8, "present": [True] * 8}, "NaN"),
+    ],
+)
+def test_styles_json_errors_say_what_is_wrong(data, message):
+    with pytest.raises(InputError, match=message):
+        Styles.from_json(data, SHAPES.class_names)
