@@ -19,15 +19,23 @@ from sean_tools.bench.plan import plan_paths
 from sean_tools.bench.run import add_rates
 from sean_tools.bench.spec import WorkerSpec
 
-PATHS = ("official", "torch-auto", "torch-direct", "onnxruntime-fp32", "openvino-f32", "openvino-bf16")
+PATHS = (
+    "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
+)
 
 
 @pytest.fixture(scope="module")
-def bench_result(tmp_path_factory, tiny_package, tiny_export_checkpoint):
+def bench_workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-work")
+
+
+@pytest.fixture(scope="module")
+def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_checkpoint):
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     args = [str(tiny_package), "--checkpoint", str(tiny_export_checkpoint), "--repeats", "2", "--batch-sizes", "1,2",
-            "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--json", str(out)]
+            "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--json", str(out),
+            "--workdir", str(bench_workdir)]
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), result.output
@@ -50,6 +58,10 @@ def test_every_path_has_finite_numbers(bench_result):
         assert 0 < row["gemm_gflops"] <= data["gemm"]["peak_gflops"]
     # The direct form counts more FLOPs than the per-layer choice (the exact identity saves work).
     assert data["paths"]["torch-direct"]["gflop"]["synthesize"] > data["paths"]["torch-auto"]["gflop"]["synthesize"]
+    # Packages ship the folded inference form: the runtime rows count its FLOPs, as PyTorch's inference row.
+    assert data["paths"]["onnxruntime-fp32"]["form"] == data["paths"]["torch-inference"]["form"] == "inference"
+    assert data["paths"]["onnxruntime-fp32"]["gflop"] == data["paths"]["torch-inference"]["gflop"]
+    assert data["paths"]["torch-inference"]["gflop"]["synthesize"] < data["paths"]["torch-auto"]["gflop"]["synthesize"]
     assert data["skipped"][0]["key"] == "tensorrt-fp32" and data["skipped"][0]["skipped"]
 
 
@@ -64,17 +76,22 @@ def test_runtime_paths_never_load_torch(bench_result):
 @pytest.mark.slow
 def test_outputs_match_the_direct_form(bench_result):
     data, _ = bench_result
-    for key in ("official", "torch-auto", "onnxruntime-fp32", "openvino-f32"):
+    for key in ("official", "torch-auto", "torch-inference", "onnxruntime-fp32", "openvino-f32"):
         assert data["accuracy"][key]["image_max_abs"] <= 1e-4, key
         assert data["accuracy"][key]["codes_max_abs"] <= 1e-4, key
     assert data["accuracy"]["openvino-bf16"]["finite"]
 
 
 @pytest.mark.slow
-def test_report_and_scaling_tables(bench_result):
+def test_report_and_scaling_tables(bench_result, bench_workdir):
     data, output = bench_result
-    assert [(row["classes"], row["path"]) for row in data["classes_scaling"]] == [(8, "torch-auto"), (8, "official")]
+    assert [(row["classes"], row["path"]) for row in data["classes_scaling"]] == [
+        (8, "torch-auto"), (8, "torch-inference"), (8, "official"), (8, "onnxruntime-fp32"), (8, "openvino-f32")
+    ]
     assert all(row["both"]["median_s"] > 0 for row in data["classes_scaling"])
+    # The runtime rows time a package exported from the same random model as the torch rows.
+    (packaged,) = bench_workdir.glob("*/classes-8/package-fp32")
+    assert (packaged / "manifest.json").is_file()
     for label in ("official (loops)", "ONNX Runtime CPU fp32", "OpenVINO bf16 hint", "ms per image"):
         assert label in output
     assert data["complete"] and data["command"].startswith("sean bench ") and "--openvino" in data["command"]
@@ -104,7 +121,7 @@ def test_bench_without_a_model_is_a_usage_error():
 
 
 def test_usable_tensorrt_engines_are_timed_and_unusable_ones_say_why(tiny_package, monkeypatch):
-    inputs = Inputs(None, {"fp32": tiny_package, "fp16": tiny_package})
+    inputs = Inputs(None, tiny_package.parent, {"fp32": tiny_package, "fp16": tiny_package})
     _, skipped = plan_paths(inputs, openvino=False)
     assert [row["key"] for row in skipped] == ["tensorrt-fp32", "tensorrt-fp16"]
     assert "no TensorRT engines" in skipped[0]["skipped"]

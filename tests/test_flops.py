@@ -56,7 +56,7 @@ def test_inference_form_counts_follow_the_folded_modules():
             modulation += conv.out_channels * conv.in_channels * 9 * pixels
             if norm.shared.form == "lookup":
                 lookups += 1
-                onehot += norm.shared.table.shape[0] * 9 * pixels  # nine table entries per output value
+                onehot += norm.shared.table.shape[1] * 9 * pixels  # nine table rows per pixel
             else:
                 onehot += norm.shared.conv.weight.numel() * pixels
     counted = inference_generator_macs(config)

@@ -19,6 +19,7 @@ class Inputs:
     """A checkpoint for the torch paths and packages for the runtime paths."""
 
     checkpoint: Path | None
+    cache: Path  # the work folder's part for this model: exported packages, class-scaling models
     packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" -> package folder
     notes: list[str] = field(default_factory=list)
 
@@ -79,14 +80,14 @@ def resolve_inputs(
         checkpoint = official_size_checkpoint(workdir)
     elif quick and checkpoint is None and package is None:
         checkpoint = shipped_models()["shapes"]
-    inputs = Inputs(checkpoint)
+    if checkpoint is None and package is None:
+        raise click.UsageError("give a package folder, --checkpoint CKPT, --official-size or --quick")
+    cache = workdir / (("official-size" if official_size else checkpoint.name) if checkpoint else "package")
+    inputs = Inputs(checkpoint, cache)
     if package is not None:
         inputs.packages["fp32"] = package
         if checkpoint is None:
             inputs.checkpoint = source_checkpoint(package, inputs.notes)
-    if checkpoint is None and package is None:
-        raise click.UsageError("give a package folder, --checkpoint CKPT, --official-size or --quick")
-    cache = workdir / (("official-size" if official_size else checkpoint.name) if checkpoint else "package")
     if "fp32" not in inputs.packages and checkpoint is not None:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
     if fp16 and inputs.checkpoint is not None:

@@ -9,7 +9,7 @@ import click
 
 from sean_runtime.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import Inputs
-from sean_tools.bench.spec import PathSpec
+from sean_tools.bench.spec import INFERENCE_FORM, PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
 
@@ -24,6 +24,8 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
             PathSpec("official", "official (loops)", "official", "direct", ckpt),
             PathSpec("torch-auto", "PyTorch eager (ours)", "torch", None, {**ckpt, "style_conv": "auto"}),
             PathSpec(REFERENCE_PATH, "PyTorch eager (direct)", "torch", "direct", {**ckpt, "style_conv": "direct"}),
+            PathSpec("torch-inference", "PyTorch eager (inference form)", "torch", INFERENCE_FORM,
+                     {**ckpt, "style_conv": INFERENCE_FORM}),
         ]
         missing = missing_modules("train")
         if missing:  # a serving-only install: the runtime rows are timed, these say what they need
@@ -33,16 +35,16 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
         else:
             paths += torch_paths
     for precision, folder in inputs.packages.items():
-        paths.append(PathSpec(f"onnxruntime-{precision}", f"ONNX Runtime CPU {precision}", "onnxruntime", None,
-                              {"package": str(folder)}))
+        paths.append(PathSpec(f"onnxruntime-{precision}", f"ONNX Runtime CPU {precision}", "onnxruntime",
+                              INFERENCE_FORM, {"package": str(folder)}))
     if openvino and "fp32" in inputs.packages:
         for hint in ("f32", "bf16"):
-            paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", None,
+            paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", INFERENCE_FORM,
                                   {"package": str(inputs.packages["fp32"]), "precision_hint": hint}))
     for precision, folder in inputs.packages.items():
         problem = tensorrt_problem_of(folder)
         if problem is None:
-            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", None,
+            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", INFERENCE_FORM,
                                   {"package": str(folder)}))
         else:
             skipped.append({"key": f"tensorrt-{precision}", "label": f"TensorRT {precision}", "skipped": problem})
@@ -76,8 +78,9 @@ def counted_gflop(config: Any, form: str | None) -> dict[str, float]:
     without torch (the counts walk the PyTorch model's layer table)."""
     if missing_modules("train"):
         return {}
-    from sean_train.flops import encoder_macs, generator_macs
+    from sean_train.flops import encoder_macs, generator_macs, inference_generator_macs
 
     encode = 2 * encoder_macs(config) / 1e9
-    synthesize = 2 * sum(generator_macs(config, form).values()) / 1e9
+    macs = inference_generator_macs(config) if form == INFERENCE_FORM else generator_macs(config, form)
+    synthesize = 2 * sum(macs.values()) / 1e9
     return {"encode": encode, "synthesize": synthesize, "both": encode + synthesize}

@@ -54,14 +54,18 @@ def batch_table(result: dict[str, Any]) -> str:
 
 
 def classes_table(result: dict[str, Any]) -> str:
-    header = ["classes", "path", "GFLOP", "enc ms", "syn ms", "both ms"]
+    """One row per class count and path; "x first" is the time against the same path's first class count."""
+    header = ["classes", "path", "GFLOP", "enc ms", "syn ms", "both ms", "x first"]
+    first: dict[str, float] = {}
     rows = []
     for row in result["classes_scaling"]:
         if "both" not in row:
-            rows.append([str(row["classes"]), row["path"], "-", "-", "-", f"error: {row.get('error', '?')[:60]}"])
+            rows.append([str(row["classes"]), row["path"], "-", "-", "-", f"error: {row.get('error', '?')[:60]}", "-"])
             continue
-        rows.append([str(row["classes"]), row["path"], f"{row['gflop']['both']:.1f}",
-                     _ms(row["encode"]["median_s"]), _ms(row["synthesize"]["median_s"]), _ms(row["both"]["median_s"])])
+        both = row["both"]["median_s"]
+        first.setdefault(row["path"], both)
+        rows.append([str(row["classes"]), row["path"], f"{row['gflop']['both']:.1f}", _ms(row["encode"]["median_s"]),
+                     _ms(row["synthesize"]["median_s"]), _ms(both), f"{both / first[row['path']]:.2f}"])
     return format_table(header, rows)
 
 

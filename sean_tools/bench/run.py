@@ -20,9 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from sean_runtime.install import missing_modules
-from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.inputs import Inputs, cached_package
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
-from sean_tools.bench.spec import WorkerSpec
+from sean_tools.bench.spec import INFERENCE_FORM, WorkerSpec
 
 
 def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def benchmark(
         "paths": {},
         "skipped": skipped,
     }
-    total = 1 + len(paths) + 2 * len(classes)
+    total = 1 + len(paths) + (4 + openvino) * len(classes)
     with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, tqdm(total=total, unit="path") as bar:
         bar.set_description("matrix-product peak")
         result["gemm"] = run_worker(common, timeout_s)
@@ -144,35 +144,59 @@ def benchmark(
                 save(result)
             bar.update()
         result["accuracy"] = compare_outputs(outputs)
-        result["classes_scaling"] = classes_scaling(inputs, config, common, classes, timeout_s, bar)
+        result["classes_scaling"] = classes_scaling(inputs, config, common, classes, openvino, timeout_s, bar)
     result["machine"]["load_average_end"] = load_average()
     add_rates(result)
     return result
 
 
 def classes_scaling(
-    inputs: Inputs, config: Any, common: WorkerSpec, classes: list[int], timeout_s: float, bar: tqdm
+    inputs: Inputs, config: Any, common: WorkerSpec, classes: list[int], openvino: bool, timeout_s: float, bar: tqdm
 ) -> list[dict[str, Any]]:
-    """Batch-1 encode + synthesize of random models with each class count: ours (auto form) vs official loops."""
+    """Batch-1 encode + synthesize of random models with each class count: PyTorch (training and inference
+    forms), the official loops, and the default runtime path (a package of the same random model in ONNX
+    Runtime, and OpenVINO f32 with --openvino)."""
     import dataclasses
 
     rows: list[dict[str, Any]] = []
     if inputs.checkpoint is None or missing_modules("train"):
         return rows
-    workers = (("torch-auto", {"kind": "torch", "style_conv": "auto"}), ("official", {"kind": "official"}))
+    workers = [
+        ("torch-auto", {"kind": "torch", "style_conv": "auto"}),
+        ("torch-inference", {"kind": "torch", "style_conv": INFERENCE_FORM}),
+        ("official", {"kind": "official"}),
+    ]
+    runtime = [("onnxruntime-fp32", {"kind": "onnxruntime"})]
+    if openvino:
+        runtime.append(("openvino-f32", {"kind": "openvino", "precision_hint": "f32"}))
     for k in classes:
-        for key, worker in workers:
+        sized = dataclasses.replace(config, num_classes=k, class_names=())
+        package = class_count_package(inputs, sized, common.seed) if not missing_modules("export") else None
+        cases = [(key, common.replace(**worker, random_classes=k, base_checkpoint=str(inputs.checkpoint)))
+                 for key, worker in workers]
+        cases += [(key, common.replace(**worker, package=str(package))) for key, worker in runtime if package]
+        for key, spec in cases:
             bar.set_description(f"{k} classes: {key}")
-            spec = common.replace(**worker, num_classes=k, random_classes=k, base_checkpoint=str(inputs.checkpoint),
-                                  batch_sizes=(1,))
-            row = run_worker(spec, timeout_s)
-            sized = dataclasses.replace(config, num_classes=k, class_names=())
-            form = "direct" if key == "official" else None
+            row = run_worker(spec.replace(num_classes=k, batch_sizes=(1,)), timeout_s)
+            form = "direct" if key == "official" else None if key == "torch-auto" else INFERENCE_FORM
             rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form),
                          **{op: row["batches"]["1"][op] for op in ("encode", "synthesize", "both")}}
                         if "batches" in row else {"classes": k, "path": key, **row})
             bar.update()
     return rows
+
+
+def class_count_package(inputs: Inputs, config: Any, seed: int) -> Path:
+    """The fp32 package of the random model with config's class count that the torch rows time (cached in
+    the benchmark's work folder: exporting a full-size model takes a minute or two)."""
+    from sean_train.checkpoint import CONFIG_FILE, save_checkpoint
+    from sean_train.weight_init import random_model
+
+    folder = inputs.cache / f"classes-{config.num_classes}"
+    checkpoint = folder / "checkpoint"
+    if not (checkpoint / CONFIG_FILE).is_file():
+        save_checkpoint(random_model(config, seed=seed), checkpoint)
+    return cached_package(checkpoint, folder / "package-fp32", "fp32")
 
 
 def _config_of(package: Any) -> Any:

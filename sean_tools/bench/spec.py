@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt")
+INFERENCE_FORM = "inference"  # the folded generator (sean_train.networks.inference) that packages ship
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class WorkerSpec:
     checkpoint: str | None = None  # torch and official paths
     random_classes: int | None = None  # instead of checkpoint: a random model of base_checkpoint's config ...
     base_checkpoint: str | None = None  # ... with this many classes (class-scaling rows)
-    style_conv: str | None = None  # torch paths: "auto" or "direct"
+    style_conv: str | None = None  # torch paths: "auto", "direct" or INFERENCE_FORM
     package: str | None = None  # runtime paths
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT
     outputs: str | None = None  # an .npz file for the batch-1 codes and image

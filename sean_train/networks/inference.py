@@ -53,8 +53,8 @@ class LabelMaps:
     mask: Tensor | None  # [B, K + E, H, W]: one-hot classes, then the extra channels
     extra: Tensor | None  # [B, E, H, W]
     patches: Tensor | None  # [B, 9 K, H*W]: 3x3 patches of the one-hot classes, row tap * K + k
-    taps: Tensor | None  # int64 [B, 9, H*W]: entries in a constant table [R, 9 (K + 1)]
-    image_taps: Tensor | None  # int64 [B, 9, H*W]: entries in per-image tables side by side, [R, B * 9 (K + 1)]
+    taps: Tensor | None  # int64 [B, 9, H*W]: rows in a constant table [9 (K + 1), R]
+    image_taps: Tensor | None  # int64 [B, 9, H*W]: rows in per-image tables stacked to [B * 9 (K + 1), R]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def label_maps(
     taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps else None
     image_taps = None
     if needed.image_taps and taps is not None:
-        # Image b's table starts at column b * 9 (K + 1) of the per-image tables side by side.
+        # Image b's table starts at row b * 9 (K + 1) of the stacked per-image tables.
         offsets = torch.arange(labels.shape[0], device=labels.device) * (9 * (num_classes + 1))
         image_taps = taps + offsets.view(-1, 1, 1)
     return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps)
@@ -103,10 +103,10 @@ def onehot_patches(classes: Tensor) -> Tensor:
 
 
 def onehot_table(weight: Tensor) -> Tensor:
-    """3x3 weights over one-hot channels [R, K, 3, 3] -> lookup table [R, 9 (K + 1)], entry 0 of each tap zero."""
+    """3x3 weights over one-hot channels [R, K, 3, 3] -> lookup table [9 (K + 1), R], row 0 of each tap zero."""
     r, k = weight.shape[:2]
-    taps = weight.permute(0, 2, 3, 1).reshape(r, 9, k)  # [R, tap, class], tap = 3 dy + dx
-    return F.pad(taps, (1, 0)).reshape(r, 9 * (k + 1))
+    taps = weight.permute(2, 3, 1, 0).reshape(9, k, r)  # [tap, class, R], tap = 3 dy + dx
+    return F.pad(taps, (0, 0, 1, 0)).reshape(9 * (k + 1), r)
 
 
 class OneHotConv(nn.Module):
@@ -171,9 +171,9 @@ class StyleProduct(nn.Module):
         mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
         b, k = mu.shape[:2]
         if self.form == "lookup":
-            # Entry (b, t, k) of the tables = W[:, :, t] mu_bk: [B, K, 9, R] -> [R, B, 9, K], zero entry first.
-            tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).permute(3, 0, 2, 1)
-            tables = F.pad(tables, (1, 0)).reshape(self.rows, -1)  # [R, B * 9 (K + 1)]
+            # Row k of tap t's table = W[:, :, t] mu_k: [B, K, 9, R] -> [B, 9, K, R], zero row first.
+            tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).transpose(1, 2)
+            tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
             return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
         if self.form == "factorized":
             # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with them.

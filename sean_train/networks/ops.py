@@ -94,10 +94,10 @@ def factorized_style_conv(styles: Tensor, weight: Tensor, classes: Tensor) -> Te
 
 
 def lookup_taps(labels: Tensor, num_classes: int) -> Tensor:
-    """Label ids [B, H, W] -> int64 [B, 9, H*W]: the entry of each 3x3 tap in a table [*, 9 (K + 1)].
+    """Label ids [B, H, W] -> int64 [B, 9, H*W]: the row of each 3x3 tap in a table [9 (K + 1), *].
 
-    Entry tap * (K + 1) + 1 + label for a label in [0, K); entry tap * (K + 1) for zero padding and for
-    ids outside [0, K) (where one_hot gives an all-zero pixel), so entry 0 of every tap must be zero.
+    Row tap * (K + 1) + 1 + label for a label in [0, K); row tap * (K + 1) for zero padding and for ids
+    outside [0, K) (where one_hot gives an all-zero pixel), so row 0 of every tap must be zero.
     """
     b, h, w = labels.shape
     # Constants in the labels' own type: comparing with Python ints would cast the graph input itself,
@@ -111,15 +111,13 @@ def lookup_taps(labels: Tensor, num_classes: int) -> Tensor:
 
 
 def lookup_sum(table: Tensor, taps: Tensor, height: int, width: int) -> Tensor:
-    """Sum of the nine tap entries per pixel: table [R, N], taps int64 [B, 9, H*W] -> [B, R, H, W].
+    """Sum of the nine tap rows per pixel: table [N, R], taps int64 [B, 9, H*W] -> [B, R, H, W].
 
-    With table[:, tap * (K + 1) + 1 + k] = W[:, k, tap] this is the 3x3 convolution of the one-hot mask
-    with W (no bias): nine lookups per output value instead of K * 9 multiply-adds. The table is
-    indexed along its columns (Gather axis 1), so the output comes out channels-first, with no
-    transpose for one image; OpenVINO's element gather runs this twice as fast as row gathers plus a
-    transpose (docs/performance.md, "Lookups").
+    With table[tap * (K + 1) + 1 + k] = W[:, k, tap] this is the 3x3 convolution of the one-hot mask
+    with W (no bias): nine Gather rows per pixel instead of K * 9 multiply-adds per output. Whole rows
+    (Gather axis 0) and not single entries: ONNX Runtime copies a row per index, and ran the 151-class
+    generator in 3.1 s this way against 6.2 s gathering columns; OpenVINO runs both alike (docs/performance.md,
+    "Lookups").
     """
-    r = table.shape[0]
-    b = taps.shape[0]
-    values = torch.index_select(table, 1, taps.reshape(-1)).reshape(r, b, 9, height * width)  # [R, B, 9, HW]
-    return values.sum(dim=2).transpose(0, 1).reshape(b, r, height, width)
+    rows = table[taps]  # Gather: [B, 9, HW, R]
+    return rows.sum(dim=1).transpose(1, 2).reshape(-1, table.shape[1], height, width)
