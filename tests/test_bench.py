@@ -14,7 +14,7 @@ from sean_runtime.package import load_package
 from sean_runtime.text_table import format_table
 from sean_tools.bench import plan, worker
 from sean_tools.bench.cli import bench, parse_ints
-from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.inputs import Inputs, cached_package, export_code_sha256
 from sean_tools.bench.plan import plan_paths
 from sean_tools.bench.run import add_rates
 from sean_tools.bench.spec import WorkerSpec
@@ -167,3 +167,17 @@ def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_packag
     add_rates(rates)
     assert rates["paths"]["tensorrt-fp32"]["fraction_of_peak"]["both"] is None  # a GPU is not held to the CPU peak
     assert rates["paths"]["tensorrt-fp32"]["gflops_per_s"]["both"] > 0
+
+
+def test_cached_packages_are_exported_again_when_the_export_code_changed(tmp_path, tiny_export_checkpoint):
+    out = tmp_path / "package-fp32"
+    cached_package(tiny_export_checkpoint, out, "fp32")
+    exported_at = (out / "manifest.json").stat().st_mtime_ns
+    cached_package(tiny_export_checkpoint, out, "fp32")
+    assert (out / "manifest.json").stat().st_mtime_ns == exported_at  # same checkpoint, same code: reused
+    stamp = out.with_name("package-fp32.stamp.json")
+    stale = {**json.loads(stamp.read_text()), "export_code_sha256": "0" * 64}
+    stamp.write_text(json.dumps(stale))
+    cached_package(tiny_export_checkpoint, out, "fp32")
+    assert (out / "manifest.json").stat().st_mtime_ns != exported_at
+    assert json.loads(stamp.read_text())["export_code_sha256"] == export_code_sha256()

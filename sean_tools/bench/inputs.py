@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,27 +25,50 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
 
 
+def export_code_sha256() -> str:
+    """sha256 of the code that shapes an exported graph (sean_train's networks and sean_export): a cached
+    package exported by other code is exported again, so a benchmark never times stale graphs."""
+    import hashlib
+
+    import sean_export
+    import sean_train.networks
+
+    digest = hashlib.sha256()
+    for package in (sean_train.networks, sean_export):
+        root = Path(package.__file__).parent
+        for source in sorted(root.rglob("*.py")):
+            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
 def cached_package(checkpoint: Path, out: Path, precision: str) -> Path:
-    """Export `checkpoint` to `out` unless a package of it is already there (full-size export: minutes, ~7 GB)."""
+    """Export `checkpoint` to `out` unless the same code already exported it there (full size: minutes, ~7 GB).
+
+    The stamp beside the package (out + ".stamp.json") says what it was exported from and by.
+    """
     missing = missing_modules("export")
     if missing:  # a serving-only install times the runtime paths of a package it is given
         raise click.ClickException(missing_module_message(
             missing[0], f"`sean bench` (exporting {checkpoint} first; give a package instead: sean bench PKG)", "export"
         ))
     from sean_export import export_package
-    from sean_runtime.files import sha256_file
+    from sean_runtime.files import atomic_write_json, sha256_file
     from sean_runtime.package import load_package
     from sean_train.checkpoint import WEIGHTS_FILE
 
+    stamp_path = out.with_name(out.name + ".stamp.json")
+    stamp = {"checkpoint_sha256": sha256_file(checkpoint / WEIGHTS_FILE), "precision": precision,
+             "export_code_sha256": export_code_sha256()}
     try:
-        package = load_package(out, verify=False)
-        same_source = package.manifest["source_checkpoint"]["sha256"] == sha256_file(checkpoint / WEIGHTS_FILE)
-        if same_source and package.precision == precision:
+        load_package(out, verify=False)
+        if json.loads(stamp_path.read_text()) == stamp:
             return out
-    except (PackageError, KeyError, TypeError):
+    except (PackageError, OSError, ValueError):
         pass
     click.echo(f"exporting {checkpoint} ({precision}) to {out} ...", err=True)
-    return export_package(checkpoint, out, precision=precision)
+    export_package(checkpoint, out, precision=precision)
+    atomic_write_json(stamp_path, stamp)
+    return out
 
 
 def official_size_checkpoint(workdir: Path) -> Path:
