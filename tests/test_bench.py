@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -181,3 +184,11 @@ def test_cached_packages_are_exported_again_when_the_export_code_changed(tmp_pat
     cached_package(tiny_export_checkpoint, out, "fp32")
     assert (out / "manifest.json").stat().st_mtime_ns != exported_at
     assert json.loads(stamp.read_text())["export_code_sha256"] == export_code_sha256()
+
+
+def test_a_workers_peak_memory_is_its_own_not_its_parents():
+    """Workers are started by a `sean bench` that may have exported a full-size model in process."""
+    parent = np.ones(600 * 2**20 // 8)  # 600 MiB, touched, in this (the parent) process
+    code = "from sean_tools.bench.worker import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert parent.sum() > 0 and 0 < child < 300

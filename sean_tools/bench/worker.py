@@ -13,6 +13,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,19 @@ Runner = tuple[Encode, Generate]
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this program's own memory. ru_maxrss is
+    not used there: it keeps the larger peak of the process before exec, so a worker started by a
+    `sean bench` that had just exported a full-size model (5.5 GB) reported 5.5 GB on every path.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # where there is no /proc (KiB)
 
 
 # --- matrix-product peak ------------------------------------------------------------------------------
