@@ -11,8 +11,16 @@ from click.testing import CliRunner
 from torch import nn
 
 from sean_tools.bf16.check import bf16_check
-from sean_tools.bf16.emulation import bf16_emulation, bf16_quality, round_bf16, synthetic_cases
+from sean_tools.bf16.emulation import (
+    INFERENCE_VARIANT,
+    bf16_emulation,
+    bf16_quality,
+    reconstruct,
+    round_bf16,
+    synthetic_cases,
+)
 from sean_train.checkpoint import load_checkpoint
+from sean_train.networks.inference import fold_for_inference
 
 
 def test_round_bf16_is_round_to_nearest_even_and_leaves_other_dtypes():
@@ -62,11 +70,24 @@ def test_quality_of_a_tiny_model_is_finite_close_and_not_identical(tiny_export_c
     cases = synthetic_cases(model.config)
     assert {c.name for c in cases} >= {"random 1-px blocks", "class 0 everywhere", "every class in stripes"}
     result = bf16_quality(model, cases, progress=False)
-    assert set(result) == {"bf16", "bf16, fp32 norms"}
+    assert set(result) == {"bf16", "bf16, fp32 norms", INFERENCE_VARIANT}
     for variant in result.values():
         assert variant["all_finite"] and len(variant["cases"]) == len(cases)
         assert 30.0 < variant["worst_psnr_db"] < 120.0  # bf16 moves the image, but only a little
         assert 0.0 < variant["codes_max_abs"] < 0.05
+
+
+def test_the_inference_form_variant_draws_with_the_folded_generator(tiny_export_checkpoint):
+    model = load_checkpoint(tiny_export_checkpoint).eval()
+    folded = fold_for_inference(model.generator)
+    case = synthetic_cases(model.config)[0]
+    with torch.no_grad():
+        codes, image = reconstruct(model, case)
+        folded_codes, folded_image = reconstruct(model, case, folded)
+    torch.testing.assert_close(folded_codes, codes, rtol=0, atol=0)
+    torch.testing.assert_close(folded_image, image, rtol=0, atol=1e-5)
+    with torch.no_grad(), bf16_emulation(model):  # bf16 numerics reach the folded generator's products too
+        assert not torch.equal(reconstruct(model, case, folded)[1], folded_image)
 
 
 @pytest.mark.slow
@@ -77,7 +98,7 @@ def test_bf16_check_command_reports_and_writes_json(tiny_export_checkpoint, tmp_
     assert "worst PSNR dB" in result.output and "bf16, fp32 norms" in result.output
     data = json.loads(out.read_text())
     synthetic = len(synthetic_cases(load_checkpoint(tiny_export_checkpoint).config))
-    assert [len(v["cases"]) for v in data["variants"].values()] == [synthetic + 2] * 2  # + 2 generated samples
+    assert [len(v["cases"]) for v in data["variants"].values()] == [synthetic + 2] * 3  # + 2 generated samples
     assert data["variants"]["bf16"]["cases"][-1]["case"] == "shapes test #1"
 
 

@@ -83,6 +83,7 @@ def bf16_emulation(model: nn.Module, keep_fp32: Sequence[type[nn.Module]] = ()) 
 
 # --- quality report --------------------------------------------------------------------------------------
 VARIANTS: dict[str, tuple[type[nn.Module], ...]] = {"bf16": (), "bf16, fp32 norms": NORM_MODULES}
+INFERENCE_VARIANT = "bf16, inference form"  # every op in bf16, the generator folded as packages ship it
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,15 @@ class Case:
     batch: dict[str, Tensor]
 
 
-def reconstruct(model: nn.Module, case: Case) -> tuple[Tensor, Tensor]:
-    """(codes [1, K, S], image [1, 3, H, W]) of a zero-noise reconstruction."""
+def reconstruct(model: nn.Module, case: Case, folded: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    """(codes [1, K, S], image [1, 3, H, W]) of a zero-noise reconstruction; with `folded` (the generator's
+    inference form, sean_train.networks.inference) that generator draws the image from the label ids."""
     from sean_train.evaluate import reconstruct_batch
 
-    _, _, codes, image, _ = reconstruct_batch(model, case.batch, torch.device("cpu"))
+    _, _, codes, image, noise = reconstruct_batch(model, case.batch, torch.device("cpu"))
+    if folded is not None:
+        extra = case.batch["extra"] if model.config.extra_mask_channels else None
+        image = folded(case.batch["labels"], codes, noise, extra)
     return codes, image
 
 
@@ -112,15 +117,18 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
     from tqdm import tqdm
 
     from sean_export.validate import psnr_pm1
+    from sean_train.networks.inference import fold_for_inference
 
     model = model.eval()
     fp32 = [reconstruct(model, case) for case in tqdm(cases, desc="fp32", disable=not progress)]
+    folded = fold_for_inference(model.generator)
+    runs = [(variant, keep, None) for variant, keep in VARIANTS.items()] + [(INFERENCE_VARIANT, (), folded)]
     result: dict[str, Any] = {}
-    for variant, keep in VARIANTS.items():
+    for variant, keep, generator in runs:
         rows = []
         with bf16_emulation(model, keep):
             for case, (codes32, image32) in zip(tqdm(cases, desc=variant, disable=not progress), fp32, strict=True):
-                codes, image = reconstruct(model, case)
+                codes, image = reconstruct(model, case, generator)
                 spread = float(torch.sqrt(torch.mean((image32 - image32.mean()) ** 2)))
                 rms = float(torch.sqrt(torch.mean((image - image32) ** 2)))
                 rows.append({
