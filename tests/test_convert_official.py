@@ -134,7 +134,12 @@ def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
 @pytest.mark.slow
 def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_path):
     """982 keys, 267 M parameters: built from the TSV, converted, loaded strictly, one forward pass; the
-    folded inference form (what packages ship) gives the same image, with and without lookups."""
+    folded inference form (what packages ship) gives the same image, with and without lookups.
+
+    The comparison runs in float64: the random weights drive nearly every pixel deep into tanh's
+    saturation, and at the few that are not, fp32 rounding of the huge activations alone moves the
+    image by ~0.07 (the float64 difference is ~3e-10).
+    """
     from sean_train.networks.inference import fold_for_inference
 
     rows = read_tsv()
@@ -143,14 +148,19 @@ def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_pat
     assert model.config == ModelConfig()
     labels = torch.randint(0, 19, (1, 256, 256))
     noise = torch.randn(1, model.generator.noise_layout.numel)
+    image = torch.rand(1, 3, 256, 256) * 2 - 1
     with torch.inference_mode():
-        codes = model.encode(torch.rand(1, 3, 256, 256) * 2 - 1, one_hot(labels, 19))
-        out = model.generate(one_hot(labels, 19), codes, noise)
-        folded = [fold_for_inference(model.generator, mode, mode)(labels, codes, noise) for mode in ("auto", "lookup")]
+        out = model.generate(one_hot(labels, 19), model.encode(image, one_hot(labels, 19)), noise)
     assert out.shape == (1, 3, 256, 256)
     assert torch.isfinite(out).all() and out.std() > 0.01
-    for image in folded:
-        assert (image - out).abs().max().item() < 1e-4
+    model = model.double()
+    with torch.inference_mode():
+        mask = one_hot(labels, 19).double()
+        codes = model.encode(image.double(), mask)
+        out = model.generate(mask, codes, noise.double())
+        for mode in ("auto", "lookup"):
+            folded = fold_for_inference(model.generator, mode, mode)(labels, codes, noise.double())
+            assert (folded - out).abs().max().item() < 1e-8, mode
 
 
 @pytest.mark.slow
