@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sean_runtime.serve.loadtest import KINDS, Server, run_level, run_soak  # noqa: E402
+from sean_tools.serve_load.loadtest import KINDS, Server, run_level, run_soak  # noqa: E402
 
 LEVELS = (1, 4, 8)
 

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("sean_runtime.commands.demo:demo", "runtime", "Export the shipped synthetic model and show what it does."),
     "synth": ("sean_runtime.commands.synth:synth", "runtime", "Synthesize images from a package, with style edits."),
     "serve": ("sean_runtime.commands.serve:serve_command", "serve", "Serve a package over HTTP (batching, metrics)."),
-    "bench-serve": ("sean_runtime.commands.bench_serve:bench_serve", "runtime", "Load-test a loopback `sean serve`."),
+    "bench-serve": ("sean_tools.serve_load.cli:bench_serve", "runtime", "Load-test a loopback `sean serve`."),
     "train": ("sean_train.commands.train:train", "train", "Train a SEAN model (resumable)."),
     "eval": ("sean_train.commands.evaluate:evaluate", "train", "Reconstruction and style-control metrics."),
     "convert-official": (

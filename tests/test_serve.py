@@ -30,9 +30,9 @@ from sean_runtime.errors import BackendError, InputError
 from sean_runtime.imageio import read_rgb
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import encode_png
-from sean_runtime.serve.loadtest import series
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
+from sean_tools.serve_load.loadtest import series
 
 SHAPES = get_domain("shapes")
 

@@ -8,7 +8,7 @@ import click
 
 from sean_runtime.commands import SeanCommand
 from sean_runtime.files import atomic_write_json
-from sean_runtime.serve.loadtest import KINDS, Server, as_json, check_loopback, format_levels, run_level, run_soak
+from sean_tools.serve_load.loadtest import KINDS, Server, as_json, check_loopback, format_levels, run_level, run_soak
 
 
 def _levels(text: str) -> list[int]:
