@@ -172,6 +172,7 @@ def test_the_tensorrt_worker_splits_batches_above_the_engine_profile(tiny_packag
     assert rates["paths"]["tensorrt-fp32"]["gflops_per_s"]["both"] > 0
 
 
+@pytest.mark.slow
 def test_cached_packages_are_exported_again_when_the_export_code_changed(tmp_path, tiny_export_checkpoint):
     out = tmp_path / "package-fp32"
     cached_package(tiny_export_checkpoint, out, "fp32")
