@@ -161,28 +161,34 @@ def classes_scaling(
     rows: list[dict[str, Any]] = []
     if inputs.checkpoint is None or missing_modules("train"):
         return rows
-    workers = [
-        ("torch-auto", {"kind": "torch", "style_conv": "auto"}),
-        ("torch-inference", {"kind": "torch", "style_conv": INFERENCE_FORM}),
-        ("official", {"kind": "official"}),
+    # (row key, form its FLOPs are counted in, worker settings)
+    torch_rows = [
+        ("torch-auto", None, {"kind": "torch", "style_conv": "auto"}),
+        ("torch-inference", INFERENCE_FORM, {"kind": "torch", "style_conv": INFERENCE_FORM}),
+        ("official", "direct", {"kind": "official"}),
     ]
-    runtime = [("onnxruntime-fp32", {"kind": "onnxruntime"})]
+    runtime_rows = [("onnxruntime-fp32", INFERENCE_FORM, {"kind": "onnxruntime"})]
     if openvino:
-        runtime.append(("openvino-f32", {"kind": "openvino", "precision_hint": "f32"}))
+        runtime_rows.append(("openvino-f32", INFERENCE_FORM, {"kind": "openvino", "precision_hint": "f32"}))
     for k in classes:
         sized = dataclasses.replace(config, num_classes=k, class_names=())
-        package = class_count_package(inputs, sized, common.seed) if not missing_modules("export") else None
-        cases = [(key, common.replace(**worker, random_classes=k, base_checkpoint=str(inputs.checkpoint)))
-                 for key, worker in workers]
-        cases += [(key, common.replace(**worker, package=str(package))) for key, worker in runtime if package]
-        for key, spec in cases:
+        cases = [(key, form, common.replace(**worker, random_classes=k, base_checkpoint=str(inputs.checkpoint)))
+                 for key, form, worker in torch_rows]
+        unpackaged: list[dict[str, Any]] = []
+        try:
+            package = class_count_package(inputs, sized, common.seed)
+            cases += [(key, form, common.replace(**worker, package=str(package))) for key, form, worker in runtime_rows]
+        except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark
+            unpackaged = [{"classes": k, "path": key, "error": f"no package: {exc}"} for key, _, _ in runtime_rows]
+            bar.update(len(runtime_rows))
+        for key, form, spec in cases:
             bar.set_description(f"{k} classes: {key}")
             row = run_worker(spec.replace(num_classes=k, batch_sizes=(1,)), timeout_s)
-            form = "direct" if key == "official" else None if key == "torch-auto" else INFERENCE_FORM
             rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form),
                          **{op: row["batches"]["1"][op] for op in ("encode", "synthesize", "both")}}
                         if "batches" in row else {"classes": k, "path": key, **row})
             bar.update()
+        rows += unpackaged
     return rows
 
 
