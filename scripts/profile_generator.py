@@ -59,14 +59,14 @@ def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path
 
 def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
     """Encoder and generator feeds: uniform image, 8-px blocks of random classes, zero noise (as `sean bench`)."""
+    from sean_tools.bench.inputs import block_labels
     from sean_train.config import ModelConfig
     from sean_train.networks.generator import noise_layout
 
     config = ModelConfig(num_classes=classes)
     rng = np.random.default_rng(seed)
     h, w = config.height, config.width
-    grid = rng.integers(0, classes, size=(batch, h // 8, w // 8))
-    labels = np.repeat(np.repeat(grid, 8, axis=1), 8, axis=2).astype(np.int32)
+    labels = block_labels(rng, batch, classes, h, w)
     image = rng.uniform(-1, 1, (batch, 3, h, w)).astype(np.float32)
     noise = np.zeros((batch, noise_layout(config).numel), np.float32)
     codes = rng.uniform(-1, 1, (batch, classes, config.style_dim)).astype(np.float32)

@@ -3,6 +3,7 @@ and the factorized (auto) form matches the direct form. Timings themselves are n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -19,8 +20,10 @@ from sean_tools.bench import plan, worker
 from sean_tools.bench.cli import bench, parse_ints
 from sean_tools.bench.inputs import Inputs, cached_package, export_code_sha256
 from sean_tools.bench.plan import plan_paths
-from sean_tools.bench.run import add_rates
+from sean_tools.bench.run import add_rates, class_count_checkpoint
 from sean_tools.bench.spec import WorkerSpec
+from sean_train.config import ModelConfig
+from tests.helpers import TINY
 
 PATHS = (
     "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
@@ -193,3 +196,14 @@ def test_a_workers_peak_memory_is_its_own_not_its_parents():
     code = "from sean_tools.bench.worker import peak_rss_mb; print(peak_rss_mb())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert parent.sum() > 0 and 0 < child < 300
+
+
+def test_class_scaling_models_are_saved_once_and_rebuilt_when_the_config_changes(tmp_path):
+    config = dataclasses.replace(ModelConfig(**TINY), num_classes=5, class_names=())
+    inputs = Inputs(None, tmp_path)
+    weights = class_count_checkpoint(inputs, config, seed=0) / "model.safetensors"
+    saved_at = weights.stat().st_mtime_ns
+    assert class_count_checkpoint(inputs, config, seed=0) / "model.safetensors" == weights
+    assert weights.stat().st_mtime_ns == saved_at  # the same config: reused, not drawn again
+    class_count_checkpoint(inputs, dataclasses.replace(config, style_dim=2 * config.style_dim), seed=0)
+    assert weights.stat().st_mtime_ns != saved_at

@@ -172,11 +172,11 @@ def classes_scaling(
         runtime_rows.append(("openvino-f32", INFERENCE_FORM, {"kind": "openvino", "precision_hint": "f32"}))
     for k in classes:
         sized = dataclasses.replace(config, num_classes=k, class_names=())
-        cases = [(key, form, common.replace(**worker, random_classes=k, base_checkpoint=str(inputs.checkpoint)))
-                 for key, form, worker in torch_rows]
+        checkpoint = class_count_checkpoint(inputs, sized, common.seed)
+        cases = [(key, form, common.replace(**worker, checkpoint=str(checkpoint))) for key, form, worker in torch_rows]
         unpackaged: list[dict[str, Any]] = []
         try:
-            package = class_count_package(inputs, sized, common.seed)
+            package = cached_package(checkpoint, checkpoint.parent / "package-fp32", "fp32")
             cases += [(key, form, common.replace(**worker, package=str(package))) for key, form, worker in runtime_rows]
         except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark
             unpackaged = [{"classes": k, "path": key, "error": f"no package: {exc}"} for key, _, _ in runtime_rows]
@@ -192,17 +192,19 @@ def classes_scaling(
     return rows
 
 
-def class_count_package(inputs: Inputs, config: Any, seed: int) -> Path:
-    """The fp32 package of the random model with config's class count that the torch rows time (cached in
-    the benchmark's work folder: exporting a full-size model takes a minute or two)."""
-    from sean_train.checkpoint import CONFIG_FILE, save_checkpoint
+def class_count_checkpoint(inputs: Inputs, config: Any, seed: int) -> Path:
+    """The random model with config's class count that every class-scaling row of that count times, saved
+    once in the benchmark's work folder (its package is exported beside it)."""
+    from sean_train.checkpoint import CheckpointError, read_config, save_checkpoint
     from sean_train.weight_init import random_model
 
-    folder = inputs.cache / f"classes-{config.num_classes}"
-    checkpoint = folder / "checkpoint"
-    if not (checkpoint / CONFIG_FILE).is_file():
-        save_checkpoint(random_model(config, seed=seed), checkpoint)
-    return cached_package(checkpoint, folder / "package-fp32", "fp32")
+    checkpoint = inputs.cache / f"classes-{config.num_classes}" / "checkpoint"
+    try:
+        if read_config(checkpoint)[0] == config:
+            return checkpoint
+    except CheckpointError:
+        pass
+    return save_checkpoint(random_model(config, seed=seed), checkpoint)
 
 
 def _config_of(package: Any) -> Any:

@@ -25,8 +25,6 @@ class WorkerSpec:
     noise_numel: int
     batch_sizes: tuple[int, ...] = (1,)
     checkpoint: str | None = None  # torch and official paths
-    random_classes: int | None = None  # instead of checkpoint: a random model of base_checkpoint's config ...
-    base_checkpoint: str | None = None  # ... with this many classes (class-scaling rows)
     style_conv: str | None = None  # torch paths: "auto", "direct" or INFERENCE_FORM
     package: str | None = None  # runtime paths
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT

@@ -84,19 +84,13 @@ def measure_gemm(spec: WorkerSpec) -> dict[str, Any]:
 
 # --- runners: one per path ----------------------------------------------------------------------------
 def _torch_model(spec: WorkerSpec, style_conv: str) -> Any:
-    """The checkpoint's model (or a random one with another class count) in the requested style-conv form."""
+    """The checkpoint's model in the requested style-conv form."""
     import dataclasses
 
-    from sean_train.checkpoint import load_checkpoint, read_config
+    from sean_train.checkpoint import load_checkpoint
     from sean_train.networks import SEANModel
-    from sean_train.weight_init import random_model
 
-    if spec.random_classes:
-        config, _ = read_config(spec.base_checkpoint)
-        config = dataclasses.replace(config, num_classes=spec.random_classes, class_names=())
-        model = random_model(config, seed=spec.seed)
-    else:
-        model = load_checkpoint(spec.checkpoint, verify_hash=False)
+    model = load_checkpoint(spec.checkpoint, verify_hash=False)
     if style_conv == model.config.style_conv:
         return model
     same_weights = SEANModel(dataclasses.replace(model.config, style_conv=style_conv))
