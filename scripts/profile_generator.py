@@ -9,6 +9,7 @@ one process, alternating A B C A B C, and prints medians and paired ratios to th
     python scripts/profile_generator.py --classes 19 --form direct-auto
     python scripts/profile_generator.py --classes 151 --form inference --runs 3
     python scripts/profile_generator.py --compare 19:official 19:direct-auto 19:inference 19:inference:openvino
+    python scripts/profile_generator.py --labels faces --compare 19:official 19:inference 19:regions 19:regions:openvino
     python scripts/profile_generator.py --runs 5 \
         --compare 19:inference 151:inference 19:inference:openvino 151:inference:openvino
 """
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-FORMS = ("direct-auto", "inference")  # training form with style_conv="auto", and the folded inference form
+# The training form with style_conv="auto"; the folded inference form as packages ship it (dense); the
+# folded form of `sean export --regions` (region form from costs.REGION_MIN_PIXELS up).
+FORMS = ("direct-auto", "inference", "regions")
 
 
 def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path:
@@ -49,7 +52,7 @@ def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path
         spec = graph_spec(config, name)
         feeds = random_inputs(spec, config, 2, np.random.default_rng(0))
         example = tuple(torch.from_numpy(feeds[n]) for n in spec.input_names)
-        module = graph_module(model, name, inference=form == "inference")
+        module = graph_module(model, name, inference=form != "direct-auto", regions=form == "regions")
         started = time.perf_counter()
         proto = export_to_onnx(module, spec, example, DEFAULT_OPSET)
         save_onnx(proto, folder / f"{name}.onnx")
@@ -57,16 +60,17 @@ def export_graphs(workdir: Path, classes: int, form: str, seed: int = 0) -> Path
     return folder
 
 
-def feeds_for(classes: int, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
-    """Encoder and generator feeds: uniform image, 8-px blocks of random classes, zero noise (as `sean bench`)."""
-    from sean_tools.bench.inputs import block_labels
+def feeds_for(classes: int, layout: str, batch: int = 1, seed: int = 0) -> tuple[dict, dict]:
+    """Encoder and generator feeds: uniform image, labels in `layout` (bench.inputs.LABEL_LAYOUTS: "blocks",
+    8-px blocks of random classes as `sean bench`, or "faces"), zero noise."""
+    from sean_tools.bench.inputs import LABEL_LAYOUTS
     from sean_train.config import ModelConfig
     from sean_train.networks.generator import noise_layout
 
     config = ModelConfig(num_classes=classes)
     rng = np.random.default_rng(seed)
     h, w = config.height, config.width
-    labels = block_labels(rng, batch, classes, h, w)
+    labels = LABEL_LAYOUTS[layout](rng, batch, classes, h, w)
     image = rng.uniform(-1, 1, (batch, 3, h, w)).astype(np.float32)
     noise = np.zeros((batch, noise_layout(config).numel), np.float32)
     codes = rng.uniform(-1, 1, (batch, classes, config.style_dim)).astype(np.float32)
@@ -215,10 +219,10 @@ def case_runner(case: str, workdir: Path, threads: int):
     return classes, lambda enc_feeds, gen_feeds: generate({**gen_feeds, "codes": encode(enc_feeds)})
 
 
-def compare(cases: list[str], workdir: Path, threads: int, runs: int) -> None:
+def compare(cases: list[str], workdir: Path, threads: int, runs: int, layout: str) -> None:
     """Alternate the cases A B C ... (encode + synthesize, batch 1) `runs` times; medians and ratios to A."""
     runners = [case_runner(case, workdir, threads) for case in cases]
-    feeds = {classes: feeds_for(classes) for classes, _ in runners}
+    feeds = {classes: feeds_for(classes, layout) for classes, _ in runners}
     outputs = [run(*feeds[classes]) for classes, run in runners]
     times: list[list[float]] = [[] for _ in runners]
     for _ in range(runs):
@@ -226,7 +230,8 @@ def compare(cases: list[str], workdir: Path, threads: int, runs: int) -> None:
             started = time.perf_counter()
             run(*feeds[classes])
             times[i].append(time.perf_counter() - started)
-    print(f"load average {os.getloadavg()[0]:.1f}; {runs} alternating runs, encode + synthesize, batch 1")
+    print(f"load average {os.getloadavg()[0]:.1f}; {runs} alternating runs, encode + synthesize, batch 1, "
+          f"{layout} labels")
     for i, (case, values) in enumerate(zip(cases, times, strict=True)):
         ratios = [a / b for a, b in zip(values, times[0], strict=True)]
         same = runners[i][0] == runners[0][0]
@@ -245,14 +250,16 @@ def main() -> None:
     parser.add_argument("--graph", choices=("encoder", "generator"), default="generator")
     parser.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--labels", choices=("blocks", "faces"), default="blocks",
+                        help="blocks: 8-px cells of random classes (as sean bench); faces: a face parsing layout")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("runs/profile"))
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     if args.compare:
-        compare(args.compare, args.workdir, args.threads, args.runs)
+        compare(args.compare, args.workdir, args.threads, args.runs, args.labels)
         return
-    enc_feeds, gen_feeds = feeds_for(args.classes)
+    enc_feeds, gen_feeds = feeds_for(args.classes, args.labels)
     folder = export_graphs(args.workdir, args.classes, args.form)
     feeds = enc_feeds if args.graph == "encoder" else gen_feeds
     profile(folder, args.graph, feeds, args.threads, args.runs, args.backend)

@@ -82,11 +82,14 @@ class GeneratorGraphWithExtra(GeneratorGraph):
 
 
 class InferenceGeneratorGraph(nn.Module):
-    """The generator graph in the folded inference form (networks.inference): the same inputs and output."""
+    """The generator graph in the folded inference form (networks.inference): the same inputs and output.
 
-    def __init__(self, model: SEANModel) -> None:
+    regions: the region form where it applies (networks.regions, data-dependent edge rows); else dense.
+    """
+
+    def __init__(self, model: SEANModel, regions: bool = False) -> None:
         super().__init__()
-        self.generator = fold_for_inference(model.generator)
+        self.generator = fold_for_inference(model.generator, region_mode="auto" if regions else "dense")
 
     def forward(self, labels: Tensor, codes: Tensor, noise: Tensor) -> Tensor:
         return self.generator(labels, codes, noise)
@@ -97,17 +100,18 @@ class InferenceGeneratorGraphWithExtra(InferenceGeneratorGraph):
         return self.generator(labels, codes, noise, extra)
 
 
-def graph_module(model: SEANModel, name: str, inference: bool = False) -> nn.Module:
+def graph_module(model: SEANModel, name: str, inference: bool = False, regions: bool = False) -> nn.Module:
     """The torch module whose forward() is exported as graph `name` (eval mode).
 
-    inference=True: the generator in its folded inference form (what packages ship); False: the
-    training form's modules as they are (the reference the exported graphs are validated against).
+    inference=True: the generator in its folded inference form (what packages ship), in region form
+    with regions=True (`sean export --regions`); False: the training form's modules as they are (the
+    reference the exported graphs are validated against).
     """
     extra = bool(model.config.extra_mask_channels)
     if name == "encoder":
         module: nn.Module = EncoderGraph(model)
     elif name == "generator" and inference:
-        module = InferenceGeneratorGraphWithExtra(model) if extra else InferenceGeneratorGraph(model)
+        module = (InferenceGeneratorGraphWithExtra if extra else InferenceGeneratorGraph)(model, regions)
     elif name == "generator":
         module = GeneratorGraphWithExtra(model) if extra else GeneratorGraph(model)
     else:

@@ -5,12 +5,15 @@ The format itself (names, versions, graph interfaces, noise section) is sean_run
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from sean_export.opsets import DEFAULT_OPSET
 from sean_runtime.domains import Domain, DomainError, get_domain
 from sean_runtime.files import sha256_file
 from sean_runtime.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
@@ -64,7 +67,20 @@ def noise_section(config: ModelConfig) -> dict[str, Any]:
     return noise_layout(config).to_manifest()
 
 
-def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ExportSettings:
+    """How a package's graphs are written: what the manifest and each graph's metadata record of it."""
+
+    precision: str = "fp32"  # one of format.PRECISIONS
+    opset: int = DEFAULT_OPSET
+    exporter: str = "torchscript"  # a key of EXPORTER_NAMES
+    generator_form: str = "dense"  # one of format.GENERATOR_FORMS
+
+    def with_precision(self, precision: str) -> ExportSettings:
+        return dataclasses.replace(self, precision=precision)
+
+
+def model_facts(config: ModelConfig, settings: ExportSettings) -> dict[str, Any]:
     """The facts shared by manifest.json and every graph's metadata_props."""
     return {
         "format": FORMAT,
@@ -78,9 +94,10 @@ def model_facts(config: ModelConfig, precision: str, opset: int, exporter: str) 
         "height": config.height,
         "width": config.width,
         "model_config": config.to_dict(),
-        "precision": precision,
-        "opset": opset,
-        "tools": tool_versions(exporter),
+        "precision": settings.precision,
+        "generator_form": settings.generator_form,
+        "opset": settings.opset,
+        "tools": tool_versions(settings.exporter),
     }
 
 
@@ -88,12 +105,10 @@ def build_manifest(
     config: ModelConfig,
     specs: dict[str, GraphSpec],
     graph_files: dict[str, list[Path]],
-    precision: str,
-    opset: int,
+    settings: ExportSettings,
     checkpoint: Path,
     checkpoint_sha256: str,
     validation: dict[str, dict[str, float]],
-    exporter: str = "torchscript",
 ) -> dict[str, Any]:
     """graph_files: per graph, [graph.onnx] or [graph.onnx, graph.onnx.data], all inside the package folder."""
     graphs = {}
@@ -109,7 +124,7 @@ def build_manifest(
         for path in paths:
             files[path.name] = sha256_file(path)
     return {
-        **model_facts(config, precision, opset, exporter),
+        **model_facts(config, settings),
         "graphs": graphs,
         "noise": noise_section(config),
         "files": files,
@@ -120,11 +135,11 @@ def build_manifest(
 
 
 def graph_metadata(
-    config: ModelConfig, graph: str, precision: str, opset: int, checkpoint_sha256: str, exporter: str = "torchscript"
+    config: ModelConfig, graph: str, settings: ExportSettings, checkpoint_sha256: str
 ) -> dict[str, str]:
     """metadata_props of one graph: the manifest's facts that do not depend on the written files."""
     facts: dict[str, Any] = {
-        **model_facts(config, precision, opset, exporter),
+        **model_facts(config, settings),
         "graph": graph,
         "source_checkpoint_sha256": checkpoint_sha256,
     }

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import graph_module, graph_spec
-from sean_export.manifest import build_manifest, graph_metadata
+from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
 from sean_export.opsets import DEFAULT_OPSET
 from sean_export.tensorrt_ops import check_tensorrt_ops
@@ -145,12 +145,10 @@ def export_graph(
     model: SEANModel,
     name: str,
     folder: Path,
-    precision: str,
-    opset: int,
+    settings: ExportSettings,
     checkpoint_sha256: str,
     validate: bool,
     bar: tqdm,
-    exporter: str = "torchscript",
 ) -> tuple[list[Path], dict[str, float]]:
     """Export, check and (unless validate is False) numerically validate one graph into `folder`.
 
@@ -159,15 +157,16 @@ def export_graph(
     """
     config = model.config
     spec = graph_spec(config, name)
-    fp32_folder = folder if precision == "fp32" else folder / ".fp32"
+    regions = settings.generator_form == "regions"
+    fp32_folder = folder if settings.precision == "fp32" else folder / ".fp32"
     fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(f"{name}: torch -> ONNX")
-    module = graph_module(model, name, inference=True)
-    proto = export_to_onnx(module, spec, _example_inputs(spec, model), opset, exporter)
-    set_metadata(proto, graph_metadata(config, name, "fp32", opset, checkpoint_sha256, exporter))
+    module = graph_module(model, name, inference=True, regions=regions)
+    proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
+    set_metadata(proto, graph_metadata(config, name, settings.with_precision("fp32"), checkpoint_sha256))
     check_interface(proto, spec)
-    check_tensorrt_ops(proto, name)
+    check_tensorrt_ops(proto, name, data_dependent=regions)
     fp32_folder.mkdir(parents=True, exist_ok=True)
     files = save_onnx(proto, fp32_path)
     del proto
@@ -179,12 +178,12 @@ def export_graph(
     if validate:
         figures.update(compare_with_torch(model, spec, fp32_path))
     bar.update()
-    if precision == "fp32":
+    if settings.precision == "fp32":
         return files, figures
 
     bar.set_description(f"{name}: fp16 graph")
     mixed = convert_to_mixed_fp16(onnx.load(str(fp32_path)), name)
-    set_metadata(mixed, graph_metadata(config, name, precision, opset, checkpoint_sha256, exporter))
+    set_metadata(mixed, graph_metadata(config, name, settings, checkpoint_sha256))
     check_interface(mixed, spec)
     check_tensorrt_ops(mixed, name)
     path = folder / graph_file(name)
@@ -210,10 +209,13 @@ def export_package(
     progress: bool = True,
     exporter: str = "torchscript",
     verify: bool = True,
+    regions: bool = False,
 ) -> Path:
     """Write the model package of a checkpoint folder to `out` and return `out`.
 
     verify: check the checkpoint's weights against the sha256 in its config.json (False: trust them).
+    regions: the generator in region form (networks.regions; manifest generator_form "regions"): the
+    SEAN layers' products only at region edges, for the CPU backends; fp32 only.
 
     Every graph passes onnx.checker, the TensorRT operator check and the interface check; with
     validate=True it also runs in ONNX Runtime and matches PyTorch (fp32) or the fp32 graph (fp16).
@@ -222,6 +224,9 @@ def export_package(
     checkpoint, out = Path(checkpoint), Path(out)
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if regions and precision != "fp32":
+        raise ExportError("--regions packages are fp32 (for ONNX Runtime and OpenVINO); fp16 packages are for TensorRT")
+    settings = ExportSettings(precision, opset, exporter, "regions" if regions else "dense")
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
@@ -238,19 +243,11 @@ def export_package(
         with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
             for name in GRAPH_NAMES:
                 files[name], validation[name] = export_graph(
-                    model, name, build, precision, opset, checkpoint_sha256, validate, bar, exporter
+                    model, name, build, settings, checkpoint_sha256, validate, bar
                 )
         specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
         manifest = build_manifest(
-            model.config,
-            specs,
-            files,
-            precision,
-            opset,
-            checkpoint.resolve(),
-            checkpoint_sha256,
-            validation,
-            exporter,
+            model.config, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
         )
         atomic_write_json(build / MANIFEST_FILE, manifest)
         publish_permissions(build)

@@ -33,7 +33,7 @@ from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
 from sean_runtime.backends.plans import capability_text, deserialize_plan, write_sidecar
 from sean_runtime.errors import SeanError
 from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
-from sean_runtime.format import BATCH, GRAPH_NAMES, PlanSidecar
+from sean_runtime.format import BATCH, GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT, PlanSidecar
 from sean_runtime.install import install_command, missing_module_message
 from sean_runtime.package import Package, PackageGraph, load_package
 
@@ -243,8 +243,10 @@ def build_engines(
     The package is verified against its manifest first (sha256 of every file). Each plan is loaded
     back once before the command reports success.
     """
-    trt = import_tensorrt()
     package = load_package(package_dir)
+    if package.generator_form == "regions":
+        raise EngineBuildError(REGIONS_NOT_FOR_TENSORRT)
+    trt = import_tensorrt()
     gpu = current_gpu()
     profile = BatchProfile.up_to(max_batch, opt_batch)
     workspace_bytes = int(workspace_gib * 2**30)

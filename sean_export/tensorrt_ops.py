@@ -92,6 +92,9 @@ FORBIDDEN: dict[str, str] = {
     "Einsum": "TensorRT supports Einsum fully only from 10.12; use MatMul",
 }
 
+# The forbidden operators a region-form generator (`sean export --regions`) may hold.
+DATA_DEPENDENT = frozenset({"NonZero"})
+
 # ONNX element type -> the names used in the support list.
 _TYPE_NAMES = {
     onnx.TensorProto.FLOAT: "FP32",
@@ -122,8 +125,9 @@ def _attribute(node: onnx.NodeProto, name: str, default: str) -> str:
     return default
 
 
-def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
-    """One line per problem: operator not in the TensorRT list, forbidden, wrong type, or bad attribute."""
+def unsupported_nodes(model: onnx.ModelProto, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """One line per problem: operator not in the TensorRT list, forbidden (unless `allowed`), wrong type, or
+    bad attribute."""
     problems: list[str] = []
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
@@ -135,7 +139,7 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
         if node.domain not in ("", "ai.onnx"):
             problems.append(f"{label}: custom domain {node.domain!r} has no TensorRT importer")
             continue
-        if node.op_type in FORBIDDEN:
+        if node.op_type in FORBIDDEN and node.op_type not in allowed:
             problems.append(f"{label}: not allowed in a SEAN package: {FORBIDDEN[node.op_type]}")
             continue
         if node.op_type in UNSUPPORTED:
@@ -159,9 +163,13 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def check_tensorrt_ops(model: onnx.ModelProto, graph_name: str = "graph") -> Counter[str]:
-    """Raise UnsupportedOperatorError naming every problem; return the operator histogram when clean."""
-    problems = unsupported_nodes(model)
+def check_tensorrt_ops(model: onnx.ModelProto, graph_name: str = "graph", data_dependent: bool = False) -> Counter[str]:
+    """Raise UnsupportedOperatorError naming every problem; return the operator histogram when clean.
+
+    data_dependent: a region-form generator (format.GENERATOR_FORMS), whose NonZero sizes the edge rows;
+    every other rule holds (its operators and types are still those of TensorRT's list).
+    """
+    problems = unsupported_nodes(model, allowed=DATA_DEPENDENT if data_dependent else frozenset())
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""

@@ -64,14 +64,17 @@ def check_interface(model: onnx.ModelProto, spec: GraphSpec) -> None:
 
 
 def random_labels(rng: np.random.Generator, batch: int, config: ModelConfig, cell: int = 4) -> np.ndarray:
-    """Label ids [B, H, W] int32: blocks of cell x cell pixels drawn from a random subset of the classes."""
+    """Label ids [B, H, W] int32: blocks drawn from a random subset of the classes, cell x cell pixels in
+    even images and 4 cell x 4 cell in odd ones, so a batch has region interiors as well as edges (the
+    region form, networks.regions, computes the two differently)."""
     k = config.num_classes
     h, w = config.height, config.width
     labels = np.empty((batch, h, w), dtype=np.int32)
     for i in range(batch):
+        size = cell * (4 if i % 2 else 1)
         present = rng.choice(k, size=int(rng.integers(1, k + 1)), replace=False)
-        grid = rng.choice(present, size=(-(-h // cell), -(-w // cell)))
-        labels[i] = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:h, :w]
+        grid = rng.choice(present, size=(-(-h // size), -(-w // size)))
+        labels[i] = np.repeat(np.repeat(grid, size, axis=0), size, axis=1)[:h, :w]
     return labels
 
 

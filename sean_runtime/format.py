@@ -17,6 +17,15 @@ FORMAT_VERSION = 2  # written by the exporter; the runtime reads 1 .. FORMAT_VER
 MANIFEST_FILE = "manifest.json"
 GRAPH_NAMES = ("encoder", "generator")
 PRECISIONS = ("fp32", "fp16")
+# How the generator graph computes the SEAN layers (manifest "generator_form", "dense" when absent):
+# "dense" is static apart from the batch axis, for every backend; "regions" (`sean export --regions`)
+# computes the products only at region edges, a number of rows that depends on the labels (NonZero),
+# for the CPU backends (ONNX Runtime, OpenVINO), not TensorRT.
+GENERATOR_FORMS = ("dense", "regions")
+REGIONS_NOT_FOR_TENSORRT = (
+    "the package's generator is in region form (`sean export --regions`: data-dependent shapes, for ONNX "
+    "Runtime and OpenVINO on a CPU); export it without --regions for TensorRT"
+)
 BATCH = "batch"  # name of the dynamic axis in the graphs and the manifest
 DTYPES = ("float32", "int32")  # the only element types of graph inputs and outputs, at every precision
 REEXPORT = "re-export it with `sean export CHECKPOINT -o PKG`"

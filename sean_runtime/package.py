@@ -16,6 +16,7 @@ from sean_runtime.format import (
     BATCH,
     FORMAT,
     FORMAT_VERSION,
+    GENERATOR_FORMS,
     MANIFEST_FILE,
     NOISE_INPUT,
     PRECISIONS,
@@ -78,6 +79,7 @@ class Package:
     palette: tuple[tuple[int, int, int], ...] | None  # RGB per class id (format 2), None when not recorded
     shape: ModelShape
     precision: str
+    generator_form: str  # one of format.GENERATOR_FORMS
     encoder: PackageGraph
     generator: PackageGraph
 
@@ -274,6 +276,9 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
     precision = _field(manifest, "precision", str, where)
     if precision not in PRECISIONS:
         raise PackageError(f"{where}: precision {precision!r} is not one of {PRECISIONS}; {REEXPORT}")
+    generator_form = manifest.get("generator_form", "dense")
+    if generator_form not in GENERATOR_FORMS:
+        raise PackageError(f"{where}: generator_form {generator_form!r} is not one of {GENERATOR_FORMS}; {REEXPORT}")
     shape = ModelShape(
         height=_positive(manifest, "height", where),
         width=_positive(manifest, "width", where),
@@ -290,6 +295,7 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
         palette=_palette(manifest, num_classes, where),
         shape=shape,
         precision=precision,
+        generator_form=generator_form,
         encoder=_package_graph(root, "encoder", graphs.get("encoder"), shape, files),
         generator=_package_graph(root, "generator", graphs.get("generator"), shape, files),
     )

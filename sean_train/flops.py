@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 
+from torch import Tensor
+
 from sean_train.config import ModelConfig
 from sean_train.networks.costs import (
-    cheapest_onehot_form,
-    cheapest_style_form,
+    FoldModes,
     choose_style_conv,
+    layer_forms,
     onehot_conv_work,
     style_conv_cost,
     style_conv_work,
 )
 from sean_train.networks.generator import block_specs
+from sean_train.networks.regions import near_and_edge_pixels, present_classes
 
 
 def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counter:
@@ -42,27 +45,51 @@ def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counte
     return macs
 
 
-def inference_generator_macs(config: ModelConfig, onehot_mode: str = "auto", style_mode: str | None = None) -> Counter:
+def inference_generator_macs(
+    config: ModelConfig,
+    onehot_mode: str = "auto",
+    style_mode: str | None = None,
+    region_mode: str = "auto",
+    labels: Tensor | None = None,
+) -> Counter:
     """MACs per image of the folded inference form (networks.inference) by group.
 
     Groups: resblk_convs, io_convs as in generator_macs; onehot_conv (the mask branch's first conv, over
     the one-hot mask: convolution or lookups); modulation (the mask branch's one product for G and B);
     style_fc; style_convs (the style branch's one product for G and B, per layer in the form the folded
-    model picks). Before the learned shortcut, B has conv_s's fout rows instead of fin.
+    model picks); class_rows (region form: each pixel's row of its class, one value per row). Before the
+    learned shortcut, B has conv_s's fout rows instead of fin. A layer in region form (networks.regions)
+    computes its one-hot and style lookups at the near pixels, the modulation at the edge pixels, and
+    its style tables and FCs for the P classes the batch shows: how many depends on the
+    labels; labels int [B, H, W] counts them (pixels: mean per image), without them every pixel counts
+    as an edge pixel and every class as shown (the most the form computes).
     """
-    style_mode = config.style_conv if style_mode is None else style_mode
+    modes = FoldModes(config.style_conv if style_mode is None else style_mode, onehot_mode, region_mode)
     k, s, hidden, extra = config.num_classes, config.style_dim, config.spade_hidden, config.extra_mask_channels
     macs = _fixed_macs(config)
+    shown = k if labels is None else len(present_classes(labels, k).classes)
     for spec in block_specs(config):
         hw = spec.height * spec.width
+        near, edge = (hw, hw) if labels is None else near_and_edge_pixels(labels, k, spec.height, spec.width)
         rows_per_norm = [2 * spec.fin, 2 * spec.fmiddle] + ([spec.fin + spec.fout] if spec.learned_shortcut else [])
         for rows in rows_per_norm:
-            shared = onehot_conv_work(cheapest_onehot_form(onehot_mode, hidden, k, hw), hidden, k, hw)
+            forms = layer_forms(modes, rows, hidden, s, k, hw, spec.use_style, extra)
+            if forms.regions:
+                macs["onehot_conv"] += round(near) * 9 * hidden
+                macs["modulation"] += rows * hidden * 9 * round(edge)
+                macs["class_rows"] += rows * hw
+                if spec.use_style:
+                    macs["style_fc"] += shown * s * s
+                    style = style_conv_work("lookup", rows, s, shown, round(near))  # tables, lookups where near
+                    macs["style_convs"] += style.macs + style.lookups + rows * round(edge)  # + edge pixels' rows
+                continue
+            if spec.use_style:
+                macs["style_fc"] += k * s * s
+            shared = onehot_conv_work(forms.onehot, hidden, k, hw)
             macs["onehot_conv"] += shared.macs + shared.lookups + hidden * extra * 9 * hw
             macs["modulation"] += rows * hidden * 9 * hw
             if spec.use_style:
-                macs["style_fc"] += k * s * s
-                style = style_conv_work(cheapest_style_form(style_mode, rows, s, k, hw), rows, s, k, hw)
+                style = style_conv_work(forms.style, rows, s, k, hw)
                 macs["style_convs"] += style.macs + style.lookups
     return macs
 

@@ -26,7 +26,8 @@ from sean_train.config import ModelConfig
 from tests.helpers import TINY
 
 PATHS = (
-    "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
+    "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16",
+    "onnxruntime-regions", "openvino-f32-regions",
 )
 
 
@@ -40,7 +41,7 @@ def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_chec
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     args = [str(tiny_package), "--checkpoint", str(tiny_export_checkpoint), "--repeats", "2", "--batch-sizes", "1,2",
-            "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--json", str(out),
+            "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--labels", "faces", "--json", str(out),
             "--workdir", str(bench_workdir)]
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 0, result.output
@@ -68,13 +69,14 @@ def test_every_path_has_finite_numbers(bench_result):
     assert data["paths"]["onnxruntime-fp32"]["form"] == data["paths"]["torch-inference"]["form"] == "inference"
     assert data["paths"]["onnxruntime-fp32"]["gflop"] == data["paths"]["torch-inference"]["gflop"]
     assert data["paths"]["torch-inference"]["gflop"]["synthesize"] < data["paths"]["torch-auto"]["gflop"]["synthesize"]
-    assert data["skipped"][0]["key"] == "tensorrt-fp32" and data["skipped"][0]["skipped"]
+    assert data["paths"]["onnxruntime-regions"]["form"] == data["paths"]["openvino-f32-regions"]["form"] == "regions"
+    assert [row["key"] for row in data["skipped"]] == ["tensorrt-fp32"] and data["skipped"][0]["skipped"]
 
 
 @pytest.mark.slow
 def test_runtime_paths_never_load_torch(bench_result):
     data, _ = bench_result
-    for key in ("onnxruntime-fp32", "openvino-f32", "openvino-bf16"):
+    for key in ("onnxruntime-fp32", "openvino-f32", "openvino-bf16", "onnxruntime-regions", "openvino-f32-regions"):
         assert data["paths"][key]["torch_imported"] is False, key
     assert data["paths"]["official"]["torch_imported"] is True
 
@@ -82,7 +84,8 @@ def test_runtime_paths_never_load_torch(bench_result):
 @pytest.mark.slow
 def test_outputs_match_the_direct_form(bench_result):
     data, _ = bench_result
-    for key in ("official", "torch-auto", "torch-inference", "onnxruntime-fp32", "openvino-f32"):
+    for key in ("official", "torch-auto", "torch-inference", "onnxruntime-fp32", "openvino-f32", "onnxruntime-regions",
+                "openvino-f32-regions"):
         assert data["accuracy"][key]["image_max_abs"] <= 1e-4, key
         assert data["accuracy"][key]["codes_max_abs"] <= 1e-4, key
     assert data["accuracy"]["openvino-bf16"]["finite"]
@@ -92,7 +95,8 @@ def test_outputs_match_the_direct_form(bench_result):
 def test_report_and_scaling_tables(bench_result, bench_workdir):
     data, output = bench_result
     assert [(row["classes"], row["path"]) for row in data["classes_scaling"]] == [
-        (8, "torch-auto"), (8, "torch-inference"), (8, "official"), (8, "onnxruntime-fp32"), (8, "openvino-f32")
+        (8, "torch-auto"), (8, "torch-inference"), (8, "official"), (8, "onnxruntime-fp32"), (8, "openvino-f32"),
+        (8, "onnxruntime-regions"), (8, "openvino-f32-regions"),
     ]
     assert all(row["both"]["median_s"] > 0 for row in data["classes_scaling"])
     # The runtime rows time a package exported from the same random model as the torch rows.
@@ -101,6 +105,18 @@ def test_report_and_scaling_tables(bench_result, bench_workdir):
     for label in ("official (loops)", "ONNX Runtime CPU fp32", "OpenVINO bf16 hint", "ms per image"):
         assert label in output
     assert data["complete"] and data["command"].startswith("sean bench ") and "--openvino" in data["command"]
+    assert data["settings"]["labels"] == "faces" and "a face parsing layout" in output
+
+
+def test_face_labels_have_the_regions_of_a_face_at_any_class_count():
+    from sean_tools.bench.inputs import face_labels
+
+    for classes in (19, 151):
+        labels = face_labels(np.random.default_rng(0), 2, classes, 256, 256)
+        assert labels.shape == (2, 256, 256) and labels.dtype == np.int32
+        shown = np.unique(labels[0])
+        assert len(shown) == 15 and shown[0] == 0 and shown[-1] < classes
+        assert not np.array_equal(labels[0], labels[1])  # jittered per image
 
 
 def test_format_table_aligns_columns():

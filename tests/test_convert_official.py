@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -140,6 +141,7 @@ def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_pat
     saturation, and at the few that are not, fp32 rounding of the huge activations alone moves the
     image by ~0.07 (the float64 difference is ~3e-10).
     """
+    from sean_tools.bench.inputs import face_labels
     from sean_train.networks.inference import fold_for_inference
 
     rows = read_tsv()
@@ -161,6 +163,13 @@ def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_pat
         for mode in ("auto", "lookup"):
             folded = fold_for_inference(model.generator, mode, mode)(labels, codes, noise.double())
             assert (folded - out).abs().max().item() < 1e-8, mode
+        # A face layout: the region form's interiors (per-pixel random labels leave it none).
+        faces = torch.from_numpy(face_labels(np.random.default_rng(0), 1, 19, 256, 256)).long()
+        mask = one_hot(faces, 19).double()
+        codes = model.encode(image.double(), mask)
+        out = model.generate(mask, codes, noise.double())
+        folded = fold_for_inference(model.generator, region_mode="regions", style_mode="lookup")
+        assert (folded(faces, codes, noise.double()) - out).abs().max().item() < 1e-8
 
 
 @pytest.mark.slow

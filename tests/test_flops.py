@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sean_train.config import ModelConfig
 from sean_train.flops import encoder_macs, generator_macs
 from sean_train.networks.generator import block_specs
@@ -47,7 +49,7 @@ def test_inference_form_counts_follow_the_folded_modules():
     from tests.conftest import TINY
 
     config = ModelConfig(**{**TINY, "num_classes": 48})  # above the lookup cost: some layers look up
-    folded = fold_for_inference(SEANModel(config).eval().generator)
+    folded = fold_for_inference(SEANModel(config).eval().generator, region_mode="dense")
     modulation = onehot = lookups = 0
     for spec in folded.specs:
         pixels = spec.height * spec.width
@@ -59,7 +61,7 @@ def test_inference_form_counts_follow_the_folded_modules():
                 onehot += norm.shared.table.shape[1] * 9 * pixels  # nine table rows per pixel
             else:
                 onehot += norm.shared.conv.weight.numel() * pixels
-    counted = inference_generator_macs(config)
+    counted = inference_generator_macs(config, region_mode="dense")
     assert lookups > 0
     assert counted["modulation"] == modulation
     assert counted["onehot_conv"] == onehot
@@ -70,13 +72,47 @@ def test_inference_form_is_cheaper_and_flat_in_the_class_count():
 
     official = ModelConfig()
     training = sum(generator_macs(official).values())
-    inference = sum(inference_generator_macs(official).values())
+    inference = sum(inference_generator_macs(official, region_mode="dense").values())
     assert inference < 0.95 * training
     # The shortcut's B rows go through conv_s: fout instead of fin rows in the up blocks' norm_s.
-    saved = generator_macs(official)["mask_branch"] - inference_generator_macs(official, "conv")["modulation"]
-    assert saved == inference_generator_macs(official, "conv")["onehot_conv"] + sum(
+    dense = inference_generator_macs(official, "conv", region_mode="dense")
+    saved = generator_macs(official)["mask_branch"] - dense["modulation"]
+    assert saved == dense["onehot_conv"] + sum(
         (spec.fin - spec.fout) * official.spade_hidden * 9 * spec.height * spec.width
         for spec in block_specs(official) if spec.learned_shortcut
     )
-    many = sum(inference_generator_macs(ModelConfig(num_classes=151)).values())
+    many = sum(inference_generator_macs(ModelConfig(num_classes=151), region_mode="dense").values())
     assert many / inference < 1.02  # training form: 495 / 300 GFLOP
+
+
+def test_region_form_counts_the_edge_pixels_of_the_labels():
+    """Modulation MACs of the region form: each layer's rows x hidden x 9 x the edge pixels that the
+    folded model's own region maps find; without labels every pixel counts."""
+    import numpy as np
+    import torch
+
+    from sean_tools.bench.inputs import face_labels
+    from sean_train.flops import inference_generator_macs
+    from sean_train.networks import SEANModel
+    from sean_train.networks.inference import FoldedNorm, fold_for_inference, label_maps
+    from tests.conftest import TINY
+
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from costs.REGION_MIN_PIXELS
+    folded = fold_for_inference(SEANModel(config).eval().generator)
+    labels = torch.from_numpy(face_labels(np.random.default_rng(0), 2, config.num_classes, 128, 128))
+    expected = every_pixel = regions = 0
+    for spec in folded.specs:
+        maps = label_maps(labels, None, config.num_classes, spec.height, spec.width, folded.blocks[spec.name].needs)
+        pixels = spec.height * spec.width
+        for norm in (m for m in folded.blocks[spec.name].modules() if isinstance(m, FoldedNorm)):
+            if norm.form == "regions":
+                regions += 1
+                weights = norm.regions.weight.numel()  # [9 hidden, R]
+                expected += weights * maps.regions.edge_style_rows.shape[0] / len(labels)
+            else:
+                weights = norm.modulation.weight.numel()
+                expected += weights * pixels
+            every_pixel += weights * pixels
+    assert regions > 0
+    assert inference_generator_macs(config, labels=labels)["modulation"] == pytest.approx(expected, rel=1e-3)
+    assert inference_generator_macs(config)["modulation"] == every_pixel > 1.2 * expected

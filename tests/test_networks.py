@@ -189,27 +189,31 @@ def _label_inputs(config, batch, seed=0):
 
 
 @pytest.mark.parametrize(
-    "layout,size,extra,style_mode,onehot_mode",
+    "layout,size,extra,style_mode,onehot_mode,region_mode",
     [
-        ("normal", (64, 64), 0, "direct", "conv"),
-        ("normal", (64, 64), 0, "factorized", "lookup"),
-        ("normal", (64, 64), 2, "lookup", "lookup"),
-        ("more", (64, 128), 0, "lookup", "conv"),
-        ("more", (64, 128), 1, "factorized", "lookup"),
-        ("more", (64, 128), 2, "auto", "auto"),
+        ("normal", (64, 64), 0, "direct", "conv", "auto"),
+        ("normal", (64, 64), 0, "factorized", "lookup", "dense"),
+        ("normal", (64, 64), 2, "lookup", "lookup", "auto"),
+        ("more", (64, 128), 0, "lookup", "conv", "dense"),
+        ("normal", (128, 128), 0, "lookup", "auto", "auto"),
+        ("more", (64, 128), 1, "factorized", "lookup", "auto"),
+        ("more", (64, 128), 2, "auto", "auto", "auto"),
     ],
 )
-def test_inference_form_equals_training_form(layout, size, extra, style_mode, onehot_mode):
-    """Folded BatchNorm / blends / shortcut, one product per branch, lookups: the same numbers, in float64."""
+def test_inference_form_equals_training_form(layout, size, extra, style_mode, onehot_mode, region_mode):
+    """Folded BatchNorm / blends / shortcut, one product per branch, lookups (and, with a lookup style product
+    and no extra channels, the region form): the same numbers, in float64."""
     from sean_train.networks.inference import fold_for_inference
 
     sizes = {"height": size[0], "width": size[1]}
     config = ModelConfig(**{**TINY, **sizes, "layout": layout, "extra_mask_channels": extra})
     generator = make_random_model(config, scale=0.08).double().generator
-    folded = fold_for_inference(generator, style_mode, onehot_mode)
+    folded = fold_for_inference(generator, style_mode, onehot_mode, region_mode)
     norms = [m for m in folded.modules() if hasattr(m, "shared")]
+    regions = extra == 0 and style_mode == "lookup" and region_mode == "auto" and size == (128, 128)
+    assert ("regions" in {n.form for n in norms}) == regions  # region form from costs.REGION_MIN_PIXELS up
     if onehot_mode != "auto":
-        assert {n.shared.form for n in norms} == {onehot_mode}
+        assert {n.shared.form for n in norms if n.form == "dense"} <= {onehot_mode}
     if style_mode != "auto":
         assert {n.style.form for n in norms if n.style is not None} == {style_mode}
     labels, codes, noise, extra_maps = _label_inputs(config, 2)
@@ -229,8 +233,8 @@ def test_inference_form_folds_the_shortcut_into_half_the_shift_rows(tiny_config)
     folded = fold_for_inference(make_random_model(tiny_config).generator)
     up_0 = folded.blocks["up_0"]  # fin 16 ngf -> fout 8 ngf: B of norm_s has fout rows
     fin, fout = 16 * tiny_config.ngf, 8 * tiny_config.ngf
-    assert up_0.norm_s.modulation.out_channels == fin + fout
-    assert up_0.norm_0.modulation.out_channels == 2 * fin
+    assert up_0.norm_s.rows == fin + fout
+    assert up_0.norm_0.rows == 2 * fin
     with pytest.raises(ValueError, match="eval-mode"):
         fold_for_inference(make_random_model(tiny_config).generator.train())
     with pytest.raises(ValueError, match="style_mode"):

@@ -17,7 +17,7 @@ from sean_runtime.backends.cuda import Cuda, DeviceBuffer, cudart, device_pointe
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.backends.plans import REBUILD, deserialize_plan, plan_problem
 from sean_runtime.errors import BackendError, InputError
-from sean_runtime.format import GRAPH_NAMES
+from sean_runtime.format import GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT
 from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package
 
@@ -26,6 +26,8 @@ _DTYPES = {"float32": np.float32, "int32": np.int32}
 
 def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
     """Why TensorRT cannot serve this package here (None: it can)."""
+    if package.generator_form == "regions":
+        return REGIONS_NOT_FOR_TENSORRT
     missing = [package.graph(g).plan.name for g in GRAPH_NAMES if not package.graph(g).plan.is_file()]
     if missing:
         return f"the package has no TensorRT engines ({', '.join(missing)}); build them with `sean build-engine PKG`"

@@ -9,7 +9,7 @@ import click
 
 from sean_runtime.commands import MODEL_FOLDER, SeanCommand
 from sean_runtime.files import atomic_write_json
-from sean_tools.bench.inputs import resolve_inputs
+from sean_tools.bench.inputs import LABEL_LAYOUTS, resolve_inputs
 from sean_tools.bench.plan import build_missing_engines
 from sean_tools.bench.report import report
 from sean_tools.bench.run import benchmark
@@ -50,6 +50,10 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--batch-sizes", default="1,2,4,8", show_default=True, help="Batch sizes for the scaling table.")
 @click.option("--classes", default=None, help="Class counts of random models for the class-scaling table "
               "(default 19,151; --quick: 8,16; empty string: none).")
+@click.option("--labels", type=click.Choice(sorted(LABEL_LAYOUTS)), default="blocks", show_default=True,
+              help="Label layout timed: blocks (8-px cells of random classes: nearly every class shown, every "
+              "pixel near an edge, the worst case of the official loops and of the region form) or faces "
+              "(a face parsing layout, 15 regions).")
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed runs per batch size.")
 @click.option("--budget", "budget_s", type=click.FloatRange(0), default=60.0, show_default=True,
               help="Seconds per path and batch size after which fewer repeats are taken (at least one).")
@@ -70,6 +74,7 @@ def bench(
     quick: bool,
     batch_sizes: str,
     classes: str | None,
+    labels: str,
     repeats: int,
     budget_s: float,
     threads: int,
@@ -86,6 +91,7 @@ def bench(
     Examples:
       sean bench --quick --openvino
       sean bench --official-size --openvino --fp16 --json runs/bench/official.json
+      sean bench --official-size --openvino --labels faces --batch-sizes 1
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
       sean bench packages/shapes --checkpoint sean_train/pretrained/shapes --batch-sizes 1,8
     """
@@ -104,7 +110,7 @@ def bench(
             atomic_write_json(json_out, {**partial, "command": command, "complete": False})
 
     result = benchmark(
-        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save
+        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save, labels
     )
     result.update(command=command, complete=True)
     click.echo(report(result))

@@ -21,7 +21,7 @@ class Inputs:
 
     checkpoint: Path | None
     cache: Path  # the work folder's part for this model: exported packages, class-scaling models
-    packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" -> package folder
+    packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" / "regions" -> package folder
     notes: list[str] = field(default_factory=list)
 
 
@@ -41,8 +41,9 @@ def export_code_sha256() -> str:
     return digest.hexdigest()
 
 
-def cached_package(checkpoint: Path, out: Path, precision: str) -> Path:
-    """Export `checkpoint` to `out` unless the same code already exported it there (full size: minutes, ~7 GB).
+def cached_package(checkpoint: Path, out: Path, precision: str, regions: bool = False) -> Path:
+    """Export `checkpoint` to `out` (in region form with regions=True) unless the same code already exported it
+    there (full size: minutes, ~7 GB).
 
     The stamp beside the package (out + ".stamp.json") says what it was exported from and by.
     """
@@ -58,15 +59,15 @@ def cached_package(checkpoint: Path, out: Path, precision: str) -> Path:
 
     stamp_path = out.with_name(out.name + ".stamp.json")
     stamp = {"checkpoint_sha256": sha256_file(checkpoint / WEIGHTS_FILE), "precision": precision,
-             "export_code_sha256": export_code_sha256()}
+             "regions": regions, "export_code_sha256": export_code_sha256()}
     try:
         load_package(out, verify=False)
         if json.loads(stamp_path.read_text()) == stamp:
             return out
     except (PackageError, OSError, ValueError):
         pass
-    click.echo(f"exporting {checkpoint} ({precision}) to {out} ...", err=True)
-    export_package(checkpoint, out, precision=precision)
+    click.echo(f"exporting {checkpoint} ({precision}{', region form' if regions else ''}) to {out} ...", err=True)
+    export_package(checkpoint, out, precision=precision, regions=regions)
     atomic_write_json(stamp_path, stamp)
     return out
 
@@ -114,6 +115,11 @@ def resolve_inputs(
             inputs.checkpoint = source_checkpoint(package, inputs.notes)
     if "fp32" not in inputs.packages and checkpoint is not None:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
+    if checkpoint is not None:
+        try:
+            inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "fp32", regions=True)
+        except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it
+            inputs.notes.append(f"region-form export failed: {exc}")
     if fp16 and inputs.checkpoint is not None:
         try:
             inputs.packages["fp16"] = cached_package(inputs.checkpoint, cache / "package-fp16", "fp16")
@@ -132,12 +138,57 @@ def block_labels(rng: np.random.Generator, batch: int, classes: int, height: int
     return np.repeat(np.repeat(grid, cell, axis=1), cell, axis=2)[:, :height, :width].astype(np.int32)
 
 
+# A face parsing layout as CelebAMask-HQ labels it (ids of the 19 classes), drawn back to front:
+# (class, centre y, centre x, half height, half width) in units of the image side.
+FACE_PARTS = (
+    (18, 1.05, 0.50, 0.30, 0.48),  # cloth
+    (17, 0.85, 0.50, 0.20, 0.15),  # neck
+    (13, 0.42, 0.50, 0.40, 0.34),  # hair
+    (8, 0.50, 0.22, 0.08, 0.05),  # left ear
+    (9, 0.50, 0.78, 0.08, 0.05),  # right ear
+    (1, 0.52, 0.50, 0.30, 0.25),  # skin
+    (6, 0.40, 0.38, 0.02, 0.07),  # left brow
+    (7, 0.40, 0.62, 0.02, 0.07),  # right brow
+    (4, 0.46, 0.38, 0.025, 0.05),  # left eye
+    (5, 0.46, 0.62, 0.025, 0.05),  # right eye
+    (2, 0.57, 0.50, 0.07, 0.05),  # nose
+    (11, 0.68, 0.50, 0.025, 0.09),  # upper lip
+    (12, 0.72, 0.50, 0.025, 0.08),  # lower lip
+    (10, 0.70, 0.50, 0.012, 0.07),  # mouth
+)
+
+
+def face_labels(rng: np.random.Generator, batch: int, classes: int, height: int, width: int) -> np.ndarray:
+    """Label ids int32 [B, H, W]: a face parsing layout (FACE_PARTS, ellipses jittered by a few percent)
+    on background 0, 15 regions as a real CelebAMask-HQ mask has. With K != 19 classes the 19 ids map
+    to distinct random ones (K > 19; background stays 0) so the layout stays and only the class count changes."""
+    ids = np.arange(19) % classes
+    if classes > 19:
+        ids[1:] = 1 + rng.permutation(classes - 1)[:18]
+    yy, xx = np.mgrid[0:height, 0:width]
+    out = np.zeros((batch, height, width), np.int32)
+    for b in range(batch):
+        for cls, cy, cx, ry, rx in FACE_PARTS:
+            cy, cx = cy + rng.normal(0, 0.01), cx + rng.normal(0, 0.01)
+            ry, rx = ry * rng.uniform(0.95, 1.05), rx * rng.uniform(0.95, 1.05)
+            inside = ((yy / height - cy) / ry) ** 2 + ((xx / width - cx) / rx) ** 2 <= 1.0
+            out[b][inside] = ids[cls]
+    return out
+
+
+# The label layouts a benchmark can time: the region form's work (networks.regions) and the official
+# code's (a loop over the classes shown) depend on them.
+LABEL_LAYOUTS = {"blocks": block_labels, "faces": face_labels}
+LABEL_LAYOUT_TEXT = {"blocks": "8-px blocks of random classes", "faces": "a face parsing layout (15 regions)"}
+
+
 def timed_inputs(spec: WorkerSpec, batch: int) -> dict[str, np.ndarray]:
-    """Seeded image [B, 3, H, W], labels [B, H, W] and zero noise [B, N] (the official eval has no noise)."""
+    """Seeded image [B, 3, H, W], labels [B, H, W] in spec.labels' layout and zero noise [B, N] (the official
+    eval has no noise)."""
     rng = np.random.default_rng(spec.seed)
     h, w = spec.height, spec.width
     return {
         "image": rng.uniform(-1.0, 1.0, (batch, 3, h, w)).astype(np.float32),
-        "labels": block_labels(rng, batch, spec.num_classes, h, w),
+        "labels": LABEL_LAYOUTS[spec.labels](rng, batch, spec.num_classes, h, w),
         "noise": np.zeros((batch, spec.noise_numel), dtype=np.float32),
     }

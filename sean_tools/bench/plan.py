@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from sean_runtime.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import Inputs
-from sean_tools.bench.spec import INFERENCE_FORM, PathSpec
+from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
+# Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
+PACKAGE_LABELS = {"fp32": "{} fp32", "fp16": "{} fp16", "regions": "{} fp32, region form"}
+PACKAGE_FORMS = {"fp32": INFERENCE_FORM, "fp16": INFERENCE_FORM, "regions": REGION_FORM}
 
 
 def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dict[str, str]]]:
@@ -34,14 +38,19 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
             inputs.notes.append(missing_module_message(missing[0], "each PyTorch and official row", "train"))
         else:
             paths += torch_paths
-    for precision, folder in inputs.packages.items():
-        paths.append(PathSpec(f"onnxruntime-{precision}", f"ONNX Runtime CPU {precision}", "onnxruntime",
-                              INFERENCE_FORM, {"package": str(folder)}))
+    for variant, folder in inputs.packages.items():
+        paths.append(PathSpec(f"onnxruntime-{variant}", PACKAGE_LABELS[variant].format("ONNX Runtime CPU"),
+                              "onnxruntime", PACKAGE_FORMS[variant], {"package": str(folder)}))
     if openvino and "fp32" in inputs.packages:
         for hint in ("f32", "bf16"):
             paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", INFERENCE_FORM,
                                   {"package": str(inputs.packages["fp32"]), "precision_hint": hint}))
+    if openvino and "regions" in inputs.packages:
+        paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", REGION_FORM,
+                              {"package": str(inputs.packages["regions"]), "precision_hint": "f32"}))
     for precision, folder in inputs.packages.items():
+        if precision == "regions":  # TensorRT takes the dense packages (format.REGIONS_NOT_FOR_TENSORRT)
+            continue
         problem = tensorrt_problem_of(folder)
         if problem is None:
             paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", INFERENCE_FORM,
@@ -64,7 +73,7 @@ def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
     from sean_export import build_engines
 
     for precision, folder in inputs.packages.items():
-        if tensorrt_problem_of(folder) is None:
+        if precision == "regions" or tensorrt_problem_of(folder) is None:
             continue
         try:
             click.echo(f"building TensorRT engines for {folder} ...", err=True)
@@ -73,14 +82,22 @@ def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
             inputs.notes.append(f"TensorRT engines for the {precision} package not built: {exc}")
 
 
-def counted_gflop(config: Any, form: str | None) -> dict[str, float]:
+def counted_gflop(config: Any, form: str | None, labels: np.ndarray | None = None) -> dict[str, float]:
     """Analytic GFLOP per image (2 x multiply-adds) of encode and synthesize in the given form; empty
-    without torch (the counts walk the PyTorch model's layer table)."""
+    without torch (the counts walk the PyTorch model's layer table). The region form computes what the
+    timed labels [B, H, W] need (without labels: every pixel an edge pixel)."""
     if missing_modules("train"):
         return {}
+    import torch
+
     from sean_train.flops import encoder_macs, generator_macs, inference_generator_macs
 
     encode = 2 * encoder_macs(config) / 1e9
-    macs = inference_generator_macs(config) if form == INFERENCE_FORM else generator_macs(config, form)
+    if form == REGION_FORM:
+        macs = inference_generator_macs(config, labels=None if labels is None else torch.from_numpy(labels))
+    elif form == INFERENCE_FORM:
+        macs = inference_generator_macs(config, region_mode="dense")
+    else:
+        macs = generator_macs(config, form)
     synthesize = 2 * sum(macs.values()) / 1e9
     return {"encode": encode, "synthesize": synthesize, "both": encode + synthesize}

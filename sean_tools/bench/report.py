@@ -75,7 +75,7 @@ def report(result: dict[str, Any]) -> str:
         f"{machine['cpu']}, {machine['cores']} cores, {result['settings']['threads']} threads; load average "
         f"{machine['load_average_start']} at start, {machine['load_average_end']} at end",
         f"model: {model['num_classes']} classes, {model['height']}x{model['width']}, style_dim {model['style_dim']}, "
-        f"ngf {model['ngf']}, style_conv {model['style_conv']}",
+        f"ngf {model['ngf']}, style_conv {model['style_conv']}; inputs: {result['settings'].get('inputs', '?')}",
         f"fp32 GEMM {gemm.get('size')}² at the start: numpy {gemm.get('numpy_gflops', 0):.0f} GFLOP/s, torch "
         f"{_gflops(gemm.get('torch_gflops'))}; best in the run {gemm['peak_gflops']:.0f} GFLOP/s "
         f"({gemm['peak_from']}) = the peak below",

@@ -20,9 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from sean_runtime.install import missing_modules
-from sean_tools.bench.inputs import Inputs, cached_package
+from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, timed_inputs
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
-from sean_tools.bench.spec import INFERENCE_FORM, WorkerSpec
+from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, WorkerSpec
 
 
 def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
@@ -79,7 +79,9 @@ def compare_outputs(outputs: dict[str, Path]) -> dict[str, dict[str, float]]:
     return result
 
 
-def base_spec(config: Any, noise_numel: int, threads: int, repeats: int, budget_s: float) -> WorkerSpec:
+def base_spec(
+    config: Any, noise_numel: int, threads: int, repeats: int, budget_s: float, labels: str = "blocks"
+) -> WorkerSpec:
     """The settings every worker of a run shares (kind "gemm" until a path replaces it)."""
     return WorkerSpec(
         kind="gemm",
@@ -91,6 +93,7 @@ def base_spec(config: Any, noise_numel: int, threads: int, repeats: int, budget_
         width=config.width,
         num_classes=config.num_classes,
         noise_numel=noise_numel,
+        labels=labels,
     )
 
 
@@ -104,6 +107,7 @@ def benchmark(
     budget_s: float,
     timeout_s: float,
     save: Callable[[dict[str, Any]], None] | None = None,
+    labels: str = "blocks",
 ) -> dict[str, Any]:
     """Run every path and the scaling rows; return the whole result (the JSON that `--json` writes).
 
@@ -113,19 +117,20 @@ def benchmark(
 
     package = load_package(inputs.packages["fp32"], verify=False)
     config = _config_of(package)
-    common = base_spec(config, package.noise_numel, threads, repeats, budget_s)
+    common = base_spec(config, package.noise_numel, threads, repeats, budget_s, labels)
     paths, skipped = plan_paths(inputs, openvino)
     result: dict[str, Any] = {
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "load_average_start": load_average()},
         "settings": {"batch_sizes": batch_sizes, "classes": classes, "repeats": repeats, "threads": threads,
-                     "budget_s_per_batch": budget_s, "inputs": "uniform image, 8-px-class blocks, zero noise"},
+                     "budget_s_per_batch": budget_s, "labels": labels,
+                     "inputs": f"uniform image, {LABEL_LAYOUT_TEXT[labels]}, zero noise"},
         "model": {k: v for k, v in config.to_dict().items() if k != "class_names"},
         "notes": list(inputs.notes),
         "paths": {},
         "skipped": skipped,
     }
-    total = 1 + len(paths) + (4 + openvino) * len(classes)
+    total = 1 + len(paths) + (5 + 2 * openvino) * len(classes)  # class scaling: 3 torch rows, 2 or 4 runtime rows
     with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, tqdm(total=total, unit="path") as bar:
         bar.set_description("matrix-product peak")
         result["gemm"] = run_worker(common, timeout_s)
@@ -136,7 +141,8 @@ def benchmark(
             out = Path(tmp) / f"{path.key}.npz"
             spec = path.worker(common).replace(batch_sizes=tuple(batch_sizes), outputs=str(out))
             row = run_worker(spec, timeout_s)
-            row.update(label=path.label, form=path.form or config.style_conv, gflop=counted_gflop(config, path.form))
+            gflop = counted_gflop(config, path.form, timed_inputs(common, 1)["labels"])
+            row.update(label=path.label, form=path.form or config.style_conv, gflop=gflop)
             result["paths"][path.key] = row
             if out.is_file():
                 outputs[path.key] = out
@@ -154,8 +160,8 @@ def classes_scaling(
     inputs: Inputs, config: Any, common: WorkerSpec, classes: list[int], openvino: bool, timeout_s: float, bar: tqdm
 ) -> list[dict[str, Any]]:
     """Batch-1 encode + synthesize of random models with each class count: PyTorch (training and inference
-    forms), the official loops, and the default runtime path (a package of the same random model in ONNX
-    Runtime, and OpenVINO f32 with --openvino)."""
+    forms), the official loops, and the runtime paths (the dense and the region-form package of the same
+    random model in ONNX Runtime, and in OpenVINO f32 with --openvino)."""
     import dataclasses
 
     rows: list[dict[str, Any]] = []
@@ -167,24 +173,33 @@ def classes_scaling(
         ("torch-inference", INFERENCE_FORM, {"kind": "torch", "style_conv": INFERENCE_FORM}),
         ("official", "direct", {"kind": "official"}),
     ]
-    runtime_rows = [("onnxruntime-fp32", INFERENCE_FORM, {"kind": "onnxruntime"})]
+    # (row key, form, worker settings); each runs on the package of its form
+    runtime_rows = [("onnxruntime-fp32", INFERENCE_FORM, {"kind": "onnxruntime"}),
+                    ("onnxruntime-regions", REGION_FORM, {"kind": "onnxruntime"})]
     if openvino:
-        runtime_rows.append(("openvino-f32", INFERENCE_FORM, {"kind": "openvino", "precision_hint": "f32"}))
+        runtime_rows += [("openvino-f32", INFERENCE_FORM, {"kind": "openvino", "precision_hint": "f32"}),
+                         ("openvino-f32-regions", REGION_FORM, {"kind": "openvino", "precision_hint": "f32"})]
     for k in classes:
         sized = dataclasses.replace(config, num_classes=k, class_names=())
         checkpoint = class_count_checkpoint(inputs, sized, common.seed)
         cases = [(key, form, common.replace(**worker, checkpoint=str(checkpoint))) for key, form, worker in torch_rows]
         unpackaged: list[dict[str, Any]] = []
-        try:
-            package = cached_package(checkpoint, checkpoint.parent / "package-fp32", "fp32")
-            cases += [(key, form, common.replace(**worker, package=str(package))) for key, form, worker in runtime_rows]
-        except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark
-            unpackaged = [{"classes": k, "path": key, "error": f"no package: {exc}"} for key, _, _ in runtime_rows]
-            bar.update(len(runtime_rows))
+        for form in (INFERENCE_FORM, REGION_FORM):
+            rows_of_form = [row for row in runtime_rows if row[1] == form]
+            try:
+                regions = form == REGION_FORM
+                folder = checkpoint.parent / ("package-regions" if regions else "package-fp32")
+                package = cached_package(checkpoint, folder, "fp32", regions=regions)
+                cases += [(key, form, common.replace(**worker, package=str(package)))
+                          for key, _, worker in rows_of_form]
+            except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark
+                unpackaged += [{"classes": k, "path": key, "error": f"no package: {exc}"} for key, _, _ in rows_of_form]
+                bar.update(len(rows_of_form))
+        labels = timed_inputs(common.replace(num_classes=k), 1)["labels"]
         for key, form, spec in cases:
             bar.set_description(f"{k} classes: {key}")
             row = run_worker(spec.replace(num_classes=k, batch_sizes=(1,)), timeout_s)
-            rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form),
+            rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form, labels),
                          **{op: row["batches"]["1"][op] for op in ("encode", "synthesize", "both")}}
                         if "batches" in row else {"classes": k, "path": key, **row})
             bar.update()

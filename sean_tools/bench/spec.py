@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt")
 INFERENCE_FORM = "inference"  # the folded generator (sean_train.networks.inference) that packages ship
+REGION_FORM = "regions"  # the folded generator in region form (networks.regions), `sean export --regions`
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class WorkerSpec:
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT
     outputs: str | None = None  # an .npz file for the batch-1 codes and image
     gemm_size: int = 2048  # square fp32 matrix product that measures the machine's peak
+    labels: str = "blocks"  # the label layout timed: a key of bench.inputs.LABEL_LAYOUTS
 
     def __post_init__(self) -> None:
         if self.kind not in PATH_KINDS:

@@ -20,6 +20,16 @@ LOOKUP_COST = 40
 
 STYLE_FORMS = ("direct", "factorized", "lookup")
 ONEHOT_FORMS = ("conv", "lookup")
+REGION_FORMS = ("dense", "regions")
+
+# The smallest map (pixels) whose layers "auto" writes in region form. A mask's edge band is a few
+# pixels wide at every resolution, so the share of edge pixels falls as maps grow: on a face layout
+# 17% at 256², 32% at 128², 56% at 64², all at 16². Where most pixels are edge pixels the dense
+# convolutions are cheaper than the region form's gathers. Measured (19 classes, generator alone,
+# ONNX Runtime, 5 alternating runs): region form from 128² 1.66 s on faces / 3.64 s on 8-px blocks,
+# from 64² 1.65 / 3.73 s, on every map 1.69 / 3.94 s, dense 2.45 / 2.32 s (docs/performance.md).
+# Smaller maps take the region form too where their dense form would look up styles (layer_forms).
+REGION_MIN_PIXELS = 128 * 128
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,65 @@ def cheapest_style_form(mode: str, rows: int, style_dim: int, classes: int, pixe
     return min(STYLE_FORMS, key=lambda form: style_conv_work(form, rows, style_dim, classes, pixels).cost)
 
 
+def region_style_form(mode: str, rows: int, style_dim: int, classes: int, pixels: int) -> str:
+    """The style product of a layer in region form (networks.regions), which reads its per-image tables
+    only at region edges: "lookup" unless `mode` names another form or the tables alone (K S 9 R
+    multiply-adds) cost more than the direct conv over every pixel (small maps with many classes)."""
+    if mode != "auto":
+        return mode
+    tables = style_conv_work("lookup", rows, style_dim, classes, pixels).macs
+    return "lookup" if tables <= style_conv_work("direct", rows, style_dim, classes, pixels).macs else "direct"
+
+
 def cheapest_onehot_form(mode: str, rows: int, classes: int, pixels: int) -> str:
     """The inference form's one-hot convolution: `mode` if it names a form, else the cheaper of ONEHOT_FORMS."""
     if mode != "auto":
         return mode
     return min(ONEHOT_FORMS, key=lambda form: onehot_conv_work(form, rows, classes, pixels).cost)
+
+
+@dataclass(frozen=True)
+class FoldModes:
+    """What fold_for_inference is asked for: each a form name or "auto" (style: STYLE_FORMS, one-hot:
+    ONEHOT_FORMS, regions: REGION_FORMS)."""
+
+    style: str = "auto"
+    onehot: str = "auto"
+    regions: str = "auto"
+
+
+@dataclass(frozen=True)
+class LayerForms:
+    """How one folded SEAN layer computes its rows (networks.inference.FoldedNorm)."""
+
+    style: str | None  # one of STYLE_FORMS; None without a style branch
+    onehot: str | None  # one of ONEHOT_FORMS; None in region form (which looks its rows up itself)
+    regions: bool  # the region form (networks.regions): products only at region edges
+
+
+def layer_forms(
+    modes: FoldModes,
+    rows: int,
+    hidden: int,
+    style_dim: int,
+    classes: int,
+    pixels: int,
+    use_style: bool,
+    extra_channels: int,
+) -> LayerForms:
+    """The forms of a layer with `rows` G and B rows over `pixels`. The region form applies where the style
+    product is a lookup (or there is none) and the mask has no extra channels (they are not constant on a
+    class); region mode "regions" insists on it."""
+    dense_style = cheapest_style_form(modes.style, rows, style_dim, classes, pixels) if use_style else None
+    # "auto": the region form on large maps, and wherever the dense form would look the styles up at
+    # every pixel (many classes), which the region form does only near the edges.
+    large = pixels >= REGION_MIN_PIXELS or dense_style == "lookup"
+    regions = not extra_channels and (modes.regions == "regions" or (modes.regions == "auto" and large))
+    style = dense_style
+    if use_style and regions:
+        style = region_style_form(modes.style, rows, style_dim, classes, pixels)
+    regions = regions and style in (None, "lookup")
+    if modes.regions == "regions" and not regions:
+        raise ValueError("the region form needs the lookup style form and no extra mask channels")
+    onehot = None if regions else cheapest_onehot_form(modes.onehot, hidden, classes, pixels)
+    return LayerForms(style, onehot, regions)

@@ -16,6 +16,9 @@ channels (fout = fin / 2 in the up blocks: half of that layer's B rows). The mas
 reads the one-hot mask, and becomes nine table lookups per pixel where that is cheaper
 (costs.ONEHOT_FORMS).
 
+A layer can also be written in region form (networks.regions, `sean export --regions`): one row per
+class inside the regions, the products only at their edges; costs.layer_forms picks the form per layer.
+
 The folded generator takes label ids (as the exported graph does) instead of a one-hot mask. Build it
 from a trained generator with fold_for_inference; tests prove it equal to the training form in float64.
 """
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sean_train.config import ModelConfig
-from sean_train.networks.costs import ONEHOT_FORMS, STYLE_FORMS, cheapest_onehot_form, cheapest_style_form
+from sean_train.networks.costs import ONEHOT_FORMS, REGION_FORMS, STYLE_FORMS, FoldModes, layer_forms
 from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises
 from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import (
@@ -41,6 +44,16 @@ from sean_train.networks.ops import (
     lookup_taps,
     one_hot,
     region_styles,
+    table_ids,
+)
+from sean_train.networks.regions import (
+    PresentClasses,
+    RegionMaps,
+    RegionRows,
+    gather_rows,
+    onehot_table,
+    present_classes,
+    region_maps,
 )
 
 
@@ -55,6 +68,7 @@ class LabelMaps:
     patches: Tensor | None  # [B, 9 K, H*W]: 3x3 patches of the one-hot classes, row tap * K + k
     taps: Tensor | None  # int64 [B, 9, H*W]: rows in a constant table [9 (K + 1), R]
     image_taps: Tensor | None  # int64 [B, 9, H*W]: rows in per-image tables stacked to [B * 9 (K + 1), R]
+    regions: RegionMaps | None  # where the regions are constant (networks.regions)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class MapsNeeded:
     patches: bool = False
     taps: bool = False
     image_taps: bool = False
+    regions: bool = False
 
     def __or__(self, other: MapsNeeded) -> MapsNeeded:
         return MapsNeeded(*(a or b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
@@ -76,8 +91,10 @@ def label_maps(
     width: int,
     needed: MapsNeeded,
     dtype: torch.dtype = torch.float32,
+    present: PresentClasses | None = None,
 ) -> LabelMaps:
-    """labels int [B, H0, W0] (+ extra [B, E, H0, W0]) -> the maps at height x width (nearest, as the training form)."""
+    """labels int [B, H0, W0] (+ extra [B, E, H0, W0]) -> the maps at height x width (nearest, as the training
+    form). Region maps need the batch's present classes (regions.present_classes of the full-size labels)."""
     small = downsample_nearest(labels, height, width)
     small_extra = None if extra is None else downsample_nearest(extra, height, width)
     mask = patches = None
@@ -85,13 +102,17 @@ def label_maps(
         classes = one_hot(small, num_classes).to(dtype)  # [B, K, H, W]
         patches = onehot_patches(classes) if needed.patches else None
         mask = classes if small_extra is None else torch.cat([classes, small_extra], dim=1)
-    taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps else None
+    taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps or needed.regions else None
     image_taps = None
     if needed.image_taps and taps is not None:
         # Image b's table starts at row b * 9 (K + 1) of the stacked per-image tables.
         offsets = torch.arange(labels.shape[0], device=labels.device) * (9 * (num_classes + 1))
         image_taps = taps + offsets.view(-1, 1, 1)
-    return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps)
+    regions = None
+    if needed.regions:
+        present = present_classes(labels, num_classes) if present is None else present
+        regions = region_maps(table_ids(small, num_classes), taps, num_classes, present)
+    return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps, regions)
 
 
 def onehot_patches(classes: Tensor) -> Tensor:
@@ -100,13 +121,6 @@ def onehot_patches(classes: Tensor) -> Tensor:
     padded = F.pad(classes, (1, 1, 1, 1))
     taps = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
     return torch.cat(taps, dim=1).reshape(b, 9 * k, h * w)
-
-
-def onehot_table(weight: Tensor) -> Tensor:
-    """3x3 weights over one-hot channels [R, K, 3, 3] -> lookup table [9 (K + 1), R], row 0 of each tap zero."""
-    r, k = weight.shape[:2]
-    taps = weight.permute(2, 3, 1, 0).reshape(9, k, r)  # [tap, class, R], tap = 3 dy + dx
-    return F.pad(taps, (0, 0, 1, 0)).reshape(9 * (k + 1), r)
 
 
 class OneHotConv(nn.Module):
@@ -167,14 +181,25 @@ class StyleProduct(nn.Module):
             return MapsNeeded(image_taps=True)
         return MapsNeeded(patches=True) if self.form == "factorized" else MapsNeeded(mask=True)
 
+    def tables(self, codes: Tensor, classes: Tensor | None = None) -> Tensor:
+        """Lookup form: codes [B, K, S] -> per-image tables [B, 9, K + 1, R]; row k + 1 of tap t = W[:, :, t] mu_k.
+
+        classes int64 [P]: only their rows ([B, 9, P + 1, R]), their FC weights alone read.
+        """
+        if classes is None:
+            mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
+        else:
+            mu = region_styles(codes[:, classes], self.fc_weight[classes], self.fc_bias[classes])  # [B, P, S]
+        b, k = mu.shape[:2]
+        tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).transpose(1, 2)  # [B, 9, K, R]
+        return F.pad(tables, (0, 0, 1, 0))  # zero row first: padding and pixels in no class
+
     def forward(self, codes: Tensor, maps: LabelMaps) -> Tensor:
+        if self.form == "lookup":
+            tables = self.tables(codes).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
+            return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
         mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
         b, k = mu.shape[:2]
-        if self.form == "lookup":
-            # Row k of tap t's table = W[:, :, t] mu_k: [B, K, 9, R] -> [B, 9, K, R], zero row first.
-            tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).transpose(1, 2)
-            tables = F.pad(tables, (0, 0, 1, 0)).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
-            return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
         if self.form == "factorized":
             # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with them.
             kernels = torch.matmul(mu, self.weight).reshape(b, k, self.rows, 9).permute(0, 2, 3, 1)
@@ -225,11 +250,15 @@ def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, 
 
 
 class FoldedNorm(nn.Module):
-    """One SEAN layer at inference: x, noise, maps, codes -> ((x + noise v) G [B, C, H, W], B [B, R - C, H, W])."""
+    """One SEAN layer at inference: x, noise, maps, codes -> ((x + noise v) G [B, C, H, W], B [B, R - C, H, W]).
 
-    def __init__(
-        self, norm: SEANNorm, shortcut: nn.Conv2d | None, pixels: int, style_mode: str, onehot_mode: str
-    ) -> None:
+    form "dense": the mask branch's two convs over every pixel, plus the style product; "regions": one
+    row per class inside the regions, the products only at their edges (networks.regions). Regions
+    apply where the style product is a lookup (or there is none) and no extra mask channels exist
+    (those are not constant on a class).
+    """
+
+    def __init__(self, norm: SEANNorm, shortcut: nn.Conv2d | None, pixels: int, modes: FoldModes) -> None:
         super().__init__()
         dtype = norm.noise_var.dtype
         mask_w, bias, style_w = folded_weights(norm, shortcut)
@@ -238,43 +267,74 @@ class FoldedNorm(nn.Module):
         self.register_buffer("noise_var", norm.noise_var.detach().view(1, -1, 1, 1).clone())
         shared = norm.mask_branch.shared
         classes = norm.num_classes
-        self.shared = OneHotConv(shared, classes, cheapest_onehot_form(onehot_mode, hidden, classes, pixels))
-        self.modulation = nn.Conv2d(hidden, rows, 3, padding=1).to(dtype)
-        self.modulation.weight.data.copy_(mask_w)
-        self.modulation.bias.data.copy_(bias)
+        style_dim = style_w.shape[1] if style_w is not None else 0
+        self.forms = layer_forms(
+            modes, rows, hidden, style_dim, classes, pixels, style_w is not None, shared.weight.shape[1] - classes
+        )
+        self.form = "regions" if self.forms.regions else "dense"
         self.style: StyleProduct | None = None
         if style_w is not None:
-            s = style_w.shape[1]
-            form = cheapest_style_form(style_mode, rows, s, classes, pixels)
-            self.style = StyleProduct(norm, style_w.to(dtype), form)
+            self.style = StyleProduct(norm, style_w.to(dtype), self.forms.style)
+        self.shared: OneHotConv | None = None
+        self.modulation: nn.Conv2d | None = None
+        self.regions: RegionRows | None = None
+        if self.forms.regions:
+            f64 = torch.float64
+            table = onehot_table(shared.weight.detach().to(f64))
+            self.regions = RegionRows(table, shared.bias.detach().to(f64), mask_w, bias, dtype)
+        else:
+            self.shared = OneHotConv(shared, classes, self.forms.onehot)
+            self.modulation = nn.Conv2d(hidden, rows, 3, padding=1).to(dtype)
+            self.modulation.weight.data.copy_(mask_w)
+            self.modulation.bias.data.copy_(bias)
+        self.rows = rows
 
     @property
     def needs(self) -> MapsNeeded:
+        if self.regions is not None:
+            return MapsNeeded(regions=True)
         return self.shared.needs | (self.style.needs if self.style is not None else MapsNeeded())
 
     def forward(self, x: Tensor, noise: Tensor, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
-        rows = self.modulation(F.relu(self.shared(maps)))  # [B, R, H, W]
-        if self.style is not None:
-            rows = rows + self.style(codes, maps)
-        gain, shift = rows[:, : self.channels], rows[:, self.channels :]
+        if self.regions is not None:
+            gain, shift = self._region_rows(maps, codes)
+        else:
+            rows = self.modulation(F.relu(self.shared(maps)))  # [B, R, H, W]
+            if self.style is not None:
+                rows = rows + self.style(codes, maps)
+            gain, shift = rows[:, : self.channels], rows[:, self.channels :]
         return (x + noise * self.noise_var) * gain, shift
+
+    def _region_rows(self, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """-> G [B, C, H, W], B [B, R - C, H, W]: class rows (mask branch + style) inside the regions, exact
+        rows at their edges."""
+        class_rows, edge = self.regions(maps.regions)  # [P + 1, R], [N, R]
+        if self.style is None:
+            per_image = class_rows.unsqueeze(0).expand(codes.shape[0], -1, -1)
+        else:
+            tables = self.style.tables(codes, maps.regions.present.classes)  # [B, 9, P + 1, R]
+            inside = tables.sum(1)  # [B, P + 1, R]: a class's nine taps, all inside it
+            near = tables.reshape(-1, self.rows)[maps.regions.near_image_taps].sum(1)  # [M, R]
+            edge = edge + torch.cat([inside.reshape(-1, self.rows), near])[maps.regions.edge_style_rows]
+            per_image = class_rows + inside
+        return gather_rows(per_image, edge, maps.regions, maps.height, maps.width, self.channels)
 
 
 class FoldedResBlock(nn.Module):
     """SEANResBlock at inference: x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), B of norm_s through conv_s."""
 
-    def __init__(self, block: SEANResBlock, spec: BlockSpec, style_mode: str, onehot_mode: str) -> None:
+    def __init__(self, block: SEANResBlock, spec: BlockSpec, modes: FoldModes) -> None:
         super().__init__()
         pixels = spec.height * spec.width
         self.learned_shortcut = block.learned_shortcut
         self.conv_0 = copy.deepcopy(block.conv_0)
         self.conv_1 = copy.deepcopy(block.conv_1)
-        self.norm_0 = FoldedNorm(block.norm_0, None, pixels, style_mode, onehot_mode)
-        self.norm_1 = FoldedNorm(block.norm_1, None, pixels, style_mode, onehot_mode)
+        self.norm_0 = FoldedNorm(block.norm_0, None, pixels, modes)
+        self.norm_1 = FoldedNorm(block.norm_1, None, pixels, modes)
         norms = [self.norm_0, self.norm_1]
         if self.learned_shortcut:
             self.conv_s = copy.deepcopy(block.conv_s)
-            self.norm_s = FoldedNorm(block.norm_s, block.conv_s, pixels, style_mode, onehot_mode)
+            self.norm_s = FoldedNorm(block.norm_s, block.conv_s, pixels, modes)
             norms.append(self.norm_s)
         self.needs = MapsNeeded()
         for norm in norms:
@@ -301,7 +361,7 @@ class InferenceGenerator(nn.Module):
     Ids outside [0, K) give pixels in no class, as one_hot does for the training form.
     """
 
-    def __init__(self, generator: Generator, style_mode: str, onehot_mode: str) -> None:
+    def __init__(self, generator: Generator, modes: FoldModes) -> None:
         super().__init__()
         config: ModelConfig = generator.config
         self.config = config
@@ -309,9 +369,7 @@ class InferenceGenerator(nn.Module):
         self.noise_layout = generator.noise_layout
         self.upsample_before = generator.upsample_before
         self.fc = copy.deepcopy(generator.fc)
-        self.blocks = nn.ModuleDict(
-            {s.name: FoldedResBlock(generator.blocks[s.name], s, style_mode, onehot_mode) for s in self.specs}
-        )
+        self.blocks = nn.ModuleDict({s.name: FoldedResBlock(generator.blocks[s.name], s, modes) for s in self.specs})
         self.conv_img = copy.deepcopy(generator.conv_img)
         # The label maps each resolution's layers read, built once per resolution (the head's fc reads
         # the one-hot mask at the latent size).
@@ -322,8 +380,10 @@ class InferenceGenerator(nn.Module):
 
     def forward(self, labels: Tensor, codes: Tensor, noise: Tensor, extra: Tensor | None = None) -> Tensor:
         k = self.config.num_classes
+        present = present_classes(labels, k) if any(n.regions for n in self.resolutions.values()) else None
         maps = {
-            size: label_maps(labels, extra, k, *size, needed, codes.dtype) for size, needed in self.resolutions.items()
+            size: label_maps(labels, extra, k, *size, needed, codes.dtype, present)
+            for size, needed in self.resolutions.items()
         }
         x = self.fc(maps[self.config.latent_size].mask)  # [B, 16 ngf, h, w]
         noises = block_noises(noise, self.noise_layout, self.specs)
@@ -335,21 +395,26 @@ class InferenceGenerator(nn.Module):
 
 
 def fold_for_inference(
-    generator: Generator, style_mode: str | None = None, onehot_mode: str = "auto"
+    generator: Generator, style_mode: str | None = None, onehot_mode: str = "auto", region_mode: str = "auto"
 ) -> InferenceGenerator:
     """The exact inference form of an eval-mode generator (its weights copied; the generator is unchanged).
 
     style_mode: "direct", "factorized", "lookup", or "auto" (per layer, the cheapest by
-    costs.style_conv_work); None: the config's style_conv (so a model trained in one form keeps it,
-    and "auto" may also choose lookups). onehot_mode: "conv", "lookup" or "auto" (per layer, the
-    cheaper by costs.onehot_conv_work).
+    costs.style_conv_work, or costs.region_style_form in region form); None: the config's style_conv
+    (so a model trained in one form keeps it, and "auto" may also choose lookups). onehot_mode:
+    "conv", "lookup" or "auto" (per layer, the cheaper by costs.onehot_conv_work). region_mode:
+    "regions" (every layer; an error where one cannot be), "dense", or "auto" (region form wherever
+    it applies: see FoldedNorm).
     """
     if generator.training:
         raise ValueError("fold_for_inference needs an eval-mode generator (BatchNorm running statistics): call .eval()")
     style_mode = generator.config.style_conv if style_mode is None else style_mode
-    if style_mode not in ("auto", *STYLE_FORMS):
-        raise ValueError(f"style_mode must be 'auto' or one of {STYLE_FORMS}, got {style_mode!r}")
-    if onehot_mode not in ("auto", *ONEHOT_FORMS):
-        raise ValueError(f"onehot_mode must be 'auto' or one of {ONEHOT_FORMS}, got {onehot_mode!r}")
+    for name, mode, forms in (
+        ("style_mode", style_mode, STYLE_FORMS),
+        ("onehot_mode", onehot_mode, ONEHOT_FORMS),
+        ("region_mode", region_mode, REGION_FORMS),
+    ):
+        if mode not in ("auto", *forms):
+            raise ValueError(f"{name} must be 'auto' or one of {forms}, got {mode!r}")
     with torch.no_grad():
-        return InferenceGenerator(generator, style_mode, onehot_mode).eval()
+        return InferenceGenerator(generator, FoldModes(style_mode, onehot_mode, region_mode)).eval()

@@ -93,21 +93,32 @@ def factorized_style_conv(styles: Tensor, weight: Tensor, classes: Tensor) -> Te
     return torch.matmul(kernels, unfold3x3(classes)).reshape(b, r, h, w)
 
 
+def table_ids(labels: Tensor, num_classes: int) -> Tensor:
+    """Label ids [B, H, W] -> int64 [B, H, W]: 1 + label for a label in [0, K), 0 for ids outside it
+    (where one_hot gives an all-zero pixel): a pixel's row among a table's K + 1 class rows."""
+    # Constants in the labels' own type: comparing with Python ints would cast the graph input itself,
+    # and OpenVINO then names the input after the cast.
+    zero, one, count = (torch.tensor(v, dtype=labels.dtype, device=labels.device) for v in (0, 1, num_classes))
+    return torch.where((labels >= zero) & (labels < count), labels + one, zero).long()
+
+
+def tap_rows(ids: Tensor, rows_per_tap: int | Tensor) -> Tensor:
+    """Table ids int64 [B, H, W] (0: no class) -> int64 [B, 9, H*W]: each 3x3 tap's row tap * rows_per_tap + id
+    in a table of 9 blocks of rows_per_tap rows; zero padding reads row 0 of its block."""
+    b, h, w = ids.shape
+    padded = torch.nn.functional.pad(ids, (1, 1, 1, 1))  # [B, H+2, W+2], 0 = padding
+    taps = [padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
+    rows = torch.stack(taps, dim=1).reshape(b, 9, h * w)
+    return rows + torch.arange(9, device=ids.device).view(1, 9, 1) * rows_per_tap
+
+
 def lookup_taps(labels: Tensor, num_classes: int) -> Tensor:
     """Label ids [B, H, W] -> int64 [B, 9, H*W]: the row of each 3x3 tap in a table [9 (K + 1), *].
 
     Row tap * (K + 1) + 1 + label for a label in [0, K); row tap * (K + 1) for zero padding and for ids
     outside [0, K) (where one_hot gives an all-zero pixel), so row 0 of every tap must be zero.
     """
-    b, h, w = labels.shape
-    # Constants in the labels' own type: comparing with Python ints would cast the graph input itself,
-    # and OpenVINO then names the input after the cast.
-    zero, one, count = (torch.tensor(v, dtype=labels.dtype, device=labels.device) for v in (0, 1, num_classes))
-    ids = torch.where((labels >= zero) & (labels < count), labels + one, zero)  # 0: no class
-    padded = torch.nn.functional.pad(ids, (1, 1, 1, 1))  # [B, H+2, W+2], zero = padding
-    taps = [padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
-    rows = torch.stack(taps, dim=1).reshape(b, 9, h * w).long()
-    return rows + torch.arange(9, device=labels.device).view(1, 9, 1) * (num_classes + 1)
+    return tap_rows(table_ids(labels, num_classes), num_classes + 1)
 
 
 def lookup_sum(table: Tensor, taps: Tensor, height: int, width: int) -> Tensor:

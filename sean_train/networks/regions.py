@@ -1,0 +1,193 @@
+"""Region interiors: where a SEAN layer's modulation is one row per class, computed once.
+
+A folded SEAN layer's G and B rows at a pixel (networks.inference) are
+
+    rows(p) = sum_t M_t act(p + t) + b + sum_t T_t[id(p + t)],   act(q) = ReLU(sum_t A_t[id(q + t)] + a)
+
+(t over the 3x3 taps; M the modulation conv, A the mask branch's one-hot conv as a table, T the
+per-image style tables; zero padding outside the image). act(q) depends only on the 3x3 ids around q,
+rows(p) only on the 5x5 ids around p. Where those 5x5 ids are one class k (and the window stays inside
+the image), rows(p) is one row per class and image: U_k + S_k, with U_k = M_sum ReLU(A_sum[k] + a) + b
+constant and S_k = sum_t T_t[k] per image. Only the pixels near a region's edge need the products.
+
+The exact values of the edge pixels (5x5 window not one class) are computed as the dense form computes
+them, on their own rows: act at the near pixels (3x3 window not one class; nine lookups), act's 3x3
+patches at the edge pixels (a Gather), one product with the modulation weights; the style part, which
+reads the 3x3 window only, is S_k at an edge pixel that is not near and nine lookups at a near one.
+Then every pixel is a row of one table [class rows of every image (B (P + 1)); edge rows (N)], gathered
+once. N depends on the labels (NonZero); the cost of a layer falls from H W to about N rows of its
+products. The per-image style tables are computed for the P classes the batch shows, not all K (as the
+official code loops over the classes present): their cost follows the image, not the class count.
+
+A mask's edge band is a few pixels wide at every resolution: on a face parsing layout 17% of the
+pixels at 256², all at 16². On the benchmark's 8-pixel cells of random classes nearly every pixel is
+an edge pixel, and the region form costs more than the dense one (costs.REGION_MIN_PIXELS: the maps
+small enough to be all edges stay dense).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sean_train.networks.ops import downsample_nearest, table_ids, tap_rows
+
+
+@dataclass
+class RegionMaps:
+    """Where one resolution's regions are constant. Pixels are flat over B * H * W; P + 1 class rows per image."""
+
+    rows: Tensor  # int64 [B H W]: a pixel's row in [class rows B (P + 1); edge rows N]
+    near_image_taps: Tensor  # int64 [M, 9]: the near pixels' 3x3 tap rows in per-image style tables [B 9 (P + 1), *]
+    edge_style_rows: Tensor  # int64 [N]: an edge pixel's style row in [class rows B (P + 1); near rows M]
+    edge_patches: Tensor  # int64 [N, 9]: rows of the edge pixels' 3x3 neighbours in an activation table
+    near_taps: Tensor  # int64 [M, 9]: tap rows of the pixels whose 3x3 window is not one class, in [9 (K + 1), *]
+    present: PresentClasses
+
+
+@dataclass
+class PresentClasses:
+    """The classes any image of the batch shows: per-image tables (style) are computed for these P only."""
+
+    classes: Tensor  # int64 [P], ascending
+    rows: Tensor  # int64 [P + 1]: their table ids (0: no class, then 1 + class), the rows kept of a [K + 1, *] table
+    compact: Tensor  # int64 [K + 1]: a table id's row among `rows` (ids no image shows: never read)
+
+
+def present_classes(labels: Tensor, num_classes: int) -> PresentClasses:
+    """Label ids [B, H, W] (full size: every smaller map shows a subset) -> PresentClasses."""
+    ids = table_ids(labels, num_classes).reshape(-1)
+    shown = torch.zeros(num_classes + 1, device=labels.device).scatter(0, ids, 1.0)
+    shown = torch.cat([torch.ones_like(shown[:1]), shown[1:]])  # row 0 (no class, padding) always kept
+    rows = nonzero(shown)
+    compact = ranked(torch.zeros(num_classes + 1, dtype=torch.int64, device=labels.device), rows, 0)
+    return PresentClasses(classes=rows[1:] - 1, rows=rows, compact=compact)
+
+
+def nonzero(mask: Tensor) -> Tensor:
+    """Flat indices int64 [M] of the nonzero entries of a 1-D mask, ascending. NonZero reads float32, one
+    of the two input types TensorRT's parser takes for it (sean_export.tensorrt_ops)."""
+    return torch.nonzero(mask.to(torch.float32)).squeeze(1)
+
+
+def ranked(values: Tensor, index: Tensor, start: int | Tensor) -> Tensor:
+    """values int64 [L] with values[index[m]] = start + m: the m-th selected entry gets row start + m
+    (a ScatterElements, where a cumulative sum would need CumSum on int64, not in TensorRT's list)."""
+    rank = torch.arange(index.shape[0], device=index.device) + start
+    return values.scatter(0, index, rank)
+
+
+def onehot_table(weight: Tensor) -> Tensor:
+    """3x3 weights over one-hot channels [R, K, 3, 3] -> lookup table [9 (K + 1), R], row 0 of each tap zero."""
+    r, k = weight.shape[:2]
+    taps = weight.permute(2, 3, 1, 0).reshape(9, k, r)  # [tap, class, R], tap = 3 dy + dx
+    return F.pad(taps, (0, 0, 1, 0)).reshape(9 * (k + 1), r)
+
+
+def activation_table_rows(num_classes: int) -> int:
+    """Rows before the exact ones in an activation table: the zero row (padding), then K + 1 class rows."""
+    return 1 + num_classes + 1
+
+
+def window_masks(ids: Tensor) -> tuple[Tensor, Tensor]:
+    """ids int64 [B, H, W] -> bool [B H W] twice: the pixels whose 3x3 ("near") and 5x5 ("edge") windows
+    hold more than one id or cross the image border."""
+    # max == min over the window, the border padded with an id no pixel has.
+    padded = F.pad(ids.unsqueeze(1).to(torch.float32), (2, 2, 2, 2), value=-1.0)  # [B, 1, H+4, W+4]
+    high3, low3 = F.max_pool2d(padded, 3, 1), -F.max_pool2d(-padded, 3, 1)  # [B, 1, H+2, W+2]
+    high5, low5 = F.max_pool2d(high3, 3, 1), -F.max_pool2d(-low3, 3, 1)  # [B, 1, H, W]
+    return (high3 != low3)[:, 0, 1:-1, 1:-1].reshape(-1), (high5 != low5).reshape(-1)
+
+
+def near_and_edge_pixels(labels: Tensor, num_classes: int, height: int, width: int) -> tuple[float, float]:
+    """Label ids [B, H0, W0] -> the mean count per image of near and edge pixels (window_masks) at height x width."""
+    ids = table_ids(downsample_nearest(labels, height, width), num_classes)
+    near, edge = window_masks(ids)
+    return near.sum().item() / ids.shape[0], edge.sum().item() / ids.shape[0]
+
+
+def region_maps(ids: Tensor, taps: Tensor, num_classes: int, present: PresentClasses) -> RegionMaps:
+    """ids int64 [B, H, W] (ops.table_ids), taps int64 [B, 9, H W] (ops.lookup_taps of the same labels)."""
+    b, h, w = ids.shape
+    near, edge = window_masks(ids)
+    flat_taps = taps.transpose(1, 2).reshape(-1, 9)  # [B H W, 9]
+    compact = present.compact[ids]  # [B, H, W]: rows in the per-image tables of the present classes
+    classes = present.rows.shape[0]  # P + 1
+    image_taps = tap_rows(compact, classes).transpose(1, 2).reshape(-1, 9)  # [B H W, 9]
+    near_index = nonzero(near)  # [M], in pixel order
+    edge_index = nonzero(edge)  # [N]
+
+    # Activation rows of every pixel on the zero-padded grid [B, H+2, W+2]: 0 outside the image,
+    # 1 + id where the 3x3 window is one class, then the exact rows in order.
+    inside = ranked(1 + ids.reshape(-1), near_index, activation_table_rows(num_classes))
+    grid = F.pad(inside.view(b, h, w), (1, 1, 1, 1)).reshape(-1)  # [B (H+2) (W+2)]
+    image, pixel = edge_index // (h * w), edge_index % (h * w)
+    centre = image * ((h + 2) * (w + 2)) + (pixel // w + 1) * (w + 2) + pixel % w + 1  # [N]
+    offsets = torch.tensor([dy * (w + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], device=ids.device)
+    edge_patches = grid[centre.unsqueeze(1) + offsets]  # [N, 9], tap-major as the modulation weights
+
+    pixel_image = torch.arange(b * h * w, device=ids.device) // (h * w)  # [B H W]
+    class_rows = pixel_image * classes + compact.reshape(-1)  # [B H W]: rows among B (P + 1) class rows
+    rows = ranked(class_rows, edge_index, b * classes)
+    # The style part reads the 3x3 window only: its class's row at an edge pixel that is not near.
+    style_rows = ranked(class_rows, near_index, b * classes)[edge_index]
+    near_image = near_index // (h * w)
+    return RegionMaps(
+        rows=rows,
+        near_image_taps=image_taps[near_index] + (near_image * (9 * classes)).unsqueeze(1),
+        edge_style_rows=style_rows,
+        edge_patches=edge_patches,
+        near_taps=flat_taps[near_index],
+        present=present,
+    )
+
+
+def class_activations(table: Tensor, bias: Tensor) -> Tensor:
+    """The mask branch's activation inside a region of each class: one-hot table [9 (K + 1), hidden] and
+    bias [hidden] -> [K + 1, hidden], ReLU(sum over the taps of the class's rows + bias)."""
+    return torch.relu(table.reshape(9, -1, table.shape[1]).sum(0) + bias)
+
+
+class RegionRows(torch.nn.Module):
+    """A folded layer's mask branch + bias in region form: -> the present classes' rows [P + 1, R] and exact
+    edge rows [N, R].
+
+    table [9 (K + 1), hidden] and bias [hidden]: the one-hot conv; weight [R, hidden, 3, 3] and
+    bias [R]: the modulation conv (all folded in float64, stored in the model's dtype).
+    """
+
+    def __init__(self, table: Tensor, shared_bias: Tensor, weight: Tensor, bias: Tensor, dtype: torch.dtype) -> None:
+        super().__init__()
+        rows, hidden = weight.shape[:2]
+        inner = class_activations(table, shared_bias)  # [K + 1, hidden]
+        self.register_buffer("class_rows", (inner @ weight.sum((2, 3)).T + bias).to(dtype))  # [K + 1, R]
+        self.register_buffer("table", table.to(dtype))
+        self.register_buffer("shared_bias", shared_bias.to(dtype))
+        # Activation table head: the zero row (padding), then the class activations.
+        self.register_buffer("head", torch.cat([torch.zeros(1, hidden, dtype=inner.dtype), inner]).to(dtype))
+        self.register_buffer("weight", weight.permute(2, 3, 1, 0).reshape(9 * hidden, rows).to(dtype))  # [(tap, c), R]
+        self.register_buffer("bias", bias.to(dtype))
+
+    def forward(self, maps: RegionMaps) -> tuple[Tensor, Tensor]:
+        near = torch.relu(self.table[maps.near_taps].sum(1) + self.shared_bias)  # [M, hidden]
+        activations = torch.cat([self.head, near])  # [K + 2 + M, hidden]
+        patches = activations[maps.edge_patches]  # [N, 9, hidden]
+        edge = torch.matmul(patches.flatten(1), self.weight) + self.bias  # [N, R]
+        return self.class_rows[maps.present.rows], edge  # [P + 1, R], [N, R]
+
+
+def gather_rows(
+    class_rows: Tensor, edge_rows: Tensor, maps: RegionMaps, height: int, width: int, split: int
+) -> tuple[Tensor, Tensor]:
+    """class_rows [B, P + 1, R], edge_rows [N, R] -> every pixel's rows [:split] and [split:], each
+    [B, *, H, W]. The table [B (P + 1) + N, R] is split before the two Gathers, not the [B, R, H, W]
+    result after one (a copy of every pixel's rows: 60 ms of the 19-class faces generator's 1.7 s)."""
+    r = class_rows.shape[-1]
+    table = torch.cat([class_rows.reshape(-1, r), edge_rows])
+    return tuple(
+        part[maps.rows].reshape(-1, height, width, part.shape[1]).permute(0, 3, 1, 2)
+        for part in (table[:, :split], table[:, split:])
+    )

@@ -1,0 +1,234 @@
+"""The region form of the folded generator (networks.regions): class rows inside regions, exact rows at edges."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sean_train.config import ModelConfig
+from sean_train.networks.generator import noise_layout
+from sean_train.networks.inference import fold_for_inference
+from sean_train.networks.ops import lookup_taps, one_hot, table_ids
+from sean_train.networks.regions import present_classes, region_maps
+from tests.helpers import TINY, make_random_model
+
+
+def region_inputs(config: ModelConfig, batch: int = 2, seed: int = 0):
+    """Labels with large regions (so most pixels are interior), a strip of per-pixel random ids, ids in
+    no class (-1 and K + 3) covering whole interiors, and codes / noise in float64."""
+    g = torch.Generator().manual_seed(seed)
+    h, w, k = config.height, config.width, config.num_classes
+    labels = torch.zeros(batch, h, w, dtype=torch.int64)
+    labels[:, : h // 2] = 1
+    labels[:, :, w // 3 :] = 2
+    labels[0, h // 4 : h // 2, w // 5 : w // 2] = 3
+    labels[-1, 10:30, 10:40] = -1
+    labels[-1, 40:50, 5:20] = k + 3
+    labels[:, h // 2 : h // 2 + 6] = torch.randint(0, k, (batch, 6, w), generator=g)
+    codes = torch.rand(batch, k, config.style_dim, generator=g, dtype=torch.float64) * 2 - 1
+    noise = torch.randn(batch, noise_layout(config).numel, generator=g, dtype=torch.float64)
+    return labels, codes, noise
+
+
+def _window_is_one_class(ids: torch.Tensor, radius: int) -> torch.Tensor:
+    """Brute force: [B, H, W] bool, the (2 radius + 1)^2 window inside the image and of one id."""
+    b, h, w = ids.shape
+    out = torch.zeros(b, h, w, dtype=torch.bool)
+    for i in range(b):
+        for y in range(radius, h - radius):
+            for x in range(radius, w - radius):
+                window = ids[i, y - radius : y + radius + 1, x - radius : x + radius + 1]
+                out[i, y, x] = bool((window == window[0, 0]).all())
+    return out
+
+
+@pytest.mark.parametrize("layout,size", [("normal", (128, 128)), ("more", (64, 128))])
+def test_region_form_equals_training_form(layout, size):
+    """Every layer in region form (and the auto choice): the training form's image, in float64."""
+    config = ModelConfig(**{**TINY, "height": size[0], "width": size[1], "layout": layout})
+    generator = make_random_model(config, scale=0.08).double().generator
+    labels, codes, noise = region_inputs(config)
+    with torch.no_grad():
+        expected = generator(one_hot(labels, config.num_classes).double(), codes, noise)
+        for mode in ("regions", "auto"):
+            folded = fold_for_inference(generator, "lookup" if mode == "regions" else None, region_mode=mode)
+            forms = [m.form for m in folded.modules() if hasattr(m, "regions")]
+            # auto: the region form on the maps of costs.REGION_MIN_PIXELS and more (128 x 128 only)
+            assert forms.count("regions") == (len(forms) if mode == "regions" else 3 * (size == (128, 128)))
+            actual = folded(labels, codes, noise)
+            assert expected.std() > 0.02
+            assert (actual - expected).abs().max().item() < 1e-12
+
+
+def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
+    config = ModelConfig(**TINY)
+    labels, _, _ = region_inputs(config)
+    labels[:, 32:38] = 5  # over the random strip: classes 0, 1, 2, 3, 5 and ids in no class
+    k = config.num_classes
+    present = present_classes(labels, k)
+    assert present.classes.tolist() == [0, 1, 2, 3, 5]
+    assert present.rows.tolist() == [0, 1, 2, 3, 4, 6]
+    assert present.compact[present.rows].tolist() == [0, 1, 2, 3, 4, 5]
+    small = labels[:, ::2, ::2]  # [2, 32, 32], as the 32 x 32 layers read them
+    ids = table_ids(small, k)
+    maps = region_maps(ids, lookup_taps(small, k), k, present)
+    interior = _window_is_one_class(ids, 2).reshape(-1)
+    edges = int((~interior).sum())
+    assert 0 < edges < interior.numel()  # both kinds of pixel
+    classes = len(present.rows)
+    image = torch.arange(2).repeat_interleave(32 * 32)
+    compact = present.compact[ids].reshape(-1)
+    assert torch.equal(maps.rows[interior], image[interior] * classes + compact[interior])
+    assert torch.equal(maps.rows[~interior], 2 * classes + torch.arange(edges))
+    near = ~_window_is_one_class(ids, 1).reshape(-1)
+    assert maps.near_taps.shape == maps.near_image_taps.shape == (int(near.sum()), 9)
+    assert int(maps.near_image_taps.max()) < 2 * 9 * classes
+    # An edge pixel's style row: its class's row unless its 3x3 window is not one class.
+    style = torch.where(near, 2 * classes + torch.cumsum(near.long(), 0) - 1, image * classes + compact)
+    assert torch.equal(maps.edge_style_rows, style[~interior])
+
+
+def test_region_form_is_exact_on_a_map_with_no_interior():
+    """Per-pixel random ids: every pixel an edge pixel, the products over all of them."""
+    config = ModelConfig(**TINY)
+    generator = make_random_model(config, scale=0.08).double().generator
+    _, codes, noise = region_inputs(config)
+    labels = torch.randint(-1, config.num_classes + 1, (2, config.height, config.width))
+    with torch.no_grad():
+        expected = generator(one_hot(labels, config.num_classes).double(), codes, noise)
+        actual = fold_for_inference(generator, "lookup", region_mode="regions")(labels, codes, noise)
+    assert (actual - expected).abs().max().item() < 1e-12
+
+
+def test_region_form_refuses_what_it_cannot_compute():
+    generator = make_random_model(ModelConfig(**{**TINY, "extra_mask_channels": 1})).generator
+    with pytest.raises(ValueError, match="no extra mask channels"):
+        fold_for_inference(generator, "lookup", region_mode="regions")
+    assert {m.form for m in fold_for_inference(generator).modules() if hasattr(m, "regions")} == {"dense"}
+    plain = make_random_model(ModelConfig(**TINY)).generator
+    with pytest.raises(ValueError, match="lookup style form"):
+        fold_for_inference(plain, "direct", region_mode="regions")
+    with pytest.raises(ValueError, match="region_mode"):
+        fold_for_inference(plain, region_mode="sparse")
+
+
+def test_region_form_exports_and_onnx_runtime_matches_it():
+    """The generator graph of `sean export --regions` (region form where it applies, NonZero-sized edge
+    rows) through ONNX Runtime, batches of two different maps and of one."""
+    ort = pytest.importorskip("onnxruntime")
+    from sean_export.graphs import graph_module, graph_spec
+    from sean_export.onnx_export import export_to_onnx
+    from sean_export.opsets import DEFAULT_OPSET
+    from sean_export.tensorrt_ops import UnsupportedOperatorError, check_tensorrt_ops
+
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from costs.REGION_MIN_PIXELS
+    model = make_random_model(config, scale=0.08)
+    assert {m.form for m in graph_module(model, "generator", inference=True).modules() if hasattr(m, "regions")} == {
+        "dense"
+    }
+    module = graph_module(model, "generator", inference=True, regions=True)
+    assert "regions" in {m.form for m in module.modules() if hasattr(m, "regions")}
+    labels, codes, noise = region_inputs(config)
+    labels, codes, noise = labels.int(), codes.float(), noise.float()
+    proto = export_to_onnx(module, graph_spec(config, "generator"), (labels, codes, noise), DEFAULT_OPSET)
+    # Within TensorRT's operator and type list; NonZero, forbidden in static graphs, only in this form.
+    assert check_tensorrt_ops(proto, "generator", data_dependent=True)["NonZero"] > 0
+    with pytest.raises(UnsupportedOperatorError, match="NonZero"):
+        check_tensorrt_ops(proto, "generator")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for batch in (2, 1):
+        feeds = {"labels": labels[:batch].numpy(), "codes": codes[:batch].numpy(), "noise": noise[:batch].numpy()}
+        (image,) = session.run(None, feeds)
+        with torch.no_grad():
+            expected = model.generator(one_hot(labels[:batch], config.num_classes), codes[:batch], noise[:batch])
+        assert abs(image - expected.numpy()).max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def region_packages(tmp_path_factory):
+    """A tiny 128 x 128 model exported dense and with --regions (validated against PyTorch on export)."""
+    from sean_export import export_package
+    from sean_train.checkpoint import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("regions")
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})
+    checkpoint = save_checkpoint(make_random_model(config, scale=0.08), folder / "checkpoint")
+    dense = export_package(checkpoint, folder / "dense", progress=False, validate=False)
+    regions = export_package(checkpoint, folder / "regions", progress=False, regions=True)
+    return config, dense, regions
+
+
+@pytest.mark.slow
+def test_a_region_package_synthesizes_the_dense_packages_images(region_packages):
+    """`sean export --regions`: manifest and graph say so; ONNX Runtime, OpenVINO and the C++ runtime give
+    the dense package's images; TensorRT declines it with the reason."""
+    import json
+
+    import numpy as np
+    import onnx
+
+    from sean_runtime.backends.tensorrt import tensorrt_problem
+    from sean_runtime.format import REGIONS_NOT_FOR_TENSORRT
+    from sean_runtime.package import load_package
+    from sean_runtime.synthesizer import Synthesizer
+    from sean_tools.bench.inputs import face_labels
+
+    config, dense, regions = region_packages
+    assert json.loads((regions / "manifest.json").read_text())["generator_form"] == "regions"
+    assert load_package(dense).generator_form == "dense"
+    package = load_package(regions)
+    assert package.generator_form == "regions"
+    assert tensorrt_problem(package) == REGIONS_NOT_FOR_TENSORRT
+    assert "NonZero" in {n.op_type for n in onnx.load(str(regions / "generator.onnx")).graph.node}
+    assert "NonZero" not in {n.op_type for n in onnx.load(str(dense / "generator.onnx")).graph.node}
+
+    labels = face_labels(np.random.default_rng(0), 2, config.num_classes, 128, 128)
+    images = np.random.default_rng(1).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    reference = Synthesizer.load(dense, backend="onnxruntime")
+    styles = reference.encode(images, labels)
+    expected = reference.render(labels, styles, seed=3).astype(np.float64)
+    backends = ["onnxruntime"] + (["openvino"] if _installed("openvino") else [])
+    for backend in backends:
+        with Synthesizer.load(regions, backend=backend) as synth:
+            assert np.abs(synth.render(labels, styles, seed=3) - expected).max() < 1e-4, backend
+    library = _cpp_library()
+    if library is not None:  # the C++ runtime (OpenVINO) on the region package, within one level
+        from sean_runtime.cpp.binding import CppRuntime
+
+        cpp = CppRuntime(library, regions, threads=1)
+        try:
+            image = cpp.synthesize(labels[:1], cpp.select(cpp.encode(images, labels), 0), seed=3)
+        finally:
+            cpp.close()
+        want = reference.synthesize(labels[:1], styles[0], seed=3)
+        assert np.abs(image.astype(int) - want).max() <= 1
+
+
+def _cpp_library():
+    """libsean.so of the C++ runtime's release build (built by test_cpp_runtime; None without its tools)."""
+    from pathlib import Path
+
+    from sean_runtime.cpp import binding
+
+    try:
+        build = binding.cmake_build(Path(__file__).resolve().parents[1] / "build" / "pytest-release",
+                                    "-DCMAKE_BUILD_TYPE=Release")
+    except binding.BuildError as exc:
+        if exc.missing:
+            return None
+        raise
+    return build / "libsean.so"
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_region_packages_are_fp32_only(tmp_path):
+    from sean_export import export_package
+    from sean_runtime.errors import SeanError
+
+    with pytest.raises(SeanError, match="--regions packages are fp32"):
+        export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", regions=True)
