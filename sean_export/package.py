@@ -40,7 +40,10 @@ from sean_runtime.files import (
 )
 from sean_runtime.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
+from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
+from sean_train.networks.costs import REGION_MIN_PIXELS
+from sean_train.networks.inference import has_region_layers
 
 
 def check_destination(out: Path) -> None:
@@ -200,6 +203,17 @@ def export_graph(
     return files, figures
 
 
+def check_region_layers(config: ModelConfig) -> None:
+    """--regions on a model none of whose layers takes the region form is an error (the package would be
+    dense but marked region form, and declined by TensorRT for nothing)."""
+    if not has_region_layers(config):
+        side = int(REGION_MIN_PIXELS**0.5)
+        raise ExportError(
+            f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
+            f"form (it starts at {side}x{side} maps, or with many classes); export it without --regions"
+        )
+
+
 def export_package(
     checkpoint: str | Path,
     out: str | Path,
@@ -229,6 +243,8 @@ def export_package(
     settings = ExportSettings(precision, opset, exporter, "regions" if regions else "dense")
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
+    if regions:
+        check_region_layers(model.config)
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
     with destination_lock(out):
         clean_stale(out)

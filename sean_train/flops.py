@@ -15,12 +15,12 @@ from sean_train.config import ModelConfig
 from sean_train.networks.costs import (
     FoldModes,
     choose_style_conv,
-    layer_forms,
     onehot_conv_work,
     style_conv_cost,
     style_conv_work,
 )
 from sean_train.networks.generator import block_specs
+from sean_train.networks.inference import folded_layers
 from sean_train.networks.regions import near_and_edge_pixels, present_classes
 
 
@@ -68,29 +68,30 @@ def inference_generator_macs(
     k, s, hidden, extra = config.num_classes, config.style_dim, config.spade_hidden, config.extra_mask_channels
     macs = _fixed_macs(config)
     shown = k if labels is None else len(present_classes(labels, k).classes)
-    for spec in block_specs(config):
+    pixels: dict[tuple[int, int], tuple[float, float]] = {}  # (near, edge) per map size
+    for spec, rows, forms in folded_layers(config, modes):
         hw = spec.height * spec.width
-        near, edge = (hw, hw) if labels is None else near_and_edge_pixels(labels, k, spec.height, spec.width)
-        rows_per_norm = [2 * spec.fin, 2 * spec.fmiddle] + ([spec.fin + spec.fout] if spec.learned_shortcut else [])
-        for rows in rows_per_norm:
-            forms = layer_forms(modes, rows, hidden, s, k, hw, spec.use_style, extra)
-            if forms.regions:
-                macs["onehot_conv"] += round(near) * 9 * hidden
-                macs["modulation"] += rows * hidden * 9 * round(edge)
-                macs["class_rows"] += rows * hw
-                if spec.use_style:
-                    macs["style_fc"] += shown * s * s
-                    style = style_conv_work("lookup", rows, s, shown, round(near))  # tables, lookups where near
-                    macs["style_convs"] += style.macs + style.lookups + rows * round(edge)  # + edge pixels' rows
-                continue
+        size = (spec.height, spec.width)
+        if size not in pixels:
+            pixels[size] = (hw, hw) if labels is None else near_and_edge_pixels(labels, k, *size)
+        near, edge = pixels[size]
+        if forms.regions:
+            macs["onehot_conv"] += round(near) * 9 * hidden
+            macs["modulation"] += rows * hidden * 9 * round(edge)
+            macs["class_rows"] += rows * hw
             if spec.use_style:
-                macs["style_fc"] += k * s * s
-            shared = onehot_conv_work(forms.onehot, hidden, k, hw)
-            macs["onehot_conv"] += shared.macs + shared.lookups + hidden * extra * 9 * hw
-            macs["modulation"] += rows * hidden * 9 * hw
-            if spec.use_style:
-                style = style_conv_work(forms.style, rows, s, k, hw)
-                macs["style_convs"] += style.macs + style.lookups
+                macs["style_fc"] += shown * s * s
+                style = style_conv_work("lookup", rows, s, shown, round(near))  # tables, lookups where near
+                macs["style_convs"] += style.macs + style.lookups + rows * round(edge)  # + edge pixels' rows
+            continue
+        if spec.use_style:
+            macs["style_fc"] += k * s * s
+        shared = onehot_conv_work(forms.onehot, hidden, k, hw)
+        macs["onehot_conv"] += shared.macs + shared.lookups + hidden * extra * 9 * hw
+        macs["modulation"] += rows * hidden * 9 * hw
+        if spec.use_style:
+            style = style_conv_work(forms.style, rows, s, k, hw)
+            macs["style_convs"] += style.macs + style.lookups
     return macs
 
 

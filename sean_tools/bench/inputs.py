@@ -23,6 +23,7 @@ class Inputs:
     cache: Path  # the work folder's part for this model: exported packages, class-scaling models
     packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" / "regions" -> package folder
     notes: list[str] = field(default_factory=list)
+    unexported: dict[str, str] = field(default_factory=dict)  # package key -> why there is none (its rows skip)
 
 
 def export_code_sha256() -> str:
@@ -118,8 +119,8 @@ def resolve_inputs(
     if checkpoint is not None:
         try:
             inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "fp32", regions=True)
-        except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it
-            inputs.notes.append(f"region-form export failed: {exc}")
+        except Exception as exc:  # no region layer, or an export failure: a result of the benchmark, not a crash
+            inputs.unexported["regions"] = f"no region-form package: {exc}"
     if fp16 and inputs.checkpoint is not None:
         try:
             inputs.packages["fp16"] = cached_package(inputs.checkpoint, cache / "package-fp16", "fp16")

@@ -48,6 +48,10 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
     if openvino and "regions" in inputs.packages:
         paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", REGION_FORM,
                               {"package": str(inputs.packages["regions"]), "precision_hint": "f32"}))
+    if "regions" in inputs.unexported:
+        keys = [("onnxruntime-regions", "ONNX Runtime CPU fp32, region form")]
+        keys += [("openvino-f32-regions", "OpenVINO f32 hint, region form")] if openvino else []
+        skipped += [{"key": key, "label": label, "skipped": inputs.unexported["regions"]} for key, label in keys]
     for precision, folder in inputs.packages.items():
         if precision == "regions":  # TensorRT takes the dense packages (format.REGIONS_NOT_FOR_TENSORRT)
             continue

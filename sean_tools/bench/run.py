@@ -167,6 +167,8 @@ def classes_scaling(
     rows: list[dict[str, Any]] = []
     if inputs.checkpoint is None or missing_modules("train"):
         return rows
+    from sean_train.networks.inference import has_region_layers
+
     # (row key, form its FLOPs are counted in, worker settings)
     torch_rows = [
         ("torch-auto", None, {"kind": "torch", "style_conv": "auto"}),
@@ -186,6 +188,9 @@ def classes_scaling(
         unpackaged: list[dict[str, Any]] = []
         for form in (INFERENCE_FORM, REGION_FORM):
             rows_of_form = [row for row in runtime_rows if row[1] == form]
+            if form == REGION_FORM and not has_region_layers(sized):  # `sean export --regions` refuses it
+                bar.update(len(rows_of_form))
+                continue
             try:
                 regions = form == REGION_FORM
                 folder = checkpoint.parent / ("package-regions" if regions else "package-fp32")

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sean_train.config import ModelConfig
-from sean_train.networks.costs import ONEHOT_FORMS, REGION_FORMS, STYLE_FORMS, FoldModes, layer_forms
-from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises
+from sean_train.networks.costs import ONEHOT_FORMS, REGION_FORMS, STYLE_FORMS, FoldModes, LayerForms, layer_forms
+from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises, block_specs
 from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import (
     broadcast_styles,
@@ -392,6 +392,26 @@ class InferenceGenerator(nn.Module):
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self.blocks[spec.name](x, maps[(spec.height, spec.width)], codes, noises[spec.name])
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+
+def folded_layers(config: ModelConfig, modes: FoldModes) -> list[tuple[BlockSpec, int, LayerForms]]:
+    """Every SEAN layer of the folded generator from the config alone: (its block, its G and B rows, the
+    forms fold_for_inference gives it). Rows: 2 fin (norm_0), 2 fmiddle (norm_1), fin + fout (norm_s)."""
+    layers = []
+    for spec in block_specs(config):
+        rows_per_norm = [2 * spec.fin, 2 * spec.fmiddle] + ([spec.fin + spec.fout] if spec.learned_shortcut else [])
+        for rows in rows_per_norm:
+            forms = layer_forms(
+                modes, rows, config.spade_hidden, config.style_dim, config.num_classes, spec.height * spec.width,
+                spec.use_style, config.extra_mask_channels,
+            )
+            layers.append((spec, rows, forms))
+    return layers
+
+
+def has_region_layers(config: ModelConfig) -> bool:
+    """Whether any layer of the model's folded generator (style mode of its config) takes the region form."""
+    return any(forms.regions for _, _, forms in folded_layers(config, FoldModes(style=config.style_conv)))
 
 
 def fold_for_inference(
