@@ -232,3 +232,29 @@ def test_region_packages_are_fp32_only(tmp_path):
 
     with pytest.raises(SeanError, match="--regions packages are fp32"):
         export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", regions=True)
+
+
+def test_regions_on_a_model_without_a_region_layer_is_a_one_line_error(tmp_path):
+    """64 x 64 and 8 classes: every map below 128² and the dense styles factorized, so no region layer."""
+    from click.testing import CliRunner
+
+    from sean_export.commands import export
+    from sean_train.checkpoint import save_checkpoint
+
+    checkpoint = save_checkpoint(make_random_model(ModelConfig(**TINY)), tmp_path / "checkpoint")
+    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(tmp_path / "out"), "--regions", "-q"])
+    assert result.exit_code != 0 and "export it without --regions" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_folded_layers_list_the_forms_the_folded_model_has():
+    from sean_train.networks.costs import FoldModes
+    from sean_train.networks.inference import FoldedNorm, folded_layers, has_region_layers
+
+    for size in (64, 128):
+        config = ModelConfig(**{**TINY, "height": size, "width": size})
+        folded = fold_for_inference(make_random_model(config).generator)
+        norms = [m for m in folded.modules() if isinstance(m, FoldedNorm)]
+        listed = folded_layers(config, FoldModes(style=config.style_conv))
+        assert [(n.rows, n.form == "regions") for n in norms] == [(rows, f.regions) for _, rows, f in listed]
+        assert has_region_layers(config) == (size == 128)
