@@ -41,10 +41,10 @@ from sean_train.networks.ops import (
     broadcast_styles,
     downsample_nearest,
     lookup_sum,
-    lookup_taps,
     one_hot,
     region_styles,
     table_ids,
+    tap_rows,
 )
 from sean_train.networks.regions import (
     PresentClasses,
@@ -102,7 +102,8 @@ def label_maps(
         classes = one_hot(small, num_classes).to(dtype)  # [B, K, H, W]
         patches = onehot_patches(classes) if needed.patches else None
         mask = classes if small_extra is None else torch.cat([classes, small_extra], dim=1)
-    taps = lookup_taps(small, num_classes) if needed.taps or needed.image_taps or needed.regions else None
+    ids = table_ids(small, num_classes) if needed.taps or needed.image_taps or needed.regions else None
+    taps = None if ids is None else tap_rows(ids, num_classes + 1)  # ops.lookup_taps of the small labels
     image_taps = None
     if needed.image_taps and taps is not None:
         # Image b's table starts at row b * 9 (K + 1) of the stacked per-image tables.
@@ -111,7 +112,7 @@ def label_maps(
     regions = None
     if needed.regions:
         present = present_classes(labels, num_classes) if present is None else present
-        regions = region_maps(table_ids(small, num_classes), taps, num_classes, present)
+        regions = region_maps(ids, taps, num_classes, present)
     return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps, regions)
 
 
@@ -271,7 +272,6 @@ class FoldedNorm(nn.Module):
         self.forms = layer_forms(
             modes, rows, hidden, style_dim, classes, pixels, style_w is not None, shared.weight.shape[1] - classes
         )
-        self.form = "regions" if self.forms.regions else "dense"
         self.style: StyleProduct | None = None
         if style_w is not None:
             self.style = StyleProduct(norm, style_w.to(dtype), self.forms.style)
@@ -288,6 +288,11 @@ class FoldedNorm(nn.Module):
             self.modulation.weight.data.copy_(mask_w)
             self.modulation.bias.data.copy_(bias)
         self.rows = rows
+
+    @property
+    def form(self) -> str:
+        """ "regions" or "dense" (REGION_FORMS)."""
+        return "regions" if self.forms.regions else "dense"
 
     @property
     def needs(self) -> MapsNeeded:
