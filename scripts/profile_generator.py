@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import time
 from collections import Counter
@@ -107,17 +108,35 @@ PARTS = (
 )
 
 
-def part_of(node: str) -> str:
+PRODUCTS = frozenset({"Gemm", "MatMul", "FusedMatMul", "FullyConnected"})
+
+
+def part_of(node: str, op: str) -> str:
+    """The model part of node `node` (operator `op`): region-form layers (networks.regions) split into
+    the edge rows' products and the rest (gathers of rows and patches, their transposes, element-wise ops)."""
+    if "/regions/" in node and op in PRODUCTS:
+        return "gamma/beta at region edges (products)"
     for key, part in PARTS:
         if key in node:
             return part
+    if "/norm_" in node:
+        return "SEAN layers: gathers, element-wise ops"
     return "other"
+
+
+def block_of(node: str) -> str:
+    """generator/up_3, generator/middle_0, ..., encoder, or the graph's top level."""
+    match = re.search(r"/(generator|encoder)/(\w+)/", node)
+    if match is None:
+        return "top level (reorders, resizes, upsampling, ...)"
+    return f"{match.group(1)}/{match.group(2)}" if match.group(1) == "generator" else match.group(1)
 
 
 def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int, backend: str) -> None:
     """Per-node times of `runs` runs (after one warm-up) grouped by model part and by operator."""
     by_part: Counter = Counter()  # microseconds over all runs
     by_op: Counter = Counter()
+    by_block: Counter = Counter()
     path = folder / f"{graph}.onnx"
     if backend == "openvino":
         import openvino as ov
@@ -131,8 +150,9 @@ def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int, back
             request.infer(feeds)
             for info in request.profiling_info:  # the last run's counters
                 us = info.real_time.total_seconds() * 1e6
-                by_part[part_of(info.node_name)] += us
+                by_part[part_of(info.node_name, info.node_type)] += us
                 by_op[info.node_type] += us
+                by_block[block_of(info.node_name)] += us
         wall = (time.perf_counter() - started) / runs
     else:
         sess = session(path, threads, profile=True)
@@ -145,12 +165,14 @@ def profile(folder: Path, graph: str, feeds: dict, threads: int, runs: int, back
             if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
                 continue
             name = event["name"][: -len("_kernel_time")]
-            by_part[part_of(name)] += event["dur"]
-            by_op[event["args"].get("op_name", "?")] += event["dur"]
+            op = event["args"].get("op_name", "?")
+            by_part[part_of(name, op)] += event["dur"]
+            by_op[op] += event["dur"]
+            by_block[block_of(name)] += event["dur"]
         runs += 1  # the profile holds the warm-up too
     total = sum(by_part.values())
     print(f"\n{folder.name}/{graph} on {backend}: {wall * 1000:.0f} ms per run (mean of {runs}, profiler on)")
-    for label, counts in (("part", by_part), ("operator", by_op)):
+    for label, counts in (("part", by_part), ("block", by_block), ("operator", by_op)):
         for key, us in counts.most_common(12):
             print(f"  {label:8} {key:44} {us / total:6.1%}  {us / runs / 1000:8.1f} ms")
 
