@@ -128,7 +128,7 @@ def block_of(node: str) -> str:
     """generator/up_3, generator/middle_0, ..., encoder, or the graph's top level."""
     match = re.search(r"/(generator|encoder)/(\w+)/", node)
     if match is None:
-        return "top level (reorders, resizes, upsampling, ...)"
+        return "top level (reorders, upsampling, ...)"
     return f"{match.group(1)}/{match.group(2)}" if match.group(1) == "generator" else match.group(1)
 
 
