@@ -81,7 +81,7 @@ def inference_generator_macs(
             macs["class_rows"] += rows * hw
             if spec.use_style:
                 macs["style_fc"] += shown * s * s
-                style = style_conv_work("lookup", rows, s, shown, round(near))  # tables, lookups where near
+                style = style_conv_work(forms.style, rows, s, shown, round(near))  # tables, lookups where near
                 macs["style_convs"] += style.macs + style.lookups + rows * round(edge)  # + edge pixels' rows
             continue
         if spec.use_style:

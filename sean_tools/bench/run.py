@@ -136,12 +136,13 @@ def benchmark(
         result["gemm"] = run_worker(common, timeout_s)
         bar.update()
         outputs: dict[str, Path] = {}
+        labels_timed = timed_inputs(common, 1)["labels"]  # [1, H, W]: what the region form's FLOPs are counted on
         for path in paths:
             bar.set_description(path.label)
             out = Path(tmp) / f"{path.key}.npz"
             spec = path.worker(common).replace(batch_sizes=tuple(batch_sizes), outputs=str(out))
             row = run_worker(spec, timeout_s)
-            gflop = counted_gflop(config, path.form, timed_inputs(common, 1)["labels"])
+            gflop = counted_gflop(config, path.form, labels_timed)
             row.update(label=path.label, form=path.form or config.style_conv, gflop=gflop)
             result["paths"][path.key] = row
             if out.is_file():
