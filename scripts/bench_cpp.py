@@ -47,7 +47,7 @@ def main(batch_sizes: tuple[int, ...], rounds: int, threads: int, workdir: Path)
       .venv/bin/python scripts/bench_cpp.py
       .venv/bin/python scripts/bench_cpp.py --batch-sizes 1 --rounds 5 --threads 2
     """
-    from sean_export.benchmark import cached_package, official_size_checkpoint
+    from sean_tools.bench.inputs import cached_package, official_size_checkpoint
 
     package = cached_package(official_size_checkpoint(workdir), workdir / "official-size" / "package-fp32", "fp32")
     build = cmake_build(ROOT / "build" / "bench-release", "-DCMAKE_BUILD_TYPE=Release", target="sean")

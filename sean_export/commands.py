@@ -10,6 +10,7 @@ import click
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
+from sean_runtime.format import EXPORT_FORMS
 
 
 def _size(path: Path) -> str:
@@ -56,10 +57,14 @@ def _format_figure(key: str, value: float) -> str:
     help="torch.onnx path: torchscript is ~10x faster here; dynamo gives a graph without Shape ops.",
 )
 @click.option(
-    "--regions",
-    is_flag=True,
-    help="Generator in region form, for ONNX Runtime / OpenVINO on a CPU: the SEAN layers' products only at "
-    "region edges (a face mask: 26% faster; every pixel an edge: slower). Not for TensorRT; fp32 only.",
+    "--form",
+    type=click.Choice(EXPORT_FORMS),
+    default="auto",
+    show_default=True,
+    help="Generator graph. regions: the SEAN layers' products only at region edges, for ONNX Runtime / "
+    "OpenVINO / C++ on a CPU (a face mask: ~25% faster; a map of all edges: slower); not TensorRT, fp32 only. "
+    "dense: the static graph every backend takes (TensorRT). auto: regions for fp32 where a layer of the "
+    "model takes it (128x128 maps and up, or many classes), else dense.",
 )
 @click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
@@ -71,7 +76,7 @@ def export(
     precision: str,
     opset: int,
     exporter: str,
-    regions: bool,
+    form: str,
     best: bool,
     no_validate: bool,
     no_verify: bool,
@@ -81,7 +86,9 @@ def export(
 
     PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a
     model checkpoint folder (config.json + model.safetensors), or the name of a shipped model (shapes).
-    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json. Each
+    Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json; fp32
+    packages of models with 128x128 maps or many classes get the region-form generator, for the CPU
+    backends (--form dense for TensorRT). Each
     graph passes onnx.checker and the
     TensorRT operator check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3,
     max abs error <= 1e-4) before the package is moved into place.
@@ -91,7 +98,7 @@ def export(
       sean export runs/shapes -o packages/shapes
       sean export runs/faces --best -o packages/faces-fp16 --precision fp16
       sean export shapes -o packages/shapes
-      sean export runs/faces -o packages/faces-cpu --regions
+      sean export runs/faces -o packages/faces-trt --form dense
     """
     from sean_export.package import export_package
     from sean_train.evaluate import resolve_model_dir
@@ -101,11 +108,12 @@ def export(
         click.echo(f"exporting {checkpoint}", err=True)
     package = export_package(
         checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
-        verify=not no_verify, regions=regions,
+        verify=not no_verify, form=form,
     )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
-    form = ", region form" if regions else ""
-    click.echo(f"wrote {package} ({precision}{form}, opset {opset}, {manifest['height']}x{manifest['width']})")
+    size = f"{manifest['height']}x{manifest['width']}"
+    written = manifest.get("generator_form", "dense")
+    click.echo(f"wrote {package} ({precision}, {written} generator, opset {opset}, {size})")
     for name in sorted(manifest["files"]):
         click.echo(f"  {name:<22} {_size(package / name):>10}")
     for graph, figures in manifest["validation"].items():

@@ -104,7 +104,7 @@ def graph_module(model: SEANModel, name: str, inference: bool = False, regions: 
     """The torch module whose forward() is exported as graph `name` (eval mode).
 
     inference=True: the generator in its folded inference form (what packages ship), in region form
-    with regions=True (`sean export --regions`); False: the training form's modules as they are (the
+    with regions=True (a region-form package); False: the training form's modules as they are (the
     reference the exported graphs are validated against).
     """
     extra = bool(model.config.extra_mask_channels)

@@ -38,7 +38,7 @@ from sean_runtime.files import (
     sha256_file,
     write_problem,
 )
-from sean_runtime.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
+from sean_runtime.format import EXPORT_FORMS, FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
@@ -203,15 +203,35 @@ def export_graph(
     return files, figures
 
 
-def check_region_layers(config: ModelConfig) -> None:
-    """--regions on a model none of whose layers takes the region form is an error (the package would be
-    dense but marked region form, and declined by TensorRT for nothing)."""
-    if not has_region_layers(config):
+def check_form(precision: str, form: str) -> None:
+    """The checks of a form (EXPORT_FORMS) that need no model: a name it has, regions only in fp32."""
+    if form not in EXPORT_FORMS:
+        raise ExportError(f"form must be one of {EXPORT_FORMS}, got {form!r}")
+    if form == "regions" and precision != "fp32":
+        raise ExportError(
+            "region-form packages are fp32 (for ONNX Runtime and OpenVINO); fp16 packages are dense, for TensorRT"
+        )
+
+
+def generator_form(config: ModelConfig, precision: str, form: str) -> str:
+    """The generator form (format.GENERATOR_FORMS) a package of `config` at `precision` is written in.
+
+    "auto": the region form for an fp32 package where a layer of the model takes it (the CPU backends'
+    fastest on label maps with regions), else dense (fp16 is for TensorRT, which needs the static graph).
+    "regions" on a model none of whose layers takes it is an error: the package would be dense but
+    marked region form, and declined by TensorRT for nothing.
+    """
+    check_form(precision, form)
+    takes_regions = has_region_layers(config)
+    if form == "regions" and not takes_regions:
         side = int(REGION_MIN_PIXELS**0.5)
         raise ExportError(
             f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
-            f"form (it starts at {side}x{side} maps, or with many classes); export it without --regions"
+            f"form (it starts at {side}x{side} maps, or with many classes); export it with --form dense or auto"
         )
+    if form == "auto":
+        return "regions" if precision == "fp32" and takes_regions else "dense"
+    return form
 
 
 def export_package(
@@ -223,13 +243,14 @@ def export_package(
     progress: bool = True,
     exporter: str = "torchscript",
     verify: bool = True,
-    regions: bool = False,
+    form: str = "auto",
 ) -> Path:
     """Write the model package of a checkpoint folder to `out` and return `out`.
 
     verify: check the checkpoint's weights against the sha256 in its config.json (False: trust them).
-    regions: the generator in region form (networks.regions; manifest generator_form "regions"): the
-    SEAN layers' products only at region edges, for the CPU backends; fp32 only.
+    form: the generator's form, "dense", "regions" or "auto" (generator_form; manifest generator_form).
+    The region form (networks.regions) computes the SEAN layers' products only at region edges, for the
+    CPU backends; dense is the static graph that TensorRT and fp16 need.
 
     Every graph passes onnx.checker, the TensorRT operator check and the interface check; with
     validate=True it also runs in ONNX Runtime and matches PyTorch (fp32) or the fp32 graph (fp16).
@@ -238,13 +259,10 @@ def export_package(
     checkpoint, out = Path(checkpoint), Path(out)
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if regions and precision != "fp32":
-        raise ExportError("--regions packages are fp32 (for ONNX Runtime and OpenVINO); fp16 packages are for TensorRT")
-    settings = ExportSettings(precision, opset, exporter, "regions" if regions else "dense")
+    check_form(precision, form)  # before the checkpoint is read
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
-    if regions:
-        check_region_layers(model.config)
+    settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
     with destination_lock(out):
         clean_stale(out)

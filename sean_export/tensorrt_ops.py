@@ -92,7 +92,7 @@ FORBIDDEN: dict[str, str] = {
     "Einsum": "TensorRT supports Einsum fully only from 10.12; use MatMul",
 }
 
-# The forbidden operators a region-form generator (`sean export --regions`) may hold.
+# The forbidden operators a region-form generator (manifest generator_form "regions") may hold.
 DATA_DEPENDENT = frozenset({"NonZero"})
 
 # ONNX element type -> the names used in the support list.

@@ -18,13 +18,15 @@ MANIFEST_FILE = "manifest.json"
 GRAPH_NAMES = ("encoder", "generator")
 PRECISIONS = ("fp32", "fp16")
 # How the generator graph computes the SEAN layers (manifest "generator_form", "dense" when absent):
-# "dense" is static apart from the batch axis, for every backend; "regions" (`sean export --regions`)
-# computes the products only at region edges, a number of rows that depends on the labels (NonZero),
-# for the CPU backends (ONNX Runtime, OpenVINO), not TensorRT.
+# "dense" is static apart from the batch axis, for every backend; "regions" computes the products only at
+# region edges, a number of rows that depends on the labels (NonZero), for the CPU backends (ONNX Runtime,
+# OpenVINO, the C++ runtime), not TensorRT. `sean export --form` picks one; its default ("auto") writes
+# fp32 packages in region form where a layer of the model takes it, fp16 packages dense.
 GENERATOR_FORMS = ("dense", "regions")
+EXPORT_FORMS = ("auto", *GENERATOR_FORMS)  # `sean export --form`
 REGIONS_NOT_FOR_TENSORRT = (
-    "the package's generator is in region form (`sean export --regions`: data-dependent shapes, for ONNX "
-    "Runtime and OpenVINO on a CPU); export it without --regions for TensorRT"
+    "the package's generator is in region form (data-dependent shapes, for ONNX Runtime and OpenVINO on a "
+    "CPU); export it with `sean export --form dense` for TensorRT"
 )
 BATCH = "batch"  # name of the dynamic axis in the graphs and the manifest
 DTYPES = ("float32", "int32")  # the only element types of graph inputs and outputs, at every precision

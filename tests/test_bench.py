@@ -71,7 +71,7 @@ def test_every_path_has_finite_numbers(bench_result):
     assert data["paths"]["onnxruntime-fp32"]["gflop"] == data["paths"]["torch-inference"]["gflop"]
     assert data["paths"]["torch-inference"]["gflop"]["synthesize"] < data["paths"]["torch-auto"]["gflop"]["synthesize"]
     assert [row["key"] for row in data["skipped"]] == [*REGION_PATHS, "tensorrt-fp32"]
-    assert all("export it without --regions" in row["skipped"] for row in data["skipped"][:2])
+    assert all("export it with --form dense or auto" in row["skipped"] for row in data["skipped"][:2])
     assert data["skipped"][2]["skipped"]
 
 

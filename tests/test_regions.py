@@ -113,7 +113,7 @@ def test_region_form_refuses_what_it_cannot_compute():
 
 
 def test_region_form_exports_and_onnx_runtime_matches_it():
-    """The generator graph of `sean export --regions` (region form where it applies, NonZero-sized edge
+    """The generator graph of a region-form package (region form where it applies, NonZero-sized edge
     rows) through ONNX Runtime, batches of two different maps and of one."""
     ort = pytest.importorskip("onnxruntime")
     from sean_export.graphs import graph_module, graph_spec
@@ -146,22 +146,27 @@ def test_region_form_exports_and_onnx_runtime_matches_it():
 
 @pytest.fixture(scope="module")
 def region_packages(tmp_path_factory):
-    """A tiny 128 x 128 model exported dense and with --regions (validated against PyTorch on export)."""
+    """A tiny 128 x 128 model exported with --form dense and with `sean export`'s default, which writes an
+    fp32 package of such a model in region form (validated against PyTorch on export)."""
+    from click.testing import CliRunner
+
     from sean_export import export_package
+    from sean_export.commands import export
     from sean_train.checkpoint import save_checkpoint
 
     folder = tmp_path_factory.mktemp("regions")
     config = ModelConfig(**{**TINY, "height": 128, "width": 128})
     checkpoint = save_checkpoint(make_random_model(config, scale=0.08), folder / "checkpoint")
-    dense = export_package(checkpoint, folder / "dense", progress=False, validate=False)
-    regions = export_package(checkpoint, folder / "regions", progress=False, regions=True)
-    return config, dense, regions
+    dense = export_package(checkpoint, folder / "dense", progress=False, validate=False, form="dense")
+    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(folder / "regions"), "-q"])
+    assert result.exit_code == 0 and "(fp32, regions generator," in result.output, result.output
+    return config, dense, folder / "regions"
 
 
 @pytest.mark.slow
 def test_a_region_package_synthesizes_the_dense_packages_images(region_packages):
-    """`sean export --regions`: manifest and graph say so; ONNX Runtime, OpenVINO and the C++ runtime give
-    the dense package's images; TensorRT declines it with the reason."""
+    """The region form (`sean export`'s default here): manifest and graph say so; ONNX Runtime, OpenVINO and
+    the C++ runtime give the dense package's images; TensorRT declines it with the reason."""
     import json
 
     import numpy as np
@@ -204,6 +209,16 @@ def test_a_region_package_synthesizes_the_dense_packages_images(region_packages)
         assert np.abs(image.astype(int) - want).max() <= 1
 
 
+@pytest.mark.slow
+def test_the_bench_times_a_given_package_as_the_form_it_has(region_packages):
+    """`sean bench PKG`: a region package's rows say "region form" and count the region form's FLOPs."""
+    from sean_tools.bench.inputs import given_package_key
+
+    _, dense, regions = region_packages
+    assert given_package_key(regions) == "regions"
+    assert given_package_key(dense) == "fp32"
+
+
 def _cpp_library():
     """libsean.so of the C++ runtime's release build (built by test_cpp_runtime; None without its tools)."""
     from pathlib import Path
@@ -230,8 +245,21 @@ def test_region_packages_are_fp32_only(tmp_path):
     from sean_export import export_package
     from sean_runtime.errors import SeanError
 
-    with pytest.raises(SeanError, match="--regions packages are fp32"):
-        export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", regions=True)
+    with pytest.raises(SeanError, match="region-form packages are fp32"):
+        export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", form="regions")
+
+
+def test_auto_form_is_regions_for_fp32_models_with_a_region_layer_and_dense_otherwise():
+    """`sean export --form auto` (the default): fp16 packages stay dense (TensorRT's static graph), as does a
+    model without a region layer; an explicit form is kept."""
+    from sean_export.package import generator_form
+
+    large, small = (ModelConfig(**{**TINY, "height": side, "width": side}) for side in (128, 64))
+    assert generator_form(large, "fp32", "auto") == "regions"
+    assert generator_form(large, "fp16", "auto") == "dense"
+    assert generator_form(large, "fp32", "dense") == "dense"
+    assert generator_form(small, "fp32", "auto") == "dense"
+    assert generator_form(small, "fp16", "dense") == "dense"
 
 
 def test_regions_on_a_model_without_a_region_layer_is_a_one_line_error(tmp_path):
@@ -242,8 +270,8 @@ def test_regions_on_a_model_without_a_region_layer_is_a_one_line_error(tmp_path)
     from sean_train.checkpoint import save_checkpoint
 
     checkpoint = save_checkpoint(make_random_model(ModelConfig(**TINY)), tmp_path / "checkpoint")
-    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(tmp_path / "out"), "--regions", "-q"])
-    assert result.exit_code != 0 and "export it without --regions" in result.output
+    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(tmp_path / "out"), "--form", "regions", "-q"])
+    assert result.exit_code != 0 and "export it with --form dense or auto" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 

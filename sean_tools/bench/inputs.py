@@ -21,7 +21,8 @@ class Inputs:
 
     checkpoint: Path | None
     cache: Path  # the work folder's part for this model: exported packages, class-scaling models
-    packages: dict[str, Path] = field(default_factory=dict)  # "fp32" / "fp16" / "regions" -> package folder
+    # PACKAGE_EXPORTS key -> package folder: "fp32" (dense), "regions" (fp32, region form), "fp16" (dense)
+    packages: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unexported: dict[str, str] = field(default_factory=dict)  # package key -> why there is none (its rows skip)
 
@@ -42,9 +43,13 @@ def export_code_sha256() -> str:
     return digest.hexdigest()
 
 
-def cached_package(checkpoint: Path, out: Path, precision: str, regions: bool = False) -> Path:
-    """Export `checkpoint` to `out` (in region form with regions=True) unless the same code already exported it
-    there (full size: minutes, ~7 GB).
+# Inputs.packages key -> (precision, generator form) its package is exported with.
+PACKAGE_EXPORTS = {"fp32": ("fp32", "dense"), "regions": ("fp32", "regions"), "fp16": ("fp16", "dense")}
+
+
+def cached_package(checkpoint: Path, out: Path, key: str) -> Path:
+    """Export `checkpoint` to `out` as the package of key `key` (PACKAGE_EXPORTS) unless the same code already
+    exported it there (full size: minutes, ~7 GB).
 
     The stamp beside the package (out + ".stamp.json") says what it was exported from and by.
     """
@@ -59,18 +64,28 @@ def cached_package(checkpoint: Path, out: Path, precision: str, regions: bool = 
     from sean_train.checkpoint import WEIGHTS_FILE
 
     stamp_path = out.with_name(out.name + ".stamp.json")
+    precision, form = PACKAGE_EXPORTS[key]
     stamp = {"checkpoint_sha256": sha256_file(checkpoint / WEIGHTS_FILE), "precision": precision,
-             "regions": regions, "export_code_sha256": export_code_sha256()}
+             "form": form, "export_code_sha256": export_code_sha256()}
     try:
         load_package(out, verify=False)
         if json.loads(stamp_path.read_text()) == stamp:
             return out
     except (PackageError, OSError, ValueError):
         pass
-    click.echo(f"exporting {checkpoint} ({precision}{', region form' if regions else ''}) to {out} ...", err=True)
-    export_package(checkpoint, out, precision=precision, regions=regions)
+    click.echo(f"exporting {checkpoint} ({precision}, {form} generator) to {out} ...", err=True)
+    export_package(checkpoint, out, precision=precision, form=form)
     atomic_write_json(stamp_path, stamp)
     return out
+
+
+def given_package_key(package: Path) -> str:
+    """The PACKAGE_EXPORTS key of a package given on the command line: by its precision and generator form."""
+    from sean_runtime.package import load_package
+
+    loaded = load_package(package, verify=False)
+    forms = {value: key for key, value in PACKAGE_EXPORTS.items()}
+    return forms.get((loaded.precision, loaded.generator_form), "fp32")
 
 
 def official_size_checkpoint(workdir: Path) -> Path:
@@ -111,17 +126,17 @@ def resolve_inputs(
     cache = workdir / (("official-size" if official_size else checkpoint.name) if checkpoint else "package")
     inputs = Inputs(checkpoint, cache)
     if package is not None:
-        inputs.packages["fp32"] = package
+        inputs.packages[given_package_key(package)] = package
         if checkpoint is None:
             inputs.checkpoint = source_checkpoint(package, inputs.notes)
     if "fp32" not in inputs.packages and checkpoint is not None:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
-    if checkpoint is not None:
+    if "regions" not in inputs.packages and checkpoint is not None:
         try:
-            inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "fp32", regions=True)
+            inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "regions")
         except Exception as exc:  # no region layer, or an export failure: a result of the benchmark, not a crash
             inputs.unexported["regions"] = f"no region-form package: {exc}"
-    if fp16 and inputs.checkpoint is not None:
+    if fp16 and "fp16" not in inputs.packages and inputs.checkpoint is not None:
         try:
             inputs.packages["fp16"] = cached_package(inputs.checkpoint, cache / "package-fp16", "fp16")
         except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it

@@ -14,7 +14,7 @@ from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
 # Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
-PACKAGE_LABELS = {"fp32": "{} fp32", "fp16": "{} fp16", "regions": "{} fp32, region form"}
+PACKAGE_LABELS = {"fp32": "{} fp32, dense", "fp16": "{} fp16", "regions": "{} fp32, region form"}
 PACKAGE_FORMS = {"fp32": INFERENCE_FORM, "fp16": INFERENCE_FORM, "regions": REGION_FORM}
 
 

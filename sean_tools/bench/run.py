@@ -115,7 +115,7 @@ def benchmark(
     """
     from sean_runtime.package import load_package
 
-    package = load_package(inputs.packages["fp32"], verify=False)
+    package = load_package(next(iter(inputs.packages.values())), verify=False)  # the model: any package
     config = _config_of(package)
     common = base_spec(config, package.noise_numel, threads, repeats, budget_s, labels)
     paths, skipped = plan_paths(inputs, openvino)
@@ -189,13 +189,12 @@ def classes_scaling(
         unpackaged: list[dict[str, Any]] = []
         for form in (INFERENCE_FORM, REGION_FORM):
             rows_of_form = [row for row in runtime_rows if row[1] == form]
-            if form == REGION_FORM and not has_region_layers(sized):  # `sean export --regions` refuses it
+            if form == REGION_FORM and not has_region_layers(sized):  # `sean export --form regions` refuses it
                 bar.update(len(rows_of_form))
                 continue
             try:
-                regions = form == REGION_FORM
-                folder = checkpoint.parent / ("package-regions" if regions else "package-fp32")
-                package = cached_package(checkpoint, folder, "fp32", regions=regions)
+                key = "regions" if form == REGION_FORM else "fp32"
+                package = cached_package(checkpoint, checkpoint.parent / f"package-{key}", key)
                 cases += [(key, form, common.replace(**worker, package=str(package)))
                           for key, _, worker in rows_of_form]
             except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark

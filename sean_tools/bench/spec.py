@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt")
 INFERENCE_FORM = "inference"  # the folded generator (sean_train.networks.inference) that packages ship
-REGION_FORM = "regions"  # the folded generator in region form (networks.regions), `sean export --regions`
+REGION_FORM = "regions"  # the folded generator in region form (networks.regions), `sean export --form regions`
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ channels (fout = fin / 2 in the up blocks: half of that layer's B rows). The mas
 reads the one-hot mask, and becomes nine table lookups per pixel where that is cheaper
 (costs.ONEHOT_FORMS).
 
-A layer can also be written in region form (networks.regions, `sean export --regions`): one row per
+A layer can also be written in region form (networks.regions, `sean export --form regions`): one row per
 class inside the regions, the products only at their edges; costs.layer_forms picks the form per layer.
 
 The folded generator takes label ids (as the exported graph does) instead of a one-hot mask. Build it
