@@ -88,10 +88,9 @@ def export(
     model checkpoint folder (config.json + model.safetensors), or the name of a shipped model (shapes).
     Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json; fp32
     packages of models with 128x128 maps or many classes get the region-form generator, for the CPU
-    backends (--form dense for TensorRT). Each
-    graph passes onnx.checker and the
-    TensorRT operator check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3,
-    max abs error <= 1e-4) before the package is moved into place.
+    backends (--form dense for TensorRT). Each graph passes onnx.checker and the TensorRT operator
+    check, and runs in ONNX Runtime against PyTorch on fresh inputs (batch 1 and 3, max abs error
+    <= 1e-4) before the package is moved into place.
 
     \b
     Examples:
