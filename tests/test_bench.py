@@ -119,6 +119,22 @@ def test_face_labels_have_the_regions_of_a_face_at_any_class_count():
         assert not np.array_equal(labels[0], labels[1])  # jittered per image
 
 
+@pytest.mark.parametrize("batch_sizes,rates", [([1], ["img/s b1"]), ([1, 4], ["img/s b1", "img/s b4"])])
+def test_main_table_has_a_throughput_column_per_batch_size_it_timed(batch_sizes, rates):
+    from sean_tools.bench.report import main_table
+
+    timing = {op: {"median_s": 0.5, "p90_s": 0.6} for op in ("encode", "synthesize", "both")}
+    path = {"label": "ONNX Runtime CPU fp32, dense", "form": "inference", "peak_rss_mb": 100.0,
+            "batches": {str(b): timing for b in batch_sizes}}
+    failed = {"label": "OpenVINO f32 hint", "form": "inference", "error": "no such device"}
+    result = {"settings": {"batch_sizes": batch_sizes}, "paths": {"onnxruntime-fp32": path, "openvino-f32": failed}}
+    header, _, row, error_row = main_table(result).splitlines()
+    assert [c for c in ("img/s b1", "img/s b4") if c in header] == rates
+    # After the label: form, 4 times, the rates, GFLOP, GFLOP/s, of peak, RSS, error vs direct.
+    assert len(row.split()) - len(path["label"].split()) == 10 + len(rates)
+    assert len(error_row) == len(header) and error_row.rstrip().endswith("error: no such device")
+
+
 def test_format_table_aligns_columns():
     text = format_table(["path", "ms"], [["a", "1.0"], ["longer name", "123.4"]])
     lines = text.splitlines()

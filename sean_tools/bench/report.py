@@ -22,20 +22,23 @@ def _percent(fraction: float | None) -> str:
 def main_table(result: dict[str, Any]) -> str:
     batches = result["settings"]["batch_sizes"]
     big = str(max(batches))
-    header = ["path", "form", "enc ms", "syn ms", "both ms", "p90 ms", "img/s b1", f"img/s b{big}",
+    rates = ["img/s b1"] + ([f"img/s b{big}"] if big != "1" else [])  # one column when only batch 1 is timed
+    header = ["path", "form", "enc ms", "syn ms", "both ms", "p90 ms", *rates,
               "GFLOP", "GFLOP/s", "of peak", "peak RSS MB", "max|Δ| direct"]
     rows = []
     accuracy = result.get("accuracy", {})
     for key, row in result["paths"].items():
         if "batches" not in row:
-            rows.append([row["label"], row["form"], *(["-"] * 10), f"error: {row.get('error', '?')[:80]}"])
+            error = f"error: {row.get('error', '?')[:80]}"
+            rows.append([row["label"], row["form"], *(["-"] * (len(header) - 3)), error])
             continue
         one, last = row["batches"]["1"], row["batches"][big]
         counted = "gflops_per_s" in row  # FLOPs are counted with torch installed
         rows.append([
             row["label"], row["form"], _ms(one["encode"]["median_s"]), _ms(one["synthesize"]["median_s"]),
             _ms(one["both"]["median_s"]), _ms(one["both"]["p90_s"]), f"{1 / one['both']['median_s']:.2f}",
-            f"{int(big) / last['both']['median_s']:.2f}", f"{row['gflop']['both']:.1f}" if counted else "-",
+            *([f"{int(big) / last['both']['median_s']:.2f}"] if big != "1" else []),
+            f"{row['gflop']['both']:.1f}" if counted else "-",
             f"{row['gflops_per_s']['both']:.1f}" if counted else "-",
             _percent(row["fraction_of_peak"]["both"] if counted else None),
             f"{row['peak_rss_mb']:.0f}", f"{accuracy.get(key, {}).get('image_max_abs', float('nan')):.1e}",
