@@ -111,8 +111,7 @@ def export(
     )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"
-    written = manifest.get("generator_form", "dense")
-    click.echo(f"wrote {package} ({precision}, {written} generator, opset {opset}, {size})")
+    click.echo(f"wrote {package} ({precision}, {manifest['generator_form']} generator, opset {opset}, {size})")
     for name in sorted(manifest["files"]):
         click.echo(f"  {name:<22} {_size(package / name):>10}")
     for graph, figures in manifest["validation"].items():

@@ -9,13 +9,15 @@ import click
 import numpy as np
 
 from sean_runtime.install import missing_module_message, missing_modules
-from sean_tools.bench.inputs import Inputs
+from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs
 from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
 # Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
 PACKAGE_LABELS = {"fp32": "{} fp32, dense", "fp16": "{} fp16", "regions": "{} fp32, region form"}
-PACKAGE_FORMS = {"fp32": INFERENCE_FORM, "fp16": INFERENCE_FORM, "regions": REGION_FORM}
+PACKAGE_FORMS = {
+    key: REGION_FORM if form == "regions" else INFERENCE_FORM for key, (_, form) in PACKAGE_EXPORTS.items()
+}
 
 
 def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dict[str, str]]]:

@@ -22,7 +22,8 @@ def _percent(fraction: float | None) -> str:
 def main_table(result: dict[str, Any]) -> str:
     batches = result["settings"]["batch_sizes"]
     big = str(max(batches))
-    rates = ["img/s b1"] + ([f"img/s b{big}"] if big != "1" else [])  # one column when only batch 1 is timed
+    several = big != "1"  # one throughput column when only batch 1 is timed
+    rates = ["img/s b1"] + ([f"img/s b{big}"] if several else [])
     header = ["path", "form", "enc ms", "syn ms", "both ms", "p90 ms", *rates,
               "GFLOP", "GFLOP/s", "of peak", "peak RSS MB", "max|Δ| direct"]
     rows = []
@@ -37,7 +38,7 @@ def main_table(result: dict[str, Any]) -> str:
         rows.append([
             row["label"], row["form"], _ms(one["encode"]["median_s"]), _ms(one["synthesize"]["median_s"]),
             _ms(one["both"]["median_s"]), _ms(one["both"]["p90_s"]), f"{1 / one['both']['median_s']:.2f}",
-            *([f"{int(big) / last['both']['median_s']:.2f}"] if big != "1" else []),
+            *([f"{int(big) / last['both']['median_s']:.2f}"] if several else []),
             f"{row['gflop']['both']:.1f}" if counted else "-",
             f"{row['gflops_per_s']['both']:.1f}" if counted else "-",
             _percent(row["fraction_of_peak"]["both"] if counted else None),

@@ -193,8 +193,8 @@ def classes_scaling(
                 bar.update(len(rows_of_form))
                 continue
             try:
-                key = "regions" if form == REGION_FORM else "fp32"
-                package = cached_package(checkpoint, checkpoint.parent / f"package-{key}", key)
+                package_key = "regions" if form == REGION_FORM else "fp32"  # bench.inputs.PACKAGE_EXPORTS
+                package = cached_package(checkpoint, checkpoint.parent / f"package-{package_key}", package_key)
                 cases += [(key, form, common.replace(**worker, package=str(package)))
                           for key, _, worker in rows_of_form]
             except Exception as exc:  # an export failure (or no export extra) is a result of the benchmark
