@@ -103,6 +103,7 @@ PARTS = (
     ("conv_0", "ResBlk convs"),
     ("conv_1", "ResBlk convs"),
     ("conv_s", "ResBlk convs"),
+    ("shortcut", "ResBlk convs"),
     ("bn", "normalisation"),
     ("encoder", "encoder"),
 )

@@ -241,6 +241,17 @@ def test_inference_form_folds_the_shortcut_into_half_the_shift_rows(tiny_config)
         fold_for_inference(make_random_model(tiny_config).generator, style_mode="sparse")
 
 
+def test_shortcut_product_equals_the_1x1_conv():
+    from sean_train.networks.inference import PixelProduct
+
+    conv = torch.nn.Conv2d(6, 4, 1, bias=False).double()
+    x = torch.randn(2, 6, 3, 5, dtype=torch.float64)
+    assert (PixelProduct(conv)(x) - conv(x)).abs().max().item() < 1e-14
+    for wrong in (torch.nn.Conv2d(6, 4, 3, bias=False), torch.nn.Conv2d(6, 4, 1)):
+        with pytest.raises(ValueError, match="1x1 convolution without bias"):
+            PixelProduct(wrong)
+
+
 def test_lookup_forms_are_chosen_above_the_lookup_cost():
     from sean_train.networks.costs import LOOKUP_COST, cheapest_onehot_form, cheapest_style_form
 

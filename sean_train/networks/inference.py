@@ -325,6 +325,25 @@ class FoldedNorm(nn.Module):
         return gather_rows(per_image, edge, maps.regions, maps.height, maps.width, self.channels)
 
 
+class PixelProduct(nn.Module):
+    """A 1x1 convolution without bias as one product: x [B, fin, H, W] -> W x [B, fout, H, W].
+
+    ONNX Runtime runs a 1x1 Conv in its blocked channel layout (a reorder in and one out) at 27-35 GMAC/s
+    on a 2-core AVX2 CPU; the MatMul reads the NCHW tensor as it is: 0.51-0.89x the time of the Conv
+    (with the shortcut's multiply and add, fin 512 at 64² to fin 128 at 256²).
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if conv.kernel_size != (1, 1) or conv.bias is not None:
+            raise ValueError(f"PixelProduct takes a 1x1 convolution without bias, got {conv}")
+        self.register_buffer("weight", conv.weight.detach().flatten(1).clone())  # [fout, fin]
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, h, w = x.shape
+        return torch.matmul(self.weight, x.reshape(b, -1, h * w)).reshape(b, -1, h, w)
+
+
 class FoldedResBlock(nn.Module):
     """SEANResBlock at inference: x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), B of norm_s through conv_s."""
 
@@ -338,7 +357,7 @@ class FoldedResBlock(nn.Module):
         self.norm_1 = FoldedNorm(block.norm_1, None, pixels, modes)
         norms = [self.norm_0, self.norm_1]
         if self.learned_shortcut:
-            self.conv_s = copy.deepcopy(block.conv_s)
+            self.shortcut = PixelProduct(block.conv_s)
             self.norm_s = FoldedNorm(block.norm_s, block.conv_s, pixels, modes)
             norms.append(self.norm_s)
         self.needs = MapsNeeded()
@@ -348,8 +367,8 @@ class FoldedResBlock(nn.Module):
     def forward(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
         if self.learned_shortcut:
             noise_s, noise_0, noise_1 = noises
-            scaled, shift = self.norm_s(x, noise_s, maps, codes)
-            x_s = self.conv_s(scaled) + shift
+            scaled, shift = self.norm_s(x, noise_s, maps, codes)  # [B, fin, H, W], [B, fout, H, W]
+            x_s = self.shortcut(scaled) + shift
         else:
             noise_0, noise_1 = noises
             x_s = x
