@@ -42,7 +42,7 @@ from sean_runtime.format import EXPORT_FORMS, FORMAT, GRAPH_NAMES, MANIFEST_FILE
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
-from sean_train.networks.costs import REGION_MIN_PIXELS
+from sean_train.networks.costs import REGION_MIN_PIXELS, REGION_WIDE_MIN_PIXELS, REGION_WIDE_MIN_ROWS
 from sean_train.networks.inference import has_region_layers
 
 
@@ -224,10 +224,11 @@ def generator_form(config: ModelConfig, precision: str, form: str) -> str:
     check_form(precision, form)
     takes_regions = has_region_layers(config)
     if form == "regions" and not takes_regions:
-        side = int(REGION_MIN_PIXELS**0.5)
+        side, wide_side = int(REGION_MIN_PIXELS**0.5), int(REGION_WIDE_MIN_PIXELS**0.5)
         raise ExportError(
             f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
-            f"form (it starts at {side}x{side} maps, or with many classes); export it with --form dense or auto"
+            f"form (it starts at {side}x{side} maps, {wide_side}x{wide_side} for layers of {REGION_WIDE_MIN_ROWS}+ "
+            "rows, or with many classes); export it with --form dense or auto"
         )
     if form == "auto":
         return "regions" if precision == "fp32" and takes_regions else "dense"

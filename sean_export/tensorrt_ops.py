@@ -92,8 +92,10 @@ FORBIDDEN: dict[str, str] = {
     "Einsum": "TensorRT supports Einsum fully only from 10.12; use MatMul",
 }
 
-# The forbidden operators a region-form generator (manifest generator_form "regions") may hold.
-DATA_DEPENDENT = frozenset({"NonZero"})
+# The operators a region-form generator (manifest generator_form "regions"), a graph for the CPU backends,
+# may hold beyond the rules: NonZero sizes its edge rows, Unique numbers its distinct label windows
+# (TensorRT's parser has no Unique; TensorRT declines region packages anyway).
+DATA_DEPENDENT = frozenset({"NonZero", "Unique"})
 
 # ONNX element type -> the names used in the support list.
 _TYPE_NAMES = {
@@ -142,8 +144,10 @@ def unsupported_nodes(model: onnx.ModelProto, allowed: frozenset[str] = frozense
         if node.op_type in FORBIDDEN and node.op_type not in allowed:
             problems.append(f"{label}: not allowed in a SEAN package: {FORBIDDEN[node.op_type]}")
             continue
-        if node.op_type in UNSUPPORTED:
+        if node.op_type in UNSUPPORTED and node.op_type not in allowed:
             problems.append(f"{label}: not supported by the TensorRT ONNX parser")
+            continue
+        if node.op_type in allowed and node.op_type not in SUPPORTED_TYPES:
             continue
         if node.op_type not in SUPPORTED_TYPES:
             problems.append(f"{label}: not in the TensorRT ONNX operator list ({SOURCE})")

@@ -21,7 +21,7 @@ from sean_train.networks.costs import (
 )
 from sean_train.networks.generator import block_specs
 from sean_train.networks.inference import folded_layers
-from sean_train.networks.regions import near_and_edge_pixels, present_classes
+from sean_train.networks.regions import RegionCounts, present_classes, region_counts
 
 
 def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counter:
@@ -59,30 +59,31 @@ def inference_generator_macs(
     style_fc; style_convs (the style branch's one product for G and B, per layer in the form the folded
     model picks); class_rows (region form: each pixel's row of its class, one value per row). Before the
     learned shortcut, B has conv_s's fout rows instead of fin. A layer in region form (networks.regions)
-    computes its one-hot and style lookups at the near pixels, the modulation at the edge pixels, and
-    its style tables and FCs for the P classes the batch shows: how many depends on the
-    labels; labels int [B, H, W] counts them (pixels: mean per image), without them every pixel counts
-    as an edge pixel and every class as shown (the most the form computes).
+    computes its one-hot lookups once per distinct 3x3 window of the near pixels, its style lookups once
+    per image and such window, the modulation once per distinct 5x5 window of the edge pixels, and its
+    style tables and FCs for the P classes the batch shows: how many depends on the labels; labels int
+    [B, H, W] counts them (regions.region_counts: mean per image), without them every pixel counts as a
+    window of its own and every class as shown (the most the form computes).
     """
     modes = FoldModes(config.style_conv if style_mode is None else style_mode, onehot_mode, region_mode)
     k, s, hidden, extra = config.num_classes, config.style_dim, config.spade_hidden, config.extra_mask_channels
     macs = _fixed_macs(config)
     shown = k if labels is None else len(present_classes(labels, k).classes)
-    pixels: dict[tuple[int, int], tuple[float, float]] = {}  # (near, edge) per map size
+    counts: dict[tuple[int, int], RegionCounts] = {}  # per map size
     for spec, rows, forms in folded_layers(config, modes):
         hw = spec.height * spec.width
         size = (spec.height, spec.width)
-        if size not in pixels:
-            pixels[size] = (hw, hw) if labels is None else near_and_edge_pixels(labels, k, *size)
-        near, edge = pixels[size]
         if forms.regions:
-            macs["onehot_conv"] += round(near) * 9 * hidden
-            macs["modulation"] += rows * hidden * 9 * round(edge)
+            if size not in counts:
+                counts[size] = RegionCounts(hw, hw, hw, hw) if labels is None else region_counts(labels, k, *size)
+            c = counts[size]
+            macs["onehot_conv"] += round(c.near_windows) * 9 * hidden
+            macs["modulation"] += rows * hidden * 9 * round(c.edge_windows)
             macs["class_rows"] += rows * hw
             if spec.use_style:
                 macs["style_fc"] += shown * s * s
-                style = style_conv_work(forms.style, rows, s, shown, round(near))  # tables, lookups where near
-                macs["style_convs"] += style.macs + style.lookups + rows * round(edge)  # + edge pixels' rows
+                style = style_conv_work(forms.style, rows, s, shown, round(c.style_windows))  # tables, lookups
+                macs["style_convs"] += style.macs + style.lookups + rows * round(c.edge_pixels)  # + edge pixels' rows
             continue
         if spec.use_style:
             macs["style_fc"] += k * s * s

@@ -85,9 +85,9 @@ def test_inference_form_is_cheaper_and_flat_in_the_class_count():
     assert many / inference < 1.02  # training form: 495 / 300 GFLOP
 
 
-def test_region_form_counts_the_edge_pixels_of_the_labels():
-    """Modulation MACs of the region form: each layer's rows x hidden x 9 x the edge pixels that the
-    folded model's own region maps find; without labels every pixel counts."""
+def test_region_form_counts_the_edge_windows_of_the_labels():
+    """Modulation MACs of the region form: each layer's rows x hidden x 9 x the distinct 5x5 windows of
+    the edge pixels that the folded model's own region maps find; without labels every pixel counts."""
     import numpy as np
     import torch
 
@@ -108,7 +108,7 @@ def test_region_form_counts_the_edge_pixels_of_the_labels():
             if norm.form == "regions":
                 regions += 1
                 weights = norm.regions.weight.numel()  # [9 hidden, R]
-                expected += weights * maps.regions.edge_style_rows.shape[0] / len(labels)
+                expected += weights * maps.regions.edge_patches.shape[0] / len(labels)  # distinct 5x5 windows
             else:
                 weights = norm.modulation.weight.numel()
                 expected += weights * pixels

@@ -81,11 +81,40 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     assert torch.equal(maps.rows[interior], image[interior] * classes + compact[interior])
     assert torch.equal(maps.rows[~interior], 2 * classes + torch.arange(edges))
     near = ~_window_is_one_class(ids, 1).reshape(-1)
-    assert maps.near_taps.shape == maps.near_image_taps.shape == (int(near.sum()), 9)
-    assert int(maps.near_image_taps.max()) < 2 * 9 * classes
-    # An edge pixel's style row: its class's row unless its 3x3 window is not one class.
-    style = torch.where(near, 2 * classes + torch.cumsum(near.long(), 0) - 1, image * classes + compact)
-    assert torch.equal(maps.edge_style_rows, style[~interior])
+    windows3, windows5 = (_windows(ids, r) for r in (1, 2))  # [B H W, 9], [B H W, 25]
+    # One activation row per distinct 3x3 window of the near pixels, one product per distinct 5x5 window.
+    distinct3 = torch.unique(windows3[near], dim=0)
+    assert maps.near_taps.shape == distinct3.shape
+    tap_starts = torch.arange(9) * (k + 1)
+    assert torch.equal(torch.unique(maps.near_taps - tap_starts, dim=0), distinct3)
+    assert maps.edge_patches.shape[0] == len(torch.unique(windows5[~interior], dim=0))
+    # Every edge pixel's product reads activations of its own neighbours' 3x3 windows.
+    head = k + 2  # activation rows before the exact ones: zero padding, then K + 1 class rows
+    act = maps.edge_patches[maps.edge_windows]  # [N, 9]
+    exact = act >= head
+    neighbour = windows3[_windows(torch.arange(2 * 32 * 32).view(2, 32, 32), 1, outside=-1)[~interior]]
+    assert torch.equal((maps.near_taps - tap_starts)[act[exact] - head], neighbour[exact])
+    assert torch.equal(act[~exact & (act > 0)], 1 + neighbour[~exact & (act > 0)][:, 4])
+    # An edge pixel's style row: its class's row unless its 3x3 window is not one class, then a row per
+    # image and distinct window.
+    edge_near = near[~interior]
+    own = maps.edge_style_rows[~edge_near]
+    assert torch.equal(own, (image * classes + compact)[~interior][~edge_near])
+    rows = maps.edge_style_rows[edge_near] - 2 * classes
+    assert maps.near_image_taps.shape[0] == len(torch.unique(torch.cat([image[near, None], windows3[near]], 1), dim=0))
+    image_taps = (maps.near_image_taps[rows] - (image[~interior][edge_near] * 9 * classes).unsqueeze(1)) % classes
+    assert torch.equal(image_taps, present.compact[windows3[~interior][edge_near]])
+
+
+def _windows(ids: torch.Tensor, radius: int, outside: int = 0) -> torch.Tensor:
+    """Brute force: ids [B, H, W] -> each pixel's (2 radius + 1)^2 window of ids, row-major, `outside`
+    beyond the image: [B H W, (2 radius + 1)^2]. (The 5x5 windows mark the border apart from id 0.)"""
+    value = outside if radius == 1 else ids.max().item() + 1
+    padded = torch.nn.functional.pad(ids, (radius,) * 4, value=value)
+    side = 2 * radius + 1
+    h, w = ids.shape[1:]
+    taps = [padded[:, dy : dy + h, dx : dx + w] for dy in range(side) for dx in range(side)]
+    return torch.stack(taps, -1).reshape(-1, side * side)
 
 
 def test_region_form_is_exact_on_a_map_with_no_interior():
@@ -286,3 +315,55 @@ def test_folded_layers_list_the_forms_the_folded_model_has():
         listed = folded_layers(config, FoldModes(style=config.style_conv))
         assert [(n.rows, n.form == "regions") for n in norms] == [(rows, f.regions) for _, rows, f in listed]
         assert has_region_layers(config) == (size == 128)
+
+
+def _distinct_module():
+    from sean_train.networks.regions import distinct_windows
+
+    class Distinct(torch.nn.Module):
+        def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return distinct_windows(windows, 21)  # 7 entries of 21 values to a key: keys up to 21^7 - 1
+
+    return Distinct()
+
+
+def _check_distinct(windows: torch.Tensor, ids, first) -> None:
+    ids, first = torch.as_tensor(ids), torch.as_tensor(first)
+    assert torch.equal(windows[first][ids], windows)  # an id's row is the row itself
+    assert len(first) == len(torch.unique(windows, dim=0))  # and equal rows share it
+
+
+def test_distinct_windows_number_equal_rows_alike_on_every_backend():
+    """25 entries of 21 values: four keys of up to 21^7, combined pairwise; the backends number the rows
+    in their own order. OpenVINO computes int64 in int32: the zero row and the row whose 14 leading
+    entries are 2^32 in base 21 were one key there while 14 entries went to a key."""
+    import io
+
+    g = torch.Generator().manual_seed(0)
+    windows = torch.randint(0, 21, (300, 25), generator=g)
+    windows[0] = 0
+    windows[1] = 0
+    windows[1, 6:14] = torch.tensor([(2**32 // 21**d) % 21 for d in range(7, -1, -1)])
+    windows = torch.cat([windows, windows[torch.randint(0, 300, (700,), generator=g)]])  # 300 distinct
+    _check_distinct(windows, *_distinct_module()(windows))
+    graph = io.BytesIO()
+    torch.onnx.export(
+        _distinct_module(), (windows,), graph, input_names=["windows"], dynamic_axes={"windows": {0: "n"}}, dynamo=False
+    )
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(graph.getvalue(), providers=["CPUExecutionProvider"])
+    _check_distinct(windows, *session.run(None, {"windows": windows.numpy()}))
+    ov = pytest.importorskip("openvino")
+    compiled = ov.Core().compile_model(ov.Core().read_model(graph.getvalue(), b""), "CPU")
+    _check_distinct(windows, *compiled(windows.numpy()).values())
+
+
+def test_distinct_windows_keep_rows_apart_where_a_combined_key_could_overflow():
+    """Two chunks of 7 entries with 50000 distinct values each: their ids combined would pass 2^31, so
+    every row keeps an id of its own (exact, only not shared), the 10 repeated rows too."""
+    index = torch.cat([torch.arange(50000), torch.arange(10)])
+    digits = torch.stack([(index // 21**d) % 21 for d in range(7)], 1)  # [50010, 7]
+    windows = torch.cat([digits, digits.flip(1)], 1)  # [50010, 14]
+    ids, first = _distinct_module()(windows)
+    assert torch.equal(windows[first][ids], windows)
+    assert len(first) == len(windows)

@@ -30,6 +30,12 @@ REGION_FORMS = ("dense", "regions")
 # from 64² 1.65 / 3.73 s, on every map 1.69 / 3.94 s, dense 2.45 / 2.32 s (docs/performance.md).
 # Smaller maps take the region form too where their dense form would look up styles (layer_forms).
 REGION_MIN_PIXELS = 128 * 128
+# Wide layers take it from a smaller map: with one product per distinct 5x5 window (networks.regions),
+# the official-size model's 64² layers (512 and 1024 rows) in region form made its generator 0.957x
+# the time on a face layout (ONNX Runtime, 11 alternating rounds; OpenVINO 0.902x, 7), and 1.10x on
+# 8-pixel blocks of random classes; from 32² 0.996x / 1.023x that of from 64² (docs/performance.md).
+REGION_WIDE_MIN_PIXELS = 64 * 64
+REGION_WIDE_MIN_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,8 @@ def layer_forms(
     dense_style = cheapest_style_form(modes.style, rows, style_dim, classes, pixels) if use_style else None
     # "auto": the region form on large maps, and wherever the dense form would look the styles up at
     # every pixel (many classes), which the region form does only near the edges.
-    large = pixels >= REGION_MIN_PIXELS or dense_style == "lookup"
+    wide = pixels >= REGION_WIDE_MIN_PIXELS and rows >= REGION_WIDE_MIN_ROWS
+    large = pixels >= REGION_MIN_PIXELS or wide or dense_style == "lookup"
     regions = not extra_channels and (modes.regions == "regions" or (modes.regions == "auto" and large))
     style = dense_style
     if use_style and regions:

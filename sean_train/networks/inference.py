@@ -319,7 +319,7 @@ class FoldedNorm(nn.Module):
         else:
             tables = self.style.tables(codes, maps.regions.present.classes)  # [B, 9, P + 1, R]
             inside = tables.sum(1)  # [B, P + 1, R]: a class's nine taps, all inside it
-            near = tables.reshape(-1, self.rows)[maps.regions.near_image_taps].sum(1)  # [M, R]
+            near = tables.reshape(-1, self.rows)[maps.regions.near_image_taps].sum(1)  # [S, R]
             edge = edge + torch.cat([inside.reshape(-1, self.rows), near])[maps.regions.edge_style_rows]
             per_image = class_rows + inside
         return gather_rows(per_image, edge, maps.regions, maps.height, maps.width, self.channels)

@@ -11,13 +11,17 @@ the image), rows(p) is one row per class and image: U_k + S_k, with U_k = M_sum 
 constant and S_k = sum_t T_t[k] per image. Only the pixels near a region's edge need the products.
 
 The exact values of the edge pixels (5x5 window not one class) are computed as the dense form computes
-them, on their own rows: act at the near pixels (3x3 window not one class; nine lookups), act's 3x3
-patches at the edge pixels (a Gather), one product with the modulation weights; the style part, which
-reads the 3x3 window only, is S_k at an edge pixel that is not near and nine lookups at a near one.
-Then every pixel is a row of one table [class rows of every image (B (P + 1)); edge rows (N)], gathered
-once. N depends on the labels (NonZero); the cost of a layer falls from H W to about N rows of its
-products. The per-image style tables are computed for the P classes the batch shows, not all K (as the
-official code loops over the classes present): their cost follows the image, not the class count.
+them, once per distinct window: act once per distinct 3x3 window of the near pixels (3x3 window not one
+class; nine lookups), act's 3x3 patches once per distinct 5x5 window of the edge pixels (a Gather), one
+product with the modulation weights, and each edge pixel takes its window's row; the style part, which
+reads the 3x3 window only, is S_k at an edge pixel that is not near and nine lookups once per image and
+distinct 3x3 window at a near one. Windows repeat along a boundary (a face layout at 256²: 11294 edge
+pixels, 3558 distinct 5x5 windows; 5852 near pixels, 849 distinct 3x3 windows), and they are numbered
+with ONNX Unique (distinct_windows). Then every pixel is a row of one table [class rows of every image
+(B (P + 1)); edge rows (N)], gathered once. N depends on the labels (NonZero); the cost of a layer falls
+from H W rows of its products to one per distinct window. The per-image style tables are computed for
+the P classes the batch shows, not all K (as the official code loops over the classes present): their
+cost follows the image, not the class count.
 
 A mask's edge band is a few pixels wide at every resolution: on a face parsing layout 17% of the
 pixels at 256², all at 16². On the benchmark's 8-pixel cells of random classes nearly every pixel is
@@ -41,10 +45,12 @@ class RegionMaps:
     """Where one resolution's regions are constant. Pixels are flat over B * H * W; P + 1 class rows per image."""
 
     rows: Tensor  # int64 [B H W]: a pixel's row in [class rows B (P + 1); edge rows N]
-    near_image_taps: Tensor  # int64 [M, 9]: the near pixels' 3x3 tap rows in per-image style tables [B 9 (P + 1), *]
-    edge_style_rows: Tensor  # int64 [N]: an edge pixel's style row in [class rows B (P + 1); near rows M]
-    edge_patches: Tensor  # int64 [N, 9]: rows of the edge pixels' 3x3 neighbours in an activation table
-    near_taps: Tensor  # int64 [M, 9]: tap rows of the pixels whose 3x3 window is not one class, in [9 (K + 1), *]
+    # int64 [S, 9]: per image and distinct near window, its tap rows in per-image style tables [B 9 (P + 1), *]
+    near_image_taps: Tensor
+    edge_style_rows: Tensor  # int64 [N]: an edge pixel's style row in [class rows B (P + 1); near style rows S]
+    edge_patches: Tensor  # int64 [U5, 9]: per distinct 5x5 window, its 3x3 neighbours' rows in an activation table
+    edge_windows: Tensor  # int64 [N]: an edge pixel's distinct 5x5 window, a row of edge_patches
+    near_taps: Tensor  # int64 [U3, 9]: per distinct 3x3 window that is not one class, its tap rows in [9 (K + 1), *]
     present: PresentClasses
 
 
@@ -102,11 +108,27 @@ def window_masks(ids: Tensor) -> tuple[Tensor, Tensor]:
     return (high3 != low3)[:, 0, 1:-1, 1:-1].reshape(-1), (high5 != low5).reshape(-1)
 
 
-def near_and_edge_pixels(labels: Tensor, num_classes: int, height: int, width: int) -> tuple[float, float]:
-    """Label ids [B, H0, W0] -> the mean count per image of near and edge pixels (window_masks) at height x width."""
+@dataclass(frozen=True)
+class RegionCounts:
+    """What a layer in region form computes at one resolution, per image (means over the batch)."""
+
+    near_windows: float  # distinct 3x3 windows of the near pixels: mask-branch activation rows
+    style_windows: float  # distinct (image, near window): style rows of nine lookups
+    edge_windows: float  # distinct 5x5 windows of the edge pixels: rows of the modulation product
+    edge_pixels: float  # edge pixels: each takes its window's row and its style row
+
+
+def region_counts(labels: Tensor, num_classes: int, height: int, width: int) -> RegionCounts:
+    """Label ids [B, H0, W0] -> RegionCounts at height x width, from the region maps the form builds."""
     ids = table_ids(downsample_nearest(labels, height, width), num_classes)
-    near, edge = window_masks(ids)
-    return near.sum().item() / ids.shape[0], edge.sum().item() / ids.shape[0]
+    maps = region_maps(ids, tap_rows(ids, num_classes + 1), num_classes, present_classes(labels, num_classes))
+    b = ids.shape[0]
+    return RegionCounts(
+        maps.near_taps.shape[0] / b,
+        maps.near_image_taps.shape[0] / b,
+        maps.edge_patches.shape[0] / b,
+        maps.edge_windows.shape[0] / b,
+    )
 
 
 def region_maps(ids: Tensor, taps: Tensor, num_classes: int, present: PresentClasses) -> RegionMaps:
@@ -119,30 +141,108 @@ def region_maps(ids: Tensor, taps: Tensor, num_classes: int, present: PresentCla
     image_taps = tap_rows(compact, classes).transpose(1, 2).reshape(-1, 9)  # [B H W, 9]
     near_index = nonzero(near)  # [M], in pixel order
     edge_index = nonzero(edge)  # [N]
+    near_taps = flat_taps[near_index]  # [M, 9]
+    tap_starts = torch.arange(9, device=ids.device) * (num_classes + 1)
+    near_window, near_first = distinct_windows(near_taps - tap_starts, num_classes + 1)  # [M], [U3]
 
     # Activation rows of every pixel on the zero-padded grid [B, H+2, W+2]: 0 outside the image,
-    # 1 + id where the 3x3 window is one class, then the exact rows in order.
-    inside = ranked(1 + ids.reshape(-1), near_index, activation_table_rows(num_classes))
+    # 1 + id where the 3x3 window is one class, then one exact row per distinct 3x3 window.
+    inside = (1 + ids.reshape(-1)).scatter(0, near_index, activation_table_rows(num_classes) + near_window)
     grid = F.pad(inside.view(b, h, w), (1, 1, 1, 1)).reshape(-1)  # [B (H+2) (W+2)]
-    image, pixel = edge_index // (h * w), edge_index % (h * w)
-    centre = image * ((h + 2) * (w + 2)) + (pixel // w + 1) * (w + 2) + pixel % w + 1  # [N]
-    offsets = torch.tensor([dy * (w + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], device=ids.device)
-    edge_patches = grid[centre.unsqueeze(1) + offsets]  # [N, 9], tap-major as the modulation weights
+    # An edge pixel's rows follow from its 5x5 ids, the border an id of its own (K + 1: the activations
+    # are zero-padded, not those of a pixel of id 0): one product per distinct window.
+    wide = F.pad(ids, (2, 2, 2, 2), value=num_classes + 1).reshape(-1)  # [B (H+4) (W+4)]
+    edge_window, edge_first = distinct_windows(wide[window_index(edge_index, h, w, 2)], num_classes + 2)
+    edge_patches = grid[window_index(edge_index[edge_first], h, w, 1)]  # [U5, 9], tap-major as the weights
 
     pixel_image = torch.arange(b * h * w, device=ids.device) // (h * w)  # [B H W]
     class_rows = pixel_image * classes + compact.reshape(-1)  # [B H W]: rows among B (P + 1) class rows
     rows = ranked(class_rows, edge_index, b * classes)
-    # The style part reads the 3x3 window only: its class's row at an edge pixel that is not near.
-    style_rows = ranked(class_rows, near_index, b * classes)[edge_index]
+    # The style part reads the 3x3 window only: its class's row at an edge pixel that is not near, else
+    # one row per image and distinct near window.
     near_image = near_index // (h * w)
+    style_window, style_values = distinct_pairs(near_image, count_of(ids[:, 0, 0]), near_window, count_of(near_first))
+    style_first = first_rows(style_window, style_values)
+    style_rows = class_rows.scatter(0, near_index, b * classes + style_window)[edge_index]
     return RegionMaps(
         rows=rows,
-        near_image_taps=image_taps[near_index] + (near_image * (9 * classes)).unsqueeze(1),
+        near_image_taps=(image_taps[near_index] + (near_image * (9 * classes)).unsqueeze(1))[style_first],
         edge_style_rows=style_rows,
         edge_patches=edge_patches,
-        near_taps=flat_taps[near_index],
+        edge_windows=edge_window,
+        near_taps=near_taps[near_first],
         present=present,
     )
+
+
+def window_index(index: Tensor, height: int, width: int, radius: int) -> Tensor:
+    """Flat pixels int64 [n] of [B, H, W] -> int64 [n, (2 radius + 1)^2]: their windows' flat positions in the
+    grid padded by `radius` on each side, [B, H + 2 radius, W + 2 radius], row-major (tap-major for 3x3)."""
+    side, padded_width = 2 * radius + 1, width + 2 * radius
+    image, pixel = index // (height * width), index % (height * width)
+    corner = image * ((height + 2 * radius) * padded_width) + (pixel // width) * padded_width + pixel % width
+    offsets = torch.tensor([dy * padded_width + dx for dy in range(side) for dx in range(side)], device=index.device)
+    return corner.unsqueeze(1) + offsets
+
+
+# Keys stay below this: OpenVINO's CPU plugin computes int64 tensors in int32 (a key of 21**14 came
+# back wrapped), so every key, window or combined, is an exact int32 on every backend.
+KEY_LIMIT = 2**31
+
+
+def distinct_windows(windows: Tensor, bound: int) -> tuple[Tensor, Tensor]:
+    """windows int64 [n, w] with entries in [0, bound) -> (ids int64 [n], first int64 [u]): equal rows get
+    equal ids in [0, u), and row first[i] has id i.
+
+    The entries of a chunk are packed into one key below KEY_LIMIT (7 entries of 21 values), each key's
+    distinct values numbered (ONNX Unique), and the numbers a, b of two chunks combined as a * count_b + b
+    and numbered again. Where that product could reach KEY_LIMIT (count_a count_b >= 2^31) every row keeps
+    an id of its own: still exact, only not shared.
+    """
+    if not 1 < bound < KEY_LIMIT:
+        raise ValueError(f"window entries must have a bound in 2..{KEY_LIMIT - 1}, got {bound}")
+    width = windows.shape[1]
+    per_key = 1
+    while per_key < width and bound ** (per_key + 1) < KEY_LIMIT:
+        per_key += 1
+    ids = values = None
+    for start in range(0, width, per_key):
+        key = windows[:, start]  # Horner in element-wise ops (ONNX Runtime's int64 ReduceSum rounded 21^14 keys)
+        for column in range(start + 1, min(start + per_key, width)):
+            key = key * bound + windows[:, column]
+        chunk_ids, chunk_values = distinct(key)
+        if ids is None:
+            ids, values = chunk_ids, chunk_values
+        else:
+            ids, values = distinct_pairs(ids, count_of(values), chunk_ids, count_of(chunk_values))
+    return ids, first_rows(ids, values)
+
+
+def count_of(values: Tensor) -> Tensor:
+    """values [u] -> u as an int64 tensor, so that comparisons with it stay in the traced graph."""
+    return torch.ones_like(values, dtype=torch.int64).sum()
+
+
+def distinct_pairs(ids: Tensor, count: Tensor, other: Tensor, other_count: Tensor) -> tuple[Tensor, Tensor]:
+    """ids [n] in [0, count), other [n] in [0, other_count) -> distinct (ids, other) pairs numbered as by
+    distinct. Where ids * other_count could reach KEY_LIMIT, every row keeps an id of its own."""
+    fits = count <= (KEY_LIMIT - 1) // other_count
+    return distinct(torch.where(fits, ids * other_count + other, torch.arange(ids.shape[0], device=ids.device)))
+
+
+def first_rows(ids: Tensor, values: Tensor) -> Tensor:
+    """ids int64 [n] in [0, u) (values [u]) -> int64 [u]: a row of each id. Any row will do (its window is
+    the same); ScatterElements keeps one of them."""
+    return torch.zeros_like(values).scatter(0, ids, torch.arange(ids.shape[0], device=ids.device))
+
+
+def distinct(keys: Tensor) -> tuple[Tensor, Tensor]:
+    """keys int64 [n] -> (ids int64 [n], values [u]): keys numbered by their distinct values, ids in [0, u).
+
+    Unsorted: OpenVINO's sorted Unique took 19 ms on 11294 keys, its unsorted one 1 ms (ONNX Runtime 3.5 ms
+    either way)."""
+    values, ids = torch.unique(keys, sorted=False, return_inverse=True)
+    return ids, values
 
 
 def class_activations(table: Tensor, bias: Tensor) -> Tensor:
@@ -172,11 +272,11 @@ class RegionRows(torch.nn.Module):
         self.register_buffer("bias", bias.to(dtype))
 
     def forward(self, maps: RegionMaps) -> tuple[Tensor, Tensor]:
-        near = torch.relu(self.table[maps.near_taps].sum(1) + self.shared_bias)  # [M, hidden]
-        activations = torch.cat([self.head, near])  # [K + 2 + M, hidden]
-        patches = activations[maps.edge_patches]  # [N, 9, hidden]
-        edge = torch.matmul(patches.flatten(1), self.weight) + self.bias  # [N, R]
-        return self.class_rows[maps.present.rows], edge  # [P + 1, R], [N, R]
+        near = torch.relu(self.table[maps.near_taps].sum(1) + self.shared_bias)  # [U3, hidden]
+        activations = torch.cat([self.head, near])  # [K + 2 + U3, hidden]
+        patches = activations[maps.edge_patches]  # [U5, 9, hidden]
+        edge = torch.matmul(patches.flatten(1), self.weight) + self.bias  # [U5, R]
+        return self.class_rows[maps.present.rows], edge[maps.edge_windows]  # [P + 1, R], [N, R]
 
 
 def gather_rows(
