@@ -81,7 +81,8 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     assert torch.equal(maps.rows[interior], image[interior] * classes + compact[interior])
     assert torch.equal(maps.rows[~interior], 2 * classes + torch.arange(edges))
     near = ~_window_is_one_class(ids, 1).reshape(-1)
-    windows3, windows5 = (_windows(ids, r) for r in (1, 2))  # [B H W, 9], [B H W, 25]
+    # [B H W, 9] with zero padding (as the one-hot taps), [B H W, 25] with the border an id of its own
+    windows3, windows5 = _windows(ids, 1, outside=0), _windows(ids, 2, outside=k + 1)
     # One activation row per distinct 3x3 window of the near pixels, one product per distinct 5x5 window.
     distinct3 = torch.unique(windows3[near], dim=0)
     assert maps.near_taps.shape == distinct3.shape
@@ -106,11 +107,10 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     assert torch.equal(image_taps, present.compact[windows3[~interior][edge_near]])
 
 
-def _windows(ids: torch.Tensor, radius: int, outside: int = 0) -> torch.Tensor:
+def _windows(ids: torch.Tensor, radius: int, outside: int) -> torch.Tensor:
     """Brute force: ids [B, H, W] -> each pixel's (2 radius + 1)^2 window of ids, row-major, `outside`
-    beyond the image: [B H W, (2 radius + 1)^2]. (The 5x5 windows mark the border apart from id 0.)"""
-    value = outside if radius == 1 else ids.max().item() + 1
-    padded = torch.nn.functional.pad(ids, (radius,) * 4, value=value)
+    beyond the image: [B H W, (2 radius + 1)^2]."""
+    padded = torch.nn.functional.pad(ids, (radius,) * 4, value=outside)
     side = 2 * radius + 1
     h, w = ids.shape[1:]
     taps = [padded[:, dy : dy + h, dx : dx + w] for dy in range(side) for dx in range(side)]
