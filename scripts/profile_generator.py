@@ -78,15 +78,13 @@ def feeds_for(classes: int, layout: str, batch: int = 1, seed: int = 0) -> tuple
     return {"image": image, "labels": labels}, {"labels": labels, "codes": codes, "noise": noise}
 
 
-def session(path: Path, threads: int, profile: bool = False, arena: bool = False):
-    """An ONNX Runtime CPU session as sean_runtime's backend makes it (no memory arena unless asked)."""
+def session(path: Path, threads: int, profile: bool = False, shared_arena: bool = True):
+    """An ONNX Runtime CPU session as sean_runtime's backend makes it (shared_arena False: no arena)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = arena
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
+    from sean_runtime.backends.onnxruntime import session_options
+
+    options = session_options(ort, threads, shared_arena)
     if profile:
         options.enable_profiling = True
         options.profile_file_prefix = str(path.with_suffix(""))
@@ -191,14 +189,14 @@ def openvino_runner(path: Path, threads: int):
     return run
 
 
-def onnxruntime_runner(path: Path, threads: int, arena: bool = False):
-    sess = session(path, threads, arena=arena)
+def onnxruntime_runner(path: Path, threads: int, shared_arena: bool = True):
+    sess = session(path, threads, shared_arena=shared_arena)
     return lambda feeds: sess.run(None, feeds)[0]
 
 
 BACKENDS = {
     "onnxruntime": onnxruntime_runner,
-    "onnxruntime-arena": lambda path, threads: onnxruntime_runner(path, threads, arena=True),
+    "onnxruntime-no-arena": lambda path, threads: onnxruntime_runner(path, threads, shared_arena=False),
     "openvino": lambda path, threads: openvino_runner(path, threads),
 }
 
@@ -269,7 +267,7 @@ def main() -> None:
     parser.add_argument("--form", choices=FORMS, default="inference")
     parser.add_argument("--compare", nargs="+", metavar="CASE",
                         help="cases to alternate: CLASSES:official or CLASSES:FORM[:BACKEND] "
-                        "(onnxruntime, onnxruntime-arena, openvino)")
+                        "(onnxruntime, onnxruntime-no-arena, openvino)")
     parser.add_argument("--graph", choices=("encoder", "generator"), default="generator")
     parser.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
     parser.add_argument("--runs", type=int, default=3)

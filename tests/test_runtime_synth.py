@@ -182,6 +182,44 @@ def test_a_whole_synthesis_runs_with_torch_unimportable(tiny_package):
     assert result.stdout.strip() == "ok"
 
 
+def _faults_per_run(package: Path, shared_arena: bool) -> tuple[int, list[int]]:
+    """Minor page faults per synthesis after warm-up, in a process whose glibc maps every block of 128 KiB
+    or more afresh (so a tensor that is not reused faults again), and the image checksums of two
+    synthesizers loaded in that process."""
+    script = textwrap.dedent(
+        f"""
+        import ctypes, resource
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD, fixed
+        from sean_runtime.backends import onnxruntime as backend
+        if not {shared_arena}:
+            backend.shared_cpu_arena = lambda ort: False
+        from sean_runtime.domains import get_domain
+        from sean_runtime.synthesizer import Synthesizer
+        image, labels = get_domain("shapes").sample(0, "test")
+        synths = [Synthesizer.load({str(package)!r}, threads=1, verify=False) for _ in range(2)]
+        styles = synths[0].encode(image, labels)
+        sums = [int(s.synthesize(labels, styles, seed=1).sum()) for s in synths]
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(5):
+            synths[1].synthesize(labels, styles, seed=1)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 5, *sums)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    faults, *sums = (int(v) for v in result.stdout.split())
+    return faults, sums
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts")
+def test_sessions_share_one_arena_and_stop_faulting_in_fresh_pages(tiny_package):
+    shared, shared_sums = _faults_per_run(tiny_package, shared_arena=True)
+    own, own_sums = _faults_per_run(tiny_package, shared_arena=False)
+    assert own > 200, own  # without the arena every large tensor of a run is a fresh mapping
+    assert shared * 10 < own, (shared, own)
+    assert shared_sums[0] == shared_sums[1] == own_sums[0] == own_sums[1]
+
+
 def tensorrt_missing() -> str | None:
     """Why the TensorRT backend cannot be tested here (None: it can)."""
     try:
