@@ -21,7 +21,7 @@ from sean_train.networks.costs import (
 )
 from sean_train.networks.generator import block_specs
 from sean_train.networks.inference import folded_layers
-from sean_train.networks.regions import RegionCounts, present_classes, region_counts
+from sean_train.networks.regions import RegionCounts, activation_table_rows, present_classes, region_counts
 
 
 def generator_macs(config: ModelConfig, style_conv: str | None = None) -> Counter:
@@ -60,7 +60,8 @@ def inference_generator_macs(
     model picks); class_rows (region form: each pixel's row of its class, one value per row). Before the
     learned shortcut, B has conv_s's fout rows instead of fin. A layer in region form (networks.regions)
     computes its one-hot lookups once per distinct 3x3 window of the near pixels, its style lookups once
-    per image and such window, the modulation once per distinct 5x5 window of the edge pixels, and its
+    per image and such window, the modulation's tap products once per activation row (class rows and
+    those windows) and their sums once per distinct 5x5 window of the edge pixels, and its
     style tables and FCs for the P classes the batch shows: how many depends on the labels; labels int
     [B, H, W] counts them (regions.region_counts: mean per image), without them every pixel counts as a
     window of its own and every class as shown (the most the form computes).
@@ -78,7 +79,8 @@ def inference_generator_macs(
                 counts[size] = RegionCounts(hw, hw, hw, hw) if labels is None else region_counts(labels, k, *size)
             c = counts[size]
             macs["onehot_conv"] += round(c.near_windows) * 9 * hidden
-            macs["modulation"] += rows * hidden * 9 * round(c.edge_windows)
+            activation_rows = activation_table_rows(k) + round(c.near_windows)
+            macs["modulation"] += rows * hidden * 9 * activation_rows + rows * 9 * round(c.edge_windows)  # + tap sums
             macs["class_rows"] += rows * hw
             if spec.use_style:
                 macs["style_fc"] += shown * s * s

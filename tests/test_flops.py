@@ -86,8 +86,9 @@ def test_inference_form_is_cheaper_and_flat_in_the_class_count():
 
 
 def test_region_form_counts_the_edge_windows_of_the_labels():
-    """Modulation MACs of the region form: each layer's rows x hidden x 9 x the distinct 5x5 windows of
-    the edge pixels that the folded model's own region maps find; without labels every pixel counts."""
+    """Modulation MACs of the region form: each layer's rows x hidden x 9 per activation row (class rows
+    and the distinct 3x3 windows of the near pixels) and rows x 9 tap sums per distinct 5x5 window of the
+    edge pixels, as the folded model's own region maps find them; without labels every pixel counts."""
     import numpy as np
     import torch
 
@@ -95,6 +96,7 @@ def test_region_form_counts_the_edge_windows_of_the_labels():
     from sean_train.flops import inference_generator_macs
     from sean_train.networks import SEANModel
     from sean_train.networks.inference import FoldedNorm, fold_for_inference, label_maps
+    from sean_train.networks.regions import activation_table_rows
     from tests.conftest import TINY
 
     config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from costs.REGION_MIN_PIXELS
@@ -107,12 +109,17 @@ def test_region_form_counts_the_edge_windows_of_the_labels():
         for norm in (m for m in folded.blocks[spec.name].modules() if isinstance(m, FoldedNorm)):
             if norm.form == "regions":
                 regions += 1
-                weights = norm.regions.weight.numel()  # [9 hidden, R]
-                expected += weights * maps.regions.edge_patches.shape[0] / len(labels)  # distinct 5x5 windows
+                weights = norm.regions.weight.numel()  # [hidden, 9 R]
+                near = maps.regions.near_taps.shape[0] / len(labels)  # distinct 3x3 windows
+                edge = maps.regions.edge_patches.shape[0] / len(labels)  # distinct 5x5 windows
+                tap_sums = norm.regions.bias.numel() * 9 * edge
+                expected += weights * (activation_table_rows(config.num_classes) + near) + tap_sums
+                every_pixel += weights * (activation_table_rows(config.num_classes) + pixels)
+                every_pixel += norm.regions.bias.numel() * 9 * pixels
             else:
                 weights = norm.modulation.weight.numel()
                 expected += weights * pixels
-            every_pixel += weights * pixels
+                every_pixel += weights * pixels
     assert regions > 0
     assert inference_generator_macs(config, labels=labels)["modulation"] == pytest.approx(expected, rel=1e-3)
     assert inference_generator_macs(config)["modulation"] == every_pixel > 1.2 * expected
