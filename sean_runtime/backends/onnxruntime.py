@@ -131,7 +131,8 @@ class OnnxRuntimeBackend:
         return session
 
     def close(self) -> None:
-        """Drop both sessions (ONNX Runtime frees a session's memory when its last reference goes)."""
+        """Drop both sessions (ONNX Runtime frees a session's weights when its last reference goes; the blocks
+        its runs took stay in the process's shared arena for the next session, shared_cpu_arena)."""
         self.encoder = self.generator = None
 
     def _run(self, session: Any, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -280,7 +280,8 @@ class RegionRows(torch.nn.Module):
         activations = torch.cat([self.head, near])  # [K + 2 + U3, hidden]
         taps = torch.matmul(activations, self.weight).reshape(-1, self.bias.shape[0])  # [(K + 2 + U3) 9, R]
         tap = torch.arange(9, device=taps.device)
-        edge = taps[maps.edge_patches * 9 + tap].sum(1) + self.bias  # [U5, R]
+        # Row 9 a + t of taps is M_t act_a: a window sums tap t of its t-th neighbour's activation row.
+        edge = taps[maps.edge_patches * 9 + tap].sum(1) + self.bias  # [U5, 9, R] -> [U5, R]
         return self.class_rows[maps.present.rows], edge[maps.edge_windows]  # [P + 1, R], [N, R]
 
 
