@@ -188,8 +188,9 @@ def _faults_per_run(package: Path, shared_arena: bool) -> tuple[int, list[int]]:
     synthesizers loaded in that process."""
     script = textwrap.dedent(
         f"""
-        import ctypes, resource
-        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD, fixed
+        import resource
+        from sean_runtime.serve.server import return_large_blocks_to_the_os
+        assert return_large_blocks_to_the_os()  # glibc's mmap threshold fixed at 128 KiB
         from sean_runtime.backends import onnxruntime as backend
         if not {shared_arena}:
             backend.shared_cpu_arena = lambda ort: False

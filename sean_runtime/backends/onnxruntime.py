@@ -66,7 +66,7 @@ def shared_cpu_arena(ort: Any) -> bool:
 
     Without an arena every intermediate tensor of a run is a new malloc, and glibc serves blocks above
     its mmap threshold (at most 32 MiB: a [1, 128, 256, 256] float tensor is just over it) with fresh
-    mappings that the kernel zero-fills on first touch, 15-90 thousand page faults per image of the
+    mappings that the kernel zero-fills on first touch, 9-93 thousand page faults per image of the
     official-size generator. Peak RSS of encode + synthesize at that size with an arena of each
     session's own: 1.60 GB at batch 1, 3.86 GB at batch 8; the encoder and generator sharing this one:
     1.43 GB and 2.67 GB (no arena: 1.69 and 2.68 GB). It lives as long as the process: a closed
