@@ -30,7 +30,7 @@ LEVELS = (1, 4, 8)
 
 
 def start(package: Path, args: list[str]) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "sean_runtime.cli", "serve", str(package), "--port", "0", *args]
+    command = [sys.executable, "-m", "sean_core.cli", "serve", str(package), "--port", "0", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     match = re.search(r"http://\S+", process.stdout.readline())
     if not match:
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs/bench-serve/results.json")
     a = parser.parse_args()
     if not (a.package / "manifest.json").is_file():
-        subprocess.run([sys.executable, "-m", "sean_runtime.cli", "export", "sean_train/pretrained/shapes",
+        subprocess.run([sys.executable, "-m", "sean_core.cli", "export", "sean_core/pretrained/shapes",
                         "-o", str(a.package)], check=True, cwd=ROOT)
     print(f"load at start {load()}; server options {a.serve_args}", flush=True)
     runs = []

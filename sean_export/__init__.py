@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sean_runtime.lazy import lazy_getattr
+from sean_core.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from sean_export.package import export_package

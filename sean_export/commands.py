@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.format import EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
-from sean_runtime.format import EXPORT_FORMS
+from sean_train.commands import no_verify_option
 
 
 def _size(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The two exported graphs as torch modules; their interfaces are those of sean_runtime.format.
+"""The two exported graphs as torch modules; their interfaces are those of sean_core.format.
 
 The wrappers give the graphs the package interface (docs/package-format.md): label ids instead of a
 one-hot mask (the one-hot is built inside as Equal against a constant class range + Cast), an `area`
@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sean_runtime.format import GRAPH_NAMES, GraphSpec, ModelShape
-from sean_runtime.format import graph_spec as format_graph_spec
+from sean_core.format import GRAPH_NAMES, GraphSpec, ModelShape
+from sean_core.format import graph_spec as format_graph_spec
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.generator import noise_layout
@@ -21,7 +21,7 @@ from sean_train.networks.ops import downsample_nearest, one_hot
 
 
 def model_shape(config: ModelConfig) -> ModelShape:
-    """The sizes of a model that fix its graphs' interfaces (sean_runtime.format)."""
+    """The sizes of a model that fix its graphs' interfaces (sean_core.format)."""
     return ModelShape(
         height=config.height,
         width=config.width,

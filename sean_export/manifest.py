@@ -1,6 +1,6 @@
 """The package manifest of a model and the facts copied into each graph's metadata_props.
 
-The format itself (names, versions, graph interfaces, noise section) is sean_runtime.format.
+The format itself (names, versions, graph interfaces, noise section) is sean_core.format.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from sean_core.domains import Domain, DomainError, get_domain
+from sean_core.files import sha256_file
+from sean_core.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
 from sean_export.opsets import DEFAULT_OPSET
-from sean_runtime.domains import Domain, DomainError, get_domain
-from sean_runtime.files import sha256_file
-from sean_runtime.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
 from sean_train.config import ModelConfig
 from sean_train.networks.generator import noise_layout
 

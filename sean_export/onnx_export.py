@@ -15,9 +15,9 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from sean_core.errors import SeanError
+from sean_core.format import BATCH, GraphSpec, external_data_file
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
-from sean_runtime.errors import SeanError
-from sean_runtime.format import BATCH, GraphSpec, external_data_file
 
 # Weights go to `<graph>.onnx.data` beside the graph above this many bytes of initializers. Protobuf
 # cannot hold more than 2 GiB; 256 MiB keeps every full-size graph (fp32 ~1.07 GB, fp16 ~0.53 GB) on

@@ -15,6 +15,17 @@ import onnx
 import torch
 from tqdm import tqdm
 
+from sean_core.errors import FileWriteError, SeanError
+from sean_core.files import (
+    atomic_write_json,
+    file_lock,
+    make_dirs,
+    process_alive,
+    read_json,
+    sha256_file,
+    write_problem,
+)
+from sean_core.format import EXPORT_FORMS, FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
@@ -28,17 +39,6 @@ from sean_export.validate import (
     compare_with_torch,
     random_inputs,
 )
-from sean_runtime.errors import FileWriteError, SeanError
-from sean_runtime.files import (
-    atomic_write_json,
-    file_lock,
-    make_dirs,
-    process_alive,
-    read_json,
-    sha256_file,
-    write_problem,
-)
-from sean_runtime.format import EXPORT_FORMS, FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel

@@ -11,7 +11,7 @@ Written against TensorRT 10 and 11 (`tensorrt` is imported only when an engine i
   beside the graph.
 - Plans are raw `IHostMemory` bytes, nothing prepended, loadable by trtexec, Triton and C++. A plan
   runs only under the TensorRT version that built it and on the GPU generation it was built for;
-  the sidecar `<graph>.plan.json` records both (schema: sean_runtime.format.PlanSidecar); writing,
+  the sidecar `<graph>.plan.json` records both (schema: sean_core.format.PlanSidecar); writing,
   reading and checking sidecars and deserialising plans is sean_runtime.backends.plans.
 - Timing caches are specific to a TensorRT version and a GPU: the cache file carries the key it was
   written under in `<cache>.json`, and a cache of another key is refused instead of being overwritten.
@@ -29,12 +29,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from sean_core.errors import SeanError
+from sean_core.files import atomic_write_bytes, atomic_write_json, sha256_file
+from sean_core.format import BATCH, GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT, PlanSidecar
+from sean_core.install import install_command, missing_module_message
 from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
 from sean_runtime.backends.plans import capability_text, deserialize_plan, write_sidecar
-from sean_runtime.errors import SeanError
-from sean_runtime.files import atomic_write_bytes, atomic_write_json, sha256_file
-from sean_runtime.format import BATCH, GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT, PlanSidecar
-from sean_runtime.install import install_command, missing_module_message
 from sean_runtime.package import Package, PackageGraph, load_package
 
 MIN_TENSORRT_MAJOR = 10

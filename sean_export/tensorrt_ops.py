@@ -12,8 +12,8 @@ from collections import Counter
 
 import onnx
 
+from sean_core.errors import SeanError
 from sean_export.onnx_types import tensor_types
-from sean_runtime.errors import SeanError
 
 SOURCE = "onnx-tensorrt docs/operators.md, TensorRT 10.15"
 OPSET_RANGE = (9, 24)  # inclusive, for TensorRT 10.15; TensorRT 10.0 stops at 20

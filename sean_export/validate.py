@@ -14,10 +14,10 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from sean_core.errors import SeanError
+from sean_core.format import GraphSpec
 from sean_export.graphs import encoder_pool_size
 from sean_export.onnx_types import tensor_types
-from sean_runtime.errors import SeanError
-from sean_runtime.format import GraphSpec
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import one_hot

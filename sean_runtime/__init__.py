@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sean_runtime.lazy import lazy_getattr
+from sean_core.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from sean_runtime.errors import (
+    from sean_core.errors import (
         BackendError,
         DatasetError,
         DomainError,
@@ -41,18 +41,18 @@ _EXPORTS = {
     "mean_styles": "sean_runtime.styles",
     "Package": "sean_runtime.package",
     "load_package": "sean_runtime.package",
-    "SeanError": "sean_runtime.errors",
-    "PackageError": "sean_runtime.errors",
-    "InputError": "sean_runtime.errors",
-    "BackendError": "sean_runtime.errors",
-    "ImageReadError": "sean_runtime.errors",
-    "DomainError": "sean_runtime.errors",
-    "LabelError": "sean_runtime.errors",
-    "DatasetError": "sean_runtime.errors",
-    "NonFiniteError": "sean_runtime.errors",
-    "FileWriteError": "sean_runtime.errors",
-    "LockedError": "sean_runtime.errors",
-    "NotFoundError": "sean_runtime.errors",
+    "SeanError": "sean_core.errors",
+    "PackageError": "sean_core.errors",
+    "InputError": "sean_core.errors",
+    "BackendError": "sean_core.errors",
+    "ImageReadError": "sean_core.errors",
+    "DomainError": "sean_core.errors",
+    "LabelError": "sean_core.errors",
+    "DatasetError": "sean_core.errors",
+    "NonFiniteError": "sean_core.errors",
+    "FileWriteError": "sean_core.errors",
+    "LockedError": "sean_core.errors",
+    "NotFoundError": "sean_core.errors",
 }
 
 __all__ = [

@@ -5,7 +5,7 @@ id array [H, W] (or [H, W, 1]), a colour array [H, W, 3], a batch [B, H, W] (or 
 [B, H, W, 3] of colours, or a list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3],
 a batch [B, H, W, 3], or a list. Labels are resized with nearest neighbour (pixel centres), images with
 resize_image, to the package resolution. Empty maps, empty batches and files over the decoded-size
-limit of sean_runtime.imageio are refused.
+limit of sean_core.imageio are refused.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.domains import Domain, DomainError, LabelError, get_domain
-from sean_runtime.errors import InputError
-from sean_runtime.imageio import read_rgb, resize_image, resize_labels
+from sean_core.domains import Domain, DomainError, LabelError, get_domain
+from sean_core.errors import InputError
+from sean_core.imageio import read_rgb, resize_image, resize_labels
 
 Source = str | Path | np.ndarray
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sean_runtime.errors import PackageError
-from sean_runtime.files import read_json, sha256_file
-from sean_runtime.format import (
+from sean_core.errors import PackageError
+from sean_core.files import read_json, sha256_file
+from sean_core.format import (
     BATCH,
     FORMAT,
     FORMAT_VERSION,

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.errors import BackendError, InputError
-from sean_runtime.imageio import rgb_from_bytes
+from sean_core.errors import BackendError, InputError
+from sean_core.imageio import rgb_from_bytes
 from sean_runtime.inputs import check_counts, image_items, label_items
 from sean_runtime.serve.codec import b64_to_bytes, encode_png, file_to_b64
 from sean_runtime.styles import Styles

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.errors import InputError
+from sean_core.errors import InputError
 
 ClassRef = str | int  # a class name or id
 # Interpolation weights: [0, 1] blends two styles; one step beyond each end extrapolates.

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.errors import BackendError, InputError, NonFiniteError
+from sean_core.noise import draw_noise_each
 from sean_runtime.backends import Backend, batch_slices, select_backend
-from sean_runtime.errors import BackendError, InputError, NonFiniteError
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
-from sean_runtime.noise import draw_noise_each
 from sean_runtime.package import Package, load_package
 from sean_runtime.styles import Styles
 

@@ -1,7 +1,7 @@
 """SEAN in PyTorch: networks, losses, training, checkpoints, evaluation, official-checkpoint import.
 
     from sean_train import SEANModel, ModelConfig, load_checkpoint
-    model = load_checkpoint("sean_train/pretrained/shapes")
+    model = load_checkpoint("sean_core/pretrained/shapes")
 
 Names are imported on first use, so the package can be named (e.g. by the CLI) without loading torch.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sean_runtime.lazy import lazy_getattr
+from sean_core.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from sean_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint

@@ -11,8 +11,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from sean_runtime.errors import SeanError
-from sean_runtime.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from sean_core.errors import SeanError
+from sean_core.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
 

@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from sean_runtime.errors import SeanError
+from sean_core.errors import SeanError
 
 # Number of x2 nearest upsamplings between the latent grid and the output, per generator layout
 # (official `num_upsampling_layers`; `most` is broken in the official code and not offered).

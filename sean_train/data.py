@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sean_runtime.domains import DatasetError, Domain
+from sean_core.domains import DatasetError, Domain
 from sean_train.config import ConfigError
 from sean_train.networks.ops import one_hot
 from sean_train.train_config import RunConfig

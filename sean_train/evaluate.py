@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from sean_runtime.errors import DatasetError, NonFiniteError
-from sean_runtime.text_table import format_table
+from sean_core.errors import DatasetError, NonFiniteError
+from sean_core.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
 from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255

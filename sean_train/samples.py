@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sean_runtime.captions import captioned
-from sean_runtime.domains import Domain
-from sean_runtime.imageio import write_png
+from sean_core.captions import captioned
+from sean_core.domains import Domain
+from sean_core.imageio import write_png
 from sean_train.evaluate import choose_swaps, code_area, reconstruct_batch, swap_codes
 from sean_train.metrics import to_255
 from sean_train.networks import SEANModel

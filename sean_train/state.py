@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
-from sean_runtime.errors import SeanError
-from sean_runtime.files import atomic_write_bytes, atomic_write_json, fsync_dir, make_dirs, read_json, write_problem
+from sean_core.errors import SeanError
+from sean_core.files import atomic_write_bytes, atomic_write_json, fsync_dir, make_dirs, read_json, write_problem
 from sean_train.checkpoint import CheckpointError, check_finite, check_state_matches, load_state, save_checkpoint
 from sean_train.networks import SEANModel
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from sean_runtime.errors import NotFoundError
-from sean_runtime.shipped import find_config
+from sean_core.errors import NotFoundError
+from sean_core.shipped import find_config
 from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, config_from_mapping
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
@@ -135,7 +135,7 @@ def meaning_changes(current: RunConfig, recorded: RunConfig) -> list[str]:
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_runtime.shipped)."""
+    """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_core.shipped)."""
     try:
         path = find_config(path)
     except NotFoundError as exc:
@@ -154,7 +154,7 @@ def bind_domain(config: RunConfig):
 
     Returns (config with model.class_names set, the Domain).
     """
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
 
     domain = get_domain(config.model.domain)
     model = config.model

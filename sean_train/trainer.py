@@ -23,8 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from sean_runtime.domains import DatasetError, Domain
-from sean_runtime.files import atomic_write_text, make_dirs, write_problem
+from sean_core.domains import DatasetError, Domain
+from sean_core.files import atomic_write_text, make_dirs, write_problem
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
 from sean_train.config import ConfigError

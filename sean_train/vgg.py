@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from sean_runtime.errors import SeanError
+from sean_core.errors import SeanError
 
 # torchvision's vgg19 configuration "E": conv widths, "M" = 2x2 max pool.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)

@@ -26,7 +26,7 @@ def _single_thread_torch():
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
     from sean_train.config import ModelConfig
 
     return ModelConfig(**TINY, class_names=get_domain("shapes").class_names)
@@ -72,7 +72,7 @@ def tiny_synth(tiny_package):
 
 @pytest.fixture(scope="session")
 def shapes_package(tmp_path_factory) -> Path:
-    """The shipped shapes model (sean_train/pretrained/shapes) as an fp32 package, exported once per session."""
+    """The shipped shapes model (sean_core/pretrained/shapes) as an fp32 package, exported once per session."""
     from sean_export import export_package
     from sean_runtime.commands.demo import shipped_checkpoint
 
@@ -82,7 +82,7 @@ def shapes_package(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shapes_samples(tmp_path_factory) -> Path:
     """A prepared shapes dataset, 4 test pairs: <root>/test/images/0000N.png, <root>/test/labels/0000N.png."""
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
 
     root = tmp_path_factory.mktemp("shapes-data")
     get_domain("shapes").write_split(root, "test", 4, progress=False)

@@ -97,7 +97,7 @@ def write_package(root: Path, **changes: Any) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    from sean_runtime.files import sha256_file
+    from sean_core.files import sha256_file
 
     return sha256_file(path)
 
@@ -124,9 +124,9 @@ def centre_pil(n_in: int, n_out: int) -> Any:
 def write_plan(package: Any, name: str, plan: bytes = b"plan bytes", gpu: GpuInfo = H100, **changes: Any) -> Any:
     """Plan bytes for graph `name` and a sidecar as `sean build-engine` writes them (TensorRT 10.8.0 on `gpu`),
     with `changes` to the sidecar's fields."""
+    from sean_core.files import sha256_file
+    from sean_core.format import PlanSidecar
     from sean_runtime.backends.plans import capability_text, write_sidecar
-    from sean_runtime.files import sha256_file
-    from sean_runtime.format import PlanSidecar
 
     spec = package.graph(name)
     spec.plan.write_bytes(plan)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sean_runtime.domains import DatasetError, LabelError, get_domain
-from sean_runtime.imageio import write_jpg, write_png
+from sean_core.domains import DatasetError, LabelError, get_domain
+from sean_core.imageio import write_jpg, write_png
 
 STEMS = {"training": ("ADE_train_00000001", "ADE_train_00000002", "ADE_train_00000010"),
          "validation": ("ADE_val_00000001",)}  # fmt: skip

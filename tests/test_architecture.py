@@ -1,10 +1,12 @@
 """The dependency picture of docs/architecture.md, checked on the source: every first-party import points
-down the layers, torch and onnx never reach the runtime, the module graph has no cycle, and the runtime
-reaches the concrete domain plugins only through their entry points."""
+down the layers, no module names a layer above it in a string either (a "module:attribute" target, a
+package name looked up at run time), torch and onnx never reach the base or the runtime, the module
+graph has no cycle, and the runtime reaches the concrete domain plugins only through their entry points."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +14,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Package -> (folder, layer). A module may import its own layer and the layers below it.
 PACKAGES = {
-    "sean_runtime": (ROOT / "sean_runtime", 0),
-    "sean_domains": (ROOT / "plugins" / "sean_domains", 1),
-    "sean_train": (ROOT / "sean_train", 2),
-    "sean_export": (ROOT / "sean_export", 3),
-    "sean_tools": (ROOT / "sean_tools", 4),
+    "sean_core": (ROOT / "sean_core", 0),
+    "sean_runtime": (ROOT / "sean_runtime", 1),
+    "sean_domains": (ROOT / "plugins" / "sean_domains", 2),
+    "sean_train": (ROOT / "sean_train", 3),
+    "sean_export": (ROOT / "sean_export", 4),
+    "sean_tools": (ROOT / "sean_tools", 5),
 }
 NEVER_IN_RUNTIME = {"torch", "onnx", "onnxscript", "safetensors", "sean_train", "sean_export", "sean_tools"}
+TORCH_FREE = ("sean_core", "sean_runtime")
+# A string that names a first-party module: "sean_train", "sean_train.commands.train:train", ...
+NAMED_MODULE = re.compile(r"^(sean_[a-z]+)(\.[a-z_][a-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def module_name(package: str, folder: Path, path: Path) -> str:
@@ -41,6 +47,18 @@ def imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
+def named_modules(path: Path) -> list[str]:
+    """Every string constant of a file that is a first-party module name or "module:attribute" target."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = NAMED_MODULE.match(node.value)
+            if match and match.group(1) in PACKAGES:
+                found.append(node.value)
+    return found
+
+
 def source_modules() -> dict[str, tuple[str, Path]]:
     """module name -> (package, file) for every first-party module."""
     modules = {}
@@ -60,10 +78,28 @@ def test_every_import_points_down_the_layers():
     assert not wrong, "imports that point up the layers of docs/architecture.md:\n" + "\n".join(wrong)
 
 
-def test_torch_and_the_training_layers_never_reach_the_runtime():
+def test_no_module_names_a_layer_above_it_in_a_string():
     wrong = []
     for name, (package, path) in source_modules().items():
-        if package == "sean_runtime":
+        for target in named_modules(path):
+            root = target.split(".")[0].split(":")[0]
+            if PACKAGES[root][1] > PACKAGES[package][1]:
+                wrong.append(f"{name} names {target!r}")
+    assert not wrong, "strings that name a layer above their module:\n" + "\n".join(wrong)
+
+
+def test_the_string_check_sees_a_command_target():
+    """The check above reads the strings it must: a "module:attribute" target and a bare package name."""
+    assert NAMED_MODULE.match("sean_train.commands.train:train")
+    assert NAMED_MODULE.match("sean_train")
+    assert not NAMED_MODULE.match("sean_train is a package")
+    assert "sean_train.commands.train:train" in named_modules(ROOT / "sean_train" / "subcommands.py")
+
+
+def test_torch_and_the_training_layers_never_reach_the_base_or_the_runtime():
+    wrong = []
+    for name, (package, path) in source_modules().items():
+        if package in TORCH_FREE:
             wrong += [f"{name} imports {t}" for t, _ in imports(path) if t.split(".")[0] in NEVER_IN_RUNTIME]
     assert not wrong, "\n".join(wrong)
 
@@ -97,11 +133,11 @@ def test_the_runtime_loads_no_domain_plugin_until_one_is_asked_for():
     code = (
         "import sys\n"
         "import sean_runtime, sean_runtime.synthesizer, sean_runtime.inputs, sean_runtime.package\n"
-        "import sean_runtime.domains, sean_runtime.cli, sean_runtime.commands.synth, sean_runtime.commands.demo\n"
+        "import sean_core.domains, sean_core.cli, sean_runtime.commands.synth, sean_runtime.commands.demo\n"
         "from sean_runtime import Synthesizer, Styles, load_package, SeanError\n"
         "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'sean_domains', 'torch', 'sean_train'})\n"
         "assert not loaded, loaded\n"
-        "from sean_runtime.domains import get_domain\n"
+        "from sean_core.domains import get_domain\n"
         "assert get_domain('shapes').num_classes == 8\n"
         "assert 'sean_domains.shapes' in sys.modules and 'torch' not in sys.modules\n"
     )

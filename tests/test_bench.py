@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from sean_core.text_table import format_table
 from sean_runtime.package import load_package
-from sean_runtime.text_table import format_table
 from sean_tools.bench import plan, worker
 from sean_tools.bench.cli import bench, parse_ints
 from sean_tools.bench.inputs import Inputs, cached_package, export_code_sha256

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sean_runtime.captions import caption_bar, captioned
-from sean_runtime.domains import get_domain
+from sean_core.captions import caption_bar, captioned
+from sean_core.domains import get_domain
 
 
 def inked_columns(bar: np.ndarray, column_width: int, gap: int, columns: int) -> list[bool]:

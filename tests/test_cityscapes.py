@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sean_domains.cityscapes import CityscapesDomain, CityscapesNoInstanceDomain
 
-from sean_runtime.domains import DatasetError, LabelError, get_domain
-from sean_runtime.imageio import read_raw, write_png
+from sean_core.domains import DatasetError, LabelError, get_domain
+from sean_core.imageio import read_raw, write_png
 from tests.helpers import centre_pil
 
 H, W = 32, 64

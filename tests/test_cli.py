@@ -12,31 +12,32 @@ from pathlib import Path
 import click
 import pytest
 
-from sean_runtime.cli import COMMANDS, missing_dependency
-from sean_runtime.install import install_command
+from sean_core.cli import all_commands
+from sean_core.command import missing_dependency
+from sean_core.install import install_command
 
 
 def test_help_lists_every_command_without_importing_torch():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from sean_runtime.cli import main\n"
+        "from sean_core.cli import main\n"
         "result = CliRunner().invoke(main, ['--help'])\n"
         "assert result.exit_code == 0, result.output\n"
         "print(result.output)\n"
         "print('TORCH_LOADED' if 'torch' in sys.modules else 'TORCH_FREE')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for name in COMMANDS:
+    for name in all_commands():
         assert name in out
     assert "TORCH_FREE" in out
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted(all_commands()))
 def test_each_command_has_help_with_an_example(name):
     from click.testing import CliRunner
 
-    from sean_runtime.cli import main
+    from sean_core.cli import main
 
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0, result.output

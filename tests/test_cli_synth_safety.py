@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sean_runtime.cli import main
-from sean_runtime.domains import get_domain
-from sean_runtime.imageio import read_rgb
+from sean_core.cli import main
+from sean_core.domains import get_domain
+from sean_core.imageio import read_rgb
 from sean_runtime.synthesizer import Synthesizer
 
 SHAPES = get_domain("shapes")

@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
+from sean_core.domains import get_domain
+from sean_core.imageio import read_rgb, resize_image, resize_labels, write_jpg, write_png
+from sean_core.noise import philox_normals
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp import binding
 from sean_runtime.cpp.binding import CppRuntime
-from sean_runtime.domains import get_domain
-from sean_runtime.imageio import read_rgb, resize_image, resize_labels, write_jpg, write_png
-from sean_runtime.noise import philox_normals
 from sean_runtime.synthesizer import Synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,7 +233,7 @@ def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
                               str(cpp_out)], capture_output=True, text=True)
     assert cpp_run.returncode == 0, cpp_run.stderr
     assert "wrote 1 image(s)" in cpp_run.stdout and "backend: openvino" in cpp_run.stderr
-    py_command = [sys.executable, "-m", "sean_runtime.cli", "synth", str(package), *common, "--backend", "openvino",
+    py_command = [sys.executable, "-m", "sean_core.cli", "synth", str(package), *common, "--backend", "openvino",
                   "--threads", "1", "-o", str(py_out)]
     py_run = subprocess.run(py_command, capture_output=True, text=True)
     assert py_run.returncode == 0, py_run.stderr

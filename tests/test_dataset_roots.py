@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sean_runtime.domains import DatasetError, get_domain
+from sean_core.domains import DatasetError, get_domain
 
 # domain -> (the folders its root holds, a file that makes each a non-empty dataset folder)
 LAYOUTS = {

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from sean_core.install import missing_module_message
 from sean_runtime.commands.demo import CONFIG, SAMPLES, WEIGHTS, checkpoint_problem, package_matches, shipped_checkpoint
-from sean_runtime.install import missing_module_message
 
 OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swaps/blob.png", "swaps/ground.png")
 
@@ -27,7 +27,7 @@ def run_demo_without_torch(*args: str) -> subprocess.CompletedProcess:
         f"""
         import sys
         sys.modules["torch"] = None
-        from sean_runtime.cli import main
+        from sean_core.cli import main
         main({list(args)!r})
         """
     )
@@ -63,9 +63,9 @@ def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, ti
 def check_inputs_and_synth_command(out: Path, stdout: str) -> None:
     """OUT/inputs holds what `sean synth` reads, and the demo's last line is a `sean synth` command that
     swaps a region's style between two of them: run as printed, it gives what the Python API gives."""
+    from sean_core.cli import main
+    from sean_core.imageio import read_raw, read_rgb
     from sean_runtime import Synthesizer
-    from sean_runtime.cli import main
-    from sean_runtime.imageio import read_raw, read_rgb
 
     for i in range(SAMPLES):
         labels = read_raw(out / "inputs" / "labels" / f"{i:02d}.png")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sean_runtime.domains import (
+from sean_core.domains import (
     DatasetError,
     Domain,
     DomainError,
@@ -22,7 +22,7 @@ from sean_runtime.domains import (
     natural_key,
     pair_by_stem,
 )
-from sean_runtime.imageio import write_png
+from sean_core.imageio import write_png
 
 BUILT_IN = ("shapes", "faces", "ade20k", "cityscapes")
 
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sean_runtime.domains import Domain
-from sean_runtime.domains import pair_by_stem
-from sean_runtime.imageio import write_png
+from sean_core.domains import Domain
+from sean_core.domains import pair_by_stem
+from sean_core.imageio import write_png
 
 
 class LeavesDomain(Domain):
@@ -215,7 +215,7 @@ def test_third_party_plugin_is_discovered_and_used(plugin_site, tmp_path, monkey
 def run_sean(args: list[str], site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(site)}
     return subprocess.run(
-        [sys.executable, "-m", "sean_runtime.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "sean_core.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -245,7 +245,7 @@ def test_broken_plugins_are_reported(tmp_path, monkeypatch):
     site = tmp_path / "site"
     write_distribution(site, "missing-mod", {"ghost": "no_such_module:Ghost"})
     write_distribution(site, "misnamed", {"misnamed": "misnamed:Misnamed"}, textwrap.dedent("""
-        from sean_runtime.domains import Domain
+        from sean_core.domains import Domain
 
         class Misnamed(Domain):
             name = "something-else"

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import pytest
 
-from sean_runtime.domains import get_domain
-from sean_runtime.imageio import raw_from_bytes, read_raw
+from sean_core.domains import get_domain
+from sean_core.imageio import raw_from_bytes, read_raw
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import bytes_to_b64
 from sean_runtime.styles import Styles

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sean_runtime.domains import get_domain
+from sean_core.domains import get_domain
 from sean_train.checkpoint import CheckpointError
 from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes
 from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255

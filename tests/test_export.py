@@ -13,13 +13,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from sean_core.files import sha256_file
 from sean_export import onnx_export
 from sean_export.graphs import graph_module, graph_spec
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx
 from sean_export.package import check_destination, export_package, replace_folder
 from sean_export.tensorrt_ops import FORBIDDEN, SUPPORTED_TYPES, UnsupportedOperatorError, check_tensorrt_ops
 from sean_export.validate import ValidationError, compare_with_torch, random_inputs, random_labels
-from sean_runtime.files import sha256_file
+from sean_runtime.backends.openvino import compile_config
 from sean_train.checkpoint import load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks.generator import block_specs, noise_layout
@@ -277,7 +278,8 @@ def test_openvino_reads_the_lookup_graph_with_its_input_names(lookup_generator):
     ov = pytest.importorskip("openvino", reason="OpenVINO not installed (pip install 'sean-deploy[openvino]')")
     model, path, _ = lookup_generator
     spec = graph_spec(model.config, "generator")
-    compiled = ov.Core().compile_model(str(path), "CPU")
+    # f32 explicitly: OpenVINO's default on AVX-512 BF16 / AMX CPUs is bf16 (the backend's own rule)
+    compiled = ov.Core().compile_model(str(path), "CPU", compile_config("f32", "LATENCY", None))
     assert sorted(port.get_any_name() for port in compiled.inputs) == sorted(spec.input_names)
     feeds = random_inputs(spec, model.config, 2, np.random.default_rng(5))
     request = compiled.create_infer_request()

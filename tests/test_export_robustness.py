@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
 import sean_export.package as export_package_module
-from sean_runtime.cli import main
-from sean_runtime.files import sha256_file
+from sean_core.cli import main
+from sean_core.files import sha256_file
 from sean_train.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, read_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,7 +216,7 @@ def test_work_folders_of_dead_exports_are_removed_and_live_ones_kept(tmp_path):
 @pytest.mark.slow
 def test_an_export_killed_with_sigkill_leaves_nothing_after_the_next_export(ckpt, tmp_path):
     out = tmp_path / "pkg"
-    cmd = [sys.executable, "-m", "sean_runtime.cli", "export", str(ckpt), "-o", str(out), "-q"]
+    cmd = [sys.executable, "-m", "sean_core.cli", "export", str(ckpt), "-o", str(out), "-q"]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith(".pkg.build.") for p in tmp_path.iterdir()):

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from sean_domains.faces import NUM_TRAIN, PART_NAMES, FacesDomain
 
-from sean_runtime.cli import main as sean
-from sean_runtime.domains import DatasetError, LabelError, get_domain
-from sean_runtime.imageio import read_raw, write_jpg, write_png
+from sean_core.cli import main as sean
+from sean_core.domains import DatasetError, LabelError, get_domain
+from sean_core.imageio import read_raw, write_jpg, write_png
 
 MASK = 32  # the release's masks are 512², its images 1024²: the fixture keeps the 1:2 ratio
 IMAGE = 64

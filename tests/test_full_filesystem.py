@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sean_runtime.cli import main
-from sean_runtime.domains import get_domain
+from sean_core.cli import main
+from sean_core.domains import get_domain
 from tests.helpers import tiny_run_config, write_config
 
 pytestmark = pytest.mark.slow

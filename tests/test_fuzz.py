@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sean_runtime.domains import get_domain
-from sean_runtime.errors import SeanError
-from sean_runtime.imageio import read_raw, read_rgb
+from sean_core.domains import get_domain
+from sean_core.errors import SeanError
+from sean_core.imageio import read_raw, read_rgb
 from sean_runtime.package import load_package
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sean_runtime.cli import COMMANDS, main
+from sean_core.cli import all_commands, main
 
 REPO = Path(__file__).resolve().parents[1]
 # What the user brings: the raw CelebAMask-HQ download and the official SEAN release.
@@ -19,7 +19,7 @@ OUTPUT_OPTIONS = ("-o", "--out", "--json")
 def example_commands() -> list[list[str]]:
     """The example command lines of every subcommand's help, continuation lines joined, as tokens."""
     commands = []
-    for name in sorted(COMMANDS):
+    for name in sorted(all_commands()):
         text = CliRunner().invoke(main, [name, "--help"]).output
         pending = ""
         for line in text.splitlines():

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-import sean_runtime.imageio as imageio
-from sean_runtime.domains import LabelError, get_domain
-from sean_runtime.errors import ImageReadError
-from sean_runtime.imageio import read_raw, read_rgb, resize_labels
+import sean_core.imageio as imageio
+from sean_core.domains import LabelError, get_domain
+from sean_core.errors import ImageReadError
+from sean_core.imageio import read_raw, read_rgb, resize_labels
 from tests.helpers import centre_pil
 
 ENV = "SEAN_MAX_IMAGE_PIXELS"

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 import yaml
 
-from sean_runtime.cli import COMMANDS
-from sean_runtime.domains import get_domain
-from sean_runtime.imageio import write_png
+from sean_core.cli import all_commands
+from sean_core.domains import get_domain
+from sean_core.imageio import write_png
 
 pytestmark = pytest.mark.slow
 
@@ -130,9 +130,9 @@ def test_the_wheel_builds_without_setuptools_warnings_and_ships_configs_and_the_
         assert warning not in output, output
     names = set(zipfile.ZipFile(wheel).namelist())
     for config in (ROOT / "configs").glob("*.yaml"):
-        assert f"sean_train/configs/{config.name}" in names
+        assert f"sean_core/configs/{config.name}" in names
     for part in ("config.json", "model.safetensors"):
-        assert f"sean_train/pretrained/shapes/{part}" in names
+        assert f"sean_core/pretrained/shapes/{part}" in names
 
 
 def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_venv, tmp_path):
@@ -149,7 +149,7 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
 
     # Train a few steps of the shipped config: found by name in the installed package, made tiny.
     find = [str(full_venv / "bin" / "python"), "-c",
-            "from sean_runtime.shipped import find_config; print(find_config('shapes'))"]
+            "from sean_core.shipped import find_config; print(find_config('shapes'))"]
     shipped = Path(run(find, home, env).stdout.strip())
     assert shipped.is_relative_to(full_venv), shipped
     tiny = yaml.safe_load(shipped.read_text())
@@ -202,7 +202,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "prepare": ["faces", "raw", "-o", "prepared"],  # not a dataset: a plain one-line error, not a missing extra
         "bench-serve": ["http://127.0.0.1:9", "--requests", "1"],  # the client is stdlib: no server, one line
     }
-    assert set(needs) | set(works) == set(COMMANDS), "a new command needs a row here"
+    assert set(needs) | set(works) == set(all_commands()), "a new command needs a row here"
     for name, (args, extra) in needs.items():
         done = run([sean, name, *args], tmp_path, env)
         assert done.returncode == 1, f"{name}: {done.stdout}{done.stderr}"
@@ -231,7 +231,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
     assert "official (loops): skipped, needs torch" in bench
     # The printed command works: the [runtime] one is already satisfied here, so it runs in seconds.
     hint = run([str(runtime_venv / "bin" / "python"), "-c",
-                "from sean_runtime.install import install_command; print(install_command('runtime'))"], tmp_path, env)
+                "from sean_core.install import install_command; print(install_command('runtime'))"], tmp_path, env)
     done = subprocess.run(hint.stdout.strip(), shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=INSTALL_TIMEOUT_S)
     assert done.returncode == 0, hint.stdout + done.stdout + done.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sean_runtime.errors import InputError
-from sean_runtime.format import LEGACY_SEEDING, PHILOX_SEEDING, seeding_rule
-from sean_runtime.noise import draw_noise, philox_normals, philox_words
+from sean_core.errors import InputError
+from sean_core.format import LEGACY_SEEDING, PHILOX_SEEDING, seeding_rule
+from sean_core.noise import draw_noise, philox_normals, philox_words
 
 # Known answers, also in docs/package-format.md and sean_runtime/cpp/tests. The words of block 0 equal
 # Random123's philox4x64_R<10>(counter {0, 0, 0, 0}, key {seed, 0x5345414E4E4F4953}) (librandom123-dev 1.14).

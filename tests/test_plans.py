@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from sean_core.format import SIDECAR_FORMAT_VERSION, PlanSidecar
 from sean_runtime.backends.plans import (
     PlanMismatchError,
     deserialize_plan,
@@ -16,7 +17,6 @@ from sean_runtime.backends.plans import (
     plan_problem,
     read_sidecar,
 )
-from sean_runtime.format import SIDECAR_FORMAT_VERSION, PlanSidecar
 from sean_runtime.package import load_package
 from tests.helpers import A10, H100, write_plan
 from tests.test_runtime_package import write_package

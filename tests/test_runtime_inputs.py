@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sean_runtime.domains import LabelError, get_domain
-from sean_runtime.errors import ImageReadError, InputError
-from sean_runtime.imageio import write_png
+from sean_core.domains import LabelError, get_domain
+from sean_core.errors import ImageReadError, InputError
+from sean_core.imageio import write_png
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
 
 SHAPES = get_domain("shapes")

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
 
+from sean_core.errors import BackendError
 from sean_runtime.backends import BACKENDS, select_backend
 from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
 from sean_runtime.backends.openvino import OpenVinoBackend
-from sean_runtime.errors import BackendError
 from sean_runtime.package import load_package
 from sean_runtime.synthesizer import Synthesizer
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from sean_core.errors import BackendError, PackageError
 from sean_runtime.backends import select_backend
 from sean_runtime.backends.onnxruntime import choose_providers
 from sean_runtime.backends.tensorrt import tensorrt_problem
-from sean_runtime.errors import BackendError, PackageError
 from sean_runtime.package import load_package
 from tests.helpers import A10, H100, H, N, S, W, write_package, write_plan
 

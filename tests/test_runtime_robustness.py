@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sean_runtime.errors as errors
-from sean_runtime.domains import get_domain
-from sean_runtime.errors import InputError, PackageError
-from sean_runtime.files import sha256_file
+import sean_core.errors as errors
+from sean_core.domains import get_domain
+from sean_core.errors import InputError, PackageError
+from sean_core.files import sha256_file
 from sean_runtime.package import load_package
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sean_runtime.errors import InputError
+from sean_core.errors import InputError
 from sean_runtime.styles import Styles, mean_styles
 
 NAMES = ("background", "hair", "skin", "hat")

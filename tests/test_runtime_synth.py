@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sean_runtime.domains import get_domain
-from sean_runtime.errors import BackendError, InputError, PackageError
-from sean_runtime.noise import draw_noise
+from sean_core.domains import get_domain
+from sean_core.errors import BackendError, InputError, PackageError
+from sean_core.noise import draw_noise
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer, to_uint8
 
@@ -165,7 +165,7 @@ def test_a_whole_synthesis_runs_with_torch_unimportable(tiny_package):
         import sys
         sys.modules["torch"] = None  # any import of torch now raises ImportError
         import numpy as np
-        from sean_runtime.domains import get_domain
+        from sean_core.domains import get_domain
         from sean_runtime.synthesizer import Synthesizer
         synth = Synthesizer.load({str(tiny_package)!r})
         image, labels = get_domain("shapes").sample(0, "test")
@@ -194,7 +194,7 @@ def _faults_per_run(package: Path, shared_arena: bool) -> tuple[int, list[int]]:
         from sean_runtime.backends import onnxruntime as backend
         if not {shared_arena}:
             backend.shared_cpu_arena = lambda ort: False
-        from sean_runtime.domains import get_domain
+        from sean_core.domains import get_domain
         from sean_runtime.synthesizer import Synthesizer
         image, labels = get_domain("shapes").sample(0, "test")
         synths = [Synthesizer.load({str(package)!r}, threads=1, verify=False) for _ in range(2)]
@@ -227,9 +227,9 @@ def tensorrt_missing() -> str | None:
         import tensorrt  # noqa: F401
     except ImportError:
         return "TensorRT is not installed (pip install 'sean-deploy[tensorrt]' on a GPU machine)"
+    from sean_core.errors import BackendError
     from sean_runtime.backends.gpu import cuda_gpus
     from sean_runtime.backends.tensorrt import _cudart
-    from sean_runtime.errors import BackendError
 
     try:
         _cudart()

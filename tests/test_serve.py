@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sean_runtime.cli import main
-from sean_runtime.domains import get_domain
-from sean_runtime.errors import BackendError, InputError
-from sean_runtime.imageio import read_rgb
+from sean_core.cli import main
+from sean_core.domains import get_domain
+from sean_core.errors import BackendError, InputError
+from sean_core.imageio import read_rgb
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import encode_png
 from sean_runtime.styles import Styles
@@ -41,7 +41,7 @@ class Server:
     """`sean serve PKG --port 0 ARGS` in a child process; the URL comes from its ready line."""
 
     def __init__(self, package: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "sean_runtime.cli", "serve", str(package), "--port", "0", *args]
+        command = [sys.executable, "-m", "sean_core.cli", "serve", str(package), "--port", "0", *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://\S+", line)
@@ -141,7 +141,7 @@ def test_healthz_info_and_samples(server, synth, data):
     image, labels, _ = SHAPES.load_pair(SHAPES.list_pairs(data.parent, "test")[0], size=(64, 64))
     np.testing.assert_array_equal(RemoteSynthesizer.decode_image(first["image"]), image)
     label_png = base64.b64decode(first["label"])
-    from sean_runtime.imageio import raw_from_bytes
+    from sean_core.imageio import raw_from_bytes
 
     np.testing.assert_array_equal(raw_from_bytes(label_png), labels)
 
@@ -395,7 +395,7 @@ def test_sigint_on_an_idle_server_exits_0(shapes_package):
 def test_a_broken_package_fails_with_one_line(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     result = subprocess.run(
-        [sys.executable, "-m", "sean_runtime.cli", "serve", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "sean_core.cli", "serve", str(tmp_path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

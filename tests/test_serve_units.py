@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from sean_runtime.domains import get_domain
-from sean_runtime.errors import ImageReadError, InputError
-from sean_runtime.imageio import probe
+from sean_core.domains import get_domain
+from sean_core.errors import ImageReadError, InputError
+from sean_core.imageio import probe
 from sean_runtime.serve.app import ServerState, build_app
 from sean_runtime.serve.batching import InferenceQueue, QueueFull
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png

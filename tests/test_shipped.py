@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sean_runtime.cli import main
-from sean_runtime.errors import NotFoundError
-from sean_runtime.shipped import find_config, find_model, is_shipped, shipped_configs, shipped_models
+from sean_core.cli import main
+from sean_core.errors import NotFoundError
+from sean_core.shipped import find_config, find_model, is_shipped, shipped_configs, shipped_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_the_shipped_model_resolves_by_name():
     assert find_model("shapes") == shipped_models()["shapes"]
     assert (find_model("shapes") / "model.safetensors").is_file() and is_shipped(find_model("shapes"))
     with pytest.raises(NotFoundError, match=r"not the name of a shipped model \(shipped: shapes\)"):
-        find_model("sean_train/pretrained/nothing")
+        find_model("sean_core/pretrained/nothing")
 
 
 @pytest.mark.parametrize("command", [["export", "nope", "-o", "pkg"], ["eval", "nope"], ["bf16-check", "nope"],

@@ -27,7 +27,7 @@ def golden_outputs() -> dict[str, np.ndarray]:
     """uint8 [B, H, W, 3] images: zero-noise reconstructions, one with seeded noise, one region swap."""
     import torch
 
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
     from sean_train.checkpoint import load_checkpoint
     from sean_train.networks.ops import one_hot
 
@@ -68,7 +68,7 @@ def test_the_shipped_model_gives_its_reference_images():
 def test_the_swap_changes_the_swapped_region_only():
     """The reference itself must show SEAN's point: the swap moves pixels of the class, not the rest."""
     expected = np.load(GOLDEN)
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
 
     labels = get_domain("shapes").sample(SAMPLES[0], "test")[1]
     change = np.abs(expected["swap"][0].astype(np.int16) - expected["reconstruction"][0].astype(np.int16)).mean(-1)

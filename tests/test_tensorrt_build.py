@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
+from sean_core.install import install_command
 from sean_export import tensorrt_build as tb
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.backends.plans import deserialize_plan, plan_problem
-from sean_runtime.install import install_command
 from sean_runtime.package import load_package
 from tests.helpers import H100, L4
 

@@ -17,7 +17,7 @@ from tests.test_domains import PLUGIN_MODULE, write_distribution
 def sean(args: list[str], site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "sean_runtime.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sean_core.cli", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 
@@ -51,7 +51,7 @@ def test_train_export_and_synthesize_with_a_third_party_domain(tmp_path):
     synth = sean(["synth", str(tmp_path / "pkg"), "--label", str(label), "--style", str(style),
                   "--style-label", str(style_label), "-o", str(out)], site)  # fmt: skip
     assert synth.returncode == 0, synth.stderr[-2000:]
-    from sean_runtime.imageio import read_rgb
+    from sean_core.imageio import read_rgb
 
     image = read_rgb(out)
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8

@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sean_runtime.domains import get_domain
+from sean_core.domains import get_domain
 from sean_train.checkpoint import load_checkpoint
 from sean_train.data import BatchOrder, RawSample, flip_sample
 from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best

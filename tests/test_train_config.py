@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sean_runtime.domains import DomainError, get_domain
+from sean_core.domains import DomainError, get_domain
 from sean_train.config import ConfigError
 from sean_train.train_config import VGG_WEIGHTS_ENV, RunConfig, TrainConfig, bind_domain, load_run_config
 

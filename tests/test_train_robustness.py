@@ -148,7 +148,7 @@ def test_settings_that_change_the_run_are_refused_bookkeeping_may_change(run_cop
 
 
 def test_another_process_training_the_run_is_refused(run_copy):
-    from sean_runtime.files import file_lock
+    from sean_core.files import file_lock
 
     with file_lock(run_copy / ".lock", "a test holds the lock"):
         assert f"another process trains {run_copy}" in refused(run_copy)

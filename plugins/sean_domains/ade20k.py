@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from sean_runtime.domains import Domain, SamplePair, pair_by_stem, require_folders
+from sean_core.domains import Domain, SamplePair, pair_by_stem, require_folders
 
 # objectInfo150.txt order (first name of each entry), ids 1-150.
 BENCHMARK_CLASSES = (

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sean_runtime.domains import DatasetError, Domain, SamplePair, pair_by_stem, require_folders
+from sean_core.domains import DatasetError, Domain, SamplePair, pair_by_stem, require_folders
 
 # cityscapesScripts labels.py, ids 0-33, then id 34 (see the module docstring).
 CITYSCAPES_CLASSES = (

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sean_runtime.domains import DatasetError, Domain, LabelError, SamplePair, pair_by_stem, wrong_root
-from sean_runtime.errors import ImageReadError
-from sean_runtime.files import atomic_write
-from sean_runtime.imageio import read_raw, write_png
+from sean_core.domains import DatasetError, Domain, LabelError, SamplePair, pair_by_stem, wrong_root
+from sean_core.errors import ImageReadError
+from sean_core.files import atomic_write
+from sean_core.imageio import read_raw, write_png
 
 # The 18 part masks of the raw release, in class order (class id = index + 1; 0 is background).
 PART_NAMES = (

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sean_runtime.domains import Domain, SamplePair, pair_by_stem
-from sean_runtime.imageio import write_png
+from sean_core.domains import Domain, SamplePair, pair_by_stem
+from sean_core.imageio import write_png
 
 _SPLIT_SEEDS = {"train": 1, "test": 2}
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sean_runtime.errors import BackendError
+from sean_core.errors import BackendError
 from sean_runtime.package import Package
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.errors import BackendError, InputError
-from sean_runtime.install import missing_module_message
+from sean_core.errors import BackendError, InputError
+from sean_core.install import missing_module_message
 
 
 def cudart() -> Any:

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.errors import BackendError
+from sean_core.format import TensorSpec
+from sean_core.install import missing_module_message
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
-from sean_runtime.errors import BackendError
-from sean_runtime.format import TensorSpec
-from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 CPU = "CPUExecutionProvider"

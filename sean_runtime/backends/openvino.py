@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.errors import BackendError
+from sean_core.format import TensorSpec
+from sean_core.install import missing_module_message
 from sean_runtime.backends import check_threads
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
-from sean_runtime.errors import BackendError
-from sean_runtime.format import TensorSpec
-from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 PRECISION_HINTS = ("f32", "bf16", "f16")

@@ -1,5 +1,5 @@
 """TensorRT plans of a package: the one module that writes, reads and checks plan sidecars and
-deserialises plans (schema: sean_runtime.format.PlanSidecar, docs/package-format.md "Engines").
+deserialises plans (schema: sean_core.format.PlanSidecar, docs/package-format.md "Engines").
 
 A plan runs only under the TensorRT version that built it, on the GPU generation it was built for, and
 only with the ONNX graph it was built from. `plan_problem` says why a plan cannot run here (pure: no
@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sean_core.errors import BackendError
+from sean_core.files import atomic_write_json, sha256_file
+from sean_core.format import PlanSidecar
 from sean_runtime.backends.gpu import GpuInfo
-from sean_runtime.errors import BackendError
-from sean_runtime.files import atomic_write_json, sha256_file
-from sean_runtime.format import PlanSidecar
 from sean_runtime.package import Package
 
 REBUILD = "rebuild the engines on this machine with `sean build-engine PKG`"

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.errors import BackendError, InputError
+from sean_core.format import GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT
+from sean_core.install import missing_module_message
 from sean_runtime.backends.cuda import Cuda, DeviceBuffer, cudart, device_pointer
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.backends.plans import REBUILD, deserialize_plan, plan_problem
-from sean_runtime.errors import BackendError, InputError
-from sean_runtime.format import GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT
-from sean_runtime.install import missing_module_message
 from sean_runtime.package import Package
 
 _DTYPES = {"float32": np.float32, "int32": np.int32}

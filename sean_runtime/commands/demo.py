@@ -21,15 +21,16 @@ import click
 import cv2
 import numpy as np
 
+from sean_core.captions import captioned
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.errors import PackageError
+from sean_core.files import sha256_file
+from sean_core.imageio import write_png
+from sean_core.install import missing_module_message, missing_modules
+from sean_core.shipped import shipped_models
 from sean_runtime.backends import BACKENDS
-from sean_runtime.captions import captioned
-from sean_runtime.commands import BACKEND_HELP, MODEL_FOLDER, SeanCommand
-from sean_runtime.errors import PackageError
-from sean_runtime.files import sha256_file
-from sean_runtime.imageio import write_png
-from sean_runtime.install import missing_module_message, missing_modules
+from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.package import load_package, read_manifest
-from sean_runtime.shipped import shipped_models
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
@@ -115,7 +116,7 @@ def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
         raise click.ClickException(
             missing_module_message(missing[0], "`sean demo` (exporting the model the first time)", "export")
         )
-    command = [sys.executable, "-m", "sean_runtime.cli", "export", str(checkpoint), "-o", str(package_dir)]
+    command = [sys.executable, "-m", "sean_core.cli", "export", str(checkpoint), "-o", str(package_dir)]
     if subprocess.run(command).returncode != 0:
         raise click.ClickException(f"exporting {checkpoint} to {package_dir} failed (the reason is above)")
 

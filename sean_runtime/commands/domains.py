@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from sean_runtime.commands import SeanCommand
-from sean_runtime.domains import DomainError, available_domains, get_domain
+from sean_core.command import SeanCommand
+from sean_core.domains import DomainError, available_domains, get_domain
 
 
 @click.command(cls=SeanCommand)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from sean_core.command import SeanCommand
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, SeanCommand
+from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.serve.server import ServeConfig, serve
 from sean_runtime.serve.service import Limits
 from sean_runtime.synthesizer import Synthesizer

@@ -10,11 +10,12 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from sean_core.command import SeanCommand
+from sean_core.domains import natural_key
+from sean_core.errors import InputError
+from sean_core.imageio import write_jpg, write_png
 from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP, SeanCommand
-from sean_runtime.domains import natural_key
-from sean_runtime.errors import InputError
-from sean_runtime.imageio import write_jpg, write_png
+from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer

@@ -1,20 +1,23 @@
-"""The domain-plugin interface: the Domain base class and discovery through the `sean.domains` entry points.
+"""The domain-plugin interface under the name README and docs/plugins.md have always documented.
 
-Plugins (the built-in `sean_domains` package and third-party ones) import from here; the runtime, the
-trainer and the exporter reach concrete domains only through `get_domain(name)`.
+`sean_core.domains` owns it; third-party plugins written against `sean_runtime.domains` keep working.
 """
 
-from sean_runtime.domains.base import (
+from sean_core.domains import (
+    GROUP,
+    DatasetError,
     Domain,
+    DomainError,
+    LabelError,
     SamplePair,
+    available_domains,
     dataset_below,
+    get_domain,
     natural_key,
     pair_by_stem,
     require_folders,
     wrong_root,
 )
-from sean_runtime.domains.registry import GROUP, available_domains, get_domain
-from sean_runtime.errors import DatasetError, DomainError, LabelError
 
 __all__ = [
     "GROUP",

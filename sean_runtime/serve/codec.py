@@ -1,4 +1,4 @@
-"""Images in JSON: base64 image files in (read exactly like image files, sean_runtime.imageio: the format
+"""Images in JSON: base64 image files in (read exactly like image files, sean_core.imageio: the format
 and pixel count come from the header before anything is decoded), base64 PNG out.
 
 A label map travels as a PNG exactly like a label file: single-channel values are class ids (uint8, or
@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sean_runtime.domains import Domain
-from sean_runtime.errors import ImageReadError, InputError
-from sean_runtime.imageio import ids_from_bytes, read_bytes, rgb_from_bytes
+from sean_core.domains import Domain
+from sean_core.errors import ImageReadError, InputError
+from sean_core.imageio import ids_from_bytes, read_bytes, rgb_from_bytes
 
 
 def b64_to_bytes(text: object, field: str) -> bytes:

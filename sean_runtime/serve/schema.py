@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sean_runtime.errors import InputError
+from sean_core.errors import InputError
 
 MAX_SEED = 2**63 - 1  # seeds are signed 64-bit for clients in other languages
 FALLBACKS = ("own", "error")  # what a swap or interpolation does where the reference lacks a class

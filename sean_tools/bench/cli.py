@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand
-from sean_runtime.files import atomic_write_json
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.files import atomic_write_json
 from sean_tools.bench.inputs import LABEL_LAYOUTS, resolve_inputs
 from sean_tools.bench.plan import build_missing_engines
 from sean_tools.bench.report import report
@@ -93,7 +93,7 @@ def bench(
       sean bench --official-size --openvino --fp16 --json runs/bench/official.json
       sean bench --official-size --openvino --labels faces --batch-sizes 1
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
-      sean bench packages/shapes --checkpoint sean_train/pretrained/shapes --batch-sizes 1,8
+      sean bench packages/shapes --checkpoint sean_core/pretrained/shapes --batch-sizes 1,8
     """
     if official_size and checkpoint is not None:
         raise click.UsageError("--official-size builds its own model; leave out --checkpoint")

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from sean_runtime.errors import PackageError
-from sean_runtime.install import missing_module_message, missing_modules
-from sean_runtime.shipped import shipped_models
+from sean_core.errors import PackageError
+from sean_core.install import missing_module_message, missing_modules
+from sean_core.shipped import shipped_models
 from sean_tools.bench.spec import WorkerSpec
 
 
@@ -58,8 +58,8 @@ def cached_package(checkpoint: Path, out: Path, key: str) -> Path:
         raise click.ClickException(missing_module_message(
             missing[0], f"`sean bench` (exporting {checkpoint} first; give a package instead: sean bench PKG)", "export"
         ))
+    from sean_core.files import atomic_write_json, sha256_file
     from sean_export import export_package
-    from sean_runtime.files import atomic_write_json, sha256_file
     from sean_runtime.package import load_package
     from sean_train.checkpoint import WEIGHTS_FILE
 

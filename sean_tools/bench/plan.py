@@ -8,7 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
-from sean_runtime.install import missing_module_message, missing_modules
+from sean_core.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs
 from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
 

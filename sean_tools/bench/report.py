@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sean_runtime.text_table import format_table
+from sean_core.text_table import format_table
 
 
 def _ms(seconds: float) -> str:

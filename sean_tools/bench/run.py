@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sean_runtime.install import missing_modules
+from sean_core.install import missing_modules
 from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, timed_inputs
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
 from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, WorkerSpec

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.install import missing_modules
+from sean_core.install import missing_modules
 from sean_tools.bench.inputs import timed_inputs
 from sean_tools.bench.spec import INFERENCE_FORM, WorkerSpec
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand
-from sean_runtime.files import atomic_write_json
-from sean_runtime.text_table import format_table
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.files import atomic_write_json
+from sean_core.text_table import format_table
 
 MIN_BF16_PSNR_DB = 35.0  # the bf16 path's quality target (image against the fp32 image)
 
@@ -74,7 +74,7 @@ def bf16_check(
     """
     import torch
 
-    from sean_runtime.domains import DomainError, get_domain
+    from sean_core.domains import DomainError, get_domain
     from sean_tools.bench.inputs import official_size_checkpoint
     from sean_tools.bf16.emulation import bf16_quality, dataset_cases, synthetic_cases
     from sean_train.checkpoint import load_checkpoint

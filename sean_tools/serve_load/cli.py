@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from sean_runtime.commands import SeanCommand
-from sean_runtime.files import atomic_write_json
+from sean_core.command import SeanCommand
+from sean_core.files import atomic_write_json
 from sean_tools.serve_load.loadtest import KINDS, Server, as_json, check_loopback, format_levels, run_level, run_soak
 
 

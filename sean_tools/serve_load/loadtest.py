@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.errors import BackendError, InputError
+from sean_core.errors import BackendError, InputError
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import encode_png
 

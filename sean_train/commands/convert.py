@@ -6,7 +6,7 @@ import time
 
 import click
 
-from sean_runtime.commands import SeanCommand
+from sean_core.command import SeanCommand
 from sean_train.checkpoint import save_checkpoint
 
 
@@ -27,7 +27,7 @@ def convert_official(pth: str, out_dir: str, domain: str, height: int, width: in
     Example:
       sean convert-official checkpoints/CelebA-HQ_pretrained/latest_net_G.pth -o models/celebahq
     """
-    from sean_runtime.domains import get_domain
+    from sean_core.domains import get_domain
     from sean_train.convert_official import convert_official as convert
 
     start = time.perf_counter()

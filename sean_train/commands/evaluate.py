@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 import torch
 
-from sean_runtime.commands import MODEL_FOLDER, SeanCommand, no_verify_option
-from sean_runtime.domains import get_domain
-from sean_runtime.files import atomic_write_json
-from sean_runtime.shipped import is_shipped
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.domains import get_domain
+from sean_core.files import atomic_write_json
+from sean_core.shipped import is_shipped
 from sean_train.checkpoint import load_checkpoint, read_config
+from sean_train.commands import no_verify_option
 
 DEFINITIONS = {
     "psnr_db": "mean over images of PSNR between the image and its reconstruction (uint8 values, peak 255)",

@@ -10,8 +10,8 @@ from typing import Any
 import click
 import torch
 
-from sean_runtime.commands import SeanCommand
-from sean_runtime.files import atomic_write_json, file_lock, make_dirs, read_json
+from sean_core.command import SeanCommand
+from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import ConfigError
 from sean_train.distributed import cleanup, from_environment

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sean_runtime.format import NoiseLayout, NoiseSlot
+from sean_core.format import NoiseLayout, NoiseSlot
 from sean_train.config import ModelConfig
 from sean_train.networks.costs import choose_style_conv
 from sean_train.networks.norm import SEANNorm

@@ -1,5 +1,5 @@
 // The generator's noise, package format 2 (docs/package-format.md, "Noise"): the C++ twin of
-// sean_runtime/noise.py, equal to it bit for bit. Build without FP contraction (-ffp-contract=off):
+// sean_core/noise.py, equal to it bit for bit. Build without FP contraction (-ffp-contract=off):
 // a fused multiply-add would round differently from numpy.
 #pragma once
 

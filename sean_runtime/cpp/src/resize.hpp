@@ -11,7 +11,7 @@
 namespace sean {
 
 // Source index of every output index on an axis of `in` -> `out` samples: pixel-centre nearest sampling
-// as the Python runtime computes it (sean_runtime.imageio.nearest_indices, PIL's NEAREST): the centre
+// as the Python runtime computes it (sean_core.imageio.nearest_indices, PIL's NEAREST): the centre
 // starts at 0.5 * in / out and advances by one float64 addition of in / out per pixel, truncated. The
 // same float64 additions give the same indices, exact ties included.
 std::vector<int> nearest_indices(int in, int out);

@@ -61,7 +61,7 @@ TEST(Noise, OddLengthsArePrefixesOfLongerDraws) {
   for (size_t i = 0; i < shorter.size(); ++i) EXPECT_EQ(bits(shorter[i]), bits(longer[i]));
 }
 
-// SEAN_TEST_NOISE: float32 normals of image seed 123 written by numpy (sean_runtime.noise.philox_normals).
+// SEAN_TEST_NOISE: float32 normals of image seed 123 written by numpy (sean_core.noise.philox_normals).
 TEST(Noise, EqualsNumpyBitForBitOnALongDraw) {
   const char* path = std::getenv("SEAN_TEST_NOISE");
   if (!path) GTEST_SKIP() << "set SEAN_TEST_NOISE to a numpy draw of seed 123";

@@ -9,8 +9,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
-from sean_runtime.domains.base import Domain
-from sean_runtime.errors import DomainError
+from sean_core.domains.base import Domain
+from sean_core.errors import DomainError
 
 GROUP = "sean.domains"
 
@@ -48,7 +48,7 @@ def _load(name: str, target: str) -> Domain:
         raise DomainError(f"domain plugin {name!r} ({target}) failed to import: {exc}") from exc
     domain = obj() if isinstance(obj, type) else obj
     if not isinstance(domain, Domain):
-        raise DomainError(f"domain plugin {name!r} ({target}) is not a sean_runtime.domains.Domain")
+        raise DomainError(f"domain plugin {name!r} ({target}) is not a sean_core.domains.Domain")
     if domain.name != name:
         raise DomainError(f"domain plugin registered as {name!r} calls itself {domain.name!r}")
     if len(domain.palette) < domain.num_classes:

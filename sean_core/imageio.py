@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sean_runtime.errors import ImageReadError
-from sean_runtime.files import atomic_write
+from sean_core.errors import ImageReadError
+from sean_core.files import atomic_write
 
 MAX_IMAGE_PIXELS_ENV = "SEAN_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels, e.g. 8192 x 4096

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from sean_runtime.errors import DatasetError, ImageReadError, LabelError
-from sean_runtime.imageio import read_ids, read_rgb, resize_image, resize_labels
+from sean_core.errors import DatasetError, ImageReadError, LabelError
+from sean_core.imageio import read_ids, read_rgb, resize_image, resize_labels
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Domain:
     def read_label(self, path: str | Path) -> np.ndarray:
         """Label file -> validated int64 ids [H, W]. Single-channel files hold ids; RGB files colours.
 
-        The file must be lossless and hold integers (sean_runtime.imageio.read_ids).
+        The file must be lossless and hold integers (sean_core.imageio.read_ids).
         """
         try:
             raw = read_ids(path)

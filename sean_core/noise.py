@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sean_runtime.errors import InputError
-from sean_runtime.format import NOISE_TAG, PHILOX_NOISE_VERSION
+from sean_core.errors import InputError
+from sean_core.format import NOISE_TAG, PHILOX_NOISE_VERSION
 
 TWO_PI = 6.283185307179586  # the float64 nearest to 2 pi
 _SEED_LIMIT = 1 << 64  # seed + i is key word 0, an unsigned 64-bit integer

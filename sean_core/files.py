@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sean_runtime.errors import FileWriteError, LockedError, SeanError
+from sean_core.errors import FileWriteError, LockedError, SeanError
 
 
 def write_problem(path: Path, exc: OSError) -> FileWriteError:

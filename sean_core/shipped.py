@@ -1,13 +1,13 @@
 """What ships inside the distribution, addressable by name from any directory after any install.
 
 - training configs: `sean train --config shapes` (the files of the checkout's configs/, shipped as
-  `sean_train/configs/*.yaml`; sean_train/configs is a link to configs/),
-- pretrained models: `sean export shapes`, `sean eval shapes` (`sean_train/pretrained/<name>/`).
+  `sean_core/configs/*.yaml`; sean_core/configs is a link to configs/),
+- pretrained models: `sean export shapes`, `sean eval shapes` (`sean_core/pretrained/<name>/`).
 
-Both are package data of sean_train, found through importlib.resources, so an editable install and a
-wheel install find the same files. A value that names an existing path is always that path; only a
-value that is no path is looked up as a name. numpy-free and torch-free (importing `sean_train` loads
-no torch).
+Both are package data of sean_core (the base every install has, a serving-only one too), found through
+importlib.resources, so an editable install and a wheel install find the same files. A value that
+names an existing path is always that path; only a value that is no path is looked up as a name.
+numpy-free and torch-free.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-from sean_runtime.errors import NotFoundError
+from sean_core.errors import NotFoundError
 
-DATA_PACKAGE = "sean_train"
+DATA_PACKAGE = "sean_core"
 CONFIG_SUFFIX = ".yaml"
 
 
