@@ -205,11 +205,14 @@ def official_runner(classes: int, threads: int, seed: int = 0):
     """encode + synthesize with the official algorithm (Python loops over classes) on the same random weights."""
     import torch
 
+    from sean_tools.bench.official import official_reference
     from sean_train.config import ModelConfig
     from sean_train.convert_official import to_official_state
     from sean_train.networks.ops import one_hot
-    from sean_train.official_reference import official_encode, official_generate
     from sean_train.weight_init import random_model
+
+    oracle = official_reference()
+    official_encode, official_generate = oracle.official_encode, oracle.official_generate
 
     torch.set_num_threads(threads)
     config = ModelConfig(num_classes=classes)

@@ -11,13 +11,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.errors import SeanError
 from sean_core.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT = "sean-checkpoint"
 FORMAT_VERSION = 1
 

@@ -13,8 +13,8 @@ from sean_train.checkpoint import CheckpointError, load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.convert_official import OfficialCheckpointError, convert_official
 from sean_train.networks.ops import one_hot
-from sean_train.official_reference import official_forward, official_key_shapes, random_official_state
 from sean_train.spectral import fold_spectral_weight
+from tests.official_reference import official_forward, official_key_shapes, random_official_state
 
 # Keys, shapes and dtypes of the released CelebA-HQ latest_net_G.pth (facts only, vendored with the tests).
 TSV = Path(__file__).resolve().parent / "data" / "official_sean_celebahq_state_dict.tsv"

@@ -10,8 +10,8 @@ from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.generator import noise_layout
 from sean_train.networks.ops import broadcast_styles, downsample_nearest, one_hot, region_pool
-from sean_train.official_reference import official_region_pool
 from tests.helpers import TINY, make_random_model
+from tests.official_reference import official_region_pool
 
 
 def naive_broadcast(styles, mask):

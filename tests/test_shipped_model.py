@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "sean_train" / "pretrained" / "shapes"
+SHIPPED = ROOT / "sean_core" / "pretrained" / "shapes"
 GOLDEN = ROOT / "tests" / "data" / "shipped_shapes_golden.npz"
 SAMPLES = (0, 1, 2, 3)  # shapes `test` split indices
 SWAP_CLASS = 1  # the class whose style image 0 takes from image 1

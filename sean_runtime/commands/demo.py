@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from sean_core.captions import captioned
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.errors import PackageError
 from sean_core.files import sha256_file
@@ -34,9 +35,6 @@ from sean_runtime.package import load_package, read_manifest
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
-# The checkpoint folder's files (sean_train.checkpoint defines them; that module needs torch).
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 DOMAIN = "shapes"  # the demo draws its inputs from this synthetic domain
 SAMPLES = 6  # test samples reconstructed
 SWAP_CLASSES = ("blob", "ground")
@@ -53,7 +51,7 @@ def shipped_checkpoint() -> Path:
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """What keeps a folder from being a shapes-model checkpoint for the demo (None: nothing)."""
-    if not (checkpoint / WEIGHTS).is_file():
+    if not (checkpoint / WEIGHTS_FILE).is_file():
         steps = sorted((checkpoint / "checkpoints").glob("step_*"))
         if steps:
             return (
@@ -61,15 +59,15 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
                 f"e.g. --checkpoint {steps[-1]}"
             )
         return (
-            f"{checkpoint} is not a model checkpoint folder: it has no {WEIGHTS} (a checkpoint folder holds "
-            f"{CONFIG} + {WEIGHTS}, e.g. runs/NAME/checkpoints/step_* written by `sean train`)"
+            f"{checkpoint} is not a model checkpoint folder: it has no {WEIGHTS_FILE} (a checkpoint folder holds "
+            f"{CONFIG_FILE} + {WEIGHTS_FILE}, e.g. runs/NAME/checkpoints/step_* written by `sean train`)"
         )
     try:
-        domain = json.loads((checkpoint / CONFIG).read_text(encoding="utf-8"))["model"]["domain"]
+        domain = json.loads((checkpoint / CONFIG_FILE).read_text(encoding="utf-8"))["model"]["domain"]
     except FileNotFoundError:
-        return f"{checkpoint} has {WEIGHTS} but no {CONFIG}: it is not a complete model checkpoint folder"
+        return f"{checkpoint} has {WEIGHTS_FILE} but no {CONFIG_FILE}: it is not a complete model checkpoint folder"
     except (ValueError, KeyError, TypeError) as exc:
-        return f"{checkpoint / CONFIG} is not a SEAN checkpoint config ({type(exc).__name__}: {exc})"
+        return f"{checkpoint / CONFIG_FILE} is not a SEAN checkpoint config ({type(exc).__name__}: {exc})"
     if domain != DOMAIN:
         return (
             f"{checkpoint} is a model of the {domain!r} domain; the demo draws its inputs from the synthetic "
@@ -98,7 +96,7 @@ def package_matches(package_dir: Path, checkpoint: Path) -> bool:
     try:
         manifest = read_manifest(package_dir)
         source = manifest.get("source_checkpoint") or {}
-        if source.get("sha256") != sha256_file(checkpoint / WEIGHTS):
+        if source.get("sha256") != sha256_file(checkpoint / WEIGHTS_FILE):
             return False
         load_package(package_dir)
     except PackageError:

@@ -10,6 +10,7 @@ import numpy as np
 
 from sean_core.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs
+from sean_tools.bench.official import official_problem
 from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
@@ -40,6 +41,10 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
             inputs.notes.append(missing_module_message(missing[0], "each PyTorch and official row", "train"))
         else:
             paths += torch_paths
+            problem = official_problem()
+            if problem is not None:
+                paths = [p for p in paths if p.kind != "official"]
+                skipped.append({"key": "official", "label": "official (loops)", "skipped": problem})
     for variant, folder in inputs.packages.items():
         paths.append(PathSpec(f"onnxruntime-{variant}", PACKAGE_LABELS[variant].format("ONNX Runtime CPU"),
                               "onnxruntime", PACKAGE_FORMS[variant], {"package": str(folder)}))

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from sean_core.install import missing_modules
 from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, timed_inputs
+from sean_tools.bench.official import official_problem
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
 from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, WorkerSpec
 
@@ -174,7 +175,7 @@ def classes_scaling(
     torch_rows = [
         ("torch-auto", None, {"kind": "torch", "style_conv": "auto"}),
         ("torch-inference", INFERENCE_FORM, {"kind": "torch", "style_conv": INFERENCE_FORM}),
-        ("official", "direct", {"kind": "official"}),
+        *([("official", "direct", {"kind": "official"})] if official_problem() is None else []),
     ]
     # (row key, form, worker settings); each runs on the package of its form
     runtime_rows = [("onnxruntime-fp32", INFERENCE_FORM, {"kind": "onnxruntime"}),

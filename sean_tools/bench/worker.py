@@ -124,10 +124,12 @@ def official_runner(spec: WorkerSpec) -> Runner:
     """The official algorithm (spectral norm every call, per-class Python loops) on the official key layout."""
     import torch
 
+    from sean_tools.bench.official import official_reference
     from sean_train.convert_official import to_official_state
     from sean_train.networks.ops import one_hot
-    from sean_train.official_reference import official_encode, official_generate
 
+    oracle = official_reference()
+    official_encode, official_generate = oracle.official_encode, oracle.official_generate
     torch.set_num_threads(spec.threads)
     model = _torch_model(spec, "direct")
     config = model.config
