@@ -1,0 +1,82 @@
+// The image side: each edit becomes a /v1/synthesize request through one Updater (debounced, one
+// request at a time, the latest edit wins); the answer is shown, and the request in its panel.
+
+import { Updater } from "./api.js";
+import { synthesizeBody, zeroStyles } from "./document.js";
+import { $ } from "./dom.js";
+import { api, app, clearMessage, labelPng, onTouched, report, setStatus } from "./state.js";
+
+const UPDATE_DELAY_MS = 60; // debounce after an edit
+const UPDATE_MAX_WAIT_MS = 150; // a stroke in progress still asks for an image at least this often
+
+export const updater = new Updater(render, {
+  delayMs: UPDATE_DELAY_MS,
+  maxWaitMs: UPDATE_MAX_WAIT_MS,
+  onBusy: (busy) => {
+    document.body.dataset.state = busy ? "busy" : "ready";
+    if (busy) setStatus("busy", "updating…");
+  },
+});
+
+async function buildRequest() {
+  // a copy: the label PNG is written asynchronously, and edits may come in meanwhile
+  const doc = { ...app.doc, label: app.doc.label.clone(), regions: structuredClone(app.doc.regions) };
+  return synthesizeBody(doc, app.refs, await labelPng(doc.label), zeroStyles(app.names, app.info.style_dim));
+}
+
+async function render() {
+  const rev = app.rev;
+  const started = performance.now();
+  try {
+    app.request = await buildRequest();
+    showRequest();
+    const answer = await api.synthesize(app.request);
+    const ms = performance.now() - started;
+    app.timings.push(ms);
+    await showImage(answer, rev);
+    app.answer = answer;
+    app.doneRev = rev;
+    clearMessage("render");
+    setStatus("ready", `ready · ${Math.round(ms)} ms`);
+    $("#timing").textContent = `${Math.round(ms)} ms (server ${Math.round(answer.ms)} ms)`;
+    if (app.firstImageMs === null) app.firstImageMs = performance.now();
+  } catch (exc) {
+    app.doneRev = rev;
+    report(exc, "render");
+  }
+}
+
+// The last request, readable: long base64 strings and code lists shortened.
+export function showRequest() {
+  $("#download-request").disabled = app.request === null;
+  if (!$("#request").open || app.request === null) return;
+  const short = (key, value) => {
+    if (typeof value === "string" && value.length > 48) return `${value.slice(0, 24)}… (${value.length} characters)`;
+    if (key === "codes" && Array.isArray(value)) return `[${value.length} classes x ${value[0]?.length ?? 0} numbers]`;
+    if (key === "present" && Array.isArray(value)) return value.map(Number).join("");
+    if (key === "class_names" && Array.isArray(value)) return `[${value.length} class names]`;
+    return value;
+  };
+  $("#request-body").textContent = JSON.stringify(app.request, short, 2);
+}
+
+function showImage(answer, rev) {
+  const img = $("#output");
+  const loaded = new Promise((resolve) => {
+    img.onload = resolve;
+    img.onerror = resolve;
+  });
+  img.src = `data:image/png;base64,${answer.image}`;
+  img.dataset.rev = String(rev);
+  img.hidden = false;
+  $("#placeholder").hidden = true;
+  $("#download-image").disabled = false;
+  $("#download-styles").disabled = false;
+  $("#snapshot").disabled = false;
+  return loaded;
+}
+
+export function wireOutput() {
+  $("#request").addEventListener("toggle", showRequest);
+  onTouched(({ immediate }) => (immediate ? updater.run() : updater.schedule()));
+}

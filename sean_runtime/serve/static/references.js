@@ -1,0 +1,177 @@
+// The references panel: style sources encoded once by /v1/encode (uploads, samples, the current
+// image), the server's samples as starting points, and starting from a reference's label map.
+
+import { $, element, fileToDataUrl } from "./dom.js";
+import { base64ToBytes } from "./png.js";
+import { api, app, decodeLabel, edit, labelPng, onChanged, onRefsChanged, refsChanged, report } from "./state.js";
+
+let shownOwn; // the own reference the panel was drawn for
+
+export async function addRef(name, kind, image, label) {
+  const { styles } = await api.encode(image, label);
+  const ref = { id: `r${app.nextRef++}`, name, kind, image, label, styles, present: styles.present };
+  app.refs.push(ref);
+  refsChanged();
+  return ref;
+}
+
+function removeRef(id) {
+  edit((doc) => {
+    if (doc.own === id) doc.own = null;
+    for (const choice of Object.values(doc.regions)) {
+      if (choice.from === id) choice.from = null;
+      if (choice.blend === id) choice.blend = null;
+    }
+  });
+  app.refs = app.refs.filter((r) => r.id !== id);
+  refsChanged();
+}
+
+export function renderRefs() {
+  shownOwn = app.doc.own;
+  const list = $("#refs");
+  list.replaceChildren();
+  if (!app.refs.length) list.append(element("p", { class: "empty", text: "No references yet." }));
+  for (const ref of app.refs) {
+    const own = ref.id === app.doc.own;
+    const count = ref.present.filter(Boolean).length;
+    list.append(
+      element(
+        "div",
+        { class: own ? "ref own" : "ref", "data-ref": ref.id },
+        element("img", { src: ref.image, alt: `${ref.name}: image` }),
+        element("img", { src: `data:image/png;base64,${ref.label}`, alt: `${ref.name}: label map`, class: "ref-label" }),
+        element(
+          "div",
+          { class: "name", title: ref.name },
+          ref.name,
+          element("small", { text: own ? `own · ${count} classes` : `${count} classes` }),
+        ),
+        element(
+          "div",
+          { class: "actions" },
+          element("button", {
+            text: "Start",
+            title: "Start from its label map, with its styles as the map's own",
+            onclick: () => startFromRef(ref).catch(report),
+          }),
+          element("button", {
+            text: "×",
+            title: "Remove this reference",
+            "aria-label": `Remove ${ref.name}`,
+            onclick: () => removeRef(ref.id),
+          }),
+        ),
+      ),
+    );
+  }
+  // labels drawn in palette colours, not as near-black ids
+  for (const img of list.querySelectorAll("img.ref-label")) colourizeThumb(img);
+}
+
+async function colourizeThumb(img) {
+  try {
+    const label = await decodeLabel(await (await fetch(img.src)).blob(), "label map");
+    const canvas = element("canvas", { width: label.width, height: label.height });
+    canvas.getContext("2d").putImageData(label.toImageData(app.palette), 0, 0);
+    img.src = canvas.toDataURL();
+  } catch {
+    // keep the raw thumbnail
+  }
+}
+
+async function startFromRef(ref) {
+  const label = await decodeLabel(new Blob([base64ToBytes(ref.label)]), ref.name);
+  edit((doc) => {
+    doc.label = label.resized(app.width, app.height);
+    doc.own = ref.id;
+    doc.regions = {};
+  });
+  renderRefs();
+}
+
+// --- the server's samples -----------------------------------------------------------------------------
+export function renderSamples() {
+  const box = $("#samples");
+  box.replaceChildren(
+    ...app.samples.map((sample, i) =>
+      element(
+        "div",
+        { class: "thumb", title: `Start from sample ${sample.name}` },
+        element("img", {
+          src: `data:image/png;base64,${sample.image}`,
+          alt: `sample ${sample.name}`,
+          "data-sample": i,
+          onclick: () => startFromSample(i).catch(report),
+        }),
+        element("button", {
+          class: "add",
+          text: "+",
+          title: `Add sample ${sample.name} as a reference`,
+          onclick: () => sampleRef(i).catch(report),
+        }),
+      ),
+    ),
+  );
+  $("#samples-note").hidden = app.samples.length > 0;
+}
+
+export async function sampleRef(i) {
+  const sample = app.samples[i];
+  const name = `sample ${sample.name}`;
+  return app.refs.find((r) => r.kind === "sample" && r.name === name)
+    ?? addRef(name, "sample", `data:image/png;base64,${sample.image}`, sample.label);
+}
+
+async function startFromSample(i) {
+  await startFromRef(await sampleRef(i));
+}
+
+// --- adding references ----------------------------------------------------------------------------------
+function wireRefForm() {
+  const image = $("#ref-image");
+  const label = $("#ref-label");
+  const note = $("#ref-files");
+  const add = $("#ref-add");
+  const update = () => {
+    const files = [image.files[0], label.files[0]];
+    add.disabled = !files[0] || !files[1];
+    note.dataset.kind = "";
+    note.textContent = files[0] || files[1]
+      ? `image: ${files[0]?.name ?? "—"} · label map: ${files[1]?.name ?? "—"}`
+      : "Pick a style image and its label map.";
+  };
+  image.addEventListener("change", update);
+  label.addEventListener("change", update);
+  $("#ref-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [imageFile, labelFile] = [image.files[0], label.files[0]];
+    add.disabled = true;
+    note.textContent = "encoding…";
+    try {
+      const [imageData, labelData] = await Promise.all([fileToDataUrl(imageFile), fileToDataUrl(labelFile)]);
+      const labelB64 = labelData.slice(labelData.indexOf(",") + 1);
+      await addRef(imageFile.name.replace(/\.[^.]+$/, ""), "upload", imageData, labelB64);
+      image.value = "";
+      label.value = "";
+      update();
+    } catch (exc) {
+      note.dataset.kind = "error";
+      note.textContent = exc.message;
+      report(exc);
+      add.disabled = false;
+    }
+  });
+}
+
+export function wireReferences() {
+  wireRefForm();
+  $("#snapshot").addEventListener("click", () => {
+    const name = `image seed ${app.doc.seed}`;
+    labelPng()
+      .then((label) => addRef(name, "snapshot", `data:image/png;base64,${app.answer.image}`, label))
+      .catch(report);
+  });
+  onChanged(() => shownOwn !== app.doc.own && renderRefs());
+  onRefsChanged(renderRefs);
+}

@@ -1,0 +1,154 @@
+// The editor's shared state and the one way the document changes: edit -> history -> redraw -> image.
+//
+// The document (label map, region choices, seed, noise, which reference is the map's own style) is
+// what undo / redo and the saved state cover; references are encoded once (/v1/encode) and their
+// styles kept here. The panels register what they redraw after a change (onChanged); the image side
+// registers how it asks for a new image (onTouched).
+
+import { Api, ApiError } from "./api.js";
+import { History } from "./document.js";
+import { $, filePixels } from "./dom.js";
+import { labelFromPixels } from "./labelmap.js";
+import { bytesToBase64, greyPng } from "./png.js";
+
+const HISTORY_LIMIT = 100; // undo steps kept (the issue asks for at least 50)
+
+export const api = new Api();
+
+export const app = {
+  info: null,
+  names: [],
+  palette: [],
+  width: 0,
+  height: 0,
+  doc: null, // the document (document.js)
+  refs: [], // the references (document.js)
+  samples: [],
+  nextRef: 1,
+  tool: "brush",
+  cls: 1,
+  size: 5,
+  history: new History(HISTORY_LIMIT),
+  rev: 0, // the document's revision: every edit adds one
+  doneRev: -1, // the revision of the last answer (image or error) the page shows
+  answer: null, // the last /v1/synthesize answer shown
+  request: null, // the last /v1/synthesize body sent
+  stroke: null,
+  dragging: false, // a blend slider is being dragged: its row must not be rebuilt under the pointer
+  timings: [], // round trip of each /v1/synthesize seen by the page, ms
+  firstImageMs: null, // from navigation start to the first image on screen
+};
+
+// --- messages and status ---------------------------------------------------------------------------
+// source "render": a failed /v1/synthesize, which the next image that arrives clears; other messages
+// (a bad upload, a resized file) stay until dismissed or replaced.
+export function showMessage(text, kind = "error", source = "action") {
+  $("#message-text").textContent = text;
+  $("#message").dataset.kind = kind;
+  $("#message").dataset.source = source;
+  $("#message").hidden = false;
+}
+
+export function clearMessage(source = null) {
+  if (source === null || $("#message").dataset.source === source) $("#message").hidden = true;
+}
+
+export function setStatus(kind, text) {
+  $("#status").dataset.kind = kind;
+  $("#status-text").textContent = text;
+}
+
+export function report(exc, source = "action") {
+  const text = exc instanceof Error ? exc.message : String(exc);
+  showMessage(text, "error", source);
+  setStatus("error", exc instanceof ApiError && exc.status ? `error ${exc.status}` : "error");
+  if (!(exc instanceof ApiError)) console.error(exc);
+}
+
+// --- the document and its history ------------------------------------------------------------------
+const redraws = [];
+const touches = [];
+
+// redraw(): after every change of the document, in the order registered.
+export function onChanged(redraw) {
+  redraws.push(redraw);
+}
+
+// request({immediate}): the document changed and the image should follow.
+export function onTouched(request) {
+  touches.push(request);
+}
+
+// The document changed in a way nothing needs redrawing for (a slider mid-drag): a new image only.
+export function touched({ immediate = false } = {}) {
+  app.rev++;
+  for (const request of touches) request({ immediate });
+}
+
+// After any change of the document: redraw what shows it and ask for a new image.
+export function changed({ immediate = false } = {}) {
+  app.rev++;
+  for (const redraw of redraws) redraw();
+  for (const request of touches) request({ immediate });
+}
+
+// Record the document before an edit, so undo can bring it back.
+export function checkpoint() {
+  app.history.record(app.doc);
+}
+
+export function edit(change) {
+  checkpoint();
+  change(app.doc);
+  changed();
+}
+
+function travel(doc) {
+  if (doc === null) return;
+  app.doc = doc;
+  changed();
+}
+
+export const undo = () => travel(app.history.undo(app.doc));
+export const redo = () => travel(app.history.redo(app.doc));
+
+// --- references ------------------------------------------------------------------------------------
+const refRedraws = [];
+
+// redraw(): after a reference is added or removed (references are not part of the document).
+export function onRefsChanged(redraw) {
+  refRedraws.push(redraw);
+}
+
+export function refsChanged() {
+  for (const redraw of refRedraws) redraw();
+}
+
+export function refById(id) {
+  return app.refs.find((r) => r.id === id) ?? null;
+}
+
+export function ownRef() {
+  return refById(app.doc.own);
+}
+
+// Share of the map each class covers, [0, 1] per class id.
+export function shares() {
+  const counts = app.doc.label.counts(app.names.length);
+  const total = app.width * app.height;
+  return [...counts].map((n) => n / total);
+}
+
+// --- label files -------------------------------------------------------------------------------------
+export async function decodeLabel(blob, source) {
+  // A canvas reads 8 bits per channel: a 16-bit PNG's ids would silently become other ones.
+  const header = new Uint8Array(await blob.slice(0, 26).arrayBuffer());
+  if (header[1] === 0x50 && header[2] === 0x4e && header[3] === 0x47 && header[24] === 16) {
+    throw new Error(`${source} is a 16-bit PNG, which the browser reads as 8 bits: save it as an 8-bit PNG`);
+  }
+  return labelFromPixels(await filePixels(blob, source), app.palette, app.names.length, source);
+}
+
+export async function labelPng(label = app.doc.label) {
+  return bytesToBase64(await greyPng(label.ids, label.width, label.height));
+}
