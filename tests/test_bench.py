@@ -153,6 +153,22 @@ def test_parse_ints_rejects_bad_lists(text):
         parse_ints(text)
 
 
+@pytest.mark.slow
+def test_a_package_alone_times_that_package_quickly_and_builds_nothing(tmp_path, tiny_package):
+    """`sean bench PACKAGE`: the package's own runtime rows, no torch rows, no class study, nothing exported."""
+    out = tmp_path / "bench.json"
+    workdir = tmp_path / "work"
+    args = [str(tiny_package), "--repeats", "1", "--batch-sizes", "1", "--threads", "1", "--budget", "0",
+            "--json", str(out), "--workdir", str(workdir)]
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data["paths"]) == {"onnxruntime-fp32"}
+    assert not data["classes_scaling"]
+    assert not workdir.exists() or not any(workdir.rglob("*.onnx"))
+    assert "give --checkpoint" in result.output
+
+
 def test_bench_without_a_model_is_a_usage_error():
     result = CliRunner().invoke(bench, [])
     assert result.exit_code == 2 and "--official-size" in result.output

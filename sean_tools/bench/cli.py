@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.command import MODEL_FOLDER, THREADS, Amount, Count, Counts, SeanCommand
 from sean_core.files import atomic_write_json
 from sean_tools.bench.inputs import LABEL_LAYOUTS, resolve_inputs
 from sean_tools.bench.plan import build_missing_engines
@@ -32,32 +32,28 @@ def command_line(ctx: click.Context) -> str:
 
 
 def parse_ints(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated integers like 1,2,4,8, got {text!r}") from exc
-    if not values or min(values) < 1:
-        raise click.BadParameter(f"expected positive integers, got {text!r}")
-    return sorted(set(values))
+    """Batch sizes or class counts, "8,1,8" -> [1, 8]."""
+    return sorted(set(Counts(1, 1024).convert(text, None, None)))
 
 
 @click.command(cls=SeanCommand)
 @click.argument("package", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--checkpoint", type=MODEL_FOLDER,
-              help="Checkpoint for the PyTorch and official paths (default: the package's source checkpoint).")
+              help="Checkpoint for the PyTorch and official paths and the other package forms (a PACKAGE alone "
+              "times that package's runtime rows only).")
 @click.option("--official-size", is_flag=True, help="Benchmark a random official-size faces model (19 classes, 256²).")
 @click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (a minute or two).")
 @click.option("--batch-sizes", default="1,2,4,8", show_default=True, help="Batch sizes for the scaling table.")
-@click.option("--classes", default=None, help="Class counts of random models for the class-scaling table "
-              "(default 19,151; --quick: 8,16; empty string: none).")
+@click.option("--classes", default="", help="Class counts of random models for the class-scaling study, e.g. "
+              "19,151 (each exported under --workdir; default: no study).")
 @click.option("--labels", type=click.Choice(sorted(LABEL_LAYOUTS)), default="blocks", show_default=True,
               help="Label layout timed: blocks (8-px cells of random classes: nearly every class shown, every "
               "pixel near an edge, the worst case of the official loops and of the region form) or faces "
               "(a face parsing layout, 15 regions).")
-@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed runs per batch size.")
-@click.option("--budget", "budget_s", type=click.FloatRange(0), default=60.0, show_default=True,
+@click.option("--repeats", type=Count(1, 1000), default=5, show_default=True, help="Timed runs per batch size.")
+@click.option("--budget", "budget_s", type=Amount(0, 86_400), default=60.0, show_default=True,
               help="Seconds per path and batch size after which fewer repeats are taken (at least one).")
-@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for every path.")
+@click.option("--threads", type=THREADS, default=2, show_default=True, help="Threads for every path.")
 @click.option("--fp16", is_flag=True, help="Also export and time the fp16 package in ONNX Runtime.")
 @click.option("--openvino", is_flag=True, help="Also time OpenVINO with the f32 and bf16 precision hints.")
 @click.option("--tensorrt", is_flag=True, help="Build TensorRT engines for the packages that lack usable ones "
@@ -65,7 +61,7 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where exported packages are cached between runs.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(1), default=3600.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=Amount(1, 7 * 86_400), default=3600.0, show_default=True,
               help="Seconds after which one path's worker is stopped and reported as an error.")
 def bench(
     package: Path | None,
@@ -89,8 +85,9 @@ def bench(
 
     \b
     Examples:
+      sean bench packages/shapes                  # that package's runtime rows, in seconds
       sean bench --quick --openvino
-      sean bench --official-size --openvino --fp16 --json runs/bench/official.json
+      sean bench --official-size --openvino --fp16 --classes 19,151 --json runs/bench/official.json
       sean bench --official-size --openvino --labels faces --batch-sizes 1
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
       sean bench packages/shapes --checkpoint sean_core/pretrained/shapes --batch-sizes 1,8
@@ -99,7 +96,7 @@ def bench(
         raise click.UsageError("--official-size builds its own model; leave out --checkpoint")
     if quick:
         batch_sizes, repeats = "1,2", min(repeats, 2)
-    class_counts = parse_ints(classes) if classes else ([] if classes == "" else ([8, 16] if quick else [19, 151]))
+    class_counts = parse_ints(classes) if classes else []
     inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
     if tensorrt:
         build_missing_engines(inputs, max(parse_ints(batch_sizes)))

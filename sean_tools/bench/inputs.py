@@ -101,18 +101,6 @@ def official_size_checkpoint(workdir: Path) -> Path:
     return directory
 
 
-def source_checkpoint(package: Path, notes: list[str]) -> Path | None:
-    """The checkpoint a package was exported from, when it is still where the manifest says."""
-    from sean_runtime.package import read_manifest
-
-    source = read_manifest(package).get("source_checkpoint") or {}
-    path = Path(source.get("path", ""))
-    if source.get("path") and path.is_dir():
-        return path
-    notes.append(f"the package's source checkpoint {source.get('path')!r} is not here: torch paths skipped")
-    return None
-
-
 def resolve_inputs(
     package: Path | None, checkpoint: Path | None, official_size: bool, quick: bool, fp16: bool, workdir: Path
 ) -> Inputs:
@@ -127,8 +115,10 @@ def resolve_inputs(
     inputs = Inputs(checkpoint, cache)
     if package is not None:
         inputs.packages[given_package_key(package)] = package
-        if checkpoint is None:
-            inputs.checkpoint = source_checkpoint(package, inputs.notes)
+        if checkpoint is None:  # the package alone, quickly: nothing is exported or built
+            inputs.notes.append("the package's runtime rows only: give --checkpoint CKPT for the PyTorch and "
+                                "official rows (and the other package forms)")
+            return inputs
     if "fp32" not in inputs.packages and checkpoint is not None:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
     if "regions" not in inputs.packages and checkpoint is not None:
