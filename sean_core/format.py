@@ -2,8 +2,9 @@
 the runtime reads through it.
 
 It owns the format name and versions, the file names of a package, the table of graph inputs and
-outputs (names, dtypes, shapes with a dynamic `batch` axis), the noise layout section of the manifest
-and the schema of the TensorRT plan sidecars. numpy-free and torch-free.
+outputs (names, dtypes, shapes with a dynamic `batch` axis), the noise layout section of the manifest,
+its optional parameters and branch-mix sections, and the schema of the TensorRT plan sidecars.
+numpy-free and torch-free.
 """
 
 from __future__ import annotations
@@ -17,13 +18,6 @@ FORMAT_VERSION = 2  # written by the exporter; the runtime reads 1 .. FORMAT_VER
 MANIFEST_FILE = "manifest.json"
 GRAPH_NAMES = ("encoder", "generator")
 PRECISIONS = ("fp32", "fp16")
-# How the generator graph computes the SEAN layers (manifest "generator_form", "dense" when absent):
-# "dense" is static apart from the batch axis, for every backend; "regions" computes the products only at
-# region edges, a number of rows that depends on the labels (NonZero), for the CPU backends (ONNX Runtime,
-# OpenVINO, the C++ runtime), not TensorRT. `sean export --form` picks one; its default ("auto") writes
-# fp32 packages in region form where a layer of the model takes it, fp16 packages dense.
-GENERATOR_FORMS = ("dense", "regions")
-EXPORT_FORMS = ("auto", *GENERATOR_FORMS)  # `sean export --form`
 REGIONS_NOT_FOR_TENSORRT = (
     "the package's generator is in region form (data-dependent shapes, for ONNX Runtime and OpenVINO on a "
     "CPU); export it with `sean export --form dense` for TensorRT"
@@ -44,6 +38,8 @@ LEGACY_SEEDING = "numpy.random.default_rng(seed + i).standard_normal(numel, dtyp
 
 SIDECAR_FORMAT = "sean-tensorrt-plan"
 SIDECAR_FORMAT_VERSION = 1
+SIDECAR_LATER_FIELDS = ("hardware_compatibility", "tf32", "distributive_independence")  # optional when read
+HARDWARE_COMPATIBILITY = ("none", "same_compute_capability")  # PlanSidecar.hardware_compatibility
 
 
 def seeding_rule(format_version: int) -> str:
@@ -193,6 +189,56 @@ class NoiseLayout:
         }
 
 
+# Optional manifest sections (absent in packages exported before them), read by `sean inspect`:
+PARAMETERS = "parameters"  # {part: learned numbers}: "encoder", then "generator.<child>" in generator order
+BRANCH_MIX = "branch_mix"  # [{layer, alpha_gamma, alpha_beta}]: each style-reading SEAN layer, generator order
+
+
+@dataclass(frozen=True)
+class BranchMix:
+    """How one SEAN normalization layer mixes its two branches (supplementary §D, Fig. 6):
+    gamma = alpha_gamma * gamma_style + (1 - alpha_gamma) * gamma_mask, beta likewise; alpha = sigmoid(learned)."""
+
+    layer: str  # e.g. "up_0.norm_s"
+    alpha_gamma: float
+    alpha_beta: float
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"layer": self.layer, "alpha_gamma": self.alpha_gamma, "alpha_beta": self.alpha_beta}
+
+
+def branch_mix_from_manifest(manifest: dict[str, Any]) -> tuple[BranchMix, ...] | None:
+    """The manifest's "branch_mix" section (None when absent); ValueError says what is malformed."""
+    items = manifest.get(BRANCH_MIX)
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise ValueError(f'"{BRANCH_MIX}" must be a list, got {items!r:.80}')
+    rows = []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"layer", "alpha_gamma", "alpha_beta"}:
+            raise ValueError(f'a "{BRANCH_MIX}" entry must be {{layer, alpha_gamma, alpha_beta}}, got {item!r:.120}')
+        alphas = (item["alpha_gamma"], item["alpha_beta"])
+        if not isinstance(item["layer"], str) or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) and 0.0 <= a <= 1.0 for a in alphas
+        ):
+            raise ValueError(f'malformed "{BRANCH_MIX}" entry {item!r:.120} (alphas lie in 0..1)')
+        rows.append(BranchMix(item["layer"], float(alphas[0]), float(alphas[1])))
+    return tuple(rows)
+
+
+def parameters_from_manifest(manifest: dict[str, Any]) -> dict[str, int] | None:
+    """The manifest's "parameters" section (None when absent); ValueError says what is malformed."""
+    counts = manifest.get(PARAMETERS)
+    if counts is None:
+        return None
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+    ):
+        raise ValueError(f'"{PARAMETERS}" must map parts to counts, got {counts!r:.120}')
+    return dict(counts)
+
+
 @dataclass(frozen=True)
 class PlanSidecar:
     """`<graph>.plan.json`: what a TensorRT plan was built from, with what, and for which GPU.
@@ -215,6 +261,11 @@ class PlanSidecar:
     workspace_bytes: int
     created: str
     strongly_typed: bool = True
+    # Where the plan may run besides the GPU model that built it: "none" (that model only, TensorRT's
+    # default) or "same_compute_capability" (every GPU of its compute capability, TensorRT 10.9+).
+    hardware_compatibility: str = "none"
+    tf32: bool = True  # fp32 layers may run as TF32 (TensorRT's default; `sean build-engine` decides)
+    distributive_independence: bool = False  # each image's output independent of its batch (TensorRT 10.13+)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,6 +281,9 @@ class PlanSidecar:
             "compute_capability": self.compute_capability,
             "precision": self.precision,
             "strongly_typed": self.strongly_typed,
+            "hardware_compatibility": self.hardware_compatibility,
+            "tf32": self.tf32,
+            "distributive_independence": self.distributive_independence,
             "profile": self.profile,
             "workspace_bytes": self.workspace_bytes,
             "created": self.created,
@@ -243,12 +297,20 @@ class PlanSidecar:
         version = data.get("format_version")
         if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SIDECAR_FORMAT_VERSION:
             raise ValueError(f"sidecar format_version {version!r}; this runtime reads 1..{SIDECAR_FORMAT_VERSION}")
-        kinds = {"profile": dict, "workspace_bytes": int, "strongly_typed": bool}
+        kinds = {
+            "profile": dict, "workspace_bytes": int, "strongly_typed": bool, "tf32": bool,
+            "distributive_independence": bool,
+        }
         values = {}
         for name in cls.__dataclass_fields__:
+            if name in SIDECAR_LATER_FIELDS and name not in data:
+                continue  # a sidecar written before the field existed: the build used the default
             kind = kinds.get(name, str)
             value = data.get(name)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ValueError(f"sidecar field {name!r} is {value!r:.80}, not a {kind.__name__}")
             values[name] = value
+        if values.get("hardware_compatibility", "none") not in HARDWARE_COMPATIBILITY:
+            raise ValueError(f"sidecar field 'hardware_compatibility' is {values['hardware_compatibility']!r:.80}, "
+                             f"not one of {', '.join(HARDWARE_COMPATIBILITY)}")
         return cls(**values)

@@ -26,8 +26,11 @@ EXTRA_MODULES = {
     "export": ("torch", "safetensors", "onnx", "onnxscript"),
     "runtime": ("onnxruntime",),
     "tensorrt": ("tensorrt", "cuda"),
+    "tensorrt-cu12": ("tensorrt", "cuda"),
+    "tensorrt-cu13": ("tensorrt", "cuda"),
     "openvino": ("openvino",),
     "serve": ("aiohttp", "prometheus_client"),
+    "triton": ("tritonclient",),
     "browser": ("selenium",),
 }
 # Optional module -> the smallest extra that installs it.
@@ -35,7 +38,10 @@ EXTRA_OF_MODULE = {m: extra for extra, modules in reversed(EXTRA_MODULES.items()
 # What to know about an extra beyond its install command.
 EXTRA_NOTES = {
     "runtime": " (or the [runtime-gpu] extra on a GPU machine; never both)",
-    "tensorrt": " (on a machine with an NVIDIA GPU and driver)",
+    "tensorrt": (
+        " (on a machine with an NVIDIA GPU and driver; CUDA 12 builds, driver R535+: the 'tensorrt-cu13' extra "
+        "for CUDA 13 on driver R580+)"
+    ),
 }
 
 

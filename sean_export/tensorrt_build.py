@@ -15,6 +15,17 @@ Written against TensorRT 10 and 11 (`tensorrt` is imported only when an engine i
   reading and checking sidecars and deserialising plans is sean_runtime.backends.plans.
 - Timing caches are specific to a TensorRT version and a GPU: the cache file carries the key it was
   written under in `<cache>.json`, and a cache of another key is refused instead of being overwritten.
+- What the build promises is decided here and written into the sidecar (BuildSettings):
+  * TF32 is off: a plan computes in the precisions of its graph, so an "fp32" plan runs IEEE fp32
+    (TensorRT allows TF32 by default, ~1e-3 relative error on Ampere and newer); `tf32=True` opts in.
+  * Hardware compatibility SAME_COMPUTE_CAPABILITY where TensorRT has it (10.9+): the plan runs on
+    every GPU of the builder's compute capability. Older TensorRT builds for the exact GPU model, and
+    the loader then checks the GPU name too (sean_runtime.backends.plans.gpu_problem).
+  * BuilderFlag.DISTRIBUTIVE_INDEPENDENCE where TensorRT has it (10.13+): an image's output does not
+    depend on the other images of its batch, which dynamic batching relies on. Without it (10.0-10.12)
+    batched and single results may differ by kernel choice (docs/gpu.md gives the tolerance).
+- A Builder or Runtime that cannot start CUDA, and a timing cache TensorRT cannot read, are
+  EngineBuildError (the bindings raise TypeError for the first, return None for the second).
 """
 
 from __future__ import annotations
@@ -29,12 +40,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sean_core.errors import SeanError
+from sean_core.errors import BackendError, SeanError
 from sean_core.files import atomic_write_bytes, atomic_write_json, sha256_file
 from sean_core.format import BATCH, GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT, PlanSidecar
 from sean_core.install import install_command, missing_module_message
 from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
-from sean_runtime.backends.plans import capability_text, deserialize_plan, write_sidecar
+from sean_runtime.backends.plans import capability_text, deserialize_plan, start_tensorrt, write_sidecar
 from sean_runtime.package import Package, PackageGraph, load_package
 
 MIN_TENSORRT_MAJOR = 10
@@ -153,13 +164,86 @@ def write_timing_cache(path: Path, data: bytes, key: str) -> None:
     atomic_write_json(_cache_sidecar(path), {"key": key})
 
 
+# --- build settings ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuildSettings:
+    """What a build promised, as the sidecar records it (sean_core.format.PlanSidecar)."""
+
+    tf32: bool
+    hardware_compatibility: str  # sean_core.format.HARDWARE_COMPATIBILITY
+    distributive_independence: bool
+
+
+def _enum_member(trt: Any, enum: str, member: str) -> Any:
+    """trt.<enum>.<member>, or None where this TensorRT has no such thing."""
+    return getattr(getattr(trt, enum, None), member, None)
+
+
+def configure(trt: Any, config: Any, tf32: bool = False, hardware_compatible: bool = True) -> BuildSettings:
+    """Set TF32, hardware compatibility and distributive independence on a builder config (module docstring)."""
+    tf32_flag = _enum_member(trt, "BuilderFlag", "TF32")
+    if tf32_flag is not None:
+        if tf32:
+            config.set_flag(tf32_flag)
+        else:
+            config.clear_flag(tf32_flag)
+    level = _enum_member(trt, "HardwareCompatibilityLevel", "SAME_COMPUTE_CAPABILITY")
+    if hardware_compatible and level is not None:
+        config.hardware_compatibility_level = level
+        compatibility = "same_compute_capability"
+    else:
+        none = _enum_member(trt, "HardwareCompatibilityLevel", "NONE")
+        if none is not None:
+            config.hardware_compatibility_level = none
+        compatibility = "none"
+    independence = _enum_member(trt, "BuilderFlag", "DISTRIBUTIVE_INDEPENDENCE")
+    if independence is not None:
+        config.set_flag(independence)
+    return BuildSettings(
+        tf32=tf32 or tf32_flag is None,  # a TensorRT without the flag cannot be told: record that it may
+        hardware_compatibility=compatibility,
+        distributive_independence=independence is not None,
+    )
+
+
+def start_builder(trt: Any, logger: Any) -> Any:
+    """trt.Builder, or EngineBuildError when TensorRT cannot start CUDA."""
+    try:
+        return start_tensorrt(trt.Builder, logger, "Builder")
+    except BackendError as exc:
+        raise EngineBuildError(str(exc)) from exc
+
+
+def load_timing_cache(config: Any, data: bytes, source: str) -> None:
+    """Give the config the timing cache `data` (b"": a new one); EngineBuildError when TensorRT cannot use it."""
+    fix = f"delete {source} or pass another --timing-cache"
+    try:
+        cache = config.create_timing_cache(data)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise EngineBuildError(f"TensorRT cannot read the timing cache {source} ({exc}); {fix}") from exc
+    if cache is None:
+        raise EngineBuildError(f"TensorRT cannot read the timing cache {source} (damaged?); {fix}")
+    if not config.set_timing_cache(cache, False):
+        raise EngineBuildError(f"TensorRT rejected the timing cache {source} (made for another GPU?); {fix}")
+
+
 # --- building ---------------------------------------------------------------------------------------
 def build_serialized_engine(
-    trt: Any, onnx_path: Path, shapes: Shapes, workspace_bytes: int, timing_cache: bytes
-) -> tuple[bytes, bytes]:
-    """Parse the ONNX graph into a strongly typed network and build it -> (plan, updated timing cache)."""
+    trt: Any,
+    onnx_path: Path,
+    shapes: Shapes,
+    workspace_bytes: int,
+    timing_cache: bytes,
+    cache_source: str = "in use",
+    tf32: bool = False,
+) -> tuple[bytes, bytes, BuildSettings]:
+    """Parse the ONNX graph into a strongly typed network and build it -> (plan, updated timing cache, settings).
+
+    A build that fails at the same-compute-capability hardware level is retried once for this GPU
+    model only (the sidecar then says so, and loaders compare the GPU name).
+    """
     logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+    builder = start_builder(trt, logger)
     network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -169,23 +253,24 @@ def build_serialized_engine(
     if names != set(shapes):
         raise EngineBuildError(f"{onnx_path} has inputs {sorted(names)}, the manifest says {sorted(shapes)}")
 
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    cache = config.create_timing_cache(timing_cache)
-    if not config.set_timing_cache(cache, False):
-        raise EngineBuildError("TensorRT rejected the timing cache (made for another GPU); use another --timing-cache")
-    profile = builder.create_optimization_profile()
-    for name, (smallest, typical, largest) in shapes.items():
-        profile.set_shape(name, smallest, typical, largest)
-    config.add_optimization_profile(profile)
-
-    serialized = builder.build_serialized_network(network, config)
+    for hardware_compatible in (True, False):
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+        load_timing_cache(config, timing_cache, cache_source)
+        settings = configure(trt, config, tf32=tf32, hardware_compatible=hardware_compatible)
+        profile = builder.create_optimization_profile()
+        for name, (smallest, typical, largest) in shapes.items():
+            profile.set_shape(name, smallest, typical, largest)
+        config.add_optimization_profile(profile)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is not None or settings.hardware_compatibility == "none":
+            break
     if serialized is None:
         raise EngineBuildError(
             f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} (see its log above); "
             f"a larger --workspace-gib or a smaller --max-batch may help"
         )
-    return bytes(serialized), bytes(config.get_timing_cache().serialize())
+    return bytes(serialized), bytes(config.get_timing_cache().serialize()), settings
 
 
 def plan_sidecar(
@@ -197,8 +282,9 @@ def plan_sidecar(
     profile: BatchProfile,
     shapes: Shapes,
     workspace_bytes: int,
+    settings: BuildSettings,
 ) -> PlanSidecar:
-    """The facts a loader needs to decide whether a plan can run."""
+    """The facts a loader needs to decide whether a plan can run, and what its build promised."""
     return PlanSidecar(
         graph=spec.name,
         plan_file=spec.plan.name,
@@ -219,6 +305,9 @@ def plan_sidecar(
         },
         workspace_bytes=workspace_bytes,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        hardware_compatibility=settings.hardware_compatibility,
+        tf32=settings.tf32,
+        distributive_independence=settings.distributive_independence,
     )
 
 
@@ -237,11 +326,12 @@ def build_engines(
     timing_cache: str | Path | None = None,
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     progress: bool = True,
+    tf32: bool = False,
 ) -> list[Path]:
     """Build `<graph>.plan` + `<graph>.plan.json` for both graphs of a package; returns the plan paths.
 
     The package is verified against its manifest first (sha256 of every file). Each plan is loaded
-    back once before the command reports success.
+    back once before the command reports success. tf32: let fp32 layers run as TF32 (off: fp32 is fp32).
     """
     package = load_package(package_dir)
     if package.generator_form == "regions":
@@ -254,15 +344,22 @@ def build_engines(
     cache_path = Path(timing_cache) if timing_cache else default_timing_cache(key)
     cache = read_timing_cache(cache_path, key)
     plans = []
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    try:
+        runtime = start_tensorrt(trt.Runtime, trt.Logger(trt.Logger.WARNING), "Runtime")
+    except BackendError as exc:
+        raise EngineBuildError(str(exc)) from exc
     description = f"TensorRT {trt.__version__} on {gpu.name}"
     for graph in tqdm(GRAPH_NAMES, desc=description, disable=not progress, unit="graph"):
         spec = package.graph(graph)
         shapes = profile_shapes(spec, profile)
-        plan, cache = build_serialized_engine(trt, spec.file, shapes, workspace_bytes, cache)
+        plan, cache, settings = build_serialized_engine(
+            trt, spec.file, shapes, workspace_bytes, cache, cache_source=str(cache_path), tf32=tf32
+        )
         atomic_write_bytes(spec.plan, plan)
         plan_sha256 = sha256_file(spec.plan)
-        sidecar = plan_sidecar(spec, package, plan_sha256, trt.__version__, gpu, profile, shapes, workspace_bytes)
+        sidecar = plan_sidecar(
+            spec, package, plan_sha256, trt.__version__, gpu, profile, shapes, workspace_bytes, settings
+        )
         write_sidecar(spec.plan_sidecar, sidecar)
         write_timing_cache(cache_path, cache, key)
         deserialize_plan(runtime, package, graph, trt.__version__, gpu)  # the plan loads back before success

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from sean_core.format import SIDECAR_FORMAT_VERSION, PlanSidecar
+from sean_core.format import SIDECAR_FORMAT_VERSION, SIDECAR_LATER_FIELDS, PlanSidecar
+from sean_runtime.backends.gpu import GpuInfo
 from sean_runtime.backends.plans import (
     PlanMismatchError,
     deserialize_plan,
@@ -97,3 +98,33 @@ def test_sidecar_round_trip_and_capabilities():
     assert parse_capability("9.0") == (9, 0) and parse_capability("sm_89") == (8, 9)
     assert parse_capability("90") == (9, 0)
     assert parse_capability([9, 0]) is None and parse_capability("nine") is None
+
+
+def test_a_default_build_runs_only_on_its_gpu_model_a_compatible_one_on_its_compute_capability(package):
+    """H100 PCIe and H100 SXM are both sm_90: TensorRT promises a default plan only on the model that built it."""
+    pcie = GpuInfo(0, "NVIDIA H100 PCIe", (9, 0))
+    write_plan(package, "generator", hardware_compatibility="none")
+    refused = plan_problem(package, "generator", "10.8.0", pcie, check_plan_hash=False)
+    assert "built for NVIDIA H100 80GB HBM3 without hardware compatibility" in refused
+    assert "this GPU is NVIDIA H100 PCIe (sm_90)" in refused and "sean build-engine" in refused
+    write_plan(package, "generator", hardware_compatibility="same_compute_capability")
+    assert plan_problem(package, "generator", "10.8.0", pcie, check_plan_hash=False) is None
+    assert "compute capability" in plan_problem(package, "generator", "10.8.0", A10, check_plan_hash=False)
+
+
+def test_sidecars_written_before_the_build_settings_existed_read_as_default_builds(package):
+    write_plan(package, "encoder")
+    path = package.encoder.plan_sidecar
+    data = json.loads(path.read_text())
+    for name in SIDECAR_LATER_FIELDS:
+        data.pop(name)
+    path.write_text(json.dumps(data))
+    old = read_sidecar(path)
+    assert (old.hardware_compatibility, old.tf32, old.distributive_independence) == ("none", True, False)
+    assert "without hardware compatibility" in plan_problem(
+        package, "encoder", "10.8.0", GpuInfo(0, "NVIDIA H100 NVL", (9, 0)), check_plan_hash=False
+    )
+    data.update(hardware_compatibility="ampere_plus")
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanMismatchError, match="'hardware_compatibility' is 'ampere_plus'"):
+        read_sidecar(path)

@@ -11,10 +11,11 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
+from sean_core.files import sha256_file
 from sean_core.install import install_command
 from sean_export import tensorrt_build as tb
-from sean_runtime.backends.gpu import cuda_gpus
-from sean_runtime.backends.plans import deserialize_plan, plan_problem
+from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
+from sean_runtime.backends.plans import deserialize_plan, plan_problem, write_sidecar
 from sean_runtime.package import load_package
 from tests.helpers import H100, L4
 
@@ -97,3 +98,100 @@ def test_real_engine_build(package, tmp_path):
         assert plan_problem(loaded, graph, trt.__version__, gpu, check_plan_hash=True) is None
         engine = deserialize_plan(runtime, loaded, graph, trt.__version__, gpu)
         assert engine.num_io_tensors == len(loaded.graph(graph).inputs) + len(loaded.graph(graph).outputs)
+
+
+class RecordingConfig:
+    """A builder config that keeps what was set on it (TensorRT's IBuilderConfig, as far as configure uses it)."""
+
+    def __init__(self, cache: object = "cache", accepts_cache: bool = True) -> None:
+        self.flags: set[str] = {"TF32"}  # TensorRT's default
+        self.hardware_compatibility_level = "NONE"
+        self.cache, self.accepts_cache = cache, accepts_cache
+
+    def set_flag(self, flag: str) -> None:
+        self.flags.add(flag)
+
+    def clear_flag(self, flag: str) -> None:
+        self.flags.discard(flag)
+
+    def create_timing_cache(self, data: bytes) -> object:
+        return self.cache
+
+    def set_timing_cache(self, cache: object, ignore_mismatch: bool) -> bool:
+        return self.accepts_cache
+
+
+def tensorrt_of(version: str) -> SimpleNamespace:
+    """The enums configure reads, as TensorRT `version` has them (SAME_COMPUTE_CAPABILITY 10.9, flag 10.13)."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    flags = {"TF32": "TF32"}
+    levels = {"NONE": "NONE", "AMPERE_PLUS": "AMPERE_PLUS"}
+    if (major, minor) >= (10, 9):
+        levels["SAME_COMPUTE_CAPABILITY"] = "SAME_COMPUTE_CAPABILITY"
+    if (major, minor) >= (10, 13):
+        flags["DISTRIBUTIVE_INDEPENDENCE"] = "DISTRIBUTIVE_INDEPENDENCE"
+    return SimpleNamespace(__version__=version, BuilderFlag=SimpleNamespace(**flags),
+                           HardwareCompatibilityLevel=SimpleNamespace(**levels))
+
+
+@pytest.mark.parametrize(
+    "version, level, independent",
+    [("10.8.0", "NONE", False), ("10.9.0", "SAME_COMPUTE_CAPABILITY", False),
+     ("10.16.1", "SAME_COMPUTE_CAPABILITY", True)],
+)
+def test_build_settings_follow_what_the_tensorrt_version_offers(version, level, independent):
+    config = RecordingConfig()
+    settings = tb.configure(tensorrt_of(version), config)
+    assert "TF32" not in config.flags and not settings.tf32  # fp32 plans compute in fp32
+    assert config.hardware_compatibility_level == level
+    assert settings.hardware_compatibility == ("none" if level == "NONE" else "same_compute_capability")
+    assert ("DISTRIBUTIVE_INDEPENDENCE" in config.flags) == independent == settings.distributive_independence
+    assert tb.configure(tensorrt_of(version), RecordingConfig(), hardware_compatible=False).hardware_compatibility \
+        == "none"
+    opted_in = RecordingConfig()
+    assert tb.configure(tensorrt_of(version), opted_in, tf32=True).tf32 and "TF32" in opted_in.flags
+
+
+def test_a_build_records_its_settings_and_the_loader_applies_them(package):
+    """configure's settings go into the sidecar, and the plan rule reads them back: the same plan bytes are
+    refused on another sm_90 model when built by 10.8, accepted when built by 10.9+."""
+    loaded = load_package(package)
+    spec = loaded.generator
+    spec.plan.write_bytes(b"plan")
+    pcie = GpuInfo(0, "NVIDIA H100 PCIe", (9, 0))
+    for version, accepted in (("10.8.0", False), ("10.13.0", True)):
+        settings = tb.configure(tensorrt_of(version), RecordingConfig())
+        shapes = tb.profile_shapes(spec, tb.BatchProfile(1, 1, 2))
+        sidecar = tb.plan_sidecar(spec, loaded, sha256_file(spec.plan), version, H100, tb.BatchProfile(1, 1, 2),
+                                  shapes, 2**30, settings)
+        write_sidecar(spec.plan_sidecar, sidecar)
+        written = json.loads(spec.plan_sidecar.read_text())
+        assert written["tf32"] is False
+        assert written["distributive_independence"] is (version == "10.13.0")
+        assert (plan_problem(loaded, "generator", version, pcie, check_plan_hash=True) is None) == accepted
+
+
+def test_tensorrt_that_cannot_start_cuda_or_read_a_cache_is_an_engine_build_error():
+    def no_cuda(logger):
+        raise TypeError("pybind11::init(): factory function returned nullptr")
+
+    with pytest.raises(tb.EngineBuildError, match="could not create its Builder"):
+        tb.start_builder(SimpleNamespace(Builder=no_cuda), logger=None)
+    with pytest.raises(tb.EngineBuildError, match=r"cannot read the timing cache faces\.cache .*delete faces\.cache"):
+        tb.load_timing_cache(RecordingConfig(cache=None), b"\x00garbage", "faces.cache")
+    with pytest.raises(tb.EngineBuildError, match=r"rejected the timing cache faces\.cache"):
+        tb.load_timing_cache(RecordingConfig(accepts_cache=False), b"timings", "faces.cache")
+    tb.load_timing_cache(RecordingConfig(), b"", "faces.cache")  # a fresh cache is fine
+
+
+def test_build_engines_reports_a_runtime_without_cuda_as_an_engine_build_error(package, tmp_path, monkeypatch):
+    def no_cuda(logger):
+        raise TypeError("pybind11::init(): factory function returned nullptr")
+
+    fake = SimpleNamespace(__version__="10.13.0", Runtime=no_cuda, Logger=lambda level: None)
+    fake.Logger.WARNING = 2
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.setattr(tb, "cuda_gpus", lambda: (H100,))
+    with pytest.raises(tb.EngineBuildError, match="could not create its Runtime"):
+        tb.build_engines(package, timing_cache=tmp_path / "t.cache", progress=False)
+    assert not (package / "encoder.plan").exists()

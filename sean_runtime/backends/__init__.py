@@ -6,9 +6,10 @@ A backend runs the package's two graphs on numpy arrays (float32 / int32, the ma
   encode_generate(image, labels, noise, extra) -> image, with the codes kept on the device
 `max_batch` is the largest batch one call takes (None: no limit); callers split bigger batches.
 
-"auto" picks TensorRT when the package has engines that this machine can run, else ONNX Runtime with
-the CUDA execution provider when onnxruntime-gpu sees a GPU, else ONNX Runtime on the CPU. Every
-option that was passed over is recorded with the reason, so `Synthesizer.info()` can say why.
+"auto" picks TensorRT when the package has engines that this machine can run and the backend starts
+(CUDA can still fail to start after the modules import, e.g. a CUDA 13 build on an older driver), else
+ONNX Runtime with the CUDA execution provider when onnxruntime-gpu sees a GPU, else ONNX Runtime on the
+CPU. Every option that was passed over is recorded with the reason, so `Synthesizer.info()` can say why.
 "openvino" (CPU, optional bf16 / f16 precision hint) is used only when asked for.
 """
 
@@ -94,7 +95,12 @@ def select_backend(
 
         problem = tensorrt_problem(package)
         if problem is None:
-            return Selection(TensorRTBackend(package), notes)
+            try:
+                return Selection(TensorRTBackend(package), notes)
+            except BackendError as exc:  # CUDA or TensorRT did not start, although the modules import
+                if backend == "tensorrt":
+                    raise
+                problem = str(exc)
         if backend == "tensorrt":
             raise BackendError(f"cannot use TensorRT: {problem}")
         notes.append(f"TensorRT not used: {problem}")

@@ -5,6 +5,7 @@ GPU discovery without CUDA Python is sean_runtime.backends.gpu.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,16 @@ def cudart() -> Any:
     return runtime
 
 
+ALIGNMENT = 256  # bytes: TensorRT needs every I/O tensor address aligned to this (cudaMalloc's own alignment)
+# __cuda_array_interface__ "stream" values with a fixed meaning (v3 of the protocol): the legacy default
+# stream and the per-thread default stream, which the CUDA runtime takes as these very handles.
+LEGACY_DEFAULT_STREAM, PER_THREAD_DEFAULT_STREAM = 1, 2
+OLD_DRIVER_HINT = (
+    "the NVIDIA driver is older than this CUDA build needs: CUDA 13 builds need driver R580 or newer; on "
+    "older drivers install the 'tensorrt-cu12' extra (TensorRT and cuda-python for CUDA 12)"
+)
+
+
 class Cuda:
     """The few CUDA runtime calls the backend needs, each checked."""
 
@@ -36,8 +47,27 @@ class Cuda:
         if err != self.rt.cudaError_t.cudaSuccess:
             message = self.rt.cudaGetErrorString(err)[1]
             message = message.decode() if isinstance(message, bytes) else message
+            if err == getattr(self.rt.cudaError_t, "cudaErrorInsufficientDriver", None):
+                message = f"{message} ({OLD_DRIVER_HINT})"
             raise BackendError(f"CUDA {what} failed: {message}")
         return values[0] if len(values) == 1 else values if values else None
+
+    def set_device(self, index: int) -> None:
+        """Make GPU `index` current for the calling thread (CUDA keeps the current device per thread)."""
+        self.call("cudaSetDevice", self.rt.cudaSetDevice(index))
+
+    def copy_on_device(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        self.call("cudaMemcpyAsync", self.rt.cudaMemcpyAsync(dst, src, nbytes, kind, stream))
+
+    def new_event(self) -> Any:
+        flags = self.rt.cudaEventDisableTiming
+        return self.call("cudaEventCreateWithFlags", self.rt.cudaEventCreateWithFlags(flags))
+
+    def wait_for(self, stream: Any, producer: int, event: Any) -> None:
+        """Work queued on `stream` from now on waits for everything queued so far on `producer`."""
+        self.call("cudaEventRecord", self.rt.cudaEventRecord(event, producer))
+        self.call("cudaStreamWaitEvent", self.rt.cudaStreamWaitEvent(stream, event, 0))
 
     def malloc(self, nbytes: int) -> int:
         return int(self.call("cudaMalloc", self.rt.cudaMalloc(max(nbytes, 1))))
@@ -76,16 +106,33 @@ class DeviceBuffer:
         self.ptr, self.nbytes = 0, 0
 
 
-def device_pointer(array: Any, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> int:
-    """The device address of a `__cuda_array_interface__` array, after checking dtype, shape and layout."""
+@dataclass(frozen=True)
+class DeviceArray:
+    """An input given as a `__cuda_array_interface__` array, after its dtype and layout were checked."""
+
+    ptr: int
+    shape: tuple[int, ...]
+    nbytes: int
+    stream: int | None  # the producer's stream to wait on before reading it; None: ready already
+
+    @property
+    def aligned(self) -> bool:
+        return self.ptr % ALIGNMENT == 0
+
+
+def device_array(array: Any, name: str, dtype: np.dtype) -> DeviceArray:
+    """Read an array's `__cuda_array_interface__` (v3: the "stream" key); InputError says what is wrong."""
     info = array.__cuda_array_interface__
     if np.dtype(info["typestr"]) != dtype:
         raise InputError(f"device array for {name!r} has dtype {np.dtype(info['typestr'])}, expected {dtype}")
-    if tuple(info["shape"]) != tuple(shape):
-        raise InputError(f"device array for {name!r} has shape {tuple(info['shape'])}, expected {tuple(shape)}")
+    shape = tuple(int(n) for n in info["shape"])
     strides = info.get("strides")
     if strides is not None:
         expected = tuple(int(np.prod(shape[i + 1 :])) * dtype.itemsize for i in range(len(shape)))
         if tuple(strides) != expected:
             raise InputError(f"device array for {name!r} is not C-contiguous; make a contiguous copy first")
-    return int(info["data"][0])
+    stream = info.get("stream")
+    if stream == 0:  # the protocol forbids 0: it cannot tell the legacy from the per-thread default stream
+        raise InputError(f"device array for {name!r} names stream 0, which __cuda_array_interface__ forbids")
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    return DeviceArray(int(info["data"][0]), shape, nbytes, None if stream is None else int(stream))

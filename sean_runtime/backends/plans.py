@@ -1,11 +1,13 @@
 """TensorRT plans of a package: the one module that writes, reads and checks plan sidecars and
 deserialises plans (schema: sean_core.format.PlanSidecar, docs/package-format.md "Engines").
 
-A plan runs only under the TensorRT version that built it, on the GPU generation it was built for, and
-only with the ONNX graph it was built from. `plan_problem` says why a plan cannot run here (pure: no
-TensorRT or GPU needed); `deserialize_plan` is the only place a plan's bytes reach TensorRT, after that
-check, for the engine builder and the runtime backend alike. `tensorrt` itself is never imported here:
-callers pass their module or runtime object.
+A plan runs only under the TensorRT version that built it and only with the ONNX graph it was built
+from. Where it runs is what its build promised: by default only on the GPU model that built it (same
+name and compute capability); a plan built at TensorRT's same-compute-capability hardware level
+(10.9+, sidecar "hardware_compatibility") on every GPU of that compute capability. `plan_problem` says
+why a plan cannot run here (pure: no TensorRT or GPU needed); `deserialize_plan` is the only place a
+plan's bytes reach TensorRT, after that check, for the engine builder and the runtime backend alike.
+`tensorrt` itself is never imported here: callers pass their module or runtime object.
 """
 
 from __future__ import annotations
@@ -83,16 +85,56 @@ def plan_problem(
             f"{spec.plan.name} was built with TensorRT {sidecar.tensorrt_version}, this machine has "
             f"{tensorrt_version}; {REBUILD}"
         )
-    capability = parse_capability(sidecar.compute_capability)
-    if capability != gpu.compute_capability:
-        sm = f"sm_{capability[0]}{capability[1]}" if capability else "unknown compute capability"
-        return (
-            f"{spec.plan.name} was built for {sidecar.gpu_name} ({sm}), but this GPU is {gpu.name} ({gpu.sm}): "
-            f"a TensorRT plan runs only on the GPU generation it was built for; {REBUILD}"
-        )
+    problem = gpu_problem(sidecar, gpu)
+    if problem:
+        return f"{spec.plan.name} {problem}; {REBUILD}"
     if check_plan_hash and sidecar.plan_sha256 != sha256_file(spec.plan):
         return f"{spec.plan.name} does not match the sha256 in {spec.plan_sidecar.name} (damaged); {REBUILD}"
     return None
+
+
+def gpu_problem(sidecar: PlanSidecar, gpu: GpuInfo) -> str | None:
+    """Why a plan with this sidecar cannot run on `gpu` (None: it can), by the promise of its build.
+
+    Compute capability must always match. A default build (hardware_compatibility "none") promises
+    only the GPU model it was built on, so the GPU name must match too; a same-compute-capability
+    build runs on every GPU of its compute capability.
+    """
+    capability = parse_capability(sidecar.compute_capability)
+    sm = f"sm_{capability[0]}{capability[1]}" if capability else "unknown compute capability"
+    if capability != gpu.compute_capability:
+        return (
+            f"was built for {sidecar.gpu_name} ({sm}), but this GPU is {gpu.name} ({gpu.sm}): "
+            f"a TensorRT plan runs only on the compute capability it was built for"
+        )
+    if sidecar.hardware_compatibility == "none" and sidecar.gpu_name != gpu.name:
+        return (
+            f"was built for {sidecar.gpu_name} without hardware compatibility, so TensorRT promises it only on "
+            f"that GPU model, and this GPU is {gpu.name} ({gpu.sm})"
+        )
+    return None
+
+
+def start_tensorrt(factory: Any, logger: Any, what: str) -> Any:
+    """`factory(logger)` for trt.Runtime / trt.Builder, with BackendError where TensorRT cannot start.
+
+    TensorRT's Python bindings report a Builder or Runtime that could not be created (no usable CUDA
+    driver or device, out of memory) as a TypeError from pybind11 ("factory function returned
+    nullptr"), and the reason only in TensorRT's log.
+    """
+    try:
+        started = factory(logger)
+    except (TypeError, RuntimeError) as exc:
+        started, cause = None, exc
+    else:
+        cause = None
+    if started is None:
+        raise BackendError(
+            f"TensorRT could not create its {what} (CUDA did not start: check the NVIDIA driver, the GPU and "
+            f"CUDA_VISIBLE_DEVICES, and that the TensorRT and cuda-python builds match the driver's CUDA version; "
+            f"the TensorRT log above says more)"
+        ) from cause
+    return started
 
 
 def deserialize_plan(runtime: Any, package: Package, graph: str, tensorrt_version: str, gpu: GpuInfo) -> Any:

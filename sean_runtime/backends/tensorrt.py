@@ -1,14 +1,18 @@
 """TensorRT backend (TensorRT 10 Python API, device memory through CUDA Python).
 
 Engines are deserialised once. Inputs may be numpy arrays (copied to the device) or any array exposing
-`__cuda_array_interface__` (CuPy, PyTorch CUDA tensors, Numba: used in place, no copy). In
-encode_generate the encoder's `codes` output buffer is bound as the generator's `codes` input, so the
-codes never leave the device. `tensorrt` and `cuda-python` are imported only when this backend is built.
-Which plans can run here is decided by sean_runtime.backends.plans.
+`__cuda_array_interface__` (CuPy, PyTorch CUDA tensors, Numba): used in place when its address is
+256-byte aligned (TensorRT's rule), else copied on the device first; the backend's stream waits for the
+stream the array names (protocol v3), so a producer need not synchronise. In encode_generate the
+encoder's `codes` output buffer is bound as the generator's `codes` input, so the codes never leave the
+device. Every call makes the backend's GPU current in the calling thread (CUDA keeps the current device
+per thread, and the service calls from worker threads). `tensorrt` and `cuda-python` are imported only
+when this backend is built. Which plans can run here is decided by sean_runtime.backends.plans.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import numpy as np
@@ -16,9 +20,9 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.format import GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT
 from sean_core.install import missing_module_message
-from sean_runtime.backends.cuda import Cuda, DeviceBuffer, cudart, device_pointer
+from sean_runtime.backends.cuda import Cuda, DeviceBuffer, cudart, device_array
 from sean_runtime.backends.gpu import cuda_gpus
-from sean_runtime.backends.plans import REBUILD, deserialize_plan, plan_problem
+from sean_runtime.backends.plans import REBUILD, deserialize_plan, plan_problem, start_tensorrt
 from sean_runtime.package import Package
 
 _DTYPES = {"float32": np.float32, "int32": np.int32}
@@ -50,7 +54,11 @@ def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
 
 
 class TensorRTBackend:
-    """Both engines on one GPU, one CUDA stream, device buffers reused across calls."""
+    """Both engines on one GPU, one CUDA stream, device buffers reused across calls.
+
+    Construction raises BackendError (never a raw binding error) when CUDA or TensorRT cannot start,
+    so that "auto" can fall back to ONNX Runtime with the reason.
+    """
 
     name = "tensorrt"
 
@@ -59,17 +67,33 @@ class TensorRTBackend:
 
         self._trt = trt
         self.package = package
+        self.device_index = device_index
+        self._stream: Any = None
+        self._event: Any = None
+        self._buffers: dict[str, DeviceBuffer] = {}
         self._cuda = Cuda()
-        self._cuda.call("cudaSetDevice", self._cuda.rt.cudaSetDevice(device_index))
+        try:
+            self._start(package, device_index)
+        except BaseException:
+            with suppress(Exception):  # the error that stopped the start is the one to report
+                self.close()
+            raise
+
+    def _start(self, package: Package, device_index: int) -> None:
+        trt = self._trt
+        self._cuda.set_device(device_index)
         self._stream = self._cuda.call("cudaStreamCreate", self._cuda.rt.cudaStreamCreate())
+        self._event = self._cuda.new_event()
         self._logger = trt.Logger(trt.Logger.WARNING)
-        self._runtime = trt.Runtime(self._logger)
-        gpu = cuda_gpus()[device_index]
+        self._runtime = start_tensorrt(trt.Runtime, self._logger, "Runtime")
+        gpus = cuda_gpus()
+        if device_index >= len(gpus):
+            raise BackendError(f"there is no GPU {device_index} ({len(gpus)} found)")
+        gpu = gpus[device_index]
         self._engines = {g: deserialize_plan(self._runtime, package, g, trt.__version__, gpu) for g in GRAPH_NAMES}
         self._contexts = {g: self._engines[g].create_execution_context() for g in GRAPH_NAMES}
         if any(context is None for context in self._contexts.values()):
             raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
-        self._buffers: dict[str, DeviceBuffer] = {}
         self._input_dtypes = {t.name: np.dtype(_DTYPES[t.dtype]) for g in GRAPH_NAMES for t in package.graph(g).inputs}
         self._check_io()
         self.max_batch = min(
@@ -99,14 +123,21 @@ class TensorRTBackend:
         return self._buffers[key]
 
     def _upload(self, name: str, array: Any) -> tuple[int, tuple[int, ...]]:
-        """(device pointer, shape) of an input: device arrays in place, host arrays copied to a buffer.
+        """(device pointer, shape) of an input, 256-byte aligned and ready in stream order.
 
-        A device array must be ready when passed (its producer's stream synchronised).
+        Device arrays are used in place when aligned, else copied into a buffer of the backend; either
+        way the stream first waits for the producer's stream the array names. Host arrays are copied.
         """
         dtype = self._input_dtypes[name]
         if hasattr(array, "__cuda_array_interface__"):
-            shape = tuple(array.__cuda_array_interface__["shape"])
-            return device_pointer(array, name, dtype, shape), shape
+            given = device_array(array, name, dtype)
+            if given.stream is not None:
+                self._cuda.wait_for(self._stream, given.stream, self._event)
+            if given.aligned:
+                return given.ptr, given.shape
+            ptr = self._buffer(f"in:{name}").reserve(given.nbytes)
+            self._cuda.copy_on_device(ptr, given.ptr, given.nbytes, self._stream)
+            return ptr, given.shape
         host = np.ascontiguousarray(array, dtype=dtype)
         ptr = self._buffer(f"in:{name}").reserve(host.nbytes)
         self._cuda.to_device(ptr, host, self._stream)
@@ -116,19 +147,26 @@ class TensorRTBackend:
         if batch > self.max_batch:
             raise InputError(f"batch {batch} exceeds the engines' largest batch {self.max_batch}; split it")
 
+    def _bind(self, graph: str, name: str, ptr: int) -> None:
+        if not self._contexts[graph].set_tensor_address(name, ptr):
+            raise BackendError(
+                f"TensorRT refused the address of the {graph} tensor {name!r} (it needs 256-byte aligned device "
+                f"memory on the backend's GPU; see the TensorRT log above)"
+            )
+
     def _run(self, graph: str, inputs: dict[str, tuple[int, tuple[int, ...]]]) -> dict[str, tuple[int, tuple]]:
         """Bind inputs (pointer, shape), allocate outputs, enqueue. Returns output (pointer, shape)."""
         context = self._contexts[graph]
         for name, (ptr, shape) in inputs.items():
             if not context.set_input_shape(name, shape):
                 raise InputError(f"{graph} input {name!r} of shape {shape} is outside the engine's profile")
-            context.set_tensor_address(name, ptr)
+            self._bind(graph, name, ptr)
         outputs = {}
         for spec in self.package.graph(graph).outputs:
             shape = tuple(context.get_tensor_shape(spec.name))
             nbytes = int(np.prod(shape)) * np.dtype(_DTYPES[spec.dtype]).itemsize
             ptr = self._buffer(f"{graph}:{spec.name}").reserve(nbytes)
-            context.set_tensor_address(spec.name, ptr)
+            self._bind(graph, spec.name, ptr)
             outputs[spec.name] = (ptr, shape)
         if not context.execute_async_v3(int(self._stream)):
             raise BackendError(f"TensorRT failed to run the {graph} engine (see the TensorRT log above)")
@@ -146,6 +184,7 @@ class TensorRTBackend:
         return {name: self._upload(name, array) for name, array in arrays.items() if array is not None}
 
     def encode(self, image: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        self._cuda.set_device(self.device_index)
         bound = self._inputs(image=image, labels=labels)
         self._check_batch(bound["labels"][1][0])
         out = self._run("encoder", bound)
@@ -154,6 +193,7 @@ class TensorRTBackend:
         return codes, area
 
     def generate(self, labels: Any, codes: Any, noise: Any, extra: Any) -> np.ndarray:
+        self._cuda.set_device(self.device_index)
         bound = self._inputs(labels=labels, codes=codes, noise=noise, extra=extra)
         self._check_batch(bound["labels"][1][0])
         image = self._download(*self._run("generator", bound)["image"])
@@ -161,6 +201,7 @@ class TensorRTBackend:
         return image
 
     def encode_generate(self, image: Any, labels: Any, noise: Any, extra: Any) -> np.ndarray:
+        self._cuda.set_device(self.device_index)
         bound = self._inputs(image=image, labels=labels)
         self._check_batch(bound["labels"][1][0])
         encoded = self._run("encoder", bound)
@@ -171,11 +212,16 @@ class TensorRTBackend:
         return result
 
     def close(self) -> None:
-        """Free the device buffers and the stream (also done when the backend is garbage-collected)."""
+        """Free the device buffers, the event and the stream (also done when the backend is garbage-collected)."""
+        if self._stream is not None or self._buffers:
+            self._cuda.set_device(self.device_index)
         for buffer in self._buffers.values():
             buffer.release()
         self._buffers.clear()
-        if getattr(self, "_stream", None) is not None:
+        if self._event is not None:
+            self._cuda.rt.cudaEventDestroy(self._event)
+            self._event = None
+        if self._stream is not None:
             self._cuda.rt.cudaStreamDestroy(self._stream)
             self._stream = None
 
