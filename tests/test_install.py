@@ -44,8 +44,8 @@ DEMO_SYNTH = ("sean synth demo-out/package --label demo-out/inputs/labels/00.png
               "--swap blob=demo-out/inputs/images/03.png -o demo-out/synth_blob.png")
 TRAIN = "sean train --config shapes --out runs/shapes --threads 1"
 EVAL = "sean eval runs/shapes"
-EXPORT = "sean export shapes -o packages/shapes"
-SYNTH = ("sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png "
+EXPORT = "sean export runs/shapes -o packages/my-shapes"
+SYNTH = ("sean synth packages/my-shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png "
          "-o out.png")
 
 
@@ -167,7 +167,7 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
         done = run(shlex.split(command), home, env)
         assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
     assert (home / "runs" / "shapes" / "eval_test.json").is_file()
-    assert (home / "packages" / "shapes" / "manifest.json").is_file()
+    assert (home / "packages" / "my-shapes" / "manifest.json").is_file()
     assert (home / "demo-out" / "synth_blob.png").is_file() and (home / "out.png").is_file()
 
 
