@@ -7,6 +7,8 @@ dependency with the extra that provides it. No command lists exception types of 
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,74 @@ class ModelFolder(click.ParamType):
 
 
 MODEL_FOLDER = ModelFolder()
+
+
+class Count(click.IntRange):
+    """A count option (threads, batch sizes, requests, samples, ...): a whole number from `low` to `high`.
+
+    Every count option of every `sean` command takes this type, so none is unbounded: a slip such as
+    `--threads 100000` is a one-line usage error at once, not minutes of thread start-up and gigabytes.
+    `why` says where the upper bound comes from, with the error.
+    """
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int, why: str = "") -> None:
+        super().__init__(low, high)
+        self.why = why
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        number = click.INT.convert(value, param, ctx)
+        if not self.min <= number <= self.max:
+            why = f" ({self.why})" if self.why else ""
+            self.fail(f"{number} is not in the range {self.min}..{self.max}{why}", param, ctx)
+        return number
+
+
+class Counts(click.ParamType):
+    """A comma-separated list of counts, each a Count from `low` to `high` ("1,4,8" -> [1, 4, 8])."""
+
+    name = "counts"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.count = Count(low, high)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            parts = [part.strip() for part in str(value).split(",") if part.strip()]
+        if not parts:
+            self.fail(f"expected counts separated by commas like 1,2,4,8, got {value!r}", param, ctx)
+        try:
+            return [self.count.convert(part, param, ctx) for part in parts]
+        except click.BadParameter as exc:
+            self.fail(f"{value!r}: {exc.message}", param, ctx)
+
+
+class Amount(click.FloatRange):
+    """A real-number option (seconds, megabytes, weights) from `low` to `high`; nan and inf are refused
+    (a nan passes every comparison with a bound, so FloatRange alone would take it)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+THREADS_PER_CPU = 4  # intra-op threads beyond a few per CPU only wait on each other (the run slows, never speeds up)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+THREADS = Count(
+    1, THREADS_PER_CPU * usable_cpus(), f"at most {THREADS_PER_CPU} per CPU; this machine lets it use {usable_cpus()}"
+)
+"""--threads of every command: CPU threads for a backend or torch, at most THREADS_PER_CPU per usable CPU."""

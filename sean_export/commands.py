@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.command import MODEL_FOLDER, Amount, Count, SeanCommand
 from sean_core.format import EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
@@ -125,11 +125,11 @@ def export(
 @click.command("build-engine", cls=SeanCommand)
 @click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
-    "--max-batch", type=click.IntRange(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
+    "--max-batch", type=Count(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
 )
 @click.option(
     "--opt-batch",
-    type=click.IntRange(1, 4096),
+    type=Count(1, 4096),
     default=DEFAULT_OPT_BATCH,
     show_default=True,
     help="Batch the kernels are tuned for (clipped to --max-batch).",
@@ -143,7 +143,7 @@ def export(
 )
 @click.option(
     "--workspace-gib",
-    type=click.FloatRange(0.25, 1024),
+    type=Amount(0.25, 1024),
     default=DEFAULT_WORKSPACE_GIB,
     show_default=True,
     help="Builder memory-pool limit in GiB.",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sean_core.command import SeanCommand
+from sean_core.command import THREADS, Amount, Count, SeanCommand
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.serve.server import ServeConfig, serve
@@ -29,29 +29,29 @@ def read_api_key(path: Path) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=THREADS, default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--workers", type=Count(1, 64), default=1, show_default=True,
               help="Backend calls at once, each on its own thread (onnxruntime only above 1); on a CPU, "
               "workers x --threads = cores gives the most throughput.")
-@click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
+@click.option("--max-batch", type=Count(1, 256), default=8, show_default=True,
               help="Most images in one generator call (1: no batching).")
-@click.option("--max-wait-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,
+@click.option("--max-wait-ms", type=Amount(0, 1000), default=5.0, show_default=True,
               help="Longest a batch waits for more requests.")
-@click.option("--max-queue", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--max-queue", type=Count(1, 100_000), default=64, show_default=True,
               help="Jobs waiting for inference before requests get 503 + Retry-After.")
-@click.option("--timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--timeout-s", type=Amount(0.1, 86_400), default=30.0, show_default=True,
               help="Per-request limit (504 past it).")
-@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True,
+@click.option("--max-body-mb", type=Amount(0.001, 4096), default=16.0, show_default=True,
               help="Largest request body (413 past it).")
-@click.option("--max-image-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
+@click.option("--max-image-pixels", type=Count(1, 1 << 30), default=4096 * 4096, show_default=True,
               help="Largest decoded image or label map, width x height (400 past it).")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Require `Authorization: Bearer KEY` (or X-API-Key) with the key in this file (401 without).")
 @click.option("--samples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Dataset folder in the domain's layout whose pairs GET /v1/samples serves.")
 @click.option("--samples-split", default="test", show_default=True, help="Split of --samples.")
-@click.option("--max-samples", type=click.IntRange(min=1), default=16, show_default=True, help="Samples served.")
+@click.option("--max-samples", type=Count(1, 1000), default=16, show_default=True, help="Samples served.")
 def serve_command(
     package: Path,
     host: str,

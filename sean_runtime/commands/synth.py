@@ -10,7 +10,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from sean_core.command import SeanCommand
+from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
 from sean_core.errors import InputError
 from sean_core.imageio import write_jpg, write_png
@@ -18,7 +18,7 @@ from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.styles import Styles, mean_styles
-from sean_runtime.synthesizer import Synthesizer
+from sean_runtime.synthesizer import SEED_LIMIT, Synthesizer
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what -o can name for one output file
@@ -216,7 +216,7 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 )
 @click.option(
     "--alpha",
-    type=click.FloatRange(0.0, 1.0),
+    type=Amount(0.0, 1.0),
     default=0.5,
     show_default=True,
     help="Weight of the --interpolate image (0: own style, 1: the other image's).",
@@ -229,10 +229,11 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     help="For a class a reference lacks: keep the own style, use the mean style of all style "
     "images of this run (mean also fills label classes the style image lacks), or fail.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed (per image).")
+@click.option("--seed", type=click.IntRange(0, SEED_LIMIT - 1), default=0, show_default=True,
+              help="Noise seed (per image).")
 @click.option("--no-noise", is_flag=True, help="Render without noise.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=THREADS, default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
 @click.option(
     "-o",

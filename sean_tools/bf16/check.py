@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.command import MODEL_FOLDER, THREADS, Count, SeanCommand
 from sean_core.files import atomic_write_json
 from sean_core.text_table import format_table
 
@@ -43,9 +43,9 @@ def format_report(result: dict[str, Any]) -> str:
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder for real samples (the synthetic `shapes` domain draws its own).")
 @click.option("--split", default="test", show_default=True, help="Split to take samples from.")
-@click.option("--count", type=click.IntRange(min=0), default=8, show_default=True,
+@click.option("--count", type=Count(0, 1000), default=8, show_default=True,
               help="Dataset samples (besides the synthetic masks, which are always checked).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
+@click.option("--threads", type=THREADS, default=None, help="CPU threads.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where --official-size keeps its random model.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")

@@ -6,40 +6,30 @@ from pathlib import Path
 
 import click
 
-from sean_core.command import SeanCommand
+from sean_core.command import Amount, Count, Counts, SeanCommand
 from sean_core.files import atomic_write_json
 from sean_tools.serve_load.loadtest import KINDS, Server, as_json, check_loopback, format_levels, run_level, run_soak
 
 
-def _levels(text: str) -> list[int]:
-    try:
-        levels = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        levels = []
-    if not levels or min(levels) < 1:
-        raise click.BadParameter(f"expected positive integers separated by commas, got {text!r}")
-    return levels
-
-
 @click.command(cls=SeanCommand)
 @click.argument("url")
-@click.option("--concurrency", "concurrency", default="1,4,8", show_default=True, help="Client counts, one level each.")
-@click.option("--requests", "max_requests", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--concurrency", "concurrency", type=Counts(1, 1024), default="1,4,8", show_default=True, help="Client counts, one level each.")
+@click.option("--requests", "max_requests", type=Count(1, 1_000_000), default=200, show_default=True,
               help="Requests per level (after a warm-up of 2 per client).")
-@click.option("--seconds", "max_seconds", type=click.FloatRange(min=1), default=60.0, show_default=True,
+@click.option("--seconds", "max_seconds", type=Amount(1, 86_400), default=60.0, show_default=True,
               help="Time limit per level.")
 @click.option("--kind", type=click.Choice(KINDS), default="image", show_default=True,
               help="image: the server encodes a style image per request; styles: styles JSON (generator only).")
-@click.option("--soak-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--soak-s", type=Amount(0, 7 * 86_400), default=0.0, show_default=True,
               help="Afterwards, run the highest concurrency this long and sample the server's memory.")
-@click.option("--soak-warmup-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--soak-warmup-s", type=Amount(0, 7 * 86_400), default=60.0, show_default=True,
               help="Memory growth is measured from this point of the soak.")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results here.")
 def bench_serve(
     url: str,
-    concurrency: str,
+    concurrency: list[int],
     max_requests: int,
     max_seconds: float,
     kind: str,
@@ -59,7 +49,7 @@ def bench_serve(
       sean bench-serve http://127.0.0.1:8000 --concurrency 1,4,8 --requests 400
       sean bench-serve http://127.0.0.1:8000 --concurrency 8 --soak-s 600 --json runs/soak.json
     """
-    levels_wanted = _levels(concurrency)
+    levels_wanted = concurrency
     check_loopback(url)
     api_key = api_key_file.read_text().strip() if api_key_file else None
     server = Server(url, api_key)

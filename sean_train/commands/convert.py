@@ -6,7 +6,7 @@ import time
 
 import click
 
-from sean_core.command import SeanCommand
+from sean_core.command import Count, SeanCommand
 from sean_train.checkpoint import save_checkpoint
 
 
@@ -14,8 +14,8 @@ from sean_train.checkpoint import save_checkpoint
 @click.argument("pth", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint folder.")
 @click.option("--domain", default="faces", show_default=True, help="Domain plugin the model was trained for.")
-@click.option("--height", default=256, show_default=True, type=click.IntRange(min=32), help="Output height.")
-@click.option("--width", default=256, show_default=True, type=click.IntRange(min=32), help="Output width.")
+@click.option("--height", default=256, show_default=True, type=Count(32, 4096), help="Output height.")
+@click.option("--width", default=256, show_default=True, type=Count(32, 4096), help="Output width.")
 @click.option("--layout", default="normal", show_default=True, type=click.Choice(["normal", "more"]))
 def convert_official(pth: str, out_dir: str, domain: str, height: int, width: int, layout: str) -> None:
     """Convert the official SEAN latest_net_G.pth into a self-describing checkpoint.

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.command import MODEL_FOLDER, THREADS, Count, SeanCommand
 from sean_core.domains import get_domain
 from sean_core.files import atomic_write_json
 from sean_core.shipped import is_shipped
@@ -33,12 +33,12 @@ DEFINITIONS = {
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder (not needed for the synthetic `shapes` domain).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=Count(1, 1_000_000), default=None,
               help="Evaluate the first N images (default: the whole split; 200 generated for shapes).")
 @click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Checkpoint of a run folder to evaluate.")
 @click.option("--domain", "domain_name", default=None, help="Domain, when the checkpoint does not name one.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True)
+@click.option("--batch-size", type=Count(2, 1024), default=16, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the results (default: eval_<split>.json in PATH; for a shipped model "
@@ -47,7 +47,7 @@ DEFINITIONS = {
               help="Also measure the untrained start (the same architecture freshly initialised with the run's "
               "seed): the baseline the trained numbers are compared with. Doubles the time.")
 @no_verify_option
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
+@click.option("--threads", type=THREADS, default=None, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(
     path, data, split, limit, which, domain_name, batch_size, device, json_path, untrained, no_verify, threads, quiet
