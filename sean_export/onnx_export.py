@@ -37,10 +37,10 @@ def export_to_onnx(
 ) -> onnx.ModelProto:
     """Export `module` (forward arguments named as spec.inputs) with a dynamic batch axis.
 
-    exporter "torchscript" (default): the tracing exporter, ~10x faster here (7 s instead of 65 s for
-    the shapes model, about a minute for the full-size one); the batch size reaches the reshapes through
-    Shape/Gather on the batch axis only. "dynamo": torch.export + the ONNX optimizer, a fully static
-    graph apart from the batch axis, but slow on this model (hundreds of small ops).
+    exporter "torchscript" (default): the tracing exporter, the faster of the two on this model; the
+    batch size reaches the reshapes through Shape/Gather on the batch axis only. "dynamo": torch.export +
+    the ONNX optimizer, a fully static graph apart from the batch axis, but slow on this model (hundreds
+    of small ops).
     """
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(

@@ -66,11 +66,10 @@ def shared_cpu_arena(ort: Any) -> bool:
 
     Without an arena every intermediate tensor of a run is a new malloc, and glibc serves blocks above
     its mmap threshold (at most 32 MiB: a [1, 128, 256, 256] float tensor is just over it) with fresh
-    mappings that the kernel zero-fills on first touch, 9-93 thousand page faults per image of the
-    official-size generator. Peak RSS of encode + synthesize at that size with an arena of each
-    session's own: 1.60 GB at batch 1, 3.86 GB at batch 8; the encoder and generator sharing this one:
-    1.43 GB and 2.67 GB (no arena: 1.69 and 2.68 GB). It lives as long as the process: a closed
-    backend's blocks stay for the next one.
+    mappings that the kernel zero-fills on first touch: thousands of page faults per image at official
+    size. An arena of each session's own keeps every block it grew to; the encoder and generator sharing
+    this one peak lower than that and no higher than with no arena (docs/performance.md gives the
+    measurements). It lives as long as the process: a closed backend's blocks stay for the next one.
     """
     global _arena_registered
     with _arena_lock:
@@ -90,9 +89,9 @@ def session_options(ort: Any, threads: int | None, shared_arena: bool = True) ->
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
-    # A session's own arena keeps every block it grew to (batch 8: 3.86 GB); the shared one holds less
-    # than no arena (shared_cpu_arena). In an arena the memory pattern (one planned block per input
-    # shape) only adds to the peak: 1.89 GB against 1.65 GB at batch 1.
+    # A session's own arena keeps every block it grew to; the shared one holds less (shared_cpu_arena).
+    # In an arena the memory pattern (one planned block per input shape) only adds to the peak
+    # (docs/performance.md).
     options.enable_cpu_mem_arena = False
     if shared_arena and shared_cpu_arena(ort):
         options.add_session_config_entry("session.use_env_allocators", "1")

@@ -56,10 +56,10 @@ def return_large_blocks_to_the_os() -> bool:
     """Let glibc serve every block of 128 KiB or more with mmap, so that freeing it gives it back.
 
     By default glibc raises that threshold (up to 32 MiB) after the first large free, and per-batch
-    buffers then stay in the malloc heaps of each thread: at 8 clients the shapes server's resident
-    memory swung between 260 and 520 MB; with a fixed threshold, 130-160 MB with no growth (measured
-    when ONNX Runtime ran without an arena; its shared arena, backends.onnxruntime.shared_cpu_arena,
-    keeps its own blocks either way). False where the C library is not glibc.
+    buffers then stay in the malloc heaps of each thread, and the server's resident memory swings with
+    the load; with a fixed threshold it stays flat (docs/performance.md, serving; measured when ONNX
+    Runtime ran without an arena; its shared arena, backends.onnxruntime.shared_cpu_arena, keeps its own
+    blocks either way). False where the C library is not glibc.
     """
     if not sys.platform.startswith("linux"):
         return False

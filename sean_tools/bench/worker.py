@@ -33,7 +33,7 @@ def peak_rss_mb() -> float:
 
     Linux: VmHWM of /proc/self/status, the high-water mark of this program's own memory. ru_maxrss is
     not used there: it keeps the larger peak of the process before exec, so a worker started by a
-    `sean bench` that had just exported a full-size model (5.5 GB) reported 5.5 GB on every path.
+    `sean bench` that had just exported a full-size model reported the exporter's peak on every path.
     """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

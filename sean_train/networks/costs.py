@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Multiply-adds that one looked-up value costs in time (gather + 9-tap sum + NHWC -> NCHW transpose)
-# against a 3x3 convolution's: first measured at 40 on the 2-core AVX2 machine; ONNX Runtime's profile
-# of the 151-class generator puts it nearer 150 (docs/performance.md, "Lookups"), where lookups and
-# convolutions cost the same, so the choice at 151 classes is the same either way.
+# against a 3x3 convolution's. A measured price, so it differs between processors; over the range
+# measured the forms it chooses stay the same (docs/performance.md, "Lookups").
 LOOKUP_COST = 40
 
 STYLE_FORMS = ("direct", "factorized", "lookup")

@@ -328,9 +328,8 @@ class FoldedNorm(nn.Module):
 class PixelProduct(nn.Module):
     """A 1x1 convolution without bias as one product: x [B, fin, H, W] -> W x [B, fout, H, W].
 
-    ONNX Runtime runs a 1x1 Conv in its blocked channel layout (a reorder in and one out) at 27-35 GMAC/s
-    on a 2-core AVX2 CPU; the MatMul reads the NCHW tensor as it is: 0.51-0.89x the time of the Conv
-    (with the shortcut's multiply and add, fin 512 at 64² to fin 128 at 256²).
+    ONNX Runtime runs a 1x1 Conv in its blocked channel layout, with a reorder in and one out; the MatMul
+    reads the NCHW tensor as it is (measured against the Conv: docs/performance.md).
     """
 
     def __init__(self, conv: nn.Conv2d) -> None:

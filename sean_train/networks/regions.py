@@ -241,8 +241,8 @@ def first_rows(ids: Tensor, values: Tensor) -> Tensor:
 def distinct(keys: Tensor) -> tuple[Tensor, Tensor]:
     """keys int64 [n] -> (ids int64 [n], values [u]): keys numbered by their distinct values, ids in [0, u).
 
-    Unsorted: OpenVINO's sorted Unique took 19 ms on 11294 keys, its unsorted one 1 ms (ONNX Runtime 3.5 ms
-    either way)."""
+    Unsorted: OpenVINO's sorted Unique is the slower of its two (docs/performance.md, "Tried and not
+    taken")."""
     values, ids = torch.unique(keys, sorted=False, return_inverse=True)
     return ids, values
 
@@ -256,8 +256,8 @@ def class_activations(table: Tensor, bias: Tensor) -> Tensor:
 class RegionRows(torch.nn.Module):
     """A folded layer's mask branch + bias in region form: -> the present classes' rows [P + 1, R] and exact
     edge rows [N, R]. The modulation is one product per activation row and tap, then summed per distinct
-    5x5 window: on a face layout 0.97x (ONNX Runtime) / 0.95x (OpenVINO) the generator's time of one
-    product per window over its 3x3 patches, 0.92x on 8-pixel blocks.
+    5x5 window: along an edge there are fewer activation rows than distinct 5x5 windows, so this is less
+    work than one product per window over its 3x3 patches (docs/performance.md, "Region form").
 
     table [9 (K + 1), hidden] and bias [hidden]: the one-hot conv; weight [R, hidden, 3, 3] and
     bias [R]: the modulation conv (all folded in float64, stored in the model's dtype).
@@ -290,7 +290,7 @@ def gather_rows(
 ) -> tuple[Tensor, Tensor]:
     """class_rows [B, P + 1, R], edge_rows [N, R] -> every pixel's rows [:split] and [split:], each
     [B, *, H, W]. The table [B (P + 1) + N, R] is split before the two Gathers, not the [B, R, H, W]
-    result after one (a copy of every pixel's rows: 60 ms of the 19-class faces generator's 1.7 s)."""
+    result after one (that would copy every pixel's rows once more)."""
     r = class_rows.shape[-1]
     table = torch.cat([class_rows.reshape(-1, r), edge_rows])
     return tuple(
