@@ -57,7 +57,7 @@ def return_large_blocks_to_the_os() -> bool:
 
     By default glibc raises that threshold (up to 32 MiB) after the first large free, and per-batch
     buffers then stay in the malloc heaps of each thread, and the server's resident memory swings with
-    the load; with a fixed threshold it stays flat (docs/performance.md, serving; measured when ONNX
+    the load; with a fixed threshold it stays flat (docs/performance.md, "Serving"; measured when ONNX
     Runtime ran without an arena; its shared arena, backends.onnxruntime.shared_cpu_arena, keeps its own
     blocks either way). False where the C library is not glibc.
     """

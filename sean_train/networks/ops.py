@@ -126,9 +126,8 @@ def lookup_sum(table: Tensor, taps: Tensor, height: int, width: int) -> Tensor:
 
     With table[tap * (K + 1) + 1 + k] = W[:, k, tap] this is the 3x3 convolution of the one-hot mask
     with W (no bias): nine Gather rows per pixel instead of K * 9 multiply-adds per output. Whole rows
-    (Gather axis 0) and not single entries: ONNX Runtime copies a row per index, and ran the 151-class
-    generator in 3.1 s this way against 6.2 s gathering columns; OpenVINO runs both alike (docs/performance.md,
-    "Lookups").
+    (Gather axis 0) and not single entries: ONNX Runtime copies a row per index, and gathering columns
+    took it about twice as long; OpenVINO runs both alike (docs/performance.md, "Tried and not taken").
     """
     rows = table[taps]  # Gather: [B, 9, HW, R]
     return rows.sum(dim=1).transpose(1, 2).reshape(-1, table.shape[1], height, width)
