@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 # The training form with style_conv="auto"; the folded inference form as packages ship it (dense); the
-# folded form of `sean export --form regions` (region form from costs.REGION_MIN_PIXELS up).
+# folded form of `sean export --form regions` (region form from forms.REGION_MIN_PIXELS up).
 FORMS = ("direct-auto", "inference", "regions")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sean_core.command import MODEL_FOLDER, Amount, Count, SeanCommand
-from sean_core.format import EXPORT_FORMS
+from sean_core.forms import EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_train.commands import no_verify_option

@@ -74,7 +74,7 @@ class ExportSettings:
     precision: str = "fp32"  # one of format.PRECISIONS
     opset: int = DEFAULT_OPSET
     exporter: str = "torchscript"  # a key of EXPORTER_NAMES
-    generator_form: str = "dense"  # one of format.GENERATOR_FORMS
+    generator_form: str = "dense"  # one of sean_core.forms.GENERATOR_FORMS
 
     def with_precision(self, precision: str) -> ExportSettings:
         return dataclasses.replace(self, precision=precision)

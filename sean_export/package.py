@@ -25,7 +25,8 @@ from sean_core.files import (
     sha256_file,
     write_problem,
 )
-from sean_core.format import EXPORT_FORMS, FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
+from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
+from sean_core.forms import EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
@@ -42,7 +43,6 @@ from sean_export.validate import (
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
-from sean_train.networks.costs import REGION_MIN_PIXELS, REGION_WIDE_MIN_PIXELS, REGION_WIDE_MIN_ROWS
 from sean_train.networks.inference import has_region_layers
 
 
@@ -214,25 +214,18 @@ def check_form(precision: str, form: str) -> None:
 
 
 def generator_form(config: ModelConfig, precision: str, form: str) -> str:
-    """The generator form (format.GENERATOR_FORMS) a package of `config` at `precision` is written in.
-
-    "auto": the region form for an fp32 package where a layer of the model takes it (the CPU backends'
-    fastest on label maps with regions), else dense (fp16 is for TensorRT, which needs the static graph).
-    "regions" on a model none of whose layers takes it is an error: the package would be dense but
-    marked region form, and declined by TensorRT for nothing.
+    """The generator form (sean_core.forms.GENERATOR_FORMS) a package of `config` at `precision` is written in,
+    by the policy of sean_core.forms.package_form. "regions" on a model none of whose layers takes it is an
+    error: the package would be dense but marked region form, and declined by TensorRT for nothing.
     """
     check_form(precision, form)
     takes_regions = has_region_layers(config)
     if form == "regions" and not takes_regions:
-        side, wide_side = int(REGION_MIN_PIXELS**0.5), int(REGION_WIDE_MIN_PIXELS**0.5)
         raise ExportError(
             f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
-            f"form (it starts at {side}x{side} maps, {wide_side}x{wide_side} for layers of {REGION_WIDE_MIN_ROWS}+ "
-            "rows, or with many classes); export it with --form dense or auto"
+            f"form ({region_policy_text()}, or with many classes); export it with --form dense or auto"
         )
-    if form == "auto":
-        return "regions" if precision == "fp32" and takes_regions else "dense"
-    return form
+    return package_form(form, precision, takes_regions)
 
 
 def export_package(

@@ -170,7 +170,7 @@ def unsupported_nodes(model: onnx.ModelProto, allowed: frozenset[str] = frozense
 def check_tensorrt_ops(model: onnx.ModelProto, graph_name: str = "graph", data_dependent: bool = False) -> Counter[str]:
     """Raise UnsupportedOperatorError naming every problem; return the operator histogram when clean.
 
-    data_dependent: a region-form generator (format.GENERATOR_FORMS), whose NonZero sizes the edge rows;
+    data_dependent: a region-form generator (sean_core.forms.GENERATOR_FORMS), whose NonZero sizes the edge rows;
     every other rule holds (its operators and types are still those of TensorRT's list).
     """
     problems = unsupported_nodes(model, allowed=DATA_DEPENDENT if data_dependent else frozenset())

@@ -16,7 +16,6 @@ from sean_core.format import (
     BATCH,
     FORMAT,
     FORMAT_VERSION,
-    GENERATOR_FORMS,
     MANIFEST_FILE,
     NOISE_INPUT,
     PRECISIONS,
@@ -28,6 +27,7 @@ from sean_core.format import (
     plan_file,
     sidecar_file,
 )
+from sean_core.forms import GENERATOR_FORMS
 
 
 @dataclass(frozen=True)

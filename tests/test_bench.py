@@ -28,7 +28,7 @@ from tests.helpers import TINY
 PATHS = (
     "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
 )
-# The tiny 64 x 64 model has no layer in region form (costs.REGION_MIN_PIXELS): its region rows are skipped.
+# The tiny 64 x 64 model has no layer in region form (forms.REGION_MIN_PIXELS): its region rows are skipped.
 REGION_PATHS = ("onnxruntime-regions", "openvino-f32-regions")
 
 
@@ -67,7 +67,7 @@ def test_every_path_has_finite_numbers(bench_result):
     # The direct form counts more FLOPs than the per-layer choice (the exact identity saves work).
     assert data["paths"]["torch-direct"]["gflop"]["synthesize"] > data["paths"]["torch-auto"]["gflop"]["synthesize"]
     # Packages ship the folded inference form: the runtime rows count its FLOPs, as PyTorch's inference row.
-    assert data["paths"]["onnxruntime-fp32"]["form"] == data["paths"]["torch-inference"]["form"] == "inference"
+    assert data["paths"]["onnxruntime-fp32"]["form"] == data["paths"]["torch-inference"]["form"] == "dense"
     assert data["paths"]["onnxruntime-fp32"]["gflop"] == data["paths"]["torch-inference"]["gflop"]
     assert data["paths"]["torch-inference"]["gflop"]["synthesize"] < data["paths"]["torch-auto"]["gflop"]["synthesize"]
     assert [row["key"] for row in data["skipped"]] == [*REGION_PATHS, "tensorrt-fp32"]
@@ -124,9 +124,9 @@ def test_main_table_has_a_throughput_column_per_batch_size_it_timed(batch_sizes,
     from sean_tools.bench.report import main_table
 
     timing = {op: {"median_s": 0.5, "p90_s": 0.6} for op in ("encode", "synthesize", "both")}
-    path = {"label": "ONNX Runtime CPU fp32, dense", "form": "inference", "peak_rss_mb": 100.0,
+    path = {"label": "ONNX Runtime CPU fp32, dense", "form": "dense", "peak_rss_mb": 100.0,
             "batches": {str(b): timing for b in batch_sizes}}
-    failed = {"label": "OpenVINO f32 hint", "form": "inference", "error": "no such device"}
+    failed = {"label": "OpenVINO f32 hint", "form": "dense", "error": "no such device"}
     result = {"settings": {"batch_sizes": batch_sizes}, "paths": {"onnxruntime-fp32": path, "openvino-f32": failed}}
     header, _, row, error_row = main_table(result).splitlines()
     assert [c for c in ("img/s b1", "img/s b4") if c in header] == rates

@@ -99,7 +99,7 @@ def test_region_form_counts_the_edge_windows_of_the_labels():
     from sean_train.networks.regions import activation_table_rows
     from tests.conftest import TINY
 
-    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from costs.REGION_MIN_PIXELS
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from forms.REGION_MIN_PIXELS
     folded = fold_for_inference(SEANModel(config).eval().generator)
     labels = torch.from_numpy(face_labels(np.random.default_rng(0), 2, config.num_classes, 128, 128))
     expected = every_pixel = regions = 0

@@ -211,7 +211,7 @@ def test_inference_form_equals_training_form(layout, size, extra, style_mode, on
     folded = fold_for_inference(generator, style_mode, onehot_mode, region_mode)
     norms = [m for m in folded.modules() if hasattr(m, "shared")]
     regions = extra == 0 and style_mode == "lookup" and region_mode == "auto" and size == (128, 128)
-    assert ("regions" in {n.form for n in norms}) == regions  # region form from costs.REGION_MIN_PIXELS up
+    assert ("regions" in {n.form for n in norms}) == regions  # region form from forms.REGION_MIN_PIXELS up
     if onehot_mode != "auto":
         assert {n.shared.form for n in norms if n.form == "dense"} <= {onehot_mode}
     if style_mode != "auto":

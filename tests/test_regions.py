@@ -54,7 +54,7 @@ def test_region_form_equals_training_form(layout, size):
         for mode in ("regions", "auto"):
             folded = fold_for_inference(generator, "lookup" if mode == "regions" else None, region_mode=mode)
             forms = [m.form for m in folded.modules() if hasattr(m, "regions")]
-            # auto: the region form on the maps of costs.REGION_MIN_PIXELS and more (128 x 128 only)
+            # auto: the region form on the maps of forms.REGION_MIN_PIXELS and more (128 x 128 only)
             assert forms.count("regions") == (len(forms) if mode == "regions" else 3 * (size == (128, 128)))
             actual = folded(labels, codes, noise)
             assert expected.std() > 0.02
@@ -151,7 +151,7 @@ def test_region_form_exports_and_onnx_runtime_matches_it():
     from sean_export.opsets import DEFAULT_OPSET
     from sean_export.tensorrt_ops import UnsupportedOperatorError, check_tensorrt_ops
 
-    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from costs.REGION_MIN_PIXELS
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from forms.REGION_MIN_PIXELS
     model = make_random_model(config, scale=0.08)
     assert {m.form for m in graph_module(model, "generator", inference=True).modules() if hasattr(m, "regions")} == {
         "dense"

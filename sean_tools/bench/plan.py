@@ -11,14 +11,12 @@ import numpy as np
 from sean_core.install import missing_module_message, missing_modules
 from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs
 from sean_tools.bench.official import official_problem
-from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, PathSpec
+from sean_tools.bench.spec import PathSpec
 
 REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our model in the direct form
 # Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
 PACKAGE_LABELS = {"fp32": "{} fp32, dense", "fp16": "{} fp16", "regions": "{} fp32, region form"}
-PACKAGE_FORMS = {
-    key: REGION_FORM if form == "regions" else INFERENCE_FORM for key, (_, form) in PACKAGE_EXPORTS.items()
-}
+PACKAGE_FORMS = {key: form for key, (_, form) in PACKAGE_EXPORTS.items()}
 
 
 def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dict[str, str]]]:
@@ -29,10 +27,9 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
         ckpt = {"checkpoint": str(inputs.checkpoint)}
         torch_paths = [
             PathSpec("official", "official (loops)", "official", "direct", ckpt),
-            PathSpec("torch-auto", "PyTorch eager (ours)", "torch", None, {**ckpt, "style_conv": "auto"}),
-            PathSpec(REFERENCE_PATH, "PyTorch eager (direct)", "torch", "direct", {**ckpt, "style_conv": "direct"}),
-            PathSpec("torch-inference", "PyTorch eager (inference form)", "torch", INFERENCE_FORM,
-                     {**ckpt, "style_conv": INFERENCE_FORM}),
+            PathSpec("torch-auto", "PyTorch eager (ours)", "torch", "auto", {**ckpt, "form": "auto"}),
+            PathSpec(REFERENCE_PATH, "PyTorch eager (direct)", "torch", "direct", {**ckpt, "form": "direct"}),
+            PathSpec("torch-inference", "PyTorch eager (inference form)", "torch", "dense", {**ckpt, "form": "dense"}),
         ]
         missing = missing_modules("train")
         if missing:  # a serving-only install: the runtime rows are timed, these say what they need
@@ -50,10 +47,10 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
                               "onnxruntime", PACKAGE_FORMS[variant], {"package": str(folder)}))
     if openvino and "fp32" in inputs.packages:
         for hint in ("f32", "bf16"):
-            paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", INFERENCE_FORM,
+            paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", "dense",
                                   {"package": str(inputs.packages["fp32"]), "precision_hint": hint}))
     if openvino and "regions" in inputs.packages:
-        paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", REGION_FORM,
+        paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", "regions",
                               {"package": str(inputs.packages["regions"]), "precision_hint": "f32"}))
     if "regions" in inputs.unexported:
         keys = [("onnxruntime-regions", "ONNX Runtime CPU fp32, region form")]
@@ -64,7 +61,7 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
             continue
         problem = tensorrt_problem_of(folder)
         if problem is None:
-            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", INFERENCE_FORM,
+            paths.append(PathSpec(f"tensorrt-{precision}", f"TensorRT {precision} (GPU)", "tensorrt", "dense",
                                   {"package": str(folder)}))
         else:
             skipped.append({"key": f"tensorrt-{precision}", "label": f"TensorRT {precision}", "skipped": problem})
@@ -104,9 +101,9 @@ def counted_gflop(config: Any, form: str | None, labels: np.ndarray | None = Non
     from sean_train.flops import encoder_macs, generator_macs, inference_generator_macs
 
     encode = 2 * encoder_macs(config) / 1e9
-    if form == REGION_FORM:
+    if form == "regions":
         macs = inference_generator_macs(config, labels=None if labels is None else torch.from_numpy(labels))
-    elif form == INFERENCE_FORM:
+    elif form == "dense":
         macs = inference_generator_macs(config, region_mode="dense")
     else:
         macs = generator_macs(config, form)

@@ -23,7 +23,7 @@ from sean_core.install import missing_modules
 from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, timed_inputs
 from sean_tools.bench.official import official_problem
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
-from sean_tools.bench.spec import INFERENCE_FORM, REGION_FORM, WorkerSpec
+from sean_tools.bench.spec import WorkerSpec
 
 
 def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def benchmark(
             spec = path.worker(common).replace(batch_sizes=tuple(batch_sizes), outputs=str(out))
             row = run_worker(spec, timeout_s)
             gflop = counted_gflop(config, path.form, labels_timed)
-            row.update(label=path.label, form=path.form or config.style_conv, gflop=gflop)
+            row.update(label=path.label, form=path.form, gflop=gflop)
             result["paths"][path.key] = row
             if out.is_file():
                 outputs[path.key] = out
@@ -173,28 +173,28 @@ def classes_scaling(
 
     # (row key, form its FLOPs are counted in, worker settings)
     torch_rows = [
-        ("torch-auto", None, {"kind": "torch", "style_conv": "auto"}),
-        ("torch-inference", INFERENCE_FORM, {"kind": "torch", "style_conv": INFERENCE_FORM}),
+        ("torch-auto", "auto", {"kind": "torch", "form": "auto"}),
+        ("torch-inference", "dense", {"kind": "torch", "form": "dense"}),
         *([("official", "direct", {"kind": "official"})] if official_problem() is None else []),
     ]
     # (row key, form, worker settings); each runs on the package of its form
-    runtime_rows = [("onnxruntime-fp32", INFERENCE_FORM, {"kind": "onnxruntime"}),
-                    ("onnxruntime-regions", REGION_FORM, {"kind": "onnxruntime"})]
+    runtime_rows = [("onnxruntime-fp32", "dense", {"kind": "onnxruntime"}),
+                    ("onnxruntime-regions", "regions", {"kind": "onnxruntime"})]
     if openvino:
-        runtime_rows += [("openvino-f32", INFERENCE_FORM, {"kind": "openvino", "precision_hint": "f32"}),
-                         ("openvino-f32-regions", REGION_FORM, {"kind": "openvino", "precision_hint": "f32"})]
+        runtime_rows += [("openvino-f32", "dense", {"kind": "openvino", "precision_hint": "f32"}),
+                         ("openvino-f32-regions", "regions", {"kind": "openvino", "precision_hint": "f32"})]
     for k in classes:
         sized = dataclasses.replace(config, num_classes=k, class_names=())
         checkpoint = class_count_checkpoint(inputs, sized, common.seed)
         cases = [(key, form, common.replace(**worker, checkpoint=str(checkpoint))) for key, form, worker in torch_rows]
         unpackaged: list[dict[str, Any]] = []
-        for form in (INFERENCE_FORM, REGION_FORM):
+        for form in ("dense", "regions"):
             rows_of_form = [row for row in runtime_rows if row[1] == form]
-            if form == REGION_FORM and not has_region_layers(sized):  # `sean export --form regions` refuses it
+            if form == "regions" and not has_region_layers(sized):  # `sean export --form regions` refuses it
                 bar.update(len(rows_of_form))
                 continue
             try:
-                package_key = "regions" if form == REGION_FORM else "fp32"  # bench.inputs.PACKAGE_EXPORTS
+                package_key = "regions" if form == "regions" else "fp32"  # bench.inputs.PACKAGE_EXPORTS
                 package = cached_package(checkpoint, checkpoint.parent / f"package-{package_key}", package_key)
                 cases += [(key, form, common.replace(**worker, package=str(package)))
                           for key, _, worker in rows_of_form]

@@ -7,8 +7,6 @@ import json
 from dataclasses import dataclass, field
 
 PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt")
-INFERENCE_FORM = "inference"  # the folded generator (sean_train.networks.inference) that packages ship
-REGION_FORM = "regions"  # the folded generator in region form (networks.regions), `sean export --form regions`
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class WorkerSpec:
     noise_numel: int
     batch_sizes: tuple[int, ...] = (1,)
     checkpoint: str | None = None  # torch and official paths
-    style_conv: str | None = None  # torch paths: "auto", "direct" or INFERENCE_FORM
+    form: str | None = None  # torch paths: one of sean_core.forms.MODEL_FORMS but "regions"
     package: str | None = None  # runtime paths
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT
     outputs: str | None = None  # an .npz file for the batch-1 codes and image
@@ -52,12 +50,13 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class PathSpec:
-    """One row of the benchmark: what to run and which style-conv form its FLOPs are counted in."""
+    """One row of the benchmark: what to run and the form (sean_core.forms.MODEL_FORMS) it computes, which
+    its FLOPs are counted in."""
 
     key: str  # e.g. "onnxruntime-fp32"
     label: str  # shown in the tables
     kind: str  # the worker's path kind
-    form: str | None  # "direct", or None for the model's own per-layer choice
+    form: str  # one of sean_core.forms.MODEL_FORMS
     settings: dict[str, str] = field(default_factory=dict)  # the WorkerSpec fields of this path
 
     def worker(self, base: WorkerSpec) -> WorkerSpec:

@@ -20,7 +20,7 @@ import numpy as np
 
 from sean_core.install import missing_modules
 from sean_tools.bench.inputs import timed_inputs
-from sean_tools.bench.spec import INFERENCE_FORM, WorkerSpec
+from sean_tools.bench.spec import WorkerSpec
 
 # (encode(image, labels) -> codes, generate(labels, codes, noise) -> image), numpy in and out.
 Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -105,8 +105,8 @@ def torch_runner(spec: WorkerSpec) -> Runner:
     from sean_export.graphs import graph_module
 
     torch.set_num_threads(spec.threads)
-    inference = spec.style_conv == INFERENCE_FORM  # the folded generator, as packages ship it
-    model = _torch_model(spec, "auto" if inference else spec.style_conv or "auto")
+    inference = spec.form == "dense"  # the folded generator, as dense packages ship it
+    model = _torch_model(spec, "auto" if inference else spec.form or "auto")
     encoder, generator = graph_module(model, "encoder"), graph_module(model, "generator", inference=inference)
 
     def encode(image: np.ndarray, labels: np.ndarray) -> np.ndarray:

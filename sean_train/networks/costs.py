@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sean_core.forms import layer_takes_regions
+
 # Multiply-adds that one looked-up value costs in time (gather + 9-tap sum + NHWC -> NCHW transpose)
 # against a 3x3 convolution's. A measured price, so it differs between processors; over the range
 # measured the forms it chooses stay the same (docs/performance.md, "Lookups").
@@ -19,22 +21,6 @@ LOOKUP_COST = 40
 
 STYLE_FORMS = ("direct", "factorized", "lookup")
 ONEHOT_FORMS = ("conv", "lookup")
-REGION_FORMS = ("dense", "regions")
-
-# The smallest map (pixels) whose layers "auto" writes in region form. A mask's edge band is a few
-# pixels wide at every resolution, so the share of edge pixels falls as maps grow: on a face layout
-# 17% at 256², 32% at 128², 56% at 64², all at 16². Where most pixels are edge pixels the dense
-# convolutions are cheaper than the region form's gathers. Measured (19 classes, generator alone,
-# ONNX Runtime, 5 alternating runs): region form from 128² 1.66 s on faces / 3.64 s on 8-px blocks,
-# from 64² 1.65 / 3.73 s, on every map 1.69 / 3.94 s, dense 2.45 / 2.32 s (docs/performance.md).
-# Smaller maps take the region form too where their dense form would look up styles (layer_forms).
-REGION_MIN_PIXELS = 128 * 128
-# Wide layers take it from a smaller map: with one product per distinct 5x5 window (networks.regions),
-# the official-size model's 64² layers (512 and 1024 rows) in region form made its generator 0.957x
-# the time on a face layout (ONNX Runtime, 11 alternating rounds; OpenVINO 0.902x, 7), and 1.10x on
-# 8-pixel blocks of random classes; from 32² 0.996x / 1.023x that of from 64² (docs/performance.md).
-REGION_WIDE_MIN_PIXELS = 64 * 64
-REGION_WIDE_MIN_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -123,7 +109,7 @@ def cheapest_onehot_form(mode: str, rows: int, classes: int, pixels: int) -> str
 @dataclass(frozen=True)
 class FoldModes:
     """What fold_for_inference is asked for: each a form name or "auto" (style: STYLE_FORMS, one-hot:
-    ONEHOT_FORMS, regions: REGION_FORMS)."""
+    ONEHOT_FORMS, regions: sean_core.forms.GENERATOR_FORMS)."""
 
     style: str = "auto"
     onehot: str = "auto"
@@ -153,10 +139,7 @@ def layer_forms(
     product is a lookup (or there is none) and the mask has no extra channels (they are not constant on a
     class); region mode "regions" insists on it."""
     dense_style = cheapest_style_form(modes.style, rows, style_dim, classes, pixels) if use_style else None
-    # "auto": the region form on large maps, and wherever the dense form would look the styles up at
-    # every pixel (many classes), which the region form does only near the edges.
-    wide = pixels >= REGION_WIDE_MIN_PIXELS and rows >= REGION_WIDE_MIN_ROWS
-    large = pixels >= REGION_MIN_PIXELS or wide or dense_style == "lookup"
+    large = layer_takes_regions(pixels, rows, dense_style == "lookup")  # the policy of "auto" (sean_core.forms)
     regions = not extra_channels and (modes.regions == "regions" or (modes.regions == "auto" and large))
     style = dense_style
     if use_style and regions:

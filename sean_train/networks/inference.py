@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sean_core.forms import GENERATOR_FORMS
 from sean_train.config import ModelConfig
-from sean_train.networks.costs import ONEHOT_FORMS, REGION_FORMS, STYLE_FORMS, FoldModes, LayerForms, layer_forms
+from sean_train.networks.costs import ONEHOT_FORMS, STYLE_FORMS, FoldModes, LayerForms, layer_forms
 from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises, block_specs
 from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import (
@@ -291,7 +292,7 @@ class FoldedNorm(nn.Module):
 
     @property
     def form(self) -> str:
-        """ "regions" or "dense" (REGION_FORMS)."""
+        """ "regions" or "dense" (GENERATOR_FORMS)."""
         return "regions" if self.forms.regions else "dense"
 
     @property
@@ -455,7 +456,7 @@ def fold_for_inference(
     for name, mode, forms in (
         ("style_mode", style_mode, STYLE_FORMS),
         ("onehot_mode", onehot_mode, ONEHOT_FORMS),
-        ("region_mode", region_mode, REGION_FORMS),
+        ("region_mode", region_mode, GENERATOR_FORMS),
     ):
         if mode not in ("auto", *forms):
             raise ValueError(f"{name} must be 'auto' or one of {forms}, got {mode!r}")

@@ -27,8 +27,8 @@ cost follows the image, not the class count.
 
 A mask's edge band is a few pixels wide at every resolution: on a face parsing layout 17% of the
 pixels at 256², all at 16². On the benchmark's 8-pixel cells of random classes nearly every pixel is
-an edge pixel, and the region form costs more than the dense one (costs.REGION_MIN_PIXELS: the maps
-small enough to be all edges stay dense).
+an edge pixel, and the region form costs more than the dense one (sean_core.forms.REGION_MIN_PIXELS:
+the maps small enough to be all edges stay dense).
 """
 
 from __future__ import annotations
