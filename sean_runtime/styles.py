@@ -25,6 +25,11 @@ from sean_core.errors import InputError
 ClassRef = str | int  # a class name or id
 # Interpolation weights: [0, 1] blends two styles; one step beyond each end extrapolates.
 ALPHA_RANGE = (-1.0, 2.0)
+# The encoder's codes are tanh outputs in [-1, 1], and edits within ALPHA_RANGE stay within a few
+# units; codes read from JSON past this bound come from elsewhere, and the generator would turn them
+# into NaN or infinite pixels (1e30 does), so from_json refuses them and names the codes.
+MAX_ABS_JSON_CODE = 100.0
+FALLBACK_NAMES = ("own", "error")
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -106,6 +111,8 @@ class Styles:
             if 0 <= int(cls) < self.num_classes:
                 return int(cls)
             raise InputError(f"class id {cls} is outside 0..{self.num_classes - 1}")
+        if not isinstance(cls, str):
+            raise InputError(f"a class is a name or an integer id, got {cls!r:.80} ({type(cls).__name__})")
         if cls in self.class_names:
             return self.class_names.index(cls)
         raise InputError(f"unknown class {cls!r}; the classes are: {', '.join(self.class_names)}")
@@ -116,6 +123,8 @@ class Styles:
             return list(range(self.num_classes))
         if isinstance(classes, (str, int, np.integer)):
             classes = [classes]
+        if not isinstance(classes, Iterable) or isinstance(classes, (bytes, dict)):
+            raise InputError(f"classes must be a class name or id, or a list of them, got {classes!r:.80}")
         ids = [self.class_id(c) for c in classes]
         if not ids:
             raise InputError("no class given to edit")
@@ -137,7 +146,10 @@ class Styles:
 
     @classmethod
     def from_json(cls, data: Any, class_names: Sequence[str], style_dim: int | None = None) -> Styles:
-        """to_json's form (class_names optional; when given, they must be these) -> Styles of batch 1."""
+        """to_json's form (class_names optional; when given, they must be these) -> Styles of batch 1.
+
+        Codes must be finite numbers within +-MAX_ABS_JSON_CODE: the encoder gives [-1, 1].
+        """
         names = tuple(class_names)
         if not isinstance(data, dict) or "codes" not in data or "present" not in data:
             raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
@@ -155,11 +167,12 @@ class Styles:
             raise InputError("styles.codes must hold numbers only")
         if not isinstance(present, list) or len(present) != len(names) or any(not isinstance(v, bool) for v in present):
             raise InputError(f"styles.present must be {len(names)} booleans (one per class)")
-        return cls(np.asarray(codes, dtype=np.float32)[None], np.asarray(present, dtype=bool)[None], names)
+        return cls(_json_codes(codes)[None], np.asarray(present, dtype=bool)[None], names)
 
     # --- edits -------------------------------------------------------------------------------------
     def swap(self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = "own") -> Styles:
         """The codes of `classes` taken from `other` (batch 1: for every image; batch B: image by image)."""
+        _check_fallback(fallback)
         ids = self.class_ids(classes)
         ref_codes, ref_present = self._reference(other, ids, fallback, "swap")
         codes, present = self.codes.copy(), self.present.copy()
@@ -180,6 +193,7 @@ class Styles:
         outside it are refused (they push codes far from anything the generator was trained on).
         Only classes with a code of their own change: one the image lacks stays absent (see fill_missing).
         """
+        _check_fallback(fallback)
         ids = self.class_ids(classes)
         weights = self._alpha(alpha)
         ref_codes, _ = self._reference(other, ids, fallback, "interpolate")
@@ -268,14 +282,35 @@ class Styles:
                 f"cannot {action}: the reference style lacks class(es) {names} for image(s) "
                 f"{sorted(set(b.tolist()))}; pick a reference showing them, or use fallback 'own' or mean styles"
             )
-        elif fallback != "own":
-            raise InputError(f"fallback must be 'own', 'error' or Styles (e.g. mean_styles(...)), got {fallback!r}")
         codes[lacking] = self.codes[:, ids][lacking]
         present[lacking] = self.present[:, ids][lacking]
         return codes, present
 
 
 Fallback = str | Styles  # "own", "error", or styles to take missing codes from
+
+
+def _check_fallback(fallback: object) -> None:
+    """Checked before any edit, whether or not a class turns out to be missing."""
+    if not isinstance(fallback, Styles) and (not isinstance(fallback, str) or fallback not in FALLBACK_NAMES):
+        raise InputError(f"fallback must be 'own', 'error' or Styles (e.g. mean_styles(...)), got {fallback!r:.80}")
+
+
+def _json_codes(rows: list[list[int | float]]) -> np.ndarray:
+    """JSON numbers [K][S] -> float32 [K, S], each finite and within +-MAX_ABS_JSON_CODE."""
+    try:
+        codes = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an integer past float64's range, e.g. 10**400
+        codes = np.full((1, 1), np.inf)
+    if np.isnan(codes).any():
+        raise InputError("style codes contain NaN values")
+    largest = float(np.abs(codes).max())
+    if not largest <= MAX_ABS_JSON_CODE:
+        raise InputError(
+            f"styles.codes hold values up to {largest:.3g}, far outside the encoder's range [-1, 1]; codes within "
+            f"+-{MAX_ABS_JSON_CODE:g} are accepted: send codes from an encoder (/v1/encode, Synthesizer.encode)"
+        )
+    return codes.astype(np.float32)
 
 
 def mean_styles(items: Styles | Iterable[Styles]) -> Styles:

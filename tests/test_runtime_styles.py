@@ -143,3 +143,39 @@ def test_indexing_concat_and_clear_errors():
     other_model = Styles(np.zeros((1, 4, 6), np.float32), np.ones((1, 4), bool), NAMES)
     with pytest.raises(InputError, match="different models"):
         styles.swap("hair", other_model)
+
+
+@pytest.mark.parametrize("classes", [2.0, [2.0], [True], b"hair", {"hair": 1}, object()])
+def test_edits_refuse_classes_that_are_not_names_or_ids_in_one_line(classes):
+    a, b = make_styles(1, 0), make_styles(1, 1)
+    for edit in (lambda: a.swap(classes, b), lambda: a.interpolate(b, 0.5, classes)):
+        with pytest.raises(InputError, match="class") as info:
+            edit()
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("fallback", ["bogus", "", None, 3, ["own"]])
+def test_a_bad_fallback_is_refused_up_front_even_when_no_class_is_missing(fallback):
+    a, b = make_styles(1, 0), make_styles(1, 1)  # every class present: the fallback would never be used
+    with pytest.raises(InputError, match="fallback must be"):
+        a.swap("hair", b, fallback=fallback)
+    with pytest.raises(InputError, match="fallback must be"):
+        a.interpolate(b, 0.5, "hair", fallback=fallback)
+
+
+def json_styles(value) -> dict:
+    return {"codes": [[0.0] * 5 for _ in NAMES[:-1]] + [[value] * 5], "present": [True] * len(NAMES)}
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**39, 1e30, 1e300, 101.0, -101])
+def test_from_json_refuses_codes_far_outside_the_encoders_range_in_one_line(value):
+    with pytest.raises(InputError, match=r"styles.codes hold values up to .* encoder's range \[-1, 1\]") as info:
+        Styles.from_json(json_styles(value), NAMES)
+    assert "\n" not in str(info.value)
+
+
+def test_from_json_keeps_codes_within_the_bound_bit_exact():
+    styles = Styles.from_json(json_styles(-100), NAMES)
+    assert styles.codes.dtype == np.float32 and styles.codes[0, -1].tolist() == [-100.0] * 5
+    back = Styles.from_json(make_styles(1, 3).to_json(), NAMES)
+    np.testing.assert_array_equal(back.codes, make_styles(1, 3).codes)
