@@ -1,0 +1,83 @@
+"""`sean triton`: serve an exported repository with the tritonserver of nvidia-pytriton (docs/triton.md)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+import tritonclient.grpc  # noqa: F401 (the `triton` extra: configs are read with its model_config_pb2)
+
+from sean_core.command import Count, SeanCommand
+from sean_core.errors import PackageError
+from sean_runtime.triton.environment import ENV_VARIABLE, server_environment
+from sean_runtime.triton.repository import read_repository
+from sean_runtime.triton.server import Ports, TritonServer
+
+
+@click.command(cls=SeanCommand)
+@click.argument("repository", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="HTTP port.")
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=None, help="gRPC port (default: --port + 1).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Prometheus metrics port (default: --port + 2).")
+@click.option("--instances", type=Count(1, 64), default=None,
+              help="Instances of every model (default: as exported).")
+@click.option("--env", "env_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"The Python models' environment (default: built once in the user's cache; or ${ENV_VARIABLE}).")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write tritonserver's log here instead of the terminal.")
+def triton(
+    repository: Path, host: str, port: int, grpc_port: int | None, metrics_port: int | None, instances: int | None,
+    env_dir: Path | None, log_file: Path | None,
+) -> None:
+    """Start Triton Inference Server on a repository of `sean export-triton --backend python`.
+
+    The first start builds the Python models' environment (numpy < 2 for Triton's Python backend stub,
+    ONNX Runtime, nvidia-pytriton with tritonserver, this project; about a minute, from PyPI); later
+    starts reuse it. Prints one line with the URLs when every model is ready; SIGTERM / SIGINT let the
+    requests in flight finish and exit 0.
+
+    \b
+    Examples (models/triton from `sean export-triton packages/shapes -o models/triton`):
+      sean triton models/triton
+      sean triton models/triton --port 9000 --instances 2
+      sean synth --triton http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
+          --style demo-out/inputs/images/00.png -o out.png
+    """
+    facts = read_repository(repository)
+    if facts.get("backend") != "python":
+        raise PackageError(
+            f"{repository} runs its graphs on Triton's {facts.get('backend')} backend, which the tritonserver of "
+            f"nvidia-pytriton lacks: run it in NVIDIA's container ({repository / 'README.md'}), or export with "
+            f"--backend python"
+        )
+    env = server_environment(env_dir, log=lambda line: click.echo(line, err=True))
+    ports = Ports(port, grpc_port or port + 1, metrics_port or port + 2)
+    server = TritonServer(env, repository.resolve(), ports, host, instances, log_file)
+    stopping = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    try:
+        server.wait_ready()
+    except Exception:
+        if stopping:
+            sys.exit(server.stop())
+        raise
+    click.echo(f"Triton ready: {server.url} (gRPC {server.grpc_url.removeprefix('grpc://')}, metrics "
+               f"{server.metrics_url}), models {', '.join(facts['models'])}", err=False)
+    sys.stdout.flush()
+    code = server.wait()
+    server.stop()
+    if code != 0:
+        raise click.ClickException(f"tritonserver exited with code {code}")

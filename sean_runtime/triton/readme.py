@@ -1,0 +1,134 @@
+"""The README.md of an exported Triton repository: how to run it where it is going."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sean_runtime.package import Package
+from sean_runtime.triton.interface import ModelNames
+
+if TYPE_CHECKING:
+    from sean_runtime.triton.repository import ExportSettings
+
+# NVIDIA's container of the Triton release that nvidia-pytriton 0.7.0 ships (Triton 2.51): the one
+# `sean triton` runs here. Its Python is 3.10.
+CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3"
+SDK_CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
+# The Python models' environment: the backend stub is built for numpy 1.x (with numpy 2 every output
+# fails with "output tensor shape does not match size of output").
+PYTHON_MODEL_REQUIREMENTS = ("numpy<2", "opencv-python-headless<4.12", "onnxruntime", "click", "tqdm", "pyyaml")
+
+
+def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str:
+    gpu = settings.backend != "python"
+    gpus = " --gpus all" if gpu else ""
+    requirements = " ".join(f"'{r}'" for r in PYTHON_MODEL_REQUIREMENTS)
+    h, w = package.height, package.width
+    backend_line = {
+        "python": f"`{names.encoder}` and `{names.generator}` run the package with the SEAN runtime (ONNX Runtime "
+                  f"on the CPU) in Triton's Python backend: this repository runs on any machine.",
+        "onnxruntime": f"`{names.encoder}` and `{names.generator}` are the package's ONNX graphs on Triton's ONNX "
+                       f"Runtime backend (`KIND_GPU`).",
+        "tensorrt": f"`{names.encoder}` and `{names.generator}` are TensorRT plans built by `sean build-engine` "
+                    f"(`KIND_GPU`); a plan runs only under the TensorRT version that built it, on its GPU: "
+                    f"{CONTAINER} must carry that TensorRT version.",
+    }[settings.backend]
+    return f"""# SEAN on Triton Inference Server
+
+Exported by `sean export-triton` from a package of domain `{package.domain or "none"}` ({w}x{h},
+{package.num_classes} classes, {package.precision}), backend `{settings.backend}`, max batch
+{settings.max_batch}, {settings.instances} instance(s) per model.
+
+| model | what it does |
+|---|---|
+| `{names.front}` | the model to call: the request of `POST /v1/synthesize` in tensor form (Python backend, BLS) |
+| `{names.encoder}` | the encoder graph: image, labels -> codes, area |
+| `{names.generator}` | the generator graph: labels, codes, noise -> image |
+| `{names.noise}` | seed -> the generator's noise, by the package's noise rule |
+| `{names.reconstruct}` | ensemble: image, labels, seed, noise -> image (each image in its own style) |
+
+{backend_line} The tensors of `{names.front}` are listed in its `config.pbtxt` and in the SEAN
+documentation (docs/triton.md); the SEAN client speaks them:
+
+    sean synth --triton http://127.0.0.1:8000 --label label.png --style style.png -o out.png
+
+## Here, without a container
+
+    sean triton {"REPO" if gpu else "."} --port 8000
+
+starts the `tritonserver` that the `nvidia-pytriton` wheel ships (Python backend only) on 127.0.0.1.
+
+## NVIDIA's container
+
+The Python models (`{names.front}`, `{names.noise}`{"" if gpu else f", `{names.encoder}`, `{names.generator}`"})
+import the SEAN runtime and need numpy < 2 (the container's Python backend stub is built for numpy 1.x).
+Give them both with a two-line Dockerfile (the wheel from `pip wheel --no-deps` of the sean-deploy source):
+
+    FROM {CONTAINER}
+    RUN pip install {requirements} && pip install --no-deps sean_deploy-*.whl
+
+(`COPY sean_deploy-*.whl .` before the `RUN`.) Or pack that environment once (`conda-pack` of a Python 3.10
+environment with those packages) and name it in each Python model's `config.pbtxt`:
+
+    parameters {{ key: "EXECUTION_ENV_PATH" value: {{ string_value: "$$TRITON_MODEL_DIRECTORY/../sean-env.tar.gz" }} }}
+
+Then:
+
+    docker run --rm{gpus} -p 127.0.0.1:8000:8000 -p 127.0.0.1:8001:8001 -p 127.0.0.1:8002:8002 \\
+        -v "$PWD":/models sean-triton tritonserver --model-repository=/models
+
+(`sean-triton` is the image built from the Dockerfile above; `{CONTAINER}` itself when the packed
+environment is used.)
+
+## Load test
+
+    docker run --rm --net=host {SDK_CONTAINER} perf_analyzer -m {names.reconstruct} \\
+        -u 127.0.0.1:8001 -i grpc --concurrency-range 1:8:1 --shape image:3,{h},{w} --shape labels:{h},{w}
+
+or `sean bench-serve --triton http://127.0.0.1:8000` (1, 4 and 8 clients, latency percentiles, and whether
+requests were batched: Triton's `nv_inference_exec_count` against the request count).
+
+## Kubernetes
+
+```yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: sean-triton
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: sean-triton}}
+  template:
+    metadata:
+      labels: {{app: sean-triton}}
+    spec:
+      containers:
+        - name: tritonserver
+          image: sean-triton  # built from the Dockerfile above, with this repository copied to /models
+          args: ["tritonserver", "--model-repository=/models"]
+          ports:
+            - {{containerPort: 8000, name: http}}
+            - {{containerPort: 8001, name: grpc}}
+            - {{containerPort: 8002, name: metrics}}
+          readinessProbe:
+            httpGet: {{path: /v2/health/ready, port: http}}
+            periodSeconds: 5
+          livenessProbe:
+            httpGet: {{path: /v2/health/live, port: http}}
+            periodSeconds: 10{'''
+          resources:
+            limits: {nvidia.com/gpu: 1}''' if gpu else ""}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: sean-triton
+spec:
+  selector: {{app: sean-triton}}
+  ports:
+    - {{name: http, port: 8000, targetPort: http}}
+    - {{name: grpc, port: 8001, targetPort: grpc}}
+    - {{name: metrics, port: 8002, targetPort: metrics}}
+```
+"""

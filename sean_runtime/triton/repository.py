@@ -1,0 +1,338 @@
+"""`sean export-triton`: a Triton model repository from a package, written atomically and checked offline.
+
+Layout (NAME defaults to "sean"; sean_runtime.triton.interface names the models and their tensors):
+  REPO/README.md                 how to run it: NVIDIA's container, the Python models' environment,
+                                 perf_analyzer, Kubernetes (sean_runtime.triton.readme)
+  REPO/sean-triton.json          what was exported from what (the repository's own manifest)
+  REPO/NAME/1/model.py           the front model (Python backend, BLS)
+  REPO/NAME/1/package/           the package (manifest and graphs), loaded by the Python models
+  REPO/NAME_encoder/1/...        python: model.py; onnxruntime: encoder.onnx; tensorrt: the plan(s)
+  REPO/NAME_generator/1/...      the same for the generator (an ONNX graph keeps its .onnx.data beside it)
+  REPO/NAME_noise/1/model.py     the noise rule of the package (Python backend)
+  REPO/NAME_reconstruct/1/       the ensemble (an empty version folder)
+  REPO/*/config.pbtxt
+The folder is built beside REPO and moved into place in one rename; an earlier repository written by
+this command is replaced, any other folder is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sean_core.errors import PackageError
+from sean_core.files import atomic_write_json, atomic_write_text, read_json
+from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
+from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
+from sean_runtime.package import Package, load_package
+from sean_runtime.triton import config as cfg
+from sean_runtime.triton.interface import (
+    BACKENDS,
+    GRAPH_PARAMETER,
+    MANIFEST_PARAMETER,
+    MODELS_PARAMETER,
+    PACKAGE_FOLDER,
+    PACKAGE_PARAMETER,
+    RUNTIME_PARAMETER,
+    THREADS_PARAMETER,
+    ModelNames,
+    front_inputs,
+    front_outputs,
+    graph_tensors,
+    noise_tensors,
+)
+from sean_runtime.triton.readme import readme
+
+REPOSITORY_FILE = "sean-triton.json"
+REPOSITORY_FORMAT = "sean-triton-repository"
+VERSION = "1"  # every model has one version folder
+MODEL_FILE = "model.py"
+# What a model.py says: the class lives in the installed runtime (sean_runtime.triton.models).
+MODEL_SHIM = (
+    '"""{what} (Python backend): the code is sean_runtime.triton.models of the installed sean-deploy."""\n\n'
+    "from sean_runtime.triton.models import {cls} as TritonPythonModel\n\n"
+    '__all__ = ["TritonPythonModel"]\n'
+)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    backend: str = "python"
+    max_batch: int = 8
+    instances: int = 1
+    max_queue_delay_us: int = 2000
+    name: str = "sean"
+    plans_from: tuple[Path, ...] = ()  # tensorrt: packages with plans built on other GPUs (same graphs)
+
+
+def _check_settings(settings: ExportSettings) -> None:
+    if settings.backend not in BACKENDS:
+        raise PackageError(f"unknown Triton backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
+    name = settings.name
+    if not name or not all(c.isalnum() or c in "_-" for c in name) or name[0] in "-_":
+        raise PackageError(f"model name {name!r}: use letters, digits, '_' and '-', starting with a letter or digit")
+    if settings.max_batch < 1 or settings.instances < 1 or settings.max_queue_delay_us < 0:
+        raise PackageError("--max-batch and --instances must be at least 1, --max-queue-delay-us at least 0")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where both lie on one file system (a 1 GB graph is not copied), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _copy_package(package: Package, target: Path) -> None:
+    """The manifest and the files it lists (not the plans or anything else of the folder)."""
+    for name in [MANIFEST_FILE, *sorted(package.manifest["files"])]:
+        _link_or_copy(package.root / name, target / name)
+
+
+@dataclass(frozen=True)
+class GraphFiles:
+    """What a graph model's version folder holds, and how its config names it."""
+
+    files: dict[str, Path]  # file name in the version folder -> source
+    default_model_filename: str = ""
+    cc_model_filenames: dict[str, str] | None = None
+
+
+def _onnx_files(package: Package, graph: str) -> GraphFiles:
+    spec = package.graph(graph)
+    files = {spec.file.name: spec.file}
+    if spec.external_data is not None:
+        files[spec.external_data.name] = spec.external_data  # found beside the graph under its own name
+    return GraphFiles(files, default_model_filename=spec.file.name)
+
+
+def _plan_files(package: Package, graph: str, others: tuple[Path, ...]) -> GraphFiles:
+    """The TensorRT plans of a graph: the package's own and those of `others`, one per compute capability."""
+    by_capability: dict[str, Path] = {}
+    for root in (package.root, *others):
+        other = package if root == package.root else load_package(root, verify=False)
+        spec = other.graph(graph)
+        if not spec.plan.is_file():
+            if root == package.root and not others:
+                raise PackageError(
+                    f"{package.root} has no TensorRT engine {spec.plan.name}; build it with `sean build-engine "
+                    f"{package.root}` on the GPU that will serve it"
+                )
+            continue
+        try:
+            sidecar = read_sidecar(spec.plan_sidecar)
+        except PlanMismatchError as exc:
+            raise PackageError(str(exc)) from exc
+        if sidecar.onnx_sha256 != package.file_sha256(package.graph(graph).file.name):
+            raise PackageError(f"{spec.plan} was built from another {graph} graph than {package.root}'s")
+        capability = parse_capability(sidecar.compute_capability)
+        if capability is None:
+            raise PackageError(f"{spec.plan_sidecar}: unreadable compute capability {sidecar.compute_capability!r}")
+        by_capability.setdefault(f"{capability[0]}.{capability[1]}", spec.plan)
+    if not by_capability:
+        raise PackageError(
+            f"no TensorRT engine for the {graph} in {package.root} or --plans-from; run `sean build-engine`")
+    if len(by_capability) == 1:
+        (plan,) = by_capability.values()
+        return GraphFiles({"model.plan": plan}, default_model_filename="model.plan")
+    names = {cc: f"{graph}.sm{cc.replace('.', '')}.plan" for cc in by_capability}
+    files = {names[cc]: plan for cc, plan in by_capability.items()}
+    first = next(iter(names.values()))
+    return GraphFiles(files, default_model_filename=first, cc_model_filenames=names)
+
+
+def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]:
+    """Every model of the repository: its config, and what its version folder holds (files, or the
+    Python class its model.py names)."""
+    names = ModelNames.of(settings.name)
+    shape = package.shape
+    batch, queue = settings.max_batch, settings.max_queue_delay_us
+    python = settings.backend == "python"
+    package_path = f"{names.front}/{VERSION}/{PACKAGE_FOLDER}"
+    models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]] = {}
+    for graph, model in (("encoder", names.encoder), ("generator", names.generator)):
+        inputs, outputs = graph_tensors(graph_spec(shape, graph))
+        common = dict(name=model, inputs=inputs, outputs=outputs, max_batch_size=batch, max_queue_delay_us=queue,
+                      instances=settings.instances)
+        if python:
+            parameters = {PACKAGE_PARAMETER: package_path, GRAPH_PARAMETER: graph, RUNTIME_PARAMETER: "onnxruntime",
+                          THREADS_PARAMETER: ""}
+            models[model] = (cfg.ModelConfig(**common, backend=cfg.PYTHON_BACKEND, parameters=parameters),
+                             "GraphModel")
+            continue
+        files = _onnx_files(package, graph) if settings.backend == "onnxruntime" else _plan_files(
+            package, graph, settings.plans_from)
+        platform = cfg.ONNX_PLATFORM if settings.backend == "onnxruntime" else cfg.TENSORRT_PLATFORM
+        models[model] = (
+            cfg.ModelConfig(**common, platform=platform, instance_kind="KIND_GPU",
+                            default_model_filename=files.default_model_filename,
+                            cc_model_filenames=files.cc_model_filenames or {}),
+            files,
+        )
+    manifest = json.dumps(package.manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    models[names.front] = (
+        cfg.ModelConfig(
+            name=names.front, inputs=front_inputs(shape), outputs=front_outputs(shape), max_batch_size=batch,
+            max_queue_delay_us=queue, instances=settings.instances, backend=cfg.PYTHON_BACKEND,
+            parameters={PACKAGE_PARAMETER: package_path, MANIFEST_PARAMETER: manifest,
+                        MODELS_PARAMETER: json.dumps({"encoder": names.encoder, "generator": names.generator})},
+        ),
+        "SynthesizeModel",
+    )
+    noise_in, noise_out = noise_tensors(shape)
+    models[names.noise] = (
+        cfg.ModelConfig(name=names.noise, inputs=noise_in, outputs=noise_out, max_batch_size=batch,
+                        max_queue_delay_us=queue, instances=settings.instances, backend=cfg.PYTHON_BACKEND,
+                        parameters={PACKAGE_PARAMETER: package_path}),
+        "NoiseModel",
+    )
+    models[names.reconstruct] = (_reconstruct(package, names, batch), "")
+    return models
+
+
+def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelConfig:
+    """The ensemble image, labels, seed, noise (+ extra) -> the generator's image: noise, encoder, generator."""
+    enc_in, _ = graph_tensors(graph_spec(package.shape, "encoder"))
+    gen_in, gen_out = graph_tensors(graph_spec(package.shape, "generator"))
+    noise_in, _ = noise_tensors(package.shape)
+    seed, enabled = noise_in
+    extra = [t for t in gen_in if t.name == "extra"]
+    inputs = (*enc_in, seed, replace(enabled, name="noise"), *extra)
+    generator_inputs = {t.name: t.name for t in gen_in}
+    steps = (
+        cfg.EnsembleStep(names.noise, {"seed": "seed", "enabled": "noise"}, {"noise": "_noise"}),
+        cfg.EnsembleStep(names.encoder, {t.name: t.name for t in enc_in}, {"codes": "_codes"}),
+        cfg.EnsembleStep(names.generator, {**generator_inputs, "codes": "_codes", "noise": "_noise"},
+                         {"image": "image"}),
+    )
+    return cfg.ModelConfig(name=names.reconstruct, inputs=inputs, outputs=gen_out, max_batch_size=batch,
+                           platform=cfg.ENSEMBLE_PLATFORM, steps=steps)
+
+
+def _check_destination(out: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise PackageError(f"-o {out} is a file; choose a folder for the repository")
+    if any(out.iterdir()) and not (out / REPOSITORY_FILE).is_file():
+        raise PackageError(
+            f"{out} exists and is not a repository written by `sean export-triton` (no {REPOSITORY_FILE}); "
+            f"refusing to replace it: choose another -o folder or remove it"
+        )
+
+
+def _replace(built: Path, out: Path) -> None:
+    """Move the built repository into place; an earlier one is swapped out first, then deleted."""
+    if not out.exists():
+        built.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    try:
+        built.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(root: Path, package: Package, settings: ExportSettings,
+           models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]) -> None:
+    names = ModelNames.of(settings.name)
+    for model, (config, content) in models.items():
+        version = root / model / VERSION
+        version.mkdir(parents=True)
+        atomic_write_text(root / model / cfg.CONFIG_FILE, cfg.render(config))
+        if isinstance(content, GraphFiles):
+            for filename, source in content.files.items():
+                _link_or_copy(source, version / filename)
+        elif content:
+            atomic_write_text(version / MODEL_FILE, MODEL_SHIM.format(what=model, cls=content))
+    _copy_package(package, root / names.front / VERSION / PACKAGE_FOLDER)
+    atomic_write_text(root / "README.md", readme(package, settings, names))
+    atomic_write_json(root / REPOSITORY_FILE, {
+        "format": REPOSITORY_FORMAT,
+        "backend": settings.backend,
+        "name": settings.name,
+        "models": list(names.all()),
+        "max_batch": settings.max_batch,
+        "instances": settings.instances,
+        "max_queue_delay_us": settings.max_queue_delay_us,
+        "package_sha256": package.manifest["files"],
+    })
+
+
+def check_repository(root: Path, models: dict[str, tuple[cfg.ModelConfig, Any]], package: Package) -> None:
+    """Offline: every config.pbtxt parses and says what was meant; ONNX graph models' files declare the
+    tensors of the manifest (read back with ONNX Runtime when it is installed)."""
+    for model, (config, _) in models.items():
+        cfg.check_config(root / model / cfg.CONFIG_FILE, config)
+        if config.platform == cfg.ONNX_PLATFORM:
+            _check_onnx(root / model / VERSION / config.default_model_filename, config)
+    load_package(root / models_front(models) / VERSION / PACKAGE_FOLDER, verify=True)
+
+
+def models_front(models: dict[str, tuple[cfg.ModelConfig, Any]]) -> str:
+    return next(name for name, (_, content) in models.items() if content == "SynthesizeModel")
+
+
+def _check_onnx(path: Path, config: cfg.ModelConfig) -> None:
+    try:
+        import onnxruntime
+    except ImportError:
+        return  # the manifest check of load_package already ties the graph files to their sha256
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    types = {"tensor(float)": "float32", "tensor(int32)": "int32"}
+
+    def listed(args) -> list[tuple]:
+        return [(a.name, types.get(a.type, a.type), [d if isinstance(d, int) else -1 for d in a.shape][1:])
+                for a in args]
+
+    def meant(tensors) -> list[tuple]:
+        return [(t.name, t.dtype, list(t.dims)) for t in tensors]
+
+    for kind, got, want in (("inputs", listed(session.get_inputs()), meant(config.inputs)),
+                            ("outputs", listed(session.get_outputs()), meant(config.outputs))):
+        if got != want:
+            raise PackageError(f"{path} has {kind} {got} but {config.name}'s config declares {want}")
+
+
+def export_repository(package_dir: str | Path, out: str | Path, settings: ExportSettings) -> Path:
+    """Write and check the repository; return its folder."""
+    _check_settings(settings)
+    out = Path(out)
+    package = load_package(package_dir, verify=True)
+    if settings.backend == "tensorrt" and package.generator_form == "regions":
+        raise PackageError(f"cannot export {package.root} for TensorRT: {REGIONS_NOT_FOR_TENSORRT}")
+    _check_destination(out)
+    models = model_configs(package, settings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f".{out.name}.build.", dir=out.parent))
+    try:
+        built.chmod(0o755)
+        _write(built, package, settings, models)
+        check_repository(built, models, package)
+        _check_destination(out)  # again: another export may have finished meanwhile
+        _replace(built, out)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    return out
+
+
+def read_repository(root: str | Path) -> dict[str, Any]:
+    """The sean-triton.json of a repository, with one-line errors for a folder that is not one."""
+    root = Path(root)
+    if not (root / REPOSITORY_FILE).is_file():
+        raise PackageError(f"{root} is not a repository written by `sean export-triton` (no {REPOSITORY_FILE})")
+    data = read_json(root / REPOSITORY_FILE, PackageError, "export it again with `sean export-triton PKG -o REPO`")
+    if not isinstance(data, dict) or data.get("format") != REPOSITORY_FORMAT:
+        raise PackageError(f"{root / REPOSITORY_FILE} is not a sean-triton repository manifest")
+    return data

@@ -1,0 +1,136 @@
+"""`sean triton`: the tritonserver that nvidia-pytriton ships, started directly on a repository.
+
+The server runs in the environment of sean_runtime.triton.environment (its Python backend stub and
+numpy < 2 interpreter), listens on 127.0.0.1 unless told otherwise (tritonserver binds every address
+by default), is ready when GET /v2/health/ready answers 200, and stops on SIGTERM after its in-flight
+requests (EXIT_TIMEOUT_S), taking its stub processes with it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sean_core.errors import BackendError
+from sean_runtime.triton import config as cfg
+from sean_runtime.triton.environment import ServerEnvironment
+
+EXIT_TIMEOUT_S = 30  # tritonserver --exit-timeout-secs: how long SIGTERM waits for in-flight requests
+READY_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int = 8000
+    grpc: int = 8001
+    metrics: int = 8002
+
+
+def server_command(env: ServerEnvironment, repository: Path, ports: Ports, host: str) -> list[str]:
+    return [
+        str(env.binary),
+        f"--model-repository={repository}",
+        f"--backend-directory={env.backends}",
+        f"--http-port={ports.http}", f"--grpc-port={ports.grpc}", f"--metrics-port={ports.metrics}",
+        f"--http-address={host}", f"--grpc-address={host}", f"--metrics-address={host}",
+        f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
+        "--allow-gpu-metrics=false",
+        "--strict-readiness=true",
+    ]
+
+
+def with_instances(repository: Path, instances: int) -> Path:
+    """A view of the repository whose models run `instances` instances each: new config.pbtxt files, the
+    version folders linked (nothing copied). The caller removes it."""
+    from google.protobuf import text_format
+
+    view = Path(tempfile.mkdtemp(prefix="sean-triton-"))
+    for model in sorted(p for p in repository.iterdir() if (p / cfg.CONFIG_FILE).is_file()):
+        (view / model.name).mkdir()
+        parsed = cfg.parse((model / cfg.CONFIG_FILE).read_text(encoding="utf-8"), str(model / cfg.CONFIG_FILE))
+        for group in parsed.instance_group:
+            group.count = instances
+        (view / model.name / cfg.CONFIG_FILE).write_text(text_format.MessageToString(parsed), encoding="utf-8")
+        for version in model.iterdir():
+            if version.is_dir():
+                (view / model.name / version.name).symlink_to(version.resolve())
+    return view
+
+
+class TritonServer:
+    """One tritonserver process: start(), wait_ready(), stop()."""
+
+    def __init__(self, env: ServerEnvironment, repository: Path, ports: Ports = Ports(), host: str = "127.0.0.1",
+                 instances: int | None = None, log_file: Path | None = None) -> None:
+        self.env, self.ports, self.host = env, ports, host
+        self.view = with_instances(repository, instances) if instances else None
+        self.repository = self.view or repository
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        shown = "127.0.0.1" if self.host == "0.0.0.0" else self.host
+        return f"http://{shown}:{self.ports.http}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"grpc://{'127.0.0.1' if self.host == '0.0.0.0' else self.host}:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{'127.0.0.1' if self.host == '0.0.0.0' else self.host}:{self.ports.metrics}/metrics"
+
+    def start(self) -> None:
+        output = open(self.log_file, "ab") if self.log_file else None
+        self.process = subprocess.Popen(
+            server_command(self.env, self.repository, self.ports, self.host),
+            env=self.env.process_env(), stdout=output, stderr=subprocess.STDOUT if output else None,
+        )
+        if output:
+            output.close()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Until /v2/health/ready answers 200; BackendError when the server exits first or takes too long."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                where = f" (its log: {self.log_file})" if self.log_file else ""
+                raise BackendError(f"tritonserver exited with code {code} before it was ready{where}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise BackendError(f"tritonserver was not ready within {timeout:.0f} s")
+
+    def stop(self, timeout: float = EXIT_TIMEOUT_S + 15) -> int:
+        """SIGTERM, wait for the exit; a server that outlives the timeout is killed. -> its exit code."""
+        try:
+            if self.process is None:
+                return 0
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            return self.process.returncode
+        finally:
+            if self.view is not None:
+                shutil.rmtree(self.view, ignore_errors=True)
+
+    def wait(self) -> int:
+        return self.process.wait()

@@ -1,0 +1,138 @@
+"""`sean export-triton`: the repository of every backend, its configs read back with tritonclient's
+model_config_pb2 (the schema Triton reads) and compared with the package manifest, refusals in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sean_core.cli import main
+from sean_core.errors import PackageError
+from sean_runtime.package import load_package
+from sean_runtime.triton.repository import ExportSettings, export_repository
+from tests.helpers import A10, H100, write_package, write_plan
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="needs the 'triton' extra")
+text_format = pytest.importorskip("google.protobuf.text_format")
+
+TYPES = {"float32": "TYPE_FP32", "int32": "TYPE_INT32"}
+MODELS = ("sean", "sean_encoder", "sean_generator", "sean_noise", "sean_reconstruct")
+
+
+def read_config(repo: Path, model: str):
+    return text_format.Parse((repo / model / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+
+
+def io(tensors) -> list[tuple]:
+    return [(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in tensors]
+
+
+def manifest_io(manifest: dict, graph: str, kind: str) -> list[tuple]:
+    """The manifest's tensors of a graph as Triton declares them: the batch axis left to max_batch_size."""
+    entries = manifest["graphs"][graph][kind]
+    assert all(e["shape"][0] == "batch" for e in entries)
+    return [(e["name"], TYPES[e["dtype"]], e["shape"][1:]) for e in entries]
+
+
+def export(package: Path, out: Path, *args: str) -> object:
+    return CliRunner().invoke(main, ["export-triton", str(package), "-o", str(out), *args])
+
+
+pytestmark = pytest.mark.slow  # the shipped model's package is exported once per session (shapes_package)
+
+
+def test_python_repository_matches_the_manifest(shapes_package, tmp_path):
+    repo = tmp_path / "repo"
+    done = export(shapes_package, repo, "--max-batch", "4", "--instances", "2", "--max-queue-delay-us", "500")
+    assert done.exit_code == 0, done.output
+    manifest = json.loads((shapes_package / "manifest.json").read_text())
+    assert sorted(p.name for p in repo.iterdir() if p.is_dir()) == sorted(MODELS)
+    for graph in ("encoder", "generator"):
+        config = read_config(repo, f"sean_{graph}")
+        assert config.backend == "python" and config.max_batch_size == 4
+        assert io(config.input) == manifest_io(manifest, graph, "inputs")
+        assert io(config.output) == manifest_io(manifest, graph, "outputs")
+        assert config.dynamic_batching.max_queue_delay_microseconds == 500
+        assert [(g.count, model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)) for g in config.instance_group] == [
+            (2, "KIND_CPU")]
+        assert (repo / f"sean_{graph}" / "1" / "model.py").is_file()
+    front = read_config(repo, "sean")
+    h, w, k = manifest["height"], manifest["width"], manifest["num_classes"]
+    inputs = {t.name: t for t in front.input}
+    assert list(inputs["label"].dims) == [h, w] and not inputs["label"].optional
+    assert list(inputs["style_image"].dims) == [h, w, 3] and inputs["style_image"].optional
+    assert list(inputs["swap_classes"].dims) == [-1, k] and inputs["swap_classes"].allow_ragged_batch
+    assert io(front.output) == [("image", "TYPE_UINT8", [h, w, 3]), ("styles", "TYPE_FP32", [k, manifest["style_dim"]]),
+                                ("present", "TYPE_BOOL", [k])]
+    assert json.loads(front.parameters["sean_manifest"].string_value) == manifest
+    noise = read_config(repo, "sean_noise")
+    assert io(noise.output) == [("noise", "TYPE_FP32", [manifest["noise"]["numel"]])]
+    ensemble = read_config(repo, "sean_reconstruct")
+    assert ensemble.platform == "ensemble"
+    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["sean_noise", "sean_encoder", "sean_generator"]
+    assert io(ensemble.output) == manifest_io(manifest, "generator", "outputs")
+    # The Python models load the package copy, which matches its manifest file for file.
+    assert load_package(repo / "sean" / "1" / "package", verify=True).manifest == manifest
+    readme = (repo / "README.md").read_text()
+    assert "nvcr.io/nvidia/tritonserver:24.10-py3" in readme and "/v2/health/ready" in readme
+    assert "perf_analyzer" in readme and "replicas:" in readme and "numpy<2" in readme
+
+
+def test_onnxruntime_repository_carries_the_graphs(shapes_package, tmp_path):
+    repo = tmp_path / "repo"
+    done = export(shapes_package, repo, "--backend", "onnxruntime", "--name", "faces")
+    assert done.exit_code == 0, done.output
+    package = load_package(shapes_package)
+    for graph in ("encoder", "generator"):
+        config = read_config(repo, f"faces_{graph}")
+        assert config.platform == "onnxruntime_onnx" and config.default_model_filename == f"{graph}.onnx"
+        assert model_config_pb2.ModelInstanceGroup.Kind.Name(config.instance_group[0].kind) == "KIND_GPU"
+        copied = repo / f"faces_{graph}" / "1" / f"{graph}.onnx"
+        assert copied.read_bytes() == package.graph(graph).file.read_bytes()
+    assert read_config(repo, "faces").parameters["sean_models"].string_value == json.dumps(
+        {"encoder": "faces_encoder", "generator": "faces_generator"})
+
+
+def test_tensorrt_repository_names_one_plan_per_compute_capability(tmp_path):
+    first = write_package(tmp_path / "pkg")
+    second = tmp_path / "pkg-a10"
+    shutil.copytree(first, second)
+    for root, gpu in ((first, H100), (second, A10)):
+        package = load_package(root)
+        for graph in ("encoder", "generator"):
+            write_plan(package, graph, plan=f"{graph} for {gpu.name}".encode(), gpu=gpu)
+    single = export_repository(first, tmp_path / "one", ExportSettings(backend="tensorrt"))
+    config = read_config(single, "sean_generator")
+    assert config.platform == "tensorrt_plan" and config.default_model_filename == "model.plan"
+    assert (single / "sean_generator" / "1" / "model.plan").read_bytes() == b"generator for NVIDIA H100 80GB HBM3"
+    repo = export_repository(first, tmp_path / "two", ExportSettings(backend="tensorrt", plans_from=(second,)))
+    config = read_config(repo, "sean_generator")
+    assert dict(config.cc_model_filenames) == {"9.0": "generator.sm90.plan", "8.6": "generator.sm86.plan"}
+    assert (repo / "sean_generator" / "1" / "generator.sm86.plan").read_bytes() == b"generator for NVIDIA A10"
+
+
+def test_region_form_package_is_refused_for_tensorrt_in_one_line(tmp_path):
+    package = write_package(tmp_path / "pkg", generator_form="regions")
+    done = export(package, tmp_path / "repo", "--backend", "tensorrt")
+    assert done.exit_code == 1
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith("Error: ") and "region form" in line and "--form dense" in line
+    assert not (tmp_path / "repo").exists()
+
+
+def test_an_unrelated_folder_is_never_replaced_and_an_earlier_repository_is(tmp_path):
+    package = write_package(tmp_path / "pkg")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(PackageError, match="not a repository written by"):
+        export_repository(package, other, ExportSettings())
+    assert (other / "keep.txt").read_text() == "mine"
+    repo = export_repository(package, tmp_path / "repo", ExportSettings(max_batch=2))
+    export_repository(package, repo, ExportSettings(max_batch=3))
+    assert read_config(repo, "sean").max_batch_size == 3
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left
