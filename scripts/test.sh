@@ -23,7 +23,7 @@ fi
 echo "setting up .venv with every extra and CPU torch (a few minutes the first time) ..."
 python3 -m venv .venv
 .venv/bin/python -m pip install -qq --upgrade pip
-.venv/bin/python -m pip install -qq -c constraints/cpu.txt -e '.[train,export,runtime,openvino,serve,browser,dev]'
+.venv/bin/python -m pip install -qq -c constraints/cpu.txt -e '.[train,export,runtime,openvino,serve,triton,browser,dev]'
 echo "ruff ..."
 .venv/bin/ruff check .
 echo "pytest ..."

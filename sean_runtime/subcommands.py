@@ -12,4 +12,8 @@ COMMANDS = {
     "prepare": CommandEntry("sean_runtime.commands.domains:prepare", "runtime",
                             "Convert a raw dataset into the prepared layout."),
     "domains": CommandEntry("sean_runtime.commands.domains:domains", "runtime", "List the installed domain plugins."),
+    "export-triton": CommandEntry("sean_runtime.commands.export_triton:export_triton", "triton",
+                                  "Write a Triton Inference Server model repository for a package."),
+    "triton": CommandEntry("sean_runtime.commands.triton:triton", "triton",
+                           "Serve a `sean export-triton` repository with Triton (Python backend)."),
 }

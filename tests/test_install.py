@@ -194,6 +194,8 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "build-engine": ([package], "tensorrt"),
         "bf16-check": (["shapes"], "train"),
         "serve": ([package, "--port", "0"], "serve"),
+        "export-triton": ([package, "-o", "repo"], "triton"),
+        "triton": (["repo"], "triton"),
     }
     works = {
         "synth": [package, "--label", str(label), "--style", str(style), "-o", "out.png"],

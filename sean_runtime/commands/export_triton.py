@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import tritonclient.grpc  # noqa: F401 (the `triton` extra: every config is checked with its model_config_pb2)
 
 from sean_core.command import Count, SeanCommand
 from sean_runtime.triton.interface import BACKENDS, DEFAULT_NAME, ModelNames

@@ -179,6 +179,9 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.command(cls=SeanCommand)
 @click.argument("package", type=click.Path(path_type=Path), required=False)
 @click.option("--url", default=None, help="A `sean serve` URL to synthesize on instead of a local PACKAGE.")
+@click.option("--triton", "triton_url", default=None, metavar="URL",
+              help="A Triton server of a `sean export-triton` repository (http://HOST:PORT or grpc://HOST:PORT) "
+              "to synthesize on instead of a local PACKAGE.")
 @click.option(
     "--label",
     "label",
@@ -247,6 +250,7 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 def synth(
     package: Path | None,
     url: str | None,
+    triton_url: str | None,
     label: Path,
     style: Path,
     style_label: Path | None,
@@ -285,9 +289,14 @@ def synth(
     inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
     inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
     outputs = plan_outputs(out, jobs, single, inputs, force)
-    if (package is None) == (url is None):
-        raise click.UsageError("give a PACKAGE folder or --url of a `sean serve`, one of the two")
-    synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
+    if [package, url, triton_url].count(None) != 2:
+        raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
+    if triton_url:
+        from sean_runtime.triton.client import TritonSynthesizer
+
+        synthesizer = TritonSynthesizer(triton_url)
+    else:
+        synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
     click.echo(f"backend: {synthesizer.describe()}", err=True)
     if verbose or backend == "tensorrt":
         for note in synthesizer.notes:
