@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.install import missing_module_message
-from sean_runtime.commands.demo import CONFIG, SAMPLES, WEIGHTS, checkpoint_problem, package_matches, shipped_checkpoint
+from sean_runtime.commands.demo import SAMPLES, checkpoint_problem, package_matches, shipped_checkpoint
 
 OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swaps/blob.png", "swaps/ground.png")
 
@@ -38,7 +39,7 @@ def test_package_matches_only_an_intact_package_of_the_same_weights(tiny_package
     copy = Path(shutil.copytree(tiny_package, tmp_path / "package"))
     assert package_matches(copy, Path(tiny_export_checkpoint))
     other = Path(shutil.copytree(tiny_export_checkpoint, tmp_path / "other"))
-    (other / WEIGHTS).write_bytes((other / WEIGHTS).read_bytes() + b" ")
+    (other / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes() + b" ")
     assert not package_matches(copy, other)
     (copy / "encoder.onnx").write_bytes(b"damaged")
     assert not package_matches(copy, Path(tiny_export_checkpoint))
@@ -61,31 +62,39 @@ def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, ti
 
 
 def check_inputs_and_synth_command(out: Path, stdout: str) -> None:
-    """OUT/inputs holds what `sean synth` reads, and the demo's last line is a `sean synth` command that
-    swaps a region's style between two of them: run as printed, it gives what the Python API gives."""
+    """OUT/inputs holds what `sean synth` reads in the shapes dataset layout, the demo prints a `sean synth`
+    command that swaps a region's style between two of them (run as printed, twice, it gives what the
+    Python API gives), and its last line is a `sean serve` command whose --samples folder the service reads."""
     from sean_core.cli import main
     from sean_core.imageio import read_raw, read_rgb
     from sean_runtime import Synthesizer
+    from sean_runtime.serve.service import load_samples
 
     for i in range(SAMPLES):
-        labels = read_raw(out / "inputs" / "labels" / f"{i:02d}.png")
-        image = read_rgb(out / "inputs" / "images" / f"{i:02d}.png")
+        labels = read_raw(out / "inputs" / "test" / "labels" / f"{i:02d}.png")
+        image = read_rgb(out / "inputs" / "test" / "images" / f"{i:02d}.png")
         assert labels.ndim == 2 and labels.dtype == np.uint8 and image.shape == (*labels.shape, 3)
-    command = stdout.strip().splitlines()[-1].strip()
+    lines = [line.strip() for line in stdout.strip().splitlines()]
+    (command,) = [line for line in lines if line.startswith("sean synth ")]
     words = shlex.split(command)
-    assert words[:2] == ["sean", "synth"] and "--swap" in words, command
-    result = CliRunner().invoke(main, words[1:])
-    assert result.exit_code == 0, result.output
+    assert "--swap" in words, command
+    for _ in range(2):  # the printed command works again on a second run (it replaces its own output)
+        result = CliRunner().invoke(main, words[1:])
+        assert result.exit_code == 0, result.output
     label, style = Path(words[words.index("--label") + 1]), Path(words[words.index("--style") + 1])
     classes, reference = words[words.index("--swap") + 1].split("=")
     written = read_rgb(words[words.index("-o") + 1])
-    reference_label = label.parent / Path(reference).name  # inputs/labels/NN.png beside inputs/images/NN.png
+    reference_label = label.parent / Path(reference).name  # labels/NN.png beside images/NN.png
     with Synthesizer.load(out / "package") as synth:
         own = synth.encode(style, label)
         expected = synth.synthesize(label, own.swap([classes], synth.encode(reference, reference_label)), seed=0)[0]
         reconstruction = synth.synthesize(label, own, seed=0)[0]
+        serve = shlex.split(lines[-1])
+        assert serve[:3] == ["sean", "serve", str(out / "package")], lines[-1]
+        samples = load_samples(synth, Path(serve[serve.index("--samples") + 1]), "test", 16)
     np.testing.assert_array_equal(written, expected)
     assert not np.array_equal(written, reconstruction)  # the swap changed something
+    assert len(samples) == SAMPLES and samples[0]["name"] == "00"
 
 
 def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
@@ -97,17 +106,17 @@ def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
     (run / "checkpoints" / "step_00000200").mkdir()
     faces = root / "faces"
     faces.mkdir()
-    (faces / WEIGHTS).write_bytes(b"")
-    (faces / CONFIG).write_text(json.dumps({"model": {"domain": "faces"}}))
+    (faces / WEIGHTS_FILE).write_bytes(b"")
+    (faces / CONFIG_FILE).write_text(json.dumps({"model": {"domain": "faces"}}))
     no_config = root / "no-config"
     no_config.mkdir()
-    (no_config / WEIGHTS).write_bytes(b"")
+    (no_config / WEIGHTS_FILE).write_bytes(b"")
     return {
-        "empty": (empty, f"{empty} is not a model checkpoint folder: it has no {WEIGHTS}"),
+        "empty": (empty, f"{empty} is not a model checkpoint folder: it has no {WEIGHTS_FILE}"),
         "run": (run, f"{run} is a training run folder, not a checkpoint: pass one of its checkpoints, "
                      f"e.g. --checkpoint {run / 'checkpoints' / 'step_00000200'}"),
         "faces": (faces, f"{faces} is a model of the 'faces' domain; the demo draws its inputs"),
-        "no-config": (no_config, f"{no_config} has {WEIGHTS} but no {CONFIG}"),
+        "no-config": (no_config, f"{no_config} has {WEIGHTS_FILE} but no {CONFIG_FILE}"),
     }
 
 
@@ -138,7 +147,7 @@ def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path
 
 @pytest.mark.slow
 def test_readme_demo_from_the_shipped_model_in_under_two_minutes(tmp_path):
-    if not (shipped_checkpoint() / WEIGHTS).is_file():
+    if not (shipped_checkpoint() / WEIGHTS_FILE).is_file():
         pytest.skip(f"the shipped model is not in {shipped_checkpoint()} yet")
     out = tmp_path / "demo-out"
     sean = Path(sys.executable).with_name("sean")

@@ -40,13 +40,15 @@ IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
 
 # The README's first hour, as written (train runs a tiny variant of the shipped shapes config).
 DEMO = "sean demo -o demo-out"
-DEMO_SYNTH = ("sean synth demo-out/package --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png "
-              "--swap blob=demo-out/inputs/images/03.png -o demo-out/synth_blob.png")
+DEMO_SYNTH = ("sean synth demo-out/package --label demo-out/inputs/test/labels/00.png "
+              "--style demo-out/inputs/test/images/00.png --swap blob=demo-out/inputs/test/images/03.png "
+              "-o demo-out/synth_blob.png --force")
+DEMO_SERVE = "sean serve demo-out/package --samples demo-out/inputs"
 TRAIN = "sean train --config shapes --out runs/shapes --threads 1"
 EVAL = "sean eval runs/shapes"
 EXPORT = "sean export runs/shapes -o packages/my-shapes"
-SYNTH = ("sean synth packages/my-shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png "
-         "-o out.png")
+SYNTH = ("sean synth packages/my-shapes --label demo-out/inputs/test/labels/00.png "
+         "--style demo-out/inputs/test/images/00.png -o out.png")
 
 
 def run(
@@ -139,12 +141,13 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
     env = clean_env(full_venv)
     home = tmp_path / "somewhere"
     home.mkdir()
-    for command in (DEMO, DEMO_SYNTH, TRAIN, EVAL, EXPORT, SYNTH):
+    for command in (DEMO, DEMO_SYNTH, DEMO_SERVE, TRAIN, EVAL, EXPORT, SYNTH):
         assert command in README, f"the README no longer says: {command}"
 
     demo = run(shlex.split(DEMO), home, env)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert demo.stdout.strip().splitlines()[-1].strip() == DEMO_SYNTH  # the command the demo ends with
+    printed = [line.strip() for line in demo.stdout.strip().splitlines()]
+    assert printed[-1] == DEMO_SERVE and DEMO_SYNTH in printed  # the commands the demo ends with
     assert (home / "demo-out" / "contact_sheet.png").is_file()
 
     # Train a few steps of the shipped config: found by name in the installed package, made tiny.
@@ -201,6 +204,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "synth": [package, "--label", str(label), "--style", str(style), "-o", "out.png"],
         "bench": [package, "--batch-sizes", "1", "--repeats", "1", "--classes", "", "--workdir", "bench"],
         "domains": [],
+        "inspect": [package],  # a package is read from its manifest, without torch
         "prepare": ["faces", "raw", "-o", "prepared"],  # not a dataset: a plain one-line error, not a missing extra
         "bench-serve": ["http://127.0.0.1:9", "--requests", "1"],  # the client is stdlib: no server, one line
     }

@@ -41,7 +41,10 @@ SWAP_CLASSES = ("blob", "ground")
 ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 ZOOM = 3  # pixels of the written strips and the contact sheet per image pixel
 PAD = 6
-INPUTS = "inputs"  # OUT/inputs/labels/NN.png (class ids) and OUT/inputs/images/NN.png (style images)
+# OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the shapes
+# domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
+INPUTS = "inputs"
+INPUTS_SPLIT = "test"
 
 
 def shipped_checkpoint() -> Path:
@@ -156,9 +159,9 @@ def pick_pairs(present: np.ndarray, class_ids: list[int]) -> tuple[int, int]:
 
 
 def write_inputs(images: np.ndarray, labels: np.ndarray, out: Path) -> tuple[Path, Path]:
-    """OUT/inputs/images/NN.png (RGB style images) and OUT/inputs/labels/NN.png (uint8 class ids), the
-    files `sean synth` reads; returns the two folders."""
-    image_dir, label_dir = out / INPUTS / "images", out / INPUTS / "labels"
+    """OUT/inputs/test/images/NN.png (RGB style images) and OUT/inputs/test/labels/NN.png (uint8 class ids),
+    the files `sean synth` reads and the dataset `sean serve --samples` takes; returns the two folders."""
+    image_dir, label_dir = out / INPUTS / INPUTS_SPLIT / "images", out / INPUTS / INPUTS_SPLIT / "labels"
     for i in range(len(images)):
         write_png(image_dir / f"{i:02d}.png", images[i])
         write_png(label_dir / f"{i:02d}.png", labels[i].astype(np.uint8))
@@ -173,8 +176,13 @@ def synth_command(out: Path, image_dir: Path, label_dir: Path, target: int, refe
     return (
         f"sean synth {q(out / 'package')} --label {q(label_dir / f'{target:02d}.png')} "
         f"--style {q(image_dir / f'{target:02d}.png')} --swap {swap}={q(image_dir / f'{reference:02d}.png')} "
-        f"-o {q(out / f'synth_{swap}.png')}"
+        f"-o {q(out / f'synth_{swap}.png')} --force"
     )
+
+
+def serve_command(out: Path) -> str:
+    """The `sean serve` command that opens the editor on this demo's package with its inputs as samples."""
+    return f"sean serve {shlex.quote(str(out / 'package'))} --samples {shlex.quote(str(out / INPUTS))}"
 
 
 def write_reconstructions(
@@ -230,8 +238,9 @@ def write_swaps(
 def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     """Export the shipped shapes model (once) and write what per-region styles can do.
 
-    Besides the pictures, OUT/inputs/ holds the label maps and style images used, and the last line
-    printed is a `sean synth` command that swaps a region's style between two of them.
+    Besides the pictures, OUT/inputs/ holds the label maps and style images used (in the shapes dataset
+    layout, OUT/inputs/test/{labels,images}/NN.png); the last lines printed are a `sean synth` command that
+    swaps a region's style between two of them and the `sean serve` command that opens the editor on them.
 
     \b
     Example:
@@ -285,3 +294,5 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     click.echo(f"try a region swap of your own on the inputs (sample {target:02d} with sample {reference:02d}'s "
                f"{SWAP_CLASSES[0]}):")
     click.echo(f"  {synth_command(out, image_dir, label_dir, target, reference, SWAP_CLASSES[0])}")
+    click.echo("or edit them in the browser (then open the URL it prints):")
+    click.echo(f"  {serve_command(out)}")
