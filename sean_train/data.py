@@ -57,12 +57,22 @@ class FolderSource(SampleSource):
         return RawSample(image, labels, extra)
 
 
+def missing_data_problem(domain: Domain, data: str | Path | None) -> str | None:
+    """Why a run of `domain` cannot start without a dataset folder (None: it has one, or draws its own)."""
+    if data is not None or callable(getattr(domain, "sample", None)):
+        return None
+    made_by = f"; `sean prepare {domain.name} RAW -o DIR` makes it from the raw download" if hasattr(
+        domain, "prepare") else ""
+    return f"domain {domain.name!r} trains on a dataset folder: pass --data DIR (its prepared layout{made_by})"
+
+
 class GeneratedSource(SampleSource):
     """`count` samples of a domain that draws its own data (`domain.sample(index, split, size)`)."""
 
     def __init__(self, domain: Domain, split: str, count: int, height: int, width: int) -> None:
-        if not callable(getattr(domain, "sample", None)):
-            raise DatasetError(f"domain {domain.name!r} cannot generate samples: pass --data DIR")
+        problem = missing_data_problem(domain, None)
+        if problem is not None:
+            raise DatasetError(problem)
         self.domain, self.split, self.count = domain, split, count
         self.size = (height, width)
         self._cache: dict[int, RawSample] = {}

@@ -209,3 +209,15 @@ def test_a_resumed_runs_whole_saved_state_equals_an_uninterrupted_runs(tmp_path,
     assert not different, f"tensors differ: {different}"
     assert a.meta == b.meta
     assert "rng" not in a.meta  # no NumPy / Python RNG states, which differ between two clean runs
+
+
+def test_a_domain_without_generated_data_asks_for_data_before_anything_else(tmp_path, monkeypatch):
+    """`sean train --config faces` without --data names --data and `sean prepare`, not the VGG weights it
+    also lacks, and creates no run folder."""
+    monkeypatch.delenv("SEAN_VGG19_WEIGHTS", raising=False)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(train, ["--config", "faces", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "pass --data DIR" in result.output and "sean prepare faces RAW -o DIR" in result.output
+    assert "VGG" not in result.output
+    assert not out.exists()
