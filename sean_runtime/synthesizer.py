@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sean_core.errors import BackendError, InputError, NonFiniteError
+from sean_core.format import GRAPH_NAMES
 from sean_core.noise import draw_noise_each
 from sean_runtime.backends import Backend, batch_slices, select_backend
 from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
@@ -70,8 +71,11 @@ class Synthesizer:
         selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads)
         synth = cls(package, selection.backend, selection.notes)
         log.info("loaded %s", synth.describe())
+        # Why a backend was passed over matters at INFO where the package has TensorRT engines that went
+        # unused; on a package without any (every CPU machine) it is expected, and only info() says it.
+        has_plans = any(package.graph(name).plan.is_file() for name in GRAPH_NAMES)
         for note in selection.notes:
-            log.info("%s", note)
+            log.log(logging.INFO if has_plans else logging.DEBUG, "%s", note)
         return synth
 
     # --- lifetime ---------------------------------------------------------------------------------

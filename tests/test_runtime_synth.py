@@ -122,6 +122,18 @@ def test_info_names_backend_device_and_reasons(synth):
     assert any("TensorRT not used" in note for note in auto.notes)
 
 
+def test_a_package_without_engines_logs_no_tensorrt_note_at_info(synth, caplog):
+    """On a CPU machine (no engines in the package) loading says nothing about TensorRT at INFO; info() does."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="sean_runtime"):
+        auto = Synthesizer.load(synth.package.root, verify=False)
+    info_lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("loaded" in line for line in info_lines)
+    assert not any("TensorRT" in line for line in info_lines)
+    assert any("TensorRT not used" in note for note in auto.info()["notes"])
+
+
 def test_threads_reach_onnx_runtime_and_bad_counts_are_refused(synth, samples):
     one = Synthesizer.load(synth.package.root, backend="onnxruntime", threads=1, verify=False)
     assert one.backend.generator.get_session_options().intra_op_num_threads == 1
