@@ -78,6 +78,7 @@ def data(tmp_path_factory, samples) -> Path:
     colours = SHAPES.labels_to_colors(labels[0])
     colours[0, 0] = (1, 2, 3)
     write_png(folder / "unknown_colours.png", colours)
+    write_png(folder / "small_label.png", labels[0][::8, ::8].astype(np.uint8))  # 8x8: fewer pixels than the package
     for i in (1, 2, 3):
         write_png(folder / f"label_{i}.png", labels[i].astype(np.uint8))
         write_png(folder / f"style_{i}.png", images[i])
@@ -209,16 +210,21 @@ def test_the_cpp_tests_pass_noise_equal_to_numpy_and_bad_input_rejected(release,
     assert "SKIPPED" not in run.stdout, run.stdout[-3000:]
 
 
+def sanitizer_build() -> tuple[Path, dict[str, str]]:
+    """The AddressSanitizer + UBSan build of every target (library, tools, examples, tests, fuzz target),
+    and the environment its programs run in: any report fails the run (exit code 99)."""
+    # Debug (-O0): the sanitizers check the same code; optimising it tripled the build time.
+    asan = cmake_build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DSEAN_SANITIZE=ON")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return asan, env
+
+
 def test_the_sanitized_build_runs_the_c_api_tests_clean(package, data, tmp_path):
     """AddressSanitizer + UBSan: no invalid access, leak or undefined behaviour on any bad input."""
-    # Debug (-O0): the sanitizers check the same code; optimising it tripled the build time.
-    asan = cmake_build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DSEAN_SANITIZE=ON",
-                       "-DSEAN_BUILD_EXAMPLES=OFF", target="sean_tests")
+    asan, env = sanitizer_build()
     philox_normals(123, 2_000_003).tofile(tmp_path / "noise.f32")
-    env = dict(os.environ, SEAN_TEST_PACKAGE=str(package), SEAN_TEST_DATA=str(data),
-               SEAN_TEST_NOISE=str(tmp_path / "noise.f32"),
-               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99",
-               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    env.update(SEAN_TEST_PACKAGE=str(package), SEAN_TEST_DATA=str(data), SEAN_TEST_NOISE=str(tmp_path / "noise.f32"))
     run = subprocess.run([str(asan / "sean_tests")], env=env, capture_output=True, text=True, timeout=500)
     report = run.stdout[-4000:] + run.stderr[-6000:]
     assert run.returncode == 0, report

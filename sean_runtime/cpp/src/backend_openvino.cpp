@@ -39,7 +39,7 @@ class OpenVinoBackend final : public Backend {
     } catch (const Error&) {
       throw;
     } catch (const std::exception& exc) {
-      throw Error(Status::backend, std::string("OpenVINO failed to start: ") + exc.what());
+      throw Error(Status::backend, std::string("OpenVINO failed to start: ") + reason(exc.what()));
     }
   }
 
@@ -82,10 +82,14 @@ class OpenVinoBackend final : public Backend {
   ov::CompiledModel compile(const GraphSpec& graph, const std::string& device, const ov::AnyMap& config) {
     ov::CompiledModel compiled;
     try {
-      compiled = core_.compile_model(core_.read_model(graph.file.string()), device, config);
+      const std::shared_ptr<ov::Model> model = core_.read_model(graph.file.string());
+      check_declared_shapes(graph, *model);
+      compiled = core_.compile_model(model, device, config);
+    } catch (const Error&) {
+      throw;
     } catch (const std::exception& exc) {
       throw Error(Status::backend, "OpenVINO cannot load " + graph.file.filename().string() + ": " +
-                                       first_line(exc.what()) + "; re-export the package with `sean export`");
+                                       reason(exc.what()) + "; re-export the package with `sean export`");
     }
     std::vector<std::string> names_in, names_out, want_in, want_out;
     for (const auto& port : compiled.inputs()) names_in.push_back(port.get_any_name());
@@ -98,7 +102,44 @@ class OpenVinoBackend final : public Backend {
     return compiled;
   }
 
-  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+  // Every size in the manifest must be what the graph itself declares (the batch axis aside), so that no
+  // buffer is sized by the manifest alone (a noise numel of 2^30 would be 4 GB per image).
+  static void check_declared_shapes(const GraphSpec& graph, const ov::Model& model) {
+    auto check = [&](const std::vector<ov::Output<const ov::Node>>& ports, const std::vector<TensorSpec>& specs) {
+      for (const auto& port : ports)
+        for (const TensorSpec& t : specs) {
+          if (!port.get_names().count(t.name)) continue;
+          const ov::PartialShape& shape = port.get_partial_shape();
+          bool same = shape.rank().is_static() && shape.rank().get_length() == static_cast<int64_t>(t.shape.size());
+          for (size_t d = 0; same && d < t.shape.size(); ++d)
+            same = t.shape[d] < 0 || (shape[d].is_static() && shape[d].get_length() == t.shape[d]);
+          if (!same)
+            throw Error(Status::package, graph.file.filename().string() + " declares '" + t.name + "' as " +
+                                             shape.to_string() + ", other than the manifest's sizes; the manifest "
+                                             "does not belong to this graph: re-export the package with `sean export`");
+        }
+    };
+    check(model.inputs(), graph.inputs);
+    check(model.outputs(), graph.outputs);
+  }
+
+  // OpenVINO's message on one line: its "Exception from <source file>:<line>:" and "Check '...' failed at"
+  // location lines dropped, the lines that say what is wrong kept (at most 400 characters).
+  static std::string reason(const std::string& text) {
+    std::string kept;
+    size_t start = 0;
+    while (start < text.size()) {
+      const size_t end = std::min(text.find('\n', start), text.size());
+      std::string line = text.substr(start, end - start);
+      start = end + 1;
+      line.erase(0, line.find_first_not_of(" \t\r"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (line.empty() || line.rfind("Exception from ", 0) == 0 || line.rfind("Check '", 0) == 0) continue;
+      kept += (kept.empty() ? "" : " ") + line;
+    }
+    if (kept.empty()) kept = text.substr(0, text.find('\n'));
+    return kept.size() <= 400 ? kept : kept.substr(0, 400) + "...";
+  }
 
   // Inputs are wrapped, not copied: OpenVINO only reads them.
   static ov::Tensor tensor(ov::element::Type type, ov::Shape shape, const void* data) {
@@ -143,7 +184,7 @@ class OpenVinoBackend final : public Backend {
     } catch (const Error&) {
       throw;
     } catch (const std::exception& exc) {
-      throw Error(Status::backend, std::string("OpenVINO failed to run the ") + what + " graph: " + first_line(exc.what()));
+      throw Error(Status::backend, std::string("OpenVINO failed to run the ") + what + " graph: " + reason(exc.what()));
     }
   }
 

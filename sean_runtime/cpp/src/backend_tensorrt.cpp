@@ -57,12 +57,13 @@ std::array<int, 2> parse_capability(const nlohmann::json& value) {
 }
 
 nlohmann::json read_sidecar(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return nullptr;
   try {
-    nlohmann::json data = nlohmann::json::parse(in);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json data = parse_json(text);
     return data.is_object() ? data : nullptr;
-  } catch (const nlohmann::json::exception&) {
+  } catch (const std::exception&) {
     return nullptr;
   }
 }
@@ -150,6 +151,17 @@ class TensorRtBackend final : public Backend {
       const auto type = engine->getTensorDataType(name);
       if (type != nvinfer1::DataType::kFLOAT && type != nvinfer1::DataType::kINT32)
         throw Error(Status::backend, graph.plan().filename().string() + ": tensor '" + name + "' is not float32 / int32; " + kRebuild);
+      // Every size of the manifest is bounded by what the engine declares (-1: its dynamic batch axis).
+      const nvinfer1::Dims dims = engine->getTensorShape(name);
+      for (const auto* list : {&graph.inputs, &graph.outputs})
+        for (const TensorSpec& t : *list) {
+          if (t.name != name) continue;
+          bool same = dims.nbDims == static_cast<int32_t>(t.shape.size());
+          for (size_t d = 0; same && d < t.shape.size(); ++d) same = t.shape[d] < 0 || dims.d[d] == t.shape[d];
+          if (!same)
+            throw Error(Status::package, graph.plan().filename().string() + ": tensor '" + name +
+                                             "' has another shape in the engine than in the manifest; " + kRebuild);
+        }
     }
     for (const auto* list : {&graph.inputs, &graph.outputs})
       for (const TensorSpec& t : *list) declared.push_back(t.name);
@@ -244,7 +256,7 @@ bool tensorrt_built() { return true; }
 
 std::string tensorrt_problem(const Package& package, int gpu) {
   for (const GraphSpec* graph : {&package.encoder, &package.generator})
-    if (!std::filesystem::is_regular_file(graph->plan()))
+    if (std::error_code error; !std::filesystem::is_regular_file(graph->plan(), error))
       return "the package has no TensorRT engines (" + graph->plan().filename().string() + "); build them with `sean build-engine PKG`";
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) return "the CUDA driver reports no GPU";

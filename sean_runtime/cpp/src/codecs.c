@@ -8,6 +8,7 @@
 
 #ifdef SEAN_HAVE_JPEG
 #include <jpeglib.h>
+#include <jerror.h>
 #endif
 
 enum { MAX_SIDE = 1 << 15 }; /* larger headers are refused before anything is allocated */
@@ -55,9 +56,15 @@ static int host_is_little_endian(void) {
   return *(const uint8_t*)&probe == 1;
 }
 
-int sean_png_decode(const unsigned char* data, size_t size, int mode, sean_raster* out, char* message,
-                    size_t message_size) {
+/* width x height above max_pixels (computed without overflow). */
+static int too_many_pixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
+  return width > 0 && height > max_pixels / width;
+}
+
+int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t max_pixels, sean_raster* out,
+                    char* message, size_t message_size) {
   reason why = {message, message_size};
+  volatile int too_large = 0;
   png_source source = {data, size, 8};
   png_structp png;
   png_infop info;
@@ -79,7 +86,7 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, sean_raste
     free(pixels);
     free(rows);
     png_destroy_read_struct(&png, &info, NULL);
-    return -1;
+    return too_large ? SEAN_DECODE_TOO_LARGE : -1;
   }
   png_set_read_fn(png, &source, png_read_bytes);
   png_set_sig_bytes(png, 8);
@@ -88,11 +95,19 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, sean_raste
   {
     const int color = png_get_color_type(png, info);
     const int depth = png_get_bit_depth(png, info);
-    const int grey = color == PNG_COLOR_TYPE_GRAY;
+    /* grey + alpha is grey with its alpha dropped: class ids, never a colour mask */
+    const int grey = color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA;
     size_t row_bytes, height, y;
-    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    out->width = (int)png_get_image_width(png, info);
+    out->height = (int)png_get_image_height(png, info);
+    if (too_many_pixels((uint64_t)out->width, (uint64_t)out->height, max_pixels)) {
+      too_large = 1;
+      png_longjmp(png, 1);
+    }
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png); /* expands tRNS to an alpha channel too */
     if (grey && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    /* Alpha is dropped: an alpha channel, and the transparency (tRNS) of palette and grey images. */
+    if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     if (mode == SEAN_DECODE_LABELS && grey) {
       if (depth == 16 && host_is_little_endian()) png_set_swap(png);
     } else {
@@ -202,31 +217,47 @@ static void jpeg_on_error(j_common_ptr info) {
   longjmp(failure->jump, 1);
 }
 
-static void jpeg_quiet(j_common_ptr info) { (void)info; }
+/* libjpeg reports a file that ends early ("Premature end of JPEG file") or corrupt compressed data as a
+ * warning and fills the rest grey; here every warning about the data is an error. Trace messages
+ * (level >= 0) and warnings about metadata only (an unknown JFIF revision or Adobe transform) pass. */
+static void jpeg_on_message(j_common_ptr info, int level) {
+  const int code = info->err->msg_code;
+  if (level >= 0) return;
+  if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM) return;
+  jpeg_on_error(info);
+}
 
 int sean_jpeg_available(void) { return 1; }
 
-int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, char* message, size_t message_size) {
+int sean_jpeg_decode(const unsigned char* data, size_t size, uint64_t max_pixels, sean_raster* out, char* message,
+                     size_t message_size) {
   reason why = {message, message_size};
   struct jpeg_decompress_struct info;
   jpeg_failure failure;
   unsigned char* volatile pixels = NULL;
+  volatile int too_large = 0;
   memset(out, 0, sizeof *out);
   info.err = jpeg_std_error(&failure.base);
   failure.base.error_exit = jpeg_on_error;
-  failure.base.output_message = jpeg_quiet; /* warnings (e.g. a truncated scan) do not stop decoding */
+  failure.base.emit_message = jpeg_on_message;
   failure.text[0] = '\0';
   if (setjmp(failure.jump)) {
     say(&why, failure.text);
     jpeg_destroy_decompress(&info);
     free(pixels);
-    return -1;
+    return too_large ? SEAN_DECODE_TOO_LARGE : -1;
   }
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, (unsigned char*)data, (unsigned long)size);
   jpeg_read_header(&info, TRUE);
   if (info.num_components != 1 && info.num_components != 3) {
     snprintf(failure.text, sizeof failure.text, "a %d-channel (CMYK?) JPEG; convert it to RGB", info.num_components);
+    longjmp(failure.jump, 1);
+  }
+  out->width = (int)info.image_width;
+  out->height = (int)info.image_height;
+  if (too_many_pixels(info.image_width, info.image_height, max_pixels)) {
+    too_large = 1;
     longjmp(failure.jump, 1);
   }
   if (info.image_width > MAX_SIDE || info.image_height > MAX_SIDE) {
@@ -258,10 +289,12 @@ int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, c
 
 int sean_jpeg_available(void) { return 0; }
 
-int sean_jpeg_decode(const unsigned char* data, size_t size, sean_raster* out, char* message, size_t message_size) {
+int sean_jpeg_decode(const unsigned char* data, size_t size, uint64_t max_pixels, sean_raster* out, char* message,
+                     size_t message_size) {
   reason why = {message, message_size};
   (void)data;
   (void)size;
+  (void)max_pixels;
   memset(out, 0, sizeof *out);
   say(&why, "this build has no JPEG support (libjpeg was not found by CMake); convert the image to PNG");
   return -1;

@@ -21,12 +21,13 @@ struct Model::Impl {
 
   size_t pixels() const { return static_cast<size_t>(package.height) * package.width; }
 
-  void check_ids(const int32_t* ids, size_t batch) const {
+  // `batch` label maps of `per_map` ids each (the package's H x W, or a file's own size before resizing).
+  void check_ids(const int32_t* ids, size_t batch, size_t per_map) const {
     const int32_t K = package.num_classes();
     for (size_t b = 0; b < batch; ++b) {
       std::set<int32_t> bad;
-      for (size_t i = 0; i < pixels() && bad.size() < 10; ++i) {
-        const int32_t v = ids[b * pixels() + i];
+      for (size_t i = 0; i < per_map && bad.size() < 10; ++i) {
+        const int32_t v = ids[b * per_map + i];
         if (v < 0 || v >= K) bad.insert(v);
       }
       if (!bad.empty()) {
@@ -133,7 +134,7 @@ std::vector<int32_t> Model::read_labels(const std::string& path) const {
     }
   }
   try {
-    impl_->check_ids(ids.data(), 1);
+    impl_->check_ids(ids.data(), 1, count);  // over the file's own pixels
   } catch (const Error& error) {
     std::string message = error.what();
     throw Error(Status::input, path + message.substr(message.find(':')));  // the file instead of "label map #0"
@@ -185,7 +186,7 @@ Styles Model::encode(size_t batch, const uint8_t* images, const int32_t* labels,
   if (p.encoder.takes("extra") && !extra)
     throw Error(Status::input, "this package takes " + std::to_string(p.extra_channels) +
                                    " extra mask channel(s) (e.g. instance edges) [B, E, H, W] float32; pass zeros for none");
-  impl_->check_ids(labels, batch);
+  impl_->check_ids(labels, batch, impl_->pixels());
   const size_t pixels = impl_->pixels(), K = p.num_classes(), S = p.style_dim, E = p.extra_channels;
   // uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1], computed as numpy does: x / 127.5 - 1.
   std::vector<float> image(batch * 3 * pixels);
@@ -237,7 +238,7 @@ void Model::synthesize(size_t batch, const int32_t* labels, const Styles& styles
   if (noise && seed > UINT64_MAX - (batch - 1))
     throw Error(Status::input, "seed + image index must stay below 2^64");
   impl_->check_styles(styles, batch);
-  impl_->check_ids(labels, batch);
+  impl_->check_ids(labels, batch, impl_->pixels());
   const size_t pixels = impl_->pixels(), K = p.num_classes(), S = p.style_dim, E = p.extra_channels;
   const size_t N = static_cast<size_t>(p.noise_numel);
   std::vector<float> codes(batch * K * S);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "paths.hpp"
 #include "sean/sean.hpp"
 
 namespace sean {
@@ -19,6 +20,10 @@ using nlohmann::json;
 namespace {
 
 [[noreturn]] void fail(const std::string& message) { throw Error(Status::package, message); }
+
+struct JsonTooDeep : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 std::string str(const fs::path& path) { return path.string(); }
 
@@ -30,7 +35,7 @@ const json& field(const json& manifest, const char* key, const fs::path& where) 
 int int_field(const json& manifest, const char* key, const fs::path& where, int minimum) {
   const json& value = field(manifest, key, where);
   if (!value.is_number_integer() || value.get<int64_t>() < minimum || value.get<int64_t>() > (1 << 30))
-    fail(str(where) + ": manifest field '" + key + "' is " + value.dump() + ", not an integer >= " +
+    fail(str(where) + ": manifest field '" + key + "' is " + excerpt(value) + ", not an integer >= " +
          std::to_string(minimum) + "; " + kReexport);
   return value.get<int>();
 }
@@ -39,7 +44,7 @@ int int_field(const json& manifest, const char* key, const fs::path& where, int 
 fs::path package_file(const fs::path& root, const json& name, const std::string& where) {
   if (!name.is_string() || name.get<std::string>().empty() || fs::path(name.get<std::string>()).filename() != name.get<std::string>() ||
       name.get<std::string>() == "." || name.get<std::string>() == "..")
-    fail(str(root) + ": " + where + " names " + name.dump() + "; package files must be plain names inside the folder");
+    fail(str(root) + ": " + where + " names " + excerpt(name) + "; package files must be plain names inside the folder");
   return root / name.get<std::string>();
 }
 
@@ -49,12 +54,12 @@ std::vector<TensorSpec> tensor_specs(const json& items, const std::string& where
   for (const json& item : items) {
     if (!item.is_object() || !item.contains("name") || !item["name"].is_string() || !item.contains("dtype") ||
         !item["dtype"].is_string() || !item.contains("shape") || !item["shape"].is_array())
-      fail(where + ": malformed tensor entry " + item.dump() + "; " + kReexport);
+      fail(where + ": malformed tensor entry " + excerpt(item) + "; " + kReexport);
     TensorSpec spec{item["name"].get<std::string>(), item["dtype"].get<std::string>(), {}};
     for (const json& dim : item["shape"]) {
       if (dim.is_string()) spec.shape.push_back(-1);  // the dynamic batch axis
       else if (dim.is_number_integer() && dim.get<int64_t>() > 0) spec.shape.push_back(dim.get<int64_t>());
-      else fail(where + ": tensor '" + spec.name + "' has a bad dimension " + dim.dump() + "; " + kReexport);
+      else fail(where + ": tensor '" + spec.name + "' has a bad dimension " + excerpt(dim) + "; " + kReexport);
     }
     specs.push_back(std::move(spec));
   }
@@ -129,28 +134,36 @@ GraphSpec graph_spec(const Package& package, const std::string& name, const json
   return spec;
 }
 
-json read_manifest(const fs::path& root) {
-  if (!fs::is_directory(root))
-    fail("package folder " + str(root) + " does not exist; create one with `sean export CHECKPOINT -o " + str(root) + "`");
+// The manifest's text, after the folder and the file are there.
+std::string read_manifest_text(const fs::path& root) {
+  if (file_type_of(str(root), Status::package) != fs::file_type::directory)
+    fail("package folder " + shown_path(str(root)) + " does not exist; create one with `sean export CHECKPOINT -o " +
+         shown_path(str(root)) + "`");
   const fs::path path = root / "manifest.json";
-  if (!fs::is_regular_file(path))
-    fail(str(path) + " is missing: " + str(root) + " is not a SEAN package (written by `sean export`)");
+  if (file_type_of(str(path), Status::package) != fs::file_type::regular)
+    fail(shown_path(str(path)) + " is missing: " + shown_path(str(root)) + " is not a SEAN package (written by `sean export`)");
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
+  return text.str();
+}
+
+json parse_manifest(const std::string& text, const fs::path& path) {
   json manifest;
   try {
-    manifest = json::parse(text.str());
-  } catch (const json::exception& exc) {
+    manifest = parse_json(text);
+  } catch (const JsonTooDeep& exc) {
+    fail(str(path) + " " + exc.what() + "; the package is corrupt, " + kReexport);
+  } catch (const std::exception& exc) {
     fail(str(path) + " is not valid JSON (" + exc.what() + "); the package is corrupt, " + kReexport);
   }
   if (!manifest.is_object() || manifest.value("format", json()) != "sean-package")
     fail(str(path) + " is not a SEAN package manifest (no \"format\": \"sean-package\")");
   const json version = manifest.value("format_version", json());
   if (!version.is_number_integer() || version.get<int64_t>() < 1)
-    fail(str(path) + ": invalid format_version " + version.dump() + "; " + kReexport);
+    fail(str(path) + ": invalid format_version " + excerpt(version) + "; " + kReexport);
   if (version.get<int64_t>() > kFormatVersion)
-    fail(str(path) + " has package format " + version.dump() + ", newer than this runtime reads (" +
+    fail(str(path) + " has package format " + excerpt(version) + ", newer than this runtime reads (" +
          std::to_string(kFormatVersion) + "); upgrade sean-deploy");
   return manifest;
 }
@@ -160,7 +173,7 @@ void verify_files(const Package& package) {
   for (const auto& [name, expected] : package.files) {
     const fs::path path = package_file(package.root, name, "files");
     std::string problem;
-    if (!fs::is_regular_file(path)) {
+    if (file_type_of(str(path), Status::package) != fs::file_type::regular) {
       problem = name + " is missing";
     } else {
       const std::string actual = sha256_file(path);
@@ -175,6 +188,33 @@ void verify_files(const Package& package) {
 }
 
 }  // namespace
+
+json parse_json(const std::string& text) {
+  // The parser itself keeps its own stack; the depth bound protects every later recursive walk
+  // (comparison, dump) from a value nested 100,000 deep.
+  const json::parser_callback_t bounded = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth)
+      throw JsonTooDeep("nests values deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return true;
+  };
+  return json::parse(text, bounded);
+}
+
+std::string excerpt(const json& value) {
+  switch (value.type()) {
+    case json::value_t::array:
+      return "a list of " + std::to_string(value.size()) + " item(s)";
+    case json::value_t::object:
+      return "an object of " + std::to_string(value.size()) + " field(s)";
+    case json::value_t::string: {
+      const std::string text = value.dump();
+      return text.size() <= 60 ? text : text.substr(0, 50) + "...\" (" + std::to_string(text.size() - 2) + " characters)";
+    }
+    default:
+      return value.dump();  // a number, true / false or null: one short token
+  }
+}
 
 bool GraphSpec::takes(const std::string& input) const {
   return std::any_of(inputs.begin(), inputs.end(), [&](const TensorSpec& t) { return t.name == input; });
@@ -204,15 +244,29 @@ std::string sha256_file(const fs::path& path) {
 }
 
 Package load_package(const fs::path& root, bool verify) {
+  Package p = package_from_manifest(root, read_manifest_text(root));
+  if (verify) {
+    verify_files(p);
+  } else {
+    std::string missing;
+    for (const auto& [name, hash] : p.files)
+      if (file_type_of(str(package_file(root, name, "files")), Status::package) != fs::file_type::regular)
+        missing += (missing.empty() ? "" : ", ") + name;
+    if (!missing.empty()) fail(str(root) + ": files named in the manifest are missing: " + missing + "; " + kReexport);
+  }
+  return p;
+}
+
+Package package_from_manifest(const fs::path& root, const std::string& text) {
   Package p;
   p.root = root;
-  const json m = read_manifest(root);
   const fs::path where = root / "manifest.json";
+  const json m = parse_manifest(text, where);
   p.format_version = m["format_version"].get<int>();
 
   const json& names = field(m, "class_names", where);
   if (!names.is_array() || !std::all_of(names.begin(), names.end(), [](const json& n) { return n.is_string(); }))
-    fail(str(where) + ": manifest field 'class_names' is " + names.dump() + ", not a list of names; " + kReexport);
+    fail(str(where) + ": manifest field 'class_names' is " + excerpt(names) + ", not a list of names; " + kReexport);
   for (const json& n : names) p.class_names.push_back(n.get<std::string>());
   const int num_classes = int_field(m, "num_classes", where, 1);
   if (static_cast<int>(p.class_names.size()) != num_classes)
@@ -234,7 +288,7 @@ Package load_package(const fs::path& root, bool verify) {
   const json& noise = field(m, "noise", where);
   if (!noise.is_object() || !noise.value("numel", json()).is_number_integer() || noise["numel"].get<int64_t>() < 1 ||
       noise.value("input", json()) != "noise")
-    fail(str(where) + ": malformed \"noise\" entry " + noise.dump() + "; " + kReexport);
+    fail(str(where) + ": malformed \"noise\" entry " + excerpt(noise) + "; " + kReexport);
   p.noise_numel = noise["numel"].get<int64_t>();
 
   if (m.contains("palette") && !m["palette"].is_null()) {
@@ -253,15 +307,6 @@ Package load_package(const fs::path& root, bool verify) {
   if (!graphs.is_object()) fail(str(where) + ": manifest field 'graphs' is not an object; " + kReexport);
   p.encoder = graph_spec(p, "encoder", graphs);
   p.generator = graph_spec(p, "generator", graphs);
-
-  if (verify) {
-    verify_files(p);
-  } else {
-    std::string missing;
-    for (const auto& [name, hash] : p.files)
-      if (!fs::is_regular_file(package_file(root, name, "files"))) missing += (missing.empty() ? "" : ", ") + name;
-    if (!missing.empty()) fail(str(root) + ": files named in the manifest are missing: " + missing + "; " + kReexport);
-  }
   return p;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace sean {
 
 inline constexpr int kFormatVersion = 2;  // the newest package format this runtime reads
@@ -48,6 +50,15 @@ struct Package {
 };
 
 Package load_package(const std::filesystem::path& root, bool verify);
+// The manifest's text checked field by field, without touching the files it names (load_package's first step).
+Package package_from_manifest(const std::filesystem::path& root, const std::string& manifest_text);
+
+// JSON of package files (manifest, plan sidecars): nested at most kMaxJsonDepth levels, so that no
+// recursive walk of a hostile value can overflow the stack. Throws std::exception with the reason.
+inline constexpr int kMaxJsonDepth = 64;
+nlohmann::json parse_json(const std::string& text);
+// A value as messages show it: scalars in full (long strings cut), lists and objects by their size.
+std::string excerpt(const nlohmann::json& value);
 std::string sha256_file(const std::filesystem::path& path);  // lowercase hex
 
 }  // namespace sean

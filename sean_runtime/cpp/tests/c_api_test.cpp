@@ -291,6 +291,14 @@ TEST_F(CApi, BadFilesAreInputErrors) {
                "cannot write");
 }
 
+// A label map with fewer pixels than the package: its ids are checked over its own 8x8 pixels before the
+// resize (under ASan, a check over the package's H x W is a heap over-read).
+TEST_F(CApi, SmallLabelMapsAreCheckedOverTheirOwnPixels) {
+  std::vector<int32_t> ids(pixels_, -1);
+  ASSERT_EQ(sean_read_labels(model_, (data_ + "/small_label.png").c_str(), ids.data()), SEAN_OK) << sean_last_error();
+  for (const int32_t id : ids) ASSERT_TRUE(id >= 0 && id < info_.num_classes) << id;
+}
+
 TEST_F(CApi, BadEditsAreInputErrors) {
   sean_styles* out = nullptr;
   const char* unknown[] = {"hair"};

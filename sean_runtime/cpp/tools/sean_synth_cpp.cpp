@@ -1,6 +1,8 @@
 // sean-synth-cpp: `sean synth` for one image, in C++ (no Python at run time).
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -29,11 +31,11 @@ Options:
   --interpolate IMAGE[:LABEL]  blend every region's style toward another image's
   --alpha A                  weight of the --interpolate image, 0..1 (default 0.5)
   --fallback own|mean|error  for a class a reference lacks (default own)
-  --seed N                   noise seed (default 0)
+  --seed N                   noise seed, 0..2^64-1 (default 0)
   --no-noise                 render without noise
   --backend auto|openvino|tensorrt   (default auto: TensorRT plans if usable, else OpenVINO)
   --device NAME              OpenVINO device (default CPU)
-  --threads N                CPU threads (default: OpenVINO's, all cores)
+  --threads N                CPU threads, 1..1024 (default: OpenVINO's, all cores)
   -o, --out FILE.png         output image
   -h, --help                 this text
 
@@ -56,9 +58,36 @@ struct Arguments {
   sean::Options options;
 };
 
+constexpr uint64_t kMaxThreads = 1024;
+
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "Error: " << message << "\nTry 'sean-synth-cpp --help' for help.\n";
   std::exit(2);
+}
+
+// A whole number in minimum..maximum, written as digits only (no sign, space or fraction).
+uint64_t whole_number(const std::string& option, const std::string& text, uint64_t minimum, uint64_t maximum) {
+  uint64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 20;
+  for (const char c : text) {
+    ok = ok && c >= '0' && c <= '9' && value <= (UINT64_MAX - uint64_t(c - '0')) / 10;
+    if (ok) value = value * 10 + uint64_t(c - '0');
+  }
+  if (!ok || value < minimum || value > maximum)
+    usage_error(option + " '" + text + "': expected a whole number in " + std::to_string(minimum) + ".." +
+                std::to_string(maximum));
+  return value;
+}
+
+// A decimal number in 0..1, the whole text (no leading space, no empty text).
+float fraction(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = text.empty() || std::isspace(static_cast<unsigned char>(text[0])) ? NAN
+                                                                                         : std::strtod(text.c_str(), &end);
+  if (!end || *end || errno || !(value >= 0.0 && value <= 1.0))
+    usage_error(option + " '" + text + "': expected a number in 0..1");
+  return static_cast<float>(value);
 }
 
 Arguments parse(int argc, char** argv) {
@@ -69,19 +98,6 @@ Arguments parse(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("option " + arg + " needs a value");
       return argv[++i];
     };
-    auto number = [&](const std::string& text, bool fraction) {
-      char* end = nullptr;
-      errno = 0;
-      if (fraction) {
-        const double v = std::strtod(text.c_str(), &end);
-        if (*end || errno || !(v >= 0.0 && v <= 1.0)) usage_error(arg + " " + text + ": expected a number in 0..1");
-        return v;
-      }
-      if (text.empty() || text[0] == '-') usage_error(arg + " " + text + ": expected a non-negative integer");
-      const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-      if (*end || errno) usage_error(arg + " " + text + ": expected a non-negative integer");
-      return static_cast<double>(v);
-    };
     if (arg == "-h" || arg == "--help") {
       std::cout << kHelp;
       std::exit(0);
@@ -90,16 +106,13 @@ Arguments parse(int argc, char** argv) {
     else if (arg == "--style-label") a.style_label = value();
     else if (arg == "--swap") a.swaps.push_back(value());
     else if (arg == "--interpolate") a.interpolate = value();
-    else if (arg == "--alpha") a.alpha = static_cast<float>(number(value(), true));
+    else if (arg == "--alpha") a.alpha = fraction(arg, value());
     else if (arg == "--fallback") a.fallback = value();
-    else if (arg == "--seed") {
-      const std::string text = value();
-      number(text, false);
-      a.seed = std::strtoull(text.c_str(), nullptr, 10);  // exact, beyond double's 2^53
-    } else if (arg == "--no-noise") a.noise = false;
+    else if (arg == "--seed") a.seed = whole_number(arg, value(), 0, UINT64_MAX);
+    else if (arg == "--no-noise") a.noise = false;
     else if (arg == "--backend") a.options.backend = value();
     else if (arg == "--device") a.options.device = value();
-    else if (arg == "--threads") a.options.threads = static_cast<int>(number(value(), false));
+    else if (arg == "--threads") a.options.threads = static_cast<int>(whole_number(arg, value(), 1, kMaxThreads));
     else if (arg == "-o" || arg == "--out") a.out = value();
     else if (!arg.empty() && arg[0] == '-') usage_error("no such option: " + arg);
     else if (a.package.empty()) a.package = arg;
@@ -114,13 +127,25 @@ Arguments parse(int argc, char** argv) {
   return a;
 }
 
+// What is at `path` (not_found: nothing), asked without throwing; a path the file system cannot answer
+// for (a symlink loop, a name too long) is a one-line input error.
+std::filesystem::file_type type_of(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_status found = std::filesystem::status(path, error);
+  if (found.type() != std::filesystem::file_type::not_found && error)
+    throw sean::Error(sean::Status::input, path + ": cannot be read (" + error.message() + ")");
+  return found.type();
+}
+
+bool is_file(const std::string& path) { return type_of(path) == std::filesystem::file_type::regular; }
+
 // IMAGE[:LABEL] -> files; without LABEL: labels/<stem>.* beside the image's folder (the prepared layout).
 Reference parse_reference(const std::string& text, const std::string& option) {
   namespace fs = std::filesystem;
   Reference ref{text, ""};
   const size_t colon = text.rfind(':');
-  if (!fs::is_regular_file(text) && colon != std::string::npos) ref = {text.substr(0, colon), text.substr(colon + 1)};
-  if (!fs::is_regular_file(ref.image)) throw sean::Error(sean::Status::input, option + " " + text + ": image " + ref.image + " does not exist");
+  if (!is_file(text) && colon != std::string::npos) ref = {text.substr(0, colon), text.substr(colon + 1)};
+  if (!is_file(ref.image)) throw sean::Error(sean::Status::input, option + " " + text + ": image " + ref.image + " does not exist");
   if (ref.label.empty()) {
     const fs::path labels = fs::path(ref.image).parent_path().parent_path() / "labels";
     std::vector<std::string> candidates;
@@ -132,7 +157,7 @@ Reference parse_reference(const std::string& text, const std::string& option) {
     std::sort(candidates.begin(), candidates.end());
     ref.label = candidates[0];
   }
-  if (!fs::is_regular_file(ref.label)) throw sean::Error(sean::Status::input, option + " " + text + ": label map " + ref.label + " does not exist");
+  if (!is_file(ref.label)) throw sean::Error(sean::Status::input, option + " " + text + ": label map " + ref.label + " does not exist");
   return ref;
 }
 
@@ -180,6 +205,20 @@ int run(const Arguments& a) {
   }
   std::optional<Reference> blend;
   if (!a.interpolate.empty()) blend = parse_reference(a.interpolate, "--interpolate");
+  const std::string style_label = own_style_label(a);
+
+  // The output never replaces an input (as `sean synth`), and is a file, not a folder.
+  if (type_of(a.out) == std::filesystem::file_type::directory)
+    throw sean::Error(sean::Status::input, "-o " + a.out + " is a folder; give a .png file name");
+  std::vector<std::string> inputs{a.label, a.style, style_label};
+  for (const auto& [names, ref] : swaps) inputs.insert(inputs.end(), {ref.image, ref.label});
+  if (blend) inputs.insert(inputs.end(), {blend->image, blend->label});
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    if (std::filesystem::equivalent(a.out, input, error))
+      throw sean::Error(sean::Status::input, "-o " + a.out + " would overwrite the input " + input +
+                                                 "; write the output elsewhere");
+  }
 
   const sean::Model model = sean::Model::open(a.package, a.options);
   std::cerr << "backend: " << model.describe() << "\n";
@@ -192,7 +231,7 @@ int run(const Arguments& a) {
         throw sean::Error(sean::Status::input, "--swap: unknown class(es) ['" + name + "']; the classes are: " + known);
       }
 
-  sean::Styles styles = model.encode_files(a.style, own_style_label(a));
+  sean::Styles styles = model.encode_files(a.style, style_label);
   sean::Fallback policy = a.fallback == "error" ? sean::Fallback::error() : sean::Fallback::own();
   if (a.fallback == "mean") {  // the mean style of this run's style images (here: the one)
     const sean::Styles mean = styles.mean();
@@ -216,6 +255,9 @@ int main(int argc, char** argv) {
     return run(arguments);
   } catch (const sean::Error& error) {
     std::cerr << "Error: " << error.what() << "\n";
+    return 1;
+  } catch (const std::filesystem::filesystem_error& error) {  // a path the checks above did not foresee
+    std::cerr << "Error: " << error.path1().string() << ": " << error.code().message() << "\n";
     return 1;
   } catch (const std::exception& error) {
     std::cerr << "Error: unexpected: " << error.what() << "\n";

@@ -1,0 +1,29 @@
+// Paths in messages and questions to the file system that never throw: a symlink loop, a name over
+// PATH_MAX or a folder without permission becomes a one-line sean::Error naming the path and the reason.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "sean/sean.hpp"
+
+namespace sean {
+
+// A path as messages show it: whole up to 200 characters, else its start and its end around "...".
+inline std::string shown_path(const std::string& path) {
+  if (path.size() <= 200) return path;
+  return path.substr(0, 120) + "...(" + std::to_string(path.size()) + " characters)..." + path.substr(path.size() - 60);
+}
+
+// The type of what `path` names: not_found when nothing is there; an Error of `status` when the
+// file system cannot say (a symlink loop, a name too long, a folder that cannot be searched).
+inline std::filesystem::file_type file_type_of(const std::string& path, Status status) {
+  std::error_code error;
+  const std::filesystem::file_status found = std::filesystem::status(path, error);
+  if (found.type() == std::filesystem::file_type::not_found) return found.type();
+  if (error) throw Error(status, shown_path(path) + ": cannot be read (" + error.message() + ")");
+  return found.type();
+}
+
+}  // namespace sean

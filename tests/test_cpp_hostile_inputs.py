@@ -1,0 +1,334 @@
+"""The C++ runtime (sean_runtime/cpp) against hostile and careless input (issue 28, "The C++ runtime").
+
+Label maps smaller than the package, manifests nested 100,000 deep, decompression bombs, truncated
+files, loose option values, symlink loops and over-long paths, outputs that are folders or inputs,
+broken graphs and odd PNG layouts: each ends in a one-line error (or the documented reading), never a
+crash, a wrong read or gigabytes of memory. The sanitizer build runs every tool and a bounded fuzz
+loop over the image and manifest readers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sean_core.domains import get_domain
+from sean_core.imageio import resize_labels, write_jpg, write_png
+from sean_runtime.commands.demo import shipped_checkpoint
+from sean_runtime.cpp.binding import CppRuntime
+from tests.test_cpp_runtime import cmake_build, sanitizer_build
+
+SHAPES = get_domain("shapes")
+LIMIT = 1 << 25  # SEAN_MAX_IMAGE_PIXELS's default, as sean_core/imageio.py
+DEEP = 100_000
+
+pytestmark = pytest.mark.slow
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_file(width: int, height: int, colour_type: int, depth: int, rows: bytes, chunks=()) -> bytes:
+    """A PNG of one IDAT holding `rows` (each row starts with its filter byte), with extra chunks before it."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(png_chunk(k, d) for k, d in chunks)
+            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def release() -> Path:
+    return cmake_build("pytest-release", "-DCMAKE_BUILD_TYPE=Release")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    from sean_export import export_package
+
+    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("hostile") / "shapes", validate=False,
+                          progress=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile-files")
+    image, labels = SHAPES.sample(0, "test")
+    write_png(folder / "label.png", labels.astype(np.uint8))
+    write_png(folder / "style.png", image)
+    write_jpg(folder / "style.jpg", image)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cpp(release, package):
+    runtime = CppRuntime(release / "libsean.so", package, threads=1)
+    yield runtime
+    runtime.close()
+
+
+def synth(binary: Path, package: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """sean-synth-cpp's run, with its peak memory in MB as `max_rss_mb` (from wait4, this child alone)."""
+    command = [str(binary / "sean-synth-cpp"), str(package), *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        run = subprocess.CompletedProcess(command, process.returncode, out.read().decode(errors="replace"),
+                                          err.read().decode(errors="replace"))
+    run.max_rss_mb = usage.ru_maxrss / 1024
+    return run
+
+
+def one_line_error(run: subprocess.CompletedProcess, code: int, fragment: str) -> str:
+    """The run's one 'Error: ' line (usage errors add click's "Try ... --help" line), after checking it."""
+    assert run.returncode == code, (run.returncode, run.stdout[-2000:], run.stderr[-2000:])
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, run.stderr[-3000:]
+    last = errors[0]
+    assert "unexpected" not in last and fragment in last, run.stderr[-3000:]
+    assert len(last) < 1200, len(last)
+    return last
+
+
+def style_args(files: Path, label: str | Path = "label.png", style: str | Path = "style.png") -> list[str]:
+    return ["--label", str(files / label), "--style", str(files / style), "--style-label", str(files / "label.png")]
+
+
+def package_copy(package: Path, target: Path, edit=None, text_edit=None) -> Path:
+    """The package with its graphs linked and its manifest edited (a dict edit, then a text edit)."""
+    target.mkdir()
+    for graph in package.glob("*.onnx*"):
+        (target / graph.name).symlink_to(graph)
+    manifest = json.loads((package / "manifest.json").read_text())
+    if edit:
+        edit(manifest)
+    text = json.dumps(manifest)
+    (target / "manifest.json").write_text(text_edit(text) if text_edit else text)
+    return target
+
+
+# --- memory safety --------------------------------------------------------------------------------
+
+
+def test_small_label_maps_are_checked_over_their_own_pixels(cpp, tmp_path):
+    """1x1, 8x8 and 32x32 label maps into the 64x64 package: the ids of the file are checked, then resized
+    (the check used to read 64x64 ids from the smaller buffer and report heap contents)."""
+    rng = np.random.default_rng(0)
+    for side in (1, 8, 32):
+        ids = rng.integers(0, 8, size=(side, side)).astype(np.uint8)
+        write_png(tmp_path / f"{side}.png", ids)
+        np.testing.assert_array_equal(cpp.read_labels(tmp_path / f"{side}.png"), resize_labels(ids, 64, 64))
+    bad = np.zeros((8, 8), np.uint8)
+    bad[2, 3] = 9
+    write_png(tmp_path / "bad8.png", bad)
+    with pytest.raises(RuntimeError, match=r"bad8.png: values \[9\] are outside the 8 classes"):
+        cpp.read_labels(tmp_path / "bad8.png")
+
+
+def test_manifests_nested_100000_deep_are_refused_in_one_line(release, package, files, tmp_path):
+    """Each place a manifest value is printed in an error: a recursive dump of it overflowed the stack."""
+    deep = "[" * DEEP + "]" * DEEP
+    places = {
+        "height": lambda t: t.replace('"height": 64', f'"height": {deep}'),
+        "class_names": lambda t: t.replace('"class_names": [', f'"class_names": [{deep}, ', 1),
+        "noise": lambda t: t.replace('"noise": {', f'"noise": {{"deep": {deep}, ', 1),
+        "format_version": lambda t: t.replace('"format_version": 2', f'"format_version": {deep}'),
+        "graph file": lambda t: t.replace('"file": "encoder.onnx"', f'"file": {deep}'),
+        "tensor": lambda t: t.replace('"inputs": [', f'"inputs": [{deep}, ', 1),
+    }
+    for name, text_edit in places.items():
+        broken = package_copy(package, tmp_path / name.replace(" ", "_"), text_edit=text_edit)
+        assert deep in (broken / "manifest.json").read_text(), name
+        run = synth(release, broken, *style_args(files), "-o", str(tmp_path / "x.png"))
+        one_line_error(run, 1, "nests values deeper than 64 levels")
+    # Nesting within the bound reaches the field checks, which name the value's type, not its text.
+    shallow = package_copy(package, tmp_path / "shallow",
+                           text_edit=lambda t: t.replace('"height": 64', '"height": ' + "[" * 40 + "]" * 40))
+    run = synth(release, shallow, *style_args(files), "-o", str(tmp_path / "x.png"))
+    one_line_error(run, 1, "manifest field 'height' is a list of 1 item(s), not an integer >= 1")
+
+
+# --- decompression bombs and truncated files ------------------------------------------------------
+
+
+def test_images_over_the_pixel_cap_are_refused_from_their_header(release, package, files, tmp_path):
+    """A 110 KB 30000x30000 1-bit PNG and a 3 KB JPEG whose header claims 30000x30000: refused before any
+    pixel is decoded, as label map and as style image, with the Python runtime's message."""
+    side = 30_000
+    bomb = png_file(side, side, 0, 1, b"\x00" * ((1 + side // 8) * side))
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    assert len(bomb) < 200_000
+    jpeg = bytearray((files / "style.jpg").read_bytes())
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", side, side)
+    (tmp_path / "bomb.jpg").write_bytes(bytes(jpeg))
+    expected = f"is {side}x{side} pixels, more than the limit of {LIMIT} (SEAN_MAX_IMAGE_PIXELS); resize it"
+    for args in (style_args(files, label=tmp_path / "bomb.png"), style_args(files, style=tmp_path / "bomb.png"),
+                 style_args(files, style=tmp_path / "bomb.jpg")):
+        run = synth(release, package, *args, "-o", str(tmp_path / "x.png"))
+        one_line_error(run, 1, expected)
+        assert run.max_rss_mb < 1000, run.max_rss_mb  # decoding them took 4.4-10.4 GB
+    # The cap is the Python runtime's variable.
+    small = dict(os.environ, SEAN_MAX_IMAGE_PIXELS="1000")
+    run = synth(release, package, *style_args(files), "-o", str(tmp_path / "x.png"), env=small)
+    one_line_error(run, 1, "is 64x64 pixels, more than the limit of 1000 (SEAN_MAX_IMAGE_PIXELS)")
+    wrong = dict(os.environ, SEAN_MAX_IMAGE_PIXELS="lots")
+    run = synth(release, package, *style_args(files), "-o", str(tmp_path / "x.png"), env=wrong)
+    one_line_error(run, 1, "SEAN_MAX_IMAGE_PIXELS='lots' is not a positive whole number of pixels")
+
+
+def test_truncated_images_are_refused_not_filled_grey(release, package, files, tmp_path):
+    jpeg, png = (files / "style.jpg").read_bytes(), (files / "style.png").read_bytes()
+    for name, data in {"cut50.jpg": jpeg[: len(jpeg) // 2], "cut90.jpg": jpeg[: len(jpeg) * 9 // 10],
+                       "cut90.png": png[: len(png) * 9 // 10]}.items():
+        (tmp_path / name).write_bytes(data)
+        run = synth(release, package, *style_args(files, style=tmp_path / name), "-o", str(tmp_path / "x.png"))
+        one_line_error(run, 1, f"{name}: not a readable image (")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_manifest_sizes_are_bounded_by_what_the_graphs_declare(release, package, files, tmp_path):
+    """noise.numel = 2^30, consistent within the manifest, drew 4 GB of noise before OpenVINO refused it."""
+    def huge_noise(manifest):
+        manifest["noise"]["numel"] = 1 << 30
+        noise = next(t for t in manifest["graphs"]["generator"]["inputs"] if t["name"] == "noise")
+        noise["shape"][1] = 1 << 30
+
+    broken = package_copy(package, tmp_path / "noise", edit=huge_noise)
+    run = synth(release, broken, *style_args(files), "-o", str(tmp_path / "x.png"))
+    one_line_error(run, 1, "generator.onnx declares 'noise' as [?,16392], other than the manifest's sizes")
+    assert run.max_rss_mb < 1000, run.max_rss_mb
+
+
+# --- options --------------------------------------------------------------------------------------
+
+
+def test_options_are_parsed_strictly(release, package, files, tmp_path):
+    out = str(tmp_path / "x.png")
+    for option, value, fragment in [
+        ("--seed", " -1", "--seed ' -1': expected a whole number in 0..18446744073709551615"),
+        ("--seed", "-1", "expected a whole number"),
+        ("--seed", "18446744073709551616", "expected a whole number"),
+        ("--seed", "1e3", "expected a whole number"),
+        ("--alpha", "", "--alpha '': expected a number in 0..1"),
+        ("--alpha", " 0.5", "expected a number in 0..1"),
+        ("--alpha", "nan", "expected a number in 0..1"),
+        ("--threads", "99999999999", "--threads '99999999999': expected a whole number in 1..1024"),
+        ("--threads", "0", "expected a whole number in 1..1024"),
+        ("--threads", "4x", "expected a whole number in 1..1024"),
+    ]:
+        one_line_error(synth(release, package, *style_args(files), option, value, "-o", out), 2, fragment)
+    label = (files / "label.png").read_bytes()
+    run = synth(release, package, *style_args(files), "-o", str(files / "label.png"))
+    one_line_error(run, 1, "would overwrite the input")
+    assert (files / "label.png").read_bytes() == label
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def test_paths_the_file_system_refuses_are_one_line_errors(release, package, files, tmp_path):
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    loop = str(tmp_path / "loop_a")
+    one_line_error(synth(release, package, *style_args(files, label=loop), "-o", str(tmp_path / "x.png")), 1,
+                   "Too many levels of symbolic links")
+    one_line_error(synth(release, Path(loop), *style_args(files), "-o", str(tmp_path / "x.png")), 1,
+                   "Too many levels of symbolic links")
+    long = str(tmp_path / ("a/" * 2100)) + "x.png"
+    one_line_error(synth(release, package, *style_args(files, label=long), "-o", str(tmp_path / "x.png")), 1,
+                   "File name too long")
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    one_line_error(synth(release, package, *style_args(files), "-o", str(folder)), 1, "is a folder")
+
+
+def test_write_png_onto_a_folder_names_the_reason(cpp, tmp_path):
+    folder = tmp_path / "out.png"
+    folder.mkdir()
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    assert cpp.lib.sean_write_png(str(folder).encode(), ctypes.c_void_p(rgb.ctypes.data), 4, 4) != 0
+    message = cpp.lib.sean_last_error().decode()
+    assert "is a folder" in message and "Success" not in message, message
+
+
+def test_a_broken_graph_reports_what_openvino_says(release, package, files, tmp_path):
+    broken = package_copy(package, tmp_path / "broken")
+    (broken / "encoder.onnx").unlink()
+    (broken / "encoder.onnx").write_bytes(b"not an onnx graph" * 64)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["files"]["encoder.onnx"] = hashlib.sha256((broken / "encoder.onnx").read_bytes()).hexdigest()
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    run = synth(release, broken, *style_args(files), "-o", str(tmp_path / "x.png"))
+    last = one_line_error(run, 1, "OpenVINO cannot load encoder.onnx: ")
+    reason = last.split("encoder.onnx: ", 1)[1]
+    assert not reason.startswith("Exception from") and "Unable to read the model" in reason, last
+
+
+def test_png_layouts_read_as_documented(cpp, tmp_path):
+    """Alpha and transparency are dropped: a palette PNG with a tRNS chunk reads as the same PNG without
+    it (image and colour mask), and a grey + alpha label map holds class ids, not a colour mask."""
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, 8, size=(16, 16)).astype(np.uint8)
+    palette = np.array(SHAPES.palette, np.uint8)
+    rows = b"".join(b"\x00" + row.tobytes() for row in ids)
+    plte = (b"PLTE", palette.tobytes())
+    (tmp_path / "palette.png").write_bytes(png_file(16, 16, 3, 8, rows, [plte]))
+    (tmp_path / "palette_trns.png").write_bytes(png_file(16, 16, 3, 8, rows, [plte, (b"tRNS", bytes([0, 128]))]))
+    expected_image = cpp.read_image(tmp_path / "palette.png")
+    np.testing.assert_array_equal(cpp.read_image(tmp_path / "palette_trns.png"), expected_image)
+    np.testing.assert_array_equal(cpp.read_labels(tmp_path / "palette_trns.png"), resize_labels(ids, 64, 64))
+    grey_alpha = np.stack([ids, np.full_like(ids, 200)], axis=-1)
+    ga_rows = b"".join(b"\x00" + row.tobytes() for row in grey_alpha)
+    (tmp_path / "grey_alpha.png").write_bytes(png_file(16, 16, 4, 8, ga_rows))
+    np.testing.assert_array_equal(cpp.read_labels(tmp_path / "grey_alpha.png"), resize_labels(ids, 64, 64))
+
+
+# --- the sanitizer build --------------------------------------------------------------------------
+
+
+def test_every_tool_of_the_sanitizer_build_runs(package, files, tmp_path):
+    """sean-synth-cpp, embed and embed_c died when the model opened (TBB's dlopen under ASan)."""
+    asan, env = sanitizer_build()
+    out = tmp_path / "synth.png"
+    run = synth(asan, package, *style_args(files), "--threads", "1", "-o", str(out), env=env)
+    assert run.returncode == 0 and out.exists(), run.stderr[-4000:]
+    run = subprocess.run([str(asan / "embed_c"), str(package), str(files / "style.png"), str(files / "label.png"),
+                          str(tmp_path / "c.png")], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    run = subprocess.run([str(asan / "embed"), str(package), str(files / "style.png"), str(files / "label.png"),
+                          str(files / "style.png"), str(files / "label.png"), str(tmp_path / "cpp.png")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    # A bad input under the sanitizers is still a one-line error.
+    one_line_error(synth(asan, package, *style_args(files), "--seed", " -1", "-o", str(out), env=env), 2, "--seed")
+
+
+def test_bounded_fuzz_of_the_image_and_manifest_readers_under_the_sanitizers(package, files, tmp_path):
+    asan, env = sanitizer_build()
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in ("label.png", "style.png", "style.jpg"):
+        shutil.copy(files / name, seeds / name)
+    shutil.copy(package / "manifest.json", seeds / "manifest.json")
+    run = subprocess.run([str(asan / "sean_fuzz"), str(seeds), "20", "1"], capture_output=True, text=True, env=env,
+                         timeout=200)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-6000:]
+    counts = [int(n) for n in run.stdout.replace("(", " ").replace(")", " ").split() if n.isdigit()]
+    labels, labels_refused, images, images_refused, manifests, manifests_refused, seeds_refused = counts
+    assert seeds_refused == 0, run.stdout  # the seeds are good inputs, so the mutations start from accepted files
+    for total, refused in ((labels, labels_refused), (images, images_refused), (manifests, manifests_refused)):
+        assert total > 100 and 0 < refused < total, run.stdout
