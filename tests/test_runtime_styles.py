@@ -167,7 +167,10 @@ def json_styles(value) -> dict:
     return {"codes": [[0.0] * 5 for _ in NAMES[:-1]] + [[value] * 5], "present": [True] * len(NAMES)}
 
 
-@pytest.mark.parametrize("value", [10**400, -(10**400), 10**39, 1e30, 1e300, 101.0, -101])
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), 10**39, 1e30, 1e300, 101.0, -101], ids=["1e400", "-1e400", "1e39", "1e30",
+                                                                          "1e300", "101.0", "-101"]
+)
 def test_from_json_refuses_codes_far_outside_the_encoders_range_in_one_line(value):
     with pytest.raises(InputError, match=r"styles.codes hold values up to .* encoder's range \[-1, 1\]") as info:
         Styles.from_json(json_styles(value), NAMES)
