@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 
 import cv2
 import numpy as np
 import pytest
+import yarl
 from aiohttp.test_utils import TestClient, TestServer
 
 from sean_core.domains import get_domain
 from sean_core.errors import ImageReadError, InputError
 from sean_core.imageio import probe
-from sean_runtime.serve.app import ServerState, build_app
+from sean_runtime.serve.app import STATIC_DIR, ServerState, build_app, editor_files
 from sean_runtime.serve.batching import InferenceQueue, QueueFull
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png
 from sean_runtime.serve.metrics import Metrics
+from sean_runtime.serve.schema import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, parse_body
 from sean_runtime.serve.service import Limits
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
@@ -227,3 +230,71 @@ def test_styles_json_round_trip_is_bit_exact(synth, inputs):
 def test_styles_json_errors_say_what_is_wrong(data, message):
     with pytest.raises(InputError, match=message):
         Styles.from_json(data, SHAPES.class_names)
+
+
+# --- the request parser's limits -----------------------------------------------------------------------
+def nested(depth: int, inner: bytes = b"1") -> bytes:
+    return b'{"a": ' + b"[" * (depth - 1) + inner + b"]" * (depth - 1) + b"}"
+
+
+def test_the_parser_takes_json_up_to_its_limits():
+    assert parse_body(nested(MAX_JSON_DEPTH))["a"] is not None
+    assert parse_body(b'{"seed": ' + b"9" * MAX_NUMBER_CHARS + b"}")["seed"] == int("9" * MAX_NUMBER_CHARS)
+    # brackets and escaped quotes inside strings are text, not nesting
+    text = '"\\"' + "[" * 5000 + '"'
+    assert parse_body(b'{"a": ' + text.encode() + b', "b": [[1]]}')["a"] == '"' + "[" * 5000
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (nested(MAX_JSON_DEPTH + 1), f"nests {MAX_JSON_DEPTH + 1} levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests 100000 levels"),
+        (b'{"a": ' + b"[" * 100_000, "nests 100001 levels"),  # cut short: refused before parsing
+        (b"\\" + b"[" * 100_000, "levels"),  # not JSON at all
+        (b'{"seed": ' + b"7" * 5000 + b"}", "number of 5000 characters"),
+        (b'{"a": [[' + b"-" + b"1" * 5000 + b"]]}", "number of 5001 characters"),
+        (b'{"a": 0.' + b"5" * 5000 + b"}", "number of 5002 characters"),
+        (b'{"alpha": NaN}', "NaN is not a JSON number"),
+        (b'{"alpha": -Infinity}', "-Infinity is not a JSON number"),
+        (b"\xff\xfe{}", "not valid JSON"),
+    ],
+)
+def test_the_parser_refuses_past_its_limits_in_one_line(body, words):
+    with pytest.raises(InputError, match=re.escape(words)) as info:
+        parse_body(body)
+    assert "\n" not in str(info.value)
+
+
+# --- the editor's files --------------------------------------------------------------------------------
+def test_the_editors_files_are_the_folders_regular_files_listed_once(tmp_path):
+    (tmp_path / "new-module.js").write_text("export const x = 1;")
+    (tmp_path / "index.html").write_text("<html>")
+    (tmp_path / ".hidden").write_text("no")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.js").write_text("no")
+    files = editor_files(tmp_path)
+    assert files == {"index.html": tmp_path / "index.html", "new-module.js": tmp_path / "new-module.js"}
+    (tmp_path / "later.js").write_text("added after the start")
+    assert "later.js" not in files  # the table is made once, at the start
+
+
+def test_every_file_of_the_static_folder_is_served_and_nothing_else():
+    expected = {p.name: p.read_bytes() for p in STATIC_DIR.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+    async def scenario() -> tuple[dict[str, tuple[int, bytes]], list[tuple[str, int, str]]]:
+        state = ServerState(Limits(), Metrics(max_batch=8))
+        served, refused = {}, []
+        async with TestClient(TestServer(build_app(state))) as client:
+            for name in expected:
+                response = await client.get(f"/static/{name}")
+                served[name] = (response.status, await response.read())
+            for name in ("serve.py", "%2E%2E%2Fapp.py", "%2Fetc%2Fpasswd", "a" * 300, "%00", "..%5Capp.py"):
+                response = await client.get(yarl.URL(f"/static/{name}", encoded=True))
+                refused.append((name, response.status, response.content_type))
+        return served, refused
+
+    served, refused = asyncio.run(scenario())
+    assert "index.html" in expected and "editor.js" in expected
+    assert served == {name: (200, data) for name, data in expected.items()}
+    assert all(status == 404 and kind == "application/json" for _, status, kind in refused), refused

@@ -1,9 +1,13 @@
 """The aiohttp application: routes, status codes, the API key, the body limit and JSON errors.
 
 Every answer that is not a success is JSON {"error": "one line"} with its status:
-400 bad input, 401 missing or wrong API key, 404 / 405 unknown route or method, 413 body over the
-limit, 503 (with Retry-After) queue full, still loading or shutting down, 504 past the per-request
-timeout, 500 anything else; the traceback of a 500 goes to the server log, never to the client.
+400 bad input (also a malformed HTTP request: ServiceProtocol), 401 missing or wrong API key,
+404 / 405 unknown route or method, 413 body over the limit or more jobs than --max-queue, 503 (with
+Retry-After) queue full, still loading or shutting down, 504 past the per-request timeout, 500
+anything else; the traceback of a 500 goes to the server log, never to the client.
+
+Nothing a request carries becomes a path: the editor's files are a table of names made once from
+the package's static folder, and images travel inside the JSON bodies (docs/serving.md, "What is open").
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
-from sean_runtime.serve.batching import QueueFull
+from sean_runtime.serve.batching import QueueFull, RequestTooLarge
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import is_bad_input
 from sean_runtime.serve.schema import parse_body
@@ -28,9 +33,13 @@ from sean_runtime.serve.service import Limits, Service
 
 log = logging.getLogger(__name__)
 
-OPEN_ROUTES = ("/healthz", "/")  # no API key: load balancers probe /healthz; the editor page holds no data
 STATIC_PREFIX = "/static/"  # the editor's files (package data), open like its page
 STATIC_DIR = Path(__file__).parent / "static"
+# Routes answered without the API key, by their template: load balancers probe /healthz; the editor's
+# page and files are the package's own and hold no data (the page asks for the key when /v1 says 401).
+OPEN_ROUTES = ("/healthz", "/", STATIC_PREFIX + "{name}")
+MALFORMED_ROUTE = "malformed"  # the metrics' route label of requests the HTTP parser refused
+EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
 ROUTES = (
     "GET / (the editor), GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, "
@@ -58,9 +67,14 @@ class ServerState:
     draining: bool = False
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: set[ServiceProtocol] = field(default_factory=set)  # open ones
 
     def __post_init__(self) -> None:
         self.idle.set()
+
+    def answers_owed(self) -> int:
+        """Open connections that sent bytes not answered yet, or have not had their first answer."""
+        return sum(c.owes_answer for c in self.connections)
 
     def ready_service(self) -> Service:
         """The service, or 503 while the package loads or the server drains."""
@@ -86,8 +100,12 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
         status, message, headers = exc.status, str(exc), exc.headers
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
         status, message = 413, body_too_large(state.limits)
+    elif isinstance(exc, RequestTooLarge):
+        status, message = 413, str(exc)
+    elif isinstance(exc, web.RequestPayloadError):  # a body that cannot be read (bad chunk, not the gzip it says)
+        status, message = 400, f"the request body cannot be read: {_last_line(str(exc))}"
     elif isinstance(exc, web.HTTPNotFound):
-        status, message = 404, f"no route {request.method} {request.path}; the routes are {ROUTES}"
+        status, message = 404, f"no route {request.method} {_excerpt(request.path)}; the routes are {ROUTES}"
     elif isinstance(exc, web.HTTPMethodNotAllowed):
         status, message = 405, f"{request.path} does not take {request.method}; use {', '.join(exc.allowed_methods)}"
     elif isinstance(exc, web.HTTPException):
@@ -104,12 +122,22 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
     return _json({"error": " ".join(message.split())}, status, headers)
 
 
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no reason given"
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+
+
 def body_too_large(limits: Limits) -> str:
     return f"the request body is over the server's limit of {limits.max_body_bytes} bytes; send smaller images"
 
 
 def _authorize(request: web.Request, state: ServerState) -> None:
-    if state.api_key is None or request.path in OPEN_ROUTES or request.path.startswith(STATIC_PREFIX):
+    # By the route the request resolved to, never by the path's text: an unknown path needs the key too.
+    if state.api_key is None or _route(request) in OPEN_ROUTES:
         return
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else request.headers.get("X-API-Key", "")
@@ -123,6 +151,11 @@ def _route(request: web.Request) -> str:
     """The route's path template for metric labels (one label value per route, not per URL)."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+def editor_files(folder: Path) -> dict[str, Path]:
+    """The editor's files by name: the regular files directly in `folder`, listed once (dot files left out)."""
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
 def build_app(state: ServerState) -> web.Application:
@@ -179,14 +212,16 @@ def build_app(state: ServerState) -> web.Application:
     async def samples(request: web.Request) -> web.Response:
         return _json(state.ready_service().samples())
 
+    files = editor_files(STATIC_DIR)
+
     async def editor(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers=NO_CACHE)
+        return web.FileResponse(files["index.html"], headers=NO_CACHE)
 
     async def static(request: web.Request) -> web.FileResponse:
-        # {name} matches no "/", so only files directly in STATIC_DIR are reachable
-        path = STATIC_DIR / request.match_info["name"]
-        if request.match_info["name"].startswith(".") or not path.is_file():
-            raise web.HTTPNotFound()
+        name = request.match_info["name"]
+        path = files.get(name)  # the name is only ever a key of the table
+        if path is None:
+            raise HttpError(404, f"the editor has no file named {json.dumps(_excerpt(name))}")
         return web.FileResponse(path, headers=NO_CACHE)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -202,3 +237,73 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_post("/v1/synthesize", inference(Service.synthesize))
     app.router.add_get("/metrics", metrics)
     return app
+
+
+class ServiceProtocol(web.RequestHandler):
+    """aiohttp's HTTP/1.1 connection with the service's answers to what its parser refuses.
+
+    aiohttp answers a malformed request (Content-Length with chunked, a bad chunk size, an 8 KB header,
+    TLS bytes, ...) with a plain-text page drawing a caret under the bad byte, and logs a traceback for
+    each: here it is the service's JSON 400 and one log line. It also tracks whether the connection
+    owes an answer, for the drain (server.py): bytes received and not answered yet, or no answer at all.
+    """
+
+    def __init__(self, manager: web.Server, state: ServerState, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.state = state
+        self.owes_answer = True  # a connection is accepted to be answered
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.state.connections.add(self)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.state.connections.discard(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if data:
+            self.owes_answer = True
+        super().data_received(data)
+
+    def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
+        # Called once each answer is written (the access log itself is off).
+        self.owes_answer = False
+        super().log_access(request, response, time)
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """aiohttp's own errors (a client gone mid-request, a body it stopped sending): one line, no traceback."""
+        exc = kwargs.get("exc_info")
+        reason = _last_line(str(exc)) if isinstance(exc, BaseException) else "no details"
+        log.warning("%s: %s: %s", args[0] % args[1:] if args else "HTTP error", type(exc).__name__, reason)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # an answer was started: nothing more can be said on it
+            raise ConnectionError("the answer was already started when the error came")
+        route = "unmatched"
+        if isinstance(exc, HttpProcessingError):
+            status, text, route = 400, f"malformed HTTP request: {_protocol_reason(exc)}", MALFORMED_ROUTE
+            log.info("%s (from %s)", text, request.remote)
+        elif status == 504:
+            text = f"the request took longer than the server's limit of {self.state.limits.timeout_s:g} s"
+        else:
+            log.error("%s from %s: %s: %s", status, request.remote, type(exc).__name__, _last_line(str(exc)))
+            text = "internal error: the server log has the details"
+        self.state.metrics.request(route, status, 0.0)
+        response = _json({"error": text}, status)
+        response.force_close()
+        return response
+
+
+def _protocol_reason(exc: HttpProcessingError) -> str:
+    """aiohttp's message in one bounded line, without its quote of the request and its caret drawing."""
+    if isinstance(exc, LineTooLong):
+        return f"a request line or header is longer than {exc.args[1]} bytes"
+    first = (exc.message or type(exc).__name__).strip().splitlines()[0].rstrip(":").strip()
+    return _excerpt(first)

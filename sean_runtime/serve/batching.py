@@ -38,6 +38,10 @@ class QueueFull(Exception):
     """More jobs waiting than --max-queue allows (HTTP 503 with Retry-After)."""
 
 
+class RequestTooLarge(Exception):
+    """One request needs more jobs at once than --max-queue allows, so no wait would help (HTTP 413)."""
+
+
 @dataclass
 class Job:
     kind: str  # "encode" or "generate"
@@ -103,6 +107,15 @@ class InferenceQueue:
         self._on_depth(len(self._jobs))
         self._wake.set()
         return job.future
+
+    def check_fits(self, jobs: int, what: str) -> None:
+        """RequestTooLarge when `jobs` submitted at once could never all wait in the queue."""
+        if jobs > self.max_queue:
+            raise RequestTooLarge(
+                f"this request needs {jobs} {what} at once, more than the server's queue limit of {self.max_queue} "
+                f"(--max-queue); split it, send styles from /v1/encode instead of style images, or start the "
+                f"server with --max-queue {jobs} or more"
+            )
 
     async def encode(self, image: np.ndarray, label: np.ndarray) -> Styles:
         """One style image uint8 [H, W, 3] and its label ids [H, W] (sizes as sent) -> Styles of batch 1."""

@@ -7,9 +7,12 @@ the field, so a client learns all about a malformed request from one 400 answer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from sean_core.errors import InputError
 
@@ -69,12 +72,65 @@ class SynthesizeRequest:
         return [self.base, *(s.source for s in self.swaps), *(i.source for i in self.interpolate)]
 
 
+# The request parser's limits, the only ones on the JSON itself (the body's size is the server's
+# --max-body-mb). The deepest valid body nests 6 levels (body, swaps, a swap, styles, codes, a row);
+# seeds have 19 digits and float32 codes as exact decimals at most 25 characters.
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)  # a backslash and the byte it escapes
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def _nesting(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings skipped), in linear time.
+
+    Escapes are dropped first, so every quote left delimits a string and the text outside strings is
+    every other piece between quotes. Text that is not JSON gives some number; json.loads refuses it.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    outside = b"".join(_ESCAPE.sub(b"", body).split(b'"')[::2])
+    brackets = np.frombuffer(outside.translate(None, _NOT_BRACKETS), np.uint8)
+    if brackets.size == 0:
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _number(text: str) -> str:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InputError(
+            f"the body has a number of {len(text)} characters ({text[:12]}...); numbers of at most "
+            f"{MAX_NUMBER_CHARS} are accepted"
+        )
+    return text
+
+
+def _parse_int(text: str) -> int:
+    return int(_number(text))
+
+
+def _parse_float(text: str) -> float:
+    return float(_number(text))
+
+
+def _no_constant(name: str) -> Any:
+    raise InputError(f"the body is not valid JSON: {name} is not a JSON number; send finite numbers")
+
+
 def parse_body(body: bytes) -> dict[str, Any]:
-    """The request body -> a JSON object."""
+    """The request body (UTF-8, as RFC 8259 has it) -> a JSON object, within MAX_JSON_DEPTH and
+    MAX_NUMBER_CHARS (InputError past them)."""
+    depth = _nesting(body)
+    if depth > MAX_JSON_DEPTH:
+        raise InputError(f"the body nests {depth} levels of arrays and objects; at most {MAX_JSON_DEPTH} are accepted")
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # text that is not JSON can still open brackets after a stray backslash
+        raise InputError(f"the body nests more than {MAX_JSON_DEPTH} levels of arrays and objects") from None
     if not isinstance(data, dict):
         raise InputError(f"the body must be a JSON object, not {type(data).__name__}")
     return data

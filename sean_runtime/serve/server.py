@@ -2,7 +2,12 @@
 
 The port is bound first and /healthz answers 503 while the package loads, so a load balancer or an
 orchestrator can watch a replica come up. On SIGTERM or SIGINT the server stops taking work (503 with
-Retry-After, /healthz 503), finishes the requests in flight, closes and returns normally (exit 0).
+Retry-After, /healthz 503) and finishes the requests in flight; then it stops new connections while
+it still listens, answers every connection the kernel had already accepted, closes and returns
+normally (exit 0). Closing a listening socket resets the connections waiting in its accept queue,
+so on Linux a socket filter that drops every packet makes the kernel stop completing handshakes
+first (a client's SYN then goes unanswered, and after the close it is refused), and the queue is
+read empty before the close. A signal during the drain is logged; the process still exits 0.
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ import asyncio
 import ctypes
 import logging
 import signal
+import socket
+import struct
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from sean_runtime.serve.app import ServerState, build_app
+from sean_runtime.serve.app import ServerState, ServiceProtocol, build_app
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import BackendError, Synthesizer
@@ -27,6 +35,12 @@ from sean_runtime.serve.service import Limits, Service, load_samples
 log = logging.getLogger(__name__)
 
 DRAIN_GRACE_S = 5.0  # beyond the request timeout, for answers to be written
+ANSWER_GRACE_S = 2.0  # for connections accepted at the end of the drain to send their request
+BACKLOG = 128  # connections the kernel completes before the server accepts them
+SO_ATTACH_FILTER = 26  # Linux socket option: a classic BPF program run on each packet the socket receives
+BPF_RET_K = 0x06  # the BPF instruction "return k": k = 0 drops the packet
+TCP_INFO = 11  # Linux: struct tcp_info; for a listening socket tcpi_unacked is the accept queue's length
+TCPI_UNACKED_OFFSET = 24
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
@@ -69,6 +83,65 @@ def return_large_blocks_to_the_os() -> bool:
         return False
 
 
+class _BpfInstruction(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _BpfProgram(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_BpfInstruction))]
+
+
+def stop_handshakes(sock: socket.socket) -> bool:
+    """Make the kernel drop every packet that reaches a listening socket, so that it completes no new
+    connection (those already accepted or queued keep theirs). False where this is not Linux."""
+    if not sys.platform.startswith("linux"):
+        return False
+    program = (_BpfInstruction * 1)(_BpfInstruction(BPF_RET_K, 0, 0, 0))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(_BpfProgram(1, program)))
+    except OSError:
+        return False
+    return True
+
+
+def accept_queue_length(sock: socket.socket) -> int | None:
+    """Connections the kernel completed that the server has not accepted yet; None where unknown."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
+    except OSError:
+        return None
+    return struct.unpack_from("I", info, TCPI_UNACKED_OFFSET)[0] if len(info) >= TCPI_UNACKED_OFFSET + 4 else None
+
+
+async def _until(done: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
+    """Poll done() until it holds or `timeout` seconds pass; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+async def close_listener(listener: asyncio.AbstractServer, state: ServerState) -> None:
+    """Stop new connections, accept what the kernel already completed, answer it, then close."""
+    sockets = list(listener.sockets)
+    for sock in sockets:
+        stop_handshakes(sock)
+
+    def queues_empty() -> bool:
+        return all(accept_queue_length(s) in (0, None) for s in sockets)
+
+    await _until(queues_empty, ANSWER_GRACE_S)
+    await asyncio.sleep(0.05)  # each connection accepted last gets its protocol before the close
+    listener.close()
+    if not await _until(lambda: state.answers_owed() == 0, ANSWER_GRACE_S):
+        log.warning("%d connection(s) sent no complete request in %g s; closing them", state.answers_owed(),
+                    ANSWER_GRACE_S)
+
+
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     synth = Synthesizer.load(config.package, backend=config.backend, threads=config.threads)
     if config.workers > 1 and synth.backend.name != "onnxruntime":
@@ -90,22 +163,37 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
     return_large_blocks_to_the_os()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("%s: already draining (%d request(s) in flight); exiting when done", sig.name, state.in_flight)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     metrics = Metrics(config.max_batch)
     state = ServerState(config.limits, metrics, config.api_key)
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    runner = web.AppRunner(build_app(state), handle_signals=False, shutdown_timeout=DRAIN_GRACE_S)
     await runner.setup()
     queue: InferenceQueue | None = None
+    listener: asyncio.AbstractServer | None = None
     try:
-        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=DRAIN_GRACE_S)
-        await site.start()
-        host, port = runner.addresses[0][:2]
+        # The listener is the service's own, not an aiohttp site: its connections get ServiceProtocol,
+        # and the drain closes it as described above.
+        listener = await loop.create_server(
+            lambda: ServiceProtocol(runner.server, state, loop=loop, access_log=None),
+            config.host,
+            config.port,
+            backlog=BACKLOG,
+        )
+        host, port = listener.sockets[0].getsockname()[:2]
         loading = asyncio.ensure_future(asyncio.to_thread(_load, config))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not loading.done():
             log.info("stopped while loading the package")
+            state.draining = True
+            await close_listener(listener, state)
             return
         stopping.cancel()
         synth, samples = loading.result()
@@ -128,10 +216,15 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             await asyncio.wait_for(state.idle.wait(), config.limits.timeout_s + DRAIN_GRACE_S)
         except asyncio.TimeoutError:
             log.warning("%d request(s) still in flight after the drain timeout", state.in_flight)
+        await close_listener(listener, state)
     finally:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
         if queue is not None:
             await queue.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+            if stop.is_set():  # the process is only exiting now: a late signal must not kill it (exit 0)
+                signal.signal(sig, signal.SIG_IGN)
     log.info("stopped")

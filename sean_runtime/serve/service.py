@@ -123,6 +123,9 @@ class Service:
         start = time.perf_counter()
         request = parse_synthesize(data)
         self._check_no_extra_channels()
+        # The style images are encoded at once (one job each); refused up front if they cannot all queue.
+        encodes = sum(source.styles is None for source in request.sources())
+        self.queue.check_fits(encodes, "encoder jobs (one per style image)")
         with self.queue.ticket() as ticket:
             drawn, references = await asyncio.to_thread(self._decode_synthesize, request)
             styles = await self._edited_styles(request, references)

@@ -1,0 +1,272 @@
+"""`sean serve` against hostile requests, as a real process on a loopback port (issue 28).
+
+No request reaches a file outside the editor's own (encoded slashes, backslashes, absolute paths, dot
+segments in every encoding, NUL, names over 255 bytes); what used to be a 500 with a traceback is a
+one-line 4xx JSON answer; malformed HTTP gets the service's JSON 400 and one log line; a request that
+needs more encoder jobs than --max-queue is 413, not retried; client codes far out of range are named.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sean_core.errors import InputError
+from sean_runtime.remote import RemoteSynthesizer
+from sean_runtime.serve.codec import encode_png
+from sean_tools.serve_load.loadtest import series
+from tests.test_serve import Server, assert_error, b64_file, call
+
+SECRET = "k3y-" + "0123456789abcdef" * 2
+KEY = {"Authorization": f"Bearer {SECRET}"}
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("secret") / "key.txt"
+    path.write_text(SECRET + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(shapes_package, key_file):
+    """An API key, 2 waiting jobs at most, no batching."""
+    srv = Server(shapes_package, "--api-key-file", str(key_file), "--max-queue", "2", "--max-batch", "1")
+    yield srv
+    assert srv.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def pair(shapes_split) -> dict[str, str]:
+    return {"label": b64_file(shapes_split / "labels/00001.png"), "image": b64_file(shapes_split / "images/00001.png")}
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes as they are; -> everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_answer(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def metric_500s(srv: Server) -> float:
+    text = call(srv, "GET", "/metrics", headers=KEY)[2]
+    return sum(float(v) for v in re.findall(r'^sean_http_requests_total\{[^}]*status="500"\} (\S+)$', text, re.M))
+
+
+# --- no file outside the editor's --------------------------------------------------------------------------
+def traversal_paths(key_file: Path) -> list[str]:
+    absolute = str(key_file)
+    encoded_key = absolute.replace("/", "%2F")
+    return [
+        "/static/%2Fetc%2Fshadow",
+        "/static/%2Fetc%2Fpasswd",
+        f"/static/{encoded_key}",
+        f"/static/%2F%2F{encoded_key[3:]}",
+        "/static/%2e%2e%2fapp.py",
+        "/static/%2E%2E%2F%2E%2E%2Fserve%2Fapp.py",
+        "/static/..%2Fapp.py",
+        "/static/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/static/%252e%252e%252fapp.py",
+        "/static/%252F" + encoded_key[3:],
+        "/static/..%5Capp.py",
+        "/static/..%5c..%5cetc%5cpasswd",
+        "/static/%5Cetc%5Cpasswd",
+        "/static/%C0%AE%C0%AE%C0%AFapp.py",  # overlong UTF-8 for ../
+        "/static/%E0%80%AE%E0%80%AE%2Fapp.py",
+        "/static/%C0%2E%C0%2E%2Fapp.py",
+        "/static/.%2e/app.py",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/../../../../etc/passwd",
+        "/static/..;/app.py",
+        "/static/file:%2F%2F%2Fetc%2Fpasswd",
+        "/static/%00",
+        "/static/editor.js%00.png",
+        "/static/editor.js%2500",
+        "/static/.hidden",
+        "/static/." + "%2e" * 3,
+        "/static/" + "a" * 256,
+        "/static/" + "%C3%A9" * 200,  # 400 characters, 400 UTF-8 bytes
+        "/static/" + "b" * 5000,
+        "/static/%2F" + "c/" * 100 + "etc/passwd",
+        "/static/editor.js/..%2F..%2Fapp.py",
+        "/static/",
+    ]
+
+
+def test_no_path_under_static_reaches_a_file_outside_the_editor(server, key_file):
+    """Before: /static/%2Fetc%2Fshadow returned /etc/shadow and /static/%2F<key file> the API key."""
+    secrets = [SECRET.encode(), b"root:", b"import "]  # the key, /etc/passwd, any Python source
+    for path in traversal_paths(key_file):
+        data = raw_exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        status, headers, body = parse_answer(data)
+        assert status in (400, 401, 404), (path, data[:300])
+        assert headers["Content-Type"].startswith("application/json"), path
+        message = json.loads(body)["error"]
+        assert "\n" not in message and not any(s in body for s in secrets), (path, body[:200])
+    # a NUL byte in the raw path is refused by the HTTP parser
+    status, _, body = parse_answer(raw_exchange(server.port, b"GET /static/editor.js\x00 HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert status == 400 and "malformed HTTP request" in json.loads(body)["error"]
+    assert call(server, "GET", "/static/editor.js")[0] == 200  # the editor's own files still load
+    assert metric_500s(server) == 0
+
+
+def test_open_routes_are_open_by_route_not_by_the_paths_text(server):
+    # dot segments that resolve to /v1 routes need the key like /v1 itself
+    for path in ("/static/../v1/info", "/static/%2e%2e/v1/info", "/static/./../v1/samples", "/healthz/../v1/info"):
+        data = raw_exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        status, _, body = parse_answer(data)
+        assert status in (401, 404), (path, body)
+        assert "class_names" not in body.decode() and "samples" not in json.loads(body), path
+    assert call(server, "GET", "/healthz")[0] == 200 and call(server, "GET", "/")[0] == 200
+    assert call(server, "GET", "/v1/info")[0] == 401 and call(server, "GET", "/v1/info", headers=KEY)[0] == 200
+
+
+def test_request_data_never_names_a_file(server, key_file, pair):
+    """Images come as base64 in the body; a path in their place is refused, never opened."""
+    for field_value in (str(key_file), "/etc/passwd", "file:///etc/passwd", "data:image/png;base64,/etc/passwd"):
+        body = {"label": field_value, "style_image": pair["image"]}
+        status, _, answer = call(server, "POST", "/v1/synthesize", body, KEY)
+        assert_error(status, answer, 400, "label")
+        assert SECRET not in answer["error"]
+    # /v1/samples takes nothing from the request: a query naming a file is ignored
+    status, _, answer = call(server, "GET", f"/v1/samples?name=..%2F..%2Fetc%2Fpasswd&path={key_file}", headers=KEY)
+    assert (status, answer) == (200, {"samples": []})
+
+
+# --- what was a 500 ------------------------------------------------------------------------------------------
+def test_what_was_a_500_is_a_one_line_4xx(server, pair):
+    """Before: each of these answered 500 and logged a traceback; /metrics counted them as 500."""
+    label, image = pair["label"], pair["image"]
+    huge = "9" * 5000
+    styles_huge = '{"codes": [' + ",".join(["[" + ",".join(["0"] * 31 + [str(10**400)]) + "]"] * 8) + "]"
+    cases = [
+        (b"[" * 100_000 + b"]" * 100_000, 400, "nests 100000 levels"),
+        (b'{"label": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "levels"),
+        (f'{{"label": "{label}", "style_image": "{image}", "seed": {huge}}}'.encode(), 400, "number of 5000"),
+        (f'{{"label": "{label}", "noise": [{huge}]}}'.encode(), 400, "number of 5000"),
+        (f'{{"{huge}": -{huge}}}'.encode(), 400, "number of 5001"),
+        (f'{{"label": "{label}", "styles": {styles_huge}, "present": [true]}}}}'.encode(), 400, "number of 401"),
+    ]
+    before = metric_500s(server)
+    for raw, status_expected, words in cases:
+        status, _, answer = call(server, "POST", "/v1/synthesize", raw=raw, headers=KEY)
+        assert_error(status, answer, status_expected, words)
+    # codes of 10**400 as a JSON number of 401 digits sit within the parser's bounds only as a float
+    codes = [[0.0] * 32 for _ in range(7)] + [[1e300] * 32]
+    status, _, answer = call(server, "POST", "/v1/synthesize", {"label": label, "styles": {
+        "codes": codes, "present": [True] * 8}}, KEY)
+    assert_error(status, answer, 400, "styles.codes hold values up to 1e+300")
+    # a body that says gzip and is not
+    for body in (b'{"label": 1}', gzip.compress(b'{"label": 1}')[:10] + b"\xff" * 20):  # not gzip; a broken stream
+        headers = {**KEY, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        status, _, answer = call(server, "POST", "/v1/synthesize", raw=body, headers=headers)
+        assert_error(status, answer, 400, "body cannot be read")
+    for name in ("a" * 256, "%C3%A9" * 200, "x" * 4000):
+        status, _, answer = call(server, "GET", "/static/" + name)
+        assert_error(status, answer, 404, "the editor has no file named")
+    assert metric_500s(server) == before == 0
+    assert not any("Traceback" in line for line in server.log)
+
+
+def test_client_codes_far_out_of_range_are_named_not_the_weights(server, pair):
+    """Before: codes of 1e30 got "the package's weights are broken (re-export it ...)"."""
+    for value in (1e30, -1e30, 1e6):
+        codes = [[0.0] * 32 for _ in range(7)] + [[value] * 32]
+        body = {"label": pair["label"], "styles": {"codes": codes, "present": [True] * 8}}
+        status, _, answer = call(server, "POST", "/v1/synthesize", body, KEY)
+        assert_error(status, answer, 400, "styles.codes hold values up to", "encoder's range [-1, 1]")
+        assert "weights" not in answer["error"]
+    codes = [[0.5] * 32 for _ in range(8)]
+    body = {"label": pair["label"], "styles": {"codes": codes, "present": [True] * 8}}
+    assert call(server, "POST", "/v1/synthesize", body, KEY)[0] == 200
+
+
+# --- HTTP protocol errors ------------------------------------------------------------------------------------
+PROTOCOL_CASES = {
+    "Content-Length with chunked": b"POST /v1/encode HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "duplicate Content-Length": b"POST /v1/encode HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+    b"Content-Length: 3\r\n\r\n{}",
+    "negative Content-Length": b"POST /v1/encode HTTP/1.1\r\nHost: x\r\nContent-Length: -2\r\n\r\n{}",
+    "bad chunk size": b"POST /v1/encode HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "bad chunk size on a GET": b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n\r\n",
+    "URL over 8 KB": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "header over 8 KB": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+    "10,000 headers": b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(10_000)) + b"\r\n",
+    "TLS on the plain port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(64)),
+    "NUL in the path": b"GET /v1/in\x00fo HTTP/1.1\r\nHost: x\r\n\r\n",
+    "not HTTP": b"\x00\x01\x02\x03\r\n\r\n",
+    "bad version": b"GET / HTTP/9.Z\r\nHost: x\r\n\r\n",
+    "space in a header name": b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+}
+
+
+def test_malformed_http_gets_the_json_error_and_one_log_line(server):
+    """Before: a plain-text 400 with a caret drawing, and a traceback in the log for each."""
+    lines_before = len(server.log)
+    for name, data in PROTOCOL_CASES.items():
+        status, headers, body = parse_answer(raw_exchange(server.port, data))
+        assert status == 400 and headers["Content-Type"].startswith("application/json"), (name, body[:200])
+        message = json.loads(body)["error"]
+        assert message.startswith("malformed HTTP request: ") and "\n" not in message and "^" not in message, name
+        assert len(message) < 200, name
+    time.sleep(0.5)  # the log is read by a thread
+    new = server.log[lines_before:]
+    assert len(new) <= len(PROTOCOL_CASES) and not any("Traceback" in line for line in new), "".join(new)
+    text = call(server, "GET", "/metrics", headers=KEY)[2]
+    assert series(text, "sean_http_requests_total", route="malformed", status="400") >= len(PROTOCOL_CASES)
+    assert call(server, "GET", "/healthz")[0] == 200
+
+
+# --- more jobs than the queue holds -------------------------------------------------------------------------
+def test_more_encoder_jobs_than_max_queue_is_413_and_not_retried(server, pair):
+    """Before: 503 "retry shortly" on an idle server, and RemoteSynthesizer retried it 3 times."""
+    reference = {"image": pair["image"], "label": pair["label"]}
+    body = {"label": pair["label"], "style_image": pair["image"],
+            "swaps": [{"classes": "blob", **reference}, {"classes": 3, **reference}]}  # 3 encoder jobs, queue of 2
+    status, headers, answer = call(server, "POST", "/v1/synthesize", body, KEY)
+    assert_error(status, answer, 413, "needs 3 encoder jobs", "queue limit of 2", "--max-queue 3")
+    assert "Retry-After" not in headers
+    blends = {"label": pair["label"], "style_image": pair["image"],
+              "interpolate": [{"alpha": 0.5, **reference}] * 5}
+    assert_error(*call(server, "POST", "/v1/synthesize", blends, KEY)[::2], 413, "needs 6 encoder jobs")
+
+    def answered_413() -> float:
+        text = call(server, "GET", "/metrics", headers=KEY)[2]
+        return series(text, "sean_http_requests_total", route="/v1/synthesize", status="413") or 0.0
+
+    before = answered_413()
+    with RemoteSynthesizer(server.url, api_key=SECRET) as remote:
+        start = time.monotonic()
+        with pytest.raises(InputError, match="--max-queue"):
+            remote.synthesize_request(body)
+        assert time.monotonic() - start < 1.0  # no Retry-After sleeps
+    assert answered_413() == before + 1
+    # within the limit it is answered
+    fits = {"label": pair["label"], "style_image": pair["image"], "swaps": [{"classes": "blob", **reference}]}
+    assert call(server, "POST", "/v1/synthesize", fits, KEY)[0] == 200
+
+
+def test_the_server_still_answers_after_all_of_the_above(server, pair):
+    label = encode_png(np.zeros((64, 64), np.uint8))
+    body = {"label": label, "style_image": pair["image"], "style_label": pair["label"]}
+    status, _, answer = call(server, "POST", "/v1/synthesize", body, KEY)
+    assert status == 200 and RemoteSynthesizer.decode_image(answer["image"]).shape == (64, 64, 3)
+    assert not any("Traceback" in line for line in server.log)
