@@ -74,7 +74,8 @@ def test_python_repository_matches_the_manifest(shapes_package, tmp_path):
     ensemble = read_config(repo, "sean_reconstruct")
     assert ensemble.platform == "ensemble"
     assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["sean_noise", "sean_encoder", "sean_generator"]
-    assert io(ensemble.output) == manifest_io(manifest, "generator", "outputs")
+    (image,) = manifest_io(manifest, "generator", "outputs")
+    assert io(ensemble.output) == [("reconstruction", *image[1:])]
     # The Python models load the package copy, which matches its manifest file for file.
     assert load_package(repo / "sean" / "1" / "package", verify=True).manifest == manifest
     readme = (repo / "README.md").read_text()

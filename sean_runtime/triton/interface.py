@@ -7,7 +7,8 @@ A repository exported under NAME holds
   NAME_encoder      the package's encoder graph: image, labels -> codes, area (the manifest's tensors)
   NAME_generator    the package's generator graph: labels, codes, noise (+ extra) -> image
   NAME_noise        seed, enabled -> the generator's noise, by the package's noise rule
-  NAME_reconstruct  ensemble: image, labels, seed, noise on/off (+ extra) -> the generator's image
+  NAME_reconstruct  ensemble: image, labels, seed, noise on/off (+ extra) -> reconstruction, the generator's
+                    image float32 [3, H, W] in [-1, 1]
 
 The graph models take exactly the tensors the manifest declares (sean_core.format), without the batch
 axis, which Triton adds (max_batch_size > 0). The tensor form of a synthesize request, per request
@@ -48,6 +49,7 @@ RUNTIME_PARAMETER = "sean_runtime"  # Python graph models: "onnxruntime" or "ope
 THREADS_PARAMETER = "sean_threads"  # Python graph models: CPU threads per instance ("": the runtime's default)
 MODELS_PARAMETER = "sean_models"  # the front model: JSON {"encoder": name, "generator": name}
 PACKAGE_FOLDER = "package"  # inside NAME/1/: the package the Python models load
+RECONSTRUCT_OUTPUT = "reconstruction"  # NAME_reconstruct's output: the generator's image [3, H, W] in [-1, 1]
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,9 @@ environment is used.)
 ## Load test
 
     docker run --rm --net=host {SDK_CONTAINER} perf_analyzer -m {names.reconstruct} \\
-        -u 127.0.0.1:8001 -i grpc --concurrency-range 1:8:1 --shape image:3,{h},{w} --shape labels:{h},{w}
+        -u 127.0.0.1:8001 -i grpc --concurrency-range 1:8:1 --input-data zero
+
+(`--input-data zero`: every label is class 0, a valid id; random data would send ids outside the classes.)
 
 or `sean bench-serve --triton http://127.0.0.1:8000` (1, 4 and 8 clients, latency percentiles, and whether
 requests were batched: Triton's `nv_inference_exec_count` against the request count).

@@ -38,6 +38,7 @@ from sean_runtime.triton.interface import (
     MODELS_PARAMETER,
     PACKAGE_FOLDER,
     PACKAGE_PARAMETER,
+    RECONSTRUCT_OUTPUT,
     RUNTIME_PARAMETER,
     THREADS_PARAMETER,
     ModelNames,
@@ -197,7 +198,8 @@ def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple
 
 
 def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelConfig:
-    """The ensemble image, labels, seed, noise (+ extra) -> the generator's image: noise, encoder, generator."""
+    """The ensemble image, labels, seed, noise (+ extra) -> RECONSTRUCT_OUTPUT, the generator's image (an
+    ensemble tensor has one name for the whole graph, so the output cannot be called `image` too)."""
     enc_in, _ = graph_tensors(graph_spec(package.shape, "encoder"))
     gen_in, gen_out = graph_tensors(graph_spec(package.shape, "generator"))
     noise_in, _ = noise_tensors(package.shape)
@@ -209,9 +211,11 @@ def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelCo
         cfg.EnsembleStep(names.noise, {"seed": "seed", "enabled": "noise"}, {"noise": "_noise"}),
         cfg.EnsembleStep(names.encoder, {t.name: t.name for t in enc_in}, {"codes": "_codes"}),
         cfg.EnsembleStep(names.generator, {**generator_inputs, "codes": "_codes", "noise": "_noise"},
-                         {"image": "image"}),
+                         {"image": RECONSTRUCT_OUTPUT}),
     )
-    return cfg.ModelConfig(name=names.reconstruct, inputs=inputs, outputs=gen_out, max_batch_size=batch,
+    (image,) = gen_out
+    outputs = (replace(image, name=RECONSTRUCT_OUTPUT),)
+    return cfg.ModelConfig(name=names.reconstruct, inputs=inputs, outputs=outputs, max_batch_size=batch,
                            platform=cfg.ENSEMBLE_PLATFORM, steps=steps)
 
 

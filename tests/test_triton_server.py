@@ -1,0 +1,234 @@
+"""A real Triton Inference Server (the tritonserver of nvidia-pytriton, started by `sean triton`) on the
+python-backend repository of the shipped model: images equal `sean synth`'s byte for byte, requests of
+concurrent clients are batched, bad requests get Triton's error while the server keeps serving, and
+SIGTERM stops it with exit 0.
+
+The first run builds the Python models' environment (about a minute from PyPI, once per machine);
+after that the module takes well under two minutes. Tests run in file order: the last one stops the server.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sean_core.cli import main
+from sean_core.errors import BackendError, InputError
+from sean_core.imageio import read_rgb
+from sean_runtime.synthesizer import Synthesizer, to_uint8
+from sean_runtime.triton.repository import ExportSettings, export_repository
+from sean_tools.serve_load.loadtest import series
+
+pytest.importorskip("tritonclient.http", reason="needs the 'triton' extra (tritonclient)")
+pytest.importorskip("tritonclient.grpc", reason="needs the 'triton' extra (tritonclient)")
+from sean_runtime.triton.client import TritonSynthesizer
+from sean_runtime.triton.environment import server_environment
+
+pytestmark = pytest.mark.slow
+READY_S = 240.0
+CLIENTS, PER_CLIENT = 8, 6
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def model_environment():
+    try:
+        return server_environment(log=lambda line: None)
+    except BackendError as exc:
+        pytest.skip(f"the Triton models' environment cannot be built on this machine: {exc}")
+
+
+@pytest.fixture(scope="module")
+def server(model_environment, shapes_package, tmp_path_factory):
+    """`sean triton` on the python-backend repository: (process, HTTP URL, gRPC URL, metrics URL, log file)."""
+    folder = tmp_path_factory.mktemp("triton")
+    repo = export_repository(shapes_package, folder / "repo", ExportSettings(max_batch=8))
+    http, grpc, metrics = free_ports(3)
+    log = folder / "tritonserver.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sean_core.cli", "triton", str(repo), "--port", str(http), "--grpc-port", str(grpc),
+         "--metrics-port", str(metrics), "--env", str(model_environment.root), "--log-file", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        ready = lines.get(timeout=READY_S)
+    except queue.Empty:
+        ready = ""
+    if not ready.startswith("Triton ready: "):
+        process.kill()
+        pytest.fail(f"sean triton did not say it was ready: {ready!r} {process.stderr.read()[-2000:]} "
+                    f"{log.read_text()[-3000:] if log.is_file() else ''}")
+    assert f"http://127.0.0.1:{http}" in ready
+    yield process, f"http://127.0.0.1:{http}", f"grpc://127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics", log
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def local(shapes_package):
+    return Synthesizer.load(shapes_package, backend="onnxruntime")
+
+
+def pair(split: Path, i: int) -> tuple[Path, Path]:
+    return split / "images" / f"{i:05d}.png", split / "labels" / f"{i:05d}.png"
+
+
+def fallback_case(local: Synthesizer, split: Path) -> tuple[int, int, str]:
+    """(target, reference, class): a class the target's style image shows and the reference lacks."""
+    present = [local.encode(*pair(split, i)).present[0] for i in range(4)]
+    for target in range(4):
+        for reference in range(4):
+            lacking = np.nonzero(present[target] & ~present[reference])[0]
+            if len(lacking):
+                return target, reference, local.class_names[lacking[0]]
+    raise AssertionError("no sample lacks a class another one shows")
+
+
+def synth_cli(args: list[str], out: Path) -> tuple[int, str, bytes | None]:
+    done = CliRunner().invoke(main, ["synth", *args, "-o", str(out)])
+    return done.exit_code, done.output, out.read_bytes() if out.is_file() else None
+
+
+def metric(url: str, name: str, model: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return series(text, name, model=model, version="1") or 0.0
+
+
+def test_six_requests_give_the_bytes_of_sean_synth(server, local, shapes_package, shapes_split, tmp_path):
+    _, http_url, grpc_url, _, _ = server
+    target, reference, lacking = fallback_case(local, shapes_split)
+    image, label = pair(shapes_split, target)
+    other, other_label = pair(shapes_split, reference)
+    blob = local.class_names.index("blob")
+    base = ["--label", str(label), "--style", str(image), "--seed", "5"]
+    kinds = {  # name -> (sean synth options, the same request with the edits done by the server)
+        "reconstruction": ([], {}),
+        "swap": (["--swap", f"blob={other}"], {"swaps": [([blob], (other, other_label))]}),
+        "interpolation": (["--interpolate", str(other), "--alpha", "0.3"],
+                          {"interpolate": [(0.3, (other, other_label), None)]}),
+        "fallback own": (["--swap", f"{lacking}={other}", "--fallback", "own"],
+                         {"swaps": [([lacking], (other, other_label))], "fallback": "own"}),
+        "fallback error": (["--swap", f"{lacking}={other}", "--fallback", "error"],
+                           {"swaps": [([lacking], (other, other_label))], "fallback": "error"}),
+        "noise off": (["--no-noise"], {"noise": False}),
+    }
+    clients = [TritonSynthesizer(http_url), TritonSynthesizer(grpc_url)]
+    for name, (options, edits) in kinds.items():
+        code, output, expected = synth_cli([str(shapes_package), *base, *options], tmp_path / f"{name}-local.png")
+        for client, url in zip(clients, (http_url, grpc_url), strict=True):
+            remote_code, remote_output, got = synth_cli(["--triton", url, *base, *options], tmp_path / f"{name}.png")
+            assert (remote_code, got) == (code, expected), f"{name} over {url}: {remote_output}"
+            (tmp_path / f"{name}.png").unlink(missing_ok=True)
+            seed, noise = 5, edits.get("noise", True)
+            request = {k: v for k, v in edits.items() if k != "noise"}
+            if name == "fallback error":
+                assert code == 1 and f"lacks class(es) ['{lacking}']" in output, output
+                with pytest.raises(InputError, match=r"lacks class\(es\)"):
+                    client.request(label, (image, label), seed=seed, noise=noise, **request)
+                continue
+            assert code == 0, output
+            served, _ = client.request(label, (image, label), seed=seed, noise=noise, **request)
+            assert np.array_equal(served, read_rgb(tmp_path / f"{name}-local.png")), f"{name} over {url}"
+
+
+def test_the_reconstruct_ensemble_equals_a_local_reconstruction(server, local, shapes_split):
+    _, http_url, _, _, _ = server
+    image, label = pair(shapes_split, 1)
+    client = TritonSynthesizer(http_url)
+    images, labels = client._style_inputs(image, label)
+    out = client.infer(client.names.reconstruct, {"image": images, "labels": labels,
+                                                  "seed": np.array([[9]], np.int64), "noise": np.array([[True]])},
+                       ["reconstruction"])["reconstruction"]
+    assert np.array_equal(to_uint8(out), local.reconstruct(image, label, seed=9))
+
+
+def test_concurrent_clients_are_answered_correctly_and_batched(server, local, shapes_split):
+    _, http_url, grpc_url, metrics_url, _ = server
+    styles = [local.encode(*pair(shapes_split, i)) for i in range(4)]
+    labels = [pair(shapes_split, i)[1] for i in range(4)]
+    jobs = [(c, r, (c + r) % 4, 1000 * c + r) for c in range(CLIENTS) for r in range(PER_CLIENT)]
+    expected = {(c, r): local.synthesize(labels[k], styles[k], seed=seed)[0] for c, r, k, seed in jobs}
+    answers: dict = {}
+    errors: list = []
+    before = (metric(metrics_url, "nv_inference_request_success", "sean"),
+              metric(metrics_url, "nv_inference_exec_count", "sean"))
+    start = threading.Barrier(CLIENTS)
+
+    def client(c: int) -> None:
+        try:
+            with TritonSynthesizer(http_url if c % 2 else grpc_url) as synth:
+                start.wait()
+                for _, r, k, seed in (job for job in jobs if job[0] == c):
+                    answers[c, r] = synth.request(labels[k], styles[k], seed=seed)[0]
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(answers) == CLIENTS * PER_CLIENT
+    assert all(np.array_equal(answers[key], image) for key, image in expected.items())
+    requests = metric(metrics_url, "nv_inference_request_success", "sean") - before[0]
+    executions = metric(metrics_url, "nv_inference_exec_count", "sean") - before[1]
+    assert requests == CLIENTS * PER_CLIENT
+    assert executions < requests, f"{requests:.0f} requests in {executions:.0f} executions: nothing was batched"
+
+
+def test_bad_requests_get_tritons_error_and_the_server_keeps_serving(server, local, shapes_split):
+    process, http_url, grpc_url, _, _ = server
+    image, label = pair(shapes_split, 0)
+    for url in (http_url, grpc_url):
+        client = TritonSynthesizer(url)
+        ids = client.read_labels(label)
+        styles = client.encode(image, label)
+        good = {"label": ids, "styles": styles.codes, "present": styles.present}
+        bad = {
+            "wrong shape": ({**good, "label": ids[:, :32]}, "unexpected shape for input 'label'"),
+            "wrong dtype": ({**good, "label": ids.astype(np.float32)}, "data-type is 'FP32'"),
+            "unknown class id": ({**good, "label": np.full_like(ids, 99)}, "outside the 8 classes"),
+            "seed out of range": ({**good, "seed": np.array([[-1]], np.int64)}, "seed must be a non-negative"),
+        }
+        for name, (inputs, message) in bad.items():
+            with pytest.raises(InputError, match=message):
+                client.infer("sean", inputs, ["image"])
+            assert process.poll() is None, f"the server died on a request with a {name}"
+        served = client.infer("sean", {**good, "seed": np.array([[4]], np.int64)}, ["image"])["image"][0]
+        assert np.array_equal(served, local.synthesize(label, local.encode(image, label), seed=4)[0])
+
+
+def test_sigterm_stops_the_server_with_exit_code_0(server):
+    process, http_url, _, _, log = server
+    process.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    assert process.wait(60) == 0, process.stderr.read()[-2000:] + log.read_text()[-2000:]
+    assert time.monotonic() - start < 45
+    with pytest.raises(BackendError):
+        TritonSynthesizer(http_url, timeout=2)
