@@ -31,7 +31,9 @@ from tests.test_serve import Server, assert_error, b64_file, call, decode_answer
 
 SHAPES = get_domain("shapes")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+STATIC = Path(__file__).resolve().parents[1] / "sean_runtime/serve/static"
 VIEWPORT = (1440, 860)  # CSS pixels of the screenshots
+SCREENSHOT_BYTES = 150_000  # each docs/editor-*.png stays under this
 SETTLE_S = 30  # the longest an edit may take to show its image
 
 
@@ -52,12 +54,15 @@ def test_the_page_and_its_files_are_served(server):
     status, headers, page = call(server, "GET", "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert '<script type="module" src="/static/editor.js">' in page
-    for name, kind in (("editor.js", "javascript"), ("editor.css", "text/css"), ("png.js", "javascript")):
-        status, headers, _ = call(server, "GET", f"/static/{name}")
-        assert status == 200 and kind in headers["Content-Type"], (name, headers)
+    kinds = {".js": "javascript", ".css": "text/css", ".html": "text/html"}
+    files = sorted(STATIC.iterdir())
+    assert {"editor.js", "state.js", "canvas.js", "regions.js", "references.js", "picker.js"} <= {p.name for p in files}
+    for path in files:  # every module the page imports, however many the editor is split into
+        status, headers, _ = call(server, "GET", f"/static/{path.name}")
+        assert status == 200 and kinds[path.suffix] in headers["Content-Type"], (path.name, headers)
         assert headers["Cache-Control"] == "no-cache"
     for route in ("/static/nothing.js", "/static/..%2Fapp.py", "/static/.hidden"):
-        assert_error(*call(server, "GET", route)[::2], 404, "no route")
+        assert_error(*call(server, "GET", route)[::2], 404)
 
 
 def test_the_page_is_open_when_the_api_needs_a_key(shapes_package, tmp_path):
@@ -187,9 +192,9 @@ class Editor:
     def key(self, *keys: str) -> None:
         self.find("body").send_keys(*keys)
 
-    def offset(self, x: float, y: float) -> tuple[int, int]:
-        """Package pixel (x, y) -> pointer offset from the label canvas's centre (CSS pixels)."""
-        rect = self.find("#label").rect
+    def offset(self, x: float, y: float, css: str = "#label") -> tuple[int, int]:
+        """Package pixel (x, y) -> pointer offset from the centre of `css` (CSS pixels), the whole map shown."""
+        rect = self.find(css).rect
         return round((x + 0.5) * rect["width"] / 64 - rect["width"] / 2), round(
             (y + 0.5) * rect["height"] / 64 - rect["height"] / 2
         )
@@ -208,13 +213,30 @@ class Editor:
         chain.perform()
         self.settle()
 
+    def box(self, css: str) -> dict[str, float]:
+        """The element's box on screen, transforms (zoom) included: x, y, width, height in CSS pixels."""
+        return self.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}",
+            self.find(css),
+        )
+
+    def click_at(self, css: str, x: float, y: float) -> None:
+        """A click on package pixel (x, y) of the label map ("#label") or the image ("#output")."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(self.driver, duration=0).move_to_element_with_offset(
+            self.find(css), *self.offset(x, y, css)
+        ).click().perform()
+        time.sleep(0.1)
+
     def select_class(self, name: str) -> None:
         self.click(f'#classes button[title="{name}"]')
 
     def choose(self, label: str, option: str) -> None:
-        from selenium.webdriver.support.ui import Select
-
-        Select(self.find(f'select[aria-label="{label}"]')).select_by_visible_text(option)
+        """Open the reference picker of the control `label` and click the thumbnail named `option`."""
+        self.click(f'button[aria-label="{label}"]')
+        tile = self.find(f'#picker .tile[aria-label="{option}"]')
+        tile.click()
         self.settle()
 
     def slide(self, label: str, value: int) -> None:
@@ -263,7 +285,10 @@ class Editor:
         ActionChains(self.driver, duration=0).move_to_element_with_offset(self.find(".brand"), 0, 0).perform()
         path = folder / name
         png = np.frombuffer(self.driver.get_screenshot_as_png(), np.uint8)
-        cv2.imwrite(str(path), cv2.imdecode(png, cv2.IMREAD_COLOR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        # 5 bits per channel (the 3 low bits repeat the high ones): the docs' PNGs stay small
+        shot = cv2.imdecode(png, cv2.IMREAD_COLOR) & 0xF8
+        cv2.imwrite(str(path), shot | (shot >> 5), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        assert path.stat().st_size < SCREENSHOT_BYTES, f"{name} is {path.stat().st_size} bytes"
         return path
 
 
@@ -551,3 +576,158 @@ def test_the_page_asks_for_the_api_key(browser, shapes_package, tmp_path):
     finally:
         browser.driver.get("about:blank")  # the key stays in that origin's sessionStorage only
         assert srv.stop() == 0
+
+
+def inside_of(data: Path, name: str, sample: str = "00000") -> tuple[np.ndarray, tuple[int, int]]:
+    """The class's mask in the sample's label map and a pixel (x, y) well inside it."""
+    mask = read_raw(data / f"labels/{sample}.png") == SHAPES.class_names.index(name)
+    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return mask, (int(x), int(y))
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_click_on_a_region_opens_its_style_choice_of_thumbnails(page, data, shots):
+    """Region first: a click on the image (or on the map with the region tool) chooses that region and
+    opens thumbnails of the references, whole names shown; picking one swaps that region's style only."""
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    page.click("#samples .thumb:nth-child(3) .add")  # sample 00002: it has no ground
+    page.settle()
+    before = page.image()
+    ground, (x, y) = inside_of(data, "ground")
+    page.click_at("#output", x, y)
+    cls = SHAPES.class_names.index("ground")
+    picker = page.find("#picker")
+    assert picker.get_attribute("aria-label") == "ground: style from"
+    assert page.find(f'#classes button[data-cls="{cls}"]').get_attribute("aria-pressed") == "true"
+    assert page.find('[data-tool="region"]').get_attribute("aria-pressed") == "true", "choosing a region keeps the tool"
+    assert page.find(".region.focus").get_attribute("data-cls") == str(cls)
+    for svg in page.driver.find_elements("css selector", ".frame svg.outline"):
+        assert svg.get_attribute("data-cls") == str(cls)
+        assert len(svg.find_element("css selector", "path.over").get_attribute("d")) > 20, "the region is outlined"
+    tiles = {t.get_attribute("aria-label"): t for t in picker.find_elements("css selector", ".tile")}
+    assert list(tiles) == ["own", "sample 00000", "00003", "sample 00002"]
+    uploaded = tiles["00003"]
+    assert uploaded.find_element("css selector", "img").get_attribute("src").startswith("data:image/png;base64,")
+    name = uploaded.find_element("css selector", ".tile-name")
+    assert name.text == "00003"
+    for tile in tiles.values():  # every name whole: no cut "sample 0000("
+        label = tile.find_element("css selector", ".tile-name")
+        assert page.driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", label)
+        assert label.text == tile.get_attribute("aria-label")
+    assert tiles["sample 00002"].get_attribute("data-note") == "no ground in it"
+    assert tiles["own"].get_attribute("aria-pressed") == "true"
+    page.screenshot("editor-region.png", shots)
+
+    uploaded.click()
+    page.settle()
+    assert not page.driver.find_elements("css selector", "#picker"), "picking closes the thumbnails"
+    assert page.find('button[aria-label="ground: style from"]').get_attribute("data-ref") != ""
+    change = np.abs(page.image().astype(int) - before.astype(int)).max(axis=2)
+    inside = cv2.erode(ground.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert change[inside].mean() > 30 and change[far_from(ground, 8)].mean() < 3
+
+    # the region tool on the label map does the same
+    _, (x, y) = inside_of(data, "square")
+    page.click_at("#label", x, y)
+    assert page.find("#picker").get_attribute("aria-label") == "square: style from"
+    page.key("\ue00c")  # Escape
+    assert not page.driver.find_elements("css selector", "#picker")
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_whole_image_slider_interpolates_every_region(page, data, shapes_package, shots):
+    """Figs. 10-11 of the paper: every region from the own style toward a reference, by one slider."""
+    synth = Synthesizer.load(shapes_package, backend="onnxruntime")
+    own = synth.encode(data / "images/00000.png", data / "labels/00000.png")
+    ref = synth.encode(data / "images/00003.png", data / "labels/00003.png")
+    label = data / "labels/00000.png"
+    start = page.image()
+    slider = 'input[aria-label="every region: blend"]'
+    assert page.find(slider).get_attribute("disabled") is not None
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    page.choose("every region: blend toward", "00003")
+    assert page.find(slider).get_attribute("disabled") is None
+    for percent in (0, 100, 50):
+        page.slide("every region: blend", percent)
+        expected = synth.synthesize(label, own.interpolate(ref, percent / 100), seed=0)[0]
+        np.testing.assert_array_equal(page.image(), expected, err_msg=f"at {percent}%")
+    assert not np.array_equal(page.image(), start)
+    rows = page.driver.find_elements("css selector", ".region input[type=range]")
+    assert rows and all(r.get_attribute("value") == "50" for r in rows), "each region's own slider follows"
+    page.screenshot("editor-interpolate.png", shots)
+    page.key("\ue009z")  # one drag, one undo step: back to 100%
+    page.settle()
+    full = synth.synthesize(label, own.interpolate(ref, 1.0), seed=0)[0]
+    np.testing.assert_array_equal(page.image(), full)
+    assert page.find(slider).get_attribute("value") == "100"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_zoom_to_a_small_region_and_paint_in_it(page, data, shots):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    dot = SHAPES.class_names.index("left_dot")
+    start = downloaded_label(page)
+    ys, xs = np.nonzero(start == dot)
+    assert 0 < len(xs) < 0.05 * start.size, "left_dot is a small region of sample 00000"
+    page.click('button[aria-label="left_dot: zoom to region"]')
+    zoom = int(page.find("#zoom-value").text.rstrip("%"))
+    frame, canvas = page.box("#label-wrap"), page.box("#label")
+    assert zoom >= 200 and canvas["width"] == pytest.approx(frame["width"] * zoom / 100, rel=0.01)
+    pixel = canvas["width"] / 64  # CSS pixels per package pixel now
+
+    def screen(x: float, y: float) -> tuple[float, float]:
+        return canvas["x"] + x * pixel, canvas["y"] + y * pixel
+
+    left, top = screen(xs.min(), ys.min())
+    right, bottom = screen(xs.max() + 1, ys.max() + 1)
+    assert frame["x"] <= left and right <= frame["x"] + frame["width"], "the region shows whole, across"
+    assert frame["y"] <= top and bottom <= frame["y"] + frame["height"], "the region shows whole, down"
+    assert right - left >= frame["width"] / 4, "and large"
+    page.screenshot("editor-zoom.png", shots)
+
+    # a one-pixel dab at the frame's centre paints the package pixel shown there
+    page.key("7", "[[[[")  # band, brush size 1
+    ActionChains(page.driver, duration=0).move_to_element(page.find("#label-wrap")).click().perform()
+    page.settle()
+    painted = np.argwhere(downloaded_label(page) != start)
+    assert len(painted) == 1, painted
+    cx = (frame["x"] + frame["width"] / 2 - canvas["x"]) / pixel
+    cy = (frame["y"] + frame["height"] / 2 - canvas["y"]) / pixel
+    assert abs(painted[0][1] + 0.5 - cx) <= 1 and abs(painted[0][0] + 0.5 - cy) <= 1, (painted, cx, cy)
+
+    page.key("\ue011")  # Home: the whole map again
+    assert page.find("#zoom-value").text == "100%"
+    assert page.box("#label")["width"] == pytest.approx(frame["width"], abs=0.5)
+    assert page.find("#zoom-out").get_attribute("data-why"), "zoom out is off at 100% and says why"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_every_disabled_control_says_why(page, data):
+    def disabled() -> dict[str, str]:
+        found = page.driver.execute_script(
+            "return [...document.querySelectorAll('button:disabled, input:disabled')].map((e) =>"
+            " [e.id || e.getAttribute('aria-label'), e.dataset.why || '', e.title])"
+        )
+        for name, why, title in found:
+            assert why and title.endswith(why), (name, why, title)
+        return {name: why for name, why, _ in found}
+
+    off = disabled()
+    assert off["undo"] == "nothing to undo yet" and "redo" in off
+    assert "pick the style image and its label map" in off["ref-add"]
+    assert "blend toward" in off["every region: blend"]
+    page.click("#dice")
+    page.settle()
+    off = disabled()
+    assert "undo" not in off
+    assert page.find("#undo").get_attribute("title") == "Undo (Ctrl+Z)"
+    page.upload("#ref-image", data / "images/00003.png")
+    assert disabled()["ref-add"] == "pick its label map first"
+    page.upload("#ref-label", data / "labels/00003.png")
+    assert "ref-add" not in disabled()

@@ -1,32 +1,48 @@
-// The label canvas: drawing the map in the palette, the overlay that previews a tool, the pointer
-// tools (brush, fill, rectangle, eraser, picker) and the display size of both frames.
+// The label canvas: drawing the map in the palette, the overlay that previews a tool, and the pointer
+// tools (region, brush, fill, rectangle, eraser, picker). A middle-button drag, or a drag with Space
+// held, pans the view (view.js).
 
 import { $ } from "./dom.js";
 import { app, changed, checkpoint, edit, onChanged } from "./state.js";
 import { selectClass } from "./tools.js";
+import { pixelAt as viewPixelAt, startPan } from "./view.js";
 
-const MAX_SCALE = 8; // display: package pixels per screen pixel at most
+const HOVER_ALPHA = 0.35; // the region tool lights the region under the pointer this much
+
+let spaceHeld = false;
+let hovered = null; // [class, revision] the region tool's highlight was drawn for
 
 function drawLabel() {
   const canvas = $("#label");
   canvas.getContext("2d").putImageData(app.doc.label.toImageData(app.palette), 0, 0);
 }
 
-function pixelAt(event) {
-  const rect = $("#label").getBoundingClientRect();
-  return {
-    x: ((event.clientX - rect.left) / rect.width) * app.width,
-    y: ((event.clientY - rect.top) / rect.height) * app.height,
-  };
-}
+const pixelAt = (event) => viewPixelAt(event, $("#label"));
 
 function paintClass() {
   return app.tool === "eraser" ? 0 : app.cls;
 }
 
+// The region tool: the whole region under the pointer, lit.
+function drawHover(context, point) {
+  const { x, y } = clampPixel(point);
+  const cls = app.doc.label.at(x, y);
+  if (hovered && hovered[0] === cls && hovered[1] === app.rev) return;
+  hovered = [cls, app.rev];
+  context.clearRect(0, 0, app.width, app.height);
+  context.fillStyle = `rgb(255 255 255 / ${HOVER_ALPHA})`;
+  const { ids, width } = app.doc.label;
+  for (let i = 0; i < ids.length; i++) if (ids[i] === cls) context.fillRect(i % width, Math.floor(i / width), 1, 1);
+}
+
 function drawOverlay(point, rectStart = null) {
   const canvas = $("#overlay");
   const context = canvas.getContext("2d");
+  if (point && !rectStart && app.tool === "region") {
+    drawHover(context, point);
+    return;
+  }
+  hovered = null;
   context.clearRect(0, 0, canvas.width, canvas.height);
   if (!point) return;
   const [r, g, b] = app.palette[paintClass()];
@@ -56,13 +72,24 @@ function pick(point) {
   selectClass(app.doc.label.at(x, y));
 }
 
-function onPointerDown(event) {
+// onRegion(cls, {x, y}): the region tool clicked class `cls` at viewport point (x, y).
+function onPointerDown(event, onRegion) {
+  if (event.button === 1 || (event.button === 0 && spaceHeld)) {
+    event.preventDefault();
+    startPan(event, $("#label-wrap"));
+    return;
+  }
   if (event.button !== 0) return;
   const point = pixelAt(event);
   const canvas = $("#label");
   canvas.setPointerCapture(event.pointerId);
   if (event.altKey || app.tool === "picker") {
     pick(point);
+    return;
+  }
+  if (app.tool === "region") {
+    const { x, y } = clampPixel(point);
+    onRegion(app.doc.label.at(x, y), { x: event.clientX, y: event.clientY });
     return;
   }
   if (app.tool === "fill") {
@@ -112,31 +139,25 @@ function onPointerUp(event, finishStroke) {
   drawOverlay(pixelAt(event));
 }
 
-// --- display size ----------------------------------------------------------------------------------
-export function layout() {
-  const stage = $(".stage");
-  const [padding, gap, scrollbar] = [48, 24, 20]; // .stage padding, .canvases gap, room for a scrollbar
-  const byWidth = (stage.clientWidth - padding - gap - scrollbar) / 2 / app.width;
-  const byHeight = (window.innerHeight - 48 - 200) / app.height;
-  const scale = Math.max(1, Math.min(MAX_SCALE, Math.floor(Math.min(byWidth, byHeight))));
-  for (const frame of [$("#label-wrap"), $("#output-wrap")]) {
-    frame.style.width = `${app.width * scale}px`;
-    frame.style.height = `${app.height * scale}px`;
-  }
-}
-
-// finishStroke(): the stroke is done, update the image now.
-export function wireCanvas(finishStroke) {
+// finishStroke(): the stroke is done, update the image now. onRegion: see onPointerDown.
+export function wireCanvas(finishStroke, onRegion) {
   for (const id of ["#label", "#overlay"]) {
     $(id).width = app.width;
     $(id).height = app.height;
   }
   const canvas = $("#label");
-  canvas.addEventListener("pointerdown", onPointerDown);
+  canvas.addEventListener("pointerdown", (event) => onPointerDown(event, onRegion));
   canvas.addEventListener("pointermove", onPointerMove);
   canvas.addEventListener("pointerup", (event) => onPointerUp(event, finishStroke));
   canvas.addEventListener("pointercancel", () => (app.stroke = null));
   canvas.addEventListener("pointerleave", () => !app.stroke && drawOverlay(null));
-  window.addEventListener("resize", layout);
+  const typing = (event) => event.target.closest?.("input, select, textarea, button");
+  document.addEventListener("keydown", (event) => {
+    if (event.key === " " && !typing(event)) {
+      spaceHeld = true;
+      event.preventDefault(); // no page scroll while panning
+    }
+  });
+  document.addEventListener("keyup", (event) => event.key === " " && (spaceHeld = false));
   onChanged(drawLabel);
 }

@@ -49,3 +49,18 @@ export async function filePixels(blob, source) {
   context.drawImage(bitmap, 0, 0);
   return context.getImageData(0, 0, bitmap.width, bitmap.height);
 }
+
+// A control that is off says why: `why` null enables it; otherwise it is disabled, its tooltip is its
+// own title followed by the reason, and data-why holds the reason (for tests and assistive tools).
+export function setDisabled(control, why) {
+  if (control.dataset.title === undefined) control.dataset.title = control.title ?? "";
+  const base = control.dataset.title;
+  control.disabled = Boolean(why);
+  if (why) {
+    control.dataset.why = why;
+    control.title = base ? `${base} — ${why}` : why;
+  } else {
+    delete control.dataset.why;
+    control.title = base;
+  }
+}

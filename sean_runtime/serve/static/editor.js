@@ -8,14 +8,15 @@ import { readStateFile, stateFile } from "./document.js";
 import { $, download, jsonBlob } from "./dom.js";
 import { LabelMap } from "./labelmap.js";
 import { base64ToBytes, greyPng } from "./png.js";
-import { layout, wireCanvas } from "./canvas.js";
+import { wireCanvas } from "./canvas.js";
 import { updater, wireOutput } from "./output.js";
 import { renderRefs, renderSamples, sampleRef, wireReferences } from "./references.js";
-import { wireRegions } from "./regions.js";
+import { openRegion, wireRegions } from "./regions.js";
 import {
   api, app, changed, clearMessage, decodeLabel, edit, labelPng, onChanged, redo, report, setStatus, showMessage, undo,
 } from "./state.js";
 import { renderClasses, selectClass, selectTool, setSize, wireTools } from "./tools.js";
+import { layout, pixelAt, wireView, zoomIn, zoomOut, zoomTo } from "./view.js";
 
 // --- seed and noise ----------------------------------------------------------------------------------
 function syncControls() {
@@ -88,10 +89,13 @@ function onKey(event) {
     return;
   }
   if (ctrl || event.altKey) return;
-  const tools = { b: "brush", f: "fill", r: "rect", e: "eraser", i: "picker" };
+  const tools = { v: "region", b: "brush", f: "fill", r: "rect", e: "eraser", i: "picker" };
   if (tools[key]) selectTool(tools[key]);
   else if (/^[0-9]$/.test(key) && Number(key) < app.names.length) selectClass(Number(key));
   else if (key === "[" || key === "]") setSize(app.size + (key === "]" ? 1 : -1));
+  else if (key === "+" || key === "=") zoomIn();
+  else if (key === "-") zoomOut();
+  else if (key === "home") zoomTo(1);
   else if (key === "d") randomSeed();
   else if (key === "n") toggleNoise();
   else if (key === "?") $("#help").showModal();
@@ -99,10 +103,18 @@ function onKey(event) {
   event.preventDefault();
 }
 
+// A click on the image chooses the region under it, as the region tool does on the map.
+function onImageClick(event) {
+  const { x, y } = pixelAt(event, $("#output"));
+  if ($("#output").hidden || x < 0 || y < 0 || x >= app.width || y >= app.height) return;
+  openRegion(app.doc.label.at(Math.floor(x), Math.floor(y)), { x: event.clientX, y: event.clientY });
+}
+
 // --- wiring --------------------------------------------------------------------------------------------
 function wire() {
   wireTools();
-  wireCanvas(() => updater.schedule(0));
+  wireView(onImageClick);
+  wireCanvas(() => updater.schedule(0), openRegion);
   wireReferences();
   wireRegions();
   onChanged(syncControls);
@@ -189,7 +201,7 @@ async function start() {
   $("#package").textContent =
     `${info.domain} · ${app.width}×${app.height} · ${app.names.length} classes · ${info.backend} ${info.precision}`;
   renderClasses();
-  selectTool("brush");
+  selectTool("region"); // region first: a click on the map or the image chooses a region's style
   setSize(app.size);
   renderRefs();
   wire();

@@ -3,7 +3,7 @@
 
 import { Updater } from "./api.js";
 import { synthesizeBody, zeroStyles } from "./document.js";
-import { $ } from "./dom.js";
+import { $, setDisabled } from "./dom.js";
 import { api, app, clearMessage, labelPng, onTouched, report, setStatus } from "./state.js";
 
 const UPDATE_DELAY_MS = 60; // debounce after an edit
@@ -48,7 +48,7 @@ async function render() {
 
 // The last request, readable: long base64 strings and code lists shortened.
 export function showRequest() {
-  $("#download-request").disabled = app.request === null;
+  setDisabled($("#download-request"), app.request === null ? "nothing sent yet" : null);
   if (!$("#request").open || app.request === null) return;
   const short = (key, value) => {
     if (typeof value === "string" && value.length > 48) return `${value.slice(0, 24)}… (${value.length} characters)`;
@@ -70,13 +70,18 @@ function showImage(answer, rev) {
   img.dataset.rev = String(rev);
   img.hidden = false;
   $("#placeholder").hidden = true;
-  $("#download-image").disabled = false;
-  $("#download-styles").disabled = false;
-  $("#snapshot").disabled = false;
+  imageButtons(null);
   return loaded;
 }
 
+// The buttons that need an image on screen; why: the reason they are off, null when there is one.
+function imageButtons(why) {
+  for (const id of ["#download-image", "#download-styles", "#snapshot"]) setDisabled($(id), why);
+}
+
 export function wireOutput() {
+  imageButtons("no image yet: it appears after the first answer");
+  showRequest();
   $("#request").addEventListener("toggle", showRequest);
   onTouched(({ immediate }) => (immediate ? updater.run() : updater.schedule()));
 }

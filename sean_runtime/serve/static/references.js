@@ -1,7 +1,7 @@
 // The references panel: style sources encoded once by /v1/encode (uploads, samples, the current
 // image), the server's samples as starting points, and starting from a reference's label map.
 
-import { $, element, fileToDataUrl } from "./dom.js";
+import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
 import { base64ToBytes } from "./png.js";
 import { api, app, decodeLabel, edit, labelPng, onChanged, onRefsChanged, refsChanged, report } from "./state.js";
 
@@ -135,18 +135,20 @@ function wireRefForm() {
   const add = $("#ref-add");
   const update = () => {
     const files = [image.files[0], label.files[0]];
-    add.disabled = !files[0] || !files[1];
+    const missing = [!files[0] && "the style image", !files[1] && "its label map"].filter(Boolean);
+    setDisabled(add, missing.length ? `pick ${missing.join(" and ")} first` : null);
     note.dataset.kind = "";
     note.textContent = files[0] || files[1]
       ? `image: ${files[0]?.name ?? "—"} · label map: ${files[1]?.name ?? "—"}`
       : "Pick a style image and its label map.";
   };
+  update();
   image.addEventListener("change", update);
   label.addEventListener("change", update);
   $("#ref-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const [imageFile, labelFile] = [image.files[0], label.files[0]];
-    add.disabled = true;
+    setDisabled(add, "encoding the last one…");
     note.textContent = "encoding…";
     try {
       const [imageData, labelData] = await Promise.all([fileToDataUrl(imageFile), fileToDataUrl(labelFile)]);
@@ -159,7 +161,7 @@ function wireRefForm() {
       note.dataset.kind = "error";
       note.textContent = exc.message;
       report(exc);
-      add.disabled = false;
+      setDisabled(add, null);
     }
   });
 }

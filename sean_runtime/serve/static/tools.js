@@ -1,20 +1,22 @@
 // The tools panel: which tool paints, with which class and brush size; the class list with each
 // class's share of the map; undo and redo.
 
-import { $, element } from "./dom.js";
+import { $, element, setDisabled } from "./dom.js";
 import { app, onChanged, redo, shares, undo } from "./state.js";
 
 export function selectTool(tool) {
   app.tool = tool;
+  document.body.dataset.tool = tool;
   for (const button of document.querySelectorAll("[data-tool]")) {
     button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
   }
 }
 
-// The class the brush, fill and rectangle paint; choosing one leaves the eraser and picker for the brush.
-export function selectClass(cls) {
+// The class the brush, fill and rectangle paint. Choosing one to paint with leaves the region tool,
+// eraser and picker for the brush; a region chosen on the map (keepTool) keeps the tool.
+export function selectClass(cls, { keepTool = false } = {}) {
   app.cls = cls;
-  if (app.tool === "eraser" || app.tool === "picker") selectTool("brush");
+  if (!keepTool && ["region", "eraser", "picker"].includes(app.tool)) selectTool("brush");
   for (const button of document.querySelectorAll("#classes button")) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.cls) === cls));
   }
@@ -59,8 +61,8 @@ function updateCounts() {
 }
 
 function updateHistoryButtons() {
-  $("#undo").disabled = !app.history.canUndo;
-  $("#redo").disabled = !app.history.canRedo;
+  setDisabled($("#undo"), app.history.canUndo ? null : "nothing to undo yet");
+  setDisabled($("#redo"), app.history.canRedo ? null : "nothing undone to redo");
 }
 
 export function wireTools() {
@@ -76,4 +78,5 @@ export function wireTools() {
   });
   onChanged(updateCounts);
   onChanged(updateHistoryButtons);
+  updateHistoryButtons();
 }

@@ -1,0 +1,85 @@
+// The reference picker: a small pop-over of thumbnails, one tile per choice (each reference's image
+// and its whole name), opened next to the control or the point of the map that asked for it.
+//
+// openPicker({anchor: {x, y} in viewport pixels, title, choices: [{id, name, image, note}], selected,
+// onPick(id), extra}): a choice with a `note` (what picking it does not give) is dimmed and says so;
+// `extra`: an element for the header (a region's Zoom button).
+
+import { element } from "./dom.js";
+
+const MARGIN = 8; // px kept between the pop-over and the window's edge
+
+let current = null; // {close} of the open pop-over
+
+export function closePicker() {
+  current?.close();
+}
+
+export function openPicker({ anchor, title, choices, selected, onPick, extra = null }) {
+  closePicker();
+  const tiles = choices.map((choice) =>
+    element(
+      "button",
+      {
+        class: ["tile", choice.id === selected ? "chosen" : "", choice.note ? "lacks" : ""].filter(Boolean).join(" "),
+        type: "button",
+        "aria-label": choice.name,
+        "aria-pressed": String(choice.id === selected),
+        "data-ref": choice.id ?? "",
+        "data-note": choice.note ?? null,
+        title: choice.note ? `${choice.name} — ${choice.note}` : choice.name,
+        onclick: () => {
+          closePicker();
+          onPick(choice.id);
+        },
+      },
+      choice.image
+        ? element("img", { src: choice.image, alt: "" })
+        : element("span", { class: "tile-none", "aria-hidden": "true", text: choice.mark ?? "—" }),
+      element("span", { class: "tile-name", text: choice.name }),
+      choice.note ? element("small", { class: "tile-note", text: choice.note }) : null,
+    ),
+  );
+  const box = element(
+    "div",
+    { id: "picker", class: "picker", role: "dialog", "aria-label": title },
+    element(
+      "header",
+      {},
+      element("strong", { text: title }),
+      extra,
+      element("button", { class: "icon-button", type: "button", "aria-label": "Close", text: "×", onclick: closePicker }),
+    ),
+    element("div", { class: "tiles" }, ...tiles),
+  );
+  document.body.append(box);
+  // beside the anchor, inside the window
+  const { width, height } = box.getBoundingClientRect();
+  const left = Math.min(Math.max(MARGIN, anchor.x + 12), window.innerWidth - width - MARGIN);
+  const top = Math.min(Math.max(MARGIN, anchor.y + 12), window.innerHeight - height - MARGIN);
+  box.style.left = `${left}px`;
+  box.style.top = `${top}px`;
+  (box.querySelector(".tile.chosen") ?? box.querySelector(".tile"))?.focus();
+
+  const outside = (event) => {
+    if (!box.contains(event.target)) closePicker();
+  };
+  const onKey = (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation();
+      closePicker();
+    }
+  };
+  // registered after the click that opened the pop-over has finished
+  setTimeout(() => document.addEventListener("pointerdown", outside, true), 0);
+  document.addEventListener("keydown", onKey, true);
+  current = {
+    close: () => {
+      document.removeEventListener("pointerdown", outside, true);
+      document.removeEventListener("keydown", onKey, true);
+      box.remove();
+      current = null;
+    },
+  };
+  return box;
+}
