@@ -5,6 +5,9 @@ Region colour fidelity: mean over (image, present class) of |mean colour of the 
 reconstruction - in the style image|, in 0..255 units (averaged over R, G, B).
 Locality: swap one class's code with another image's code for that class and measure the mean
 absolute change inside that region and outside it; ratio = inside / outside (higher = more local).
+Transfer (supplementary §C, Fig. 5): every class present in both an image and its partner (a
+reference with another layout) takes the reference's code; error = mean over (image, class) of
+|mean colour of the region in the result - in the reference's own region|, 0..255 units.
 Noise is zero throughout, so every number is deterministic.
 """
 
@@ -21,7 +24,15 @@ from sean_core.errors import DatasetError, NonFiniteError
 from sean_core.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
-from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
+from sean_train.metrics import (
+    change_inside_outside,
+    psnr_255,
+    region_colour_error,
+    region_mean_colours,
+    rmse,
+    ssim,
+    to_255,
+)
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import downsample_nearest
 from sean_train.state import latest_checkpoint, list_checkpoints, read_best, step_dir_name
@@ -61,6 +72,26 @@ def swap_codes(codes: Tensor, partner: Tensor, chosen: Tensor) -> Tensor:
     return swapped
 
 
+def transfer_classes(classes: Tensor, code_area: Tensor, partner: Tensor) -> Tensor:
+    """[B, K] bool: the classes image i takes from its reference partner[i] (covering at least
+    MIN_SWAP_FRACTION of image i, with a code in the reference); none when B < 2."""
+    if classes.shape[0] < 2:
+        return torch.zeros(code_area.shape, dtype=torch.bool, device=code_area.device)
+    fraction = classes.flatten(2).mean(dim=2)  # [B, K]
+    return (fraction >= MIN_SWAP_FRACTION) & (code_area[partner] > 0)
+
+
+def transfer_colour_error(
+    result255: Tensor, classes: Tensor, reference255: Tensor, reference_classes: Tensor, taken: Tensor
+) -> tuple[float, int]:
+    """(sum over taken (image, class) of |mean region colour in the result - in the reference|,
+    averaged over R, G, B; number of taken pairs). Images [B, 3, H, W] 0..255, classes one-hot."""
+    result_means, _ = region_mean_colours(result255, classes)
+    reference_means, _ = region_mean_colours(reference255, reference_classes)
+    errors = (result_means - reference_means).abs().mean(dim=2)  # [B, K]
+    return errors[taken].sum().item(), int(taken.sum().item())
+
+
 def code_area(model: SEANModel, mask: Tensor, height: int, width: int) -> Tensor:
     """Pixels of each class on the encoder's pooling grid (H/2 x W/2): [B, K]."""
     classes = mask[:, : model.config.num_classes]
@@ -95,6 +126,7 @@ def evaluate_model(
     images = 0
     colour_sum, regions = 0.0, 0
     inside_sum, outside_sum, swaps = 0.0, 0.0, 0
+    transfer_sum, transfers = 0.0, 0
     count = len(source) if limit is None else min(limit, len(source))
     bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
     for batch in iterate_batches(source, batch_size, limit):
@@ -121,6 +153,15 @@ def evaluate_model(
             inside_sum += inside.sum().item()
             outside_sum += outside.sum().item()
             swaps += rows.numel()
+
+        classes, reference = mask[:, :k], partner.to(device)
+        taken = transfer_classes(classes, code_area(model, mask, h, w), reference)
+        if taken.any():
+            mixed = torch.where(taken[:, :, None], codes[reference], codes)
+            result255 = to_255(model.generate(mask, mixed, noise))
+            error, pairs = transfer_colour_error(result255, classes, real255[reference], classes[reference], taken)
+            transfer_sum += error
+            transfers += pairs
         images += b
         bar.update(b)
     bar.close()
@@ -141,6 +182,7 @@ def evaluate_model(
             "change_outside": outside_mean,
             "ratio": inside_mean / max(outside_mean, 1e-12),
         },
+        "transfer": {"regions": transfers, "colour_error": transfer_sum / max(transfers, 1)},
     }
 
 
@@ -185,6 +227,8 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
         ("swap: change inside region (0..255)", lambda r: f"{r['locality']['change_inside']:.2f}"),
         ("swap: change outside region (0..255)", lambda r: f"{r['locality']['change_outside']:.3f}"),
         ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),
+        ("transfer from another layout: region colour error (0..255, lower better)",
+         lambda r: f"{r['transfer']['colour_error']:.2f}"),
     ]
     names = list(results)
     return format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])

@@ -71,11 +71,17 @@ def region_colour_error(recon: Tensor, style: Tensor, classes: Tensor) -> tuple[
     recon, style [B, 3, H, W] in 0..255; classes [B, K, H, W] one-hot.
     Returns (errors [B, K], present [B, K] bool); errors of absent classes are 0.
     """
+    mean_recon, present = region_mean_colours(recon, classes)
+    mean_style, _ = region_mean_colours(style, classes)
+    return (mean_recon - mean_style).abs().mean(dim=2), present
+
+
+def region_mean_colours(image: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """image [B, 3, H, W], classes [B, K, H, W] one-hot -> (mean colour of each region [B, K, 3]
+    float64, present [B, K] bool); absent regions' means are 0."""
     area = classes.sum(dim=(2, 3))  # [B, K]
     weights = classes / area.clamp(min=1.0)[:, :, None, None]
-    mean_recon = torch.einsum("bkhw,bchw->bkc", weights.double(), recon.double())
-    mean_style = torch.einsum("bkhw,bchw->bkc", weights.double(), style.double())
-    return (mean_recon - mean_style).abs().mean(dim=2), area > 0
+    return torch.einsum("bkhw,bchw->bkc", weights.double(), image.double()), area > 0
 
 
 def change_inside_outside(before: Tensor, after: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:

@@ -187,3 +187,33 @@ def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):
         resolve_model_dir(tmp_path)
     with pytest.raises(CheckpointError, match=r"best\.json"):
         resolve_model_dir(tmp_path, "best")
+
+
+def test_transfer_takes_the_classes_a_reference_has_and_scores_against_its_own_regions():
+    from sean_train.evaluate import transfer_classes, transfer_colour_error
+
+    labels = torch.zeros(2, 8, 8, dtype=torch.long)
+    labels[0, :, 4:] = 1  # image 0: classes 0 (left) and 1 (right)
+    labels[1, :2] = 1  # image 1 (the reference of 0): class 1 at the top, class 2 below
+    labels[1, 2:] = 2
+    classes = one_hot(labels, 3).float()
+    partner = torch.tensor([1, 0])
+    taken = transfer_classes(classes, classes.sum(dim=(2, 3)), partner)
+    assert taken.tolist() == [[False, True, False], [False, True, False]]  # only class 1 is in both
+    reference = torch.zeros(2, 3, 8, 8)
+    reference[1, :, :2] = torch.tensor([200.0, 100.0, 0.0])[:, None, None]  # class 1's colour in image 1
+    reference[0, :, :, 4:] = 50.0
+    result = torch.zeros(2, 3, 8, 8)
+    result[0, :, :, 4:] = torch.tensor([200.0, 100.0, 0.0])[:, None, None]  # image 0's class 1 in that colour
+    result[1, :, :2] = torch.tensor([50.0, 50.0, 20.0])[:, None, None]
+    error, pairs = transfer_colour_error(result, classes, reference[partner], classes[partner], taken)
+    assert pairs == 2 and error == pytest.approx(0.0 + (0 + 0 + 30) / 3)
+    assert not transfer_classes(classes[:1], classes[:1].sum(dim=(2, 3)), partner[:1] * 0).any()  # B < 2
+
+
+def test_evaluation_reports_the_transfer_from_another_layout(tiny_config):
+    from sean_train.data import open_source
+
+    source = open_source(get_domain("shapes"), None, "test", 64, 64, 4)
+    results = evaluate_model(make_random_model(tiny_config), source, batch_size=2, progress=False)
+    assert results["transfer"]["regions"] > 0 and results["transfer"]["colour_error"] > 0

@@ -23,6 +23,9 @@ DEFINITIONS = {
     "in the style image|, averaged over R, G, B, 0..255 units",
     "locality": "one class's code swapped with the next image's code for that class; mean absolute change "
     "(0..255) inside that region and outside it; ratio = inside / outside",
+    "transfer": "every class covering >= 1% of an image takes the next image's code (a reference with another "
+    "layout); colour_error = mean over those (image, class) of |mean region colour in the result - in the "
+    "reference's own region|, averaged over R, G, B, 0..255 units",
     "noise": "zero noise, eval mode (BatchNorm running statistics)",
     "untrained": "the same architecture freshly initialised with the run's seed (the training start)",
 }
