@@ -137,3 +137,31 @@ def test_an_unrelated_folder_is_never_replaced_and_an_earlier_repository_is(tmp_
     export_repository(package, repo, ExportSettings(max_batch=3))
     assert read_config(repo, "sean").max_batch_size == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left
+
+
+def test_sean_triton_refuses_a_repository_for_triton_gpu_backends_in_one_line(tmp_path):
+    package = write_package(tmp_path / "pkg")
+    for graph in ("encoder", "generator"):
+        write_plan(load_package(package), graph)
+    repo = export_repository(package, tmp_path / "repo", ExportSettings(backend="tensorrt"))
+    done = CliRunner().invoke(main, ["triton", str(repo)])
+    assert done.exit_code == 1
+    (line,) = done.output.strip().splitlines()
+    assert "tensorrt backend" in line and "NVIDIA's container" in line and "--backend python" in line
+
+
+def test_the_model_environment_never_allows_numpy_2():
+    """Triton's Python backend stub is built for numpy 1.x: the environment `sean triton` builds pins it,
+    replacing (not adding to) the project's own numpy and OpenCV requirements."""
+    from packaging.requirements import Requirement
+
+    from sean_runtime.triton.environment import requirements
+
+    wanted = [Requirement(text) for text in requirements()]
+    by_name = {}
+    for requirement in wanted:
+        by_name.setdefault(requirement.name.lower(), []).append(requirement)
+    assert all(len(found) == 1 for found in by_name.values()), wanted
+    assert not by_name["numpy"][0].specifier.contains("2.0.0")
+    assert not by_name["opencv-python-headless"][0].specifier.contains("4.12.0.88")
+    assert {"onnxruntime", "nvidia-pytriton", "click", "pyyaml", "tqdm"} <= set(by_name)

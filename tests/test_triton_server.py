@@ -9,6 +9,7 @@ after that the module takes well under two minutes. Tests run in file order: the
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import socket
@@ -222,6 +223,19 @@ def test_bad_requests_get_tritons_error_and_the_server_keeps_serving(server, loc
             assert process.poll() is None, f"the server died on a request with a {name}"
         served = client.infer("sean", {**good, "seed": np.array([[4]], np.int64)}, ["image"])["image"][0]
         assert np.array_equal(served, local.synthesize(label, local.encode(image, label), seed=4)[0])
+
+
+def test_bench_serve_measures_triton_and_reads_its_batching(server, tmp_path):
+    _, http_url, _, metrics_url, _ = server
+    out = tmp_path / "bench.json"
+    done = CliRunner().invoke(main, ["bench-serve", "--triton", http_url, "--metrics-url", metrics_url,
+                                     "--concurrency", "1,4", "--requests", "8", "--json", str(out)])
+    assert done.exit_code == 0, done.output
+    levels = json.loads(out.read_text())["levels"]
+    assert [(v["concurrency"], v["requests"], v["errors"]) for v in levels] == [(1, 8, 0), (4, 8, 0)]
+    assert levels[0]["executions"] == 8  # one client: one request per execution
+    assert 1 <= levels[1]["executions"] <= 8 and levels[1]["images_per_call"] == round(8 / levels[1]["executions"], 2)
+    assert any(line.split()[-1:] == ["execs"] for line in done.output.splitlines())  # the table's head
 
 
 def test_sigterm_stops_the_server_with_exit_code_0(server):

@@ -1,10 +1,14 @@
 """The load benchmark behind `sean bench-serve`: closed-loop clients against a loopback server.
 
-Each level runs `concurrency` threads, each with its own RemoteSynthesizer (one kept-alive
-connection), sending /v1/synthesize back to back until the level's request or time budget is spent.
-Reported per level: throughput, latency percentiles, errors, the server's resident memory (from its
-/metrics) and the mean images per generator call. A soak runs one level for a long time and samples
-the server's memory, to show it stays flat.
+Each level runs `concurrency` threads, each with its own client of the target (one kept-alive
+connection), sending synthesize requests back to back until the level's request or time budget is
+spent. Reported per level: throughput, latency percentiles, errors, the server's resident memory (from
+its /metrics, where it reports it) and the mean images per generator call. A soak runs one level for a
+long time and samples the server's memory, to show it stays flat.
+
+A target is `Server` (a `sean serve`) or sean_tools.serve_load.triton.TritonTarget (a Triton server of
+a `sean export-triton` repository): open_client(), send(client, body, seed), metrics(), batching(before,
+after) and rss_mb(text).
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ class Level:
     p50_ms: float
     p90_ms: float
     p99_ms: float
-    server_rss_mb: float
+    server_rss_mb: float  # nan where the server's metrics do not report it (Triton)
     images_per_call: float  # mean generator batch during the level
+    executions: int = 0  # Triton: executions of the front model during the level (vs `requests`)
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,22 @@ class Server:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read().decode()
 
-    def rss_mb(self) -> float:
-        return (series(self.metrics(), "process_resident_memory_bytes") or 0.0) / 2**20
+    def rss_mb(self, text: str | None = None) -> float:
+        return (series(self.metrics() if text is None else text, "process_resident_memory_bytes") or 0.0) / 2**20
+
+    def open_client(self) -> RemoteSynthesizer:
+        return RemoteSynthesizer(self.url, api_key=self.api_key, retries=0)
+
+    def send(self, client: RemoteSynthesizer, body: dict[str, Any], seed: int) -> None:
+        client.synthesize_request({**body, "seed": seed})
+
+    def batching(self, before: str, after: str) -> tuple[float, int]:
+        """(mean images per generator call, 0) between two scrapes of the metrics."""
+
+        def grown(name: str) -> float:
+            return (series(after, name, op="generate") or 0.0) - (series(before, name, op="generate") or 0.0)
+
+        return grown("sean_batch_size_sum") / max(grown("sean_batch_size_count"), 1.0), 0
 
     def body(self, kind: str) -> dict[str, Any]:
         """A synthesize body: the first served sample, or every class in vertical bands on a noise image."""
@@ -113,7 +132,7 @@ class Server:
         return {"label": label, "styles": styles}
 
 
-def _clients(server: Server, body: dict[str, Any], concurrency: int, max_requests: int, max_seconds: float):
+def _clients(server: Any, body: Any, concurrency: int, max_requests: int, max_seconds: float):
     """Run the clients; -> (latencies in s of answered requests, errors, wall seconds)."""
     latencies: list[float] = []
     errors = [0]
@@ -122,7 +141,7 @@ def _clients(server: Server, body: dict[str, Any], concurrency: int, max_request
     deadline = time.monotonic() + max_seconds
 
     def worker() -> None:
-        with RemoteSynthesizer(server.url, api_key=server.api_key, retries=0) as client:
+        with server.open_client() as client:
             while time.monotonic() < deadline:
                 with lock:
                     if issued[0] >= max_requests:
@@ -131,7 +150,7 @@ def _clients(server: Server, body: dict[str, Any], concurrency: int, max_request
                     seed = issued[0]
                 start = time.perf_counter()
                 try:
-                    client.synthesize_request({**body, "seed": seed})
+                    server.send(client, body, seed)
                 except (InputError, BackendError):
                     with lock:
                         errors[0] += 1
@@ -148,15 +167,13 @@ def _clients(server: Server, body: dict[str, Any], concurrency: int, max_request
     return latencies, errors[0], time.perf_counter() - start
 
 
-def run_level(server: Server, body: dict[str, Any], concurrency: int, max_requests: int, max_seconds: float) -> Level:
+def run_level(server: Any, body: Any, concurrency: int, max_requests: int, max_seconds: float) -> Level:
+    """One level against a target (Server or TritonTarget, see the module docstring)."""
     _clients(server, body, concurrency, 2 * concurrency, max_seconds)  # warm-up: connections, first runs
     before = server.metrics()
     latencies, errors, seconds = _clients(server, body, concurrency, max_requests, max_seconds)
     after = server.metrics()
-
-    def grown(name: str) -> float:
-        return (series(after, name, op="generate") or 0.0) - (series(before, name, op="generate") or 0.0)
-
+    per_call, executions = server.batching(before, after)
     p50, p90, p99 = np.percentile(np.array(latencies) * 1000.0, [50, 90, 99]) if latencies else (np.nan,) * 3
     return Level(
         concurrency=concurrency,
@@ -167,13 +184,14 @@ def run_level(server: Server, body: dict[str, Any], concurrency: int, max_reques
         p50_ms=round(float(p50), 2),
         p90_ms=round(float(p90), 2),
         p99_ms=round(float(p99), 2),
-        server_rss_mb=round((series(after, "process_resident_memory_bytes") or 0.0) / 2**20, 1),
-        images_per_call=round(grown("sean_batch_size_sum") / max(grown("sean_batch_size_count"), 1.0), 2),
+        server_rss_mb=round(server.rss_mb(after), 1),
+        images_per_call=round(per_call, 2),
+        executions=executions,
     )
 
 
 def run_soak(
-    server: Server, body: dict[str, Any], concurrency: int, seconds: float, warmup_s: float, every_s: float,
+    server: Any, body: Any, concurrency: int, seconds: float, warmup_s: float, every_s: float,
     window_s: float = 60.0,
 ) -> Soak:
     """`concurrency` clients for `seconds`, the server's RSS sampled every `every_s` seconds.
@@ -205,10 +223,13 @@ def format_levels(levels: list[Level]) -> str:
         (
             str(v.concurrency), str(v.requests), str(v.errors), f"{v.throughput:.1f}", f"{v.p50_ms:.1f}",
             f"{v.p90_ms:.1f}", f"{v.p99_ms:.1f}", f"{v.p99_ms / v.p50_ms:.2f}", f"{v.images_per_call:.2f}",
-            f"{v.server_rss_mb:.0f}",
+            "-" if np.isnan(v.server_rss_mb) else f"{v.server_rss_mb:.0f}",
         )
         for v in levels
     ]
+    if any(v.executions for v in levels):  # Triton: the front model's executions against the requests
+        head = (*head, "execs")
+        rows = [(*row, str(v.executions)) for row, v in zip(rows, levels, strict=True)]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
