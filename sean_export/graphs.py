@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from sean_core.format import GRAPH_NAMES, GraphSpec, ModelShape
 from sean_core.format import graph_spec as format_graph_spec
+from sean_export.onnx_export import ExportError
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.generator import noise_layout
@@ -21,7 +22,18 @@ from sean_train.networks.ops import downsample_nearest, one_hot
 
 
 def model_shape(config: ModelConfig) -> ModelShape:
-    """The sizes of a model that fix its graphs' interfaces (sean_core.format)."""
+    """The sizes of a model that fix its graphs' interfaces (sean_core.format).
+
+    Only the unified style encoder has them: a package carries one code of style_dim numbers per region,
+    which every SEAN layer reads; a ResBlk- or SEAN-level model's layers each read their own code
+    (docs/paper.md), so it stays a PyTorch model.
+    """
+    if config.style_encoder != "unified":
+        raise ExportError(
+            f"this model has the {config.style_encoder!r} style encoder (a code per region for each "
+            f"{'SEAN ResBlk' if config.style_encoder == 'resblk' else 'SEAN layer'}); packages carry the unified "
+            f"encoder's one code per region, so only style_encoder: unified models export"
+        )
     return ModelShape(
         height=config.height,
         width=config.width,

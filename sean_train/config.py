@@ -18,6 +18,9 @@ from sean_core.errors import SeanError
 # (official `num_upsampling_layers`; `most` is broken in the official code and not offered).
 LAYOUT_UPSAMPLINGS = {"normal": 5, "more": 6}
 STYLE_CONV_MODES = ("auto", "direct", "factorized")
+# Where the style codes come from (supplementary §B, Fig. 3): one encoder for every SEAN block
+# ("unified", the paper's choice), one per SEAN ResBlk ("resblk"), or one per SEAN normalization block ("sean").
+STYLE_ENCODERS = ("unified", "resblk", "sean")
 
 
 class ConfigError(SeanError, ValueError):
@@ -38,6 +41,7 @@ class ModelConfig:
     width: int = 256  # output width in pixels
     layout: str = "normal"  # "normal" (5 upsamplings) or "more" (6, e.g. Cityscapes 512x256)
     style_conv: str = "auto"  # "direct", "factorized" (exact identity) or "auto" (cheaper per layer)
+    style_encoder: str = "unified"  # one of STYLE_ENCODERS; checkpoints without it are unified
     domain: str = ""  # domain plugin name this model was trained for ("" = unspecified)
     class_names: tuple[str, ...] = field(default=())  # optional, len == num_classes
 
@@ -53,6 +57,8 @@ class ModelConfig:
             raise ConfigError(f"layout must be one of {sorted(LAYOUT_UPSAMPLINGS)}, got {self.layout!r}")
         if self.style_conv not in STYLE_CONV_MODES:
             raise ConfigError(f"style_conv must be one of {STYLE_CONV_MODES}, got {self.style_conv!r}")
+        if self.style_encoder not in STYLE_ENCODERS:
+            raise ConfigError(f"style_encoder must be one of {STYLE_ENCODERS}, got {self.style_encoder!r}")
         factor = 2**self.num_upsamplings
         if self.height % factor or self.width % factor:
             raise ConfigError(

@@ -10,10 +10,11 @@ from typing import Any
 import click
 import torch
 
-from sean_core.command import SeanCommand
+from sean_core.command import THREADS, SeanCommand
 from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
-from sean_train.config import ConfigError
+from sean_train.config import STYLE_ENCODERS, ConfigError
+from sean_train.data import missing_data_problem
 from sean_train.distributed import cleanup, from_environment
 from sean_train.train_config import VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
 
@@ -92,10 +93,12 @@ def read_run(run_dir: Path) -> RunFile:
               help="With --resume: start a run that was killed before its first checkpoint over from step 0.")
 @click.option("--device", type=click.Choice(DEVICES), default=None,
               help="[default: auto; on --resume, the run's own]")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=THREADS, default=None,
               help="CPU threads per process [default: torch's; on --resume, the run's own].")
+@click.option("--style-encoder", type=click.Choice(STYLE_ENCODERS), default=None,
+              help="With --config: the config's model.style_encoder replaced (the paper's ablation, docs/paper.md).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_path, data, out_dir, resume_dir, restart, device, threads, quiet) -> None:
+def train(config_path, data, out_dir, resume_dir, restart, device, threads, style_encoder, quiet) -> None:
     """Train a SEAN model; a run killed at any moment continues exactly with --resume.
 
     --resume reuses the run's config, dataset folder, --threads and --device unless they are given
@@ -105,6 +108,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, quie
     \b
     Examples:
       sean train --config shapes --out runs/shapes
+      sean train --config shapes --style-encoder sean --out runs/shapes-sean
       sean train --resume runs/shapes
       sean train --config faces --data ~/data/faces --out runs/faces
       torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
@@ -115,10 +119,16 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, quie
         raise click.UsageError("--restart goes with --resume RUN_DIR")
     if config_path and not out_dir:
         raise click.UsageError("--out is required with --config")
+    if style_encoder and not config_path:
+        raise click.UsageError("--style-encoder goes with --config (a resumed run keeps its own encoder)")
     run_dir = Path(resume_dir or out_dir)
     info = from_environment()
-    if not resume_dir:  # a new run: its config is checked before anything is created
-        check_vgg_weights(bind_domain(load_run_config(config_path))[0])
+    if not resume_dir:  # a new run: its config and data are checked before anything is created
+        config, domain = bind_domain(new_run_config(config_path, style_encoder))
+        problem = missing_data_problem(domain, data)
+        if problem is not None:
+            raise click.UsageError(problem)
+        check_vgg_weights(config)
     if info.is_main:
         make_dirs(run_dir)
         if not resume_dir and (run_dir / RUN_FILE).exists():
@@ -128,10 +138,16 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, quie
             )
     lock = file_lock(run_dir / LOCK_FILE, f"another process trains {run_dir}") if info.is_main else nullcontext()
     with lock:
-        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info)
+        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder)
 
 
-def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet, info) -> None:
+def new_run_config(config_path: str, style_encoder: str | None = None) -> RunConfig:
+    """The run config of a new run, with model.style_encoder replaced when given."""
+    config = load_run_config(config_path)
+    return replace(config, model=replace(config.model, style_encoder=style_encoder)) if style_encoder else config
+
+
+def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None) -> None:
     from sean_train.state import latest_checkpoint
     from sean_train.trainer import Trainer
 
@@ -142,7 +158,7 @@ def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet
         threads = threads if threads is not None else recorded.threads
         run = replace(recorded, data=data, threads=threads, device=device)
     else:
-        config = load_run_config(config_path)
+        config = new_run_config(config_path, style_encoder)
         device = device or "auto"
         run = None
     if threads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from sean_train.networks.ops import downsample_nearest, region_pool
@@ -49,3 +50,21 @@ class StyleEncoder(nn.Module):
         classes = mask[:, : self.num_classes]
         small = downsample_nearest(classes, feats.shape[2], feats.shape[3])
         return region_pool(feats, small)
+
+
+class StyleEncoders(nn.Module):
+    """The ResBlk-level and SEAN-level encoders (supplementary §B, Fig. 3): `groups` StyleEncoders of
+    the unified encoder's architecture, each extracting its own codes from the same image and mask.
+
+    Returns one region's style as all its codes side by side, [B, K, groups * S] (group g at
+    [g * S, (g + 1) * S)), so swapping or interpolating a region's style moves every code together.
+    """
+
+    def __init__(self, groups: int, num_classes: int, style_dim: int = 512, base_channels: int = 32) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.encoders = nn.ModuleList(StyleEncoder(num_classes, style_dim, base_channels) for _ in range(groups))
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        """image [B, 3, H, W], mask [B, K(+E), H, W] -> codes [B, K, groups * S]."""
+        return torch.cat([encoder(image, mask) for encoder in self.encoders], dim=2)

@@ -53,13 +53,42 @@ def block_specs(config: ModelConfig) -> list[BlockSpec]:
     ]
 
 
+def block_norms(spec: BlockSpec) -> list[str]:
+    """A block's SEAN normalization layers in draw order (norm_s first if present)."""
+    return (["norm_s"] if spec.learned_shortcut else []) + ["norm_0", "norm_1"]
+
+
+def style_norms(config: ModelConfig) -> list[str]:
+    """The SEAN normalization layers that read style codes, as "block.norm", in generator order."""
+    return [f"{spec.name}.{norm}" for spec in block_specs(config) if spec.use_style for norm in block_norms(spec)]
+
+
+def code_groups(config: ModelConfig) -> dict[str, int]:
+    """Which code of a region each style-reading SEAN normalization layer reads ("block.norm" -> group).
+
+    Unified encoder: {} (every layer reads the one code). ResBlk-level: one group per style ResBlk,
+    shared by its norms. SEAN-level: one group per layer. A region's style is all its groups'
+    codes side by side: codes [B, K, groups * S], group g at [g * S, (g + 1) * S).
+    """
+    if config.style_encoder == "unified":
+        return {}
+    if config.style_encoder == "sean":
+        return {name: g for g, name in enumerate(style_norms(config))}
+    styled = [spec for spec in block_specs(config) if spec.use_style]
+    return {f"{spec.name}.{norm}": g for g, spec in enumerate(styled) for norm in block_norms(spec)}
+
+
+def code_length(config: ModelConfig) -> int:
+    """Numbers in one region's style: style_dim for the unified encoder, groups * style_dim otherwise."""
+    return max(1, len(set(code_groups(config).values()))) * config.style_dim
+
+
 def noise_layout(config: ModelConfig) -> NoiseLayout:
     """Where each SEAN normalization layer finds its noise in the flat noise input, in the official draw order."""
     slots = []
     offset = 0
     for spec in block_specs(config):
-        norms = (["norm_s"] if spec.learned_shortcut else []) + ["norm_0", "norm_1"]
-        for norm in norms:
+        for norm in block_norms(spec):
             slots.append(NoiseSlot(f"{spec.name}.{norm}", offset, spec.height, spec.width))
             offset += spec.height * spec.width
     return NoiseLayout(tuple(slots))
@@ -86,6 +115,11 @@ class SEANResBlock(nn.Module):
     def __init__(self, spec: BlockSpec, config: ModelConfig) -> None:
         super().__init__()
         self.learned_shortcut = spec.learned_shortcut
+        self.style_dim = config.style_dim
+        # norm name -> which code group it reads; empty for the unified encoder (the whole code).
+        self.code_groups = {
+            name.split(".")[1]: g for name, g in code_groups(config).items() if name.startswith(f"{spec.name}.")
+        }
 
         def norm(channels: int) -> SEANNorm:
             mode = choose_style_conv(
@@ -109,16 +143,23 @@ class SEANResBlock(nn.Module):
             self.conv_s = nn.Conv2d(spec.fin, spec.fout, 1, bias=False)
             self.norm_s = norm(spec.fin)
 
+    def norm_codes(self, codes: Tensor, norm: str) -> Tensor:
+        """The [B, K, S] codes one of this block's norms reads out of the region styles [B, K, groups * S]."""
+        group = self.code_groups.get(norm)
+        if group is None:
+            return codes
+        return codes[:, :, group * self.style_dim : (group + 1) * self.style_dim]
+
     def forward(self, x: Tensor, mask: Tensor, codes: Tensor, noises: list[Tensor]) -> Tensor:
         """noises: this block's [B, 1, H, W] noise maps in draw order (norm_s first if present)."""
         if self.learned_shortcut:
             noise_s, noise_0, noise_1 = noises
-            x_s = self.conv_s(self.norm_s(x, mask, codes, noise_s))
+            x_s = self.conv_s(self.norm_s(x, mask, self.norm_codes(codes, "norm_s"), noise_s))
         else:
             noise_0, noise_1 = noises
             x_s = x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, mask, codes, noise_0), 0.2))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, mask, codes, noise_1), 0.2))
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, mask, self.norm_codes(codes, "norm_0"), noise_0), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, mask, self.norm_codes(codes, "norm_1"), noise_1), 0.2))
         return x_s + dx
 
     def spectral_norm_convs(self) -> list[nn.Conv2d]:
@@ -127,7 +168,7 @@ class SEANResBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """mask [B, K+E, H, W] + style codes [B, K, S] + noise [B, N] -> image [B, 3, H, W] in [-1, 1]."""
+    """mask [B, K+E, H, W] + style codes [B, K, code_length] + noise [B, N] -> image [B, 3, H, W] in [-1, 1]."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

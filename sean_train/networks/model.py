@@ -5,17 +5,25 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from sean_train.config import ModelConfig
-from sean_train.networks.encoder import StyleEncoder
-from sean_train.networks.generator import Generator
+from sean_train.networks.encoder import StyleEncoder, StyleEncoders
+from sean_train.networks.generator import Generator, code_length
 
 
 class SEANModel(nn.Module):
-    """encode(image, mask) -> codes [B, K, S]; generate(mask, codes, noise) -> image [B, 3, H, W]."""
+    """encode(image, mask) -> codes [B, K, L]; generate(mask, codes, noise) -> image [B, 3, H, W].
+
+    L = code_length(config): S for the unified encoder, groups * S for the ResBlk- and SEAN-level ones.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = StyleEncoder(config.num_classes, config.style_dim, config.encoder_ngf)
+        self.encoder: StyleEncoder | StyleEncoders
+        if config.style_encoder == "unified":
+            self.encoder = StyleEncoder(config.num_classes, config.style_dim, config.encoder_ngf)
+        else:
+            groups = code_length(config) // config.style_dim
+            self.encoder = StyleEncoders(groups, config.num_classes, config.style_dim, config.encoder_ngf)
         self.generator = Generator(config)
 
     def encode(self, image: Tensor, mask: Tensor) -> Tensor:
