@@ -15,9 +15,11 @@ from typing import Any
 
 from sean_core.domains import Domain, DomainError, get_domain
 from sean_core.files import sha256_file
-from sean_core.format import FORMAT, FORMAT_VERSION, GRAPH_NAMES, GraphSpec
+from sean_core.format import BRANCH_MIX, FORMAT, FORMAT_VERSION, GRAPH_NAMES, PARAMETERS, GraphSpec
 from sean_export.opsets import DEFAULT_OPSET
 from sean_train.config import ModelConfig
+from sean_train.model_report import branch_mix, parameter_counts
+from sean_train.networks import SEANModel
 from sean_train.networks.generator import noise_layout
 
 EXPORTER_NAMES = {"torchscript": "torch.onnx (TorchScript)", "dynamo": "torch.onnx (dynamo)"}
@@ -102,7 +104,7 @@ def model_facts(config: ModelConfig, settings: ExportSettings) -> dict[str, Any]
 
 
 def build_manifest(
-    config: ModelConfig,
+    model: SEANModel,
     specs: dict[str, GraphSpec],
     graph_files: dict[str, list[Path]],
     settings: ExportSettings,
@@ -110,7 +112,12 @@ def build_manifest(
     checkpoint_sha256: str,
     validation: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
-    """graph_files: per graph, [graph.onnx] or [graph.onnx, graph.onnx.data], all inside the package folder."""
+    """graph_files: per graph, [graph.onnx] or [graph.onnx, graph.onnx.data], all inside the package folder.
+
+    Besides the model's facts, the manifest records what `sean inspect` shows without torch: the learned
+    numbers per part and each SEAN layer's branch mix (sean_core.format PARAMETERS, BRANCH_MIX).
+    """
+    config = model.config
     graphs = {}
     files = {}
     for name in GRAPH_NAMES:
@@ -127,6 +134,8 @@ def build_manifest(
         **model_facts(config, settings),
         "graphs": graphs,
         "noise": noise_section(config),
+        PARAMETERS: parameter_counts(model),
+        BRANCH_MIX: [row.to_manifest() for row in branch_mix(model)],
         "files": files,
         "source_checkpoint": {"path": str(checkpoint), "sha256": checkpoint_sha256},
         "validation": validation,

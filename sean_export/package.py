@@ -275,7 +275,7 @@ def export_package(
                 )
         specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
         manifest = build_manifest(
-            model.config, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
+            model, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
         )
         atomic_write_json(build / MANIFEST_FILE, manifest)
         publish_permissions(build)

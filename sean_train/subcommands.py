@@ -5,6 +5,8 @@ from sean_core.cli import CommandEntry
 COMMANDS = {
     "train": CommandEntry("sean_train.commands.train:train", "train", "Train a SEAN model (resumable)."),
     "eval": CommandEntry("sean_train.commands.evaluate:evaluate", "train", "Reconstruction and style-control metrics."),
+    "inspect": CommandEntry("sean_train.commands.inspect_model:inspect_model", "runtime",
+                            "Config, parameters and branch mix (alpha) of a checkpoint or package."),
     "convert-official": CommandEntry("sean_train.commands.convert:convert_official", "train",
                                      "Convert the official latest_net_G.pth into a checkpoint."),
 }

@@ -205,6 +205,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "bench": [package, "--batch-sizes", "1", "--repeats", "1", "--classes", "", "--workdir", "bench"],
         "domains": [],
         "inspect": [package],  # a package is read from its manifest, without torch
+        "inspect": [package],  # a package is read from its manifest, without torch
         "prepare": ["faces", "raw", "-o", "prepared"],  # not a dataset: a plain one-line error, not a missing extra
         "bench-serve": ["http://127.0.0.1:9", "--requests", "1"],  # the client is stdlib: no server, one line
     }

@@ -1,0 +1,124 @@
+"""`sean inspect`: a model's facts (config, learned numbers per part, classes) and each SEAN layer's
+branch mix, from a checkpoint (loads torch) or a package (reads its manifest only: no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.errors import PackageError
+from sean_core.format import (
+    MANIFEST_FILE,
+    REEXPORT,
+    BranchMix,
+    branch_mix_from_manifest,
+    parameters_from_manifest,
+)
+from sean_core.text_table import format_table
+from sean_train.commands import no_verify_option
+
+# The model_config keys shown in the facts, in this order (the rest is in config.json / the manifest).
+SHOWN_CONFIG = ("domain", "style_encoder", "num_classes", "extra_mask_channels", "style_dim", "ngf", "encoder_ngf",
+                "spade_hidden", "height", "width", "layout")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What `sean inspect` shows; parameters / mix are None for a package exported before they were recorded."""
+
+    kind: str  # "checkpoint" or "package"
+    path: Path
+    config: dict[str, Any]
+    class_names: tuple[str, ...]
+    parameters: dict[str, int] | None
+    mix: tuple[BranchMix, ...] | None
+
+
+def package_facts(root: Path) -> ModelFacts:
+    """The facts a package's manifest records (sean_core.format), read without torch."""
+    from sean_runtime.package import read_manifest
+
+    manifest = read_manifest(root)
+    try:
+        parameters, mix = parameters_from_manifest(manifest), branch_mix_from_manifest(manifest)
+    except ValueError as exc:
+        raise PackageError(f"{root / MANIFEST_FILE}: {exc}; {REEXPORT}") from exc
+    config = manifest.get("model_config")
+    return ModelFacts("package", root, config if isinstance(config, dict) else {},
+                      tuple(map(str, manifest.get("class_names") or ())), parameters, mix)
+
+
+def checkpoint_facts(path: Path, which: str, verify: bool) -> ModelFacts:
+    """The facts of a checkpoint folder (or a run folder's latest / best checkpoint), from its weights."""
+    from sean_train.checkpoint import load_checkpoint
+    from sean_train.evaluate import resolve_model_dir
+    from sean_train.model_report import branch_mix, parameter_counts
+
+    model_dir = resolve_model_dir(path, which)
+    model = load_checkpoint(model_dir, verify_hash=verify)
+    config = model.config
+    return ModelFacts("checkpoint", model_dir, config.to_dict(), config.class_names, parameter_counts(model),
+                      tuple(branch_mix(model)))
+
+
+def facts_text(facts: ModelFacts) -> str:
+    """The printed report: config, classes, learned numbers per part, the branch-mix table."""
+    config = {"style_encoder": "unified", **facts.config}  # configs older than the field are unified
+    lines = [f"{facts.kind} {facts.path}"]
+    lines += [f"  {key}: {config[key]}" for key in SHOWN_CONFIG if key in config]
+    names = ", ".join(facts.class_names) if facts.class_names else "not named"
+    lines.append(f"  classes ({config.get('num_classes', len(facts.class_names))}): {names}")
+    if facts.parameters is None:
+        lines.append(f"\nlearned numbers per part: not recorded in this package; {REEXPORT}")
+    else:
+        total = sum(facts.parameters.values())
+        rows = [[part, f"{count:,}", f"{100 * count / max(total, 1):.1f}%"] for part, count in facts.parameters.items()]
+        lines += ["", format_table(["part", "parameters", "share"], [*rows, ["total", f"{total:,}", "100.0%"]])]
+    if facts.mix is None:
+        lines.append(f"\nbranch mix: not recorded in this package; {REEXPORT}")
+    else:
+        rows = [[row.layer, f"{row.alpha_gamma:.3f}", f"{row.alpha_beta:.3f}"] for row in facts.mix]
+        lines += ["", "branch mix of each SEAN layer with a style branch (alpha: the style branch's share, "
+                  "1 - alpha: the mask branch's)",
+                  format_table(["layer", "alpha_gamma", "alpha_beta"], rows)]
+    return "\n".join(lines)
+
+
+@click.command(cls=SeanCommand)
+@click.argument("path", type=MODEL_FOLDER)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the branch mix as a PNG: a pie pair (alpha_gamma, alpha_beta) per SEAN layer.")
+@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Checkpoint of a run folder to inspect.")
+@no_verify_option
+def inspect_model(path, plot_path, which, no_verify) -> None:
+    """Config, classes, learned numbers per part and each SEAN layer's branch mix (the alpha_gamma,
+    alpha_beta that weigh its style branch against its mask branch) of a model.
+
+    PATH is a package (read without torch), a run folder, a model checkpoint folder, or the name of a
+    shipped model (shapes).
+
+    \b
+    Examples:
+      sean inspect shapes
+      sean inspect shapes --plot branch_mix.png
+      sean inspect runs/shapes --which best
+      sean inspect packages/shapes
+    """
+    path = Path(path)
+    if (path / MANIFEST_FILE).is_file():
+        facts = package_facts(path)
+    else:
+        facts = checkpoint_facts(path, which, verify=not no_verify)
+    click.echo(facts_text(facts))
+    if plot_path:
+        if not facts.mix:
+            raise click.ClickException(f"{path} records no branch mix to plot; {REEXPORT}")
+        from sean_train.branch_plot import write_branch_mix_plot
+
+        title = f"SEAN branch mix: {facts.path.name} ({facts.config.get('domain') or 'no domain'})"
+        click.echo(f"wrote {write_branch_mix_plot(plot_path, facts.mix, title)}")
