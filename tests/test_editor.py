@@ -301,10 +301,12 @@ def browser(server, tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    """The page freshly loaded: sample 00000's label map with its own styles."""
+    """The page freshly loaded: sample 00000's label map with its own styles; no script error after."""
     browser.open()
     assert browser.message() is None
-    return browser
+    yield browser
+    uncaught = [e["message"] for e in browser.driver.get_log("browser") if e["source"] == "javascript"]
+    assert not uncaught, uncaught
 
 
 @pytest.fixture(scope="module")
@@ -635,6 +637,17 @@ def test_a_click_on_a_region_opens_its_style_choice_of_thumbnails(page, data, sh
     page.key("\ue00c")  # Escape
     assert not page.driver.find_elements("css selector", "#picker")
 
+    # a region whose row is out of the panel's view: the panel scrolls to it, the choice stays open
+    _, (x, y) = inside_of(data, "left_dot")
+    page.click_at("#output", x, y)
+    time.sleep(0.3)
+    assert page.find("#picker").get_attribute("aria-label") == "left_dot: style from"
+    row = page.find('.region[data-cls="5"]')
+    assert page.driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect(), p = document.querySelector('#regions')"
+        ".closest('.panel').getBoundingClientRect(); return r.top >= p.top - 1 && r.bottom <= p.bottom + 1", row
+    ), "the chosen region's row is in view"
+
 
 @pytest.mark.slow
 @needs_browser
@@ -704,6 +717,14 @@ def test_zoom_to_a_small_region_and_paint_in_it(page, data, shots):
     assert page.find("#zoom-value").text == "100%"
     assert page.box("#label")["width"] == pytest.approx(frame["width"], abs=0.5)
     assert page.find("#zoom-out").get_attribute("data-why"), "zoom out is off at 100% and says why"
+
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+
+    wheel = ScrollOrigin.from_element(page.find("#output-wrap"))
+    ActionChains(page.driver).scroll_from_origin(wheel, 0, -100).perform()
+    time.sleep(0.1)
+    assert int(page.find("#zoom-value").text.rstrip("%")) > 100, "the wheel zooms in"
+    assert page.box("#output")["width"] == pytest.approx(page.box("#label")["width"], abs=0.5), "both frames zoom"
 
 
 @pytest.mark.slow

@@ -70,13 +70,23 @@ export function openPicker({ anchor, title, choices, selected, onPick, extra = n
       closePicker();
     }
   };
+  // the anchor moves with a scroll of the page or a panel, a resize: the pop-over would float off it
+  const moved = (event) => {
+    if (!box.contains(event.target)) closePicker();
+  };
   // registered after the click that opened the pop-over has finished
   setTimeout(() => document.addEventListener("pointerdown", outside, true), 0);
   document.addEventListener("keydown", onKey, true);
+  // from the next frame on: a scroll that opening caused (a panel showing the chosen row) is dispatched first
+  requestAnimationFrame(() => current?.box === box && document.addEventListener("scroll", moved, true));
+  window.addEventListener("resize", closePicker);
   current = {
+    box,
     close: () => {
       document.removeEventListener("pointerdown", outside, true);
       document.removeEventListener("keydown", onKey, true);
+      document.removeEventListener("scroll", moved, true);
+      window.removeEventListener("resize", closePicker);
       box.remove();
       current = null;
     },

@@ -22,7 +22,7 @@ export function layout() {
   const stage = $(".stage");
   const [padding, gap, scrollbar] = [48, 24, 20]; // .stage padding, .canvases gap, room for a scrollbar
   const byWidth = (stage.clientWidth - padding - gap - scrollbar) / 2 / app.width;
-  const byHeight = (window.innerHeight - 48 - 200) / app.height;
+  const byHeight = (window.innerHeight - 48 - 240) / app.height; // top bar; captions, zoom, seed, downloads
   scale = Math.max(1, Math.min(MAX_SCALE, Math.floor(Math.min(byWidth, byHeight))));
   for (const frame of document.querySelectorAll(".frame")) {
     frame.style.width = `${app.width * scale}px`;
