@@ -8,18 +8,14 @@ reconstruct it, which is exactly what SEAN learns; at 64x64 it trains on a CPU i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-from tqdm import tqdm
 
-from sean_core.domains import Domain, SamplePair, pair_by_stem
-from sean_core.imageio import write_png
+from sean_domains.generated import GeneratedDomain
 
 _SPLIT_SEEDS = {"train": 1, "test": 2}
 
 
-class ShapesDomain(Domain):
+class ShapesDomain(GeneratedDomain):
     name = "shapes"
     class_names = ("background", "ground", "blob", "square", "triangle", "left_dot", "right_dot", "band")
     palette = (
@@ -35,7 +31,6 @@ class ShapesDomain(Domain):
     resolution = (64, 64)
     layout = "normal"
     flip_pairs = ((5, 6),)  # left_dot <-> right_dot
-    splits = ("train", "test")
 
     # --- generation ---------------------------------------------------------------------------
     def sample(self, index: int, split: str = "train", size: tuple[int, int] | None = None):
@@ -106,24 +101,3 @@ class ShapesDomain(Domain):
         else:
             pattern = np.zeros_like(xx)
         return np.clip(base + 0.12 * pattern[..., None], 0, 1)
-
-    # --- on-disk dataset (prepared layout: <split>/images/*.png, <split>/labels/*.png) ----------
-    def write_split(self, root: str | Path, split: str, count: int, progress: bool = True) -> Path:
-        """Write `count` samples of a split as PNG files; already written files are kept (resumable)."""
-        root = Path(root)
-        for index in tqdm(range(count), desc=f"shapes {split}", disable=not progress, unit="img"):
-            image_path = root / split / "images" / f"{index:05d}.png"
-            label_path = root / split / "labels" / f"{index:05d}.png"
-            if image_path.exists() and label_path.exists():
-                continue
-            image, labels = self.sample(index, split)
-            write_png(label_path, labels.astype(np.uint8))
-            write_png(image_path, image)
-        return root
-
-    def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
-        self.check_split(split)
-        root = Path(root)
-        images = sorted((root / split / "images").glob("*.png"))
-        labels = sorted((root / split / "labels").glob("*.png"))
-        return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)

@@ -1,0 +1,46 @@
+"""What the domains that draw their own samples share: a prepared layout on disk, written on demand.
+
+A generated domain's `sample(index, split, size)` is a deterministic function of its arguments; these
+helpers write a split of them as PNG files (`<root>/<split>/images/NNNNN.png` + `labels/NNNNN.png`,
+uint8 class ids) and list such a folder, so `sean serve --samples`, `sean eval` and the trainer read a
+generated dataset exactly as they read a downloaded one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sean_core.domains import Domain, SamplePair, pair_by_stem
+from sean_core.imageio import write_png
+
+
+class GeneratedDomain(Domain):
+    """A domain with `sample(index, split, size) -> (image uint8 [H, W, 3], labels int64 [H, W])`."""
+
+    splits = ("train", "test")
+
+    def sample(self, index: int, split: str = "train", size: tuple[int, int] | None = None):
+        raise NotImplementedError
+
+    def write_split(self, root: str | Path, split: str, count: int, progress: bool = True) -> Path:
+        """Write `count` samples of a split as PNG files; already written files are kept (resumable)."""
+        root = Path(root)
+        for index in tqdm(range(count), desc=f"{self.name} {split}", disable=not progress, unit="img"):
+            image_path = root / split / "images" / f"{index:05d}.png"
+            label_path = root / split / "labels" / f"{index:05d}.png"
+            if image_path.exists() and label_path.exists():
+                continue
+            image, labels = self.sample(index, split)
+            write_png(label_path, labels.astype(np.uint8))
+            write_png(image_path, image)
+        return root
+
+    def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
+        self.check_split(split)
+        root = Path(root)
+        images = sorted((root / split / "images").glob("*.png"))
+        labels = sorted((root / split / "labels").glob("*.png"))
+        return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
