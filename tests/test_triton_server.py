@@ -82,9 +82,13 @@ def server(model_environment, shapes_package, tmp_path_factory):
                     f"{log.read_text()[-3000:] if log.is_file() else ''}")
     assert f"http://127.0.0.1:{http}" in ready
     yield process, f"http://127.0.0.1:{http}", f"grpc://127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics", log
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    if process.poll() is None:  # a test stopped early: SIGTERM lets `sean triton` stop its server
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ dependencies, and this project installed without dependencies from where the run
 (editable checkouts stay editable, so the models run the code of the checkout).
 
 It lives in the user's cache folder (SEAN_TRITON_ENV overrides), one per project version, Python
-version and project source, and is built in a work folder that is renamed into place when complete,
+version, project source and requirement list, and is built in a work folder that is renamed into place when complete,
 under a lock, so concurrent starts build it once. Building it downloads about 150 MB from PyPI
 (bounded by BUILD_TIMEOUT_S); later starts only check it (one interpreter start).
 """
@@ -103,7 +103,8 @@ def default_location() -> Path:
         return Path(os.environ[ENV_VARIABLE])
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     kind, where = project_source()
-    key = hashlib.sha256(f"{kind}:{where}:{sys.executable}".encode()).hexdigest()[:10]
+    # A new source, interpreter or requirement list is a new environment (a stale one would miss a module).
+    key = hashlib.sha256(f"{kind}:{where}:{sys.executable}:{requirements()}".encode()).hexdigest()[:10]
     version = metadata.version(DISTRIBUTION)
     return cache / DISTRIBUTION / f"triton-env-{version}-py{sys.version_info[0]}.{sys.version_info[1]}-{key}"
 

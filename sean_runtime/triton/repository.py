@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sean_core.errors import PackageError
-from sean_core.files import atomic_write_json, atomic_write_text, read_json
+from sean_core.files import atomic_write_json, atomic_write_text, folder_lock, read_json, replace_folder
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package
@@ -232,19 +232,9 @@ def _check_destination(out: Path) -> None:
 
 
 def _replace(built: Path, out: Path) -> None:
-    """Move the built repository into place; an earlier one is swapped out first, then deleted."""
-    if not out.exists():
-        built.rename(out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-    old.rmdir()
-    out.rename(old)
-    try:
-        built.rename(out)
-    except BaseException:
-        old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    """Move the built repository into place, exchanged with an earlier one in one step where the OS can."""
+    with folder_lock(out):
+        replace_folder(built, out)
 
 
 def _write(root: Path, package: Package, settings: ExportSettings,

@@ -8,9 +8,11 @@ requests (EXIT_TIMEOUT_S), taking its stub processes with it.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +25,14 @@ from sean_runtime.triton import config as cfg
 from sean_runtime.triton.environment import ServerEnvironment
 
 EXIT_TIMEOUT_S = 30  # tritonserver --exit-timeout-secs: how long SIGTERM waits for in-flight requests
+PR_SET_PDEATHSIG = 1  # prctl option (Linux): the signal a process gets when its parent dies
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies, however it dies (kill -9
+    of `sean triton` included), so no server is left behind listening."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 READY_TIMEOUT_S = 300.0
 
 
@@ -93,6 +103,7 @@ class TritonServer:
         self.process = subprocess.Popen(
             server_command(self.env, self.repository, self.ports, self.host),
             env=self.env.process_env(), stdout=output, stderr=subprocess.STDOUT if output else None,
+            preexec_fn=_stop_with_parent,
         )
         if output:
             output.close()
