@@ -8,4 +8,6 @@ COMMANDS = {
     "bench": CommandEntry("sean_tools.bench.cli:bench", "export", "Latency / throughput table for every path."),
     "bf16-check": CommandEntry("sean_tools.bf16.check:bf16_check", "export",
                                "Image PSNR of bf16 vs fp32 inference (emulated)."),
+    "gpu-check": CommandEntry("sean_tools.gpu_check.cli:gpu_check", "export",
+                              "Train, resume, export and time the model on a CUDA GPU (one table, one JSON)."),
 }

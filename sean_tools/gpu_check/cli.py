@@ -1,0 +1,204 @@
+"""The `sean gpu-check` command (scripts/gpu_check.sh runs it)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sean_core.command import Amount, SeanCommand
+from sean_core.files import atomic_write_json, make_dirs
+
+PARTS = ("train", "resume", "export", "speed", "tests")
+CUDA_TESTS = "tests/test_gpu_check.py"  # the tests marked `cuda` that the "tests" part runs (needs pytest)
+RESULT_FILE = "gpu_check.json"
+TABLE_FILE = "gpu_check.txt"
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Versions and the device, as the JSON records them."""
+    import torch
+
+    facts: dict[str, Any] = {
+        "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "processor": platform.processor() or platform.machine(),
+    }
+    if device == "cuda":
+        properties = torch.cuda.get_device_properties(0)
+        facts.update(device_name=properties.name, compute_capability=f"{properties.major}.{properties.minor}",
+                     memory_gb=round(properties.total_memory / 2**30, 1), gpus=torch.cuda.device_count())
+    else:
+        facts["device_name"] = "CPU"
+    return facts
+
+
+def attempt(result: dict[str, Any], name: str, work: Any) -> Any:
+    """Run one part; its failure is recorded (first failure first) and the next part still runs."""
+    started = time.perf_counter()
+    click.echo(f"gpu-check: {name} ...", err=True)
+    try:
+        value = work()
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
+        result["failures"].append(f"{name}: {message.splitlines()[0] if message else type(exc).__name__}")
+        click.echo(f"gpu-check: {name} failed: {message}\n{traceback.format_exc(limit=3)}", err=True)
+        value = {"error": message}
+    click.echo(f"gpu-check: {name} took {time.perf_counter() - started:.0f} s", err=True)
+    return value
+
+
+def default_out() -> Path | None:
+    return Path(os.environ["OUT"]) if os.environ.get("OUT") else None
+
+
+@click.command(cls=SeanCommand)
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+              help="Where training, evaluation and the timings run (cpu: a dry run of the same steps).")
+@click.option("--tiny", is_flag=True, help="A 64² model with 4-channel layers and a few steps (seconds on a CPU).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Folder for {RESULT_FILE} and {TABLE_FILE} [default: $OUT when set].")
+@click.option("--parts", default=None,
+              help="Which parts to run, comma-separated: " + ", ".join(PARTS) + " [default: all; on the CPU all "
+              "but tests, the pytest run of the tests marked cuda].")
+@click.option("--compile-budget", "compile_budget_s", type=Amount(0, 3600), default=None,
+              help="Seconds of torch.compile compiling to spend at most [default: 150 on a GPU, 0 with --tiny].")
+def gpu_check(
+    device: str, tiny: bool, out_dir: Path | None, parts: str | None, compile_budget_s: float | None
+) -> None:
+    """Train, resume, evaluate, export and time the model on a CUDA GPU, in one run: one table, one JSON.
+
+    Training: the shapes config and official-size widths, AMP (bf16 autocast) off and on; a run killed
+    with SIGKILL and resumed must end with the weights of an uninterrupted run on the same device.
+    Export: `sean eval` and `sean export` of that run; the graphs on the CPU against the model on the
+    device. Speed: encoder + generator at the official size in the training and the dense inference
+    form, fp32 / TF32 / fp16 / bf16, eager / CUDA graphs / torch.compile, batch 1, 8, 16, with peak
+    memory and PSNR against fp32. Exits 1 when a check fails (the table names the first).
+
+    \b
+    Examples:
+      sean gpu-check --out gpu-results
+      sean gpu-check --device cpu --tiny --out /tmp/gpu-check-dry-run
+      sean gpu-check --device cpu --tiny --parts train,resume --out /tmp/gpu-check-dry-run
+    """
+    import dataclasses
+
+    import torch
+
+    from sean_tools.gpu_check import exported, report, speed, training
+    from sean_tools.gpu_check.plan import make_plan, official_run_config, shapes_run_config
+
+    out_dir = out_dir or default_out()
+    if out_dir is None:
+        raise click.UsageError("give --out DIR (or set $OUT)")
+    if parts is None:
+        parts = ",".join(p for p in PARTS if device == "cuda" or p != "tests")
+    chosen = [part.strip() for part in parts.split(",") if part.strip()]
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown or not chosen:
+        raise click.UsageError(f"--parts takes {', '.join(PARTS)}; got {parts!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.ClickException("--device cuda: PyTorch sees no CUDA GPU; use --device cpu --tiny for a dry run")
+    make_dirs(out_dir)
+    if device == "cpu" and tiny:  # the dry run: one thread, in this process and the ones it starts
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+    plan = make_plan(device, tiny)
+    if compile_budget_s is not None:
+        plan = dataclasses.replace(plan, compile_budget_s=compile_budget_s)
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "command": " ".join(["sean gpu-check", *sys.argv[1:]]) if "gpu-check" in sys.argv else "sean gpu-check",
+        "plan": plan.to_dict(), "environment": environment(device), "parts": {}, "failures": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="sean-gpu-check-") as scratch:
+        work = Path(scratch)
+        if "train" in chosen:
+            result["parts"]["training"] = {
+                f"{name} AMP {'on' if amp else 'off'}": attempt(
+                    result, f"train {name} AMP {'on' if amp else 'off'}",
+                    lambda data=data, steps=steps, amp=amp, name=name: training.train_steps(
+                        data, steps, device, amp, work / f"train-{name}-{int(amp)}"
+                    ),
+                )
+                for name, data, steps in (
+                    ("shapes", shapes_run_config(plan), plan.shapes_steps),
+                    ("official-size", official_run_config(plan), plan.official_steps),
+                )
+                for amp in (False, True)
+            }
+        if "resume" in chosen or "export" in chosen:
+            shapes = shapes_run_config(plan)
+            result["parts"]["resume"] = attempt(
+                result, "kill and resume", lambda: training.kill_and_resume(shapes, plan, work / "resume")
+            )
+        if "export" in chosen:
+            run_dir = work / "resume" / "uninterrupted"
+
+            def export_part() -> dict[str, Any]:
+                from sean_train.state import latest_checkpoint
+
+                checkpoint = latest_checkpoint(run_dir)
+                if checkpoint is None:
+                    raise RuntimeError(f"no trained checkpoint in {run_dir} (the resume part failed)")
+                return {
+                    "eval": exported.eval_checkpoint(run_dir, device, work, limit=4 if tiny else 32),
+                    "compare": exported.export_and_compare(checkpoint, device, work),
+                }
+
+            result["parts"]["export"] = attempt(result, "eval and export", export_part)
+            if result["parts"]["export"].get("compare", {}).get("ok") is False:
+                result["failures"].append("export: the graphs on the CPU differ from the model beyond the tolerance")
+        if "speed" in chosen:
+            from sean_tools.gpu_check.plan import TINY_MODEL
+            from sean_train.config import ModelConfig
+
+            config = ModelConfig(**TINY_MODEL) if tiny else ModelConfig()
+            result["parts"]["speed"] = attempt(result, "speed", lambda: speed.measure(plan, config))
+        if "tests" in chosen:
+            result["parts"]["tests"] = attempt(result, "tests marked cuda", run_cuda_tests)
+    add_checks(result)
+    result["seconds"] = time.perf_counter() - started
+    text = report.table(result)
+    atomic_write_json(out_dir / RESULT_FILE, result)
+    (out_dir / TABLE_FILE).write_text(text + "\n", encoding="utf-8")
+    click.echo(text)
+    click.echo(f"wrote {out_dir / RESULT_FILE} ({result['seconds']:.0f} s)", err=True)
+    if result["failures"]:
+        sys.exit(1)
+
+
+def run_cuda_tests() -> dict[str, Any]:
+    """pytest -m cuda on the check's tests, in the checkout this module runs from."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", CUDA_TESTS]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=900)
+    summary = (done.stdout.strip().splitlines() or [""])[-1]
+    if done.returncode != 0:
+        output = done.stdout[-3000:] + done.stderr[-1000:]
+        raise RuntimeError(f"pytest -m cuda exited {done.returncode}: {summary}\n{output}")
+    return {"command": " ".join(command[1:]), "summary": summary}
+
+
+def add_checks(result: dict[str, Any]) -> None:
+    """Failures beyond raised errors: losses or weights not finite, resumed weights not identical, a speed
+    configuration that errored (a skipped one is not a failure)."""
+    parts, failures = result["parts"], result["failures"]
+    for name, run in parts.get("training", {}).items():
+        if "error" not in run and not run["finite"]:
+            failures.append(f"train {name}: losses or weights are not finite")
+    resume = parts.get("resume", {})
+    if "error" not in resume and resume and not resume["identical"]:
+        failures.append(f"resume: the resumed weights differ by {resume['max_abs_difference']:.2e}")
+    for row in parts.get("speed", {}).get("rows", []):
+        if "error" in row:
+            failures.append(f"speed {row['form']} {row['dtype']} {row['mode']} b{row['batch']}: {row['error']}")

@@ -1,0 +1,198 @@
+"""Latency, throughput and peak memory of encoder + generator on one device: per form (training modules,
+folded dense inference form), dtype (fp32 strict, TF32, fp16 / bf16 autocast), mode (eager, one CUDA
+graph per call, torch.compile) and batch; each configuration's image at batch 1 against fp32 eager.
+
+Inputs are a face-parsing layout (sean_tools.bench.inputs.face_labels), a random image and zero noise,
+the same for every configuration.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from sean_tools.gpu_check.exported import tf32
+from sean_tools.gpu_check.plan import CheckPlan
+from sean_tools.gpu_check.training import peak_memory_mb, reset_peak_memory, synchronize
+
+AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+WARMUP = 2
+
+
+def precision(dtype: str, device: torch.device) -> Any:
+    """A fresh context for one call in `dtype`: strict fp32, TF32 allowed, or autocast."""
+    if dtype in ("fp32", "tf32"):
+        return tf32(dtype == "tf32")
+    return torch.autocast(device.type, dtype=AUTOCAST[dtype], cache_enabled=False)
+
+
+def model_inputs(config: Any, batch: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """image [B, 3, H, W] in [-1, 1], labels int32 [B, H, W] (a face layout), noise zeros [B, N]."""
+    from sean_tools.bench.inputs import face_labels
+    from sean_train.networks.generator import noise_layout
+
+    rng = np.random.default_rng(seed)
+    h, w = config.height, config.width
+    image = rng.uniform(-1.0, 1.0, (batch, 3, h, w)).astype(np.float32)
+    labels = face_labels(rng, batch, config.num_classes, h, w)
+    noise = np.zeros((batch, noise_layout(config).numel), np.float32)
+    return tuple(torch.from_numpy(a).to(device) for a in (image, labels, noise))
+
+
+def pipeline(encoder: torch.nn.Module, generator: torch.nn.Module) -> Callable[..., torch.Tensor]:
+    """image, labels, noise -> image: the two graphs as the runtime runs them, codes kept on the device."""
+
+    def run(image: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        codes = encoder(image, labels)[0]
+        return generator(labels, codes.float(), noise)
+
+    return run
+
+
+def graphed(function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], context: Callable) -> Callable:
+    """`function` captured once as a CUDA graph on static inputs (in `context()`); each call replays it."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(WARMUP + 1):  # warm-up on a side stream, as capture requires
+            with context():
+                function(*inputs)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), context():
+        output = function(*inputs)
+
+    def replay() -> torch.Tensor:
+        graph.replay()
+        return output
+
+    return replay
+
+
+def time_calls(call: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> list[float]:
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def psnr_db(image: np.ndarray, reference: np.ndarray) -> float:
+    from sean_export.validate import psnr_pm1
+
+    return round(psnr_pm1(image, reference), 2)
+
+
+def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every (form, dtype, mode, batch) of the plan. A configuration that fails records its error and
+    the others go on; torch.compile stops being tried once plan.compile_budget_s of compiling is spent."""
+    from sean_export.graphs import graph_module
+    from sean_tools.bench.plan import counted_gflop
+    from sean_train.weight_init import random_model
+
+    device = torch.device(plan.device)
+    model = random_model(config, seed=0).to(device).eval()
+    modules = {
+        form: (graph_module(model, "encoder"), graph_module(model, "generator", inference=form == "dense").to(device))
+        for form in ("training", "dense")
+    }
+    gflop = {"training": counted_gflop(config, None), "dense": counted_gflop(config, "dense")}
+    inputs = {batch: model_inputs(config, batch, device) for batch in plan.batches}
+    references: dict[str, np.ndarray] = {}
+    rows: list[dict[str, Any]] = []
+    compile_spent = 0.0
+    for form, (encoder, generator) in modules.items():
+        for dtype in plan.dtypes:
+            for mode in plan.modes:
+                # dynamic=False: one graph per batch size, each compiled at its first call
+                compiled = torch.compile(pipeline(encoder, generator), dynamic=False) if mode == "compile" else None
+                for batch in plan.batches:
+                    row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
+                    try:
+                        if mode == "cuda_graphs" and device.type != "cuda":
+                            raise SkipRow("CUDA graphs need a CUDA device")
+                        if mode == "compile" and compile_spent >= plan.compile_budget_s:
+                            raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
+                        function = compiled or pipeline(encoder, generator)
+                        row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
+                        if mode == "compile":
+                            compile_spent += row["first_call_s"]
+                        per_image = gflop[form].get("both")
+                        if per_image:
+                            row["tflop_per_s"] = per_image * batch / row["latency_s"] / 1000
+                        image = row.pop("image")
+                        if batch == plan.batches[0]:
+                            key = f"{form}/fp32/eager"
+                            if (dtype, mode) == ("fp32", "eager"):
+                                references[key] = image
+                            if key in references:
+                                row["psnr_vs_fp32_db"] = psnr_db(image, references[key])
+                                row["max_abs_vs_fp32"] = float(np.max(np.abs(image - references[key])))
+                    except SkipRow as skip:
+                        row["skipped"] = str(skip)
+                    except Exception as exc:  # one configuration's failure is a result, not the end of the check
+                        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                    rows.append(row)
+                    if on_row:
+                        on_row(row)
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+    if "training/fp32/eager" in references and "dense/fp32/eager" in references:
+        dense, training = references["dense/fp32/eager"], references["training/fp32/eager"]
+        forms_agree = float(np.max(np.abs(dense - training)))
+    else:
+        forms_agree = None
+    return {
+        "gflop_per_image": gflop,
+        "dense_vs_training_max_abs_fp32": forms_agree,
+        "compile_seconds_spent": compile_spent,
+        "rows": rows,
+    }
+
+
+class SkipRow(Exception):
+    """A configuration this device or budget does not run (the reason is the message)."""
+
+
+def time_configuration(
+    function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], dtype: str, mode: str,
+    device: torch.device, repeats: int,
+) -> dict[str, Any]:
+    """First call (compilation, capture, algorithm search), then `repeats` timed calls after a warm-up."""
+    reset_peak_memory(device)
+    resident = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    started = time.perf_counter()
+    with torch.inference_mode():
+        if mode == "cuda_graphs":
+            call = graphed(function, inputs, lambda: precision(dtype, device))
+        else:
+
+            def call() -> torch.Tensor:
+                with precision(dtype, device):
+                    return function(*inputs)
+
+            call()
+        synchronize(device)
+        first = time.perf_counter() - started
+        for _ in range(WARMUP):
+            call()
+        seconds = time_calls(call, device, repeats)
+        image = call()[:1].float().cpu().numpy()
+    latency = statistics.median(seconds)
+    batch = inputs[0].shape[0]
+    return {
+        "first_call_s": first,
+        "latency_s": latency,
+        "p90_s": float(np.percentile(seconds, 90)),
+        "images_per_s": batch / latency,
+        "peak_memory_mb": peak_memory_mb(device),  # weights of both forms included
+        "resident_before_mb": resident,  # allocated before the first call: the weights, the inputs
+        "image": image,
+    }

@@ -1,0 +1,114 @@
+"""The GPU check (scripts/gpu_check.sh, `sean gpu-check`): its CPU dry run end to end, and the GPU-only
+PyTorch paths it relies on, marked `cuda` (skipped with the reason where PyTorch sees no CUDA GPU; the
+check's "tests" part runs them on a GPU machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sean_tools.gpu_check import exported, speed, training
+from sean_tools.gpu_check.plan import TINY_MODEL, make_plan, shapes_run_config
+from sean_train.config import ModelConfig
+
+REPO = Path(__file__).resolve().parents[1]
+NO_CUDA = "PyTorch sees no CUDA GPU on this machine (scripts/gpu_check.sh runs these tests on one)"
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+
+
+@pytest.mark.slow
+def test_the_cpu_dry_run_writes_every_part_into_its_json(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out)}  # --out defaults to $OUT
+    done = subprocess.run(["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "gpu_check.json").read_text())
+    assert result["failures"] == [] and "all checks passed" in done.stdout
+    assert (out / "gpu_check.txt").read_text().strip() == done.stdout.strip()
+    parts = result["parts"]
+    assert set(parts["training"]) == {"shapes AMP off", "shapes AMP on", "official-size AMP off",
+                                      "official-size AMP on"}
+    assert all(run["finite"] and run["images_per_s"] > 0 for run in parts["training"].values())
+    resume = parts["resume"]
+    assert resume["identical"] and resume["resumed_from_checkpoint"] == 4 and resume["killed_during_step"] == 5
+    assert "resuming at step 4" in resume["resumed_message"]
+    assert parts["export"]["eval"]["images"] == 4
+    assert all(row["max_abs"] <= 1e-4 for row in parts["export"]["compare"]["graphs"].values())
+    rows = parts["speed"]["rows"]
+    timed = {(r["form"], r["dtype"], r["batch"]) for r in rows if r["mode"] == "eager" and "latency_s" in r}
+    assert timed == {(f, d, b) for f in ("training", "dense") for d in ("fp32", "bf16") for b in (1, 2)}
+    assert all(r["skipped"] == "CUDA graphs need a CUDA device" for r in rows if r["mode"] == "cuda_graphs")
+    # The dense inference form computes the training form's image; bf16 stays close to fp32.
+    assert parts["speed"]["dense_vs_training_max_abs_fp32"] <= 1e-4
+    bf16 = [r["psnr_vs_fp32_db"] for r in rows if r["dtype"] == "bf16" and r["mode"] == "eager" and r["batch"] == 1]
+    assert len(bf16) == 2 and min(bf16) > 25
+
+
+def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypatch):
+    plan = make_plan("cpu", tiny=True)
+    calls = []
+
+    def flaky(function, inputs, dtype, mode, device, repeats):
+        calls.append((dtype, inputs[0].shape[0]))
+        if dtype == "bf16":
+            raise RuntimeError("no kernel for this dtype\nsecond line")
+        return {"first_call_s": 0.1, "latency_s": 0.01, "p90_s": 0.01, "images_per_s": 100.0,
+                "peak_memory_mb": None, "image": np.zeros((1, 3, 64, 64), np.float32)}
+
+    monkeypatch.setattr(speed, "time_configuration", flaky)
+    result = speed.measure(plan, ModelConfig(**TINY_MODEL))
+    errors = [r for r in result["rows"] if "error" in r]
+    assert len(errors) == 4 and all(r["error"] == "RuntimeError: no kernel for this dtype" for r in errors)
+    assert len(calls) == 8  # eager: 2 forms x 2 dtypes x 2 batches; CUDA graphs skipped on the CPU
+    assert [r["psnr_vs_fp32_db"] for r in result["rows"] if r.get("dtype") == "fp32" and r["batch"] == 1
+            and r["mode"] == "eager"] == [206.02, 206.02]  # identical images: the PSNR floor of psnr_pm1
+
+
+# --- GPU-only PyTorch paths ------------------------------------------------------------------------------
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("amp", [False, True])
+def test_training_steps_on_cuda_with_and_without_amp(tmp_path, amp):
+    plan = make_plan("cuda", tiny=True)
+    run = training.train_steps(shapes_run_config(plan), 3, "cuda", amp, tmp_path / "run")
+    assert run["finite"] and run["peak_memory_mb"] > 0
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_a_run_killed_and_resumed_on_cuda_equals_an_uninterrupted_one(tmp_path):
+    plan = make_plan("cuda", tiny=True)
+    result = training.kill_and_resume(shapes_run_config(plan), plan, tmp_path)
+    assert result["resumed_from_checkpoint"] == 4
+    assert result["identical"], result
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_a_cuda_graph_replays_the_eager_result(tmp_path):
+    from sean_export.graphs import graph_module
+    from sean_train.weight_init import random_model
+
+    device = torch.device("cuda")
+    model = random_model(ModelConfig(**TINY_MODEL), seed=0).to(device).eval()
+    run = speed.pipeline(graph_module(model, "encoder"), graph_module(model, "generator", inference=True).to(device))
+    inputs = speed.model_inputs(model.config, 2, device)
+    with torch.inference_mode(), exported.tf32(False):
+        eager = run(*inputs).clone()
+        replay = speed.graphed(run, inputs, lambda: exported.tf32(False))
+        torch.testing.assert_close(replay(), eager, rtol=0, atol=1e-6)
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_the_export_of_a_model_matches_it_on_cuda(tiny_export_checkpoint, tmp_path):
+    result = exported.export_and_compare(tiny_export_checkpoint, "cuda", tmp_path)
+    assert result["ok"], result
