@@ -34,6 +34,12 @@ class SeanCommand(click.Command):
             return super().invoke(ctx)
         except SeanError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # a path the OS refuses to look up (a name too long, ...) where no check names it
+            if exc.filename is None or not exc.strerror:
+                raise
+            name = str(exc.filename)
+            shown = name if len(name) <= 200 else f"{name[:100]}…{name[-60:]} ({len(name)} characters)"
+            raise click.ClickException(f"{shown}: {exc.strerror}") from exc
         except ModuleNotFoundError as exc:
             hint = missing_dependency(self.name or ctx.info_name or "?", exc)
             if hint is exc:

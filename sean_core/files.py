@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +23,45 @@ from sean_core.errors import FileWriteError, LockedError, SeanError
 def write_problem(path: Path, exc: OSError) -> FileWriteError:
     """One line naming the path and the reason an OSError gives (read-only or full file system, ...)."""
     return FileWriteError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+MISSING = "does not exist"  # what path_problem says of a path that names nothing
+LOOP = "is a loop of symbolic links"
+
+
+def path_problem(path: str | Path, folder: bool = False) -> str | None:
+    """Why `path` is not a regular file (folder=True: a folder), as the end of a sentence that starts with
+    the path; None when it is one. Symbolic links are followed: a loop or a link to nothing is named as such."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        return MISSING
+    except NotADirectoryError:
+        return MISSING  # a file stands where a folder of the path should be
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LOOP
+        return f"cannot be looked up ({exc.strerror or exc})"  # a name too long, no permission, ...
+    if folder:
+        return None if stat.S_ISDIR(info.st_mode) else "is not a folder"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    return "is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "is not a regular file"
+
+
+def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:
+    """path.resolve() with error(one line) for what cannot be resolved: a loop of symbolic links (Python
+    raises RuntimeError for it up to 3.12, OSError after), a path too long, ..."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError as exc:
+        raise error(f"{path} {LOOP}; point the link at a real file") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{path} {LOOP}; point the link at a real file") from exc
+        raise error(f"{path} cannot be resolved ({exc.strerror or exc})") from exc
 
 
 def make_dirs(folder: str | Path) -> Path:
@@ -32,11 +76,17 @@ def make_dirs(folder: str | Path) -> Path:
     return folder
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+class ExistsError(FileWriteError, FileExistsError):
+    """An exclusive write found the file already there (made by someone else meanwhile)."""
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], exclusive: bool = False) -> Path:
     """Call write(tmp_path) on a temporary file beside `path`, fsync it, then rename it into place.
 
     A crash at any moment leaves either the old file or the new one, never a partial file. A file
     system error (read-only, full, a folder in the way, ...) is a FileWriteError naming the path.
+    exclusive: the file must not exist yet, and of several processes writing it at once exactly one
+    succeeds; the others get ExistsError and leave the file as the winner wrote it (_link_new).
     """
     path = Path(path)
     make_dirs(path.parent)
@@ -51,11 +101,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the file the usual umask mode
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, SeanError):  # already says what is wrong
             raise
+        if isinstance(exc, FileExistsError):
+            raise ExistsError(f"{path} exists (written by another process meanwhile)") from exc
         if path.is_dir():
             raise FileWriteError(f"cannot write {path}: a folder of that name is in the way") from exc
         raise write_problem(path, exc) from exc
@@ -64,6 +119,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give the finished file `tmp` the name `path` only if no file has it (FileExistsError if one does).
+
+    A hard link is made in one step that fails when the name exists (whatever raced for it), and shows
+    the complete file at once. Where the file system has no hard links, the name is first taken by
+    creating an empty file with O_EXCL, which the finished file then replaces.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
 
 
 def _default_mode() -> int:
@@ -86,8 +161,8 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data), exclusive)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -142,6 +217,147 @@ def file_lock(path: str | Path, holder: str, wait: bool = False) -> Iterator[Non
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+# --- folders replaced as a whole (packages, model repositories) -------------------------------------
+
+WORK_KINDS = ("build", "old")  # a folder being built; an earlier folder moved aside while the new one moves in
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two names in one step
+
+
+def work_folder(out: Path, kind: str) -> Path:
+    """A new hidden folder beside `out` whose name records this process: .NAME.KIND.PID.XXXX (kind in WORK_KINDS)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}.{os.getpid()}.", dir=out.parent))
+    except OSError as exc:
+        raise write_problem(out, exc) from exc
+
+
+def work_folders(out: Path) -> list[tuple[Path, str, int]]:
+    """The work folders of `out` that lie beside it: (folder, kind, pid of the process that made it), by name."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.({'|'.join(WORK_KINDS)})\.(\d+)\.[^.]+$")
+    try:
+        entries = sorted(out.parent.iterdir())
+    except OSError:  # no parent folder, or one that cannot be listed: nothing to find
+        return []
+    found = []
+    for path in entries:
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not path.is_symlink():
+            found.append((path, match.group(1), int(match.group(2))))
+    return found
+
+
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a C library without it (glibc < 2.28)
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the names of two existing paths in one step (renameat2 with RENAME_EXCHANGE): at every moment,
+    a crash included, each name holds one of the two. False, with nothing changed, where the OS or the
+    file system cannot (not Linux, an old kernel or C library, a file system without the flag)."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def replace_folder(built: Path, out: Path) -> None:
+    """Move the finished folder `built` to `out`; an earlier folder at `out` is swapped out, then deleted.
+
+    With exchange() `out` names the earlier or the new folder at every moment; a kill after the swap
+    leaves the earlier one in `built`'s place, a work folder that clean_work_folders deletes. Without it
+    the earlier folder is renamed to .NAME.old.PID.X first and `built` to `out` next: a kill between the
+    two leaves no `out`, and restore_swapped_out (or recover_folder, for readers) puts the earlier one back.
+    Callers hold the lock of out's parent folder (folder_lock), as recover_folder does.
+    """
+    if not out.exists():
+        built.rename(out)
+        return
+    if exchange(built, out):
+        fsync_dir(out.parent)
+        shutil.rmtree(built, ignore_errors=True)
+        return
+    old = work_folder(out, "old")
+    old.rmdir()
+    out.rename(old)
+    try:
+        built.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    fsync_dir(out.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def swapped_out(out: Path) -> Path | None:
+    """When `out` is missing: the folder a killed replace_folder moved aside (the newest .old. folder of a
+    process that is gone), else None."""
+    if os.path.lexists(out):
+        return None
+    aside = [path for path, kind, pid in work_folders(out) if kind == "old" and not process_alive(pid)]
+    return max(aside, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def restore_swapped_out(out: Path) -> Path | None:
+    """Undo a replace_folder killed between its two renames: move swapped_out(out) back to `out`.
+    Returns `out` when it did. The caller holds folder_lock(out)."""
+    aside = swapped_out(out)
+    if aside is None:
+        return None
+    aside.rename(out)
+    fsync_dir(out.parent)
+    return out
+
+
+def clean_work_folders(out: Path) -> None:
+    """Remove the work folders of `out` whose process is gone (killed mid-way), after restore_swapped_out:
+    a build folder, or an earlier folder that was swapped out, is deleted. The caller holds folder_lock(out)."""
+    restore_swapped_out(out)
+    for path, _, pid in work_folders(out):
+        if not process_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Turns for everyone who moves folders into `out`'s place or repairs it (waits; nothing left behind).
+
+    The lock is on the parent folder, held only for the short steps of cleaning up, checking and swapping.
+    """
+    with file_lock(make_dirs(out.parent), f"another process is moving a folder into {out.parent}", wait=True):
+        yield
+
+
+def recover_folder(out: Path) -> Path | None:
+    """For readers of `out`: when a replace_folder was killed between its two renames (so `out` is missing),
+    put the earlier folder back under folder_lock. Returns `out` when it is there again, None when there was
+    nothing to recover; FileWriteError names the folder set aside when it cannot be moved back."""
+    aside = swapped_out(out)
+    if aside is None:
+        return None
+    try:
+        with folder_lock(out):
+            if os.path.lexists(out) or restore_swapped_out(out) is not None:
+                return out
+    except OSError as exc:
+        raise FileWriteError(
+            f"{out} was being replaced when its writer was killed, and the earlier one set aside in {aside} "
+            f"cannot be moved back ({exc.strerror or exc}); move it back with `mv {aside} {out}`"
+        ) from exc
+    return None
 
 
 def process_alive(pid: int) -> bool:

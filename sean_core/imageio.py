@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from sean_core.errors import ImageReadError
-from sean_core.files import atomic_write
+from sean_core.files import MISSING, atomic_write, path_problem
 
 MAX_IMAGE_PIXELS_ENV = "SEAN_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels, e.g. 8192 x 4096
@@ -181,10 +181,13 @@ def _decode(data: bytes, flags: int, source: str, lossless: bool = False, max_pi
 def read_bytes(path: str | Path) -> bytes:
     """The bytes of an image file, with one-line errors for folders, missing and unreadable files."""
     path = Path(path)
+    problem = path_problem(path)
+    if problem == MISSING:
+        raise ImageReadError(f"{path}: no such file")
     if path.is_dir():
         raise ImageReadError(f"{path} is a folder, not an image file")
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
+    if problem is not None:  # a loop of symbolic links, a link to nothing, a pipe (which would block), ...
+        raise ImageReadError(f"{path} {problem}")
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -241,22 +244,23 @@ def read_ids(path: str | Path) -> np.ndarray:
     return ids_from_bytes(read_bytes(path), str(path))
 
 
-def write_png(path: str | Path, array: np.ndarray) -> Path:
-    """Write [H, W] ids or [H, W, 3] RGB uint8 as PNG, atomically."""
+def write_png(path: str | Path, array: np.ndarray, exclusive: bool = False) -> Path:
+    """Write [H, W] ids or [H, W, 3] RGB uint8 as PNG, atomically (exclusive: only as a new file, atomic_write)."""
     path = Path(path)
     data = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data))
     if not ok:
         raise ImageReadError(f"could not encode {path} as PNG")
-    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()), exclusive)
 
 
-def write_jpg(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path:
+def write_jpg(path: str | Path, rgb: np.ndarray, quality: int = 95, exclusive: bool = False) -> Path:
+    """Write RGB uint8 [H, W, 3] as JPEG, atomically (exclusive: only as a new file, atomic_write)."""
     path = Path(path)
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ImageReadError(f"could not encode {path} as JPEG")
-    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()), exclusive)
 
 
 def nearest_indices(size_in: int, size_out: int) -> np.ndarray:

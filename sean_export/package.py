@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +14,12 @@ from tqdm import tqdm
 from sean_core.errors import FileWriteError, SeanError
 from sean_core.files import (
     atomic_write_json,
-    file_lock,
-    make_dirs,
-    process_alive,
+    clean_work_folders,
+    folder_lock,
     read_json,
+    replace_folder,
     sha256_file,
-    write_problem,
+    work_folder,
 )
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_FORMS, package_form, region_policy_text
@@ -83,58 +79,10 @@ def publish_permissions(folder: Path) -> None:
             path.chmod(0o666 & ~umask)
 
 
-def _work_folder(out: Path, kind: str) -> Path:
-    """A new hidden folder beside `out` whose name records this process: .NAME.KIND.PID.XXXX"""
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}.{os.getpid()}.", dir=out.parent))
-
-
-def clean_stale(out: Path) -> None:
-    """Remove the work folders of exports to `out` whose process is gone (killed mid-export).
-
-    A build folder is deleted; a swapped-out earlier package is put back when the kill came between
-    moving it away and moving the new one in (so `out` is missing), else deleted.
-    """
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(build|old)\.(\d+)\.[^.]+$")
-    for path in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
-        match = pattern.match(path.name)
-        if not match or not path.is_dir() or process_alive(int(match.group(2))):
-            continue
-        if match.group(1) == "old" and not out.exists():
-            path.rename(out)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def replace_folder(built: Path, out: Path) -> None:
-    """Move the finished package into place; an earlier package at `out` is swapped out, then deleted."""
-    if not out.exists():
-        built.rename(out)
-        return
-    old = _work_folder(out, "old")
-    old.rmdir()
-    out.rename(old)
-    try:
-        built.rename(out)
-    except BaseException:
-        old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def destination_lock(out: Path) -> Iterator[None]:
-    """Exports into one folder take turns to clean up, check and move packages into place.
-
-    The lock is on the parent folder (nothing is left behind) and is held only for those short steps,
-    so two exports to the same -o both finish: the later one replaces the earlier package.
-    """
-    with file_lock(make_dirs(out.parent), f"another export is moving a package into {out.parent}", wait=True):
-        yield
-
-
 def publish(build: Path, out: Path) -> None:
-    """Move a finished package folder to `out`, taking turns with other exports to the same place."""
-    with destination_lock(out):
+    """Move a finished package folder to `out` (replace_folder: in one step where the OS can), taking turns
+    with other exports to the same place and with readers repairing it (folder_lock)."""
+    with folder_lock(out):
         check_destination(out)  # again: another export may have finished meanwhile
         replace_folder(build, out)
 
@@ -258,12 +206,9 @@ def export_package(
     model = load_checkpoint(checkpoint, verify_hash=verify)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
-    with destination_lock(out):
-        clean_stale(out)
-        try:
-            build = _work_folder(out, "build")
-        except OSError as exc:
-            raise write_problem(out, exc) from exc
+    with folder_lock(out):
+        clean_work_folders(out)  # left by exports killed mid-way
+        build = work_folder(out, "build")
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
         files: dict[str, list[Path]] = {}

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sean_core.errors import PackageError
-from sean_core.files import read_json, sha256_file
+from sean_core.errors import FileWriteError, PackageError
+from sean_core.files import MISSING, path_problem, read_json, recover_folder, resolved, sha256_file
 from sean_core.format import (
     BATCH,
     FORMAT,
@@ -161,10 +161,12 @@ def _package_file(root: Path, name: Any, where: str) -> Path:
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
         raise PackageError(f"{root}: {where} names {name!r:.80}; package files must be plain names inside the folder")
     path = root / name
-    if path.is_symlink() and path.resolve().parent != root.resolve():
-        raise PackageError(
-            f"{path} is a symbolic link to {path.resolve()}, outside the package; copy the file into the package"
-        )
+    if path.is_symlink():
+        target = resolved(path, PackageError)
+        if target.parent != resolved(root, PackageError):
+            raise PackageError(
+                f"{path} is a symbolic link to {target}, outside the package; copy the file into the package"
+            )
     return path
 
 
@@ -216,11 +218,23 @@ def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: S
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The parsed manifest.json of a package folder, with errors for a missing folder or broken JSON."""
     root = Path(root)
-    if not root.is_dir():
+    problem = path_problem(root, folder=True)
+    if problem == MISSING:  # an export killed while it swapped packages may have set the package aside
+        try:
+            if recover_folder(root) is not None:
+                problem = path_problem(root, folder=True)
+        except FileWriteError as exc:  # names the folder set aside and how to move it back
+            raise PackageError(str(exc)) from exc
+    if problem == MISSING:
         raise PackageError(f"package folder {root} does not exist; create one with `sean export CHECKPOINT -o {root}`")
+    if problem is not None:
+        raise PackageError(f"package folder {root} {problem}; pass the folder `sean export` wrote")
     path = root / MANIFEST_FILE
-    if not path.is_file():
+    problem = path_problem(path)
+    if problem == MISSING:
         raise PackageError(f"{path} is missing: {root} is not a SEAN package (written by `sean export`)")
+    if problem is not None:
+        raise PackageError(f"{path} {problem}; {REEXPORT}")
     manifest = read_json(path, PackageError, f"the package is corrupt, {REEXPORT}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise PackageError(f'{path} is not a SEAN package manifest (no "format": "{FORMAT}")')
@@ -239,10 +253,11 @@ def verify_files(root: Path, files: dict[str, str]) -> None:
     """Every file the manifest lists exists and has its sha256; one error lists all that do not."""
     problems = []
     for name, expected in sorted(files.items()):
-        path = _package_file(root, name, "files")
-        if not path.is_file():
-            problems.append(f"{name} is missing")
+        problem = path_problem(_package_file(root, name, "files"))
+        if problem is not None:
+            problems.append(f"{name} is missing" if problem == MISSING else f"{name} {problem}")
             continue
+        path = root / name
         actual = sha256_file(path)
         if actual != expected:
             problems.append(f"{name} has sha256 {actual[:12]}…, the manifest says {str(expected)[:12]}…")

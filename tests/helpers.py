@@ -147,3 +147,11 @@ def write_plan(package: Any, name: str, plan: bytes = b"plan bytes", gpu: GpuInf
     sidecar = dataclasses.replace(sidecar, **changes)
     write_sidecar(spec.plan_sidecar, sidecar)
     return sidecar
+
+
+def symlink_loop(path: Path) -> Path:
+    """Make `path` one of two symbolic links that point at each other (path -> path~ -> path)."""
+    other = path.with_name(path.name + "~")
+    other.symlink_to(path.name)
+    path.symlink_to(other.name)
+    return path

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 import sean_export.package as export_package_module
 from sean_core.cli import main
-from sean_core.files import sha256_file
+from sean_core.files import clean_work_folders, sha256_file
 from sean_train.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, read_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,11 +204,11 @@ def test_work_folders_of_dead_exports_are_removed_and_live_ones_kept(tmp_path):
     running = package_folder(tmp_path / f".pkg.build.{alive}.def456", "in progress")
     other = package_folder(tmp_path / f".other.build.{dead}.x", "another destination")
     swapped = package_folder(tmp_path / f".pkg.old.{dead}.ghi789", "the previous package")
-    export_package_module.clean_stale(out)
+    clean_work_folders(out)
     assert not stale.exists() and running.exists() and other.exists()
     assert not swapped.exists() and json.loads((out / "manifest.json").read_text())["tag"] == "the previous package"
     package_folder(tmp_path / f".pkg.old.{dead}.jkl", "older")
-    export_package_module.clean_stale(out)  # `out` exists now: the swapped-out copy is only deleted
+    clean_work_folders(out)  # `out` exists now: the swapped-out copy is only deleted
     assert json.loads((out / "manifest.json").read_text())["tag"] == "the previous package"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pkg", running.name, other.name])
 
@@ -227,4 +227,50 @@ def test_an_export_killed_with_sigkill_leaves_nothing_after_the_next_export(ckpt
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".pkg.build.")], "nothing to clean up"
     done = sean("export", ckpt, "--no-validate", "-q", "-o", out)
     assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"])
+
+
+# `sean export` killed at the exact point between moving the earlier package aside and moving the new one in
+KILLED_EXPORT = """
+import os, sys
+from pathlib import Path
+from sean_core import files
+from sean_core.cli import main
+checkpoint, out, point = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+rename = Path.rename
+if point == "between the two renames":
+    files.exchange = lambda a, b: False  # the fallback, as on an OS or file system without RENAME_EXCHANGE
+    def killed_before_moving_in(self, target):
+        if Path(target) == out and ".build." in self.name:
+            os._exit(9)
+        return rename(self, target)
+    Path.rename = killed_before_moving_in
+else:  # "after the exchange", before the earlier one is deleted
+    exchange = files.exchange
+    files.exchange = lambda a, b: exchange(a, b) and os._exit(9)
+main(["export", checkpoint, "-o", str(out), "-q", "--no-validate"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["between the two renames", "after the exchange"])
+def test_an_export_killed_while_swapping_packages_leaves_one_that_loads(ckpt, tmp_path, shapes_split, point):
+    """Killed between the renames (the fallback), the earlier package sat in .pkg.old.* and synth / serve /
+    Synthesizer.load failed until another export; now the next load puts it back. With the exchange
+    there is no such moment: killed after it, the new package is in place."""
+    from sean_runtime.synthesizer import Synthesizer
+
+    out = tmp_path / "pkg"
+    assert sean("export", ckpt, "--no-validate", "-q", "-o", out).exit_code == 0
+    (out / "earlier.txt").write_text("a file of the earlier package, which the manifest does not name")
+    code = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(ckpt), str(out), point], cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}).returncode
+    assert code == 9, "the export was not killed at that point"
+    if point == "between the two renames":
+        assert not out.exists()
+    label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
+    with Synthesizer.load(out, backend="onnxruntime") as synth:
+        assert synth.synthesize(label, synth.encode(style, label)).shape == (1, 64, 64, 3)
+    assert (out / "earlier.txt").exists() == (point == "between the two renames")
+    assert sean("export", ckpt, "--no-validate", "-q", "-o", out).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"])

@@ -3,6 +3,7 @@ label resizing that samples pixel centres exactly as PIL's NEAREST (what SPADE a
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 import zlib
@@ -15,7 +16,7 @@ import sean_core.imageio as imageio
 from sean_core.domains import LabelError, get_domain
 from sean_core.errors import ImageReadError
 from sean_core.imageio import read_raw, read_rgb, resize_labels
-from tests.helpers import centre_pil
+from tests.helpers import centre_pil, symlink_loop
 
 ENV = "SEAN_MAX_IMAGE_PIXELS"
 
@@ -80,6 +81,18 @@ def test_a_folder_is_not_reported_as_a_missing_file(tmp_path):
         read_rgb(tmp_path)
     with pytest.raises(ImageReadError, match="no such file"):
         read_rgb(tmp_path / "absent.png")
+
+
+def test_links_to_nothing_loops_and_pipes_are_named_for_what_they_are(tmp_path):
+    """Each is one line that says what the path is (a loop was "no such file" before; a pipe would block)."""
+    with pytest.raises(ImageReadError, match=r"loop\.png is a loop of symbolic links"):
+        read_rgb(symlink_loop(tmp_path / "loop.png"))
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(LabelError, match=r"dangling\.png is a symbolic link to .*gone\.png, which does not exist"):
+        SHAPES.read_label(tmp_path / "dangling.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageReadError, match=r"pipe\.png is not a regular file"):
+        read_rgb(tmp_path / "pipe.png")
 
 
 def test_a_float_tiff_label_is_refused_not_truncated(tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +14,7 @@ from sean_runtime.backends import select_backend
 from sean_runtime.backends.onnxruntime import choose_providers
 from sean_runtime.backends.tensorrt import tensorrt_problem
 from sean_runtime.package import load_package
-from tests.helpers import A10, H100, H, N, S, W, write_package, write_plan
+from tests.helpers import A10, H100, H, N, S, W, symlink_loop, write_package, write_plan
 
 
 def test_a_valid_package_loads_with_its_facts(tmp_path):
@@ -70,6 +73,51 @@ def test_a_modified_or_missing_file_fails_the_hash_check(tmp_path):
     (root / "encoder.onnx").unlink()
     with pytest.raises(PackageError, match=r"encoder\.onnx is missing"):
         load_package(root)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_symbolic_link_loops_are_one_line_errors_naming_the_file(tmp_path, verify):
+    """A graph file, the manifest or the folder itself that is a loop of symbolic links (a RuntimeError
+    traceback from Path.resolve before)."""
+    root = write_package(tmp_path / "pkg")
+    (root / "encoder.onnx").unlink()
+    symlink_loop(root / "encoder.onnx")
+    with pytest.raises(PackageError, match=r"pkg/encoder\.onnx is a loop of symbolic links") as caught:
+        load_package(root, verify=verify)
+    assert "\n" not in str(caught.value)
+    other = write_package(tmp_path / "other")
+    (other / "manifest.json").unlink()
+    symlink_loop(other / "manifest.json")
+    with pytest.raises(PackageError, match=r"manifest\.json is a loop of symbolic links; re-export it"):
+        load_package(other, verify=verify)
+    with pytest.raises(PackageError, match=r"package folder .*/looped is a loop of symbolic links"):
+        load_package(symlink_loop(tmp_path / "looped"), verify=verify)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_package_set_aside_by_a_killed_export_is_put_back_by_load_package(tmp_path, monkeypatch):
+    """An export killed between moving the earlier package aside and moving the new one in (where the
+    folders cannot be exchanged in one step) leaves no package; the next load puts the earlier one back."""
+    aside = write_package(tmp_path / f".pkg.old.{dead_pid()}.x1")
+    live = write_package(tmp_path / f".pkg.old.{os.getpid()}.x2")  # an export still running: not touched
+    package = load_package(tmp_path / "pkg")
+    assert package.root == tmp_path / "pkg" and package.class_names == ("a", "b", "c")
+    assert not aside.exists() and live.exists()
+
+    aside = write_package(tmp_path / f".other.old.{dead_pid()}.x3")
+
+    def refused(out):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("sean_core.files.restore_swapped_out", refused)
+    with pytest.raises(PackageError, match=rf"the earlier one set aside in {aside} cannot be moved back "
+                                           rf"\(Permission denied\); move it back with `mv {aside} "):
+        load_package(tmp_path / "other")
 
 
 def test_files_outside_the_package_are_refused(tmp_path):

@@ -13,7 +13,8 @@ from tqdm import tqdm
 from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
 from sean_core.errors import InputError
-from sean_core.imageio import write_jpg, write_png
+from sean_core.files import ExistsError, path_problem, resolved
+from sean_core.imageio import read_ids, write_jpg, write_png
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.remote import RemoteSynthesizer
@@ -36,7 +37,17 @@ class Job:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    """The image files of a folder by name; an image name that is no file (a loop of symbolic links, a link
+    to nothing) is an error, not skipped, so a folder run never leaves out an image silently."""
+    files = []
+    for path in folder.iterdir():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        problem = path_problem(path)
+        if problem is None:
+            files.append(path)
+        elif not path.is_dir():
+            raise InputError(f"{path} {problem}; fix or remove it")
     if not files:
         raise InputError(f"{folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(files, key=lambda p: natural_key(p.name))
@@ -57,7 +68,7 @@ def _pick(source: Path, stem: str, what: str) -> Path:
 def layout_label(image: Path) -> Path | None:
     """The label map of an image in the prepared layout, <split>/images/X.* -> <split>/labels/X.*, if any."""
     candidates = sorted((image.parent.parent / "labels").glob(f"{glob.escape(image.stem)}.*"))
-    return next((c for c in candidates if c.is_file() and c.resolve() != image.resolve()), None)
+    return next((c for c in candidates if c.is_file() and not c.samefile(image)), None)
 
 
 def own_label(style: Path, target: Path) -> Path:
@@ -113,27 +124,47 @@ def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], f
             if not parent.is_dir() and parent != paths[0]:
                 raise InputError(f"-o {out}: {parent} is a file, so nothing can be written under it")
             break
-    sources = {path.resolve(): path for path in inputs}
+    sources = {resolved(path, InputError): path for path in inputs}
     seen: set[Path] = set()
     for path in paths:
-        resolved = path.resolve()
-        if resolved in sources:
-            raise InputError(f"-o {out} would overwrite the input {sources[resolved]}; write the outputs elsewhere")
-        if resolved in seen:
+        real = resolved(path, InputError)
+        if real in sources:
+            raise InputError(f"-o {out} would overwrite the input {sources[real]}; write the outputs elsewhere")
+        if real in seen:
             raise InputError(f"-o {out}: two label maps would both write {path}; give them different names")
-        seen.add(resolved)
+        seen.add(real)
         if path.is_dir():
             raise InputError(f"-o {out}: {path} is a folder; remove it or choose another -o")
         if path.exists() and not force:
-            raise InputError(f"{path} exists; pass --force to overwrite it, or choose another -o")
+            raise exists_error(path)
     return paths
 
 
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        write_jpg(path, rgb)
-    else:
-        write_png(path, rgb)
+def exists_error(path: Path) -> InputError:
+    return InputError(f"{path} exists; pass --force to overwrite it, or choose another -o")
+
+
+def write_image(path: Path, rgb: np.ndarray, force: bool) -> None:
+    """Write one output atomically. Without force it is created only as a new file: of several runs writing
+    it at once exactly one succeeds, and the others say it exists (the check of plan_outputs comes earlier
+    and cannot see a file another run makes meanwhile)."""
+    try:
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            write_jpg(path, rgb, exclusive=not force)
+        else:
+            write_png(path, rgb, exclusive=not force)
+    except ExistsError as exc:
+        raise exists_error(path) from exc
+
+
+def check_labels(synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job]) -> None:
+    """Read and check every label map before the first output is written, so that a bad one stops a folder
+    run with nothing written. A local package checks the class ids too; a server checks them itself."""
+    for job in jobs:
+        if isinstance(synthesizer, Synthesizer):
+            synthesizer.read_labels(job.label)
+        else:
+            read_ids(job.label)
 
 
 def parse_reference(text: str, option: str) -> tuple[Path, Path]:
@@ -144,14 +175,16 @@ def parse_reference(text: str, option: str) -> tuple[Path, Path]:
     else:
         head, tail = text.rsplit(":", 1)
         image, label = Path(head), Path(tail)
-    if not image.is_file():
-        raise InputError(f"{option} {text}: image {image} does not exist")
+    problem = path_problem(image)
+    if problem is not None:
+        raise InputError(f"{option} {text}: image {image} {problem}")
     if label is None:
         label = layout_label(image)
         if label is None:
             raise InputError(f"{option} {text}: no label map found for {image}; pass it as {image}:LABEL.png")
-    if not label.is_file():
-        raise InputError(f"{option} {text}: label map {label} does not exist")
+    problem = path_problem(label)
+    if problem is not None:
+        raise InputError(f"{option} {text}: label map {label} {problem}")
     return image, label
 
 
@@ -308,6 +341,7 @@ def synth(
             raise InputError(
                 f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
             )
+    check_labels(synthesizer, jobs)
     styles = encode_styles(synthesizer, jobs)
     mean = mean_styles(styles) if fallback == "mean" else None
     policy: str | Styles = mean if mean is not None else fallback
@@ -320,6 +354,6 @@ def synth(
 
     for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
         image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
-        write_image(outputs[index], image)
+        write_image(outputs[index], image, force)
     target = outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png"
     click.echo(f"wrote {len(jobs)} image(s): {target}")
