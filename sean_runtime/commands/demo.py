@@ -21,7 +21,7 @@ import click
 import cv2
 import numpy as np
 
-from sean_core.captions import captioned
+from sean_core.captions import captioned, legend, outlined
 from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.errors import PackageError
@@ -122,8 +122,12 @@ def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
         raise click.ClickException(f"exporting {checkpoint} to {package_dir} failed (the reason is above)")
 
 
-def zoom(rgb: np.ndarray) -> np.ndarray:
-    return cv2.resize(rgb, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
+def zoom(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Zoomed by ZOOM; with `mask` (bool [H, W]) that region outlined at the zoomed size (a thin line)."""
+    big = cv2.resize(rgb, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
+    if mask is None:
+        return big
+    return outlined(big, zoom(mask.astype(np.uint8)) > 0)
 
 
 def join(images: list[np.ndarray], axis: int) -> np.ndarray:
@@ -135,9 +139,12 @@ def join(images: list[np.ndarray], axis: int) -> np.ndarray:
     return np.concatenate(parts, axis=axis)
 
 
-def strips(rows: list[list[np.ndarray]], captions: list[str]) -> np.ndarray:
-    """Rows of equally sized images, zoomed, side by side, stacked, under one caption per column."""
-    grid = join([join([zoom(image) for image in row], axis=1) for row in rows], axis=0)
+def strips(rows: list[list[np.ndarray]], captions: list[str], masks: list[np.ndarray] | None = None) -> np.ndarray:
+    """Rows of equally sized images, zoomed, side by side, stacked, under one caption per column; masks:
+    one region per column (bool [H, W]) outlined in it."""
+    masks = masks or [None] * len(captions)
+    zoomed = [[zoom(image, mask) for image, mask in zip(row, masks, strict=True)] for row in rows]
+    grid = join([join(row, axis=1) for row in zoomed], axis=0)
     return captioned(grid, captions, rows[0][0].shape[1] * ZOOM, PAD)
 
 
@@ -192,7 +199,9 @@ def write_reconstructions(
     captions = ["label", "style image", "output"]
     rows = [[synth.domain.labels_to_colors(labels[i]), images[i], recon[i]] for i in range(len(images))]
     for i, row in enumerate(rows):
-        write_png(out / "reconstructions" / f"{i:02d}.png", strips([row], captions))
+        strip = strips([row], captions)
+        key = legend(synth.class_names, synth.domain.palette_array(), strip.shape[1])
+        write_png(out / "reconstructions" / f"{i:02d}.png", np.concatenate([strip, key]))
     return "reconstruction of each sample from its own styles", strips(rows[:3], captions)
 
 
@@ -206,14 +215,17 @@ def write_swaps(
     reference: int,
     out: Path,
 ) -> tuple[str, np.ndarray]:
-    """swaps/<class>.png and swaps/<a>+<b>.png = target | reference | reconstruction | swapped."""
+    """swaps/<class>.png and swaps/<a>+<b>.png = target | reference | reconstruction | swapped, the swapped
+    region outlined in each (the reference's own region of those classes in its column)."""
     written = []
     for classes in [[c] for c in SWAP_CLASSES] + [list(SWAP_CLASSES)]:
         swapped = styles[target].swap(classes, styles[reference])
         row = [images[target], images[reference], recon[target], synth.synthesize(labels[target], swapped)[0]]
         name = "+".join(classes)
         captions = [f"target {target:02d}", f"reference {reference:02d}", "reconstruction", f"{name} swapped"]
-        written.append(strips([row], captions))
+        ids = [synth.class_names.index(c) for c in classes]
+        region, source = np.isin(labels[target], ids), np.isin(labels[reference], ids)
+        written.append(strips([row], captions, [region, source, region, region]))
         write_png(out / "swaps" / f"{name}.png", written[-1])
     title = f"swap {' / '.join(SWAP_CLASSES)} / both from the reference into the target"
     return title, join(written, axis=0)
@@ -285,6 +297,7 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
         sections.append((f"interpolation of sample {target:02d}'s styles toward sample {reference:02d}'s", block))
     with timer.step("contact sheet"):
         width = max(block.shape[1] for _, block in sections)
+        sections.insert(0, ("label colours", legend(synth.class_names, synth.domain.palette_array(), width)))
         write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
 
     click.echo(f"wrote to {out}/:")
