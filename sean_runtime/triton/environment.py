@@ -37,7 +37,8 @@ CHECK_TIMEOUT_S = 120
 MARKER = "sean-triton-env.json"
 # Pinned for the backend stub (module docstring); the rest of the project's dependencies come from its metadata.
 PINNED = {"numpy": "numpy>=1.24,<2", "opencv-python-headless": "opencv-python-headless>=4.8,<4.12"}
-EXTRA_REQUIREMENTS = ("onnxruntime>=1.18", "nvidia-pytriton>=0.7")
+RUNTIME_REQUIREMENT = "onnxruntime>=1.18"  # what the Python graph models run the package with
+SERVER_REQUIREMENT = "nvidia-pytriton>=0.7"  # tritonserver, its Python backend and stubs (not in NVIDIA's container)
 STUB = "triton_python_backend_stub"
 # Run by the environment's interpreter: what it has, as JSON.
 PROBE = (
@@ -87,15 +88,21 @@ def project_source() -> tuple[str, str]:
     )
 
 
-def requirements() -> list[str]:
-    """The environment's requirements: the project's own (numpy and OpenCV pinned below 2 / 4.12) and the extras."""
+def model_requirements() -> list[str]:
+    """What the Python models import: the project's own requirements (numpy and OpenCV pinned below 2 /
+    4.12) and ONNX Runtime. NVIDIA's container needs these too (the repository's README)."""
     found = []
     for requirement in metadata.requires(DISTRIBUTION) or []:
         if "extra ==" in requirement:
             continue
         name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
         found.append(PINNED.get(name, requirement))
-    return [*found, *EXTRA_REQUIREMENTS]
+    return [*found, RUNTIME_REQUIREMENT]
+
+
+def requirements() -> list[str]:
+    """The environment's requirements: the models' and the server's."""
+    return [*model_requirements(), SERVER_REQUIREMENT]
 
 
 def default_location() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sean_runtime.package import Package
+from sean_runtime.triton.environment import model_requirements
 from sean_runtime.triton.interface import ModelNames
 
 if TYPE_CHECKING:
@@ -14,15 +15,12 @@ if TYPE_CHECKING:
 # `sean triton` runs here. Its Python is 3.10.
 CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3"
 SDK_CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
-# The Python models' environment: the backend stub is built for numpy 1.x (with numpy 2 every output
-# fails with "output tensor shape does not match size of output").
-PYTHON_MODEL_REQUIREMENTS = ("numpy<2", "opencv-python-headless<4.12", "onnxruntime", "click", "tqdm", "pyyaml")
 
 
 def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str:
     gpu = settings.backend != "python"
     gpus = " --gpus all" if gpu else ""
-    requirements = " ".join(f"'{r}'" for r in PYTHON_MODEL_REQUIREMENTS)
+    requirements = " ".join(f"'{r}'" for r in model_requirements())
     h, w = package.height, package.width
     backend_line = {
         "python": f"`{names.encoder}` and `{names.generator}` run the package with the SEAN runtime (ONNX Runtime "
@@ -54,21 +52,24 @@ documentation (docs/triton.md); the SEAN client speaks them:
 
 ## Here, without a container
 
-    sean triton {"REPO" if gpu else "."} --port 8000
-
-starts the `tritonserver` that the `nvidia-pytriton` wheel ships (Python backend only) on 127.0.0.1.
+{"`sean triton` runs python-backend repositories only (the `tritonserver` of the `nvidia-pytriton` wheel "
+ "has no ONNX Runtime or TensorRT backend): export with `--backend python` to try the models here." if gpu else
+ "    sean triton . --port 8000" + chr(10) + chr(10) + "starts the `tritonserver` that the `nvidia-pytriton` "
+ "wheel ships (Python backend) on 127.0.0.1, with the models' environment (numpy < 2) built once."}
 
 ## NVIDIA's container
 
 The Python models (`{names.front}`, `{names.noise}`{"" if gpu else f", `{names.encoder}`, `{names.generator}`"})
-import the SEAN runtime and need numpy < 2 (the container's Python backend stub is built for numpy 1.x).
-Give them both with a two-line Dockerfile (the wheel from `pip wheel --no-deps` of the sean-deploy source):
+import the SEAN runtime and need numpy < 2 (the Python backend stub of Triton 2.51, as nvidia-pytriton ships
+it, fails every answer with numpy 2). Give them both with a Dockerfile (the wheel from
+`pip wheel --no-deps` of the sean-deploy source):
 
     FROM {CONTAINER}
-    RUN pip install {requirements} && pip install --no-deps sean_deploy-*.whl
+    COPY sean_deploy-*.whl /tmp/
+    RUN pip install {requirements} && pip install --no-deps /tmp/sean_deploy-*.whl
 
-(`COPY sean_deploy-*.whl .` before the `RUN`.) Or pack that environment once (`conda-pack` of a Python 3.10
-environment with those packages) and name it in each Python model's `config.pbtxt`:
+Or pack that environment once (`conda-pack` of a Python 3.10 environment with those packages and the
+wheel) and name it in each Python model's `config.pbtxt` (the Python backend's EXECUTION_ENV_PATH):
 
     parameters {{ key: "EXECUTION_ENV_PATH" value: {{ string_value: "$$TRITON_MODEL_DIRECTORY/../sean-env.tar.gz" }} }}
 
