@@ -33,7 +33,7 @@ def test_config_names_resolve_and_paths_win(tmp_path, monkeypatch):
     assert find_config("shapes") == Path("shapes")  # an existing file of that name is what the user meant
     assert load_run_config("shapes").model.domain == "faces"
     with pytest.raises(ConfigError, match=r"configs/nope\.yaml does not exist, and it is not the name of a shipped "
-                                          r"config \(shipped: ade20k, cityscapes, faces, shapes\)"):
+                                          r"config \(shipped: ade20k, cityscapes, faces, landscapes, shapes\)"):
         load_run_config("configs/nope.yaml")
 
 
