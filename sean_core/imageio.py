@@ -244,11 +244,13 @@ def read_ids(path: str | Path) -> np.ndarray:
     return ids_from_bytes(read_bytes(path), str(path))
 
 
-def write_png(path: str | Path, array: np.ndarray, exclusive: bool = False) -> Path:
-    """Write [H, W] ids or [H, W, 3] RGB uint8 as PNG, atomically (exclusive: only as a new file, atomic_write)."""
+def write_png(path: str | Path, array: np.ndarray, exclusive: bool = False, level: int | None = None) -> Path:
+    """Write [H, W] ids or [H, W, 3] RGB uint8 as PNG, atomically (exclusive: only as a new file, atomic_write);
+    level: zlib level 0-9 (None: OpenCV's default, fast and large; 6 for pictures that are kept, a third the size)."""
     path = Path(path)
     data = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data))
+    params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, level]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data), params)
     if not ok:
         raise ImageReadError(f"could not encode {path} as PNG")
     return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()), exclusive)

@@ -1,5 +1,5 @@
 """Demo pictures a person can read without the code: a legend of the label colours, the swapped region
-outlined (sean_core.captions.legend / outlined, used by `sean demo`)."""
+outlined (sean_core.captions.legend / outlined, used by `sean demo`), the files compressed."""
 
 from __future__ import annotations
 
@@ -41,3 +41,14 @@ def test_outlined_marks_only_the_edge_of_the_region():
     assert changed[ring].mean() > 0.95 and not changed[~ring].any()
     assert (out[8, 10:30] == 255).all() and (out[9, 11:29] == 0).all(), "white outside, black inside"
     np.testing.assert_array_equal(outlined(rgb, np.zeros_like(mask)), rgb)
+
+
+def test_pictures_written_at_level_6_are_smaller_and_the_same_pixels(tmp_path):
+    from sean_core.imageio import read_rgb, write_png
+
+    shapes = get_domain("shapes")
+    picture = np.concatenate([legend(list(shapes.class_names), shapes.palette_array(), 600)] * 8)
+    fast = write_png(tmp_path / "fast.png", picture)
+    small = write_png(tmp_path / "small.png", picture, level=6)
+    np.testing.assert_array_equal(read_rgb(small), read_rgb(fast))
+    assert small.stat().st_size < fast.stat().st_size

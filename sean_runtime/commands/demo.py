@@ -40,6 +40,7 @@ SAMPLES = 6  # test samples reconstructed
 SWAP_CLASSES = ("blob", "ground")
 ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 ZOOM = 3  # pixels of the written strips and the contact sheet per image pixel
+PNG_LEVEL = 6  # the pictures are kept and looked at: about a third of the default size, level 9 barely smaller
 PAD = 6
 # OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the shapes
 # domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
@@ -201,7 +202,7 @@ def write_reconstructions(
     for i, row in enumerate(rows):
         strip = strips([row], captions)
         key = legend(synth.class_names, synth.domain.palette_array(), strip.shape[1])
-        write_png(out / "reconstructions" / f"{i:02d}.png", np.concatenate([strip, key]))
+        write_png(out / "reconstructions" / f"{i:02d}.png", np.concatenate([strip, key]), level=PNG_LEVEL)
     return "reconstruction of each sample from its own styles", strips(rows[:3], captions)
 
 
@@ -226,7 +227,7 @@ def write_swaps(
         ids = [synth.class_names.index(c) for c in classes]
         region, source = np.isin(labels[target], ids), np.isin(labels[reference], ids)
         written.append(strips([row], captions, [region, source, region, region]))
-        write_png(out / "swaps" / f"{name}.png", written[-1])
+        write_png(out / "swaps" / f"{name}.png", written[-1], level=PNG_LEVEL)
     title = f"swap {' / '.join(SWAP_CLASSES)} / both from the reference into the target"
     return title, join(written, axis=0)
 
@@ -293,12 +294,13 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
             for alpha in ALPHAS
         ]
         block = strips([frames], [f"alpha {alpha:g}" for alpha in ALPHAS])
-        write_png(out / "interpolation.png", block)
+        write_png(out / "interpolation.png", block, level=PNG_LEVEL)
         sections.append((f"interpolation of sample {target:02d}'s styles toward sample {reference:02d}'s", block))
     with timer.step("contact sheet"):
         width = max(block.shape[1] for _, block in sections)
         sections.insert(0, ("label colours", legend(synth.class_names, synth.domain.palette_array(), width)))
-        write_png(out / "contact_sheet.png", np.concatenate([titled(t, b, width) for t, b in sections]))
+        sheet = np.concatenate([titled(t, b, width) for t, b in sections])
+        write_png(out / "contact_sheet.png", sheet, level=PNG_LEVEL)
 
     click.echo(f"wrote to {out}/:")
     for name in ("reconstructions/", "swaps/", "interpolation.png", "contact_sheet.png", f"{INPUTS}/"):
