@@ -220,7 +220,7 @@ def test_sean_synth_url_writes_the_same_file_as_a_local_run(server, shapes_packa
     assert server.url in remote.output
     assert (tmp_path / "r.png").read_bytes() == (tmp_path / "l.png").read_bytes()
     both = CliRunner().invoke(main, ["synth", str(shapes_package), "--url", server.url, *map(str, args), "-o", "x.png"])
-    assert both.exit_code == 2 and "one of the two" in both.output
+    assert both.exit_code == 2 and "one of the three" in both.output
 
 
 def test_metrics_are_prometheus_text(server):
