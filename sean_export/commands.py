@@ -155,8 +155,9 @@ def build_engine(
     """Build TensorRT engines (encoder.plan, generator.plan) for a package, on this machine's GPU.
 
     The plans are raw TensorRT plans with a sidecar JSON each (TensorRT version, GPU, precision,
-    batch profile, sha256 of the ONNX graph). They run only with this TensorRT version, on GPUs of this
-    compute capability.
+    batch profile, sha256 of the ONNX graph, build settings). They run only with this TensorRT version,
+    on GPUs of this compute capability (TensorRT 10.9+; before, on this GPU model only). fp32 layers
+    compute in fp32 (TF32 off), and each image's output is independent of its batch (TensorRT 10.13+).
 
     \b
     Example:
