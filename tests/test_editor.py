@@ -677,6 +677,14 @@ def test_the_whole_image_slider_interpolates_every_region(page, data, shapes_pac
     np.testing.assert_array_equal(page.image(), full)
     assert page.find(slider).get_attribute("value") == "100"
 
+    # every region's style from the reference: each row and the every-region control show it
+    page.choose("every region: style from", "00003")
+    chosen = {b.get_attribute("data-ref") for b in page.driver.find_elements("css selector", "button.choice")
+              if b.get_attribute("aria-label").endswith(": style from")}
+    assert len(chosen) == 1 and chosen != {""}, chosen
+    expected = synth.synthesize(label, own.swap(list(SHAPES.class_names), ref).interpolate(ref, 1.0), seed=0)[0]
+    np.testing.assert_array_equal(page.image(), expected)
+
 
 @pytest.mark.slow
 @needs_browser

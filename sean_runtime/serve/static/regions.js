@@ -15,7 +15,7 @@ const ZOOM_ICON = '<svg viewBox="0 0 24 24"><circle cx="10.5" cy="10.5" r="6"/><
 
 let drawn = ""; // what the panel was drawn for (see renderRegions)
 let focused = null; // the class chosen on the map or in its row: highlighted and outlined
-const whole = { blend: null, alpha: DEFAULT_ALPHA }; // the every-region blend control
+const whole = { from: null, blend: null, alpha: DEFAULT_ALPHA }; // the every-region controls
 
 // --- choosing a reference ------------------------------------------------------------------------------
 // The picker's tiles: "own" (or "none") first, then every reference; for one class, references that
@@ -102,17 +102,20 @@ function blendSlider(label, alpha, why, apply) {
 }
 
 // --- the every-region controls ---------------------------------------------------------------------------
-// The whole-image blend shows what the regions hold when they all agree, so undo brings it back too.
+// The every-region controls show what the regions on the map hold when they all agree (so undo brings
+// them back too); where they differ, "own" / "none".
 function syncWhole(present) {
-  const blends = new Set(present.map((cls) => region(app.doc, cls).blend));
-  const alphas = new Set(present.map((cls) => region(app.doc, cls).alpha));
-  const [blend] = blends;
-  whole.blend = blends.size === 1 && refById(blend) ? blend : null;
-  if (alphas.size === 1) [whole.alpha] = alphas;
+  const common = (key) => {
+    const values = new Set(present.map((cls) => region(app.doc, cls)[key]));
+    return values.size === 1 ? [...values][0] : undefined;
+  };
+  whole.from = refById(common("from")) ? common("from") : null;
+  whole.blend = refById(common("blend")) ? common("blend") : null;
+  whole.alpha = common("alpha") ?? whole.alpha;
 }
 
 function renderWhole() {
-  const from = choiceButton("every region: style from", null, "own", (id) => setEveryRegion({ from: id }));
+  const from = choiceButton("every region: style from", whole.from, "own", (id) => setEveryRegion({ from: id }));
   const toward = choiceButton(
     "every region: blend toward", whole.blend, "none",
     (id) => setEveryRegion({ blend: id, alpha: whole.alpha }),
