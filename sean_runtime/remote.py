@@ -152,7 +152,7 @@ class RemoteSynthesizer:
         if status == 200:
             return answer
         message = answer.get("error", "no error message") if isinstance(answer, dict) else str(answer)
-        if status in (400, 413):
+        if status in (400, 413, 415):  # the request's own fault: never retried (only a 503 with Retry-After is)
             raise InputError(message)
         if status == 401:
             raise BackendError(f"{self.url} refused the API key ({message}); pass api_key or set {API_KEY_ENV}")

@@ -13,6 +13,7 @@ import json
 import re
 import socket
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def test_what_was_a_500_is_a_one_line_4xx(server, pair):
     for body in (b'{"label": 1}', gzip.compress(b'{"label": 1}')[:10] + b"\xff" * 20):  # not gzip; a broken stream
         headers = {**KEY, "Content-Encoding": "gzip", "Content-Type": "application/json"}
         status, _, answer = call(server, "POST", "/v1/synthesize", raw=body, headers=headers)
-        assert_error(status, answer, 400, "body cannot be read")
+        assert_error(status, answer, 400, "not the gzip stream its Content-Encoding says")
     for name in ("a" * 256, "%C3%A9" * 200, "x" * 4000):
         status, _, answer = call(server, "GET", "/static/" + name)
         assert_error(status, answer, 404, "the editor has no file named")
@@ -196,6 +197,30 @@ def test_client_codes_far_out_of_range_are_named_not_the_weights(server, pair):
     codes = [[0.5] * 32 for _ in range(8)]
     body = {"label": pair["label"], "styles": {"codes": codes, "present": [True] * 8}}
     assert call(server, "POST", "/v1/synthesize", body, KEY)[0] == 200
+
+
+def test_content_encodings_are_decoded_within_the_limit_and_broken_ones_refused_at_once(server, pair):
+    """Before: a deflate body that was not deflate kept the request waiting until the 30 s timeout (504)."""
+    plain = json.dumps({"label": pair["label"], "style_image": pair["image"], "seed": 3}).encode()
+    expected = call(server, "POST", "/v1/synthesize", raw=plain, headers=KEY)
+    assert expected[0] == 200
+    for coding, body in (("gzip", gzip.compress(plain)), ("deflate", zlib.compress(plain))):
+        headers = {**KEY, "Content-Encoding": coding}
+        status, _, answer = call(server, "POST", "/v1/synthesize", raw=body, headers=headers)
+        assert status == 200 and answer["image"] == expected[2]["image"], coding
+    bomb = gzip.compress(b'{"label": "' + b"A" * (20 * 2**20) + b'"}')  # 20 MB in about 20 KB; the limit is 16 MiB
+    cases = [
+        ("deflate", b"{}", 400, "not the deflate stream"),
+        ("deflate", b'{"label": 1}', 400, "not the deflate stream"),
+        ("gzip", bomb, 413, "limit of 16777216 bytes"),
+        ("br", b"{}", 415, "'br' is not accepted"),
+    ]
+    for coding, body, status_expected, words in cases:
+        start = time.monotonic()
+        headers = {**KEY, "Content-Encoding": coding}
+        status, _, answer = call(server, "POST", "/v1/synthesize", raw=body, headers=headers)
+        assert_error(status, answer, status_expected, words)
+        assert time.monotonic() - start < 5, coding
 
 
 # --- HTTP protocol errors ------------------------------------------------------------------------------------

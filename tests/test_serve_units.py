@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import re
 import time
+import zlib
 
 import cv2
 import numpy as np
@@ -20,6 +22,7 @@ from sean_core.imageio import probe
 from sean_runtime.serve.app import STATIC_DIR, ServerState, build_app, editor_files
 from sean_runtime.serve.batching import InferenceQueue, QueueFull
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png
+from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.schema import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, parse_body
 from sean_runtime.serve.service import Limits
@@ -298,3 +301,38 @@ def test_every_file_of_the_static_folder_is_served_and_nothing_else():
     assert "index.html" in expected and "editor.js" in expected
     assert served == {name: (200, data) for name, data in expected.items()}
     assert all(status == 404 and kind == "application/json" for _, status, kind in refused), refused
+
+
+# --- Content-Encoding ----------------------------------------------------------------------------------
+def test_bodies_decode_by_their_content_encoding_within_the_limit():
+    body = json.dumps({"label": "x" * 1000}).encode()
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    for encoded, coding in [
+        (body, ""),
+        (body, "identity"),
+        (gzip.compress(body), "gzip"),
+        (gzip.compress(body), "X-GZIP"),
+        (zlib.compress(body), "deflate"),
+        (raw_deflate.compress(body) + raw_deflate.flush(), "deflate"),
+        (gzip.compress(zlib.compress(body)), "deflate, gzip"),
+    ]:
+        assert decode_body(encoded, coding, len(body)) == body, coding
+    bomb = gzip.compress(bytes(20 * 2**20))  # 20 MB of zeros in about 20 KB
+    with pytest.raises(BodyTooLarge, match="limit of 1048576 bytes"):
+        decode_body(bomb, "gzip", 2**20)
+
+
+@pytest.mark.parametrize(
+    ("body", "coding", "error", "words"),
+    [
+        (b'{"label": 1}', "gzip", InputError, "not the gzip stream"),
+        (b"{}", "deflate", InputError, "not the deflate stream"),  # aiohttp waited for the rest of it
+        (gzip.compress(b"{}")[:-9], "gzip", InputError, "cut or has more"),
+        (gzip.compress(b"{}") + b"tail", "gzip", InputError, "cut or has more"),
+        (b"{}", "br", UnsupportedEncoding, "'br' is not accepted"),
+        (b"{}", "gzip, zstd", UnsupportedEncoding, "'zstd' is not accepted"),
+    ],
+)
+def test_bodies_that_are_not_what_their_content_encoding_says_are_refused(body, coding, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        decode_body(body, coding, 2**20)

@@ -3,7 +3,8 @@
 Modules, each with one job:
   runtime   the runtime names the service uses (Synthesizer, Styles, which errors mean bad input)
   codec     base64 PNG / JPEG images in and out, the pixel count checked before decoding
-  schema    the request bodies: fields, types and defaults, checked before any work
+  encoding  request bodies sent gzip / deflate, decoded within the body limit
+  schema    the request bodies: the JSON parser's limits, fields, types and defaults, checked before any work
   batching  the inference queue: one worker thread, generator calls batched across requests
   service   what each route does, independent of HTTP
   metrics   Prometheus metrics (prometheus-client)

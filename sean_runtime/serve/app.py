@@ -2,7 +2,8 @@
 
 Every answer that is not a success is JSON {"error": "one line"} with its status:
 400 bad input (also a malformed HTTP request: ServiceProtocol), 401 missing or wrong API key,
-404 / 405 unknown route or method, 413 body over the limit or more jobs than --max-queue, 503 (with
+404 / 405 unknown route or method, 413 body over the limit or more jobs than --max-queue, 415 a
+Content-Encoding other than gzip or deflate, 503 (with
 Retry-After) queue full, still loading or shutting down, 504 past the per-request timeout, 500
 anything else; the traceback of a 500 goes to the server log, never to the client.
 
@@ -26,6 +27,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from sean_runtime.serve.batching import QueueFull, RequestTooLarge
+from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import is_bad_input
 from sean_runtime.serve.schema import parse_body
@@ -38,6 +40,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Routes answered without the API key, by their template: load balancers probe /healthz; the editor's
 # page and files are the package's own and hold no data (the page asks for the key when /v1 says 401).
 OPEN_ROUTES = ("/healthz", "/", STATIC_PREFIX + "{name}")
+HANDLER_ARGS = {"auto_decompress": False}  # aiohttp's connection settings
 MALFORMED_ROUTE = "malformed"  # the metrics' route label of requests the HTTP parser refused
 EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
@@ -100,8 +103,10 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
         status, message, headers = exc.status, str(exc), exc.headers
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
         status, message = 413, body_too_large(state.limits)
-    elif isinstance(exc, RequestTooLarge):
+    elif isinstance(exc, (RequestTooLarge, BodyTooLarge)):
         status, message = 413, str(exc)
+    elif isinstance(exc, UnsupportedEncoding):
+        status, message = 415, str(exc)
     elif isinstance(exc, web.RequestPayloadError):  # a body that cannot be read (bad chunk, not the gzip it says)
         status, message = 400, f"the request body cannot be read: {_last_line(str(exc))}"
     elif isinstance(exc, web.HTTPNotFound):
@@ -141,7 +146,8 @@ def _authorize(request: web.Request, state: ServerState) -> None:
         return
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else request.headers.get("X-API-Key", "")
-    if not hmac.compare_digest(given.encode(), state.api_key.encode()):
+    # aiohttp gives header bytes that are not UTF-8 as surrogate escapes: compared as the bytes sent
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), state.api_key.encode()):
         raise HttpError(
             401, "missing or wrong API key: send the header Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
         )
@@ -188,7 +194,8 @@ def build_app(state: ServerState) -> web.Application:
     async def read_json(request: web.Request) -> dict[str, Any]:
         if request.content_length is not None and request.content_length > state.limits.max_body_bytes:
             raise HttpError(413, body_too_large(state.limits))
-        return parse_body(await request.read())
+        body = await request.read()
+        return parse_body(decode_body(body, request.headers.get("Content-Encoding", ""), state.limits.max_body_bytes))
 
     def inference(run: Callable[[Service, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Handler:
         async def handle(request: web.Request) -> web.Response:
@@ -227,7 +234,10 @@ def build_app(state: ServerState) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type})
 
-    app = web.Application(middlewares=[answer], client_max_size=state.limits.max_body_bytes)
+    # Bodies are decoded by read_json (encoding.py), under any runner: aiohttp's decoder is off.
+    app = web.Application(
+        middlewares=[answer], client_max_size=state.limits.max_body_bytes, handler_args=HANDLER_ARGS
+    )
     app.router.add_get("/", editor)
     app.router.add_get(STATIC_PREFIX + "{name}", static)
     app.router.add_get("/healthz", healthz)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from sean_runtime.serve.app import ServerState, ServiceProtocol, build_app
+from sean_runtime.serve.app import HANDLER_ARGS, ServerState, ServiceProtocol, build_app
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import BackendError, Synthesizer
@@ -181,7 +181,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
         # The listener is the service's own, not an aiohttp site: its connections get ServiceProtocol,
         # and the drain closes it as described above.
         listener = await loop.create_server(
-            lambda: ServiceProtocol(runner.server, state, loop=loop, access_log=None),
+            lambda: ServiceProtocol(runner.server, state, loop=loop, access_log=None, **HANDLER_ARGS),
             config.host,
             config.port,
             backlog=BACKLOG,
