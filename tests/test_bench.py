@@ -255,3 +255,125 @@ def test_class_scaling_models_are_saved_once_and_rebuilt_when_the_config_changes
     assert weights.stat().st_mtime_ns == saved_at  # the same config: reused, not drawn again
     class_count_checkpoint(inputs, dataclasses.replace(config, style_dim=2 * config.style_dim), seed=0)
     assert weights.stat().st_mtime_ns != saved_at
+
+
+# --- alternating rounds, profiles, the C++ rows --------------------------------------------------------------
+@pytest.mark.slow
+def test_alternating_rounds_time_the_rows_named_in_turns(tmp_path, tiny_package):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    out = tmp_path / "alternate.json"
+    args = [str(tiny_package), "--alternate", "--openvino", "--paths", "openvino-f32,onnxruntime-fp32", "--rounds", "3",
+            "--threads", "1", "--labels", "faces", "--json", str(out), "--workdir", str(tmp_path / "work")]
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["mode"] == "alternate" and data["settings"]["rounds"] == 3
+    first, second = data["alternate"]
+    assert [row["path"] for row in data["alternate"]] == ["openvino-f32", "onnxruntime-fp32"]  # the order named
+    for row in (first, second):
+        assert row["classes"] == load_package(tiny_package, verify=False).num_classes
+        assert row["finite"]
+        for op in ("encode", "synthesize", "both"):
+            times = row["times_s"][op]
+            assert len(times) == 3 and all(0 < t < math.inf for t in times)
+            assert min(times) <= row["median_s"][op] <= max(times)
+        assert row["min_s"] == min(row["times_s"]["both"])
+    assert first["ratio_to_first"] == first["ratio_to_first_same_classes"] == 1.0
+    assert 0 < second["ratio_to_first"] < math.inf and second["first_same_classes"] == "openvino-f32"
+    assert second["image_max_abs_vs_first_same_classes"] <= 1e-4  # one package, two fp32 runtimes
+    assert "x first, same classes" in result.output and "onnxruntime-fp32" in result.output
+
+
+def test_paired_ratios_are_medians_of_same_round_ratios_per_class_count():
+    """Round by round ratios, not a ratio of medians: a slow round of the machine falls on both rows."""
+    from sean_tools.bench.alternate import alternating_rows
+    from sean_tools.bench.spec import PathSpec
+
+    def case(both):
+        return {"times_s": {"encode": both, "synthesize": both, "both": both}}
+
+    a, b = PathSpec("official", "A", "official", "direct"), PathSpec("onnxruntime-fp32", "B", "onnxruntime", "dense")
+    rows = [(19, a), (19, b), (151, a), (151, b)]
+    cases = [case([1.0, 1.0, 4.0]), case([1.0, 3.0, 3.0]), case([2.0, 2.0, 2.0]), {"error": "did not load"}]
+    image = np.zeros((1, 3, 4, 4), np.float32)
+    out = alternating_rows(rows, cases, [image, image + 0.5, image, None])
+    assert out[1]["ratio_to_first"] == 1.0  # rounds: 1, 3, 0.75 (the ratio of the medians would be 3)
+    assert out[1]["image_max_abs_vs_first_same_classes"] == 0.5
+    assert out[2]["ratio_to_first"] == 2.0 and out[2]["ratio_to_first_same_classes"] == 1.0
+    assert out[2]["first_same_classes"] == "official" and out[3]["error"] == "did not load"
+    assert "median_s" not in out[3]
+
+
+@pytest.mark.slow
+def test_a_profile_groups_every_node_by_part_block_and_operator(tmp_path, tiny_package):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    out = tmp_path / "profile.json"
+    args = [str(tiny_package), "--profile", "--openvino", "--paths", "onnxruntime-fp32,openvino-f32", "--rounds", "2",
+            "--threads", "1", "--json", str(out), "--workdir", str(tmp_path / "work")]
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["mode"] == "profile" and [row["path"] for row in data["profile"]] == [
+        "onnxruntime-fp32", "openvino-f32"]
+    for row in data["profile"]:
+        assert set(row["graphs"]) == {"encoder", "generator"} and row["runs"] == 2
+        for graph in row["graphs"].values():
+            assert 0 < graph["wall_ms"] < math.inf and graph["nodes"] > 0
+            for group in ("part", "block", "operator"):  # three groupings of the same node times
+                times = [ms for _, ms in graph[group]]
+                assert sum(times) == pytest.approx(graph["nodes_ms"]) and times == sorted(times, reverse=True)
+                assert len({name for name, _ in graph[group]}) == len(times)
+        assert any("Conv" in op for op, _ in row["graphs"]["generator"]["operator"])
+        assert "encoder" in dict(row["graphs"]["encoder"]["part"])
+    assert "generator:" in result.output and "ms per run" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--alternate", "--paths", "onnxruntime-fp99"], "the rows are onnxruntime-fp32"),
+    (["--alternate", "--profile"], "give one"),
+])
+def test_alternate_and_profile_refuse_what_they_cannot_run(tiny_package, tmp_path, args, message):
+    result = CliRunner().invoke(bench, [str(tiny_package), *args, "--workdir", str(tmp_path)])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_paths_select_rows_in_the_order_named_and_the_cpp_rows_say_why_they_are_missing(tiny_package):
+    inputs = Inputs(None, tiny_package.parent, {"fp32": tiny_package})
+    inputs.cpp_problem = "the C++ runtime does not build here: cmake is not installed"
+    paths, skipped = plan.select_paths(*plan_paths(inputs, openvino=True, cpp=True),
+                                       ["cpp-openvino", "openvino-f32", "onnxruntime-fp32"])
+    assert [p.key for p in paths] == ["openvino-f32", "onnxruntime-fp32"]
+    assert skipped == [{"key": "cpp-openvino", "label": "C++ runtime, OpenVINO f32", "skipped": inputs.cpp_problem}]
+    inputs.cpp_library = tiny_package / "libsean.so"
+    paths, _ = plan.select_paths(*plan_paths(inputs, openvino=False, cpp=True), ["cpp-openvino"])
+    assert [(p.kind, p.settings) for p in paths] == [
+        ("cpp", {"package": str(tiny_package), "library": str(inputs.cpp_library)})]
+
+
+@pytest.mark.slow
+def test_the_cpp_row_times_the_cpp_runtime_and_its_images_equal_the_python_runtimes(tiny_package, tmp_path):
+    """The worker of a cpp row on the C++ library as tests/test_cpp_runtime.py builds it (the same build)."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    from pathlib import Path
+
+    from sean_runtime.cpp import binding
+
+    try:
+        build = binding.cmake_build(Path(__file__).resolve().parents[1] / "build" / "pytest-release",
+                                    "-DCMAKE_BUILD_TYPE=Release")
+    except binding.BuildError as exc:
+        if exc.missing:
+            pytest.skip(str(exc))
+        raise
+    package = load_package(tiny_package, verify=False)
+    spec = WorkerSpec(kind="cpp", package=str(tiny_package), library=str(build / "libsean.so"), threads=1,
+                      batch_sizes=(1, 2), repeats=1, budget_s=0, seed=0, height=package.height, width=package.width,
+                      num_classes=package.num_classes, noise_numel=package.noise_numel,
+                      outputs=str(tmp_path / "cpp.npz"))
+    result = worker.run_path(WorkerSpec.from_json(spec.to_json()))
+    assert set(result["batches"]) == {"1", "2"}
+    assert all(0 < result["batches"][b]["both"]["median_s"] < math.inf for b in ("1", "2"))
+    assert result["max_pixel_difference_vs_python_runtime"] == 0  # the same OpenVINO graphs, same uint8 inputs
+    saved = np.load(tmp_path / "cpp.npz")
+    assert saved["codes"].shape == (1, package.num_classes, package.style_dim)
+    assert saved["image"].shape == (1, 3, package.height, package.width) and np.isfinite(saved["image"]).all()

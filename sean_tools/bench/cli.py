@@ -10,9 +10,9 @@ import click
 from sean_core.command import MODEL_FOLDER, THREADS, Amount, Count, Counts, SeanCommand
 from sean_core.files import atomic_write_json
 from sean_tools.bench.inputs import LABEL_LAYOUTS, resolve_inputs
-from sean_tools.bench.plan import build_missing_engines
-from sean_tools.bench.report import report
-from sean_tools.bench.run import benchmark
+from sean_tools.bench.plan import build_cpp_runtime, build_missing_engines
+from sean_tools.bench.report import alternate_report, profile_report, report
+from sean_tools.bench.run import benchmark, study
 
 
 def command_line(ctx: click.Context) -> str:
@@ -29,6 +29,12 @@ def command_line(ctx: click.Context) -> str:
         else:
             words += [param.opts[0], str(value)]
     return " ".join(words)
+
+
+def parse_keys(text: str) -> list[str]:
+    """Path keys, "official, onnxruntime-fp32" -> ["official", "onnxruntime-fp32"] (each once, in order)."""
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    return list(dict.fromkeys(keys))
 
 
 def parse_ints(text: str) -> list[int]:
@@ -63,6 +69,20 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
 @click.option("--timeout", "timeout_s", type=Amount(1, 7 * 86_400), default=3600.0, show_default=True,
               help="Seconds after which one path's worker is stopped and reported as an error.")
+@click.option("--cpp", is_flag=True, help="Also time the C++ runtime (OpenVINO f32 through its C API, uint8 in "
+              "and out), built with CMake under --workdir; its rows say why when it does not build here.")
+@click.option("--paths", "path_keys", default="", metavar="KEYS",
+              help="Only these rows, by the keys the JSON and the class table name them (e.g. "
+              "official,onnxruntime-regions,openvino-f32-regions), in this order; default: every row.")
+@click.option("--alternate", is_flag=True,
+              help="Time the rows in one process in alternating rounds (A B C A B C ..., batch 1, encode + "
+              "synthesize) at each --classes count (default: the model's own): medians and paired ratios to "
+              "the first row, so that a busy machine slows every row alike.")
+@click.option("--profile", is_flag=True,
+              help="Per-node profile of the ONNX Runtime and OpenVINO rows (encoder and generator, batch 1) "
+              "grouped by model part, block and operator, at each --classes count (default: the model's own).")
+@click.option("--rounds", type=Count(1, 1000), default=5, show_default=True,
+              help="Rounds of --alternate, or profiled runs of --profile.")
 def bench(
     package: Path | None,
     checkpoint: Path | None,
@@ -80,6 +100,11 @@ def bench(
     workdir: Path,
     json_out: Path | None,
     timeout_s: float,
+    cpp: bool,
+    path_keys: str,
+    alternate: bool,
+    profile: bool,
+    rounds: int,
 ) -> None:
     """Latency / throughput / memory / FLOP-rate table of every inference path.
 
@@ -91,23 +116,46 @@ def bench(
       sean bench --official-size --openvino --labels faces --batch-sizes 1
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
       sean bench packages/shapes --checkpoint sean_core/pretrained/shapes --batch-sizes 1,8
+      sean bench --official-size --openvino --labels faces --classes 19,151 --alternate \
+          --paths official,onnxruntime-regions,openvino-f32-regions --rounds 5
+      sean bench packages/shapes --profile --rounds 3     # where the package's time goes
+      sean bench --official-size --profile --paths onnxruntime-regions --labels faces
+      sean bench --official-size --openvino --cpp --paths openvino-f32,cpp-openvino --alternate
+
+    In the table the --classes counts are the class-scaling study; with --alternate or --profile they are
+    the class counts each row is timed at.
     """
     if official_size and checkpoint is not None:
         raise click.UsageError("--official-size builds its own model; leave out --checkpoint")
+    if alternate and profile:
+        raise click.UsageError("--alternate and --profile are two kinds of run: give one")
     if quick:
         batch_sizes, repeats = "1,2", min(repeats, 2)
     class_counts = parse_ints(classes) if classes else []
+    keys = parse_keys(path_keys)
     inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
+    if cpp:
+        build_cpp_runtime(inputs, workdir / "cpp-release")
     if tensorrt:
         build_missing_engines(inputs, max(parse_ints(batch_sizes)))
     command = command_line(click.get_current_context())
+    if alternate or profile:
+        mode = "alternate" if alternate else "profile"
+        result = study(mode, inputs, keys, class_counts, rounds, threads, openvino, cpp, fp16, timeout_s, labels)
+        result.update(command=command, complete=True)
+        click.echo(alternate_report(result) if alternate else profile_report(result))
+        if json_out is not None:
+            atomic_write_json(json_out, result)
+            click.echo(f"wrote {json_out}", err=True)
+        return
 
     def save(partial: dict[str, Any]) -> None:
         if json_out is not None:
             atomic_write_json(json_out, {**partial, "command": command, "complete": False})
 
     result = benchmark(
-        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save, labels
+        inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save, labels,
+        keys, cpp,
     )
     result.update(command=command, complete=True)
     click.echo(report(result))

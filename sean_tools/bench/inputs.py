@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -25,6 +26,8 @@ class Inputs:
     packages: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unexported: dict[str, str] = field(default_factory=dict)  # package key -> why there is none (its rows skip)
+    cpp_library: Path | None = None  # the C++ runtime built for its rows (--cpp)
+    cpp_problem: str = ""  # why there is none, when --cpp was asked for
 
 
 def export_code_sha256() -> str:
@@ -119,19 +122,55 @@ def resolve_inputs(
             inputs.notes.append("the package's runtime rows only: give --checkpoint CKPT for the PyTorch and "
                                 "official rows (and the other package forms)")
             return inputs
-    if "fp32" not in inputs.packages and checkpoint is not None:
+    add_exported_packages(inputs, fp16)
+    return inputs
+
+
+def add_exported_packages(inputs: Inputs, fp16: bool) -> None:
+    """Export (or reuse from inputs.cache) the packages inputs.checkpoint lacks: fp32 dense, the region form
+    (a failure is a note on its rows) and, with fp16, the fp16 package."""
+    checkpoint, cache = inputs.checkpoint, inputs.cache
+    if checkpoint is None:
+        return
+    if "fp32" not in inputs.packages:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
-    if "regions" not in inputs.packages and checkpoint is not None:
+    if "regions" not in inputs.packages:
         try:
             inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "regions")
         except Exception as exc:  # no region layer, or an export failure: a result of the benchmark, not a crash
             inputs.unexported["regions"] = f"no region-form package: {exc}"
-    if fp16 and "fp16" not in inputs.packages and inputs.checkpoint is not None:
+    if fp16 and "fp16" not in inputs.packages:
         try:
-            inputs.packages["fp16"] = cached_package(inputs.checkpoint, cache / "package-fp16", "fp16")
+            inputs.packages["fp16"] = cached_package(checkpoint, cache / "package-fp16", "fp16")
         except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it
             inputs.notes.append(f"fp16 export failed: {exc}")
-    return inputs
+
+
+def class_count_checkpoint(inputs: Inputs, config: Any, seed: int) -> Path:
+    """The random model with config's class count that every class-scaling row of that count times, saved
+    once in the benchmark's work folder (its package is exported beside it)."""
+    from sean_train.checkpoint import CheckpointError, read_config, save_checkpoint
+    from sean_train.weight_init import random_model
+
+    checkpoint = inputs.cache / f"classes-{config.num_classes}" / "checkpoint"
+    try:
+        if read_config(checkpoint)[0] == config:
+            return checkpoint
+    except CheckpointError:
+        pass
+    return save_checkpoint(random_model(config, seed=seed), checkpoint)
+
+
+def class_count_inputs(inputs: Inputs, config: Any, classes: int, seed: int, fp16: bool) -> Inputs:
+    """The inputs of the random model with `classes` classes (config otherwise) that the class-scaling rows
+    time: its checkpoint and packages, in the same cache folders, planned with the same path keys."""
+    import dataclasses
+
+    sized = dataclasses.replace(config, num_classes=classes, class_names=())
+    checkpoint = class_count_checkpoint(inputs, sized, seed)
+    scaled = Inputs(checkpoint, checkpoint.parent, cpp_library=inputs.cpp_library, cpp_problem=inputs.cpp_problem)
+    add_exported_packages(scaled, fp16)
+    return scaled
 
 
 def block_labels(rng: np.random.Generator, batch: int, classes: int, height: int, width: int) -> np.ndarray:

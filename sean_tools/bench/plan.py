@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from sean_core.install import missing_module_message, missing_modules
-from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs
+from sean_tools.bench.inputs import PACKAGE_EXPORTS, Inputs, class_count_inputs
 from sean_tools.bench.official import official_problem
 from sean_tools.bench.spec import PathSpec
 
@@ -17,10 +17,48 @@ REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our m
 # Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
 PACKAGE_LABELS = {"fp32": "{} fp32, dense", "fp16": "{} fp16", "regions": "{} fp32, region form"}
 PACKAGE_FORMS = {key: form for key, (_, form) in PACKAGE_EXPORTS.items()}
+# Inputs.packages key -> the C++ runtime's row on that package (OpenVINO f32, as the Python "openvino-f32").
+CPP_PATHS = {"fp32": "cpp-openvino", "regions": "cpp-openvino-regions"}
+CPP_LABELS = {"fp32": "C++ runtime, OpenVINO f32", "regions": "C++ runtime, OpenVINO f32, region form"}
+# What adds the rows a --paths key may name, for the message when a key names no row.
+ROW_OPTIONS = "--checkpoint adds the PyTorch and official rows, --openvino, --cpp and --fp16 theirs"
 
 
-def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dict[str, str]]]:
-    """The paths to time, and the rows of paths skipped with the reason."""
+def select_paths(
+    paths: list[PathSpec], skipped: list[dict[str, str]], keys: list[str]
+) -> tuple[list[PathSpec], list[dict[str, str]]]:
+    """The rows (timed and skipped) that keys name, in the order of keys; every row when keys is empty.
+
+    A key that names no row here is a usage error that lists the rows there are.
+    """
+    if not keys:
+        return paths, skipped
+    timed = {path.key: path for path in paths}
+    skips = {row["key"]: row for row in skipped}
+    unknown = [key for key in keys if key not in timed and key not in skips]
+    if unknown:
+        raise click.UsageError(f"--paths {unknown[0]}: no such row here; the rows are "
+                               f"{', '.join([*timed, *skips])} ({ROW_OPTIONS})")
+    return [timed[key] for key in keys if key in timed], [skips[key] for key in keys if key in skips]
+
+
+def build_cpp_runtime(inputs: Inputs, build: Path) -> None:
+    """Build the C++ runtime's library into `build` for the cpp rows (incrementally when built before);
+    when it does not build here, inputs.cpp_problem says why and those rows are skipped with it."""
+    from sean_runtime.cpp.binding import BuildError, cmake_build
+
+    try:
+        click.echo(f"building the C++ runtime in {build} ...", err=True)
+        inputs.cpp_library = cmake_build(build, "-DCMAKE_BUILD_TYPE=Release", target="sean") / "libsean.so"
+    except BuildError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower() and "***" not in line]
+        inputs.cpp_problem = f"the C++ runtime does not build here: {(errors or lines)[0][:200]}"
+
+
+def plan_paths(inputs: Inputs, openvino: bool, cpp: bool = False) -> tuple[list[PathSpec], list[dict[str, str]]]:
+    """The paths to time, and the rows of paths skipped with the reason (cpp: the C++ runtime's rows, on
+    inputs.cpp_library)."""
     paths: list[PathSpec] = []
     skipped: list[dict[str, str]] = []
     if inputs.checkpoint is not None:
@@ -52,9 +90,19 @@ def plan_paths(inputs: Inputs, openvino: bool) -> tuple[list[PathSpec], list[dic
     if openvino and "regions" in inputs.packages:
         paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", "regions",
                               {"package": str(inputs.packages["regions"]), "precision_hint": "f32"}))
+    if cpp:
+        for variant, key in CPP_PATHS.items():
+            if variant not in inputs.packages:
+                continue
+            if inputs.cpp_library is None:
+                skipped.append({"key": key, "label": CPP_LABELS[variant], "skipped": inputs.cpp_problem})
+                continue
+            paths.append(PathSpec(key, CPP_LABELS[variant], "cpp", PACKAGE_FORMS[variant],
+                                  {"package": str(inputs.packages[variant]), "library": str(inputs.cpp_library)}))
     if "regions" in inputs.unexported:
         keys = [("onnxruntime-regions", "ONNX Runtime CPU fp32, region form")]
         keys += [("openvino-f32-regions", "OpenVINO f32 hint, region form")] if openvino else []
+        keys += [(CPP_PATHS["regions"], CPP_LABELS["regions"])] if cpp else []
         skipped += [{"key": key, "label": label, "skipped": inputs.unexported["regions"]} for key, label in keys]
     for precision, folder in inputs.packages.items():
         if precision == "regions":  # TensorRT takes the dense packages (format.REGIONS_NOT_FOR_TENSORRT)
@@ -109,3 +157,34 @@ def counted_gflop(config: Any, form: str | None, labels: np.ndarray | None = Non
         macs = generator_macs(config, form)
     synthesize = 2 * sum(macs.values()) / 1e9
     return {"encode": encode, "synthesize": synthesize, "both": encode + synthesize}
+
+
+def planned_rows(
+    inputs: Inputs,
+    config: Any,
+    keys: list[str],
+    class_counts: list[int],
+    openvino: bool,
+    cpp: bool,
+    fp16: bool,
+    seed: int,
+) -> tuple[list[tuple[int, PathSpec]], list[dict[str, Any]]]:
+    """The rows keys name (every row without keys) at each class count, as (class count, path), and the
+    rows skipped with the reason. Without class counts: the benchmark's own model; with them: the random
+    model of each count that the class-scaling rows time (inputs.class_count_inputs), same keys."""
+    if not class_counts:
+        groups = [(config.num_classes, inputs)]
+    else:
+        missing = missing_modules("train")
+        if missing:
+            raise click.ClickException(missing_module_message(missing[0], "random models of other class counts "
+                                                              "(--classes)", "train"))
+        groups = [(k, class_count_inputs(inputs, config, k, seed, fp16)) for k in class_counts]
+    rows: list[tuple[int, PathSpec]] = []
+    skipped: list[dict[str, Any]] = []
+    for classes, group in groups:
+        paths, skips = select_paths(*plan_paths(group, openvino, cpp), keys)
+        rows += [(classes, path) for path in paths]
+        skipped += [{**row, "classes": classes} for row in skips]
+        inputs.notes += [note for note in group.notes if note not in inputs.notes]
+    return rows, skipped

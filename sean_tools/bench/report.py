@@ -73,13 +73,21 @@ def classes_table(result: dict[str, Any]) -> str:
     return format_table(header, rows)
 
 
-def report(result: dict[str, Any]) -> str:
-    gemm, machine, model = result["gemm"], result["machine"], result["model"]
-    parts = [
+def head(result: dict[str, Any]) -> list[str]:
+    """The machine and model lines every report starts with."""
+    machine, model = result["machine"], result["model"]
+    return [
         f"{machine['cpu']}, {machine['cores']} cores, {result['settings']['threads']} threads; load average "
         f"{machine['load_average_start']} at start, {machine['load_average_end']} at end",
         f"model: {model['num_classes']} classes, {model['height']}x{model['width']}, style_dim {model['style_dim']}, "
         f"ngf {model['ngf']}, style_conv {model['style_conv']}; inputs: {result['settings'].get('inputs', '?')}",
+    ]
+
+
+def report(result: dict[str, Any]) -> str:
+    gemm = result["gemm"]
+    parts = [
+        *head(result),
         f"fp32 GEMM {gemm.get('size')}² at the start: numpy {gemm.get('numpy_gflops', 0):.0f} GFLOP/s, torch "
         f"{_gflops(gemm.get('torch_gflops'))}; best in the run {gemm['peak_gflops']:.0f} GFLOP/s "
         f"({gemm['peak_from']}) = the peak below",
@@ -95,6 +103,69 @@ def report(result: dict[str, Any]) -> str:
         psnr_note = result.get("accuracy", {}).get(key, {}).get("psnr_vs_openvino_f32_db")
         extra = f", image PSNR vs OpenVINO f32 {psnr_note:.1f} dB" if psnr_note is not None else ""
         parts.append(f"{key}: executes {row['execution_precision']} (CPU capabilities {row['capabilities']}){extra}")
-    parts += [f"{skip['label']}: skipped, {skip['skipped']}" for skip in result["skipped"]]
-    parts += [f"note: {note}" for note in result["notes"]]
+    for key, row in result["paths"].items():
+        if "max_pixel_difference_vs_python_runtime" in row:
+            parts.append(f"{key}: batch-1 image differs from the Python runtime's (OpenVINO f32, same uint8 inputs) "
+                         f"by at most {row['max_pixel_difference_vs_python_runtime']} levels")
+    parts += _footer(result)
+    return "\n".join(parts)
+
+
+def _footer(result: dict[str, Any]) -> list[str]:
+    classes = [f"{skip['classes']} classes, " if "classes" in skip else "" for skip in result["skipped"]]
+    return ([f"{where}{skip['label']}: skipped, {skip['skipped']}" for where, skip in zip(classes, result["skipped"],
+                                                                                          strict=True)]
+            + [f"note: {note}" for note in result["notes"]])
+
+
+def alternate_table(rows: list[dict[str, Any]]) -> str:
+    """One row per class count and path, in the order they alternated."""
+    header = ["classes", "path", "enc ms", "syn ms", "both ms", "min ms", "x first", "x first, same classes",
+              "max|Δ| first, same classes"]
+    table = []
+    for row in rows:
+        if "median_s" not in row:
+            table.append([str(row["classes"]), row["path"], *(["-"] * 6), f"error: {row.get('error', '?')[:80]}"])
+            continue
+        median = row["median_s"]
+        difference = row.get("image_max_abs_vs_first_same_classes")
+        table.append([
+            str(row["classes"]), row["path"], _ms(median["encode"]), _ms(median["synthesize"]), _ms(median["both"]),
+            _ms(row["min_s"]), f"{row['ratio_to_first']:.3f}",
+            f"{row['ratio_to_first_same_classes']:.3f} ({row['first_same_classes']})",
+            "-" if difference is None else f"{difference:.1e}",
+        ])
+    return format_table(header, table)
+
+
+def alternate_report(result: dict[str, Any]) -> str:
+    rounds = result["settings"]["rounds"]
+    parts = [
+        *head(result),
+        f"{rounds} alternating rounds in one process, encode + synthesize, batch 1; medians, and the median of "
+        "the paired (same round) ratios to the first row and to the first row of the same class count",
+        "",
+        alternate_table(result["alternate"]),
+        *_footer(result),
+    ]
+    return "\n".join(parts)
+
+
+def profile_report(result: dict[str, Any], top: int = 12) -> str:
+    """Per row and graph: the wall and node time per run, then the largest `top` groups of each kind."""
+    parts = [*head(result), f"per-node profile, {result['settings']['rounds']} runs after a warm-up, batch 1 "
+             "(the profiler's cost is in the times)"]
+    for row in result["profile"]:
+        where = f"{row['classes']} classes, {row['path']} ({row['label']})"
+        if "graphs" not in row:
+            parts += ["", f"{where}: error: {row.get('error', '?')}"]
+            continue
+        for name, graph in row["graphs"].items():
+            parts += ["", f"{where}, {name}: {graph['wall_ms']:.1f} ms per run, {graph['nodes_ms']:.1f} ms in "
+                      f"{graph['nodes']} nodes"]
+            total = graph["nodes_ms"] or 1.0
+            table = [[group, key, f"{ms / total:.1%}", f"{ms:.2f}"]
+                     for group in ("part", "block", "operator") for key, ms in graph[group][:top]]
+            parts.append(format_table(["by", "group", "share", "ms per run"], table))
+    parts += _footer(result)
     return "\n".join(parts)

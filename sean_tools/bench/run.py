@@ -6,47 +6,28 @@ Benchmarks print tables; they assert nothing about speed.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 from tqdm import tqdm
 
 from sean_core.install import missing_modules
-from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, timed_inputs
+from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, class_count_checkpoint, timed_inputs
 from sean_tools.bench.official import official_problem
-from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths
-from sean_tools.bench.spec import WorkerSpec
+from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths, planned_rows, select_paths
+from sean_tools.bench.process import run_process
+from sean_tools.bench.spec import PROFILED_KINDS, WorkerSpec
 
 
 def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
     """Run one path in a fresh interpreter with BLAS / OpenMP limited to its threads; its JSON or the error."""
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(spec.threads)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "sean_tools.bench.worker"],
-            input=spec.to_json(),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout_s,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish within {timeout_s:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        return {"error": f"worker exited with {done.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return run_process("sean_tools.bench.worker", spec.to_json(), spec.threads, timeout_s)
 
 
 def load_average() -> list[float]:
@@ -109,28 +90,20 @@ def benchmark(
     timeout_s: float,
     save: Callable[[dict[str, Any]], None] | None = None,
     labels: str = "blocks",
+    keys: Sequence[str] = (),
+    cpp: bool = False,
 ) -> dict[str, Any]:
-    """Run every path and the scaling rows; return the whole result (the JSON that `--json` writes).
+    """Run every path (those keys name, when given) and the scaling rows; return the whole result (the JSON
+    that `--json` writes).
 
     save(result) is called after every path, so that a long run that is stopped keeps what it measured.
     """
-    from sean_runtime.package import load_package
-
-    package = load_package(next(iter(inputs.packages.values())), verify=False)  # the model: any package
-    config = _config_of(package)
-    common = base_spec(config, package.noise_numel, threads, repeats, budget_s, labels)
-    paths, skipped = plan_paths(inputs, openvino)
-    result: dict[str, Any] = {
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_start": load_average()},
-        "settings": {"batch_sizes": batch_sizes, "classes": classes, "repeats": repeats, "threads": threads,
-                     "budget_s_per_batch": budget_s, "labels": labels,
-                     "inputs": f"uniform image, {LABEL_LAYOUT_TEXT[labels]}, zero noise"},
-        "model": {k: v for k, v in config.to_dict().items() if k != "class_names"},
-        "notes": list(inputs.notes),
-        "paths": {},
-        "skipped": skipped,
-    }
+    config, noise_numel = model_of(inputs)
+    common = base_spec(config, noise_numel, threads, repeats, budget_s, labels)
+    paths, skipped = select_paths(*plan_paths(inputs, openvino, cpp), list(keys))
+    result = run_record(inputs, config, {"batch_sizes": batch_sizes, "classes": classes, "repeats": repeats,
+                                         "threads": threads, "budget_s_per_batch": budget_s, "labels": labels})
+    result.update(paths={}, skipped=skipped)
     total = 1 + len(paths) + (5 + 2 * openvino) * len(classes)  # class scaling: 3 torch rows, 2 or 4 runtime rows
     with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, tqdm(total=total, unit="path") as bar:
         bar.set_description("matrix-product peak")
@@ -152,18 +125,88 @@ def benchmark(
                 save(result)
             bar.update()
         result["accuracy"] = compare_outputs(outputs)
-        result["classes_scaling"] = classes_scaling(inputs, config, common, classes, openvino, timeout_s, bar)
+        result["classes_scaling"] = classes_scaling(inputs, config, common, classes, openvino, timeout_s, bar, keys)
     result["machine"]["load_average_end"] = load_average()
     add_rates(result)
     return result
 
 
+def study(
+    mode: str,
+    inputs: Inputs,
+    keys: list[str],
+    classes: list[int],
+    rounds: int,
+    threads: int,
+    openvino: bool,
+    cpp: bool,
+    fp16: bool,
+    timeout_s: float,
+    labels: str = "blocks",
+) -> dict[str, Any]:
+    """`--alternate` (mode "alternate": the rows keys name alternated in one process for `rounds` rounds) or
+    `--profile` (mode "profile": each ONNX Runtime / OpenVINO row's per-node profile over `rounds` runs), at
+    each class count in `classes` (none: the benchmark's own model); the whole result."""
+    from sean_tools.bench.alternate import run_alternating
+    from sean_tools.bench.profile import run_profiles
+
+    config, noise_numel = model_of(inputs)
+    common = base_spec(config, noise_numel, threads, 1, 0.0, labels)
+    rows, skipped = planned_rows(inputs, config, keys, classes, openvino, cpp, fp16, common.seed)
+    if mode == "profile":
+        other = [path for _, path in rows if path.kind not in PROFILED_KINDS]
+        if other and keys:
+            raise click.UsageError(f"--profile reads ONNX Runtime's and OpenVINO's per-node counters; "
+                                   f"{other[0].key} is a {other[0].kind} row")
+        rows = [(k, path) for k, path in rows if path.kind in PROFILED_KINDS]
+        skipped = [row for row in skipped if row["key"].startswith(PROFILED_KINDS)]  # keys begin with the kind
+    if not rows:
+        raise click.UsageError(f"no row to {'profile' if mode == 'profile' else 'alternate'} here"
+                               + (f" ({skipped[0]['label']}: {skipped[0]['skipped']})" if skipped else ""))
+    settings = {"mode": mode, "rounds": rounds, "paths": [path.key for _, path in rows],
+                "classes": classes or [config.num_classes], "threads": threads, "labels": labels}
+    result = run_record(inputs, config, settings)
+    result["skipped"] = skipped
+    if mode == "alternate":
+        result["alternate"] = run_alternating(rows, common, rounds, timeout_s)
+    else:
+        result["profile"] = run_profiles(rows, common, rounds, timeout_s)
+    result["machine"]["load_average_end"] = load_average()
+    return result
+
+
+def model_of(inputs: Inputs) -> tuple[Any, int]:
+    """The ModelConfig of the benchmark's model and its noise length (read from any of its packages)."""
+    from sean_runtime.package import load_package
+
+    package = load_package(next(iter(inputs.packages.values())), verify=False)
+    return _config_of(package), package.noise_numel
+
+
+def run_record(inputs: Inputs, config: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The head of every result: the machine, the settings (with the inputs' description), the model, notes."""
+    return {
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_start": load_average()},
+        "settings": {**settings, "inputs": f"uniform image, {LABEL_LAYOUT_TEXT[settings['labels']]}, zero noise"},
+        "model": {k: v for k, v in config.to_dict().items() if k != "class_names"},
+        "notes": list(inputs.notes),
+    }
+
+
 def classes_scaling(
-    inputs: Inputs, config: Any, common: WorkerSpec, classes: list[int], openvino: bool, timeout_s: float, bar: tqdm
+    inputs: Inputs,
+    config: Any,
+    common: WorkerSpec,
+    classes: list[int],
+    openvino: bool,
+    timeout_s: float,
+    bar: tqdm,
+    keys: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Batch-1 encode + synthesize of random models with each class count: PyTorch (training and inference
     forms), the official loops, and the runtime paths (the dense and the region-form package of the same
-    random model in ONNX Runtime, and in OpenVINO f32 with --openvino)."""
+    random model in ONNX Runtime, and in OpenVINO f32 with --openvino); only the rows keys name, when given."""
     import dataclasses
 
     rows: list[dict[str, Any]] = []
@@ -183,6 +226,9 @@ def classes_scaling(
     if openvino:
         runtime_rows += [("openvino-f32", "dense", {"kind": "openvino", "precision_hint": "f32"}),
                          ("openvino-f32-regions", "regions", {"kind": "openvino", "precision_hint": "f32"})]
+    if keys:
+        torch_rows = [row for row in torch_rows if row[0] in keys]
+        runtime_rows = [row for row in runtime_rows if row[0] in keys]
     for k in classes:
         sized = dataclasses.replace(config, num_classes=k, class_names=())
         checkpoint = class_count_checkpoint(inputs, sized, common.seed)
@@ -211,21 +257,6 @@ def classes_scaling(
             bar.update()
         rows += unpackaged
     return rows
-
-
-def class_count_checkpoint(inputs: Inputs, config: Any, seed: int) -> Path:
-    """The random model with config's class count that every class-scaling row of that count times, saved
-    once in the benchmark's work folder (its package is exported beside it)."""
-    from sean_train.checkpoint import CheckpointError, read_config, save_checkpoint
-    from sean_train.weight_init import random_model
-
-    checkpoint = inputs.cache / f"classes-{config.num_classes}" / "checkpoint"
-    try:
-        if read_config(checkpoint)[0] == config:
-            return checkpoint
-    except CheckpointError:
-        pass
-    return save_checkpoint(random_model(config, seed=seed), checkpoint)
 
 
 def _config_of(package: Any) -> Any:

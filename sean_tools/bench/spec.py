@@ -6,7 +6,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt")
+PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt", "cpp")
+# The kinds whose per-node counters `sean bench --profile` reads.
+PROFILED_KINDS = ("onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class WorkerSpec:
     checkpoint: str | None = None  # torch and official paths
     form: str | None = None  # torch paths: one of sean_core.forms.MODEL_FORMS but "regions"
     package: str | None = None  # runtime paths
+    library: str | None = None  # cpp paths: the C++ runtime's libsean.so
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT
     outputs: str | None = None  # an .npz file for the batch-1 codes and image
     gemm_size: int = 2048  # square fp32 matrix product that measures the machine's peak

@@ -193,6 +193,63 @@ def runtime_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
     return (encode, generate), about
 
 
+def cpp_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
+    """The C++ runtime (sean_runtime/cpp, OpenVINO f32) on a package through its C API: uint8 RGB in and out
+    as its callers pass them, so the timed image is quantised once before timing and each call's image is
+    read back as [-1, 1] floats for the accuracy columns."""
+    from sean_runtime.cpp.binding import CppRuntime
+
+    assert spec.library is not None and spec.package is not None
+    runtime = CppRuntime(Path(spec.library), Path(spec.package), threads=spec.threads)
+    # id of a timed image -> (the image, its uint8 RGB): converted once per input, outside the timed calls
+    # after the warm-up; the image is held so that its id is not reused.
+    converted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def encode(image: np.ndarray, labels: np.ndarray) -> Any:
+        if id(image) not in converted:
+            converted[id(image)] = image, uint8_rgb(image)
+        return runtime.encode(converted[id(image)][1], labels)
+
+    def generate(labels: np.ndarray, styles: Any, noise: np.ndarray) -> np.ndarray:
+        rgb = runtime.synthesize(labels, styles, seed=0, noise=False)  # the noise timed is zero (timed_inputs)
+        return rgb.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+
+    about = {"device": f"C++ runtime, {runtime.info.backend.decode()} {runtime.info.device.decode()}",
+             "codes_of": runtime.codes}
+    return (encode, generate), about
+
+
+def uint8_rgb(image: np.ndarray) -> np.ndarray:
+    """A timed image [B, 3, H, W] in [-1, 1] as the uint8 RGB [B, H, W, 3] an application would pass."""
+    from sean_runtime.synthesizer import to_uint8
+
+    return to_uint8(image)
+
+
+def python_runtime_difference(spec: WorkerSpec, inputs: dict[str, np.ndarray], cpp_image: np.ndarray) -> int:
+    """Max pixel difference of the C++ runtime's batch-1 image from the Python runtime's (Synthesizer on
+    OpenVINO f32, same package, same uint8 inputs, noise off): the two run the same graphs."""
+    from sean_runtime.synthesizer import Synthesizer, to_uint8
+
+    with Synthesizer.load(spec.package, backend="openvino", threads=spec.threads) as python:
+        rgb = uint8_rgb(inputs["image"])
+        styles = python.encode(rgb, inputs["labels"])
+        image = python.synthesize(inputs["labels"], styles, seed=0, noise=False)
+    return int(np.abs(image.astype(np.int16) - to_uint8(cpp_image).astype(np.int16)).max())
+
+
+def make_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
+    """The runner of spec's path and what it reports about itself (JSON values; "codes_of", when there,
+    turns what encode returns into the codes array)."""
+    if spec.kind == "official":
+        return official_runner(spec), {}
+    if spec.kind == "torch":
+        return torch_runner(spec), {}
+    if spec.kind == "cpp":
+        return cpp_runner(spec)
+    return runtime_runner(spec)
+
+
 # --- timing ---------------------------------------------------------------------------------------------
 def summarize(seconds: list[float]) -> dict[str, float]:
     values = np.asarray(seconds)
@@ -223,25 +280,25 @@ def time_batch(runner: Runner, inputs: dict[str, np.ndarray], repeats: int, budg
 def run_path(spec: WorkerSpec) -> dict[str, Any]:
     if spec.kind == "gemm":
         return measure_gemm(spec)
-    about: dict[str, Any] = {}
-    if spec.kind == "official":
-        runner = official_runner(spec)
-    elif spec.kind == "torch":
-        runner = torch_runner(spec)
-    else:
-        runner, about = runtime_runner(spec)
+    runner, about = make_runner(spec)
+    codes_of = about.pop("codes_of", None)
     result: dict[str, Any] = {**about, "rss_after_load_mb": peak_rss_mb(), "batches": {}}
     gemm_before = numpy_gemm_gflops(spec)
+    compared: tuple[dict[str, np.ndarray], np.ndarray] | None = None
     for batch in spec.batch_sizes:
         inputs = timed_inputs(spec, batch)
         result["batches"][str(batch)] = time_batch(runner, inputs, spec.repeats, spec.budget_s)
         if batch == 1 and spec.outputs:
             encode, generate = runner
             codes = encode(inputs["image"], inputs["labels"])
-            np.savez(spec.outputs, codes=codes, image=generate(inputs["labels"], codes, inputs["noise"]))
+            image = generate(inputs["labels"], codes, inputs["noise"])
+            np.savez(spec.outputs, codes=codes if codes_of is None else codes_of(codes)[0], image=image)
+            compared = inputs, image
     result["peak_rss_mb"] = peak_rss_mb()
     # The machine's speed drifts (shared hosts): the peak is re-measured around every path.
     result["gemm_gflops"] = max(gemm_before, numpy_gemm_gflops(spec))
+    if spec.kind == "cpp" and compared is not None:  # after the peak: the Python runtime is not this path's
+        result["max_pixel_difference_vs_python_runtime"] = python_runtime_difference(spec, *compared)
     return result
 
 
