@@ -39,7 +39,8 @@ def read_api_key(path: Path) -> str:
 @click.option("--max-wait-ms", type=Amount(0, 1000), default=5.0, show_default=True,
               help="Longest a batch waits for more requests.")
 @click.option("--max-queue", type=Count(1, 100_000), default=64, show_default=True,
-              help="Jobs waiting for inference before requests get 503 + Retry-After.")
+              help="Jobs waiting for inference before requests get 503 + Retry-After; a request that needs "
+              "more encoder jobs at once (one per style image) gets 413.")
 @click.option("--timeout-s", type=Amount(0.1, 86_400), default=30.0, show_default=True,
               help="Per-request limit (504 past it).")
 @click.option("--max-body-mb", type=Amount(0.001, 4096), default=16.0, show_default=True,
