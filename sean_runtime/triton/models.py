@@ -111,9 +111,9 @@ class GraphModel:
         try:
             joined = {name: np.concatenate([f[name] for f in feeds]) for name in self.spec.input_names}
             images = self._run(joined)
-        except Exception:
+        except Exception as exc:
             if len(requests) == 1:
-                return [self._one(feeds[0])]
+                return [_error(exc)]
             return [self._one(f) for f in feeds]
         sizes = np.cumsum([len(f["labels"]) for f in feeds])[:-1]
         return [_response({"image": part}) for part in np.split(images, sizes)]
