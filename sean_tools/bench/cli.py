@@ -51,7 +51,8 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--quick", is_flag=True, help="The shipped 64x64 shapes model, 2 repeats, batch 1,2 (a minute or two).")
 @click.option("--batch-sizes", default="1,2,4,8", show_default=True, help="Batch sizes for the scaling table.")
 @click.option("--classes", default="", help="Class counts of random models for the class-scaling study, e.g. "
-              "19,151 (each exported under --workdir; default: no study).")
+              "19,151 (each exported under --workdir; default: no study); with --alternate or --profile, the "
+              "class counts each row is timed at (default: the model's own).")
 @click.option("--labels", type=click.Choice(sorted(LABEL_LAYOUTS)), default="blocks", show_default=True,
               help="Label layout timed: blocks (8-px cells of random classes: nearly every class shown, every "
               "pixel near an edge, the worst case of the official loops and of the region form) or faces "
@@ -116,7 +117,7 @@ def bench(
       sean bench --official-size --openvino --labels faces --batch-sizes 1
       sean bench --official-size --fp16 --tensorrt    # on a GPU machine
       sean bench packages/shapes --checkpoint sean_core/pretrained/shapes --batch-sizes 1,8
-      sean bench --official-size --openvino --labels faces --classes 19,151 --alternate \
+      sean bench --official-size --openvino --labels faces --classes 19,151 --alternate \\
           --paths official,onnxruntime-regions,openvino-f32-regions --rounds 5
       sean bench packages/shapes --profile --rounds 3     # where the package's time goes
       sean bench --official-size --profile --paths onnxruntime-regions --labels faces
