@@ -64,6 +64,10 @@ class ModelFolder(click.ParamType):
 
 MODEL_FOLDER = ModelFolder()
 
+PACKAGE = click.Path(file_okay=False, path_type=Path)
+"""A package folder argument. Not click's exists=True: load_package checks the folder and says how to make
+one, and puts back a package that an export killed while replacing it had set aside."""
+
 
 class Count(click.IntRange):
     """A count option (threads, batch sizes, requests, samples, ...): a whole number from `low` to `high`.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sean_core.command import MODEL_FOLDER, Amount, Count, SeanCommand
+from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
 from sean_core.forms import EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
@@ -123,7 +123,7 @@ def export(
 
 
 @click.command("build-engine", cls=SeanCommand)
-@click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("package", type=PACKAGE)
 @click.option(
     "--max-batch", type=Count(1, 4096), default=DEFAULT_MAX_BATCH, show_default=True, help="Largest batch."
 )

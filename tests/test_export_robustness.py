@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
@@ -268,6 +269,9 @@ def test_an_export_killed_while_swapping_packages_leaves_one_that_loads(ckpt, tm
     assert code == 9, "the export was not killed at that point"
     if point == "between the two renames":
         assert not out.exists()
+        for name in ("serve", "build-engine", "export-triton"):  # their PACKAGE is left to load_package to check
+            command = main.get_command(click.Context(main), name)
+            assert command.params[0].type.convert(str(out), command.params[0], None) == out
     label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
     with Synthesizer.load(out, backend="onnxruntime") as synth:
         assert synth.synthesize(label, synth.encode(style, label)).shape == (1, 64, 64, 3)

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 import tritonclient.grpc  # noqa: F401 (the `triton` extra: every config is checked with its model_config_pb2)
 
-from sean_core.command import Count, SeanCommand
+from sean_core.command import PACKAGE, Count, SeanCommand
 from sean_runtime.triton.interface import BACKENDS, DEFAULT_NAME, ModelNames
 from sean_runtime.triton.repository import ExportSettings, export_repository
 
 
 @click.command(cls=SeanCommand)
-@click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("package", type=PACKAGE)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="The repository folder to write.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="python", show_default=True,
               help="What runs the graphs: python (the SEAN runtime on the CPU, runs anywhere, `sean triton`), "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sean_core.command import THREADS, Amount, Count, SeanCommand
+from sean_core.command import PACKAGE, THREADS, Amount, Count, SeanCommand
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.serve.server import ServeConfig, serve
@@ -25,7 +25,7 @@ def read_api_key(path: Path) -> str:
 
 
 @click.command(cls=SeanCommand)
-@click.argument("package", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("package", type=PACKAGE)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
