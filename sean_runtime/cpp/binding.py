@@ -65,15 +65,24 @@ def cmake_build(build: Path, *options: str, target: str | None = None) -> Path:
     return build
 
 
+API_VERSION = 1  # SEAN_API_VERSION of include/sean/sean.h that these structs follow
+
+
 class ModelInfo(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int) for name in
-                ("height", "width", "num_classes", "style_dim", "extra_channels", "format_version")] + [
-        ("max_batch", ctypes.c_size_t), ("backend", ctypes.c_char_p), ("device", ctypes.c_char_p)]
+    """sean_model_info (struct_size first: the library fills what the caller's struct has)."""
+
+    _fields_ = [("struct_size", ctypes.c_size_t)] + [(name, ctypes.c_int) for name in (
+        "height", "width", "num_classes", "style_dim", "extra_channels", "format_version")] + [
+        ("max_batch", ctypes.c_size_t), ("backend", ctypes.c_char_p), ("device", ctypes.c_char_p),
+        ("description", ctypes.c_char_p), ("note_count", ctypes.c_size_t)]
 
 
 class Options(ctypes.Structure):
-    _fields_ = [("backend", ctypes.c_char_p), ("device", ctypes.c_char_p), ("precision", ctypes.c_char_p),
-                ("threads", ctypes.c_int), ("gpu", ctypes.c_int), ("verify", ctypes.c_int)]
+    """sean_options; the library checks struct_size, so it is always the size of this struct."""
+
+    _fields_ = [("struct_size", ctypes.c_size_t), ("backend", ctypes.c_char_p), ("device", ctypes.c_char_p),
+                ("precision", ctypes.c_char_p), ("threads", ctypes.c_int), ("gpu", ctypes.c_int),
+                ("verify", ctypes.c_int)]
 
 
 class CppRuntime:
@@ -93,10 +102,14 @@ class CppRuntime:
         for name in ("sean_encode", "sean_styles_swap", "sean_styles_free", "sean_model_close", "sean_read_labels",
                      "sean_read_image", "sean_resize_labels", "sean_resize_image", "sean_styles_copy"):
             getattr(lib, name).restype = ctypes.c_int
-        options = Options(b"openvino", b"CPU", b"f32", threads, 0, 1)
+        lib.sean_api_version.restype = ctypes.c_uint32
+        if lib.sean_api_version() < API_VERSION:
+            raise RuntimeError(f"{library} has C API version {lib.sean_api_version()}; this binding needs "
+                               f"{API_VERSION}: rebuild it")
+        options = Options(ctypes.sizeof(Options), b"openvino", b"CPU", b"f32", threads, 0, 1)
         self.model = ctypes.c_void_p()
         self._check(lib.sean_model_open(str(package).encode(), ctypes.byref(options), ctypes.byref(self.model)))
-        self.info = ModelInfo()
+        self.info = ModelInfo(struct_size=ctypes.sizeof(ModelInfo))
         self._check(lib.sean_model_info_get(self.model, ctypes.byref(self.info)))
         self.shape = (self.info.height, self.info.width)
         self._styles: list[ctypes.c_void_p] = []

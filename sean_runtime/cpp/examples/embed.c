@@ -16,6 +16,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: embed_c PACKAGE IMAGE LABEL OUT.png\n");
     return 2;
   }
+  if (sean_api_version() < SEAN_API_VERSION) {
+    fprintf(stderr, "libsean has API version %u, this program needs %d\n", (unsigned)sean_api_version(), SEAN_API_VERSION);
+    return 1;
+  }
+  info.struct_size = sizeof info;
   if (sean_model_open(argv[1], NULL, &model) != SEAN_OK || sean_model_info_get(model, &info) != SEAN_OK) goto done;
   labels = malloc(sizeof(int32_t) * info.height * info.width);
   image = malloc(3u * info.height * info.width);

@@ -11,7 +11,7 @@
 
 #include "package.hpp"
 
-namespace sean {
+namespace sean::core {
 
 struct Options;
 
@@ -35,4 +35,4 @@ bool tensorrt_built();
 std::string tensorrt_problem(const Package& package, int gpu);
 std::unique_ptr<Backend> make_tensorrt_backend(const Package& package, const Options& options);
 
-}  // namespace sean
+}  // namespace sean::core

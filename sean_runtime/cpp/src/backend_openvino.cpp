@@ -8,9 +8,9 @@
 #include <openvino/openvino.hpp>
 
 #include "backend.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 namespace {
 
 class OpenVinoBackend final : public Backend {
@@ -202,4 +202,4 @@ std::unique_ptr<Backend> make_openvino_backend(const Package& package, const Opt
   return std::make_unique<OpenVinoBackend>(package, options);
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "backend.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
 #ifdef SEAN_HAVE_TENSORRT
 
@@ -24,7 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace sean {
+namespace sean::core {
 namespace {
 
 const char* kRebuild = "rebuild the engines on this machine with `sean build-engine PKG`";
@@ -292,11 +292,11 @@ std::unique_ptr<Backend> make_tensorrt_backend(const Package& package, const Opt
   return std::make_unique<TensorRtBackend>(package, options);
 }
 
-}  // namespace sean
+}  // namespace sean::core
 
 #else  // built without TensorRT
 
-namespace sean {
+namespace sean::core {
 
 bool tensorrt_built() { return false; }
 
@@ -308,6 +308,6 @@ std::unique_ptr<Backend> make_tensorrt_backend(const Package& package, const Opt
   throw Error(Status::backend, tensorrt_problem(package, 0) + "; rebuild with TensorRT or use the openvino backend");
 }
 
-}  // namespace sean
+}  // namespace sean::core
 
 #endif

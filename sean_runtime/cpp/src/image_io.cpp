@@ -11,9 +11,9 @@
 
 #include "codecs.h"
 #include "paths.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 namespace fs = std::filesystem;
 
 namespace {
@@ -149,4 +149,4 @@ void write_png_file(const std::string& path, const uint8_t* rgb, int height, int
   }
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace sean {
+namespace sean::core {
 
 // A label file as stored: class ids (grey PNG, 8 or 16 bits) or an 8-bit RGB colour mask.
 struct LabelFile {
@@ -34,4 +34,4 @@ LabelFile label_file_from_bytes(const std::vector<unsigned char>& bytes, const s
 RgbImage rgb_from_bytes(const std::vector<unsigned char>& bytes, const std::string& source);
 void write_png_file(const std::string& path, const uint8_t* rgb, int height, int width);
 
-}  // namespace sean
+}  // namespace sean::core

@@ -9,9 +9,9 @@
 #include "noise.hpp"
 #include "package.hpp"
 #include "resize.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 
 struct Model::Impl {
   Package package;
@@ -74,13 +74,18 @@ Model Model::open(const std::string& package_dir, const Options& options) {
   } else if (options.backend == "tensorrt") {
     impl->backend = make_tensorrt_backend(p, options);
   } else if (options.backend == "auto") {
+    // The rule of both runtimes: TensorRT plans when usable here, else the runtime's CPU backend
+    // (Python: ONNX Runtime; here OpenVINO, as ONNX Runtime ships no C/C++ headers we can build against).
     const std::string problem = tensorrt_problem(p, options.gpu);
     if (problem.empty()) {
       impl->backend = make_tensorrt_backend(p, options);
     } else {
-      notes.push_back("tensorrt: " + problem);
+      notes.push_back("TensorRT not used: " + problem);
       impl->backend = make_openvino_backend(p, options);
     }
+  } else if (options.backend == "onnxruntime") {
+    throw Error(Status::argument, "the C++ runtime has no ONNX Runtime backend; use auto (TensorRT plans when usable, "
+                                  "else OpenVINO) or openvino, whose images are within one level of ONNX Runtime's");
   } else {
     throw Error(Status::argument, "unknown backend '" + options.backend + "'; choose one of auto, openvino, tensorrt");
   }
@@ -279,4 +284,4 @@ void write_png(const std::string& path, const std::vector<uint8_t>& rgb, int hei
   write_png_file(path, rgb.data(), height, width);
 }
 
-}  // namespace sean
+}  // namespace sean::core

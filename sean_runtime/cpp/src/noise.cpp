@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace sean {
+namespace sean::core {
 namespace {
 
 constexpr uint64_t kMultiplier0 = 0xD2E7470EE14C6C93ull, kMultiplier1 = 0xCA5A826395121157ull;
@@ -47,4 +47,4 @@ void philox_normals(uint64_t seed, float* out, size_t numel) {
   }
 }
 
-}  // namespace sean
+}  // namespace sean::core

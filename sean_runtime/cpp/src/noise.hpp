@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace sean {
+namespace sean::core {
 
 inline constexpr uint64_t kNoiseTag = 0x5345414E4E4F4953ull;  // key word 1: "SEANNOIS" in ASCII
 inline constexpr double kTwoPi = 6.283185307179586;            // the float64 nearest to 2 pi
@@ -21,4 +21,4 @@ uint64_t noise_word(uint64_t seed, uint64_t index);
 // numel standard normals of image seed `seed`: word k -> out[2k], out[2k + 1] by Box-Muller in float64.
 void philox_normals(uint64_t seed, float* out, size_t numel);
 
-}  // namespace sean
+}  // namespace sean::core

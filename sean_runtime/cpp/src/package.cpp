@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "paths.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -310,4 +310,4 @@ Package package_from_manifest(const fs::path& root, const std::string& text) {
   return p;
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace sean {
+namespace sean::core {
 
 inline constexpr int kFormatVersion = 2;  // the newest package format this runtime reads
 inline constexpr const char* kReexport = "re-export it with `sean export CHECKPOINT -o PKG`";
@@ -61,4 +61,4 @@ nlohmann::json parse_json(const std::string& text);
 std::string excerpt(const nlohmann::json& value);
 std::string sha256_file(const std::filesystem::path& path);  // lowercase hex
 
-}  // namespace sean
+}  // namespace sean::core

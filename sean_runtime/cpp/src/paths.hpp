@@ -6,9 +6,9 @@
 #include <string>
 #include <system_error>
 
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 
 // A path as messages show it: whole up to 200 characters, else its start and its end around "...".
 inline std::string shown_path(const std::string& path) {
@@ -26,4 +26,4 @@ inline std::filesystem::file_type file_type_of(const std::string& path, Status s
   return found.type();
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace sean {
+namespace sean::core {
 namespace {
 
 constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS: weights are integers / 2048
@@ -152,4 +152,4 @@ std::vector<uint8_t> resize_rgb(const uint8_t* rgb, int height, int width, int o
                       out_height, out_width);
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace sean {
+namespace sean::core {
 
 // Source index of every output index on an axis of `in` -> `out` samples: pixel-centre nearest sampling
 // as the Python runtime computes it (sean_core.imageio.nearest_indices, PIL's NEAREST): the centre
@@ -19,4 +19,4 @@ std::vector<int> nearest_indices(int in, int out);
 std::vector<int32_t> resize_label_map(const int32_t* ids, int height, int width, int out_height, int out_width);
 std::vector<uint8_t> resize_rgb(const uint8_t* rgb, int height, int width, int out_height, int out_width);
 
-}  // namespace sean
+}  // namespace sean::core

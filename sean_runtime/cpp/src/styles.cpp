@@ -3,9 +3,9 @@
 #include <cmath>
 #include <set>
 
-#include "sean/sean.hpp"
+#include "core.hpp"
 
-namespace sean {
+namespace sean::core {
 namespace {
 
 [[noreturn]] void bad(const std::string& message) { throw Error(Status::input, message); }
@@ -223,4 +223,4 @@ Styles Styles::mean() const {
   return Styles(std::move(codes), std::move(present), class_names_, style_dim_);
 }
 
-}  // namespace sean
+}  // namespace sean::core

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -72,6 +73,7 @@ class CApi : public ::testing::Test {
     if (package_.empty() || data_.empty()) GTEST_SKIP() << "set SEAN_TEST_PACKAGE and SEAN_TEST_DATA";
     ASSERT_NE(shared_model, nullptr);
     model_ = shared_model;
+    info_.struct_size = sizeof info_;
     ASSERT_EQ(sean_model_info_get(model_, &info_), SEAN_OK);
     pixels_ = size_t(info_.height) * info_.width;
     labels_.resize(pixels_);
@@ -161,6 +163,37 @@ TEST_F(CApi, NullPointersAndEmptyBatchesAreArgumentErrors) {
   sean_styles_free(nullptr);
 }
 
+// The ABI's versioning: the library's API version, and structs whose struct_size the library checks.
+TEST_F(CApi, VersionsAndStructSizesAreChecked) {
+  EXPECT_EQ(sean_api_version(), uint32_t(SEAN_API_VERSION));
+  EXPECT_STREQ(sean_version(), "0.1.0");
+  sean_options options;
+  sean_options_init(&options);
+  EXPECT_EQ(options.struct_size, sizeof(sean_options));
+  sean_model* model = nullptr;
+  options.struct_size = 0;
+  EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_ARGUMENT, "sean_options_init first");
+  options.struct_size = sizeof(sean_options) + 8;
+  EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_ARGUMENT, "of a newer API");
+  EXPECT_EQ(model, nullptr);
+  sean_model_info info{};
+  EXPECT_FAILS(sean_model_info_get(model_, &info), SEAN_ERROR_ARGUMENT, "set info.struct_size");
+  // A caller of a newer API: the fields this library does not know read as zero.
+  struct {
+    sean_model_info known;
+    uint64_t newer[2];
+  } bigger;
+  std::memset(&bigger, 0xAB, sizeof bigger);
+  bigger.known.struct_size = sizeof bigger;
+  ASSERT_EQ(sean_model_info_get(model_, &bigger.known), SEAN_OK) << sean_last_error();
+  EXPECT_EQ(bigger.known.struct_size, sizeof bigger);
+  EXPECT_EQ(bigger.known.height, info_.height);
+  EXPECT_EQ(bigger.newer[0], 0u);
+  EXPECT_EQ(bigger.newer[1], 0u);
+  EXPECT_NE(std::string(info_.description).find("openvino"), std::string::npos) << info_.description;
+  EXPECT_EQ(sean_model_note(model_, info_.note_count), nullptr);
+}
+
 TEST_F(CApi, BadPackagesArePackageErrors) {
   EXPECT_FAILS(open("/nonexistent/sean-package"), SEAN_ERROR_PACKAGE, "does not exist");
   const fs::path empty = fs::path(::testing::TempDir()) / "sean-empty-folder";
@@ -209,7 +242,9 @@ TEST_F(CApi, BadPackagesArePackageErrors) {
   sean_options options;
   sean_options_init(&options);
   options.backend = "onnxruntime";
-  EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_ARGUMENT, "unknown backend 'onnxruntime'");
+  EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_ARGUMENT, "has no ONNX Runtime backend");
+  options.backend = "cuda";
+  EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_ARGUMENT, "unknown backend 'cuda'");
   options.backend = "openvino";
   options.device = "NPU-that-is-not-there";
   EXPECT_FAILS(sean_model_open(package_.c_str(), &options, &model), SEAN_ERROR_BACKEND, "reports no NPU-that-is-not-there");
@@ -324,7 +359,7 @@ TEST_F(CApi, MessagesArePerThread) {
   std::string other;
   std::thread([&] {
     sean_model* model = nullptr;
-    sean_model_open("/nonexistent/x", nullptr, &model);
+    EXPECT_EQ(sean_model_open("/nonexistent/x", nullptr, &model), SEAN_ERROR_PACKAGE);
     other = sean_last_error();
   }).join();
   EXPECT_NE(other.find("does not exist"), std::string::npos);

@@ -1,6 +1,6 @@
 // Fuzz target of the readers that take untrusted bytes: label maps and images (PNG, JPEG) and package
 // manifests. The first byte of an input picks the reader; every input must end in success or a
-// sean::Error: any other exception aborts, and the sanitizers of the build catch invalid accesses.
+// sean::core::Error: any other exception aborts, and the sanitizers of the build catch invalid accesses.
 //
 // Built with libFuzzer when the compiler is Clang (-DSEAN_FUZZ_LIBFUZZER=ON); otherwise main() below is a
 // bounded mutation loop over seed files, which tests/test_cpp_hostile_inputs.py runs under ASan + UBSan:
@@ -25,24 +25,24 @@
 
 #include "image_io.hpp"
 #include "package.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
 namespace {
 
 enum Reader : uint8_t { kLabels = 0, kImage = 1, kManifest = 2, kReaders = 3 };
 
-// 0: accepted, 1: refused with a sean::Error.
+// 0: accepted, 1: refused with a sean::core::Error.
 int feed(Reader reader, const std::vector<unsigned char>& bytes) {
   try {
     if (reader == kLabels) {
-      sean::label_file_from_bytes(bytes, "fuzz.png");
+      sean::core::label_file_from_bytes(bytes, "fuzz.png");
     } else if (reader == kImage) {
-      sean::rgb_from_bytes(bytes, "fuzz.img");
+      sean::core::rgb_from_bytes(bytes, "fuzz.img");
     } else {
-      sean::package_from_manifest("/nonexistent/fuzz-package", std::string(bytes.begin(), bytes.end()));
+      sean::core::package_from_manifest("/nonexistent/fuzz-package", std::string(bytes.begin(), bytes.end()));
     }
     return 0;
-  } catch (const sean::Error&) {
+  } catch (const sean::core::Error&) {
     return 1;
   } catch (const std::exception& exc) {
     std::fprintf(stderr, "fuzz: reader %d threw a non-sean exception: %s\n", int(reader), exc.what());

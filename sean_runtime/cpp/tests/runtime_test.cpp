@@ -10,7 +10,7 @@
 
 #include "noise.hpp"
 #include "resize.hpp"
-#include "sean/sean.hpp"
+#include "core.hpp"
 
 #ifdef SEAN_HAVE_RANDOM123
 #include <Random123/philox.h>
@@ -26,28 +26,28 @@ uint32_t bits(float v) {
 
 // Known answers of docs/package-format.md (also in tests/test_noise.py).
 TEST(Noise, WordsAreTheKnownAnswers) {
-  EXPECT_EQ(sean::noise_word(0, 0), 0x1C4F56BA4F5B4159ull);
-  EXPECT_EQ(sean::noise_word(0, 1), 0x491DC329A10E5E2Aull);
-  EXPECT_EQ(sean::noise_word(0, 3), 0x5327269986D99C17ull);
-  EXPECT_EQ(sean::noise_word(0, 4), 0x37496C89AEFAEFE4ull);
-  EXPECT_EQ(sean::noise_word(0, 1001), 0x77E146C13ED76576ull);
-  EXPECT_EQ(sean::noise_word(1, 0), 0xC3083851EA663F9Full);
+  EXPECT_EQ(sean::core::noise_word(0, 0), 0x1C4F56BA4F5B4159ull);
+  EXPECT_EQ(sean::core::noise_word(0, 1), 0x491DC329A10E5E2Aull);
+  EXPECT_EQ(sean::core::noise_word(0, 3), 0x5327269986D99C17ull);
+  EXPECT_EQ(sean::core::noise_word(0, 4), 0x37496C89AEFAEFE4ull);
+  EXPECT_EQ(sean::core::noise_word(0, 1001), 0x77E146C13ED76576ull);
+  EXPECT_EQ(sean::core::noise_word(1, 0), 0xC3083851EA663F9Full);
   const uint64_t above_2_32 = (1ull << 32) + 7;
-  EXPECT_EQ(sean::noise_word(above_2_32, 0), 0x69530F3ECB6D866Bull);
-  EXPECT_EQ(sean::noise_word(above_2_32, 1001), 0xB6A5FC86081879AAull);
-  EXPECT_EQ(sean::noise_word(~0ull, 0), 0x535AB0F391DFD1F0ull);
+  EXPECT_EQ(sean::core::noise_word(above_2_32, 0), 0x69530F3ECB6D866Bull);
+  EXPECT_EQ(sean::core::noise_word(above_2_32, 1001), 0xB6A5FC86081879AAull);
+  EXPECT_EQ(sean::core::noise_word(~0ull, 0), 0x535AB0F391DFD1F0ull);
 }
 
 TEST(Noise, NormalsAreTheKnownAnswersBitForBit) {
   std::vector<float> z(2004);
-  sean::philox_normals(0, z.data(), z.size());
+  sean::core::philox_normals(0, z.data(), z.size());
   EXPECT_EQ(bits(z[0]), 0xBF45B965u);
   EXPECT_EQ(bits(z[1]), 0x3FF9C2ADu);
   EXPECT_EQ(bits(z[2]), 0xBF8B867Cu);
   EXPECT_EQ(bits(z[3]), 0xBF92F3EEu);
   EXPECT_EQ(bits(z[2002]), 0x3D0F752Fu);
   EXPECT_EQ(bits(z[2003]), 0x3F9D9BDBu);
-  sean::philox_normals((1ull << 32) + 7, z.data(), z.size());
+  sean::core::philox_normals((1ull << 32) + 7, z.data(), z.size());
   EXPECT_EQ(bits(z[0]), 0x3EBCE4DCu);
   EXPECT_EQ(bits(z[1]), 0xBFA3ED75u);
   EXPECT_EQ(bits(z[2002]), 0x3F4E38E5u);
@@ -56,8 +56,8 @@ TEST(Noise, NormalsAreTheKnownAnswersBitForBit) {
 
 TEST(Noise, OddLengthsArePrefixesOfLongerDraws) {
   std::vector<float> longer(101), shorter(7, 99.0f);
-  sean::philox_normals(5, longer.data(), longer.size());
-  sean::philox_normals(5, shorter.data(), shorter.size());
+  sean::core::philox_normals(5, longer.data(), longer.size());
+  sean::core::philox_normals(5, shorter.data(), shorter.size());
   for (size_t i = 0; i < shorter.size(); ++i) EXPECT_EQ(bits(shorter[i]), bits(longer[i]));
 }
 
@@ -71,7 +71,7 @@ TEST(Noise, EqualsNumpyBitForBitOnALongDraw) {
   in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
   ASSERT_GT(expected.size(), 1000u);
   std::vector<float> ours(expected.size());
-  sean::philox_normals(123, ours.data(), ours.size());
+  sean::core::philox_normals(123, ours.data(), ours.size());
   size_t differ = 0;
   for (size_t i = 0; i < ours.size(); ++i) differ += bits(ours[i]) != bits(expected[i]);
   EXPECT_EQ(differ, 0u) << "of " << ours.size();
@@ -84,7 +84,7 @@ TEST(Noise, PhiloxEqualsRandom123) {
   for (int trial = 0; trial < 1000; ++trial) {
     const std::array<uint64_t, 4> c{rng(), rng(), rng(), rng()};
     const std::array<uint64_t, 2> k{rng(), rng()};
-    const auto ours = sean::philox4x64_10(c, k);
+    const auto ours = sean::core::philox4x64_10(c, k);
     const auto theirs = reference({{c[0], c[1], c[2], c[3]}}, {{k[0], k[1]}});
     for (int i = 0; i < 4; ++i) ASSERT_EQ(ours[i], theirs.v[i]) << "trial " << trial;
   }
@@ -95,7 +95,7 @@ TEST(Resize, LabelsUsePixelCentreNearestSampling) {
   // Away from exact ties every index is floor((x + 0.5) * in / out); at ties it is within one.
   for (int in : {1, 2, 3, 5, 7, 64, 100, 513})
     for (int out : {1, 2, 3, 4, 33, 64, 99, 256}) {
-      const std::vector<int> indices = sean::nearest_indices(in, out);
+      const std::vector<int> indices = sean::core::nearest_indices(in, out);
       for (int x = 0; x < out; ++x) {
         const int64_t twice = static_cast<int64_t>(2 * x + 1) * in;  // 2 * (x + 0.5) * in
         const int exact = static_cast<int>(twice / (2 * out));
@@ -105,14 +105,14 @@ TEST(Resize, LabelsUsePixelCentreNearestSampling) {
     }
   // 2x3 ids -> 4x6: every id repeated into a 2x2 block, never blended.
   const std::vector<int32_t> ids{0, 1, 2, 3, 4, 5};
-  const std::vector<int32_t> up = sean::resize_labels(ids, 2, 3, 4, 6);
+  const std::vector<int32_t> up = sean::core::resize_labels(ids, 2, 3, 4, 6);
   EXPECT_EQ(up, (std::vector<int32_t>{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 3, 3, 4, 4, 5, 5}));
 }
 
 TEST(Resize, ImagesKeepConstantsAndAverageAreas) {
   const std::vector<uint8_t> grey(5 * 7 * 3, 77);
   for (auto [h, w] : {std::pair{9, 13}, {4, 6}, {2, 3}}) {
-    const std::vector<uint8_t> out = sean::resize_image(grey, 5, 7, h, w);
+    const std::vector<uint8_t> out = sean::core::resize_image(grey, 5, 7, h, w);
     ASSERT_EQ(out.size(), size_t(h) * w * 3);
     for (uint8_t v : out) ASSERT_EQ(v, 77);
   }
@@ -121,54 +121,54 @@ TEST(Resize, ImagesKeepConstantsAndAverageAreas) {
   for (int y = 0; y < 8; ++y)
     for (int x = 0; x < 8; ++x)
       for (int c = 0; c < 3; ++c) blocks[(y * 8 + x) * 3 + c] = static_cast<uint8_t>((y / 4) * 100 + (x / 4) * 20 + x % 4);
-  const std::vector<uint8_t> small = sean::resize_image(blocks, 8, 8, 2, 2);
+  const std::vector<uint8_t> small = sean::core::resize_image(blocks, 8, 8, 2, 2);
   EXPECT_EQ(small[0], 2);                // mean of 0, 1, 2, 3 = 1.5 -> 2 (half to even)
   EXPECT_EQ(small[(0 * 2 + 1) * 3], 22);  // 20 + 1.5 -> 22
   EXPECT_EQ(small[(1 * 2 + 0) * 3], 102);
 }
 
-sean::Styles styles(std::vector<float> codes, std::vector<uint8_t> present) {
-  return sean::Styles(std::move(codes), std::move(present), {"a", "b", "c"}, 2);
+sean::core::Styles styles(std::vector<float> codes, std::vector<uint8_t> present) {
+  return sean::core::Styles(std::move(codes), std::move(present), {"a", "b", "c"}, 2);
 }
 
 TEST(Styles, SwapTakesTheReferenceCodeAndKeepsTheOwnWhereTheReferenceLacksTheClass) {
-  const sean::Styles own = styles({1, 1, 2, 2, 3, 3}, {1, 1, 1});
-  const sean::Styles other = styles({7, 7, 0, 0, 9, 9}, {1, 0, 1});
-  const sean::Styles swapped = own.swap({"a", "b"}, other);
+  const sean::core::Styles own = styles({1, 1, 2, 2, 3, 3}, {1, 1, 1});
+  const sean::core::Styles other = styles({7, 7, 0, 0, 9, 9}, {1, 0, 1});
+  const sean::core::Styles swapped = own.swap({"a", "b"}, other);
   EXPECT_EQ(swapped.codes(), (std::vector<float>{7, 7, 2, 2, 3, 3}));
   EXPECT_EQ(swapped.present(), (std::vector<uint8_t>{1, 1, 1}));
   EXPECT_THROW(
       {
         try {
-          own.swap({"b"}, other, sean::Fallback::error());
-        } catch (const sean::Error& e) {
+          own.swap({"b"}, other, sean::core::Fallback::error());
+        } catch (const sean::core::Error& e) {
           EXPECT_NE(std::string(e.what()).find("lacks class(es) ['b']"), std::string::npos) << e.what();
           throw;
         }
       },
-      sean::Error);
-  const sean::Styles fallback = styles({0, 0, 5, 5, 0, 0}, {0, 1, 0});
-  EXPECT_EQ(own.swap({"b"}, other, sean::Fallback::styles(fallback)).codes(), (std::vector<float>{1, 1, 5, 5, 3, 3}));
+      sean::core::Error);
+  const sean::core::Styles fallback = styles({0, 0, 5, 5, 0, 0}, {0, 1, 0});
+  EXPECT_EQ(own.swap({"b"}, other, sean::core::Fallback::styles(fallback)).codes(), (std::vector<float>{1, 1, 5, 5, 3, 3}));
 }
 
 TEST(Styles, InterpolateMovesOnlyClassesTheImageHas) {
-  const sean::Styles own = styles({0, 0, 0, 0, 4, 4}, {1, 0, 1});
-  const sean::Styles other = styles({2, 2, 8, 8, 8, 8}, {1, 1, 1});
-  const sean::Styles half = own.interpolate(other, 0.5f);
+  const sean::core::Styles own = styles({0, 0, 0, 0, 4, 4}, {1, 0, 1});
+  const sean::core::Styles other = styles({2, 2, 8, 8, 8, 8}, {1, 1, 1});
+  const sean::core::Styles half = own.interpolate(other, 0.5f);
   EXPECT_EQ(half.codes(), (std::vector<float>{1, 1, 0, 0, 6, 6}));
   EXPECT_EQ(half.present(), own.present());
-  EXPECT_THROW(own.interpolate(other, NAN), sean::Error);
+  EXPECT_THROW(own.interpolate(other, NAN), sean::core::Error);
 }
 
 TEST(Styles, MeanAveragesWherePresentAndBroadcastingChecksBatches) {
-  const sean::Styles two = sean::Styles::concat({styles({1, 1, 0, 0, 2, 2}, {1, 0, 1}), styles({3, 3, 0, 0, 0, 0}, {1, 0, 0})});
-  const sean::Styles mean = two.mean();
+  const sean::core::Styles two = sean::core::Styles::concat({styles({1, 1, 0, 0, 2, 2}, {1, 0, 1}), styles({3, 3, 0, 0, 0, 0}, {1, 0, 0})});
+  const sean::core::Styles mean = two.mean();
   EXPECT_EQ(mean.codes(), (std::vector<float>{2, 2, 0, 0, 2, 2}));
   EXPECT_EQ(mean.present(), (std::vector<uint8_t>{1, 0, 1}));
-  const sean::Styles three = sean::Styles::concat({two, two.image(0)});
-  EXPECT_THROW(three.swap({"a"}, two), sean::Error);  // 2 references for 3 images
-  EXPECT_THROW(sean::Styles({1, 2}, {1}, {"a"}, 3), sean::Error);  // 2 values for [1, 1, 3]
-  EXPECT_THROW(two.class_id("nope"), sean::Error);
+  const sean::core::Styles three = sean::core::Styles::concat({two, two.image(0)});
+  EXPECT_THROW(three.swap({"a"}, two), sean::core::Error);  // 2 references for 3 images
+  EXPECT_THROW(sean::core::Styles({1, 2}, {1}, {"a"}, 3), sean::core::Error);  // 2 values for [1, 1, 3]
+  EXPECT_THROW(two.class_id("nope"), sean::core::Error);
 }
 
 }  // namespace

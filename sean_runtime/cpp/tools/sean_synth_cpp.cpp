@@ -33,7 +33,8 @@ Options:
   --fallback own|mean|error  for a class a reference lacks (default own)
   --seed N                   noise seed, 0..2^64-1 (default 0)
   --no-noise                 render without noise
-  --backend auto|openvino|tensorrt   (default auto: TensorRT plans if usable, else OpenVINO)
+  --backend auto|openvino|tensorrt   (default auto: TensorRT plans if usable here, else OpenVINO,
+                             the C++ runtime's CPU backend; `sean synth` falls back to ONNX Runtime)
   --device NAME              OpenVINO device (default CPU)
   --threads N                CPU threads, 1..1024 (default: OpenVINO's, all cores)
   -o, --out FILE.png         output image
