@@ -67,7 +67,8 @@ def server(model_environment, shapes_package, tmp_path_factory):
     log = folder / "tritonserver.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "sean_core.cli", "triton", str(repo), "--port", str(http), "--grpc-port", str(grpc),
-         "--metrics-port", str(metrics), "--env", str(model_environment.root), "--log-file", str(log)],
+         "--metrics-port", str(metrics), "--instances", "2", "--env", str(model_environment.root),
+         "--log-file", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue = queue.Queue()
@@ -122,6 +123,18 @@ def metric(url: str, name: str, model: str) -> float:
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
     return series(text, name, model=model, version="1") or 0.0
+
+
+def test_every_model_runs_the_instances_asked_for_and_the_repository_is_unchanged(server, shapes_package):
+    import urllib.request
+
+    _, http_url, _, _, log = server
+    for model in ("sean", "sean_encoder", "sean_generator", "sean_noise"):
+        with urllib.request.urlopen(f"{http_url}/v2/models/{model}/config", timeout=10) as response:
+            config = json.loads(response.read())
+        assert [(g["count"], g["kind"]) for g in config["instance_group"]] == [(2, "KIND_CPU")], model
+    repo = log.parent / "repo"
+    assert "count: 1" in (repo / "sean" / "config.pbtxt").read_text()  # --instances leaves the export alone
 
 
 def test_six_requests_give_the_bytes_of_sean_synth(server, local, shapes_package, shapes_split, tmp_path):
