@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_of_processes_writing_one_new_file_at_once_exactly_one_does(tmp_path, ha
     script = RACE if hard_links else "import os, errno\n" + (
         "def no_links(*a):\n    raise OSError(errno.EPERM, 'no hard links')\nos.link = no_links\n"
     ) + RACE
-    start = str(__import__("time").time() + 1.5)
+    start = str(time.time() + 1.5)  # all eight write at this moment, once started
     procs = [
         subprocess.Popen([sys.executable, "-c", script, str(path), str(i), start], cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
