@@ -159,7 +159,7 @@ class TritonSynthesizer:
         interpolate: (alpha, reference, classes or None for all) triples. References of one kind each.
         """
         inputs: dict[str, np.ndarray] = {"label": self.read_labels(label)[:1]}
-        inputs.update(self._source("style_", "styles", "present", style, rows=False))
+        inputs.update(self._source("style_", "styles", "present", style))
         if swaps:
             inputs["swap_classes"] = np.stack([self._marks(c) for c, _ in swaps])[None]
             inputs.update(self._rows("swap_", [ref for _, ref in swaps]))
@@ -183,7 +183,8 @@ class TritonSynthesizer:
         marks[self._empty.class_ids(classes)] = True
         return marks
 
-    def _source(self, prefix: str, styles_name: str, present_name: str, reference: Reference, rows: bool) -> dict:
+    def _source(self, prefix: str, styles_name: str, present_name: str, reference: Reference) -> dict:
+        """One reference as request tensors of batch 1: PREFIXimage and PREFIXlabel, or the styles."""
         if isinstance(reference, Styles):
             if reference.class_names != self.class_names or reference.batch_size != 1:
                 raise InputError("styles must be of one image, encoded with this package")
@@ -193,7 +194,7 @@ class TritonSynthesizer:
         return {f"{prefix}image": images[:1], f"{prefix}label": labels[:1]}
 
     def _rows(self, prefix: str, references: list[Reference]) -> dict[str, np.ndarray]:
-        parts = [self._source(prefix, f"{prefix}styles", f"{prefix}present", ref, rows=True) for ref in references]
+        parts = [self._source(prefix, f"{prefix}styles", f"{prefix}present", ref) for ref in references]
         if len({tuple(p) for p in parts}) != 1:
             raise InputError(f"the references of {prefix.rstrip('_')} must all be styles or all be images")
         return {name: np.concatenate([p[name] for p in parts])[None] for name in parts[0]}
