@@ -52,4 +52,4 @@ PY
 if [[ -n "$missing" ]]; then
   echo "gpu_check.sh: $python lacks: $missing (the parts that need them will fail and say so)" >&2
 fi
-exec "$python" -m sean_tools.gpu_check "$@"
+"$python" -m sean_tools.gpu_check "$@"  # not exec: the EXIT trap removes the metadata folder

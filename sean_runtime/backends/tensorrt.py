@@ -1,4 +1,4 @@
-"""TensorRT backend (TensorRT 10 Python API, device memory through CUDA Python).
+"""TensorRT backend (TensorRT 10 and 11 Python API, device memory through CUDA Python).
 
 Engines are deserialised once. Inputs may be numpy arrays (copied to the device) or any array exposing
 `__cuda_array_interface__` (CuPy, PyTorch CUDA tensors, Numba): used in place when its address is

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sean_tools.gpu_check.exported import tf32
-from sean_tools.gpu_check.plan import CheckPlan
+from sean_tools.gpu_check.plan import FORMS, CheckPlan
 from sean_tools.gpu_check.training import peak_memory_mb, reset_peak_memory, synchronize
 
 AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -101,49 +101,51 @@ def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], Non
     model = random_model(config, seed=0).to(device).eval()
     modules = {
         form: (graph_module(model, "encoder"), graph_module(model, "generator", inference=form == "dense").to(device))
-        for form in ("training", "dense")
+        for form in FORMS
     }
     gflop = {"training": counted_gflop(config, None), "dense": counted_gflop(config, "dense")}
     inputs = {batch: model_inputs(config, batch, device) for batch in plan.batches}
     references: dict[str, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
     compile_spent = 0.0
-    for form, (encoder, generator) in modules.items():
-        for dtype in plan.dtypes:
-            for mode in plan.modes:
-                # dynamic=False: one graph per batch size, each compiled at its first call
-                compiled = torch.compile(pipeline(encoder, generator), dynamic=False) if mode == "compile" else None
-                for batch in plan.batches:
-                    row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
-                    try:
-                        if mode == "cuda_graphs" and device.type != "cuda":
-                            raise SkipRow("CUDA graphs need a CUDA device")
-                        if mode == "compile" and compile_spent >= plan.compile_budget_s:
-                            raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
-                        function = compiled or pipeline(encoder, generator)
-                        row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
-                        if mode == "compile":
-                            compile_spent += row["first_call_s"]
-                        per_image = gflop[form].get("both")
-                        if per_image:
-                            row["tflop_per_s"] = per_image * batch / row["latency_s"] / 1000
-                        image = row.pop("image")
-                        if batch == plan.batches[0]:
-                            key = f"{form}/fp32/eager"
-                            if (dtype, mode) == ("fp32", "eager"):
-                                references[key] = image
-                            if key in references:
-                                row["psnr_vs_fp32_db"] = psnr_db(image, references[key])
-                                row["max_abs_vs_fp32"] = float(np.max(np.abs(image - references[key])))
-                    except SkipRow as skip:
-                        row["skipped"] = str(skip)
-                    except Exception as exc:  # one configuration's failure is a result, not the end of the check
-                        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
-                    rows.append(row)
-                    if on_row:
-                        on_row(row)
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
+    compiled: dict[tuple[str, str], Callable] = {}
+    for form, dtype, mode in configurations(plan):
+        encoder, generator = modules[form]
+        if mode == "compile" and (form, dtype) not in compiled:
+            # dynamic=False: one graph per batch size, each compiled at its first call
+            compiled[form, dtype] = torch.compile(pipeline(encoder, generator), dynamic=False)
+        for batch in plan.batches:
+            row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
+            try:
+                if mode == "cuda_graphs" and device.type != "cuda":
+                    raise SkipRow("CUDA graphs need a CUDA device")
+                if mode == "compile" and compile_spent >= plan.compile_budget_s:
+                    raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
+                function = compiled[form, dtype] if mode == "compile" else pipeline(encoder, generator)
+                row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
+                if mode == "compile":
+                    compile_spent += row["first_call_s"]
+                per_image = gflop[form].get("both")
+                if per_image:
+                    row["tflop_per_s"] = per_image * batch / row["latency_s"] / 1000
+                image = row.pop("image")
+                if batch == plan.batches[0]:
+                    key = f"{form}/fp32/eager"
+                    if (dtype, mode) == ("fp32", "eager"):
+                        references[key] = image
+                    if key in references:
+                        row["psnr_vs_fp32_db"] = psnr_db(image, references[key])
+                        row["max_abs_vs_fp32"] = float(np.max(np.abs(image - references[key])))
+            except SkipRow as skip:
+                row["skipped"] = str(skip)
+            except Exception as exc:  # one configuration's failure is a result, not the end of the check
+                first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+                row["error"] = f"{type(exc).__name__}: {first_line}"
+            rows.append(row)
+            if on_row:
+                on_row(row)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     if "training/fp32/eager" in references and "dense/fp32/eager" in references:
         dense, training = references["dense/fp32/eager"], references["training/fp32/eager"]
         forms_agree = float(np.max(np.abs(dense - training)))
@@ -155,6 +157,18 @@ def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], Non
         "compile_seconds_spent": compile_spent,
         "rows": rows,
     }
+
+
+def configurations(plan: CheckPlan) -> list[tuple[str, str, str]]:
+    """(form, dtype, mode) in the order they are timed: every eager and CUDA-graph one (fp32 eager first in
+    each form: the reference of its images), then torch.compile, the most wanted first (dense before
+    training, fp16 / bf16 before TF32 / fp32), as far as the compile budget goes."""
+    forms = ("dense", "training")
+    quick = [(f, d, m) for f in forms for d in plan.dtypes for m in plan.modes if m != "compile"]
+    order = {dtype: i for i, dtype in enumerate(("fp16", "bf16", "tf32", "fp32"))}
+    compile_dtypes = sorted(plan.dtypes, key=lambda d: order.get(d, len(order)))
+    later = [(f, d, "compile") for f in forms for d in compile_dtypes if "compile" in plan.modes]
+    return quick + later
 
 
 class SkipRow(Exception):
