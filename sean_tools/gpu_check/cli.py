@@ -69,7 +69,7 @@ def default_out() -> Path | None:
               help="Which parts to run, comma-separated: " + ", ".join(PARTS) + " [default: all; on the CPU all "
               "but tests, the pytest run of the tests marked cuda].")
 @click.option("--compile-budget", "compile_budget_s", type=Amount(0, 3600), default=None,
-              help="Seconds of torch.compile compiling to spend at most [default: 150 on a GPU, 0 with --tiny].")
+              help="Seconds of torch.compile compiling to spend at most [default: 90 on a GPU, 0 with --tiny].")
 def gpu_check(
     device: str, tiny: bool, out_dir: Path | None, parts: str | None, compile_budget_s: float | None
 ) -> None:

@@ -43,7 +43,7 @@ def make_plan(device: str, tiny: bool) -> CheckPlan:
                          modes=("eager", "cuda_graphs"), repeats=2, compile_budget_s=0.0)
     return CheckPlan(device, False, shapes_steps=50, official_steps=20, official_batch=8, checkpoint_every=10,
                      kill_at=27, batches=(1, 8, 16), dtypes=DTYPES if cuda else ("fp32", "bf16"),
-                     modes=MODES if cuda else ("eager", "compile"), repeats=10, compile_budget_s=150.0)
+                     modes=MODES if cuda else ("eager", "compile"), repeats=10, compile_budget_s=90.0)
 
 
 def shapes_run_config(plan: CheckPlan) -> dict[str, Any]:
