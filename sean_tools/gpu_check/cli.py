@@ -63,7 +63,7 @@ def default_out() -> Path | None:
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
               help="Where training, evaluation and the timings run (cpu: a dry run of the same steps).")
 @click.option("--tiny", is_flag=True,
-              help="A 64² model with 4-channel layers and a few steps (under a minute on an idle 2-core CPU).")
+              help="A 64² model with 4-channel layers and a few steps: the dry run, for a CPU.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Folder for {RESULT_FILE} and {TABLE_FILE} [default: $OUT when set].")
 @click.option("--parts", default=None,
