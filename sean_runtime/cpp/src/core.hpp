@@ -123,12 +123,9 @@ class Model {
                 const std::vector<float>& extra = {}) const;
   Styles encode_files(const std::string& image, const std::string& label) const;
 
-  // label maps [B, H, W] + styles (batch 1 for all, or B) -> uint8 RGB [B, H, W, 3]; image i uses
-  // noise seed `seed + i`; noise=false renders the noise-free image.
-  std::vector<uint8_t> synthesize(const std::vector<int32_t>& labels, const Styles& styles, uint64_t seed = 0,
-                                  bool noise = true, const std::vector<float>& extra = {}) const;
-
-  // Pointer forms for the C API: arrays of `batch` items at the package resolution.
+  // Pointer forms for the C API: arrays of `batch` items at the package resolution. synthesize: label
+  // maps [B, H, W] + styles (batch 1 for all, or B) -> uint8 RGB [B, H, W, 3]; image i uses noise seed
+  // `seed + i`; noise=false renders the noise-free image.
   Styles encode(size_t batch, const uint8_t* images, const int32_t* labels, const float* extra) const;
   void synthesize(size_t batch, const int32_t* labels, const Styles& styles, uint64_t seed, bool noise,
                   const float* extra, uint8_t* out) const;

@@ -210,23 +210,6 @@ Styles Model::encode(size_t batch, const uint8_t* images, const int32_t* labels,
   return Styles(std::move(codes), std::move(present), p.class_names, p.style_dim);
 }
 
-std::vector<uint8_t> Model::synthesize(const std::vector<int32_t>& labels, const Styles& styles, uint64_t seed,
-                                       bool noise, const std::vector<float>& extra) const {
-  const size_t pixels = impl_->pixels();
-  const size_t batch = labels.size() / pixels;
-  if (batch == 0 || labels.size() != batch * pixels)
-    throw Error(Status::input, "synthesize takes label maps [B, " + std::to_string(impl_->package.height) + "x" +
-                                   std::to_string(impl_->package.width) + "] at the package resolution; got " +
-                                   std::to_string(labels.size()) + " values (resize with sean::resize_labels)");
-  const size_t E = impl_->package.extra_channels;
-  if (E && extra.size() != batch * E * pixels)
-    throw Error(Status::input, "this package takes " + std::to_string(E) + " extra mask channel(s) [B, E, H, W]; got " +
-                                   std::to_string(extra.size()) + " values");
-  std::vector<uint8_t> out(batch * pixels * 3);
-  synthesize(batch, labels.data(), styles, seed, noise, E ? extra.data() : nullptr, out.data());
-  return out;
-}
-
 void Model::synthesize(size_t batch, const int32_t* labels, const Styles& styles, uint64_t seed, bool noise,
                        const float* extra, uint8_t* out) const {
   const Package& p = impl_->package;

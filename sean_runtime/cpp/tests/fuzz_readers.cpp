@@ -158,7 +158,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Small images only: a mutated header must not make one input take seconds (the cap itself is tested).
-  setenv("SEAN_MAX_IMAGE_PIXELS", "1048576", 0);
+  if (!std::getenv("SEAN_MAX_IMAGE_PIXELS")) {
+#ifdef _WIN32
+    _putenv_s("SEAN_MAX_IMAGE_PIXELS", "1048576");
+#else
+    setenv("SEAN_MAX_IMAGE_PIXELS", "1048576", 1);
+#endif
+  }
   std::vector<Seed> seeds;
   for (const auto& entry : std::filesystem::directory_iterator(argv[1])) {
     std::ifstream in(entry.path(), std::ios::binary);
