@@ -1,5 +1,6 @@
 """Running a benchmark: one worker process per path, the class-scaling rows, accuracy of every path
-against the direct form, and the FLOP rates against the machine's measured GEMM peak.
+against the direct form, and the FLOP rates against the machine's measured GEMM peak; and the studies
+of the same rows (`study`: --alternate, --profile).
 
 Benchmarks print tables; they assert nothing about speed.
 """

@@ -17,7 +17,7 @@ class WorkerSpec:
 
     kind: str  # one of PATH_KINDS
     threads: int
-    repeats: int  # timed runs per batch size (fewer, at least one, past budget_s)
+    repeats: int  # timed runs per batch size (fewer, at least one, past budget_s); profiled runs (--profile)
     budget_s: float
     seed: int  # of the random image and labels
     height: int
