@@ -116,14 +116,18 @@ def default_location() -> Path:
     return cache / DISTRIBUTION / f"triton-env-{version}-py{sys.version_info[0]}.{sys.version_info[1]}-{key}"
 
 
-def _run(args: list[str], what: str, timeout: float) -> str:
+PREPARED = f"or pass `sean triton --env DIR` (or set {ENV_VARIABLE}) of an environment prepared elsewhere"
+
+
+def _run(args: list[str], what: str, timeout: float, fix: str = "") -> str:
+    """The command's output; BackendError with the end of its messages (and `fix`) when it fails."""
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise BackendError(f"{what} took over {timeout:.0f} s; check the network to PyPI and run it again") from exc
+        raise BackendError(f"{what} took over {timeout:.0f} s{'; ' + fix if fix else ''}") from exc
     if done.returncode != 0:
         tail = " ".join((done.stderr or done.stdout).split()[-40:])
-        raise BackendError(f"{what} failed: {tail}")
+        raise BackendError(f"{what} failed: {tail}{'; ' + fix if fix else ''}")
     return done.stdout
 
 
@@ -134,11 +138,12 @@ def _build(target: Path, log: callable) -> None:
     pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "--quiet",
            "--disable-pip-version-check"]
     log(f"installing {', '.join(requirements())} into {target} (once) ...")
-    _run([*pip, *requirements()], "installing the Triton model environment's packages", BUILD_TIMEOUT_S)
+    network = f"PyPI must be reachable for the first `sean triton`, {PREPARED}"
+    _run([*pip, *requirements()], "installing the Triton model environment's packages", BUILD_TIMEOUT_S, network)
     kind, where = project_source()
     log(f"installing {DISTRIBUTION} ({kind} {where}) without dependencies ...")
     _run([*pip, "--no-deps", *(["-e"] if kind == "editable" else []), where],
-         f"installing {DISTRIBUTION} into the Triton model environment", BUILD_TIMEOUT_S)
+         f"installing {DISTRIBUTION} into the Triton model environment", BUILD_TIMEOUT_S, network)
 
 
 def _check(root: Path) -> ServerEnvironment:
@@ -185,9 +190,13 @@ def server_environment(location: Path | None = None, log: callable = print) -> S
         if (root / MARKER).is_file():
             return _check(root)
         work = root.parent / f".{root.name}.build-{os.getpid()}"
-        _build(work, log)
-        _check(work)
-        atomic_write_json(work / MARKER, {"requirements": requirements(), "source": list(project_source())})
+        try:
+            _build(work, log)
+            _check(work)
+            atomic_write_json(work / MARKER, {"requirements": requirements(), "source": list(project_source())})
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         shutil.rmtree(root, ignore_errors=True)
         work.rename(root)
     return _check(root)
