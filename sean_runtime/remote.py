@@ -24,7 +24,7 @@ import numpy as np
 
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import rgb_from_bytes
-from sean_runtime.inputs import check_counts, image_items, label_items
+from sean_runtime.inputs import image_items, label_items, optional_labels
 from sean_runtime.serve.codec import b64_to_bytes, encode_png, file_to_b64
 from sean_runtime.styles import Styles
 
@@ -78,14 +78,16 @@ class RemoteSynthesizer:
         )
 
     # --- the operations -----------------------------------------------------------------------------
-    def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
-        """Style images and their label maps (files or arrays, one or many) -> Styles [B, K, S]."""
+    def encode(self, image: Any, label: Any = None, extra: Any = None) -> Styles:
+        """Style images and their label maps (files or arrays, one or many) -> Styles [B, K, S]; a label map
+        of None (for all, or an item of a list) is left to the server's segmenter."""
         self._no_extra(extra)
-        images, labels = image_items(image), label_items(label)
-        check_counts(len(images), len(labels))
+        images = image_items(image)
+        labels = optional_labels(label, len(images))
         parts = []
-        for (_, picture), (_, ids) in zip(images, labels, strict=True):
-            answer = self.call("POST", "/v1/encode", {"image": _b64(picture), "label": _b64(ids)})
+        for (_, picture), ids in zip(images, labels, strict=True):
+            body = {"image": _b64(picture)} if ids is None else {"image": _b64(picture), "label": _b64(ids)}
+            answer = self.call("POST", "/v1/encode", body)
             parts.append(Styles.from_json(answer["styles"], self.class_names))
         return Styles.concat(parts)
 

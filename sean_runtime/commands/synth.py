@@ -18,6 +18,7 @@ from sean_core.imageio import read_ids, write_jpg, write_png
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
 from sean_runtime.remote import RemoteSynthesizer
+from sean_runtime.segmenter import HOW_TO_CONFIGURE
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import SEED_LIMIT, Synthesizer
 
@@ -33,7 +34,7 @@ class Job:
     stem: str
     label: Path
     style: Path
-    style_label: Path
+    style_label: Path | None  # None: found nowhere, the package's segmenter labels the style image
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -71,18 +72,46 @@ def layout_label(image: Path) -> Path | None:
     return next((c for c in candidates if c.is_file() and not c.samefile(image)), None)
 
 
-def own_label(style: Path, target: Path) -> Path:
+def own_label(style: Path, target: Path) -> Path | None:
     """The label map of a style image when --style-label is not given: its own in the prepared layout,
-    else the target label map of the same name; a style image is never encoded under another image's map."""
+    else the target label map of the same name, else None (the segmenter's labels, check_unlabelled); a
+    style image is never encoded under another image's map."""
     found = layout_label(style)
     if found is not None:
         return found
     if target.stem == style.stem:
         return target
-    raise InputError(
-        f"--style {style}: no label map of its own (no {style.stem}.* in {style.parent.parent / 'labels'}, and the "
-        f"label map {target.name} is of another image); pass the style image's label with --style-label"
-    )
+    return None
+
+
+def can_segment(synthesizer: Synthesizer | RemoteSynthesizer) -> bool:
+    """Whether style images without a label map can be labelled: the package's segmenter, or the server's."""
+    if isinstance(synthesizer, Synthesizer):
+        return synthesizer.segmenter is not None
+    if isinstance(synthesizer, RemoteSynthesizer):
+        return bool(synthesizer.info().get("segmenter"))
+    return False  # Triton: the exported repository has no segmenter
+
+
+def check_unlabelled(
+    synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job], references: list[tuple[str, Path, Path | None]]
+) -> None:
+    """A style image without a label map needs a segmenter; without one, the first such image is refused.
+
+    references: (option, image, label or None) of --swap and --interpolate."""
+    if can_segment(synthesizer):
+        return
+    or_segment = f", or label it with a segmenter: {HOW_TO_CONFIGURE}"
+    for job in jobs:
+        if job.style_label is None:
+            raise InputError(
+                f"--style {job.style}: no label map of its own (no {job.style.stem}.* in "
+                f"{job.style.parent.parent / 'labels'}, and the label map {job.label.name} is of another image); "
+                f"pass the style image's label with --style-label{or_segment}"
+            )
+    for option, image, label in references:
+        if label is None:
+            raise InputError(f"{option}: no label map found for {image}; pass it as {image}:LABEL.png{or_segment}")
 
 
 def plan_jobs(label: Path, style: Path, style_label: Path | None) -> list[Job]:
@@ -167,9 +196,9 @@ def check_labels(synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job]) 
             read_ids(job.label)
 
 
-def parse_reference(text: str, option: str) -> tuple[Path, Path]:
+def parse_reference(text: str, option: str) -> tuple[Path, Path | None]:
     """IMAGE[:LABEL] -> (image, label). Without LABEL: labels/<stem>.* beside the image's folder
-    (the prepared layout <split>/images, <split>/labels)."""
+    (the prepared layout <split>/images, <split>/labels), else None (the segmenter's labels)."""
     if Path(text).is_file() or ":" not in text:
         image, label = Path(text), None
     else:
@@ -181,14 +210,14 @@ def parse_reference(text: str, option: str) -> tuple[Path, Path]:
     if label is None:
         label = layout_label(image)
         if label is None:
-            raise InputError(f"{option} {text}: no label map found for {image}; pass it as {image}:LABEL.png")
+            return image, None
     problem = path_problem(label)
     if problem is not None:
         raise InputError(f"{option} {text}: label map {label} {problem}")
     return image, label
 
 
-def parse_swap(text: str) -> tuple[list[str], Path, Path]:
+def parse_swap(text: str) -> tuple[list[str], Path, Path | None]:
     """CLASS[,CLASS...]=IMAGE[:LABEL] -> (classes, image, label)."""
     if "=" not in text:
         raise InputError(f"--swap {text}: expected CLASS=IMAGE[:LABEL], e.g. --swap hair=other.jpg:other.png")
@@ -234,7 +263,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     type=click.Path(exists=True, path_type=Path),
     default=None,
     help="Label map of the style image (file, or folder matched by name). Default: the style image's own "
-    "label in the prepared layout (labels/<name>.* beside its images/ folder), else the --label of the same name.",
+    "label in the prepared layout (labels/<name>.* beside its images/ folder), else the --label of the same name, "
+    "else the --segmenter's labels.",
 )
 @click.option(
     "--swap",
@@ -271,6 +301,10 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--threads", type=THREADS, default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
+@click.option("--segmenter", type=click.Path(path_type=Path), default=None, metavar="ONNX",
+              help="Segmenter that labels style images given without a label map (a photo), e.g. a face parser "
+              "of the domain's classes (docs/plugins.md, \"Segmenters\"). Default: $SEAN_SEGMENTER, else the "
+              "domain plugin's; with --url the server's own.")
 @click.option(
     "-o",
     "--out",
@@ -295,6 +329,7 @@ def synth(
     no_noise: bool,
     backend: str,
     threads: int | None,
+    segmenter: Path | None,
     out: Path,
     force: bool,
     verbose: bool,
@@ -302,8 +337,9 @@ def synth(
     """Synthesize images from label maps with the styles of other images, region by region.
 
     A style image is encoded under its own label map (--style-label, or found by name as the help of
-    --style-label says), never under another image's. Outputs never replace an input, and replace an
-    existing file only with --force.
+    --style-label says), never under another image's; one that has none (a photo) is labelled by the
+    segmenter, where there is one. Outputs never replace an input, and replace an existing file only
+    with --force.
 
     \b
     Examples (packages/shapes from `sean export`, the inputs from `sean demo -o demo-out`):
@@ -321,15 +357,19 @@ def synth(
     single = not label.is_dir()
     inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
     inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
-    outputs = plan_outputs(out, jobs, single, inputs, force)
+    outputs = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force)
     if [package, url, triton_url].count(None) != 2:
         raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
+    if segmenter is not None and package is None:
+        raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
     if triton_url:
         from sean_runtime.triton.client import TritonSynthesizer
 
         synthesizer = TritonSynthesizer(triton_url)
+    elif url:
+        synthesizer = RemoteSynthesizer(url)
     else:
-        synthesizer = RemoteSynthesizer(url) if url else Synthesizer.load(package, backend=backend, threads=threads)
+        synthesizer = Synthesizer.load(package, backend=backend, threads=threads, segmenter=segmenter)
     click.echo(f"backend: {synthesizer.describe()}", err=True)
     if verbose or backend == "tensorrt":
         for note in synthesizer.notes:
@@ -341,6 +381,9 @@ def synth(
             raise InputError(
                 f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
             )
+    references = [("--swap", image, ref_label) for _, image, ref_label in swap_refs]
+    references += [("--interpolate", *blend_ref)] if blend_ref is not None else []
+    check_unlabelled(synthesizer, jobs, references)
     check_labels(synthesizer, jobs)
     styles = encode_styles(synthesizer, jobs)
     mean = mean_styles(styles) if fallback == "mean" else None
