@@ -142,15 +142,37 @@ def _image_array(array: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
+def read_images(source: Any) -> list[tuple[str, np.ndarray]]:
+    """An image source -> (name for messages, uint8 RGB [H, W, 3] as given) per image."""
+    return [
+        (name, np.ascontiguousarray(read_rgb(item) if isinstance(item, Path) else _image_array(item, name)))
+        for name, item in image_items(source)
+    ]
+
+
+def image_tensor(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 RGB [H, W, 3] -> float32 [3, height, width] in [-1, 1] (resize_image, then v / 127.5 - 1)."""
+    return resize_image(rgb, height, width).astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+
+
 def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image)."""
-    tensors, sizes = [], []
-    for name, item in image_items(source):
-        rgb = read_rgb(item) if isinstance(item, Path) else _image_array(item, name)
-        sizes.append(rgb.shape[:2])
-        resized = resize_image(np.ascontiguousarray(rgb), height, width)
-        tensors.append(resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
-    return np.stack(tensors).astype(np.float32), sizes
+    pictures = read_images(source)
+    tensors = [image_tensor(rgb, height, width) for _, rgb in pictures]
+    return np.stack(tensors).astype(np.float32), [rgb.shape[:2] for _, rgb in pictures]
+
+
+def optional_labels(source: Any, count: int) -> list[Path | np.ndarray | None]:
+    """The label maps of `count` style images where None stands for "none given: segment the image"
+    (sean_runtime.segmenter): None for every image, or a list with None items; one item per image."""
+    if source is None:
+        items: list[Any] = [None] * count
+    elif isinstance(source, (list, tuple)) and any(item is None for item in source):
+        items = [None if item is None else label_items(item)[0][1] for item in source]
+    else:
+        items = [item for _, item in label_items(source)]
+    check_counts(count, len(items))
+    return items
 
 
 def describe(source: Any, index: int) -> str:

@@ -3,12 +3,14 @@
     synth = Synthesizer.load("pkg")                  # checks the manifest and file hashes, picks a backend
                                                      # (or: with Synthesizer.load("pkg") as synth: ...)
     styles = synth.encode("face.jpg", "face.png")     # Styles: one code per class + presence flags
+    photo = synth.encode("photo.jpg")                 # no label map: the package's segmenter labels it
     mixed = styles.swap("hair", synth.encode("b.jpg", "b.png"))
     image = synth.synthesize("face.png", mixed, seed=0)[0]   # uint8 [H, W, 3]
 
 Inputs go through the package's domain plugin (ids or colour masks) and are resized to the package
 resolution; see sean_runtime.inputs for the accepted forms. Batches of any size are split into chunks
-the backend accepts; image i of a call always uses noise seed `seed + i`.
+the backend accepts; image i of a call always uses noise seed `seed + i`. A style image given without
+its label map is labelled by the segmenter (sean_runtime.segmenter), where the package has one.
 """
 
 from __future__ import annotations
@@ -24,8 +26,19 @@ from sean_core.errors import BackendError, InputError, NonFiniteError
 from sean_core.format import GRAPH_NAMES
 from sean_core.noise import draw_noise_each
 from sean_runtime.backends import Backend, batch_slices, select_backend
-from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
+from sean_runtime.inputs import (
+    ManifestDomain,
+    check_pairs,
+    image_tensor,
+    load_extra,
+    load_images,
+    load_labels,
+    optional_labels,
+    read_images,
+    resolve_domain,
+)
 from sean_runtime.package import Package, load_package
+from sean_runtime.segmenter import Segmenter, no_segmenter, segmenter_choice
 from sean_runtime.styles import Styles
 
 log = logging.getLogger(__name__)
@@ -42,11 +55,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 class Synthesizer:
     """A loaded package with its backend. Build it with Synthesizer.load."""
 
-    def __init__(self, package: Package, backend: Backend, notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self, package: Package, backend: Backend, notes: Sequence[str] = (), segmenter: Segmenter | None = None
+    ) -> None:
         self.package = package
         self._backend: Backend | None = backend
         self.notes = list(notes)  # backends passed over, and why
         self.domain = resolve_domain(package.domain, package.class_names, package.palette)
+        self.segmenter = segmenter  # labels style images given without a label map; None: they are refused
 
     @classmethod
     def load(
@@ -57,6 +73,7 @@ class Synthesizer:
         verify: bool = True,
         precision_hint: str = "f32",
         threads: int | None = None,
+        segmenter: str | Path | None = None,
     ) -> Synthesizer:
         """Open a package folder.
 
@@ -66,10 +83,20 @@ class Synthesizer:
         verify: check every file against the manifest's sha256 (a few seconds for a full-size model).
         precision_hint: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16").
         threads: CPU threads of ONNX Runtime or OpenVINO (None: the runtime's default, one per physical core).
+        segmenter: an ONNX segmenter that labels style images given without a label map; None: the
+            SEAN_SEGMENTER environment variable, else the domain plugin's (sean_runtime.segmenter has the
+            rule and the model's contract; a model that breaks it is refused here).
         """
         package = load_package(path, verify=verify)
         selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads)
         synth = cls(package, selection.backend, selection.notes)
+        choice = segmenter_choice(segmenter, synth.domain)
+        if choice is not None:
+            try:
+                synth.segmenter = Segmenter(choice, package.class_names, synth.resolution, threads=threads)
+            except BaseException:
+                synth.close()
+                raise
         log.info("loaded %s", synth.describe())
         # Why a backend was passed over matters at INFO where the package has TensorRT engines that went
         # unused; on a package without any (every CPU machine) it is expected, and only info() says it.
@@ -120,6 +147,7 @@ class Synthesizer:
             "classes": list(self.class_names),
             "resolution": list(self.resolution),
             "precision": self.package.precision,
+            "segmenter": None if self.segmenter is None else self.segmenter.describe(),
         }
 
     def describe(self) -> str:
@@ -156,11 +184,42 @@ class Synthesizer:
                                           part.start))
         return np.concatenate(out)
 
+    def segment(self, image: Any) -> np.ndarray:
+        """Style images (files or uint8 RGB arrays, one or many) -> the class ids [B, H, W] int32 at the package
+        resolution that the segmenter gives them: what encode uses for images given without a label map."""
+        pictures = read_images(image)
+        if self.segmenter is None:
+            raise no_segmenter(f"style image {pictures[0][0]}")
+        return self.segmenter.segment([rgb for _, rgb in pictures])
+
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together."""
+        """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together. A label of None
+        (for all, or as an item of a list) is the segmenter's labelling of the image."""
+        if label is None or (isinstance(label, (list, tuple)) and any(item is None for item in label)):
+            return self._segmented_inputs(image, label)
         images, image_sizes = load_images(image, *self.resolution)
         labels, label_sizes = load_labels(label, self.domain, *self.resolution)
         check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
+        return images, labels
+
+    def _segmented_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
+        """_style_inputs where some label maps are missing: the segmenter labels those images."""
+        pictures = read_images(image)
+        items = optional_labels(label, len(pictures))
+        missing = [i for i, item in enumerate(items) if item is None]
+        given = [i for i, item in enumerate(items) if item is not None]
+        if self.segmenter is None:
+            raise no_segmenter(f"style image {pictures[missing[0]][0]}")
+        images = np.stack([image_tensor(rgb, *self.resolution) for _, rgb in pictures]).astype(np.float32)
+        labels = np.empty((len(pictures), *self.resolution), np.int32)
+        labels[missing] = self.segmenter.segment([pictures[i][1] for i in missing])
+        if given:
+            given_labels = [items[i] for i in given]
+            labels[given], label_sizes = load_labels(given_labels, self.domain, *self.resolution)
+            check_pairs(
+                [pictures[i][0] for i in given], [pictures[i][1].shape[:2] for i in given],
+                given_labels, label_sizes, scaled_ok=self.domain.labels_may_be_scaled,
+            )
         return images, labels
 
     @staticmethod
@@ -188,8 +247,11 @@ class Synthesizer:
         return array
 
     # --- the three operations ----------------------------------------------------------------------
-    def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
-        """Style images and their label maps -> Styles [B, K, S] with a presence flag per class."""
+    def encode(self, image: Any, label: Any = None, extra: Any = None) -> Styles:
+        """Style images and their label maps -> Styles [B, K, S] with a presence flag per class.
+
+        label None (or None items of a list): the segmenter labels those images (segment); a package
+        without one refuses them, saying how to configure one."""
         images, labels = self._style_inputs(image, label)
         codes, area = [], []
         for part in batch_slices(len(labels), self.backend.max_batch):
@@ -242,7 +304,9 @@ class Synthesizer:
             self._check_seed(seed, 1)
         return to_uint8(self._render_each(labels, styles, seeds, [bool(n) for n in noise], extra))
 
-    def reconstruct(self, image: Any, label: Any, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
+    def reconstruct(
+        self, image: Any, label: Any = None, seed: int = 0, noise: bool = True, extra: Any = None
+    ) -> np.ndarray:
         """Each image's own styles rendered on its own label map -> uint8 [B, H, W, 3].
 
         The codes go from encoder to generator without a copy to the host where the backend allows.

@@ -50,6 +50,11 @@ class Domain:
     # True where the dataset stores labels at another resolution than the images (CelebAMask-HQ:
     # 1024² images, 512² labels); the aspect ratio must still match. False: sizes must be equal.
     labels_may_be_scaled: bool = False
+    # An ONNX model that labels a picture with these classes, used for style images given without a
+    # label map (a path; relative paths are taken from the working directory, so a plugin that ships one
+    # sets Path(__file__).parent / "...onnx"). None: no segmenter unless the user configures one. The rule
+    # and the model's contract: sean_runtime.segmenter and docs/plugins.md, "Segmenters".
+    segmenter: str | Path | None = None
 
     @property
     def num_classes(self) -> int:
