@@ -285,7 +285,8 @@ class ServiceProtocol(web.RequestHandler):
         """aiohttp's own errors (a client gone mid-request, a body it stopped sending): one line, no traceback."""
         exc = kwargs.get("exc_info")
         reason = _last_line(str(exc)) if isinstance(exc, BaseException) else "no details"
-        log.warning("%s: %s: %s", args[0] % args[1:] if args else "HTTP error", type(exc).__name__, reason)
+        what = (str(args[0]) % args[1:] if len(args) > 1 else str(args[0])) if args else "HTTP error"
+        log.warning("%s: %s: %s", what, type(exc).__name__, reason)
 
     def handle_error(
         self,

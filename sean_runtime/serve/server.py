@@ -5,9 +5,10 @@ orchestrator can watch a replica come up. On SIGTERM or SIGINT the server stops 
 Retry-After, /healthz 503) and finishes the requests in flight; then it stops new connections while
 it still listens, answers every connection the kernel had already accepted, closes and returns
 normally (exit 0). Closing a listening socket resets the connections waiting in its accept queue,
-so on Linux a socket filter that drops every packet makes the kernel stop completing handshakes
-first (a client's SYN then goes unanswered, and after the close it is refused), and the queue is
-read empty before the close. A signal during the drain is logged; the process still exits 0.
+so on Linux a socket filter that drops each connection's first packet (SYN without ACK) makes the
+kernel stop starting handshakes first (the client's SYN goes unanswered, and after the close it is
+refused), while handshakes already under way complete; the accept queue is read empty before the
+close. A signal during the drain is logged; the process still exits 0.
 """
 
 from __future__ import annotations
@@ -36,9 +37,13 @@ log = logging.getLogger(__name__)
 
 DRAIN_GRACE_S = 5.0  # beyond the request timeout, for answers to be written
 ANSWER_GRACE_S = 2.0  # for connections accepted at the end of the drain to send their request
+HANDSHAKE_S = 0.1  # for the handshakes under way when new ones stop
+ACCEPT_SETTLE_S = 0.1
 BACKLOG = 128  # connections the kernel completes before the server accepts them
 SO_ATTACH_FILTER = 26  # Linux socket option: a classic BPF program run on each packet the socket receives
-BPF_RET_K = 0x06  # the BPF instruction "return k": k = 0 drops the packet
+# Classic BPF opcodes; a TCP socket's filter sees the packet from the TCP header on (byte 13: the flags).
+BPF_LD_B_ABS, BPF_AND_K, BPF_JEQ_K, BPF_RET_K = 0x30, 0x54, 0x15, 0x06
+TCP_FLAGS_OFFSET, TCP_SYN, TCP_ACK = 13, 0x02, 0x10
 TCP_INFO = 11  # Linux: struct tcp_info; for a listening socket tcpi_unacked is the accept queue's length
 TCPI_UNACKED_OFFSET = 24
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -92,13 +97,20 @@ class _BpfProgram(ctypes.Structure):
 
 
 def stop_handshakes(sock: socket.socket) -> bool:
-    """Make the kernel drop every packet that reaches a listening socket, so that it completes no new
-    connection (those already accepted or queued keep theirs). False where this is not Linux."""
+    """Make the kernel drop the SYNs that reach a listening socket, so that it starts no new connection;
+    a handshake under way still completes (its ACK passes) and lands in the accept queue. False where
+    this is not Linux."""
     if not sys.platform.startswith("linux"):
         return False
-    program = (_BpfInstruction * 1)(_BpfInstruction(BPF_RET_K, 0, 0, 0))
+    program = (_BpfInstruction * 5)(
+        _BpfInstruction(BPF_LD_B_ABS, 0, 0, TCP_FLAGS_OFFSET),  # A = the TCP flags
+        _BpfInstruction(BPF_AND_K, 0, 0, TCP_SYN | TCP_ACK),
+        _BpfInstruction(BPF_JEQ_K, 0, 1, TCP_SYN),  # SYN without ACK: the next instruction, else skip it
+        _BpfInstruction(BPF_RET_K, 0, 0, 0),  # drop
+        _BpfInstruction(BPF_RET_K, 0, 0, 0xFFFFFFFF),  # keep the whole packet
+    )
     try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(_BpfProgram(1, program)))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(_BpfProgram(len(program), program)))
     except OSError:
         return False
     return True
@@ -134,8 +146,11 @@ async def close_listener(listener: asyncio.AbstractServer, state: ServerState) -
     def queues_empty() -> bool:
         return all(accept_queue_length(s) in (0, None) for s in sockets)
 
+    await asyncio.sleep(HANDSHAKE_S)  # handshakes under way complete
     await _until(queues_empty, ANSWER_GRACE_S)
-    await asyncio.sleep(0.05)  # each connection accepted last gets its protocol before the close
+    # asyncio gives each accepted socket its transport in a task of its own; a close before that task
+    # runs would drop the socket (Server._attach asserts the server is open)
+    await asyncio.sleep(ACCEPT_SETTLE_S)
     listener.close()
     if not await _until(lambda: state.answers_owed() == 0, ANSWER_GRACE_S):
         log.warning("%d connection(s) sent no complete request in %g s; closing them", state.answers_owed(),
