@@ -175,3 +175,72 @@ def test_sean_synth_without_a_segmenter_refuses_a_photo_in_one_line(tiny_package
     line = result.output.strip().splitlines()[-1]  # the line before says which backend runs
     assert line.startswith("Error: ") and f"--swap: no label map found for {photo_files[0]}" in line, line
     assert "or label it with a segmenter: --segmenter PATH" in line, line
+
+
+# --- sean serve -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def seg_server(tiny_package, scores_model):
+    from tests.test_serve import Server
+
+    srv = Server(tiny_package, "--segmenter", scores_model)
+    yield srv
+    assert srv.stop() == 0
+
+
+@pytest.mark.slow  # a server of its own
+def test_the_service_labels_a_reference_sent_without_its_label_map(seg_server, seg_synth, photo, photo_files,
+                                                                    shapes_split, tmp_path):  # fmt: skip
+    from tests.test_serve import b64_file, call, decode_answer
+
+    picture, labels = photo
+    assert call(seg_server, "GET", "/v1/info")[2]["segmenter"] is True
+    status, _, answer = call(seg_server, "POST", "/v1/encode", {"image": b64_file(photo_files[0])})
+    assert status == 200, answer
+    assert np.array_equal(read_ids_b64(answer["label"]), labels)  # the map it used, for the editor to show
+    expected = seg_synth.encode(picture)
+    np.testing.assert_array_equal(np.asarray(answer["styles"]["codes"], np.float32)[None], expected.codes)
+
+    body = {"label": b64_file(shapes_split / "labels/00000.png"),
+            "style_image": b64_file(shapes_split / "images/00000.png"),
+            "swaps": [{"classes": ["blob", "ground"], "image": b64_file(photo_files[0])}], "seed": 4}  # fmt: skip
+    status, _, alone = call(seg_server, "POST", "/v1/synthesize", body)
+    assert status == 200, alone
+    body["swaps"][0]["label"] = b64_file(photo_files[1])
+    status, _, given = call(seg_server, "POST", "/v1/synthesize", body)
+    assert status == 200, given
+    np.testing.assert_array_equal(decode_answer(alone), decode_answer(given))
+    # the same through `sean synth --url`, whose client leaves the labels to the server
+    out = tmp_path / "remote.png"
+    result = synth_cli("--url", seg_server.url, "--label", shapes_split / "labels/00000.png", "--style",
+                       shapes_split / "images/00000.png", "--swap", f"blob,ground={photo_files[0]}", "--seed", 4,
+                       "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(read_rgb(out), decode_answer(given))
+
+
+@pytest.mark.slow  # a server of its own
+def test_a_service_without_a_segmenter_refuses_a_reference_without_its_label_map(tiny_package, photo_files,
+                                                                                  shapes_split):  # fmt: skip
+    from tests.test_serve import Server, assert_error, b64_file, call
+
+    srv = Server(tiny_package)
+    try:
+        assert call(srv, "GET", "/v1/info")[2]["segmenter"] is False
+        status, _, answer = call(srv, "POST", "/v1/encode", {"image": b64_file(photo_files[0])})
+        assert_error(status, answer, 400, "image comes without its label map", "give the label map", "--segmenter")
+        own = shapes_split / "images/00000.png"  # under the request's own label map: no segmenter needed
+        body = {"label": b64_file(shapes_split / "labels/00000.png"), "style_image": b64_file(own),
+                "interpolate": {"alpha": 0.5, "image": b64_file(photo_files[0])}}  # fmt: skip
+        status, _, answer = call(srv, "POST", "/v1/synthesize", body)
+        assert_error(status, answer, 400, "interpolate.image comes without its label map")
+        del body["interpolate"]
+        assert call(srv, "POST", "/v1/synthesize", body)[0] == 200
+    finally:
+        assert srv.stop() == 0
+
+
+def read_ids_b64(text: str) -> np.ndarray:
+    from sean_core.imageio import ids_from_bytes
+    from sean_runtime.serve.codec import b64_to_bytes
+
+    return ids_from_bytes(b64_to_bytes(text, "label"), source="label")

@@ -264,8 +264,8 @@ def test_bad_input_is_400_with_one_line(server, data):
         raw = body if isinstance(body, bytes) else None
         status, _, answer = call(server, "POST", "/v1/synthesize", None if raw else body, raw=raw)
         assert_error(status, answer, 400, words)
-    status, _, answer = call(server, "POST", "/v1/encode", {"image": image})
-    assert_error(status, answer, 400, "label is missing")
+    status, _, answer = call(server, "POST", "/v1/encode", {"image": image})  # no segmenter to label it
+    assert_error(status, answer, 400, "image comes without its label map", "give the label map")
     assert_error(*call(server, "GET", "/nope")[::2], 404, "/v1/synthesize")
     status, _, answer = call(server, "GET", "/v1/synthesize")
     assert_error(status, answer, 405, "POST")

@@ -53,6 +53,9 @@ def read_api_key(path: Path) -> str:
               help="Dataset folder in the domain's layout whose pairs GET /v1/samples serves.")
 @click.option("--samples-split", default="test", show_default=True, help="Split of --samples.")
 @click.option("--max-samples", type=Count(1, 1000), default=16, show_default=True, help="Samples served.")
+@click.option("--segmenter", type=click.Path(path_type=Path), default=None, metavar="ONNX",
+              help="Segmenter that labels style images sent without a label map (docs/plugins.md, \"Segmenters\"). "
+              "Default: $SEAN_SEGMENTER, else the domain plugin's.")
 def serve_command(
     package: Path,
     host: str,
@@ -70,6 +73,7 @@ def serve_command(
     samples: Path | None,
     samples_split: str,
     max_samples: int,
+    segmenter: Path | None,
 ) -> None:
     """Serve a package over HTTP: JSON in and out, images as base64 PNG / JPEG.
 
@@ -103,6 +107,7 @@ def serve_command(
         samples=samples,
         samples_split=samples_split,
         max_samples=max_samples,
+        segmenter=segmenter,
     )
 
     def ready(url: str, synth: Synthesizer) -> None:

@@ -34,7 +34,8 @@ class StyleSource:
     label_field: str
     styles: dict[str, Any] | None = None
     image: str | None = None  # base64
-    label: str | None = None  # base64; None for the base style image: the request's own label
+    label: str | None = None  # base64; None: the request's own label where own_label, else the segmenter's
+    own_label: bool = False  # the base style image (style_image without style_label)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Interpolation:
 @dataclass(frozen=True)
 class EncodeRequest:
     image: str
-    label: str
+    label: str | None  # None: the segmenter labels the image
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _reference(data: Any, where: str, extra_keys: tuple[str, ...]) -> StyleSourc
             raise InputError(f"{where}: give styles, or image and label, not both")
         return StyleSource(*fields, styles=_get(data, "styles", prefix, lambda v: isinstance(v, dict), "an object"))
     image = _get(data, "image", prefix, _is_str, "a base64 PNG or JPEG (or give styles instead)")
-    label = _get(data, "label", prefix, _is_str, "the base64 PNG label map of the image")
+    label = _get(data, "label", prefix, _is_str, "the base64 PNG label map of the image", default=None)
     return StyleSource(*fields, image=image, label=label)
 
 
@@ -205,7 +206,7 @@ def parse_encode(data: dict[str, Any]) -> EncodeRequest:
     _check_keys(data, ENCODE_FIELDS, "encode")
     return EncodeRequest(
         image=_get(data, "image", "", _is_str, "a base64 PNG or JPEG"),
-        label=_get(data, "label", "", _is_str, "a base64 PNG label map"),
+        label=_get(data, "label", "", _is_str, "a base64 PNG label map", default=None),
     )
 
 
@@ -225,6 +226,7 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
             "label" if style_label is None else "style_label",
             image=_get(data, "style_image", "", _is_str, "a base64 PNG or JPEG"),
             label=style_label,
+            own_label=style_label is None,
         )
     else:
         raise InputError("styles are missing: give styles (from /v1/encode), or style_image and style_label")

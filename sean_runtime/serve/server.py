@@ -65,6 +65,7 @@ class ServeConfig:
     samples: Path | None = None  # a dataset folder in the domain's layout
     samples_split: str = "test"
     max_samples: int = 16
+    segmenter: Path | None = None  # Synthesizer.load's segmenter (None: $SEAN_SEGMENTER, else the domain's)
 
 
 def url_of(host: str, port: int) -> str:
@@ -158,7 +159,9 @@ async def close_listener(listener: asyncio.AbstractServer, state: ServerState) -
 
 
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
-    synth = Synthesizer.load(config.package, backend=config.backend, threads=config.threads)
+    synth = Synthesizer.load(
+        config.package, backend=config.backend, threads=config.threads, segmenter=config.segmenter
+    )
     if config.workers > 1 and synth.backend.name != "onnxruntime":
         raise BackendError(
             f"--workers {config.workers} needs the onnxruntime backend: the {synth.backend.name} backend holds one "

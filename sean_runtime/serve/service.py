@@ -1,7 +1,8 @@
 """What each route does, apart from HTTP: decode, validate, queue, edit styles, encode the answer.
 
 Decoding and PNG encoding run in the default thread pool, inference on the queue's worker thread,
-so the event loop only parses JSON and moves futures.
+so the event loop only parses JSON and moves futures. A style image sent without its label map is
+labelled by the package's segmenter while it is decoded (sean_runtime.segmenter: one run at a time).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.imageio import resize_image
 from sean_runtime.inputs import ManifestDomain
+from sean_runtime.segmenter import no_segmenter
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png
 from sean_runtime.serve.runtime import InputError, SeanError, Styles, Synthesizer, is_bad_input
@@ -87,6 +90,7 @@ class Service:
             "backend": self.synth.backend.name,
             "device": self.synth.backend.device,
             "precision": package.precision,
+            "segmenter": self.synth.segmenter is not None,
             "max_batch": self.queue.max_batch,
             "workers": self.queue.workers,
             "limits": {
@@ -116,7 +120,10 @@ class Service:
         source = StyleSource("styles", "image", "label", image=request.image, label=request.label)
         image, label = await asyncio.to_thread(self._decode_pair, source, None)
         styles = await self._encode(source, image, label)
-        return {"styles": styles.to_json(), "ms": _ms(start)}
+        answer = {"styles": styles.to_json(), "ms": _ms(start)}
+        if request.label is None:  # the segmenter's label map, which the client did not have
+            answer["label"] = await asyncio.to_thread(encode_png, label)
+        return answer
 
     # --- /v1/synthesize -----------------------------------------------------------------------------
     async def synthesize(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +151,7 @@ class Service:
         """In a worker thread: (label ids [H, W] at the package resolution, each style source decoded)."""
         label = decode_label(request.label, "label", self.limits.max_pixels, self.synth.domain)
         drawn = self.synth.read_labels(label)[0]
-        return drawn, [self._decode_source(s, label) for s in request.sources()]
+        return drawn, [self._decode_source(s, label if s.own_label else None) for s in request.sources()]
 
     def _decode_source(self, source: StyleSource, own_label: np.ndarray) -> Styles | tuple[np.ndarray, np.ndarray]:
         if source.styles is not None:
@@ -154,9 +161,20 @@ class Service:
 
     def _decode_pair(self, source: StyleSource, own_label: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         image = decode_image(source.image, source.image_field, self.limits.max_pixels)
-        if source.label is None:
+        if source.label is not None:
+            return image, decode_label(source.label, source.label_field, self.limits.max_pixels, self.synth.domain)
+        if source.own_label:
             return image, own_label
-        return image, decode_label(source.label, source.label_field, self.limits.max_pixels, self.synth.domain)
+        return self._segmented(source, image)
+
+    def _segmented(self, source: StyleSource, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An image sent without its label map -> (image, the segmenter's ids), both at the package resolution:
+        the encoder gets exactly what Synthesizer.encode(image) gives it (a resize to the size it has is none)."""
+        if self.synth.segmenter is None:
+            raise no_segmenter(source.image_field)
+        with named(source.image_field):
+            labels = self.synth.segment(image)[0]
+        return resize_image(image, *self.synth.resolution), labels
 
     async def _encode(self, source: StyleSource, image: np.ndarray, label: np.ndarray) -> Styles:
         with named(f"{source.image_field} / {source.label_field}"):
