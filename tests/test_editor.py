@@ -760,3 +760,48 @@ def test_every_disabled_control_says_why(page, data):
     assert disabled()["ref-add"] == "pick its label map first"
     page.upload("#ref-label", data / "labels/00003.png")
     assert "ref-add" not in disabled()
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_photo_without_a_label_map_becomes_a_reference_through_the_segmenter(
+    shapes_package, shapes_samples, data, tmp_path
+):
+    """A server with a segmenter (tests/segmenters.py: the nearest palette colour) takes a reference image
+    alone; its styles are the encoder's under the label map the picture was painted from, and Start draws
+    that map."""
+    from tests.segmenters import painted, palette_segmenter
+
+    pytest.importorskip("onnx", reason="the test segmenter is built with onnx.helper (the 'export' extra)")
+    labels = read_raw(data / "labels/00003.png").astype(np.int64)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(painted(labels, SHAPES.palette_array()), cv2.COLOR_RGB2BGR))
+    model = palette_segmenter(tmp_path / "segmenter.onnx", SHAPES.palette_array())
+    srv = Server(shapes_package, "--segmenter", str(model), "--samples", str(shapes_samples))
+    (tmp_path / "downloads").mkdir()
+    editor = Editor(srv.url, tmp_path / "downloads")
+    try:
+        editor.open()
+        assert editor.find("#ref-add").get_attribute("data-why") == "pick the style image first"
+        editor.upload("#ref-image", photo)
+        assert editor.find("#ref-add").is_enabled()
+        editor.click("#ref-add")
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(editor.driver, SETTLE_S).until(lambda d: d.find_element("id", "ref-files").text != "encoding…")
+        editor.settle()
+        assert editor.message() is None and editor.find("#refs").text.count("classes") == 2
+        editor.choose("ground: style from", "photo")
+        styles = Styles.from_json(json.loads(editor.download("#download-styles", "-styles.json").read_text()),
+                                  SHAPES.class_names)  # fmt: skip
+        expected = Synthesizer.load(shapes_package, backend="onnxruntime").encode(photo, labels)
+        ground = SHAPES.class_names.index("ground")
+        np.testing.assert_array_equal(styles.codes[0, ground], expected.codes[0, ground])
+        editor.click("#refs .ref:last-child .actions button")  # Start: its label map, the segmenter's
+        editor.settle()
+        np.testing.assert_array_equal(downloaded_label(editor), labels)
+        uncaught = [e["message"] for e in editor.driver.get_log("browser") if e["source"] == "javascript"]
+        assert not uncaught, uncaught
+    finally:
+        editor.close()
+        assert srv.stop() == 0

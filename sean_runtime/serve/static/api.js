@@ -58,8 +58,9 @@ export class Api {
     return this.call("GET", "/v1/samples");
   }
 
+  // label undefined: the server's segmenter labels the image (the answer's `label` is the map it used).
   encode(image, label) {
-    return this.call("POST", "/v1/encode", { image, label });
+    return this.call("POST", "/v1/encode", label === undefined ? { image } : { image, label });
   }
 
   synthesize(body) {

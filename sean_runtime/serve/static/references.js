@@ -7,9 +7,13 @@ import { api, app, decodeLabel, edit, labelPng, onChanged, onRefsChanged, refsCh
 
 let shownOwn; // the own reference the panel was drawn for
 
+// label: base64 PNG, or undefined for the server's segmenter to label the image (it answers the map it used).
 export async function addRef(name, kind, image, label) {
-  const { styles } = await api.encode(image, label);
-  const ref = { id: `r${app.nextRef++}`, name, kind, image, label, styles, present: styles.present };
+  const answer = await api.encode(image, label);
+  const { styles } = answer;
+  const ref = {
+    id: `r${app.nextRef++}`, name, kind, image, label: label ?? answer.label, styles, present: styles.present,
+  };
   app.refs.push(ref);
   refsChanged();
   return ref;
@@ -133,14 +137,19 @@ function wireRefForm() {
   const label = $("#ref-label");
   const note = $("#ref-files");
   const add = $("#ref-add");
+  // With a segmenter on the server (docs/serving.md) the label map is optional: a photo will do.
+  const segmenter = Boolean(app.info?.segmenter);
   const update = () => {
     const files = [image.files[0], label.files[0]];
-    const missing = [!files[0] && "the style image", !files[1] && "its label map"].filter(Boolean);
+    const missing = [!files[0] && "the style image", !files[1] && !segmenter && "its label map"].filter(Boolean);
     setDisabled(add, missing.length ? `pick ${missing.join(" and ")} first` : null);
     note.dataset.kind = "";
+    const labelName = files[1]?.name ?? (segmenter ? "— (the server's segmenter labels it)" : "—");
     note.textContent = files[0] || files[1]
-      ? `image: ${files[0]?.name ?? "—"} · label map: ${files[1]?.name ?? "—"}`
-      : "Pick a style image and its label map.";
+      ? `image: ${files[0]?.name ?? "—"} · label map: ${labelName}`
+      : segmenter
+        ? "Pick a style image; its label map is optional (the server's segmenter labels it)."
+        : "Pick a style image and its label map.";
   };
   update();
   image.addEventListener("change", update);
@@ -151,8 +160,11 @@ function wireRefForm() {
     setDisabled(add, "encoding the last one…");
     note.textContent = "encoding…";
     try {
-      const [imageData, labelData] = await Promise.all([fileToDataUrl(imageFile), fileToDataUrl(labelFile)]);
-      const labelB64 = labelData.slice(labelData.indexOf(",") + 1);
+      const [imageData, labelData] = await Promise.all([
+        fileToDataUrl(imageFile),
+        labelFile ? fileToDataUrl(labelFile) : undefined,
+      ]);
+      const labelB64 = labelData?.slice(labelData.indexOf(",") + 1);
       await addRef(imageFile.name.replace(/\.[^.]+$/, ""), "upload", imageData, labelB64);
       image.value = "";
       label.value = "";
