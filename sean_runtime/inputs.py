@@ -162,12 +162,17 @@ def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[
     return np.stack(tensors).astype(np.float32), [rgb.shape[:2] for _, rgb in pictures]
 
 
+def labels_missing(source: Any) -> bool:
+    """Whether a label source leaves some image without its label map: None, or a list with None items."""
+    return source is None or (isinstance(source, (list, tuple)) and any(item is None for item in source))
+
+
 def optional_labels(source: Any, count: int) -> list[Path | np.ndarray | None]:
     """The label maps of `count` style images where None stands for "none given: segment the image"
     (sean_runtime.segmenter): None for every image, or a list with None items; one item per image."""
     if source is None:
         items: list[Any] = [None] * count
-    elif isinstance(source, (list, tuple)) and any(item is None for item in source):
+    elif labels_missing(source):
         items = [None if item is None else label_items(item)[0][1] for item in source]
     else:
         items = [item for _, item in label_items(source)]

@@ -30,6 +30,7 @@ from sean_runtime.inputs import (
     ManifestDomain,
     check_pairs,
     image_tensor,
+    labels_missing,
     load_extra,
     load_images,
     load_labels,
@@ -195,7 +196,7 @@ class Synthesizer:
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
         """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together. A label of None
         (for all, or as an item of a list) is the segmenter's labelling of the image."""
-        if label is None or (isinstance(label, (list, tuple)) and any(item is None for item in label)):
+        if labels_missing(label):
             return self._segmented_inputs(image, label)
         images, image_sizes = load_images(image, *self.resolution)
         labels, label_sizes = load_labels(label, self.domain, *self.resolution)

@@ -23,7 +23,7 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.install import missing_module_message
 from sean_runtime.backends import batch_slices
-from sean_runtime.inputs import check_pairs, load_images, load_labels, resolve_domain
+from sean_runtime.inputs import check_pairs, labels_missing, load_images, load_labels, resolve_domain
 from sean_runtime.styles import Styles
 from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARAMETER, ModelNames
 
@@ -104,6 +104,11 @@ class TritonSynthesizer:
         return load_labels(labels, self.domain, *self.resolution)[0]
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
+        if labels_missing(label):
+            raise InputError(
+                "a style image comes without its label map, and a Triton repository has no segmenter: give the "
+                "label map, or label photos with a local package or `sean serve` that has one (--segmenter)"
+            )
         images, image_sizes = load_images(image, *self.resolution)
         labels, label_sizes = load_labels(label, self.domain, *self.resolution)
         check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
