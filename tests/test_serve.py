@@ -51,12 +51,16 @@ class Server:
         self.url = match.group(0)
         self.port = int(self.url.rsplit(":", 1)[1])
         self.log: list[str] = []
-        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
+        self._reader = threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True)
+        self._reader.start()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the server, wait for its exit code; self.log then holds its whole log."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(timeout)
+        code = self.process.wait(timeout)
+        self._reader.join(timeout)
+        return code
 
 
 def call(server: Server, method: str, route: str, body: Any = None, headers: dict | None = None,

@@ -262,6 +262,21 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
     assert call(server, "GET", "/healthz")[0] == 200
 
 
+def test_a_client_leaving_mid_body_is_no_500_and_no_traceback(server):
+    """Before: aiohttp's "Connection lost" while reading the body was a 500 with a traceback in the log."""
+    lines_before = len(server.log)
+    for head in (b"Content-Length: 1000\r\n", b"Transfer-Encoding: chunked\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/synthesize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET.encode()
+                         + b"\r\n" + head + b"\r\n" + (b"5\r\n" if b"chunked" in head else b"") + b'{"lab')
+            time.sleep(0.3)  # the handler is reading the body
+    time.sleep(0.5)
+    assert metric_500s(server) == 0
+    new = server.log[lines_before:]
+    assert not any("Traceback" in line for line in new) and len(new) <= 2, "".join(new)
+    assert call(server, "GET", "/healthz")[0] == 200
+
+
 # --- more jobs than the queue holds -------------------------------------------------------------------------
 def test_more_encoder_jobs_than_max_queue_is_413_and_not_retried(server, pair):
     """Before: 503 "retry shortly" on an idle server, and RemoteSynthesizer retried it 3 times."""

@@ -194,7 +194,12 @@ def build_app(state: ServerState) -> web.Application:
     async def read_json(request: web.Request) -> dict[str, Any]:
         if request.content_length is not None and request.content_length > state.limits.max_body_bytes:
             raise HttpError(413, body_too_large(state.limits))
-        body = await request.read()
+        try:
+            body = await request.read()
+        except ConnectionError:  # aiohttp's "Connection lost": the client left before its whole body came
+            log.info("%s %s: the client closed the connection before its whole body arrived", request.method,
+                     request.path)
+            raise HttpError(400, "the connection closed before the whole request body arrived") from None
         return parse_body(decode_body(body, request.headers.get("Content-Encoding", ""), state.limits.max_body_bytes))
 
     def inference(run: Callable[[Service, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Handler:
