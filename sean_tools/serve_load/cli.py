@@ -73,6 +73,18 @@ def bench_serve(
         check_loopback(url)
         api_key = api_key_file.read_text().strip() if api_key_file else None
         server = Server(url, api_key)
+    try:
+        levels, soak = _measure(server, kind, levels_wanted, max_requests, max_seconds, soak_s, soak_warmup_s)
+    finally:
+        server.close()
+    if json_out is not None:
+        atomic_write_json(json_out, as_json(levels, soak, server.info, kind))
+        click.echo(f"wrote {json_out}")
+
+
+def _measure(server, kind: str, levels_wanted: list[int], max_requests: int, max_seconds: float, soak_s: float,
+             soak_warmup_s: float):
+    """The levels (and the soak) against a target, printed as they finish -> (levels, soak or None)."""
     body = server.body(kind)
     click.echo(f"{server.client.describe()}; max batch {server.info['max_batch']}; requests: {kind}")
     levels = []
@@ -91,6 +103,4 @@ def bench_serve(
             f"{soak.end_rss_mb:.1f} MB at the end ({soak.growth * 100:+.2f}%), "
             f"max {max(r for _, r in soak.rss_mb):.1f} MB"
         )
-    if json_out is not None:
-        atomic_write_json(json_out, as_json(levels, soak, server.info, kind))
-        click.echo(f"wrote {json_out}")
+    return levels, soak

@@ -102,6 +102,9 @@ class Server:
     def rss_mb(self, text: str | None = None) -> float:
         return (series(self.metrics() if text is None else text, "process_resident_memory_bytes") or 0.0) / 2**20
 
+    def close(self) -> None:
+        self.client.close()
+
     def open_client(self) -> RemoteSynthesizer:
         return RemoteSynthesizer(self.url, api_key=self.api_key, retries=0)
 
