@@ -110,13 +110,15 @@ void sean_options_init(sean_options* options) {
 sean_status sean_model_open(const char* package_dir, const sean_options* options, sean_model** model) {
   SEAN_REQUIRE_OUT(model);
   SEAN_REQUIRE(package_dir);
-  if (options && options->struct_size != sizeof(sean_options))
-    return fail(SEAN_ERROR_ARGUMENT,
-                "sean_model_open: options.struct_size is " + std::to_string(options->struct_size) + ", not " +
-                    std::to_string(sizeof(sean_options)) + (options->struct_size > sizeof(sean_options)
-                                                                ? ": the options are of a newer API than this library's (" +
-                                                                      std::to_string(SEAN_API_VERSION) + "); upgrade libsean"
-                                                                : ": fill the options with sean_options_init first"));
+  // API version 1 knows one size of sean_options; a later version will also take the sizes of earlier ones.
+  if (options && options->struct_size != sizeof(sean_options)) {
+    const std::string fix = options->struct_size > sizeof(sean_options)
+                                ? "the options are of a newer API than this library's (" +
+                                      std::to_string(SEAN_API_VERSION) + "); upgrade libsean"
+                                : "fill the options with sean_options_init first";
+    return fail(SEAN_ERROR_ARGUMENT, "sean_model_open: options.struct_size is " + std::to_string(options->struct_size) +
+                                         ", not " + std::to_string(sizeof(sean_options)) + ": " + fix);
+  }
   return guarded([&] {
     sean::core::Options o;
     if (options) {
