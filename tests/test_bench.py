@@ -325,6 +325,8 @@ def test_a_profile_groups_every_node_by_part_block_and_operator(tmp_path, tiny_p
                 assert len({name for name, _ in graph[group]}) == len(times)
         assert any("Conv" in op for op, _ in row["graphs"]["generator"]["operator"])
         assert "encoder" in dict(row["graphs"]["encoder"]["part"])
+        blocks = [name for name, _ in row["graphs"]["generator"]["block"] if name.startswith("generator/")]
+        assert blocks and all(name.split("/")[1].islower() for name in blocks)  # modules, not operators
     assert "generator:" in result.output and "ms per run" in result.output
 
 

@@ -55,8 +55,10 @@ def part_of(node: str, op: str) -> str:
 
 
 def block_of(node: str) -> str:
-    """generator/up_3, generator/middle_0, ..., encoder, or the graph's top level."""
-    match = re.search(r"/(generator|encoder)/(\w+)/", node)
+    """generator/up_3, generator/middle_0, ..., encoder, or the graph's top level. Blocks are the modules'
+    names (lower case); an operator the exporter named under the graph itself (/generator/Gather_178/...)
+    is top level."""
+    match = re.search(r"/(generator|encoder)/([a-z]\w*)/", node)
     if match is None:
         return "top level (reorders, upsampling, ...)"
     return f"{match.group(1)}/{match.group(2)}" if match.group(1) == "generator" else match.group(1)
