@@ -204,13 +204,24 @@ def raw_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = 
     return _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, max_pixels=max_pixels))
 
 
+PNG_GREY_ALPHA = 4  # the IHDR colour type of a grey + alpha PNG
+
+
+def _png_grey_alpha(data: bytes) -> bool:
+    """A PNG stored as grey + alpha: OpenCV decodes it as four channels, the grey repeated as B, G, R."""
+    return _png(data) is not None and len(data) > 25 and data[25] == PNG_GREY_ALPHA
+
+
 def ids_from_bytes(data: bytes, source: str = "label map", max_pixels: int | None = None) -> np.ndarray:
     """The bytes of a label map or instance-id file: integer ids [H, W], or an 8-bit RGB colour mask [H, W, 3].
 
     Refused with the reason: lossy files (JPEG, lossy WebP), non-integer values (a float TIFF would be
-    truncated), and colour masks of more than 8 bits per channel (the palettes are 8-bit).
+    truncated), and colour masks of more than 8 bits per channel (the palettes are 8-bit). A grey + alpha
+    PNG is grey ids with the alpha dropped, as the C++ runtime reads it.
     """
     image = _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, lossless=True, max_pixels=max_pixels))
+    if _png_grey_alpha(data) and image.ndim == 3:  # grey ids with alpha: the alpha is dropped, as documented
+        image = np.ascontiguousarray(image[:, :, 0])
     if not np.issubdtype(image.dtype, np.integer):
         raise ImageReadError(
             f"{source} holds {image.dtype} values, not integer ids; save label maps as 8- or 16-bit PNG"

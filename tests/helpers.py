@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -155,3 +157,14 @@ def symlink_loop(path: Path) -> Path:
     other.symlink_to(path.name)
     path.symlink_to(other.name)
     return path
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_file(width: int, height: int, colour_type: int, depth: int, rows: bytes, chunks=()) -> bytes:
+    """A PNG of one IDAT holding `rows` (each row starts with its filter byte), with extra chunks before it."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(png_chunk(k, d) for k, d in chunks)
+            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))

@@ -17,7 +17,6 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from sean_core.domains import get_domain
 from sean_core.imageio import resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
+from tests.helpers import png_file
 from tests.test_cpp_runtime import cmake_build, sanitizer_build
 
 SHAPES = get_domain("shapes")
@@ -34,17 +34,6 @@ LIMIT = 1 << 25  # SEAN_MAX_IMAGE_PIXELS's default, as sean_core/imageio.py
 DEEP = 100_000
 
 pytestmark = pytest.mark.slow
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_file(width: int, height: int, colour_type: int, depth: int, rows: bytes, chunks=()) -> bytes:
-    """A PNG of one IDAT holding `rows` (each row starts with its filter byte), with extra chunks before it."""
-    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(png_chunk(k, d) for k, d in chunks)
-            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")

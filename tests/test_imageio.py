@@ -15,8 +15,8 @@ import pytest
 import sean_core.imageio as imageio
 from sean_core.domains import LabelError, get_domain
 from sean_core.errors import ImageReadError
-from sean_core.imageio import read_raw, read_rgb, resize_labels
-from tests.helpers import centre_pil, symlink_loop
+from sean_core.imageio import read_ids, read_raw, read_rgb, resize_labels
+from tests.helpers import centre_pil, png_file, symlink_loop
 
 ENV = "SEAN_MAX_IMAGE_PIXELS"
 
@@ -170,3 +170,14 @@ def test_labels_are_resized_by_pixel_centre_sampling(n_in, n_out, dtype):
 def test_halving_takes_the_odd_pixels_as_sean_does():
     ids = np.arange(16, dtype=np.int64).reshape(4, 4)
     np.testing.assert_array_equal(resize_labels(ids, 2, 2), ids[1::2, 1::2])
+
+
+def test_a_grey_alpha_label_map_holds_class_ids_with_the_alpha_dropped(tmp_path):
+    """As documented (and as the C++ runtime reads it): grey + alpha is grey ids, not a colour mask."""
+    ids = (np.arange(64, dtype=np.uint8).reshape(8, 8) % 7)
+    rows = b"".join(b"\x00" + row.tobytes() for row in np.stack([ids, np.full_like(ids, 200)], axis=-1))
+    path = tmp_path / "grey_alpha.png"
+    path.write_bytes(png_file(8, 8, 4, 8, rows))
+    got = read_ids(path)
+    assert got.shape == (8, 8) and np.array_equal(got, ids)
+
