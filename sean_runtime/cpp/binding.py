@@ -5,7 +5,7 @@
     styles = cpp.encode(images, labels)          # uint8 [B, H, W, 3], int32 [B, H, W] -> handle
     rgb = cpp.synthesize(labels, styles, seed=0)  # uint8 [B, H, W, 3]
 
-Used by tests/test_cpp_runtime.py and scripts/bench_cpp.py to compare the two runtimes.
+Used by tests/test_cpp_runtime.py and `sean bench --cpp` to compare the two runtimes.
 """
 
 from __future__ import annotations
