@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sean_core.errors import BackendError, InputError
+from sean_core.text_table import format_table
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import encode_png
 
@@ -161,7 +162,9 @@ def _clients(server: Any, body: Any, concurrency: int, max_requests: int, max_se
                 with lock:
                     latencies.append(time.perf_counter() - start)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    # Daemon threads: a Ctrl-C in the main thread ends the run at once; the clients do not go on sending to a
+    # stopped server until the level's deadline.
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -203,7 +206,9 @@ def run_soak(
     growth compares medians over `window_s` after the warm-up and at the end, not two single samples.
     """
     result: list[Any] = []
-    runner = threading.Thread(target=lambda: result.append(_clients(server, body, concurrency, 10**12, seconds)))
+    runner = threading.Thread(
+        target=lambda: result.append(_clients(server, body, concurrency, 10**12, seconds)), daemon=True
+    )
     start = time.monotonic()
     runner.start()
     samples = []
@@ -221,26 +226,32 @@ def run_soak(
 
 
 def format_levels(levels: list[Level]) -> str:
-    head = ("clients", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99/p50", "img/call", "RSS MB")
+    head = ["clients", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99/p50", "img/call", "RSS MB"]
     rows = [
-        (
+        [
             str(v.concurrency), str(v.requests), str(v.errors), f"{v.throughput:.1f}", f"{v.p50_ms:.1f}",
             f"{v.p90_ms:.1f}", f"{v.p99_ms:.1f}", f"{v.p99_ms / v.p50_ms:.2f}", f"{v.images_per_call:.2f}",
             "-" if np.isnan(v.server_rss_mb) else f"{v.server_rss_mb:.0f}",
-        )
+        ]
         for v in levels
     ]
     if any(v.executions for v in levels):  # Triton: the front model's executions against the requests
-        head = (*head, "execs")
-        rows = [(*row, str(v.executions)) for row, v in zip(rows, levels, strict=True)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+        head.append("execs")
+        for row, v in zip(rows, levels, strict=True):
+            row.append(str(v.executions))
+    return format_table(head, rows)
 
 
-def as_json(levels: list[Level], soak: Soak | None, info: dict[str, Any], kind: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"server": info, "kind": kind, "levels": [asdict(v) for v in levels]}
+def soak_json(soak: Soak) -> dict[str, Any]:
+    return {**asdict(soak), "growth": round(soak.growth, 4)}
+
+
+def as_json(measured: list[tuple[str, list[Level]]], soak: Soak | None, info: dict[str, Any]) -> dict[str, Any]:
+    """One running server's results: its facts, each level with its request kind, and the soak (of the first kind)."""
+    out: dict[str, Any] = {
+        "server": info, "kinds": [kind for kind, _ in measured],
+        "levels": [{"kind": kind, **asdict(v)} for kind, levels in measured for v in levels],
+    }
     if soak is not None:
-        out["soak"] = {**asdict(soak), "growth": round(soak.growth, 4)}
+        out["soak"] = {**soak_json(soak), "kind": measured[0][0]}
     return out
