@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +87,24 @@ def test_a_started_server_is_stopped_on_ctrl_c_and_a_failed_start_is_one_line(sh
     assert done.exit_code == 1
     (line,) = [line for line in done.output.splitlines() if line.startswith("Error: ")]
     assert "did not start (exit 1)" in line and "manifest.json is missing" in line
+
+
+@pytest.mark.slow
+def test_sigterm_to_bench_serve_stops_its_server(shapes_package):
+    command = [sys.executable, "-m", "sean_core.cli", "bench-serve", "--start", str(shapes_package), "--concurrency",
+               "2", "--requests", "100000", "--seconds", "120", "--serve-args", "--threads 1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not servers_of(shapes_package) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert servers_of(shapes_package), process.stderr.read() if process.poll() is not None else "no server"
+        time.sleep(1)  # into the load
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 1  # click's "Aborted!"
+    finally:
+        process.kill()
+    assert servers_of(shapes_package) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [

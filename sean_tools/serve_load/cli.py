@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from sean_core.command import PACKAGE, Amount, Count, Counts, SeanCommand
 from sean_core.errors import InputError
 from sean_core.files import atomic_write_json
-from sean_tools.serve_load.launch import check_serve_args, started_server
+from sean_tools.serve_load.launch import check_serve_args, started_server, stopped_on_sigterm
 from sean_tools.serve_load.launch import serve_args as parse_serve_args
 from sean_tools.serve_load.loadtest import (
     KINDS,
@@ -155,8 +155,9 @@ def bench_serve(
         raise click.UsageError("--soak-s and --api-key-file are for `sean serve`; Triton reports no process memory")
     api_key = api_key_file.read_text().strip() if api_key_file else None
     if package is not None:
-        result = _rounds(package, serve_args_text, compare or ONE_SERVER, rounds, kinds, concurrency, max_requests,
-                         max_seconds, soak_s, soak_warmup_s, api_key)
+        with stopped_on_sigterm():
+                result = _rounds(package, serve_args_text, compare or ONE_SERVER, rounds, kinds, concurrency,
+                             max_requests, max_seconds, soak_s, soak_warmup_s, api_key)
     elif triton:
         from sean_tools.serve_load.triton import TritonTarget
 

@@ -1,6 +1,7 @@
 """The servers `sean bench-serve --start PACKAGE` starts: `sean serve PACKAGE` on 127.0.0.1, any free port.
 
-A server is a child process that is always stopped when its block ends, by an error or Ctrl-C too:
+A server is a child process that is always stopped when its block ends, by an error or Ctrl-C too (and,
+inside stopped_on_sigterm, by SIGTERM or SIGHUP to bench-serve):
 SIGTERM (it drains and exits 0), then SIGKILL if it has not exited within STOP_TIMEOUT_S. Its output
 goes to temporary files, not pipes, so a chatty log never blocks it; the URL comes from its ready
 line, which it prints once the package is loaded (within START_TIMEOUT_S, or it is stopped).
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +56,25 @@ def check_serve_args(package: Path, args: list[str]) -> None:
         serve_command.make_context("sean serve", [str(package), "--port", "0", *args])
     except click.ClickException as exc:
         raise InputError(f"`sean serve {shlex.join(args)}`: {exc.format_message()}") from exc
+
+
+@contextmanager
+def stopped_on_sigterm() -> Iterator[None]:
+    """SIGTERM or SIGHUP to bench-serve ends it as Ctrl-C does, so that every started_server block stops its
+    server (Python's default for these signals ends the process at once and leaves the servers running)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _tail(stream: IO[bytes]) -> str:
