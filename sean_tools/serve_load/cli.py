@@ -156,7 +156,7 @@ def bench_serve(
     api_key = api_key_file.read_text().strip() if api_key_file else None
     if package is not None:
         with stopped_on_sigterm():
-                result = _rounds(package, serve_args_text, compare or ONE_SERVER, rounds, kinds, concurrency,
+            result = _rounds(package, serve_args_text, compare or ONE_SERVER, rounds, kinds, concurrency,
                              max_requests, max_seconds, soak_s, soak_warmup_s, api_key)
     elif triton:
         from sean_tools.serve_load.triton import TritonTarget
