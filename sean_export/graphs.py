@@ -21,19 +21,21 @@ from sean_train.networks.inference import fold_for_inference
 from sean_train.networks.ops import downsample_nearest, one_hot
 
 
-def model_shape(config: ModelConfig) -> ModelShape:
-    """The sizes of a model that fix its graphs' interfaces (sean_core.format).
-
-    Only the unified style encoder has them: a package carries one code of style_dim numbers per region,
-    which every SEAN layer reads; a ResBlk- or SEAN-level model's layers each read their own code
-    (docs/paper.md), so it stays a PyTorch model.
-    """
+def check_exportable(config: ModelConfig) -> None:
+    """ExportError unless the package format can carry the model: a package carries one code of style_dim
+    numbers per region, which every SEAN layer reads (the unified style encoder); a ResBlk- or SEAN-level
+    model's layers each read their own code (docs/paper.md), so it stays a PyTorch model."""
     if config.style_encoder != "unified":
         raise ExportError(
             f"this model has the {config.style_encoder!r} style encoder (a code per region for each "
             f"{'SEAN ResBlk' if config.style_encoder == 'resblk' else 'SEAN layer'}); packages carry the unified "
             f"encoder's one code per region, so only style_encoder: unified models export"
         )
+
+
+def model_shape(config: ModelConfig) -> ModelShape:
+    """The sizes of a model that fix its graphs' interfaces (sean_core.format); only exportable models have them."""
+    check_exportable(config)
     return ModelShape(
         height=config.height,
         width=config.width,

@@ -24,7 +24,7 @@ from sean_core.files import (
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
-from sean_export.graphs import graph_module, graph_spec
+from sean_export.graphs import check_exportable, graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
 from sean_export.opsets import DEFAULT_OPSET
@@ -204,6 +204,7 @@ def export_package(
     check_form(precision, form)  # before the checkpoint is read
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
+    check_exportable(model.config)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
     with folder_lock(out):
