@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
 
-from sean_core.errors import BackendError
+from sean_core.errors import BackendError, InputError
 from sean_runtime.backends import BACKENDS, select_backend
 from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
 from sean_runtime.backends.openvino import OpenVinoBackend
@@ -65,6 +65,23 @@ def test_outputs_are_not_overwritten_by_the_next_run(package):
     kept = first.copy()
     backend.generate(b["labels"], np.ones((1, package.num_classes, package.style_dim), np.float32), b["noise"], None)
     assert np.array_equal(first, kept)
+
+
+def test_a_reduced_precision_batch_gives_each_image_as_alone_and_an_empty_batch_is_refused(package):
+    # With a reduced-precision hint the graphs are compiled for one image and a batch is its images run one
+    # by one: nothing of one image depends on the others (also where the CPU runs the hint in f32).
+    backend = OpenVinoBackend(package, "bf16", threads=1)
+    x = _inputs(package, 3, seed=4)
+    codes, area = backend.encode(x["image"], x["labels"])
+    image = backend.generate(x["labels"], codes, x["noise"], None)
+    assert codes.shape[0] == area.shape[0] == image.shape[0] == 3
+    for i in range(3):
+        one_codes, one_area = backend.encode(x["image"][i : i + 1], x["labels"][i : i + 1])
+        assert np.array_equal(one_codes, codes[i : i + 1]) and np.array_equal(one_area, area[i : i + 1])
+        one = backend.generate(x["labels"][i : i + 1], codes[i : i + 1], x["noise"][i : i + 1], None)
+        assert np.array_equal(one, image[i : i + 1])
+    with pytest.raises(InputError, match="empty batch"):
+        backend.encode(x["image"][:0], x["labels"][:0])
 
 
 @pytest.mark.slow

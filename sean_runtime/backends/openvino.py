@@ -6,6 +6,13 @@ ARM) the CPU plugin runs convolutions and matrix products in that type and keeps
 normalization statistics and reductions in fp32. On a CPU without those instructions the plugin
 silently runs in fp32; `execution_precision` says what the compiled graph really uses, so callers can
 report it instead of assuming the hint was honoured.
+
+With a reduced-precision hint both graphs are compiled for one image (every input's batch axis fixed
+to 1) and a batch runs as one inference per image: the CPU plugin runs them faster that way than with the
+dynamic batch axis the package declares (docs/performance.md, "OpenVINO: a static batch axis"), and a
+batch's images are then its single images exactly. With the f32 hint the graphs keep the dynamic batch
+axis, as the C++ runtime compiles them: a static axis changes fp32 results in the last bits, and the two
+runtimes' fp32 images are equal bit for bit. The package and its manifest keep the dynamic axis either way.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sean_core.errors import BackendError
+from sean_core.errors import BackendError, InputError
 from sean_core.format import TensorSpec
 from sean_core.install import missing_module_message
 from sean_runtime.backends import check_threads
@@ -60,6 +67,14 @@ def compile_config(precision: str, performance: str, threads: int | None) -> dic
     return config
 
 
+def fix_batch_axis(model: Any, batch: int) -> None:
+    """Reshape the model in place so that every input's first (batch) axis is `batch`; the other axes stay
+    as the graph has them (the region form's row counts stay dynamic inside the graph)."""
+    ov = _openvino()
+    model.reshape({port.get_any_name(): ov.PartialShape([batch, *list(port.get_partial_shape())[1:]])
+                   for port in model.inputs})
+
+
 def runtime_precisions(compiled: Any) -> Counter:
     """How many operations of the compiled graph run in each element type (e.g. {"f32": 950, "i32": 12})."""
     counts: Counter = Counter()
@@ -71,7 +86,8 @@ def runtime_precisions(compiled: Any) -> Counter:
 
 
 class OpenVinoBackend:
-    """Two compiled models with one infer request each, created once. Dynamic batch axis as exported."""
+    """Two compiled models with one infer request each, created once (for one image with a reduced-precision
+    hint, else with the dynamic batch axis as exported)."""
 
     name = "openvino"
     max_batch = None
@@ -87,6 +103,7 @@ class OpenVinoBackend:
         self.package = package
         self.precision_hint = precision
         config = compile_config(precision, performance, threads)
+        self.one_image = precision != "f32"  # graphs compiled for batch 1, a batch run image by image
         self._core = ov.Core()
         if DEVICE not in self._core.available_devices:
             raise BackendError(f"OpenVINO reports no {DEVICE} device (devices: {self._core.available_devices})")
@@ -111,15 +128,25 @@ class OpenVinoBackend:
         ]
 
     def _compile(self, graph: PackageGraph, config: dict[str, Any]) -> Any:
+        """The graph, checked against the manifest as the file declares it, compiled (for one image when
+        self.one_image)."""
+
+        def load_error(exc: Exception) -> BackendError:
+            return BackendError(
+                f"OpenVINO cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
+            )
+
         try:
             model = self._core.read_model(str(graph.file))
-            compiled = self._core.compile_model(model, DEVICE, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses for every read / compile failure
-            raise BackendError(
-                f"OpenVINO cannot load {graph.file.name}: {exc}; re-export the package with `sean export`"
-            ) from exc
-        check_graph_io(graph, _specs(compiled.inputs), _specs(compiled.outputs))
-        return compiled
+            raise load_error(exc) from exc
+        check_graph_io(graph, _specs(model.inputs), _specs(model.outputs))
+        try:
+            if self.one_image:
+                fix_batch_axis(model, 1)
+            return self._core.compile_model(model, DEVICE, config)
+        except Exception as exc:
+            raise load_error(exc) from exc
 
     def close(self) -> None:
         """Drop the infer requests and compiled models (OpenVINO frees them with their last reference)."""
@@ -127,13 +154,24 @@ class OpenVinoBackend:
         self.encoder = self.generator = None
 
     def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The graph on the batch (one inference per image when self.one_image, outputs stacked)."""
         request = self._requests[graph]
+        batch = len(next(iter(feeds.values())))
+        if batch == 0:
+            raise InputError(f"the {graph} graph got an empty batch: give at least one image")
+        runs = [feeds]
+        if self.one_image:
+            runs = [{name: array[i : i + 1] for name, array in feeds.items()} for i in range(batch)]
+        results: list[list[np.ndarray]] = [[] for _ in outputs]
         try:
-            request.infer(feeds)
-            # Copies: the request's output buffers are overwritten by its next run.
-            return [np.array(request.get_tensor(name).data, copy=True) for name in outputs]
+            for run in runs:
+                request.infer(run)
+                # Copies: the request's output buffers are overwritten by its next run.
+                for kept, name in zip(results, outputs, strict=True):
+                    kept.append(np.array(request.get_tensor(name).data, copy=True))
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
+        return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in results]
 
     def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feeds = encoder_feeds(image, labels)
