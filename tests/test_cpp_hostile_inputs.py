@@ -16,6 +16,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -66,18 +67,28 @@ def cpp(release, package):
     runtime.close()
 
 
+# Runs argv[2:] and writes its peak RSS (KiB, wait4) to argv[1]. A child forked from this small process:
+# Linux counts the forking process's resident pages into a child's peak at exec, and pytest's own can be
+# gigabytes late in the suite.
+PEAK_RSS_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def synth(binary: Path, package: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """sean-synth-cpp's run, with its peak memory in MB as `max_rss_mb` (from wait4, this child alone)."""
+    """sean-synth-cpp's run, with its own peak memory in MB as `max_rss_mb` (PEAK_RSS_LAUNCHER)."""
     command = [str(binary / "sean-synth-cpp"), str(package), *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        run = subprocess.CompletedProcess(command, process.returncode, out.read().decode(errors="replace"),
-                                          err.read().decode(errors="replace"))
-    run.max_rss_mb = usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as folder:
+        peak = Path(folder) / "peak_kib"
+        run = subprocess.run([sys.executable, "-c", PEAK_RSS_LAUNCHER, str(peak), *command], capture_output=True,
+                             env=env)
+        run = subprocess.CompletedProcess(command, run.returncode, run.stdout.decode(errors="replace"),
+                                          run.stderr.decode(errors="replace"))
+        run.max_rss_mb = int(peak.read_text()) / 1024
     return run
 
 
