@@ -27,4 +27,4 @@ python3 -m venv .venv
 echo "ruff ..."
 .venv/bin/ruff check .
 echo "pytest ..."
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
