@@ -67,6 +67,12 @@ def test_outputs_are_not_overwritten_by_the_next_run(package):
     assert np.array_equal(first, kept)
 
 
+def test_compiled_models_do_not_pin_their_threads(package):
+    backend = OpenVinoBackend(package, "f32", threads=1)
+    assert backend.generator.get_property("ENABLE_CPU_PINNING") is False
+    assert backend.encoder.get_property("ENABLE_CPU_PINNING") is False
+
+
 def test_a_reduced_precision_batch_gives_each_image_as_alone_and_an_empty_batch_is_refused(package):
     # With a reduced-precision hint the graphs are compiled for one image and a batch is its images run one
     # by one: nothing of one image depends on the others (also where the CPU runs the hint in f32).

@@ -61,7 +61,10 @@ def compile_config(precision: str, performance: str, threads: int | None) -> dic
         raise BackendError(
             f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"
         )
-    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": performance}
+    # Threads not pinned to cores: on a machine whose cores other processes share, a pinned thread waits for
+    # its busy core instead of moving (docs/performance.md, "OpenVINO: thread pinning"); results are the same.
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": performance,
+                              "ENABLE_CPU_PINNING": False}
     if check_threads(threads) is not None:
         config["INFERENCE_NUM_THREADS"] = threads
     return config
