@@ -29,7 +29,7 @@ PATHS = (
     "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
 )
 # The tiny 64 x 64 model has no layer in region form (forms.REGION_MIN_PIXELS): its region rows are skipped.
-REGION_PATHS = ("onnxruntime-regions", "openvino-f32-regions")
+REGION_PATHS = ("onnxruntime-regions", "openvino-f32-regions", "openvino-bf16-regions")
 
 
 @pytest.fixture(scope="module")

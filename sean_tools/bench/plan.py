@@ -88,8 +88,9 @@ def plan_paths(inputs: Inputs, openvino: bool, cpp: bool = False) -> tuple[list[
             paths.append(PathSpec(f"openvino-{hint}", f"OpenVINO {hint} hint", "openvino", "dense",
                                   {"package": str(inputs.packages["fp32"]), "precision_hint": hint}))
     if openvino and "regions" in inputs.packages:
-        paths.append(PathSpec("openvino-f32-regions", "OpenVINO f32 hint, region form", "openvino", "regions",
-                              {"package": str(inputs.packages["regions"]), "precision_hint": "f32"}))
+        for hint in ("f32", "bf16"):
+            paths.append(PathSpec(f"openvino-{hint}-regions", f"OpenVINO {hint} hint, region form", "openvino",
+                                  "regions", {"package": str(inputs.packages["regions"]), "precision_hint": hint}))
     if cpp:
         for variant, key in CPP_PATHS.items():
             if variant not in inputs.packages:
@@ -101,7 +102,8 @@ def plan_paths(inputs: Inputs, openvino: bool, cpp: bool = False) -> tuple[list[
                                   {"package": str(inputs.packages[variant]), "library": str(inputs.cpp_library)}))
     if "regions" in inputs.unexported:
         keys = [("onnxruntime-regions", "ONNX Runtime CPU fp32, region form")]
-        keys += [("openvino-f32-regions", "OpenVINO f32 hint, region form")] if openvino else []
+        keys += [(f"openvino-{hint}-regions", f"OpenVINO {hint} hint, region form") for hint in ("f32", "bf16")
+                 if openvino]
         keys += [(CPP_PATHS["regions"], CPP_LABELS["regions"])] if cpp else []
         skipped += [{"key": key, "label": label, "skipped": inputs.unexported["regions"]} for key, label in keys]
     for precision, folder in inputs.packages.items():
