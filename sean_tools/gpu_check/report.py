@@ -13,11 +13,16 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _verdict_row(part: str, what: str, result: str) -> tuple[str, ...]:
+    """A row with only a result (an error, a comparison, a skip): the measurement columns stay "-"."""
+    return (part, what, *["-"] * (len(HEADER) - 3), result)
+
+
 def _training_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for name, run in parts.get("training", {}).items():
         if "error" in run:
-            rows.append(("train", name, "-", "-", "-", "-", "-", f"ERROR {run['error'][:80]}"))
+            rows.append(_verdict_row("train", name, f"ERROR {run['error'][:80]}"))
             continue
         what = f"{name.split(' AMP')[0]}, {run['steps']} steps, batch {run['batch']}, AMP {run['amp']}"
         rows.append(("train", what, _number(run["step_s_median"] * 1000), _number(run["images_per_s"]), "-",
@@ -30,12 +35,12 @@ def _resume_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     if not run:
         return []
     if "error" in run:
-        return [("resume", "kill -9, --resume", "-", "-", "-", "-", "-", f"ERROR {run['error'][:80]}")]
+        return [_verdict_row("resume", "kill -9, --resume", f"ERROR {run['error'][:80]}")]
     what = f"killed in step {run['killed_during_step']}, resumed from {run['resumed_from_checkpoint']}"
     verdict = "identical" if run["identical"] else f"DIFFERS by {run['max_abs_difference']:.2e}"
     if "run_to_run_difference" in run:
         verdict += f" (two uninterrupted runs: {run['run_to_run_difference']:.2e})"
-    return [("resume", what, "-", "-", "-", "-", "-", verdict)]
+    return [_verdict_row("resume", what, verdict)]
 
 
 def _export_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -43,16 +48,16 @@ def _export_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     if not run:
         return []
     if "error" in run:
-        return [("export", "sean eval / sean export", "-", "-", "-", "-", "-", f"ERROR {run['error'][:80]}")]
+        return [_verdict_row("export", "sean eval / sean export", f"ERROR {run['error'][:80]}")]
     rows = []
     if run.get("eval"):
-        rows.append(("eval", f"sean eval, {run['eval']['images']} test images", "-", "-", "-", "-", "-",
-                     f"PSNR {run['eval']['psnr_db']:.2f} dB"))
+        rows.append(_verdict_row("eval", f"sean eval, {run['eval']['images']} test images",
+                                 f"PSNR {run['eval']['psnr_db']:.2f} dB"))
     for name, row in run["compare"]["graphs"].items():
         extra = f", TF32 default {row['max_abs_tf32_default']:.1e}" if "max_abs_tf32_default" in row else ""
         verdict = "ok" if row["within_tolerance"] else "OVER"
-        rows.append(("export", f"{name}: ONNX on CPU vs model on the device", "-", "-", "-", "-", "-",
-                     f"{row['max_abs']:.1e} <= {run['compare']['tolerance']:g} {verdict}{extra}"))
+        rows.append(_verdict_row("export", f"{name}: ONNX on CPU vs model on the device",
+                                 f"{row['max_abs']:.1e} <= {run['compare']['tolerance']:g} {verdict}{extra}"))
     return rows
 
 
@@ -61,13 +66,13 @@ def _speed_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     if not speed:
         return []
     if "error" in speed:
-        return [("speed", "encoder + generator", "-", "-", "-", "-", "-", f"ERROR {speed['error'][:80]}")]
+        return [_verdict_row("speed", "encoder + generator", f"ERROR {speed['error'][:80]}")]
     rows = []
     for row in speed["rows"]:
         what = f"{row['form']} {row['dtype']} {row['mode']} b{row['batch']}"
         if "skipped" in row or "error" in row:
             text = f"skipped: {row['skipped']}" if "skipped" in row else f"ERROR {row['error'][:80]}"
-            rows.append(("speed", what, "-", "-", "-", "-", "-", text))
+            rows.append(_verdict_row("speed", what, text))
             continue
         reference = (row["dtype"], row["mode"]) == ("fp32", "eager")
         vs = "ref" if reference and "psnr_vs_fp32_db" in row else (
@@ -84,7 +89,7 @@ def _tests_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     if not run:
         return []
     text = f"ERROR {run['error'].splitlines()[0][:80]}" if "error" in run else run["summary"]
-    return [("tests", "pytest -m cuda", "-", "-", "-", "-", "-", text)]
+    return [_verdict_row("tests", "pytest -m cuda", text)]
 
 
 def table(result: dict[str, Any]) -> str:
