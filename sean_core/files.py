@@ -147,6 +147,17 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def usual_permissions(folder: Path) -> None:
+    """Give a folder made by work_folder (tempfile: 0700) and its files the modes of normally created
+    ones (umask applied): a package or a published model is copied to servers and read by other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a directory entry (after a rename) so the rename survives a power loss."""
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sean_core.files import (
     read_json,
     replace_folder,
     sha256_file,
+    usual_permissions,
     work_folder,
 )
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
@@ -64,19 +64,6 @@ def check_destination(out: Path) -> None:
             f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
             f"refusing to replace it: choose another -o folder or remove it"
         )
-
-
-def publish_permissions(folder: Path) -> None:
-    """Give the package the permissions of a normally created folder (tempfile makes it 0700, files 0600).
-
-    A package is copied to servers and read by other users (Triton, trtexec), so it must not stay private.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.iterdir():
-        if path.is_file():
-            path.chmod(0o666 & ~umask)
 
 
 def publish(build: Path, out: Path) -> None:
@@ -224,7 +211,7 @@ def export_package(
             model, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
         )
         atomic_write_json(build / MANIFEST_FILE, manifest)
-        publish_permissions(build)
+        usual_permissions(build)
         publish(build, out)
     except OSError as exc:  # a full or read-only file system while writing the graphs
         shutil.rmtree(build, ignore_errors=True)

@@ -25,10 +25,18 @@ class CheckpointError(SeanError, RuntimeError):
     """A checkpoint that is missing, corrupt, or does not match its config."""
 
 
-def save_checkpoint(model: SEANModel, directory: str | Path, extra: dict | None = None) -> Path:
-    """Write config.json and model.safetensors atomically. Returns the folder."""
+def save_checkpoint(
+    model: SEANModel, directory: str | Path, extra: dict | None = None, weights_dtype: torch.dtype | None = None
+) -> Path:
+    """Write config.json and model.safetensors atomically. Returns the folder.
+
+    weights_dtype: store the floating-point weights in this dtype (torch.float16 halves the file; loading
+    casts them back to the model's float32), None as they are.
+    """
     directory = Path(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
     atomic_write_bytes(directory / WEIGHTS_FILE, save(state))
     meta = {
         "format": FORMAT,

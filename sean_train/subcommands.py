@@ -7,6 +7,8 @@ COMMANDS = {
     "eval": CommandEntry("sean_train.commands.evaluate:evaluate", "train", "Reconstruction and style-control metrics."),
     "inspect": CommandEntry("sean_train.commands.inspect_model:inspect_model", "runtime",
                             "Config, parameters and branch mix (alpha) of a checkpoint or package."),
+    "publish": CommandEntry("sean_train.commands.publish:publish", "train",
+                            "A checkpoint's model as a folder to share or ship (fp16 weights optional)."),
     "convert-official": CommandEntry("sean_train.commands.convert:convert_official", "train",
                                      "Convert the official latest_net_G.pth into a checkpoint."),
 }

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from sean_core.errors import PackageError
-from sean_core.files import atomic_write_json, atomic_write_text, folder_lock, read_json, replace_folder
+from sean_core.files import (
+    atomic_write_json,
+    atomic_write_text,
+    folder_lock,
+    read_json,
+    replace_folder,
+    usual_permissions,
+)
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package
@@ -310,7 +317,7 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
     out.parent.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=f".{out.name}.build.", dir=out.parent))
     try:
-        built.chmod(0o755)
+        usual_permissions(built)
         _write(built, package, settings, models)
         check_repository(built, models, package)
         _check_destination(out)  # again: another export may have finished meanwhile

@@ -1,0 +1,92 @@
+"""`sean publish`: a trained model as a folder to share or ship: config.json + model.safetensors, without
+the optimizer state of the run, optionally with fp16 weights (half the file; loading casts them back)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+import torch
+
+from sean_core.checkpoint_files import WEIGHTS_FILE
+from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.files import (
+    clean_work_folders,
+    folder_lock,
+    path_problem,
+    replace_folder,
+    resolved,
+    usual_permissions,
+    work_folder,
+)
+from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from sean_train.commands import no_verify_option
+from sean_train.evaluate import resolve_model_dir
+
+WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def publish_checkpoint(source: Path, out: Path, weights: str = "fp32", verify: bool = True) -> Path:
+    """Write the model of checkpoint folder `source` to the new folder `out` (replaced atomically when it
+    exists), its weights stored as `weights` (a WEIGHT_DTYPES key); the config keeps source's "extra"
+    (training step and config). Returns `out`."""
+    model = load_checkpoint(source, verify_hash=verify)
+    _, meta = read_config(source)
+    dtype = WEIGHT_DTYPES[weights]
+    overflow = sorted(
+        name for name, value in model.state_dict().items()
+        if value.is_floating_point() and not torch.isfinite(value.to(dtype)).all()
+    )
+    if overflow:
+        raise CheckpointError(
+            f"{source}: {len(overflow)} tensor(s) exceed the {weights} range ({', '.join(overflow[:5])}); "
+            f"publish with --weights fp32"
+        )
+    with folder_lock(out):
+        clean_work_folders(out)
+        build = work_folder(out, "build")
+        try:
+            save_checkpoint(model, build, extra=meta.get("extra"), weights_dtype=dtype)
+            usual_permissions(build)
+            replace_folder(build, out)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    return out
+
+
+@click.command(cls=SeanCommand)
+@click.argument("path", type=MODEL_FOLDER)
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write (config.json + model.safetensors).")
+@click.option("--weights", type=click.Choice(list(WEIGHT_DTYPES)), default="fp32", show_default=True,
+              help="How the weights are stored: fp16 halves the file, and loading casts them back to fp32 "
+              "(outputs differ from the fp32 file's by fp16 rounding of the weights).")
+@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Checkpoint of a run folder to publish.")
+@click.option("--force", is_flag=True, help="Replace OUT when it exists.")
+@no_verify_option
+def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_verify: bool) -> None:
+    """Write a checkpoint's model to a folder to share or ship, without the run's optimizer state.
+
+    PATH is a checkpoint folder or a run folder (its latest or best checkpoint). The result is a plain
+    checkpoint: `sean export`, `sean eval` and `sean demo --checkpoint` read it.
+
+    \b
+    Example (the shipped landscapes model):
+      sean publish runs/landscapes -o sean_core/pretrained/landscapes --weights fp16
+    """
+    source = resolve_model_dir(path, which)
+    if os.path.lexists(out):
+        if not force:
+            raise click.ClickException(f"{out} exists; pass --force to replace it")
+        problem = path_problem(out, folder=True)
+        if problem:
+            raise click.ClickException(f"{out} {problem}")
+        if resolved(out, CheckpointError) == resolved(source, CheckpointError):
+            raise click.ClickException(f"{out} is the checkpoint itself; publish into another folder")
+    publish_checkpoint(source, out, weights, verify=not no_verify)
+    size = (out / WEIGHTS_FILE).stat().st_size
+    click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights) from {source}")

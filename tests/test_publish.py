@@ -1,0 +1,75 @@
+"""`sean publish`: a checkpoint's model alone, fp16 weights at half the size that load back as fp32."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.cli import main
+from sean_core.domains import get_domain
+from sean_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sean_train.evaluate import reconstruct_batch
+from sean_train.weight_init import random_model
+
+
+def reconstruction(model) -> torch.Tensor:
+    domain = get_domain("shapes")
+    pairs = [domain.sample(i, "test") for i in range(2)]
+    image = torch.stack([torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1 for img, _ in pairs])
+    labels = torch.stack([torch.from_numpy(lab.astype("int64")) for _, lab in pairs])
+    batch = {"image": image, "labels": labels, "extra": torch.zeros(2, 0, *labels.shape[1:])}
+    with torch.no_grad():
+        return reconstruct_batch(model, batch, torch.device("cpu"))[3]
+
+
+def test_fp16_weights_halve_the_file_and_load_as_float32_with_the_same_images(tmp_path, tiny_export_checkpoint):
+    run = shutil.copytree(tiny_export_checkpoint, tmp_path / "step_00000100")
+    meta = json.loads((run / CONFIG_FILE).read_text())
+    meta["extra"] = {"step": 100}
+    (run / CONFIG_FILE).write_text(json.dumps(meta))
+    out = tmp_path / "published"
+    result = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--weights", "fp16"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # not tempfile's private 0700
+    assert stat.S_IMODE((out / WEIGHTS_FILE).stat().st_mode) == 0o666 & ~umask
+    original_size = (tiny_export_checkpoint / WEIGHTS_FILE).stat().st_size
+    assert (out / WEIGHTS_FILE).stat().st_size < 0.55 * original_size
+    assert json.loads((out / CONFIG_FILE).read_text())["extra"] == {"step": 100}
+
+    original, published = load_checkpoint(tiny_export_checkpoint), load_checkpoint(out)
+    for key, value in published.state_dict().items():
+        assert value.dtype == original.state_dict()[key].dtype, key
+    before, after = reconstruction(original), reconstruction(published)
+    assert not torch.equal(before, after)  # the weights were rounded ...
+    assert (before - after).abs().max() < 2e-2  # ... by fp16's 2^-11, not more
+
+    again = CliRunner().invoke(main, ["publish", str(run), "-o", str(out)])
+    assert again.exit_code != 0 and "--force" in again.output
+    forced = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (out / WEIGHTS_FILE).read_bytes() == (tiny_export_checkpoint / WEIGHTS_FILE).read_bytes()  # fp32: as is
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".published")]  # no work folder left
+
+
+def test_weights_beyond_the_fp16_range_are_refused(tmp_path, tiny_config):
+    model = random_model(tiny_config, seed=0, scale=0.08)
+    with torch.no_grad():
+        next(model.parameters())[0] = 1e6
+    save_checkpoint(model, tmp_path / "big")
+    result = CliRunner().invoke(main, ["publish", str(tmp_path / "big"), "-o", str(tmp_path / "out"),
+                                       "--weights", "fp16"])
+    assert result.exit_code != 0
+    assert "exceed the fp16 range" in result.output and "--weights fp32" in result.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "out")
