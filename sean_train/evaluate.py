@@ -28,6 +28,7 @@ from sean_train.metrics import (
     change_inside_outside,
     psnr_255,
     region_colour_error,
+    region_detail,
     region_mean_colours,
     rmse,
     ssim,
@@ -125,6 +126,7 @@ def evaluate_model(
     totals = {"psnr": 0.0, "ssim": 0.0, "rmse": 0.0}
     images = 0
     colour_sum, regions = 0.0, 0
+    style_details, recon_details = [], []  # per measured (image, class), in 0..255
     inside_sum, outside_sum, swaps = 0.0, 0.0, 0
     transfer_sum, transfers = 0.0, 0
     count = len(source) if limit is None else min(limit, len(source))
@@ -143,6 +145,10 @@ def evaluate_model(
         errors, present = region_colour_error(recon255, real255, mask[:, :k])
         colour_sum += errors[present].sum().item()
         regions += int(present.sum().item())
+        real_detail, measured = region_detail(real255, mask[:, :k])
+        recon_detail, _ = region_detail(recon255, mask[:, :k])
+        style_details.append(real_detail[measured].cpu())
+        recon_details.append(recon_detail[measured].cpu())
 
         partner, chosen = choose_swaps(mask[:, :k].cpu(), code_area(model, mask, h, w).cpu(), offset=images)
         rows = torch.nonzero(chosen >= 0).flatten()
@@ -176,6 +182,7 @@ def evaluate_model(
         "rmse": totals["rmse"] / images,
         "region_colour_error": colour_sum / max(regions, 1),
         "regions": regions,
+        "texture": texture_measures(torch.cat(style_details), torch.cat(recon_details)),
         "locality": {
             "swaps": swaps,
             "change_inside": inside_mean,
@@ -183,6 +190,24 @@ def evaluate_model(
             "ratio": inside_mean / max(outside_mean, 1e-12),
         },
         "transfer": {"regions": transfers, "colour_error": transfer_sum / max(transfers, 1)},
+    }
+
+
+def texture_measures(style: Tensor, recon: Tensor) -> dict[str, float]:
+    """Region detail (metrics.region_detail) of the reconstructions against the style images, per (image,
+    class) pair [N]: the means, their ratio, the mean absolute error, and the correlation across pairs
+    (does a region come out more textured where its style image is: a model that carries texture in the
+    codes follows it; 0 when either side is constant)."""
+    n = style.numel()
+    spread = style.std() * recon.std() if n > 1 else torch.zeros((), dtype=style.dtype)
+    covariance = ((style - style.mean()) * (recon - recon.mean())).mean() * n / max(n - 1, 1)
+    return {
+        "regions": n,
+        "style_detail": style.mean().item() if n else 0.0,
+        "reconstruction_detail": recon.mean().item() if n else 0.0,
+        "ratio": (recon.sum() / style.sum().clamp(min=1e-12)).item(),
+        "error": (recon - style).abs().mean().item() if n else 0.0,
+        "correlation": (covariance / spread).item() if spread > 0 else 0.0,
     }
 
 
@@ -224,6 +249,11 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
         ("SSIM (higher better)", lambda r: f"{r['ssim']:.4f}"),
         ("RMSE (0..255, lower better)", lambda r: f"{r['rmse']:.2f}"),
         ("region colour error (0..255, lower better)", lambda r: f"{r['region_colour_error']:.2f}"),
+        ("region texture: detail kept, reconstruction / style image (1 = all)",
+         lambda r: f"{r['texture']['ratio']:.2f}"),
+        ("region texture: detail error (0..255, lower better)", lambda r: f"{r['texture']['error']:.2f}"),
+        ("region texture: correlation with the style image's (higher better)",
+         lambda r: f"{r['texture']['correlation']:.2f}"),
         ("swap: change inside region (0..255)", lambda r: f"{r['locality']['change_inside']:.2f}"),
         ("swap: change outside region (0..255)", lambda r: f"{r['locality']['change_outside']:.3f}"),
         ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),

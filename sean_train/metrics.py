@@ -84,6 +84,24 @@ def region_mean_colours(image: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]
     return torch.einsum("bkhw,bchw->bkc", weights.double(), image.double()), area > 0
 
 
+def region_detail(image: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """Texture strength of each region: the mean absolute difference between neighbouring pixels (right and
+    down, averaged over R, G, B; 0..255) over the region's interior, where the pixel and its right and lower
+    neighbours are all of the class, so that region borders do not count. A flat region gives 0.
+
+    image [B, 3, H, W] 0..255; classes [B, K, H, W] one-hot. Returns (detail [B, K] float64, measured [B, K]
+    bool: the region has interior pixels); unmeasured regions give 0.
+    """
+    image = image.double()
+    dx = (image[:, :, :-1, 1:] - image[:, :, :-1, :-1]).abs().mean(dim=1)  # [B, H-1, W-1]
+    dy = (image[:, :, 1:, :-1] - image[:, :, :-1, :-1]).abs().mean(dim=1)
+    inside = classes.double()
+    interior = inside[:, :, :-1, :-1] * inside[:, :, :-1, 1:] * inside[:, :, 1:, :-1]  # [B, K, H-1, W-1]
+    area = interior.sum(dim=(2, 3))
+    detail = torch.einsum("bkhw,bhw->bk", interior, (dx + dy) / 2) / area.clamp(min=1.0)
+    return detail, area > 0
+
+
 def change_inside_outside(before: Tensor, after: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:
     """Mean absolute change (0..255, averaged over R, G, B) inside and outside a region, per image.
 

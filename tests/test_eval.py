@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from sean_core.domains import get_domain
 from sean_train.checkpoint import CheckpointError
-from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes
-from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, rmse, ssim, to_255
+from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes, texture_measures
+from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, region_detail, rmse, ssim, to_255
 from sean_train.networks.ops import one_hot
 from tests.helpers import make_random_model
 
@@ -79,6 +79,29 @@ def test_region_colour_error_is_per_present_region():
     errors, present = region_colour_error(recon, style, classes)
     assert present[0].tolist() == [True, False, True, False]
     assert errors[0, 2].item() == pytest.approx(10.0) and errors[0, 0].item() == pytest.approx(0.0)
+
+
+def test_region_detail_measures_texture_inside_regions_not_at_their_borders():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, :, 4:] = 1  # left half class 0, right half class 1
+    classes = one_hot(labels, 3)
+    flat = torch.where(labels[:, None] == 0, 0.0, 200.0).expand(1, 3, 8, 8)  # two flat colours
+    detail, measured = region_detail(flat, classes)
+    assert measured[0].tolist() == [True, True, False]
+    assert detail[0].tolist() == [0.0, 0.0, 0.0]  # the 200-level border between them is no texture
+    checker = flat.clone()
+    checker[0, :, :, 4:] += 20.0 * ((torch.arange(8)[:, None] + torch.arange(4)[None]) % 2)  # right half textured
+    detail, _ = region_detail(checker, classes)
+    assert detail[0, 0].item() == 0.0 and detail[0, 1].item() == pytest.approx(20.0)
+
+
+def test_texture_correlation_follows_the_style_images_detail_not_its_level():
+    style = torch.tensor([1.0, 4.0, 2.0, 8.0], dtype=torch.float64)
+    follows = texture_measures(style, 3.0 * style + 5.0)  # more detail everywhere, in the same order
+    assert follows["correlation"] == pytest.approx(1.0) and follows["ratio"] == pytest.approx(3.0 + 20.0 / 15.0)
+    assert texture_measures(style, style.flip(0))["correlation"] < 0
+    flat = texture_measures(style, torch.full_like(style, 2.0))  # the same output whatever the style
+    assert flat["correlation"] == 0.0 and flat["error"] == pytest.approx(2.25)
 
 
 def test_change_inside_outside():
@@ -150,6 +173,9 @@ def test_perfect_reconstruction_scores_perfectly(tiny_config):
     assert results["psnr_db"] == pytest.approx(100.0)
     assert results["ssim"] == pytest.approx(1.0)
     assert results["rmse"] == 0 and results["region_colour_error"] == 0
+    assert results["texture"]["ratio"] == pytest.approx(1.0) and results["texture"]["error"] == 0
+    assert results["texture"]["correlation"] == pytest.approx(1.0)
+    assert results["texture"]["style_detail"] > 0  # the shapes domain's regions are textured
 
 
 def test_to_255_rounds_like_the_runtime():

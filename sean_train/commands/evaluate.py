@@ -21,6 +21,11 @@ DEFINITIONS = {
     "rmse": "mean over images of the RMSE, 0..255 units",
     "region_colour_error": "mean over (image, present class) of |mean region colour in the reconstruction - "
     "in the style image|, averaged over R, G, B, 0..255 units",
+    "texture": "detail of a region = mean |difference| of neighbouring pixels (right, down; R, G, B averaged; "
+    "0..255) over its interior (pixel, right and lower neighbours all of the class); per (image, present class): "
+    "style_detail / reconstruction_detail are the means, ratio = reconstruction / style summed over regions "
+    "(1: as much texture as the style image, 0: flat), error = mean |reconstruction - style|, correlation = "
+    "Pearson correlation of reconstruction and style detail over those pairs",
     "locality": "one class's code swapped with the next image's code for that class; mean absolute change "
     "(0..255) inside that region and outside it; ratio = inside / outside",
     "transfer": "every class covering >= 1% of an image takes the next image's code (a reference with another "
