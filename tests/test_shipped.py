@@ -37,10 +37,26 @@ def test_config_names_resolve_and_paths_win(tmp_path, monkeypatch):
         load_run_config("configs/nope.yaml")
 
 
+MODEL_BUDGET_BYTES = 20_000_000  # every shipped model together (the repository carries them)
+
+
+def test_the_shipped_models_fit_the_budget_and_record_their_weights():
+    from sean_core.files import sha256_file
+
+    total = 0
+    for name, folder in shipped_models().items():
+        meta = json.loads((folder / "config.json").read_text())
+        assert meta["model"]["domain"] == name
+        assert sha256_file(folder / "model.safetensors") == meta["weights_sha256"], name
+        total += sum(path.stat().st_size for path in folder.iterdir())
+    assert set(shipped_models()) == {"landscapes", "shapes"}
+    assert total <= MODEL_BUDGET_BYTES, f"{total / 1e6:.1f} MB"
+
+
 def test_the_shipped_model_resolves_by_name():
     assert find_model("shapes") == shipped_models()["shapes"]
     assert (find_model("shapes") / "model.safetensors").is_file() and is_shipped(find_model("shapes"))
-    with pytest.raises(NotFoundError, match=r"not the name of a shipped model \(shipped: shapes\)"):
+    with pytest.raises(NotFoundError, match=r"not the name of a shipped model \(shipped: landscapes, shapes\)"):
         find_model("sean_core/pretrained/nothing")
 
 
@@ -50,7 +66,9 @@ def test_model_arguments_name_the_shipped_models_when_nothing_matches(command, t
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 2
-    assert "nope does not exist, and it is not the name of a shipped model (shipped: shapes)" in result.output
+    assert "nope does not exist, and it is not the name of a shipped model (shipped: landscapes, shapes)" in (
+        result.output
+    )
 
 
 def test_eval_of_the_shipped_model_by_name_writes_into_the_working_directory(tmp_path, monkeypatch):
