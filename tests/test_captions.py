@@ -55,10 +55,13 @@ def test_training_sample_grid_has_a_caption_over_each_column(tiny_config):
 
 
 def test_demo_strips_caption_every_column():
-    from sean_runtime.commands.demo import PAD, ZOOM, strips
+    from sean_runtime.commands.demo import PAD, SHOWN_SIZE, strips, zoom_for
 
     tile = np.zeros((8, 8, 3), dtype=np.uint8)
     block = strips([[tile, tile, tile], [tile, tile, tile]], ["label", "style image", "output"])
-    height = 2 * 8 * ZOOM + PAD
-    assert block.shape[1] == 3 * 8 * ZOOM + 2 * PAD
-    assert inked_columns(block[:-height], 8 * ZOOM, PAD, 3) == [True] * 3
+    scale = zoom_for(8)
+    assert scale == SHOWN_SIZE // 8 and zoom_for(128) == 2 and zoom_for(512) == 1  # about SHOWN_SIZE, never shrunk
+    height = 2 * 8 * scale + PAD
+    assert block.shape[1] == 3 * 8 * scale + 2 * PAD
+    assert inked_columns(block[:-height], 8 * scale, PAD, 3) == [True] * 3
+    assert strips([[tile]], ["one"], scale=2).shape[1] == 16  # an explicit scale wins

@@ -16,10 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.imageio import read_rgb
 from sean_core.install import missing_module_message
 from sean_runtime.commands.demo import SAMPLES, checkpoint_problem, package_matches, shipped_checkpoint
 
-OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swaps/blob.png", "swaps/ground.png")
+COMMON_OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swap_matrix.png")
+OUTPUTS = (*COMMON_OUTPUTS, "swaps/blob.png", "swaps/ground.png", "swaps/blob+ground.png")  # a shapes model's
 
 
 def run_demo_without_torch(*args: str) -> subprocess.CompletedProcess:
@@ -66,7 +68,7 @@ def check_inputs_and_synth_command(out: Path, stdout: str) -> None:
     command that swaps a region's style between two of them (run as printed, twice, it gives what the
     Python API gives), and its last line is a `sean serve` command whose --samples folder the service reads."""
     from sean_core.cli import main
-    from sean_core.imageio import read_raw, read_rgb
+    from sean_core.imageio import read_raw
     from sean_runtime import Synthesizer
     from sean_runtime.serve.service import load_samples
 
@@ -98,7 +100,7 @@ def check_inputs_and_synth_command(out: Path, stdout: str) -> None:
 
 
 def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
-    """Folders that are not shapes-model checkpoints, and the message each must give."""
+    """Folders that are not checkpoints of a generated domain's model, and the message each must give."""
     empty = root / "empty"
     empty.mkdir()
     run = root / "run"
@@ -108,6 +110,10 @@ def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
     faces.mkdir()
     (faces / WEIGHTS_FILE).write_bytes(b"")
     (faces / CONFIG_FILE).write_text(json.dumps({"model": {"domain": "faces"}}))
+    unknown = root / "unknown"
+    unknown.mkdir()
+    (unknown / WEIGHTS_FILE).write_bytes(b"")
+    (unknown / CONFIG_FILE).write_text(json.dumps({"model": {"domain": "mars"}}))
     no_config = root / "no-config"
     no_config.mkdir()
     (no_config / WEIGHTS_FILE).write_bytes(b"")
@@ -115,7 +121,9 @@ def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
         "empty": (empty, f"{empty} is not a model checkpoint folder: it has no {WEIGHTS_FILE}"),
         "run": (run, f"{run} is a training run folder, not a checkpoint: pass one of its checkpoints, "
                      f"e.g. --checkpoint {run / 'checkpoints' / 'step_00000200'}"),
-        "faces": (faces, f"{faces} is a model of the 'faces' domain; the demo draws its inputs"),
+        "faces": (faces, f"{faces} is a model of the 'faces' domain, which has no generated samples for the demo "
+                         f"to draw from"),
+        "unknown": (unknown, f"{unknown}: unknown domain 'mars'; installed domains: "),
         "no-config": (no_config, f"{no_config} has {WEIGHTS_FILE} but no {CONFIG_FILE}"),
     }
 
@@ -124,6 +132,7 @@ def test_demo_says_what_is_wrong_with_a_bad_checkpoint(tmp_path):
     for name, (folder, message) in bad_checkpoints(tmp_path).items():
         assert checkpoint_problem(folder).startswith(message), name
     assert checkpoint_problem(shipped_checkpoint()) is None
+    assert checkpoint_problem(shipped_checkpoint("shapes")) is None
 
 
 def test_demo_with_a_bad_checkpoint_is_one_line_without_torch(tmp_path):
@@ -132,7 +141,8 @@ def test_demo_with_a_bad_checkpoint_is_one_line_without_torch(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"Error: {message}"
     missing = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "nothing"))
-    assert missing.returncode == 2 and "is not the name of a shipped model (shipped: shapes)" in missing.stderr
+    assert missing.returncode == 2
+    assert "is not the name of a shipped model (shipped: landscapes, shapes)" in missing.stderr
 
 
 def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path):
@@ -146,7 +156,7 @@ def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path
 
 
 @pytest.mark.slow
-def test_readme_demo_from_the_shipped_model_in_under_two_minutes(tmp_path):
+def test_readme_demo_from_the_shipped_landscapes_model_in_under_two_minutes(tmp_path):
     if not (shipped_checkpoint() / WEIGHTS_FILE).is_file():
         pytest.skip(f"the shipped model is not in {shipped_checkpoint()} yet")
     out = tmp_path / "demo-out"
@@ -155,8 +165,9 @@ def test_readme_demo_from_the_shipped_model_in_under_two_minutes(tmp_path):
     result = subprocess.run([str(sean), "demo", "-o", str(out)], capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in OUTPUTS:
+    for name in (*COMMON_OUTPUTS, "swaps/sky.png", "swaps/grass.png", "swaps/sky+grass.png"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "package" / "manifest.json").read_text())
-    assert manifest["domain"] == "shapes"
+    assert manifest["domain"] == "landscapes"
+    assert read_rgb(out / "reconstructions" / "00.png").shape[0] > 2 * 128  # 128² images shown zoomed
     assert seconds < 120, f"sean demo took {seconds:.0f} s"

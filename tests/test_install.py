@@ -1,7 +1,7 @@
 """Installs as a newcomer makes them: a wheel built from a clean copy of the checkout, installed into fresh
 virtual environments, used from a directory that is not the checkout.
 
-- the wheel builds without setuptools warnings and ships the configs and the pretrained model;
+- the wheel builds without setuptools warnings and ships the configs and the pretrained models;
 - with every extra, the README's first-hour commands work as written from any directory;
 - serving only (`[runtime]`, no torch), every command either works or fails with one line that names the
   extra and a pip command that works for this installation; `sean bench PKG` times the runtime rows;
@@ -13,6 +13,7 @@ cache). The environments live in pytest's temporary folders, never in the checko
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -41,14 +42,15 @@ IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
 # The README's first hour, as written (train runs a tiny variant of the shipped shapes config).
 DEMO = "sean demo -o demo-out"
 DEMO_SYNTH = ("sean synth demo-out/package --label demo-out/inputs/test/labels/00.png "
-              "--style demo-out/inputs/test/images/00.png --swap blob=demo-out/inputs/test/images/03.png "
-              "-o demo-out/synth_blob.png --force")
+              "--style demo-out/inputs/test/images/00.png --swap sky=demo-out/inputs/test/images/02.png "
+              "-o demo-out/synth_sky.png --force")
 DEMO_SERVE = "sean serve demo-out/package --samples demo-out/inputs"
 TRAIN = "sean train --config shapes --out runs/shapes --threads 1"
 EVAL = "sean eval runs/shapes"
+OWN_DEMO = "sean demo --checkpoint runs/shapes/checkpoints/step_00001200 -o demo-shapes"
 EXPORT = "sean export runs/shapes -o packages/my-shapes"
-SYNTH = ("sean synth packages/my-shapes --label demo-out/inputs/test/labels/00.png "
-         "--style demo-out/inputs/test/images/00.png -o out.png")
+SYNTH = ("sean synth packages/my-shapes --label demo-shapes/inputs/test/labels/00.png "
+         "--style demo-shapes/inputs/test/images/00.png -o out.png")
 
 
 def run(
@@ -134,14 +136,15 @@ def test_the_wheel_builds_without_setuptools_warnings_and_ships_configs_and_the_
     for config in (ROOT / "configs").glob("*.yaml"):
         assert f"sean_core/configs/{config.name}" in names
     for part in ("config.json", "model.safetensors"):
-        assert f"sean_core/pretrained/shapes/{part}" in names
+        for model in ("landscapes", "shapes"):
+            assert f"sean_core/pretrained/{model}/{part}" in names
 
 
 def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_venv, tmp_path):
     env = clean_env(full_venv)
     home = tmp_path / "somewhere"
     home.mkdir()
-    for command in (DEMO, DEMO_SYNTH, DEMO_SERVE, TRAIN, EVAL, EXPORT, SYNTH):
+    for command in (DEMO, DEMO_SYNTH, DEMO_SERVE, TRAIN, EVAL, OWN_DEMO, EXPORT, SYNTH):
         assert command in README, f"the README no longer says: {command}"
 
     demo = run(shlex.split(DEMO), home, env)
@@ -162,6 +165,7 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
     steps = {
         "train": TRAIN.replace("--config shapes", "--config tiny.yaml"),
         "eval": EVAL,
+        "own demo": OWN_DEMO.replace("step_00001200", "step_00000002"),  # the tiny run's last step
         "export": EXPORT,
         "demo synth": DEMO_SYNTH,
         "synth": SYNTH,
@@ -171,7 +175,8 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
         assert done.returncode == 0, f"{name}: {command}\n{done.stdout}\n{done.stderr}"
     assert (home / "runs" / "shapes" / "eval_test.json").is_file()
     assert (home / "packages" / "my-shapes" / "manifest.json").is_file()
-    assert (home / "demo-out" / "synth_blob.png").is_file() and (home / "out.png").is_file()
+    assert (home / "demo-out" / "synth_sky.png").is_file() and (home / "out.png").is_file()
+    assert json.loads((home / "demo-shapes" / "package" / "manifest.json").read_text())["domain"] == "shapes"
 
 
 def serving_inputs(folder: Path) -> tuple[Path, Path]:
@@ -192,6 +197,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         "demo": (["-o", "demo-out"], "export"),
         "train": (["--config", "shapes", "--out", "runs/x"], "train"),
         "eval": (["shapes"], "train"),
+        "publish": (["shapes", "-o", "models/x"], "train"),
         "convert-official": (["latest_net_G.pth", "-o", "models/x"], "train"),
         "export": (["shapes", "-o", "packages/x"], "export"),
         "build-engine": ([package], "tensorrt"),

@@ -21,6 +21,8 @@ class GeneratedDomain(Domain):
     """A domain with `sample(index, split, size) -> (image uint8 [H, W, 3], labels int64 [H, W])`."""
 
     splits = ("train", "test")
+    # Two classes whose style swap shows best what the domain's codes carry (`sean demo` swaps them).
+    showcase: tuple[str, ...] = ()
 
     def sample(self, index: int, split: str = "train", size: tuple[int, int] | None = None):
         raise NotImplementedError

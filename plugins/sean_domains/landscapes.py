@@ -71,6 +71,7 @@ class LandscapesDomain(GeneratedDomain):
         (200, 60, 60),  # building
     )
     resolution = (128, 128)
+    showcase = ("sky", "grass")
     layout = "normal"
 
     # --- generation ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class ShapesDomain(GeneratedDomain):
         (255, 255, 255),
     )
     resolution = (64, 64)
+    showcase = ("blob", "ground")
     layout = "normal"
     flip_pairs = ((5, 6),)  # left_dot <-> right_dot
 

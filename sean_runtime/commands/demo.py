@@ -1,9 +1,10 @@
-"""`sean demo`: the shipped synthetic-domain model, exported once, showing what per-region styles do.
+"""`sean demo`: a shipped model of a generated domain, exported once, showing what per-region styles do.
 
-Nothing is downloaded or trained. The inputs are test samples of the synthetic shapes domain (pure
-numpy), written to OUT/inputs/ as the files `sean synth` reads; the outputs are reconstructions, region
-swaps, an interpolation strip and a contact sheet, every column captioned, and a ready `sean synth`
-command. The export runs in a child process, so this process never imports torch.
+Nothing is downloaded or trained. The default is the landscapes model (128², 7 classes); `--checkpoint
+shapes` is the tiny 64² test model. The inputs are test samples its domain draws (pure numpy), written
+to OUT/inputs/ as the files `sean synth` reads; the outputs are reconstructions, region swaps, an
+interpolation strip a swap matrix and a contact sheet, every column captioned, and ready `sean synth` and `sean serve`
+commands. The export runs in a child process, so this process never imports torch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 from sean_core.captions import captioned, legend, outlined
 from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.command import MODEL_FOLDER, SeanCommand
-from sean_core.errors import PackageError
+from sean_core.domains import get_domain
+from sean_core.errors import DomainError, PackageError
 from sean_core.files import sha256_file
 from sean_core.imageio import write_png
 from sean_core.install import missing_module_message, missing_modules
@@ -35,11 +37,11 @@ from sean_runtime.package import load_package, read_manifest
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
-DOMAIN = "shapes"  # the demo draws its inputs from this synthetic domain
+DEFAULT_MODEL = "landscapes"  # the shipped model the demo shows unless --checkpoint names another
 SAMPLES = 6  # test samples reconstructed
-SWAP_CLASSES = ("blob", "ground")
 ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-ZOOM = 3  # pixels of the written strips and the contact sheet per image pixel
+SHOWN_SIZE = 192  # about this many pixels per image side in the strips and the contact sheet
+ZOOM = 3  # pixels per image pixel of a 64² model (SHOWN_SIZE / 64)
 PNG_LEVEL = 6  # the pictures are kept and looked at: about a third of the default size, level 9 barely smaller
 PAD = 6
 # OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the shapes
@@ -48,13 +50,25 @@ INPUTS = "inputs"
 INPUTS_SPLIT = "test"
 
 
-def shipped_checkpoint() -> Path:
-    """The shipped shapes model (package data of sean_train, found without importing torch)."""
-    return shipped_models()[DOMAIN]
+def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:
+    """A shipped model's checkpoint folder (package data of sean_core, found without importing torch)."""
+    return shipped_models()[name]
+
+
+def zoom_for(height: int) -> int:
+    """Pixels per image pixel in the pictures: images about SHOWN_SIZE high, never shrunk."""
+    return max(1, round(SHOWN_SIZE / height))
+
+
+def swap_classes(domain) -> tuple[str, str]:
+    """The two classes the demo swaps: the domain's `showcase` (GeneratedDomain), else its first two."""
+    shown = tuple(getattr(domain, "showcase", ()) or domain.class_names)
+    return shown[0], shown[1]
 
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
-    """What keeps a folder from being a shapes-model checkpoint for the demo (None: nothing)."""
+    """What keeps a folder from being a checkpoint the demo can show (None: nothing): the demo draws its
+    inputs from the model's domain, so that domain must generate samples (shapes, landscapes)."""
     if not (checkpoint / WEIGHTS_FILE).is_file():
         steps = sorted((checkpoint / "checkpoints").glob("step_*"))
         if steps:
@@ -72,10 +86,15 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         return f"{checkpoint} has {WEIGHTS_FILE} but no {CONFIG_FILE}: it is not a complete model checkpoint folder"
     except (ValueError, KeyError, TypeError) as exc:
         return f"{checkpoint / CONFIG_FILE} is not a SEAN checkpoint config ({type(exc).__name__}: {exc})"
-    if domain != DOMAIN:
+    try:
+        generates = callable(getattr(get_domain(domain), "sample", None))
+    except DomainError as exc:
+        return f"{checkpoint}: {exc}"
+    if not generates:
         return (
-            f"{checkpoint} is a model of the {domain!r} domain; the demo draws its inputs from the synthetic "
-            f"{DOMAIN!r} domain, so it needs a {DOMAIN} model (e.g. one trained with `sean train --config {DOMAIN}`)"
+            f"{checkpoint} is a model of the {domain!r} domain, which has no generated samples for the demo to "
+            f"draw from; the demo shows models of a generated domain (landscapes, shapes). For a dataset domain, "
+            f"export the model and open the editor: `sean export` then `sean serve PACKAGE --samples DATASET`"
         )
     return None
 
@@ -123,12 +142,12 @@ def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
         raise click.ClickException(f"exporting {checkpoint} to {package_dir} failed (the reason is above)")
 
 
-def zoom(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Zoomed by ZOOM; with `mask` (bool [H, W]) that region outlined at the zoomed size (a thin line)."""
-    big = cv2.resize(rgb, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
+def zoom(rgb: np.ndarray, mask: np.ndarray | None = None, scale: int = ZOOM) -> np.ndarray:
+    """Zoomed by `scale`; with `mask` (bool [H, W]) that region outlined at the zoomed size (a thin line)."""
+    big = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     if mask is None:
         return big
-    return outlined(big, zoom(mask.astype(np.uint8)) > 0)
+    return outlined(big, zoom(mask.astype(np.uint8), scale=scale) > 0)
 
 
 def join(images: list[np.ndarray], axis: int) -> np.ndarray:
@@ -140,13 +159,16 @@ def join(images: list[np.ndarray], axis: int) -> np.ndarray:
     return np.concatenate(parts, axis=axis)
 
 
-def strips(rows: list[list[np.ndarray]], captions: list[str], masks: list[np.ndarray] | None = None) -> np.ndarray:
-    """Rows of equally sized images, zoomed, side by side, stacked, under one caption per column; masks:
-    one region per column (bool [H, W]) outlined in it."""
+def strips(
+    rows: list[list[np.ndarray]], captions: list[str], masks: list[np.ndarray] | None = None, scale: int | None = None
+) -> np.ndarray:
+    """Rows of equally sized images, zoomed (by `scale`, default zoom_for their height), side by side,
+    stacked, under one caption per column; masks: one region per column (bool [H, W]) outlined in it."""
     masks = masks or [None] * len(captions)
-    zoomed = [[zoom(image, mask) for image, mask in zip(row, masks, strict=True)] for row in rows]
+    scale = scale or zoom_for(rows[0][0].shape[0])
+    zoomed = [[zoom(image, mask, scale) for image, mask in zip(row, masks, strict=True)] for row in rows]
     grid = join([join(row, axis=1) for row in zoomed], axis=0)
-    return captioned(grid, captions, rows[0][0].shape[1] * ZOOM, PAD)
+    return captioned(grid, captions, rows[0][0].shape[1] * scale, PAD)
 
 
 def titled(title: str, block: np.ndarray, width: int) -> np.ndarray:
@@ -158,12 +180,20 @@ def titled(title: str, block: np.ndarray, width: int) -> np.ndarray:
     return np.concatenate([bar, body, np.full((PAD, width, 3), 255, dtype=np.uint8)])
 
 
-def pick_pairs(present: np.ndarray, class_ids: list[int]) -> tuple[int, int]:
-    """Two different samples that both show all of class_ids (falls back to samples 0 and 1)."""
+def pick_pairs(present: np.ndarray, class_ids: list[int], images: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(target, reference): of the samples that show all of class_ids, the two whose regions of those
+    classes differ most in mean colour, so that the swap is plain to see (falls back to samples 0 and 1).
+    present [B, K] bool, images uint8 [B, H, W, 3], labels [B, H, W]."""
     showing = [i for i in range(len(present)) if present[i, class_ids].all()]
-    if len(showing) >= 2:
-        return showing[0], showing[1]
-    return 0, 1
+    if len(showing) < 2:
+        return 0, 1
+    means = {(i, c): images[i][labels[i] == c].reshape(-1, 3).mean(axis=0) for i in showing for c in class_ids}
+
+    def difference(pair: tuple[int, int]) -> float:
+        return float(sum(np.abs(means[pair[0], c] - means[pair[1], c]).sum() for c in class_ids))
+
+    pairs = [(i, j) for i in showing for j in showing if i < j]
+    return max(pairs, key=difference)  # the first of equal pairs: the lowest indices
 
 
 def write_inputs(images: np.ndarray, labels: np.ndarray, out: Path) -> tuple[Path, Path]:
@@ -215,11 +245,12 @@ def write_swaps(
     target: int,
     reference: int,
     out: Path,
+    swaps: tuple[str, str],
 ) -> tuple[str, np.ndarray]:
     """swaps/<class>.png and swaps/<a>+<b>.png = target | reference | reconstruction | swapped, the swapped
     region outlined in each (the reference's own region of those classes in its column)."""
     written = []
-    for classes in [[c] for c in SWAP_CLASSES] + [list(SWAP_CLASSES)]:
+    for classes in [[c] for c in swaps] + [list(swaps)]:
         swapped = styles[target].swap(classes, styles[reference])
         row = [images[target], images[reference], recon[target], synth.synthesize(labels[target], swapped)[0]]
         name = "+".join(classes)
@@ -228,8 +259,24 @@ def write_swaps(
         region, source = np.isin(labels[target], ids), np.isin(labels[reference], ids)
         written.append(strips([row], captions, [region, source, region, region]))
         write_png(out / "swaps" / f"{name}.png", written[-1], level=PNG_LEVEL)
-    title = f"swap {' / '.join(SWAP_CLASSES)} / both from the reference into the target"
+    title = f"swap {' / '.join(swaps)} / both from the reference into the target"
     return title, join(written, axis=0)
+
+
+def write_swap_matrix(
+    synth: Synthesizer, images: np.ndarray, labels: np.ndarray, styles: Styles, out: Path, swaps: tuple[str, str]
+) -> tuple[str, np.ndarray]:
+    """swap_matrix.png: row i is sample i (its style image first), column j takes the `swaps` classes' styles
+    from sample j (shown on top); the diagonal is each sample's own reconstruction. Images at their size."""
+    count = len(images)
+    blank = np.full_like(images[0], 255)
+    rows = [[blank, *images]]
+    for i in range(count):
+        edited = [styles[i].swap(list(swaps), styles[j]) if j != i else styles[i] for j in range(count)]
+        rows.append([images[i], *(synth.synthesize(labels[i], e, seed=0)[0] for e in edited)])
+    block = strips(rows, ["target", *(f"from {j:02d}" for j in range(count))], scale=1)
+    write_png(out / "swap_matrix.png", block, level=PNG_LEVEL)
+    return f"{' + '.join(swaps)} of every sample (top) into every sample (left); diagonal: its own styles", block
 
 
 @click.command(cls=SeanCommand)
@@ -245,19 +292,21 @@ def write_swaps(
     "--checkpoint",
     type=MODEL_FOLDER,
     default=None,
-    help="A shapes-domain checkpoint folder (e.g. runs/NAME/checkpoints/step_00001200) instead of the shipped model.",
+    help=f"The model to show instead of the shipped {DEFAULT_MODEL} model: a shipped model's name (shapes: the "
+    f"tiny 64² test model) or a checkpoint folder of a generated domain (e.g. runs/NAME/checkpoints/step_00001200).",
 )
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
-    """Export the shipped shapes model (once) and write what per-region styles can do.
+    """Export the shipped landscapes model (once) and write what per-region styles can do.
 
-    Besides the pictures, OUT/inputs/ holds the label maps and style images used (in the shapes dataset
+    Besides the pictures, OUT/inputs/ holds the label maps and style images used (in the domain's dataset
     layout, OUT/inputs/test/{labels,images}/NN.png); the last lines printed are a `sean synth` command that
     swaps a region's style between two of them and the `sean serve` command that opens the editor on them.
 
     \b
-    Example:
+    Examples:
       sean demo -o demo-out
+      sean demo --checkpoint shapes -o demo-shapes   # the tiny 64² test model
     """
     checkpoint = checkpoint or shipped_checkpoint()
     problem = checkpoint_problem(checkpoint)
@@ -285,9 +334,12 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
         styles = synth.encode(images, labels)
         recon = synth.reconstruct(images, labels, seed=0)
         sections.append(write_reconstructions(synth, images, labels, recon, out))
-    target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in SWAP_CLASSES])
+    swaps = swap_classes(synth.domain)
+    target, reference = pick_pairs(styles.present, [synth.class_names.index(c) for c in swaps], images, labels)
     with timer.step("region swaps"):
-        sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out))
+        sections.append(write_swaps(synth, images, labels, styles, recon, target, reference, out, swaps))
+    with timer.step("swap matrix"):
+        sections.append(write_swap_matrix(synth, images, labels, styles, out, swaps))
     with timer.step("interpolation"):
         frames = [
             synth.synthesize(labels[target], styles[target].interpolate(styles[reference], alpha), seed=0)[0]
@@ -303,11 +355,12 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
         write_png(out / "contact_sheet.png", sheet, level=PNG_LEVEL)
 
     click.echo(f"wrote to {out}/:")
-    for name in ("reconstructions/", "swaps/", "interpolation.png", "contact_sheet.png", f"{INPUTS}/"):
+    for name in ("reconstructions/", "swaps/", "swap_matrix.png", "interpolation.png", "contact_sheet.png",
+                 f"{INPUTS}/"):
         click.echo(f"  {out / name}")
     click.echo(f"total: {time.perf_counter() - started:.1f} s")
     click.echo(f"try a region swap of your own on the inputs (sample {target:02d} with sample {reference:02d}'s "
-               f"{SWAP_CLASSES[0]}):")
-    click.echo(f"  {synth_command(out, image_dir, label_dir, target, reference, SWAP_CLASSES[0])}")
+               f"{swaps[0]}):")
+    click.echo(f"  {synth_command(out, image_dir, label_dir, target, reference, swaps[0])}")
     click.echo("or edit them in the browser (then open the URL it prints):")
     click.echo(f"  {serve_command(out)}")
