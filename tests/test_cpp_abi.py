@@ -72,7 +72,8 @@ def test_the_installed_package_builds_the_examples_through_find_package(installe
                           str(tmp_path / "c.png")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     run = subprocess.run([str(build / "embed"), str(package), *(str(tmp_path / n) for n in (
-        "a.png", "a_label.png", "b.png", "b_label.png", "cpp.png"))], capture_output=True, text=True, timeout=300)
+        "a.png", "a_label.png", "b.png", "b_label.png")), "blob", str(tmp_path / "cpp.png")],
+        capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     reconstruction, edited = cv2.imread(str(tmp_path / "c.png")), cv2.imread(str(tmp_path / "cpp.png"))
     assert reconstruction.shape == edited.shape == (64, 64, 3)

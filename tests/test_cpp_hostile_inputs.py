@@ -310,7 +310,7 @@ def test_every_tool_of_the_sanitizer_build_runs(package, files, tmp_path):
                           str(tmp_path / "c.png")], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
     run = subprocess.run([str(asan / "embed"), str(package), str(files / "style.png"), str(files / "label.png"),
-                          str(files / "style.png"), str(files / "label.png"), str(tmp_path / "cpp.png")],
+                          str(files / "style.png"), str(files / "label.png"), "blob", str(tmp_path / "cpp.png")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
     # A bad input under the sanitizers is still a one-line error.

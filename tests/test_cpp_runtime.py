@@ -277,7 +277,7 @@ def test_the_examples_embed_the_library(release, package, data, tmp_path):
     np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)
     edited = tmp_path / "edited.png"
     command = [str(release / "embed"), str(package), str(data / "style.png"), str(data / "label.png"),
-               str(data / "style_3.png"), str(data / "label_3.png"), str(edited)]
+               str(data / "style_3.png"), str(data / "label_3.png"), "blob", str(edited)]
     run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert not np.array_equal(cv2.imread(str(edited)), cv2.imread(str(out)))  # the blob took another style

@@ -29,7 +29,12 @@ class OpenVinoBackend final : public Backend {
         throw Error(Status::backend, "OpenVINO reports no " + options.device + " device (devices: " + list + ")");
       }
       ov::AnyMap config{{"INFERENCE_PRECISION_HINT", precision_}, {"PERFORMANCE_HINT", "LATENCY"}};
-      if (options.threads > 0 && options.device == "CPU") config["INFERENCE_NUM_THREADS"] = options.threads;
+      if (options.device == "CPU") {
+        // Threads not pinned to cores, as in Python (sean_runtime/backends/openvino.py): where other processes
+        // share the cores, a pinned thread waits for its busy core instead of moving; results are the same.
+        config["ENABLE_CPU_PINNING"] = false;
+        if (options.threads > 0) config["INFERENCE_NUM_THREADS"] = options.threads;
+      }
       encoder_ = compile(package.encoder, options.device, config);
       generator_ = compile(package.generator, options.device, config);
       const std::string version = ov::get_openvino_version().buildNumber;
