@@ -145,6 +145,8 @@ def test_threads_reach_onnx_runtime_and_bad_counts_are_refused(synth, samples):
     for bad in (0, -2, 1.5, True):
         with pytest.raises(BackendError, match="threads must be a positive integer"):
             Synthesizer.load(synth.package.root, backend="onnxruntime", threads=bad, verify=False)
+    with pytest.raises(BackendError, match=r"threads=1024 is more than 4 per CPU .* pass at most \d+, or None"):
+        Synthesizer.load(synth.package.root, backend="onnxruntime", threads=1024, verify=False)  # under 256 CPUs
 
 
 def test_bad_inputs_at_the_synthesizer(synth, samples):

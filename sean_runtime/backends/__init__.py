@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sean_core.command import THREADS_PER_CPU, usable_cpus
 from sean_core.errors import BackendError
 from sean_runtime.package import Package
 
@@ -55,9 +56,15 @@ def batch_slices(count: int, max_batch: int | None) -> Iterator[slice]:
 
 
 def check_threads(threads: int | None) -> int | None:
-    """A backend's thread count: a positive int, or None for the runtime's default (one per physical core)."""
+    """A backend's thread count: a positive int up to THREADS_PER_CPU per usable CPU (the bound of every
+    command's --threads), or None for the runtime's default (one per physical core)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise BackendError(f"threads must be a positive integer or None (all cores), got {threads!r}")
+    if threads is not None and threads > THREADS_PER_CPU * usable_cpus():
+        raise BackendError(
+            f"threads={threads} is more than {THREADS_PER_CPU} per CPU (this process may use {usable_cpus()}); "
+            f"more threads only wait on each other: pass at most {THREADS_PER_CPU * usable_cpus()}, or None"
+        )
     return threads
 
 
