@@ -55,7 +55,7 @@ def _format_figure(key: str, value: float) -> str:
     type=click.Choice(["torchscript", "dynamo"]),
     default="torchscript",
     show_default=True,
-    help="torch.onnx path: torchscript is ~10x faster here; dynamo gives a graph without Shape ops.",
+    help="torch.onnx path: torchscript exports much faster; dynamo gives a graph without Shape ops.",
 )
 @click.option(
     "--form",
@@ -63,7 +63,8 @@ def _format_figure(key: str, value: float) -> str:
     default="auto",
     show_default=True,
     help="Generator graph. regions: the SEAN layers' products only at region edges, for ONNX Runtime / "
-    "OpenVINO / C++ on a CPU (a face mask: ~25% faster; a map of all edges: slower); not TensorRT, fp32 only. "
+    "OpenVINO / C++ on a CPU (faster where regions are large, as in a face mask; slower on a map of all "
+    "edges; docs/performance.md); not TensorRT, fp32 only. "
     "dense: the static graph every backend takes (TensorRT). auto: regions for fp32 where a layer of the "
     "model takes it (128x128 maps and up, or many classes), else dense.",
 )
