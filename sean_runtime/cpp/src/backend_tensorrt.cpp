@@ -5,6 +5,7 @@
 
 #include "backend.hpp"
 #include "core.hpp"
+#include "plan_rules.hpp"
 
 #ifdef SEAN_HAVE_TENSORRT
 
@@ -13,8 +14,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -37,23 +36,6 @@ void check(cudaError_t status, const char* what) {
 std::string library_version() {
   const int v = getInferLibVersion();  // major * 10000 + minor * 100 + patch
   return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
-}
-
-// [9, 0], "9.0", "sm_90" or "90" -> {9, 0}; anything else -> {-1, -1}.
-std::array<int, 2> parse_capability(const nlohmann::json& value) {
-  if (value.is_array() && value.size() == 2 && value[0].is_number_integer() && value[1].is_number_integer())
-    return {value[0].get<int>(), value[1].get<int>()};
-  if (!value.is_string()) return {-1, -1};
-  std::string text = value.get<std::string>();
-  if (text.rfind("sm_", 0) == 0) text = text.substr(3);
-  const size_t dot = text.find('.');
-  try {
-    if (dot != std::string::npos) return {std::stoi(text.substr(0, dot)), std::stoi(text.substr(dot + 1))};
-    if (text.size() >= 2 && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
-      return {std::stoi(text.substr(0, text.size() - 1)), text.back() - '0'};
-  } catch (const std::exception&) {
-  }
-  return {-1, -1};
 }
 
 nlohmann::json read_sidecar(const std::filesystem::path& path) {
@@ -274,11 +256,8 @@ std::string tensorrt_problem(const Package& package, int gpu) {
     const std::string built_with = sidecar.value("tensorrt_version", std::string("?"));
     if (built_with.rfind(installed, 0) != 0 || (built_with.size() > installed.size() && built_with[installed.size()] != '.'))
       return plan + " was built with TensorRT " + built_with + ", this machine has " + installed + "; " + kRebuild;
-    const std::array<int, 2> capability = parse_capability(sidecar.value("compute_capability", nlohmann::json()));
-    if (capability[0] != properties.major || capability[1] != properties.minor)
-      return plan + " was built for " + sidecar.value("gpu_name", std::string("another GPU")) + ", but this GPU is " +
-             properties.name + " (sm_" + std::to_string(properties.major) + std::to_string(properties.minor) +
-             "): a TensorRT plan runs only on the GPU generation it was built for; " + kRebuild;
+    const std::string gpu_problem = plan_gpu_problem(sidecar, properties.major, properties.minor, properties.name);
+    if (!gpu_problem.empty()) return plan + " " + gpu_problem + "; " + kRebuild;
     if (sidecar.contains("plan_sha256") && sidecar["plan_sha256"].is_string() &&
         sidecar["plan_sha256"].get<std::string>() != sha256_file(graph->plan()))
       return plan + " does not match the sha256 in " + graph->plan_sidecar().filename().string() + " (damaged); " + kRebuild;

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "noise.hpp"
+#include "plan_rules.hpp"
 #include "resize.hpp"
 #include "core.hpp"
 
@@ -169,6 +170,36 @@ TEST(Styles, MeanAveragesWherePresentAndBroadcastingChecksBatches) {
   EXPECT_THROW(three.swap({"a"}, two), sean::core::Error);  // 2 references for 3 images
   EXPECT_THROW(sean::core::Styles({1, 2}, {1}, {"a"}, 3), sean::core::Error);  // 2 values for [1, 1, 3]
   EXPECT_THROW(two.class_id("nope"), sean::core::Error);
+}
+
+// The plan acceptance rule of sean_runtime/backends/plans.py (tests/test_plans.py holds the same cases).
+TEST(PlanRules, ComputeCapabilityAlwaysAndTheGpuModelForADefaultBuild) {
+  using sean::core::plan_gpu_problem;
+  nlohmann::json sidecar = {{"gpu_name", "NVIDIA H100 80GB HBM3"}, {"compute_capability", "9.0"}};
+  EXPECT_EQ(plan_gpu_problem(sidecar, 9, 0, "NVIDIA H100 80GB HBM3"), "");  // no field: a default build
+  EXPECT_EQ(plan_gpu_problem(sidecar, 9, 0, "NVIDIA H200"),
+            "was built for NVIDIA H100 80GB HBM3 without hardware compatibility, so TensorRT promises it only on "
+            "that GPU model, and this GPU is NVIDIA H200 (sm_90)");
+  sidecar["hardware_compatibility"] = "same_compute_capability";
+  EXPECT_EQ(plan_gpu_problem(sidecar, 9, 0, "NVIDIA H200"), "");
+  EXPECT_EQ(plan_gpu_problem(sidecar, 8, 9, "NVIDIA L4"),
+            "was built for NVIDIA H100 80GB HBM3 (sm_90), but this GPU is NVIDIA L4 (sm_89): a TensorRT plan runs "
+            "only on the compute capability it was built for");
+  sidecar["compute_capability"] = "bogus";
+  EXPECT_NE(plan_gpu_problem(sidecar, 9, 0, "NVIDIA H100 80GB HBM3").find("(unknown compute capability)"),
+            std::string::npos);
+}
+
+TEST(PlanRules, CapabilitiesInEveryWrittenForm) {
+  using sean::core::parse_capability;
+  const std::array<int, 2> hopper{9, 0};
+  EXPECT_EQ(parse_capability(nlohmann::json::array({9, 0})), hopper);
+  EXPECT_EQ(parse_capability("9.0"), hopper);
+  EXPECT_EQ(parse_capability("sm_90"), hopper);
+  EXPECT_EQ(parse_capability("90"), hopper);
+  EXPECT_EQ(parse_capability("sm_120"), (std::array<int, 2>{12, 0}));
+  EXPECT_EQ(parse_capability(nullptr), (std::array<int, 2>{-1, -1}));
+  EXPECT_EQ(parse_capability("x"), (std::array<int, 2>{-1, -1}));
 }
 
 }  // namespace
