@@ -76,7 +76,7 @@ def shapes_package(tmp_path_factory) -> Path:
     from sean_export import export_package
     from sean_runtime.commands.demo import shipped_checkpoint
 
-    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
+    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
 
 
 @pytest.fixture(scope="session")

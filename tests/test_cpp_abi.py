@@ -35,7 +35,7 @@ def installed(tmp_path_factory) -> Path:
 def package(tmp_path_factory) -> Path:
     from sean_export import export_package
 
-    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("abi") / "shapes", validate=False,
+    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("abi") / "shapes", validate=False,
                           progress=False)
 
 

@@ -46,7 +46,7 @@ def release() -> Path:
 def package(tmp_path_factory) -> Path:
     from sean_export import export_package
 
-    return export_package(shipped_checkpoint(), tmp_path_factory.mktemp("hostile") / "shapes", validate=False,
+    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("hostile") / "shapes", validate=False,
                           progress=False)
 
 

@@ -52,7 +52,7 @@ def package(tmp_path_factory) -> Path:
     from sean_export import export_package
 
     out = tmp_path_factory.mktemp("cpp") / "shapes"
-    return export_package(shipped_checkpoint(), out, validate=False, progress=False)
+    return export_package(shipped_checkpoint("shapes"), out, validate=False, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -157,8 +157,6 @@ def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path
 
 @pytest.mark.slow
 def test_readme_demo_from_the_shipped_landscapes_model_in_under_two_minutes(tmp_path):
-    if not (shipped_checkpoint() / WEIGHTS_FILE).is_file():
-        pytest.skip(f"the shipped model is not in {shipped_checkpoint()} yet")
     out = tmp_path / "demo-out"
     sean = Path(sys.executable).with_name("sean")
     start = time.perf_counter()
