@@ -176,7 +176,7 @@ class Editor:
         )
 
     def image(self) -> np.ndarray:
-        """The image the page shows, uint8 RGB [64, 64, 3]."""
+        """The image the page shows, uint8 RGB [H, W, 3] (64 x 64 with the shapes package)."""
         src = self.find("#output").get_attribute("src")
         assert src.startswith("data:image/png;base64,"), src[:40]
         return RemoteSynthesizer.decode_image(src)
@@ -309,9 +309,13 @@ def page(browser):
     assert not uncaught, uncaught
 
 
+def shots_folder(tmp_path_factory) -> Path:
+    return DOCS if os.environ.get("SEAN_EDITOR_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    return DOCS if os.environ.get("SEAN_EDITOR_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("screenshots")
+    return shots_folder(tmp_path_factory)
 
 
 def downloaded_label(page: Editor) -> np.ndarray:
@@ -805,3 +809,43 @@ def test_a_photo_without_a_label_map_becomes_a_reference_through_the_segmenter(
     finally:
         editor.close()
         assert srv.stop() == 0
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_demo_model_in_the_editor_a_click_on_the_sky_takes_another_scenes_sky(tmp_path_factory):
+    """The first hour's editor: the shipped landscapes model with its test scenes (what `sean demo` writes
+    to demo-out/inputs). A click on the sky and a reference's thumbnail give the sky that scene's style;
+    the ground far from the sky keeps its own. The screenshot is the README's."""
+    from sean_export import export_package
+    from sean_runtime.commands.demo import shipped_checkpoint
+
+    landscapes = get_domain("landscapes")
+    package = export_package(shipped_checkpoint("landscapes"), tmp_path_factory.mktemp("land") / "package",
+                             validate=False, progress=False)
+    samples = landscapes.write_split(tmp_path_factory.mktemp("land-data"), "test", 4, progress=False)
+    server = Server(package, "--samples", str(samples))
+    editor = Editor(server.url, tmp_path_factory.mktemp("land-downloads"))
+    try:
+        editor.open()
+        assert editor.message() is None
+        editor.click("#samples .thumb:nth-child(4) .add")  # scene 00003 (a sunset) as a reference
+        editor.settle()
+        before = editor.image()
+        sky = read_raw(samples / "test/labels/00000.png") == landscapes.class_names.index("sky")
+        depth = cv2.distanceTransform(sky.astype(np.uint8), cv2.DIST_L2, 3)
+        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        editor.click_at("#output", int(x), int(y))
+        picker = editor.find("#picker")
+        assert picker.get_attribute("aria-label") == "sky: style from"
+        tiles = {t.get_attribute("aria-label"): t for t in picker.find_elements("css selector", ".tile")}
+        tiles["sample 00003"].click()
+        editor.settle()
+        change = np.abs(editor.image().astype(int) - before.astype(int)).max(axis=2)
+        assert change[cv2.erode(sky.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0].mean() > 30
+        assert change[far_from(sky, 24)].mean() < 0.25 * change[sky].mean()
+        editor.click_at("#output", int(x), int(y))  # the choice open again, for the picture
+        editor.screenshot("editor-landscapes.png", shots_folder(tmp_path_factory))
+    finally:
+        editor.close()
+        assert server.stop() == 0

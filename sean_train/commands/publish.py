@@ -75,8 +75,8 @@ def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_ver
     checkpoint: `sean export`, `sean eval` and `sean demo --checkpoint` read it.
 
     \b
-    Example (the shipped landscapes model):
-      sean publish runs/landscapes -o sean_core/pretrained/landscapes --weights fp16
+    Example:
+      sean publish runs/shapes -o models/my-shapes --weights fp16
     """
     source = resolve_model_dir(path, which)
     if os.path.lexists(out):
