@@ -23,6 +23,7 @@ VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
 SECTIONS = ("model", "discriminator", "train")
 # Train settings that only say how a run is watched and kept: they may change between resumes.
 # Every other setting fixes the weights the run produces (sizes, schedule, losses, seed, data).
+AMP_MODES = ("off", "bf16")  # TrainConfig.amp
 BOOKKEEPING = ("checkpoint_every", "keep_last", "sample_every", "val_samples", "workers", "vgg_weights")
 
 
@@ -53,9 +54,15 @@ class TrainConfig:
     val_samples: int = 64  # held-out images scored at each checkpoint to pick the best one (0 = none)
     workers: int = 0  # data-loading worker processes per training process
     synthetic_train_size: int = 2000  # training-set size when the domain generates samples (no --data)
+    # Mixed precision: "bf16" runs the forward passes and losses under bf16 autocast on the training device
+    # (CUDA GPUs from Ampere on; CPUs with AVX-512 BF16 or AMX); weights, gradients and optimizer state stay
+    # fp32, and bf16's fp32 exponent range needs no loss scaling. "off": fp32 throughout (the paper's).
+    amp: str = "off"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"train.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r:.40}")
         positive = ("batch_size", "checkpoint_every", "keep_last", "sample_every", "synthetic_train_size")
         for name in positive:
             if getattr(self, name) < 1:

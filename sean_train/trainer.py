@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,12 @@ class Trainer:
         decay = self.total_steps - self.constant_steps
         return (self.total_steps - step) / decay
 
+    def autocast(self) -> AbstractContextManager:
+        """The forward passes' precision (TrainConfig.amp): bf16 autocast on the training device, or fp32."""
+        if self.config.train.amp == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
     def train_step(self, batch: dict[str, Tensor], g_net: nn.Module, d_net: nn.Module) -> dict[str, Tensor]:
         tc = self.config.train
         factor = self.learning_rate_factor(self.step)
@@ -176,27 +183,29 @@ class Trainer:
 
         # Generator step. D runs unwrapped: its weights are not updated here, so nothing to sync.
         self.disc.requires_grad_(False)
-        fake = g_net(image, mask, self._noise(NOISE_PHASE_G, b))
-        fake_out, real_out = split_fake_real(self.disc(pair_mask, torch.cat([fake, image])), b)
-        losses = {
-            "g_gan": hinge_g_loss(fake_out),
-            "g_feat": feature_matching_loss(fake_out, real_out, tc.lambda_feat),
-        }
-        if self.vgg_loss is not None:
-            losses["g_vgg"] = self.vgg_loss(fake, image) * tc.lambda_vgg
-        if tc.lambda_l1 > 0:
-            losses["g_l1"] = F.l1_loss(fake, image) * tc.lambda_l1
-        g_total = torch.stack(list(losses.values())).sum()
+        with self.autocast():
+            fake = g_net(image, mask, self._noise(NOISE_PHASE_G, b))
+            fake_out, real_out = split_fake_real(self.disc(pair_mask, torch.cat([fake, image])), b)
+            losses = {
+                "g_gan": hinge_g_loss(fake_out),
+                "g_feat": feature_matching_loss(fake_out, real_out, tc.lambda_feat),
+            }
+            if self.vgg_loss is not None:
+                losses["g_vgg"] = self.vgg_loss(fake, image) * tc.lambda_vgg
+            if tc.lambda_l1 > 0:
+                losses["g_l1"] = F.l1_loss(fake, image) * tc.lambda_l1
+            g_total = torch.stack([loss.float() for loss in losses.values()]).sum()
         self.opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
+        g_total.backward()  # outside autocast, as PyTorch prescribes: the backward ops take the forward's dtypes
         self.opt_g.step()
 
         # Discriminator step on a fake regenerated with new noise, as the official code does.
         self.disc.requires_grad_(True)
-        with torch.no_grad():
-            fake = self.model(image, mask, self._noise(NOISE_PHASE_D, b))
-        fake_out, real_out = split_fake_real(d_net(pair_mask, torch.cat([fake, image])), b)
-        d_fake, d_real = hinge_d_loss(fake_out, real_out)
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.model(image, mask, self._noise(NOISE_PHASE_D, b))
+            fake_out, real_out = split_fake_real(d_net(pair_mask, torch.cat([fake, image])), b)
+            d_fake, d_real = (loss.float() for loss in hinge_d_loss(fake_out, real_out))
         self.opt_d.zero_grad(set_to_none=True)
         (d_fake + d_real).backward()
         self.opt_d.step()

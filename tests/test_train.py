@@ -156,6 +156,38 @@ def test_resume_in_process_equals_uninterrupted_run(tmp_path, one_thread):
     assert log == list(range(1, 9))
 
 
+@pytest.mark.slow
+def test_bf16_autocast_changes_the_arithmetic_and_still_resumes_exactly(tmp_path, one_thread):
+    amp = tiny_run_config(amp="bf16")
+    whole = make_trainer(tmp_path / "whole", amp)
+    whole.run()
+    first = make_trainer(tmp_path / "split", amp)
+    first.run(until_step=3)
+    del first
+    second = make_trainer(tmp_path / "split", amp)
+    second.resume(latest_checkpoint(tmp_path / "split"))
+    second.run()
+    assert_same_state(training_tensors(tmp_path / "whole"), training_tensors(tmp_path / "split"))
+
+    # The first step's losses come from the same weights and batch: bf16 rounding apart, the same values.
+    make_trainer(tmp_path / "fp32").run(until_step=1)
+    fp32, bf16 = (json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0]) for run in ("fp32", "whole"))
+    names = ("g_gan", "g_feat", "g_l1", "d_fake", "d_real")
+    assert any(fp32[name] != bf16[name] for name in names)  # autocast was on
+    for name in names:
+        assert bf16[name] == pytest.approx(fp32[name], rel=0.05, abs=0.02), (name, fp32[name], bf16[name])
+    logged = [json.loads(line) for line in (tmp_path / "whole" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["g_total"]) and np.isfinite(row["d_real"]) for row in logged)
+
+
+def test_amp_is_off_or_bf16():
+    from sean_train.config import ConfigError
+
+    assert RunConfig.from_dict(tiny_run_config()).train.amp == "off"
+    with pytest.raises(ConfigError, match=r"train\.amp must be one of off, bf16, got 'fp16'"):
+        RunConfig.from_dict(tiny_run_config(amp="fp16"))
+
+
 # --- the command line -------------------------------------------------------------------------------
 
 def _train_cmd(*args: str) -> list[str]:

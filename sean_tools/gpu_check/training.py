@@ -8,7 +8,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ import yaml
 
 from sean_tools.gpu_check.child import DETERMINISTIC_ENV, KILL_ENV
 from sean_tools.gpu_check.plan import CheckPlan
-
-AMP_DTYPE = torch.bfloat16  # AMP here is bf16 autocast: no loss scaling needed (fp16 AMP would need a GradScaler)
 
 
 def synchronize(device: torch.device) -> None:
@@ -45,6 +42,7 @@ def train_steps(config_data: dict[str, Any], steps: int, device: str, amp: bool,
     from sean_train.train_config import RunConfig, bind_domain
     from sean_train.trainer import Trainer
 
+    config_data = {**config_data, "train": {**config_data.get("train", {}), "amp": "bf16" if amp else "off"}}
     config, domain = bind_domain(RunConfig.from_dict(config_data))
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(run_dir, config, domain, device=device, progress=False)
@@ -55,8 +53,7 @@ def train_steps(config_data: dict[str, Any], steps: int, device: str, amp: bool,
     seconds, losses = [], {}
     for batch in batches:
         started = time.perf_counter()
-        with torch.autocast(trainer.device.type, dtype=AMP_DTYPE) if amp else nullcontext():
-            losses = trainer.train_step(batch, trainer.model, trainer.disc)
+        losses = trainer.train_step(batch, trainer.model, trainer.disc)  # under the config's train.amp
         synchronize(trainer.device)
         seconds.append(time.perf_counter() - started)
         trainer.step += 1

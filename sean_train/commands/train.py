@@ -16,7 +16,7 @@ from sean_train.checkpoint import CheckpointError
 from sean_train.config import STYLE_ENCODERS, ConfigError
 from sean_train.data import missing_data_problem
 from sean_train.distributed import cleanup, from_environment
-from sean_train.train_config import VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
+from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"  # held (fcntl.flock) by the process that trains the run
@@ -97,8 +97,11 @@ def read_run(run_dir: Path) -> RunFile:
               help="CPU threads per process [default: torch's; on --resume, the run's own].")
 @click.option("--style-encoder", type=click.Choice(STYLE_ENCODERS), default=None,
               help="With --config: the config's model.style_encoder replaced (the paper's ablation, docs/paper.md).")
+@click.option("--amp", type=click.Choice(AMP_MODES), default=None,
+              help="With --config: the config's train.amp replaced; bf16 runs the forward passes under bf16 "
+              "autocast (GPUs from Ampere on, CPUs with AVX-512 BF16 or AMX). A resumed run keeps its own.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_path, data, out_dir, resume_dir, restart, device, threads, style_encoder, quiet) -> None:
+def train(config_path, data, out_dir, resume_dir, restart, device, threads, style_encoder, amp, quiet) -> None:
     """Train a SEAN model; a run killed at any moment continues exactly with --resume.
 
     --resume reuses the run's config, dataset folder, --threads and --device unless they are given
@@ -109,6 +112,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
     Examples:
       sean train --config shapes --out runs/shapes
       sean train --config shapes --style-encoder sean --out runs/shapes-sean
+      sean train --config landscapes --amp bf16 --out runs/landscapes-bf16
       sean train --resume runs/shapes
       sean train --config faces --data ~/data/faces --out runs/faces
       torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
@@ -121,10 +125,12 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         raise click.UsageError("--out is required with --config")
     if style_encoder and not config_path:
         raise click.UsageError("--style-encoder goes with --config (a resumed run keeps its own encoder)")
+    if amp and not config_path:
+        raise click.UsageError("--amp goes with --config (a resumed run keeps its own precision)")
     run_dir = Path(resume_dir or out_dir)
     info = from_environment()
     if not resume_dir:  # a new run: its config and data are checked before anything is created
-        config, domain = bind_domain(new_run_config(config_path, style_encoder))
+        config, domain = bind_domain(new_run_config(config_path, style_encoder, amp))
         problem = missing_data_problem(domain, data)
         if problem is not None:
             raise click.UsageError(problem)
@@ -138,16 +144,22 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
             )
     lock = file_lock(run_dir / LOCK_FILE, f"another process trains {run_dir}") if info.is_main else nullcontext()
     with lock:
-        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder)
+        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp)
 
 
-def new_run_config(config_path: str, style_encoder: str | None = None) -> RunConfig:
-    """The run config of a new run, with model.style_encoder replaced when given."""
+def new_run_config(config_path: str, style_encoder: str | None = None, amp: str | None = None) -> RunConfig:
+    """The run config of a new run, with model.style_encoder and train.amp replaced when given."""
     config = load_run_config(config_path)
-    return replace(config, model=replace(config.model, style_encoder=style_encoder)) if style_encoder else config
+    if style_encoder:
+        config = replace(config, model=replace(config.model, style_encoder=style_encoder))
+    if amp:
+        config = replace(config, train=replace(config.train, amp=amp))
+    return config
 
 
-def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None) -> None:
+def _train(
+    run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None
+) -> None:
     from sean_train.state import latest_checkpoint
     from sean_train.trainer import Trainer
 
@@ -158,7 +170,7 @@ def _train(run_dir, config_path, data, resuming, restart, device, threads, quiet
         threads = threads if threads is not None else recorded.threads
         run = replace(recorded, data=data, threads=threads, device=device)
     else:
-        config = new_run_config(config_path, style_encoder)
+        config = new_run_config(config_path, style_encoder, amp)
         device = device or "auto"
         run = None
     if threads:
