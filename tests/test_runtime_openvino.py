@@ -141,3 +141,33 @@ def test_synthesizer_forwards_the_precision_hint(package):
 
     synth = Synthesizer.load(package.root, backend="openvino", precision_hint="bf16", threads=1)
     assert synth.backend.precision_hint == "bf16"
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_backend_of_one_graph_loads_only_that_graph(package, onnxruntime_backend, backend):
+    """What a server running each graph in its own model loads (sean_runtime/triton/models.py)."""
+    x = _inputs(package, 1)
+    encoder = select_backend(package, backend, graphs=["encoder"]).backend
+    generator = select_backend(package, backend, graphs=("generator",)).backend
+    assert (encoder.encoder is not None, encoder.generator) == (True, None)
+    assert (generator.encoder, generator.generator is not None) == (None, True)
+    codes, area = encoder.encode(x["image"], x["labels"])
+    ref_codes, ref_area = onnxruntime_backend.encode(x["image"], x["labels"])
+    assert np.abs(codes - ref_codes).max() <= 1e-4 and np.array_equal(area, ref_area)
+    image = generator.generate(x["labels"], ref_codes, x["noise"], None)
+    assert np.abs(image - onnxruntime_backend.generate(x["labels"], ref_codes, x["noise"], None)).max() <= 1e-4
+    with pytest.raises(BackendError, match="loaded only the encoder graph, not the generator; load the package"):
+        encoder.generate(x["labels"], ref_codes, x["noise"], None)
+    with pytest.raises(BackendError, match="loaded only the generator graph, not the encoder"):
+        generator.encode(x["image"], x["labels"])
+    with pytest.raises(BackendError, match="loaded only the generator graph, not the encoder"):
+        generator.encode_generate(x["image"], x["labels"], x["noise"], None)
+
+
+def test_graph_selections_are_checked(package):
+    for graphs, message in (([], "graphs must name some of encoder, generator"),
+                            (["decoder"], r"graphs must name some of encoder, generator, got \['decoder'\]")):
+        with pytest.raises(BackendError, match=message):
+            select_backend(package, "onnxruntime", graphs=graphs)
+    with pytest.raises(BackendError, match="the TensorRT backend loads both graphs"):
+        select_backend(package, "tensorrt", graphs=["generator"])

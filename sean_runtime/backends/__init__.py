@@ -15,7 +15,7 @@ CPU. Every option that was passed over is recorded with the reason, so `Synthesi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from sean_core.command import THREADS_PER_CPU, usable_cpus
 from sean_core.errors import BackendError
+from sean_core.format import GRAPH_NAMES
 from sean_runtime.package import Package
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
@@ -68,6 +69,20 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
+def check_graphs(graphs: Collection[str]) -> tuple[str, ...]:
+    """The graphs a backend loads, in GRAPH_NAMES order: a non-empty selection of them."""
+    unknown = sorted(set(graphs) - set(GRAPH_NAMES))
+    if unknown or not graphs:
+        raise BackendError(f"graphs must name some of {', '.join(GRAPH_NAMES)}, got {sorted(graphs)}")
+    return tuple(name for name in GRAPH_NAMES if name in graphs)
+
+
+def graph_not_loaded(graph: str, loaded: Sequence[str]) -> BackendError:
+    """Calling a graph that this backend was built without (graphs=...)."""
+    return BackendError(f"this backend loaded only the {' and '.join(loaded)} graph, not the {graph}; "
+                        f"load the package with graphs including {graph!r}")
+
+
 @dataclass
 class Selection:
     backend: Backend
@@ -80,24 +95,30 @@ def select_backend(
     providers: Sequence[str] | None = None,
     precision_hint: str = "f32",
     threads: int | None = None,
+    graphs: Collection[str] = GRAPH_NAMES,
 ) -> Selection:
     """Build the backend asked for ("auto", "onnxruntime", "tensorrt", "openvino"); raise BackendError saying why not.
 
     precision_hint is OpenVINO's INFERENCE_PRECISION_HINT; threads sets the CPU threads of ONNX Runtime
     (intra-op) and OpenVINO (INFERENCE_NUM_THREADS); None leaves each runtime's default (all cores).
+    graphs: the graphs to load (a server that runs each graph in its own model loads one); TensorRT
+    loads both, so a selection of one is served by ONNX Runtime or OpenVINO.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_threads(threads)
+    graphs = check_graphs(graphs)
     notes: list[str] = []
     if backend == "openvino":
         if providers is not None:
             raise BackendError("execution providers are an ONNX Runtime option; use backend 'onnxruntime' with them")
         from sean_runtime.backends.openvino import OpenVinoBackend
 
-        openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads)
+        openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads, graphs=graphs)
         return Selection(openvino_backend, openvino_backend.notes)
-    if backend in ("auto", "tensorrt") and providers is None:
+    if backend == "tensorrt" and graphs != GRAPH_NAMES:
+        raise BackendError("the TensorRT backend loads both graphs; choose onnxruntime or openvino for one graph")
+    if backend in ("auto", "tensorrt") and providers is None and graphs == GRAPH_NAMES:
         from sean_runtime.backends.tensorrt import TensorRTBackend, tensorrt_problem
 
         problem = tensorrt_problem(package)
@@ -117,7 +138,7 @@ def select_backend(
 
     chosen, provider_notes = choose_providers(providers)
     notes.extend(provider_notes)
-    ort_backend = OnnxRuntimeBackend(package, chosen, threads=threads)
+    ort_backend = OnnxRuntimeBackend(package, chosen, threads=threads, graphs=graphs)
     if ort_backend.device != chosen[0]:
         notes.append(f"ONNX Runtime fell back from {chosen[0]} to {ort_backend.device}")
     return Selection(ort_backend, notes)

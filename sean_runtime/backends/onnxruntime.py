@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from sean_core.errors import BackendError
-from sean_core.format import TensorSpec
+from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
-from sean_runtime.backends import check_threads
+from sean_runtime.backends import check_graphs, check_threads, graph_not_loaded
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.backends.gpu import cuda_gpus
 from sean_runtime.package import Package, PackageGraph, check_graph_io
@@ -102,20 +102,25 @@ def session_options(ort: Any, threads: int | None, shared_arena: bool = True) ->
 
 
 class OnnxRuntimeBackend:
-    """Two InferenceSessions, created once."""
+    """An InferenceSession per graph, created once."""
 
     name = "onnxruntime"
     max_batch = None
 
-    def __init__(self, package: Package, providers: Sequence[str], threads: int | None = None) -> None:
-        """threads: intra-op threads of the CPU provider; None: ONNX Runtime's default (one per physical core)."""
+    def __init__(
+        self, package: Package, providers: Sequence[str], threads: int | None = None,
+        graphs: Collection[str] = GRAPH_NAMES,
+    ) -> None:
+        """threads: intra-op threads of the CPU provider; None: ONNX Runtime's default (one per physical core).
+        graphs: the graphs to load (the others' calls raise BackendError)."""
         ort = _onnxruntime()
         self._ort = ort
         self.package = package
+        self.graphs = check_graphs(graphs)
         options = session_options(ort, threads)
-        self.encoder = self._session(package.encoder, options, providers)
-        self.generator = self._session(package.generator, options, providers)
-        self.device = self.generator.get_providers()[0]
+        self.encoder = self._session(package.encoder, options, providers) if "encoder" in self.graphs else None
+        self.generator = self._session(package.generator, options, providers) if "generator" in self.graphs else None
+        self.device = (self.generator or self.encoder).get_providers()[0]
         # Where the encode -> generate hand-over keeps the codes (IOBinding device name).
         self._binding_device = "cuda" if self.device in (CUDA, "TensorrtExecutionProvider") else "cpu"
 
@@ -135,6 +140,8 @@ class OnnxRuntimeBackend:
         self.encoder = self.generator = None
 
     def _run(self, session: Any, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if session is None:
+            raise graph_not_loaded(graph, self.graphs)
         try:
             return session.run(outputs, feeds)
         except Exception as exc:
@@ -154,6 +161,9 @@ class OnnxRuntimeBackend:
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray:
         """Reconstruction with the codes handed over as an OrtValue on the provider's device."""
+        for graph in GRAPH_NAMES:
+            if graph not in self.graphs:
+                raise graph_not_loaded(graph, self.graphs)
         try:
             enc = self.encoder.io_binding()
             enc.bind_cpu_input("image", image)

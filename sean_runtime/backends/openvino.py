@@ -18,14 +18,15 @@ runtimes' fp32 images are equal bit for bit. The package and its manifest keep t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
 from sean_core.errors import BackendError, InputError
-from sean_core.format import TensorSpec
+from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
-from sean_runtime.backends import check_threads
+from sean_runtime.backends import check_graphs, check_threads, graph_not_loaded
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
@@ -101,21 +102,24 @@ class OpenVinoBackend:
         precision: str = "f32",  # INFERENCE_PRECISION_HINT: "f32", "bf16" or "f16"
         performance: str = "LATENCY",  # PERFORMANCE_HINT: one stream for single-image latency
         threads: int | None = None,  # INFERENCE_NUM_THREADS; None: OpenVINO's default (all cores)
+        graphs: Collection[str] = GRAPH_NAMES,  # the graphs to compile (the others' calls raise BackendError)
     ) -> None:
         ov = _openvino()
         self.package = package
         self.precision_hint = precision
+        self.graphs = check_graphs(graphs)
         config = compile_config(precision, performance, threads)
         self.one_image = precision != "f32"  # graphs compiled for batch 1, a batch run image by image
         self._core = ov.Core()
         if DEVICE not in self._core.available_devices:
             raise BackendError(f"OpenVINO reports no {DEVICE} device (devices: {self._core.available_devices})")
-        self.encoder = self._compile(package.encoder, config)
-        self.generator = self._compile(package.generator, config)
-        self._requests = {"encoder": self.encoder.create_infer_request(),
-                          "generator": self.generator.create_infer_request()}
+        self.encoder = self._compile(package.encoder, config) if "encoder" in self.graphs else None
+        self.generator = self._compile(package.generator, config) if "generator" in self.graphs else None
+        compiled = {"encoder": self.encoder, "generator": self.generator}
+        self._requests = {name: compiled[name].create_infer_request() for name in self.graphs}
         # What the plugin chose: on a CPU without bf16 / fp16 units a reduced-precision hint becomes f32.
-        self.execution_precision = str(self.generator.get_property("INFERENCE_PRECISION_HINT").to_string())
+        executes = compiled[self.graphs[-1]].get_property("INFERENCE_PRECISION_HINT")
+        self.execution_precision = str(executes.to_string())
         self.capabilities = list(self._core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
         cpu = self._core.get_property(DEVICE, "FULL_DEVICE_NAME")
         self.device = f"OpenVINO {ov.get_version().split('-')[0]} {DEVICE} ({cpu}), executes {self.execution_precision}"
@@ -158,6 +162,8 @@ class OpenVinoBackend:
 
     def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The graph on the batch (one inference per image when self.one_image, outputs stacked)."""
+        if graph not in self._requests:
+            raise graph_not_loaded(graph, self.graphs)
         request = self._requests[graph]
         batch = len(next(iter(feeds.values())))
         if batch == 0:

@@ -88,7 +88,9 @@ class GraphModel:
         self.graph = parameters[GRAPH_PARAMETER]
         self.spec = graph_spec(package.shape, self.graph)
         runtime = parameters.get(RUNTIME_PARAMETER) or "onnxruntime"
-        self.backend = select_backend(package, runtime, threads=int(threads) if threads else None).backend
+        # This model runs one graph: the other one (the generator is the large one) is not loaded.
+        self.backend = select_backend(package, runtime, threads=int(threads) if threads else None,
+                                      graphs=(self.graph,)).backend
 
     def execute(self, requests: list[Any]) -> list[Any]:
         if self.graph == "encoder":
