@@ -3,8 +3,8 @@
 Nothing is downloaded or trained. The default is the landscapes model (128², 7 classes); `--checkpoint
 shapes` is the tiny 64² test model. The inputs are test samples its domain draws (pure numpy), written
 to OUT/inputs/ as the files `sean synth` reads; the outputs are reconstructions, region swaps, an
-interpolation strip a swap matrix and a contact sheet, every column captioned, and ready `sean synth` and `sean serve`
-commands. The export runs in a child process, so this process never imports torch.
+interpolation strip, a swap matrix and a contact sheet, every column captioned, and ready `sean synth`
+and `sean serve` commands. The export runs in a child process, so this process never imports torch.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ SHOWN_SIZE = 192  # about this many pixels per image side in the strips and the 
 ZOOM = 3  # pixels per image pixel of a 64² model (SHOWN_SIZE / 64)
 PNG_LEVEL = 6  # the pictures are kept and looked at: about a third of the default size, level 9 barely smaller
 PAD = 6
-# OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the shapes
+# OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the
 # domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
 INPUTS = "inputs"
 INPUTS_SPLIT = "test"
