@@ -249,7 +249,7 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
         ("SSIM (higher better)", lambda r: f"{r['ssim']:.4f}"),
         ("RMSE (0..255, lower better)", lambda r: f"{r['rmse']:.2f}"),
         ("region colour error (0..255, lower better)", lambda r: f"{r['region_colour_error']:.2f}"),
-        ("region texture: detail kept, reconstruction / style image (1 = all)",
+        ("region texture: detail, reconstruction / style image (1 = as much)",
          lambda r: f"{r['texture']['ratio']:.2f}"),
         ("region texture: detail error (0..255, lower better)", lambda r: f"{r['texture']['error']:.2f}"),
         ("region texture: correlation with the style image's (higher better)",
