@@ -59,6 +59,13 @@ def test_region_form_equals_training_form(layout, size):
             actual = folded(labels, codes, noise)
             assert expected.std() > 0.02
             assert (actual - expected).abs().max().item() < 1e-12
+            blocks = list(folded.blocks.values())
+            region_blocks = [b for b in blocks if b.norm_0.form == "regions"]
+            assert all(b.channels_last for b in region_blocks) and not any(b.channels_last for b in blocks
+                                                                           if b not in region_blocks)
+            for block in region_blocks:  # the channels-first path of a region norm (a block of mixed forms)
+                block.channels_last = False
+            assert (folded(labels, codes, noise) - expected).abs().max().item() < 1e-12
 
 
 def test_region_maps_find_the_edge_pixels_and_rank_their_rows():

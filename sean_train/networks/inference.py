@@ -302,8 +302,9 @@ class FoldedNorm(nn.Module):
         return self.shared.needs | (self.style.needs if self.style is not None else MapsNeeded())
 
     def forward(self, x: Tensor, noise: Tensor, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """Channels first: x [B, C, H, W], noise [B, 1, H, W] -> ((x + noise v) G, B)."""
         if self.regions is not None:
-            gain, shift = self._region_rows(maps, codes)
+            gain, shift = (rows.permute(0, 3, 1, 2) for rows in self._region_rows(maps, codes))
         else:
             rows = self.modulation(F.relu(self.shared(maps)))  # [B, R, H, W]
             if self.style is not None:
@@ -311,8 +312,16 @@ class FoldedNorm(nn.Module):
             gain, shift = rows[:, : self.channels], rows[:, self.channels :]
         return (x + noise * self.noise_var) * gain, shift
 
+    def forward_channels_last(
+        self, x: Tensor, noise: Tensor, maps: LabelMaps, codes: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Region form, channels last: x [B, H, W, C], noise [B, 1, H, W] -> ((x + noise v) G [B, H, W, C],
+        B [B, H, W, R - C]). The gathered rows come channels last, so nothing of theirs is transposed."""
+        gain, shift = self._region_rows(maps, codes)
+        return (x + noise.permute(0, 2, 3, 1) * self.noise_var.view(-1)) * gain, shift
+
     def _region_rows(self, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
-        """-> G [B, C, H, W], B [B, R - C, H, W]: class rows (mask branch + style) inside the regions, exact
+        """-> G [B, H, W, C], B [B, H, W, R - C]: class rows (mask branch + style) inside the regions, exact
         rows at their edges."""
         class_rows, edge = self.regions(maps.regions)  # [P + 1, R], [N, R]
         if self.style is None:
@@ -343,6 +352,10 @@ class PixelProduct(nn.Module):
         b, _, h, w = x.shape
         return torch.matmul(self.weight, x.reshape(b, -1, h * w)).reshape(b, -1, h, w)
 
+    def forward_channels_last(self, x: Tensor) -> Tensor:
+        """x [B, H, W, fin] -> [B, H, W, fout]: the weights as the product's second operand."""
+        return torch.matmul(x, self.weight.t())
+
 
 class FoldedResBlock(nn.Module):
     """SEANResBlock at inference: x_s + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x)))))), B of norm_s through conv_s."""
@@ -363,8 +376,14 @@ class FoldedResBlock(nn.Module):
         self.needs = MapsNeeded()
         for norm in norms:
             self.needs = self.needs | norm.needs
+        # Every norm in region form: the SEAN arithmetic runs channels last around the convolutions. The
+        # gathered rows are channels last, and the backends' convolutions run channels last or blocked,
+        # so the transposes around them fold into the layout changes the backends make anyway.
+        self.channels_last = all(norm.regions is not None for norm in norms)
 
     def forward(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
+        if self.channels_last:
+            return self._forward_channels_last(x, maps, codes, noises)
         if self.learned_shortcut:
             noise_s, noise_0, noise_1 = noises
             scaled, shift = self.norm_s(x, noise_s, maps, codes)  # [B, fin, H, W], [B, fout, H, W]
@@ -376,6 +395,23 @@ class FoldedResBlock(nn.Module):
         dx = self.conv_0(F.leaky_relu(scaled + shift, 0.2))
         scaled, shift = self.norm_1(dx, noise_1, maps, codes)
         dx = self.conv_1(F.leaky_relu(scaled + shift, 0.2))
+        return x_s + dx
+
+    def _forward_channels_last(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
+        """forward with the norms, the shortcut and the activations channels last ([B, H, W, C]); the
+        convolutions and the block's input and output channels first."""
+        x_last = x.permute(0, 2, 3, 1)
+        if self.learned_shortcut:
+            noise_s, noise_0, noise_1 = noises
+            scaled, shift = self.norm_s.forward_channels_last(x_last, noise_s, maps, codes)
+            x_s = (self.shortcut.forward_channels_last(scaled) + shift).permute(0, 3, 1, 2)
+        else:
+            noise_0, noise_1 = noises
+            x_s = x
+        scaled, shift = self.norm_0.forward_channels_last(x_last, noise_0, maps, codes)
+        dx = self.conv_0(F.leaky_relu(scaled + shift, 0.2).permute(0, 3, 1, 2))
+        scaled, shift = self.norm_1.forward_channels_last(dx.permute(0, 2, 3, 1), noise_1, maps, codes)
+        dx = self.conv_1(F.leaky_relu(scaled + shift, 0.2).permute(0, 3, 1, 2))
         return x_s + dx
 
 

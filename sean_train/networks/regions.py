@@ -289,11 +289,11 @@ def gather_rows(
     class_rows: Tensor, edge_rows: Tensor, maps: RegionMaps, height: int, width: int, split: int
 ) -> tuple[Tensor, Tensor]:
     """class_rows [B, P + 1, R], edge_rows [N, R] -> every pixel's rows [:split] and [split:], each
-    [B, *, H, W]. The table [B (P + 1) + N, R] is split before the two Gathers, not the [B, R, H, W]
+    [B, H, W, *], channels last as the Gather leaves them (the SEAN arithmetic runs channels last:
+    FoldedResBlock). The table [B (P + 1) + N, R] is split before the two Gathers, not the [B, H, W, R]
     result after one (that would copy every pixel's rows once more)."""
     r = class_rows.shape[-1]
     table = torch.cat([class_rows.reshape(-1, r), edge_rows])
     return tuple(
-        part[maps.rows].reshape(-1, height, width, part.shape[1]).permute(0, 3, 1, 2)
-        for part in (table[:, :split], table[:, split:])
+        part[maps.rows].reshape(-1, height, width, part.shape[1]) for part in (table[:, :split], table[:, split:])
     )
