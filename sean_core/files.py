@@ -352,6 +352,33 @@ def folder_lock(out: Path) -> Iterator[None]:
         yield
 
 
+def move_into_place(build: Path, out: Path, check: Callable[[], None] | None = None) -> None:
+    """Move the finished folder `build` to `out` (replace_folder), taking turns with every other process
+    that moves a folder there or repairs it (folder_lock); check() runs first under the lock, to refuse a
+    destination that another process changed meanwhile."""
+    with folder_lock(out):
+        if check is not None:
+            check()
+        replace_folder(build, out)
+
+
+@contextlib.contextmanager
+def building_folder(out: Path, check: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Build the folder `out` out of sight: yields a new work folder beside it (after removing those of
+    builders that were killed); when the block ends, the folder gets the usual permissions and moves into
+    place (move_into_place, with `check`); on any error it is removed and `out` is left as it was."""
+    with folder_lock(out):
+        clean_work_folders(out)
+        build = work_folder(out, "build")
+    try:
+        yield build
+        usual_permissions(build)
+        move_into_place(build, out, check)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
 def recover_folder(out: Path) -> Path | None:
     """For readers of `out`: when a replace_folder was killed between its two renames (so `out` is missing),
     put the earlier folder back under folder_lock. Returns `out` when it is there again, None when there was

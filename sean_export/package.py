@@ -11,16 +11,7 @@ import torch
 from tqdm import tqdm
 
 from sean_core.errors import FileWriteError, SeanError
-from sean_core.files import (
-    atomic_write_json,
-    clean_work_folders,
-    folder_lock,
-    read_json,
-    replace_folder,
-    sha256_file,
-    usual_permissions,
-    work_folder,
-)
+from sean_core.files import atomic_write_json, building_folder, read_json, sha256_file
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
@@ -64,14 +55,6 @@ def check_destination(out: Path) -> None:
             f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
             f"refusing to replace it: choose another -o folder or remove it"
         )
-
-
-def publish(build: Path, out: Path) -> None:
-    """Move a finished package folder to `out` (replace_folder: in one step where the OS can), taking turns
-    with other exports to the same place and with readers repairing it (folder_lock)."""
-    with folder_lock(out):
-        check_destination(out)  # again: another export may have finished meanwhile
-        replace_folder(build, out)
 
 
 def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
@@ -194,31 +177,24 @@ def export_package(
     check_exportable(model.config)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
-    with folder_lock(out):
-        clean_work_folders(out)  # left by exports killed mid-way
-        build = work_folder(out, "build")
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
-        files: dict[str, list[Path]] = {}
-        validation: dict[str, dict[str, float]] = {}
-        with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
-            for name in GRAPH_NAMES:
-                files[name], validation[name] = export_graph(
-                    model, name, build, settings, checkpoint_sha256, validate, bar
-                )
-        specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
-        manifest = build_manifest(
-            model, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
-        )
-        atomic_write_json(build / MANIFEST_FILE, manifest)
-        usual_permissions(build)
-        publish(build, out)
+        # check_destination again when moving in: another export may have finished meanwhile
+        with building_folder(out, check=lambda: check_destination(out)) as build:
+            files: dict[str, list[Path]] = {}
+            validation: dict[str, dict[str, float]] = {}
+            with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
+                for name in GRAPH_NAMES:
+                    files[name], validation[name] = export_graph(
+                        model, name, build, settings, checkpoint_sha256, validate, bar
+                    )
+            specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
+            manifest = build_manifest(
+                model, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
+            )
+            atomic_write_json(build / MANIFEST_FILE, manifest)
     except OSError as exc:  # a full or read-only file system while writing the graphs
-        shutil.rmtree(build, ignore_errors=True)
         if isinstance(exc, SeanError):
             raise
         raise FileWriteError(f"cannot write the package {out}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return out

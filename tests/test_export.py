@@ -13,11 +13,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from sean_core.files import sha256_file
+from sean_core.files import replace_folder, sha256_file
 from sean_export import onnx_export
 from sean_export.graphs import graph_module, graph_spec
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx
-from sean_export.package import check_destination, export_package, replace_folder
+from sean_export.package import check_destination, export_package
 from sean_export.tensorrt_ops import FORBIDDEN, SUPPORTED_TYPES, UnsupportedOperatorError, check_tensorrt_ops
 from sean_export.validate import ValidationError, compare_with_torch, random_inputs, random_labels
 from sean_runtime.backends.openvino import compile_config

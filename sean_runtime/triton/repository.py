@@ -20,20 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sean_core.errors import PackageError
-from sean_core.files import (
-    atomic_write_json,
-    atomic_write_text,
-    folder_lock,
-    read_json,
-    replace_folder,
-    usual_permissions,
-)
+from sean_core.files import atomic_write_json, atomic_write_text, building_folder, read_json
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package
@@ -238,12 +230,6 @@ def _check_destination(out: Path) -> None:
         )
 
 
-def _replace(built: Path, out: Path) -> None:
-    """Move the built repository into place, exchanged with an earlier one in one step where the OS can."""
-    with folder_lock(out):
-        replace_folder(built, out)
-
-
 def _write(root: Path, package: Package, settings: ExportSettings,
            models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]) -> None:
     names = ModelNames.of(settings.name)
@@ -314,17 +300,10 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
         raise PackageError(f"cannot export {package.root} for TensorRT: {REGIONS_NOT_FOR_TENSORRT}")
     _check_destination(out)
     models = model_configs(package, settings)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    built = Path(tempfile.mkdtemp(prefix=f".{out.name}.build.", dir=out.parent))
-    try:
-        usual_permissions(built)
+    # _check_destination again when moving in: another export may have finished meanwhile
+    with building_folder(out, check=lambda: _check_destination(out)) as built:
         _write(built, package, settings, models)
         check_repository(built, models, package)
-        _check_destination(out)  # again: another export may have finished meanwhile
-        _replace(built, out)
-    except BaseException:
-        shutil.rmtree(built, ignore_errors=True)
-        raise
     return out
 
 

@@ -4,7 +4,6 @@ the optimizer state of the run, optionally with fp16 weights (half the file; loa
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import click
@@ -12,15 +11,7 @@ import torch
 
 from sean_core.checkpoint_files import WEIGHTS_FILE
 from sean_core.command import MODEL_FOLDER, SeanCommand
-from sean_core.files import (
-    clean_work_folders,
-    folder_lock,
-    path_problem,
-    replace_folder,
-    resolved,
-    usual_permissions,
-    work_folder,
-)
+from sean_core.files import building_folder, path_problem, resolved
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from sean_train.commands import no_verify_option
 from sean_train.evaluate import resolve_model_dir
@@ -44,16 +35,8 @@ def publish_checkpoint(source: Path, out: Path, weights: str = "fp32", verify: b
             f"{source}: {len(overflow)} tensor(s) exceed the {weights} range ({', '.join(overflow[:5])}); "
             f"publish with --weights fp32"
         )
-    with folder_lock(out):
-        clean_work_folders(out)
-        build = work_folder(out, "build")
-        try:
-            save_checkpoint(model, build, extra=meta.get("extra"), weights_dtype=dtype)
-            usual_permissions(build)
-            replace_folder(build, out)
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
+    with building_folder(out) as build:
+        save_checkpoint(model, build, extra=meta.get("extra"), weights_dtype=dtype)
     return out
 
 
