@@ -36,8 +36,7 @@ from sean_core.domains import Domain
 from sean_core.errors import BackendError, InputError
 from sean_core.files import MISSING, path_problem
 from sean_core.imageio import resize_image, resize_labels
-from sean_core.install import missing_module_message
-from sean_runtime.backends.onnxruntime import CPU, session_options
+from sean_runtime.backends.onnxruntime import CPU, import_onnxruntime, session_options
 from sean_runtime.inputs import image_tensor
 
 SEGMENTER_ENV = "SEAN_SEGMENTER"
@@ -82,14 +81,6 @@ def no_segmenter(what: str) -> InputError:
     )
 
 
-def _onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise BackendError(missing_module_message("onnxruntime", "the segmenter")) from exc
-    return onnxruntime
-
-
 class Segmenter:
     """A loaded segmenter model: segment(rgb images) -> class ids at the package resolution."""
 
@@ -108,7 +99,7 @@ class Segmenter:
         if problem is not None:
             fix = "give the path of an ONNX file" if problem == MISSING else "give a readable ONNX file"
             raise BackendError(f"{self._where} {problem}; {fix}")
-        ort = _onnxruntime()
+        ort = import_onnxruntime("the segmenter")
         try:
             self._session = ort.InferenceSession(
                 str(choice.file), sess_options=session_options(ort, threads), providers=[CPU]

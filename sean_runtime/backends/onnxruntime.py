@@ -29,11 +29,12 @@ def _specs(args: Sequence[Any]) -> list[TensorSpec]:
     return [TensorSpec(a.name, _DTYPES.get(a.type, a.type), tuple(a.shape)) for a in args]
 
 
-def _onnxruntime() -> Any:
+def import_onnxruntime(what: str = "this backend") -> Any:
+    """The onnxruntime module, or BackendError saying which extra installs it (for `what`)."""
     try:
         import onnxruntime
     except ImportError as exc:
-        raise BackendError(missing_module_message("onnxruntime", "this backend")) from exc
+        raise BackendError(missing_module_message("onnxruntime", what)) from exc
     return onnxruntime
 
 
@@ -44,7 +45,7 @@ def choose_providers(requested: Sequence[str] | None = None) -> tuple[list[str],
     The TensorRT execution provider builds its engines on first use (minutes for a full-size model), so
     it is used only when asked for: providers=["TensorrtExecutionProvider"].
     """
-    available = _onnxruntime().get_available_providers()
+    available = import_onnxruntime().get_available_providers()
     if requested:
         missing = [p for p in requested if p not in available]
         if missing:
@@ -113,7 +114,7 @@ class OnnxRuntimeBackend:
     ) -> None:
         """threads: intra-op threads of the CPU provider; None: ONNX Runtime's default (one per physical core).
         graphs: the graphs to load (the others' calls raise BackendError)."""
-        ort = _onnxruntime()
+        ort = import_onnxruntime()
         self._ort = ort
         self.package = package
         self.graphs = check_graphs(graphs)
