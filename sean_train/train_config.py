@@ -21,9 +21,9 @@ from sean_train.config import ConfigError, DiscriminatorConfig, ModelConfig, con
 
 VGG_WEIGHTS_ENV = "SEAN_VGG19_WEIGHTS"
 SECTIONS = ("model", "discriminator", "train")
+AMP_MODES = ("off", "bf16")  # TrainConfig.amp
 # Train settings that only say how a run is watched and kept: they may change between resumes.
 # Every other setting fixes the weights the run produces (sizes, schedule, losses, seed, data).
-AMP_MODES = ("off", "bf16")  # TrainConfig.amp
 BOOKKEEPING = ("checkpoint_every", "keep_last", "sample_every", "val_samples", "workers", "vgg_weights")
 
 
