@@ -21,6 +21,7 @@ TRAINING_FORMS = ("direct", "auto")
 GENERATOR_FORMS = ("dense", "regions")
 MODEL_FORMS = (*TRAINING_FORMS, *GENERATOR_FORMS)
 EXPORT_FORMS = ("auto", *GENERATOR_FORMS)  # `sean export --form`
+EDGE_FORMS = ("rows", "windows")  # how a region layer computes its edge rows (layer_edge_form)
 
 # The smallest map (pixels) whose layers take the region form. A mask's edge band is a few pixels wide
 # at every resolution, so the share of edge pixels falls as maps grow; where most pixels are edge pixels
@@ -30,6 +31,13 @@ REGION_MIN_PIXELS = 128 * 128
 # more than the gathers cost there.
 REGION_WIDE_MIN_PIXELS = 64 * 64
 REGION_WIDE_MIN_ROWS = 512
+# A region layer's edge rows (networks.regions.RegionRows), per map size: on maps up to this size one
+# product per distinct 5x5 window (its 3x3 patch of activations against the whole kernel); on larger maps
+# the nine tap products of each activation row, then a sum of nine gathered rows per window. The window
+# products do more multiply-adds and read less: they pay where the distinct windows are few per
+# activation row (small maps) and on bf16 matrix units; on larger maps fp32 runs the tap products faster
+# (docs/performance.md, "Edge rows").
+EDGE_WINDOW_MAX_PIXELS = 64 * 64
 
 
 def layer_takes_regions(pixels: int, rows: int, dense_style_looks_up: bool) -> bool:
@@ -38,6 +46,11 @@ def layer_takes_regions(pixels: int, rows: int, dense_style_looks_up: bool) -> b
     (many classes), which the region form does only near the edges."""
     wide = pixels >= REGION_WIDE_MIN_PIXELS and rows >= REGION_WIDE_MIN_ROWS
     return pixels >= REGION_MIN_PIXELS or wide or dense_style_looks_up
+
+
+def layer_edge_form(pixels: int) -> str:
+    """How "auto" computes a region layer's edge rows over `pixels`: "windows" or "rows" (EDGE_FORMS)."""
+    return "windows" if pixels <= EDGE_WINDOW_MAX_PIXELS else "rows"
 
 
 def package_form(form: str, precision: str, takes_regions: bool) -> str:

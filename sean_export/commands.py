@@ -8,10 +8,12 @@ from pathlib import Path
 import click
 
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
-from sean_core.forms import EXPORT_FORMS
+from sean_core.forms import EDGE_FORMS, EDGE_WINDOW_MAX_PIXELS, EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_train.commands import no_verify_option
+
+EDGE_WINDOW_SIDE = int(EDGE_WINDOW_MAX_PIXELS**0.5)
 
 
 def _size(path: Path) -> str:
@@ -68,6 +70,16 @@ def _format_figure(key: str, value: float) -> str:
     "dense: the static graph every backend takes (TensorRT). auto: regions for fp32 where a layer of the "
     "model takes it (128x128 maps and up, or many classes), else dense.",
 )
+@click.option(
+    "--edges",
+    type=click.Choice(["auto", *EDGE_FORMS]),
+    default="auto",
+    show_default=True,
+    help="How the region form computes its rows at region edges. windows: one product per distinct "
+    "window, more multiply-adds and less memory traffic: faster on bf16 matrix units (OpenVINO bf16 on "
+    "AMX), slower in fp32. rows: one product per activation row and tap, then nine-row sums. auto: "
+    f"windows on maps up to {EDGE_WINDOW_SIDE}x{EDGE_WINDOW_SIDE}, rows on larger ones (docs/performance.md).",
+)
 @click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
 @no_verify_option
@@ -79,6 +91,7 @@ def export(
     opset: int,
     exporter: str,
     form: str,
+    edges: str,
     best: bool,
     no_validate: bool,
     no_verify: bool,
@@ -100,6 +113,7 @@ def export(
       sean export runs/faces --best -o packages/faces-fp16 --precision fp16
       sean export shapes -o packages/shapes
       sean export runs/faces -o packages/faces-trt --form dense
+      sean export runs/faces -o packages/faces-amx --edges windows
     """
     from sean_export.package import export_package
     from sean_train.evaluate import resolve_model_dir
@@ -109,7 +123,7 @@ def export(
         click.echo(f"exporting {checkpoint}", err=True)
     package = export_package(
         checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
-        verify=not no_verify, form=form,
+        verify=not no_verify, form=form, edges=edges,
     )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"

@@ -99,11 +99,13 @@ class InferenceGeneratorGraph(nn.Module):
     """The generator graph in the folded inference form (networks.inference): the same inputs and output.
 
     regions: the region form where it applies (networks.regions, data-dependent edge rows); else dense.
+    edges: how its region layers compute their edge rows (fold_for_inference's edge_mode).
     """
 
-    def __init__(self, model: SEANModel, regions: bool = False) -> None:
+    def __init__(self, model: SEANModel, regions: bool = False, edges: str = "auto") -> None:
         super().__init__()
-        self.generator = fold_for_inference(model.generator, region_mode="auto" if regions else "dense")
+        region_mode = "auto" if regions else "dense"
+        self.generator = fold_for_inference(model.generator, region_mode=region_mode, edge_mode=edges)
 
     def forward(self, labels: Tensor, codes: Tensor, noise: Tensor) -> Tensor:
         return self.generator(labels, codes, noise)
@@ -114,18 +116,21 @@ class InferenceGeneratorGraphWithExtra(InferenceGeneratorGraph):
         return self.generator(labels, codes, noise, extra)
 
 
-def graph_module(model: SEANModel, name: str, inference: bool = False, regions: bool = False) -> nn.Module:
+def graph_module(
+    model: SEANModel, name: str, inference: bool = False, regions: bool = False, edges: str = "auto"
+) -> nn.Module:
     """The torch module whose forward() is exported as graph `name` (eval mode).
 
     inference=True: the generator in its folded inference form (what packages ship), in region form
-    with regions=True (a region-form package); False: the training form's modules as they are (the
-    reference the exported graphs are validated against).
+    with regions=True (a region-form package, its edge rows computed as `edges` says: "auto" or one of
+    sean_core.forms.EDGE_FORMS); False: the training form's modules as they are (the reference the
+    exported graphs are validated against).
     """
     extra = bool(model.config.extra_mask_channels)
     if name == "encoder":
         module: nn.Module = EncoderGraph(model)
     elif name == "generator" and inference:
-        module = (InferenceGeneratorGraphWithExtra if extra else InferenceGeneratorGraph)(model, regions)
+        module = (InferenceGeneratorGraphWithExtra if extra else InferenceGeneratorGraph)(model, regions, edges)
     elif name == "generator":
         module = GeneratorGraphWithExtra(model) if extra else GeneratorGraph(model)
     else:

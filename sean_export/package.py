@@ -13,7 +13,7 @@ from tqdm import tqdm
 from sean_core.errors import FileWriteError, SeanError
 from sean_core.files import atomic_write_json, building_folder, read_json, sha256_file
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
-from sean_core.forms import EXPORT_FORMS, package_form, region_policy_text
+from sean_core.forms import EDGE_FORMS, EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import check_exportable, graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
@@ -70,6 +70,7 @@ def export_graph(
     checkpoint_sha256: str,
     validate: bool,
     bar: tqdm,
+    edges: str = "auto",
 ) -> tuple[list[Path], dict[str, float]]:
     """Export, check and (unless validate is False) numerically validate one graph into `folder`.
 
@@ -83,7 +84,7 @@ def export_graph(
     fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(f"{name}: torch -> ONNX")
-    module = graph_module(model, name, inference=True, regions=regions)
+    module = graph_module(model, name, inference=True, regions=regions, edges=edges)
     proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
     set_metadata(proto, graph_metadata(config, name, settings.with_precision("fp32"), checkpoint_sha256))
     check_interface(proto, spec)
@@ -121,10 +122,15 @@ def export_graph(
     return files, figures
 
 
-def check_form(precision: str, form: str) -> None:
-    """The checks of a form (EXPORT_FORMS) that need no model: a name it has, regions only in fp32."""
+def check_form(precision: str, form: str, edges: str = "auto") -> None:
+    """The checks of a form (EXPORT_FORMS) and edge form ("auto" or EDGE_FORMS) that need no model: names
+    they have, regions only in fp32, an edge form only where the generator may take the region form."""
     if form not in EXPORT_FORMS:
         raise ExportError(f"form must be one of {EXPORT_FORMS}, got {form!r}")
+    if edges not in ("auto", *EDGE_FORMS):
+        raise ExportError(f"edges must be auto or one of {EDGE_FORMS}, got {edges!r}")
+    if edges != "auto" and (form == "dense" or precision != "fp32"):
+        raise ExportError(f"edges {edges!r} is for the region form, which dense and fp16 packages do not take")
     if form == "regions" and precision != "fp32":
         raise ExportError(
             "region-form packages are fp32 (for ONNX Runtime and OpenVINO); fp16 packages are dense, for TensorRT"
@@ -156,13 +162,16 @@ def export_package(
     exporter: str = "torchscript",
     verify: bool = True,
     form: str = "auto",
+    edges: str = "auto",
 ) -> Path:
     """Write the model package of a checkpoint folder to `out` and return `out`.
 
     verify: check the checkpoint's weights against the sha256 in its config.json (False: trust them).
     form: the generator's form, "dense", "regions" or "auto" (generator_form; manifest generator_form).
     The region form (networks.regions) computes the SEAN layers' products only at region edges, for the
-    CPU backends; dense is the static graph that TensorRT and fp16 need.
+    CPU backends; dense is the static graph that TensorRT and fp16 need. edges: how the region layers
+    compute their edge rows, "auto" (by map size), "rows" or "windows" (sean_core.forms.EDGE_FORMS;
+    docs/performance.md, "Edge rows").
 
     Every graph passes onnx.checker, the TensorRT operator check and the interface check; with
     validate=True it also runs in ONNX Runtime and matches PyTorch (fp32) or the fp32 graph (fp16).
@@ -171,11 +180,13 @@ def export_package(
     checkpoint, out = Path(checkpoint), Path(out)
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    check_form(precision, form)  # before the checkpoint is read
+    check_form(precision, form, edges)  # before the checkpoint is read
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
     check_exportable(model.config)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
+    if edges != "auto" and settings.generator_form != "regions":
+        raise ExportError(f"edges {edges!r} is for the region form, and this model's package is dense")
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
@@ -186,7 +197,7 @@ def export_package(
             with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
                 for name in GRAPH_NAMES:
                     files[name], validation[name] = export_graph(
-                        model, name, build, settings, checkpoint_sha256, validate, bar
+                        model, name, build, settings, checkpoint_sha256, validate, bar, edges
                     )
             specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
             manifest = build_manifest(

@@ -18,6 +18,7 @@ from sean_train.networks.costs import (
     onehot_conv_work,
     style_conv_cost,
     style_conv_work,
+    style_fc_reads_all_classes,
 )
 from sean_train.networks.generator import block_specs
 from sean_train.networks.inference import folded_layers
@@ -51,6 +52,7 @@ def inference_generator_macs(
     style_mode: str | None = None,
     region_mode: str = "auto",
     labels: Tensor | None = None,
+    edge_mode: str = "auto",
 ) -> Counter:
     """MACs per image of the folded inference form (networks.inference) by group.
 
@@ -61,12 +63,13 @@ def inference_generator_macs(
     learned shortcut, B has conv_s's fout rows instead of fin. A layer in region form (networks.regions)
     computes its one-hot lookups once per distinct 3x3 window of the near pixels, its style lookups once
     per image and such window, the modulation's tap products once per activation row (class rows and
-    those windows) and their sums once per distinct 5x5 window of the edge pixels, and its
-    style tables and FCs for the P classes the batch shows: how many depends on the labels; labels int
+    those windows) and their sums once per distinct 5x5 window of the edge pixels (edge form "rows"), or one
+    product per such window ("windows"), its style tables for the P classes the batch shows and its style
+    FCs for those or for all K (costs.style_fc_reads_all_classes): how many depends on the labels; labels int
     [B, H, W] counts them (regions.region_counts: mean per image), without them every pixel counts as a
     window of its own and every class as shown (the most the form computes).
     """
-    modes = FoldModes(config.style_conv if style_mode is None else style_mode, onehot_mode, region_mode)
+    modes = FoldModes(config.style_conv if style_mode is None else style_mode, onehot_mode, region_mode, edge_mode)
     k, s, hidden, extra = config.num_classes, config.style_dim, config.spade_hidden, config.extra_mask_channels
     macs = _fixed_macs(config)
     shown = k if labels is None else len(present_classes(labels, k).classes)
@@ -80,12 +83,15 @@ def inference_generator_macs(
             c = counts[size]
             macs["onehot_conv"] += round(c.near_windows) * 9 * hidden
             activation_rows = activation_table_rows(k) + round(c.near_windows)
-            macs["modulation"] += rows * hidden * 9 * activation_rows + rows * 9 * round(c.edge_windows)  # + tap sums
+            if forms.edges == "rows":  # tap products per activation row, + the tap sums per window
+                macs["modulation"] += rows * hidden * 9 * activation_rows + rows * 9 * round(c.edge_windows)
+            else:  # one product per window
+                macs["modulation"] += rows * hidden * 9 * round(c.edge_windows)
             macs["class_rows"] += rows * hw
             if spec.use_style:
-                macs["style_fc"] += shown * s * s
+                macs["style_fc"] += (k if style_fc_reads_all_classes(k) else shown) * s * s
                 style = style_conv_work(forms.style, rows, s, shown, round(c.style_windows))  # tables, lookups
-                macs["style_convs"] += style.macs + style.lookups + rows * round(c.edge_pixels)  # + edge pixels' rows
+                macs["style_convs"] += style.macs + style.lookups + rows * round(c.edge_rows)  # + the edge rows' sums
             continue
         if spec.use_style:
             macs["style_fc"] += k * s * s

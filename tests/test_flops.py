@@ -85,10 +85,12 @@ def test_inference_form_is_cheaper_and_flat_in_the_class_count():
     assert many / inference < 1.02  # training form: 495 / 300 GFLOP
 
 
-def test_region_form_counts_the_edge_windows_of_the_labels():
-    """Modulation MACs of the region form: each layer's rows x hidden x 9 per activation row (class rows
-    and the distinct 3x3 windows of the near pixels) and rows x 9 tap sums per distinct 5x5 window of the
-    edge pixels, as the folded model's own region maps find them; without labels every pixel counts."""
+@pytest.mark.parametrize("edges", ["rows", "windows"])
+def test_region_form_counts_the_edge_windows_of_the_labels(edges):
+    """Modulation MACs of the region form, as the folded model's own region maps find them; without labels
+    every pixel counts. Edge form "rows": each layer's rows x hidden x 9 per activation row (class rows and
+    the distinct 3x3 windows of the near pixels) and rows x 9 tap sums per distinct 5x5 window of the edge
+    pixels; "windows": rows x hidden x 9 per distinct 5x5 window."""
     import numpy as np
     import torch
 
@@ -100,7 +102,7 @@ def test_region_form_counts_the_edge_windows_of_the_labels():
     from tests.conftest import TINY
 
     config = ModelConfig(**{**TINY, "height": 128, "width": 128})  # region form from forms.REGION_MIN_PIXELS
-    folded = fold_for_inference(SEANModel(config).eval().generator)
+    folded = fold_for_inference(SEANModel(config).eval().generator, edge_mode=edges)
     labels = torch.from_numpy(face_labels(np.random.default_rng(0), 2, config.num_classes, 128, 128))
     expected = every_pixel = regions = 0
     for spec in folded.specs:
@@ -109,17 +111,23 @@ def test_region_form_counts_the_edge_windows_of_the_labels():
         for norm in (m for m in folded.blocks[spec.name].modules() if isinstance(m, FoldedNorm)):
             if norm.form == "regions":
                 regions += 1
-                weights = norm.regions.weight.numel()  # [hidden, 9 R]
+                assert norm.regions.edges == edges
+                weights = norm.regions.weight.numel()  # [hidden, 9 R] or [9 hidden, R]
                 near = maps.regions.near_taps.shape[0] / len(labels)  # distinct 3x3 windows
                 edge = maps.regions.edge_patches.shape[0] / len(labels)  # distinct 5x5 windows
-                tap_sums = norm.regions.bias.numel() * 9 * edge
-                expected += weights * (activation_table_rows(config.num_classes) + near) + tap_sums
-                every_pixel += weights * (activation_table_rows(config.num_classes) + pixels)
-                every_pixel += norm.regions.bias.numel() * 9 * pixels
+                if edges == "rows":
+                    tap_sums = norm.regions.bias.numel() * 9 * edge
+                    expected += weights * (activation_table_rows(config.num_classes) + near) + tap_sums
+                    every_pixel += weights * (activation_table_rows(config.num_classes) + pixels)
+                    every_pixel += norm.regions.bias.numel() * 9 * pixels
+                else:
+                    expected += weights * edge
+                    every_pixel += weights * pixels
             else:
                 weights = norm.modulation.weight.numel()
                 expected += weights * pixels
                 every_pixel += weights * pixels
     assert regions > 0
-    assert inference_generator_macs(config, labels=labels)["modulation"] == pytest.approx(expected, rel=1e-3)
-    assert inference_generator_macs(config)["modulation"] == every_pixel > 1.2 * expected
+    counted = inference_generator_macs(config, labels=labels, edge_mode=edges)["modulation"]
+    assert counted == pytest.approx(expected, rel=1e-3)
+    assert inference_generator_macs(config, edge_mode=edges)["modulation"] == every_pixel > 1.2 * expected

@@ -45,20 +45,35 @@ def _window_is_one_class(ids: torch.Tensor, radius: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("layout,size", [("normal", (128, 128)), ("more", (64, 128))])
 def test_region_form_equals_training_form(layout, size):
-    """Every layer in region form (and the auto choice): the training form's image, in float64."""
+    """Every layer in region form, with either form of edge rows (and the auto choices): the training
+    form's image, in float64."""
     config = ModelConfig(**{**TINY, "height": size[0], "width": size[1], "layout": layout})
     generator = make_random_model(config, scale=0.08).double().generator
     labels, codes, noise = region_inputs(config)
     with torch.no_grad():
         expected = generator(one_hot(labels, config.num_classes).double(), codes, noise)
-        for mode in ("regions", "auto"):
-            folded = fold_for_inference(generator, "lookup" if mode == "regions" else None, region_mode=mode)
-            forms = [m.form for m in folded.modules() if hasattr(m, "regions")]
+        for mode, edges in (("regions", "rows"), ("regions", "windows"), ("auto", "auto")):
+            style = "lookup" if mode == "regions" else None
+            folded = fold_for_inference(generator, style, region_mode=mode, edge_mode=edges)
+            norms = [m for m in folded.modules() if hasattr(m, "regions")]
+            forms = [m.form for m in norms]
             # auto: the region form on the maps of forms.REGION_MIN_PIXELS and more (128 x 128 only)
             assert forms.count("regions") == (len(forms) if mode == "regions" else 3 * (size == (128, 128)))
+            region_norms = [m.regions for m in norms if m.regions is not None]
+            # auto: window products on maps up to forms.EDGE_WINDOW_MAX_PIXELS (64 x 64): none in region form here
+            auto_edges = {"rows"} if region_norms else set()
+            assert {r.edges for r in region_norms} == ({edges} if mode == "regions" else auto_edges)
             actual = folded(labels, codes, noise)
             assert expected.std() > 0.02
             assert (actual - expected).abs().max().item() < 1e-12
+            styles = [m.style for m in norms if m.regions is not None and m.style is not None]
+            assert all(s.all_classes for s in styles)  # TINY's few classes: the FC over all of them
+            assert styles or mode == "auto"
+            for s in styles:  # the FC of the present classes alone, as in models of many classes
+                s.all_classes = False
+            assert (folded(labels, codes, noise) - expected).abs().max().item() < 1e-12
+            for s in styles:
+                s.all_classes = True
             blocks = list(folded.blocks.values())
             region_blocks = [b for b in blocks if b.norm_0.form == "regions"]
             assert all(b.channels_last for b in region_blocks) and not any(b.channels_last for b in blocks
@@ -87,10 +102,17 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     image = torch.arange(2).repeat_interleave(32 * 32)
     compact = present.compact[ids].reshape(-1)
     assert torch.equal(maps.rows[interior], image[interior] * classes + compact[interior])
-    assert torch.equal(maps.rows[~interior], 2 * classes + torch.arange(edges))
     near = ~_window_is_one_class(ids, 1).reshape(-1)
     # [B H W, 9] with zero padding (as the one-hot taps), [B H W, 25] with the border an id of its own
     windows3, windows5 = _windows(ids, 1, outside=0), _windows(ids, 2, outside=k + 1)
+    # An edge pixel's row: one per distinct (image, 5x5 window), after the class rows.
+    pair = maps.rows[~interior] - 2 * classes  # [N]
+    image_windows = torch.cat([image[:, None], windows5], 1)[~interior]  # [N, 26]
+    distinct_pairs, pair_of_pixel = torch.unique(image_windows, dim=0, return_inverse=True)
+    assert maps.edge_windows.shape[0] == len(distinct_pairs) < edges
+    assert sorted(set(pair.tolist())) == list(range(len(distinct_pairs)))
+    # Both numberings have V values and V combinations: the same pixels share a row as share a pair.
+    assert len(set(zip(pair.tolist(), pair_of_pixel.tolist(), strict=True))) == len(distinct_pairs)
     # One activation row per distinct 3x3 window of the near pixels, one product per distinct 5x5 window.
     distinct3 = torch.unique(windows3[near], dim=0)
     assert maps.near_taps.shape == distinct3.shape
@@ -99,7 +121,7 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     assert maps.edge_patches.shape[0] == len(torch.unique(windows5[~interior], dim=0))
     # Every edge pixel's product reads activations of its own neighbours' 3x3 windows.
     head = k + 2  # activation rows before the exact ones: zero padding, then K + 1 class rows
-    act = maps.edge_patches[maps.edge_windows]  # [N, 9]
+    act = maps.edge_patches[maps.edge_windows[pair]]  # [N, 9]
     exact = act >= head
     neighbour = windows3[_windows(torch.arange(2 * 32 * 32).view(2, 32, 32), 1, outside=-1)[~interior]]
     assert torch.equal((maps.near_taps - tap_starts)[act[exact] - head], neighbour[exact])
@@ -107,9 +129,9 @@ def test_region_maps_find_the_edge_pixels_and_rank_their_rows():
     # An edge pixel's style row: its class's row unless its 3x3 window is not one class, then a row per
     # image and distinct window.
     edge_near = near[~interior]
-    own = maps.edge_style_rows[~edge_near]
-    assert torch.equal(own, (image * classes + compact)[~interior][~edge_near])
-    rows = maps.edge_style_rows[edge_near] - 2 * classes
+    style_rows = maps.edge_style_rows[pair]  # [N]
+    assert torch.equal(style_rows[~edge_near], (image * classes + compact)[~interior][~edge_near])
+    rows = style_rows[edge_near] - 2 * classes
     assert maps.near_image_taps.shape[0] == len(torch.unique(torch.cat([image[near, None], windows3[near]], 1), dim=0))
     image_taps = (maps.near_image_taps[rows] - (image[~interior][edge_near] * 9 * classes).unsqueeze(1)) % classes
     assert torch.equal(image_taps, present.compact[windows3[~interior][edge_near]])
@@ -147,6 +169,8 @@ def test_region_form_refuses_what_it_cannot_compute():
         fold_for_inference(plain, "direct", region_mode="regions")
     with pytest.raises(ValueError, match="region_mode"):
         fold_for_inference(plain, region_mode="sparse")
+    with pytest.raises(ValueError, match="edge_mode"):
+        fold_for_inference(plain, edge_mode="pixels")
 
 
 def test_region_form_exports_and_onnx_runtime_matches_it():
@@ -183,8 +207,9 @@ def test_region_form_exports_and_onnx_runtime_matches_it():
 
 @pytest.fixture(scope="module")
 def region_packages(tmp_path_factory):
-    """A tiny 128 x 128 model exported with --form dense and with `sean export`'s default, which writes an
-    fp32 package of such a model in region form (validated against PyTorch on export)."""
+    """A tiny 128 x 128 model exported with --form dense, with `sean export`'s default, which writes an
+    fp32 package of such a model in region form (validated against PyTorch on export), and with
+    --edges windows (the region form with one product per distinct edge window)."""
     from click.testing import CliRunner
 
     from sean_export import export_package
@@ -197,7 +222,10 @@ def region_packages(tmp_path_factory):
     dense = export_package(checkpoint, folder / "dense", progress=False, validate=False, form="dense")
     result = CliRunner().invoke(export, [str(checkpoint), "-o", str(folder / "regions"), "-q"])
     assert result.exit_code == 0 and "(fp32, regions generator," in result.output, result.output
-    return config, dense, folder / "regions"
+    windows = folder / "windows"
+    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(windows), "--edges", "windows", "-q"])
+    assert result.exit_code == 0 and "(fp32, regions generator," in result.output, result.output
+    return config, dense, folder / "regions", windows
 
 
 @pytest.mark.slow
@@ -215,7 +243,7 @@ def test_a_region_package_synthesizes_the_dense_packages_images(region_packages)
     from sean_runtime.synthesizer import Synthesizer
     from sean_tools.bench.inputs import face_labels
 
-    config, dense, regions = region_packages
+    config, dense, regions, windows = region_packages
     assert json.loads((regions / "manifest.json").read_text())["generator_form"] == "regions"
     assert load_package(dense).generator_form == "dense"
     package = load_package(regions)
@@ -231,8 +259,15 @@ def test_a_region_package_synthesizes_the_dense_packages_images(region_packages)
     expected = reference.render(labels, styles, seed=3).astype(np.float64)
     backends = ["onnxruntime"] + (["openvino"] if _installed("openvino") else [])
     for backend in backends:
-        with Synthesizer.load(regions, backend=backend) as synth:
-            assert np.abs(synth.render(labels, styles, seed=3) - expected).max() < 1e-4, backend
+        for package in (regions, windows):
+            with Synthesizer.load(package, backend=backend) as synth:
+                assert np.abs(synth.render(labels, styles, seed=3) - expected).max() < 1e-4, (backend, package)
+    # The two edge forms are two graphs: the windows package's products read the activation patches.
+    sums = [
+        sum(n.op_type == "ReduceSum" for n in onnx.load(str(package / "generator.onnx")).graph.node)
+        for package in (regions, windows)
+    ]
+    assert sums[0] > sums[1]
     library = _cpp_library()
     if library is not None:  # the C++ runtime (OpenVINO) on the region package, within one level
         from sean_runtime.cpp.binding import CppRuntime
@@ -251,8 +286,8 @@ def test_the_bench_times_a_given_package_as_the_form_it_has(region_packages):
     """`sean bench PKG`: a region package's rows say "region form" and count the region form's FLOPs."""
     from sean_tools.bench.inputs import given_package_key
 
-    _, dense, regions = region_packages
-    assert given_package_key(regions) == "regions"
+    _, dense, regions, windows = region_packages
+    assert given_package_key(regions) == given_package_key(windows) == "regions"
     assert given_package_key(dense) == "fp32"
 
 
@@ -284,6 +319,24 @@ def test_region_packages_are_fp32_only(tmp_path):
 
     with pytest.raises(SeanError, match="region-form packages are fp32"):
         export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", form="regions")
+    for precision, form in (("fp16", "auto"), ("fp32", "dense")):  # before the checkpoint is read
+        with pytest.raises(SeanError, match="edges 'windows' is for the region form"):
+            export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision=precision, form=form,
+                           edges="windows")
+    with pytest.raises(SeanError, match="edges must be auto or one of"):
+        export_package(tmp_path / "no-checkpoint", tmp_path / "out", edges="pixels")
+
+
+def test_an_edge_form_on_a_model_whose_package_is_dense_is_refused_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from sean_export.commands import export
+    from sean_train.checkpoint import save_checkpoint
+
+    checkpoint = save_checkpoint(make_random_model(ModelConfig(**TINY)), tmp_path / "checkpoint")  # 64 x 64
+    result = CliRunner().invoke(export, [str(checkpoint), "-o", str(tmp_path / "out"), "--edges", "rows", "-q"])
+    assert result.exit_code != 0 and "this model's package is dense" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_auto_form_is_regions_for_fp32_models_with_a_region_layer_and_dense_otherwise():
@@ -323,6 +376,14 @@ def test_folded_layers_list_the_forms_the_folded_model_has():
         listed = folded_layers(config, FoldModes(style=config.style_conv))
         assert [(n.rows, n.form == "regions") for n in norms] == [(rows, f.regions) for _, rows, f in listed]
         assert has_region_layers(config) == (size == 128)
+    # Every layer in region form: the edge rows by map size (forms.layer_edge_form), as listed.
+    folded = fold_for_inference(make_random_model(config).generator, "lookup", region_mode="regions")
+    norms = [m for m in folded.modules() if isinstance(m, FoldedNorm)]
+    listed = folded_layers(config, FoldModes(style="lookup", regions="regions"))
+    assert [n.regions.edges for n in norms] == [f.edges for _, _, f in listed]
+    sizes = [spec.height * spec.width for spec, _, _ in listed]
+    assert [f.edges for _, _, f in listed] == ["windows" if px <= 64 * 64 else "rows" for px in sizes]
+    assert "rows" in [f.edges for _, _, f in listed] and "windows" in [f.edges for _, _, f in listed]
 
 
 def _distinct_module():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sean_core.forms import layer_takes_regions
+from sean_core.forms import layer_edge_form, layer_takes_regions
 
 # Multiply-adds that one looked-up value costs in time (gather + 9-tap sum + NHWC -> NCHW transpose)
 # against a 3x3 convolution's. A measured price, so it differs between processors; over the range
@@ -21,6 +21,19 @@ LOOKUP_COST = 40
 
 STYLE_FORMS = ("direct", "factorized", "lookup")
 ONEHOT_FORMS = ("conv", "lookup")
+
+# A region-form layer's per-class style FC (its [S, S] weights per class) reads every class's weights,
+# or, in models of more classes than this, copies out the weights of the classes the batch shows and
+# reads those, as the official code loops over the classes present. The copy costs more than the read
+# it saves unless few of many classes show: a face layout shows most of its 19 classes, a scene layout a
+# small share of ADE20K's 150 (docs/performance.md, "Per-class style layers").
+STYLE_FC_ALL_CLASSES_MAX = 48
+
+
+def style_fc_reads_all_classes(classes: int) -> bool:
+    """Whether a region-form layer computes its per-class style FC for all `classes` (then keeps the rows
+    of the present ones) rather than for the present classes alone."""
+    return classes <= STYLE_FC_ALL_CLASSES_MAX
 
 
 @dataclass(frozen=True)
@@ -109,11 +122,12 @@ def cheapest_onehot_form(mode: str, rows: int, classes: int, pixels: int) -> str
 @dataclass(frozen=True)
 class FoldModes:
     """What fold_for_inference is asked for: each a form name or "auto" (style: STYLE_FORMS, one-hot:
-    ONEHOT_FORMS, regions: sean_core.forms.GENERATOR_FORMS)."""
+    ONEHOT_FORMS, regions: sean_core.forms.GENERATOR_FORMS, edges: sean_core.forms.EDGE_FORMS)."""
 
     style: str = "auto"
     onehot: str = "auto"
     regions: str = "auto"
+    edges: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,7 @@ class LayerForms:
     style: str | None  # one of STYLE_FORMS; None without a style branch
     onehot: str | None  # one of ONEHOT_FORMS; None in region form (which looks its rows up itself)
     regions: bool  # the region form (networks.regions): products only at region edges
+    edges: str | None  # one of EDGE_FORMS in region form (its edge rows' products); None in dense form
 
 
 def layer_forms(
@@ -148,4 +163,7 @@ def layer_forms(
     if modes.regions == "regions" and not regions:
         raise ValueError("the region form needs the lookup style form and no extra mask channels")
     onehot = None if regions else cheapest_onehot_form(modes.onehot, hidden, classes, pixels)
-    return LayerForms(style, onehot, regions)
+    edges = None
+    if regions:
+        edges = layer_edge_form(pixels) if modes.edges == "auto" else modes.edges
+    return LayerForms(style, onehot, regions, edges)

@@ -33,9 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sean_core.forms import GENERATOR_FORMS
+from sean_core.forms import EDGE_FORMS, GENERATOR_FORMS
 from sean_train.config import ModelConfig
-from sean_train.networks.costs import ONEHOT_FORMS, STYLE_FORMS, FoldModes, LayerForms, layer_forms
+from sean_train.networks.costs import (
+    ONEHOT_FORMS,
+    STYLE_FORMS,
+    FoldModes,
+    LayerForms,
+    layer_forms,
+    style_fc_reads_all_classes,
+)
 from sean_train.networks.generator import BlockSpec, Generator, SEANResBlock, block_noises, block_specs
 from sean_train.networks.norm import SEANNorm
 from sean_train.networks.ops import (
@@ -160,10 +167,13 @@ class StyleProduct(nn.Module):
     """codes [B, K, S] -> the style map's contribution [B, R, H, W]: per-class FC + ReLU, then a 3x3 conv
     with folded weights (no bias: it is folded into the mask branch's), in form direct / factorized / lookup."""
 
-    def __init__(self, norm: SEANNorm, weight: Tensor, form: str) -> None:
+    def __init__(self, norm: SEANNorm, weight: Tensor, form: str, all_classes: bool) -> None:
         super().__init__()
         self.form = form
-        self.register_buffer("fc_weight", norm.style_fc_weight.detach().clone())  # [K, S, S]
+        self.all_classes = all_classes  # tables(codes, classes): the FC over all classes, or the given ones only
+        classes, dim = norm.style_fc_bias.shape
+        # The K FCs [K, S_out, S_in] as the groups of a 1x1 convolution (class_styles): [K S_out, S_in, 1, 1].
+        self.register_buffer("fc_weight", norm.style_fc_weight.detach().reshape(classes * dim, dim, 1, 1).clone())
         self.register_buffer("fc_bias", norm.style_fc_bias.detach().clone())  # [K, S]
         r, s = weight.shape[:2]
         # The per-image kernels are products mu [B, K, S] @ (constant [S, 9 R]): activations first and a
@@ -183,15 +193,27 @@ class StyleProduct(nn.Module):
             return MapsNeeded(image_taps=True)
         return MapsNeeded(patches=True) if self.form == "factorized" else MapsNeeded(mask=True)
 
+    def class_styles(self, codes: Tensor, classes: Tensor | None = None) -> Tensor:
+        """codes [B, K, S] -> mu [B, K, S], each class's FC + ReLU (ops.region_styles); classes int64 [P]:
+        their rows only, [B, P, S], their FC weights alone read unless all_classes
+        (costs.style_fc_reads_all_classes)."""
+        k, s = self.fc_bias.shape
+        if classes is not None and not self.all_classes:
+            weight = self.fc_weight.reshape(k, s, s)[classes]  # [P, S, S]
+            return region_styles(codes[:, classes], weight, self.fc_bias[classes])  # [B, P, S]
+        # The K FCs as the K groups of one 1x1 convolution over [B, K S, 1, 1]: OpenVINO runs its weights in
+        # the inference precision (a batched product [B, K, 1, S] @ [K, S, S] it runs in f32), and each
+        # image is a product of its own, so a batch's images equal its single ones bit for bit.
+        mu = F.conv2d(codes.reshape(-1, k * s, 1, 1), self.fc_weight, self.fc_bias.reshape(-1), groups=k)
+        mu = torch.relu(mu).reshape(-1, k, s)
+        return mu if classes is None else mu[:, classes]
+
     def tables(self, codes: Tensor, classes: Tensor | None = None) -> Tensor:
         """Lookup form: codes [B, K, S] -> per-image tables [B, 9, K + 1, R]; row k + 1 of tap t = W[:, :, t] mu_k.
 
-        classes int64 [P]: only their rows ([B, 9, P + 1, R]), their FC weights alone read.
+        classes int64 [P]: only their rows ([B, 9, P + 1, R]).
         """
-        if classes is None:
-            mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
-        else:
-            mu = region_styles(codes[:, classes], self.fc_weight[classes], self.fc_bias[classes])  # [B, P, S]
+        mu = self.class_styles(codes, classes)  # [B, K or P, S]
         b, k = mu.shape[:2]
         tables = torch.matmul(mu, self.weight).reshape(b, k, 9, self.rows).transpose(1, 2)  # [B, 9, K, R]
         return F.pad(tables, (0, 0, 1, 0))  # zero row first: padding and pixels in no class
@@ -200,7 +222,7 @@ class StyleProduct(nn.Module):
         if self.form == "lookup":
             tables = self.tables(codes).reshape(-1, self.rows)  # [B * 9 (K + 1), R]
             return lookup_sum(tables, maps.image_taps, maps.height, maps.width)
-        mu = region_styles(codes, self.fc_weight, self.fc_bias)  # [B, K, S]
+        mu = self.class_styles(codes)  # [B, K, S]
         b, k = mu.shape[:2]
         if self.form == "factorized":
             # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with them.
@@ -275,14 +297,15 @@ class FoldedNorm(nn.Module):
         )
         self.style: StyleProduct | None = None
         if style_w is not None:
-            self.style = StyleProduct(norm, style_w.to(dtype), self.forms.style)
+            all_classes = style_fc_reads_all_classes(classes)
+            self.style = StyleProduct(norm, style_w.to(dtype), self.forms.style, all_classes)
         self.shared: OneHotConv | None = None
         self.modulation: nn.Conv2d | None = None
         self.regions: RegionRows | None = None
         if self.forms.regions:
             f64 = torch.float64
             table = onehot_table(shared.weight.detach().to(f64))
-            self.regions = RegionRows(table, shared.bias.detach().to(f64), mask_w, bias, dtype)
+            self.regions = RegionRows(table, shared.bias.detach().to(f64), mask_w, bias, dtype, self.forms.edges)
         else:
             self.shared = OneHotConv(shared, classes, self.forms.onehot)
             self.modulation = nn.Conv2d(hidden, rows, 3, padding=1).to(dtype)
@@ -475,7 +498,11 @@ def has_region_layers(config: ModelConfig) -> bool:
 
 
 def fold_for_inference(
-    generator: Generator, style_mode: str | None = None, onehot_mode: str = "auto", region_mode: str = "auto"
+    generator: Generator,
+    style_mode: str | None = None,
+    onehot_mode: str = "auto",
+    region_mode: str = "auto",
+    edge_mode: str = "auto",
 ) -> InferenceGenerator:
     """The exact inference form of an eval-mode generator (its weights copied; the generator is unchanged).
 
@@ -484,7 +511,8 @@ def fold_for_inference(
     (so a model trained in one form keeps it, and "auto" may also choose lookups). onehot_mode:
     "conv", "lookup" or "auto" (per layer, the cheaper by costs.onehot_conv_work). region_mode:
     "regions" (every layer; an error where one cannot be), "dense", or "auto" (region form wherever
-    it applies: see FoldedNorm).
+    it applies: see FoldedNorm). edge_mode: how region layers compute their edge rows, "rows", "windows"
+    or "auto" (by map size, sean_core.forms.layer_edge_form).
     """
     if generator.training:
         raise ValueError("fold_for_inference needs an eval-mode generator (BatchNorm running statistics): call .eval()")
@@ -493,8 +521,9 @@ def fold_for_inference(
         ("style_mode", style_mode, STYLE_FORMS),
         ("onehot_mode", onehot_mode, ONEHOT_FORMS),
         ("region_mode", region_mode, GENERATOR_FORMS),
+        ("edge_mode", edge_mode, EDGE_FORMS),
     ):
         if mode not in ("auto", *forms):
             raise ValueError(f"{name} must be 'auto' or one of {forms}, got {mode!r}")
     with torch.no_grad():
-        return InferenceGenerator(generator, FoldModes(style_mode, onehot_mode, region_mode)).eval()
+        return InferenceGenerator(generator, FoldModes(style_mode, onehot_mode, region_mode, edge_mode)).eval()

@@ -11,19 +11,20 @@ the image), rows(p) is one row per class and image: U_k + S_k, with U_k = M_sum 
 constant and S_k = sum_t T_t[k] per image. Only the pixels near a region's edge need the products.
 
 The exact values of the edge pixels (5x5 window not one class) are computed as the dense form computes
-them, once per distinct window: act once per distinct 3x3 window of the near pixels (3x3 window not one
-class; nine lookups), the modulation's nine tap products M_t act once per activation row (the class
-rows and those windows: 870 rows against 3558 distinct 5x5 windows on the face layout at 256²), their
-sum over the taps once per distinct 5x5 window of the edge pixels (a Gather of nine rows), and each
-edge pixel takes its window's row; the style part, which
-reads the 3x3 window only, is S_k at an edge pixel that is not near and nine lookups once per image and
-distinct 3x3 window at a near one. Windows repeat along a boundary (a face layout at 256²: 11294 edge
-pixels, 3558 distinct 5x5 windows; 5852 near pixels, 849 distinct 3x3 windows), and they are numbered
-with ONNX Unique (distinct_windows). Then every pixel is a row of one table [class rows of every image
-(B (P + 1)); edge rows (N)], gathered once. N depends on the labels (NonZero); the cost of a layer falls
-from H W rows of its products to one per distinct window. The per-image style tables are computed for
-the P classes the batch shows, not all K (as the official code loops over the classes present): their
-cost follows the image, not the class count.
+them, once per distinct window. act once per distinct 3x3 window of the near pixels (3x3 window not one
+class; nine lookups). The modulation once per distinct 5x5 window of the edge pixels, in one of two forms
+(RegionRows): "rows", its nine tap products M_t act once per activation row (the class rows and the near
+windows: 870 rows against 3558 distinct 5x5 windows on a face layout at 256²), summed over the taps per
+window (a Gather of nine rows); or "windows", one product per window of its 3x3 patch of activations.
+The style part, which reads the 3x3 window only, is S_k at an edge pixel that is not near, and nine
+lookups once per image and distinct 3x3 window at a near one. Windows repeat along a boundary (a face
+layout at 256²: 11294 edge pixels, 3558 distinct 5x5 windows; 5852 near pixels, 849 distinct 3x3
+windows); they are numbered with ONNX Unique (distinct_windows). An edge pixel's rows follow from its
+image and 5x5 window, so every pixel is a row of one table [class rows of every image (B (P + 1)); a row
+per distinct (image, window) pair of the edge pixels (V)], gathered once. V depends on the labels
+(NonZero, Unique); the cost of a layer falls from H W rows of its products to one per distinct window.
+The per-image style tables are computed for the P classes the batch shows, not all K (as the official
+code loops over the classes present): their cost follows the image, not the class count.
 
 A mask's edge band is a few pixels wide at every resolution: on a face parsing layout 17% of the
 pixels at 256², all at 16². On the benchmark's 8-pixel cells of random classes nearly every pixel is
@@ -39,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sean_core.forms import EDGE_FORMS
 from sean_train.networks.ops import downsample_nearest, table_ids, tap_rows
 
 
@@ -46,12 +48,14 @@ from sean_train.networks.ops import downsample_nearest, table_ids, tap_rows
 class RegionMaps:
     """Where one resolution's regions are constant. Pixels are flat over B * H * W; P + 1 class rows per image."""
 
-    rows: Tensor  # int64 [B H W]: a pixel's row in [class rows B (P + 1); edge rows N]
+    rows: Tensor  # int64 [B H W]: a pixel's row in [class rows B (P + 1); edge rows V]
     # int64 [S, 9]: per image and distinct near window, its tap rows in per-image style tables [B 9 (P + 1), *]
     near_image_taps: Tensor
-    edge_style_rows: Tensor  # int64 [N]: an edge pixel's style row in [class rows B (P + 1); near style rows S]
+    # int64 [V]: per distinct (image, 5x5 window) of the edge pixels, its style row in [class rows B (P + 1);
+    # near style rows S]
+    edge_style_rows: Tensor
     edge_patches: Tensor  # int64 [U5, 9]: per distinct 5x5 window, its 3x3 neighbours' rows in an activation table
-    edge_windows: Tensor  # int64 [N]: an edge pixel's distinct 5x5 window, a row of edge_patches
+    edge_windows: Tensor  # int64 [V]: per distinct (image, 5x5 window), the window: a row of edge_patches
     near_taps: Tensor  # int64 [U3, 9]: per distinct 3x3 window that is not one class, its tap rows in [9 (K + 1), *]
     present: PresentClasses
 
@@ -117,7 +121,7 @@ class RegionCounts:
     near_windows: float  # distinct 3x3 windows of the near pixels: mask-branch activation rows
     style_windows: float  # distinct (image, near window): style rows of nine lookups
     edge_windows: float  # distinct 5x5 windows of the edge pixels: rows of the modulation product
-    edge_pixels: float  # edge pixels: each takes its window's row and its style row
+    edge_rows: float  # distinct (image, 5x5 window) of the edge pixels: each a window's row plus a style row
 
 
 def region_counts(labels: Tensor, num_classes: int, height: int, width: int) -> RegionCounts:
@@ -129,7 +133,7 @@ def region_counts(labels: Tensor, num_classes: int, height: int, width: int) -> 
         maps.near_taps.shape[0] / b,
         maps.near_image_taps.shape[0] / b,
         maps.edge_patches.shape[0] / b,
-        maps.edge_windows.shape[0] / b,
+        maps.edge_windows.shape[0] / b,  # one per (image, window) pair
     )
 
 
@@ -159,19 +163,24 @@ def region_maps(ids: Tensor, taps: Tensor, num_classes: int, present: PresentCla
 
     pixel_image = torch.arange(b * h * w, device=ids.device) // (h * w)  # [B H W]
     class_rows = pixel_image * classes + compact.reshape(-1)  # [B H W]: rows among B (P + 1) class rows
-    rows = ranked(class_rows, edge_index, b * classes)
+    images = count_of(ids[:, 0, 0])
+    # An edge pixel's rows follow from its image and 5x5 window (the style part from its image and the
+    # 3x3 window inside): one row per distinct pair, shared by the pixels of that pair.
+    pair, pair_values = distinct_pairs(edge_index // (h * w), images, edge_window, count_of(edge_first))  # [N]
+    pair_first = first_rows(pair, pair_values)  # [V]: an edge pixel of each pair
+    rows = class_rows.scatter(0, edge_index, b * classes + pair)
     # The style part reads the 3x3 window only: its class's row at an edge pixel that is not near, else
     # one row per image and distinct near window.
     near_image = near_index // (h * w)
-    style_window, style_values = distinct_pairs(near_image, count_of(ids[:, 0, 0]), near_window, count_of(near_first))
+    style_window, style_values = distinct_pairs(near_image, images, near_window, count_of(near_first))
     style_first = first_rows(style_window, style_values)
-    style_rows = class_rows.scatter(0, near_index, b * classes + style_window)[edge_index]
+    style_rows = class_rows.scatter(0, near_index, b * classes + style_window)[edge_index[pair_first]]
     return RegionMaps(
         rows=rows,
         near_image_taps=(image_taps[near_index] + (near_image * (9 * classes)).unsqueeze(1))[style_first],
         edge_style_rows=style_rows,
         edge_patches=edge_patches,
-        edge_windows=edge_window,
+        edge_windows=edge_window[pair_first],
         near_taps=near_taps[near_first],
         present=present,
     )
@@ -255,16 +264,24 @@ def class_activations(table: Tensor, bias: Tensor) -> Tensor:
 
 class RegionRows(torch.nn.Module):
     """A folded layer's mask branch + bias in region form: -> the present classes' rows [P + 1, R] and exact
-    edge rows [N, R]. The modulation is one product per activation row and tap, then summed per distinct
-    5x5 window: along an edge there are fewer activation rows than distinct 5x5 windows, so this is less
-    work than one product per window over its 3x3 patches (docs/performance.md, "Region form").
+    edge rows [V, R] (one per distinct image and 5x5 window). The modulation at the edges, in one of two
+    exact forms (sean_core.forms.EDGE_FORMS):
+    - "rows": one product per activation row and tap, then the nine taps summed per distinct window. Along
+      an edge there are fewer activation rows than distinct windows, so this is fewer multiply-adds;
+    - "windows": one product per distinct window, its 3x3 patch of activations against the whole kernel.
+      More multiply-adds, and none of the nine-row gathers and sums (docs/performance.md, "Edge rows").
 
     table [9 (K + 1), hidden] and bias [hidden]: the one-hot conv; weight [R, hidden, 3, 3] and
     bias [R]: the modulation conv (all folded in float64, stored in the model's dtype).
     """
 
-    def __init__(self, table: Tensor, shared_bias: Tensor, weight: Tensor, bias: Tensor, dtype: torch.dtype) -> None:
+    def __init__(
+        self, table: Tensor, shared_bias: Tensor, weight: Tensor, bias: Tensor, dtype: torch.dtype, edges: str
+    ) -> None:
         super().__init__()
+        if edges not in EDGE_FORMS:
+            raise ValueError(f"edges must be one of {EDGE_FORMS}, got {edges!r}")
+        self.edges = edges
         rows, hidden = weight.shape[:2]
         inner = class_activations(table, shared_bias)  # [K + 1, hidden]
         self.register_buffer("class_rows", (inner @ weight.sum((2, 3)).T + bias).to(dtype))  # [K + 1, R]
@@ -272,17 +289,25 @@ class RegionRows(torch.nn.Module):
         self.register_buffer("shared_bias", shared_bias.to(dtype))
         # Activation table head: the zero row (padding), then the class activations.
         self.register_buffer("head", torch.cat([torch.zeros(1, hidden, dtype=inner.dtype), inner]).to(dtype))
-        self.register_buffer("weight", weight.permute(1, 2, 3, 0).reshape(hidden, 9 * rows).to(dtype))  # [c, (tap, R)]
+        if edges == "rows":
+            products = weight.permute(1, 2, 3, 0).reshape(hidden, 9 * rows)  # [c, (tap, R)]
+        else:
+            products = weight.permute(2, 3, 1, 0).reshape(9 * hidden, rows)  # [(tap, c), R]
+        self.register_buffer("weight", products.to(dtype))
         self.register_buffer("bias", bias.to(dtype))
 
     def forward(self, maps: RegionMaps) -> tuple[Tensor, Tensor]:
         near = torch.relu(self.table[maps.near_taps].sum(1) + self.shared_bias)  # [U3, hidden]
-        activations = torch.cat([self.head, near])  # [K + 2 + U3, hidden]
-        taps = torch.matmul(activations, self.weight).reshape(-1, self.bias.shape[0])  # [(K + 2 + U3) 9, R]
-        tap = torch.arange(9, device=taps.device)
-        # Row 9 a + t of taps is M_t act_a: a window sums tap t of its t-th neighbour's activation row.
-        edge = taps[maps.edge_patches * 9 + tap].sum(1) + self.bias  # [U5, 9, R] -> [U5, R]
-        return self.class_rows[maps.present.rows], edge[maps.edge_windows]  # [P + 1, R], [N, R]
+        activations = torch.cat([self.head, near])  # [A, hidden], A = K + 2 + U3
+        if self.edges == "rows":
+            taps = torch.matmul(activations, self.weight).reshape(-1, self.bias.shape[0])  # [A 9, R]
+            tap = torch.arange(9, device=taps.device)
+            # Row 9 a + t of taps is M_t act_a: a window sums tap t of its t-th neighbour's activation row.
+            edge = taps[maps.edge_patches * 9 + tap].sum(1)  # [U5, 9, R] -> [U5, R]
+        else:
+            patches = activations[maps.edge_patches].flatten(1)  # [U5, 9 hidden], tap-major as the weight
+            edge = torch.matmul(patches, self.weight)  # [U5, R]
+        return self.class_rows[maps.present.rows], (edge + self.bias)[maps.edge_windows]  # [P + 1, R], [V, R]
 
 
 def gather_rows(
