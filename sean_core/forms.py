@@ -22,6 +22,8 @@ GENERATOR_FORMS = ("dense", "regions")
 MODEL_FORMS = (*TRAINING_FORMS, *GENERATOR_FORMS)
 EXPORT_FORMS = ("auto", *GENERATOR_FORMS)  # `sean export --form`
 EDGE_FORMS = ("rows", "windows")  # how a region layer computes its edge rows (layer_edge_form)
+# `sean export --edges`, recorded as a region package's manifest "edge_form" (absent: "rows", as before it)
+EXPORT_EDGES = ("auto", *EDGE_FORMS)
 
 # The smallest map (pixels) whose layers take the region form. A mask's edge band is a few pixels wide
 # at every resolution, so the share of edge pixels falls as maps grow; where most pixels are edge pixels

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
-from sean_core.forms import EDGE_FORMS, EDGE_WINDOW_MAX_PIXELS, EXPORT_FORMS
+from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_train.commands import no_verify_option
@@ -72,7 +72,7 @@ def _format_figure(key: str, value: float) -> str:
 )
 @click.option(
     "--edges",
-    type=click.Choice(["auto", *EDGE_FORMS]),
+    type=click.Choice(EXPORT_EDGES),
     default="auto",
     show_default=True,
     help="How the region form computes its rows at region edges. windows: one product per distinct "

@@ -77,6 +77,7 @@ class ExportSettings:
     opset: int = DEFAULT_OPSET
     exporter: str = "torchscript"  # a key of EXPORTER_NAMES
     generator_form: str = "dense"  # one of sean_core.forms.GENERATOR_FORMS
+    edge_form: str = "auto"  # region form: one of sean_core.forms.EXPORT_EDGES (recorded for region packages)
 
     def with_precision(self, precision: str) -> ExportSettings:
         return dataclasses.replace(self, precision=precision)
@@ -84,7 +85,7 @@ class ExportSettings:
 
 def model_facts(config: ModelConfig, settings: ExportSettings) -> dict[str, Any]:
     """The facts shared by manifest.json and every graph's metadata_props."""
-    return {
+    facts: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "domain": config.domain,
@@ -101,6 +102,9 @@ def model_facts(config: ModelConfig, settings: ExportSettings) -> dict[str, Any]
         "opset": settings.opset,
         "tools": tool_versions(settings.exporter),
     }
+    if settings.generator_form == "regions":
+        facts["edge_form"] = settings.edge_form
+    return facts
 
 
 def build_manifest(

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from sean_core.errors import FileWriteError, SeanError
 from sean_core.files import atomic_write_json, building_folder, read_json, sha256_file
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
-from sean_core.forms import EDGE_FORMS, EXPORT_FORMS, package_form, region_policy_text
+from sean_core.forms import EXPORT_EDGES, EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import check_exportable, graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
@@ -70,7 +70,6 @@ def export_graph(
     checkpoint_sha256: str,
     validate: bool,
     bar: tqdm,
-    edges: str = "auto",
 ) -> tuple[list[Path], dict[str, float]]:
     """Export, check and (unless validate is False) numerically validate one graph into `folder`.
 
@@ -84,7 +83,7 @@ def export_graph(
     fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(f"{name}: torch -> ONNX")
-    module = graph_module(model, name, inference=True, regions=regions, edges=edges)
+    module = graph_module(model, name, inference=True, regions=regions, edges=settings.edge_form)
     proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
     set_metadata(proto, graph_metadata(config, name, settings.with_precision("fp32"), checkpoint_sha256))
     check_interface(proto, spec)
@@ -127,8 +126,8 @@ def check_form(precision: str, form: str, edges: str = "auto") -> None:
     they have, regions only in fp32, an edge form only where the generator may take the region form."""
     if form not in EXPORT_FORMS:
         raise ExportError(f"form must be one of {EXPORT_FORMS}, got {form!r}")
-    if edges not in ("auto", *EDGE_FORMS):
-        raise ExportError(f"edges must be auto or one of {EDGE_FORMS}, got {edges!r}")
+    if edges not in EXPORT_EDGES:
+        raise ExportError(f"edges must be one of {EXPORT_EDGES}, got {edges!r}")
     if edges != "auto" and (form == "dense" or precision != "fp32"):
         raise ExportError(f"edges {edges!r} is for the region form, which dense and fp16 packages do not take")
     if form == "regions" and precision != "fp32":
@@ -184,7 +183,7 @@ def export_package(
     check_destination(out)
     model = load_checkpoint(checkpoint, verify_hash=verify)
     check_exportable(model.config)
-    settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form))
+    settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form), edges)
     if edges != "auto" and settings.generator_form != "regions":
         raise ExportError(f"edges {edges!r} is for the region form, and this model's package is dense")
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
@@ -197,7 +196,7 @@ def export_package(
             with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
                 for name in GRAPH_NAMES:
                     files[name], validation[name] = export_graph(
-                        model, name, build, settings, checkpoint_sha256, validate, bar, edges
+                        model, name, build, settings, checkpoint_sha256, validate, bar
                     )
             specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
             manifest = build_manifest(

@@ -27,7 +27,7 @@ from sean_core.format import (
     plan_file,
     sidecar_file,
 )
-from sean_core.forms import GENERATOR_FORMS
+from sean_core.forms import EXPORT_EDGES, GENERATOR_FORMS
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,9 @@ class Package:
     generator_form: str  # one of format.GENERATOR_FORMS
     encoder: PackageGraph
     generator: PackageGraph
+    # Region packages: how the edge rows are computed, one of forms.EXPORT_EDGES (`sean export --edges`;
+    # "rows" in packages from before the choice). None for dense packages.
+    edge_form: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -294,6 +297,9 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
     generator_form = manifest.get("generator_form", "dense")
     if generator_form not in GENERATOR_FORMS:
         raise PackageError(f"{where}: generator_form {generator_form!r} is not one of {GENERATOR_FORMS}; {REEXPORT}")
+    edge_form = manifest.get("edge_form", "rows") if generator_form == "regions" else None
+    if edge_form is not None and edge_form not in EXPORT_EDGES:
+        raise PackageError(f"{where}: edge_form {edge_form!r} is not one of {EXPORT_EDGES}; {REEXPORT}")
     shape = ModelShape(
         height=_positive(manifest, "height", where),
         width=_positive(manifest, "width", where),
@@ -311,6 +317,7 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
         shape=shape,
         precision=precision,
         generator_form=generator_form,
+        edge_form=edge_form,
         encoder=_package_graph(root, "encoder", graphs.get("encoder"), shape, files),
         generator=_package_graph(root, "generator", graphs.get("generator"), shape, files),
     )

@@ -46,6 +46,17 @@ def test_format_and_version_are_checked(tmp_path):
         load_package(write_package(tmp_path / "c", class_names=["a", "b"]))
 
 
+def test_a_region_package_records_its_edge_form(tmp_path):
+    """`sean export --edges`: a region package's edge_form, "rows" where a package from before the choice
+    has none, None on a dense package; anything else is refused in one line."""
+    assert load_package(write_package(tmp_path / "dense")).edge_form is None
+    assert load_package(write_package(tmp_path / "old", generator_form="regions")).edge_form == "rows"
+    windows = write_package(tmp_path / "new", generator_form="regions", edge_form="windows")
+    assert load_package(windows).edge_form == "windows"
+    with pytest.raises(PackageError, match=r"edge_form 'pixels' is not one of \('auto', 'rows', 'windows'\)"):
+        load_package(write_package(tmp_path / "bad", generator_form="regions", edge_form="pixels"))
+
+
 @pytest.mark.parametrize(
     "graph, index, field, value, declared",
     [

@@ -140,19 +140,25 @@ def build_missing_engines(inputs: Inputs, max_batch: int) -> None:
             inputs.notes.append(f"TensorRT engines for the {precision} package not built: {exc}")
 
 
-def counted_gflop(config: Any, form: str | None, labels: np.ndarray | None = None) -> dict[str, float]:
+def counted_gflop(
+    config: Any, form: str | None, labels: np.ndarray | None = None, package: str | None = None
+) -> dict[str, float]:
     """Analytic GFLOP per image (2 x multiply-adds) of encode and synthesize in the given form; empty
     without torch (the counts walk the PyTorch model's layer table). The region form computes what the
-    timed labels [B, H, W] need (without labels: every pixel an edge pixel)."""
+    timed labels [B, H, W] need (without labels: every pixel an edge pixel), with the edge form its
+    package records (manifest "edge_form")."""
     if missing_modules("train"):
         return {}
     import torch
 
+    from sean_runtime.package import load_package
     from sean_train.flops import encoder_macs, generator_macs, inference_generator_macs
 
     encode = 2 * encoder_macs(config) / 1e9
     if form == "regions":
-        macs = inference_generator_macs(config, labels=None if labels is None else torch.from_numpy(labels))
+        edges = "auto" if package is None else load_package(package, verify=False).edge_form
+        timed = None if labels is None else torch.from_numpy(labels)
+        macs = inference_generator_macs(config, labels=timed, edge_mode=edges or "auto")
     elif form == "dense":
         macs = inference_generator_macs(config, region_mode="dense")
     else:

@@ -117,7 +117,7 @@ def benchmark(
             out = Path(tmp) / f"{path.key}.npz"
             spec = path.worker(common).replace(batch_sizes=tuple(batch_sizes), outputs=str(out))
             row = run_worker(spec, timeout_s)
-            gflop = counted_gflop(config, path.form, labels_timed)
+            gflop = counted_gflop(config, path.form, labels_timed, path.settings.get("package"))
             row.update(label=path.label, form=path.form, gflop=gflop)
             result["paths"][path.key] = row
             if out.is_file():
@@ -252,7 +252,7 @@ def classes_scaling(
         for key, form, spec in cases:
             bar.set_description(f"{k} classes: {key}")
             row = run_worker(spec.replace(num_classes=k, batch_sizes=(1,)), timeout_s)
-            rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form, labels),
+            rows.append({"classes": k, "path": key, "gflop": counted_gflop(sized, form, labels, spec.package),
                          **{op: row["batches"]["1"][op] for op in ("encode", "synthesize", "both")}}
                         if "batches" in row else {"classes": k, "path": key, **row})
             bar.update()
