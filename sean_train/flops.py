@@ -15,6 +15,7 @@ from sean_train.config import ModelConfig
 from sean_train.networks.costs import (
     FoldModes,
     choose_style_conv,
+    factorized_product_classes,
     onehot_conv_work,
     style_conv_cost,
     style_conv_work,
@@ -99,7 +100,8 @@ def inference_generator_macs(
         macs["onehot_conv"] += shared.macs + shared.lookups + hidden * extra * 9 * hw
         macs["modulation"] += rows * hidden * 9 * hw
         if spec.use_style:
-            style = style_conv_work(forms.style, rows, s, k, hw)
+            classes = factorized_product_classes(k) if forms.style == "factorized" else k  # with its zero class
+            style = style_conv_work(forms.style, rows, s, classes, hw)
             macs["style_convs"] += style.macs + style.lookups
     return macs
 

@@ -227,6 +227,28 @@ def test_inference_form_equals_training_form(layout, size, extra, style_mode, on
     assert (actual - expected).abs().max().item() < 1e-12
 
 
+@pytest.mark.parametrize("classes", [7, 8])
+def test_factorized_style_products_contract_over_an_even_length(classes):
+    """With an odd class count the inference form's factorized product takes one all-zero class, so that
+    its contraction (9 per class) is even (costs.factorized_product_classes: AMX multiplies bf16 in
+    pairs); the images stay the training form's in float64."""
+    from sean_train.networks.inference import MapsNeeded, fold_for_inference, label_maps
+
+    config = ModelConfig(**{**TINY, "num_classes": classes})
+    generator = make_random_model(config, scale=0.08).double().generator
+    folded = fold_for_inference(generator, "factorized", "conv", "dense")
+    labels, codes, noise, _ = _label_inputs(config, 2)
+    maps = label_maps(labels, None, classes, 8, 8, MapsNeeded(patches=True), torch.float64)
+    assert maps.patches.shape == (2, 9 * 8, 64)  # rows tap * 8 + class
+    taps = maps.patches.reshape(2, 9, 8, 64)
+    assert taps[:, :, classes:].abs().sum() == 0 and taps[:, :, :classes].sum() > 0
+    with torch.no_grad():
+        expected = generator(one_hot(labels, classes).double(), codes, noise)
+        actual = folded(labels, codes, noise, None)
+    assert expected.std() > 0.02
+    assert (actual - expected).abs().max().item() < 1e-12
+
+
 def test_inference_form_folds_the_shortcut_into_half_the_shift_rows(tiny_config):
     from sean_train.networks.inference import fold_for_inference
 

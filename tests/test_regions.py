@@ -451,3 +451,24 @@ def test_distinct_windows_keep_rows_apart_where_a_combined_key_could_overflow():
     ids, first = _distinct_module()(windows)
     assert torch.equal(windows[first][ids], windows)
     assert len(first) == len(windows)
+
+
+@pytest.mark.slow
+def test_openvino_sums_the_edge_rows_as_bags(region_packages):
+    """The OpenVINO backend compiles the region form's nine-row sums (Gather + ReduceSum) as embedding bags
+    (backends.openvino.sum_gathered_rows_as_bags): every such sum of the graph, and the images stay those
+    of ONNX Runtime (test_a_region_package_synthesizes_the_dense_packages_images)."""
+    ov = pytest.importorskip("openvino")
+    from collections import Counter
+
+    from sean_runtime.backends.openvino import OpenVinoBackend, sum_gathered_rows_as_bags
+    from sean_runtime.package import load_package
+
+    _, dense, regions, windows = region_packages
+    sums = {p.name: sum_gathered_rows_as_bags(ov.Core().read_model(str(p / "generator.onnx")))
+            for p in (dense, regions, windows)}
+    assert sums["regions"] > sums["windows"] and sums["dense"] == 0, sums
+    backend = OpenVinoBackend(load_package(regions), "f32", threads=1)
+    ops = backend.generator.get_runtime_model().get_ordered_ops()
+    layers = Counter(op.get_rt_info()["layerType"].astype(str) for op in ops)
+    assert layers["EmbeddingBagPacked"] == sums["regions"], layers

@@ -12,7 +12,7 @@ pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install '
 from sean_core.errors import BackendError, InputError
 from sean_runtime.backends import BACKENDS, select_backend
 from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
-from sean_runtime.backends.openvino import OpenVinoBackend
+from sean_runtime.backends.openvino import OpenVinoBackend, compile_config
 from sean_runtime.package import load_package
 from sean_runtime.synthesizer import Synthesizer
 
@@ -171,3 +171,30 @@ def test_graph_selections_are_checked(package):
             select_backend(package, "onnxruntime", graphs=graphs)
     with pytest.raises(BackendError, match="the TensorRT backend loads both graphs"):
         select_backend(package, "tensorrt", graphs=["generator"])
+
+
+def _gathered_rows_sum(ov, summed: int, keep_dims: bool):
+    """table [6, 4], rows int64 [3, 2] -> ReduceSum(Gather(table, rows, axis 0), summed)."""
+    table = ov.opset8.parameter([6, 4], np.float32, name="table")
+    rows = ov.opset8.parameter([3, 2], np.int64, name="rows")
+    gathered = ov.opset8.gather(table, rows, ov.opset8.constant(np.int64(0)))
+    total = ov.opset8.reduce_sum(gathered, ov.opset8.constant(np.array([summed], np.int64)), keep_dims)
+    return ov.Model([total], [table, rows])
+
+
+def test_gathered_row_sums_become_bags_with_the_same_sums():
+    import openvino as ov
+
+    from sean_runtime.backends.openvino import sum_gathered_rows_as_bags
+
+    model = _gathered_rows_sum(ov, 1, False)
+    assert sum_gathered_rows_as_bags(model) == 1
+    types = {node.get_type_name() for node in model.get_ordered_ops()}
+    assert "EmbeddingBagPackedSum" in types and "ReduceSum" not in types
+    table = np.arange(24, dtype=np.float32).reshape(6, 4) * np.float32(1.5)
+    rows = np.array([[0, 5], [2, 2], [4, 1]], np.int64)
+    out = ov.Core().compile_model(model, "CPU", compile_config("f32", "LATENCY", 1))([table, rows])
+    np.testing.assert_array_equal(next(iter(out.values())), table[rows].sum(1))
+    # A sum that keeps its axis, or sums within each row, stays; axis -2 is axis 1.
+    cases = [(1, True), (2, False), (-2, False)]
+    assert [sum_gathered_rows_as_bags(_gathered_rows_sum(ov, *case)) for case in cases] == [0, 0, 1]

@@ -30,6 +30,14 @@ ONEHOT_FORMS = ("conv", "lookup")
 STYLE_FC_ALL_CLASSES_MAX = 48
 
 
+def factorized_product_classes(classes: int) -> int:
+    """The classes the inference form's factorized style product contracts over (nine taps of each): K, or
+    K + 1 with an all-zero class when K is odd. oneDNN multiplies bf16 on AMX in pairs along the
+    contraction and runs an odd length on AVX-512 alone; the zero class costs 1/K more multiply-adds in
+    fp32 (docs/performance.md, "Factorized style products")."""
+    return classes + classes % 2
+
+
 def style_fc_reads_all_classes(classes: int) -> bool:
     """Whether a region-form layer computes its per-class style FC for all `classes` (then keeps the rows
     of the present ones) rather than for the present classes alone."""

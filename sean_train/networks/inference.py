@@ -40,6 +40,7 @@ from sean_train.networks.costs import (
     STYLE_FORMS,
     FoldModes,
     LayerForms,
+    factorized_product_classes,
     layer_forms,
     style_fc_reads_all_classes,
 )
@@ -73,7 +74,8 @@ class LabelMaps:
     width: int
     mask: Tensor | None  # [B, K + E, H, W]: one-hot classes, then the extra channels
     extra: Tensor | None  # [B, E, H, W]
-    patches: Tensor | None  # [B, 9 K, H*W]: 3x3 patches of the one-hot classes, row tap * K + k
+    # [B, 9 K', H*W]: 3x3 patches of the one-hot classes (K' = costs.factorized_product_classes), row tap * K' + k
+    patches: Tensor | None
     taps: Tensor | None  # int64 [B, 9, H*W]: rows in a constant table [9 (K + 1), R]
     image_taps: Tensor | None  # int64 [B, 9, H*W]: rows in per-image tables stacked to [B * 9 (K + 1), R]
     regions: RegionMaps | None  # where the regions are constant (networks.regions)
@@ -108,7 +110,7 @@ def label_maps(
     mask = patches = None
     if needed.mask or needed.patches:
         classes = one_hot(small, num_classes).to(dtype)  # [B, K, H, W]
-        patches = onehot_patches(classes) if needed.patches else None
+        patches = onehot_patches(classes, factorized_product_classes(num_classes)) if needed.patches else None
         mask = classes if small_extra is None else torch.cat([classes, small_extra], dim=1)
     ids = table_ids(small, num_classes) if needed.taps or needed.image_taps or needed.regions else None
     taps = None if ids is None else tap_rows(ids, num_classes + 1)  # ops.lookup_taps of the small labels
@@ -124,12 +126,13 @@ def label_maps(
     return LabelMaps(height, width, mask, small_extra, patches, taps, image_taps, regions)
 
 
-def onehot_patches(classes: Tensor) -> Tensor:
-    """One-hot classes [B, K, H, W] -> zero-padded 3x3 patches [B, 9 K, H*W], tap-major (row tap * K + k)."""
+def onehot_patches(classes: Tensor, channels: int) -> Tensor:
+    """One-hot classes [B, K, H, W] -> zero-padded 3x3 patches [B, 9 channels, H*W] of the K classes and
+    channels - K all-zero ones, tap-major (row tap * channels + k)."""
     b, k, h, w = classes.shape
-    padded = F.pad(classes, (1, 1, 1, 1))
+    padded = F.pad(classes, (1, 1, 1, 1, 0, channels - k))  # [B, channels, H + 2, W + 2]
     taps = [padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
-    return torch.cat(taps, dim=1).reshape(b, 9 * k, h * w)
+    return torch.cat(taps, dim=1).reshape(b, 9 * channels, h * w)
 
 
 class OneHotConv(nn.Module):
@@ -225,7 +228,10 @@ class StyleProduct(nn.Module):
         mu = self.class_styles(codes)  # [B, K, S]
         b, k = mu.shape[:2]
         if self.form == "factorized":
-            # Per-image kernels [B, R, 9 K] (columns tap * K + k, as the patches' rows), one product with them.
+            # Per-image kernels [B, R, 9 K'] (columns tap * K' + k, as the patches' rows; the K' - K padding
+            # classes have mu = 0, so zero kernels), one product with them.
+            k = factorized_product_classes(k)
+            mu = F.pad(mu, (0, 0, 0, k - mu.shape[1]))  # [B, K', S]
             kernels = torch.matmul(mu, self.weight).reshape(b, k, self.rows, 9).permute(0, 2, 3, 1)
             kernels = kernels.reshape(b, self.rows, 9 * k)
             return torch.matmul(kernels, maps.patches).reshape(b, self.rows, maps.height, maps.width)

@@ -9,6 +9,7 @@
 
 #include "backend.hpp"
 #include "core.hpp"
+#include "openvino_rewrites.hpp"
 
 namespace sean::core {
 namespace {
@@ -89,6 +90,7 @@ class OpenVinoBackend final : public Backend {
     try {
       const std::shared_ptr<ov::Model> model = core_.read_model(graph.file.string());
       check_declared_shapes(graph, *model);
+      sum_gathered_rows_as_bags(model);
       compiled = core_.compile_model(model, device, config);
     } catch (const Error&) {
       throw;

@@ -8,7 +8,14 @@
 #include <fstream>
 #include <random>
 
+#include <openvino/op/constant.hpp>
+#include <openvino/op/gather.hpp>
+#include <openvino/op/parameter.hpp>
+#include <openvino/op/reduce_sum.hpp>
+#include <openvino/openvino.hpp>
+
 #include "noise.hpp"
+#include "openvino_rewrites.hpp"
 #include "plan_rules.hpp"
 #include "resize.hpp"
 #include "core.hpp"
@@ -200,6 +207,46 @@ TEST(PlanRules, CapabilitiesInEveryWrittenForm) {
   EXPECT_EQ(parse_capability("sm_120"), (std::array<int, 2>{12, 0}));
   EXPECT_EQ(parse_capability(nullptr), (std::array<int, 2>{-1, -1}));
   EXPECT_EQ(parse_capability("x"), (std::array<int, 2>{-1, -1}));
+}
+
+// table [6, 4] = 10 r + c; rows [3, 2]: a Gather of the rows along axis 0, summed over `summed` (keep_dims as given).
+std::shared_ptr<ov::Model> gathered_rows_sum(int64_t summed, bool keep_dims) {
+  const auto table = std::make_shared<ov::op::v0::Parameter>(ov::element::f32, ov::Shape{6, 4});
+  const auto rows = std::make_shared<ov::op::v0::Parameter>(ov::element::i64, ov::Shape{3, 2});
+  const auto axis = ov::op::v0::Constant::create(ov::element::i64, ov::Shape{}, {0});
+  const auto gather = std::make_shared<ov::op::v8::Gather>(table, rows, axis);
+  const auto axes = ov::op::v0::Constant::create(ov::element::i64, ov::Shape{1}, {summed});
+  const auto sum = std::make_shared<ov::op::v1::ReduceSum>(gather, axes, keep_dims);
+  return std::make_shared<ov::Model>(ov::OutputVector{sum->output(0)}, ov::ParameterVector{table, rows});
+}
+
+TEST(OpenVinoRewrites, GatheredRowSumsBecomeBagsWithTheSameSums) {
+  const auto model = gathered_rows_sum(1, false);
+  EXPECT_EQ(sean::core::sum_gathered_rows_as_bags(model), 1);
+  bool bag = false;
+  for (const auto& node : model->get_ordered_ops()) {
+    EXPECT_NE(std::string(node->get_type_name()), "ReduceSum");
+    bag = bag || std::string(node->get_type_name()) == "EmbeddingBagPackedSum";
+  }
+  EXPECT_TRUE(bag);
+  std::vector<float> table(24);
+  for (int i = 0; i < 24; ++i) table[i] = float(10 * (i / 4) + i % 4);
+  std::vector<int64_t> rows{0, 5, 2, 2, 4, 1};
+  ov::Core core;
+  ov::InferRequest request = core.compile_model(model, "CPU").create_infer_request();
+  request.set_input_tensor(0, ov::Tensor(ov::element::f32, {6, 4}, table.data()));
+  request.set_input_tensor(1, ov::Tensor(ov::element::i64, {3, 2}, rows.data()));
+  request.infer();
+  const ov::Tensor out = request.get_output_tensor();
+  ASSERT_EQ(out.get_shape(), (ov::Shape{3, 4}));
+  const std::vector<float> want{50, 52, 54, 56, 40, 42, 44, 46, 50, 52, 54, 56};  // rows 0+5, 2+2, 4+1
+  EXPECT_EQ(std::vector<float>(out.data<float>(), out.data<float>() + 12), want);
+}
+
+TEST(OpenVinoRewrites, OtherSumsStay) {
+  EXPECT_EQ(sean::core::sum_gathered_rows_as_bags(gathered_rows_sum(1, true)), 0);  // keeps the summed axis
+  EXPECT_EQ(sean::core::sum_gathered_rows_as_bags(gathered_rows_sum(2, false)), 0);  // sums each row's values
+  EXPECT_EQ(sean::core::sum_gathered_rows_as_bags(gathered_rows_sum(-2, false)), 1);  // axis 1, counted from the end
 }
 
 }  // namespace
