@@ -347,9 +347,12 @@ def test_paths_select_rows_in_the_order_named_and_the_cpp_rows_say_why_they_are_
     assert [p.key for p in paths] == ["openvino-f32", "onnxruntime-fp32"]
     assert skipped == [{"key": "cpp-openvino", "label": "C++ runtime, OpenVINO f32", "skipped": inputs.cpp_problem}]
     inputs.cpp_library = tiny_package / "libsean.so"
-    paths, _ = plan.select_paths(*plan_paths(inputs, openvino=False, cpp=True), ["cpp-openvino"])
-    assert [(p.kind, p.settings) for p in paths] == [
-        ("cpp", {"package": str(tiny_package), "library": str(inputs.cpp_library)})]
+    paths, _ = plan.select_paths(*plan_paths(inputs, openvino=False, cpp=True), ["cpp-openvino", "cpp-openvino-bf16"])
+    common = {"package": str(tiny_package), "library": str(inputs.cpp_library)}
+    assert [(p.kind, p.label, p.settings) for p in paths] == [
+        ("cpp", "C++ runtime, OpenVINO f32", common),
+        ("cpp", "C++ runtime, OpenVINO bf16", {**common, "precision_hint": "bf16"}),
+    ]
 
 
 @pytest.mark.slow

@@ -144,6 +144,25 @@ def test_openvino_images_equal_the_python_openvino_backend_bit_for_bit(cpp, pyth
     assert not np.array_equal(results["no noise"][1], results["interpolation"][1])
 
 
+def test_a_bf16_hint_gives_the_python_backends_images_bit_for_bit(release, package, samples):
+    """With the bf16 hint both runtimes compile the graphs for one image and run a batch image by image
+    (bf16 where the CPU has it, else f32): the same codes and images, batches included."""
+    images, labels = samples
+    python = Synthesizer.load(package, backend="openvino", precision_hint="bf16", threads=THREADS)
+    cpp = CppRuntime(release / "libsean.so", package, threads=THREADS, precision="bf16")
+    try:
+        codes, present = cpp.codes(cpp.encode(images, labels))
+        py_codes = python.encode(images, labels)
+        np.testing.assert_array_equal(codes, py_codes.codes)
+        np.testing.assert_array_equal(present, py_codes.present)
+        results = cases(python, cpp, samples)
+    finally:
+        cpp.close()
+        python.close()
+    differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}
+    assert differences == dict.fromkeys(results, 0)
+
+
 def test_images_are_within_one_level_of_onnx_runtime(cpp, python_onnxruntime, samples):
     results = cases(python_onnxruntime, cpp, samples)
     differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}

@@ -88,8 +88,8 @@ class Options(ctypes.Structure):
 class CppRuntime:
     """A package opened by the C++ library; styles are opaque handles freed when the runtime closes."""
 
-    def __init__(self, library: Path, package: Path, threads: int = 0) -> None:
-        """threads: OpenVINO CPU threads (0: its default, all cores)."""
+    def __init__(self, library: Path, package: Path, threads: int = 0, precision: str = "f32") -> None:
+        """threads: OpenVINO CPU threads (0: its default, all cores); precision: its hint, f32, bf16 or f16."""
         self.lib = lib = ctypes.CDLL(str(library))
         lib.sean_last_error.restype = ctypes.c_char_p
         lib.sean_model_class_name.restype = ctypes.c_char_p
@@ -106,7 +106,7 @@ class CppRuntime:
         if lib.sean_api_version() < API_VERSION:
             raise RuntimeError(f"{library} has C API version {lib.sean_api_version()}; this binding needs "
                                f"{API_VERSION}: rebuild it")
-        options = Options(ctypes.sizeof(Options), b"openvino", b"CPU", b"f32", threads, 0, 1)
+        options = Options(ctypes.sizeof(Options), b"openvino", b"CPU", precision.encode(), threads, 0, 1)
         self.model = ctypes.c_void_p()
         self._check(lib.sean_model_open(str(package).encode(), ctypes.byref(options), ctypes.byref(self.model)))
         self.info = ModelInfo(struct_size=ctypes.sizeof(ModelInfo))

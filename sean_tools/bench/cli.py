@@ -70,8 +70,9 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
 @click.option("--timeout", "timeout_s", type=Amount(1, 7 * 86_400), default=3600.0, show_default=True,
               help="Seconds after which one path's worker is stopped and reported as an error.")
-@click.option("--cpp", is_flag=True, help="Also time the C++ runtime (OpenVINO f32 through its C API, uint8 in "
-              "and out), built with CMake under --workdir; its rows say why when it does not build here.")
+@click.option("--cpp", is_flag=True, help="Also time the C++ runtime (OpenVINO with the f32 and the bf16 hint, "
+              "through its C API, uint8 in and out), built with CMake under --workdir; its rows say why when it "
+              "does not build here.")
 @click.option("--paths", "path_keys", default="", metavar="KEYS",
               help="Only these rows, by the keys the JSON and the class table name them (e.g. "
               "official,onnxruntime-regions,openvino-f32-regions), in this order; default: every row.")

@@ -17,9 +17,15 @@ REFERENCE_PATH = "torch-direct"  # outputs of every path are compared with our m
 # Inputs.packages key -> the runtime rows' label ({} = the backend) and the form their FLOPs are counted in.
 PACKAGE_LABELS = {"fp32": "{} fp32, dense", "fp16": "{} fp16", "regions": "{} fp32, region form"}
 PACKAGE_FORMS = {key: form for key, (_, form) in PACKAGE_EXPORTS.items()}
-# Inputs.packages key -> the C++ runtime's row on that package (OpenVINO f32, as the Python "openvino-f32").
-CPP_PATHS = {"fp32": "cpp-openvino", "regions": "cpp-openvino-regions"}
-CPP_LABELS = {"fp32": "C++ runtime, OpenVINO f32", "regions": "C++ runtime, OpenVINO f32, region form"}
+# (Inputs.packages key, OpenVINO hint) -> the C++ runtime's row on that package with that hint, as the
+# Python rows "openvino-f32" and "openvino-bf16" (+ "-regions").
+CPP_PATHS = {
+    ("fp32", "f32"): "cpp-openvino",
+    ("regions", "f32"): "cpp-openvino-regions",
+    ("fp32", "bf16"): "cpp-openvino-bf16",
+    ("regions", "bf16"): "cpp-openvino-bf16-regions",
+}
+CPP_LABELS = {"fp32": "C++ runtime, OpenVINO {}", "regions": "C++ runtime, OpenVINO {}, region form"}
 # What adds the rows a --paths key may name, for the message when a key names no row.
 ROW_OPTIONS = "--checkpoint adds the PyTorch and official rows, --openvino, --cpp and --fp16 theirs"
 
@@ -92,19 +98,22 @@ def plan_paths(inputs: Inputs, openvino: bool, cpp: bool = False) -> tuple[list[
             paths.append(PathSpec(f"openvino-{hint}-regions", f"OpenVINO {hint} hint, region form", "openvino",
                                   "regions", {"package": str(inputs.packages["regions"]), "precision_hint": hint}))
     if cpp:
-        for variant, key in CPP_PATHS.items():
+        for (variant, hint), key in CPP_PATHS.items():
             if variant not in inputs.packages:
                 continue
+            label = CPP_LABELS[variant].format(hint)
             if inputs.cpp_library is None:
-                skipped.append({"key": key, "label": CPP_LABELS[variant], "skipped": inputs.cpp_problem})
+                skipped.append({"key": key, "label": label, "skipped": inputs.cpp_problem})
                 continue
-            paths.append(PathSpec(key, CPP_LABELS[variant], "cpp", PACKAGE_FORMS[variant],
-                                  {"package": str(inputs.packages[variant]), "library": str(inputs.cpp_library)}))
+            settings = {"package": str(inputs.packages[variant]), "library": str(inputs.cpp_library)}
+            if hint != "f32":
+                settings["precision_hint"] = hint
+            paths.append(PathSpec(key, label, "cpp", PACKAGE_FORMS[variant], settings))
     if "regions" in inputs.unexported:
         keys = [("onnxruntime-regions", "ONNX Runtime CPU fp32, region form")]
         keys += [(f"openvino-{hint}-regions", f"OpenVINO {hint} hint, region form") for hint in ("f32", "bf16")
                  if openvino]
-        keys += [(CPP_PATHS["regions"], CPP_LABELS["regions"])] if cpp else []
+        keys += [(CPP_PATHS["regions", hint], CPP_LABELS["regions"].format(hint)) for hint in ("f32", "bf16") if cpp]
         skipped += [{"key": key, "label": label, "skipped": inputs.unexported["regions"]} for key, label in keys]
     for precision, folder in inputs.packages.items():
         if precision == "regions":  # TensorRT takes the dense packages (format.REGIONS_NOT_FOR_TENSORRT)

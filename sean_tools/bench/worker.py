@@ -194,13 +194,14 @@ def runtime_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
 
 
 def cpp_runner(spec: WorkerSpec) -> tuple[Runner, dict[str, Any]]:
-    """The C++ runtime (sean_runtime/cpp, OpenVINO f32) on a package through its C API: uint8 RGB in and out
-    as its callers pass them, so the timed image is quantised once before timing and each call's image is
-    read back as [-1, 1] floats for the accuracy columns."""
+    """The C++ runtime (sean_runtime/cpp, OpenVINO with the spec's hint, f32 by default) on a package through
+    its C API: uint8 RGB in and out as its callers pass them, so the timed image is quantised once before
+    timing and each call's image is read back as [-1, 1] floats for the accuracy columns."""
     from sean_runtime.cpp.binding import CppRuntime
 
     assert spec.library is not None and spec.package is not None
-    runtime = CppRuntime(Path(spec.library), Path(spec.package), threads=spec.threads)
+    runtime = CppRuntime(Path(spec.library), Path(spec.package), threads=spec.threads,
+                         precision=spec.precision_hint or "f32")
     # id of a timed image -> (the image, its uint8 RGB): converted once per input, outside the timed calls
     # after the warm-up; the image is held so that its id is not reused.
     converted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -228,10 +229,11 @@ def uint8_rgb(image: np.ndarray) -> np.ndarray:
 
 def python_runtime_difference(spec: WorkerSpec, inputs: dict[str, np.ndarray], cpp_image: np.ndarray) -> int:
     """Max pixel difference of the C++ runtime's batch-1 image from the Python runtime's (Synthesizer on
-    OpenVINO f32, same package, same uint8 inputs, noise off): the two run the same graphs."""
+    OpenVINO with the same hint, same package, same uint8 inputs, noise off): the two run the same graphs."""
     from sean_runtime.synthesizer import Synthesizer, to_uint8
 
-    with Synthesizer.load(spec.package, backend="openvino", threads=spec.threads) as python:
+    hint = spec.precision_hint or "f32"
+    with Synthesizer.load(spec.package, backend="openvino", threads=spec.threads, precision_hint=hint) as python:
         rgb = uint8_rgb(inputs["image"])
         styles = python.encode(rgb, inputs["labels"])
         image = python.synthesize(inputs["labels"], styles, seed=0, noise=False)

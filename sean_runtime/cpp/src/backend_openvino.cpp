@@ -29,6 +29,7 @@ class OpenVinoBackend final : public Backend {
         for (const auto& d : devices) list += (list.empty() ? "" : ", ") + d;
         throw Error(Status::backend, "OpenVINO reports no " + options.device + " device (devices: " + list + ")");
       }
+      one_image_ = precision_ != "f32";
       ov::AnyMap config{{"INFERENCE_PRECISION_HINT", precision_}, {"PERFORMANCE_HINT", "LATENCY"}};
       if (options.device == "CPU") {
         // Threads not pinned to cores, as in Python (sean_runtime/backends/openvino.py): where other processes
@@ -55,30 +56,43 @@ class OpenVinoBackend final : public Backend {
 
   void encode(size_t batch, const float* image, const int32_t* labels, const float* extra, float* codes,
               float* area) const override {
-    const size_t H = package_.height, W = package_.width;
-    std::vector<std::pair<std::string, ov::Tensor>> inputs{
-        {"image", tensor(ov::element::f32, {batch, 3, H, W}, image)},
-        {"labels", tensor(ov::element::i32, {batch, H, W}, labels)}};
-    if (package_.encoder.takes("extra"))
-      inputs.emplace_back("extra", tensor(ov::element::f32, {batch, size_t(package_.extra_channels), H, W}, extra));
-    const size_t K = package_.num_classes();
-    run(Graph::encoder, inputs, {{"codes", codes, batch * K * package_.style_dim}, {"area", area, batch * K}});
+    const size_t H = package_.height, W = package_.width, E = size_t(package_.extra_channels);
+    const size_t K = size_t(package_.num_classes()), S = size_t(package_.style_dim);
+    in_runs(batch, [&](size_t first, size_t n) {
+      std::vector<std::pair<std::string, ov::Tensor>> inputs{
+          {"image", tensor(ov::element::f32, {n, 3, H, W}, image + first * 3 * H * W)},
+          {"labels", tensor(ov::element::i32, {n, H, W}, labels + first * H * W)}};
+      if (package_.encoder.takes("extra"))
+        inputs.emplace_back("extra", tensor(ov::element::f32, {n, E, H, W}, extra + first * E * H * W));
+      run(Graph::encoder, inputs, {{"codes", codes + first * K * S, n * K * S}, {"area", area + first * K, n * K}});
+    });
   }
 
   void generate(size_t batch, const int32_t* labels, const float* codes, const float* noise, const float* extra,
                 float* image) const override {
-    const size_t H = package_.height, W = package_.width;
-    std::vector<std::pair<std::string, ov::Tensor>> inputs{
-        {"labels", tensor(ov::element::i32, {batch, H, W}, labels)},
-        {"codes", tensor(ov::element::f32, {batch, size_t(package_.num_classes()), size_t(package_.style_dim)}, codes)},
-        {"noise", tensor(ov::element::f32, {batch, size_t(package_.noise_numel)}, noise)}};
-    if (package_.generator.takes("extra"))
-      inputs.emplace_back("extra", tensor(ov::element::f32, {batch, size_t(package_.extra_channels), H, W}, extra));
-    run(Graph::generator, inputs, {{"image", image, batch * 3 * H * W}});
+    const size_t H = package_.height, W = package_.width, E = size_t(package_.extra_channels);
+    const size_t K = size_t(package_.num_classes()), S = size_t(package_.style_dim), N = size_t(package_.noise_numel);
+    in_runs(batch, [&](size_t first, size_t n) {
+      std::vector<std::pair<std::string, ov::Tensor>> inputs{
+          {"labels", tensor(ov::element::i32, {n, H, W}, labels + first * H * W)},
+          {"codes", tensor(ov::element::f32, {n, K, S}, codes + first * K * S)},
+          {"noise", tensor(ov::element::f32, {n, N}, noise + first * N)}};
+      if (package_.generator.takes("extra"))
+        inputs.emplace_back("extra", tensor(ov::element::f32, {n, E, H, W}, extra + first * E * H * W));
+      run(Graph::generator, inputs, {{"image", image + first * 3 * H * W, n * 3 * H * W}});
+    });
   }
 
  private:
   enum class Graph { encoder, generator };
+
+  // Images [first, first + n) of a batch per call of run_images: the whole batch at once, or, with a
+  // reduced-precision hint, one image at a time (the graphs are compiled for one image then, as in Python).
+  template <typename RunImages>
+  void in_runs(size_t batch, RunImages run_images) const {
+    if (!one_image_) return run_images(0, batch);
+    for (size_t i = 0; i < batch; ++i) run_images(i, 1);
+  }
   struct Output {
     std::string name;
     float* data;
@@ -90,6 +104,17 @@ class OpenVinoBackend final : public Backend {
     try {
       const std::shared_ptr<ov::Model> model = core_.read_model(graph.file.string());
       check_declared_shapes(graph, *model);
+      if (one_image_) {
+        // With a reduced-precision hint the CPU plugin runs a static batch of one faster than the dynamic
+        // axis, and a batch's images are then its single images exactly (fix_batch_axis in Python).
+        std::map<std::string, ov::PartialShape> shapes;
+        for (const auto& port : model->inputs()) {
+          ov::PartialShape shape = port.get_partial_shape();
+          shape[0] = 1;
+          shapes[port.get_any_name()] = shape;
+        }
+        model->reshape(shapes);
+      }
       sum_gathered_rows_as_bags(model);
       compiled = core_.compile_model(model, device, config);
     } catch (const Error&) {
@@ -199,6 +224,7 @@ class OpenVinoBackend final : public Backend {
   ov::Core core_;
   mutable ov::CompiledModel encoder_, generator_;  // create_infer_request is thread-safe but not const
   std::string precision_, device_;
+  bool one_image_ = false;  // graphs compiled for one image (a reduced-precision hint)
   mutable std::mutex mutex_;
   mutable std::map<Graph, std::vector<ov::InferRequest>> idle_;
 };
