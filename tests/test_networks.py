@@ -227,6 +227,14 @@ def test_inference_form_equals_training_form(layout, size, extra, style_mode, on
     assert (actual - expected).abs().max().item() < 1e-12
 
 
+def test_channels_last_upsampling_is_nearest_interpolation_of_the_channels_first_view():
+    from sean_train.networks.ops import upsample2_channels_last
+
+    x = torch.randn(2, 5, 3, 4, generator=torch.Generator().manual_seed(0))  # [B, H, W, C]
+    expected = F.interpolate(x.permute(0, 3, 1, 2), scale_factor=2.0, mode="nearest").permute(0, 2, 3, 1)
+    assert torch.equal(upsample2_channels_last(x), expected)
+
+
 @pytest.mark.parametrize("classes", [7, 8])
 def test_factorized_style_products_contract_over_an_even_length(classes):
     """With an odd class count the inference form's factorized product takes one all-zero class, so that

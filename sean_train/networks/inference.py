@@ -54,6 +54,7 @@ from sean_train.networks.ops import (
     region_styles,
     table_ids,
     tap_rows,
+    upsample2_channels_last,
 )
 from sean_train.networks.regions import (
     PresentClasses,
@@ -347,7 +348,10 @@ class FoldedNorm(nn.Module):
         """Region form, channels last: x [B, H, W, C], noise [B, 1, H, W] -> ((x + noise v) G [B, H, W, C],
         B [B, H, W, R - C]). The gathered rows come channels last, so nothing of theirs is transposed."""
         gain, shift = self._region_rows(maps, codes)
-        return (x + noise.permute(0, 2, 3, 1) * self.noise_var.view(-1)) * gain, shift
+        # [B, 1, H, W] -> [B, H, W, 1] without a Transpose: with one, ONNX Runtime moves the convolution's
+        # channels-last transpose below the noise Add, where it cannot join the convolution's output reorder.
+        noise_last = noise.squeeze(1).unsqueeze(-1)
+        return (x + noise_last * self.noise_var.view(-1)) * gain, shift
 
     def _region_rows(self, maps: LabelMaps, codes: Tensor) -> tuple[Tensor, Tensor]:
         """-> G [B, H, W, C], B [B, H, W, R - C]: class rows (mask branch + style) inside the regions, exact
@@ -405,12 +409,15 @@ class FoldedResBlock(nn.Module):
         self.needs = MapsNeeded()
         for norm in norms:
             self.needs = self.needs | norm.needs
-        # Every norm in region form: the SEAN arithmetic runs channels last around the convolutions. The
-        # gathered rows are channels last, and the backends' convolutions run channels last or blocked,
-        # so the transposes around them fold into the layout changes the backends make anyway.
+        # Every norm in region form: the block's input and output and the SEAN arithmetic run channels last
+        # around the convolutions. The gathered rows are channels last, and the backends' convolutions run
+        # channels last or blocked, so the transposes next to them fold into the layout changes the
+        # backends make anyway; between two such blocks (and their upsampling) nothing is transposed.
         self.channels_last = all(norm.regions is not None for norm in norms)
 
     def forward(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
+        """x [B, fin, H, W] -> [B, fout, H, W]; a block with channels_last set takes and gives them channels
+        last, [B, H, W, fin] -> [B, H, W, fout] (InferenceGenerator keeps them so between such blocks)."""
         if self.channels_last:
             return self._forward_channels_last(x, maps, codes, noises)
         if self.learned_shortcut:
@@ -427,21 +434,21 @@ class FoldedResBlock(nn.Module):
         return x_s + dx
 
     def _forward_channels_last(self, x: Tensor, maps: LabelMaps, codes: Tensor, noises: list[Tensor]) -> Tensor:
-        """forward with the norms, the shortcut and the activations channels last ([B, H, W, C]); the
-        convolutions and the block's input and output channels first."""
-        x_last = x.permute(0, 2, 3, 1)
+        """forward with the block's input and output, the norms, the shortcut and the activations channels
+        last (x [B, H, W, fin] -> [B, H, W, fout]); the convolutions channels first. Each transpose sits
+        next to a convolution, where the backends fold it into the layout change they make anyway."""
         if self.learned_shortcut:
             noise_s, noise_0, noise_1 = noises
-            scaled, shift = self.norm_s.forward_channels_last(x_last, noise_s, maps, codes)
-            x_s = (self.shortcut.forward_channels_last(scaled) + shift).permute(0, 3, 1, 2)
+            scaled, shift = self.norm_s.forward_channels_last(x, noise_s, maps, codes)
+            x_s = self.shortcut.forward_channels_last(scaled) + shift
         else:
             noise_0, noise_1 = noises
             x_s = x
-        scaled, shift = self.norm_0.forward_channels_last(x_last, noise_0, maps, codes)
+        scaled, shift = self.norm_0.forward_channels_last(x, noise_0, maps, codes)
         dx = self.conv_0(F.leaky_relu(scaled + shift, 0.2).permute(0, 3, 1, 2))
         scaled, shift = self.norm_1.forward_channels_last(dx.permute(0, 2, 3, 1), noise_1, maps, codes)
         dx = self.conv_1(F.leaky_relu(scaled + shift, 0.2).permute(0, 3, 1, 2))
-        return x_s + dx
+        return x_s + dx.permute(0, 2, 3, 1)
 
 
 class InferenceGenerator(nn.Module):
@@ -476,11 +483,17 @@ class InferenceGenerator(nn.Module):
         }
         x = self.fc(maps[self.config.latent_size].mask)  # [B, 16 ngf, h, w]
         noises = block_noises(noise, self.noise_layout, self.specs)
+        last = False  # x channels last ([B, H, W, C]): between blocks that take it so (FoldedResBlock)
         for spec, upsample in zip(self.specs, self.upsample_before, strict=True):
+            block = self.blocks[spec.name]
             if upsample:
-                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = self.blocks[spec.name](x, maps[(spec.height, spec.width)], codes, noises[spec.name])
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+                x = upsample2_channels_last(x) if last else F.interpolate(x, scale_factor=2.0, mode="nearest")
+            if block.channels_last != last:
+                x = x.permute(0, 2, 3, 1) if block.channels_last else x.permute(0, 3, 1, 2)
+                last = block.channels_last
+            x = block(x, maps[(spec.height, spec.width)], codes, noises[spec.name])
+        x = F.leaky_relu(x, 0.2)
+        return torch.tanh(self.conv_img(x.permute(0, 3, 1, 2) if last else x))
 
 
 def folded_layers(config: ModelConfig, modes: FoldModes) -> list[tuple[BlockSpec, int, LayerForms]]:

@@ -34,6 +34,13 @@ def downsample_nearest(mask: Tensor, height: int, width: int) -> Tensor:
     return mask[..., :: in_h // height, :: in_w // width]
 
 
+def upsample2_channels_last(x: Tensor) -> Tensor:
+    """Nearest 2x upsampling of a channels-last x [B, H, W, C] -> [B, 2H, 2W, C]: F.interpolate's nearest
+    on the channels-first view (source index = dst // 2), as an Expand and a Reshape in the graph."""
+    _, h, w, c = x.shape
+    return x[:, :, None, :, None, :].expand(-1, -1, 2, -1, 2, -1).reshape(-1, 2 * h, 2 * w, c)
+
+
 def region_pool(features: Tensor, mask: Tensor) -> Tensor:
     """Region-wise average pooling as one masked product.
 
