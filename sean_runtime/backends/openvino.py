@@ -20,6 +20,7 @@ rows becomes an embedding bag (sum_gathered_rows_as_bags), the same sums compute
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
@@ -82,6 +83,15 @@ def fix_batch_axis(model: Any, batch: int) -> None:
                    for port in model.inputs})
 
 
+def _opset3() -> Any:
+    """OpenVINO's opset-3 operator factories: `openvino.opset3`, `openvino.runtime.opset3` before 2025."""
+    _openvino()
+    try:
+        return importlib.import_module("openvino.opset3")
+    except ImportError:
+        return importlib.import_module("openvino.runtime.opset3")
+
+
 def _rank(port: Any) -> int:
     """A graph port's rank, -1 where it is dynamic."""
     rank = port.get_partial_shape().rank
@@ -97,7 +107,7 @@ def sum_gathered_rows_as_bags(model: Any) -> int:
     C++ backend makes the same rewrite, so that both runtimes give the same floats. The graph's row
     indices are built in range by the graph itself: a bag does not check them as a Gather does.
     Returns the number of sums rewritten."""
-    ov = _openvino()
+    opset3 = _opset3()
     rewritten = 0
     for node in model.get_ordered_ops():
         if node.get_type_name() != "ReduceSum" or node.get_attributes().get("keep_dims", True):
@@ -116,7 +126,7 @@ def sum_gathered_rows_as_bags(model: Any) -> int:
             or int(gather_axis.get_data().reshape(-1)[0]) % 2 != 0  # axis 0 of [N, R]
         ):
             continue
-        bags = ov.opset3.embedding_bag_packed_sum(table, rows)
+        bags = opset3.embedding_bag_packed_sum(table, rows)
         bags.set_friendly_name(node.get_friendly_name())
         node.output(0).replace(bags.output(0))
         rewritten += 1
