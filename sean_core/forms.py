@@ -38,7 +38,9 @@ REGION_WIDE_MIN_ROWS = 512
 # the nine tap products of each activation row, then a sum of nine gathered rows per window. The window
 # products do more multiply-adds and read less: they pay where the distinct windows are few per
 # activation row (small maps) and on bf16 matrix units; on larger maps fp32 runs the tap products faster
-# (docs/performance.md, "Edge rows").
+# (docs/performance.md, "Edge rows"). A package's manifest "edge_form": "auto" means this rule, as the
+# package format states it (docs/package-format.md): another threshold needs an edge_form value of its own,
+# or the runtime would count older "auto" packages by the wrong rule.
 EDGE_WINDOW_MAX_PIXELS = 64 * 64
 
 
