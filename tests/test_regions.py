@@ -286,6 +286,10 @@ def test_a_region_package_synthesizes_the_dense_packages_images(region_packages)
             cpp.close()
         want = reference.synthesize(labels[:1], styles[0], seed=3)
         assert np.abs(image.astype(int) - want).max() <= 1
+        # and equal to the Python OpenVINO backend's, which compiles the same rewritten graphs
+        with Synthesizer.load(regions, backend="openvino", threads=1) as python:
+            own = python.encode(images, labels)[0]
+            np.testing.assert_array_equal(image, python.synthesize(labels[:1], own, seed=3))
 
 
 @pytest.mark.slow
