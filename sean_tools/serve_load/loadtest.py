@@ -173,12 +173,30 @@ def _clients(server: Any, body: Any, concurrency: int, max_requests: int, max_se
     return latencies, errors[0], time.perf_counter() - start
 
 
+SETTLE_S = 2.0  # the longest wait for a server's batching counters to take in the last responses
+
+
+def settled_metrics(server: Any) -> str:
+    """A scrape of the target's metrics once its batching counters have stopped moving: a server may count
+    a request after the client has its response (Triton does), so a scrape right after the last response
+    can miss it, and the next level would count it as its own."""
+    text = server.metrics()
+    deadline = time.perf_counter() + SETTLE_S
+    while time.perf_counter() < deadline:
+        time.sleep(0.05)
+        again = server.metrics()
+        if server.batching(text, again) == (0.0, 0):
+            return again
+        text = again
+    return text
+
+
 def run_level(server: Any, body: Any, concurrency: int, max_requests: int, max_seconds: float) -> Level:
     """One level against a target (Server or TritonTarget, see the module docstring)."""
     _clients(server, body, concurrency, 2 * concurrency, max_seconds)  # warm-up: connections, first runs
-    before = server.metrics()
+    before = settled_metrics(server)
     latencies, errors, seconds = _clients(server, body, concurrency, max_requests, max_seconds)
-    after = server.metrics()
+    after = settled_metrics(server)
     per_call, executions = server.batching(before, after)
     p50, p90, p99 = np.percentile(np.array(latencies) * 1000.0, [50, 90, 99]) if latencies else (np.nan,) * 3
     return Level(
