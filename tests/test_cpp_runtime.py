@@ -163,6 +163,11 @@ def test_a_bf16_hint_gives_the_python_backends_images_bit_for_bit(release, packa
     assert differences == dict.fromkeys(results, 0)
 
 
+def test_an_unknown_precision_hint_is_refused_in_one_line(release, package):
+    with pytest.raises(RuntimeError, match=r"unknown OpenVINO precision hint 'f64'; choose f32, bf16 or f16$"):
+        CppRuntime(release / "libsean.so", package, precision="f64")
+
+
 def test_images_are_within_one_level_of_onnx_runtime(cpp, python_onnxruntime, samples):
     results = cases(python_onnxruntime, cpp, samples)
     differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}
