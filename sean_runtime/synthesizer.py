@@ -79,10 +79,11 @@ class Synthesizer:
         """Open a package folder.
 
         backend: "auto" (TensorRT engines when usable, else ONNX Runtime), "onnxruntime", "tensorrt" or
-            "openvino" (never chosen by "auto").
+            "openvino" (chosen by "auto" only for a bf16 / f16 precision_hint).
         providers: ONNX Runtime execution providers to use instead of the automatic choice.
         verify: check every file against the manifest's sha256 (a few seconds for a full-size model).
-        precision_hint: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16").
+        precision_hint: OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16"); "bf16" and "f16" need
+            backend "openvino", which "auto" then chooses (backends.select_backend).
         threads: CPU threads of ONNX Runtime or OpenVINO (None: the runtime's default, one per physical core).
         segmenter: an ONNX segmenter that labels style images given without a label map; None: the
             SEAN_SEGMENTER environment variable, else the domain plugin's (sean_runtime.segmenter has the
@@ -100,10 +101,11 @@ class Synthesizer:
                 raise
         log.info("loaded %s", synth.describe())
         # Why a backend was passed over matters at INFO where the package has TensorRT engines that went
-        # unused; on a package without any (every CPU machine) it is expected, and only info() says it.
+        # unused, or where a reduced precision was asked for (the CPU may lack it); on a package without
+        # engines (every CPU machine) it is expected, and only info() says it.
         has_plans = any(package.graph(name).plan.is_file() for name in GRAPH_NAMES)
         for note in selection.notes:
-            log.log(logging.INFO if has_plans else logging.DEBUG, "%s", note)
+            log.log(logging.INFO if has_plans or precision_hint != "f32" else logging.DEBUG, "%s", note)
         return synth
 
     # --- lifetime ---------------------------------------------------------------------------------

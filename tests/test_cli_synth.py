@@ -147,6 +147,28 @@ def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, d
     assert np.abs(read_rgb(out).astype(int) - expected).max() <= 1  # thread count changes float rounding only
 
 
+def test_precision_bf16_runs_openvino_and_says_what_the_cpu_executes(tiny_package, data, synth, tmp_path):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    out = tmp_path / "bf16.png"
+    label, style = data / "labels/00001.png", data / "images/00001.png"
+    result = run(tiny_package, "--label", label, "--style", style, "--seed", 5, "--precision", "bf16", "-o", out)
+    assert result.exit_code == 0, result.output
+    with Synthesizer.load(tiny_package, precision_hint="bf16") as bf16:
+        executes = bf16.backend.execution_precision
+        expected = bf16.synthesize(label, bf16.encode(style, label), seed=5)[0]
+    assert "backend: openvino (OpenVINO" in result.output and f"executes {executes}" in result.output
+    assert "OpenVINO chosen: precision bf16" in result.output
+    np.testing.assert_array_equal(read_rgb(out), expected)
+    fp32 = synth.synthesize(label, synth.encode(style, label), seed=5)[0].astype(int)
+    assert np.abs(read_rgb(out).astype(int) - fp32).mean() < 4  # bf16 rounding, not another image
+    refused = run(tiny_package, "--label", label, "--style", style, "--precision", "bf16", "--backend", "onnxruntime",
+                  "-o", tmp_path / "no.png")
+    assert_clean_error(refused, "precision bf16 is an OpenVINO precision hint: choose backend 'openvino'")
+    remote = run("--url", "http://127.0.0.1:9", "--label", label, "--style", style, "--precision", "bf16",
+                 "-o", tmp_path / "no.png")
+    assert remote.exit_code == 2 and "--precision is for a local PACKAGE" in remote.output
+
+
 @pytest.mark.slow
 def test_fallback_error_names_the_class_the_reference_lacks(tiny_package, data, synth, tmp_path):
     styles = synth.encode(

@@ -168,6 +168,20 @@ def test_an_unknown_precision_hint_is_refused_in_one_line(release, package):
         CppRuntime(release / "libsean.so", package, precision="f64")
 
 
+def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_tensorrt(release, package):
+    # The rule of the Python runtime (select_backend), with its wording.
+    cpp = CppRuntime(release / "libsean.so", package, precision="bf16", backend="auto")
+    try:
+        assert cpp.info.backend == b"openvino"
+        assert cpp.notes == ["OpenVINO chosen: precision bf16 is an OpenVINO precision hint"]
+    finally:
+        cpp.close()
+    with pytest.raises(RuntimeError, match="precision f16 is an OpenVINO precision hint: choose backend 'openvino'"):
+        CppRuntime(release / "libsean.so", package, precision="f16", backend="tensorrt")
+    with pytest.raises(RuntimeError, match=r"unknown OpenVINO precision hint 'f64'; choose f32, bf16 or f16$"):
+        CppRuntime(release / "libsean.so", package, precision="f64", backend="tensorrt")
+
+
 def test_images_are_within_one_level_of_onnx_runtime(cpp, python_onnxruntime, samples):
     results = cases(python_onnxruntime, cpp, samples)
     differences = {name: int(np.abs(a.astype(int) - b.astype(int)).max()) for name, (a, b) in results.items()}

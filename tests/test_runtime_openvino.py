@@ -128,6 +128,21 @@ def test_bad_options_are_clear_errors(package, kwargs, message):
         select_backend(package, "openvino", **kwargs)
 
 
+def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_other_backends(package):
+    selection = select_backend(package, "auto", precision_hint="bf16", threads=1)
+    assert selection.backend.name == "openvino" and selection.backend.precision_hint == "bf16"
+    assert "OpenVINO chosen: precision bf16" in selection.notes[0]
+    # The f32 hint keeps auto's own choice: ONNX Runtime on this CPU machine.
+    assert select_backend(package, "auto", precision_hint="f32", threads=1).backend.name == "onnxruntime"
+    refusal = "precision f16 is an OpenVINO precision hint: choose backend 'openvino'"
+    for backend, options in [("onnxruntime", {}), ("tensorrt", {}), ("auto", {"providers": [CPU]})]:
+        with pytest.raises(BackendError, match=refusal):
+            select_backend(package, backend, precision_hint="f16", **options)
+    # An unknown hint is refused on every backend, not only on OpenVINO's.
+    with pytest.raises(BackendError, match="unknown OpenVINO precision hint 'fp32'; choose one of f32, bf16, f16"):
+        select_backend(package, "onnxruntime", precision_hint="fp32")
+
+
 def test_unloadable_graph_is_a_clear_error(package, tmp_path):
     broken = tmp_path / "encoder.onnx"
     broken.write_bytes(b"not an onnx file")

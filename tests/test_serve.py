@@ -456,6 +456,26 @@ def test_drain_answers_every_accepted_connection_and_a_second_sigterm_exits_0(sh
 
 
 @pytest.mark.slow
+def test_precision_bf16_serves_the_openvino_images_of_the_library(shapes_package, data):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    label, image = data / "labels/00001.png", data / "images/00001.png"
+    with Synthesizer.load(shapes_package, precision_hint="bf16", threads=1) as local:
+        expected = local.synthesize(label, local.encode(image, label), seed=3)[0]
+        executes = local.backend.execution_precision
+    srv = Server(shapes_package, "--precision", "bf16", "--threads", "1")
+    try:
+        status, _, info = call(srv, "GET", "/v1/info")
+        assert status == 200 and info["backend"] == "openvino" and f"executes {executes}" in info["device"]
+        status, _, answer = call(srv, "POST", "/v1/synthesize",
+                                 {"label": b64_file(label), "style_image": b64_file(image), "seed": 3})
+        assert status == 200, answer
+        np.testing.assert_array_equal(decode_answer(answer), expected)
+    finally:
+        assert srv.stop() == 0
+    # The log says why OpenVINO runs although --backend is auto.
+    assert any("OpenVINO chosen: precision bf16" in line for line in srv.log), srv.log
+
+
 def test_sigint_on_an_idle_server_exits_0(shapes_package):
     assert Server(shapes_package).stop(signal.SIGINT) == 0
 

@@ -10,7 +10,8 @@ A backend runs the package's two graphs on numpy arrays (float32 / int32, the ma
 (CUDA can still fail to start after the modules import, e.g. a CUDA 13 build on an older driver), else
 ONNX Runtime with the CUDA execution provider when onnxruntime-gpu sees a GPU, else ONNX Runtime on the
 CPU. Every option that was passed over is recorded with the reason, so `Synthesizer.info()` can say why.
-"openvino" (CPU, optional bf16 / f16 precision hint) is used only when asked for.
+"openvino" (CPU, optional bf16 / f16 precision hint) is used only when asked for, or when a reduced
+precision is asked for: the bf16 and f16 hints are OpenVINO's, so "auto" with one of them means OpenVINO.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from sean_core.format import GRAPH_NAMES
 from sean_runtime.package import Package
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
+# OpenVINO's INFERENCE_PRECISION_HINT values: what the CPU plugin computes convolutions and products in
+# (f32: the package's own fp32). ONNX Runtime and TensorRT run the precision the package was exported in.
+PRECISION_HINTS = ("f32", "bf16", "f16")
 
 
 class Backend(Protocol):
@@ -69,6 +73,13 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
+def check_precision_hint(hint: str) -> str:
+    """An OpenVINO precision hint, one of PRECISION_HINTS."""
+    if hint not in PRECISION_HINTS:
+        raise BackendError(f"unknown OpenVINO precision hint {hint!r}; choose one of {', '.join(PRECISION_HINTS)}")
+    return hint
+
+
 def check_graphs(graphs: Collection[str]) -> tuple[str, ...]:
     """The graphs a backend loads, in GRAPH_NAMES order: a non-empty selection of them."""
     unknown = sorted(set(graphs) - set(GRAPH_NAMES))
@@ -99,23 +110,34 @@ def select_backend(
 ) -> Selection:
     """Build the backend asked for ("auto", "onnxruntime", "tensorrt", "openvino"); raise BackendError saying why not.
 
-    precision_hint is OpenVINO's INFERENCE_PRECISION_HINT; threads sets the CPU threads of ONNX Runtime
+    precision_hint is OpenVINO's INFERENCE_PRECISION_HINT (PRECISION_HINTS); "bf16" or "f16" with "auto"
+    chooses OpenVINO, with the other backends it is an error. threads sets the CPU threads of ONNX Runtime
     (intra-op) and OpenVINO (INFERENCE_NUM_THREADS); None leaves each runtime's default (all cores).
     graphs: the graphs to load (a server that runs each graph in its own model loads one); TensorRT
     loads both, so a selection of one is served by ONNX Runtime or OpenVINO.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_precision_hint(precision_hint)
     check_threads(threads)
     graphs = check_graphs(graphs)
     notes: list[str] = []
+    if precision_hint != "f32" and backend != "openvino":
+        if backend != "auto" or providers is not None:
+            raise BackendError(
+                f"precision {precision_hint} is an OpenVINO precision hint: choose backend 'openvino' (or "
+                f"'auto') with it; {backend if backend != 'auto' else 'ONNX Runtime'} runs the package's own "
+                f"{package.precision}"
+            )
+        backend = "openvino"
+        notes.append(f"OpenVINO chosen: precision {precision_hint} is an OpenVINO precision hint")
     if backend == "openvino":
         if providers is not None:
             raise BackendError("execution providers are an ONNX Runtime option; use backend 'onnxruntime' with them")
         from sean_runtime.backends.openvino import OpenVinoBackend
 
         openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads, graphs=graphs)
-        return Selection(openvino_backend, openvino_backend.notes)
+        return Selection(openvino_backend, notes + openvino_backend.notes)
     if backend == "tensorrt" and graphs != GRAPH_NAMES:
         raise BackendError("the TensorRT backend loads both graphs; choose onnxruntime or openvino for one graph")
     if backend in ("auto", "tensorrt") and providers is None and graphs == GRAPH_NAMES:

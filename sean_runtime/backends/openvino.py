@@ -30,11 +30,10 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
-from sean_runtime.backends import check_graphs, check_threads, graph_not_loaded
+from sean_runtime.backends import check_graphs, check_precision_hint, check_threads, graph_not_loaded
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
-PRECISION_HINTS = ("f32", "bf16", "f16")
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 DEVICE = "CPU"
 _DTYPES = {"f32": "float32", "i32": "int32"}  # OpenVINO element type -> format dtype
@@ -60,8 +59,7 @@ def _openvino() -> Any:
 
 def compile_config(precision: str, performance: str, threads: int | None) -> dict[str, Any]:
     """The CPU plugin properties for one backend, with clear errors for values OpenVINO would reject."""
-    if precision not in PRECISION_HINTS:
-        raise BackendError(f"unknown OpenVINO precision hint {precision!r}; choose one of {', '.join(PRECISION_HINTS)}")
+    check_precision_hint(precision)
     if performance not in PERFORMANCE_HINTS:
         raise BackendError(
             f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from sean_core.command import PACKAGE, THREADS, Amount, Count, SeanCommand
-from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP
+from sean_runtime.backends import BACKENDS, PRECISION_HINTS
+from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
 from sean_runtime.serve.server import ServeConfig, serve
 from sean_runtime.serve.service import Limits
 from sean_runtime.synthesizer import Synthesizer
@@ -31,6 +31,8 @@ def read_api_key(path: Path) -> str:
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--threads", type=THREADS, default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
+@click.option("--precision", type=click.Choice(PRECISION_HINTS), default="f32", show_default=True,
+              help=PRECISION_HELP)
 @click.option("--workers", type=Count(1, 64), default=1, show_default=True,
               help="Backend calls at once, each on its own thread (onnxruntime only above 1); on a CPU, "
               "workers x --threads = cores gives the most throughput.")
@@ -62,6 +64,7 @@ def serve_command(
     port: int,
     backend: str,
     threads: int | None,
+    precision: str,
     workers: int,
     max_batch: int,
     max_wait_ms: float,
@@ -85,6 +88,7 @@ def serve_command(
     Examples:
       sean serve packages/shapes
       sean serve packages/shapes --port 9000 --max-batch 8 --api-key-file key.txt
+      sean serve packages/shapes --precision bf16
       curl -s localhost:8000/v1/info
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,6 +98,7 @@ def serve_command(
         port=port,
         backend=backend,
         threads=threads,
+        precision=precision,
         max_batch=max_batch,
         workers=workers,
         max_wait_ms=max_wait_ms,

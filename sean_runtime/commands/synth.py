@@ -15,8 +15,8 @@ from sean_core.domains import natural_key
 from sean_core.errors import InputError
 from sean_core.files import ExistsError, path_problem, resolved
 from sean_core.imageio import read_ids, write_jpg, write_png
-from sean_runtime.backends import BACKENDS
-from sean_runtime.commands import BACKEND_HELP
+from sean_runtime.backends import BACKENDS, PRECISION_HINTS
+from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.segmenter import HOW_TO_CONFIGURE
 from sean_runtime.styles import Styles, mean_styles
@@ -301,6 +301,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 @click.option("--threads", type=THREADS, default=None,
               help="CPU threads for ONNX Runtime / OpenVINO (default: one per physical core).")
+@click.option("--precision", type=click.Choice(PRECISION_HINTS), default="f32", show_default=True,
+              help=PRECISION_HELP)
 @click.option("--segmenter", type=click.Path(path_type=Path), default=None, metavar="ONNX",
               help="Segmenter that labels style images given without a label map (a photo), e.g. a face parser "
               "of the domain's classes (docs/plugins.md, \"Segmenters\"). Default: $SEAN_SEGMENTER, else the "
@@ -329,6 +331,7 @@ def synth(
     no_noise: bool,
     backend: str,
     threads: int | None,
+    precision: str,
     segmenter: Path | None,
     out: Path,
     force: bool,
@@ -350,6 +353,8 @@ def synth(
           --interpolate demo-out/inputs/images/03.png --alpha 0.3 -o outdir
       sean synth --url http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
           --style demo-out/inputs/images/00.png -o out.png
+      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png \\
+          --precision bf16 -o out_bf16.png
     """
     jobs = plan_jobs(label, style, style_label)
     swap_refs = [parse_swap(text) for text in swaps]
@@ -362,6 +367,8 @@ def synth(
         raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
     if segmenter is not None and package is None:
         raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
+    if precision != "f32" and package is None:
+        raise click.UsageError("--precision is for a local PACKAGE; a server runs its own (sean serve --precision)")
     if triton_url:
         from sean_runtime.triton.client import TritonSynthesizer
 
@@ -369,9 +376,10 @@ def synth(
     elif url:
         synthesizer = RemoteSynthesizer(url)
     else:
-        synthesizer = Synthesizer.load(package, backend=backend, threads=threads, segmenter=segmenter)
+        synthesizer = Synthesizer.load(package, backend=backend, threads=threads, precision_hint=precision,
+                                       segmenter=segmenter)
     click.echo(f"backend: {synthesizer.describe()}", err=True)
-    if verbose or backend == "tensorrt":
+    if verbose or backend == "tensorrt" or precision != "f32":
         for note in synthesizer.notes:
             click.echo(f"  {note}", err=True)
 

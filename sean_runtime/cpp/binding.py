@@ -88,11 +88,14 @@ class Options(ctypes.Structure):
 class CppRuntime:
     """A package opened by the C++ library; styles are opaque handles freed when the runtime closes."""
 
-    def __init__(self, library: Path, package: Path, threads: int = 0, precision: str = "f32") -> None:
-        """threads: OpenVINO CPU threads (0: its default, all cores); precision: its hint, f32, bf16 or f16."""
+    def __init__(self, library: Path, package: Path, threads: int = 0, precision: str = "f32",
+                 backend: str = "openvino") -> None:
+        """threads: OpenVINO CPU threads (0: its default, all cores); precision: its hint, f32, bf16 or f16;
+        backend: auto, openvino or tensorrt."""
         self.lib = lib = ctypes.CDLL(str(library))
         lib.sean_last_error.restype = ctypes.c_char_p
         lib.sean_model_class_name.restype = ctypes.c_char_p
+        lib.sean_model_note.restype = ctypes.c_char_p
         lib.sean_styles_batch.restype = ctypes.c_size_t
         pointer, size, integer = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
         lib.sean_synthesize.argtypes = [pointer, size, integer, integer, pointer, pointer, ctypes.c_uint64, integer,
@@ -106,13 +109,18 @@ class CppRuntime:
         if lib.sean_api_version() < API_VERSION:
             raise RuntimeError(f"{library} has C API version {lib.sean_api_version()}; this binding needs "
                                f"{API_VERSION}: rebuild it")
-        options = Options(ctypes.sizeof(Options), b"openvino", b"CPU", precision.encode(), threads, 0, 1)
+        options = Options(ctypes.sizeof(Options), backend.encode(), b"CPU", precision.encode(), threads, 0, 1)
         self.model = ctypes.c_void_p()
         self._check(lib.sean_model_open(str(package).encode(), ctypes.byref(options), ctypes.byref(self.model)))
         self.info = ModelInfo(struct_size=ctypes.sizeof(ModelInfo))
         self._check(lib.sean_model_info_get(self.model, ctypes.byref(self.info)))
         self.shape = (self.info.height, self.info.width)
         self._styles: list[ctypes.c_void_p] = []
+
+    @property
+    def notes(self) -> list[str]:
+        """Backends passed over, and why (sean_model_note)."""
+        return [self.lib.sean_model_note(self.model, i).decode() for i in range(self.info.note_count)]
 
     def _check(self, status: int) -> None:
         if status != 0:

@@ -57,6 +57,7 @@ class ServeConfig:
     port: int = 8000  # 0: any free port (the ready line names it)
     backend: str = "auto"
     threads: int | None = None
+    precision: str = "f32"  # Synthesizer.load's precision_hint (bf16 / f16: OpenVINO)
     max_batch: int = 8
     max_wait_ms: float = 5.0
     workers: int = 1  # backend calls at once (ONNX Runtime only above 1)
@@ -160,7 +161,8 @@ async def close_listener(listener: asyncio.AbstractServer, state: ServerState) -
 
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     synth = Synthesizer.load(
-        config.package, backend=config.backend, threads=config.threads, segmenter=config.segmenter
+        config.package, backend=config.backend, threads=config.threads, precision_hint=config.precision,
+        segmenter=config.segmenter,
     )
     if config.workers > 1 and synth.backend.name != "onnxruntime":
         raise BackendError(

@@ -27,6 +27,10 @@ class Backend {
                         const float* extra, float* image) const = 0;
 };
 
+// OpenVINO's INFERENCE_PRECISION_HINT values, as in Python (sean_runtime.backends.PRECISION_HINTS): the hint
+// itself, or Error(argument) naming the choices.
+const std::string& checked_precision_hint(const std::string& hint);
+
 std::unique_ptr<Backend> make_openvino_backend(const Package& package, const Options& options);
 
 // TensorRT, when this build has it (SEAN_HAVE_TENSORRT): why its plans cannot serve the package here

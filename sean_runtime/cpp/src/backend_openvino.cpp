@@ -17,10 +17,7 @@ namespace {
 class OpenVinoBackend final : public Backend {
  public:
   OpenVinoBackend(const Package& package, const Options& options) : package_(package) {
-    for (const char* hint : {"f32", "bf16", "f16"})
-      if (options.precision == hint) precision_ = hint;
-    if (precision_.empty())
-      throw Error(Status::argument, "unknown OpenVINO precision hint '" + options.precision + "'; choose f32, bf16 or f16");
+    precision_ = checked_precision_hint(options.precision);
     if (options.threads < 0) throw Error(Status::argument, "threads must be >= 0 (0: OpenVINO's default)");
     try {
       const std::vector<std::string> devices = core_.get_available_devices();
@@ -230,6 +227,12 @@ class OpenVinoBackend final : public Backend {
 };
 
 }  // namespace
+
+const std::string& checked_precision_hint(const std::string& hint) {
+  for (const char* known : {"f32", "bf16", "f16"})
+    if (hint == known) return hint;
+  throw Error(Status::argument, "unknown OpenVINO precision hint '" + hint + "'; choose f32, bf16 or f16");
+}
 
 std::unique_ptr<Backend> make_openvino_backend(const Package& package, const Options& options) {
   return std::make_unique<OpenVinoBackend>(package, options);

@@ -69,7 +69,15 @@ Model Model::open(const std::string& package_dir, const Options& options) {
   impl->package = load_package(package_dir, options.verify);
   const Package& p = impl->package;
   std::vector<std::string> notes;
+  // bf16 / f16 are OpenVINO's precision hints: with "auto" they choose OpenVINO, as in Python.
+  const bool reduced_precision = checked_precision_hint(options.precision) != "f32";
+  if (reduced_precision && options.backend == "tensorrt")
+    throw Error(Status::argument, "precision " + options.precision + " is an OpenVINO precision hint: choose backend "
+                                  "'openvino' (or 'auto') with it; tensorrt runs the package's own " + p.precision);
   if (options.backend == "openvino") {
+    impl->backend = make_openvino_backend(p, options);
+  } else if (options.backend == "auto" && reduced_precision) {
+    notes.push_back("OpenVINO chosen: precision " + options.precision + " is an OpenVINO precision hint");
     impl->backend = make_openvino_backend(p, options);
   } else if (options.backend == "tensorrt") {
     impl->backend = make_tensorrt_backend(p, options);

@@ -70,7 +70,7 @@ typedef struct sean_options {
   size_t struct_size;    /* sizeof(sean_options), set by sean_options_init */
   const char* backend;   /* "auto" (default: TensorRT plans when usable here, else OpenVINO), "openvino", "tensorrt" */
   const char* device;    /* OpenVINO device, default "CPU" */
-  const char* precision; /* OpenVINO precision hint "f32" (default), "bf16", "f16" */
+  const char* precision; /* OpenVINO precision hint "f32" (default), "bf16", "f16"; bf16 / f16: auto means OpenVINO */
   int threads;           /* CPU threads, 0: the backend's default (all cores) */
   int gpu;               /* CUDA device of the TensorRT backend */
   int verify;            /* nonzero (default): check every file against the manifest's sha256 */

@@ -171,7 +171,7 @@ inline Fallback Fallback::styles(const Styles& fallback) {
 struct Options {
   std::string backend = "auto";   // "auto" (TensorRT plans if usable here, else OpenVINO), "openvino", "tensorrt"
   std::string device = "CPU";     // OpenVINO device: "CPU", "GPU" (Intel GPUs), ...
-  std::string precision = "f32";  // OpenVINO INFERENCE_PRECISION_HINT: "f32", "bf16", "f16"
+  std::string precision = "f32";  // OpenVINO INFERENCE_PRECISION_HINT: "f32", "bf16", "f16" (these two: auto = OpenVINO)
   int threads = 0;                // OpenVINO CPU threads (0: OpenVINO's default, all cores)
   int gpu = 0;                    // CUDA device of the TensorRT backend
   bool verify = true;             // check every package file against the manifest's sha256
