@@ -75,6 +75,7 @@ class Synthesizer:
         precision_hint: str = "f32",
         threads: int | None = None,
         segmenter: str | Path | None = None,
+        workers: int = 1,
     ) -> Synthesizer:
         """Open a package folder.
 
@@ -88,9 +89,12 @@ class Synthesizer:
         segmenter: an ONNX segmenter that labels style images given without a label map; None: the
             SEAN_SEGMENTER environment variable, else the domain plugin's (sean_runtime.segmenter has the
             rule and the model's contract; a model that breaks it is refused here).
+        workers: the calls made at once from different threads (a server's workers); OpenVINO compiles as
+            many streams. Any backend but TensorRT takes concurrent calls; this only sizes OpenVINO for them.
         """
         package = load_package(path, verify=verify)
-        selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads)
+        selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads,
+                                   workers=workers)
         synth = cls(package, selection.backend, selection.notes)
         choice = segmenter_choice(segmenter, synth.domain)
         if choice is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -141,6 +142,45 @@ def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_o
     # An unknown hint is refused on every backend, not only on OpenVINO's.
     with pytest.raises(BackendError, match="unknown OpenVINO precision hint 'fp32'; choose one of f32, bf16, f16"):
         select_backend(package, "onnxruntime", precision_hint="fp32")
+
+
+def test_calls_from_several_threads_at_once_give_the_single_call_results(package):
+    # Each call runs on an infer request no other call holds (one request runs one inference at a time).
+    backend = OpenVinoBackend(package, "f32", threads=1)
+    x = _inputs(package, 1, seed=21)
+    codes, _ = backend.encode(x["image"], x["labels"])
+    expected = backend.generate(x["labels"], codes, x["noise"], None)
+    errors: list[BaseException] = []
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        try:
+            for _ in range(6):
+                results.append(backend.encode_generate(x["image"], x["labels"], x["noise"], None))
+        except BaseException as exc:  # collected: a thread's exception would not fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert len(results) == 18 and all(np.array_equal(image, expected) for image in results)
+    backend.close()
+    with pytest.raises(BackendError, match="this OpenVINO backend is closed"):
+        backend.generate(x["labels"], codes, x["noise"], None)
+
+
+def test_streams_run_that_many_inferences_at_once_with_threads_each(package):
+    # Two streams of one thread fit every machine the suite runs on (OpenVINO caps streams at the cores).
+    backend = OpenVinoBackend(package, "f32", threads=1, streams=2)
+    assert backend.generator.get_property("NUM_STREAMS") == 2
+    assert backend.generator.get_property("INFERENCE_NUM_THREADS") == 2  # 1 thread for each stream
+    assert OpenVinoBackend(package, "f32", threads=1).generator.get_property("NUM_STREAMS") == 1
+    assert select_backend(package, "openvino", threads=1, workers=2).backend.encoder.get_property("NUM_STREAMS") == 2
+    with pytest.raises(BackendError, match="streams must be a positive integer, got 0"):
+        compile_config("f32", "LATENCY", None, streams=0)
 
 
 def test_unloadable_graph_is_a_clear_error(package, tmp_path):

@@ -456,20 +456,24 @@ def test_drain_answers_every_accepted_connection_and_a_second_sigterm_exits_0(sh
 
 
 @pytest.mark.slow
-def test_precision_bf16_serves_the_openvino_images_of_the_library(shapes_package, data):
+def test_precision_bf16_with_two_workers_serves_the_openvino_images_of_the_library(shapes_package, data):
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
-    label, image = data / "labels/00001.png", data / "images/00001.png"
+    pairs = [(data / f"labels/0000{i}.png", data / f"images/0000{i}.png") for i in range(4)]
     with Synthesizer.load(shapes_package, precision_hint="bf16", threads=1) as local:
-        expected = local.synthesize(label, local.encode(image, label), seed=3)[0]
+        expected = [local.synthesize(lab, local.encode(img, lab), seed=3)[0] for lab, img in pairs]
         executes = local.backend.execution_precision
-    srv = Server(shapes_package, "--precision", "bf16", "--threads", "1")
+    # Two workers: OpenVINO runs two streams of one thread each, four requests at once.
+    srv = Server(shapes_package, "--precision", "bf16", "--threads", "1", "--workers", "2", "--max-batch", "1")
     try:
         status, _, info = call(srv, "GET", "/v1/info")
-        assert status == 200 and info["backend"] == "openvino" and f"executes {executes}" in info["device"]
-        status, _, answer = call(srv, "POST", "/v1/synthesize",
-                                 {"label": b64_file(label), "style_image": b64_file(image), "seed": 3})
-        assert status == 200, answer
-        np.testing.assert_array_equal(decode_answer(answer), expected)
+        assert status == 200 and (info["backend"], info["workers"]) == ("openvino", 2)
+        assert f"executes {executes}" in info["device"]
+        bodies = [{"label": b64_file(lab), "style_image": b64_file(img), "seed": 3} for lab, img in pairs]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda body: call(srv, "POST", "/v1/synthesize", body), bodies))
+        for (status, _, answer), image in zip(answers, expected, strict=True):
+            assert status == 200, answer
+            np.testing.assert_array_equal(decode_answer(answer), image)
     finally:
         assert srv.stop() == 0
     # The log says why OpenVINO runs although --backend is auto.

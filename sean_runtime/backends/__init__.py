@@ -107,6 +107,7 @@ def select_backend(
     precision_hint: str = "f32",
     threads: int | None = None,
     graphs: Collection[str] = GRAPH_NAMES,
+    workers: int = 1,
 ) -> Selection:
     """Build the backend asked for ("auto", "onnxruntime", "tensorrt", "openvino"); raise BackendError saying why not.
 
@@ -115,6 +116,8 @@ def select_backend(
     (intra-op) and OpenVINO (INFERENCE_NUM_THREADS); None leaves each runtime's default (all cores).
     graphs: the graphs to load (a server that runs each graph in its own model loads one); TensorRT
     loads both, so a selection of one is served by ONNX Runtime or OpenVINO.
+    workers: the calls the caller makes at once (a server's worker threads). OpenVINO compiles as many
+    streams, each with `threads` threads; ONNX Runtime's sessions run concurrent calls as they are.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -136,7 +139,7 @@ def select_backend(
             raise BackendError("execution providers are an ONNX Runtime option; use backend 'onnxruntime' with them")
         from sean_runtime.backends.openvino import OpenVinoBackend
 
-        openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads, graphs=graphs)
+        openvino_backend = OpenVinoBackend(package, precision_hint, threads=threads, graphs=graphs, streams=workers)
         return Selection(openvino_backend, notes + openvino_backend.notes)
     if backend == "tensorrt" and graphs != GRAPH_NAMES:
         raise BackendError("the TensorRT backend loads both graphs; choose onnxruntime or openvino for one graph")

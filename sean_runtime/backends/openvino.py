@@ -21,6 +21,7 @@ rows becomes an embedding bag (sum_gathered_rows_as_bags), the same sums compute
 from __future__ import annotations
 
 import importlib
+import threading
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
@@ -57,9 +58,15 @@ def _openvino() -> Any:
     return openvino
 
 
-def compile_config(precision: str, performance: str, threads: int | None) -> dict[str, Any]:
-    """The CPU plugin properties for one backend, with clear errors for values OpenVINO would reject."""
+def compile_config(precision: str, performance: str, threads: int | None, streams: int = 1) -> dict[str, Any]:
+    """The CPU plugin properties for one backend, with clear errors for values OpenVINO would reject.
+
+    streams: inferences that run at once, each on its own `threads` threads (NUM_STREAMS, which takes
+    precedence over the performance hint's own choice of one stream); the compiled model then has
+    streams x threads threads in all."""
     check_precision_hint(precision)
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise BackendError(f"streams must be a positive integer, got {streams!r}")
     if performance not in PERFORMANCE_HINTS:
         raise BackendError(
             f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"
@@ -68,8 +75,10 @@ def compile_config(precision: str, performance: str, threads: int | None) -> dic
     # its busy core instead of moving (docs/performance.md, "OpenVINO: thread pinning"); results are the same.
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": performance,
                               "ENABLE_CPU_PINNING": False}
+    if streams > 1:
+        config["NUM_STREAMS"] = streams
     if check_threads(threads) is not None:
-        config["INFERENCE_NUM_THREADS"] = threads
+        config["INFERENCE_NUM_THREADS"] = threads * streams
     return config
 
 
@@ -143,8 +152,9 @@ def runtime_precisions(compiled: Any) -> Counter:
 
 
 class OpenVinoBackend:
-    """Two compiled models with one infer request each, created once (for one image with a reduced-precision
-    hint, else with the dynamic batch axis as exported)."""
+    """Two compiled models (for one image with a reduced-precision hint, else with the dynamic batch axis
+    as exported), safe to call from several threads at once: a call takes an idle infer request of its
+    graph, or makes one (an infer request runs one inference at a time), and gives it back afterwards."""
 
     name = "openvino"
     max_batch = None
@@ -156,12 +166,13 @@ class OpenVinoBackend:
         performance: str = "LATENCY",  # PERFORMANCE_HINT: one stream for single-image latency
         threads: int | None = None,  # INFERENCE_NUM_THREADS; None: OpenVINO's default (all cores)
         graphs: Collection[str] = GRAPH_NAMES,  # the graphs to compile (the others' calls raise BackendError)
+        streams: int = 1,  # inferences at once, each with `threads` threads (compile_config)
     ) -> None:
         ov = _openvino()
         self.package = package
         self.precision_hint = precision
         self.graphs = check_graphs(graphs)
-        config = compile_config(precision, performance, threads)
+        config = compile_config(precision, performance, threads, streams)
         self.one_image = precision != "f32"  # graphs compiled for batch 1, a batch run image by image
         self._core = ov.Core()
         if DEVICE not in self._core.available_devices:
@@ -169,7 +180,9 @@ class OpenVinoBackend:
         self.encoder = self._compile(package.encoder, config) if "encoder" in self.graphs else None
         self.generator = self._compile(package.generator, config) if "generator" in self.graphs else None
         compiled = {"encoder": self.encoder, "generator": self.generator}
-        self._requests = {name: compiled[name].create_infer_request() for name in self.graphs}
+        self._compiled = {name: compiled[name] for name in self.graphs}
+        self._idle = {name: [model.create_infer_request()] for name, model in self._compiled.items()}
+        self._idle_lock = threading.Lock()
         # What the plugin chose: on a CPU without bf16 / fp16 units a reduced-precision hint becomes f32.
         executes = compiled[self.graphs[-1]].get_property("INFERENCE_PRECISION_HINT")
         self.execution_precision = str(executes.to_string())
@@ -211,14 +224,28 @@ class OpenVinoBackend:
 
     def close(self) -> None:
         """Drop the infer requests and compiled models (OpenVINO frees them with their last reference)."""
-        self._requests.clear()
+        with self._idle_lock:
+            self._idle.clear()
+            self._compiled.clear()
         self.encoder = self.generator = None
+
+    def _acquire(self, graph: str) -> Any:
+        """An infer request of the graph that no other call is using."""
+        with self._idle_lock:
+            if graph not in self._compiled:
+                raise BackendError("this OpenVINO backend is closed; load the package again")
+            idle = self._idle[graph]
+            return idle.pop() if idle else self._compiled[graph].create_infer_request()
+
+    def _release(self, graph: str, request: Any) -> None:
+        with self._idle_lock:
+            if graph in self._idle:  # else the backend was closed meanwhile
+                self._idle[graph].append(request)
 
     def _run(self, graph: str, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The graph on the batch (one inference per image when self.one_image, outputs stacked)."""
-        if graph not in self._requests:
+        if graph not in self.graphs:
             raise graph_not_loaded(graph, self.graphs)
-        request = self._requests[graph]
         batch = len(next(iter(feeds.values())))
         if batch == 0:
             raise InputError(f"the {graph} graph got an empty batch: give at least one image")
@@ -226,6 +253,7 @@ class OpenVinoBackend:
         if self.one_image:
             runs = [{name: array[i : i + 1] for name, array in feeds.items()} for i in range(batch)]
         results: list[list[np.ndarray]] = [[] for _ in outputs]
+        request = self._acquire(graph)
         try:
             for run in runs:
                 request.infer(run)
@@ -234,6 +262,8 @@ class OpenVinoBackend:
                     kept.append(np.array(request.get_tensor(name).data, copy=True))
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the {graph} graph: {exc}") from exc
+        finally:
+            self._release(graph, request)
         return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in results]
 
     def encode(self, image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,8 @@ def read_api_key(path: Path) -> str:
 @click.option("--precision", type=click.Choice(PRECISION_HINTS), default="f32", show_default=True,
               help=PRECISION_HELP)
 @click.option("--workers", type=Count(1, 64), default=1, show_default=True,
-              help="Backend calls at once, each on its own thread (onnxruntime only above 1); on a CPU, "
-              "workers x --threads = cores gives the most throughput.")
+              help="Backend calls at once, each on its own thread (onnxruntime or openvino above 1; OpenVINO "
+              "then compiles as many streams); on a CPU, workers x --threads = cores gives the most throughput.")
 @click.option("--max-batch", type=Count(1, 256), default=8, show_default=True,
               help="Most images in one generator call (1: no batching).")
 @click.option("--max-wait-ms", type=Amount(0, 1000), default=5.0, show_default=True,

@@ -60,7 +60,7 @@ class ServeConfig:
     precision: str = "f32"  # Synthesizer.load's precision_hint (bf16 / f16: OpenVINO)
     max_batch: int = 8
     max_wait_ms: float = 5.0
-    workers: int = 1  # backend calls at once (ONNX Runtime only above 1)
+    workers: int = 1  # backend calls at once (ONNX Runtime or OpenVINO above 1)
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
     samples: Path | None = None  # a dataset folder in the domain's layout
@@ -162,11 +162,12 @@ async def close_listener(listener: asyncio.AbstractServer, state: ServerState) -
 def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     synth = Synthesizer.load(
         config.package, backend=config.backend, threads=config.threads, precision_hint=config.precision,
-        segmenter=config.segmenter,
+        segmenter=config.segmenter, workers=config.workers,
     )
-    if config.workers > 1 and synth.backend.name != "onnxruntime":
+    if config.workers > 1 and synth.backend.name == "tensorrt":
+        synth.close()
         raise BackendError(
-            f"--workers {config.workers} needs the onnxruntime backend: the {synth.backend.name} backend holds one "
+            f"--workers {config.workers} needs the onnxruntime or openvino backend: the tensorrt backend holds one "
             f"execution context, so it runs one call at a time; use --workers 1"
         )
     samples = (
