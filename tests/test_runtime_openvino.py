@@ -181,6 +181,8 @@ def test_streams_run_that_many_inferences_at_once_with_threads_each(package):
     assert select_backend(package, "openvino", threads=1, workers=2).backend.encoder.get_property("NUM_STREAMS") == 2
     with pytest.raises(BackendError, match="streams must be a positive integer, got 0"):
         compile_config("f32", "LATENCY", None, streams=0)
+    with pytest.raises(BackendError, match="workers must be a positive integer"):
+        select_backend(package, "onnxruntime", workers=0)
 
 
 def test_unloadable_graph_is_a_clear_error(package, tmp_path):

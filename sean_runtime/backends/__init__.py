@@ -123,6 +123,8 @@ def select_backend(
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_precision_hint(precision_hint)
     check_threads(threads)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BackendError(f"workers must be a positive integer (the calls made at once), got {workers!r}")
     graphs = check_graphs(graphs)
     notes: list[str] = []
     if precision_hint != "f32" and backend != "openvino":
