@@ -286,6 +286,15 @@ def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
     subprocess.run([str(release / "sean-synth-cpp"), str(package), *common[:6], "--seed", "3", "-o", str(plain)],
                    check=True, capture_output=True)
     assert not np.array_equal(cv2.imread(str(plain)), cv2.imread(str(cpp_out)))  # the swap changed the blob
+    # --precision bf16 as in `sean synth`: OpenVINO under auto, the same image as Python's bf16 one.
+    cpp_bf16, py_bf16 = tmp_path / "cpp_bf16.png", tmp_path / "py_bf16.png"
+    bf16_run = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common, "--threads", "1",
+                               "--precision", "bf16", "-o", str(cpp_bf16)], capture_output=True, text=True)
+    assert bf16_run.returncode == 0 and "backend: openvino" in bf16_run.stderr, bf16_run.stderr
+    assert "OpenVINO chosen: precision bf16 is an OpenVINO precision hint" in bf16_run.stderr
+    subprocess.run([sys.executable, "-m", "sean_core.cli", "synth", str(package), *common, "--threads", "1",
+                    "--precision", "bf16", "-o", str(py_bf16)], check=True, capture_output=True)
+    np.testing.assert_array_equal(cv2.imread(str(cpp_bf16)), cv2.imread(str(py_bf16)))
 
     help_text = subprocess.run([str(release / "sean-synth-cpp"), "--help"], capture_output=True, text=True).stdout
     assert "Examples:" in help_text and "--swap" in help_text

@@ -36,6 +36,8 @@ Options:
   --backend auto|openvino|tensorrt   (default auto: TensorRT plans if usable here, else OpenVINO,
                              the C++ runtime's CPU backend; `sean synth` falls back to ONNX Runtime)
   --device NAME              OpenVINO device (default CPU)
+  --precision f32|bf16|f16   OpenVINO's precision hint (default f32); bf16 / f16 run where the CPU has
+                             the units, else f32 (the backend line says which), and make auto mean OpenVINO
   --threads N                CPU threads, 1..1024 (default: OpenVINO's, all cores)
   -o, --out FILE.png         output image
   -h, --help                 this text
@@ -44,6 +46,7 @@ Examples:
   sean-synth-cpp packages/shapes --label face.png --style face.png -o out.png
   sean-synth-cpp packages/shapes --label a.png --style a.jpg --swap blob=b.jpg:b.png --seed 3 -o out.png
   sean-synth-cpp packages/shapes --label a.png --style a.jpg --interpolate b.jpg:b.png --alpha 0.3 -o out.png
+  sean-synth-cpp packages/shapes --label a.png --style a.jpg --precision bf16 -o out.png
 )";
 
 struct Reference {
@@ -113,6 +116,7 @@ Arguments parse(int argc, char** argv) {
     else if (arg == "--no-noise") a.noise = false;
     else if (arg == "--backend") a.options.backend = value();
     else if (arg == "--device") a.options.device = value();
+    else if (arg == "--precision") a.options.precision = value();
     else if (arg == "--threads") a.options.threads = static_cast<int>(whole_number(arg, value(), 1, kMaxThreads));
     else if (arg == "-o" || arg == "--out") a.out = value();
     else if (!arg.empty() && arg[0] == '-') usage_error("no such option: " + arg);
