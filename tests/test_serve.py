@@ -372,13 +372,28 @@ def test_16_concurrent_clients_get_exactly_the_local_answers_and_are_batched(ser
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_requests_in_flight_refuses_new_ones_and_exits_0(shapes_package, data):
-    srv = Server(shapes_package, "--max-batch", "1")
-    body = {"label": b64_file(data / "labels/00001.png"), "style_image": b64_file(data / "images/00001.png")}
+    srv = Server(shapes_package, "--max-batch", "1", "--threads", "1", "--max-queue", "1000")
+    # Three style images a request (three encoder jobs and a generator job): the 48 requests take the
+    # server seconds, longer than the clients take to send them all.
+    body = {
+        "label": b64_file(data / "labels/00001.png"), "style_image": b64_file(data / "images/00001.png"),
+        "swaps": [{"classes": ["blob"], "image": b64_file(data / "images/00002.png"),
+                   "label": b64_file(data / "labels/00002.png")}],
+        "interpolate": {"alpha": 0.5, "image": b64_file(data / "images/00003.png"),
+                        "label": b64_file(data / "labels/00003.png")},
+    }
     count = 48
+
+    def arrived(text: str) -> float:
+        """Requests being answered or answered: the metrics are scraped on the server's event loop, where a
+        request leaves the in-flight gauge and enters the answered count in one step."""
+        answered = series(text, "sean_http_requests_total", route="/v1/synthesize", status="200") or 0.0
+        return metric(text, "sean_requests_in_flight") + answered
+
     with ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(call, srv, "POST", "/v1/synthesize", body) for _ in range(count)]
-        deadline = time.monotonic() + 30
-        while metric(call(srv, "GET", "/metrics")[2], "sean_requests_in_flight") < count:
+        deadline = time.monotonic() + 60
+        while arrived(call(srv, "GET", "/metrics")[2]) < count:
             assert time.monotonic() < deadline, "the requests never all arrived"
             time.sleep(0.005)
         srv.process.send_signal(signal.SIGTERM)
@@ -389,6 +404,8 @@ def test_sigterm_finishes_the_requests_in_flight_refuses_new_ones_and_exits_0(sh
     for status, headers, answer in late:
         assert status == 503 and headers["Retry-After"] == "1", answer
     assert "shutting down" in late[0][2]["error"] and late[1][2] == {"status": "draining"}
+    draining = [int(m.group(1)) for line in srv.log if (m := re.search(r"draining: (\d+) request", line))]
+    assert draining and draining[0] >= 1, srv.log  # the signal came while requests were being answered
 
 
 def drain_client(port: int, body: bytes, keep_alive: bool, stop: threading.Event) -> list[str]:

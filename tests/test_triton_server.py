@@ -219,7 +219,12 @@ def test_concurrent_clients_are_answered_correctly_and_batched(server, local, sh
     assert not errors, errors
     assert len(answers) == CLIENTS * PER_CLIENT
     assert all(np.array_equal(answers[key], image) for key, image in expected.items())
-    requests = metric(metrics_url, "nv_inference_request_success", "sean") - before[0]
+    # Triton may count a request just after its client has the answer: wait (10 s at most) for the count.
+    deadline = time.monotonic() + 10
+    while (requests := metric(metrics_url, "nv_inference_request_success", "sean") - before[0]) < len(jobs):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     executions = metric(metrics_url, "nv_inference_exec_count", "sean") - before[1]
     assert requests == CLIENTS * PER_CLIENT
     assert executions < requests, f"{requests:.0f} requests in {executions:.0f} executions: nothing was batched"
