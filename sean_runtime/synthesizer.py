@@ -154,8 +154,15 @@ class Synthesizer:
             "classes": list(self.class_names),
             "resolution": list(self.resolution),
             "precision": self.package.precision,
+            "computes": self.computes,
             "segmenter": None if self.segmenter is None else self.segmenter.describe(),
         }
+
+    @property
+    def computes(self) -> str:
+        """The precision the backend runs the convolutions and products in ("fp32", "fp16", "bf16"): the
+        package's, except where OpenVINO runs its precision hint (the backend's `computes`)."""
+        return getattr(self.backend, "computes", None) or self.package.precision
 
     def describe(self) -> str:
         """One line for logs: backend, device, package."""

@@ -340,6 +340,8 @@ def test_start_shows_the_sample_and_its_own_image(page, data, shapes_package, sh
     synth = Synthesizer.load(shapes_package, backend="onnxruntime")
     styles = synth.encode(data / "images/00000.png", data / "labels/00000.png")
     np.testing.assert_array_equal(page.image(), synth.synthesize(data / "labels/00000.png", styles, seed=0)[0])
+    # The header names what runs: the backend and the precision it computes in.
+    assert page.find("#package").text.endswith("· onnxruntime fp32")
     page.screenshot("editor-start.png", shots)
 
 

@@ -133,6 +133,7 @@ def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_o
     selection = select_backend(package, "auto", precision_hint="bf16", threads=1)
     assert selection.backend.name == "openvino" and selection.backend.precision_hint == "bf16"
     assert "OpenVINO chosen: precision bf16" in selection.notes[0]
+    assert selection.backend.computes == {"f32": "fp32", "bf16": "bf16"}[selection.backend.execution_precision]
     # The f32 hint keeps auto's own choice: ONNX Runtime on this CPU machine.
     assert select_backend(package, "auto", precision_hint="f32", threads=1).backend.name == "onnxruntime"
     refusal = "precision f16 is an OpenVINO precision hint: choose backend 'openvino'"

@@ -116,6 +116,7 @@ def test_info_names_backend_device_and_reasons(synth):
     assert info["backend"] == "onnxruntime"
     assert info["device"] == "CPUExecutionProvider"
     assert info["classes"] == list(SHAPES.class_names) and info["domain_plugin"]
+    assert info["precision"] == info["computes"] == "fp32"  # ONNX Runtime runs the package's own precision
     assert "CPUExecutionProvider" in synth.describe()
     auto = Synthesizer.load(synth.package.root)
     assert auto.backend.name == "onnxruntime"

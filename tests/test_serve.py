@@ -138,7 +138,8 @@ def test_healthz_info_and_samples(server, synth, data):
     assert info["palette"] == [list(c) for c in SHAPES.palette]
     assert info["resolution"] == {"height": 64, "width": 64}
     assert info["style_dim"] == synth.package.style_dim
-    assert (info["backend"], info["precision"], info["domain"]) == ("onnxruntime", "fp32", "shapes")
+    assert (info["backend"], info["precision"], info["computes"], info["domain"]) == ("onnxruntime", "fp32", "fp32",
+                                                                                     "shapes")
     status, _, answer = call(server, "GET", "/v1/samples")
     assert status == 200 and len(answer["samples"]) == 4
     first = answer["samples"][0]
@@ -485,6 +486,7 @@ def test_precision_bf16_with_two_workers_serves_the_openvino_images_of_the_libra
         status, _, info = call(srv, "GET", "/v1/info")
         assert status == 200 and (info["backend"], info["workers"]) == ("openvino", 2)
         assert f"executes {executes}" in info["device"]
+        assert (info["precision"], info["computes"]) == ("fp32", {"f32": "fp32", "bf16": "bf16"}[executes])
         bodies = [{"label": b64_file(lab), "style_image": b64_file(img), "seed": 3} for lab, img in pairs]
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda body: call(srv, "POST", "/v1/synthesize", body), bodies))

@@ -36,6 +36,8 @@ from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
+# OpenVINO's element type names -> the names packages use for precisions (sean_core.format).
+PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 DEVICE = "CPU"
 _DTYPES = {"f32": "float32", "i32": "int32"}  # OpenVINO element type -> format dtype
 
@@ -189,6 +191,8 @@ class OpenVinoBackend:
         self.capabilities = list(self._core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
         cpu = self._core.get_property(DEVICE, "FULL_DEVICE_NAME")
         self.device = f"OpenVINO {ov.get_version().split('-')[0]} {DEVICE} ({cpu}), executes {self.execution_precision}"
+        # The precision the convolutions and products run in, as packages name precisions.
+        self.computes = PRECISION_NAMES.get(self.execution_precision, self.execution_precision)
 
     @property
     def notes(self) -> list[str]:

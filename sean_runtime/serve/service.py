@@ -90,6 +90,7 @@ class Service:
             "backend": self.synth.backend.name,
             "device": self.synth.backend.device,
             "precision": package.precision,
+            "computes": self.synth.computes,
             "segmenter": self.synth.segmenter is not None,
             "max_batch": self.queue.max_batch,
             "workers": self.queue.workers,

@@ -199,7 +199,7 @@ async function start() {
   app.cls = Math.min(1, app.names.length - 1);
   app.doc = { label: new LabelMap(app.width, app.height), own: null, regions: {}, seed: 0, noise: true };
   $("#package").textContent =
-    `${info.domain} · ${app.width}×${app.height} · ${app.names.length} classes · ${info.backend} ${info.precision}`;
+    `${info.domain} · ${app.width}×${app.height} · ${app.names.length} classes · ${info.backend} ${info.computes}`;
   renderClasses();
   selectTool("region"); // region first: a click on the map or the image chooses a region's style
   setSize(app.size);
