@@ -86,6 +86,24 @@ def test_python_repository_matches_the_manifest(shapes_package, tmp_path):
     assert all(f"'{r}'" in readme for r in model_requirements())  # the container gets the models' pins too
 
 
+def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backends_refuse_it(shapes_package,
+                                                                                               tmp_path):
+    repo = tmp_path / "repo"
+    done = export(shapes_package, repo, "--precision", "bf16")
+    assert done.exit_code == 0, done.output
+    for graph in ("encoder", "generator"):
+        parameters = read_config(repo, f"sean_{graph}").parameters
+        assert (parameters["sean_runtime"].string_value, parameters["sean_precision"].string_value) == (
+            "openvino", "bf16")
+    assert "(OpenVINO, precision hint bf16 on the CPU)" in (repo / "README.md").read_text()
+    plain = read_config(export_repository(shapes_package, tmp_path / "plain", ExportSettings()), "sean_generator")
+    assert (plain.parameters["sean_runtime"].string_value, plain.parameters["sean_precision"].string_value) == (
+        "onnxruntime", "f32")
+    refused = export(shapes_package, tmp_path / "gpu", "--backend", "onnxruntime", "--precision", "bf16")
+    assert refused.exit_code == 1 and not (tmp_path / "gpu").exists()
+    assert "precision bf16 runs on the python backend" in refused.output and "Traceback" not in refused.output
+
+
 def test_onnxruntime_repository_carries_the_graphs(shapes_package, tmp_path):
     repo = tmp_path / "repo"
     done = export(shapes_package, repo, "--backend", "onnxruntime", "--name", "faces")
@@ -167,4 +185,4 @@ def test_the_model_environment_never_allows_numpy_2():
     assert all(len(found) == 1 for found in by_name.values()), wanted
     assert not by_name["numpy"][0].specifier.contains("2.0.0")
     assert not by_name["opencv-python-headless"][0].specifier.contains("4.12.0.88")
-    assert {"onnxruntime", "nvidia-pytriton", "click", "pyyaml", "tqdm"} <= set(by_name)
+    assert {"onnxruntime", "openvino", "nvidia-pytriton", "click", "pyyaml", "tqdm"} <= set(by_name)

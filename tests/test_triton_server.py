@@ -9,6 +9,7 @@ after that the module takes well under two minutes. Tests run in file order: the
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import queue
@@ -59,17 +60,14 @@ def model_environment():
         pytest.skip(f"the Triton models' environment cannot be built on this machine: {exc}")
 
 
-@pytest.fixture(scope="module")
-def server(model_environment, shapes_package, tmp_path_factory):
-    """`sean triton` on the python-backend repository: (process, HTTP URL, gRPC URL, metrics URL, log file)."""
-    folder = tmp_path_factory.mktemp("triton")
-    repo = export_repository(shapes_package, folder / "repo", ExportSettings(max_batch=8))
+@contextlib.contextmanager
+def running_triton(repo: Path, environment, folder: Path, *args: str):
+    """`sean triton REPO` on free ports: (process, HTTP URL, gRPC URL, metrics URL, log file); stopped after."""
     http, grpc, metrics = free_ports(3)
     log = folder / "tritonserver.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "sean_core.cli", "triton", str(repo), "--port", str(http), "--grpc-port", str(grpc),
-         "--metrics-port", str(metrics), "--instances", "2", "--env", str(model_environment.root),
-         "--log-file", str(log)],
+         "--metrics-port", str(metrics), "--env", str(environment.root), "--log-file", str(log), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue = queue.Queue()
@@ -83,14 +81,26 @@ def server(model_environment, shapes_package, tmp_path_factory):
         pytest.fail(f"sean triton did not say it was ready: {ready!r} {process.stderr.read()[-2000:]} "
                     f"{log.read_text()[-3000:] if log.is_file() else ''}")
     assert f"http://127.0.0.1:{http}" in ready
-    yield process, f"http://127.0.0.1:{http}", f"grpc://127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics", log
-    if process.poll() is None:  # a test stopped early: SIGTERM lets `sean triton` stop its server
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    try:
+        local = "http://127.0.0.1"
+        yield process, f"{local}:{http}", f"grpc://127.0.0.1:{grpc}", f"{local}:{metrics}/metrics", log
+    finally:
+        if process.poll() is None:  # a test stopped early: SIGTERM lets `sean triton` stop its server
+            process.terminate()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(model_environment, shapes_package, tmp_path_factory):
+    """`sean triton` on the python-backend repository: (process, HTTP URL, gRPC URL, metrics URL, log file)."""
+    folder = tmp_path_factory.mktemp("triton")
+    repo = export_repository(shapes_package, folder / "repo", ExportSettings(max_batch=8))
+    with running_triton(repo, model_environment, folder, "--instances", "2") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +274,21 @@ def test_bench_serve_measures_triton_and_reads_its_batching(server, tmp_path):
     assert levels[0]["executions"] == 8  # one client: one request per execution
     assert 1 <= levels[1]["executions"] <= 8 and levels[1]["images_per_call"] == round(8 / levels[1]["executions"], 2)
     assert any(line.split()[-1:] == ["execs"] for line in done.output.splitlines())  # the table's head
+
+
+def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(model_environment, shapes_package,
+                                                                              shapes_split, tmp_path):
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings(precision="bf16"))
+    with Synthesizer.load(shapes_package, precision_hint="bf16") as bf16:
+        image, label = pair(shapes_split, 2)
+        expected = bf16.synthesize(label, bf16.encode(image, label), seed=5)[0]
+    with running_triton(repo, model_environment, tmp_path) as (process, http_url, _, _, _):
+        with TritonSynthesizer(http_url) as remote:
+            answer = remote.request(label, (image, label), seed=5)[0]  # the server's encoder and generator
+        process.terminate()
+        assert process.wait(60) == 0
+    np.testing.assert_array_equal(answer, expected)
 
 
 def test_sigterm_stops_the_server_with_exit_code_0(server):

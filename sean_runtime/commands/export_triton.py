@@ -8,6 +8,8 @@ import click
 import tritonclient.grpc  # noqa: F401 (the `triton` extra: every config is checked with its model_config_pb2)
 
 from sean_core.command import PACKAGE, Count, SeanCommand
+from sean_runtime.backends import PRECISION_HINTS
+from sean_runtime.commands import PRECISION_HELP
 from sean_runtime.triton.interface import BACKENDS, DEFAULT_NAME, ModelNames
 from sean_runtime.triton.repository import ExportSettings, export_repository
 
@@ -18,6 +20,8 @@ from sean_runtime.triton.repository import ExportSettings, export_repository
 @click.option("--backend", type=click.Choice(BACKENDS), default="python", show_default=True,
               help="What runs the graphs: python (the SEAN runtime on the CPU, runs anywhere, `sean triton`), "
               "onnxruntime or tensorrt (Triton's own backends on a GPU, in NVIDIA's container).")
+@click.option("--precision", type=click.Choice(PRECISION_HINTS), default="f32", show_default=True,
+              help="python backend: " + PRECISION_HELP)
 @click.option("--max-batch", type=Count(1, 256), default=8, show_default=True,
               help="max_batch_size of every model (dynamic batching up to it).")
 @click.option("--instances", type=Count(1, 64), default=1, show_default=True, help="Instances of every model.")
@@ -30,8 +34,8 @@ from sean_runtime.triton.repository import ExportSettings, export_repository
               help="tensorrt: another copy of PACKAGE with engines built on another GPU (repeatable): the "
               "repository then names one plan per compute capability (cc_model_filenames).")
 def export_triton(
-    package: Path, out: Path, backend: str, max_batch: int, instances: int, max_queue_delay_us: int, name: str,
-    plans_from: tuple[Path, ...],
+    package: Path, out: Path, backend: str, precision: str, max_batch: int, instances: int, max_queue_delay_us: int,
+    name: str, plans_from: tuple[Path, ...],
 ) -> None:
     """Write a Triton model repository for a package, with a README for NVIDIA's container and Kubernetes.
 
@@ -42,10 +46,12 @@ def export_triton(
     Examples (packages/shapes from `sean export shapes -o packages/shapes`):
       sean export-triton packages/shapes -o models/triton
       sean export-triton packages/shapes -o models/triton-gpu --backend onnxruntime --max-batch 16 --instances 2
+      sean export-triton packages/shapes -o models/triton-bf16 --precision bf16
       sean triton models/triton --port 8000
     """
     settings = ExportSettings(backend=backend, max_batch=max_batch, instances=instances,
-                              max_queue_delay_us=max_queue_delay_us, name=name, plans_from=plans_from)
+                              max_queue_delay_us=max_queue_delay_us, name=name, plans_from=plans_from,
+                              precision=precision)
     export_repository(package, out, settings)
     names = ModelNames.of(name)
     click.echo(f"wrote {out}: models {', '.join(names.all())} ({backend} backend); see {out / 'README.md'}")

@@ -3,14 +3,14 @@
 Triton's Python backend runs each model in `triton_python_backend_stub`, which embeds the Python
 first on PATH. The stub that nvidia-pytriton ships is built for numpy 1.x (with numpy 2 every output
 fails: "output tensor shape does not match size of output"), so the models get an environment of
-their own: numpy < 2, an opencv-python-headless built for it (< 4.12), ONNX Runtime, nvidia-pytriton
+their own: numpy < 2, an opencv-python-headless built for it (< 4.12), ONNX Runtime, OpenVINO, nvidia-pytriton
 (the tritonserver binary, its Python backend and one stub per Python version), this project's other
 dependencies, and this project installed without dependencies from where the running one came from
 (editable checkouts stay editable, so the models run the code of the checkout).
 
 It lives in the user's cache folder (SEAN_TRITON_ENV overrides), one per project version, Python
 version, project source and requirement list, and is built in a work folder that is renamed into place when complete,
-under a lock, so concurrent starts build it once. Building it downloads about 150 MB from PyPI
+under a lock, so concurrent starts build it once. Building it downloads about 210 MB from PyPI
 (bounded by BUILD_TIMEOUT_S); later starts only check it (one interpreter start).
 """
 
@@ -37,7 +37,8 @@ CHECK_TIMEOUT_S = 120
 MARKER = "sean-triton-env.json"
 # Pinned for the backend stub (module docstring); the rest of the project's dependencies come from its metadata.
 PINNED = {"numpy": "numpy>=1.24,<2", "opencv-python-headless": "opencv-python-headless>=4.8,<4.12"}
-RUNTIME_REQUIREMENT = "onnxruntime>=1.18"  # what the Python graph models run the package with
+# What the Python graph models run the package with: ONNX Runtime, or OpenVINO for a reduced precision.
+RUNTIME_REQUIREMENTS = ("onnxruntime>=1.18", "openvino>=2024.0")
 SERVER_REQUIREMENT = "nvidia-pytriton>=0.7"  # tritonserver, its Python backend and stubs (not in NVIDIA's container)
 STUB = "triton_python_backend_stub"
 # Run by the environment's interpreter: what it has, as JSON.
@@ -90,14 +91,14 @@ def project_source() -> tuple[str, str]:
 
 def model_requirements() -> list[str]:
     """What the Python models import: the project's own requirements (numpy and OpenCV pinned below 2 /
-    4.12) and ONNX Runtime. NVIDIA's container needs these too (the repository's README)."""
+    4.12), ONNX Runtime and OpenVINO. NVIDIA's container needs these too (the repository's README)."""
     found = []
     for requirement in metadata.requires(DISTRIBUTION) or []:
         if "extra ==" in requirement:
             continue
         name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
         found.append(PINNED.get(name, requirement))
-    return [*found, RUNTIME_REQUIREMENT]
+    return [*found, *RUNTIME_REQUIREMENTS]
 
 
 def requirements() -> list[str]:

@@ -47,6 +47,7 @@ MANIFEST_PARAMETER = "sean_manifest"  # the front model: the package manifest (J
 GRAPH_PARAMETER = "sean_graph"  # Python graph models: "encoder" or "generator"
 RUNTIME_PARAMETER = "sean_runtime"  # Python graph models: "onnxruntime" or "openvino"
 THREADS_PARAMETER = "sean_threads"  # Python graph models: CPU threads per instance ("": the runtime's default)
+PRECISION_PARAMETER = "sean_precision"  # Python graph models: OpenVINO's precision hint ("": f32)
 MODELS_PARAMETER = "sean_models"  # the front model: JSON {"encoder": name, "generator": name}
 PACKAGE_FOLDER = "package"  # inside NAME/1/: the package the Python models load
 RECONSTRUCT_OUTPUT = "reconstruction"  # NAME_reconstruct's output: the generator's image [3, H, W] in [-1, 1]

@@ -36,6 +36,7 @@ from sean_runtime.triton.interface import (
     GRAPH_PARAMETER,
     MODELS_PARAMETER,
     PACKAGE_PARAMETER,
+    PRECISION_PARAMETER,
     RUNTIME_PARAMETER,
     THREADS_PARAMETER,
 )
@@ -88,9 +89,10 @@ class GraphModel:
         self.graph = parameters[GRAPH_PARAMETER]
         self.spec = graph_spec(package.shape, self.graph)
         runtime = parameters.get(RUNTIME_PARAMETER) or "onnxruntime"
+        precision = parameters.get(PRECISION_PARAMETER) or "f32"
         # This model runs one graph: the other one (the generator is the large one) is not loaded.
         self.backend = select_backend(package, runtime, threads=int(threads) if threads else None,
-                                      graphs=(self.graph,)).backend
+                                      graphs=(self.graph,), precision_hint=precision).backend
 
     def execute(self, requests: list[Any]) -> list[Any]:
         if self.graph == "encoder":

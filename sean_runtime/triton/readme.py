@@ -22,8 +22,9 @@ def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str
     gpus = " --gpus all" if gpu else ""
     requirements = " ".join(f"'{r}'" for r in model_requirements())
     h, w = package.height, package.width
+    runtime = "ONNX Runtime" if settings.precision == "f32" else f"OpenVINO, precision hint {settings.precision}"
     backend_line = {
-        "python": f"`{names.encoder}` and `{names.generator}` run the package with the SEAN runtime (ONNX Runtime "
+        "python": f"`{names.encoder}` and `{names.generator}` run the package with the SEAN runtime ({runtime} "
                   f"on the CPU) in Triton's Python backend: this repository runs on any machine.",
         "onnxruntime": f"`{names.encoder}` and `{names.generator}` are the package's ONNX graphs on Triton's ONNX "
                        f"Runtime backend (`KIND_GPU`).",

@@ -27,6 +27,7 @@ from typing import Any
 from sean_core.errors import PackageError
 from sean_core.files import atomic_write_json, atomic_write_text, building_folder, read_json
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
+from sean_runtime.backends import check_precision_hint
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package
 from sean_runtime.triton import config as cfg
@@ -37,6 +38,7 @@ from sean_runtime.triton.interface import (
     MODELS_PARAMETER,
     PACKAGE_FOLDER,
     PACKAGE_PARAMETER,
+    PRECISION_PARAMETER,
     RECONSTRUCT_OUTPUT,
     RUNTIME_PARAMETER,
     THREADS_PARAMETER,
@@ -68,6 +70,7 @@ class ExportSettings:
     max_queue_delay_us: int = 2000
     name: str = "sean"
     plans_from: tuple[Path, ...] = ()  # tensorrt: packages with plans built on other GPUs (same graphs)
+    precision: str = "f32"  # python: OpenVINO's precision hint; bf16 / f16 run the graphs on OpenVINO
 
 
 def _check_settings(settings: ExportSettings) -> None:
@@ -76,6 +79,12 @@ def _check_settings(settings: ExportSettings) -> None:
     name = settings.name
     if not name or not all(c.isalnum() or c in "_-" for c in name) or name[0] in "-_":
         raise PackageError(f"model name {name!r}: use letters, digits, '_' and '-', starting with a letter or digit")
+    check_precision_hint(settings.precision)
+    if settings.precision != "f32" and settings.backend != "python":
+        raise PackageError(
+            f"precision {settings.precision} runs on the python backend (the SEAN runtime's OpenVINO); Triton's "
+            f"{settings.backend} backend runs the package's own precision: export with --backend python"
+        )
     if settings.max_batch < 1 or settings.instances < 1 or settings.max_queue_delay_us < 0:
         raise PackageError("--max-batch and --instances must be at least 1, --max-queue-delay-us at least 0")
 
@@ -161,8 +170,10 @@ def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple
         common = dict(name=model, inputs=inputs, outputs=outputs, max_batch_size=batch, max_queue_delay_us=queue,
                       instances=settings.instances)
         if python:
-            parameters = {PACKAGE_PARAMETER: package_path, GRAPH_PARAMETER: graph, RUNTIME_PARAMETER: "onnxruntime",
-                          THREADS_PARAMETER: ""}
+            # A reduced precision is OpenVINO's hint (sean_runtime.backends.select_backend).
+            runtime = "onnxruntime" if settings.precision == "f32" else "openvino"
+            parameters = {PACKAGE_PARAMETER: package_path, GRAPH_PARAMETER: graph, RUNTIME_PARAMETER: runtime,
+                          THREADS_PARAMETER: "", PRECISION_PARAMETER: settings.precision}
             models[model] = (cfg.ModelConfig(**common, backend=cfg.PYTHON_BACKEND, parameters=parameters),
                              "GraphModel")
             continue
