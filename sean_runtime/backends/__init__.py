@@ -73,6 +73,13 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
+def check_count(value: int, name: str) -> int:
+    """A count of things at once (workers, streams): a positive int, not a bool; BackendError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 def check_precision_hint(hint: str) -> str:
     """An OpenVINO precision hint, one of PRECISION_HINTS."""
     if hint not in PRECISION_HINTS:
@@ -123,8 +130,7 @@ def select_backend(
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_precision_hint(precision_hint)
     check_threads(threads)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BackendError(f"workers must be a positive integer (the calls made at once), got {workers!r}")
+    check_count(workers, "workers")
     graphs = check_graphs(graphs)
     notes: list[str] = []
     if precision_hint != "f32" and backend != "openvino":

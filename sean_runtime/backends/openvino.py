@@ -31,7 +31,7 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
-from sean_runtime.backends import check_graphs, check_precision_hint, check_threads, graph_not_loaded
+from sean_runtime.backends import check_count, check_graphs, check_precision_hint, check_threads, graph_not_loaded
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.package import Package, PackageGraph, check_graph_io
 
@@ -67,8 +67,7 @@ def compile_config(precision: str, performance: str, threads: int | None, stream
     precedence over the performance hint's own choice of one stream); the compiled model then has
     streams x threads threads in all."""
     check_precision_hint(precision)
-    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
-        raise BackendError(f"streams must be a positive integer, got {streams!r}")
+    check_count(streams, "streams")
     if performance not in PERFORMANCE_HINTS:
         raise BackendError(
             f"unknown OpenVINO performance hint {performance!r}; choose one of {', '.join(PERFORMANCE_HINTS)}"
