@@ -190,8 +190,11 @@ class OpenVinoBackend:
         self.capabilities = list(self._core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
         cpu = self._core.get_property(DEVICE, "FULL_DEVICE_NAME")
         self.device = f"OpenVINO {ov.get_version().split('-')[0]} {DEVICE} ({cpu}), executes {self.execution_precision}"
-        # The precision the convolutions and products run in, as packages name precisions.
-        self.computes = PRECISION_NAMES.get(self.execution_precision, self.execution_precision)
+
+    @property
+    def computes(self) -> str:
+        """The precision the convolutions and products run in, as packages name precisions."""
+        return PRECISION_NAMES.get(self.execution_precision, self.execution_precision)
 
     @property
     def notes(self) -> list[str]:
