@@ -295,6 +295,11 @@ def test_cli_writes_the_image_of_sean_synth(release, package, data, tmp_path):
     subprocess.run([sys.executable, "-m", "sean_core.cli", "synth", str(package), *common, "--threads", "1",
                     "--precision", "bf16", "-o", str(py_bf16)], check=True, capture_output=True)
     np.testing.assert_array_equal(cv2.imread(str(cpp_bf16)), cv2.imread(str(py_bf16)))
+    garbage = subprocess.run([str(release / "sean-synth-cpp"), str(package), *common, "--precision", "f64", "-o",
+                              str(tmp_path / "f64.png")], capture_output=True, text=True)
+    assert garbage.returncode == 1 and not (tmp_path / "f64.png").exists()
+    assert garbage.stderr.strip().splitlines()[-1] == ("Error: unknown OpenVINO precision hint 'f64'; choose f32, "
+                                                       "bf16 or f16")
 
     help_text = subprocess.run([str(release / "sean-synth-cpp"), "--help"], capture_output=True, text=True).stdout
     assert "Examples:" in help_text and "--swap" in help_text

@@ -102,6 +102,8 @@ def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backe
     refused = export(shapes_package, tmp_path / "gpu", "--backend", "onnxruntime", "--precision", "bf16")
     assert refused.exit_code == 1 and not (tmp_path / "gpu").exists()
     assert "precision bf16 runs on the python backend" in refused.output and "Traceback" not in refused.output
+    garbage = export(shapes_package, tmp_path / "garbage", "--precision", "fp64")
+    assert garbage.exit_code == 2 and "Invalid value for '--precision'" in garbage.output
 
 
 def test_onnxruntime_repository_carries_the_graphs(shapes_package, tmp_path):
