@@ -4,6 +4,7 @@ check's "tests" part runs them on a GPU machine)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -71,6 +72,32 @@ def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypa
     assert [r["psnr_vs_fp32_db"] for r in result["rows"] if r.get("dtype") == "fp32" and r["batch"] == 1
             and r["mode"] == "eager"] == [206.02, 206.02]  # identical images: the PSNR floor of psnr_pm1
 
+
+
+@pytest.mark.slow
+def test_every_compile_row_is_compiled_in_its_own_precision(monkeypatch):
+    # A torch.compile backend that records each graph it is given and runs it as traced: a compile row
+    # timed without a compilation (PyTorch falls back to eager after recompile_limit compilations of
+    # one code object) or traced outside its autocast would show here.
+    traced = []
+
+    def recording_backend(graph, example_inputs):
+        traced.append({str(node.target) for node in graph.graph.nodes})
+        return graph.forward
+
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda function, **kw: compile_(function, backend=recording_backend, **kw))
+    plan = dataclasses.replace(make_plan("cpu", tiny=True), dtypes=("fp32", "bf16"), modes=("eager", "compile"),
+                               batches=(1, 2, 3), compile_budget_s=3600.0)
+    rows = speed.measure(plan, ModelConfig(**TINY_MODEL))["rows"]
+    compiled = [r for r in rows if r["mode"] == "compile"]
+    assert len(compiled) == 12 and all("latency_s" in r for r in compiled), compiled
+    assert len(traced) >= 12  # at least one graph per (form, dtype, batch): more than recompile_limit (8)
+    autocast_entered = [any("enter_autocast" in target for target in graph) for graph in traced]
+    assert sum(autocast_entered) >= 6 and not all(autocast_entered)  # the bf16 ones, not the fp32 ones
+    eager = {(r["form"], r["dtype"]): r["psnr_vs_fp32_db"] for r in rows if r["mode"] == "eager" and r["batch"] == 1}
+    for row in (r for r in compiled if r["batch"] == 1):
+        assert row["psnr_vs_fp32_db"] == pytest.approx(eager[row["form"], row["dtype"]], abs=0.5), row
 
 # --- GPU-only PyTorch paths ------------------------------------------------------------------------------
 @pytest.mark.cuda

@@ -8,6 +8,7 @@ the same for every configuration.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -24,10 +25,11 @@ AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 WARMUP = 2
 
 
-def precision(dtype: str, device: torch.device) -> Any:
-    """A fresh context for one call in `dtype`: strict fp32, TF32 allowed, or autocast."""
-    if dtype in ("fp32", "tf32"):
-        return tf32(dtype == "tf32")
+def autocast(dtype: str, device: torch.device) -> Any:
+    """fp16 / bf16: a fresh autocast context; fp32 / tf32: none (their matmul precision is a global flag,
+    set around the call by exported.tf32)."""
+    if dtype not in AUTOCAST:
+        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=AUTOCAST[dtype], cache_enabled=False)
 
 
@@ -44,12 +46,19 @@ def model_inputs(config: Any, batch: int, device: torch.device, seed: int = 0) -
     return tuple(torch.from_numpy(a).to(device) for a in (image, labels, noise))
 
 
-def pipeline(encoder: torch.nn.Module, generator: torch.nn.Module) -> Callable[..., torch.Tensor]:
-    """image, labels, noise -> image: the two graphs as the runtime runs them, codes kept on the device."""
+def pipeline(encoder: torch.nn.Module, generator: torch.nn.Module, dtype: str = "fp32") -> Callable[..., torch.Tensor]:
+    """image, labels, noise -> image: the two graphs as the runtime runs them, codes kept on the device,
+    under `dtype`'s autocast.
+
+    The autocast is entered inside the function, where torch.compile traces it: an autocast entered around
+    a compiled call is not part of the compiled graph's cache key in every PyTorch (2.11 ran a bf16 call
+    with the graph it had compiled for fp16).
+    """
 
     def run(image: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        codes = encoder(image, labels)[0]
-        return generator(labels, codes.float(), noise)
+        with autocast(dtype, image.device):
+            codes = encoder(image, labels)[0]
+            return generator(labels, codes.float(), noise)
 
     return run
 
@@ -112,8 +121,12 @@ def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], Non
     for form, dtype, mode in configurations(plan):
         encoder, generator = modules[form]
         if mode == "compile" and (form, dtype) not in compiled:
-            # dynamic=False: one graph per batch size, each compiled at its first call
-            compiled[form, dtype] = torch.compile(pipeline(encoder, generator), dynamic=False)
+            # dynamic=False: one graph per batch size, each compiled at its first call. Every compiled
+            # pipeline shares one code object, and PyTorch stops compiling a code object after a few
+            # recompilations (torch._dynamo.config.recompile_limit): reset, so that each (form, dtype)
+            # starts with none.
+            torch._dynamo.reset()
+            compiled[form, dtype] = torch.compile(pipeline(encoder, generator, dtype), dynamic=False)
         for batch in plan.batches:
             row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
             try:
@@ -121,8 +134,9 @@ def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], Non
                     raise SkipRow("CUDA graphs need a CUDA device")
                 if mode == "compile" and compile_spent >= plan.compile_budget_s:
                     raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
-                function = compiled[form, dtype] if mode == "compile" else pipeline(encoder, generator)
-                row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
+                function = compiled[form, dtype] if mode == "compile" else pipeline(encoder, generator, dtype)
+                with compile_strictly() if mode == "compile" else contextlib.nullcontext():
+                    row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
                 if mode == "compile":
                     compile_spent += row["first_call_s"]
                 per_image = gflop[form].get("both")
@@ -171,6 +185,16 @@ def configurations(plan: CheckPlan) -> list[tuple[str, str, str]]:
     return quick + later
 
 
+def compile_strictly() -> Any:
+    """torch.compile raises where it would otherwise run a function eagerly, without a word, once the
+    function's recompilation limit is hit: a compile row then records an error, not eager timings."""
+    config = torch._dynamo.config
+    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):  # its current name, an older one
+        if hasattr(config, name):
+            return config.patch(**{name: True})
+    return contextlib.nullcontext()
+
+
 class SkipRow(Exception):
     """A configuration this device or budget does not run (the reason is the message)."""
 
@@ -185,11 +209,11 @@ def time_configuration(
     started = time.perf_counter()
     with torch.inference_mode():
         if mode == "cuda_graphs":
-            call = graphed(function, inputs, lambda: precision(dtype, device))
+            call = graphed(function, inputs, lambda: tf32(dtype == "tf32"))
         else:
 
             def call() -> torch.Tensor:
-                with precision(dtype, device):
+                with tf32(dtype == "tf32"):
                     return function(*inputs)
 
             call()
