@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from sean_tools.gpu_check import exported, speed, training
-from sean_tools.gpu_check.plan import TINY_MODEL, make_plan, shapes_run_config
+from sean_tools.gpu_check.plan import TINY_MODEL, make_plan, official_run_config, shapes_run_config
 from sean_train.config import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +73,21 @@ def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypa
             and r["mode"] == "eager"] == [206.02, 206.02]  # identical images: the PSNR floor of psnr_pm1
 
 
+
+
+def test_the_full_plans_training_runs_bind_and_last_the_planned_steps():
+    # The dry run uses the tiny plan only; the GPU run's configs are checked here, before a GPU sees them.
+    from sean_train.train_config import RunConfig, bind_domain
+
+    plan = make_plan("cuda", tiny=False)
+    shapes, _ = bind_domain(RunConfig.from_dict(shapes_run_config(plan)))
+    official, _ = bind_domain(RunConfig.from_dict(official_run_config(plan)))
+    epochs = shapes.train.epochs + shapes.train.epochs_decay
+    assert shapes.train.synthetic_train_size // shapes.train.batch_size * epochs == plan.shapes_steps == 50
+    # killed between two checkpoints, late enough that a checkpoint exists to resume from
+    assert plan.checkpoint_every < plan.kill_at < plan.shapes_steps and plan.kill_at % plan.checkpoint_every
+    assert (official.model.height, official.model.ngf, official.model.style_dim) == (256, 64, 512)
+    assert official.train.synthetic_train_size // official.train.batch_size >= plan.official_steps == 20
 
 @pytest.mark.slow
 def test_every_compile_row_is_compiled_in_its_own_precision(monkeypatch):
