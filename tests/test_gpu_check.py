@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from sean_tools.gpu_check import exported, speed, training
+from sean_tools.gpu_check import child, exported, speed, training
 from sean_tools.gpu_check.plan import TINY_MODEL, make_plan, official_run_config, shapes_run_config
 from sean_train.config import ModelConfig
 
@@ -123,6 +123,28 @@ def test_training_steps_on_cuda_with_and_without_amp(tmp_path, amp):
     run = training.train_steps(shapes_run_config(plan), 3, "cuda", amp, tmp_path / "run")
     assert run["finite"] and run["peak_memory_mb"] > 0
 
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("amp", ["off", "on"])
+def test_training_on_cuda_runs_only_kernels_with_a_deterministic_implementation(tmp_path, amp):
+    # Strict mode: PyTorch raises at an op without a deterministic CUDA kernel (ReflectionPad2d's backward
+    # was one), where the check's warn-only mode lets the kill / resume runs drift apart. A process of its
+    # own, so that cuBLAS starts with the fixed workspace determinism needs.
+    script = (
+        "import sys, torch\nfrom pathlib import Path\n"
+        "from sean_tools.gpu_check import training\n"
+        "from sean_tools.gpu_check.plan import make_plan, shapes_run_config\n"
+        "torch.use_deterministic_algorithms(True)\n"
+        "run = training.train_steps(shapes_run_config(make_plan('cuda', tiny=True)), 2, 'cuda', sys.argv[1] == 'on',"
+        " Path(sys.argv[2]))\n"
+        "assert run['finite'], run\n"
+    )
+    env = {**os.environ, **child.DETERMINISTIC_ENV}
+    done = subprocess.run([sys.executable, "-c", script, amp, str(tmp_path / "run")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 @pytest.mark.cuda
 @needs_cuda

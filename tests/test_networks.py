@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
@@ -56,6 +57,35 @@ def test_downsample_is_torch_nearest():
     with pytest.raises(ValueError, match="not a divisor"):
         downsample_nearest(x, 12, 12)
 
+
+
+@pytest.mark.parametrize("pad", [1, 2])
+def test_reflect_pad_is_the_reflect_pad_in_values_and_gradients(pad):
+    from sean_train.networks.ops import reflect_pad
+
+    x = torch.randn(2, 3, 6, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(pad), requires_grad=True)
+    ours, theirs = reflect_pad(x, pad), F.pad(x, (pad,) * 4, mode="reflect")
+    assert torch.equal(ours, theirs)
+    upstream = torch.randn_like(ours)
+    # the border rows' two contributions are added in another order: equal to rounding
+    torch.testing.assert_close(torch.autograd.grad(ours, x, upstream)[0], torch.autograd.grad(theirs, x, upstream)[0])
+
+
+def test_the_networks_train_without_layers_whose_cuda_backward_is_nondeterministic(tiny_config):
+    # PyTorch's list of such layers (torch.use_deterministic_algorithms); one of them in the model makes a
+    # run resumed on a GPU differ from an uninterrupted one. The encoders pad in eval mode with a Pad (one
+    # op in exported graphs) and train with slices: both give the same codes.
+    nondeterministic = (nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.AdaptiveAvgPool2d,
+                        nn.AdaptiveAvgPool3d, nn.AvgPool3d, nn.MaxPool3d, nn.AdaptiveMaxPool2d, nn.NLLLoss)
+    model = make_random_model(tiny_config)
+    assert not [m for m in model.modules() if isinstance(m, nondeterministic)]
+    image = torch.rand(2, 3, tiny_config.height, tiny_config.width) * 2 - 1
+    mask = one_hot(torch.randint(0, tiny_config.num_classes, (2, tiny_config.height, tiny_config.width)),
+                   tiny_config.num_classes)
+    with torch.no_grad():
+        trained = model.encoder.train()(image, mask)
+        evaluated = model.encoder.eval()(image, mask)
+    assert torch.equal(trained, evaluated)
 
 def test_one_hot_ignores_out_of_range_and_has_k_channels():
     labels = torch.tensor([[[0, 2], [5, -1]]])

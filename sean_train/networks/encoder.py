@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sean_train.networks.ops import downsample_nearest, region_pool
+from sean_train.networks.ops import downsample_nearest, reflect_pad, region_pool
+
+
+class ReflectionPad(nn.Module):
+    """nn.ReflectionPad2d(pad) that trains deterministically on CUDA: in training mode the pad is built
+    from slices (ops.reflect_pad, whose backward is deterministic); in eval mode, and so in the exported
+    graphs, it is one reflect Pad, the cheaper op for inference. Both give the same values."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x [B, C, H, W] -> [B, C, H + 2 pad, W + 2 pad]."""
+        if self.training:
+            return reflect_pad(x, self.pad)
+        return F.pad(x, (self.pad,) * 4, mode="reflect")
 
 
 class StyleEncoder(nn.Module):
@@ -26,7 +43,7 @@ class StyleEncoder(nn.Module):
         c1, c2, c3, c4 = base_channels, 2 * base_channels, 4 * base_channels, 8 * base_channels
         act = nn.LeakyReLU(0.2)
         self.features = nn.Sequential(
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(3, c1, 3),
             nn.InstanceNorm2d(c1),
             act,
@@ -39,7 +56,7 @@ class StyleEncoder(nn.Module):
             nn.ConvTranspose2d(c3, c4, 3, stride=2, padding=1, output_padding=1),  # H/2
             nn.InstanceNorm2d(c4),
             act,
-            nn.ReflectionPad2d(1),
+            ReflectionPad(1),
             nn.Conv2d(c4, style_dim, 3),
             nn.Tanh(),
         )
