@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,50 @@ def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypa
 
 
 
+
+
+def test_no_speed_configuration_starts_after_the_deadline():
+    rows = speed.measure(make_plan("cpu", tiny=True), ModelConfig(**TINY_MODEL), deadline=time.perf_counter())["rows"]
+    assert len(rows) == 16 and all(row.get("skipped") == "the time limit is reached" for row in rows)
+
+
+@pytest.mark.slow
+def test_the_time_limit_skips_the_parts_that_would_start_after_it(tmp_path):
+    out = tmp_path / "out"
+    command = ["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny", "--parts", "train,resume,speed",
+               "--time-limit", "1", "--out", str(out)]
+    done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHON": sys.executable}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]  # a part not run is not a failed check
+    result = json.loads((out / "gpu_check.json").read_text())
+    assert result["complete"] and result["time_limit_s"] == 1
+    assert len(result["parts"]["training"]) == 4 and set(result["parts"]) == {"training"}
+    assert result["skipped_parts"] == ["resume", "speed"]
+    assert done.stdout.strip().endswith("all checks passed; not run, the time limit reached: resume, speed")
+
+
+@pytest.mark.slow
+def test_a_run_stopped_from_outside_leaves_what_it_had_measured(tmp_path):
+    out = tmp_path / "out"
+    check = subprocess.Popen(["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny", "--parts", "train,speed",
+                              "--out", str(out)], cwd=REPO, env={**os.environ, "PYTHON": sys.executable},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # until the first training run is written (each takes a second or more)
+            if (out / "gpu_check.json").exists() and json.loads((out / "gpu_check.json").read_text())["parts"]:
+                break
+            assert check.poll() is None, "the check ended before it was stopped"
+            time.sleep(0.05)
+        os.killpg(check.pid, signal.SIGKILL)
+    finally:
+        check.wait(timeout=60)
+    result = json.loads((out / "gpu_check.json").read_text())  # whole: written atomically
+    assert not result["complete"] and 1 <= len(result["parts"]["training"]) <= 4
+    assert result["parts"]["training"]["shapes AMP off"]["finite"]
+    table = (out / "gpu_check.txt").read_text()
+    assert table.strip().splitlines()[-1].startswith("INCOMPLETE (running, or stopped after")
+    assert "shapes, 6 steps, batch 2, AMP off" in table
 
 def test_the_full_plans_training_runs_bind_and_last_the_planned_steps():
     # The dry run uses the tiny plan only; the GPU run's configs are checked here, before a GPU sees them.

@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from sean_core.command import Amount, SeanCommand
-from sean_core.files import atomic_write_json, make_dirs
+from sean_core.files import atomic_write_json, atomic_write_text, make_dirs
 
-PARTS = ("train", "resume", "export", "speed", "tests")
+PARTS = ("train", "resume", "export", "tests", "speed")  # in the order they run
 CUDA_TESTS = "tests/test_gpu_check.py"  # the tests marked `cuda` that the "tests" part runs (needs pytest)
 RESULT_FILE = "gpu_check.json"
 TABLE_FILE = "gpu_check.txt"
@@ -71,8 +71,12 @@ def default_out() -> Path | None:
               "but tests, the pytest run of the tests marked cuda].")
 @click.option("--compile-budget", "compile_budget_s", type=Amount(0, 3600), default=None,
               help="Seconds of torch.compile compiling to spend at most [default: 90 on a GPU, 0 with --tiny].")
+@click.option("--time-limit", "time_limit_s", type=Amount(1, 86400), default=None,
+              help="Seconds after which no further part or speed configuration starts; those are recorded "
+              "as skipped [default: none].")
 def gpu_check(
-    device: str, tiny: bool, out_dir: Path | None, parts: str | None, compile_budget_s: float | None
+    device: str, tiny: bool, out_dir: Path | None, parts: str | None, compile_budget_s: float | None,
+    time_limit_s: float | None,
 ) -> None:
     """Train, resume, evaluate, export and time the model on a CUDA GPU, in one run: one table, one JSON.
 
@@ -83,11 +87,16 @@ def gpu_check(
     form, fp32 / TF32 / fp16 / bf16, eager / CUDA graphs / torch.compile, batch 1, 8, 16, with peak
     memory and PSNR against fp32. Exits 1 when a check fails (the table names the first).
 
+    The JSON and the table are rewritten after every part and every speed configuration, so a run
+    stopped from outside leaves what it had measured ("complete": false). The parts run in the order
+    train, resume, export, tests, speed; speed configurations run the most wanted first.
+
     \b
     Examples:
       sean gpu-check --out gpu-results
       sean gpu-check --device cpu --tiny --out /tmp/gpu-check-dry-run
       sean gpu-check --device cpu --tiny --parts train,resume --out /tmp/gpu-check-dry-run
+      sean gpu-check --time-limit 480 --out "$OUT"
     """
     import dataclasses
 
@@ -115,32 +124,51 @@ def gpu_check(
     if compile_budget_s is not None:
         plan = dataclasses.replace(plan, compile_budget_s=compile_budget_s)
     started = time.perf_counter()
+    deadline = None if time_limit_s is None else started + time_limit_s
     result: dict[str, Any] = {
         "command": " ".join(["sean gpu-check", *sys.argv[1:]]) if "gpu-check" in sys.argv else "sean gpu-check",
-        "plan": plan.to_dict(), "environment": environment(device), "parts": {}, "failures": [],
+        "plan": plan.to_dict(), "time_limit_s": time_limit_s, "environment": environment(device), "parts": {},
+        "failures": [], "skipped_parts": [], "complete": False,
     }
+
+    def save() -> None:
+        """The result so far, JSON and table, each replaced atomically."""
+        result["seconds"] = time.perf_counter() - started
+        atomic_write_json(out_dir / RESULT_FILE, result)
+        atomic_write_text(out_dir / TABLE_FILE, report.table(result) + "\n")
+
+    def starting(part: str) -> bool:
+        """Whether `part` may start: the time limit is not reached (else it is recorded as skipped)."""
+        if deadline is not None and time.perf_counter() >= deadline:
+            result["skipped_parts"].append(part)
+            click.echo(f"gpu-check: {part} skipped: the time limit of {time_limit_s:.0f} s is reached", err=True)
+            return False
+        return True
+
     with tempfile.TemporaryDirectory(prefix="sean-gpu-check-") as scratch:
         work = Path(scratch)
-        if "train" in chosen:
-            result["parts"]["training"] = {
-                f"{name} AMP {'on' if amp else 'off'}": attempt(
-                    result, f"train {name} AMP {'on' if amp else 'off'}",
-                    lambda data=data, steps=steps, amp=amp, name=name: training.train_steps(
-                        data, steps, device, amp, work / f"train-{name}-{int(amp)}"
-                    ),
-                )
-                for name, data, steps in (
-                    ("shapes", shapes_run_config(plan), plan.shapes_steps),
-                    ("official-size", official_run_config(plan), plan.official_steps),
-                )
-                for amp in (False, True)
-            }
-        if "resume" in chosen or "export" in chosen:
+        if "train" in chosen and starting("train"):
+            runs = result["parts"]["training"] = {}
+            for name, data, steps in (
+                ("shapes", shapes_run_config(plan), plan.shapes_steps),
+                ("official-size", official_run_config(plan), plan.official_steps),
+            ):
+                for amp in (False, True):
+                    label = f"{name} AMP {'on' if amp else 'off'}"
+                    runs[label] = attempt(
+                        result, f"train {label}",
+                        lambda data=data, steps=steps, amp=amp, name=name: training.train_steps(
+                            data, steps, device, amp, work / f"train-{name}-{int(amp)}"
+                        ),
+                    )
+                    save()
+        if ("resume" in chosen or "export" in chosen) and starting("resume"):  # export uses the resume part's run
             shapes = shapes_run_config(plan)
             result["parts"]["resume"] = attempt(
                 result, "kill and resume", lambda: training.kill_and_resume(shapes, plan, work / "resume")
             )
-        if "export" in chosen:
+            save()
+        if "export" in chosen and starting("export"):
             run_dir = work / "resume" / "uninterrupted"
 
             def export_part() -> dict[str, Any]:
@@ -157,32 +185,44 @@ def gpu_check(
             result["parts"]["export"] = attempt(result, "eval and export", export_part)
             if result["parts"]["export"].get("compare", {}).get("ok") is False:
                 result["failures"].append("export: the graphs on the CPU differ from the model beyond the tolerance")
-        if "speed" in chosen:
+            save()
+        if "tests" in chosen and starting("tests"):
+            remaining = None if deadline is None else deadline - time.perf_counter()
+            result["parts"]["tests"] = attempt(result, "tests marked cuda", lambda: run_cuda_tests(remaining))
+            save()
+        if "speed" in chosen and starting("speed"):
             from sean_tools.gpu_check.plan import TINY_MODEL
             from sean_train.config import ModelConfig
 
             config = ModelConfig(**TINY_MODEL) if tiny else ModelConfig()
-            result["parts"]["speed"] = attempt(result, "speed", lambda: speed.measure(plan, config))
-        if "tests" in chosen:
-            result["parts"]["tests"] = attempt(result, "tests marked cuda", run_cuda_tests)
+            rows_so_far: list[dict[str, Any]] = []
+
+            def measured(row: dict[str, Any]) -> None:
+                rows_so_far.append(row)
+                result["parts"]["speed"] = {"rows": rows_so_far}
+                save()
+
+            result["parts"]["speed"] = attempt(
+                result, "speed", lambda: speed.measure(plan, config, on_row=measured, deadline=deadline)
+            )
     add_checks(result)
-    result["seconds"] = time.perf_counter() - started
-    text = report.table(result)
-    atomic_write_json(out_dir / RESULT_FILE, result)
-    (out_dir / TABLE_FILE).write_text(text + "\n", encoding="utf-8")
-    click.echo(text)
+    result["complete"] = True
+    save()
+    click.echo(report.table(result))
     click.echo(f"wrote {out_dir / RESULT_FILE} ({result['seconds']:.0f} s)", err=True)
     if result["failures"]:
         sys.exit(1)
 
 
-def run_cuda_tests() -> dict[str, Any]:
-    """pytest -m cuda on the check's tests, in the checkout this module runs from."""
+def run_cuda_tests(timeout_s: float | None = None) -> dict[str, Any]:
+    """pytest -m cuda on the check's tests, in the checkout this module runs from, stopped after
+    `timeout_s` seconds (at least a minute; 15 minutes without a time limit)."""
     import subprocess
 
     repo = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", CUDA_TESTS]
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=900)
+    timeout = 900.0 if timeout_s is None else max(60.0, timeout_s)
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=timeout)
     summary = (done.stdout.strip().splitlines() or [""])[-1]
     if done.returncode != 0:
         output = done.stdout[-3000:] + done.stderr[-1000:]

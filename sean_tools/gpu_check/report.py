@@ -99,4 +99,8 @@ def table(result: dict[str, Any]) -> str:
     env = result["environment"]
     head = f"{env.get('device_name', '?')}; torch {env.get('torch')}, CUDA {env.get('cuda') or '-'}"
     verdict = "all checks passed" if not result["failures"] else f"first failure: {result['failures'][0]}"
+    if result.get("skipped_parts"):
+        verdict += f"; not run, the time limit reached: {', '.join(result['skipped_parts'])}"
+    if not result.get("complete", True):
+        verdict = f"INCOMPLETE (running, or stopped after {result.get('seconds', 0):.0f} s); so far: {verdict}"
     return f"{head}\n{format_table(HEADER, rows)}\n{verdict}"

@@ -99,9 +99,13 @@ def psnr_db(image: np.ndarray, reference: np.ndarray) -> float:
     return round(psnr_pm1(image, reference), 2)
 
 
-def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def measure(
+    plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], None] | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
     """Every (form, dtype, mode, batch) of the plan. A configuration that fails records its error and
-    the others go on; torch.compile stops being tried once plan.compile_budget_s of compiling is spent."""
+    the others go on; torch.compile stops being tried once plan.compile_budget_s of compiling is spent,
+    and no configuration starts after `deadline` (a time.perf_counter() value): those are skipped."""
     from sean_export.graphs import graph_module
     from sean_tools.bench.plan import counted_gflop
     from sean_train.weight_init import random_model
@@ -130,6 +134,8 @@ def measure(plan: CheckPlan, config: Any, on_row: Callable[[dict[str, Any]], Non
         for batch in plan.batches:
             row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
             try:
+                if deadline is not None and time.perf_counter() >= deadline:
+                    raise SkipRow("the time limit is reached")
                 if mode == "cuda_graphs" and device.type != "cuda":
                     raise SkipRow("CUDA graphs need a CUDA device")
                 if mode == "compile" and compile_spent >= plan.compile_budget_s:
