@@ -1,9 +1,10 @@
 """The TensorRT backend's own logic on a CPU machine: device-array inputs, bound addresses, the current
 device per thread, and CUDA errors as BackendError.
 
-cuda-python needs an NVIDIA driver and TensorRT cannot be installed here, so FakeCudaRuntime stands in
-for cuda-python's runtime module (the calls the backend makes, each recorded, errors on demand) and
-FakeContext for a TensorRT execution context. The assertions are about what the backend asks of them.
+cuda-python installs here, but without an NVIDIA driver every call it makes fails, and TensorRT cannot be
+installed here; so FakeCudaRuntime stands in for cuda-python's runtime module (the calls the backend makes,
+each recorded, errors on demand) and FakeContext for a TensorRT execution context. The assertions are
+about what the backend asks of them. The real cuda-python is asked once: what it answers with no driver.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class FakeCudaRuntime:
 
     cudaEventDisableTiming = 2
 
-    def __init__(self, fail: dict[str, int] | None = None) -> None:
+    def __init__(self, fail: dict[str, int] | None = None, driver: int = 12020) -> None:
         self.fail = fail or {}
+        self.driver = driver  # the CUDA version the driver supports (12020: 12.2); 0: no driver
         self.calls: list[tuple[str, int, tuple]] = []  # (name, thread id, arguments)
         self._next = 1 << 20
 
@@ -60,7 +62,8 @@ class FakeCudaRuntime:
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("cuda"):
             raise AttributeError(name)
-        results = {"cudaStreamCreate": (OUR_STREAM,), "cudaEventCreateWithFlags": ("event",)}
+        results = {"cudaStreamCreate": (OUR_STREAM,), "cudaEventCreateWithFlags": ("event",),
+                   "cudaDriverGetVersion": (self.driver,), "cudaRuntimeGetVersion": (13000,)}
         return lambda *args: self._record(name, args, *results.get(name, ()))
 
     def names(self, thread: int | None = None) -> list[str]:
@@ -190,5 +193,19 @@ def test_every_call_makes_the_backends_gpu_current_in_its_own_thread(runtime, tm
 def test_an_old_driver_is_a_backend_error_that_names_the_cuda_12_extra(monkeypatch):
     fake = FakeCudaRuntime(fail={"cudaSetDevice": 35})
     monkeypatch.setattr(cuda_module, "cudart", lambda: fake)
-    with pytest.raises(BackendError, match=r"insufficient.*R580.*'tensorrt-cu12' extra"):
+    with pytest.raises(BackendError, match=r"insufficient.*supports CUDA up to 12\.2, this CUDA runtime is "
+                       r"13\.0: .*R580.*'tensorrt-cu12' extra"):
         Cuda().set_device(0)
+
+
+def test_no_driver_at_all_is_not_called_an_old_one():
+    # The real cuda-python, on a machine without an NVIDIA driver: CUDA returns the old driver's error
+    # (cudaErrorInsufficientDriver) and reports driver version 0.
+    runtime = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
+    if runtime.cudaDriverGetVersion()[1] != 0:
+        pytest.skip("an NVIDIA driver is installed on this machine")
+    with pytest.raises(BackendError) as refused:
+        Cuda().malloc(16)
+    assert str(refused.value) == ("CUDA cudaMalloc failed: CUDA driver version is insufficient for CUDA runtime "
+                                  "version (no NVIDIA driver is installed on this machine: the TensorRT backend "
+                                  "needs an NVIDIA GPU and its driver)")

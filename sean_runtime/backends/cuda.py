@@ -31,9 +31,15 @@ ALIGNMENT = 256  # bytes: TensorRT needs every I/O tensor address aligned to thi
 # stream and the per-thread default stream, which the CUDA runtime takes as these very handles.
 LEGACY_DEFAULT_STREAM, PER_THREAD_DEFAULT_STREAM = 1, 2
 OLD_DRIVER_HINT = (
-    "the NVIDIA driver is older than this CUDA build needs: CUDA 13 builds need driver R580 or newer; on "
-    "older drivers install the 'tensorrt-cu12' extra (TensorRT and cuda-python for CUDA 12)"
+    "CUDA 13 builds need driver R580 or newer; on older drivers install the 'tensorrt-cu12' extra (TensorRT "
+    "and cuda-python for CUDA 12)"
 )
+NO_DRIVER = "no NVIDIA driver is installed on this machine: the TensorRT backend needs an NVIDIA GPU and its driver"
+
+
+def cuda_version(number: int) -> str:
+    """CUDA's version numbers, 1000 major + 10 minor (13000: "13.0")."""
+    return f"{number // 1000}.{number % 1000 // 10}"
 
 
 class Cuda:
@@ -48,9 +54,22 @@ class Cuda:
             message = self.rt.cudaGetErrorString(err)[1]
             message = message.decode() if isinstance(message, bytes) else message
             if err == getattr(self.rt.cudaError_t, "cudaErrorInsufficientDriver", None):
-                message = f"{message} ({OLD_DRIVER_HINT})"
+                message = f"{message} ({self.driver_problem()})"
             raise BackendError(f"CUDA {what} failed: {message}")
         return values[0] if len(values) == 1 else values if values else None
+
+    def driver_problem(self) -> str:
+        """Why CUDA finds the driver insufficient: there is none (CUDA reports driver version 0 then, and
+        the same error as for an old one), or it is older than this CUDA runtime."""
+        driver_err, driver = self.rt.cudaDriverGetVersion()
+        runtime_err, runtime = self.rt.cudaRuntimeGetVersion()
+        success = self.rt.cudaError_t.cudaSuccess
+        if driver_err == success and driver == 0:
+            return NO_DRIVER
+        if driver_err == success and runtime_err == success:
+            return (f"the NVIDIA driver supports CUDA up to {cuda_version(driver)}, this CUDA runtime is "
+                    f"{cuda_version(runtime)}: {OLD_DRIVER_HINT}")
+        return f"the NVIDIA driver is older than this CUDA build needs: {OLD_DRIVER_HINT}"
 
     def set_device(self, index: int) -> None:
         """Make GPU `index` current for the calling thread (CUDA keeps the current device per thread)."""
