@@ -222,3 +222,42 @@ def test_a_cuda_graph_replays_the_eager_result(tmp_path):
 def test_the_export_of_a_model_matches_it_on_cuda(tiny_export_checkpoint, tmp_path):
     result = exported.export_and_compare(tiny_export_checkpoint, "cuda", tmp_path)
     assert result["ok"], result
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_the_tensorrt_backends_cuda_calls_move_the_bytes_on_a_gpu():
+    # The CUDA half of the TensorRT backend (sean_runtime.backends.cuda) with the real cuda-python, which
+    # GPU machines without TensorRT can still have: copies in, on and out of the device, and a device
+    # array read after waiting for the stream that produced it.
+    pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
+    from sean_runtime.backends.cuda import ALIGNMENT, Cuda, DeviceBuffer, device_array
+
+    cuda = Cuda()
+    cuda.set_device(0)
+    stream = cuda.call("cudaStreamCreate", cuda.rt.cudaStreamCreate())
+    first, second = DeviceBuffer(cuda), DeviceBuffer(cuda)
+    host = np.arange(1000, dtype=np.float32)
+    back = np.empty_like(host)
+    try:
+        a, b = first.reserve(host.nbytes), second.reserve(host.nbytes)
+        assert a % ALIGNMENT == 0 and b % ALIGNMENT == 0
+        cuda.to_device(a, host, stream)
+        cuda.copy_on_device(b, a, host.nbytes, stream)
+        cuda.to_host(back, b, stream)
+        cuda.call("cudaStreamSynchronize", cuda.rt.cudaStreamSynchronize(stream))
+        assert np.array_equal(back, host)
+
+        producer = torch.cuda.Stream()
+        with torch.cuda.stream(producer):
+            doubled = torch.arange(1000, dtype=torch.float32, device="cuda") * 2
+        given = device_array(doubled, "x", np.dtype(np.float32))
+        cuda.wait_for(stream, producer.cuda_stream, cuda.new_event())
+        cuda.copy_on_device(b, given.ptr, given.nbytes, stream)
+        cuda.to_host(back, b, stream)
+        cuda.call("cudaStreamSynchronize", cuda.rt.cudaStreamSynchronize(stream))
+        assert np.array_equal(back, host * 2)
+    finally:
+        first.release()
+        second.release()
+        cuda.rt.cudaStreamDestroy(stream)

@@ -198,7 +198,7 @@ def test_an_old_driver_is_a_backend_error_that_names_the_cuda_12_extra(monkeypat
         Cuda().set_device(0)
 
 
-def test_no_driver_at_all_is_not_called_an_old_one():
+def test_the_real_cuda_python_takes_every_call_and_no_driver_is_not_called_an_old_one():
     # The real cuda-python, on a machine without an NVIDIA driver: CUDA returns the old driver's error
     # (cudaErrorInsufficientDriver) and reports driver version 0.
     runtime = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
@@ -209,3 +209,21 @@ def test_no_driver_at_all_is_not_called_an_old_one():
     assert str(refused.value) == ("CUDA cudaMalloc failed: CUDA driver version is insufficient for CUDA runtime "
                                   "version (no NVIDIA driver is installed on this machine: the TensorRT backend "
                                   "needs an NVIDIA GPU and its driver)")
+    # Every other call the backend makes, with arguments of the types it passes: the real module takes
+    # them (a renamed function or a refused argument type would raise AttributeError or TypeError here).
+    cuda, host = Cuda(), np.zeros(4, np.float32)
+    stream, event = runtime.cudaStream_t(), runtime.cudaEvent_t()
+    calls = {
+        "cudaSetDevice": lambda: cuda.set_device(0),
+        "cudaMemcpyAsync": lambda: cuda.copy_on_device(1 << 20, 2 << 20, 16, stream),
+        "cudaEventCreateWithFlags": cuda.new_event,
+        "cudaEventRecord": lambda: cuda.wait_for(stream, PRODUCER_STREAM, event),
+        "cudaFree": lambda: cuda.free(1 << 20),
+        "cudaStreamCreate": lambda: cuda.call("cudaStreamCreate", cuda.rt.cudaStreamCreate()),
+        "cudaStreamSynchronize": lambda: cuda.call("cudaStreamSynchronize", cuda.rt.cudaStreamSynchronize(stream)),
+    }
+    for name, call in [*calls.items(), ("cudaMemcpyAsync", lambda: cuda.to_device(1 << 20, host, stream)),
+                       ("cudaMemcpyAsync", lambda: cuda.to_host(host, 1 << 20, stream))]:
+        with pytest.raises(BackendError, match=rf"^CUDA {name} failed: .*\(no NVIDIA driver is installed"):
+            call()
+    assert cuda.rt.cudaEventDestroy(event)[0] != 0 and cuda.rt.cudaStreamDestroy(stream)[0] != 0  # no raise
