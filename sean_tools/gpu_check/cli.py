@@ -96,7 +96,7 @@ def gpu_check(
       sean gpu-check --out gpu-results
       sean gpu-check --device cpu --tiny --out /tmp/gpu-check-dry-run
       sean gpu-check --device cpu --tiny --parts train,resume --out /tmp/gpu-check-dry-run
-      sean gpu-check --time-limit 480 --out "$OUT"
+      sean gpu-check --time-limit 420 --out "$OUT"
     """
     import dataclasses
 
