@@ -132,10 +132,11 @@ def gpu_check(
     }
 
     def save() -> None:
-        """The result so far, JSON and table, each replaced atomically."""
+        """The result so far, table and JSON, each replaced atomically; the JSON last, so that a JSON holding
+        a part means the table shows it too."""
         result["seconds"] = time.perf_counter() - started
-        atomic_write_json(out_dir / RESULT_FILE, result)
         atomic_write_text(out_dir / TABLE_FILE, report.table(result) + "\n")
+        atomic_write_json(out_dir / RESULT_FILE, result)
 
     def starting(part: str) -> bool:
         """Whether `part` may start: the time limit is not reached (else it is recorded as skipped)."""
