@@ -195,7 +195,7 @@ def compile_strictly() -> Any:
     """torch.compile raises where it would otherwise run a function eagerly, without a word, once the
     function's recompilation limit is hit: a compile row then records an error, not eager timings."""
     config = torch._dynamo.config
-    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):  # its current name, an older one
+    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):  # today's name, then an earlier one
         if hasattr(config, name):
             return config.patch(**{name: True})
     return contextlib.nullcontext()

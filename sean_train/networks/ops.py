@@ -34,7 +34,6 @@ def downsample_nearest(mask: Tensor, height: int, width: int) -> Tensor:
     return mask[..., :: in_h // height, :: in_w // width]
 
 
-
 def reflect_pad(x: Tensor, pad: int) -> Tensor:
     """x [B, C, H, W] -> [B, C, H + 2 pad, W + 2 pad], mirrored at each border without repeating it: the
     values of F.pad(mode="reflect"), made of slices and concatenations. Their backward is deterministic on
@@ -45,6 +44,7 @@ def reflect_pad(x: Tensor, pad: int) -> Tensor:
         after = x.narrow(dim, x.shape[dim] - 1 - pad, pad).flip(dim)  # rows H - 2 .. H - 1 - pad
         x = torch.cat([before, x, after], dim)
     return x
+
 
 def upsample2_channels_last(x: Tensor) -> Tensor:
     """Nearest 2x upsampling of a channels-last x [B, H, W, C] -> [B, 2H, 2W, C]: F.interpolate's nearest
