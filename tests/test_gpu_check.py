@@ -75,9 +75,6 @@ def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypa
             and r["mode"] == "eager"] == [206.02, 206.02]  # identical images: the PSNR floor of psnr_pm1
 
 
-
-
-
 def test_no_speed_configuration_starts_after_the_deadline():
     rows = speed.measure(make_plan("cpu", tiny=True), ModelConfig(**TINY_MODEL), deadline=time.perf_counter())["rows"]
     assert len(rows) == 16 and all(row.get("skipped") == "the time limit is reached" for row in rows)
@@ -121,6 +118,7 @@ def test_a_run_stopped_from_outside_leaves_what_it_had_measured(tmp_path):
     assert table.strip().splitlines()[-1].startswith("INCOMPLETE (running, or stopped after")
     assert "shapes, 6 steps, batch 2, AMP off" in table
 
+
 def test_the_full_plans_training_runs_bind_and_last_the_planned_steps():
     # The dry run uses the tiny plan only; the GPU run's configs are checked here, before a GPU sees them.
     from sean_train.train_config import RunConfig, bind_domain
@@ -134,6 +132,7 @@ def test_the_full_plans_training_runs_bind_and_last_the_planned_steps():
     assert plan.checkpoint_every < plan.kill_at < plan.shapes_steps and plan.kill_at % plan.checkpoint_every
     assert (official.model.height, official.model.ngf, official.model.style_dim) == (256, 64, 512)
     assert official.train.synthetic_train_size // official.train.batch_size >= plan.official_steps == 20
+
 
 @pytest.mark.slow
 def test_every_compile_row_is_compiled_in_its_own_precision(monkeypatch):
@@ -160,6 +159,7 @@ def test_every_compile_row_is_compiled_in_its_own_precision(monkeypatch):
     for row in (r for r in compiled if r["batch"] == 1):
         assert row["psnr_vs_fp32_db"] == pytest.approx(eager[row["form"], row["dtype"]], abs=0.5), row
 
+
 # --- GPU-only PyTorch paths ------------------------------------------------------------------------------
 @pytest.mark.cuda
 @needs_cuda
@@ -168,7 +168,6 @@ def test_training_steps_on_cuda_with_and_without_amp(tmp_path, amp):
     plan = make_plan("cuda", tiny=True)
     run = training.train_steps(shapes_run_config(plan), 3, "cuda", amp, tmp_path / "run")
     assert run["finite"] and run["peak_memory_mb"] > 0
-
 
 
 @pytest.mark.cuda
@@ -191,6 +190,7 @@ def test_training_on_cuda_runs_only_kernels_with_a_deterministic_implementation(
     done = subprocess.run([sys.executable, "-c", script, amp, str(tmp_path / "run")], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+
 
 @pytest.mark.cuda
 @needs_cuda

@@ -58,7 +58,6 @@ def test_downsample_is_torch_nearest():
         downsample_nearest(x, 12, 12)
 
 
-
 @pytest.mark.parametrize("pad", [1, 2])
 def test_reflect_pad_is_the_reflect_pad_in_values_and_gradients(pad):
     from sean_train.networks.ops import reflect_pad
@@ -86,6 +85,7 @@ def test_the_networks_train_without_layers_whose_cuda_backward_is_nondeterminist
         trained = model.encoder.train()(image, mask)
         evaluated = model.encoder.eval()(image, mask)
     assert torch.equal(trained, evaluated)
+
 
 def test_one_hot_ignores_out_of_range_and_has_k_channels():
     labels = torch.tensor([[[0, 2], [5, -1]]])
