@@ -22,7 +22,9 @@ def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str
     gpus = " --gpus all" if gpu else ""
     requirements = " ".join(f"'{r}'" for r in model_requirements())
     h, w = package.height, package.width
-    runtime = "ONNX Runtime" if settings.precision == "f32" else f"OpenVINO, precision hint {settings.precision}"
+    runtime = {"onnxruntime": "ONNX Runtime", "openvino": f"OpenVINO, precision hint {settings.precision}"}[
+        settings.graph_runtime
+    ]
     backend_line = {
         "python": f"`{names.encoder}` and `{names.generator}` run the package with the SEAN runtime ({runtime} "
                   f"on the CPU) in Triton's Python backend: this repository runs on any machine.",

@@ -72,6 +72,12 @@ class ExportSettings:
     plans_from: tuple[Path, ...] = ()  # tensorrt: packages with plans built on other GPUs (same graphs)
     precision: str = "f32"  # python: OpenVINO's precision hint; bf16 / f16 run the graphs on OpenVINO
 
+    @property
+    def graph_runtime(self) -> str:
+        """What the python backend's graph models run the package with: ONNX Runtime, or OpenVINO for a
+        reduced precision (the hint is OpenVINO's, as in sean_runtime.backends.select_backend)."""
+        return "onnxruntime" if self.precision == "f32" else "openvino"
+
 
 def _check_settings(settings: ExportSettings) -> None:
     if settings.backend not in BACKENDS:
@@ -170,9 +176,8 @@ def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple
         common = dict(name=model, inputs=inputs, outputs=outputs, max_batch_size=batch, max_queue_delay_us=queue,
                       instances=settings.instances)
         if python:
-            # A reduced precision is OpenVINO's hint (sean_runtime.backends.select_backend).
-            runtime = "onnxruntime" if settings.precision == "f32" else "openvino"
-            parameters = {PACKAGE_PARAMETER: package_path, GRAPH_PARAMETER: graph, RUNTIME_PARAMETER: runtime,
+            parameters = {PACKAGE_PARAMETER: package_path, GRAPH_PARAMETER: graph,
+                          RUNTIME_PARAMETER: settings.graph_runtime,
                           THREADS_PARAMETER: "", PRECISION_PARAMETER: settings.precision}
             models[model] = (cfg.ModelConfig(**common, backend=cfg.PYTHON_BACKEND, parameters=parameters),
                              "GraphModel")
