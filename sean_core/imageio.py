@@ -110,7 +110,18 @@ def _webp(data: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+class MalformedHeader(ValueError):
+    """A header that names a format but that its decoder could read differently (the reason is the message)."""
+
+
+TIFF_SIZE_TAGS = {256: "ImageWidth", 257: "ImageLength"}
+TIFF_SHORT, TIFF_LONG = 3, 4
+
+
 def _tiff(data: bytes) -> tuple[str, int, int] | None:
+    """A classic TIFF's first image size. Every size entry must be one SHORT or LONG, given once: libtiff
+    reads the first of repeated entries and follows an 8-byte entry to its value, so a header read any
+    other way could pass the size check and decode to another size (BigTIFF is not read)."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 8 or struct.unpack(order + "H", data[2:4])[0] != 42:
         return None
@@ -123,17 +134,23 @@ def _tiff(data: bytes) -> tuple[str, int, int] | None:
         entry = data[offset + 2 + 12 * i : offset + 14 + 12 * i]
         if len(entry) < 12:
             return None
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-            value = entry[8:10] if kind == 3 else entry[8:12]
-            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), value)[0]
+        tag, kind, values = struct.unpack(order + "HHI", entry[:8])
+        if tag not in TIFF_SIZE_TAGS:
+            continue
+        if tag in size:
+            raise MalformedHeader(f"the TIFF header gives {TIFF_SIZE_TAGS[tag]} twice")
+        if kind not in (TIFF_SHORT, TIFF_LONG) or values != 1:
+            raise MalformedHeader(f"the TIFF header's {TIFF_SIZE_TAGS[tag]} is not one 16- or 32-bit number")
+        short = kind == TIFF_SHORT
+        size[tag] = struct.unpack(order + ("H" if short else "I"), entry[8:10] if short else entry[8:12])[0]
     if 256 not in size or 257 not in size:
         return None
     return "TIFF", size[257], size[256]
 
 
 def probe(data: bytes) -> tuple[str, int, int] | None:
-    """(format, height, width) from an image file's header, or None when it is not one of READ_FORMATS."""
+    """(format, height, width) from an image file's header, or None when it is not one of READ_FORMATS.
+    Raises MalformedHeader for a header whose size its decoder could read otherwise."""
     for reader in (_png, _jpeg, _bmp, _webp, _tiff):
         try:
             found = reader(data)
@@ -151,7 +168,10 @@ def _decode(data: bytes, flags: int, source: str, lossless: bool = False, max_pi
     """
     if not data:
         raise ImageReadError(f"{source}: the file is empty")
-    found = probe(data)
+    try:
+        found = probe(data)
+    except MalformedHeader as exc:
+        raise ImageReadError(f"{source}: {exc}; save it again with a common tool") from None
     if found is None:
         raise ImageReadError(f"{source}: not a readable image (not one of the formats {', '.join(READ_FORMATS)})")
     kind, height, width = found
@@ -228,7 +248,7 @@ def ids_from_bytes(data: bytes, source: str = "label map", max_pixels: int | Non
         )
     if image.ndim == 3 and image.dtype != np.uint8:
         raise ImageReadError(
-            f"{source} is a {8 * image.dtype.itemsize}-bit colour image; colour masks must be 8-bit RGB in the "
+            f"{source} is a colour image of {image.dtype} values; colour masks must be 8-bit RGB (uint8) in the "
             f"domain's palette (or save class ids as a single-channel PNG)"
         )
     return image
@@ -245,8 +265,10 @@ def read_raw(path: str | Path) -> np.ndarray:
 
 
 def _raw(image: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR(A) -> RGB (alpha dropped), for any dtype: OpenCV's own conversion takes only 8- and 16-bit
+    and float32 pixels, and a TIFF can hold others."""
     if image.ndim == 3 and image.shape[2] >= 3:
-        image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+        image = np.ascontiguousarray(image[:, :, 2::-1])
     return image
 
 

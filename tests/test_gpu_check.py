@@ -80,6 +80,72 @@ def test_no_speed_configuration_starts_after_the_deadline():
     assert len(rows) == 16 and all(row.get("skipped") == "the time limit is reached" for row in rows)
 
 
+def test_a_compilation_that_fails_is_charged_to_the_compile_budget(monkeypatch):
+    # A compiler that errors (no C compiler for Triton, say) must not be retried for every configuration.
+    def failing_compile(function, inputs, dtype, mode, device, repeats):
+        time.sleep(0.2)
+        raise RuntimeError("the compiler failed")
+
+    monkeypatch.setattr(speed, "time_configuration", failing_compile)
+    plan = dataclasses.replace(make_plan("cpu", tiny=True), modes=("compile",), compile_budget_s=0.1)
+    rows = speed.measure(plan, ModelConfig(**TINY_MODEL))["rows"]
+    assert rows[0]["error"] == "RuntimeError: the compiler failed"
+    assert len(rows) == 8 and all(row.get("skipped") == "compile budget of 0 s spent" for row in rows[1:])
+
+
+def test_the_rows_measured_before_a_speed_part_error_stay_in_the_result(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sean_tools.gpu_check.cli import gpu_check
+
+    def measure_then_fail(plan, config, on_row=None, deadline=None):
+        on_row({"form": "dense", "dtype": "fp32", "mode": "eager", "batch": 1, "first_call_s": 1.0, "latency_s": 0.5,
+                "p90_s": 0.5, "images_per_s": 2.0, "peak_memory_mb": None, "resident_before_mb": None})
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(speed, "measure", measure_then_fail)
+    done = CliRunner().invoke(gpu_check, ["--device", "cpu", "--tiny", "--parts", "speed", "--out", str(tmp_path)])
+    assert done.exit_code == 1, done.output
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert result["parts"]["speed"]["error"].startswith("RuntimeError: CUDA error: an illegal memory access")
+    assert [row["latency_s"] for row in result["parts"]["speed"]["rows"]] == [0.5]
+    assert result["complete"] and result["failures"][0].startswith("speed: RuntimeError")
+    table = (tmp_path / "gpu_check.txt").read_text()
+    assert "dense fp32 eager b1" in table and "ERROR RuntimeError: CUDA error" in table
+
+
+@pytest.mark.slow
+def test_a_pytest_run_past_its_time_is_stopped_with_the_processes_it_started(tmp_path):
+    from sean_tools.gpu_check.cli import run_pytest
+
+    pid_file = tmp_path / "child.pid"
+    (tmp_path / "test_slow.py").write_text(
+        "import subprocess, sys, time\n"
+        "def test_that_hangs():\n"
+        f"    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "    time.sleep(300)\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="stopped after 8 s"):
+        run_pytest([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"], tmp_path, 8.0)
+    assert time.monotonic() - started < 60
+    child_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process_alive(child_pid):
+        time.sleep(0.1)
+    assert not process_alive(child_pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its new parent to collect it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.slow
 def test_the_time_limit_skips_the_parts_that_would_start_after_it(tmp_path):
     out = tmp_path / "out"

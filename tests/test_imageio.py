@@ -95,6 +95,54 @@ def test_links_to_nothing_loops_and_pipes_are_named_for_what_they_are(tmp_path):
         read_rgb(tmp_path / "pipe.png")
 
 
+def tiff_with_size_entries(
+    width: int, height: int, size_entries: list[tuple[int, int, bytes]], tail: bytes = b""
+) -> bytes:
+    """A little-endian grey 8-bit TIFF of width x height zero pixels (one deflate strip) whose size entries are
+    `size_entries` (tag, type, 4-byte value field), in that order; `tail` lies right after the directory."""
+    pixels = zlib.compress(b"\0" * (width * height))
+    entries = [*((tag, kind, 1, value) for tag, kind, value in size_entries),
+               (258, 3, 1, struct.pack("<HH", 8, 0)), (259, 3, 1, struct.pack("<HH", 8, 0)),
+               (262, 3, 1, struct.pack("<HH", 1, 0)), (273, 4, 1, None), (277, 3, 1, struct.pack("<HH", 1, 0)),
+               (278, 4, 1, struct.pack("<I", height)), (279, 4, 1, struct.pack("<I", len(pixels)))]  # fmt: skip
+    directory_end = 8 + 2 + 12 * len(entries) + 4
+    strip = struct.pack("<I", directory_end + len(tail))
+    body = b"".join(struct.pack("<HHI", tag, kind, n) + (strip if value is None else value)
+                    for tag, kind, n, value in entries)  # fmt: skip
+    return b"II*\0" + struct.pack("<IH", 8, len(entries)) + body + b"\0\0\0\0" + tail + pixels
+
+
+def test_a_tiff_header_its_decoder_reads_as_another_size_is_refused():
+    # libtiff takes the first of repeated size entries and follows an 8-byte (LONG8) entry to its value;
+    # read any other way, a 300x300 image passes a 256-pixel limit as 16x16 and is decoded whole.
+    long = struct.pack("<I", 300)
+    repeated = tiff_with_size_entries(300, 300, [(256, 4, long), (256, 4, struct.pack("<I", 16)),
+                                                 (257, 4, long), (257, 4, struct.pack("<I", 16))])  # fmt: skip
+    tail_at = 8 + 2 + 12 * 9 + 4
+    long8 = tiff_with_size_entries(300, 300, [(256, 16, struct.pack("<I", tail_at)),
+                                              (257, 16, struct.pack("<I", tail_at + 8))],
+                                   tail=struct.pack("<QQ", 300, 300))  # fmt: skip
+    refusals = ((repeated, "gives ImageWidth twice"), (long8, "'s ImageWidth is not one 16- or 32-bit number"))
+    for data, reason in refusals:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert decoded is not None and decoded.shape == (300, 300)  # what the size check must stop
+        with pytest.raises(ImageReadError, match=f"label: the TIFF header ?{reason}; save it again"):
+            imageio.ids_from_bytes(data, "label", max_pixels=256)
+    plain = tiff_with_size_entries(20, 10, [(256, 3, struct.pack("<HH", 20, 0)), (257, 4, struct.pack("<I", 10))])
+    assert imageio.probe(plain) == ("TIFF", 10, 20) and imageio.ids_from_bytes(plain, max_pixels=256).shape == (10, 20)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.float64])
+def test_a_colour_tiff_of_any_pixel_type_reads_as_rgb_and_is_no_label_map(tmp_path, dtype):
+    pixels = np.zeros((4, 5, 3), dtype)
+    pixels[..., 0], pixels[..., 2] = 1, 3  # B, G, R as OpenCV stores them
+    path = tmp_path / "colour.tif"
+    path.write_bytes(encoded(".tif", pixels))
+    assert read_raw(path)[0, 0].tolist() == [3, 0, 1] and read_raw(path).dtype == dtype
+    with pytest.raises(LabelError, match=rf"colour\.tif (is a colour image of|holds) {np.dtype(dtype)} values"):
+        SHAPES.read_label(path)
+
+
 def test_a_float_tiff_label_is_refused_not_truncated(tmp_path):
     path = tmp_path / "float.tif"
     path.write_bytes(encoded(".tif", np.full((8, 8), 2.9999, np.float32)))
@@ -131,7 +179,7 @@ def test_a_16_bit_colour_mask_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "deep.png"
     path.write_bytes(encoded(".png", colours))
     assert read_raw(path).dtype == np.uint16
-    with pytest.raises(LabelError, match=r"deep\.png is a 16-bit colour image; colour masks must be 8-bit RGB"):
+    with pytest.raises(LabelError, match=r"deep\.png is a colour image of uint16 values; colour masks must be 8-bit"):
         SHAPES.read_label(path)
     ids16 = tmp_path / "ids16.png"
     ids16.write_bytes(encoded(".png", np.full((4, 4), 26001, np.uint16)))

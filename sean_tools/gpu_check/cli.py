@@ -188,8 +188,9 @@ def gpu_check(
                 result["failures"].append("export: the graphs on the CPU differ from the model beyond the tolerance")
             save()
         if "tests" in chosen and starting("tests"):
-            remaining = None if deadline is None else deadline - time.perf_counter()
-            result["parts"]["tests"] = attempt(result, "tests marked cuda", lambda: run_cuda_tests(remaining))
+            # under a time limit the tests stop early enough to leave the speed part plan.speed_reserve_s
+            allowed = None if deadline is None else deadline - time.perf_counter() - plan.speed_reserve_s
+            result["parts"]["tests"] = attempt(result, "tests marked cuda", lambda: run_cuda_tests(allowed))
             save()
         if "speed" in chosen and starting("speed"):
             from sean_tools.gpu_check.plan import TINY_MODEL
@@ -206,6 +207,8 @@ def gpu_check(
             result["parts"]["speed"] = attempt(
                 result, "speed", lambda: speed.measure(plan, config, on_row=measured, deadline=deadline)
             )
+            if "error" in result["parts"]["speed"]:  # what was measured before the error stays in the result
+                result["parts"]["speed"]["rows"] = rows_so_far
     add_checks(result)
     result["complete"] = True
     save()
@@ -218,16 +221,29 @@ def gpu_check(
 def run_cuda_tests(timeout_s: float | None = None) -> dict[str, Any]:
     """pytest -m cuda on the check's tests, in the checkout this module runs from, stopped after
     `timeout_s` seconds (at least a minute; 15 minutes without a time limit)."""
-    import subprocess
-
     repo = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", CUDA_TESTS]
-    timeout = 900.0 if timeout_s is None else max(60.0, timeout_s)
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=timeout)
-    summary = (done.stdout.strip().splitlines() or [""])[-1]
-    if done.returncode != 0:
-        output = done.stdout[-3000:] + done.stderr[-1000:]
-        raise RuntimeError(f"pytest -m cuda exited {done.returncode}: {summary}\n{output}")
+    return run_pytest(command, repo, 900.0 if timeout_s is None else max(60.0, timeout_s))
+
+
+def run_pytest(command: list[str], cwd: Path, timeout_s: float) -> dict[str, Any]:
+    """Run a pytest command; its summary line, or an error with its output's tail. A run past `timeout_s`
+    is killed with every process it started (the tests' training children hold the GPU otherwise)."""
+    import signal
+    import subprocess
+
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            raise RuntimeError(f"pytest -m cuda stopped after {timeout_s:.0f} s, the time it was given:\n"
+                               f"{stdout[-3000:]}{stderr[-1000:]}") from None
+    summary = (stdout.strip().splitlines() or [""])[-1]
+    if process.returncode != 0:
+        raise RuntimeError(f"pytest -m cuda exited {process.returncode}: {summary}\n{stdout[-3000:]}{stderr[-1000:]}")
     return {"command": " ".join(command[1:]), "summary": summary}
 
 

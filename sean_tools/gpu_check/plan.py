@@ -30,6 +30,7 @@ class CheckPlan:
     modes: tuple[str, ...]
     repeats: int  # timed calls per configuration
     compile_budget_s: float  # torch.compile is tried while the compile time spent stays below this
+    speed_reserve_s: float  # under a time limit, the tests part stops this long before it (min. a minute)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,10 +41,11 @@ def make_plan(device: str, tiny: bool) -> CheckPlan:
     if tiny:
         return CheckPlan(device, True, shapes_steps=6, official_steps=2, official_batch=2, checkpoint_every=2,
                          kill_at=5, batches=(1, 2), dtypes=("fp32", "bf16"),
-                         modes=("eager", "cuda_graphs"), repeats=2, compile_budget_s=0.0)
+                         modes=("eager", "cuda_graphs"), repeats=2, compile_budget_s=0.0, speed_reserve_s=0.0)
     return CheckPlan(device, False, shapes_steps=50, official_steps=20, official_batch=8, checkpoint_every=10,
                      kill_at=27, batches=(1, 8, 16), dtypes=DTYPES if cuda else ("fp32", "bf16"),
-                     modes=MODES if cuda else ("eager", "compile"), repeats=10, compile_budget_s=90.0)
+                     modes=MODES if cuda else ("eager", "compile"), repeats=10, compile_budget_s=90.0,
+                     speed_reserve_s=150.0)
 
 
 def shapes_run_config(plan: CheckPlan) -> dict[str, Any]:

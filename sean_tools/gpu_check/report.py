@@ -65,10 +65,8 @@ def _speed_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
     speed = parts.get("speed")
     if not speed:
         return []
-    if "error" in speed:
-        return [_verdict_row("speed", "encoder + generator", f"ERROR {speed['error'][:80]}")]
     rows = []
-    for row in speed["rows"]:
+    for row in speed.get("rows", []):  # an error outside the rows keeps those measured before it
         what = f"{row['form']} {row['dtype']} {row['mode']} b{row['batch']}"
         if "skipped" in row or "error" in row:
             text = f"skipped: {row['skipped']}" if "skipped" in row else f"ERROR {row['error'][:80]}"
@@ -81,6 +79,8 @@ def _speed_rows(parts: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(("speed", what, _number(row["latency_s"] * 1000, 2), _number(row["images_per_s"]),
                      _number(row.get("tflop_per_s"), 2), _number(row["peak_memory_mb"], 0), vs,
                      f"first call {row['first_call_s']:.1f} s"))
+    if "error" in speed:
+        rows.append(_verdict_row("speed", "encoder + generator", f"ERROR {speed['error'][:80]}"))
     return rows
 
 

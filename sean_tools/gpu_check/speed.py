@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -122,50 +122,38 @@ def measure(
     rows: list[dict[str, Any]] = []
     compile_spent = 0.0
     compiled: dict[tuple[str, str], Callable] = {}
-    for form, dtype, mode in configurations(plan):
-        encoder, generator = modules[form]
-        if mode == "compile" and (form, dtype) not in compiled:
-            # dynamic=False: one graph per batch size, each compiled at its first call. Every compiled
-            # pipeline shares one code object, and PyTorch stops compiling a code object after a few
-            # recompilations (torch._dynamo.config.recompile_limit): reset, so that each (form, dtype)
-            # starts with none.
-            torch._dynamo.reset()
-            compiled[form, dtype] = torch.compile(pipeline(encoder, generator, dtype), dynamic=False)
-        for batch in plan.batches:
-            row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
-            try:
-                if deadline is not None and time.perf_counter() >= deadline:
-                    raise SkipRow("the time limit is reached")
-                if mode == "cuda_graphs" and device.type != "cuda":
-                    raise SkipRow("CUDA graphs need a CUDA device")
-                if mode == "compile" and compile_spent >= plan.compile_budget_s:
-                    raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
-                function = compiled[form, dtype] if mode == "compile" else pipeline(encoder, generator, dtype)
-                with compile_strictly() if mode == "compile" else contextlib.nullcontext():
-                    row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
-                if mode == "compile":
-                    compile_spent += row["first_call_s"]
-                per_image = gflop[form].get("both")
-                if per_image:
-                    row["tflop_per_s"] = per_image * batch / row["latency_s"] / 1000
-                image = row.pop("image")
-                if batch == plan.batches[0]:
-                    key = f"{form}/fp32/eager"
-                    if (dtype, mode) == ("fp32", "eager"):
-                        references[key] = image
-                    if key in references:
-                        row["psnr_vs_fp32_db"] = psnr_db(image, references[key])
-                        row["max_abs_vs_fp32"] = float(np.max(np.abs(image - references[key])))
-            except SkipRow as skip:
-                row["skipped"] = str(skip)
-            except Exception as exc:  # one configuration's failure is a result, not the end of the check
-                first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-                row["error"] = f"{type(exc).__name__}: {first_line}"
-            rows.append(row)
-            if on_row:
-                on_row(row)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    with cudnn_autotuning():
+        for form, dtype, mode in configurations(plan):
+            for batch in plan.batches:
+                row: dict[str, Any] = {"form": form, "dtype": dtype, "mode": mode, "batch": batch}
+                started = time.perf_counter()
+                try:
+                    if deadline is not None and started >= deadline:
+                        raise SkipRow("the time limit is reached")
+                    if mode == "cuda_graphs" and device.type != "cuda":
+                        raise SkipRow("CUDA graphs need a CUDA device")
+                    if mode == "compile" and compile_spent >= plan.compile_budget_s:
+                        raise SkipRow(f"compile budget of {plan.compile_budget_s:.0f} s spent")
+                    if mode == "compile" and (form, dtype) not in compiled:
+                        compiled[form, dtype] = compiled_pipeline(*modules[form], dtype)
+                    function = compiled[form, dtype] if mode == "compile" else pipeline(*modules[form], dtype)
+                    with compile_strictly() if mode == "compile" else contextlib.nullcontext():
+                        row.update(time_configuration(function, inputs[batch], dtype, mode, device, plan.repeats))
+                    compare_image(row, row.pop("image"), references, first_batch=batch == plan.batches[0])
+                    if gflop[form].get("both"):
+                        row["tflop_per_s"] = gflop[form]["both"] * batch / row["latency_s"] / 1000
+                except SkipRow as skip:
+                    row["skipped"] = str(skip)
+                except Exception as exc:  # one configuration's failure is a result, not the end of the check
+                    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+                    row["error"] = f"{type(exc).__name__}: {first_line}"
+                if mode == "compile" and "skipped" not in row:
+                    # a compilation that fails costs its time too: the budget bounds what compiling can take
+                    compile_spent += row.get("first_call_s", time.perf_counter() - started)
+                rows.append(row)
+                if on_row:
+                    on_row(row)
+                release_cached_memory(device)
     if "training/fp32/eager" in references and "dense/fp32/eager" in references:
         dense, training = references["dense/fp32/eager"], references["training/fp32/eager"]
         forms_agree = float(np.max(np.abs(dense - training)))
@@ -175,8 +163,54 @@ def measure(
         "gflop_per_image": gflop,
         "dense_vs_training_max_abs_fp32": forms_agree,
         "compile_seconds_spent": compile_spent,
+        "cudnn_benchmark": True,
         "rows": rows,
     }
+
+
+def compiled_pipeline(encoder: torch.nn.Module, generator: torch.nn.Module, dtype: str) -> Callable:
+    """pipeline() under torch.compile, dynamic=False: one graph per batch size, each compiled at its first
+    call.
+
+    Every compiled pipeline shares one code object, and PyTorch stops compiling a code object after a few
+    recompilations (torch._dynamo.config.recompile_limit): the reset gives each (form, dtype) none.
+    """
+    torch._dynamo.reset()
+    return torch.compile(pipeline(encoder, generator, dtype), dynamic=False)
+
+
+def compare_image(row: dict[str, Any], image: np.ndarray, references: dict[str, np.ndarray], first_batch: bool) -> None:
+    """At the first batch size: fp32 eager's image becomes its form's reference; every configuration's
+    image gets its PSNR and max |difference| against that reference."""
+    if not first_batch:
+        return
+    key = f"{row['form']}/fp32/eager"
+    if (row["dtype"], row["mode"]) == ("fp32", "eager"):
+        references[key] = image
+    if key in references:
+        row["psnr_vs_fp32_db"] = psnr_db(image, references[key])
+        row["max_abs_vs_fp32"] = float(np.max(np.abs(image - references[key])))
+
+
+@contextlib.contextmanager
+def cudnn_autotuning() -> Iterator[None]:
+    """cudnn.benchmark on: the shapes are fixed, so cuDNN times its algorithms at each new shape's first
+    call and keeps the fastest, as a deployment at fixed sizes would (TensorRT also chooses its kernels by
+    timing them when it builds). The check's training runs leave it off (deterministic resume)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Empty PyTorch's CUDA cache, so that the next configuration's peak memory starts from the weights.
+    Never raises: after an error that poisons the CUDA context every later row records its own error."""
+    if device.type == "cuda":
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
 
 
 def configurations(plan: CheckPlan) -> list[tuple[str, str, str]]:
@@ -209,7 +243,7 @@ def time_configuration(
     function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], dtype: str, mode: str,
     device: torch.device, repeats: int,
 ) -> dict[str, Any]:
-    """First call (compilation, capture, algorithm search), then `repeats` timed calls after a warm-up."""
+    """First call (compilation, capture, cuDNN's algorithm timing), then `repeats` timed calls after a warm-up."""
     reset_peak_memory(device)
     resident = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     started = time.perf_counter()

@@ -59,7 +59,7 @@ def train_steps(config_data: dict[str, Any], steps: int, device: str, amp: bool,
         trainer.step += 1
     values = {name: float(value) for name, value in losses.items()}
     weights_finite = all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
-    steady = seconds[1:] or seconds  # the first step includes cuDNN's algorithm search and allocations
+    steady = seconds[1:] or seconds  # the first step includes loading kernels and the first allocations
     return {
         "steps": steps,
         "batch": config.train.batch_size,
