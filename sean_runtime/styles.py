@@ -153,6 +153,10 @@ class Styles:
         names = tuple(class_names)
         if not isinstance(data, dict) or "codes" not in data or "present" not in data:
             raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
+        unknown = sorted(set(data) - {"codes", "present", "class_names"})
+        if unknown:
+            raise InputError(f"styles has unknown field(s) {', '.join(map(repr, unknown))}; it takes codes, present "
+                             f"and class_names")
         given = data.get("class_names")
         if given is not None and (not isinstance(given, list) or tuple(given) != names):
             raise InputError(f"styles are for classes {given!r}, but the package has {list(names)}")

@@ -182,3 +182,9 @@ def test_from_json_keeps_codes_within_the_bound_bit_exact():
     assert styles.codes.dtype == np.float32 and styles.codes[0, -1].tolist() == [-100.0] * 5
     back = Styles.from_json(make_styles(1, 3).to_json(), NAMES)
     np.testing.assert_array_equal(back.codes, make_styles(1, 3).codes)
+
+
+def test_from_json_refuses_fields_it_does_not_know_as_every_other_level_of_a_request_does():
+    with pytest.raises(InputError, match=r"styles has unknown field\(s\) 'codez', 'zzz'; it takes codes, present"):
+        Styles.from_json({**json_styles(0.5), "zzz": 1, "codez": []}, NAMES)
+    assert Styles.from_json({**json_styles(0.5), "class_names": list(NAMES)}, NAMES).batch_size == 1

@@ -306,6 +306,92 @@ def test_more_encoder_jobs_than_max_queue_is_413_and_not_retried(server, pair):
     assert call(server, "POST", "/v1/synthesize", fits, KEY)[0] == 200
 
 
+def test_the_bearer_schemes_name_is_case_insensitive(server):
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        assert call(server, "GET", "/v1/info", headers={"Authorization": f"{scheme} {SECRET}"})[0] == 200
+    assert call(server, "GET", "/v1/info", headers={"Authorization": f"Basic {SECRET}"})[0] == 401
+
+
+# --- connections -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def guarded(shapes_package):
+    """No API key (on the loopback), one more host name, a 1 s header timeout, 3 connections at most."""
+    srv = Server(shapes_package, "--allow-host", "Sean.Example.com", "--header-timeout-s", "1",
+                 "--max-connections", "3")
+    yield srv
+    assert srv.stop() == 0
+
+
+def connection_metric(srv: Server, status: int) -> float:
+    text = call(srv, "GET", "/metrics")[2]
+    found = re.search(rf'^sean_http_requests_total\{{route="connection",status="{status}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connection_closed(guarded):
+    before = connection_metric(guarded, 408)
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+    status, headers, body = parse_answer(answer)
+    assert status == 408 and headers["Connection"] == "close" and 0.9 < waited < 5
+    assert json.loads(body) == {"error": "the request's headers did not arrive within 1 s"}
+    # a request whose headers come in time, then a body slower than the header timeout, is not cut off
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/encode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{")
+        time.sleep(1.5)
+        sock.sendall(b"}")
+        status, _, body = parse_answer(sock.recv(65536))
+    assert status == 400 and "image" in json.loads(body)["error"]
+    assert connection_metric(guarded, 408) == before + 1
+
+
+def test_a_connection_beyond_max_connections_is_answered_503_and_the_others_go_on(guarded):
+    before = connection_metric(guarded, 503)
+    idle = [socket.create_connection(("127.0.0.1", guarded.port), timeout=10) for _ in range(3)]
+    try:
+        time.sleep(0.2)  # the server has made all three
+        status, headers, body = parse_answer(raw_exchange(guarded.port, b""))
+        assert status == 503 and headers["Retry-After"] == "1"
+        assert "3 connections open, its limit (--max-connections)" in json.loads(body)["error"]
+        with idle[0]:  # an open connection is still served
+            idle[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert parse_answer(idle[0].recv(65536))[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.2)
+    assert call(guarded, "GET", "/healthz")[0] == 200
+    assert connection_metric(guarded, 503) == before + 1
+
+
+def test_a_server_without_a_key_answers_only_requests_to_its_loopback_names(guarded):
+    # A web page whose name was rebound to 127.0.0.1 sends its own name as Host (DNS rebinding).
+    for host in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io", "localhost.evil.com", "[::1", ""):
+        status, _, answer = call(guarded, "GET", "/v1/info", headers={"Host": host})
+        assert_error(status, answer, 403, "is not this machine's loopback", "--api-key-file")
+    for host in ("localhost", f"localhost:{guarded.port}", "127.0.0.1", "127.0.0.2:1", "[::1]:8000", "app.localhost",
+                 "sean.example.com", "SEAN.example.com:8080"):  # fmt: skip
+        assert call(guarded, "GET", "/v1/info", headers={"Host": host})[0] == 200, host
+    # health checkers often send no Host; /healthz tells nothing
+    status, _, body = parse_answer(raw_exchange(guarded.port, b"GET /healthz HTTP/1.0\r\n\r\n"))
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+
+
+@pytest.mark.parametrize("value", ["x:80", "a b", "", "a/b", "[zz]"])
+def test_allow_host_takes_names_without_a_port(value):
+    from click.testing import CliRunner
+
+    from sean_runtime.commands.serve import serve_command
+
+    done = CliRunner().invoke(serve_command, ["sean_core/pretrained/shapes", "--allow-host", value])
+    assert done.exit_code == 2 and f"{value!r} is not a host name without a port" in done.output
+
+
 def test_the_server_still_answers_after_all_of_the_above(server, pair):
     label = encode_png(np.zeros((64, 64), np.uint8))
     body = {"label": label, "style_image": pair["image"], "style_label": pair["label"]}

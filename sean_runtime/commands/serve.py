@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ import click
 from sean_core.command import PACKAGE, THREADS, Amount, Count, SeanCommand
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
+from sean_runtime.serve.app import host_name
 from sean_runtime.serve.server import ServeConfig, serve
 from sean_runtime.serve.service import Limits
 from sean_runtime.synthesizer import Synthesizer
@@ -22,6 +24,21 @@ def read_api_key(path: Path) -> str:
     if not key or any(c.isspace() for c in key):
         raise click.ClickException(f"--api-key-file {path}: the file must hold one key (no spaces), found none")
     return key
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")  # a name, an IPv4 or a bracketed IPv6 address
+
+
+def host_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--allow-host: '*', or names / addresses as a Host header gives them without its port -> as
+    app.host_name reads them from a request (lower case, IPv6 without brackets)."""
+    names = []
+    for value in values:
+        name = "*" if value == "*" else (host_name(value) if HOST_NAME.fullmatch(value) else None)
+        if name is None:
+            raise click.BadParameter(f"{value!r} is not a host name without a port (e.g. sean.example.com), or '*'")
+        names.append(name)
+    return tuple(names)
 
 
 @click.command(cls=SeanCommand)
@@ -45,12 +62,21 @@ def read_api_key(path: Path) -> str:
               "more encoder jobs at once (one per style image) gets 413.")
 @click.option("--timeout-s", type=Amount(0.1, 86_400), default=30.0, show_default=True,
               help="Per-request limit (504 past it).")
+@click.option("--header-timeout-s", type=Amount(0.1, 3600), default=10.0, show_default=True,
+              help="Longest a request's headers may take from its first byte (408 and closed past it).")
+@click.option("--max-connections", type=Count(1, 1_000_000), default=1000, show_default=True,
+              help="Connections open at once; one more is answered 503 and closed (the open-file limit is "
+              "raised to fit, where the system allows).")
 @click.option("--max-body-mb", type=Amount(0.001, 4096), default=16.0, show_default=True,
               help="Largest request body (413 past it).")
 @click.option("--max-image-pixels", type=Count(1, 1 << 30), default=4096 * 4096, show_default=True,
               help="Largest decoded image or label map, width x height (400 past it).")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Require `Authorization: Bearer KEY` (or X-API-Key) with the key in this file (401 without).")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", callback=host_names,
+              help="Without --api-key-file on a loopback address, the server answers only requests whose Host is "
+              "localhost or a loopback address (a guard against DNS rebinding); also answer NAME (repeatable; "
+              "'*': any, e.g. behind a balancer that forwards its clients' Host).")
 @click.option("--samples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Dataset folder in the domain's layout whose pairs GET /v1/samples serves.")
 @click.option("--samples-split", default="test", show_default=True, help="Split of --samples.")
@@ -70,9 +96,12 @@ def serve_command(
     max_wait_ms: float,
     max_queue: int,
     timeout_s: float,
+    header_timeout_s: float,
+    max_connections: int,
     max_body_mb: float,
     max_image_pixels: int,
     api_key_file: Path | None,
+    allowed_hosts: tuple[str, ...],
     samples: Path | None,
     samples_split: str,
     max_samples: int,
@@ -107,8 +136,11 @@ def serve_command(
             max_pixels=max_image_pixels,
             max_queue=max_queue,
             timeout_s=timeout_s,
+            header_timeout_s=header_timeout_s,
+            max_connections=max_connections,
         ),
         api_key=read_api_key(api_key_file) if api_key_file else None,
+        allowed_hosts=allowed_hosts,
         samples=samples,
         samples_split=samples_split,
         max_samples=max_samples,

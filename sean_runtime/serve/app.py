@@ -2,10 +2,11 @@
 
 Every answer that is not a success is JSON {"error": "one line"} with its status:
 400 bad input (also a malformed HTTP request: ServiceProtocol), 401 missing or wrong API key,
-404 / 405 unknown route or method, 413 body over the limit or more jobs than --max-queue, 415 a
-Content-Encoding other than gzip or deflate, 503 (with
-Retry-After) queue full, still loading or shutting down, 504 past the per-request timeout, 500
-anything else; the traceback of a 500 goes to the server log, never to the client.
+403 a Host that is not this machine's (a server without a key on a loopback address), 404 / 405
+unknown route or method, 408 headers slower than --header-timeout-s, 413 body over the limit or more
+jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 503 (with Retry-After)
+queue full, still loading, shutting down or --max-connections open, 504 past the per-request
+timeout, 500 anything else; the traceback of a 500 goes to the server log, never to the client.
 
 Nothing a request carries becomes a path: the editor's files are a table of names made once from
 the package's static folder, and images travel inside the JSON bodies (docs/serving.md, "What is open").
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import http
+import ipaddress
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +44,12 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Routes answered without the API key, by their template: load balancers probe /healthz; the editor's
 # page and files are the package's own and hold no data (the page asks for the key when /v1 says 401).
 OPEN_ROUTES = ("/healthz", "/", STATIC_PREFIX + "{name}")
-HANDLER_ARGS = {"auto_decompress": False}  # aiohttp's connection settings
+# A connection that sends nothing (before its first request or between two) is closed after this long;
+# above the common load balancers' idle timeout (60 s), so that they close an idle connection first.
+KEEPALIVE_S = 75.0
+HANDLER_ARGS = {"auto_decompress": False, "keepalive_timeout": KEEPALIVE_S}  # aiohttp's connection settings
 MALFORMED_ROUTE = "malformed"  # the metrics' route label of requests the HTTP parser refused
+CONNECTION_ROUTE = "connection"  # ... of connections the server answered itself (408 slow headers, 503 too many)
 EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
 ROUTES = (
@@ -50,6 +58,25 @@ ROUTES = (
 )
 # The browser revalidates (ETag) on every load, so a new version of the editor shows at once.
 NO_CACHE = {"Cache-Control": "no-cache"}
+REFUSAL_LOG_EVERY_S = 10.0  # connections refused by the server itself (408, 503): one log line per period
+
+
+class ThrottledLog:
+    """One INFO line for the first of many like events in each period, with the count of those since."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.last = -float("inf")
+        self.unlogged = 0
+
+    def event(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.period_s:
+            self.unlogged += 1
+            return
+        more = f" (and {self.unlogged} more in the last {now - self.last:.0f} s)" if self.unlogged else ""
+        log.info("%s%s", message, more)
+        self.last, self.unlogged = now, 0
 
 
 class HttpError(Exception):
@@ -66,11 +93,15 @@ class ServerState:
     limits: Limits
     metrics: Metrics
     api_key: str | None = None
+    # The Host names answered besides the loopback's, lower case; None: any. server.py sets it for a server
+    # without an API key on a loopback address: a web page whose name was rebound to 127.0.0.1 gets 403.
+    allowed_hosts: frozenset[str] | None = None
     service: Service | None = None
     draining: bool = False
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     connections: set[ServiceProtocol] = field(default_factory=set)  # open ones
+    refusals: ThrottledLog = field(default_factory=lambda: ThrottledLog(REFUSAL_LOG_EVERY_S))
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -140,12 +171,48 @@ def body_too_large(limits: Limits) -> str:
     return f"the request body is over the server's limit of {limits.max_body_bytes} bytes; send smaller images"
 
 
+def host_name(host: str) -> str | None:
+    """The name or address of a Host header, without its port, lower case; None when malformed."""
+    try:
+        return urllib.parse.urlsplit("//" + host).hostname or None
+    except ValueError:  # a port that is not a number
+        return None
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether a Host header (name or address, with or without a port) names this machine's loopback."""
+    name = host_name(host)
+    if name is None:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: always the loopback
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_host(request: web.Request, state: ServerState) -> None:
+    # /healthz says only ok / loading / draining, and health checkers often send no Host (HTTP/1.0)
+    if state.allowed_hosts is None or _route(request) == "/healthz":
+        return
+    host = request.headers.get("Host", "")
+    if not is_loopback_name(host) and host_name(host) not in state.allowed_hosts:
+        raise HttpError(
+            403,
+            f"Host {_excerpt(host)!r} is not this machine's loopback: a server without an API key on a loopback "
+            f"address answers only requests to localhost or a loopback address (a guard against DNS rebinding); "
+            f"serve with --allow-host NAME (or --api-key-file) to answer other names",
+        )
+
+
 def _authorize(request: web.Request, state: ServerState) -> None:
     # By the route the request resolved to, never by the path's text: an unknown path needs the key too.
     if state.api_key is None or _route(request) in OPEN_ROUTES:
         return
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else request.headers.get("X-API-Key", "")
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    # the scheme's name is case-insensitive (RFC 9110, 11.1)
+    given = credentials.strip() if scheme.lower() == "bearer" else request.headers.get("X-API-Key", "")
     # aiohttp gives header bytes that are not UTF-8 as surrogate escapes: compared as the bytes sent
     if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), state.api_key.encode()):
         raise HttpError(
@@ -175,7 +242,10 @@ def build_app(state: ServerState) -> web.Application:
             state.in_flight += 1
             state.metrics.in_flight.inc()
             state.idle.clear()
+        if isinstance(request.protocol, ServiceProtocol):
+            request.protocol.request_started()
         try:
+            _check_host(request, state)
             _authorize(request, state)
             response = await handler(request)
         except Exception as exc:
@@ -200,7 +270,9 @@ def build_app(state: ServerState) -> web.Application:
             log.info("%s %s: the client closed the connection before its whole body arrived", request.method,
                      request.path)
             raise HttpError(400, "the connection closed before the whole request body arrived") from None
-        return parse_body(decode_body(body, request.headers.get("Content-Encoding", ""), state.limits.max_body_bytes))
+        encoding = request.headers.get("Content-Encoding", "")
+        # in the thread pool: decompressing and parsing 16 MB of JSON takes a second of the event loop's time
+        return await asyncio.to_thread(lambda: parse_body(decode_body(body, encoding, state.limits.max_body_bytes)))
 
     def inference(run: Callable[[Service, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Handler:
         async def handle(request: web.Request) -> web.Response:
@@ -255,36 +327,84 @@ def build_app(state: ServerState) -> web.Application:
 
 
 class ServiceProtocol(web.RequestHandler):
-    """aiohttp's HTTP/1.1 connection with the service's answers to what its parser refuses.
+    """aiohttp's HTTP/1.1 connection with the service's answers to what its parser refuses, and limits on
+    connections.
 
     aiohttp answers a malformed request (Content-Length with chunked, a bad chunk size, an 8 KB header,
     TLS bytes, ...) with a plain-text page drawing a caret under the bad byte, and logs a traceback for
-    each: here it is the service's JSON 400 and one log line. It also tracks whether the connection
-    owes an answer, for the drain (server.py): bytes received and not answered yet, or no answer at all.
+    each: here it is the service's JSON 400 and one log line. A request whose headers take longer than
+    --header-timeout-s from its first bytes is answered 408 and closed (a client dripping its headers
+    would otherwise hold the connection for good); a connection beyond --max-connections is answered 503
+    and closed, so that open connections never use up the process's file descriptors. It also tracks
+    whether the connection owes an answer, for the drain (server.py): bytes received and not answered
+    yet, or no answer at all.
     """
 
     def __init__(self, manager: web.Server, state: ServerState, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self.state = state
         self.owes_answer = True  # a connection is accepted to be answered
+        self.in_request = False  # from the end of a request's headers to its answer
+        self.header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.state.connections.add(self)
+        limit = self.state.limits.max_connections
+        if len(self.state.connections) > limit:
+            self.refuse(503, f"the server has {limit} connections open, its limit (--max-connections); retry",
+                        {"Retry-After": RETRY_AFTER_S})
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.state.connections.discard(self)
+        self._stop_header_clock()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if data:
             self.owes_answer = True
+            if not self.in_request and self.header_deadline is None:  # a request's first bytes
+                self.header_deadline = asyncio.get_running_loop().call_later(
+                    self.state.limits.header_timeout_s, self._headers_too_slow
+                )
         super().data_received(data)
+
+    def request_started(self) -> None:
+        """Its headers are read (the app's middleware calls this): the body is under --timeout-s now."""
+        self.in_request = True
+        self._stop_header_clock()
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
         # Called once each answer is written (the access log itself is off).
         self.owes_answer = False
+        self.in_request = False
+        self._stop_header_clock()
         super().log_access(request, response, time)
+
+    def _stop_header_clock(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+            self.header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self.header_deadline = None
+        if not self.in_request:
+            self.refuse(408, f"the request's headers did not arrive within {self.state.limits.header_timeout_s:g} s")
+
+    def refuse(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        """Answer `status` and close, outside aiohttp's request cycle: no request of this connection is
+        being handled, so nothing else writes to it."""
+        if self.transport is None:
+            return
+        body = json.dumps({"error": message}).encode()
+        head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Content-Type: application/json",
+                f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        self.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
+        self.owes_answer = False
+        self.state.metrics.request(CONNECTION_ROUTE, status, 0.0)
+        peer = self.transport.get_extra_info("peername")
+        self.state.refusals.event(f"{status} to {peer[0] if peer else 'a client'}: {message}")
+        self.force_close()  # the transport sends what was written, then closes
 
     def log_exception(self, *args: Any, **kwargs: Any) -> None:
         """aiohttp's own errors (a client gone mid-request, a body it stopped sending): one line, no traceback."""

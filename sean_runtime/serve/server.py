@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
+import ipaddress
 import logging
 import signal
 import socket
@@ -46,6 +48,7 @@ BPF_LD_B_ABS, BPF_AND_K, BPF_JEQ_K, BPF_RET_K = 0x30, 0x54, 0x15, 0x06
 TCP_FLAGS_OFFSET, TCP_SYN, TCP_ACK = 13, 0x02, 0x10
 TCP_INFO = 11  # Linux: struct tcp_info; for a listening socket tcpi_unacked is the accept queue's length
 TCPI_UNACKED_OFFSET = 24
+FILES_RESERVED = 256  # descriptors beyond the connections: the package, the log, the backend's threads
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
@@ -63,6 +66,9 @@ class ServeConfig:
     workers: int = 1  # backend calls at once (ONNX Runtime or OpenVINO above 1)
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
+    # Host names answered besides the loopback's by a server without a key on a loopback address, as
+    # app.host_name gives them (lower case, IPv6 without brackets); "*": any
+    allowed_hosts: tuple[str, ...] = ()
     samples: Path | None = None  # a dataset folder in the domain's layout
     samples_split: str = "test"
     max_samples: int = 16
@@ -87,6 +93,35 @@ def return_large_blocks_to_the_os() -> bool:
     try:
         return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):
+        return False
+
+
+def connections_allowed(wanted: int) -> int:
+    """How many connections the process can hold open, up to `wanted`: the soft limit on open files is
+    raised toward the hard one as far as `wanted` + FILES_RESERVED needs; what it still lacks lowers
+    the count. A process out of descriptors cannot accept, and asyncio logs a traceback per try."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + FILES_RESERVED
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raised = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FILES_RESERVED))
+
+
+def is_loopback_socket(sock: socket.socket) -> bool:
+    try:
+        return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+    except ValueError:  # not an IP socket
         return False
 
 
@@ -193,7 +228,13 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     metrics = Metrics(config.max_batch)
-    state = ServerState(config.limits, metrics, config.api_key)
+    limits = config.limits
+    allowed = connections_allowed(limits.max_connections)
+    if allowed < limits.max_connections:
+        log.warning("--max-connections %d lowered to %d: the process may open no more files (ulimit -n)",
+                    limits.max_connections, allowed)
+        limits = dataclasses.replace(limits, max_connections=allowed)
+    state = ServerState(limits, metrics, config.api_key)
     runner = web.AppRunner(build_app(state), handle_signals=False, shutdown_timeout=DRAIN_GRACE_S)
     await runner.setup()
     queue: InferenceQueue | None = None
@@ -208,6 +249,9 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             backlog=BACKLOG,
         )
         host, port = listener.sockets[0].getsockname()[:2]
+        loopback = all(map(is_loopback_socket, listener.sockets))
+        if config.api_key is None and loopback and "*" not in config.allowed_hosts:
+            state.allowed_hosts = frozenset(config.allowed_hosts)
         loading = asyncio.ensure_future(asyncio.to_thread(_load, config))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,7 +1,7 @@
 """What each route does, apart from HTTP: decode, validate, queue, edit styles, encode the answer.
 
-Decoding and PNG encoding run in the default thread pool, inference on the queue's worker thread,
-so the event loop only parses JSON and moves futures. A style image sent without its label map is
+Parsing the JSON body (app.py), decoding and PNG encoding run in the default thread pool, inference on
+the queue's worker thread, so the event loop only moves bytes and futures. A style image sent without its label map is
 labelled by the package's segmenter while it is decoded (sean_runtime.segmenter: one run at a time).
 """
 
@@ -33,6 +33,8 @@ class Limits:
     max_pixels: int = 4096 * 4096  # of each decoded image or label map
     max_queue: int = 64  # jobs waiting for the inference thread
     timeout_s: float = 30.0  # per request, from its arrival to its answer
+    header_timeout_s: float = 10.0  # from a request's first bytes to the end of its headers (408 past it)
+    max_connections: int = 1000  # open at once; one more is answered 503 and closed
 
 
 @contextmanager
