@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sean_core.errors import NotFoundError, SeanError
+from sean_core.files import output_problem
 from sean_core.install import extra_of, missing_module_message
 from sean_core.shipped import find_model
 
@@ -45,6 +47,27 @@ class SeanCommand(click.Command):
             if hint is exc:
                 raise
             raise hint from exc
+
+
+def check_output(
+    path: str | Path,
+    option: str,
+    inputs: Iterable[str | Path | None] = (),
+    force: bool = False,
+    suffixes: tuple[str, ...] = (),
+    folder: bool = False,
+) -> Path:
+    """An output path of a command (--json, --plot, -o), checked before the work starts by the rules of
+    sean_core.files.output_problem; a path that breaks one is a usage error (exit 2), one line naming the
+    option. Write the file afterwards with an atomic_write helper, exclusive=not force, so that a file made
+    by another process meanwhile is not replaced either."""
+    problem = output_problem(path, inputs, force, suffixes, folder)
+    if problem is not None:
+        raise click.UsageError(f"{option} {path} {problem}")
+    return Path(path)
+
+
+FORCE_HELP = "Replace an existing output file (inputs are never replaced)."
 
 
 class ModelFolder(click.ParamType):

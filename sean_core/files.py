@@ -13,7 +13,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,69 @@ def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:
         if exc.errno == errno.ELOOP:
             raise error(f"{path} {LOOP}; point the link at a real file") from exc
         raise error(f"{path} cannot be resolved ({exc.strerror or exc})") from exc
+
+
+EXISTS_WITHOUT_FORCE = "exists; pass --force to overwrite it, or choose another name"  # after the path
+
+
+def output_problem(
+    path: str | Path,
+    inputs: Iterable[str | Path | None] = (),
+    force: bool = False,
+    suffixes: tuple[str, ...] = (),
+    folder: bool = False,
+) -> str | None:
+    """Why a command may not write its output `path` (a file; folder=True: a folder it replaces as a whole),
+    as the end of a sentence that starts with the path; None when it may. Checked before the work, so that
+    a bad destination costs nothing:
+
+    - it is none of `inputs` (None entries are skipped), lies inside none of them and holds none of them:
+      even --force never replaces what the command reads (symbolic links resolved);
+    - its suffix is one of `suffixes` (what is written: .png, .json), where they are given;
+    - an existing one is replaced only with `force`, and only if it is of the kind written (a regular file,
+      or a folder): replacing a device or a folder with a file is never meant;
+    - its folder exists or can be made, and a file can be created there (probed, because os.access says
+      yes to root on /proc and on read-only mounts, and mkdir -p alone proves nothing).
+    """
+    path = Path(path)
+    try:
+        real = path.resolve()
+        sources = [(source, Path(source).resolve()) for source in inputs if source is not None]
+    except (OSError, RuntimeError) as exc:  # a loop of symbolic links, a name too long (see resolved())
+        return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+    for source, real_source in sources:
+        if real == real_source:
+            return f"would overwrite the input {source}; write the output elsewhere"
+        if real_source in real.parents and real_source.is_dir():
+            return f"lies inside the input folder {source}; write the output elsewhere"
+        if real in real_source.parents:
+            return f"holds the input {source}, which replacing it would delete; write the output elsewhere"
+    if suffixes and path.suffix.lower() not in suffixes:
+        return f"is not a {' or '.join(suffixes)} file, which is what is written; name a {suffixes[0]} file"
+    if os.path.lexists(path):
+        problem = path_problem(path, folder)
+        if problem is not None:
+            return f"{problem}; choose another {'folder' if folder else 'file'}"
+        if not force:
+            return EXISTS_WITHOUT_FORCE
+    return destination_problem(path)
+
+
+def destination_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be created (its folder is a file, or no file can be created where its folder is or
+    would be made), as the end of a sentence that starts with the path; None when it can. Leaves nothing."""
+    ancestor = Path(path).parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if path_problem(ancestor, folder=True) is not None:
+        return f"cannot be written: {ancestor} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".probe", dir=ancestor)
+    except OSError as exc:
+        return f"cannot be written: no file can be created in {ancestor} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def make_dirs(folder: str | Path) -> Path:
@@ -176,12 +239,12 @@ def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -
     return atomic_write(path, lambda tmp: tmp.write_bytes(data), exclusive)
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: str | Path, text: str, exclusive: bool = False) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), exclusive)
 
 
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def atomic_write_json(path: str | Path, data: Any, exclusive: bool = False) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", exclusive)
 
 
 def read_json(path: str | Path, error: Callable[[str], SeanError], fix: str) -> Any:

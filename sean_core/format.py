@@ -42,6 +42,16 @@ SIDECAR_LATER_FIELDS = ("hardware_compatibility", "tf32", "distributive_independ
 HARDWARE_COMPATIBILITY = ("none", "same_compute_capability")  # PlanSidecar.hardware_compatibility
 
 
+JSON_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+                   list: "a list", dict: "an object"}
+
+
+def json_kind_name(kind: type | tuple[type, ...]) -> str:
+    """How a message names the JSON value a field must hold: "a whole number", "a list", ..."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(JSON_KIND_NAMES.get(k, f"a {k.__name__}") for k in kinds)
+
+
 def seeding_rule(format_version: int) -> str:
     """The manifest's "noise.seeding" text of a package format version."""
     return PHILOX_SEEDING if format_version >= PHILOX_NOISE_VERSION else LEGACY_SEEDING
@@ -308,7 +318,7 @@ class PlanSidecar:
             kind = kinds.get(name, str)
             value = data.get(name)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ValueError(f"sidecar field {name!r} is {value!r:.80}, not a {kind.__name__}")
+                raise ValueError(f"sidecar field {name!r} is {value!r:.80}, not {json_kind_name(kind)}")
             values[name] = value
         if values.get("hardware_compatibility", "none") not in HARDWARE_COMPATIBILITY:
             raise ValueError(f"sidecar field 'hardware_compatibility' is {values['hardware_compatibility']!r:.80}, "

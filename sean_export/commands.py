@@ -99,8 +99,8 @@ def export(
 ) -> None:
     """Export a model to a validated ONNX package.
 
-    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a
-    model checkpoint folder (config.json + model.safetensors), or the name of a shipped model (shapes).
+    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a model
+    checkpoint folder (config.json + model.safetensors), or the name of a shipped model (landscapes, shapes).
     Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json; fp32
     packages of models with 128x128 maps or many classes get the region-form generator, for the CPU
     backends (--form dense for TensorRT). Each graph passes onnx.checker and the TensorRT operator

@@ -24,6 +24,7 @@ from sean_core.format import (
     ModelShape,
     TensorSpec,
     graph_spec,
+    json_kind_name,
     plan_file,
     sidecar_file,
 )
@@ -124,7 +125,7 @@ def _field(manifest: dict[str, Any], key: str, kind: type | tuple[type, ...], wh
         raise PackageError(f"{where}: the manifest has no {key!r} field; {REEXPORT}")
     value = manifest[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise PackageError(f"{where}: manifest field {key!r} is {value!r}, not a {getattr(kind, '__name__', kind)}")
+        raise PackageError(f"{where}: manifest field {key!r} is {value!r:.80}, not {json_kind_name(kind)}")
     return value
 
 

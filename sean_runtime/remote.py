@@ -157,7 +157,9 @@ class RemoteSynthesizer:
         if status in (400, 413, 415):  # the request's own fault: never retried (only a 503 with Retry-After is)
             raise InputError(message)
         if status == 401:
-            raise BackendError(f"{self.url} refused the API key ({message}); pass api_key or set {API_KEY_ENV}")
+            raise BackendError(
+                f"{self.url} refused the API key ({message}); set {API_KEY_ENV} (in Python also: api_key=)"
+            )
         raise BackendError(f"{self.url}{route} answered {status}: {message}")
 
     def _send(

@@ -44,7 +44,10 @@ from sean_runtime.styles import Styles
 
 log = logging.getLogger(__name__)
 
-SEED_LIMIT = 2**63  # image i of a call uses seed + i, which must stay below this
+# Image i of a call uses seed + i, which must stay below this: signed 64-bit, as in the HTTP API, Triton's
+# int64 seed tensor and clients in other languages. The noise format itself takes seeds up to 2^64 - 1
+# (sean_core.noise), and the C++ runtime, which reads no JSON, accepts all of them.
+SEED_LIMIT = 2**63
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

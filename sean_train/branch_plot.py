@@ -60,11 +60,12 @@ def draw_branch_mix(rows: Sequence[BranchMix], title: str) -> np.ndarray:
     return canvas
 
 
-def write_branch_mix_plot(path: str | Path, rows: Sequence[BranchMix], title: str) -> Path:
-    """Draw the rows and write them as a PNG (atomically, zlib's strongest level); returns the path."""
+def write_branch_mix_plot(path: str | Path, rows: Sequence[BranchMix], title: str, exclusive: bool = False) -> Path:
+    """Draw the rows and write them as a PNG (atomically, zlib's strongest level); returns the path.
+    exclusive: only as a new file (atomic_write), for a caller that may not replace one."""
     path = Path(path)
     bgr = cv2.cvtColor(draw_branch_mix(rows, title), cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise FileWriteError(f"could not encode {path} as PNG")
-    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()), exclusive)

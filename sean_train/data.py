@@ -171,7 +171,8 @@ class BatchOrder:
         crop_margin: tuple[int, int] = (0, 0),
     ) -> None:
         if global_batch % world_size:
-            raise ValueError(f"batch_size {global_batch} is not divisible by the {world_size} processes")
+            raise ConfigError(f"train.batch_size {global_batch} is not divisible by the {world_size} processes; "
+                              f"make it a multiple of the process count")
         if num_samples < global_batch:
             raise DatasetError(f"the training set has {num_samples} samples, fewer than one batch ({global_batch})")
         self.num_samples, self.global_batch, self.seed, self.flip = num_samples, global_batch, seed, flip

@@ -13,6 +13,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sean_core.errors import SeanError
+
+
+class DeviceError(SeanError, RuntimeError):
+    """A --device that this PyTorch cannot use (cuda on a CPU build, or with no GPU visible)."""
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -43,13 +49,28 @@ def join(info: DistInfo, device: torch.device) -> None:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
-def process_device(requested: str, info: DistInfo) -> torch.device:
-    """"auto" -> this process's GPU if there is one, else the CPU."""
+def usable_device(requested: str, fix: str = "use --device cpu") -> str:
+    """The device a --device value means here: "auto" -> "cuda" when PyTorch sees a GPU, else "cpu".
+
+    Every command that takes --device calls this before any work or any file is written, so that a
+    device this PyTorch cannot use is one line naming the fix (`fix`), not a traceback from deep inside
+    torch minutes later. "cuda:N" is taken as well (library callers pass torch devices as text).
+    """
     if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(requested).type == "cuda" and not torch.cuda.is_available():
+        # A CPU build can never use a GPU (reinstalling is the fix), a CUDA build only sees none now;
+        # ROCm builds answer through torch.cuda too but have no torch.version.cuda.
+        cpu_build = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+        build = " (this PyTorch is a CPU build)" if cpu_build else ""
+        raise DeviceError(f"--device {requested}: PyTorch sees no CUDA GPU{build}; {fix}")
+    return requested
+
+
+def process_device(requested: str, info: DistInfo) -> torch.device:
+    """This process's device: usable_device's answer, and under torchrun its own GPU (LOCAL_RANK)."""
+    requested = usable_device(requested)
     if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
         device = torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
         torch.cuda.set_device(device)
         return device

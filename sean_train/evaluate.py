@@ -24,6 +24,7 @@ from sean_core.errors import DatasetError, NonFiniteError
 from sean_core.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
 from sean_train.data import SampleSource, iterate_batches, make_mask
+from sean_train.distributed import usable_device
 from sean_train.metrics import (
     change_inside_outside,
     psnr_255,
@@ -120,7 +121,11 @@ def evaluate_model(
     desc: str = "eval",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """All measures of one model (eval mode, zero noise) on the first `limit` samples of a source."""
+    """All measures of one model (eval mode, zero noise) on the first `limit` samples of a source.
+
+    `device` may be "auto"; one PyTorch cannot use is a DeviceError (one line), before the model moves.
+    """
+    device = usable_device(str(device))
     model = model.to(device).eval()
     k = model.config.num_classes
     totals = {"psnr": 0.0, "ssim": 0.0, "rmse": 0.0}

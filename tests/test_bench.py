@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import numpy as np
@@ -382,3 +384,18 @@ def test_the_cpp_row_times_the_cpp_runtime_and_its_images_equal_the_python_runti
     saved = np.load(tmp_path / "cpp.npz")
     assert saved["codes"].shape == (1, package.num_classes, package.style_dim)
     assert saved["image"].shape == (1, 3, package.height, package.width) and np.isfinite(saved["image"]).all()
+
+
+def test_the_ab_script_times_two_packages_alternately_and_compares_their_images(shapes_package):
+    command = [sys.executable, "scripts/ab_packages.py", str(shapes_package), str(shapes_package), "--rounds", "2",
+               "--threads", "1"]  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "backend onnxruntime, precision f32, 1 threads, 2 rounds, batch 1, 64x64"
+    assert lines[1] == "images A vs B: max |diff| 0 (uint8), 0.00e+00 (float)"  # one package: the same image
+    assert re.fullmatch(r"A / B paired median \d+\.\d{3} \(range \d+\.\d{3}-\d+\.\d{3}\)", lines[3]), lines[3]
+    refused = subprocess.run([*command[:4], "--precision", "bf16"], cwd=repo, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "add --backend openvino" in refused.stderr

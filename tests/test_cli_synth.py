@@ -108,10 +108,12 @@ def test_bad_input_ends_with_a_message_not_a_traceback(tiny_package, data, tmp_p
         run(tiny_package, "--label", label, "--style", style, "--swap", f"hair={style}", "-o", out),
         "--swap: unknown class(es) ['hair']; the classes are: background",
     )
-    assert_clean_error(
-        run(tiny_package, "--label", label, "--style", style, "--swap", "blob", "-o", out),
-        "--swap blob: expected CLASS=IMAGE[:LABEL]",
-    )
+    for value, message in (("blob", "--swap blob: expected CLASS=IMAGE[:LABEL]"),
+                           (f"={style}", f"--swap ={style}: no class name before '='"),
+                           (f"blob={tmp_path / 'no.png'}", f"--swap {tmp_path / 'no.png'}: image {tmp_path / 'no.png'} "
+                                                           "does not exist")):  # fmt: skip
+        malformed = run(tiny_package, "--label", label, "--style", style, "--swap", value, "-o", out)
+        assert malformed.exit_code == 2 and f"Error: {message}" in malformed.output and not out.exists()
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(label.read_bytes()[:40])
     assert_clean_error(

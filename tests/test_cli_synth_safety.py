@@ -29,8 +29,8 @@ def run(*args):
     return CliRunner().invoke(main, ["synth", *map(str, args)])
 
 
-def error_line(result) -> str:
-    assert result.exit_code == 1, result.output
+def error_line(result, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
     assert len(lines) == 1, result.output
@@ -95,8 +95,11 @@ def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, shap
     assert not (tmp_path / "out.gif").exists()
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
-    assert f"{a_file} is a file, so nothing can be written under it" in error_line(run(*args, "-o", a_file / "o.png"))
-    assert "cannot write /proc/out.png" in error_line(run(*args, "-o", "/proc/out.png"))
+    assert f"{a_file / 'o.png'} cannot be written: {a_file} is not a folder" in error_line(
+        run(*args, "-o", a_file / "o.png")
+    )
+    proc = error_line(run(*args, "-o", "/proc/out.png"))
+    assert "/proc/out.png cannot be written: no file can be created in /proc" in proc
     several = ["--label", shapes_split / "labels", "--style", shapes_split / "images"]
     assert "names an image file, but --label is a folder" in error_line(
         run(tiny_package, *several, "-o", tmp_path / "many.png")
@@ -130,7 +133,7 @@ def test_symbolic_link_loops_anywhere_are_one_line(tiny_package, shapes_split, t
     assert f"{loop} is a loop of symbolic links" in error_line(run(tiny_package, "--label", label, "--style", style,
                                                                     "-o", loop))
     line = error_line(run(tiny_package, "--label", label, "--style", style, "--swap", f"blob={loop}",
-                          "-o", tmp_path / "o.png"))
+                          "-o", tmp_path / "o.png"), code=2)  # a --swap that names no file: a usage error
     assert f"image {loop} is a loop of symbolic links" in line
     labels = tmp_path / "labels"
     labels.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,12 @@ def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
     torch.save({"epoch": 3}, tmp_path / "foreign.pth")
     with pytest.raises(OfficialCheckpointError, match="state dict of tensors"):
         convert_official(tmp_path / "foreign.pth")
+    with zipfile.ZipFile(tmp_path / "zip.pth", "w") as archive:  # a zip, but not PyTorch's: its reason, whole
+        archive.writestr("archive/data.pkl", b"garbage")
+    with pytest.raises(OfficialCheckpointError) as caught:
+        convert_official(tmp_path / "zip.pth")
+    assert "(RuntimeError: " in str(caught.value) and "Could this error message be improved" not in str(caught.value)
+    assert str(caught.value).endswith("check its size (about 1.07 GB for CelebA-HQ)")
 
 
 @pytest.mark.slow

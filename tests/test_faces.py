@@ -127,6 +127,12 @@ def test_sean_prepare_command(raw_root, tmp_path):
     assert len(list((tmp_path / "out" / "train" / "labels").glob("*.png"))) == len(TRAIN_IDS)
     again = CliRunner().invoke(sean, ["prepare", "faces", str(tmp_path / "out"), "-o", str(tmp_path / "x")])
     assert again.exit_code != 0 and "already in the prepared layout" in again.output
+    (tmp_path / "empty").mkdir()
+    empty = CliRunner().invoke(sean, ["prepare", "faces", str(tmp_path / "empty"), "-o", str(tmp_path / "y")])
+    assert empty.exit_code == 1 and "expected the CelebAMask-HQ release" in empty.output
+    assert "sean prepare" not in empty.output  # not the command just run as the fix
+    generated = CliRunner().invoke(sean, ["prepare", "shapes", str(tmp_path / "empty"), "-o", str(tmp_path / "y")])
+    assert generated.exit_code == 1 and "'shapes' draws its own samples: there is no dataset" in generated.output
 
 
 def test_not_a_faces_folder(tmp_path):

@@ -37,7 +37,8 @@ def test_every_path_in_a_help_example_is_created_by_another_example_ships_or_is_
     assert len(commands) >= 20
     outputs = {tokens[i + 1].rstrip("/") for tokens in commands for i, t in enumerate(tokens[:-1])
                if t in OUTPUT_OPTIONS}  # fmt: skip
-    # Files inside an output folder count only for `sean demo`, which documents DIR/inputs/{labels,images}/.
+    # Files inside an output folder count only for `sean demo`, which documents DIR/package and
+    # DIR/inputs/<split>/{labels,images}/.
     folders = {tokens[i + 1].rstrip("/") for tokens in commands for i, t in enumerate(tokens[:-1])
                if tokens[1] == "demo" and t in OUTPUT_OPTIONS}  # fmt: skip
     missing = []
@@ -46,7 +47,20 @@ def test_every_path_in_a_help_example_is_created_by_another_example_ships_or_is_
             value = token.split("=", 1)[-1].split(":")[0].rstrip("/")
             if "/" not in value or value.startswith("-") or (i and tokens[i - 1] in OUTPUT_OPTIONS):
                 continue
-            made = value in outputs or any(value.startswith(f"{folder}/inputs/") for folder in folders)
+            made = value in outputs or any(value == f"{folder}/package" or value.startswith(f"{folder}/inputs/")
+                                           for folder in folders)
             if not (made or value in DOWNLOADS or (REPO / value).exists()):
                 missing.append(f"{value} (in: {' '.join(tokens)})")
     assert not missing, "help examples name paths no documented command creates:\n" + "\n".join(missing)
+
+
+def test_the_helps_name_every_shipped_model_and_config():
+    from sean_core.shipped import shipped_configs, shipped_models
+
+    models, configs = ", ".join(shipped_models()), ", ".join(shipped_configs())
+    for name in sorted(all_commands()):
+        text = " ".join(CliRunner().invoke(main, [name, "--help"]).output.split())
+        for listed in re.findall(r"shipped model \(([^)]*)\)", text):
+            assert listed == models, (name, listed)
+        for listed in re.findall(r"shipped config by name: ([a-z0-9, ]+)", text):
+            assert listed == configs, (name, listed)

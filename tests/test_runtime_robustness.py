@@ -165,12 +165,12 @@ def test_a_manifest_nested_200000_deep_is_a_package_error(tmp_path):
     [
         ({"height": 0}, "'height' is 0, not a positive integer"),
         ({"width": -3}, "'width' is -3, not a positive integer"),
-        ({"height": 8.0}, "'height' is 8.0, not a int"),
+        ({"height": 8.0}, "'height' is 8.0, not a whole number"),
         ({"noise": {"input": "noise", "numel": True}}, 'malformed "noise" entry'),
         ({"format_version": True}, "invalid format_version True"),
         ({"precision": "int4"}, "precision 'int4' is not one of"),
         ({"class_names": "abc"}, "'class_names' is 'abc', not a list"),
-        ({"num_classes": True}, "'num_classes' is True, not a int"),
+        ({"num_classes": True}, "'num_classes' is True, not a whole number"),
     ],
 )
 def test_manifest_fields_are_type_checked(tmp_path, changes, message):

@@ -164,6 +164,9 @@ class FacesDomain(Domain):
         written atomically, so an interrupted run leaves no partial file. Returns {"written", "skipped"}.
         """
         raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+        if self._layout(raw_dir) is None:
+            raise wrong_root(raw_dir, "faces", f"the CelebAMask-HQ release ({RAW_IMAGES}/ and {RAW_MASKS}/ in it)",
+                             lambda folder: FacesDomain._layout(folder) == "raw")
         if self.layout_of(raw_dir) != "raw":
             raise DatasetError(f"{raw_dir} is already in the prepared layout: pass it to training as it is")
         by_split = {split: self._raw_pairs(raw_dir, split, allow_empty=True) for split in self.splits}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -47,6 +48,10 @@ PAD = 6
 # OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the
 # domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
 INPUTS = "inputs"
+RECONSTRUCTIONS, SWAPS = "reconstructions", "swaps"
+# The folders a run fills with files named after the model's samples and classes: emptied first, so that a
+# run of another model leaves none of the earlier model's files beside its own.
+PICTURE_FOLDERS = (RECONSTRUCTIONS, SWAPS, INPUTS)
 INPUTS_SPLIT = "test"
 
 
@@ -232,7 +237,7 @@ def write_reconstructions(
     for i, row in enumerate(rows):
         strip = strips([row], captions)
         key = legend(synth.class_names, synth.domain.palette_array(), strip.shape[1])
-        write_png(out / "reconstructions" / f"{i:02d}.png", np.concatenate([strip, key]), level=PNG_LEVEL)
+        write_png(out / RECONSTRUCTIONS / f"{i:02d}.png", np.concatenate([strip, key]), level=PNG_LEVEL)
     return "reconstruction of each sample from its own styles", strips(rows[:3], captions)
 
 
@@ -258,7 +263,7 @@ def write_swaps(
         ids = [synth.class_names.index(c) for c in classes]
         region, source = np.isin(labels[target], ids), np.isin(labels[reference], ids)
         written.append(strips([row], captions, [region, source, region, region]))
-        write_png(out / "swaps" / f"{name}.png", written[-1], level=PNG_LEVEL)
+        write_png(out / SWAPS / f"{name}.png", written[-1], level=PNG_LEVEL)
     title = f"swap {' / '.join(swaps)} / both from the reference into the target"
     return title, join(written, axis=0)
 
@@ -286,7 +291,8 @@ def write_swap_matrix(
     default="demo-out",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder; the exported package is kept in OUT/package and reused.",
+    help="Output folder; the exported package is kept in OUT/package and reused, the pictures and inputs "
+    "are written anew (their folders emptied first).",
 )
 @click.option(
     "--checkpoint",
@@ -325,6 +331,8 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     with timer.step("load package"):
         synth = Synthesizer.load(package_dir, backend=backend)
     click.echo(f"  backend: {synth.describe()}")
+    for folder in PICTURE_FOLDERS:
+        shutil.rmtree(out / folder, ignore_errors=True)
     samples = [synth.domain.sample(i, "test") for i in range(SAMPLES)]
     images, labels = (np.stack(a) for a in zip(*samples, strict=True))
     labels = synth.read_labels(labels)
@@ -355,7 +363,7 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
         write_png(out / "contact_sheet.png", sheet, level=PNG_LEVEL)
 
     click.echo(f"wrote to {out}/:")
-    for name in ("reconstructions/", "swaps/", "swap_matrix.png", "interpolation.png", "contact_sheet.png",
+    for name in (f"{RECONSTRUCTIONS}/", f"{SWAPS}/", "swap_matrix.png", "interpolation.png", "contact_sheet.png",
                  f"{INPUTS}/"):
         click.echo(f"  {out / name}")
     click.echo(f"total: {time.perf_counter() - started:.1f} s")

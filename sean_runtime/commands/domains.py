@@ -41,6 +41,11 @@ def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
     domain = get_domain(domain_name)
     prepare_fn = getattr(domain, "prepare", None)
     if prepare_fn is None:
+        if callable(getattr(domain, "write_split", None)):  # a domain that generates its samples
+            raise click.ClickException(
+                f"domain {domain_name!r} draws its own samples: there is no dataset to prepare (training "
+                f"generates them; `sean demo` writes some as files)"
+            )
         raise click.ClickException(
             f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
         )

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
 from sean_core.errors import InputError
-from sean_core.files import ExistsError, path_problem, resolved
+from sean_core.files import EXISTS_WITHOUT_FORCE, ExistsError, output_problem, path_problem, resolved
 from sean_core.imageio import read_ids, write_jpg, write_png
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
@@ -128,11 +128,11 @@ def plan_jobs(label: Path, style: Path, style_label: Path | None) -> list[Job]:
 
 
 def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], force: bool) -> list[Path]:
-    """The file each job writes, with the rules of -o in one place.
+    """The file each job writes.
 
     One label file and an -o with an image suffix (.png, .jpg) name the output file; otherwise -o is a
-    folder of <label name>.png. An output that is one of the inputs is refused even with --force; an
-    existing file is replaced only with --force.
+    folder of <label name>.png. Each output then follows sean_core.files.output_problem: never an input
+    (even with --force), an existing file only with --force, a place where a file can be created.
     """
     if out.is_dir():
         paths = [out / f"{job.stem}.png" for job in jobs]
@@ -148,29 +148,20 @@ def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], f
         raise InputError(f"-o {out} names an image file, but --label is a folder: pass a folder for the outputs")
     else:
         paths = [out / f"{job.stem}.png" for job in jobs]
-    for parent in (out, *out.parents):
-        if parent.exists():
-            if not parent.is_dir() and parent != paths[0]:
-                raise InputError(f"-o {out}: {parent} is a file, so nothing can be written under it")
-            break
-    sources = {resolved(path, InputError): path for path in inputs}
     seen: set[Path] = set()
     for path in paths:
         real = resolved(path, InputError)
-        if real in sources:
-            raise InputError(f"-o {out} would overwrite the input {sources[real]}; write the outputs elsewhere")
         if real in seen:
             raise InputError(f"-o {out}: two label maps would both write {path}; give them different names")
         seen.add(real)
-        if path.is_dir():
-            raise InputError(f"-o {out}: {path} is a folder; remove it or choose another -o")
-        if path.exists() and not force:
-            raise exists_error(path)
+        problem = output_problem(path, inputs, force)  # the rules every command's outputs follow
+        if problem is not None:
+            raise InputError(f"{path} {problem}")
     return paths
 
 
 def exists_error(path: Path) -> InputError:
-    return InputError(f"{path} exists; pass --force to overwrite it, or choose another -o")
+    return InputError(f"{path} {EXISTS_WITHOUT_FORCE}")
 
 
 def write_image(path: Path, rgb: np.ndarray, force: bool) -> None:
@@ -198,7 +189,8 @@ def check_labels(synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job]) 
 
 def parse_reference(text: str, option: str) -> tuple[Path, Path | None]:
     """IMAGE[:LABEL] -> (image, label). Without LABEL: labels/<stem>.* beside the image's folder
-    (the prepared layout <split>/images, <split>/labels), else None (the segmenter's labels)."""
+    (the prepared layout <split>/images, <split>/labels), else None (the segmenter's labels). A value
+    that is malformed or names no file is a usage error (exit 2), as click's own path checks are."""
     if Path(text).is_file() or ":" not in text:
         image, label = Path(text), None
     else:
@@ -206,25 +198,25 @@ def parse_reference(text: str, option: str) -> tuple[Path, Path | None]:
         image, label = Path(head), Path(tail)
     problem = path_problem(image)
     if problem is not None:
-        raise InputError(f"{option} {text}: image {image} {problem}")
+        raise click.UsageError(f"{option} {text}: image {image} {problem}")
     if label is None:
         label = layout_label(image)
         if label is None:
             return image, None
     problem = path_problem(label)
     if problem is not None:
-        raise InputError(f"{option} {text}: label map {label} {problem}")
+        raise click.UsageError(f"{option} {text}: label map {label} {problem}")
     return image, label
 
 
 def parse_swap(text: str) -> tuple[list[str], Path, Path | None]:
     """CLASS[,CLASS...]=IMAGE[:LABEL] -> (classes, image, label)."""
     if "=" not in text:
-        raise InputError(f"--swap {text}: expected CLASS=IMAGE[:LABEL], e.g. --swap hair=other.jpg:other.png")
+        raise click.UsageError(f"--swap {text}: expected CLASS=IMAGE[:LABEL], e.g. --swap hair=other.jpg:other.png")
     classes, reference = text.split("=", 1)
     names = [c.strip() for c in classes.split(",") if c.strip()]
     if not names:
-        raise InputError(f"--swap {text}: no class name before '='")
+        raise click.UsageError(f"--swap {text}: no class name before '='")
     return names, *parse_reference(reference, "--swap")
 
 
@@ -345,16 +337,17 @@ def synth(
     with --force.
 
     \b
-    Examples (packages/shapes from `sean export`, the inputs from `sean demo -o demo-out`):
-      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png -o out.png
-      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png \\
-          --swap blob=demo-out/inputs/images/01.png -o swap.png
-      sean synth packages/shapes --label demo-out/inputs/labels --style demo-out/inputs/images \\
-          --interpolate demo-out/inputs/images/03.png --alpha 0.3 -o outdir
-      sean synth --url http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
-          --style demo-out/inputs/images/00.png -o out.png
-      sean synth packages/shapes --label demo-out/inputs/labels/00.png --style demo-out/inputs/images/00.png \\
-          --precision bf16 -o out_bf16.png
+    Examples (the package and the inputs that `sean demo -o demo-out` writes):
+      sean synth demo-out/package --label demo-out/inputs/test/labels/00.png \\
+          --style demo-out/inputs/test/images/00.png -o out.png
+      sean synth demo-out/package --label demo-out/inputs/test/labels/00.png \\
+          --style demo-out/inputs/test/images/00.png --swap sky=demo-out/inputs/test/images/01.png -o swap.png
+      sean synth demo-out/package --label demo-out/inputs/test/labels --style demo-out/inputs/test/images \\
+          --interpolate demo-out/inputs/test/images/03.png --alpha 0.3 -o outdir
+      sean synth --url http://127.0.0.1:8000 --label demo-out/inputs/test/labels/00.png \\
+          --style demo-out/inputs/test/images/00.png -o out.png
+      sean synth demo-out/package --label demo-out/inputs/test/labels/00.png \\
+          --style demo-out/inputs/test/images/00.png --precision bf16 -o out_bf16.png
     """
     jobs = plan_jobs(label, style, style_label)
     swap_refs = [parse_swap(text) for text in swaps]

@@ -42,11 +42,12 @@ def triton(
     requests in flight finish and exit 0.
 
     \b
-    Examples (models/triton from `sean export-triton packages/shapes -o models/triton`):
+    Examples (models/triton from `sean export-triton demo-out/package -o models/triton`, after
+    `sean demo -o demo-out`):
       sean triton models/triton
       sean triton models/triton --port 9000 --instances 2
-      sean synth --triton http://127.0.0.1:8000 --label demo-out/inputs/labels/00.png \\
-          --style demo-out/inputs/images/00.png -o out.png
+      sean synth --triton http://127.0.0.1:8000 --label demo-out/inputs/test/labels/00.png \\
+          --style demo-out/inputs/test/images/00.png -o out.png
     """
     facts = read_repository(repository)
     if facts.get("backend") != "python":

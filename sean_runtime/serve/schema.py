@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from sean_core.errors import InputError
+from sean_runtime.synthesizer import SEED_LIMIT
 
-MAX_SEED = 2**63 - 1  # seeds are signed 64-bit for clients in other languages
+MAX_SEED = SEED_LIMIT - 1
 FALLBACKS = ("own", "error")  # what a swap or interpolation does where the reference lacks a class
 
 ClassRef = str | int

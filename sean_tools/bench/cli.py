@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from sean_core.command import MODEL_FOLDER, THREADS, Amount, Count, Counts, SeanCommand
+from sean_core.command import FORCE_HELP, MODEL_FOLDER, THREADS, Amount, Count, Counts, SeanCommand, check_output
 from sean_core.files import atomic_write_json
-from sean_tools.bench.inputs import LABEL_LAYOUTS, resolve_inputs
+from sean_core.shipped import shipped_models
+from sean_tools.bench.inputs import LABEL_LAYOUTS, official_size_checkpoint_dir, resolve_inputs
 from sean_tools.bench.plan import build_cpp_runtime, build_missing_engines
 from sean_tools.bench.report import alternate_report, profile_report, report
 from sean_tools.bench.run import benchmark, study
@@ -67,7 +68,10 @@ def parse_ints(text: str) -> list[int]:
               "(needs an NVIDIA GPU and the tensorrt extra); engines that are usable are timed either way.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where exported packages are cached between runs.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results here (a .json file, rewritten after every row, so that a stopped run keeps "
+              "what it measured; not inside PACKAGE or --checkpoint).")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--timeout", "timeout_s", type=Amount(1, 7 * 86_400), default=3600.0, show_default=True,
               help="Seconds after which one path's worker is stopped and reported as an error.")
 @click.option("--cpp", is_flag=True, help="Also time the C++ runtime (OpenVINO with the f32 and the bf16 hint, "
@@ -101,6 +105,7 @@ def bench(
     tensorrt: bool,
     workdir: Path,
     json_out: Path | None,
+    force: bool,
     timeout_s: float,
     cpp: bool,
     path_keys: str,
@@ -135,6 +140,17 @@ def bench(
         batch_sizes, repeats = "1,2", min(repeats, 2)
     class_counts = parse_ints(classes) if classes else []
     keys = parse_keys(path_keys)
+    if json_out is not None:  # before anything is exported, built or timed
+        models = [package, checkpoint, official_size_checkpoint_dir(workdir) if official_size else None,
+                  shipped_models()["shapes"] if quick else None]
+        check_output(json_out, "--json", models, force, suffixes=(".json",))
+    written = False  # the first write makes the file (only as a new one without --force), later ones replace it
+
+    def write_json(data: dict[str, Any]) -> None:
+        nonlocal written
+        atomic_write_json(json_out, data, exclusive=not (force or written))
+        written = True
+
     inputs = resolve_inputs(package, checkpoint, official_size, quick, fp16, workdir)
     if cpp:
         build_cpp_runtime(inputs, workdir / "cpp-release")
@@ -147,13 +163,13 @@ def bench(
         result.update(command=command, complete=True)
         click.echo(alternate_report(result) if alternate else profile_report(result))
         if json_out is not None:
-            atomic_write_json(json_out, result)
+            write_json(result)
             click.echo(f"wrote {json_out}", err=True)
         return
 
     def save(partial: dict[str, Any]) -> None:
         if json_out is not None:
-            atomic_write_json(json_out, {**partial, "command": command, "complete": False})
+            write_json({**partial, "command": command, "complete": False})
 
     result = benchmark(
         inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save, labels,
@@ -162,5 +178,5 @@ def bench(
     result.update(command=command, complete=True)
     click.echo(report(result))
     if json_out is not None:
-        atomic_write_json(json_out, result)
+        write_json(result)
         click.echo(f"wrote {json_out}", err=True)

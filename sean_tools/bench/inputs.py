@@ -91,13 +91,18 @@ def given_package_key(package: Path) -> str:
     return forms.get((loaded.precision, loaded.generator_form), "fp32")
 
 
+def official_size_checkpoint_dir(workdir: Path) -> Path:
+    """Where official_size_checkpoint keeps its model (known before it is built, for the checks of outputs)."""
+    return workdir / "official-size" / "checkpoint"
+
+
 def official_size_checkpoint(workdir: Path) -> Path:
     """A random official-size faces model (ModelConfig(): 19 classes, 256 x 256), saved once under workdir."""
     from sean_train.checkpoint import CONFIG_FILE, save_checkpoint
     from sean_train.config import ModelConfig
     from sean_train.weight_init import random_model
 
-    directory = workdir / "official-size" / "checkpoint"
+    directory = official_size_checkpoint_dir(workdir)
     if not (directory / CONFIG_FILE).is_file():
         click.echo(f"building a random official-size model in {directory} ...", err=True)
         save_checkpoint(random_model(ModelConfig(), seed=0), directory)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sean_core.command import MODEL_FOLDER, THREADS, Count, SeanCommand
+from sean_core.command import FORCE_HELP, MODEL_FOLDER, THREADS, Count, SeanCommand, check_output
 from sean_core.files import atomic_write_json
 from sean_core.text_table import format_table
 
@@ -48,7 +48,9 @@ def format_report(result: dict[str, Any]) -> str:
 @click.option("--threads", type=THREADS, default=None, help="CPU threads.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where --official-size keeps its random model.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results here (a .json file, not inside CHECKPOINT or --data).")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 def bf16_check(
     checkpoint: Path | None,
     official_size: bool,
@@ -58,6 +60,7 @@ def bf16_check(
     threads: int | None,
     workdir: Path,
     json_out: Path | None,
+    force: bool,
 ) -> None:
     """Image PSNR of bf16 against fp32 inference, emulated in PyTorch (any CPU, no bf16 units needed).
 
@@ -75,12 +78,15 @@ def bf16_check(
     import torch
 
     from sean_core.domains import DomainError, get_domain
-    from sean_tools.bench.inputs import official_size_checkpoint
+    from sean_tools.bench.inputs import official_size_checkpoint, official_size_checkpoint_dir
     from sean_tools.bf16.emulation import bf16_quality, dataset_cases, synthetic_cases
     from sean_train.checkpoint import load_checkpoint
 
     if official_size == (checkpoint is not None):
         raise click.UsageError("give a CHECKPOINT folder or --official-size (not both)")
+    if json_out is not None:  # before the model is built and run
+        official = official_size_checkpoint_dir(workdir) if official_size else None
+        check_output(json_out, "--json", [checkpoint, official, data], force, suffixes=(".json",))
     if threads:
         torch.set_num_threads(threads)
     source = official_size_checkpoint(workdir) if official_size else checkpoint
@@ -103,7 +109,7 @@ def bf16_check(
     }
     click.echo(format_report(result))
     if json_out is not None:
-        atomic_write_json(json_out, result)
+        atomic_write_json(json_out, result, exclusive=not force)
         click.echo(f"wrote {json_out}", err=True)
     failed = [name for name, row in variants.items() if not passes(row)]
     if len(failed) == len(variants):

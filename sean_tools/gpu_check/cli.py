@@ -104,6 +104,7 @@ def gpu_check(
 
     from sean_tools.gpu_check import exported, report, speed, training
     from sean_tools.gpu_check.plan import make_plan, official_run_config, shapes_run_config
+    from sean_train.distributed import usable_device
 
     out_dir = out_dir or default_out()
     if out_dir is None:
@@ -114,8 +115,7 @@ def gpu_check(
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown or not chosen:
         raise click.UsageError(f"--parts takes {', '.join(PARTS)}; got {parts!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise click.ClickException("--device cuda: PyTorch sees no CUDA GPU; use --device cpu --tiny for a dry run")
+    usable_device(device, fix="use --device cpu --tiny for a dry run")  # the message every --device shares
     make_dirs(out_dir)
     if device == "cpu" and tiny:  # the dry run: one thread, in this process and the ones it starts
         os.environ["OMP_NUM_THREADS"] = "1"

@@ -11,7 +11,7 @@ from sean_train.checkpoint import save_checkpoint
 
 
 @click.command("convert-official", cls=SeanCommand)
-@click.argument("pth", type=click.Path(dir_okay=False))
+@click.argument("pth", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint folder.")
 @click.option("--domain", default="faces", show_default=True, help="Domain plugin the model was trained for.")
 @click.option("--height", default=256, show_default=True, type=Count(32, 4096), help="Output height.")

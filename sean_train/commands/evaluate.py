@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.command import MODEL_FOLDER, THREADS, Count, SeanCommand
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.command import FORCE_HELP, MODEL_FOLDER, THREADS, Count, SeanCommand, check_output
 from sean_core.domains import get_domain
 from sean_core.files import atomic_write_json
 from sean_core.shipped import is_shipped
 from sean_train.checkpoint import load_checkpoint, read_config
 from sean_train.commands import no_verify_option
+from sean_train.distributed import usable_device
 
 DEFINITIONS = {
     "psnr_db": "mean over images of PSNR between the image and its reconstruction (uint8 values, peak 255)",
@@ -49,8 +51,10 @@ DEFINITIONS = {
 @click.option("--batch-size", type=Count(2, 1024), default=16, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the results (default: eval_<split>.json in PATH; for a shipped model "
-              "eval_<name>_<split>.json in the working directory).")
+              help="Where to write the results: a new .json file outside PATH and --data (--force: replace one). "
+              "Default: eval_<split>.json in PATH (for a shipped model eval_<name>_<split>.json in the working "
+              "directory), replaced by each run.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--untrained/--no-untrained", default=False, show_default=True,
               help="Also measure the untrained start (the same architecture freshly initialised with the run's "
               "seed): the baseline the trained numbers are compared with. Doubles the time.")
@@ -58,13 +62,14 @@ DEFINITIONS = {
 @click.option("--threads", type=THREADS, default=None, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(
-    path, data, split, limit, which, domain_name, batch_size, device, json_path, untrained, no_verify, threads, quiet
+    path, data, split, limit, which, domain_name, batch_size, device, json_path, force, untrained, no_verify,
+    threads, quiet,
 ) -> None:
     """Reconstruction PSNR / SSIM / RMSE and per-region style control of a model (--untrained: and of its
     untrained start, for comparison).
 
     PATH is a run folder (its latest or best checkpoint), a model checkpoint folder, or the name of a
-    shipped model (shapes).
+    shipped model (landscapes, shapes).
 
     \b
     Examples:
@@ -78,9 +83,19 @@ def evaluate(
 
     if threads:
         torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = usable_device(device)  # before anything loads: a device PyTorch cannot use is one line
     model_dir = resolve_model_dir(path, which)
+    # Checked before the evaluation, which takes minutes. The default file is this command's own result
+    # (eval_<split>.json beside the model), replaced by every run; never into the installed package data:
+    # a shipped model's results go to the working directory.
+    if json_path is not None:
+        out = check_output(json_path, "--json", [path, model_dir, data], force, suffixes=(".json",))
+    else:
+        out = Path(path) / f"eval_{split}.json"
+        if is_shipped(Path(path)):
+            out = Path(f"eval_{Path(path).name}_{split}.json")
+        check_output(out, "--json", [model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE, data], force=True,
+                     suffixes=(".json",))
     config, meta = read_config(model_dir)
     name = domain_name or config.domain
     if not name:
@@ -97,10 +112,6 @@ def evaluate(
 
     click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
     click.echo(evaluation_table(results))
-    # Never into the installed package data: a shipped model's results go to the working directory.
-    out = Path(json_path) if json_path else Path(path) / f"eval_{split}.json"
-    if json_path is None and is_shipped(Path(path)):
-        out = Path(f"eval_{Path(path).name}_{split}.json")
     atomic_write_json(out, {
         "model": str(model_dir),
         "step": (meta.get("extra") or {}).get("step"),
@@ -109,5 +120,5 @@ def evaluate(
         "data": str(data) if data else None,
         "results": results,
         "definitions": DEFINITIONS,
-    })
+    }, exclusive=json_path is not None and not force)
     click.echo(f"wrote {out}")

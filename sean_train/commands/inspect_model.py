@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sean_core.command import MODEL_FOLDER, SeanCommand
+from sean_core.command import FORCE_HELP, MODEL_FOLDER, SeanCommand, check_output
 from sean_core.errors import PackageError
 from sean_core.format import (
     MANIFEST_FILE,
@@ -92,15 +92,16 @@ def facts_text(facts: ModelFacts) -> str:
 @click.argument("path", type=MODEL_FOLDER)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the branch mix as a PNG: a pie pair (alpha_gamma, alpha_beta) per SEAN layer.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Checkpoint of a run folder to inspect.")
 @no_verify_option
-def inspect_model(path, plot_path, which, no_verify) -> None:
+def inspect_model(path, plot_path, force, which, no_verify) -> None:
     """Config, classes, learned numbers per part and each SEAN layer's branch mix (the alpha_gamma,
     alpha_beta that weigh its style branch against its mask branch) of a model.
 
     PATH is a package (read without torch), a run folder, a model checkpoint folder, or the name of a
-    shipped model (shapes).
+    shipped model (landscapes, shapes).
 
     \b
     Examples:
@@ -110,6 +111,8 @@ def inspect_model(path, plot_path, which, no_verify) -> None:
       sean inspect packages/shapes
     """
     path = Path(path)
+    if plot_path:
+        check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
     if (path / MANIFEST_FILE).is_file():
         facts = package_facts(path)
     else:
@@ -121,4 +124,4 @@ def inspect_model(path, plot_path, which, no_verify) -> None:
         from sean_train.branch_plot import write_branch_mix_plot
 
         title = f"SEAN branch mix: {facts.path.name} ({facts.config.get('domain') or 'no domain'})"
-        click.echo(f"wrote {write_branch_mix_plot(plot_path, facts.mix, title)}")
+        click.echo(f"wrote {write_branch_mix_plot(plot_path, facts.mix, title, exclusive=not force)}")

@@ -3,15 +3,15 @@ the optimizer state of the run, optionally with fp16 weights (half the file; loa
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import torch
 
-from sean_core.checkpoint_files import WEIGHTS_FILE
-from sean_core.command import MODEL_FOLDER, SeanCommand
-from sean_core.files import building_folder, path_problem, resolved
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.command import MODEL_FOLDER, SeanCommand, check_output
+from sean_core.files import building_folder
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from sean_train.commands import no_verify_option
 from sean_train.evaluate import resolve_model_dir
@@ -19,10 +19,13 @@ from sean_train.evaluate import resolve_model_dir
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
-def publish_checkpoint(source: Path, out: Path, weights: str = "fp32", verify: bool = True) -> Path:
+def publish_checkpoint(
+    source: Path, out: Path, weights: str = "fp32", verify: bool = True, check: Callable[[], None] | None = None
+) -> Path:
     """Write the model of checkpoint folder `source` to the new folder `out` (replaced atomically when it
     exists), its weights stored as `weights` (a WEIGHT_DTYPES key); the config keeps source's "extra"
-    (training step and config). Returns `out`."""
+    (training step and config). check() runs again just before `out` is replaced (building_folder), to
+    refuse a destination that changed during the work. Returns `out`."""
     model = load_checkpoint(source, verify_hash=verify)
     _, meta = read_config(source)
     dtype = WEIGHT_DTYPES[weights]
@@ -35,9 +38,22 @@ def publish_checkpoint(source: Path, out: Path, weights: str = "fp32", verify: b
             f"{source}: {len(overflow)} tensor(s) exceed the {weights} range ({', '.join(overflow[:5])}); "
             f"publish with --weights fp32"
         )
-    with building_folder(out) as build:
+    with building_folder(out, check) as build:
         save_checkpoint(model, build, extra=meta.get("extra"), weights_dtype=dtype)
     return out
+
+
+def check_destination(out: Path, source: Path, force: bool) -> None:
+    """-o of `sean publish`, before the work: never the checkpoint published, a folder that holds it (the run
+    folder, its checkpoints/) or one inside it, whatever --force says, since replacing -o deletes it; an
+    existing folder only with --force, and only an empty one or a model folder (config.json): --force is
+    for replacing an earlier publish, not for emptying whatever folder -o happens to name."""
+    check_output(out, "-o", [source], force, folder=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / CONFIG_FILE).is_file():
+        raise click.UsageError(
+            f"-o {out} is a folder that holds no {CONFIG_FILE}, not an earlier published model; refusing to "
+            f"replace it: choose another -o folder or remove it"
+        )
 
 
 @click.command(cls=SeanCommand)
@@ -49,7 +65,8 @@ def publish_checkpoint(source: Path, out: Path, weights: str = "fp32", verify: b
               "(outputs differ from the fp32 file's by fp16 rounding of the weights).")
 @click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Checkpoint of a run folder to publish.")
-@click.option("--force", is_flag=True, help="Replace OUT when it exists.")
+@click.option("--force", is_flag=True, help="Replace OUT when it is an earlier published model (never the checkpoint "
+              "published or a folder that holds it).")
 @no_verify_option
 def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_verify: bool) -> None:
     """Write a checkpoint's model to a folder to share or ship, without the run's optimizer state.
@@ -62,14 +79,7 @@ def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_ver
       sean publish runs/shapes -o models/my-shapes --weights fp16
     """
     source = resolve_model_dir(path, which)
-    if os.path.lexists(out):
-        if not force:
-            raise click.ClickException(f"{out} exists; pass --force to replace it")
-        problem = path_problem(out, folder=True)
-        if problem:
-            raise click.ClickException(f"{out} {problem}")
-        if resolved(out, CheckpointError) == resolved(source, CheckpointError):
-            raise click.ClickException(f"{out} is the checkpoint itself; publish into another folder")
-    publish_checkpoint(source, out, weights, verify=not no_verify)
+    check_destination(out, source, force)
+    publish_checkpoint(source, out, weights, verify=not no_verify, check=lambda: check_destination(out, source, force))
     size = (out / WEIGHTS_FILE).stat().st_size
     click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights) from {source}")

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import os
+import shlex
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import torch
 
 from sean_core.command import THREADS, SeanCommand
+from sean_core.domains import Domain
+from sean_core.errors import DatasetError, SeanError
 from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import STYLE_ENCODERS, ConfigError
-from sean_train.data import missing_data_problem
-from sean_train.distributed import cleanup, from_environment
+from sean_train.data import missing_data_problem, training_data
+from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
+from sean_train.state import latest_checkpoint
 from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
+
+if TYPE_CHECKING:
+    from sean_train.trainer import Trainer
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"  # held (fcntl.flock) by the process that trains the run
@@ -83,7 +93,7 @@ def read_run(run_dir: Path) -> RunFile:
 
 @click.command(cls=SeanCommand)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Run YAML file, or a shipped config by name: shapes, faces, ade20k, cityscapes.")
+              help="Run YAML file, or a shipped config by name: ade20k, cityscapes, faces, landscapes, shapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="New run folder, e.g. runs/NAME.")
@@ -106,7 +116,8 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
 
     --resume reuses the run's config, dataset folder, --threads and --device unless they are given
     again; settings that change what the run computes are checked against its checkpoint. One process
-    trains a run at a time.
+    trains a run at a time. A new run's config, dataset and device are checked before its folder is made,
+    and a start that fails before training removes what it made.
 
     \b
     Examples:
@@ -129,22 +140,67 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         raise click.UsageError("--amp goes with --config (a resumed run keeps its own precision)")
     run_dir = Path(resume_dir or out_dir)
     info = from_environment()
-    if not resume_dir:  # a new run: its config and data are checked before anything is created
+    if not resume_dir:  # a new run: its config, data and device are checked before anything is created
         config, domain = bind_domain(new_run_config(config_path, style_encoder, amp))
         problem = missing_data_problem(domain, data)
         if problem is not None:
             raise click.UsageError(problem)
         check_vgg_weights(config)
+        usable_device(device or "auto")
+        training_data(config, domain, data, info.world_size)  # the layout, and a training set of one batch at least
+    undo: AbstractContextManager = nullcontext()
     if info.is_main:
-        make_dirs(run_dir)
         if not resume_dir and (run_dir / RUN_FILE).exists():
-            raise click.ClickException(
-                f"{run_dir} already holds a run: continue it with `sean train --resume {run_dir}` "
-                f"or choose another --out"
-            )
+            raise click.ClickException(already_a_run(run_dir, data))
+        if not resume_dir:
+            undo = removed_on_failure(run_dir, set(os.listdir(run_dir)) if run_dir.is_dir() else None)
+        make_dirs(run_dir)
     lock = file_lock(run_dir / LOCK_FILE, f"another process trains {run_dir}") if info.is_main else nullcontext()
     with lock:
-        _train(run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp)
+        with undo:  # a start that fails before training leaves no run behind that --resume could not continue
+            trainer, start, threads = _start(
+                run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp
+            )
+        _run(trainer, run_dir, start, threads, info)
+
+
+def already_a_run(run_dir: Path, data: str | None) -> str:
+    """The error for an --out that holds a run: the command that continues it, with --data where this
+    command names another dataset folder than the run records (--resume alone would read the recorded one)."""
+    command = f"sean train --resume {shlex.quote(str(run_dir))}"
+    if data is not None:
+        try:
+            recorded = read_run(run_dir).data
+        except (SeanError, click.ClickException):  # a damaged run.json: --resume names that problem itself
+            recorded = None
+        if recorded is None or Path(recorded).resolve() != Path(data).resolve():
+            command += f" --data {shlex.quote(str(data))}"
+    if latest_checkpoint(run_dir) is None:  # --resume alone would stop at "no checkpoint yet"
+        command += " --restart"
+    return f"{run_dir} already holds a run: continue it with `{command}` or choose another --out"
+
+
+@contextmanager
+def removed_on_failure(run_dir: Path, before: set[str] | None) -> Iterator[None]:
+    """Remove what the block creates in `run_dir` if it fails: the folder itself when it did not exist
+    (`before` None), else only the names it did not hold before. For the start of a new run only, whose
+    folder holds nothing of value until training begins; the original error is what the user sees."""
+    try:
+        yield
+    except BaseException:  # Ctrl-C during start-up, too
+        if before is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            for name in set(os.listdir(run_dir)) - before if run_dir.is_dir() else ():
+                path = run_dir / name
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                except OSError:  # what cannot be removed stays; the start's own error matters more
+                    pass
+        raise
 
 
 def new_run_config(config_path: str, style_encoder: str | None = None, amp: str | None = None) -> RunConfig:
@@ -157,15 +213,39 @@ def new_run_config(config_path: str, style_encoder: str | None = None, amp: str 
     return config
 
 
-def _train(
-    run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None
+def check_recorded_data(
+    run_dir: Path, config: RunConfig, domain: Domain, data: str | None, given: bool, world_size: int
 ) -> None:
-    from sean_train.state import latest_checkpoint
+    """A resumed run's training set is there, before run.json is rewritten or any work starts. When the
+    dataset folder is the one run.json records (no --data given), the error names how to give another
+    (with --restart where the run has no checkpoint, which --resume alone would stop at next)."""
+    problem = missing_data_problem(domain, data)
+    if problem is not None:
+        raise click.UsageError(f"{run_dir}: {problem}")
+    try:
+        training_data(config, domain, data, world_size)
+    except DatasetError as exc:
+        if given:
+            raise
+        restart = " --restart" if latest_checkpoint(run_dir) is None else ""
+        raise DatasetError(
+            f"{exc}; that is the dataset folder {run_dir / RUN_FILE} records: give the right one with "
+            f"`sean train --resume {shlex.quote(str(run_dir))} --data DIR{restart}`"
+        ) from exc
+
+
+def _start(
+    run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None
+) -> tuple[Trainer, str, int | None]:
+    """Everything before the first training step: run.json written, the trainer built and positioned at its
+    checkpoint (or at step 0). Returns the trainer, how it starts and the --threads in force, for the start line."""
     from sean_train.trainer import Trainer
 
     if resuming:
         recorded = read_run(run_dir)
-        config, data = recorded.config, data or recorded.data
+        given = data is not None
+        config = recorded.config
+        data = str(Path(data).resolve()) if given else recorded.data  # a path that works from any directory
         device = device or recorded.device
         threads = threads if threads is not None else recorded.threads
         run = replace(recorded, data=data, threads=threads, device=device)
@@ -177,6 +257,9 @@ def _train(
         torch.set_num_threads(threads)
     config, domain = bind_domain(config)
     check_vgg_weights(config)
+    usable_device(device)
+    if resuming:
+        check_recorded_data(run_dir, config, domain, data, given, info.world_size)
     if info.is_main:
         if run is None:
             run = RunFile(config, str(Path(data).resolve()) if data else None, str(config_path), threads, device)
@@ -198,6 +281,12 @@ def _train(
     else:
         trainer.restart()
         start = "starting over from step 0" if resuming else "starting"
+    return trainer, start, threads
+
+
+def _run(trainer: Trainer, run_dir: Path, start: str, threads: int | None, info: DistInfo) -> None:
+    """Train from where _start put the trainer, to the end of the schedule or a requested stop."""
+    config = trainer.config
     if info.is_main:
         threads_note = f", {threads} thread(s)" if threads else ""
         click.echo(

@@ -1,0 +1,162 @@
+"""What a `sean train` start that fails leaves behind (nothing that --resume could not continue), the fix
+its errors name, and the --device check that every command taking --device makes before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+from sean_tools.gpu_check.cli import gpu_check
+from sean_train.commands.evaluate import evaluate
+from sean_train.commands.train import RunFile, train
+from sean_train.distributed import DeviceError, usable_device
+from sean_train.train_config import RunConfig, bind_domain
+from tests.helpers import tiny_run_config, write_config
+
+no_gpu = pytest.mark.skipif(
+    torch.cuda.is_available(), reason="PyTorch sees a CUDA GPU here, so --device cuda is usable and not refused"
+)
+# One training step: 2 pairs of the dataset below, batch 2, 1 epoch.
+ONE_STEP = dict(epochs=1, epochs_decay=0, checkpoint_every=1, sample_every=1)
+
+
+def one_line_error(result: Result, exit_code: int = 1) -> str:
+    """The command ended with `exit_code` and one `Error:` line, not a traceback."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), f"{result.exception!r}\n{result.output}"
+    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def tiny_config(tmp_path: Path, **train_settings) -> Path:
+    return write_config(tmp_path / "tiny.yaml", tiny_run_config(**train_settings))
+
+
+def half_made_run(run_dir: Path, data: Path, device: str = "cpu") -> Path:
+    """A run folder as a failed start used to leave it: run.json naming `data`, no checkpoint."""
+    config, _ = bind_domain(RunConfig.from_dict(tiny_run_config(**ONE_STEP)))
+    run_dir.mkdir()
+    run = RunFile(config, str(data.resolve()), "tiny.yaml", 1, device)
+    (run_dir / "run.json").write_text(json.dumps(run.to_dict()))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def shapes_train_data(tmp_path_factory) -> Path:
+    """A prepared shapes dataset with 2 training pairs (one batch of the tiny run)."""
+    from sean_core.domains import get_domain
+
+    return get_domain("shapes").write_split(tmp_path_factory.mktemp("shapes-train"), "train", 2, progress=False)
+
+
+# --- --device cuda where PyTorch sees no GPU ---------------------------------------------------------
+
+def assert_no_gpu_message(line: str, fix: str = "use --device cpu") -> None:
+    assert "--device cuda: PyTorch sees no CUDA GPU" in line and fix in line, line
+    cpu_build = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+    assert ("this PyTorch is a CPU build" in line) == cpu_build, line
+
+
+@no_gpu
+def test_train_on_cuda_without_a_gpu_is_one_line_and_creates_no_run(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(train, ["--config", str(tiny_config(tmp_path)), "--out", str(out), "--device", "cuda"])
+    assert_no_gpu_message(one_line_error(result))
+    assert not out.exists()
+
+
+@no_gpu
+def test_resuming_a_run_recorded_on_cuda_without_a_gpu_is_one_line_and_changes_nothing(tmp_path, shapes_train_data):
+    run = half_made_run(tmp_path / "run", shapes_train_data, device="cuda")
+    before = (run / "run.json").read_bytes()
+    assert_no_gpu_message(one_line_error(CliRunner().invoke(train, ["--resume", str(run), "--quiet"])))
+    assert (run / "run.json").read_bytes() == before
+    assert {p.name for p in run.iterdir()} - {".lock"} == {"run.json"}  # the lock any resume takes, nothing else
+
+
+@no_gpu
+def test_eval_on_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint):
+    result = CliRunner().invoke(evaluate, [str(tiny_checkpoint), "--limit", "2", "--device", "cuda", "--quiet"])
+    assert_no_gpu_message(one_line_error(result))
+    assert not list(tiny_checkpoint.glob("eval_*.json"))
+
+
+@no_gpu
+def test_gpu_check_on_cuda_without_a_gpu_names_the_dry_run(tmp_path):
+    out = tmp_path / "check"
+    result = CliRunner().invoke(gpu_check, ["--out", str(out)])
+    assert_no_gpu_message(one_line_error(result), fix="use --device cpu --tiny for a dry run")
+    assert not out.exists()
+
+
+def test_the_no_gpu_message_names_a_cpu_build_only_for_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    assert usable_device("auto") == "cpu" and usable_device("cpu") == "cpu"
+    with pytest.raises(DeviceError, match=r"sees no CUDA GPU \(this PyTorch is a CPU build\); use --device cpu$"):
+        usable_device("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "12.4")  # a CUDA build on a machine without a usable GPU
+    with pytest.raises(DeviceError, match=r"^--device cuda:1: PyTorch sees no CUDA GPU; use --device cpu$"):
+        usable_device("cuda:1")
+
+
+# --- a start that fails leaves no run ----------------------------------------------------------------
+
+@pytest.mark.parametrize("pairs, problem", [(0, "no image/label pairs found"), (1, "fewer than one batch")])
+def test_a_dataset_the_run_cannot_train_on_is_refused_before_the_run_folder_exists(tmp_path, pairs, problem):
+    from sean_core.domains import get_domain
+
+    data = get_domain("shapes").write_split(tmp_path / "data", "train", pairs, progress=False)
+    data.mkdir(exist_ok=True)
+    out = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path)), "--data", str(data), "--out", str(out), "--device", "cpu"]
+    assert problem in one_line_error(CliRunner().invoke(train, args))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new folder", "existing folder"])
+def test_a_start_that_fails_after_making_the_run_folder_removes_what_it_made(tmp_path, existed):
+    """Unreadable VGG weights are found only when the trainer loads them, after the folder is made."""
+    weights = tmp_path / "vgg19.pth"
+    weights.write_bytes(b"not a torch file")
+    config = tiny_config(tmp_path, lambda_vgg=1.0, vgg_weights=str(weights))
+    out = tmp_path / "run"
+    if existed:
+        out.mkdir()
+        (out / "notes.txt").write_text("the user's")
+    line = one_line_error(CliRunner().invoke(train, ["--config", str(config), "--out", str(out), "--device", "cpu"]))
+    assert "is not a readable VGG19 weights file" in line and "weights_only" not in line, line
+    if existed:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
+
+
+# --- a run that records the wrong dataset folder -----------------------------------------------------
+
+def test_an_out_holding_a_run_names_the_resume_command_that_continues_it(tmp_path, shapes_train_data):
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    run = half_made_run(tmp_path / "run", wrong)
+    args = ["--config", str(tiny_config(tmp_path)), "--data", str(shapes_train_data), "--out", str(run)]
+    line = one_line_error(CliRunner().invoke(train, args))
+    assert f"`sean train --resume {run} --data {shapes_train_data} --restart`" in line, line
+
+
+def test_a_resume_from_a_wrong_recorded_dataset_folder_names_data_and_then_trains(tmp_path, shapes_train_data):
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    run = half_made_run(tmp_path / "run", wrong)
+    before = (run / "run.json").read_bytes()
+    line = one_line_error(CliRunner().invoke(train, ["--resume", str(run), "--quiet"]))
+    assert "no image/label pairs found" in line and f"`sean train --resume {run} --data DIR --restart`" in line, line
+    assert (run / "run.json").read_bytes() == before, "a refused resume rewrote run.json"
+    done = CliRunner().invoke(train, ["--resume", str(run), "--data", str(shapes_train_data), "--restart", "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert json.loads((run / "run.json").read_text())["data"] == str(shapes_train_data.resolve())
