@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Set up a virtual environment with every extra (CPU torch) and run the whole test suite.
 # Prints progress and errors only: pip runs with -qq (its warnings and setuptools' notes stay quiet).
+#
+#   bash scripts/test.sh [PYTEST OPTIONS]       e.g. -m "not slow" (the fast lane), -k serve
 set -euo pipefail
+if [[ " $* " == *" -h "* || " $* " == *" --help "* ]]; then
+  echo "usage: bash scripts/test.sh [pytest options]: makes .venv with every extra (CPU torch), runs ruff and pytest"
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 # Debian packages the tests need, installed when this runs as root: the C++ runtime's build
 # (sean_runtime/cpp) and Chromium for the editor's browser tests. Without them those tests skip and

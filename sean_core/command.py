@@ -18,7 +18,7 @@ import click
 from sean_core.errors import NotFoundError, SeanError
 from sean_core.files import output_problem
 from sean_core.install import extra_of, missing_module_message
-from sean_core.shipped import find_model
+from sean_core.shipped import find_config, find_model
 
 
 def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
@@ -86,6 +86,24 @@ class ModelFolder(click.ParamType):
 
 
 MODEL_FOLDER = ModelFolder()
+
+
+class ConfigFile(click.ParamType):
+    """A run config given as a YAML path, or a shipped config by name (`shapes`), from any directory."""
+
+    name = "config"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            path = find_config(value)
+        except NotFoundError as exc:
+            self.fail(str(exc), param, ctx)
+        if path.is_dir():
+            self.fail(f"{value} is a folder; expected a run config YAML file (or a shipped config name)", param, ctx)
+        return str(path)
+
+
+RUN_CONFIG = ConfigFile()
 
 PACKAGE = click.Path(file_okay=False, path_type=Path)
 """A package folder argument. Not click's exists=True: load_package checks the folder and says how to make

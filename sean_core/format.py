@@ -200,7 +200,9 @@ class NoiseLayout:
 
 
 # Optional manifest sections (absent in packages exported before them), read by `sean inspect`:
-PARAMETERS = "parameters"  # {part: learned numbers}: "encoder", then "generator.<child>" in generator order
+# [{"part", "parameters"}]: "encoder", then "generator.<child>" in forward order (a list: manifests are written
+# with sorted keys); packages exported before 2026-12-06 hold a {part: count} object instead
+PARAMETERS = "parameters"
 BRANCH_MIX = "branch_mix"  # [{layer, alpha_gamma, alpha_beta}]: each style-reading SEAN layer, generator order
 
 
@@ -238,15 +240,26 @@ def branch_mix_from_manifest(manifest: dict[str, Any]) -> tuple[BranchMix, ...] 
 
 
 def parameters_from_manifest(manifest: dict[str, Any]) -> dict[str, int] | None:
-    """The manifest's "parameters" section (None when absent); ValueError says what is malformed."""
-    counts = manifest.get(PARAMETERS)
-    if counts is None:
+    """The manifest's "parameters" section as {part: count} in forward order (None when absent; an older
+    package's object form in the order it was written); ValueError says what is malformed."""
+    section = manifest.get(PARAMETERS)
+    if section is None:
         return None
-    if not isinstance(counts, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
-    ):
-        raise ValueError(f'"{PARAMETERS}" must map parts to counts, got {counts!r:.120}')
-    return dict(counts)
+    if isinstance(section, list) and all(isinstance(item, dict) and set(item) == {"part", "parameters"}
+                                         and isinstance(item["part"], str) for item in section):  # fmt: skip
+        counts = {item["part"]: item["parameters"] for item in section}
+    elif isinstance(section, dict):
+        counts = dict(section)
+    else:
+        counts = None
+    if counts is None or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        raise ValueError(f'"{PARAMETERS}" must list {{part, parameters}} counts, got {section!r:.120}')
+    return counts
+
+
+def parameters_section(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """{part: count} in forward order -> the manifest's "parameters" list (parameters_from_manifest reads it)."""
+    return [{"part": part, "parameters": count} for part, count in counts.items()]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,15 @@ from typing import Any
 
 from sean_core.domains import Domain, DomainError, get_domain
 from sean_core.files import sha256_file
-from sean_core.format import BRANCH_MIX, FORMAT, FORMAT_VERSION, GRAPH_NAMES, PARAMETERS, GraphSpec
+from sean_core.format import (
+    BRANCH_MIX,
+    FORMAT,
+    FORMAT_VERSION,
+    GRAPH_NAMES,
+    PARAMETERS,
+    GraphSpec,
+    parameters_section,
+)
 from sean_export.opsets import DEFAULT_OPSET
 from sean_train.config import ModelConfig
 from sean_train.model_report import branch_mix, parameter_counts
@@ -138,7 +146,7 @@ def build_manifest(
         **model_facts(config, settings),
         "graphs": graphs,
         "noise": noise_section(config),
-        PARAMETERS: parameter_counts(model),
+        PARAMETERS: parameters_section(parameter_counts(model)),
         BRANCH_MIX: [row.to_manifest() for row in branch_mix(model)],
         "files": files,
         "source_checkpoint": {"path": str(checkpoint), "sha256": checkpoint_sha256},

@@ -127,3 +127,19 @@ def test_wrong_options_are_one_line_before_any_server_starts(args, message):
     assert done.exit_code in (1, 2) and "Traceback" not in done.output
     (line,) = [line for line in done.output.splitlines() if line.startswith("Error: ")]
     assert message in line, line
+
+
+def test_the_json_output_is_checked_before_any_load(tmp_path):
+    # an unreachable server: a --json that passes its check would fail on the connection instead
+    def bench(*args: str):
+        return CliRunner().invoke(main, ["bench-serve", "http://127.0.0.1:1", "--requests", "1", *args])
+
+    (tmp_path / "old.json").write_text("{}")
+    for args, words in ((["--json", str(tmp_path / "old.json")], "exists; pass --force"),
+                        (["--json", str(tmp_path / "x.txt")], "is not a .json file"),
+                        (["--json", str(tmp_path / "old.json" / "x.json")], "is not a folder")):  # fmt: skip
+        done = bench(*args)
+        assert done.exit_code == 2 and words in done.output, done.output
+    assert (tmp_path / "old.json").read_text() == "{}"
+    forced = bench("--json", str(tmp_path / "old.json"), "--force")
+    assert forced.exit_code != 2 and "127.0.0.1:1" in forced.output  # past the check, to the connection

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sean_core.format import BranchMix, branch_mix_from_manifest
+from sean_core.format import BranchMix, branch_mix_from_manifest, parameters_from_manifest
 from sean_core.imageio import read_rgb
 from tests.helpers import write_package
 
@@ -103,5 +103,13 @@ def test_export_records_the_checkpoints_branch_mix_and_parameters(tiny_package, 
     manifest = json.loads((tiny_package / "manifest.json").read_text())
     model = load_checkpoint(tiny_export_checkpoint)
     assert list(branch_mix_from_manifest(manifest)) == branch_mix(model)
-    assert manifest["parameters"] == parameter_counts(model)
-    assert sum(manifest["parameters"].values()) == sum(p.numel() for p in model.parameters())
+    counts = parameters_from_manifest(manifest)
+    assert list(counts.items()) == list(parameter_counts(model).items())  # in forward order, as the model has them
+    assert list(counts)[:3] == ["encoder", "generator.fc", "generator.head_0"]
+    assert list(counts)[-1] == "generator.conv_img"
+    assert sum(counts.values()) == sum(p.numel() for p in model.parameters())
+    # a package exported before the list form holds an object, read as it is
+    older = {"generator.fc": 3, "encoder": 2}
+    assert parameters_from_manifest({"parameters": older}) == older
+    with pytest.raises(ValueError, match="must list"):
+        parameters_from_manifest({"parameters": [{"part": "encoder", "parameters": -1}]})

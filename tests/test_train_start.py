@@ -160,3 +160,12 @@ def test_a_resume_from_a_wrong_recorded_dataset_folder_names_data_and_then_train
     done = CliRunner().invoke(train, ["--resume", str(run), "--data", str(shapes_train_data), "--restart", "--quiet"])
     assert done.exit_code == 0, done.output
     assert json.loads((run / "run.json").read_text())["data"] == str(shapes_train_data.resolve())
+
+
+@pytest.mark.parametrize("config", ["no-such-config", "."])
+def test_a_config_that_is_no_file_or_shipped_name_is_a_usage_error_before_anything(tmp_path, config):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(train, ["--config", config, "--out", str(out)])
+    line = one_line_error(result, exit_code=2)
+    assert "Invalid value for '--config'" in line and ("shipped: " in line or "is a folder" in line)
+    assert not out.exists()

@@ -232,7 +232,9 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 
 @click.command(cls=SeanCommand)
 @click.argument("package", type=click.Path(path_type=Path), required=False)
-@click.option("--url", default=None, help="A `sean serve` URL to synthesize on instead of a local PACKAGE.")
+@click.option("--url", default=None,
+              help="A `sean serve` URL to synthesize on instead of a local PACKAGE (a server with an API key: set "
+              "SEAN_API_KEY).")
 @click.option("--triton", "triton_url", default=None, metavar="URL",
               help="A Triton server of a `sean export-triton` repository (http://HOST:PORT or grpc://HOST:PORT) "
               "to synthesize on instead of a local PACKAGE.")

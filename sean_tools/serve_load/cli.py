@@ -10,7 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from sean_core.command import PACKAGE, Amount, Count, Counts, SeanCommand
+from sean_core.command import FORCE_HELP, PACKAGE, Amount, Count, Counts, SeanCommand, check_output
 from sean_core.errors import InputError
 from sean_core.files import atomic_write_json
 from sean_tools.serve_load.launch import check_serve_args, started_server, stopped_on_sigterm
@@ -102,7 +102,8 @@ class CompareOption(click.ParamType):
               help="--triton: Triton's metrics (default: the HTTP port + 2, as `sean triton` starts it).")
 @click.option("--model", default="sean", show_default=True, help="--triton: the model clients call.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the results here.")
+              help="Also write the results here (a .json file; checked before the load starts).")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 def bench_serve(
     url: str | None,
     package: Path | None,
@@ -120,6 +121,7 @@ def bench_serve(
     metrics_url: str | None,
     model: str,
     json_out: Path | None,
+    force: bool,
 ) -> None:
     """Throughput, p50/p90/p99 latency, errors and server memory of `sean serve` or a Triton server.
 
@@ -153,6 +155,8 @@ def bench_serve(
         raise click.UsageError("--start starts `sean serve`; a Triton server starts with `sean triton`")
     if triton and (soak_s > 0 or api_key_file is not None):
         raise click.UsageError("--soak-s and --api-key-file are for `sean serve`; Triton reports no process memory")
+    if json_out is not None:
+        check_output(json_out, "--json", [package, api_key_file], force, suffixes=(".json",))
     api_key = api_key_file.read_text().strip() if api_key_file else None
     if package is not None:
         with stopped_on_sigterm():
@@ -168,7 +172,7 @@ def bench_serve(
         result = _one_server(Server(url, api_key), kinds, concurrency, max_requests, max_seconds, soak_s,
                              soak_warmup_s)
     if json_out is not None:
-        atomic_write_json(json_out, result)
+        atomic_write_json(json_out, result, exclusive=not force)
         click.echo(f"wrote {json_out}")
 
 

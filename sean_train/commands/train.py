@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
-from sean_core.command import THREADS, SeanCommand
+from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.domains import Domain
 from sean_core.errors import DatasetError, SeanError
 from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
@@ -92,7 +92,7 @@ def read_run(run_dir: Path) -> RunFile:
 
 
 @click.command(cls=SeanCommand)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", type=RUN_CONFIG,
               help="Run YAML file, or a shipped config by name: ade20k, cityscapes, faces, landscapes, shapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
