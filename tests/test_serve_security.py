@@ -306,6 +306,26 @@ def test_more_encoder_jobs_than_max_queue_is_413_and_not_retried(server, pair):
     assert call(server, "POST", "/v1/synthesize", fits, KEY)[0] == 200
 
 
+def test_expect_is_100_continue_or_a_json_417(server):
+    before = call(server, "GET", "/metrics", headers=KEY)[2].count('status="417"')
+    status, headers, body = parse_answer(raw_exchange(
+        server.port, b"GET /v1/info HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n"
+    ))  # fmt: skip
+    assert status == 417 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body) == {"error": "Expect: 200-ok is not understood; only 100-continue is"}
+    assert call(server, "GET", "/metrics", headers=KEY)[2].count('status="417"') == before + 1
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/encode HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\n"
+                     "Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode())
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"{}")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, _, body = parse_answer(answer)
+    assert status == 400 and "image" in json.loads(body)["error"]
+
+
 def test_the_bearer_schemes_name_is_case_insensitive(server):
     for scheme in ("bearer", "BEARER", "Bearer"):
         assert call(server, "GET", "/v1/info", headers={"Authorization": f"{scheme} {SECRET}"})[0] == 200

@@ -4,7 +4,8 @@ Every answer that is not a success is JSON {"error": "one line"} with its status
 400 bad input (also a malformed HTTP request: ServiceProtocol), 401 missing or wrong API key,
 403 a Host that is not this machine's (a server without a key on a loopback address), 404 / 405
 unknown route or method, 408 headers slower than --header-timeout-s, 413 body over the limit or more
-jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 503 (with Retry-After)
+jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 417 an Expect other than
+100-continue, 503 (with Retry-After)
 queue full, still loading, shutting down or --max-connections open, 504 past the per-request
 timeout, 500 anything else; the traceback of a 500 goes to the server log, never to the client.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from sean_runtime.serve.batching import QueueFull, RequestTooLarge
@@ -311,18 +312,28 @@ def build_app(state: ServerState) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type})
 
+    async def expect(request: web.Request) -> web.Response | None:
+        """The Expect header, read before the middleware: 100-continue as aiohttp does it; anything else the
+        service's JSON 417 (aiohttp's own is plain text), counted like every answer."""
+        value = request.headers.get("Expect", "")
+        if request.version != HttpVersion11:
+            return None
+        if value.lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the answer proper has not started
+            return None
+        state.metrics.request(_route(request), 417, 0.0)
+        return _json({"error": f"Expect: {_excerpt(value)} is not understood; only 100-continue is"}, 417)
+
     # Bodies are decoded by read_json (encoding.py), under any runner: aiohttp's decoder is off.
     app = web.Application(
         middlewares=[answer], client_max_size=state.limits.max_body_bytes, handler_args=HANDLER_ARGS
     )
-    app.router.add_get("/", editor)
-    app.router.add_get(STATIC_PREFIX + "{name}", static)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/v1/info", info)
-    app.router.add_get("/v1/samples", samples)
-    app.router.add_post("/v1/encode", inference(Service.encode))
-    app.router.add_post("/v1/synthesize", inference(Service.synthesize))
-    app.router.add_get("/metrics", metrics)
+    for path, handler in (("/", editor), (STATIC_PREFIX + "{name}", static), ("/healthz", healthz),
+                          ("/v1/info", info), ("/v1/samples", samples), ("/metrics", metrics)):  # fmt: skip
+        app.router.add_get(path, handler, expect_handler=expect)
+    app.router.add_post("/v1/encode", inference(Service.encode), expect_handler=expect)
+    app.router.add_post("/v1/synthesize", inference(Service.synthesize), expect_handler=expect)
     return app
 
 
