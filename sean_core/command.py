@@ -70,40 +70,26 @@ def check_output(
 FORCE_HELP = "Replace an existing output file (inputs are never replaced)."
 
 
-class ModelFolder(click.ParamType):
-    """A checkpoint (or run) folder given as a path, or a shipped model by name (`shapes`), from any directory."""
+class Shipped(click.ParamType):
+    """A path, or the name of something shipped (`shapes`), from any directory: a model checkpoint folder
+    (find_model) or a run config file (find_config). Converts to a Path (folder) or a str (file)."""
 
-    name = "model"
+    def __init__(self, name: str, find: Any, folder: bool, expected: str) -> None:
+        self.name, self.find, self.folder, self.expected = name, find, folder, expected
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
         try:
-            path = find_model(value)
+            path = self.find(value)
         except NotFoundError as exc:
             self.fail(str(exc), param, ctx)
-        if not path.is_dir():
-            self.fail(f"{value} is a file; expected a model checkpoint folder (or a shipped model name)", param, ctx)
-        return path
+        if path.is_dir() != self.folder:
+            kind = "folder" if path.is_dir() else "file"
+            self.fail(f"{value} is a {kind}; expected {self.expected} (or a shipped {self.name}'s name)", param, ctx)
+        return path if self.folder else str(path)
 
 
-MODEL_FOLDER = ModelFolder()
-
-
-class ConfigFile(click.ParamType):
-    """A run config given as a YAML path, or a shipped config by name (`shapes`), from any directory."""
-
-    name = "config"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        try:
-            path = find_config(value)
-        except NotFoundError as exc:
-            self.fail(str(exc), param, ctx)
-        if path.is_dir():
-            self.fail(f"{value} is a folder; expected a run config YAML file (or a shipped config name)", param, ctx)
-        return str(path)
-
-
-RUN_CONFIG = ConfigFile()
+MODEL_FOLDER = Shipped("model", find_model, folder=True, expected="a model checkpoint folder")
+RUN_CONFIG = Shipped("config", find_config, folder=False, expected="a run config YAML file")
 
 PACKAGE = click.Path(file_okay=False, path_type=Path)
 """A package folder argument. Not click's exists=True: load_package checks the folder and says how to make
