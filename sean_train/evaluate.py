@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from sean_core.errors import DatasetError, NonFiniteError
 from sean_core.text_table import format_table
-from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config
+from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config, refuse_package
 from sean_train.data import SampleSource, iterate_batches, make_mask
 from sean_train.distributed import usable_device
 from sean_train.metrics import (
@@ -233,6 +233,7 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
         return found[best["step"]]
     latest = latest_checkpoint(path)
     if latest is None:
+        refuse_package(path)
         raise CheckpointError(
             f"{path} holds no checkpoint (neither {CONFIG_FILE} nor checkpoints/step_*): "
             f"train first, or pass a model checkpoint folder"

@@ -169,3 +169,12 @@ def test_a_config_that_is_no_file_or_shipped_name_is_a_usage_error_before_anythi
     line = one_line_error(result, exit_code=2)
     assert "Invalid value for '--config'" in line and ("shipped: " in line or "is a folder" in line)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "publish", "export", "bf16-check"])
+def test_a_package_where_a_checkpoint_belongs_is_named_as_one(tiny_package, tmp_path, command):
+    from sean_core.cli import main
+
+    args = [command, str(tiny_package)] + (["-o", str(tmp_path / "out")] if command in ("publish", "export") else [])
+    line = one_line_error(CliRunner().invoke(main, args))
+    assert f"{tiny_package} is an exported package (ONNX graphs), not a checkpoint" in line
