@@ -8,6 +8,7 @@ needs more encoder jobs than --max-queue is 413, not retried; client codes far o
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
@@ -335,9 +336,10 @@ def test_the_bearer_schemes_name_is_case_insensitive(server):
 # --- connections -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def guarded(shapes_package):
-    """No API key (on the loopback), one more host name, a 1 s header timeout, 3 connections at most."""
+    """No API key (on the loopback), one more host name, a 1 s header timeout, 3 connections at most, a 3 s
+    request timeout."""
     srv = Server(shapes_package, "--allow-host", "Sean.Example.com", "--header-timeout-s", "1",
-                 "--max-connections", "3")
+                 "--max-connections", "3", "--timeout-s", "3")
     yield srv
     assert srv.stop() == 0
 
@@ -370,6 +372,35 @@ def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connect
     assert connection_metric(guarded, 408) == before + 1
 
 
+def test_empty_lines_between_requests_start_no_header_clock(guarded):
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert parse_answer(sock.recv(65536))[0] == 200
+        sock.sendall(b"\r\n")  # RFC 9112, 2.2: ignored, not a request begun
+        sock.settimeout(2.0)  # twice the header timeout
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)
+        sock.settimeout(10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert parse_answer(sock.recv(65536))[0] == 200
+
+
+def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_request_timeout(guarded):
+    size = len(call(guarded, "GET", "/static/editor.css")[2].encode())
+    requests = 2000  # 30 MB of answers: far more than the kernel's send buffer (up to 4 MB) and asyncio's hold
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.connect(("127.0.0.1", guarded.port))
+        sock.sendall(b"GET /static/editor.css HTTP/1.1\r\nHost: localhost\r\n\r\n" * requests)
+        time.sleep(5)  # the server's writes stall; it drops the connection 3 s into the stall
+        sock.settimeout(10)
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += len(chunk)
+    assert received < size * requests / 2, (received, size)  # cut off, not served to the end
+
+
 def test_a_connection_beyond_max_connections_is_answered_503_and_the_others_go_on(guarded):
     before = connection_metric(guarded, 503)
     idle = [socket.create_connection(("127.0.0.1", guarded.port), timeout=10) for _ in range(3)]
@@ -391,7 +422,8 @@ def test_a_connection_beyond_max_connections_is_answered_503_and_the_others_go_o
 
 def test_a_server_without_a_key_answers_only_requests_to_its_loopback_names(guarded):
     # A web page whose name was rebound to 127.0.0.1 sends its own name as Host (DNS rebinding).
-    for host in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io", "localhost.evil.com", "[::1", ""):
+    for host in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io", "localhost.evil.com", "[::1", "",
+                 "evil.com@localhost"):  # fmt: skip
         status, _, answer = call(guarded, "GET", "/v1/info", headers={"Host": host})
         assert_error(status, answer, 403, "is not this machine's loopback", "--api-key-file")
     for host in ("localhost", f"localhost:{guarded.port}", "127.0.0.1", "127.0.0.2:1", "[::1]:8000", "app.localhost",

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import gzip
 import json
+import logging
 import re
 import time
 import zlib
@@ -277,7 +278,9 @@ def test_the_editors_files_are_the_folders_regular_files_listed_once(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "deep.js").write_text("no")
     files = editor_files(tmp_path)
-    assert files == {"index.html": tmp_path / "index.html", "new-module.js": tmp_path / "new-module.js"}
+    assert {name: file.body for name, file in files.items()} == {"index.html": b"<html>",
+                                                                 "new-module.js": b"export const x = 1;"}
+    assert files["new-module.js"].content_type.endswith("javascript; charset=utf-8")  # a module script's type
     (tmp_path / "later.js").write_text("added after the start")
     assert "later.js" not in files  # the table is made once, at the start
 
@@ -336,3 +339,64 @@ def test_bodies_decode_by_their_content_encoding_within_the_limit():
 def test_bodies_that_are_not_what_their_content_encoding_says_are_refused(body, coding, error, words):
     with pytest.raises(error, match=re.escape(words)):
         decode_body(body, coding, 2**20)
+
+
+def test_the_editors_files_revalidate_by_etag():
+    async def scenario() -> list[tuple[int, str, int]]:
+        state = ServerState(Limits(), Metrics(max_batch=8))
+        async with TestClient(TestServer(build_app(state))) as client:
+            first = await client.get("/static/editor.js")
+            tag = first.headers["ETag"]
+            answers = [(first.status, first.headers["Cache-Control"], len(await first.read()))]
+            for sent in (tag, f'"other", {tag}', '"other"'):
+                again = await client.get("/static/editor.js", headers={"If-None-Match": sent})
+                answers.append((again.status, again.headers["ETag"], len(await again.read())))
+        return answers
+
+    (status, cache, size), same, listed, other = asyncio.run(scenario())
+    assert status == 200 and cache == "no-cache" and size == (STATIC_DIR / "editor.js").stat().st_size
+    assert same[0] == 304 and same[2] == 0 and listed[0] == 304  # the browser's copy is current
+    assert other[0] == 200 and other[2] == size
+
+
+def test_an_answered_errors_frames_let_go_of_their_arrays_at_once():
+    import gc
+    import weakref
+
+    from sean_runtime.serve.app import release_frames
+
+    def decode_and_refuse() -> None:
+        image = np.zeros((64, 64, 4))  # what a rejected request decoded
+        held.append(weakref.ref(image))
+        raise InputError("refused after decoding")
+
+    held: list[weakref.ref] = []
+    gc.disable()  # only the cycle collector would free it otherwise
+    try:
+        try:
+            decode_and_refuse()
+        except InputError as exc:
+            kept = exc  # as asyncio.wait_for keeps it, in a cycle
+        assert held[0]() is not None
+        release_frames(kept)
+        assert held[0]() is None
+    finally:
+        gc.enable()
+
+
+def test_asyncios_accept_errors_pass_once_per_period_without_their_traceback():
+    from sean_runtime.serve.server import ACCEPT_ERROR, ThrottledAcceptErrors
+
+    throttle = ThrottledAcceptErrors(period_s=3600)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None,
+                                 (OSError, OSError(24, "Too many open files"), None))
+
+    first = record(f"{ACCEPT_ERROR}\nsocket: <...>")
+    assert throttle.filter(first) and first.exc_info is None
+    assert not any(throttle.filter(record(f"{ACCEPT_ERROR}\nsocket: <...>")) for _ in range(50))
+    assert throttle.filter(record("Task was destroyed but it is pending!"))  # other asyncio errors pass
+    throttle.last = -float("inf")  # the period is over
+    later = record(f"{ACCEPT_ERROR}\nsocket: <...>")
+    assert throttle.filter(later) and "(and 50 more since the last such line)" in later.getMessage()

@@ -16,12 +16,15 @@ the package's static folder, and images travel inside the JSON bodies (docs/serv
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import http
 import ipaddress
 import json
 import logging
+import mimetypes
 import time
+import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -59,7 +62,7 @@ ROUTES = (
 )
 # The browser revalidates (ETag) on every load, so a new version of the editor shows at once.
 NO_CACHE = {"Cache-Control": "no-cache"}
-REFUSAL_LOG_EVERY_S = 10.0  # connections refused by the server itself (408, 503): one log line per period
+REFUSAL_LOG_EVERY_S = 10.0  # malformed requests, connections the server refused itself: a log line per period
 
 
 class ThrottledLog:
@@ -103,6 +106,7 @@ class ServerState:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     connections: set[ServiceProtocol] = field(default_factory=set)  # open ones
     refusals: ThrottledLog = field(default_factory=lambda: ThrottledLog(REFUSAL_LOG_EVERY_S))
+    malformed: ThrottledLog = field(default_factory=lambda: ThrottledLog(REFUSAL_LOG_EVERY_S))
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -159,6 +163,18 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
     return _json({"error": " ".join(message.split())}, status, headers)
 
 
+def release_frames(exc: BaseException | None) -> None:
+    """Clear the variables of the finished frames an error's traceback holds, and those of the errors chained
+    to it. A rejected request's decoded images are locals of those frames, and asyncio.wait_for keeps the
+    error in a reference cycle: without this they stay in memory until the cycle collector runs (hundreds
+    of MB for a 4096² image of 64-bit pixels)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)  # frames still running are left as they are
+        exc = exc.__cause__ or exc.__context__
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no reason given"
@@ -183,7 +199,7 @@ def host_name(host: str) -> str | None:
 def is_loopback_name(host: str) -> bool:
     """Whether a Host header (name or address, with or without a port) names this machine's loopback."""
     name = host_name(host)
-    if name is None:
+    if name is None or "@" in host:  # user info is no part of a Host header; urlsplit would drop it
         return False
     if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: always the loopback
         return True
@@ -227,9 +243,36 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def editor_files(folder: Path) -> dict[str, Path]:
-    """The editor's files by name: the regular files directly in `folder`, listed once (dot files left out)."""
-    return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+@dataclass(frozen=True)
+class EditorFile:
+    """One of the editor's files, read once when the server starts."""
+
+    body: bytes
+    content_type: str
+    etag: str  # quoted, as the header carries it
+
+    def response(self, request: web.Request) -> web.Response:
+        """The file, or 304 when the browser's copy is this one (it revalidates on every load: NO_CACHE).
+
+        Served from memory, not with sendfile: a sendfile to a client that reads nothing waits for good,
+        where a write from memory is under the connection's stall limit (ServiceProtocol.pause_writing)."""
+        headers = {**NO_CACHE, "ETag": self.etag}
+        if self.etag in (tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")):
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=self.body, headers={**headers, "Content-Type": self.content_type})
+
+
+def editor_files(folder: Path) -> dict[str, EditorFile]:
+    """The editor's files by name: the regular files directly in `folder`, read once (dot files left out)."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            body = path.read_bytes()
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind == "application/javascript":
+                kind += "; charset=utf-8"
+            files[path.name] = EditorFile(body, kind, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    return files
 
 
 def build_app(state: ServerState) -> web.Application:
@@ -251,6 +294,7 @@ def build_app(state: ServerState) -> web.Application:
             response = await handler(request)
         except Exception as exc:
             response = error_response(exc, state, request)
+            release_frames(exc)
         finally:
             if counted:
                 state.in_flight -= 1
@@ -299,15 +343,15 @@ def build_app(state: ServerState) -> web.Application:
 
     files = editor_files(STATIC_DIR)
 
-    async def editor(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(files["index.html"], headers=NO_CACHE)
+    async def editor(request: web.Request) -> web.Response:
+        return files["index.html"].response(request)
 
-    async def static(request: web.Request) -> web.FileResponse:
+    async def static(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        path = files.get(name)  # the name is only ever a key of the table
-        if path is None:
+        file = files.get(name)  # the name is only ever a key of the table
+        if file is None:
             raise HttpError(404, f"the editor has no file named {json.dumps(_excerpt(name))}")
-        return web.FileResponse(path, headers=NO_CACHE)
+        return file.response(request)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type})
@@ -346,7 +390,8 @@ class ServiceProtocol(web.RequestHandler):
     each: here it is the service's JSON 400 and one log line. A request whose headers take longer than
     --header-timeout-s from its first bytes is answered 408 and closed (a client dripping its headers
     would otherwise hold the connection for good); a connection beyond --max-connections is answered 503
-    and closed, so that open connections never use up the process's file descriptors. It also tracks
+    and closed, so that open connections never use up the process's file descriptors; a client that
+    reads none of its answers for --timeout-s is dropped. It also tracks
     whether the connection owes an answer, for the drain (server.py): bytes received and not answered
     yet, or no answer at all.
     """
@@ -357,6 +402,7 @@ class ServiceProtocol(web.RequestHandler):
         self.owes_answer = True  # a connection is accepted to be answered
         self.in_request = False  # from the end of a request's headers to its answer
         self.header_deadline: asyncio.TimerHandle | None = None
+        self.write_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -369,16 +415,39 @@ class ServiceProtocol(web.RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.state.connections.discard(self)
         self._stop_header_clock()
+        if self.write_deadline is not None:
+            self.write_deadline.cancel()
+            self.write_deadline = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if data:
+        if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
             if not self.in_request and self.header_deadline is None:  # a request's first bytes
                 self.header_deadline = asyncio.get_running_loop().call_later(
                     self.state.limits.header_timeout_s, self._headers_too_slow
                 )
         super().data_received(data)
+
+    def pause_writing(self) -> None:
+        # The client reads no more of its answers (the kernel's buffers are full): it may hold this
+        # connection for --timeout-s at most, then the connection is dropped.
+        super().pause_writing()
+        if self.write_deadline is None:
+            self.write_deadline = asyncio.get_running_loop().call_later(self.state.limits.timeout_s, self._not_reading)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.write_deadline is not None:
+            self.write_deadline.cancel()
+            self.write_deadline = None
+
+    def _not_reading(self) -> None:
+        self.write_deadline = None
+        if self.transport is not None:
+            self.state.refusals.event(f"dropped a connection whose client read nothing for "
+                                      f"{self.state.limits.timeout_s:g} s")
+            self.transport.abort()
 
     def request_started(self) -> None:
         """Its headers are read (the app's middleware calls this): the body is under --timeout-s now."""
@@ -436,7 +505,7 @@ class ServiceProtocol(web.RequestHandler):
         route = "unmatched"
         if isinstance(exc, HttpProcessingError):
             status, text, route = 400, f"malformed HTTP request: {_protocol_reason(exc)}", MALFORMED_ROUTE
-            log.info("%s (from %s)", text, request.remote)
+            self.state.malformed.event(f"{text} (from {request.remote})")
         elif status == 504:
             text = f"the request took longer than the server's limit of {self.state.limits.timeout_s:g} s"
         else:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from sean_runtime.serve.app import HANDLER_ARGS, ServerState, ServiceProtocol, build_app
+from sean_runtime.serve.app import HANDLER_ARGS, REFUSAL_LOG_EVERY_S, ServerState, ServiceProtocol, build_app
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import BackendError, Synthesizer
@@ -41,14 +41,18 @@ DRAIN_GRACE_S = 5.0  # beyond the request timeout, for answers to be written
 ANSWER_GRACE_S = 2.0  # for connections accepted at the end of the drain to send their request
 HANDSHAKE_S = 0.1  # for the handshakes under way when new ones stop
 ACCEPT_SETTLE_S = 0.1
-BACKLOG = 128  # connections the kernel completes before the server accepts them
 SO_ATTACH_FILTER = 26  # Linux socket option: a classic BPF program run on each packet the socket receives
 # Classic BPF opcodes; a TCP socket's filter sees the packet from the TCP header on (byte 13: the flags).
 BPF_LD_B_ABS, BPF_AND_K, BPF_JEQ_K, BPF_RET_K = 0x30, 0x54, 0x15, 0x06
 TCP_FLAGS_OFFSET, TCP_SYN, TCP_ACK = 13, 0x02, 0x10
 TCP_INFO = 11  # Linux: struct tcp_info; for a listening socket tcpi_unacked is the accept queue's length
 TCPI_UNACKED_OFFSET = 24
-FILES_RESERVED = 256  # descriptors beyond the connections: the package, the log, the backend's threads
+BACKLOG = 128  # connections the kernel completes before the server accepts them
+# Descriptors beyond --max-connections: asyncio accepts up to BACKLOG sockets at a time before the
+# connections count them, refused ones hold theirs until they close, and the package, the log and the
+# backend's threads need some.
+FILES_RESERVED = 2 * BACKLOG + 256
+ACCEPT_ERROR = "socket.accept() out of system resource"  # asyncio's log message, once per failed accept
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 MMAP_THRESHOLD_BYTES = 128 * 1024
 
@@ -116,6 +120,28 @@ def connections_allowed(wanted: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(1, min(wanted, soft - FILES_RESERVED))
+
+
+class ThrottledAcceptErrors(logging.Filter):
+    """asyncio logs a traceback for every accept that fails for want of descriptors, thousands a second
+    under a flood of connections: one of them per period passes, with the count of the others."""
+
+    def __init__(self, period_s: float) -> None:
+        super().__init__()
+        self.period_s, self.last, self.dropped = period_s, -float("inf"), 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(ACCEPT_ERROR):
+            return True
+        now = time.monotonic()
+        if now - self.last < self.period_s:
+            self.dropped += 1
+            return False
+        if self.dropped:
+            record.msg = f"{record.msg} (and {self.dropped} more since the last such line)"
+        record.exc_info, record.exc_text = None, None  # the reason is in the message; no traceback
+        self.last, self.dropped = now, 0
+        return True
 
 
 def is_loopback_socket(sock: socket.socket) -> bool:
@@ -227,6 +253,8 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    accept_errors = ThrottledAcceptErrors(REFUSAL_LOG_EVERY_S)
+    logging.getLogger("asyncio").addFilter(accept_errors)
     metrics = Metrics(config.max_batch)
     limits = config.limits
     allowed = connections_allowed(limits.max_connections)
@@ -283,6 +311,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             log.warning("%d request(s) still in flight after the drain timeout", state.in_flight)
         await close_listener(listener, state)
     finally:
+        logging.getLogger("asyncio").removeFilter(accept_errors)
         if listener is not None:
             listener.close()
         await runner.cleanup()
