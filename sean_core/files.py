@@ -99,6 +99,8 @@ def output_problem(
             return f"lies inside the input folder {source}; write the output elsewhere"
         if real in real_source.parents:
             return f"holds the input {source}, which replacing it would delete; write the output elsewhere"
+    if folder and (real == Path.cwd().resolve() or real in Path.cwd().resolve().parents):
+        return "is the current folder or holds it, which replacing it would delete; name another folder"
     if suffixes and path.suffix.lower() not in suffixes:
         return f"is not a {' or '.join(suffixes)} file, which is what is written; name a {suffixes[0]} file"
     if os.path.lexists(path):

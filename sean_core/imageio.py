@@ -114,14 +114,18 @@ class MalformedHeader(ValueError):
     """A header that names a format but that its decoder could read differently (the reason is the message)."""
 
 
-TIFF_SIZE_TAGS = {256: "ImageWidth", 257: "ImageLength"}
+TIFF_SIZE_TAGS = {256: "ImageWidth", 257: "ImageLength", 322: "TileWidth", 323: "TileLength"}
 TIFF_SHORT, TIFF_LONG = 3, 4
+# libtiff decodes a tiled TIFF a whole tile at a time: tiles beyond the image and beyond this area would
+# let a header pass the size check as a small image and still allocate the tile's size.
+TIFF_TILE_AREA_FREE = 1024 * 1024
 
 
 def _tiff(data: bytes) -> tuple[str, int, int] | None:
-    """A classic TIFF's first image size. Every size entry must be one SHORT or LONG, given once: libtiff
-    reads the first of repeated entries and follows an 8-byte entry to its value, so a header read any
-    other way could pass the size check and decode to another size (BigTIFF is not read)."""
+    """A classic TIFF's first image size. Every size entry (image and tile) must be one SHORT or LONG, given
+    once: libtiff reads the first of repeated entries and follows an 8-byte entry to its value, so a header
+    read any other way could pass the size check and decode to another size (BigTIFF is not read); tiles
+    may not be far larger than the image (TIFF_TILE_AREA_FREE)."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 8 or struct.unpack(order + "H", data[2:4])[0] != 42:
         return None
@@ -145,7 +149,11 @@ def _tiff(data: bytes) -> tuple[str, int, int] | None:
         size[tag] = struct.unpack(order + ("H" if short else "I"), entry[8:10] if short else entry[8:12])[0]
     if 256 not in size or 257 not in size:
         return None
-    return "TIFF", size[257], size[256]
+    height, width = size[257], size[256]
+    tile_width, tile_height = size.get(322, 0), size.get(323, 0)
+    if tile_width * tile_height > max(width * height, TIFF_TILE_AREA_FREE):
+        raise MalformedHeader(f"the TIFF header gives {tile_width}x{tile_height} tiles for a {width}x{height} image")
+    return "TIFF", height, width
 
 
 def probe(data: bytes) -> tuple[str, int, int] | None:

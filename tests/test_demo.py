@@ -52,14 +52,17 @@ def test_package_matches_only_an_intact_package_of_the_same_weights(tiny_package
 def test_demo_reuses_a_matching_package_and_never_imports_torch(tiny_package, tiny_export_checkpoint, tmp_path):
     out = tmp_path / "demo-out"
     shutil.copytree(tiny_package, out / "package")
-    stale = [out / "swaps" / "sky.png", out / "reconstructions" / "99.png", out / "inputs" / "test" / "x.png"]
-    for path in stale:  # what a demo of another model (landscapes) left
+    labels = out / "inputs" / "test" / "labels"
+    stale = [out / "swaps" / "sky.png", out / "reconstructions" / "99.png", labels / "99.png"]
+    kept = [out / "swaps" / "plan.txt", out / "inputs" / "notes.txt", labels / "out" / "a.png"]
+    for path in stale + kept:  # what a demo of another model (landscapes) left, and what the user keeps there
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"another model's picture")
+        path.write_bytes(b"another model's picture" if path in stale else b"mine")
     result = run_demo_without_torch("demo", "-o", str(out), "--checkpoint", str(tiny_export_checkpoint))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "already exported from this model" in result.stdout
     assert not any(path.exists() for path in stale)
+    assert all(path.read_bytes() == b"mine" for path in kept)
     for name in OUTPUTS:
         assert (out / name).is_file(), name
     for step in ("reconstructions", "region swaps", "interpolation", "contact sheet"):

@@ -327,3 +327,20 @@ def test_the_tensorrt_backends_cuda_calls_move_the_bytes_on_a_gpu():
         first.release()
         second.release()
         cuda.rt.cudaStreamDestroy(stream)
+
+
+def test_the_tests_part_leaves_time_for_speed_only_when_speed_runs(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sean_tools.gpu_check import cli
+
+    given = []
+    monkeypatch.setattr(cli, "run_cuda_tests", lambda timeout_s=None: given.append(timeout_s) or {"summary": "ok"})
+    args = ["--device", "cpu", "--time-limit", "300", "--out", str(tmp_path)]
+    done = CliRunner().invoke(cli.gpu_check, [*args, "--parts", "tests"])
+    assert done.exit_code == 0, done.output
+    assert 290 < given[0] <= 300  # no speed part to keep time for
+    monkeypatch.setattr(speed, "measure", lambda *a, **kw: {"rows": []})
+    done = CliRunner().invoke(cli.gpu_check, [*args, "--parts", "tests,speed"])
+    assert done.exit_code == 0, done.output
+    assert 140 < given[1] <= 150  # the speed part's reserve, make_plan's speed_reserve_s

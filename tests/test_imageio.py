@@ -128,6 +128,14 @@ def test_a_tiff_header_its_decoder_reads_as_another_size_is_refused():
         assert decoded is not None and decoded.shape == (300, 300)  # what the size check must stop
         with pytest.raises(ImageReadError, match=f"label: the TIFF header ?{reason}; save it again"):
             imageio.ids_from_bytes(data, "label", max_pixels=256)
+    def tiled(tile: int) -> bytes:
+        entries = [(256, 4, struct.pack("<I", 16)), (257, 4, struct.pack("<I", 16)),
+                   (322, 4, struct.pack("<I", tile)), (323, 4, struct.pack("<I", tile))]  # fmt: skip
+        return tiff_with_size_entries(16, 16, entries)
+
+    with pytest.raises(imageio.MalformedHeader, match="gives 2048x2048 tiles for a 16x16 image"):
+        imageio.probe(tiled(2048))  # a 16x16 image whose one tile libtiff would allocate at 4 megapixels
+    assert imageio.probe(tiled(256)) == ("TIFF", 16, 16)  # an ordinary tile size
     plain = tiff_with_size_entries(20, 10, [(256, 3, struct.pack("<HH", 20, 0)), (257, 4, struct.pack("<I", 10))])
     assert imageio.probe(plain) == ("TIFF", 10, 20) and imageio.ids_from_bytes(plain, max_pixels=256).shape == (10, 20)
 

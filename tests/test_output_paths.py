@@ -77,15 +77,28 @@ def test_publish_replaces_an_earlier_publish_with_force_but_not_a_folder_of_othe
     documents = tmp_path / "documents"
     (documents / "notes").mkdir(parents=True)
     (documents / "notes" / "a.txt").write_text("mine")
-    refused(["publish", str(run), "-o", str(documents), "--force"], f"no {CONFIG_FILE}", "refusing to replace")
+    refused(["publish", str(run), "-o", str(documents), "--force"], "holds notes", "not an earlier published model")
     assert (documents / "notes" / "a.txt").read_text() == "mine"
+    project = tmp_path / "project"  # a config.json alone does not make a folder a publish
+    (project / "src").mkdir(parents=True)
+    (project / CONFIG_FILE).write_text("{}")
+    (project / "src" / "main.py").write_text("mine")
+    refused(["publish", str(run), "-o", str(project), "--force"], "holds src", "not an earlier published model")
+    assert (project / "src" / "main.py").read_text() == "mine"
+    other = shutil.copytree(run / "checkpoints" / "step_00000100", tmp_path / "other-run" / "step_00000200")
+    refused(["publish", str(run), "-o", str(other), "--force"], "training.safetensors")  # a training checkpoint
+    assert (other / "training.safetensors").read_bytes() == b"optimizer state"
 
 
-def test_publish_checks_the_destination_before_loading_the_checkpoint(run, monkeypatch):
+def test_publish_checks_the_destination_before_loading_the_checkpoint(run, monkeypatch, tmp_path):
     import sean_train.commands.publish as publish
 
     monkeypatch.setattr(publish, "load_checkpoint", never)
     refused(["publish", str(run), "-o", f"{UNWRITABLE}/model"], "cannot be written")
+    (tmp_path / "outer" / "here").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "outer" / "here")
+    for out in (".", ".."):
+        refused(["publish", str(run), "-o", out, "--force"], "is the current folder or holds it")
 
 
 def test_inspect_plot_is_a_new_png_outside_the_inputs(tiny_checkpoint, tmp_path):

@@ -385,6 +385,21 @@ def test_empty_lines_between_requests_start_no_header_clock(guarded):
         assert parse_answer(sock.recv(65536))[0] == 200
 
 
+def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
+    size = 200_000
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/encode HTTP/1.1\r\nHost: evil.example\r\nContent-Length: {size}\r\n\r\n".encode()
+                     + b"x" * 1000)  # fmt: skip
+        assert parse_answer(sock.recv(65536))[0] == 403  # answered before its body was read
+        sock.sendall(b"x" * (size - 1000))
+        sock.settimeout(2.5)  # more than the header timeout (1 s)
+        later = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                later += chunk
+    assert b"408" not in later, later
+
+
 def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_request_timeout(guarded):
     size = len(call(guarded, "GET", "/static/editor.css")[2].encode())
     requests = 2000  # 30 MB of answers: far more than the kernel's send buffer (up to 4 MB) and asyncio's hold

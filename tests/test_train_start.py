@@ -120,22 +120,22 @@ def test_a_dataset_the_run_cannot_train_on_is_refused_before_the_run_folder_exis
     assert not out.exists()
 
 
-@pytest.mark.parametrize("existed", [False, True], ids=["new folder", "existing folder"])
+@pytest.mark.parametrize("existed", [False, True, "nested"], ids=["new folder", "existing folder", "new parents"])
 def test_a_start_that_fails_after_making_the_run_folder_removes_what_it_made(tmp_path, existed):
     """Unreadable VGG weights are found only when the trainer loads them, after the folder is made."""
     weights = tmp_path / "vgg19.pth"
     weights.write_bytes(b"not a torch file")
     config = tiny_config(tmp_path, lambda_vgg=1.0, vgg_weights=str(weights))
-    out = tmp_path / "run"
-    if existed:
+    out = tmp_path / "a" / "b" / "run" if existed == "nested" else tmp_path / "run"
+    if existed is True:
         out.mkdir()
         (out / "notes.txt").write_text("the user's")
     line = one_line_error(CliRunner().invoke(train, ["--config", str(config), "--out", str(out), "--device", "cpu"]))
     assert "is not a readable VGG19 weights file" in line and "weights_only" not in line, line
-    if existed:
+    if existed is True:
         assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     else:
-        assert not out.exists()
+        assert not out.exists() and not (tmp_path / "a").exists()  # nor the parents made for it
 
 
 # --- a run that records the wrong dataset folder -----------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -49,9 +48,9 @@ PAD = 6
 # domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
 INPUTS = "inputs"
 RECONSTRUCTIONS, SWAPS = "reconstructions", "swaps"
-# The folders a run fills with files named after the model's samples and classes: emptied first, so that a
-# run of another model leaves none of the earlier model's files beside its own.
-PICTURE_FOLDERS = (RECONSTRUCTIONS, SWAPS, INPUTS)
+# The folders a run fills with PNG files named after the model's samples and classes: their PNG files are
+# removed first, so that a run of another model leaves none of the earlier model's beside its own.
+PICTURE_FOLDERS = (RECONSTRUCTIONS, SWAPS, f"{INPUTS}/test/labels", f"{INPUTS}/test/images")
 INPUTS_SPLIT = "test"
 
 
@@ -130,6 +129,15 @@ def package_matches(package_dir: Path, checkpoint: Path) -> bool:
     except PackageError:
         return False
     return True
+
+
+def remove_earlier_pictures(out: Path) -> None:
+    """The PNG files directly in the demo's picture folders (what a demo writes there); anything else a
+    user keeps there, files of other kinds and subfolders, stays."""
+    for folder in PICTURE_FOLDERS:
+        for path in (out / folder).glob("*.png"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
 
 
 def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
@@ -292,7 +300,7 @@ def write_swap_matrix(
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder; the exported package is kept in OUT/package and reused, the pictures and inputs "
-    "are written anew (their folders emptied first).",
+    "are written anew (the PNG files of an earlier demo in their folders removed first).",
 )
 @click.option(
     "--checkpoint",
@@ -331,8 +339,7 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     with timer.step("load package"):
         synth = Synthesizer.load(package_dir, backend=backend)
     click.echo(f"  backend: {synth.describe()}")
-    for folder in PICTURE_FOLDERS:
-        shutil.rmtree(out / folder, ignore_errors=True)
+    remove_earlier_pictures(out)
     samples = [synth.domain.sample(i, "test") for i in range(SAMPLES)]
     images, labels = (np.stack(a) for a in zip(*samples, strict=True))
     labels = synth.read_labels(labels)

@@ -287,7 +287,7 @@ def build_app(state: ServerState) -> web.Application:
             state.metrics.in_flight.inc()
             state.idle.clear()
         if isinstance(request.protocol, ServiceProtocol):
-            request.protocol.request_started()
+            request.protocol.request_started(request)
         try:
             _check_host(request, state)
             _authorize(request, state)
@@ -403,6 +403,7 @@ class ServiceProtocol(web.RequestHandler):
         self.in_request = False  # from the end of a request's headers to its answer
         self.header_deadline: asyncio.TimerHandle | None = None
         self.write_deadline: asyncio.TimerHandle | None = None
+        self.last_request: web.BaseRequest | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -414,6 +415,7 @@ class ServiceProtocol(web.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.state.connections.discard(self)
+        self.last_request = None
         self._stop_header_clock()
         if self.write_deadline is not None:
             self.write_deadline.cancel()
@@ -423,7 +425,8 @@ class ServiceProtocol(web.RequestHandler):
     def data_received(self, data: bytes) -> None:
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
-            if not self.in_request and self.header_deadline is None:  # a request's first bytes
+            if not self.in_request and self.header_deadline is None and not self._body_pending():
+                # a request's first bytes (not the rest of a body answered before it was read)
                 self.header_deadline = asyncio.get_running_loop().call_later(
                     self.state.limits.header_timeout_s, self._headers_too_slow
                 )
@@ -449,10 +452,16 @@ class ServiceProtocol(web.RequestHandler):
                                       f"{self.state.limits.timeout_s:g} s")
             self.transport.abort()
 
-    def request_started(self) -> None:
+    def request_started(self, request: web.BaseRequest) -> None:
         """Its headers are read (the app's middleware calls this): the body is under --timeout-s now."""
         self.in_request = True
+        self.last_request = request
         self._stop_header_clock()
+
+    def _body_pending(self) -> bool:
+        """The last request's body is still arriving: it was answered early (401, 413, ...) and aiohttp reads
+        the rest of it before the next request, so those bytes start no header clock."""
+        return self.last_request is not None and not self.last_request.content.is_eof()
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
         # Called once each answer is written (the access log itself is off).

@@ -17,6 +17,7 @@ from sean_train.commands import no_verify_option
 from sean_train.evaluate import resolve_model_dir
 
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+PUBLISHED_FILES = {CONFIG_FILE, WEIGHTS_FILE}  # all that a published model folder holds
 
 
 def publish_checkpoint(
@@ -46,13 +47,16 @@ def publish_checkpoint(
 def check_destination(out: Path, source: Path, force: bool) -> None:
     """-o of `sean publish`, before the work: never the checkpoint published, a folder that holds it (the run
     folder, its checkpoints/) or one inside it, whatever --force says, since replacing -o deletes it; an
-    existing folder only with --force, and only an empty one or a model folder (config.json): --force is
-    for replacing an earlier publish, not for emptying whatever folder -o happens to name."""
+    existing folder only with --force, and only an empty one or an earlier publish (PUBLISHED_FILES alone,
+    not a training checkpoint, which holds its optimizer state too): --force is for replacing an earlier
+    publish, not for emptying whatever folder -o happens to name."""
     check_output(out, "-o", [source], force, folder=True)
-    if out.is_dir() and any(out.iterdir()) and not (out / CONFIG_FILE).is_file():
+    held = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
+    if held and held != PUBLISHED_FILES:
         raise click.UsageError(
-            f"-o {out} is a folder that holds no {CONFIG_FILE}, not an earlier published model; refusing to "
-            f"replace it: choose another -o folder or remove it"
+            f"-o {out} holds {', '.join(sorted(held - PUBLISHED_FILES) or sorted(PUBLISHED_FILES - held))}: it "
+            f"is not an earlier published model ({' + '.join(sorted(PUBLISHED_FILES))} alone), so it is not "
+            f"replaced; choose another -o folder or remove it"
         )
 
 

@@ -180,16 +180,27 @@ def already_a_run(run_dir: Path, data: str | None) -> str:
     return f"{run_dir} already holds a run: continue it with `{command}` or choose another --out"
 
 
+def removed_on_failure(run_dir: Path, before: set[str] | None) -> AbstractContextManager:
+    """_removed_on_failure, with the outermost folder that does not exist yet found now, before the start
+    makes `run_dir` and its parents."""
+    created = run_dir
+    while not created.parent.exists() and created.parent != created.parent.parent:
+        created = created.parent
+    return _removed_on_failure(run_dir, before, created)
+
+
 @contextmanager
-def removed_on_failure(run_dir: Path, before: set[str] | None) -> Iterator[None]:
+def _removed_on_failure(run_dir: Path, before: set[str] | None, created: Path) -> Iterator[None]:
     """Remove what the block creates in `run_dir` if it fails: the folder itself when it did not exist
     (`before` None), else only the names it did not hold before. For the start of a new run only, whose
-    folder holds nothing of value until training begins; the original error is what the user sees."""
+    folder holds nothing of value until training begins; the original error is what the user sees. A new
+    folder goes with the parent folders made for it (`created`: a/ of `--out a/b/run` when a/ did not
+    exist)."""
     try:
         yield
     except BaseException:  # Ctrl-C during start-up, too
         if before is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         else:
             for name in set(os.listdir(run_dir)) - before if run_dir.is_dir() else ():
                 path = run_dir / name
