@@ -54,3 +54,13 @@ class LockedError(SeanError, RuntimeError):
 
 class NotFoundError(SeanError, FileNotFoundError):
     """A path that does not exist and is not the name of a shipped config or model either."""
+
+
+def first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """A library's error as a clause of a one-line message: its first sentence (torch.load's run over many
+    lines, and suggest weights_only=False), without PyTorch's plea for a better message, at most `limit`
+    characters cut at a word; the error's type name when it says nothing."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    text = text.split("(Could this error message be improved?")[0].strip()
+    text = text.split(". ")[0].rstrip(".")
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from sean_core.errors import first_sentence
 from sean_train.checkpoint import CheckpointError, check_state_matches
 from sean_train.config import ModelConfig
 from sean_train.networks import SEANModel
@@ -67,7 +68,7 @@ def read_official_state(path: str | Path) -> dict[str, Tensor]:
             f"never loaded; pass the official latest_net_G.pth"
         ) from exc
     except Exception as exc:  # torch raises many types for truncated / foreign files
-        reason = short_reason(exc)
+        reason = first_sentence(exc)
         raise OfficialCheckpointError(
             f"{path} could not be read as a PyTorch state dict ({type(exc).__name__}: {reason}); "
             f"the download may be truncated — check its size (about 1.07 GB for CelebA-HQ)"
@@ -242,10 +243,3 @@ def to_official_state(model: SEANModel) -> dict[str, Tensor]:
             renamed[ace + "Spade.param_free_norm.num_batches_tracked"] = torch.tensor(0)
     return renamed
 
-
-def short_reason(exc: BaseException, limit: int = 160) -> str:
-    """The first line of a library's error, without PyTorch's plea for a better message, cut at a word."""
-    text = (str(exc).strip().splitlines() or [""])[0].split("(Could this error message be improved?")[0].strip()
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + " ..."

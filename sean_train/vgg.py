@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from sean_core.errors import SeanError
+from sean_core.errors import SeanError, first_sentence
 
 # torchvision's vgg19 configuration "E": conv widths, "M" = 2x2 max pool.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
@@ -61,13 +61,9 @@ def read_state(path: Path) -> dict[str, Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        # torch.load's messages run over many lines (and suggest weights_only=False): the first sentence says enough
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        first = first.split(". ")[0].rstrip(".")
-        first = first if len(first) <= 160 else f"{first[:160]}…"
         raise VGGWeightsError(
-            f"{path} is not a readable VGG19 weights file ({first}); give torchvision's ImageNet VGG19 weights "
-            f"(vgg19-dcbb9e9d.pth) or a .safetensors copy"
+            f"{path} is not a readable VGG19 weights file ({first_sentence(exc)}); give torchvision's ImageNet "
+            f"VGG19 weights (vgg19-dcbb9e9d.pth) or a .safetensors copy"
         ) from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

@@ -66,21 +66,32 @@ REFUSAL_LOG_EVERY_S = 10.0  # malformed requests, connections the server refused
 
 
 class ThrottledLog:
-    """One INFO line for the first of many like events in each period, with the count of those since."""
+    """One INFO line for the first of many like events in each period, with the count of those held back
+    since the last line (also the throttle of server.ThrottledAcceptErrors)."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
         self.last = -float("inf")
         self.unlogged = 0
 
-    def event(self, message: str) -> None:
+    def admit(self) -> int | None:
+        """None for an event inside the current period (counted); else the count held back before it."""
         now = time.monotonic()
         if now - self.last < self.period_s:
             self.unlogged += 1
-            return
-        more = f" (and {self.unlogged} more in the last {now - self.last:.0f} s)" if self.unlogged else ""
-        log.info("%s%s", message, more)
-        self.last, self.unlogged = now, 0
+            return None
+        held, self.last, self.unlogged = self.unlogged, now, 0
+        return held
+
+    def event(self, message: str) -> None:
+        held = self.admit()
+        if held is not None:
+            log.info("%s%s", message, held_back(held))
+
+
+def held_back(count: int) -> str:
+    """The suffix of a throttled log line that says how many like it were not logged."""
+    return f" (and {count} more since the last such line)" if count else ""
 
 
 class HttpError(Exception):
@@ -417,9 +428,7 @@ class ServiceProtocol(web.RequestHandler):
         self.state.connections.discard(self)
         self.last_request = None
         self._stop_header_clock()
-        if self.write_deadline is not None:
-            self.write_deadline.cancel()
-            self.write_deadline = None
+        self._stop_write_clock()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -441,9 +450,10 @@ class ServiceProtocol(web.RequestHandler):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.write_deadline is not None:
-            self.write_deadline.cancel()
-            self.write_deadline = None
+        self._stop_write_clock()
+
+    def _stop_write_clock(self) -> None:
+        self.write_deadline = cancelled(self.write_deadline)
 
     def _not_reading(self) -> None:
         self.write_deadline = None
@@ -471,9 +481,7 @@ class ServiceProtocol(web.RequestHandler):
         super().log_access(request, response, time)
 
     def _stop_header_clock(self) -> None:
-        if self.header_deadline is not None:
-            self.header_deadline.cancel()
-            self.header_deadline = None
+        self.header_deadline = cancelled(self.header_deadline)
 
     def _headers_too_slow(self) -> None:
         self.header_deadline = None
@@ -524,6 +532,12 @@ class ServiceProtocol(web.RequestHandler):
         response = _json({"error": text}, status)
         response.force_close()
         return response
+
+
+def cancelled(timer: asyncio.TimerHandle | None) -> None:
+    """Cancel a connection's timer if it is set; None, for the attribute that held it."""
+    if timer is not None:
+        timer.cancel()
 
 
 def _protocol_reason(exc: HttpProcessingError) -> str:

@@ -29,7 +29,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from sean_runtime.serve.app import HANDLER_ARGS, REFUSAL_LOG_EVERY_S, ServerState, ServiceProtocol, build_app
+from sean_runtime.serve.app import (
+    HANDLER_ARGS,
+    REFUSAL_LOG_EVERY_S,
+    ServerState,
+    ServiceProtocol,
+    ThrottledLog,
+    build_app,
+    held_back,
+)
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.runtime import BackendError, Synthesizer
@@ -128,19 +136,16 @@ class ThrottledAcceptErrors(logging.Filter):
 
     def __init__(self, period_s: float) -> None:
         super().__init__()
-        self.period_s, self.last, self.dropped = period_s, -float("inf"), 0
+        self.throttle = ThrottledLog(period_s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith(ACCEPT_ERROR):
             return True
-        now = time.monotonic()
-        if now - self.last < self.period_s:
-            self.dropped += 1
+        held = self.throttle.admit()
+        if held is None:
             return False
-        if self.dropped:
-            record.msg = f"{record.msg} (and {self.dropped} more since the last such line)"
+        record.msg = f"{record.msg}{held_back(held)}"
         record.exc_info, record.exc_text = None, None  # the reason is in the message; no traceback
-        self.last, self.dropped = now, 0
         return True
 
 
