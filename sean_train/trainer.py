@@ -30,8 +30,10 @@ from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
 from sean_train.config import ConfigError
 from sean_train.data import (
+    BatchOrder,
     ResumableBatchSampler,
     SampleSource,
+    TrainingSamples,
     iterate_batches,
     make_mask,
     open_source,
@@ -70,7 +72,10 @@ class Trainer:
         data: str | Path | None = None,
         device: str = "auto",
         progress: bool = True,
+        training: tuple[TrainingSamples, BatchOrder] | None = None,
     ) -> None:
+        """`training`: the training set and its order when the caller has opened them already (from
+        `training_data` with this config, domain, data and world size), so a start reads the folder once."""
         self.run_dir = Path(run_dir)
         self.config = config
         self.domain = domain
@@ -94,7 +99,9 @@ class Trainer:
         if tc.lambda_vgg > 0:
             self.vgg_loss = VGGLoss(load_vgg19(tc.resolve_vgg_weights())).to(self.device)
 
-        self.dataset, self.order = training_data(config, domain, data, self.dist.world_size)
+        if training is None:
+            training = training_data(config, domain, data, self.dist.world_size)
+        self.dataset, self.order = training
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
         self.val_source = self._held_out(data)

@@ -162,6 +162,31 @@ def test_a_resume_from_a_wrong_recorded_dataset_folder_names_data_and_then_train
     assert json.loads((run / "run.json").read_text())["data"] == str(shapes_train_data.resolve())
 
 
+@pytest.mark.slow
+def test_a_start_and_a_resume_each_read_the_training_folder_once(tmp_path, shapes_train_data, monkeypatch):
+    """The checks before the run folder is made open the training set; the trainer takes that one."""
+    import sean_train.data as data
+
+    opened = []
+    open_source = data.open_source
+
+    def counted(domain, root, split, *args):
+        opened.append(split)
+        return open_source(domain, root, split, *args)
+
+    monkeypatch.setattr(data, "open_source", counted)
+    run = tmp_path / "run"
+    config = tiny_config(tmp_path, **ONE_STEP)
+    args = ["--config", str(config), "--data", str(shapes_train_data), "--out", str(run), "--device", "cpu"]
+    started = CliRunner().invoke(train, [*args, "--quiet"])
+    assert started.exit_code == 0, started.output
+    assert opened.count("train") == 1, opened
+    opened.clear()
+    resumed = CliRunner().invoke(train, ["--resume", str(run), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert opened.count("train") == 1, opened
+
+
 @pytest.mark.parametrize("config", ["no-such-config", "."])
 def test_a_config_that_is_no_file_or_shipped_name_is_a_usage_error_before_anything(tmp_path, config):
     out = tmp_path / "run"

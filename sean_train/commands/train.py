@@ -20,7 +20,7 @@ from sean_core.errors import DatasetError, SeanError
 from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import STYLE_ENCODERS, ConfigError
-from sean_train.data import missing_data_problem, training_data
+from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
 from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
 from sean_train.state import latest_checkpoint
 from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
@@ -140,6 +140,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         raise click.UsageError("--amp goes with --config (a resumed run keeps its own precision)")
     run_dir = Path(resume_dir or out_dir)
     info = from_environment()
+    training = None
     if not resume_dir:  # a new run: its config, data and device are checked before anything is created
         config, domain = bind_domain(new_run_config(config_path, style_encoder, amp))
         problem = missing_data_problem(domain, data)
@@ -147,7 +148,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
             raise click.UsageError(problem)
         check_vgg_weights(config)
         usable_device(device or "auto")
-        training_data(config, domain, data, info.world_size)  # the layout, and a training set of one batch at least
+        training = training_data(config, domain, data, info.world_size)  # the layout, one batch at least
     undo: AbstractContextManager = nullcontext()
     if info.is_main:
         if not resume_dir and (run_dir / RUN_FILE).exists():
@@ -159,7 +160,8 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
     with lock:
         with undo:  # a start that fails before training leaves no run behind that --resume could not continue
             trainer, start, threads = _start(
-                run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp
+                run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp,
+                training,
             )
         _run(trainer, run_dir, start, threads, info)
 
@@ -226,15 +228,16 @@ def new_run_config(config_path: str, style_encoder: str | None = None, amp: str 
 
 def check_recorded_data(
     run_dir: Path, config: RunConfig, domain: Domain, data: str | None, given: bool, world_size: int
-) -> None:
-    """A resumed run's training set is there, before run.json is rewritten or any work starts. When the
-    dataset folder is the one run.json records (no --data given), the error names how to give another
-    (with --restart where the run has no checkpoint, which --resume alone would stop at next)."""
+) -> tuple[TrainingSamples, BatchOrder]:
+    """A resumed run's training set (as `training_data` opens it) is there, before run.json is rewritten or
+    any work starts. When the dataset folder is the one run.json records (no --data given), the error names
+    how to give another (with --restart where the run has no checkpoint, which --resume alone would stop at
+    next)."""
     problem = missing_data_problem(domain, data)
     if problem is not None:
         raise click.UsageError(f"{run_dir}: {problem}")
     try:
-        training_data(config, domain, data, world_size)
+        return training_data(config, domain, data, world_size)
     except DatasetError as exc:
         if given:
             raise
@@ -246,10 +249,12 @@ def check_recorded_data(
 
 
 def _start(
-    run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None
+    run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None,
+    training=None,
 ) -> tuple[Trainer, str, int | None]:
     """Everything before the first training step: run.json written, the trainer built and positioned at its
-    checkpoint (or at step 0). Returns the trainer, how it starts and the --threads in force, for the start line."""
+    checkpoint (or at step 0). `training`: a new run's training set, opened by its checks. Returns the
+    trainer, how it starts and the --threads in force, for the start line."""
     from sean_train.trainer import Trainer
 
     if resuming:
@@ -270,12 +275,12 @@ def _start(
     check_vgg_weights(config)
     usable_device(device)
     if resuming:
-        check_recorded_data(run_dir, config, domain, data, given, info.world_size)
+        training = check_recorded_data(run_dir, config, domain, data, given, info.world_size)
     if info.is_main:
         if run is None:
             run = RunFile(config, str(Path(data).resolve()) if data else None, str(config_path), threads, device)
         atomic_write_json(run_dir / RUN_FILE, run.to_dict())  # a resume records the settings it now uses
-    trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet)
+    trainer = Trainer(run_dir, config, domain, data=data, device=device, progress=not quiet, training=training)
     checkpoint = latest_checkpoint(run_dir) if resuming else None
     if checkpoint is not None:
         if restart:
