@@ -272,8 +272,12 @@ def test_bad_input_is_400_with_one_line(server, data):
     status, _, answer = call(server, "POST", "/v1/encode", {"image": image})  # no segmenter to label it
     assert_error(status, answer, 400, "image comes without its label map", "give the label map")
     assert_error(*call(server, "GET", "/nope")[::2], 404, "/v1/synthesize")
-    status, _, answer = call(server, "GET", "/v1/synthesize")
+    status, headers, answer = call(server, "GET", "/v1/synthesize")
     assert_error(status, answer, 405, "POST")
+    assert headers["Allow"] == "POST"  # a 405 names the methods the route takes (RFC 9110, 15.5.6)
+    status, headers, answer = call(server, "DELETE", "/v1/info")
+    assert_error(status, answer, 405, "GET")
+    assert headers["Allow"] == "GET, HEAD"
     assert call(server, "GET", "/healthz")[0] == 200  # nothing above hurt the server
 
 

@@ -315,6 +315,14 @@ def test_expect_is_100_continue_or_a_json_417(server):
     assert status == 417 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"error": "Expect: 200-ok is not understood; only 100-continue is"}
     assert call(server, "GET", "/metrics", headers=KEY)[2].count('status="417"') == before + 1
+    for request_line in (b"POST /nope HTTP/1.1", b"PUT /v1/info HTTP/1.1"):  # no route, no such method
+        status, headers, body = parse_answer(raw_exchange(
+            server.port,
+            request_line + b"\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        ))  # fmt: skip
+        assert status == 417 and headers["Content-Type"].startswith("application/json"), body
+    metrics = call(server, "GET", "/metrics", headers=KEY)[2]
+    assert series(metrics, "sean_http_requests_total", route="unmatched", status="417") == 2
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(f"POST /v1/encode HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SECRET}\r\n"
                      "Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode())

@@ -54,6 +54,7 @@ KEEPALIVE_S = 75.0
 HANDLER_ARGS = {"auto_decompress": False, "keepalive_timeout": KEEPALIVE_S}  # aiohttp's connection settings
 MALFORMED_ROUTE = "malformed"  # the metrics' route label of requests the HTTP parser refused
 CONNECTION_ROUTE = "connection"  # ... of connections the server answered itself (408 slow headers, 503 too many)
+UNMATCHED_ROUTE = "unmatched"  # ... of requests no route takes (404, 405)
 EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
 ROUTES = (
@@ -159,7 +160,9 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
     elif isinstance(exc, web.HTTPNotFound):
         status, message = 404, f"no route {request.method} {_excerpt(request.path)}; the routes are {ROUTES}"
     elif isinstance(exc, web.HTTPMethodNotAllowed):
-        status, message = 405, f"{request.path} does not take {request.method}; use {', '.join(exc.allowed_methods)}"
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        status, message = 405, f"{request.path} does not take {request.method}; use {allowed}"
+        headers = {"Allow": allowed}  # RFC 9110, 15.5.6
     elif isinstance(exc, web.HTTPException):
         status, message = exc.status, exc.reason
     elif isinstance(exc, QueueFull):
@@ -251,7 +254,7 @@ def _authorize(request: web.Request, state: ServerState) -> None:
 def _route(request: web.Request) -> str:
     """The route's path template for metric labels (one label value per route, not per URL)."""
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
+    return resource.canonical if resource is not None and resource.name != UNMATCHED_ROUTE else UNMATCHED_ROUTE
 
 
 @dataclass(frozen=True)
@@ -389,6 +392,21 @@ def build_app(state: ServerState) -> web.Application:
         app.router.add_get(path, handler, expect_handler=expect)
     app.router.add_post("/v1/encode", inference(Service.encode), expect_handler=expect)
     app.router.add_post("/v1/synthesize", inference(Service.synthesize), expect_handler=expect)
+
+    async def unmatched(request: web.Request) -> web.Response:
+        """404, or 405 with the methods the path's route takes (aiohttp's answers when no route matches)."""
+        allowed: set[str] = set()
+        for resource in app.router.resources():
+            if resource is not catch_all.resource:
+                allowed |= (await resource.resolve(request))[1]
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound()
+
+    # Last, so that it takes only what no other route does: through it an unknown route or method gets the
+    # same Expect handling as a known one (aiohttp's own is a plain-text 417 before the middleware).
+    catch_all = app.router.add_route("*", "/{path:.*}", unmatched, name=UNMATCHED_ROUTE, expect_handler=expect)
+
     return app
 
 
@@ -519,7 +537,7 @@ class ServiceProtocol(web.RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # an answer was started: nothing more can be said on it
             raise ConnectionError("the answer was already started when the error came")
-        route = "unmatched"
+        route = UNMATCHED_ROUTE
         if isinstance(exc, HttpProcessingError):
             status, text, route = 400, f"malformed HTTP request: {_protocol_reason(exc)}", MALFORMED_ROUTE
             self.state.malformed.event(f"{text} (from {request.remote})")
