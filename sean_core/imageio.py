@@ -232,7 +232,7 @@ def raw_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = 
     return _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, max_pixels=max_pixels))
 
 
-PNG_GREY_ALPHA = 4  # the IHDR colour type of a grey + alpha PNG
+PNG_GREY, PNG_GREY_ALPHA = 0, 4  # IHDR colour types
 
 
 def _png_grey_alpha(data: bytes) -> bool:
@@ -240,16 +240,28 @@ def _png_grey_alpha(data: bytes) -> bool:
     return _png(data) is not None and len(data) > 25 and data[25] == PNG_GREY_ALPHA
 
 
+def _png_packed_grey_depth(data: bytes) -> int | None:
+    """The bit depth of a grey PNG of 1, 2 or 4 bits per pixel (lossless optimisers write label maps of
+    few classes so), else None. OpenCV stretches such values to 0..255 as for a picture: 1 -> 255, 17, 85."""
+    if _png(data) is None or len(data) <= 25 or data[25] != PNG_GREY or data[24] not in (1, 2, 4):
+        return None
+    return data[24]
+
+
 def ids_from_bytes(data: bytes, source: str = "label map", max_pixels: int | None = None) -> np.ndarray:
     """The bytes of a label map or instance-id file: integer ids [H, W], or an 8-bit RGB colour mask [H, W, 3].
 
     Refused with the reason: lossy files (JPEG, lossy WebP), non-integer values (a float TIFF would be
     truncated), and colour masks of more than 8 bits per channel (the palettes are 8-bit). A grey + alpha
-    PNG is grey ids with the alpha dropped, as the C++ runtime reads it.
+    PNG is grey ids with the alpha dropped, and a grey PNG of 1, 2 or 4 bits holds ids 0..1, 0..3 or 0..15,
+    as the C++ runtime reads them.
     """
     image = _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, lossless=True, max_pixels=max_pixels))
     if _png_grey_alpha(data) and image.ndim == 3:  # grey ids with alpha: the alpha is dropped, as documented
         image = np.ascontiguousarray(image[:, :, 0])
+    depth = _png_packed_grey_depth(data)
+    if depth is not None and image.ndim == 2:  # the ids are the values stored, not OpenCV's stretch of them
+        image = image // np.uint8(255 // ((1 << depth) - 1))
     if not np.issubdtype(image.dtype, np.integer):
         raise ImageReadError(
             f"{source} holds {image.dtype} values, not integer ids; save label maps as 8- or 16-bit PNG"

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sean_runtime.backends.gpu import GpuInfo
 
 # A tiny shapes model: builds and runs in milliseconds on a CPU.
@@ -161,6 +163,19 @@ def symlink_loop(path: Path) -> Path:
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def packed_grey_rows(values: np.ndarray, depth: int) -> bytes:
+    """[H, W] values below 2**depth -> the IDAT rows of a grey PNG of 1, 2 or 4 bits per pixel (filter byte
+    0, the first pixel in the high bits, a row's last byte padded with zero bits)."""
+    height, width = values.shape
+    per_byte = 8 // depth
+    padded = np.zeros((height, -(-width // per_byte) * per_byte), np.uint8)
+    padded[:, :width] = values
+    groups = padded.reshape(height, -1, per_byte).astype(np.uint16)
+    shifts = np.arange(per_byte - 1, -1, -1, dtype=np.uint16) * depth
+    packed = (groups << shifts).sum(axis=2).astype(np.uint8)
+    return b"".join(b"\x00" + row.tobytes() for row in packed)
 
 
 def png_file(width: int, height: int, colour_type: int, depth: int, rows: bytes, chunks=()) -> bytes:

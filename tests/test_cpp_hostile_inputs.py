@@ -27,7 +27,7 @@ from sean_core.domains import get_domain
 from sean_core.imageio import resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
-from tests.helpers import png_file
+from tests.helpers import packed_grey_rows, png_file
 from tests.test_cpp_runtime import cmake_build, sanitizer_build
 
 SHAPES = get_domain("shapes")
@@ -280,7 +280,8 @@ def test_a_broken_graph_reports_what_openvino_says(release, package, files, tmp_
 
 def test_png_layouts_read_as_documented(cpp, tmp_path):
     """Alpha and transparency are dropped: a palette PNG with a tRNS chunk reads as the same PNG without
-    it (image and colour mask), and a grey + alpha label map holds class ids, not a colour mask."""
+    it (image and colour mask), and a grey + alpha label map holds class ids, not a colour mask; a grey
+    label map of 1, 2 or 4 bits holds the ids stored."""
     rng = np.random.default_rng(2)
     ids = rng.integers(0, 8, size=(16, 16)).astype(np.uint8)
     palette = np.array(SHAPES.palette, np.uint8)
@@ -295,6 +296,11 @@ def test_png_layouts_read_as_documented(cpp, tmp_path):
     ga_rows = b"".join(b"\x00" + row.tobytes() for row in grey_alpha)
     (tmp_path / "grey_alpha.png").write_bytes(png_file(16, 16, 4, 8, ga_rows))
     np.testing.assert_array_equal(cpp.read_labels(tmp_path / "grey_alpha.png"), resize_labels(ids, 64, 64))
+    for depth in (1, 2, 4):  # a grey label map of few bits holds the ids stored, not a picture's stretch
+        few = ids % (1 << depth)
+        path = tmp_path / f"grey{depth}.png"
+        path.write_bytes(png_file(16, 16, 0, depth, packed_grey_rows(few, depth)))
+        np.testing.assert_array_equal(cpp.read_labels(path), resize_labels(few, 64, 64))
 
 
 # --- the sanitizer build --------------------------------------------------------------------------

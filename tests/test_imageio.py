@@ -16,7 +16,7 @@ import sean_core.imageio as imageio
 from sean_core.domains import LabelError, get_domain
 from sean_core.errors import ImageReadError
 from sean_core.imageio import read_ids, read_raw, read_rgb, resize_labels
-from tests.helpers import centre_pil, png_file, symlink_loop
+from tests.helpers import centre_pil, packed_grey_rows, png_file, symlink_loop
 
 ENV = "SEAN_MAX_IMAGE_PIXELS"
 
@@ -237,3 +237,17 @@ def test_a_grey_alpha_label_map_holds_class_ids_with_the_alpha_dropped(tmp_path)
     got = read_ids(path)
     assert got.shape == (8, 8) and np.array_equal(got, ids)
 
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_a_grey_label_map_of_1_2_or_4_bits_holds_the_ids_stored(tmp_path, depth):
+    """optipng and oxipng store a label map of few classes so; OpenCV stretches the values (4-bit 1 -> 17),
+    which read faces' skin as its neck. A picture of the same bits is stretched to 0..255 as it should be."""
+    ids = np.random.default_rng(depth).integers(0, 1 << depth, size=(5, 13)).astype(np.uint8)
+    ids[0, :2] = 0, (1 << depth) - 1
+    path = tmp_path / f"ids{depth}.png"
+    path.write_bytes(png_file(13, 5, 0, depth, packed_grey_rows(ids, depth)))
+    got = read_ids(path)
+    assert got.dtype == np.uint8 and np.array_equal(got, ids), got
+    grey = ids.astype(np.uint16) * 255 // ((1 << depth) - 1)
+    assert np.array_equal(read_rgb(path), np.repeat(grey[:, :, None], 3, axis=2).astype(np.uint8))

@@ -105,7 +105,14 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t m
       png_longjmp(png, 1);
     }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png); /* expands tRNS to an alpha channel too */
-    if (grey && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    /* 1-, 2- and 4-bit grey: a label map's ids are the values stored (a byte each), a picture's grey is
+       stretched to 0..255 */
+    if (grey && depth < 8) {
+      if (mode == SEAN_DECODE_LABELS)
+        png_set_packing(png);
+      else
+        png_set_expand_gray_1_2_4_to_8(png);
+    }
     /* Alpha is dropped: an alpha channel, and the transparency (tRNS) of palette and grey images. */
     if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     if (mode == SEAN_DECODE_LABELS && grey) {
