@@ -87,6 +87,11 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
     _check_not_empty(array, source)
     if array.ndim == 3:
+        if array.shape[2] == 2:
+            raise InputError(
+                f"{source}: a label map is [H, W] class ids or an [H, W, 3] colour mask, got 2 channels "
+                f"(ids with alpha?); pass labels[..., 0]"
+            )
         if array.shape[2] != 3:
             raise InputError(
                 f"{source}: a colour mask must have 3 channels (RGB), got {array.shape[2]}; "
@@ -102,12 +107,18 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
     return domain.validate_labels(array, source=source)
 
 
+CHANNEL_COUNTS = (2, 3, 4)  # the last axis of an [H, W, C] label array: grey + alpha, RGB, RGBA
+
+
 def label_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
     """A label source split into single label maps: (name for messages, file path or array)."""
     if isinstance(source, np.ndarray) and source.ndim in (3, 4) and source.shape[-1] == 1:
         source = source[..., 0]  # [H, W, 1] is one id map, [B, H, W, 1] a batch of them
-    # [B, H, W, C] is a batch of colour masks; [H, W, 3|4] one colour mask; other 3-d arrays id-map batches.
-    colour = isinstance(source, np.ndarray) and (source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in (3, 4)))
+    # [B, H, W, C] is a batch of colour masks; [H, W, 2|3|4] one map with channels (refused unless 3); other
+    # 3-d arrays id-map batches [B, H, W] (a batch of maps 2 to 4 pixels wide is no use to anyone).
+    colour = isinstance(source, np.ndarray) and (
+        source.ndim == 4 or (source.ndim == 3 and source.shape[-1] in CHANNEL_COUNTS)
+    )
     return _items(source, "label map", 3 if colour else 2)
 
 

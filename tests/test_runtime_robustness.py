@@ -49,6 +49,15 @@ def test_an_hxwx1_label_map_is_one_map_never_a_batch_of_columns(tiny_synth, samp
     np.testing.assert_array_equal(batch[0], expected[0])
 
 
+def test_an_hxwx2_label_map_is_refused_not_taken_as_a_batch_of_columns(tiny_synth, sample):
+    """Ids with an alpha channel were a batch of 64 maps, each 64 x 2, stretched to 64 images."""
+    image, labels = sample
+    styles = tiny_synth.encode(image, labels)
+    for array in (np.stack([labels, labels], -1), np.stack([labels, labels], -1)[None]):
+        with pytest.raises(InputError, match=r"got 2 channels \(ids with alpha\?\); pass labels\[\.\.\., 0\]"):
+            tiny_synth.synthesize(array, styles)
+
+
 @pytest.mark.parametrize("shape", [(0, 0), (64, 0), (0, 64), (0, 0, 3)])
 def test_empty_label_maps_and_images_are_refused(tiny_synth, sample, shape):
     image, labels = sample
