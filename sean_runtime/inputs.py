@@ -22,6 +22,30 @@ from sean_core.imageio import read_rgb, resize_image, resize_labels
 
 Source = str | Path | np.ndarray
 
+# Image i of a call uses seed + i, which must stay below this: signed 64-bit, as in the HTTP API, Triton's
+# int64 seed tensor and clients in other languages. The noise format itself takes seeds up to 2^64 - 1
+# (sean_core.noise), and the C++ runtime, which reads no JSON, accepts all of them.
+SEED_LIMIT = 2**63
+
+
+def check_seed(seed: int, count: int) -> int:
+    """Image i of a call uses seed + i: seed .. seed + count - 1 must be integers in [0, 2**63). -> int(seed)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r:.80}")
+    if int(seed) + count - 1 >= SEED_LIMIT:
+        raise InputError(
+            f"seed {seed} with {count} image(s) reaches {int(seed) + count - 1}: image i uses seed + i, "
+            f"which must stay below 2**63"
+        )
+    return int(seed)
+
+
+def check_noise(noise: bool) -> bool:
+    """A noise flag: True or False (numpy's too); anything else is refused rather than read as truthy."""
+    if not isinstance(noise, (bool, np.bool_)):
+        raise InputError(f"noise must be True or False, got {noise!r:.80}")
+    return bool(noise)
+
 
 class ManifestDomain(Domain):
     """Stands in for a domain plugin that is not installed: class names and (format 2) the palette from
@@ -83,8 +107,9 @@ def _check_not_empty(array: np.ndarray, source: str) -> None:
         raise InputError(f"{source} is empty (shape {array.shape}); pass at least one pixel")
 
 
-def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
-    """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
+def check_label_array(array: np.ndarray, source: str) -> None:
+    """The rules of one label array that need no domain: ids [H, W] of an integer dtype, or a colour mask
+    [H, W, 3] of uint8 (what the ids and colours are is the domain's to check)."""
     _check_not_empty(array, source)
     if array.ndim == 3:
         if array.shape[2] == 2:
@@ -99,11 +124,19 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
             )
         if array.dtype != np.uint8:
             raise InputError(f"{source}: a colour mask must be uint8 RGB, got dtype {array.dtype}")
-        return domain.colors_to_labels(array, source=source)
-    if array.ndim != 2:
+    elif array.ndim != 2:
         raise InputError(
             f"{source}: expected a label map [H, W] of class ids or a colour mask [H, W, 3], got shape {array.shape}"
         )
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise LabelError(f"{source}: label ids must be integers, got dtype {array.dtype}")
+
+
+def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
+    """One label array -> validated int ids [H, W] (colour masks [H, W, 3] through the palette)."""
+    check_label_array(array, source)
+    if array.ndim == 3:
+        return domain.colors_to_labels(array, source=source)
     return domain.validate_labels(array, source=source)
 
 
@@ -137,7 +170,8 @@ def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[n
     return np.stack(ids).astype(np.int32), sizes
 
 
-def _image_array(array: np.ndarray, source: str) -> np.ndarray:
+def check_image_array(array: np.ndarray, source: str) -> np.ndarray:
+    """One image array, as given: uint8 RGB [H, W, 3], or InputError with the conversion to make."""
     _check_not_empty(array, source)
     if array.dtype != np.uint8:
         raise InputError(
@@ -156,7 +190,7 @@ def _image_array(array: np.ndarray, source: str) -> np.ndarray:
 def read_images(source: Any) -> list[tuple[str, np.ndarray]]:
     """An image source -> (name for messages, uint8 RGB [H, W, 3] as given) per image."""
     return [
-        (name, np.ascontiguousarray(read_rgb(item) if isinstance(item, Path) else _image_array(item, name)))
+        (name, np.ascontiguousarray(read_rgb(item) if isinstance(item, Path) else check_image_array(item, name)))
         for name, item in image_items(source)
     ]
 

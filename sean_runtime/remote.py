@@ -4,16 +4,19 @@
     styles = synth.encode("face.jpg", "face.png")
     image = synth.synthesize("face.png", styles.swap("hair", synth.encode("b.jpg", "b.png")), seed=0)[0]
 
-The same inputs and seed give the same bytes as a local Synthesizer of the served package: PNG and
-JPEG files travel as they are, arrays as PNG (lossless), styles as exact JSON (Styles.to_json). Bad
-input raises InputError with the server's message; an unreachable or failing server, BackendError.
+The same inputs and seed give the same bytes as a local Synthesizer of the served package on as many
+threads as the server's --threads (docs/serving.md): PNG and JPEG files travel as they are, arrays as
+PNG (lossless, checked here as a local Synthesizer checks them), styles as exact JSON (Styles.to_json).
+Bad input raises InputError with the server's message; an unreachable or failing server, BackendError.
 One connection is kept open: use one RemoteSynthesizer per thread.
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+import math
 import os
 import time
 import urllib.parse
@@ -24,36 +27,115 @@ import numpy as np
 
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import rgb_from_bytes
-from sean_runtime.inputs import image_items, label_items, optional_labels
+from sean_runtime.inputs import (
+    check_image_array,
+    check_label_array,
+    check_noise,
+    check_seed,
+    image_items,
+    label_items,
+    optional_labels,
+)
 from sean_runtime.serve.codec import b64_to_bytes, encode_png, file_to_b64
 from sean_runtime.styles import Styles
 
 API_KEY_ENV = "SEAN_API_KEY"  # the key, when the server has one and api_key is not passed
 MAX_RETRY_WAIT_S = 5.0
+EXCERPT_CHARS = 200  # of an answer that is not JSON, quoted in an error
+INFO_FIELDS = ("class_names", "resolution", "backend", "device", "domain", "precision")  # of /v1/info, used here
 
 
-def _b64(item: Path | np.ndarray) -> str:
-    """A file as it is, or an array (ids [H, W] or RGB [H, W, 3]) as PNG, in base64."""
-    return file_to_b64(item) if isinstance(item, Path) else encode_png(np.asarray(item))
+def _image_b64(item: Path | np.ndarray, name: str) -> str:
+    """A style image file as it is, or a uint8 RGB array (checked as a local Synthesizer checks it) as PNG."""
+    return file_to_b64(item) if isinstance(item, Path) else encode_png(check_image_array(np.asarray(item), name))
+
+
+def _label_b64(item: Path | np.ndarray, name: str) -> str:
+    """A label file as it is, or an id map / colour mask array (checked as a local Synthesizer checks it, so
+    that a float or bool map is refused here too, not rounded into ids) as PNG."""
+    if isinstance(item, Path):
+        return file_to_b64(item)
+    array = np.asarray(item)
+    check_label_array(array, name)
+    return encode_png(array)
+
+
+def _header_key(key: str) -> bytes:
+    """An API key as its Authorization header value: stripped of surrounding white space as the server strips
+    its key file (a key read from a file ends in a newline), sent as UTF-8 as the server compares it."""
+    key = key.strip()
+    if not key or any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InputError("the API key is empty or holds control characters; give the key the server was given")
+    return b"Bearer " + key.encode("utf-8")
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date as proxies send it) -> seconds to wait, None when absent
+    or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time() if when.tzinfo else None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S)
+
+
+def _one_line(text: str) -> str:
+    """An answer that is not the service's JSON (a proxy's HTML page), as one bounded line."""
+    line = " ".join(text.split())
+    return line if len(line) <= EXCERPT_CHARS else line[:EXCERPT_CHARS] + "..."
 
 
 class RemoteSynthesizer:
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
         """url: where `sean serve` listens, e.g. http://127.0.0.1:8000. retries: how often a 503 (queue full)
         is retried after the server's Retry-After."""
-        parts = urllib.parse.urlsplit(url)
+        example = "an http(s) URL such as http://127.0.0.1:8000"
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except (ValueError, TypeError) as exc:  # a port that is no number or out of range
+            raise InputError(f"{url!r} is not {example} ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"{url!r} is not an http(s) URL such as http://127.0.0.1:8000")
+            raise InputError(f"{url!r} is not {example}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InputError(f"timeout must be a number of seconds above 0, got {timeout!r:.80}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InputError(f"retries must be an integer of 0 or more, got {retries!r:.80}")
         self.url = url.rstrip("/")
         self._connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self._host, self._port = parts.hostname, parts.port
+        self._host, self._port = parts.hostname, port
         self._prefix = parts.path.rstrip("/")
-        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._authorization = _header_key(key) if key else None
         self._timeout = timeout
         self._retries = retries
         self._connection: http.client.HTTPConnection | None = None
         self.notes: list[str] = []
-        self._info = self.call("GET", "/v1/info")
+        self._info = self._check_info(self.call("GET", "/v1/info"))
+
+    def _check_info(self, info: Any) -> dict[str, Any]:
+        """/v1/info as `sean serve` answers it, or BackendError: the URL is some other server."""
+        resolution = info.get("resolution") if isinstance(info, dict) else None
+        if (
+            not isinstance(info, dict)
+            or any(field not in info for field in INFO_FIELDS)
+            or not isinstance(info["class_names"], list)
+            or not isinstance(resolution, dict)
+            or not all(isinstance(resolution.get(side), int) for side in ("height", "width"))
+        ):
+            raise BackendError(
+                f"{self.url} answers {self._prefix}/v1/info, but not as `sean serve` does (no class names and "
+                f"resolution): is this the URL of a `sean serve`?"
+            )
+        return info
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -85,8 +167,10 @@ class RemoteSynthesizer:
         images = image_items(image)
         labels = optional_labels(label, len(images))
         parts = []
-        for (_, picture), ids in zip(images, labels, strict=True):
-            body = {"image": _b64(picture)} if ids is None else {"image": _b64(picture), "label": _b64(ids)}
+        for i, ((name, picture), ids) in enumerate(zip(images, labels, strict=True)):
+            body = {"image": _image_b64(picture, name)}
+            if ids is not None:
+                body["label"] = _label_b64(ids, f"label map #{i}")
             answer = self.call("POST", "/v1/encode", body)
             parts.append(Styles.from_json(answer["styles"], self.class_names))
         return Styles.concat(parts)
@@ -99,16 +183,16 @@ class RemoteSynthesizer:
         self._no_extra(extra)
         items = label_items(label)
         if not isinstance(styles, Styles) or styles.batch_size not in (1, len(items)):
-            raise InputError(
-                f"styles must be Styles of 1 image (used for all) or of {len(items)} (one per label map)"
-            )
+            count = "" if len(items) == 1 else f" or of {len(items)} (one per label map)"
+            raise InputError(f"styles must be the Styles of 1 image (from encode), used for all{count}")
+        seed, noise = check_seed(seed, len(items)), check_noise(noise)
         images = []
-        for i, (_, ids) in enumerate(items):
+        for i, (name, ids) in enumerate(items):
             body = {
-                "label": _b64(ids),
+                "label": _label_b64(ids, name),
                 "styles": styles[0 if styles.batch_size == 1 else i].to_json(),
                 "seed": seed + i,
-                "noise": bool(noise),
+                "noise": noise,
             }
             images.append(self.decode_image(self.synthesize_request(body)["image"]))
         return np.stack(images)
@@ -142,18 +226,20 @@ class RemoteSynthesizer:
     def call(self, method: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Any JSON route of the API, e.g. call("GET", "/v1/samples"); errors raised as for the other methods."""
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers: dict[str, str | bytes] = {"Content-Type": "application/json"} if payload is not None else {}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
         for attempt in range(self._retries + 1):
             status, answer, retry_after = self._send(method, self._prefix + route, payload, headers)
             if status == 503 and retry_after is not None and attempt < self._retries:
-                time.sleep(min(retry_after, MAX_RETRY_WAIT_S))
+                time.sleep(retry_after)
                 continue
             break
         if status == 200:
+            if not isinstance(answer, dict):
+                raise BackendError(f"{self.url}{route} answered 200 without a JSON object: {_one_line(str(answer))}")
             return answer
-        message = answer.get("error", "no error message") if isinstance(answer, dict) else str(answer)
+        message = answer.get("error", "no error message") if isinstance(answer, dict) else _one_line(str(answer))
         if status in (400, 413, 415):  # the request's own fault: never retried (only a 503 with Retry-After is)
             raise InputError(message)
         if status == 401:
@@ -163,7 +249,7 @@ class RemoteSynthesizer:
         raise BackendError(f"{self.url}{route} answered {status}: {message}")
 
     def _send(
-        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str | bytes]
     ) -> tuple[int, Any, float | None]:
         """(status, parsed JSON answer, Retry-After seconds); a dropped keep-alive connection is reopened once."""
         for attempt in range(2):
@@ -174,15 +260,20 @@ class RemoteSynthesizer:
                 response = self._connection.getresponse()
                 data = response.read()
                 break
+            except TimeoutError as exc:
+                self.close()
+                raise BackendError(
+                    f"{self.url} gave no answer within {self._timeout:g} s (timeout=): is `sean serve` running "
+                    f"there, and is the request one it can answer in that time?"
+                ) from exc
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 self.close()
-                if attempt == 1 or isinstance(exc, (ConnectionRefusedError, TimeoutError)):
+                if attempt == 1 or isinstance(exc, ConnectionRefusedError):
                     raise BackendError(f"cannot reach {self.url}: {exc}; is `sean serve` running there?") from exc
         if response.getheader("Connection", "").lower() == "close":
             self.close()
         try:
             answer = json.loads(data)
-        except json.JSONDecodeError:
-            answer = data.decode(errors="replace")[:200]
-        retry_after = response.getheader("Retry-After")
-        return response.status, answer, float(retry_after) if retry_after else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            answer = _one_line(data.decode(errors="replace"))
+        return response.status, answer, _retry_after_s(response.getheader("Retry-After"))

@@ -46,8 +46,13 @@ class Styles:
     class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        codes = np.array(self.codes, dtype=np.float32, copy=True)
-        present = np.array(self.present, dtype=bool, copy=True)
+        try:
+            codes = np.array(self.codes, dtype=np.float32, copy=True)
+            present = np.array(self.present, dtype=bool, copy=True)
+        except (TypeError, ValueError) as exc:  # text, ragged lists
+            raise InputError(f"style codes must be numbers [B, K, S] and presence flags [B, K]: {exc}") from None
+        if isinstance(self.class_names, str) or not isinstance(self.class_names, (list, tuple)):
+            raise InputError(f"class_names must be a list of names, got {self.class_names!r:.80}")
         names = tuple(str(n) for n in self.class_names)
         if codes.ndim != 3:
             raise InputError(f"style codes must be [B, K, S], got shape {codes.shape}")

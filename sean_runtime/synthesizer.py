@@ -28,7 +28,9 @@ from sean_core.noise import draw_noise_each
 from sean_runtime.backends import Backend, batch_slices, select_backend
 from sean_runtime.inputs import (
     ManifestDomain,
+    check_noise,
     check_pairs,
+    check_seed,
     image_tensor,
     labels_missing,
     load_extra,
@@ -44,10 +46,6 @@ from sean_runtime.styles import Styles
 
 log = logging.getLogger(__name__)
 
-# Image i of a call uses seed + i, which must stay below this: signed 64-bit, as in the HTTP API, Triton's
-# int64 seed tensor and clients in other languages. The noise format itself takes seeds up to 2^64 - 1
-# (sean_core.noise), and the C++ runtime, which reads no JSON, accepts all of them.
-SEED_LIMIT = 2**63
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -240,17 +238,6 @@ class Synthesizer:
         return images, labels
 
     @staticmethod
-    def _check_seed(seed: int, count: int) -> None:
-        """Image i of a call uses seed + i: seed .. seed + count - 1 must be integers in [0, 2**63)."""
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {seed!r:.80}")
-        if int(seed) + count - 1 >= SEED_LIMIT:
-            raise InputError(
-                f"seed {seed} with {count} image(s) reaches {int(seed) + count - 1}: image i uses seed + i, "
-                f"which must stay below 2**63"
-            )
-
-    @staticmethod
     def _check_finite(array: np.ndarray, what: str, first: int = 0) -> np.ndarray:
         """A graph output [B, ...] with only finite values, or NonFiniteError naming the images."""
         finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1)
@@ -280,7 +267,7 @@ class Synthesizer:
     def render(self, label: Any, styles: Styles, seed: int = 0, noise: bool = True, extra: Any = None) -> np.ndarray:
         """Label maps + styles -> the generator's float output [B, 3, H, W] in [-1, 1] (before rounding)."""
         labels = self.read_labels(label)
-        self._check_seed(seed, len(labels))
+        seed, noise = check_seed(seed, len(labels)), check_noise(noise)
         styles = self._styles_for(styles, len(labels))
         return self._render_each(labels, styles, [seed + i for i in range(len(labels))], [noise] * len(labels), extra)
 
@@ -313,13 +300,15 @@ class Synthesizer:
         """
         labels = self.read_labels(label)
         styles = self._styles_for(styles, len(labels))
+        for name, values in (("seeds", seeds), ("noise", noise)):
+            if not isinstance(values, (Sequence, np.ndarray)) or isinstance(values, str):
+                raise InputError(f"{name} must be a list with one value per label map, got {values!r:.80}")
         if len(seeds) != len(labels) or len(noise) != len(labels):
             raise InputError(
                 f"{len(labels)} label map(s) need as many seeds and noise flags, got {len(seeds)} and {len(noise)}"
             )
-        for seed in seeds:
-            self._check_seed(seed, 1)
-        return to_uint8(self._render_each(labels, styles, seeds, [bool(n) for n in noise], extra))
+        seeds = [check_seed(seed, 1) for seed in seeds]
+        return to_uint8(self._render_each(labels, styles, seeds, [check_noise(n) for n in noise], extra))
 
     def reconstruct(
         self, image: Any, label: Any = None, seed: int = 0, noise: bool = True, extra: Any = None
@@ -329,7 +318,7 @@ class Synthesizer:
         The codes go from encoder to generator without a copy to the host where the backend allows.
         """
         images, labels = self._style_inputs(image, label)
-        self._check_seed(seed, len(labels))
+        seed, noise = check_seed(seed, len(labels)), check_noise(noise)
         extras = load_extra(extra, len(labels), self.package.extra_channels, *self.resolution)
         return to_uint8(
             self._per_chunk(

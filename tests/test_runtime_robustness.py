@@ -224,3 +224,36 @@ def test_graph_io_is_compared_with_the_graph_file_itself(tiny_package, tmp_path)
     with pytest.raises(PackageError, match=r"labels int32 \[2, 64, 64\]"):
         Synthesizer.load(root, backend="openvino")
 
+
+
+# --- API misuse ----------------------------------------------------------------------------------------
+
+def test_providers_given_as_one_string_are_named_not_split_into_letters(tiny_package):
+    for providers in ("CPUExecutionProvider", [1], 5):
+        with pytest.raises(InputError, match=r"providers must be a list of provider names, e\.g\. \['CPUExec"):
+            Synthesizer.load(tiny_package, backend="onnxruntime", providers=providers)
+    Synthesizer.load(tiny_package, backend="onnxruntime", providers=["CPUExecutionProvider"]).close()
+
+
+@pytest.mark.parametrize(("codes", "names", "words"), [
+    ("abc", ("a",), "style codes must be numbers"),
+    ([[[1.0]], [[1.0, 2.0]]], ("a",), "style codes must be numbers"),
+    (np.zeros((1, 1, 2)), "a", "class_names must be a list of names, got 'a'"),
+])
+def test_styles_of_text_ragged_lists_or_a_name_string_are_input_errors(codes, names, words):
+    with pytest.raises(InputError, match=words) as caught:
+        Styles(codes, np.ones((1, 1), bool), names)
+    one_line(caught.value)
+
+
+def test_a_closed_onnxruntime_backend_says_it_was_closed(tiny_package, sample):
+    labels = sample[1]
+    synth = Synthesizer.load(tiny_package, backend="onnxruntime")
+    backend = synth.backend  # as a thread still holding it when another closes the Synthesizer
+    synth.close()
+    with pytest.raises(errors.BackendError, match="the encoder graph was closed") as caught:
+        backend.encode_generate(np.zeros((1, 3, 64, 64), np.float32), labels[None].astype(np.int32),
+                                np.zeros((1, synth.package.noise_numel), np.float32), None)
+    one_line(caught.value)
+    with pytest.raises(errors.BackendError, match="the generator graph was closed"):
+        backend.generate(labels[None].astype(np.int32), np.zeros((1, 8, 16), np.float32), None, None)

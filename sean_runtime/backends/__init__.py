@@ -96,7 +96,9 @@ def check_graphs(graphs: Collection[str]) -> tuple[str, ...]:
 
 
 def graph_not_loaded(graph: str, loaded: Sequence[str]) -> BackendError:
-    """Calling a graph that this backend was built without (graphs=...)."""
+    """Calling a graph that this backend was built without (graphs=...), or one it loaded and has closed."""
+    if graph in loaded:
+        return BackendError(f"the {graph} graph was closed (close() was called); load the package again")
     return BackendError(f"this backend loaded only the {' and '.join(loaded)} graph, not the {graph}; "
                         f"load the package with graphs including {graph!r}")
 

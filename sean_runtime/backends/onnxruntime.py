@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from sean_core.errors import BackendError
+from sean_core.errors import BackendError, InputError
 from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
 from sean_runtime.backends import check_graphs, check_threads, graph_not_loaded
@@ -45,6 +45,10 @@ def choose_providers(requested: Sequence[str] | None = None) -> tuple[list[str],
     The TensorRT execution provider builds its engines on first use (minutes for a full-size model), so
     it is used only when asked for: providers=["TensorrtExecutionProvider"].
     """
+    if requested is not None and (  # a bare string would be read letter by letter
+        not isinstance(requested, (list, tuple)) or not all(isinstance(p, str) for p in requested)
+    ):
+        raise InputError(f"providers must be a list of provider names, e.g. [{CPU!r}], got {requested!r:.80}")
     available = import_onnxruntime().get_available_providers()
     if requested:
         missing = [p for p in requested if p not in available]
@@ -162,25 +166,26 @@ class OnnxRuntimeBackend:
         self, image: np.ndarray, labels: np.ndarray, noise: np.ndarray, extra: np.ndarray | None
     ) -> np.ndarray:
         """Reconstruction with the codes handed over as an OrtValue on the provider's device."""
-        for graph in GRAPH_NAMES:
-            if graph not in self.graphs:
+        encoder, generator = self.encoder, self.generator  # a close() from another thread ends no run midway
+        for graph, session in zip(GRAPH_NAMES, (encoder, generator), strict=True):
+            if session is None:
                 raise graph_not_loaded(graph, self.graphs)
         try:
-            enc = self.encoder.io_binding()
+            enc = encoder.io_binding()
             enc.bind_cpu_input("image", image)
             enc.bind_cpu_input("labels", labels)
             enc.bind_output("codes", self._binding_device)
             enc.bind_output("area", self._binding_device)
-            self.encoder.run_with_iobinding(enc)
+            encoder.run_with_iobinding(enc)
             codes = enc.get_outputs()[0]
-            gen = self.generator.io_binding()
+            gen = generator.io_binding()
             gen.bind_cpu_input("labels", labels)
             gen.bind_ortvalue_input("codes", codes)
             gen.bind_cpu_input("noise", noise)
             if extra is not None:
                 gen.bind_cpu_input("extra", extra)
             gen.bind_output("image", "cpu")
-            self.generator.run_with_iobinding(gen)
+            generator.run_with_iobinding(gen)
             return gen.copy_outputs_to_cpu()[0]
         except Exception as exc:
             raise BackendError(f"ONNX Runtime failed to run the encoder -> generator hand-over: {exc}") from exc

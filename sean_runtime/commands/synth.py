@@ -17,10 +17,11 @@ from sean_core.files import EXISTS_WITHOUT_FORCE, ExistsError, output_problem, p
 from sean_core.imageio import read_ids, write_jpg, write_png
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
+from sean_runtime.inputs import SEED_LIMIT
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.segmenter import HOW_TO_CONFIGURE
 from sean_runtime.styles import Styles, mean_styles
-from sean_runtime.synthesizer import SEED_LIMIT, Synthesizer
+from sean_runtime.synthesizer import Synthesizer
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what -o can name for one output file

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sean_core.errors import InputError
-from sean_runtime.synthesizer import SEED_LIMIT
+from sean_runtime.inputs import SEED_LIMIT
 
 MAX_SEED = SEED_LIMIT - 1
 FALLBACKS = ("own", "error")  # what a swap or interpolation does where the reference lacks a class

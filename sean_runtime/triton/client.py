@@ -23,7 +23,15 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.install import missing_module_message
 from sean_runtime.backends import batch_slices
-from sean_runtime.inputs import check_pairs, labels_missing, load_images, load_labels, resolve_domain
+from sean_runtime.inputs import (
+    check_noise,
+    check_pairs,
+    check_seed,
+    labels_missing,
+    load_images,
+    load_labels,
+    resolve_domain,
+)
 from sean_runtime.styles import Styles
 from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARAMETER, ModelNames
 
@@ -139,6 +147,7 @@ class TritonSynthesizer:
         labels = self.read_labels(label)
         if not isinstance(styles, Styles) or styles.batch_size not in (1, len(labels)):
             raise InputError(f"styles must be Styles of 1 image (used for all) or of {len(labels)} (one per label map)")
+        seed = check_seed(seed, len(labels))
         extras = self._extras(extra, len(labels))
         images = []
         for i in range(len(labels)):
@@ -176,8 +185,8 @@ class TritonSynthesizer:
                      for _, _, c in interpolate])[None]
             inputs.update(self._rows("interpolate_", [ref for _, ref, _ in interpolate]))
         inputs["fallback"] = np.array([[fallback.encode()]], dtype=object)
-        inputs["seed"] = np.array([[seed]], np.int64)
-        inputs["noise"] = np.array([[bool(noise)]], bool)
+        inputs["seed"] = np.array([[check_seed(seed, 1)]], np.int64)
+        inputs["noise"] = np.array([[check_noise(noise)]], bool)
         if extra is not None:
             inputs["extra"] = np.asarray(extra, np.float32)[None]
         out = self.infer(self.names.front, inputs, ["image", "styles", "present"])
