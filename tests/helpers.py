@@ -165,6 +165,25 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def exif_orientation_block(orientation: int, big_endian: bool = False) -> bytes:
+    """A TIFF structure (the body of an EXIF block) whose IFD0 holds one entry: Orientation (0x0112, SHORT)."""
+    order = ">" if big_endian else "<"
+    head = (b"MM" if big_endian else b"II") + struct.pack(order + "HI", 42, 8)
+    entry = struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    return head + struct.pack(order + "H", 1) + entry + struct.pack(order + "I", 0)
+
+
+def with_exif_orientation(image_file: bytes, orientation: int, big_endian: bool = False) -> bytes:
+    """A JPEG or PNG file with an Orientation tag: an APP1 "Exif" segment after a JPEG's SOI, an eXIf chunk
+    after a PNG's IHDR."""
+    block = exif_orientation_block(orientation, big_endian)
+    if image_file[:2] == b"\xff\xd8":
+        app1 = b"Exif\0\0" + block
+        return image_file[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + image_file[2:]
+    ihdr_end = 8 + 12 + 13
+    return image_file[:ihdr_end] + png_chunk(b"eXIf", block) + image_file[ihdr_end:]
+
+
 def packed_grey_rows(values: np.ndarray, depth: int) -> bytes:
     """[H, W] values below 2**depth -> the IDAT rows of a grey PNG of 1, 2 or 4 bits per pixel (filter byte
     0, the first pixel in the high bits, a row's last byte padded with zero bits)."""

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 
 from sean_core.domains import get_domain
-from sean_core.imageio import resize_labels, write_jpg, write_png
+from sean_core.imageio import read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
-from tests.helpers import packed_grey_rows, png_file
+from tests.helpers import packed_grey_rows, png_file, with_exif_orientation
 from tests.test_cpp_runtime import cmake_build, sanitizer_build
 
 SHAPES = get_domain("shapes")
@@ -303,6 +303,30 @@ def test_png_layouts_read_as_documented(cpp, tmp_path):
         np.testing.assert_array_equal(cpp.read_labels(path), resize_labels(few, 64, 64))
 
 
+@pytest.mark.parametrize("kind", [".jpg", ".png"])
+def test_a_photos_exif_orientation_turns_it_as_in_python(cpp, tmp_path, kind):
+    """Phone photos store their pixels sideways with an Orientation tag: the Python runtime (OpenCV) turns
+    them for display and the C++ one did not (a quarter turn apart, 191 levels). All eight, both byte
+    orders, a non-square picture (whose turned size is what the size checks see)."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    for height, width in ((64, 64), (32, 64)):
+        stored = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3)).astype(np.uint8), (5, 5), 2)
+        ok, encoded = cv2.imencode(kind, stored, [cv2.IMWRITE_JPEG_QUALITY, 95] if kind == ".jpg" else [])
+        assert ok
+        for orientation in range(1, 9):
+            path = tmp_path / f"o{orientation}_{height}{kind}"
+            path.write_bytes(with_exif_orientation(encoded.tobytes(), orientation, big_endian=orientation % 2 == 0))
+            python = read_rgb(path)
+            turned = orientation >= 5
+            assert python.shape[:2] == ((width, height) if turned else (height, width)), (orientation, python.shape)
+            expected = python if python.shape[:2] == (64, 64) else cpp.resize_image(python, 64, 64)
+            np.testing.assert_array_equal(cpp.read_image(path), expected, err_msg=f"orientation {orientation}")
+        if height == width:  # the tag changes the picture (a test that would pass on ignoring it is no test)
+            assert not np.array_equal(read_rgb(tmp_path / f"o6_64{kind}"), read_rgb(tmp_path / f"o1_64{kind}"))
+
+
 # --- the sanitizer build --------------------------------------------------------------------------
 
 
@@ -329,6 +353,8 @@ def test_bounded_fuzz_of_the_image_and_manifest_readers_under_the_sanitizers(pac
     seeds.mkdir()
     for name in ("label.png", "style.png", "style.jpg"):
         shutil.copy(files / name, seeds / name)
+    for name in ("style.png", "style.jpg"):  # the EXIF orientation reader too
+        (seeds / f"exif_{name}").write_bytes(with_exif_orientation((files / name).read_bytes(), 6))
     shutil.copy(package / "manifest.json", seeds / "manifest.json")
     run = subprocess.run([str(asan / "sean_fuzz"), str(seeds), "20", "1"], capture_output=True, text=True, env=env,
                          timeout=200)

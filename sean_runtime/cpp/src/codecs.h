@@ -23,8 +23,8 @@ typedef struct sean_raster {
 } sean_raster;
 
 enum sean_decode_mode {
-  SEAN_DECODE_LABELS = 0, /* as stored: grey (and grey + alpha) 8 / 16 bits kept (1, 2, 4 bits scaled to
-                           * 8, as OpenCV); colour (palette, RGB) as 8-bit RGB; alpha and tRNS dropped */
+  SEAN_DECODE_LABELS = 0, /* as stored: grey (and grey + alpha) 8 / 16 bits kept (1, 2, 4 bits as the ids
+                           * stored, a byte each); colour (palette, RGB) as 8-bit RGB; alpha and tRNS dropped */
   SEAN_DECODE_RGB8 = 1    /* any image as 8-bit RGB: grey replicated, alpha dropped, 16 bits -> high byte */
 };
 

@@ -1,7 +1,9 @@
 #include "image_io.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -58,6 +60,95 @@ void decode(const std::vector<unsigned char>& bytes, const std::string& source, 
   if (status != 0) unreadable(source, message);
 }
 
+// ---- EXIF orientation ------------------------------------------------------------------------
+// A photo's Orientation tag (TIFF tag 0x0112 of IFD0, 1..8) says how to turn its stored pixels for
+// display. The Python runtime's reader (OpenCV's imread) applies it to pictures and never to label maps;
+// so does this one, from a JPEG's APP1 "Exif" segment or a PNG's eXIf chunk.
+
+uint32_t read_u32(const unsigned char* p, bool big) {
+  return big ? uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]
+             : uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0];
+}
+
+uint16_t read_u16(const unsigned char* p, bool big) { return big ? uint16_t(p[0] << 8 | p[1]) : uint16_t(p[1] << 8 | p[0]); }
+
+// The Orientation of a TIFF structure (an EXIF block), 1 when it has none or it is out of range.
+int tiff_orientation(const unsigned char* tiff, size_t size) {
+  if (size < 8) return 1;
+  const bool big = tiff[0] == 'M' && tiff[1] == 'M';
+  if (!big && !(tiff[0] == 'I' && tiff[1] == 'I')) return 1;
+  if (read_u16(tiff + 2, big) != 42) return 1;
+  const uint32_t ifd = read_u32(tiff + 4, big);
+  if (ifd > size - 2) return 1;
+  const uint32_t count = read_u16(tiff + ifd, big);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t entry = size_t(ifd) + 2 + size_t(i) * 12;
+    if (entry + 12 > size) return 1;
+    if (read_u16(tiff + entry, big) == 0x0112 && read_u16(tiff + entry + 2, big) == 3) {  // SHORT
+      const int value = read_u16(tiff + entry + 8, big);
+      return value >= 1 && value <= 8 ? value : 1;
+    }
+  }
+  return 1;
+}
+
+int jpeg_orientation(const std::vector<unsigned char>& bytes) {
+  size_t at = 2;  // after SOI
+  while (at + 4 <= bytes.size() && bytes[at] == 0xFF) {
+    const unsigned char marker = bytes[at + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) break;  // the scan starts (or the image ends): no more headers
+    const size_t length = size_t(bytes[at + 2]) << 8 | bytes[at + 3];
+    if (length < 2 || at + 2 + length > bytes.size()) break;
+    const unsigned char* segment = bytes.data() + at + 4;
+    if (marker == 0xE1 && length >= 8 && std::memcmp(segment, "Exif\0\0", 6) == 0)
+      return tiff_orientation(segment + 6, length - 8);
+    at += 2 + length;
+  }
+  return 1;
+}
+
+int png_orientation(const std::vector<unsigned char>& bytes) {
+  size_t at = 8;  // after the signature
+  while (at + 12 <= bytes.size()) {
+    const size_t length = read_u32(bytes.data() + at, true);
+    if (length > bytes.size() - at - 12) break;
+    const unsigned char* type = bytes.data() + at + 4;
+    if (std::memcmp(type, "eXIf", 4) == 0) return tiff_orientation(type + 4, length);
+    if (std::memcmp(type, "IEND", 4) == 0) break;
+    at += 12 + length;
+  }
+  return 1;
+}
+
+// [H, W, 3] pixels turned as `orientation` says (5..8 swap height and width).
+RgbImage oriented(RgbImage image, int orientation) {
+  if (orientation <= 1) return image;
+  const int h = image.height, w = image.width;
+  const bool swap = orientation >= 5;
+  RgbImage out{swap ? w : h, swap ? h : w, std::vector<uint8_t>(image.rgb.size())};
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      int sy = y, sx = x;  // the stored pixel shown at (y, x)
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;                      // mirrored left-right
+        case 3: sy = h - 1 - y, sx = w - 1 - x; break;      // turned 180 degrees
+        case 4: sy = h - 1 - y; break;                      // mirrored top-bottom
+        case 5: sy = x, sx = y; break;                      // transposed
+        case 6: sy = h - 1 - x, sx = y; break;              // turned 90 degrees clockwise for display
+        case 7: sy = h - 1 - x, sx = w - 1 - y; break;      // transverse
+        default: sy = x, sx = w - 1 - y; break;             // 8: turned 90 degrees counter-clockwise
+      }
+      const size_t from = (size_t(sy) * w + sx) * 3, to = (size_t(y) * out.width + x) * 3;
+      std::copy_n(image.rgb.begin() + from, 3, out.rgb.begin() + to);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 uint64_t max_image_pixels() {
@@ -107,8 +198,9 @@ RgbImage rgb_from_bytes(const std::vector<unsigned char>& bytes, const std::stri
                           : sean_png_decode(bytes.data(), bytes.size(), SEAN_DECODE_RGB8, limit, &raster, message, size);
   });
   const auto* rgb = static_cast<const uint8_t*>(raster.pixels);
-  return {raster.height, raster.width,
-          std::vector<uint8_t>(rgb, rgb + static_cast<size_t>(raster.height) * raster.width * 3)};
+  RgbImage image{raster.height, raster.width,
+                 std::vector<uint8_t>(rgb, rgb + static_cast<size_t>(raster.height) * raster.width * 3)};
+  return oriented(std::move(image), is_jpeg(bytes) ? jpeg_orientation(bytes) : png_orientation(bytes));
 }
 
 LabelFile read_label_file(const std::string& path) { return label_file_from_bytes(read_bytes(path), path); }

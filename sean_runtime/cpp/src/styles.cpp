@@ -172,8 +172,11 @@ Styles Styles::interpolate(const Styles& other, float alpha, const std::vector<s
 
 Styles Styles::interpolate(const Styles& other, const std::vector<float>& alpha, const std::vector<std::string>& classes,
                            const Fallback& fallback) const {
-  if (alpha.size() != batch() || !std::all_of(alpha.begin(), alpha.end(), [](float a) { return std::isfinite(a); }))
-    bad("alpha must be a finite number or one per image (" + std::to_string(batch()) + ")");
+  // [0, 1] blends; one step beyond each end extrapolates (ALPHA_RANGE of sean_runtime/styles.py). NaN fails both.
+  constexpr float kAlphaLow = -1.0f, kAlphaHigh = 2.0f;
+  if (alpha.size() != batch() ||
+      !std::all_of(alpha.begin(), alpha.end(), [](float a) { return a >= kAlphaLow && a <= kAlphaHigh; }))
+    bad("alpha must be a number in [-1, 2] or one per image (" + std::to_string(batch()) + ")");
   const std::vector<int> id = ids(classes);
   std::vector<float> ref_codes;
   std::vector<uint8_t> ref_present;

@@ -339,8 +339,15 @@ TEST_F(CApi, BadEditsAreInputErrors) {
   const char* unknown[] = {"hair"};
   EXPECT_FAILS(sean_styles_swap(styles_.get(), unknown, 1, styles_.get(), SEAN_FALLBACK_OWN, nullptr, &out),
                SEAN_ERROR_INPUT, "unknown class 'hair'; the classes are: background, ground");
-  EXPECT_FAILS(sean_styles_interpolate(styles_.get(), styles_.get(), NAN, nullptr, 0, SEAN_FALLBACK_OWN, nullptr, &out),
-               SEAN_ERROR_INPUT, "alpha must be a finite number");
+  for (const float alpha : {NAN, 5.0f, -1.5f, INFINITY})  // Python's range: a weight of 5 was taken
+    EXPECT_FAILS(sean_styles_interpolate(styles_.get(), styles_.get(), alpha, nullptr, 0, SEAN_FALLBACK_OWN, nullptr,
+                                         &out),
+                 SEAN_ERROR_INPUT, "alpha must be a number in [-1, 2]");
+  for (const float alpha : {-1.0f, 2.0f}) {  // the ends are in it
+    ASSERT_EQ(sean_styles_interpolate(styles_.get(), styles_.get(), alpha, nullptr, 0, SEAN_FALLBACK_OWN, nullptr, &out),
+              SEAN_OK);
+    sean_styles_free(out);
+  }
   // A reference without any class present: fallback "error" names the classes it lacks.
   std::vector<float> zeros(size_t(info_.num_classes) * info_.style_dim, 0.f);
   std::vector<uint8_t> absent(info_.num_classes, 0);
