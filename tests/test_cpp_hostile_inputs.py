@@ -24,9 +24,11 @@ import numpy as np
 import pytest
 
 from sean_core.domains import get_domain
+from sean_core.errors import PackageError
 from sean_core.imageio import read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
+from sean_runtime.package import load_package
 from tests.helpers import packed_grey_rows, png_file, with_exif_orientation
 from tests.test_cpp_runtime import cmake_build, sanitizer_build
 
@@ -108,10 +110,11 @@ def style_args(files: Path, label: str | Path = "label.png", style: str | Path =
 
 
 def package_copy(package: Path, target: Path, edit=None, text_edit=None) -> Path:
-    """The package with its graphs linked and its manifest edited (a dict edit, then a text edit)."""
+    """The package with its graphs hard-linked (a symbolic link out of a package is refused) and its manifest
+    edited (a dict edit, then a text edit)."""
     target.mkdir()
     for graph in package.glob("*.onnx*"):
-        (target / graph.name).symlink_to(graph)
+        os.link(graph, target / graph.name)
     manifest = json.loads((package / "manifest.json").read_text())
     if edit:
         edit(manifest)
@@ -211,6 +214,37 @@ def test_manifest_sizes_are_bounded_by_what_the_graphs_declare(release, package,
     run = synth(release, broken, *style_args(files), "-o", str(tmp_path / "x.png"))
     one_line_error(run, 1, "generator.onnx declares 'noise' as [?,16392], other than the manifest's sizes")
     assert run.max_rss_mb < 1000, run.max_rss_mb
+
+
+@pytest.mark.parametrize(("edit", "fragment"), [
+    (lambda m: m["class_names"].__setitem__(1, m["class_names"][0]), "class_names must be 8 distinct non-empty"),
+    (lambda m: m["class_names"].__setitem__(2, ""), "class_names must be 8 distinct non-empty strings"),
+    (lambda m: m.__setitem__("precision", "fp64"), "precision \"fp64\" is not one of ('fp32', 'fp16')"),
+    (lambda m: m.__setitem__("precision", 16), "precision 16 is not one of"),
+    (lambda m: m.pop("precision"), "the manifest has no 'precision' field"),
+    (lambda m: m.__setitem__("generator_form", "sparse"), "form \"sparse\" is not one of ('dense', 'regions')"),
+])
+def test_manifest_fields_the_python_runtime_refuses_are_refused(release, package, files, tmp_path, edit, fragment):
+    """Both runtimes read one format: a duplicate class name (an edit could name only the first), an unknown
+    precision (read as fp32) or generator form were taken here and refused in Python."""
+    broken = package_copy(package, tmp_path / "broken", edit=edit)
+    with pytest.raises(PackageError):
+        load_package(broken)
+    one_line_error(synth(release, broken, *style_args(files), "-o", str(tmp_path / "x.png")), 1, fragment)
+
+
+def test_a_graph_linked_from_outside_the_package_is_refused(release, package, files, tmp_path):
+    linked = package_copy(package, tmp_path / "linked")
+    (linked / "generator.onnx").unlink()
+    (linked / "generator.onnx").symlink_to(package / "generator.onnx")
+    with pytest.raises(PackageError, match="outside the package"):
+        load_package(linked)
+    one_line_error(synth(release, linked, *style_args(files), "-o", str(tmp_path / "x.png")), 1,
+                   "generator.onnx is a symbolic link to ")
+    inside = package_copy(package, tmp_path / "inside")  # a link within the package is a file of it
+    (inside / "generator.onnx").rename(inside / "generator.bin")
+    (inside / "generator.onnx").symlink_to("generator.bin")
+    assert synth(release, inside, *style_args(files), "-o", str(tmp_path / "y.png")).returncode == 0
 
 
 # --- options --------------------------------------------------------------------------------------

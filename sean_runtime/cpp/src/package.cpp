@@ -40,12 +40,20 @@ int int_field(const json& manifest, const char* key, const fs::path& where, int 
   return value.get<int>();
 }
 
-// A file named by the manifest must be a plain name inside the package folder.
+// A file named by the manifest must be a plain name inside the package folder, and not a link out of it.
 fs::path package_file(const fs::path& root, const json& name, const std::string& where) {
   if (!name.is_string() || name.get<std::string>().empty() || fs::path(name.get<std::string>()).filename() != name.get<std::string>() ||
       name.get<std::string>() == "." || name.get<std::string>() == "..")
     fail(str(root) + ": " + where + " names " + excerpt(name) + "; package files must be plain names inside the folder");
-  return root / name.get<std::string>();
+  const fs::path path = root / name.get<std::string>();
+  std::error_code error;
+  if (fs::is_symlink(fs::symlink_status(path, error))) {
+    const fs::path target = fs::weakly_canonical(path, error);
+    const fs::path folder = fs::weakly_canonical(root, error);
+    if (!error && target.parent_path() != folder)
+      fail(str(path) + " is a symbolic link to " + str(target) + ", outside the package; copy the file into the package");
+  }
+  return path;
 }
 
 std::vector<TensorSpec> tensor_specs(const json& items, const std::string& where) {
@@ -272,12 +280,23 @@ Package package_from_manifest(const fs::path& root, const std::string& text) {
   if (static_cast<int>(p.class_names.size()) != num_classes)
     fail(str(where) + ": " + std::to_string(p.class_names.size()) + " class_names but num_classes " +
          std::to_string(num_classes) + "; " + kReexport);
+  // Edits name classes: a second class of one name could never be named (the Python runtime's rule).
+  const std::set<std::string> distinct(p.class_names.begin(), p.class_names.end());
+  if (distinct.size() != p.class_names.size() || distinct.count(""))
+    fail(str(where) + ": class_names must be " + std::to_string(num_classes) + " distinct non-empty strings; " +
+         kReexport);
   p.extra_channels = int_field(m, "extra_mask_channels", where, 0);
   p.style_dim = int_field(m, "style_dim", where, 1);
   p.height = int_field(m, "height", where, 1);
   p.width = int_field(m, "width", where, 1);
   p.domain = m.value("domain", json()).is_string() ? m["domain"].get<std::string>() : "";
-  p.precision = m.value("precision", json("fp32")).is_string() ? m.value("precision", std::string("fp32")) : "fp32";
+  const json& precision = field(m, "precision", where);
+  if (precision != "fp32" && precision != "fp16")  // PRECISIONS of sean_core/format.py
+    fail(str(where) + ": precision " + excerpt(precision) + " is not one of ('fp32', 'fp16'); " + kReexport);
+  p.precision = precision.get<std::string>();
+  const json form = m.value("generator_form", json("dense"));
+  if (form != "dense" && form != "regions")  // GENERATOR_FORMS of sean_core/forms.py
+    fail(str(where) + ": generator_form " + excerpt(form) + " is not one of ('dense', 'regions'); " + kReexport);
 
   const json& files = field(m, "files", where);
   if (!files.is_object()) fail(str(where) + ": manifest field 'files' is not a {name: sha256} table; " + kReexport);
