@@ -111,6 +111,12 @@ def infer_config(state: Mapping[str, Tensor], **overrides) -> ModelConfig:
     return ModelConfig(**sizes)
 
 
+# The statistics of the official norm layers' unused BatchNorm, dropped; any other key there is unexpected.
+PARAM_FREE_NORM_KEYS = tuple(
+    f"Spade.param_free_norm.{name}" for name in ("running_mean", "running_var", "num_batches_tracked")
+)
+
+
 def _target_key(key: str) -> str | None:
     """Official key -> our key; None for keys that are dropped; fc_mu / SN keys handled by the caller."""
     if key.startswith("Zencoder.model."):
@@ -127,7 +133,7 @@ def _target_key(key: str) -> str | None:
     if norm not in NORM_NAMES or not leaf:
         raise OfficialCheckpointError(f"unexpected key {key!r}: unknown layer {norm!r}")
     prefix += NORM_NAMES[norm] + "."
-    if leaf.startswith("Spade.param_free_norm."):
+    if leaf in PARAM_FREE_NORM_KEYS:
         return None  # never used in the official forward pass
     for old, new in ACE_RENAMES.items():
         if leaf.startswith(old):
@@ -141,6 +147,10 @@ def convert_state(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str,
     fc_mu: dict[str, dict[int, dict[str, Tensor]]] = {}
     spectral: dict[str, dict[str, Tensor]] = {}
     for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise OfficialCheckpointError(
+                f"{key} holds NaN or infinite values: the file is damaged or not a trained generator"
+            )
         value = value.detach().to(torch.float32) if value.is_floating_point() else value.detach()
         if key.endswith((".weight_orig", ".weight_u", ".weight_v")):
             base, part = key.rsplit(".", 1)
@@ -160,13 +170,21 @@ def convert_state(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str,
         if missing:
             raise OfficialCheckpointError(f"spectral-norm layer {base!r} lacks {sorted(missing)}")
         w, u, v = parts["weight_orig"], parts["weight_u"], parts["weight_v"]
+        if w.dim() < 2:
+            raise OfficialCheckpointError(f"{base}.weight_orig has shape {tuple(w.shape)}, not a layer's weight")
         rows, cols = w.shape[0], w[0].numel()
         if u.shape != (rows,) or v.shape != (cols,):
             raise OfficialCheckpointError(
                 f"{base}: weight_u {tuple(u.shape)} / weight_v {tuple(v.shape)} do not fit weight_orig "
                 f"{tuple(w.shape)} (expected ({rows},) and ({cols},))"
             )
-        out[_target_key(base + ".weight")] = fold_spectral_weight(w, u, v)
+        folded = fold_spectral_weight(w, u, v)
+        if not torch.isfinite(folded).all():  # sigma = u . (W v) of 0
+            raise OfficialCheckpointError(
+                f"{base}: its stored weight_u and weight_v give a spectral norm of 0 for weight_orig, so the "
+                f"weight cannot be folded: the file is damaged or not a trained generator"
+            )
+        out[_target_key(base + ".weight")] = folded
     for layer, per_class in fc_mu.items():
         ids = sorted(per_class)
         if ids != list(range(config.num_classes)):

@@ -92,6 +92,50 @@ def test_cli_writes_a_loadable_checkpoint(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_never_overwrites_a_training_checkpoint_and_replaces_a_model_folder_only_with_force(tmp_path):
+    """It wrote over any folder: a run's checkpoint got the converted weights beside its optimizer state."""
+    from sean_train.commands.convert import convert_official as command
+
+    path = _save(random_official_state(official_key_shapes(**{**TINY_OFFICIAL, "k": 8}), seed=1), tmp_path / "g.pth")
+    args = ["--height", "64", "--width", "64", "--domain", "shapes"]
+    step = tmp_path / "run" / "checkpoints" / "step_00000032"
+    step.mkdir(parents=True)
+    for name, data in (("config.json", b"{}"), ("model.safetensors", b"trained"), ("training.json", b"{}")):
+        (step / name).write_bytes(data)
+    for force in ([], ["--force"]):
+        result = CliRunner().invoke(command, [str(path), "-o", str(step), *args, *force])
+        assert result.exit_code == 2 and "training.json" in result.output, result.output
+    assert (step / "model.safetensors").read_bytes() == b"trained"
+    out = tmp_path / "model"
+    assert CliRunner().invoke(command, [str(path), "-o", str(out), *args]).exit_code == 0
+    again = CliRunner().invoke(command, [str(path), "-o", str(out), *args])
+    assert again.exit_code == 2 and "--force" in again.output, again.output
+    assert CliRunner().invoke(command, [str(path), "-o", str(out), *args, "--force"]).exit_code == 0
+    assert load_checkpoint(out).config.num_classes == 8
+    inside = CliRunner().invoke(command, [str(path), "-o", str(tmp_path), *args, "--force"])
+    assert inside.exit_code == 2 and "holds the input" in inside.output, inside.output
+
+
+def test_values_a_trained_generator_cannot_hold_are_named(tmp_path):
+    """NaN weights and a spectral norm of 0 converted into a checkpoint that every later load called a
+    diverged training run; a 0-d weight_orig was an IndexError; a stray norm key was dropped unnoticed."""
+    base = random_official_state(official_key_shapes(**TINY_OFFICIAL))
+    nan = dict(base)
+    nan["conv_img.weight"] = nan["conv_img.weight"].clone()
+    nan["conv_img.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(OfficialCheckpointError, match=r"conv_img\.weight holds NaN or infinite values"):
+        convert_official(_save(nan, tmp_path / "nan.pth"), height=64, width=64)
+    zero = dict(base, **{"head_0.conv_0.weight_orig": torch.zeros_like(base["head_0.conv_0.weight_orig"])})
+    with pytest.raises(OfficialCheckpointError, match=r"head_0\.conv_0: .* spectral norm of 0"):
+        convert_official(_save(zero, tmp_path / "zero.pth"), height=64, width=64)
+    flat = dict(base, **{"head_0.conv_0.weight_orig": torch.tensor(1.0)})
+    with pytest.raises(OfficialCheckpointError, match=r"head_0\.conv_0\.weight_orig has shape \(\), not a layer's"):
+        convert_official(_save(flat, tmp_path / "flat.pth"), height=64, width=64)
+    stray = dict(base, **{"head_0.ace_0.Spade.param_free_norm.weight": torch.ones(3)})
+    with pytest.raises(CheckpointError, match=r"unexpected keys"):
+        convert_official(_save(stray, tmp_path / "stray.pth"), height=64, width=64)
+
+
 @pytest.mark.slow
 def test_missing_unexpected_and_misshaped_keys_are_named(tmp_path):
     base = random_official_state(official_key_shapes(**TINY_OFFICIAL))

@@ -77,13 +77,13 @@ def test_publish_replaces_an_earlier_publish_with_force_but_not_a_folder_of_othe
     documents = tmp_path / "documents"
     (documents / "notes").mkdir(parents=True)
     (documents / "notes" / "a.txt").write_text("mine")
-    refused(["publish", str(run), "-o", str(documents), "--force"], "holds notes", "not an earlier published model")
+    refused(["publish", str(run), "-o", str(documents), "--force"], "holds notes", "not an earlier model folder")
     assert (documents / "notes" / "a.txt").read_text() == "mine"
     project = tmp_path / "project"  # a config.json alone does not make a folder a publish
     (project / "src").mkdir(parents=True)
     (project / CONFIG_FILE).write_text("{}")
     (project / "src" / "main.py").write_text("mine")
-    refused(["publish", str(run), "-o", str(project), "--force"], "holds src", "not an earlier published model")
+    refused(["publish", str(run), "-o", str(project), "--force"], "holds src", "not an earlier model folder")
     assert (project / "src" / "main.py").read_text() == "mine"
     other = shutil.copytree(run / "checkpoints" / "step_00000100", tmp_path / "other-run" / "step_00000200")
     refused(["publish", str(run), "-o", str(other), "--force"], "training.safetensors")  # a training checkpoint

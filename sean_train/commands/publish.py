@@ -9,15 +9,14 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
-from sean_core.command import MODEL_FOLDER, SeanCommand, check_output
+from sean_core.checkpoint_files import WEIGHTS_FILE
+from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.files import building_folder
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
-from sean_train.commands import no_verify_option
+from sean_train.commands import check_model_destination, no_verify_option
 from sean_train.evaluate import resolve_model_dir
 
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
-PUBLISHED_FILES = {CONFIG_FILE, WEIGHTS_FILE}  # all that a published model folder holds
 
 
 def publish_checkpoint(
@@ -44,22 +43,6 @@ def publish_checkpoint(
     return out
 
 
-def check_destination(out: Path, source: Path, force: bool) -> None:
-    """-o of `sean publish`, before the work: never the checkpoint published, a folder that holds it (the run
-    folder, its checkpoints/) or one inside it, whatever --force says, since replacing -o deletes it; an
-    existing folder only with --force, and only an empty one or an earlier publish (PUBLISHED_FILES alone,
-    not a training checkpoint, which holds its optimizer state too): --force is for replacing an earlier
-    publish, not for emptying whatever folder -o happens to name."""
-    check_output(out, "-o", [source], force, folder=True)
-    held = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
-    if held and held != PUBLISHED_FILES:
-        raise click.UsageError(
-            f"-o {out} holds {', '.join(sorted(held - PUBLISHED_FILES) or sorted(PUBLISHED_FILES - held))}: it "
-            f"is not an earlier published model ({' + '.join(sorted(PUBLISHED_FILES))} alone), so it is not "
-            f"replaced; choose another -o folder or remove it"
-        )
-
-
 @click.command(cls=SeanCommand)
 @click.argument("path", type=MODEL_FOLDER)
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -83,7 +66,9 @@ def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_ver
       sean publish runs/shapes -o models/my-shapes --weights fp16
     """
     source = resolve_model_dir(path, which)
-    check_destination(out, source, force)
-    publish_checkpoint(source, out, weights, verify=not no_verify, check=lambda: check_destination(out, source, force))
+    check_model_destination(out, [source], force)
+    publish_checkpoint(
+        source, out, weights, verify=not no_verify, check=lambda: check_model_destination(out, [source], force)
+    )
     size = (out / WEIGHTS_FILE).stat().st_size
     click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights) from {source}")
