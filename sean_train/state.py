@@ -26,7 +26,15 @@ from safetensors.torch import save
 
 from sean_core.errors import SeanError
 from sean_core.files import atomic_write_bytes, atomic_write_json, fsync_dir, make_dirs, read_json, write_problem
-from sean_train.checkpoint import CheckpointError, check_finite, check_state_matches, load_state, save_checkpoint
+from sean_train.checkpoint import (
+    CheckpointError,
+    check_finite,
+    check_state_matches,
+    load_state,
+    read_config,
+    save_checkpoint,
+    verify_weights,
+)
 from sean_train.networks import SEANModel
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -129,6 +137,8 @@ def _load_optimizer(state: TrainingState, prefix: str, optimizer: torch.optim.Op
                     f"{prefix}/{index}/{name} has shape {tuple(value.shape)}, its parameter "
                     f"{tuple(params[index].shape)}",
                 )
+            if isinstance(value, torch.Tensor) and value.ndim and value.dtype != params[index].dtype:
+                raise _bad(state, f"{prefix}/{index}/{name} is {value.dtype}, its parameter {params[index].dtype}")
 
 
 def restore_training_state(
@@ -143,6 +153,12 @@ def restore_training_state(
         tensors = state.module_state(prefix)
         check_state_matches(module, tensors, f"{state.path / TRAINING_TENSORS} ({prefix})")
         check_finite(tensors, f"{state.path / TRAINING_TENSORS} ({prefix})")
+        own = module.state_dict()
+        cast = sorted(name for name, value in tensors.items() if value.dtype != own[name].dtype)
+        if cast:  # load_state_dict would cast them silently, and the resume would not be exact
+            name = cast[0]
+            raise _bad(state, f"{prefix}/{name} is {tensors[name].dtype}, the model's {own[name].dtype} "
+                              f"({len(cast)} tensor(s) so); it was rewritten")
         module.load_state_dict(tensors)
     _load_optimizer(state, "opt_g", opt_g)
     _load_optimizer(state, "opt_d", opt_d)
@@ -268,6 +284,22 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
             or not isinstance(value, (int, float)) or not isinstance(best.get("metric"), str):
         raise CheckpointError(f"{path} is not a {{step, metric, value}} record; {fix}")
     return best
+
+
+def check_kept_models(run_dir: str | Path, latest: Path) -> None:
+    """Before a resume: the model files (config.json + model.safetensors, by their sha256) of the latest
+    checkpoint and of the best one, which pruning keeps for good and `--best` reads, are sound."""
+    folders = {latest: ("the latest", "delete that folder to resume from the one before")}
+    best = read_best(run_dir)
+    if best is not None:
+        path = Path(run_dir) / CHECKPOINTS_DIR / step_dir_name(best["step"])
+        if path.is_dir():
+            folders.setdefault(path, (f"the best ({BEST_FILE})", f"delete it and {BEST_FILE} to resume"))
+    for folder, (which, fix) in folders.items():
+        try:
+            verify_weights(folder, read_config(folder)[1])
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}; {folder.name} is {which} checkpoint of the run: {fix}") from exc
 
 
 def write_best(run_dir: str | Path, step: int, metric: str, value: float) -> None:

@@ -45,6 +45,7 @@ from sean_train.samples import write_sample_grid
 from sean_train.state import (
     CHECKPOINTS_DIR,
     TRAINING_JSON,
+    check_kept_models,
     clean_partial,
     load_training_checkpoint,
     prune,
@@ -61,6 +62,37 @@ SAMPLES_DIR = "samples"
 SAMPLE_ROWS = 4
 VAL_METRIC = "val_psnr_db"
 NOISE_PHASE_G, NOISE_PHASE_D = 0, 1
+
+
+def check_trained_on(run_dir: Path, checkpoint: str, meta: dict[str, Any], num_samples: int) -> None:
+    """A resume reads a training set of as many samples as the checkpoint was trained on (its training.json
+    `meta`; older versions do not record it): another count changes every epoch's order and the schedule."""
+    trained_on = meta.get("train_samples")
+    if trained_on is not None and trained_on != num_samples:
+        raise DatasetError(
+            f"{run_dir}: checkpoint {checkpoint} was trained on {trained_on} training samples, the dataset now "
+            f"has {num_samples}: every epoch's order and the learning-rate schedule would change; resume with "
+            f"the run's own dataset folder, or start a new run with --config"
+        )
+
+
+def computed_on(device: str, threads: int, world_size: int) -> dict[str, Any]:
+    """What a checkpoint records of where it was computed: float sums split by thread and process, so a
+    resume elsewhere continues well but not bit for bit."""
+    return {"device": device, "threads": threads, "world_size": world_size}
+
+
+def inexact_resume(state: Any, device: str, threads: int, world_size: int) -> list[str]:
+    """One line when a resume computes on another device, thread count or process count than its checkpoint
+    (recorded by computed_on; older checkpoints record the process count alone)."""
+    now = computed_on(device, threads, world_size)
+    changed = [f"{key} {state.meta[key]} -> {value}" for key, value in now.items()
+               if key in state.meta and state.meta[key] != value]
+    if not changed:
+        return []
+    return [f"checkpoint {state.path.name} was computed with other settings ({', '.join(changed)}): training "
+            f"continues, but its weights will not equal an uninterrupted run's bit for bit (resume with the "
+            f"checkpoint's --threads, --device and process count for that)"]
 
 
 class Trainer:
@@ -109,6 +141,7 @@ class Trainer:
         self.val_score: float | None = None  # the latest validation PSNR, for the progress line
         self._stop_requested = False
         self._tensorboard = None
+        self.resume_notes: list[str] = []  # why a resume will not be bit-exact, when it will not
 
     # --- setup ----------------------------------------------------------------------------------
     def _check_run_folder(self) -> None:
@@ -140,8 +173,11 @@ class Trainer:
                 f"with ({'; '.join(changes)}); these change what the run computes: restore them, or start a new "
                 f"run with --config"
             )
+        check_trained_on(self.run_dir, state.path.name, state.meta, self.order.num_samples)
         restore_training_state(state, self.model, self.disc, self.opt_g, self.opt_d)
         read_best(self.run_dir)  # checked now, not at the next checkpoint
+        check_kept_models(self.run_dir, state.path)
+        self.resume_notes = inexact_resume(state, self.device.type, torch.get_num_threads(), self.dist.world_size)
         self.step = state.step
         self.val_score = state.meta.get(VAL_METRIC)
         if self.dist.is_main:
@@ -307,7 +343,10 @@ class Trainer:
     def _save(self, folded: nn.Module | None, score: float | None) -> Path | None:
         path = None
         if self.dist.is_main:
-            extra: dict[str, Any] = {"run_config": self.config.to_dict(), "world_size": self.dist.world_size}
+            extra: dict[str, Any] = {
+                "run_config": self.config.to_dict(), "train_samples": self.order.num_samples,
+                **computed_on(self.device.type, torch.get_num_threads(), self.dist.world_size),
+            }
             if score is not None:
                 extra[VAL_METRIC] = score
             path = save_training_checkpoint(

@@ -119,6 +119,28 @@ def test_a_mis_shaped_optimizer_tensor_is_named(run_copy):
     assert "/exp_avg has shape (1,), its parameter" in refused(run_copy)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "no config"])
+def test_a_damaged_model_of_the_latest_or_best_checkpoint_is_named_before_training(run_copy, damage):
+    """Resume read only the training state: a damaged model file stayed the run's best for good, and
+    `sean export RUN --best` failed at the end."""
+    best = json.loads((run_copy / "best.json").read_text())["step"]
+    folder = run_copy / "checkpoints" / f"step_{best:08d}"
+    if damage == "truncated":
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        (folder / "config.json").unlink()
+    line = refused(run_copy)
+    assert folder.name in line and "checkpoint of the run" in line, line
+
+
+def test_training_tensors_rewritten_in_another_dtype_are_named(run_copy):
+    """load_state_dict cast them silently, and the resume was no longer exact."""
+    edit_tensors(run_copy, lambda tensors: tensors.update(
+        {k: v.half() for k, v in tensors.items() if k.startswith("G/") and v.is_floating_point()}))
+    assert "is torch.float16, the model's torch.float32" in refused(run_copy)
+
+
 def test_a_file_in_place_of_the_checkpoints_folder_is_named(run_copy):
     shutil.rmtree(run_copy / "checkpoints")
     (run_copy / "checkpoints").write_text("not a folder")
@@ -177,8 +199,11 @@ def test_resume_reuses_the_runs_threads_and_device_unless_given(run_copy, one_th
     done = resume(run_copy)
     assert done.exit_code == 0, done.output
     assert "on cpu, 1 thread(s)" in done.output and torch.get_num_threads() == 1
+    assert "note:" not in done.output  # the checkpoint's own settings: exact
     again = resume(run_copy, "--threads", "2")
     assert again.exit_code == 0 and "2 thread(s)" in again.output
+    # other float sums: said, since the run no longer equals an uninterrupted one bit for bit
+    assert "was computed with other settings (threads 1 -> 2)" in again.output, again.output
     assert json.loads((run_copy / "run.json").read_text())["runtime"] == {"threads": 2, "device": "cpu"}
 
 

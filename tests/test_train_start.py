@@ -187,6 +187,24 @@ def test_a_start_and_a_resume_each_read_the_training_folder_once(tmp_path, shape
     assert opened.count("train") == 1, opened
 
 
+@pytest.mark.slow
+def test_a_resume_on_a_dataset_of_another_size_is_refused(tmp_path, shapes_train_data):
+    """It rebuilt the epochs' order and the schedule from whatever folder was given, and a finished run
+    trained on."""
+    from sean_core.domains import get_domain
+
+    run = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path, **ONE_STEP)), "--data", str(shapes_train_data), "--out", str(run)]
+    assert CliRunner().invoke(train, [*args, "--device", "cpu", "--quiet"]).exit_code == 0
+    bigger = get_domain("shapes").write_split(tmp_path / "bigger", "train", 4, progress=False)
+    before = (run / "run.json").read_bytes()
+    line = one_line_error(CliRunner().invoke(train, ["--resume", str(run), "--data", str(bigger), "--quiet"]))
+    assert "was trained on 2 training samples, the dataset now has 4" in line, line
+    assert (run / "run.json").read_bytes() == before, "a refused resume rewrote run.json"
+    again = CliRunner().invoke(train, ["--resume", str(run), "--quiet"])  # its own folder: fine
+    assert again.exit_code == 0, again.output
+
+
 @pytest.mark.parametrize("config", ["no-such-config", "."])
 def test_a_config_that_is_no_file_or_shipped_name_is_a_usage_error_before_anything(tmp_path, config):
     out = tmp_path / "run"

@@ -22,7 +22,7 @@ from sean_train.checkpoint import CheckpointError
 from sean_train.config import STYLE_ENCODERS, ConfigError
 from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
 from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
-from sean_train.state import latest_checkpoint
+from sean_train.state import TRAINING_JSON, latest_checkpoint
 from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
 
 if TYPE_CHECKING:
@@ -248,6 +248,22 @@ def check_recorded_data(
         ) from exc
 
 
+def check_checkpoint_data(run_dir: Path, num_samples: int) -> None:
+    """The training set of a resume has as many samples as the latest checkpoint was trained on, checked
+    before run.json is rewritten (Trainer.resume checks it again; a damaged training.json is its to name)."""
+    from sean_train.trainer import check_trained_on
+
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return
+    try:
+        meta = read_json(checkpoint / TRAINING_JSON, CheckpointError, "")
+    except CheckpointError:
+        return
+    if isinstance(meta, dict):
+        check_trained_on(run_dir, checkpoint.name, meta, num_samples)
+
+
 def _start(
     run_dir, config_path, data, resuming, restart, device, threads, quiet, info, style_encoder=None, amp=None,
     training=None,
@@ -276,6 +292,7 @@ def _start(
     usable_device(device)
     if resuming:
         training = check_recorded_data(run_dir, config, domain, data, given, info.world_size)
+        check_checkpoint_data(run_dir, training[1].num_samples)
     if info.is_main:
         if run is None:
             run = RunFile(config, str(Path(data).resolve()) if data else None, str(config_path), threads, device)
@@ -289,6 +306,9 @@ def _start(
             )
         trainer.resume(checkpoint)
         start = f"resuming at step {trainer.step}"
+        if info.is_main:
+            for note in trainer.resume_notes:
+                click.echo(f"note: {note}", err=True)
     elif resuming and not restart:
         raise CheckpointError(
             f"{run_dir} has no checkpoint yet (the run stopped before step {config.train.checkpoint_every}), so "
