@@ -7,7 +7,7 @@ resuming at step s needs nothing but s, and every process of a multi-process run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -248,9 +248,14 @@ def make_mask(labels: Tensor, extra: Tensor, num_classes: int) -> Tensor:
     return torch.cat([one_hot(labels, num_classes), extra.to(torch.float32)], dim=1)
 
 
+def load_batch(source: SampleSource, indices: Iterable[int]) -> dict[str, Tensor]:
+    """Samples of a source, unflipped, as one collated batch."""
+    items = [to_tensors(source.load(i)) for i in indices]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
 def iterate_batches(source: SampleSource, batch_size: int, limit: int | None = None) -> Iterator[dict[str, Tensor]]:
     """The first `limit` samples of a source in order, unflipped, as collated batches (evaluation)."""
     count = len(source) if limit is None else min(limit, len(source))
     for start in range(0, count, batch_size):
-        items = [to_tensors(source.load(i)) for i in range(start, min(start + batch_size, count))]
-        yield {key: torch.stack([item[key] for item in items]) for key in items[0]}
+        yield load_batch(source, range(start, min(start + batch_size, count)))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from sean_core.errors import DatasetError, NonFiniteError
 from sean_core.text_table import format_table
 from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config, refuse_package
-from sean_train.data import SampleSource, iterate_batches, make_mask
+from sean_train.data import SampleSource, iterate_batches, load_batch, make_mask
 from sean_train.distributed import usable_device
 from sean_train.metrics import (
     change_inside_outside,
@@ -43,21 +43,25 @@ from sean_train.state import latest_checkpoint, list_checkpoints, read_best, ste
 MIN_SWAP_FRACTION = 0.01
 
 
-def choose_swaps(classes: Tensor, code_area: Tensor, offset: int = 0) -> tuple[Tensor, Tensor]:
-    """Pick, for each image i, a partner j = (i + 1) mod B and a class present in both.
+def choose_swaps(
+    classes: Tensor, code_area: Tensor, offset: int = 0, partner: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Pick, for each image i, a partner and a class present in both.
 
-    classes [B, K, H, W] one-hot of the target images; code_area [B, K] pixels of each class on the
-    encoder grid (a code exists where > 0). Image i cycles through its eligible classes with the
-    global index offset + i, so that every class gets swapped somewhere in a dataset.
-    Returns (partner [B], class [B], -1 where no class qualifies or B < 2).
+    classes [B, K, H, W] one-hot of the target images; code_area [N, K] pixels of each class on the
+    encoder grid (a code exists where > 0), rows 0..B-1 the targets'; partner [B] the row of code_area
+    of each image's partner (None: j = (i + 1) mod B within the batch). Image i cycles through its
+    eligible classes with the global index offset + i, so that every class gets swapped somewhere in a
+    dataset. Returns (partner [B], class [B], -1 where no class qualifies or a batch of 1 has no partner).
     """
     b = classes.shape[0]
-    partner = torch.roll(torch.arange(b), -1)
     chosen = torch.full((b,), -1, dtype=torch.long)
-    if b < 2:
-        return partner, chosen
+    if partner is None:
+        partner = torch.roll(torch.arange(b), -1)
+        if b < 2:
+            return partner, chosen
     fraction = classes.flatten(2).mean(dim=2)  # [B, K]
-    eligible = (fraction >= MIN_SWAP_FRACTION) & (code_area[partner] > 0) & (code_area > 0)
+    eligible = (fraction >= MIN_SWAP_FRACTION) & (code_area[partner] > 0) & (code_area[:b] > 0)
     for i in range(b):
         ids = torch.nonzero(eligible[i]).flatten()
         if ids.numel():
@@ -75,10 +79,8 @@ def swap_codes(codes: Tensor, partner: Tensor, chosen: Tensor) -> Tensor:
 
 
 def transfer_classes(classes: Tensor, code_area: Tensor, partner: Tensor) -> Tensor:
-    """[B, K] bool: the classes image i takes from its reference partner[i] (covering at least
-    MIN_SWAP_FRACTION of image i, with a code in the reference); none when B < 2."""
-    if classes.shape[0] < 2:
-        return torch.zeros(code_area.shape, dtype=torch.bool, device=code_area.device)
+    """[B, K] bool: the classes image i takes from its reference, row partner[i] of code_area [N, K]
+    (covering at least MIN_SWAP_FRACTION of image i, with a code in the reference)."""
     fraction = classes.flatten(2).mean(dim=2)  # [B, K]
     return (fraction >= MIN_SWAP_FRACTION) & (code_area[partner] > 0)
 
@@ -100,14 +102,19 @@ def code_area(model: SEANModel, mask: Tensor, height: int, width: int) -> Tensor
     return downsample_nearest(classes, height // 2, width // 2).sum(dim=(2, 3))
 
 
+def encode_batch(model: SEANModel, batch: dict[str, Tensor], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """A batch's image [B, 3, H, W], network mask and style codes [B, K, S]."""
+    image = batch["image"].to(device)
+    mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), model.config.num_classes)
+    return image, mask, model.encode(image, mask)
+
+
 def reconstruct_batch(
     model: SEANModel, batch: dict[str, Tensor], device: torch.device
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """A batch's zero-noise reconstruction -> (image, mask, codes [B, K, S], recon, noise)."""
-    image = batch["image"].to(device)
-    mask = make_mask(batch["labels"].to(device), batch["extra"].to(device), model.config.num_classes)
+    image, mask, codes = encode_batch(model, batch, device)
     noise = model.generator.zero_noise(image.shape[0], device)
-    codes = model.encode(image, mask)
     return image, mask, codes, model.generate(mask, codes, noise), noise
 
 
@@ -155,31 +162,39 @@ def evaluate_model(
         style_details.append(real_detail[measured].cpu())
         recon_details.append(recon_detail[measured].cpu())
 
-        partner, chosen = choose_swaps(mask[:, :k].cpu(), code_area(model, mask, h, w).cpu(), offset=images)
-        rows = torch.nonzero(chosen >= 0).flatten()
-        if rows.numel():
-            swapped = model.generate(mask, swap_codes(codes, partner.to(device), chosen), noise)
-            region = mask[rows.to(device), chosen[rows].to(device)] > 0  # [n, H, W]
-            inside, outside = change_inside_outside(recon[rows] * 127.5, swapped[rows] * 127.5, region)
-            inside_sum += inside.sum().item()
-            outside_sum += outside.sum().item()
-            swaps += rows.numel()
+        if count >= 2:  # image i's partner is the next one of the whole split, whatever the batch size
+            following = encode_batch(model, load_batch(source, [(images + b) % count]), device)
+            p_image, p_mask, p_codes = (torch.cat([mine[1:], theirs]) for mine, theirs in
+                                        zip((image, mask, codes), following, strict=True))
+            area = torch.cat([code_area(model, mask, h, w), code_area(model, p_mask, h, w)])  # [2B, K]
+            partner = torch.arange(b) + b  # rows of `area` and of the codes below
+            _, chosen = choose_swaps(mask[:, :k].cpu(), area.cpu(), offset=images, partner=partner)
+            rows = torch.nonzero(chosen >= 0).flatten()
+            if rows.numel():
+                swapped_codes = swap_codes(torch.cat([codes, p_codes]), partner.to(device), chosen)[:b]
+                swapped = model.generate(mask, swapped_codes, noise)
+                region = mask[rows.to(device), chosen[rows].to(device)] > 0  # [n, H, W]
+                inside, outside = change_inside_outside(recon[rows] * 127.5, swapped[rows] * 127.5, region)
+                inside_sum += inside.sum().item()
+                outside_sum += outside.sum().item()
+                swaps += rows.numel()
 
-        classes, reference = mask[:, :k], partner.to(device)
-        taken = transfer_classes(classes, code_area(model, mask, h, w), reference)
-        if taken.any():
-            mixed = torch.where(taken[:, :, None], codes[reference], codes)
-            result255 = to_255(model.generate(mask, mixed, noise))
-            error, pairs = transfer_colour_error(result255, classes, real255[reference], classes[reference], taken)
-            transfer_sum += error
-            transfers += pairs
+            classes = mask[:, :k]
+            taken = transfer_classes(classes, area, partner.to(device))
+            if taken.any():
+                mixed = torch.where(taken[:, :, None], p_codes, codes)
+                result255 = to_255(model.generate(mask, mixed, noise))
+                error, pairs = transfer_colour_error(result255, classes, to_255(p_image), p_mask[:, :k], taken)
+                transfer_sum += error
+                transfers += pairs
         images += b
         bar.update(b)
     bar.close()
     if images == 0:
         raise DatasetError("the evaluation split has no samples")
-    inside_mean = inside_sum / max(swaps, 1)
-    outside_mean = outside_sum / max(swaps, 1)
+    # None (n/a in the table) where a split of one image, or one without shared classes, allows no swap
+    inside_mean = inside_sum / swaps if swaps else None
+    outside_mean = outside_sum / swaps if swaps else None
     return {
         "images": images,
         "psnr_db": totals["psnr"] / images,
@@ -192,9 +207,9 @@ def evaluate_model(
             "swaps": swaps,
             "change_inside": inside_mean,
             "change_outside": outside_mean,
-            "ratio": inside_mean / max(outside_mean, 1e-12),
+            "ratio": inside_mean / max(outside_mean, 1e-12) if swaps else None,
         },
-        "transfer": {"regions": transfers, "colour_error": transfer_sum / max(transfers, 1)},
+        "transfer": {"regions": transfers, "colour_error": transfer_sum / transfers if transfers else None},
     }
 
 
@@ -248,6 +263,10 @@ def training_seed(model_dir: Path) -> tuple[int, float]:
     return int(train.get("seed", 0)), float(train.get("init_gain", 0.02))
 
 
+def _or_na(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
     """Rows = measures, columns = models (e.g. untrained, trained)."""
     measures = [
@@ -260,11 +279,11 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
         ("region texture: detail error (0..255, lower better)", lambda r: f"{r['texture']['error']:.2f}"),
         ("region texture: correlation with the style image's (higher better)",
          lambda r: f"{r['texture']['correlation']:.2f}"),
-        ("swap: change inside region (0..255)", lambda r: f"{r['locality']['change_inside']:.2f}"),
-        ("swap: change outside region (0..255)", lambda r: f"{r['locality']['change_outside']:.3f}"),
-        ("swap locality ratio inside/outside (higher better)", lambda r: f"{r['locality']['ratio']:.1f}"),
+        ("swap: change inside region (0..255)", lambda r: _or_na(r["locality"]["change_inside"], ".2f")),
+        ("swap: change outside region (0..255)", lambda r: _or_na(r["locality"]["change_outside"], ".3f")),
+        ("swap locality ratio inside/outside (higher better)", lambda r: _or_na(r["locality"]["ratio"], ".1f")),
         ("transfer from another layout: region colour error (0..255, lower better)",
-         lambda r: f"{r['transfer']['colour_error']:.2f}"),
+         lambda r: _or_na(r["transfer"]["colour_error"], ".2f")),
     ]
     names = list(results)
     return format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])

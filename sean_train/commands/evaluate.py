@@ -28,11 +28,12 @@ DEFINITIONS = {
     "style_detail / reconstruction_detail are the means, ratio = reconstruction / style summed over regions "
     "(1: as much texture as the style image, 0: flat), error = mean |reconstruction - style|, correlation = "
     "Pearson correlation of reconstruction and style detail over those pairs",
-    "locality": "one class's code swapped with the next image's code for that class; mean absolute change "
-    "(0..255) inside that region and outside it; ratio = inside / outside",
+    "locality": "one class's code swapped with the next image's code for that class (the next of the split, "
+    "the last's the first, whatever the batch size); mean absolute change (0..255) inside that region and "
+    "outside it; ratio = inside / outside; null where no swap was possible (a split of one image)",
     "transfer": "every class covering >= 1% of an image takes the next image's code (a reference with another "
     "layout); colour_error = mean over those (image, class) of |mean region colour in the result - in the "
-    "reference's own region|, averaged over R, G, B, 0..255 units",
+    "reference's own region|, averaged over R, G, B, 0..255 units; null where no class could be taken",
     "noise": "zero noise, eval mode (BatchNorm running statistics)",
     "untrained": "the same architecture freshly initialised with the run's seed (the training start)",
 }
@@ -101,6 +102,14 @@ def evaluate(
     if not name:
         raise click.UsageError("the checkpoint names no domain: pass --domain NAME")
     domain = get_domain(name)
+    own = tuple(config.class_names)
+    if domain.num_classes != config.num_classes or (own and tuple(domain.class_names) != own):
+        raise click.UsageError(
+            f"domain {name} has {domain.num_classes} classes ({', '.join(domain.class_names[:4])}, ...), the "
+            f"checkpoint's model {config.num_classes}{' (' + ', '.join(own[:4]) + ', ...)' if own else ''}: its "
+            f"label maps would mean other classes; evaluate it on the domain it was trained for"
+            f"{' (' + config.domain + ')' if config.domain else ''}"
+        )
     model = load_checkpoint(model_dir, verify_hash=not no_verify)
     source = open_source(domain, data, split, config.height, config.width, limit or 200)
     results = {}
