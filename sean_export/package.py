@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from sean_core.errors import FileWriteError, SeanError
-from sean_core.files import atomic_write_json, building_folder, read_json, sha256_file
+from sean_core.files import atomic_write_json, building_folder, output_problem, read_json, sha256_file
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_EDGES, EXPORT_FORMS, package_form, region_policy_text
 from sean_export.fp16 import convert_to_mixed_fp16
@@ -33,28 +34,31 @@ from sean_train.networks import SEANModel
 from sean_train.networks.inference import has_region_layers
 
 
-def check_destination(out: Path) -> None:
-    """`out` may be new, an empty folder, or an earlier package (replaced); anything else is refused."""
+def check_destination(out: Path, inputs: Iterable[Path] = ()) -> None:
+    """`out` may be new, an empty folder, or an earlier package (replaced); anything else is refused, and so
+    is a folder that is, holds or lies inside one of `inputs` (the checkpoint), which replacing it would
+    delete or change (sean_core.files.output_problem)."""
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise ExportError(f"cannot write {out}: {parent} is a file")
             break
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ExportError(f"{out} is a file; pass a folder for the package (-o PKG/)")
-    if not any(out.iterdir()):
-        return
-    try:
-        manifest = read_json(out / MANIFEST_FILE, ExportError, "")
-    except ExportError:
-        manifest = None
-    if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
-        raise ExportError(
-            f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
-            f"refusing to replace it: choose another -o folder or remove it"
-        )
+    problem = output_problem(out, inputs, force=True, folder=True)
+    if problem is not None:
+        raise ExportError(f"-o {out} {problem}")
+    if out.exists():
+        if not out.is_dir():
+            raise ExportError(f"{out} is a file; pass a folder for the package (-o PKG/)")
+        if any(out.iterdir()):
+            try:
+                manifest = read_json(out / MANIFEST_FILE, ExportError, "")
+            except ExportError:
+                manifest = None
+            if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
+                raise ExportError(
+                    f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
+                    f"refusing to replace it: choose another -o folder or remove it"
+                )
 
 
 def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
@@ -180,7 +184,7 @@ def export_package(
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     check_form(precision, form, edges)  # before the checkpoint is read
-    check_destination(out)
+    check_destination(out, [checkpoint])
     model = load_checkpoint(checkpoint, verify_hash=verify)
     check_exportable(model.config)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form), edges)
@@ -190,7 +194,7 @@ def export_package(
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
         # check_destination again when moving in: another export may have finished meanwhile
-        with building_folder(out, check=lambda: check_destination(out)) as build:
+        with building_folder(out, check=lambda: check_destination(out, [checkpoint])) as build:
             files: dict[str, list[Path]] = {}
             validation: dict[str, dict[str, float]] = {}
             with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:

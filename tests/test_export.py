@@ -189,8 +189,14 @@ def test_destination_must_be_new_empty_or_a_package(tmp_path, tiny_package):
     (tmp_path / "photos" / "holiday.jpg").write_bytes(b"x")
     with pytest.raises(ExportError, match=r"not a SEAN package.*refusing"):
         check_destination(tmp_path / "photos")
-    with pytest.raises(ExportError, match="is a file"):
+    with pytest.raises(ExportError, match="is not a folder"):
         check_destination(tmp_path / "photos" / "holiday.jpg")
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000100"
+    checkpoint.mkdir(parents=True)
+    for out, words in ((checkpoint / "package", "lies inside the input folder"), (tmp_path / "run", "holds the input")):
+        with pytest.raises(ExportError, match=words):
+            check_destination(out, [checkpoint])
+    check_destination(tmp_path / "run" / "package", [checkpoint])  # beside the checkpoints: fine
 
 
 def test_export_refuses_bad_requests_before_any_work(tmp_path, tiny_export_checkpoint):

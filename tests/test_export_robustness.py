@@ -158,7 +158,7 @@ def test_export_destinations_that_cannot_be_written_are_one_line(ckpt, tmp_path)
     a_file.write_text("x")
     line = error_line(sean("export", ckpt, "-o", a_file / "pkg"))
     assert f"cannot write {a_file / 'pkg'}: {a_file} is a file" in line
-    assert "cannot write /proc/pkg" in error_line(sean("export", ckpt, "--no-validate", "-o", "/proc/pkg"))
+    assert "-o /proc/pkg cannot be written" in error_line(sean("export", ckpt, "--no-validate", "-o", "/proc/pkg"))
 
 
 # --- exports racing, and exports killed -------------------------------------------------------------

@@ -160,6 +160,11 @@ def test_an_unrelated_folder_is_never_replaced_and_an_earlier_repository_is(tmp_
     export_repository(package, repo, ExportSettings(max_batch=3))
     assert read_config(repo, "sean").max_batch_size == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left
+    # never inside the package (a later `sean export` there deletes it) or a folder that holds the package
+    for inside, words in ((package / "repo", "lies inside the input folder"), (tmp_path, "holds the input")):
+        with pytest.raises(PackageError, match=words):
+            export_repository(package, inside, ExportSettings())
+    assert not (package / "repo").exists()
 
 
 def test_sean_triton_refuses_a_repository_for_triton_gpu_backends_in_one_line(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sean_core.errors import PackageError
-from sean_core.files import atomic_write_json, atomic_write_text, building_folder, read_json
+from sean_core.files import atomic_write_json, atomic_write_text, building_folder, output_problem, read_json
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends import check_precision_hint
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
@@ -234,16 +234,20 @@ def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelCo
                            platform=cfg.ENSEMBLE_PLATFORM, steps=steps)
 
 
-def _check_destination(out: Path) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise PackageError(f"-o {out} is a file; choose a folder for the repository")
-    if any(out.iterdir()) and not (out / REPOSITORY_FILE).is_file():
-        raise PackageError(
-            f"{out} exists and is not a repository written by `sean export-triton` (no {REPOSITORY_FILE}); "
-            f"refusing to replace it: choose another -o folder or remove it"
-        )
+def _check_destination(out: Path, package_dir: Path) -> None:
+    """`out` may be new, an empty folder or an earlier repository (replaced), and never the package, a folder
+    inside it (a later `sean export` into the package would delete the repository) or one that holds it."""
+    problem = output_problem(out, [package_dir], force=True, folder=True)
+    if problem is not None:
+        raise PackageError(f"-o {out} {problem}")
+    if out.exists():
+        if not out.is_dir():
+            raise PackageError(f"-o {out} is a file; choose a folder for the repository")
+        if any(out.iterdir()) and not (out / REPOSITORY_FILE).is_file():
+            raise PackageError(
+                f"{out} exists and is not a repository written by `sean export-triton` (no {REPOSITORY_FILE}); "
+                f"refusing to replace it: choose another -o folder or remove it"
+            )
 
 
 def _write(root: Path, package: Package, settings: ExportSettings,
@@ -314,10 +318,10 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
     package = load_package(package_dir, verify=True)
     if settings.backend == "tensorrt" and package.generator_form == "regions":
         raise PackageError(f"cannot export {package.root} for TensorRT: {REGIONS_NOT_FOR_TENSORRT}")
-    _check_destination(out)
+    _check_destination(out, package.root)
     models = model_configs(package, settings)
     # _check_destination again when moving in: another export may have finished meanwhile
-    with building_folder(out, check=lambda: _check_destination(out)) as built:
+    with building_folder(out, check=lambda: _check_destination(out, package.root)) as built:
         _write(built, package, settings, models)
         check_repository(built, models, package)
     return out
