@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sean_core.domains import DatasetError, Domain
+from sean_core.errors import ImageReadError, LabelError
 from sean_core.files import atomic_write_text, make_dirs, write_problem
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
@@ -47,16 +49,19 @@ from sean_train.state import (
     TRAINING_JSON,
     check_kept_models,
     clean_partial,
+    latest_checkpoint,
     load_training_checkpoint,
     prune,
     read_best,
     restore_training_state,
     save_training_checkpoint,
+    step_dir_name,
     write_best,
 )
 from sean_train.train_config import RunConfig, meaning_changes
 from sean_train.vgg import load_vgg19
 
+DATA_ERRORS = (DatasetError, LabelError, ImageReadError)  # a training sample that cannot be read
 LOG_FILE = "log.jsonl"
 SAMPLES_DIR = "samples"
 SAMPLE_ROWS = 4
@@ -294,7 +299,8 @@ class Trainer:
         started, start_step = time.perf_counter(), self.step
         try:
             last = time.perf_counter()
-            for batch in loader:
+            batches = iter(loader)
+            while (batch := self._next_batch(batches)) is not None:
                 losses = self.train_step(batch, g_net, d_net)
                 self.step += 1
                 now = time.perf_counter()
@@ -326,6 +332,28 @@ class Trainer:
             if self._tensorboard:
                 self._tensorboard.close()
         return self.step
+
+    def _next_batch(self, batches: Iterator[dict[str, Tensor]]) -> dict[str, Tensor] | None:
+        """The next batch, None at the end. A sample that cannot be read (a corrupt file found only now: the
+        start checks list the pairs, and decoding them all would take as long as an epoch) stops the run
+        as a stop signal would, with a checkpoint of the steps done, so that no work is lost."""
+        try:
+            return next(batches)
+        except StopIteration:
+            return None
+        except DATA_ERRORS as exc:
+            saved = ""
+            latest = latest_checkpoint(self.run_dir)
+            if not self.dist.enabled and self.step > 0 and (latest is None or latest.name != step_dir_name(self.step)):
+                self.checkpoint()  # all ranks would have to take part in a distributed one
+                saved = f"; the steps up to {self.step} are saved"
+            # A DataLoader worker's error arrives with its whole traceback: the error's own line is the last.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+            reason = lines[-1].removeprefix(f"{type(exc).__module__}.{type(exc).__name__}: ")
+            raise DatasetError(
+                f"{reason} (reading step {self.step + 1}){saved}: fix or remove that sample, then continue with "
+                f"`sean train --resume {self.run_dir}`"
+            ) from exc
 
     # --- checkpoints, logs, samples -------------------------------------------------------------
     def checkpoint(self) -> Path | None:

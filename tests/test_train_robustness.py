@@ -246,3 +246,29 @@ def test_a_domain_without_generated_data_asks_for_data_before_anything_else(tmp_
     assert "pass --data DIR" in result.output and "sean prepare faces RAW -o DIR" in result.output
     assert "VGG" not in result.output
     assert not out.exists()
+
+
+# --- a sample that cannot be read, found in the middle of a run ---------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_corrupt_sample_found_mid_run_stops_with_the_steps_done_saved(tmp_path, one_thread, workers):
+    """The start lists the pairs and decodes none; a corrupt image read at step 3 stopped the run with
+    nothing saved since the last checkpoint. Now: one line naming the file and the resume, and a
+    checkpoint of the 2 steps done (workers: the error comes from a DataLoader worker, traceback and all)."""
+    from sean_core.domains import get_domain
+    from sean_train.data import DatasetError
+
+    data = get_domain("shapes").write_split(tmp_path / "data", "train", 6, progress=False)
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config(checkpoint_every=100, workers=workers)))
+    trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
+    early = {draw.index for step in (0, 1) for draw in trainer.order.batch(step)}
+    victim = next(d.index for d in trainer.order.batch(2) if d.index not in early)
+    image = trainer.dataset.source.pairs[victim].image
+    image.write_bytes(image.read_bytes()[:60])  # cut short
+    with pytest.raises(DatasetError) as caught:
+        trainer.run()
+    message = str(caught.value)
+    assert "\n" not in message and image.name in message, message
+    assert "(reading step 3); the steps up to 2 are saved" in message and "sean train --resume" in message
+    assert latest_checkpoint(tmp_path / "run").name == "step_00000002"
