@@ -25,7 +25,7 @@ import pytest
 
 from sean_core.domains import get_domain
 from sean_core.errors import PackageError
-from sean_core.imageio import read_rgb, resize_labels, write_jpg, write_png
+from sean_core.imageio import read_ids, read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.package import load_package
@@ -288,6 +288,42 @@ def test_paths_the_file_system_refuses_are_one_line_errors(release, package, fil
     folder = tmp_path / "folder.png"
     folder.mkdir()
     one_line_error(synth(release, package, *style_args(files), "-o", str(folder)), 1, "is a folder")
+
+
+def test_odd_files_and_fields_are_named_for_what_they_are(release, package, files, tmp_path):
+    """Each was a message about something else: a FIFO "no such file", a package path that is a file "does
+    not exist; create one", a manifest.json folder "is missing", noise.numel -5 "an object of 4 field(s)",
+    `--swap blob=` "image  does not exist"; a 252-byte output name failed on its temporary name."""
+    out = str(tmp_path / "x.png")
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    one_line_error(synth(release, package, *style_args(files, label=fifo), "-o", out), 1, "is not a regular file")
+    a_file = tmp_path / "package.txt"
+    a_file.write_text("x")
+    one_line_error(synth(release, a_file, *style_args(files), "-o", out), 1, "is a file, not a package folder")
+    odd = package_copy(package, tmp_path / "odd")
+    (odd / "manifest.json").unlink()
+    (odd / "manifest.json").mkdir()
+    one_line_error(synth(release, odd, *style_args(files), "-o", out), 1, "manifest.json is not a file")
+    negative = package_copy(package, tmp_path / "negative", edit=lambda m: m["noise"].__setitem__("numel", -5))
+    one_line_error(synth(release, negative, *style_args(files), "-o", out), 1, "noise.numel is -5, not a positive")
+    one_line_error(synth(release, package, *style_args(files), "--swap", "blob=", "-o", out), 1,
+                   "--swap: no image after '='")
+    long_name = tmp_path / ("n" * 248 + ".png")
+    assert synth(release, package, *style_args(files), "-o", str(long_name)).returncode == 0
+    assert long_name.stat().st_size > 0 and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_a_png_wider_than_32768_reads_as_in_python_and_a_side_past_opencvs_limit_names_it(cpp, tmp_path):
+    """A 40000 x 1 label map (within the pixel cap) read in Python and was "Invalid IHDR data" here."""
+    ids = (np.arange(40000) % 8).astype(np.uint8)[None]
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png_file(40000, 1, 0, 8, b"\x00" + ids.tobytes()))
+    np.testing.assert_array_equal(cpp.read_labels(wide), resize_labels(read_ids(wide), 64, 64))
+    too_wide = tmp_path / "too_wide.png"
+    too_wide.write_bytes(png_file((1 << 20) + 1, 1, 0, 8, b"\x00" * ((1 << 20) + 2)))
+    with pytest.raises(RuntimeError, match=r"Invalid IHDR data: .*exceeds user limit"):
+        cpp.read_labels(too_wide)
 
 
 def test_write_png_onto_a_folder_names_the_reason(cpp, tmp_path):

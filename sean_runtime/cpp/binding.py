@@ -102,9 +102,11 @@ class CppRuntime:
                                         pointer, pointer]
         lib.sean_styles_interpolate.argtypes = [pointer, pointer, ctypes.c_float, pointer, size, integer, pointer,
                                                 pointer]
-        for name in ("sean_encode", "sean_styles_swap", "sean_styles_free", "sean_model_close", "sean_read_labels",
-                     "sean_read_image", "sean_resize_labels", "sean_resize_image", "sean_styles_copy"):
+        for name in ("sean_encode", "sean_styles_swap", "sean_read_labels", "sean_read_image", "sean_resize_labels",
+                     "sean_resize_image", "sean_styles_copy"):
             getattr(lib, name).restype = ctypes.c_int
+        for name in ("sean_styles_free", "sean_model_close"):  # void functions
+            getattr(lib, name).restype = None
         lib.sean_api_version.restype = ctypes.c_uint32
         if lib.sean_api_version() < API_VERSION:
             raise RuntimeError(f"{library} has C API version {lib.sean_api_version()}; this binding needs "

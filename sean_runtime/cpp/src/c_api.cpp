@@ -1,5 +1,6 @@
 // The C API (include/sean/sean.h) over the C++ API: every call catches everything, so no C++ exception
 // crosses into C, and leaves its message in a per-thread string.
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -243,6 +244,10 @@ sean_status sean_styles_create(const sean_model* model, size_t batch, const floa
   return guarded([&] {
     const sean::core::ModelInfo& info = model->model.info();
     const size_t k = size_t(info.num_classes), s = size_t(info.style_dim);
+    if (batch > SIZE_MAX / (k * s))  // batch * k * s would wrap around to a small buffer
+      throw sean::core::Error(sean::core::Status::argument, "sean_styles_create: batch " + std::to_string(batch) +
+                                                                " is too large for codes of " + std::to_string(k * s) +
+                                                                " values per image");
     give(sean::core::Styles(std::vector<float>(codes, codes + batch * k * s), std::vector<uint8_t>(present, present + batch * k),
                       model->model.class_names(), info.style_dim),
          styles);

@@ -11,11 +11,14 @@
 #include <jerror.h>
 #endif
 
-enum { MAX_SIDE = 1 << 15 }; /* larger headers are refused before anything is allocated */
+/* Larger headers are refused before anything is allocated: OpenCV's limit (CV_IO_MAX_IMAGE_WIDTH and
+ * _HEIGHT), so that the Python runtime and this one read the same files; the pixel cap bounds the rest. */
+enum { MAX_SIDE = 1 << 20 };
 
 typedef struct reason {
   char* text;
   size_t size;
+  char warning[160]; /* libpng's last warning: the cause of its terse errors ("Invalid IHDR data") */
 } reason;
 
 static void say(reason* r, const char* text) {
@@ -35,13 +38,17 @@ typedef struct png_sink {
 } png_sink;
 
 static void png_on_error(png_structp png, png_const_charp text) {
-  say((reason*)png_get_error_ptr(png), text);
+  reason* r = (reason*)png_get_error_ptr(png);
+  if (r->warning[0] && r->text && r->size)
+    snprintf(r->text, r->size, "%s: %s", text, r->warning);
+  else
+    say(r, text);
   png_longjmp(png, 1);
 }
 
 static void png_on_warning(png_structp png, png_const_charp text) {
-  (void)png;
-  (void)text;
+  reason* r = (reason*)png_get_error_ptr(png);
+  snprintf(r->warning, sizeof r->warning, "%s", text);
 }
 
 static void png_read_bytes(png_structp png, png_bytep out, png_size_t count) {

@@ -9,6 +9,8 @@
 #include <iterator>
 #include <memory>
 
+#include <cerrno>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "codecs.h"
@@ -23,7 +25,9 @@ namespace {
 std::vector<unsigned char> read_bytes(const std::string& path) {
   const fs::file_type type = file_type_of(path, Status::input);
   if (type == fs::file_type::directory) throw Error(Status::input, shown_path(path) + " is a folder, not an image file");
-  if (type != fs::file_type::regular) throw Error(Status::input, shown_path(path) + ": no such file");
+  if (type == fs::file_type::not_found) throw Error(Status::input, shown_path(path) + ": no such file");
+  if (type != fs::file_type::regular)  // reading a pipe would block, a device never end
+    throw Error(Status::input, shown_path(path) + " is not a regular file (a pipe, device or socket); give an image file");
   std::ifstream in(path, std::ios::binary);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.eof() && in.fail()) throw Error(Status::input, shown_path(path) + ": cannot be read");
@@ -217,27 +221,48 @@ void write_png_file(const std::string& path, const uint8_t* rgb, int height, int
   if (sean_png_encode(rgb, width, height, &png, &size, message, sizeof message) != 0)
     throw Error(Status::input, "could not encode " + shown_path(path) + " as PNG (" + message + ")");
   std::unique_ptr<unsigned char, decltype(&std::free)> owned(png, std::free);
-  // Written beside the target and renamed into place: a crash never leaves a half-written file.
+  // Written beside the target, flushed to disk and renamed into place, then the folder flushed: neither a
+  // crash of the process nor one of the machine leaves a half-written file under the target's name.
   static std::atomic<unsigned> counter{0};
   const fs::path target(path);
-  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp" +
-                                                     std::to_string(getpid()) + "-" + std::to_string(counter++));
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(png), static_cast<std::streamsize>(size));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw Error(Status::input, "cannot write " + shown_path(path) + " (does its folder exist and is it writable?)");
-    }
+  const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  // A name of 255 bytes is allowed; the temporary one beside it must fit too.
+  const std::string stem = target.filename().string().substr(0, 200);
+  const fs::path temporary =
+      folder / ("." + stem + ".tmp" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  auto fail = [&](const std::string& what, int code) {
+    ::unlink(temporary.c_str());
+    const std::string reason = code == ENOENT ? "its folder does not exist" : std::strerror(code);
+    throw Error(Status::input, "cannot write " + shown_path(path) + ": " + (what.empty() ? "" : what + ": ") + reason);
+  };
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int code = errno;
+    throw Error(Status::input, "cannot write " + shown_path(path) + ": " +
+                                   (code == ENOENT ? std::string("its folder does not exist") : std::strerror(code)));
   }
-  std::error_code error;
-  fs::rename(temporary, target, error);
-  if (error) {
-    std::error_code ignored;  // the rename's reason is the one to report
-    fs::remove(temporary, ignored);
-    throw Error(Status::input, "cannot write " + shown_path(path) + ": " + error.message());
+  size_t written = 0;
+  while (written < size) {
+    const ssize_t n = ::write(fd, png + written, size - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int code = n < 0 ? errno : EIO;
+      ::close(fd);
+      fail("", code);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int code = errno;
+    ::close(fd);
+    fail("", code);
+  }
+  if (::close(fd) != 0) fail("", errno);
+  if (::rename(temporary.c_str(), target.c_str()) != 0) fail("", errno);
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {  // the rename itself on disk; a file system that cannot flush a folder has nothing to lose
+    ::fsync(dir);
+    ::close(dir);
   }
 }
 

@@ -199,6 +199,8 @@ Styles Model::encode(size_t batch, const uint8_t* images, const int32_t* labels,
   if (p.encoder.takes("extra") && !extra)
     throw Error(Status::input, "this package takes " + std::to_string(p.extra_channels) +
                                    " extra mask channel(s) (e.g. instance edges) [B, E, H, W] float32; pass zeros for none");
+  if (!p.encoder.takes("extra") && extra)  // as synthesize: a buffer that would be ignored is a caller's mistake
+    throw Error(Status::input, "this package's encoder takes no extra mask channels; pass none");
   impl_->check_ids(labels, batch, impl_->pixels());
   const size_t pixels = impl_->pixels(), K = p.num_classes(), S = p.style_dim, E = p.extra_channels;
   // uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1], computed as numpy does: x / 127.5 - 1.

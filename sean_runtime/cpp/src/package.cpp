@@ -144,12 +144,18 @@ GraphSpec graph_spec(const Package& package, const std::string& name, const json
 
 // The manifest's text, after the folder and the file are there.
 std::string read_manifest_text(const fs::path& root) {
-  if (file_type_of(str(root), Status::package) != fs::file_type::directory)
+  const fs::file_type root_type = file_type_of(str(root), Status::package);
+  if (root_type == fs::file_type::not_found)
     fail("package folder " + shown_path(str(root)) + " does not exist; create one with `sean export CHECKPOINT -o " +
          shown_path(str(root)) + "`");
+  if (root_type != fs::file_type::directory)
+    fail(shown_path(str(root)) + " is a file, not a package folder; give the folder `sean export` wrote");
   const fs::path path = root / "manifest.json";
-  if (file_type_of(str(path), Status::package) != fs::file_type::regular)
+  const fs::file_type manifest_type = file_type_of(str(path), Status::package);
+  if (manifest_type == fs::file_type::not_found)
     fail(shown_path(str(path)) + " is missing: " + shown_path(str(root)) + " is not a SEAN package (written by `sean export`)");
+  if (manifest_type != fs::file_type::regular)
+    fail(shown_path(str(path)) + " is not a file: " + shown_path(str(root)) + " is not a SEAN package (written by `sean export`)");
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
@@ -305,9 +311,11 @@ Package package_from_manifest(const fs::path& root, const std::string& text) {
     p.files[name] = hash.get<std::string>();
   }
   const json& noise = field(m, "noise", where);
-  if (!noise.is_object() || !noise.value("numel", json()).is_number_integer() || noise["numel"].get<int64_t>() < 1 ||
-      noise.value("input", json()) != "noise")
+  if (!noise.is_object() || noise.value("input", json()) != "noise")
     fail(str(where) + ": malformed \"noise\" entry " + excerpt(noise) + "; " + kReexport);
+  const json numel = noise.value("numel", json());
+  if (!numel.is_number_integer() || numel.get<int64_t>() < 1)
+    fail(str(where) + ": noise.numel is " + excerpt(numel) + ", not a positive integer; " + kReexport);
   p.noise_numel = noise["numel"].get<int64_t>();
 
   if (m.contains("palette") && !m["palette"].is_null()) {

@@ -282,6 +282,9 @@ TEST_F(CApi, BadArraysAreInputErrors) {
   const float extra[1] = {0};
   EXPECT_FAILS(sean_synthesize(model_, 1, info_.height, info_.width, labels_.data(), styles_.get(), 0, 1, extra, rgb.data()),
                SEAN_ERROR_INPUT, "takes no extra mask channels");
+  // encode refuses it too (it ignored the buffer)
+  EXPECT_FAILS(sean_encode(model_, 1, info_.height, info_.width, image_.data(), labels_.data(), extra, &out),
+               SEAN_ERROR_INPUT, "encoder takes no extra mask channels");
   EXPECT_FAILS(sean_synthesize(model_, 2, info_.height, info_.width, std::vector<int32_t>(2 * pixels_).data(),
                                styles_.get(), UINT64_MAX, 1, nullptr, rgb.data()),
                SEAN_ERROR_INPUT, "below 2^64");
@@ -339,6 +342,11 @@ TEST_F(CApi, BadEditsAreInputErrors) {
   const char* unknown[] = {"hair"};
   EXPECT_FAILS(sean_styles_swap(styles_.get(), unknown, 1, styles_.get(), SEAN_FALLBACK_OWN, nullptr, &out),
                SEAN_ERROR_INPUT, "unknown class 'hair'; the classes are: background, ground");
+  // A batch whose codes would overflow size_t wrapped around to a one-image style.
+  const std::vector<float> one_code(1);
+  const std::vector<uint8_t> one_flag(1);
+  EXPECT_FAILS(sean_styles_create(model_, SIZE_MAX / 2 + 1, one_code.data(), one_flag.data(), &out),
+               SEAN_ERROR_ARGUMENT, "is too large for codes of");
   for (const float alpha : {NAN, 5.0f, -1.5f, INFINITY})  // Python's range: a weight of 5 was taken
     EXPECT_FAILS(sean_styles_interpolate(styles_.get(), styles_.get(), alpha, nullptr, 0, SEAN_FALLBACK_OWN, nullptr,
                                          &out),

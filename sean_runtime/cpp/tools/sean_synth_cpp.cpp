@@ -18,7 +18,8 @@ namespace {
 const char* kHelp = R"(Usage: sean-synth-cpp PACKAGE --label L.png --style S.png -o OUT.png [options]
 
   Synthesize one image from a label map with the styles of another image, region by region;
-  the same package, inputs and seed give the same image as `sean synth`.
+  the same package, inputs and seed give the same image as `sean synth --backend openvino` where
+  the images are at the package's size (resized ones within one level).
 
 Options:
   --label FILE               label map to draw (class-id PNG, or a colour mask in the package palette)
@@ -150,6 +151,9 @@ Reference parse_reference(const std::string& text, const std::string& option) {
   Reference ref{text, ""};
   const size_t colon = text.rfind(':');
   if (!is_file(text) && colon != std::string::npos) ref = {text.substr(0, colon), text.substr(colon + 1)};
+  if (ref.image.empty())
+    throw sean::Error(sean::Status::input, option + ": no image after '='; give CLASS=IMAGE[:LABEL], e.g. " + option +
+                                               " hair=other.jpg:other.png");
   if (!is_file(ref.image)) throw sean::Error(sean::Status::input, option + " " + text + ": image " + ref.image + " does not exist");
   if (ref.label.empty()) {
     const fs::path labels = fs::path(ref.image).parent_path().parent_path() / "labels";
