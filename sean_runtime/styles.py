@@ -93,8 +93,16 @@ class Styles:
 
     def __getitem__(self, index: int | slice | Sequence[int]) -> Styles:
         """Images of the batch, kept as a batch: styles[0] has batch size 1."""
-        rows = np.arange(self.batch_size)[index]
-        rows = np.atleast_1d(rows)
+        if isinstance(index, (bool, np.bool_)):  # numpy reads True as a new axis, not as image 1
+            raise InputError(f"index Styles by image number or slice, not by {index!r}")
+        try:
+            rows = np.atleast_1d(np.arange(self.batch_size)[index])
+        except (IndexError, TypeError, ValueError) as exc:
+            if isinstance(index, (int, np.integer)):  # out of range: an IndexError ends `for style in styles`
+                raise
+            raise InputError(f"Styles of {self.batch_size} image(s) have no images {index!r:.80} ({exc})") from None
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise InputError(f"index Styles by image number, slice or list of numbers, not by {index!r:.80}")
         return Styles(self.codes[rows], self.present[rows], self.class_names)
 
     @classmethod

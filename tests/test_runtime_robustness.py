@@ -257,3 +257,15 @@ def test_a_closed_onnxruntime_backend_says_it_was_closed(tiny_package, sample):
     one_line(caught.value)
     with pytest.raises(errors.BackendError, match="the generator graph was closed"):
         backend.generate(labels[None].astype(np.int32), np.zeros((1, 8, 16), np.float32), None, None)
+
+
+def test_indexing_styles_by_something_other_than_image_numbers_is_named(tiny_synth, sample):
+    styles = tiny_synth.encode(*sample)
+    for index in (True, np.bool_(False), "a", [[0]], 1.5):
+        with pytest.raises(InputError, match="Styles") as caught:
+            styles[index]
+        one_line(caught.value)
+    assert styles[0].batch_size == 1 and styles[[0, 0]].batch_size == 2 and styles[-1:].batch_size == 1
+    with pytest.raises(IndexError):  # as a sequence's: iteration stops there
+        styles[5]
+    assert [s.batch_size for s in styles] == [1]
