@@ -409,6 +409,10 @@ def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
 
 
 def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_request_timeout(guarded):
+    def dropped() -> float:
+        return series(call(guarded, "GET", "/metrics", headers=KEY)[2], "sean_connections_dropped_total") or 0.0
+
+    before = dropped()
     size = len(call(guarded, "GET", "/static/editor.css")[2].encode())
     requests = 2000  # 30 MB of answers: far more than the kernel's send buffer (up to 4 MB) and asyncio's hold
     with socket.socket() as sock:
@@ -422,6 +426,7 @@ def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_request_ti
             while chunk := sock.recv(65536):
                 received += len(chunk)
     assert received < size * requests / 2, (received, size)  # cut off, not served to the end
+    assert dropped() == before + 1
 
 
 def test_a_connection_beyond_max_connections_is_answered_503_and_the_others_go_on(guarded):

@@ -476,6 +476,7 @@ class ServiceProtocol(web.RequestHandler):
     def _not_reading(self) -> None:
         self.write_deadline = None
         if self.transport is not None:
+            self.state.metrics.dropped.inc()
             self.state.refusals.event(f"dropped a connection whose client read nothing for "
                                       f"{self.state.limits.timeout_s:g} s")
             self.transport.abort()

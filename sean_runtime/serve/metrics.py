@@ -8,6 +8,7 @@ sean_queue_depth                             jobs waiting for the inference thre
 sean_requests_in_flight                      /v1 requests being answered
 sean_images_total                            images synthesized
 sean_images_per_second                       over the last WINDOW_S seconds
+sean_connections_dropped_total               connections whose client read none of its answers for --timeout-s
 process_*                                    resident memory, CPU seconds, ... of the server process
 """
 
@@ -53,6 +54,10 @@ class Metrics:
         self.queue_depth = Gauge("sean_queue_depth", "Jobs waiting for the inference thread", registry=r)
         self.in_flight = Gauge("sean_requests_in_flight", "/v1 requests being answered", registry=r)
         self.images = Counter("sean_images", "Images synthesized", registry=r)
+        self.dropped = Counter(
+            "sean_connections_dropped", "Connections dropped: their client read none of its answers for --timeout-s",
+            registry=r,
+        )
         rate = Gauge("sean_images_per_second", f"Images per second over the last {WINDOW_S:g} s", registry=r)
         rate.set_function(self._images_per_second)
         self._recent: deque[tuple[float, int]] = deque()  # (monotonic time, images) of recent generator calls
