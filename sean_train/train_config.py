@@ -165,14 +165,18 @@ def bind_domain(config: RunConfig):
 
     domain = get_domain(config.model.domain)
     model = config.model
+    # A key the config leaves out has the faces model's value (ModelConfig's defaults): say so, and the fix.
     if model.num_classes != domain.num_classes:
         raise ConfigError(
-            f"model.num_classes is {model.num_classes} but domain {domain.name!r} has {domain.num_classes} classes"
+            f"model.num_classes is {model.num_classes} but domain {domain.name!r} has {domain.num_classes} classes; "
+            f"set `num_classes: {domain.num_classes}` under model: in the config (docs/plugins.md, a config for "
+            f"your domain)"
         )
     if model.extra_mask_channels != domain.extra_mask_channels:
         raise ConfigError(
             f"model.extra_mask_channels is {model.extra_mask_channels} but domain {domain.name!r} "
-            f"provides {domain.extra_mask_channels}"
+            f"provides {domain.extra_mask_channels}; set `extra_mask_channels: {domain.extra_mask_channels}` under "
+            f"model: in the config"
         )
     if model.class_names and tuple(model.class_names) != tuple(domain.class_names):
         raise ConfigError(f"model.class_names differ from domain {domain.name!r}'s; leave them out to use the domain's")

@@ -62,6 +62,8 @@ from sean_train.train_config import RunConfig, meaning_changes
 from sean_train.vgg import load_vgg19
 
 DATA_ERRORS = (DatasetError, LabelError, ImageReadError)  # a training sample that cannot be read
+# Removing the sample instead would change the training set's size, which a resume refuses (check_trained_on).
+FIX_SAMPLE = "replace that file with a readable one of the same name"
 LOG_FILE = "log.jsonl"
 SAMPLES_DIR = "samples"
 SAMPLE_ROWS = 4
@@ -82,9 +84,9 @@ def check_trained_on(run_dir: Path, checkpoint: str, meta: dict[str, Any], num_s
 
 
 def computed_on(device: str, threads: int, world_size: int) -> dict[str, Any]:
-    """What a checkpoint records of where it was computed: float sums split by thread and process, so a
-    resume elsewhere continues well but not bit for bit."""
-    return {"device": device, "threads": threads, "world_size": world_size}
+    """What a checkpoint records of where it was computed: float sums split by CPU thread and by process,
+    so a resume elsewhere continues well but not bit for bit (on a GPU the CPU threads do not compute)."""
+    return {"device": device, "world_size": world_size, **({"threads": threads} if device == "cpu" else {})}
 
 
 def inexact_resume(state: Any, device: str, threads: int, world_size: int) -> list[str]:
@@ -141,12 +143,12 @@ class Trainer:
         self.dataset, self.order = training
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
+        self.notes: list[str] = []  # what the user should know about this start: no validation, an inexact resume
         self.val_source = self._held_out(data)
         self.step = 0
         self.val_score: float | None = None  # the latest validation PSNR, for the progress line
         self._stop_requested = False
         self._tensorboard = None
-        self.resume_notes: list[str] = []  # why a resume will not be bit-exact, when it will not
 
     # --- setup ----------------------------------------------------------------------------------
     def _check_run_folder(self) -> None:
@@ -160,7 +162,11 @@ class Trainer:
         h, w = self.config.model.height, self.config.model.width
         try:
             return open_source(self.domain, data, "test", h, w, max(self.config.train.val_samples, SAMPLE_ROWS))
-        except DatasetError:
+        except DatasetError as exc:  # a dataset without one trains, but the user must know what it lacks
+            self.notes.append(
+                f"no validation: the held-out 'test' split cannot be read ({exc}); the run trains without "
+                f"validation PSNR or best.json, and its sample grids show training images"
+            )
             return None
 
     def resume(self, checkpoint: str | Path) -> None:
@@ -182,7 +188,7 @@ class Trainer:
         restore_training_state(state, self.model, self.disc, self.opt_g, self.opt_d)
         read_best(self.run_dir)  # checked now, not at the next checkpoint
         check_kept_models(self.run_dir, state.path)
-        self.resume_notes = inexact_resume(state, self.device.type, torch.get_num_threads(), self.dist.world_size)
+        self.notes += inexact_resume(state, self.device.type, torch.get_num_threads(), self.dist.world_size)
         self.step = state.step
         self.val_score = state.meta.get(VAL_METRIC)
         if self.dist.is_main:
@@ -342,18 +348,20 @@ class Trainer:
         except StopIteration:
             return None
         except DATA_ERRORS as exc:
-            saved = ""
             latest = latest_checkpoint(self.run_dir)
             if not self.dist.enabled and self.step > 0 and (latest is None or latest.name != step_dir_name(self.step)):
-                self.checkpoint()  # all ranks would have to take part in a distributed one
-                saved = f"; the steps up to {self.step} are saved"
+                latest = self.checkpoint()  # all ranks would have to take part in a distributed one
+            if latest is not None and latest.name == step_dir_name(self.step):
+                then = f"the steps up to {self.step} are saved: {FIX_SAMPLE}, then continue with"
+            elif latest is not None:
+                then = f"{FIX_SAMPLE}, then continue from its last checkpoint with"
+            else:
+                then = f"nothing is saved yet: {FIX_SAMPLE}, then start over with"
+            command = f"sean train --resume {self.run_dir}" + ("" if latest is not None else " --restart")
             # A DataLoader worker's error arrives with its whole traceback: the error's own line is the last.
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
             reason = lines[-1].removeprefix(f"{type(exc).__module__}.{type(exc).__name__}: ")
-            raise DatasetError(
-                f"{reason} (reading step {self.step + 1}){saved}: fix or remove that sample, then continue with "
-                f"`sean train --resume {self.run_dir}`"
-            ) from exc
+            raise DatasetError(f"{reason} (reading step {self.step + 1}); {then} `{command}`") from exc
 
     # --- checkpoints, logs, samples -------------------------------------------------------------
     def checkpoint(self) -> Path | None:

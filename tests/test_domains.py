@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from sean_core.domains import Domain
-from sean_core.domains import pair_by_stem
+from sean_core.domains import pair_by_stem, require_folders
 from sean_core.imageio import write_png
 
 
@@ -43,9 +43,9 @@ class LeavesDomain(Domain):
     palette = ((0, 0, 0), (0, 160, 0), (200, 255, 120))
     resolution = (32, 32)
 
-    def list_pairs(self, root, split):
+    def list_pairs(self, root, split):  # as the example of docs/plugins.md
         split = self.check_split(split)
-        root = Path(root)
+        root = require_folders(root, self.name, (f"{split}/img", f"{split}/seg"))
         images = sorted((root / split / "img").glob("*.png"))
         labels = sorted((root / split / "seg").glob("*.png"))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
@@ -110,8 +110,8 @@ def test_colours_round_trip_to_the_lowest_id_of_each_colour(name):
     assert decoded[0].tolist() == expected
 
 
-def test_unknown_domain_lists_the_installed_ones():
-    with pytest.raises(DomainError, match=r"installed domains: .*faces"):
+def test_unknown_domain_lists_the_installed_ones_and_how_a_plugin_is_found():
+    with pytest.raises(DomainError, match=r"installed domains: .*faces.*that package is installed here"):
         get_domain("no-such-domain")
 
 
@@ -210,6 +210,9 @@ def test_third_party_plugin_is_discovered_and_used(plugin_site, tmp_path, monkey
     assert [p.image.stem for p in pairs] == ["leaf1", "leaf2"]
     image, labels, _ = domain.load_pair(pairs[1])
     assert labels.max() == 2 and np.array_equal(domain.colors_to_labels(image), labels)
+    # the docs' example names the folders a wrong --data lacks, and the subfolder one level down
+    with pytest.raises(DatasetError, match=r"train/img/ \+ train/seg/ directly inside it.*data"):
+        domain.list_pairs(tmp_path, "train")
 
 
 def run_sean(args: list[str], site: Path) -> subprocess.CompletedProcess:

@@ -270,5 +270,21 @@ def test_a_corrupt_sample_found_mid_run_stops_with_the_steps_done_saved(tmp_path
         trainer.run()
     message = str(caught.value)
     assert "\n" not in message and image.name in message, message
-    assert "(reading step 3); the steps up to 2 are saved" in message and "sean train --resume" in message
+    assert "(reading step 3); the steps up to 2 are saved: replace that file with a readable one" in message
+    assert message.endswith(f"`sean train --resume {tmp_path / 'run'}`"), message
     assert latest_checkpoint(tmp_path / "run").name == "step_00000002"
+
+
+@pytest.mark.slow
+def test_a_corrupt_sample_in_the_first_batch_names_the_restart(tmp_path, one_thread):
+    from sean_core.domains import get_domain
+    from sean_train.data import DatasetError
+
+    data = get_domain("shapes").write_split(tmp_path / "data", "train", 4, progress=False)
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config(checkpoint_every=100)))
+    trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
+    image = trainer.dataset.source.pairs[trainer.order.batch(0)[0].index].image
+    image.write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=r"\(reading step 1\); nothing is saved yet: replace .*--restart`$"):
+        trainer.run()
+    assert latest_checkpoint(tmp_path / "run") is None

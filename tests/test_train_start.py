@@ -187,6 +187,16 @@ def test_a_start_and_a_resume_each_read_the_training_folder_once(tmp_path, shape
     assert opened.count("train") == 1, opened
 
 
+def test_a_dataset_without_a_readable_test_split_trains_and_says_it_has_no_validation(tmp_path, shapes_train_data):
+    """It trained without validation PSNR or best.json, and said nothing (a broken test split too)."""
+    run = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path, **ONE_STEP)), "--data", str(shapes_train_data), "--out", str(run)]
+    done = CliRunner().invoke(train, [*args, "--device", "cpu", "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert "note: no validation: the held-out 'test' split cannot be read (" in done.output, done.output
+    assert not (run / "best.json").exists()
+
+
 @pytest.mark.slow
 def test_a_resume_on_a_dataset_of_another_size_is_refused(tmp_path, shapes_train_data):
     """It rebuilt the epochs' order and the schedule from whatever folder was given, and a finished run

@@ -62,7 +62,10 @@ def get_domain(name: str) -> Domain:
     claims = eps.get(name)
     if not claims:
         known = ", ".join(sorted(eps)) or "none"
-        raise DomainError(f"unknown domain {name!r}; installed domains: {known}")
+        raise DomainError(
+            f"unknown domain {name!r}; installed domains: {known}; a domain of another package is found once "
+            f"that package is installed here (its entry point in the group 'sean.domains', docs/plugins.md)"
+        )
     if len(claims) > 1:
         providers = " and ".join(_provider(ep) for ep in claims)
         raise DomainError(

@@ -306,9 +306,6 @@ def _start(
             )
         trainer.resume(checkpoint)
         start = f"resuming at step {trainer.step}"
-        if info.is_main:
-            for note in trainer.resume_notes:
-                click.echo(f"note: {note}", err=True)
     elif resuming and not restart:
         raise CheckpointError(
             f"{run_dir} has no checkpoint yet (the run stopped before step {config.train.checkpoint_every}), so "
@@ -317,6 +314,9 @@ def _start(
     else:
         trainer.restart()
         start = "starting over from step 0" if resuming else "starting"
+    if info.is_main:
+        for note in trainer.notes:
+            click.echo(f"note: {note}", err=True)
     return trainer, start, threads
 
 
