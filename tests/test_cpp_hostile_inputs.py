@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,29 @@ def test_odd_files_and_fields_are_named_for_what_they_are(release, package, file
     long_name = tmp_path / ("n" * 248 + ".png")
     assert synth(release, package, *style_args(files), "-o", str(long_name)).returncode == 0
     assert long_name.stat().st_size > 0 and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_a_png_error_names_its_own_cause_not_an_earlier_warning(cpp, tmp_path):
+    """libpng's warnings were kept and added to any later error: every cut-off interlaced PNG was 'Not enough
+    image data: Interlace handling should be turned on', a bad tEXt checksum named in a truncation."""
+    ids = (np.arange(64, dtype=np.uint8).reshape(8, 8) % 8)
+    rows = b"".join(b"\x00" + row.tobytes() for row in ids)
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    adam7 = b"".join(b"\x00" + row.tobytes() for x0, y0, dx, dy in passes for row in ids[y0::dy, x0::dx])
+    interlaced = bytearray(png_file(8, 8, 0, 8, adam7))
+    interlaced[8 + 8 + 12] = 1  # IHDR's interlace byte: Adam7, the seven passes above
+    interlaced[29:33] = struct.pack(">I", zlib.crc32(bytes(interlaced[12:29])))
+    (tmp_path / "adam7.png").write_bytes(bytes(interlaced))
+    assert np.array_equal(read_ids(tmp_path / "adam7.png"), ids)  # a valid file: OpenCV reads the same ids
+    np.testing.assert_array_equal(cpp.read_labels(tmp_path / "adam7.png"),
+                                  resize_labels(read_ids(tmp_path / "adam7.png"), 64, 64))
+    text = (b"tEXt", b"Comment\0hello")
+    bad_text = png_file(8, 8, 0, 8, rows, [text]).replace(b"hello", b"hellO", 1)  # its CRC no longer fits
+    for name, data in (("cut_adam7.png", bytes(interlaced)[:-20]), ("cut_text.png", bad_text[:-20])):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(RuntimeError) as caught:
+            cpp.read_labels(tmp_path / name)
+        assert "Interlace" not in str(caught.value) and "tEXt" not in str(caught.value), caught.value
 
 
 def test_a_png_wider_than_32768_reads_as_in_python_and_a_side_past_opencvs_limit_names_it(cpp, tmp_path):

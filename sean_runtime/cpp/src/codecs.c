@@ -99,6 +99,7 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t m
   png_set_sig_bytes(png, 8);
   png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
   png_read_info(png, info);
+  why.warning[0] = '\0'; /* a warning explains only the header's own error (a side past MAX_SIDE) */
   {
     const int color = png_get_color_type(png, info);
     const int depth = png_get_bit_depth(png, info);
@@ -131,6 +132,7 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t m
       if (depth == 16) png_set_strip_16(png);
       if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     }
+    png_set_interlace_handling(png); /* Adam7 files: png_read_image reads all passes (and warns without it) */
     png_read_update_info(png, info);
     out->width = (int)png_get_image_width(png, info);
     out->height = (int)png_get_image_height(png, info);
