@@ -19,6 +19,7 @@ import numpy as np
 from sean_core.domains import Domain, DomainError, LabelError, get_domain
 from sean_core.errors import InputError
 from sean_core.imageio import read_rgb, resize_image, resize_labels
+from sean_runtime.styles import Styles
 
 Source = str | Path | np.ndarray
 
@@ -38,6 +39,17 @@ def check_seed(seed: int, count: int) -> int:
             f"which must stay below 2**63"
         )
     return int(seed)
+
+
+def check_styles_count(styles: Any, count: int) -> None:
+    """Styles for `count` label maps: a Styles of 1 image (used for all) or of `count` (one per label map)."""
+    if not isinstance(styles, Styles):
+        raise InputError(f"styles must be a Styles (from encode), not {type(styles).__name__}")
+    if styles.batch_size not in (1, count):
+        raise InputError(
+            f"styles of {styles.batch_size} images for {count} label map(s): pass styles of 1 image (used for "
+            f"all) or one per label map"
+        )
 
 
 def check_noise(noise: bool) -> bool:

@@ -32,6 +32,7 @@ from sean_runtime.inputs import (
     check_label_array,
     check_noise,
     check_seed,
+    check_styles_count,
     image_items,
     label_items,
     optional_labels,
@@ -182,9 +183,7 @@ class RemoteSynthesizer:
         uses seed + i, as Synthesizer.synthesize does."""
         self._no_extra(extra)
         items = label_items(label)
-        if not isinstance(styles, Styles) or styles.batch_size not in (1, len(items)):
-            count = "" if len(items) == 1 else f" or of {len(items)} (one per label map)"
-            raise InputError(f"styles must be the Styles of 1 image (from encode), used for all{count}")
+        check_styles_count(styles, len(items))
         seed, noise = check_seed(seed, len(items)), check_noise(noise)
         images = []
         for i, (name, ids) in enumerate(items):

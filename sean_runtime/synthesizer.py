@@ -31,6 +31,7 @@ from sean_runtime.inputs import (
     check_noise,
     check_pairs,
     check_seed,
+    check_styles_count,
     image_tensor,
     labels_missing,
     load_extra,
@@ -329,19 +330,11 @@ class Synthesizer:
 
     def _styles_for(self, styles: Styles, count: int) -> Styles:
         """Check that styles belong to this package and give one per label map."""
-        if not isinstance(styles, Styles):
-            raise InputError(f"styles must be a Styles (from Synthesizer.encode), not {type(styles).__name__}")
+        check_styles_count(styles, count)
         if styles.class_names != self.class_names or styles.style_dim != self.package.style_dim:
             raise InputError(
                 f"these styles have {styles.num_classes} classes x {styles.style_dim} values but the package "
                 f"has {self.package.num_classes} x {self.package.style_dim} (or other class names); "
                 f"encode them with this package"
             )
-        if styles.batch_size == count:
-            return styles
-        if styles.batch_size == 1:
-            return styles[[0] * count]
-        raise InputError(
-            f"styles of {styles.batch_size} images for {count} label map(s): pass styles of 1 image (used for "
-            f"all) or one per label map"
-        )
+        return styles if styles.batch_size == count else styles[[0] * count]

@@ -205,3 +205,14 @@ def test_a_server_slower_than_the_timeout_is_named_as_slow(other_server):
     with pytest.raises(BackendError, match=r"gave no answer within 0.3 s \(timeout=\)") as exc:
         RemoteSynthesizer(url_of(other_server), timeout=0.3)
     one_line(exc)
+
+
+def test_styles_of_another_batch_size_are_refused_alike(server, synth, data):
+    label, image = data / "labels/00002.png", data / "images/00002.png"
+    three = synth.encode([image] * 3, [label] * 3)
+    with RemoteSynthesizer(server.url, api_key=KEY) as remote:
+        for runtime in (synth, remote):
+            with pytest.raises(InputError, match=r"styles of 3 images for 2 label map\(s\): pass styles of 1 image"):
+                runtime.synthesize([label, label], three)
+            with pytest.raises(InputError, match="styles must be a Styles"):
+                runtime.synthesize(label, three.codes)

@@ -27,6 +27,7 @@ from sean_runtime.inputs import (
     check_noise,
     check_pairs,
     check_seed,
+    check_styles_count,
     labels_missing,
     load_images,
     load_labels,
@@ -145,8 +146,7 @@ class TritonSynthesizer:
         """Label maps + styles (batch 1 for all, or one per label map) -> uint8 RGB [B, H, W, 3]; image i uses
         seed + i, as Synthesizer.synthesize does."""
         labels = self.read_labels(label)
-        if not isinstance(styles, Styles) or styles.batch_size not in (1, len(labels)):
-            raise InputError(f"styles must be Styles of 1 image (used for all) or of {len(labels)} (one per label map)")
+        check_styles_count(styles, len(labels))
         seed = check_seed(seed, len(labels))
         extras = self._extras(extra, len(labels))
         images = []

@@ -30,7 +30,8 @@ DEFINITIONS = {
     "Pearson correlation of reconstruction and style detail over those pairs",
     "locality": "one class's code swapped with the next image's code for that class (the next of the split, "
     "the last's the first, whatever the batch size); mean absolute change (0..255) inside that region and "
-    "outside it; ratio = inside / outside; null where no swap was possible (a split of one image)",
+    "outside it; ratio = inside / outside; null where no swap was possible (a split of one image, or no two "
+    "neighbouring images sharing a class)",
     "transfer": "every class covering >= 1% of an image takes the next image's code (a reference with another "
     "layout); colour_error = mean over those (image, class) of |mean region colour in the result - in the "
     "reference's own region|, averaged over R, G, B, 0..255 units; null where no class could be taken",
