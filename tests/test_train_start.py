@@ -231,3 +231,21 @@ def test_a_package_where_a_checkpoint_belongs_is_named_as_one(tiny_package, tmp_
     args = [command, str(tiny_package)] + (["-o", str(tmp_path / "out")] if command in ("publish", "export") else [])
     line = one_line_error(CliRunner().invoke(main, args))
     assert f"{tiny_package} is an exported package (ONNX graphs), not a checkpoint" in line
+
+
+@pytest.mark.slow
+def test_eval_of_a_run_folder_reads_the_dataset_it_trained_on(tmp_path):
+    """It asked for --data although run.json records the folder (train --resume reads it from there)."""
+    from sean_core.domains import get_domain
+    from sean_train.commands.evaluate import evaluate
+
+    data = tmp_path / "data"
+    for split in ("train", "test"):
+        get_domain("shapes").write_split(data, split, 2, progress=False)
+    run = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path, **ONE_STEP)), "--data", str(data), "--out", str(run)]
+    assert CliRunner().invoke(train, [*args, "--device", "cpu", "--quiet"]).exit_code == 0
+    result = CliRunner().invoke(evaluate, [str(run), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"--data {data.resolve()} (the dataset folder {run / 'run.json'} records)" in result.output
+    assert json.loads((run / "eval_test.json").read_text())["data"] == str(data.resolve())

@@ -70,8 +70,8 @@ def evaluate(
     """Reconstruction PSNR / SSIM / RMSE and per-region style control of a model (--untrained: and of its
     untrained start, for comparison).
 
-    PATH is a run folder (its latest or best checkpoint), a model checkpoint folder, or the name of a
-    shipped model (landscapes, shapes).
+    PATH is a run folder (its latest or best checkpoint; without --data, the dataset folder the run
+    trained on), a model checkpoint folder, or the name of a shipped model (landscapes, shapes).
 
     \b
     Examples:
@@ -80,6 +80,7 @@ def evaluate(
       sean eval runs/faces --data ~/data/faces --which best
     """
     from sean_train.build import build_generator, folded_model
+    from sean_train.commands.train import RUN_FILE, read_run
     from sean_train.data import open_source
     from sean_train.evaluate import evaluate_model, evaluation_table, resolve_model_dir, training_seed
 
@@ -87,6 +88,10 @@ def evaluate(
         torch.set_num_threads(threads)
     device = usable_device(device)  # before anything loads: a device PyTorch cannot use is one line
     model_dir = resolve_model_dir(path, which)
+    if data is None and (Path(path) / RUN_FILE).is_file():  # a run folder: the dataset it trained on
+        data = read_run(Path(path)).data
+        if data is not None:
+            click.echo(f"--data {data} (the dataset folder {Path(path) / RUN_FILE} records)", err=True)
     # Checked before the evaluation, which takes minutes. The default file is this command's own result
     # (eval_<split>.json beside the model), replaced by every run; never into the installed package data:
     # a shipped model's results go to the working directory.
