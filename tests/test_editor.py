@@ -542,6 +542,28 @@ def test_the_pages_png_writer_gives_label_files_of_class_ids(browser, stored):
 
 @pytest.mark.slow
 @needs_browser
+def test_the_page_resizes_label_maps_exactly_as_the_server(browser):
+    """labelmap.js sampled floor(x * in / out), the server pixel centres: a 77 x 200 map opened in the page
+    differed from the server's resize of the same file in 429 of 16384 pixels."""
+    from sean_core.imageio import resize_labels
+
+    browser.driver.get(browser.url + "/static/nothing")  # any page of the origin, to import the module
+    rng = np.random.default_rng(1)
+    for (h, w), (out_h, out_w) in [((200, 77), (128, 128)), ((256, 256), (128, 128)), ((384, 384), (128, 128)),
+                                   ((3, 1000), (128, 7)), ((129, 64), (256, 64))]:
+        ids = rng.integers(0, 7, size=(h, w))
+        got = browser.driver.execute_async_script(
+            "const [ids, w, h, outW, outH, done] = arguments;"
+            "import('/static/labelmap.js').then((m) => "
+            "  done(Array.from(new m.LabelMap(w, h, Uint16Array.from(ids)).resized(outW, outH).ids)));",
+            ids.ravel().tolist(), w, h, out_w, out_h,
+        )
+        expected = resize_labels(ids, out_h, out_w)
+        np.testing.assert_array_equal(np.array(got).reshape(out_h, out_w), expected, err_msg=f"{(h, w)}")
+
+
+@pytest.mark.slow
+@needs_browser
 def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):
     """A state file whose reference holds codes of the wrong length: the server's 400, in the page."""
     shown = page.image()

@@ -97,18 +97,31 @@ export class LabelMap {
     return image;
   }
 
-  // Nearest-neighbour resize the way the server resizes label maps (OpenCV INTER_NEAREST).
+  // Nearest-neighbour resize exactly as the server resizes label maps (sean_core.imageio.nearest_indices).
   resized(width, height) {
     if (width === this.width && height === this.height) return this.clone();
     const out = new LabelMap(width, height);
+    const rows = nearestIndices(this.height, height);
+    const cols = nearestIndices(this.width, width);
     for (let y = 0; y < height; y++) {
-      const sy = Math.min(this.height - 1, Math.floor((y * this.height) / height));
-      for (let x = 0; x < width; x++) {
-        out.ids[y * width + x] = this.ids[sy * this.width + Math.min(this.width - 1, Math.floor((x * this.width) / width))];
-      }
+      for (let x = 0; x < width; x++) out.ids[y * width + x] = this.ids[rows[y] * this.width + cols[x]];
     }
     return out;
   }
+}
+
+// Source index of each output pixel on one axis: the output pixel's centre, (x + 0.5) * in / out, with the
+// centre advanced by one float64 addition of the scale per pixel and truncated, as the server (PIL's
+// NEAREST) does; JavaScript numbers are float64, so the ties land where the server's do.
+export function nearestIndices(sizeIn, sizeOut) {
+  const scale = sizeIn / sizeOut;
+  const indices = new Int32Array(sizeOut);
+  let centre = 0.5 * scale;
+  for (let x = 0; x < sizeOut; x++) {
+    if (x > 0) centre += scale;
+    indices[x] = Math.min(Math.trunc(centre), sizeIn - 1);
+  }
+  return indices;
 }
 
 // Decoded label-file pixels (RGBA from a canvas) -> a LabelMap, read like the server reads a label file:
