@@ -599,6 +599,11 @@ def test_the_page_asks_for_the_api_key(browser, shapes_package, tmp_path):
         browser.driver.get(srv.url + "/")
         dialog = browser.find("#key-dialog")
         WebDriverWait(browser.driver, SETTLE_S).until(lambda d: dialog.get_attribute("open") is not None)
+        assert not browser.find("#key-refused").is_displayed()
+        browser.find("#key-input").send_keys("wrong\n")  # asked again, now saying why
+        WebDriverWait(browser.driver, SETTLE_S).until(lambda d: browser.find("#key-refused").is_displayed())
+        assert dialog.get_attribute("open") is not None
+        browser.find("#key-input").clear()
         browser.find("#key-input").send_keys("k3y\n")
         browser.settle()
         assert browser.message() is None
@@ -761,6 +766,46 @@ def test_zoom_to_a_small_region_and_paint_in_it(page, data, shots):
     time.sleep(0.1)
     assert int(page.find("#zoom-value").text.rstrip("%")) > 100, "the wheel zooms in"
     assert page.box("#output")["width"] == pytest.approx(page.box("#label")["width"], abs=0.5), "both frames zoom"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_quick_clicks_add_a_sample_once_and_space_over_the_map_pans_after_a_button_click(page):
+    """Five quick clicks on a sample's + added five references (each its own encode); Space + drag over the
+    map painted when a clicked button kept the focus."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    page.driver.execute_script("for (let i = 0; i < 5; i++) document.querySelectorAll('#samples .add')[1].click()")
+    page.settle()
+    assert page.find("#refs").text.count("sample 00001") == 1, page.find("#refs").text
+    start = downloaded_label(page)
+    page.key("7")  # brush, band
+    page.click("#zoom-in")  # the button keeps the focus
+    page.click("#zoom-in")
+    canvas = page.box("#label")
+    label = page.find("#label")
+    chain = ActionChains(page.driver, duration=0).move_to_element(label).key_down(Keys.SPACE)
+    chain.click_and_hold().move_by_offset(40, 30).release().key_up(Keys.SPACE).perform()
+    page.settle()
+    np.testing.assert_array_equal(downloaded_label(page), start)  # nothing painted
+    assert page.box("#label")["x"] != canvas["x"] or page.box("#label")["y"] != canvas["y"], "the view panned"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_grey_label_map_of_4_bits_opens_with_the_ids_stored(page, tmp_path):
+    """The server reads such a file's ids; the page read the browser's stretch of them (1 -> 17) and refused
+    the map as colours not in the palette."""
+    from tests.helpers import packed_grey_rows, png_file
+
+    ids = (np.arange(64 * 64).reshape(64, 64) // 9 % 8).astype(np.uint8)
+    path = tmp_path / "ids4.png"
+    path.write_bytes(png_file(64, 64, 0, 4, packed_grey_rows(ids, 4)))
+    page.upload("#open-label", path)
+    page.settle()
+    assert page.message() is None, page.message()
+    np.testing.assert_array_equal(downloaded_label(page), ids)
 
 
 @pytest.mark.slow

@@ -151,13 +151,23 @@ export function wireCanvas(finishStroke, onRegion) {
   canvas.addEventListener("pointerup", (event) => onPointerUp(event, finishStroke));
   canvas.addEventListener("pointercancel", () => (app.stroke = null));
   canvas.addEventListener("pointerleave", () => !app.stroke && drawOverlay(null));
-  const typing = (event) => event.target.closest?.("input, select, textarea, button");
+  // Space over the map pans, even when a button keeps the focus from a click (a tool, zoom +); elsewhere
+  // a focused button or field takes it as usual.
+  let overMap = false;
+  canvas.addEventListener("pointerenter", () => (overMap = true));
+  canvas.addEventListener("pointerleave", () => (overMap = false));
+  const typing = (event) =>
+    event.target.closest?.("input, select, textarea") || (!overMap && event.target.closest?.("button"));
   document.addEventListener("keydown", (event) => {
     if (event.key === " " && !typing(event)) {
       spaceHeld = true;
-      event.preventDefault(); // no page scroll while panning
+      event.preventDefault(); // no page scroll while panning, no click of a focused button
     }
   });
-  document.addEventListener("keyup", (event) => event.key === " " && (spaceHeld = false));
+  document.addEventListener("keyup", (event) => {
+    if (event.key !== " ") return;
+    if (spaceHeld) event.preventDefault(); // a button activates on Space's keyup
+    spaceHeld = false;
+  });
   onChanged(drawLabel);
 }

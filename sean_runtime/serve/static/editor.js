@@ -125,11 +125,13 @@ function wire() {
     e.target.value = "";
     if (file) openLabel(file).catch(report);
   });
-  $("#seed").addEventListener("change", () => setSeed(Number($("#seed").value)));
+  // an empty field is no seed (Number("") would be 0, silently)
+  $("#seed").addEventListener("change", () => setSeed($("#seed").value.trim() === "" ? NaN : Number($("#seed").value)));
   $("#dice").addEventListener("click", randomSeed);
   $("#noise").addEventListener("change", toggleNoise);
   $("#download-image").addEventListener("click", () => {
-    download(`${baseName()}-seed${app.doc.seed}.png`, new Blob([base64ToBytes(app.answer.image)], { type: "image/png" }));
+    // named by the seed of the image shown (an edit on its way may have changed the document's)
+    download(`${baseName()}-seed${app.answer.seed}.png`, new Blob([base64ToBytes(app.answer.image)], { type: "image/png" }));
   });
   $("#download-label").addEventListener("click", async () => {
     download(`${baseName()}-label.png`, new Blob([await greyPng(app.doc.label.ids, app.width, app.height)], { type: "image/png" }));
@@ -154,7 +156,7 @@ async function connect() {
       return await api.info();
     } catch (exc) {
       if (exc.status === 401) {
-        await askKey();
+        await askKey(api.key !== null); // a key was sent: it was refused
       } else if (exc.status === 503 && attempt < 120) {
         setStatus("busy", "the package is loading…");
         await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -165,8 +167,10 @@ async function connect() {
   }
 }
 
-function askKey() {
+function askKey(refused) {
   const dialog = $("#key-dialog");
+  $("#key-refused").hidden = !refused;
+  if (refused) $("#key-input").select();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
       api.setKey($("#key-input").value.trim());

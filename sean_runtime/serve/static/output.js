@@ -21,22 +21,28 @@ export const updater = new Updater(render, {
 async function buildRequest() {
   // a copy: the label PNG is written asynchronously, and edits may come in meanwhile
   const doc = { ...app.doc, label: app.doc.label.clone(), regions: structuredClone(app.doc.regions) };
-  return synthesizeBody(doc, app.refs, await labelPng(doc.label), zeroStyles(app.names, app.info.style_dim));
+  const body = synthesizeBody(doc, app.refs, await labelPng(doc.label), zeroStyles(app.names, app.info.style_dim));
+  return { body, label: doc.label };
 }
 
 async function render() {
   const rev = app.rev;
   const started = performance.now();
   try {
-    app.request = await buildRequest();
+    const { body, label } = await buildRequest();
+    app.request = body;
     showRequest();
     const answer = await api.synthesize(app.request);
     const ms = performance.now() - started;
     app.timings.push(ms);
     await showImage(answer, rev);
+    // the image shown and the label map it was drawn from: a snapshot or a download takes both, never the
+    // image of one revision with the map of a later edit
     app.answer = answer;
+    app.answerLabel = label;
     app.doneRev = rev;
     clearMessage("render");
+    clearMessage("network"); // the server answers again
     setStatus("ready", `ready · ${Math.round(ms)} ms`);
     $("#timing").textContent = `${Math.round(ms)} ms (server ${Math.round(answer.ms)} ms)`;
     if (app.firstImageMs === null) app.firstImageMs = performance.now();

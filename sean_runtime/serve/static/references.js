@@ -120,11 +120,19 @@ export function renderSamples() {
   $("#samples-note").hidden = app.samples.length > 0;
 }
 
+const addingSamples = new Map(); // sample name -> its reference being encoded: quick clicks add it once
+
 export async function sampleRef(i) {
   const sample = app.samples[i];
   const name = `sample ${sample.name}`;
-  return app.refs.find((r) => r.kind === "sample" && r.name === name)
-    ?? addRef(name, "sample", `data:image/png;base64,${sample.image}`, sample.label);
+  const added = app.refs.find((r) => r.kind === "sample" && r.name === name);
+  if (added) return added;
+  if (!addingSamples.has(name)) {
+    const adding = addRef(name, "sample", `data:image/png;base64,${sample.image}`, sample.label);
+    addingSamples.set(name, adding);
+    adding.finally(() => addingSamples.delete(name)).catch(() => {});
+  }
+  return addingSamples.get(name);
 }
 
 async function startFromSample(i) {
@@ -181,9 +189,9 @@ function wireRefForm() {
 export function wireReferences() {
   wireRefForm();
   $("#snapshot").addEventListener("click", () => {
-    const name = `image seed ${app.doc.seed}`;
-    labelPng()
-      .then((label) => addRef(name, "snapshot", `data:image/png;base64,${app.answer.image}`, label))
+    const { answer, answerLabel } = app; // the image shown and its own label map, whatever edit is on the way
+    labelPng(answerLabel)
+      .then((label) => addRef(`image seed ${answer.seed}`, "snapshot", `data:image/png;base64,${answer.image}`, label))
       .catch(report);
   });
   onChanged(() => shownOwn !== app.doc.own && renderRefs());

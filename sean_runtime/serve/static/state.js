@@ -31,6 +31,7 @@ export const app = {
   history: new History(HISTORY_LIMIT),
   rev: 0, // the document's revision: every edit adds one
   doneRev: -1, // the revision of the last answer (image or error) the page shows
+  answerLabel: null, // the label map the image shown (app.answer) was drawn from
   answer: null, // the last /v1/synthesize answer shown
   request: null, // the last /v1/synthesize body sent
   stroke: null,
@@ -60,6 +61,8 @@ export function setStatus(kind, text) {
 
 export function report(exc, source = "action") {
   const text = exc instanceof Error ? exc.message : String(exc);
+  // "cannot reach the server" of any action: the next answer from the server clears it (output.js)
+  if (exc instanceof ApiError && !exc.status) source = "network";
   showMessage(text, "error", source);
   setStatus("error", exc instanceof ApiError && exc.status ? `error ${exc.status}` : "error");
   if (!(exc instanceof ApiError)) console.error(exc);
@@ -143,10 +146,20 @@ export function shares() {
 export async function decodeLabel(blob, source) {
   // A canvas reads 8 bits per channel: a 16-bit PNG's ids would silently become other ones.
   const header = new Uint8Array(await blob.slice(0, 26).arrayBuffer());
-  if (header[1] === 0x50 && header[2] === 0x4e && header[3] === 0x47 && header[24] === 16) {
+  const png = header[1] === 0x50 && header[2] === 0x4e && header[3] === 0x47;
+  if (png && header[24] === 16) {
     throw new Error(`${source} is a 16-bit PNG, which the browser reads as 8 bits: save it as an 8-bit PNG`);
   }
-  return labelFromPixels(await filePixels(blob, source), app.palette, app.names.length, source);
+  const pixels = await filePixels(blob, source);
+  // A grey PNG of 1, 2 or 4 bits holds the ids stored, as the server reads it; the browser stretches them to
+  // 0..255 as a picture's grey (4-bit 1 -> 17).
+  if (png && header[25] === 0 && [1, 2, 4].includes(header[24])) {
+    const step = 255 / (2 ** header[24] - 1);
+    for (let i = 0; i < pixels.data.length; i += 4) {
+      for (let c = 0; c < 3; c++) pixels.data[i + c] = Math.round(pixels.data[i + c] / step);
+    }
+  }
+  return labelFromPixels(pixels, app.palette, app.names.length, source);
 }
 
 export async function labelPng(label = app.doc.label) {
