@@ -451,6 +451,16 @@ def test_saved_state_loads_back_to_the_same_image(page, data):
     page.settle()
     np.testing.assert_array_equal(page.image(), edited)
     assert page.find("#noise").is_selected() is False
+    # a file whose seed or references a later edit would send is refused now (every edit was a 400)
+    saved = json.loads(state.read_text())
+    no_image = {"references": [{**saved["references"][0], "image": None}]}
+    for name, change in (("seed", {"seed": "abc"}), ("noimage", no_image)):
+        broken = state.with_name(f"{name}.json")
+        broken.write_text(json.dumps({**saved, **change}))
+        page.upload("#load-state", broken)
+        page.settle()
+        assert "is not valid" in (page.message() or "") or "lacks its image" in (page.message() or ""), page.message()
+        np.testing.assert_array_equal(page.image(), edited)
 
 
 @pytest.mark.slow

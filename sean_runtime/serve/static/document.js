@@ -131,6 +131,18 @@ export function readStateFile(text, fileName, classNames) {
   if (typeof state.label !== "string" || !Array.isArray(state.references)) {
     throw new Error(`${fileName}: the label map or the references are missing`);
   }
-  const refs = state.references.map((r) => ({ ...r, present: r.styles?.present ?? [] }));
+  // values a later edit would send: a bad one found now, not as a 400 at every edit after loading
+  if (!Number.isSafeInteger(state.seed) || state.seed < 0 || typeof state.noise !== "boolean") {
+    throw new Error(`${fileName}: its seed (a whole number from 0) or noise (true or false) is not valid`);
+  }
+  const broken = state.references.find(
+    (r) => typeof r?.id !== "string" || typeof r.image !== "string" || typeof r.label !== "string"
+      || !Array.isArray(r.styles?.codes) || !Array.isArray(r.styles?.present),
+  );
+  if (broken !== undefined) {
+    throw new Error(`${fileName}: reference ${JSON.stringify(broken?.name ?? broken?.id ?? "?")} lacks its image, label `
+      + "map or styles: pick a file saved with \"Save state\"");
+  }
+  const refs = state.references.map((r) => ({ ...r, present: r.styles.present }));
   return { state, refs };
 }

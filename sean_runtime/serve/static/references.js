@@ -104,14 +104,22 @@ export function renderSamples() {
         { class: "thumb", title: `Start from sample ${sample.name}` },
         element("img", {
           src: `data:image/png;base64,${sample.image}`,
-          alt: `sample ${sample.name}`,
+          alt: `Start from sample ${sample.name}`,
           "data-sample": i,
+          tabindex: 0, // reachable and started by the keyboard too
+          role: "button",
           onclick: () => startFromSample(i).catch(report),
+          onkeydown: (event) => {
+            if (event.key !== "Enter" && event.key !== " ") return;
+            event.preventDefault();
+            startFromSample(i).catch(report);
+          },
         }),
         element("button", {
           class: "add",
           text: "+",
           title: `Add sample ${sample.name} as a reference`,
+          "aria-label": `Add sample ${sample.name} as a reference`,
           onclick: () => sampleRef(i).catch(report),
         }),
       ),
