@@ -490,6 +490,17 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     assert "not in the palette" in (page.message() or ""), page.message()
     np.testing.assert_array_equal(page.image(), shown)
 
+    high = tmp_path / "high-ids.png"  # a map of ids with one past the classes: named as the server names it
+    ids = read_raw(data / "labels/00003.png").copy()
+    ids[0, 0] = 9
+    cv2.imwrite(str(high), ids)
+    page.upload("#open-label", high)
+    time.sleep(0.3)
+    assert "values [9] are outside the 8 classes (valid ids 0..7)" in (page.message() or ""), page.message()
+    # a bad file is said on the page, never logged as a script error
+    logged = [e for e in page.driver.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
+    assert not logged, logged  # (the browser itself logs each 400 answer as a network error)
+
 
 
 @pytest.mark.slow
@@ -816,6 +827,23 @@ def test_a_grey_label_map_of_4_bits_opens_with_the_ids_stored(page, tmp_path):
     page.settle()
     assert page.message() is None, page.message()
     np.testing.assert_array_equal(downloaded_label(page), ids)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_undo_after_removing_the_own_reference_brings_it_back(page):
+    """The removal was an undo step but the list was not: undo pointed at a deleted reference (grey image)."""
+    from selenium.webdriver.common.keys import Keys
+
+    before = page.image()
+    page.click('#refs button[aria-label="Remove sample 00000"]')
+    page.settle()
+    assert "sample 00000" not in page.find("#refs").text
+    assert not np.array_equal(page.image(), before)
+    page.key(Keys.CONTROL + "z")
+    page.settle()
+    assert "sample 00000" in page.find("#refs").text
+    np.testing.assert_array_equal(page.image(), before)
 
 
 @pytest.mark.slow

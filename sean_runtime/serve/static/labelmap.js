@@ -155,6 +155,13 @@ export function labelFromPixels(image, palette, numClasses, source) {
     else ids[i] = cls;
   }
   if (unknown.size) {
+    let allGrey = true; // a grey map is one of class ids: name its ids out of range, as the server does
+    for (let i = 0; i < ids.length && allGrey; i++) allGrey = data[i * 4] === data[i * 4 + 1] && data[i * 4] === data[i * 4 + 2];
+    if (allGrey) {
+      const high = [...unknown].map((k) => k & 255).filter((v) => v >= numClasses).sort((a, b) => a - b);
+      throw new Error(`${source}: values [${high.slice(0, 10).join(", ")}] are outside the ${numClasses} classes ` +
+        `(valid ids 0..${numClasses - 1})`);
+    }
     const colours = [...unknown].slice(0, 5).map((k) => `(${k >> 16}, ${(k >> 8) & 255}, ${k & 255})`);
     throw new Error(
       `${source}: colours ${colours.join(", ")}${unknown.size > 5 ? " ..." : ""} are not in the palette ` +

@@ -3,7 +3,9 @@
 
 import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
 import { base64ToBytes } from "./png.js";
-import { api, app, decodeLabel, edit, labelPng, onChanged, onRefsChanged, refsChanged, report } from "./state.js";
+import {
+  api, app, decodeLabel, edit, forgetRef, labelPng, onChanged, onRefsChanged, refById, refsChanged, report,
+} from "./state.js";
 
 let shownOwn; // the own reference the panel was drawn for
 
@@ -27,8 +29,7 @@ function removeRef(id) {
       if (choice.blend === id) choice.blend = null;
     }
   });
-  app.refs = app.refs.filter((r) => r.id !== id);
-  refsChanged();
+  forgetRef(refById(id)); // an undo of this step brings it back (state.js)
 }
 
 export function renderRefs() {

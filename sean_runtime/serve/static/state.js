@@ -65,7 +65,8 @@ export function report(exc, source = "action") {
   if (exc instanceof ApiError && !exc.status) source = "network";
   showMessage(text, "error", source);
   setStatus("error", exc instanceof ApiError && exc.status ? `error ${exc.status}` : "error");
-  if (!(exc instanceof ApiError)) console.error(exc);
+  // a bad file or input is said on the page; only what nobody meant to throw goes to the console
+  if (!(exc instanceof ApiError) && exc?.constructor !== Error) console.error(exc);
 }
 
 // --- the document and its history ------------------------------------------------------------------
@@ -109,7 +110,26 @@ export function edit(change) {
 function travel(doc) {
   if (doc === null) return;
   app.doc = doc;
+  restoreRefs(doc);
   changed();
+}
+
+// References are not part of the document, but an undo may bring back a document that uses one removed
+// since: it comes back to the list with it.
+const removedRefs = new Map(); // id -> reference
+
+export function forgetRef(ref) {
+  removedRefs.set(ref.id, ref);
+  app.refs = app.refs.filter((r) => r.id !== ref.id);
+  refsChanged();
+}
+
+function restoreRefs(doc) {
+  const used = [doc.own, ...Object.values(doc.regions).flatMap((c) => [c.from, c.blend])];
+  const back = used.filter((id) => removedRefs.has(id) && !refById(id));
+  if (!back.length) return;
+  for (const id of new Set(back)) app.refs.push(removedRefs.get(id));
+  refsChanged();
 }
 
 export const undo = () => travel(app.history.undo(app.doc));
