@@ -690,6 +690,14 @@ def test_a_click_on_a_region_opens_its_style_choice_of_thumbnails(page, data, sh
     assert page.find("#picker").get_attribute("aria-label") == "square: style from"
     page.key("\ue00c")  # Escape
     assert not page.driver.find_elements("css selector", "#picker")
+    # opened from a control, the focus goes back to it when the choice closes (it went to the page's body)
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page.click('button[aria-label="ground: style from"]')
+    assert page.driver.execute_script("return document.activeElement.closest('#picker') !== null")
+    ActionChains(page.driver).send_keys("\ue00c").perform()  # Escape, to the focused tile
+    focused = page.driver.execute_script("return document.activeElement.getAttribute('aria-label')")
+    assert focused == "ground: style from" and not page.driver.find_elements("css selector", "#picker")
 
     # a region whose row is out of the panel's view: the panel scrolls to it, the choice stays open
     _, (x, y) = inside_of(data, "left_dot")

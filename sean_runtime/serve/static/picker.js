@@ -17,6 +17,7 @@ export function closePicker() {
 
 export function openPicker({ anchor, title, choices, selected, onPick, extra = null }) {
   closePicker();
+  const opener = document.activeElement; // the focus goes back there when the pop-over closes
   const tiles = choices.map((choice) =>
     element(
       "button",
@@ -74,8 +75,8 @@ export function openPicker({ anchor, title, choices, selected, onPick, extra = n
   const moved = (event) => {
     if (!box.contains(event.target)) closePicker();
   };
-  // registered after the click that opened the pop-over has finished
-  setTimeout(() => document.addEventListener("pointerdown", outside, true), 0);
+  // registered after the click that opened the pop-over has finished (unless it closed meanwhile)
+  setTimeout(() => current?.box === box && document.addEventListener("pointerdown", outside, true), 0);
   document.addEventListener("keydown", onKey, true);
   // from the next frame on: a scroll that opening caused (a panel showing the chosen row) is dispatched first
   requestAnimationFrame(() => current?.box === box && document.addEventListener("scroll", moved, true));
@@ -87,6 +88,12 @@ export function openPicker({ anchor, title, choices, selected, onPick, extra = n
       document.removeEventListener("keydown", onKey, true);
       document.removeEventListener("scroll", moved, true);
       window.removeEventListener("resize", closePicker);
+      // the focus leaves the box before it goes: back to what opened it (keyboard users continue there), and a
+      // removed element that still had the focus is kept alive by the browser, tiles and listeners with it
+      if (box.contains(document.activeElement)) {
+        if (opener?.isConnected && opener !== document.body) opener.focus({ preventScroll: true });
+        else document.activeElement.blur();
+      }
       box.remove();
       current = null;
     },
