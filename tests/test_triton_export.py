@@ -193,3 +193,37 @@ def test_the_model_environment_never_allows_numpy_2():
     assert not by_name["numpy"][0].specifier.contains("2.0.0")
     assert not by_name["opencv-python-headless"][0].specifier.contains("4.12.0.88")
     assert {"onnxruntime", "openvino", "nvidia-pytriton", "click", "pyyaml", "tqdm"} <= set(by_name)
+
+
+def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_ports_in_use(tmp_path):
+    """The repository hard-links the package's files: a package edited in place changed a served
+    repository, which the models load unverified. And a second server on a taken port printed
+    "Triton ready" for the first one. Both are one line now, before anything starts."""
+    import socket
+
+    from sean_runtime.triton.server import Ports, ports_in_use
+
+    package = write_package(tmp_path / "pkg")
+    repo = export_repository(package, tmp_path / "repo", ExportSettings())
+    graph = next(p for p in package.iterdir() if p.suffix == ".onnx")
+    with open(graph, "r+b") as handle:  # in place: the repository's hard link sees it
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 1]))
+    result = CliRunner().invoke(main, ["triton", str(repo)])
+    assert result.exit_code == 1 and "its package no longer matches its manifest" in result.output, result.output
+    assert "export the repository again" in result.output
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        assert ports_in_use("127.0.0.1", Ports(taken, taken + 1, taken + 2))[0] == f"{taken} (HTTP)"
+    assert ports_in_use("127.0.0.1", Ports(taken, taken + 1, taken + 2)) == []  # closed: free again
+
+
+@pytest.mark.parametrize("name", ["über", "ﬁ", "名前"])
+def test_a_model_name_triton_cannot_start_is_refused_at_export(tmp_path, name):
+    with pytest.raises(PackageError, match="use ASCII letters, digits"):
+        export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", ExportSettings(name=name))

@@ -261,6 +261,11 @@ def test_bad_requests_get_tritons_error_and_the_server_keeps_serving(server, loc
                 assert process.poll() is None, f"the server died on a request with a {name}"
             served = client.infer("sean", {**good, "seed": np.array([[4]], np.int64)}, ["image"])["image"][0]
             assert np.array_equal(served, expected)
+            with pytest.raises(InputError, match="input 'label' is float64; give one of"):  # was KeyError
+                client.infer("sean", {**good, "label": ids.astype(np.float64)}, ["image"])
+        # a model name the server does not serve: its models are named, not "is sean triton running?"
+        with pytest.raises(BackendError, match=r"serves no model 'nope' \(its models: sean, sean_encoder"):
+            TritonSynthesizer(url, model="nope")
 
 
 def test_bench_serve_measures_triton_and_reads_its_batching(server, tmp_path):

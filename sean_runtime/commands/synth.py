@@ -22,6 +22,7 @@ from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.segmenter import HOW_TO_CONFIGURE
 from sean_runtime.styles import Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
+from sean_runtime.triton.interface import DEFAULT_NAME
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 WRITE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what -o can name for one output file
@@ -239,6 +240,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 @click.option("--triton", "triton_url", default=None, metavar="URL",
               help="A Triton server of a `sean export-triton` repository (http://HOST:PORT or grpc://HOST:PORT) "
               "to synthesize on instead of a local PACKAGE.")
+@click.option("--triton-model", default=DEFAULT_NAME, show_default=True, metavar="NAME",
+              help="With --triton: the NAME the repository was exported under (`sean export-triton --name`).")
 @click.option(
     "--label",
     "label",
@@ -315,6 +318,7 @@ def synth(
     package: Path | None,
     url: str | None,
     triton_url: str | None,
+    triton_model: str,
     label: Path,
     style: Path,
     style_label: Path | None,
@@ -361,6 +365,8 @@ def synth(
     outputs = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force)
     if [package, url, triton_url].count(None) != 2:
         raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
+    if triton_model != DEFAULT_NAME and not triton_url:
+        raise click.UsageError("--triton-model goes with --triton URL")
     if segmenter is not None and package is None:
         raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
     if precision != "f32" and package is None:
@@ -368,7 +374,7 @@ def synth(
     if triton_url:
         from sean_runtime.triton.client import TritonSynthesizer
 
-        synthesizer = TritonSynthesizer(triton_url)
+        synthesizer = TritonSynthesizer(triton_url, triton_model)
     elif url:
         synthesizer = RemoteSynthesizer(url)
     else:

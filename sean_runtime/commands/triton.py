@@ -13,8 +13,8 @@ import tritonclient.grpc  # noqa: F401 (the `triton` extra: configs are read wit
 from sean_core.command import Count, SeanCommand
 from sean_core.errors import PackageError
 from sean_runtime.triton.environment import ENV_VARIABLE, server_environment
-from sean_runtime.triton.repository import read_repository
-from sean_runtime.triton.server import Ports, TritonServer
+from sean_runtime.triton.repository import check_repository_package, read_repository
+from sean_runtime.triton.server import Ports, TritonServer, ports_in_use
 
 
 @click.command(cls=SeanCommand)
@@ -56,8 +56,15 @@ def triton(
             f"nvidia-pytriton lacks: run it in NVIDIA's container ({repository / 'README.md'}), or export with "
             f"--backend python"
         )
-    env = server_environment(env_dir, log=lambda line: click.echo(line, err=True))
+    check_repository_package(repository, facts)
     ports = Ports(port, grpc_port or port + 1, metrics_port or port + 2)
+    taken = ports_in_use(host, ports)
+    if taken:
+        raise click.UsageError(
+            f"port {', '.join(taken)} is in use on {host} (another server?): choose another --port (gRPC and "
+            f"metrics take the next two unless --grpc-port and --metrics-port are given)"
+        )
+    env = server_environment(env_dir, log=lambda line: click.echo(line, err=True))
     server = TritonServer(env, repository.resolve(), ports, host, instances, log_file)
     stopping = []
 

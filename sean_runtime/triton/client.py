@@ -75,6 +75,12 @@ class TritonSynthesizer:
                     address, connection_timeout=timeout, network_timeout=timeout)
                 config = self._client.get_model_config(model)
         except Exception as exc:
+            served = self._served_models()
+            if served is not None and model not in served:  # the server runs, with other models
+                raise BackendError(
+                    f"{self.url} serves no model {model!r} (its models: {', '.join(served) or 'none'}): give the NAME "
+                    f"the repository was exported under (model=NAME, `sean synth --triton-model NAME`)"
+                ) from exc
             raise self._failure(exc, f"reading the config of model {model!r}") from exc
         self.max_batch = int(config.get("max_batch_size") or 1)
         try:
@@ -223,6 +229,15 @@ class TritonSynthesizer:
 
         return load_extra(extra, count, channels, *self.resolution)
 
+    def _served_models(self) -> list[str] | None:
+        """The names of the server's models, None where it cannot say (not reachable)."""
+        try:
+            index = self._client.get_model_repository_index(**({"as_json": True} if self.protocol == "grpc" else {}))
+        except Exception:
+            return None
+        entries = index.get("models", []) if isinstance(index, dict) else index
+        return sorted(str(entry.get("name")) for entry in entries if isinstance(entry, dict))
+
     # --- KServe v2 ----------------------------------------------------------------------------------
     def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         """One inference of any model of the repository: named arrays (with their batch axis) in and out."""
@@ -230,7 +245,10 @@ class TritonSynthesizer:
         tensors = []
         for name, array in inputs.items():
             array = np.ascontiguousarray(array)
-            datatype = DATATYPES["bytes" if array.dtype == object else array.dtype.name]
+            kind = "bytes" if array.dtype == object else array.dtype.name
+            if kind not in DATATYPES:
+                raise InputError(f"input {name!r} is {kind}; give one of {', '.join(sorted(DATATYPES))}")
+            datatype = DATATYPES[kind]
             tensor = client.InferInput(name, list(array.shape), datatype)
             if self.protocol == "http":
                 tensor.set_data_from_numpy(array, binary_data=True)

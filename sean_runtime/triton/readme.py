@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sean_runtime.package import Package
 from sean_runtime.triton.environment import model_requirements
-from sean_runtime.triton.interface import ModelNames
+from sean_runtime.triton.interface import DEFAULT_NAME, ModelNames
 
 if TYPE_CHECKING:
     from sean_runtime.triton.repository import ExportSettings
@@ -20,6 +20,8 @@ SDK_CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
 def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str:
     gpu = settings.backend != "python"
     gpus = " --gpus all" if gpu else ""
+    named = "" if settings.name == DEFAULT_NAME else f" --triton-model {settings.name}"  # the clients' model
+    bench_model = "" if settings.name == DEFAULT_NAME else f" --model {settings.name}"
     requirements = " ".join(f"'{r}'" for r in model_requirements())
     h, w = package.height, package.width
     runtime = {"onnxruntime": "ONNX Runtime", "openvino": f"OpenVINO, precision hint {settings.precision}"}[
@@ -51,7 +53,7 @@ Exported by `sean export-triton` from a package of domain `{package.domain or "n
 {backend_line} The tensors of `{names.front}` are listed in its `config.pbtxt` and in the SEAN
 documentation (docs/triton.md); the SEAN client speaks them:
 
-    sean synth --triton http://127.0.0.1:8000 --label label.png --style style.png -o out.png
+    sean synth --triton http://127.0.0.1:8000{named} --label label.png --style style.png -o out.png
 
 ## Here, without a container
 
@@ -91,7 +93,7 @@ environment is used.)
 
 (`--input-data zero`: every label is class 0, a valid id; random data would send ids outside the classes.)
 
-or `sean bench-serve --triton http://127.0.0.1:8000` (1, 4 and 8 clients, latency percentiles, and whether
+or `sean bench-serve --triton http://127.0.0.1:8000{bench_model}` (1, 4 and 8 clients, latency percentiles, and whether
 requests were batched: Triton's `nv_inference_exec_count` against the request count).
 
 ## Kubernetes

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sean_core.errors import PackageError
+from sean_core.errors import PackageError, first_sentence
 from sean_core.files import atomic_write_json, atomic_write_text, building_folder, output_problem, read_json
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends import check_precision_hint
@@ -33,6 +33,7 @@ from sean_runtime.package import Package, load_package
 from sean_runtime.triton import config as cfg
 from sean_runtime.triton.interface import (
     BACKENDS,
+    DEFAULT_NAME,
     GRAPH_PARAMETER,
     MANIFEST_PARAMETER,
     MODELS_PARAMETER,
@@ -83,8 +84,11 @@ def _check_settings(settings: ExportSettings) -> None:
     if settings.backend not in BACKENDS:
         raise PackageError(f"unknown Triton backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
     name = settings.name
-    if not name or not all(c.isalnum() or c in "_-" for c in name) or name[0] in "-_":
-        raise PackageError(f"model name {name!r}: use letters, digits, '_' and '-', starting with a letter or digit")
+    # ASCII only: Triton's Python backend stub cannot start a model of another name (UnicodeEncodeError)
+    if not name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name) or name[0] in "-_":
+        raise PackageError(
+            f"model name {name!r}: use ASCII letters, digits, '_' and '-', starting with a letter or digit"
+        )
     check_precision_hint(settings.precision)
     if settings.precision != "f32" and settings.backend != "python":
         raise PackageError(
@@ -325,6 +329,19 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
         _write(built, package, settings, models)
         check_repository(built, models, package)
     return out
+
+
+def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
+    """The package inside a repository still has the files its manifest hashes: they are hard links to the
+    exported package's where the file system allows, so a package changed in place changes them too."""
+    folder = root / str(facts.get("name", DEFAULT_NAME)) / VERSION / PACKAGE_FOLDER
+    try:
+        load_package(folder, verify=True)
+    except PackageError as exc:
+        raise PackageError(
+            f"{root}: its package no longer matches its manifest ({first_sentence(exc)}); the package it was "
+            f"exported from was changed in place: export the repository again with `sean export-triton`"
+        ) from None
 
 
 def read_repository(root: str | Path) -> dict[str, Any]:

@@ -9,8 +9,10 @@ requests (EXIT_TIMEOUT_S), taking its stub processes with it.
 from __future__ import annotations
 
 import ctypes
+import errno
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,21 @@ class Ports:
     http: int = 8000
     grpc: int = 8001
     metrics: int = 8002
+
+
+def ports_in_use(host: str, ports: Ports) -> list[str]:
+    """The ports of `ports` that another process listens on at `host` ("8000 (HTTP)"): tritonserver would
+    fail on them after its models loaded, while a readiness check found the other server ready."""
+    taken = []
+    for what, port in (("HTTP", ports.http), ("gRPC", ports.grpc), ("metrics", ports.metrics)):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT is no user
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    taken.append(f"{port} ({what})")
+    return taken
 
 
 def server_command(env: ServerEnvironment, repository: Path, ports: Ports, host: str) -> list[str]:
