@@ -454,12 +454,14 @@ def test_saved_state_loads_back_to_the_same_image(page, data):
     # a file whose seed or references a later edit would send is refused now (every edit was a 400)
     saved = json.loads(state.read_text())
     no_image = {"references": [{**saved["references"][0], "image": None}]}
-    for name, change in (("seed", {"seed": "abc"}), ("noimage", no_image)):
+    bad_alpha = {"regions": {"1": {"from": None, "blend": None, "alpha": "half"}}}
+    for name, change, words in (("seed", {"seed": "abc"}, "is not valid"), ("noimage", no_image, "lacks its image"),
+                                ("alpha", bad_alpha, "its regions are not")):
         broken = state.with_name(f"{name}.json")
         broken.write_text(json.dumps({**saved, **change}))
         page.upload("#load-state", broken)
         page.settle()
-        assert "is not valid" in (page.message() or "") or "lacks its image" in (page.message() or ""), page.message()
+        assert words in (page.message() or ""), page.message()
         np.testing.assert_array_equal(page.image(), edited)
 
 
@@ -690,9 +692,15 @@ def test_a_click_on_a_region_opens_its_style_choice_of_thumbnails(page, data, sh
     assert page.find("#picker").get_attribute("aria-label") == "square: style from"
     page.key("\ue00c")  # Escape
     assert not page.driver.find_elements("css selector", "#picker")
-    # opened from a control, the focus goes back to it when the choice closes (it went to the page's body)
     from selenium.webdriver.common.action_chains import ActionChains
 
+    # Space on a focused tile picks it, also with the pointer over the map (the map's Space-to-pan is not it)
+    page.click_at("#label", x, y)  # the pointer stays over the map; a tile gets the focus (as by Tab)
+    page.driver.execute_script("document.querySelector('#picker .tile').focus()")
+    ActionChains(page.driver).send_keys(" ").perform()
+    page.settle()
+    assert not page.driver.find_elements("css selector", "#picker"), "Space picked the focused tile"
+    # opened from a control, the focus goes back to it when the choice closes (it went to the page's body)
     page.click('button[aria-label="ground: style from"]')
     assert page.driver.execute_script("return document.activeElement.closest('#picker') !== null")
     ActionChains(page.driver).send_keys("\ue00c").perform()  # Escape, to the focused tile
@@ -852,6 +860,9 @@ def test_undo_after_removing_the_own_reference_brings_it_back(page):
     page.settle()
     assert "sample 00000" in page.find("#refs").text
     np.testing.assert_array_equal(page.image(), before)
+    page.key(Keys.CONTROL + "y")  # redo takes it out again
+    page.settle()
+    assert "sample 00000" not in page.find("#refs").text
 
 
 @pytest.mark.slow

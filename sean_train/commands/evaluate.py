@@ -43,7 +43,8 @@ DEFINITIONS = {
 @click.command(cls=SeanCommand)
 @click.argument("path", type=MODEL_FOLDER)
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
-              help="Dataset folder (not needed for the synthetic `shapes` domain).")
+              help="Dataset folder (default: the one a run folder's run.json records; none for the generated "
+              "shapes and landscapes data).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
 @click.option("--limit", type=Count(1, 1_000_000), default=None,
               help="Evaluate the first N images (default: the whole split; 200 generated for shapes).")

@@ -151,13 +151,14 @@ export function wireCanvas(finishStroke, onRegion) {
   canvas.addEventListener("pointerup", (event) => onPointerUp(event, finishStroke));
   canvas.addEventListener("pointercancel", () => (app.stroke = null));
   canvas.addEventListener("pointerleave", () => !app.stroke && drawOverlay(null));
-  // Space over the map pans, even when a button keeps the focus from a click (a tool, zoom +); elsewhere
-  // a focused button or field takes it as usual.
+  // Space over the map pans, even when a toolbar button keeps the focus from a click (a tool, zoom +);
+  // elsewhere, and always in a style choice or a dialog, a focused button or field takes it as usual.
   let overMap = false;
   canvas.addEventListener("pointerenter", () => (overMap = true));
   canvas.addEventListener("pointerleave", () => (overMap = false));
   const typing = (event) =>
-    event.target.closest?.("input, select, textarea") || (!overMap && event.target.closest?.("button"));
+    event.target.closest?.("input, select, textarea, #picker button, dialog button")
+    || (!overMap && event.target.closest?.("button"));
   document.addEventListener("keydown", (event) => {
     if (event.key === " " && !typing(event)) {
       spaceHeld = true;

@@ -2,8 +2,9 @@
 // saved-state file. No DOM here.
 //
 // A document is {label: LabelMap, own: reference id | null, regions: {class id: {from, blend, alpha}},
-// seed, noise}. A reference is {id, name, kind, image (data URL), label (base64 PNG), styles (the
-// /v1/encode JSON), present: [bool per class]}.
+// seed, noise, removed: [reference ids removed from the list]}: a removal is an edit, so that undo brings
+// the reference back and redo takes it out again. A reference is {id, name, kind, image (data URL), label
+// (base64 PNG), styles (the /v1/encode JSON), present: [bool per class]}.
 
 export const DEFAULT_ALPHA = 0.5;
 export const STATE_FORMAT = "sean-editor-state";
@@ -14,7 +15,7 @@ export function region(doc, cls) {
 }
 
 function copy(doc) {
-  return { ...doc, label: doc.label.clone(), regions: structuredClone(doc.regions) };
+  return { ...doc, label: doc.label.clone(), regions: structuredClone(doc.regions), removed: [...(doc.removed ?? [])] };
 }
 
 // Undo and redo of whole documents (a label map is small: 64x64 ids are 8 KiB, 512x512 are 512 KiB).
@@ -135,6 +136,11 @@ export function readStateFile(text, fileName, classNames) {
   if (!Number.isSafeInteger(state.seed) || state.seed < 0 || typeof state.noise !== "boolean") {
     throw new Error(`${fileName}: its seed (a whole number from 0) or noise (true or false) is not valid`);
   }
+  const regions = state.regions ?? {};
+  const badRegion = typeof regions !== "object" || Array.isArray(regions) || Object.values(regions).some(
+    (c) => typeof c !== "object" || c === null || !Number.isFinite(c.alpha ?? DEFAULT_ALPHA) || c.alpha < -1 || c.alpha > 2,
+  );
+  if (badRegion) throw new Error(`${fileName}: its regions are not {class id: {from, blend, alpha in [-1, 2]}}`);
   const broken = state.references.find(
     (r) => typeof r?.id !== "string" || typeof r.image !== "string" || typeof r.label !== "string"
       || !Array.isArray(r.styles?.codes) || !Array.isArray(r.styles?.present),

@@ -13,7 +13,8 @@ import { updater, wireOutput } from "./output.js";
 import { renderRefs, renderSamples, sampleRef, wireReferences } from "./references.js";
 import { openRegion, wireRegions } from "./regions.js";
 import {
-  api, app, changed, clearMessage, decodeLabel, edit, labelPng, onChanged, redo, report, setStatus, showMessage, undo,
+  api, app, changed, clearMessage, decodeLabel, edit, labelPng, onChanged, redo, report, resetRefs, setStatus,
+  showMessage, undo,
 } from "./state.js";
 import { renderClasses, selectClass, selectTool, setSize, wireTools } from "./tools.js";
 import { layout, pixelAt, wireView, zoomIn, zoomOut, zoomTo } from "./view.js";
@@ -57,7 +58,7 @@ async function saveState() {
 async function loadState(file) {
   const { state, refs } = readStateFile(await file.text(), file.name, app.names);
   const label = await decodeLabel(new Blob([base64ToBytes(state.label)]), `${file.name}: label`);
-  app.refs = refs;
+  resetRefs(refs);
   app.nextRef = 1 + Math.max(0, ...refs.map((r) => Number(String(r.id).slice(1)) || 0));
   app.history.clear(); // a fresh start: the history's reference ids would now name the loaded references
   app.doc = {
@@ -66,6 +67,7 @@ async function loadState(file) {
     regions: state.regions ?? {},
     seed: state.seed ?? 0,
     noise: state.noise ?? true,
+    removed: [],
   };
   renderRefs();
   changed();
@@ -130,6 +132,7 @@ function wire() {
   $("#dice").addEventListener("click", randomSeed);
   $("#noise").addEventListener("change", toggleNoise);
   $("#download-image").addEventListener("click", () => {
+    if (!app.answer) return showMessage("no image yet: wait for the first one", "info");
     // named by the seed of the image shown (an edit on its way may have changed the document's)
     download(`${baseName()}-seed${app.answer.seed}.png`, new Blob([base64ToBytes(app.answer.image)], { type: "image/png" }));
   });
@@ -201,7 +204,7 @@ async function start() {
   app.width = info.resolution.width;
   app.height = info.resolution.height;
   app.cls = Math.min(1, app.names.length - 1);
-  app.doc = { label: new LabelMap(app.width, app.height), own: null, regions: {}, seed: 0, noise: true };
+  app.doc = { label: new LabelMap(app.width, app.height), own: null, regions: {}, seed: 0, noise: true, removed: [] };
   $("#package").textContent =
     `${info.domain} · ${app.width}×${app.height} · ${app.names.length} classes · ${info.backend} ${info.computes}`;
   renderClasses();

@@ -126,7 +126,8 @@ export function nearestIndices(sizeIn, sizeOut) {
 
 // Decoded label-file pixels (RGBA from a canvas) -> a LabelMap, read like the server reads a label file:
 // grey pixels with values below the class count are class ids, anything else must be palette colours.
-export function labelFromPixels(image, palette, numClasses, source) {
+// greyFile: the file stores one grey channel (a PNG's colour type), so its values are ids whatever they are.
+export function labelFromPixels(image, palette, numClasses, source, greyFile = false) {
   const { width, height, data } = image;
   const ids = new Uint16Array(width * height);
   let grey = true;
@@ -139,6 +140,13 @@ export function labelFromPixels(image, palette, numClasses, source) {
     ids[i] = r;
   }
   if (grey) return new LabelMap(width, height, ids);
+  if (greyFile) { // a grey file is a map of class ids: its ids out of range are named, as the server names them
+    const high = new Set();
+    for (let i = 0; i < ids.length; i++) if (data[i * 4] >= numClasses) high.add(data[i * 4]);
+    const values = [...high].sort((a, b) => a - b);
+    throw new Error(`${source}: values [${values.slice(0, 10).join(", ")}] are outside the ${numClasses} classes ` +
+      `(valid ids 0..${numClasses - 1})`);
+  }
   if (!palette) {
     throw new Error(`${source}: not a map of class ids (grey values 0..${numClasses - 1}), and this package has no palette`);
   }
@@ -155,13 +163,6 @@ export function labelFromPixels(image, palette, numClasses, source) {
     else ids[i] = cls;
   }
   if (unknown.size) {
-    let allGrey = true; // a grey map is one of class ids: name its ids out of range, as the server does
-    for (let i = 0; i < ids.length && allGrey; i++) allGrey = data[i * 4] === data[i * 4 + 1] && data[i * 4] === data[i * 4 + 2];
-    if (allGrey) {
-      const high = [...unknown].map((k) => k & 255).filter((v) => v >= numClasses).sort((a, b) => a - b);
-      throw new Error(`${source}: values [${high.slice(0, 10).join(", ")}] are outside the ${numClasses} classes ` +
-        `(valid ids 0..${numClasses - 1})`);
-    }
     const colours = [...unknown].slice(0, 5).map((k) => `(${k >> 16}, ${(k >> 8) & 255}, ${k & 255})`);
     throw new Error(
       `${source}: colours ${colours.join(", ")}${unknown.size > 5 ? " ..." : ""} are not in the palette ` +

@@ -4,7 +4,7 @@
 import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
 import { base64ToBytes } from "./png.js";
 import {
-  api, app, decodeLabel, edit, forgetRef, labelPng, onChanged, onRefsChanged, refById, refsChanged, report,
+  api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, report, showMessage,
 } from "./state.js";
 
 let shownOwn; // the own reference the panel was drawn for
@@ -16,11 +16,11 @@ export async function addRef(name, kind, image, label) {
   const ref = {
     id: `r${app.nextRef++}`, name, kind, image, label: label ?? answer.label, styles, present: styles.present,
   };
-  app.refs.push(ref);
-  refsChanged();
+  listRef(ref);
   return ref;
 }
 
+// An edit: undo brings the reference back with the document that used it, redo removes it again.
 function removeRef(id) {
   edit((doc) => {
     if (doc.own === id) doc.own = null;
@@ -28,8 +28,8 @@ function removeRef(id) {
       if (choice.from === id) choice.from = null;
       if (choice.blend === id) choice.blend = null;
     }
+    doc.removed = [...(doc.removed ?? []), id];
   });
-  forgetRef(refById(id)); // an undo of this step brings it back (state.js)
 }
 
 export function renderRefs() {
@@ -199,6 +199,7 @@ export function wireReferences() {
   wireRefForm();
   $("#snapshot").addEventListener("click", () => {
     const { answer, answerLabel } = app; // the image shown and its own label map, whatever edit is on the way
+    if (!answer) return showMessage("no image yet: wait for the first one", "info");
     labelPng(answerLabel)
       .then((label) => addRef(`image seed ${answer.seed}`, "snapshot", `data:image/png;base64,${answer.image}`, label))
       .catch(report);

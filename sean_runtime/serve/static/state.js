@@ -104,31 +104,39 @@ export function checkpoint() {
 export function edit(change) {
   checkpoint();
   change(app.doc);
+  syncRefs(app.doc); // a removal is an edit
   changed();
 }
 
 function travel(doc) {
   if (doc === null) return;
   app.doc = doc;
-  restoreRefs(doc);
+  syncRefs(doc);
   changed();
 }
 
-// References are not part of the document, but an undo may bring back a document that uses one removed
-// since: it comes back to the list with it.
-const removedRefs = new Map(); // id -> reference
+// The reference list follows the document's `removed` ids (document.js): every reference made in this
+// session is kept, and the list shows those the current document has not removed.
+const madeRefs = new Map(); // id -> reference, in the order made
 
-export function forgetRef(ref) {
-  removedRefs.set(ref.id, ref);
-  app.refs = app.refs.filter((r) => r.id !== ref.id);
+export function listRef(ref) {
+  madeRefs.set(ref.id, ref);
+  app.refs.push(ref);
   refsChanged();
 }
 
-function restoreRefs(doc) {
-  const used = [doc.own, ...Object.values(doc.regions).flatMap((c) => [c.from, c.blend])];
-  const back = used.filter((id) => removedRefs.has(id) && !refById(id));
-  if (!back.length) return;
-  for (const id of new Set(back)) app.refs.push(removedRefs.get(id));
+// Load state: the loaded references are all there is; no earlier one can come back.
+export function resetRefs(refs) {
+  madeRefs.clear();
+  for (const ref of refs) madeRefs.set(ref.id, ref);
+  app.refs = [...refs];
+}
+
+function syncRefs(doc) {
+  const removed = new Set(doc.removed ?? []);
+  const listed = [...madeRefs.values()].filter((r) => !removed.has(r.id));
+  if (listed.length === app.refs.length && listed.every((r, i) => r === app.refs[i])) return;
+  app.refs = listed;
   refsChanged();
 }
 
@@ -179,7 +187,7 @@ export async function decodeLabel(blob, source) {
       for (let c = 0; c < 3; c++) pixels.data[i + c] = Math.round(pixels.data[i + c] / step);
     }
   }
-  return labelFromPixels(pixels, app.palette, app.names.length, source);
+  return labelFromPixels(pixels, app.palette, app.names.length, source, png && (header[25] === 0 || header[25] === 4));
 }
 
 export async function labelPng(label = app.doc.label) {
