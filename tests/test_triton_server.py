@@ -263,6 +263,17 @@ def test_bad_requests_get_tritons_error_and_the_server_keeps_serving(server, loc
             assert np.array_equal(served, expected)
             with pytest.raises(InputError, match="input 'label' is float64; give one of"):  # was KeyError
                 client.infer("sean", {**good, "label": ids.astype(np.float64)}, ["image"])
+            # the graph models (and the reconstruct ensemble through them) answered ids past the classes and NaN
+            noise = np.zeros((1, client.manifest["noise"]["numel"]), np.float32)
+            graph = {"labels": ids, "codes": styles.codes, "noise": noise}
+            for model, inputs, words in (
+                ("sean_generator", {**graph, "labels": np.full_like(ids, 99)}, "class ids must lie in 0..7, got 99"),
+                ("sean_generator", {**graph, "codes": np.full_like(styles.codes, np.nan)}, "codes holds NaN"),
+                ("sean_encoder", {"image": np.zeros((1, 3, 64, 64), np.float32), "labels": np.full_like(ids, -5)},
+                 "class ids must lie in 0..7, got -5"),
+            ):
+                with pytest.raises(InputError, match=words):
+                    client.infer(model, inputs, ["image"] if model.endswith("generator") else ["codes"])
         # a model name the server does not serve: its models are named, not "is sean triton running?"
         with pytest.raises(BackendError, match=r"serves no model 'nope' \(its models: sean, sean_encoder"):
             TritonSynthesizer(url, model="nope")

@@ -93,15 +93,30 @@ class GraphModel:
         # This model runs one graph: the other one (the generator is the large one) is not loaded.
         self.backend = select_backend(package, runtime, threads=int(threads) if threads else None,
                                       graphs=(self.graph,), precision_hint=precision).backend
+        self.num_classes = package.num_classes
 
     def execute(self, requests: list[Any]) -> list[Any]:
         if self.graph == "encoder":
             return [self._encode(request) for request in requests]
         return self._generate(requests)
 
+    def _check(self, feed: dict[str, np.ndarray | None]) -> None:
+        """What the graph would turn into a plausible wrong answer: class ids outside the classes (a one-hot of
+        zeros: zero codes, an image of no class) and values that are not finite."""
+        labels = feed["labels"]
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise InputError(
+                f"labels: class ids must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}"
+            )
+        for name, array in feed.items():
+            if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise InputError(f"{name} holds NaN or infinite values")
+
     def _encode(self, request: Any) -> Any:
         try:
-            image, labels = (_input(request, name) for name in self.spec.input_names)
+            feed = {name: _input(request, name) for name in self.spec.input_names}
+            self._check(feed)
+            image, labels = (feed[name] for name in self.spec.input_names)
             parts = [self.backend.encode(image[i : i + 1], labels[i : i + 1]) for i in range(len(labels))]
             return _response({"codes": np.concatenate([c for c, _ in parts]),
                               "area": np.concatenate([a for _, a in parts])})
@@ -113,6 +128,8 @@ class GraphModel:
         does not depend on its batch); if it fails, each request alone, so only a bad one fails."""
         feeds = [{name: _input(r, name) for name in self.spec.input_names} for r in requests]
         try:
+            for feed in feeds:
+                self._check(feed)
             joined = {name: np.concatenate([f[name] for f in feeds]) for name in self.spec.input_names}
             images = self._run(joined)
         except Exception as exc:
@@ -124,6 +141,7 @@ class GraphModel:
 
     def _one(self, feed: dict[str, np.ndarray]) -> Any:
         try:
+            self._check(feed)
             return _response({"image": self._run(feed)})
         except Exception as exc:
             return _error(exc)
