@@ -169,6 +169,10 @@ def test_precision_bf16_runs_openvino_and_says_what_the_cpu_executes(tiny_packag
     remote = run("--url", "http://127.0.0.1:9", "--label", label, "--style", style, "--precision", "bf16",
                  "-o", tmp_path / "no.png")
     assert remote.exit_code == 2 and "--precision is for a local PACKAGE" in remote.output
+    for option in (["--threads", "1"], ["--backend", "tensorrt"]):  # were accepted and ignored
+        remote = run("--triton", "http://127.0.0.1:9", "--label", label, "--style", style, *option,
+                     "-o", tmp_path / "no.png")
+        assert remote.exit_code == 2 and "--backend and --threads are for a local PACKAGE" in remote.output
     garbage = run(tiny_package, "--label", label, "--style", style, "--precision", "fp64", "-o", tmp_path / "no.png")
     assert garbage.exit_code == 2 and "Invalid value for '--precision'" in garbage.output
     assert not (tmp_path / "no.png").exists()

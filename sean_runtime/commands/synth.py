@@ -371,6 +371,9 @@ def synth(
         raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
     if precision != "f32" and package is None:
         raise click.UsageError("--precision is for a local PACKAGE; a server runs its own (sean serve --precision)")
+    if package is None and (backend != "auto" or threads is not None):  # a server runs its own
+        raise click.UsageError("--backend and --threads are for a local PACKAGE; a server runs its own backend and "
+                               "threads (sean serve --backend / --threads, sean export-triton)")
     if triton_url:
         from sean_runtime.triton.client import TritonSynthesizer
 
