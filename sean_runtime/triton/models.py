@@ -307,6 +307,8 @@ class SynthesizeModel:
         codes, present = _input(request, styles_name), _input(request, present_name)
         if image is not None and codes is not None:
             raise InputError(f"give {prefix}image or {styles_name}, not both")
+        if label is not None and image is None:  # it would be ignored
+            raise InputError(f"{prefix}label goes with {prefix}image (the label map it is encoded under)")
         if image is not None:
             return self.synth.encode(image, own_labels if label is None else label)
         if codes is not None:
@@ -325,6 +327,10 @@ class SynthesizeModel:
                 raise InputError(f"{prefix}image needs a {prefix}label row per image")
             references = [self.synth.encode(images[0, j : j + 1], labels[0, j : j + 1]) for j in range(images.shape[1])]
         elif codes is not None:
+            if present is not None and present.shape[1] != codes.shape[1]:
+                raise InputError(
+                    f"{prefix}present has {present.shape[1]} row(s) for {codes.shape[1]} {prefix}styles row(s)"
+                )
             references = [self._styles(codes[0, j : j + 1], None if present is None else present[0, j : j + 1],
                                        f"{prefix}styles") for j in range(codes.shape[1])]
         else:
