@@ -123,17 +123,17 @@ def test_values_a_trained_generator_cannot_hold_are_named(tmp_path):
     nan = dict(base)
     nan["conv_img.weight"] = nan["conv_img.weight"].clone()
     nan["conv_img.weight"][0, 0, 0, 0] = float("nan")
-    with pytest.raises(OfficialCheckpointError, match=r"conv_img\.weight holds NaN or infinite values"):
-        convert_official(_save(nan, tmp_path / "nan.pth"), height=64, width=64)
-    zero = dict(base, **{"head_0.conv_0.weight_orig": torch.zeros_like(base["head_0.conv_0.weight_orig"])})
-    with pytest.raises(OfficialCheckpointError, match=r"head_0\.conv_0: .* spectral norm of 0"):
-        convert_official(_save(zero, tmp_path / "zero.pth"), height=64, width=64)
-    flat = dict(base, **{"head_0.conv_0.weight_orig": torch.tensor(1.0)})
-    with pytest.raises(OfficialCheckpointError, match=r"head_0\.conv_0\.weight_orig has shape \(\), not a layer's"):
-        convert_official(_save(flat, tmp_path / "flat.pth"), height=64, width=64)
-    stray = dict(base, **{"head_0.ace_0.Spade.param_free_norm.weight": torch.ones(3)})
-    with pytest.raises(CheckpointError, match=r"unexpected keys"):
-        convert_official(_save(stray, tmp_path / "stray.pth"), height=64, width=64)
+    cases = {
+        "nan": (nan, r"conv_img\.weight holds NaN or infinite values"),
+        "zero": (dict(base, **{"head_0.conv_0.weight_orig": torch.zeros_like(base["head_0.conv_0.weight_orig"])}),
+                 r"head_0\.conv_0: .* spectral norm of 0"),
+        "flat": (dict(base, **{"head_0.conv_0.weight_orig": torch.tensor(1.0)}),
+                 r"head_0\.conv_0\.weight_orig has shape \(\), not a layer's"),
+        "stray": (dict(base, **{"head_0.ace_0.Spade.param_free_norm.weight": torch.ones(3)}), r"unexpected keys"),
+    }
+    for name, (state, message) in cases.items():  # OfficialCheckpointError is a CheckpointError
+        with pytest.raises(CheckpointError, match=message):
+            convert_official(_save(state, tmp_path / f"{name}.pth"), height=64, width=64)
 
 
 @pytest.mark.slow
