@@ -454,9 +454,11 @@ def test_saved_state_loads_back_to_the_same_image(page, data):
     # a file whose seed or references a later edit would send is refused now (every edit was a 400)
     saved = json.loads(state.read_text())
     no_image = {"references": [{**saved["references"][0], "image": None}]}
-    bad_alpha = {"regions": {"1": {"from": None, "blend": None, "alpha": "half"}}}
-    for name, change, words in (("seed", {"seed": "abc"}, "is not valid"), ("noimage", no_image, "lacks its image"),
-                                ("alpha", bad_alpha, "its regions are not")):
+    bad_alpha = {"regions": {"1": {"from": None, "blend": "r1", "alpha": 1.5}}}  # the API takes [0, 1]
+    bad_class = {"regions": {"abc": {"from": None, "blend": None}}}
+    cases = (("seed", {"seed": "abc"}, "is not valid"), ("noimage", no_image, "lacks its image"),
+             ("alpha", bad_alpha, "its regions are not"), ("class", bad_class, "its regions are not"))
+    for name, change, words in cases:
         broken = state.with_name(f"{name}.json")
         broken.write_text(json.dumps({**saved, **change}))
         page.upload("#load-state", broken)
@@ -491,6 +493,12 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     time.sleep(0.3)
     assert "not in the palette" in (page.message() or ""), page.message()
     np.testing.assert_array_equal(page.image(), shown)
+
+    greys = tmp_path / "grey-rgb.png"  # an RGB mask whose pixels are grey: colours, as the server reads them
+    cv2.imwrite(str(greys), np.full((64, 64, 3), 200, np.uint8))
+    page.upload("#open-label", greys)
+    time.sleep(0.3)
+    assert "colours (200, 200, 200) are not in the palette" in (page.message() or ""), page.message()
 
     high = tmp_path / "high-ids.png"  # a map of ids with one past the classes: named as the server names it
     ids = read_raw(data / "labels/00003.png").copy()
@@ -863,6 +871,13 @@ def test_undo_after_removing_the_own_reference_brings_it_back(page):
     page.key(Keys.CONTROL + "y")  # redo takes it out again
     page.settle()
     assert "sample 00000" not in page.find("#refs").text
+    # + on the removed sample brings that reference back (one entry, also after an undo), not a second one
+    page.click("#samples .add")
+    page.settle()
+    assert page.find("#refs").text.count("sample 00000") == 1, page.find("#refs").text
+    page.key(Keys.CONTROL + "z")  # undoes the adding back; no second copy appears from the older removal
+    page.settle()
+    assert page.find("#refs").text.count("sample 00000") == 0, page.find("#refs").text
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ model_config_pb2 (the schema Triton reads) and compared with the package manifes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -214,13 +215,26 @@ def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_por
     result = CliRunner().invoke(main, ["triton", str(repo)])
     assert result.exit_code == 1 and "its package no longer matches its manifest" in result.output, result.output
     assert "export the repository again" in result.output
+    # another package copied over the source, manifest and all: the links pass its own check, not the export's
+    again = export_repository(write_package(tmp_path / "pkg2"), tmp_path / "repo2", ExportSettings())
+    other = shutil.copytree(tmp_path / "pkg2", tmp_path / "other")
+    (other / "generator.onnx").write_bytes(b"another generator")
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["files"]["generator.onnx"] = hashlib.sha256(b"another generator").hexdigest()
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    for name in [p.name for p in other.iterdir() if p.is_file()]:
+        target = tmp_path / "pkg2" / name
+        with open(target, "wb") as out:  # in place, as `cp other/* pkg2/` writes
+            out.write((other / name).read_bytes())
+    result = CliRunner().invoke(main, ["triton", str(again)])
+    assert result.exit_code == 1 and "its package is not the one exported" in result.output, result.output
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
         assert ports_in_use("127.0.0.1", Ports(taken, taken + 1, taken + 2))[0] == f"{taken} (HTTP)"
-    assert ports_in_use("127.0.0.1", Ports(taken, taken + 1, taken + 2)) == []  # closed: free again
+    assert f"{taken} (HTTP)" not in ports_in_use("127.0.0.1", Ports(taken, taken + 1, taken + 2))  # free again
 
 
 @pytest.mark.parametrize("name", ["über", "ﬁ", "名前"])

@@ -75,7 +75,10 @@ class TritonSynthesizer:
                     address, connection_timeout=timeout, network_timeout=timeout)
                 config = self._client.get_model_config(model)
         except Exception as exc:
-            served = self._served_models()
+            # the server answered (it has no such model): ask it what it has; an unreachable one is not asked again
+            answered = str(exc.status()) if hasattr(exc, "status") and callable(exc.status) else ""
+            served = self._served_models() if answered in ("400", "404", "StatusCode.NOT_FOUND",
+                                                           "StatusCode.INVALID_ARGUMENT") else None
             if served is not None and model not in served:  # the server runs, with other models
                 raise BackendError(
                     f"{self.url} serves no model {model!r} (its models: {', '.join(served) or 'none'}): give the NAME "

@@ -322,6 +322,10 @@ class SynthesizeModel:
         marks = _input(request, f"{prefix}classes")
         if images is not None and codes is not None:
             raise InputError(f"give {prefix}image (with {prefix}label) or {prefix}styles, not both")
+        if labels is not None and images is None:  # they would be ignored
+            raise InputError(f"{prefix}label goes with {prefix}image")
+        if present is not None and codes is None:
+            raise InputError(f"{prefix}present goes with {prefix}styles")
         if images is not None:
             if labels is None or labels.shape[1] != images.shape[1]:
                 raise InputError(f"{prefix}image needs a {prefix}label row per image")

@@ -335,13 +335,16 @@ def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
     """The package inside a repository still has the files its manifest hashes: they are hard links to the
     exported package's where the file system allows, so a package changed in place changes them too."""
     folder = root / str(facts.get("name", DEFAULT_NAME)) / VERSION / PACKAGE_FOLDER
+    fix = "the package it was exported from was changed in place: export the repository again with `sean export-triton`"
     try:
-        load_package(folder, verify=True)
+        package = load_package(folder, verify=True)
     except PackageError as exc:
-        raise PackageError(
-            f"{root}: its package no longer matches its manifest ({first_sentence(exc)}); the package it was "
-            f"exported from was changed in place: export the repository again with `sean export-triton`"
-        ) from None
+        problem = f"its package no longer matches its manifest ({first_sentence(exc)})"
+        raise PackageError(f"{root}: {problem}; {fix}") from None
+    # the manifest is a link too: another package copied over the source passes the check above, not this one
+    if package.manifest["files"] != facts.get("package_sha256"):
+        problem = f"its package is not the one exported ({REPOSITORY_FILE} records other files)"
+        raise PackageError(f"{root}: {problem}; {fix}")
 
 
 def read_repository(root: str | Path) -> dict[str, Any]:

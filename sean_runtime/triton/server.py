@@ -49,6 +49,7 @@ def ports_in_use(host: str, ports: Ports) -> list[str]:
     """The ports of `ports` that another process listens on at `host` ("8000 (HTTP)"): tritonserver would
     fail on them after its models loaded, while a readiness check found the other server ready."""
     taken = []
+    host = host.strip("[]")  # an IPv6 address as a URL writes it
     for what, port in (("HTTP", ports.http), ("gRPC", ports.grpc), ("metrics", ports.metrics)):
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT is no user

@@ -136,11 +136,16 @@ export function readStateFile(text, fileName, classNames) {
   if (!Number.isSafeInteger(state.seed) || state.seed < 0 || typeof state.noise !== "boolean") {
     throw new Error(`${fileName}: its seed (a whole number from 0) or noise (true or false) is not valid`);
   }
+  // what synthesizeBody sends for each region: a class id, reference ids, a blend weight in [0, 1]
   const regions = state.regions ?? {};
-  const badRegion = typeof regions !== "object" || Array.isArray(regions) || Object.values(regions).some(
-    (c) => typeof c !== "object" || c === null || !Number.isFinite(c.alpha ?? DEFAULT_ALPHA) || c.alpha < -1 || c.alpha > 2,
-  );
-  if (badRegion) throw new Error(`${fileName}: its regions are not {class id: {from, blend, alpha in [-1, 2]}}`);
+  const reference = (id) => id === null || id === undefined || typeof id === "string";
+  const badRegion = typeof regions !== "object" || regions === null || Array.isArray(regions)
+    || Object.entries(regions).some(([cls, c]) => !/^\d+$/.test(cls) || Number(cls) >= classNames.length
+      || typeof c !== "object" || c === null || !reference(c.from) || !reference(c.blend)
+      || (c.alpha !== undefined && !(Number.isFinite(c.alpha) && c.alpha >= 0 && c.alpha <= 1)));
+  if (badRegion) {
+    throw new Error(`${fileName}: its regions are not {class id: {from, blend: reference id or null, alpha in [0, 1]}}`);
+  }
   const broken = state.references.find(
     (r) => typeof r?.id !== "string" || typeof r.image !== "string" || typeof r.label !== "string"
       || !Array.isArray(r.styles?.codes) || !Array.isArray(r.styles?.present),

@@ -4,7 +4,7 @@
 import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
 import { base64ToBytes } from "./png.js";
 import {
-  api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, report, showMessage,
+  api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, removedRef, report, showMessage,
 } from "./state.js";
 
 let shownOwn; // the own reference the panel was drawn for
@@ -134,8 +134,14 @@ const addingSamples = new Map(); // sample name -> its reference being encoded: 
 export async function sampleRef(i) {
   const sample = app.samples[i];
   const name = `sample ${sample.name}`;
-  const added = app.refs.find((r) => r.kind === "sample" && r.name === name);
+  const isIt = (r) => r.kind === "sample" && r.name === name;
+  const added = app.refs.find(isIt);
   if (added) return added;
+  const removed = removedRef(isIt); // back as an edit, not as a second reference an undo would list too
+  if (removed) {
+    edit((doc) => (doc.removed = doc.removed.filter((id) => id !== removed.id)));
+    return removed;
+  }
   if (!addingSamples.has(name)) {
     const adding = addRef(name, "sample", `data:image/png;base64,${sample.image}`, sample.label);
     addingSamples.set(name, adding);

@@ -125,6 +125,12 @@ export function listRef(ref) {
   refsChanged();
 }
 
+// A reference the current document removed that `test` accepts (a sample added again), or undefined.
+export function removedRef(test) {
+  const removed = new Set(app.doc.removed ?? []);
+  return [...madeRefs.values()].find((r) => removed.has(r.id) && test(r));
+}
+
 // Load state: the loaded references are all there is; no earlier one can come back.
 export function resetRefs(refs) {
   madeRefs.clear();
