@@ -255,6 +255,9 @@ def test_bad_requests_get_tritons_error_and_the_server_keeps_serving(server, loc
                 "unknown class id": ({**good, "label": np.full_like(ids, 99)}, "outside the 8 classes"),
                 "seed out of range": ({**good, "seed": np.array([[-1]], np.int64)}, "seed must be a non-negative"),
                 "a style label without its image": ({**good, "style_label": ids}, "style_label goes with style_image"),
+                "a swap label without its image": (
+                    {**good, "swap_label": ids[:, None]}, "swap_label goes with swap_image",
+                ),
                 "more presence rows than styles": (
                     {**good, "swap_styles": styles.codes[None], "swap_present": np.repeat(styles.present[None], 2, 1)},
                     "swap_present has 2 row",
