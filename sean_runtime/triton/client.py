@@ -66,6 +66,7 @@ class TritonSynthesizer:
         self._client_module = _tritonclient(self.protocol)
         self.names = ModelNames.of(model)
         self.notes: list[str] = []
+        self._client = None
         try:
             if self.protocol == "grpc":
                 self._client = self._client_module.InferenceServerClient(address)
@@ -79,6 +80,7 @@ class TritonSynthesizer:
             answered = str(exc.status()) if hasattr(exc, "status") and callable(exc.status) else ""
             served = self._served_models() if answered in ("400", "404", "StatusCode.NOT_FOUND",
                                                            "StatusCode.INVALID_ARGUMENT") else None
+            self.close()  # a client that failed here is never used: its channel (and gRPC's threads) goes now
             if served is not None and model not in served:  # the server runs, with other models
                 raise BackendError(
                     f"{self.url} serves no model {model!r} (its models: {', '.join(served) or 'none'}): give the NAME "
@@ -89,6 +91,7 @@ class TritonSynthesizer:
         try:
             self.manifest = json.loads(config["parameters"][MANIFEST_PARAMETER]["string_value"])
         except (KeyError, TypeError, ValueError) as exc:
+            self.close()
             raise BackendError(f"model {model!r} at {url} is not the front model of a `sean export-triton` "
                                f"repository (no {MANIFEST_PARAMETER} parameter)") from exc
         m = self.manifest
@@ -276,7 +279,9 @@ class TritonSynthesizer:
         return BackendError(f"{self.url}: {what} failed: {message or exc!r}; is `sean triton` running there?")
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def __enter__(self) -> TritonSynthesizer:
         return self
