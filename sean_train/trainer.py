@@ -71,6 +71,16 @@ VAL_METRIC = "val_psnr_db"
 NOISE_PHASE_G, NOISE_PHASE_D = 0, 1
 
 
+def stop_workers(batches: Iterator[Any]) -> None:
+    """Stop a DataLoader iterator's worker processes now. A run that ends early (a stop, an unreadable
+    sample) leaves the iterator to the garbage collector, and an error's traceback keeps it alive: its
+    workers were then shut down at some later collection or during interpreter exit, which crashed the
+    process (SIGSEGV) in a long test run. torch's multiprocessing iterator has no public close."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+
+
 def check_trained_on(run_dir: Path, checkpoint: str, meta: dict[str, Any], num_samples: int) -> None:
     """A resume reads a training set of as many samples as the checkpoint was trained on (its training.json
     `meta`; older versions do not record it): another count changes every epoch's order and the schedule."""
@@ -303,9 +313,9 @@ class Trainer:
         )
         previous_handlers = self._install_stop_handlers()
         started, start_step = time.perf_counter(), self.step
+        batches = iter(loader)
         try:
             last = time.perf_counter()
-            batches = iter(loader)
             while (batch := self._next_batch(batches)) is not None:
                 losses = self.train_step(batch, g_net, d_net)
                 self.step += 1
@@ -333,6 +343,7 @@ class Trainer:
                 if stop:
                     break
         finally:
+            stop_workers(batches)
             bar.close()
             self._restore_handlers(previous_handlers)
             if self._tensorboard:

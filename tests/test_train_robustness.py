@@ -273,6 +273,11 @@ def test_a_corrupt_sample_found_mid_run_stops_with_the_steps_done_saved(tmp_path
     assert "(reading step 3); the steps up to 2 are saved: replace that file with a readable one" in message
     assert message.endswith(f"`sean train --resume {tmp_path / 'run'}`"), message
     assert latest_checkpoint(tmp_path / "run").name == "step_00000002"
+    # the DataLoader's worker is stopped with the run, not left to a garbage collection that the error's
+    # traceback defers (at interpreter exit that crashed the whole test process)
+    import multiprocessing
+
+    assert multiprocessing.active_children() == [], multiprocessing.active_children()
 
 
 @pytest.mark.slow
