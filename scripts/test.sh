@@ -33,16 +33,4 @@ python3 -m venv .venv
 echo "ruff ..."
 .venv/bin/ruff check .
 echo "pytest ..."
-# The real tritonserver's tests (they start servers and gRPC clients) run in a pytest process of their own:
-# late in the one long process of every test, that process crashed (SIGSEGV, no Python traceback) in them
-# or at its exit, in four CI runs, never in a smaller run; the cause is not found (CHANGELOG, 2026-12-06).
-# Given test paths, one process runs them all.
-SEPARATE=tests/test_triton_server.py
-if [[ " $* " == *" tests"* ]]; then
-  .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
-else
-  .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 --ignore="$SEPARATE" "$@"
-  code=0
-  .venv/bin/python -m pytest -q -p no:cacheprovider "$@" "$SEPARATE" || code=$?
-  [ "$code" -eq 0 ] || [ "$code" -eq 5 ] || exit "$code"  # 5: no test selected (the fast lane)
-fi
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

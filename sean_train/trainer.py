@@ -74,8 +74,8 @@ NOISE_PHASE_G, NOISE_PHASE_D = 0, 1
 def stop_workers(batches: Iterator[Any]) -> None:
     """Stop a DataLoader iterator's worker processes now. A run that ends early (a stop, an unreadable
     sample) leaves the iterator to the garbage collector, and an error's traceback keeps it alive: its
-    workers were then shut down at some later collection or during interpreter exit, which crashed the
-    process (SIGSEGV) in a long test run. torch's multiprocessing iterator has no public close."""
+    workers then ran on until some later collection or the interpreter's exit. torch's multiprocessing
+    iterator has no public close."""
     shutdown = getattr(batches, "_shutdown_workers", None)
     if shutdown is not None:
         shutdown()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,6 @@ from tests.helpers import TINY, make_random_model
 # the tests start inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    session.config._sean_exit_status = int(exitstatus)
-
-
-def pytest_unconfigure(config):
-    """End the test process without the interpreter's finalization, once pytest has said everything: the
-    native libraries that many tests load into this one process (OpenVINO and TBB, ONNX Runtime, gRPC,
-    the C++ runtime through ctypes) tore down in an order that crashed it (SIGSEGV) after all tests had
-    passed (scripts/test.sh)."""
-    status = getattr(config, "_sean_exit_status", None)
-    if status is not None and os.environ.get("SEAN_TESTS_EXIT_AT_ONCE", "1") == "1":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
 
 
 @pytest.fixture(scope="session", autouse=True)

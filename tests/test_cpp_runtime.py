@@ -334,3 +334,29 @@ def test_the_examples_embed_the_library(release, package, data, tmp_path):
     run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert not np.array_equal(cv2.imread(str(edited)), cv2.imread(str(out)))  # the blob took another style
+
+
+# Run in a process of its own: on failure the process dies of SIGSEGV.
+_CLOSED_IN_CREATION_ORDER = """
+import os, signal, sys
+from sean_runtime.cpp.binding import CppRuntime
+first, second = (CppRuntime(sys.argv[1], sys.argv[2], threads=1) for _ in range(2))
+first.close()
+second.close()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_models_closed_in_creation_order_leave_the_hosts_signal_handling_intact(release, package):
+    """OpenVINO's CPU plugin swaps the creating thread's signal stack for one it unmaps when it is destroyed;
+    models closed in the order they were opened once left the host's thread on an unmapped stack, and the
+    next signal its handler took there (Python's, for Ctrl-C) killed it with SIGSEGV. Every model shares
+    one Core that is never destroyed (backend_openvino.cpp, shared_core)."""
+    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _CLOSED_IN_CREATION_ORDER,
+                           str(release / "libsean.so"), str(package)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]

@@ -14,7 +14,7 @@ from sean_core.command import usable_cpus
 from sean_core.errors import BackendError, InputError
 from sean_runtime.backends import BACKENDS, select_backend
 from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
-from sean_runtime.backends.openvino import OpenVinoBackend, compile_config
+from sean_runtime.backends.openvino import OpenVinoBackend, compile_config, shared_core
 from sean_runtime.package import load_package
 from sean_runtime.synthesizer import Synthesizer
 
@@ -253,10 +253,43 @@ def test_gathered_row_sums_become_bags_with_the_same_sums():
     assert "EmbeddingBagPackedSum" in types and "ReduceSum" not in types
     table = np.arange(24, dtype=np.float32).reshape(6, 4) * np.float32(1.5)
     rows = np.array([[0, 5], [2, 2], [4, 1]], np.int64)
-    compiled = ov.Core().compile_model(model, "CPU", compile_config("f32", "LATENCY", 1))
+    compiled = shared_core().compile_model(model, "CPU", compile_config("f32", "LATENCY", 1))
     np.testing.assert_array_equal(next(iter(compiled([table, rows]).values())), table[rows].sum(1))
     # No rows to sum (a label map without edges at some size): an empty [0, 4].
     assert next(iter(compiled([table, rows[:0]]).values())).shape == (0, 4)
     # A sum that keeps its axis, or sums within each row, stays; axis -2 is axis 1.
     cases = [(1, True), (2, False), (-2, False)]
     assert [sum_gathered_rows_as_bags(_gathered_rows_sum(ov, *case)) for case in cases] == [0, 0, 1]
+
+
+# Run in a process of its own: on failure the process dies of SIGSEGV.
+_RELEASED_IN_CREATION_ORDER = """
+import gc, os, signal, sys
+from sean_runtime.backends.openvino import OpenVinoBackend
+from sean_runtime.package import load_package
+package = load_package(sys.argv[1])
+first, second = (OpenVinoBackend(package, "f32", threads=1) for _ in range(2))
+for backend in (first, second):
+    backend.close()
+del backend, first, second
+gc.collect()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_backends_released_in_creation_order_leave_signal_handling_intact(tiny_package):
+    """Each OpenVINO Core's CPU plugin swaps the creating thread's signal stack for one it unmaps when it is
+    released; backends released in the order they were made once left the thread on an unmapped stack, and
+    the next Ctrl-C (Python handles signals on that stack) killed the process with SIGSEGV. The backends
+    share one Core that lives as long as the process (backends.openvino.shared_core)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _RELEASED_IN_CREATION_ORDER,
+                           str(tiny_package)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]

@@ -60,6 +60,26 @@ def _openvino() -> Any:
     return openvino
 
 
+_core: Any = None
+_core_lock = threading.Lock()
+
+
+def shared_core() -> Any:
+    """The process's one OpenVINO Core, made on first use and never released.
+
+    Each Core makes its own CPU plugin, and the plugin replaces the signal stack of the thread that makes it
+    (sigaltstack) with one it unmaps when it is released, putting back the stack it found only if its own is
+    still in place. Two Cores released in the order they were made leave that thread on the unmapped stack,
+    and the next signal handled there (Python installs its handlers, Ctrl-C's among them, to run on the
+    signal stack) kills the process with SIGSEGV, with no traceback. One Core that lives as long as the
+    process cannot leave a stack behind, and every compiled model shares its plugin."""
+    global _core
+    with _core_lock:
+        if _core is None:
+            _core = _openvino().Core()
+        return _core
+
+
 def compile_config(precision: str, performance: str, threads: int | None, streams: int = 1) -> dict[str, Any]:
     """The CPU plugin properties for one backend, with clear errors for values OpenVINO would reject.
 
@@ -175,7 +195,7 @@ class OpenVinoBackend:
         self.graphs = check_graphs(graphs)
         config = compile_config(precision, performance, threads, streams)
         self.one_image = precision != "f32"  # graphs compiled for batch 1, a batch run image by image
-        self._core = ov.Core()
+        self._core = shared_core()
         if DEVICE not in self._core.available_devices:
             raise BackendError(f"OpenVINO reports no {DEVICE} device (devices: {self._core.available_devices})")
         self.encoder = self._compile(package.encoder, config) if "encoder" in self.graphs else None

@@ -14,6 +14,17 @@
 namespace sean::core {
 namespace {
 
+// The process's one OpenVINO Core, made on first use and never destroyed. Each Core makes its own CPU
+// plugin, and the plugin replaces the signal stack (sigaltstack) of the thread that makes it with one it
+// unmaps on destruction, putting back the stack it found only if its own is still in place. Two Cores
+// destroyed in the order they were made leave that thread on the unmapped stack, and the next signal
+// handled there (a host such as Python runs its handlers on the signal stack) kills the process with
+// SIGSEGV. As in Python (sean_runtime/backends/openvino.py, shared_core).
+ov::Core& shared_core() {
+  static ov::Core* const core = new ov::Core();  // never deleted: see above
+  return *core;
+}
+
 class OpenVinoBackend final : public Backend {
  public:
   OpenVinoBackend(const Package& package, const Options& options) : package_(package) {
@@ -218,7 +229,7 @@ class OpenVinoBackend final : public Backend {
   }
 
   const Package& package_;
-  ov::Core core_;
+  ov::Core& core_ = shared_core();
   mutable ov::CompiledModel encoder_, generator_;  // create_infer_request is thread-safe but not const
   std::string precision_, device_;
   bool one_image_ = false;  // graphs compiled for one image (a reduced-precision hint)
