@@ -5,7 +5,7 @@ The format is docs/package-format.md. Nothing in the folder is trusted that the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from sean_core.format import (
     BATCH,
     FORMAT,
     FORMAT_VERSION,
+    GRAPH_NAMES,
     MANIFEST_FILE,
     NOISE_INPUT,
     PRECISIONS,
@@ -38,6 +39,11 @@ class PackageGraph:
     spec: GraphSpec
     file: Path  # the ONNX file
     external_data: Path | None  # its weights file, when stored outside the graph
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The graph's files: the ONNX file, and its weights file beside it when there is one."""
+        return (self.file,) if self.external_data is None else (self.file, self.external_data)
 
     @property
     def name(self) -> str:
@@ -272,8 +278,14 @@ def verify_files(root: Path, files: dict[str, str]) -> None:
         )
 
 
-def load_package(root: str | Path, verify: bool = True) -> Package:
-    """Read and validate a package folder. verify=False skips the sha256 check (the files must still exist)."""
+def load_package(root: str | Path, verify: bool = True, graphs: Collection[str] = GRAPH_NAMES) -> Package:
+    """Read and validate a package folder. verify=False skips the sha256 check (the files must still exist).
+
+    graphs: the graphs whose files the folder must hold (checked as the other files are); a reader that runs
+    no graph itself passes () and gets the manifest's facts from a folder that may lack the graph files.
+    """
+    if not set(graphs) <= set(GRAPH_NAMES):
+        raise ValueError(f"graphs must be among {GRAPH_NAMES}, got {tuple(graphs)}")
     root = Path(root)
     manifest = read_manifest(root)
     where = root / MANIFEST_FILE
@@ -287,7 +299,7 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
     if extra < 0:
         raise PackageError(f"{where}: extra_mask_channels is {extra}; {REEXPORT}")
     files = _field(manifest, "files", dict, where)
-    graphs = _field(manifest, "graphs", dict, where)
+    graph_entries = _field(manifest, "graphs", dict, where)
     noise = _field(manifest, "noise", dict, where)
     numel = noise.get("numel")
     if isinstance(numel, bool) or not isinstance(numel, int) or numel < 1 or noise.get("input") != NOISE_INPUT:
@@ -319,13 +331,15 @@ def load_package(root: str | Path, verify: bool = True) -> Package:
         precision=precision,
         generator_form=generator_form,
         edge_form=edge_form,
-        encoder=_package_graph(root, "encoder", graphs.get("encoder"), shape, files),
-        generator=_package_graph(root, "generator", graphs.get("generator"), shape, files),
+        encoder=_package_graph(root, "encoder", graph_entries.get("encoder"), shape, files),
+        generator=_package_graph(root, "generator", graph_entries.get("generator"), shape, files),
     )
+    elsewhere = {path.name for graph in GRAPH_NAMES if graph not in graphs for path in package.graph(graph).paths}
+    held = {name: sha256 for name, sha256 in files.items() if name not in elsewhere}
     if verify:
-        verify_files(root, files)
+        verify_files(root, held)
     else:
-        missing = sorted(name for name in files if not _package_file(root, name, "files").is_file())
+        missing = sorted(name for name in held if not _package_file(root, name, "files").is_file())
         if missing:
             raise PackageError(f"{root}: files named in the manifest are missing: {missing}; {REEXPORT}")
     return package
