@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,12 @@ from click.testing import CliRunner
 from sean_core.cli import main
 from sean_core.errors import PackageError
 from sean_runtime.package import load_package
-from sean_runtime.triton.repository import ExportSettings, export_repository
+from sean_runtime.triton.repository import (
+    ExportSettings,
+    check_repository_package,
+    export_repository,
+    read_repository,
+)
 from tests.helpers import A10, H100, write_package, write_plan
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="needs the 'triton' extra")
@@ -120,6 +126,58 @@ def test_onnxruntime_repository_carries_the_graphs(shapes_package, tmp_path):
         assert copied.read_bytes() == package.graph(graph).file.read_bytes()
     assert read_config(repo, "faces").parameters["sean_models"].string_value == json.dumps(
         {"encoder": "faces_encoder", "generator": "faces_generator"})
+
+
+def copies_of_package_files(repo: Path, package: Path) -> dict[str, int]:
+    """How many files of the repository hold each package file's bytes: counted by content, as a tar or a copy
+    to another file system holds them (hard links are one inode but two files there)."""
+    held = Counter(hashlib.sha256(p.read_bytes()).hexdigest() for p in repo.rglob("*") if p.is_file())
+    return {name: held[sha256] for name, sha256 in load_package(package).manifest["files"].items()}
+
+
+def test_a_repository_holds_each_graph_once_and_checks_it_where_it_lies(shapes_package, tmp_path):
+    """The front model's folder held the package's graphs again for Triton's own backends (a repository twice
+    the size, once packed or copied); the front and noise models read only the manifest."""
+    graph_names = sorted(load_package(shapes_package).manifest["files"])
+    for backend in ("python", "onnxruntime"):
+        repo = export_repository(shapes_package, tmp_path / backend, ExportSettings(backend=backend))
+        assert copies_of_package_files(repo, shapes_package) == {name: 1 for name in graph_names}, backend
+    for backend in ("python", "onnxruntime"):
+        copy = shutil.copytree(tmp_path / backend, tmp_path / f"{backend}-copied")  # no hard links in a copy
+        check_repository_package(copy, read_repository(copy))
+        # what the front and noise models load, and for python what the graph models load, from the copy
+        package = copy / "sean" / "1" / "package"
+        assert load_package(package, verify=True, graphs=()).manifest == load_package(shapes_package).manifest
+        if backend == "python":
+            for graph in ("encoder", "generator"):
+                load_package(package, verify=True, graphs=(graph,))
+    facts = read_repository(tmp_path / "onnxruntime")
+    manifest_only = tmp_path / "onnxruntime" / "sean" / "1" / "package"
+    assert sorted(p.name for p in manifest_only.iterdir()) == ["manifest.json"]
+    with pytest.raises(PackageError, match=r"encoder\.onnx is missing"):  # a reader that runs the graphs needs them
+        load_package(manifest_only)
+    assert facts["package_files"] == {f"{graph}.onnx": f"sean_{graph}/1" for graph in ("encoder", "generator")}
+    # a graph changed in place changes the graph model's file (a hard link): the check looks there now
+    graph = tmp_path / "onnxruntime" / "sean_generator" / "1" / "generator.onnx"
+    graph.write_bytes(graph.read_bytes()[:-1] + bytes([graph.read_bytes()[-1] ^ 1]))
+    with pytest.raises(PackageError, match="its package no longer matches its manifest"):
+        check_repository_package(tmp_path / "onnxruntime", facts)
+
+
+def test_a_tensorrt_repository_holds_the_plans_and_not_the_onnx_graphs(tmp_path):
+    package = write_package(tmp_path / "pkg")
+    for graph in ("encoder", "generator"):
+        write_plan(load_package(package), graph, plan=f"{graph} plan".encode())
+    repo = export_repository(package, tmp_path / "repo", ExportSettings(backend="tensorrt"))
+    assert copies_of_package_files(repo, package) == {"encoder.onnx": 0, "generator.onnx": 0}
+    plans = Counter(p.read_bytes() for p in repo.rglob("*.plan"))
+    assert plans == {b"encoder plan": 1, b"generator plan": 1}
+    facts = read_repository(repo)
+    assert facts["package_files"] == {}
+    check_repository_package(repo, facts)
+    del facts["package_files"]  # a repository of an earlier sean-deploy: where its files are is not known
+    with pytest.raises(PackageError, match="export the repository again"):
+        check_repository_package(repo, facts)
 
 
 def test_tensorrt_repository_names_one_plan_per_compute_capability(tmp_path):

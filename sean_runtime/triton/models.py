@@ -49,10 +49,12 @@ def _parameters(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return config, {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
 
 
-def _package(args: dict[str, Any], parameters: dict[str, str]) -> Package:
-    """The package the repository holds (its path is relative to the repository root)."""
+def _package(args: dict[str, Any], parameters: dict[str, str], graphs: tuple[str, ...] = ()) -> Package:
+    """The package the repository holds (its path is relative to the repository root), with the files of
+    `graphs`: the front and noise models run no graph, and a repository for Triton's own backends keeps
+    only the manifest there (the graphs lie in their models' folders)."""
     repository = Path(args["model_repository"]).parent
-    return load_package(repository / parameters[PACKAGE_PARAMETER], verify=False)
+    return load_package(repository / parameters[PACKAGE_PARAMETER], verify=False, graphs=graphs)
 
 
 def _error(exc: BaseException) -> Any:
@@ -84,9 +86,9 @@ class GraphModel:
 
     def initialize(self, args: dict[str, Any]) -> None:
         _, parameters = _parameters(args)
-        package = _package(args, parameters)
-        threads = parameters.get(THREADS_PARAMETER) or None
         self.graph = parameters[GRAPH_PARAMETER]
+        package = _package(args, parameters, graphs=(self.graph,))
+        threads = parameters.get(THREADS_PARAMETER) or None
         self.spec = graph_spec(package.shape, self.graph)
         runtime = parameters.get(RUNTIME_PARAMETER) or "onnxruntime"
         precision = parameters.get(PRECISION_PARAMETER) or "f32"

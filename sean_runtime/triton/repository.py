@@ -3,14 +3,19 @@
 Layout (NAME defaults to "sean"; sean_runtime.triton.interface names the models and their tensors):
   REPO/README.md                 how to run it: NVIDIA's container, the Python models' environment,
                                  perf_analyzer, Kubernetes (sean_runtime.triton.readme)
-  REPO/sean-triton.json          what was exported from what (the repository's own manifest)
+  REPO/sean-triton.json          what was exported from what (the repository's own manifest), and where
+                                 the repository holds each file of the package
   REPO/NAME/1/model.py           the front model (Python backend, BLS)
-  REPO/NAME/1/package/           the package (manifest and graphs), loaded by the Python models
+  REPO/NAME/1/package/           the package's manifest, read by the Python models; python backend: the
+                                 graphs too, which the Python graph models load from here
   REPO/NAME_encoder/1/...        python: model.py; onnxruntime: encoder.onnx; tensorrt: the plan(s)
   REPO/NAME_generator/1/...      the same for the generator (an ONNX graph keeps its .onnx.data beside it)
   REPO/NAME_noise/1/model.py     the noise rule of the package (Python backend)
   REPO/NAME_reconstruct/1/       the ensemble (an empty version folder)
   REPO/*/config.pbtxt
+The repository holds each graph once: the front and noise models run no graph and read only the manifest,
+so with Triton's onnxruntime backend the graphs lie in their models' folders alone, and with TensorRT the
+plans are the graphs (the package's ONNX files are not held).
 The folder is built beside REPO and moved into place in one rename; an earlier repository written by
 this command is replaced, any other folder is refused.
 """
@@ -29,7 +34,7 @@ from sean_core.files import atomic_write_json, atomic_write_text, building_folde
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends import check_precision_hint
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
-from sean_runtime.package import Package, load_package
+from sean_runtime.package import Package, load_package, verify_files
 from sean_runtime.triton import config as cfg
 from sean_runtime.triton.interface import (
     BACKENDS,
@@ -108,27 +113,25 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _copy_package(package: Package, target: Path) -> None:
-    """The manifest and the files it lists (not the plans or anything else of the folder)."""
-    for name in [MANIFEST_FILE, *sorted(package.manifest["files"])]:
-        _link_or_copy(package.root / name, target / name)
+def _package_folder(names: ModelNames) -> str:
+    """The folder of the package's manifest, relative to the repository root (the Python models' parameter)."""
+    return f"{names.front}/{VERSION}/{PACKAGE_FOLDER}"
 
 
 @dataclass(frozen=True)
 class GraphFiles:
     """What a graph model's version folder holds, and how its config names it."""
 
+    graph: str  # the package's graph these files run
     files: dict[str, Path]  # file name in the version folder -> source
     default_model_filename: str = ""
     cc_model_filenames: dict[str, str] | None = None
 
 
 def _onnx_files(package: Package, graph: str) -> GraphFiles:
+    """The graph's own files under their own names (ONNX Runtime finds the .onnx.data beside the graph)."""
     spec = package.graph(graph)
-    files = {spec.file.name: spec.file}
-    if spec.external_data is not None:
-        files[spec.external_data.name] = spec.external_data  # found beside the graph under its own name
-    return GraphFiles(files, default_model_filename=spec.file.name)
+    return GraphFiles(graph, {path.name: path for path in spec.paths}, default_model_filename=spec.file.name)
 
 
 def _plan_files(package: Package, graph: str, others: tuple[Path, ...]) -> GraphFiles:
@@ -159,11 +162,11 @@ def _plan_files(package: Package, graph: str, others: tuple[Path, ...]) -> Graph
             f"no TensorRT engine for the {graph} in {package.root} or --plans-from; run `sean build-engine`")
     if len(by_capability) == 1:
         (plan,) = by_capability.values()
-        return GraphFiles({"model.plan": plan}, default_model_filename="model.plan")
+        return GraphFiles(graph, {"model.plan": plan}, default_model_filename="model.plan")
     names = {cc: f"{graph}.sm{cc.replace('.', '')}.plan" for cc in by_capability}
     files = {names[cc]: plan for cc, plan in by_capability.items()}
     first = next(iter(names.values()))
-    return GraphFiles(files, default_model_filename=first, cc_model_filenames=names)
+    return GraphFiles(graph, files, default_model_filename=first, cc_model_filenames=names)
 
 
 def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]:
@@ -173,7 +176,7 @@ def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple
     shape = package.shape
     batch, queue = settings.max_batch, settings.max_queue_delay_us
     python = settings.backend == "python"
-    package_path = f"{names.front}/{VERSION}/{PACKAGE_FOLDER}"
+    package_path = _package_folder(names)
     models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]] = {}
     for graph, model in (("encoder", names.encoder), ("generator", names.generator)):
         inputs, outputs = graph_tensors(graph_spec(shape, graph))
@@ -238,6 +241,22 @@ def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelCo
                            platform=cfg.ENSEMBLE_PLATFORM, steps=steps)
 
 
+def _package_places(package: Package, models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]],
+                   names: ModelNames) -> dict[str, str]:
+    """Where the repository holds each file of the package: file name -> folder relative to the root. Each
+    file once: a graph run by one of Triton's own backends lies in its model's version folder (ONNX), or is
+    not held at all where its model runs plans; every other file lies in the package folder, from which the
+    Python graph models load the graphs."""
+    places = {name: _package_folder(names) for name in package.manifest["files"]}
+    for model, (_, content) in models.items():
+        if isinstance(content, GraphFiles):
+            for path in package.graph(content.graph).paths:
+                del places[path.name]
+                if content.files.get(path.name) == path:
+                    places[path.name] = f"{model}/{VERSION}"
+    return places
+
+
 def _check_destination(out: Path, package_dir: Path) -> None:
     """`out` may be new, an empty folder or an earlier repository (replaced), and never the package, a folder
     inside it (a later `sean export` into the package would delete the repository) or one that holds it."""
@@ -255,7 +274,7 @@ def _check_destination(out: Path, package_dir: Path) -> None:
 
 
 def _write(root: Path, package: Package, settings: ExportSettings,
-           models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]) -> None:
+           models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]], places: dict[str, str]) -> None:
     names = ModelNames.of(settings.name)
     for model, (config, content) in models.items():
         version = root / model / VERSION
@@ -266,7 +285,9 @@ def _write(root: Path, package: Package, settings: ExportSettings,
                 _link_or_copy(source, version / filename)
         elif content:
             atomic_write_text(version / MODEL_FILE, MODEL_SHIM.format(what=model, cls=content))
-    _copy_package(package, root / names.front / VERSION / PACKAGE_FOLDER)
+    folder = _package_folder(names)
+    for name in [MANIFEST_FILE, *(name for name, place in sorted(places.items()) if place == folder)]:
+        _link_or_copy(package.root / name, root / folder / name)
     atomic_write_text(root / "README.md", readme(package, settings, names))
     atomic_write_json(root / REPOSITORY_FILE, {
         "format": REPOSITORY_FORMAT,
@@ -277,21 +298,19 @@ def _write(root: Path, package: Package, settings: ExportSettings,
         "instances": settings.instances,
         "max_queue_delay_us": settings.max_queue_delay_us,
         "package_sha256": package.manifest["files"],
+        "package_files": places,
     })
 
 
-def check_repository(root: Path, models: dict[str, tuple[cfg.ModelConfig, Any]], package: Package) -> None:
+def check_repository(root: Path, models: dict[str, tuple[cfg.ModelConfig, Any]]) -> None:
     """Offline: every config.pbtxt parses and says what was meant; ONNX graph models' files declare the
-    tensors of the manifest (read back with ONNX Runtime when it is installed)."""
+    tensors of the manifest (read back with ONNX Runtime when it is installed); the package's files are
+    where sean-triton.json says, with the manifest's sha256."""
     for model, (config, _) in models.items():
         cfg.check_config(root / model / cfg.CONFIG_FILE, config)
         if config.platform == cfg.ONNX_PLATFORM:
             _check_onnx(root / model / VERSION / config.default_model_filename, config)
-    load_package(root / models_front(models) / VERSION / PACKAGE_FOLDER, verify=True)
-
-
-def models_front(models: dict[str, tuple[cfg.ModelConfig, Any]]) -> str:
-    return next(name for name, (_, content) in models.items() if content == "SynthesizeModel")
+    check_repository_package(root, read_repository(root))
 
 
 def _check_onnx(path: Path, config: cfg.ModelConfig) -> None:
@@ -326,23 +345,31 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
     models = model_configs(package, settings)
     # _check_destination again when moving in: another export may have finished meanwhile
     with building_folder(out, check=lambda: _check_destination(out, package.root)) as built:
-        _write(built, package, settings, models)
-        check_repository(built, models, package)
+        _write(built, package, settings, models, _package_places(package, models, ModelNames.of(settings.name)))
+        check_repository(built, models)
     return out
 
 
 def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
-    """The package inside a repository still has the files its manifest hashes: they are hard links to the
-    exported package's where the file system allows, so a package changed in place changes them too."""
-    folder = root / str(facts.get("name", DEFAULT_NAME)) / VERSION / PACKAGE_FOLDER
+    """The package's files in a repository (sean-triton.json's package_files) still have the sha256 its
+    manifest records: they are hard links to the exported package's where the file system allows, so a
+    package changed in place changes them too."""
     fix = "the package it was exported from was changed in place: export the repository again with `sean export-triton`"
+    places = facts.get("package_files")
+    if not isinstance(places, dict):
+        raise PackageError(f"{root}: {REPOSITORY_FILE} does not say where the package's files are (written by an "
+                           f"earlier sean-deploy): export the repository again with `sean export-triton`")
+    names = ModelNames.of(str(facts.get("name", DEFAULT_NAME)))
     try:
-        package = load_package(folder, verify=True)
+        hashes = load_package(root / _package_folder(names), verify=True, graphs=()).manifest["files"]
+        for folder in sorted(set(places.values())):
+            held = {name: hashes.get(name, "") for name, place in places.items() if place == folder}
+            verify_files(root / folder, held)
     except PackageError as exc:
         problem = f"its package no longer matches its manifest ({first_sentence(exc)})"
         raise PackageError(f"{root}: {problem}; {fix}") from None
     # the manifest is a link too: another package copied over the source passes the check above, not this one
-    if package.manifest["files"] != facts.get("package_sha256"):
+    if hashes != facts.get("package_sha256"):
         problem = f"its package is not the one exported ({REPOSITORY_FILE} records other files)"
         raise PackageError(f"{root}: {problem}; {fix}")
 
