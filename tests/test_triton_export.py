@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sean_core.cli import main
 from sean_core.errors import PackageError
 from sean_runtime.package import load_package
+from sean_runtime.triton.interface import graph_precision
 from sean_runtime.triton.repository import (
     ExportSettings,
     check_repository_package,
@@ -93,6 +94,13 @@ def test_python_repository_matches_the_manifest(shapes_package, tmp_path):
     assert all(f"'{r}'" in readme for r in model_requirements())  # the container gets the models' pins too
 
 
+def served_precision(repo: Path, graph: str) -> str:
+    """What a client reports that the graph model computes in: graph_precision of its exported config."""
+    parameters = {key: value.string_value for key, value in read_config(repo, f"sean_{graph}").parameters.items()}
+    return graph_precision(parameters, json.loads((repo / "sean" / "1" / "package" / "manifest.json").read_text())[
+        "precision"])
+
+
 def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backends_refuse_it(shapes_package,
                                                                                                tmp_path):
     repo = tmp_path / "repo"
@@ -102,10 +110,14 @@ def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backe
         parameters = read_config(repo, f"sean_{graph}").parameters
         assert (parameters["sean_runtime"].string_value, parameters["sean_precision"].string_value) == (
             "openvino", "bf16")
+        assert served_precision(repo, graph) == "bf16"  # the package is fp32: clients reported fp32
+    assert read_repository(repo)["precision"] == "bf16"
     assert "(OpenVINO, precision hint bf16 on the CPU)" in (repo / "README.md").read_text()
-    plain = read_config(export_repository(shapes_package, tmp_path / "plain", ExportSettings()), "sean_generator")
+    plain_repo = export_repository(shapes_package, tmp_path / "plain", ExportSettings())
+    plain = read_config(plain_repo, "sean_generator")
     assert (plain.parameters["sean_runtime"].string_value, plain.parameters["sean_precision"].string_value) == (
         "onnxruntime", "f32")
+    assert served_precision(plain_repo, "generator") == "fp32" and read_repository(plain_repo)["precision"] == "f32"
     refused = export(shapes_package, tmp_path / "gpu", "--backend", "onnxruntime", "--precision", "bf16")
     assert refused.exit_code == 1 and not (tmp_path / "gpu").exists()
     assert "precision bf16 runs on the python backend" in refused.output and "Traceback" not in refused.output

@@ -139,7 +139,11 @@ def metric(url: str, name: str, model: str) -> float:
 def test_every_model_runs_the_instances_asked_for_and_the_repository_is_unchanged(server, shapes_package):
     import urllib.request
 
-    _, http_url, _, _, log = server
+    _, http_url, grpc_url, _, log = server
+    for url in (http_url, grpc_url):  # an f32 repository runs the fp32 package on ONNX Runtime
+        with TritonSynthesizer(url) as remote:
+            assert (remote.info()["precision"], remote.info()["computes"]) == ("fp32", "fp32"), url
+            assert remote.describe().endswith("8 classes, fp32]"), remote.describe()
     for model in ("sean", "sean_encoder", "sean_generator", "sean_noise"):
         with urllib.request.urlopen(f"{http_url}/v2/models/{model}/config", timeout=10) as response:
             config = json.loads(response.read())
@@ -307,9 +311,13 @@ def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(
     with Synthesizer.load(shapes_package, precision_hint="bf16") as bf16:
         image, label = pair(shapes_split, 2)
         expected = bf16.synthesize(label, bf16.encode(image, label), seed=5)[0]
-    with running_triton(repo, model_environment, tmp_path) as (process, http_url, _, _, _):
+    with running_triton(repo, model_environment, tmp_path) as (process, http_url, grpc_url, _, _):
         with TritonSynthesizer(http_url) as remote:
             answer = remote.request(label, (image, label), seed=5)[0]  # the server's encoder and generator
+        for url in (http_url, grpc_url):  # the precision the served graphs compute in, not the package's fp32
+            with TritonSynthesizer(url) as remote:
+                assert (remote.info()["precision"], remote.info()["computes"]) == ("fp32", "bf16"), url
+                assert remote.describe().endswith("8 classes, bf16 (package fp32)]"), remote.describe()
         process.terminate()
         assert process.wait(60) == 0
     np.testing.assert_array_equal(answer, expected)

@@ -6,7 +6,8 @@
 
 KServe v2 through tritonclient, binary tensors over HTTP or gRPC. Inputs are read, validated and resized
 here exactly as a local Synthesizer does (the package's domain and resolution come from the front
-model's config, which carries the manifest), and the server draws the noise from the seed, so the same
+model's config, which carries the manifest; the precision the graphs compute in, from the generator
+model's config), and the server draws the noise from the seed, so the same
 package, inputs and seed give the same bytes as `sean synth`. Bad input raises InputError with the
 server's message; an unreachable or failing server, BackendError. One client per thread.
 """
@@ -34,7 +35,7 @@ from sean_runtime.inputs import (
     resolve_domain,
 )
 from sean_runtime.styles import Styles
-from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARAMETER, ModelNames
+from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARAMETER, ModelNames, graph_precision
 
 Reference = Styles | tuple[Any, Any]  # styles, or (style image, its label map)
 
@@ -70,11 +71,10 @@ class TritonSynthesizer:
         try:
             if self.protocol == "grpc":
                 self._client = self._client_module.InferenceServerClient(address)
-                config = self._client.get_model_config(model, as_json=True)["config"]
             else:
                 self._client = self._client_module.InferenceServerClient(
                     address, connection_timeout=timeout, network_timeout=timeout)
-                config = self._client.get_model_config(model)
+            config = self._model_config(model)
         except Exception as exc:
             # the server answered (it has no such model): ask it what it has; an unreachable one is not asked again
             answered = str(exc.status()) if hasattr(exc, "status") and callable(exc.status) else ""
@@ -95,6 +95,13 @@ class TritonSynthesizer:
             raise BackendError(f"model {model!r} at {url} is not the front model of a `sean export-triton` "
                                f"repository (no {MANIFEST_PARAMETER} parameter)") from exc
         m = self.manifest
+        try:
+            generator = self._model_config(self.names.generator)
+        except Exception as exc:
+            self.close()
+            raise self._failure(exc, f"reading the config of model {self.names.generator}") from exc
+        parameters = {key: value.get("string_value", "") for key, value in (generator.get("parameters") or {}).items()}
+        self.computes = graph_precision(parameters, m["precision"])  # what the served graphs compute in
         self.domain = resolve_domain(m.get("domain") or "", m["class_names"], m.get("palette"))
         self._empty = Styles(np.zeros((1, len(m["class_names"]), m["style_dim"]), np.float32),
                              np.zeros((1, len(m["class_names"])), bool), m["class_names"])
@@ -109,15 +116,17 @@ class TritonSynthesizer:
         return int(self.manifest["height"]), int(self.manifest["width"])
 
     def info(self) -> dict[str, Any]:
+        """As Synthesizer.info: precision is the package's, computes what the served graphs compute in."""
         m = self.manifest
         return {"url": self.url, "protocol": self.protocol, "model": self.names.front, "domain": m.get("domain"),
                 "classes": list(self.class_names), "resolution": list(self.resolution),
-                "precision": m.get("precision"), "max_batch": self.max_batch}
+                "precision": m["precision"], "computes": self.computes, "max_batch": self.max_batch}
 
     def describe(self) -> str:
         h, w = self.resolution
+        package = "" if self.computes == self.manifest["precision"] else f" (package {self.manifest['precision']})"
         return (f"Triton {self.url} model {self.names.front} [{self.manifest.get('domain') or 'no domain'}, {w}x{h}, "
-                f"{len(self.class_names)} classes, {self.manifest.get('precision')}]")
+                f"{len(self.class_names)} classes, {self.computes}{package}]")
 
     # --- inputs, as Synthesizer reads them ----------------------------------------------------------
     def read_labels(self, labels: Any) -> np.ndarray:
@@ -234,6 +243,12 @@ class TritonSynthesizer:
         from sean_runtime.inputs import load_extra
 
         return load_extra(extra, count, channels, *self.resolution)
+
+    def _model_config(self, model: str) -> dict[str, Any]:
+        """A model's configuration as JSON (the parameters as {key: {"string_value": text}}), either protocol."""
+        if self.protocol == "grpc":
+            return self._client.get_model_config(model, as_json=True)["config"]
+        return self._client.get_model_config(model)
 
     def _served_models(self) -> list[str] | None:
         """The names of the server's models, None where it cannot say (not reachable)."""

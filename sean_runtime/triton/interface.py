@@ -32,9 +32,11 @@ and the answer: image uint8 [H, W, 3], styles float32 [K, S], present bool [K] (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sean_core.format import BATCH, GraphSpec, ModelShape, TensorSpec
+from sean_runtime.backends.openvino import PRECISION_NAMES
 
 DEFAULT_NAME = "sean"
 FALLBACKS = ("own", "error")  # as in the HTTP API (sean_runtime.serve.schema)
@@ -82,6 +84,21 @@ class ModelNames:
 
     def all(self) -> tuple[str, ...]:
         return (self.front, self.encoder, self.generator, self.noise, self.reconstruct)
+
+
+def graph_runtime(parameters: Mapping[str, str]) -> tuple[str, str]:
+    """(runtime, OpenVINO precision hint) that a Python graph model runs its graph with, from its config's
+    parameters: "onnxruntime" or "openvino", and "f32", "bf16" or "f16"."""
+    return parameters.get(RUNTIME_PARAMETER) or "onnxruntime", parameters.get(PRECISION_PARAMETER) or "f32"
+
+
+def graph_precision(parameters: Mapping[str, str], package_precision: str) -> str:
+    """The precision a graph model computes in, as packages name precisions ("fp32", "fp16", "bf16"), from its
+    config's parameters: the precision hint where a Python graph model runs OpenVINO, else the package's own
+    (ONNX Runtime, and Triton's onnxruntime and tensorrt backends, run the graphs as they were exported). A
+    CPU without bf16 / fp16 units runs OpenVINO's hint in fp32; the graph model logs a warning then."""
+    runtime, hint = graph_runtime(parameters)
+    return PRECISION_NAMES.get(hint, hint) if runtime == "openvino" else package_precision
 
 
 def wire(spec: TensorSpec) -> WireTensor:

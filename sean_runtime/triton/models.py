@@ -36,9 +36,8 @@ from sean_runtime.triton.interface import (
     GRAPH_PARAMETER,
     MODELS_PARAMETER,
     PACKAGE_PARAMETER,
-    PRECISION_PARAMETER,
-    RUNTIME_PARAMETER,
     THREADS_PARAMETER,
+    graph_runtime,
 )
 
 INTERNAL = "internal error in the SEAN model: the server log has the traceback"
@@ -90,11 +89,13 @@ class GraphModel:
         package = _package(args, parameters, graphs=(self.graph,))
         threads = parameters.get(THREADS_PARAMETER) or None
         self.spec = graph_spec(package.shape, self.graph)
-        runtime = parameters.get(RUNTIME_PARAMETER) or "onnxruntime"
-        precision = parameters.get(PRECISION_PARAMETER) or "f32"
+        runtime, precision = graph_runtime(parameters)
         # This model runs one graph: the other one (the generator is the large one) is not loaded.
         self.backend = select_backend(package, runtime, threads=int(threads) if threads else None,
                                       graphs=(self.graph,), precision_hint=precision).backend
+        # Clients report the repository's precision (interface.graph_precision); say where the CPU differs.
+        for note in getattr(self.backend, "notes", []):
+            pb_utils.Logger.log_warn(f"{args['model_name']}: {note}")
         self.num_classes = package.num_classes
 
     def execute(self, requests: list[Any]) -> list[Any]:

@@ -297,6 +297,7 @@ def _write(root: Path, package: Package, settings: ExportSettings,
         "max_batch": settings.max_batch,
         "instances": settings.instances,
         "max_queue_delay_us": settings.max_queue_delay_us,
+        "precision": settings.precision,
         "package_sha256": package.manifest["files"],
         "package_files": places,
     })
