@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -302,6 +303,34 @@ def test_bench_serve_measures_triton_and_reads_its_batching(server, tmp_path):
     assert levels[0]["executions"] == 8  # one client: one request per execution
     assert 1 <= levels[1]["executions"] <= 8 and levels[1]["images_per_call"] == round(8 / levels[1]["executions"], 2)
     assert any(line.split()[-1:] == ["execs"] for line in done.output.splitlines())  # the table's head
+
+
+def test_the_front_and_noise_models_run_from_a_package_folder_that_holds_only_the_manifest(
+        model_environment, shapes_package, shapes_split, local, tmp_path):
+    """As in a repository for Triton's onnxruntime backend, whose graphs lie only in the graph models' folders
+    (that backend is not in this tritonserver): here the python graph models load the graphs from another
+    folder, which sean-triton.json names, so NAME and NAME_noise start from the manifest alone."""
+    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings())
+    package, graphs = repo / "sean" / "1" / "package", repo / "sean" / "1" / "graphs"
+    graphs.mkdir()
+    shutil.copy2(package / "manifest.json", graphs / "manifest.json")
+    facts = json.loads((repo / "sean-triton.json").read_text())
+    for name in facts["package_files"]:
+        (package / name).rename(graphs / name)
+        facts["package_files"][name] = "sean/1/graphs"
+    (repo / "sean-triton.json").write_text(json.dumps(facts))
+    for model in ("sean_encoder", "sean_generator"):
+        config = repo / model / "config.pbtxt"
+        config.write_text(config.read_text().replace('string_value: "sean/1/package"', 'string_value: "sean/1/graphs"'))
+    assert sorted(p.name for p in package.iterdir()) == ["manifest.json"]
+    image, label = pair(shapes_split, 1)
+    expected = local.synthesize(label, local.encode(image, label), seed=3)[0]
+    with running_triton(repo, model_environment, tmp_path) as (process, http_url, _, _, _):
+        with TritonSynthesizer(http_url) as remote:
+            answer = remote.request(label, (image, label), seed=3)[0]
+        process.terminate()
+        assert process.wait(60) == 0
+    np.testing.assert_array_equal(answer, expected)
 
 
 def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(model_environment, shapes_package,
