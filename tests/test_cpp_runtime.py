@@ -355,7 +355,7 @@ def test_models_closed_in_creation_order_leave_the_hosts_signal_handling_intact(
     """OpenVINO's CPU plugin swaps the creating thread's signal stack for one it unmaps when it is destroyed;
     models closed in the order they were opened once left the host's thread on an unmapped stack, and the
     next signal its handler took there (Python's, for Ctrl-C) killed it with SIGSEGV. Every model shares
-    one Core that is never destroyed (backend_openvino.cpp, shared_core)."""
+    one Core, destroyed at exit (backend_openvino.cpp, shared_core)."""
     done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _CLOSED_IN_CREATION_ORDER,
                            str(release / "libsean.so"), str(package)], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

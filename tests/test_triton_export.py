@@ -169,11 +169,14 @@ def test_a_repository_holds_each_graph_once_and_checks_it_where_it_lies(shapes_p
     with pytest.raises(PackageError, match=r"encoder\.onnx is missing"):  # a reader that runs the graphs needs them
         load_package(manifest_only)
     assert facts["package_files"] == {f"{graph}.onnx": f"sean_{graph}/1" for graph in ("encoder", "generator")}
-    # a graph changed in place changes the graph model's file (a hard link): the check looks there now
-    graph = tmp_path / "onnxruntime" / "sean_generator" / "1" / "generator.onnx"
+    # a graph changed where the repository holds it is found there; changed in the copy, whose files are not
+    # hard links to the package's (the session's shared package stays whole)
+    copied = tmp_path / "onnxruntime-copied"
+    graph = copied / "sean_generator" / "1" / "generator.onnx"
     graph.write_bytes(graph.read_bytes()[:-1] + bytes([graph.read_bytes()[-1] ^ 1]))
     with pytest.raises(PackageError, match="its package no longer matches its manifest"):
-        check_repository_package(tmp_path / "onnxruntime", facts)
+        check_repository_package(copied, facts)
+    load_package(shapes_package, verify=True)
 
 
 def test_a_tensorrt_repository_holds_the_plans_and_not_the_onnx_graphs(tmp_path):

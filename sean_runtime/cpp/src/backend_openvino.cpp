@@ -14,15 +14,15 @@
 namespace sean::core {
 namespace {
 
-// The process's one OpenVINO Core, made on first use and never destroyed. Each Core makes its own CPU
+// The process's one OpenVINO Core, made on first use and destroyed at exit. Each Core makes its own CPU
 // plugin, and the plugin replaces the signal stack (sigaltstack) of the thread that makes it with one it
 // unmaps on destruction, putting back the stack it found only if its own is still in place. Two Cores
 // destroyed in the order they were made leave that thread on the unmapped stack, and the next signal
 // handled there (a host such as Python runs its handlers on the signal stack) kills the process with
 // SIGSEGV. As in Python (sean_runtime/backends/openvino.py, shared_core).
 ov::Core& shared_core() {
-  static ov::Core* const core = new ov::Core();  // never deleted: see above
-  return *core;
+  static ov::Core core;
+  return core;
 }
 
 class OpenVinoBackend final : public Backend {
