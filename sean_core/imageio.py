@@ -227,6 +227,17 @@ def rgb_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = 
     return cv2.cvtColor(_decode(data, cv2.IMREAD_COLOR, source, max_pixels=max_pixels), cv2.COLOR_BGR2RGB)
 
 
+def size_before_turn(data: bytes, rgb: np.ndarray) -> tuple[int, int] | None:
+    """(height, width) as an image file stores its pixels, where reading it (rgb_from_bytes) turned them by
+    the file's EXIF orientation so that `rgb` has height and width swapped (orientations 5 to 8: phone
+    photos are stored sideways); else None."""
+    found = probe(data)
+    height, width = rgb.shape[:2]
+    if found is None or height == width or found[1:] != (width, height):
+        return None
+    return found[1], found[2]
+
+
 def raw_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """The bytes of an image file exactly as stored: [H, W] or [H, W, C], dtype kept (uint8/uint16)."""
     return _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, max_pixels=max_pixels))

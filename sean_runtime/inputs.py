@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sean_core.domains import Domain, DomainError, LabelError, get_domain
 from sean_core.errors import InputError
-from sean_core.imageio import read_rgb, resize_image, resize_labels
+from sean_core.imageio import read_bytes, resize_image, resize_labels, rgb_from_bytes, size_before_turn
 from sean_runtime.styles import Styles
 
 Source = str | Path | np.ndarray
@@ -199,10 +199,26 @@ def check_image_array(array: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
-def read_images(source: Any) -> list[tuple[str, np.ndarray]]:
-    """An image source -> (name for messages, uint8 RGB [H, W, 3] as given) per image."""
+class Picture(NamedTuple):
+    """A style image as read: its name for messages, its pixels (uint8 RGB [H, W, 3]), and (height, width)
+    as its file stores them where reading turned them by the file's EXIF orientation (else None)."""
+
+    name: str
+    rgb: np.ndarray
+    stored: tuple[int, int] | None = None
+
+
+def picture_from_bytes(data: bytes, name: str, max_pixels: int | None = None) -> Picture:
+    """An image file's bytes -> its Picture (read as sean_core.imageio.rgb_from_bytes reads it)."""
+    rgb = rgb_from_bytes(data, name, max_pixels=max_pixels)
+    return Picture(name, rgb, size_before_turn(data, rgb))
+
+
+def read_images(source: Any) -> list[Picture]:
+    """An image source -> a Picture per image (arrays as given)."""
     return [
-        (name, np.ascontiguousarray(read_rgb(item) if isinstance(item, Path) else check_image_array(item, name)))
+        picture_from_bytes(read_bytes(item), name) if isinstance(item, Path)
+        else Picture(name, np.ascontiguousarray(check_image_array(item, name)))
         for name, item in image_items(source)
     ]
 
@@ -212,11 +228,15 @@ def image_tensor(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return resize_image(rgb, height, width).astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
 
 
-def load_images(source: Any, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image)."""
+def load_images(
+    source: Any, height: int, width: int
+) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int] | None]]:
+    """-> (float32 [B, 3, height, width] in [-1, 1], original (H, W) of each image, (H, W) as its file stores
+    it where its EXIF orientation turned it, else None: check_pairs' stored_sizes)."""
     pictures = read_images(source)
-    tensors = [image_tensor(rgb, height, width) for _, rgb in pictures]
-    return np.stack(tensors).astype(np.float32), [rgb.shape[:2] for _, rgb in pictures]
+    tensors = [image_tensor(picture.rgb, height, width) for picture in pictures]
+    sizes = [picture.rgb.shape[:2] for picture in pictures]
+    return np.stack(tensors).astype(np.float32), sizes, [picture.stored for picture in pictures]
 
 
 def labels_missing(source: Any) -> bool:
@@ -252,23 +272,39 @@ def check_counts(images: int, labels: int) -> None:
         raise InputError(f"{images} style image(s) but {labels} label map(s); give one label map per image")
 
 
-def check_pairs(images: Any, image_sizes: list, labels: Any, label_sizes: list, scaled_ok: bool = False) -> None:
+def check_pairs(
+    images: Any,
+    image_sizes: list,
+    labels: Any,
+    label_sizes: list,
+    scaled_ok: bool = False,
+    stored_sizes: Sequence[tuple[int, int] | None] | None = None,
+) -> None:
     """Images and their label maps: as many of each, and each pair the same size before resizing.
 
     scaled_ok: the domain stores labels at another scale (Domain.labels_may_be_scaled); then only the
-    aspect ratio has to match.
+    aspect ratio has to match. stored_sizes: per image, (H, W) as its file stores it where reading turned it
+    by its EXIF orientation (Picture.stored), else None: the message then gives both sizes (file managers
+    and image tools often give the stored one).
     """
+    def fits(image_hw: Sequence[int], label_hw: Sequence[int]) -> bool:
+        same = tuple(image_hw) == tuple(label_hw)
+        return same or (scaled_ok and image_hw[0] * label_hw[1] == image_hw[1] * label_hw[0])
+
     check_counts(len(image_sizes), len(label_sizes))
     for i, (image_hw, label_hw) in enumerate(zip(image_sizes, label_sizes, strict=True)):
-        if tuple(image_hw) == tuple(label_hw):
-            continue
-        if scaled_ok and image_hw[0] * label_hw[1] == image_hw[1] * label_hw[0]:
+        if fits(image_hw, label_hw):
             continue
         rule = "the same aspect ratio as" if scaled_ok else "the size of"
+        stored = stored_sizes[i] if stored_sizes else None
+        size, fix = f"{image_hw[1]}x{image_hw[0]}", "resize one to match (labels with nearest neighbour)"
+        if stored is not None:
+            size += f" after its EXIF orientation (stored {stored[1]}x{stored[0]})"
+            if fits(stored, label_hw):
+                fix = "turn the label map as the orientation turns the image, or remove the image's Orientation tag"
         raise InputError(
-            f"image {describe(images, i)} is {image_hw[1]}x{image_hw[0]} but its label map "
-            f"{describe(labels, i)} is {label_hw[1]}x{label_hw[0]} (width x height): a label map must have "
-            f"{rule} its image; resize one to match (labels with nearest neighbour)"
+            f"image {describe(images, i)} is {size} but its label map {describe(labels, i)} is "
+            f"{label_hw[1]}x{label_hw[0]} (width x height): a label map must have {rule} its image; {fix}"
         )
 
 

@@ -205,17 +205,17 @@ class Synthesizer:
         resolution that the segmenter gives them: what encode uses for images given without a label map."""
         pictures = read_images(image)
         if self.segmenter is None:
-            raise no_segmenter(f"style image {pictures[0][0]}")
-        return self.segmenter.segment([rgb for _, rgb in pictures])
+            raise no_segmenter(f"style image {pictures[0].name}")
+        return self.segmenter.segment([picture.rgb for picture in pictures])
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
         """Images [B, 3, H, W] and their label ids [B, H, W], checked to belong together. A label of None
         (for all, or as an item of a list) is the segmenter's labelling of the image."""
         if labels_missing(label):
             return self._segmented_inputs(image, label)
-        images, image_sizes = load_images(image, *self.resolution)
+        images, image_sizes, stored_sizes = load_images(image, *self.resolution)
         labels, label_sizes = load_labels(label, self.domain, *self.resolution)
-        check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
+        check_pairs(image, image_sizes, label, label_sizes, self.domain.labels_may_be_scaled, stored_sizes)
         return images, labels
 
     def _segmented_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -225,16 +225,17 @@ class Synthesizer:
         missing = [i for i, item in enumerate(items) if item is None]
         given = [i for i, item in enumerate(items) if item is not None]
         if self.segmenter is None:
-            raise no_segmenter(f"style image {pictures[missing[0]][0]}")
-        images = np.stack([image_tensor(rgb, *self.resolution) for _, rgb in pictures]).astype(np.float32)
+            raise no_segmenter(f"style image {pictures[missing[0]].name}")
+        images = np.stack([image_tensor(picture.rgb, *self.resolution) for picture in pictures]).astype(np.float32)
         labels = np.empty((len(pictures), *self.resolution), np.int32)
-        labels[missing] = self.segmenter.segment([pictures[i][1] for i in missing])
+        labels[missing] = self.segmenter.segment([pictures[i].rgb for i in missing])
         if given:
             given_labels = [items[i] for i in given]
             labels[given], label_sizes = load_labels(given_labels, self.domain, *self.resolution)
             check_pairs(
-                [pictures[i][0] for i in given], [pictures[i][1].shape[:2] for i in given],
+                [pictures[i].name for i in given], [pictures[i].rgb.shape[:2] for i in given],
                 given_labels, label_sizes, scaled_ok=self.domain.labels_may_be_scaled,
+                stored_sizes=[pictures[i].stored for i in given],
             )
         return images, labels
 

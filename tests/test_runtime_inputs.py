@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from sean_core.domains import LabelError, get_domain
 from sean_core.errors import ImageReadError, InputError
 from sean_core.imageio import write_png
-from sean_runtime.inputs import ManifestDomain, check_pairs, load_extra, load_images, load_labels, resolve_domain
+from sean_runtime.inputs import (
+    ManifestDomain,
+    check_pairs,
+    load_extra,
+    load_images,
+    load_labels,
+    read_images,
+    resolve_domain,
+)
+from tests.helpers import with_exif_orientation
 
 SHAPES = get_domain("shapes")
 
@@ -60,11 +70,11 @@ def test_label_dtype_and_channel_errors():
 def test_images_become_float_tensors_in_minus_one_to_one():
     rgb = np.zeros((4, 6, 3), np.uint8)
     rgb[..., 0] = 255
-    tensor, sizes = load_images(rgb, 8, 12)
+    tensor, sizes, stored = load_images(rgb, 8, 12)
     assert tensor.shape == (1, 3, 8, 12) and tensor.dtype == np.float32
     np.testing.assert_allclose(tensor[0, 0], 1.0)
     np.testing.assert_allclose(tensor[0, 1:], -1.0)
-    assert sizes == [(4, 6)]
+    assert sizes == [(4, 6)] and stored == [None]
 
 
 def test_image_dtype_shape_and_channel_errors():
@@ -104,6 +114,45 @@ def test_image_and_label_sizes_must_match():
     check_pairs("a", [(1024, 1024)], "b", [(512, 512)], scaled_ok=True)  # CelebA-HQ: labels at half size
     with pytest.raises(InputError, match="aspect ratio"):
         check_pairs("a", [(1024, 768)], "b", [(512, 512)], scaled_ok=True)
+
+
+@pytest.mark.parametrize("kind", [".jpg", ".png"])
+def test_an_image_turned_by_its_exif_orientation_keeps_its_stored_size(tmp_path, kind):
+    """Orientations 5 to 8 swap width and height on reading; the size the file stores is kept for messages."""
+    ok, encoded = cv2.imencode(kind, np.zeros((16, 24, 3), np.uint8))  # stored: 24 wide, 16 high
+    assert ok
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}{kind}"
+        path.write_bytes(with_exif_orientation(encoded.tobytes(), orientation))
+        (picture,) = read_images(path)
+        turned = orientation >= 5
+        assert picture.rgb.shape[:2] == ((24, 16) if turned else (16, 24)), orientation
+        assert picture.stored == ((16, 24) if turned else None), orientation
+        _, sizes, stored = load_images([path], 8, 8)
+        assert sizes == [picture.rgb.shape[:2]] and stored == [picture.stored]
+    square = tmp_path / f"square{kind}"  # turned, but of the same size either way: nothing to say
+    square.write_bytes(with_exif_orientation(cv2.imencode(kind, np.zeros((16, 16, 3), np.uint8))[1].tobytes(), 6))
+    assert read_images(square)[0].stored is None
+
+
+def test_a_size_mismatch_of_a_turned_image_gives_both_sizes_and_the_fix(tmp_path):
+    encoded = cv2.imencode(".jpg", np.zeros((16, 24, 3), np.uint8))[1]
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(with_exif_orientation(encoded.tobytes(), 6))
+    _, sizes, stored = load_images(photo, 8, 8)
+    as_stored = "photo_label.png"  # drawn on the pixels as stored, 24x16
+    with pytest.raises(InputError) as caught:
+        check_pairs(photo, sizes, as_stored, [(16, 24)], stored_sizes=stored)
+    message = str(caught.value)
+    assert f"image {photo} is 16x24 after its EXIF orientation (stored 24x16) but its label map" in message
+    assert "turn the label map as the orientation turns the image, or remove the image's Orientation tag" in message
+    assert "\n" not in message
+    with pytest.raises(InputError, match=r"\(stored 24x16\) but its label map other.png is 9x9 .*; resize one"):
+        check_pairs(photo, sizes, "other.png", [(9, 9)], stored_sizes=stored)
+    with pytest.raises(InputError) as caught:  # an image as stored (no turn) says nothing of orientations
+        check_pairs("a.png", [(16, 24)], "b.png", [(9, 9)], stored_sizes=[None])
+    assert "orientation" not in str(caught.value).lower()
+    check_pairs(photo, sizes, "turned_label.png", [(24, 16)], stored_sizes=stored)  # drawn on the turned image
 
 
 def test_without_the_domain_plugin_ids_still_work_and_colour_masks_explain_why_not():

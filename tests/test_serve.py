@@ -29,10 +29,11 @@ from sean_core.domains import get_domain
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import read_rgb
 from sean_runtime.remote import RemoteSynthesizer
-from sean_runtime.serve.codec import encode_png
+from sean_runtime.serve.codec import bytes_to_b64, encode_png, png_bytes
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 from sean_tools.serve_load.loadtest import series
+from tests.helpers import with_exif_orientation
 
 SHAPES = get_domain("shapes")
 
@@ -242,6 +243,7 @@ def test_metrics_are_prometheus_text(server):
 def test_bad_input_is_400_with_one_line(server, data):
     label, image = b64_file(data / "labels/00001.png"), b64_file(data / "images/00001.png")
     wide = encode_png(np.zeros((64, 32, 3), np.uint8))
+    turned = with_exif_orientation(png_bytes(np.zeros((64, 48, 3), np.uint8)), 6)  # read 64 wide, 48 high
     cases = [
         (b"{not json", "not valid JSON"),
         (b"[1, 2]", "JSON object"),
@@ -255,6 +257,7 @@ def test_bad_input_is_400_with_one_line(server, data):
         ({"label": encode_png(np.full((64, 64), 9, np.uint8)), "style_image": image}, "outside the 8 classes"),
         ({"label": encode_png(np.full((64, 64, 3), 7, np.uint8)), "style_image": image}, "not in the palette"),
         ({"label": label, "style_image": wide}, "width x height"),
+        ({"label": label, "style_image": bytes_to_b64(turned)}, "is 64x48 after its EXIF orientation (stored 48x64)"),
         ({"label": label, "style_image": image, "swaps": [{"classes": ["hair"], "styles": {}}]}, "swaps[0].styles"),
         ({"label": label, "styles": {"codes": [[0.0] * 5] * 8, "present": [True] * 8}}, "style length is 32"),
         ({"label": label, "styles": {"codes": [[0.0] * 32] * 8, "present": [True] * 8, "class_names": ["x"]}},

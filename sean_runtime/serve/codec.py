@@ -18,7 +18,8 @@ import numpy as np
 
 from sean_core.domains import Domain
 from sean_core.errors import ImageReadError, InputError
-from sean_core.imageio import ids_from_bytes, read_bytes, rgb_from_bytes
+from sean_core.imageio import ids_from_bytes, read_bytes
+from sean_runtime.inputs import Picture, picture_from_bytes
 
 
 def b64_to_bytes(text: object, field: str) -> bytes:
@@ -40,9 +41,10 @@ def bytes_to_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def decode_image(text: object, field: str, max_pixels: int) -> np.ndarray:
-    """base64 image file -> uint8 RGB [H, W, 3], read like an image file (grey expanded, alpha dropped)."""
-    return rgb_from_bytes(b64_to_bytes(text, field), source=field, max_pixels=max_pixels)
+def decode_image(text: object, field: str, max_pixels: int) -> Picture:
+    """base64 image file -> its Picture (uint8 RGB [H, W, 3]), read like an image file (grey expanded, alpha
+    dropped, turned by its EXIF orientation)."""
+    return picture_from_bytes(b64_to_bytes(text, field), field, max_pixels=max_pixels)
 
 
 def decode_label(text: object, field: str, max_pixels: int, domain: Domain) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sean_core.imageio import resize_image
-from sean_runtime.inputs import ManifestDomain
+from sean_runtime.inputs import ManifestDomain, check_pairs
 from sean_runtime.segmenter import no_segmenter
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png
@@ -163,12 +163,17 @@ class Service:
         return self._decode_pair(source, own_label)
 
     def _decode_pair(self, source: StyleSource, own_label: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        image = decode_image(source.image, source.image_field, self.limits.max_pixels)
+        picture = decode_image(source.image, source.image_field, self.limits.max_pixels)
         if source.label is not None:
-            return image, decode_label(source.label, source.label_field, self.limits.max_pixels, self.synth.domain)
-        if source.own_label:
-            return image, own_label
-        return self._segmented(source, image)
+            label = decode_label(source.label, source.label_field, self.limits.max_pixels, self.synth.domain)
+        elif source.own_label:
+            label = own_label
+        else:
+            return self._segmented(source, picture.rgb)
+        with named(f"{source.image_field} / {source.label_field}"):  # here, where the file's stored size is known
+            check_pairs(None, [picture.rgb.shape[:2]], None, [label.shape[:2]],
+                        self.synth.domain.labels_may_be_scaled, [picture.stored])
+        return picture.rgb, label
 
     def _segmented(self, source: StyleSource, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """An image sent without its label map -> (image, the segmenter's ids), both at the package resolution:

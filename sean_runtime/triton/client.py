@@ -139,9 +139,9 @@ class TritonSynthesizer:
                 "a style image comes without its label map, and a Triton repository has no segmenter: give the "
                 "label map, or label photos with a local package or `sean serve` that has one (--segmenter)"
             )
-        images, image_sizes = load_images(image, *self.resolution)
+        images, image_sizes, stored_sizes = load_images(image, *self.resolution)
         labels, label_sizes = load_labels(label, self.domain, *self.resolution)
-        check_pairs(image, image_sizes, label, label_sizes, scaled_ok=self.domain.labels_may_be_scaled)
+        check_pairs(image, image_sizes, label, label_sizes, self.domain.labels_may_be_scaled, stored_sizes)
         return images, labels
 
     def _uint8_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
