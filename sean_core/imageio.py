@@ -243,12 +243,18 @@ def raw_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = 
     return _raw(_decode(data, cv2.IMREAD_UNCHANGED, source, max_pixels=max_pixels))
 
 
-PNG_GREY, PNG_GREY_ALPHA = 0, 4  # IHDR colour types
+PNG_GREY, PNG_INDEXED, PNG_GREY_ALPHA = 0, 3, 4  # IHDR colour types
 
 
 def _png_grey_alpha(data: bytes) -> bool:
     """A PNG stored as grey + alpha: OpenCV decodes it as four channels, the grey repeated as B, G, R."""
     return _png(data) is not None and len(data) > 25 and data[25] == PNG_GREY_ALPHA
+
+
+def png_indexed(data: bytes) -> bool:
+    """An indexed-colour (palette) PNG. Every reader of the project gives its pixels as their palette's colours,
+    never as the indices stored: OpenCV here, libpng's expansion in the C++ runtime, the browser in the editor."""
+    return _png(data) is not None and len(data) > 25 and data[25] == PNG_INDEXED
 
 
 def _png_packed_grey_depth(data: bytes) -> int | None:

@@ -184,6 +184,18 @@ def with_exif_orientation(image_file: bytes, orientation: int, big_endian: bool 
     return image_file[:ihdr_end] + png_chunk(b"eXIf", block) + image_file[ihdr_end:]
 
 
+# The first eight colours of the Pascal VOC label palette: a palette that no domain here uses.
+VOC_PALETTE = [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128), (0, 128, 128),
+               (128, 128, 128)]
+
+
+def palette_png(ids: np.ndarray, palette: list[tuple[int, int, int]]) -> bytes:
+    """An 8-bit indexed-colour PNG of `ids` [H, W] (indices into `palette`)."""
+    rows = b"".join(b"\x00" + row.tobytes() for row in ids.astype(np.uint8))
+    plte = bytes(channel for colour in palette for channel in colour)
+    return png_file(ids.shape[1], ids.shape[0], 3, 8, rows, [(b"PLTE", plte)])
+
+
 def packed_grey_rows(values: np.ndarray, depth: int) -> bytes:
     """[H, W] values below 2**depth -> the IDAT rows of a grey PNG of 1, 2 or 4 bits per pixel (filter byte
     0, the first pixel in the high bits, a row's last byte padded with zero bits)."""

@@ -15,8 +15,8 @@ import pytest
 import sean_core.imageio as imageio
 from sean_core.domains import LabelError, get_domain
 from sean_core.errors import ImageReadError
-from sean_core.imageio import read_ids, read_raw, read_rgb, resize_labels
-from tests.helpers import centre_pil, packed_grey_rows, png_file, symlink_loop
+from sean_core.imageio import read_ids, read_raw, read_rgb, resize_labels, write_png
+from tests.helpers import VOC_PALETTE, centre_pil, packed_grey_rows, palette_png, png_file, symlink_loop
 
 ENV = "SEAN_MAX_IMAGE_PIXELS"
 
@@ -237,6 +237,34 @@ def test_a_grey_alpha_label_map_holds_class_ids_with_the_alpha_dropped(tmp_path)
     got = read_ids(path)
     assert got.shape == (8, 8) and np.array_equal(got, ids)
 
+
+
+def test_a_palette_png_is_read_by_its_colours_and_a_foreign_palette_says_how_to_keep_the_indices(tmp_path):
+    """Label maps are often stored as indexed-colour PNGs whose indices are the class ids (Pascal VOC style).
+    Every reader here gives their palette's colours (OpenCV, the C++ runtime's libpng, the browser): in the
+    domain's palette that gives the ids; in another one the error names the case and the conversion."""
+    from sean_runtime.inputs import ManifestDomain
+
+    shapes = get_domain("shapes")
+    ids = (np.arange(48, dtype=np.uint8).reshape(6, 8) % shapes.num_classes)
+    own = tmp_path / "own_palette.png"
+    own.write_bytes(palette_png(ids, list(shapes.palette)))
+    np.testing.assert_array_equal(shapes.read_label(own), ids)
+    foreign = tmp_path / "voc_palette.png"
+    foreign.write_bytes(palette_png(ids, VOC_PALETTE))
+    with pytest.raises(LabelError) as caught:
+        shapes.read_label(foreign)
+    message = str(caught.value)
+    assert message.startswith(f"{foreign} is an indexed-colour (palette) PNG, which is read by its palette's colours")
+    assert "its colours are not all in the palette of domain 'shapes'" in message
+    assert "save them as a single-channel PNG" in message and "\n" not in message
+    with pytest.raises(LabelError, match=r"indexed-colour .* there is no palette of domain 'plain' to read them"):
+        ManifestDomain("plain", shapes.class_names).labels_from_bytes(foreign.read_bytes(), "label")
+    rgb = tmp_path / "rgb.png"  # the same colours as RGB pixels: the colour message, nothing of palettes
+    write_png(rgb, read_rgb(foreign))
+    with pytest.raises(LabelError, match=r"colours \[.*\] are not in the palette of domain 'shapes'") as caught:
+        shapes.read_label(rgb)
+    assert "indexed" not in str(caught.value)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4])

@@ -33,7 +33,7 @@ from sean_runtime.serve.codec import bytes_to_b64, encode_png, png_bytes
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 from sean_tools.serve_load.loadtest import series
-from tests.helpers import with_exif_orientation
+from tests.helpers import VOC_PALETTE, palette_png, with_exif_orientation
 
 SHAPES = get_domain("shapes")
 
@@ -256,6 +256,8 @@ def test_bad_input_is_400_with_one_line(server, data):
          "style_image: not a readable image"),
         ({"label": encode_png(np.full((64, 64), 9, np.uint8)), "style_image": image}, "outside the 8 classes"),
         ({"label": encode_png(np.full((64, 64, 3), 7, np.uint8)), "style_image": image}, "not in the palette"),
+        ({"label": bytes_to_b64(palette_png(np.zeros((64, 64), np.uint8), VOC_PALETTE[1:])), "style_image": image},
+         "label is an indexed-colour (palette) PNG, which is read by its palette's colours"),
         ({"label": label, "style_image": wide}, "width x height"),
         ({"label": label, "style_image": bytes_to_b64(turned)}, "is 64x48 after its EXIF orientation (stored 48x64)"),
         ({"label": label, "style_image": image, "swaps": [{"classes": ["hair"], "styles": {}}]}, "swaps[0].styles"),

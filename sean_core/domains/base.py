@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from sean_core.errors import DatasetError, ImageReadError, LabelError
-from sean_core.imageio import read_ids, read_rgb, resize_image, resize_labels
+from sean_core.imageio import ids_from_bytes, png_indexed, read_bytes, read_ids, read_rgb, resize_image, resize_labels
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,28 @@ class Domain:
         The file must be lossless and hold integers (sean_core.imageio.read_ids).
         """
         try:
-            raw = read_ids(path)
+            return self.labels_from_bytes(read_bytes(path), str(path))
         except ImageReadError as exc:
             raise LabelError(str(exc)) from exc
-        return self.labels_from_raw(raw, source=str(path))
+
+    def labels_from_bytes(self, data: bytes, source: str = "label map", max_pixels: int | None = None) -> np.ndarray:
+        """A label file's bytes -> validated int64 ids [H, W] (read_label without the file, as the HTTP API
+        gets them; max_pixels as in sean_core.imageio). An indexed-colour PNG is read by its palette's colours,
+        as every reader of the project reads it (sean_core.imageio.png_indexed); where they are not the
+        domain's, the error says so and how to keep the indices as class ids."""
+        raw = ids_from_bytes(data, source, max_pixels)
+        try:
+            return self.labels_from_raw(raw, source=source)
+        except LabelError as exc:
+            if raw.ndim != 3 or not png_indexed(data):
+                raise
+            which = (f"its colours are not all in the palette of domain {self.name!r}" if self.palette
+                     else f"there is no palette of domain {self.name!r} to read them with")
+            raise LabelError(
+                f"{source} is an indexed-colour (palette) PNG, which is read by its palette's colours, not by its "
+                f"indices, and {which}; if its indices are the class ids, save them as a single-channel PNG (e.g. "
+                f"with Pillow: Image.fromarray(numpy.asarray(Image.open(src))).save(dst))"
+            ) from exc
 
     def labels_from_raw(self, raw: np.ndarray, source: str = "label map") -> np.ndarray:
         """A label image as stored (read_raw / decode_raw) -> validated int64 ids [H, W]; RGB means colours."""

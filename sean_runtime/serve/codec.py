@@ -18,7 +18,7 @@ import numpy as np
 
 from sean_core.domains import Domain
 from sean_core.errors import ImageReadError, InputError
-from sean_core.imageio import ids_from_bytes, read_bytes
+from sean_core.imageio import read_bytes
 from sean_runtime.inputs import Picture, picture_from_bytes
 
 
@@ -49,8 +49,7 @@ def decode_image(text: object, field: str, max_pixels: int) -> Picture:
 
 def decode_label(text: object, field: str, max_pixels: int, domain: Domain) -> np.ndarray:
     """base64 PNG -> validated class ids int64 [H, W], read like a label file of the domain."""
-    raw = ids_from_bytes(b64_to_bytes(text, field), source=field, max_pixels=max_pixels)
-    return domain.labels_from_raw(raw, source=field)
+    return domain.labels_from_bytes(b64_to_bytes(text, field), field, max_pixels)
 
 
 def png_bytes(array: np.ndarray) -> bytes:
