@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sean_core.domains import get_domain
+from sean_core.domains import LabelError, get_domain
 from sean_core.imageio import raw_from_bytes, read_raw
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import bytes_to_b64
@@ -851,6 +851,34 @@ def test_a_grey_label_map_of_4_bits_opens_with_the_ids_stored(page, tmp_path):
     page.settle()
     assert page.message() is None, page.message()
     np.testing.assert_array_equal(downloaded_label(page), ids)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_palette_png_opens_by_its_colours_as_the_server_reads_it(page, tmp_path):
+    """An indexed-colour PNG: its palette's colours, never its indices, as both runtimes read it. In the domain's
+    palette it opens with those ids; in another one (or a grey palette, which the page once read as ids) it is
+    refused with the server's message."""
+    from tests.helpers import VOC_PALETTE, palette_png
+
+    ids = (np.arange(64 * 64).reshape(64, 64) // 9 % 8).astype(np.uint8)
+    own = tmp_path / "own-palette.png"
+    own.write_bytes(palette_png(ids, list(SHAPES.palette)))
+    page.upload("#open-label", own)
+    page.settle()
+    assert page.message() is None, page.message()
+    np.testing.assert_array_equal(downloaded_label(page), ids)
+    shown = page.image()
+    for name, palette in (("voc", VOC_PALETTE), ("grey", [(i, i, i) for i in range(8)])):
+        path = tmp_path / f"{name}-palette.png"
+        path.write_bytes(palette_png(ids, palette))
+        with pytest.raises(LabelError) as caught:  # the server's own reading of the file
+            SHAPES.read_label(path)
+        page.upload("#open-label", path)
+        time.sleep(0.3)
+        message = page.message() or ""
+        assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
+        np.testing.assert_array_equal(page.image(), shown)
 
 
 @pytest.mark.slow

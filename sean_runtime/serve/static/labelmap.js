@@ -126,12 +126,14 @@ export function nearestIndices(sizeIn, sizeOut) {
 
 // Decoded label-file pixels (RGBA from a canvas) -> a LabelMap, read like the server reads a label file:
 // grey pixels with values below the class count are class ids, anything else must be palette colours.
-// greyFile: the file stores one grey channel (a PNG's colour type), so its values are ids whatever they are.
-export function labelFromPixels(image, palette, numClasses, source, greyFile = false) {
+// stored, what the file says its pixels are (a PNG's colour type): "grey", so its values are ids whatever
+// they are; "indexed" (a palette PNG), so they are its palette's colours, never ids, as both runtimes read
+// them; or "unknown".
+export function labelFromPixels(image, palette, numClasses, source, stored = "unknown") {
   const { width, height, data } = image;
   const ids = new Uint16Array(width * height);
-  let grey = true;
-  for (let i = 0; i < ids.length; i++) {
+  let grey = stored !== "indexed";
+  for (let i = 0; grey && i < ids.length; i++) {
     const [r, g, b] = [data[i * 4], data[i * 4 + 1], data[i * 4 + 2]];
     if (r !== g || g !== b || r >= numClasses) {
       grey = false;
@@ -140,7 +142,7 @@ export function labelFromPixels(image, palette, numClasses, source, greyFile = f
     ids[i] = r;
   }
   if (grey) return new LabelMap(width, height, ids);
-  if (greyFile) { // a grey file is a map of class ids: its ids out of range are named, as the server names them
+  if (stored === "grey") { // a map of class ids: its ids out of range are named, as the server names them
     const high = new Set();
     for (let i = 0; i < ids.length; i++) if (data[i * 4] >= numClasses) high.add(data[i * 4]);
     const values = [...high].sort((a, b) => a - b);

@@ -193,7 +193,20 @@ export async function decodeLabel(blob, source) {
       for (let c = 0; c < 3; c++) pixels.data[i + c] = Math.round(pixels.data[i + c] / step);
     }
   }
-  return labelFromPixels(pixels, app.palette, app.names.length, source, png && (header[25] === 0 || header[25] === 4));
+  const stored = !png ? "unknown" : [0, 4].includes(header[25]) ? "grey" : header[25] === 3 ? "indexed" : "unknown";
+  if (stored !== "indexed") return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+  // The server's message for a palette PNG whose colours are not the domain's (Domain.labels_from_bytes).
+  const domain = app.info.domain;
+  const which = app.info.palette ? `its colours are not all in the palette of domain '${domain}'`
+    : `there is no palette of domain '${domain}' to read them with`;
+  try {
+    if (app.info.palette) return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+  } catch {
+    // named below
+  }
+  throw new Error(`${source} is an indexed-colour (palette) PNG, which is read by its palette's colours, not by ` +
+    `its indices, and ${which}; if its indices are the class ids, save them as a single-channel PNG (e.g. with ` +
+    "Pillow: Image.fromarray(numpy.asarray(Image.open(src))).save(dst))");
 }
 
 export async function labelPng(label = app.doc.label) {
