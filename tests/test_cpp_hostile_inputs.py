@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sean_core.domains import get_domain
+from sean_core.domains import LabelError, get_domain
 from sean_core.errors import PackageError
 from sean_core.imageio import read_ids, read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.package import load_package
-from tests.helpers import packed_grey_rows, png_file, with_exif_orientation
+from tests.helpers import VOC_PALETTE, packed_grey_rows, palette_png, png_file, with_exif_orientation
 from tests.test_cpp_runtime import cmake_build, sanitizer_build
 
 SHAPES = get_domain("shapes")
@@ -419,6 +419,41 @@ def test_a_photos_exif_orientation_turns_it_as_in_python(cpp, tmp_path, kind):
             np.testing.assert_array_equal(cpp.read_image(path), expected, err_msg=f"orientation {orientation}")
         if height == width:  # the tag changes the picture (a test that would pass on ignoring it is no test)
             assert not np.array_equal(read_rgb(tmp_path / f"o6_64{kind}"), read_rgb(tmp_path / f"o1_64{kind}"))
+
+
+def test_a_turned_photo_gets_the_python_runtimes_message(release, package, tmp_path):
+    """A photo that its EXIF orientation turns, whose label map fits it as stored: both sizes and the fix."""
+    import cv2
+
+    from sean_core.errors import InputError
+    from sean_runtime.inputs import check_pairs, load_images
+
+    photo = tmp_path / "photo.jpg"  # stored 48 wide, 64 high; read 64 wide, 48 high
+    photo.write_bytes(with_exif_orientation(cv2.imencode(".jpg", np.zeros((64, 48, 3), np.uint8))[1].tobytes(), 6))
+    label = tmp_path / "photo_label.png"
+    write_png(label, np.zeros((64, 48), np.uint8))
+    _, sizes, stored = load_images(photo, 64, 64)
+    with pytest.raises(InputError) as python:
+        check_pairs(photo, sizes, label, [(64, 48)], stored_sizes=stored)
+    assert "is 64x48 after its EXIF orientation (stored 48x64)" in str(python.value)
+    run = synth(release, package, "--label", str(label), "--style", str(photo), "--style-label", str(label),
+                "-o", str(tmp_path / "out.png"))
+    assert one_line_error(run, 1, "EXIF") == f"Error: {python.value}"
+
+
+def test_a_palette_png_reads_as_in_python_and_a_foreign_palette_is_named(cpp, tmp_path):
+    """An indexed-colour PNG is read by its palette's colours in both runtimes; one whose palette is not the
+    domain's (its indices may be the class ids) is refused with the same message."""
+    indexed = tmp_path / "voc.png"
+    indexed.write_bytes(palette_png(np.arange(64 * 64).reshape(64, 64) % 8, VOC_PALETTE))
+    with pytest.raises(LabelError) as python:
+        SHAPES.read_label(indexed)
+    with pytest.raises(RuntimeError) as native:
+        cpp.read_labels(indexed)
+    assert str(native.value).endswith(str(python.value)) and "indexed-colour (palette) PNG" in str(python.value)
+    own = tmp_path / "own.png"  # in the domain's palette: the same ids from both
+    own.write_bytes(palette_png(np.arange(64 * 64).reshape(64, 64) % 8, list(SHAPES.palette)))
+    np.testing.assert_array_equal(cpp.read_labels(own), SHAPES.read_label(own))
 
 
 # --- the sanitizer build --------------------------------------------------------------------------

@@ -133,7 +133,7 @@ RgbImage oriented(RgbImage image, int orientation) {
   if (orientation <= 1) return image;
   const int h = image.height, w = image.width;
   const bool swap = orientation >= 5;
-  RgbImage out{swap ? w : h, swap ? h : w, std::vector<uint8_t>(image.rgb.size())};
+  RgbImage out{swap ? w : h, swap ? h : w, std::vector<uint8_t>(image.rgb.size()), swap && h != w};
   for (int y = 0; y < out.height; ++y) {
     for (int x = 0; x < out.width; ++x) {
       int sy = y, sx = x;  // the stored pixel shown at (y, x)
@@ -180,6 +180,7 @@ LabelFile label_file_from_bytes(const std::vector<unsigned char>& bytes, const s
   LabelFile file;
   file.height = raster.height;
   file.width = raster.width;
+  file.indexed = bytes.size() > 25 && bytes[0] == 0x89 && bytes[25] == 3;  // the IHDR's colour type: palette
   const size_t count = static_cast<size_t>(raster.height) * raster.width;
   if (raster.channels == 3) {
     file.colour = true;

@@ -12,6 +12,7 @@ namespace sean::core {
 struct LabelFile {
   int height = 0, width = 0;
   bool colour = false;
+  bool indexed = false;       // an indexed-colour (palette) PNG: colour, read by its palette's colours
   std::vector<int32_t> ids;   // colour == false: [H, W]
   std::vector<uint8_t> rgb;   // colour == true: [H, W, 3]
 };
@@ -19,6 +20,7 @@ struct LabelFile {
 struct RgbImage {
   int height = 0, width = 0;
   std::vector<uint8_t> rgb;  // [H, W, 3]
+  bool turned = false;       // its EXIF orientation swapped height and width: the file stores width x height
 };
 
 // The largest image (height x width) any reader decodes: $SEAN_MAX_IMAGE_PIXELS, else the default,

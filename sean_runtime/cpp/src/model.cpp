@@ -121,7 +121,17 @@ std::vector<int32_t> Model::read_labels(const std::string& path) const {
   LabelFile file = read_label_file(path);
   const size_t count = static_cast<size_t>(file.height) * file.width;
   std::vector<int32_t> ids = std::move(file.ids);
+  // An indexed-colour PNG whose indices may be the class ids: the message of the Python runtime
+  // (Domain.labels_from_bytes), which reads it by its palette's colours too.
+  auto indexed_error = [&](const std::string& which) {
+    return Error(Status::input, path + " is an indexed-colour (palette) PNG, which is read by its palette's colours, "
+                                       "not by its indices, and " + which + "; if its indices are the class ids, "
+                                       "save them as a single-channel PNG (e.g. with Pillow: "
+                                       "Image.fromarray(numpy.asarray(Image.open(src))).save(dst))");
+  };
   if (file.colour) {
+    if (impl_->palette.empty() && file.indexed)
+      throw indexed_error("there is no palette of domain '" + p.domain + "' to read them with");
     if (impl_->palette.empty())
       throw Error(Status::input, path + ": a colour mask needs the palette of domain '" + p.domain +
                                      "', which this package does not carry; pass a single-channel class-id PNG instead");
@@ -137,6 +147,8 @@ std::vector<int32_t> Model::read_labels(const std::string& path) const {
       }
       ids[i] = it->second;
     }
+    if (!unknown.empty() && file.indexed)
+      throw indexed_error("its colours are not all in the palette of domain '" + p.domain + "'");
     if (!unknown.empty()) {
       std::string colours;
       for (uint32_t k : unknown)
@@ -166,12 +178,19 @@ Styles Model::encode_files(const std::string& image, const std::string& label) c
   // labels at another scale, such as CelebAMask-HQ, keep the aspect ratio).
   const RgbImage rgb = read_rgb_file(image);
   const LabelFile probe = read_label_file(label);
-  if (int64_t(rgb.height) * probe.width != int64_t(rgb.width) * probe.height)
-    throw Error(Status::input, "image " + image + " is " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height) +
-                                   " but its label map " + label + " is " + std::to_string(probe.width) + "x" +
-                                   std::to_string(probe.height) +
-                                   " (width x height): a label map must have the size of its image; resize one to match "
-                                   "(labels with nearest neighbour)");
+  if (int64_t(rgb.height) * probe.width != int64_t(rgb.width) * probe.height) {
+    // A photo turned by its EXIF orientation: both sizes, as check_pairs says them (the file stores width x height).
+    std::string size = std::to_string(rgb.width) + "x" + std::to_string(rgb.height);
+    std::string fix = "resize one to match (labels with nearest neighbour)";
+    if (rgb.turned) {
+      size += " after its EXIF orientation (stored " + std::to_string(rgb.height) + "x" + std::to_string(rgb.width) + ")";
+      if (int64_t(rgb.width) * probe.width == int64_t(rgb.height) * probe.height)
+        fix = "turn the label map as the orientation turns the image, or remove the image's Orientation tag";
+    }
+    throw Error(Status::input, "image " + image + " is " + size + " but its label map " + label + " is " +
+                                   std::to_string(probe.width) + "x" + std::to_string(probe.height) +
+                                   " (width x height): a label map must have the size of its image; " + fix);
+  }
   const Package& p = impl_->package;
   return encode(resize_rgb(rgb.rgb.data(), rgb.height, rgb.width, p.height, p.width), read_labels(label));
 }
