@@ -393,6 +393,39 @@ def test_empty_lines_between_requests_start_no_header_clock(guarded):
         assert parse_answer(sock.recv(65536))[0] == 200
 
 
+def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
+    """Its headers are timed from its first bytes as a connection's first request's are: one sent halfway in
+    the same piece as a whole request before it is answered 408 and closed within the header timeout, after
+    the first one's answer (it was left to the 75 s idle limit). One completed in a later piece is answered."""
+    def statuses(data: bytes) -> list[int]:
+        return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+    get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    before = connection_metric(guarded, 408)
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(get + get[:20])
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+    assert statuses(answer) == [200, 408] and 0.9 < waited < 4, (answer, waited)
+    assert answer.endswith(b'{"error": "the request\'s headers did not arrive within 1 s"}')
+    assert connection_metric(guarded, 408) == before + 1
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(get + get[:20])
+        time.sleep(0.3)
+        sock.sendall(get[20:])
+        answer = b""
+        while len(statuses(answer)) < 2:
+            answer += sock.recv(65536)
+        sock.settimeout(1.5)  # more than the header timeout: nothing is owed, nothing more is said
+        with pytest.raises(TimeoutError):
+            answer += sock.recv(65536)
+    assert statuses(answer) == [200, 200], answer
+    assert connection_metric(guarded, 408) == before + 1
+
+
 def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
     size = 200_000
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:

@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.streams import EMPTY_PAYLOAD
 
 from sean_runtime.serve.batching import QueueFull, RequestTooLarge
 from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
@@ -418,7 +419,9 @@ class ServiceProtocol(web.RequestHandler):
     TLS bytes, ...) with a plain-text page drawing a caret under the bad byte, and logs a traceback for
     each: here it is the service's JSON 400 and one log line. A request whose headers take longer than
     --header-timeout-s from its first bytes is answered 408 and closed (a client dripping its headers
-    would otherwise hold the connection for good); a connection beyond --max-connections is answered 503
+    would otherwise hold the connection for good): every request of a connection, the first, one after a
+    keep-alive answer, and one pipelined behind others, whose clock runs while none of them is being
+    answered (see data_received); a connection beyond --max-connections is answered 503
     and closed, so that open connections never use up the process's file descriptors; a client that
     reads none of its answers for --timeout-s is dropped. It also tracks
     whether the connection owes an answer, for the drain (server.py): bytes received and not answered
@@ -432,7 +435,9 @@ class ServiceProtocol(web.RequestHandler):
         self.in_request = False  # from the end of a request's headers to its answer
         self.header_deadline: asyncio.TimerHandle | None = None
         self.write_deadline: asyncio.TimerHandle | None = None
-        self.last_request: web.BaseRequest | None = None
+        # The loop time of the first byte of a request whose headers are still arriving, else None.
+        self.head_since: float | None = None
+        self.newest_payload: Any = None  # the body of the last request parsed (aiohttp's StreamReader)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -444,20 +449,28 @@ class ServiceProtocol(web.RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.state.connections.discard(self)
-        self.last_request = None
+        self.newest_payload = None
         self._stop_header_clock()
         self._stop_write_clock()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        """Bytes in: they start a request's header clock where they begin a request, and a request whose
+        headers they complete stops it. One piece can end one request's headers and begin the next one's
+        (pipelining): after a request without a body, what follows its blank line is the next request. What
+        follows the body of one in the same piece is not looked for (its clock then starts with its next
+        piece, or the connection's idle limit, keepalive_timeout, closes it)."""
+        now = asyncio.get_running_loop().time()
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
-            if not self.in_request and self.header_deadline is None and not self._body_pending():
-                # a request's first bytes (not the rest of a body answered before it was read)
-                self.header_deadline = asyncio.get_running_loop().call_later(
-                    self.state.limits.header_timeout_s, self._headers_too_slow
-                )
+            if self.head_since is None and not self._body_pending():
+                self.head_since = now  # a request's first bytes (not the rest of a body, even one answered early)
+        parsed = self._parsed_waiting()
         super().data_received(data)
+        if self._parsed_waiting() > parsed:  # requests whose headers are complete: the clock is theirs no more
+            self.newest_payload = self._messages[-1][1]
+            self.head_since = now if self._next_request_begun(data) else None
+        self._run_header_clock()
 
     def pause_writing(self) -> None:
         # The client reads no more of its answers (the kernel's buffers are full): it may hold this
@@ -484,19 +497,45 @@ class ServiceProtocol(web.RequestHandler):
     def request_started(self, request: web.BaseRequest) -> None:
         """Its headers are read (the app's middleware calls this): the body is under --timeout-s now."""
         self.in_request = True
-        self.last_request = request
-        self._stop_header_clock()
+        self._run_header_clock()
+
+    def _parsed_waiting(self) -> int:
+        """Requests aiohttp has parsed and not begun to answer (its queue `_messages`, of (message, payload);
+        aiohttp has no public count of them)."""
+        return len(self._messages)
 
     def _body_pending(self) -> bool:
-        """The last request's body is still arriving: it was answered early (401, 413, ...) and aiohttp reads
-        the rest of it before the next request, so those bytes start no header clock."""
-        return self.last_request is not None and not self.last_request.content.is_eof()
+        """The last request parsed has more body to come (also one answered early, 401, 413, ...: aiohttp
+        reads the rest of it before the next request), so bytes now are body, not a request's first."""
+        return self.newest_payload is not None and not self.newest_payload.is_eof()
+
+    def _next_request_begun(self, data: bytes) -> bool:
+        """Whether `data`, which completed the headers of the last request parsed, holds the beginning of a
+        further request after it: only known for a last request without a body (its end is its blank line)."""
+        if self.newest_payload is not EMPTY_PAYLOAD:
+            return False
+        after = 0  # just after the last blank line in `data`, else its start (the blank line began before)
+        for blank in (b"\n\r\n", b"\n\n"):
+            found = data.rfind(blank)
+            if found >= 0:
+                after = max(after, found + len(blank))
+        return bool(data[after:].strip(b"\r\n"))
+
+    def _run_header_clock(self) -> None:
+        """The header clock runs to head_since + --header-timeout-s while a request's headers are arriving and
+        no request of the connection is being answered or waiting to be (an answer is never cut into)."""
+        if self.head_since is None or self.in_request or self._parsed_waiting():
+            self._stop_header_clock()
+        elif self.header_deadline is None:
+            self.header_deadline = asyncio.get_running_loop().call_at(
+                self.head_since + self.state.limits.header_timeout_s, self._headers_too_slow
+            )
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
         # Called once each answer is written (the access log itself is off).
         self.owes_answer = False
         self.in_request = False
-        self._stop_header_clock()
+        self._run_header_clock()  # the next request's headers may have begun to arrive during this one
         super().log_access(request, response, time)
 
     def _stop_header_clock(self) -> None:
@@ -504,7 +543,7 @@ class ServiceProtocol(web.RequestHandler):
 
     def _headers_too_slow(self) -> None:
         self.header_deadline = None
-        if not self.in_request:
+        if self.head_since is not None and not self.in_request and not self._parsed_waiting():
             self.refuse(408, f"the request's headers did not arrive within {self.state.limits.header_timeout_s:g} s")
 
     def refuse(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
