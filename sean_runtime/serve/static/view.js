@@ -8,22 +8,36 @@
 import { $, setDisabled } from "./dom.js";
 import { app } from "./state.js";
 
-const MAX_SCALE = 8; // package pixels per screen pixel at most when the whole map shows
+const MAX_SCALE = 8; // screen pixels per package pixel at most when the whole map shows
+const MIN_SCALE = 1 / 8; // and at least, in a window too narrow for the map
 const MAX_ZOOM = 16;
 const ZOOM_STEP = 2; // the + and - buttons
 const WHEEL_STEP = 1.25; // one notch of a mouse wheel
 const REGION_FILL = 0.5; // zoom to a region: its box fills about this share of the frame
 const CLICK_SLOP_PX = 4; // a press that moves further is a pan, not a click
+const SCROLLBAR_PX = 20; // room kept for a scrollbar that appears after the frames are sized
+const CHROME_PX = 48 + 240; // the window's height less the frames': top bar; captions, zoom, seed, downloads
 
 const view = { zoom: 1, cx: 0, cy: 0 };
 let scale = 1; // screen pixels per package pixel at zoom 1
 
-export function layout() {
+// The width the frames have: `whole`, the stage's less its padding (the style sheet narrows it on a phone) and
+// room for a scrollbar; `each` of the two side by side, or `whole` where editor.css stacks them.
+function frameRoom() {
   const stage = $(".stage");
-  const [padding, gap, scrollbar] = [48, 24, 20]; // .stage padding, .canvases gap, room for a scrollbar
-  const byWidth = (stage.clientWidth - padding - gap - scrollbar) / 2 / app.width;
-  const byHeight = (window.innerHeight - 48 - 240) / app.height; // top bar; captions, zoom, seed, downloads
-  scale = Math.max(1, Math.min(MAX_SCALE, Math.floor(Math.min(byWidth, byHeight))));
+  const [padded, row] = [getComputedStyle(stage), getComputedStyle($(".canvases"))];
+  const whole = stage.clientWidth - parseFloat(padded.paddingLeft) - parseFloat(padded.paddingRight) - SCROLLBAR_PX;
+  return { whole, each: row.flexDirection === "column" ? whole : (whole - parseFloat(row.columnGap)) / 2 };
+}
+
+// Screen pixels per package pixel: a whole number from 1 to MAX_SCALE that fits the frames side by side in the
+// window; 1 where only one fits across (the second wraps below it); less than 1 where not even one does (a
+// phone, a wide map), so that the page never scrolls sideways.
+export function layout() {
+  const room = frameRoom();
+  const fit = Math.min(room.each / app.width, (window.innerHeight - CHROME_PX) / app.height);
+  if (room.each >= app.width) scale = Math.min(MAX_SCALE, Math.max(1, Math.floor(fit)));
+  else scale = Math.max(MIN_SCALE, Math.min(1, room.whole / app.width));
   for (const frame of document.querySelectorAll(".frame")) {
     frame.style.width = `${app.width * scale}px`;
     frame.style.height = `${app.height * scale}px`;
@@ -31,10 +45,15 @@ export function layout() {
   apply();
 }
 
-// Clamp the view so the map always covers the frame, then move both frames' contents. The zoom is
-// rounded to whole screen pixels per package pixel, so every pixel of the map shows the same size.
+// A zoom that shows a package pixel as one screen pixel or more is rounded to whole screen pixels, so every pixel
+// of the map shows the same size; below one (a map shown smaller than its package size, see layout) it stays.
+function whole(zoom) {
+  return zoom * scale >= 1 ? Math.round(zoom * scale) / scale : zoom;
+}
+
+// Clamp the view so the map always covers the frame, then move both frames' contents.
 function apply() {
-  view.zoom = Math.max(1, Math.min(MAX_ZOOM, Math.round(view.zoom * scale) / scale));
+  view.zoom = Math.max(1, Math.min(MAX_ZOOM, whole(view.zoom)));
   const half = [app.width / 2 / view.zoom, app.height / 2 / view.zoom]; // half the visible part, package pixels
   view.cx = Math.max(half[0], Math.min(app.width - half[0], view.cx));
   view.cy = Math.max(half[1], Math.min(app.height - half[1], view.cy));
@@ -64,10 +83,12 @@ function zoomAround(factor, event, frame) {
   const fy = (event.clientY - rect.top) / rect.height - 0.5;
   const px = view.cx + (fx * app.width) / view.zoom;
   const py = view.cy + (fy * app.height) / view.zoom;
-  // at least one screen pixel per package pixel more or less, so a wheel notch always zooms
-  const [now, next] = [Math.round(view.zoom * scale), Math.round(view.zoom * factor * scale)];
+  // at least one screen pixel per package pixel more or less, so a wheel notch always zooms (below one screen
+  // pixel each, the factor itself)
+  const asked = view.zoom * factor;
+  const [now, next] = [Math.round(view.zoom * scale), Math.round(asked * scale)];
   const pixels = next === now ? now + Math.sign(factor - 1) : next;
-  const zoom = Math.max(1, Math.min(MAX_ZOOM, pixels / scale));
+  const zoom = Math.max(1, Math.min(MAX_ZOOM, asked * scale < 1 ? asked : pixels / scale));
   zoomTo(zoom, px - (fx * app.width) / zoom, py - (fy * app.height) / zoom);
 }
 
