@@ -191,12 +191,19 @@ function renderRegions() {
 }
 
 // --- choosing a region -----------------------------------------------------------------------------------
+// The chosen region's row is scrolled into view where its panel scrolls by itself (a wide window); in a narrow
+// window the whole page scrolls, and it stays on the map or image that was clicked, under the style choice.
+function showRow(cls) {
+  const row = $(`.region[data-cls="${cls}"]`);
+  if (row && getComputedStyle(row.closest(".panel")).overflowY !== "visible") row.scrollIntoView({ block: "nearest" });
+}
+
 function setFocus(cls) {
   focused = cls;
   selectClass(cls, { keepTool: true });
   outline(cls);
   renderRegions();
-  $(`.region[data-cls="${cls}"]`)?.scrollIntoView({ block: "nearest" });
+  showRow(cls);
 }
 
 // A region clicked on the map or the image: choose it and open its style choice beside the pointer.
