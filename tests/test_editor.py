@@ -145,12 +145,17 @@ class Editor:
             "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
         )
         self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-        self.driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": VIEWPORT[0], "height": VIEWPORT[1], "deviceScaleFactor": 1, "mobile": False},
-        )
+        self.resize(*VIEWPORT)
         self.driver.execute_cdp_cmd(
             "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+
+    def resize(self, width: int, height: int, mobile: bool = False) -> None:
+        """The window's size in CSS pixels; `mobile`: a phone's browser (the page's viewport meta tag applies, and
+        a page wider than the screen is zoomed out to fit rather than scrolled)."""
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
         )
 
     def close(self) -> None:
@@ -772,6 +777,56 @@ def test_a_style_choice_opened_and_closed_leaves_no_nodes_or_listeners_behind(pa
         growth = dom_growth(page, cycle, times)
         assert not page.driver.find_elements("css selector", "#picker")
         assert growth["nodes"] < times and growth["jsEventListeners"] < times, (cycle.__name__, growth)
+
+
+# What must stay inside a narrow window: the frames, a tool, a class, undo, zoom, seed, downloads, a reference's
+# file input, a region's style choice and the help.
+KEY_CONTROLS = (
+    "#label-wrap", "#output-wrap", '[data-tool="brush"]', "#classes button", "#undo", "#zoom-in", "#seed", "#dice",
+    "#download-image", "#save-state", "label:has(#ref-image)", 'button[aria-label="ground: style from"]', "#help-open",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_browser
+def test_narrow_windows_never_scroll_sideways_and_show_the_frames_whole(browser, data):
+    """A phone (390 px) and windows near or below the three columns' limit (1000 px; 1120 px, where the
+    captions widened the frames' row past the stage) scrolled sideways. Nothing does: every control lies
+    inside the window, the frames take the width there is and show whole on opening, and a click on the image
+    opens its style choice beside it without scrolling the page away to the region's row."""
+    _, (x, y) = inside_of(data, "left_dot")  # its row is far down the styles panel
+    try:
+        for width, height, mobile in ((390, 844, True), (1000, 800, False), (1120, 800, False)):
+            browser.resize(width, height, mobile)
+            browser.open()
+            inner, scroll = browser.driver.execute_script("return [innerWidth, document.documentElement.scrollWidth]")
+            assert inner == width and scroll <= inner, f"{width} px: a page {scroll} px wide in a window of {inner}"
+            wider = browser.driver.execute_script(
+                "return [...document.querySelectorAll('.stage, .panel')].filter((e) => e.scrollWidth > e.clientWidth)"
+                ".map((e) => e.getAttribute('aria-label'))"
+            )
+            assert not wider, f"{width} px: {wider} scroll sideways"
+            for css in KEY_CONTROLS:
+                box = browser.box(css)
+                assert browser.find(css).is_displayed(), (width, css)
+                assert box["width"] > 0 and 0 <= box["x"] and box["x"] + box["width"] <= width, (width, css, box)
+            label, image = browser.box("#label-wrap"), browser.box("#output-wrap")
+            for frame in (label, image):
+                assert 0 <= frame["y"] and frame["y"] + frame["height"] <= height, (width, frame)
+            if width < 540:  # stacked, each as wide as the page allows
+                assert label["x"] == image["x"] and label["width"] >= 0.75 * width, (label, image)
+            else:
+                assert label["y"] == image["y"], "the map and the image side by side"
+            figure = browser.box("figure")
+            assert figure["width"] == pytest.approx(label["width"], abs=1), "a caption wider than its frame"
+            browser.click_at("#output", x, y)
+            assert browser.driver.execute_script("return scrollY") == 0, "the page stays on the image"
+            picker = browser.box("#picker")
+            assert 0 <= picker["x"] and picker["x"] + picker["width"] <= width, (width, picker)
+        uncaught = [e["message"] for e in browser.driver.get_log("browser") if e["source"] == "javascript"]
+        assert not uncaught, uncaught
+    finally:
+        browser.resize(*VIEWPORT)
 
 
 @pytest.mark.slow
