@@ -360,3 +360,36 @@ def test_models_closed_in_creation_order_leave_the_hosts_signal_handling_intact(
                            str(release / "libsean.so"), str(package)], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
+
+
+# A child made by fork that exits normally; the parent reports whether it ended (run in a process of its own).
+_CHILD_OF_A_FORK_EXITS = """
+import os, sys, time
+import numpy as np
+from sean_runtime.cpp.binding import CppRuntime
+model = CppRuntime(sys.argv[1], sys.argv[2], threads=2)
+height, width = model.shape
+model.encode(np.zeros((1, height, width, 3), np.uint8), np.zeros((1, height, width), np.int32))
+model.close()
+child = os.fork()
+if child == 0:
+    sys.exit(0)
+for _ in range(300):
+    done, status = os.waitpid(child, os.WNOHANG)
+    if done:
+        print("child exited", os.waitstatus_to_exitcode(status), flush=True)
+        break
+    time.sleep(0.05)
+else:
+    os.kill(child, 9)
+    os.waitpid(child, 0)
+    print("child hung", flush=True)
+"""
+
+
+def test_a_child_made_by_fork_exits_without_destroying_the_parents_core(release, package):
+    """A forked child inherits the shared Core without its plugin's threads: destroying it at the child's
+    exit waited for them for good (backend_openvino.cpp, SharedCore)."""
+    done = subprocess.run([sys.executable, "-c", _CHILD_OF_A_FORK_EXITS, str(release / "libsean.so"), str(package)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stdout.strip()) == (0, "child exited 0"), done.stderr[-2000:]

@@ -293,3 +293,42 @@ def test_backends_released_in_creation_order_leave_signal_handling_intact(tiny_p
     done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _RELEASED_IN_CREATION_ORDER,
                            str(tiny_package)], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
+
+
+# A child made by fork that exits normally; the parent reports whether it ended (run in a process of its own).
+_CHILD_OF_A_FORK_EXITS = """
+import os, sys, time
+import numpy as np
+from sean_runtime.backends.openvino import OpenVinoBackend
+from sean_runtime.package import load_package
+package = load_package(sys.argv[1])
+backend = OpenVinoBackend(package, "f32", threads=2)
+backend.encode(np.zeros((1, 3, package.height, package.width), np.float32),
+               np.zeros((1, package.height, package.width), np.int32))
+backend.close()
+child = os.fork()
+if child == 0:
+    sys.exit(0)
+for _ in range(300):
+    done, status = os.waitpid(child, os.WNOHANG)
+    if done:
+        print("child exited", os.waitstatus_to_exitcode(status), flush=True)
+        break
+    time.sleep(0.05)
+else:
+    os.kill(child, 9)
+    os.waitpid(child, 0)
+    print("child hung", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_child_made_by_fork_exits_without_releasing_the_parents_core(tiny_package):
+    """A forked child inherits the shared Core without its plugin's threads: releasing it at the child's
+    exit waited for them for good (backends.openvino._leave_core_to_parent)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CHILD_OF_A_FORK_EXITS, str(tiny_package)],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "child exited 0"), done.stderr[-2000:]

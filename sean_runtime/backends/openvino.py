@@ -20,7 +20,9 @@ rows becomes an embedding bag (sum_gathered_rows_as_bags), the same sums compute
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
 import threading
 from collections import Counter
 from collections.abc import Collection
@@ -65,7 +67,8 @@ _core_lock = threading.Lock()
 
 
 def shared_core() -> Any:
-    """The process's one OpenVINO Core, made on first use and never released.
+    """The process's one OpenVINO Core, made on first use and released only when the process that made it
+    exits.
 
     Each Core makes its own CPU plugin, and the plugin replaces the signal stack of the thread that makes it
     (sigaltstack) with one it unmaps when it is released, putting back the stack it found only if its own is
@@ -78,6 +81,21 @@ def shared_core() -> Any:
         if _core is None:
             _core = _openvino().Core()
         return _core
+
+
+def _leave_core_to_parent() -> None:
+    """In a child made by fork: the inherited Core is never released (its plugin's threads stayed in the
+    parent, and releasing it waits for them for good, so the child would hang at its exit); the child makes
+    its own on first use."""
+    global _core, _core_lock
+    if _core is not None:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_core))  # one reference no one gives back
+        _core = None
+    _core_lock = threading.Lock()  # the parent's may have been held by another thread at the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_leave_core_to_parent)
 
 
 def compile_config(precision: str, performance: str, threads: int | None, streams: int = 1) -> dict[str, Any]:

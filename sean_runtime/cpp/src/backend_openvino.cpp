@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <new>
 #include <vector>
+
+#include <unistd.h>
 
 #include <openvino/openvino.hpp>
 
@@ -14,15 +17,31 @@
 namespace sean::core {
 namespace {
 
-// The process's one OpenVINO Core, made on first use and destroyed at exit. Each Core makes its own CPU
-// plugin, and the plugin replaces the signal stack (sigaltstack) of the thread that makes it with one it
-// unmaps on destruction, putting back the stack it found only if its own is still in place. Two Cores
-// destroyed in the order they were made leave that thread on the unmapped stack, and the next signal
-// handled there (a host such as Python runs its handlers on the signal stack) kills the process with
-// SIGSEGV. As in Python (sean_runtime/backends/openvino.py, shared_core).
+// The process's one OpenVINO Core, made on first use and destroyed when the process that made it exits.
+// Each Core makes its own CPU plugin, and the plugin replaces the signal stack (sigaltstack) of the thread
+// that makes it with one it unmaps on destruction, putting back the stack it found only if its own is still
+// in place. Two Cores destroyed in the order they were made leave that thread on the unmapped stack, and the
+// next signal handled there (a host such as Python runs its handlers on the signal stack) kills the process
+// with SIGSEGV. A child made by fork inherits the Core without its plugin's threads, and destroying it there
+// waits for them for good: the child's exit leaves it. As in Python (sean_runtime/backends/openvino.py).
+class SharedCore {
+ public:
+  SharedCore() : maker_(getpid()) { new (storage_) ov::Core(); }
+  ~SharedCore() {
+    if (getpid() == maker_) core().~Core();
+  }
+  SharedCore(const SharedCore&) = delete;
+  SharedCore& operator=(const SharedCore&) = delete;
+  ov::Core& core() { return *std::launder(reinterpret_cast<ov::Core*>(storage_)); }
+
+ private:
+  pid_t maker_;
+  alignas(ov::Core) unsigned char storage_[sizeof(ov::Core)];
+};
+
 ov::Core& shared_core() {
-  static ov::Core core;
-  return core;
+  static SharedCore shared;
+  return shared.core();
 }
 
 class OpenVinoBackend final : public Backend {
