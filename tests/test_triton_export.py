@@ -314,3 +314,22 @@ def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_por
 def test_a_model_name_triton_cannot_start_is_refused_at_export(tmp_path, name):
     with pytest.raises(PackageError, match="use ASCII letters, digits"):
         export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", ExportSettings(name=name))
+
+
+def test_package_files_other_than_the_exports_are_refused(shapes_package, tmp_path):
+    """sean-triton.json's package_files decides which files the check hashes, and the python graph models load
+    the graphs it vouches for unhashed: a map that names a folder outside the repository, leaves a graph out
+    or is not strings is refused in one line, not trusted or a traceback."""
+    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings(backend="python"))
+    facts = read_repository(repo)
+    check_repository_package(repo, facts)
+    folder = facts["package_files"]["generator.onnx"]
+    for places in ({**facts["package_files"], "generator.onnx": str(shapes_package)},
+                   {name: place for name, place in facts["package_files"].items() if name != "generator.onnx"},
+                   {},
+                   {**facts["package_files"], "generator.onnx": 1},
+                   {**facts["package_files"], "generator.onnx": [folder]}):
+        with pytest.raises(PackageError, match=r"does not say where a repository for the python backend holds"):
+            check_repository_package(repo, {**facts, "package_files": places})
+    with pytest.raises(PackageError, match=r"for the None backend"):
+        check_repository_package(repo, {key: value for key, value in facts.items() if key != "backend"})

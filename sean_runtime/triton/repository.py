@@ -241,18 +241,18 @@ def _reconstruct(package: Package, names: ModelNames, batch: int) -> cfg.ModelCo
                            platform=cfg.ENSEMBLE_PLATFORM, steps=steps)
 
 
-def _package_places(package: Package, models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]],
-                   names: ModelNames) -> dict[str, str]:
-    """Where the repository holds each file of the package: file name -> folder relative to the root. Each
-    file once: a graph run by one of Triton's own backends lies in its model's version folder (ONNX), or is
-    not held at all where its model runs plans; every other file lies in the package folder, from which the
-    Python graph models load the graphs."""
-    places = {name: _package_folder(names) for name in package.manifest["files"]}
-    for model, (_, content) in models.items():
-        if isinstance(content, GraphFiles):
-            for path in package.graph(content.graph).paths:
+def package_places(package: Package, backend: str, names: ModelNames) -> dict[str, str]:
+    """Where a repository for `backend` holds each file of the package: file name -> folder relative to the
+    root. Each file once: the python backend's graph models load the graphs from the package folder, Triton's
+    onnxruntime backend finds each graph in its model's version folder, and a tensorrt repository holds the
+    plans instead of the graphs; every other file lies in the package folder."""
+    folder = _package_folder(names)
+    places = {name: folder for name in package.manifest["files"]}
+    if backend != "python":
+        for graph, model in (("encoder", names.encoder), ("generator", names.generator)):
+            for path in package.graph(graph).paths:
                 del places[path.name]
-                if content.files.get(path.name) == path:
+                if backend == "onnxruntime":
                     places[path.name] = f"{model}/{VERSION}"
     return places
 
@@ -346,29 +346,42 @@ def export_repository(package_dir: str | Path, out: str | Path, settings: Export
     models = model_configs(package, settings)
     # _check_destination again when moving in: another export may have finished meanwhile
     with building_folder(out, check=lambda: _check_destination(out, package.root)) as built:
-        _write(built, package, settings, models, _package_places(package, models, ModelNames.of(settings.name)))
+        places = package_places(package, settings.backend, ModelNames.of(settings.name))
+        _write(built, package, settings, models, places)
         check_repository(built, models)
     return out
 
 
 def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
-    """The package's files in a repository (sean-triton.json's package_files) still have the sha256 its
-    manifest records: they are hard links to the exported package's where the file system allows, so a
-    package changed in place changes them too."""
-    fix = "the package it was exported from was changed in place: export the repository again with `sean export-triton`"
+    """The package's files in a repository lie where sean-triton.json's package_files says, which is where an
+    export for its backend puts them (package_places), and still have the sha256 its manifest records: they
+    are hard links to the exported package's where the file system allows, so a package changed in place
+    changes them too."""
+    again = "export the repository again with `sean export-triton`"
+    fix = f"the package it was exported from was changed in place: {again}"
     places = facts.get("package_files")
     if not isinstance(places, dict):
         raise PackageError(f"{root}: {REPOSITORY_FILE} does not say where the package's files are (written by an "
-                           f"earlier sean-deploy): export the repository again with `sean export-triton`")
+                           f"earlier sean-deploy): {again}")
     names = ModelNames.of(str(facts.get("name", DEFAULT_NAME)))
+
+    def changed(exc: PackageError) -> PackageError:
+        return PackageError(f"{root}: its package no longer matches its manifest ({first_sentence(exc)}); {fix}")
+
     try:
-        hashes = load_package(root / _package_folder(names), verify=True, graphs=()).manifest["files"]
-        for folder in sorted(set(places.values())):
-            held = {name: hashes.get(name, "") for name, place in places.items() if place == folder}
-            verify_files(root / folder, held)
+        package = load_package(root / _package_folder(names), verify=True, graphs=())
     except PackageError as exc:
-        problem = f"its package no longer matches its manifest ({first_sentence(exc)})"
-        raise PackageError(f"{root}: {problem}; {fix}") from None
+        raise changed(exc) from None
+    backend = facts.get("backend")
+    if backend not in BACKENDS or places != package_places(package, backend, names):
+        raise PackageError(f"{root}: {REPOSITORY_FILE} does not say where a repository for the {backend} backend "
+                           f"holds the package's files (it was edited): {again}")
+    hashes = package.manifest["files"]
+    try:
+        for folder in sorted(set(places.values())):
+            verify_files(root / folder, {name: hashes[name] for name, place in places.items() if place == folder})
+    except PackageError as exc:
+        raise changed(exc) from None
     # the manifest is a link too: another package copied over the source passes the check above, not this one
     if hashes != facts.get("package_sha256"):
         problem = f"its package is not the one exported ({REPOSITORY_FILE} records other files)"
