@@ -424,6 +424,14 @@ def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
             answer += sock.recv(65536)
     assert statuses(answer) == [200, 200], answer
     assert connection_metric(guarded, 408) == before + 1
+    # behind more requests than aiohttp queues at once (32): the rest is parsed later, from bytes it held back
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(get * 40 + get[:20])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert statuses(answer) == [200] * 40 + [408], statuses(answer)
+    assert connection_metric(guarded, 408) == before + 2
 
 
 def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):

@@ -438,6 +438,7 @@ class ServiceProtocol(web.RequestHandler):
         # The loop time of the first byte of a request whose headers are still arriving, else None.
         self.head_since: float | None = None
         self.newest_payload: Any = None  # the body of the last request parsed (aiohttp's StreamReader)
+        self.last_piece, self.last_piece_at = b"", 0.0  # the last bytes received, and their loop time
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -461,6 +462,8 @@ class ServiceProtocol(web.RequestHandler):
         follows the body of one in the same piece is not looked for (its clock then starts with its next
         piece, or the connection's idle limit, keepalive_timeout, closes it)."""
         now = asyncio.get_running_loop().time()
+        if data:
+            self.last_piece, self.last_piece_at = data, now
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
             if self.head_since is None and not self._body_pending():
@@ -469,7 +472,9 @@ class ServiceProtocol(web.RequestHandler):
         super().data_received(data)
         if self._parsed_waiting() > parsed:  # requests whose headers are complete: the clock is theirs no more
             self.newest_payload = self._messages[-1][1]
-            self.head_since = now if self._next_request_begun(data) else None
+            # b"": aiohttp parses the bytes it held back while its queue of requests was full, the last piece's
+            piece, at = (data, now) if data else (self.last_piece, self.last_piece_at)
+            self.head_since = at if self._next_request_begun(piece) else None
         self._run_header_clock()
 
     def pause_writing(self) -> None:
