@@ -256,7 +256,9 @@ def test_a_palette_png_is_read_by_its_colours_and_a_foreign_palette_says_how_to_
         shapes.read_label(foreign)
     message = str(caught.value)
     assert message.startswith(f"{foreign} is an indexed-colour (palette) PNG, which is read by its palette's colours")
-    assert "its colours are not all in the palette of domain 'shapes'" in message
+    used = {tuple(VOC_PALETTE[i]) for i in np.unique(ids).tolist()} - {tuple(c) for c in shapes.palette}
+    lowest = sorted(used, key=lambda c: (c[0] << 16) | (c[1] << 8) | c[2])[:5]  # the five lowest as 0xRRGGBB
+    assert f"its colours {lowest} are not in the palette of domain 'shapes'" in message
     assert "save them as a single-channel PNG" in message and "\n" not in message
     with pytest.raises(LabelError, match=r"indexed-colour .* there is no palette of domain 'plain' to read them"):
         ManifestDomain("plain", shapes.class_names).labels_from_bytes(foreign.read_bytes(), "label")

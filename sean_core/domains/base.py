@@ -109,8 +109,8 @@ class Domain:
         except LabelError as exc:
             if raw.ndim != 3 or not png_indexed(data):
                 raise
-            which = (f"its colours are not all in the palette of domain {self.name!r}" if self.palette
-                     else f"there is no palette of domain {self.name!r} to read them with")
+            which = (f"its colours {self.unknown_colours(raw)} are not in the palette of domain {self.name!r}"
+                     if self.palette else f"there is no palette of domain {self.name!r} to read them with")
             raise LabelError(
                 f"{source} is an indexed-colour (palette) PNG, which is read by its palette's colours, not by its "
                 f"indices, and {which}; if its indices are the class ids, save them as a single-channel PNG (e.g. "
@@ -155,12 +155,20 @@ class Domain:
         uniq, inverse = np.unique(flat, return_inverse=True)
         ids = np.array([lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
         if (ids < 0).any():
-            unknown = [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in uniq[ids < 0][:5].tolist()]
             raise LabelError(
-                f"{source}: colours {unknown} are not in the palette of domain {self.name!r}; "
+                f"{source}: colours {self.unknown_colours(rgb)} are not in the palette of domain {self.name!r}; "
                 f"draw masks with the domain's palette (or pass an id map)"
             )
         return ids[inverse].reshape(rgb.shape[:2])
+
+    def unknown_colours(self, rgb: np.ndarray) -> list[tuple[int, int, int]]:
+        """The five lowest colours (as 0xRRGGBB numbers) of RGB [H, W, 3] that the palette lacks, for messages;
+        the C++ runtime and the editor name the same five."""
+        palette = self.palette_array().astype(np.int64)
+        known = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+        pixels = np.asarray(rgb).astype(np.int64)
+        flat = np.unique((pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2])
+        return [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in flat[~np.isin(flat, known)][:5].tolist()]
 
     def flip_permutation(self) -> np.ndarray:
         """perm [K] such that a horizontally flipped label map has ids perm[ids]."""

@@ -142,18 +142,19 @@ std::vector<int32_t> Model::read_labels(const std::string& path) const {
       const uint32_t key = (uint32_t(c[0]) << 16) | (uint32_t(c[1]) << 8) | c[2];
       const auto it = impl_->palette.find(key);
       if (it == impl_->palette.end()) {
-        if (unknown.size() < 5) unknown.insert(key);
+        unknown.insert(key);  // the five lowest, as Python names them (Domain.unknown_colours)
+        if (unknown.size() > 5) unknown.erase(std::prev(unknown.end()));
         continue;
       }
       ids[i] = it->second;
     }
+    std::string colours;
+    for (uint32_t k : unknown)
+      colours += (colours.empty() ? "(" : ", (") + std::to_string(k >> 16) + ", " + std::to_string((k >> 8) & 255) +
+                 ", " + std::to_string(k & 255) + ")";
     if (!unknown.empty() && file.indexed)
-      throw indexed_error("its colours are not all in the palette of domain '" + p.domain + "'");
+      throw indexed_error("its colours [" + colours + "] are not in the palette of domain '" + p.domain + "'");
     if (!unknown.empty()) {
-      std::string colours;
-      for (uint32_t k : unknown)
-        colours += (colours.empty() ? "(" : ", (") + std::to_string(k >> 16) + ", " + std::to_string((k >> 8) & 255) +
-                   ", " + std::to_string(k & 255) + ")";
       throw Error(Status::input, path + ": colours [" + colours + "] are not in the palette of domain '" + p.domain +
                                      "'; draw masks with the domain's palette (or pass an id map)");
     }

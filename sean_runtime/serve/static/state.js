@@ -197,12 +197,14 @@ export async function decodeLabel(blob, source) {
   if (stored !== "indexed") return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
   // The server's message for a palette PNG whose colours are not the domain's (Domain.labels_from_bytes).
   const domain = app.info.domain;
-  const which = app.info.palette ? `its colours are not all in the palette of domain '${domain}'`
-    : `there is no palette of domain '${domain}' to read them with`;
-  try {
-    if (app.info.palette) return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
-  } catch {
-    // named below
+  let which = `there is no palette of domain '${domain}' to read them with`;
+  if (app.info.palette) {
+    try {
+      return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+    } catch (error) {
+      if (!error.lowest) throw error;
+      which = `its colours [${error.lowest.join(", ")}] are not in the palette of domain '${domain}'`;
+    }
   }
   throw new Error(`${source} is an indexed-colour (palette) PNG, which is read by its palette's colours, not by ` +
     `its indices, and ${which}; if its indices are the class ids, save them as a single-channel PNG (e.g. with ` +
