@@ -20,7 +20,7 @@ from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx
 from sean_export.package import check_destination, export_package
 from sean_export.tensorrt_ops import FORBIDDEN, SUPPORTED_TYPES, UnsupportedOperatorError, check_tensorrt_ops
 from sean_export.validate import ValidationError, compare_with_torch, random_inputs, random_labels
-from sean_runtime.backends.openvino import compile_config, shared_core
+from sean_runtime.backends.openvino import compile_config, new_core
 from sean_train.checkpoint import load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks.generator import block_specs, noise_layout
@@ -285,7 +285,7 @@ def test_openvino_reads_the_lookup_graph_with_its_input_names(lookup_generator):
     model, path, _ = lookup_generator
     spec = graph_spec(model.config, "generator")
     # f32 explicitly: OpenVINO's default on AVX-512 BF16 / AMX CPUs is bf16 (the backend's own rule)
-    compiled = shared_core().compile_model(str(path), "CPU", compile_config("f32", "LATENCY", None))
+    compiled = new_core().compile_model(str(path), "CPU", compile_config("f32", "LATENCY", None))
     assert sorted(port.get_any_name() for port in compiled.inputs) == sorted(spec.input_names)
     feeds = random_inputs(spec, model.config, 2, np.random.default_rng(5))
     request = compiled.create_infer_request()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sean_runtime.backends.openvino import compile_config, shared_core
+from sean_runtime.backends.openvino import compile_config, new_core
 from sean_train.config import ModelConfig
 from sean_train.networks.generator import noise_layout
 from sean_train.networks.inference import fold_for_inference
@@ -442,7 +442,7 @@ def test_distinct_windows_number_equal_rows_alike_on_every_backend():
     _check_distinct(windows, *session.run(None, {"windows": windows.numpy()}))
     pytest.importorskip("openvino")
     config = compile_config("f32", "LATENCY", None)  # OpenVINO's default on bf16-capable CPUs is bf16
-    compiled = shared_core().compile_model(shared_core().read_model(graph.getvalue(), b""), "CPU", config)
+    compiled = new_core().compile_model(new_core().read_model(graph.getvalue(), b""), "CPU", config)
     _check_distinct(windows, *compiled(windows.numpy()).values())
 
 
@@ -469,7 +469,7 @@ def test_openvino_sums_the_edge_rows_as_bags(region_packages):
     from sean_runtime.package import load_package
 
     _, dense, regions, windows = region_packages
-    sums = {p.name: sum_gathered_rows_as_bags(shared_core().read_model(str(p / "generator.onnx")))
+    sums = {p.name: sum_gathered_rows_as_bags(new_core().read_model(str(p / "generator.onnx")))
             for p in (dense, regions, windows)}
     assert sums["regions"] > sums["windows"] and sums["dense"] == 0, sums
     backend = OpenVinoBackend(load_package(regions), "f32", threads=1)

@@ -333,3 +333,6 @@ def test_package_files_other_than_the_exports_are_refused(shapes_package, tmp_pa
             check_repository_package(repo, {**facts, "package_files": places})
     with pytest.raises(PackageError, match=r"for the None backend"):
         check_repository_package(repo, {key: value for key, value in facts.items() if key != "backend"})
+    for name in ("../outside", 5, ""):  # the models' folders are named after it: a path would lead out
+        with pytest.raises(PackageError, match=r"names no model Triton serves .* it was edited"):
+            check_repository_package(repo, {**facts, "name": name})

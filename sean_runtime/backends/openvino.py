@@ -20,12 +20,13 @@ rows becomes an embedding bag (sum_gathered_rows_as_bags), the same sums compute
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
-import os
+import sys
 import threading
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -62,40 +63,45 @@ def _openvino() -> Any:
     return openvino
 
 
-_core: Any = None
-_core_lock = threading.Lock()
+class _SignalStack(ctypes.Structure):
+    """Linux's stack_t (x86-64 and aarch64 alike)."""
+
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
 
 
-def shared_core() -> Any:
-    """The process's one OpenVINO Core, made on first use and released only when the process that made it
-    exits.
-
-    Each Core makes its own CPU plugin, and the plugin replaces the signal stack of the thread that makes it
-    (sigaltstack) with one it unmaps when it is released, putting back the stack it found only if its own is
-    still in place. Two Cores released in the order they were made leave that thread on the unmapped stack,
-    and the next signal handled there (Python installs its handlers, Ctrl-C's among them, to run on the
-    signal stack) kills the process with SIGSEGV, with no traceback. One Core that lives as long as the
-    process cannot leave a stack behind, and every compiled model shares its plugin."""
-    global _core
-    with _core_lock:
-        if _core is None:
-            _core = _openvino().Core()
-        return _core
+_SS_DISABLE = 2
 
 
-def _leave_core_to_parent() -> None:
-    """In a child made by fork: the inherited Core is never released (its plugin's threads stayed in the
-    parent, and releasing it waits for them for good, so the child would hang at its exit); the child makes
-    its own on first use."""
-    global _core, _core_lock
-    if _core is not None:
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_core))  # one reference no one gives back
-        _core = None
-    _core_lock = threading.Lock()  # the parent's may have been held by another thread at the fork
+@contextlib.contextmanager
+def _signal_stack_kept() -> Iterator[None]:
+    """The calling thread's signal stack (sigaltstack) as it was before the block, put back after it."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    before, now = _SignalStack(), _SignalStack()
+    kept = libc.sigaltstack(None, ctypes.byref(before)) == 0
+    try:
+        yield
+    finally:
+        if kept and libc.sigaltstack(None, ctypes.byref(now)) == 0 and now.ss_sp != before.ss_sp:
+            before.ss_flags &= _SS_DISABLE  # "no stack", or a stack to use (not "in use now")
+            libc.sigaltstack(ctypes.byref(before), None)
 
 
-if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
-    os.register_at_fork(after_in_child=_leave_core_to_parent)
+def new_core() -> Any:
+    """An OpenVINO Core with its plugins made, the calling thread's signal stack kept as it was.
+
+    The CPU plugin replaces the signal stack of the thread that makes it with one of its own, which it unmaps
+    when it is released, putting back the stack it found only if its own is still in place. Plugins released
+    in another order than they were made, or on another thread, left a thread on an unmapped stack, and the
+    next signal handled there (Python runs its handlers on the signal stack: Ctrl-C, the SIGCHLD handler of
+    torch's DataLoader) killed the process with SIGSEGV and no traceback. The thread's own stack is put back
+    at once here: the plugin's is never in use, and releasing it harms nothing. Make every Core with this."""
+    core = _openvino().Core()
+    with _signal_stack_kept():
+        core.available_devices  # noqa: B018 (makes each device's plugin)
+    return core
 
 
 def compile_config(precision: str, performance: str, threads: int | None, streams: int = 1) -> dict[str, Any]:
@@ -213,7 +219,7 @@ class OpenVinoBackend:
         self.graphs = check_graphs(graphs)
         config = compile_config(precision, performance, threads, streams)
         self.one_image = precision != "f32"  # graphs compiled for batch 1, a batch run image by image
-        self._core = shared_core()
+        self._core = new_core()
         if DEVICE not in self._core.available_devices:
             raise BackendError(f"OpenVINO reports no {DEVICE} device (devices: {self._core.available_devices})")
         self.encoder = self._compile(package.encoder, config) if "encoder" in self.graphs else None

@@ -85,12 +85,18 @@ class ExportSettings:
         return "onnxruntime" if self.precision == "f32" else "openvino"
 
 
+def _valid_name(name: object) -> bool:
+    """A model name Triton serves: ASCII letters, digits, '_' and '-', starting with a letter or digit (the
+    Python backend stub cannot start a model of another name: UnicodeEncodeError); never a path."""
+    return (isinstance(name, str) and name != "" and name[0] not in "-_"
+            and all(c.isascii() and (c.isalnum() or c in "_-") for c in name))
+
+
 def _check_settings(settings: ExportSettings) -> None:
     if settings.backend not in BACKENDS:
         raise PackageError(f"unknown Triton backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
     name = settings.name
-    # ASCII only: Triton's Python backend stub cannot start a model of another name (UnicodeEncodeError)
-    if not name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name) or name[0] in "-_":
+    if not _valid_name(name):
         raise PackageError(
             f"model name {name!r}: use ASCII letters, digits, '_' and '-', starting with a letter or digit"
         )
@@ -363,7 +369,10 @@ def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
     if not isinstance(places, dict):
         raise PackageError(f"{root}: {REPOSITORY_FILE} does not say where the package's files are (written by an "
                            f"earlier sean-deploy): {again}")
-    names = ModelNames.of(str(facts.get("name", DEFAULT_NAME)))
+    name = facts.get("name", DEFAULT_NAME)
+    if not _valid_name(name):
+        raise PackageError(f"{root}: {REPOSITORY_FILE} names no model Triton serves ({name!r}; it was edited): {again}")
+    names = ModelNames.of(name)
 
     def changed(exc: PackageError) -> PackageError:
         return PackageError(f"{root}: its package no longer matches its manifest ({first_sentence(exc)}); {fix}")

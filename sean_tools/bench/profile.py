@@ -112,10 +112,10 @@ def openvino_nodes(
 ) -> Profiled:
     """OpenVINO's performance counters summed over `runs` runs after one warm-up, the mean wall time per
     run and the outputs by name, compiled as the runtime's backend compiles it (precision hint `hint`)."""
-    from sean_runtime.backends.openvino import DEVICE, compile_config, shared_core
+    from sean_runtime.backends.openvino import DEVICE, compile_config, new_core
 
     config = {**compile_config(hint, "LATENCY", threads), "PERF_COUNT": True}
-    request = shared_core().compile_model(str(path), DEVICE, config).create_infer_request()
+    request = new_core().compile_model(str(path), DEVICE, config).create_infer_request()
     request.infer(feeds)
     outputs = {port.get_any_name(): np.array(request.get_tensor(port).data, copy=True)
                for port in request.model_outputs}

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
-#include <new>
 #include <vector>
 
-#include <unistd.h>
+#include <signal.h>
 
 #include <openvino/openvino.hpp>
 
@@ -17,38 +16,37 @@
 namespace sean::core {
 namespace {
 
-// The process's one OpenVINO Core, made on first use and destroyed when the process that made it exits.
-// Each Core makes its own CPU plugin, and the plugin replaces the signal stack (sigaltstack) of the thread
-// that makes it with one it unmaps on destruction, putting back the stack it found only if its own is still
-// in place. Two Cores destroyed in the order they were made leave that thread on the unmapped stack, and the
-// next signal handled there (a host such as Python runs its handlers on the signal stack) kills the process
-// with SIGSEGV. A child made by fork inherits the Core without its plugin's threads, and destroying it there
-// waits for them for good: the child's exit leaves it. As in Python (sean_runtime/backends/openvino.py).
-class SharedCore {
+// The calling thread's signal stack (sigaltstack) as it was when this was made, put back when it is destroyed.
+// OpenVINO's CPU plugin replaces the signal stack of the thread that makes it with one of its own, which it
+// unmaps when it is destroyed, putting back the stack it found only if its own is still in place. Plugins
+// destroyed in another order than they were made, or on another thread, left a thread on an unmapped stack,
+// and the next signal handled there (a host such as Python runs its handlers on the signal stack) killed the
+// process with SIGSEGV. With the thread's own stack put back at once, the plugin's is never in use, and
+// destroying it harms nothing. As in Python (sean_runtime/backends/openvino.py, new_core).
+class SignalStackKept {
  public:
-  SharedCore() : maker_(getpid()) { new (storage_) ov::Core(); }
-  ~SharedCore() {
-    if (getpid() == maker_) core().~Core();
+  SignalStackKept() { kept_ = sigaltstack(nullptr, &before_) == 0; }
+  ~SignalStackKept() {
+    stack_t now{};
+    if (kept_ && sigaltstack(nullptr, &now) == 0 && now.ss_sp != before_.ss_sp) {
+      before_.ss_flags &= SS_DISABLE;  // "no stack", or a stack to use (not "in use now")
+      sigaltstack(&before_, nullptr);
+    }
   }
-  SharedCore(const SharedCore&) = delete;
-  SharedCore& operator=(const SharedCore&) = delete;
-  ov::Core& core() { return *std::launder(reinterpret_cast<ov::Core*>(storage_)); }
+  SignalStackKept(const SignalStackKept&) = delete;
+  SignalStackKept& operator=(const SignalStackKept&) = delete;
 
  private:
-  pid_t maker_;
-  alignas(ov::Core) unsigned char storage_[sizeof(ov::Core)];
+  stack_t before_{};
+  bool kept_ = false;
 };
-
-ov::Core& shared_core() {
-  static SharedCore shared;
-  return shared.core();
-}
 
 class OpenVinoBackend final : public Backend {
  public:
   OpenVinoBackend(const Package& package, const Options& options) : package_(package) {
     precision_ = checked_precision_hint(options.precision);
     if (options.threads < 0) throw Error(Status::argument, "threads must be >= 0 (0: OpenVINO's default)");
+    const SignalStackKept kept;  // the plugins are made below
     try {
       const std::vector<std::string> devices = core_.get_available_devices();
       if (std::find(devices.begin(), devices.end(), options.device) == devices.end()) {
@@ -248,7 +246,7 @@ class OpenVinoBackend final : public Backend {
   }
 
   const Package& package_;
-  ov::Core& core_ = shared_core();
+  ov::Core core_;
   mutable ov::CompiledModel encoder_, generator_;  // create_infer_request is thread-safe but not const
   std::string precision_, device_;
   bool one_image_ = false;  // graphs compiled for one image (a reduced-precision hint)

@@ -165,13 +165,13 @@ export function labelFromPixels(image, palette, numClasses, source, stored = "un
     else ids[i] = cls;
   }
   if (unknown.size) {
-    const colours = [...unknown].slice(0, 5).map((k) => `(${k >> 16}, ${(k >> 8) & 255}, ${k & 255})`);
+    // The five lowest, as the server names them (Domain.unknown_colours).
+    const lowest = [...unknown].sort((a, b) => a - b).slice(0, 5).map((k) => `(${k >> 16}, ${(k >> 8) & 255}, ${k & 255})`);
     const error = new Error(
-      `${source}: colours ${colours.join(", ")}${unknown.size > 5 ? " ..." : ""} are not in the palette ` +
+      `${source}: colours ${lowest.join(", ")}${unknown.size > 5 ? " ..." : ""} are not in the palette ` +
         `and it is not a map of class ids 0..${numClasses - 1}; use the domain's colours or class ids`,
     );
-    // The five lowest, as the server names them (Domain.unknown_colours).
-    error.lowest = [...unknown].sort((a, b) => a - b).slice(0, 5).map((k) => `(${k >> 16}, ${(k >> 8) & 255}, ${k & 255})`);
+    error.lowest = lowest;
     throw error;
   }
   return new LabelMap(width, height, ids);
