@@ -214,3 +214,39 @@ def png_file(width: int, height: int, colour_type: int, depth: int, rows: bytes,
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(png_chunk(k, d) for k, d in chunks)
             + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
+
+
+# The end of a script (run with `python -c`) that imports os, sys and time and defines encoded(), which opens
+# a model, runs it and returns it: the parent closes one, then forks a child that opens and runs its own and
+# leaves as multiprocessing's workers do (os._exit), and one that exits normally without; it prints how each
+# child ended, or that it hung.
+FORK_CHILDREN = """
+encoded().close()
+for child_loads in (True, False):
+    child = os.fork()
+    if child == 0:
+        if child_loads:
+            encoded()
+            os._exit(0)
+        sys.exit(0)
+    for _ in range(600):
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            print("child ended", os.waitstatus_to_exitcode(status), flush=True)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        print("child hung", flush=True)
+"""
+
+# The end of a script (run with `python -c`) that imports os and signal: a Ctrl-C sent to itself, which prints
+# "interrupted" where Python's handler takes it (a process whose signal stack is gone dies of SIGSEGV).
+INTERRUPTED = """
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""

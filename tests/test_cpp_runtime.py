@@ -23,6 +23,7 @@ from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp import binding
 from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.synthesizer import Synthesizer
+from tests.helpers import FORK_CHILDREN, INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = get_domain("shapes")
@@ -343,12 +344,7 @@ from sean_runtime.cpp.binding import CppRuntime
 first, second = (CppRuntime(sys.argv[1], sys.argv[2], threads=1) for _ in range(2))
 first.close()
 second.close()
-try:
-    os.kill(os.getpid(), signal.SIGINT)
-    signal.pause()
-except KeyboardInterrupt:
-    print("interrupted", flush=True)
-"""
+""" + INTERRUPTED
 
 
 def test_models_closed_in_creation_order_leave_the_hosts_signal_handling_intact(release, package):
@@ -362,8 +358,7 @@ def test_models_closed_in_creation_order_leave_the_hosts_signal_handling_intact(
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
 
 
-# A child made by fork after the parent closed its model: it opens and runs its own and leaves as
-# multiprocessing's workers do (os._exit), or exits normally without one; the parent reports.
+# Children made by fork after the parent used OpenVINO (tests.helpers.FORK_CHILDREN).
 _CHILD_OF_A_FORK = """
 import os, sys, time
 import numpy as np
@@ -374,26 +369,7 @@ def encoded():
     height, width = model.shape
     model.encode(np.zeros((1, height, width, 3), np.uint8), np.zeros((1, height, width), np.int32))
     return model
-
-encoded().close()
-for child_loads in (True, False):
-    child = os.fork()
-    if child == 0:
-        if child_loads:
-            encoded()
-            os._exit(0)
-        sys.exit(0)
-    for _ in range(600):
-        done, status = os.waitpid(child, os.WNOHANG)
-        if done:
-            print("child ended", os.waitstatus_to_exitcode(status), flush=True)
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(child, 9)
-        os.waitpid(child, 0)
-        print("child hung", flush=True)
-"""
+""" + FORK_CHILDREN
 
 
 def test_a_child_made_by_fork_opens_its_own_model_and_exits(release, package):

@@ -17,6 +17,7 @@ from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
 from sean_runtime.backends.openvino import OpenVinoBackend, compile_config, new_core
 from sean_runtime.package import load_package
 from sean_runtime.synthesizer import Synthesizer
+from tests.helpers import FORK_CHILDREN, INTERRUPTED
 
 
 def _inputs(package, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -273,12 +274,7 @@ for backend in (first, second):
     backend.close()
 del backend, first, second
 gc.collect()
-try:
-    os.kill(os.getpid(), signal.SIGINT)
-    signal.pause()
-except KeyboardInterrupt:
-    print("interrupted", flush=True)
-"""
+""" + INTERRUPTED
 
 
 @pytest.mark.slow
@@ -295,8 +291,7 @@ def test_backends_released_in_creation_order_leave_signal_handling_intact(tiny_p
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
 
 
-# A child made by fork after the parent used OpenVINO and closed its backend: the child loads its own and
-# leaves as multiprocessing's workers do (os._exit), or exits normally without one; the parent reports.
+# Children made by fork after the parent used OpenVINO (tests.helpers.FORK_CHILDREN).
 _CHILD_OF_A_FORK = """
 import os, sys, time
 import numpy as np
@@ -309,26 +304,7 @@ def encoded():
     backend.encode(np.zeros((1, 3, package.height, package.width), np.float32),
                    np.zeros((1, package.height, package.width), np.int32))
     return backend
-
-encoded().close()
-for child_loads in (True, False):
-    child = os.fork()
-    if child == 0:
-        if child_loads:
-            encoded()
-            os._exit(0)
-        sys.exit(0)
-    for _ in range(600):
-        done, status = os.waitpid(child, os.WNOHANG)
-        if done:
-            print("child ended", os.waitstatus_to_exitcode(status), flush=True)
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(child, 9)
-        os.waitpid(child, 0)
-        print("child hung", flush=True)
-"""
+""" + FORK_CHILDREN
 
 
 @pytest.mark.slow
