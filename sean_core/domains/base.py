@@ -18,6 +18,12 @@ from sean_core.errors import DatasetError, ImageReadError, LabelError
 from sean_core.imageio import ids_from_bytes, png_indexed, read_bytes, read_ids, read_rgb, resize_image, resize_labels
 
 
+def _colour_keys(rgb: np.ndarray) -> np.ndarray:
+    """RGB [..., 3] -> one int64 per colour, 0xRRGGBB [...] (lower keys are the "lower" colours of messages)."""
+    rgb = np.asarray(rgb).astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
 @dataclass(frozen=True)
 class SamplePair:
     """One training/evaluation sample on disk."""
@@ -145,14 +151,10 @@ class Domain:
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise LabelError(f"{source}: expected an RGB colour mask [H, W, 3], got shape {rgb.shape}")
-        palette = self.palette_array().astype(np.int64)
-        keys = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
         lookup: dict[int, int] = {}
-        for class_id, key in enumerate(keys.tolist()):
+        for class_id, key in enumerate(_colour_keys(self.palette_array()).tolist()):
             lookup.setdefault(key, class_id)
-        pixels = rgb.astype(np.int64)
-        flat = ((pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]).ravel()
-        uniq, inverse = np.unique(flat, return_inverse=True)
+        uniq, inverse = np.unique(_colour_keys(rgb).ravel(), return_inverse=True)
         ids = np.array([lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
         if (ids < 0).any():
             raise LabelError(
@@ -164,10 +166,8 @@ class Domain:
     def unknown_colours(self, rgb: np.ndarray) -> list[tuple[int, int, int]]:
         """The five lowest colours (as 0xRRGGBB numbers) of RGB [H, W, 3] that the palette lacks, for messages;
         the C++ runtime and the editor name the same five."""
-        palette = self.palette_array().astype(np.int64)
-        known = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
-        pixels = np.asarray(rgb).astype(np.int64)
-        flat = np.unique((pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2])
+        flat = np.unique(_colour_keys(rgb))
+        known = _colour_keys(self.palette_array())
         return [((k >> 16) & 255, (k >> 8) & 255, k & 255) for k in flat[~np.isin(flat, known)][:5].tolist()]
 
     def flip_permutation(self) -> np.ndarray:
