@@ -112,7 +112,8 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t m
       too_large = 1;
       png_longjmp(png, 1);
     }
-    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png); /* expands tRNS to an alpha channel too */
+    out->palette = color == PNG_COLOR_TYPE_PALETTE;
+    if (out->palette) png_set_palette_to_rgb(png); /* expands tRNS to an alpha channel too */
     /* 1-, 2- and 4-bit grey: a label map's ids are the values stored (a byte each), a picture's grey is
        stretched to 0..255 */
     if (grey && depth < 8) {

@@ -19,6 +19,7 @@ typedef struct sean_raster {
   int width, height;
   int channels; /* 1 (grey) or 3 (RGB) */
   int depth;    /* bits per sample: 8 or 16 (16-bit samples in host byte order) */
+  int palette;  /* 1: an indexed-colour PNG, its pixels given as their palette's colours */
   void* pixels; /* height * width * channels samples, row-major */
 } sean_raster;
 

@@ -180,7 +180,7 @@ LabelFile label_file_from_bytes(const std::vector<unsigned char>& bytes, const s
   LabelFile file;
   file.height = raster.height;
   file.width = raster.width;
-  file.indexed = bytes.size() > 25 && bytes[0] == 0x89 && bytes[25] == 3;  // the IHDR's colour type: palette
+  file.indexed = raster.palette != 0;
   const size_t count = static_cast<size_t>(raster.height) * raster.width;
   if (raster.channels == 3) {
     file.colour = true;
