@@ -411,6 +411,17 @@ def build_app(state: ServerState) -> web.Application:
     return app
 
 
+def _opens_a_request(data: bytes) -> bool:
+    """Whether bytes received hold more than empty lines after their last blank line (or, with none, at all):
+    where the piece completed a request's headers, the beginning of a further request."""
+    after = 0  # just after the last blank line in `data`, else its start (the blank line began before)
+    for blank in (b"\n\r\n", b"\n\n"):
+        found = data.rfind(blank)
+        if found >= 0:
+            after = max(after, found + len(blank))
+    return bool(data[after:].strip(b"\r\n"))
+
+
 class ServiceProtocol(web.RequestHandler):
     """aiohttp's HTTP/1.1 connection with the service's answers to what its parser refuses, and limits on
     connections.
@@ -438,7 +449,8 @@ class ServiceProtocol(web.RequestHandler):
         # The loop time of the first byte of a request whose headers are still arriving, else None.
         self.head_since: float | None = None
         self.newest_payload: Any = None  # the body of the last request parsed (aiohttp's StreamReader)
-        self.last_piece, self.last_piece_at = b"", 0.0  # the last bytes received, and their loop time
+        # Of the last bytes received: whether a request begins after their last blank line, and their loop time.
+        self.piece_opens, self.piece_at = False, 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -463,7 +475,7 @@ class ServiceProtocol(web.RequestHandler):
         piece, or the connection's idle limit, keepalive_timeout, closes it)."""
         now = asyncio.get_running_loop().time()
         if data:
-            self.last_piece, self.last_piece_at = data, now
+            self.piece_opens, self.piece_at = _opens_a_request(data), now
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
             if self.head_since is None and not self._body_pending():
@@ -472,9 +484,11 @@ class ServiceProtocol(web.RequestHandler):
         super().data_received(data)
         if self._parsed_waiting() > parsed:  # requests whose headers are complete: the clock is theirs no more
             self.newest_payload = self._messages[-1][1]
-            # b"": aiohttp parses the bytes it held back while its queue of requests was full, the last piece's
-            piece, at = (data, now) if data else (self.last_piece, self.last_piece_at)
-            self.head_since = at if self._next_request_begun(piece) else None
+            # After a request without a body (its end is its blank line), what follows in the piece is the next
+            # request. b"" is aiohttp parsing the bytes it held back while its queue of requests was full: the
+            # last piece's.
+            begun = self.newest_payload is EMPTY_PAYLOAD and self.piece_opens
+            self.head_since = self.piece_at if begun else None
         self._run_header_clock()
 
     def pause_writing(self) -> None:
@@ -513,18 +527,6 @@ class ServiceProtocol(web.RequestHandler):
         """The last request parsed has more body to come (also one answered early, 401, 413, ...: aiohttp
         reads the rest of it before the next request), so bytes now are body, not a request's first."""
         return self.newest_payload is not None and not self.newest_payload.is_eof()
-
-    def _next_request_begun(self, data: bytes) -> bool:
-        """Whether `data`, which completed the headers of the last request parsed, holds the beginning of a
-        further request after it: only known for a last request without a body (its end is its blank line)."""
-        if self.newest_payload is not EMPTY_PAYLOAD:
-            return False
-        after = 0  # just after the last blank line in `data`, else its start (the blank line began before)
-        for blank in (b"\n\r\n", b"\n\n"):
-            found = data.rfind(blank)
-            if found >= 0:
-                after = max(after, found + len(blank))
-        return bool(data[after:].strip(b"\r\n"))
 
     def _run_header_clock(self) -> None:
         """The header clock runs to head_since + --header-timeout-s while a request's headers are arriving and
