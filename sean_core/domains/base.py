@@ -24,6 +24,18 @@ def _colour_keys(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
+def check_class_ids(labels: np.ndarray, num_classes: int, source: str, domain: str = "") -> None:
+    """Every value of an integer id array (any shape: [H, W], a batch [B, H, W]) is a class id
+    0..num_classes - 1; else a LabelError naming the (first ten) values outside."""
+    bad = np.unique(labels[(labels < 0) | (labels >= num_classes)])
+    if bad.size:
+        of = f" of domain {domain!r}" if domain else ""
+        raise LabelError(
+            f"{source}: values {bad[:10].tolist()} are outside the {num_classes} classes{of} "
+            f"(valid ids 0..{num_classes - 1})"
+        )
+
+
 @dataclass(frozen=True)
 class SamplePair:
     """One training/evaluation sample on disk."""
@@ -86,12 +98,7 @@ class Domain:
             )
         if not np.issubdtype(labels.dtype, np.integer):
             raise LabelError(f"{source}: label ids must be integers, got dtype {labels.dtype}")
-        bad = np.unique(labels[(labels < 0) | (labels >= self.num_classes)])
-        if bad.size:
-            raise LabelError(
-                f"{source}: values {bad[:10].tolist()} are outside the {self.num_classes} classes of "
-                f"domain {self.name!r} (valid ids 0..{self.num_classes - 1})"
-            )
+        check_class_ids(labels, self.num_classes, source, self.name)
         return labels.astype(np.int64)
 
     def read_label(self, path: str | Path) -> np.ndarray:

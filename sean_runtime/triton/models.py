@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from sean_core.domains.base import check_class_ids
 from sean_core.errors import BackendError, InputError, SeanError
 from sean_core.format import graph_spec
 from sean_core.noise import draw_noise_each
@@ -96,7 +97,7 @@ class GraphModel:
         # Clients report the repository's precision (interface.graph_precision); say where the CPU differs.
         for note in getattr(self.backend, "notes", []):
             pb_utils.Logger.log_warn(f"{args['model_name']}: {note}")
-        self.num_classes = package.num_classes
+        self.num_classes, self.domain = package.num_classes, package.domain
 
     def execute(self, requests: list[Any]) -> list[Any]:
         if self.graph == "encoder":
@@ -106,11 +107,7 @@ class GraphModel:
     def _check(self, feed: dict[str, np.ndarray | None]) -> None:
         """What the graph would turn into a plausible wrong answer: class ids outside the classes (a one-hot of
         zeros: zero codes, an image of no class) and values that are not finite."""
-        labels = feed["labels"]
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise InputError(
-                f"labels: class ids must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}"
-            )
+        check_class_ids(feed["labels"], self.num_classes, "labels", self.domain)
         for name, array in feed.items():
             if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise InputError(f"{name} holds NaN or infinite values")
