@@ -175,8 +175,9 @@ std::vector<uint8_t> Model::read_image(const std::string& path) const {
 }
 
 Styles Model::encode_files(const std::string& image, const std::string& label) const {
-  // Sizes before resizing must agree (as check_pairs in sean_runtime/inputs.py; datasets that store
-  // labels at another scale, such as CelebAMask-HQ, keep the aspect ratio).
+  // Before resizing, the label map must have its image's aspect ratio. The C++ runtime does not know the
+  // domain, so it takes the rule check_pairs (sean_runtime/inputs.py) applies to domains that store labels
+  // at another scale, such as CelebAMask-HQ: equal sizes always pass.
   const RgbImage rgb = read_rgb_file(image);
   const LabelFile probe = read_label_file(label);
   if (int64_t(rgb.height) * probe.width != int64_t(rgb.width) * probe.height) {
@@ -190,7 +191,7 @@ Styles Model::encode_files(const std::string& image, const std::string& label) c
     }
     throw Error(Status::input, "image " + image + " is " + size + " but its label map " + label + " is " +
                                    std::to_string(probe.width) + "x" + std::to_string(probe.height) +
-                                   " (width x height): a label map must have the size of its image; " + fix);
+                                   " (width x height): a label map must have the same aspect ratio as its image; " + fix);
   }
   const Package& p = impl_->package;
   return encode(resize_rgb(rgb.rgb.data(), rgb.height, rgb.width, p.height, p.width), read_labels(label));
