@@ -127,12 +127,12 @@ export function nearestIndices(sizeIn, sizeOut) {
 // Decoded label-file pixels (RGBA from a canvas) -> a LabelMap, read like the server reads a label file:
 // grey pixels with values below the class count are class ids, anything else must be palette colours.
 // stored, what the file says its pixels are (a PNG's colour type): "grey", so its values are ids whatever
-// they are; "indexed" (a palette PNG), so they are its palette's colours, never ids, as both runtimes read
-// them; or "unknown".
+// they are; "colour" (RGB) or "indexed" (a palette PNG), so they are colours, never ids, as both runtimes
+// read them; or "unknown".
 export function labelFromPixels(image, palette, numClasses, source, stored = "unknown") {
   const { width, height, data } = image;
   const ids = new Uint16Array(width * height);
-  let grey = stored !== "indexed";
+  let grey = stored === "grey" || stored === "unknown";
   for (let i = 0; grey && i < ids.length; i++) {
     const [r, g, b] = [data[i * 4], data[i * 4 + 1], data[i * 4 + 2]];
     if (r !== g || g !== b || r >= numClasses) {

@@ -177,6 +177,10 @@ export function shares() {
 }
 
 // --- label files -------------------------------------------------------------------------------------
+// What a PNG's colour type (byte 25 of the file) says its pixels are: class ids (grey, grey + alpha), colours
+// (RGB, RGBA) or a palette's colours (indexed).
+const PNG_STORES = { 0: "grey", 4: "grey", 2: "colour", 6: "colour", 3: "indexed" };
+
 export async function decodeLabel(blob, source) {
   // A canvas reads 8 bits per channel: a 16-bit PNG's ids would silently become other ones.
   const header = new Uint8Array(await blob.slice(0, 26).arrayBuffer());
@@ -193,10 +197,20 @@ export async function decodeLabel(blob, source) {
       for (let c = 0; c < 3; c++) pixels.data[i + c] = Math.round(pixels.data[i + c] / step);
     }
   }
-  const stored = !png ? "unknown" : [0, 4].includes(header[25]) ? "grey" : header[25] === 3 ? "indexed" : "unknown";
-  if (stored !== "indexed") return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
-  // The server's message for a palette PNG whose colours are not the domain's (Domain.labels_from_bytes).
+  const stored = !png ? "unknown" : PNG_STORES[header[25]] ?? "unknown";
+  if (stored === "grey" || stored === "unknown") return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
   const domain = app.info.domain;
+  if (stored === "colour") {
+    // An RGB PNG holds colours, even where they are grey: the server's message (Domain.colors_to_labels).
+    try {
+      return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+    } catch (error) {
+      if (!error.lowest) throw error;
+      throw new Error(`${source}: colours [${error.lowest.join(", ")}] are not in the palette of domain '${domain}'; ` +
+        "draw masks with the domain's palette (or pass an id map)");
+    }
+  }
+  // The server's message for a palette PNG whose colours are not the domain's (Domain.labels_from_bytes).
   let which = `there is no palette of domain '${domain}' to read them with`;
   if (app.info.palette) {
     try {
