@@ -358,6 +358,14 @@ def connection_metric(srv: Server, status: int) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+GET = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"  # answered 200
+
+
+def statuses(data: bytes) -> list[int]:
+    """The status codes of the answers in bytes received."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
 def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connection_closed(guarded):
     before = connection_metric(guarded, 408)
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
@@ -382,14 +390,14 @@ def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connect
 
 def test_empty_lines_between_requests_start_no_header_clock(guarded):
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        sock.sendall(GET)
         assert parse_answer(sock.recv(65536))[0] == 200
         sock.sendall(b"\r\n")  # RFC 9112, 2.2: ignored, not a request begun
         sock.settimeout(2.0)  # twice the header timeout
         with pytest.raises(TimeoutError):
             sock.recv(65536)
         sock.settimeout(10)
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        sock.sendall(GET)
         assert parse_answer(sock.recv(65536))[0] == 200
 
 
@@ -397,13 +405,9 @@ def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
     """Its headers are timed from its first bytes as a connection's first request's are: one sent halfway in
     the same piece as a whole request before it is answered 408 and closed within the header timeout, after
     the first one's answer (it was left to the 75 s idle limit). One completed in a later piece is answered."""
-    def statuses(data: bytes) -> list[int]:
-        return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
-
-    get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
     before = connection_metric(guarded, 408)
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
-        sock.sendall(get + get[:20])
+        sock.sendall(GET + GET[:20])
         started = time.monotonic()
         answer = b""
         while chunk := sock.recv(65536):
@@ -413,9 +417,9 @@ def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
     assert answer.endswith(b'{"error": "the request\'s headers did not arrive within 1 s"}')
     assert connection_metric(guarded, 408) == before + 1
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
-        sock.sendall(get + get[:20])
+        sock.sendall(GET + GET[:20])
         time.sleep(0.3)
-        sock.sendall(get[20:])
+        sock.sendall(GET[20:])
         answer = b""
         while len(statuses(answer)) < 2:
             answer += sock.recv(65536)
@@ -426,12 +430,64 @@ def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
     assert connection_metric(guarded, 408) == before + 1
     # behind more requests than aiohttp queues at once (32): the rest is parsed later, from bytes it held back
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
-        sock.sendall(get * 40 + get[:20])
+        sock.sendall(GET * 40 + GET[:20])
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
     assert statuses(answer) == [200] * 40 + [408], statuses(answer)
     assert connection_metric(guarded, 408) == before + 2
+
+
+POST_HEAD = b"POST /v1/encode HTTP/1.1\r\nHost: localhost\r\n"
+# A body in two pieces (400: no image), Content-Length and chunked: the headers and its first bytes, then the rest.
+SPLIT_BODIES = {
+    "content-length": (POST_HEAD + b'Content-Length: 11\r\n\r\n{"a":', b"\r\n\r\n1}"),  # a blank line in it
+    "chunked": (POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", b"1\r\n}\r\n0\r\n\r\n"),
+}
+CHUNKED_WHOLE = SPLIT_BODIES["chunked"][0] + SPLIT_BODIES["chunked"][1]
+
+
+@pytest.mark.parametrize(("pieces", "answered"), [
+    ((SPLIT_BODIES["content-length"][0], SPLIT_BODIES["content-length"][1] + GET[:20]), [400]),
+    ((SPLIT_BODIES["chunked"][0], SPLIT_BODIES["chunked"][1] + GET[:20]), [400]),
+    ((CHUNKED_WHOLE + GET[:20],), [400]),
+], ids=["content-length", "chunked", "chunked-in-one-piece"])
+def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guarded, pieces, answered):
+    """The last bytes of a body and the first of the next request in one piece: that request is answered 408
+    and closed within the header timeout from the piece, after the requests before it are answered (it was
+    left to the 75 s idle limit)."""
+    before = connection_metric(guarded, 408)
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        for piece in pieces[:-1]:
+            sock.sendall(piece)
+            time.sleep(0.3)  # a piece of its own: the body is pending when the last piece comes
+        sock.sendall(pieces[-1])
+        started = time.monotonic()
+        answer = b""
+        with contextlib.suppress(TimeoutError):  # no 408 within the socket's timeout
+            while chunk := sock.recv(65536):
+                answer += chunk
+        waited = time.monotonic() - started
+    assert statuses(answer) == [*answered, 408] and 0.9 < waited < 4, (answer, waited)
+    assert connection_metric(guarded, 408) == before + 1
+
+
+@pytest.mark.parametrize("framing", SPLIT_BODIES)
+def test_an_empty_line_behind_the_end_of_a_body_starts_no_header_clock(guarded, framing):
+    """Also where the body holds a blank line with bytes after it: the end of a Content-Length body is counted,
+    not its last blank line looked for."""
+    head, rest = SPLIT_BODIES[framing]
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+        sock.sendall(head)
+        time.sleep(0.3)
+        sock.sendall(rest + b"\r\n")  # RFC 9112, 2.2: ignored, not a request begun
+        assert statuses(sock.recv(65536)) == [400]
+        sock.settimeout(2.0)  # twice the header timeout
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)
+        sock.settimeout(10)
+        sock.sendall(GET)
+        assert statuses(sock.recv(65536)) == [200]
 
 
 def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import HttpVersion11, web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 
@@ -413,7 +413,8 @@ def build_app(state: ServerState) -> web.Application:
 
 def _opens_a_request(data: bytes) -> bool:
     """Whether bytes received hold more than empty lines after their last blank line (or, with none, at all):
-    where the piece completed a request's headers, the beginning of a further request."""
+    where the piece ended a request (its headers' blank line, or the one closing a chunked body), the
+    beginning of a further request."""
     after = 0  # just after the last blank line in `data`, else its start (the blank line began before)
     for blank in (b"\n\r\n", b"\n\n"):
         found = data.rfind(blank)
@@ -449,8 +450,12 @@ class ServiceProtocol(web.RequestHandler):
         # The loop time of the first byte of a request whose headers are still arriving, else None.
         self.head_since: float | None = None
         self.newest_payload: Any = None  # the body of the last request parsed (aiohttp's StreamReader)
-        # Of the last bytes received: whether a request begins after their last blank line, and their loop time.
-        self.piece_opens, self.piece_at = False, 0.0
+        # How that body ends: after its Content-Length bytes (None: no such header), or chunked.
+        self.newest_length: int | None = None
+        self.newest_chunked = False
+        # Of the last bytes received: whether a request begins after the end of the last request in them, their
+        # loop time, and whether that end was found in them (see data_received).
+        self.piece_opens, self.piece_at, self.end_found = False, 0.0, False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -469,27 +474,47 @@ class ServiceProtocol(web.RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         """Bytes in: they start a request's header clock where they begin a request, and a request whose
-        headers they complete stops it. One piece can end one request's headers and begin the next one's
-        (pipelining): after a request without a body, what follows its blank line is the next request. What
-        follows the body of one in the same piece is not looked for (its clock then starts with its next
-        piece, or the connection's idle limit, keepalive_timeout, closes it)."""
+        headers they complete stops it. One piece can end a request and begin the next one (pipelining): what
+        follows the end of the last request in the piece is the next request, its clock running from the
+        piece's time (empty lines there begin none). A request ends with its headers' blank line where it has
+        no body, with the blank line that closes a chunked body, or after its Content-Length bytes of body,
+        counted from the body bytes aiohttp had received before the piece. Not looked for: what follows a
+        Content-Length body whose headers are in the same piece (where they end is aiohttp's parser's alone); its
+        clock starts with its next piece, or the connection's idle limit, keepalive_timeout, closes it."""
         now = asyncio.get_running_loop().time()
+        in_body = self._body_pending()
         if data:
-            self.piece_opens, self.piece_at = _opens_a_request(data), now
+            # The rest of a pending body is skipped by count where its length is known; a chunked one ends
+            # with the piece's last blank line, where a request without a body ends too.
+            self.piece_opens, self.piece_at = _opens_a_request(data[self._body_left():]), now
+            self.end_found = not in_body or self.newest_chunked or self.newest_length is not None
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
-            if self.head_since is None and not self._body_pending():
+            if self.head_since is None and not in_body:
                 self.head_since = now  # a request's first bytes (not the rest of a body, even one answered early)
         parsed = self._parsed_waiting()
         super().data_received(data)
-        if self._parsed_waiting() > parsed:  # requests whose headers are complete: the clock is theirs no more
-            self.newest_payload = self._messages[-1][1]
-            # After a request without a body (its end is its blank line), what follows in the piece is the next
-            # request. b"" is aiohttp parsing the bytes it held back while its queue of requests was full: the
-            # last piece's.
-            begun = self.newest_payload is EMPTY_PAYLOAD and self.piece_opens
+        new_request = self._parsed_waiting() > parsed
+        if new_request:  # requests whose headers are complete: the clock is theirs no more
+            self._newest_request(*self._messages[-1])
+        if new_request or (in_body and not self._body_pending()):
+            # The last request is complete (or only its headers are): what follows it in the piece is the next
+            # request. b"" is aiohttp parsing the bytes it held back (its queue of requests, or a body's
+            # buffer, was full): the last piece's.
+            begun = not self._body_pending() and self.end_found and self.piece_opens
             self.head_since = self.piece_at if begun else None
         self._run_header_clock()
+
+    def _newest_request(self, message: Any, payload: Any) -> None:
+        """Keep the body of the last request parsed and how it ends. Whether its end is found in the piece:
+        with no body or a chunked one, the piece's last blank line; a Content-Length body, not (see
+        data_received)."""
+        self.newest_payload = payload
+        has_body = payload is not EMPTY_PAYLOAD  # not for a request aiohttp refused either (an _ErrInfo, no headers)
+        self.newest_chunked = has_body and bool(message.chunked)
+        length = message.headers.get(hdrs.CONTENT_LENGTH, "") if has_body and not self.newest_chunked else ""
+        self.newest_length = int(length) if length.isdigit() else None
+        self.end_found = not has_body or self.newest_chunked
 
     def pause_writing(self) -> None:
         # The client reads no more of its answers (the kernel's buffers are full): it may hold this
@@ -527,6 +552,12 @@ class ServiceProtocol(web.RequestHandler):
         """The last request parsed has more body to come (also one answered early, 401, 413, ...: aiohttp
         reads the rest of it before the next request), so bytes now are body, not a request's first."""
         return self.newest_payload is not None and not self.newest_payload.is_eof()
+
+    def _body_left(self) -> int:
+        """Bytes of a pending Content-Length body still to come (0 without one)."""
+        if self.newest_length is None or not self._body_pending():
+            return 0
+        return max(0, self.newest_length - self.newest_payload.total_bytes)
 
     def _run_header_clock(self) -> None:
         """The header clock runs to head_since + --header-timeout-s while a request's headers are arriving and
