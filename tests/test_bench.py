@@ -240,6 +240,7 @@ def test_cached_packages_are_exported_again_when_the_export_code_changed(tmp_pat
     assert json.loads(stamp.read_text())["export_code_sha256"] == export_code_sha256()
 
 
+@pytest.mark.slow
 def test_a_workers_peak_memory_is_its_own_not_its_parents():
     """Workers are started by a `sean bench` that may have exported a full-size model in process."""
     parent = np.ones(600 * 2**20 // 8)  # 600 MiB, touched, in this (the parent) process
@@ -386,6 +387,7 @@ def test_the_cpp_row_times_the_cpp_runtime_and_its_images_equal_the_python_runti
     assert saved["image"].shape == (1, 3, package.height, package.width) and np.isfinite(saved["image"]).all()
 
 
+@pytest.mark.slow
 def test_the_ab_script_times_two_packages_alternately_and_compares_their_images(shapes_package):
     command = [sys.executable, "scripts/ab_packages.py", str(shapes_package), str(shapes_package), "--rounds", "2",
                "--threads", "1"]  # fmt: skip

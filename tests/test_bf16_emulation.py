@@ -65,6 +65,7 @@ def test_keep_fp32_modules_run_unrounded_and_hooks_are_removed():
     assert not norm._forward_hooks and not norm._forward_pre_hooks
 
 
+@pytest.mark.slow
 def test_quality_of_a_tiny_model_is_finite_close_and_not_identical(tiny_export_checkpoint):
     model = load_checkpoint(tiny_export_checkpoint)
     cases = synthetic_cases(model.config)

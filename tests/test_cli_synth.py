@@ -149,6 +149,7 @@ def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, d
     assert np.abs(read_rgb(out).astype(int) - expected).max() <= 1  # thread count changes float rounding only
 
 
+@pytest.mark.slow
 def test_precision_bf16_runs_openvino_and_says_what_the_cpu_executes(tiny_package, data, synth, tmp_path):
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
     out = tmp_path / "bf16.png"

@@ -50,6 +50,7 @@ except ExistsError:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hard_links", [True, False])
 def test_of_processes_writing_one_new_file_at_once_exactly_one_does(tmp_path, hard_links):
     """Eight processes write the same new file at one moment: one wins, seven get ExistsError, the file is

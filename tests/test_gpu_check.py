@@ -80,6 +80,7 @@ def test_no_speed_configuration_starts_after_the_deadline():
     assert len(rows) == 16 and all(row.get("skipped") == "the time limit is reached" for row in rows)
 
 
+@pytest.mark.slow
 def test_a_compilation_that_fails_is_charged_to_the_compile_budget(monkeypatch):
     # A compiler that errors (no C compiler for Triton, say) must not be retried for every configuration.
     def failing_compile(function, inputs, dtype, mode, device, repeats):

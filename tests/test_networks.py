@@ -324,6 +324,7 @@ def test_lookup_forms_are_chosen_above_the_lookup_cost():
     assert cheapest_style_form("auto", 2048, 512, 151, 8 * 8) == "direct"  # kernels cost more than the conv
 
 
+@pytest.mark.slow
 def test_inference_graph_size_does_not_grow_with_the_class_count():
     """No graph node per class. The region form's window keys (regions.distinct_windows) pack as many
     label ids per int32 key as fit, so its graph changes with the bits of a class id only: 61 and 63 ids

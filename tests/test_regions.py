@@ -173,6 +173,7 @@ def test_region_form_refuses_what_it_cannot_compute():
         fold_for_inference(plain, edge_mode="pixels")
 
 
+@pytest.mark.slow
 def test_region_form_exports_and_onnx_runtime_matches_it():
     """The generator graph of a region-form package (region form where it applies, NonZero-sized edge
     rows) through ONNX Runtime, batches of two different maps and of one."""

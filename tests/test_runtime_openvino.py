@@ -76,6 +76,7 @@ def test_compiled_models_do_not_pin_their_threads(package):
     assert backend.encoder.get_property("ENABLE_CPU_PINNING") is False
 
 
+@pytest.mark.slow
 def test_a_reduced_precision_batch_gives_each_image_as_alone_and_an_empty_batch_is_refused(package):
     # With a reduced-precision hint the graphs are compiled for one image and a batch is its images run one
     # by one: nothing of one image depends on the others (also where the CPU runs the hint in f32).
@@ -131,6 +132,7 @@ def test_bad_options_are_clear_errors(package, kwargs, message):
         select_backend(package, "openvino", **kwargs)
 
 
+@pytest.mark.slow
 def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_other_backends(package):
     selection = select_backend(package, "auto", precision_hint="bf16", threads=1)
     assert selection.backend.name == "openvino" and selection.backend.precision_hint == "bf16"
@@ -147,6 +149,7 @@ def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_o
         select_backend(package, "onnxruntime", precision_hint="fp32")
 
 
+@pytest.mark.slow
 def test_calls_from_several_threads_at_once_give_the_single_call_results(package):
     # Each call runs on an infer request no other call holds (one request runs one inference at a time).
     backend = OpenVinoBackend(package, "f32", threads=1)
@@ -175,6 +178,7 @@ def test_calls_from_several_threads_at_once_give_the_single_call_results(package
         backend.generate(x["labels"], codes, x["noise"], None)
 
 
+@pytest.mark.slow
 def test_streams_run_that_many_inferences_at_once_with_threads_each(package):
     streams = min(2, usable_cpus())  # OpenVINO runs at most one stream per core
     backend = OpenVinoBackend(package, "f32", threads=1, streams=2)
@@ -197,6 +201,7 @@ def test_unloadable_graph_is_a_clear_error(package, tmp_path):
         OpenVinoBackend(damaged)
 
 
+@pytest.mark.slow
 def test_synthesizer_forwards_the_precision_hint(package):
     from sean_runtime.synthesizer import Synthesizer
 

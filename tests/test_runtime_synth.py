@@ -228,6 +228,7 @@ def _faults_per_run(package: Path, shared_arena: bool) -> tuple[int, list[int]]:
     return faults, sums
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts")
 def test_sessions_share_one_arena_and_stop_faulting_in_fresh_pages(tiny_package):
     shared, shared_sums = _faults_per_run(tiny_package, shared_arena=True)

@@ -508,6 +508,7 @@ def test_precision_bf16_with_two_workers_serves_the_openvino_images_of_the_libra
     assert any("OpenVINO chosen: precision bf16" in line for line in srv.log), srv.log
 
 
+@pytest.mark.slow
 def test_sigint_on_an_idle_server_exits_0(shapes_package):
     assert Server(shapes_package).stop(signal.SIGINT) == 0
 

@@ -366,6 +366,7 @@ def statuses(data: bytes) -> list[int]:
     return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
 
 
+@pytest.mark.slow
 def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connection_closed(guarded):
     before = connection_metric(guarded, 408)
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
@@ -388,6 +389,7 @@ def test_headers_slower_than_the_header_timeout_are_answered_408_and_the_connect
     assert connection_metric(guarded, 408) == before + 1
 
 
+@pytest.mark.slow
 def test_empty_lines_between_requests_start_no_header_clock(guarded):
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
         sock.sendall(GET)
@@ -401,6 +403,7 @@ def test_empty_lines_between_requests_start_no_header_clock(guarded):
         assert parse_answer(sock.recv(65536))[0] == 200
 
 
+@pytest.mark.slow
 def test_a_request_pipelined_behind_another_has_the_header_clock_too(guarded):
     """Its headers are timed from its first bytes as a connection's first request's are: one sent halfway in
     the same piece as a whole request before it is answered 408 and closed within the header timeout, after
@@ -472,6 +475,7 @@ def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guard
     assert connection_metric(guarded, 408) == before + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framing", SPLIT_BODIES)
 def test_an_empty_line_behind_the_end_of_a_body_starts_no_header_clock(guarded, framing):
     """Also where the body holds a blank line with bytes after it: the end of a Content-Length body is counted,
@@ -490,6 +494,7 @@ def test_an_empty_line_behind_the_end_of_a_body_starts_no_header_clock(guarded, 
         assert statuses(sock.recv(65536)) == [200]
 
 
+@pytest.mark.slow
 def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
     size = 200_000
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
@@ -505,6 +510,7 @@ def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
     assert b"408" not in later, later
 
 
+@pytest.mark.slow
 def test_a_client_that_reads_none_of_its_answers_is_dropped_after_the_request_timeout(guarded):
     def dropped() -> float:
         return series(call(guarded, "GET", "/metrics", headers=KEY)[2], "sean_connections_dropped_total") or 0.0
