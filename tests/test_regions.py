@@ -230,6 +230,35 @@ def region_packages(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_the_profile_puts_every_region_layer_node_in_its_part(region_packages):
+    """`sean bench --profile` on a region package: the exporter numbers a block's region modules (regions_1,
+    ...) and names the channels-last SEAN arithmetic under the block; none of those nodes is "other" (a
+    third of the official-size generator's time was)."""
+    import re
+
+    import numpy as np
+
+    from sean_runtime.backends.feeds import generator_feeds
+    from sean_runtime.package import load_package
+    from sean_tools.bench.inputs import face_labels
+    from sean_tools.bench.profile import grouped, onnxruntime_nodes, part_of
+
+    config, _, regions, _ = region_packages
+    package = load_package(regions)
+    labels = face_labels(np.random.default_rng(0), 1, config.num_classes, config.height, config.width)
+    codes = np.zeros((1, config.num_classes, config.style_dim), np.float32)
+    noise = np.zeros((1, package.manifest["noise"]["numel"]), np.float32)
+    nodes, _, _ = onnxruntime_nodes(package.generator.file, generator_feeds(labels, codes, noise, None), 1, 1)
+    numbered = [name for name, _, _ in nodes if re.search(r"/regions_\d+/", name)]
+    assert numbered, "the package has numbered region modules (the case this test is about)"
+    for name, op, _ in nodes:
+        if "/regions" in name or re.search(r"/generator/(head|middle|up)_\d+/[A-Z]", name):
+            assert part_of(name, op) != "other", (name, op)
+    parts = dict(grouped(nodes, 1)["part"])
+    assert parts["gamma/beta at region edges (products)"] > 0 and parts["SEAN layers: gathers, element-wise ops"] > 0
+
+
+@pytest.mark.slow
 def test_a_region_package_synthesizes_the_dense_packages_images(region_packages):
     """The region form (`sean export`'s default here): manifest and graph say so; ONNX Runtime, OpenVINO and
     the C++ runtime give the dense package's images; TensorRT declines it with the reason."""

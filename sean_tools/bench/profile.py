@@ -41,16 +41,25 @@ PRODUCTS = frozenset({"Gemm", "MatMul", "FusedMatMul", "FullyConnected"})  # mat
 GROUPS = ("part", "block", "operator")
 
 
+# The exporter numbers a block's modules of one class (/up_1/regions, /up_1/regions_1, ...) and names the
+# operators a module runs outside its own forward (a region-form block's channels-last SEAN arithmetic,
+# FoldedNorm.forward_channels_last) under the block: /generator/up_3/Mul_5.
+REGION_ROWS = re.compile(r"/regions(_\d+)?/")
+BLOCK_OPERATOR = re.compile(r"/generator/(head|middle|up)_\d+/[A-Z]")
+SEAN_ARITHMETIC = "SEAN layers: gathers, element-wise ops"
+
+
 def part_of(node: str, op: str) -> str:
     """The model part of node `node` (operator `op`): region-form layers (networks.regions) split into the
-    edge rows' products and the rest (gathers of rows and patches, their transposes, element-wise ops)."""
-    if "/regions/" in node and op in PRODUCTS:
-        return "gamma/beta at region edges (products)"
+    edge rows' products and the rest (gathers of rows and patches, their transposes, element-wise ops); a
+    block's own operators (its SEAN arithmetic, activations and residual sum) are SEAN arithmetic too."""
+    if REGION_ROWS.search(node):
+        return "gamma/beta at region edges (products)" if op in PRODUCTS else SEAN_ARITHMETIC
     for key, part in PARTS:
         if key in node:
             return part
-    if "/norm_" in node:
-        return "SEAN layers: gathers, element-wise ops"
+    if "/norm_" in node or BLOCK_OPERATOR.search(node):
+        return SEAN_ARITHMETIC
     return "other"
 
 
