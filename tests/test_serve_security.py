@@ -448,17 +448,25 @@ SPLIT_BODIES = {
     "chunked": (POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", b"1\r\n}\r\n0\r\n\r\n"),
 }
 CHUNKED_WHOLE = SPLIT_BODIES["chunked"][0] + SPLIT_BODIES["chunked"][1]
+LENGTH_WHOLE = SPLIT_BODIES["content-length"][0] + SPLIT_BODIES["content-length"][1]
+# Headers but for their blank line, then the blank line and the body (no blank line in it: nothing else to find).
+BLANK_LINE_SPLIT = (POST_HEAD + b"Content-Length: 7\r\n", b'\r\n{"a":1}')
 
 
 @pytest.mark.parametrize(("pieces", "answered"), [
     ((SPLIT_BODIES["content-length"][0], SPLIT_BODIES["content-length"][1] + GET[:20]), [400]),
     ((SPLIT_BODIES["chunked"][0], SPLIT_BODIES["chunked"][1] + GET[:20]), [400]),
     ((CHUNKED_WHOLE + GET[:20],), [400]),
-], ids=["content-length", "chunked", "chunked-in-one-piece"])
+    ((LENGTH_WHOLE + GET[:20],), [400]),
+    ((GET + LENGTH_WHOLE + GET[:20],), [200, 400]),
+    ((BLANK_LINE_SPLIT[0], BLANK_LINE_SPLIT[1] + GET[:20]), [400]),
+], ids=["content-length", "chunked", "chunked-in-one-piece", "content-length-in-one-piece",
+        "content-length-behind-a-request", "content-length-blank-line-split"])
 def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guarded, pieces, answered):
     """The last bytes of a body and the first of the next request in one piece: that request is answered 408
     and closed within the header timeout from the piece, after the requests before it are answered (it was
-    left to the 75 s idle limit)."""
+    left to the 75 s idle limit). Also where the body's headers are in that piece, alone, behind another
+    request, or but for their blank line, which begins the piece (a blank line in the body is body)."""
     before = connection_metric(guarded, 408)
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
         for piece in pieces[:-1]:
@@ -476,15 +484,16 @@ def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guard
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framing", SPLIT_BODIES)
-def test_an_empty_line_behind_the_end_of_a_body_starts_no_header_clock(guarded, framing):
+@pytest.mark.parametrize("pieces", [SPLIT_BODIES["content-length"], SPLIT_BODIES["chunked"], (LENGTH_WHOLE,)],
+                         ids=["content-length", "chunked", "content-length-in-one-piece"])
+def test_an_empty_line_behind_the_end_of_a_body_starts_no_header_clock(guarded, pieces):
     """Also where the body holds a blank line with bytes after it: the end of a Content-Length body is counted,
-    not its last blank line looked for."""
-    head, rest = SPLIT_BODIES[framing]
+    not its last blank line looked for, where its headers came before the piece or in it."""
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
-        sock.sendall(head)
-        time.sleep(0.3)
-        sock.sendall(rest + b"\r\n")  # RFC 9112, 2.2: ignored, not a request begun
+        for piece in pieces[:-1]:
+            sock.sendall(piece)
+            time.sleep(0.3)
+        sock.sendall(pieces[-1] + b"\r\n")  # RFC 9112, 2.2: ignored, not a request begun
         assert statuses(sock.recv(65536)) == [400]
         sock.settimeout(2.0)  # twice the header timeout
         with pytest.raises(TimeoutError):

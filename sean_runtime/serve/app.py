@@ -20,9 +20,11 @@ import hashlib
 import hmac
 import http
 import ipaddress
+import itertools
 import json
 import logging
 import mimetypes
+import re
 import time
 import traceback
 import urllib.parse
@@ -411,16 +413,40 @@ def build_app(state: ServerState) -> web.Application:
     return app
 
 
-def _opens_a_request(data: bytes) -> bool:
-    """Whether bytes received hold more than empty lines after their last blank line (or, with none, at all):
-    where the piece ended a request (its headers' blank line, or the one closing a chunked body), the
-    beginning of a further request."""
-    after = 0  # just after the last blank line in `data`, else its start (the blank line began before)
-    for blank in (b"\n\r\n", b"\n\n"):
-        found = data.rfind(blank)
-        if found >= 0:
-            after = max(after, found + len(blank))
-    return bool(data[after:].strip(b"\r\n"))
+BLANK_LINE = b"\r\n\r\n"  # the end of a request's header section (aiohttp's parsers take no bare LF in requests)
+EMPTY_LINES = re.compile(rb"[\r\n]*")  # before a request: ignored (RFC 9112, 2.2)
+
+
+def _end_of_requests(data: bytes, pos: int, chunked: bool, requests: list[tuple[Any, Any]]) -> int | None:
+    """Where the last of `requests` ends in `data` (past its end while its body goes on), or None where that
+    is not known. `requests`: aiohttp's parse of `data` (message, payload), in order; `pos`: where the request
+    before them ends (`chunked`: its chunked body goes on there instead).
+
+    A request begins after the empty lines at `pos`, its header section ends with its first blank line, and its
+    body is its Content-Length bytes, or, chunked, ends with the last blank line in `data` (else before it):
+    its chunks may hold blank lines, so that end is known only where no request follows it. Anything else (a
+    request aiohttp refused, an upgrade, a header section not found) is None: no header clock rather than a
+    wrong one, which would cut a request with 408."""
+    for message, payload in requests:
+        if chunked or not hasattr(message, "headers") or message.upgrade or message.method == hdrs.METH_CONNECT:
+            return None
+        found = data.find(BLANK_LINE, EMPTY_LINES.match(data, pos).end())
+        if found < 0:
+            return None
+        pos = found + len(BLANK_LINE)
+        if payload is EMPTY_PAYLOAD:
+            continue
+        length = message.headers.get(hdrs.CONTENT_LENGTH, "")
+        if message.chunked:
+            chunked = True
+        elif length.isascii() and length.isdigit():  # aiohttp has checked it: digits only
+            pos += int(length)
+        else:
+            return None
+    if chunked:
+        found = data.rfind(b"\n\r\n", pos)
+        return found + 3 if found >= 0 else pos
+    return pos
 
 
 class ServiceProtocol(web.RequestHandler):
@@ -453,9 +479,11 @@ class ServiceProtocol(web.RequestHandler):
         # How that body ends: after its Content-Length bytes (None: no such header), or chunked.
         self.newest_length: int | None = None
         self.newest_chunked = False
-        # Of the last bytes received: whether a request begins after the end of the last request in them, their
-        # loop time, and whether that end was found in them (see data_received).
-        self.piece_opens, self.piece_at, self.end_found = False, 0.0, False
+        # Of the last bytes received (see data_received): their loop time, and those after the end of the last
+        # request (the next request's first bytes, or empty lines; of earlier pieces, the last few only; None
+        # where that end is not known).
+        self.piece_at = 0.0
+        self.after_end: bytes | None = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -476,45 +504,55 @@ class ServiceProtocol(web.RequestHandler):
         """Bytes in: they start a request's header clock where they begin a request, and a request whose
         headers they complete stops it. One piece can end a request and begin the next one (pipelining): what
         follows the end of the last request in the piece is the next request, its clock running from the
-        piece's time (empty lines there begin none). A request ends with its headers' blank line where it has
-        no body, with the blank line that closes a chunked body, or after its Content-Length bytes of body,
-        counted from the body bytes aiohttp had received before the piece. Not looked for: what follows a
-        Content-Length body whose headers are in the same piece (where they end is aiohttp's parser's alone); its
-        clock starts with its next piece, or the connection's idle limit, keepalive_timeout, closes it."""
+        piece's time (empty lines there begin none). That end is found by walking the requests parsed from the
+        piece (_end_of_requests), from the end of a pending body (its Content-Length bytes less those aiohttp
+        has received) or else from the end of the last request before them. Where the walk cannot place an end
+        (a chunked body followed by another request, a request aiohttp refused), it places none until a piece
+        begins inside a body: a request begun behind another then has its clock from its next piece, or the
+        connection's idle limit, keepalive_timeout, closes it."""
         now = asyncio.get_running_loop().time()
         in_body = self._body_pending()
+        # What the requests parsed now are walked in, and from where: (bytes, offset), None where not known.
+        walk: tuple[bytes, int] | None = None
+        if data and in_body:
+            if self.newest_chunked or self.newest_length is not None:
+                walk = data, self._body_left()
+        elif self.after_end is not None:
+            # Behind the end of the last request: b"" is aiohttp parsing the bytes of the last piece it held back
+            # (its queue of requests, or a body's buffer, was full), all after that end; a new piece is walked
+            # behind the last 4 of them: a header section begun there ends with 3 CR or LF at most, so they hold
+            # the beginning of its blank line behind a byte of its own.
+            walk = (self.after_end[-4:] if data else self.after_end) + data, 0
+        chunked = self.newest_chunked and (in_body or not data)  # the last request's chunked body goes on
         if data:
-            # The rest of a pending body is skipped by count where its length is known; a chunked one ends
-            # with the piece's last blank line, where a request without a body ends too.
-            self.piece_opens, self.piece_at = _opens_a_request(data[self._body_left():]), now
-            self.end_found = not in_body or self.newest_chunked or self.newest_length is not None
+            self.piece_at = now
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
             self.owes_answer = True
             if self.head_since is None and not in_body:
                 self.head_since = now  # a request's first bytes (not the rest of a body, even one answered early)
         parsed = self._parsed_waiting()
         super().data_received(data)
-        new_request = self._parsed_waiting() > parsed
-        if new_request:  # requests whose headers are complete: the clock is theirs no more
-            self._newest_request(*self._messages[-1])
-        if new_request or (in_body and not self._body_pending()):
-            # The last request is complete (or only its headers are): what follows it in the piece is the next
-            # request. b"" is aiohttp parsing the bytes it held back (its queue of requests, or a body's
-            # buffer, was full): the last piece's.
-            begun = not self._body_pending() and self.end_found and self.piece_opens
+        # Their handlers start on a later loop iteration: the requests parsed now are the last ones queued.
+        requests = list(itertools.islice(self._messages, parsed, None))
+        if data or requests:
+            end = _end_of_requests(*walk, chunked, requests) if walk else None
+            self.after_end = walk[0][end:] if walk and end is not None else None
+        if requests:  # requests whose headers are complete: the clock is theirs no more
+            self._newest_request(*requests[-1])
+        if requests or (in_body and not self._body_pending()):
+            # The last request is complete (or only its headers are): what follows it is the next request.
+            after = self.after_end
+            begun = not self._body_pending() and after is not None and bool(after.strip(b"\r\n"))
             self.head_since = self.piece_at if begun else None
         self._run_header_clock()
 
     def _newest_request(self, message: Any, payload: Any) -> None:
-        """Keep the body of the last request parsed and how it ends. Whether its end is found in the piece:
-        with no body or a chunked one, the piece's last blank line; a Content-Length body, not (see
-        data_received)."""
+        """Keep the body of the last request parsed and how it ends (see data_received)."""
         self.newest_payload = payload
         has_body = payload is not EMPTY_PAYLOAD  # not for a request aiohttp refused either (an _ErrInfo, no headers)
         self.newest_chunked = has_body and bool(message.chunked)
         length = message.headers.get(hdrs.CONTENT_LENGTH, "") if has_body and not self.newest_chunked else ""
         self.newest_length = int(length) if length.isdigit() else None
-        self.end_found = not has_body or self.newest_chunked
 
     def pause_writing(self) -> None:
         # The client reads no more of its answers (the kernel's buffers are full): it may hold this
