@@ -513,7 +513,9 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     cv2.imwrite(str(high), ids)
     page.upload("#open-label", high)
     time.sleep(0.3)
-    assert "values [9] are outside the 8 classes (valid ids 0..7)" in (page.message() or ""), page.message()
+    with pytest.raises(LabelError) as caught:
+        SHAPES.read_label(high)
+    assert page.message() == str(caught.value).replace(str(high), high.name), (page.message(), str(caught.value))
     # a bad file is said on the page, never logged as a script error
     logged = [e for e in page.driver.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
     assert not logged, logged  # (the browser itself logs each 400 answer as a network error)
@@ -1000,6 +1002,72 @@ def test_an_rgb_png_of_grey_pixels_is_read_as_colours_as_the_server_reads_it(pag
     message = page.message() or ""
     assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
     np.testing.assert_array_equal(page.image(), shown)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_label_files_the_browser_cannot_read_as_the_server_does_are_refused(page, data, tmp_path):
+    """The server reads a label map's stored values and drops transparency; the page reads what a canvas
+    gives, which premultiplies alpha (a transparent pixel's id became 0). So a label map with transparent
+    pixels, or one that is not a PNG (a BMP's grey pixels are colours to the server, ids to the page), is
+    refused with the fix instead of opening with other ids (or none: the server reads both files here); the
+    same map opaque opens with its ids."""
+    from tests.helpers import png_file
+
+    ids = read_raw(data / "labels/00003.png")
+    opaque = tmp_path / "opaque.png"  # grey + alpha with every pixel opaque: the ids stored
+    opaque.write_bytes(png_file(64, 64, 4, 8, b"".join(
+        b"\x00" + np.stack([row, np.full_like(row, 255)], axis=1).tobytes() for row in ids)))
+    page.upload("#open-label", opaque)
+    page.settle()
+    assert page.message() is None, page.message()
+    np.testing.assert_array_equal(downloaded_label(page), ids)
+    shown = page.image()
+    alpha = np.full(ids.shape, 255, np.uint8)
+    alpha[:8, :8] = 0
+    for name, file in (
+        ("transparent.png", png_file(64, 64, 4, 8, b"".join(
+            b"\x00" + np.stack([row, a], axis=1).tobytes() for row, a in zip(ids, alpha, strict=True)))),
+        ("colours.bmp", cv2.imencode(".bmp", SHAPES.labels_to_colors(ids)[:, :, ::-1])[1].tobytes()),
+    ):
+        path = tmp_path / name
+        path.write_bytes(file)
+        np.testing.assert_array_equal(SHAPES.read_label(path), ids)  # the server reads both
+        page.upload("#open-label", path)
+        time.sleep(0.3)
+        message = page.message() or ""
+        assert message.startswith(name) and ("without transparency" if name.endswith(".png") else "save it as a PNG") \
+            in message, message
+        np.testing.assert_array_equal(page.image(), shown)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_colour_mask_for_a_package_without_a_palette_gets_the_servers_message(browser, shapes_package, tmp_path):
+    """A package whose domain plugin is not installed and whose manifest has no palette: the server refuses
+    an RGB label map; the page read it by its own stand-in colours (all black: class 0)."""
+    from sean_runtime.package import load_package
+
+    package = tmp_path / "unplugged"
+    shutil.copytree(shapes_package, package)
+    manifest = json.loads((package / "manifest.json").read_text())
+    (package / "manifest.json").write_text(json.dumps({**manifest, "domain": "unplugged", "palette": None}))
+    black = tmp_path / "black.png"
+    cv2.imwrite(str(black), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(LabelError) as caught:  # the server's own reading of the file
+        Synthesizer.load(package).domain.read_label(black)
+    assert load_package(package).domain == "unplugged"
+    srv = Server(package)
+    try:
+        browser.driver.get(srv.url + "/")
+        browser.settle()
+        browser.upload("#open-label", black)
+        time.sleep(0.3)
+        message = browser.message() or ""
+        assert message == str(caught.value).replace(str(black), black.name), (message, str(caught.value))
+    finally:
+        browser.driver.get("about:blank")
+        assert srv.stop() == 0
 
 
 @pytest.mark.slow

@@ -129,7 +129,8 @@ export function nearestIndices(sizeIn, sizeOut) {
 // stored, what the file says its pixels are (a PNG's colour type): "grey", so its values are ids whatever
 // they are; "colour" (RGB) or "indexed" (a palette PNG), so they are colours, never ids, as both runtimes
 // read them; or "unknown".
-export function labelFromPixels(image, palette, numClasses, source, stored = "unknown") {
+// domain: the package's domain name, which the server's messages name.
+export function labelFromPixels(image, palette, numClasses, source, stored = "unknown", domain = "") {
   const { width, height, data } = image;
   const ids = new Uint16Array(width * height);
   let grey = stored === "grey" || stored === "unknown";
@@ -146,8 +147,9 @@ export function labelFromPixels(image, palette, numClasses, source, stored = "un
     const high = new Set();
     for (let i = 0; i < ids.length; i++) if (data[i * 4] >= numClasses) high.add(data[i * 4]);
     const values = [...high].sort((a, b) => a - b);
-    throw new Error(`${source}: values [${values.slice(0, 10).join(", ")}] are outside the ${numClasses} classes ` +
-      `(valid ids 0..${numClasses - 1})`);
+    const of = domain ? ` of domain '${domain}'` : ""; // as sean_core.domains.base.check_class_ids words it
+    throw new Error(`${source}: values [${values.slice(0, 10).join(", ")}] are outside the ${numClasses} classes` +
+      `${of} (valid ids 0..${numClasses - 1})`);
   }
   if (!palette) {
     throw new Error(`${source}: not a map of class ids (grey values 0..${numClasses - 1}), and this package has no palette`);

@@ -183,6 +183,8 @@ function wireRefForm() {
     setDisabled(add, "encoding the last one…");
     note.textContent = "encoding…";
     try {
+      // A label map the page cannot read as the server does is refused now, not when its map is opened.
+      if (labelFile) await decodeLabel(labelFile, labelFile.name);
       const [imageData, labelData] = await Promise.all([
         fileToDataUrl(imageFile),
         labelFile ? fileToDataUrl(labelFile) : undefined,

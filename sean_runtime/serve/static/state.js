@@ -188,22 +188,42 @@ export async function decodeLabel(blob, source) {
   if (png && header[24] === 16) {
     throw new Error(`${source} is a 16-bit PNG, which the browser reads as 8 bits: save it as an 8-bit PNG`);
   }
+  if (!png) {
+    // The server reads other lossless formats too, but a browser decodes them (and a 24-bit BMP's or a WebP's
+    // grey pixels, which the server reads as colours) in ways this page cannot tell apart.
+    throw new Error(`${source}: the editor opens label maps as PNG files (class ids in grey, or the palette's ` +
+      "colours); save it as a PNG");
+  }
   const pixels = await filePixels(blob, source);
+  for (let i = 3; i < pixels.data.length; i += 4) {
+    // The server drops transparency and keeps the values stored; the canvas gives a transparent pixel's
+    // values premultiplied (alpha 0: black), so its id would differ.
+    if (pixels.data[i] !== 255) {
+      throw new Error(`${source} has transparent pixels, which the browser cannot read exactly: save the label ` +
+        "map without transparency (no alpha channel or tRNS chunk)");
+    }
+  }
   // A grey PNG of 1, 2 or 4 bits holds the ids stored, as the server reads it; the browser stretches them to
   // 0..255 as a picture's grey (4-bit 1 -> 17).
-  if (png && header[25] === 0 && [1, 2, 4].includes(header[24])) {
+  if (header[25] === 0 && [1, 2, 4].includes(header[24])) {
     const step = 255 / (2 ** header[24] - 1);
     for (let i = 0; i < pixels.data.length; i += 4) {
       for (let c = 0; c < 3; c++) pixels.data[i + c] = Math.round(pixels.data[i + c] / step);
     }
   }
-  const stored = !png ? "unknown" : PNG_STORES[header[25]] ?? "unknown";
-  if (stored === "grey" || stored === "unknown") return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+  const stored = PNG_STORES[header[25]] ?? "unknown";
   const domain = app.info.domain;
+  const read = () => labelFromPixels(pixels, app.palette, app.names.length, source, stored, domain);
+  if (stored === "grey" || stored === "unknown") return read();
   if (stored === "colour") {
-    // An RGB PNG holds colours, even where they are grey: the server's message (Domain.colors_to_labels).
+    // An RGB PNG holds colours, even where they are grey: the server's messages (ManifestDomain and
+    // Domain.colors_to_labels). Without a palette of the domain the page's own colours are no palette.
+    if (!app.info.palette) {
+      throw new Error(`${source}: a colour mask needs the palette of domain '${domain}', which neither an ` +
+        "installed plugin nor the package provides; pass a single-channel class-id map instead, or install the plugin");
+    }
     try {
-      return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+      return read();
     } catch (error) {
       if (!error.lowest) throw error;
       throw new Error(`${source}: colours [${error.lowest.join(", ")}] are not in the palette of domain '${domain}'; ` +
@@ -214,7 +234,7 @@ export async function decodeLabel(blob, source) {
   let which = `there is no palette of domain '${domain}' to read them with`;
   if (app.info.palette) {
     try {
-      return labelFromPixels(pixels, app.palette, app.names.length, source, stored);
+      return read();
     } catch (error) {
       if (!error.lowest) throw error;
       which = `its colours [${error.lowest.join(", ")}] are not in the palette of domain '${domain}'`;
