@@ -26,6 +26,7 @@ from sean_tools.bench.spec import PathSpec, WorkerSpec
 # first match wins.
 PARTS = (
     ("mask_branch/shared", "mask branch: shared conv on the one-hot"),
+    ("/shared/", "mask branch: shared conv on the one-hot"),
     ("mask_table", "mask branch: shared conv on the one-hot"),
     ("mask_branch", "mask branch: gamma/beta convs"),
     ("modulation", "gamma/beta (folded)"),
@@ -58,6 +59,8 @@ def part_of(node: str, op: str) -> str:
     for key, part in PARTS:
         if key in node:
             return part
+    if BLOCK_OPERATOR.search(node) and op in PRODUCTS:
+        return "ResBlk convs"  # a region-form block's shortcut (PixelProduct.forward_channels_last)
     if "/norm_" in node or BLOCK_OPERATOR.search(node):
         return SEAN_ARITHMETIC
     return "other"
