@@ -417,6 +417,12 @@ BLANK_LINE = b"\r\n\r\n"  # the end of a request's header section (aiohttp's par
 EMPTY_LINES = re.compile(rb"[\r\n]*")  # before a request: ignored (RFC 9112, 2.2)
 
 
+def _holds_a_header_section(data: bytes) -> bool:
+    """Whether bytes after the end of a request hold a whole header section: a request aiohttp has received
+    and holds back unparsed, which no header clock is for."""
+    return data.find(BLANK_LINE, EMPTY_LINES.match(data).end()) >= 0
+
+
 def _end_of_requests(data: bytes, pos: int, chunked: bool, requests: list[tuple[Any, Any]]) -> int | None:
     """Where the last of `requests` ends in `data` (past its end while its body goes on), or None where that
     is not known. `requests`: aiohttp's parse of `data` (message, payload), in order; `pos`: where the request
@@ -458,10 +464,11 @@ class ServiceProtocol(web.RequestHandler):
     each: here it is the service's JSON 400 and one log line. A request whose headers take longer than
     --header-timeout-s from its first bytes is answered 408 and closed (a client dripping its headers
     would otherwise hold the connection for good): every request of a connection, the first, one after a
-    keep-alive answer, and one pipelined behind others, whose clock runs while none of them is being
-    answered (see data_received); a connection beyond --max-connections is answered 503
-    and closed, so that open connections never use up the process's file descriptors; a client that
-    reads none of its answers for --timeout-s is dropped. It also tracks
+    keep-alive answer, and one pipelined behind others (see data_received). The deadline is fixed from
+    the first bytes but never cuts into an answer: a request whose headers are still incomplete when the
+    answers before it end, past its deadline, is answered 408 then. A connection beyond --max-connections
+    is answered 503 and closed, so that open connections never use up the process's file descriptors; a
+    client that reads none of its answers for --timeout-s is dropped. It also tracks
     whether the connection owes an answer, for the drain (server.py): bytes received and not answered
     yet, or no answer at all.
     """
@@ -480,7 +487,8 @@ class ServiceProtocol(web.RequestHandler):
         self.newest_length: int | None = None
         self.newest_chunked = False
         # Of the last bytes received (see data_received): their loop time, and those after the end of the last
-        # request (the next request's first bytes, or empty lines; of earlier pieces, the last few only; None
+        # request (the next request's first bytes, or empty lines; of earlier pieces, the last few only; while
+        # aiohttp's reading is paused in a chunked body, that body's bytes after its last blank line; None
         # where that end is not known).
         self.piece_at = 0.0
         self.after_end: bytes | None = b""
@@ -537,12 +545,17 @@ class ServiceProtocol(web.RequestHandler):
         if data or requests:
             end = _end_of_requests(*walk, chunked, requests) if walk else None
             self.after_end = walk[0][end:] if walk and end is not None else None
+            if self.after_end and self._body_pending() and not self._reading_paused:
+                # Body bytes, all parsed (nothing held back while reading runs): a connection keeps no copy of
+                # a read (aiohttp's flag; it is pinned below 3.15).
+                self.after_end = b""
         if requests:  # requests whose headers are complete: the clock is theirs no more
             self._newest_request(*requests[-1])
         if requests or (in_body and not self._body_pending()):
             # The last request is complete (or only its headers are): what follows it is the next request.
             after = self.after_end
-            begun = not self._body_pending() and after is not None and bool(after.strip(b"\r\n"))
+            begun = (not self._body_pending() and after is not None and bool(after.strip(b"\r\n"))
+                     and not _holds_a_header_section(after))
             self.head_since = self.piece_at if begun else None
         self._run_header_clock()
 
@@ -612,7 +625,16 @@ class ServiceProtocol(web.RequestHandler):
         self.owes_answer = False
         self.in_request = False
         self._run_header_clock()  # the next request's headers may have begun to arrive during this one
+        if self.after_end and not self._messages and _holds_a_header_section(self.after_end):
+            # aiohttp's C parser holds a whole request back unparsed and parses it only when more bytes come:
+            # after a request it took before its body had arrived, it counts one request too many in flight
+            # and pauses with its queue not full. Parse what it holds now (as resume_reading does).
+            asyncio.get_running_loop().call_soon(self._parse_held)
         super().log_access(request, response, time)
+
+    def _parse_held(self) -> None:
+        if self.transport is not None:  # the connection may have closed meanwhile
+            self.data_received(b"")
 
     def _stop_header_clock(self) -> None:
         self.header_deadline = cancelled(self.header_deadline)
