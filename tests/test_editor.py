@@ -331,6 +331,19 @@ def downloaded_label(page: Editor) -> np.ndarray:
     return raw
 
 
+def assert_refused_as_by_the_server(page: Editor, path: Path) -> None:
+    """The page refuses the label file `path` with the server's own message (SHAPES.read_label's, the path as
+    the file's name) and keeps the image it showed."""
+    with pytest.raises(LabelError) as caught:
+        SHAPES.read_label(path)
+    shown = page.image()
+    page.upload("#open-label", path)
+    time.sleep(0.3)
+    message = page.message() or ""
+    assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
+    np.testing.assert_array_equal(page.image(), shown)
+
+
 def far_from(mask: np.ndarray, pixels: float) -> np.ndarray:
     """Pixels further than `pixels` from every pixel of `mask`."""
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3) > pixels
@@ -511,11 +524,7 @@ def test_bad_uploads_show_the_message_and_keep_the_image(page, data, tmp_path):
     ids = read_raw(data / "labels/00003.png").copy()
     ids[0, 0] = 9
     cv2.imwrite(str(high), ids)
-    page.upload("#open-label", high)
-    time.sleep(0.3)
-    with pytest.raises(LabelError) as caught:
-        SHAPES.read_label(high)
-    assert page.message() == str(caught.value).replace(str(high), high.name), (page.message(), str(caught.value))
+    assert_refused_as_by_the_server(page, high)
     # a bad file is said on the page, never logged as a script error
     logged = [e for e in page.driver.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
     assert not logged, logged  # (the browser itself logs each 400 answer as a network error)
@@ -973,17 +982,10 @@ def test_a_palette_png_opens_by_its_colours_as_the_server_reads_it(page, tmp_pat
     page.settle()
     assert page.message() is None, page.message()
     np.testing.assert_array_equal(downloaded_label(page), ids)
-    shown = page.image()
     for name, palette in (("voc", VOC_PALETTE), ("grey", [(i, i, i) for i in range(8)])):
         path = tmp_path / f"{name}-palette.png"
         path.write_bytes(palette_png(ids, palette))
-        with pytest.raises(LabelError) as caught:  # the server's own reading of the file
-            SHAPES.read_label(path)
-        page.upload("#open-label", path)
-        time.sleep(0.3)
-        message = page.message() or ""
-        assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
-        np.testing.assert_array_equal(page.image(), shown)
+        assert_refused_as_by_the_server(page, path)
 
 
 @pytest.mark.slow
@@ -994,14 +996,7 @@ def test_an_rgb_png_of_grey_pixels_is_read_as_colours_as_the_server_reads_it(pag
     ids = (np.arange(64 * 64).reshape(64, 64) // 9 % 8).astype(np.uint8)
     path = tmp_path / "grey-rgb-ids.png"
     cv2.imwrite(str(path), np.repeat(ids[:, :, None], 3, axis=2))
-    with pytest.raises(LabelError) as caught:  # the server's own reading of the file
-        SHAPES.read_label(path)
-    shown = page.image()
-    page.upload("#open-label", path)
-    time.sleep(0.3)
-    message = page.message() or ""
-    assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
-    np.testing.assert_array_equal(page.image(), shown)
+    assert_refused_as_by_the_server(page, path)
 
 
 @pytest.mark.slow
