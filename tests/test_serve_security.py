@@ -263,6 +263,22 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
     assert call(server, "GET", "/healthz")[0] == 200
 
 
+def test_a_tls_client_on_the_plain_port_is_answered_at_once(server):
+    """A ClientHello holds no line end for the parser to stop at: the client waited for the header timeout
+    (then 408) before it was told anything."""
+    hello = b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(14, 114))  # no CR or LF in it
+    before = series(call(server, "GET", "/metrics", headers=KEY)[2], "sean_http_requests_total", route="malformed",
+                    status="400")
+    started = time.monotonic()
+    status, headers, body = parse_answer(raw_exchange(server.port, hello))
+    assert time.monotonic() - started < 0.9
+    assert status == 400 and headers["Connection"] == "close", body
+    assert json.loads(body)["error"].startswith("malformed HTTP request: TLS on the plain port; ")
+    after = series(call(server, "GET", "/metrics", headers=KEY)[2], "sean_http_requests_total", route="malformed",
+                   status="400")
+    assert after == before + 1
+
+
 def test_a_client_leaving_mid_body_is_no_500_and_no_traceback(server):
     """Before: aiohttp's "Connection lost" while reading the body was a 500 with a traceback in the log."""
     lines_before = len(server.log)

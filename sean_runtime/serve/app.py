@@ -413,6 +413,7 @@ def build_app(state: ServerState) -> web.Application:
     return app
 
 
+TLS_HANDSHAKE = b"\x16\x03"  # a TLS record of type handshake, version 3.x: what a TLS client sends first
 BLANK_LINE = b"\r\n\r\n"  # the end of a request's header section (aiohttp's parsers take no bare LF in requests)
 EMPTY_LINES = re.compile(rb"[\r\n]*")  # before a request: ignored (RFC 9112, 2.2)
 
@@ -492,6 +493,7 @@ class ServiceProtocol(web.RequestHandler):
         # where that end is not known).
         self.piece_at = 0.0
         self.after_end: bytes | None = b""
+        self.received = False  # whether any byte has come
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -518,6 +520,13 @@ class ServiceProtocol(web.RequestHandler):
         (a chunked body followed by another request, a request aiohttp refused), it places none until a piece
         begins inside a body: a request begun behind another then has its clock from its next piece, or the
         connection's idle limit, keepalive_timeout, closes it."""
+        if not self.received and data.startswith(TLS_HANDSHAKE):
+            # A TLS client's first bytes, which hold no line end the parser would stop at: without this the
+            # client waited for the header timeout.
+            self.refuse(400, "malformed HTTP request: TLS on the plain port; this server speaks plain HTTP "
+                        "(http://): put a TLS proxy in front of it for https", route=MALFORMED_ROUTE)
+            return
+        self.received = self.received or bool(data)
         now = asyncio.get_running_loop().time()
         in_body = self._body_pending()
         # What the requests parsed now are walked in, and from where: (bytes, offset), None where not known.
@@ -644,7 +653,9 @@ class ServiceProtocol(web.RequestHandler):
         if self.head_since is not None and not self.in_request and not self._parsed_waiting():
             self.refuse(408, f"the request's headers did not arrive within {self.state.limits.header_timeout_s:g} s")
 
-    def refuse(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def refuse(
+        self, status: int, message: str, headers: dict[str, str] | None = None, route: str = CONNECTION_ROUTE
+    ) -> None:
         """Answer `status` and close, outside aiohttp's request cycle: no request of this connection is
         being handled, so nothing else writes to it."""
         if self.transport is None:
@@ -654,9 +665,10 @@ class ServiceProtocol(web.RequestHandler):
                 f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
         self.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
         self.owes_answer = False
-        self.state.metrics.request(CONNECTION_ROUTE, status, 0.0)
+        self.state.metrics.request(route, status, 0.0)
         peer = self.transport.get_extra_info("peername")
-        self.state.refusals.event(f"{status} to {peer[0] if peer else 'a client'}: {message}")
+        log_of = self.state.malformed if route == MALFORMED_ROUTE else self.state.refusals
+        log_of.event(f"{status} to {peer[0] if peer else 'a client'}: {message}")
         self.force_close()  # the transport sends what was written, then closes
 
     def log_exception(self, *args: Any, **kwargs: Any) -> None:
