@@ -424,6 +424,17 @@ def _holds_a_header_section(data: bytes) -> bool:
     return data.find(BLANK_LINE, EMPTY_LINES.match(data).end()) >= 0
 
 
+def _content_length(message: Any) -> int | None:
+    """A parsed request's Content-Length, None without one (aiohttp has checked it: ASCII digits only)."""
+    length = message.headers.get(hdrs.CONTENT_LENGTH, "")
+    return int(length) if length.isascii() and length.isdigit() else None
+
+
+def _malformed(reason: str) -> str:
+    """The message of a request the server refuses as malformed HTTP (400, route "malformed")."""
+    return f"malformed HTTP request: {reason}"
+
+
 def _end_of_requests(data: bytes, pos: int, chunked: bool, requests: list[tuple[Any, Any]]) -> int | None:
     """Where the last of `requests` ends in `data` (past its end while its body goes on), or None where that
     is not known. `requests`: aiohttp's parse of `data` (message, payload), in order; `pos`: where the request
@@ -443,11 +454,11 @@ def _end_of_requests(data: bytes, pos: int, chunked: bool, requests: list[tuple[
         pos = found + len(BLANK_LINE)
         if payload is EMPTY_PAYLOAD:
             continue
-        length = message.headers.get(hdrs.CONTENT_LENGTH, "")
+        length = _content_length(message)
         if message.chunked:
             chunked = True
-        elif length.isascii() and length.isdigit():  # aiohttp has checked it: digits only
-            pos += int(length)
+        elif length is not None:
+            pos += length
         else:
             return None
     if chunked:
@@ -523,8 +534,8 @@ class ServiceProtocol(web.RequestHandler):
         if not self.received and data.startswith(TLS_HANDSHAKE):
             # A TLS client's first bytes, which hold no line end the parser would stop at: without this the
             # client waited for the header timeout.
-            self.refuse(400, "malformed HTTP request: TLS on the plain port; this server speaks plain HTTP "
-                        "(http://): put a TLS proxy in front of it for https", route=MALFORMED_ROUTE)
+            self.refuse(400, _malformed("TLS on the plain port; this server speaks plain HTTP (http://): put a "
+                                        "TLS proxy in front of it for https"), route=MALFORMED_ROUTE)
             return
         self.received = self.received or bool(data)
         now = asyncio.get_running_loop().time()
@@ -573,8 +584,7 @@ class ServiceProtocol(web.RequestHandler):
         self.newest_payload = payload
         has_body = payload is not EMPTY_PAYLOAD  # not for a request aiohttp refused either (an _ErrInfo, no headers)
         self.newest_chunked = has_body and bool(message.chunked)
-        length = message.headers.get(hdrs.CONTENT_LENGTH, "") if has_body and not self.newest_chunked else ""
-        self.newest_length = int(length) if length.isdigit() else None
+        self.newest_length = _content_length(message) if has_body and not self.newest_chunked else None
 
     def pause_writing(self) -> None:
         # The client reads no more of its answers (the kernel's buffers are full): it may hold this
@@ -689,7 +699,7 @@ class ServiceProtocol(web.RequestHandler):
             raise ConnectionError("the answer was already started when the error came")
         route = UNMATCHED_ROUTE
         if isinstance(exc, HttpProcessingError):
-            status, text, route = 400, f"malformed HTTP request: {_protocol_reason(exc)}", MALFORMED_ROUTE
+            status, text, route = 400, _malformed(_protocol_reason(exc)), MALFORMED_ROUTE
             self.state.malformed.event(f"{text} (from {request.remote})")
         elif status == 504:
             text = f"the request took longer than the server's limit of {self.state.limits.timeout_s:g} s"
