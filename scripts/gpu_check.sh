@@ -3,7 +3,7 @@
 # of the official-size model on a CUDA GPU, in one run; one table on stdout, gpu_check.json in the out
 # folder. Runs from a checkout, installed or not.
 #
-#   scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--out DIR] [--parts train,resume,export,speed]
+#   scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--out DIR] [--parts train,resume,export,tests,speed]
 #       --out defaults to $OUT when set. `--device cpu --tiny` is the dry run the test suite does.
 #
 # Python: $PYTHON, else the checkout's .venv, else python3 (a GPU machine's CUDA PyTorch).
@@ -45,7 +45,7 @@ fi
 
 missing="$("$python" - <<'PY'
 import importlib.util
-needed = ["torch", "numpy", "click", "yaml", "tqdm", "safetensors", "cv2", "onnx", "onnxscript", "onnxruntime"]
+needed = ["torch", "numpy", "click", "yaml", "tqdm", "safetensors", "cv2", "onnx", "onnxscript", "onnxruntime", "pytest"]
 print(" ".join(m for m in needed if importlib.util.find_spec(m) is None))
 PY
 )"

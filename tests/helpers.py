@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.install import missing_module_message
 from sean_runtime.backends.gpu import GpuInfo
 
 # A tiny shapes model: builds and runs in milliseconds on a CPU.
@@ -44,6 +45,9 @@ def write_config(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
+
+# Why an OpenVINO test skips: the one-line message with the pip command that works for this installation.
+OPENVINO_MISSING = missing_module_message("openvino", "this test")
 
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0))
 A10 = GpuInfo(0, "NVIDIA A10", (8, 6))

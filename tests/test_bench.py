@@ -25,7 +25,7 @@ from sean_tools.bench.plan import plan_paths
 from sean_tools.bench.run import add_rates, class_count_checkpoint
 from sean_tools.bench.spec import WorkerSpec
 from sean_train.config import ModelConfig
-from tests.helpers import TINY
+from tests.helpers import OPENVINO_MISSING, TINY
 
 PATHS = (
     "official", "torch-auto", "torch-direct", "torch-inference", "onnxruntime-fp32", "openvino-f32", "openvino-bf16"
@@ -41,7 +41,7 @@ def bench_workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_checkpoint):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     args = [str(tiny_package), "--checkpoint", str(tiny_export_checkpoint), "--repeats", "2", "--batch-sizes", "1,2",
             "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--labels", "faces", "--json", str(out),
@@ -263,7 +263,7 @@ def test_class_scaling_models_are_saved_once_and_rebuilt_when_the_config_changes
 # --- alternating rounds, profiles, the C++ rows --------------------------------------------------------------
 @pytest.mark.slow
 def test_alternating_rounds_time_the_rows_named_in_turns(tmp_path, tiny_package):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     out = tmp_path / "alternate.json"
     args = [str(tiny_package), "--alternate", "--openvino", "--paths", "openvino-f32,onnxruntime-fp32", "--rounds", "3",
             "--threads", "1", "--labels", "faces", "--json", str(out), "--workdir", str(tmp_path / "work")]
@@ -309,7 +309,7 @@ def test_paired_ratios_are_medians_of_same_round_ratios_per_class_count():
 
 @pytest.mark.slow
 def test_a_profile_groups_every_node_by_part_block_and_operator(tmp_path, tiny_package):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     out = tmp_path / "profile.json"
     args = [str(tiny_package), "--profile", "--openvino", "--paths", "onnxruntime-fp32,openvino-f32", "--rounds", "2",
             "--threads", "1", "--json", str(out), "--workdir", str(tmp_path / "work")]
@@ -361,7 +361,7 @@ def test_paths_select_rows_in_the_order_named_and_the_cpp_rows_say_why_they_are_
 @pytest.mark.slow
 def test_the_cpp_row_times_the_cpp_runtime_and_its_images_equal_the_python_runtimes(tiny_package, tmp_path):
     """The worker of a cpp row on the C++ library as tests/test_cpp_runtime.py builds it (the same build)."""
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     from pathlib import Path
 
     from sean_runtime.cpp import binding

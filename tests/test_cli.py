@@ -57,6 +57,16 @@ def test_missing_optional_dependency_names_the_extra_and_a_command_that_works_he
     assert "sean-deploy[" not in err.message
 
 
+def test_the_cpp_build_without_openvino_names_the_extra_and_a_command_that_works_here(monkeypatch):
+    from sean_runtime.cpp import binding
+
+    monkeypatch.setattr(binding.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
+    reason = binding.missing_tool()
+    assert reason.startswith("the C++ runtime's build needs openvino (the 'openvino' extra), which is not installed")
+    assert install_command("openvino") in reason and "sean-deploy[" not in reason
+
+
 def write_installation(site: Path, direct_url: dict) -> None:
     """What pip leaves in site-packages for sean-deploy: a .dist-info with METADATA and (PEP 610) direct_url.json."""
     info = site / "sean_deploy-0.1.0.dist-info"

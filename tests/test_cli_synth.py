@@ -12,6 +12,7 @@ from sean_core.cli import main
 from sean_core.domains import get_domain
 from sean_core.imageio import read_rgb, write_png
 from sean_runtime.synthesizer import Synthesizer
+from tests.helpers import OPENVINO_MISSING
 
 SHAPES = get_domain("shapes")
 
@@ -151,7 +152,7 @@ def test_threads_option_runs_with_that_many_onnx_runtime_threads(tiny_package, d
 
 @pytest.mark.slow
 def test_precision_bf16_runs_openvino_and_says_what_the_cpu_executes(tiny_package, data, synth, tmp_path):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     out = tmp_path / "bf16.png"
     label, style = data / "labels/00001.png", data / "images/00001.png"
     result = run(tiny_package, "--label", label, "--style", style, "--seed", 5, "--precision", "bf16", "-o", out)

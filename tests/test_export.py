@@ -25,7 +25,7 @@ from sean_train.checkpoint import load_checkpoint
 from sean_train.config import ModelConfig
 from sean_train.networks.generator import block_specs, noise_layout
 from sean_train.networks.ops import one_hot
-from tests.helpers import TINY, make_random_model
+from tests.helpers import OPENVINO_MISSING, TINY, make_random_model
 
 
 def _manifest(package) -> dict:
@@ -281,7 +281,7 @@ def test_the_lookup_forms_export_and_validate_at_any_batch(lookup_generator):
 
 @pytest.mark.slow
 def test_openvino_reads_the_lookup_graph_with_its_input_names(lookup_generator):
-    pytest.importorskip("openvino", reason="OpenVINO not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     model, path, _ = lookup_generator
     spec = graph_spec(model.config, "generator")
     # f32 explicitly: OpenVINO's default on AVX-512 BF16 / AMX CPUs is bf16 (the backend's own rule)

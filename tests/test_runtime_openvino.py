@@ -8,7 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+from tests.helpers import OPENVINO_MISSING
+
+pytest.importorskip("openvino", reason=OPENVINO_MISSING)
 
 from sean_core.command import usable_cpus
 from sean_core.errors import BackendError, InputError

@@ -15,6 +15,7 @@ import pytest
 
 from sean_core.domains import get_domain
 from sean_core.errors import BackendError, InputError, PackageError
+from sean_core.install import missing_module_message
 from sean_core.noise import draw_noise
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer, to_uint8
@@ -243,7 +244,7 @@ def tensorrt_missing() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        return "TensorRT is not installed (pip install 'sean-deploy[tensorrt]' on a GPU machine)"
+        return missing_module_message("tensorrt", "the TensorRT test")
     from sean_core.errors import BackendError
     from sean_runtime.backends.gpu import cuda_gpus
     from sean_runtime.backends.tensorrt import cudart

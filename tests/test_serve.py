@@ -33,7 +33,7 @@ from sean_runtime.serve.codec import bytes_to_b64, encode_png, png_bytes
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 from sean_tools.serve_load.loadtest import series
-from tests.helpers import VOC_PALETTE, palette_png, with_exif_orientation
+from tests.helpers import OPENVINO_MISSING, VOC_PALETTE, palette_png, with_exif_orientation
 
 SHAPES = get_domain("shapes")
 
@@ -484,7 +484,7 @@ def test_drain_answers_every_accepted_connection_and_a_second_sigterm_exits_0(sh
 
 @pytest.mark.slow
 def test_precision_bf16_with_two_workers_serves_the_openvino_images_of_the_library(shapes_package, data):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     pairs = [(data / f"labels/0000{i}.png", data / f"images/0000{i}.png") for i in range(4)]
     with Synthesizer.load(shapes_package, precision_hint="bf16", threads=1) as local:
         expected = [local.synthesize(lab, local.encode(img, lab), seed=3)[0] for lab, img in pairs]

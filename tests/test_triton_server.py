@@ -32,6 +32,7 @@ from sean_core.imageio import read_rgb
 from sean_runtime.synthesizer import Synthesizer, to_uint8
 from sean_runtime.triton.repository import ExportSettings, export_repository
 from sean_tools.serve_load.loadtest import series
+from tests.helpers import OPENVINO_MISSING
 
 pytest.importorskip("tritonclient.http", reason="needs the 'triton' extra (tritonclient)")
 pytest.importorskip("tritonclient.grpc", reason="needs the 'triton' extra (tritonclient)")
@@ -338,7 +339,7 @@ def test_the_front_and_noise_models_run_from_a_package_folder_that_holds_only_th
 
 def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(model_environment, shapes_package,
                                                                               shapes_split, tmp_path):
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'sean-deploy[openvino]')")
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
     repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings(precision="bf16"))
     with Synthesizer.load(shapes_package, precision_hint="bf16") as bf16:
         image, label = pair(shapes_split, 2)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sean_core.install import missing_module_message
+
 SOURCE = Path(__file__).resolve().parent
 
 
@@ -38,7 +40,7 @@ def missing_tool() -> str | None:
     try:
         import openvino  # noqa: F401  (its wheel ships the C++ headers and OpenVINOConfig.cmake)
     except ImportError:
-        return "the openvino wheel is not installed (pip install 'sean-deploy[openvino]')"
+        return missing_module_message("openvino", "the C++ runtime's build")
     return None
 
 
