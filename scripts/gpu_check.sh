@@ -50,6 +50,12 @@ print(" ".join(m for m in needed if importlib.util.find_spec(m) is None))
 PY
 )"
 if [[ -n "$missing" ]]; then
+  for module in torch numpy click yaml; do  # what the check itself runs on: without one no part can start
+    if [[ " $missing " == *" $module "* ]]; then
+      echo "gpu_check.sh: $python lacks $missing; the check needs torch, numpy, click and pyyaml to start (set PYTHON to an interpreter that has them)" >&2
+      exit 2
+    fi
+  done
   echo "gpu_check.sh: $python lacks: $missing (the parts that need them will fail and say so)" >&2
 fi
 "$python" -m sean_tools.gpu_check "$@"  # not exec: the EXIT trap removes the metadata folder

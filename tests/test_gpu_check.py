@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,20 @@ def test_the_cpu_dry_run_writes_every_part_into_its_json(tmp_path):
     assert len(bf16) == 2 and min(bf16) > 25
 
 
+def test_an_interpreter_without_the_checks_own_modules_is_named_before_anything_starts(tmp_path):
+    """PYTHON without torch, numpy, click or pyyaml (here: this one with no site-packages): one line, exit 2."""
+    bare = tmp_path / "python"
+    bare.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    bare.chmod(0o755)
+    done = subprocess.run(["bash", "scripts/gpu_check.sh", "--device", "cpu", "--tiny", "--out", str(tmp_path / "out")],
+                          cwd=REPO, env={**os.environ, "PYTHON": str(bare)}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().endswith("the check needs torch, numpy, click and pyyaml to start (set PYTHON to an "
+                                        "interpreter that has them)")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypatch):
     plan = make_plan("cpu", tiny=True)
     calls = []
@@ -73,6 +88,45 @@ def test_a_configuration_that_fails_is_recorded_and_the_rest_still_runs(monkeypa
     assert len(calls) == 8  # eager: 2 forms x 2 dtypes x 2 batches; CUDA graphs skipped on the CPU
     assert [r["psnr_vs_fp32_db"] for r in result["rows"] if r.get("dtype") == "fp32" and r["batch"] == 1
             and r["mode"] == "eager"] == [206.02, 206.02]  # identical images: the PSNR floor of psnr_pm1
+
+
+@pytest.mark.slow
+def test_both_speed_forms_are_built_and_run_on_the_models_device():
+    """The speed part folds the dense form from a model already on the GPU and runs both forms there: a
+    tensor made on the CPU on the way is a device-mismatch error on CUDA, and no speed row is measured.
+    The meta device stands in for the GPU (shapes only): a CPU tensor mixed into its arithmetic raises too.
+    fp32 only: autocast has no meta device."""
+    from sean_train.weight_init import random_model
+
+    config = ModelConfig(**TINY_MODEL)
+    device = torch.device("meta")
+    model = random_model(config, seed=0).to(device).eval()
+    forms = speed.forms_on(model, device)
+    assert set(forms) == {"training", "dense"}
+    for form, (encoder, generator) in forms.items():
+        assert {t.device for t in [*encoder.state_dict().values(), *generator.state_dict().values()]} == {device}
+        with torch.inference_mode():
+            image = speed.pipeline(encoder, generator, "fp32")(*speed.model_inputs(config, 2, device))
+        assert image.shape == (2, 3, config.height, config.width) and image.device == device, form
+
+
+def test_timed_calls_wait_for_the_warm_up_and_peak_memory_is_counted_after_the_first_call(monkeypatch):
+    """On a GPU, calls are queued: the warm-up ends in a synchronisation, or the first timed call waits for
+    its kernels. The first call's peak (cuDNN's algorithm trials) is kept apart from the later calls'."""
+    events, peaks = [], iter([900.0, 300.0])
+    monkeypatch.setattr(speed, "synchronize", lambda device: events.append("sync"))
+    monkeypatch.setattr(speed, "reset_peak_memory", lambda device: events.append("reset"))
+    monkeypatch.setattr(speed, "peak_memory_mb", lambda device: events.append("peak") or next(peaks))
+
+    def function(image: torch.Tensor) -> torch.Tensor:
+        events.append("call")
+        return image
+
+    row = speed.time_configuration(function, (torch.zeros(1, 3, 4, 4),), "fp32", "eager", torch.device("cpu"), 2)
+    assert speed.WARMUP == 2
+    first, warm_up, timed = ["reset", "call", "sync", "peak"], ["reset", "call", "call", "sync"], ["call", "sync"] * 2
+    assert events == [*first, *warm_up, *timed, "call", "peak"]
+    assert row["first_call_peak_memory_mb"] == 900.0 and row["peak_memory_mb"] == 300.0
 
 
 def test_no_speed_configuration_starts_after_the_deadline():
@@ -117,20 +171,26 @@ def test_the_rows_measured_before_a_speed_part_error_stay_in_the_result(tmp_path
 
 @pytest.mark.slow
 def test_a_pytest_run_past_its_time_is_stopped_with_the_processes_it_started(tmp_path):
-    from sean_tools.gpu_check.cli import run_pytest
+    from sean_tools.gpu_check.cli import PytestStopped, run_pytest
 
     pid_file = tmp_path / "child.pid"
     (tmp_path / "test_slow.py").write_text(
         "import subprocess, sys, time\n"
+        "import pytest\n"
+        "def test_that_passes():\n"
+        "    pass\n"
+        "def test_that_skips():\n"
+        "    pytest.skip('no reason')\n"
         "def test_that_hangs():\n"
         f"    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
         f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
         "    time.sleep(300)\n"
     )
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match="stopped after 8 s"):
+    with pytest.raises(PytestStopped, match="stopped after 8 s") as caught:
         run_pytest([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"], tmp_path, 8.0)
     assert time.monotonic() - started < 60
+    assert caught.value.outcomes() == ".s"  # what pytest -q printed for the tests that ended before the stop
     child_pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and process_alive(child_pid):
@@ -330,6 +390,37 @@ def test_the_tensorrt_backends_cuda_calls_move_the_bytes_on_a_gpu():
         first.release()
         second.release()
         cuda.rt.cudaStreamDestroy(stream)
+
+
+def test_tests_stopped_by_the_time_limit_are_a_stopped_part_unless_one_had_failed(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sean_tools.gpu_check import cli
+
+    printed = {"output": ".s.\n"}
+
+    def stopped(command, cwd, timeout_s):
+        raise cli.PytestStopped(timeout_s, printed["output"], "")
+
+    monkeypatch.setattr(cli, "run_pytest", stopped)
+    assert cli.run_cuda_tests(75.0)["summary"] == "stopped by the time limit after 75 s: 2 passed, 1 skipped before"
+    with pytest.raises(cli.PytestStopped):
+        cli.run_cuda_tests(None)  # no time limit: 15 minutes were not enough, a failure
+    args = ["--device", "cpu", "--parts", "tests", "--time-limit", "300", "--out", str(tmp_path)]
+    done = CliRunner().invoke(cli.gpu_check, args)
+    assert done.exit_code == 0, done.output
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert result["failures"] == [] and result["stopped_parts"] == ["tests"] and result["parts"]["tests"]["stopped"]
+    table = (tmp_path / "gpu_check.txt").read_text()
+    assert re.search(r"tests +pytest -m cuda .* stopped by the time limit after \d+ s: 2 passed, 1 skipped before",
+                     table)
+    assert table.strip().endswith("all checks passed; stopped by the time limit: tests")
+    printed["output"] = ".F\n"  # a test failed before the stop
+    done = CliRunner().invoke(cli.gpu_check, args)
+    assert done.exit_code == 1
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert re.match(r"tests marked cuda: PytestStopped: pytest -m cuda stopped after \d+ s", result["failures"][0])
+    assert result["stopped_parts"] == []
 
 
 def test_the_tests_part_leaves_time_for_speed_only_when_speed_runs(tmp_path, monkeypatch):

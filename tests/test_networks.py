@@ -287,6 +287,21 @@ def test_factorized_style_products_contract_over_an_even_length(classes):
     assert (actual - expected).abs().max().item() < 1e-12
 
 
+@pytest.mark.parametrize("region_mode", ["dense", "regions"])
+def test_folding_computes_where_the_weights_are(region_mode):
+    """fold_for_inference of a generator on another device (the meta device stands in for a GPU: a CPU
+    tensor mixed into its arithmetic raises): every folded weight is made there, none on the CPU. At 128²
+    the region form takes the 128² layers; layers without a style product fold too (the last ones)."""
+    from sean_train.networks.inference import fold_for_inference
+
+    config = ModelConfig(**{**TINY, "height": 128, "width": 128})
+    generator = make_random_model(config, seed=0).generator.to("meta")
+    folded = fold_for_inference(generator, region_mode="auto" if region_mode == "regions" else "dense")
+    forms = {norm.form for norm in folded.modules() if hasattr(norm, "forms")}
+    assert region_mode in forms
+    assert {t.device.type for t in folded.state_dict().values()} == {"meta"}
+
+
 def test_inference_form_folds_the_shortcut_into_half_the_shift_rows(tiny_config):
     from sean_train.networks.inference import fold_for_inference
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -18,6 +19,7 @@ from sean_core.files import atomic_write_json, atomic_write_text, make_dirs
 
 PARTS = ("train", "resume", "export", "tests", "speed")  # in the order they run
 CUDA_TESTS = "tests/test_gpu_check.py"  # the tests marked `cuda` that the "tests" part runs (needs pytest)
+MIN_TESTS_S = 60.0  # the tests part's time at the least, whatever the time limit leaves
 RESULT_FILE = "gpu_check.json"
 TABLE_FILE = "gpu_check.txt"
 
@@ -128,7 +130,7 @@ def gpu_check(
     result: dict[str, Any] = {
         "command": " ".join(["sean gpu-check", *sys.argv[1:]]) if "gpu-check" in sys.argv else "sean gpu-check",
         "plan": plan.to_dict(), "time_limit_s": time_limit_s, "environment": environment(device), "parts": {},
-        "failures": [], "skipped_parts": [], "complete": False,
+        "failures": [], "skipped_parts": [], "stopped_parts": [], "complete": False,
     }
 
     def save() -> None:
@@ -192,6 +194,8 @@ def gpu_check(
             reserve = plan.speed_reserve_s if "speed" in chosen else 0.0
             allowed = None if deadline is None else deadline - time.perf_counter() - reserve
             result["parts"]["tests"] = attempt(result, "tests marked cuda", lambda: run_cuda_tests(allowed))
+            if result["parts"]["tests"].get("stopped"):
+                result["stopped_parts"].append("tests")
             save()
         if "speed" in chosen and starting("speed"):
             from sean_tools.gpu_check.plan import TINY_MODEL
@@ -221,15 +225,41 @@ def gpu_check(
 
 def run_cuda_tests(timeout_s: float | None = None) -> dict[str, Any]:
     """pytest -m cuda on the check's tests, in the checkout this module runs from, stopped after
-    `timeout_s` seconds (at least a minute; 15 minutes without a time limit)."""
+    `timeout_s` seconds, what the time limit leaves them (at least MIN_TESTS_S; 15 minutes without a
+    time limit). Stopped by the time limit with no test failed so far, the part is "stopped", not failed: its
+    summary counts the tests that passed before."""
     repo = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", CUDA_TESTS]
-    return run_pytest(command, repo, 900.0 if timeout_s is None else max(60.0, timeout_s))
+    try:
+        return run_pytest(command, repo, 900.0 if timeout_s is None else max(MIN_TESTS_S, timeout_s))
+    except PytestStopped as stop:
+        outcomes = stop.outcomes()
+        if timeout_s is None or set(outcomes) - {".", "s"}:
+            raise
+        return {"command": " ".join(command[1:]), "stopped": True,
+                "summary": f"stopped by the time limit after {stop.seconds:.0f} s: {outcomes.count('.')} passed, "
+                           f"{outcomes.count('s')} skipped before"}
+
+
+class PytestStopped(RuntimeError):
+    """A pytest run stopped after the time it was given; `output`: its stdout until then."""
+
+    def __init__(self, seconds: float, output: str, errors: str) -> None:
+        super().__init__(f"pytest -m cuda stopped after {seconds:.0f} s, the time it was given:\n"
+                         f"{output[-3000:]}{errors[-1000:]}")
+        self.seconds = seconds
+        self.output = output
+
+    def outcomes(self) -> str:
+        """The outcome letters `pytest -q` printed for the tests that ended (".", "F", "E", "s", "x", ...)."""
+        lines = (re.fullmatch(r"([.FEsxX]+)\s*(\[\s*\d+%\])?", line.strip()) for line in self.output.splitlines())
+        return "".join(match.group(1) for match in lines if match)
 
 
 def run_pytest(command: list[str], cwd: Path, timeout_s: float) -> dict[str, Any]:
     """Run a pytest command; its summary line, or an error with its output's tail. A run past `timeout_s`
-    is killed with every process it started (the tests' training children hold the GPU otherwise)."""
+    is killed with every process it started (the tests' training children hold the GPU otherwise) and
+    raises PytestStopped."""
     import signal
     import subprocess
 
@@ -240,8 +270,7 @@ def run_pytest(command: list[str], cwd: Path, timeout_s: float) -> dict[str, Any
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             stdout, stderr = process.communicate()
-            raise RuntimeError(f"pytest -m cuda stopped after {timeout_s:.0f} s, the time it was given:\n"
-                               f"{stdout[-3000:]}{stderr[-1000:]}") from None
+            raise PytestStopped(timeout_s, stdout, stderr) from None
     summary = (stdout.strip().splitlines() or [""])[-1]
     if process.returncode != 0:
         raise RuntimeError(f"pytest -m cuda exited {process.returncode}: {summary}\n{stdout[-3000:]}{stderr[-1000:]}")

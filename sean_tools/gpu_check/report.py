@@ -99,6 +99,8 @@ def table(result: dict[str, Any]) -> str:
     env = result["environment"]
     head = f"{env.get('device_name', '?')}; torch {env.get('torch')}, CUDA {env.get('cuda') or '-'}"
     verdict = "all checks passed" if not result["failures"] else f"first failure: {result['failures'][0]}"
+    if result.get("stopped_parts"):
+        verdict += f"; stopped by the time limit: {', '.join(result['stopped_parts'])}"
     if result.get("skipped_parts"):
         verdict += f"; not run, the time limit reached: {', '.join(result['skipped_parts'])}"
     if not result.get("complete", True):

@@ -46,6 +46,17 @@ def model_inputs(config: Any, batch: int, device: torch.device, seed: int = 0) -
     return tuple(torch.from_numpy(a).to(device) for a in (image, labels, noise))
 
 
+def forms_on(model: torch.nn.Module, device: torch.device) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
+    """(encoder, generator) of each form (FORMS) of `model`, which is on `device`: the dense form is folded
+    there, from the weights where they are."""
+    from sean_export.graphs import graph_module
+
+    return {
+        form: (graph_module(model, "encoder"), graph_module(model, "generator", inference=form == "dense").to(device))
+        for form in FORMS
+    }
+
+
 def pipeline(encoder: torch.nn.Module, generator: torch.nn.Module, dtype: str = "fp32") -> Callable[..., torch.Tensor]:
     """image, labels, noise -> image: the two graphs as the runtime runs them, codes kept on the device,
     under `dtype`'s autocast.
@@ -106,16 +117,12 @@ def measure(
     """Every (form, dtype, mode, batch) of the plan. A configuration that fails records its error and
     the others go on; torch.compile stops being tried once plan.compile_budget_s of compiling is spent,
     and no configuration starts after `deadline` (a time.perf_counter() value): those are skipped."""
-    from sean_export.graphs import graph_module
     from sean_tools.bench.plan import counted_gflop
     from sean_train.weight_init import random_model
 
     device = torch.device(plan.device)
     model = random_model(config, seed=0).to(device).eval()
-    modules = {
-        form: (graph_module(model, "encoder"), graph_module(model, "generator", inference=form == "dense").to(device))
-        for form in FORMS
-    }
+    modules = forms_on(model, device)
     gflop = {"training": counted_gflop(config, None), "dense": counted_gflop(config, "dense")}
     inputs = {batch: model_inputs(config, batch, device) for batch in plan.batches}
     references: dict[str, np.ndarray] = {}
@@ -243,7 +250,11 @@ def time_configuration(
     function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], dtype: str, mode: str,
     device: torch.device, repeats: int,
 ) -> dict[str, Any]:
-    """First call (compilation, capture, cuDNN's algorithm timing), then `repeats` timed calls after a warm-up."""
+    """First call (compilation, capture, cuDNN's algorithm timing), then `repeats` timed calls after a warm-up.
+
+    Peak memory: of the first call (cuDNN's algorithm trials allocate workspaces), and of the warm-up and
+    timed calls after it, each counted from its own start. The warm-up ends in a synchronisation, so that
+    the first timed call does not wait for the warm-up's queued kernels."""
     reset_peak_memory(device)
     resident = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     started = time.perf_counter()
@@ -259,8 +270,11 @@ def time_configuration(
             call()
         synchronize(device)
         first = time.perf_counter() - started
+        first_peak = peak_memory_mb(device)
+        reset_peak_memory(device)
         for _ in range(WARMUP):
             call()
+        synchronize(device)
         seconds = time_calls(call, device, repeats)
         image = call()[:1].float().cpu().numpy()
     latency = statistics.median(seconds)
@@ -270,7 +284,8 @@ def time_configuration(
         "latency_s": latency,
         "p90_s": float(np.percentile(seconds, 90)),
         "images_per_s": batch / latency,
-        "peak_memory_mb": peak_memory_mb(device),  # weights of both forms included
+        "peak_memory_mb": peak_memory_mb(device),  # after the first call; weights of both forms included
+        "first_call_peak_memory_mb": first_peak,
         "resident_before_mb": resident,  # allocated before the first call: the weights, the inputs
         "image": image,
     }

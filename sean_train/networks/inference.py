@@ -150,7 +150,8 @@ class OneHotConv(nn.Module):
             self.register_buffer("table", onehot_table(weight[:, :num_classes]).contiguous())
             self.register_buffer("bias", bias.view(1, -1, 1, 1).clone())
             if extra_channels:
-                self.extra = nn.Conv2d(extra_channels, weight.shape[0], 3, padding=1, bias=False).to(weight.dtype)
+                self.extra = nn.Conv2d(extra_channels, weight.shape[0], 3, padding=1, bias=False, device=weight.device,
+                                       dtype=weight.dtype)
                 self.extra.weight.data.copy_(weight[:, num_classes:])
 
     @property
@@ -259,7 +260,7 @@ def folded_weights(norm: SEANNorm, shortcut: nn.Conv2d | None) -> tuple[Tensor, 
         a_g, a_b = torch.sigmoid(get(norm.blending_gamma)), torch.sigmoid(get(norm.blending_beta))
         b_gs, b_bs = get(norm.conv_gamma.bias), get(norm.conv_beta.bias)
     else:
-        a_g = a_b = torch.zeros(1, dtype=f64)
+        a_g = a_b = torch.zeros(1, dtype=f64, device=s.device)
         b_gs = b_bs = torch.zeros_like(b_go)
     gain_w = per_row(s * (1 - a_g)) * w_go
     shift_w = (1 - a_b) * w_bo - per_row(m) * gain_w
@@ -315,7 +316,7 @@ class FoldedNorm(nn.Module):
             self.regions = RegionRows(table, shared.bias.detach().to(f64), mask_w, bias, dtype, self.forms.edges)
         else:
             self.shared = OneHotConv(shared, classes, self.forms.onehot)
-            self.modulation = nn.Conv2d(hidden, rows, 3, padding=1).to(dtype)
+            self.modulation = nn.Conv2d(hidden, rows, 3, padding=1, device=mask_w.device, dtype=dtype)
             self.modulation.weight.data.copy_(mask_w)
             self.modulation.bias.data.copy_(bias)
         self.rows = rows

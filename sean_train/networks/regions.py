@@ -288,7 +288,8 @@ class RegionRows(torch.nn.Module):
         self.register_buffer("table", table.to(dtype))
         self.register_buffer("shared_bias", shared_bias.to(dtype))
         # Activation table head: the zero row (padding), then the class activations.
-        self.register_buffer("head", torch.cat([torch.zeros(1, hidden, dtype=inner.dtype), inner]).to(dtype))
+        padding = torch.zeros(1, hidden, dtype=inner.dtype, device=inner.device)
+        self.register_buffer("head", torch.cat([padding, inner]).to(dtype))
         if edges == "rows":
             products = weight.permute(1, 2, 3, 0).reshape(hidden, 9 * rows)  # [c, (tap, R)]
         else:
