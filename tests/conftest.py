@@ -96,6 +96,18 @@ def shapes_split(shapes_samples) -> Path:
 
 
 @pytest.fixture
+def all_threads():
+    """Every core for one heavy test of large convolutions (restored after): there the work of each parallel
+    region dwarfs its synchronisation, unlike the tiny models that the session's one thread is for."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def one_thread():
     """Same thread count in and out of process, so float reductions run in the same order."""
     import torch

@@ -184,11 +184,12 @@ def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_path):
+def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_path, all_threads):
     """982 keys, 267 M parameters: built from the TSV, converted, loaded strictly, one forward pass; the
-    folded inference forms that packages ship (`sean export`'s, region form on the large maps, and the
-    dense one) give the same image on a face layout. (Lookups in place of the one-hot convolutions are
-    proven equal at small sizes, tests/test_networks.py: at 19 classes no packaged layer takes them.)
+    folded inference form that `sean export` ships (region form on the large maps, dense on the others)
+    gives the same image on a face layout. (The all-dense form, TensorRT's graph, and lookups in place of
+    the one-hot convolutions are proven equal at small sizes, tests/test_networks.py: the fold's
+    arithmetic does not depend on the widths; each full-size float64 fold and pass costs ~15 s here.)
 
     The comparison runs in float64: the random weights drive nearly every pixel deep into tanh's
     saturation, and at the few that are not, fp32 rounding of the huge activations alone moves the
@@ -211,9 +212,9 @@ def test_full_size_random_checkpoint_from_the_manifest_converts_and_runs(tmp_pat
         out = model.generate(mask, codes, noise)
         assert out.shape == (1, 3, 256, 256)
         assert torch.isfinite(out).all() and out.std() > 0.01
-        for region_mode in ("auto", "dense"):  # `sean export`'s default, and `--form dense` (TensorRT's graph)
-            folded = fold_for_inference(model.generator, style_mode="auto", region_mode=region_mode)
-            assert (folded(labels, codes, noise) - out).abs().max().item() < 1e-8, region_mode
+        folded = fold_for_inference(model.generator, style_mode="auto", region_mode="auto")
+        assert {norm.form for norm in folded.modules() if hasattr(norm, "forms")} == {"regions", "dense"}
+        assert (folded(labels, codes, noise) - out).abs().max().item() < 1e-8
 
 
 @pytest.mark.slow
