@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY, make_random_model
+from sean_core.command import usable_cpus
+from tests.helpers import TINY, make_random_model, torch_threads
 
 # Tiny models gain nothing from a second thread, and on a 2-core machine shared with any other busy
 # process, 2-thread OpenMP regions in torch ran 45x slower (barrier spinning). Child processes that
@@ -99,20 +100,12 @@ def shapes_split(shapes_samples) -> Path:
 def all_threads():
     """Every core for one heavy test of large convolutions (restored after): there the work of each parallel
     region dwarfs its synchronisation, unlike the tiny models that the session's one thread is for."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(usable_cpus()):
+        yield
 
 
 @pytest.fixture
 def one_thread():
     """Same thread count in and out of process, so float reductions run in the same order."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield

@@ -16,7 +16,7 @@ from sean_train.commands.train import train
 from sean_train.state import latest_checkpoint, load_training_checkpoint
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
-from tests.helpers import tiny_run_config, write_config
+from tests.helpers import tiny_run_config, torch_threads, write_config
 
 
 def start_run(run_dir: Path, until: int | None = None, **train_settings) -> Path:
@@ -34,12 +34,8 @@ def start_run(run_dir: Path, until: int | None = None, **train_settings) -> Path
 @pytest.fixture(scope="module")
 def stopped_run(tmp_path_factory) -> Path:
     """A run of 8 steps stopped at step 2 (its first checkpoint), as a template to copy and damage."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return start_run(tmp_path_factory.mktemp("runs") / "stopped", until=2)
-    finally:
-        torch.set_num_threads(previous)
 
 
 @pytest.fixture
