@@ -45,7 +45,7 @@ def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_chec
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     args = [str(tiny_package), "--checkpoint", str(tiny_export_checkpoint), "--repeats", "2", "--batch-sizes", "1,2",
             "--classes", "8", "--threads", "1", "--budget", "0", "--openvino", "--labels", "faces", "--json", str(out),
-            "--workdir", str(bench_workdir)]
+            "--workdir", str(bench_workdir), "--gemm-size", "256"]  # a 2048² peak probe around 15 paths takes 25 s
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), result.output
@@ -55,7 +55,7 @@ def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_chec
 def test_every_path_has_finite_numbers(bench_result):
     data, _ = bench_result
     assert set(data["paths"]) == set(PATHS)
-    assert data["gemm"]["peak_gflops"] > 0
+    assert data["gemm"]["peak_gflops"] > 0 and data["gemm"]["size"] == 256
     for key, row in data["paths"].items():
         assert "error" not in row, (key, row.get("error"))
         for batch in ("1", "2"):
@@ -161,7 +161,7 @@ def test_a_package_alone_times_that_package_quickly_and_builds_nothing(tmp_path,
     out = tmp_path / "bench.json"
     workdir = tmp_path / "work"
     args = [str(tiny_package), "--repeats", "1", "--batch-sizes", "1", "--threads", "1", "--budget", "0",
-            "--json", str(out), "--workdir", str(workdir)]
+            "--json", str(out), "--workdir", str(workdir), "--gemm-size", "256"]
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
@@ -377,7 +377,7 @@ def test_the_cpp_row_times_the_cpp_runtime_and_its_images_equal_the_python_runti
     spec = WorkerSpec(kind="cpp", package=str(tiny_package), library=str(build / "libsean.so"), threads=1,
                       batch_sizes=(1, 2), repeats=1, budget_s=0, seed=0, height=package.height, width=package.width,
                       num_classes=package.num_classes, noise_numel=package.noise_numel,
-                      outputs=str(tmp_path / "cpp.npz"))
+                      outputs=str(tmp_path / "cpp.npz"), gemm_size=256)
     result = worker.run_path(WorkerSpec.from_json(spec.to_json()))
     assert set(result["batches"]) == {"1", "2"}
     assert all(0 < result["batches"][b]["both"]["median_s"] < math.inf for b in ("1", "2"))

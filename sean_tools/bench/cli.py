@@ -14,6 +14,7 @@ from sean_tools.bench.inputs import LABEL_LAYOUTS, official_size_checkpoint_dir,
 from sean_tools.bench.plan import build_cpp_runtime, build_missing_engines
 from sean_tools.bench.report import alternate_report, profile_report, report
 from sean_tools.bench.run import benchmark, study
+from sean_tools.bench.spec import GEMM_SIZE
 
 
 def command_line(ctx: click.Context) -> str:
@@ -62,6 +63,9 @@ def parse_ints(text: str) -> list[int]:
 @click.option("--budget", "budget_s", type=Amount(0, 86_400), default=60.0, show_default=True,
               help="Seconds per path and batch size after which fewer repeats are taken (at least one).")
 @click.option("--threads", type=THREADS, default=2, show_default=True, help="Threads for every path.")
+@click.option("--gemm-size", type=Count(64, 16_384), default=GEMM_SIZE, show_default=True,
+              help="Side of the square fp32 matrix product that measures the machine's peak at the start and "
+              "around every path (smaller is quicker, but may stay below the peak on many cores).")
 @click.option("--fp16", is_flag=True, help="Also export and time the fp16 package in ONNX Runtime.")
 @click.option("--openvino", is_flag=True, help="Also time OpenVINO with the f32 and bf16 precision hints.")
 @click.option("--tensorrt", is_flag=True, help="Build TensorRT engines for the packages that lack usable ones "
@@ -100,6 +104,7 @@ def bench(
     repeats: int,
     budget_s: float,
     threads: int,
+    gemm_size: int,
     fp16: bool,
     openvino: bool,
     tensorrt: bool,
@@ -173,7 +178,7 @@ def bench(
 
     result = benchmark(
         inputs, parse_ints(batch_sizes), class_counts, repeats, threads, openvino, budget_s, timeout_s, save, labels,
-        keys, cpp,
+        keys, cpp, gemm_size,
     )
     result.update(command=command, complete=True)
     click.echo(report(result))

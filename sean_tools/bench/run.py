@@ -23,7 +23,7 @@ from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, c
 from sean_tools.bench.official import official_problem
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths, planned_rows, select_paths
 from sean_tools.bench.process import run_process
-from sean_tools.bench.spec import PROFILED_KINDS, WorkerSpec
+from sean_tools.bench.spec import GEMM_SIZE, PROFILED_KINDS, WorkerSpec
 
 
 def run_worker(spec: WorkerSpec, timeout_s: float) -> dict[str, Any]:
@@ -63,7 +63,8 @@ def compare_outputs(outputs: dict[str, Path]) -> dict[str, dict[str, float]]:
 
 
 def base_spec(
-    config: Any, noise_numel: int, threads: int, repeats: int, budget_s: float, labels: str = "blocks"
+    config: Any, noise_numel: int, threads: int, repeats: int, budget_s: float, labels: str = "blocks",
+    gemm_size: int = GEMM_SIZE,
 ) -> WorkerSpec:
     """The settings every worker of a run shares (kind "gemm" until a path replaces it)."""
     return WorkerSpec(
@@ -77,6 +78,7 @@ def base_spec(
         num_classes=config.num_classes,
         noise_numel=noise_numel,
         labels=labels,
+        gemm_size=gemm_size,
     )
 
 
@@ -93,6 +95,7 @@ def benchmark(
     labels: str = "blocks",
     keys: Sequence[str] = (),
     cpp: bool = False,
+    gemm_size: int = GEMM_SIZE,
 ) -> dict[str, Any]:
     """Run every path (those keys name, when given) and the scaling rows; return the whole result (the JSON
     that `--json` writes).
@@ -100,7 +103,7 @@ def benchmark(
     save(result) is called after every path, so that a long run that is stopped keeps what it measured.
     """
     config, noise_numel = model_of(inputs)
-    common = base_spec(config, noise_numel, threads, repeats, budget_s, labels)
+    common = base_spec(config, noise_numel, threads, repeats, budget_s, labels, gemm_size)
     paths, skipped = select_paths(*plan_paths(inputs, openvino, cpp), list(keys))
     result = run_record(inputs, config, {"batch_sizes": batch_sizes, "classes": classes, "repeats": repeats,
                                          "threads": threads, "budget_s_per_batch": budget_s, "labels": labels})

@@ -6,6 +6,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+# The default side of the peak-measuring matrix product: large enough for a few cores to reach their peak.
+GEMM_SIZE = 2048
 PATH_KINDS = ("gemm", "official", "torch", "onnxruntime", "openvino", "tensorrt", "cpp")
 # The kinds whose per-node counters `sean bench --profile` reads.
 PROFILED_KINDS = ("onnxruntime", "openvino")
@@ -31,7 +33,7 @@ class WorkerSpec:
     library: str | None = None  # cpp paths: the C++ runtime's libsean.so
     precision_hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT
     outputs: str | None = None  # an .npz file for the batch-1 codes and image
-    gemm_size: int = 2048  # square fp32 matrix product that measures the machine's peak
+    gemm_size: int = GEMM_SIZE  # side of the square fp32 matrix product that measures the machine's peak
     labels: str = "blocks"  # the label layout timed: a key of bench.inputs.LABEL_LAYOUTS
 
     def __post_init__(self) -> None:
