@@ -63,6 +63,8 @@ def write_config(path: Path, data: dict) -> Path:
 
 # Why an OpenVINO test skips: the one-line message with the pip command that works for this installation.
 OPENVINO_MISSING = missing_module_message("openvino", "this test")
+# What `sean demo` writes for every model (and a swaps/ image per swapped class and pair).
+DEMO_OUTPUTS = ("contact_sheet.png", "interpolation.png", "reconstructions/00.png", "swap_matrix.png")
 
 H100 = GpuInfo(0, "NVIDIA H100 80GB HBM3", (9, 0))
 A10 = GpuInfo(0, "NVIDIA A10", (8, 6))
