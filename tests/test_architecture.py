@@ -33,9 +33,13 @@ def module_name(package: str, folder: Path, path: Path) -> str:
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
-    """(imported module, at module level?) for every import statement of a file."""
+    """(imported module, at module level?) for every import statement of a file. The imports of a module-level
+    `if TYPE_CHECKING:` count as module level: a cycle through a type is still two modules that need each other."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = {id(node) for node in tree.body}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            top |= {id(child) for child in node.body}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -16,12 +16,8 @@ from sean_core.cli import main
 from sean_core.errors import PackageError
 from sean_runtime.package import load_package
 from sean_runtime.triton.interface import graph_precision
-from sean_runtime.triton.repository import (
-    ExportSettings,
-    check_repository_package,
-    export_repository,
-    read_repository,
-)
+from sean_runtime.triton.repository import check_repository_package, export_repository, read_repository
+from sean_runtime.triton.settings import RepositorySettings
 from tests.helpers import A10, H100, write_package, write_plan
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="needs the 'triton' extra")
@@ -113,7 +109,7 @@ def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backe
         assert served_precision(repo, graph) == "bf16"  # the package is fp32: clients reported fp32
     assert read_repository(repo)["precision"] == "bf16"
     assert "(OpenVINO, precision hint bf16 on the CPU)" in (repo / "README.md").read_text()
-    plain_repo = export_repository(shapes_package, tmp_path / "plain", ExportSettings())
+    plain_repo = export_repository(shapes_package, tmp_path / "plain", RepositorySettings())
     plain = read_config(plain_repo, "sean_generator")
     assert (plain.parameters["sean_runtime"].string_value, plain.parameters["sean_precision"].string_value) == (
         "onnxruntime", "f32")
@@ -152,7 +148,7 @@ def test_a_repository_holds_each_graph_once_and_checks_it_where_it_lies(shapes_p
     the size, once packed or copied); the front and noise models read only the manifest."""
     graph_names = sorted(load_package(shapes_package).manifest["files"])
     for backend in ("python", "onnxruntime"):
-        repo = export_repository(shapes_package, tmp_path / backend, ExportSettings(backend=backend))
+        repo = export_repository(shapes_package, tmp_path / backend, RepositorySettings(backend=backend))
         assert copies_of_package_files(repo, shapes_package) == {name: 1 for name in graph_names}, backend
     for backend in ("python", "onnxruntime"):
         copy = shutil.copytree(tmp_path / backend, tmp_path / f"{backend}-copied")  # no hard links in a copy
@@ -183,7 +179,7 @@ def test_a_tensorrt_repository_holds_the_plans_and_not_the_onnx_graphs(tmp_path)
     package = write_package(tmp_path / "pkg")
     for graph in ("encoder", "generator"):
         write_plan(load_package(package), graph, plan=f"{graph} plan".encode())
-    repo = export_repository(package, tmp_path / "repo", ExportSettings(backend="tensorrt"))
+    repo = export_repository(package, tmp_path / "repo", RepositorySettings(backend="tensorrt"))
     assert copies_of_package_files(repo, package) == {"encoder.onnx": 0, "generator.onnx": 0}
     plans = Counter(p.read_bytes() for p in repo.rglob("*.plan"))
     assert plans == {b"encoder plan": 1, b"generator plan": 1}
@@ -203,11 +199,11 @@ def test_tensorrt_repository_names_one_plan_per_compute_capability(tmp_path):
         package = load_package(root)
         for graph in ("encoder", "generator"):
             write_plan(package, graph, plan=f"{graph} for {gpu.name}".encode(), gpu=gpu)
-    single = export_repository(first, tmp_path / "one", ExportSettings(backend="tensorrt"))
+    single = export_repository(first, tmp_path / "one", RepositorySettings(backend="tensorrt"))
     config = read_config(single, "sean_generator")
     assert config.platform == "tensorrt_plan" and config.default_model_filename == "model.plan"
     assert (single / "sean_generator" / "1" / "model.plan").read_bytes() == b"generator for NVIDIA H100 80GB HBM3"
-    repo = export_repository(first, tmp_path / "two", ExportSettings(backend="tensorrt", plans_from=(second,)))
+    repo = export_repository(first, tmp_path / "two", RepositorySettings(backend="tensorrt", plans_from=(second,)))
     config = read_config(repo, "sean_generator")
     assert dict(config.cc_model_filenames) == {"9.0": "generator.sm90.plan", "8.6": "generator.sm86.plan"}
     assert (repo / "sean_generator" / "1" / "generator.sm86.plan").read_bytes() == b"generator for NVIDIA A10"
@@ -228,16 +224,16 @@ def test_an_unrelated_folder_is_never_replaced_and_an_earlier_repository_is(tmp_
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(PackageError, match="not a repository written by"):
-        export_repository(package, other, ExportSettings())
+        export_repository(package, other, RepositorySettings())
     assert (other / "keep.txt").read_text() == "mine"
-    repo = export_repository(package, tmp_path / "repo", ExportSettings(max_batch=2))
-    export_repository(package, repo, ExportSettings(max_batch=3))
+    repo = export_repository(package, tmp_path / "repo", RepositorySettings(max_batch=2))
+    export_repository(package, repo, RepositorySettings(max_batch=3))
     assert read_config(repo, "sean").max_batch_size == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left
     # never inside the package (a later `sean export` there deletes it) or a folder that holds the package
     for inside, words in ((package / "repo", "lies inside the input folder"), (tmp_path, "holds the input")):
         with pytest.raises(PackageError, match=words):
-            export_repository(package, inside, ExportSettings())
+            export_repository(package, inside, RepositorySettings())
     assert not (package / "repo").exists()
 
 
@@ -245,7 +241,7 @@ def test_sean_triton_refuses_a_repository_for_triton_gpu_backends_in_one_line(tm
     package = write_package(tmp_path / "pkg")
     for graph in ("encoder", "generator"):
         write_plan(load_package(package), graph)
-    repo = export_repository(package, tmp_path / "repo", ExportSettings(backend="tensorrt"))
+    repo = export_repository(package, tmp_path / "repo", RepositorySettings(backend="tensorrt"))
     done = CliRunner().invoke(main, ["triton", str(repo)])
     assert done.exit_code == 1
     (line,) = done.output.strip().splitlines()
@@ -278,7 +274,7 @@ def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_por
     from sean_runtime.triton.server import Ports, ports_in_use
 
     package = write_package(tmp_path / "pkg")
-    repo = export_repository(package, tmp_path / "repo", ExportSettings())
+    repo = export_repository(package, tmp_path / "repo", RepositorySettings())
     graph = next(p for p in package.iterdir() if p.suffix == ".onnx")
     with open(graph, "r+b") as handle:  # in place: the repository's hard link sees it
         handle.seek(-1, 2)
@@ -289,7 +285,7 @@ def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_por
     assert result.exit_code == 1 and "its package no longer matches its manifest" in result.output, result.output
     assert "export the repository again" in result.output
     # another package copied over the source, manifest and all: the links pass its own check, not the export's
-    again = export_repository(write_package(tmp_path / "pkg2"), tmp_path / "repo2", ExportSettings())
+    again = export_repository(write_package(tmp_path / "pkg2"), tmp_path / "repo2", RepositorySettings())
     other = shutil.copytree(tmp_path / "pkg2", tmp_path / "other")
     (other / "generator.onnx").write_bytes(b"another generator")
     manifest = json.loads((other / "manifest.json").read_text())
@@ -313,14 +309,14 @@ def test_sean_triton_refuses_a_repository_whose_package_changed_in_place_and_por
 @pytest.mark.parametrize("name", ["über", "ﬁ", "名前"])
 def test_a_model_name_triton_cannot_start_is_refused_at_export(tmp_path, name):
     with pytest.raises(PackageError, match="use ASCII letters, digits"):
-        export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", ExportSettings(name=name))
+        export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", RepositorySettings(name=name))
 
 
 def test_package_files_other_than_the_exports_are_refused(shapes_package, tmp_path):
     """sean-triton.json's package_files decides which files the check hashes, and the python graph models load
     the graphs it vouches for unhashed: a map that names a folder outside the repository, leaves a graph out
     or is not strings is refused in one line, not trusted or a traceback."""
-    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings(backend="python"))
+    repo = export_repository(shapes_package, tmp_path / "repo", RepositorySettings(backend="python"))
     facts = read_repository(repo)
     check_repository_package(repo, facts)
     folder = facts["package_files"]["generator.onnx"]

@@ -30,7 +30,8 @@ from sean_core.cli import main
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import read_rgb
 from sean_runtime.synthesizer import Synthesizer, to_uint8
-from sean_runtime.triton.repository import ExportSettings, export_repository
+from sean_runtime.triton.repository import export_repository
+from sean_runtime.triton.settings import RepositorySettings
 from sean_tools.serve_load.loadtest import series
 from tests.helpers import OPENVINO_MISSING
 
@@ -101,7 +102,7 @@ def running_triton(repo: Path, environment, folder: Path, *args: str):
 def server(model_environment, shapes_package, tmp_path_factory):
     """`sean triton` on the python-backend repository: (process, HTTP URL, gRPC URL, metrics URL, log file)."""
     folder = tmp_path_factory.mktemp("triton")
-    repo = export_repository(shapes_package, folder / "repo", ExportSettings(max_batch=8))
+    repo = export_repository(shapes_package, folder / "repo", RepositorySettings(max_batch=8))
     with running_triton(repo, model_environment, folder, "--instances", "2") as started:
         yield started
 
@@ -314,7 +315,7 @@ def test_the_front_and_noise_models_run_from_a_package_folder_that_holds_only_th
     (that backend is not in this tritonserver): here the python graph models load the graphs from another
     folder, so NAME and NAME_noise start from the manifest alone. `sean triton` refuses such an edited
     repository (its sean-triton.json is not an export's), so the server is started directly."""
-    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings())
+    repo = export_repository(shapes_package, tmp_path / "repo", RepositorySettings())
     package, graphs = repo / "sean" / "1" / "package", repo / "sean" / "1" / "graphs"
     graphs.mkdir()
     shutil.copy2(package / "manifest.json", graphs / "manifest.json")
@@ -340,7 +341,7 @@ def test_the_front_and_noise_models_run_from_a_package_folder_that_holds_only_th
 def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(model_environment, shapes_package,
                                                                               shapes_split, tmp_path):
     pytest.importorskip("openvino", reason=OPENVINO_MISSING)
-    repo = export_repository(shapes_package, tmp_path / "repo", ExportSettings(precision="bf16"))
+    repo = export_repository(shapes_package, tmp_path / "repo", RepositorySettings(precision="bf16"))
     with Synthesizer.load(shapes_package, precision_hint="bf16") as bf16:
         image, label = pair(shapes_split, 2)
         expected = bf16.synthesize(label, bf16.encode(image, label), seed=5)[0]

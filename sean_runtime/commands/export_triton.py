@@ -11,7 +11,8 @@ from sean_core.command import PACKAGE, Count, SeanCommand
 from sean_runtime.backends import PRECISION_HINTS
 from sean_runtime.commands import PRECISION_HELP
 from sean_runtime.triton.interface import BACKENDS, DEFAULT_NAME, ModelNames
-from sean_runtime.triton.repository import ExportSettings, export_repository
+from sean_runtime.triton.repository import export_repository
+from sean_runtime.triton.settings import RepositorySettings
 
 
 @click.command(cls=SeanCommand)
@@ -49,7 +50,7 @@ def export_triton(
       sean export-triton packages/shapes -o models/triton-bf16 --precision bf16
       sean triton models/triton --port 8000
     """
-    settings = ExportSettings(backend=backend, max_batch=max_batch, instances=instances,
+    settings = RepositorySettings(backend=backend, max_batch=max_batch, instances=instances,
                               max_queue_delay_us=max_queue_delay_us, name=name, plans_from=plans_from,
                               precision=precision)
     export_repository(package, out, settings)

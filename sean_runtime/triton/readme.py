@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sean_runtime.package import Package
 from sean_runtime.triton.environment import model_requirements
 from sean_runtime.triton.interface import DEFAULT_NAME, ModelNames
-
-if TYPE_CHECKING:
-    from sean_runtime.triton.repository import ExportSettings
+from sean_runtime.triton.settings import RepositorySettings
 
 # NVIDIA's container of the Triton release that nvidia-pytriton 0.7.0 ships (Triton 2.51): the one
 # `sean triton` runs here. Its Python is 3.10.
@@ -17,7 +13,7 @@ CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3"
 SDK_CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
 
 
-def readme(package: Package, settings: ExportSettings, names: ModelNames) -> str:
+def readme(package: Package, settings: RepositorySettings, names: ModelNames) -> str:
     gpu = settings.backend != "python"
     gpus = " --gpus all" if gpu else ""
     named = "" if settings.name == DEFAULT_NAME else f" --triton-model {settings.name}"  # the clients' model

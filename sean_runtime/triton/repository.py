@@ -32,7 +32,6 @@ from typing import Any
 from sean_core.errors import PackageError, first_sentence
 from sean_core.files import atomic_write_json, atomic_write_text, building_folder, output_problem, read_json
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
-from sean_runtime.backends import check_precision_hint
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package, verify_files
 from sean_runtime.triton import config as cfg
@@ -55,6 +54,7 @@ from sean_runtime.triton.interface import (
     noise_tensors,
 )
 from sean_runtime.triton.readme import readme
+from sean_runtime.triton.settings import RepositorySettings, check_settings, valid_name
 
 REPOSITORY_FILE = "sean-triton.json"
 REPOSITORY_FORMAT = "sean-triton-repository"
@@ -66,48 +66,6 @@ MODEL_SHIM = (
     "from sean_runtime.triton.models import {cls} as TritonPythonModel\n\n"
     '__all__ = ["TritonPythonModel"]\n'
 )
-
-
-@dataclass(frozen=True)
-class ExportSettings:
-    backend: str = "python"
-    max_batch: int = 8
-    instances: int = 1
-    max_queue_delay_us: int = 2000
-    name: str = "sean"
-    plans_from: tuple[Path, ...] = ()  # tensorrt: packages with plans built on other GPUs (same graphs)
-    precision: str = "f32"  # python: OpenVINO's precision hint; bf16 / f16 run the graphs on OpenVINO
-
-    @property
-    def graph_runtime(self) -> str:
-        """What the python backend's graph models run the package with: ONNX Runtime, or OpenVINO for a
-        reduced precision (the hint is OpenVINO's, as in sean_runtime.backends.select_backend)."""
-        return "onnxruntime" if self.precision == "f32" else "openvino"
-
-
-def _valid_name(name: object) -> bool:
-    """A model name Triton serves: ASCII letters, digits, '_' and '-', starting with a letter or digit (the
-    Python backend stub cannot start a model of another name: UnicodeEncodeError); never a path."""
-    return (isinstance(name, str) and name != "" and name[0] not in "-_"
-            and all(c.isascii() and (c.isalnum() or c in "_-") for c in name))
-
-
-def _check_settings(settings: ExportSettings) -> None:
-    if settings.backend not in BACKENDS:
-        raise PackageError(f"unknown Triton backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
-    name = settings.name
-    if not _valid_name(name):
-        raise PackageError(
-            f"model name {name!r}: use ASCII letters, digits, '_' and '-', starting with a letter or digit"
-        )
-    check_precision_hint(settings.precision)
-    if settings.precision != "f32" and settings.backend != "python":
-        raise PackageError(
-            f"precision {settings.precision} runs on the python backend (the SEAN runtime's OpenVINO); Triton's "
-            f"{settings.backend} backend runs the package's own precision: export with --backend python"
-        )
-    if settings.max_batch < 1 or settings.instances < 1 or settings.max_queue_delay_us < 0:
-        raise PackageError("--max-batch and --instances must be at least 1, --max-queue-delay-us at least 0")
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -175,7 +133,9 @@ def _plan_files(package: Package, graph: str, others: tuple[Path, ...]) -> Graph
     return GraphFiles(graph, files, default_model_filename=first, cc_model_filenames=names)
 
 
-def model_configs(package: Package, settings: ExportSettings) -> dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]:
+def model_configs(
+    package: Package, settings: RepositorySettings
+) -> dict[str, tuple[cfg.ModelConfig, GraphFiles | str]]:
     """Every model of the repository: its config, and what its version folder holds (files, or the
     Python class its model.py names)."""
     names = ModelNames.of(settings.name)
@@ -279,7 +239,7 @@ def _check_destination(out: Path, package_dir: Path) -> None:
             )
 
 
-def _write(root: Path, package: Package, settings: ExportSettings,
+def _write(root: Path, package: Package, settings: RepositorySettings,
            models: dict[str, tuple[cfg.ModelConfig, GraphFiles | str]], places: dict[str, str]) -> None:
     names = ModelNames.of(settings.name)
     for model, (config, content) in models.items():
@@ -341,9 +301,9 @@ def _check_onnx(path: Path, config: cfg.ModelConfig) -> None:
             raise PackageError(f"{path} has {kind} {got} but {config.name}'s config declares {want}")
 
 
-def export_repository(package_dir: str | Path, out: str | Path, settings: ExportSettings) -> Path:
+def export_repository(package_dir: str | Path, out: str | Path, settings: RepositorySettings) -> Path:
     """Write and check the repository; return its folder."""
-    _check_settings(settings)
+    check_settings(settings)
     out = Path(out)
     package = load_package(package_dir, verify=True)
     if settings.backend == "tensorrt" and package.generator_form == "regions":
@@ -370,7 +330,7 @@ def check_repository_package(root: Path, facts: dict[str, Any]) -> None:
         raise PackageError(f"{root}: {REPOSITORY_FILE} does not say where the package's files are (written by an "
                            f"earlier sean-deploy): {again}")
     name = facts.get("name", DEFAULT_NAME)
-    if not _valid_name(name):
+    if not valid_name(name):
         raise PackageError(f"{root}: {REPOSITORY_FILE} names no model Triton serves ({name!r}; it was edited): {again}")
     names = ModelNames.of(name)
 
