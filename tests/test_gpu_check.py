@@ -359,6 +359,26 @@ def test_a_cuda_graph_replays_the_eager_result(tmp_path):
 
 @pytest.mark.cuda
 @needs_cuda
+def test_the_lookup_form_is_captured_in_a_cuda_graph():
+    """Its label constants (ops.table_ids) are 0-dim CPU tensors: made on the GPU, they were copied from host
+    memory, which CUDA-graph capture refuses."""
+    from sean_export.graphs import graph_module
+    from sean_train.networks.inference import fold_for_inference
+    from sean_train.weight_init import random_model
+
+    device = torch.device("cuda")
+    model = random_model(ModelConfig(**TINY_MODEL), seed=0).to(device).eval()
+    lookups = fold_for_inference(model.generator, "lookup", "lookup", region_mode="dense")
+    run = speed.pipeline(graph_module(model, "encoder"), lookups)
+    inputs = speed.model_inputs(model.config, 2, device)
+    with torch.inference_mode(), exported.tf32(False):
+        eager = run(*inputs).clone()
+        replay = speed.graphed(run, inputs, lambda: exported.tf32(False))
+        torch.testing.assert_close(replay(), eager, rtol=0, atol=1e-6)
+
+
+@pytest.mark.cuda
+@needs_cuda
 def test_the_export_of_a_model_matches_it_on_cuda(tiny_export_checkpoint, tmp_path):
     result = exported.export_and_compare(tiny_export_checkpoint, "cuda", tmp_path)
     assert result["ok"], result

@@ -116,8 +116,9 @@ def table_ids(labels: Tensor, num_classes: int) -> Tensor:
     """Label ids [B, H, W] -> int64 [B, H, W]: 1 + label for a label in [0, K), 0 for ids outside it
     (where one_hot gives an all-zero pixel): a pixel's row among a table's K + 1 class rows."""
     # Constants in the labels' own type: comparing with Python ints would cast the graph input itself,
-    # and OpenVINO then names the input after the cast.
-    zero, one, count = (torch.tensor(v, dtype=labels.dtype, device=labels.device) for v in (0, 1, num_classes))
+    # and OpenVINO then names the input after the cast. 0-dim CPU tensors, which every device takes as
+    # scalars: made on a GPU they would be copied from host memory, which CUDA-graph capture forbids.
+    zero, one, count = (torch.tensor(v, dtype=labels.dtype) for v in (0, 1, num_classes))
     return torch.where((labels >= zero) & (labels < count), labels + one, zero).long()
 
 
