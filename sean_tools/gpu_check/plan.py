@@ -1,5 +1,5 @@
-"""What one GPU check does: the full run on a CUDA GPU (about 5-8 minutes on an H100) or the same steps
-made tiny (`--tiny`: a 64² model with 4-channel layers, a few steps, seconds on a CPU)."""
+"""What one GPU check does: the full run on a CUDA GPU (its time: docs/gpu.md) or the same steps made tiny
+(`--tiny`: a 64² model with 4-channel layers, a few steps, for a dry run on a CPU)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import { $, filePixels } from "./dom.js";
 import { labelFromPixels } from "./labelmap.js";
 import { bytesToBase64, greyPng } from "./png.js";
 
-const HISTORY_LIMIT = 100; // undo steps kept (the issue asks for at least 50)
+const HISTORY_LIMIT = 100; // undo steps kept: a long session of edits can be walked back, at a bounded memory cost
 
 export const api = new Api();
 
