@@ -89,6 +89,7 @@ def export_graph(
     bar.set_description(f"{name}: torch -> ONNX")
     module = graph_module(model, name, inference=True, regions=regions, edges=settings.edge_form)
     proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
+    del module  # the folded weights (a copy of the generator's): not needed beside the graph and the validation
     set_metadata(proto, graph_metadata(config, name, settings.with_precision("fp32"), checkpoint_sha256))
     check_interface(proto, spec)
     check_tensorrt_ops(proto, name, data_dependent=regions)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sean_core.files import replace_folder, sha256_file
-from sean_export import onnx_export
+from sean_export import onnx_export, validate
 from sean_export.graphs import graph_module, graph_spec
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx
 from sean_export.package import check_destination, export_package
@@ -148,6 +148,13 @@ def test_onnx_runtime_matches_pytorch_on_fresh_inputs(tiny_package, tiny_export_
         expected = model.generate(mask, torch.from_numpy(codes), torch.from_numpy(noise)).numpy()
     assert image_out.shape == (batch, 3, config.height, config.width)
     assert np.abs(image_out - expected).max() <= 1e-4
+
+
+def test_the_validation_sessions_keep_no_memory_arena(tiny_package):
+    """An arena keeps the largest run's memory (gigabytes at full size, batch 3) while PyTorch computes the
+    reference beside it: it set a full-size export's peak memory (the README gives the figures)."""
+    sess = validate.session(tiny_package / "generator.onnx")
+    assert sess.get_session_options().enable_cpu_mem_arena is False
 
 
 def test_large_graphs_keep_their_weights_beside_them(tiny_package, tiny_config, tmp_path, monkeypatch):
