@@ -13,5 +13,6 @@ cd "$(dirname "$0")/.."
 echo "setting up .venv with CPU torch (a few minutes the first time) ..."
 python3 -m venv .venv
 .venv/bin/python -m pip install -qq --upgrade pip
-.venv/bin/python -m pip install -qq -c constraints/cpu.txt -e '.[train,export,runtime]'
+.venv/bin/python -m pip install -qq -c constraints/cpu.txt -e '.[train,export,runtime,serve]'
 .venv/bin/sean demo -o demo-out "$@"
+echo "(the sean commands above run in .venv: '. .venv/bin/activate' first, in this shell)"

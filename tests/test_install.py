@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +128,8 @@ def built(clone, tmp_path_factory) -> tuple[Path, str]:
 def full_venv(built, clone) -> Path:
     """The wheel with every extra, in the clone's .venv (where scripts/demo.sh looks; the wheel install is
     used from elsewhere until the last test turns it into the script's editable install)."""
-    return make_venv(clone / ".venv", f"{built[0]}[train,export,runtime]", clone / "constraints" / "cpu.txt")
+    # The README's CPU install (its extras).
+    return make_venv(clone / ".venv", f"{built[0]}[train,export,runtime,serve]", clone / "constraints" / "cpu.txt")
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +170,19 @@ def test_readme_first_hour_works_from_any_directory_after_a_wheel_install(full_v
     assert json.loads((home / "demo-out" / "package" / "manifest.json").read_text())["domain"] == "landscapes"
     assert read_rgb(home / "demo-out" / "reconstructions" / "00.png").shape[0] > 2 * 128  # 128² images, zoomed
     assert seconds < 120, f"sean demo took {seconds:.0f} s"
+
+    # The editor the demo points to: the README's install has `sean serve` (its command, on a free port).
+    server = subprocess.Popen([*shlex.split(DEMO_SERVE), "--port", "0"], cwd=home, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready = server.stdout.readline()
+        url = re.search(r"http://\S+", ready)
+        assert url, ready + server.stderr.read()
+        with urllib.request.urlopen(url.group(0).rstrip("/") + "/v1/info", timeout=60) as answer:
+            assert json.loads(answer.read())["domain"] == "landscapes"
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0
 
     # Train a few steps of the shipped config: found by name in the installed package, made tiny.
     find = [str(full_venv / "bin" / "python"), "-c",
@@ -275,5 +291,6 @@ def test_demo_script_prints_only_progress(full_venv, clone):
     for word in ("warning", "deprecat", "!!"):
         assert word not in done.stderr.lower() and word not in done.stdout.lower(), done.stdout + done.stderr
     printed = [line.strip() for line in done.stdout.strip().splitlines()]
-    assert printed[-1] == DEMO_SERVE  # the demo's closing command
+    assert printed[-2] == DEMO_SERVE  # the demo's closing command, then how to reach `sean` in this shell
+    assert printed[-1] == "(the sean commands above run in .venv: '. .venv/bin/activate' first, in this shell)"
     assert any(line.startswith("sean synth demo-out/package") and "--swap blob=" in line for line in printed)
