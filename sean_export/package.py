@@ -149,11 +149,14 @@ def generator_form(config: ModelConfig, precision: str, form: str) -> str:
     check_form(precision, form)
     takes_regions = has_region_layers(config)
     if form == "regions" and not takes_regions:
-        raise ExportError(
-            f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
-            f"form ({region_policy_text()}, or with many classes); export it with --form dense or auto"
-        )
+        raise ExportError(f"{no_region_layer(config)}; export it with --form dense or auto")
     return package_form(form, precision, takes_regions)
+
+
+def no_region_layer(config: ModelConfig) -> str:
+    """Why a model has no region-form package: none of its layers takes the region form."""
+    return (f"no layer of this {config.height}x{config.width}, {config.num_classes}-class model takes the region "
+            f"form ({region_policy_text()}, or with many classes)")
 
 
 def export_package(

@@ -52,7 +52,7 @@ def bench_result(tmp_path_factory, bench_workdir, tiny_package, tiny_export_chec
 
 
 @pytest.mark.slow
-def test_every_path_has_finite_numbers(bench_result):
+def test_every_path_has_finite_numbers(bench_result, bench_workdir):
     data, _ = bench_result
     assert set(data["paths"]) == set(PATHS)
     assert data["gemm"]["peak_gflops"] > 0 and data["gemm"]["size"] == 256
@@ -73,7 +73,10 @@ def test_every_path_has_finite_numbers(bench_result):
     assert data["paths"]["onnxruntime-fp32"]["gflop"] == data["paths"]["torch-inference"]["gflop"]
     assert data["paths"]["torch-inference"]["gflop"]["synthesize"] < data["paths"]["torch-auto"]["gflop"]["synthesize"]
     assert [row["key"] for row in data["skipped"]] == [*REGION_PATHS, "tensorrt-fp32"]
-    assert all("export it with --form dense or auto" in row["skipped"] for row in data["skipped"][:2])
+    # Why the region rows skip, with no export tried and no advice on export options (not a bench option).
+    assert all(row["skipped"].startswith("no layer of this 64x64") and "export it" not in row["skipped"]
+               for row in data["skipped"][:2])
+    assert not any(bench_workdir.rglob("package-regions*"))
     assert data["skipped"][2]["skipped"]
 
 
@@ -169,6 +172,7 @@ def test_a_package_alone_times_that_package_quickly_and_builds_nothing(tmp_path,
     assert not data["classes_scaling"]
     assert not workdir.exists() or not any(workdir.rglob("*.onnx"))
     assert "give --checkpoint" in result.output
+    assert "nan" not in result.output  # no direct form to compare with: "-" in that column
 
 
 def test_bench_without_a_model_is_a_usage_error():

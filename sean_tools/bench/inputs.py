@@ -125,7 +125,7 @@ def resolve_inputs(
         inputs.packages[given_package_key(package)] = package
         if checkpoint is None:  # the package alone, quickly: nothing is exported or built
             inputs.notes.append("the package's runtime rows only: give --checkpoint CKPT for the PyTorch and "
-                                "official rows (and the other package forms)")
+                                "official rows, the other package forms and the max|Δ| direct column")
             return inputs
     add_exported_packages(inputs, fp16)
     return inputs
@@ -140,10 +140,18 @@ def add_exported_packages(inputs: Inputs, fp16: bool) -> None:
     if "fp32" not in inputs.packages:
         inputs.packages["fp32"] = cached_package(checkpoint, cache / "package-fp32", "fp32")
     if "regions" not in inputs.packages:
-        try:
-            inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "regions")
-        except Exception as exc:  # no region layer, or an export failure: a result of the benchmark, not a crash
-            inputs.unexported["regions"] = f"no region-form package: {exc}"
+        from sean_export.package import no_region_layer
+        from sean_train.checkpoint import read_config
+        from sean_train.networks.inference import has_region_layers
+
+        config, _ = read_config(checkpoint)
+        if not has_region_layers(config):  # nothing to export: the region rows say why they are skipped
+            inputs.unexported["regions"] = no_region_layer(config)
+        else:
+            try:
+                inputs.packages["regions"] = cached_package(checkpoint, cache / "package-regions", "regions")
+            except Exception as exc:  # an export failure is a result of the benchmark, not a crash of it
+                inputs.unexported["regions"] = f"no region-form package: {exc}"
     if fp16 and "fp16" not in inputs.packages:
         try:
             inputs.packages["fp16"] = cached_package(checkpoint, cache / "package-fp16", "fp16")

@@ -19,6 +19,11 @@ def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{fraction:.0%}"
 
 
+def _difference(max_abs: float | None) -> str:
+    """The largest image difference to the direct form; "-" where it was not computed (no checkpoint)."""
+    return "-" if max_abs is None else f"{max_abs:.1e}"
+
+
 def main_table(result: dict[str, Any]) -> str:
     batches = result["settings"]["batch_sizes"]
     big = str(max(batches))
@@ -42,7 +47,7 @@ def main_table(result: dict[str, Any]) -> str:
             f"{row['gflop']['both']:.1f}" if counted else "-",
             f"{row['gflops_per_s']['both']:.1f}" if counted else "-",
             _percent(row["fraction_of_peak"]["both"] if counted else None),
-            f"{row['peak_rss_mb']:.0f}", f"{accuracy.get(key, {}).get('image_max_abs', float('nan')):.1e}",
+            f"{row['peak_rss_mb']:.0f}", _difference(accuracy.get(key, {}).get("image_max_abs")),
         ])
     return format_table(header, rows)
 
