@@ -230,7 +230,8 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
             own_label=style_label is None,
         )
     else:
-        raise InputError("styles are missing: give styles (from /v1/encode), or style_image and style_label")
+        raise InputError("styles are missing: give style_image (with style_label where it is not label), or "
+                         "styles (from /v1/encode)")
     swaps_kind = "a list of {classes, styles | image + label}"
     swaps_data = _get(data, "swaps", "", lambda v: isinstance(v, list), swaps_kind, [])
     swaps = []
