@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from sean_core.format import GRAPH_NAMES, GraphSpec, ModelShape
 from sean_core.format import graph_spec as format_graph_spec
 from sean_export.onnx_export import ExportError
-from sean_train.config import ModelConfig
+from sean_train.config import EXPORTABLE_STYLE_ENCODER, ONLY_UNIFIED_EXPORTS, ModelConfig
 from sean_train.networks import SEANModel
 from sean_train.networks.generator import noise_layout
 from sean_train.networks.inference import fold_for_inference
@@ -25,11 +25,10 @@ def check_exportable(config: ModelConfig) -> None:
     """ExportError unless the package format can carry the model: a package carries one code of style_dim
     numbers per region, which every SEAN layer reads (the unified style encoder); a ResBlk- or SEAN-level
     model's layers each read their own code (docs/paper.md), so it stays a PyTorch model."""
-    if config.style_encoder != "unified":
+    if config.style_encoder != EXPORTABLE_STYLE_ENCODER:
         raise ExportError(
             f"this model has the {config.style_encoder!r} style encoder (a code per region for each "
-            f"{'SEAN ResBlk' if config.style_encoder == 'resblk' else 'SEAN layer'}); packages carry the unified "
-            f"encoder's one code per region, so only style_encoder: unified models export"
+            f"{'SEAN ResBlk' if config.style_encoder == 'resblk' else 'SEAN layer'}); {ONLY_UNIFIED_EXPORTS}"
         )
 
 

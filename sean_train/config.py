@@ -21,6 +21,13 @@ STYLE_CONV_MODES = ("auto", "direct", "factorized")
 # Where the style codes come from (supplementary §B, Fig. 3): one encoder for every SEAN block
 # ("unified", the paper's choice), one per SEAN ResBlk ("resblk"), or one per SEAN normalization block ("sean").
 STYLE_ENCODERS = ("unified", "resblk", "sean")
+# A package carries one style code per region, which every SEAN layer reads: only the unified encoder's
+# model has such codes, so `sean export` refuses the others and `sean train` says so when one starts.
+EXPORTABLE_STYLE_ENCODER = "unified"
+ONLY_UNIFIED_EXPORTS = (
+    f"packages carry the {EXPORTABLE_STYLE_ENCODER} encoder's one code per region, so only "
+    f"style_encoder: {EXPORTABLE_STYLE_ENCODER} models export"
+)
 
 
 class ConfigError(SeanError, ValueError):

@@ -55,8 +55,10 @@ class TrainConfig:
     workers: int = 0  # data-loading worker processes per training process
     synthetic_train_size: int = 2000  # training-set size when the domain generates samples (no --data)
     # Mixed precision: "bf16" runs the forward passes and losses under bf16 autocast on the training device
-    # (CUDA GPUs from Ampere on; CPUs with AVX-512 BF16 or AMX); weights, gradients and optimizer state stay
-    # fp32, and bf16's fp32 exponent range needs no loss scaling. "off": fp32 throughout (the paper's).
+    # (faster on CUDA GPUs from Ampere on and CPUs with AVX-512 BF16 or AMX; other CPUs emulate bf16, much
+    # slower than fp32, and the start of such a run says so: trainer.emulated_bf16); weights, gradients and
+    # optimizer state stay fp32, and bf16's fp32 exponent range needs no loss scaling. "off": fp32 throughout
+    # (the paper's).
     amp: str = "off"
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
 from sean_core.domains import DatasetError, Domain
 from sean_core.errors import ImageReadError, LabelError
 from sean_core.files import atomic_write_text, make_dirs, write_problem
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
-from sean_train.config import ConfigError
+from sean_train.config import EXPORTABLE_STYLE_ENCODER, ONLY_UNIFIED_EXPORTS, ConfigError
 from sean_train.data import (
     BatchOrder,
     ResumableBatchSampler,
@@ -112,6 +113,26 @@ def inexact_resume(state: Any, device: str, threads: int, world_size: int) -> li
             f"checkpoint's --threads, --device and process count for that)"]
 
 
+def emulated_bf16(amp: str, device: str, flags: Collection[str] | None) -> list[str]:
+    """One line when bf16 autocast (TrainConfig.amp) trains on a CPU without bf16 units (cpu_flags `flags`):
+    PyTorch then emulates bf16 in fp32, and every step runs much slower than in fp32. The run keeps its
+    setting, which a resume must not change; a GPU, and a CPU whose flags are unknown (None), get no line."""
+    if amp != "bf16" or device != "cpu" or flags is None or has_bf16_units(flags):
+        return []
+    return [f"bf16 autocast (train.amp: bf16) is emulated on this CPU, which has no {BF16_UNITS}, and every step "
+            f"runs much slower than in fp32: train without --amp (train.amp: off), or on a CUDA GPU or a CPU "
+            f"with {BF16_UNITS}"]
+
+
+def unexportable(style_encoder: str) -> list[str]:
+    """One line when the run's model is one that `sean export` will refuse (sean_export.graphs.check_exportable)."""
+    if style_encoder == EXPORTABLE_STYLE_ENCODER:
+        return []
+    return [f"model.style_encoder is {style_encoder!r}: the model trains and evaluates, but {ONLY_UNIFIED_EXPORTS} "
+            f"(sean export, sean demo --checkpoint); for a model to export, train with the {EXPORTABLE_STYLE_ENCODER} "
+            f"encoder (the default: leave out --style-encoder)"]
+
+
 class Trainer:
     def __init__(
         self,
@@ -153,7 +174,8 @@ class Trainer:
         self.dataset, self.order = training
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
-        self.notes: list[str] = []  # what the user should know about this start: no validation, an inexact resume
+        # What the user should know about this start: a slow or unexportable setting, no validation, an inexact resume
+        self.notes = emulated_bf16(tc.amp, self.device.type, cpu_flags()) + unexportable(config.model.style_encoder)
         self.val_source = self._held_out(data)
         self.step = 0
         self.val_score: float | None = None  # the latest validation PSNR, for the progress line

@@ -136,9 +136,23 @@ def test_train_cli_sets_the_style_encoder_only_for_a_new_run(tmp_path):
     done = runner.invoke(train, ["--config", str(config), "--out", str(tmp_path / "run"), "--style-encoder",
                                  "resblk", "--device", "cpu", "--threads", "1", "--quiet"])
     assert done.exit_code == 0, done.output
+    assert "note: model.style_encoder is 'resblk': the model trains and evaluates, but" in done.output
     assert read_config(latest_checkpoint(tmp_path / "run"))[0].style_encoder == "resblk"
     again = runner.invoke(train, ["--resume", str(tmp_path / "run"), "--style-encoder", "sean"])
     assert again.exit_code != 0 and "--style-encoder goes with --config" in again.output
+
+
+@pytest.mark.parametrize("style_encoder", VARIANTS)
+def test_a_run_of_a_model_that_will_not_export_says_so_in_the_words_of_the_export_error(style_encoder):
+    from sean_train.trainer import unexportable
+
+    lines = unexportable(style_encoder)
+    if style_encoder == "unified":
+        assert lines == []
+        return
+    (line,) = lines
+    assert f"{style_encoder!r}" in line and "trains and evaluates" in line and "\n" not in line
+    assert "only style_encoder: unified models export" in line and "leave out --style-encoder" in line
 
 
 @pytest.mark.parametrize("style_encoder", ["resblk", "sean"])

@@ -189,6 +189,54 @@ def test_amp_is_off_or_bf16():
         RunConfig.from_dict(tiny_run_config(amp="fp16"))
 
 
+ZEN3_FLAGS = "fpu sse2 avx avx2 fma sha_ni"  # an x86 CPU without bf16 units (AMD Zen 3)
+
+
+def write_cpuinfo(path: Path, *lines: str) -> Path:
+    path.write_text("".join(f"processor\t: {cpu}\n" + "".join(f"{line}\n" for line in lines) + "\n"
+                            for cpu in range(2)))
+    return path
+
+
+def test_cpu_flags_are_the_first_processors_and_unknown_where_linux_lists_none(tmp_path, monkeypatch):
+    from sean_core import cpu
+
+    monkeypatch.setattr(cpu, "CPUINFO", write_cpuinfo(tmp_path / "x86", "model name\t: AMD EPYC 7B13",
+                                                      f"flags\t\t: {ZEN3_FLAGS} avx512_bf16"))
+    assert cpu.cpu_flags() == {*ZEN3_FLAGS.split(), "avx512_bf16"} and cpu.cpu_name() == "AMD EPYC 7B13"
+    monkeypatch.setattr(cpu, "CPUINFO", write_cpuinfo(tmp_path / "arm", "Features\t: fp asimd bf16"))
+    assert cpu.cpu_flags() is None  # another architecture: unknown, not a CPU without units
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "absent")
+    assert cpu.cpu_flags() is None
+
+
+@pytest.mark.parametrize(("amp", "device", "flags", "noted"), [
+    ("bf16", "cpu", ZEN3_FLAGS, True),
+    ("bf16", "cpu", f"{ZEN3_FLAGS} avx512f avx512_bf16", False),  # Cooper Lake, Zen 4
+    ("bf16", "cpu", f"{ZEN3_FLAGS} amx_tile amx_bf16", False),  # Sapphire Rapids
+    ("bf16", "cpu", None, False),  # flags unknown
+    ("bf16", "cuda", ZEN3_FLAGS, False),  # the GPU computes; the host's CPU does not matter
+    ("off", "cpu", ZEN3_FLAGS, False),
+])
+def test_bf16_autocast_is_noted_only_where_a_cpu_without_bf16_units_emulates_it(amp, device, flags, noted):
+    from sean_train.trainer import emulated_bf16
+
+    lines = emulated_bf16(amp, device, None if flags is None else frozenset(flags.split()))
+    assert len(lines) == int(noted)
+    if noted:
+        assert "emulated on this CPU" in lines[0] and "much slower than in fp32" in lines[0]
+        assert "without --amp (train.amp: off)" in lines[0] and "\n" not in lines[0]
+
+
+def test_a_bf16_run_on_a_cpu_without_bf16_units_says_so_and_keeps_its_setting(tmp_path, monkeypatch):
+    from sean_core import cpu
+
+    monkeypatch.setattr(cpu, "CPUINFO", write_cpuinfo(tmp_path / "cpuinfo", f"flags\t\t: {ZEN3_FLAGS}"))
+    trainer = make_trainer(tmp_path / "run", tiny_run_config(amp="bf16"))
+    assert [note for note in trainer.notes if "bf16 autocast" in note] == trainer.notes[:1]
+    assert trainer.config.train.amp == "bf16"
+
+
 # --- the command line -------------------------------------------------------------------------------
 
 def _train_cmd(*args: str) -> list[str]:

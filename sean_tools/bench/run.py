@@ -18,6 +18,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from sean_core.cpu import cpu_name
 from sean_core.install import missing_modules
 from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, class_count_checkpoint, timed_inputs
 from sean_tools.bench.official import official_problem
@@ -190,7 +191,7 @@ def model_of(inputs: Inputs) -> tuple[Any, int]:
 def run_record(inputs: Inputs, config: Any, settings: dict[str, Any]) -> dict[str, Any]:
     """The head of every result: the machine, the settings (with the inputs' description), the model, notes."""
     return {
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "load_average_start": load_average()},
         "settings": {**settings, "inputs": f"uniform image, {LABEL_LAYOUT_TEXT[settings['labels']]}, zero noise"},
         "model": {k: v for k, v in config.to_dict().items() if k != "class_names"},
@@ -267,16 +268,6 @@ def _config_of(package: Any) -> Any:
     from sean_train.config import ModelConfig
 
     return ModelConfig.from_dict(package.manifest["model_config"])
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def add_rates(result: dict[str, Any]) -> None:

@@ -15,11 +15,12 @@ import click
 import torch
 
 from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
+from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
 from sean_core.errors import DatasetError, SeanError
 from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
-from sean_train.config import STYLE_ENCODERS, ConfigError
+from sean_train.config import ONLY_UNIFIED_EXPORTS, STYLE_ENCODERS, ConfigError
 from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
 from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
 from sean_train.state import TRAINING_JSON, latest_checkpoint
@@ -106,10 +107,12 @@ def read_run(run_dir: Path) -> RunFile:
 @click.option("--threads", type=THREADS, default=None,
               help="CPU threads per process [default: torch's; on --resume, the run's own].")
 @click.option("--style-encoder", type=click.Choice(STYLE_ENCODERS), default=None,
-              help="With --config: the config's model.style_encoder replaced (the paper's ablation, docs/paper.md).")
+              help="With --config: the config's model.style_encoder replaced (the paper's ablation, docs/paper.md); "
+              f"{ONLY_UNIFIED_EXPORTS}.")
 @click.option("--amp", type=click.Choice(AMP_MODES), default=None,
               help="With --config: the config's train.amp replaced; bf16 runs the forward passes under bf16 "
-              "autocast (GPUs from Ampere on, CPUs with AVX-512 BF16 or AMX). A resumed run keeps its own.")
+              f"autocast, faster than fp32 on GPUs from Ampere on and CPUs with {BF16_UNITS}; other CPUs emulate "
+              "it, much slower than fp32. A resumed run keeps its own.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(config_path, data, out_dir, resume_dir, restart, device, threads, style_encoder, amp, quiet) -> None:
     """Train a SEAN model; a run killed at any moment continues exactly with --resume.
@@ -122,8 +125,8 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
     \b
     Examples:
       sean train --config shapes --out runs/shapes
-      sean train --config shapes --style-encoder sean --out runs/shapes-sean
-      sean train --config landscapes --amp bf16 --out runs/landscapes-bf16
+      sean train --config shapes --style-encoder sean --out runs/shapes-sean  # only unified models export
+      sean train --config landscapes --amp bf16 --out runs/landscapes-bf16   # GPUs; CPUs with AVX-512 BF16 or AMX
       sean train --resume runs/shapes
       sean train --config faces --data ~/data/faces --out runs/faces
       torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
