@@ -1,8 +1,100 @@
-"""The file names of a model checkpoint folder (written by sean_train.checkpoint, which needs torch).
+"""The file layout of a model checkpoint folder and of a training run folder, and how a model argument that
+names either resolves to one checkpoint folder (the files are written by the training layer, which needs torch).
 
-Defined here, below every layer, so the runtime (`sean demo`, which exports the shipped checkpoint) and
-the training layer name the same files without the runtime importing the training package.
+Defined here, below every layer, so the runtime (`sean demo`, which exports the checkpoint it shows) and
+the training layer name the same files and take a run folder the same way, without the runtime importing
+the training package.
 """
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sean_core.errors import CheckpointError
+from sean_core.files import read_json
+from sean_core.format import is_package
 
 CONFIG_FILE = "config.json"  # the model config, the weights' sha256 and where they came from
 WEIGHTS_FILE = "model.safetensors"  # the generator + encoder weights, spectral norms folded
+
+# A run folder: RUN/checkpoints/step_NNNNNNNN/ (a model checkpoint + its training state) and RUN/best.json.
+CHECKPOINTS_DIR = "checkpoints"
+TRAINING_JSON = "training.json"  # written last into a checkpoint: the mark of a complete one
+BEST_FILE = "best.json"
+_STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, oldest first. Partial folders of a killed write are not listed."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = _STEP_DIR.match(path.name)
+        if match and (path / TRAINING_JSON).is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def read_best(run_dir: str | Path) -> dict[str, Any] | None:
+    """best.json ({step, metric, value}) of a run, checked; None before the first scored checkpoint."""
+    path = Path(run_dir) / BEST_FILE
+    if not path.exists():
+        return None
+    fix = "delete it (the next checkpoint writes it again)"
+    best = read_json(path, CheckpointError, fix)
+    step, value = (best.get("step"), best.get("value")) if isinstance(best, dict) else (None, None)
+    if isinstance(step, bool) or not isinstance(step, int) or isinstance(value, bool) \
+            or not isinstance(value, (int, float)) or not isinstance(best.get("metric"), str):
+        raise CheckpointError(f"{path} is not a {{step, metric, value}} record; {fix}")
+    return best
+
+
+def refuse_package(folder: Path) -> None:
+    """A package where a checkpoint was expected is named as one: it holds graphs, not trainable weights."""
+    if is_package(folder):
+        raise CheckpointError(
+            f"{folder} is an exported package (ONNX graphs), not a checkpoint: pass the checkpoint or run folder "
+            f"it was exported from"
+        )
+
+
+def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
+    """A model checkpoint folder itself, or the latest / best checkpoint of a run folder: what every model
+    argument that takes a run folder (`sean export RUN`, `eval`, `publish`, `inspect`, `demo --checkpoint`)
+    reads."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"{path} does not exist (expected a run folder or a model checkpoint folder)")
+    if which == "best":
+        best = read_best(path)
+        if best is None:
+            raise CheckpointError(
+                f"{path} has no {BEST_FILE} yet (no checkpoint was scored); use the latest checkpoint"
+            )
+        found = dict(list_checkpoints(path))
+        if best["step"] not in found:
+            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(best['step'])} is missing")
+        return found[best["step"]]
+    latest = latest_checkpoint(path)
+    if latest is None:
+        refuse_package(path)
+        raise CheckpointError(
+            f"{path} holds no checkpoint (neither {CONFIG_FILE} nor {CHECKPOINTS_DIR}/step_*): "
+            f"train first, or pass a model checkpoint folder"
+        )
+    return latest

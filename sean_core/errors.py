@@ -1,8 +1,9 @@
 """The error family of the project: every error that describes bad input, a broken file or a missing
 piece derives from SeanError, says what is wrong and what to do, and is shown by the CLI as one line.
 
-Errors that belong to the runtime's own objects live here; the training and export layers derive their
-own (CheckpointError, ExportError, ...) from SeanError in their modules.
+Errors that belong to the runtime's own objects live here, and CheckpointError, which the base raises when
+it resolves a run folder (sean_core.checkpoint_files); the training and export layers derive their own
+(ConfigError, ExportError, ...) from SeanError in their modules.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class BackendError(SeanError, RuntimeError):
 
 class ImageReadError(SeanError, ValueError):
     """An image or label file that cannot be read."""
+
+
+class CheckpointError(SeanError, RuntimeError):
+    """A checkpoint or run folder that is missing, corrupt, or does not match its config."""
 
 
 class DomainError(SeanError, ValueError):

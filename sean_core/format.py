@@ -57,6 +57,11 @@ def seeding_rule(format_version: int) -> str:
     return PHILOX_SEEDING if format_version >= PHILOX_NOISE_VERSION else LEGACY_SEEDING
 
 
+def is_package(folder: str | Path) -> bool:
+    """A folder that `sean export` wrote (it holds the manifest), whatever else is wrong with it."""
+    return (Path(folder) / MANIFEST_FILE).is_file()
+
+
 def graph_file(name: str) -> str:
     """The ONNX file of graph `name` inside a package."""
     return f"{name}.onnx"

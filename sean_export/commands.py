@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
@@ -116,7 +117,6 @@ def export(
       sean export runs/faces -o packages/faces-amx --edges windows
     """
     from sean_export.package import export_package
-    from sean_train.evaluate import resolve_model_dir
 
     checkpoint = resolve_model_dir(path, "best" if best else "latest")
     if checkpoint != path:

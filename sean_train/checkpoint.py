@@ -11,19 +11,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
-from sean_core.errors import SeanError
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, refuse_package
+from sean_core.errors import CheckpointError
 from sean_core.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
-from sean_core.format import MANIFEST_FILE
 from sean_train.config import ConfigError, ModelConfig
 from sean_train.networks import SEANModel
 
 FORMAT = "sean-checkpoint"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(SeanError, RuntimeError):
-    """A checkpoint that is missing, corrupt, or does not match its config."""
 
 
 def save_checkpoint(
@@ -163,12 +158,3 @@ def load_checkpoint(directory: str | Path, verify_hash: bool = True) -> SEANMode
     check_finite(state, str(weights))
     model.load_state_dict(state)
     return model.eval()
-
-
-def refuse_package(folder: Path) -> None:
-    """A package where a checkpoint was expected is named as one: it holds graphs, not trainable weights."""
-    if (Path(folder) / MANIFEST_FILE).is_file():
-        raise CheckpointError(
-            f"{folder} is an exported package (ONNX graphs), not a checkpoint: pass the checkpoint or run folder "
-            f"it was exported from"
-        )

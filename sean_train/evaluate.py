@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from sean_core.errors import DatasetError, NonFiniteError
 from sean_core.text_table import format_table
-from sean_train.checkpoint import CONFIG_FILE, CheckpointError, read_config, refuse_package
+from sean_train.checkpoint import read_config
 from sean_train.data import SampleSource, iterate_batches, load_batch, make_mask
 from sean_train.distributed import usable_device
 from sean_train.metrics import (
@@ -37,7 +37,6 @@ from sean_train.metrics import (
 )
 from sean_train.networks import SEANModel
 from sean_train.networks.ops import downsample_nearest
-from sean_train.state import latest_checkpoint, list_checkpoints, read_best, step_dir_name
 
 # A class takes part in a swap only where it covers at least this fraction of the target image.
 MIN_SWAP_FRACTION = 0.01
@@ -229,31 +228,6 @@ def texture_measures(style: Tensor, recon: Tensor) -> dict[str, float]:
         "error": (recon - style).abs().mean().item() if n else 0.0,
         "correlation": (covariance / spread).item() if spread > 0 else 0.0,
     }
-
-
-def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
-    """A model checkpoint folder itself, or the latest / best checkpoint of a run folder."""
-    path = Path(path)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    if not path.is_dir():
-        raise CheckpointError(f"{path} does not exist (expected a run folder or a model checkpoint folder)")
-    if which == "best":
-        best = read_best(path)
-        if best is None:
-            raise CheckpointError(f"{path} has no best.json yet (no checkpoint was scored); use the latest checkpoint")
-        found = dict(list_checkpoints(path))
-        if best["step"] not in found:
-            raise CheckpointError(f"{path}: the best checkpoint {step_dir_name(best['step'])} is missing")
-        return found[best["step"]]
-    latest = latest_checkpoint(path)
-    if latest is None:
-        refuse_package(path)
-        raise CheckpointError(
-            f"{path} holds no checkpoint (neither {CONFIG_FILE} nor checkpoints/step_*): "
-            f"train first, or pass a model checkpoint folder"
-        )
-    return latest
 
 
 def training_seed(model_dir: Path) -> tuple[int, float]:

@@ -10,12 +10,14 @@ kill at any moment (even SIGKILL) leaves only complete checkpoints visible.
 NumPy's and Python's global RNGs are not saved: nothing in training draws from them (data order,
 flips and noise are functions of seed and step), and they are seeded from the OS, so saving them
 would make two identical runs differ. Every file is checked when it is read, before the first step.
+
+The run folder's layout and the lookups that need no torch (list_checkpoints, latest_checkpoint, read_best)
+are sean_core.checkpoint_files', which the runtime shares.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,14 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
+from sean_core.checkpoint_files import (
+    BEST_FILE,
+    CHECKPOINTS_DIR,
+    TRAINING_JSON,
+    list_checkpoints,
+    read_best,
+    step_dir_name,
+)
 from sean_core.errors import SeanError
 from sean_core.files import atomic_write_bytes, atomic_write_json, fsync_dir, make_dirs, read_json, write_problem
 from sean_train.checkpoint import (
@@ -37,17 +47,9 @@ from sean_train.checkpoint import (
 )
 from sean_train.networks import SEANModel
 
-CHECKPOINTS_DIR = "checkpoints"
 TRAINING_TENSORS = "training.safetensors"
-TRAINING_JSON = "training.json"
-BEST_FILE = "best.json"
 STATE_FORMAT = "sean-training-state"
 STATE_VERSION = 1
-_STEP_DIR = re.compile(r"^step_(\d{8})$")
-
-
-def step_dir_name(step: int) -> str:
-    return f"step_{step:08d}"
 
 
 @dataclass
@@ -218,24 +220,6 @@ def save_training_checkpoint(
     return final
 
 
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, oldest first. Partial folders of a killed write are not listed."""
-    root = Path(run_dir) / CHECKPOINTS_DIR
-    if not root.is_dir():
-        return []
-    found = []
-    for path in root.iterdir():
-        match = _STEP_DIR.match(path.name)
-        if match and (path / TRAINING_JSON).is_file():
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    found = list_checkpoints(run_dir)
-    return found[-1][1] if found else None
-
-
 def load_training_checkpoint(path: str | Path) -> TrainingState:
     """Read training.json and training.safetensors of a checkpoint, checking the JSON's fields."""
     path = Path(path)
@@ -270,20 +254,6 @@ def clean_partial(run_dir: str | Path) -> None:
         for path in root.iterdir():
             if path.name.startswith((".partial-", ".trash-")):
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def read_best(run_dir: str | Path) -> dict[str, Any] | None:
-    """best.json ({step, metric, value}) of a run, checked; None before the first scored checkpoint."""
-    path = Path(run_dir) / BEST_FILE
-    if not path.exists():
-        return None
-    fix = "delete it (the next checkpoint writes it again)"
-    best = read_json(path, CheckpointError, fix)
-    step, value = (best.get("step"), best.get("value")) if isinstance(best, dict) else (None, None)
-    if isinstance(step, bool) or not isinstance(step, int) or isinstance(value, bool) \
-            or not isinstance(value, (int, float)) or not isinstance(best.get("metric"), str):
-        raise CheckpointError(f"{path} is not a {{step, metric, value}} record; {fix}")
-    return best
 
 
 def check_kept_models(run_dir: str | Path, latest: Path) -> None:

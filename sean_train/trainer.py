@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from sean_core.checkpoint_files import CHECKPOINTS_DIR, TRAINING_JSON, latest_checkpoint, read_best, step_dir_name
 from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
 from sean_core.domains import DatasetError, Domain
 from sean_core.errors import ImageReadError, LabelError
@@ -46,17 +47,12 @@ from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hing
 from sean_train.metrics import psnr_255, to_255
 from sean_train.samples import write_sample_grid
 from sean_train.state import (
-    CHECKPOINTS_DIR,
-    TRAINING_JSON,
     check_kept_models,
     clean_partial,
-    latest_checkpoint,
     load_training_checkpoint,
     prune,
-    read_best,
     restore_training_state,
     save_training_checkpoint,
-    step_dir_name,
     write_best,
 )
 from sean_train.train_config import RunConfig, meaning_changes

@@ -18,7 +18,7 @@ from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.imageio import read_rgb
 from sean_core.install import missing_module_message
 from sean_runtime.commands.demo import SAMPLES, checkpoint_problem, package_matches, shipped_checkpoint
-from tests.helpers import DEMO_OUTPUTS
+from tests.helpers import DEMO_OUTPUTS, write_package
 
 OUTPUTS = (*DEMO_OUTPUTS, "swaps/blob.png", "swaps/ground.png", "swaps/blob+ground.png")  # a shapes model's
 
@@ -110,9 +110,6 @@ def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
     """Folders that are not checkpoints of a generated domain's model, and the message each must give."""
     empty = root / "empty"
     empty.mkdir()
-    run = root / "run"
-    (run / "checkpoints" / "step_00000100").mkdir(parents=True)
-    (run / "checkpoints" / "step_00000200").mkdir()
     faces = root / "faces"
     faces.mkdir()
     (faces / WEIGHTS_FILE).write_bytes(b"")
@@ -126,8 +123,6 @@ def bad_checkpoints(root: Path) -> dict[str, tuple[Path, str]]:
     (no_config / WEIGHTS_FILE).write_bytes(b"")
     return {
         "empty": (empty, f"{empty} is not a model checkpoint folder: it has no {WEIGHTS_FILE}"),
-        "run": (run, f"{run} is a training run folder, not a checkpoint: pass one of its checkpoints, "
-                     f"e.g. --checkpoint {run / 'checkpoints' / 'step_00000200'}"),
         "faces": (faces, f"{faces} is a model of the 'faces' domain, which has no generated samples for the demo "
                          f"to draw from"),
         "unknown": (unknown, f"{unknown}: unknown domain 'mars'; installed domains: "),
@@ -143,10 +138,11 @@ def test_demo_says_what_is_wrong_with_a_bad_checkpoint(tmp_path):
 
 
 def test_demo_with_a_bad_checkpoint_is_one_line_without_torch(tmp_path):
-    folder, message = bad_checkpoints(tmp_path)["run"]
+    folder, message = bad_checkpoints(tmp_path)["faces"]
     result = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(folder))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"Error: {message}"
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {message}"), line
     missing = run_demo_without_torch("demo", "-o", str(tmp_path / "o"), "--checkpoint", str(tmp_path / "nothing"))
     assert missing.returncode == 2
     assert "is not the name of a shipped model (shipped: landscapes, shapes)" in missing.stderr
@@ -160,3 +156,57 @@ def test_demo_without_the_export_extra_says_what_to_install_in_one_line(tmp_path
         "torch", "`sean demo` (exporting the model the first time)", "export"
     )
     assert "-m pip install -c" in result.stderr and "[export]" in result.stderr
+
+
+def training_run(root: Path, steps: tuple[int, ...]) -> Path:
+    """A run folder as `sean train` leaves it: RUN/checkpoints/step_N, each a model checkpoint (the shipped
+    shapes model's files) marked complete by its training.json."""
+    for step in steps:
+        folder = Path(shutil.copytree(shipped_checkpoint("shapes"), root / "checkpoints" / f"step_{step:08d}"))
+        (folder / "training.json").write_text("{}")
+    return root
+
+
+def test_demo_takes_a_run_folder_as_its_latest_checkpoint_like_sean_export(tmp_path):
+    """`sean demo --checkpoint RUN` shows the run's latest checkpoint, whatever step a stop or resume left it
+    at (the README's first hour): the export child is asked for that checkpoint, here without torch."""
+    from sean_core.cli import main
+
+    run = training_run(tmp_path / "runs" / "shapes", (2, 8))
+    (run / "checkpoints" / "step_00000009").mkdir()  # a checkpoint a kill left unfinished: not the latest
+    result = run_demo_without_torch("demo", "--checkpoint", str(run), "-o", str(tmp_path / "demo-shapes"))
+    assert result.returncode == 1  # no export extra here: the demo got as far as exporting the model
+    assert f"model: {run / 'checkpoints' / 'step_00000008'}" in result.stdout.splitlines()
+    assert result.stderr.strip() == "Error: " + missing_module_message(
+        "torch", "`sean demo` (exporting the model the first time)", "export"
+    )
+    unfinished = training_run(tmp_path / "killed", ())
+    (unfinished / "checkpoints" / "step_00000001").mkdir(parents=True)  # no training.json: not a checkpoint
+    result = CliRunner().invoke(main, ["demo", "--checkpoint", str(unfinished), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: {unfinished} holds no checkpoint (neither {CONFIG_FILE} nor "
+                                     f"checkpoints/step_*): train first, or pass a model checkpoint folder")
+
+
+def test_demo_refuses_a_package_or_the_checkpoint_as_its_output_folder_in_one_line(tmp_path):
+    """`-o` never names a package (the demo would write its pictures and a package/ into it), the checkpoint
+    it reads or a folder inside it; refused before anything is written, as `sean export -o` refuses them."""
+    from sean_core.cli import main
+
+    package = write_package(tmp_path / "demo-out" / "package")
+    run = training_run(tmp_path / "run", (3,))
+    step = run / "checkpoints" / "step_00000003"
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    refused = {
+        str(package): (["--checkpoint", "shapes"], f"-o {package} is a SEAN package (it holds manifest.json)"),
+        str(step): (["--checkpoint", str(run)], f"-o {step}: the package folder {step / 'package'} lies inside "
+                                                 f"the input folder {step}; write the output elsewhere"),
+        str(step / "demo"): (["--checkpoint", str(step)], f"lies inside the input folder {step}"),
+    }
+    for out, (args, message) in refused.items():
+        result = CliRunner().invoke(main, ["demo", *args, "-o", out])
+        assert result.exit_code == 1, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("Error: ") and message in line, line
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert not (step / "demo").exists()

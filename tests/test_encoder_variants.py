@@ -99,11 +99,11 @@ def test_a_region_swap_moves_all_of_its_codes(tiny_config):
 @pytest.mark.slow
 @pytest.mark.parametrize("style_encoder", ["resblk", "sean"])
 def test_variant_trains_resumes_exactly_and_evaluates(tmp_path, one_thread, style_encoder):
+    from sean_core.checkpoint_files import latest_checkpoint
     from sean_core.domains import get_domain
     from sean_train.checkpoint import load_checkpoint, read_config
     from sean_train.data import open_source
     from sean_train.evaluate import evaluate_model
-    from sean_train.state import latest_checkpoint
     from tests.test_train import assert_same_state, make_trainer, training_tensors
 
     data = tiny_run_config(epochs=1, epochs_decay=1)  # 4 steps
@@ -127,9 +127,9 @@ def test_variant_trains_resumes_exactly_and_evaluates(tmp_path, one_thread, styl
 
 @pytest.mark.slow
 def test_train_cli_sets_the_style_encoder_only_for_a_new_run(tmp_path):
+    from sean_core.checkpoint_files import latest_checkpoint
     from sean_train.checkpoint import read_config
     from sean_train.commands.train import train
-    from sean_train.state import latest_checkpoint
 
     config = write_config(tmp_path / "tiny.yaml", tiny_run_config(epochs=1, epochs_decay=0))
     runner = CliRunner()

@@ -10,9 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.domains import get_domain
 from sean_train.checkpoint import CheckpointError
-from sean_train.evaluate import choose_swaps, evaluate_model, resolve_model_dir, swap_codes, texture_measures
+from sean_train.evaluate import choose_swaps, evaluate_model, swap_codes, texture_measures
 from sean_train.metrics import change_inside_outside, psnr_255, region_colour_error, region_detail, rmse, ssim, to_255
 from sean_train.networks.ops import one_hot
 from tests.helpers import make_random_model

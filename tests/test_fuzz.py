@@ -193,9 +193,10 @@ def test_run_and_model_configs_build_or_are_refused_in_one_line(path, value):
 @FUZZ
 @given(document=JSON)
 def test_run_state_files_are_checked_or_refused_in_one_line(tmp_path_factory, document):
+    from sean_core.checkpoint_files import read_best
     from sean_train.checkpoint import read_config
     from sean_train.commands.train import read_run
-    from sean_train.state import load_training_checkpoint, read_best
+    from sean_train.state import load_training_checkpoint
 
     folder = tmp_path_factory.mktemp("state")
     text = json.dumps(document)

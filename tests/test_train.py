@@ -15,10 +15,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from sean_core.checkpoint_files import latest_checkpoint, list_checkpoints, read_best
 from sean_core.domains import get_domain
 from sean_train.checkpoint import load_checkpoint
 from sean_train.data import BatchOrder, RawSample, flip_sample
-from sean_train.state import latest_checkpoint, list_checkpoints, load_training_checkpoint, read_best
+from sean_train.state import load_training_checkpoint
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
 from tests.helpers import tiny_run_config, write_config

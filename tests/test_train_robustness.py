@@ -12,8 +12,9 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
+from sean_core.checkpoint_files import latest_checkpoint
 from sean_train.commands.train import train
-from sean_train.state import latest_checkpoint, load_training_checkpoint
+from sean_train.state import load_training_checkpoint
 from sean_train.train_config import RunConfig, bind_domain
 from sean_train.trainer import Trainer
 from tests.helpers import tiny_run_config, torch_threads, write_config

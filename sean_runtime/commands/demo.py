@@ -23,11 +23,12 @@ import cv2
 import numpy as np
 
 from sean_core.captions import captioned, legend, outlined
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.domains import get_domain
 from sean_core.errors import DomainError, PackageError
-from sean_core.files import sha256_file
+from sean_core.files import output_problem, sha256_file
+from sean_core.format import MANIFEST_FILE, is_package
 from sean_core.imageio import write_png
 from sean_core.install import missing_module_message, missing_modules
 from sean_core.shipped import shipped_models
@@ -47,6 +48,7 @@ PAD = 6
 # OUT/inputs/test/labels/NN.png (class ids) and OUT/inputs/test/images/NN.png (style images): the
 # domain's dataset layout, so `sean serve --samples OUT/inputs` serves them to the editor as they are.
 INPUTS = "inputs"
+PACKAGE = "package"  # OUT/package: the exported package, replaced as a whole when the model changes
 RECONSTRUCTIONS, SWAPS = "reconstructions", "swaps"
 # The folders a run fills with PNG files named after the model's samples and classes: their PNG files are
 # removed first, so that a run of another model leaves none of the earlier model's beside its own.
@@ -70,19 +72,24 @@ def swap_classes(domain) -> tuple[str, str]:
     return shown[0], shown[1]
 
 
+def demo_checkpoint(path: Path | None) -> Path:
+    """The checkpoint folder `sean demo --checkpoint PATH` shows: the shipped model without PATH, a run
+    folder's latest checkpoint (as `sean export RUN` takes it), or the checkpoint folder itself; what keeps
+    it from being shown is one line (CheckpointError, ClickException)."""
+    checkpoint = resolve_model_dir(path or shipped_checkpoint())
+    problem = checkpoint_problem(checkpoint)
+    if problem:
+        raise click.ClickException(problem)
+    return checkpoint
+
+
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """What keeps a folder from being a checkpoint the demo can show (None: nothing): the demo draws its
     inputs from the model's domain, so that domain must generate samples (shapes, landscapes)."""
     if not (checkpoint / WEIGHTS_FILE).is_file():
-        steps = sorted((checkpoint / "checkpoints").glob("step_*"))
-        if steps:
-            return (
-                f"{checkpoint} is a training run folder, not a checkpoint: pass one of its checkpoints, "
-                f"e.g. --checkpoint {steps[-1]}"
-            )
         return (
             f"{checkpoint} is not a model checkpoint folder: it has no {WEIGHTS_FILE} (a checkpoint folder holds "
-            f"{CONFIG_FILE} + {WEIGHTS_FILE}, e.g. runs/NAME/checkpoints/step_* written by `sean train`)"
+            f"{CONFIG_FILE} + {WEIGHTS_FILE}); pass one, or a run folder of `sean train` (runs/NAME)"
         )
     try:
         domain = json.loads((checkpoint / CONFIG_FILE).read_text(encoding="utf-8"))["model"]["domain"]
@@ -101,6 +108,22 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
             f"export the model and open the editor: `sean export` then `sean serve PACKAGE --samples DATASET`"
         )
     return None
+
+
+def out_problem(out: Path, checkpoint: Path) -> str | None:
+    """Why `sean demo -o OUT` may not write to OUT (None: it may), checked before the export. OUT takes the
+    pictures, inputs/ and package/, so a package folder is refused rather than filled with another package;
+    OUT/package, which an export replaces as a whole, follows the rule every command's outputs follow
+    (sean_core.files.output_problem): never the checkpoint read, inside it or holding it, nor the current
+    folder, and writable."""
+    if is_package(out):
+        return (
+            f"-o {out} is a SEAN package (it holds {MANIFEST_FILE}), not a demo folder: pass a new folder or an "
+            f"earlier demo's (the demo keeps its package in OUT/{PACKAGE})"
+        )
+    package_dir = out / PACKAGE
+    problem = output_problem(package_dir, [checkpoint], force=True, folder=True)
+    return f"-o {out}: the package folder {package_dir} {problem}" if problem else None
 
 
 class Timer:
@@ -225,7 +248,7 @@ def synth_command(out: Path, image_dir: Path, label_dir: Path, target: int, refe
         return shlex.quote(str(path))
 
     return (
-        f"sean synth {q(out / 'package')} --label {q(label_dir / f'{target:02d}.png')} "
+        f"sean synth {q(out / PACKAGE)} --label {q(label_dir / f'{target:02d}.png')} "
         f"--style {q(image_dir / f'{target:02d}.png')} --swap {swap}={q(image_dir / f'{reference:02d}.png')} "
         f"-o {q(out / f'synth_{swap}.png')} --force"
     )
@@ -233,7 +256,7 @@ def synth_command(out: Path, image_dir: Path, label_dir: Path, target: int, refe
 
 def serve_command(out: Path) -> str:
     """The `sean serve` command that opens the editor on this demo's package with its inputs as samples."""
-    return f"sean serve {shlex.quote(str(out / 'package'))} --samples {shlex.quote(str(out / INPUTS))}"
+    return f"sean serve {shlex.quote(str(out / PACKAGE))} --samples {shlex.quote(str(out / INPUTS))}"
 
 
 def write_reconstructions(
@@ -300,14 +323,16 @@ def write_swap_matrix(
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder; the exported package is kept in OUT/package and reused, the pictures and inputs "
-    "are written anew (the PNG files of an earlier demo in their folders removed first).",
+    "are written anew (the PNG files of an earlier demo in their folders removed first). Not a package "
+    "folder, nor inside the checkpoint.",
 )
 @click.option(
     "--checkpoint",
     type=MODEL_FOLDER,
     default=None,
-    help=f"The model to show instead of the shipped {DEFAULT_MODEL} model: a shipped model's name (shapes: the "
-    f"tiny 64² test model) or a checkpoint folder of a generated domain (e.g. runs/NAME/checkpoints/step_00001200).",
+    help=f"The model to show instead of the shipped {DEFAULT_MODEL} model, of a generated domain: a run folder "
+    f"of `sean train` (its latest checkpoint, as `sean export RUN` takes it), a model checkpoint folder, or a "
+    f"shipped model's name (shapes: the tiny 64² test model).",
 )
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help=BACKEND_HELP)
 def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
@@ -320,17 +345,18 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     \b
     Examples:
       sean demo -o demo-out
-      sean demo --checkpoint shapes -o demo-shapes   # the tiny 64² test model
+      sean demo --checkpoint shapes -o demo-shapes        # the tiny 64² test model
+      sean demo --checkpoint runs/shapes -o demo-shapes   # your run's latest checkpoint
     """
-    checkpoint = checkpoint or shipped_checkpoint()
-    problem = checkpoint_problem(checkpoint)
+    checkpoint = demo_checkpoint(checkpoint)
+    problem = out_problem(out, checkpoint)
     if problem:
         raise click.ClickException(problem)
     timer = Timer()
     started = time.perf_counter()
     click.echo(f"model: {checkpoint}")
     # An intact package of exactly these weights from an earlier run is used as it is.
-    package_dir = out / "package"
+    package_dir = out / PACKAGE
     if package_matches(package_dir, checkpoint):
         click.echo(f"package: {package_dir} (already exported from this model)")
     else:

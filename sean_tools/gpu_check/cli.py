@@ -175,7 +175,7 @@ def gpu_check(
             run_dir = work / "resume" / "uninterrupted"
 
             def export_part() -> dict[str, Any]:
-                from sean_train.state import latest_checkpoint
+                from sean_core.checkpoint_files import latest_checkpoint
 
                 checkpoint = latest_checkpoint(run_dir)
                 if checkpoint is None:

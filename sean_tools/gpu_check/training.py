@@ -81,7 +81,8 @@ def _child(args: list[str], env: dict[str, str], timeout_s: float) -> subprocess
 
 def training_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
     """Weights, discriminator and both Adam states of a run's latest checkpoint (RNG bytes left out)."""
-    from sean_train.state import latest_checkpoint, load_training_checkpoint
+    from sean_core.checkpoint_files import latest_checkpoint
+    from sean_train.state import load_training_checkpoint
 
     state = load_training_checkpoint(latest_checkpoint(run_dir))
     return {k: v for k, v in state.tensors.items() if not k.startswith("rng/")}
@@ -97,7 +98,7 @@ def kill_and_resume(config_data: dict[str, Any], plan: CheckPlan, workdir: Path,
     """An uninterrupted run, a run killed with SIGKILL during step plan.kill_at and resumed with --resume,
     compared tensor by tensor; where they differ, a second uninterrupted run gives this device's own
     run-to-run difference (nondeterministic kernels), for scale."""
-    from sean_train.state import list_checkpoints
+    from sean_core.checkpoint_files import list_checkpoints
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "run.yaml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, THREADS, Count, SeanCommand, check_output
 from sean_core.domains import get_domain
 from sean_core.files import atomic_write_json
@@ -83,7 +83,7 @@ def evaluate(
     from sean_train.build import build_generator, folded_model
     from sean_train.commands.train import RUN_FILE, read_run
     from sean_train.data import open_source
-    from sean_train.evaluate import evaluate_model, evaluation_table, resolve_model_dir, training_seed
+    from sean_train.evaluate import evaluate_model, evaluation_table, training_seed
 
     if threads:
         torch.set_num_threads(threads)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, SeanCommand, check_output
 from sean_core.errors import PackageError
 from sean_core.format import (
@@ -16,6 +17,7 @@ from sean_core.format import (
     REEXPORT,
     BranchMix,
     branch_mix_from_manifest,
+    is_package,
     parameters_from_manifest,
 )
 from sean_core.text_table import format_table
@@ -55,7 +57,6 @@ def package_facts(root: Path) -> ModelFacts:
 def checkpoint_facts(path: Path, which: str, verify: bool) -> ModelFacts:
     """The facts of a checkpoint folder (or a run folder's latest / best checkpoint), from its weights."""
     from sean_train.checkpoint import load_checkpoint
-    from sean_train.evaluate import resolve_model_dir
     from sean_train.model_report import branch_mix, parameter_counts
 
     model_dir = resolve_model_dir(path, which)
@@ -113,7 +114,7 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     path = Path(path)
     if plot_path:
         check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
-    if (path / MANIFEST_FILE).is_file():
+    if is_package(path):
         facts = package_facts(path)
     else:
         facts = checkpoint_facts(path, which, verify=not no_verify)

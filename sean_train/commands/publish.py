@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.checkpoint_files import WEIGHTS_FILE
+from sean_core.checkpoint_files import WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.files import building_folder
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from sean_train.commands import check_model_destination, no_verify_option
-from sean_train.evaluate import resolve_model_dir
 
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
+from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint
 from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
@@ -23,7 +24,6 @@ from sean_train.checkpoint import CheckpointError
 from sean_train.config import ONLY_UNIFIED_EXPORTS, STYLE_ENCODERS, ConfigError
 from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
 from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
-from sean_train.state import TRAINING_JSON, latest_checkpoint
 from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
 
 if TYPE_CHECKING:
