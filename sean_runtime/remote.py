@@ -8,7 +8,7 @@ The same inputs and seed give the same bytes as a local Synthesizer of the serve
 threads as the server's --threads (docs/serving.md): PNG and JPEG files travel as they are, arrays as
 PNG (lossless, checked here as a local Synthesizer checks them), styles as exact JSON (Styles.to_json).
 Bad input raises InputError with the server's message; an unreachable or failing server, BackendError.
-One connection is kept open: use one RemoteSynthesizer per thread.
+Each thread that calls it keeps a connection of its own open: one RemoteSynthesizer may be shared by threads.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import http.client
 import json
 import math
 import os
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -95,6 +96,10 @@ def _one_line(text: str) -> str:
 
 
 class RemoteSynthesizer:
+    """Synthesizer's encode and synthesize (and the other calls README.md lists) against a `sean serve` URL:
+    the same inputs and seed give the same bytes as Synthesizer.load of the served package. Safe to share
+    between threads: each thread's calls go over a keep-alive connection of its own."""
+
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
         """url: where `sean serve` listens, e.g. http://127.0.0.1:8000. retries: how often a 503 (queue full)
         is retried after the server's Retry-After."""
@@ -118,7 +123,11 @@ class RemoteSynthesizer:
         self._authorization = _header_key(key) if key else None
         self._timeout = timeout
         self._retries = retries
-        self._connection: http.client.HTTPConnection | None = None
+        # One keep-alive connection per calling thread (an HTTPConnection carries one request at a time);
+        # `_open` holds every thread's, for close().
+        self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        self._open_lock = threading.Lock()
         self.notes: list[str] = []
         self._info = self._check_info(self.call("GET", "/v1/info"))
 
@@ -207,9 +216,26 @@ class RemoteSynthesizer:
         return rgb_from_bytes(b64_to_bytes(text, "image"), source="the server's image")
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Close every thread's connection (a later call opens a new one)."""
+        with self._open_lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            connection.close()
+
+    def _thread_connection(self) -> http.client.HTTPConnection:
+        """This thread's connection: a new one the first time, and after close() or a failure."""
+        connection = getattr(self._local, "connection", None)
+        with self._open_lock:
+            if connection is None or connection not in self._open:
+                connection = self._connection_class(self._host, self._port, timeout=self._timeout)
+                self._open.add(connection)
+                self._local.connection = connection
+        return connection
+
+    def _drop_connection(self, connection: http.client.HTTPConnection) -> None:
+        with self._open_lock:
+            self._open.discard(connection)
+        connection.close()
 
     def __enter__(self) -> RemoteSynthesizer:
         return self
@@ -252,25 +278,24 @@ class RemoteSynthesizer:
     ) -> tuple[int, Any, float | None]:
         """(status, parsed JSON answer, Retry-After seconds); a dropped keep-alive connection is reopened once."""
         for attempt in range(2):
-            if self._connection is None:
-                self._connection = self._connection_class(self._host, self._port, timeout=self._timeout)
+            connection = self._thread_connection()
             try:
-                self._connection.request(method, path, body=payload, headers=headers)
-                response = self._connection.getresponse()
+                connection.request(method, path, body=payload, headers=headers)
+                response = connection.getresponse()
                 data = response.read()
                 break
             except TimeoutError as exc:
-                self.close()
+                self._drop_connection(connection)
                 raise BackendError(
                     f"{self.url} gave no answer within {self._timeout:g} s (timeout=): is `sean serve` running "
                     f"there, and is the request one it can answer in that time?"
                 ) from exc
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                self.close()
+                self._drop_connection(connection)
                 if attempt == 1 or isinstance(exc, ConnectionRefusedError):
                     raise BackendError(f"cannot reach {self.url}: {exc}; is `sean serve` running there?") from exc
         if response.getheader("Connection", "").lower() == "close":
-            self.close()
+            self._drop_connection(connection)
         try:
             answer = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -7,9 +7,11 @@ Every case here was a traceback, or an input the local runtime refuses turned si
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
 
@@ -57,7 +59,8 @@ class Canned(http.server.BaseHTTPRequestHandler):
         self.respond()
 
     def respond(self) -> None:
-        status, headers, body, delay = self.server.answer
+        answer = self.server.answer
+        status, headers, body, delay = answer(self.path) if callable(answer) else answer
         self.server.requests += 1
         time.sleep(delay)
         try:
@@ -216,3 +219,27 @@ def test_styles_of_another_batch_size_are_refused_alike(server, synth, data):
                 runtime.synthesize([label, label], three)
             with pytest.raises(InputError, match="styles must be a Styles"):
                 runtime.synthesize(label, three.codes)
+
+
+def test_threads_sharing_one_client_each_get_their_own_answers(server, other_server):
+    """Each thread calls over a connection of its own: on one shared connection, requests sent at once were
+    interleaved on the wire, answers went to other threads, and calls failed with http.client's errors."""
+    info = json.dumps(RemoteSynthesizer(server.url, api_key=KEY).info()).encode()
+
+    def answer(path: str) -> tuple:  # the info of a real server, then each path echoed after a while
+        body = info if path == "/v1/info" else json.dumps({"path": path}).encode()
+        return 200, {"Content-Type": "application/json"}, body, 0.0 if path == "/v1/info" else 0.2
+
+    other_server.answer = answer
+    client = RemoteSynthesizer(url_of(other_server))
+    start = threading.Barrier(4)
+
+    def ask(thread: int) -> list[str]:
+        start.wait()
+        return [client.call("GET", f"/thread/{thread}/{i}")["path"] for i in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(4)))
+    assert answers == [[f"/thread/{t}/{i}" for i in range(3)] for t in range(4)]
+    client.close()  # every thread's connection; a later call opens a new one
+    assert client.call("GET", "/after/close")["path"] == "/after/close"
