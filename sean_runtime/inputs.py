@@ -182,14 +182,25 @@ def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[n
     return np.stack(ids).astype(np.int32), sizes
 
 
+def _to_uint8(array: np.ndarray) -> str:
+    """The conversion to uint8 that keeps what an image array of another dtype holds: floats in [0, 1] are
+    scaled, floats and integers in [0, 255] only rounded; another range is the caller's to map."""
+    if array.dtype.kind not in "fiub" or array.size == 0:
+        return "convert it to uint8 values in [0, 255]"
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    if array.dtype.kind == "f" and 0.0 <= low and high <= 1.0:
+        return "its values lie in [0, 1]: convert with (np.clip(x, 0, 1) * 255).round().astype(np.uint8)"
+    if 0.0 <= low and high <= 255.0:
+        return "its values lie in [0, 255]: convert with np.asarray(x).round().astype(np.uint8)"
+    return (f"its values lie in [{low:g}, {high:g}], outside [0, 255]: map them to [0, 255] first, then "
+            f".round().astype(np.uint8)")
+
+
 def check_image_array(array: np.ndarray, source: str) -> np.ndarray:
     """One image array, as given: uint8 RGB [H, W, 3], or InputError with the conversion to make."""
     _check_not_empty(array, source)
     if array.dtype != np.uint8:
-        raise InputError(
-            f"{source}: images must be uint8 RGB, got dtype {array.dtype}; "
-            f"convert floats in [0, 1] with (np.clip(x, 0, 1) * 255).round().astype(np.uint8)"
-        )
+        raise InputError(f"{source}: images must be uint8 RGB, got dtype {array.dtype}; {_to_uint8(array)}")
     if array.ndim == 2:
         raise InputError(f"{source}: a grey image [H, W]; expand it to RGB with np.repeat(x[..., None], 3, axis=2)")
     if array.ndim != 3 or array.shape[2] != 3:

@@ -269,3 +269,18 @@ def test_indexing_styles_by_something_other_than_image_numbers_is_named(tiny_syn
     with pytest.raises(IndexError):  # as a sequence's: iteration stops there
         styles[5]
     assert [s.batch_size for s in styles] == [1]
+
+
+@pytest.mark.parametrize(("scale", "dtype", "advice"), [
+    (1 / 255, np.float32, "(np.clip(x, 0, 1) * 255).round().astype(np.uint8)"),
+    (1.0, np.float64, "its values lie in [0, 255]: convert with np.asarray(x).round()"),  # cv2 / numpy arithmetic
+    (1.0, np.int64, "its values lie in [0, 255]: convert with np.asarray(x).round()"),
+    (257.0, np.uint16, "outside [0, 255]: map them to [0, 255] first"),
+])
+def test_an_image_of_another_dtype_is_told_the_conversion_that_keeps_its_values(tiny_synth, sample, scale, dtype,
+                                                                                advice):
+    """Floats in [0, 255] were told to convert as [0, 1]: clip(x, 0, 1) * 255 made every pixel white."""
+    image, label = sample
+    with pytest.raises(InputError, match="images must be uint8 RGB") as exc:
+        tiny_synth.encode((image.astype(np.float64) * scale).astype(dtype), label)
+    assert advice in str(exc.value)
