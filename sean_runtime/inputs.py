@@ -319,6 +319,14 @@ def check_pairs(
         )
 
 
+def check_encode_extra(extra: Any) -> None:
+    """encode's `extra`: the encoder graphs read only the image and its label map, so extra mask channels
+    given to encode would be ignored, which is the caller's mistake (the C++ runtime refuses them alike)."""
+    if extra is not None:
+        raise InputError("this package's encoder takes no extra mask channels (synthesize does): drop `extra` "
+                         "from encode")
+
+
 def load_extra(extra: Any, count: int, channels: int, height: int, width: int) -> np.ndarray | None:
     """Extra mask channels [B, E, H, W] float32 for packages that take them (E > 0), else None."""
     if channels == 0:

@@ -28,6 +28,7 @@ from sean_core.noise import draw_noise_each
 from sean_runtime.backends import Backend, batch_slices, select_backend
 from sean_runtime.inputs import (
     ManifestDomain,
+    check_encode_extra,
     check_noise,
     check_pairs,
     check_seed,
@@ -257,7 +258,8 @@ class Synthesizer:
         """Style images and their label maps -> Styles [B, K, S] with a presence flag per class.
 
         label None (or None items of a list): the segmenter labels those images (segment); a package
-        without one refuses them, saying how to configure one."""
+        without one refuses them, saying how to configure one. extra: refused (the encoder reads none)."""
+        check_encode_extra(extra)
         images, labels = self._style_inputs(image, label)
         codes, area = [], []
         for part in batch_slices(len(labels), self.backend.max_batch):

@@ -284,3 +284,11 @@ def test_an_image_of_another_dtype_is_told_the_conversion_that_keeps_its_values(
     with pytest.raises(InputError, match="images must be uint8 RGB") as exc:
         tiny_synth.encode((image.astype(np.float64) * scale).astype(dtype), label)
     assert advice in str(exc.value)
+
+
+def test_extra_mask_channels_given_to_encode_are_refused_not_ignored(tiny_synth, sample):
+    """The encoder reads only the image and its label map: an `extra` given to encode was silently dropped."""
+    image, label = sample
+    with pytest.raises(InputError, match="encoder takes no extra mask channels") as exc:
+        tiny_synth.encode(image, label, extra=np.zeros((1, 1, *label.shape), np.float32))
+    one_line(exc.value)

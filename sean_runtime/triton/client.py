@@ -25,6 +25,7 @@ from sean_core.errors import BackendError, InputError
 from sean_core.install import missing_module_message
 from sean_runtime.backends import batch_slices
 from sean_runtime.inputs import (
+    check_encode_extra,
     check_noise,
     check_pairs,
     check_seed,
@@ -151,8 +152,10 @@ class TritonSynthesizer:
         return np.rint((images + 1.0) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1), labels
 
     # --- the operations -----------------------------------------------------------------------------
-    def encode(self, image: Any, label: Any, extra: Any = None) -> Styles:
-        """Style images and their label maps -> Styles [B, K, S] (the encoder model, one image per row)."""
+    def encode(self, image: Any, label: Any = None, extra: Any = None) -> Styles:
+        """Style images and their label maps -> Styles [B, K, S] (the encoder model, one image per row). A
+        label map is needed (a Triton repository has no segmenter); extra is refused, as Synthesizer does."""
+        check_encode_extra(extra)
         images, labels = self._style_inputs(image, label)
         codes, area = [], []
         for part in batch_slices(len(labels), self.max_batch):
