@@ -56,6 +56,11 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def _style_image(name: str) -> str:
+    """A style image in messages, by its name (sean_runtime.inputs: its path, or "image #i" for an array)."""
+    return f"style {name}" if name.startswith("image #") else f"style image {name}"
+
+
 class Synthesizer:
     """A loaded package with its backend. Build it with Synthesizer.load."""
 
@@ -206,7 +211,7 @@ class Synthesizer:
         resolution that the segmenter gives them: what encode uses for images given without a label map."""
         pictures = read_images(image)
         if self.segmenter is None:
-            raise no_segmenter(f"style image {pictures[0].name}")
+            raise no_segmenter(_style_image(pictures[0].name))
         return self.segmenter.segment([picture.rgb for picture in pictures])
 
     def _style_inputs(self, image: Any, label: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +231,7 @@ class Synthesizer:
         missing = [i for i, item in enumerate(items) if item is None]
         given = [i for i, item in enumerate(items) if item is not None]
         if self.segmenter is None:
-            raise no_segmenter(f"style image {pictures[missing[0]].name}")
+            raise no_segmenter(_style_image(pictures[missing[0]].name))
         images = np.stack([image_tensor(picture.rgb, *self.resolution) for picture in pictures]).astype(np.float32)
         labels = np.empty((len(pictures), *self.resolution), np.int32)
         labels[missing] = self.segmenter.segment([pictures[i].rgb for i in missing])

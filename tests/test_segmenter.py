@@ -5,6 +5,7 @@ model that breaks the contract is refused at load. The segmenters are tiny ONNX 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,12 +85,19 @@ def test_a_fixed_size_segmenter_sees_the_resized_image_and_its_labels_come_back_
     assert (ids == labels).mean() > 0.9  # nearest-neighbour round trips through 32x48 lose the edges only
 
 
-def test_without_a_segmenter_a_photo_is_refused_in_one_line(tiny_synth, photo):
+def test_without_a_segmenter_a_photo_is_refused_in_one_line(tiny_synth, photo, shapes_split):
     with pytest.raises(InputError) as caught:
         tiny_synth.encode(photo[0])
     message = str(caught.value)
     assert "\n" not in message and "without its label map" in message
     assert "give the label map" in message and "--segmenter PATH" in message and SEGMENTER_ENV in message
+    # The image by its name: its path, or its place for an array (the message said "style image image #0").
+    assert message.startswith("style image #0 comes without")
+    with pytest.raises(InputError, match=r"^style image #1 comes without its label map"):
+        tiny_synth.encode([np.zeros((64, 64, 3), np.uint8)] * 2, [np.zeros((64, 64), np.int32), None])
+    picture = shapes_split / "images/00001.png"
+    with pytest.raises(InputError, match=f"^style image {re.escape(str(picture))} comes without"):
+        tiny_synth.encode(picture)
 
 
 def test_the_environment_and_the_domain_plugin_name_a_segmenter_and_an_explicit_path_wins(
