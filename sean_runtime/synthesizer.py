@@ -98,7 +98,8 @@ class Synthesizer:
             SEAN_SEGMENTER environment variable, else the domain plugin's (sean_runtime.segmenter has the
             rule and the model's contract; a model that breaks it is refused here).
         workers: the calls made at once from different threads (a server's workers); OpenVINO compiles as
-            many streams. Any backend but TensorRT takes concurrent calls; this only sizes OpenVINO for them.
+            many streams. Every backend takes calls from several threads (TensorRT runs them one at a time);
+            this only sizes OpenVINO for them.
         """
         package = load_package(path, verify=verify)
         selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -115,6 +117,7 @@ def backend_on(runtime: FakeCudaRuntime, tmp_path, context: FakeContext, device_
     backend = object.__new__(TensorRTBackend)
     backend.package, backend.device_index, backend.max_batch = package, device_index, 8
     backend._cuda, backend._stream, backend._event, backend._buffers = Cuda(), OUR_STREAM, "event", {}
+    backend._calls = threading.Lock()
     backend._contexts = {"generator": context}
     backend._input_dtypes = {t.name: np.dtype(np.float32 if t.dtype == "float32" else np.int32)
                              for g in ("encoder", "generator") for t in package.graph(g).inputs}
@@ -227,3 +230,32 @@ def test_the_real_cuda_python_takes_every_call_and_no_driver_is_not_called_an_ol
         with pytest.raises(BackendError, match=rf"^CUDA {name} failed: .*\(no NVIDIA driver is installed"):
             call()
     assert cuda.rt.cudaEventDestroy(event)[0] != 0 and cuda.rt.cudaStreamDestroy(stream)[0] != 0  # no raise
+
+
+class SlowContext(FakeContext):
+    """A context that takes a while to enqueue and records how many calls were inside it at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = self.most_inside = 0
+        self.count = threading.Lock()
+
+    def execute_async_v3(self, stream: int) -> bool:
+        with self.count:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        time.sleep(0.05)
+        with self.count:
+            self.inside -= 1
+        return super().execute_async_v3(stream)
+
+
+def test_calls_from_several_threads_run_one_at_a_time(runtime, tmp_path):
+    """The backend binds every call's addresses on its one context and buffers: two calls at once would bind
+    each other's tensors (Synthesizer.load(workers=2) or threads sharing one Synthesizer)."""
+    context = SlowContext()
+    backend = backend_on(runtime, tmp_path, context)
+    calls = [generator_inputs(1 << 30), generator_inputs(1 << 31)]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: backend.generate(i["labels"], i["codes"], i["noise"], None), calls))
+    assert context.most_inside == 1

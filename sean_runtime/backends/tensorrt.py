@@ -12,6 +12,7 @@ when this backend is built. Which plans can run here is decided by sean_runtime.
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
 from typing import Any
 
@@ -54,7 +55,8 @@ def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
 
 
 class TensorRTBackend:
-    """Both engines on one GPU, one CUDA stream, device buffers reused across calls.
+    """Both engines on one GPU, one CUDA stream, device buffers reused across calls: calls from several threads
+    run one at a time (the contexts, the stream and the buffers are the backend's one set).
 
     Construction raises BackendError (never a raw binding error) when CUDA or TensorRT cannot start,
     so that "auto" can fall back to ONNX Runtime with the reason.
@@ -71,6 +73,7 @@ class TensorRTBackend:
         self._stream: Any = None
         self._event: Any = None
         self._buffers: dict[str, DeviceBuffer] = {}
+        self._calls = threading.Lock()  # one call at a time on the one set of contexts, stream and buffers
         self._cuda = Cuda()
         try:
             self._start(package, device_index)
@@ -184,32 +187,35 @@ class TensorRTBackend:
         return {name: self._upload(name, array) for name, array in arrays.items() if array is not None}
 
     def encode(self, image: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-        self._cuda.set_device(self.device_index)
-        bound = self._inputs(image=image, labels=labels)
-        self._check_batch(bound["labels"][1][0])
-        out = self._run("encoder", bound)
-        codes, area = self._download(*out["codes"]), self._download(*out["area"])
-        self._synchronize()
-        return codes, area
+        with self._calls:
+            self._cuda.set_device(self.device_index)
+            bound = self._inputs(image=image, labels=labels)
+            self._check_batch(bound["labels"][1][0])
+            out = self._run("encoder", bound)
+            codes, area = self._download(*out["codes"]), self._download(*out["area"])
+            self._synchronize()
+            return codes, area
 
     def generate(self, labels: Any, codes: Any, noise: Any, extra: Any) -> np.ndarray:
-        self._cuda.set_device(self.device_index)
-        bound = self._inputs(labels=labels, codes=codes, noise=noise, extra=extra)
-        self._check_batch(bound["labels"][1][0])
-        image = self._download(*self._run("generator", bound)["image"])
-        self._synchronize()
-        return image
+        with self._calls:
+            self._cuda.set_device(self.device_index)
+            bound = self._inputs(labels=labels, codes=codes, noise=noise, extra=extra)
+            self._check_batch(bound["labels"][1][0])
+            image = self._download(*self._run("generator", bound)["image"])
+            self._synchronize()
+            return image
 
     def encode_generate(self, image: Any, labels: Any, noise: Any, extra: Any) -> np.ndarray:
-        self._cuda.set_device(self.device_index)
-        bound = self._inputs(image=image, labels=labels)
-        self._check_batch(bound["labels"][1][0])
-        encoded = self._run("encoder", bound)
-        generator_inputs = {"labels": bound["labels"], "codes": encoded["codes"]}
-        generator_inputs.update(self._inputs(noise=noise, extra=extra))
-        result = self._download(*self._run("generator", generator_inputs)["image"])
-        self._synchronize()
-        return result
+        with self._calls:
+            self._cuda.set_device(self.device_index)
+            bound = self._inputs(image=image, labels=labels)
+            self._check_batch(bound["labels"][1][0])
+            encoded = self._run("encoder", bound)
+            generator_inputs = {"labels": bound["labels"], "codes": encoded["codes"]}
+            generator_inputs.update(self._inputs(noise=noise, extra=extra))
+            result = self._download(*self._run("generator", generator_inputs)["image"])
+            self._synchronize()
+            return result
 
     def close(self) -> None:
         """Free the device buffers, the event and the stream (also done when the backend is garbage-collected)."""
