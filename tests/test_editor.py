@@ -1202,3 +1202,35 @@ def test_the_demo_model_in_the_editor_a_click_on_the_sky_takes_another_scenes_sk
     finally:
         editor.close()
         assert server.stop() == 0
+
+
+@pytest.mark.slow
+@needs_browser
+def test_keyboard_users_keep_their_place_and_quick_snapshots_add_one_reference(page, data):
+    """A slider moved with the arrow keys, and the button a style choice made by keyboard returns to, lost the
+    focus when their panel was rebuilt (one arrow step, then nothing); four quick clicks on "current image as
+    reference" added four references of the same image."""
+    from selenium.webdriver.common.keys import Keys
+
+    def focused() -> str | None:
+        return page.driver.execute_script("return document.activeElement.getAttribute('aria-label')")
+
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    page.choose("every region: blend toward", "00003")
+    slider = page.find('input[aria-label="every region: blend"]')
+    start = int(slider.get_attribute("value"))
+    slider.send_keys(Keys.ARROW_LEFT)
+    page.settle()
+    page.driver.switch_to.active_element.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+    page.settle()
+    assert focused() == "every region: blend"
+    assert int(page.find('input[aria-label="every region: blend"]').get_attribute("value")) == start - 3
+
+    page.find('button[aria-label="every region: style from"]').send_keys(Keys.ENTER)
+    page.find('#picker .tile[aria-label="00003"]').send_keys(Keys.ENTER)
+    page.settle()
+    assert focused() == "every region: style from"
+
+    page.driver.execute_script("for (let i = 0; i < 4; i++) document.querySelector('#snapshot').click()")
+    page.settle()
+    assert page.find("#refs").text.count("image seed") == 1, page.find("#refs").text

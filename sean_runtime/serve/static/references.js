@@ -130,6 +130,7 @@ export function renderSamples() {
 }
 
 const addingSamples = new Map(); // sample name -> its reference being encoded: quick clicks add it once
+const addingSnapshots = new Set(); // images shown being added as references: quick clicks add each once
 
 export async function sampleRef(i) {
   const sample = app.samples[i];
@@ -208,9 +209,12 @@ export function wireReferences() {
   $("#snapshot").addEventListener("click", () => {
     const { answer, answerLabel } = app; // the image shown and its own label map, whatever edit is on the way
     if (!answer) return showMessage("no image yet: wait for the first one", "info");
-    labelPng(answerLabel)
-      .then((label) => addRef(`image seed ${answer.seed}`, "snapshot", `data:image/png;base64,${answer.image}`, label))
-      .catch(report);
+    const image = `data:image/png;base64,${answer.image}`;
+    const listed = app.refs.some((r) => r.kind === "snapshot" && r.image === image && !(app.doc.removed ?? []).includes(r.id));
+    if (listed || addingSnapshots.has(image)) return showMessage("this image is a reference already", "info");
+    const adding = labelPng(answerLabel).then((label) => addRef(`image seed ${answer.seed}`, "snapshot", image, label));
+    addingSnapshots.add(image);
+    adding.finally(() => addingSnapshots.delete(image)).catch(report);
   });
   onChanged(() => shownOwn !== app.doc.own && renderRefs());
   onRefsChanged(renderRefs);

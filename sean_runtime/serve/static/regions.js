@@ -128,10 +128,10 @@ function renderWhole() {
       app.names.forEach((_, cls) => (app.doc.regions[cls] = { ...region(app.doc, cls), blend: whole.blend, alpha }));
     },
   );
-  $("#whole").replaceChildren(
+  keepingFocus($("#whole"), () => $("#whole").replaceChildren(
     element("div", { class: "line" }, element("span", { text: "style" }), from),
     element("div", { class: "line blend" }, element("span", { text: "blend" }), toward, slider, shown),
-  );
+  ));
 }
 
 // --- one row per region ----------------------------------------------------------------------------------
@@ -187,7 +187,18 @@ function renderRegions() {
   syncWhole(present);
   renderWhole();
   const rows = present.map((cls) => regionRow(cls, values[cls]));
-  $("#regions").replaceChildren(...(rows.length ? rows : [element("p", { class: "empty", text: "Paint to add regions." })]));
+  keepingFocus($("#regions"), () =>
+    $("#regions").replaceChildren(...(rows.length ? rows : [element("p", { class: "empty", text: "Paint to add regions." })])));
+}
+
+// Rebuilding a panel replaces its controls: the one that had the keyboard focus (a slider moved with the arrow
+// keys, the button a style choice returned the focus to) gets it back in its new form, found by its
+// aria-label (unique in the panel), so that a keyboard user keeps their place.
+function keepingFocus(panel, rebuild) {
+  const active = document.activeElement;
+  const label = active && panel.contains(active) ? active.getAttribute("aria-label") : null;
+  rebuild();
+  if (label) panel.querySelector(`[aria-label="${CSS.escape(label)}"]`)?.focus();
 }
 
 // --- choosing a region -----------------------------------------------------------------------------------
