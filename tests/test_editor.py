@@ -1234,3 +1234,20 @@ def test_keyboard_users_keep_their_place_and_quick_snapshots_add_one_reference(p
     page.driver.execute_script("for (let i = 0; i < 4; i++) document.querySelector('#snapshot').click()")
     page.settle()
     assert page.find("#refs").text.count("image seed") == 1, page.find("#refs").text
+
+
+@pytest.mark.slow
+@needs_browser
+def test_leaving_the_page_with_unsaved_work_asks_first(page, data):
+    """A reload or a closed tab lost every edit and reference without a word; the browser now asks (its
+    beforeunload dialog) when there is work since the start or the last saved state, and not otherwise."""
+    leaving = ("const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e);"
+               "return e.defaultPrevented;")
+    assert page.driver.execute_script(leaving) is False  # the start: nothing to lose
+    page.key("d")  # a new seed: an edit
+    page.settle()
+    assert page.driver.execute_script(leaving) is True
+    page.download("#save-state", ".json")
+    assert page.driver.execute_script(leaving) is False
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    assert page.driver.execute_script(leaving) is True

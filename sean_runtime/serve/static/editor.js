@@ -13,8 +13,8 @@ import { updater, wireOutput } from "./output.js";
 import { renderRefs, renderSamples, sampleRef, wireReferences } from "./references.js";
 import { openRegion, wireRegions } from "./regions.js";
 import {
-  api, app, changed, clearMessage, decodeLabel, edit, labelPng, onChanged, redo, report, resetRefs, setStatus,
-  showMessage, undo,
+  api, app, changed, clearMessage, decodeLabel, edit, labelPng, markSaved, onChanged, redo, report, resetRefs,
+  setStatus, showMessage, undo, unsaved,
 } from "./state.js";
 import { renderClasses, selectClass, selectTool, setSize, wireTools } from "./tools.js";
 import { layout, pixelAt, wireView, zoomIn, zoomOut, zoomTo } from "./view.js";
@@ -53,6 +53,7 @@ function baseName() {
 
 async function saveState() {
   download(`${baseName()}-state.json`, jsonBlob(stateFile(app.doc, app.refs, app.info, await labelPng())));
+  markSaved();
 }
 
 async function loadState(file) {
@@ -71,6 +72,7 @@ async function loadState(file) {
   };
   renderRefs();
   changed();
+  markSaved();
 }
 
 // --- keyboard ------------------------------------------------------------------------------------------
@@ -222,6 +224,11 @@ async function start() {
     renderRefs();
   }
   changed({ immediate: true });
+  markSaved(); // the start is nothing to lose
+  // Work since then would be lost by a reload or a closed tab: the browser asks first (its own dialog).
+  window.addEventListener("beforeunload", (event) => {
+    if (unsaved()) event.preventDefault();
+  });
 }
 
 // What the page's tests read: the revision shown and the round trips seen.

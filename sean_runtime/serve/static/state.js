@@ -146,6 +146,14 @@ function syncRefs(doc) {
   refsChanged();
 }
 
+// What a reload or a closed tab would lose: the document changed, or a reference was made, since the page
+// started or the state was saved or loaded (markSaved at those moments).
+let savedAt = { rev: 0, refs: 0 };
+export function markSaved() {
+  savedAt = { rev: app.rev, refs: madeRefs.size };
+}
+export const unsaved = () => app.rev !== savedAt.rev || madeRefs.size !== savedAt.refs;
+
 export const undo = () => travel(app.history.undo(app.doc));
 export const redo = () => travel(app.history.redo(app.doc));
 
