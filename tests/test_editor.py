@@ -1251,3 +1251,20 @@ def test_leaving_the_page_with_unsaved_work_asks_first(page, data):
     assert page.driver.execute_script(leaving) is False
     page.add_reference(data / "images/00003.png", data / "labels/00003.png")
     assert page.driver.execute_script(leaving) is True
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_seed_out_of_range_is_said_until_a_valid_one_is_given(page):
+    """The message about a seed out of range stayed on the page after a valid seed made a new image."""
+    def type_seed(text: str) -> None:
+        page.driver.execute_script(
+            "const s = document.querySelector('#seed'); s.value = arguments[0];"
+            "s.dispatchEvent(new Event('change', {bubbles: true}));", text)
+        page.settle()
+
+    type_seed("-5")
+    assert "the seed must be a whole number" in page.message()
+    type_seed("4294967296")
+    assert page.message() is None
+    assert page.find("#seed").get_attribute("value") == "4294967296"

@@ -27,10 +27,11 @@ function syncControls() {
 
 function setSeed(value) {
   if (!Number.isSafeInteger(value) || value < 0) {
-    showMessage(`the seed must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`);
+    showMessage(`the seed must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, "error", "seed");
     syncControls();
     return;
   }
+  clearMessage("seed"); // a seed that is right answers the message about one that was not
   if (value !== app.doc.seed) edit((doc) => (doc.seed = value));
 }
 

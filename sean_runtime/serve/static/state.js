@@ -41,8 +41,9 @@ export const app = {
 };
 
 // --- messages and status ---------------------------------------------------------------------------
-// source "render": a failed /v1/synthesize, which the next image that arrives clears; other messages
-// (a bad upload, a resized file) stay until dismissed or replaced.
+// source "render": a failed /v1/synthesize, which the next image that arrives clears; "seed": a seed out of
+// range, which the next valid seed clears; other messages (a bad upload, a resized file) stay until
+// dismissed or replaced.
 export function showMessage(text, kind = "error", source = "action") {
   $("#message-text").textContent = text;
   $("#message").dataset.kind = kind;
