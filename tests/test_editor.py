@@ -1268,3 +1268,36 @@ def test_a_seed_out_of_range_is_said_until_a_valid_one_is_given(page):
     type_seed("4294967296")
     assert page.message() is None
     assert page.find("#seed").get_attribute("value") == "4294967296"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_touch_drag_pans_the_zoomed_image_on_a_phone(browser):
+    """On a touch screen the browser took a drag over the zoomed image to scroll the page: the view moved a
+    few pixels, the page a hundred."""
+    browser.resize(390, 844, mobile=True)
+    try:
+        browser.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+        browser.open()
+        browser.click("#zoom-in")
+        browser.click("#zoom-in")
+        browser.driver.execute_script("document.querySelector('#output-wrap').scrollIntoView({block: 'center'})")
+        view = "return [getComputedStyle(document.querySelector('#output-wrap .view')).transform, window.scrollY]"
+        before, scrolled = browser.driver.execute_script(view)
+        box = browser.box("#output-wrap")
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+        def touch(kind: str, dx: float = 0, dy: float = 0) -> None:
+            points = [] if kind == "touchEnd" else [{"x": x + dx, "y": y + dy}]
+            browser.driver.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart")
+        for step in range(1, 7):
+            touch("touchMove", -10 * step, -10 * step)
+        touch("touchEnd")
+        after, scrolled_after = browser.driver.execute_script(view)
+        assert scrolled_after == scrolled, "the page scrolled instead"
+        assert after != before, "the view did not pan"
+    finally:
+        browser.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+        browser.resize(*VIEWPORT)

@@ -62,6 +62,8 @@ function apply() {
   for (const node of document.querySelectorAll(".frame .view")) {
     node.style.transform = `translate(${tx}px, ${ty}px) scale(${view.zoom})`;
   }
+  // Zoomed in, a drag over the image pans it, a touch drag too: the browser must not take it to scroll the page.
+  $("#output-wrap").classList.toggle("zoomed", view.zoom > 1);
   $("#zoom-value").textContent = `${Math.round(view.zoom * 100)}%`;
   setDisabled($("#zoom-out"), view.zoom <= 1 ? "the whole map already shows" : null);
   setDisabled($("#zoom-fit"), view.zoom <= 1 ? "the whole map already shows" : null);
