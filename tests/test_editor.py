@@ -1301,3 +1301,28 @@ def test_a_touch_drag_pans_the_zoomed_image_on_a_phone(browser):
     finally:
         browser.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
         browser.resize(*VIEWPORT)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_style_choice_is_walked_with_arrows_and_left_with_tab(page, data):
+    """Tab walked out of an open style choice to the top of the page and left the pop-over open; arrow keys
+    did nothing there."""
+    from selenium.webdriver.common.keys import Keys
+
+    def focused() -> str | None:
+        return page.driver.execute_script("return document.activeElement.getAttribute('aria-label')")
+
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    page.find('button[aria-label="every region: style from"]').send_keys(Keys.ENTER)
+    tiles = [t.get_attribute("aria-label") for t in page.driver.find_elements("css selector", "#picker .tile")]
+    assert len(tiles) >= 2 and focused() in tiles
+    first = tiles.index(focused())
+    page.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT if first == 0 else Keys.ARROW_LEFT)
+    assert focused() == tiles[1 if first == 0 else first - 1]
+    for _ in range(len(tiles) + 2):  # past the last tile: the pop-over closes, the focus back on its opener
+        if not page.driver.find_elements("css selector", "#picker"):
+            break
+        page.driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert not page.driver.find_elements("css selector", "#picker")
+    assert focused() == "every region: style from"

@@ -69,6 +69,26 @@ export function openPicker({ anchor, title, choices, selected, onPick, extra = n
     if (event.key === "Escape") {
       event.stopPropagation();
       closePicker();
+      return;
+    }
+    if (!box.contains(document.activeElement)) return;
+    const buttons = [...box.querySelectorAll("button")];
+    const at = buttons.indexOf(document.activeElement);
+    // Tab past either end leaves the pop-over, which closes, the focus back on what opened it (the page goes
+    // on from there), rather than jumping to the top of the page with the pop-over left open.
+    if (event.key === "Tab" && at === (event.shiftKey ? 0 : buttons.length - 1)) {
+      event.preventDefault();
+      event.stopPropagation();
+      closePicker();
+      return;
+    }
+    // arrows step through the tiles, as in a grid of choices
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    const tileAt = tiles.indexOf(document.activeElement);
+    if (step && tileAt >= 0) {
+      event.preventDefault();
+      event.stopPropagation();
+      tiles[Math.max(0, Math.min(tiles.length - 1, tileAt + step))].focus();
     }
   };
   // the anchor moves with a scroll of the page or a panel, a resize: the pop-over would float off it
