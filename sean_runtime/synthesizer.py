@@ -62,11 +62,23 @@ def _style_image(name: str) -> str:
 
 
 class Synthesizer:
-    """A loaded package with its backend. Build it with Synthesizer.load."""
+    """A loaded package with its backend: Synthesizer.load(path) opens one.
+
+    encode(image, label) -> Styles; synthesize(label, styles, seed) -> uint8 RGB [B, H, W, 3]; the inputs are
+    files or arrays (sean_runtime.inputs), one or a list. Calls may come from several threads at once.
+    """
 
     def __init__(
-        self, package: Package, backend: Backend, notes: Sequence[str] = (), segmenter: Segmenter | None = None
+        self,
+        package: Package,
+        backend: Backend | None = None,
+        notes: Sequence[str] = (),
+        segmenter: Segmenter | None = None,
     ) -> None:
+        if not isinstance(package, Package) or backend is None:  # e.g. Synthesizer("pkg"), for load("pkg")
+            where = f"{str(package)!r}" if isinstance(package, (str, Path)) else "PATH"
+            raise TypeError(f"Synthesizer() takes a loaded package and its backend: open a package folder with "
+                            f"Synthesizer.load({where})")
         self.package = package
         self._backend: Backend | None = backend
         self.notes = list(notes)  # backends passed over, and why

@@ -292,3 +292,9 @@ def test_extra_mask_channels_given_to_encode_are_refused_not_ignored(tiny_synth,
     with pytest.raises(InputError, match="encoder takes no extra mask channels") as exc:
         tiny_synth.encode(image, label, extra=np.zeros((1, 1, *label.shape), np.float32))
     one_line(exc.value)
+
+
+def test_a_path_given_to_the_constructor_points_to_load(tiny_package):
+    """Synthesizer("pkg") raised "missing 1 required positional argument: 'backend'"."""
+    with pytest.raises(TypeError, match=r"Synthesizer\.load\("):
+        Synthesizer(str(tiny_package))
