@@ -614,8 +614,10 @@ def test_the_page_resizes_label_maps_exactly_as_the_server(browser):
 @pytest.mark.slow
 @needs_browser
 def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):
-    """A state file whose reference holds codes of the wrong length: the server's 400, in the page."""
+    """A state file whose reference holds codes of the wrong length: the server's 400, in the page, and the
+    image of before shown as out of date (it was shown as the current one, with its timing)."""
     shown = page.image()
+    assert "stale" not in page.find("#output-wrap").get_attribute("class")
     names = list(SHAPES.class_names)
     broken = {"codes": [[0.0] * 5 for _ in names], "present": [True] * len(names), "class_names": names}
     state = {
@@ -633,6 +635,8 @@ def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data
     assert "style length is 32" in (page.message() or ""), page.message()
     assert page.find("#status").get_attribute("data-kind") == "error"
     np.testing.assert_array_equal(page.image(), shown)
+    assert "stale" in page.find("#output-wrap").get_attribute("class")
+    assert page.find("#timing").text.startswith("out of date")
     np.testing.assert_array_equal(downloaded_label(page), read_raw(data / "labels/00001.png"))
 
 

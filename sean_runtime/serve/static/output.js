@@ -44,11 +44,18 @@ async function render() {
     clearMessage("render");
     clearMessage("network"); // the server answers again
     setStatus("ready", `ready · ${Math.round(ms)} ms`);
+    $("#output-wrap").classList.remove("stale");
     $("#timing").textContent = `${Math.round(ms)} ms (server ${Math.round(answer.ms)} ms)`;
     if (app.firstImageMs === null) app.firstImageMs = performance.now();
   } catch (exc) {
     app.doneRev = rev;
     report(exc, "render");
+    // The image on screen is an earlier edit's: shown as out of date, not as the current one, until an
+    // answer comes (the next edit asks again).
+    if (app.answer) {
+      $("#output-wrap").classList.add("stale");
+      $("#timing").textContent = "out of date: the last edits have no image";
+    }
   }
 }
 
