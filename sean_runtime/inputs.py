@@ -10,6 +10,7 @@ limit of sean_core.imageio are refused.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -89,10 +90,19 @@ def resolve_domain(name: str, class_names: Sequence[str], palette: Sequence[Sequ
     return domain
 
 
+def _is_path(item: Any) -> bool:
+    """A file path as Python names one: str, pathlib.Path or any os.PathLike (e.g. a path of another library)."""
+    return isinstance(item, (str, os.PathLike))
+
+
+def _path(item: str | os.PathLike) -> Path:
+    return Path(os.fsdecode(os.fspath(item)))
+
+
 def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
     """Split a source into (description, path or array) items; arrays of ndim single_ndim + 1 are batches."""
-    if isinstance(source, (str, Path)):
-        return [(str(source), Path(source))]
+    if _is_path(source):
+        return [(str(_path(source)), _path(source))]
     if isinstance(source, np.ndarray):
         if source.ndim == single_ndim + 1:
             if len(source) == 0:
@@ -104,8 +114,8 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
             raise InputError(f"no {what} given (an empty list)")
         out = []
         for i, item in enumerate(source):
-            if isinstance(item, (str, Path)):
-                out.append((str(item), Path(item)))
+            if _is_path(item):
+                out.append((str(_path(item)), _path(item)))
             elif isinstance(item, np.ndarray):
                 out.append((f"{what} #{i}", item))
             else:
@@ -270,10 +280,10 @@ def optional_labels(source: Any, count: int) -> list[Path | np.ndarray | None]:
 
 def describe(source: Any, index: int) -> str:
     """How to name item `index` of a source in an error message."""
-    if isinstance(source, (str, Path)):
-        return str(source)
-    if isinstance(source, (list, tuple)) and isinstance(source[index], (str, Path)):
-        return str(source[index])
+    if _is_path(source):
+        return str(_path(source))
+    if isinstance(source, (list, tuple)) and _is_path(source[index]):
+        return str(_path(source[index]))
     return f"#{index}"
 
 

@@ -66,6 +66,11 @@ class Styles:
         object.__setattr__(self, "present", _readonly(present))
         object.__setattr__(self, "class_names", names)
 
+    def __reduce__(self) -> tuple[type, tuple[np.ndarray, np.ndarray, tuple[str, ...]]]:
+        """Pickled and copied through the constructor, which checks the arrays and makes them read-only again
+        (numpy's own pickling gives writable copies)."""
+        return type(self), (self.codes, self.present, self.class_names)
+
     def __repr__(self) -> str:
         """Styles(batch=2, code length=64, classes present=3/8: background, blob, stripes)."""
         present = [name for name, seen in zip(self.class_names, self.present.any(axis=0), strict=True) if seen]

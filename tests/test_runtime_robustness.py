@@ -298,3 +298,29 @@ def test_a_path_given_to_the_constructor_points_to_load(tiny_package):
     """Synthesizer("pkg") raised "missing 1 required positional argument: 'backend'"."""
     with pytest.raises(TypeError, match=r"Synthesizer\.load\("):
         Synthesizer(str(tiny_package))
+
+
+def test_styles_stay_read_only_when_pickled_or_copied(tiny_synth, sample):
+    """numpy's pickling gave writable arrays: a copy of a Styles could be changed in place, as no Styles can."""
+    import copy
+    import pickle
+
+    styles = tiny_synth.encode(*sample)
+    for other in (pickle.loads(pickle.dumps(styles)), copy.deepcopy(styles), copy.copy(styles)):
+        assert not other.codes.flags.writeable and not other.present.flags.writeable
+        np.testing.assert_array_equal(other.codes, styles.codes)
+        assert other.class_names == styles.class_names
+
+
+def test_any_path_like_object_names_a_file(tiny_synth, shapes_split):
+    """An os.PathLike that is no pathlib.Path (a path of another library) was refused as "not a file path"."""
+    class OtherPath:
+        def __init__(self, path):
+            self.path = path
+
+        def __fspath__(self) -> str:
+            return str(self.path)
+
+    image, label = shapes_split / "images/00000.png", shapes_split / "labels/00000.png"
+    expected = tiny_synth.encode(image, label)
+    np.testing.assert_array_equal(tiny_synth.encode(OtherPath(image), [OtherPath(label)]).codes, expected.codes)
