@@ -1330,3 +1330,16 @@ def test_the_style_choice_is_walked_with_arrows_and_left_with_tab(page, data):
         page.driver.switch_to.active_element.send_keys(Keys.TAB)
     assert not page.driver.find_elements("css selector", "#picker")
     assert focused() == "every region: style from"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_status_says_a_reference_is_encoding(page, data):
+    """An upload of a large photo took seconds while the status still read "ready"."""
+    page.driver.execute_script(
+        "window.statuses = []; new MutationObserver(() => window.statuses.push("
+        "document.querySelector('#status-text').textContent)).observe(document.querySelector('#status'),"
+        "{subtree: true, childList: true, characterData: true});")
+    page.add_reference(data / "images/00003.png", data / "labels/00003.png")
+    assert "encoding the reference…" in page.driver.execute_script("return window.statuses")
+    assert page.find("#status-text").text == "ready · reference added"

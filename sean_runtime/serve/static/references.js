@@ -4,7 +4,8 @@
 import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
 import { base64ToBytes } from "./png.js";
 import {
-  api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, removedRef, report, showMessage,
+  api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, removedRef, report, setStatus,
+  showMessage,
 } from "./state.js";
 
 let shownOwn; // the own reference the panel was drawn for
@@ -183,6 +184,7 @@ function wireRefForm() {
     const [imageFile, labelFile] = [image.files[0], label.files[0]];
     setDisabled(add, "encoding the last one…");
     note.textContent = "encoding…";
+    setStatus("busy", "encoding the reference…"); // an upload of a large photo takes seconds
     try {
       // A label map the page cannot read as the server does is refused now, not when its map is opened.
       if (labelFile) await decodeLabel(labelFile, labelFile.name);
@@ -195,6 +197,7 @@ function wireRefForm() {
       image.value = "";
       label.value = "";
       update();
+      setStatus("ready", "ready · reference added");
     } catch (exc) {
       note.dataset.kind = "error";
       note.textContent = exc.message;
