@@ -102,7 +102,8 @@ def _path(item: str | os.PathLike) -> Path:
 def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
     """Split a source into (description, path or array) items; arrays of ndim single_ndim + 1 are batches."""
     if _is_path(source):
-        return [(str(_path(source)), _path(source))]
+        path = _path(source)
+        return [(str(path), path)]
     if isinstance(source, np.ndarray):
         if source.ndim == single_ndim + 1:
             if len(source) == 0:
@@ -115,7 +116,8 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
         out = []
         for i, item in enumerate(source):
             if _is_path(item):
-                out.append((str(_path(item)), _path(item)))
+                path = _path(item)
+                out.append((str(path), path))
             elif isinstance(item, np.ndarray):
                 out.append((f"{what} #{i}", item))
             else:

@@ -213,7 +213,7 @@ export function wireReferences() {
     const { answer, answerLabel } = app; // the image shown and its own label map, whatever edit is on the way
     if (!answer) return showMessage("no image yet: wait for the first one", "info");
     const image = `data:image/png;base64,${answer.image}`;
-    const listed = app.refs.some((r) => r.kind === "snapshot" && r.image === image && !(app.doc.removed ?? []).includes(r.id));
+    const listed = app.refs.some((r) => r.kind === "snapshot" && r.image === image); // app.refs: those not removed
     if (listed || addingSnapshots.has(image)) return showMessage("this image is a reference already", "info");
     const adding = labelPng(answerLabel).then((label) => addRef(`image seed ${answer.seed}`, "snapshot", image, label));
     addingSnapshots.add(image);
