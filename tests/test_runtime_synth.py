@@ -15,8 +15,8 @@ import pytest
 
 from sean_core.domains import get_domain
 from sean_core.errors import BackendError, InputError, PackageError
-from sean_core.install import missing_module_message
 from sean_core.noise import draw_noise
+from sean_runtime.backends.tensorrt import tensorrt_runtime_problem
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer, to_uint8
 
@@ -239,26 +239,9 @@ def test_sessions_share_one_arena_and_stop_faulting_in_fresh_pages(tiny_package)
     assert shared_sums[0] == shared_sums[1] == own_sums[0] == own_sums[1]
 
 
-def tensorrt_missing() -> str | None:
-    """Why the TensorRT backend cannot be tested here (None: it can)."""
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return missing_module_message("tensorrt", "the TensorRT test")
-    from sean_core.errors import BackendError
-    from sean_runtime.backends.gpu import cuda_gpus
-    from sean_runtime.backends.tensorrt import cudart
-
-    try:
-        cudart()
-    except BackendError as exc:
-        return str(exc)
-    return None if cuda_gpus() else "no NVIDIA GPU: the CUDA driver reports none"
-
-
 @pytest.mark.gpu
 def test_tensorrt_backend_matches_onnxruntime(tiny_package, samples, tmp_path):
-    reason = tensorrt_missing()
+    reason = tensorrt_runtime_problem()
     if reason:
         pytest.skip(reason)
     package = Path(shutil.copytree(tiny_package, tmp_path / "pkg"))

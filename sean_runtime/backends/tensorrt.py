@@ -29,15 +29,11 @@ from sean_runtime.package import Package
 _DTYPES = {"float32": np.float32, "int32": np.int32}
 
 
-def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
-    """Why TensorRT cannot serve this package here (None: it can)."""
-    if package.generator_form == "regions":
-        return REGIONS_NOT_FOR_TENSORRT
-    missing = [package.graph(g).plan.name for g in GRAPH_NAMES if not package.graph(g).plan.is_file()]
-    if missing:
-        return f"the package has no TensorRT engines ({', '.join(missing)}); build them with `sean build-engine PKG`"
+def tensorrt_runtime_problem(device_index: int = 0) -> str | None:
+    """Why TensorRT cannot run on GPU `device_index` here, whatever the package (None: it can): the module,
+    the CUDA runtime, the GPU."""
     try:
-        import tensorrt
+        import tensorrt  # noqa: F401
     except ImportError:
         return missing_module_message("tensorrt", "the TensorRT backend")
     try:
@@ -47,8 +43,24 @@ def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
     gpus = cuda_gpus()
     if device_index >= len(gpus):
         return "the CUDA driver reports no GPU" if not gpus else f"there is no GPU {device_index} ({len(gpus)} found)"
+    return None
+
+
+def tensorrt_problem(package: Package, device_index: int = 0) -> str | None:
+    """Why TensorRT cannot serve this package here (None: it can)."""
+    if package.generator_form == "regions":
+        return REGIONS_NOT_FOR_TENSORRT
+    missing = [package.graph(g).plan.name for g in GRAPH_NAMES if not package.graph(g).plan.is_file()]
+    if missing:
+        return f"the package has no TensorRT engines ({', '.join(missing)}); build them with `sean build-engine PKG`"
+    problem = tensorrt_runtime_problem(device_index)
+    if problem:
+        return problem
+    import tensorrt
+
+    gpu = cuda_gpus()[device_index]
     for graph in GRAPH_NAMES:
-        problem = plan_problem(package, graph, tensorrt.__version__, gpus[device_index], check_plan_hash=True)
+        problem = plan_problem(package, graph, tensorrt.__version__, gpu, check_plan_hash=True)
         if problem:
             return problem
     return None
