@@ -466,6 +466,9 @@ SPLIT_BODIES = {
                 b"4\r\n\r\n\r\n\r\n1\r\n}\r\n0\r\n\r\n"),
 }
 CHUNKED_WHOLE = SPLIT_BODIES["chunked"][0] + SPLIT_BODIES["chunked"][1]
+# A chunk extension, a chunk holding a whole request, and a trailer field.
+CHUNKED_TRAILER = (POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n1;x=y\r\n{\r\n" + b"%x\r\n" % len(GET) + GET
+                   + b"\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n")
 LENGTH_WHOLE = SPLIT_BODIES["content-length"][0] + SPLIT_BODIES["content-length"][1]
 # Headers but for their blank line, then the blank line and the body (no blank line in it: nothing else to find).
 BLANK_LINE_SPLIT = (POST_HEAD + b"Content-Length: 7\r\n", b'\r\n{"a":1}')
@@ -479,13 +482,20 @@ BLANK_LINE_SPLIT = (POST_HEAD + b"Content-Length: 7\r\n", b'\r\n{"a":1}')
     ((LENGTH_WHOLE + GET[:20],), [400]),
     ((GET + LENGTH_WHOLE + GET[:20],), [200, 400]),
     ((BLANK_LINE_SPLIT[0], BLANK_LINE_SPLIT[1] + GET[:20]), [400]),
+    ((CHUNKED_WHOLE + GET + GET[:20],), [400, 200]),
+    ((SPLIT_BODIES["chunked"][0], SPLIT_BODIES["chunked"][1] + GET + GET[:20]), [400, 200]),
+    ((CHUNKED_TRAILER + GET + GET[:20],), [400, 200]),
+    ((SPLIT_BODIES["chunked"][0], SPLIT_BODIES["chunked"][1] + GET * 40 + GET[:20]), [400] + [200] * 40),
 ], ids=["content-length", "chunked", "chunked-in-one-piece", "content-length-in-one-piece",
-        "content-length-behind-a-request", "content-length-blank-line-split"])
+        "content-length-behind-a-request", "content-length-blank-line-split", "chunked-then-a-request",
+        "chunked-split-then-a-request", "chunked-with-a-trailer-then-a-request", "chunked-then-held-back-requests"])
 def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guarded, pieces, answered):
     """The last bytes of a body and the first of the next request in one piece: that request is answered 408
     and closed within the header timeout from the piece, after the requests before it are answered (it was
     left to the 75 s idle limit). Also where the body's headers are in that piece, alone, behind another
-    request, or but for their blank line, which begins the piece (a blank line in the body is body)."""
+    request, or but for their blank line, which begins the piece (a blank line in the body is body), and
+    where whole requests follow a chunked body in the piece (its end is found from its chunk sizes; it was
+    not placed, and the request begun behind them had no clock), also more than aiohttp queues at once."""
     before = connection_metric(guarded, 408)
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
         for piece in pieces[:-1]:
@@ -500,6 +510,31 @@ def test_a_request_begun_behind_the_end_of_a_body_has_the_header_clock_too(guard
         waited = time.monotonic() - started
     assert statuses(answer) == [*answered, 408] and 0.9 < waited < 4, (answer, waited)
     assert connection_metric(guarded, 408) == before + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("first", "answered"), [(CHUNKED_WHOLE, 400), (LENGTH_WHOLE, 400), (GET, 200)],
+                         ids=["chunked", "content-length", "no-body"])
+def test_headers_trickled_behind_a_request_get_the_header_deadline_whatever_its_body(guarded, first, answered):
+    """A client sends a request (a chunked, a Content-Length or no body), a whole request and the first bytes of
+    the next in one piece, then trickles the rest: each piece, 1.3 s apart, ends one request's headers and
+    begins the next's, so no header section is done within the 1 s deadline. The connection is answered 408
+    and closed within the deadline of the first request begun; behind a chunked body followed by a request
+    no request had a clock, and such a client held the connection for as long as it went on."""
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(first + GET + GET[:20])
+        started = time.monotonic()
+        sock.settimeout(1.3)
+        answer, closed = b"", False
+        while not closed and time.monotonic() - started < 5:
+            with contextlib.suppress(TimeoutError):
+                while chunk := sock.recv(65536):
+                    answer += chunk
+                closed = True
+            if not closed:
+                sock.sendall(GET[20:] + GET[:20])
+        waited = time.monotonic() - started
+    assert closed and statuses(answer) == [answered, 200, 408] and 0.9 < waited < 1.3, (answer, waited)
 
 
 def test_requests_pipelined_behind_a_body_that_came_after_its_headers_are_all_answered(guarded):

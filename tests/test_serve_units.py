@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sean_core.domains import get_domain
 from sean_core.errors import ImageReadError, InputError
 from sean_core.imageio import probe
-from sean_runtime.serve.app import STATIC_DIR, ServerState, build_app, editor_files
+from sean_runtime.serve.app import STATIC_DIR, ChunkedBody, ServerState, build_app, editor_files
 from sean_runtime.serve.batching import InferenceQueue, QueueFull
 from sean_runtime.serve.codec import decode_image, decode_label, encode_png
 from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
@@ -400,3 +400,30 @@ def test_asyncios_accept_errors_pass_once_per_period_without_their_traceback():
     throttle.throttle.last = -float("inf")  # the period is over
     later = record(f"{ACCEPT_ERROR}\nsocket: <...>")
     assert throttle.filter(later) and "(and 50 more since the last such line)" in later.getMessage()
+
+
+# Chunked bodies aiohttp accepts: a blank line and a whole request inside chunks, an extension, trailer fields.
+CHUNKED_BODIES = [
+    b"1\r\n{\r\n4\r\n\r\n\r\n\r\n1\r\n}\r\n0\r\n\r\n",
+    b"12;name=value\r\nGET / HTTP/1.1\r\n\r\n\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n",
+    b"0\r\n\r\n",
+    b"".join(b"%x\r\n" % n + b"\n" * n + b"\r\n" for n in range(1, 40)) + b"0\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("body", CHUNKED_BODIES, ids=["blank-lines", "a-request-inside", "empty", "many-chunks"])
+def test_the_end_of_a_chunked_body_is_found_in_any_split_of_the_bytes(body):
+    """ChunkedBody follows the chunk sizes: the end is where the body ends, however the bytes are cut into
+    reads, and a request behind it in the same read is not taken for body (the header clock's walk)."""
+    data = body + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cuts = sorted(rng.choice(np.arange(1, len(data)), size=min(8, len(data) - 1), replace=False).tolist())
+        scan, offset, end = ChunkedBody(), 0, None
+        for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            found = scan.end_in(data[start:stop], 0)
+            if found is not None:
+                end = offset + found
+                break
+            offset += stop - start
+        assert end == len(body), (body, cuts)

@@ -435,36 +435,106 @@ def _malformed(reason: str) -> str:
     return f"malformed HTTP request: {reason}"
 
 
-def _end_of_requests(data: bytes, pos: int, chunked: bool, requests: list[tuple[Any, Any]]) -> int | None:
-    """Where the last of `requests` ends in `data` (past its end while its body goes on), or None where that
-    is not known. `requests`: aiohttp's parse of `data` (message, payload), in order; `pos`: where the request
-    before them ends (`chunked`: its chunked body goes on there instead).
+HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+NOT_CR = re.compile(rb"[^\r]")
+CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[^\n]*\n")
+
+
+class ChunkedBody:
+    """Where a chunked body ends in the bytes received, piece by piece (RFC 9112, 7.1): its chunk sizes are
+    followed, so a blank line or a whole request inside a chunk is body, and the end is known where another
+    request follows it in the same piece. aiohttp's parser has accepted the body (a malformed one is refused,
+    and the connection closed), so lines end with LF (after a CR) and the size is the line's leading hex
+    digits (extensions after them are skipped). Bytes are fed once each, in order."""
+
+    SIZE, DATA, DATA_END, TRAILERS = range(4)  # a size line, chunk data, the CRLF after it, the trailer section
+
+    __slots__ = ("blank", "in_digits", "left", "size", "state")
+
+    def __init__(self) -> None:
+        self.state = self.SIZE
+        self.size = 0  # of the chunk whose size line is being read, from its digits so far
+        self.in_digits = True  # the size line's digits may go on (a line can be split between pieces)
+        self.left = 0  # chunk data bytes still to come
+        self.blank = True  # the trailer line read so far is empty (CRs only): its LF ends the body
+
+    def end_in(self, data: bytes, pos: int) -> int | None:
+        """Read data[pos:]: where the body ends in it (past its last byte), or None while it goes on."""
+        while pos < len(data):
+            if self.state == self.SIZE and self.in_digits and self.size == 0:
+                # Whole chunks in one step each: a body of 1-byte chunks costs about what aiohttp's parse of it does.
+                whole = CHUNK_SIZE_LINE.match(data, pos)
+                if whole is not None and (size := int(whole.group(1), 16)):
+                    line_end = data.find(b"\n", whole.end() + size)
+                    if line_end >= 0:
+                        pos = line_end + 1
+                        continue
+            if self.state == self.DATA:
+                step = min(self.left, len(data) - pos)
+                pos, self.left = pos + step, self.left - step
+                if self.left == 0:
+                    self.state = self.DATA_END
+                continue
+            line_end = data.find(b"\n", pos)
+            stop = len(data) if line_end < 0 else line_end
+            if self.state == self.SIZE and self.in_digits:
+                digits = HEX_DIGITS.match(data, pos, stop).group()
+                self.size = self.size * 16 ** len(digits) + int(digits or b"0", 16)
+                self.in_digits = pos + len(digits) == stop
+            elif self.state == self.TRAILERS:
+                self.blank = self.blank and NOT_CR.search(data, pos, stop) is None
+            if line_end < 0:
+                return None
+            pos = line_end + 1
+            if self.state == self.DATA_END:
+                self.state = self.SIZE
+            elif self.state == self.SIZE:
+                self.state, self.left = (self.DATA, self.size) if self.size else (self.TRAILERS, 0)
+                self.size, self.in_digits = 0, True
+            elif self.blank:  # the empty line that ends the trailer section, and the body
+                return pos
+            else:
+                self.blank = True
+        return None
+
+
+def _end_of_requests(
+    data: bytes, pos: int, chunks: ChunkedBody | None, requests: list[tuple[Any, Any]]
+) -> tuple[int | None, ChunkedBody | None]:
+    """Where the last of `requests` ends in `data` (past its end while a Content-Length body goes on; len(data)
+    while a chunked body goes on, with that body's scan to go on from the next piece), or None where that is
+    not known. `requests`: aiohttp's parse of `data` (message, payload), in order; `pos`: where the request
+    before them ends (`chunks`: the scan of its chunked body, which goes on there instead).
 
     A request begins after the empty lines at `pos`, its header section ends with its first blank line, and its
-    body is its Content-Length bytes, or, chunked, ends with the last blank line in `data` (else before it):
-    its chunks may hold blank lines, so that end is known only where no request follows it. Anything else (a
-    request aiohttp refused, an upgrade, a header section not found) is None: no header clock rather than a
-    wrong one, which would cut a request with 408."""
+    body is its Content-Length bytes, or, chunked, its chunks (ChunkedBody). Anything else (a request aiohttp
+    refused, an upgrade, a header section not found) is None: no header clock rather than a wrong one, which
+    would cut a request with 408."""
     for message, payload in requests:
-        if chunked or not hasattr(message, "headers") or message.upgrade or message.method == hdrs.METH_CONNECT:
-            return None
+        if chunks is not None:  # the body before this request ends in `data`: aiohttp parsed a request after it
+            end = chunks.end_in(data, pos)
+            if end is None:
+                return None, None
+            pos, chunks = end, None
+        if not hasattr(message, "headers") or message.upgrade or message.method == hdrs.METH_CONNECT:
+            return None, None
         found = data.find(BLANK_LINE, EMPTY_LINES.match(data, pos).end())
         if found < 0:
-            return None
+            return None, None
         pos = found + len(BLANK_LINE)
         if payload is EMPTY_PAYLOAD:
             continue
         length = _content_length(message)
         if message.chunked:
-            chunked = True
+            chunks = ChunkedBody()
         elif length is not None:
             pos += length
         else:
-            return None
-    if chunked:
-        found = data.rfind(b"\n\r\n", pos)
-        return found + 3 if found >= 0 else pos
-    return pos
+            return None, None
+    if chunks is not None:
+        end = chunks.end_in(data, pos)
+        return (len(data), chunks) if end is None else (end, None)
+    return pos, None
 
 
 class ServiceProtocol(web.RequestHandler):
@@ -499,11 +569,13 @@ class ServiceProtocol(web.RequestHandler):
         self.newest_length: int | None = None
         self.newest_chunked = False
         # Of the last bytes received (see data_received): their loop time, and those after the end of the last
-        # request (the next request's first bytes, or empty lines; of earlier pieces, the last few only; while
-        # aiohttp's reading is paused in a chunked body, that body's bytes after its last blank line; None
+        # request (the next request's first bytes, or empty lines; of earlier pieces, the last few only; None
         # where that end is not known).
         self.piece_at = 0.0
         self.after_end: bytes | None = b""
+        # The scan of the last request's chunked body while its end has not been received (after_end is empty
+        # then), else None.
+        self.chunks: ChunkedBody | None = None
         self.received = False  # whether any byte has come
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -527,10 +599,11 @@ class ServiceProtocol(web.RequestHandler):
         follows the end of the last request in the piece is the next request, its clock running from the
         piece's time (empty lines there begin none). That end is found by walking the requests parsed from the
         piece (_end_of_requests), from the end of a pending body (its Content-Length bytes less those aiohttp
-        has received) or else from the end of the last request before them. Where the walk cannot place an end
-        (a chunked body followed by another request, a request aiohttp refused), it places none until a piece
-        begins inside a body: a request begun behind another then has its clock from its next piece, or the
-        connection's idle limit, keepalive_timeout, closes it."""
+        has received, or where the scan of its chunks ends) or else from the end of the last request before
+        them, so a request gets its clock whatever the framing of the body before it. Where the walk cannot
+        place an end (a request aiohttp refused, an upgrade), it places none until a piece begins inside a
+        body: a request begun behind another then has its clock from its next piece, or the connection's idle
+        limit, keepalive_timeout, closes it."""
         if not self.received and data.startswith(TLS_HANDSHAKE):
             # A TLS client's first bytes, which hold no line end the parser would stop at: without this the
             # client waited for the header timeout.
@@ -542,8 +615,10 @@ class ServiceProtocol(web.RequestHandler):
         in_body = self._body_pending()
         # What the requests parsed now are walked in, and from where: (bytes, offset), None where not known.
         walk: tuple[bytes, int] | None = None
+        # The scan of a chunked body that goes on where the walk begins (a body aiohttp has ended has none).
+        chunks = self.chunks if in_body else None
         if data and in_body:
-            if self.newest_chunked or self.newest_length is not None:
+            if (self.newest_chunked and chunks is not None) or self.newest_length is not None:
                 walk = data, self._body_left()
         elif self.after_end is not None:
             # Behind the end of the last request: b"" is aiohttp parsing the bytes of the last piece it held back
@@ -551,7 +626,6 @@ class ServiceProtocol(web.RequestHandler):
             # behind the last 4 of them: a header section begun there ends with 3 CR or LF at most, so they hold
             # the beginning of its blank line behind a byte of its own.
             walk = (self.after_end[-4:] if data else self.after_end) + data, 0
-        chunked = self.newest_chunked and (in_body or not data)  # the last request's chunked body goes on
         if data:
             self.piece_at = now
         if data.strip(b"\r\n"):  # empty lines before a request are ignored (RFC 9112, 2.2)
@@ -563,7 +637,7 @@ class ServiceProtocol(web.RequestHandler):
         # Their handlers start on a later loop iteration: the requests parsed now are the last ones queued.
         requests = list(itertools.islice(self._messages, parsed, None))
         if data or requests:
-            end = _end_of_requests(*walk, chunked, requests) if walk else None
+            end, self.chunks = _end_of_requests(*walk, chunks, requests) if walk else (None, None)
             self.after_end = walk[0][end:] if walk and end is not None else None
             if self.after_end and self._body_pending() and not self._reading_paused:
                 # Body bytes, all parsed (nothing held back while reading runs): a connection keeps no copy of
