@@ -13,10 +13,11 @@ from tests.helpers import OPENVINO_MISSING
 pytest.importorskip("openvino", reason=OPENVINO_MISSING)
 
 from sean_core.command import usable_cpus
+from sean_core.cpu import cpu_flags, has_bf16_units
 from sean_core.errors import BackendError, InputError
-from sean_runtime.backends import BACKENDS, select_backend
+from sean_runtime.backends import BACKENDS, openvino, select_backend
 from sean_runtime.backends.onnxruntime import CPU, OnnxRuntimeBackend
-from sean_runtime.backends.openvino import OpenVinoBackend, compile_config, new_core
+from sean_runtime.backends.openvino import OpenVinoBackend, compile_config, executed_precision, new_core
 from sean_runtime.package import load_package
 from sean_runtime.synthesizer import Synthesizer
 from tests.helpers import FORK_CHILDREN, INTERRUPTED
@@ -149,6 +150,27 @@ def test_a_reduced_precision_chooses_openvino_under_auto_and_is_refused_by_the_o
     # An unknown hint is refused on every backend, not only on OpenVINO's.
     with pytest.raises(BackendError, match="unknown OpenVINO precision hint 'fp32'; choose one of f32, bf16, f16"):
         select_backend(package, "onnxruntime", precision_hint="fp32")
+
+
+def test_executed_precision_is_what_a_graph_compiled_with_the_hint_reads_back(package, monkeypatch):
+    """What `sean triton` tells clients the graphs compute in, without compiling: on a CPU without bf16 units
+    (no avx512_bf16, no amx_bf16) the bf16 hint computes fp32, as the compiled graph says."""
+    compiled = OpenVinoBackend(package, "bf16", threads=1, graphs=("encoder",))
+    assert executed_precision("bf16") == compiled.execution_precision
+    flags = cpu_flags()
+    if flags is not None and not has_bf16_units(flags):
+        assert executed_precision("bf16") == "f32"  # the hint asked bf16
+    assert executed_precision("f32") == "f32"
+    # From the device's optimization capabilities, as OpenVINO lists them.
+    assert executed_precision("bf16", ["FP32", "BF16", "INT8"]) == "bf16"
+    assert executed_precision("f16", ["FP32", "BF16", "INT8"]) == "f32"
+    assert executed_precision("f16", ["FP32", "FP16"]) == "f16"
+    # Where OpenVINO cannot be asked, this CPU's bf16 units (sean_core.cpu) decide bf16.
+    monkeypatch.setattr(openvino, "cpu_capabilities", lambda: None)
+    if flags is not None:
+        assert executed_precision("bf16") == ("bf16" if has_bf16_units(flags) else "f32")
+    with pytest.raises(BackendError, match="unknown OpenVINO precision hint 'fp16'"):
+        executed_precision("fp16")
 
 
 @pytest.mark.slow

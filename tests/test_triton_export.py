@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from sean_core.cli import main
+from sean_core.cpu import cpu_flags, has_bf16_units
 from sean_core.errors import PackageError
 from sean_runtime.package import load_package
 from sean_runtime.triton.interface import graph_precision
 from sean_runtime.triton.repository import check_repository_package, export_repository, read_repository
 from sean_runtime.triton.settings import RepositorySettings
-from tests.helpers import A10, H100, write_package, write_plan
+from tests.helpers import A10, H100, OPENVINO_MISSING, write_package, write_plan
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="needs the 'triton' extra")
 text_format = pytest.importorskip("google.protobuf.text_format")
@@ -91,7 +92,8 @@ def test_python_repository_matches_the_manifest(shapes_package, tmp_path):
 
 
 def served_precision(repo: Path, graph: str) -> str:
-    """What a client reports that the graph model computes in: graph_precision of its exported config."""
+    """What a client reports that the graph model computes in: graph_precision of its config in `repo` (the
+    exported repository, or the view `sean triton` serves)."""
     parameters = {key: value.string_value for key, value in read_config(repo, f"sean_{graph}").parameters.items()}
     return graph_precision(parameters, json.loads((repo / "sean" / "1" / "package" / "manifest.json").read_text())[
         "precision"])
@@ -119,6 +121,39 @@ def test_precision_bf16_runs_the_python_graph_models_on_openvino_and_other_backe
     assert "precision bf16 runs on the python backend" in refused.output and "Traceback" not in refused.output
     garbage = export(shapes_package, tmp_path / "garbage", "--precision", "fp64")
     assert garbage.exit_code == 2 and "Invalid value for '--precision'" in garbage.output
+
+
+def test_sean_triton_serves_the_precision_this_cpu_computes_a_bf16_repository_in(shapes_package, tmp_path):
+    """The configs `sean triton` serves say what this machine's CPU computes the bf16 hint in, as OpenVINO
+    reports it: fp32 on a CPU without bf16 units, where clients were told bf16. The repository is unchanged, and
+    a repository without OpenVINO graph models is served as it is."""
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
+    from sean_runtime.backends.openvino import OpenVinoBackend
+    from sean_runtime.triton.environment import ServerEnvironment
+    from sean_runtime.triton.server import TritonServer
+
+    repo = export_repository(shapes_package, tmp_path / "repo", RepositorySettings(precision="bf16"))
+    exported = {m: (repo / m / "config.pbtxt").read_text() for m in ("sean_encoder", "sean_generator")}
+    # What a graph compiled with the hint reads back (the graph models' own word, which they log)
+    computes = OpenVinoBackend(load_package(shapes_package), "bf16", threads=1, graphs=("encoder",)).computes
+    flags = cpu_flags()
+    if flags is not None and not has_bf16_units(flags):
+        assert computes == "fp32"
+    unused = ServerEnvironment(tmp_path / "env", tmp_path / "env")  # what the server would run in: not started
+    for instances in (None, 2):
+        server = TritonServer(unused, repo, instances=instances)
+        try:
+            for graph in ("encoder", "generator"):
+                assert served_precision(server.repository, graph) == computes, (instances, graph)
+            assert server.repository != repo
+            assert read_config(server.repository, "sean_generator").instance_group[0].count == (instances or 1)
+        finally:
+            assert server.stop() == 0  # nothing started: the view is removed
+        assert not server.repository.exists()
+    assert {m: (repo / m / "config.pbtxt").read_text() for m in exported} == exported
+    assert served_precision(repo, "generator") == "bf16"  # served as it is (NVIDIA's container): the hint
+    plain = export_repository(shapes_package, tmp_path / "plain", RepositorySettings())
+    assert TritonServer(unused, plain).repository == plain
 
 
 def test_onnxruntime_repository_carries_the_graphs(shapes_package, tmp_path):

@@ -5,7 +5,8 @@ on CPUs that have it: with INFERENCE_PRECISION_HINT "bf16" (AVX-512 BF16 / AMX) 
 ARM) the CPU plugin runs convolutions and matrix products in that type and keeps the accumulation,
 normalization statistics and reductions in fp32. On a CPU without those instructions the plugin
 silently runs in fp32; `execution_precision` says what the compiled graph really uses, so callers can
-report it instead of assuming the hint was honoured.
+report it instead of assuming the hint was honoured, and `executed_precision` says it without compiling
+(for `sean triton`, which tells clients what the server's CPU computes).
 
 With a reduced-precision hint both graphs are compiled for one image (every input's batch axis fixed
 to 1) and a batch runs as one inference per image: the CPU plugin runs them faster that way than with the
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sean_core.cpu import cpu_flags, has_bf16_units
 from sean_core.errors import BackendError, InputError
 from sean_core.format import GRAPH_NAMES, TensorSpec
 from sean_core.install import missing_module_message
@@ -41,6 +43,9 @@ from sean_runtime.package import Package, PackageGraph, check_graph_io
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 # OpenVINO's element type names -> the names packages use for precisions (sean_core.format).
 PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+# A reduced-precision hint -> the entry of the CPU device's OPTIMIZATION_CAPABILITIES that it needs: the plugin
+# runs the hint where the device lists it, else f32.
+HINT_CAPABILITIES = {"bf16": "BF16", "f16": "FP16"}
 DEVICE = "CPU"
 _DTYPES = {"f32": "float32", "i32": "int32"}  # OpenVINO element type -> format dtype
 
@@ -102,6 +107,40 @@ def new_core() -> Any:
     with _signal_stack_kept():
         core.available_devices  # noqa: B018 (makes each device's plugin)
     return core
+
+
+def cpu_capabilities() -> list[str] | None:
+    """The CPU device's OPTIMIZATION_CAPABILITIES as OpenVINO lists them (e.g. FP32, BF16, INT8); None where
+    OpenVINO is not installed or lists no CPU device."""
+    try:
+        core = new_core()
+    except BackendError:  # no openvino module
+        return None
+    if DEVICE not in core.available_devices:
+        return None
+    return list(core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES"))
+
+
+def executed_precision(hint: str, capabilities: Collection[str] | None = None) -> str:
+    """The element type ("f32", "bf16", "f16") that OpenVINO's CPU plugin computes a graph compiled with the
+    precision hint `hint` in, on this machine, without compiling one: the hint where the CPU device lists it
+    among its capabilities, else f32, as the plugin chooses (a compiled model reads back the same:
+    OpenVinoBackend.execution_precision, the word of record where a graph is compiled).
+
+    capabilities: the device's OPTIMIZATION_CAPABILITIES (default: cpu_capabilities()). Where OpenVINO cannot
+    be asked, this CPU's bf16 units (sean_core.cpu) decide bf16, and f16, which no other fact decides, is
+    taken as hinted."""
+    check_precision_hint(hint)
+    if hint not in HINT_CAPABILITIES:
+        return hint  # f32
+    if capabilities is None:
+        capabilities = cpu_capabilities()
+    if capabilities is not None:
+        return hint if HINT_CAPABILITIES[hint] in capabilities else "f32"
+    flags = cpu_flags()
+    if hint == "bf16" and flags is not None:
+        return hint if has_bf16_units(flags) else "f32"
+    return hint
 
 
 def compile_config(precision: str, performance: str, threads: int | None, streams: int = 1) -> dict[str, Any]:

@@ -50,6 +50,9 @@ GRAPH_PARAMETER = "sean_graph"  # Python graph models: "encoder" or "generator"
 RUNTIME_PARAMETER = "sean_runtime"  # Python graph models: "onnxruntime" or "openvino"
 THREADS_PARAMETER = "sean_threads"  # Python graph models: CPU threads per instance ("": the runtime's default)
 PRECISION_PARAMETER = "sean_precision"  # Python graph models: OpenVINO's precision hint ("": f32)
+# Python graph models that run OpenVINO, in the configs `sean triton` serves (not in the repository): the element
+# type the server's CPU computes the hint in (backends.openvino.executed_precision), which clients report.
+COMPUTES_PARAMETER = "sean_computes"
 MODELS_PARAMETER = "sean_models"  # the front model: JSON {"encoder": name, "generator": name}
 PACKAGE_FOLDER = "package"  # inside NAME/1/: the package the Python models load
 RECONSTRUCT_OUTPUT = "reconstruction"  # NAME_reconstruct's output: the generator's image [3, H, W] in [-1, 1]
@@ -93,12 +96,18 @@ def graph_runtime(parameters: Mapping[str, str]) -> tuple[str, str]:
 
 
 def graph_precision(parameters: Mapping[str, str], package_precision: str) -> str:
-    """The precision a graph model computes in, as packages name precisions ("fp32", "fp16", "bf16"), from its
-    config's parameters: the precision hint where a Python graph model runs OpenVINO, else the package's own
-    (ONNX Runtime, and Triton's onnxruntime and tensorrt backends, run the graphs as they were exported). A
-    CPU without bf16 / fp16 units runs OpenVINO's hint in fp32; the graph model logs a warning then."""
+    """The precision a graph model computes in, as packages name precisions ("fp32", "fp16", "bf16"), from the
+    parameters of the config its server serves. A Python graph model that runs OpenVINO: what the server's CPU
+    computes the precision hint in (COMPUTES_PARAMETER: fp32 on a CPU without bf16 / fp16 units), which
+    `sean triton` finds on the server's machine; where tritonserver serves the repository as it is (NVIDIA's
+    container), nothing on the server says it, and this is the hint (the graph model logs a warning where the CPU
+    differs). Any other graph model: the package's own precision (ONNX Runtime, and Triton's onnxruntime and
+    tensorrt backends, run the graphs as they were exported)."""
     runtime, hint = graph_runtime(parameters)
-    return PRECISION_NAMES.get(hint, hint) if runtime == "openvino" else package_precision
+    if runtime != "openvino":
+        return package_precision
+    computes = parameters.get(COMPUTES_PARAMETER) or hint
+    return PRECISION_NAMES.get(computes, computes)
 
 
 def wire(spec: TensorSpec) -> WireTensor:

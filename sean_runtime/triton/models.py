@@ -94,7 +94,8 @@ class GraphModel:
         # This model runs one graph: the other one (the generator is the large one) is not loaded.
         self.backend = select_backend(package, runtime, threads=int(threads) if threads else None,
                                       graphs=(self.graph,), precision_hint=precision).backend
-        # Clients report the repository's precision (interface.graph_precision); say where the CPU differs.
+        # Clients report what `sean triton` found this CPU computes the hint in (interface.graph_precision), or
+        # the hint where tritonserver serves the repository as it is: the log says where the CPU differs.
         for note in getattr(self.backend, "notes", []):
             pb_utils.Logger.log_warn(f"{args['model_name']}: {note}")
         self.num_classes, self.domain = package.num_classes, package.domain

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sean_core.errors import BackendError
+from sean_runtime.backends.openvino import executed_precision
 from sean_runtime.triton import config as cfg
 from sean_runtime.triton.environment import ServerEnvironment
+from sean_runtime.triton.interface import COMPUTES_PARAMETER, graph_runtime
 
 EXIT_TIMEOUT_S = 30  # tritonserver --exit-timeout-secs: how long SIGTERM waits for in-flight requests
 PR_SET_PDEATHSIG = 1  # prctl option (Linux): the signal a process gets when its parent dies
@@ -74,17 +76,33 @@ def server_command(env: ServerEnvironment, repository: Path, ports: Ports, host:
     ]
 
 
-def with_instances(repository: Path, instances: int) -> Path:
-    """A view of the repository whose models run `instances` instances each: new config.pbtxt files, the
-    version folders linked (nothing copied). The caller removes it."""
+def serving_view(repository: Path, instances: int | None = None) -> Path | None:
+    """The repository as this machine serves it: a view with new config.pbtxt files and the version folders
+    linked (nothing copied), or None where the repository is served as it is. Its models run `instances`
+    instances each (None: as exported), and each Python graph model that runs OpenVINO says in
+    COMPUTES_PARAMETER what this machine's CPU computes its precision hint in (fp32 where it lacks the units),
+    which clients report as what the graphs compute in: Triton keeps no parameter a model sets itself. The
+    caller removes the view."""
     from google.protobuf import text_format
 
+    models = sorted(p for p in repository.iterdir() if (p / cfg.CONFIG_FILE).is_file())
+    configs = {m.name: cfg.parse((m / cfg.CONFIG_FILE).read_text(encoding="utf-8"), str(m / cfg.CONFIG_FILE))
+               for m in models}
+    hints = {name: graph_runtime({k: v.string_value for k, v in parsed.parameters.items()})
+             for name, parsed in configs.items()}
+    openvino = {name: hint for name, (runtime, hint) in hints.items() if runtime == "openvino"}
+    if instances is None and not openvino:
+        return None
+    computes = {hint: executed_precision(hint) for hint in set(openvino.values())}  # asks OpenVINO once per hint
     view = Path(tempfile.mkdtemp(prefix="sean-triton-"))
-    for model in sorted(p for p in repository.iterdir() if (p / cfg.CONFIG_FILE).is_file()):
+    for model in models:
+        parsed = configs[model.name]
+        if instances is not None:
+            for group in parsed.instance_group:
+                group.count = instances
+        if model.name in openvino:
+            parsed.parameters[COMPUTES_PARAMETER].string_value = computes[openvino[model.name]]
         (view / model.name).mkdir()
-        parsed = cfg.parse((model / cfg.CONFIG_FILE).read_text(encoding="utf-8"), str(model / cfg.CONFIG_FILE))
-        for group in parsed.instance_group:
-            group.count = instances
         (view / model.name / cfg.CONFIG_FILE).write_text(text_format.MessageToString(parsed), encoding="utf-8")
         for version in model.iterdir():
             if version.is_dir():
@@ -98,7 +116,7 @@ class TritonServer:
     def __init__(self, env: ServerEnvironment, repository: Path, ports: Ports = Ports(), host: str = "127.0.0.1",
                  instances: int | None = None, log_file: Path | None = None) -> None:
         self.env, self.ports, self.host = env, ports, host
-        self.view = with_instances(repository, instances) if instances else None
+        self.view = serving_view(repository, instances)
         self.repository = self.view or repository
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
