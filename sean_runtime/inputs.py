@@ -3,9 +3,12 @@
 Accepted label inputs: a file (single-channel ids, or an RGB colour mask in the domain palette), an
 id array [H, W] (or [H, W, 1]), a colour array [H, W, 3], a batch [B, H, W] (or [B, H, W, 1]) of ids or
 [B, H, W, 3] of colours, or a list of any of these. Accepted image inputs: a file, uint8 RGB [H, W, 3],
-a batch [B, H, W, 3], or a list. Labels are resized with nearest neighbour (pixel centres), images with
-resize_image, to the package resolution. Empty maps, empty batches and files over the decoded-size
-limit of sean_core.imageio are refused.
+a batch [B, H, W, 3], or a list. A file is its path (str or any os.PathLike) or its contents: bytes,
+bytearray, memoryview, or a binary file object such as io.BytesIO or open(path, "rb") (an upload, read
+from where it stands), decoded exactly as the file would be. A numpy array is always pixels, never a
+file's bytes (a 1-D uint8 array from np.frombuffer is refused, with the fix). Labels are resized with
+nearest neighbour (pixel centres), images with resize_image, to the package resolution. Empty maps,
+empty batches and files over the decoded-size limit of sean_core.imageio are refused.
 """
 
 from __future__ import annotations
@@ -13,16 +16,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from sean_core.domains import Domain, DomainError, LabelError, get_domain
-from sean_core.errors import InputError
-from sean_core.imageio import read_bytes, resize_image, resize_labels, rgb_from_bytes, size_before_turn
+from sean_core.errors import ImageReadError, InputError
+from sean_core.imageio import (
+    MalformedHeader,
+    probe,
+    read_bytes,
+    resize_image,
+    resize_labels,
+    rgb_from_bytes,
+    size_before_turn,
+)
 from sean_runtime.styles import Styles
 
-Source = str | Path | np.ndarray
+Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | np.ndarray
 
 # Image i of a call uses seed + i, which must stay below this: signed 64-bit, as in the HTTP API, Triton's
 # int64 seed tensor and clients in other languages. The noise format itself takes seeds up to 2^64 - 1
@@ -99,31 +110,94 @@ def _path(item: str | os.PathLike) -> Path:
     return Path(os.fsdecode(os.fspath(item)))
 
 
-def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Any]]:
-    """Split a source into (description, path or array) items; arrays of ndim single_ndim + 1 are batches."""
-    if _is_path(source):
-        path = _path(source)
-        return [(str(path), path)]
+def _is_file_bytes(item: Any) -> bool:
+    """A file's contents: bytes, bytearray, memoryview, or a file object whose read() gives them (io.BytesIO,
+    open(path, "rb"), a web framework's upload). A numpy array is pixels, never bytes."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return True
+    return not isinstance(item, np.ndarray) and callable(getattr(item, "read", None))
+
+
+# A file's name as bytes (os.listdir(b".") gives them) is no file's contents: every image format's header
+# holds a 0 byte, no path does, and a path is short.
+_NAME_BYTES = 4096
+
+
+def _file_bytes(item: Any, name: str) -> bytes:
+    """The bytes of a file given by its contents (_is_file_bytes); a file object is read from where it stands."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        data = item
+    else:
+        try:
+            data = item.read()
+        except (OSError, ValueError) as exc:  # a closed file raises ValueError
+            raise InputError(f"{name}: its file object cannot be read: {exc}") from exc
+        if isinstance(data, str):
+            raise InputError(f"{name} is a file opened as text; open it in binary mode (open(path, 'rb'))")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InputError(f"{name}: its read() gave a {type(data).__name__}, not the file's bytes")
+        if not data and _position(item):  # e.g. an io.BytesIO just written to: it stands at its end
+            raise InputError(f"{name}: its file object gave no bytes: it stands at byte {_position(item)}, after "
+                             f"what was written; call .seek(0) first")
+    data = bytes(data)
+    if len(data) <= _NAME_BYTES and b"\0" not in data and os.path.isfile(data):
+        raise InputError(
+            f"{name} is the bytes {data[:80]!r}, which name a file: pass a file name as str or Path "
+            f"(os.fsdecode(name)), or the file's contents as bytes"
+        )
+    return data
+
+
+def _position(file: Any) -> int:
+    """Where a file object stands, 0 where it cannot say."""
+    try:
+        return int(file.tell())
+    except (AttributeError, OSError, TypeError, ValueError):
+        return 0
+
+
+def _one_item(item: Any, what: str, index: int) -> tuple[str, Path | bytes | np.ndarray]:
+    """(name for messages, path, bytes or array) of one item of a source; paths are named by their path."""
+    if _is_path(item):
+        path = _path(item)
+        return str(path), path
+    name = f"{what} #{index}"
+    if isinstance(item, np.ndarray):
+        return name, item
+    if _is_file_bytes(item):
+        return name, _file_bytes(item, name)
+    raise InputError(f"{name} is a {type(item).__name__}; pass file paths, files' bytes or numpy arrays")
+
+
+def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Path | bytes | np.ndarray]]:
+    """Split a source into (description, path, bytes or array) items; arrays of ndim single_ndim + 1 are batches."""
     if isinstance(source, np.ndarray):
         if source.ndim == single_ndim + 1:
             if len(source) == 0:
                 raise InputError(f"no {what} given (a batch of 0, shape {source.shape})")
             return [(f"{what} #{i}", item) for i, item in enumerate(source)]
         return [(f"{what} #0", source)]
+    if _is_path(source) or _is_file_bytes(source):
+        return [_one_item(source, what, 0)]
     if isinstance(source, (list, tuple)):
         if not source:
             raise InputError(f"no {what} given (an empty list)")
-        out = []
-        for i, item in enumerate(source):
-            if _is_path(item):
-                path = _path(item)
-                out.append((str(path), path))
-            elif isinstance(item, np.ndarray):
-                out.append((f"{what} #{i}", item))
-            else:
-                raise InputError(f"{what} #{i} is a {type(item).__name__}; pass file paths or numpy arrays")
-        return out
-    raise InputError(f"{what} must be a file path, a numpy array or a list of them, not {type(source).__name__}")
+        return [_one_item(item, what, i) for i, item in enumerate(source)]
+    raise InputError(
+        f"{what} must be a file path, a numpy array, a file's bytes or a list of them, not {type(source).__name__}"
+    )
+
+
+def _file_in_array(array: np.ndarray) -> str:
+    """The fix for a 1-D uint8 array that holds an image file (np.frombuffer and cv2.imencode give such): an
+    array is pixels, so it is refused, and this says to pass its bytes; "" for any other array."""
+    if array.ndim != 1 or array.dtype != np.uint8:
+        return ""
+    try:
+        found = probe(array.tobytes())
+    except MalformedHeader:
+        found = None
+    return "" if found is None else f"; it holds a {found[0]} file: pass the file's bytes with x.tobytes()"
 
 
 def _check_not_empty(array: np.ndarray, source: str) -> None:
@@ -151,6 +225,7 @@ def check_label_array(array: np.ndarray, source: str) -> None:
     elif array.ndim != 2:
         raise InputError(
             f"{source}: expected a label map [H, W] of class ids or a colour mask [H, W, 3], got shape {array.shape}"
+            f"{_file_in_array(array)}"
         )
     elif not np.issubdtype(array.dtype, np.integer):
         raise LabelError(f"{source}: label ids must be integers, got dtype {array.dtype}")
@@ -167,8 +242,8 @@ def _label_array(array: np.ndarray, source: str, domain: Domain) -> np.ndarray:
 CHANNEL_COUNTS = (2, 3, 4)  # the last axis of an [H, W, C] label array: grey + alpha, RGB, RGBA
 
 
-def label_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
-    """A label source split into single label maps: (name for messages, file path or array)."""
+def label_items(source: Any) -> list[tuple[str, Path | bytes | np.ndarray]]:
+    """A label source split into single label maps: (name for messages, file path, file's bytes or array)."""
     if isinstance(source, np.ndarray) and source.ndim in (3, 4) and source.shape[-1] == 1:
         source = source[..., 0]  # [H, W, 1] is one id map, [B, H, W, 1] a batch of them
     # [B, H, W, C] is a batch of colour masks; [H, W, 2|3|4] one map with channels (refused unless 3); other
@@ -179,16 +254,30 @@ def label_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
     return _items(source, "label map", 3 if colour else 2)
 
 
-def image_items(source: Any) -> list[tuple[str, Path | np.ndarray]]:
-    """An image source split into single images: (name for messages, file path or array)."""
+def image_items(source: Any) -> list[tuple[str, Path | bytes | np.ndarray]]:
+    """An image source split into single images: (name for messages, file path, file's bytes or array)."""
     return _items(source, "image", 3)
+
+
+def _label_file_bytes(data: bytes, name: str, domain: Domain) -> np.ndarray:
+    """A label file's bytes, read as Domain.read_label reads its file (a file that cannot be read is a
+    LabelError there too)."""
+    try:
+        return domain.labels_from_bytes(data, name)
+    except ImageReadError as exc:
+        raise LabelError(str(exc)) from exc
 
 
 def load_labels(source: Any, domain: Domain, height: int, width: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """-> (ids int32 [B, height, width], original (H, W) of each label map)."""
     ids, sizes = [], []
     for name, item in label_items(source):
-        labels = domain.read_label(item) if isinstance(item, Path) else _label_array(item, name, domain)
+        if isinstance(item, Path):
+            labels = domain.read_label(item)
+        elif isinstance(item, bytes):
+            labels = _label_file_bytes(item, name, domain)
+        else:
+            labels = _label_array(item, name, domain)
         sizes.append(labels.shape[:2])
         ids.append(resize_labels(labels.astype(np.int32), height, width))
     return np.stack(ids).astype(np.int32), sizes
@@ -218,6 +307,7 @@ def check_image_array(array: np.ndarray, source: str) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] != 3:
         channels = array.shape[2] if array.ndim == 3 else "?"
         fix = "drop the alpha channel with x[..., :3]" if channels == 4 else "pass RGB [H, W, 3]"
+        fix += _file_in_array(array)
         raise InputError(f"{source}: expected an RGB image [H, W, 3], got shape {array.shape}; {fix}")
     return array
 
@@ -238,10 +328,11 @@ def picture_from_bytes(data: bytes, name: str, max_pixels: int | None = None) ->
 
 
 def read_images(source: Any) -> list[Picture]:
-    """An image source -> a Picture per image (arrays as given)."""
+    """An image source -> a Picture per image (files, by path or bytes, as rgb_from_bytes reads them; arrays as
+    given)."""
     return [
-        picture_from_bytes(read_bytes(item), name) if isinstance(item, Path)
-        else Picture(name, np.ascontiguousarray(check_image_array(item, name)))
+        Picture(name, np.ascontiguousarray(check_image_array(item, name))) if isinstance(item, np.ndarray)
+        else picture_from_bytes(read_bytes(item) if isinstance(item, Path) else item, name)
         for name, item in image_items(source)
     ]
 
@@ -267,7 +358,7 @@ def labels_missing(source: Any) -> bool:
     return source is None or (isinstance(source, (list, tuple)) and any(item is None for item in source))
 
 
-def optional_labels(source: Any, count: int) -> list[Path | np.ndarray | None]:
+def optional_labels(source: Any, count: int) -> list[Path | bytes | np.ndarray | None]:
     """The label maps of `count` style images where None stands for "none given: segment the image"
     (sean_runtime.segmenter): None for every image, or a list with None items; one item per image."""
     if source is None:

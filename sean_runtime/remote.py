@@ -5,8 +5,9 @@
     image = synth.synthesize("face.png", styles.swap("hair", synth.encode("b.jpg", "b.png")), seed=0)[0]
 
 The same inputs and seed give the same bytes as a local Synthesizer of the served package on as many
-threads as the server's --threads (docs/serving.md): PNG and JPEG files travel as they are, arrays as
-PNG (lossless, checked here as a local Synthesizer checks them), styles as exact JSON (Styles.to_json).
+threads as the server's --threads (docs/serving.md): PNG and JPEG files (by path or as bytes) travel as
+they are, arrays as PNG (lossless, checked here as a local Synthesizer checks them), styles as exact JSON
+(Styles.to_json).
 Bad input raises InputError with the server's message; an unreachable or failing server, BackendError.
 Each thread that calls it keeps a connection of its own open: one RemoteSynthesizer may be shared by threads.
 """
@@ -38,7 +39,7 @@ from sean_runtime.inputs import (
     label_items,
     optional_labels,
 )
-from sean_runtime.serve.codec import b64_to_bytes, encode_png, file_to_b64
+from sean_runtime.serve.codec import b64_to_bytes, bytes_to_b64, encode_png, file_to_b64
 from sean_runtime.styles import Styles
 
 API_KEY_ENV = "SEAN_API_KEY"  # the key, when the server has one and api_key is not passed
@@ -47,14 +48,19 @@ EXCERPT_CHARS = 200  # of an answer that is not JSON, quoted in an error
 INFO_FIELDS = ("class_names", "resolution", "backend", "device", "domain", "precision")  # of /v1/info, used here
 
 
-def _image_b64(item: Path | np.ndarray, name: str) -> str:
-    """A style image file as it is, or a uint8 RGB array (checked as a local Synthesizer checks it) as PNG."""
+def _image_b64(item: Path | bytes | np.ndarray, name: str) -> str:
+    """A style image file as it is (by path or its bytes), or a uint8 RGB array (checked as a local Synthesizer
+    checks it) as PNG."""
+    if isinstance(item, bytes):
+        return bytes_to_b64(item)
     return file_to_b64(item) if isinstance(item, Path) else encode_png(check_image_array(np.asarray(item), name))
 
 
-def _label_b64(item: Path | np.ndarray, name: str) -> str:
-    """A label file as it is, or an id map / colour mask array (checked as a local Synthesizer checks it, so
-    that a float or bool map is refused here too, not rounded into ids) as PNG."""
+def _label_b64(item: Path | bytes | np.ndarray, name: str) -> str:
+    """A label file as it is (by path or its bytes), or an id map / colour mask array (checked as a local
+    Synthesizer checks it, so that a float or bool map is refused here too, not rounded into ids) as PNG."""
+    if isinstance(item, bytes):
+        return bytes_to_b64(item)
     if isinstance(item, Path):
         return file_to_b64(item)
     array = np.asarray(item)
@@ -171,8 +177,8 @@ class RemoteSynthesizer:
 
     # --- the operations -----------------------------------------------------------------------------
     def encode(self, image: Any, label: Any = None, extra: Any = None) -> Styles:
-        """Style images and their label maps (files or arrays, one or many) -> Styles [B, K, S]; a label map
-        of None (for all, or an item of a list) is left to the server's segmenter."""
+        """Style images and their label maps (files, files' bytes or arrays, one or many) -> Styles [B, K, S]; a
+        label map of None (for all, or an item of a list) is left to the server's segmenter."""
         self._no_extra(extra)
         images = image_items(image)
         labels = optional_labels(label, len(images))

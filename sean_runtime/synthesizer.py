@@ -65,7 +65,8 @@ class Synthesizer:
     """A loaded package with its backend: Synthesizer.load(path) opens one.
 
     encode(image, label) -> Styles; synthesize(label, styles, seed) -> uint8 RGB [B, H, W, 3]; the inputs are
-    files or arrays (sean_runtime.inputs), one or a list. Calls may come from several threads at once.
+    files (paths, or their bytes: an upload's bytes or io.BytesIO) or arrays (sean_runtime.inputs), one or a
+    list. Calls may come from several threads at once.
     """
 
     def __init__(
@@ -220,8 +221,8 @@ class Synthesizer:
         return np.concatenate(out)
 
     def segment(self, image: Any) -> np.ndarray:
-        """Style images (files or uint8 RGB arrays, one or many) -> the class ids [B, H, W] int32 at the package
-        resolution that the segmenter gives them: what encode uses for images given without a label map."""
+        """Style images (files, files' bytes or uint8 RGB arrays, one or many) -> the class ids [B, H, W] int32 at
+        the package resolution that the segmenter gives them: what encode uses for images given without a label map."""
         pictures = read_images(image)
         if self.segmenter is None:
             raise no_segmenter(_style_image(pictures[0].name))

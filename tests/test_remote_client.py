@@ -7,6 +7,7 @@ Every case here was a traceback, or an input the local runtime refuses turned si
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -243,3 +245,27 @@ def test_threads_sharing_one_client_each_get_their_own_answers(server, other_ser
     assert answers == [[f"/thread/{t}/{i}" for i in range(3)] for t in range(4)]
     client.close()  # every thread's connection; a later call opens a new one
     assert client.call("GET", "/after/close")["path"] == "/after/close"
+
+
+def test_a_files_bytes_travel_as_the_file_does(server, synth, data):
+    """A file's bytes were refused by the client ("must be a file path, a numpy array ..."); they travel as
+    the file does, and what the server refuses in them it refuses with a 400 and the local message."""
+    image, label = data / "images/00001.png", data / "labels/00001.png"
+    with RemoteSynthesizer(server.url, api_key=KEY) as remote:
+        styles = remote.encode(io.BytesIO(image.read_bytes()), label.read_bytes())
+        np.testing.assert_array_equal(styles.codes, synth.encode(image, label).codes)
+        np.testing.assert_array_equal(remote.synthesize([memoryview(label.read_bytes())], styles, seed=2),
+                                      synth.synthesize(label, styles, seed=2))
+        lossy = cv2.imencode(".jpg", SHAPES.labels_to_colors(SHAPES.read_label(label)))[1].tobytes()
+        with pytest.raises(LabelError) as local:
+            synth.synthesize(lossy, styles)
+        with pytest.raises(InputError) as remote_error:  # the server's 400
+            remote.synthesize(bytearray(lossy), styles)
+        assert str(remote_error.value) == str(local.value).replace("label map #0", "label")
+        with pytest.raises(LabelError) as local:
+            synth.encode(image, lossy)
+        with pytest.raises(InputError) as remote_error:  # /v1/encode's 400
+            remote.encode(image.read_bytes(), io.BytesIO(lossy))
+        assert str(remote_error.value) == str(local.value).replace("label map #0", "label")
+        with pytest.raises(InputError, match=r"^label map #0: expected a label map .*; it holds a PNG file"):
+            remote.synthesize(np.frombuffer(label.read_bytes(), np.uint8), styles)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -187,3 +191,99 @@ def test_extra_mask_channels():
     with pytest.raises(InputError, match=r"must be \[2, 1, 4, 4\]"):
         load_extra(np.zeros((2, 2, 4, 4)), 2, 1, 4, 4)
     assert load_extra(np.zeros((2, 1, 4, 4)), 2, 1, 4, 4).dtype == np.float32
+
+
+# --- a file's bytes: an upload given as it came --------------------------------------------------------
+def _as_given(path: Path) -> Iterator:
+    """The forms of a file's contents an application has at hand, and the file opened for reading."""
+    data = path.read_bytes()
+    yield from (data, bytearray(data), memoryview(data), io.BytesIO(data))
+    with open(path, "rb") as file:
+        yield file
+
+
+def test_a_files_bytes_in_every_form_read_as_the_file_itself(tmp_path):
+    """bytes, bytearray, memoryview and binary file objects were refused ("must be a file path, a numpy array
+    ..."); they are read by the same readers as the file, EXIF orientation and palette colours included."""
+    _, labels = SHAPES.sample(0, "test")
+    image, _ = SHAPES.sample(1, "test")
+    write_png(tmp_path / "ids.png", labels.astype(np.uint8))
+    write_png(tmp_path / "colours.png", SHAPES.labels_to_colors(labels))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(with_exif_orientation(cv2.imencode(".jpg", image[:, :48])[1].tobytes(), 6))
+    for path in (tmp_path / "ids.png", tmp_path / "colours.png"):
+        expected = load_labels(path, SHAPES, 32, 32)
+        for given in _as_given(path):
+            ids, sizes = load_labels(given, SHAPES, 32, 32)
+            np.testing.assert_array_equal(ids, expected[0])
+            assert sizes == expected[1] == [(64, 64)]
+    tensors, sizes, stored = load_images(photo, 16, 16)
+    assert sizes == [(48, 64)] and stored == [(64, 48)]  # turned by its orientation, as the file is
+    for given in _as_given(photo):
+        got = load_images(given, 16, 16)
+        np.testing.assert_array_equal(got[0], tensors)
+        assert got[1:] == (sizes, stored)
+    ids_png = (tmp_path / "ids.png").read_bytes()
+    ids, _ = load_labels([ids_png, tmp_path / "ids.png", labels, io.BytesIO(ids_png)], SHAPES, 64, 64)
+    assert ids.shape == (4, 64, 64) and all((each == labels).all() for each in ids)
+    assert [p.name for p in read_images([photo, photo.read_bytes()])] == [str(photo), "image #1"]
+
+
+def test_bad_bytes_get_the_files_messages_naming_the_item(tmp_path, monkeypatch):
+    """The checks of files apply to their bytes (format, lossless labels, the pixel limit), named as arrays are."""
+    image, labels = SHAPES.sample(1, "test")
+    png = cv2.imencode(".png", labels.astype(np.uint8))[1].tobytes()
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    with pytest.raises(LabelError, match=r"^label map #1: not a readable image \(corrupt, truncated"):
+        load_labels([png, png[: len(png) // 3]], SHAPES, 64, 64)
+    with pytest.raises(LabelError, match=r"^label map #0 is a JPEG file: lossy compression changes ids"):
+        load_labels(io.BytesIO(jpeg), SHAPES, 64, 64)
+    with pytest.raises(LabelError, match=r"^label map #0: the file is empty"):
+        load_labels(b"", SHAPES, 64, 64)
+    with pytest.raises(ImageReadError, match=r"^image #0: not a readable image"):
+        load_images(b"GIF89a....", 64, 64)
+    monkeypatch.setenv("SEAN_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(ImageReadError, match=r"^image #0 is 64x64 pixels, more than the limit of 1000"):
+        load_images(memoryview(jpeg), 64, 64)
+    with pytest.raises(LabelError, match=r"^label map #0 is 64x64 pixels, more than the limit of 1000"):
+        load_labels(bytearray(png), SHAPES, 64, 64)
+
+
+def test_a_1d_uint8_array_is_pixels_never_a_files_bytes(tmp_path):
+    """np.frombuffer(upload, np.uint8) and cv2.imencode give a file as a 1-D uint8 array: it is refused as an
+    array of the wrong shape, not decoded, and the message says to pass its bytes."""
+    _, labels = SHAPES.sample(0, "test")
+    encoded = cv2.imencode(".png", labels.astype(np.uint8))[1]
+    assert encoded.ndim == 1 and encoded.dtype == np.uint8
+    fix = r"it holds a PNG file: pass the file's bytes with x\.tobytes\(\)"
+    shape = rf"got shape \({encoded.size},\)"
+    with pytest.raises(InputError, match=rf"^label map #0: expected a label map .* {shape}; {fix}"):
+        load_labels(encoded, SHAPES, 64, 64)
+    with pytest.raises(InputError, match=rf"^image #0: expected an RGB image .*; pass RGB \[H, W, 3\]; {fix}"):
+        load_images(encoded, 64, 64)
+    np.testing.assert_array_equal(load_labels(encoded.tobytes(), SHAPES, 64, 64)[0][0], labels)
+    with pytest.raises(InputError) as caught:  # an array of other bytes: the shape error alone
+        load_images(np.arange(12, dtype=np.uint8), 64, 64)
+    assert "file" not in str(caught.value)
+
+
+def test_file_objects_and_bytes_that_cannot_be_a_files_contents_are_told_the_fix(tmp_path):
+    _, labels = SHAPES.sample(0, "test")
+    path = tmp_path / "ids.png"
+    write_png(path, labels.astype(np.uint8))
+    written = io.BytesIO()
+    written.write(path.read_bytes())  # as an image library's save(buffer) leaves it: at its end
+    with pytest.raises(InputError, match=r"^label map #0: its file object gave no bytes: it stands at byte \d+, after "
+                                         r"what was written; call \.seek\(0\) first"):
+        load_labels(written, SHAPES, 64, 64)
+    with open(path, encoding="latin-1") as text, pytest.raises(InputError, match=r"opened as text; .*'rb'"):
+        load_labels(text, SHAPES, 64, 64)
+    with open(path, "rb") as closed:
+        pass
+    with pytest.raises(InputError, match=r"^image #0: its file object cannot be read: read of closed file"):
+        load_images(closed, 64, 64)
+    with pytest.raises(InputError, match=r"^label map #1 is the bytes b'.*ids\.png', which name a file: pass a file "
+                                         r"name as str or Path"):
+        load_labels([path, bytes(path)], SHAPES, 64, 64)
+    with pytest.raises(InputError, match=r"^image #1 is a int; pass file paths, files' bytes or numpy arrays"):
+        load_images([path, 3], 64, 64)

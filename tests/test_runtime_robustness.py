@@ -5,10 +5,12 @@ Every case here once passed silently with a wrong result or ended in a traceback
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -324,3 +326,20 @@ def test_any_path_like_object_names_a_file(tiny_synth, shapes_split):
     image, label = shapes_split / "images/00000.png", shapes_split / "labels/00000.png"
     expected = tiny_synth.encode(image, label)
     np.testing.assert_array_equal(tiny_synth.encode(OtherPath(image), [OtherPath(label)]).codes, expected.codes)
+
+
+def test_an_uploads_bytes_encode_and_synthesize_as_its_file(tiny_synth, shapes_split):
+    """A file's bytes (an upload as a web framework gives it) were refused: "label map must be a file path, a
+    numpy array or a list of them, not bytes"."""
+    image, label = shapes_split / "images/00000.png", shapes_split / "labels/00000.png"
+    expected = tiny_synth.encode(image, label)
+    got = tiny_synth.encode(image.read_bytes(), io.BytesIO(label.read_bytes()))
+    np.testing.assert_array_equal(got.codes, expected.codes)
+    np.testing.assert_array_equal(got.present, expected.present)
+    np.testing.assert_array_equal(tiny_synth.synthesize(memoryview(label.read_bytes()), expected, seed=1),
+                                  tiny_synth.synthesize(label, expected, seed=1))
+    np.testing.assert_array_equal(tiny_synth.reconstruct([bytearray(image.read_bytes())], [label.read_bytes()]),
+                                  tiny_synth.reconstruct(image, label))
+    narrow = cv2.imencode(".png", np.zeros((64, 48, 3), np.uint8))[1].tobytes()
+    with pytest.raises(InputError, match=r"^image #0 is 48x64 but its label map #0 is 64x64 \(width x height\)"):
+        tiny_synth.encode(narrow, label.read_bytes())
