@@ -331,9 +331,9 @@ def downloaded_label(page: Editor) -> np.ndarray:
     return raw
 
 
-def assert_refused_as_by_the_server(page: Editor, path: Path) -> None:
+def assert_refused_as_by_the_server(page: Editor, path: Path) -> str:
     """The page refuses the label file `path` with the server's own message (SHAPES.read_label's, the path as
-    the file's name) and keeps the image it showed."""
+    the file's name) and keeps the image it showed. -> the message."""
     with pytest.raises(LabelError) as caught:
         SHAPES.read_label(path)
     shown = page.image()
@@ -342,6 +342,7 @@ def assert_refused_as_by_the_server(page: Editor, path: Path) -> None:
     message = page.message() or ""
     assert message == str(caught.value).replace(str(path), path.name), (message, str(caught.value))
     np.testing.assert_array_equal(page.image(), shown)
+    return message
 
 
 def far_from(mask: np.ndarray, pixels: float) -> np.ndarray:
@@ -1001,6 +1002,19 @@ def test_an_rgb_png_of_grey_pixels_is_read_as_colours_as_the_server_reads_it(pag
     path = tmp_path / "grey-rgb-ids.png"
     cv2.imwrite(str(path), np.repeat(ids[:, :, None], 3, axis=2))
     assert_refused_as_by_the_server(page, path)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_an_id_map_in_three_channels_or_a_bgr_mask_gets_the_servers_hint(page, tmp_path):
+    """The page shows the server's hint for what such a file looks like (Domain.colour_mask_hint): ids saved
+    as RGB (cv2.imwrite of a three-channel id map), or colours in BGR order (cv2.imwrite of an RGB mask)."""
+    ids = (np.arange(64 * 64).reshape(64, 64) // 9 % 8).astype(np.uint8)
+    greys, bgr = tmp_path / "grey-rgb-ids.png", tmp_path / "bgr-mask.png"
+    cv2.imwrite(str(greys), np.repeat(ids[:, :, None], 3, axis=2))
+    cv2.imwrite(str(bgr), SHAPES.labels_to_colors(ids))  # OpenCV writes the array as BGR: the file's RGB is reversed
+    assert "it looks like class ids saved as RGB" in assert_refused_as_by_the_server(page, greys)
+    assert "it looks like BGR (OpenCV's channel order" in assert_refused_as_by_the_server(page, bgr)
 
 
 @pytest.mark.slow

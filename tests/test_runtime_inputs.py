@@ -287,3 +287,41 @@ def test_file_objects_and_bytes_that_cannot_be_a_files_contents_are_told_the_fix
         load_labels([path, bytes(path)], SHAPES, 64, 64)
     with pytest.raises(InputError, match=r"^image #1 is a int; pass file paths, files' bytes or numpy arrays"):
         load_images([path, 3], 64, 64)
+
+
+# --- colour masks that are class ids in three channels, or BGR ----------------------------------------
+GREY_IDS = (r"it looks like class ids saved as RGB .*: read it as one channel "
+            r"\(cv2\.IMREAD_GRAYSCALE, or \[\.\.\., 0\]\) and pass that, or save it as a single-channel PNG")
+BGR = r"it looks like BGR \(OpenCV's channel order: .*\): convert it to RGB with \[\.\.\., ::-1\]"
+
+
+def test_an_id_map_in_three_channels_or_a_bgr_mask_is_told_what_it_looks_like(tmp_path):
+    """cv2.imread gives an id map as three equal channels and a colour mask as BGR; both got the palette error
+    with no word of why. Neither is read as what it seems to be: grey pixels are colours (shapes' palette has
+    black and white, Cityscapes' (70, 70, 70)), so only the message changes."""
+    _, labels = SHAPES.sample(0, "test")
+    grey = np.repeat(labels.astype(np.uint8)[:, :, None], 3, axis=2)
+    bgr = SHAPES.labels_to_colors(labels)[:, :, ::-1]
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    cv2.imwrite(str(tmp_path / "bgr.png"), np.ascontiguousarray(bgr[:, :, ::-1]))  # the file holds BGR colours
+    for source, hint in ((grey, GREY_IDS), (tmp_path / "grey.png", GREY_IDS), (bgr, BGR),
+                         ((tmp_path / "bgr.png").read_bytes(), BGR)):
+        with pytest.raises(LabelError, match=rf"are not in the palette of domain 'shapes'; draw masks with the "
+                                             rf"domain's palette \(or pass an id map\); {hint}$"):
+            load_labels(source, SHAPES, 64, 64)
+    for fixed in (grey[..., 0], bgr[..., ::-1]):  # as the hints say
+        np.testing.assert_array_equal(load_labels(fixed, SHAPES, 64, 64)[0][0], labels)
+    palette = resolve_domain("not-installed", SHAPES.class_names[:3], SHAPES.palette[:3])
+    with pytest.raises(LabelError, match=BGR):  # a package's palette, without the plugin
+        load_labels(palette.labels_to_colors(labels % 3)[:, :, ::-1], palette, 64, 64)
+
+
+def test_colour_masks_that_look_like_neither_get_no_hint():
+    _, labels = SHAPES.sample(0, "test")
+    bgr_and_one_more = SHAPES.labels_to_colors(labels)[:, :, ::-1].copy()
+    bgr_and_one_more[0, 0] = (1, 2, 3)
+    high_greys = np.full((8, 8, 3), 200, np.uint8)  # grey, but no class ids (8 classes)
+    for mask in (bgr_and_one_more, high_greys, np.full((8, 8, 3), (17, 0, 9), np.uint8)):
+        with pytest.raises(LabelError) as caught:
+            load_labels(mask, SHAPES, 8, 8)
+        assert str(caught.value).endswith("draw masks with the domain's palette (or pass an id map)"), caught.value

@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from sean_core.cli import main
-from sean_core.domains import get_domain
+from sean_core.domains import LabelError, get_domain
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import read_rgb
 from sean_runtime.remote import RemoteSynthesizer
@@ -284,6 +284,26 @@ def test_bad_input_is_400_with_one_line(server, data):
     assert_error(status, answer, 405, "GET")
     assert headers["Allow"] == "GET, HEAD"
     assert call(server, "GET", "/healthz")[0] == 200  # nothing above hurt the server
+
+
+def test_an_id_map_in_three_channels_or_a_bgr_mask_is_a_400_with_the_librarys_hint(server, data):
+    """Uploads read with cv2.imread: an id map as three equal channels, a colour mask as BGR. The server answers
+    400 with the message and hint of the library (Domain.colour_mask_hint), on every route that reads a label."""
+    labels = SHAPES.read_label(data / "labels/00001.png").astype(np.uint8)
+    image = b64_file(data / "images/00001.png")
+    greys = png_bytes(np.repeat(labels[:, :, None], 3, axis=2))
+    bgr = png_bytes(SHAPES.labels_to_colors(labels)[:, :, ::-1])
+    for upload, hint in ((greys, "looks like class ids saved as RGB"), (bgr, "looks like BGR")):
+        for route, field, body in (
+            ("/v1/synthesize", "label", {"style_image": image}),
+            ("/v1/synthesize", "style_label", {"label": b64_file(data / "labels/00001.png"), "style_image": image}),
+            ("/v1/encode", "label", {"image": image}),
+        ):
+            with pytest.raises(LabelError) as caught:
+                SHAPES.labels_from_bytes(upload, field)
+            assert hint in str(caught.value)
+            status, _, answer = call(server, "POST", route, {**body, field: bytes_to_b64(upload)})
+            assert status == 400 and answer == {"error": str(caught.value)}, (route, field, status, answer)
 
 
 def test_api_key_body_and_pixel_limits(guarded, data):

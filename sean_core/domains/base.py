@@ -24,6 +24,17 @@ def _colour_keys(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
+# Appended to the message for a colour mask of colours outside the palette where they say what went wrong
+# (Domain.colour_mask_hint); the editor's labelmap.js gives the same text, and tests/test_editor.py holds
+# the two equal. Grey RGB is only named, never read as ids: the palettes of all built-in domains but
+# landscapes hold grey colours (black; (70, 70, 70) in Cityscapes; white in shapes), so a grey pixel can be
+# a class's colour, and the C++ runtime and the editor read RGB files as colours too.
+GREY_IDS_HINT = ("; it looks like class ids saved as RGB (its three channels are equal): read it as one channel "
+                 "(cv2.IMREAD_GRAYSCALE, or [..., 0]) and pass that, or save it as a single-channel PNG")
+BGR_HINT = ("; it looks like BGR (OpenCV's channel order: every colour is the palette's with its channels "
+            "reversed): convert it to RGB with [..., ::-1]")
+
+
 def check_class_ids(labels: np.ndarray, num_classes: int, source: str, domain: str = "") -> None:
     """Every value of an integer id array (any shape: [H, W], a batch [B, H, W]) is a class id
     0..num_classes - 1; else a LabelError naming the (first ten) values outside."""
@@ -166,9 +177,19 @@ class Domain:
         if (ids < 0).any():
             raise LabelError(
                 f"{source}: colours {self.unknown_colours(rgb)} are not in the palette of domain {self.name!r}; "
-                f"draw masks with the domain's palette (or pass an id map)"
+                f"draw masks with the domain's palette (or pass an id map){self.colour_mask_hint(rgb)}"
             )
         return ids[inverse].reshape(rgb.shape[:2])
+
+    def colour_mask_hint(self, rgb: np.ndarray) -> str:
+        """What a colour mask [H, W, 3] that the palette refuses seems to be, for its message: class ids in all
+        three channels (cv2.imread of an id map gives them; only where every value is a class id), or the
+        palette's colours in BGR order (OpenCV's); "" otherwise."""
+        rgb = np.asarray(rgb)
+        if rgb.size and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            return GREY_IDS_HINT if int(rgb.max()) < self.num_classes else ""
+        reversed_keys = np.unique(_colour_keys(rgb[..., ::-1]))
+        return BGR_HINT if np.isin(reversed_keys, _colour_keys(self.palette_array())).all() else ""
 
     def unknown_colours(self, rgb: np.ndarray) -> list[tuple[int, int, int]]:
         """The five lowest colours (as 0xRRGGBB numbers) of RGB [H, W, 3] that the palette lacks, for messages;

@@ -124,6 +124,28 @@ export function nearestIndices(sizeIn, sizeOut) {
   return indices;
 }
 
+// What a colour mask the palette refuses seems to be, as the server appends it to its message: the text of
+// GREY_IDS_HINT and BGR_HINT in sean_core/domains/base.py (tests/test_editor.py holds them equal), the same rule
+// as Domain.colour_mask_hint. data: RGBA pixels; lookup: palette colour key -> class id.
+const GREY_IDS_HINT = "; it looks like class ids saved as RGB (its three channels are equal): read it as one channel " +
+  "(cv2.IMREAD_GRAYSCALE, or [..., 0]) and pass that, or save it as a single-channel PNG";
+const BGR_HINT = "; it looks like BGR (OpenCV's channel order: every colour is the palette's with its channels " +
+  "reversed): convert it to RGB with [..., ::-1]";
+
+function colourMaskHint(data, lookup, numClasses) {
+  let grey = true;
+  let high = 0;
+  let bgr = true;
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (r !== g || g !== b) grey = false;
+    else high = Math.max(high, r);
+    if (!lookup.has((b << 16) | (g << 8) | r)) bgr = false;
+  }
+  if (grey) return high < numClasses ? GREY_IDS_HINT : "";
+  return bgr ? BGR_HINT : "";
+}
+
 // Decoded label-file pixels (RGBA from a canvas) -> a LabelMap, read like the server reads a label file:
 // grey pixels with values below the class count are class ids, anything else must be palette colours.
 // stored, what the file says its pixels are (a PNG's colour type): "grey", so its values are ids whatever
@@ -174,6 +196,7 @@ export function labelFromPixels(image, palette, numClasses, source, stored = "un
         `and it is not a map of class ids 0..${numClasses - 1}; use the domain's colours or class ids`,
     );
     error.lowest = lowest;
+    error.hint = colourMaskHint(data, lookup, numClasses);
     throw error;
   }
   return new LabelMap(width, height, ids);

@@ -236,7 +236,7 @@ export async function decodeLabel(blob, source) {
     } catch (error) {
       if (!error.lowest) throw error;
       throw new Error(`${source}: colours [${error.lowest.join(", ")}] are not in the palette of domain '${domain}'; ` +
-        "draw masks with the domain's palette (or pass an id map)");
+        `draw masks with the domain's palette (or pass an id map)${error.hint}`);
     }
   }
   // The server's message for a palette PNG whose colours are not the domain's (Domain.labels_from_bytes).
