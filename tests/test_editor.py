@@ -1357,3 +1357,26 @@ def test_the_status_says_a_reference_is_encoding(page, data):
     page.add_reference(data / "images/00003.png", data / "labels/00003.png")
     assert "encoding the reference…" in page.driver.execute_script("return window.statuses")
     assert page.find("#status-text").text == "ready · reference added"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_double_click_on_a_style_tile_leaves_the_map_under_it_alone(page):
+    """A tile picks on the first click of a double-click and the style choice closes: the second click landed on
+    the map under it, where the region tool chose another region (a second choice opened) and the brush painted."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    start = downloaded_label(page)
+    for key in ("v", "b"):
+        page.click_at("#label", 8, 8)  # the region tool: the choice opens beside the pointer, over the map
+        page.key(key)
+        tile = page.find('#picker .tile[aria-label="sample 00000"]')
+        under = page.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "return document.elementsFromPoint(r.x + r.width / 2, r.y + r.height / 2).map((e) => e.id)", tile)
+        assert "label" in under, under
+        ActionChains(page.driver, duration=0).double_click(tile).perform()
+        page.settle()
+        assert not page.driver.find_elements("css selector", "#picker"), f"{key}: another style choice opened"
+        np.testing.assert_array_equal(downloaded_label(page), start)
+        page.key("v")

@@ -8,11 +8,38 @@
 import { element } from "./dom.js";
 
 const MARGIN = 8; // px kept between the pop-over and the window's edge
+const DOUBLE_CLICK_MS = 500; // a second click this soon after the first makes a double-click (the usual system setting)
+const PRESS = ["pointerdown", "mousedown", "pointerup", "mouseup", "click", "dblclick"];
 
 let current = null; // {close} of the open pop-over
 
 export function closePicker() {
   current?.close();
+}
+
+// The first click of a double-click on a tile picks it and closes the pop-over: the second would land on what
+// lay under the tile (the map, where it would paint or choose another region). A press there that soon is
+// swallowed, with its release and click.
+function swallowSecondClick(rect) {
+  let until = performance.now() + DOUBLE_CLICK_MS;
+  let pressed = false;
+  const swallow = (event) => {
+    if (event.type === "pointerdown") {
+      const { clientX: x, clientY: y } = event;
+      pressed = x >= rect.left && x <= rect.right && y >= rect.top && y <= rect.bottom;
+      if (pressed) until = performance.now() + DOUBLE_CLICK_MS; // its release and click follow
+    }
+    if (!pressed) return;
+    event.preventDefault();
+    event.stopPropagation();
+  };
+  const end = () => {
+    const left = until - performance.now();
+    if (left > 0) return setTimeout(end, left);
+    for (const type of PRESS) window.removeEventListener(type, swallow, true);
+  };
+  for (const type of PRESS) window.addEventListener(type, swallow, true);
+  setTimeout(end, DOUBLE_CLICK_MS);
 }
 
 export function openPicker({ anchor, title, choices, selected, onPick, extra = null }) {
@@ -29,8 +56,10 @@ export function openPicker({ anchor, title, choices, selected, onPick, extra = n
         "data-ref": choice.id ?? "",
         "data-note": choice.note ?? null,
         title: choice.note ? `${choice.name} — ${choice.note}` : choice.name,
-        onclick: () => {
+        onclick: (event) => {
+          const where = event.currentTarget.getBoundingClientRect();
           closePicker();
+          if (event.detail) swallowSecondClick(where); // a pointer's click, not a key's
           onPick(choice.id);
         },
       },
