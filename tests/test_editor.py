@@ -1380,3 +1380,26 @@ def test_a_double_click_on_a_style_tile_leaves_the_map_under_it_alone(page):
         assert not page.driver.find_elements("css selector", "#picker"), f"{key}: another style choice opened"
         np.testing.assert_array_equal(downloaded_label(page), start)
         page.key("v")
+
+
+@needs_browser
+def test_the_focus_rings_of_the_sample_thumbnails_show_whole(page):
+    """The thumbnail clipped its own contents: the focus ring of a sample and of its + button was cut away."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ring = """const node = document.activeElement, style = getComputedStyle(node), box = node.getBoundingClientRect();
+    const out = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+    const cut = [];
+    for (let up = node.parentElement; up; up = up.parentElement) {
+      if (getComputedStyle(up).overflow === 'visible') continue;
+      const clip = up.getBoundingClientRect(), [left, top] = [clip.x + up.clientLeft, clip.y + up.clientTop];
+      if (box.left - out < left || box.top - out < top || box.right + out > left + up.clientWidth
+          || box.bottom + out > top + up.clientHeight) cut.push(up.className);
+    }
+    return [node.closest('#samples') !== null, style.outlineStyle, cut]"""
+    page.driver.execute_script("document.querySelector('#open-label').focus()")
+    for _ in range(8):  # each of the 4 samples and its + button
+        ActionChains(page.driver).send_keys(Keys.TAB).perform()
+        inside, outline, cut = page.driver.execute_script(ring)
+        assert inside and outline == "solid" and not cut, (outline, cut)
