@@ -1403,3 +1403,36 @@ def test_the_focus_rings_of_the_sample_thumbnails_show_whole(page):
         ActionChains(page.driver).send_keys(Keys.TAB).perform()
         inside, outline, cut = page.driver.execute_script(ring)
         assert inside and outline == "solid" and not cut, (outline, cut)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_frames_fill_a_mid_size_window_and_the_pointer_paints_the_pixel_under_it(browser):
+    """At 1280 px the frames stayed at a whole 4 screen pixels per map pixel with room for 4.75: they fill it now,
+    crisp, and a click just inside either edge of a map pixel paints that pixel."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    try:
+        browser.resize(1280, 800)
+        browser.open()
+        box = browser.box("#label")
+        scale = box["width"] / 64
+        assert 4.5 < scale < 5, scale
+        for css in ("#label", "#output"):
+            assert browser.find(css).value_of_css_property("image-rendering") == "pixelated"
+        browser.select_class("square")
+        browser.key("[", "[", "[", "[")  # brush size 1
+        expected = np.array(downloaded_label(browser))
+        actions = ActionBuilder(browser.driver, duration=0)
+        for x, y in ((10, 3), (11, 3), (30, 4), (31, 5)):
+            for u, v in ((x, y), (x + 1, y + 1)):  # just inside the pixel's top left corner, then its bottom right
+                left = box["x"] + u * scale
+                column = int(np.ceil(left)) if u == x else int(np.ceil(left)) - 1
+                row = int(np.ceil(box["y"] + v * scale)) if v == y else int(np.ceil(box["y"] + v * scale)) - 1
+                actions.pointer_action.move_to_location(column, row).click()
+            expected[y, x] = SHAPES.class_names.index("square")
+        actions.perform()
+        browser.settle()
+        np.testing.assert_array_equal(downloaded_label(browser), expected)
+    finally:
+        browser.resize(*VIEWPORT)

@@ -30,13 +30,14 @@ function frameRoom() {
   return { whole, each: row.flexDirection === "column" ? whole : (whole - parseFloat(row.columnGap)) / 2 };
 }
 
-// Screen pixels per package pixel: a whole number from 1 to MAX_SCALE that fits the frames side by side in the
-// window; 1 where only one fits across (the second wraps below it); less than 1 where not even one does (a
-// phone, a wide map), so that the page never scrolls sideways.
+// Screen pixels per package pixel: from 1 to MAX_SCALE, as large as the frames side by side fit in the window
+// (any number: image-rendering keeps the pixels crisp, and the frames fill the room they have); 1 where only one
+// fits across (the second wraps below it); less than 1 where not even one does (a phone, a wide map), so that
+// the page never scrolls sideways. The frames are a whole number of CSS pixels wide.
 export function layout() {
   const room = frameRoom();
   const fit = Math.min(room.each / app.width, (window.innerHeight - CHROME_PX) / app.height);
-  if (room.each >= app.width) scale = Math.min(MAX_SCALE, Math.max(1, Math.floor(fit)));
+  if (room.each >= app.width) scale = Math.floor(app.width * Math.min(MAX_SCALE, Math.max(1, fit))) / app.width;
   else scale = Math.max(MIN_SCALE, Math.min(1, room.whole / app.width));
   for (const frame of document.querySelectorAll(".frame")) {
     frame.style.width = `${app.width * scale}px`;
@@ -45,10 +46,11 @@ export function layout() {
   apply();
 }
 
-// A zoom that shows a package pixel as one screen pixel or more is rounded to whole screen pixels, so every pixel
-// of the map shows the same size; below one (a map shown smaller than its package size, see layout) it stays.
+// A zoom in that shows a package pixel as one screen pixel or more is rounded to whole screen pixels, so every
+// pixel of the map shows the same size; below one (a map shown smaller than its package size, see layout) it
+// stays, and so does 1, the whole map at the frames' scale.
 function whole(zoom) {
-  return zoom * scale >= 1 ? Math.round(zoom * scale) / scale : zoom;
+  return zoom > 1 && zoom * scale >= 1 ? Math.round(zoom * scale) / scale : zoom;
 }
 
 // Clamp the view so the map always covers the frame, then move both frames' contents.
