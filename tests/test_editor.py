@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from sean_core.domains import LabelError, get_domain
-from sean_core.imageio import raw_from_bytes, read_raw
+from sean_core.imageio import png_indexed, raw_from_bytes, read_raw
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.serve.codec import bytes_to_b64
 from sean_runtime.styles import Styles
@@ -326,9 +326,8 @@ def shots(tmp_path_factory) -> Path:
 
 
 def downloaded_label(page: Editor) -> np.ndarray:
-    raw = raw_from_bytes(page.download("#download-label", "-label.png").read_bytes())
-    assert raw.ndim == 2 and raw.dtype == np.uint8, "the label map PNG holds one channel of class ids"
-    return raw
+    """The label map the page downloads, read as the server reads it: class ids [H, W]."""
+    return SHAPES.labels_from_bytes(page.download("#download-label", "-label.png").read_bytes())
 
 
 def assert_refused_as_by_the_server(page: Editor, path: Path) -> str:
@@ -1056,9 +1055,12 @@ def test_label_files_the_browser_cannot_read_as_the_server_does_are_refused(page
 
 @pytest.mark.slow
 @needs_browser
-def test_a_colour_mask_for_a_package_without_a_palette_gets_the_servers_message(browser, shapes_package, tmp_path):
+def test_a_package_without_a_palette_refuses_colour_masks_and_downloads_ids_named_so(
+    browser, shapes_package, tmp_path
+):
     """A package whose domain plugin is not installed and whose manifest has no palette: the server refuses
-    an RGB label map; the page read it by its own stand-in colours (all black: class 0)."""
+    an RGB label map; the page read it by its own stand-in colours (all black: class 0). Its label map downloads
+    as the grey PNG of class ids, which no palette shows in colour: the file's name says it holds ids."""
     from sean_runtime.package import load_package
 
     package = tmp_path / "unplugged"
@@ -1078,6 +1080,8 @@ def test_a_colour_mask_for_a_package_without_a_palette_gets_the_servers_message(
         time.sleep(0.3)
         message = browser.message() or ""
         assert message == str(caught.value).replace(str(black), black.name), (message, str(caught.value))
+        ids = raw_from_bytes(browser.download("#download-label", "-label-ids.png").read_bytes())
+        assert ids.shape == (64, 64) and not ids.any()
     finally:
         browser.driver.get("about:blank")
         assert srv.stop() == 0
@@ -1436,3 +1440,28 @@ def test_the_frames_fill_a_mid_size_window_and_the_pointer_paints_the_pixel_unde
         np.testing.assert_array_equal(downloaded_label(browser), expected)
     finally:
         browser.resize(*VIEWPORT)
+
+
+@needs_browser
+def test_the_downloaded_label_map_shows_its_colours_and_reads_back_as_its_ids(page, data, tmp_path):
+    """The label map downloaded was a grey PNG of class ids, black in any image viewer. It is an indexed-colour
+    PNG in the domain's palette: a viewer shows the classes' colours, and the server, the runtime and the page
+    read it back as the same ids."""
+    from sean_runtime.inputs import load_labels
+
+    ids = read_raw(data / "labels/00000.png")
+    path = shutil.copy(page.download("#download-label", "-label.png"), tmp_path / "label.png")
+    stored = path.read_bytes()
+    assert png_indexed(stored)
+    at = stored.index(b"PLTE")
+    assert stored[at + 4: at + 4 + int.from_bytes(stored[at - 4: at])] == bytes(np.ravel(SHAPES.palette).tolist())
+    shown = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)  # what an image viewer shows
+    np.testing.assert_array_equal(shown, SHAPES.labels_to_colors(ids))
+    np.testing.assert_array_equal(SHAPES.labels_from_bytes(stored), ids)
+    np.testing.assert_array_equal(load_labels(path, SHAPES, 64, 64)[0][0], ids)
+    page.click("#blank")
+    page.settle()
+    page.upload("#open-label", path)
+    page.settle()
+    assert page.message() is None
+    np.testing.assert_array_equal(downloaded_label(page), ids)

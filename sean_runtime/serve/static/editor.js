@@ -7,7 +7,7 @@
 import { readStateFile, stateFile } from "./document.js";
 import { $, download, jsonBlob } from "./dom.js";
 import { LabelMap } from "./labelmap.js";
-import { base64ToBytes, greyPng } from "./png.js";
+import { PALETTE_SIZE, base64ToBytes, greyPng, palettePng } from "./png.js";
 import { wireCanvas } from "./canvas.js";
 import { updater, wireOutput } from "./output.js";
 import { renderRefs, renderSamples, sampleRef, wireReferences } from "./references.js";
@@ -50,6 +50,19 @@ async function openLabel(file) {
 
 function baseName() {
   return `sean-${app.info.domain}`;
+}
+
+// The label map to download: an indexed-colour PNG in the domain's palette, which shows the classes' colours in any
+// viewer and whose indices are the ids, and which every reader of the project (the server, the C++ runtime, this
+// page) reads by its colours as the same ids. Without a palette of the domain (or one where two classes share a
+// colour, or too long for a PNG), the grey PNG of class ids, which looks black: its name says it holds ids.
+async function labelFile() {
+  const { ids, width, height } = app.doc.label;
+  const colours = app.info.palette;
+  if (colours && colours.length <= PALETTE_SIZE && new Set(colours.map(String)).size === colours.length) {
+    return [`${baseName()}-label.png`, await palettePng(ids, width, height, colours)];
+  }
+  return [`${baseName()}-label-ids.png`, await greyPng(ids, width, height)];
 }
 
 async function saveState() {
@@ -140,7 +153,8 @@ function wire() {
     download(`${baseName()}-seed${app.answer.seed}.png`, new Blob([base64ToBytes(app.answer.image)], { type: "image/png" }));
   });
   $("#download-label").addEventListener("click", async () => {
-    download(`${baseName()}-label.png`, new Blob([await greyPng(app.doc.label.ids, app.width, app.height)], { type: "image/png" }));
+    const [name, bytes] = await labelFile();
+    download(name, new Blob([bytes], { type: "image/png" }));
   });
   $("#download-styles").addEventListener("click", () => download(`${baseName()}-styles.json`, jsonBlob(app.answer.styles)));
   $("#save-state").addEventListener("click", () => saveState().catch(report));

@@ -1,9 +1,10 @@
-// Grey PNG files of class ids, written in the browser.
+// PNG files of class ids, written in the browser.
 //
 // A canvas can only write RGBA PNGs, but a label file holds one channel of class ids (8-bit, or
-// 16-bit past 256 classes), the form `sean synth` and /v1/synthesize read as ids. This writes that
-// file: signature, IHDR, one zlib IDAT (deflate through CompressionStream where the browser has it,
-// stored blocks otherwise), IEND.
+// 16-bit past 256 classes), the form `sean synth` and /v1/synthesize read as ids; or an indexed-colour
+// PNG whose indices are the ids and whose palette is the domain's, which shows the classes' colours and
+// which they read by those colours as the same ids. This writes those files: signature, IHDR, (PLTE,)
+// one zlib IDAT (deflate through CompressionStream where the browser has it, stored blocks otherwise), IEND.
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const STORED_BLOCK = 65535; // the most bytes one stored deflate block holds
@@ -80,9 +81,12 @@ function chunk(type, data) {
   return [...u32(data.length), ...body, ...u32(crc32(body))];
 }
 
-// ids: a Uint8Array or Uint16Array of width * height class ids -> the bytes of a grey PNG.
-export async function greyPng(ids, width, height, { stored = false } = {}) {
-  const depth = ids.some((v) => v > 255) ? 16 : 8;
+const GREY = 0; // IHDR colour types
+const INDEXED = 3;
+export const PALETTE_SIZE = 256; // the most colours a PNG palette holds
+
+// ids: a Uint8Array or Uint16Array of width * height values; before them in the file, the chunks `extra`.
+async function png(ids, width, height, depth, colourType, extra, stored) {
   const bytesPerPixel = depth / 8;
   const stride = 1 + width * bytesPerPixel; // a filter-type byte (0: none) before every row
   const raw = new Uint8Array(height * stride);
@@ -98,14 +102,25 @@ export async function greyPng(ids, width, height, { stored = false } = {}) {
       }
     }
   }
-  const header = [...u32(width), ...u32(height), depth, 0, 0, 0, 0]; // grey, deflate, filter 0, no interlace
+  const header = [...u32(width), ...u32(height), depth, colourType, 0, 0, 0]; // deflate, filter 0, no interlace
   const data = stored ? zlibStored(raw) : await zlib(raw);
   return new Uint8Array([
     ...SIGNATURE,
     ...chunk("IHDR", header),
+    ...extra,
     ...chunk("IDAT", data),
     ...chunk("IEND", []),
   ]);
+}
+
+// ids: a Uint8Array or Uint16Array of width * height class ids -> the bytes of a grey PNG.
+export function greyPng(ids, width, height, { stored = false } = {}) {
+  return png(ids, width, height, ids.some((v) => v > 255) ? 16 : 8, GREY, [], stored);
+}
+
+// ids below palette.length, palette: at most PALETTE_SIZE [r, g, b] -> the bytes of an indexed-colour PNG.
+export function palettePng(ids, width, height, palette) {
+  return png(ids, width, height, 8, INDEXED, chunk("PLTE", palette.flat()), false);
 }
 
 export function bytesToBase64(bytes) {
