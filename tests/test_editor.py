@@ -1301,6 +1301,7 @@ def test_a_touch_drag_pans_the_zoomed_image_on_a_phone(browser):
     try:
         browser.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
         browser.open()
+        browser.driver.execute_script("document.querySelector('#zoom-in').scrollIntoView({block: 'center'})")
         browser.click("#zoom-in")
         browser.click("#zoom-in")
         browser.driver.execute_script("document.querySelector('#output-wrap').scrollIntoView({block: 'center'})")
@@ -1465,3 +1466,38 @@ def test_the_downloaded_label_map_shows_its_colours_and_reads_back_as_its_ids(pa
     page.settle()
     assert page.message() is None
     np.testing.assert_array_equal(downloaded_label(page), ids)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_on_a_phone_the_classes_brush_size_and_undo_stay_by_the_map(browser):
+    """At 390 px the tools, the brush size, undo and the classes lay 900 px below the map, past the image and the
+    downloads: painting took scrolling down to choose and back up to paint. They stay at the window's foot at
+    any scroll, the map and the image whole above them and the page's end clear of them; wider windows keep
+    them in the left panel."""
+    essentials = ('[data-tool="brush"]', '#classes button[data-cls="3"]', "#size", "#undo")
+    try:
+        browser.resize(390, 844, True)
+        browser.open()
+        for scroll in (0, 10**5):  # on opening, and at the page's end
+            browser.driver.execute_script("scrollTo(0, arguments[0])", scroll)
+            boxes = {css: browser.box(css) for css in essentials}
+            for css, box in boxes.items():
+                assert 0 <= box["y"] and box["y"] + box["height"] <= 844, (scroll, css, box)
+            foot = min(box["y"] for box in boxes.values())
+            above = browser.box(".layout > .panel:last-child" if scroll else "#output-wrap")  # page's end, image
+            assert above["y"] + above["height"] <= foot + 1, (scroll, above, foot)
+        browser.driver.execute_script("scrollTo(0, 0)")
+        browser.click('#classes button[data-cls="3"]')  # the brush, in class 3's colour
+        assert browser.find('[data-tool="brush"]').get_attribute("aria-pressed") == "true"
+        browser.drag([(10, 4)])
+        browser.click("#undo")
+        browser.settle()
+        assert browser.find("#undo").get_attribute("data-why") == "nothing to undo yet"
+        assert browser.find("#redo").get_attribute("data-why") is None, "the dab was undone"
+        browser.resize(*VIEWPORT)
+        browser.open()
+        panel, brush = browser.box(".layout > .panel:first-child"), browser.box('[data-tool="brush"]')
+        assert brush["x"] + brush["width"] <= panel["x"] + panel["width"] and brush["y"] < 860
+    finally:
+        browser.resize(*VIEWPORT)

@@ -22,12 +22,26 @@ const view = { zoom: 1, cx: 0, cy: 0 };
 let scale = 1; // screen pixels per package pixel at zoom 1
 
 // The width the frames have: `whole`, the stage's less its padding (the style sheet narrows it on a phone) and
-// room for a scrollbar; `each` of the two side by side, or `whole` where editor.css stacks them.
+// room for a scrollbar; `each` of the two side by side, or `whole` where editor.css stacks them (`stacked`).
 function frameRoom() {
   const stage = $(".stage");
   const [padded, row] = [getComputedStyle(stage), getComputedStyle($(".canvases"))];
   const whole = stage.clientWidth - parseFloat(padded.paddingLeft) - parseFloat(padded.paddingRight) - SCROLLBAR_PX;
-  return { whole, each: row.flexDirection === "column" ? whole : (whole - parseFloat(row.columnGap)) / 2 };
+  const stacked = row.flexDirection === "column";
+  return { whole, stacked, each: stacked ? whole : (whole - parseFloat(row.columnGap)) / 2 };
+}
+
+// The height each frame has: side by side, the window's less the top bar and the rows under the frames; stacked
+// (a phone), half of what the window shows under the map's caption, less the image's caption, so that both show
+// whole on opening. Less, on a phone, the paint controls that editor.css keeps at the window's foot (--foot:
+// their height, which the page keeps clear at its end and when it scrolls a control into view).
+function frameHeight(stacked) {
+  const paint = $(".paint");
+  const foot = getComputedStyle(paint).position === "fixed" ? paint.offsetHeight : 0;
+  document.documentElement.style.setProperty("--foot", `${foot}px`);
+  if (!stacked) return window.innerHeight - CHROME_PX - foot;
+  const [map, image] = [$("#label-wrap").getBoundingClientRect(), $("#output-wrap").getBoundingClientRect()];
+  return (window.innerHeight - foot - (map.top + window.scrollY) - (image.top - map.bottom)) / 2;
 }
 
 // Screen pixels per package pixel: from 1 to MAX_SCALE, as large as the frames side by side fit in the window
@@ -36,7 +50,7 @@ function frameRoom() {
 // the page never scrolls sideways. The frames are a whole number of CSS pixels wide.
 export function layout() {
   const room = frameRoom();
-  const fit = Math.min(room.each / app.width, (window.innerHeight - CHROME_PX) / app.height);
+  const fit = Math.min(room.each / app.width, frameHeight(room.stacked) / app.height);
   if (room.each >= app.width) scale = Math.floor(app.width * Math.min(MAX_SCALE, Math.max(1, fit))) / app.width;
   else scale = Math.max(MIN_SCALE, Math.min(1, room.whole / app.width));
   for (const frame of document.querySelectorAll(".frame")) {
