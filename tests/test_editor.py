@@ -611,6 +611,63 @@ def test_the_page_resizes_label_maps_exactly_as_the_server(browser):
         np.testing.assert_array_equal(np.array(got).reshape(out_h, out_w), expected, err_msg=f"{(h, w)}")
 
 
+def photo_of(labels: np.ndarray, height: int, width: int, path: Path, orientation: int | None = None) -> Path:
+    """A photo of `labels` at width x height (the palette's colours, noisy) as a PNG, or as a JPEG stored turned
+    whose EXIF `orientation` (6: turn 90 degrees clockwise) turns it back to width x height when read."""
+    from sean_core.imageio import resize_labels
+    from tests.helpers import with_exif_orientation
+    from tests.segmenters import painted
+
+    bgr = cv2.cvtColor(painted(resize_labels(labels, height, width), SHAPES.palette_array()), cv2.COLOR_RGB2BGR)
+    if orientation is None:
+        cv2.imwrite(str(path), bgr)
+    else:
+        stored = cv2.imencode(".jpg", np.ascontiguousarray(np.rot90(bgr, 1)), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+        path.write_bytes(with_exif_orientation(stored.tobytes(), orientation))
+    return path
+
+
+def last_reference_styles(page: Editor) -> Styles:
+    """The styles of the reference the page added last, as /v1/encode answered them."""
+    styles = page.driver.execute_async_script(
+        "const done = arguments[0]; import('/static/state.js').then((m) => done(m.app.refs.at(-1).styles));"
+    )
+    return Styles.from_json(styles, SHAPES.class_names)
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_photo_with_a_label_map_of_another_size_is_encoded_as_by_the_python_api(
+    page, data, server, shapes_package, tmp_path
+):
+    """The server refused a photo (800x600, or 600x800 stored and turned by its EXIF orientation) with the
+    64x64 label map made at the package's size: the page scales the map to the photo nearest-neighbour, and
+    the reference's styles are Synthesizer.encode's of the photo with resize_labels' scaling of that map."""
+    from sean_core.imageio import resize_labels
+
+    info = call(server, "GET", "/v1/info")[2]
+    assert info["labels_may_be_scaled"] is False  # shapes: a label map has its image's size
+    synth = Synthesizer.load(shapes_package, backend="onnxruntime")
+    labels = read_raw(data / "labels/00003.png")
+    for name, orientation in (("photo.png", None), ("turned.jpg", 6)):
+        photo = photo_of(labels, 600, 800, tmp_path / name, orientation)
+        page.add_reference(photo, data / "labels/00003.png")
+        assert page.message() == (f"00003.png is 64x64: scaled to {name}'s 800x600 nearest-neighbour, as the "
+                                  "runtime scales label maps")
+        expected = synth.encode(photo, resize_labels(labels, 600, 800))
+        got = last_reference_styles(page)
+        np.testing.assert_array_equal(got.codes, expected.codes, err_msg=name)
+        np.testing.assert_array_equal(got.present, expected.present)
+    # where the domain takes labels at another scale (faces: 1024² photos, 512² maps), the same aspect ratio stays
+    same, other = page.driver.execute_async_script(
+        "const done = arguments[0]; import('/static/labelmap.js').then((m) => {"
+        "  const map = new m.LabelMap(32, 32);"
+        "  done([m.labelForImage(map, {width: 64, height: 64}, true) === map,"
+        "        m.labelForImage(map, {width: 64, height: 48}, true).width]); });"
+    )
+    assert same and other == 64
+
+
 @pytest.mark.slow
 @needs_browser
 def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):

@@ -94,6 +94,7 @@ class Service:
             "precision": package.precision,
             "computes": self.synth.computes,
             "segmenter": self.synth.segmenter is not None,
+            "labels_may_be_scaled": domain.labels_may_be_scaled,
             "max_batch": self.queue.max_batch,
             "workers": self.queue.workers,
             "limits": {

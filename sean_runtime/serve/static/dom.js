@@ -50,6 +50,19 @@ export async function filePixels(blob, source) {
   return context.getImageData(0, 0, bitmap.width, bitmap.height);
 }
 
+// An image file's width and height as the server reads them: turned by its EXIF orientation (the browser turns it
+// as OpenCV does); null where the browser cannot decode it (the server may still read it).
+export async function imageSize(blob) {
+  try {
+    const bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+    const size = { width: bitmap.width, height: bitmap.height };
+    bitmap.close();
+    return size;
+  } catch {
+    return null;
+  }
+}
+
 // A control that is off says why: `why` null enables it; otherwise it is disabled, its tooltip is its
 // own title followed by the reason, and data-why holds the reason (for tests and assistive tools).
 export function setDisabled(control, why) {

@@ -110,6 +110,16 @@ export class LabelMap {
   }
 }
 
+// The label map that goes with an image of `size` ({width, height}, as the server reads the image): the map itself
+// where the server takes the pair (the same size, or the same aspect ratio where the domain stores labels at another
+// scale: sean_runtime.inputs.check_pairs), else the map resized to the image's size, nearest-neighbour as the
+// runtime resizes label maps (resize_labels), which is the fix the server's refusal names.
+export function labelForImage(label, size, scaledOk) {
+  const { width, height } = size;
+  const same = label.width === width && label.height === height;
+  return same || (scaledOk && height * label.width === width * label.height) ? label : label.resized(width, height);
+}
+
 // Source index of each output pixel on one axis: the output pixel's centre, (x + 0.5) * in / out, with the
 // centre advanced by one float64 addition of the scale per pixel and truncated, as the server (PIL's
 // NEAREST) does; JavaScript numbers are float64, so the ties land where the server's do.

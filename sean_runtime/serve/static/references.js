@@ -1,7 +1,8 @@
 // The references panel: style sources encoded once by /v1/encode (uploads, samples, the current
 // image), the server's samples as starting points, and starting from a reference's label map.
 
-import { $, element, fileToDataUrl, setDisabled } from "./dom.js";
+import { $, element, fileToDataUrl, imageSize, setDisabled } from "./dom.js";
+import { labelForImage } from "./labelmap.js";
 import { base64ToBytes } from "./png.js";
 import {
   api, app, decodeLabel, edit, labelPng, listRef, onChanged, onRefsChanged, removedRef, report, setStatus,
@@ -187,17 +188,25 @@ function wireRefForm() {
     setStatus("busy", "encoding the reference…"); // an upload of a large photo takes seconds
     try {
       // A label map the page cannot read as the server does is refused now, not when its map is opened.
-      if (labelFile) await decodeLabel(labelFile, labelFile.name);
-      const [imageData, labelData] = await Promise.all([
+      const map = labelFile ? await decodeLabel(labelFile, labelFile.name) : null;
+      const [imageData, labelData, size] = await Promise.all([
         fileToDataUrl(imageFile),
         labelFile ? fileToDataUrl(labelFile) : undefined,
+        labelFile ? imageSize(imageFile) : null,
       ]);
-      const labelB64 = labelData?.slice(labelData.indexOf(",") + 1);
+      let labelB64 = labelData?.slice(labelData.indexOf(",") + 1);
+      // A map of another size than its photo (one made at the package's size, say) is scaled to the photo.
+      const fitted = size ? labelForImage(map, size, app.info.labels_may_be_scaled) : map;
+      if (fitted !== map) labelB64 = await labelPng(fitted);
       await addRef(imageFile.name.replace(/\.[^.]+$/, ""), "upload", imageData, labelB64);
       image.value = "";
       label.value = "";
       update();
       setStatus("ready", "ready · reference added");
+      if (fitted !== map) {
+        showMessage(`${labelFile.name} is ${map.width}x${map.height}: scaled to ${imageFile.name}'s ` +
+          `${size.width}x${size.height} nearest-neighbour, as the runtime scales label maps`, "info");
+      }
     } catch (exc) {
       note.dataset.kind = "error";
       note.textContent = exc.message;
