@@ -670,6 +670,40 @@ def test_a_photo_with_a_label_map_of_another_size_is_encoded_as_by_the_python_ap
 
 @pytest.mark.slow
 @needs_browser
+def test_a_photo_without_a_label_map_takes_the_map_painted_over_it(page, data, shapes_package, tmp_path):
+    """Without a segmenter, a photo alone was refused ("pick its label map first"): it shows under the map, whose
+    regions are painted over it, and Add encodes it with that map scaled to the photo, as Synthesizer.encode does
+    the photo with resize_labels' scaling of the map; Start then edits it: its map and own styles, the API's image."""
+    from sean_core.imageio import resize_labels
+
+    labels = read_raw(data / "labels/00003.png")
+    photo = photo_of(labels, 600, 800, tmp_path / "photo.png")
+    page.upload("#ref-image", photo)
+    assert page.find("#trace").is_displayed() and page.find("#ref-add").is_enabled()
+    assert page.find("#ref-files").text == "image: photo.png · label map: the map as painted (paint its regions over " \
+        "the photo)"
+    page.upload("#open-label", data / "labels/00003.png")  # the regions, as painted over the photo
+    page.settle()
+    page.click("#ref-add")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(page.driver, SETTLE_S).until(lambda d: d.find_element("id", "ref-files").text != "encoding…")
+    page.settle()
+    assert page.message() == ("the map as painted is 64x64: scaled to photo.png's 800x600 nearest-neighbour, as the "
+                              "runtime scales label maps")
+    assert not page.find("#trace").is_displayed()
+    synth = Synthesizer.load(shapes_package, backend="onnxruntime")
+    expected = synth.encode(photo, resize_labels(labels, 600, 800))
+    got = last_reference_styles(page)
+    np.testing.assert_array_equal(got.codes, expected.codes)
+    page.click("#refs .ref:last-child .actions button")  # Start: the photo is the picture to edit
+    page.settle()
+    np.testing.assert_array_equal(downloaded_label(page), labels)
+    np.testing.assert_array_equal(page.image(), synth.synthesize(labels, expected, seed=0)[0])
+
+
+@pytest.mark.slow
+@needs_browser
 def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data, tmp_path):
     """A state file whose reference holds codes of the wrong length: the server's 400, in the page, and the
     image of before shown as out of date (it was shown as the current one, with its timing)."""
@@ -1185,16 +1219,14 @@ def test_every_disabled_control_says_why(page, data):
 
     off = disabled()
     assert off["undo"] == "nothing to undo yet" and "redo" in off
-    assert "pick the style image and its label map" in off["ref-add"]
+    assert off["ref-add"] == "pick the style image first"
     assert "blend toward" in off["every region: blend"]
     page.click("#dice")
     page.settle()
     off = disabled()
     assert "undo" not in off
     assert page.find("#undo").get_attribute("title") == "Undo (Ctrl+Z)"
-    page.upload("#ref-image", data / "images/00003.png")
-    assert disabled()["ref-add"] == "pick its label map first"
-    page.upload("#ref-label", data / "labels/00003.png")
+    page.upload("#ref-image", data / "images/00003.png")  # a photo alone takes the map as painted
     assert "ref-add" not in disabled()
 
 

@@ -158,24 +158,38 @@ async function startFromSample(i) {
 }
 
 // --- adding references ----------------------------------------------------------------------------------
+let traced = null; // the photo shown under the map, its object URL
+function showTrace(file) {
+  if (file === (traced?.file ?? null)) return;
+  if (traced) URL.revokeObjectURL(traced.url);
+  traced = file ? { file, url: URL.createObjectURL(file) } : null;
+  const trace = $("#trace");
+  trace.hidden = !traced;
+  if (traced) trace.src = traced.url;
+  else trace.removeAttribute("src");
+  $("#label-wrap").classList.toggle("tracing", Boolean(traced));
+}
+
 function wireRefForm() {
   const image = $("#ref-image");
   const label = $("#ref-label");
   const note = $("#ref-files");
   const add = $("#ref-add");
-  // With a segmenter on the server (docs/serving.md) the label map is optional: a photo will do.
+  // With a segmenter on the server (docs/serving.md) the label map is optional: a photo will do. Without one, a
+  // photo alone takes the map as painted, which is painted over the photo: it shows under the map meanwhile.
   const segmenter = Boolean(app.info?.segmenter);
   const update = () => {
     const files = [image.files[0], label.files[0]];
-    const missing = [!files[0] && "the style image", !files[1] && !segmenter && "its label map"].filter(Boolean);
-    setDisabled(add, missing.length ? `pick ${missing.join(" and ")} first` : null);
+    showTrace(!segmenter && files[0] && !files[1] ? files[0] : null);
+    setDisabled(add, files[0] ? null : "pick the style image first");
     note.dataset.kind = "";
-    const labelName = files[1]?.name ?? (segmenter ? "— (the server's segmenter labels it)" : "—");
+    const labelName = files[1]?.name ??
+      (segmenter ? "— (the server's segmenter labels it)" : "the map as painted (paint its regions over the photo)");
     note.textContent = files[0] || files[1]
       ? `image: ${files[0]?.name ?? "—"} · label map: ${labelName}`
       : segmenter
         ? "Pick a style image; its label map is optional (the server's segmenter labels it)."
-        : "Pick a style image and its label map.";
+        : "Pick a style image and its label map, or a photo alone to paint its regions over it.";
   };
   update();
   image.addEventListener("change", update);
@@ -187,24 +201,31 @@ function wireRefForm() {
     note.textContent = "encoding…";
     setStatus("busy", "encoding the reference…"); // an upload of a large photo takes seconds
     try {
+      // Without a label file or a segmenter, the photo's label map is the map as painted (over the photo).
+      const painted = !labelFile && !segmenter;
+      const labelName = labelFile?.name ?? "the map as painted";
       // A label map the page cannot read as the server does is refused now, not when its map is opened.
-      const map = labelFile ? await decodeLabel(labelFile, labelFile.name) : null;
+      const map = labelFile ? await decodeLabel(labelFile, labelFile.name) : painted ? app.doc.label : null;
       const [imageData, labelData, size] = await Promise.all([
         fileToDataUrl(imageFile),
         labelFile ? fileToDataUrl(labelFile) : undefined,
-        labelFile ? imageSize(imageFile) : null,
+        map ? imageSize(imageFile) : null,
       ]);
+      if (painted && !size) {
+        throw new Error(`${imageFile.name}: the browser cannot read it to paint its regions: save it as a PNG or ` +
+          "JPEG, or pick its label map");
+      }
       let labelB64 = labelData?.slice(labelData.indexOf(",") + 1);
       // A map of another size than its photo (one made at the package's size, say) is scaled to the photo.
       const fitted = size ? labelForImage(map, size, app.info.labels_may_be_scaled) : map;
-      if (fitted !== map) labelB64 = await labelPng(fitted);
+      if (fitted !== map || painted) labelB64 = await labelPng(fitted);
       await addRef(imageFile.name.replace(/\.[^.]+$/, ""), "upload", imageData, labelB64);
       image.value = "";
       label.value = "";
       update();
       setStatus("ready", "ready · reference added");
       if (fitted !== map) {
-        showMessage(`${labelFile.name} is ${map.width}x${map.height}: scaled to ${imageFile.name}'s ` +
+        showMessage(`${labelName} is ${map.width}x${map.height}: scaled to ${imageFile.name}'s ` +
           `${size.width}x${size.height} nearest-neighbour, as the runtime scales label maps`, "info");
       }
     } catch (exc) {
