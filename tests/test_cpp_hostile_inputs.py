@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from sean_core.domains import LabelError, get_domain
+from sean_core.domains.base import BGR_HINT, GREY_IDS_HINT
 from sean_core.errors import PackageError
 from sean_core.imageio import read_ids, read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
@@ -456,6 +457,26 @@ def test_a_palette_png_reads_as_in_python_and_a_foreign_palette_is_named(cpp, tm
     own = tmp_path / "own.png"  # in the domain's palette: the same ids from both
     own.write_bytes(palette_png(np.arange(64 * 64).reshape(64, 64) % 8, list(SHAPES.palette)))
     np.testing.assert_array_equal(cpp.read_labels(own), SHAPES.read_label(own))
+
+
+@pytest.mark.parametrize("kind", ["ids saved as RGB", "BGR", "grey, not ids"])
+def test_a_refused_colour_mask_is_told_what_it_looks_like_as_in_python(cpp, tmp_path, kind):
+    """A colour mask the palette refuses gets the Python runtime's message and hint (Domain.colour_mask_hint):
+    class ids in three equal channels (as cv2.imread gives an id map), the palette's colours in BGR order,
+    and no hint for grey values that are not all class ids."""
+    _, labels = SHAPES.sample(0, "test")
+    ids = labels.astype(np.uint8)
+    rgb = {"ids saved as RGB": np.repeat(ids[..., None], 3, axis=2), "BGR": SHAPES.labels_to_colors(labels)[..., ::-1],
+           "grey, not ids": np.repeat((ids * 40)[..., None], 3, axis=2)}[kind]
+    hint = {"ids saved as RGB": GREY_IDS_HINT, "BGR": BGR_HINT, "grey, not ids": ""}[kind]
+    mask = tmp_path / "mask.png"
+    write_png(mask, np.ascontiguousarray(rgb))
+    with pytest.raises(LabelError) as python:
+        SHAPES.read_label(mask)
+    with pytest.raises(RuntimeError) as native:
+        cpp.read_labels(mask)
+    assert str(python.value).endswith("(or pass an id map)" + hint), str(python.value)
+    assert str(native.value).endswith(str(python.value))
 
 
 # --- the sanitizer build --------------------------------------------------------------------------

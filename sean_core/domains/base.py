@@ -25,8 +25,9 @@ def _colour_keys(rgb: np.ndarray) -> np.ndarray:
 
 
 # Appended to the message for a colour mask of colours outside the palette where they say what went wrong
-# (Domain.colour_mask_hint); the editor's labelmap.js gives the same text, and tests/test_editor.py holds
-# the two equal. Grey RGB is only named, never read as ids: the palettes of all built-in domains but
+# (Domain.colour_mask_hint); the editor's labelmap.js and the C++ runtime (sean_runtime/cpp/src/model.cpp)
+# give the same text by the same rule, and tests/test_editor.py and tests/test_cpp_hostile_inputs.py hold
+# them equal. Grey RGB is only named, never read as ids: the palettes of all built-in domains but
 # landscapes hold grey colours (black; (70, 70, 70) in Cityscapes; white in shapes), so a grey pixel can be
 # a class's colour, and the C++ runtime and the editor read RGB files as colours too.
 GREY_IDS_HINT = ("; it looks like class ids saved as RGB (its three channels are equal): read it as one channel "

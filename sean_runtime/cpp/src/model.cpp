@@ -21,6 +21,32 @@ struct Model::Impl {
 
   size_t pixels() const { return static_cast<size_t>(package.height) * package.width; }
 
+  // What a colour mask (RGB [count, 3]) that the palette refuses seems to be, for its message: class ids in
+  // all three channels (only where every value is a class id), or the palette's colours in BGR order; ""
+  // otherwise. The rule and the text of Python's Domain.colour_mask_hint (GREY_IDS_HINT, BGR_HINT in
+  // sean_core/domains/base.py); tests/test_cpp_hostile_inputs.py holds the messages equal.
+  std::string colour_mask_hint(const uint8_t* rgb, size_t count) const {
+    bool grey = count > 0;
+    uint8_t highest = 0;
+    for (size_t i = 0; grey && i < count; ++i) {
+      const uint8_t* c = &rgb[i * 3];
+      grey = c[0] == c[1] && c[1] == c[2];
+      highest = std::max(highest, c[0]);
+    }
+    if (grey) {
+      return highest < package.num_classes()
+                 ? "; it looks like class ids saved as RGB (its three channels are equal): read it as one channel "
+                   "(cv2.IMREAD_GRAYSCALE, or [..., 0]) and pass that, or save it as a single-channel PNG"
+                 : "";
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const uint8_t* c = &rgb[i * 3];
+      if (!palette.count((uint32_t(c[2]) << 16) | (uint32_t(c[1]) << 8) | c[0])) return "";
+    }
+    return "; it looks like BGR (OpenCV's channel order: every colour is the palette's with its channels "
+           "reversed): convert it to RGB with [..., ::-1]";
+  }
+
   // `batch` label maps of `per_map` ids each (the package's H x W, or a file's own size before resizing).
   void check_ids(const int32_t* ids, size_t batch, size_t per_map) const {
     const int32_t K = package.num_classes();
@@ -156,7 +182,8 @@ std::vector<int32_t> Model::read_labels(const std::string& path) const {
       throw indexed_error("its colours [" + colours + "] are not in the palette of domain '" + p.domain + "'");
     if (!unknown.empty()) {
       throw Error(Status::input, path + ": colours [" + colours + "] are not in the palette of domain '" + p.domain +
-                                     "'; draw masks with the domain's palette (or pass an id map)");
+                                     "'; draw masks with the domain's palette (or pass an id map)" +
+                                     impl_->colour_mask_hint(file.rgb.data(), count));
     }
   }
   try {
