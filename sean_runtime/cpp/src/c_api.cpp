@@ -185,10 +185,11 @@ sean_status sean_read_image(const sean_model* model, const char* path, uint8_t* 
 
 sean_status sean_resize_labels(const int32_t* labels, int height, int width, int32_t* out, int out_height,
                                int out_width) {
-  SEAN_REQUIRE(labels);
-  SEAN_REQUIRE(out);
+  // Sizes first: the C++ API passes an empty output buffer (NULL) for a size of 0 or less.
   if (!valid_size(height, width) || !valid_size(out_height, out_width))
     return fail(SEAN_ERROR_ARGUMENT, "sean_resize_labels: sizes must be 1..32768");
+  SEAN_REQUIRE(labels);
+  SEAN_REQUIRE(out);
   return guarded([&] {
     const std::vector<int32_t> in(labels, labels + size_t(height) * width);
     const std::vector<int32_t> resized = sean::core::resize_labels(in, height, width, out_height, out_width);
@@ -197,10 +198,10 @@ sean_status sean_resize_labels(const int32_t* labels, int height, int width, int
 }
 
 sean_status sean_resize_image(const uint8_t* rgb, int height, int width, uint8_t* out, int out_height, int out_width) {
+  if (!valid_size(height, width) || !valid_size(out_height, out_width))  // first, as sean_resize_labels
+    return fail(SEAN_ERROR_ARGUMENT, "sean_resize_image: sizes must be 1..32768");
   SEAN_REQUIRE(rgb);
   SEAN_REQUIRE(out);
-  if (!valid_size(height, width) || !valid_size(out_height, out_width))
-    return fail(SEAN_ERROR_ARGUMENT, "sean_resize_image: sizes must be 1..32768");
   return guarded([&] {
     const std::vector<uint8_t> in(rgb, rgb + size_t(height) * width * 3);
     const std::vector<uint8_t> resized = sean::core::resize_image(in, height, width, out_height, out_width);
@@ -285,7 +286,8 @@ sean_status sean_styles_select(const sean_styles* styles, size_t index, sean_sty
 
 sean_status sean_styles_concat(const sean_styles* const* items, size_t count, sean_styles** out) {
   SEAN_REQUIRE_OUT(out);
-  SEAN_REQUIRE(items);
+  // An empty list may be NULL (an empty std::vector's data()): it is named as empty, not as a NULL pointer.
+  if (count && !items) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_concat: items is NULL");
   return guarded([&] {
     std::vector<sean::core::Styles> list;
     for (size_t i = 0; i < count; ++i) {
@@ -302,8 +304,8 @@ sean_status sean_styles_swap(const sean_styles* styles, const char* const* class
   SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(other);
+  if (class_count == 0) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_swap: no class given to swap");  // classes may be NULL
   SEAN_REQUIRE(classes);
-  if (class_count == 0) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_swap: no class given to swap");
   return guarded([&] {
     give(styles->styles.swap(class_list(classes, class_count), other->styles, fallback_of(fallback, fallback_styles)), out);
   });

@@ -163,6 +163,20 @@ TEST_F(CApi, NullPointersAndEmptyBatchesAreArgumentErrors) {
   sean_styles_free(nullptr);
 }
 
+// What sean.hpp passes for an empty std::vector (its data() may be NULL) is named for what it is.
+TEST_F(CApi, EmptyListsAndBadSizesAreNamedNotTakenForNullPointers) {
+  sean_styles* out = nullptr;
+  EXPECT_FAILS(sean_styles_swap(styles_.get(), nullptr, 0, styles_.get(), SEAN_FALLBACK_OWN, nullptr, &out),
+               SEAN_ERROR_ARGUMENT, "no class given to swap");
+  EXPECT_FAILS(sean_styles_concat(nullptr, 0, &out), SEAN_ERROR_INPUT, "cannot concatenate an empty list of styles");
+  EXPECT_FAILS(sean_styles_concat(nullptr, 1, &out), SEAN_ERROR_ARGUMENT, "items is NULL");
+  EXPECT_FAILS(sean_resize_labels(labels_.data(), info_.height, info_.width, nullptr, -1, 4), SEAN_ERROR_ARGUMENT,
+               "sizes must be 1..32768");
+  EXPECT_FAILS(sean_resize_image(image_.data(), info_.height, info_.width, nullptr, 4, 0), SEAN_ERROR_ARGUMENT,
+               "sizes must be 1..32768");
+  EXPECT_EQ(out, nullptr);
+}
+
 // The ABI's versioning: the library's API version, and structs whose struct_size the library checks.
 TEST_F(CApi, VersionsAndStructSizesAreChecked) {
   EXPECT_EQ(sean_api_version(), uint32_t(SEAN_API_VERSION));

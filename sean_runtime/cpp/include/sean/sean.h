@@ -127,6 +127,7 @@ SEAN_C_API const char* sean_styles_class_name(const sean_styles* styles, int cla
 SEAN_C_API SEAN_NODISCARD sean_status sean_styles_copy(const sean_styles* styles, float* codes,
                                                        uint8_t* present); /* either may be NULL */
 SEAN_C_API SEAN_NODISCARD sean_status sean_styles_select(const sean_styles* styles, size_t index, sean_styles** out);
+/* items may be NULL where count is 0 (an input error: an empty list). */
 SEAN_C_API SEAN_NODISCARD sean_status sean_styles_concat(const sean_styles* const* items, size_t count,
                                                          sean_styles** out);
 /* fallback: a sean_fallback value (an int, so that any value a caller passes is defined behaviour). */
