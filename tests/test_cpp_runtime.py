@@ -337,6 +337,24 @@ def test_the_examples_embed_the_library(release, package, data, tmp_path):
     assert not np.array_equal(cv2.imread(str(edited)), cv2.imread(str(out)))  # the blob took another style
 
 
+
+def test_the_readmes_commands_run_as_written(release, package, data, tmp_path):
+    """sean_runtime/cpp/README.md's embed and sean-synth-cpp lines, on files named as there (sean-synth-cpp's
+    ran into "no label map of its own": a_label.png is not found from a.png without --style-label)."""
+    readme = (ROOT / "sean_runtime/cpp/README.md").read_text().replace("\\\n", "")
+    for name, source in [("a.png", "style.png"), ("a_label.png", "label.png"), ("b.png", "style_3.png"),
+                         ("b_label.png", "label_3.png")]:
+        (tmp_path / name).write_bytes((data / source).read_bytes())
+    for tool in ("embed", "sean-synth-cpp"):
+        line = next(line for line in readme.splitlines() if line.startswith(f"build/cpp/{tool} "))
+        words = line.split("#")[0].split()
+        command = [str(release / tool), str(package), *words[2:]]
+        assert words[1] == "packages/shapes", line
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert run.returncode == 0, (line, run.stderr)
+        assert cv2.imread(str(tmp_path / "out.png")).shape == (64, 64, 3)
+        (tmp_path / "out.png").unlink()
+
 # Run in a process of its own: on failure the process dies of SIGSEGV.
 _CLOSED_IN_CREATION_ORDER = """
 import os, signal, sys
