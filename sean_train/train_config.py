@@ -27,6 +27,9 @@ AMP_MODES = ("off", "bf16")  # TrainConfig.amp
 BOOKKEEPING = ("checkpoint_every", "keep_last", "sample_every", "val_samples", "workers", "vgg_weights")
 
 
+SEED_MAX = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, schedule, losses and bookkeeping. Defaults are the official SEAN settings."""
@@ -74,6 +77,10 @@ class TrainConfig:
         for name in ("epochs", "epochs_decay", "val_samples", "workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        # torch seeds take an unsigned 64-bit integer and the discriminator is seeded with seed + 1; numpy's
+        # data order refuses a negative one. Checked here, so a bad seed stops the start, not the first step.
+        if not 0 <= self.seed <= SEED_MAX:
+            raise ConfigError(f"train.seed must be from 0 to {SEED_MAX} (2**63 - 1), got {self.seed}")
         if self.epochs + self.epochs_decay < 1:
             raise ConfigError("train.epochs + train.epochs_decay must be at least 1")
         for name in ("lr_g", "lr_d"):

@@ -75,6 +75,15 @@ def test_bad_values_name_the_setting():
         load_run_config(CONFIGS / "nope.yaml")
 
 
+@pytest.mark.parametrize("seed", [-1, 2**64 - 1])
+def test_a_seed_torch_or_numpy_refuses_is_a_config_error(seed):
+    # torch.manual_seed and numpy's default_rng raised mid-start (a traceback, a run folder left behind)
+    data = _base()
+    data["train"]["seed"] = seed
+    with pytest.raises(ConfigError, match=r"train\.seed must be from 0 to"):
+        RunConfig.from_dict(data)
+
+
 def test_vgg_weights_come_from_config_or_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(VGG_WEIGHTS_ENV, raising=False)
     assert TrainConfig().resolve_vgg_weights() is None
