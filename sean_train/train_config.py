@@ -2,7 +2,8 @@
 
 The `model` section is a ModelConfig (its `domain` names the domain plugin), `discriminator` a
 DiscriminatorConfig, `train` the TrainConfig below. Unknown keys anywhere are an error, so a typo
-never silently falls back to a default.
+never silently falls back to a default, and so is a key given twice in one section (YAML would keep the
+last silently).
 """
 
 from __future__ import annotations
@@ -150,6 +151,25 @@ def meaning_changes(current: RunConfig, recorded: RunConfig) -> list[str]:
     return changes
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key repeated in one mapping: PyYAML keeps the last value, so a setting added
+    above one the file already has (say `keep_last: 0` over a later `keep_last: 2`) was silently ignored."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:  # before merge keys (<<) are expanded: a key may override a merged one
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (also at line {seen[key]}); keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_core.shipped)."""
     try:
@@ -159,7 +179,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"config {path} is not a file (give a YAML file or a shipped config name)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # _UniqueKeyLoader is a SafeLoader: it builds no arbitrary objects
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     return RunConfig.from_dict(data, source=str(path))

@@ -84,6 +84,17 @@ def test_a_seed_torch_or_numpy_refuses_is_a_config_error(seed):
         RunConfig.from_dict(data)
 
 
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    # PyYAML keeps the last value: `keep_last: 0` above the file's own `keep_last: 2` was silently ignored
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  domain: shapes\ntrain:\n  keep_last: 0\n  seed: 1\n  keep_last: 2\n")
+    with pytest.raises(ConfigError, match=r"key 'keep_last' appears twice \(also at line 4\)"):
+        load_run_config(path)
+    path.write_text("defaults: &d\n  seed: 1\ntrain:\n  <<: *d\n  seed: 2\n")  # a merge key may be overridden
+    with pytest.raises(ConfigError, match="unknown sections"):
+        load_run_config(path)
+
+
 def test_vgg_weights_come_from_config_or_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(VGG_WEIGHTS_ENV, raising=False)
     assert TrainConfig().resolve_vgg_weights() is None
