@@ -170,6 +170,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line with the file's line and column (PyYAML's own text spans several lines and
+    names the source `<unicode string>`)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context:
+        where = f" at line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
+        text += f" ({exc.context}{where})"
+    return text
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """Read a run YAML file, or a shipped config by name (`shapes`, `faces`, ...: sean_core.shipped)."""
     try:
@@ -182,7 +195,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         # _UniqueKeyLoader is a SafeLoader: it builds no arbitrary objects
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}") from exc
     return RunConfig.from_dict(data, source=str(path))
 
 

@@ -88,11 +88,21 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
     # PyYAML keeps the last value: `keep_last: 0` above the file's own `keep_last: 2` was silently ignored
     path = tmp_path / "run.yaml"
     path.write_text("model:\n  domain: shapes\ntrain:\n  keep_last: 0\n  seed: 1\n  keep_last: 2\n")
-    with pytest.raises(ConfigError, match=r"key 'keep_last' appears twice \(also at line 4\)"):
+    with pytest.raises(ConfigError, match=r"line 6, column 3: key 'keep_last' appears twice \(also at line 4\)"):
         load_run_config(path)
     path.write_text("defaults: &d\n  seed: 1\ntrain:\n  <<: *d\n  seed: 2\n")  # a merge key may be overridden
     with pytest.raises(ConfigError, match="unknown sections"):
         load_run_config(path)
+
+
+def test_broken_yaml_is_one_line_with_the_files_line(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  domain: shapes\n train:\n  seed: 1\n")  # train: indented by one space
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(path)
+    message = str(caught.value)
+    assert "\n" not in message and "<unicode string>" not in message
+    assert message.startswith(f"{path} is not valid YAML: line 3, column 2: ")
 
 
 def test_vgg_weights_come_from_config_or_environment(monkeypatch, tmp_path):
