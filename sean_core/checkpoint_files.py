@@ -71,6 +71,18 @@ def refuse_package(folder: Path) -> None:
         )
 
 
+def model_folder_kind(folder: str | Path) -> str | None:
+    """"training run" or "model checkpoint" for a folder that `sean train` (or `sean publish`,
+    `sean convert-official`) wrote, None for any other: what a command that takes a package names, so that
+    the fix it gives is the export, not a missing manifest."""
+    folder = Path(folder)
+    if (folder / CONFIG_FILE).is_file():
+        return "model checkpoint"
+    if (folder / CHECKPOINTS_DIR).is_dir():
+        return "training run"
+    return None
+
+
 def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
     """A model checkpoint folder itself, or the latest / best checkpoint of a run folder: what every model
     argument that takes a run folder (`sean export RUN`, `eval`, `publish`, `inspect`, `demo --checkpoint`)

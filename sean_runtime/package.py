@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sean_core.checkpoint_files import model_folder_kind
 from sean_core.errors import FileWriteError, PackageError
 from sean_core.files import MISSING, path_problem, read_json, recover_folder, resolved, sha256_file
 from sean_core.format import (
@@ -242,6 +243,11 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     path = root / MANIFEST_FILE
     problem = path_problem(path)
     if problem == MISSING:
+        kind = model_folder_kind(root)
+        if kind is not None:
+            raise PackageError(
+                f"{root} is a {kind}, not a package: export it with `sean export {root} -o PACKAGE` and pass PACKAGE"
+            )
         raise PackageError(f"{path} is missing: {root} is not a SEAN package (written by `sean export`)")
     if problem is not None:
         raise PackageError(f"{path} {problem}; {REEXPORT}")

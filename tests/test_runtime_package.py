@@ -37,6 +37,20 @@ def test_missing_folder_manifest_and_broken_json(tmp_path):
         load_package(root)
 
 
+def test_a_run_or_checkpoint_folder_is_named_with_the_export_that_makes_a_package(tmp_path):
+    # `sean synth runs/NAME` said only that manifest.json was missing
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_00000002").mkdir(parents=True)
+    expected = rf"{run} is a training run, not a package: export it with `sean export {run} -o PACKAGE`"
+    with pytest.raises(PackageError, match=expected):
+        load_package(run)
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    with pytest.raises(PackageError, match=rf"{checkpoint} is a model checkpoint, not a package: export it with"):
+        load_package(checkpoint)
+
+
 def test_format_and_version_are_checked(tmp_path):
     with pytest.raises(PackageError, match="not a SEAN package manifest"):
         load_package(write_package(tmp_path / "a", format="something-else"))
