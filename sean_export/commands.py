@@ -12,7 +12,7 @@ from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
-from sean_train.commands import no_verify_option
+from sean_train.commands import no_verify_option, which_option
 
 EDGE_WINDOW_SIDE = int(EDGE_WINDOW_MAX_PIXELS**0.5)
 
@@ -81,7 +81,9 @@ def _format_figure(key: str, value: float) -> str:
     "AMX), slower in fp32. rows: one product per activation row and tap, then nine-row sums. auto: "
     f"windows on maps up to {EDGE_WINDOW_SIDE}x{EDGE_WINDOW_SIDE}, rows on larger ones (docs/performance.md).",
 )
-@click.option("--best", is_flag=True, help="From a run folder, export the best-scoring checkpoint, not the latest.")
+@which_option("export")
+# --which is the spelling of eval, inspect and publish; --best, export's own earlier one, still works
+@click.option("--best", is_flag=True, hidden=True, help="The same as --which best.")
 @click.option("--no-validate", is_flag=True, help="Skip the ONNX Runtime comparisons (structural checks still run).")
 @no_verify_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -93,6 +95,7 @@ def export(
     exporter: str,
     form: str,
     edges: str,
+    which: str,
     best: bool,
     no_validate: bool,
     no_verify: bool,
@@ -100,7 +103,7 @@ def export(
 ) -> None:
     """Export a model to a validated ONNX package.
 
-    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --best), a model
+    PATH is a run folder of `sean train` (its latest checkpoint, or the best one with --which best), a model
     checkpoint folder (config.json + model.safetensors), or the name of a shipped model (landscapes, shapes).
     Writes encoder.onnx, generator.onnx (weights in *.onnx.data when large) and manifest.json; fp32
     packages of models with 128x128 maps or many classes get the region-form generator, for the CPU
@@ -111,14 +114,14 @@ def export(
     \b
     Examples:
       sean export runs/shapes -o packages/shapes
-      sean export runs/faces --best -o packages/faces-fp16 --precision fp16
+      sean export runs/faces --which best -o packages/faces-fp16 --precision fp16
       sean export shapes -o packages/shapes
       sean export runs/faces -o packages/faces-trt --form dense
       sean export runs/faces -o packages/faces-amx --edges windows
     """
     from sean_export.package import export_package
 
-    checkpoint = resolve_model_dir(path, "best" if best else "latest")
+    checkpoint = resolve_model_dir(path, "best" if best else which)
     if checkpoint != path:
         click.echo(f"exporting {checkpoint}", err=True)
     package = export_package(

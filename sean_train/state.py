@@ -258,7 +258,7 @@ def clean_partial(run_dir: str | Path) -> None:
 
 def check_kept_models(run_dir: str | Path, latest: Path) -> None:
     """Before a resume: the model files (config.json + model.safetensors, by their sha256) of the latest
-    checkpoint and of the best one, which pruning keeps for good and `--best` reads, are sound."""
+    checkpoint and of the best one, which pruning keeps for good and `--which best` reads, are sound."""
     folders = {latest: ("the latest", "delete that folder to resume from the one before")}
     best = read_best(run_dir)
     if best is not None:

@@ -138,10 +138,12 @@ def test_export_takes_a_run_folder_its_latest_or_best_checkpoint(ckpt, tmp_path)
     latest = sean("export", run, "-o", not_a_package)
     assert f"exporting {run / 'checkpoints' / 'step_00000004'}" in latest.output
     assert "is not a SEAN package" in error_line(latest)
-    best = sean("export", run, "--best", "-o", not_a_package)
-    assert f"exporting {run / 'checkpoints' / 'step_00000002'}" in best.output
+    # --which, as eval, inspect and publish spell it (export alone took --best, which still works)
+    for flags in (("--which", "best"), ("--best",)):
+        best = sean("export", run, *flags, "-o", not_a_package)
+        assert f"exporting {run / 'checkpoints' / 'step_00000002'}" in best.output
     (run / "best.json").unlink()
-    assert "has no best.json yet" in error_line(sean("export", run, "--best", "-o", tmp_path / "pkg"))
+    assert "has no best.json yet" in error_line(sean("export", run, "--which", "best", "-o", tmp_path / "pkg"))
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Click commands of the `sean` CLI that need torch (listed in sean_train/subcommands.py), and what they share."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -13,6 +13,16 @@ no_verify_option = click.option(
     "--no-verify", is_flag=True,
     help="Load weights whose sha256 cannot be checked (a config.json without one). Only for trusted files.",
 )
+
+
+def which_option(action: str) -> Callable:
+    """--which of every command that takes a run folder (eval, inspect, publish, export): one spelling for all."""
+    return click.option(
+        "--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+        help=f"Checkpoint of a run folder to {action}.",
+    )
+
+
 MODEL_FILES = {CONFIG_FILE, WEIGHTS_FILE}  # all that a model folder of publish or convert-official holds
 
 

@@ -14,7 +14,7 @@ from sean_core.domains import get_domain
 from sean_core.files import atomic_write_json
 from sean_core.shipped import is_shipped
 from sean_train.checkpoint import load_checkpoint, read_config
-from sean_train.commands import no_verify_option
+from sean_train.commands import no_verify_option, which_option
 from sean_train.distributed import usable_device
 
 DEFINITIONS = {
@@ -48,8 +48,7 @@ DEFINITIONS = {
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
 @click.option("--limit", type=Count(1, 1_000_000), default=None,
               help="Evaluate the first N images (default: the whole split; 200 generated for shapes).")
-@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Checkpoint of a run folder to evaluate.")
+@which_option("evaluate")
 @click.option("--domain", "domain_name", default=None, help="Domain, when the checkpoint does not name one.")
 @click.option("--batch-size", type=Count(2, 1024), default=16, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -21,7 +21,7 @@ from sean_core.format import (
     parameters_from_manifest,
 )
 from sean_core.text_table import format_table
-from sean_train.commands import no_verify_option
+from sean_train.commands import no_verify_option, which_option
 
 # The model_config keys shown in the facts, in this order (the rest is in config.json / the manifest).
 SHOWN_CONFIG = ("domain", "style_encoder", "num_classes", "extra_mask_channels", "style_dim", "ngf", "encoder_ngf",
@@ -94,8 +94,7 @@ def facts_text(facts: ModelFacts) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the branch mix as a PNG: a pie pair (alpha_gamma, alpha_beta) per SEAN layer.")
 @click.option("--force", is_flag=True, help=FORCE_HELP)
-@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Checkpoint of a run folder to inspect.")
+@which_option("inspect")
 @no_verify_option
 def inspect_model(path, plot_path, force, which, no_verify) -> None:
     """Config, classes, learned numbers per part and each SEAN layer's branch mix (the alpha_gamma,

@@ -13,7 +13,7 @@ from sean_core.checkpoint_files import WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.files import building_folder
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
-from sean_train.commands import check_model_destination, no_verify_option
+from sean_train.commands import check_model_destination, no_verify_option, which_option
 
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
@@ -49,8 +49,7 @@ def publish_checkpoint(
 @click.option("--weights", type=click.Choice(list(WEIGHT_DTYPES)), default="fp32", show_default=True,
               help="How the weights are stored: fp16 halves the file, and loading casts them back to fp32 "
               "(outputs differ from the fp32 file's by fp16 rounding of the weights).")
-@click.option("--which", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Checkpoint of a run folder to publish.")
+@which_option("publish")
 @click.option("--force", is_flag=True, help="Replace OUT when it is an earlier published model (never the checkpoint "
               "published or a folder that holds it).")
 @no_verify_option
