@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from sean_core.checkpoint_files import CHECKPOINTS_DIR, TRAINING_JSON, latest_checkpoint, read_best, step_dir_name
 from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
 from sean_core.domains import DatasetError, Domain
 from sean_core.errors import ImageReadError, LabelError
 from sean_core.files import atomic_write_text, make_dirs, write_problem
+from sean_core.progress import progress_bar
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
 from sean_train.config import EXPORTABLE_STYLE_ENCODER, ONLY_UNIFIED_EXPORTS, ConfigError
@@ -325,7 +325,7 @@ class Trainer:
             # otherwise advance the global torch RNG once per resume.
             generator=torch.Generator().manual_seed(tc.seed),
         )
-        bar = tqdm(
+        bar = progress_bar(
             total=self.total_steps, initial=self.step, desc="train", unit="step",
             disable=not (self.progress and self.dist.is_main), dynamic_ncols=True,
         )
@@ -350,8 +350,10 @@ class Trainer:
                 self._log(record)  # before the checkpoint: a kill between the two loses no log line
                 rate = tc.batch_size * (self.step - start_step) / max(now - started, 1e-9)
                 val = "" if self.val_score is None else f" val {self.val_score:.2f} dB"
+                # drawn by update(): a refresh here would write every step into a log file (sean_core.progress)
                 bar.set_postfix_str(
-                    f"G {record['g_total']:.3f} D {record['d_fake'] + record['d_real']:.3f} {rate:.1f} img/s{val}"
+                    f"G {record['g_total']:.3f} D {record['d_fake'] + record['d_real']:.3f} {rate:.1f} img/s{val}",
+                    refresh=False,
                 )
                 bar.update(1)
                 if self.step % tc.sample_every == 0 or self.step == self.total_steps:

@@ -212,7 +212,9 @@ def test_validation_psnr_is_in_the_log_and_the_progress_line(tmp_path, capsys, o
     scored = {r["step"]: r["val_psnr_db"] for r in records if "val_psnr_db" in r}
     assert sorted(scored) == [2, 4]  # the checkpoint steps
     assert scored[4] == load_training_checkpoint(latest_checkpoint(tmp_path / "run")).meta["val_psnr_db"]
-    assert f"val {scored[4]:.2f} dB" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"val {scored[4]:.2f} dB" in err
+    assert "\r" not in err  # not a terminal: whole lines (sean_core.progress), not redraws
 
 
 # --- exactness --------------------------------------------------------------------------------------
