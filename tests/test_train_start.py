@@ -249,3 +249,9 @@ def test_eval_of_a_run_folder_reads_the_dataset_it_trained_on(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"--data {data.resolve()} (the dataset folder {run / 'run.json'} records)" in result.output
     assert json.loads((run / "eval_test.json").read_text())["data"] == str(data.resolve())
+    # the dataset moved: the folder it names came from run.json, and --data names the new one
+    data.rename(tmp_path / "moved")
+    line = one_line_error(CliRunner().invoke(evaluate, [str(run), "--quiet", "--device", "cpu"]))
+    assert line.endswith(
+        f"that is the dataset folder {run / 'run.json'} records: give the right one with `sean eval {run} --data DIR`"
+    )

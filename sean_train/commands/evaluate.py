@@ -3,6 +3,7 @@ of its untrained start, which doubles the time)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import torch
 
 from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, THREADS, Count, SeanCommand, check_output
-from sean_core.domains import get_domain
+from sean_core.domains import DatasetError, get_domain
 from sean_core.files import atomic_write_json
 from sean_core.shipped import is_shipped
 from sean_train.checkpoint import load_checkpoint, read_config
@@ -88,9 +89,11 @@ def evaluate(
         torch.set_num_threads(threads)
     device = usable_device(device)  # before anything loads: a device PyTorch cannot use is one line
     model_dir = resolve_model_dir(path, which)
+    recorded = False
     if data is None and (Path(path) / RUN_FILE).is_file():  # a run folder: the dataset it trained on
         data = read_run(Path(path)).data
         if data is not None:
+            recorded = True
             click.echo(f"--data {data} (the dataset folder {Path(path) / RUN_FILE} records)", err=True)
     # Checked before the evaluation, which takes minutes. The default file is this command's own result
     # (eval_<split>.json beside the model), replaced by every run; never into the installed package data:
@@ -117,7 +120,17 @@ def evaluate(
             f"{' (' + config.domain + ')' if config.domain else ''}"
         )
     model = load_checkpoint(model_dir, verify_hash=not no_verify)
-    source = open_source(domain, data, split, config.height, config.width, limit or 200)
+    try:
+        source = open_source(domain, data, split, config.height, config.width, limit or 200)
+    except DatasetError as exc:
+        if not recorded:
+            raise
+        # the folder came from run.json, not from the user: say so, and how to name the one it moved to,
+        # as `sean train --resume` does
+        raise DatasetError(
+            f"{exc}; that is the dataset folder {Path(path) / RUN_FILE} records: give the right one with "
+            f"`sean eval {shlex.quote(str(path))} --data DIR`"
+        ) from exc
     results = {}
     if untrained:
         seed, gain = training_seed(model_dir)
