@@ -17,6 +17,9 @@ LAYOUTS = {
     "cityscapes": ("leftImg8bit/train/aachen", "gtFine/train/aachen"),
     "cityscapes-noinst": ("leftImg8bit/train/aachen", "gtFine/train/aachen"),
     "faces": ("CelebA-HQ-img", "CelebAMask-HQ-mask-anno/0"),
+    # the generated domains' written splits (their --data is optional; it read "no image/label pairs found")
+    "landscapes": ("train/images", "train/labels"),
+    "shapes": ("train/images", "train/labels"),
 }
 EXPECTED = {
     "ade20k": "images/ + annotations/ directly inside it",
@@ -24,6 +27,8 @@ EXPECTED = {
     "cityscapes-noinst": "leftImg8bit/ + gtFine/ directly inside it",
     "faces": "either the prepared layout (train/images/*.jpg + train/labels/*.png, test/...) or the CelebAMask-HQ "
     "release (CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/)",
+    "landscapes": "train/images/ + train/labels/ or test/images/ + test/labels/ directly inside it",
+    "shapes": "train/images/ + train/labels/ or test/images/ + test/labels/ directly inside it",
 }
 
 

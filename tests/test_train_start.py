@@ -113,7 +113,8 @@ def test_a_dataset_the_run_cannot_train_on_is_refused_before_the_run_folder_exis
     from sean_core.domains import get_domain
 
     data = get_domain("shapes").write_split(tmp_path / "data", "train", pairs, progress=False)
-    data.mkdir(exist_ok=True)
+    for folder in ("images", "labels"):  # the split's folders, empty for 0 pairs
+        (data / "train" / folder).mkdir(parents=True, exist_ok=True)
     out = tmp_path / "run"
     args = ["--config", str(tiny_config(tmp_path)), "--data", str(data), "--out", str(out), "--device", "cpu"]
     assert problem in one_line_error(CliRunner().invoke(train, args))
@@ -155,7 +156,7 @@ def test_a_resume_from_a_wrong_recorded_dataset_folder_names_data_and_then_train
     run = half_made_run(tmp_path / "run", wrong)
     before = (run / "run.json").read_bytes()
     line = one_line_error(CliRunner().invoke(train, ["--resume", str(run), "--quiet"]))
-    assert "no image/label pairs found" in line and f"`sean train --resume {run} --data DIR --restart`" in line, line
+    assert f"{wrong} is not a shapes dataset" in line and f"`sean train --resume {run} --data DIR --restart`" in line
     assert (run / "run.json").read_bytes() == before, "a refused resume rewrote run.json"
     done = CliRunner().invoke(train, ["--resume", str(run), "--data", str(shapes_train_data), "--restart", "--quiet"])
     assert done.exit_code == 0, done.output

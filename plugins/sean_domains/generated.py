@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sean_core.domains import Domain, SamplePair, pair_by_stem
+from sean_core.domains import Domain, SamplePair, pair_by_stem, wrong_root
 from sean_core.imageio import write_png
 
 
@@ -43,6 +43,17 @@ class GeneratedDomain(Domain):
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         self.check_split(split)
         root = Path(root)
+
+        # A folder without any split's folders is no dataset of this layout: named with the folders expected
+        # and the subfolder one level down, as the other domains do (it read as "no image/label pairs
+        # found"). A dataset lacking only this split still gets that (a test split may be left out).
+        def holds(folder: Path) -> bool:
+            return any((folder / name / "images").is_dir() and (folder / name / "labels").is_dir()
+                       for name in self.splits)
+
+        if not holds(root):
+            expected = " or ".join(f"{name}/images/ + {name}/labels/" for name in self.splits)
+            raise wrong_root(root, self.name, f"{expected} directly inside it", holds)
         images = sorted((root / split / "images").glob("*.png"))
         labels = sorted((root / split / "labels").glob("*.png"))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
