@@ -64,3 +64,17 @@ def test_the_helps_name_every_shipped_model_and_config():
             assert listed == models, (name, listed)
         for listed in re.findall(r"shipped config by name: ([a-z0-9, ]+)", text):
             assert listed == configs, (name, listed)
+
+
+def test_the_helps_of_data_name_every_domain_that_generates_its_samples():
+    # `sean train --help` named shapes alone, though landscapes trains without --data too
+    from sean_domains.generated import GeneratedDomain
+
+    from sean_core.domains import available_domains, get_domain
+
+    generated = [name for name in available_domains() if isinstance(get_domain(name), GeneratedDomain)]
+    assert generated
+    for command in ("train", "eval"):
+        text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+        data_help = re.search(r"--data DIRECTORY (.*?) --", text).group(1)
+        assert all(name in data_help for name in generated), (command, data_help)

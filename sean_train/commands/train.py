@@ -96,7 +96,8 @@ def read_run(run_dir: Path) -> RunFile:
 @click.option("--config", "config_path", type=RUN_CONFIG,
               help="Run YAML file, or a shipped config by name: ade20k, cityscapes, faces, landscapes, shapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
-              help="Dataset folder in the domain's layout (not needed for the synthetic `shapes` domain).")
+              help="Dataset folder in the domain's layout (none for the generated shapes and "
+              "landscapes data: the run generates them).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="New run folder, e.g. runs/NAME.")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
               help="Continue this run folder from its latest checkpoint.")
