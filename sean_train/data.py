@@ -230,6 +230,25 @@ def load_size(config: RunConfig) -> tuple[int, int]:
     return round(config.train.load_size * height / width), config.train.load_size
 
 
+# SPADE's resize_and_crop proportions for ADE20K: resize to 286, crop 256 (the crop keeps 90% of the width).
+SPADE_LOAD_RATIO = 286 / 256
+SMALL_CROP_SHARE = 2 / 3  # below this share of the resized width, a start note says what the crop shows
+
+
+def small_crop(config: RunConfig) -> list[str]:
+    """One line when train.load_size makes the random crop a small part of each training sample: a
+    `load_size: 286` kept from the ADE20K config in a config whose model is made smaller trains on zoomed-in
+    patches, while validation and `sean eval` see whole images resized to the model's size."""
+    width, loaded = config.model.width, config.train.load_size
+    if loaded is None or width >= SMALL_CROP_SHARE * loaded:
+        return []
+    height = config.model.height
+    return [f"train.load_size {loaded} is {loaded / width:.1f}x the model width {width}: each training sample is "
+            f"a random {width}x{height} crop of a {loaded}-wide resize ({100 * width / loaded:.0f}% of its width), "
+            f"while validation and `sean eval` see whole images at {width}x{height}; for SPADE's proportions "
+            f"(286 for 256) set `load_size: {round(width * SPADE_LOAD_RATIO)}` under train:, or null for no crop"]
+
+
 def training_data(
     config: RunConfig, domain: Domain, data: str | Path | None, world_size: int = 1
 ) -> tuple[TrainingSamples, BatchOrder]:

@@ -41,6 +41,7 @@ from sean_train.data import (
     iterate_batches,
     make_mask,
     open_source,
+    small_crop,
     training_data,
 )
 from sean_train.losses import VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, split_fake_real
@@ -171,7 +172,8 @@ class Trainer:
         self.total_steps = (tc.epochs + tc.epochs_decay) * self.order.steps_per_epoch
         self.constant_steps = tc.epochs * self.order.steps_per_epoch
         # What the user should know about this start: a slow or unexportable setting, no validation, an inexact resume
-        self.notes = emulated_bf16(tc.amp, self.device.type, cpu_flags()) + unexportable(config.model.style_encoder)
+        self.notes = (emulated_bf16(tc.amp, self.device.type, cpu_flags()) + unexportable(config.model.style_encoder)
+                      + small_crop(config))
         self.val_source = self._held_out(data)
         self.step = 0
         self.val_score: float | None = None  # the latest validation PSNR, for the progress line

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from sean_train.config import ConfigError
-from sean_train.data import BatchOrder, load_size
+from sean_train.data import BatchOrder, load_size, small_crop
 from sean_train.train_config import load_run_config
 
 
@@ -21,6 +21,19 @@ def test_the_ade20k_config_resizes_to_286_and_crops_256():
     small = dataclasses.replace(config, train=dataclasses.replace(config.train, load_size=200))
     with pytest.raises(ConfigError, match="load_size 200 is below the model width 256"):
         load_size(small)
+
+
+def test_a_crop_that_keeps_a_small_part_of_each_sample_is_a_start_note():
+    # a copy of the ADE20K config with a 64x64 model trained on 22% of each image's width, silently
+    config = load_run_config("ade20k")
+    assert small_crop(config) == []  # SPADE's 256 of 286
+    model = dataclasses.replace(config.model, height=64, width=64)
+    small = dataclasses.replace(config, model=model)
+    [note] = small_crop(small)
+    assert note.startswith("train.load_size 286 is 4.5x the model width 64: each training sample is a random "
+                           "64x64 crop of a 286-wide resize (22% of its width)")
+    assert note.endswith("set `load_size: 72` under train:, or null for no crop")
+    assert small_crop(dataclasses.replace(small, train=dataclasses.replace(config.train, load_size=72))) == []
 
 
 def test_crop_offsets_are_a_pure_function_of_seed_and_step_and_keep_order_and_flips():
