@@ -67,6 +67,28 @@ def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:
 EXISTS_WITHOUT_FORCE = "exists; pass --force to overwrite it, or choose another name"  # after the path
 
 
+def _inside_input(real: Path, sources: list[tuple[str | Path, Path]], replaces: bool = True) -> str | None:
+    """The output (resolved) is one of the inputs or lies inside an input folder: (input, resolved) pairs.
+    replaces: the command replaces its output (else it adds files to it)."""
+    for source, real_source in sources:
+        if real == real_source:
+            return f"{'would overwrite' if replaces else 'is'} the input {source}; write the output elsewhere"
+        if real_source in real.parents and real_source.is_dir():
+            return f"lies inside the input folder {source}; write the output elsewhere"
+    return None
+
+
+def inside_input_problem(path: str | Path, inputs: Iterable[str | Path | None]) -> str | None:
+    """output_problem's first rule alone, for an output folder that a command adds files to rather than
+    replaces (`sean train --out`): it is none of `inputs` and lies inside none of them."""
+    try:
+        real = Path(path).resolve()
+        sources = [(source, Path(source).resolve()) for source in inputs if source is not None]
+    except (OSError, RuntimeError) as exc:
+        return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+    return _inside_input(real, sources, replaces=False)
+
+
 def output_problem(
     path: str | Path,
     inputs: Iterable[str | Path | None] = (),
@@ -92,11 +114,10 @@ def output_problem(
         sources = [(source, Path(source).resolve()) for source in inputs if source is not None]
     except (OSError, RuntimeError) as exc:  # a loop of symbolic links, a name too long (see resolved())
         return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+    problem = _inside_input(real, sources)
+    if problem is not None:
+        return problem
     for source, real_source in sources:
-        if real == real_source:
-            return f"would overwrite the input {source}; write the output elsewhere"
-        if real_source in real.parents and real_source.is_dir():
-            return f"lies inside the input folder {source}; write the output elsewhere"
         if real in real_source.parents:
             return f"holds the input {source}, which replacing it would delete; write the output elsewhere"
     if folder and (real == Path.cwd().resolve() or real in Path.cwd().resolve().parents):

@@ -121,6 +121,18 @@ def test_a_dataset_the_run_cannot_train_on_is_refused_before_the_run_folder_exis
     assert not out.exists()
 
 
+@pytest.mark.parametrize("inside", ["", "train/runs/x"], ids=["the dataset folder", "inside it"])
+def test_an_out_in_the_dataset_folder_is_refused_before_anything_is_written(tmp_path, shapes_train_data, inside):
+    # the run's checkpoints, sample PNGs and logs went among the samples a domain lists
+    before = sorted(shapes_train_data.rglob("*"))
+    out = shapes_train_data / inside
+    args = ["--config", str(tiny_config(tmp_path)), "--data", str(shapes_train_data), "--out", str(out)]
+    line = one_line_error(CliRunner().invoke(train, [*args, "--device", "cpu"]), exit_code=2)
+    expected = "is the input" if not inside else "lies inside the input folder"
+    assert line == f"Error: --out {out} {expected} {shapes_train_data}; write the output elsewhere"
+    assert sorted(shapes_train_data.rglob("*")) == before
+
+
 @pytest.mark.parametrize("existed", [False, True, "nested"], ids=["new folder", "existing folder", "new parents"])
 def test_a_start_that_fails_after_making_the_run_folder_removes_what_it_made(tmp_path, existed):
     """Unreadable VGG weights are found only when the trainer loads them, after the folder is made."""

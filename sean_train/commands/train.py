@@ -19,7 +19,7 @@ from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
 from sean_core.errors import DatasetError, SeanError
-from sean_core.files import atomic_write_json, file_lock, make_dirs, read_json
+from sean_core.files import atomic_write_json, file_lock, inside_input_problem, make_dirs, read_json
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import ONLY_UNIFIED_EXPORTS, STYLE_ENCODERS, ConfigError
 from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
@@ -150,6 +150,11 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         problem = missing_data_problem(domain, data)
         if problem is not None:
             raise click.UsageError(problem)
+        # the run's checkpoints, sample PNGs and logs among the samples a domain lists: refused, as every
+        # command's outputs are (sean_core.files.output_problem)
+        problem = inside_input_problem(run_dir, [data])
+        if problem is not None:
+            raise click.UsageError(f"--out {run_dir} {problem}")
         check_vgg_weights(config)
         usable_device(device or "auto")
         training = training_data(config, domain, data, info.world_size)  # the layout, one batch at least
