@@ -105,6 +105,12 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
     latest = latest_checkpoint(path)
     if latest is None:
         refuse_package(path)
+        if (path / CHECKPOINTS_DIR).is_dir():  # a run that has not written one, or was killed before it did
+            raise CheckpointError(
+                f"{path} is a training run without a checkpoint yet (the first is written at step "
+                f"train.checkpoint_every, or when the run is stopped); a run killed before then starts over with "
+                f"`sean train --resume {path} --restart`"
+            )
         raise CheckpointError(
             f"{path} holds no checkpoint (neither {CONFIG_FILE} nor {CHECKPOINTS_DIR}/step_*): "
             f"train first, or pass a model checkpoint folder"

@@ -184,8 +184,11 @@ def test_demo_takes_a_run_folder_as_its_latest_checkpoint_like_sean_export(tmp_p
     (unfinished / "checkpoints" / "step_00000001").mkdir(parents=True)  # no training.json: not a checkpoint
     result = CliRunner().invoke(main, ["demo", "--checkpoint", str(unfinished), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert result.output.strip() == (f"Error: {unfinished} holds no checkpoint (neither {CONFIG_FILE} nor "
-                                     f"checkpoints/step_*): train first, or pass a model checkpoint folder")
+    assert result.output.strip() == (
+        f"Error: {unfinished} is a training run without a checkpoint yet (the first is written at step "
+        f"train.checkpoint_every, or when the run is stopped); a run killed before then starts over with "
+        f"`sean train --resume {unfinished} --restart`"
+    )
 
 
 def test_demo_refuses_a_package_or_the_checkpoint_as_its_output_folder_in_one_line(tmp_path):

@@ -212,6 +212,11 @@ def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):
     assert resolve_model_dir(tiny_checkpoint) == tiny_checkpoint
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         resolve_model_dir(tmp_path)
+    # a run killed before its first checkpoint: "train first" said nothing of the --restart it needs
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(CheckpointError, match=rf"is a training run without a checkpoint yet .*`sean train --resume "
+                                              rf"{tmp_path} --restart`"):
+        resolve_model_dir(tmp_path)
     with pytest.raises(CheckpointError, match=r"best\.json"):
         resolve_model_dir(tmp_path, "best")
 
