@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -128,6 +129,13 @@ def unexportable(style_encoder: str) -> list[str]:
     return [f"model.style_encoder is {style_encoder!r}: the model trains and evaluates, but {ONLY_UNIFIED_EXPORTS} "
             f"(sean export, sean demo --checkpoint); for a model to export, train with the {EXPORTABLE_STYLE_ENCODER} "
             f"encoder (the default: leave out --style-encoder)"]
+
+
+def stop_message(signum: int) -> str:
+    """What a first SIGINT / SIGTERM is told: the run has not stopped yet, and what a second one costs."""
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    return (f"{name}: stopping at the end of this step, with a checkpoint; {name} again stops at once, and the run "
+            f"then continues from its last checkpoint")
 
 
 class Trainer:
@@ -504,6 +512,9 @@ class Trainer:
             self._stop_requested = True
             # A second signal falls back to the default behaviour (immediate exit).
             signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+            if self.dist.is_main:  # said at once: the step, validation and checkpoint may take minutes
+                sys.stderr.write(f"\n{stop_message(signum)}\n")
+                sys.stderr.flush()
 
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):

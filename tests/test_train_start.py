@@ -133,6 +133,41 @@ def test_an_out_in_the_dataset_folder_is_refused_before_anything_is_written(tmp_
     assert sorted(shapes_train_data.rglob("*")) == before
 
 
+@pytest.mark.slow  # 1.4 s here: building the trainer
+def test_a_first_ctrl_c_says_at_once_that_the_run_stops_after_the_step(tmp_path, shapes_train_data, capsys):
+    # nothing was said until the step, the validation and the checkpoint were done, so a second Ctrl-C followed
+    import os
+    import signal
+
+    from sean_train.trainer import Trainer
+
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config(**ONE_STEP)))
+    trainer = Trainer(tmp_path / "run", config, domain, data=shapes_train_data, device="cpu", progress=False)
+    previous = trainer._install_stop_handlers()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        trainer._restore_handlers(previous)
+    assert trainer._stop_requested
+    assert ("Ctrl-C: stopping at the end of this step, with a checkpoint; Ctrl-C again stops at once, and the run "
+            "then continues from its last checkpoint") in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_names_the_checkpoint_the_run_continues_from(tmp_path, shapes_train_data, monkeypatch):
+    # it printed "Aborted!" alone, though the run continues (resume removes a half-written checkpoint)
+    from sean_train.trainer import Trainer
+
+    def interrupted(self, until_step=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    run = tmp_path / "run"
+    args = ["--config", str(tiny_config(tmp_path, **ONE_STEP)), "--data", str(shapes_train_data), "--out", str(run)]
+    line = one_line_error(CliRunner().invoke(train, [*args, "--device", "cpu", "--quiet"]))
+    assert line == (f"Error: interrupted again while stopping; no checkpoint was written: start it over with "
+                    f"`sean train --resume {run} --restart`")
+
+
 @pytest.mark.parametrize("existed", [False, True, "nested"], ids=["new folder", "existing folder", "new parents"])
 def test_a_start_that_fails_after_making_the_run_folder_removes_what_it_made(tmp_path, existed):
     """Unreadable VGG weights are found only when the trainer loads them, after the folder is made."""

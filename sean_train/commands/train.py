@@ -339,7 +339,17 @@ def _run(trainer: Trainer, run_dir: Path, start: str, threads: int | None, info:
             f"batch {config.train.batch_size} over {info.world_size} process(es) on {trainer.device}{threads_note}",
             err=True,
         )
-    step = trainer.run()
+    try:
+        step = trainer.run()
+    except KeyboardInterrupt:  # a second Ctrl-C: the stop's checkpoint may be half-written (resume removes it)
+        if not info.is_main:
+            raise
+        latest = latest_checkpoint(run_dir)
+        if latest is None:
+            then = f"no checkpoint was written: start it over with `sean train --resume {run_dir} --restart`"
+        else:
+            then = f"it continues from {latest.name} with `sean train --resume {run_dir}`"
+        raise click.ClickException(f"interrupted again while stopping; {then}") from None
     cleanup(info)
     if info.is_main:
         final = latest_checkpoint(run_dir)
