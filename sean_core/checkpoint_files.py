@@ -96,7 +96,8 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
         best = read_best(path)
         if best is None:
             raise CheckpointError(
-                f"{path} has no {BEST_FILE} yet (no checkpoint was scored); use the latest checkpoint"
+                f"{path} has no {BEST_FILE} yet (no checkpoint was scored); use the latest checkpoint "
+                f"(--which latest, the default)"
             )
         found = dict(list_checkpoints(path))
         if best["step"] not in found:

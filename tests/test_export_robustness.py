@@ -143,7 +143,9 @@ def test_export_takes_a_run_folder_its_latest_or_best_checkpoint(ckpt, tmp_path)
         best = sean("export", run, *flags, "-o", not_a_package)
         assert f"exporting {run / 'checkpoints' / 'step_00000002'}" in best.output
     (run / "best.json").unlink()
-    assert "has no best.json yet" in error_line(sean("export", run, "--which", "best", "-o", tmp_path / "pkg"))
+    line = error_line(sean("export", run, "--which", "best", "-o", tmp_path / "pkg"))
+    assert line.endswith("has no best.json yet (no checkpoint was scored); use the latest checkpoint (--which latest, "
+                         "the default)")  # it named no option
 
 
 @pytest.mark.slow
