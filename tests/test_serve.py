@@ -328,6 +328,22 @@ def test_api_key_body_and_pixel_limits(guarded, data):
     assert_error(status, answer, 400, "label is 64x65 pixels, more than the limit of 4096; send it smaller")
 
 
+def test_each_request_is_one_access_log_line_without_the_key(guarded):
+    marker = "/v1/access-log-check"
+    assert call(guarded, "GET", marker + "?key=s3cret", headers=KEY)[0] == 404
+    assert call(guarded, "GET", marker, headers={"X-API-Key": "s3cret-but-wrong"})[0] == 401
+    assert call(guarded, "GET", "/v1/info", headers=KEY)[0] == 200
+    deadline = time.monotonic() + 5  # the log is read by a thread
+    while not any(" GET /v1/info 200 " in line for line in guarded.log):
+        assert time.monotonic() < deadline, guarded.log[-10:]
+        time.sleep(0.05)
+    lines = [line for line in guarded.log if marker in line]
+    assert len(lines) == 2, lines
+    assert re.search(r"sean_runtime\.serve\.access: 127\.0\.0\.1 GET /v1/access-log-check 404 \d+\.\d ms$", lines[0])
+    assert " GET /v1/access-log-check 401 " in lines[1]
+    assert not any("s3cret" in line for line in guarded.log)  # neither a header nor the query
+
+
 def test_a_full_queue_answers_503_with_retry_after(guarded, data):
     body = {"label": b64_file(data / "labels/00002.png"), "style_image": b64_file(data / "images/00002.png")}
     with ThreadPoolExecutor(16) as pool:

@@ -73,6 +73,8 @@ def host_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
               help="Largest decoded image or label map, width x height (400 past it).")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Require `Authorization: Bearer KEY` (or X-API-Key) with the key in this file (401 without).")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="Log one line per request answered: client, method, path (no query), status, ms; never a header.")
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", callback=host_names,
               help="Without --api-key-file on a loopback address, the server answers only requests whose Host is "
               "localhost or a loopback address (a guard against DNS rebinding); also answer NAME (repeatable; "
@@ -101,6 +103,7 @@ def serve_command(
     max_body_mb: float,
     max_image_pixels: int,
     api_key_file: Path | None,
+    access_log: bool,
     allowed_hosts: tuple[str, ...],
     samples: Path | None,
     samples_split: str,
@@ -140,6 +143,7 @@ def serve_command(
             max_connections=max_connections,
         ),
         api_key=read_api_key(api_key_file) if api_key_file else None,
+        access_log=access_log,
         allowed_hosts=allowed_hosts,
         samples=samples,
         samples_split=samples_split,

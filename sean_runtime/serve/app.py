@@ -45,6 +45,8 @@ from sean_runtime.serve.schema import parse_body
 from sean_runtime.serve.service import Limits, Service
 
 log = logging.getLogger(__name__)
+# One line per request the routes answer (ServerState.answered); --no-access-log turns it off.
+access_log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".access")
 
 STATIC_PREFIX = "/static/"  # the editor's files (package data), open like its page
 STATIC_DIR = Path(__file__).parent / "static"
@@ -112,6 +114,7 @@ class ServerState:
     limits: Limits
     metrics: Metrics
     api_key: str | None = None
+    access_log: bool = True  # a log line per request answered (answered)
     # The Host names answered besides the loopback's, lower case; None: any. server.py sets it for a server
     # without an API key on a loopback address: a web page whose name was rebound to 127.0.0.1 gets 403.
     allowed_hosts: frozenset[str] | None = None
@@ -129,6 +132,15 @@ class ServerState:
     def answers_owed(self) -> int:
         """Open connections that sent bytes not answered yet, or have not had their first answer."""
         return sum(c.owes_answer for c in self.connections)
+
+    def answered(self, request: web.BaseRequest, status: int, seconds: float) -> None:
+        """A request the routes answered: counted in the metrics and, with the access log on, one INFO line
+        (client address, method, path without its query, status, milliseconds). No header is logged, so
+        neither is the API key; nor the query string, where a client may have put one."""
+        self.metrics.request(_route(request), status, seconds)
+        if self.access_log:
+            access_log.info("%s %s %s %d %.1f ms", request.remote, request.method,
+                            _excerpt(request.rel_url.raw_path), status, seconds * 1000)
 
     def ready_service(self) -> Service:
         """The service, or 503 while the package loads or the server drains."""
@@ -320,7 +332,7 @@ def build_app(state: ServerState) -> web.Application:
                     state.idle.set()
         if state.draining:
             response.force_close()  # no keep-alive on a server that is going away
-        state.metrics.request(_route(request), response.status, time.perf_counter() - start)
+        state.answered(request, response.status, time.perf_counter() - start)
         return response
 
     async def read_json(request: web.Request) -> dict[str, Any]:
@@ -383,7 +395,7 @@ def build_app(state: ServerState) -> web.Application:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0  # the answer proper has not started
             return None
-        state.metrics.request(_route(request), 417, 0.0)
+        state.answered(request, 417, 0.0)
         return _json({"error": f"Expect: {_excerpt(value)} is not understood; only 100-continue is"}, 417)
 
     # Bodies are decoded by read_json (encoding.py), under any runner: aiohttp's decoder is off.

@@ -78,6 +78,7 @@ class ServeConfig:
     workers: int = 1  # backend calls at once (ONNX Runtime or OpenVINO above 1)
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
+    access_log: bool = True  # one INFO line per request answered (app.ServerState.answered)
     # Host names answered besides the loopback's by a server without a key on a loopback address, as
     # app.host_name gives them (lower case, IPv6 without brackets); "*": any
     allowed_hosts: tuple[str, ...] = ()
@@ -267,7 +268,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
         log.warning("--max-connections %d lowered to %d: the process may open no more files (ulimit -n)",
                     limits.max_connections, allowed)
         limits = dataclasses.replace(limits, max_connections=allowed)
-    state = ServerState(limits, metrics, config.api_key)
+    state = ServerState(limits, metrics, config.api_key, access_log=config.access_log)
     runner = web.AppRunner(build_app(state), handle_signals=False, shutdown_timeout=DRAIN_GRACE_S)
     await runner.setup()
     queue: InferenceQueue | None = None
