@@ -560,6 +560,20 @@ def test_a_broken_package_fails_with_one_line(tmp_path):
     assert result.returncode == 1 and "Error:" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("content", "words"), [
+    (b"", "found none"),
+    (b"two words\n", "found white space inside it"),
+    (b"\xff\xfekey\n", "the file is not UTF-8 text (invalid start byte at byte 0)"),
+])
+def test_an_api_key_file_that_holds_no_usable_key_is_one_line_saying_why(shapes_package, tmp_path, content, words):
+    """Before: a key with a space inside was "found none", and a file that is not UTF-8 a traceback."""
+    key = tmp_path / "key.txt"
+    key.write_bytes(content)
+    result = CliRunner().invoke(main, ["serve", str(shapes_package), "--port", "0", "--api-key-file", str(key)])
+    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, result.output
+    assert not isinstance(result.exception, UnicodeDecodeError)
+
+
 def test_the_image_is_read_like_a_file(server, synth, data):
     """A JPEG style image: the server decodes the same bytes the local reader does."""
     import cv2

@@ -19,10 +19,20 @@ from sean_runtime.synthesizer import Synthesizer
 
 
 def read_api_key(path: Path) -> str:
-    """The key is the file's content without surrounding whitespace; an empty file is an error."""
-    key = path.read_text(encoding="utf-8").strip()
-    if not key or any(c.isspace() for c in key):
+    """The key is the file's content without surrounding whitespace; a file that cannot be read, is not
+    UTF-8, is empty or holds white space inside the key is an error that says which."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise click.ClickException(f"--api-key-file {path}: cannot read it: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"--api-key-file {path}: the file is not UTF-8 text ({exc.reason} at byte "
+                                   f"{exc.start}); write the key as text") from exc
+    if not key:
         raise click.ClickException(f"--api-key-file {path}: the file must hold one key (no spaces), found none")
+    if any(c.isspace() for c in key):
+        raise click.ClickException(f"--api-key-file {path}: the file must hold one key, with no spaces or line "
+                                   f"breaks inside it; found white space inside it")
     return key
 
 
