@@ -46,6 +46,28 @@ def inputs(synth):
     return labels, synth.encode(np.stack([image for image, _ in pairs]), labels)
 
 
+# --- access log -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("on", [True, False])
+def test_the_access_log_is_a_line_per_request_and_off_with_no_access_log(caplog, on):
+    async def scenario() -> None:
+        state = ServerState(Limits(), Metrics(max_batch=8), "k3y", access_log=on)
+        async with TestClient(TestServer(build_app(state))) as client:
+            await client.get("/healthz")
+            await client.get("/v1/info?api_key=k3y", headers={"X-API-Key": "k3y"})
+            await client.post("/v1/synthesize", json={}, headers={"Authorization": "Bearer nope"})
+
+    with caplog.at_level(logging.INFO, logger="sean_runtime.serve.access"):
+        asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records if r.name == "sean_runtime.serve.access"]
+    if not on:
+        assert lines == []
+        return
+    assert [line.split()[1:4] for line in lines] == [
+        ["GET", "/healthz", "503"], ["GET", "/v1/info", "503"], ["POST", "/v1/synthesize", "401"]]
+    assert all(line.startswith("127.0.0.1 ") and line.endswith(" ms") for line in lines), lines
+    assert "k3y" not in caplog.text and "nope" not in caplog.text
+
+
 # --- readiness and drain -------------------------------------------------------------------------------
 def test_healthz_and_v1_answer_503_before_ready_and_while_draining():
     async def scenario() -> list[tuple[int, dict, str | None]]:
