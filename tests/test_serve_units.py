@@ -68,6 +68,22 @@ def test_the_access_log_is_a_line_per_request_and_off_with_no_access_log(caplog,
     assert "k3y" not in caplog.text and "nope" not in caplog.text
 
 
+def test_404_and_405_quote_the_path_as_sent_and_cut():
+    """Before: /v1%2Finfo was "no route GET /v1/info" (a route that exists), and a 405 quoted an 8 KB path whole."""
+    async def scenario() -> list[tuple[int, str]]:
+        state = ServerState(Limits(), Metrics(max_batch=8))
+        async with TestClient(TestServer(build_app(state))) as client:
+            seen = []
+            for method, path in (("GET", "/v1%2Finfo"), ("PUT", "/static/" + "a" * 3000)):
+                response = await client.request(method, yarl.URL(path, encoded=True))
+                seen.append((response.status, (await response.json())["error"]))
+            return seen
+
+    (missing, message), (not_allowed, long) = asyncio.run(scenario())
+    assert missing == 404 and message.startswith("no route GET /v1%2Finfo; the routes are"), message
+    assert not_allowed == 405 and long.startswith("/static/aaa") and "a..." in long and len(long) < 200, long
+
+
 # --- readiness and drain -------------------------------------------------------------------------------
 def test_healthz_and_v1_answer_503_before_ready_and_while_draining():
     async def scenario() -> list[tuple[int, dict, str | None]]:

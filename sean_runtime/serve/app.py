@@ -140,7 +140,7 @@ class ServerState:
         self.metrics.request(_route(request), status, seconds)
         if self.access_log:
             access_log.info("%s %s %s %d %.1f ms", request.remote, request.method,
-                            _excerpt(request.rel_url.raw_path), status, seconds * 1000)
+                            shown_path(request), status, seconds * 1000)
 
     def ready_service(self) -> Service:
         """The service, or 503 while the package loads or the server drains."""
@@ -173,10 +173,10 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
     elif isinstance(exc, web.RequestPayloadError):  # a body that cannot be read (bad chunk, not the gzip it says)
         status, message = 400, f"the request body cannot be read: {_last_line(str(exc))}"
     elif isinstance(exc, web.HTTPNotFound):
-        status, message = 404, f"no route {request.method} {_excerpt(request.path)}; the routes are {ROUTES}"
+        status, message = 404, f"no route {request.method} {shown_path(request)}; the routes are {ROUTES}"
     elif isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
-        status, message = 405, f"{request.path} does not take {request.method}; use {allowed}"
+        status, message = 405, f"{shown_path(request)} does not take {request.method}; use {allowed}"
         headers = {"Allow": allowed}  # RFC 9110, 15.5.6
     elif isinstance(exc, web.HTTPException):
         status, message = exc.status, exc.reason
@@ -211,6 +211,12 @@ def _last_line(text: str) -> str:
 
 def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+
+
+def shown_path(request: web.BaseRequest) -> str:
+    """A request's path as sent (percent escapes kept: /v1%2Finfo is not /v1/info), without its query, cut to
+    EXCERPT_CHARS: in error messages and the access log."""
+    return _excerpt(request.rel_url.raw_path)
 
 
 def body_too_large(limits: Limits) -> str:
