@@ -263,6 +263,20 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
     assert call(server, "GET", "/healthz")[0] == 200
 
 
+def test_no_answer_names_the_servers_software_versions(server):
+    """Before: every answer said "Server: Python/3.11 aiohttp/3.x.y", the versions a scan matches against advisories."""
+    requests = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # routed, open
+        b"GET /v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 401
+        b"GET /static/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",  # 404 of a route
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",  # malformed: no route
+        b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(14, 114)),  # refused by the connection
+    ]
+    for request in requests:
+        status, headers, _ = parse_answer(raw_exchange(server.port, request))
+        assert headers.get("Server") == "sean", (status, headers)
+
+
 def test_a_tls_client_on_the_plain_port_is_answered_at_once(server):
     """A ClientHello holds no line end for the parser to stop at: the client waited for the header timeout
     (then 408) before it was told anything."""

@@ -68,6 +68,9 @@ ROUTES = (
 )
 # The browser revalidates (ETag) on every load, so a new version of the editor shows at once.
 NO_CACHE = {"Cache-Control": "no-cache"}
+# Every answer's Server header, for aiohttp's "Python/3.11 aiohttp/3.x.y": a scan learns no versions to match
+# against advisories (/v1/info, behind the key, has the package's version).
+SERVER_HEADER = "sean"
 REFUSAL_LOG_EVERY_S = 10.0  # malformed requests, connections the server refused itself: a log line per period
 
 
@@ -408,6 +411,11 @@ def build_app(state: ServerState) -> web.Application:
     app = web.Application(
         middlewares=[answer], client_max_size=state.limits.max_body_bytes, handler_args=HANDLER_ARGS
     )
+
+    async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[hdrs.SERVER] = SERVER_HEADER
+
+    app.on_response_prepare.append(server_header)  # every routed answer; ServiceProtocol sets its own
     for path, handler in (("/", editor), (STATIC_PREFIX + "{name}", static), ("/healthz", healthz),
                           ("/v1/info", info), ("/v1/samples", samples), ("/metrics", metrics)):  # fmt: skip
         app.router.add_get(path, handler, expect_handler=expect)
@@ -763,7 +771,8 @@ class ServiceProtocol(web.RequestHandler):
         if self.transport is None:
             return
         body = json.dumps({"error": message}).encode()
-        head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Content-Type: application/json",
+        head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", f"Server: {SERVER_HEADER}",
+                "Content-Type: application/json",
                 f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
         self.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
         self.owes_answer = False
@@ -799,7 +808,7 @@ class ServiceProtocol(web.RequestHandler):
             log.error("%s from %s: %s: %s", status, request.remote, type(exc).__name__, _last_line(str(exc)))
             text = "internal error: the server log has the details"
         self.state.metrics.request(route, status, 0.0)
-        response = _json({"error": text}, status)
+        response = _json({"error": text}, status, {hdrs.SERVER: SERVER_HEADER})  # no route: no on_response_prepare
         response.force_close()
         return response
 
