@@ -15,6 +15,8 @@ from tqdm import tqdm
 
 LOG_INTERVAL_S = 60.0  # seconds between the progress lines written to a file
 
+ProgressBar = tqdm  # what progress_bar returns, for annotations
+
 
 class _LineWriter:
     """A stream for tqdm that turns each redraw ("\\r" + line + padding) into a line of its own."""
@@ -46,4 +48,5 @@ def progress_bar(*, file: TextIO | None = None, **options: Any) -> tqdm:
     if _is_terminal(stream):
         return tqdm(file=stream, **options)
     options.setdefault("mininterval", LOG_INTERVAL_S)
+    options["leave"] = True  # a line written to a file is not taken back: leave=False would lose the last state
     return tqdm(file=_LineWriter(stream), **options)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from tqdm import tqdm
 
 from sean_core.errors import FileWriteError, SeanError
 from sean_core.files import atomic_write_json, building_folder, output_problem, read_json, sha256_file
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_EDGES, EXPORT_FORMS, package_form, region_policy_text
+from sean_core.progress import ProgressBar, progress_bar
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import check_exportable, graph_module, graph_spec
 from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
@@ -73,7 +73,7 @@ def export_graph(
     settings: ExportSettings,
     checkpoint_sha256: str,
     validate: bool,
-    bar: tqdm,
+    bar: ProgressBar,
 ) -> tuple[list[Path], dict[str, float]]:
     """Export, check and (unless validate is False) numerically validate one graph into `folder`.
 
@@ -201,7 +201,7 @@ def export_package(
         with building_folder(out, check=lambda: check_destination(out, [checkpoint])) as build:
             files: dict[str, list[Path]] = {}
             validation: dict[str, dict[str, float]] = {}
-            with tqdm(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
+            with progress_bar(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
                 for name in GRAPH_NAMES:
                     files[name], validation[name] = export_graph(
                         model, name, build, settings, checkpoint_sha256, validate, bar

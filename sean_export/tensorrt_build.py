@@ -38,12 +38,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from sean_core.errors import BackendError, SeanError
 from sean_core.files import atomic_write_bytes, atomic_write_json, sha256_file
 from sean_core.format import BATCH, GRAPH_NAMES, REGIONS_NOT_FOR_TENSORRT, PlanSidecar
 from sean_core.install import install_command, missing_module_message
+from sean_core.progress import progress_bar
 from sean_runtime.backends.gpu import GpuInfo, cuda_gpus
 from sean_runtime.backends.plans import capability_text, deserialize_plan, start_tensorrt, write_sidecar
 from sean_runtime.package import Package, PackageGraph, load_package
@@ -349,7 +348,7 @@ def build_engines(
     except BackendError as exc:
         raise EngineBuildError(str(exc)) from exc
     description = f"TensorRT {trt.__version__} on {gpu.name}"
-    for graph in tqdm(GRAPH_NAMES, desc=description, disable=not progress, unit="graph"):
+    for graph in progress_bar(iterable=GRAPH_NAMES, desc=description, disable=not progress, unit="graph"):
         spec = package.graph(graph)
         shapes = profile_shapes(spec, profile)
         plan, cache, settings = build_serialized_engine(

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from sean_core.errors import DatasetError, NonFiniteError
+from sean_core.progress import progress_bar
 from sean_core.text_table import format_table
 from sean_train.checkpoint import read_config
 from sean_train.data import SampleSource, iterate_batches, load_batch, make_mask
@@ -141,7 +141,7 @@ def evaluate_model(
     inside_sum, outside_sum, swaps = 0.0, 0.0, 0
     transfer_sum, transfers = 0.0, 0
     count = len(source) if limit is None else min(limit, len(source))
-    bar = tqdm(total=count, desc=desc, unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=count, desc=desc, unit="img", disable=not progress, leave=False)
     for batch in iterate_batches(source, batch_size, limit):
         image, mask, codes, recon, noise = reconstruct_batch(model, batch, device)
         if not torch.isfinite(recon).all():

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from sean_core.progress import progress_bar
 
@@ -34,3 +40,32 @@ def test_a_terminal_gets_the_bar_redrawn_in_place():
         bar.update(1)
     bar.close()
     assert screen.getvalue().count("\r") >= 3
+
+
+PACKAGE_CODE = ("sean_core", "sean_export", "sean_train", "sean_tools", "sean_runtime/commands", "plugins/sean_domains")
+
+
+def test_progress_bar_is_the_only_maker_of_progress_bars_in_the_package_code():
+    # sean eval, export, synth, bench, bf16-check and the dataset writers each opened tqdm: "\r" redraws in logs
+    root = Path(__file__).resolve().parents[1]
+    direct = [f"{path.relative_to(root)}:{number}"
+              for folder in PACKAGE_CODE for path in sorted((root / folder).rglob("*.py"))
+              if path.name != "progress.py"
+              for number, line in enumerate(path.read_text().splitlines(), 1)
+              if "import tqdm" in line or "tqdm(" in line]
+    assert direct == []
+
+
+@pytest.mark.slow
+def test_sean_eval_writes_whole_lines_to_a_log_file(tiny_checkpoint, tmp_path):
+    log = tmp_path / "eval.log"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'plugins'}{os.pathsep}{root}"}
+    with log.open("w") as stderr:
+        done = subprocess.run([sys.executable, "-m", "sean_core.cli", "eval", str(tiny_checkpoint), "--limit", "4",
+                               "--batch-size", "2", "--device", "cpu"], stderr=stderr, stdout=subprocess.PIPE,
+                              env=env, cwd=tmp_path, timeout=300)
+    text = log.read_bytes().decode()  # read_text() would turn each "\r" into a newline
+    assert done.returncode == 0, text
+    assert "\r" not in text
+    assert text.endswith("\n") and "4/4" in text  # the last state, kept although the bar is leave=False

@@ -17,12 +17,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from sean_core.domains import DatasetError, Domain, LabelError, SamplePair, pair_by_stem, wrong_root
 from sean_core.errors import ImageReadError
 from sean_core.files import atomic_write
 from sean_core.imageio import read_raw, write_png
+from sean_core.progress import progress_bar
 
 # The 18 part masks of the raw release, in class order (class id = index + 1; 0 is background).
 PART_NAMES = (
@@ -174,7 +174,7 @@ class FacesDomain(Domain):
             raise DatasetError(f"{raw_dir}: no images in {RAW_IMAGES}/ and no masks in {RAW_MASKS}/")
         counts = {"written": 0, "skipped": 0}
         for split, pairs in by_split.items():
-            for pair in tqdm(pairs, desc=f"faces {split}", unit="img", disable=not progress):
+            for pair in progress_bar(iterable=pairs, desc=f"faces {split}", unit="img", disable=not progress):
                 stem = pair.image.stem
                 image_out = out_dir / split / "images" / f"{stem}{pair.image.suffix.lower()}"
                 label_out = out_dir / split / "labels" / f"{stem}.png"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from sean_core.domains import Domain, SamplePair, pair_by_stem, wrong_root
 from sean_core.imageio import write_png
+from sean_core.progress import progress_bar
 
 
 class GeneratedDomain(Domain):
@@ -30,7 +30,7 @@ class GeneratedDomain(Domain):
     def write_split(self, root: str | Path, split: str, count: int, progress: bool = True) -> Path:
         """Write `count` samples of a split as PNG files; already written files are kept (resumable)."""
         root = Path(root)
-        for index in tqdm(range(count), desc=f"{self.name} {split}", disable=not progress, unit="img"):
+        for index in progress_bar(iterable=range(count), desc=f"{self.name} {split}", disable=not progress, unit="img"):
             image_path = root / split / "images" / f"{index:05d}.png"
             label_path = root / split / "labels" / f"{index:05d}.png"
             if image_path.exists() and label_path.exists():

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
 from sean_core.errors import InputError
 from sean_core.files import EXISTS_WITHOUT_FORCE, ExistsError, output_problem, path_problem, resolved
 from sean_core.imageio import read_ids, write_jpg, write_png
+from sean_core.progress import progress_bar
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
 from sean_runtime.inputs import SEED_LIMIT
@@ -224,7 +224,7 @@ def parse_swap(text: str) -> tuple[list[str], Path, Path | None]:
 
 def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     parts = []
-    with tqdm(total=len(jobs), desc="encode", unit="img", disable=len(jobs) < 2) as bar:
+    with progress_bar(total=len(jobs), desc="encode", unit="img", disable=len(jobs) < 2) as bar:
         for start in range(0, len(jobs), ENCODE_BATCH):
             batch = jobs[start : start + ENCODE_BATCH]
             parts.append(synth.encode([j.style for j in batch], [j.style_label for j in batch]))
@@ -408,7 +408,7 @@ def synth(
     if blend_ref is not None:
         styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
 
-    for index, job in enumerate(tqdm(jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
+    for index, job in enumerate(progress_bar(iterable=jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
         image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
         write_image(outputs[index], image, force)
     target = outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png"

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 import numpy as np
-from tqdm import tqdm
 
 from sean_core.cpu import cpu_name
 from sean_core.install import missing_modules
+from sean_core.progress import ProgressBar, progress_bar
 from sean_tools.bench.inputs import LABEL_LAYOUT_TEXT, Inputs, cached_package, class_count_checkpoint, timed_inputs
 from sean_tools.bench.official import official_problem
 from sean_tools.bench.plan import REFERENCE_PATH, counted_gflop, plan_paths, planned_rows, select_paths
@@ -110,7 +110,7 @@ def benchmark(
                                          "threads": threads, "budget_s_per_batch": budget_s, "labels": labels})
     result.update(paths={}, skipped=skipped)
     total = 1 + len(paths) + (5 + 2 * openvino) * len(classes)  # class scaling: 3 torch rows, 2 or 4 runtime rows
-    with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, tqdm(total=total, unit="path") as bar:
+    with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, progress_bar(total=total, unit="path") as bar:
         bar.set_description("matrix-product peak")
         result["gemm"] = run_worker(common, timeout_s)
         bar.update()
@@ -206,7 +206,7 @@ def classes_scaling(
     classes: list[int],
     openvino: bool,
     timeout_s: float,
-    bar: tqdm,
+    bar: ProgressBar,
     keys: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Batch-1 encode + synthesize of random models with each class count: PyTorch (training and inference

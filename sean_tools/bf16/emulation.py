@@ -114,20 +114,20 @@ def bf16_quality(model: nn.Module, cases: Sequence[Case], progress: bool = True)
     Also the relative error (RMS of the difference / RMS of the fp32 image's deviation from its mean),
     which stays meaningful for the near-flat images of random-weight models where PSNR flatters.
     """
-    from tqdm import tqdm
-
+    from sean_core.progress import progress_bar
     from sean_export.validate import psnr_pm1
     from sean_train.networks.inference import fold_for_inference
 
     model = model.eval()
-    fp32 = [reconstruct(model, case) for case in tqdm(cases, desc="fp32", disable=not progress)]
+    fp32 = [reconstruct(model, case) for case in progress_bar(iterable=cases, desc="fp32", disable=not progress)]
     folded = fold_for_inference(model.generator)
     runs = [(variant, keep, None) for variant, keep in VARIANTS.items()] + [(INFERENCE_VARIANT, (), folded)]
     result: dict[str, Any] = {}
     for variant, keep, generator in runs:
         rows = []
         with bf16_emulation(model, keep):
-            for case, (codes32, image32) in zip(tqdm(cases, desc=variant, disable=not progress), fp32, strict=True):
+            bar = progress_bar(iterable=cases, desc=variant, disable=not progress)
+            for case, (codes32, image32) in zip(bar, fp32, strict=True):
                 codes, image = reconstruct(model, case, generator)
                 spread = float(torch.sqrt(torch.mean((image32 - image32.mean()) ** 2)))
                 rms = float(torch.sqrt(torch.mean((image - image32) ** 2)))
