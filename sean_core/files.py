@@ -371,6 +371,16 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
+def remove_swapped(path: Path) -> None:
+    """Delete what replace_folder swapped out of `out`'s place: a folder, or a link (or file) the folder
+    replaced, which rmtree refuses (leaving a .NAME.build. link behind that no later run removes)."""
+    if path.is_symlink() or not path.is_dir():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def replace_folder(built: Path, out: Path) -> None:
     """Move the finished folder `built` to `out`; an earlier folder at `out` is swapped out, then deleted.
 
@@ -385,7 +395,7 @@ def replace_folder(built: Path, out: Path) -> None:
         return
     if exchange(built, out):
         fsync_dir(out.parent)
-        shutil.rmtree(built, ignore_errors=True)
+        remove_swapped(built)
         return
     old = work_folder(out, "old")
     old.rmdir()
@@ -396,7 +406,7 @@ def replace_folder(built: Path, out: Path) -> None:
         old.rename(out)
         raise
     fsync_dir(out.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    remove_swapped(old)
 
 
 def swapped_out(out: Path) -> Path | None:

@@ -163,3 +163,18 @@ def test_a_replacement_killed_between_the_renames_is_repaired(tmp_path):
     assert files.recover_folder(out) == out and tag(out) == "earlier"
     files.clean_work_folders(out)  # the half-published build of the dead process goes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
+
+
+@pytest.mark.parametrize("swap", ["exchange", "two renames"])
+def test_a_folder_replacing_a_link_leaves_no_work_link_behind(tmp_path, monkeypatch, swap):
+    # `sean export CKPT -o LINK` (LINK -> an earlier package) left .LINK.build.PID.X -> the package, for good
+    if swap == "two renames":
+        monkeypatch.setattr(files, "exchange", lambda a, b: False)
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "manifest.json").write_text("{}")
+    (tmp_path / "link").symlink_to("earlier")
+    with files.building_folder(tmp_path / "link") as build:
+        (build / "manifest.json").write_text('{"new": true}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "link"]
+    assert not (tmp_path / "link").is_symlink() and (tmp_path / "link" / "manifest.json").read_text() == '{"new": true}'
+    assert (tmp_path / "earlier" / "manifest.json").read_text() == "{}"  # the link's target is not touched
