@@ -62,6 +62,11 @@ def is_package(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST_FILE).is_file()
 
 
+def holds_graphs(folder: str | Path) -> bool:
+    """A folder holding a package's graph files, with or without its manifest (one lost in a partial copy)."""
+    return any((Path(folder) / graph_file(name)).is_file() for name in GRAPH_NAMES)
+
+
 def graph_file(name: str) -> str:
     """The ONNX file of graph `name` inside a package."""
     return f"{name}.onnx"

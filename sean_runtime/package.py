@@ -26,6 +26,7 @@ from sean_core.format import (
     ModelShape,
     TensorSpec,
     graph_spec,
+    holds_graphs,
     json_kind_name,
     plan_file,
     sidecar_file,
@@ -247,6 +248,11 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         if kind is not None:
             raise PackageError(
                 f"{root} is a {kind}, not a package: export it with `sean export {root} -o PACKAGE` and pass PACKAGE"
+            )
+        if holds_graphs(root):
+            raise PackageError(
+                f"{path} is missing: {root} holds a package's graphs without it; the package is incomplete: copy "
+                f"the whole folder again or {REEXPORT}"
             )
         raise PackageError(f"{path} is missing: {root} is not a SEAN package (written by `sean export`)")
     if problem is not None:

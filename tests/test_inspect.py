@@ -113,3 +113,23 @@ def test_export_records_the_checkpoints_branch_mix_and_parameters(tiny_package, 
     assert parameters_from_manifest({"parameters": older}) == older
     with pytest.raises(ValueError, match="must list"):
         parameters_from_manifest({"parameters": [{"part": "encoder", "parameters": -1}]})
+
+
+@pytest.mark.parametrize("command", ["inspect", "export", "synth"])
+def test_a_package_without_its_manifest_is_named_as_an_incomplete_package(tmp_path, command):
+    # the graphs copied without manifest.json: inspect and export said "holds no checkpoint ...: train first"
+    from sean_core.cli import main
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    for name in ("encoder.onnx", "generator.onnx"):
+        (package / name).write_bytes(b"graph")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    args = {"inspect": ["inspect", str(package)], "export": ["export", str(package), "-o", str(tmp_path / "out")],
+            "synth": ["synth", str(package), "--label", str(image), "--style", str(image),
+                      "-o", str(tmp_path / "o.png")]}
+    result = CliRunner().invoke(main, args[command])
+    assert result.exit_code != 0
+    assert "train first" not in result.output
+    assert ("is an exported package" if command == "export" else "holds a package's graphs without it") in result.output

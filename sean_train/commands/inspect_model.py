@@ -17,6 +17,7 @@ from sean_core.format import (
     REEXPORT,
     BranchMix,
     branch_mix_from_manifest,
+    holds_graphs,
     is_package,
     parameters_from_manifest,
 )
@@ -113,7 +114,7 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     path = Path(path)
     if plot_path:
         check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
-    if is_package(path):
+    if is_package(path) or holds_graphs(path):  # one without its manifest is named as an incomplete package
         facts = package_facts(path)
     else:
         facts = checkpoint_facts(path, which, verify=not no_verify)
