@@ -260,3 +260,21 @@ def test_broken_plugins_are_reported(tmp_path, monkeypatch):
         get_domain("ghost")
     with pytest.raises(DomainError, match="registered as 'misnamed' calls itself 'something-else'"):
         get_domain("misnamed")
+
+
+@pytest.mark.parametrize("domain", ["shapes", "landscapes"])
+def test_a_generated_domain_names_jpeg_images_as_another_domains_dataset(tmp_path, domain):
+    # `sean train --config shapes --data FACES` said "labels without an image: [.../labels/0.png]" beside images/0.jpg
+    import cv2
+
+    for split in ("train", "test"):
+        (tmp_path / split / "images").mkdir(parents=True)
+        (tmp_path / split / "labels").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / split / "images" / "0.jpg"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / split / "labels" / "0.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(DatasetError, match=rf"images/0\.jpg is a JPEG: the {domain} domain reads PNG images; "
+                                           r"is this another domain's dataset\?"):
+        get_domain(domain).list_pairs(tmp_path, "train")
+    (tmp_path / "train" / "images" / "0.jpg").unlink()  # missing, not in another format: the pairing's message
+    with pytest.raises(DatasetError, match=r"labels without an image: .*0\.png"):
+        get_domain(domain).list_pairs(tmp_path, "train")

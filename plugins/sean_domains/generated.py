@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sean_core.domains import Domain, SamplePair, pair_by_stem, wrong_root
-from sean_core.imageio import write_png
+from sean_core.domains import DatasetError, Domain, SamplePair, pair_by_stem, wrong_root
+from sean_core.imageio import probe, write_png
 from sean_core.progress import progress_bar
 
 
@@ -56,4 +56,21 @@ class GeneratedDomain(Domain):
             raise wrong_root(root, self.name, f"{expected} directly inside it", holds)
         images = sorted((root / split / "images").glob("*.png"))
         labels = sorted((root / split / "labels").glob("*.png"))
-        return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
+        try:
+            return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
+        except DatasetError as exc:
+            self.refuse_other_images(root / split / "images", {p.stem for p in labels} - {p.stem for p in images}, exc)
+            raise
+
+    def refuse_other_images(self, folder: Path, lonely: set[str], exc: DatasetError) -> None:
+        """Labels whose images are there in another format (a faces dataset's JPEG photos): named as such,
+        for "labels without an image" alone reads as if the images were missing."""
+        others = sorted(p for p in folder.glob("*") if p.stem in lonely and p.suffix.lower() != ".png" and p.is_file())
+        if others:
+            with others[0].open("rb") as handle:
+                found = probe(handle.read(1 << 16))
+            kind = found[0] if found else f"{others[0].suffix} file"
+            raise DatasetError(
+                f"{others[0]} is a {kind}: the {self.name} domain reads PNG images; is this another domain's "
+                f"dataset? Train on it with that domain's config (`sean domains` lists them)"
+            ) from exc
