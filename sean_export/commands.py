@@ -9,6 +9,7 @@ import click
 
 from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
+from sean_core.format import is_package
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
@@ -124,10 +125,15 @@ def export(
     checkpoint = resolve_model_dir(path, "best" if best else which)
     if checkpoint != path:
         click.echo(f"exporting {checkpoint}", err=True)
-    package = export_package(
-        checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
-        verify=not no_verify, form=form, edges=edges,
-    )
+    earlier = is_package(out)
+    try:
+        package = export_package(
+            checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
+            verify=not no_verify, form=form, edges=edges,
+        )
+    except KeyboardInterrupt:  # the package is built beside `out` and moved in whole: nothing half-written is left
+        kept = f"the earlier package in {out} is as it was" if earlier else f"nothing was written to {out}"
+        raise click.ClickException(f"export stopped by Ctrl-C before the package was complete; {kept}") from None
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"
     click.echo(f"wrote {package} ({precision}, {manifest['generator_form']} generator, opset {opset}, {size})")

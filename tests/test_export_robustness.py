@@ -235,6 +235,31 @@ def test_an_export_killed_with_sigkill_leaves_nothing_after_the_next_export(ckpt
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"])
 
 
+@pytest.mark.parametrize("earlier", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_an_export_stopped_by_ctrl_c_says_so_in_one_line_and_leaves_no_half_package(ckpt, tmp_path, monkeypatch,
+                                                                                    earlier):
+    # it printed "Aborted!" alone, saying nothing of the package folder
+    import sean_export.package
+
+    out = tmp_path / "pkg"
+    if earlier:
+        assert sean("export", ckpt, "--no-validate", "-q", "-o", out).exit_code == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sean_export.package, "export_graph", interrupted)
+    line = error_line(sean("export", ckpt, "-q", "-o", out))
+    assert "export stopped by Ctrl-C before the package was complete" in line
+    if earlier:
+        assert f"the earlier package in {out} is as it was" in line
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    else:
+        assert f"nothing was written to {out}" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"] if earlier else ["ckpt"])
+
+
 # `sean export` killed at the exact point between moving the earlier package aside and moving the new one in
 KILLED_EXPORT = """
 import os, sys
