@@ -134,7 +134,9 @@ def check_form(precision: str, form: str, edges: str = "auto") -> None:
     if edges not in EXPORT_EDGES:
         raise ExportError(f"edges must be one of {EXPORT_EDGES}, got {edges!r}")
     if edges != "auto" and (form == "dense" or precision != "fp32"):
-        raise ExportError(f"edges {edges!r} is for the region form, which dense and fp16 packages do not take")
+        raise ExportError(
+            f"edges {edges!r} is for the region form, which dense and fp16 packages do not take; leave --edges out"
+        )
     if form == "regions" and precision != "fp32":
         raise ExportError(
             "region-form packages are fp32 (for ONNX Runtime and OpenVINO); fp16 packages are dense, for TensorRT"
@@ -193,7 +195,10 @@ def export_package(
     check_exportable(model.config)
     settings = ExportSettings(precision, opset, exporter, generator_form(model.config, precision, form), edges)
     if edges != "auto" and settings.generator_form != "regions":
-        raise ExportError(f"edges {edges!r} is for the region form, and this model's package is dense")
+        raise ExportError(
+            f"edges {edges!r} is for the region form, and no layer of this {model.config.height}x"
+            f"{model.config.width} model takes it, so its package is dense; leave --edges out"
+        )
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
     steps_per_graph = 2 if precision == "fp32" else 4
     try:

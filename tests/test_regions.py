@@ -372,7 +372,7 @@ def test_region_packages_are_fp32_only(tmp_path):
     with pytest.raises(SeanError, match="region-form packages are fp32"):
         export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision="fp16", form="regions")
     for precision, form in (("fp16", "auto"), ("fp32", "dense")):  # before the checkpoint is read
-        with pytest.raises(SeanError, match="edges 'windows' is for the region form"):
+        with pytest.raises(SeanError, match=r"edges 'windows' is for the region form.*; leave --edges out$"):
             export_package(tmp_path / "no-checkpoint", tmp_path / "out", precision=precision, form=form,
                            edges="windows")
     with pytest.raises(SeanError, match="edges must be one of"):
@@ -387,7 +387,8 @@ def test_an_edge_form_on_a_model_whose_package_is_dense_is_refused_in_one_line(t
 
     checkpoint = save_checkpoint(make_random_model(ModelConfig(**TINY)), tmp_path / "checkpoint")  # 64 x 64
     result = CliRunner().invoke(export, [str(checkpoint), "-o", str(tmp_path / "out"), "--edges", "rows", "-q"])
-    assert result.exit_code != 0 and "this model's package is dense" in result.output
+    assert result.exit_code != 0 and "no layer of this 64x64 model takes it, so its package is dense" in result.output
+    assert result.output.rstrip().endswith("; leave --edges out")  # what to do: it said "is dense", and no more
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
