@@ -73,3 +73,24 @@ def test_weights_beyond_the_fp16_range_are_refused(tmp_path, tiny_config):
     assert not (tmp_path / "out").exists()
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "out")
+
+
+def test_publish_force_replaces_an_earlier_model_folder_that_sean_eval_measured(tmp_path, tiny_export_checkpoint):
+    # `sean eval MODEL` writes MODEL/eval_test.json; then `sean publish RUN -o MODEL --force` refused MODEL as
+    # "not an earlier model folder"
+    runner = CliRunner()
+    out = tmp_path / "model"
+    assert runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out)]).exit_code == 0
+    (out / "eval_test.json").write_text("{}")
+    result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    (out / WEIGHTS_FILE).unlink()  # an eval result beside something else is not a model folder
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
+    assert result.exit_code == 2 and "holds notes.txt: it is not an earlier model folder" in result.output
+    (out / "notes.txt").unlink()
+    (out / CONFIG_FILE).unlink()
+    (out / "eval_test.json").write_text("{}")  # an eval result alone: not a model folder either
+    result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
+    assert result.exit_code == 2 and "lacks config.json, model.safetensors: it is not an earlier model" in result.output

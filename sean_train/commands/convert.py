@@ -22,7 +22,7 @@ from sean_train.commands import check_model_destination
 @click.option("--width", default=256, show_default=True, type=Count(32, 4096), help="Output width.")
 @click.option("--layout", default="normal", show_default=True, type=click.Choice(["normal", "more"]))
 @click.option("--force", is_flag=True, help="Replace OUT when it is an earlier model folder (config.json + "
-              "model.safetensors alone; never a training checkpoint).")
+              "model.safetensors, and the eval_*.json of `sean eval`, alone; never a training checkpoint).")
 def convert_official(pth: str, out_dir: Path, domain: str, height: int, width: int, layout: str, force: bool) -> None:
     """Convert the official SEAN latest_net_G.pth into a self-describing checkpoint.
 

@@ -15,7 +15,7 @@ from sean_core.domains import DatasetError, get_domain
 from sean_core.files import atomic_write_json
 from sean_core.shipped import is_shipped
 from sean_train.checkpoint import load_checkpoint, read_config
-from sean_train.commands import no_verify_option, which_option
+from sean_train.commands import eval_file, no_verify_option, which_option
 from sean_train.distributed import usable_device
 
 DEFINITIONS = {
@@ -101,7 +101,7 @@ def evaluate(
     if json_path is not None:
         out = check_output(json_path, "--json", [path, model_dir, data], force, suffixes=(".json",))
     else:
-        out = Path(path) / f"eval_{split}.json"
+        out = Path(path) / eval_file(split)
         if is_shipped(Path(path)):
             out = Path(f"eval_{Path(path).name}_{split}.json")
         check_output(out, "--json", [model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE, data], force=True,
