@@ -54,6 +54,15 @@ def read_official_state(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise OfficialCheckpointError(f"{path}: no such file (expected the official latest_net_G.pth)")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    # torch.save writes a zip archive (PK), or a pickle (protocol byte 0x80) in the legacy format; another file
+    # (a saved web page, a text file) was reported as a pickle holding "other Python objects"
+    if head and not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise OfficialCheckpointError(
+            f"{path} is not a PyTorch .pth file (neither a zip archive nor a pickle: it starts with {head!r}); "
+            f"pass the official latest_net_G.pth"
+        )
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before it refuses a file
             warnings.simplefilter("ignore")

@@ -181,6 +181,14 @@ def test_truncated_or_foreign_files_are_clear_errors(tmp_path):
         convert_official(tmp_path / "zip.pth")
     assert "(RuntimeError: " in str(caught.value) and "Could this error message be improved" not in str(caught.value)
     assert str(caught.value).endswith("check its size (about 1.07 GB for CelebA-HQ)")
+    # a web page saved in the file's place was said to be a pickle that "holds other Python objects"
+    (tmp_path / "page.pth").write_text("<!DOCTYPE html><html>Not Found</html>")
+    with pytest.raises(OfficialCheckpointError, match=r"page\.pth is not a PyTorch \.pth file \(neither a zip "
+                                                      r"archive nor a pickle: it starts with b'<!DO'\)"):
+        convert_official(tmp_path / "page.pth")
+    legacy = tmp_path / "legacy.pth"  # the legacy pickle format still reads
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    assert convert_official(legacy).config.num_classes == TINY_OFFICIAL["k"]
 
 
 @pytest.mark.slow
