@@ -82,6 +82,28 @@ def test_a_package_without_the_sections_says_so_and_a_broken_one_is_one_line(tmp
     assert plot.exit_code == 1 and "records no branch mix" in plot.output
 
 
+@pytest.mark.parametrize("damage", ["truncated", "deleted", "manifest edited"])
+def test_a_package_whose_files_do_not_match_its_manifest_is_an_error_after_its_facts(tmp_path, damage):
+    # sean inspect read the manifest alone: a package that every load refuses was shown as sound (exit 0)
+    from sean_train.commands.inspect_model import inspect_model
+
+    package = write_package(tmp_path / "pkg")
+    if damage == "truncated":
+        (package / "generator.onnx").write_bytes(b"gen")
+    elif damage == "deleted":
+        (package / "generator.onnx").unlink()
+    else:
+        manifest = json.loads((package / "manifest.json").read_text())
+        manifest["height"] *= 2
+        (package / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(inspect_model, [str(package)])
+    assert result.exit_code == 1 and result.output.startswith(f"package {package}")
+    last = result.output.splitlines()[-1]
+    assert last.startswith("Error: ") and "re-export it with `sean export CHECKPOINT -o PKG`" in last
+    if damage != "manifest edited":
+        assert "does not match its manifest: generator.onnx" in last
+
+
 def test_the_pies_show_alpha_as_the_style_branchs_share():
     from sean_train.branch_plot import HEADER_H, MASK_RGB, STYLE_RGB, TILE_W, draw_branch_mix
 

@@ -1,5 +1,6 @@
 """`sean inspect`: a model's facts (config, learned numbers per part, classes) and each SEAN layer's
-branch mix, from a checkpoint (loads torch) or a package (reads its manifest only: no torch)."""
+branch mix, from a checkpoint (loads torch) or a package (its manifest, then its files checked against it as a
+load checks them: no torch)."""
 
 from __future__ import annotations
 
@@ -101,8 +102,8 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     """Config, classes, learned numbers per part and each SEAN layer's branch mix (the alpha_gamma,
     alpha_beta that weigh its style branch against its mask branch) of a model.
 
-    PATH is a package (read without torch), a run folder, a model checkpoint folder, or the name of a
-    shipped model (landscapes, shapes).
+    PATH is a package (read without torch; its files are checked against the manifest as a load checks
+    them), a run folder, a model checkpoint folder, or the name of a shipped model (landscapes, shapes).
 
     \b
     Examples:
@@ -119,6 +120,10 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     else:
         facts = checkpoint_facts(path, which, verify=not no_verify)
     click.echo(facts_text(facts))
+    if facts.kind == "package":  # the facts are the manifest's; what runs is its files: checked as a load does
+        from sean_runtime.package import load_package
+
+        load_package(path)
     if plot_path:
         if not facts.mix:
             raise click.ClickException(f"{path} records no branch mix to plot; {REEXPORT}")
