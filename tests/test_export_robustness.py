@@ -251,13 +251,34 @@ def test_an_export_stopped_by_ctrl_c_says_so_in_one_line_and_leaves_no_half_pack
 
     monkeypatch.setattr(sean_export.package, "export_graph", interrupted)
     line = error_line(sean("export", ckpt, "-q", "-o", out))
-    assert "export stopped by Ctrl-C before the package was complete" in line
+    assert "export stopped (Ctrl-C or a termination signal) before the package was complete" in line
     if earlier:
         assert f"the earlier package in {out} is as it was" in line
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     else:
         assert f"nothing was written to {out}" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"] if earlier else ["ckpt"])
+
+
+@pytest.mark.slow
+def test_an_export_stopped_by_sigterm_removes_its_build_folder_and_says_so(ckpt, tmp_path):
+    # `timeout 60 sean export ...` or a job scheduler's cancel ended it at once, leaving .pkg.build.PID.X
+    out = tmp_path / "pkg"
+    cmd = [sys.executable, "-m", "sean_core.cli", "export", str(ckpt), "-o", str(out), "-q"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith(".pkg.build.") for p in tmp_path.iterdir()):
+        assert proc.poll() is None, "the export ended before it could be stopped"
+        time.sleep(0.05)
+    proc.terminate()
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: export stopped (Ctrl-C or a termination signal) before the package was complete; nothing was "
+        f"written to {out}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
 # `sean export` killed at the exact point between moving the earlier package aside and moving the new one in

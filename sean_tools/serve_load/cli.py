@@ -13,7 +13,8 @@ from click.core import ParameterSource
 from sean_core.command import FORCE_HELP, PACKAGE, Amount, Count, Counts, SeanCommand, check_output
 from sean_core.errors import InputError
 from sean_core.files import atomic_write_json
-from sean_tools.serve_load.launch import check_serve_args, started_server, stopped_on_sigterm
+from sean_core.interrupts import stopped_on_sigterm
+from sean_tools.serve_load.launch import check_serve_args, started_server
 from sean_tools.serve_load.launch import serve_args as parse_serve_args
 from sean_tools.serve_load.loadtest import (
     KINDS,

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,25 +55,6 @@ def check_serve_args(package: Path, args: list[str]) -> None:
         serve_command.make_context("sean serve", [str(package), "--port", "0", *args])
     except click.ClickException as exc:
         raise InputError(f"`sean serve {shlex.join(args)}`: {exc.format_message()}") from exc
-
-
-@contextmanager
-def stopped_on_sigterm() -> Iterator[None]:
-    """SIGTERM or SIGHUP to bench-serve ends it as Ctrl-C does, so that every started_server block stops its
-    server (Python's default for these signals ends the process at once and leaves the servers running)."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _tail(stream: IO[bytes]) -> str:

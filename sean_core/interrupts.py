@@ -1,0 +1,29 @@
+"""A termination signal ending a command as Ctrl-C does, so that its cleanup runs."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def stopped_on_sigterm() -> Iterator[None]:
+    """SIGTERM or SIGHUP (`timeout`, a job scheduler's cancel, `docker stop`, a closed terminal) raise
+    KeyboardInterrupt inside the block, as Ctrl-C does, so that its finally blocks run: Python's default
+    for these signals ends the process at once (a `sean bench-serve` left its servers running, a `sean
+    export` its half-built package folder)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
