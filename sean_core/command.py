@@ -31,6 +31,10 @@ def missing_dependency(command: str, exc: ModuleNotFoundError) -> Exception:
 class SeanCommand(click.Command):
     """A click command that shows the project's errors as one line (exit 1), never as a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        refuse_empty_paths(self, args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -47,6 +51,18 @@ class SeanCommand(click.Command):
             if hint is exc:
                 raise
             raise hint from exc
+
+
+def refuse_empty_paths(command: click.Command, args: list[str]) -> None:
+    """A path option given as "" (`-o "$OUT"` with OUT unset) is a usage error: click reads it as ".", the
+    current folder, where `sean synth -o ""` wrote its images and export named the output "-o ."."""
+    names = {name for param in command.params if isinstance(param, click.Option)
+             and isinstance(param.type, (click.Path, Shipped)) for name in param.opts}
+    for index, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        if option in names and ((equals and not value) or (not equals and index + 1 < len(args)
+                                                            and args[index + 1] == "")):
+            raise click.UsageError(f"{option} is empty (an unset shell variable?); name the path", ctx=None)
 
 
 def check_output(

@@ -102,3 +102,20 @@ def test_install_command_repeats_where_this_installation_came_from(kind, tmp_pat
     }[kind]
     assert install_command("export").startswith(expected)
     assert " -c " not in install_command("runtime")  # only the extras that pull torch need the CPU pin
+
+
+@pytest.mark.parametrize("args", [["export", "{ckpt}", "-o", ""], ["publish", "{ckpt}", "--out="],
+                                  ["eval", "{ckpt}", "--json", ""],
+                                  ["synth", "{ckpt}", "--label", "a.png", "--style", "a.png", "-o", ""]])
+def test_an_empty_path_option_is_named_not_read_as_the_current_folder(tiny_checkpoint, tmp_path, monkeypatch, args):
+    # `-o "$OUT"` with OUT unset: synth wrote its images into the current folder, export said "-o . is ..."
+    from click.testing import CliRunner
+
+    from sean_core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [arg.format(ckpt=tiny_checkpoint) for arg in args])
+    option = "--out" if args[0] == "publish" else args[-2]
+    assert result.exit_code == 2
+    assert result.output == f"Error: {option} is empty (an unset shell variable?); name the path\n"
+    assert list(tmp_path.iterdir()) == []
