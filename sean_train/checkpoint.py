@@ -121,13 +121,14 @@ def verify_weights(directory: Path, meta: dict) -> None:
             f"{directory / CONFIG_FILE} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified; "
             f"load it unverified only if you trust the file (--no-verify, or verify_hash=False)"
         )
+    mend = f"copy the whole folder again ({CONFIG_FILE} and {WEIGHTS_FILE} together), or use another checkpoint"
     if not weights.is_file():
-        raise CheckpointError(f"weights file {weights} is missing")
+        raise CheckpointError(f"weights file {weights} is missing; {mend}")
     actual = sha256_file(weights)
     if actual != expected:
         raise CheckpointError(
             f"{weights} does not match the sha256 in {CONFIG_FILE} (file {actual[:12]}…, "
-            f"expected {expected[:12]}…): the file is corrupt or was replaced"
+            f"expected {expected[:12]}…): the file is corrupt or was replaced; {mend}"
         )
 
 
