@@ -6,6 +6,9 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import click
 
 
 @contextmanager
@@ -27,3 +30,19 @@ def stopped_on_sigterm() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def stopped_cleanly(command: str, thing: str, out: Path) -> Iterator[None]:
+    """The block of a command that builds the folder `out` beside it and moves it in whole (building_folder):
+    Ctrl-C, SIGTERM or SIGHUP end it with one line saying that nothing half-written is left (click's
+    "Aborted!" said nothing; the signals left the build folder until the next run)."""
+    earlier = out.is_dir() and any(out.iterdir())
+    try:
+        with stopped_on_sigterm():
+            yield
+    except KeyboardInterrupt:
+        kept = f"the earlier {thing} in {out} is as it was" if earlier else f"nothing was written to {out}"
+        raise click.ClickException(
+            f"{command} stopped (Ctrl-C or a termination signal) before the {thing} was complete; {kept}"
+        ) from None

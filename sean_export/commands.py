@@ -9,9 +9,8 @@ import click
 
 from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
-from sean_core.format import is_package
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
-from sean_core.interrupts import stopped_on_sigterm
+from sean_core.interrupts import stopped_cleanly
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_train.commands import no_verify_option, which_option
@@ -126,18 +125,11 @@ def export(
     checkpoint = resolve_model_dir(path, "best" if best else which)
     if checkpoint != path:
         click.echo(f"exporting {checkpoint}", err=True)
-    earlier = is_package(out)
-    try:
-        with stopped_on_sigterm():  # `timeout`, a scheduler's cancel: its build folder is removed, as on Ctrl-C
-            package = export_package(
-                checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
-                verify=not no_verify, form=form, edges=edges,
-            )
-    except KeyboardInterrupt:  # the package is built beside `out` and moved in whole: nothing half-written is left
-        kept = f"the earlier package in {out} is as it was" if earlier else f"nothing was written to {out}"
-        raise click.ClickException(
-            f"export stopped (Ctrl-C or a termination signal) before the package was complete; {kept}"
-        ) from None
+    with stopped_cleanly("export", "package", out):
+        package = export_package(
+            checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
+            verify=not no_verify, form=form, edges=edges,
+        )
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"
     click.echo(f"wrote {package} ({precision}, {manifest['generator_form']} generator, opset {opset}, {size})")

@@ -94,3 +94,25 @@ def test_publish_force_replaces_an_earlier_model_folder_that_sean_eval_measured(
     (out / "eval_test.json").write_text("{}")  # an eval result alone: not a model folder either
     result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
     assert result.exit_code == 2 and "lacks config.json, model.safetensors: it is not an earlier model" in result.output
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_publish_stopped_by_ctrl_c_says_so_in_one_line_and_leaves_no_half_folder(tmp_path, tiny_export_checkpoint,
+                                                                                 monkeypatch, earlier):
+    # it printed "Aborted!" alone (and SIGTERM left .OUT.build.PID.X behind, as sean export's test shows)
+    import sean_train.commands.publish as publish_module
+
+    out = tmp_path / "model"
+    if earlier:
+        assert CliRunner().invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out)]).exit_code == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish_module, "save_checkpoint", interrupted)
+    result = CliRunner().invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
+    assert result.exit_code == 1
+    kept = f"the earlier model folder in {out} is as it was" if earlier else f"nothing was written to {out}"
+    assert result.output == (f"Error: publish stopped (Ctrl-C or a termination signal) before the model folder was "
+                             f"complete; {kept}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model"] if earlier else [])

@@ -9,6 +9,7 @@ import click
 
 from sean_core.command import Count, SeanCommand
 from sean_core.files import building_folder
+from sean_core.interrupts import stopped_cleanly
 from sean_train.checkpoint import save_checkpoint
 from sean_train.commands import check_model_destination
 
@@ -39,10 +40,11 @@ def convert_official(pth: str, out_dir: Path, domain: str, height: int, width: i
     check_model_destination(out_dir, [Path(pth)], force)
     start = time.perf_counter()
     class_names = get_domain(domain).class_names
-    model = convert(pth, height=height, width=width, layout=layout, domain=domain, class_names=class_names)
-    # both files replaced at once: a kill never leaves new weights beside the old config
-    with building_folder(out_dir, check=lambda: check_model_destination(out_dir, [Path(pth)], force)) as build:
-        save_checkpoint(model, build, extra={"converted_from": str(pth)})
+    with stopped_cleanly("convert-official", "model folder", out_dir):
+        model = convert(pth, height=height, width=width, layout=layout, domain=domain, class_names=class_names)
+        # both files replaced at once: a kill never leaves new weights beside the old config
+        with building_folder(out_dir, check=lambda: check_model_destination(out_dir, [Path(pth)], force)) as build:
+            save_checkpoint(model, build, extra={"converted_from": str(pth)})
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
     click.echo(

@@ -12,6 +12,7 @@ import torch
 from sean_core.checkpoint_files import WEIGHTS_FILE, resolve_model_dir
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.files import building_folder
+from sean_core.interrupts import stopped_cleanly
 from sean_train.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from sean_train.commands import check_model_destination, no_verify_option, which_option
 
@@ -65,8 +66,9 @@ def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_ver
     """
     source = resolve_model_dir(path, which)
     check_model_destination(out, [source], force)
-    publish_checkpoint(
-        source, out, weights, verify=not no_verify, check=lambda: check_model_destination(out, [source], force)
-    )
+    with stopped_cleanly("publish", "model folder", out):
+        publish_checkpoint(
+            source, out, weights, verify=not no_verify, check=lambda: check_model_destination(out, [source], force)
+        )
     size = (out / WEIGHTS_FILE).stat().st_size
     click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights) from {source}")
