@@ -9,6 +9,7 @@ import click
 
 from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
+from sean_core.format import is_package
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_core.interrupts import stopped_cleanly
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
@@ -125,6 +126,7 @@ def export(
     checkpoint = resolve_model_dir(path, "best" if best else which)
     if checkpoint != path:
         click.echo(f"exporting {checkpoint}", err=True)
+    earlier = earlier_source(out)
     with stopped_cleanly("export", "package", out):
         package = export_package(
             checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
@@ -133,6 +135,10 @@ def export(
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"
     click.echo(f"wrote {package} ({precision}, {manifest['generator_form']} generator, opset {opset}, {size})")
+    if earlier is not None:
+        same = earlier.get("sha256") == manifest["source_checkpoint"]["sha256"]
+        source = " of the same checkpoint" if same else f" of {earlier['path']}" if earlier.get("path") else ""
+        click.echo(f"  replaced an earlier package{source}")
     for name in sorted(manifest["files"]):
         click.echo(f"  {name:<22} {_size(package / name):>10}")
     for graph, figures in manifest["validation"].items():
@@ -140,6 +146,18 @@ def export(
             click.echo(f"  {graph:<10} " + ", ".join(_format_figure(k, v) for k, v in figures.items()))
         else:
             click.echo(f"  {graph:<10} not validated (--no-validate)")
+
+
+def earlier_source(out: Path) -> dict | None:
+    """The source_checkpoint {path, sha256} of the package that an export to `out` replaces, {} where its
+    manifest does not say, None where there is none: an export replaces it without --force, so it says so."""
+    if not is_package(out):
+        return None
+    try:
+        source = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("source_checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return source if isinstance(source, dict) else {}
 
 
 @click.command("build-engine", cls=SeanCommand)

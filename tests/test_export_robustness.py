@@ -328,3 +328,20 @@ def test_an_export_killed_while_swapping_packages_leaves_one_that_loads(ckpt, tm
     assert (out / "earlier.txt").exists() == (point == "between the two renames")
     assert sean("export", ckpt, "--no-validate", "-q", "-o", out).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt", "pkg"])
+
+
+@pytest.mark.slow
+def test_an_export_over_an_earlier_package_says_which_it_replaced(ckpt, tmp_path):
+    # -o replaces an earlier package without --force, and said only "wrote PKG"
+    out = tmp_path / "pkg"
+    first = sean("export", ckpt, "--no-validate", "-q", "-o", out)
+    assert first.exit_code == 0 and "replaced" not in first.output
+    again = sean("export", ckpt, "--no-validate", "-q", "-o", out)
+    assert again.exit_code == 0
+    assert again.output.splitlines()[1] == "  replaced an earlier package of the same checkpoint"
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["source_checkpoint"]["sha256"] = "0" * 64  # as if exported from another model
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    changed = sean("export", ckpt, "--no-validate", "-q", "-o", out)
+    assert changed.exit_code == 0, changed.output
+    assert changed.output.splitlines()[1] == f"  replaced an earlier package of {ckpt.resolve()}"
