@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from tests.helpers import A10, H100, OPENVINO_MISSING, write_package, write_plan
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="needs the 'triton' extra")
 text_format = pytest.importorskip("google.protobuf.text_format")
 
+REPO = Path(__file__).resolve().parents[1]
 TYPES = {"float32": "TYPE_FP32", "int32": "TYPE_INT32"}
 MODELS = ("sean", "sean_encoder", "sean_generator", "sean_noise", "sean_reconstruct")
 
@@ -367,3 +371,42 @@ def test_package_files_other_than_the_exports_are_refused(shapes_package, tmp_pa
     for name in ("../outside", 5, ""):  # the models' folders are named after it: a path would lead out
         with pytest.raises(PackageError, match=r"names no model Triton serves .* it was edited"):
             check_repository_package(repo, {**facts, "name": name})
+
+
+# `sean export-triton` sent SIGTERM while its repository is half-written in .OUT.build.PID.X
+STOPPED_EXPORT_TRITON = """
+import os, signal, sys, time
+from sean_core.cli import main
+from sean_runtime.triton import repository
+checks = repository.check_repository
+def terminated(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # the handler runs before this ends; without one the process is gone
+    return checks(*args, **kwargs)
+repository.check_repository = terminated
+main(["export-triton", *sys.argv[1:]])
+"""
+
+
+def test_an_export_triton_stopped_by_sigterm_says_so_in_one_line_and_leaves_no_build_folder(tmp_path):
+    # SIGTERM (`timeout`, a scheduler's cancel) ended it at once, leaving .repo.build.PID.X beside the repository
+    package = write_package(tmp_path / "pkg")
+    for graph in ("encoder", "generator"):
+        write_plan(load_package(package), graph, plan=f"{graph} plan".encode())
+    out = tmp_path / "repo"
+    export_repository(package, out, RepositorySettings(backend="tensorrt"))
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_EXPORT_TRITON, str(package), "-o", str(out), "--backend", "tensorrt",
+         "--max-batch", "4"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"Error: export-triton stopped (Ctrl-C or a termination signal) before the repository was complete; the "
+        f"earlier repository in {out} is as it was\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg", "repo"]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

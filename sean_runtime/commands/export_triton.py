@@ -8,6 +8,7 @@ import click
 import tritonclient.grpc  # noqa: F401 (the `triton` extra: every config is checked with its model_config_pb2)
 
 from sean_core.command import PACKAGE, Count, SeanCommand
+from sean_core.interrupts import stopped_cleanly
 from sean_runtime.backends import PRECISION_HINTS
 from sean_runtime.commands import PRECISION_HELP
 from sean_runtime.triton.interface import BACKENDS, DEFAULT_NAME, ModelNames
@@ -53,6 +54,7 @@ def export_triton(
     settings = RepositorySettings(backend=backend, max_batch=max_batch, instances=instances,
                               max_queue_delay_us=max_queue_delay_us, name=name, plans_from=plans_from,
                               precision=precision)
-    export_repository(package, out, settings)
+    with stopped_cleanly("export-triton", "repository", out):
+        export_repository(package, out, settings)
     names = ModelNames.of(name)
     click.echo(f"wrote {out}: models {', '.join(names.all())} ({backend} backend); see {out / 'README.md'}")
