@@ -83,11 +83,31 @@ def model_folder_kind(folder: str | Path) -> str | None:
     return None
 
 
+def refuse_best_outside_run(path: str | Path, which: str) -> None:
+    """--which best names the checkpoint that a run folder's best.json scored best: on a model checkpoint
+    folder or a package, which hold one model and no scores, it is refused rather than ignored (--which
+    latest, the default, reads the folder itself)."""
+    path = Path(path)
+    if which != "best":
+        return
+    if (path / CONFIG_FILE).is_file():
+        what = "a model checkpoint folder"
+    elif is_package(path) or holds_graphs(path):
+        what = "an exported package"
+    else:
+        return
+    raise CheckpointError(
+        f"--which best picks a checkpoint of a run folder of `sean train`, and {path} is {what}, one model with "
+        f"no scores: leave --which out, or pass the run folder"
+    )
+
+
 def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
     """A model checkpoint folder itself, or the latest / best checkpoint of a run folder: what every model
     argument that takes a run folder (`sean export RUN`, `eval`, `publish`, `inspect`, `demo --checkpoint`)
-    reads."""
+    reads. --which best on a checkpoint folder or a package is refused (refuse_best_outside_run)."""
     path = Path(path)
+    refuse_best_outside_run(path, which)
     if (path / CONFIG_FILE).is_file():
         return path
     if not path.is_dir():

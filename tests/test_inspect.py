@@ -155,3 +155,27 @@ def test_a_package_without_its_manifest_is_named_as_an_incomplete_package(tmp_pa
     assert result.exit_code != 0
     assert "train first" not in result.output
     assert ("is an exported package" if command == "export" else "holds a package's graphs without it") in result.output
+
+
+def test_which_best_on_a_checkpoint_folder_or_a_package_is_refused_and_latest_is_not(tiny_checkpoint, tmp_path):
+    # --which best was ignored without a word: the folder itself was read, as with --which latest
+    from sean_core.cli import main
+
+    package = write_package(tmp_path / "pkg")
+    fix = "one model with no scores: leave --which out, or pass the run folder"
+    for args, what in (
+        (["inspect", str(package)], "an exported package"),
+        (["inspect", str(tiny_checkpoint)], "a model checkpoint folder"),
+        (["export", str(tiny_checkpoint), "-o", str(tmp_path / "out")], "a model checkpoint folder"),
+        (["export", str(tiny_checkpoint), "--best", "-o", str(tmp_path / "out")], "a model checkpoint folder"),
+    ):
+        path = args[1]
+        which = [] if "--best" in args else ["--which", "best"]
+        done = CliRunner().invoke(main, [*args, *which])
+        assert done.exit_code != 0
+        assert done.output == (f"Error: --which best picks a checkpoint of a run folder of `sean train`, and {path} "
+                               f"is {what}, {fix}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
+    for path in (package, tiny_checkpoint):
+        done = CliRunner().invoke(main, ["inspect", str(path), "--which", "latest"])
+        assert done.exit_code == 0, done.output

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sean_core.checkpoint_files import resolve_model_dir
+from sean_core.checkpoint_files import refuse_best_outside_run, resolve_model_dir
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, SeanCommand, check_output
 from sean_core.errors import PackageError
 from sean_core.format import (
@@ -116,6 +116,7 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     if plot_path:
         check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
     if is_package(path) or holds_graphs(path):  # one without its manifest is named as an incomplete package
+        refuse_best_outside_run(path, which)
         facts = package_facts(path)
     else:
         facts = checkpoint_facts(path, which, verify=not no_verify)
