@@ -45,7 +45,9 @@ def test_the_folder_above_the_dataset_is_refused_with_the_subfolder_to_pass(doma
     with pytest.raises(DatasetError) as raised:
         get_domain(domain).list_pairs(tmp_path / "downloads", "train")
     message = str(raised.value)
-    assert message.startswith(f"{tmp_path / 'downloads'} is not a {domain} dataset: expected {EXPECTED[domain]}")
+    assert message.startswith(
+        f"{tmp_path / 'downloads'} is not a dataset of the {domain} domain: expected {EXPECTED[domain]}"
+    )
     assert message.endswith(f"; the dataset seems to be one level down: pass {dataset}")
 
 
@@ -54,7 +56,9 @@ def test_a_folder_without_the_dataset_names_what_is_expected(domain, tmp_path):
     (tmp_path / "images").mkdir()  # only half of ADE20K's pair, and nothing of the others
     with pytest.raises(DatasetError) as raised:
         get_domain(domain).list_pairs(tmp_path, "train")
-    assert str(raised.value).startswith(f"{tmp_path} is not a {domain} dataset: expected {EXPECTED[domain]}")
+    assert str(raised.value).startswith(
+        f"{tmp_path} is not a dataset of the {domain} domain: expected {EXPECTED[domain]}"
+    )
     assert "one level down" not in str(raised.value)
     with pytest.raises(DatasetError, match=re.escape(f"{tmp_path / 'nowhere'} does not exist: expected")):
         get_domain(domain).list_pairs(tmp_path / "nowhere", "train")

@@ -263,7 +263,7 @@ def test_serving_only_install_every_command_works_or_says_in_one_line_what_to_in
         outputs[name] = done.stdout
         if name == "prepare":
             (line,) = done.stderr.strip().splitlines()
-            assert done.returncode == 1 and line.startswith("Error: raw is not a faces dataset")
+            assert done.returncode == 1 and line.startswith("Error: raw is not a dataset of the faces domain")
         elif name == "bench-serve":
             (line,) = done.stderr.strip().splitlines()
             assert done.returncode == 1 and line.startswith("Error: ") and "127.0.0.1:9" in line, line

@@ -203,7 +203,8 @@ def test_a_resume_from_a_wrong_recorded_dataset_folder_names_data_and_then_train
     run = half_made_run(tmp_path / "run", wrong)
     before = (run / "run.json").read_bytes()
     line = one_line_error(CliRunner().invoke(train, ["--resume", str(run), "--quiet"]))
-    assert f"{wrong} is not a shapes dataset" in line and f"`sean train --resume {run} --data DIR --restart`" in line
+    assert f"{wrong} is not a dataset of the shapes domain" in line
+    assert f"`sean train --resume {run} --data DIR --restart`" in line
     assert (run / "run.json").read_bytes() == before, "a refused resume rewrote run.json"
     done = CliRunner().invoke(train, ["--resume", str(run), "--data", str(shapes_train_data), "--restart", "--quiet"])
     assert done.exit_code == 0, done.output

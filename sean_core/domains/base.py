@@ -325,7 +325,7 @@ def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
 def wrong_root(root: Path, domain: str, expected: str, holds: Callable[[Path], bool]) -> DatasetError:
     """The error for a dataset root that is not one: what was expected, and the subfolder to pass instead
     when the dataset sits one level down."""
-    problem = "does not exist" if not root.exists() else f"is not a {domain} dataset"
+    problem = "does not exist" if not root.exists() else f"is not a dataset of the {domain} domain"
     below = dataset_below(root, holds)
     hint = f"; the dataset seems to be one level down: pass {below}" if below else ""
     return DatasetError(f"{root} {problem}: expected {expected}{hint}")
