@@ -136,7 +136,7 @@ def test_sean_prepare_command(raw_root, tmp_path):
 
 
 def test_not_a_faces_folder(tmp_path):
-    with pytest.raises(DatasetError, match="not a faces dataset: expected either the prepared layout"):
+    with pytest.raises(DatasetError, match="not a dataset of the faces domain: expected either the prepared layout"):
         FacesDomain().list_pairs(tmp_path, "train")
 
 

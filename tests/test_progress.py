@@ -63,7 +63,8 @@ def test_sean_eval_writes_whole_lines_to_a_log_file(tiny_checkpoint, tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{root / 'plugins'}{os.pathsep}{root}"}
     with log.open("w") as stderr:
         done = subprocess.run([sys.executable, "-m", "sean_core.cli", "eval", str(tiny_checkpoint), "--limit", "4",
-                               "--batch-size", "2", "--device", "cpu"], stderr=stderr, stdout=subprocess.PIPE,
+                               "--batch-size", "2", "--device", "cpu", "--json", str(tmp_path / "eval.json")],
+                              stderr=stderr, stdout=subprocess.PIPE,
                               env=env, cwd=tmp_path, timeout=300)
     text = log.read_bytes().decode()  # read_text() would turn each "\r" into a newline
     assert done.returncode == 0, text
