@@ -14,7 +14,7 @@ from typing import Any
 
 from sean_core.errors import CheckpointError
 from sean_core.files import read_json
-from sean_core.format import holds_graphs, is_package
+from sean_core.format import is_package_or_its_graphs
 
 CONFIG_FILE = "config.json"  # the model config, the weights' sha256 and where they came from
 WEIGHTS_FILE = "model.safetensors"  # the generator + encoder weights, spectral norms folded
@@ -64,7 +64,7 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
 
 def refuse_package(folder: Path) -> None:
     """A package where a checkpoint was expected is named as one: it holds graphs, not trainable weights."""
-    if is_package(folder) or holds_graphs(folder):
+    if is_package_or_its_graphs(folder):
         raise CheckpointError(
             f"{folder} is an exported package (ONNX graphs), not a checkpoint: pass the checkpoint or run folder "
             f"it was exported from"
@@ -92,7 +92,7 @@ def refuse_best_outside_run(path: str | Path, which: str) -> None:
         return
     if (path / CONFIG_FILE).is_file():
         what = "a model checkpoint folder"
-    elif is_package(path) or holds_graphs(path):
+    elif is_package_or_its_graphs(path):
         what = "an exported package"
     else:
         return

@@ -67,6 +67,12 @@ def holds_graphs(folder: str | Path) -> bool:
     return any((Path(folder) / graph_file(name)).is_file() for name in GRAPH_NAMES)
 
 
+def is_package_or_its_graphs(folder: str | Path) -> bool:
+    """A package, or a folder of its graphs whose manifest was lost (a partial copy): either way exported
+    graphs, no checkpoint."""
+    return is_package(folder) or holds_graphs(folder)
+
+
 def graph_file(name: str) -> str:
     """The ONNX file of graph `name` inside a package."""
     return f"{name}.onnx"

@@ -9,7 +9,7 @@ import click
 
 from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
-from sean_core.format import is_package
+from sean_core.format import MANIFEST_FILE, is_package
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
 from sean_core.interrupts import stopped_cleanly
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
@@ -132,7 +132,7 @@ def export(
             checkpoint, out, precision, opset, validate=not no_validate, progress=not quiet, exporter=exporter,
             verify=not no_verify, form=form, edges=edges,
         )
-    manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((package / MANIFEST_FILE).read_text(encoding="utf-8"))
     size = f"{manifest['height']}x{manifest['width']}"
     click.echo(f"wrote {package} ({precision}, {manifest['generator_form']} generator, opset {opset}, {size})")
     if earlier is not None:
@@ -154,7 +154,7 @@ def earlier_source(out: Path) -> dict | None:
     if not is_package(out):
         return None
     try:
-        source = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("source_checkpoint")
+        source = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8")).get("source_checkpoint")
     except (OSError, ValueError, AttributeError):
         return {}
     return source if isinstance(source, dict) else {}

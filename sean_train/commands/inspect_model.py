@@ -18,8 +18,7 @@ from sean_core.format import (
     REEXPORT,
     BranchMix,
     branch_mix_from_manifest,
-    holds_graphs,
-    is_package,
+    is_package_or_its_graphs,
     parameters_from_manifest,
 )
 from sean_core.text_table import format_table
@@ -115,7 +114,7 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     path = Path(path)
     if plot_path:
         check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
-    if is_package(path) or holds_graphs(path):  # one without its manifest is named as an incomplete package
+    if is_package_or_its_graphs(path):  # one without its manifest is named as an incomplete package
         refuse_best_outside_run(path, which)
         facts = package_facts(path)
     else:
