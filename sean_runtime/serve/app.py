@@ -46,7 +46,7 @@ from sean_runtime.serve.service import Limits, Service
 
 log = logging.getLogger(__name__)
 # One line per request the routes answer (ServerState.answered); --no-access-log turns it off.
-access_log = logging.getLogger(__name__.rsplit(".", 1)[0] + ".access")
+access_logger = logging.getLogger(__name__.rsplit(".", 1)[0] + ".access")
 
 STATIC_PREFIX = "/static/"  # the editor's files (package data), open like its page
 STATIC_DIR = Path(__file__).parent / "static"
@@ -142,7 +142,7 @@ class ServerState:
         neither is the API key; nor the query string, where a client may have put one."""
         self.metrics.request(_route(request), status, seconds)
         if self.access_log:
-            access_log.info("%s %s %s %d %.1f ms", request.remote, request.method,
+            access_logger.info("%s %s %s %d %.1f ms", request.remote, request.method,
                             shown_path(request), status, seconds * 1000)
 
     def ready_service(self) -> Service:
