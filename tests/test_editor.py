@@ -682,6 +682,14 @@ def test_a_photo_without_a_label_map_takes_the_map_painted_over_it(page, data, s
     assert page.find("#trace").is_displayed() and page.find("#ref-add").is_enabled()
     assert page.find("#ref-files").text == "image: photo.png · label map: the map as painted (paint its regions over " \
         "the photo)"
+
+    def map_opacity() -> str:
+        return page.driver.execute_script("return getComputedStyle(document.querySelector('#label')).opacity")
+
+    assert page.find("#trace-opacity-row").is_displayed()  # how much of the map shows over the photo
+    page.slide("Map opacity over the photo", 20)
+    assert map_opacity() == "0.2"
+    assert page.find("#trace-opacity-value").text == "20%"
     page.upload("#open-label", data / "labels/00003.png")  # the regions, as painted over the photo
     page.settle()
     page.click("#ref-add")
@@ -691,7 +699,8 @@ def test_a_photo_without_a_label_map_takes_the_map_painted_over_it(page, data, s
     page.settle()
     assert page.message() == ("the map as painted is 64x64: scaled to photo.png's 800x600 nearest-neighbour, as the "
                               "runtime scales label maps")
-    assert not page.find("#trace").is_displayed()
+    assert not page.find("#trace").is_displayed() and not page.find("#trace-opacity-row").is_displayed()
+    assert map_opacity() == "1"
     synth = Synthesizer.load(shapes_package, backend="onnxruntime")
     expected = synth.encode(photo, resize_labels(labels, 600, 800))
     got = last_reference_styles(page)

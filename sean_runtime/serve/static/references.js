@@ -168,6 +168,13 @@ function showTrace(file) {
   if (traced) trace.src = traced.url;
   else trace.removeAttribute("src");
   $("#label-wrap").classList.toggle("tracing", Boolean(traced));
+  $("#trace-opacity-row").hidden = !traced;
+}
+
+// How much of the map shows over the photo it is painted on: less to see the photo's edges, more to see the regions.
+function setTraceOpacity(percent) {
+  $("#label-wrap").style.setProperty("--map-opacity", String(percent / 100));
+  $("#trace-opacity-value").textContent = `${percent}%`;
 }
 
 function wireRefForm() {
@@ -178,6 +185,9 @@ function wireRefForm() {
   // With a segmenter on the server (docs/serving.md) the label map is optional: a photo will do. Without one, a
   // photo alone takes the map as painted, which is painted over the photo: it shows under the map meanwhile.
   const segmenter = Boolean(app.info?.segmenter);
+  const opacity = $("#trace-opacity");
+  opacity.addEventListener("input", () => setTraceOpacity(Number(opacity.value)));
+  setTraceOpacity(Number(opacity.value));
   const update = () => {
     const files = [image.files[0], label.files[0]];
     showTrace(!segmenter && files[0] && !files[1] ? files[0] : null);
