@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +46,28 @@ def stopped_cleanly(command: str, thing: str, out: Path) -> Iterator[None]:
             yield
     except KeyboardInterrupt:
         kept = f"the earlier {thing} in {out} is as it was" if earlier else f"nothing was written to {out}"
-        raise click.ClickException(
-            f"{command} stopped (Ctrl-C or a termination signal) before the {thing} was complete; {kept}"
-        ) from None
+        raise click.ClickException(f"{stopped(command)} before the {thing} was complete; {kept}") from None
+
+
+def stopped(command: str) -> str:
+    """The start of every line that says a command ended on Ctrl-C, SIGTERM or SIGHUP."""
+    return f"{command} stopped (Ctrl-C or a termination signal)"
+
+
+def stopped_before_serving(command: str) -> str:
+    """The one line of a server (`sean serve`) stopped at any moment before it served: an operator's stop
+    during start-up is a normal end (exit 0), not a failure."""
+    return f"{stopped(command)} before serving"
+
+
+def exit_now(code: int) -> None:
+    """End the process at once with `code`, its output flushed: for a stop while a thread still runs native
+    code that cannot be interrupted (a package load); a normal exit would wait for that thread or tear the
+    interpreter down under it."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said on it
+            pass
+    os._exit(code)

@@ -8,7 +8,7 @@ COMMANDS = {
     "synth": CommandEntry("sean_runtime.commands.synth:synth", "runtime",
                           "Synthesize images from a package, with style edits."),
     "serve": CommandEntry("sean_runtime.commands.serve:serve_command", "serve",
-                          "Serve a package over HTTP (batching, metrics)."),
+                          "Serve a package over HTTP (batching, metrics).", server=True),
     "prepare": CommandEntry("sean_runtime.commands.domains:prepare", "runtime",
                             "Convert a raw dataset into the prepared layout."),
     "domains": CommandEntry("sean_runtime.commands.domains:domains", "runtime", "List the installed domain plugins."),

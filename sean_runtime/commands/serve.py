@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from sean_core.command import PACKAGE, THREADS, Amount, Count, SeanCommand
+from sean_core.interrupts import exit_now, stopped_before_serving
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
 from sean_runtime.serve.app import host_name
@@ -165,6 +166,9 @@ def serve_command(
         click.echo(f"serving {url} : {synth.describe()}")
 
     try:
-        asyncio.run(serve(config, ready))
+        served = asyncio.run(serve(config, ready))
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    if not served:
+        click.echo(stopped_before_serving("serve"), err=True)
+        exit_now(0)

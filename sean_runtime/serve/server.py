@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -243,8 +244,39 @@ def _load(config: ServeConfig) -> tuple[Synthesizer, list[dict[str, str]]]:
     return synth, samples
 
 
-async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None]) -> None:
-    """Run until SIGTERM / SIGINT; on_ready(url, synthesizer) once the package is loaded.
+def in_daemon_thread(loop: asyncio.AbstractEventLoop, function: Callable, *args: object) -> asyncio.Future:
+    """function(*args) on a daemon thread, its result in the returned future. Not asyncio.to_thread: its
+    executor's threads are joined when the loop and the interpreter close, so a SIGTERM during a load waited
+    for the whole load; a daemon thread can be left behind (interrupts.exit_now)."""
+    future = loop.create_future()
+
+    def settle(result: object, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = function(*args)
+        except BaseException as exc:  # handed to the awaiting coroutine, as to_thread does
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop closed: the server stopped without waiting for this
+            pass
+
+    threading.Thread(target=run, name="sean-load", daemon=True).start()
+    return future
+
+
+async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None]) -> bool:
+    """Run until SIGTERM / SIGINT; on_ready(url, synthesizer) once the package is loaded. Returns whether
+    it served: False when stopped while the package loads, with the load's thread left running (end the
+    process with interrupts.exit_now rather than wait for it).
 
     Raises the runtime's errors when the package or the samples cannot be loaded.
     """
@@ -286,14 +318,13 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
         loopback = all(map(is_loopback_socket, listener.sockets))
         if config.api_key is None and loopback and "*" not in config.allowed_hosts:
             state.allowed_hosts = frozenset(config.allowed_hosts)
-        loading = asyncio.ensure_future(asyncio.to_thread(_load, config))
+        loading = in_daemon_thread(loop, _load, config)
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not loading.done():
-            log.info("stopped while loading the package")
             state.draining = True
             await close_listener(listener, state)
-            return
+            return False
         stopping.cancel()
         synth, samples = loading.result()
         queue = InferenceQueue(
@@ -328,3 +359,4 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             if stop.is_set():  # the process is only exiting now: a late signal must not kill it (exit 0)
                 signal.signal(sig, signal.SIG_IGN)
     log.info("stopped")
+    return True
