@@ -133,6 +133,15 @@ def output_problem(
     return destination_problem(path)
 
 
+def foreign_folder_problem(out: Path, ours: Callable[[Path], bool], what: str, use: str = "replace") -> str | None:
+    """Why a command may not fill the -o folder `out` (None: it may): it may be new, empty, or a folder the
+    command wrote before (ours(out)); a folder holding anything else is the user's, never replaced or written
+    into. `what` names the command's output ("a SEAN package (...)"), `use` what it does with an earlier one."""
+    if out.is_dir() and any(out.iterdir()) and not ours(out):
+        return f"{out} exists and is not {what}; refusing to {use} it: choose another -o folder or remove it"
+    return None
+
+
 def destination_problem(path: str | Path) -> str | None:
     """Why `path` cannot be created (its folder is a file, or no file can be created where its folder is or
     would be made), as the end of a sentence that starts with the path; None when it can. Leaves nothing."""

@@ -11,7 +11,14 @@ import onnx
 import torch
 
 from sean_core.errors import FileWriteError, SeanError
-from sean_core.files import atomic_write_json, building_folder, output_problem, read_json, sha256_file
+from sean_core.files import (
+    atomic_write_json,
+    building_folder,
+    foreign_folder_problem,
+    output_problem,
+    read_json,
+    sha256_file,
+)
 from sean_core.format import FORMAT, GRAPH_NAMES, MANIFEST_FILE, PRECISIONS, GraphSpec, graph_file
 from sean_core.forms import EXPORT_EDGES, EXPORT_FORMS, package_form, region_policy_text
 from sean_core.progress import ProgressBar, progress_bar
@@ -49,16 +56,21 @@ def check_destination(out: Path, inputs: Iterable[Path] = ()) -> None:
     if out.exists():
         if not out.is_dir():
             raise ExportError(f"{out} is a file; pass a folder for the package (-o PKG/)")
-        if any(out.iterdir()):
-            try:
-                manifest = read_json(out / MANIFEST_FILE, ExportError, "")
-            except ExportError:
-                manifest = None
-            if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
-                raise ExportError(
-                    f"{out} exists and is not a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r}); "
-                    f"refusing to replace it: choose another -o folder or remove it"
-                )
+        problem = foreign_folder_problem(
+            out, lambda folder: package_format(folder) == FORMAT,
+            f"a SEAN package (no {MANIFEST_FILE} with format {FORMAT!r})",
+        )
+        if problem is not None:
+            raise ExportError(problem)
+
+
+def package_format(folder: Path) -> object:
+    """The format its manifest names, None without a readable manifest."""
+    try:
+        manifest = read_json(folder / MANIFEST_FILE, ExportError, "")
+    except ExportError:
+        return None
+    return manifest.get("format") if isinstance(manifest, dict) else None
 
 
 def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:

@@ -213,3 +213,32 @@ def test_demo_refuses_a_package_or_the_checkpoint_as_its_output_folder_in_one_li
         assert line.startswith("Error: ") and message in line, line
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
     assert not (step / "demo").exists()
+
+
+def test_demo_refuses_a_folder_of_other_files_and_takes_its_own_earlier_output(tiny_package, tmp_path):
+    """A non-empty folder that no demo wrote is the user's: refused in one line before anything is written
+    (the demo wrote its package, pictures and inputs among the user's files). An earlier demo's output, and
+    one whose export was killed (a work folder of OUT/package), are taken."""
+    from sean_core.cli import main
+
+    mine = tmp_path / "photos"
+    (mine / "package").mkdir(parents=True)  # a folder of the user's that only shares a name with the demo's
+    (mine / "holiday.png").write_bytes(b"mine")
+    result = CliRunner().invoke(main, ["demo", "--checkpoint", "shapes", "-o", str(mine)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: -o {mine} exists and is not an earlier demo's output (no package/ package in it); refusing to "
+        f"write into it: choose another -o folder or remove it"
+    ]
+    assert sorted(path.name for path in mine.rglob("*")) == ["holiday.png", "package"]
+
+    from sean_runtime.commands.demo import is_demo_output, out_problem
+
+    earlier = tmp_path / "demo-out"
+    shutil.copytree(tiny_package, earlier / "package")
+    (earlier / "notes.txt").write_text("mine")
+    killed = tmp_path / "killed"
+    (killed / ".package.build.99999.x").mkdir(parents=True)
+    for out in (earlier, killed, tmp_path / "new"):
+        assert is_demo_output(out) == (out != tmp_path / "new")
+        assert out_problem(out, shipped_checkpoint("shapes")) is None, out

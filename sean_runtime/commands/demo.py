@@ -27,8 +27,8 @@ from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, resolve_model_
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.domains import get_domain
 from sean_core.errors import DomainError, PackageError
-from sean_core.files import output_problem, sha256_file
-from sean_core.format import MANIFEST_FILE, is_package
+from sean_core.files import foreign_folder_problem, output_problem, sha256_file, work_folders
+from sean_core.format import MANIFEST_FILE, is_package, is_package_or_its_graphs
 from sean_core.imageio import write_png
 from sean_core.install import missing_module_message, missing_modules
 from sean_core.shipped import shipped_models
@@ -112,7 +112,8 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
 
 def out_problem(out: Path, checkpoint: Path) -> str | None:
     """Why `sean demo -o OUT` may not write to OUT (None: it may), checked before the export. OUT takes the
-    pictures, inputs/ and package/, so a package folder is refused rather than filled with another package;
+    pictures, inputs/ and package/, so a package folder is refused rather than filled with another package,
+    and so is any other folder with something in it that is not an earlier demo's (the user's files);
     OUT/package, which an export replaces as a whole, follows the rule every command's outputs follow
     (sean_core.files.output_problem): never the checkpoint read, inside it or holding it, nor the current
     folder, and writable."""
@@ -123,7 +124,18 @@ def out_problem(out: Path, checkpoint: Path) -> str | None:
         )
     package_dir = out / PACKAGE
     problem = output_problem(package_dir, [checkpoint], force=True, folder=True)
-    return f"-o {out}: the package folder {package_dir} {problem}" if problem else None
+    if problem is not None:
+        return f"-o {out}: the package folder {package_dir} {problem}"
+    problem = foreign_folder_problem(out, is_demo_output, f"an earlier demo's output (no {PACKAGE}/ package in it)",
+                                     "write into")
+    return f"-o {problem}" if problem else None
+
+
+def is_demo_output(out: Path) -> bool:
+    """A folder an earlier demo wrote into: its first step leaves OUT/package, or, killed mid-export, a work
+    folder of it (the pictures and inputs come after)."""
+    package_dir = out / PACKAGE
+    return is_package_or_its_graphs(package_dir) or bool(work_folders(package_dir))
 
 
 class Timer:
@@ -323,8 +335,8 @@ def write_swap_matrix(
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder; the exported package is kept in OUT/package and reused, the pictures and inputs "
-    "are written anew (the PNG files of an earlier demo in their folders removed first). Not a package "
-    "folder, nor inside the checkpoint.",
+    "are written anew (the PNG files of an earlier demo in their folders removed first). A new or empty "
+    "folder, or an earlier demo's; not a folder of other files, a package folder, nor inside the checkpoint.",
 )
 @click.option(
     "--checkpoint",

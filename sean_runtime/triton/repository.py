@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from sean_core.errors import PackageError, first_sentence
-from sean_core.files import atomic_write_json, atomic_write_text, building_folder, output_problem, read_json
+from sean_core.files import (
+    atomic_write_json,
+    atomic_write_text,
+    building_folder,
+    foreign_folder_problem,
+    output_problem,
+    read_json,
+)
 from sean_core.format import MANIFEST_FILE, REGIONS_NOT_FOR_TENSORRT, graph_spec
 from sean_runtime.backends.plans import PlanMismatchError, parse_capability, read_sidecar
 from sean_runtime.package import Package, load_package, verify_files
@@ -232,11 +239,12 @@ def _check_destination(out: Path, package_dir: Path) -> None:
     if out.exists():
         if not out.is_dir():
             raise PackageError(f"-o {out} is a file; choose a folder for the repository")
-        if any(out.iterdir()) and not (out / REPOSITORY_FILE).is_file():
-            raise PackageError(
-                f"{out} exists and is not a repository written by `sean export-triton` (no {REPOSITORY_FILE}); "
-                f"refusing to replace it: choose another -o folder or remove it"
-            )
+        problem = foreign_folder_problem(
+            out, lambda folder: (folder / REPOSITORY_FILE).is_file(),
+            f"a repository written by `sean export-triton` (no {REPOSITORY_FILE})",
+        )
+        if problem is not None:
+            raise PackageError(problem)
 
 
 def _write(root: Path, package: Package, settings: RepositorySettings,
