@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import click
@@ -36,17 +37,46 @@ def stopped_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def stopped_cleanly(command: str, thing: str, out: Path) -> Iterator[None]:
-    """The block of a command that builds the folder `out` beside it and moves it in whole (building_folder):
-    Ctrl-C, SIGTERM or SIGHUP end it with one line saying that nothing half-written is left (click's
-    "Aborted!" said nothing; the signals left the build folder until the next run)."""
-    earlier = out.is_dir() and any(out.iterdir())
+def stopped_saying(line: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP in the block end its command with the one line line() (exit 1), which says
+    what is left: click's "Aborted!" said nothing, and the signals ended the process without its cleanup."""
     try:
         with stopped_on_sigterm():
             yield
     except KeyboardInterrupt:
-        kept = f"the earlier {thing} in {out} is as it was" if earlier else f"nothing was written to {out}"
-        raise click.ClickException(f"{stopped(command)} before the {thing} was complete; {kept}") from None
+        raise click.ClickException(line()) from None
+
+
+def stopped_cleanly(command: str, thing: str, out: Path) -> AbstractContextManager[None]:
+    """The block of a command that builds the folder `out` beside it and moves it in whole (building_folder):
+    Ctrl-C, SIGTERM or SIGHUP end it with one line saying that nothing half-written is left (click's
+    "Aborted!" said nothing; the signals left the build folder until the next run)."""
+    kept = as_it_was(thing, out)
+    return stopped_saying(lambda: f"{stopped(command)} before the {thing} was complete; {kept}")
+
+
+def as_it_was(thing: str, out: Path) -> str:
+    """What a command stopped before it changed `out` left there (read before it starts)."""
+    earlier = out.is_dir() and any(out.iterdir())
+    return f"the earlier {thing} in {out} is as it was" if earlier else f"nothing was written to {out}"
+
+
+def stop_child(process: subprocess.Popen, timeout_s: float) -> int | None:
+    """Stop a child process as a process manager does: SIGTERM (it runs its own cleanup), then SIGKILL if it
+    has not exited within timeout_s or a second Ctrl-C comes meanwhile (re-raised). -> its exit code, None
+    when it had to be killed."""
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
+    except KeyboardInterrupt:
+        process.kill()
+        process.wait()
+        raise
 
 
 def stopped(command: str) -> str:

@@ -11,7 +11,7 @@ from sean_core.checkpoint_files import resolve_model_dir
 from sean_core.command import MODEL_FOLDER, PACKAGE, Amount, Count, SeanCommand
 from sean_core.format import MANIFEST_FILE, is_package
 from sean_core.forms import EDGE_WINDOW_MAX_PIXELS, EXPORT_EDGES, EXPORT_FORMS
-from sean_core.interrupts import stopped_cleanly
+from sean_core.interrupts import stopped, stopped_cleanly, stopped_saying
 from sean_export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from sean_export.tensorrt_build import DEFAULT_MAX_BATCH, DEFAULT_OPT_BATCH, DEFAULT_WORKSPACE_GIB
 from sean_train.commands import no_verify_option, which_option
@@ -203,6 +203,18 @@ def build_engine(
     """
     from sean_export.tensorrt_build import build_engines
 
-    plans = build_engines(package, max_batch, opt_batch, timing_cache, workspace_gib, progress=not quiet)
+    written: list[Path] = []
+
+    def stopped_line() -> str:
+        # each plan is replaced whole (atomic_write_bytes), but the stop may come before its sidecar is: only
+        # a run to the end leaves plans and sidecars that match, hence "run it again"
+        names = " and ".join(plan.name for plan in written)
+        left = f"{package} holds the new {names}: run it again to build both" if written else (
+            f"nothing was written to {package}")
+        return f"{stopped('build-engine')} before the engines were complete; {left}"
+
+    with stopped_saying(stopped_line):
+        plans = build_engines(package, max_batch, opt_batch, timing_cache, workspace_gib, progress=not quiet,
+                              written=written)
     for plan in plans:
         click.echo(f"wrote {plan} ({_size(plan)}) and {plan.name}.json")

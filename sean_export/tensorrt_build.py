@@ -326,11 +326,14 @@ def build_engines(
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
     progress: bool = True,
     tf32: bool = False,
+    written: list[Path] | None = None,
 ) -> list[Path]:
     """Build `<graph>.plan` + `<graph>.plan.json` for both graphs of a package; returns the plan paths.
 
     The package is verified against its manifest first (sha256 of every file). Each plan is loaded
     back once before the command reports success. tf32: let fp32 layers run as TF32 (off: fp32 is fp32).
+    written: each plan is appended as soon as it is written, so that a caller stopped part-way can say
+    which plans are new.
     """
     package = load_package(package_dir)
     if package.generator_form == "regions":
@@ -355,6 +358,8 @@ def build_engines(
             trt, spec.file, shapes, workspace_bytes, cache, cache_source=str(cache_path), tf32=tf32
         )
         atomic_write_bytes(spec.plan, plan)
+        if written is not None:
+            written.append(spec.plan)
         plan_sha256 = sha256_file(spec.plan)
         sidecar = plan_sidecar(
             spec, package, plan_sha256, trt.__version__, gpu, profile, shapes, workspace_bytes, settings

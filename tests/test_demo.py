@@ -242,3 +242,66 @@ def test_demo_refuses_a_folder_of_other_files_and_takes_its_own_earlier_output(t
     for out in (earlier, killed, tmp_path / "new"):
         assert is_demo_output(out) == (out != tmp_path / "new")
         assert out_problem(out, shipped_checkpoint("shapes")) is None, out
+
+
+def test_a_demo_stopped_while_writing_says_what_it_left_in_one_line(tiny_package, tiny_export_checkpoint, tmp_path,
+                                                                    monkeypatch):
+    # Ctrl-C printed "Aborted!" alone, saying nothing of the half-written folder
+    from sean_core.cli import main
+    from sean_runtime.commands import demo
+
+    out = tmp_path / "demo-out"
+    shutil.copytree(tiny_package, out / "package")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "write_swaps", interrupted)
+    result = CliRunner().invoke(main, ["demo", "-o", str(out), "--checkpoint", str(tiny_export_checkpoint)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: demo stopped (Ctrl-C or a termination signal) before the demo output was complete; {out} holds "
+        f"part of the pictures: run it again to complete it"
+    )
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a process's children from Linux's /proc")
+def test_sigterm_to_the_demo_stops_its_export_child_and_says_so_in_one_line(tmp_path):
+    # the demo ended at once (status 143) and its `sean export` child ran on, writing the package
+    import os
+    import signal
+    import time
+
+    from sean_core.files import process_alive
+
+    out = tmp_path / "demo-out"
+    demo = subprocess.Popen([sys.executable, "-m", "sean_core.cli", "demo", "--checkpoint", "shapes", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while not (out.is_dir() and any(p.name.startswith(".package.build.") for p in out.iterdir())):
+            assert demo.poll() is None and time.time() < deadline, "the export ended before it could be stopped"
+            time.sleep(0.05)
+        children = child_pids(demo.pid)
+        assert children, "no export child"
+        demo.send_signal(signal.SIGTERM)
+        stderr = demo.communicate(timeout=90)[1]
+        assert demo.returncode == 1, stderr
+        assert stderr.strip().splitlines()[-1] == (
+            f"Error: demo stopped (Ctrl-C or a termination signal) before the demo output was complete; nothing was "
+            f"written to {out}"
+        )
+        assert not any(process_alive(pid) for pid in children)
+        assert list(out.iterdir()) == []  # the export removed its build folder
+    finally:
+        for pid in children:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if demo.poll() is None:
+            demo.kill()

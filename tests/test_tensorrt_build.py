@@ -195,3 +195,34 @@ def test_build_engines_reports_a_runtime_without_cuda_as_an_engine_build_error(p
     with pytest.raises(tb.EngineBuildError, match="could not create its Runtime"):
         tb.build_engines(package, timing_cache=tmp_path / "t.cache", progress=False)
     assert not (package / "encoder.plan").exists()
+
+
+@pytest.mark.parametrize("stop_at", ["encoder", "generator"])
+def test_build_engine_stopped_part_way_says_which_plans_are_new_in_one_line(package, tmp_path, monkeypatch, stop_at):
+    """Ctrl-C or SIGTERM (KeyboardInterrupt inside the command) during a graph's build: one line naming the
+    plans this run wrote, exit 1, as `sean export` says it (it printed "Aborted!", or died at once on SIGTERM).
+    TensorRT itself is faked: the real build_engines runs around it."""
+    from sean_core.cli import main
+
+    fake = tensorrt_of("10.13.0")
+    fake.Runtime, fake.Logger = (lambda logger: object()), (lambda level: None)
+    fake.Logger.WARNING = 2
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.setattr(tb, "cuda_gpus", lambda: (H100,))
+
+    def build(trt, onnx_file, *args, **kwargs):
+        if onnx_file.stem == stop_at:
+            raise KeyboardInterrupt
+        return b"plan", b"timings", tb.configure(fake, RecordingConfig())
+
+    monkeypatch.setattr(tb, "build_serialized_engine", build)
+    monkeypatch.setattr(tb, "deserialize_plan", lambda *args: None)
+    result = CliRunner().invoke(main, ["build-engine", str(package), "-q", "--timing-cache", str(tmp_path / "t")])
+    assert result.exit_code == 1, result.output
+    left = (f"{package} holds the new encoder.plan: run it again to build both" if stop_at == "generator"
+            else f"nothing was written to {package}")
+    assert result.output.strip().splitlines() == [
+        f"Error: build-engine stopped (Ctrl-C or a termination signal) before the engines were complete; {left}"
+    ]
+    assert (package / "encoder.plan").exists() == (stop_at == "generator")
+    assert not (package / "generator.plan").exists()

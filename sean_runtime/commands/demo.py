@@ -31,6 +31,7 @@ from sean_core.files import foreign_folder_problem, output_problem, sha256_file,
 from sean_core.format import MANIFEST_FILE, is_package, is_package_or_its_graphs
 from sean_core.imageio import write_png
 from sean_core.install import missing_module_message, missing_modules
+from sean_core.interrupts import as_it_was, stop_child, stopped, stopped_saying
 from sean_core.shipped import shipped_models
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
@@ -54,6 +55,7 @@ RECONSTRUCTIONS, SWAPS = "reconstructions", "swaps"
 # removed first, so that a run of another model leaves none of the earlier model's beside its own.
 PICTURE_FOLDERS = (RECONSTRUCTIONS, SWAPS, f"{INPUTS}/test/labels", f"{INPUTS}/test/images")
 INPUTS_SPLIT = "test"
+EXPORT_STOP_TIMEOUT_S = 60.0  # for a stopped export to remove its build folder (a torch call in progress ends first)
 
 
 def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:
@@ -186,7 +188,15 @@ def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
             missing_module_message(missing[0], "`sean demo` (exporting the model the first time)", "export")
         )
     command = [sys.executable, "-m", "sean_core.cli", "export", str(checkpoint), "-o", str(package_dir)]
-    if subprocess.run(command).returncode != 0:
+    # Its own session: a terminal's Ctrl-C reaches this process alone, which stops the child once, as it does
+    # on SIGTERM (a second signal to the child while it removes its build folder would cut that short).
+    child = subprocess.Popen(command, start_new_session=True)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        stop_child(child, EXPORT_STOP_TIMEOUT_S)
+        raise
+    if code != 0:
         raise click.ClickException(f"exporting {checkpoint} to {package_dir} failed (the reason is above)")
 
 
@@ -364,6 +374,19 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     problem = out_problem(out, checkpoint)
     if problem:
         raise click.ClickException(problem)
+    changed = []  # what this run changed in OUT so far, for the line a stop prints
+    kept = as_it_was("demo output", out)
+
+    def stopped_line() -> str:
+        left = f"{out} holds {' and '.join(changed)}: run it again to complete it" if changed else kept
+        return f"{stopped('demo')} before the demo output was complete; {left}"
+
+    with stopped_saying(stopped_line):
+        write_demo(out, checkpoint, backend, changed)
+
+
+def write_demo(out: Path, checkpoint: Path, backend: str, changed: list[str]) -> None:
+    """The demo's work, `changed` naming what it has changed in OUT so far (a new package, part of the pictures)."""
     timer = Timer()
     started = time.perf_counter()
     click.echo(f"model: {checkpoint}")
@@ -374,9 +397,11 @@ def demo(out: Path, checkpoint: Path | None, backend: str) -> None:
     else:
         with timer.step(f"export -> {package_dir}"):
             export_in_subprocess(checkpoint, package_dir)
+        changed.append("a new package")
     with timer.step("load package"):
         synth = Synthesizer.load(package_dir, backend=backend)
     click.echo(f"  backend: {synth.describe()}")
+    changed.append("part of the pictures")
     remove_earlier_pictures(out)
     samples = [synth.domain.sample(i, "test") for i in range(SAMPLES)]
     images, labels = (np.stack(a) for a in zip(*samples, strict=True))

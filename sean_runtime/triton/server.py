@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sean_core.errors import BackendError
+from sean_core.interrupts import stop_child
 from sean_runtime.backends.openvino import executed_precision
 from sean_runtime.triton import config as cfg
 from sean_runtime.triton.environment import ServerEnvironment
@@ -167,13 +168,7 @@ class TritonServer:
         try:
             if self.process is None:
                 return 0
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+            stop_child(self.process, timeout)
             return self.process.returncode
         finally:
             if self.view is not None:

@@ -24,6 +24,7 @@ from typing import IO
 import click
 
 from sean_core.errors import BackendError, InputError
+from sean_core.interrupts import stop_child
 
 START_TIMEOUT_S = 300.0  # loading a package (sessions, the first run) on a busy machine
 STOP_TIMEOUT_S = 60.0  # the drain of requests in flight, then the exit
@@ -98,15 +99,7 @@ def _ready_url(process: subprocess.Popen, out: IO[bytes], shown: str, err: IO[by
 def stop(process: subprocess.Popen) -> int:
     """SIGTERM -> its exit code; SIGKILL, and the error, when it has not exited within STOP_TIMEOUT_S or a
     second Ctrl-C comes while it drains."""
-    try:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        return process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise BackendError(f"a server did not exit within {STOP_TIMEOUT_S:.0f} s of SIGTERM: killed") from None
-    except KeyboardInterrupt:  # a second Ctrl-C while it drains
-        process.kill()
-        process.wait()
-        raise
+    code = stop_child(process, STOP_TIMEOUT_S)
+    if code is None:
+        raise BackendError(f"a server did not exit within {STOP_TIMEOUT_S:.0f} s of SIGTERM: killed")
+    return code
