@@ -64,6 +64,10 @@ def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:
         raise error(f"{path} cannot be resolved ({exc.strerror or exc})") from exc
 
 
+LINKED_FOLDER = (  # after the path; output_problem's rule for a folder output
+    "is a symbolic link to {target}: the output would replace the link with a new folder, not write into "
+    "{target}; give the target as the output folder, or remove the link"
+)
 EXISTS_WITHOUT_FORCE = "exists; pass --force to overwrite it, or choose another name"  # after the path
 
 
@@ -102,6 +106,8 @@ def output_problem(
 
     - it is none of `inputs` (None entries are skipped), lies inside none of them and holds none of them:
       even --force never replaces what the command reads (symbolic links resolved);
+    - a folder is not a symbolic link: replacing the folder as a whole swaps the link itself for a folder,
+      leaving its target as it was, and writing through it would replace a folder the user did not name;
     - its suffix is one of `suffixes` (what is written: .png, .json), where they are given;
     - an existing one is replaced only with `force`, and only if it is of the kind written (a regular file,
       or a folder): replacing a device or a folder with a file is never meant;
@@ -124,6 +130,8 @@ def output_problem(
         return "is the current folder or holds it, which replacing it would delete; name another folder"
     if suffixes and path.suffix.lower() not in suffixes:
         return f"is not a {' or '.join(suffixes)} file, which is what is written; name a {suffixes[0]} file"
+    if folder and path.is_symlink():
+        return LINKED_FOLDER.format(target=real)
     if os.path.lexists(path):
         problem = path_problem(path, folder)
         if problem is not None:

@@ -66,6 +66,36 @@ def test_publish_sees_through_a_symbolic_link_to_the_run(run, tmp_path):
     assert snapshot(run) == before
 
 
+def test_a_folder_output_that_is_a_symbolic_link_is_refused_naming_its_target(run, tmp_path, tiny_package):
+    """publish, export and export-triton replace their -o folder whole; given a link, they replaced the link
+    with a folder and left its target as it was. Refused in one line naming the target, before the work."""
+    from sean_core.files import output_problem
+    from sean_export.onnx_export import ExportError
+    from sean_export.package import check_destination
+    from sean_runtime.triton.repository import _check_destination
+
+    target = tmp_path / "models" / "v3"
+    done = CliRunner().invoke(main, ["publish", str(run), "-o", str(target)])  # an earlier publish
+    assert done.exit_code == 0, done.output
+    before = snapshot(target)
+    link = tmp_path / "current"
+    link.symlink_to(target)
+    message = (f"is a symbolic link to {target}: the output would replace the link with a new folder, not write "
+               f"into {target}; give the target as the output folder, or remove the link")
+    refused(["publish", str(run), "-o", str(link), "--force"], f"-o {link} {message}")
+    with pytest.raises(ExportError, match="is a symbolic link to"):
+        check_destination(link)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "to-empty").symlink_to(empty)
+    with pytest.raises(Exception, match="is a symbolic link to"):
+        _check_destination(tmp_path / "to-empty", tiny_package)
+    assert link.is_symlink() and snapshot(target) == before
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    assert output_problem(tmp_path / "dangling", force=True, folder=True) == message.replace(
+        str(target), str(tmp_path / "nothing"))
+
+
 def test_publish_replaces_an_earlier_publish_with_force_but_not_a_folder_of_other_things(run, tmp_path):
     out = run / "published"  # inside the run folder but outside the checkpoint: allowed
     done = CliRunner().invoke(main, ["publish", str(run), "-o", str(out)])
