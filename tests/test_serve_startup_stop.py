@@ -102,3 +102,28 @@ def test_sigterm_while_the_package_loads_ends_serve_at_once_without_waiting_for_
     assert err.strip().splitlines()[-1] == STOPPED  # after the access log's line of the /healthz above
     assert "Traceback" not in err and "loaded" not in out
     assert seconds < 1.0
+
+
+@pytest.mark.slow
+def test_sighup_drains_a_serving_server_as_sigterm_does(shapes_package):
+    # a closed terminal (SIGHUP) ended the process at once (status 129)
+    from tests.test_serve import Server
+
+    server = Server(shapes_package)
+    assert server.stop(signal.SIGHUP) == 0
+    log = "".join(server.log)
+    assert "draining" in log and STOPPED not in log
+
+
+def test_an_ignored_hangup_stays_ignored_so_that_nohup_works():
+    # the CLI turns SIGHUP into a stop; under `nohup` (SIGHUP ignored) a closed terminal must not stop it
+    from sean_core.interrupts import stopped_on_sigterm
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stopped_on_sigterm():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

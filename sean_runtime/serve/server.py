@@ -289,7 +289,11 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             log.info("%s: already draining (%d request(s) in flight); exiting when done", sig.name, state.in_flight)
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP (a closed terminal) stops it as SIGTERM does, unless ignored (`nohup sean serve`)
+    stop_signals = [signal.SIGTERM, signal.SIGINT]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        stop_signals.append(signal.SIGHUP)
+    for sig in stop_signals:
         loop.add_signal_handler(sig, on_signal, sig)
     accept_errors = ThrottledAcceptErrors(REFUSAL_LOG_EVERY_S)
     logging.getLogger("asyncio").addFilter(accept_errors)
@@ -354,7 +358,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
         await runner.cleanup()
         if queue is not None:
             await queue.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in stop_signals:
             loop.remove_signal_handler(sig)
             if stop.is_set():  # the process is only exiting now: a late signal must not kill it (exit 0)
                 signal.signal(sig, signal.SIG_IGN)
