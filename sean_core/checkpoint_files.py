@@ -9,6 +9,7 @@ the training package.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,15 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
+
+
+def resume_command(run_dir: str | Path, data: str | Path | None = None) -> str:
+    """The `sean train` command that continues the run in `run_dir` (reading `data` where given), shell-quoted:
+    with --restart while the run has no checkpoint, where --resume alone stops at "has no checkpoint yet"."""
+    command = f"sean train --resume {shlex.quote(str(run_dir))}"
+    if data is not None:
+        command += f" --data {shlex.quote(str(data))}"
+    return command + (" --restart" if latest_checkpoint(run_dir) is None else "")
 
 
 def read_best(run_dir: str | Path) -> dict[str, Any] | None:
@@ -130,7 +140,7 @@ def resolve_model_dir(path: str | Path, which: str = "latest") -> Path:
             raise CheckpointError(
                 f"{path} is a training run without a checkpoint yet (the first is written at step "
                 f"train.checkpoint_every, or when the run is stopped); a run killed before then starts over with "
-                f"`sean train --resume {path} --restart`"
+                f"`{resume_command(path)}`"
             )
         raise CheckpointError(
             f"{path} holds no checkpoint (neither {CONFIG_FILE} nor {CHECKPOINTS_DIR}/step_*): "

@@ -82,15 +82,24 @@ def _inside_input(real: Path, sources: list[tuple[str | Path, Path]], replaces: 
     return None
 
 
+def _resolved_paths(
+    path: str | Path, inputs: Iterable[str | Path | None]
+) -> tuple[Path, list[tuple[str | Path, Path]]] | str:
+    """The output resolved and the (input, resolved) pairs (None inputs skipped), or why they cannot be
+    resolved (a loop of symbolic links, a name too long: see resolved()) as the end of a sentence."""
+    try:
+        return Path(path).resolve(), [(source, Path(source).resolve()) for source in inputs if source is not None]
+    except (OSError, RuntimeError) as exc:
+        return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+
+
 def inside_input_problem(path: str | Path, inputs: Iterable[str | Path | None]) -> str | None:
     """output_problem's first rule alone, for an output folder that a command adds files to rather than
     replaces (`sean train --out`): it is none of `inputs` and lies inside none of them."""
-    try:
-        real = Path(path).resolve()
-        sources = [(source, Path(source).resolve()) for source in inputs if source is not None]
-    except (OSError, RuntimeError) as exc:
-        return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
-    return _inside_input(real, sources, replaces=False)
+    paths = _resolved_paths(path, inputs)
+    if isinstance(paths, str):
+        return paths
+    return _inside_input(*paths, replaces=False)
 
 
 def output_problem(
@@ -115,11 +124,10 @@ def output_problem(
       yes to root on /proc and on read-only mounts, and mkdir -p alone proves nothing).
     """
     path = Path(path)
-    try:
-        real = path.resolve()
-        sources = [(source, Path(source).resolve()) for source in inputs if source is not None]
-    except (OSError, RuntimeError) as exc:  # a loop of symbolic links, a name too long (see resolved())
-        return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+    paths = _resolved_paths(path, inputs)
+    if isinstance(paths, str):
+        return paths
+    real, sources = paths
     problem = _inside_input(real, sources)
     if problem is not None:
         return problem

@@ -290,16 +290,24 @@ def verify_files(root: Path, files: dict[str, str]) -> None:
         )
 
 
-def load_package(root: str | Path, verify: bool = True, graphs: Collection[str] = GRAPH_NAMES) -> Package:
+def load_package(
+    root: str | Path,
+    verify: bool = True,
+    graphs: Collection[str] = GRAPH_NAMES,
+    manifest: dict[str, Any] | None = None,
+) -> Package:
     """Read and validate a package folder. verify=False skips the sha256 check (the files must still exist).
 
     graphs: the graphs whose files the folder must hold (checked as the other files are); a reader that runs
     no graph itself passes () and gets the manifest's facts from a folder that may lack the graph files.
+    manifest: what read_manifest(root) returned to a caller that used it before loading (`sean inspect`
+    shows its facts first), so that the file is read once and the facts and the load agree.
     """
     if not set(graphs) <= set(GRAPH_NAMES):
         raise ValueError(f"graphs must be among {GRAPH_NAMES}, got {tuple(graphs)}")
     root = Path(root)
-    manifest = read_manifest(root)
+    if manifest is None:
+        manifest = read_manifest(root)
     where = root / MANIFEST_FILE
     class_names = _field(manifest, "class_names", list, where)
     num_classes = _field(manifest, "num_classes", int, where)

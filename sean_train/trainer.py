@@ -25,7 +25,14 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from sean_core.checkpoint_files import CHECKPOINTS_DIR, TRAINING_JSON, latest_checkpoint, read_best, step_dir_name
+from sean_core.checkpoint_files import (
+    CHECKPOINTS_DIR,
+    TRAINING_JSON,
+    latest_checkpoint,
+    read_best,
+    resume_command,
+    step_dir_name,
+)
 from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
 from sean_core.domains import DatasetError, Domain
 from sean_core.errors import ImageReadError, LabelError
@@ -398,10 +405,10 @@ class Trainer:
                 then = f"{FIX_SAMPLE}, then continue from its last checkpoint with"
             else:
                 then = f"nothing is saved yet: {FIX_SAMPLE}, then start over with"
-            command = f"sean train --resume {self.run_dir}" + ("" if latest is not None else " --restart")
             # A DataLoader worker's error arrives with its whole traceback: the error's own line is the last.
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
             reason = lines[-1].removeprefix(f"{type(exc).__module__}.{type(exc).__name__}: ")
+            command = resume_command(self.run_dir)  # with --restart where no checkpoint is saved
             raise DatasetError(f"{reason} (reading step {self.step + 1}); {then} `{command}`") from exc
 
     # --- checkpoints, logs, samples -------------------------------------------------------------

@@ -219,6 +219,11 @@ def test_resolve_model_dir_errors_are_clear(tmp_path, tiny_checkpoint):
         resolve_model_dir(tmp_path)
     with pytest.raises(CheckpointError, match=r"best\.json"):
         resolve_model_dir(tmp_path, "best")
+    spaced = tmp_path / "my run"  # the advice is a command to paste: a path with a space is quoted
+    (spaced / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError) as refused:
+        resolve_model_dir(spaced)
+    assert f"`sean train --resume '{spaced}' --restart`" in str(refused.value)
 
 
 def test_transfer_takes_the_classes_a_reference_has_and_scores_against_its_own_regions():

@@ -82,6 +82,20 @@ def test_a_package_without_the_sections_says_so_and_a_broken_one_is_one_line(tmp
     assert plot.exit_code == 1 and "records no branch mix" in plot.output
 
 
+def test_a_package_is_inspected_from_one_reading_of_its_manifest(tmp_path, monkeypatch):
+    # the facts and the load's check read manifest.json apart: a file replaced between them went unnoticed
+    from sean_runtime import package as runtime_package
+    from sean_train.commands.inspect_model import inspect_model
+
+    reads = []
+    read_manifest = runtime_package.read_manifest
+    monkeypatch.setattr(runtime_package, "read_manifest", lambda root: reads.append(root) or read_manifest(root))
+    package = write_package(tmp_path / "pkg")
+    done = CliRunner().invoke(inspect_model, [str(package)])
+    assert done.exit_code == 0, done.output
+    assert len(reads) == 1
+
+
 @pytest.mark.parametrize("damage", ["truncated", "deleted", "manifest edited"])
 def test_a_package_whose_files_do_not_match_its_manifest_is_an_error_after_its_facts(tmp_path, damage):
     # sean inspect read the manifest alone: a package that every load refuses was shown as sound (exit 0)

@@ -41,11 +41,8 @@ class ModelFacts:
     mix: tuple[BranchMix, ...] | None
 
 
-def package_facts(root: Path) -> ModelFacts:
-    """The facts a package's manifest records (sean_core.format), read without torch."""
-    from sean_runtime.package import read_manifest
-
-    manifest = read_manifest(root)
+def package_facts(root: Path, manifest: dict[str, Any]) -> ModelFacts:
+    """The facts a package's manifest (read_manifest(root)) records (sean_core.format), without torch."""
     try:
         parameters, mix = parameters_from_manifest(manifest), branch_mix_from_manifest(manifest)
     except ValueError as exc:
@@ -114,16 +111,20 @@ def inspect_model(path, plot_path, force, which, no_verify) -> None:
     path = Path(path)
     if plot_path:
         check_output(plot_path, "--plot", [path], force, suffixes=(".png",))
+    manifest = None
     if is_package_or_its_graphs(path):  # one without its manifest is named as an incomplete package
+        from sean_runtime.package import read_manifest
+
         refuse_best_outside_run(path, which)
-        facts = package_facts(path)
+        manifest = read_manifest(path)
+        facts = package_facts(path, manifest)
     else:
         facts = checkpoint_facts(path, which, verify=not no_verify)
     click.echo(facts_text(facts))
-    if facts.kind == "package":  # the facts are the manifest's; what runs is its files: checked as a load does
+    if manifest is not None:  # the facts are the manifest's; what runs is its files: checked as a load does
         from sean_runtime.package import load_package
 
-        load_package(path)
+        load_package(path, manifest=manifest)
     if plot_path:
         if not facts.mix:
             raise click.ClickException(f"{path} records no branch mix to plot; {REEXPORT}")

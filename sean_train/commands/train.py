@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
-from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint
+from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint, resume_command
 from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
@@ -178,17 +177,16 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
 def already_a_run(run_dir: Path, data: str | None) -> str:
     """The error for an --out that holds a run: the command that continues it, with --data where this
     command names another dataset folder than the run records (--resume alone would read the recorded one)."""
-    command = f"sean train --resume {shlex.quote(str(run_dir))}"
+    other_data = None
     if data is not None:
         try:
             recorded = read_run(run_dir).data
         except (SeanError, click.ClickException):  # a damaged run.json: --resume names that problem itself
             recorded = None
         if recorded is None or Path(recorded).resolve() != Path(data).resolve():
-            command += f" --data {shlex.quote(str(data))}"
-    if latest_checkpoint(run_dir) is None:  # --resume alone would stop at "no checkpoint yet"
-        command += " --restart"
-    return f"{run_dir} already holds a run: continue it with `{command}` or choose another --out"
+            other_data = data
+    return (f"{run_dir} already holds a run: continue it with `{resume_command(run_dir, other_data)}` "
+            f"or choose another --out")
 
 
 def removed_on_failure(run_dir: Path, before: set[str] | None) -> AbstractContextManager:
@@ -250,10 +248,9 @@ def check_recorded_data(
     except DatasetError as exc:
         if given:
             raise
-        restart = " --restart" if latest_checkpoint(run_dir) is None else ""
         raise DatasetError(
             f"{exc}; that is the dataset folder {run_dir / RUN_FILE} records: give the right one with "
-            f"`sean train --resume {shlex.quote(str(run_dir))} --data DIR{restart}`"
+            f"`{resume_command(run_dir, 'DIR')}`"
         ) from exc
 
 
@@ -318,7 +315,7 @@ def _start(
     elif resuming and not restart:
         raise CheckpointError(
             f"{run_dir} has no checkpoint yet (the run stopped before step {config.train.checkpoint_every}), so "
-            f"its work is lost: start it over with `sean train --resume {run_dir} --restart`"
+            f"its work is lost: start it over with `{resume_command(run_dir)}`"
         )
     else:
         trainer.restart()
@@ -346,9 +343,9 @@ def _run(trainer: Trainer, run_dir: Path, start: str, threads: int | None, info:
             raise
         latest = latest_checkpoint(run_dir)
         if latest is None:
-            then = f"no checkpoint was written: start it over with `sean train --resume {run_dir} --restart`"
+            then = f"no checkpoint was written: start it over with `{resume_command(run_dir)}`"
         else:
-            then = f"it continues from {latest.name} with `sean train --resume {run_dir}`"
+            then = f"it continues from {latest.name} with `{resume_command(run_dir)}`"
         raise click.ClickException(f"interrupted again while stopping; {then}") from None
     cleanup(info)
     if info.is_main:
