@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from sean_core.errors import NotFoundError, SeanError
-from sean_core.files import output_problem
+from sean_core.files import output_problem, shown_path
 from sean_core.install import extra_of, missing_module_message
 from sean_core.shipped import find_config, find_model
 
@@ -43,9 +43,7 @@ class SeanCommand(click.Command):
         except OSError as exc:  # a path the OS refuses to look up (a name too long, ...) where no check names it
             if exc.filename is None or not exc.strerror:
                 raise
-            name = str(exc.filename)
-            shown = name if len(name) <= 200 else f"{name[:100]}…{name[-60:]} ({len(name)} characters)"
-            raise click.ClickException(f"{shown}: {exc.strerror}") from exc
+            raise click.ClickException(f"{shown_path(exc.filename)}: {exc.strerror}") from exc
         except ModuleNotFoundError as exc:
             hint = missing_dependency(self.name or ctx.info_name or "?", exc)
             if hint is exc:

@@ -25,6 +25,14 @@ def write_problem(path: Path, exc: OSError) -> FileWriteError:
     return FileWriteError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as a message shows it: whole up to 200 characters, else its first 100 and last 60 around an
+    ellipsis, then its length (an over-long name would fill the screen). The C++ runtime's shown_path
+    (sean_runtime/cpp/src/paths.hpp) writes the same."""
+    name = str(path)
+    return name if len(name) <= 200 else f"{name[:100]}…{name[-60:]} ({len(name)} characters)"
+
+
 MISSING = "does not exist"  # what path_problem says of a path that names nothing
 LOOP = "is a loop of symbolic links"
 

@@ -27,6 +27,7 @@ import pytest
 from sean_core.domains import LabelError, get_domain
 from sean_core.domains.base import BGR_HINT, GREY_IDS_HINT
 from sean_core.errors import PackageError
+from sean_core.files import shown_path
 from sean_core.imageio import read_ids, read_rgb, resize_labels, write_jpg, write_png
 from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
@@ -281,7 +282,7 @@ def test_paths_the_file_system_refuses_are_one_line_errors(release, package, fil
     (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
     loop = str(tmp_path / "loop_a")
     one_line_error(synth(release, package, *style_args(files, label=loop), "-o", str(tmp_path / "x.png")), 1,
-                   "Too many levels of symbolic links")
+                   f"{loop} is a loop of symbolic links")  # the Python runtime's words
     one_line_error(synth(release, Path(loop), *style_args(files), "-o", str(tmp_path / "x.png")), 1,
                    "Too many levels of symbolic links")
     long = str(tmp_path / ("a/" * 2100)) + "x.png"
@@ -477,6 +478,61 @@ def test_a_refused_colour_mask_is_told_what_it_looks_like_as_in_python(cpp, tmp_
         cpp.read_labels(mask)
     assert str(python.value).endswith("(or pass an id map)" + hint), str(python.value)
     assert str(native.value).endswith(str(python.value))
+
+
+def _label_file(kind: str, folder: Path) -> Path:
+    """A label-map path the readers refuse, of `kind`."""
+    path = folder / "label.png"
+    _, labels = SHAPES.sample(0, "test")
+    if kind == "JPEG":
+        path = folder / "label.jpg"
+        write_jpg(path, np.repeat(labels.astype(np.uint8)[..., None], 3, axis=2))
+    elif kind == "16-bit colour":
+        write_png(path, np.repeat(labels.astype(np.uint16)[..., None], 3, axis=2) * 257)
+    elif kind == "loop":
+        (folder / "b.png").symlink_to(path)
+        path.symlink_to(folder / "b.png")
+    elif kind == "dangling link":
+        path.symlink_to(folder / "nowhere.png")
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        raise ValueError(kind)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "16-bit colour", "loop", "dangling link", "FIFO"])
+def test_a_refused_label_file_gets_the_python_runtimes_message(cpp, tmp_path, kind):
+    """The C++ runtime worded these apart ("a JPEG label map; JPEG blurs class ids", "not a readable image (a
+    16-bit colour PNG ...)", "cannot be read (Too many levels of symbolic links)", "no such file" for a link
+    to nothing, "(a pipe, device or socket)"); the Python runtime's words are the ones both say."""
+    path = _label_file(kind, tmp_path)
+    with pytest.raises(LabelError) as python:
+        SHAPES.read_label(path)
+    with pytest.raises(RuntimeError) as native:
+        cpp.read_labels(path)
+    assert str(python.value).startswith(str(path)), str(python.value)
+    assert str(native.value).endswith(": " + str(python.value)), (str(native.value), str(python.value))
+
+
+def test_a_long_path_and_a_damaged_package_are_shown_as_in_python(release, package, files, tmp_path):
+    """An over-long path is shortened as the Python runtime shortens it (sean_core.files.shown_path, "…"
+    where the C++ runtime wrote "...(N characters)..."), and a file whose sha256 is not the manifest's is
+    named in the Python runtime's words ("…" after the hashes' first digits, not "...")."""
+    long = str(tmp_path / ("a/" * 2100)) + "x.png"
+    line = one_line_error(synth(release, package, *style_args(files, label=long), "-o", str(tmp_path / "x.png")), 1,
+                          "File name too long")
+    assert f"{shown_path(long)}: " in line and "\u2026" in shown_path(long), line
+    damaged = tmp_path / "damaged"
+    shutil.copytree(package, damaged)  # copies: the module's package stays whole
+    with (damaged / "generator.onnx").open("ab") as graph:
+        graph.write(b"\0")
+    with pytest.raises(PackageError) as python:
+        load_package(damaged)
+    with pytest.raises(RuntimeError) as native:
+        CppRuntime(release / "libsean.so", damaged, threads=1)
+    assert "generator.onnx has sha256 " in str(python.value)
+    assert str(native.value).endswith(": " + str(python.value)), (str(native.value), str(python.value))
 
 
 # --- the sanitizer build --------------------------------------------------------------------------

@@ -124,13 +124,11 @@ int sean_png_decode(const unsigned char* data, size_t size, int mode, uint64_t m
     }
     /* Alpha is dropped: an alpha channel, and the transparency (tRNS) of palette and grey images. */
     if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
-    if (mode == SEAN_DECODE_LABELS && grey) {
-      if (depth == 16 && host_is_little_endian()) png_set_swap(png);
-    } else {
-      if (depth == 16 && mode == SEAN_DECODE_LABELS)
-        png_error(png, "a 16-bit colour PNG cannot be a label map; store class ids as a single-channel PNG "
-                       "or the colour mask as 8-bit RGB");
-      if (depth == 16) png_set_strip_16(png);
+    /* 16 bits kept as stored: ids (grey), or a colour mask the caller refuses with the Python runtime's
+       message once the file has decoded, as Python refuses it (sean_core.imageio.ids_from_bytes) */
+    if (mode == SEAN_DECODE_LABELS && depth == 16 && host_is_little_endian()) png_set_swap(png);
+    if (mode == SEAN_DECODE_RGB8 || !grey) {
+      if (depth == 16 && mode == SEAN_DECODE_RGB8) png_set_strip_16(png);
       if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     }
     png_set_interlace_handling(png); /* Adam7 files: png_read_image reads all passes (and warns without it) */

@@ -25,7 +25,8 @@ typedef struct sean_raster {
 
 enum sean_decode_mode {
   SEAN_DECODE_LABELS = 0, /* as stored: grey (and grey + alpha) 8 / 16 bits kept (1, 2, 4 bits as the ids
-                           * stored, a byte each); colour (palette, RGB) as 8-bit RGB; alpha and tRNS dropped */
+                           * stored, a byte each); colour (palette, RGB) as RGB of 8 or 16 bits (a palette's
+                           * are 8); alpha and tRNS dropped */
   SEAN_DECODE_RGB8 = 1    /* any image as 8-bit RGB: grey replicated, alpha dropped, 16 bits -> high byte */
 };
 

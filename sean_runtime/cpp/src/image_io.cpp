@@ -22,12 +22,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The messages of the Python runtime's reader (sean_core.imageio.read_bytes, sean_core.files.path_problem).
 std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::error_code error;
+  fs::status(path, error);
+  if (error.value() == ELOOP) throw Error(Status::input, shown_path(path) + " is a loop of symbolic links");
   const fs::file_type type = file_type_of(path, Status::input);
   if (type == fs::file_type::directory) throw Error(Status::input, shown_path(path) + " is a folder, not an image file");
+  if (type == fs::file_type::not_found && fs::is_symlink(fs::symlink_status(path, error)))
+    throw Error(Status::input, shown_path(path) + " is a symbolic link to " +
+                                   fs::read_symlink(path, error).string() + ", which does not exist");
   if (type == fs::file_type::not_found) throw Error(Status::input, shown_path(path) + ": no such file");
   if (type != fs::file_type::regular)  // reading a pipe would block, a device never end
-    throw Error(Status::input, shown_path(path) + " is not a regular file (a pipe, device or socket); give an image file");
+    throw Error(Status::input, shown_path(path) + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.eof() && in.fail()) throw Error(Status::input, shown_path(path) + ": cannot be read");
@@ -171,12 +178,18 @@ uint64_t max_image_pixels() {
 }
 
 LabelFile label_file_from_bytes(const std::vector<unsigned char>& bytes, const std::string& source) {
+  // The messages of the Python runtime (sean_core.imageio.ids_from_bytes) for the same files.
   if (is_jpeg(bytes))
-    throw Error(Status::input, shown_path(source) + ": a JPEG label map; JPEG blurs class ids, store label maps as PNG");
+    throw Error(Status::input, shown_path(source) + " is a JPEG file: lossy compression changes ids at region borders; "
+                                                    "save label maps as PNG (or another lossless format)");
   Raster raster;
   decode(bytes, source, raster, [&](uint64_t limit, char* message, size_t size) {
     return sean_png_decode(bytes.data(), bytes.size(), SEAN_DECODE_LABELS, limit, &raster, message, size);
   });
+  if (raster.channels == 3 && raster.depth == 16)
+    throw Error(Status::input, shown_path(source) + " is a colour image of uint16 values; colour masks must be 8-bit "
+                                                    "RGB (uint8) in the domain's palette (or save class ids as a "
+                                                    "single-channel PNG)");
   LabelFile file;
   file.height = raster.height;
   file.width = raster.width;

@@ -192,7 +192,7 @@ void verify_files(const Package& package) {
     } else {
       const std::string actual = sha256_file(path);
       if (actual != expected)
-        problem = name + " has sha256 " + actual.substr(0, 12) + "..., the manifest says " + expected.substr(0, 12) + "...";
+        problem = name + " has sha256 " + actual.substr(0, 12) + "\u2026, the manifest says " + expected.substr(0, 12) + "\u2026";
     }
     if (!problem.empty()) problems += (problems.empty() ? "" : "; ") + problem;
   }

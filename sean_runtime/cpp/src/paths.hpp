@@ -10,10 +10,12 @@
 
 namespace sean::core {
 
-// A path as messages show it: whole up to 200 characters, else its start and its end around "...".
+// A path as messages show it, as the Python runtime shows it (sean_core.files.shown_path): whole up to 200
+// characters, else its first 100 and last 60 around an ellipsis, then its length.
 inline std::string shown_path(const std::string& path) {
   if (path.size() <= 200) return path;
-  return path.substr(0, 120) + "...(" + std::to_string(path.size()) + " characters)..." + path.substr(path.size() - 60);
+  return path.substr(0, 100) + "\u2026" + path.substr(path.size() - 60) + " (" + std::to_string(path.size()) +
+         " characters)";
 }
 
 // The type of what `path` names: not_found when nothing is there; an Error of `status` when the
