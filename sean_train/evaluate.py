@@ -4,7 +4,8 @@ Reconstruction: PSNR, SSIM, RMSE between each image and the model's reconstructi
 Region colour fidelity: mean over (image, present class) of |mean colour of the region in the
 reconstruction - in the style image|, in 0..255 units (averaged over R, G, B).
 Locality: swap one class's code with another image's code for that class and measure the mean
-absolute change inside that region and outside it; ratio = inside / outside (higher = more local).
+absolute change inside that region and outside it; ratio = inside / outside (higher = more local), not
+applicable where the region's own change is below one grey level (a model that ignores its styles).
 Transfer (supplementary §C, Fig. 5): every class present in both an image and its partner (a
 reference with another layout) takes the reference's code; error = mean over (image, class) of
 |mean colour of the region in the result - in the reference's own region|, 0..255 units.
@@ -194,6 +195,7 @@ def evaluate_model(
     # None (n/a in the table) where a split of one image, or one without shared classes, allows no swap
     inside_mean = inside_sum / swaps if swaps else None
     outside_mean = outside_sum / swaps if swaps else None
+    ratio, ratio_note = locality_ratio(inside_mean, outside_mean)
     return {
         "images": images,
         "psnr_db": totals["psnr"] / images,
@@ -206,10 +208,27 @@ def evaluate_model(
             "swaps": swaps,
             "change_inside": inside_mean,
             "change_outside": outside_mean,
-            "ratio": inside_mean / max(outside_mean, 1e-12) if swaps else None,
+            "ratio": ratio,
+            "ratio_note": ratio_note,
         },
         "transfer": {"regions": transfers, "colour_error": transfer_sum / transfers if transfers else None},
     }
+
+
+NO_SWAP = "no swap was possible (a split of one image, or no two neighbouring images sharing a class)"
+STYLES_IGNORED = "the swapped region's own change is below one grey level: the model ignores its styles"
+MIN_LOCALITY_CHANGE = 1.0  # grey levels (0..255): below it, inside and outside are rounding noise alike
+
+
+def locality_ratio(inside: float | None, outside: float | None) -> tuple[float | None, str | None]:
+    """The locality ratio inside / outside, or None with why it does not apply: no swap, or a change inside
+    the swapped region below MIN_LOCALITY_CHANGE (its quotient with the change outside divides noise by noise,
+    and would rank a model that ignores its styles anywhere from 0 to thousands)."""
+    if inside is None or outside is None:
+        return None, NO_SWAP
+    if inside < MIN_LOCALITY_CHANGE:
+        return None, STYLES_IGNORED
+    return inside / max(outside, 1e-12), None
 
 
 def texture_measures(style: Tensor, recon: Tensor) -> dict[str, float]:
@@ -255,9 +274,13 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
          lambda r: f"{r['texture']['correlation']:.2f}"),
         ("swap: change inside region (0..255)", lambda r: _or_na(r["locality"]["change_inside"], ".2f")),
         ("swap: change outside region (0..255)", lambda r: _or_na(r["locality"]["change_outside"], ".3f")),
-        ("swap locality ratio inside/outside (higher better)", lambda r: _or_na(r["locality"]["ratio"], ".1f")),
+        ("swap locality ratio inside/outside (higher better)",
+         lambda r: _or_na(r["locality"]["ratio"], ".1f") + ("*" if r["locality"]["ratio_note"] else "")),
         ("transfer from another layout: region colour error (0..255, lower better)",
          lambda r: _or_na(r["transfer"]["colour_error"], ".2f")),
     ]
     names = list(results)
-    return format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])
+    table = format_table(["measure", *names], [[label, *(fmt(results[n]) for n in names)] for label, fmt in measures])
+    notes = [f"* {name}: the locality ratio does not apply: {results[name]['locality']['ratio_note']}"
+             for name in names if results[name]["locality"]["ratio_note"]]
+    return "\n".join([table, *notes])

@@ -273,15 +273,52 @@ def test_style_measures_do_not_depend_on_the_batch_size(tiny_config):
 
 def test_a_split_of_one_image_reports_no_swap_measures_not_perfect_ones(tiny_config):
     from sean_train.data import open_source
-    from sean_train.evaluate import evaluation_table
+    from sean_train.evaluate import NO_SWAP, evaluation_table
 
     source = open_source(get_domain("shapes"), None, "test", 64, 64, 1)
     results = evaluate_model(make_random_model(tiny_config), source, batch_size=4, progress=False)
-    assert results["locality"] == {"swaps": 0, "change_inside": None, "change_outside": None, "ratio": None}
+    assert results["locality"] == {"swaps": 0, "change_inside": None, "change_outside": None, "ratio": None,
+                                   "ratio_note": NO_SWAP}
     assert results["transfer"] == {"regions": 0, "colour_error": None}
     rows = {line.split("  ")[0]: line for line in evaluation_table({"trained": results}).splitlines()}
-    assert rows["swap locality ratio inside/outside (higher better)"].split()[-1] == "n/a"
+    assert rows["swap locality ratio inside/outside (higher better)"].split()[-1] == "n/a*"
+    assert rows[f"* trained: the locality ratio does not apply: {NO_SWAP}"]
     assert results["psnr_db"] > 0
+
+
+def test_the_locality_ratio_of_a_model_that_ignores_its_styles_does_not_apply(tiny_config):
+    """A swap that changes its own region by less than one grey level made the ratio rounding noise over
+    rounding noise (any number from 0 to thousands); it is null with the reason, in the JSON and the table."""
+    from sean_train.data import open_source
+    from sean_train.evaluate import STYLES_IGNORED, evaluation_table
+
+    class Deaf(torch.nn.Module):
+        """The tiny model with its style codes all but ignored: a swap moves the image by a hair."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.inner = model
+            self.config = model.config
+            self.generator = model.generator
+
+        def encode(self, image, mask):
+            return self.inner.encode(image, mask)
+
+        def generate(self, mask, codes, noise):
+            return self.inner.generate(mask, codes * 1e-3, noise)
+
+    source = open_source(get_domain("shapes"), None, "test", 64, 64, 4)
+    model = make_random_model(tiny_config)
+    hearing = evaluate_model(model, source, batch_size=4, progress=False)
+    assert hearing["locality"]["ratio"] > 0 and hearing["locality"]["ratio_note"] is None
+    results = evaluate_model(Deaf(model), source, batch_size=4, progress=False)
+    locality = results["locality"]
+    assert locality["swaps"] > 0 and 0 < locality["change_inside"] < 1, locality
+    assert locality["ratio"] is None and locality["ratio_note"] == STYLES_IGNORED
+    lines = evaluation_table({"trained": hearing, "deaf": results}).splitlines()
+    row = next(line for line in lines if line.startswith("swap locality ratio")).split()
+    assert row[-1] == "n/a*" and row[-2] != "n/a*", row
+    assert lines[-1] == f"* deaf: the locality ratio does not apply: {STYLES_IGNORED}"
 
 
 def test_eval_on_a_domain_with_other_classes_is_refused(tiny_checkpoint, tmp_path):

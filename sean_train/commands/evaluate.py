@@ -32,7 +32,8 @@ DEFINITIONS = {
     "locality": "one class's code swapped with the next image's code for that class (the next of the split, "
     "the last's the first, whatever the batch size); mean absolute change (0..255) inside that region and "
     "outside it; ratio = inside / outside; null where no swap was possible (a split of one image, or no two "
-    "neighbouring images sharing a class)",
+    "neighbouring images sharing a class), the ratio alone null where the change inside is below one grey level "
+    "(a model that ignores its styles: noise over noise); ratio_note says why the ratio is null",
     "transfer": "every class covering >= 1% of an image takes the next image's code (a reference with another "
     "layout); colour_error = mean over those (image, class) of |mean region colour in the result - in the "
     "reference's own region|, averaged over R, G, B, 0..255 units; null where no class could be taken",
