@@ -35,6 +35,7 @@ def shown_path(path: str | Path) -> str:
 
 MISSING = "does not exist"  # what path_problem says of a path that names nothing
 LOOP = "is a loop of symbolic links"
+FOLDER = "is a folder, not a file"
 
 
 def path_problem(path: str | Path, folder: bool = False) -> str | None:
@@ -56,7 +57,7 @@ def path_problem(path: str | Path, folder: bool = False) -> str | None:
         return None if stat.S_ISDIR(info.st_mode) else "is not a folder"
     if stat.S_ISREG(info.st_mode):
         return None
-    return "is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "is not a regular file"
+    return FOLDER if stat.S_ISDIR(info.st_mode) else "is not a regular file"
 
 
 def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from sean_core.errors import ImageReadError
-from sean_core.files import MISSING, atomic_write, path_problem
+from sean_core.files import FOLDER, MISSING, atomic_write, path_problem, shown_path
 
 MAX_IMAGE_PIXELS_ENV = "SEAN_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels, e.g. 8192 x 4096
@@ -209,17 +209,18 @@ def _decode(data: bytes, flags: int, source: str, lossless: bool = False, max_pi
 def read_bytes(path: str | Path) -> bytes:
     """The bytes of an image file, with one-line errors for folders, missing and unreadable files."""
     path = Path(path)
+    shown = shown_path(path)
     problem = path_problem(path)
     if problem == MISSING:
-        raise ImageReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageReadError(f"{path} is a folder, not an image file")
+        raise ImageReadError(f"{shown}: no such file")
+    if problem == FOLDER:  # from path_problem: Path.is_dir raises on a name too long
+        raise ImageReadError(f"{shown} is a folder, not an image file")
     if problem is not None:  # a loop of symbolic links, a link to nothing, a pipe (which would block), ...
-        raise ImageReadError(f"{path} {problem}")
+        raise ImageReadError(f"{shown} {problem}")
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ImageReadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+        raise ImageReadError(f"{shown} cannot be read: {exc.strerror or exc}") from exc
 
 
 def rgb_from_bytes(data: bytes, source: str = "image", max_pixels: int | None = None) -> np.ndarray:

@@ -93,6 +93,9 @@ def test_links_to_nothing_loops_and_pipes_are_named_for_what_they_are(tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(ImageReadError, match=r"pipe\.png is not a regular file"):
         read_rgb(tmp_path / "pipe.png")
+    too_long = tmp_path / f"{'a' * 300}.png"  # a file name longer than the file system's 255 bytes
+    with pytest.raises(LabelError, match=r"a…a+\.png \(\d+ characters\) cannot be looked up \(File name too long\)"):
+        SHAPES.read_label(too_long)
 
 
 def tiff_with_size_entries(
