@@ -48,5 +48,8 @@ def progress_bar(*, file: TextIO | None = None, **options: Any) -> tqdm:
     if _is_terminal(stream):
         return tqdm(file=stream, **options)
     options.setdefault("mininterval", LOG_INTERVAL_S)
+    # tqdm's monitor thread forces a line once maxinterval (10 s) has passed without one, so slow steps
+    # (a training step of seconds) got a line every ~20 s: a line is forced only after a whole interval.
+    options.setdefault("maxinterval", options["mininterval"])
     options["leave"] = True  # a line written to a file is not taken back: leave=False would lose the last state
     return tqdm(file=_LineWriter(stream), **options)

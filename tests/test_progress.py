@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +72,34 @@ def test_sean_eval_writes_whole_lines_to_a_log_file(tiny_checkpoint, tmp_path):
     assert done.returncode == 0, text
     assert "\r" not in text
     assert text.endswith("\n") and "4/4" in text  # the last state, kept although the bar is leave=False
+
+
+def test_a_log_file_gets_a_line_at_most_once_an_interval_when_steps_are_slow(monkeypatch):
+    # `sean train > train.log` at 2-3 s a step wrote a line every ~20 s: tqdm's monitor thread forced one
+    # 10 s (its maxinterval) after each, not once a LOG_INTERVAL_S. A fake clock and a fast monitor.
+    import time
+
+    import tqdm._monitor
+    import tqdm.std
+
+    clock = [0.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])
+    monkeypatch.setattr(tqdm._monitor, "time", lambda: clock[0])
+    if tqdm.std.tqdm.monitor is not None:
+        tqdm.std.tqdm.monitor.exit()
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor", None)
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor_interval", 0.002)
+    log = io.StringIO()
+    bar = progress_bar(file=log, total=90, desc="train", unit="step")
+    try:
+        for _ in range(90):
+            clock[0] += 3.0
+            bar.update(1)
+            time.sleep(0.01)  # the monitor looks at the bar between steps
+    finally:
+        bar.close()
+        tqdm.std.tqdm.monitor.exit()
+    elapsed = [int(m) * 60 + int(s) for m, s in re.findall(r"\[(\d+):(\d+)[<\]]", log.getvalue())]
+    assert len(elapsed) >= 4 and elapsed[-1] == 270, log.getvalue()
+    interval_lines = elapsed[:-1]  # the start and the lines between; the end comes when it comes
+    assert all(b - a >= 60 for a, b in itertools.pairwise(interval_lines)), log.getvalue()
