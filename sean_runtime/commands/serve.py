@@ -130,6 +130,7 @@ def serve_command(
     \b
     Examples:
       sean serve packages/shapes
+      python3 -c "import secrets; print(secrets.token_urlsafe(32))" > key.txt   # an API key
       sean serve packages/shapes --port 9000 --max-batch 8 --api-key-file key.txt
       sean serve packages/shapes --precision bf16
       curl -s localhost:8000/v1/info
