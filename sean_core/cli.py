@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import click
 
-from sean_core.interrupts import stopped_before_serving, stopped_on_sigterm
+from sean_core.interrupts import stop_said_by_parent, stopped_before_serving, stopped_on_sigterm
 
 GROUP = "sean.commands"
 COMMAND_KEY = "sean.command"  # ctx.meta: the subcommand being resolved or run
@@ -75,6 +75,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             name = ctx.meta.get(COMMAND_KEY)
             if name is None or not all_commands()[name].server:
+                if stop_said_by_parent():
+                    ctx.exit(1)  # click's "Aborted!" would follow the parent's line
                 raise
             click.echo(stopped_before_serving(name), err=True)
             ctx.exit(0)

@@ -14,6 +14,29 @@ from pathlib import Path
 
 import click
 
+# Set in the environment of a `sean` child process whose parent prints the one line of a stop (`sean demo`'s
+# export): the child ends on a stop with its exit status alone, so that the user reads that line once.
+STOP_SAID_BY_PARENT = "SEAN_STOP_SAID_BY_PARENT"
+
+
+def stop_said_by_parent() -> bool:
+    """Whether this process is a `sean` child whose parent says what a stop left (STOP_SAID_BY_PARENT)."""
+    return os.environ.get(STOP_SAID_BY_PARENT) == "1"
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a `sean` child process whose stop this process reports in its own line."""
+    return {**os.environ, STOP_SAID_BY_PARENT: "1"}
+
+
+class StoppedError(click.ClickException):
+    """The one line of a command ended by Ctrl-C, SIGTERM or SIGHUP (exit 1); unsaid in a child whose
+    parent says its own (stop_said_by_parent)."""
+
+    def show(self, file: object = None) -> None:
+        if not stop_said_by_parent():
+            super().show(file)
+
 
 @contextmanager
 def stopped_on_sigterm() -> Iterator[None]:
@@ -46,7 +69,7 @@ def stopped_saying(line: Callable[[], str]) -> Iterator[None]:
         with stopped_on_sigterm():
             yield
     except KeyboardInterrupt:
-        raise click.ClickException(line()) from None
+        raise StoppedError(line()) from None
 
 
 def stopped_cleanly(command: str, thing: str, out: Path) -> AbstractContextManager[None]:

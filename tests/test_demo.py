@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -293,10 +294,11 @@ def test_sigterm_to_the_demo_stops_its_export_child_and_says_so_in_one_line(tmp_
         demo.send_signal(signal.SIGTERM)
         stderr = demo.communicate(timeout=90)[1]
         assert demo.returncode == 1, stderr
-        assert stderr.strip().splitlines()[-1] == (
+        # one line: the export child's own "Error: export stopped ..." line printed just before it
+        assert [line for line in stderr.splitlines() if "stopped" in line] == [
             f"Error: demo stopped (Ctrl-C or a termination signal) before the demo output was complete; nothing was "
             f"written to {out}"
-        )
+        ]
         assert not any(process_alive(pid) for pid in children)
         assert list(out.iterdir()) == []  # the export removed its build folder
     finally:
@@ -305,3 +307,19 @@ def test_sigterm_to_the_demo_stops_its_export_child_and_says_so_in_one_line(tmp_
                 os.kill(pid, signal.SIGKILL)
         if demo.poll() is None:
             demo.kill()
+
+
+@pytest.mark.parametrize("said_by_parent", [False, True])
+def test_a_stopped_child_leaves_the_line_of_its_stop_to_its_parent(monkeypatch, said_by_parent):
+    # `sean demo` printed its export child's "Error: export stopped ..." line and then its own
+    from sean_core.interrupts import STOP_SAID_BY_PARENT, child_environment, stopped_saying
+
+    @click.command()
+    def stops() -> None:
+        with stopped_saying(lambda: "work stopped"):
+            raise KeyboardInterrupt
+
+    env = {STOP_SAID_BY_PARENT: child_environment()[STOP_SAID_BY_PARENT]} if said_by_parent else {}
+    result = CliRunner(env=env).invoke(stops, [])
+    assert result.exit_code == 1
+    assert result.output == ("" if said_by_parent else "Error: work stopped\n")

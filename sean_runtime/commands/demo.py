@@ -31,7 +31,7 @@ from sean_core.files import foreign_folder_problem, output_problem, sha256_file,
 from sean_core.format import MANIFEST_FILE, is_package, is_package_or_its_graphs
 from sean_core.imageio import write_png
 from sean_core.install import missing_module_message, missing_modules
-from sean_core.interrupts import as_it_was, stop_child, stopped, stopped_saying
+from sean_core.interrupts import as_it_was, child_environment, stop_child, stopped, stopped_saying
 from sean_core.shipped import shipped_models
 from sean_runtime.backends import BACKENDS
 from sean_runtime.commands import BACKEND_HELP
@@ -189,8 +189,9 @@ def export_in_subprocess(checkpoint: Path, package_dir: Path) -> None:
         )
     command = [sys.executable, "-m", "sean_core.cli", "export", str(checkpoint), "-o", str(package_dir)]
     # Its own session: a terminal's Ctrl-C reaches this process alone, which stops the child once, as it does
-    # on SIGTERM (a second signal to the child while it removes its build folder would cut that short).
-    child = subprocess.Popen(command, start_new_session=True)
+    # on SIGTERM (a second signal to the child while it removes its build folder would cut that short); the
+    # child's own line of that stop is left unsaid, since the demo's line says what the stop left.
+    child = subprocess.Popen(command, start_new_session=True, env=child_environment())
     try:
         code = child.wait()
     except KeyboardInterrupt:
