@@ -158,12 +158,17 @@ def output_problem(
     return destination_problem(path)
 
 
-def foreign_folder_problem(out: Path, ours: Callable[[Path], bool], what: str, use: str = "replace") -> str | None:
+def foreign_folder_problem(
+    out: Path, ours: Callable[[Path], bool], what: str, use: str = "replace",
+    differs: Callable[[Path], str] | None = None,
+) -> str | None:
     """Why a command may not fill the -o folder `out` (None: it may): it may be new, empty, or a folder the
     command wrote before (ours(out)); a folder holding anything else is the user's, never replaced or written
-    into. `what` names the command's output ("a SEAN package (...)"), `use` what it does with an earlier one."""
+    into, whatever --force says. `what` names the command's output ("a SEAN package (...)"), `use` what it
+    does with an earlier one, `differs` (optional) what sets the folder apart from one ("holds notes.txt")."""
     if out.is_dir() and any(out.iterdir()) and not ours(out):
-        return f"{out} exists and is not {what}; refusing to {use} it: choose another -o folder or remove it"
+        found = f"and {differs(out)}, so it" if differs is not None else "and"
+        return f"{out} exists {found} is not {what}; refusing to {use} it: choose another -o folder or remove it"
     return None
 
 

@@ -178,3 +178,16 @@ def test_a_folder_replacing_a_link_leaves_no_work_link_behind(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "link"]
     assert not (tmp_path / "link").is_symlink() and (tmp_path / "link" / "manifest.json").read_text() == '{"new": true}'
     assert (tmp_path / "earlier" / "manifest.json").read_text() == "{}"  # the link's target is not touched
+
+
+def test_a_folder_of_the_users_is_refused_in_one_wording_that_can_name_what_sets_it_apart(tmp_path):
+    # `sean publish` and `sean convert-official` had a wording of their own for the rule
+    (tmp_path / "notes.txt").write_text("mine")
+    ours = files.foreign_folder_problem(tmp_path, lambda folder: True, "an earlier model folder")
+    plain = files.foreign_folder_problem(tmp_path, lambda folder: False, "an earlier model folder")
+    named = files.foreign_folder_problem(tmp_path, lambda folder: False, "an earlier model folder",
+                                         differs=lambda folder: "holds notes.txt")
+    assert ours is None
+    assert plain == (f"{tmp_path} exists and is not an earlier model folder; refusing to replace it: choose another "
+                     f"-o folder or remove it")
+    assert named == plain.replace("exists and", "exists and holds notes.txt, so it")

@@ -88,12 +88,16 @@ def test_publish_force_replaces_an_earlier_model_folder_that_sean_eval_measured(
     (out / WEIGHTS_FILE).unlink()  # an eval result beside something else is not a model folder
     (out / "notes.txt").write_text("mine")
     result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
-    assert result.exit_code == 2 and "holds notes.txt: it is not an earlier model folder" in result.output
+    assert result.exit_code == 2 and (
+        f"-o {out} exists and holds notes.txt, so it is not an earlier model folder" in result.output
+    ), result.output
+    assert "refusing to replace it: choose another -o folder or remove it" in result.output  # the rule's one line
     (out / "notes.txt").unlink()
     (out / CONFIG_FILE).unlink()
     (out / "eval_test.json").write_text("{}")  # an eval result alone: not a model folder either
     result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
-    assert result.exit_code == 2 and "lacks config.json, model.safetensors: it is not an earlier model" in result.output
+    assert result.exit_code == 2
+    assert "lacks config.json, model.safetensors, so it is not an earlier model" in result.output
 
 
 @pytest.mark.parametrize("earlier", [False, True])

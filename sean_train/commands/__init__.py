@@ -7,6 +7,7 @@ import click
 
 from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
 from sean_core.command import check_output
+from sean_core.files import foreign_folder_problem
 
 # --no-verify of the commands that load checkpoint weights (export, eval).
 no_verify_option = click.option(
@@ -35,6 +36,19 @@ def is_eval_file(name: str) -> bool:
     return name.startswith(eval_file("")[:-len(".json")]) and name.endswith(".json")
 
 
+def model_files(folder: Path) -> set[str]:
+    """The names in `folder` but sean eval's results, which, written beside the model they measured, belong
+    to the model folder they are in."""
+    return {entry.name for entry in folder.iterdir() if not is_eval_file(entry.name)}
+
+
+def model_folder_difference(folder: Path) -> str:
+    """What keeps `folder` from being a model folder: the files it holds besides MODEL_FILES, else those it lacks."""
+    held = model_files(folder)
+    extra = sorted(held - MODEL_FILES)
+    return f"holds {', '.join(extra)}" if extra else f"lacks {', '.join(sorted(MODEL_FILES - held))}"
+
+
 def check_model_destination(out: Path, inputs: Iterable[Path], force: bool) -> None:
     """-o of a command that writes a model folder (publish, convert-official), before the work: never one of
     `inputs`, a folder that holds one or one inside one, whatever --force says, since replacing -o deletes
@@ -43,14 +57,11 @@ def check_model_destination(out: Path, inputs: Iterable[Path], force: bool) -> N
     too): --force is for replacing an earlier result, not for emptying whatever folder -o happens to name."""
     inputs = list(inputs)
     check_output(out, "-o", inputs, True, folder=True)  # what even --force never allows, first
-    # sean eval's results, written beside the model it measured, belong to the model folder they replace
-    entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
-    held = {name for name in entries if not is_eval_file(name)}
-    if entries and held != MODEL_FILES:
-        extra = sorted(held - MODEL_FILES)
-        what = f"holds {', '.join(extra)}" if extra else f"lacks {', '.join(sorted(MODEL_FILES - held))}"
-        raise click.UsageError(
-            f"-o {out} {what}: it is not an earlier model folder ({' + '.join(sorted(MODEL_FILES))}, and the "
-            f"{eval_file('*')} of `sean eval`, alone), so it is not replaced; choose another -o folder or remove it"
-        )
+    problem = foreign_folder_problem(
+        out, lambda folder: model_files(folder) == MODEL_FILES,
+        f"an earlier model folder ({' + '.join(sorted(MODEL_FILES))}, and the {eval_file('*')} of `sean eval`, "
+        f"alone)", differs=model_folder_difference,
+    )
+    if problem is not None:
+        raise click.UsageError(f"-o {problem}")
     check_output(out, "-o", inputs, force, folder=True)
