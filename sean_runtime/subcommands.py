@@ -15,5 +15,5 @@ COMMANDS = {
     "export-triton": CommandEntry("sean_runtime.commands.export_triton:export_triton", "triton",
                                   "Write a Triton Inference Server model repository for a package."),
     "triton": CommandEntry("sean_runtime.commands.triton:triton", "triton",
-                           "Serve a `sean export-triton` repository with Triton (Python backend)."),
+                           "Serve a `sean export-triton` repository with Triton (Python backend).", server=True),
 }

@@ -127,3 +127,62 @@ def test_an_ignored_hangup_stays_ignored_so_that_nohup_works():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+# `sean triton` stalled at one point of its start-up: "environment" (building or checking the Python models'
+# environment, 30 s), or "ready" (a child in tritonserver's place that never gets ready; it prints its pid).
+STALLED_TRITON = """
+import sys, time
+from pathlib import Path
+point, repository, port = sys.argv[1], sys.argv[2], sys.argv[3]
+import sean_runtime.triton.environment as environment
+import sean_runtime.triton.repository as repositories
+import sean_runtime.triton.server as server
+repositories.read_repository = lambda path: {"backend": "python", "models": ["sean"]}
+repositories.check_repository_package = lambda path, facts: None
+if point == "environment":
+    def stalled_environment(location=None, log=print):
+        print("stalled", flush=True)
+        time.sleep(30)
+    environment.server_environment = stalled_environment
+else:
+    env = environment.ServerEnvironment(Path(sys.prefix), Path(sys.prefix))
+    environment.server_environment = lambda location=None, log=print: env
+    server.serving_view = lambda repository, instances=None: None
+    child = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+    server.server_command = lambda env, repository, ports, host: [sys.executable, "-c", child]
+from sean_core.cli import main
+main(["triton", repository, "--port", port])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["environment", "ready"])
+def test_sigterm_during_the_start_up_of_sean_triton_stops_it_and_its_server_with_exit_0_and_one_line(point, tmp_path):
+    # it ended with "Aborted!" (exit 1) while its environment was checked, and with tritonserver's status and
+    # nothing said (exit 241) while the models loaded
+    pytest.importorskip("tritonclient.grpc", reason="needs the 'triton' extra (tritonclient)")
+    from sean_core.files import process_alive
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    # three free ports in a row: HTTP, gRPC and metrics
+    port = next(p for p in iter(free_port, None) if p < 65000 and all(is_free(p + i) for i in (1, 2)))
+    proc = subprocess.Popen([sys.executable, "-c", STALLED_TRITON, point, str(tmp_path), str(port)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    child = None if point == "environment" else int(first)
+    assert point != "environment" or first == "stalled\n", proc.stderr.read() if proc.poll() is not None else first
+    seconds, _out, err = stop_and_wait(proc)
+    assert proc.returncode == 0, err
+    assert err.strip() == "triton stopped (Ctrl-C or a termination signal) before serving"
+    assert child is None or not process_alive(child)
+    assert seconds < 5.0
+
+
+def is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -38,8 +38,8 @@ def triton(
 
     The first start builds the Python models' environment (numpy < 2 for Triton's Python backend stub,
     ONNX Runtime, nvidia-pytriton with tritonserver, this project; about a minute, from PyPI); later
-    starts reuse it. Prints one line with the URLs when every model is ready; SIGTERM / SIGINT let the
-    requests in flight finish and exit 0.
+    starts reuse it. Prints one line with the URLs when every model is ready; SIGTERM / SIGINT / SIGHUP
+    let the requests in flight finish and exit 0 (before it is ready: one line saying it stopped, exit 0).
 
     \b
     Examples (models/triton from `sean export-triton demo-out/package -o models/triton`, after
@@ -65,27 +65,36 @@ def triton(
             f"metrics take the next two unless --grpc-port and --metrics-port are given)"
         )
     env = server_environment(env_dir, log=lambda line: click.echo(line, err=True))
-    server = TritonServer(env, repository.resolve(), ports, host, instances, log_file)
-    stopping = []
+    server: TritonServer | None = None
+    stopping: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.append(signum)
-        if server.process is not None and server.process.poll() is None:
+        if server is not None and server.process is not None and server.process.poll() is None:
             server.process.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.start()
+    # From here a stop signal is this handler, not a KeyboardInterrupt that could come between starting the
+    # child and keeping its handle: tritonserver is started and stopped in one piece (its own SIGTERM lets the
+    # requests in flight finish). An ignored SIGHUP stays ignored (`nohup sean triton`).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, stop)
+    server = TritonServer(env, repository.resolve(), ports, host, instances, log_file)
     try:
-        server.wait_ready()
-    except Exception:
+        server.start()
+        try:
+            if not stopping:
+                server.wait_ready()
+        except Exception:
+            if not stopping:
+                raise
         if stopping:
-            sys.exit(server.stop())
-        raise
-    click.echo(f"Triton ready: {server.url} (gRPC {server.grpc_url.removeprefix('grpc://')}, metrics "
-               f"{server.metrics_url}), models {', '.join(facts['models'])}", err=False)
-    sys.stdout.flush()
-    code = server.wait()
-    server.stop()
+            raise KeyboardInterrupt  # a server's stop before serving: one line and exit 0 (sean_core.cli)
+        click.echo(f"Triton ready: {server.url} (gRPC {server.grpc_url.removeprefix('grpc://')}, metrics "
+                   f"{server.metrics_url}), models {', '.join(facts['models'])}", err=False)
+        sys.stdout.flush()
+        code = server.wait()
+    finally:
+        server.stop()
     if code != 0:
         raise click.ClickException(f"tritonserver exited with code {code}")
