@@ -41,9 +41,12 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def progress_bar(*, file: TextIO | None = None, **options: Any) -> tqdm:
-    """tqdm(**options) writing to `file` (default stderr): redrawn in place on a terminal; elsewhere one
-    whole line per update, at most once a LOG_INTERVAL_S (and the first and last state)."""
+def progress_bar(*, desc: str, file: TextIO | None = None, **options: Any) -> tqdm:
+    """tqdm(desc=desc, **options) writing to `file` (default stderr): redrawn in place on a terminal;
+    elsewhere one whole line per update, at most once a LOG_INTERVAL_S (and the first and last state).
+    desc is required: the first line, written at creation, stays in a log file, and without a name
+    ("  0%| | 0/4") it says nothing of what the work is."""
+    options["desc"] = desc
     stream = sys.stderr if file is None else file
     if _is_terminal(stream):
         return tqdm(file=stream, **options)

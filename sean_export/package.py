@@ -78,6 +78,14 @@ def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ..
     return tuple(torch.from_numpy(feeds[name]) for name in spec.input_names)
 
 
+TO_ONNX = "torch -> ONNX"  # the first step of every graph's export
+
+
+def step_description(graph: str, step: str) -> str:
+    """The progress bar's name of a step of one graph's export."""
+    return f"{graph}: {step}"
+
+
 def export_graph(
     model: SEANModel,
     name: str,
@@ -98,7 +106,7 @@ def export_graph(
     fp32_folder = folder if settings.precision == "fp32" else folder / ".fp32"
     fp32_path = fp32_folder / graph_file(name)
 
-    bar.set_description(f"{name}: torch -> ONNX")
+    bar.set_description(step_description(name, TO_ONNX))
     module = graph_module(model, name, inference=True, regions=regions, edges=settings.edge_form)
     proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
     del module  # the folded weights (a copy of the generator's): not needed beside the graph and the validation
@@ -112,14 +120,14 @@ def export_graph(
     bar.update()
 
     figures: dict[str, float] = {}
-    bar.set_description(f"{name}: ONNX Runtime vs PyTorch")
+    bar.set_description(step_description(name, "ONNX Runtime vs PyTorch"))
     if validate:
         figures.update(compare_with_torch(model, spec, fp32_path))
     bar.update()
     if settings.precision == "fp32":
         return files, figures
 
-    bar.set_description(f"{name}: fp16 graph")
+    bar.set_description(step_description(name, "fp16 graph"))
     mixed = convert_to_mixed_fp16(onnx.load(str(fp32_path)), name)
     set_metadata(mixed, graph_metadata(config, name, settings, checkpoint_sha256))
     check_interface(mixed, spec)
@@ -130,7 +138,7 @@ def export_graph(
     check_model_file(path, name)
     bar.update()
 
-    bar.set_description(f"{name}: fp16 vs fp32")
+    bar.set_description(step_description(name, "fp16 vs fp32"))
     if validate:
         figures.update({f"fp16_{key}": value for key, value in compare_fp16(spec, config, fp32_path, path).items()})
     shutil.rmtree(fp32_folder)
@@ -218,7 +226,8 @@ def export_package(
         with building_folder(out, check=lambda: check_destination(out, [checkpoint])) as build:
             files: dict[str, list[Path]] = {}
             validation: dict[str, dict[str, float]] = {}
-            with progress_bar(total=steps_per_graph * len(GRAPH_NAMES), disable=not progress, unit="step") as bar:
+            with progress_bar(desc=step_description(GRAPH_NAMES[0], TO_ONNX), total=steps_per_graph * len(GRAPH_NAMES),
+                              disable=not progress, unit="step") as bar:
                 for name in GRAPH_NAMES:
                     files[name], validation[name] = export_graph(
                         model, name, build, settings, checkpoint_sha256, validate, bar

@@ -103,3 +103,18 @@ def test_a_log_file_gets_a_line_at_most_once_an_interval_when_steps_are_slow(mon
     assert len(elapsed) >= 4 and elapsed[-1] == 270, log.getvalue()
     interval_lines = elapsed[:-1]  # the start and the lines between; the end comes when it comes
     assert all(b - a >= 60 for a, b in itertools.pairwise(interval_lines)), log.getvalue()
+
+
+def test_a_bar_is_named_from_its_first_line_on():
+    # `sean export 2> export.log` began with "  0%| | 0/4": its bar was named after the line was written
+    with pytest.raises(TypeError, match="desc"):
+        progress_bar(file=io.StringIO(), total=4)
+
+
+@pytest.mark.slow
+def test_the_first_line_an_export_writes_to_a_log_names_its_step(tiny_export_checkpoint, tmp_path, capsys):
+    from sean_export.package import export_package
+
+    export_package(tiny_export_checkpoint, tmp_path / "package", validate=False, progress=True)
+    first = capsys.readouterr().err.splitlines()[0]
+    assert re.match(r"\w+: torch -> ONNX: +0%", first), first

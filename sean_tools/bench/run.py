@@ -110,8 +110,8 @@ def benchmark(
                                          "threads": threads, "budget_s_per_batch": budget_s, "labels": labels})
     result.update(paths={}, skipped=skipped)
     total = 1 + len(paths) + (5 + 2 * openvino) * len(classes)  # class scaling: 3 torch rows, 2 or 4 runtime rows
-    with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, progress_bar(total=total, unit="path") as bar:
-        bar.set_description("matrix-product peak")
+    bar = progress_bar(desc="matrix-product peak", total=total, unit="path")
+    with tempfile.TemporaryDirectory(prefix="sean-bench-") as tmp, bar:
         result["gemm"] = run_worker(common, timeout_s)
         bar.update()
         outputs: dict[str, Path] = {}
