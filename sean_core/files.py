@@ -126,6 +126,8 @@ def output_problem(
       even --force never replaces what the command reads (symbolic links resolved);
     - a folder is not a symbolic link: replacing the folder as a whole swaps the link itself for a folder,
       leaving its target as it was, and writing through it would replace a folder the user did not name;
+      a file that is one is written through (atomic_write), the target taking the rules below, as a file
+      link is where a user keeps a file (`cp` and a shell's `>` write through it too);
     - its suffix is one of `suffixes` (what is written: .png, .json), where they are given;
     - an existing one is replaced only with `force`, and only if it is of the kind written (a regular file,
       or a folder): replacing a device or a folder with a file is never meant;
@@ -155,7 +157,7 @@ def output_problem(
             return f"{problem}; choose another {'folder' if folder else 'file'}"
         if not force:
             return EXISTS_WITHOUT_FORCE
-    return destination_problem(path)
+    return destination_problem(real if path.is_symlink() else path)  # a file link's target is written
 
 
 def foreign_folder_problem(
@@ -212,8 +214,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], exclusive: boo
     system error (read-only, full, a folder in the way, ...) is a FileWriteError naming the path.
     exclusive: the file must not exist yet, and of several processes writing it at once exactly one
     succeeds; the others get ExistsError and leave the file as the winner wrote it (_link_new).
+    A `path` that is a symbolic link is written through: its target is replaced and the link kept, as `cp`
+    and a shell's `>` do (renaming over the link would swap it for a file and leave its target as it was).
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     make_dirs(path.parent)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

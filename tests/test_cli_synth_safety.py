@@ -88,6 +88,27 @@ def test_an_existing_output_is_replaced_only_with_force(tiny_package, shapes_spl
     assert read_rgb(out).shape == (64, 64, 3)
 
 
+def test_an_output_file_that_is_a_symbolic_link_is_written_through_and_the_link_kept(
+    tiny_package, shapes_split, tmp_path
+):
+    # `sean synth -o link.png --force` swapped the link for a file and left its target as it was
+    label, style = shapes_split / "labels/00001.png", shapes_split / "images/00001.png"
+    (tmp_path / "kept").mkdir()
+    target, link = tmp_path / "kept" / "out.png", tmp_path / "link.png"
+    target.write_bytes(b"earlier")
+    link.symlink_to(target)
+    line = error_line(run(tiny_package, "--label", label, "--style", style, "-o", link))
+    assert f"{link} exists; pass --force to overwrite it" in line
+    assert run(tiny_package, "--label", label, "--style", style, "--force", "-o", link).exit_code == 0
+    assert link.is_symlink() and link.resolve() == target
+    assert read_rgb(target).shape == (64, 64, 3)
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["out.png"]  # no temporary file left beside it
+    label_link = tmp_path / "label-link.png"  # a link to an input stays refused, even with --force
+    label_link.symlink_to(label)
+    line = error_line(run(tiny_package, "--label", label, "--style", style, "--force", "-o", label_link))
+    assert "would overwrite the input" in line
+
+
 def test_outputs_that_cannot_be_written_are_named_in_one_line(tiny_package, shapes_split, tmp_path):
     label, style = shapes_split / "labels/00000.png", shapes_split / "images/00000.png"
     args = [tiny_package, "--label", label, "--style", style]
