@@ -36,6 +36,7 @@ def shown_path(path: str | Path) -> str:
 MISSING = "does not exist"  # what path_problem says of a path that names nothing
 LOOP = "is a loop of symbolic links"
 FOLDER = "is a folder, not a file"
+NOT_REGULAR = "is not a regular file"  # a pipe, a device, a socket: reading one would block or never end
 
 
 def path_problem(path: str | Path, folder: bool = False) -> str | None:
@@ -57,7 +58,7 @@ def path_problem(path: str | Path, folder: bool = False) -> str | None:
         return None if stat.S_ISDIR(info.st_mode) else "is not a folder"
     if stat.S_ISREG(info.st_mode):
         return None
-    return FOLDER if stat.S_ISDIR(info.st_mode) else "is not a regular file"
+    return FOLDER if stat.S_ISDIR(info.st_mode) else NOT_REGULAR
 
 
 def resolved(path: str | Path, error: Callable[[str], SeanError]) -> Path:

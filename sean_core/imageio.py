@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from sean_core.errors import ImageReadError
-from sean_core.files import FOLDER, MISSING, atomic_write, path_problem, shown_path
+from sean_core.files import FOLDER, MISSING, NOT_REGULAR, atomic_write, path_problem, shown_path
 
 MAX_IMAGE_PIXELS_ENV = "SEAN_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels, e.g. 8192 x 4096
@@ -215,6 +215,8 @@ def read_bytes(path: str | Path) -> bytes:
         raise ImageReadError(f"{shown}: no such file")
     if problem == FOLDER:  # from path_problem: Path.is_dir raises on a name too long
         raise ImageReadError(f"{shown} is a folder, not an image file")
+    if problem == NOT_REGULAR:  # the C++ runtime's read_bytes (sean_runtime/cpp/src/image_io.cpp) says the same
+        raise ImageReadError(f"{shown} {NOT_REGULAR}; give an image file")
     if problem is not None:  # a loop of symbolic links, a link to nothing, a pipe (which would block), ...
         raise ImageReadError(f"{shown} {problem}")
     try:

@@ -25,8 +25,6 @@ namespace {
 // The messages of the Python runtime's reader (sean_core.imageio.read_bytes, sean_core.files.path_problem).
 std::vector<unsigned char> read_bytes(const std::string& path) {
   std::error_code error;
-  fs::status(path, error);
-  if (error.value() == ELOOP) throw Error(Status::input, shown_path(path) + " is a loop of symbolic links");
   const fs::file_type type = file_type_of(path, Status::input);
   if (type == fs::file_type::directory) throw Error(Status::input, shown_path(path) + " is a folder, not an image file");
   if (type == fs::file_type::not_found && fs::is_symlink(fs::symlink_status(path, error)))
@@ -34,7 +32,7 @@ std::vector<unsigned char> read_bytes(const std::string& path) {
                                    fs::read_symlink(path, error).string() + ", which does not exist");
   if (type == fs::file_type::not_found) throw Error(Status::input, shown_path(path) + ": no such file");
   if (type != fs::file_type::regular)  // reading a pipe would block, a device never end
-    throw Error(Status::input, shown_path(path) + " is not a regular file");
+    throw Error(Status::input, shown_path(path) + " is not a regular file; give an image file");
   std::ifstream in(path, std::ios::binary);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.eof() && in.fail()) throw Error(Status::input, shown_path(path) + ": cannot be read");
