@@ -223,6 +223,10 @@ class SynthesizeModel:
         models = json.loads(parameters[MODELS_PARAMETER])
         backend = ModelsBackend(models["encoder"], models["generator"], int(config["max_batch_size"]))
         self.synth = Synthesizer(_package(args, parameters), backend)
+        # Triton checks that every required input is there only for a model without optional inputs: here the
+        # request without `label` reached _prepare and failed as an internal error.
+        self.name = args["model_name"]
+        self.required = [tensor["name"] for tensor in config["input"] if not tensor.get("optional")]
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses: list[Any] = [None] * len(requests)
@@ -258,6 +262,12 @@ class SynthesizeModel:
 
     # --- one request ---------------------------------------------------------------------------------
     def _prepare(self, request: Any) -> tuple[np.ndarray, Styles, int, bool, np.ndarray | None]:
+        missing = [name for name in self.required if pb_utils.get_input_tensor_by_name(request, name) is None]
+        if missing:
+            raise InputError(
+                f"missing required input(s) {missing} for model '{self.name}': send every input its config.pbtxt "
+                f"does not mark optional"
+            )
         label = _input(request, "label")
         if label.shape[0] != 1:
             raise InputError(f"send one image per request (batch 1), got {label.shape[0]}; Triton batches requests")
