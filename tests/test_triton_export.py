@@ -410,3 +410,29 @@ def test_an_export_triton_stopped_by_sigterm_says_so_in_one_line_and_leaves_no_b
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg", "repo"]
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_sean_triton_refuses_ports_it_cannot_use_and_binds_a_host_name_by_its_address(tmp_path):
+    """`--port 65535` ended in a traceback (OverflowError: gRPC on 65536), and `--host localhost` went to
+    tritonserver as it was, whose HTTP server then listened on 255.255.255.255: `sean triton` waited for a
+    readiness that never came, until its timeout."""
+    from sean_runtime.triton.environment import ServerEnvironment
+    from sean_runtime.triton.server import TritonServer, server_command
+
+    repo = export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", RepositorySettings())
+    for args, words in (
+        (["--port", "65535"], "puts the gRPC port 65536 and metrics port 65537 above 65535"),
+        (["--port", "65534", "--grpc-port", "9001"], "puts the metrics port 65536 above 65535"),
+        (["--port", "9000", "--metrics-port", "9000"], "three different ports"),
+    ):
+        done = CliRunner().invoke(main, ["triton", str(repo), *args])
+        assert done.exit_code == 2 and words in done.output, (args, done.output, done.exception)
+    done = CliRunner().invoke(main, ["triton", str(repo), "--host", "no-such-host.invalid"])
+    assert done.exit_code == 1 and "give an IP address such as 127.0.0.1" in done.output, done.output
+    unused = ServerEnvironment(tmp_path / "env", tmp_path / "env")  # nothing is started
+    server = TritonServer(unused, repo, host="localhost")
+    assert server.url == "http://127.0.0.1:8000" and server.grpc_url == "grpc://127.0.0.1:8001"
+    command = server_command(unused, server.repository, server.ports, server.host)
+    assert {"--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1"} <= set(command)
+    assert TritonServer(unused, repo, host="0.0.0.0").host == "0.0.0.0"
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import astuple
 from pathlib import Path
 from types import FrameType
 
@@ -14,15 +15,18 @@ from sean_core.command import Count, SeanCommand
 from sean_core.errors import PackageError
 from sean_runtime.triton.environment import ENV_VARIABLE, server_environment
 from sean_runtime.triton.repository import check_repository_package, read_repository
-from sean_runtime.triton.server import Ports, TritonServer, ports_in_use
+from sean_runtime.triton.server import Ports, TritonServer, bind_address, ports_in_use
+
+MAX_PORT = 65535
 
 
 @click.command(cls=SeanCommand)
 @click.argument("repository", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="HTTP port.")
-@click.option("--grpc-port", type=click.IntRange(1, 65535), default=None, help="gRPC port (default: --port + 1).")
-@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (0.0.0.0: every interface; a host name binds its IPv4 address).")
+@click.option("--port", type=click.IntRange(1, MAX_PORT), default=8000, show_default=True, help="HTTP port.")
+@click.option("--grpc-port", type=click.IntRange(1, MAX_PORT), default=None, help="gRPC port (default: --port + 1).")
+@click.option("--metrics-port", type=click.IntRange(1, MAX_PORT), default=None,
               help="Prometheus metrics port (default: --port + 2).")
 @click.option("--instances", type=Count(1, 64), default=None,
               help="Instances of every model (default: as exported).")
@@ -49,6 +53,18 @@ def triton(
       sean synth --triton http://127.0.0.1:8000 --label demo-out/inputs/test/labels/00.png \\
           --style demo-out/inputs/test/images/00.png -o out.png
     """
+    ports = Ports(port, grpc_port or port + 1, metrics_port or port + 2)
+    beyond = [f"{what} port {number}" for what, number in (("gRPC", ports.grpc), ("metrics", ports.metrics))
+              if number > MAX_PORT]
+    if beyond:  # the defaults --port + 1 and + 2
+        raise click.UsageError(
+            f"--port {port} puts the {' and '.join(beyond)} above {MAX_PORT}: choose a lower --port, or give "
+            f"--grpc-port and --metrics-port"
+        )
+    if len(set(astuple(ports))) < 3:
+        raise click.UsageError(f"HTTP, gRPC and metrics need three different ports, got {astuple(ports)}: "
+                               f"change --port, --grpc-port or --metrics-port")
+    host = bind_address(host)
     facts = read_repository(repository)
     if facts.get("backend") != "python":
         raise PackageError(
@@ -57,7 +73,6 @@ def triton(
             f"--backend python"
         )
     check_repository_package(repository, facts)
-    ports = Ports(port, grpc_port or port + 1, metrics_port or port + 2)
     taken = ports_in_use(host, ports)
     if taken:
         raise click.UsageError(

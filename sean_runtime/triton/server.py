@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import ipaddress
 import shutil
 import signal
 import socket
@@ -46,6 +47,23 @@ class Ports:
     http: int = 8000
     grpc: int = 8001
     metrics: int = 8002
+
+
+def bind_address(host: str) -> str:
+    """The address tritonserver is given for `host`: an IP address as it is, a host name resolved to its first
+    IPv4 address. tritonserver's HTTP and metrics servers take the address literally: given `localhost` they
+    listened on 255.255.255.255, which nothing reaches, and `sean triton` waited for readiness until its timeout."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except (OSError, UnicodeError) as exc:
+        raise BackendError(
+            f"host {host!r} has no IPv4 address here ({exc}): give an IP address such as 127.0.0.1 or 0.0.0.0"
+        ) from exc
 
 
 def ports_in_use(host: str, ports: Ports) -> list[str]:
@@ -116,7 +134,7 @@ class TritonServer:
 
     def __init__(self, env: ServerEnvironment, repository: Path, ports: Ports = Ports(), host: str = "127.0.0.1",
                  instances: int | None = None, log_file: Path | None = None) -> None:
-        self.env, self.ports, self.host = env, ports, host
+        self.env, self.ports, self.host = env, ports, bind_address(host)
         self.view = serving_view(repository, instances)
         self.repository = self.view or repository
         self.log_file = log_file
