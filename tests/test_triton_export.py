@@ -436,3 +436,16 @@ def test_sean_triton_refuses_ports_it_cannot_use_and_binds_a_host_name_by_its_ad
     assert {"--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1"} <= set(command)
     assert TritonServer(unused, repo, host="0.0.0.0").host == "0.0.0.0"
 
+
+def test_the_repository_readme_names_each_models_tensors_as_its_config_does(tmp_path):
+    """A client written from the README's table asked `sean_reconstruct` for `image` (its output is
+    `reconstruction`) and sent `sean_noise` a seed alone (it takes `enabled` too)."""
+    import re
+
+    repo = export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", RepositorySettings(name="gan"))
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]*?: ([\w, ]+ -> [\w, ]+)", (repo / "README.md").read_text(), re.M))
+    assert sorted(rows) == ["gan_encoder", "gan_generator", "gan_noise", "gan_reconstruct"]
+    for model, tensors in rows.items():
+        config = read_config(repo, model)
+        wanted = f"{', '.join(t.name for t in config.input)} -> {', '.join(t.name for t in config.output)}"
+        assert tensors.strip() == wanted, model

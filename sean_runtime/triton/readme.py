@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sean_runtime.package import Package
+from sean_runtime.triton.config import ModelConfig
 from sean_runtime.triton.environment import model_requirements
 from sean_runtime.triton.interface import DEFAULT_NAME, ModelNames
 from sean_runtime.triton.settings import RepositorySettings
@@ -13,13 +16,21 @@ CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3"
 SDK_CONTAINER = "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
 
 
-def readme(package: Package, settings: RepositorySettings, names: ModelNames) -> str:
+def _tensors(config: ModelConfig) -> str:
+    """A model's tensor names as its config.pbtxt has them (what a client sends and asks for): "a, b -> c"."""
+    return f"{', '.join(t.name for t in config.inputs)} -> {', '.join(t.name for t in config.outputs)}"
+
+
+def readme(
+    package: Package, settings: RepositorySettings, names: ModelNames, configs: Mapping[str, ModelConfig]
+) -> str:
     gpu = settings.backend != "python"
     gpus = " --gpus all" if gpu else ""
     named = "" if settings.name == DEFAULT_NAME else f" --triton-model {settings.name}"  # the clients' model
     bench_model = "" if settings.name == DEFAULT_NAME else f" --model {settings.name}"
     requirements = " ".join(f"'{r}'" for r in model_requirements())
     h, w = package.height, package.width
+    reconstruct = _tensors(configs[names.reconstruct])
     runtime = {"onnxruntime": "ONNX Runtime", "openvino": f"OpenVINO, precision hint {settings.precision}"}[
         settings.graph_runtime
     ]
@@ -41,10 +52,10 @@ Exported by `sean export-triton` from a package of domain `{package.domain or "n
 | model | what it does |
 |---|---|
 | `{names.front}` | the model to call: the request of `POST /v1/synthesize` in tensor form (Python backend, BLS) |
-| `{names.encoder}` | the encoder graph: image, labels -> codes, area |
-| `{names.generator}` | the generator graph: labels, codes, noise -> image |
-| `{names.noise}` | seed -> the generator's noise, by the package's noise rule |
-| `{names.reconstruct}` | ensemble: image, labels, seed, noise -> image (each image in its own style) |
+| `{names.encoder}` | the encoder graph: {_tensors(configs[names.encoder])} |
+| `{names.generator}` | the generator graph: {_tensors(configs[names.generator])} |
+| `{names.noise}` | the generator's noise by the package's noise rule: {_tensors(configs[names.noise])} |
+| `{names.reconstruct}` | ensemble: {reconstruct} (each image in its own style, float [3, H, W] in [-1, 1]) |
 
 {backend_line} The tensors of `{names.front}` are listed in its `config.pbtxt` and in the SEAN
 documentation (docs/triton.md); the SEAN client speaks them:

@@ -262,7 +262,8 @@ def _write(root: Path, package: Package, settings: RepositorySettings,
     folder = _package_folder(names)
     for name in [MANIFEST_FILE, *(name for name, place in sorted(places.items()) if place == folder)]:
         _link_or_copy(package.root / name, root / folder / name)
-    atomic_write_text(root / "README.md", readme(package, settings, names))
+    configs = {model: config for model, (config, _) in models.items()}
+    atomic_write_text(root / "README.md", readme(package, settings, names, configs))
     atomic_write_json(root / REPOSITORY_FILE, {
         "format": REPOSITORY_FORMAT,
         "backend": settings.backend,
