@@ -449,3 +449,24 @@ def test_the_repository_readme_names_each_models_tensors_as_its_config_does(tmp_
         config = read_config(repo, model)
         wanted = f"{', '.join(t.name for t in config.input)} -> {', '.join(t.name for t in config.output)}"
         assert tensors.strip() == wanted, model
+
+
+def test_a_triton_failure_asks_whether_the_server_runs_only_when_no_server_answered():
+    """A model's internal error (HTTP 500, gRPC INTERNAL) ended in "is `sean triton` running there?", which sends
+    the user to look for a server that runs and answered."""
+    from tritonclient.utils import InferenceServerException
+
+    from sean_core.errors import BackendError, InputError
+    from sean_runtime.triton.client import TritonSynthesizer
+
+    client = TritonSynthesizer.__new__(TritonSynthesizer)  # _failure reads the URL only: no server is asked
+    client.url = "http://127.0.0.1:8000"
+    internal = "internal error in the SEAN model: the server log has the traceback (KeyError)"
+    for status in ("500", "StatusCode.INTERNAL"):
+        error = client._failure(InferenceServerException(internal, status), "model sean")
+        assert isinstance(error, BackendError) and "running there" not in str(error), status
+        assert str(error) == f"http://127.0.0.1:8000: model sean failed on the server ({status}): {internal}"
+    for exc in (ConnectionRefusedError(111, "Connection refused"),
+                InferenceServerException("failed to connect to all addresses", "StatusCode.UNAVAILABLE")):
+        assert "is `sean triton` running there?" in str(client._failure(exc, "model sean")), exc
+    assert isinstance(client._failure(InferenceServerException("bad", "400"), "model sean"), InputError)

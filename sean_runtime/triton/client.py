@@ -40,6 +40,9 @@ from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARA
 
 Reference = Styles | tuple[Any, Any]  # styles, or (style image, its label map)
 
+# tritonclient statuses of a request that reached no server (none: a connection refused, a reply that is not HTTP)
+UNREACHED = ("", "None", "StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+
 
 def _tritonclient(protocol: str) -> Any:
     try:
@@ -294,6 +297,8 @@ class TritonSynthesizer:
         message = " ".join(str(message).split())
         if status in ("400", "StatusCode.INVALID_ARGUMENT"):
             return InputError(f"{what}: {message}")
+        if status not in UNREACHED:  # the server answered: asking whether it runs would mislead
+            return BackendError(f"{self.url}: {what} failed on the server ({status}): {message}")
         return BackendError(f"{self.url}: {what} failed: {message or exc!r}; is `sean triton` running there?")
 
     def close(self) -> None:
