@@ -470,3 +470,18 @@ def test_a_triton_failure_asks_whether_the_server_runs_only_when_no_server_answe
                 InferenceServerException("failed to connect to all addresses", "StatusCode.UNAVAILABLE")):
         assert "is `sean triton` running there?" in str(client._failure(exc, "model sean")), exc
     assert isinstance(client._failure(InferenceServerException("bad", "400"), "model sean"), InputError)
+
+
+def test_sean_triton_stopped_during_start_up_ends_normally_in_one_line(tmp_path, monkeypatch):
+    """Ctrl-C while the models' environment was checked (or built) ended in click's "Aborted!" with exit 1, as if
+    the server had failed; a server's stop at any moment is its normal end (`sean serve` says the same)."""
+    import sean_runtime.commands.triton as command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    repo = export_repository(write_package(tmp_path / "pkg"), tmp_path / "repo", RepositorySettings())
+    monkeypatch.setattr(command, "server_environment", interrupted)
+    done = CliRunner().invoke(main, ["triton", str(repo), "--port", "18000"])
+    assert done.exit_code == 0, (done.output, done.exception)
+    assert done.output.strip() == "triton stopped (Ctrl-C or a termination signal) before serving"  # as `serve` says

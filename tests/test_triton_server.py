@@ -65,16 +65,22 @@ def model_environment():
         pytest.skip(f"the Triton models' environment cannot be built on this machine: {exc}")
 
 
+def start_triton(repo: Path, environment, log: Path, ports: list[int], *args: str) -> subprocess.Popen:
+    """`sean triton REPO` on `ports` (HTTP, gRPC, metrics), its server's log in `log`."""
+    http, grpc, metrics = ports
+    return subprocess.Popen(
+        [sys.executable, "-m", "sean_core.cli", "triton", str(repo), "--port", str(http), "--grpc-port", str(grpc),
+         "--metrics-port", str(metrics), "--env", str(environment.root), "--log-file", str(log), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 @contextlib.contextmanager
 def running_triton(repo: Path, environment, folder: Path, *args: str):
     """`sean triton REPO` on free ports: (process, HTTP URL, gRPC URL, metrics URL, log file); stopped after."""
     http, grpc, metrics = free_ports(3)
     log = folder / "tritonserver.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sean_core.cli", "triton", str(repo), "--port", str(http), "--grpc-port", str(grpc),
-         "--metrics-port", str(metrics), "--env", str(environment.root), "--log-file", str(log), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    process = start_triton(repo, environment, log, [http, grpc, metrics], *args)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:
@@ -340,6 +346,31 @@ def test_the_front_and_noise_models_run_from_a_package_folder_that_holds_only_th
     finally:
         assert server.stop() == 0
     np.testing.assert_array_equal(answer, expected)
+
+
+def test_a_stop_while_tritonserver_loads_its_models_ends_sean_triton_normally(model_environment, shapes_package,
+                                                                             tmp_path):
+    """SIGINT once tritonserver runs, before its models are ready (the moment its log file appears): the server got
+    SIGTERM before it handles it, and `sean triton` exited with its status (-15, as 241), saying nothing."""
+    from sean_runtime.triton.server import ports_in_use
+
+    repo = export_repository(shapes_package, tmp_path / "repo", RepositorySettings())
+    log, ports = tmp_path / "tritonserver.log", free_ports(3)
+    process = start_triton(repo, model_environment, log, ports)
+    deadline = time.monotonic() + READY_S
+    while not log.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err[-2000:]
+    assert "Triton ready" not in out
+    assert err.strip().splitlines()[-1] == "triton stopped (Ctrl-C or a termination signal) before serving", err
+    assert ports_in_use("127.0.0.1", Ports(*ports)) == []  # the server is gone with it
 
 
 def test_a_bf16_repository_answers_with_the_images_of_the_openvino_bf16_runtime(model_environment, shapes_package,
