@@ -108,3 +108,20 @@ def test_training_samples_are_resized_to_286_cropped_to_256_then_flipped(ade_roo
         item, want = samples[draw], to_tensors(expected)
         assert item["image"].shape == (3, 256, 256)
         assert (item["labels"] == want["labels"]).all() and (item["image"] == want["image"]).all()
+
+
+def test_macos_copies_are_no_samples_and_an_upper_case_jpg_is_one(ade_root, tmp_path):
+    """An archive unpacked on a Mac leaves `._<name>` AppleDouble copies (with the data file's suffix) and
+    .DS_Store beside every file, and a zip's __MACOSX/ beside the dataset; none of them is a sample."""
+    for folder in (ade_root / "images" / "training", ade_root / "annotations" / "training"):
+        for path in list(folder.iterdir()):
+            (folder / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    first = ade_root / "images" / "training" / f"{STEMS['training'][0]}.jpg"
+    first.rename(first.with_suffix(".JPG"))
+    pairs = get_domain("ade20k").list_pairs(ade_root, "train")
+    assert [p.image.stem for p in pairs] == list(STEMS["training"])
+    (ade_root.parent / "__MACOSX" / ade_root.name / "images").mkdir(parents=True)
+    (ade_root.parent / "__MACOSX" / ade_root.name / "annotations").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=rf"pass {ade_root}$"):  # not the __MACOSX copy, which sorts first
+        get_domain("ade20k").list_pairs(ade_root.parent, "train")

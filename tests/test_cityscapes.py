@@ -114,6 +114,15 @@ def test_labels_and_instances_are_resized_by_pixel_centres_and_edges_computed_af
     assert np.array_equal(extra[0], brute_force_edges(small_ids)), "one-pixel edges at the working size"
 
 
+def test_macos_copies_beside_the_label_files_are_no_frames(city_root):
+    """`._<frame>_gtFine_labelIds.png` (an AppleDouble copy an archive unpacked on a Mac leaves) matches the
+    label glob; it is no frame of its own, nor are the _color / _polygons files beside the labelIds."""
+    for path in list((city_root / "gtFine" / "train").glob("*/*")) + list((city_root / "leftImg8bit").glob("*/*/*")):
+        (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    pairs = get_domain("cityscapes").list_pairs(city_root, "train")
+    assert [p.label.name for p in pairs] == [f"{frame}_gtFine_labelIds.png" for frame in sorted(FRAMES["train"])]
+
+
 def test_without_instance_channel(city_root):
     noinst = CityscapesNoInstanceDomain()
     pair = noinst.list_pairs(city_root, "train")[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import sean_domains.faces as faces_module
 from click.testing import CliRunner
 from sean_domains.faces import NUM_TRAIN, PART_NAMES, FacesDomain
 
@@ -99,7 +100,7 @@ def test_raw_parts_merge_in_class_order(raw_root):
 def test_prepare_writes_the_prepared_layout_and_resumes(raw_root, tmp_path):
     out = tmp_path / "prepared"
     faces = FacesDomain()
-    assert faces.prepare(raw_root, out, progress=False) == {"written": 6, "skipped": 0}
+    assert faces.prepare(raw_root, out, progress=False) == {"written": 6, "already there": 0, "left out": 0}
     for split, ids in (("train", TRAIN_IDS), ("test", TEST_IDS)):
         for sample_id in ids:
             label = read_raw(out / split / "labels" / f"{sample_id}.png")
@@ -114,9 +115,9 @@ def test_prepare_writes_the_prepared_layout_and_resumes(raw_root, tmp_path):
         (img_a, lab_a, _), (img_b, lab_b, _) = faces.load_pair(a, size=(16, 16)), faces.load_pair(b, size=(16, 16))
         assert np.array_equal(lab_a, lab_b) and np.array_equal(img_a, img_b)
 
-    assert faces.prepare(raw_root, out, progress=False) == {"written": 0, "skipped": 6}
+    assert faces.prepare(raw_root, out, progress=False) == {"written": 0, "already there": 6, "left out": 0}
     (out / "test" / "labels" / f"{NUM_TRAIN}.png").unlink()
-    assert faces.prepare(raw_root, out, progress=False) == {"written": 1, "skipped": 5}
+    assert faces.prepare(raw_root, out, progress=False) == {"written": 1, "already there": 5, "left out": 0}
     assert not list(out.rglob("*.tmp")), "atomic writes leave no temporary files"
 
 
@@ -133,6 +134,75 @@ def test_sean_prepare_command(raw_root, tmp_path):
     assert "sean prepare" not in empty.output  # not the command just run as the fix
     generated = CliRunner().invoke(sean, ["prepare", "shapes", str(tmp_path / "empty"), "-o", str(tmp_path / "y")])
     assert generated.exit_code == 1 and "'shapes' draws its own samples: there is no dataset" in generated.output
+
+
+def test_prepare_leaves_out_unusable_samples_and_lists_why(raw_root, tmp_path, capsys):
+    """A partly unpacked or damaged release: the usable faces are prepared, each other one is named with its
+    reason (printed and in left-out.txt); nothing unreadable is copied into the prepared layout."""
+    images, masks = raw_root / "CelebA-HQ-img", raw_root / "CelebAMask-HQ-mask-anno"
+    write_jpg(images / "7.jpg", np.zeros((IMAGE, IMAGE, 3), np.uint8))  # no masks
+    (images / "1.jpg").unlink()  # masks without their image
+    jpeg = (images / "10.jpg").read_bytes()
+    (images / "10.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # a truncated download
+    write_jpg(images / "2001.jpg", np.zeros((IMAGE, IMAGE // 2, 3), np.uint8))  # another aspect than its masks
+    (masks / "14" / f"{NUM_TRAIN}_skin.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 2, "already there": 0, "left out": 5}
+    assert sorted(p.name for p in out.rglob("*.jpg")) == ["0.jpg", "29999.jpg"]
+    listed = (out / "left-out.txt").read_text().splitlines()
+    for name, reason in (("7.jpg", "an image without its label"), ("00001_skin.png", "a label without its image"),
+                         ("10.jpg", "not a readable image"), ("2001.jpg", "the same aspect ratio"),
+                         (f"{NUM_TRAIN}_skin.png", "not a readable image")):
+        assert any(name in line and reason in line for line in listed), (name, listed)
+    assert capsys.readouterr().err.count("left out: ") == 6  # the five, and where the list is
+    assert [p.image.stem for p in FacesDomain().list_pairs(out, "train")] == ["0"]
+    # repaired, the next run writes what was left out and removes the list
+    write_raw_release(raw_root)
+    (images / "7.jpg").unlink()
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 4, "already there": 2, "left out": 0}
+    assert not (out / "left-out.txt").exists()
+
+
+def test_release_files_of_macos_and_windows_and_upper_case_names(raw_root, tmp_path):
+    """What unpacking a release on a Mac or browsing it on Windows leaves is not data; a .JPG or a .PNG mask is."""
+    images, masks = raw_root / "CelebA-HQ-img", raw_root / "CelebAMask-HQ-mask-anno"
+    for folder in (images, masks / "0"):
+        (folder / "._0.jpg").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+        (folder / "._00000_skin.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+        (folder / "Thumbs.db").write_bytes(b"\xd0\xcf")
+    (raw_root.parent / "__MACOSX" / raw_root.name / "CelebA-HQ-img").mkdir(parents=True)
+    (images / "0.jpg").rename(images / "0.JPG")
+    (masks / "0" / "00001_hair.png").rename(masks / "0" / "00001_hair.PNG")
+    out = tmp_path / "out"
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 6, "already there": 0, "left out": 0}
+    assert np.array_equal(read_raw(out / "train" / "labels" / "1.png"), expected_labels(1))  # hair kept
+    assert (out / "train" / "images" / "0.jpg").is_file()
+    (out / "train" / "images" / "._0.jpg").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    assert len(FacesDomain().list_pairs(out, "train")) == len(TRAIN_IDS)
+
+
+def test_an_interrupted_prepare_is_refused_until_run_again(raw_root, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    faces = FacesDomain()
+    real_write_png = faces_module.write_png
+    calls = []
+
+    def stopped(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return real_write_png(*args, **kwargs)
+
+    monkeypatch.setattr(faces_module, "write_png", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        faces.prepare(raw_root, out, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(DatasetError, match=rf"{out} is the output of a `sean prepare` that did not finish.*run "
+                                           rf"`sean prepare faces {raw_root} -o {out}` again to finish it"):
+        faces.list_pairs(out, "train")
+    assert faces.prepare(raw_root, out, progress=False) == {"written": 4, "already there": 2, "left out": 0}
+    assert len(faces.list_pairs(out, "train")) == len(TRAIN_IDS)
 
 
 def test_not_a_faces_folder(tmp_path):

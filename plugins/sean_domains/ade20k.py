@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from sean_core.domains import Domain, SamplePair, pair_by_stem, require_folders
+from sean_core.domains import Domain, SamplePair, dataset_files, pair_by_stem, require_folders
 
 # objectInfo150.txt order (first name of each entry), ids 1-150.
 BENCHMARK_CLASSES = (
@@ -77,6 +77,6 @@ class ADE20KDomain(Domain):
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         split = self.check_split(split)
         root = require_folders(root, self.name, ("images", "annotations"))
-        images = sorted((root / "images" / split).glob("*.jpg"))
-        labels = sorted((root / "annotations" / split).glob("*.png"))
+        images = dataset_files(root / "images" / split, (".jpg",))
+        labels = dataset_files(root / "annotations" / split, (".png",))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)

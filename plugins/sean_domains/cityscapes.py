@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sean_core.domains import DatasetError, Domain, SamplePair, pair_by_stem, require_folders
+from sean_core.domains import DatasetError, Domain, SamplePair, dataset_files, pair_by_stem, require_folders
 
 # cityscapesScripts labels.py, ids 0-33, then id 34 (see the module docstring).
 CITYSCAPES_CLASSES = (
@@ -83,8 +83,8 @@ class CityscapesDomain(Domain):
     def list_pairs(self, root: str | Path, split: str) -> list[SamplePair]:
         split = self.check_split(split)
         root = require_folders(root, self.name, ("leftImg8bit", "gtFine"))
-        images = sorted((root / "leftImg8bit" / split).glob(f"*/*{IMAGE_SUFFIX}"))
-        labels = sorted((root / "gtFine" / split).glob(f"*/*{LABEL_SUFFIX}"))
+        images = dataset_files(root / "leftImg8bit" / split, (IMAGE_SUFFIX,), "*/*")
+        labels = dataset_files(root / "gtFine" / split, (LABEL_SUFFIX,), "*/*")
         pairs = pair_by_stem(images, labels, frame_key, frame_key, root, split)
         if not self.instance_edges:
             return pairs

@@ -14,13 +14,25 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from sean_core.domains import DatasetError, Domain, LabelError, SamplePair, pair_by_stem, wrong_root
+from sean_core.domains import (
+    DatasetError,
+    Domain,
+    LabelError,
+    SamplePair,
+    check_finished,
+    dataset_files,
+    is_junk,
+    pair_by_stem,
+    preparing,
+    wrong_root,
+)
 from sean_core.errors import ImageReadError
-from sean_core.files import atomic_write
+from sean_core.files import atomic_write, atomic_write_text
 from sean_core.imageio import read_raw, write_png
 from sean_core.progress import progress_bar
 
@@ -33,7 +45,9 @@ RAW_IMAGES = "CelebA-HQ-img"
 RAW_MASKS = "CelebAMask-HQ-mask-anno"
 NUM_TRAIN = 28000  # ids below this are the train split, the rest (28000-29999) test
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_MASK_NAME = re.compile(r"^(\d+)_(.+)\.png$")
+_MASK_NAME = re.compile(r"^(\d+)_(.+)\.(?i:png)$")
+LEFT_OUT = "left-out.txt"  # the samples `prepare` could not use, one line each, in its output folder
+SHOWN_LEFT_OUT = 10  # of them, the lines `prepare` also prints
 
 
 class FacesDomain(Domain):
@@ -80,27 +94,26 @@ class FacesDomain(Domain):
         root = Path(root)
         if self.layout_of(root) == "raw":
             return self._raw_pairs(root, split)
-        images = sorted(p for p in (root / split / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        labels = sorted((root / split / "labels").glob("*.png"))
+        check_finished(root)
+        images = dataset_files(root / split / "images", IMAGE_SUFFIXES)
+        labels = dataset_files(root / split / "labels", (".png",))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
 
-    def _raw_pairs(self, root: Path, split: str, allow_empty: bool = False) -> list[SamplePair]:
+    def _raw_pairs(self, root: Path, split: str, unpaired: list[str] | None = None) -> list[SamplePair]:
         """Pairs of the raw release: each image with the part masks of its id.
 
-        allow_empty: a split with no image and no mask gives [] instead of an error (partial releases).
+        unpaired: as pair_by_stem's (a partly unpacked release is prepared from the faces it has complete).
         """
         in_split = (lambda i: i < NUM_TRAIN) if split == "train" else (lambda i: i >= NUM_TRAIN)
         images: list[Path] = []
-        for path in sorted((root / RAW_IMAGES).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+        for path in dataset_files(root / RAW_IMAGES, IMAGE_SUFFIXES):
             if not path.stem.isdigit():
                 raise DatasetError(f"{path}: CelebA-HQ images are named <id>.jpg with a numeric id")
             if in_split(int(path.stem)):
                 images.append(path)
         parts_by_id: dict[int, list[tuple[int, Path]]] = {}
-        for folder in sorted(p for p in (root / RAW_MASKS).iterdir() if p.is_dir()):
-            for path in folder.iterdir():
+        for folder in sorted(p for p in (root / RAW_MASKS).iterdir() if p.is_dir() and not is_junk(p)):
+            for path in dataset_files(folder, (".png",)):
                 match = _MASK_NAME.match(path.name)
                 if match is None:
                     continue
@@ -113,10 +126,8 @@ class FacesDomain(Domain):
                     parts_by_id.setdefault(sample_id, []).append((PART_NAMES.index(part) + 1, path))
         # The first part file stands for the sample's labels in pairing and messages.
         firsts = [min(parts)[1] for parts in parts_by_id.values()]
-        if allow_empty and not images and not firsts:
-            return []
         pairs = pair_by_stem(
-            images, firsts, lambda p: int(p.stem), lambda p: int(p.name.split("_")[0]), root, split
+            images, firsts, lambda p: int(p.stem), lambda p: int(p.name.split("_")[0]), root, split, unpaired
         )
         return [
             dataclasses.replace(pair, label_parts=tuple(sorted(parts_by_id[int(pair.image.stem)])))
@@ -158,10 +169,14 @@ class FacesDomain(Domain):
 
     # --- preparation --------------------------------------------------------------------------
     def prepare(self, raw_dir: str | Path, out_dir: str | Path, progress: bool = True) -> dict[str, int]:
-        """Raw CelebAMask-HQ -> prepared layout: labels merged at the masks' size, images copied.
+        """Raw CelebAMask-HQ -> prepared layout: labels merged at the masks' size, images copied byte for byte
+        once they decode and fit their labels.
 
-        Resumable: a sample whose image and label both exist in out_dir is skipped; every file is
-        written atomically, so an interrupted run leaves no partial file. Returns {"written", "skipped"}.
+        Resumable: a sample whose image and label both exist in out_dir is kept ("already there"); every file
+        is written atomically, and out_dir holds UNFINISHED.txt until a run completes, which list_pairs
+        refuses (check_finished). A sample it cannot use (an image without masks or masks without an image,
+        an unreadable file, masks or image of sizes that do not fit) is left out: all are listed in
+        out_dir/left-out.txt, the first SHOWN_LEFT_OUT printed. Returns {"written", "already there", "left out"}.
         """
         raw_dir, out_dir = Path(raw_dir), Path(out_dir)
         if self._layout(raw_dir) is None:
@@ -169,19 +184,42 @@ class FacesDomain(Domain):
                              lambda folder: FacesDomain._layout(folder) == "raw")
         if self.layout_of(raw_dir) != "raw":
             raise DatasetError(f"{raw_dir} is already in the prepared layout: pass it to training as it is")
-        by_split = {split: self._raw_pairs(raw_dir, split, allow_empty=True) for split in self.splits}
+        left_out: list[str] = []
+        by_split = {split: self._raw_pairs(raw_dir, split, left_out) for split in self.splits}
         if not any(by_split.values()):
-            raise DatasetError(f"{raw_dir}: no images in {RAW_IMAGES}/ and no masks in {RAW_MASKS}/")
-        counts = {"written": 0, "skipped": 0}
-        for split, pairs in by_split.items():
-            for pair in progress_bar(iterable=pairs, desc=f"faces {split}", unit="img", disable=not progress):
-                stem = pair.image.stem
-                image_out = out_dir / split / "images" / f"{stem}{pair.image.suffix.lower()}"
-                label_out = out_dir / split / "labels" / f"{stem}.png"
-                if image_out.is_file() and label_out.is_file():
-                    counts["skipped"] += 1
+            lonely = f" ({len(left_out)} files without their partner, e.g. {left_out[0]})" if left_out else ""
+            raise DatasetError(f"{raw_dir}: no image in {RAW_IMAGES}/ has its masks in {RAW_MASKS}/{lonely}")
+        counts = {"written": 0, "already there": 0}
+        command = f"sean prepare {self.name} {raw_dir.resolve()} -o {out_dir.resolve()}"
+        with preparing(out_dir, command):
+            for split, pairs in by_split.items():
+                if not pairs:  # a release without this split's ids: no bar of 0 images
                     continue
-                write_png(label_out, self.load_labels(pair).astype(np.uint8))
-                atomic_write(image_out, lambda tmp, src=pair.image: shutil.copyfile(src, tmp))
-                counts["written"] += 1
-        return counts
+                for pair in progress_bar(iterable=pairs, desc=f"faces {split}", unit="img", disable=not progress):
+                    stem = pair.image.stem
+                    image_out = out_dir / split / "images" / f"{stem}{pair.image.suffix.lower()}"
+                    label_out = out_dir / split / "labels" / f"{stem}.png"
+                    if image_out.is_file() and label_out.is_file():
+                        counts["already there"] += 1
+                        continue
+                    try:
+                        labels = self.load_labels(pair)
+                        image_hw = self.read_image(pair.image).shape[:2]
+                        self._check_sizes(pair, image_hw, labels.shape, None)
+                    except (ImageReadError, DatasetError, LabelError) as exc:
+                        left_out.append(str(exc))
+                        continue
+                    write_png(label_out, labels.astype(np.uint8))
+                    atomic_write(image_out, lambda tmp, src=pair.image: shutil.copyfile(src, tmp))
+                    counts["written"] += 1
+            listing = out_dir / LEFT_OUT
+            if left_out:
+                atomic_write_text(listing, "".join(f"{line}\n" for line in left_out))
+                more = len(left_out) - SHOWN_LEFT_OUT
+                for line in left_out[:SHOWN_LEFT_OUT]:
+                    print(f"left out: {line}", file=sys.stderr)
+                print(f"left out: ... and {more} more; all are listed in {listing}" if more > 0
+                      else f"left out: listed in {listing}", file=sys.stderr)
+            else:
+                listing.unlink(missing_ok=True)  # a listing of an earlier run whose samples are all written now
+        return {**counts, "left out": len(left_out)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sean_core.domains import DatasetError, Domain, SamplePair, pair_by_stem, wrong_root
+from sean_core.domains import DatasetError, Domain, SamplePair, dataset_files, pair_by_stem, wrong_root
 from sean_core.imageio import probe, write_png
 from sean_core.progress import progress_bar
 
@@ -54,8 +54,8 @@ class GeneratedDomain(Domain):
         if not holds(root):
             expected = " or ".join(f"{name}/images/ + {name}/labels/" for name in self.splits)
             raise wrong_root(root, self.name, f"{expected} directly inside it", holds)
-        images = sorted((root / split / "images").glob("*.png"))
-        labels = sorted((root / split / "labels").glob("*.png"))
+        images = dataset_files(root / split / "images", (".png",))
+        labels = dataset_files(root / split / "labels", (".png",))
         try:
             return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
         except DatasetError as exc:

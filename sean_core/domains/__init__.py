@@ -7,9 +7,13 @@ trainer and the exporter reach concrete domains only through `get_domain(name)`.
 from sean_core.domains.base import (
     Domain,
     SamplePair,
+    check_finished,
     dataset_below,
+    dataset_files,
+    is_junk,
     natural_key,
     pair_by_stem,
+    preparing,
     require_folders,
     wrong_root,
 )
@@ -24,10 +28,14 @@ __all__ = [
     "LabelError",
     "SamplePair",
     "available_domains",
+    "check_finished",
     "dataset_below",
+    "dataset_files",
     "get_domain",
+    "is_junk",
     "natural_key",
     "pair_by_stem",
+    "preparing",
     "require_folders",
     "wrong_root",
 ]

@@ -7,7 +7,8 @@ register it under the `sean.domains` entry-point group; see docs/plugins.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from sean_core.errors import DatasetError, ImageReadError, LabelError
+from sean_core.files import atomic_write_text
 from sean_core.imageio import ids_from_bytes, png_indexed, read_bytes, read_ids, read_rgb, resize_image, resize_labels
 
 
@@ -311,12 +313,52 @@ class Domain:
         return canonical
 
 
+def is_junk(path: Path) -> bool:
+    """Whether a file or folder is what unpacking or browsing left beside the data, never part of it: macOS's
+    AppleDouble copies `._<name>` (which keep the data file's name and suffix, so a glob finds them), .DS_Store
+    and other hidden files, a zip's __MACOSX/ folder, Windows' Thumbs.db."""
+    return path.name.startswith(".") or path.name in ("__MACOSX", "Thumbs.db")
+
+
+def dataset_files(folder: Path, suffixes: tuple[str, ...], pattern: str = "*") -> list[Path]:
+    """The files folder.glob(pattern) finds whose names end in one of `suffixes` (compared case-insensitively:
+    an image saved as .JPG is a .jpg), without junk (is_junk), sorted."""
+    lowered = tuple(suffix.lower() for suffix in suffixes)
+    return sorted(p for p in folder.glob(pattern)
+                  if not is_junk(p) and p.name.lower().endswith(lowered) and p.is_file())
+
+
+# The file `sean prepare` keeps in its output folder while it writes it: an interrupted or failed run leaves
+# it, so that training refuses a half-written dataset (check_finished) instead of training on part of it.
+UNFINISHED = "UNFINISHED.txt"
+
+
+@contextmanager
+def preparing(out_dir: Path, command: str) -> Iterator[None]:
+    """Mark out_dir unfinished while the block writes it; the mark (holding `command`, which finishes the
+    work) is removed only when the block completes."""
+    marker = out_dir / UNFINISHED
+    atomic_write_text(marker, f"{command}\n")
+    yield
+    marker.unlink()
+
+
+def check_finished(root: Path) -> None:
+    """A DatasetError naming the command to run again when root is the output of an unfinished `sean prepare`."""
+    marker = root / UNFINISHED
+    if marker.is_file():
+        command = marker.read_text(errors="replace").strip()
+        raise DatasetError(f"{root} is the output of a `sean prepare` that did not finish ({UNFINISHED} is there): "
+                           f"run `{command}` again to finish it")
+
+
 def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
     """The first subfolder of root (natural order) that holds the dataset: an archive unpacked one level
-    down, e.g. root/ADEChallengeData2016/ when root was given."""
+    down, e.g. root/ADEChallengeData2016/ when root was given (never the copy in a zip's __MACOSX/)."""
     if not root.is_dir():
         return None
-    for sub in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
+    subfolders = (p for p in root.iterdir() if p.is_dir() and not is_junk(p))
+    for sub in sorted(subfolders, key=lambda p: natural_key(p.name)):
         if holds(sub):
             return sub
     return None
@@ -355,15 +397,23 @@ def pair_by_stem(
     label_key: Callable[[Path], Hashable],
     root: Path,
     split: str,
+    unpaired: list[str] | None = None,
 ) -> list[SamplePair]:
     """Match image and label files on a key; a file without its partner is an error naming it.
 
+    unpaired: a list instead gets one line per file without its partner, and the others are paired (no
+    pair at all is [] then, not an error): for `sean prepare`, which leaves such samples out and lists them.
     Pairs come back in natural order of their keys.
     """
     by_image = {image_key(p): p for p in images}
     by_label = {label_key(p): p for p in labels}
     lonely_images = sorted(set(by_image) - set(by_label))
     lonely_labels = sorted(set(by_label) - set(by_image))
+    if unpaired is not None:
+        unpaired.extend(f"{by_image[k]}: an image without its label" for k in lonely_images)
+        unpaired.extend(f"{by_label[k]}: a label without its image" for k in lonely_labels)
+        return [SamplePair(by_image[k], by_label[k])
+                for k in sorted(set(by_image) & set(by_label), key=lambda k: natural_key(str(k)))]
     if lonely_images or lonely_labels:
         parts = []
         if lonely_images:

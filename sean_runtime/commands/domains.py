@@ -32,7 +32,8 @@ def domains() -> None:
 @click.argument("raw_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
-    """Convert a raw dataset release into the prepared layout (resumable: run it again to finish).
+    """Convert a raw dataset release into the prepared layout (resumable: run it again to finish;
+    faces that cannot be used are left out and listed in OUT/left-out.txt).
 
     \b
     Example:
