@@ -205,6 +205,22 @@ def test_an_interrupted_prepare_is_refused_until_run_again(raw_root, tmp_path, m
     assert len(faces.list_pairs(out, "train")) == len(TRAIN_IDS)
 
 
+def test_sean_prepare_stopped_says_the_command_that_finishes_it(raw_root, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM, which the CLI takes as Ctrl-C) ended `sean prepare` with click's bare "Aborted!"."""
+    out = tmp_path / "my out"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(faces_module, "write_png", stopped)
+    result = CliRunner().invoke(sean, ["prepare", "faces", str(raw_root), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    command = f"sean prepare faces {raw_root} -o '{out}'"  # the path with a space, quoted for the shell
+    said = result.output.strip().splitlines()[-1]  # after the progress bar's lines
+    assert said == f"Error: prepare stopped (Ctrl-C or a termination signal); run `{command}` to finish it"
+    assert (out / "UNFINISHED.txt").read_text().strip() == command
+
+
 def test_not_a_faces_folder(tmp_path):
     with pytest.raises(DatasetError, match="not a dataset of the faces domain: expected either the prepared layout"):
         FacesDomain().list_pairs(tmp_path, "train")

@@ -28,6 +28,7 @@ from sean_core.domains import (
     dataset_files,
     is_junk,
     pair_by_stem,
+    prepare_command,
     preparing,
     wrong_root,
 )
@@ -190,8 +191,7 @@ class FacesDomain(Domain):
             lonely = f" ({len(left_out)} files without their partner, e.g. {left_out[0]})" if left_out else ""
             raise DatasetError(f"{raw_dir}: no image in {RAW_IMAGES}/ has its masks in {RAW_MASKS}/{lonely}")
         counts = {"written": 0, "already there": 0}
-        command = f"sean prepare {self.name} {raw_dir.resolve()} -o {out_dir.resolve()}"
-        with preparing(out_dir, command):
+        with preparing(out_dir, prepare_command(self.name, raw_dir, out_dir)):
             for split, pairs in by_split.items():
                 if not pairs:  # a release without this split's ids: no bar of 0 images
                     continue

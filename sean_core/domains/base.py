@@ -7,6 +7,7 @@ register it under the `sean.domains` entry-point group; see docs/plugins.md.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -331,6 +332,13 @@ def dataset_files(folder: Path, suffixes: tuple[str, ...], pattern: str = "*") -
 # The file `sean prepare` keeps in its output folder while it writes it: an interrupted or failed run leaves
 # it, so that training refuses a half-written dataset (check_finished) instead of training on part of it.
 UNFINISHED = "UNFINISHED.txt"
+
+
+def prepare_command(domain: str, raw_dir: str | Path, out_dir: str | Path) -> str:
+    """The `sean prepare` command that writes (or finishes) out_dir from raw_dir, with absolute, shell-quoted
+    paths: what UNFINISHED.txt holds and what a stopped run says to run again."""
+    raw, out = (shlex.quote(str(Path(path).resolve())) for path in (raw_dir, out_dir))
+    return f"sean prepare {domain} {raw} -o {out}"
 
 
 @contextmanager

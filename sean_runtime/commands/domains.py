@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from sean_core.command import SeanCommand
-from sean_core.domains import DomainError, available_domains, get_domain
+from sean_core.domains import DomainError, available_domains, get_domain, prepare_command
+from sean_core.interrupts import stopped, stopped_saying
 
 
 @click.command(cls=SeanCommand)
@@ -50,6 +51,10 @@ def prepare(domain_name: str, raw_dir: str, out_dir: str) -> None:
         raise click.ClickException(
             f"domain {domain_name!r} needs no preparation: pass the dataset folder to training as it is"
         )
-    result = prepare_fn(raw_dir, out_dir)
+    # What is written so far is whole files (each written atomically), and UNFINISHED.txt marks the folder
+    # until a run completes: the same command finishes it.
+    line = f"{stopped('prepare')}; run `{prepare_command(domain_name, raw_dir, out_dir)}` to finish it"
+    with stopped_saying(lambda: line):
+        result = prepare_fn(raw_dir, out_dir)
     summary = ", ".join(f"{count} {what}" for what, count in result.items()) if isinstance(result, dict) else ""
     click.echo(f"{domain_name}: prepared layout in {out_dir}" + (f" ({summary})" if summary else ""))
