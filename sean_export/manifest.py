@@ -115,8 +115,19 @@ def model_facts(config: ModelConfig, settings: ExportSettings) -> dict[str, Any]
     return facts
 
 
+def model_sections(model: SEANModel) -> dict[str, Any]:
+    """The manifest's sections read from the model itself: the learned numbers per part and each SEAN layer's
+    branch mix (sean_core.format PARAMETERS, BRANCH_MIX). Apart from build_manifest so that an export can
+    release the model before its graphs are written."""
+    return {
+        PARAMETERS: parameters_section(parameter_counts(model)),
+        BRANCH_MIX: [row.to_manifest() for row in branch_mix(model)],
+    }
+
+
 def build_manifest(
-    model: SEANModel,
+    config: ModelConfig,
+    sections: dict[str, Any],
     specs: dict[str, GraphSpec],
     graph_files: dict[str, list[Path]],
     settings: ExportSettings,
@@ -126,10 +137,9 @@ def build_manifest(
 ) -> dict[str, Any]:
     """graph_files: per graph, [graph.onnx] or [graph.onnx, graph.onnx.data], all inside the package folder.
 
-    Besides the model's facts, the manifest records what `sean inspect` shows without torch: the learned
-    numbers per part and each SEAN layer's branch mix (sean_core.format PARAMETERS, BRANCH_MIX).
+    Besides the model's facts, the manifest records what `sean inspect` shows without torch: `sections`,
+    the model_sections of the model.
     """
-    config = model.config
     graphs = {}
     files = {}
     for name in GRAPH_NAMES:
@@ -146,8 +156,7 @@ def build_manifest(
         **model_facts(config, settings),
         "graphs": graphs,
         "noise": noise_section(config),
-        PARAMETERS: parameters_section(parameter_counts(model)),
-        BRANCH_MIX: [row.to_manifest() for row in branch_mix(model)],
+        **sections,
         "files": files,
         "source_checkpoint": {"path": str(checkpoint), "sha256": checkpoint_sha256},
         "validation": validation,

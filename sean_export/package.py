@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from torch import nn
 
 from sean_core.errors import FileWriteError, SeanError
 from sean_core.files import (
@@ -24,20 +25,21 @@ from sean_core.forms import EXPORT_EDGES, EXPORT_FORMS, package_form, region_pol
 from sean_core.progress import ProgressBar, progress_bar
 from sean_export.fp16 import convert_to_mixed_fp16
 from sean_export.graphs import check_exportable, graph_module, graph_spec
-from sean_export.manifest import ExportSettings, build_manifest, graph_metadata
+from sean_export.manifest import ExportSettings, build_manifest, graph_metadata, model_sections
 from sean_export.onnx_export import ExportError, export_to_onnx, save_onnx, set_metadata
 from sean_export.opsets import DEFAULT_OPSET
 from sean_export.tensorrt_ops import check_tensorrt_ops
 from sean_export.validate import (
+    Reference,
     check_interface,
     check_model_file,
     compare_fp16,
-    compare_with_torch,
+    compare_with_references,
     random_inputs,
+    torch_references,
 )
 from sean_train.checkpoint import WEIGHTS_FILE, load_checkpoint
 from sean_train.config import ModelConfig
-from sean_train.networks import SEANModel
 from sean_train.networks.inference import has_region_layers
 
 
@@ -73,11 +75,12 @@ def package_format(folder: Path) -> object:
     return manifest.get("format") if isinstance(manifest, dict) else None
 
 
-def _example_inputs(spec: GraphSpec, model: SEANModel) -> tuple[torch.Tensor, ...]:
-    feeds = random_inputs(spec, model.config, 2, np.random.default_rng(0))
+def _example_inputs(spec: GraphSpec, config: ModelConfig) -> tuple[torch.Tensor, ...]:
+    feeds = random_inputs(spec, config, 2, np.random.default_rng(0))
     return tuple(torch.from_numpy(feeds[name]) for name in spec.input_names)
 
 
+FROM_MODEL = "PyTorch model"  # the export's first step: what the package needs of the training model
 TO_ONNX = "torch -> ONNX"  # the first step of every graph's export
 
 
@@ -87,29 +90,29 @@ def step_description(graph: str, step: str) -> str:
 
 
 def export_graph(
-    model: SEANModel,
-    name: str,
+    module: nn.Module,
+    spec: GraphSpec,
+    config: ModelConfig,
     folder: Path,
     settings: ExportSettings,
     checkpoint_sha256: str,
-    validate: bool,
+    references: list[Reference] | None,
     bar: ProgressBar,
 ) -> tuple[list[Path], dict[str, float]]:
-    """Export, check and (unless validate is False) numerically validate one graph into `folder`.
+    """Export `module` (graph_module's, of graph spec.name), check it and (given references, torch_references of
+    the model) numerically validate it into `folder`.
 
     fp16: the fp32 graph is exported and validated first (in a work folder), then converted.
     Returns the files written and the validation figures.
     """
-    config = model.config
-    spec = graph_spec(config, name)
+    name = spec.name
     regions = settings.generator_form == "regions"
     fp32_folder = folder if settings.precision == "fp32" else folder / ".fp32"
     fp32_path = fp32_folder / graph_file(name)
 
     bar.set_description(step_description(name, TO_ONNX))
-    module = graph_module(model, name, inference=True, regions=regions, edges=settings.edge_form)
-    proto = export_to_onnx(module, spec, _example_inputs(spec, model), settings.opset, settings.exporter)
-    del module  # the folded weights (a copy of the generator's): not needed beside the graph and the validation
+    proto = export_to_onnx(module, spec, _example_inputs(spec, config), settings.opset, settings.exporter)
+    del module  # the caller passes its only reference: the weights are not needed beside the graph
     set_metadata(proto, graph_metadata(config, name, settings.with_precision("fp32"), checkpoint_sha256))
     check_interface(proto, spec)
     check_tensorrt_ops(proto, name, data_dependent=regions)
@@ -121,8 +124,8 @@ def export_graph(
 
     figures: dict[str, float] = {}
     bar.set_description(step_description(name, "ONNX Runtime vs PyTorch"))
-    if validate:
-        figures.update(compare_with_torch(model, spec, fp32_path))
+    if references is not None:
+        figures.update(compare_with_references(spec, fp32_path, references))
     bar.update()
     if settings.precision == "fp32":
         return files, figures
@@ -139,7 +142,7 @@ def export_graph(
     bar.update()
 
     bar.set_description(step_description(name, "fp16 vs fp32"))
-    if validate:
+    if references is not None:
         figures.update({f"fp16_{key}": value for key, value in compare_fp16(spec, config, fp32_path, path).items()})
     shutil.rmtree(fp32_folder)
     bar.update()
@@ -220,21 +223,36 @@ def export_package(
             f"{model.config.width} model takes it, so its package is dense; leave --edges out"
         )
     checkpoint_sha256 = sha256_file(checkpoint / WEIGHTS_FILE)
+    config = model.config
+    specs = {name: graph_spec(config, name) for name in GRAPH_NAMES}
     steps_per_graph = 2 if precision == "fp32" else 4
     try:
         # check_destination again when moving in: another export may have finished meanwhile
         with building_folder(out, check=lambda: check_destination(out, [checkpoint])) as build:
             files: dict[str, list[Path]] = {}
             validation: dict[str, dict[str, float]] = {}
-            with progress_bar(desc=step_description(GRAPH_NAMES[0], TO_ONNX), total=steps_per_graph * len(GRAPH_NAMES),
-                              disable=not progress, unit="step") as bar:
+            first_step = f"{FROM_MODEL}: {'reference outputs, ' if validate else ''}folded generator"
+            total = 1 + steps_per_graph * len(GRAPH_NAMES)
+            with progress_bar(desc=first_step, total=total, disable=not progress, unit="step") as bar:
+                references = {name: torch_references(model, specs[name]) if validate else None for name in specs}
+                sections = model_sections(model)
+                regions = settings.generator_form == "regions"
+                modules = {
+                    name: graph_module(model, name, inference=True, regions=regions, edges=settings.edge_form)
+                    for name in GRAPH_NAMES
+                }
+                # All the package needs of the training model is above: releasing it before torch.onnx.export
+                # spares its weights (1.07 GB at full size) beside the folded copy and the exporter's copies.
+                del model
+                bar.update()
                 for name in GRAPH_NAMES:
+                    # popped: export_graph holds the module's only reference and frees it once exported
                     files[name], validation[name] = export_graph(
-                        model, name, build, settings, checkpoint_sha256, validate, bar
+                        modules.pop(name), specs[name], config, build, settings, checkpoint_sha256,
+                        references[name], bar,
                     )
-            specs = {name: graph_spec(model.config, name) for name in GRAPH_NAMES}
             manifest = build_manifest(
-                model, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
+                config, sections, specs, files, settings, checkpoint.resolve(), checkpoint_sha256, validation
             )
             atomic_write_json(build / MANIFEST_FILE, manifest)
     except OSError as exc:  # a full or read-only file system while writing the graphs

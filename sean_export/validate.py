@@ -7,6 +7,7 @@ are fresh random images, label maps made of blocks (so that some classes are abs
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,29 +137,59 @@ def _max_abs(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64))))
 
 
-def compare_with_torch(
-    model: SEANModel, spec: GraphSpec, path: str | Path, seed: int = 12345, tolerance: float = FP32_TOLERANCE
+@dataclass(frozen=True)
+class Reference:
+    """One validation case: inputs for a graph and the outputs its PyTorch model gives on them."""
+
+    batch: int
+    feeds: dict[str, np.ndarray]
+    outputs: list[np.ndarray]
+
+
+def torch_references(model: SEANModel, spec: GraphSpec, seed: int = 12345) -> list[Reference]:
+    """Fresh inputs for each validation batch size and the PyTorch outputs on them (torch_reference).
+
+    Computed apart from the ONNX Runtime run, so that an export can release the model's weights before
+    torch.onnx.export copies them (export_package).
+    """
+    rng = np.random.default_rng(seed)
+    references = []
+    for batch in VALIDATION_BATCHES:
+        feeds = random_inputs(spec, model.config, batch, rng)
+        references.append(Reference(batch, feeds, torch_reference(model, spec, feeds)))
+    return references
+
+
+def compare_with_references(
+    spec: GraphSpec, path: str | Path, references: list[Reference], tolerance: float = FP32_TOLERANCE
 ) -> dict[str, float]:
-    """Run the graph in ONNX Runtime and PyTorch on fresh inputs for each validation batch size.
+    """Run the graph in ONNX Runtime on each reference's inputs and compare with its PyTorch outputs.
 
     Returns {"batch_<n>_max_abs": worst difference over all outputs}; raises ValidationError above tolerance.
     """
     sess = session(path)
-    rng = np.random.default_rng(seed)
     figures: dict[str, float] = {}
-    for batch in VALIDATION_BATCHES:
-        feeds = random_inputs(spec, model.config, batch, rng)
-        actual = sess.run(spec.output_names, feeds)
-        expected = torch_reference(model, spec, feeds)
-        errors = {name: _max_abs(a, e) for name, a, e in zip(spec.output_names, actual, expected, strict=True)}
+    for reference in references:
+        actual = sess.run(spec.output_names, reference.feeds)
+        errors = {
+            name: _max_abs(a, e) for name, a, e in zip(spec.output_names, actual, reference.outputs, strict=True)
+        }
         for name, error in errors.items():
             if not error <= tolerance:  # also catches NaN
                 raise ValidationError(
                     f"the {spec.name} graph's output {name!r} differs from PyTorch by {error:.3g} "
-                    f"(batch {batch}; allowed {tolerance:g}): the export is wrong, do not ship it"
+                    f"(batch {reference.batch}; allowed {tolerance:g}): the export is wrong, do not ship it"
                 )
-        figures[f"batch_{batch}_max_abs"] = max(errors.values())
+        figures[f"batch_{reference.batch}_max_abs"] = max(errors.values())
     return figures
+
+
+def compare_with_torch(
+    model: SEANModel, spec: GraphSpec, path: str | Path, seed: int = 12345, tolerance: float = FP32_TOLERANCE
+) -> dict[str, float]:
+    """Run the graph in ONNX Runtime and PyTorch on fresh inputs for each validation batch size
+    (torch_references, then compare_with_references)."""
+    return compare_with_references(spec, path, torch_references(model, spec, seed), tolerance)
 
 
 def psnr_pm1(image: np.ndarray, reference: np.ndarray) -> float:
