@@ -22,6 +22,7 @@ import pytest
 
 from sean_core.errors import InputError
 from sean_runtime.remote import RemoteSynthesizer
+from sean_runtime.serve.app import editor_files
 from sean_runtime.serve.codec import encode_png
 from sean_tools.serve_load.loadtest import series
 from tests.test_serve import Server, assert_error, b64_file, call
@@ -127,6 +128,21 @@ def test_no_path_under_static_reaches_a_file_outside_the_editor(server, key_file
     assert status == 400 and "malformed HTTP request" in json.loads(body)["error"]
     assert call(server, "GET", "/static/editor.js")[0] == 200  # the editor's own files still load
     assert metric_500s(server) == 0
+
+
+def test_a_link_in_the_static_folder_to_a_file_outside_it_is_no_editor_file(tmp_path):
+    """Before: editor_files followed links, and /static/evil.js served /etc/passwd for a link evil.js -> it."""
+    folder = tmp_path / "static"
+    folder.mkdir()
+    (folder / "editor.js").write_text("let x = 1;\n")
+    (tmp_path / "secret.txt").write_text(SECRET)
+    (folder / "evil.js").symlink_to("/etc/passwd")
+    (folder / "key.js").symlink_to(tmp_path / "secret.txt")
+    (folder / "up.js").symlink_to("../secret.txt")
+    (folder / "same.js").symlink_to("editor.js")  # a link to a file of the folder is that file
+    files = editor_files(folder)
+    assert sorted(files) == ["editor.js", "same.js"]
+    assert files["same.js"].body == b"let x = 1;\n"
 
 
 def test_open_routes_are_open_by_route_not_by_the_paths_text(server):

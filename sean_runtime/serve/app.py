@@ -301,10 +301,12 @@ class EditorFile:
 
 
 def editor_files(folder: Path) -> dict[str, EditorFile]:
-    """The editor's files by name: the regular files directly in `folder`, read once (dot files left out)."""
+    """The editor's files by name: the regular files directly in `folder`, read once. Dot files are left out, and
+    so are links to a file outside `folder` (is_file follows links): /static/NAME is never a file elsewhere."""
     files = {}
+    inside = folder.resolve()
     for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.name.startswith("."):
+        if path.is_file() and not path.name.startswith(".") and path.resolve().parent == inside:
             body = path.read_bytes()
             kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             if kind.startswith("text/") or kind == "application/javascript":
