@@ -8,6 +8,7 @@ needs more encoder jobs than --max-queue is 413, not retried; client codes far o
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
@@ -17,6 +18,7 @@ import time
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -203,6 +205,26 @@ def test_what_was_a_500_is_a_one_line_4xx(server, pair):
         assert_error(status, answer, 404, "the editor has no file named")
     assert metric_500s(server) == before == 0
     assert not any("Traceback" in line for line in server.log)
+
+
+def opencv_log_lines(lines: list[str]) -> list[str]:
+    """OpenCV's native log lines ("[ERROR:0@1.2] ...", "[ WARN:0@1.2] ...") and their continuation lines."""
+    return [line for line in lines if line.startswith(("[ERROR:", "[ WARN:", "[ INFO:", "> "))]
+
+
+def test_images_opencv_cannot_read_leave_no_opencv_lines_in_the_server_log(server, pair):
+    """Before: each such image added OpenCV's own ERROR or WARN lines (up to five each) to the server's log."""
+    ok, webp = cv2.imencode(".webp", np.zeros((8, 8, 3), np.uint8))
+    ok2, float_tiff = cv2.imencode(".tiff", np.zeros((8, 8, 3), np.float32))
+    assert ok and ok2
+    lines_before = len(server.log)
+    for data, words in ((webp.tobytes()[:30], "not a readable image"), (float_tiff.tobytes(), "style_image")):
+        body = {"label": pair["label"], "style_image": base64.b64encode(data).decode()}
+        status, _, answer = call(server, "POST", "/v1/synthesize", body, KEY)
+        assert_error(status, answer, 400, "style_image", words)
+    time.sleep(0.5)  # the log is read by a thread
+    new = server.log[lines_before:]
+    assert len(new) == 2 and not opencv_log_lines(new), "".join(new)
 
 
 def test_client_codes_far_out_of_range_are_named_not_the_weights(server, pair):
