@@ -13,9 +13,11 @@ import contextlib
 import gzip
 import json
 import re
+import select
 import socket
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -640,6 +642,41 @@ def test_the_rest_of_a_body_answered_early_starts_no_header_clock(guarded):
             while chunk := sock.recv(65536):
                 later += chunk
     assert b"408" not in later, later
+
+
+def answer_to_a_slow_body(port: int, head: bytes, pieces: list[bytes]) -> bytes:
+    """Send a request's head, then its body's pieces 0.5 s apart until the server answers; -> that answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        for piece in pieces:
+            if select.select([sock], [], [], 0.5)[0]:
+                break
+            sock.sendall(piece)
+        answer = b""
+        while not re.search(rb"\r\n\r\n\{.*\}$", answer, re.S):  # one JSON object, the answer's whole body
+            answer += sock.recv(65536)
+    return answer
+
+
+@pytest.mark.slow
+def test_a_body_that_does_not_all_arrive_within_the_request_timeout_is_408_and_the_connection_closed(guarded):
+    """Before: 504 "the request took longer than the server's limit", a server error for a client's slowness."""
+    head = b"POST /v1/synthesize HTTP/1.1\r\nHost: localhost\r\n"
+    cases = [  # at once: 3, --max-connections
+        (head + b"Content-Length: 100\r\n\r\n", [b" "] * 20),  # 1 byte each 0.5 s: 10 s for the whole
+        (head + b"Transfer-Encoding: chunked\r\n\r\n", [b"1\r\n \r\n"] * 20),  # its last chunk never comes
+        (head + b"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n", []),  # no body at all
+    ]
+    with ThreadPoolExecutor(len(cases)) as pool:
+        answers = list(pool.map(lambda case: answer_to_a_slow_body(guarded.port, *case), cases))
+    for answer in answers:
+        status, headers, body = parse_answer(answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
+        assert (status, headers.get("Connection")) == (408, "close"), answer[:300]
+        assert json.loads(body)["error"] == ("the request body did not all arrive within the server's limit of 3 s; "
+                                             "send it at once")
+    # a body that came in time is answered whatever the inference takes (504 past the timeout, never 408)
+    assert call(guarded, "POST", "/v1/synthesize", {"label": 1})[0] == 400
+    assert not any("Traceback" in line for line in guarded.log)
 
 
 @pytest.mark.slow

@@ -72,7 +72,7 @@ def host_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
               help="Jobs waiting for inference before requests get 503 + Retry-After; a request that needs "
               "more encoder jobs at once (one per style image) gets 413.")
 @click.option("--timeout-s", type=Amount(0.1, 86_400), default=30.0, show_default=True,
-              help="Per-request limit (504 past it).")
+              help="Per-request limit (504 past it; 408 where the body has not all arrived).")
 @click.option("--header-timeout-s", type=Amount(0.1, 3600), default=10.0, show_default=True,
               help="Longest a request's headers may take from its first byte (408 and closed past it).")
 @click.option("--max-connections", type=Count(1, 1_000_000), default=1000, show_default=True,

@@ -3,7 +3,8 @@
 Every answer that is not a success is JSON {"error": "one line"} with its status:
 400 bad input (also a malformed HTTP request: ServiceProtocol), 401 missing or wrong API key,
 403 a Host that is not this machine's (a server without a key on a loopback address), 404 / 405
-unknown route or method, 408 headers slower than --header-timeout-s, 413 body over the limit or more
+unknown route or method, 408 headers slower than --header-timeout-s or a body not all arrived within
+--timeout-s (the connection closed), 413 body over the limit or more
 jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 417 an Expect other than
 100-continue, 503 (with Retry-After)
 queue full, still loading, shutting down or --max-connections open, 504 past the per-request
@@ -104,10 +105,13 @@ def held_back(count: int) -> str:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, close: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
+        self.close = close  # the connection is closed after the answer
 
 
 @dataclass
@@ -165,6 +169,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def error_response(exc: BaseException, state: ServerState, request: web.Request) -> web.Response:
     """Any exception -> a JSON error answer with its status; unexpected ones are logged with their traceback."""
     headers: dict[str, str] = {}
+    close = isinstance(exc, HttpError) and exc.close
     if isinstance(exc, HttpError):
         status, message, headers = exc.status, str(exc), exc.headers
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
@@ -192,7 +197,10 @@ def error_response(exc: BaseException, state: ServerState, request: web.Request)
     else:
         log.exception("%s %s failed", request.method, request.path, exc_info=exc)
         status, message = 500, "internal error: the server log has the details"
-    return _json({"error": " ".join(message.split())}, status, headers)
+    response = _json({"error": " ".join(message.split())}, status, headers)
+    if close:
+        response.force_close()
+    return response
 
 
 def release_frames(exc: BaseException | None) -> None:
@@ -346,15 +354,17 @@ def build_app(state: ServerState) -> web.Application:
         state.answered(request, response.status, time.perf_counter() - start)
         return response
 
-    async def read_json(request: web.Request) -> dict[str, Any]:
+    async def read_body(request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > state.limits.max_body_bytes:
             raise HttpError(413, body_too_large(state.limits))
         try:
-            body = await request.read()
+            return await request.read()
         except ConnectionError:  # aiohttp's "Connection lost": the client left before its whole body came
             log.info("%s %s: the client closed the connection before its whole body arrived", request.method,
                      request.path)
             raise HttpError(400, "the connection closed before the whole request body arrived") from None
+
+    async def parse_json(request: web.Request, body: bytes) -> dict[str, Any]:
         encoding = request.headers.get("Content-Encoding", "")
         # in the thread pool: decompressing and parsing 16 MB of JSON takes a second of the event loop's time
         return await asyncio.to_thread(lambda: parse_body(decode_body(body, encoding, state.limits.max_body_bytes)))
@@ -362,11 +372,24 @@ def build_app(state: ServerState) -> web.Application:
     def inference(run: Callable[[Service, dict[str, Any]], Awaitable[dict[str, Any]]]) -> Handler:
         async def handle(request: web.Request) -> web.Response:
             service = state.ready_service()
+            # Whether the whole body came: past the timeout without it the client was slow (408), else the server (504).
+            received = False
 
             async def work() -> dict[str, Any]:
-                return await run(service, await read_json(request))
+                nonlocal received
+                body = await read_body(request)
+                received = True
+                return await run(service, await parse_json(request, body))
 
-            return _json(await asyncio.wait_for(work(), state.limits.timeout_s))
+            try:
+                return _json(await asyncio.wait_for(work(), state.limits.timeout_s))
+            except asyncio.TimeoutError:
+                if received:
+                    raise
+                # with Connection: close (RFC 9110, 15.5.9), the connection closed once aiohttp has read what comes
+                # of the body for a while (a close with bytes unread would reset it, and the answer with it)
+                raise HttpError(408, f"the request body did not all arrive within the server's limit of "
+                                f"{state.limits.timeout_s:g} s; send it at once", close=True) from None
 
         return handle
 
