@@ -49,10 +49,15 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def resume_command(run_dir: str | Path, data: str | Path | None = None) -> str:
+def resume_command(run_dir: str | Path, data: str | Path | None = None, processes: int = 1) -> str:
     """The `sean train` command that continues the run in `run_dir` (reading `data` where given), shell-quoted:
-    with --restart while the run has no checkpoint, where --resume alone stops at "has no checkpoint yet"."""
-    command = f"sean train --resume {shlex.quote(str(run_dir))}"
+    with --restart while the run has no checkpoint, where --resume alone stops at "has no checkpoint yet".
+    A run of several `processes` continues under torchrun with as many: another count continues, but not
+    bit for bit (Trainer.resume's note)."""
+    launch = "sean train"
+    if processes > 1:
+        launch = f"torchrun --standalone --nproc_per_node {processes} -m sean_train.commands.train"
+    command = f"{launch} --resume {shlex.quote(str(run_dir))}"
     if data is not None:
         command += f" --data {shlex.quote(str(data))}"
     return command + (" --restart" if latest_checkpoint(run_dir) is None else "")

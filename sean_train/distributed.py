@@ -7,7 +7,9 @@ use the gloo backend, GPU runs nccl (one GPU per process, SyncBatchNorm).
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -33,6 +35,12 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def name(self) -> str:
+        """How this process is named in its errors: every process prints its own, so one that only process 1
+        hits (a path missing on its node) is told apart from the same error printed by each."""
+        return f"process {self.rank} of {self.world_size}"
 
 
 def from_environment() -> DistInfo:
@@ -89,6 +97,32 @@ def mean_over_processes(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     values = values.clone()
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values / info.world_size
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether `exc` is a collective failing because another process is gone (killed, or stopped by an error
+    of its own): NCCL raises DistError subclasses, gloo a bare RuntimeError from its transport."""
+    return isinstance(exc, dist.DistError) or (isinstance(exc, RuntimeError) and "gloo/transport" in str(exc))
+
+
+def outlive_the_launchers_stop() -> None:
+    """Called when a collective found another process gone: torchrun sends this one SIGTERM at once too, and
+    Python's default for it would end the process before it says what happened (peers_watched); torchrun
+    kills it 30 s later if it has not ended by then."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:  # not the main thread, where a signal's handler cannot be set
+        pass
+
+
+def gather(value: Any, info: DistInfo) -> list[Any]:
+    """`value` of every process, by rank (picklable objects; [value] for one process). Collective: every
+    process calls it at the same point."""
+    if not info.enabled:
+        return [value]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def check_in_sync(modules: dict[str, nn.Module], info: DistInfo) -> None:

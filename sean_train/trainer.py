@@ -379,6 +379,11 @@ class Trainer:
                     self._save(folded, score)
                 if stop:
                     break
+        except Exception as exc:
+            if self.dist.enabled and distributed.lost_peer(exc):
+                distributed.outlive_the_launchers_stop()
+                previous_handlers.pop(signal.SIGTERM, None)  # kept ignored by the restore below
+            raise
         finally:
             stop_workers(batches)
             bar.close()
@@ -408,7 +413,8 @@ class Trainer:
             # A DataLoader worker's error arrives with its whole traceback: the error's own line is the last.
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
             reason = lines[-1].removeprefix(f"{type(exc).__module__}.{type(exc).__name__}: ")
-            command = resume_command(self.run_dir)  # with --restart where no checkpoint is saved
+            # with --restart where no checkpoint is saved
+            command = resume_command(self.run_dir, processes=self.dist.world_size)
             raise DatasetError(f"{reason} (reading step {self.step + 1}); {then} `{command}`") from exc
 
     # --- checkpoints, logs, samples -------------------------------------------------------------

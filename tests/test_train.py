@@ -291,6 +291,86 @@ def test_two_processes_with_gloo(tmp_path):
     assert load_checkpoint(latest_checkpoint(run)) is not None
 
 
+def _torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+def test_two_processes_one_killed_the_other_says_how_the_run_continues(tmp_path):
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
+                                                                  checkpoint_every=1, sample_every=100))
+    run = tmp_path / "ddp"
+    launcher = subprocess.Popen(
+        _torchrun("-m", "sean_train.commands.train", "--config", str(config), "--out", str(run), "--threads", "1",
+                  "--quiet", "--device", "cpu"),
+        env=_env(), cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list_checkpoints(run):
+        assert launcher.poll() is None, "training ended before it could be killed"
+        time.sleep(0.05)
+    workers = _children(launcher.pid)
+    os.kill(workers[1], signal.SIGKILL)
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0
+    # process 0 says what happened and the command that continues with as many processes, not gloo's traceback
+    assert "another process of this run stopped (killed, or its error is above)" in stderr, stderr[-3000:]
+    assert f"torchrun --standalone --nproc_per_node 2 -m sean_train.commands.train --resume {run}" in stderr
+    assert "]: Traceback" not in stderr and "gloo" not in stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("other", ["other-lr", "missing"])
+def test_two_processes_that_disagree_are_refused_before_any_step(tmp_path, other):
+    """A node with another copy of the config trains nothing (its weights parted from process 0's only at the
+    first checkpoint); a process failing its own option check leaves no run folder behind."""
+    tiny = tiny_run_config(synthetic_train_size=8, batch_size=4)
+    config = write_config(tmp_path / "tiny.yaml", tiny)
+    write_config(tmp_path / "other-lr.yaml", {**tiny, "train": {**tiny["train"], "lr_g": 0.01}})
+    run = tmp_path / "ddp"
+    script = tmp_path / "per_rank.sh"  # process 1 is given another --config, as a node with its own copy
+    script.write_text(f'config={config}; [ "$RANK" = 1 ] && config={tmp_path / other}.yaml\n'
+                      f'exec {sys.executable} -m sean_train.commands.train --config "$config" --out {run} '
+                      f'--threads 1 --quiet --device cpu\n')
+    done = subprocess.run(_torchrun("--no-python", "sh", str(script)), env=_env(), cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    if other == "other-lr":
+        assert ("Error: the processes of this run differ from process 0: process 1 (train.lr_g: 0.0001 -> 0.01)"
+                in done.stderr), done.stderr[-3000:]
+    else:
+        assert "Error: process 1 of 2: Invalid value for '--config'" in done.stderr, done.stderr[-3000:]
+    assert "]: Traceback" not in done.stderr  # torchrun prefixes a process's traceback with [rankN]
+    assert not run.exists()
+
+
+def test_errors_of_a_process_other_than_0_are_named():
+    from sean_train.commands.train import train
+
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}
+    option = CliRunner().invoke(train, ["--config", "no-such-config.yaml", "--out", "x"], env=env)
+    assert option.exit_code == 2
+    assert "Error: process 1 of 2: Invalid value for '--config'" in option.output
+    usage = CliRunner().invoke(train, ["--restart"], env=env)
+    assert "Error: process 1 of 2: give either --config" in usage.output
+    main = CliRunner().invoke(train, ["--restart"], env={**env, "RANK": "0", "LOCAL_RANK": "0"})
+    assert "Error: give either --config" in main.output
+
+
+def test_resume_command_of_several_processes_is_torchrun_with_as_many(tmp_path):
+    from sean_core.checkpoint_files import resume_command
+
+    assert resume_command(tmp_path / "r") == f"sean train --resume {tmp_path / 'r'} --restart"
+    assert resume_command(tmp_path / "r", processes=4) == (
+        f"torchrun --standalone --nproc_per_node 4 -m sean_train.commands.train --resume {tmp_path / 'r'} --restart"
+    )
+
+
 def test_cli_refuses_to_overwrite_a_run_and_needs_a_run_to_resume(tmp_path):
     from sean_train.commands.train import train
 

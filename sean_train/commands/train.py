@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,8 +22,25 @@ from sean_core.files import atomic_write_json, file_lock, inside_input_problem, 
 from sean_train.checkpoint import CheckpointError
 from sean_train.config import ONLY_UNIFIED_EXPORTS, STYLE_ENCODERS, ConfigError
 from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, training_data
-from sean_train.distributed import DistInfo, cleanup, from_environment, usable_device
-from sean_train.train_config import AMP_MODES, VGG_WEIGHTS_ENV, RunConfig, bind_domain, load_run_config
+from sean_train.distributed import (
+    DistInfo,
+    cleanup,
+    from_environment,
+    gather,
+    join,
+    lost_peer,
+    outlive_the_launchers_stop,
+    process_device,
+    usable_device,
+)
+from sean_train.train_config import (
+    AMP_MODES,
+    VGG_WEIGHTS_ENV,
+    RunConfig,
+    bind_domain,
+    load_run_config,
+    meaning_changes,
+)
 
 if TYPE_CHECKING:
     from sean_train.trainer import Trainer
@@ -91,7 +108,34 @@ def read_run(run_dir: Path) -> RunFile:
     return RunFile(RunConfig.from_dict(meta["config"], source=str(path)), data, config_file, threads, device)
 
 
-@click.command(cls=SeanCommand)
+@contextmanager
+def named_errors() -> Iterator[None]:
+    """Under torchrun every process prints its own errors: those of a process other than 0 start with its
+    name (DistInfo.name), so that an error only one process hits (a path missing on its node) is told apart
+    from one each process prints."""
+    try:
+        yield
+    except click.ClickException as exc:
+        info = from_environment()
+        if not info.is_main:  # in front of what click adds to the message too ("Invalid value for '--data': ")
+            unnamed = exc.format_message
+            exc.format_message = lambda: f"{info.name}: {unnamed()}"  # type: ignore[method-assign]
+        raise
+
+
+class TrainCommand(SeanCommand):
+    """SeanCommand whose errors, option errors included, name the process under torchrun (named_errors)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with named_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with named_errors():
+            return super().invoke(ctx)
+
+
+@click.command(cls=TrainCommand)
 @click.option("--config", "config_path", type=RUN_CONFIG,
               help="Run YAML file, or a shipped config by name: ade20k, cityscapes, faces, landscapes, shapes.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
@@ -129,7 +173,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
       sean train --config landscapes --amp bf16 --out runs/landscapes-bf16   # GPUs; CPUs with AVX-512 BF16 or AMX
       sean train --resume runs/shapes
       sean train --config faces --data ~/data/faces --out runs/faces
-      torchrun --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
+      torchrun --standalone --nproc_per_node 2 -m sean_train.commands.train --config shapes --out runs/ddp
     """
     if bool(resume_dir) == bool(config_path):
         raise click.UsageError("give either --config (with --out) to start a run, or --resume RUN_DIR")
@@ -157,6 +201,11 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         check_vgg_weights(config)
         usable_device(device or "auto")
         training = training_data(config, domain, data, info.world_size)  # the layout, one batch at least
+    if info.enabled:
+        # Every process arrives before process 0 makes anything: one that fails its own checks (an option
+        # error, a path missing on its node) ends the launch while the others wait here, and torchrun's
+        # SIGTERM ends a waiting process at once, so no half-made run folder is left behind.
+        join(info, process_device(device or (read_run(run_dir).device if resume_dir else "auto"), info))
     undo: AbstractContextManager = nullcontext()
     if info.is_main:
         if not resume_dir and (run_dir / RUN_FILE).exists():
@@ -167,11 +216,68 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
     lock = file_lock(run_dir / LOCK_FILE, f"another process trains {run_dir}") if info.is_main else nullcontext()
     with lock:
         with undo:  # a start that fails before training leaves no run behind that --resume could not continue
-            trainer, start, threads = _start(
-                run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder, amp,
-                training,
-            )
-        _run(trainer, run_dir, start, threads, info)
+            with peers_watched(info, lambda: "nothing was trained: run the same command again"):
+                trainer, start, threads = _start(
+                    run_dir, config_path, data, bool(resume_dir), restart, device, threads, quiet, info, style_encoder,
+                    amp, training,
+                )
+                check_same_start(trainer, info)
+        with peers_watched(info, lambda: continues(run_dir, info)):
+            _run(trainer, run_dir, start, threads, info)
+
+
+@contextmanager
+def peers_watched(info: DistInfo, then: Callable[[], str]) -> Iterator[None]:
+    """A collective that fails because another process of the run is gone (killed, or stopped by an error
+    it printed itself) ends this one in a line saying so and what to do next (`then`, asked once it failed),
+    not in a traceback from the communication library."""
+    try:
+        yield
+    except Exception as exc:
+        if not (info.enabled and lost_peer(exc)):
+            raise
+        outlive_the_launchers_stop()
+        raise click.ClickException(
+            f"another process of this run stopped (killed, or its error is above), so this one stops too; "
+            f"{then()}"
+        ) from exc
+
+
+def continues(run_dir: Path, info: DistInfo) -> str:
+    """How a run that stopped abruptly continues: from its latest checkpoint, or over from step 0."""
+    command = resume_command(run_dir, processes=info.world_size)
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return f"no checkpoint was written: start it over with `{command}`"
+    return f"it continues from {latest.name} with `{command}`"
+
+
+def check_same_start(trainer: Trainer, info: DistInfo) -> None:
+    """Every process of a torchrun launch trains the same run: the same settings (a node given another copy of
+    the config), the same training set size and the same step. Checked before the first step: weights that
+    part ways were otherwise found only at the first checkpoint, and a schedule of another length hangs."""
+    facts = gather((trainer.config, trainer.order.num_samples, trainer.step), info)
+    config, samples, step = facts[0]
+    problems = []
+    for rank, (other_config, other_samples, other_step) in enumerate(facts[1:], start=1):
+        changes = meaning_changes(other_config, config)
+        if other_config.train.checkpoint_every != config.train.checkpoint_every:  # when all checkpoint together
+            changes.append(f"train.checkpoint_every: {config.train.checkpoint_every} -> "
+                           f"{other_config.train.checkpoint_every}")
+        if other_samples != samples:
+            changes.append(f"training samples: {samples} -> {other_samples}")
+        if other_step != step:
+            changes.append(f"step: {step} -> {other_step}")
+        if changes:
+            problems.append(f"process {rank} ({'; '.join(changes)})")
+    if not problems:
+        return
+    if not info.is_main:  # process 0 names every difference, once
+        raise SystemExit(1)
+    raise click.ClickException(
+        f"the processes of this run differ from process 0: {', '.join(problems)}; give every process the same "
+        f"--config, dataset and run folder"
+    )
 
 
 def already_a_run(run_dir: Path, data: str | None) -> str:
@@ -341,17 +447,13 @@ def _run(trainer: Trainer, run_dir: Path, start: str, threads: int | None, info:
     except KeyboardInterrupt:  # a second Ctrl-C: the stop's checkpoint may be half-written (resume removes it)
         if not info.is_main:
             raise
-        latest = latest_checkpoint(run_dir)
-        if latest is None:
-            then = f"no checkpoint was written: start it over with `{resume_command(run_dir)}`"
-        else:
-            then = f"it continues from {latest.name} with `{resume_command(run_dir)}`"
-        raise click.ClickException(f"interrupted again while stopping; {then}") from None
+        raise click.ClickException(f"interrupted again while stopping; {continues(run_dir, info)}") from None
     cleanup(info)
     if info.is_main:
         final = latest_checkpoint(run_dir)
         if step < trainer.total_steps:
-            click.echo(f"stopped at step {step}; continue with: sean train --resume {run_dir}", err=True)
+            click.echo(f"stopped at step {step}; continue with: {resume_command(run_dir, processes=info.world_size)}",
+                       err=True)
         else:
             click.echo(f"done: {step} steps; model checkpoint {final}; evaluate with: sean eval {run_dir}", err=True)
 
