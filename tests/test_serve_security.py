@@ -303,6 +303,25 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
     assert call(server, "GET", "/healthz")[0] == 200
 
 
+def test_an_http_version_other_than_1_1_and_1_0_is_answered_505_in_http_1_1_and_closed(server):
+    """Before: aiohttp took HTTP/2.0, HTTP/0.9 and a request line without a version, and answered in the
+    request's version ("HTTP/2.0 200 OK" with HTTP/1.1 headers). The status line is aiohttp's to write: this
+    fails if it stops making requests through web.Server.request_factory (app.http11_requests)."""
+    for line, sent in ((b"GET /v1/info HTTP/2.0", "HTTP/2.0"), (b"GET /v1/info HTTP/0.9", "HTTP/0.9"),
+                       (b"GET /v1/info", "HTTP/0.9"), (b"GET /healthz HTTP/2.0", "HTTP/2.0")):
+        # keep-alive asked for, and a request behind it: the server closes after the 505 (raw_exchange reads to EOF)
+        request = line + b"\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+        data = raw_exchange(server.port, request + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = parse_answer(data)
+        assert data.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"), (line, data[:100])
+        assert headers["Connection"] == "close" and headers["Server"] == "sean", (line, headers)
+        assert_error(status, json.loads(body), 505, f"{sent} is not supported", "send HTTP/1.1 or HTTP/1.0")
+        assert len(body) == int(headers["Content-Length"]), (line, data)  # nothing answered after it
+    for version in (b"1.0", b"1.1"):  # answered as ever, in their own version
+        data = raw_exchange(server.port, b"GET /healthz HTTP/%s\r\nHost: x\r\nConnection: close\r\n\r\n" % version)
+        assert data.startswith(b"HTTP/%s 200 OK\r\n" % version), data[:100]
+
+
 def test_no_answer_names_the_servers_software_versions(server):
     """Before: every answer said "Server: Python/3.11 aiohttp/3.x.y", the versions a scan matches against advisories."""
     requests = [

@@ -6,7 +6,7 @@ Every answer that is not a success is JSON {"error": "one line"} with its status
 unknown route or method, 408 headers slower than --header-timeout-s or a body not all arrived within
 --timeout-s (the connection closed), 413 body over the limit or more
 jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 417 an Expect other than
-100-continue, 503 (with Retry-After)
+100-continue, 505 an HTTP version other than 1.1 and 1.0 (closed, in HTTP/1.1), 503 (with Retry-After)
 queue full, still loading, shutting down or --max-connections open, 504 past the per-request
 timeout, 500 anything else; the traceback of a 500 goes to the server log, never to the client.
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import HttpVersion11, hdrs, web
+from aiohttp import HttpVersion, HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 
@@ -73,6 +73,11 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 # against advisories (/v1/info, behind the key, has the package's version).
 SERVER_HEADER = "sean"
 REFUSAL_LOG_EVERY_S = 10.0  # malformed requests, connections the server refused itself: a log line per period
+# The HTTP versions the server speaks. aiohttp's parser also takes HTTP/2.0 and HTTP/0.9 (a request line
+# without a version): those are answered 505 (RFC 9110, 15.6.6), in HTTP/1.1 (http11_requests).
+HTTP_VERSIONS = (HttpVersion11, HttpVersion10)
+# A request's version as sent, where it is none of HTTP_VERSIONS (http11_requests); see version_sent.
+VERSION_SENT = web.RequestKey("version_sent", HttpVersion)
 
 
 class ThrottledLog:
@@ -283,6 +288,38 @@ def _authorize(request: web.Request, state: ServerState) -> None:
         )
 
 
+def version_sent(request: web.BaseRequest) -> HttpVersion:
+    """The HTTP version the client sent (request.version is HTTP/1.1 for one the server does not speak)."""
+    return request.get(VERSION_SENT, request.version)
+
+
+def _check_version(request: web.Request) -> None:
+    sent = version_sent(request)
+    if sent not in HTTP_VERSIONS:
+        hint = " (a request line without a version is HTTP/0.9)" if sent.major == 0 else ""
+        raise HttpError(505, f"HTTP/{sent.major}.{sent.minor} is not supported{hint}; send HTTP/1.1 or HTTP/1.0",
+                        close=True)
+
+
+def http11_requests(server: web.Server) -> None:
+    """Make `server` turn a request in a version it does not speak (not in HTTP_VERSIONS) into an HTTP/1.1
+    request that closes its connection, with the version sent under VERSION_SENT: the middleware answers it
+    505. aiohttp writes an answer's status line in its request's version ("HTTP/2.0 505 ..." with HTTP/1.1
+    headers otherwise) and has no setting for it; web.Server's request_factory, the hook that makes every
+    request, is where the version can be set (test_serve_security checks the status line)."""
+    make = server.request_factory
+
+    def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        if message.version in HTTP_VERSIONS:
+            return make(message, payload, protocol, writer, task)
+        # should_close: closed whatever path answers it (the middleware, the Expect handler, an aiohttp error)
+        request = make(message._replace(version=HttpVersion11, should_close=True), payload, protocol, writer, task)
+        request[VERSION_SENT] = message.version
+        return request
+
+    server.request_factory = request_factory
+
+
 def _route(request: web.Request) -> str:
     """The route's path template for metric labels (one label value per route, not per URL)."""
     resource = request.match_info.route.resource
@@ -337,6 +374,7 @@ def build_app(state: ServerState) -> web.Application:
         if isinstance(request.protocol, ServiceProtocol):
             request.protocol.request_started(request)
         try:
+            _check_version(request)  # before all else: the rest of the request is in a version not spoken
             _check_host(request, state)
             _authorize(request, state)
             response = await handler(request)
@@ -423,7 +461,7 @@ def build_app(state: ServerState) -> web.Application:
         """The Expect header, read before the middleware: 100-continue as aiohttp does it; anything else the
         service's JSON 417 (aiohttp's own is plain text), counted like every answer."""
         value = request.headers.get("Expect", "")
-        if request.version != HttpVersion11:
+        if version_sent(request) != HttpVersion11:
             return None
         if value.lower() == "100-continue":
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

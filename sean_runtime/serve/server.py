@@ -38,6 +38,7 @@ from sean_runtime.serve.app import (
     ThrottledLog,
     build_app,
     held_back,
+    http11_requests,
 )
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
@@ -307,6 +308,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
     state = ServerState(limits, metrics, config.api_key, access_log=config.access_log)
     runner = web.AppRunner(build_app(state), handle_signals=False, shutdown_timeout=DRAIN_GRACE_S)
     await runner.setup()
+    http11_requests(runner.server)
     queue: InferenceQueue | None = None
     listener: asyncio.AbstractServer | None = None
     try:
