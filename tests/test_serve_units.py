@@ -386,15 +386,19 @@ def test_the_editors_files_revalidate_by_etag():
             first = await client.get("/static/editor.js")
             tag = first.headers["ETag"]
             answers = [(first.status, first.headers["Cache-Control"], len(await first.read()))]
-            for sent in (tag, f'"other", {tag}', '"other"'):
+            # If-None-Match compares weakly, and "*" is any current copy (RFC 9110, 13.1.2); before, W/ and * got 200
+            for sent in (tag, f'"other", {tag}', f"W/{tag}", f'W/"other", W/{tag}', "*", '"other"', '"*"'):
                 again = await client.get("/static/editor.js", headers={"If-None-Match": sent})
                 answers.append((again.status, again.headers["ETag"], len(await again.read())))
         return answers
 
-    (status, cache, size), same, listed, other = asyncio.run(scenario())
+    (status, cache, size), same, listed, weak, weak_listed, star, other, quoted_star = asyncio.run(scenario())
     assert status == 200 and cache == "no-cache" and size == (STATIC_DIR / "editor.js").stat().st_size
     assert same[0] == 304 and same[2] == 0 and listed[0] == 304  # the browser's copy is current
+    assert [answer[0] for answer in (weak, weak_listed, star)] == [304] * 3
+    assert all(answer[1] == same[1] for answer in (weak, weak_listed, star))
     assert other[0] == 200 and other[2] == size
+    assert quoted_star[0] == 200 and quoted_star[2] == size  # the tag "*" is a tag, not "any"
 
 
 def test_an_answered_errors_frames_let_go_of_their_arrays_at_once():

@@ -332,15 +332,19 @@ class EditorFile:
 
     body: bytes
     content_type: str
-    etag: str  # quoted, as the header carries it
+    etag: str  # the tag's value: the ETag header carries it in quotes
 
     def response(self, request: web.Request) -> web.Response:
-        """The file, or 304 when the browser's copy is this one (it revalidates on every load: NO_CACHE).
+        """The file, or 304 when the browser's copy is this one (it revalidates on every load: NO_CACHE):
+        If-None-Match with this tag, weak or strong (W/"..."), or "*" (RFC 9110, 13.1.2: a weak comparison;
+        "*" matches any current representation).
 
         Served from memory, not with sendfile: a sendfile to a client that reads nothing waits for good,
         where a write from memory is under the connection's stall limit (ServiceProtocol.pause_writing)."""
-        headers = {**NO_CACHE, "ETag": self.etag}
-        if self.etag in (tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")):
+        headers = {**NO_CACHE, "ETag": f'"{self.etag}"'}
+        # aiohttp's parse gives "*" and the tag "*" alike, as an ETag of value *: the header tells them apart
+        current = request.headers.get(hdrs.IF_NONE_MATCH) == "*"
+        if current or any(tag.value == self.etag for tag in request.if_none_match or ()):
             return web.Response(status=304, headers=headers)
         return web.Response(body=self.body, headers={**headers, "Content-Type": self.content_type})
 
@@ -356,7 +360,7 @@ def editor_files(folder: Path) -> dict[str, EditorFile]:
             kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             if kind.startswith("text/") or kind == "application/javascript":
                 kind += "; charset=utf-8"
-            files[path.name] = EditorFile(body, kind, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+            files[path.name] = EditorFile(body, kind, hashlib.sha256(body).hexdigest()[:32])
     return files
 
 
