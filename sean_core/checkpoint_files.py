@@ -49,13 +49,21 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def resume_command(run_dir: str | Path, data: str | Path | None = None, processes: int = 1) -> str:
+def resume_command(
+    run_dir: str | Path, data: str | Path | None = None, processes: int = 1, per_node: int | None = None
+) -> str:
     """The `sean train` command that continues the run in `run_dir` (reading `data` where given), shell-quoted:
     with --restart while the run has no checkpoint, where --resume alone stops at "has no checkpoint yet".
     A run of several `processes` continues under torchrun with as many: another count continues, but not
-    bit for bit (Trainer.resume's note)."""
+    bit for bit (Trainer.resume's note). `per_node`: the processes of each node, where fewer than `processes`
+    (a launch over several nodes): the command names the node count, and the rendezvous options of the first
+    launch, which no process knows, stand as a placeholder."""
     launch = "sean train"
-    if processes > 1:
+    if per_node is not None and 0 < per_node < processes:
+        nodes = -(-processes // per_node)
+        launch = (f"torchrun --nnodes {nodes} --nproc_per_node {per_node} "
+                  f"<each node's rendezvous options as in the first launch> -m sean_train.commands.train")
+    elif processes > 1:
         launch = f"torchrun --standalone --nproc_per_node {processes} -m sean_train.commands.train"
     command = f"{launch} --resume {shlex.quote(str(run_dir))}"
     if data is not None:

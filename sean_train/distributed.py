@@ -1,7 +1,7 @@
 """Multi-process training through torchrun: process-group setup, rank facts, consistency checks.
 
-torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; without them training runs as one process. CPU runs
-use the gloo backend, GPU runs nccl (one GPU per process, SyncBatchNorm).
+torchrun sets WORLD_SIZE, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE; without them training runs as one process.
+CPU runs use the gloo backend, GPU runs nccl (one GPU per process, SyncBatchNorm).
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from sean_core.checkpoint_files import latest_checkpoint, resume_command
 from sean_core.errors import SeanError
 
 
@@ -27,6 +29,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1  # the processes on this process's node: fewer than world_size over several nodes
 
     @property
     def enabled(self) -> bool:
@@ -42,13 +45,27 @@ class DistInfo:
         hits (a path missing on its node) is told apart from the same error printed by each."""
         return f"process {self.rank} of {self.world_size}"
 
+    def resume_command(self, run_dir: str | Path) -> str:
+        """The command that continues the run in `run_dir` with as many processes, over as many nodes."""
+        return resume_command(run_dir, processes=self.world_size, per_node=self.local_world_size)
+
 
 def from_environment() -> DistInfo:
     """This process's place in a torchrun launch (WORLD_SIZE > 1), or a single process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
-    return DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))  # unset: one node
+    return DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")), local_world_size)
+
+
+def continues(run_dir: Path, info: DistInfo) -> str:
+    """How a run that stopped abruptly continues: from its latest checkpoint, or over from step 0."""
+    command = info.resume_command(run_dir)
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return f"no checkpoint was written: start it over with `{command}`"
+    return f"it continues from {latest.name} with `{command}`"
 
 
 def join(info: DistInfo, device: torch.device) -> None:

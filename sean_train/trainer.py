@@ -30,7 +30,6 @@ from sean_core.checkpoint_files import (
     TRAINING_JSON,
     latest_checkpoint,
     read_best,
-    resume_command,
     step_dir_name,
 )
 from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
@@ -414,7 +413,7 @@ class Trainer:
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
             reason = lines[-1].removeprefix(f"{type(exc).__module__}.{type(exc).__name__}: ")
             # with --restart where no checkpoint is saved
-            command = resume_command(self.run_dir, processes=self.dist.world_size)
+            command = self.dist.resume_command(self.run_dir)
             raise DatasetError(f"{reason} (reading step {self.step + 1}); {then} `{command}`") from exc
 
     # --- checkpoints, logs, samples -------------------------------------------------------------

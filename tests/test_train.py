@@ -362,6 +362,26 @@ def test_errors_of_a_process_other_than_0_are_named():
     assert "Error: give either --config" in main.output
 
 
+def test_the_resume_command_of_a_launch_over_several_nodes_names_the_nodes(tmp_path, monkeypatch):
+    """torchrun --standalone starts one node's processes only: a launch over several continues with as many
+    nodes and processes per node, and the first launch's rendezvous options."""
+    from sean_train.distributed import from_environment
+
+    run = tmp_path / "r"
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert from_environment().resume_command(run) == (
+        f"torchrun --nnodes 2 --nproc_per_node 4 <each node's rendezvous options as in the first launch> "
+        f"-m sean_train.commands.train --resume {run} --restart"
+    )
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # one node
+    assert from_environment().resume_command(run) == (
+        f"torchrun --standalone --nproc_per_node 8 -m sean_train.commands.train --resume {run} --restart"
+    )
+
+
 def test_resume_command_of_several_processes_is_torchrun_with_as_many(tmp_path):
     from sean_core.checkpoint_files import resume_command
 

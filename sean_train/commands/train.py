@@ -25,6 +25,7 @@ from sean_train.data import BatchOrder, TrainingSamples, missing_data_problem, t
 from sean_train.distributed import (
     DistInfo,
     cleanup,
+    continues,
     from_environment,
     gather,
     join,
@@ -243,15 +244,6 @@ def peers_watched(info: DistInfo, then: Callable[[], str]) -> Iterator[None]:
         ) from exc
 
 
-def continues(run_dir: Path, info: DistInfo) -> str:
-    """How a run that stopped abruptly continues: from its latest checkpoint, or over from step 0."""
-    command = resume_command(run_dir, processes=info.world_size)
-    latest = latest_checkpoint(run_dir)
-    if latest is None:
-        return f"no checkpoint was written: start it over with `{command}`"
-    return f"it continues from {latest.name} with `{command}`"
-
-
 def check_same_start(trainer: Trainer, info: DistInfo) -> None:
     """Every process of a torchrun launch trains the same run: the same settings (a node given another copy of
     the config), the same training set size and the same step. Checked before the first step: weights that
@@ -421,7 +413,7 @@ def _start(
     elif resuming and not restart:
         raise CheckpointError(
             f"{run_dir} has no checkpoint yet (the run stopped before step {config.train.checkpoint_every}), so "
-            f"its work is lost: start it over with `{resume_command(run_dir)}`"
+            f"its work is lost: start it over with `{info.resume_command(run_dir)}`"
         )
     else:
         trainer.restart()
@@ -452,8 +444,7 @@ def _run(trainer: Trainer, run_dir: Path, start: str, threads: int | None, info:
     if info.is_main:
         final = latest_checkpoint(run_dir)
         if step < trainer.total_steps:
-            click.echo(f"stopped at step {step}; continue with: {resume_command(run_dir, processes=info.world_size)}",
-                       err=True)
+            click.echo(f"stopped at step {step}; continue with: {info.resume_command(run_dir)}", err=True)
         else:
             click.echo(f"done: {step} steps; model checkpoint {final}; evaluate with: sean eval {run_dir}", err=True)
 
