@@ -24,6 +24,10 @@ class DeviceError(SeanError, RuntimeError):
     """A --device that this PyTorch cannot use (cuda on a CPU build, or with no GPU visible)."""
 
 
+class WeightsDifferError(SeanError, RuntimeError):
+    """Processes of a run hold different weights at a checkpoint (DDP keeps them equal)."""
+
+
 @dataclass(frozen=True)
 class DistInfo:
     rank: int = 0
@@ -142,10 +146,13 @@ def gather(value: Any, info: DistInfo) -> list[Any]:
     return gathered
 
 
-def check_in_sync(modules: dict[str, nn.Module], info: DistInfo) -> None:
-    """Raise if any process holds different weights than process 0 (DDP should keep them equal)."""
+def check_in_sync(modules: dict[str, nn.Module], info: DistInfo, step: int, run_dir: Path) -> None:
+    """Stop the run if any process holds different weights than process 0 (DDP keeps them equal), before
+    they are saved: process 0 names every process that differs, in one line with how the run continues
+    (WeightsDifferError), the others end without a word. Collective: every process calls it."""
     if not info.enabled:
         return
+    differ = []
     for name, module in modules.items():
         with torch.no_grad():
             checksum = torch.stack([p.detach().double().sum() for p in module.parameters()]).to(
@@ -154,7 +161,21 @@ def check_in_sync(modules: dict[str, nn.Module], info: DistInfo) -> None:
         reference = checksum.clone()
         dist.broadcast(reference, src=0)
         if not torch.equal(checksum, reference):
-            raise RuntimeError(f"process {info.rank}: {name} weights differ from process 0; the run is corrupt")
+            differ.append(name)
+    problems = [f"process {rank} ({', '.join(names)})" for rank, names in enumerate(gather(differ, info)) if names]
+    if not problems:
+        return
+    # torchrun stops process 0 as soon as another ends: process 0 ignores that stop before the others may end
+    if info.is_main:
+        outlive_the_launchers_stop()
+    dist.barrier()
+    if not info.is_main:
+        raise SystemExit(1)
+    raise WeightsDifferError(
+        f"the weights of {', '.join(problems)} differ from process 0's at step {step}, so its checkpoint is not "
+        f"written (a process computed otherwise: faulty memory or GPU, or a change to one process's code or "
+        f"libraries); {continues(run_dir, info)}"
+    )
 
 
 def cleanup(info: DistInfo) -> None:

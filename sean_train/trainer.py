@@ -379,7 +379,8 @@ class Trainer:
                 if stop:
                     break
         except Exception as exc:
-            if self.dist.enabled and distributed.lost_peer(exc):
+            # a peer gone (peers_watched) and weights that differ (check_in_sync) keep SIGTERM ignored
+            if self.dist.enabled and (distributed.lost_peer(exc) or isinstance(exc, distributed.WeightsDifferError)):
                 distributed.outlive_the_launchers_stop()
                 previous_handlers.pop(signal.SIGTERM, None)  # kept ignored by the restore below
             raise
@@ -423,7 +424,8 @@ class Trainer:
 
     def _score(self) -> tuple[nn.Module | None, float | None]:
         """(folded generator, validation PSNR) on the main process, (None, None) on the others."""
-        distributed.check_in_sync({"generator": self.model, "discriminator": self.disc}, self.dist)
+        distributed.check_in_sync({"generator": self.model, "discriminator": self.disc}, self.dist, self.step,
+                                  self.run_dir)
         if not self.dist.is_main:
             return None, None
         folded = folded_model(self.model)

@@ -362,6 +362,39 @@ def test_errors_of_a_process_other_than_0_are_named():
     assert "Error: give either --config" in main.output
 
 
+@pytest.mark.slow
+def test_two_processes_whose_weights_part_ways_stop_in_one_line_before_saving(tmp_path):
+    """Weights that differ at a checkpoint (DDP keeps them equal) stop the run in process 0's one line naming
+    the process and how the run continues from its last checkpoint, and the step is not saved."""
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
+                                                                  checkpoint_every=1, sample_every=100))
+    run = tmp_path / "ddp"
+    script = tmp_path / "parting.py"  # process 1's generator weights change before the checkpoint of step 2
+    script.write_text(
+        "import os\nimport torch\nfrom sean_train.commands.train import train\nfrom sean_train.trainer import Trainer\n"
+        "score = Trainer._score\n"
+        "def _score(self):\n"
+        "    if os.environ['RANK'] == '1' and self.step == 2:\n"
+        "        with torch.no_grad():\n"
+        "            next(self.model.parameters()).add_(1.0)\n"
+        "    return score(self)\n"
+        "Trainer._score = _score\n"
+        "train(prog_name='sean train')\n"
+    )
+    done = subprocess.run(
+        _torchrun(str(script), "--config", str(config), "--out", str(run), "--threads", "1", "--quiet",
+                  "--device", "cpu"),
+        env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode != 0
+    assert ("Error: the weights of process 1 (generator) differ from process 0's at step 2, so its checkpoint is "
+            "not written" in done.stderr), done.stderr[-3000:]
+    assert (f"it continues from step_00000001 with `torchrun --standalone --nproc_per_node 2 -m "
+            f"sean_train.commands.train --resume {run}`") in done.stderr
+    assert "]: Traceback" not in done.stderr and "Error: process 1 of 2" not in done.stderr
+    assert [step for step, _ in list_checkpoints(run)] == [1]
+
+
 def test_the_resume_command_of_a_launch_over_several_nodes_names_the_nodes(tmp_path, monkeypatch):
     """torchrun --standalone starts one node's processes only: a launch over several continues with as many
     nodes and processes per node, and the first launch's rendezvous options."""
