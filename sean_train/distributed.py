@@ -1,14 +1,17 @@
 """Multi-process training through torchrun: process-group setup, rank facts, consistency checks.
 
 torchrun sets WORLD_SIZE, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE; without them training runs as one process.
-CPU runs use the gloo backend, GPU runs nccl (one GPU per process, SyncBatchNorm).
+CPU runs use the gloo backend, GPU runs nccl (one GPU per process, SyncBatchNorm). A collective that waits
+longer than $SEAN_DIST_TIMEOUT_S (default 600 s) for another process fails (timed_out).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,19 @@ from torch import nn
 from sean_core.checkpoint_files import latest_checkpoint, resume_command
 from sean_core.errors import SeanError
 
+TIMEOUT_ENV = "SEAN_DIST_TIMEOUT_S"
+# torch's gloo default is 30 min, nccl's 10: a stuck process (a hung read on one node, a paused process) is
+# found after 10 min on either, which still leaves process 0 time for a slow validation and checkpoint write
+# while the others wait at the next collective.
+DEFAULT_TIMEOUT_S = 600
+
 
 class DeviceError(SeanError, RuntimeError):
     """A --device that this PyTorch cannot use (cuda on a CPU build, or with no GPU visible)."""
+
+
+class TimeoutSettingError(SeanError, ValueError):
+    """A $SEAN_DIST_TIMEOUT_S that is not a positive number of seconds."""
 
 
 class WeightsDifferError(SeanError, RuntimeError):
@@ -72,10 +85,29 @@ def continues(run_dir: Path, info: DistInfo) -> str:
     return f"it continues from {latest.name} with `{command}`"
 
 
+def collective_timeout() -> float:
+    """Seconds a collective waits for the other processes: $SEAN_DIST_TIMEOUT_S, else DEFAULT_TIMEOUT_S."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise TimeoutSettingError(
+            f"{TIMEOUT_ENV} is {text!r:.40}, not a number of seconds above 0; set it to e.g. 1800 or unset it "
+            f"(default {DEFAULT_TIMEOUT_S})"
+        )
+    return seconds
+
+
 def join(info: DistInfo, device: torch.device) -> None:
-    """Join the process group: nccl for GPU processes, gloo on CPU."""
+    """Join the process group: nccl for GPU processes, gloo on CPU, with collective_timeout (gloo's collectives
+    fail with a timed_out error after it; nccl's watchdog ends the process)."""
     if info.enabled and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(seconds=collective_timeout()))
 
 
 def usable_device(requested: str, fix: str = "use --device cpu") -> str:
@@ -122,8 +154,40 @@ def mean_over_processes(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 def lost_peer(exc: BaseException) -> bool:
     """Whether `exc` is a collective failing because another process is gone (killed, or stopped by an error
-    of its own): NCCL raises DistError subclasses, gloo a bare RuntimeError from its transport."""
-    return isinstance(exc, dist.DistError) or (isinstance(exc, RuntimeError) and "gloo/transport" in str(exc))
+    of its own) or silent past the timeout (timed_out): NCCL raises DistError subclasses, gloo a bare
+    RuntimeError from its transport."""
+    return isinstance(exc, dist.DistError) or timed_out(exc) or (
+        isinstance(exc, RuntimeError) and "gloo/transport" in str(exc)
+    )
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether `exc` is a collective that waited collective_timeout for another process: gloo's transport
+    ("Timed out waiting 600000ms for recv operation", or "Application timeout caused pair closure" where
+    the wait ends in a DDP broadcast), the store of the process group ("Timed out after 600 seconds waiting
+    for clients")."""
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("timed out" in text or "timeout caused pair closure" in text)
+
+
+def peer_problem(exc: BaseException, info: DistInfo, then: Callable[[], str]) -> str | None:
+    """What happened, in one line with what to do next (`then`, asked only here), when `exc` is a collective
+    failing because of another process: gone (killed, or stopped by an error of its own) or silent past the
+    timeout (stuck); None for any other error."""
+    if not info.enabled:
+        return None
+    if timed_out(exc):
+        seconds = collective_timeout()
+        return (
+            f"another process of this run did not answer for {seconds:g} s (stuck: a hung data read or file "
+            f"system, a paused process, a node cut off from the network), so this one stops; {then()}; if it "
+            f"was only slow (a long validation or checkpoint write), set {TIMEOUT_ENV} to more seconds for the "
+            f"launch (default {DEFAULT_TIMEOUT_S})"
+        )
+    if lost_peer(exc):
+        return (f"another process of this run stopped (killed, or its error is above), so this one stops too; "
+                f"{then()}")
+    return None
 
 
 def outlive_the_launchers_stop() -> None:

@@ -379,7 +379,7 @@ class Trainer:
                 if stop:
                     break
         except Exception as exc:
-            # a peer gone (peers_watched) and weights that differ (check_in_sync) keep SIGTERM ignored
+            # a peer gone or silent (peers_watched) and weights that differ (check_in_sync) keep SIGTERM ignored
             if self.dist.enabled and (distributed.lost_peer(exc) or isinstance(exc, distributed.WeightsDifferError)):
                 distributed.outlive_the_launchers_stop()
                 previous_handlers.pop(signal.SIGTERM, None)  # kept ignored by the restore below

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -363,6 +364,51 @@ def test_errors_of_a_process_other_than_0_are_named():
 
 
 @pytest.mark.slow
+def test_two_processes_one_stuck_the_other_stops_after_the_timeout_and_says_why(tmp_path):
+    """A process that hangs without dying (here SIGSTOP'd) ends the run after $SEAN_DIST_TIMEOUT_S, not after
+    gloo's 30 min, in one line naming the likely cause and the command that continues the run."""
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
+                                                                  checkpoint_every=1, sample_every=100))
+    run = tmp_path / "ddp"
+    launcher = subprocess.Popen(
+        _torchrun("-m", "sean_train.commands.train", "--config", str(config), "--out", str(run), "--threads", "1",
+                  "--quiet", "--device", "cpu"),
+        env={**_env(), "SEAN_DIST_TIMEOUT_S": "8"}, cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list_checkpoints(run):
+            assert launcher.poll() is None, "training ended before a process could be stopped"
+            time.sleep(0.05)
+        workers = _children(launcher.pid)
+        os.kill(workers[1], signal.SIGSTOP)
+        deadline = time.time() + 60  # process 0 ends after the timeout; torchrun then waits for the stopped one
+        while time.time() < deadline and _alive(workers[0]):
+            time.sleep(0.1)
+        assert not _alive(workers[0]), "process 0 still waits for the stopped process"
+    finally:
+        for pid in workers[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0
+    assert ("Error: another process of this run did not answer for 8 s (stuck: a hung data read" in stderr), \
+        stderr[-3000:]
+    assert f"torchrun --standalone --nproc_per_node 2 -m sean_train.commands.train --resume {run}" in stderr
+    assert "set SEAN_DIST_TIMEOUT_S to more seconds" in stderr
+    assert "]: Traceback" not in stderr and "gloo" not in stderr
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not yet waited for by torchrun, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
 def test_two_processes_whose_weights_part_ways_stop_in_one_line_before_saving(tmp_path):
     """Weights that differ at a checkpoint (DDP keeps them equal) stop the run in process 0's one line naming
     the process and how the run continues from its last checkpoint, and the step is not saved."""
@@ -393,6 +439,19 @@ def test_two_processes_whose_weights_part_ways_stop_in_one_line_before_saving(tm
             f"sean_train.commands.train --resume {run}`") in done.stderr
     assert "]: Traceback" not in done.stderr and "Error: process 1 of 2" not in done.stderr
     assert [step for step, _ in list_checkpoints(run)] == [1]
+
+
+def test_a_bad_collective_timeout_is_one_line_before_the_run_folder_is_made(tmp_path):
+    from sean_train.commands.train import train
+
+    config = write_config(tmp_path / "tiny.yaml", tiny_run_config())
+    env = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "SEAN_DIST_TIMEOUT_S": "10 min"}
+    done = CliRunner().invoke(train, ["--config", str(config), "--out", str(tmp_path / "run"), "--device", "cpu"],
+                              env=env)
+    assert done.exit_code == 1
+    assert done.output == ("Error: SEAN_DIST_TIMEOUT_S is '10 min', not a number of seconds above 0; set it to "
+                           "e.g. 1800 or unset it (default 600)\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_resume_command_of_a_launch_over_several_nodes_names_the_nodes(tmp_path, monkeypatch):

@@ -29,8 +29,8 @@ from sean_train.distributed import (
     from_environment,
     gather,
     join,
-    lost_peer,
     outlive_the_launchers_stop,
+    peer_problem,
     process_device,
     usable_device,
 )
@@ -206,7 +206,8 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
         # Every process arrives before process 0 makes anything: one that fails its own checks (an option
         # error, a path missing on its node) ends the launch while the others wait here, and torchrun's
         # SIGTERM ends a waiting process at once, so no half-made run folder is left behind.
-        join(info, process_device(device or (read_run(run_dir).device if resume_dir else "auto"), info))
+        with peers_watched(info, lambda: "nothing was trained: run the same command again"):
+            join(info, process_device(device or (read_run(run_dir).device if resume_dir else "auto"), info))
     undo: AbstractContextManager = nullcontext()
     if info.is_main:
         if not resume_dir and (run_dir / RUN_FILE).exists():
@@ -230,18 +231,16 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
 @contextmanager
 def peers_watched(info: DistInfo, then: Callable[[], str]) -> Iterator[None]:
     """A collective that fails because another process of the run is gone (killed, or stopped by an error
-    it printed itself) ends this one in a line saying so and what to do next (`then`, asked once it failed),
-    not in a traceback from the communication library."""
+    it printed itself) or silent past the timeout ends this one in a line saying so and what to do next
+    (`then`, asked once it failed; peer_problem), not in a traceback from the communication library."""
     try:
         yield
     except Exception as exc:
-        if not (info.enabled and lost_peer(exc)):
+        problem = peer_problem(exc, info, then)
+        if problem is None:
             raise
         outlive_the_launchers_stop()
-        raise click.ClickException(
-            f"another process of this run stopped (killed, or its error is above), so this one stops too; "
-            f"{then()}"
-        ) from exc
+        raise click.ClickException(problem) from exc
 
 
 def check_same_start(trainer: Trainer, info: DistInfo) -> None:
