@@ -62,9 +62,10 @@ class DistInfo:
         hits (a path missing on its node) is told apart from the same error printed by each."""
         return f"process {self.rank} of {self.world_size}"
 
-    def resume_command(self, run_dir: str | Path) -> str:
-        """The command that continues the run in `run_dir` with as many processes, over as many nodes."""
-        return resume_command(run_dir, processes=self.world_size, per_node=self.local_world_size)
+    def resume_command(self, run_dir: str | Path, data: str | Path | None = None) -> str:
+        """The command that continues the run in `run_dir` (reading `data` where given) with as many processes,
+        over as many nodes."""
+        return resume_command(run_dir, data, processes=self.world_size, per_node=self.local_world_size)
 
 
 def from_environment() -> DistInfo:

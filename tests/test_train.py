@@ -474,6 +474,21 @@ def test_the_resume_command_of_a_launch_over_several_nodes_names_the_nodes(tmp_p
     )
 
 
+def test_an_out_that_holds_a_run_of_several_processes_names_the_torchrun_command(tmp_path, monkeypatch):
+    """`--config ... --out RUN` on a run folder under torchrun advised `sean train --resume RUN`, which continues
+    with one process."""
+    from sean_train.commands.train import already_a_run
+    from sean_train.distributed import from_environment
+
+    run = tmp_path / "r"
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    assert already_a_run(run, str(tmp_path / "other"), from_environment()) == (
+        f"{run} already holds a run: continue it with `torchrun --standalone --nproc_per_node 2 -m "
+        f"sean_train.commands.train --resume {run} --data {tmp_path / 'other'} --restart` or choose another --out"
+    )
+
+
 def test_resume_command_of_several_processes_is_torchrun_with_as_many(tmp_path):
     from sean_core.checkpoint_files import resume_command
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
-from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint, resume_command
+from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint
 from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
@@ -211,7 +211,7 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
     undo: AbstractContextManager = nullcontext()
     if info.is_main:
         if not resume_dir and (run_dir / RUN_FILE).exists():
-            raise click.ClickException(already_a_run(run_dir, data))
+            raise click.ClickException(already_a_run(run_dir, data, info))
         if not resume_dir:
             undo = removed_on_failure(run_dir, set(os.listdir(run_dir)) if run_dir.is_dir() else None)
         make_dirs(run_dir)
@@ -271,7 +271,7 @@ def check_same_start(trainer: Trainer, info: DistInfo) -> None:
     )
 
 
-def already_a_run(run_dir: Path, data: str | None) -> str:
+def already_a_run(run_dir: Path, data: str | None, info: DistInfo) -> str:
     """The error for an --out that holds a run: the command that continues it, with --data where this
     command names another dataset folder than the run records (--resume alone would read the recorded one)."""
     other_data = None
@@ -282,7 +282,7 @@ def already_a_run(run_dir: Path, data: str | None) -> str:
             recorded = None
         if recorded is None or Path(recorded).resolve() != Path(data).resolve():
             other_data = data
-    return (f"{run_dir} already holds a run: continue it with `{resume_command(run_dir, other_data)}` "
+    return (f"{run_dir} already holds a run: continue it with `{info.resume_command(run_dir, other_data)}` "
             f"or choose another --out")
 
 
@@ -331,7 +331,7 @@ def new_run_config(config_path: str, style_encoder: str | None = None, amp: str 
 
 
 def check_recorded_data(
-    run_dir: Path, config: RunConfig, domain: Domain, data: str | None, given: bool, world_size: int
+    run_dir: Path, config: RunConfig, domain: Domain, data: str | None, given: bool, info: DistInfo
 ) -> tuple[TrainingSamples, BatchOrder]:
     """A resumed run's training set (as `training_data` opens it) is there, before run.json is rewritten or
     any work starts. When the dataset folder is the one run.json records (no --data given), the error names
@@ -341,13 +341,13 @@ def check_recorded_data(
     if problem is not None:
         raise click.UsageError(f"{run_dir}: {problem}")
     try:
-        return training_data(config, domain, data, world_size)
+        return training_data(config, domain, data, info.world_size)
     except DatasetError as exc:
         if given:
             raise
         raise DatasetError(
             f"{exc}; that is the dataset folder {run_dir / RUN_FILE} records: give the right one with "
-            f"`{resume_command(run_dir, 'DIR')}`"
+            f"`{info.resume_command(run_dir, 'DIR')}`"
         ) from exc
 
 
@@ -394,7 +394,7 @@ def _start(
     check_vgg_weights(config)
     usable_device(device)
     if resuming:
-        training = check_recorded_data(run_dir, config, domain, data, given, info.world_size)
+        training = check_recorded_data(run_dir, config, domain, data, given, info)
         check_checkpoint_data(run_dir, training[1].num_samples)
     if info.is_main:
         if run is None:
