@@ -23,10 +23,20 @@ DEFAULT_MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels, e.g. 8192 x 4096
 READ_FORMATS = ("PNG", "JPEG", "BMP", "WebP", "TIFF")
 LOSSY_FORMATS = ("JPEG", "lossy WebP")
 
-# OpenCV's own log is off but for fatal errors: a file it cannot read is an ImageReadError of one line, and its
-# log added lines of ERROR or WARN text (libtiff's, a decoder's assertion) to stderr for each such file, so a
-# server's clients could fill its log with them.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+
+def quiet_opencv_log() -> None:
+    """OpenCV's own log off but for fatal errors: a file it cannot read is an ImageReadError of one line, and its
+    log added lines of ERROR or WARN text (libtiff's, a decoder's assertion) to stderr for each such file, so a
+    server's clients could fill its log with them. OpenCV 5 has the call in cv2.utils.logging, OpenCV 4 (the
+    Triton models' environment pins it) as cv2.setLogLevel; level 1 is LOG_LEVEL_FATAL in both."""
+    api = getattr(cv2.utils, "logging", None)
+    if api is not None:
+        api.setLogLevel(api.LOG_LEVEL_FATAL)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(1)
+
+
+quiet_opencv_log()
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
