@@ -51,6 +51,7 @@ def server(shapes_package, shapes_samples):
     assert srv.stop() == 0
 
 
+@pytest.mark.slow  # the module's server (an export and `sean serve`) takes 5 s to start
 def test_the_page_and_its_files_are_served(server):
     status, headers, page = call(server, "GET", "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
@@ -80,6 +81,7 @@ def test_the_page_is_open_when_the_api_needs_a_key(shapes_package, tmp_path):
         assert srv.stop() == 0
 
 
+@pytest.mark.slow  # the module's server (an export and `sean serve`) takes 5 s to start
 def test_synthesize_takes_a_list_of_interpolations(server, shapes_package, data):
     """The editor blends each region toward its own reference with its own alpha: one request."""
     synth = Synthesizer.load(shapes_package, backend="onnxruntime")
@@ -1485,6 +1487,7 @@ def test_a_double_click_on_a_style_tile_leaves_the_map_under_it_alone(page):
         page.key("v")
 
 
+@pytest.mark.slow  # a browser and the module's server to start
 @needs_browser
 def test_the_focus_rings_of_the_sample_thumbnails_show_whole(page):
     """The thumbnail clipped its own contents: the focus ring of a sample and of its + button was cut away."""
@@ -1541,6 +1544,7 @@ def test_the_frames_fill_a_mid_size_window_and_the_pointer_paints_the_pixel_unde
         browser.resize(*VIEWPORT)
 
 
+@pytest.mark.slow  # a browser and the module's server to start
 @needs_browser
 def test_the_downloaded_label_map_shows_its_colours_and_reads_back_as_its_ids(page, data, tmp_path):
     """The label map downloaded was a grey PNG of class ids, black in any image viewer. It is an indexed-colour
