@@ -300,16 +300,22 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-@pytest.mark.slow
-def test_two_processes_one_killed_the_other_says_how_the_run_continues(tmp_path):
-    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
-                                                                  checkpoint_every=1, sample_every=100))
-    run = tmp_path / "ddp"
+def _two_process_training(folder: Path, **env: str) -> tuple[subprocess.Popen, Path]:
+    """A 2-process run of a tiny config that checkpoints every step, started under torchrun: (launcher, run)."""
+    config = write_config(folder / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
+                                                                checkpoint_every=1, sample_every=100))
+    run = folder / "ddp"
     launcher = subprocess.Popen(
         _torchrun("-m", "sean_train.commands.train", "--config", str(config), "--out", str(run), "--threads", "1",
                   "--quiet", "--device", "cpu"),
-        env=_env(), cwd=REPO, stderr=subprocess.PIPE, text=True,
+        env={**_env(), **env}, cwd=REPO, stderr=subprocess.PIPE, text=True,
     )
+    return launcher, run
+
+
+@pytest.mark.slow
+def test_two_processes_one_killed_the_other_says_how_the_run_continues(tmp_path):
+    launcher, run = _two_process_training(tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and not list_checkpoints(run):
         assert launcher.poll() is None, "training ended before it could be killed"
@@ -367,14 +373,7 @@ def test_errors_of_a_process_other_than_0_are_named():
 def test_two_processes_one_stuck_the_other_stops_after_the_timeout_and_says_why(tmp_path):
     """A process that hangs without dying (here SIGSTOP'd) ends the run after $SEAN_DIST_TIMEOUT_S, not after
     gloo's 30 min, in one line naming the likely cause and the command that continues the run."""
-    config = write_config(tmp_path / "tiny.yaml", tiny_run_config(synthetic_train_size=8, batch_size=4, epochs=20,
-                                                                  checkpoint_every=1, sample_every=100))
-    run = tmp_path / "ddp"
-    launcher = subprocess.Popen(
-        _torchrun("-m", "sean_train.commands.train", "--config", str(config), "--out", str(run), "--threads", "1",
-                  "--quiet", "--device", "cpu"),
-        env={**_env(), "SEAN_DIST_TIMEOUT_S": "8"}, cwd=REPO, stderr=subprocess.PIPE, text=True,
-    )
+    launcher, run = _two_process_training(tmp_path, SEAN_DIST_TIMEOUT_S="8")
     workers: list[int] = []
     try:
         deadline = time.time() + 120
