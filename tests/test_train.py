@@ -313,14 +313,19 @@ def _two_process_training(folder: Path, **env: str) -> tuple[subprocess.Popen, P
     return launcher, run
 
 
+def _workers_once_checkpointed(launcher: subprocess.Popen, run: Path) -> list[int]:
+    """The worker processes of a _two_process_training launch, once its first checkpoint is written."""
+    deadline = time.time() + 120
+    while time.time() < deadline and not list_checkpoints(run):
+        assert launcher.poll() is None, "training ended before its first checkpoint"
+        time.sleep(0.05)
+    return _children(launcher.pid)
+
+
 @pytest.mark.slow
 def test_two_processes_one_killed_the_other_says_how_the_run_continues(tmp_path):
     launcher, run = _two_process_training(tmp_path)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list_checkpoints(run):
-        assert launcher.poll() is None, "training ended before it could be killed"
-        time.sleep(0.05)
-    workers = _children(launcher.pid)
+    workers = _workers_once_checkpointed(launcher, run)
     os.kill(workers[1], signal.SIGKILL)
     _, stderr = launcher.communicate(timeout=120)
     assert launcher.returncode != 0
@@ -376,11 +381,7 @@ def test_two_processes_one_stuck_the_other_stops_after_the_timeout_and_says_why(
     launcher, run = _two_process_training(tmp_path, SEAN_DIST_TIMEOUT_S="8")
     workers: list[int] = []
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not list_checkpoints(run):
-            assert launcher.poll() is None, "training ended before a process could be stopped"
-            time.sleep(0.05)
-        workers = _children(launcher.pid)
+        workers = _workers_once_checkpointed(launcher, run)
         os.kill(workers[1], signal.SIGSTOP)
         deadline = time.time() + 60  # process 0 ends after the timeout; torchrun then waits for the stopped one
         while time.time() < deadline and _alive(workers[0]):
