@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -38,6 +38,12 @@ class StoppedError(click.ClickException):
             super().show(file)
 
 
+def heeded(signals: Iterable[signal.Signals]) -> list[signal.Signals]:
+    """`signals` less those this process ignores: an ignored signal stays ignored, as `nohup sean ...` must
+    outlive the terminal it was started from (its SIGHUP ignored)."""
+    return [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
 @contextmanager
 def stopped_on_sigterm() -> Iterator[None]:
     """SIGTERM or SIGHUP (`timeout`, a job scheduler's cancel, `docker stop`, a closed terminal) raise
@@ -51,9 +57,7 @@ def stopped_on_sigterm() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # an ignored signal stays ignored: `nohup sean ...` must outlive the terminal it was started from
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
-                if signal.getsignal(sig) is not signal.SIG_IGN}
+    previous = {sig: signal.signal(sig, interrupt) for sig in heeded((signal.SIGTERM, signal.SIGHUP))}
     try:
         yield
     finally:

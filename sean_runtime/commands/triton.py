@@ -13,6 +13,7 @@ import tritonclient.grpc  # noqa: F401 (the `triton` extra: configs are read wit
 
 from sean_core.command import Count, SeanCommand
 from sean_core.errors import PackageError
+from sean_core.interrupts import heeded
 from sean_runtime.triton.environment import ENV_VARIABLE, server_environment
 from sean_runtime.triton.repository import check_repository_package, read_repository
 from sean_runtime.triton.server import Ports, TritonServer, bind_address, ports_in_use
@@ -90,10 +91,9 @@ def triton(
 
     # From here a stop signal is this handler, not a KeyboardInterrupt that could come between starting the
     # child and keeping its handle: tritonserver is started and stopped in one piece (its own SIGTERM lets the
-    # requests in flight finish). An ignored SIGHUP stays ignored (`nohup sean triton`).
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, stop)
+    # requests in flight finish).
+    for sig in heeded((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
+        signal.signal(sig, stop)
     server = TritonServer(env, repository.resolve(), ports, host, instances, log_file)
     try:
         server.start()

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from sean_core.interrupts import heeded
 from sean_runtime.serve.app import (
     HANDLER_ARGS,
     REFUSAL_LOG_EVERY_S,
@@ -291,9 +292,7 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
         stop.set()
 
     # SIGHUP (a closed terminal) stops it as SIGTERM does, unless ignored (`nohup sean serve`)
-    stop_signals = [signal.SIGTERM, signal.SIGINT]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        stop_signals.append(signal.SIGHUP)
+    stop_signals = [signal.SIGTERM, signal.SIGINT, *heeded([signal.SIGHUP])]
     for sig in stop_signals:
         loop.add_signal_handler(sig, on_signal, sig)
     accept_errors = ThrottledAcceptErrors(REFUSAL_LOG_EVERY_S)
