@@ -163,6 +163,41 @@ def test_prepare_leaves_out_unusable_samples_and_lists_why(raw_root, tmp_path, c
     assert not (out / "left-out.txt").exists()
 
 
+def test_prepare_leaves_out_images_not_named_by_their_id(raw_root, tmp_path, capsys):
+    """A messy download (a browser's `0 (1).jpg`, a `copy of 10.jpg`) stopped the whole run; such images are left
+    out with their reason, each listed once (not once per split), and the faces named by their id are prepared."""
+    images = raw_root / "CelebA-HQ-img"
+    (images / "0 (1).jpg").write_bytes((images / "0.jpg").read_bytes())
+    (images / "copy of 10.jpg").write_bytes((images / "10.jpg").read_bytes())
+    out = tmp_path / "out"
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 6, "already there": 0, "left out": 2}
+    listed = (out / "left-out.txt").read_text().splitlines()
+    assert len(listed) == 2, listed
+    for name in ("0 (1).jpg", "copy of 10.jpg"):
+        assert any(f"{images / name}: CelebA-HQ images are named <id>.jpg with a numeric id; rename or delete it"
+                   == line for line in listed), (name, listed)
+    assert capsys.readouterr().err.count("left out: ") == 3  # the two, and where the list is
+    assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(f"{i}.jpg" for i in TRAIN_IDS + TEST_IDS)
+
+
+def test_prepare_leaves_out_a_face_with_a_mask_of_an_unknown_part(raw_root, tmp_path):
+    """A mask of a part the domain does not know stopped the whole run; its face is left out whole (the file may
+    be one of its parts misnamed, and a face written without it would be kept by later runs), listed once with
+    the reason, and prepared by the run after the file is dealt with."""
+    stray = raw_root / "CelebAMask-HQ-mask-anno" / "0" / "00001_tail.png"
+    write_png(stray, np.zeros((MASK, MASK), np.uint8))
+    out = tmp_path / "out"
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 5, "already there": 0, "left out": 1}
+    assert not (out / "train" / "images" / "1.jpg").exists() and not (out / "train" / "labels" / "1.png").exists()
+    (line,) = (out / "left-out.txt").read_text().splitlines()  # face 1's image and masks are not listed apart
+    assert line.startswith(f"{stray}: unknown part 'tail'; CelebAMask-HQ parts are skin, nose, ")
+    assert line.endswith(": rename it to its part or delete it (face 1 is left out until then)")
+    stray.unlink()
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 1, "already there": 5, "left out": 0}
+    assert np.array_equal(read_raw(out / "train" / "labels" / "1.png"), expected_labels(1))
+    assert not (out / "left-out.txt").exists()
+
+
 def test_release_files_of_macos_and_windows_and_upper_case_names(raw_root, tmp_path):
     """What unpacking a release on a Mac or browsing it on Windows leaves is not data; a .JPG or a .PNG mask is."""
     images, masks = raw_root / "CelebA-HQ-img", raw_root / "CelebAMask-HQ-mask-anno"

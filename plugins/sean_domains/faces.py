@@ -94,46 +94,71 @@ class FacesDomain(Domain):
         split = self.check_split(split)
         root = Path(root)
         if self.layout_of(root) == "raw":
-            return self._raw_pairs(root, split)
+            return self._raw_pairs(root, (split,))[split]
         check_finished(root)
         images = dataset_files(root / split / "images", IMAGE_SUFFIXES)
         labels = dataset_files(root / split / "labels", (".png",))
         return pair_by_stem(images, labels, lambda p: p.stem, lambda p: p.stem, root, split)
 
-    def _raw_pairs(self, root: Path, split: str, unpaired: list[str] | None = None) -> list[SamplePair]:
-        """Pairs of the raw release: each image with the part masks of its id.
+    def _raw_pairs(
+        self, root: Path, splits: tuple[str, ...], left_out: list[str] | None = None
+    ) -> dict[str, list[SamplePair]]:
+        """Pairs of the raw release by split: each image with the part masks of its id.
 
-        unpaired: as pair_by_stem's (a partly unpacked release is prepared from the faces it has complete).
+        A file named otherwise than the release names them (an image whose name is not its numeric id, a mask
+        of a part the domain does not know), or one without its partner, is an error; with `left_out`, each
+        gets a line there instead and its face is left out (`prepare` prepares a partly unpacked or messy release from
+        the faces it has whole). A face with an unknown part is left out rather than prepared from its other
+        masks: the file may be one of its parts misnamed (`00001_Hair.png`), and a face written with a part
+        missing would be kept by later runs. The folders are read once for all splits, so each line is
+        written once.
         """
-        in_split = (lambda i: i < NUM_TRAIN) if split == "train" else (lambda i: i >= NUM_TRAIN)
+
+        def bad(line: str, error: type[DatasetError]) -> None:
+            if left_out is None:
+                raise error(line)
+            left_out.append(line)
+
         images: list[Path] = []
         for path in dataset_files(root / RAW_IMAGES, IMAGE_SUFFIXES):
-            if not path.stem.isdigit():
-                raise DatasetError(f"{path}: CelebA-HQ images are named <id>.jpg with a numeric id")
-            if in_split(int(path.stem)):
+            if path.stem.isdigit():
                 images.append(path)
+            else:
+                bad(f"{path}: CelebA-HQ images are named <id>.jpg with a numeric id; rename or delete it",
+                    DatasetError)
         parts_by_id: dict[int, list[tuple[int, Path]]] = {}
+        unknown_parts: set[int] = set()  # the ids of the faces left out for a mask of an unknown part
         for folder in sorted(p for p in (root / RAW_MASKS).iterdir() if p.is_dir() and not is_junk(p)):
             for path in dataset_files(folder, (".png",)):
                 match = _MASK_NAME.match(path.name)
                 if match is None:
                     continue
                 sample_id, part = int(match.group(1)), match.group(2)
-                if part not in PART_NAMES:
-                    raise LabelError(
-                        f"{path}: unknown part {part!r}; CelebAMask-HQ parts are {', '.join(PART_NAMES)}"
-                    )
-                if in_split(sample_id):
+                if part in PART_NAMES:
                     parts_by_id.setdefault(sample_id, []).append((PART_NAMES.index(part) + 1, path))
-        # The first part file stands for the sample's labels in pairing and messages.
-        firsts = [min(parts)[1] for parts in parts_by_id.values()]
-        pairs = pair_by_stem(
-            images, firsts, lambda p: int(p.stem), lambda p: int(p.name.split("_")[0]), root, split, unpaired
-        )
-        return [
-            dataclasses.replace(pair, label_parts=tuple(sorted(parts_by_id[int(pair.image.stem)])))
-            for pair in pairs
-        ]
+                    continue
+                reason = (f"{path}: unknown part {part!r}; CelebAMask-HQ parts are {', '.join(PART_NAMES)}: "
+                          f"rename it to its part or delete it")
+                bad(reason if left_out is None else f"{reason} (face {sample_id} is left out until then)",
+                    LabelError)
+                unknown_parts.add(sample_id)
+
+        def wanted(sample_id: int, split: str) -> bool:
+            """In `split` by its id, and not left out for a mask of an unknown part."""
+            return ("train" if sample_id < NUM_TRAIN else "test") == split and sample_id not in unknown_parts
+
+        by_split: dict[str, list[SamplePair]] = {}
+        for split in splits:
+            split_images = [p for p in images if wanted(int(p.stem), split)]
+            # The first part file stands for the sample's labels in pairing and messages.
+            firsts = [min(parts)[1] for sample_id, parts in parts_by_id.items() if wanted(sample_id, split)]
+            pairs = pair_by_stem(split_images, firsts, lambda p: int(p.stem), lambda p: int(p.name.split("_")[0]),
+                                 root, split, left_out)
+            by_split[split] = [
+                dataclasses.replace(pair, label_parts=tuple(sorted(parts_by_id[int(pair.image.stem)])))
+                for pair in pairs
+            ]
+        return by_split
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, pair: SamplePair) -> np.ndarray:
@@ -176,7 +201,8 @@ class FacesDomain(Domain):
         Resumable: a sample whose image and label both exist in out_dir is kept ("already there"); every file
         is written atomically, and out_dir holds UNFINISHED.txt until a run completes, which list_pairs
         refuses (check_finished). A sample it cannot use (an image without masks or masks without an image,
-        an unreadable file, masks or image of sizes that do not fit) is left out: all are listed in
+        an image not named by its numeric id, a mask of an unknown part, an unreadable file, masks or image of
+        sizes that do not fit) is left out: all are listed in
         out_dir/left-out.txt, the first SHOWN_LEFT_OUT printed. Returns {"written", "already there", "left out"}.
         """
         raw_dir, out_dir = Path(raw_dir), Path(out_dir)
@@ -186,9 +212,9 @@ class FacesDomain(Domain):
         if self.layout_of(raw_dir) != "raw":
             raise DatasetError(f"{raw_dir} is already in the prepared layout: pass it to training as it is")
         left_out: list[str] = []
-        by_split = {split: self._raw_pairs(raw_dir, split, left_out) for split in self.splits}
+        by_split = self._raw_pairs(raw_dir, self.splits, left_out)
         if not any(by_split.values()):
-            lonely = f" ({len(left_out)} files without their partner, e.g. {left_out[0]})" if left_out else ""
+            lonely = f" ({len(left_out)} files left out, e.g. {left_out[0]})" if left_out else ""
             raise DatasetError(f"{raw_dir}: no image in {RAW_IMAGES}/ has its masks in {RAW_MASKS}/{lonely}")
         counts = {"written": 0, "already there": 0}
         with preparing(out_dir, prepare_command(self.name, raw_dir, out_dir)):
