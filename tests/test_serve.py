@@ -41,9 +41,16 @@ SHAPES = get_domain("shapes")
 class Server:
     """`sean serve PKG --port 0 ARGS` in a child process; the URL comes from its ready line."""
 
-    def __init__(self, package: Path, *args: str) -> None:
+    def __init__(self, package: Path, *args: str, ignoring: tuple[signal.Signals, ...] = ()) -> None:
+        """ignoring: signals the child starts with ignored, as `nohup` or a script's `&` starts it."""
         command = [sys.executable, "-m", "sean_core.cli", "serve", str(package), "--port", "0", *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def ignore() -> None:
+            for sig in ignoring:
+                signal.signal(sig, signal.SIG_IGN)
+
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=ignore if ignoring else None)
         line = self.process.stdout.readline()
         match = re.search(r"http://\S+", line)
         if not match:

@@ -115,6 +115,22 @@ def test_sighup_drains_a_serving_server_as_sigterm_does(shapes_package):
     assert "draining" in log and STOPPED not in log
 
 
+@pytest.mark.slow
+def test_an_ignored_sigint_stays_ignored_and_sigterm_still_drains(shapes_package):
+    # a script's `sean serve &` starts with SIGINT ignored; the server's own handler made the script's Ctrl-C
+    # stop it all the same
+    from tests.test_serve import Server
+
+    server = Server(shapes_package, ignoring=(signal.SIGINT,))
+    try:
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # a heeded SIGINT sets the drain going within milliseconds
+        assert server.process.poll() is None and healthz(server.port) == 200
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code == 0 and "draining" in "".join(server.log)
+
+
 def test_an_ignored_hangup_stays_ignored_so_that_nohup_works():
     # the CLI turns SIGHUP into a stop; under `nohup` (SIGHUP ignored) a closed terminal must not stop it
     from sean_core.interrupts import stopped_on_sigterm

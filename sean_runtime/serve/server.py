@@ -291,8 +291,11 @@ async def serve(config: ServeConfig, on_ready: Callable[[str, Synthesizer], None
             log.info("%s: already draining (%d request(s) in flight); exiting when done", sig.name, state.in_flight)
         stop.set()
 
-    # SIGHUP (a closed terminal) stops it as SIGTERM does, unless ignored (`nohup sean serve`)
-    stop_signals = [signal.SIGTERM, signal.SIGINT, *heeded([signal.SIGHUP])]
+    # SIGTERM is how a process manager stops a replica, so it always drains it. SIGINT (Ctrl-C) and SIGHUP
+    # (a closed terminal) do too unless the process ignores them (interrupts.heeded): `nohup sean serve`
+    # ignores SIGHUP, and a script's `sean serve &` starts with SIGINT ignored, as its shell leaves a background
+    # job out of the Ctrl-C that the script gets.
+    stop_signals = [signal.SIGTERM, *heeded([signal.SIGINT, signal.SIGHUP])]
     for sig in stop_signals:
         loop.add_signal_handler(sig, on_signal, sig)
     accept_errors = ThrottledAcceptErrors(REFUSAL_LOG_EVERY_S)
