@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sean_core.lazy import lazy_getattr
+from sean_core.lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from sean_core.errors import (
@@ -76,3 +76,4 @@ __all__ = [
 ]
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
+__dir__ = lazy_dir(globals(), _EXPORTS)

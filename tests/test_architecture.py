@@ -147,3 +147,17 @@ def test_the_runtime_loads_no_domain_plugin_until_one_is_asked_for():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_package_roots_list_their_lazy_public_names_for_dir_and_help():
+    """dir(), tab completion and help() see the public API of a lazy root; listing it imports no torch."""
+    code = (
+        "import pydoc, sys\n"
+        "import sean_export, sean_runtime, sean_train\n"
+        "for root in (sean_export, sean_runtime, sean_train):\n"
+        "    assert set(root.__all__) <= set(dir(root)), (root.__name__, dir(root))\n"
+        "assert 'class Synthesizer' in pydoc.render_doc(sean_runtime, renderer=pydoc.plaintext)\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
