@@ -33,6 +33,15 @@ def shown_path(path: str | Path) -> str:
     return name if len(name) <= 200 else f"{name[:100]}…{name[-60:]} ({len(name)} characters)"
 
 
+def path_argument(value: object, what: str, error: Callable[[str], SeanError]) -> Path:
+    """A path given to a Python API: str, bytes or any os.PathLike, as open() takes them -> Path; anything else
+    (None from an unset environment variable, a number, a list) is error(one line) naming `what` was given."""
+    try:
+        return Path(os.fsdecode(os.fspath(value)))  # os.fspath refuses what is no path with a TypeError
+    except TypeError:
+        raise error(f"{what} must be a path (str or os.PathLike), got {type(value).__name__} {value!r:.80}") from None
+
+
 MISSING = "does not exist"  # what path_problem says of a path that names nothing
 LOOP = "is a loop of symbolic links"
 FOLDER = "is a folder, not a file"

@@ -5,6 +5,7 @@ The format is docs/package-format.md. Nothing in the folder is trusted that the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,15 @@ from typing import Any
 
 from sean_core.checkpoint_files import model_folder_kind
 from sean_core.errors import FileWriteError, PackageError
-from sean_core.files import MISSING, path_problem, read_json, recover_folder, resolved, sha256_file
+from sean_core.files import (
+    MISSING,
+    path_argument,
+    path_problem,
+    read_json,
+    recover_folder,
+    resolved,
+    sha256_file,
+)
 from sean_core.format import (
     BATCH,
     FORMAT,
@@ -227,9 +236,14 @@ def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: S
             )
 
 
+def package_root(root: str | os.PathLike) -> Path:
+    """The package folder given to read_manifest / load_package (Synthesizer.load) as a Path."""
+    return path_argument(root, "the package folder", PackageError)
+
+
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The parsed manifest.json of a package folder, with errors for a missing folder or broken JSON."""
-    root = Path(root)
+    root = package_root(root)
     problem = path_problem(root, folder=True)
     if problem == MISSING:  # an export killed while it swapped packages may have set the package aside
         try:
@@ -305,7 +319,7 @@ def load_package(
     """
     if not set(graphs) <= set(GRAPH_NAMES):
         raise ValueError(f"graphs must be among {GRAPH_NAMES}, got {tuple(graphs)}")
-    root = Path(root)
+    root = package_root(root)
     if manifest is None:
         manifest = read_manifest(root)
     where = root / MANIFEST_FILE

@@ -34,7 +34,7 @@ import numpy as np
 
 from sean_core.domains import Domain
 from sean_core.errors import BackendError, InputError
-from sean_core.files import MISSING, path_problem
+from sean_core.files import MISSING, path_argument, path_problem
 from sean_core.imageio import resize_image, resize_labels
 from sean_runtime.backends.onnxruntime import CPU, import_onnxruntime, session_options
 from sean_runtime.inputs import image_tensor
@@ -63,7 +63,7 @@ class SegmenterChoice:
 def segmenter_choice(explicit: str | Path | None, domain: Domain) -> SegmenterChoice | None:
     """The rule of the module docstring: explicit path, else $SEAN_SEGMENTER, else the domain's; or None."""
     if explicit is not None and str(explicit):
-        return SegmenterChoice(Path(explicit), "--segmenter / segmenter=")
+        return SegmenterChoice(path_argument(explicit, "segmenter", BackendError), "--segmenter / segmenter=")
     from_env = os.environ.get(SEGMENTER_ENV)
     if from_env:
         return SegmenterChoice(Path(from_env), SEGMENTER_ENV)

@@ -118,13 +118,13 @@ class Synthesizer:
         selection = select_backend(package, backend, providers, precision_hint=precision_hint, threads=threads,
                                    workers=workers)
         synth = cls(package, selection.backend, selection.notes)
-        choice = segmenter_choice(segmenter, synth.domain)
-        if choice is not None:
-            try:
+        try:
+            choice = segmenter_choice(segmenter, synth.domain)
+            if choice is not None:
                 synth.segmenter = Segmenter(choice, package.class_names, synth.resolution, threads=threads)
-            except BaseException:
-                synth.close()
-                raise
+        except BaseException:
+            synth.close()
+            raise
         log.info("loaded %s", synth.describe())
         # Why a backend was passed over matters at INFO where the package has TensorRT engines that went
         # unused, or where a reduced precision was asked for (the CPU may lack it); on a package without

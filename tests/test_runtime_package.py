@@ -37,6 +37,14 @@ def test_missing_folder_manifest_and_broken_json(tmp_path):
         load_package(root)
 
 
+@pytest.mark.parametrize("root", [None, 3, ["pkg"]])
+def test_a_package_folder_given_as_no_path_is_refused_in_one_line(tmp_path, root):
+    """None is what os.environ.get gives for an unset variable: a PackageError, not pathlib's TypeError."""
+    with pytest.raises(PackageError, match=r"^the package folder must be a path \(str or os.PathLike\), got "):
+        load_package(root)
+    assert load_package(os.fsencode(write_package(tmp_path / "pkg"))).class_names == ("a", "b", "c")  # as open()
+
+
 def test_a_run_or_checkpoint_folder_is_named_with_the_export_that_makes_a_package(tmp_path):
     # `sean synth runs/NAME` said only that manifest.json was missing
     run = tmp_path / "run"

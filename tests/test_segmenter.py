@@ -16,7 +16,7 @@ from sean_core.cli import main
 from sean_core.domains import get_domain
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import read_ids, read_rgb, resize_image, write_png
-from sean_runtime.segmenter import SEGMENTER_ENV
+from sean_runtime.segmenter import SEGMENTER_ENV, segmenter_choice
 from sean_runtime.synthesizer import Synthesizer
 from tests.segmenters import painted, palette_segmenter
 
@@ -112,6 +112,12 @@ def test_the_environment_and_the_domain_plugin_name_a_segmenter_and_an_explicit_
         Synthesizer.load(tiny_package, backend="onnxruntime")
     with Synthesizer.load(tiny_package, backend="onnxruntime", segmenter=scores_model) as synth:
         assert synth.segmenter is not None and synth.segmenter.file == scores_model
+
+
+@pytest.mark.parametrize("given", [3, ["parser.onnx"]])
+def test_a_segmenter_given_as_no_path_is_refused_in_one_line(given):
+    with pytest.raises(BackendError, match=r"^segmenter must be a path \(str or os.PathLike\), got (int|list) "):
+        segmenter_choice(given, SHAPES)
 
 
 @pytest.mark.parametrize(
