@@ -6,7 +6,8 @@ id array [H, W] (or [H, W, 1]), a colour array [H, W, 3], a batch [B, H, W] (or 
 a batch [B, H, W, 3], or a list. A file is its path (str or any os.PathLike) or its contents: bytes,
 bytearray, memoryview, or a binary file object such as io.BytesIO or open(path, "rb") (an upload, read
 from where it stands), decoded exactly as the file would be. A numpy array is always pixels, never a
-file's bytes (a 1-D uint8 array from np.frombuffer is refused, with the fix). Labels are resized with
+file's bytes (a 1-D uint8 array from np.frombuffer is refused, with the fix); a PIL image or another
+array-like is refused with its conversion (_array_fix). Labels are resized with
 nearest neighbour (pixel centres), images with resize_image, to the package resolution. Empty maps,
 empty batches and files over the decoded-size limit of sean_core.imageio are refused.
 """
@@ -166,7 +167,9 @@ def _one_item(item: Any, what: str, index: int) -> tuple[str, Path | bytes | np.
         return name, item
     if _is_file_bytes(item):
         return name, _file_bytes(item, name)
-    raise InputError(f"{name} is a {type(item).__name__}; pass file paths, files' bytes or numpy arrays")
+    raise InputError(
+        f"{name} is a {type(item).__name__}; pass file paths, files' bytes or numpy arrays{_array_fix(item, what)}"
+    )
 
 
 def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Path | bytes | np.ndarray]]:
@@ -185,7 +188,21 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Path | b
         return [_one_item(item, what, i) for i, item in enumerate(source)]
     raise InputError(
         f"{what} must be a file path, a numpy array, a file's bytes or a list of them, not {type(source).__name__}"
+        f"{_array_fix(source, what)}"
     )
+
+
+def _array_fix(item: Any, what: str) -> str:
+    """The conversion for an object that numpy turns into an array (a PIL image, a tensor), "" for another: it
+    is refused rather than converted, as a PIL image's array depends on its mode (palette indices, RGBA, ...)."""
+    if type(item).__module__.startswith("PIL."):
+        # An indexed ("P") label map is read as its palette's colours, as its file is (imageio.png_indexed);
+        # a grey one's pixels are its ids.
+        rgb = what == "image" or getattr(item, "mode", None) == "P"
+        return "; convert the PIL image with " + ('np.asarray(x.convert("RGB"))' if rgb else "np.asarray(x)")
+    if hasattr(item, "__array__") or hasattr(item, "__array_interface__"):
+        return "; convert it with np.asarray(x)"
+    return ""
 
 
 def _file_in_array(array: np.ndarray) -> str:

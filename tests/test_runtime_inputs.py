@@ -90,6 +90,30 @@ def test_image_dtype_shape_and_channel_errors():
         load_images(np.zeros((8, 8, 4), np.uint8), 8, 8)
 
 
+def pil_image(mode: str) -> object:
+    """Stands in for a PIL image (PIL is no dependency): its class lives in a PIL module, numpy converts it."""
+    cls = type("PngImageFile", (), {"__module__": "PIL.PngImagePlugin", "mode": mode,
+                                    "__array__": lambda self, *args, **kwargs: np.zeros((8, 8), np.uint8)})
+    return cls()
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_a_pil_image_or_another_array_like_is_told_its_conversion(as_list):
+    def given(item: object) -> object:
+        return [item] if as_list else item
+
+    rgb = r'convert the PIL image with np\.asarray\(x\.convert\("RGB"\)\)$'
+    with pytest.raises(InputError, match="PngImageFile; .*" + rgb):
+        load_images(given(pil_image("RGBA")), 8, 8)
+    with pytest.raises(InputError, match=r"PngImageFile; .*convert the PIL image with np\.asarray\(x\)$"):
+        load_labels(given(pil_image("L")), SHAPES, 8, 8)
+    with pytest.raises(InputError, match=rgb):
+        load_labels(given(pil_image("P")), SHAPES, 8, 8)  # its file is read as the palette's colours
+    tensor = type("Tensor", (), {"__array__": lambda self, *args, **kwargs: np.zeros((8, 8), np.uint8)})()
+    with pytest.raises(InputError, match=r"Tensor; .*convert it with np\.asarray\(x\)$"):
+        load_labels(given(tensor), SHAPES, 8, 8)
+
+
 def test_unreadable_truncated_and_missing_files(tmp_path):
     image, _ = SHAPES.sample(1, "test")
     write_png(tmp_path / "good.png", image)
