@@ -47,13 +47,12 @@ class Styles:
 
     def __post_init__(self) -> None:
         try:
-            codes = np.array(self.codes, dtype=np.float32, copy=True)
+            with np.errstate(over="ignore"):  # a value past float32's range becomes inf, refused below
+                codes = np.array(self.codes, dtype=np.float32, copy=True)
             present = np.array(self.present, dtype=bool, copy=True)
         except (TypeError, ValueError) as exc:  # text, ragged lists
             raise InputError(f"style codes must be numbers [B, K, S] and presence flags [B, K]: {exc}") from None
-        if isinstance(self.class_names, str) or not isinstance(self.class_names, (list, tuple)):
-            raise InputError(f"class_names must be a list of names, got {self.class_names!r:.80}")
-        names = tuple(str(n) for n in self.class_names)
+        names = _class_names(self.class_names)
         if codes.ndim != 3:
             raise InputError(f"style codes must be [B, K, S], got shape {codes.shape}")
         if present.shape != codes.shape[:2]:
@@ -168,7 +167,7 @@ class Styles:
 
         Codes must be finite numbers within +-MAX_ABS_JSON_CODE: the encoder gives [-1, 1].
         """
-        names = tuple(class_names)
+        names = _class_names(class_names)
         if not isinstance(data, dict) or "codes" not in data or "present" not in data:
             raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
         unknown = sorted(set(data) - {"codes", "present", "class_names"})
@@ -310,6 +309,14 @@ class Styles:
 
 
 Fallback = str | Styles  # "own", "error", or styles to take missing codes from
+
+
+def _class_names(names: object) -> tuple[str, ...]:
+    """Class names given as a list or tuple -> a tuple of str; one string (which would split into letters) or
+    anything else is refused."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise InputError(f"class_names must be a list of names, got {names!r:.80}")
+    return tuple(str(n) for n in names)
 
 
 def _check_fallback(fallback: object) -> None:

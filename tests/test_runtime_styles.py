@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,15 @@ def test_from_json_refuses_fields_it_does_not_know_as_every_other_level_of_a_req
     with pytest.raises(InputError, match=r"styles has unknown field\(s\) 'codez', 'zzz'; it takes codes, present"):
         Styles.from_json({**json_styles(0.5), "zzz": 1, "codez": []}, NAMES)
     assert Styles.from_json({**json_styles(0.5), "class_names": list(NAMES)}, NAMES).batch_size == 1
+
+
+def test_from_json_refuses_class_names_given_as_one_string_rather_than_splitting_it_into_letters():
+    with pytest.raises(InputError, match=r"^class_names must be a list of names, got 'background'$"):
+        Styles.from_json(json_styles(0.5), "background")
+
+
+def test_codes_past_float32s_range_are_refused_without_a_numpy_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" would end the test
+        with pytest.raises(InputError, match=r"^style codes contain NaN or infinite values$"):
+            Styles(np.full((1, len(NAMES), 5), 1e300), np.ones((1, len(NAMES)), bool), NAMES)
