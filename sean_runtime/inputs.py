@@ -193,8 +193,9 @@ def _items(source: Any, what: str, single_ndim: int) -> list[tuple[str, Path | b
 
 
 def _array_fix(item: Any, what: str) -> str:
-    """The conversion for an object that numpy turns into an array (a PIL image, a tensor), "" for another: it
-    is refused rather than converted, as a PIL image's array depends on its mode (palette indices, RGBA, ...)."""
+    """The conversion for an object that numpy turns into an array (a PIL image, a tensor, nested lists), ""
+    for another: it is refused rather than converted, as a PIL image's array depends on its mode (palette
+    indices, RGBA, ...) and a list is a batch."""
     if type(item).__module__.startswith("PIL."):
         # An indexed ("P") label map is read as its palette's colours, as its file is (imageio.png_indexed);
         # a grey one's pixels are its ids.
@@ -202,6 +203,8 @@ def _array_fix(item: Any, what: str) -> str:
         return "; convert the PIL image with " + ('np.asarray(x.convert("RGB"))' if rgb else "np.asarray(x)")
     if hasattr(item, "__array__") or hasattr(item, "__array_interface__"):
         return "; convert it with np.asarray(x)"
+    if isinstance(item, (list, tuple)):  # an item of a list: the outer list was read as a batch
+        return f"; a list is a batch of {what}s: pass one given as nested lists as np.asarray(x)"
     return ""
 
 

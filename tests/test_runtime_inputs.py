@@ -114,6 +114,11 @@ def test_a_pil_image_or_another_array_like_is_told_its_conversion(as_list):
         load_labels(given(tensor), SHAPES, 8, 8)
 
 
+def test_a_label_map_as_nested_lists_is_told_to_become_an_array():
+    with pytest.raises(InputError, match=r"^label map #0 is a list; .*a list is a batch of label maps: .*np\.asarray"):
+        load_labels(np.zeros((8, 8), np.int64).tolist(), SHAPES, 8, 8)
+
+
 def test_unreadable_truncated_and_missing_files(tmp_path):
     image, _ = SHAPES.sample(1, "test")
     write_png(tmp_path / "good.png", image)
