@@ -332,10 +332,12 @@ sean_status sean_styles_interpolate_each(const sean_styles* styles, const sean_s
   SEAN_REQUIRE_OUT(out);
   SEAN_REQUIRE(styles);
   SEAN_REQUIRE(other);
-  SEAN_REQUIRE(alphas);
+  // No weights may be NULL (an empty std::vector's data()): the count is named as wrong, not the pointer.
+  if (alpha_count && !alphas) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_interpolate_each: alphas is NULL");
   if (class_count && !classes) return fail(SEAN_ERROR_ARGUMENT, "sean_styles_interpolate_each: classes is NULL");
   return guarded([&] {
-    give(styles->styles.interpolate(other->styles, std::vector<float>(alphas, alphas + alpha_count),
+    give(styles->styles.interpolate(other->styles, alpha_count ? std::vector<float>(alphas, alphas + alpha_count)
+                                                                : std::vector<float>{},
                                     class_count ? class_list(classes, class_count) : std::vector<std::string>{},
                                     fallback_of(fallback, fallback_styles)),
          out);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <sstream>
 
 #include "core.hpp"
 
@@ -59,7 +60,8 @@ std::vector<int> Styles::ids(const std::vector<std::string>& classes) const {
 
 Styles Styles::image(size_t index) const {
   if (index >= batch())
-    throw Error(Status::argument, "image " + std::to_string(index) + " of styles of " + std::to_string(batch()) + " images");
+    throw Error(Status::argument, "image " + std::to_string(index) + " of styles of " + std::to_string(batch()) +
+                                      " image(s) does not exist; pick an index in 0.." + std::to_string(batch() - 1));
   const size_t k = class_names_.size(), s = static_cast<size_t>(style_dim_);
   return Styles({codes_.begin() + index * k * s, codes_.begin() + (index + 1) * k * s},
                 {present_.begin() + index * k, present_.begin() + (index + 1) * k}, class_names_, style_dim_);
@@ -174,9 +176,17 @@ Styles Styles::interpolate(const Styles& other, const std::vector<float>& alpha,
                            const Fallback& fallback) const {
   // [0, 1] blends; one step beyond each end extrapolates (ALPHA_RANGE of sean_runtime/styles.py). NaN fails both.
   constexpr float kAlphaLow = -1.0f, kAlphaHigh = 2.0f;
-  if (alpha.size() != batch() ||
-      !std::all_of(alpha.begin(), alpha.end(), [](float a) { return a >= kAlphaLow && a <= kAlphaHigh; }))
-    bad("alpha must be a number in [-1, 2] or one per image (" + std::to_string(batch()) + ")");
+  // The rule in the words of Styles._alpha (sean_runtime/styles.py).
+  const std::string rule = "alpha must be a number in [-1, 2] or a list of " + std::to_string(batch()) +
+                           " (one per image)";
+  if (alpha.size() != batch()) bad(rule + ", got " + std::to_string(alpha.size()) + " weights");
+  for (const float a : alpha) {
+    if (!(a >= kAlphaLow && a <= kAlphaHigh)) {
+      std::ostringstream value;
+      value << a;  // shortest form: 5, -inf, nan
+      bad(rule + ", got " + value.str());
+    }
+  }
   const std::vector<int> id = ids(classes);
   std::vector<float> ref_codes;
   std::vector<uint8_t> ref_present;

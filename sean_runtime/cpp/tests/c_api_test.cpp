@@ -152,7 +152,7 @@ TEST_F(CApi, NullPointersAndEmptyBatchesAreArgumentErrors) {
   const char* none[] = {nullptr};
   EXPECT_FAILS(sean_styles_swap(styles_.get(), none, 1, styles_.get(), SEAN_FALLBACK_OWN, nullptr, &out),
                SEAN_ERROR_ARGUMENT, "class name 0 is NULL");
-  EXPECT_FAILS(sean_styles_select(styles_.get(), 5, &out), SEAN_ERROR_ARGUMENT, "image 5 of styles of 1");
+  EXPECT_FAILS(sean_styles_select(styles_.get(), 5, &out), SEAN_ERROR_ARGUMENT, "pick an index in 0..0");
   const char* blob[] = {"blob"};
   EXPECT_FAILS(sean_styles_swap(styles_.get(), blob, 1, styles_.get(), SEAN_FALLBACK_STYLES, nullptr, &out),
                SEAN_ERROR_ARGUMENT, "needs fallback_styles");
@@ -170,6 +170,13 @@ TEST_F(CApi, EmptyListsAndBadSizesAreNamedNotTakenForNullPointers) {
                SEAN_ERROR_ARGUMENT, "no class given to swap");
   EXPECT_FAILS(sean_styles_concat(nullptr, 0, &out), SEAN_ERROR_INPUT, "cannot concatenate an empty list of styles");
   EXPECT_FAILS(sean_styles_concat(nullptr, 1, &out), SEAN_ERROR_ARGUMENT, "items is NULL");
+  // sean::Styles::interpolate with an empty std::vector of weights; the words of Python's Styles._alpha.
+  EXPECT_FAILS(sean_styles_interpolate_each(styles_.get(), styles_.get(), nullptr, 0, nullptr, 0, SEAN_FALLBACK_OWN,
+                                            nullptr, &out),
+               SEAN_ERROR_INPUT, "alpha must be a number in [-1, 2] or a list of 1 (one per image), got 0 weights");
+  EXPECT_FAILS(sean_styles_interpolate_each(styles_.get(), styles_.get(), nullptr, 1, nullptr, 0, SEAN_FALLBACK_OWN,
+                                            nullptr, &out),
+               SEAN_ERROR_ARGUMENT, "alphas is NULL");
   EXPECT_FAILS(sean_resize_labels(labels_.data(), info_.height, info_.width, nullptr, -1, 4), SEAN_ERROR_ARGUMENT,
                "sizes must be 1..32768");
   EXPECT_FAILS(sean_resize_image(image_.data(), info_.height, info_.width, nullptr, 4, 0), SEAN_ERROR_ARGUMENT,
