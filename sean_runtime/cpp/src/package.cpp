@@ -145,12 +145,14 @@ GraphSpec graph_spec(const Package& package, const std::string& name, const json
 
 // The manifest's text, after the folder and the file are there.
 std::string read_manifest_text(const fs::path& root) {
+  // An empty string (an unset setting, say) names no folder: "package folder  does not exist" would not say so.
+  if (root.empty()) fail("the package folder is an empty path; pass the folder `sean export` wrote");
   const fs::file_type root_type = file_type_of(str(root), Status::package);
   if (root_type == fs::file_type::not_found)
     fail("package folder " + shown_path(str(root)) + " does not exist; create one with `sean export CHECKPOINT -o " +
          shown_path(str(root)) + "`");
   if (root_type != fs::file_type::directory)
-    fail(shown_path(str(root)) + " is a file, not a package folder; give the folder `sean export` wrote");
+    fail("package folder " + shown_path(str(root)) + " is not a folder; pass the folder `sean export` wrote");  // Python's words
   const fs::path path = root / "manifest.json";
   const fs::file_type manifest_type = file_type_of(str(path), Status::package);
   if (manifest_type == fs::file_type::not_found)

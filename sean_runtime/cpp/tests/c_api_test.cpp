@@ -217,6 +217,7 @@ TEST_F(CApi, VersionsAndStructSizesAreChecked) {
 
 TEST_F(CApi, BadPackagesArePackageErrors) {
   EXPECT_FAILS(open("/nonexistent/sean-package"), SEAN_ERROR_PACKAGE, "does not exist");
+  EXPECT_FAILS(open(""), SEAN_ERROR_PACKAGE, "the package folder is an empty path");
   const fs::path empty = fs::path(::testing::TempDir()) / "sean-empty-folder";
   fs::create_directories(empty);
   EXPECT_FAILS(open(empty), SEAN_ERROR_PACKAGE, "manifest.json is missing");
