@@ -390,6 +390,23 @@ TEST_F(CApi, BadEditsAreInputErrors) {
                "unknown fallback 7");
 }
 
+// sean.h: styles do not refer to the model that encoded them, so they may outlive it.
+TEST_F(CApi, StylesOutliveTheirModel) {
+  sean_model* other = nullptr;
+  sean_options options;
+  sean_options_init(&options);
+  options.backend = "openvino";
+  options.threads = 1;
+  ASSERT_EQ(sean_model_open(package_.c_str(), &options, &other), SEAN_OK) << sean_last_error();
+  sean_styles* encoded = nullptr;
+  const sean_status status =
+      sean_encode(other, 1, info_.height, info_.width, image_.data(), labels_.data(), nullptr, &encoded);
+  sean_model_close(other);
+  ASSERT_EQ(status, SEAN_OK) << sean_last_error();
+  StylesPtr kept(encoded);
+  EXPECT_EQ(synthesize(labels_, kept.get(), 3), synthesize(labels_, styles_.get(), 3));
+}
+
 TEST_F(CApi, MessagesArePerThread) {
   sean_styles* out = nullptr;
   EXPECT_EQ(sean_styles_select(styles_.get(), 9, &out), SEAN_ERROR_ARGUMENT);

@@ -13,7 +13,8 @@
  * row-major at the package resolution H x W: images uint8 RGB [B, H, W, 3], label maps int32 class ids
  * [B, H, W], extra mask channels float32 [B, E, H, W] (only for packages with E > 0; otherwise pass
  * NULL). A sean_model may be used by several threads at once; a sean_styles is immutable, so it may
- * be shared too.
+ * be shared too. Close a model only when no call on it is running or can start (sean_model_close does
+ * not wait for them); styles do not refer to the model that made them and may outlive it.
  */
 #ifndef SEAN_SEAN_H
 #define SEAN_SEAN_H

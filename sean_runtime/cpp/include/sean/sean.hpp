@@ -10,7 +10,8 @@
 // and seed give the same image as the Python runtime (sean_runtime). Arrays are row-major at the
 // package resolution H x W: images uint8 RGB [B, H, W, 3], label maps int32 class ids [B, H, W], extra
 // mask channels float32 [B, E, H, W]. Every error is a sean::Error with a status and a one-line message
-// that says what to do. One Model serves concurrent calls from several threads.
+// that says what to do. One Model serves concurrent calls from several threads; destroy it only when
+// none is running. Styles do not refer to the Model that encoded them and may outlive it.
 #pragma once
 
 #include <cstddef>
