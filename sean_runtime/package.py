@@ -236,9 +236,17 @@ def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: S
             )
 
 
+EMPTY_PACKAGE_PATH = "the package folder is an empty path; pass the folder `sean export` wrote"
+
+
 def package_root(root: str | os.PathLike) -> Path:
     """The package folder given to read_manifest / load_package (Synthesizer.load) as a Path."""
-    return path_argument(root, "the package folder", PackageError)
+    folder = path_argument(root, "the package folder", PackageError)
+    # Path("") is the working folder: an unset setting would load whatever package is there, or be called a
+    # folder without manifest.json (the C++ runtime's read_manifest_text refuses it in the same words).
+    if not os.fsdecode(os.fspath(root)):
+        raise PackageError(EMPTY_PACKAGE_PATH)
+    return folder
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:

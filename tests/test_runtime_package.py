@@ -13,7 +13,7 @@ from sean_core.errors import BackendError, PackageError
 from sean_runtime.backends import select_backend
 from sean_runtime.backends.onnxruntime import choose_providers
 from sean_runtime.backends.tensorrt import tensorrt_problem
-from sean_runtime.package import load_package
+from sean_runtime.package import EMPTY_PACKAGE_PATH, load_package
 from tests.helpers import A10, H100, H, N, S, W, symlink_loop, write_package, write_plan
 
 
@@ -43,6 +43,14 @@ def test_a_package_folder_given_as_no_path_is_refused_in_one_line(tmp_path, root
     with pytest.raises(PackageError, match=r"^the package folder must be a path \(str or os.PathLike\), got "):
         load_package(root)
     assert load_package(os.fsencode(write_package(tmp_path / "pkg"))).class_names == ("a", "b", "c")  # as open()
+
+
+def test_an_empty_package_path_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(write_package(tmp_path / "pkg"))  # "" would be this package, loaded without a word
+    for empty in ("", b""):
+        with pytest.raises(PackageError) as refused:
+            load_package(empty)
+        assert str(refused.value) == EMPTY_PACKAGE_PATH
 
 
 def test_a_run_or_checkpoint_folder_is_named_with_the_export_that_makes_a_package(tmp_path):
