@@ -17,10 +17,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sean_core.domains import DatasetError, Domain
+from sean_core.domains import DatasetError, Domain, SamplePair
+from sean_core.errors import ImageReadError, LabelError
 from sean_train.config import ConfigError
 from sean_train.networks.ops import one_hot
 from sean_train.train_config import RunConfig
+
+DATA_ERRORS = (DatasetError, LabelError, ImageReadError)  # a sample that cannot be read
 
 
 @dataclass
@@ -55,6 +58,25 @@ class FolderSource(SampleSource):
     def load(self, index: int) -> RawSample:
         image, labels, extra = self.domain.load_pair(self.pairs[index], size=self.size)
         return RawSample(image, labels, extra)
+
+    def keep_readable(self, count: int) -> list[str]:
+        """Read samples from the first until `count` of them load, and leave out those that cannot be read
+        (corrupt, of sizes that do not fit, values outside the classes); samples after those read stay as
+        they are. Returns each left-out sample's error, one line each."""
+        kept: list[SamplePair] = []
+        left_out: list[str] = []
+        for position, pair in enumerate(self.pairs):
+            if len(kept) == count:
+                kept.extend(self.pairs[position:])
+                break
+            try:
+                self.domain.load_pair(pair, size=self.size)
+            except DATA_ERRORS as exc:
+                left_out.append(str(exc))
+                continue
+            kept.append(pair)
+        self.pairs = kept
+        return left_out
 
 
 def missing_data_problem(domain: Domain, data: str | Path | None) -> str | None:

@@ -34,14 +34,15 @@ from sean_core.checkpoint_files import (
 )
 from sean_core.cpu import BF16_UNITS, cpu_flags, has_bf16_units
 from sean_core.domains import DatasetError, Domain
-from sean_core.errors import ImageReadError, LabelError
 from sean_core.files import atomic_write_text, make_dirs, write_problem
 from sean_core.progress import progress_bar
 from sean_train import distributed
 from sean_train.build import build_discriminator, build_generator, folded_model
 from sean_train.config import EXPORTABLE_STYLE_ENCODER, ONLY_UNIFIED_EXPORTS, ConfigError
 from sean_train.data import (
+    DATA_ERRORS,
     BatchOrder,
+    FolderSource,
     ResumableBatchSampler,
     SampleSource,
     TrainingSamples,
@@ -66,7 +67,6 @@ from sean_train.state import (
 from sean_train.train_config import RunConfig, meaning_changes
 from sean_train.vgg import load_vgg19
 
-DATA_ERRORS = (DatasetError, LabelError, ImageReadError)  # a training sample that cannot be read
 # Removing the sample instead would change the training set's size, which a resume refuses (check_trained_on).
 FIX_SAMPLE = "replace that file with a readable one of the same name"
 LOG_FILE = "log.jsonl"
@@ -202,10 +202,27 @@ class Trainer:
         self._append_log("")
 
     def _held_out(self, data: str | Path | None) -> SampleSource | None:
-        """The "test" split, for picking the best checkpoint and for sample grids (None if absent)."""
+        """The "test" split, for picking the best checkpoint and for sample grids (None if absent).
+
+        The samples validation reads are read once here, on the process that validates: one that cannot be
+        read would otherwise stop the run at its first checkpoint, hours in, with that checkpoint unsaved.
+        Such samples are left out of validation and named in a note."""
         h, w = self.config.model.height, self.config.model.width
+        count = max(self.config.train.val_samples, SAMPLE_ROWS)
         try:
-            return open_source(self.domain, data, "test", h, w, max(self.config.train.val_samples, SAMPLE_ROWS))
+            source = open_source(self.domain, data, "test", h, w, count)
+            if not (self.dist.is_main and isinstance(source, FolderSource)):
+                return source
+            left_out = source.keep_readable(count)
+            if left_out:
+                shown = "; ".join(left_out[:3]) + (f"; ... and {len(left_out) - 3} more" if len(left_out) > 3 else "")
+                self.notes.append(
+                    f"{len(left_out)} held-out 'test' sample(s) cannot be read and are left out of validation "
+                    f"({shown}); replace them with readable files of the same names to validate on them"
+                )
+            if len(source) == 0:
+                raise DatasetError("none of its samples can be read")
+            return source
         except DatasetError as exc:  # a dataset without one trains, but the user must know what it lacks
             self.notes.append(
                 f"no validation: the held-out 'test' split cannot be read ({exc}); the run trains without "

@@ -292,3 +292,23 @@ def test_a_corrupt_sample_in_the_first_batch_names_the_restart(tmp_path, one_thr
     with pytest.raises(DatasetError, match=r"\(reading step 1\); nothing is saved yet: replace .*--restart`$"):
         trainer.run()
     assert latest_checkpoint(tmp_path / "run") is None
+
+
+@pytest.mark.slow
+def test_an_unreadable_held_out_sample_is_left_out_of_validation_at_the_start(tmp_path, one_thread):
+    """Validation read it only at the first checkpoint, hours in, and the run stopped there with that
+    checkpoint unsaved. The start reads the samples validation uses and leaves such a one out, in a note."""
+    from sean_core.domains import get_domain
+
+    shapes = get_domain("shapes")
+    data = shapes.write_split(tmp_path / "data", "train", 4, progress=False)
+    shapes.write_split(data, "test", 5, progress=False)
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config()))
+    victim = shapes.list_pairs(data, "test")[1].label
+    victim.write_bytes(victim.read_bytes()[:50])  # cut short
+    trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
+    (note,) = [note for note in trainer.notes if "left out of validation" in note]
+    assert note.startswith("1 held-out 'test' sample(s) cannot be read") and f"{victim}: " in note, note
+    assert victim not in [pair.label for pair in trainer.val_source.pairs]
+    assert len(trainer.val_source) == 4
+    assert trainer.checkpoint() is not None  # validation reads the samples kept
