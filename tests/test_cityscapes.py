@@ -161,3 +161,13 @@ def test_instance_map_of_another_size_names_it(city_root):
     (pair,) = get_domain("cityscapes").list_pairs(city_root, "val")
     with pytest.raises(DatasetError, match=rf"{frame}_gtFine_instanceIds\.png is 32x32 but its label"):
         get_domain("cityscapes").load_pair(pair)
+
+
+def test_upper_case_suffixes_are_the_same_files(city_root):
+    """A copy through a tool that upper-cases suffixes (`..._gtFine_instanceIds.PNG`): the instance map was
+    looked up by its lower-case name and every frame had "no instance map" on a case-sensitive file system."""
+    for path in list(city_root.rglob("*.png")):
+        path.rename(path.with_suffix(".PNG"))
+    pairs = get_domain("cityscapes").list_pairs(city_root, "train")
+    assert [p.instance.name for p in pairs] == [f"{frame}_gtFine_instanceIds.PNG" for frame in sorted(FRAMES["train"])]
+    assert get_domain("cityscapes").load_pair(pairs[0])[2].shape == (1, H, W)

@@ -88,13 +88,17 @@ class CityscapesDomain(Domain):
         pairs = pair_by_stem(images, labels, frame_key, frame_key, root, split)
         if not self.instance_edges:
             return pairs
+        # Listed as the labels are (suffixes in any case, junk skipped), not named from the label's name.
+        instances = {(p.parent, frame_key(p)): p
+                     for p in dataset_files(root / "gtFine" / split, (INSTANCE_SUFFIX,), "*/*")}
         with_instances = []
         for pair in pairs:
-            instance = pair.label.with_name(frame_key(pair.label) + INSTANCE_SUFFIX)
-            if not instance.is_file():
+            instance = instances.get((pair.label.parent, frame_key(pair.label)))
+            if instance is None:
                 raise DatasetError(
-                    f"{pair.label} has no instance map {instance.name} beside it; domain {self.name!r} "
-                    f"needs the gtFine instanceIds files (or use 'cityscapes-noinst' to train without them)"
+                    f"{pair.label} has no instance map {frame_key(pair.label)}{INSTANCE_SUFFIX} beside it; "
+                    f"domain {self.name!r} needs the gtFine instanceIds files (or use 'cityscapes-noinst' to train "
+                    f"without them)"
                 )
             with_instances.append(SamplePair(pair.image, pair.label, instance))
         return with_instances
