@@ -52,6 +52,16 @@ def test_the_folder_above_the_dataset_is_refused_with_the_subfolder_to_pass(doma
 
 
 @pytest.mark.parametrize("domain", sorted(LAYOUTS))
+def test_a_folder_inside_the_dataset_is_refused_with_the_dataset_to_pass(domain, tmp_path):
+    """ADEChallengeData2016/images/, cityscapes/leftImg8bit/train/, faces/CelebA-HQ-img/ given for the dataset:
+    the message named only the folders expected, not the dataset folder it was in."""
+    dataset = make_layout(tmp_path / "the-dataset", domain)
+    with pytest.raises(DatasetError) as raised:
+        get_domain(domain).list_pairs(dataset / LAYOUTS[domain][0], "train")
+    assert str(raised.value).endswith(f"; it seems to be a folder inside the dataset: pass {dataset.resolve()}")
+
+
+@pytest.mark.parametrize("domain", sorted(LAYOUTS))
 def test_a_folder_without_the_dataset_names_what_is_expected(domain, tmp_path):
     (tmp_path / "images").mkdir()  # only half of ADE20K's pair, and nothing of the others
     with pytest.raises(DatasetError) as raised:

@@ -372,12 +372,23 @@ def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
     return None
 
 
+def dataset_above(root: Path, holds: Callable[[Path], bool], levels: int = 3) -> Path | None:
+    """The nearest of the `levels` folders above root that holds the dataset: root is a folder inside it, e.g.
+    ADEChallengeData2016/images/ or cityscapes/leftImg8bit/train/ given for the dataset's own folder."""
+    for folder in root.resolve().parents[:levels]:
+        if holds(folder):
+            return folder
+    return None
+
+
 def wrong_root(root: Path, domain: str, expected: str, holds: Callable[[Path], bool]) -> DatasetError:
-    """The error for a dataset root that is not one: what was expected, and the subfolder to pass instead
-    when the dataset sits one level down."""
+    """The error for a dataset root that is not one: what was expected, and the folder to pass instead when
+    the dataset sits one level down, or when root is a folder inside it."""
     problem = "does not exist" if not root.exists() else f"is not a dataset of the {domain} domain"
     below = dataset_below(root, holds)
-    hint = f"; the dataset seems to be one level down: pass {below}" if below else ""
+    above = None if below else dataset_above(root, holds)
+    hint = (f"; the dataset seems to be one level down: pass {below}" if below
+            else f"; it seems to be a folder inside the dataset: pass {above}" if above else "")
     return DatasetError(f"{root} {problem}: expected {expected}{hint}")
 
 
