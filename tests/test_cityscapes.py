@@ -171,3 +171,19 @@ def test_upper_case_suffixes_are_the_same_files(city_root):
     pairs = get_domain("cityscapes").list_pairs(city_root, "train")
     assert [p.instance.name for p in pairs] == [f"{frame}_gtFine_instanceIds.PNG" for frame in sorted(FRAMES["train"])]
     assert get_domain("cityscapes").load_pair(pairs[0])[2].shape == (1, H, W)
+
+
+def test_images_and_labels_unpacked_into_a_folder_each_are_named(city_root, tmp_path):
+    """macOS's Archive Utility unpacks leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip into a folder
+    each; the folder above both, or either one, was refused naming only the folders expected."""
+    images = (tmp_path / "leftImg8bit_trainvaltest").mkdir() or (city_root / "leftImg8bit").rename(
+        tmp_path / "leftImg8bit_trainvaltest" / "leftImg8bit")
+    labels = (tmp_path / "gtFine_trainvaltest").mkdir() or (city_root / "gtFine").rename(
+        tmp_path / "gtFine_trainvaltest" / "gtFine")
+    for given in (tmp_path, images.parent):
+        with pytest.raises(DatasetError) as raised:
+            get_domain("cityscapes").list_pairs(given, "train")
+        assert str(raised.value).endswith(
+            f"; leftImg8bit/ and gtFine/ are in separate folders ({images}, {labels}): move them into one folder "
+            f"and pass that"
+        ), raised.value

@@ -381,15 +381,35 @@ def dataset_above(root: Path, holds: Callable[[Path], bool], levels: int = 3) ->
     return None
 
 
-def wrong_root(root: Path, domain: str, expected: str, holds: Callable[[Path], bool]) -> DatasetError:
+def wrong_root(
+    root: Path, domain: str, expected: str, holds: Callable[[Path], bool], otherwise: str = ""
+) -> DatasetError:
     """The error for a dataset root that is not one: what was expected, and the folder to pass instead when
-    the dataset sits one level down, or when root is a folder inside it."""
+    the dataset sits one level down, or when root is a folder inside it; else `otherwise` ("; ..."), if given."""
     problem = "does not exist" if not root.exists() else f"is not a dataset of the {domain} domain"
     below = dataset_below(root, holds)
     above = None if below else dataset_above(root, holds)
     hint = (f"; the dataset seems to be one level down: pass {below}" if below
-            else f"; it seems to be a folder inside the dataset: pass {above}" if above else "")
+            else f"; it seems to be a folder inside the dataset: pass {above}" if above else otherwise)
     return DatasetError(f"{root} {problem}: expected {expected}{hint}")
+
+
+def scattered_folders(root: Path, folders: tuple[str, ...]) -> list[Path] | None:
+    """Where each of `folders` is when a dataset's archives were unpacked into a folder each (as macOS's Archive
+    Utility does with Cityscapes' leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip): looked for in
+    root, in the folders in it and in those beside it. None unless every one is found, in more than one place."""
+    places = [root]
+    for base in (root, root.parent):
+        if base.is_dir():
+            places += sorted((p for p in base.iterdir() if p.is_dir() and not is_junk(p)),
+                             key=lambda p: natural_key(p.name))
+    found = []
+    for name in folders:
+        where = next((place for place in places if (place / name).is_dir()), None)
+        if where is None:
+            return None
+        found.append(where / name)
+    return found if len({path.parent for path in found}) > 1 else None
 
 
 def require_folders(root: str | Path, domain: str, folders: tuple[str, ...]) -> Path:
@@ -401,7 +421,11 @@ def require_folders(root: str | Path, domain: str, folders: tuple[str, ...]) -> 
 
     if holds(root):
         return root
-    raise wrong_root(root, domain, " + ".join(f"{name}/" for name in folders) + " directly inside it", holds)
+    scattered = scattered_folders(root, folders)
+    otherwise = (f"; {' and '.join(f'{name}/' for name in folders)} are in separate folders "
+                 f"({', '.join(map(str, scattered))}): move them into one folder and pass that" if scattered else "")
+    raise wrong_root(root, domain, " + ".join(f"{name}/" for name in folders) + " directly inside it", holds,
+                     otherwise)
 
 
 def natural_key(text: str) -> tuple:
