@@ -119,6 +119,10 @@ def test_macos_copies_beside_the_label_files_are_no_frames(city_root):
     label glob; it is no frame of its own, nor are the _color / _polygons files beside the labelIds."""
     for path in list((city_root / "gtFine" / "train").glob("*/*")) + list((city_root / "leftImg8bit").glob("*/*/*")):
         (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    # a hidden folder beside the cities (the glob reaches its files) holds no frames either
+    trash = city_root / "leftImg8bit" / "train" / ".Trashes"
+    trash.mkdir()
+    (trash / "aachen_000002_000019_leftImg8bit.png").write_bytes(b"a deleted frame")
     pairs = get_domain("cityscapes").list_pairs(city_root, "train")
     assert [p.label.name for p in pairs] == [f"{frame}_gtFine_labelIds.png" for frame in sorted(FRAMES["train"])]
 

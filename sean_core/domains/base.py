@@ -323,10 +323,12 @@ def is_junk(path: Path) -> bool:
 
 def dataset_files(folder: Path, suffixes: tuple[str, ...], pattern: str = "*") -> list[Path]:
     """The files folder.glob(pattern) finds whose names end in one of `suffixes` (compared case-insensitively:
-    an image saved as .JPG is a .jpg), without junk (is_junk), sorted."""
+    an image saved as .JPG is a .jpg), without junk (is_junk) and without the files in junk folders, which a
+    pattern of several levels ("*/*") reaches, sorted."""
     lowered = tuple(suffix.lower() for suffix in suffixes)
     return sorted(p for p in folder.glob(pattern)
-                  if not is_junk(p) and p.name.lower().endswith(lowered) and p.is_file())
+                  if not any(is_junk(Path(part)) for part in p.relative_to(folder).parts)
+                  and p.name.lower().endswith(lowered) and p.is_file())
 
 
 # The file `sean prepare` keeps in its output folder while it writes it: an interrupted or failed run leaves
