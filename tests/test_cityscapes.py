@@ -191,3 +191,17 @@ def test_images_and_labels_unpacked_into_a_folder_each_are_named(city_root, tmp_
             f"; leftImg8bit/ and gtFine/ are in separate folders ({images}, {labels}): move them into one folder "
             f"and pass that"
         ), raised.value
+
+
+def test_a_city_without_its_labels_is_counted_and_says_what_to_do(city_root):
+    """A city in leftImg8bit/ whose gtFine/ folder is missing: five of its images were named, not how many
+    there are, nor what to do."""
+    for frame in range(7):
+        write_png(city_root / "leftImg8bit" / "train" / "ulm" / f"ulm_000000_{frame:06d}_leftImg8bit.png",
+                  np.zeros((2, 2, 3), np.uint8))  # fmt: skip
+    with pytest.raises(DatasetError) as raised:
+        get_domain("cityscapes").list_pairs(city_root, "train")
+    message = str(raised.value)
+    assert "images without a label: [" in message and "ulm_000000_000004_leftImg8bit.png'] and 2 more; " in message
+    assert message.endswith("restore the missing ones from the download, or move the unpaired files out of the "
+                            "dataset folder"), message

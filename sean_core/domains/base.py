@@ -461,11 +461,13 @@ def pair_by_stem(
                 for k in sorted(set(by_image) & set(by_label), key=lambda k: natural_key(str(k)))]
     if lonely_images or lonely_labels:
         parts = []
-        if lonely_images:
-            parts.append(f"images without a label: {[str(by_image[k]) for k in lonely_images[:5]]}")
-        if lonely_labels:
-            parts.append(f"labels without an image: {[str(by_label[k]) for k in lonely_labels[:5]]}")
-        raise DatasetError(f"{root} ({split}): " + "; ".join(parts))
+        for what, keys, files in (("images without a label", lonely_images, by_image),
+                                  ("labels without an image", lonely_labels, by_label)):
+            if keys:
+                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+                parts.append(f"{what}: {[str(files[k]) for k in keys[:5]]}{more}")
+        raise DatasetError(f"{root} ({split}): " + "; ".join(parts) + "; each sample needs both files: restore the "
+                           "missing ones from the download, or move the unpaired files out of the dataset folder")
     if not by_image:
         raise DatasetError(f"{root} ({split}): no image/label pairs found")
     return [SamplePair(by_image[k], by_label[k]) for k in sorted(by_image, key=lambda k: natural_key(str(k)))]
