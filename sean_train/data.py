@@ -79,6 +79,18 @@ class FolderSource(SampleSource):
         return left_out
 
 
+NAMED_IN_NOTE = 3  # of the samples left out, those the note names
+
+
+def left_out_note(left_out: list[str], samples: str, left_out_of: str) -> str:
+    """The one line that says which samples were left out (keep_readable's lines, the first NAMED_IN_NOTE
+    named) and what to do: `samples` says which ("held-out 'test'"), `left_out_of` of what ("validation")."""
+    more = f"; ... and {len(left_out) - NAMED_IN_NOTE} more" if len(left_out) > NAMED_IN_NOTE else ""
+    return (f"{len(left_out)} {samples} sample(s) cannot be read and are left out of {left_out_of} "
+            f"({'; '.join(left_out[:NAMED_IN_NOTE])}{more}); replace them with readable files of the same names "
+            f"to include them")
+
+
 def missing_data_problem(domain: Domain, data: str | Path | None) -> str | None:
     """Why a run of `domain` cannot start without a dataset folder (None: it has one, or draws its own)."""
     if data is not None or callable(getattr(domain, "sample", None)):

@@ -47,6 +47,7 @@ from sean_train.data import (
     SampleSource,
     TrainingSamples,
     iterate_batches,
+    left_out_note,
     make_mask,
     open_source,
     small_crop,
@@ -215,11 +216,7 @@ class Trainer:
                 return source
             left_out = source.keep_readable(count)
             if left_out:
-                shown = "; ".join(left_out[:3]) + (f"; ... and {len(left_out) - 3} more" if len(left_out) > 3 else "")
-                self.notes.append(
-                    f"{len(left_out)} held-out 'test' sample(s) cannot be read and are left out of validation "
-                    f"({shown}); replace them with readable files of the same names to validate on them"
-                )
+                self.notes.append(left_out_note(left_out, "held-out 'test'", "validation"))
             if len(source) == 0:
                 raise DatasetError("none of its samples can be read")
             return source

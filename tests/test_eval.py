@@ -329,3 +329,40 @@ def test_eval_on_a_domain_with_other_classes_is_refused(tiny_checkpoint, tmp_pat
                                            "--quiet", "--json", str(tmp_path / "e.json")])
     assert result.exit_code == 2 and "domain landscapes has 7 classes" in result.output, result.output
     assert "the checkpoint's model 8" in result.output and not (tmp_path / "e.json").exists()
+
+
+def test_sean_eval_leaves_out_an_unreadable_sample_names_it_and_measures_the_rest(tiny_checkpoint, tmp_path):
+    """It stopped at the first unreadable file, with one line naming it but no advice, and the evaluation of
+    every other sample was lost."""
+    from sean_train.commands.evaluate import evaluate
+
+    shapes = get_domain("shapes")
+    data = shapes.write_split(tmp_path / "data", "test", 4, progress=False)
+    victim = shapes.list_pairs(data, "test")[1].image
+    victim.write_bytes(victim.read_bytes()[:60])  # cut short
+    out = tmp_path / "e.json"
+    result = CliRunner().invoke(evaluate, [str(tiny_checkpoint), "--data", str(data), "--quiet", "--device", "cpu",
+                                           "--batch-size", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    (note,) = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert note.startswith("note: 1 'test' sample(s) cannot be read and are left out of the evaluation (") and \
+        f"{victim}: " in note and note.endswith("replace them with readable files of the same names to include them")
+    assert "(3 images, 1 left out: they cannot be read)" in result.output
+    written = json.loads(out.read_text())
+    assert written["results"]["trained"]["images"] == 3
+    (line,) = written["left_out"]
+    assert line.startswith(f"{victim}: ")
+
+
+def test_sean_eval_of_a_split_of_unreadable_samples_says_what_to_do(tiny_checkpoint, tmp_path):
+    from sean_train.commands.evaluate import evaluate
+
+    shapes = get_domain("shapes")
+    data = shapes.write_split(tmp_path / "data", "test", 2, progress=False)
+    for pair in shapes.list_pairs(data, "test"):
+        pair.label.write_bytes(b"not a png")
+    result = CliRunner().invoke(evaluate, [str(tiny_checkpoint), "--data", str(data), "--quiet", "--device", "cpu",
+                                           "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 1, result.output
+    assert "no sample can be evaluated: 2 'test' sample(s) cannot be read" in result.output, result.output
+    assert "replace them with readable files" in result.output and not (tmp_path / "e.json").exists()

@@ -39,6 +39,9 @@ DEFINITIONS = {
     "reference's own region|, averaged over R, G, B, 0..255 units; null where no class could be taken",
     "noise": "zero noise, eval mode (BatchNorm running statistics)",
     "untrained": "the same architecture freshly initialised with the run's seed (the training start)",
+    "left_out": "the samples of the split that cannot be read (corrupt, sizes that do not fit, values outside the "
+    "classes), one line each naming the file: left out of every measure; with --limit N, the first N readable "
+    "samples are measured",
 }
 
 
@@ -49,7 +52,8 @@ DEFINITIONS = {
               "shapes and landscapes data).")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
 @click.option("--limit", type=Count(1, 1_000_000), default=None,
-              help="Evaluate the first N images (default: the whole split; 200 generated for shapes).")
+              help="Evaluate the first N readable images (default: the whole split; 200 generated for shapes); a "
+              "sample that cannot be read is left out and named.")
 @which_option("evaluate")
 @click.option("--domain", "domain_name", default=None, help="Domain, when the checkpoint does not name one.")
 @click.option("--batch-size", type=Count(2, 1024), default=16, show_default=True)
@@ -83,7 +87,7 @@ def evaluate(
     """
     from sean_train.build import build_generator, folded_model
     from sean_train.commands.train import RUN_FILE, read_run
-    from sean_train.data import open_source
+    from sean_train.data import FolderSource, left_out_note, open_source
     from sean_train.evaluate import evaluate_model, evaluation_table, training_seed
 
     if threads:
@@ -132,6 +136,14 @@ def evaluate(
             f"{exc}; that is the dataset folder {Path(path) / RUN_FILE} records: give the right one with "
             f"`sean eval {shlex.quote(str(path))} --data DIR`"
         ) from exc
+    # Unreadable samples are found before the measures, which take minutes, and left out (named in a note and
+    # in the results) rather than stopping the evaluation at the first; the rest is still measured.
+    left_out = source.keep_readable(limit or len(source)) if isinstance(source, FolderSource) else []
+    if left_out:
+        note = left_out_note(left_out, repr(split), "the evaluation")
+        if len(source) == 0:
+            raise DatasetError(f"{data} ({split}): no sample can be evaluated: {note}")
+        click.echo(f"note: {note}", err=True)
     results = {}
     if untrained:
         seed, gain = training_seed(model_dir)
@@ -139,7 +151,8 @@ def evaluate(
         results["untrained"] = evaluate_model(start, source, batch_size, limit, device, "untrained", not quiet)
     results["trained"] = evaluate_model(model, source, batch_size, limit, device, "trained", not quiet)
 
-    click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images)")
+    unread = f", {len(left_out)} left out: they cannot be read" if left_out else ""
+    click.echo(f"{model_dir} on {domain.name} {split} ({results['trained']['images']} images{unread})")
     click.echo(evaluation_table(results))
     atomic_write_json(out, {
         "model": str(model_dir),
@@ -148,6 +161,7 @@ def evaluate(
         "split": split,
         "data": str(data) if data else None,
         "results": results,
+        "left_out": left_out,
         "definitions": DEFINITIONS,
     }, exclusive=json_path is not None and not force)
     click.echo(f"wrote {out}")
