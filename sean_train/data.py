@@ -8,6 +8,7 @@ resuming at step s needs nothing but s, and every process of a multi-process run
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sean_core.domains import DatasetError, Domain, SamplePair
+from sean_core.domains import DatasetError, Domain, SamplePair, leaving_out_unpaired
 from sean_core.errors import ImageReadError, LabelError
 from sean_train.config import ConfigError
 from sean_train.networks.ops import one_hot
@@ -45,11 +46,17 @@ class SampleSource:
 
 class FolderSource(SampleSource):
     """A dataset folder in the domain's layout, read and resized by Domain.load_pair (image bicubic /
-    area, labels and instance maps nearest, extra channels computed at the working size)."""
+    area, labels and instance maps nearest, extra channels computed at the working size).
 
-    def __init__(self, domain: Domain, root: str | Path, split: str, height: int, width: int) -> None:
+    unpaired: a list gets one line per file without its partner, and its sample is left out
+    (leaving_out_unpaired); without it, such a file is an error naming it, as list_pairs raises it."""
+
+    def __init__(
+        self, domain: Domain, root: str | Path, split: str, height: int, width: int, unpaired: list[str] | None = None
+    ) -> None:
         self.domain = domain
-        self.pairs = domain.list_pairs(root, split)
+        with nullcontext() if unpaired is None else leaving_out_unpaired(unpaired):
+            self.pairs = domain.list_pairs(root, split)
         self.size = (height, width)
 
     def __len__(self) -> int:
@@ -83,12 +90,13 @@ NAMED_IN_NOTE = 3  # of the samples left out, those the note names
 
 
 def left_out_note(left_out: list[str], samples: str, left_out_of: str) -> str:
-    """The one line that says which samples were left out (keep_readable's lines, the first NAMED_IN_NOTE
-    named) and what to do: `samples` says which ("held-out 'test'"), `left_out_of` of what ("validation")."""
+    """The one line that says which samples were left out (the lines of keep_readable and of a FolderSource's
+    `unpaired`, the first NAMED_IN_NOTE named) and what to do: `samples` says which ("held-out 'test'"),
+    `left_out_of` of what ("validation")."""
     more = f"; ... and {len(left_out) - NAMED_IN_NOTE} more" if len(left_out) > NAMED_IN_NOTE else ""
-    return (f"{len(left_out)} {samples} sample(s) cannot be read and are left out of {left_out_of} "
-            f"({'; '.join(left_out[:NAMED_IN_NOTE])}{more}); replace them with readable files of the same names "
-            f"to include them")
+    return (f"{len(left_out)} {samples} sample(s) cannot be used and are left out of {left_out_of} "
+            f"({'; '.join(left_out[:NAMED_IN_NOTE])}{more}); replace them with readable files of the same names, "
+            f"or restore the partner a file lacks, to include them")
 
 
 def missing_data_problem(domain: Domain, data: str | Path | None) -> str | None:
@@ -122,11 +130,17 @@ class GeneratedSource(SampleSource):
 
 
 def open_source(
-    domain: Domain, data: str | Path | None, split: str, height: int, width: int, generated_count: int
+    domain: Domain,
+    data: str | Path | None,
+    split: str,
+    height: int,
+    width: int,
+    generated_count: int,
+    unpaired: list[str] | None = None,
 ) -> SampleSource:
-    """A folder source when `data` is given, else the domain's generated samples."""
+    """A folder source when `data` is given (unpaired as FolderSource's), else the domain's generated samples."""
     if data is not None:
-        return FolderSource(domain, data, split, height, width)
+        return FolderSource(domain, data, split, height, width, unpaired)
     return GeneratedSource(domain, split, generated_count, height, width)
 
 

@@ -207,18 +207,20 @@ class Trainer:
 
         The samples validation reads are read once here, on the process that validates: one that cannot be
         read would otherwise stop the run at its first checkpoint, hours in, with that checkpoint unsaved.
-        Such samples are left out of validation and named in a note."""
+        Such samples are left out of validation and named in a note, and so is a sample of which one file lacks
+        its partner (the training split refuses one: it is listed in full at every start)."""
         h, w = self.config.model.height, self.config.model.width
         count = max(self.config.train.val_samples, SAMPLE_ROWS)
+        left_out: list[str] = []
         try:
-            source = open_source(self.domain, data, "test", h, w, count)
+            source = open_source(self.domain, data, "test", h, w, count, unpaired=left_out)
             if not (self.dist.is_main and isinstance(source, FolderSource)):
                 return source
-            left_out = source.keep_readable(count)
+            left_out += source.keep_readable(count)
             if left_out:
                 self.notes.append(left_out_note(left_out, "held-out 'test'", "validation"))
             if len(source) == 0:
-                raise DatasetError("none of its samples can be read")
+                raise DatasetError("none of its samples can be used" if left_out else "it has no image/label pairs")
             return source
         except DatasetError as exc:  # a dataset without one trains, but the user must know what it lacks
             self.notes.append(

@@ -345,8 +345,8 @@ def test_sean_eval_leaves_out_an_unreadable_sample_names_it_and_measures_the_res
                                            "--batch-size", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     (note,) = [line for line in result.output.splitlines() if line.startswith("note: ")]
-    assert note.startswith("note: 1 'test' sample(s) cannot be read and are left out of the evaluation (") and \
-        f"{victim}: " in note and note.endswith("replace them with readable files of the same names to include them")
+    assert note.startswith("note: 1 'test' sample(s) cannot be used and are left out of the evaluation (") and \
+        f"{victim}: " in note and note.endswith("or restore the partner a file lacks, to include them")
     assert "(3 images, 1 left out: they cannot be read)" in result.output
     written = json.loads(out.read_text())
     assert written["results"]["trained"]["images"] == 3
@@ -364,5 +364,5 @@ def test_sean_eval_of_a_split_of_unreadable_samples_says_what_to_do(tiny_checkpo
     result = CliRunner().invoke(evaluate, [str(tiny_checkpoint), "--data", str(data), "--quiet", "--device", "cpu",
                                            "--json", str(tmp_path / "e.json")])
     assert result.exit_code == 1, result.output
-    assert "no sample can be evaluated: 2 'test' sample(s) cannot be read" in result.output, result.output
+    assert "no sample can be evaluated: 2 'test' sample(s) cannot be used" in result.output, result.output
     assert "replace them with readable files" in result.output and not (tmp_path / "e.json").exists()

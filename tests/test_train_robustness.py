@@ -308,7 +308,32 @@ def test_an_unreadable_held_out_sample_is_left_out_of_validation_at_the_start(tm
     victim.write_bytes(victim.read_bytes()[:50])  # cut short
     trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
     (note,) = [note for note in trainer.notes if "left out of validation" in note]
-    assert note.startswith("1 held-out 'test' sample(s) cannot be read") and f"{victim}: " in note, note
+    assert note.startswith("1 held-out 'test' sample(s) cannot be used") and f"{victim}: " in note, note
     assert victim not in [pair.label for pair in trainer.val_source.pairs]
     assert len(trainer.val_source) == 4
     assert trainer.checkpoint() is not None  # validation reads the samples kept
+
+
+def test_a_held_out_sample_missing_its_partner_is_left_out_of_validation_not_all_of_it(tmp_path, one_thread):
+    """One 'test' image without its label made the run drop all validation ("note: no validation: ..."). It is
+    left out and named in the note of unreadable held-out samples; the training split still refuses one."""
+    from sean_core.domains import DatasetError, get_domain
+
+    shapes = get_domain("shapes")
+    data = shapes.write_split(tmp_path / "data", "train", 4, progress=False)
+    shapes.write_split(data, "test", 5, progress=False)
+    config, domain = bind_domain(RunConfig.from_dict(tiny_run_config()))
+    pairs = shapes.list_pairs(data, "test")
+    lonely, unreadable = pairs[2], pairs[0].image
+    lonely.label.unlink()
+    unreadable.write_bytes(b"not a png")
+    trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
+    assert not [note for note in trainer.notes if note.startswith("no validation")], trainer.notes
+    (note,) = [note for note in trainer.notes if "left out of validation" in note]
+    assert note.startswith("2 held-out 'test' sample(s) cannot be used") and "restore the partner" in note, note
+    assert f"{lonely.image}: an image without its label" in note and f"{unreadable}: " in note, note
+    assert [pair.image.name for pair in trainer.val_source.pairs] == ["00001.png", "00003.png", "00004.png"]
+
+    shapes.list_pairs(data, "train")[1].label.unlink()
+    with pytest.raises(DatasetError, match=r"\(train\): images without a label: .*restore the missing ones"):
+        Trainer(tmp_path / "run2", config, domain, data=data, device="cpu", progress=False)

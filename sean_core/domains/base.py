@@ -10,6 +10,7 @@ import re
 import shlex
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -435,6 +436,22 @@ def natural_key(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
+# The list pair_by_stem puts its unpaired lines in when called without `unpaired`, inside leaving_out_unpaired.
+_UNPAIRED: ContextVar[list[str] | None] = ContextVar("sean_unpaired", default=None)
+
+
+@contextmanager
+def leaving_out_unpaired(unpaired: list[str]) -> Iterator[None]:
+    """Within the block, pair_by_stem leaves out the files without their partner as with unpaired=`unpaired`
+    (one line each there): how a split is listed through any domain's list_pairs, which takes no such argument,
+    where a missing partner should cost that sample and not the whole split (the held-out split of training)."""
+    token = _UNPAIRED.set(unpaired)
+    try:
+        yield
+    finally:
+        _UNPAIRED.reset(token)
+
+
 def pair_by_stem(
     images: list[Path],
     labels: list[Path],
@@ -448,8 +465,11 @@ def pair_by_stem(
 
     unpaired: a list instead gets one line per file without its partner, and the others are paired (no
     pair at all is [] then, not an error): for `sean prepare`, which leaves such samples out and lists them.
-    Pairs come back in natural order of their keys.
+    Without it, the list of an enclosing leaving_out_unpaired is taken. Pairs come back in natural order of
+    their keys.
     """
+    if unpaired is None:
+        unpaired = _UNPAIRED.get()
     by_image = {image_key(p): p for p in images}
     by_label = {label_key(p): p for p in labels}
     lonely_images = sorted(set(by_image) - set(by_label))
