@@ -198,6 +198,34 @@ def test_prepare_leaves_out_a_face_with_a_mask_of_an_unknown_part(raw_root, tmp_
     assert not (out / "left-out.txt").exists()
 
 
+def test_prepare_lists_masks_not_named_id_underscore_part(raw_root, tmp_path):
+    """A mask named otherwise than <id>_<part>.png was skipped without a word, by list_pairs and prepare alike: a
+    face whose `00001 hair.png` it was came out without hair. Such a file is listed with its reason, and the face of
+    the first number in its name is left out until it is dealt with; junk stays silent."""
+    masks = raw_root / "CelebAMask-HQ-mask-anno"
+    spaced = masks / "0" / "00001 hair.png"
+    (masks / "0" / "00001_hair.png").rename(spaced)
+    copy = masks / "1" / "copy of 02001_skin.png"
+    copy.write_bytes((masks / "1" / "02001_skin.png").read_bytes())
+    nameless = masks / "0" / "mask.png"
+    write_png(nameless, np.zeros((MASK, MASK), np.uint8))
+    (masks / "0" / "._00001 hair.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    with pytest.raises(DatasetError, match=r"00001 hair\.png: CelebAMask-HQ masks are named <id>_<part>\.png"):
+        FacesDomain().list_pairs(raw_root, "test")
+    out = tmp_path / "out"
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 4, "already there": 0, "left out": 3}
+    assert not (out / "train" / "labels" / "1.png").exists() and not (out / "train" / "labels" / "2001.png").exists()
+    rule = "CelebAMask-HQ masks are named <id>_<part>.png, such as 00001_skin.png: rename it so or delete it"
+    assert sorted((out / "left-out.txt").read_text().splitlines()) == sorted([
+        f"{spaced}: {rule} (face 1 is left out until then)", f"{copy}: {rule} (face 2001 is left out until then)",
+        f"{nameless}: {rule}"])
+    spaced.rename(masks / "0" / "00001_hair.png")
+    copy.unlink()
+    nameless.unlink()
+    assert FacesDomain().prepare(raw_root, out, progress=False) == {"written": 2, "already there": 4, "left out": 0}
+    assert np.array_equal(read_raw(out / "train" / "labels" / "1.png"), expected_labels(1))  # with its hair
+
+
 def test_release_files_of_macos_and_windows_and_upper_case_names(raw_root, tmp_path):
     """What unpacking a release on a Mac or browsing it on Windows leaves is not data; a .JPG or a .PNG mask is."""
     images, masks = raw_root / "CelebA-HQ-img", raw_root / "CelebAMask-HQ-mask-anno"

@@ -47,6 +47,7 @@ RAW_MASKS = "CelebAMask-HQ-mask-anno"
 NUM_TRAIN = 28000  # ids below this are the train split, the rest (28000-29999) test
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _MASK_NAME = re.compile(r"^(\d+)_(.+)\.(?i:png)$")
+_FIRST_NUMBER = re.compile(r"\d+")  # the face id a misnamed mask seems to be of (`00001 skin.png`)
 LEFT_OUT = "left-out.txt"  # the samples `prepare` could not use, one line each, in its output folder
 SHOWN_LEFT_OUT = 10  # of them, the lines `prepare` also prints
 
@@ -106,12 +107,12 @@ class FacesDomain(Domain):
         """Pairs of the raw release by split: each image with the part masks of its id.
 
         A file named otherwise than the release names them (an image whose name is not its numeric id, a mask
-        of a part the domain does not know), or one without its partner, is an error; with `left_out`, each
-        gets a line there instead and its face is left out (`prepare` prepares a partly unpacked or messy release from
-        the faces it has whole). A face with an unknown part is left out rather than prepared from its other
-        masks: the file may be one of its parts misnamed (`00001_Hair.png`), and a face written with a part
-        missing would be kept by later runs. The folders are read once for all splits, so each line is
-        written once.
+        not named <id>_<part>.png or of a part the domain does not know), or one without its partner, is an
+        error; with `left_out`, each gets a line there instead and its face is left out (`prepare` prepares a
+        partly unpacked or messy release from the faces it has whole). A face with such a mask (its id: the
+        mask name's first number) is left out rather than prepared from its other masks: the file may be one
+        of its parts misnamed (`00001_Hair.png`, `00001 hair.png`), and a face written with a part missing
+        would be kept by later runs. The folders are read once for all splits, so each line is written once.
         """
 
         def bad(line: str, error: type[DatasetError]) -> None:
@@ -127,25 +128,34 @@ class FacesDomain(Domain):
                 bad(f"{path}: CelebA-HQ images are named <id>.jpg with a numeric id; rename or delete it",
                     DatasetError)
         parts_by_id: dict[int, list[tuple[int, Path]]] = {}
-        unknown_parts: set[int] = set()  # the ids of the faces left out for a mask of an unknown part
+        misnamed: set[int] = set()  # the ids of the faces left out for a mask that may be one of their parts
         for folder in sorted(p for p in (root / RAW_MASKS).iterdir() if p.is_dir() and not is_junk(p)):
             for path in dataset_files(folder, (".png",)):
                 match = _MASK_NAME.match(path.name)
+                if match is not None and match.group(2) in PART_NAMES:
+                    parts_by_id.setdefault(int(match.group(1)), []).append(
+                        (PART_NAMES.index(match.group(2)) + 1, path))
+                    continue
                 if match is None:
-                    continue
-                sample_id, part = int(match.group(1)), match.group(2)
-                if part in PART_NAMES:
-                    parts_by_id.setdefault(sample_id, []).append((PART_NAMES.index(part) + 1, path))
-                    continue
-                reason = (f"{path}: unknown part {part!r}; CelebAMask-HQ parts are {', '.join(PART_NAMES)}: "
-                          f"rename it to its part or delete it")
-                bad(reason if left_out is None else f"{reason} (face {sample_id} is left out until then)",
-                    LabelError)
-                unknown_parts.add(sample_id)
+                    number = _FIRST_NUMBER.search(path.stem)
+                    sample_id = int(number.group()) if number else None
+                    reason = (f"{path}: CelebAMask-HQ masks are named <id>_<part>.png, such as 00001_skin.png: "
+                              f"rename it so or delete it")
+                    error: type[DatasetError] = DatasetError
+                else:
+                    sample_id = int(match.group(1))
+                    reason = (f"{path}: unknown part {match.group(2)!r}; CelebAMask-HQ parts are "
+                              f"{', '.join(PART_NAMES)}: rename it to its part or delete it")
+                    error = LabelError
+                if sample_id is not None:
+                    misnamed.add(sample_id)
+                    if left_out is not None:
+                        reason += f" (face {sample_id} is left out until then)"
+                bad(reason, error)
 
         def wanted(sample_id: int, split: str) -> bool:
-            """In `split` by its id, and not left out for a mask of an unknown part."""
-            return ("train" if sample_id < NUM_TRAIN else "test") == split and sample_id not in unknown_parts
+            """In `split` by its id, and not left out for a misnamed mask."""
+            return ("train" if sample_id < NUM_TRAIN else "test") == split and sample_id not in misnamed
 
         by_split: dict[str, list[SamplePair]] = {}
         for split in splits:
@@ -201,8 +211,8 @@ class FacesDomain(Domain):
         Resumable: a sample whose image and label both exist in out_dir is kept ("already there"); every file
         is written atomically, and out_dir holds UNFINISHED.txt until a run completes, which list_pairs
         refuses (check_finished). A sample it cannot use (an image without masks or masks without an image,
-        an image not named by its numeric id, a mask of an unknown part, an unreadable file, masks or image of
-        sizes that do not fit) is left out: all are listed in
+        an image not named by its numeric id, a mask not named <id>_<part>.png or of an unknown part, an
+        unreadable file, masks or image of sizes that do not fit) is left out: all are listed in
         out_dir/left-out.txt, the first SHOWN_LEFT_OUT printed. Returns {"written", "already there", "left out"}.
         """
         raw_dir, out_dir = Path(raw_dir), Path(out_dir)
