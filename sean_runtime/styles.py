@@ -30,6 +30,7 @@ ALPHA_RANGE = (-1.0, 2.0)
 # into NaN or infinite pixels (1e30 does), so from_json refuses them and names the codes.
 MAX_ABS_JSON_CODE = 100.0
 FALLBACK_NAMES = ("own", "error")
+JSON_FIELDS = ("codes", "present", "class_names")  # to_json's object; class_names is optional in from_json
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ class Styles:
         names = _class_names(class_names)
         if not isinstance(data, dict) or "codes" not in data or "present" not in data:
             raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
-        unknown = sorted(set(data) - {"codes", "present", "class_names"})
+        unknown = sorted(set(data) - set(JSON_FIELDS))
         if unknown:
             raise InputError(f"styles has unknown field(s) {', '.join(map(repr, unknown))}; it takes codes, present "
                              f"and class_names")

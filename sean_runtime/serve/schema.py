@@ -16,9 +16,17 @@ import numpy as np
 
 from sean_core.errors import InputError
 from sean_runtime.inputs import SEED_LIMIT
+from sean_runtime.styles import FALLBACK_NAMES
 
 MAX_SEED = SEED_LIMIT - 1
-FALLBACKS = ("own", "error")  # what a swap or interpolation does where the reference lacks a class
+FALLBACKS = FALLBACK_NAMES  # what a swap or interpolation does where the reference lacks a class
+# What /v1/synthesize takes where a field is left out (or null); openapi.py publishes the same values.
+DEFAULT_FALLBACK = "own"
+DEFAULT_SEED = 0
+DEFAULT_NOISE = True
+DEFAULT_RETURN_STYLES = False
+# The HTTP API blends only: Styles.interpolate's extrapolation (styles.ALPHA_RANGE) is for the library.
+ALPHA_BOUNDS = (0.0, 1.0)
 
 ClassRef = str | int
 
@@ -169,6 +177,10 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_alpha(v: Any) -> bool:
+    return _is_number(v) and ALPHA_BOUNDS[0] <= v <= ALPHA_BOUNDS[1]
+
+
 def _classes(data: dict[str, Any], where: str, required: bool) -> tuple[ClassRef, ...] | None:
     kind = "a class name or id, or a non-empty list of them"
     value = _get(data, "classes", where, lambda v: True, kind, default=... if required else None)
@@ -180,11 +192,11 @@ def _classes(data: dict[str, Any], where: str, required: bool) -> tuple[ClassRef
     return tuple(items)
 
 
-def _reference(data: Any, where: str, extra_keys: tuple[str, ...]) -> StyleSource:
-    """{styles} or {image, label} (plus extra_keys) -> StyleSource."""
+def _reference(data: Any, where: str, allowed: tuple[str, ...]) -> StyleSource:
+    """{styles} or {image, label} (REFERENCE_FIELDS, among the item's `allowed` fields) -> StyleSource."""
     if not isinstance(data, dict):
         raise InputError(f"{where} must be an object with styles, or image and label")
-    _check_keys(data, ("styles", "image", "label", *extra_keys), where)
+    _check_keys(data, allowed, where)
     prefix = f"{where}."
     fields = (f"{where}.styles", f"{where}.image", f"{where}.label")
     if "styles" in data:
@@ -197,6 +209,9 @@ def _reference(data: Any, where: str, extra_keys: tuple[str, ...]) -> StyleSourc
 
 
 ENCODE_FIELDS = ("image", "label")
+REFERENCE_FIELDS = ("styles", "image", "label")  # a swap's or an interpolation's reference: styles, or image + label
+SWAP_FIELDS = (*REFERENCE_FIELDS, "classes")
+INTERPOLATE_FIELDS = (*REFERENCE_FIELDS, "alpha", "classes")
 SYNTHESIZE_FIELDS = (
     "label", "styles", "style_image", "style_label", "swaps", "interpolate", "fallback", "seed", "noise",
     "return_styles",
@@ -237,7 +252,7 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
     swaps = []
     for i, item in enumerate(swaps_data):
         where = f"swaps[{i}]"
-        source = _reference(item, where, ("classes",))
+        source = _reference(item, where, SWAP_FIELDS)
         swaps.append(Swap(_classes(item, f"{where}.", required=True), source))
     # One interpolation, or a list of them (the editor blends each region with its own alpha).
     blends_data = data.get("interpolate")
@@ -246,16 +261,19 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
     interpolate = []
     for i, item in enumerate([blends_data] if single else blends_data):
         where = "interpolate" if single else f"interpolate[{i}]"
-        source = _reference(item, where, ("alpha", "classes"))
-        alpha = _get(item, "alpha", f"{where}.", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
+        source = _reference(item, where, INTERPOLATE_FIELDS)
+        alpha = _get(item, "alpha", f"{where}.", _is_alpha, f"a number in [{ALPHA_BOUNDS[0]:g}, {ALPHA_BOUNDS[1]:g}]")
         interpolate.append(Interpolation(float(alpha), _classes(item, f"{where}.", required=False), source))
     return SynthesizeRequest(
         label=label,
         base=base,
         swaps=tuple(swaps),
         interpolate=tuple(interpolate),
-        fallback=_get(data, "fallback", "", lambda v: v in FALLBACKS, f"one of {', '.join(FALLBACKS)}", "own"),
-        seed=_get(data, "seed", "", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"an integer in 0..{MAX_SEED}", 0),
-        noise=_get(data, "noise", "", lambda v: isinstance(v, bool), "true or false", True),
-        return_styles=_get(data, "return_styles", "", lambda v: isinstance(v, bool), "true or false", False),
+        fallback=_get(data, "fallback", "", lambda v: v in FALLBACKS, f"one of {', '.join(FALLBACKS)}",
+                      DEFAULT_FALLBACK),
+        seed=_get(data, "seed", "", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"an integer in 0..{MAX_SEED}",
+                  DEFAULT_SEED),
+        noise=_get(data, "noise", "", lambda v: isinstance(v, bool), "true or false", DEFAULT_NOISE),
+        return_styles=_get(data, "return_styles", "", lambda v: isinstance(v, bool), "true or false",
+                           DEFAULT_RETURN_STYLES),
     )
