@@ -125,7 +125,8 @@ def serve_command(
 
     Prints one line with the URL when the package is loaded. SIGTERM / SIGINT finish the requests in
     flight, refuse new ones and exit 0. Routes: GET / (the editor, docs/editor.md), GET /healthz,
-    GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, GET /metrics (docs/serving.md).
+    GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, GET /metrics, GET /openapi.json
+    (this server's OpenAPI 3.1 document; docs/serving.md).
 
     \b
     Examples:

@@ -9,6 +9,7 @@ Modules, each with one job:
   service   what each route does, independent of HTTP
   metrics   Prometheus metrics (prometheus-client)
   app       the aiohttp application: routes, status codes, API key, limits, JSON errors
+  openapi   the OpenAPI 3.1 document app serves at /openapi.json, from schema's fields and the loaded package
   server    start, ready line, SIGTERM / SIGINT drain, exit code
   static/   the editor that app serves at / (HTML, CSS, JavaScript modules; docs/editor.md)
 The wire format is docs/serving.md. Only app, server and metrics import the `serve` extra (aiohttp,

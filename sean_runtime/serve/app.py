@@ -54,6 +54,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Routes answered without the API key, by their template: load balancers probe /healthz; the editor's
 # page and files are the package's own and hold no data (the page asks for the key when /v1 says 401).
 OPEN_ROUTES = ("/healthz", "/", STATIC_PREFIX + "{name}")
+# The key's headers: Authorization: Bearer KEY, or this one (the --api-key-file help and docs/serving.md say so).
+API_KEY_HEADER = "X-API-Key"
+OPENAPI_PATH = "/openapi.json"  # the OpenAPI document of this server (openapi.py), behind the key like /v1/info
 # A connection that sends nothing (before its first request or between two) is closed after this long;
 # above the common load balancers' idle timeout (60 s), so that they close an idle connection first.
 KEEPALIVE_S = 75.0
@@ -65,7 +68,7 @@ EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
 ROUTES = (
     "GET / (the editor), GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, "
-    "GET /metrics"
+    f"GET /metrics, GET {OPENAPI_PATH}"
 )
 # The browser revalidates (ETag) on every load, so a new version of the editor shows at once.
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -280,7 +283,7 @@ def _authorize(request: web.Request, state: ServerState) -> None:
         return
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     # the scheme's name is case-insensitive (RFC 9110, 11.1)
-    given = credentials.strip() if scheme.lower() == "bearer" else request.headers.get("X-API-Key", "")
+    given = credentials.strip() if scheme.lower() == "bearer" else request.headers.get(API_KEY_HEADER, "")
     # aiohttp gives header bytes that are not UTF-8 as surrogate escapes: compared as the bytes sent
     if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), state.api_key.encode()):
         raise HttpError(
@@ -328,11 +331,16 @@ def _route(request: web.Request) -> str:
 
 @dataclass(frozen=True)
 class EditorFile:
-    """One of the editor's files, read once when the server starts."""
+    """A fixed answer with an ETag: one of the editor's files, read once when the server starts, or the OpenAPI
+    document, made once the package is loaded."""
 
     body: bytes
     content_type: str
     etag: str  # the tag's value: the ETag header carries it in quotes
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str) -> EditorFile:
+        return cls(body, content_type, hashlib.sha256(body).hexdigest()[:32])
 
     def response(self, request: web.Request) -> web.Response:
         """The file, or 304 when the browser's copy is this one (it revalidates on every load: NO_CACHE):
@@ -360,8 +368,14 @@ def editor_files(folder: Path) -> dict[str, EditorFile]:
             kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             if kind.startswith("text/") or kind == "application/javascript":
                 kind += "; charset=utf-8"
-            files[path.name] = EditorFile(body, kind, hashlib.sha256(body).hexdigest()[:32])
+            files[path.name] = EditorFile.of(body, kind)
     return files
+
+
+def registered_routes(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path template) of each route build_app registers (HEAD with each GET), without the catch-all."""
+    return [(route.method, route.resource.canonical) for route in app.router.routes()
+            if route.resource is not None and route.resource.name != UNMATCHED_ROUTE]
 
 
 def build_app(state: ServerState) -> web.Application:
@@ -458,6 +472,17 @@ def build_app(state: ServerState) -> web.Application:
             raise HttpError(404, f"the editor has no file named {json.dumps(_excerpt(name))}")
         return file.response(request)
 
+    document: list[tuple[Service, EditorFile]] = []  # the OpenAPI document and the service it describes
+
+    async def openapi(request: web.Request) -> web.Response:
+        service = state.ready_service()  # the document names the package's classes and size
+        if not document or document[0][0] is not service:
+            from sean_runtime.serve.openapi import openapi_document  # it reads this module's constants
+
+            text = json.dumps(openapi_document(service.info(), registered_routes(app), state.api_key is not None))
+            document[:] = [(service, EditorFile.of(text.encode(), "application/json"))]
+        return document[0][1].response(request)
+
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type})
 
@@ -484,7 +509,8 @@ def build_app(state: ServerState) -> web.Application:
 
     app.on_response_prepare.append(server_header)  # every routed answer; ServiceProtocol sets its own
     for path, handler in (("/", editor), (STATIC_PREFIX + "{name}", static), ("/healthz", healthz),
-                          ("/v1/info", info), ("/v1/samples", samples), ("/metrics", metrics)):  # fmt: skip
+                          ("/v1/info", info), ("/v1/samples", samples), ("/metrics", metrics),
+                          (OPENAPI_PATH, openapi)):  # fmt: skip
         app.router.add_get(path, handler, expect_handler=expect)
     app.router.add_post("/v1/encode", inference(Service.encode), expect_handler=expect)
     app.router.add_post("/v1/synthesize", inference(Service.synthesize), expect_handler=expect)
