@@ -8,6 +8,8 @@ it resolves a run folder (sean_core.checkpoint_files); the training and export l
 
 from __future__ import annotations
 
+import sys
+
 
 class SeanError(Exception):
     """Base of every user-facing error: the message is one line that names the problem and the fix."""
@@ -69,3 +71,13 @@ def first_sentence(exc: BaseException, limit: int = 160) -> str:
     text = text.split("(Could this error message be improved?")[0].strip()
     text = text.split(". ")[0].rstrip(".")
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def flag_argument(value: object, what: str) -> bool:
+    """A boolean argument of a Python API: True or False (numpy's too) -> bool; anything else ("no", 0, None)
+    is an InputError naming `what`, rather than read by truthiness (the string "no" is true)."""
+    # A numpy bool can only exist once numpy is loaded; importing it here would slow every command's start.
+    numpy = sys.modules.get("numpy")
+    if isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_)):
+        return bool(value)
+    raise InputError(f"{what} must be True or False, got {value!r:.80}")

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from sean_core.domains import Domain, DomainError, LabelError, get_domain
-from sean_core.errors import ImageReadError, InputError
+from sean_core.errors import ImageReadError, InputError, flag_argument
 from sean_core.imageio import (
     MalformedHeader,
     probe,
@@ -67,9 +67,7 @@ def check_styles_count(styles: Any, count: int) -> None:
 
 def check_noise(noise: bool) -> bool:
     """A noise flag: True or False (numpy's too); anything else is refused rather than read as truthy."""
-    if not isinstance(noise, (bool, np.bool_)):
-        raise InputError(f"noise must be True or False, got {noise!r:.80}")
-    return bool(noise)
+    return flag_argument(noise, "noise")
 
 
 class ManifestDomain(Domain):

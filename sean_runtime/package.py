@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sean_core.checkpoint_files import model_folder_kind
-from sean_core.errors import FileWriteError, PackageError
+from sean_core.errors import FileWriteError, PackageError, flag_argument
 from sean_core.files import (
     MISSING,
     path_argument,
@@ -327,6 +327,7 @@ def load_package(
     """
     if not set(graphs) <= set(GRAPH_NAMES):
         raise ValueError(f"graphs must be among {GRAPH_NAMES}, got {tuple(graphs)}")
+    verify = flag_argument(verify, "verify")
     root = package_root(root)
     if manifest is None:
         manifest = read_manifest(root)

@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from sean_core.errors import BackendError, PackageError
+from sean_core.errors import BackendError, InputError, PackageError
 from sean_runtime.backends import select_backend
 from sean_runtime.backends.onnxruntime import choose_providers
 from sean_runtime.backends.tensorrt import tensorrt_problem
 from sean_runtime.package import EMPTY_PACKAGE_PATH, load_package
+from sean_runtime.synthesizer import Synthesizer
 from tests.helpers import A10, H100, H, N, S, W, symlink_loop, write_package, write_plan
 
 
@@ -114,6 +116,21 @@ def test_a_modified_or_missing_file_fails_the_hash_check(tmp_path):
     (root / "encoder.onnx").unlink()
     with pytest.raises(PackageError, match=r"encoder\.onnx is missing"):
         load_package(root)
+
+
+@pytest.mark.parametrize("verify", ["no", "false", 0, None, [False]])
+def test_verify_takes_only_true_or_false_not_truthiness(tmp_path, verify):
+    """verify="no" read as true hashed every file; a flag given as anything but a bool is refused, in the
+    words of the noise flag, before any file is read."""
+    root = write_package(tmp_path / "pkg")
+    (root / "generator.onnx").write_bytes(b"generator graph, edited")  # verify=True refuses it, False loads it
+    for load in (load_package, Synthesizer.load):
+        with pytest.raises(InputError, match=r"^verify must be True or False, got ") as caught:
+            load(root, verify=verify)
+        assert "\n" not in str(caught.value)
+    assert load_package(root, verify=np.bool_(False)).num_classes == 3  # numpy's bool is a bool
+    with pytest.raises(PackageError, match=r"generator\.onnx has sha256"):
+        load_package(root, verify=np.bool_(True))
 
 
 @pytest.mark.parametrize("verify", [True, False])
