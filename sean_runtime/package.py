@@ -239,8 +239,9 @@ def check_graph_io(graph: PackageGraph, inputs: Sequence[TensorSpec], outputs: S
 EMPTY_PACKAGE_PATH = "the package folder is an empty path; pass the folder `sean export` wrote"
 
 
-def package_root(root: str | os.PathLike) -> Path:
-    """The package folder given to read_manifest / load_package (Synthesizer.load) as a Path."""
+def package_root(root: str | os.PathLike[str]) -> Path:
+    """The package folder given to read_manifest / load_package (Synthesizer.load): str, pathlib.Path or any
+    os.PathLike, as a Path."""
     folder = path_argument(root, "the package folder", PackageError)
     # Path("") is the working folder: an unset setting would load whatever package is there, or be called a
     # folder without manifest.json (the C++ runtime's read_manifest_text refuses it in the same words).
@@ -249,7 +250,7 @@ def package_root(root: str | os.PathLike) -> Path:
     return folder
 
 
-def read_manifest(root: str | Path) -> dict[str, Any]:
+def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed manifest.json of a package folder, with errors for a missing folder or broken JSON."""
     root = package_root(root)
     problem = path_problem(root, folder=True)
@@ -313,7 +314,7 @@ def verify_files(root: Path, files: dict[str, str]) -> None:
 
 
 def load_package(
-    root: str | Path,
+    root: str | os.PathLike[str],
     verify: bool = True,
     graphs: Collection[str] = GRAPH_NAMES,
     manifest: dict[str, Any] | None = None,

@@ -60,7 +60,7 @@ class SegmenterChoice:
     origin: str
 
 
-def segmenter_choice(explicit: str | Path | None, domain: Domain) -> SegmenterChoice | None:
+def segmenter_choice(explicit: str | os.PathLike[str] | None, domain: Domain) -> SegmenterChoice | None:
     """The rule of the module docstring: explicit path, else $SEAN_SEGMENTER, else the domain's; or None."""
     if explicit is not None and str(explicit):
         return SegmenterChoice(path_argument(explicit, "segmenter", BackendError), "--segmenter / segmenter=")

@@ -16,8 +16,8 @@ its label map is labelled by the segmenter (sean_runtime.segmenter), where the p
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ class Synthesizer:
         segmenter: Segmenter | None = None,
     ) -> None:
         if not isinstance(package, Package) or backend is None:  # e.g. Synthesizer("pkg"), for load("pkg")
-            where = f"{str(package)!r}" if isinstance(package, (str, Path)) else "PATH"
+            where = repr(os.fsdecode(package)) if isinstance(package, (str, os.PathLike)) else "PATH"
             raise TypeError(f"Synthesizer() takes a loaded package and its backend: open a package folder with "
                             f"Synthesizer.load({where})")
         self.package = package
@@ -89,17 +89,18 @@ class Synthesizer:
     @classmethod
     def load(
         cls,
-        path: str | Path,
+        path: str | os.PathLike[str],
         backend: str = "auto",
         providers: Sequence[str] | None = None,
         verify: bool = True,
         precision_hint: str = "f32",
         threads: int | None = None,
-        segmenter: str | Path | None = None,
+        segmenter: str | os.PathLike[str] | None = None,
         workers: int = 1,
     ) -> Synthesizer:
         """Open a package folder.
 
+        path: the package folder `sean export` wrote (str, pathlib.Path or any os.PathLike).
         backend: "auto" (TensorRT engines when usable, else ONNX Runtime), "onnxruntime", "tensorrt" or
             "openvino" (chosen by "auto" only for a bf16 / f16 precision_hint).
         providers: ONNX Runtime execution providers to use instead of the automatic choice.
