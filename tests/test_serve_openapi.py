@@ -202,6 +202,37 @@ def test_the_key_is_described_where_the_server_has_one(synth, document):
             assert ("401" in operation["responses"]) == (path not in OPEN_ROUTES), path
 
 
+async def health(client: TestClient) -> tuple[int, Any]:
+    response = await client.get("/healthz")
+    return response.status, await response.json()
+
+
+def unloaded_health(draining: bool) -> tuple[int, Any]:
+    """/healthz of an app whose package is still loading (draining=False) or that shuts down before it has one."""
+
+    async def run() -> tuple[int, Any]:
+        state = ServerState(Limits(), Metrics(max_batch=8))
+        state.draining = draining
+        async with TestClient(TestServer(build_app(state))) as client:
+            return await health(client)
+
+    return asyncio.run(run())
+
+
+def test_every_healthz_status_is_in_the_documents_enum(synth, document):
+    """A probe that checks the status against the document: each state /healthz reports (ok, loading before the
+    package, draining at shutdown) is in the Health enum under the HTTP status documented for it, and the enum
+    lists no other."""
+    answers = [served(synth, health), unloaded_health(draining=False), unloaded_health(draining=True)]
+    responses = document["paths"]["/healthz"]["get"]["responses"]
+    enum = schema_of(document, "Health")["properties"]["status"]["enum"]
+    for code, body in answers:
+        schema = responses[str(code)]["content"]["application/json"]["schema"]
+        assert fits(document, body, schema) and body["status"] in enum, (code, body)
+    assert sorted(body["status"] for _, body in answers) == sorted(enum)
+    assert [code for code, _ in answers] == [200, 503, 503]
+
+
 # --- (3) the request schemas are the server's ---------------------------------------------------------------
 def bodies(document: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str, str]]:
     """route -> (its example, the request schema's name, the answer schema's name)."""

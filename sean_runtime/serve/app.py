@@ -66,6 +66,10 @@ CONNECTION_ROUTE = "connection"  # ... of connections the server answered itself
 UNMATCHED_ROUTE = "unmatched"  # ... of requests no route takes (404, 405)
 EXCERPT_CHARS = 100  # of request data quoted back in an error
 RETRY_AFTER_S = "1"
+# /healthz's {"status": ...}: ready (200), or 503 before the package is loaded and while shutting down;
+# openapi.py publishes HEALTH_STATES as the answer's enum.
+HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING = "ok", "loading", "draining"
+HEALTH_STATES = (HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING)
 ROUTES = (
     "GET / (the editor), GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, "
     f"GET /metrics, GET {OPENAPI_PATH}"
@@ -451,8 +455,9 @@ def build_app(state: ServerState) -> web.Application:
 
     async def healthz(request: web.Request) -> web.Response:
         if state.draining or state.service is None:
-            return _json({"status": "draining" if state.draining else "loading"}, 503, {"Retry-After": RETRY_AFTER_S})
-        return _json({"status": "ok"})
+            status = HEALTH_DRAINING if state.draining else HEALTH_LOADING
+            return _json({"status": status}, 503, {"Retry-After": RETRY_AFTER_S})
+        return _json({"status": HEALTH_OK})
 
     async def info(request: web.Request) -> web.Response:
         return _json(state.ready_service().info())

@@ -13,7 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.serve.app import API_KEY_HEADER, OPEN_ROUTES, OPENAPI_PATH, RETRY_AFTER_S, STATIC_PREFIX
+from sean_runtime.serve.app import (
+    API_KEY_HEADER,
+    HEALTH_DRAINING,
+    HEALTH_LOADING,
+    HEALTH_OK,
+    HEALTH_STATES,
+    OPEN_ROUTES,
+    OPENAPI_PATH,
+    RETRY_AFTER_S,
+    STATIC_PREFIX,
+)
 from sean_runtime.serve.codec import encode_png
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.schema import (
@@ -183,8 +193,9 @@ def answer_schemas(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         "Error": {"type": "object", "properties": {"error": {"type": "string", "description": "one line"}},
                   "required": ["error"], "additionalProperties": False},
-        "Health": {"type": "object", "properties": {"status": {"type": "string", "description": "ok, or loading / "
-                                                                "draining with 503"}}, "required": ["status"]},
+        "Health": {"type": "object", "properties": {"status": {
+            "type": "string", "enum": list(HEALTH_STATES),
+            "description": f"{HEALTH_OK}, or {HEALTH_LOADING} / {HEALTH_DRAINING} with 503"}}, "required": ["status"]},
         "EncodeAnswer": {"type": "object", "properties": {
             "styles": ref("Styles"), "ms": {"type": "number"},
             "label": {**png, "description": "the segmenter's class ids, only where the request had no label"}},
