@@ -132,6 +132,12 @@ def test_the_module_import_graph_has_no_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+def passes_in_a_fresh_interpreter(code: str) -> None:
+    """Run `code` in a new Python (nothing imported yet, as a user's program starts) and fail with its stderr."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_runtime_loads_no_domain_plugin_until_one_is_asked_for():
     """The whole runtime imports without sean_domains; get_domain reaches it through its entry point."""
     code = (
@@ -145,8 +151,7 @@ def test_the_runtime_loads_no_domain_plugin_until_one_is_asked_for():
         "assert get_domain('shapes').num_classes == 8\n"
         "assert 'sean_domains.shapes' in sys.modules and 'torch' not in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
+    passes_in_a_fresh_interpreter(code)
 
 
 def test_the_package_roots_list_their_lazy_public_names_for_dir_and_help():
@@ -159,5 +164,4 @@ def test_the_package_roots_list_their_lazy_public_names_for_dir_and_help():
         "assert 'class Synthesizer' in pydoc.render_doc(sean_runtime, renderer=pydoc.plaintext)\n"
         "assert 'torch' not in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
+    passes_in_a_fresh_interpreter(code)
