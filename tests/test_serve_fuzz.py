@@ -258,5 +258,5 @@ def assert_still_serving(srv: Server, valid: dict[str, Any]) -> None:
     metrics.request("GET", "/metrics", headers=KEY)
     text = metrics.getresponse().read().decode()
     metrics.close()
-    assert not re.search(rf'status="(?!{"|".join(map(str, DOCUMENTED_5XX))})5\d\d"', text), text
+    assert not re.search(rf'code="(?!{"|".join(map(str, DOCUMENTED_5XX))})5\d\d"', text), text
 

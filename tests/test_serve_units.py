@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,11 +27,12 @@ from sean_runtime.serve.codec import decode_image, decode_label, encode_png
 from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.schema import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, parse_body
-from sean_runtime.serve.service import Limits
+from sean_runtime.serve.service import Limits, Service
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
 
 SHAPES = get_domain("shapes")
+SERVING_DOC = Path(__file__).resolve().parents[1] / "docs" / "serving.md"
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,47 @@ def test_404_and_405_quote_the_path_as_sent_and_cut():
     (missing, message), (not_allowed, long) = asyncio.run(scenario())
     assert missing == 404 and message.startswith("no route GET /v1%2Finfo; the routes are"), message
     assert not_allowed == 405 and long.startswith("/static/aaa") and "a..." in long and len(long) < 200, long
+
+
+# --- metrics ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scraped(synth) -> str:
+    """/metrics of an in-process server with its queue reporting as `sean serve`'s does, after a 200 and a 400."""
+    image, labels = SHAPES.sample(0, "test")
+    body = {"label": encode_png(labels.astype(np.uint8)), "style_image": encode_png(image), "seed": 0}
+
+    async def scenario() -> str:
+        metrics = Metrics(max_batch=8)
+        state = ServerState(Limits(), metrics)
+        queue = InferenceQueue(synth, 8, 0.005, 64, on_batch=metrics.batch, on_depth=metrics.queue_depth.set)
+        queue.start()
+        state.service = Service(synth, queue, state.limits, [])
+        try:
+            async with TestClient(TestServer(build_app(state))) as client:
+                assert (await client.post("/v1/synthesize", json=body)).status == 200
+                assert (await client.post("/v1/synthesize", json={"label": "x"})).status == 400
+                return await (await client.get("/metrics")).text()
+        finally:
+            await queue.stop()
+
+    return asyncio.run(scenario())
+
+
+def test_the_metrics_exposed_are_the_ones_docs_serving_lists(scraped):
+    """Each sean_* family with its type and labels, as the table of docs/serving.md's `GET /metrics` gives it."""
+    rows = re.findall(r"^\| `(sean_\w+)(?:\{([\w,]+)\})?` \| (\w+) \|", SERVING_DOC.read_text(), re.M)
+    documented = {(name, frozenset(labels.split(",")) if labels else frozenset(), kind) for name, labels, kind in rows}
+    kinds = dict(re.findall(r"^# TYPE (sean_\w+) (\w+)$", scraped, re.M))
+    exposed = set()
+    for family, kind in kinds.items():
+        name = family + "_total" if kind == "counter" and not family.endswith("_total") else family
+        suffix = "_count" if kind == "histogram" else ""
+        found_series = re.findall(rf"^{name}{suffix}(?:\{{([^}}]*)\}})? ", scraped, re.M)
+        assert found_series, f"no series of {family}"
+        labels = {frozenset(re.findall(r'(\w+)="', found)) for found in found_series}
+        assert len(labels) == 1, (family, labels)
+        exposed.add((name, labels.pop(), kind))
+    assert exposed == documented, f"exposed only: {exposed - documented}; documented only: {documented - exposed}"
 
 
 # --- readiness and drain -------------------------------------------------------------------------------

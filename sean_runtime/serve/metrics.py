@@ -1,22 +1,23 @@
 """Prometheus metrics of the service, through prometheus-client, in a registry of its own.
 
-sean_http_requests_total{route,status}       requests answered
+sean_http_requests_total{route,code}         requests answered (code: the HTTP status code)
 sean_http_request_duration_seconds{route}    latency histogram
-sean_batch_size{op}                          images per backend call (op: encode | generate)
+sean_batch_images{op}                        histogram of images per backend call (op: encode | generate)
 sean_inference_duration_seconds{op}          time of each backend call
 sean_queue_depth                             jobs waiting for the inference thread
 sean_requests_in_flight                      /v1 requests being answered
-sean_images_total                            images synthesized
-sean_images_per_second                       over the last WINDOW_S seconds
+sean_images_total                            images synthesized (images per second: rate(sean_images_total[1m]))
 sean_connections_dropped_total               connections whose client read none of its answers for --timeout-s
 process_*                                    resident memory, CPU seconds, ... of the server process
+
+The names follow https://prometheus.io/docs/practices/naming/: counters end in _total, durations are in
+seconds, and the status label is `code`, as in Prometheus's own prometheus_http_requests_total and
+client_golang's promhttp, so dashboards written for those fit. No rate is computed here: a gauge of the
+last N seconds would fix the window for every dashboard, miss the images between two scrapes and cannot
+be summed over replicas correctly, while rate() of the counter does all three.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections import deque
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,7 +30,6 @@ from prometheus_client import (
 )
 from prometheus_client.process_collector import ProcessCollector
 
-WINDOW_S = 10.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -41,12 +41,13 @@ class Metrics:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         r = self.registry
-        self.requests = Counter("sean_http_requests", "Requests answered", ["route", "status"], registry=r)
+        self.requests = Counter("sean_http_requests", "Requests answered", ["route", "code"], registry=r)
         self.latency = Histogram(
             "sean_http_request_duration_seconds", "Request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
-        self.batch_size = Histogram(
-            "sean_batch_size", "Images per backend call", ["op"], buckets=tuple(range(1, max_batch + 1)), registry=r
+        # Named for what it counts (its _sum is images, its _count backend calls): "size" could be bytes or pixels.
+        self.batch_images = Histogram(
+            "sean_batch_images", "Images per backend call", ["op"], buckets=tuple(range(1, max_batch + 1)), registry=r
         )
         self.inference = Histogram(
             "sean_inference_duration_seconds", "Backend call time", ["op"], buckets=LATENCY_BUCKETS, registry=r
@@ -58,33 +59,16 @@ class Metrics:
             "sean_connections_dropped", "Connections dropped: their client read none of its answers for --timeout-s",
             registry=r,
         )
-        rate = Gauge("sean_images_per_second", f"Images per second over the last {WINDOW_S:g} s", registry=r)
-        rate.set_function(self._images_per_second)
-        self._recent: deque[tuple[float, int]] = deque()  # (monotonic time, images) of recent generator calls
-        self._lock = threading.Lock()  # the scrape may run while the loop records
 
     def request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
     def batch(self, op: str, size: int, seconds: float) -> None:
-        self.batch_size.labels(op).observe(size)
+        self.batch_images.labels(op).observe(size)
         self.inference.labels(op).observe(seconds)
         if op == "generate":
             self.images.inc(size)
-            now = time.monotonic()
-            with self._lock:
-                self._recent.append((now, size))
-                self._forget(now)
-
-    def _forget(self, now: float) -> None:
-        while self._recent and self._recent[0][0] < now - WINDOW_S:
-            self._recent.popleft()
-
-    def _images_per_second(self) -> float:
-        with self._lock:
-            self._forget(time.monotonic())
-            return sum(n for _, n in self._recent) / WINDOW_S
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

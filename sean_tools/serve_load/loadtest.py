@@ -118,7 +118,7 @@ class Server:
         def grown(name: str) -> float:
             return (series(after, name, op="generate") or 0.0) - (series(before, name, op="generate") or 0.0)
 
-        return grown("sean_batch_size_sum") / max(grown("sean_batch_size_count"), 1.0), 0
+        return grown("sean_batch_images_sum") / max(grown("sean_batch_images_count"), 1.0), 0
 
     def body(self, kind: str) -> dict[str, Any]:
         """A synthesize body: the first served sample, or every class in vertical bands on a noise image."""
