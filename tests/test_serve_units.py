@@ -8,6 +8,8 @@ import gzip
 import json
 import logging
 import re
+import shutil
+import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -30,9 +32,11 @@ from sean_runtime.serve.schema import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, parse_bo
 from sean_runtime.serve.service import Limits, Service
 from sean_runtime.styles import Styles
 from sean_runtime.synthesizer import Synthesizer
+from sean_tools.serve_load.loadtest import series
 
 SHAPES = get_domain("shapes")
 SERVING_DOC = Path(__file__).resolve().parents[1] / "docs" / "serving.md"
+PROMTOOL = shutil.which("promtool")
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +112,18 @@ def scraped(synth) -> str:
             await queue.stop()
 
     return asyncio.run(scenario())
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not on PATH (apt-get install prometheus; scripts/test.sh "
+                                             "does it as root)")
+def test_metrics_pass_promtool_and_name_the_status_label_code(scraped):
+    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=scraped, capture_output=True, text=True, timeout=60)
+    assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint.stdout + lint.stderr
+    # What promtool does not check: `code` is the status label of http_requests_total in Prometheus's own
+    # metrics and client_golang's promhttp, and rates are left to rate() (no in-process *_per_second gauge).
+    for code in ("200", "400"):
+        assert series(scraped, "sean_http_requests_total", route="/v1/synthesize", code=code) == 1, scraped
+    assert not re.search(r"^# TYPE \S+_per_second ", scraped, re.M), scraped
 
 
 def test_the_metrics_exposed_are_the_ones_docs_serving_lists(scraped):
