@@ -303,6 +303,21 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
     assert call(server, "GET", "/healthz")[0] == 200
 
 
+def test_malformed_http_is_answered_in_http_1_1_with_connection_close(server):
+    """Before: the request aiohttp makes for one its parser refused is HTTP/1.0, so the 400 said "HTTP/1.0" to an
+    HTTP/1.1 client (RFC 9110, 6.2: a server answers in the highest version it speaks) and left the close implicit.
+    This fails if aiohttp stops making that request through web.Server.request_factory, or from its module-level
+    web_protocol.ERROR (app.http11_requests)."""
+    for name, data in PROTOCOL_CASES.items():
+        # a request behind the malformed one: the server closes after the 400 (raw_exchange reads to EOF)
+        answer = raw_exchange(server.port, data + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        _, headers, body = parse_answer(answer)
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (name, answer[:100])
+        assert headers["Connection"] == "close" and headers["Server"] == "sean", (name, headers)
+        assert json.loads(body)["error"].startswith("malformed HTTP request: "), (name, body)
+        assert len(body) == int(headers["Content-Length"]), (name, answer)  # nothing answered after it
+
+
 def test_an_http_version_other_than_1_1_and_1_0_is_answered_505_in_http_1_1_and_closed(server):
     """Before: aiohttp took HTTP/2.0, HTTP/0.9 and a request line without a version, and answered in the
     request's version ("HTTP/2.0 200 OK" with HTTP/1.1 headers). The status line is aiohttp's to write: this

@@ -37,6 +37,7 @@ from typing import Any
 from aiohttp import HttpVersion, HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
+from aiohttp.web_protocol import ERROR as REFUSED_REQUEST
 
 from sean_runtime.serve.batching import QueueFull, RequestTooLarge
 from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
@@ -313,10 +314,18 @@ def http11_requests(server: web.Server) -> None:
     request that closes its connection, with the version sent under VERSION_SENT: the middleware answers it
     505. aiohttp writes an answer's status line in its request's version ("HTTP/2.0 505 ..." with HTTP/1.1
     headers otherwise) and has no setting for it; web.Server's request_factory, the hook that makes every
-    request, is where the version can be set (test_serve_security checks the status line)."""
+    request, is where the version can be set (test_serve_security checks the status line).
+
+    A request aiohttp's parser refused reaches the factory as aiohttp's one stand-in message (REFUSED_REQUEST,
+    web_protocol.ERROR, in HTTP/1.0 and outside that module's __all__: pyproject.toml's pin says so;
+    ServiceProtocol.handle_error answers it 400): it is made HTTP/1.1 too, as the version the
+    client sent is not known and a server answers in the highest version it speaks (RFC 9110, 6.2), and
+    HTTP/1.1 writes the Connection: close that HTTP/1.0 leaves implicit."""
     make = server.request_factory
 
     def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        if message is REFUSED_REQUEST:
+            return make(message._replace(version=HttpVersion11), payload, protocol, writer, task)
         if message.version in HTTP_VERSIONS:
             return make(message, payload, protocol, writer, task)
         # should_close: closed whatever path answers it (the middleware, the Expect handler, an aiohttp error)
