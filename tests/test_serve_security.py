@@ -8,6 +8,7 @@ needs more encoder jobs than --max-queue is 413, not retried; client codes far o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gzip
@@ -15,19 +16,25 @@ import json
 import re
 import select
 import socket
+import threading
 import time
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from aiohttp import web
+from aiohttp.http_parser import HttpRequestParserPy
 
 from sean_core.errors import InputError
 from sean_runtime.remote import RemoteSynthesizer
-from sean_runtime.serve.app import editor_files
+from sean_runtime.serve.app import HANDLER_ARGS, ServerState, ServiceProtocol, build_app, editor_files, http11_requests
 from sean_runtime.serve.codec import encode_png
+from sean_runtime.serve.metrics import Metrics
+from sean_runtime.serve.service import Limits
 from sean_tools.serve_load.loadtest import series
 from tests.test_serve import Server, assert_error, b64_file, call
 
@@ -335,6 +342,53 @@ def test_an_http_version_other_than_1_1_and_1_0_is_answered_505_in_http_1_1_and_
     for version in (b"1.0", b"1.1"):  # answered as ever, in their own version
         data = raw_exchange(server.port, b"GET /healthz HTTP/%s\r\nHost: x\r\nConnection: close\r\n\r\n" % version)
         assert data.startswith(b"HTTP/%s 200 OK\r\n" % version), data[:100]
+
+
+@contextlib.contextmanager
+def listening_in_process() -> Iterator[int]:
+    """The HTTP layer of `sean serve` as server.serve sets it up (its runner's request_factory made by
+    app.http11_requests, ServiceProtocol connections), without a package (503 loading), on a loop in a thread;
+    -> its port. For what needs aiohttp changed in the process, such as its parser."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    state = ServerState(Limits(), Metrics(max_batch=1))
+
+    async def start() -> tuple[web.AppRunner, asyncio.AbstractServer]:
+        runner = web.AppRunner(build_app(state), handle_signals=False)
+        await runner.setup()
+        http11_requests(runner.server)
+        listener = await loop.create_server(
+            lambda: ServiceProtocol(runner.server, state, loop=loop, access_log=None, **HANDLER_ARGS), "127.0.0.1", 0)
+        return runner, listener
+
+    runner, listener = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_a_later_http_1_minor_version_is_answered_as_http_1_1_where_the_parser_takes_it(monkeypatch):
+    """RFC 9110, 2.5: HTTP/1.2 is read as HTTP/1.1. Before: aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1,
+    or a platform without its wheels) takes HTTP/1.2 and the server answered 505; its C parser refuses HTTP/1.2 as
+    malformed before any hook of the server sees it (docs/serving.md, "Errors")."""
+    monkeypatch.setattr("aiohttp.web_protocol.HttpRequestParser", HttpRequestParserPy)
+    with listening_in_process() as port:
+        for version in (b"1.2", b"1.9"):
+            # kept alive as an HTTP/1.1 request is: both requests are answered, in HTTP/1.1
+            first = b"GET /healthz HTTP/%s\r\nHost: x\r\n\r\n" % version
+            data = raw_exchange(port, first + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert data.count(b"HTTP/1.1 503 Service Unavailable\r\n") == 2, (version, data)
+            assert data.count(b'{"status": "loading"}') == 2, (version, data)  # /healthz's answers
+        for line, sent in ((b"GET /healthz HTTP/2.0", "HTTP/2.0"), (b"GET /healthz HTTP/3.1", "HTTP/3.1")):
+            status, headers, body = parse_answer(raw_exchange(port, line + b"\r\nHost: x\r\n\r\n"))
+            assert headers["Connection"] == "close", (line, headers)
+            assert_error(status, json.loads(body), 505, f"{sent} is not supported")
 
 
 def test_no_answer_names_the_servers_software_versions(server):

@@ -82,7 +82,8 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 SERVER_HEADER = "sean"
 REFUSAL_LOG_EVERY_S = 10.0  # malformed requests, connections the server refused itself: a log line per period
 # The HTTP versions the server speaks. aiohttp's parser also takes HTTP/2.0 and HTTP/0.9 (a request line
-# without a version): those are answered 505 (RFC 9110, 15.6.6), in HTTP/1.1 (http11_requests).
+# without a version): those are answered 505 (RFC 9110, 15.6.6), in HTTP/1.1 (http11_requests). Its pure-Python
+# parser takes HTTP/1.2 .. 1.9 too: those are HTTP/1.1 (RFC 9110, 2.5; its C parser refuses them as malformed).
 HTTP_VERSIONS = (HttpVersion11, HttpVersion10)
 # A request's version as sent, where it is none of HTTP_VERSIONS (http11_requests); see version_sent.
 VERSION_SENT = web.RequestKey("version_sent", HttpVersion)
@@ -320,11 +321,13 @@ def http11_requests(server: web.Server) -> None:
     web_protocol.ERROR, in HTTP/1.0 and outside that module's __all__: pyproject.toml's pin says so;
     ServiceProtocol.handle_error answers it 400): it is made HTTP/1.1 too, as the version the
     client sent is not known and a server answers in the highest version it speaks (RFC 9110, 6.2), and
-    HTTP/1.1 writes the Connection: close that HTTP/1.0 leaves implicit."""
+    HTTP/1.1 writes the Connection: close that HTTP/1.0 leaves implicit. A request in a later HTTP/1 minor
+    version (HTTP/1.2, which aiohttp's pure-Python parser takes) is made HTTP/1.1 and answered as one."""
     make = server.request_factory
 
     def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
-        if message is REFUSED_REQUEST:
+        if message is REFUSED_REQUEST or (message.version.major == 1 and message.version > HttpVersion11):
+            # a later HTTP/1 minor version is read as the highest one the server speaks (RFC 9110, 2.5)
             return make(message._replace(version=HttpVersion11), payload, protocol, writer, task)
         if message.version in HTTP_VERSIONS:
             return make(message, payload, protocol, writer, task)
