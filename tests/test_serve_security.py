@@ -79,9 +79,11 @@ def parse_answer(data: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-def metric_500s(srv: Server) -> float:
+def answers_counted(srv: Server, code: int) -> float:
+    """The requests answered with status `code`, all routes together, as sean_http_requests_total counts them."""
     text = call(srv, "GET", "/metrics", headers=KEY)[2]
-    return sum(float(v) for v in re.findall(r'^sean_http_requests_total\{[^}]*code="500"[^}]*\} (\S+)$', text, re.M))
+    pattern = rf'^sean_http_requests_total\{{[^}}]*code="{code}"[^}}]*\}} (\S+)$'
+    return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
 # --- no file outside the editor's --------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def test_no_path_under_static_reaches_a_file_outside_the_editor(server, key_file
     status, _, body = parse_answer(raw_exchange(server.port, b"GET /static/editor.js\x00 HTTP/1.1\r\nHost: x\r\n\r\n"))
     assert status == 400 and "malformed HTTP request" in json.loads(body)["error"]
     assert call(server, "GET", "/static/editor.js")[0] == 200  # the editor's own files still load
-    assert metric_500s(server) == 0
+    assert answers_counted(server, 500) == 0
 
 
 def test_a_link_in_the_static_folder_to_a_file_outside_it_is_no_editor_file(tmp_path):
@@ -195,7 +197,7 @@ def test_what_was_a_500_is_a_one_line_4xx(server, pair):
         (f'{{"{huge}": -{huge}}}'.encode(), 400, "number of 5001"),
         (f'{{"label": "{label}", "styles": {styles_huge}, "present": [true]}}}}'.encode(), 400, "number of 401"),
     ]
-    before = metric_500s(server)
+    before = answers_counted(server, 500)
     for raw, status_expected, words in cases:
         status, _, answer = call(server, "POST", "/v1/synthesize", raw=raw, headers=KEY)
         assert_error(status, answer, status_expected, words)
@@ -212,7 +214,7 @@ def test_what_was_a_500_is_a_one_line_4xx(server, pair):
     for name in ("a" * 256, "%C3%A9" * 200, "x" * 4000):
         status, _, answer = call(server, "GET", "/static/" + name)
         assert_error(status, answer, 404, "the editor has no file named")
-    assert metric_500s(server) == before == 0
+    assert answers_counted(server, 500) == before == 0
     assert not any("Traceback" in line for line in server.log)
 
 
@@ -430,7 +432,7 @@ def test_a_client_leaving_mid_body_is_no_500_and_no_traceback(server):
                          + b"\r\n" + head + b"\r\n" + (b"5\r\n" if b"chunked" in head else b"") + b'{"lab')
             time.sleep(0.3)  # the handler is reading the body
     time.sleep(0.5)
-    assert metric_500s(server) == 0
+    assert answers_counted(server, 500) == 0
     new = [line for line in server.log[lines_before:] if "sean_runtime.serve.access:" not in line]
     assert not any("Traceback" in line for line in new) and len(new) <= 2, "".join(new)
     assert call(server, "GET", "/healthz")[0] == 200
@@ -466,13 +468,13 @@ def test_more_encoder_jobs_than_max_queue_is_413_and_not_retried(server, pair):
 
 
 def test_expect_is_100_continue_or_a_json_417(server):
-    before = call(server, "GET", "/metrics", headers=KEY)[2].count('code="417"')
+    before = answers_counted(server, 417)
     status, headers, body = parse_answer(raw_exchange(
         server.port, b"GET /v1/info HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n"
     ))  # fmt: skip
     assert status == 417 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"error": "Expect: 200-ok is not understood; only 100-continue is"}
-    assert call(server, "GET", "/metrics", headers=KEY)[2].count('code="417"') == before + 1
+    assert answers_counted(server, 417) == before + 1
     for request_line in (b"POST /nope HTTP/1.1", b"PUT /v1/info HTTP/1.1"):  # no route, no such method
         status, headers, body = parse_answer(raw_exchange(
             server.port,

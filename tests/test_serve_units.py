@@ -126,6 +126,16 @@ def test_metrics_pass_promtool_and_name_the_status_label_code(scraped):
     assert not re.search(r"^# TYPE \S+_per_second ", scraped, re.M), scraped
 
 
+def test_a_400_and_a_200_have_latency_series_of_their_own(scraped):
+    """Before: the latency histogram had only `route`, so a refusal in microseconds and a synthesis in tens of ms
+    fell in one series and its percentiles; `code` is the one the request counter has, for each answer."""
+    for code in ("200", "400"):
+        count = "sean_http_request_duration_seconds_count"
+        assert series(scraped, count, route="/v1/synthesize", code=code) == 1, scraped
+        assert series(scraped, "sean_http_requests_total", route="/v1/synthesize", code=code) == 1, scraped
+    assert series(scraped, "sean_http_request_duration_seconds_count", route="/v1/synthesize") is None, scraped
+
+
 def test_the_metrics_exposed_are_the_ones_docs_serving_lists(scraped):
     """Each sean_* family with its type and labels, as the table of docs/serving.md's `GET /metrics` gives it."""
     rows = re.findall(r"^\| `(sean_\w+)(?:\{([\w,]+)\})?` \| (\w+) \|", SERVING_DOC.read_text(), re.M)

@@ -1,14 +1,15 @@
 """Prometheus metrics of the service, through prometheus-client, in a registry of its own.
 
-sean_http_requests_total{route,code}         requests answered (code: the HTTP status code)
-sean_http_request_duration_seconds{route}    latency histogram
-sean_batch_images{op}                        histogram of images per backend call (op: encode | generate)
-sean_inference_duration_seconds{op}          time of each backend call
-sean_queue_depth                             jobs waiting for the inference thread
-sean_requests_in_flight                      /v1 requests being answered
-sean_images_total                            images synthesized (images per second: rate(sean_images_total[1m]))
-sean_connections_dropped_total               connections whose client read none of its answers for --timeout-s
-process_*                                    resident memory, CPU seconds, ... of the server process
+sean_http_requests_total{route,code}            requests answered (code: the HTTP status code)
+sean_http_request_duration_seconds{route,code}  latency histogram, by status so fast errors and slow answers
+                                                do not share percentiles
+sean_batch_images{op}                           histogram of images per backend call (op: encode | generate)
+sean_inference_duration_seconds{op}             time of each backend call
+sean_queue_depth                                jobs waiting for the inference thread
+sean_requests_in_flight                         /v1 requests being answered
+sean_images_total                               images synthesized (images per second: rate(sean_images_total[1m]))
+sean_connections_dropped_total                  connections whose client read none of its answers for --timeout-s
+process_*                                       resident memory, CPU seconds, ... of the server process
 
 The names follow https://prometheus.io/docs/practices/naming/: counters end in _total, durations are in
 seconds, and the status label is `code`, as in Prometheus's own prometheus_http_requests_total and
@@ -43,7 +44,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter("sean_http_requests", "Requests answered", ["route", "code"], registry=r)
         self.latency = Histogram(
-            "sean_http_request_duration_seconds", "Request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
+            "sean_http_request_duration_seconds", "Request latency", ["route", "code"], buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         # Named for what it counts (its _sum is images, its _count backend calls): "size" could be bytes or pixels.
         self.batch_images = Histogram(
@@ -61,8 +63,9 @@ class Metrics:
         )
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        code = str(status)  # the `code` label of both families, so their series match
+        self.requests.labels(route, code).inc()
+        self.latency.labels(route, code).observe(seconds)
 
     def batch(self, op: str, size: int, seconds: float) -> None:
         self.batch_images.labels(op).observe(size)
