@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from sean_core.errors import InputError
 from sean_runtime.serve import schema
-from sean_runtime.serve.app import OPEN_ROUTES, UNMATCHED_ROUTE, ServerState, build_app
+from sean_runtime.serve.app import (
+    OPEN_ROUTES,
+    ROUTES,
+    STATIC_PREFIX,
+    UNMATCHED_ROUTE,
+    ServerState,
+    build_app,
+    registered_routes,
+)
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.openapi import operations
@@ -183,6 +192,22 @@ def test_every_registered_route_is_described_and_nothing_else(synth, document):
 
     described = operations(served(synth, info))  # the descriptions, registered or not
     assert {(method.lower(), path) for method, path in described} == {r for r in registered if r[0] != "head"}
+
+
+def test_every_list_of_the_routes_names_each_registered_route():
+    """The README's `Routes:` line, `sean serve --help` and the 404's list (app.ROUTES) name every route a client
+    calls (the editor's files aside: the page loads them), so a new route is not found only by reading code."""
+    from sean_runtime.commands.serve import serve_command
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"^Routes: (.*?)\. ", readme, re.M | re.S)
+    help_text = " ".join((serve_command.help or "").split())
+    routes = {(method, path) for method, path in registered_routes(build_app(ServerState(Limits(), Metrics(8))))
+              if method != "HEAD" and not path.startswith(STATIC_PREFIX)}
+    assert ("GET", "/openapi.json") in routes
+    for method, path in sorted(routes):
+        assert f"`{method} {path}`" in listed, (method, path, listed)
+        assert f"{method} {path}" in help_text and f"{method} {path}" in ROUTES, (method, path)
 
 
 def test_the_key_is_described_where_the_server_has_one(synth, document):
