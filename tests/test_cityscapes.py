@@ -205,3 +205,28 @@ def test_a_city_without_its_labels_is_counted_and_says_what_to_do(city_root):
     assert "images without a label: [" in message and "ulm_000000_000004_leftImg8bit.png'] and 2 more; " in message
     assert message.endswith("restore the missing ones from the download, or move the unpaired files out of the "
                             "dataset folder"), message
+
+
+def test_a_folder_beside_the_dataset_that_cannot_be_read_is_passed_over(city_root, tmp_path, monkeypatch):
+    """Looking for leftImg8bit/ and gtFine/ in folders beside the one given reaches other users' folders (0700 on
+    a shared machine): the error is still the wrong dataset folder, not "<their folder>: Permission denied"."""
+    wrong, private = tmp_path / "wrong", tmp_path / "0-private"  # looked into before the dataset's folder
+    wrong.mkdir()
+    private.mkdir()
+    looked_up, listed = Path.is_dir, Path.iterdir
+
+    def is_dir(path: Path) -> bool:
+        if private in path.parents:  # the tests run as root, for whom no folder is unreadable
+            raise PermissionError(13, "Permission denied", str(path))
+        return looked_up(path)
+
+    def iterdir(path: Path):
+        if path == tmp_path.parent:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listed(path)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    for given in (wrong, tmp_path / "missing", tmp_path):
+        with pytest.raises(DatasetError, match=r"expected leftImg8bit/ \+ gtFine/ directly inside it"):
+            get_domain("cityscapes").list_pairs(given, "train")

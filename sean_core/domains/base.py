@@ -363,12 +363,27 @@ def check_finished(root: Path) -> None:
                            f"run `{command}` again to finish it")
 
 
+def _is_folder(path: Path) -> bool:
+    """Whether path is a folder; False where it cannot be looked up (another user's folder, 0700, on a shared
+    machine), as a guess at where a dataset is must not fail on a folder that is not the user's."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder`; none where it cannot be listed (a parent with search but no read permission)."""
+    try:
+        return [p for p in folder.iterdir() if _is_folder(p)]
+    except OSError:
+        return []
+
+
 def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
     """The first subfolder of root (natural order) that holds the dataset: an archive unpacked one level
     down, e.g. root/ADEChallengeData2016/ when root was given (never the copy in a zip's __MACOSX/)."""
-    if not root.is_dir():
-        return None
-    subfolders = (p for p in root.iterdir() if p.is_dir() and not is_junk(p))
+    subfolders = (p for p in _subfolders(root) if not is_junk(p))
     for sub in sorted(subfolders, key=lambda p: natural_key(p.name)):
         if holds(sub):
             return sub
@@ -403,12 +418,10 @@ def scattered_folders(root: Path, folders: tuple[str, ...]) -> list[Path] | None
     root, in the folders in it and in those beside it. None unless every one is found, in more than one place."""
     places = [root]
     for base in (root, root.parent):
-        if base.is_dir():
-            places += sorted((p for p in base.iterdir() if p.is_dir() and not is_junk(p)),
-                             key=lambda p: natural_key(p.name))
+        places += sorted((p for p in _subfolders(base) if not is_junk(p)), key=lambda p: natural_key(p.name))
     found = []
     for name in folders:
-        where = next((place for place in places if (place / name).is_dir()), None)
+        where = next((place for place in places if _is_folder(place / name)), None)
         if where is None:
             return None
         found.append(where / name)
@@ -420,7 +433,7 @@ def require_folders(root: str | Path, domain: str, folders: tuple[str, ...]) -> 
     root = Path(root)
 
     def holds(folder: Path) -> bool:
-        return all((folder / name).is_dir() for name in folders)
+        return all(_is_folder(folder / name) for name in folders)
 
     if holds(root):
         return root
