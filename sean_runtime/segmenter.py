@@ -62,8 +62,10 @@ class SegmenterChoice:
 
 def segmenter_choice(explicit: str | os.PathLike[str] | None, domain: Domain) -> SegmenterChoice | None:
     """The rule of the module docstring: explicit path, else $SEAN_SEGMENTER, else the domain's; or None."""
-    if explicit is not None and str(explicit):
-        return SegmenterChoice(path_argument(explicit, "segmenter", BackendError), "--segmenter / segmenter=")
+    if explicit is not None:
+        path = path_argument(explicit, "segmenter", BackendError)
+        if os.fsdecode(os.fspath(explicit)):  # "" (b"" too) is none given, as an unset setting gives
+            return SegmenterChoice(path, "--segmenter / segmenter=")
     from_env = os.environ.get(SEGMENTER_ENV)
     if from_env:
         return SegmenterChoice(Path(from_env), SEGMENTER_ENV)

@@ -120,6 +120,15 @@ def test_a_segmenter_given_as_no_path_is_refused_in_one_line(given):
         segmenter_choice(given, SHAPES)
 
 
+@pytest.mark.parametrize("empty", ["", b""])
+def test_an_empty_segmenter_path_is_none_given_in_str_and_bytes_alike(empty, tmp_path, monkeypatch):
+    """segmenter="" leaves the choice to $SEAN_SEGMENTER and the domain (an unset setting); b"", a bytes path as
+    open() takes them, does the same rather than naming the working folder as the segmenter."""
+    monkeypatch.setenv(SEGMENTER_ENV, str(tmp_path / "parser.onnx"))
+    choice = segmenter_choice(empty, SHAPES)
+    assert choice is not None and choice.origin == SEGMENTER_ENV and choice.file == tmp_path / "parser.onnx"
+
+
 @pytest.mark.parametrize(
     ("make", "words"),
     [
