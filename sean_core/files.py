@@ -90,24 +90,53 @@ LINKED_FOLDER = (  # after the path; output_problem's rule for a folder output
 EXISTS_WITHOUT_FORCE = "exists; pass --force to overwrite it, or choose another name"  # after the path
 
 
-def _inside_input(real: Path, sources: list[tuple[str | Path, Path]], replaces: bool = True) -> str | None:
-    """The output (resolved) is one of the inputs or lies inside an input folder: (input, resolved) pairs.
+class ResolvedInputs:
+    """A command's inputs resolved once (symbolic links followed), so that the checks of many outputs (a
+    folder run's hundreds) look each output up instead of resolving and comparing every input again."""
+
+    def __init__(self, inputs: Iterable[str | Path | None]) -> None:
+        self.given: dict[Path, str | Path] = {}  # resolved input -> as given (the first, for messages)
+        self.held: dict[Path, str | Path] = {}  # each folder above an input -> that input
+        for source in inputs:
+            if source is None:
+                continue
+            real = Path(source).resolve()
+            self.given.setdefault(real, source)
+            for parent in real.parents:
+                self.held.setdefault(parent, source)
+
+    @classmethod
+    def of(cls, inputs: Iterable[str | Path | None] | ResolvedInputs) -> ResolvedInputs | str:
+        """`inputs` resolved (None entries skipped), or why one cannot be (a loop of symbolic links, a name
+        too long: see resolved()) as the end of a sentence."""
+        if isinstance(inputs, ResolvedInputs):
+            return inputs
+        try:
+            return cls(inputs)
+        except (OSError, RuntimeError) as exc:
+            return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _inside_input(real: Path, inputs: ResolvedInputs, replaces: bool = True) -> str | None:
+    """The output (resolved) is one of the inputs or lies inside an input folder.
     replaces: the command replaces its output (else it adds files to it)."""
-    for source, real_source in sources:
-        if real == real_source:
-            return f"{'would overwrite' if replaces else 'is'} the input {source}; write the output elsewhere"
-        if real_source in real.parents and real_source.is_dir():
-            return f"lies inside the input folder {source}; write the output elsewhere"
+    if real in inputs.given:
+        return f"{'would overwrite' if replaces else 'is'} the input {inputs.given[real]}; write the output elsewhere"
+    for parent in real.parents:
+        if parent in inputs.given and parent.is_dir():
+            return f"lies inside the input folder {inputs.given[parent]}; write the output elsewhere"
     return None
 
 
 def _resolved_paths(
-    path: str | Path, inputs: Iterable[str | Path | None]
-) -> tuple[Path, list[tuple[str | Path, Path]]] | str:
-    """The output resolved and the (input, resolved) pairs (None inputs skipped), or why they cannot be
-    resolved (a loop of symbolic links, a name too long: see resolved()) as the end of a sentence."""
+    path: str | Path, inputs: Iterable[str | Path | None] | ResolvedInputs
+) -> tuple[Path, ResolvedInputs] | str:
+    """The output and the inputs resolved, or why they cannot be (see ResolvedInputs.of)."""
+    resolved_inputs = ResolvedInputs.of(inputs)
+    if isinstance(resolved_inputs, str):
+        return resolved_inputs
     try:
-        return Path(path).resolve(), [(source, Path(source).resolve()) for source in inputs if source is not None]
+        return Path(path).resolve(), resolved_inputs
     except (OSError, RuntimeError) as exc:
         return f"cannot be resolved ({getattr(exc, 'strerror', None) or exc})"
 
@@ -123,7 +152,7 @@ def inside_input_problem(path: str | Path, inputs: Iterable[str | Path | None]) 
 
 def output_problem(
     path: str | Path,
-    inputs: Iterable[str | Path | None] = (),
+    inputs: Iterable[str | Path | None] | ResolvedInputs = (),
     force: bool = False,
     suffixes: tuple[str, ...] = (),
     folder: bool = False,
@@ -132,8 +161,9 @@ def output_problem(
     as the end of a sentence that starts with the path; None when it may. Checked before the work, so that
     a bad destination costs nothing:
 
-    - it is none of `inputs` (None entries are skipped), lies inside none of them and holds none of them:
-      even --force never replaces what the command reads (symbolic links resolved);
+    - it is none of `inputs` (None entries are skipped; a ResolvedInputs for the outputs of one command),
+      lies inside none of them and holds none of them: even --force never replaces what the command reads
+      (symbolic links resolved);
     - a folder is not a symbolic link: replacing the folder as a whole swaps the link itself for a folder,
       leaving its target as it was, and writing through it would replace a folder the user did not name;
       a file that is one is written through (atomic_write), the target taking the rules below, as a file
@@ -148,13 +178,13 @@ def output_problem(
     paths = _resolved_paths(path, inputs)
     if isinstance(paths, str):
         return paths
-    real, sources = paths
-    problem = _inside_input(real, sources)
+    real, resolved_inputs = paths
+    problem = _inside_input(real, resolved_inputs)
     if problem is not None:
         return problem
-    for source, real_source in sources:
-        if real in real_source.parents:
-            return f"holds the input {source}, which replacing it would delete; write the output elsewhere"
+    if real in resolved_inputs.held:
+        held = resolved_inputs.held[real]
+        return f"holds the input {held}, which replacing it would delete; write the output elsewhere"
     if folder and (real == Path.cwd().resolve() or real in Path.cwd().resolve().parents):
         return "is the current folder or holds it, which replacing it would delete; name another folder"
     if suffixes and path.suffix.lower() not in suffixes:

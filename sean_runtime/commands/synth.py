@@ -12,7 +12,14 @@ import numpy as np
 from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
 from sean_core.errors import InputError
-from sean_core.files import EXISTS_WITHOUT_FORCE, ExistsError, output_problem, path_problem, resolved
+from sean_core.files import (
+    EXISTS_WITHOUT_FORCE,
+    ExistsError,
+    ResolvedInputs,
+    output_problem,
+    path_problem,
+    resolved,
+)
 from sean_core.imageio import read_ids, write_jpg, write_png
 from sean_core.progress import progress_bar
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
@@ -56,16 +63,26 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def _by_stem(folder: Path, stem: str, what: str) -> Path:
-    for path in _image_files(folder):
-        if path.stem == stem:
-            return path
-    raise InputError(f"no {what} named {stem}.* in {folder} (files are matched by name without extension)")
+class _Matcher:
+    """The file to take for a label's name: the file given, or the file of a folder with that stem (the first
+    by name where several have it). A folder is listed once, not once a label: a folder run of N labels
+    listed its N files N times."""
 
+    def __init__(self, source: Path, what: str) -> None:
+        self.source, self.what = source, what
+        self.by_stem: dict[str, Path] | None = None
+        if source.is_dir():
+            self.by_stem = {}
+            for path in _image_files(source):
+                self.by_stem.setdefault(path.stem, path)
 
-def _pick(source: Path, stem: str, what: str) -> Path:
-    """A file given directly, or the file of a folder with this stem."""
-    return _by_stem(source, stem, what) if source.is_dir() else source
+    def pick(self, stem: str) -> Path:
+        if self.by_stem is None:
+            return self.source
+        if stem not in self.by_stem:
+            raise InputError(f"no {self.what} named {stem}.* in {self.source} (files are matched by name without "
+                             "extension)")
+        return self.by_stem[stem]
 
 
 def layout_label(image: Path) -> Path | None:
@@ -118,13 +135,15 @@ def check_unlabelled(
 
 def plan_jobs(label: Path, style: Path, style_label: Path | None) -> list[Job]:
     labels = _image_files(label) if label.is_dir() else [label]
+    styles = _Matcher(style, "style image")
+    style_labels = None if style_label is None else _Matcher(style_label, "style label")
     jobs = []
     for label_file in labels:
-        style_file = _pick(style, label_file.stem, "style image")
-        if style_label is None:
+        style_file = styles.pick(label_file.stem)
+        if style_labels is None:
             style_label_file = own_label(style_file, label_file)
         else:
-            style_label_file = _pick(style_label, style_file.stem, "style label")
+            style_label_file = style_labels.pick(style_file.stem)
         jobs.append(Job(label_file.stem, label_file, style_file, style_label_file))
     return jobs
 
@@ -151,12 +170,13 @@ def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], f
     else:
         paths = [out / f"{job.stem}.png" for job in jobs]
     seen: set[Path] = set()
+    resolved_inputs = ResolvedInputs.of(inputs)  # once, not once an output
     for path in paths:
         real = resolved(path, InputError)
         if real in seen:
             raise InputError(f"-o {out}: two label maps would both write {path}; give them different names")
         seen.add(real)
-        problem = output_problem(path, inputs, force)  # the rules every command's outputs follow
+        problem = output_problem(path, resolved_inputs, force)  # the rules every command's outputs follow
         if problem is not None:
             raise InputError(f"{path} {problem}")
     return paths
