@@ -6,7 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from click.testing import CliRunner
+
 import sean_runtime.commands.synth as synth_module
+from sean_core.cli import main
 
 
 def copies(shapes_split: Path, folder: Path, count: int) -> Path:
@@ -35,3 +38,44 @@ def test_planning_a_folder_run_lists_each_folder_once_and_resolves_each_path_abo
     assert outputs == [tmp_path / "out" / f"{i:04d}.png" for i in range(count)]
     assert sorted(listed) == [data / "images", data / "labels", data / "labels"]
     assert len(resolves) <= 6 * count, len(resolves)  # quadratic: about 3 * count * count
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["synth", *map(str, args)])
+
+
+def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_existing(
+    tiny_package, shapes_split, tmp_path, monkeypatch
+):
+    """Ctrl-C after 3 of 6 images: "Aborted!" said nothing, and a rerun refused the first image (without
+    --force, which wrote all 6 again)."""
+    data = copies(shapes_split, tmp_path / "data", 6)
+    args = [tiny_package, "--label", data / "labels", "--style", data / "images", "--fallback", "mean"]
+    whole = run(*args, "-o", tmp_path / "whole")
+    assert whole.exit_code == 0, whole.output
+    synthesize, calls = synth_module.Synthesizer.synthesize, []
+
+    def stopped_at_the_fourth(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # as Ctrl-C, or SIGTERM through stopped_on_sigterm
+        return synthesize(self, *a, **k)
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(synth_module.Synthesizer, "synthesize", stopped_at_the_fourth)
+        stopped = run(*args, "-o", out)
+    assert stopped.exit_code == 1
+    assert (f"Error: synth stopped (Ctrl-C or a termination signal) with 3 of 6 images written ({out / '*.png'}), "
+            "each whole; run the same command with --skip-existing to write the other 3") in stopped.output
+    assert sorted(p.name for p in out.iterdir()) == ["0000.png", "0001.png", "0002.png"]  # no temporary file
+    again = run(*args, "-o", out)
+    assert again.exit_code == 1 and "pass --skip-existing to write only the images not written yet" in again.output
+    continued = run(*args, "--skip-existing", "-o", out)
+    assert continued.exit_code == 0, continued.output
+    assert f"wrote 3 image(s): {out / '*.png'}; 3 that existed left as they were" in continued.output
+    for name in sorted(p.name for p in (tmp_path / "whole").iterdir()):  # the mean style is of all 6
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert "nothing to write: all 6 image(s) exist" in run(*args, "--skip-existing", "-o", out).output
+    both = run(*args, "--skip-existing", "--force", "-o", out)
+    assert both.exit_code == 2 and "pass one" in both.output

@@ -21,6 +21,7 @@ from sean_core.files import (
     resolved,
 )
 from sean_core.imageio import read_ids, write_jpg, write_png
+from sean_core.interrupts import stopped, stopped_saying
 from sean_core.progress import progress_bar
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
 from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
@@ -148,12 +149,15 @@ def plan_jobs(label: Path, style: Path, style_label: Path | None) -> list[Job]:
     return jobs
 
 
-def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], force: bool) -> list[Path]:
+def plan_outputs(
+    out: Path, jobs: list[Job], single: bool, inputs: list[Path], force: bool, skip_existing: bool = False
+) -> list[Path]:
     """The file each job writes.
 
     One label file and an -o with an image suffix (.png, .jpg) name the output file; otherwise -o is a
     folder of <label name>.png. Each output then follows sean_core.files.output_problem: never an input
-    (even with --force), an existing file only with --force, a place where a file can be created.
+    (even with --force), an existing file only with --force (or left as it is with skip_existing), a place
+    where a file can be created.
     """
     if out.is_dir():
         paths = [out / f"{job.stem}.png" for job in jobs]
@@ -176,27 +180,53 @@ def plan_outputs(out: Path, jobs: list[Job], single: bool, inputs: list[Path], f
         if real in seen:
             raise InputError(f"-o {out}: two label maps would both write {path}; give them different names")
         seen.add(real)
-        problem = output_problem(path, resolved_inputs, force)  # the rules every command's outputs follow
+        # the rules every command's outputs follow; skip_existing checks an existing one as --force does (a
+        # regular file, not a folder or a device) and leaves it as it is
+        problem = output_problem(path, resolved_inputs, force or skip_existing)
+        if problem == EXISTS_WITHOUT_FORCE and not single:
+            raise InputError(f"{path} exists; {CONTINUE_HINT}, --force to overwrite every image, or choose "
+                             "another folder")
         if problem is not None:
             raise InputError(f"{path} {problem}")
     return paths
+
+
+CONTINUE_HINT = "pass --skip-existing to write only the images not written yet (as after a stop)"
 
 
 def exists_error(path: Path) -> InputError:
     return InputError(f"{path} {EXISTS_WITHOUT_FORCE}")
 
 
-def write_image(path: Path, rgb: np.ndarray, force: bool) -> None:
-    """Write one output atomically. Without force it is created only as a new file: of several runs writing
-    it at once exactly one succeeds, and the others say it exists (the check of plan_outputs comes earlier
-    and cannot see a file another run makes meanwhile)."""
+def write_image(path: Path, rgb: np.ndarray, force: bool, skip_existing: bool = False) -> bool:
+    """Write one output atomically (whole or not at all) -> whether it was written. Without force it is
+    created only as a new file: of several runs writing it at once exactly one succeeds, and the others say
+    it exists, or with skip_existing leave it (the check of plan_outputs comes earlier and cannot see a file
+    another run makes meanwhile)."""
     try:
         if path.suffix.lower() in (".jpg", ".jpeg"):
             write_jpg(path, rgb, exclusive=not force)
         else:
             write_png(path, rgb, exclusive=not force)
     except ExistsError as exc:
+        if skip_existing:
+            return False
         raise exists_error(path) from exc
+    return True
+
+
+def outputs_shown(outputs: list[Path]) -> str:
+    """The outputs of a run as its messages name them: the file, or <folder>/*.png."""
+    return str(outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png")
+
+
+def stopped_line(outputs: list[Path], existing: set[Path], written: list[Path]) -> str:
+    """The one line of a stopped run: what is written, and the command that writes the rest."""
+    done = len(existing) + len(written)
+    if len(outputs) == 1:
+        return f"{stopped('synth')} {'after' if done else 'before'} writing {outputs[0]}"
+    return (f"{stopped('synth')} with {done} of {len(outputs)} images written ({outputs_shown(outputs)}), each "
+            f"whole; run the same command with --skip-existing to write the other {len(outputs) - done}")
 
 
 def check_labels(synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job]) -> None:
@@ -333,6 +363,9 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     help="Output file (.png or .jpg, one label) or folder (<label name>.png per label).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing output files (inputs are never overwritten).")
+@click.option("--skip-existing", is_flag=True,
+              help="Leave the output files that exist as they are and write the others: a stopped folder run "
+              "continues where it stopped (an image is written whole or not at all).")
 @click.option("-v", "--verbose", is_flag=True, help="Also say which backends were passed over, and why.")
 def synth(
     package: Path | None,
@@ -354,6 +387,7 @@ def synth(
     segmenter: Path | None,
     out: Path,
     force: bool,
+    skip_existing: bool,
     verbose: bool,
 ) -> None:
     """Synthesize images from label maps with the styles of other images, region by region.
@@ -362,6 +396,12 @@ def synth(
     --style-label says), never under another image's; one that has none (a photo) is labelled by the
     segmenter, where there is one. Outputs never replace an input, and replace an existing file only
     with --force.
+
+    A folder run reads its files (--label, and --style / --style-label where they are folders; not their
+    sub-folders) and checks them all before it writes any image: a file that cannot be used (unreadable,
+    of the wrong size, without its match) stops the run in one line naming it, with nothing written.
+    Each image is written whole, as it is made; after a stop (Ctrl-C, a termination signal), the same
+    command with --skip-existing writes the images not written yet.
 
     \b
     Examples (the package and the inputs that `sean demo -o demo-out` writes):
@@ -376,13 +416,15 @@ def synth(
       sean synth demo-out/package --label demo-out/inputs/test/labels/00.png \\
           --style demo-out/inputs/test/images/00.png --precision bf16 -o out_bf16.png
     """
+    if force and skip_existing:
+        raise click.UsageError("--force overwrites existing outputs and --skip-existing leaves them: pass one")
     jobs = plan_jobs(label, style, style_label)
     swap_refs = [parse_swap(text) for text in swaps]
     blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
     single = not label.is_dir()
     inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
     inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
-    outputs = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force)
+    outputs = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force, skip_existing)
     if [package, url, triton_url].count(None) != 2:
         raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
     if triton_model != DEFAULT_NAME and not triton_url:
@@ -394,42 +436,52 @@ def synth(
     if package is None and (backend != "auto" or threads is not None):  # a server runs its own
         raise click.UsageError("--backend and --threads are for a local PACKAGE; a server runs its own backend and "
                                "threads (sean serve --backend / --threads, sean export-triton)")
-    if triton_url:
-        from sean_runtime.triton.client import TritonSynthesizer
+    existing = {path for path in outputs if path.exists()} if skip_existing else set()
+    if existing and len(existing) == len(outputs):
+        click.echo(f"nothing to write: all {len(outputs)} image(s) exist ({outputs_shown(outputs)})")
+        return
+    written: list[Path] = []
+    with stopped_saying(lambda: stopped_line(outputs, existing, written)):
+        if triton_url:
+            from sean_runtime.triton.client import TritonSynthesizer
 
-        synthesizer = TritonSynthesizer(triton_url, triton_model)
-    elif url:
-        synthesizer = RemoteSynthesizer(url)
-    else:
-        synthesizer = Synthesizer.load(package, backend=backend, threads=threads, precision_hint=precision,
-                                       segmenter=segmenter)
-    click.echo(f"backend: {synthesizer.describe()}", err=True)
-    if verbose or backend == "tensorrt" or precision != "f32":
-        for note in synthesizer.notes:
-            click.echo(f"  {note}", err=True)
+            synthesizer = TritonSynthesizer(triton_url, triton_model)
+        elif url:
+            synthesizer = RemoteSynthesizer(url)
+        else:
+            synthesizer = Synthesizer.load(package, backend=backend, threads=threads, precision_hint=precision,
+                                           segmenter=segmenter)
+        click.echo(f"backend: {synthesizer.describe()}", err=True)
+        if verbose or backend == "tensorrt" or precision != "f32":
+            for note in synthesizer.notes:
+                click.echo(f"  {note}", err=True)
 
-    for classes, _, _ in swap_refs:
-        unknown = [c for c in classes if c not in synthesizer.class_names]
-        if unknown:
-            raise InputError(
-                f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
-            )
-    references = [("--swap", image, ref_label) for _, image, ref_label in swap_refs]
-    references += [("--interpolate", *blend_ref)] if blend_ref is not None else []
-    check_unlabelled(synthesizer, jobs, references)
-    check_labels(synthesizer, jobs)
-    styles = encode_styles(synthesizer, jobs)
-    mean = mean_styles(styles) if fallback == "mean" else None
-    policy: str | Styles = mean if mean is not None else fallback
-    if mean is not None:
-        styles = styles.fill_missing(mean)
-    for classes, image, ref_label in swap_refs:
-        styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
-    if blend_ref is not None:
-        styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
+        for classes, _, _ in swap_refs:
+            unknown = [c for c in classes if c not in synthesizer.class_names]
+            if unknown:
+                raise InputError(
+                    f"--swap: unknown class(es) {unknown}; the classes are: {', '.join(synthesizer.class_names)}"
+                )
+        references = [("--swap", image, ref_label) for _, image, ref_label in swap_refs]
+        references += [("--interpolate", *blend_ref)] if blend_ref is not None else []
+        check_unlabelled(synthesizer, jobs, references)
+        check_labels(synthesizer, jobs)
+        styles = encode_styles(synthesizer, jobs)
+        mean = mean_styles(styles) if fallback == "mean" else None
+        policy: str | Styles = mean if mean is not None else fallback
+        if mean is not None:
+            styles = styles.fill_missing(mean)
+        for classes, image, ref_label in swap_refs:
+            styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
+        if blend_ref is not None:
+            styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
 
-    for index, job in enumerate(progress_bar(iterable=jobs, desc="synth", unit="img", disable=len(jobs) < 2)):
-        image = synthesizer.synthesize(job.label, styles[index], seed=seed, noise=not no_noise)[0]
-        write_image(outputs[index], image, force)
-    target = outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png"
-    click.echo(f"wrote {len(jobs)} image(s): {target}")
+        # Every style is encoded, also those of the images that exist: --fallback mean takes the mean of all, so
+        # that a continued run writes the images an uninterrupted one would.
+        todo = [index for index, path in enumerate(outputs) if path not in existing]
+        for index in progress_bar(iterable=todo, desc="synth", unit="img", disable=len(todo) < 2):
+            image = synthesizer.synthesize(jobs[index].label, styles[index], seed=seed, noise=not no_noise)[0]
+            if write_image(outputs[index], image, force, skip_existing):
+                written.append(outputs[index])
+    kept = f"; {len(existing)} that existed left as they were" if existing else ""
+    click.echo(f"wrote {len(written)} image(s): {outputs_shown(outputs)}{kept}")
