@@ -44,6 +44,12 @@ def run(*args):
     return CliRunner().invoke(main, ["synth", *map(str, args)])
 
 
+def error_line(result) -> str:
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    return line
+
+
 def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_existing(
     tiny_package, shapes_split, tmp_path, monkeypatch
 ):
@@ -79,3 +85,25 @@ def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_exist
     assert "nothing to write: all 6 image(s) exist" in run(*args, "--skip-existing", "-o", out).output
     both = run(*args, "--skip-existing", "--force", "-o", out)
     assert both.exit_code == 2 and "pass one" in both.output
+
+
+def test_a_name_two_files_share_is_refused_and_any_other_name_is_kept(shapes_split, tmp_path):
+    """Style images a b.png and a b.jpg for the label a b.png: the first by name was taken without a word."""
+    data = tmp_path / "data"
+    for kind in ("labels", "images"):
+        (data / kind).mkdir(parents=True)
+        for i, name in enumerate(("a b", "ñandú 猫", "x.y")):  # spaces, non-ASCII, a dot in the stem
+            shutil.copyfile(shapes_split / kind / f"0000{i}.png", data / kind / f"{name}.png")
+    jobs = synth_module.plan_jobs(data / "labels", data / "images", None)
+    assert [(job.style.name, job.style_label.name) for job in jobs] == [
+        ("a b.png", "a b.png"), ("x.y.png", "x.y.png"), ("ñandú 猫.png", "ñandú 猫.png")]
+    outputs = synth_module.plan_outputs(tmp_path / "out", jobs, False, [], False)
+    assert [path.name for path in outputs] == ["a b.png", "x.y.png", "ñandú 猫.png"]
+    shutil.copyfile(shapes_split / "images/00003.png", data / "images/a b.jpg")
+    line = error_line(run("pkg", "--label", data / "labels", "--style", data / "images", "-o", tmp_path / "o"))
+    assert line == (f"Error: 2 files named a b.* in {data / 'images'} (a b.jpg, a b.png): files are matched by name "
+                    "without extension, so keep one style image of that name")
+    (data / "images/a b.jpg").rename(data / "labels/a b.jpg")  # two label maps, one output name
+    line = error_line(run("pkg", "--label", data / "labels", "--style", data / "images", "-o", tmp_path / "o"))
+    assert f"two label maps would both write {tmp_path / 'o' / 'a b.png'}" in line
+    assert not (tmp_path / "o").exists()

@@ -65,25 +65,31 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 class _Matcher:
-    """The file to take for a label's name: the file given, or the file of a folder with that stem (the first
-    by name where several have it). A folder is listed once, not once a label: a folder run of N labels
+    """The file to take for a label's name: the file given, or the file of a folder with that stem. Two
+    files of the stem (a.png, a.jpg) are refused when the stem is asked for, as taking either one silently
+    could encode the wrong picture. A folder is listed once, not once a label: a folder run of N labels
     listed its N files N times."""
 
     def __init__(self, source: Path, what: str) -> None:
         self.source, self.what = source, what
-        self.by_stem: dict[str, Path] | None = None
+        self.by_stem: dict[str, list[Path]] | None = None
         if source.is_dir():
             self.by_stem = {}
             for path in _image_files(source):
-                self.by_stem.setdefault(path.stem, path)
+                self.by_stem.setdefault(path.stem, []).append(path)
 
     def pick(self, stem: str) -> Path:
         if self.by_stem is None:
             return self.source
-        if stem not in self.by_stem:
+        found = self.by_stem.get(stem, [])
+        if not found:
             raise InputError(f"no {self.what} named {stem}.* in {self.source} (files are matched by name without "
                              "extension)")
-        return self.by_stem[stem]
+        if len(found) > 1:
+            names = ", ".join(path.name for path in found)
+            raise InputError(f"{len(found)} files named {stem}.* in {self.source} ({names}): files are matched by "
+                             f"name without extension, so keep one {self.what} of that name")
+        return found[0]
 
 
 def layout_label(image: Path) -> Path | None:
@@ -304,7 +310,7 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
     "style",
     required=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Style image, or a folder matched to the labels by file name without extension.",
+    help="Style image, or a folder matched to the labels by file name without extension (one file a name).",
 )
 @click.option(
     "--style-label",
