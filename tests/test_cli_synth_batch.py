@@ -53,6 +53,7 @@ def error_line(result) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_existing(
     tiny_package, shapes_split, tmp_path, monkeypatch
 ):
@@ -71,6 +72,11 @@ def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_exist
         return synthesize(self, *a, **k)
 
     out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(synth_module.Synthesizer, "load", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        early = run(*args, "-o", out)
+    assert early.exit_code == 1 and (f"Error: synth stopped (Ctrl-C or a termination signal) before writing an "
+                                     f"image; nothing was written to {out}") in early.output
     with monkeypatch.context() as patch:
         patch.setattr(synth_module.Synthesizer, "synthesize", stopped_at_the_fourth)
         stopped = run(*args, "-o", out)

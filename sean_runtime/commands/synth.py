@@ -230,6 +230,8 @@ def stopped_line(outputs: list[Path], existing: set[Path], written: list[Path]) 
     done = len(existing) + len(written)
     if len(outputs) == 1:
         return f"{stopped('synth')} {'after' if done else 'before'} writing {outputs[0]}"
+    if not done:
+        return f"{stopped('synth')} before writing an image; nothing was written to {outputs[0].parent}"
     return (f"{stopped('synth')} with {done} of {len(outputs)} images written ({outputs_shown(outputs)}), each "
             f"whole; run the same command with --skip-existing to write the other {len(outputs) - done}")
 
