@@ -14,18 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from sean_core.errors import InputError
 from sean_runtime.serve import schema
-from sean_runtime.serve.app import (
-    OPEN_ROUTES,
-    ROUTES,
-    STATIC_PREFIX,
-    UNMATCHED_ROUTE,
-    ServerState,
-    build_app,
-    registered_routes,
-)
+from sean_runtime.serve.app import ROUTES, UNMATCHED_ROUTE, ServerState, build_app, registered_routes
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.openapi import operations
+from sean_runtime.serve.routes import OPEN_ROUTES, STATIC_PREFIX
 from sean_runtime.serve.service import Limits, Service
 from sean_runtime.synthesizer import Synthesizer
 

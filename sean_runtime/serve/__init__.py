@@ -8,6 +8,7 @@ Modules, each with one job:
   batching  the inference queue: one worker thread, generator calls batched across requests
   service   what each route does, independent of HTTP
   metrics   Prometheus metrics (prometheus-client)
+  routes    the names of routes, headers and /healthz's states, which app enforces and openapi publishes
   app       the aiohttp application: routes, status codes, API key, limits, JSON errors
   openapi   the OpenAPI 3.1 document app serves at /openapi.json, from schema's fields and the loaded package
   server    start, ready line, SIGTERM / SIGINT drain, exit code

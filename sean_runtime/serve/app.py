@@ -42,6 +42,17 @@ from aiohttp.web_protocol import ERROR as REFUSED_REQUEST
 from sean_runtime.serve.batching import QueueFull, RequestTooLarge
 from sean_runtime.serve.encoding import BodyTooLarge, UnsupportedEncoding, decode_body
 from sean_runtime.serve.metrics import Metrics
+from sean_runtime.serve.openapi import openapi_document
+from sean_runtime.serve.routes import (
+    API_KEY_HEADER,
+    HEALTH_DRAINING,
+    HEALTH_LOADING,
+    HEALTH_OK,
+    OPEN_ROUTES,
+    OPENAPI_PATH,
+    RETRY_AFTER_S,
+    STATIC_PREFIX,
+)
 from sean_runtime.serve.runtime import is_bad_input
 from sean_runtime.serve.schema import parse_body
 from sean_runtime.serve.service import Limits, Service
@@ -50,14 +61,7 @@ log = logging.getLogger(__name__)
 # One line per request the routes answer (ServerState.answered); --no-access-log turns it off.
 access_logger = logging.getLogger(__name__.rsplit(".", 1)[0] + ".access")
 
-STATIC_PREFIX = "/static/"  # the editor's files (package data), open like its page
 STATIC_DIR = Path(__file__).parent / "static"
-# Routes answered without the API key, by their template: load balancers probe /healthz; the editor's
-# page and files are the package's own and hold no data (the page asks for the key when /v1 says 401).
-OPEN_ROUTES = ("/healthz", "/", STATIC_PREFIX + "{name}")
-# The key's headers: Authorization: Bearer KEY, or this one (the --api-key-file help and docs/serving.md say so).
-API_KEY_HEADER = "X-API-Key"
-OPENAPI_PATH = "/openapi.json"  # the OpenAPI document of this server (openapi.py), behind the key like /v1/info
 # A connection that sends nothing (before its first request or between two) is closed after this long;
 # above the common load balancers' idle timeout (60 s), so that they close an idle connection first.
 KEEPALIVE_S = 75.0
@@ -66,11 +70,6 @@ MALFORMED_ROUTE = "malformed"  # the metrics' route label of requests the HTTP p
 CONNECTION_ROUTE = "connection"  # ... of connections the server answered itself (408 slow headers, 503 too many)
 UNMATCHED_ROUTE = "unmatched"  # ... of requests no route takes (404, 405)
 EXCERPT_CHARS = 100  # of request data quoted back in an error
-RETRY_AFTER_S = "1"
-# /healthz's {"status": ...}: ready (200), or 503 before the package is loaded and while shutting down;
-# openapi.py publishes HEALTH_STATES as the answer's enum.
-HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING = "ok", "loading", "draining"
-HEALTH_STATES = (HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING)
 ROUTES = (
     "GET / (the editor), GET /healthz, GET /v1/info, GET /v1/samples, POST /v1/encode, POST /v1/synthesize, "
     f"GET /metrics, GET {OPENAPI_PATH}"
@@ -494,8 +493,6 @@ def build_app(state: ServerState) -> web.Application:
     async def openapi(request: web.Request) -> web.Response:
         service = state.ready_service()  # the document names the package's classes and size
         if not document or document[0][0] is not service:
-            from sean_runtime.serve.openapi import openapi_document  # it reads this module's constants
-
             text = json.dumps(openapi_document(service.info(), registered_routes(app), state.api_key is not None))
             document[:] = [(service, EditorFile.of(text.encode(), "application/json"))]
         return document[0][1].response(request)

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from sean_runtime.serve.app import (
+from sean_runtime.serve.codec import encode_png
+from sean_runtime.serve.metrics import Metrics
+from sean_runtime.serve.routes import (
     API_KEY_HEADER,
     HEALTH_DRAINING,
     HEALTH_LOADING,
@@ -24,8 +26,6 @@ from sean_runtime.serve.app import (
     RETRY_AFTER_S,
     STATIC_PREFIX,
 )
-from sean_runtime.serve.codec import encode_png
-from sean_runtime.serve.metrics import Metrics
 from sean_runtime.serve.schema import (
     ALPHA_BOUNDS,
     DEFAULT_FALLBACK,
