@@ -6,7 +6,8 @@ Every answer that is not a success is JSON {"error": "one line"} with its status
 unknown route or method, 408 headers slower than --header-timeout-s or a body not all arrived within
 --timeout-s (the connection closed), 413 body over the limit or more
 jobs than --max-queue, 415 a Content-Encoding other than gzip or deflate, 417 an Expect other than
-100-continue, 505 an HTTP version other than 1.1 and 1.0 (closed, in HTTP/1.1), 503 (with Retry-After)
+100-continue, 505 an HTTP version other than HTTP/1.x (closed, in HTTP/1.1; HTTP/1.2 .. 1.9 are read as
+HTTP/1.1 where aiohttp's parser takes them: HTTP_VERSIONS), 503 (with Retry-After)
 queue full, still loading, shutting down or --max-connections open, 504 past the per-request
 timeout, 500 anything else; the traceback of a 500 goes to the server log, never to the client.
 

@@ -25,6 +25,7 @@ from sean_runtime.serve.routes import (
     OPENAPI_PATH,
     RETRY_AFTER_S,
     STATIC_PREFIX,
+    VERSION_NOT_SPOKEN,
 )
 from sean_runtime.serve.schema import (
     ALPHA_BOUNDS,
@@ -226,7 +227,7 @@ ERRORS = {
     500: "an internal error (the server logs it)",
     503: "still loading, shutting down, queue full or too many connections: retry after Retry-After",
     504: "past the server's per-request timeout",
-    505: "an HTTP version other than 1.1 and 1.0",
+    505: VERSION_NOT_SPOKEN,
 }
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": "Bearer"},

@@ -18,3 +18,7 @@ RETRY_AFTER_S = "1"  # a 503's Retry-After
 # openapi.py publishes HEALTH_STATES as the answer's enum.
 HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING = "ok", "loading", "draining"
 HEALTH_STATES = (HEALTH_OK, HEALTH_LOADING, HEALTH_DRAINING)
+# The 505's cause, for openapi.py's list of errors. app.py's HTTP_VERSIONS and http11_requests own the rule:
+# HTTP/1.1 and 1.0 are spoken, a later HTTP/1 minor version that aiohttp's parser takes is read as 1.1.
+VERSION_NOT_SPOKEN = ("an HTTP version other than HTTP/1.x that aiohttp's parser takes (HTTP/2.0, HTTP/0.9, ...); "
+                      "HTTP/1.2 .. 1.9, where the parser takes them (its pure-Python one), are answered as HTTP/1.1")
