@@ -325,3 +325,22 @@ def test_every_documented_field_is_read_by_the_parser_with_its_default(document)
         assert schema.parse_synthesize({**minimal["SynthesizeRequest"], "fallback": value}).fallback == value
     with pytest.raises(InputError, match="fallback must be one of"):
         schema.parse_synthesize({**minimal["SynthesizeRequest"], "fallback": "mean"})
+
+
+def test_styles_beside_an_image_or_a_label_is_refused_by_the_document_and_the_parser(document):
+    """styles stand for an image and its label map: a body with styles and either of those is a client's
+    mistake, refused by the parser with one line naming both fields, and by the document's schema alike."""
+    codes = schema_of(document, "Styles")["properties"]["codes"]
+    styles = {"codes": [[0.0] * codes["items"]["minItems"]] * codes["minItems"], "present": [True] * codes["minItems"]}
+    base = {"label": "bGFi", "style_image": "aW1n"}
+    cases = [("SynthesizeRequest", None, {"label": "bGFi"}, other) for other in ("style_image", "style_label")]
+    for name, field, rest in (("Swap", "swaps", {"classes": "blob"}), ("Interpolation", "interpolate", {"alpha": 1})):
+        cases += [(name, field, rest, other) for other in ("image", "label")]
+    for name, field, rest, other in cases:
+        body = {**rest, "styles": styles, other: "aW1n"}
+        with pytest.raises(InputError) as refused:
+            schema.parse_synthesize(body if field is None else {**base, field: [body]})
+        message = str(refused.value)
+        assert "\n" not in message and "styles" in message and other in message, (name, other, message)
+        assert not fits(document, body, schema_of(document, name)), (name, other)
+        assert fits(document, {**rest, "styles": styles}, schema_of(document, name)), name

@@ -163,6 +163,7 @@ def request_schemas(class_names: list[str], style_dim: int) -> dict[str, dict[st
             }),
             "required": ["label"],
             "oneOf": _one_reference("styles", "style_image"),
+            "not": {"required": ["styles", "style_label"]},
             "additionalProperties": False,
         },
     }

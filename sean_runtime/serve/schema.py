@@ -231,6 +231,8 @@ def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
     label = _get(data, "label", "", _is_str, "a base64 PNG label map")
     if "styles" in data and "style_image" in data:
         raise InputError("give styles, or style_image (with style_label), not both")
+    if "styles" in data and "style_label" in data:  # the label of no image: the client meant one or the other
+        raise InputError("give styles, or style_image with style_label, not styles and style_label")
     if "styles" in data:
         styles = _get(data, "styles", "", lambda v: isinstance(v, dict), "an object")
         base = StyleSource("styles", "style_image", "style_label", styles=styles)
