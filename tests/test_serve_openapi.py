@@ -17,9 +17,9 @@ from sean_runtime.serve import schema
 from sean_runtime.serve.app import ROUTES, UNMATCHED_ROUTE, ServerState, build_app, registered_routes
 from sean_runtime.serve.batching import InferenceQueue
 from sean_runtime.serve.metrics import Metrics
-from sean_runtime.serve.openapi import operations
+from sean_runtime.serve.openapi import openapi_document, operations
 from sean_runtime.serve.routes import OPEN_ROUTES, STATIC_PREFIX
-from sean_runtime.serve.service import Limits, Service
+from sean_runtime.serve.service import Limits, Service, extra_channels_refusal
 from sean_runtime.synthesizer import Synthesizer
 
 KEY = "k3y"
@@ -344,3 +344,23 @@ def test_styles_beside_an_image_or_a_label_is_refused_by_the_document_and_the_pa
         assert "\n" not in message and "styles" in message and other in message, (name, other, message)
         assert not fits(document, body, schema_of(document, name)), (name, other)
         assert fits(document, {**rest, "styles": styles}, schema_of(document, name)), name
+
+
+def test_a_package_with_extra_channels_is_documented_without_synthesizes_200(synth, document):
+    """The HTTP API carries no extra mask channels (cityscapes' instance edges), so /v1/synthesize answers such
+    a package 400 whatever the body: its operation says why, and promises no 200 and gives no example."""
+
+    async def info(client: TestClient) -> dict[str, Any]:
+        return await (await client.get("/v1/info")).json()
+
+    routes = [(method.upper(), path) for path, item in document["paths"].items() for method in item]
+    plain = served(synth, info)
+    assert plain["extra_channels"] == 0
+    for extra in (0, 2):
+        edged = openapi_document({**plain, "extra_channels": extra}, routes, api_key=False)
+        check_openapi_31(edged)
+        synthesize = edged["paths"]["/v1/synthesize"]["post"]
+        body = synthesize["requestBody"]["content"]["application/json"]
+        assert ("200" in synthesize["responses"]) == ("example" in body) == (extra == 0), extra
+        assert (synthesize.get("description") == extra_channels_refusal(extra)) == (extra > 0), extra
+        assert "400" in synthesize["responses"] and "200" in edged["paths"]["/v1/encode"]["post"]["responses"]

@@ -41,6 +41,7 @@ from sean_runtime.serve.schema import (
     SWAP_FIELDS,
     SYNTHESIZE_FIELDS,
 )
+from sean_runtime.serve.service import extra_channels_refusal
 from sean_runtime.styles import JSON_FIELDS, MAX_ABS_JSON_CODE
 
 OPENAPI_VERSION = "3.1.0"
@@ -250,7 +251,8 @@ def _error_response(status: int) -> dict[str, Any]:
 
 
 def examples(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Requests the server answers 200: a label map of class 0 and a grey style image at the package size."""
+    """Requests the server answers 200: a label map of class 0 and a grey style image at the package size
+    (/v1/synthesize's only for a package without extra channels: operations says so)."""
     size = (info["resolution"]["height"], info["resolution"]["width"])
     label, image = encode_png(np.zeros(size, np.uint8)), encode_png(np.full((*size, 3), 128, np.uint8))
     last = info["class_names"][-1]
@@ -267,6 +269,18 @@ def _json_body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
 
 def _answer(description: str, schema: dict[str, Any] | None = None, media: str = JSON) -> dict[str, Any]:
     return {"description": description, **({"content": {media: {"schema": schema}}} if schema else {})}
+
+
+def _synthesize(info: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    """/v1/synthesize's operation: for a package with extra mask channels, which the API does not carry, the
+    400 it answers every request, without the example or a 200 it never gives."""
+    summary = "a label map and styles (with swaps, interpolations) -> an image"
+    if info["extra_channels"]:
+        return {"summary": summary, "description": extra_channels_refusal(info["extra_channels"]),
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("SynthesizeRequest")}}},
+                "responses": {}}
+    return {"summary": summary, "requestBody": _json_body("SynthesizeRequest", example),
+            "responses": {"200": _answer("the image", ref("SynthesizeAnswer"))}}
 
 
 def operations(info: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -291,9 +305,7 @@ def operations(info: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/encode"): {"summary": "an image (and its label map) -> its styles",
                                  "requestBody": _json_body("EncodeRequest", bodies["encode"]),
                                  "responses": {"200": _answer("the styles", ref("EncodeAnswer"))}},
-        ("POST", "/v1/synthesize"): {"summary": "a label map and styles (with swaps, interpolations) -> an image",
-                                     "requestBody": _json_body("SynthesizeRequest", bodies["synthesize"]),
-                                     "responses": {"200": _answer("the image", ref("SynthesizeAnswer"))}},
+        ("POST", "/v1/synthesize"): _synthesize(info, bodies["synthesize"]),
         ("GET", "/metrics"): {"summary": "Prometheus metrics",
                               "responses": {"200": _answer("Prometheus text", {"type": "string"},
                                                            Metrics.content_type.split(";")[0])}},

@@ -27,6 +27,12 @@ from sean_runtime.serve.runtime import InputError, SeanError, Styles, Synthesize
 from sean_runtime.serve.schema import StyleSource, SynthesizeRequest, parse_encode, parse_synthesize
 
 
+def extra_channels_refusal(extra_channels: int) -> str:
+    """Why /v1/synthesize answers 400 for a package with extra mask channels (openapi.py publishes it)."""
+    return (f"this package takes {extra_channels} extra mask channel(s) (e.g. instance edges), which the HTTP API "
+            f"does not carry yet; use the Python Synthesizer for it")
+
+
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 16 * 2**20
@@ -112,10 +118,7 @@ class Service:
 
     def _check_no_extra_channels(self) -> None:
         if self.synth.package.extra_channels:
-            raise InputError(
-                f"this package takes {self.synth.package.extra_channels} extra mask channel(s) (e.g. instance "
-                f"edges), which the HTTP API does not carry yet; use the Python Synthesizer for it"
-            )
+            raise InputError(extra_channels_refusal(self.synth.package.extra_channels))
 
     # --- /v1/encode ---------------------------------------------------------------------------------
     async def encode(self, data: dict[str, Any]) -> dict[str, Any]:
