@@ -89,14 +89,16 @@ class FolderSource(SampleSource):
 NAMED_IN_NOTE = 3  # of the samples left out, those the note names
 
 
-def left_out_note(left_out: list[str], samples: str, left_out_of: str) -> str:
+def left_out_note(left_out: list[str], samples: str, left_out_of: str, unpaired: bool) -> str:
     """The one line that says which samples were left out (the lines of keep_readable and of a FolderSource's
     `unpaired`, the first NAMED_IN_NOTE named) and what to do: `samples` says which ("held-out 'test'"),
-    `left_out_of` of what ("validation")."""
+    `left_out_of` of what ("validation"); `unpaired`, whether files without their partner are among them (the
+    advice to restore the partner is for those only)."""
     more = f"; ... and {len(left_out) - NAMED_IN_NOTE} more" if len(left_out) > NAMED_IN_NOTE else ""
+    restore = ", or restore the partner a file lacks," if unpaired else ""
     return (f"{len(left_out)} {samples} sample(s) cannot be used and are left out of {left_out_of} "
-            f"({'; '.join(left_out[:NAMED_IN_NOTE])}{more}); replace them with readable files of the same names, "
-            f"or restore the partner a file lacks, to include them")
+            f"({'; '.join(left_out[:NAMED_IN_NOTE])}{more}); replace them with readable files of the same names"
+            f"{restore} to include them")
 
 
 def missing_data_problem(domain: Domain, data: str | Path | None) -> str | None:

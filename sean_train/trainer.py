@@ -216,9 +216,10 @@ class Trainer:
             source = open_source(self.domain, data, "test", h, w, count, unpaired=left_out)
             if not (self.dist.is_main and isinstance(source, FolderSource)):
                 return source
+            unpaired = bool(left_out)
             left_out += source.keep_readable(count)
             if left_out:
-                self.notes.append(left_out_note(left_out, "held-out 'test'", "validation"))
+                self.notes.append(left_out_note(left_out, "held-out 'test'", "validation", unpaired=unpaired))
             if len(source) == 0:
                 raise DatasetError("none of its samples can be used" if left_out else "it has no image/label pairs")
             return source

@@ -346,7 +346,7 @@ def test_sean_eval_leaves_out_an_unreadable_sample_names_it_and_measures_the_res
     assert result.exit_code == 0, result.output
     (note,) = [line for line in result.output.splitlines() if line.startswith("note: ")]
     assert note.startswith("note: 1 'test' sample(s) cannot be used and are left out of the evaluation (") and \
-        f"{victim}: " in note and note.endswith("or restore the partner a file lacks, to include them")
+        f"{victim}: " in note and note.endswith("replace them with readable files of the same names to include them")
     assert "(3 images, 1 left out: they cannot be read)" in result.output
     written = json.loads(out.read_text())
     assert written["results"]["trained"]["images"] == 3

@@ -309,6 +309,7 @@ def test_an_unreadable_held_out_sample_is_left_out_of_validation_at_the_start(tm
     trainer = Trainer(tmp_path / "run", config, domain, data=data, device="cpu", progress=False)
     (note,) = [note for note in trainer.notes if "left out of validation" in note]
     assert note.startswith("1 held-out 'test' sample(s) cannot be used") and f"{victim}: " in note, note
+    assert "restore the partner" not in note, note  # every file has its partner: that advice does not apply
     assert victim not in [pair.label for pair in trainer.val_source.pairs]
     assert len(trainer.val_source) == 4
     assert trainer.checkpoint() is not None  # validation reads the samples kept

@@ -140,7 +140,7 @@ def evaluate(
     # in the results) rather than stopping the evaluation at the first; the rest is still measured.
     left_out = source.keep_readable(limit or len(source)) if isinstance(source, FolderSource) else []
     if left_out:
-        note = left_out_note(left_out, repr(split), "the evaluation")
+        note = left_out_note(left_out, repr(split), "the evaluation", unpaired=False)  # open_source refuses those
         if len(source) == 0:
             raise DatasetError(f"{data} ({split}): no sample can be evaluated: {note}")
         click.echo(f"note: {note}", err=True)
