@@ -29,7 +29,8 @@ ALPHA_RANGE = (-1.0, 2.0)
 # units; codes read from JSON past this bound come from elsewhere, and the generator would turn them
 # into NaN or infinite pixels (1e30 does), so from_json refuses them and names the codes.
 MAX_ABS_JSON_CODE = 100.0
-FALLBACK_NAMES = ("own", "error")
+DEFAULT_FALLBACK = "own"  # every edit's default, the HTTP API's and Triton's included
+FALLBACK_NAMES = (DEFAULT_FALLBACK, "error")
 JSON_FIELDS = ("codes", "present", "class_names")  # to_json's object; class_names is optional in from_json
 
 
@@ -173,8 +174,8 @@ class Styles:
             raise InputError("styles must be an object {codes: [[...] per class], present: [true|false per class]}")
         unknown = sorted(set(data) - set(JSON_FIELDS))
         if unknown:
-            raise InputError(f"styles has unknown field(s) {', '.join(map(repr, unknown))}; it takes codes, present "
-                             f"and class_names")
+            raise InputError(f"styles has unknown field(s) {', '.join(map(repr, unknown))}; it takes "
+                             f"{', '.join(JSON_FIELDS[:-1])} and {JSON_FIELDS[-1]}")
         given = data.get("class_names")
         if given is not None and (not isinstance(given, list) or tuple(given) != names):
             raise InputError(f"styles are for classes {given!r}, but the package has {list(names)}")
@@ -192,7 +193,9 @@ class Styles:
         return cls(_json_codes(codes)[None], np.asarray(present, dtype=bool)[None], names)
 
     # --- edits -------------------------------------------------------------------------------------
-    def swap(self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = "own") -> Styles:
+    def swap(
+        self, classes: ClassRef | Iterable[ClassRef], other: Styles, fallback: Fallback = DEFAULT_FALLBACK
+    ) -> Styles:
         """The codes of `classes` taken from `other` (batch 1: for every image; batch B: image by image)."""
         _check_fallback(fallback)
         ids = self.class_ids(classes)
@@ -207,7 +210,7 @@ class Styles:
         other: Styles,
         alpha: float | Sequence[float] | np.ndarray,
         classes: ClassRef | Iterable[ClassRef] | None = None,
-        fallback: Fallback = "own",
+        fallback: Fallback = DEFAULT_FALLBACK,
     ) -> Styles:
         """(1 - alpha) * own + alpha * other for `classes` (all by default); alpha a number or one per image.
 

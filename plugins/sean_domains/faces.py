@@ -115,7 +115,7 @@ class FacesDomain(Domain):
         would be kept by later runs. The folders are read once for all splits, so each line is written once.
         """
 
-        def bad(line: str, error: type[DatasetError]) -> None:
+        def bad(line: str, error: type[DatasetError | LabelError]) -> None:
             if left_out is None:
                 raise error(line)
             left_out.append(line)
@@ -141,7 +141,7 @@ class FacesDomain(Domain):
                     sample_id = int(number.group()) if number else None
                     reason = (f"{path}: CelebAMask-HQ masks are named <id>_<part>.png, such as 00001_skin.png: "
                               f"rename it so or delete it")
-                    error: type[DatasetError] = DatasetError
+                    error: type[DatasetError | LabelError] = DatasetError
                 else:
                     sample_id = int(match.group(1))
                     reason = (f"{path}: unknown part {match.group(2)!r}; CelebAMask-HQ parts are "

@@ -16,12 +16,12 @@ import numpy as np
 
 from sean_core.errors import InputError
 from sean_runtime.inputs import SEED_LIMIT
-from sean_runtime.styles import FALLBACK_NAMES
+from sean_runtime.styles import DEFAULT_FALLBACK, FALLBACK_NAMES
 
 MAX_SEED = SEED_LIMIT - 1
 FALLBACKS = FALLBACK_NAMES  # what a swap or interpolation does where the reference lacks a class
-# What /v1/synthesize takes where a field is left out (or null); openapi.py publishes the same values.
-DEFAULT_FALLBACK = "own"
+# What /v1/synthesize takes where a field is left out (or null), with styles.py's DEFAULT_FALLBACK; openapi.py
+# publishes the same values.
 DEFAULT_SEED = 0
 DEFAULT_NOISE = True
 DEFAULT_RETURN_STYLES = False

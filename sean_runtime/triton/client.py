@@ -35,7 +35,7 @@ from sean_runtime.inputs import (
     load_labels,
     resolve_domain,
 )
-from sean_runtime.styles import Styles
+from sean_runtime.styles import DEFAULT_FALLBACK, Styles
 from sean_runtime.triton.interface import DATATYPES, DEFAULT_NAME, MANIFEST_PARAMETER, ModelNames, graph_precision
 
 Reference = Styles | tuple[Any, Any]  # styles, or (style image, its label map)
@@ -189,7 +189,7 @@ class TritonSynthesizer:
         style: Reference,
         swaps: Sequence[tuple[Any, Reference]] = (),
         interpolate: Sequence[tuple[float, Reference, Any]] = (),
-        fallback: str = "own",
+        fallback: str = DEFAULT_FALLBACK,
         seed: int = 0,
         noise: bool = True,
         extra: Any = None,

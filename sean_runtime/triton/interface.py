@@ -37,9 +37,10 @@ from dataclasses import dataclass
 
 from sean_core.format import BATCH, GraphSpec, ModelShape, TensorSpec
 from sean_runtime.backends.openvino import PRECISION_NAMES
+from sean_runtime.styles import FALLBACK_NAMES
 
 DEFAULT_NAME = "sean"
-FALLBACKS = ("own", "error")  # as in the HTTP API (sean_runtime.serve.schema)
+FALLBACKS = FALLBACK_NAMES  # as in the HTTP API (sean_runtime.serve.schema)
 BACKENDS = ("python", "onnxruntime", "tensorrt")  # what runs the graph models
 # numpy dtype name -> KServe v2 / tritonclient datatype; config.pbtxt writes TYPE_<datatype> (BYTES: TYPE_STRING).
 DATATYPES = {"float32": "FP32", "int32": "INT32", "int64": "INT64", "uint8": "UINT8", "bool": "BOOL", "bytes": "BYTES"}

@@ -30,7 +30,7 @@ from sean_runtime.backends import select_backend
 from sean_runtime.backends.feeds import encoder_feeds, generator_feeds
 from sean_runtime.package import Package, load_package
 from sean_runtime.serve.runtime import is_bad_input
-from sean_runtime.styles import Styles
+from sean_runtime.styles import DEFAULT_FALLBACK, Styles
 from sean_runtime.synthesizer import Synthesizer
 from sean_runtime.triton.interface import (
     FALLBACKS,
@@ -299,7 +299,7 @@ class SynthesizeModel:
     def _fallback(self, request: Any) -> str:
         value = _input(request, "fallback")
         if value is None:
-            return "own"
+            return DEFAULT_FALLBACK
         item = value.reshape(-1)[0]
         text = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
         if text not in FALLBACKS:
