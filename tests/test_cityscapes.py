@@ -168,8 +168,8 @@ def test_instance_map_of_another_size_names_it(city_root):
 
 
 def test_upper_case_suffixes_are_the_same_files(city_root):
-    """A copy through a tool that upper-cases suffixes (`..._gtFine_instanceIds.PNG`): the instance map was
-    looked up by its lower-case name and every frame had "no instance map" on a case-sensitive file system."""
+    """A copy through a tool that upper-cases suffixes (`..._gtFine_instanceIds.PNG`): each frame's files,
+    its instance map included, are found under those names on a case-sensitive file system."""
     for path in list(city_root.rglob("*.png")):
         path.rename(path.with_suffix(".PNG"))
     pairs = get_domain("cityscapes").list_pairs(city_root, "train")
@@ -179,7 +179,7 @@ def test_upper_case_suffixes_are_the_same_files(city_root):
 
 def test_images_and_labels_unpacked_into_a_folder_each_are_named(city_root, tmp_path):
     """macOS's Archive Utility unpacks leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip into a folder
-    each; the folder above both, or either one, was refused naming only the folders expected."""
+    each; the error for the folder above both, or for either one, names where leftImg8bit/ and gtFine/ are."""
     images = (tmp_path / "leftImg8bit_trainvaltest").mkdir() or (city_root / "leftImg8bit").rename(
         tmp_path / "leftImg8bit_trainvaltest" / "leftImg8bit")
     labels = (tmp_path / "gtFine_trainvaltest").mkdir() or (city_root / "gtFine").rename(
@@ -194,8 +194,8 @@ def test_images_and_labels_unpacked_into_a_folder_each_are_named(city_root, tmp_
 
 
 def test_a_city_without_its_labels_is_counted_and_says_what_to_do(city_root):
-    """A city in leftImg8bit/ whose gtFine/ folder is missing: five of its images were named, not how many
-    there are, nor what to do."""
+    """A city in leftImg8bit/ whose gtFine/ folder is missing: the error counts its images beyond the five it
+    names and says what to do."""
     for frame in range(7):
         write_png(city_root / "leftImg8bit" / "train" / "ulm" / f"ulm_000000_{frame:06d}_leftImg8bit.png",
                   np.zeros((2, 2, 3), np.uint8))  # fmt: skip

@@ -54,7 +54,7 @@ def test_the_folder_above_the_dataset_is_refused_with_the_subfolder_to_pass(doma
 @pytest.mark.parametrize("domain", sorted(LAYOUTS))
 def test_a_folder_inside_the_dataset_is_refused_with_the_dataset_to_pass(domain, tmp_path):
     """ADEChallengeData2016/images/, cityscapes/leftImg8bit/train/, faces/CelebA-HQ-img/ given for the dataset:
-    the message named only the folders expected, not the dataset folder it was in."""
+    the message names the dataset folder it is in, to pass instead."""
     dataset = make_layout(tmp_path / "the-dataset", domain)
     with pytest.raises(DatasetError) as raised:
         get_domain(domain).list_pairs(dataset / LAYOUTS[domain][0], "train")

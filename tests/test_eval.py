@@ -332,8 +332,8 @@ def test_eval_on_a_domain_with_other_classes_is_refused(tiny_checkpoint, tmp_pat
 
 
 def test_sean_eval_leaves_out_an_unreadable_sample_names_it_and_measures_the_rest(tiny_checkpoint, tmp_path):
-    """It stopped at the first unreadable file, with one line naming it but no advice, and the evaluation of
-    every other sample was lost."""
+    """An unreadable file does not stop the evaluation: it is named in a note that says what to do (and in
+    the JSON's left_out), and every other sample is measured."""
     from sean_train.commands.evaluate import evaluate
 
     shapes = get_domain("shapes")

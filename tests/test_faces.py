@@ -164,7 +164,7 @@ def test_prepare_leaves_out_unusable_samples_and_lists_why(raw_root, tmp_path, c
 
 
 def test_prepare_leaves_out_images_not_named_by_their_id(raw_root, tmp_path, capsys):
-    """A messy download (a browser's `0 (1).jpg`, a `copy of 10.jpg`) stopped the whole run; such images are left
+    """A messy download (a browser's `0 (1).jpg`, a `copy of 10.jpg`) does not stop the run: such images are left
     out with their reason, each listed once (not once per split), and the faces named by their id are prepared."""
     images = raw_root / "CelebA-HQ-img"
     (images / "0 (1).jpg").write_bytes((images / "0.jpg").read_bytes())
@@ -181,7 +181,7 @@ def test_prepare_leaves_out_images_not_named_by_their_id(raw_root, tmp_path, cap
 
 
 def test_prepare_leaves_out_a_face_with_a_mask_of_an_unknown_part(raw_root, tmp_path):
-    """A mask of a part the domain does not know stopped the whole run; its face is left out whole (the file may
+    """A mask of a part the domain does not know does not stop the run: its face is left out whole (the file may
     be one of its parts misnamed, and a face written without it would be kept by later runs), listed once with
     the reason, and prepared by the run after the file is dealt with."""
     stray = raw_root / "CelebAMask-HQ-mask-anno" / "0" / "00001_tail.png"
@@ -199,9 +199,9 @@ def test_prepare_leaves_out_a_face_with_a_mask_of_an_unknown_part(raw_root, tmp_
 
 
 def test_prepare_lists_masks_not_named_id_underscore_part(raw_root, tmp_path):
-    """A mask named otherwise than <id>_<part>.png was skipped without a word, by list_pairs and prepare alike: a
-    face whose `00001 hair.png` it was came out without hair. Such a file is listed with its reason, and the face of
-    the first number in its name is left out until it is dealt with; junk stays silent."""
+    """A mask named otherwise than <id>_<part>.png (`00001 hair.png`) is listed with its reason by list_pairs and
+    prepare alike, and the face of the first number in its name is left out until it is dealt with, rather than
+    prepared without that part (no hair); junk stays silent."""
     masks = raw_root / "CelebAMask-HQ-mask-anno"
     spaced = masks / "0" / "00001 hair.png"
     (masks / "0" / "00001_hair.png").rename(spaced)

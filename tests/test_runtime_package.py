@@ -120,8 +120,8 @@ def test_a_modified_or_missing_file_fails_the_hash_check(tmp_path):
 
 @pytest.mark.parametrize("verify", ["no", "false", 0, None, [False]])
 def test_verify_takes_only_true_or_false_not_truthiness(tmp_path, verify):
-    """verify="no" read as true hashed every file; a flag given as anything but a bool is refused, in the
-    words of the noise flag, before any file is read."""
+    """A flag given as anything but a bool (verify="no" is true by truthiness) is refused, in the words of the
+    noise flag, before any file is read."""
     root = write_package(tmp_path / "pkg")
     (root / "generator.onnx").write_bytes(b"generator graph, edited")  # verify=True refuses it, False loads it
     for load in (load_package, Synthesizer.load):

@@ -313,10 +313,10 @@ def test_malformed_http_gets_the_json_error_and_one_log_line(server):
 
 
 def test_malformed_http_is_answered_in_http_1_1_with_connection_close(server):
-    """Before: the request aiohttp makes for one its parser refused is HTTP/1.0, so the 400 said "HTTP/1.0" to an
-    HTTP/1.1 client (RFC 9110, 6.2: a server answers in the highest version it speaks) and left the close implicit.
-    This fails if aiohttp stops making that request through web.Server.request_factory, or from its module-level
-    web_protocol.ERROR (app.http11_requests)."""
+    """The 400 of a request aiohttp's parser refused has an HTTP/1.1 status line (RFC 9110, 6.2: a server answers
+    in the highest version it speaks), not the HTTP/1.0 of the request aiohttp makes for it, and an explicit
+    Connection: close. This fails if aiohttp stops making that request through web.Server.request_factory, or
+    from its module-level web_protocol.ERROR (app.http11_requests)."""
     for name, data in PROTOCOL_CASES.items():
         # a request behind the malformed one: the server closes after the 400 (raw_exchange reads to EOF)
         answer = raw_exchange(server.port, data + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -376,9 +376,9 @@ def listening_in_process() -> Iterator[int]:
 
 
 def test_a_later_http_1_minor_version_is_answered_as_http_1_1_where_the_parser_takes_it(monkeypatch):
-    """RFC 9110, 2.5: HTTP/1.2 is read as HTTP/1.1. Before: aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1,
-    or a platform without its wheels) takes HTTP/1.2 and the server answered 505; its C parser refuses HTTP/1.2 as
-    malformed before any hook of the server sees it (docs/serving.md, "Errors")."""
+    """RFC 9110, 2.5: HTTP/1.2 is read as HTTP/1.1, where aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1,
+    or a platform without its wheels) takes it, while HTTP/2.0 and 3.1 get the 505; its C parser refuses HTTP/1.2
+    as malformed before any hook of the server sees it (docs/serving.md, "Errors")."""
     monkeypatch.setattr("aiohttp.web_protocol.HttpRequestParser", HttpRequestParserPy)
     with listening_in_process() as port:
         for version in (b"1.2", b"1.9"):

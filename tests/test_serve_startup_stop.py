@@ -117,8 +117,8 @@ def test_sighup_drains_a_serving_server_as_sigterm_does(shapes_package):
 
 @pytest.mark.slow
 def test_an_ignored_sigint_stays_ignored_and_sigterm_still_drains(shapes_package):
-    # a script's `sean serve &` starts with SIGINT ignored; the server's own handler made the script's Ctrl-C
-    # stop it all the same
+    # a script's `sean serve &` starts with SIGINT ignored, so that the script's Ctrl-C leaves the server
+    # running: the server installs no handler of its own over it
     from tests.test_serve import Server
 
     server = Server(shapes_package, ignoring=(signal.SIGINT,))

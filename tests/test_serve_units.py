@@ -127,8 +127,8 @@ def test_metrics_pass_promtool_and_name_the_status_label_code(scraped):
 
 
 def test_a_400_and_a_200_have_latency_series_of_their_own(scraped):
-    """Before: the latency histogram had only `route`, so a refusal in microseconds and a synthesis in tens of ms
-    fell in one series and its percentiles; `code` is the one the request counter has, for each answer."""
+    """The latency histogram has `code` besides `route`, so a refusal in microseconds and a synthesis in tens of
+    ms fall in series (and percentiles) of their own; `code` is the one the request counter has, for each answer."""
     for code in ("200", "400"):
         count = "sean_http_request_duration_seconds_count"
         assert series(scraped, count, route="/v1/synthesize", code=code) == 1, scraped

@@ -296,8 +296,8 @@ def test_a_corrupt_sample_in_the_first_batch_names_the_restart(tmp_path, one_thr
 
 @pytest.mark.slow
 def test_an_unreadable_held_out_sample_is_left_out_of_validation_at_the_start(tmp_path, one_thread):
-    """Validation read it only at the first checkpoint, hours in, and the run stopped there with that
-    checkpoint unsaved. The start reads the samples validation uses and leaves such a one out, in a note."""
+    """The start reads the samples validation uses and leaves an unreadable one out, in a note, rather than
+    validation finding it at the first checkpoint, hours in, and stopping the run with that checkpoint unsaved."""
     from sean_core.domains import get_domain
 
     shapes = get_domain("shapes")
@@ -316,8 +316,8 @@ def test_an_unreadable_held_out_sample_is_left_out_of_validation_at_the_start(tm
 
 
 def test_a_held_out_sample_missing_its_partner_is_left_out_of_validation_not_all_of_it(tmp_path, one_thread):
-    """One 'test' image without its label made the run drop all validation ("note: no validation: ..."). It is
-    left out and named in the note of unreadable held-out samples; the training split still refuses one."""
+    """One 'test' image without its label is left out and named in the note of unreadable held-out samples, and
+    the rest validates (no "note: no validation: ..."); the training split refuses such an image."""
     from sean_core.domains import DatasetError, get_domain
 
     shapes = get_domain("shapes")
