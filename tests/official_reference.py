@@ -63,7 +63,13 @@ def official_key_shapes(k: int, s: int, ngf: int, enc: int, hidden: int) -> list
     return rows
 
 
-def random_official_state(rows, seed: int = 0, dtype=torch.float32) -> dict[str, torch.Tensor]:
+def random_official_state(
+    rows, seed: int = 0, dtype=torch.float32, trained_spectral_vectors: bool = False
+) -> dict[str, torch.Tensor]:
+    """Random weights for the official keys. trained_spectral_vectors: weight_u / weight_v as training
+    leaves them, by power iteration, so u . W v is about W's spectral norm and the activations keep their
+    scale through the layers (random u, v give a tiny sigma, and W / sigma drives nearly every pixel deep
+    into tanh's saturation, where no difference shows)."""
     g = torch.Generator().manual_seed(seed)
     state = {}
     for key, shape, kind in rows:
@@ -76,6 +82,14 @@ def random_official_state(rows, seed: int = 0, dtype=torch.float32) -> dict[str,
             state[key] = (torch.randn(shape, generator=g) / fan_in**0.5).to(dtype)
         else:
             state[key] = (torch.randn(shape, generator=g) * 0.2).to(dtype)
+    for key in [key for key in state if trained_spectral_vectors and key.endswith(".weight_orig")]:
+        base = key.removesuffix(".weight_orig")
+        w = state[key].reshape(state[key].shape[0], -1)
+        u = state[base + ".weight_u"]
+        for _ in range(5):
+            v = F.normalize(w.T @ u, dim=0)
+            u = F.normalize(w @ v, dim=0)
+        state[base + ".weight_u"], state[base + ".weight_v"] = u, v
     return state
 
 
