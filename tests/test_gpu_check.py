@@ -285,14 +285,19 @@ def test_every_compile_row_is_compiled_in_its_own_precision(monkeypatch):
 
     compile_ = torch.compile
     monkeypatch.setattr(torch, "compile", lambda function, **kw: compile_(function, backend=recording_backend, **kw))
-    # PyTorch's limit lowered from 8 to 2, so that 4 rows (2 forms x 2 dtypes) pass it.
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    # PyTorch's limit lowered from 8 to 1, so that 3 compile rows pass it: two dtypes of one form and one
+    # dtype of each form (a compiled function kept per dtype or per form only would give a row another
+    # row's images). Training fp32 adds nothing to that and its trace is the slowest.
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    rows_of = speed.configurations
+    monkeypatch.setattr(speed, "configurations", lambda plan: [
+        c for c in rows_of(plan) if c != ("training", "fp32", "compile")])
     plan = dataclasses.replace(make_plan("cpu", tiny=True), dtypes=("fp32", "bf16"), modes=("eager", "compile"),
                                batches=(1,), compile_budget_s=3600.0)
     rows = speed.measure(plan, ModelConfig(**TINY_MODEL))["rows"]
     compiled = [r for r in rows if r["mode"] == "compile"]
-    assert len(compiled) == 4 and all("latency_s" in r for r in compiled), compiled
-    assert len(traced) >= 4  # at least one graph per (form, dtype): more than recompile_limit (2)
+    assert len(compiled) == 3 and all("latency_s" in r for r in compiled), compiled
+    assert len(traced) >= 3  # at least one graph per (form, dtype): more than recompile_limit (1)
     autocast_entered = [any("enter_autocast" in target for target in graph) for graph in traced]
     assert sum(autocast_entered) >= 2 and not all(autocast_entered)  # the bf16 ones, not the fp32 ones
     eager = {(r["form"], r["dtype"]): r["psnr_vs_fp32_db"] for r in rows if r["mode"] == "eager" and r["batch"] == 1}
