@@ -197,7 +197,7 @@ def test_generator_forward_has_no_python_loop_over_classes(tiny_config):
         cfg = ModelConfig(**{**TINY, "num_classes": k}, style_conv="factorized")
         model = make_random_model(cfg)
         image, mask, noise = _inputs(cfg, 1)
-        traced = torch.jit.trace(model, (image, mask, noise))
+        traced = torch.jit.trace(model, (image, mask, noise), check_trace=False)  # its nodes are counted, not run
         sizes.append(len(list(traced.inlined_graph.nodes())))
     assert abs(sizes[0] - sizes[1]) <= 4
 
@@ -350,7 +350,7 @@ def test_inference_graph_size_does_not_grow_with_the_class_count():
         cfg = ModelConfig(**{**TINY, "num_classes": k})
         folded = fold_for_inference(make_random_model(cfg).generator, "lookup", "lookup", region_mode=region_mode)
         labels, codes, noise, _ = _label_inputs(cfg, 1)
-        traced = torch.jit.trace(folded, (labels, codes.float(), noise.float()))
+        traced = torch.jit.trace(folded, (labels, codes.float(), noise.float()), check_trace=False)  # counted, not run
         return len(list(traced.inlined_graph.nodes()))
 
     assert abs(size(4, "dense") - size(60, "dense")) <= 4
