@@ -305,14 +305,15 @@ main(["export", checkpoint, "-o", str(out), "-q", "--no-validate"])
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["between the two renames", "after the exchange"])
-def test_an_export_killed_while_swapping_packages_leaves_one_that_loads(ckpt, tmp_path, shapes_split, point):
+def test_an_export_killed_while_swapping_packages_leaves_one_that_loads(
+    ckpt, tmp_path, shapes_split, tiny_package, point
+):
     """Killed between the renames (the fallback), the earlier package sat in .pkg.old.* and synth / serve /
     Synthesizer.load failed until another export; now the next load puts it back. With the exchange
     there is no such moment: killed after it, the new package is in place."""
     from sean_runtime.synthesizer import Synthesizer
 
-    out = tmp_path / "pkg"
-    assert sean("export", ckpt, "--no-validate", "-q", "-o", out).exit_code == 0
+    out = shutil.copytree(tiny_package, tmp_path / "pkg")  # the earlier package, of the same weights
     (out / "earlier.txt").write_text("a file of the earlier package, which the manifest does not name")
     code = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(ckpt), str(out), point], cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)}).returncode
