@@ -56,7 +56,10 @@ def _save(state, path: Path) -> Path:
 
 @pytest.mark.parametrize("layout,size", [("normal", (64, 64)), ("more", (64, 128))])
 def test_converted_model_computes_the_official_math(tmp_path, layout, size):
-    state = random_official_state(official_key_shapes(**TINY_OFFICIAL), seed=3, dtype=torch.float64)
+    # Spectral vectors as training leaves them: the output stays out of tanh's saturation, where a wrong
+    # conversion would hide (|x| = 1 there, whatever the weights).
+    state = random_official_state(official_key_shapes(**TINY_OFFICIAL), seed=3, dtype=torch.float64,
+                                  trained_spectral_vectors=True)
     path = _save(state, tmp_path / "latest_net_G.pth")
     model = convert_official(path, height=size[0], width=size[1], layout=layout).double()
     assert model.config.num_classes == 5 and model.config.style_dim == 8 and model.config.ngf == 2
@@ -69,7 +72,10 @@ def test_converted_model_computes_the_official_math(tmp_path, layout, size):
     with torch.no_grad():
         ours = model(image, seg, model.generator.zero_noise(2).double())
         reference = official_forward(state, image, seg, latent, layout)
-    assert (ours - reference).abs().max().item() < 1e-9
+    assert (reference.abs() > 0.999).double().mean().item() < 0.01  # hardly a pixel saturated
+    # The converted checkpoint holds float32 weights (spectral norms divided out), ~1e-7 from the float64
+    # reference; a wrong key, layout or fold moves unsaturated pixels by 1e-3 and more.
+    assert (ours - reference).abs().max().item() < 1e-5
 
 
 def test_cli_writes_a_loadable_checkpoint(tmp_path):
