@@ -744,6 +744,50 @@ def test_a_synthesis_error_shows_its_message_and_the_last_image_stays(page, data
 
 @pytest.mark.slow
 @needs_browser
+def test_the_image_catches_up_by_itself_when_the_server_is_back(page):
+    """The server away mid-edit (stopped, then started again, answering 503 while its package loads): the edit made
+    meanwhile gets its image once the server answers, with no further edit (the image stayed greyed out as out of
+    date until one more edit)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def caught_up(before: np.ndarray, seed: str) -> None:
+        WebDriverWait(page.driver, 10, poll_frequency=0.1).until(
+            lambda d: "stale" not in page.find("#output-wrap").get_attribute("class")
+        )
+        page.settle()
+        assert page.message() is None
+        assert page.find("#status").get_attribute("data-kind") == "ready"
+        assert not np.array_equal(page.image(), before)
+        assert page.download("#download-image", ".png").name == f"sean-shapes-seed{seed}.png"
+
+    before = page.image()
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    page.driver.execute_cdp_cmd("Network.enable", {})
+    page.driver.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+    try:
+        page.key("d")  # a new seed while the server cannot be reached
+        page.settle()
+        assert (page.message() or "").startswith("cannot reach the server"), page.message()
+        assert "stale" in page.find("#output-wrap").get_attribute("class")
+    finally:
+        page.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline, "offline": False})
+    caught_up(before, page.find("#seed").get_attribute("value"))
+
+    before = page.image()
+    page.driver.execute_script(
+        "window.loading = true; const real = window.fetch; window.fetch = (url, init) =>"
+        " window.loading && String(url).endsWith('/v1/synthesize') ? Promise.resolve(new Response("
+        " JSON.stringify({error: 'the package is still loading; retry shortly'}), {status: 503})) : real(url, init);"
+    )
+    page.key("d")
+    page.settle()
+    assert page.message() == "the package is still loading; retry shortly"
+    page.driver.execute_script("window.loading = false")
+    caught_up(before, page.find("#seed").get_attribute("value"))
+
+
+@pytest.mark.slow
+@needs_browser
 def test_the_page_asks_for_the_api_key(browser, shapes_package, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 

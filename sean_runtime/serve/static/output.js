@@ -1,13 +1,17 @@
 // The image side: each edit becomes a /v1/synthesize request through one Updater (debounced, one
 // request at a time, the latest edit wins); the answer is shown, and the request in its panel.
 
-import { Updater } from "./api.js";
+import { ApiError, Updater } from "./api.js";
 import { synthesizeBody, zeroStyles } from "./document.js";
 import { $, setDisabled } from "./dom.js";
 import { api, app, clearMessage, labelPng, onTouched, report, setStatus } from "./state.js";
 
 const UPDATE_DELAY_MS = 60; // debounce after an edit
 const UPDATE_MAX_WAIT_MS = 150; // a stroke in progress still asks for an image at least this often
+// While the server cannot be reached or is not ready, the page asks again this often: when it is back (restarted,
+// say), the image of the edits made meanwhile comes by itself, not only after one more edit.
+const RETRY_MS = 2000;
+let retry = null;
 
 export const updater = new Updater(render, {
   delayMs: UPDATE_DELAY_MS,
@@ -51,10 +55,18 @@ async function render() {
     app.doneRev = rev;
     report(exc, "render");
     // The image on screen is an earlier edit's: shown as out of date, not as the current one, until an
-    // answer comes (the next edit asks again).
+    // answer comes (the next edit asks again, and so does the page itself while the server is away).
     if (app.answer) {
       $("#output-wrap").classList.add("stale");
       $("#timing").textContent = "out of date: the last edits have no image";
+    }
+    // No answer (the server stopped, or restarting) or a 503 (its package still loading, or its queue full: "retry
+    // shortly"): asked again. Another answer (a 400) would be the same again.
+    if (exc instanceof ApiError && (!exc.status || exc.status === 503)) {
+      setStatus("error", `${exc.status ? "the server is busy" : "cannot reach the server"} · trying again`);
+      clearTimeout(retry);
+      // an edit made meanwhile has asked already
+      retry = setTimeout(() => app.rev === rev && !updater.busy && updater.run(), RETRY_MS);
     }
   }
 }
