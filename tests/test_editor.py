@@ -1510,6 +1510,24 @@ def test_the_status_says_a_reference_is_encoding(page, data):
 
 @pytest.mark.slow
 @needs_browser
+def test_a_photo_over_the_body_limit_is_named_with_its_size_and_the_limit(page, data, tmp_path):
+    """A 12.6 MB photo under the server's 16 MB: it travels as base64 (4/3 of it), and the page showed only "the
+    request body is over the server's limit of 16777216 bytes", which a person's file seems to be under."""
+    photo = tmp_path / "noise.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (2100, 2100, 3), np.uint8))
+    size = photo.stat().st_size / 2**20
+    assert 12 < size < 16
+    page.add_reference(photo, data / "labels/00000.png")
+    assert page.message() == (
+        f"noise.png ({size:.1f} MB): too large for this server, which takes at most 16.0 MB a "
+        "request, a file counting 4/3 of its size (base64): save the photo smaller (2000 pixels wide is plenty), or "
+        "start sean serve with a larger --max-body-mb"
+    )
+    assert page.find("#ref-add").get_attribute("data-why") is None, "the same files can be tried again"
+
+
+@pytest.mark.slow
+@needs_browser
 def test_a_double_click_on_a_style_tile_leaves_the_map_under_it_alone(page):
     """A tile picks on the first click of a double-click and the style choice closes: the second click landed on
     the map under it, where the region tool chose another region (a second choice opened) and the brush painted."""

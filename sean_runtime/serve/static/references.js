@@ -1,6 +1,7 @@
 // The references panel: style sources encoded once by /v1/encode (uploads, samples, the current
 // image), the server's samples as starting points, and starting from a reference's label map.
 
+import { ApiError } from "./api.js";
 import { $, element, fileToDataUrl, imageSize, setDisabled } from "./dom.js";
 import { labelForImage } from "./labelmap.js";
 import { base64ToBytes } from "./png.js";
@@ -177,6 +178,16 @@ function setTraceOpacity(percent) {
   $("#trace-opacity-value").textContent = `${percent}%`;
 }
 
+// The server's 413 counts the request's bytes, in which a file travels as base64 (4/3 of its size): a photo of 13 MB
+// is over a limit of 16 MB. Said with the photo's name and size, which a person can compare with the limit.
+function tooLarge(photo) {
+  const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  const limit = app.info.limits?.max_body_bytes;
+  return new ApiError(`${photo.name} (${mb(photo.size)}): too large for this server, which takes ` +
+    `${limit ? `at most ${mb(limit)}` : "less"} a request, a file counting 4/3 of its size (base64): save the photo ` +
+    "smaller (2000 pixels wide is plenty), or start sean serve with a larger --max-body-mb", 413);
+}
+
 function wireRefForm() {
   const image = $("#ref-image");
   const label = $("#ref-label");
@@ -238,7 +249,8 @@ function wireRefForm() {
         showMessage(`${labelName} is ${map.width}x${map.height}: scaled to ${imageFile.name}'s ` +
           `${size.width}x${size.height} nearest-neighbour, as the runtime scales label maps`, "info");
       }
-    } catch (exc) {
+    } catch (caught) {
+      const exc = caught instanceof ApiError && caught.status === 413 ? tooLarge(imageFile) : caught;
       note.dataset.kind = "error";
       note.textContent = exc.message;
       report(exc);
