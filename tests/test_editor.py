@@ -1510,9 +1510,10 @@ def test_the_status_says_a_reference_is_encoding(page, data):
 
 @pytest.mark.slow
 @needs_browser
-def test_a_photo_over_the_body_limit_is_named_with_its_size_and_the_limit(page, data, tmp_path):
+def test_a_photo_the_server_refuses_is_named_with_the_reason(page, data, tmp_path):
     """A 12.6 MB photo under the server's 16 MB: it travels as base64 (4/3 of it), and the page showed only "the
-    request body is over the server's limit of 16777216 bytes", which a person's file seems to be under."""
+    request body is over the server's limit of 16777216 bytes", which a person's file seems to be under. A file
+    that is no image was "image: not a readable image", the request's field, not the file."""
     photo = tmp_path / "noise.png"
     cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (2100, 2100, 3), np.uint8))
     size = photo.stat().st_size / 2**20
@@ -1524,6 +1525,11 @@ def test_a_photo_over_the_body_limit_is_named_with_its_size_and_the_limit(page, 
         "start sean serve with a larger --max-body-mb"
     )
     assert page.find("#ref-add").get_attribute("data-why") is None, "the same files can be tried again"
+    # what the server cannot read is said of the file by its name, not of the request's field ("image: ...")
+    broken = tmp_path / "holiday.jpg"
+    broken.write_text("not a picture")
+    page.add_reference(broken, data / "labels/00000.png")
+    assert page.message() == "holiday.jpg: not a readable image (not one of the formats PNG, JPEG, BMP, WebP, TIFF)"
 
 
 @pytest.mark.slow

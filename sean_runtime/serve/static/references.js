@@ -188,6 +188,16 @@ function tooLarge(photo) {
     "smaller (2000 pixels wide is plenty), or start sean serve with a larger --max-body-mb", 413);
 }
 
+// The server names the field it could not read ("image: not a readable image", "image is 6000x4500 pixels, more
+// than the limit"); a person knows the file by its name.
+function namingThePhoto(exc, photo) {
+  if (exc instanceof ApiError && exc.status === 413) return tooLarge(photo);
+  if (exc instanceof ApiError && exc.status === 400 && /^image[: ]/.test(exc.message)) {
+    return new ApiError(photo.name + exc.message.slice("image".length), exc.status);
+  }
+  return exc;
+}
+
 function wireRefForm() {
   const image = $("#ref-image");
   const label = $("#ref-label");
@@ -250,7 +260,7 @@ function wireRefForm() {
           `${size.width}x${size.height} nearest-neighbour, as the runtime scales label maps`, "info");
       }
     } catch (caught) {
-      const exc = caught instanceof ApiError && caught.status === 413 ? tooLarge(imageFile) : caught;
+      const exc = namingThePhoto(caught, imageFile);
       note.dataset.kind = "error";
       note.textContent = exc.message;
       report(exc);
