@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +16,29 @@ from tests.helpers import TINY, make_random_model, torch_threads
 # the tests start inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def _contents(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file under folder: relative path -> (mode, sha256)."""
+    return {
+        str(path.relative_to(folder)): (path.lstat().st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def kept_as_made(request: pytest.FixtureRequest, folder: Path) -> Path:
+    """A session fixture's folder, checked at the session's end to hold what it held when made: tests share
+    it, so a test that writes into it (instead of a copy) would change what later tests see."""
+    made = _contents(folder)
+
+    def check() -> None:
+        now = _contents(folder)
+        changed = sorted(name for name in made.keys() | now.keys() if made.get(name) != now.get(name))
+        assert not changed, f"a test wrote into the shared fixture {folder}: {changed[:10]}; copy it first"
+
+    request.addfinalizer(check)
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,17 +58,17 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
+def tiny_checkpoint(request, tmp_path_factory, tiny_config) -> Path:
     """A saved checkpoint folder of a random tiny shapes model."""
     from sean_train.checkpoint import save_checkpoint
 
     directory = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_checkpoint(make_random_model(tiny_config), directory)
-    return directory
+    return kept_as_made(request, directory)
 
 
 @pytest.fixture(scope="session")
-def tiny_export_checkpoint(tmp_path_factory, tiny_config) -> Path:
+def tiny_export_checkpoint(request, tmp_path_factory, tiny_config) -> Path:
     """A tiny checkpoint whose random weights (scale 0.08) keep activations in range, so that two float32
     backends agree to the export tolerance (1e-4). tiny_checkpoint's scale 0.2 saturates the output and
     amplifies float32 rounding to ~1e-2, which no backend could match."""
@@ -52,15 +76,16 @@ def tiny_export_checkpoint(tmp_path_factory, tiny_config) -> Path:
 
     directory = tmp_path_factory.mktemp("ckpt") / "tiny-export"
     save_checkpoint(make_random_model(tiny_config, scale=0.08), directory)
-    return directory
+    return kept_as_made(request, directory)
 
 
 @pytest.fixture(scope="session")
-def tiny_package(tmp_path_factory, tiny_export_checkpoint) -> Path:
+def tiny_package(request, tmp_path_factory, tiny_export_checkpoint) -> Path:
     """An fp32 package of the tiny shapes model, exported and validated once per session (about a minute)."""
     from sean_export import export_package
 
-    return export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny", progress=False)
+    return kept_as_made(request, export_package(tiny_export_checkpoint, tmp_path_factory.mktemp("pkg") / "tiny",
+                                                progress=False))
 
 
 @pytest.fixture(scope="session")
@@ -72,22 +97,23 @@ def tiny_synth(tiny_package):
 
 
 @pytest.fixture(scope="session")
-def shapes_package(tmp_path_factory) -> Path:
+def shapes_package(request, tmp_path_factory) -> Path:
     """The shipped shapes model (sean_core/pretrained/shapes) as an fp32 package, exported once per session."""
     from sean_export import export_package
     from sean_runtime.commands.demo import shipped_checkpoint
 
-    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("pkg") / "shapes", progress=False)
+    return kept_as_made(request, export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("pkg") / "shapes",
+                                                progress=False))
 
 
 @pytest.fixture(scope="session")
-def shapes_samples(tmp_path_factory) -> Path:
+def shapes_samples(request, tmp_path_factory) -> Path:
     """A prepared shapes dataset, 4 test pairs: <root>/test/images/0000N.png, <root>/test/labels/0000N.png."""
     from sean_core.domains import get_domain
 
     root = tmp_path_factory.mktemp("shapes-data")
     get_domain("shapes").write_split(root, "test", 4, progress=False)
-    return root
+    return kept_as_made(request, root)
 
 
 @pytest.fixture(scope="session")

@@ -582,11 +582,11 @@ def test_an_api_key_file_that_holds_no_usable_key_is_one_line_saying_why(shapes_
     assert not isinstance(result.exception, UnicodeDecodeError)
 
 
-def test_the_image_is_read_like_a_file(server, synth, data):
+def test_the_image_is_read_like_a_file(server, synth, data, tmp_path):
     """A JPEG style image: the server decodes the same bytes the local reader does."""
     import cv2
 
-    jpeg = data.parent / "style.jpg"
+    jpeg = tmp_path / "style.jpg"  # not beside the shared samples, which the server lists
     cv2.imwrite(str(jpeg), cv2.cvtColor(read_rgb(data / "images/00002.png"), cv2.COLOR_RGB2BGR))
     label = data / "labels/00002.png"
     answer = call(server, "POST", "/v1/synthesize", {"label": b64_file(label), "style_image": b64_file(jpeg)})[2]
