@@ -30,6 +30,7 @@ import numpy as np
 from sean_core.errors import BackendError, InputError
 from sean_core.imageio import rgb_from_bytes
 from sean_runtime.inputs import (
+    ManifestDomain,
     check_image_array,
     check_label_array,
     check_noise,
@@ -37,7 +38,9 @@ from sean_runtime.inputs import (
     check_styles_count,
     image_items,
     label_items,
+    load_labels,
     optional_labels,
+    resolve_domain,
 )
 from sean_runtime.serve.codec import b64_to_bytes, bytes_to_b64, encode_png, file_to_b64
 from sean_runtime.styles import Styles
@@ -95,6 +98,17 @@ def _retry_after_s(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_WAIT_S)
 
 
+def _palette(info: dict[str, Any]) -> list[list[int]] | None:
+    """/v1/info's palette, one [R, G, B] a class; None where the server has none or answers it in another form
+    (colour masks are then refused here, where the server might take them)."""
+    palette = info.get("palette")
+    if isinstance(palette, list) and all(
+        isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(v, int) for v in rgb) for rgb in palette
+    ):
+        return palette
+    return None
+
+
 def _one_line(text: str) -> str:
     """An answer that is not the service's JSON (a proxy's HTML page), as one bounded line."""
     line = " ".join(text.split())
@@ -136,6 +150,12 @@ class RemoteSynthesizer:
         self._open_lock = threading.Lock()
         self.notes: list[str] = []
         self._info = self._check_info(self.call("GET", "/v1/info"))
+        # The server's reading of label maps, so that `sean synth --url` checks a folder's before its first
+        # image: the domain plugin where the server has one (and it is installed here), else the classes and
+        # palette the server names, as a server without its plugin reads them.
+        name, palette = self._info["domain"] or "", _palette(self._info)
+        self.domain = (resolve_domain(name, self.class_names, palette) if self._info.get("domain_plugin")
+                       else ManifestDomain(name, self.class_names, palette))
 
     def _check_info(self, info: Any) -> dict[str, Any]:
         """/v1/info as `sean serve` answers it, or BackendError: the URL is some other server."""
@@ -162,6 +182,11 @@ class RemoteSynthesizer:
     def resolution(self) -> tuple[int, int]:
         """(height, width) of every image the served package makes."""
         return self._info["resolution"]["height"], self._info["resolution"]["width"]
+
+    def read_labels(self, labels: Any) -> np.ndarray:
+        """Label files / arrays -> class ids int32 [B, H, W] at the package resolution, read and checked here as
+        the server reads them (its classes, palette and domain plugin): a bad map is refused without a request."""
+        return load_labels(labels, self.domain, *self.resolution)[0]
 
     def info(self) -> dict[str, Any]:
         """The server's /v1/info, with the URL."""

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import sean_runtime.commands.synth as synth_module
 from sean_core.cli import main
+from sean_core.errors import BackendError
 from sean_runtime.synthesizer import Synthesizer
 
 
@@ -94,6 +95,39 @@ def test_a_stopped_folder_run_says_what_is_written_and_continues_with_skip_exist
     assert "nothing to write: all 6 image(s) exist" in run(*args, "--skip-existing", "-o", out).output
     both = run(*args, "--skip-existing", "--force", "-o", out)
     assert both.exit_code == 2 and "pass one" in both.output
+
+
+@pytest.mark.parametrize("where", ["plan_jobs", "plan_outputs"])
+def test_a_stop_while_a_folder_run_plans_says_the_one_line_of_a_stop(shapes_split, tmp_path, monkeypatch, where):
+    """Ctrl-C while the files of a folder run were listed and checked printed click's "Aborted!"."""
+    data = copies(shapes_split, tmp_path / "data", 3)
+    monkeypatch.setattr(synth_module, where, lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "out"
+    result = run(tmp_path / "package", "--label", data / "labels", "--style", data / "images", "-o", out)
+    assert error_line(result) == (f"Error: synth stopped (Ctrl-C or a termination signal) before writing an image; "
+                                  f"nothing was written to {out}")
+    assert "Aborted" not in result.output and not out.exists()
+
+
+def test_an_error_after_images_were_written_says_how_to_continue(shapes_package, shapes_split, tmp_path, monkeypatch):
+    """A server that went away after 2 of 4 images: the error said nothing of the 2 written, nor of
+    --skip-existing."""
+    data = copies(shapes_split, tmp_path / "data", 4)
+    synthesize, calls = synth_module.Synthesizer.synthesize, []
+
+    def gone_at_the_third(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise BackendError("cannot reach http://127.0.0.1:8000: Connection refused; is `sean serve` running there?")
+        return synthesize(self, *a, **k)
+
+    monkeypatch.setattr(synth_module.Synthesizer, "synthesize", gone_at_the_third)
+    out = tmp_path / "out"
+    line = error_line(run(shapes_package, "--label", data / "labels", "--style", data / "images", "-o", out))
+    assert line == ("Error: cannot reach http://127.0.0.1:8000: Connection refused; is `sean serve` running there?; "
+                    f"2 of 4 images written ({out / '*.png'}), each whole; run the same command with --skip-existing "
+                    "to write the other 2")
+    assert sorted(p.name for p in out.iterdir()) == ["0000.png", "0001.png"]
 
 
 def test_a_name_two_files_share_is_refused_and_any_other_name_is_kept(shapes_split, tmp_path):

@@ -19,9 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from sean_core.cli import main
 from sean_core.domains import LabelError
 from sean_core.errors import BackendError, InputError
+from sean_core.imageio import write_png
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.synthesizer import Synthesizer
 from tests.test_serve import SHAPES, Server
@@ -151,6 +154,31 @@ def test_label_and_image_arrays_are_checked_as_a_local_synthesizer_checks_them(s
                 runtime.encode(grey, labels)
         with pytest.raises(InputError, match="got 2 channels"):
             remote.encode(image, np.stack([labels, labels], -1))
+
+
+def test_synth_url_refuses_a_folders_bad_label_map_before_any_image_as_a_local_run_does(
+    server, synth, shapes_package, data, tmp_path
+):
+    """labels/a.png good, labels/b.png with class 200: `sean synth --url` wrote a.png, and only then the
+    server refused b.png (in its own words, without saying how to go on); a local run writes nothing."""
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.png").write_bytes((data / "labels/00000.png").read_bytes())
+    write_png(labels / "b.png", np.full((64, 64), 200, np.uint8))
+    style = ["--style", data / "images/00000.png", "--style-label", data / "labels/00000.png"]
+    lines = []
+    for where in ([shapes_package], ["--url", server.url]):
+        out = tmp_path / f"out{len(lines)}"
+        result = CliRunner(env={"SEAN_API_KEY": KEY}).invoke(
+            main, ["synth", *map(str, [*where, "--label", labels, *style, "-o", out])])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines += [line for line in result.output.splitlines() if line.startswith("Error: ")]
+        assert not out.exists() or not any(out.iterdir()), where
+    assert len(lines) == 2 and lines[0] == lines[1], lines
+    assert f"{labels / 'b.png'}: values [200] are outside the" in lines[0]
+    with RemoteSynthesizer(server.url, api_key=KEY) as remote:  # the server's reading, without a request
+        np.testing.assert_array_equal(remote.read_labels(data / "labels/00001.png"),
+                                      synth.read_labels(data / "labels/00001.png"))
 
 
 def test_numpy_seeds_and_flags_work_and_other_noise_values_are_refused(server, synth, data):

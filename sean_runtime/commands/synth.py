@@ -11,7 +11,7 @@ import numpy as np
 
 from sean_core.command import THREADS, Amount, SeanCommand
 from sean_core.domains import natural_key
-from sean_core.errors import InputError
+from sean_core.errors import InputError, SeanError
 from sean_core.files import (
     EXISTS_WITHOUT_FORCE,
     ExistsError,
@@ -20,7 +20,7 @@ from sean_core.files import (
     path_problem,
     resolved,
 )
-from sean_core.imageio import read_ids, write_jpg, write_png
+from sean_core.imageio import write_jpg, write_png
 from sean_core.interrupts import stopped, stopped_saying
 from sean_core.progress import progress_bar
 from sean_runtime.backends import BACKENDS, PRECISION_HINTS
@@ -225,25 +225,31 @@ def outputs_shown(outputs: list[Path]) -> str:
     return str(outputs[0] if len(outputs) == 1 else outputs[0].parent / "*.png")
 
 
-def stopped_line(outputs: list[Path], existing: set[Path], written: list[Path]) -> str:
-    """The one line of a stopped run: what is written, and the command that writes the rest."""
+def stopped_line(out: Path, outputs: list[Path], existing: set[Path], written: list[Path]) -> str:
+    """The one line of a stopped run: what is written, and the command that writes the rest. outputs is
+    empty while the run still plans them (-o out)."""
+    if not outputs:
+        return f"{stopped('synth')} before writing an image; nothing was written to {out}"
     done = len(existing) + len(written)
     if len(outputs) == 1:
         return f"{stopped('synth')} {'after' if done else 'before'} writing {outputs[0]}"
     if not done:
         return f"{stopped('synth')} before writing an image; nothing was written to {outputs[0].parent}"
-    return (f"{stopped('synth')} with {done} of {len(outputs)} images written ({outputs_shown(outputs)}), each "
-            f"whole; run the same command with --skip-existing to write the other {len(outputs) - done}")
+    return f"{stopped('synth')} with {how_to_continue(outputs, done)}"
+
+
+def how_to_continue(outputs: list[Path], done: int) -> str:
+    """What a folder run that ended early leaves, and the command that writes the rest."""
+    return (f"{done} of {len(outputs)} images written ({outputs_shown(outputs)}), each whole; run the same command "
+            f"with --skip-existing to write the other {len(outputs) - done}")
 
 
 def check_labels(synthesizer: Synthesizer | RemoteSynthesizer, jobs: list[Job]) -> None:
-    """Read and check every label map before the first output is written, so that a bad one stops a folder
-    run with nothing written. A local package checks the class ids too; a server checks them itself."""
+    """Read and check every label map, its class ids too, before the first output is written, so that a bad
+    one stops a folder run with nothing written: each synthesizer reads them as it (or its server) will, so a
+    run on a server refuses them in the same line as a local run."""
     for job in jobs:
-        if isinstance(synthesizer, Synthesizer):
-            synthesizer.read_labels(job.label)
-        else:
-            read_ids(job.label)
+        synthesizer.read_labels(job.label)
 
 
 def parse_reference(text: str, option: str) -> tuple[Path, Path | None]:
@@ -409,8 +415,8 @@ def synth(
     A folder run reads its files (--label, and --style / --style-label where they are folders; not their
     sub-folders) and checks them all before it writes any image: a file that cannot be used (unreadable,
     of the wrong size, without its match) stops the run in one line naming it, with nothing written.
-    Each image is written whole, as it is made; after a stop (Ctrl-C, a termination signal), the same
-    command with --skip-existing writes the images not written yet.
+    Each image is written whole, as it is made; after a stop (Ctrl-C, a termination signal) or an error
+    that ends the run early, the same command with --skip-existing writes the images not written yet.
 
     \b
     Examples (the package and the inputs that `sean demo -o demo-out` writes):
@@ -427,30 +433,34 @@ def synth(
     """
     if force and skip_existing:
         raise click.UsageError("--force overwrites existing outputs and --skip-existing leaves them: pass one")
-    jobs = plan_jobs(label, style, style_label)
-    swap_refs = [parse_swap(text) for text in swaps]
-    blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
-    single = not label.is_dir()
-    inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
-    inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
-    outputs = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force, skip_existing)
-    if [package, url, triton_url].count(None) != 2:
-        raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
-    if triton_model != DEFAULT_NAME and not triton_url:
-        raise click.UsageError("--triton-model goes with --triton URL")
-    if segmenter is not None and package is None:
-        raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
-    if precision != "f32" and package is None:
-        raise click.UsageError("--precision is for a local PACKAGE; a server runs its own (sean serve --precision)")
-    if package is None and (backend != "auto" or threads is not None):  # a server runs its own
-        raise click.UsageError("--backend and --threads are for a local PACKAGE; a server runs its own backend and "
-                               "threads (sean serve --backend / --threads, sean export-triton)")
-    existing = {path for path in outputs if path.exists()} if skip_existing else set()
-    if existing and len(existing) == len(outputs):
-        click.echo(f"nothing to write: all {len(outputs)} image(s) exist ({outputs_shown(outputs)})")
-        return
+    outputs: list[Path] = []  # planned first: a stop until then says nothing was written, as one before an image
+    existing: set[Path] = set()
     written: list[Path] = []
-    with stopped_saying(lambda: stopped_line(outputs, existing, written)):
+    with stopped_saying(lambda: stopped_line(out, outputs, existing, written)):
+        jobs = plan_jobs(label, style, style_label)
+        swap_refs = [parse_swap(text) for text in swaps]
+        blend_ref = parse_reference(interpolate, "--interpolate") if interpolate else None
+        single = not label.is_dir()
+        inputs = [path for job in jobs for path in (job.label, job.style, job.style_label)]
+        inputs += [path for _, *refs in swap_refs for path in refs] + list(blend_ref or ())
+        planned = plan_outputs(out, jobs, single, [path for path in inputs if path is not None], force, skip_existing)
+        if [package, url, triton_url].count(None) != 2:
+            raise click.UsageError("give a PACKAGE folder, --url of a `sean serve` or --triton URL, one of the three")
+        if triton_model != DEFAULT_NAME and not triton_url:
+            raise click.UsageError("--triton-model goes with --triton URL")
+        if segmenter is not None and package is None:
+            raise click.UsageError("--segmenter is for a local PACKAGE; a server uses its own (sean serve --segmenter)")
+        if precision != "f32" and package is None:
+            raise click.UsageError("--precision is for a local PACKAGE; a server runs its own (sean serve --precision)")
+        if package is None and (backend != "auto" or threads is not None):  # a server runs its own
+            raise click.UsageError("--backend and --threads are for a local PACKAGE; a server runs its own backend "
+                                   "and threads (sean serve --backend / --threads, sean export-triton)")
+        if skip_existing:
+            existing.update(path for path in planned if path.exists())
+        outputs.extend(planned)
+        if existing and len(existing) == len(outputs):
+            click.echo(f"nothing to write: all {len(outputs)} image(s) exist ({outputs_shown(outputs)})")
+            return
         if triton_url:
             from sean_runtime.triton.client import TritonSynthesizer
 
@@ -489,8 +499,14 @@ def synth(
         # that a continued run writes the images an uninterrupted one would.
         todo = [index for index, path in enumerate(outputs) if path not in existing]
         for index in progress_bar(iterable=todo, desc="synth", unit="img", disable=len(todo) < 2):
-            image = synthesizer.synthesize(jobs[index].label, styles[index], seed=seed, noise=not no_noise)[0]
-            if write_image(outputs[index], image, force, skip_existing):
-                written.append(outputs[index])
+            try:
+                image = synthesizer.synthesize(jobs[index].label, styles[index], seed=seed, noise=not no_noise)[0]
+                if write_image(outputs[index], image, force, skip_existing):
+                    written.append(outputs[index])
+            except SeanError as exc:  # a server gone, a full disk: the error, and how to go on from there
+                done = len(existing) + len(written)
+                if len(outputs) == 1 or not done:
+                    raise
+                raise click.ClickException(f"{exc}; {how_to_continue(outputs, done)}") from exc
     kept = f"; {len(existing)} that existed left as they were" if existing else ""
     click.echo(f"wrote {len(written)} image(s): {outputs_shown(outputs)}{kept}")
