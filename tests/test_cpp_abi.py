@@ -17,7 +17,6 @@ import pytest
 
 from sean_core.domains import get_domain
 from sean_core.imageio import write_png
-from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import SOURCE
 from tests.test_cpp_runtime import cmake_build
 
@@ -33,11 +32,10 @@ def installed(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    from sean_export import export_package
-
-    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("abi") / "shapes", validate=False,
-                          progress=False)
+def package(shapes_package) -> Path:
+    """The session's shipped shapes model (tests/conftest.py), shared with the other modules: never written
+    into, only read by the examples."""
+    return shapes_package
 
 
 @pytest.mark.slow

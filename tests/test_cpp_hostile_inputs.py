@@ -29,7 +29,6 @@ from sean_core.domains.base import BGR_HINT, GREY_IDS_HINT
 from sean_core.errors import PackageError
 from sean_core.files import shown_path
 from sean_core.imageio import read_ids, read_rgb, resize_labels, write_jpg, write_png
-from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.package import load_package
 from tests.helpers import VOC_PALETTE, packed_grey_rows, palette_png, png_file, with_exif_orientation
@@ -48,11 +47,11 @@ def release() -> Path:
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    from sean_export import export_package
-
-    return export_package(shipped_checkpoint("shapes"), tmp_path_factory.mktemp("hostile") / "shapes", validate=False,
-                          progress=False)
+def package(shapes_package) -> Path:
+    """The session's shipped shapes model (tests/conftest.py), shared with the other modules: never written
+    into, only read: a test that breaks a package breaks a package_copy (whose
+    hard-linked graphs are replaced, never written in place) or a full copy."""
+    return shapes_package
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,8 @@ def style_args(files: Path, label: str | Path = "label.png", style: str | Path =
 
 def package_copy(package: Path, target: Path, edit=None, text_edit=None) -> Path:
     """The package with its graphs hard-linked (a symbolic link out of a package is refused) and its manifest
-    edited (a dict edit, then a text edit)."""
+    edited (a dict edit, then a text edit). A linked graph is the session's shapes_package file itself: a test
+    replaces it (unlink, then write) or renames it, never opens it for writing; shutil.copytree for that."""
     target.mkdir()
     for graph in package.glob("*.onnx*"):
         os.link(graph, target / graph.name)

@@ -19,7 +19,6 @@ import pytest
 from sean_core.domains import get_domain
 from sean_core.imageio import read_rgb, resize_image, resize_labels, write_jpg, write_png
 from sean_core.noise import philox_normals
-from sean_runtime.commands.demo import shipped_checkpoint
 from sean_runtime.cpp import binding
 from sean_runtime.cpp.binding import CppRuntime
 from sean_runtime.synthesizer import Synthesizer
@@ -48,12 +47,10 @@ def release() -> Path:
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    """The shipped shapes model, exported (format 2); validation against PyTorch is test_export's job."""
-    from sean_export import export_package
-
-    out = tmp_path_factory.mktemp("cpp") / "shapes"
-    return export_package(shipped_checkpoint("shapes"), out, validate=False, progress=False)
+def package(shapes_package) -> Path:
+    """The session's shipped shapes model (tests/conftest.py), shared with the other modules: never written
+    into, only read (the C API tests break copies of it)."""
+    return shapes_package
 
 
 @pytest.fixture(scope="module")
