@@ -4,6 +4,8 @@ its errors name, and the --device check that every command taking --device makes
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,34 @@ def test_a_start_that_fails_after_making_the_run_folder_removes_what_it_made(tmp
         assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     else:
         assert not out.exists() and not (tmp_path / "a").exists()  # nor the parents made for it
+
+
+@pytest.mark.parametrize("folder", ["published", "checkpoint of a run", "empty"])
+def test_a_resume_of_a_folder_that_is_no_run_names_what_it_is_and_makes_nothing_there(tmp_path, tiny_checkpoint,
+                                                                                       folder):
+    """A published model holds no optimizer state, and one checkpoint of a run is not the run: --resume names the
+    run to continue where there is one. Nothing is made in the folder: a lock file in a published model
+    would make `sean publish --force` refuse to replace it."""
+    run = tmp_path / "run"
+    if folder == "published":
+        given = Path(shutil.copytree(tiny_checkpoint, tmp_path / "published"))
+    elif folder == "checkpoint of a run":
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "run.json").write_text("{}")
+        given = Path(shutil.copytree(tiny_checkpoint, run / "checkpoints" / "step_00000001"))
+    else:
+        given = tmp_path / "empty"
+        given.mkdir()
+    before = sorted(os.listdir(given))
+    line = one_line_error(CliRunner().invoke(train, ["--resume", str(given)]))
+    assert sorted(os.listdir(given)) == before
+    if folder == "empty":
+        assert f"{given} is not a run folder" in line and "--config" in line, line
+        return
+    if folder == "checkpoint of a run":
+        assert f"{given} is a checkpoint of the run {run}" in line and f"`sean train --resume {run}" in line, line
+    else:
+        assert f"{given} is a model checkpoint folder, not a run folder" in line and "no optimizer state" in line, line
 
 
 # --- a run that records the wrong dataset folder -----------------------------------------------------

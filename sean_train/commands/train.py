@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import torch
 
-from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint
+from sean_core.checkpoint_files import TRAINING_JSON, latest_checkpoint, model_folder_kind, resume_command
 from sean_core.command import RUN_CONFIG, THREADS, SeanCommand
 from sean_core.cpu import BF16_UNITS
 from sean_core.domains import Domain
@@ -88,9 +88,8 @@ class RunFile:
 
 def read_run(run_dir: Path) -> RunFile:
     """run.json of a run folder, every field checked (ConfigError names the file)."""
+    require_run_file(run_dir)
     path = run_dir / RUN_FILE
-    if not path.is_file():
-        raise click.ClickException(f"{run_dir} is not a run folder ({RUN_FILE} is missing); start one with --config")
     fix = "restore it from a backup, or start a new run with --config"
     meta = read_json(path, ConfigError, fix)
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
@@ -107,6 +106,25 @@ def read_run(run_dir: Path) -> RunFile:
     if device not in DEVICES:
         raise ConfigError(f"{path}: runtime.device is {device!r:.40}, not one of {', '.join(DEVICES)}; {fix}")
     return RunFile(RunConfig.from_dict(meta["config"], source=str(path)), data, config_file, threads, device)
+
+
+def require_run_file(run_dir: Path) -> None:
+    """Refuse a --resume folder without run.json, naming what it is instead: a model checkpoint folder (one of
+    a run's, or a published one) holds no optimizer state to continue from."""
+    if (run_dir / RUN_FILE).is_file():
+        return
+    if model_folder_kind(run_dir) == "model checkpoint":
+        run = run_dir.parent.parent
+        if (run / RUN_FILE).is_file():
+            raise click.ClickException(
+                f"{run_dir} is a checkpoint of the run {run}, not a run folder: continue the run with "
+                f"`{resume_command(run)}`"
+            )
+        raise click.ClickException(
+            f"{run_dir} is a model checkpoint folder, not a run folder: it holds no optimizer state to continue "
+            f"from; start a new run with --config"
+        )
+    raise click.ClickException(f"{run_dir} is not a run folder ({RUN_FILE} is missing); start one with --config")
 
 
 @contextmanager
@@ -210,6 +228,8 @@ def train(config_path, data, out_dir, resume_dir, restart, device, threads, styl
             join(info, process_device(device or (read_run(run_dir).device if resume_dir else "auto"), info))
     undo: AbstractContextManager = nullcontext()
     if info.is_main:
+        if resume_dir:  # before the lock file is made in a folder that is no run
+            require_run_file(run_dir)
         if not resume_dir and (run_dir / RUN_FILE).exists():
             raise click.ClickException(already_a_run(run_dir, data, info))
         if not resume_dir:
