@@ -120,3 +120,18 @@ def test_publish_stopped_by_ctrl_c_says_so_in_one_line_and_leaves_no_half_folder
     assert result.output == (f"Error: publish stopped (Ctrl-C or a termination signal) before the model folder was "
                              f"complete; {kept}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == (["model"] if earlier else [])
+
+
+@pytest.mark.parametrize("command", ["publish", "convert-official"])
+def test_an_out_that_is_a_file_is_named_with_what_to_do_and_left_as_it_was(tmp_path, tiny_checkpoint, command):
+    """-o of a model folder that names an existing file: the shared 'not a folder; choose another folder'
+    line (as `sean export -o` says it), with or without --force, the file unchanged."""
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    pth = tmp_path / "latest_net_G.pth"
+    pth.write_bytes(b"")  # refused before the .pth is read
+    source = str(tiny_checkpoint) if command == "publish" else str(pth)
+    result = CliRunner().invoke(main, [command, source, "-o", str(taken), "--force"])
+    assert result.exit_code == 2, result.output
+    assert f"Error: -o {taken} is not a folder; choose another folder" in result.output.splitlines()
+    assert taken.read_text() == "mine"

@@ -16,7 +16,7 @@ from sean_train.commands import check_model_destination
 
 @click.command("convert-official", cls=SeanCommand)
 @click.argument("pth", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="The model folder to write (config.json + model.safetensors).")
 @click.option("--domain", default="faces", show_default=True, help="Domain plugin the model was trained for.")
 @click.option("--height", default=256, show_default=True, type=Count(32, 4096), help="Output height.")

@@ -45,7 +45,7 @@ def publish_checkpoint(
 
 @click.command(cls=SeanCommand)
 @click.argument("path", type=MODEL_FOLDER)
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
               help="The folder to write (config.json + model.safetensors).")
 @click.option("--weights", type=click.Choice(list(WEIGHT_DTYPES)), default="fp32", show_default=True,
               help="How the weights are stored: fp16 halves the file, and loading casts them back to fp32 "
