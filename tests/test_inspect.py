@@ -53,28 +53,6 @@ def test_checkpoint_report_gives_each_style_layers_sigmoid_alphas_and_all_parame
     assert image.shape[0] > 100 and (tmp_path / "mix.png").stat().st_size < 100_000
 
 
-def test_the_report_says_how_the_model_is_stored(tiny_checkpoint, tmp_path):
-    """fp16 weights (`sean publish --weights fp16`, the shipped landscapes model) load as fp32, so only the
-    file shows them: the report's second line names the stored dtype, the size and a checkpoint's step."""
-    from sean_train.checkpoint import load_checkpoint, save_checkpoint
-    from sean_train.commands.inspect_model import inspect_model
-    from sean_train.commands.publish import publish_checkpoint
-
-    published = publish_checkpoint(tiny_checkpoint, tmp_path / "published", weights="fp16")
-    trained = tmp_path / "trained"
-    save_checkpoint(load_checkpoint(tiny_checkpoint), trained, extra={"step": 7})
-    package = write_package(tmp_path / "pkg", precision="fp16")
-    for folder, expected in [
-        (tiny_checkpoint, "fp32 weights"), (published, "fp16 weights"), (trained, "fp32 weights"),
-        (package, "fp16 graphs"),
-    ]:
-        done = CliRunner().invoke(inspect_model, [str(folder)])
-        assert done.exit_code == 0, done.output
-        size = sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".onnx"))
-        step = "; training step 7" if folder == trained else ""
-        assert done.output.splitlines()[1] == f"  stored: {expected}, {size / 1e6:.1f} MB{step}", done.output
-
-
 def test_a_package_is_inspected_from_its_manifest_without_torch(tmp_path):
     mix = [BranchMix("head_0.norm_0", 0.25, 0.75).to_manifest(), BranchMix("up_2.norm_1", 0.6, 0.4).to_manifest()]
     package = write_package(tmp_path / "pkg", branch_mix=mix, parameters={"encoder": 10, "generator.fc": 30},

@@ -4,14 +4,13 @@ load checks them: no torch)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sean_core.checkpoint_files import WEIGHTS_FILE, refuse_best_outside_run, resolve_model_dir
+from sean_core.checkpoint_files import refuse_best_outside_run, resolve_model_dir
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, SeanCommand, check_output
 from sean_core.errors import PackageError
 from sean_core.format import (
@@ -25,8 +24,6 @@ from sean_core.format import (
 from sean_core.text_table import format_table
 from sean_train.commands import no_verify_option, which_option
 
-# safetensors dtype names of floating-point tensors, as `sean publish --weights` and `sean export --precision` name them
-FLOAT_DTYPES = {"F64": "fp64", "F32": "fp32", "F16": "fp16", "BF16": "bf16"}
 # The model_config keys shown in the facts, in this order (the rest is in config.json / the manifest).
 SHOWN_CONFIG = ("domain", "style_encoder", "num_classes", "extra_mask_channels", "style_dim", "ngf", "encoder_ngf",
                 "spade_hidden", "height", "width", "layout")
@@ -42,7 +39,6 @@ class ModelFacts:
     class_names: tuple[str, ...]
     parameters: dict[str, int] | None
     mix: tuple[BranchMix, ...] | None
-    stored: str  # how the model is stored: precision and size on disk (a checkpoint's training step)
 
 
 def package_facts(root: Path, manifest: dict[str, Any]) -> ModelFacts:
@@ -52,48 +48,26 @@ def package_facts(root: Path, manifest: dict[str, Any]) -> ModelFacts:
     except ValueError as exc:
         raise PackageError(f"{root / MANIFEST_FILE}: {exc}; {REEXPORT}") from exc
     config = manifest.get("model_config")
-    files = manifest.get("files")
-    # the files the folder holds (the load that follows names the missing, and any name that is not plain)
-    held = [root / name for name in files if Path(name).name == name] if isinstance(files, dict) else []
-    size = sum(path.stat().st_size for path in held if path.is_file())
-    stored = f"{manifest.get('precision', 'fp32')} graphs, {size / 1e6:.1f} MB"
     return ModelFacts("package", root, config if isinstance(config, dict) else {},
-                      tuple(map(str, manifest.get("class_names") or ())), parameters, mix, stored)
-
-
-def stored_weights(model_dir: Path) -> str:
-    """The dtype(s) of the floating-point weights in model_dir's model.safetensors (its header, read after a
-    load checked the file) and the file's size: fp16 after `sean publish --weights fp16`, which a load casts
-    back to fp32, so the loaded model does not show it."""
-    path = model_dir / WEIGHTS_FILE
-    with open(path, "rb") as file:
-        header = json.loads(file.read(int.from_bytes(file.read(8), "little")))
-    dtypes = {FLOAT_DTYPES[entry["dtype"]] for name, entry in header.items()
-              if name != "__metadata__" and entry.get("dtype") in FLOAT_DTYPES}
-    return f"{'+'.join(sorted(dtypes)) or 'no floating-point'} weights, {path.stat().st_size / 1e6:.1f} MB"
+                      tuple(map(str, manifest.get("class_names") or ())), parameters, mix)
 
 
 def checkpoint_facts(path: Path, which: str, verify: bool) -> ModelFacts:
     """The facts of a checkpoint folder (or a run folder's latest / best checkpoint), from its weights."""
-    from sean_train.checkpoint import load_checkpoint, read_config
+    from sean_train.checkpoint import load_checkpoint
     from sean_train.model_report import branch_mix, parameter_counts
 
     model_dir = resolve_model_dir(path, which)
     model = load_checkpoint(model_dir, verify_hash=verify)
     config = model.config
-    stored = stored_weights(model_dir)
-    extra = read_config(model_dir)[1].get("extra")
-    step = extra.get("step") if isinstance(extra, dict) else None
-    if isinstance(step, int) and not isinstance(step, bool):
-        stored += f"; training step {step}"
     return ModelFacts("checkpoint", model_dir, config.to_dict(), config.class_names, parameter_counts(model),
-                      tuple(branch_mix(model)), stored)
+                      tuple(branch_mix(model)))
 
 
 def facts_text(facts: ModelFacts) -> str:
     """The printed report: config, classes, learned numbers per part, the branch-mix table."""
     config = {"style_encoder": "unified", **facts.config}  # configs older than the field are unified
-    lines = [f"{facts.kind} {facts.path}", f"  stored: {facts.stored}"]
+    lines = [f"{facts.kind} {facts.path}"]
     lines += [f"  {key}: {config[key]}" for key in SHOWN_CONFIG if key in config]
     names = ", ".join(facts.class_names) if facts.class_names else "not named"
     lines.append(f"  classes ({config.get('num_classes', len(facts.class_names))}): {names}")
@@ -121,8 +95,8 @@ def facts_text(facts: ModelFacts) -> str:
 @which_option("inspect")
 @no_verify_option
 def inspect_model(path, plot_path, force, which, no_verify) -> None:
-    """How a model is stored (fp32 / fp16, size), its config, classes, learned numbers per part and each
-    SEAN layer's branch mix (the alpha_gamma, alpha_beta that weigh its style branch against its mask branch).
+    """Config, classes, learned numbers per part and each SEAN layer's branch mix (the alpha_gamma,
+    alpha_beta that weigh its style branch against its mask branch) of a model.
 
     PATH is a package (read without torch; its files are checked against the manifest as a load checks
     them), a run folder, a model checkpoint folder, or the name of a shipped model (landscapes, shapes).
