@@ -8,8 +8,10 @@ the training package.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from sean_core.format import is_package_or_its_graphs
 
 CONFIG_FILE = "config.json"  # the model config, the weights' sha256 and where they came from
 WEIGHTS_FILE = "model.safetensors"  # the generator + encoder weights, spectral norms folded
+# safetensors' names of the floating-point dtypes -> the precision names of `sean publish --weights`
+PRECISION_OF_DTYPE = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp64"}
 
 # A run folder: RUN/checkpoints/step_NNNNNNNN/ (a model checkpoint + its training state) and RUN/best.json.
 CHECKPOINTS_DIR = "checkpoints"
@@ -92,6 +96,23 @@ def refuse_package(folder: Path) -> None:
             f"{folder} is an exported package (ONNX graphs), not a checkpoint: pass the checkpoint or run folder "
             f"it was exported from"
         )
+
+
+def weights_precision(folder: str | Path) -> str:
+    """How the floating-point weights of a checkpoint folder's WEIGHTS_FILE are stored ("fp32", "fp16", ...,
+    "mixed" when they differ), from the file's safetensors header alone: no torch, no tensor read."""
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        with path.open("rb") as file:
+            (length,) = struct.unpack("<Q", file.read(8))
+            header = json.loads(file.read(length))
+    except (OSError, struct.error, ValueError) as exc:
+        raise CheckpointError(f"{path} has no readable safetensors header ({exc}); copy the folder again") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} has no readable safetensors header; copy the folder again")
+    kinds = {PRECISION_OF_DTYPE[entry["dtype"]] for name, entry in header.items()
+             if name != "__metadata__" and isinstance(entry, dict) and entry.get("dtype") in PRECISION_OF_DTYPE}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def model_folder_kind(folder: str | Path) -> str | None:

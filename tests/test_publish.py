@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 
 import pytest
 import torch
@@ -135,3 +136,31 @@ def test_an_out_that_is_a_file_is_named_with_what_to_do_and_left_as_it_was(tmp_p
     assert result.exit_code == 2, result.output
     assert f"Error: -o {taken} is not a folder; choose another folder" in result.output.splitlines()
     assert taken.read_text() == "mine"
+
+
+def stored_dtypes(folder) -> set[str]:
+    """The floating-point dtypes that the safetensors header of folder's weights records (read here, not by the
+    code tested)."""
+    data = (folder / WEIGHTS_FILE).read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    return {entry["dtype"] for name, entry in header.items() if name != "__metadata__" and "F" in entry["dtype"]}
+
+
+def test_without_weights_a_model_keeps_the_precision_it_is_stored_in(tmp_path, tiny_export_checkpoint):
+    # the default was fp32, which doubled an fp16 model (the shipped landscapes, a --weights fp16 folder)
+    half = tmp_path / "half"
+    assert CliRunner().invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(half),
+                                     "--weights", "fp16"]).exit_code == 0
+    again = tmp_path / "again"
+    result = CliRunner().invoke(main, ["publish", str(half), "-o", str(again)])
+    assert result.exit_code == 0, result.output
+    assert "of fp16 weights" in result.output
+    assert stored_dtypes(again) == {"F16"}
+    assert (again / WEIGHTS_FILE).read_bytes() == (half / WEIGHTS_FILE).read_bytes()  # fp16 -> fp32 -> fp16: exact
+    full = tmp_path / "full"  # and a training run's fp32 stays fp32
+    assert CliRunner().invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(full)]).exit_code == 0
+    assert (full / WEIGHTS_FILE).read_bytes() == (tiny_export_checkpoint / WEIGHTS_FILE).read_bytes()
+    wider = tmp_path / "wider"  # --weights still decides
+    assert CliRunner().invoke(main, ["publish", str(half), "-o", str(wider), "--weights", "fp32"]).exit_code == 0
+    assert stored_dtypes(wider) == {"F32"}

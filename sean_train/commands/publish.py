@@ -1,5 +1,6 @@
 """`sean publish`: a trained model as a folder to share or ship: config.json + model.safetensors, without
-the optimizer state of the run, optionally with fp16 weights (half the file; loading casts them back)."""
+the optimizer state of the run; the weights keep the precision they are stored in unless --weights says
+(fp16: half the file; loading casts them back)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import click
 import torch
 
-from sean_core.checkpoint_files import WEIGHTS_FILE, resolve_model_dir
+from sean_core.checkpoint_files import WEIGHTS_FILE, resolve_model_dir, weights_precision
 from sean_core.command import MODEL_FOLDER, SeanCommand
 from sean_core.files import building_folder
 from sean_core.interrupts import stopped_cleanly
@@ -19,15 +20,24 @@ from sean_train.commands import check_model_destination, no_verify_option, which
 WEIGHT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
+def stored_weights(source: Path) -> str:
+    """The WEIGHT_DTYPES key that keeps `source`'s weights as they are stored: fp16 stays fp16 (fp32 would double
+    the file and add no precision), anything else is fp32, which holds it exactly (bf16) or as loading does."""
+    return "fp16" if weights_precision(source) == "fp16" else "fp32"
+
+
 def publish_checkpoint(
-    source: Path, out: Path, weights: str = "fp32", verify: bool = True, check: Callable[[], None] | None = None
+    source: Path, out: Path, weights: str | None = None, verify: bool = True,
+    check: Callable[[], None] | None = None,
 ) -> Path:
     """Write the model of checkpoint folder `source` to the new folder `out` (replaced atomically when it
-    exists), its weights stored as `weights` (a WEIGHT_DTYPES key); the config keeps source's "extra"
-    (training step and config). check() runs again just before `out` is replaced (building_folder), to
-    refuse a destination that changed during the work. Returns `out`."""
+    exists), its weights stored as `weights` (a WEIGHT_DTYPES key; None: as source
+    stores them, stored_weights); the config keeps source's "extra" (training step and config). check() runs
+    again just before `out` is replaced (building_folder), to refuse a destination that changed during the
+    work. Returns `out`."""
     model = load_checkpoint(source, verify_hash=verify)
     _, meta = read_config(source)
+    weights = weights or stored_weights(source)
     dtype = WEIGHT_DTYPES[weights]
     overflow = sorted(
         name for name, value in model.state_dict().items()
@@ -47,14 +57,15 @@ def publish_checkpoint(
 @click.argument("path", type=MODEL_FOLDER)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
               help="The folder to write (config.json + model.safetensors).")
-@click.option("--weights", type=click.Choice(list(WEIGHT_DTYPES)), default="fp32", show_default=True,
-              help="How the weights are stored: fp16 halves the file, and loading casts them back to fp32 "
+@click.option("--weights", type=click.Choice(list(WEIGHT_DTYPES)), default=None,
+              help="How the weights are stored [default: as the checkpoint stores them: fp16 stays fp16, a "
+              "training run's fp32 stays fp32]: fp16 halves the file, and loading casts them back to fp32 "
               "(outputs differ from the fp32 file's by fp16 rounding of the weights).")
 @which_option("publish")
 @click.option("--force", is_flag=True, help="Replace OUT when it is an earlier published model (never the checkpoint "
               "published or a folder that holds it).")
 @no_verify_option
-def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_verify: bool) -> None:
+def publish(path: Path, out: Path, weights: str | None, which: str, force: bool, no_verify: bool) -> None:
     """Write a checkpoint's model to a folder to share or ship, without the run's optimizer state.
 
     PATH is a checkpoint folder or a run folder (its latest or best checkpoint). The result is a plain
@@ -71,4 +82,4 @@ def publish(path: Path, out: Path, weights: str, which: str, force: bool, no_ver
             source, out, weights, verify=not no_verify, check=lambda: check_model_destination(out, [source], force)
         )
     size = (out / WEIGHTS_FILE).stat().st_size
-    click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights) from {source}")
+    click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights_precision(out)} weights) from {source}")
