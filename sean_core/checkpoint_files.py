@@ -21,6 +21,8 @@ from sean_core.format import is_package_or_its_graphs
 
 CONFIG_FILE = "config.json"  # the model config, the weights' sha256 and where they came from
 WEIGHTS_FILE = "model.safetensors"  # the generator + encoder weights, spectral norms folded
+CARD_FILE = "README.md"  # the model card `sean publish` writes beside them: read by people, never by a loader
+CARD_MARK = "<!-- written by sean publish -->"  # the card's first line: a hand-written README.md has none
 # safetensors' names of the floating-point dtypes -> the precision names of `sean publish --weights`
 PRECISION_OF_DTYPE = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp64"}
 
@@ -113,6 +115,16 @@ def weights_precision(folder: str | Path) -> str:
     kinds = {PRECISION_OF_DTYPE[entry["dtype"]] for name, entry in header.items()
              if name != "__metadata__" and isinstance(entry, dict) and entry.get("dtype") in PRECISION_OF_DTYPE}
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def is_model_card(path: str | Path) -> bool:
+    """A README.md that `sean publish` wrote (CARD_MARK first), which replacing its folder may delete; a
+    hand-written one (a shipped model's) is the user's."""
+    try:
+        with Path(path).open(encoding="utf-8", errors="replace") as file:
+            return file.readline().rstrip("\n") == CARD_MARK
+    except OSError:
+        return False
 
 
 def model_folder_kind(folder: str | Path) -> str | None:

@@ -45,6 +45,14 @@ EXTRA_NOTES = {
 }
 
 
+def installed_version() -> str:
+    """This installation's sean-deploy version ("unknown" when it runs from a checkout that is not installed)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _shown(path: Path | str) -> str:
     """A path relative to the working directory when it lies below it, else absolute (links kept: a
     venv's python is a link to the base interpreter, and only the link runs in the venv)."""

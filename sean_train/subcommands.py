@@ -8,7 +8,7 @@ COMMANDS = {
     "inspect": CommandEntry("sean_train.commands.inspect_model:inspect_model", "runtime",
                             "Config, parameters and branch mix (alpha) of a checkpoint or package."),
     "publish": CommandEntry("sean_train.commands.publish:publish", "train",
-                            "A checkpoint's model as a folder to share or ship (fp16 weights optional)."),
+                            "A checkpoint's model and its model card, to share or ship (fp16 weights optional)."),
     "convert-official": CommandEntry("sean_train.commands.convert:convert_official", "train",
                                      "Convert the official latest_net_G.pth into a checkpoint."),
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.checkpoint_files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from sean_core.cli import main
 from sean_core.format import BranchMix
 from tests.helpers import write_package
@@ -100,10 +100,14 @@ def test_publish_replaces_an_earlier_publish_with_force_but_not_a_folder_of_othe
     out = run / "published"  # inside the run folder but outside the checkpoint: allowed
     done = CliRunner().invoke(main, ["publish", str(run), "-o", str(out)])
     assert done.exit_code == 0, done.output
-    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [CARD_FILE, CONFIG_FILE, WEIGHTS_FILE]
     refused(["publish", str(run), "-o", str(out)], "exists", "--force")
-    again = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--force"])
+    again = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--force"])  # its model card is its own
     assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in out.iterdir()) == [CARD_FILE, CONFIG_FILE, WEIGHTS_FILE]
+    (out / CARD_FILE).write_text("# My model\n\nWhat I wrote about it.\n")  # a hand-written one is the user's
+    refused(["publish", str(run), "-o", str(out), "--force"], f"holds {CARD_FILE}", "not an earlier model folder")
+    assert (out / CARD_FILE).read_text() == "# My model\n\nWhat I wrote about it.\n"
     documents = tmp_path / "documents"
     (documents / "notes").mkdir(parents=True)
     (documents / "notes" / "a.txt").write_text("mine")

@@ -1,4 +1,5 @@
-"""`sean publish`: a checkpoint's model alone, fp16 weights at half the size that load back as fp32."""
+"""`sean publish`: a checkpoint's model alone with its model card, fp16 weights at half the size that load back
+as fp32, the weights as stored unless --weights says."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.checkpoint_files import CARD_FILE, CARD_MARK, CONFIG_FILE, WEIGHTS_FILE
 from sean_core.cli import main
 from sean_core.domains import get_domain
 from sean_train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -38,11 +39,12 @@ def test_fp16_weights_halve_the_file_and_load_as_float32_with_the_same_images(tm
     out = tmp_path / "published"
     result = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--weights", "fp16"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [CARD_FILE, CONFIG_FILE, WEIGHTS_FILE]
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # not tempfile's private 0700
     assert stat.S_IMODE((out / WEIGHTS_FILE).stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((out / CARD_FILE).stat().st_mode) == 0o666 & ~umask
     original_size = (tiny_export_checkpoint / WEIGHTS_FILE).stat().st_size
     assert (out / WEIGHTS_FILE).stat().st_size < 0.55 * original_size
     assert json.loads((out / CONFIG_FILE).read_text())["extra"] == {"step": 100}
@@ -85,8 +87,9 @@ def test_publish_force_replaces_an_earlier_model_folder_that_sean_eval_measured(
     (out / "eval_test.json").write_text("{}")
     result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [CARD_FILE, CONFIG_FILE, WEIGHTS_FILE]
     (out / WEIGHTS_FILE).unlink()  # an eval result beside something else is not a model folder
+    (out / CARD_FILE).unlink()
     (out / "notes.txt").write_text("mine")
     result = runner.invoke(main, ["publish", str(tiny_export_checkpoint), "-o", str(out), "--force"])
     assert result.exit_code == 2 and (
@@ -164,3 +167,31 @@ def test_without_weights_a_model_keeps_the_precision_it_is_stored_in(tmp_path, t
     wider = tmp_path / "wider"  # --weights still decides
     assert CliRunner().invoke(main, ["publish", str(half), "-o", str(wider), "--weights", "fp32"]).exit_code == 0
     assert stored_dtypes(wider) == {"F32"}
+
+
+def test_the_model_card_says_what_sean_inspect_and_the_config_say(tmp_path, tiny_export_checkpoint):
+    run = shutil.copytree(tiny_export_checkpoint, tmp_path / "step_00000100")
+    meta = json.loads((run / CONFIG_FILE).read_text())
+    meta["extra"] = {"step": 4321, "training": {"train": {"batch_size": 6, "lr_g": 0.0007, "seed": 11}}}
+    (run / CONFIG_FILE).write_text(json.dumps(meta))
+    out = tmp_path / "my-shapes"
+    result = CliRunner().invoke(main, ["publish", str(run), "-o", str(out), "--weights", "fp16"])
+    assert result.exit_code == 0, result.output
+    card = (out / CARD_FILE).read_text()
+    assert card.splitlines()[0] == CARD_MARK
+    inspected = CliRunner().invoke(main, ["inspect", str(out)])
+    assert inspected.exit_code == 0, inspected.output
+    lines = [line.strip() for line in inspected.output.splitlines()]
+    size = (out / WEIGHTS_FILE).stat().st_size
+    assert f"weights: fp16, {size / 1e6:.1f} MB" in lines and "training step: 4321" in lines
+    config = json.loads((out / CONFIG_FILE).read_text())["model"]
+    total = next(line for line in lines if line.startswith("total "))
+    for fact in (f"- domain: {config['domain']}", f"- weights: fp16, {size / 1e6:.1f} MB", "- training step: 4321",
+                 f"- classes ({config['num_classes']}): {', '.join(config['class_names'])}",
+                 f"- resolution: {config['width']}x{config['height']}", f"- parameters: {total.split()[1]}",
+                 "- batch_size: 6", "- lr_g: 0.0007", "- seed: 11", "sean-deploy ",
+                 "sean export my-shapes -o package", "sean demo --checkpoint my-shapes -o demo",
+                 "sean inspect my-shapes"):
+        assert fact in card, fact
+    assert config["domain"] == "shapes"
+    load_checkpoint(out)  # the card is no part of the model: the folder loads as it did

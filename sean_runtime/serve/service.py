@@ -8,7 +8,6 @@ labelled by the package's segmenter while it is decoded (sean_runtime.segmenter:
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sean_core.imageio import resize_image
+from sean_core.install import installed_version
 from sean_runtime.inputs import ManifestDomain, check_pairs
 from sean_runtime.segmenter import no_segmenter
 from sean_runtime.serve.batching import InferenceQueue
@@ -68,13 +68,6 @@ def load_samples(synth: Synthesizer, root: Path, split: str, limit: int) -> list
     return samples
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("sean-deploy")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 class Service:
     def __init__(
         self, synth: Synthesizer, queue: InferenceQueue, limits: Limits, samples: list[dict[str, str]]
@@ -110,7 +103,7 @@ class Service:
                 "timeout_s": self.limits.timeout_s,
             },
             "samples": len(self._samples),
-            "version": _version(),
+            "version": installed_version(),
         }
 
     def samples(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from sean_core.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE
+from sean_core.checkpoint_files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, is_model_card
 from sean_core.command import check_output
 from sean_core.files import foreign_folder_problem
 
@@ -38,8 +38,10 @@ def is_eval_file(name: str) -> bool:
 
 def model_files(folder: Path) -> set[str]:
     """The names in `folder` but sean eval's results, which, written beside the model they measured, belong
-    to the model folder they are in."""
-    return {entry.name for entry in folder.iterdir() if not is_eval_file(entry.name)}
+    to the model folder they are in, and the model card of `sean publish` (a hand-written README.md counts:
+    replacing the folder would delete it)."""
+    return {entry.name for entry in folder.iterdir()
+            if not is_eval_file(entry.name) and not (entry.name == CARD_FILE and is_model_card(entry))}
 
 
 def model_folder_difference(folder: Path) -> str:
@@ -52,15 +54,16 @@ def model_folder_difference(folder: Path) -> str:
 def check_model_destination(out: Path, inputs: Iterable[Path], force: bool) -> None:
     """-o of a command that writes a model folder (publish, convert-official), before the work: never one of
     `inputs`, a folder that holds one or one inside one, whatever --force says, since replacing -o deletes
-    it; an existing folder only with --force, and only an empty one or an earlier model folder (MODEL_FILES
-    and the eval_*.json of `sean eval` alone, not a training checkpoint, which holds its optimizer state
-    too): --force is for replacing an earlier result, not for emptying whatever folder -o happens to name."""
+    it; an existing folder only with --force, and only an empty one or an earlier model folder (MODEL_FILES,
+    the model card of `sean publish` and the eval_*.json of `sean eval` alone, not a training checkpoint,
+    which holds its optimizer state too): --force is for replacing an earlier result, not for emptying
+    whatever folder -o happens to name."""
     inputs = list(inputs)
     check_output(out, "-o", inputs, True, folder=True)  # what even --force never allows, first
     problem = foreign_folder_problem(
         out, lambda folder: model_files(folder) == MODEL_FILES,
-        f"an earlier model folder ({' + '.join(sorted(MODEL_FILES))}, and the {eval_file('*')} of `sean eval`, "
-        f"alone)", differs=model_folder_difference,
+        f"an earlier model folder ({' + '.join(sorted(MODEL_FILES))}, and the {CARD_FILE} of `sean publish` "
+        f"and the {eval_file('*')} of `sean eval`, alone)", differs=model_folder_difference,
     )
     if problem is not None:
         raise click.UsageError(f"-o {problem}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sean_core.checkpoint_files import refuse_best_outside_run, resolve_model_dir
+from sean_core.checkpoint_files import WEIGHTS_FILE, refuse_best_outside_run, resolve_model_dir, weights_precision
 from sean_core.command import FORCE_HELP, MODEL_FOLDER, SeanCommand, check_output
 from sean_core.errors import PackageError
 from sean_core.format import (
@@ -39,6 +39,16 @@ class ModelFacts:
     class_names: tuple[str, ...]
     parameters: dict[str, int] | None
     mix: tuple[BranchMix, ...] | None
+    step: int | None = None  # a checkpoint's training step, when its config.json records one
+    training: dict[str, Any] | None = None  # the training config its run recorded (extra.training)
+    weights: str | None = None  # a checkpoint's stored weights precision (weights_precision): "fp32", "fp16", ...
+    weights_bytes: int | None = None  # the size of a checkpoint's WEIGHTS_FILE
+
+    def weights_text(self) -> str | None:
+        """ "fp16, 5.8 MB" for a checkpoint, None for a package."""
+        if self.weights is None or self.weights_bytes is None:
+            return None
+        return f"{self.weights}, {self.weights_bytes / 1e6:.1f} MB"
 
 
 def package_facts(root: Path, manifest: dict[str, Any]) -> ModelFacts:
@@ -55,13 +65,24 @@ def package_facts(root: Path, manifest: dict[str, Any]) -> ModelFacts:
 def checkpoint_facts(path: Path, which: str, verify: bool) -> ModelFacts:
     """The facts of a checkpoint folder (or a run folder's latest / best checkpoint), from its weights."""
     from sean_train.checkpoint import load_checkpoint
-    from sean_train.model_report import branch_mix, parameter_counts
 
     model_dir = resolve_model_dir(path, which)
-    model = load_checkpoint(model_dir, verify_hash=verify)
+    return model_facts(model_dir, load_checkpoint(model_dir, verify_hash=verify))
+
+
+def model_facts(model_dir: Path, model: Any) -> ModelFacts:
+    """The facts of checkpoint folder `model_dir` whose model (load_checkpoint) is `model`: what `sean inspect`
+    shows and the model card of `sean publish` says."""
+    from sean_train.checkpoint import read_config
+    from sean_train.model_report import branch_mix, parameter_counts
+
     config = model.config
+    extra = read_config(model_dir)[1].get("extra") or {}
+    step, training = extra.get("step"), extra.get("training")
     return ModelFacts("checkpoint", model_dir, config.to_dict(), config.class_names, parameter_counts(model),
-                      tuple(branch_mix(model)))
+                      tuple(branch_mix(model)), step=step if isinstance(step, int) else None,
+                      training=training if isinstance(training, dict) else None,
+                      weights=weights_precision(model_dir), weights_bytes=(model_dir / WEIGHTS_FILE).stat().st_size)
 
 
 def facts_text(facts: ModelFacts) -> str:
@@ -69,6 +90,10 @@ def facts_text(facts: ModelFacts) -> str:
     config = {"style_encoder": "unified", **facts.config}  # configs older than the field are unified
     lines = [f"{facts.kind} {facts.path}"]
     lines += [f"  {key}: {config[key]}" for key in SHOWN_CONFIG if key in config]
+    if facts.weights_text() is not None:
+        lines.append(f"  weights: {facts.weights_text()}")
+    if facts.step is not None:
+        lines.append(f"  training step: {facts.step}")
     names = ", ".join(facts.class_names) if facts.class_names else "not named"
     lines.append(f"  classes ({config.get('num_classes', len(facts.class_names))}): {names}")
     if facts.parameters is None:
