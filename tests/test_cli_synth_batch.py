@@ -174,3 +174,24 @@ def test_a_folder_run_encodes_each_style_as_it_is_encoded_alone(shapes_package, 
         for i, styles in enumerate(given):
             alone = synth.encode(data / f"images/{i:04d}.png", data / f"labels/{i:04d}.png")
             np.testing.assert_array_equal(styles.codes, alone.codes)
+
+
+def test_a_continued_run_encodes_only_the_styles_of_the_images_it_writes(tiny_package, shapes_split, tmp_path,
+                                                                         monkeypatch):
+    """Without --fallback mean no image's style depends on another's: the images that exist cost no encoder
+    call, and the images written equal an uninterrupted run's."""
+    data = copies(shapes_split, tmp_path / "data", 6)
+    args = [tiny_package, "--label", data / "labels", "--style", data / "images"]
+    assert run(*args, "-o", tmp_path / "whole").exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("0000.png", "0003.png", "0004.png"):
+        shutil.copyfile(tmp_path / "whole" / name, out / name)
+    encode, encoded = synth_module.Synthesizer.encode, []
+    monkeypatch.setattr(synth_module.Synthesizer, "encode",
+                        lambda self, image, *a, **k: encoded.append(Path(image).name) or encode(self, image, *a, **k))
+    continued = run(*args, "--skip-existing", "-o", out)
+    assert continued.exit_code == 0, continued.output
+    assert encoded == ["0001.png", "0002.png", "0005.png"]
+    for name in ("0001.png", "0002.png", "0005.png"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

@@ -485,22 +485,24 @@ def synth(
         references += [("--interpolate", *blend_ref)] if blend_ref is not None else []
         check_unlabelled(synthesizer, jobs, references)
         check_labels(synthesizer, jobs)
-        styles = encode_styles(synthesizer, jobs)
+        todo = [index for index, path in enumerate(outputs) if path not in existing]
+        # The styles of the images to write: --fallback mean averages those of every image, also of the images
+        # that exist, so that a continued run writes the images an uninterrupted one would.
+        encoded = range(len(jobs)) if fallback == "mean" else todo
+        styles = encode_styles(synthesizer, [jobs[index] for index in encoded])
         mean = mean_styles(styles) if fallback == "mean" else None
         policy: str | Styles = mean if mean is not None else fallback
         if mean is not None:
-            styles = styles.fill_missing(mean)
+            styles = styles[todo].fill_missing(mean)
         for classes, image, ref_label in swap_refs:
             styles = styles.swap(classes, synthesizer.encode(image, ref_label), fallback=policy)
         if blend_ref is not None:
             styles = styles.interpolate(synthesizer.encode(*blend_ref), alpha, fallback=policy)
 
-        # Every style is encoded, also those of the images that exist: --fallback mean takes the mean of all, so
-        # that a continued run writes the images an uninterrupted one would.
-        todo = [index for index, path in enumerate(outputs) if path not in existing]
-        for index in progress_bar(iterable=todo, desc="synth", unit="img", disable=len(todo) < 2):
+        rows = list(enumerate(todo))  # (row of styles, job)
+        for row, index in progress_bar(iterable=rows, desc="synth", unit="img", disable=len(rows) < 2):
             try:
-                image = synthesizer.synthesize(jobs[index].label, styles[index], seed=seed, noise=not no_noise)[0]
+                image = synthesizer.synthesize(jobs[index].label, styles[row], seed=seed, noise=not no_noise)[0]
                 if write_image(outputs[index], image, force, skip_existing):
                     written.append(outputs[index])
             except SeanError as exc:  # a server gone, a full disk: the error, and how to go on from there
