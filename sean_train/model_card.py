@@ -12,6 +12,10 @@ SHOWN_TRAINING = ("batch_size", "epochs", "epochs_decay", "lr_g", "lr_d", "lambd
                   "amp", "seed", "synthetic_train_size")
 
 
+# The config keys the card's model list above states in words, left out of its config list.
+IN_THE_MODEL_LIST = ("domain", "num_classes", "style_dim", "height", "width")
+
+
 def model_card(facts: ModelFacts, name: str) -> str:
     """The card of the model folder called `name` whose facts (model_facts of the folder as written) are `facts`."""
     config = facts.config
@@ -39,7 +43,7 @@ def model_card(facts: ModelFacts, name: str) -> str:
         "",
         "Model config (the rest is in config.json):",
         "",
-        *[f"- {key}: {config[key]}" for key in SHOWN_CONFIG if key in config],
+        *[f"- {key}: {config[key]}" for key in SHOWN_CONFIG if key in config and key not in IN_THE_MODEL_LIST],
     ]
     train = (facts.training or {}).get("train")
     if isinstance(train, dict):

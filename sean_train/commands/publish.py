@@ -82,10 +82,11 @@ def publish(path: Path, out: Path, weights: str | None, which: str, force: bool,
       sean publish runs/shapes -o models/my-shapes --weights fp16
     """
     source = resolve_model_dir(path, which)
+    weights = weights or stored_weights(source)
     check_model_destination(out, [source], force)
     with stopped_cleanly("publish", "model folder", out):
         publish_checkpoint(
             source, out, weights, verify=not no_verify, check=lambda: check_model_destination(out, [source], force)
         )
     size = (out / WEIGHTS_FILE).stat().st_size
-    click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights_precision(out)} weights, {CARD_FILE}) from {source}")
+    click.echo(f"wrote {out} ({size / 1e6:.1f} MB of {weights} weights, {CARD_FILE}) from {source}")
