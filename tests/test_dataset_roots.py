@@ -79,3 +79,22 @@ def test_ade20k_names_its_class_list_file_as_the_release_does():
 
     assert "objectInfo150.txt" in ade20k.__doc__
     assert "objectInfo150.csv" not in inspect.getsource(ade20k)
+
+
+@pytest.mark.parametrize("domain", sorted(LAYOUTS))
+def test_a_folder_beside_the_dataset_that_cannot_be_looked_into_is_passed_over(domain, tmp_path, monkeypatch):
+    """Another user's 0700 folder among the downloads: each domain's own test of a folder (its `holds`) raises
+    PermissionError in it, and the guess goes on to the dataset. (Simulated: the tests run as root.)"""
+    dataset = make_layout(tmp_path / "downloads" / "the-dataset", domain)
+    (tmp_path / "downloads" / "0-private" / "images").mkdir(parents=True)
+    is_dir = Path.is_dir
+
+    def refused_inside_private(path: Path) -> bool:
+        if "0-private" in path.parts and path.name != "0-private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", refused_inside_private)
+    with pytest.raises(DatasetError) as raised:
+        get_domain(domain).list_pairs(tmp_path / "downloads", "train")
+    assert str(raised.value).endswith(f"; the dataset seems to be one level down: pass {dataset}")

@@ -373,30 +373,34 @@ def _is_folder(path: Path) -> bool:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    """The folders in `folder`; none where it cannot be listed (a parent with search but no read permission)."""
+    """The folders in `folder` but junk ones (a zip's __MACOSX/), in natural order; none where it cannot be
+    listed (a parent with search but no read permission)."""
     try:
-        return [p for p in folder.iterdir() if _is_folder(p)]
+        found = [p for p in folder.iterdir() if not is_junk(p) and _is_folder(p)]
     except OSError:
         return []
+    return sorted(found, key=lambda p: natural_key(p.name))
+
+
+def _holds(holds: Callable[[Path], bool], folder: Path) -> bool:
+    """holds(folder), False where the folder cannot be looked into: a domain's own test (a plugin's
+    `(folder / "images").is_dir()`) raises PermissionError on another user's folder."""
+    try:
+        return holds(folder)
+    except OSError:
+        return False
 
 
 def dataset_below(root: Path, holds: Callable[[Path], bool]) -> Path | None:
     """The first subfolder of root (natural order) that holds the dataset: an archive unpacked one level
     down, e.g. root/ADEChallengeData2016/ when root was given (never the copy in a zip's __MACOSX/)."""
-    subfolders = (p for p in _subfolders(root) if not is_junk(p))
-    for sub in sorted(subfolders, key=lambda p: natural_key(p.name)):
-        if holds(sub):
-            return sub
-    return None
+    return next((sub for sub in _subfolders(root) if _holds(holds, sub)), None)
 
 
 def dataset_above(root: Path, holds: Callable[[Path], bool], levels: int = 3) -> Path | None:
     """The nearest of the `levels` folders above root that holds the dataset: root is a folder inside it, e.g.
     ADEChallengeData2016/images/ or cityscapes/leftImg8bit/train/ given for the dataset's own folder."""
-    for folder in root.resolve().parents[:levels]:
-        if holds(folder):
-            return folder
-    return None
+    return next((folder for folder in root.resolve().parents[:levels] if _holds(holds, folder)), None)
 
 
 def wrong_root(
@@ -418,7 +422,7 @@ def scattered_folders(root: Path, folders: tuple[str, ...]) -> list[Path] | None
     root, in the folders in it and in those beside it. None unless every one is found, in more than one place."""
     places = [root]
     for base in (root, root.parent):
-        places += sorted((p for p in _subfolders(base) if not is_junk(p)), key=lambda p: natural_key(p.name))
+        places += _subfolders(base)
     found = []
     for name in folders:
         where = next((place for place in places if _is_folder(place / name)), None)
