@@ -229,10 +229,8 @@ def parse_encode(data: dict[str, Any]) -> EncodeRequest:
 def parse_synthesize(data: dict[str, Any]) -> SynthesizeRequest:
     _check_keys(data, SYNTHESIZE_FIELDS, "synthesize")
     label = _get(data, "label", "", _is_str, "a base64 PNG label map")
-    if "styles" in data and "style_image" in data:
-        raise InputError("give styles, or style_image (with style_label), not both")
-    if "styles" in data and "style_label" in data:  # the label of no image: the client meant one or the other
-        raise InputError("give styles, or style_image with style_label, not styles and style_label")
+    if "styles" in data and ("style_image" in data or "style_label" in data):  # as _reference refuses its pair
+        raise InputError("give styles, or style_image with style_label, not both")
     if "styles" in data:
         styles = _get(data, "styles", "", lambda v: isinstance(v, dict), "an object")
         base = StyleSource("styles", "style_image", "style_label", styles=styles)
