@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from sean_core.command import usable_cpus
+from sean_core.files import sha256_file
 from tests.helpers import TINY, make_random_model, torch_threads
 
 # Tiny models gain nothing from a second thread, and on a 2-core machine shared with any other busy
@@ -21,7 +21,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 def _contents(folder: Path) -> dict[str, tuple[int, str]]:
     """Every file under folder: relative path -> (mode, sha256)."""
     return {
-        str(path.relative_to(folder)): (path.lstat().st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+        str(path.relative_to(folder)): (path.lstat().st_mode, sha256_file(path))
         for path in sorted(folder.rglob("*"))
         if path.is_file() and not path.is_symlink()
     }

@@ -28,7 +28,7 @@ from sean_runtime.commands import BACKEND_HELP, PRECISION_HELP
 from sean_runtime.inputs import SEED_LIMIT
 from sean_runtime.remote import RemoteSynthesizer
 from sean_runtime.segmenter import HOW_TO_CONFIGURE
-from sean_runtime.styles import Styles, mean_styles
+from sean_runtime.styles import DEFAULT_FALLBACK, FALLBACK_NAMES, Styles, mean_styles
 from sean_runtime.synthesizer import Synthesizer
 from sean_runtime.triton.interface import DEFAULT_NAME
 
@@ -352,8 +352,8 @@ def encode_styles(synth: Synthesizer, jobs: list[Job]) -> Styles:
 )
 @click.option(
     "--fallback",
-    type=click.Choice(["own", "mean", "error"]),
-    default="own",
+    type=click.Choice([DEFAULT_FALLBACK, "mean", *FALLBACK_NAMES[1:]]),
+    default=DEFAULT_FALLBACK,
     show_default=True,
     help="For a class a reference lacks: keep the own style, use the mean style of all style "
     "images of this run (mean also fills label classes the style image lacks), or fail.",
